@@ -1,0 +1,3 @@
+module github.com/packreg/packreg
+
+go 1.26

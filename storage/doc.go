@@ -1,0 +1,21 @@
+// Package storage defines the two stores packreg keeps its state in, and the
+// records they hold:
+//
+//   - a BlobStore: content-addressed, immutable bytes (layers, configs), plus
+//     the in-progress data of upload sessions. Implementations: storage/fs
+//     (local disk) and storage/s3.
+//   - a Metadata store: repositories, per-repository blob membership,
+//     manifests (with their exact bytes), tags, referrers and upload
+//     sessions. Implementations share one SQL schema (storage/sqlmeta) over
+//     SQLite (storage/sqlite) and PostgreSQL (storage/postgres).
+//
+// Manifest bytes live in the metadata store, not the blob store: a manifest
+// PUT is then one transaction (one fsync) and a manifest GET never costs an
+// object-store round trip on S3.
+//
+// Every backend passes the shared suites in storage/blobtest and
+// storage/metatest unchanged.
+//
+// storage knows digests and records, never HTTP or OCI semantics. It must not
+// import registry, pack, attest, mirror, compliance or cmd.
+package storage

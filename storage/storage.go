@@ -1,0 +1,184 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/packreg/packreg/digest"
+)
+
+// Sentinel errors. Backends wrap them with %w; callers test with errors.Is.
+var (
+	// ErrNotFound: no such blob, manifest, tag, repository or upload.
+	ErrNotFound = errors.New("storage: not found")
+	// ErrConflict: a compare-and-swap lost to a concurrent writer (an upload
+	// offset moved, say). The caller reports it; it never retries blindly.
+	ErrConflict = errors.New("storage: conflict")
+	// ErrDigestMismatch: committed data does not hash to the claimed digest.
+	ErrDigestMismatch = errors.New("storage: digest mismatch")
+	// ErrUnavailable: the backend is down or overloaded; the request may be
+	// retried later (HTTP 503).
+	ErrUnavailable = errors.New("storage: backend unavailable")
+)
+
+// BlobStore holds immutable content-addressed blobs and the data of
+// in-progress uploads. A blob becomes visible (Stat, Open) only when Commit
+// has verified its digest and made it durable; it is never visible half
+// written.
+type BlobStore interface {
+	// Stat returns the size of a committed blob, or ErrNotFound.
+	Stat(ctx context.Context, d digest.Digest) (int64, error)
+	// Open returns the blob's bytes from offset to the end, or ErrNotFound.
+	Open(ctx context.Context, d digest.Digest, offset int64) (io.ReadCloser, error)
+	// Delete removes a committed blob; ErrNotFound if it is absent.
+	Delete(ctx context.Context, d digest.Digest) error
+
+	// Append writes r after u.Offset, durably, and on success advances
+	// u.Offset, u.HashState and u.Backend. Data already past u.Offset (from a
+	// crashed or interrupted earlier attempt) is discarded first. On error u is
+	// unchanged and the upload can be resumed from u.Offset.
+	Append(ctx context.Context, u *Upload, r io.Reader) error
+	// Commit verifies that the upload's data hashes to d and publishes it as
+	// blob d (ErrDigestMismatch otherwise; the upload data is then discarded).
+	// When blob d already exists, the upload data is discarded and Commit
+	// succeeds. After Commit the upload is gone from the store.
+	Commit(ctx context.Context, u *Upload, d digest.Digest) error
+	// Abort discards the upload's data. Aborting an unknown upload is not an error.
+	Abort(ctx context.Context, u *Upload) error
+}
+
+// Redirector is an optional BlobStore ability: a URL the client may fetch
+// the blob from directly (an S3 presigned GET, for example). ok is false when
+// the store declines for this blob.
+type Redirector interface {
+	RedirectURL(ctx context.Context, d digest.Digest) (url string, ok bool, err error)
+}
+
+// Upload is the durable state of one blob upload session. The registry keeps
+// it in the metadata store between requests, so any replica can take the
+// next chunk.
+type Upload struct {
+	ID   string // random UUID, bound to Repo
+	Repo string
+	// Offset is the number of bytes durably received.
+	Offset int64
+	// Algorithm is the hash run while streaming (sha256 unless the client
+	// announced another digest up front). Commit re-reads the data when the
+	// final digest uses another algorithm.
+	Algorithm string
+	// HashState is the MarshalBinary state of the running hash after Offset bytes.
+	HashState []byte
+	// Backend is opaque state of the BlobStore (S3 multipart id and parts...).
+	Backend []byte
+	Created time.Time
+	Updated time.Time
+}
+
+// Manifest is one manifest of one repository, stored byte-exact.
+type Manifest struct {
+	Repo      string
+	Digest    digest.Digest
+	MediaType string
+	// ArtifactType is the manifest's artifactType, else its config media type
+	// (empty for indexes without one): what the referrers API reports.
+	ArtifactType string
+	Size         int64
+	Payload      []byte
+	// Subject is the digest of the manifest's subject, empty when none.
+	Subject     digest.Digest
+	Annotations map[string]string
+	// Refs are the digests this manifest references (config, layers, child
+	// manifests), kept for deletion checks and garbage collection.
+	Refs    []digest.Digest
+	Created time.Time
+}
+
+// Descriptor is a manifest listed without its payload (referrers answers).
+type Descriptor struct {
+	MediaType    string
+	Digest       digest.Digest
+	Size         int64
+	ArtifactType string
+	Annotations  map[string]string
+}
+
+// Metadata is the whole metadata store.
+type Metadata interface {
+	Repositories
+	Blobs
+	Manifests
+	Tags
+	Uploads
+	Leases
+	Close() error
+}
+
+// Repositories are created implicitly by the first blob link or manifest put.
+type Repositories interface {
+	// RepositoryExists reports whether repo holds any blob, manifest or tag.
+	RepositoryExists(ctx context.Context, repo string) (bool, error)
+	// ListRepositories returns up to n names in byte order, all > last.
+	ListRepositories(ctx context.Context, last string, n int) ([]string, error)
+}
+
+// Blobs records which repositories may serve which blobs.
+type Blobs interface {
+	// LinkBlob makes d readable through repo. Linking twice is not an error.
+	LinkBlob(ctx context.Context, repo string, d digest.Digest, size int64) error
+	// BlobSize returns the size of d as linked into repo, or ErrNotFound.
+	BlobSize(ctx context.Context, repo string, d digest.Digest) (int64, error)
+	// UnlinkBlob removes d from repo (the bytes stay for GC); ErrNotFound if absent.
+	UnlinkBlob(ctx context.Context, repo string, d digest.Digest) error
+	// FindBlob returns some repository that has d linked, and its size, or ErrNotFound.
+	FindBlob(ctx context.Context, d digest.Digest) (repo string, size int64, err error)
+}
+
+// Manifests stores manifests and the referrers index derived from them.
+type Manifests interface {
+	// PutManifest stores m (or keeps it, when its digest is already stored in
+	// m.Repo) and points each of tags at it, all in one transaction.
+	PutManifest(ctx context.Context, m *Manifest, tags []string) error
+	// GetManifest returns the manifest with its payload, or ErrNotFound.
+	GetManifest(ctx context.Context, repo string, d digest.Digest) (*Manifest, error)
+	// DeleteManifest removes the manifest and every tag pointing at it; ErrNotFound if absent.
+	DeleteManifest(ctx context.Context, repo string, d digest.Digest) error
+	// Referrers lists manifests of repo whose subject is subject, filtered by
+	// artifactType when it is not empty, ordered by digest.
+	Referrers(ctx context.Context, repo string, subject digest.Digest, artifactType string) ([]Descriptor, error)
+}
+
+// Tags maps tag names to manifest digests.
+type Tags interface {
+	// ResolveTag returns the digest tag points at, or ErrNotFound.
+	ResolveTag(ctx context.Context, repo, tag string) (digest.Digest, error)
+	// ListTags returns up to n tags of repo in byte order, all > last.
+	ListTags(ctx context.Context, repo, last string, n int) ([]string, error)
+	// DeleteTag removes the tag (not the manifest); ErrNotFound if absent.
+	DeleteTag(ctx context.Context, repo, tag string) error
+}
+
+// Uploads persists upload sessions.
+type Uploads interface {
+	CreateUpload(ctx context.Context, u *Upload) error
+	// GetUpload returns the session, or ErrNotFound.
+	GetUpload(ctx context.Context, id string) (*Upload, error)
+	// UpdateUpload stores u only if the stored offset is still prevOffset;
+	// otherwise ErrConflict (another request moved it first).
+	UpdateUpload(ctx context.Context, u *Upload, prevOffset int64) error
+	// DeleteUpload removes the session; ErrNotFound if absent.
+	DeleteUpload(ctx context.Context, id string) error
+	// StaleUploads returns up to n sessions last updated before before.
+	StaleUploads(ctx context.Context, before time.Time, n int) ([]*Upload, error)
+}
+
+// Leases coordinate background work between replicas: one holder at a time
+// per lease name, until the lease expires or is released.
+type Leases interface {
+	// AcquireLease takes or renews the lease name for holder until now+ttl.
+	// It returns false, nil when another holder has an unexpired lease.
+	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
+	// ReleaseLease gives the lease up if holder has it; otherwise it does nothing.
+	ReleaseLease(ctx context.Context, name, holder string) error
+}
