@@ -1,0 +1,61 @@
+package registry
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/packreg/packreg/storage"
+)
+
+// Registry serves the OCI distribution API over a blob store and a metadata store.
+type Registry struct {
+	blobs storage.BlobStore
+	meta  storage.Metadata
+	log   *slog.Logger
+
+	deleteEnabled bool
+	maxBlobSize   int64
+	uploadTTL     time.Duration
+	maxPage       int
+
+	mux *http.ServeMux
+}
+
+// Option configures a Registry.
+type Option func(*Registry)
+
+// WithLogger sets the logger (default: slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(r *Registry) { r.log = l } }
+
+// WithDeleteEnabled turns blob, manifest and tag deletion on or off (default on).
+// When off, DELETE routes answer 405 UNSUPPORTED.
+func WithDeleteEnabled(on bool) Option { return func(r *Registry) { r.deleteEnabled = on } }
+
+// WithMaxBlobSize caps a single blob; 0 means no cap.
+func WithMaxBlobSize(n int64) Option { return func(r *Registry) { r.maxBlobSize = n } }
+
+// WithUploadTTL sets how long an idle upload session lives (default 24h).
+func WithUploadTTL(d time.Duration) Option { return func(r *Registry) { r.uploadTTL = d } }
+
+// WithMaxPageSize clamps n on tag and catalog listings (default 1000).
+func WithMaxPageSize(n int) Option { return func(r *Registry) { r.maxPage = n } }
+
+// New returns a registry over blobs and meta.
+func New(blobs storage.BlobStore, meta storage.Metadata, opts ...Option) *Registry {
+	r := &Registry{
+		blobs:         blobs,
+		meta:          meta,
+		log:           slog.Default(),
+		deleteEnabled: true,
+		uploadTTL:     24 * time.Hour,
+		maxPage:       1000,
+	}
+	for _, o := range opts {
+		o(r)
+	}
+	r.routes()
+	return r
+}
+
+func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) { r.mux.ServeHTTP(w, req) }

@@ -1,0 +1,7 @@
+package registry
+
+import "net/http"
+
+func (r *Registry) routes() {
+	r.mux = http.NewServeMux()
+}
