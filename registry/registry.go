@@ -2,7 +2,7 @@ package registry
 
 import (
 	"log/slog"
-	"net/http"
+	"sync"
 	"time"
 
 	"github.com/packreg/packreg/storage"
@@ -19,7 +19,10 @@ type Registry struct {
 	uploadTTL     time.Duration
 	maxPage       int
 
-	mux *http.ServeMux
+	subscribers []Subscriber
+	admitters   []Admitter
+	gates       []PullGate
+	locks       [64]sync.Mutex // upload-id stripes: one writer per session per process
 }
 
 // Option configures a Registry.
@@ -54,8 +57,6 @@ func New(blobs storage.BlobStore, meta storage.Metadata, opts ...Option) *Regist
 	for _, o := range opts {
 		o(r)
 	}
-	r.routes()
+
 	return r
 }
-
-func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) { r.mux.ServeHTTP(w, req) }

@@ -1,0 +1,18 @@
+// Package registry serves the OCI distribution v1.1 API (/v2/): blobs,
+// uploads (monolithic, chunked, cross-repo mount), manifests, tags,
+// referrers and the catalog, over a storage.BlobStore and a storage.Metadata.
+//
+// It owns OCI semantics: name, tag and digest validation, manifest parsing
+// and reference checks, the error envelope and status codes. It knows
+// nothing about packs, signatures or mirrors: it tells subscribers what
+// changed (Event) and asks an Admitter before accepting a manifest, and cmd
+// plugs the pack and attest packages in there.
+//
+// Layout of the files: routes.go dispatches /v2/ paths, errors.go is the one
+// table from errors to HTTP, names.go validates names and references, and
+// blobs.go, uploads.go, manifests.go, tags.go and referrers.go each handle one
+// resource.
+//
+// registry imports storage and digest; it must not import pack, attest,
+// mirror, compliance or cmd.
+package registry

@@ -1,0 +1,101 @@
+package registry
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/packreg/packreg/digest"
+)
+
+// Actions carried by events.
+const (
+	ActionBlobPush       = "blob.push"
+	ActionBlobMount      = "blob.mount"
+	ActionBlobDelete     = "blob.delete"
+	ActionManifestPush   = "manifest.push"
+	ActionManifestDelete = "manifest.delete"
+	ActionTagMove        = "tag.move"
+	ActionTagDelete      = "tag.delete"
+)
+
+// Event says what a request changed. Subscribers (packs, attestations, the
+// audit trail, replication) learn of pushes this way; registry never calls
+// them by name.
+type Event struct {
+	Action       string
+	Repo         string
+	Digest       digest.Digest
+	Tag          string // tag.move, tag.delete
+	MediaType    string
+	ArtifactType string
+	Subject      digest.Digest
+	Size         int64
+	// Actor is the authenticated user, or "anonymous@<client address>".
+	Actor string
+	At    time.Time
+}
+
+// Subscriber receives events after the change is durable. It runs on the
+// request's goroutine, so it must be quick; slow work belongs in a queue.
+type Subscriber func(ctx context.Context, e Event)
+
+// ManifestCandidate is what an Admitter sees of a manifest before it is stored.
+type ManifestCandidate struct {
+	Repo         string
+	Digest       digest.Digest
+	MediaType    string
+	ArtifactType string
+	Subject      digest.Digest
+	Payload      []byte
+	Tags         []string
+	Actor        string
+}
+
+// Admitter may refuse a manifest (return Denied(...) for 403 DENIED, or
+// another error). It runs after OCI validation, before anything is stored.
+type Admitter interface {
+	AdmitManifest(ctx context.Context, m ManifestCandidate) error
+}
+
+// PullGate may refuse or annotate a manifest pull (archived packs, signature
+// policy). It returns warnings for Warning headers, or an error (Denied).
+type PullGate interface {
+	CheckPull(ctx context.Context, repo string, d digest.Digest, tag string) (warnings []string, err error)
+}
+
+// WithSubscriber adds an event subscriber.
+func WithSubscriber(s Subscriber) Option {
+	return func(r *Registry) { r.subscribers = append(r.subscribers, s) }
+}
+
+// WithAdmitter adds an admission check for manifest pushes.
+func WithAdmitter(a Admitter) Option {
+	return func(r *Registry) { r.admitters = append(r.admitters, a) }
+}
+
+// WithPullGate adds a check on manifest pulls.
+func WithPullGate(g PullGate) Option {
+	return func(r *Registry) { r.gates = append(r.gates, g) }
+}
+
+func actor(req *http.Request) string {
+	if u, _, ok := req.BasicAuth(); ok && u != "" {
+		// Authentication is not enforced yet; until it is, a claimed name is only a claim.
+		return "unverified:" + u + "@" + req.RemoteAddr
+	}
+	return "anonymous@" + req.RemoteAddr
+}
+
+func (r *Registry) notify(req *http.Request, e Event) {
+	if len(r.subscribers) == 0 {
+		return
+	}
+	e.Actor = actor(req)
+	e.At = time.Now().UTC()
+	// The change is committed: deliver even if the client has gone.
+	ctx := context.WithoutCancel(req.Context())
+	for _, s := range r.subscribers {
+		s(ctx, e)
+	}
+}

@@ -1,0 +1,347 @@
+package registry
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/storage"
+)
+
+// Manifest media types packreg stores. Artifact types are free; these are not.
+const (
+	MediaTypeOCIManifest    = "application/vnd.oci.image.manifest.v1+json"
+	MediaTypeOCIIndex       = "application/vnd.oci.image.index.v1+json"
+	MediaTypeDockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
+	MediaTypeDockerList     = "application/vnd.docker.distribution.manifest.list.v2+json"
+)
+
+const (
+	maxManifestSize = 4 << 20
+	// maxDescriptors bounds the reference checks one PUT can cost.
+	maxDescriptors = 10000
+)
+
+func isIndexType(mt string) bool { return mt == MediaTypeOCIIndex || mt == MediaTypeDockerList }
+
+func isManifestType(mt string) bool {
+	return mt == MediaTypeOCIManifest || mt == MediaTypeDockerManifest
+}
+
+type descriptor struct {
+	MediaType    string            `json:"mediaType"`
+	Digest       string            `json:"digest"`
+	Size         *int64            `json:"size"`
+	URLs         []string          `json:"urls,omitempty"`
+	ArtifactType string            `json:"artifactType,omitempty"`
+	Annotations  map[string]string `json:"annotations,omitempty"`
+}
+
+// manifestDoc is the union of image manifest and index; pointers tell
+// "absent" from "empty", which the both-kinds check needs.
+type manifestDoc struct {
+	SchemaVersion *int              `json:"schemaVersion"`
+	MediaType     string            `json:"mediaType"`
+	ArtifactType  string            `json:"artifactType"`
+	Config        *descriptor       `json:"config"`
+	Layers        *[]descriptor     `json:"layers"`
+	Manifests     *[]descriptor     `json:"manifests"`
+	Subject       *descriptor       `json:"subject"`
+	Annotations   map[string]string `json:"annotations"`
+}
+
+func invalidManifest(format string, args ...any) *Error {
+	return ociErr(http.StatusBadRequest, codeManifestInvalid, format, args...)
+}
+
+// parseManifest checks payload as an OCI/Docker manifest or index sent with
+// Content-Type ct, and returns the record to store (without Repo).
+func parseManifest(payload []byte, ct string) (*storage.Manifest, *manifestDoc, error) {
+	var doc manifestDoc
+	if err := json.Unmarshal(payload, &doc); err != nil {
+		return nil, nil, invalidManifest("manifest is not valid JSON: %v", err)
+	}
+	if doc.SchemaVersion == nil || *doc.SchemaVersion != 2 {
+		return nil, nil, invalidManifest("schemaVersion must be 2")
+	}
+	if ct != "" {
+		if parsed, _, err := mime.ParseMediaType(ct); err == nil {
+			ct = parsed
+		}
+	}
+	mt := doc.MediaType
+	switch {
+	case mt != "" && ct != "" && mt != ct:
+		return nil, nil, invalidManifest("Content-Type %q does not match the manifest's mediaType %q", clip(ct), clip(mt))
+	case mt == "":
+		mt = ct
+	}
+	hasImage := doc.Config != nil || doc.Layers != nil
+	if hasImage && doc.Manifests != nil {
+		return nil, nil, invalidManifest("a document cannot have both manifests and config/layers")
+	}
+	if mt == "" {
+		// Neither body nor header says: infer from the shape.
+		mt = MediaTypeOCIManifest
+		if doc.Manifests != nil {
+			mt = MediaTypeOCIIndex
+		}
+	}
+	m := &storage.Manifest{MediaType: mt, ArtifactType: doc.ArtifactType, Annotations: doc.Annotations}
+	var descs []descriptor
+	switch {
+	case isManifestType(mt):
+		if doc.Manifests != nil {
+			return nil, nil, invalidManifest("an image manifest cannot list manifests")
+		}
+		if doc.Config == nil {
+			return nil, nil, invalidManifest("an image manifest needs a config")
+		}
+		descs = append(descs, *doc.Config)
+		if doc.Layers != nil {
+			descs = append(descs, *doc.Layers...)
+		}
+		if m.ArtifactType == "" {
+			m.ArtifactType = doc.Config.MediaType
+		}
+	case isIndexType(mt):
+		if hasImage {
+			return nil, nil, invalidManifest("an index cannot have config or layers")
+		}
+		if doc.Manifests == nil {
+			return nil, nil, invalidManifest("an index needs a manifests list")
+		}
+		descs = *doc.Manifests
+	default:
+		return nil, nil, invalidManifest("unsupported manifest media type %q", clip(mt))
+	}
+	if len(descs) > maxDescriptors {
+		return nil, nil, invalidManifest("too many descriptors (%d, at most %d)", len(descs), maxDescriptors)
+	}
+	for i := range descs {
+		d, err := checkDescriptor(&descs[i])
+		if err != nil {
+			return nil, nil, err
+		}
+		m.Refs = append(m.Refs, d)
+	}
+	if doc.Subject != nil {
+		d, err := checkDescriptor(doc.Subject)
+		if err != nil {
+			return nil, nil, invalidManifest("subject: %s", err.(*Error).Message)
+		}
+		m.Subject = d
+	}
+	return m, &doc, nil
+}
+
+func checkDescriptor(d *descriptor) (digest.Digest, error) {
+	if d.MediaType == "" {
+		return "", invalidManifest("descriptor %q has no mediaType", clip(d.Digest))
+	}
+	dg, err := digest.Parse(d.Digest)
+	if err != nil {
+		return "", invalidManifest("descriptor digest: %v", err)
+	}
+	if d.Size == nil || *d.Size < 0 {
+		return "", invalidManifest("descriptor %s needs a non-negative size", dg)
+	}
+	return dg, nil
+}
+
+// foreign layers are not pushed to the registry: they live at their URLs.
+func nonDistributable(mt string) bool {
+	return strings.Contains(mt, "nondistributable") || strings.Contains(mt, "foreign")
+}
+
+// checkReferences makes sure every blob and child manifest is in the
+// repository with the size the descriptor claims.
+func (r *Registry) checkReferences(req *http.Request, repo string, m *storage.Manifest, doc *manifestDoc) error {
+	ctx := req.Context()
+	if isIndexType(m.MediaType) {
+		for _, c := range *doc.Manifests {
+			d := digest.Digest(c.Digest)
+			child, err := r.meta.GetManifest(ctx, repo, d)
+			if errors.Is(err, storage.ErrNotFound) {
+				return ociErr(http.StatusBadRequest, codeManifestBlobUnknown, "manifest %s is not in repository %s", d, repo)
+			}
+			if err != nil {
+				return err
+			}
+			if child.Size != *c.Size {
+				return invalidManifest("descriptor of %s says %d bytes, stored manifest has %d", d, *c.Size, child.Size)
+			}
+		}
+		return nil
+	}
+	descs := []descriptor{*doc.Config}
+	if doc.Layers != nil {
+		descs = append(descs, *doc.Layers...)
+	}
+	for _, l := range descs {
+		if nonDistributable(l.MediaType) {
+			continue
+		}
+		d := digest.Digest(l.Digest)
+		size, err := r.meta.BlobSize(ctx, repo, d)
+		if errors.Is(err, storage.ErrNotFound) {
+			return ociErr(http.StatusBadRequest, codeManifestBlobUnknown, "blob %s is not in repository %s", d, repo)
+		}
+		if err != nil {
+			return err
+		}
+		if size != *l.Size {
+			return invalidManifest("descriptor of %s says %d bytes, stored blob has %d", d, *l.Size, size)
+		}
+	}
+	return nil
+}
+
+func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt route) error {
+	ref, err := parseReference(rt.ref)
+	if err != nil {
+		if strings.Contains(rt.ref, ":") {
+			return err
+		}
+		return invalidManifest("invalid tag %q", clip(rt.ref))
+	}
+	tags := req.URL.Query()["tag"]
+	for _, t := range tags {
+		if !validTag(t) {
+			return invalidManifest("invalid tag %q", clip(t))
+		}
+	}
+	if ref.tag != "" {
+		tags = append([]string{ref.tag}, tags...)
+	}
+	if req.ContentLength > maxManifestSize {
+		return ociErr(http.StatusRequestEntityTooLarge, codeManifestInvalid, "manifest exceeds %d bytes", maxManifestSize)
+	}
+	payload, err := io.ReadAll(io.LimitReader(req.Body, maxManifestSize+1))
+	if err != nil {
+		return ociErr(http.StatusBadRequest, codeManifestInvalid, "reading manifest: %v", err)
+	}
+	if len(payload) > maxManifestSize {
+		return ociErr(http.StatusRequestEntityTooLarge, codeManifestInvalid, "manifest exceeds %d bytes", maxManifestSize)
+	}
+	alg := digest.SHA256
+	if ref.digest != "" {
+		alg = ref.digest.Algorithm()
+	}
+	d := digest.FromBytes(alg, payload)
+	if ref.digest != "" && ref.digest != d {
+		return ociErr(http.StatusBadRequest, codeDigestInvalid, "manifest body hashes to %s, not %s", d, ref.digest)
+	}
+	m, doc, err := parseManifest(payload, req.Header.Get("Content-Type"))
+	if err != nil {
+		return err
+	}
+	m.Repo, m.Digest, m.Size, m.Payload = rt.name, d, int64(len(payload)), payload
+	if err := r.checkReferences(req, rt.name, m, doc); err != nil {
+		return err
+	}
+	cand := ManifestCandidate{Repo: rt.name, Digest: d, MediaType: m.MediaType, ArtifactType: m.ArtifactType,
+		Subject: m.Subject, Payload: payload, Tags: tags, Actor: actor(req)}
+	for _, a := range r.admitters {
+		if err := a.AdmitManifest(req.Context(), cand); err != nil {
+			return err
+		}
+	}
+	if err := r.meta.PutManifest(req.Context(), m, tags); err != nil {
+		return err
+	}
+	ev := Event{Action: ActionManifestPush, Repo: rt.name, Digest: d, MediaType: m.MediaType,
+		ArtifactType: m.ArtifactType, Subject: m.Subject, Size: m.Size}
+	r.notify(req, ev)
+	for _, t := range tags {
+		ev.Action, ev.Tag = ActionTagMove, t
+		r.notify(req, ev)
+	}
+	h := w.Header()
+	h.Set("Location", "/v2/"+rt.name+"/manifests/"+d.String())
+	h.Set("Docker-Content-Digest", d.String())
+	if m.Subject != "" {
+		h.Set("OCI-Subject", m.Subject.String())
+	}
+	for _, t := range req.URL.Query()["tag"] {
+		h.Add("OCI-Tag", t)
+	}
+	h.Set("Content-Length", "0")
+	w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
+// resolve turns a reference into a digest; unknown tags are MANIFEST_UNKNOWN.
+func (r *Registry) resolve(req *http.Request, repo string, ref reference) (digest.Digest, error) {
+	if ref.digest != "" {
+		return ref.digest, nil
+	}
+	d, err := r.meta.ResolveTag(req.Context(), repo, ref.tag)
+	if errors.Is(err, storage.ErrNotFound) {
+		return "", ociErr(http.StatusNotFound, codeManifestUnknown, "tag %s not found in repository %s", ref.tag, repo)
+	}
+	return d, err
+}
+
+func (r *Registry) getManifest(w http.ResponseWriter, req *http.Request, rt route) error {
+	ref, err := parseReference(rt.ref)
+	if err != nil {
+		return err
+	}
+	d, err := r.resolve(req, rt.name, ref)
+	if err != nil {
+		return err
+	}
+	m, err := r.meta.GetManifest(req.Context(), rt.name, d)
+	if errors.Is(err, storage.ErrNotFound) {
+		return ociErr(http.StatusNotFound, codeManifestUnknown, "manifest %s not found in repository %s", d, rt.name)
+	}
+	if err != nil {
+		return err
+	}
+	for _, g := range r.gates {
+		warnings, err := g.CheckPull(req.Context(), rt.name, d, ref.tag)
+		if err != nil {
+			return err
+		}
+		for _, msg := range warnings {
+			w.Header().Add("Warning", "299 - "+strconv.Quote(msg))
+		}
+	}
+	return serveBytes(w, req, d, m.MediaType, m.Payload)
+}
+
+func (r *Registry) deleteManifest(w http.ResponseWriter, req *http.Request, rt route) error {
+	ref, err := parseReference(rt.ref)
+	if err != nil {
+		return err
+	}
+	ctx := req.Context()
+	if ref.tag != "" {
+		err = r.meta.DeleteTag(ctx, rt.name, ref.tag)
+		if errors.Is(err, storage.ErrNotFound) {
+			return ociErr(http.StatusNotFound, codeManifestUnknown, "tag %s not found in repository %s", ref.tag, rt.name)
+		}
+		if err != nil {
+			return err
+		}
+		r.notify(req, Event{Action: ActionTagDelete, Repo: rt.name, Tag: ref.tag})
+	} else {
+		err = r.meta.DeleteManifest(ctx, rt.name, ref.digest)
+		if errors.Is(err, storage.ErrNotFound) {
+			return ociErr(http.StatusNotFound, codeManifestUnknown, "manifest %s not found in repository %s", ref.digest, rt.name)
+		}
+		if err != nil {
+			return err
+		}
+		r.notify(req, Event{Action: ActionManifestDelete, Repo: rt.name, Digest: ref.digest})
+	}
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}

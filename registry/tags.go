@@ -1,0 +1,116 @@
+package registry
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+)
+
+// page reads n and last. n absent means the maximum page; n is clamped to
+// it so a huge n never costs more than one page of memory.
+func (r *Registry) page(req *http.Request) (n int, last string, err error) {
+	q := req.URL.Query()
+	n = r.maxPage
+	if s := q.Get("n"); s != "" {
+		v, perr := strconv.Atoi(s)
+		if perr != nil || v < 0 {
+			if len(s) > 0 && s[0] != '-' && perr != nil && allDigits(s) {
+				v, perr = r.maxPage, nil // too large for an int: clamp like any big n
+			} else {
+				return 0, "", ociErr(http.StatusBadRequest, codeSizeInvalid, "n must be a non-negative integer, got %q", clip(s))
+			}
+		}
+		n = min(v, r.maxPage)
+	}
+	last = q.Get("last")
+	if len(last) > maxNameLen {
+		return 0, "", ociErr(http.StatusBadRequest, codeNameInvalid, "last is longer than %d characters", maxNameLen)
+	}
+	return n, last, nil
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// listPage fetches one item more than n to learn whether a next page exists,
+// and sets the Link header when it does.
+func listPage(w http.ResponseWriter, req *http.Request, n int, last string,
+	list func(last string, n int) ([]string, error)) ([]string, error) {
+	if n == 0 {
+		return []string{}, nil
+	}
+	items, err := list(last, n+1)
+	if err != nil {
+		return nil, err
+	}
+	if len(items) > n {
+		items = items[:n]
+		q := url.Values{"n": {strconv.Itoa(n)}, "last": {items[n-1]}}
+		w.Header().Set("Link", "<"+req.URL.Path+"?"+q.Encode()+`>; rel="next"`)
+	}
+	if items == nil {
+		items = []string{}
+	}
+	return items, nil
+}
+
+func (r *Registry) tagsList(w http.ResponseWriter, req *http.Request, rt route) error {
+	n, last, err := r.page(req)
+	if err != nil {
+		return err
+	}
+	ctx := req.Context()
+	exists, err := r.meta.RepositoryExists(ctx, rt.name)
+	if err != nil {
+		return err
+	}
+	if !exists {
+		return ociErr(http.StatusNotFound, codeNameUnknown, "repository %s not known to the registry", rt.name)
+	}
+	tags, err := listPage(w, req, n, last, func(last string, n int) ([]string, error) {
+		return r.meta.ListTags(ctx, rt.name, last, n)
+	})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, struct {
+		Name string   `json:"name"`
+		Tags []string `json:"tags"`
+	}{rt.name, tags})
+}
+
+func (r *Registry) catalog(w http.ResponseWriter, req *http.Request, _ route) error {
+	n, last, err := r.page(req)
+	if err != nil {
+		return err
+	}
+	ctx := req.Context()
+	repos, err := listPage(w, req, n, last, func(last string, n int) ([]string, error) {
+		return r.meta.ListRepositories(ctx, last, n)
+	})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, struct {
+		Repositories []string `json:"repositories"`
+	}{repos})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	w.Write(b)
+	return nil
+}
