@@ -1,0 +1,428 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is everything `packreg serve` needs. It is built in three layers:
+// DefaultConfig, then the YAML file given with --config (strictly decoded:
+// an unknown key is an error), then the flags the user actually set. Resolve
+// fills what is derived from other fields; Validate says whether the result
+// can start.
+type Config struct {
+	// Addr is the HOST:PORT to listen on.
+	Addr string `yaml:"addr"`
+	// Data is the directory of the embedded defaults: the disk blob store
+	// rooted at DATA (blobs in DATA/blobs, upload data in DATA/uploads) and
+	// SQLite metadata at DATA/packreg.db.
+	Data string `yaml:"data"`
+	// Storage is the blob store URL: file:///path or
+	// s3://bucket/prefix?endpoint=...&region=... Empty means file://DATA.
+	Storage string `yaml:"storage"`
+	// Database is the metadata store URL: sqlite:///path or postgres://...
+	// Empty means sqlite://DATA/packreg.db.
+	Database string `yaml:"database"`
+	// AllowAnonymous permits listening on a non-loopback address without
+	// authentication (anyone who can reach the port may pull, push and delete).
+	AllowAnonymous bool `yaml:"allow_anonymous"`
+	// ShutdownTimeout bounds the graceful drain of in-flight requests on
+	// SIGTERM/SIGINT; connections still open after it are closed.
+	ShutdownTimeout time.Duration  `yaml:"shutdown_timeout"`
+	Log             LogConfig      `yaml:"log"`
+	Registry        RegistryConfig `yaml:"registry"`
+}
+
+// LogConfig selects the slog handler writing to stderr.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// RegistryConfig holds the OCI registry's own knobs.
+type RegistryConfig struct {
+	DeleteEnabled bool          `yaml:"delete_enabled"` // DELETE of blobs, manifests and tags
+	MaxBlobSize   int64         `yaml:"max_blob_size"`  // bytes; 0 means no cap
+	UploadTTL     time.Duration `yaml:"upload_ttl"`     // idle upload sessions expire after this
+	MaxPageSize   int           `yaml:"max_page_size"`  // clamp for n on tags list and _catalog
+}
+
+// DefaultConfig is the embedded, loopback-only default.
+func DefaultConfig() Config {
+	return Config{
+		Addr:            "127.0.0.1:5000",
+		Data:            "./packreg-data",
+		ShutdownTimeout: 30 * time.Second,
+		Log:             LogConfig{Level: "info", Format: "text"},
+		Registry: RegistryConfig{
+			DeleteEnabled: true,
+			UploadTTL:     24 * time.Hour,
+			MaxPageSize:   1000,
+		},
+	}
+}
+
+// decodeConfig strictly decodes one YAML document onto c, so the keys the
+// document leaves out keep c's values (the defaults). Unknown keys, wrong
+// types and a second document are errors.
+func decodeConfig(r io.Reader, c *Config) error {
+	dec := yaml.NewDecoder(r)
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil // an empty file means "all defaults"
+		}
+		return err
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return err
+		}
+		return errors.New("more than one YAML document")
+	}
+	return nil
+}
+
+// loadConfigFile decodes the file at path onto c.
+func loadConfigFile(path string, c *Config) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	if err := decodeConfig(f, c); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	return nil
+}
+
+// configFlags are the flags shared by `serve` and `config print`. Only the
+// flags the user set override the file; unset flags leave it alone.
+type configFlags struct {
+	fs         *flag.FlagSet
+	configFile string
+	c          Config // flag values; read only for flags that were set
+}
+
+func newConfigFlags(name string, out io.Writer) *configFlags {
+	f := &configFlags{fs: flag.NewFlagSet(name, flag.ContinueOnError), c: DefaultConfig()}
+	f.fs.SetOutput(out)
+	fs := f.fs
+	fs.StringVar(&f.configFile, "config", "", "YAML config `file` (strict: unknown keys are errors); flags override it")
+	fs.StringVar(&f.c.Addr, "addr", f.c.Addr, "listen address `HOST:PORT` (non-loopback needs --allow-anonymous)")
+	fs.StringVar(&f.c.Data, "data", f.c.Data, "data `DIR` for the embedded defaults: blobs under DIR/blobs, metadata in DIR/packreg.db")
+	fs.StringVar(&f.c.Storage, "storage", "", "blob store `URL`: file:///path or s3://bucket/prefix?endpoint=...&region=... (default file://DATA)")
+	fs.StringVar(&f.c.Database, "database", "", "metadata store `URL`: sqlite:///path or postgres://user:pass@host/db (default sqlite://DATA/packreg.db)")
+	fs.BoolVar(&f.c.AllowAnonymous, "allow-anonymous", false, "allow unauthenticated access when listening on a non-loopback address")
+	fs.DurationVar(&f.c.ShutdownTimeout, "shutdown-timeout", f.c.ShutdownTimeout, "how long to drain requests on SIGTERM/SIGINT")
+	fs.StringVar(&f.c.Log.Level, "log-level", f.c.Log.Level, "log `level`: debug, info, warn, error")
+	fs.StringVar(&f.c.Log.Format, "log-format", f.c.Log.Format, "log `format` on stderr: text or json")
+	return f
+}
+
+// config parses args and returns the resolved, validated configuration.
+func (f *configFlags) config(args []string) (Config, error) {
+	if err := f.fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if f.fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q", f.fs.Arg(0))
+	}
+	c := DefaultConfig()
+	if f.configFile != "" {
+		if err := loadConfigFile(f.configFile, &c); err != nil {
+			return Config{}, err
+		}
+	}
+	f.fs.Visit(func(fl *flag.Flag) {
+		switch fl.Name {
+		case "addr":
+			c.Addr = f.c.Addr
+		case "data":
+			c.Data = f.c.Data
+		case "storage":
+			c.Storage = f.c.Storage
+		case "database":
+			c.Database = f.c.Database
+		case "allow-anonymous":
+			c.AllowAnonymous = f.c.AllowAnonymous
+		case "shutdown-timeout":
+			c.ShutdownTimeout = f.c.ShutdownTimeout
+		case "log-level":
+			c.Log.Level = f.c.Log.Level
+		case "log-format":
+			c.Log.Format = f.c.Log.Format
+		}
+	})
+	if err := c.Resolve(); err != nil {
+		return Config{}, err
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Resolve makes Data absolute and fills Storage and Database from it when
+// they are empty, so the effective config names every location explicitly.
+func (c *Config) Resolve() error {
+	if c.Storage != "" && c.Database != "" {
+		return nil // Data is unused
+	}
+	if c.Data == "" {
+		return errors.New("config: data is empty and storage or database is not set")
+	}
+	abs, err := filepath.Abs(c.Data)
+	if err != nil {
+		return fmt.Errorf("config: data: %w", err)
+	}
+	c.Data = abs
+	if c.Storage == "" {
+		// The disk store keeps blobs/, uploads/ and tmp/ under its root.
+		c.Storage = (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}).String()
+	}
+	if c.Database == "" {
+		c.Database = (&url.URL{Scheme: "sqlite", Path: filepath.ToSlash(filepath.Join(abs, "packreg.db"))}).String()
+	}
+	return nil
+}
+
+// Validate reports every problem at once, joined.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	host, port, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		bad("addr %q: want HOST:PORT: %v", c.Addr, err)
+	} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		bad("addr %q: bad port %q", c.Addr, port)
+	} else if !isLoopback(host) && !c.AllowAnonymous {
+		bad("addr %q is not a loopback address and no authentication is configured: "+
+			"anyone who can reach it could push and delete; pass --allow-anonymous "+
+			"(allow_anonymous: true) to serve anonymously, or listen on 127.0.0.1", c.Addr)
+	}
+	if _, err := ParseStorageURL(c.Storage); err != nil {
+		bad("storage: %v", err)
+	}
+	if _, err := ParseDatabaseURL(c.Database); err != nil {
+		bad("database: %v", err)
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("shutdown_timeout must be positive, got %s", c.ShutdownTimeout)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level %q: want debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format %q: want text or json", c.Log.Format)
+	}
+	if c.Registry.MaxBlobSize < 0 {
+		bad("registry.max_blob_size must be >= 0, got %d", c.Registry.MaxBlobSize)
+	}
+	if c.Registry.UploadTTL <= 0 {
+		bad("registry.upload_ttl must be positive, got %s", c.Registry.UploadTTL)
+	}
+	if c.Registry.MaxPageSize <= 0 {
+		bad("registry.max_page_size must be positive, got %d", c.Registry.MaxPageSize)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// isLoopback reports whether host only ever means this machine. An empty
+// host (":5000") listens on every interface; a host name other than
+// localhost may resolve anywhere, so both count as non-loopback.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// StorageURL is a parsed --storage value.
+type StorageURL struct {
+	Kind string // "file" or "s3"
+	Path string // file: the directory
+	Raw  string // s3: the URL, for s3.ParseURL
+}
+
+// ParseStorageURL accepts file:///abs/path, file:rel/path and
+// s3://bucket[/prefix][?query].
+func ParseStorageURL(s string) (StorageURL, error) {
+	u, err := parseURL(s)
+	if err != nil {
+		return StorageURL{}, err
+	}
+	switch u.Scheme {
+	case "file":
+		p, err := localPath(u)
+		if err != nil {
+			return StorageURL{}, err
+		}
+		return StorageURL{Kind: "file", Path: p}, nil
+	case "s3":
+		if u.Host == "" {
+			return StorageURL{}, fmt.Errorf("%s: no bucket (want s3://bucket/prefix?endpoint=...&region=...)", redactURL(s))
+		}
+		return StorageURL{Kind: "s3", Raw: s}, nil
+	}
+	return StorageURL{}, fmt.Errorf("%s: unsupported scheme %q (want file:// or s3://)", redactURL(s), u.Scheme)
+}
+
+// DatabaseURL is a parsed --database value.
+type DatabaseURL struct {
+	Kind string // "sqlite" or "postgres"
+	Path string // sqlite: the file
+	DSN  string // postgres: the URL as given
+}
+
+// ParseDatabaseURL accepts sqlite:///abs/path, sqlite:rel/path and
+// postgres:// or postgresql:// URLs.
+func ParseDatabaseURL(s string) (DatabaseURL, error) {
+	u, err := parseURL(s)
+	if err != nil {
+		return DatabaseURL{}, err
+	}
+	switch u.Scheme {
+	case "sqlite":
+		p, err := localPath(u)
+		if err != nil {
+			return DatabaseURL{}, err
+		}
+		return DatabaseURL{Kind: "sqlite", Path: p}, nil
+	case "postgres", "postgresql":
+		if u.Host == "" {
+			return DatabaseURL{}, fmt.Errorf("%s: no host (want postgres://user:password@host:port/db)", redactURL(s))
+		}
+		return DatabaseURL{Kind: "postgres", DSN: s}, nil
+	}
+	return DatabaseURL{}, fmt.Errorf("%s: unsupported scheme %q (want sqlite:// or postgres://)", redactURL(s), u.Scheme)
+}
+
+func parseURL(s string) (*url.URL, error) {
+	if s == "" {
+		return nil, errors.New("empty URL")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		// url's error quotes the input, which may hold a password.
+		return nil, fmt.Errorf("%s: not a URL", redactURL(s))
+	}
+	if u.Scheme == "" {
+		return nil, fmt.Errorf("%s: no scheme", redactURL(s))
+	}
+	return u, nil
+}
+
+// localPath is the file path of a file: or sqlite: URL: scheme:///abs/path
+// (or scheme://localhost/abs/path) or scheme:relative/path.
+func localPath(u *url.URL) (string, error) {
+	if u.Opaque != "" {
+		return filepath.FromSlash(u.Opaque), nil
+	}
+	if u.Host != "" && u.Host != "localhost" {
+		return "", fmt.Errorf("%s: host %q is not allowed, want %s:///absolute/path or %s:relative/path",
+			u.Redacted(), u.Host, u.Scheme, u.Scheme)
+	}
+	if u.Path == "" || u.Path == "/" {
+		return "", fmt.Errorf("%s: no path", u.Redacted())
+	}
+	if len(u.RawQuery) > 0 {
+		return "", fmt.Errorf("%s: query parameters are not supported", u.Redacted())
+	}
+	return filepath.FromSlash(u.Path), nil
+}
+
+const redacted = "xxxxx"
+
+// secretKey reports whether a URL query parameter holds a secret.
+func secretKey(k string) bool {
+	k = strings.ToLower(k)
+	for _, s := range []string{"password", "secret", "token", "passphrase", "sslkey"} {
+		if strings.Contains(k, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// redactURL hides the password of the userinfo and every secret-looking
+// query parameter. A string that does not parse is hidden whole, since we
+// cannot tell where its secret is.
+func redactURL(s string) string {
+	if s == "" {
+		return ""
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return redacted
+	}
+	if u.Opaque != "" && strings.Contains(u.Opaque, "@") {
+		return u.Scheme + ":" + redacted
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), redacted)
+	}
+	if u.RawQuery != "" {
+		q, err := url.ParseQuery(u.RawQuery)
+		if err != nil {
+			u.RawQuery = redacted
+		} else {
+			changed := false
+			for k, vs := range q {
+				if secretKey(k) {
+					for i := range vs {
+						vs[i] = redacted
+					}
+					changed = true
+				}
+			}
+			if changed {
+				u.RawQuery = q.Encode()
+			}
+		}
+	}
+	return u.String()
+}
+
+// Redacted returns a copy of c safe to print or log.
+func (c Config) Redacted() Config {
+	c.Storage = redactURL(c.Storage)
+	c.Database = redactURL(c.Database)
+	return c
+}
+
+// YAML renders c (redacted) in the same shape the config file takes.
+func (c Config) YAML() ([]byte, error) {
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(c.Redacted()); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}

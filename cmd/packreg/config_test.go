@@ -1,0 +1,390 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// parse runs the serve flag parser over args, with an optional config file.
+func parse(t *testing.T, file string, args ...string) (Config, error) {
+	t.Helper()
+	if file != "" {
+		p := filepath.Join(t.TempDir(), "packreg.yaml")
+		if err := os.WriteFile(p, []byte(file), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append([]string{"--config", p}, args...)
+	}
+	var out bytes.Buffer
+	return newConfigFlags("test", &out).config(args)
+}
+
+func TestDefaults(t *testing.T) {
+	t.Chdir(t.TempDir())
+	c, err := parse(t, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wd, _ := os.Getwd()
+	data := filepath.Join(wd, "packreg-data")
+	want := DefaultConfig()
+	want.Data = data
+	want.Storage = "file://" + filepath.ToSlash(data)
+	want.Database = "sqlite://" + filepath.ToSlash(filepath.Join(data, "packreg.db"))
+	if !reflect.DeepEqual(c, want) {
+		t.Fatalf("defaults:\n got %+v\nwant %+v", c, want)
+	}
+	if c.Addr != "127.0.0.1:5000" || !c.Registry.DeleteEnabled || c.Registry.UploadTTL != 24*time.Hour {
+		t.Fatalf("unexpected defaults %+v", c)
+	}
+	su, err := ParseStorageURL(c.Storage)
+	if err != nil || su.Kind != "file" || su.Path != data {
+		t.Fatalf("storage %q -> %+v, %v", c.Storage, su, err)
+	}
+	du, err := ParseDatabaseURL(c.Database)
+	if err != nil || du.Kind != "sqlite" || du.Path != filepath.Join(data, "packreg.db") {
+		t.Fatalf("database %q -> %+v, %v", c.Database, du, err)
+	}
+}
+
+func TestFileDecoding(t *testing.T) {
+	for _, tc := range []struct {
+		name, file string
+		wantErr    string // substring; "" means success
+		check      func(*testing.T, Config)
+	}{
+		{name: "empty file is all defaults", file: "", check: func(t *testing.T, c Config) {
+			if c.Addr != "127.0.0.1:5000" {
+				t.Errorf("addr %q", c.Addr)
+			}
+		}},
+		{name: "comment only", file: "# nothing\n", check: func(t *testing.T, c Config) {
+			if c.Log.Level != "info" {
+				t.Errorf("level %q", c.Log.Level)
+			}
+		}},
+		{name: "every key", file: `
+addr: 127.0.0.1:6000
+data: /srv/packreg
+storage: s3://bucket/prefix?endpoint=http://127.0.0.1:7070&region=us-east-1
+database: postgres://packreg:pw@127.0.0.1:5432/packreg?sslmode=disable
+allow_anonymous: true
+shutdown_timeout: 5s
+log: {level: debug, format: json}
+registry:
+  delete_enabled: false
+  max_blob_size: 1048576
+  upload_ttl: 1h30m
+  max_page_size: 50
+`, check: func(t *testing.T, c Config) {
+			want := Config{
+				Addr: "127.0.0.1:6000", Data: "/srv/packreg",
+				Storage:         "s3://bucket/prefix?endpoint=http://127.0.0.1:7070&region=us-east-1",
+				Database:        "postgres://packreg:pw@127.0.0.1:5432/packreg?sslmode=disable",
+				AllowAnonymous:  true,
+				ShutdownTimeout: 5 * time.Second,
+				Log:             LogConfig{Level: "debug", Format: "json"},
+				Registry:        RegistryConfig{MaxBlobSize: 1 << 20, UploadTTL: 90 * time.Minute, MaxPageSize: 50},
+			}
+			if !reflect.DeepEqual(c, want) {
+				t.Errorf("\n got %+v\nwant %+v", c, want)
+			}
+		}},
+		{name: "partial nested keeps other defaults", file: "log:\n  format: json\n", check: func(t *testing.T, c Config) {
+			if c.Log.Format != "json" || c.Log.Level != "info" {
+				t.Errorf("log %+v", c.Log)
+			}
+		}},
+		{name: "unknown top-level key", file: "adress: 127.0.0.1:5000\n", wantErr: "field adress not found"},
+		{name: "unknown nested key", file: "log:\n  colour: true\n", wantErr: "field colour not found"},
+		{name: "unknown registry key", file: "registry:\n  deletes: true\n", wantErr: "field deletes not found"},
+		{name: "wrong type", file: "allow_anonymous: maybe\n", wantErr: "cannot unmarshal"},
+		{name: "bad duration", file: "registry:\n  upload_ttl: 5 parsecs\n", wantErr: "into time.Duration"},
+		{name: "two documents", file: "addr: 127.0.0.1:1\n---\naddr: 127.0.0.1:2\n", wantErr: "more than one YAML document"},
+		{name: "not a mapping", file: "- a\n- b\n", wantErr: "cannot unmarshal"},
+		{name: "zero ttl", file: "registry: {upload_ttl: 0s}\n", wantErr: "upload_ttl must be positive"},
+		{name: "negative blob size", file: "registry: {max_blob_size: -1}\n", wantErr: "max_blob_size"},
+		{name: "bad log level", file: "log: {level: loud}\n", wantErr: "log.level"},
+		{name: "bad log format", file: "log: {format: xml}\n", wantErr: "log.format"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := parse(t, tc.file, "--data", t.TempDir())
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want it to contain %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.check != nil {
+				// --data was given on the command line; the file's data
+				// key (when present) is overridden, which "every key"
+				// does not care about.
+				if strings.Contains(tc.file, "data: /srv/packreg") {
+					c.Data = "/srv/packreg"
+				}
+				tc.check(t, c)
+			}
+		})
+	}
+}
+
+func TestMissingConfigFile(t *testing.T) {
+	_, err := newConfigFlags("test", &bytes.Buffer{}).config([]string{"--config", filepath.Join(t.TempDir(), "nope.yaml")})
+	if err == nil || !strings.Contains(err.Error(), "no such file") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestFlagsOverrideFile(t *testing.T) {
+	dir := t.TempDir()
+	file := `
+addr: 127.0.0.1:6000
+data: ` + dir + `/from-file
+log: {level: debug}
+allow_anonymous: true
+`
+	// Flags set override; flags not set leave the file's values alone.
+	c, err := parse(t, file, "--addr", "127.0.0.1:7000", "--log-format", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != "127.0.0.1:7000" {
+		t.Errorf("addr %q: flag should win", c.Addr)
+	}
+	if c.Data != dir+"/from-file" {
+		t.Errorf("data %q: file value should stay", c.Data)
+	}
+	if c.Log.Level != "debug" || c.Log.Format != "json" {
+		t.Errorf("log %+v", c.Log)
+	}
+	if !c.AllowAnonymous {
+		t.Error("allow_anonymous from file lost")
+	}
+	// An explicit --flag=false overrides a true in the file.
+	c, err = parse(t, file, "--allow-anonymous=false")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AllowAnonymous {
+		t.Error("--allow-anonymous=false should override the file")
+	}
+
+	// --data moves the derived stores; explicit --storage/--database win.
+	c, err = parse(t, "", "--data", dir+"/d", "--database", "postgres://u@127.0.0.1/db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Storage != "file://"+dir+"/d" || c.Database != "postgres://u@127.0.0.1/db" {
+		t.Errorf("storage %q database %q", c.Storage, c.Database)
+	}
+	c, err = parse(t, "", "--storage", "file://"+dir+"/b", "--database", "sqlite://"+dir+"/m.db", "--data", "")
+	if err != nil {
+		t.Fatalf("explicit stores need no data dir: %v", err)
+	}
+	if c.Data != "" {
+		t.Errorf("data %q", c.Data)
+	}
+}
+
+func TestFlagErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"--nope"},
+		{"--shutdown-timeout", "soon"},
+		{"extra-arg"},
+	} {
+		if _, err := parse(t, "", args...); err == nil {
+			t.Errorf("%q: no error", args)
+		}
+	}
+}
+
+func TestListenAddress(t *testing.T) {
+	for _, tc := range []struct {
+		addr  string
+		anon  bool
+		valid bool
+	}{
+		{"127.0.0.1:5000", false, true},
+		{"127.0.0.2:5000", false, true},
+		{"[::1]:5000", false, true},
+		{"localhost:5000", false, true},
+		{"127.0.0.1:0", false, true},
+		{"0.0.0.0:5000", false, false},
+		{":5000", false, false},
+		{"[::]:5000", false, false},
+		{"10.1.2.3:5000", false, false},
+		{"registry.example.com:5000", false, false},
+		{"0.0.0.0:5000", true, true},
+		{":5000", true, true},
+		{"127.0.0.1", false, false},
+		{"127.0.0.1:99999", false, false},
+		{"127.0.0.1:http", false, false},
+	} {
+		args := []string{"--addr", tc.addr, "--data", t.TempDir()}
+		if tc.anon {
+			args = append(args, "--allow-anonymous")
+		}
+		_, err := parse(t, "", args...)
+		if (err == nil) != tc.valid {
+			t.Errorf("addr %q anon=%v: err = %v, want valid=%v", tc.addr, tc.anon, err, tc.valid)
+		}
+		if !tc.valid && !tc.anon && err != nil && strings.Contains(tc.addr, "5000") && tc.addr != "127.0.0.1:99999" &&
+			!strings.Contains(err.Error(), "--allow-anonymous") {
+			t.Errorf("addr %q: message should tell about --allow-anonymous: %v", tc.addr, err)
+		}
+	}
+}
+
+func TestBadURLs(t *testing.T) {
+	for _, tc := range []struct {
+		flag, url, wantErr string
+	}{
+		{"--storage", "ftp://host/x", "unsupported scheme"},
+		{"--storage", "file://otherhost/x", "host \"otherhost\" is not allowed"},
+		{"--storage", "file:///", "no path"},
+		{"--storage", "file:///x?sync=0", "query parameters"},
+		{"--storage", "s3:///prefix", "no bucket"},
+		{"--storage", "/just/a/path", "no scheme"},
+		{"--storage", "s3://bu cket", "not a URL"},
+		{"--database", "mysql://u:p@h/db", "unsupported scheme"},
+		{"--database", "postgres:///db", "no host"},
+		{"--database", "sqlite://host/db", "not allowed"},
+		{"--database", "%zz", "not a URL"},
+	} {
+		_, err := parse(t, "", "--data", t.TempDir(), tc.flag, tc.url)
+		if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+			t.Errorf("%s %q: err = %v, want %q", tc.flag, tc.url, err, tc.wantErr)
+		}
+	}
+	// Errors must not echo a password.
+	_, err := parse(t, "", "--database", "mysql://u:hunter2@h/db", "--data", t.TempDir())
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("error leaks the password: %v", err)
+	}
+	_, err = parse(t, "", "--database", "postgres://u:hunter2@[::1/db", "--data", t.TempDir())
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("error leaks the password: %v", err)
+	}
+
+	// Good forms.
+	for _, tc := range []struct{ flag, url string }{
+		{"--storage", "file:///var/lib/packreg/blobs"},
+		{"--storage", "file:relative/blobs"},
+		{"--storage", "s3://bucket"},
+		{"--storage", "s3://bucket/some/prefix?endpoint=http://127.0.0.1:7070&region=us-east-1"},
+		{"--database", "sqlite:///var/lib/packreg/packreg.db"},
+		{"--database", "sqlite:packreg.db"},
+		{"--database", "postgres://u:p@127.0.0.1:5432/packreg?sslmode=disable"},
+		{"--database", "postgresql://127.0.0.1/packreg"},
+	} {
+		if _, err := parse(t, "", "--data", t.TempDir(), tc.flag, tc.url); err != nil {
+			t.Errorf("%s %q: %v", tc.flag, tc.url, err)
+		}
+	}
+	if su, _ := ParseStorageURL("file:relative/blobs"); su.Path != "relative/blobs" {
+		t.Errorf("relative file path %q", su.Path)
+	}
+}
+
+func TestRedaction(t *testing.T) {
+	c, err := parse(t, "", "--data", t.TempDir(),
+		"--database", "postgres://packreg:hunter2@127.0.0.1:5432/packreg?sslmode=disable&password=hunter3",
+		"--storage", "s3://bucket/p?endpoint=http://127.0.0.1:7070&region=us-east-1&secret_access_key=hunter4&access_key_id=AKID")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := string(b)
+	for _, secret := range []string{"hunter2", "hunter3", "hunter4"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("config print leaks %q:\n%s", secret, out)
+		}
+	}
+	for _, keep := range []string{"packreg:xxxxx@127.0.0.1:5432", "sslmode=disable", "region=us-east-1", "access_key_id=AKID"} {
+		if !strings.Contains(out, keep) {
+			t.Errorf("config print lost %q:\n%s", keep, out)
+		}
+	}
+	// Redaction must not touch the config in use.
+	if !strings.Contains(c.Database, "hunter2") {
+		t.Error("Redacted modified the original")
+	}
+	for in, want := range map[string]string{
+		"":                              "",
+		"sqlite:///x/y.db":              "sqlite:///x/y.db",
+		"postgres://u@h/db":             "postgres://u@h/db",
+		"postgres://u:@h/db":            "postgres://u:xxxxx@h/db",
+		"postgres://u:p%40ss@h/db":      "postgres://u:xxxxx@h/db",
+		"postgres://u:p@[::1/db":        "xxxxx",
+		"s3://b/p?session_token=abc&x=": "s3://b/p?session_token=xxxxx&x=",
+	} {
+		if got := redactURL(in); got != want {
+			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// The printed config is itself a valid config file that decodes (strictly)
+// to the same configuration.
+func TestPrintRoundTrip(t *testing.T) {
+	c, err := parse(t, "registry: {upload_ttl: 90m, max_page_size: 7}\nshutdown_timeout: 3s\n", "--data", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "upload_ttl: 1h30m0s") {
+		t.Errorf("durations should print as text:\n%s", b)
+	}
+	back := Config{}
+	if err := decodeConfig(bytes.NewReader(b), &back); err != nil {
+		t.Fatalf("printed config does not decode: %v\n%s", err, b)
+	}
+	if !reflect.DeepEqual(back, c) {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", back, c)
+	}
+}
+
+func TestRunCommands(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args     []string
+		code     int
+		inStdout string
+		inStderr string
+	}{
+		{args: nil, code: 2, inStderr: "Usage"},
+		{args: []string{"help"}, code: 0, inStdout: "packreg serve"},
+		{args: []string{"version"}, code: 0, inStdout: "packreg "},
+		{args: []string{"bogus"}, code: 2, inStderr: `unknown command "bogus"`},
+		{args: []string{"config"}, code: 2, inStderr: "config print"},
+		{args: []string{"config", "print", "--data", dir, "--database", "postgres://u:hunter2@127.0.0.1/db"},
+			code: 0, inStdout: "database: postgres://u:xxxxx@127.0.0.1/db"},
+		{args: []string{"config", "print", "--addr", "0.0.0.0:5000", "--data", dir}, code: 2, inStderr: "--allow-anonymous"},
+		{args: []string{"serve", "--addr", "0.0.0.0:5000", "--data", dir}, code: 2, inStderr: "--allow-anonymous"},
+		{args: []string{"serve", "--bogus"}, code: 2, inStderr: "flag provided but not defined"},
+		{args: []string{"serve", "-h"}, code: 0, inStderr: "-allow-anonymous"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(t.Context(), tc.args, &stdout, &stderr)
+		if code != tc.code || !strings.Contains(stdout.String(), tc.inStdout) || !strings.Contains(stderr.String(), tc.inStderr) {
+			t.Errorf("run %q = %d, want %d\nstdout: %s\nstderr: %s", tc.args, code, tc.code, stdout.String(), stderr.String())
+		}
+		if strings.Contains(stdout.String()+stderr.String(), "hunter2") {
+			t.Errorf("run %q leaks a password", tc.args)
+		}
+	}
+}

@@ -1,0 +1,124 @@
+// Command packreg is the packreg registry: `packreg serve` runs it,
+// `packreg config print` shows the effective configuration and
+// `packreg version` the build. This package parses flags and config and
+// wires the stores, the registry and the HTTP server together; everything
+// else lives in the packages it imports.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+)
+
+// version is set with -ldflags "-X main.version=v1.2.3"; when empty the
+// module version or VCS revision from the build info is used.
+var version string
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `packreg: an OCI distribution v1.1 registry for packs
+
+Usage:
+  packreg serve [flags]          run the registry (see packreg serve -h)
+  packreg config print [flags]   print the effective config as YAML, secrets redacted
+  packreg version                print the version
+`
+
+// run is main without the process: it returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		f := newConfigFlags("packreg serve", stderr)
+		c, err := f.config(args[1:])
+		if err != nil {
+			return flagError(stderr, err)
+		}
+		log, err := newLogger(stderr, c.Log)
+		if err != nil {
+			fmt.Fprintln(stderr, "packreg:", err)
+			return 1
+		}
+		if err := serve(ctx, c, log); err != nil {
+			log.Error("serve failed", "err", err)
+			return 1
+		}
+		return 0
+	case "config":
+		if len(args) < 2 || args[1] != "print" {
+			fmt.Fprint(stderr, "Usage: packreg config print [serve flags]\n")
+			return 2
+		}
+		f := newConfigFlags("packreg config print", stderr)
+		c, err := f.config(args[2:])
+		if err != nil {
+			return flagError(stderr, err)
+		}
+		b, err := c.YAML()
+		if err != nil {
+			fmt.Fprintln(stderr, "packreg:", err)
+			return 1
+		}
+		_, _ = stdout.Write(b)
+		return 0
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "packreg", buildVersion())
+		return 0
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "packreg: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+func flagError(stderr io.Writer, err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	fmt.Fprintln(stderr, "packreg:", err)
+	return 2
+}
+
+// buildVersion is the -ldflags version, else the module version, else the
+// VCS revision, else "devel".
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "devel"
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, dirty string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "-dirty"
+			}
+		}
+	}
+	if rev != "" {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		return "devel-" + rev + dirty
+	}
+	return "devel"
+}

@@ -1,0 +1,283 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/packreg/packreg/registry"
+)
+
+// serve runs the registry until ctx ends or SIGTERM/SIGINT arrives, then
+// drains in-flight requests for at most c.ShutdownTimeout and closes the
+// stores.
+func serve(ctx context.Context, c Config, log *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	st, err := openStores(ctx, c, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("closing stores", "err", err)
+		}
+	}()
+
+	reg := registry.New(st.blobs, st.meta,
+		registry.WithLogger(log),
+		registry.WithDeleteEnabled(c.Registry.DeleteEnabled),
+		registry.WithMaxBlobSize(c.Registry.MaxBlobSize),
+		registry.WithUploadTTL(c.Registry.UploadTTL),
+		registry.WithMaxPageSize(c.Registry.MaxPageSize),
+	)
+
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return err
+	}
+	var draining atomic.Bool
+	srv := &http.Server{
+		Handler: newHandler(reg, st, &draining, log),
+		// No read or write timeout: blob uploads and downloads are long
+		// streams. Slow-header clients and idle keep-alives are bounded.
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	// Background work stops when the server begins to shut down.
+	bgCtx, bgCancel := context.WithCancel(context.WithoutCancel(ctx))
+	var bg sync.WaitGroup
+	startBackground(bgCtx, &bg, reg, log)
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String(), "version", buildVersion(),
+		"storage", redactURL(c.Storage), "database", redactURL(c.Database))
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "cause", context.Cause(ctx), "timeout", c.ShutdownTimeout)
+	case err := <-serveErr:
+		runErr = fmt.Errorf("http server: %w", err)
+	}
+	draining.Store(true)
+	bgCancel()
+
+	shCtx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shCtx); err != nil {
+		log.Warn("graceful shutdown timed out; closing open connections", "err", err)
+		_ = srv.Close()
+	}
+	bg.Wait()
+	if runErr == nil {
+		log.Info("stopped")
+	}
+	return runErr
+}
+
+// startBackground runs the registry's background janitor (upload-session
+// expiry and the like) when the registry has one. Either shape is accepted,
+// so the wiring does not change when the registry grows it.
+func startBackground(ctx context.Context, wg *sync.WaitGroup, reg *registry.Registry, log *slog.Logger) {
+	var run func(context.Context) error
+	switch j := any(reg).(type) {
+	case interface{ RunJanitor(context.Context) error }:
+		run = j.RunJanitor
+	case interface{ RunJanitor(context.Context) }:
+		run = func(ctx context.Context) error { j.RunJanitor(ctx); return nil }
+	default:
+		return
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("janitor stopped", "err", err)
+		}
+	}()
+}
+
+// newHandler mounts the registry next to the server's own endpoints and
+// wraps everything in the request log.
+func newHandler(reg http.Handler, st *stores, draining *atomic.Bool, log *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if draining.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "shutting down\n")
+			return
+		}
+		if err := st.ping(req.Context()); err != nil {
+			log.Warn("readiness check failed", "request_id", req.Header.Get("X-Request-Id"), "err", err)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "storage unavailable\n")
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
+	mux.Handle("/", reg)
+	return logRequests(mux, log)
+}
+
+// ping asks the metadata store (and the blob store, when it can be asked)
+// a question each must answer quickly.
+func (s *stores) ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if p, ok := s.meta.(interface{ Ping(context.Context) error }); ok {
+		if err := p.Ping(ctx); err != nil {
+			return fmt.Errorf("metadata: %w", err)
+		}
+	} else if _, err := s.meta.ListRepositories(ctx, "", 1); err != nil {
+		return fmt.Errorf("metadata: %w", err)
+	}
+	if c, ok := s.blobs.(interface{ Check(context.Context) error }); ok {
+		if err := c.Check(ctx); err != nil {
+			return fmt.Errorf("blobs: %w", err)
+		}
+	}
+	return nil
+}
+
+// logRequests gives every request an id (kept from X-Request-Id when the
+// client sent a sane one, so a proxy's id carries through) and logs one line
+// when it ends. The registry reads the same header, so its error lines and
+// 5xx answers carry the same id.
+func logRequests(next http.Handler, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		start := time.Now()
+		id := req.Header.Get("X-Request-Id")
+		if !saneRequestID(id) {
+			id = newRequestID()
+			req.Header.Set("X-Request-Id", id)
+		}
+		w.Header().Set("X-Request-Id", id)
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, req)
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		level := slog.LevelInfo
+		if sw.status >= 500 {
+			level = slog.LevelWarn
+		}
+		log.LogAttrs(req.Context(), level, "request",
+			slog.String("request_id", id),
+			slog.String("method", req.Method),
+			slog.String("path", req.URL.Path),
+			slog.Int("status", sw.status),
+			slog.Int64("bytes_in", max(req.ContentLength, 0)),
+			slog.Int64("bytes_out", sw.bytes),
+			slog.Duration("duration", time.Since(start)),
+			slog.String("remote", req.RemoteAddr),
+			slog.String("user_agent", req.UserAgent()),
+		)
+	})
+}
+
+func saneRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if !(c == '-' || c == '_' || c == '.' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// statusWriter records the status and body size. It keeps the fast paths
+// of the wrapped writer: Flush, ReadFrom (sendfile for blob GETs) and
+// Unwrap for http.ResponseController.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	var n int64
+	var err error
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(r)
+	} else {
+		n, err = io.Copy(w.ResponseWriter, r)
+	}
+	w.bytes += n
+	return n, err
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		if w.status == 0 {
+			w.status = http.StatusOK
+		}
+		f.Flush()
+	}
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// newLogger builds the stderr logger from the config.
+func newLogger(out io.Writer, c LogConfig) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
+		return nil, fmt.Errorf("log level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.Format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(out, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(out, opts)), nil
+	}
+	return nil, fmt.Errorf("log format %q: want text or json", c.Format)
+}

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/packreg/packreg/storage"
+)
+
+// fakeMeta answers ListRepositories with err; everything else panics.
+type fakeMeta struct {
+	storage.Metadata
+	err error
+}
+
+func (f *fakeMeta) ListRepositories(context.Context, string, int) ([]string, error) {
+	return nil, f.err
+}
+
+// fakeBlobs has the optional Check ability.
+type fakeBlobs struct {
+	storage.BlobStore
+	err error
+}
+
+func (f *fakeBlobs) Check(context.Context) error { return f.err }
+
+func TestHandler(t *testing.T) {
+	var logBuf bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&logBuf, nil))
+	meta := &fakeMeta{}
+	blobs := &fakeBlobs{}
+	var draining atomic.Bool
+	reg := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// What the registry sees: the request id the wrapper chose.
+		w.Header().Set("X-Seen-Id", r.Header.Get("X-Request-Id"))
+		if r.URL.Path == "/v2/boom" {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		io.WriteString(w, "registry")
+	})
+	srv := httptest.NewServer(newHandler(reg, &stores{blobs: blobs, meta: meta}, &draining, log))
+	defer srv.Close()
+
+	get := func(path string, hdr ...string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+
+	if resp, body := get("/healthz"); resp.StatusCode != 200 || body != "ok\n" {
+		t.Errorf("healthz: %d %q", resp.StatusCode, body)
+	}
+	if resp, _ := get("/readyz"); resp.StatusCode != 200 {
+		t.Errorf("readyz: %d", resp.StatusCode)
+	}
+	meta.err = storage.ErrUnavailable
+	if resp, _ := get("/readyz"); resp.StatusCode != 503 {
+		t.Errorf("readyz with metadata down: %d", resp.StatusCode)
+	}
+	meta.err = nil
+	blobs.err = errors.New("bucket gone")
+	if resp, _ := get("/readyz"); resp.StatusCode != 503 {
+		t.Errorf("readyz with blobs down: %d", resp.StatusCode)
+	}
+	blobs.err = nil
+	draining.Store(true)
+	if resp, body := get("/readyz"); resp.StatusCode != 503 || !strings.Contains(body, "shutting down") {
+		t.Errorf("readyz while draining: %d %q", resp.StatusCode, body)
+	}
+	if resp, _ := get("/healthz"); resp.StatusCode != 200 {
+		t.Errorf("healthz while draining: %d", resp.StatusCode)
+	}
+	draining.Store(false)
+
+	// Everything else goes to the registry, with a request id.
+	resp, body := get("/v2/")
+	id := resp.Header.Get("X-Request-Id")
+	if body != "registry" || len(id) != 16 || resp.Header.Get("X-Seen-Id") != id {
+		t.Errorf("/v2/: body %q id %q seen %q", body, id, resp.Header.Get("X-Seen-Id"))
+	}
+	// A sane incoming id is kept; a hostile one is replaced.
+	if resp, _ := get("/v2/", "X-Request-Id", "lb-1234_abc.def"); resp.Header.Get("X-Request-Id") != "lb-1234_abc.def" {
+		t.Errorf("sane id not kept: %q", resp.Header.Get("X-Request-Id"))
+	}
+	if resp, _ := get("/v2/", "X-Request-Id", "evil\" id"); resp.Header.Get("X-Request-Id") == "evil\" id" {
+		t.Error("hostile id kept")
+	}
+	if resp, _ := get("/v2/", "X-Request-Id", strings.Repeat("a", 65)); len(resp.Header.Get("X-Request-Id")) != 16 {
+		t.Error("overlong id kept")
+	}
+	get("/v2/boom")
+
+	// One log line per request, with status and request id.
+	var lines []map[string]any
+	for _, l := range bytes.Split(bytes.TrimSpace(logBuf.Bytes()), []byte("\n")) {
+		var m map[string]any
+		if err := json.Unmarshal(l, &m); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		if m["msg"] == "request" {
+			lines = append(lines, m)
+		}
+	}
+	if len(lines) != 11 {
+		t.Fatalf("%d request lines, want 11:\n%s", len(lines), logBuf.String())
+	}
+	first := lines[0]
+	if first["path"] != "/healthz" || first["status"] != float64(200) || first["request_id"] == "" || first["bytes_out"] != float64(3) {
+		t.Errorf("first line %v", first)
+	}
+	last := lines[len(lines)-1]
+	if last["path"] != "/v2/boom" || last["status"] != float64(500) || last["level"] != "WARN" {
+		t.Errorf("last line %v", last)
+	}
+}
+
+// statusWriter keeps the ResponseWriter abilities handlers rely on.
+func TestStatusWriter(t *testing.T) {
+	rec := httptest.NewRecorder()
+	sw := &statusWriter{ResponseWriter: rec}
+	var w http.ResponseWriter = sw
+	if _, ok := w.(http.Flusher); !ok {
+		t.Error("not a Flusher")
+	}
+	if _, ok := w.(io.ReaderFrom); !ok {
+		t.Error("not a ReaderFrom")
+	}
+	if err := http.NewResponseController(w).Flush(); err != nil {
+		t.Errorf("ResponseController.Flush: %v", err)
+	}
+	n, err := io.Copy(w, strings.NewReader("hello"))
+	if err != nil || n != 5 || sw.bytes != 5 || sw.status != 200 || rec.Body.String() != "hello" {
+		t.Errorf("copy: n=%d err=%v bytes=%d status=%d body=%q", n, err, sw.bytes, sw.status, rec.Body.String())
+	}
+
+	sw = &statusWriter{ResponseWriter: httptest.NewRecorder()}
+	sw.WriteHeader(http.StatusContinue) // informational: not the final status
+	sw.WriteHeader(http.StatusAccepted)
+	if sw.status != http.StatusAccepted {
+		t.Errorf("status %d", sw.status)
+	}
+}
+
+func TestNewLogger(t *testing.T) {
+	var b bytes.Buffer
+	l, err := newLogger(&b, LogConfig{Level: "warn", Format: "json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Info("hidden")
+	l.Warn("shown", "k", "v")
+	if strings.Contains(b.String(), "hidden") || !strings.Contains(b.String(), `"msg":"shown"`) {
+		t.Errorf("log output %q", b.String())
+	}
+	if _, err := newLogger(&b, LogConfig{Level: "loud", Format: "json"}); err == nil {
+		t.Error("bad level accepted")
+	}
+	if _, err := newLogger(&b, LogConfig{Level: "info", Format: "xml"}); err == nil {
+		t.Error("bad format accepted")
+	}
+}

@@ -1,0 +1,225 @@
+package conformance
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/xml"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// ociSwitches turns on every API and every data set of the suite
+// (github.com/opencontainers/distribution-spec/conformance config.go), so
+// nothing is left to the suite's per-version defaults.
+var ociSwitches = []string{
+	"OCI_API_PING", "OCI_API_PULL", "OCI_API_PUSH",
+	"OCI_API_BLOBS_ATOMIC", "OCI_API_BLOBS_DELETE", "OCI_API_BLOBS_DIGEST_HEADER",
+	"OCI_API_BLOBS_MOUNT_ANONYMOUS", "OCI_API_BLOBS_UPLOAD_CANCEL",
+	"OCI_API_MANIFESTS_ATOMIC", "OCI_API_MANIFESTS_DELETE", "OCI_API_MANIFESTS_DIGEST_HEADER",
+	"OCI_API_MANIFESTS_TAG_PARAM",
+	"OCI_API_TAGS_ATOMIC", "OCI_API_TAGS_DELETE", "OCI_API_TAGS_LIST",
+	"OCI_API_REFERRER",
+	"OCI_DATA_IMAGE", "OCI_DATA_INDEX", "OCI_DATA_INDEX_LIST", "OCI_DATA_SPARSE",
+	"OCI_DATA_ARTIFACT", "OCI_DATA_SUBJECT", "OCI_DATA_SUBJECT_MISSING",
+	"OCI_DATA_ARTIFACT_LIST", "OCI_DATA_SUBJECT_LIST", "OCI_DATA_DATA_FIELD",
+	"OCI_DATA_NONDISTRIBUTABLE", "OCI_DATA_CUSTOM_FIELDS", "OCI_DATA_NO_LAYERS",
+	"OCI_DATA_EMPTY_BLOB", "OCI_DATA_SHA512",
+}
+
+// TestOCIConformance runs the OCI distribution-spec conformance suite
+// against packreg on its embedded defaults (disk + SQLite), once for spec
+// 1.1 and once for the development version.
+func TestOCIConformance(t *testing.T) {
+	bin := needTool(t, "conformance")
+	for _, version := range []string{"1.1", "dev"} {
+		t.Run(version, func(t *testing.T) {
+			s := startServer(t)
+			runOCIConformance(t, bin, s, "disk-sqlite-"+version, version)
+		})
+	}
+}
+
+// TestOCIConformanceS3Postgres runs the same suite with packreg on S3 and
+// PostgreSQL (.ci/run starts both and sets the variables).
+func TestOCIConformanceS3Postgres(t *testing.T) {
+	bin := needTool(t, "conformance")
+	s3URL := needEnv(t, "PACKREG_TEST_S3")
+	pgURL := needEnv(t, "PACKREG_TEST_POSTGRES")
+	for _, version := range []string{"1.1", "dev"} {
+		t.Run(version, func(t *testing.T) {
+			s := startServer(t, "--storage", isolatedS3(t, s3URL), "--database", isolatedPostgres(t, pgURL))
+			runOCIConformance(t, bin, s, "s3-postgres-"+version, version)
+		})
+	}
+}
+
+// junitSuites is the part of the suite's junit.xml the test reads.
+type junitSuites struct {
+	Tests    int `xml:"tests,attr"`
+	Errors   int `xml:"errors,attr"`
+	Failures int `xml:"failures,attr"`
+	Skipped  int `xml:"skipped,attr"`
+	Disabled int `xml:"disabled,attr"`
+	Suites   []struct {
+		Cases []struct {
+			Name      string `xml:"name,attr"`
+			Status    string `xml:"status,attr"` // passed, skipped, failure, error
+			SystemOut string `xml:"system-out"`  // the suite's reason for the status
+		} `xml:"testcase"`
+	} `xml:"testsuite"`
+}
+
+func runOCIConformance(t *testing.T, bin string, s *server, name, version string) {
+	t.Helper()
+	s.dumpLogOnFailure()
+	results, err := filepath.Abs(filepath.Join("results", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.RemoveAll(results)
+	env := []string{
+		"OCI_REGISTRY=" + s.Addr,
+		"OCI_TLS=disabled",
+		"OCI_REPO1=conformance/repo1",
+		"OCI_REPO2=conformance/repo2",
+		"OCI_CONFIGURATION=", // never load a stray oci-conformance.yaml
+		"OCI_RESULTS_DIR=" + results,
+		"OCI_VERSION=" + version,
+		"OCI_LOG=warn",
+	}
+	for _, k := range ociSwitches {
+		env = append(env, k+"=true")
+	}
+	// Drop any OCI_* the caller's environment has, so the run is exactly this.
+	var base []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "OCI_") {
+			base = append(base, kv)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin)
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(base, env...)
+	start := time.Now()
+	out, runErr := cmd.CombinedOutput()
+	os.WriteFile(filepath.Join(results, "output.txt"), out, 0o644)
+	t.Logf("conformance %s (OCI_VERSION=%s) took %s, exit: %v; reports in %s", name, version, time.Since(start).Round(time.Second), errOrOK(runErr), results)
+
+	raw, err := os.ReadFile(filepath.Join(results, "junit.xml"))
+	if err != nil {
+		t.Fatalf("no junit.xml (%v); suite output:\n%s", err, clip(string(out)))
+	}
+	var ju junitSuites
+	if err := xml.Unmarshal(raw, &ju); err != nil {
+		t.Fatalf("junit.xml: %v", err)
+	}
+	failed := ju.Failures + ju.Errors
+	passed := ju.Tests - failed - ju.Skipped - ju.Disabled
+	t.Logf("OCI conformance %s: %d passed, %d failed, %d skipped, %d disabled (of %d)",
+		name, passed, failed, ju.Skipped, ju.Disabled, ju.Tests)
+	var lines []string
+	for _, su := range ju.Suites {
+		for _, c := range su.Cases {
+			switch c.Status {
+			case "passed":
+			case "failure", "error":
+				lines = append(lines, fmt.Sprintf("%-7s %s: %s", c.Status, c.Name, firstLine(c.SystemOut)))
+			default:
+				lines = append(lines, fmt.Sprintf("%-7s %s", c.Status, c.Name))
+			}
+		}
+	}
+	if len(lines) > 0 {
+		t.Logf("not passed:\n  %s", strings.Join(lines, "\n  "))
+	}
+	if failed > 0 {
+		t.Errorf("OCI conformance %s: %d failed; see %s/report.html", name, failed, results)
+	}
+	if ju.Skipped > 0 || ju.Disabled > 0 {
+		t.Errorf("OCI conformance %s: %d skipped and %d disabled, want every test to run", name, ju.Skipped, ju.Disabled)
+	}
+	if passed == 0 {
+		t.Errorf("OCI conformance %s: nothing passed:\n%s", name, clip(string(out)))
+	}
+	if runErr != nil && failed == 0 {
+		t.Errorf("conformance exited with %v but reports no failure:\n%s", runErr, clip(string(out)))
+	}
+}
+
+func firstLine(ss ...string) string {
+	for _, s := range ss {
+		if s = strings.TrimSpace(s); s != "" {
+			l, _, _ := strings.Cut(s, "\n")
+			if len(l) > 300 {
+				l = l[:300] + "..."
+			}
+			return l
+		}
+	}
+	return ""
+}
+
+func randomName(prefix string) string {
+	var b [6]byte
+	rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}
+
+// isolatedS3 gives the test its own key prefix under the CI bucket.
+func isolatedS3(t testing.TB, base string) string {
+	t.Helper()
+	u, err := url.Parse(base)
+	if err != nil || u.Scheme != "s3" {
+		t.Fatalf("PACKREG_TEST_S3 %q: want s3://bucket/prefix?...", base)
+	}
+	u.Path = "/" + path.Join(strings.Trim(u.Path, "/"), randomName("conformance-"))
+	return u.String()
+}
+
+// isolatedPostgres creates a fresh database for the test (dropped after it)
+// on the PACKREG_TEST_POSTGRES server, so tests never see each other's rows.
+func isolatedPostgres(t testing.TB, base string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("connect to PACKREG_TEST_POSTGRES: %v", err)
+	}
+	defer conn.Close(context.Background())
+	name := randomName("packreg_conf_")
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Logf("drop database %s: %v", name, err)
+			return
+		}
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Logf("drop database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
