@@ -111,6 +111,9 @@ func startServerAt(t testing.TB, data string, args ...string) *server {
 		if !s.stopped {
 			s.stop()
 		}
+		if !t.Failed() {
+			os.Remove(s.logPath)
+		}
 	})
 	return s
 }
@@ -228,9 +231,6 @@ func (s *server) stop() {
 	case <-time.After(40 * time.Second):
 		s.kill()
 		s.t.Errorf("packreg did not exit within 40s of SIGTERM\n%s", s.logTail(4000))
-	}
-	if !s.t.Failed() {
-		os.Remove(s.logPath)
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/packreg/packreg/storage/s3"
 )
 
 // Config is everything `packreg serve` needs. It is built in three layers:
@@ -57,6 +59,9 @@ type RegistryConfig struct {
 	MaxBlobSize   int64         `yaml:"max_blob_size"`  // bytes; 0 means no cap
 	UploadTTL     time.Duration `yaml:"upload_ttl"`     // idle upload sessions expire after this
 	MaxPageSize   int           `yaml:"max_page_size"`  // clamp for n on tags list and _catalog
+	// JanitorInterval is how often idle upload sessions are looked for (one
+	// replica at a time does it, under a lease).
+	JanitorInterval time.Duration `yaml:"janitor_interval"`
 }
 
 // DefaultConfig is the embedded, loopback-only default.
@@ -67,9 +72,10 @@ func DefaultConfig() Config {
 		ShutdownTimeout: 30 * time.Second,
 		Log:             LogConfig{Level: "info", Format: "text"},
 		Registry: RegistryConfig{
-			DeleteEnabled: true,
-			UploadTTL:     24 * time.Hour,
-			MaxPageSize:   1000,
+			DeleteEnabled:   true,
+			UploadTTL:       24 * time.Hour,
+			MaxPageSize:     1000,
+			JanitorInterval: time.Minute,
 		},
 	}
 }
@@ -240,6 +246,9 @@ func (c *Config) Validate() error {
 	if c.Registry.UploadTTL <= 0 {
 		bad("registry.upload_ttl must be positive, got %s", c.Registry.UploadTTL)
 	}
+	if c.Registry.JanitorInterval <= 0 {
+		bad("registry.janitor_interval must be positive, got %s", c.Registry.JanitorInterval)
+	}
 	if c.Registry.MaxPageSize <= 0 {
 		bad("registry.max_page_size must be positive, got %d", c.Registry.MaxPageSize)
 	}
@@ -284,6 +293,11 @@ func ParseStorageURL(s string) (StorageURL, error) {
 	case "s3":
 		if u.Host == "" {
 			return StorageURL{}, fmt.Errorf("%s: no bucket (want s3://bucket/prefix?endpoint=...&region=...)", redactURL(s))
+		}
+		// The store's own parser is strict (unknown parameters are errors),
+		// so a typo fails here, before anything starts.
+		if _, err := s3.ParseURL(s); err != nil {
+			return StorageURL{}, fmt.Errorf("%s: %w", redactURL(s), err)
 		}
 		return StorageURL{Kind: "s3", Raw: s}, nil
 	}

@@ -4,12 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"os/signal"
 	"sync"
 	"sync/atomic"
@@ -62,7 +62,7 @@ func serve(ctx context.Context, c Config, log *slog.Logger) error {
 	// Background work stops when the server begins to shut down.
 	bgCtx, bgCancel := context.WithCancel(context.WithoutCancel(ctx))
 	var bg sync.WaitGroup
-	startBackground(bgCtx, &bg, reg, log)
+	startBackground(bgCtx, &bg, reg, c, log)
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -92,26 +92,23 @@ func serve(ctx context.Context, c Config, log *slog.Logger) error {
 	return runErr
 }
 
-// startBackground runs the registry's background janitor (upload-session
-// expiry and the like) when the registry has one. Either shape is accepted,
-// so the wiring does not change when the registry grows it.
-func startBackground(ctx context.Context, wg *sync.WaitGroup, reg *registry.Registry, log *slog.Logger) {
-	var run func(context.Context) error
-	switch j := any(reg).(type) {
-	case interface{ RunJanitor(context.Context) error }:
-		run = j.RunJanitor
-	case interface{ RunJanitor(context.Context) }:
-		run = func(ctx context.Context) error { j.RunJanitor(ctx); return nil }
-	default:
-		return
-	}
+// startBackground runs the registry's upload janitor until ctx ends. Every
+// replica runs one; the registry's lease lets one at a time do the work.
+func startBackground(ctx context.Context, wg *sync.WaitGroup, reg *registry.Registry, c Config, log *slog.Logger) {
+	holder := janitorHolder()
+	log.Debug("upload janitor", "holder", holder, "every", c.Registry.JanitorInterval)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-			log.Error("janitor stopped", "err", err)
-		}
+		reg.RunJanitor(ctx, holder, c.Registry.JanitorInterval)
 	}()
+}
+
+// janitorHolder names this process in the janitor lease: host, pid and a
+// random suffix, so a restarted process on the same host is a new holder.
+func janitorHolder() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), newRequestID()[:8])
 }
 
 // newHandler mounts the registry next to the server's own endpoints and
