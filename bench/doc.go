@@ -1,0 +1,40 @@
+// Command bench measures a packreg binary from the outside, the way a client
+// sees it, and prints a table of figures (never pass/fail verdicts):
+//
+//   - the physical limits of this machine, measured in the same run:
+//     single-core sha256 throughput and fsync'd disk write throughput in the
+//     directory the server stores its data in, combined into the limit for a
+//     blob push (serial: 1/(1/write+1/sha); overlapped on two cores:
+//     min(write, sha)), and the pull limit: that file served over loopback
+//     HTTP by net/http (sendfile) to the bench's own client;
+//   - blob push (monolithic POST+PUT and chunked PATCH+PUT) and pull
+//     throughput for several sizes, each as a ratio of those limits;
+//   - small-blob push rate (single-request POST ?digest=), manifest PUT and
+//     GET rates with p50/p99 latency for 1 and 16 concurrent clients;
+//   - tag listing latency in a 10,000-tag repository and manifest PUT cost in
+//     a repository with 10 tags against one with 100,000;
+//   - the server's RSS sampled during the largest push, and its VmHWM;
+//   - the same push/pull/manifest figures on S3 + PostgreSQL when
+//     PACKREG_TEST_S3 and PACKREG_TEST_POSTGRES are set.
+//
+// It imports nothing from packreg on purpose: it starts the real binary as a
+// child process (`packreg serve --addr 127.0.0.1:PORT --data DIR`) and talks
+// plain OCI distribution v1.1 over loopback HTTP, so what it measures is what
+// crane or oras would get, including HTTP parsing, logging and fsyncs. The
+// one outside library it uses is aws-sdk-go-v2, and only after the S3 run,
+// to delete the objects under the run's own prefix: the registry API cannot
+// free storage (a blob DELETE unlinks), and the bucket is shared.
+//
+// The bench must not distort what it measures: blob bodies come from a
+// deterministic generator (copies out of a 1 MiB random pool), never from a
+// buffer holding the whole blob, and their digests are computed in a separate
+// pass before the timed push, so during a push the client only copies bytes
+// to a socket and the server has the rest of the machine.
+//
+// Usage (from the module root):
+//
+//	go run ./bench                      # builds ./cmd/packreg into a temp dir
+//	go run ./bench -binary bin/packreg  # an already built binary
+//	go run ./bench -quick               # smoke run: small sizes and counts
+//	go run ./bench -backend disk        # disk only (default: all = disk, and S3+PostgreSQL when configured)
+package main

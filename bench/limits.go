@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// limits are what this machine can do at best for a blob push: hash it and
+// write it durably. The registry cannot beat them, so its figures read best
+// as a fraction of them.
+type limits struct {
+	sha      float64 // MB/s, one core
+	write    float64 // MB/s, 1 MiB writes then one fsync
+	loopback float64 // MB/s, the written file served by net/http (sendfile) to the bench client
+	dir      string
+}
+
+// serial is the limit when one core hashes then writes each byte:
+// 1/(1/write + 1/sha).
+func (l limits) serial() float64 { return 1 / (1/l.write + 1/l.sha) }
+
+// overlapped is the limit when hashing and writing run on different cores
+// at the same time: whichever is slower.
+func (l limits) overlapped() float64 { return min(l.write, l.sha) }
+
+const (
+	shaBytes   = 256 << 20
+	writeBytes = 512 << 20
+)
+
+func measureLimits(dir string) (limits, error) {
+	l := limits{dir: dir}
+	// 16 MiB of generator output, larger than any CPU cache, hashed 16 times:
+	// the hash reads memory the way it reads socket buffers in the server.
+	buf := genBytes(0xfeed, 16<<20)
+	h := sha256.New()
+	start := time.Now()
+	for done := 0; done < shaBytes; done += len(buf) {
+		h.Write(buf)
+	}
+	h.Sum(nil)
+	l.sha = shaBytes / 1e6 / time.Since(start).Seconds()
+
+	// The same data, written in 1 MiB blocks to a file next to the server's
+	// blobs, with the fsync that makes a push durable inside the timing.
+	f, err := os.CreateTemp(dir, "write-limit-")
+	if err != nil {
+		return l, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	start = time.Now()
+	for done := 0; done < writeBytes; done += 1 << 20 {
+		off := done % len(buf)
+		if _, err := f.Write(buf[off : off+1<<20]); err != nil {
+			return l, err
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return l, err
+	}
+	l.write = writeBytes / 1e6 / time.Since(start).Seconds()
+	if err := f.Close(); err != nil {
+		return l, err
+	}
+	if l.loopback, err = measureLoopback(f.Name()); err != nil {
+		return l, fmt.Errorf("loopback: %w", err)
+	}
+	l.dir, _ = filepath.Abs(dir)
+	return l, nil
+}
+
+// measureLoopback serves the just-written (page-cached) file with
+// http.ServeFile, which uses sendfile, and reads it twice with the bench's
+// own client, three times: the best of them is what a blob pull can do on
+// this machine through loopback HTTP, client costs included. Best, not
+// mean: other work on the machine only ever makes a run slower.
+func measureLoopback(path string) (float64, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFile(w, r, path)
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	c, err := newClient("http://" + ln.Addr().String())
+	if err != nil {
+		return 0, err
+	}
+	defer c.close()
+	buf := make([]byte, 1<<20)
+	best := 0.0
+	for range 3 {
+		start := time.Now()
+		n, err := c.getDiscard(context.Background(), "/limit", buf)
+		if err != nil {
+			return 0, err
+		}
+		best = max(best, float64(n)/1e6/time.Since(start).Seconds())
+	}
+	return best, nil
+}

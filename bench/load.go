@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// result is one measured batch of operations.
+type result struct {
+	ops     int
+	bytes   int64           // payload moved, for throughput rows
+	elapsed time.Duration   // wall clock for the whole batch
+	lat     []time.Duration // per-operation latency, sorted
+	cpu     time.Duration   // server CPU time spent during the batch
+	note    string          // anything a reader must know to trust the row
+}
+
+func (r result) rate() float64 { return float64(r.ops) / r.elapsed.Seconds() }
+
+// mbps is throughput in MB/s (10^6 bytes), the unit disks are sold in.
+func (r result) mbps() float64 { return float64(r.bytes) / 1e6 / r.elapsed.Seconds() }
+
+// cores is how many CPUs the server kept busy on average.
+func (r result) cores() float64 { return r.cpu.Seconds() / r.elapsed.Seconds() }
+
+// pct is the nearest-rank percentile p (0..100) of the latencies.
+func (r result) pct(p float64) time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	i := int(float64(len(r.lat))*p/100+0.999999) - 1
+	return r.lat[min(max(i, 0), len(r.lat)-1)]
+}
+
+// load runs op for i in [0, n) on workers goroutines, each taking the next
+// index, and times every call. The first error stops the batch: a figure
+// computed over failed requests would be a lie.
+func (b *bench) load(ctx context.Context, n, workers int, op func(ctx context.Context, i int) error) (result, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	lat := make([]time.Duration, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	cpu0 := b.srv.cpu()
+	start := time.Now()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				t := time.Now()
+				if err := op(ctx, i); err != nil {
+					cancel(err)
+					return
+				}
+				lat[i] = time.Since(t)
+			}
+		}()
+	}
+	wg.Wait()
+	r := result{ops: n, elapsed: time.Since(start), cpu: b.srv.cpu() - cpu0}
+	if err := context.Cause(ctx); err != nil {
+		if aerr := b.srv.alive(); aerr != nil {
+			return r, aerr
+		}
+		return r, err
+	}
+	slices.Sort(lat)
+	r.lat = lat
+	return r, nil
+}
