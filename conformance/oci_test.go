@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -177,15 +180,57 @@ func randomName(prefix string) string {
 	return prefix + hex.EncodeToString(b[:])
 }
 
-// isolatedS3 gives the test its own key prefix under the CI bucket.
+// isolatedS3 gives the test its own key prefix under the CI bucket, and
+// deletes what is under it when the test ends.
 func isolatedS3(t testing.TB, base string) string {
 	t.Helper()
 	u, err := url.Parse(base)
-	if err != nil || u.Scheme != "s3" {
+	if err != nil || u.Scheme != "s3" || u.Host == "" {
 		t.Fatalf("PACKREG_TEST_S3 %q: want s3://bucket/prefix?...", base)
 	}
-	u.Path = "/" + path.Join(strings.Trim(u.Path, "/"), randomName("conformance-"))
+	prefix := path.Join(strings.Trim(u.Path, "/"), randomName("conformance-"))
+	u.Path = "/" + prefix
+	bucket, q := u.Host, u.Query()
+	t.Cleanup(func() {
+		if err := deletePrefix(bucket, prefix+"/", q.Get("endpoint"), q.Get("region")); err != nil {
+			t.Logf("cleaning s3://%s/%s: %v", bucket, prefix, err)
+		}
+	})
 	return u.String()
+}
+
+// deletePrefix removes every object under prefix (credentials from the
+// standard AWS environment, as the server uses).
+func deletePrefix(bucket, prefix, endpoint, region string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	opts := []func(*awsconfig.LoadOptions) error{}
+	if region != "" {
+		opts = append(opts, awsconfig.WithRegion(region))
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return err
+	}
+	cl := s3.NewFromConfig(cfg, func(o *s3.Options) {
+		o.UsePathStyle = true
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+	})
+	p := s3.NewListObjectsV2Paginator(cl, &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: &prefix})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return err
+		}
+		for _, o := range page.Contents {
+			if _, err := cl.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &bucket, Key: o.Key}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // isolatedPostgres creates a fresh database for the test (dropped after it)
