@@ -49,7 +49,7 @@ func TestKill9ChunkedUpload(t *testing.T) {
 	// ones always.
 	var (
 		base      atomic.Value // current server URL
-		committed atomic.Bool // the closing PUT has been sent
+		committed atomic.Bool  // the closing PUT has been sent
 		stop      = make(chan struct{})
 		watchWG   sync.WaitGroup
 		watchMu   sync.Mutex
