@@ -19,6 +19,21 @@ func requestID(req *http.Request) string {
 	return id
 }
 
+// safeRequestID accepts a caller's id only when it cannot inject anything
+// into headers or logs.
+func safeRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
 func newRequestID() string {
 	var b [8]byte
 	rand.Read(b[:])
@@ -40,7 +55,7 @@ type route struct {
 // "..", "//" and the like must reach name validation and fail there.
 func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	id := req.Header.Get("X-Request-Id")
-	if id == "" || len(id) > 64 {
+	if !safeRequestID(id) {
 		id = newRequestID()
 	}
 	req = req.WithContext(context.WithValue(req.Context(), requestIDKey, id))
