@@ -1,0 +1,154 @@
+package metatest
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/storage"
+)
+
+var tagCases = []testCase{
+	{"ResolveTag", func(t *testing.T, s storage.Metadata) {
+		m := manifest("r", "m")
+		put(t, s, m, "latest", "1.0")
+		resolves(t, s, "r", "latest", m.Digest)
+		resolves(t, s, "r", "1.0", m.Digest)
+		_, err := s.ResolveTag(ctx(t), "r", "1")
+		is(t, err, storage.ErrNotFound, "unknown tag")
+		_, err = s.ResolveTag(ctx(t), "other", "latest")
+		is(t, err, storage.ErrNotFound, "tag of another repository")
+		_, err = s.ResolveTag(ctx(t), "r", "LATEST")
+		is(t, err, storage.ErrNotFound, "tags are case-sensitive")
+	}},
+	{"TagMoves", func(t *testing.T, s storage.Metadata) {
+		m1, m2 := manifest("r", "one"), manifest("r", "two")
+		put(t, s, m1, "latest", "1")
+		put(t, s, m2, "latest")
+		resolves(t, s, "r", "latest", m2.Digest)
+		resolves(t, s, "r", "1", m1.Digest)
+		if _, err := s.GetManifest(ctx(t), "r", m1.Digest); err != nil {
+			t.Fatalf("moving a tag away removed the old manifest: %v", err)
+		}
+		tags, err := s.ListTags(ctx(t), "r", "", 10)
+		ok(t, err, "ListTags")
+		equal(t, tags, []string{"1", "latest"}, "tags after the move")
+		// The old manifest no longer owns latest: deleting it keeps the tag.
+		ok(t, s.DeleteManifest(ctx(t), "r", m1.Digest), "DeleteManifest")
+		resolves(t, s, "r", "latest", m2.Digest)
+	}},
+	{"ListTagsByteOrder", func(t *testing.T, s storage.Metadata) {
+		tags := []string{"latest", "LATEST", "1", "1.0", "1.0.0", "1.0.0-rc1", "1.0-rc", "1-0", "1_0",
+			"10", "2", "_", "a", "A", "Z", "z", "v1.2.3", "v1.2.3+build", "sha256-abc.sig"}
+		put(t, s, manifest("r", "m"), tags...)
+		want := slices.Clone(tags)
+		slices.Sort(want)
+		got, err := s.ListTags(ctx(t), "r", "", len(tags)+10)
+		ok(t, err, "ListTags")
+		equal(t, got, want, "ListTags")
+	}},
+	{"ListTagsPagination", func(t *testing.T, s storage.Metadata) {
+		// 2,500 tags full of prefixes of each other, spread over manifests.
+		var want []string
+		for i := range 500 {
+			v := fmt.Sprintf("%d.%d", i/20, i%20)
+			want = append(want, v, v+".0", v+".0-rc1", v+"-rc", v+"_x")
+		}
+		for i := 0; i < len(want); i += 250 {
+			put(t, s, manifest("r", fmt.Sprint("m", i)), want[i:i+250]...)
+		}
+		put(t, s, manifest("r2", "other"), "0.0", "zzz") // another repository's tags stay out
+		slices.Sort(want)
+		if len(slices.Compact(slices.Clone(want))) != 2500 {
+			t.Fatal("test data has duplicate tags")
+		}
+		for _, n := range []int{1000, 100, 7, 2500, 3000} {
+			got := pages(t, n, func(last string, n int) ([]string, error) {
+				return s.ListTags(ctx(t), "r", last, n)
+			})
+			equal(t, got, want, fmt.Sprintf("tags paged by %d", n))
+		}
+		got, err := s.ListTags(ctx(t), "r", "1.0", 3) // from the middle, after an existing tag
+		ok(t, err, "ListTags after 1.0")
+		i, _ := slices.BinarySearch(want, "1.0")
+		equal(t, got, want[i+1:i+4], "page after 1.0")
+		got, err = s.ListTags(ctx(t), "r", "1.0.5", 2) // after a name that is not a tag
+		ok(t, err, "ListTags after 1.0.5")
+		i, _ = slices.BinarySearch(want, "1.0.5")
+		equal(t, got, want[i:i+2], "page after 1.0.5")
+	}},
+	{"ListTagsEdges", func(t *testing.T, s storage.Metadata) {
+		put(t, s, manifest("r", "m"), "a", "b")
+		got, err := s.ListTags(ctx(t), "r", "b", 10)
+		ok(t, err, "ListTags after last")
+		equal(t, got, nil, "after the last tag")
+		got, err = s.ListTags(ctx(t), "r", "", 0)
+		ok(t, err, "ListTags n=0")
+		equal(t, got, nil, "n=0")
+		got, err = s.ListTags(ctx(t), "r", "", 1)
+		ok(t, err, "ListTags n=1")
+		equal(t, got, []string{"a"}, "n=1")
+		got, err = s.ListTags(ctx(t), "unknown", "", 10)
+		if err != nil {
+			is(t, err, storage.ErrNotFound, "ListTags of an unknown repository")
+		}
+		equal(t, got, nil, "tags of an unknown repository")
+	}},
+	{"DeleteTag", func(t *testing.T, s storage.Metadata) {
+		m := manifest("r", "m")
+		put(t, s, m, "a", "b")
+		ok(t, s.DeleteTag(ctx(t), "r", "a"), "DeleteTag")
+		_, err := s.ResolveTag(ctx(t), "r", "a")
+		is(t, err, storage.ErrNotFound, "deleted tag")
+		resolves(t, s, "r", "b", m.Digest)
+		if _, err := s.GetManifest(ctx(t), "r", m.Digest); err != nil {
+			t.Fatalf("DeleteTag removed the manifest: %v", err)
+		}
+		is(t, s.DeleteTag(ctx(t), "r", "a"), storage.ErrNotFound, "second DeleteTag")
+		is(t, s.DeleteTag(ctx(t), "nope", "b"), storage.ErrNotFound, "DeleteTag in unknown repository")
+	}},
+	{"SameTagInTwoRepositories", func(t *testing.T, s storage.Metadata) {
+		a, b := manifest("a", "ma"), manifest("a/b", "mb")
+		put(t, s, a, "latest")
+		put(t, s, b, "latest")
+		resolves(t, s, "a", "latest", a.Digest)
+		resolves(t, s, "a/b", "latest", b.Digest)
+		ok(t, s.DeleteTag(ctx(t), "a", "latest"), "DeleteTag")
+		resolves(t, s, "a/b", "latest", b.Digest)
+		tags, err := s.ListTags(ctx(t), "a", "", 10)
+		ok(t, err, "ListTags")
+		equal(t, tags, nil, "tags of a")
+	}},
+	{"ConcurrentPutsSameTag", func(t *testing.T, s storage.Metadata) {
+		const n = 16
+		ms := make([]*storage.Manifest, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			ms[i] = manifest("r", fmt.Sprint("m", i))
+			wg.Go(func() { errs[i] = s.PutManifest(ctx(t), ms[i], []string{"latest", fmt.Sprint("v", i)}) })
+		}
+		wg.Wait()
+		var digests []digest.Digest
+		for i, err := range errs {
+			ok(t, err, "writer %d", i)
+			digests = append(digests, ms[i].Digest)
+			if _, err := s.GetManifest(ctx(t), "r", ms[i].Digest); err != nil {
+				t.Fatalf("manifest %d lost: %v", i, err)
+			}
+			resolves(t, s, "r", fmt.Sprint("v", i), ms[i].Digest)
+		}
+		got, err := s.ResolveTag(ctx(t), "r", "latest")
+		ok(t, err, "ResolveTag latest")
+		if !slices.Contains(digests, got) {
+			t.Fatalf("latest = %s, not one of the pushed manifests", got)
+		}
+		tags, err := s.ListTags(ctx(t), "r", "", 100)
+		ok(t, err, "ListTags")
+		if len(tags) != n+1 {
+			t.Fatalf("got %d tags, want %d: %q", len(tags), n+1, tags)
+		}
+	}},
+}

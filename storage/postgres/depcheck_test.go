@@ -1,0 +1,12 @@
+package postgres_test
+
+import (
+	"testing"
+
+	"github.com/packreg/packreg/internal/depcheck"
+)
+
+func TestDependencies(t *testing.T) {
+	depcheck.Forbid(t, "github.com/packreg/packreg/storage/postgres",
+		"registry", "pack", "attest", "mirror", "compliance", "cmd", "conformance")
+}

@@ -1,0 +1,140 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"net/url"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/packreg/packreg/storage"
+	"github.com/packreg/packreg/storage/metatest"
+	"github.com/packreg/packreg/storage/postgres"
+	"github.com/packreg/packreg/storage/sqlmeta"
+)
+
+// testDSN returns $PACKREG_TEST_POSTGRES. Without it the tests skip on a
+// developer's machine but fail in CI, where the service is mandatory.
+func testDSN(t *testing.T) string {
+	dsn := os.Getenv("PACKREG_TEST_POSTGRES")
+	if dsn == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("PACKREG_TEST_POSTGRES is empty under CI: start PostgreSQL with .ci/pg.sh")
+		}
+		t.Skip("PACKREG_TEST_POSTGRES not set (eval \"$(bash .ci/pg.sh)\" to run these)")
+	}
+	return dsn
+}
+
+// freshSchema creates a uniquely named schema, drops it when the test ends,
+// and returns a DSN whose search_path points at it: every test gets an
+// empty database without paying for CREATE DATABASE.
+func freshSchema(t *testing.T) string {
+	dsn := testDSN(t)
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 8)
+	rand.Read(b)
+	schema := "metatest_" + hex.EncodeToString(b)
+	if _, err := admin.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
+		admin.Close()
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		defer admin.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := admin.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatalf("PACKREG_TEST_POSTGRES must be a URL: %v", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	q.Set("pool_max_conns", "20")
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func open(t *testing.T, dsn string) *sqlmeta.Store {
+	s, err := postgres.Open(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestMetadata(t *testing.T) {
+	testDSN(t)
+	metatest.Run(t, func(t *testing.T) storage.Metadata { return open(t, freshSchema(t)) })
+}
+
+// Replicas starting together on an empty database: the advisory lock makes
+// one of them migrate and the others find every step recorded.
+func TestConcurrentMigrations(t *testing.T) {
+	dsn := freshSchema(t)
+	var wg sync.WaitGroup
+	stores := make([]*sqlmeta.Store, 6)
+	errs := make([]error, len(stores))
+	for i := range stores {
+		wg.Go(func() { stores[i], errs[i] = postgres.Open(t.Context(), dsn) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("replica %d: %v", i, err)
+		}
+		defer stores[i].Close()
+	}
+	var n int
+	if err := stores[0].DB().QueryRowContext(t.Context(), `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != sqlmeta.SchemaVersion() {
+		t.Fatalf("schema_migrations has %d rows, want %d", n, sqlmeta.SchemaVersion())
+	}
+}
+
+// Ordering must be byte order even when the database's locale is not C.
+func TestNameColumnsAreByteOrdered(t *testing.T) {
+	s := open(t, freshSchema(t))
+	defer s.Close()
+	var coll string
+	err := s.DB().QueryRowContext(t.Context(), `SELECT collation_name FROM information_schema.columns
+		WHERE table_schema = current_schema() AND table_name = 'tags' AND column_name = 'name'`).Scan(&coll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if coll != "C" {
+		t.Fatalf("tags.name collation = %q, want C", coll)
+	}
+}
+
+// An unreachable server is ErrUnavailable (503), not an internal error.
+func TestUnreachableIsUnavailable(t *testing.T) {
+	testDSN(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	// Port 1 on loopback: connection refused at once.
+	_, err := postgres.Open(ctx, "postgres://postgres@127.0.0.1:1/packreg?sslmode=disable&connect_timeout=2")
+	if !errors.Is(err, storage.ErrUnavailable) {
+		t.Fatalf("Open of an unreachable server = %v, want ErrUnavailable", err)
+	}
+	s := open(t, freshSchema(t))
+	s.Close()
+	if _, err := s.ResolveTag(ctx, "r", "t"); !errors.Is(err, storage.ErrUnavailable) {
+		t.Fatalf("ResolveTag after Close = %v, want ErrUnavailable", err)
+	}
+}

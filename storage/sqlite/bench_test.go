@@ -1,0 +1,146 @@
+package sqlite_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/storage"
+	"github.com/packreg/packreg/storage/sqlite"
+	"github.com/packreg/packreg/storage/sqlmeta"
+)
+
+// The store's share of the registry targets (manifest PUT ≥ 1,000/s from 16
+// clients, GET ≥ 6,000/s, a 1,000-tag page of 10,000 ≤ 3 ms, PUT cost flat
+// from 10 to 100,000 tags). Run: go test -run '^$' -bench . ./storage/sqlite/
+
+func openBench(b *testing.B) *sqlmeta.Store {
+	b.Helper()
+	s, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "meta.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s
+}
+
+// benchManifest is a realistic ~1 KiB image manifest, unique per i.
+func benchManifest(repo string, i int) *storage.Manifest {
+	body := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","n":%d,"layers":[%s]}`,
+		i, strings.Repeat(`{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","size":12345,"digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000"},`, 6))
+	return &storage.Manifest{
+		Repo: repo, Digest: digest.FromBytes(digest.SHA256, []byte(body)),
+		MediaType: "application/vnd.oci.image.manifest.v1+json", Size: int64(len(body)), Payload: []byte(body),
+		Refs: []digest.Digest{digest.FromBytes(digest.SHA256, []byte("config"))},
+	}
+}
+
+func BenchmarkPutManifest(b *testing.B) {
+	for _, clients := range []int{1, 16} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			s := openBench(b)
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			for range clients {
+				wg.Go(func() {
+					for {
+						i := int(next.Add(1)) - 1
+						if i >= b.N {
+							return
+						}
+						if err := s.PutManifest(b.Context(), benchManifest("bench/repo", i), []string{fmt.Sprint("v", i)}); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "puts/s")
+		})
+	}
+}
+
+func BenchmarkGetManifest(b *testing.B) {
+	s := openBench(b)
+	const n = 1000
+	ds := make([]digest.Digest, n)
+	for i := range n {
+		m := benchManifest("bench/repo", i)
+		ds[i] = m.Digest
+		if err := s.PutManifest(b.Context(), m, []string{fmt.Sprint("v", i)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetParallelism(8) // 16 concurrent readers on 2 cores
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		r := rand.New(rand.NewPCG(rand.Uint64(), 0))
+		for pb.Next() {
+			if _, err := s.GetManifest(b.Context(), "bench/repo", ds[r.IntN(n)]); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "gets/s")
+}
+
+// fillTags gives repo n tags, 1,000 per manifest.
+func fillTags(b *testing.B, s storage.Metadata, repo string, n int) []string {
+	b.Helper()
+	tags := make([]string, 0, n)
+	for i := 0; i < n; i += 1000 {
+		var batch []string
+		for j := i; j < min(n, i+1000); j++ {
+			batch = append(batch, fmt.Sprintf("1.%d.%d", j/100, j%100))
+		}
+		if err := s.PutManifest(b.Context(), benchManifest(repo, -1-i), batch); err != nil {
+			b.Fatal(err)
+		}
+		tags = append(tags, batch...)
+	}
+	return tags
+}
+
+func BenchmarkListTags(b *testing.B) {
+	s := openBench(b)
+	tags := fillTags(b, s, "bench/repo", 10000)
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		last := ""
+		if i%2 == 1 { // half the pages start deep in the list
+			last = tags[rand.IntN(len(tags)-1000)]
+		}
+		got, err := s.ListTags(b.Context(), "bench/repo", last, 1000)
+		if err != nil || len(got) != 1000 {
+			b.Fatalf("ListTags: %d tags, %v", len(got), err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/page")
+}
+
+// PutManifest must cost the same whatever the number of tags already there.
+func BenchmarkPutManifestExistingTags(b *testing.B) {
+	for _, existing := range []int{10, 100000} {
+		b.Run(fmt.Sprintf("tags=%d", existing), func(b *testing.B) {
+			s := openBench(b)
+			fillTags(b, s, "bench/repo", existing)
+			b.ResetTimer()
+			start := time.Now()
+			for i := 0; b.Loop(); i++ {
+				if err := s.PutManifest(b.Context(), benchManifest("bench/repo", i), []string{fmt.Sprint("new", i)}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(time.Since(start).Microseconds())/float64(b.N), "us/put")
+		})
+	}
+}

@@ -1,0 +1,12 @@
+// Package sqlite is the embedded metadata store: storage/sqlmeta over a
+// SQLite file through modernc.org/sqlite (pure Go, no cgo), packreg's
+// default for a single server.
+//
+// It owns only what is SQLite-specific: the connection setup (WAL,
+// synchronous=FULL, foreign keys, busy_timeout, one writer connection plus
+// a pool of query-only readers), the dialect and the error codes. Queries,
+// schema and group commit live in sqlmeta. The benchmarks here are the
+// store's share of the registry's throughput targets (make bench).
+//
+// It must not import registry, pack, attest, mirror, compliance or cmd.
+package sqlite

@@ -1,0 +1,108 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"runtime"
+	"strings"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/packreg/packreg/storage/sqlmeta"
+)
+
+// Dialect is SQLite's side of the shared schema and queries.
+var Dialect = sqlmeta.Dialect{
+	Name: "sqlite",
+	Types: map[string]string{
+		"id":    "INTEGER PRIMARY KEY", // the rowid: no extra index
+		"int":   "INTEGER",
+		"bytes": "BLOB",
+		"name":  "TEXT COLLATE BINARY", // memcmp order, as OCI paginates
+	},
+	NowNanos: "CAST(unixepoch('subsec') * 1000000000 AS INTEGER)",
+	Classify: classify,
+}
+
+// busyMillis is how long a connection waits for a lock held by another
+// connection or process (a packreg gc run, say) before SQLITE_BUSY. Within
+// one process the single writer connection means writers never meet.
+const busyMillis = 10000
+
+// Open opens (creating if needed) the database file at path and migrates it.
+//
+// Writes go through one connection: SQLite allows one writer at a time, and
+// queueing in Go is cheaper and fairer than BUSY retries inside SQLite. The
+// store groups concurrent writes into one transaction (one fsync). Reads use
+// a pool of query-only connections that WAL lets run beside the writer.
+// synchronous=FULL: a write that returned survives power loss.
+//
+// path ":memory:" gives a private in-memory database on one connection
+// (reads and writes share it): for tests only.
+func Open(ctx context.Context, path string) (*sqlmeta.Store, error) {
+	if path == "" || strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("sqlite: unusable database path %q", path)
+	}
+	pragmas := func(extra ...string) string {
+		q := url.Values{}
+		for _, p := range append([]string{fmt.Sprintf("busy_timeout(%d)", busyMillis), "foreign_keys(1)"}, extra...) {
+			q.Add("_pragma", p)
+		}
+		return path + "?" + q.Encode()
+	}
+	w, err := sql.Open("sqlite", pragmas("journal_mode(WAL)", "synchronous(FULL)")+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	if err := w.PingContext(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	opts := sqlmeta.Options{GroupCommit: true, Prepare: true}
+	// An in-memory database exists once per connection: it cannot have a
+	// separate reader pool.
+	if path != ":memory:" {
+		r, err := sql.Open("sqlite", pragmas("query_only(1)"))
+		if err != nil {
+			w.Close()
+			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		}
+		n := max(4, 2*runtime.GOMAXPROCS(0))
+		r.SetMaxOpenConns(n)
+		r.SetMaxIdleConns(n)
+		r.SetConnMaxLifetime(0)
+		r.SetConnMaxIdleTime(0)
+		opts.Reader = r
+	}
+	s, err := sqlmeta.New(ctx, w, Dialect, opts)
+	if err != nil {
+		w.Close()
+		if opts.Reader != nil {
+			opts.Reader.Close()
+		}
+		return nil, fmt.Errorf("sqlite: %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func classify(err error) sqlmeta.ErrorClass {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return sqlmeta.ClassOther
+	}
+	switch se.Code() & 0xff { // the primary code; extended codes add detail above it
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, // another process held the lock past busy_timeout
+		sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_NOMEM,
+		sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PROTOCOL, sqlite3.SQLITE_READONLY:
+		return sqlmeta.ClassUnavailable
+	}
+	return sqlmeta.ClassOther
+}

@@ -1,0 +1,105 @@
+package sqlite_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/storage"
+	"github.com/packreg/packreg/storage/metatest"
+	"github.com/packreg/packreg/storage/sqlite"
+	"github.com/packreg/packreg/storage/sqlmeta"
+)
+
+func TestMetadata(t *testing.T) {
+	metatest.Run(t, func(t *testing.T) storage.Metadata {
+		s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "meta.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+// ":memory:" has a single connection for reads and writes; it must still
+// pass, because tests elsewhere use it for speed.
+func TestMetadataInMemory(t *testing.T) {
+	metatest.Run(t, func(t *testing.T) storage.Metadata {
+		s, err := sqlite.Open(t.Context(), ":memory:")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+// Reopening runs the migrations again: they must be recorded and skipped,
+// and the data must still be there.
+func TestReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "meta.db")
+	ctx := t.Context()
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.LinkBlob(ctx, "r", digest.FromBytes(digest.SHA256, []byte("a")), 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer s.Close()
+	if n, err := s.BlobSize(ctx, "r", digest.FromBytes(digest.SHA256, []byte("a"))); err != nil || n != 3 {
+		t.Fatalf("after reopen BlobSize = %d, %v", n, err)
+	}
+	var versions int
+	if err := s.DB().QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&versions); err != nil {
+		t.Fatal(err)
+	}
+	if versions != sqlmeta.SchemaVersion() {
+		t.Fatalf("schema_migrations has %d rows, want %d", versions, sqlmeta.SchemaVersion())
+	}
+}
+
+// The settings the durability and concurrency story depends on.
+func TestPragmas(t *testing.T) {
+	ctx := t.Context()
+	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for pragma, want := range map[string]string{
+		"journal_mode": "wal", "synchronous": "2", "foreign_keys": "1", "busy_timeout": "10000",
+	} {
+		var got string
+		if err := s.DB().QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("PRAGMA %s = %s, want %s", pragma, got, want)
+		}
+	}
+}
+
+// A closed store answers ErrUnavailable (503), not an internal error.
+func TestClosedIsUnavailable(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := s.LinkBlob(ctx, "r", digest.FromBytes(digest.SHA256, []byte("b")), 1); !errors.Is(err, storage.ErrUnavailable) {
+		t.Errorf("LinkBlob after Close = %v, want ErrUnavailable", err)
+	}
+	if _, err := s.ResolveTag(ctx, "r", "t"); !errors.Is(err, storage.ErrUnavailable) {
+		t.Errorf("ResolveTag after Close = %v, want ErrUnavailable", err)
+	}
+}

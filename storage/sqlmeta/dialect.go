@@ -1,0 +1,81 @@
+package sqlmeta
+
+import (
+	"strconv"
+	"strings"
+)
+
+// ErrorClass says what a driver error means for the caller.
+type ErrorClass int
+
+const (
+	// ClassOther: a bug, a constraint violation or bad input; returned as is.
+	ClassOther ErrorClass = iota
+	// ClassUnavailable: the database is down, closed, full or overloaded. The
+	// request may succeed later, so it becomes storage.ErrUnavailable (503).
+	ClassUnavailable
+	// ClassRetry: the transaction lost a race inside the database
+	// (serialization failure, deadlock). Our transactions are pure functions
+	// of their inputs, so the store reruns them a few times before giving up
+	// with storage.ErrUnavailable.
+	ClassRetry
+)
+
+// Dialect is everything that differs between the SQL databases. The SQL
+// text itself is shared: write queries with `?` placeholders and the schema
+// with the {{...}} type tokens below.
+type Dialect struct {
+	// Name is for logs and error messages ("sqlite", "postgres").
+	Name string
+	// Numbered placeholders: `?` is rewritten to $1, $2... (PostgreSQL).
+	Numbered bool
+	// Types fills the schema tokens:
+	//   {{id}}    auto-assigned integer primary key
+	//   {{int}}   64-bit integer
+	//   {{bytes}} binary string
+	//   {{name}}  text compared and ordered byte by byte (repository,
+	//             tag and digest columns: OCI pagination is in byte order)
+	Types map[string]string
+	// NowNanos is an SQL expression for the database clock in Unix
+	// nanoseconds. Leases use it so that replicas with skewed clocks agree
+	// on who holds a lease.
+	NowNanos string
+	// LockMigrations, when set, runs first in every migration transaction
+	// so that replicas starting together apply each step once.
+	LockMigrations string
+	// Classify sorts driver errors (never nil errors).
+	Classify func(error) ErrorClass
+}
+
+// rebind rewrites `?` placeholders for dialects that number them. Queries
+// in this package never contain a literal question mark.
+func (d *Dialect) rebind(q string) string {
+	if !d.Numbered || !strings.Contains(q, "?") {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q) + 16)
+	n := 0
+	for i := 0; i < len(q); i++ {
+		if q[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(q[i])
+	}
+	return b.String()
+}
+
+// expand fills schema type tokens and the {{now}} clock expression.
+func (d *Dialect) expand(q string) string {
+	if !strings.Contains(q, "{{") {
+		return q
+	}
+	pairs := []string{"{{now}}", d.NowNanos}
+	for k, v := range d.Types {
+		pairs = append(pairs, "{{"+k+"}}", v)
+	}
+	return strings.NewReplacer(pairs...).Replace(q)
+}

@@ -1,0 +1,41 @@
+// Package sqlmeta implements storage.Metadata once, over database/sql, for
+// every SQL database packreg supports. A backend package (storage/sqlite,
+// storage/postgres) opens the driver and passes a Dialect: placeholder
+// style, column types, the database clock, the migration lock and how to
+// read its errors. Everything else, queries and schema, is shared.
+//
+// Tables (schema.go holds the migrations; append only):
+//
+//	repositories  id PK, name UNIQUE
+//	     │ 1
+//	     ├──< blobs      (repo_id, digest) PK, size, created
+//	     │                 INDEX (digest)                     -- FindBlob
+//	     ├──< manifests  (repo_id, digest) PK, media_type, artifact_type,
+//	     │               size, payload, subject, annotations (JSON), refs
+//	     │               (newline separated), created
+//	     │                 INDEX (repo_id, subject, artifact_type, digest) -- Referrers
+//	     │        │ 1
+//	     └──< tags ─┘ >  (repo_id, name) PK, digest, updated  -- keyset pages
+//	                       FK (repo_id, digest) → manifests; INDEX (repo_id, digest)
+//
+//	uploads            id PK, repo, offset_bytes, algorithm, hash_state,
+//	                   backend, created, updated; INDEX (updated)
+//	leases             name PK, holder, expires
+//	schema_migrations  version PK, applied
+//
+// Times are Unix nanoseconds (0 is the zero time); lease expiry uses the
+// database clock so replicas agree. Name, tag and digest columns compare
+// byte by byte (SQLite BINARY, Postgres COLLATE "C"), which is the order
+// the OCI API paginates in.
+//
+// Errors: no rows becomes storage.ErrNotFound; an outage (connection
+// refused, shutdown, closed pool, disk full...) wraps
+// storage.ErrUnavailable; lost races inside the database (serialization
+// failure, deadlock) are retried, then reported as ErrUnavailable.
+//
+// With Options.GroupCommit, concurrent writes share one transaction, each
+// in a savepoint (group.go): SQLite pays one fsync for many writers.
+//
+// sqlmeta knows records, not HTTP or OCI: it must not import registry,
+// pack, attest, mirror, compliance or cmd, nor any database driver.
+package sqlmeta

@@ -1,0 +1,14 @@
+package sqlmeta
+
+import (
+	"context"
+	"database/sql"
+)
+
+// Write exposes the write path (group commit included) to the tests.
+func (s *Store) Write(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	return s.write(ctx, "test", fn)
+}
+
+// Rebind exposes placeholder rewriting.
+func (d *Dialect) Rebind(q string) string { return d.rebind(q) }

@@ -1,0 +1,121 @@
+package sqlmeta
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/packreg/packreg/storage"
+)
+
+// Group commit. SQLite has one writer and every commit is an fsync, so
+// sixteen clients pushing manifests would wait on sixteen fsyncs in a row.
+// Instead, writers hand their transaction body to one loop goroutine, which
+// takes every body that is waiting (up to MaxBatch) and runs them in one
+// transaction, each inside its own SAVEPOINT: a body that fails is rolled
+// back alone, the others commit together. A writer returns only after the
+// commit that holds its changes, so durability is unchanged.
+
+type writeOp struct {
+	ctx  context.Context
+	fn   txFunc
+	done chan error // buffered: the loop never blocks answering
+}
+
+// submit hands fn to the loop and waits for its commit.
+func (s *Store) submit(ctx context.Context, fn txFunc) error {
+	op := &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	// ops is unbuffered: once the send succeeds the loop owns op and always
+	// answers it, even when Close comes next.
+	select {
+	case s.ops <- op:
+	case <-s.quit:
+		return fmt.Errorf("%w: store closed", storage.ErrUnavailable)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return <-op.done
+}
+
+func (s *Store) groupLoop() {
+	defer close(s.loopDone)
+	batch := make([]*writeOp, 0, s.opts.MaxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case op := <-s.ops:
+			batch = append(batch, op)
+		case <-s.quit:
+			return
+		}
+	drain:
+		for len(batch) < s.opts.MaxBatch {
+			select {
+			case op := <-s.ops:
+				batch = append(batch, op)
+			default:
+				break drain
+			}
+		}
+		s.runBatch(batch)
+	}
+}
+
+// runBatch runs ops in one transaction and answers each of them.
+func (s *Store) runBatch(ops []*writeOp) {
+	errs := make([]error, len(ops))
+	answer := func(batchErr error) {
+		for i, op := range ops {
+			if errs[i] == nil {
+				errs[i] = batchErr
+			}
+			op.done <- errs[i]
+		}
+	}
+	// The transaction outlives any one caller: a caller that gives up must
+	// not roll back the others' work.
+	tx, err := s.w.BeginTx(context.Background(), nil)
+	if err != nil {
+		answer(err)
+		return
+	}
+	single := len(ops) == 1
+	for i, op := range ops {
+		if err := op.ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
+		// Statements ignore the caller's cancellation for the same reason;
+		// each body is a handful of indexed statements.
+		ctx := context.WithoutCancel(op.ctx)
+		if single {
+			errs[i] = op.fn(ctx, tx)
+			break
+		}
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT w"); err != nil {
+			_ = tx.Rollback()
+			answer(err)
+			return
+		}
+		if errs[i] = op.fn(ctx, tx); errs[i] != nil {
+			// Some failures (disk full, I/O error) end the whole transaction;
+			// then the rollback fails too and nothing of the batch commits.
+			if _, err := tx.ExecContext(ctx, "ROLLBACK TO w"); err != nil {
+				_ = tx.Rollback()
+				answer(errors.Join(errs[i], err))
+				return
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE w"); err != nil {
+			_ = tx.Rollback()
+			answer(err)
+			return
+		}
+	}
+	if single && errs[0] != nil {
+		_ = tx.Rollback()
+		answer(nil)
+		return
+	}
+	answer(tx.Commit())
+}

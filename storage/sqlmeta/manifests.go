@@ -1,0 +1,231 @@
+package sqlmeta
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/storage"
+)
+
+// PutManifest is one transaction: repository, manifest (kept when already
+// there) and tags. Each tag is an upsert on the (repo_id, name) primary
+// key, so its cost does not grow with the number of tags.
+func (s *Store) PutManifest(ctx context.Context, m *storage.Manifest, tags []string) error {
+	ann, err := encodeAnnotations(m.Annotations)
+	if err != nil {
+		return err
+	}
+	refs := make([]string, len(m.Refs))
+	for i, r := range m.Refs {
+		refs[i] = string(r)
+	}
+	payload := m.Payload
+	if payload == nil {
+		payload = []byte{} // the column is NOT NULL; nil would bind as NULL
+	}
+	now := time.Now().UnixNano()
+	created := nanos(m.Created)
+	if created == 0 {
+		created = now
+	}
+	// Sorted, so concurrent puts touching the same tags lock them in the same
+	// order and cannot deadlock (Postgres).
+	tags = slices.Clone(tags)
+	slices.Sort(tags)
+	tags = slices.Compact(tags)
+	return s.write(ctx, "put manifest", func(ctx context.Context, tx *sql.Tx) error {
+		id, err := s.ensureRepo(ctx, tx, m.Repo)
+		if err != nil {
+			return err
+		}
+		_, err = s.exec(ctx, tx, qPutManifest,
+			id, string(m.Digest), m.MediaType, m.ArtifactType, m.Size, payload,
+			string(m.Subject), ann, strings.Join(refs, "\n"), created)
+		if err != nil {
+			return err
+		}
+		for _, tag := range tags {
+			_, err := s.exec(ctx, tx, qUpsertTag,
+				id, tag, string(m.Digest), now)
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (s *Store) GetManifest(ctx context.Context, repo string, d digest.Digest) (*storage.Manifest, error) {
+	m := &storage.Manifest{Repo: repo, Digest: d}
+	var (
+		subject, refs string
+		ann           sql.NullString
+		created       int64
+	)
+	err := s.row(ctx, s.r, qGetManifest, repo, string(d)).
+		Scan(&m.MediaType, &m.ArtifactType, &m.Size, &m.Payload, &subject, &ann, &refs, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("manifest %s in %s: %w", d, repo, storage.ErrNotFound)
+	}
+	if err != nil {
+		return nil, s.fail("get manifest", err)
+	}
+	if m.Payload == nil {
+		m.Payload = []byte{}
+	}
+	m.Subject = digest.Digest(subject)
+	m.Created = fromNanos(created)
+	if refs != "" {
+		for r := range strings.SplitSeq(refs, "\n") {
+			m.Refs = append(m.Refs, digest.Digest(r))
+		}
+	}
+	if m.Annotations, err = decodeAnnotations(ann); err != nil {
+		return nil, s.fail("get manifest", err)
+	}
+	return m, nil
+}
+
+func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest) error {
+	return s.write(ctx, "delete manifest", func(ctx context.Context, tx *sql.Tx) error {
+		id, err := s.repoID(ctx, tx, repo)
+		if err != nil {
+			return err
+		}
+		// Tags first: the foreign key forbids a tag without its manifest.
+		if _, err := s.exec(ctx, tx, qDeleteTagsOf, id, string(d)); err != nil {
+			return err
+		}
+		n, err := s.exec(ctx, tx, qDeleteManifest, id, string(d))
+		if err == nil && n == 0 {
+			err = fmt.Errorf("manifest %s in %s: %w", d, repo, storage.ErrNotFound)
+		}
+		return err
+	})
+}
+
+// Referrers reads the (repo_id, subject, artifact_type, digest) index. The
+// subject is a plain column, not a foreign key: a referrer may be pushed
+// before its subject, and the OCI spec wants it listed.
+func (s *Store) Referrers(ctx context.Context, repo string, subject digest.Digest, artifactType string) ([]storage.Descriptor, error) {
+	if subject == "" {
+		return nil, nil
+	}
+	q, args := qReferrers, []any{repo, string(subject)}
+	if artifactType != "" {
+		q, args = qReferrersOfType, append(args, artifactType)
+	}
+	rows, err := s.rows(ctx, s.r, q, args...)
+	if err != nil {
+		return nil, s.fail("referrers", err)
+	}
+	defer rows.Close()
+	var out []storage.Descriptor
+	for rows.Next() {
+		var (
+			desc storage.Descriptor
+			dg   string
+			ann  sql.NullString
+		)
+		if err := rows.Scan(&desc.MediaType, &dg, &desc.Size, &desc.ArtifactType, &ann); err != nil {
+			return nil, s.fail("referrers", err)
+		}
+		desc.Digest = digest.Digest(dg)
+		if desc.Annotations, err = decodeAnnotations(ann); err != nil {
+			return nil, s.fail("referrers", err)
+		}
+		out = append(out, desc)
+	}
+	return out, s.fail("referrers", rows.Err())
+}
+
+func (s *Store) ResolveTag(ctx context.Context, repo, tag string) (digest.Digest, error) {
+	var d string
+	err := s.row(ctx, s.r, qResolveTag, repo, tag).Scan(&d)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("tag %s in %s: %w", tag, repo, storage.ErrNotFound)
+	}
+	return digest.Digest(d), s.fail("resolve tag", err)
+}
+
+// ListTags is a keyset page over the (repo_id, name) primary key: cost
+// depends on n, not on the number of tags or how deep the page is.
+func (s *Store) ListTags(ctx context.Context, repo, last string, n int) ([]string, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	rows, err := s.rows(ctx, s.r, qListTags, repo, last, n)
+	if err != nil {
+		return nil, s.fail("list tags", err)
+	}
+	tags, err := scanStrings(rows, n)
+	return tags, s.fail("list tags", err)
+}
+
+func (s *Store) DeleteTag(ctx context.Context, repo, tag string) error {
+	return s.write(ctx, "delete tag", func(ctx context.Context, tx *sql.Tx) error {
+		n, err := s.exec(ctx, tx, qDeleteTag, repo, tag)
+		if err == nil && n == 0 {
+			err = fmt.Errorf("tag %s in %s: %w", tag, repo, storage.ErrNotFound)
+		}
+		return err
+	})
+}
+
+// Annotations are stored as a JSON object, NULL when there are none.
+func encodeAnnotations(a map[string]string) (any, error) {
+	if len(a) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		return nil, fmt.Errorf("sqlmeta: encode annotations: %w", err)
+	}
+	return string(b), nil
+}
+
+func decodeAnnotations(s sql.NullString) (map[string]string, error) {
+	if !s.Valid || s.String == "" {
+		return nil, nil
+	}
+	var a map[string]string
+	if err := json.Unmarshal([]byte(s.String), &a); err != nil {
+		return nil, fmt.Errorf("decode annotations: %w", err)
+	}
+	return a, nil
+}
+
+var (
+	qPutManifest = query(`INSERT INTO manifests
+			(repo_id, digest, media_type, artifact_type, size, payload, subject, annotations, refs, created)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (repo_id, digest) DO NOTHING`)
+	qUpsertTag = query(`INSERT INTO tags (repo_id, name, digest, updated) VALUES (?, ?, ?, ?)
+				ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, updated = excluded.updated`)
+	qGetManifest = query(`SELECT m.media_type, m.artifact_type, m.size, m.payload, m.subject,
+			m.annotations, m.refs, m.created
+		FROM manifests m JOIN repositories r ON r.id = m.repo_id
+		WHERE r.name = ? AND m.digest = ?`)
+	qDeleteTagsOf   = query(`DELETE FROM tags WHERE repo_id = ? AND digest = ?`)
+	qDeleteManifest = query(`DELETE FROM manifests WHERE repo_id = ? AND digest = ?`)
+	qResolveTag     = query(`SELECT t.digest FROM tags t JOIN repositories r ON r.id = t.repo_id
+		WHERE r.name = ? AND t.name = ?`)
+	qListTags = query(`SELECT name FROM tags
+		WHERE repo_id = (SELECT id FROM repositories WHERE name = ?) AND name > ?
+		ORDER BY name LIMIT ?`)
+	qDeleteTag = query(`DELETE FROM tags
+			WHERE repo_id = (SELECT id FROM repositories WHERE name = ?) AND name = ?`)
+	qReferrers = query(`SELECT m.media_type, m.digest, m.size, m.artifact_type, m.annotations FROM manifests m
+		WHERE m.repo_id = (SELECT id FROM repositories WHERE name = ?) AND m.subject = ?
+		ORDER BY m.digest`)
+	qReferrersOfType = query(`SELECT m.media_type, m.digest, m.size, m.artifact_type, m.annotations FROM manifests m
+		WHERE m.repo_id = (SELECT id FROM repositories WHERE name = ?) AND m.subject = ? AND m.artifact_type = ?
+		ORDER BY m.digest`)
+)

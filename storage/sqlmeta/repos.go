@@ -1,0 +1,112 @@
+package sqlmeta
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/storage"
+)
+
+// RepositoryExists is true while repo holds a blob or a manifest (every
+// tag points at a manifest of its repository). A repository row whose
+// content is all gone stays behind but no longer counts.
+func (s *Store) RepositoryExists(ctx context.Context, repo string) (bool, error) {
+	var ok bool
+	err := s.row(ctx, s.r, qRepoExists, repo).Scan(&ok)
+	if err == sql.ErrNoRows {
+		return false, nil
+	}
+	return ok, s.fail("repository exists", err)
+}
+
+// ListRepositories walks the unique index on name, so a page costs n rows
+// however many repositories there are.
+func (s *Store) ListRepositories(ctx context.Context, last string, n int) ([]string, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	rows, err := s.rows(ctx, s.r, qListRepos, last, n)
+	if err != nil {
+		return nil, s.fail("list repositories", err)
+	}
+	names, err := scanStrings(rows, n)
+	return names, s.fail("list repositories", err)
+}
+
+func (s *Store) LinkBlob(ctx context.Context, repo string, d digest.Digest, size int64) error {
+	now := time.Now().UnixNano()
+	return s.write(ctx, "link blob", func(ctx context.Context, tx *sql.Tx) error {
+		id, err := s.ensureRepo(ctx, tx, repo)
+		if err != nil {
+			return err
+		}
+		_, err = s.exec(ctx, tx, qLinkBlob, id, string(d), size, now)
+		return err
+	})
+}
+
+func (s *Store) BlobSize(ctx context.Context, repo string, d digest.Digest) (int64, error) {
+	var size int64
+	err := s.row(ctx, s.r, qBlobSize, repo, string(d)).Scan(&size)
+	if err == sql.ErrNoRows {
+		return 0, fmt.Errorf("blob %s in %s: %w", d, repo, storage.ErrNotFound)
+	}
+	return size, s.fail("blob size", err)
+}
+
+func (s *Store) UnlinkBlob(ctx context.Context, repo string, d digest.Digest) error {
+	return s.write(ctx, "unlink blob", func(ctx context.Context, tx *sql.Tx) error {
+		n, err := s.exec(ctx, tx, qUnlinkBlob, repo, string(d))
+		if err == nil && n == 0 {
+			err = fmt.Errorf("blob %s in %s: %w", d, repo, storage.ErrNotFound)
+		}
+		return err
+	})
+}
+
+func (s *Store) FindBlob(ctx context.Context, d digest.Digest) (string, int64, error) {
+	var (
+		repo string
+		size int64
+	)
+	err := s.row(ctx, s.r, qFindBlob, string(d)).Scan(&repo, &size)
+	if err == sql.ErrNoRows {
+		return "", 0, fmt.Errorf("blob %s: %w", d, storage.ErrNotFound)
+	}
+	return repo, size, s.fail("find blob", err)
+}
+
+// scanStrings reads one text column, never more than n rows.
+func scanStrings(rows *sql.Rows, n int) ([]string, error) {
+	defer rows.Close()
+	out := make([]string, 0, min(n, 1024))
+	for len(out) < n && rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+var (
+	qRepoExists = query(`SELECT EXISTS (SELECT 1 FROM blobs b WHERE b.repo_id = r.id)
+		OR EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id)
+		FROM repositories r WHERE r.name = ?`)
+	qListRepos = query(`SELECT r.name FROM repositories r
+		WHERE r.name > ? AND (EXISTS (SELECT 1 FROM blobs b WHERE b.repo_id = r.id)
+			OR EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id))
+		ORDER BY r.name LIMIT ?`)
+	qLinkBlob = query(`INSERT INTO blobs (repo_id, digest, size, created) VALUES (?, ?, ?, ?)
+			ON CONFLICT (repo_id, digest) DO NOTHING`)
+	qBlobSize = query(`SELECT b.size FROM blobs b JOIN repositories r ON r.id = b.repo_id
+		WHERE r.name = ? AND b.digest = ?`)
+	qUnlinkBlob = query(`DELETE FROM blobs
+			WHERE repo_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?`)
+	qFindBlob = query(`SELECT r.name, b.size FROM blobs b JOIN repositories r ON r.id = b.repo_id
+		WHERE b.digest = ? LIMIT 1`)
+)

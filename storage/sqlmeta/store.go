@@ -1,0 +1,351 @@
+package sqlmeta
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/packreg/packreg/storage"
+)
+
+// Options tune a Store beyond its Dialect.
+type Options struct {
+	// Reader, when set, serves read-only statements so reads never queue
+	// behind the writer (SQLite: one writer connection, many readers).
+	Reader *sql.DB
+	// GroupCommit runs concurrent writes in one transaction, each in its own
+	// savepoint, so N waiting writers pay one commit (one fsync) instead of
+	// N. Only worth it when writes are serialised anyway (SQLite).
+	GroupCommit bool
+	// MaxBatch caps the writes sharing one transaction (default 64), which
+	// bounds the latency a write can add to the others.
+	MaxBatch int
+	// Prepare keeps every query prepared on each pool, so SQLite does not
+	// parse SQL on every call (half the cost of a point read). Not for pgx:
+	// it caches prepared statements per connection by itself.
+	Prepare bool
+	// OnClose runs after both pools are closed (to close a pgxpool, say).
+	OnClose func()
+}
+
+// Query is one statement of the store, written once with ? placeholders
+// and {{tokens}}. Queries are package variables so New can translate (and
+// prepare) all of them up front: a typo fails Open, not a request.
+type Query struct {
+	idx  int
+	text string
+}
+
+var queries []*Query
+
+func query(text string) *Query {
+	q := &Query{idx: len(queries), text: text}
+	queries = append(queries, q)
+	return q
+}
+
+// Store implements storage.Metadata over database/sql.
+type Store struct {
+	w, r   *sql.DB
+	d      Dialect
+	opts   Options
+	text   []string    // Query.idx -> this dialect's SQL
+	wstmt  []*sql.Stmt // Query.idx -> prepared on the writer (Options.Prepare)
+	rstmt  []*sql.Stmt // Query.idx -> prepared on the readers, SELECTs only
+	closed atomic.Bool
+	once   sync.Once
+
+	// Group commit: writers hand ops to one loop goroutine.
+	ops      chan *writeOp
+	quit     chan struct{}
+	loopDone chan struct{}
+}
+
+var _ storage.Metadata = (*Store)(nil)
+
+// New migrates db to the current schema and returns a store over it. The
+// store then owns db (and opts.Reader): Close closes them. On error they
+// are still the caller's to close.
+func New(ctx context.Context, db *sql.DB, d Dialect, opts Options) (*Store, error) {
+	if d.Classify == nil {
+		d.Classify = func(error) ErrorClass { return ClassOther }
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 64
+	}
+	s := &Store{w: db, r: db, d: d, opts: opts}
+	if opts.Reader != nil {
+		s.r = opts.Reader
+	}
+	if err := s.migrate(ctx); err != nil {
+		return nil, s.fail("migrate", err)
+	}
+	s.text = make([]string, len(queries))
+	for i, q := range queries {
+		s.text[i] = s.sql(q.text)
+	}
+	if opts.Prepare {
+		if err := s.prepare(ctx); err != nil {
+			s.closeStmts()
+			return nil, s.fail("prepare", err)
+		}
+	}
+	if opts.GroupCommit {
+		s.ops = make(chan *writeOp)
+		s.quit = make(chan struct{})
+		s.loopDone = make(chan struct{})
+		go s.groupLoop()
+	}
+	return s, nil
+}
+
+// Close stops the writer and closes the pools. Calling it twice is harmless.
+func (s *Store) Close() error {
+	var err error
+	s.once.Do(func() {
+		s.closed.Store(true)
+		if s.quit != nil {
+			close(s.quit)
+			<-s.loopDone
+		}
+		s.closeStmts()
+		if s.r != s.w {
+			err = s.r.Close()
+		}
+		err = errors.Join(err, s.w.Close())
+		if s.opts.OnClose != nil {
+			s.opts.OnClose()
+		}
+	})
+	return err
+}
+
+// DB returns the writer pool, for tests and tools that inspect the schema.
+func (s *Store) DB() *sql.DB { return s.w }
+
+// sql turns shared SQL text into this dialect's.
+func (s *Store) sql(q string) string { return s.d.rebind(s.d.expand(q)) }
+
+// prepare readies every query on the writer. Writer statements must exist
+// before any transaction: the writer pool may have a single connection, and
+// preparing through the pool while a transaction holds it would deadlock.
+// Inside a transaction tx.StmtContext reuses them without parsing again.
+func (s *Store) prepare(ctx context.Context) error {
+	s.wstmt = make([]*sql.Stmt, len(queries))
+	s.rstmt = make([]*sql.Stmt, len(queries))
+	for i, text := range s.text {
+		st, err := s.w.PrepareContext(ctx, text)
+		if err != nil {
+			return fmt.Errorf("%s: %w", text, err)
+		}
+		s.wstmt[i] = st
+		if s.r == s.w {
+			s.rstmt[i] = st
+			continue
+		}
+		if !strings.HasPrefix(strings.TrimSpace(text), "SELECT") {
+			continue // the readers are query-only
+		}
+		if s.rstmt[i], err = s.r.PrepareContext(ctx, text); err != nil {
+			return fmt.Errorf("%s: %w", text, err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) closeStmts() {
+	for i := range s.wstmt {
+		if s.rstmt[i] != nil && s.rstmt[i] != s.wstmt[i] {
+			s.rstmt[i].Close()
+		}
+		if s.wstmt[i] != nil {
+			s.wstmt[i].Close()
+		}
+	}
+}
+
+// querier is what *sql.DB and *sql.Tx share.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// stmt returns q's prepared statement for where it runs (a pool or a
+// transaction), or nil when statements are not prepared.
+func (s *Store) stmt(ctx context.Context, on querier, q *Query) *sql.Stmt {
+	if s.wstmt == nil {
+		return nil
+	}
+	switch on {
+	case s.w:
+		return s.wstmt[q.idx]
+	case s.r:
+		return s.rstmt[q.idx]
+	}
+	if tx, ok := on.(*sql.Tx); ok {
+		return tx.StmtContext(ctx, s.wstmt[q.idx])
+	}
+	return nil
+}
+
+func (s *Store) exec(ctx context.Context, on querier, q *Query, args ...any) (int64, error) {
+	var (
+		res sql.Result
+		err error
+	)
+	if st := s.stmt(ctx, on, q); st != nil {
+		res, err = st.ExecContext(ctx, args...)
+	} else {
+		res, err = on.ExecContext(ctx, s.text[q.idx], args...)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (s *Store) row(ctx context.Context, on querier, q *Query, args ...any) *sql.Row {
+	if st := s.stmt(ctx, on, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return on.QueryRowContext(ctx, s.text[q.idx], args...)
+}
+
+func (s *Store) rows(ctx context.Context, on querier, q *Query, args ...any) (*sql.Rows, error) {
+	if st := s.stmt(ctx, on, q); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return on.QueryContext(ctx, s.text[q.idx], args...)
+}
+
+// class sorts an error, adding the cases every driver shares.
+func (s *Store) class(err error) ErrorClass {
+	if c := s.d.Classify(err); c != ClassOther {
+		return c
+	}
+	var ne net.Error
+	switch {
+	case s.closed.Load(),
+		errors.Is(err, driver.ErrBadConn),
+		errors.Is(err, sql.ErrConnDone),
+		errors.Is(err, syscall.ECONNREFUSED),
+		errors.Is(err, syscall.ECONNRESET),
+		errors.As(err, &ne),
+		// database/sql does not export its "database is closed" error.
+		strings.Contains(err.Error(), "sql: database is closed"):
+		return ClassUnavailable
+	}
+	return ClassOther
+}
+
+// fail maps a driver error to the storage contract: no rows is
+// ErrNotFound, an outage is ErrUnavailable, errors already in storage terms
+// and context errors pass through.
+func (s *Store) fail(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrConflict),
+		errors.Is(err, storage.ErrUnavailable), errors.Is(err, storage.ErrDigestMismatch):
+		return err
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("%s: %w", op, storage.ErrNotFound)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%s %s: %w", s.d.Name, op, err)
+	}
+	if s.class(err) != ClassOther {
+		return fmt.Errorf("%s %s: %w: %w", s.d.Name, op, storage.ErrUnavailable, err)
+	}
+	return fmt.Errorf("%s %s: %w", s.d.Name, op, err)
+}
+
+// txFunc is the body of one write. It must be safe to run again (retries)
+// and must not keep tx.
+type txFunc func(ctx context.Context, tx *sql.Tx) error
+
+// write runs fn in a write transaction: grouped with other writers when
+// group commit is on, otherwise alone with retries of lost races.
+func (s *Store) write(ctx context.Context, op string, fn txFunc) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.closed.Load() {
+		return fmt.Errorf("%s %s: %w: store closed", s.d.Name, op, storage.ErrUnavailable)
+	}
+	if s.ops != nil {
+		return s.fail(op, s.submit(ctx, fn))
+	}
+	const attempts = 5
+	for i := 1; ; i++ {
+		err := s.runTx(ctx, fn)
+		if err == nil || i == attempts || ctx.Err() != nil || s.class(err) != ClassRetry {
+			return s.fail(op, err)
+		}
+		// Back off a little, randomly, so the racers do not collide again.
+		time.Sleep(time.Duration(rand.IntN(5*i)+1) * time.Millisecond)
+	}
+}
+
+func (s *Store) runTx(ctx context.Context, fn txFunc) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(ctx, tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// repoID returns the id of repo, or sql.ErrNoRows.
+func (s *Store) repoID(ctx context.Context, q querier, repo string) (int64, error) {
+	var id int64
+	err := s.row(ctx, q, qRepoID, repo).Scan(&id)
+	return id, err
+}
+
+// ensureRepo returns the id of repo, creating the repository first if needed.
+func (s *Store) ensureRepo(ctx context.Context, tx *sql.Tx, repo string) (int64, error) {
+	id, err := s.repoID(ctx, tx, repo)
+	if !errors.Is(err, sql.ErrNoRows) {
+		return id, err
+	}
+	// DO NOTHING: a concurrent transaction may create it first (Postgres);
+	// the SELECT below then sees its row once it commits.
+	if _, err := s.exec(ctx, tx, qCreateRepo, repo); err != nil {
+		return 0, err
+	}
+	return s.repoID(ctx, tx, repo)
+}
+
+// nanos and fromNanos store times as Unix nanoseconds: portable, exact and
+// cheap to compare; 0 stands for the zero time.
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+var (
+	qRepoID     = query(`SELECT id FROM repositories WHERE name = ?`)
+	qCreateRepo = query(`INSERT INTO repositories (name) VALUES (?) ON CONFLICT (name) DO NOTHING`)
+)
