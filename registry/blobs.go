@@ -152,7 +152,7 @@ func (r *Registry) deleteBlob(w http.ResponseWriter, req *http.Request, rt route
 		}
 		return err
 	}
-	r.notify(req, Event{Action: ActionBlobDelete, Repo: rt.name, Digest: d})
+	r.notify(req.Context(), Event{Action: ActionBlobDelete, Repo: rt.name, Digest: d})
 	w.Header().Set("Docker-Content-Digest", d.String())
 	w.WriteHeader(http.StatusAccepted)
 	return nil

@@ -79,22 +79,35 @@ func WithPullGate(g PullGate) Option {
 	return func(r *Registry) { r.gates = append(r.gates, g) }
 }
 
-func actor(req *http.Request) string {
-	if u, _, ok := req.BasicAuth(); ok && u != "" {
-		// Authentication is not enforced yet; until it is, a claimed name is only a claim.
-		return "unverified:" + u + "@" + req.RemoteAddr
-	}
-	return "anonymous@" + req.RemoteAddr
+type actorKey struct{}
+
+// WithActor records who acts in ctx (events and admission see it). The
+// HTTP handlers set it from the request; other packages calling the service
+// methods set it from their own authentication.
+func WithActor(ctx context.Context, actor string) context.Context {
+	return context.WithValue(ctx, actorKey{}, actor)
 }
 
-func (r *Registry) notify(req *http.Request, e Event) {
+// ActorFrom returns the actor recorded in ctx, or "anonymous".
+func ActorFrom(ctx context.Context) string {
+	if a, ok := ctx.Value(actorKey{}).(string); ok && a != "" {
+		return a
+	}
+	return "anonymous"
+}
+
+// requestActor names the client of req. There is no authentication yet, so
+// every client is anonymous, identified by its address.
+func requestActor(req *http.Request) string { return "anonymous@" + req.RemoteAddr }
+
+func (r *Registry) notify(ctx context.Context, e Event) {
 	if len(r.subscribers) == 0 {
 		return
 	}
-	e.Actor = actor(req)
+	e.Actor = ActorFrom(ctx)
 	e.At = time.Now().UTC()
 	// The change is committed: deliver even if the client has gone.
-	ctx := context.WithoutCancel(req.Context())
+	ctx = context.WithoutCancel(ctx)
 	for _, s := range r.subscribers {
 		s(ctx, e)
 	}

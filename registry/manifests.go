@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -161,8 +162,7 @@ func nonDistributable(mt string) bool {
 
 // checkReferences makes sure every blob and child manifest is in the
 // repository with the size the descriptor claims.
-func (r *Registry) checkReferences(req *http.Request, repo string, m *storage.Manifest, doc *manifestDoc) error {
-	ctx := req.Context()
+func (r *Registry) checkReferences(ctx context.Context, repo string, m *storage.Manifest, doc *manifestDoc) error {
 	if isIndexType(m.MediaType) {
 		for _, c := range *doc.Manifests {
 			d := digest.Digest(c.Digest)
@@ -211,14 +211,6 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 		return invalidManifest("invalid tag %q", clip(rt.ref))
 	}
 	tags := req.URL.Query()["tag"]
-	for _, t := range tags {
-		if !validTag(t) {
-			return invalidManifest("invalid tag %q", clip(t))
-		}
-	}
-	if ref.tag != "" {
-		tags = append([]string{ref.tag}, tags...)
-	}
 	if req.ContentLength > maxManifestSize {
 		return ociErr(http.StatusRequestEntityTooLarge, codeManifestInvalid, "manifest exceeds %d bytes", maxManifestSize)
 	}
@@ -226,8 +218,38 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 	if err != nil {
 		return ociErr(http.StatusBadRequest, codeManifestInvalid, "reading manifest: %v", err)
 	}
+	m, err := r.storeManifest(req.Context(), rt.name, ref, tags, req.Header.Get("Content-Type"), payload)
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Location", "/v2/"+rt.name+"/manifests/"+m.Digest.String())
+	h.Set("Docker-Content-Digest", m.Digest.String())
+	if m.Subject != "" {
+		h.Set("OCI-Subject", m.Subject.String())
+	}
+	for _, t := range tags {
+		h.Add("OCI-Tag", t)
+	}
+	h.Set("Content-Length", "0")
+	w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
+// storeManifest is the whole manifest push: validation, reference checks,
+// admission, the store, events. ref is the URL reference; tags are extra
+// tags (?tag=).
+func (r *Registry) storeManifest(ctx context.Context, repo string, ref reference, tags []string, ct string, payload []byte) (*storage.Manifest, error) {
+	for _, t := range tags {
+		if !validTag(t) {
+			return nil, invalidManifest("invalid tag %q", clip(t))
+		}
+	}
+	if ref.tag != "" {
+		tags = append([]string{ref.tag}, tags...)
+	}
 	if len(payload) > maxManifestSize {
-		return ociErr(http.StatusRequestEntityTooLarge, codeManifestInvalid, "manifest exceeds %d bytes", maxManifestSize)
+		return nil, ociErr(http.StatusRequestEntityTooLarge, codeManifestInvalid, "manifest exceeds %d bytes", maxManifestSize)
 	}
 	alg := digest.SHA256
 	if ref.digest != "" {
@@ -235,45 +257,34 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 	}
 	d := digest.FromBytes(alg, payload)
 	if ref.digest != "" && ref.digest != d {
-		return ociErr(http.StatusBadRequest, codeDigestInvalid, "manifest body hashes to %s, not %s", d, ref.digest)
+		return nil, ociErr(http.StatusBadRequest, codeDigestInvalid, "manifest body hashes to %s, not %s", d, ref.digest)
 	}
-	m, doc, err := parseManifest(payload, req.Header.Get("Content-Type"))
+	m, doc, err := parseManifest(payload, ct)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	m.Repo, m.Digest, m.Size, m.Payload = rt.name, d, int64(len(payload)), payload
-	if err := r.checkReferences(req, rt.name, m, doc); err != nil {
-		return err
+	m.Repo, m.Digest, m.Size, m.Payload = repo, d, int64(len(payload)), payload
+	if err := r.checkReferences(ctx, repo, m, doc); err != nil {
+		return nil, err
 	}
-	cand := ManifestCandidate{Repo: rt.name, Digest: d, MediaType: m.MediaType, ArtifactType: m.ArtifactType,
-		Subject: m.Subject, Payload: payload, Tags: tags, Actor: actor(req)}
+	cand := ManifestCandidate{Repo: repo, Digest: d, MediaType: m.MediaType, ArtifactType: m.ArtifactType,
+		Subject: m.Subject, Payload: payload, Tags: tags, Actor: ActorFrom(ctx)}
 	for _, a := range r.admitters {
-		if err := a.AdmitManifest(req.Context(), cand); err != nil {
-			return err
+		if err := a.AdmitManifest(ctx, cand); err != nil {
+			return nil, err
 		}
 	}
-	if err := r.meta.PutManifest(req.Context(), m, tags); err != nil {
-		return err
+	if err := r.meta.PutManifest(ctx, m, tags); err != nil {
+		return nil, err
 	}
-	ev := Event{Action: ActionManifestPush, Repo: rt.name, Digest: d, MediaType: m.MediaType,
+	ev := Event{Action: ActionManifestPush, Repo: repo, Digest: d, MediaType: m.MediaType,
 		ArtifactType: m.ArtifactType, Subject: m.Subject, Size: m.Size}
-	r.notify(req, ev)
+	r.notify(ctx, ev)
 	for _, t := range tags {
 		ev.Action, ev.Tag = ActionTagMove, t
-		r.notify(req, ev)
+		r.notify(ctx, ev)
 	}
-	h := w.Header()
-	h.Set("Location", "/v2/"+rt.name+"/manifests/"+d.String())
-	h.Set("Docker-Content-Digest", d.String())
-	if m.Subject != "" {
-		h.Set("OCI-Subject", m.Subject.String())
-	}
-	for _, t := range req.URL.Query()["tag"] {
-		h.Add("OCI-Tag", t)
-	}
-	h.Set("Content-Length", "0")
-	w.WriteHeader(http.StatusCreated)
-	return nil
+	return m, nil
 }
 
 // resolve turns a reference into a digest; unknown tags are MANIFEST_UNKNOWN.
@@ -330,7 +341,7 @@ func (r *Registry) deleteManifest(w http.ResponseWriter, req *http.Request, rt r
 		if err != nil {
 			return err
 		}
-		r.notify(req, Event{Action: ActionTagDelete, Repo: rt.name, Tag: ref.tag})
+		r.notify(req.Context(), Event{Action: ActionTagDelete, Repo: rt.name, Tag: ref.tag})
 	} else {
 		err = r.meta.DeleteManifest(ctx, rt.name, ref.digest)
 		if errors.Is(err, storage.ErrNotFound) {
@@ -339,7 +350,7 @@ func (r *Registry) deleteManifest(w http.ResponseWriter, req *http.Request, rt r
 		if err != nil {
 			return err
 		}
-		r.notify(req, Event{Action: ActionManifestDelete, Repo: rt.name, Digest: ref.digest})
+		r.notify(req.Context(), Event{Action: ActionManifestDelete, Repo: rt.name, Digest: ref.digest})
 	}
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusAccepted)

@@ -58,7 +58,8 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if !safeRequestID(id) {
 		id = newRequestID()
 	}
-	req = req.WithContext(context.WithValue(req.Context(), requestIDKey, id))
+	ctx := context.WithValue(req.Context(), requestIDKey, id)
+	req = req.WithContext(WithActor(ctx, requestActor(req)))
 	h := w.Header()
 	h.Set("X-Request-Id", id)
 	h.Set("Docker-Distribution-Api-Version", "registry/2.0")

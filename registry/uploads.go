@@ -74,7 +74,7 @@ func (r *Registry) mount(w http.ResponseWriter, req *http.Request, rt route, mou
 	if err := r.meta.LinkBlob(ctx, rt.name, d, size); err != nil {
 		return false, err
 	}
-	r.notify(req, Event{Action: ActionBlobMount, Repo: rt.name, Digest: d, Size: size})
+	r.notify(req.Context(), Event{Action: ActionBlobMount, Repo: rt.name, Digest: d, Size: size})
 	h := w.Header()
 	h.Set("Location", "/v2/"+rt.name+"/blobs/"+d.String())
 	h.Set("Docker-Content-Digest", d.String())
@@ -186,7 +186,7 @@ func (r *Registry) commit(w http.ResponseWriter, req *http.Request, u *storage.U
 			r.log.WarnContext(ctx, "committed upload left its session behind", "request_id", requestID(req), "upload", u.ID, "err", err)
 		}
 	}
-	r.notify(req, Event{Action: ActionBlobPush, Repo: u.Repo, Digest: d, Size: u.Offset})
+	r.notify(req.Context(), Event{Action: ActionBlobPush, Repo: u.Repo, Digest: d, Size: u.Offset})
 	h := w.Header()
 	h.Set("Location", "/v2/"+u.Repo+"/blobs/"+d.String())
 	h.Set("Docker-Content-Digest", d.String())

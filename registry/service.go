@@ -1,0 +1,131 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/storage"
+)
+
+// The methods in this file are the registry as a Go service, for packages
+// above it (pack publish, mirror import). They run the same validation,
+// admission and events as the HTTP API; errors are *Error values with the
+// OCI code and status a client would have seen.
+
+func checkRepo(repo string) error {
+	if !validName(repo) {
+		return ociErr(http.StatusBadRequest, codeNameInvalid, "invalid repository name %q", clip(repo))
+	}
+	return nil
+}
+
+// PushBlob streams body into repo as blob d, verifying the digest before the
+// blob becomes visible.
+func (r *Registry) PushBlob(ctx context.Context, repo string, d digest.Digest, body io.Reader) error {
+	if err := checkRepo(repo); err != nil {
+		return err
+	}
+	if _, err := digest.Parse(string(d)); err != nil {
+		return ociErr(http.StatusBadRequest, codeDigestInvalid, "%v", err)
+	}
+	if _, err := r.meta.BlobSize(ctx, repo, d); err == nil {
+		return nil // already there
+	}
+	u := r.newUpload(repo, d.Algorithm())
+	br := &bodyReader{r: body, left: -1}
+	if r.maxBlobSize > 0 {
+		br.left = r.maxBlobSize
+	}
+	if err := r.blobs.Append(ctx, u, br); err != nil {
+		r.blobs.Abort(ctx, u)
+		if br.tooLarge {
+			return tooLarge(r.maxBlobSize)
+		}
+		return err
+	}
+	if err := r.blobs.Commit(ctx, u, d); err != nil {
+		if errors.Is(err, storage.ErrDigestMismatch) {
+			return ociErr(http.StatusBadRequest, codeDigestInvalid, "content does not match digest %s", d)
+		}
+		return err
+	}
+	if err := r.meta.LinkBlob(ctx, repo, d, u.Offset); err != nil {
+		return err
+	}
+	r.notify(ctx, Event{Action: ActionBlobPush, Repo: repo, Digest: d, Size: u.Offset})
+	return nil
+}
+
+// PushManifest stores payload in repo under ref (a tag or its digest) and
+// the extra tags, exactly as a PUT /v2/<repo>/manifests/<ref> would.
+func (r *Registry) PushManifest(ctx context.Context, repo, ref, mediaType string, payload []byte, tags ...string) (digest.Digest, error) {
+	if err := checkRepo(repo); err != nil {
+		return "", err
+	}
+	pr, err := parseReference(ref)
+	if err != nil {
+		return "", err
+	}
+	m, err := r.storeManifest(ctx, repo, pr, tags, mediaType, payload)
+	if err != nil {
+		return "", err
+	}
+	return m.Digest, nil
+}
+
+// Manifest returns the manifest ref (tag or digest) of repo, without pull
+// gates: callers above the registry apply their own policy.
+func (r *Registry) Manifest(ctx context.Context, repo, ref string) (*storage.Manifest, error) {
+	if err := checkRepo(repo); err != nil {
+		return nil, err
+	}
+	pr, err := parseReference(ref)
+	if err != nil {
+		return nil, err
+	}
+	var d digest.Digest
+	if pr.digest != "" {
+		d = pr.digest
+	} else {
+		d, err = r.meta.ResolveTag(ctx, repo, pr.tag)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, ociErr(http.StatusNotFound, codeManifestUnknown, "tag %s not found in repository %s", pr.tag, repo)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	m, err := r.meta.GetManifest(ctx, repo, d)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, ociErr(http.StatusNotFound, codeManifestUnknown, "manifest %s not found in repository %s", d, repo)
+	}
+	return m, err
+}
+
+// OpenBlob opens blob d of repo and returns its size.
+func (r *Registry) OpenBlob(ctx context.Context, repo string, d digest.Digest) (io.ReadCloser, int64, error) {
+	if err := checkRepo(repo); err != nil {
+		return nil, 0, err
+	}
+	size, err := r.meta.BlobSize(ctx, repo, d)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, 0, ociErr(http.StatusNotFound, codeBlobUnknown, "blob %s is not in repository %s", d, repo)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	rc, err := r.blobs.Open(ctx, d, 0)
+	return rc, size, err
+}
+
+// IsNotFound reports whether err says a blob, manifest, tag or repository is unknown.
+func IsNotFound(err error) bool {
+	var oe *Error
+	if errors.As(err, &oe) {
+		return oe.Status == http.StatusNotFound
+	}
+	return errors.Is(err, storage.ErrNotFound)
+}
