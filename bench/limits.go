@@ -12,30 +12,52 @@ import (
 )
 
 // limits are what this machine can do at best for a blob push: hash it and
-// write it durably. The registry cannot beat them, so its figures read best
-// as a fraction of them.
+// write it durably; and for a pull: send a cached file over loopback. The
+// registry cannot beat them, so its figures read best as a fraction of them.
+//
+// The machine is shared and its disk's speed swings by several times from
+// one minute to the next, so sha256 and the disk are measured at the start
+// and again right before and right after the largest pushes. Each push is
+// compared with the better of the two runs that bracket it in time (the
+// limit is what the machine demonstrably did around then), and the table
+// shows every run so the reader can see the spread.
 type limits struct {
-	sha      float64 // MB/s, one core
-	write    float64 // MB/s, 1 MiB writes then one fsync
-	loopback float64 // MB/s, the written file served by net/http (sendfile) to the bench client
-	dir      string
+	shaRuns   []float64 // MB/s, one core
+	writeRuns []float64 // MB/s, 1 MiB writes then one fsync
+	runNames  []string  // when each run above was taken
+	loopback  float64   // MB/s, best of 3: the written file served by net/http (sendfile) to the bench client
+	dir       string
+}
+
+// latest is the index of the most recent run: a push measured now sits
+// between it and the next run, if any.
+func (l *limits) latest() int { return len(l.shaRuns) - 1 }
+
+// bracket is the better of run and the run after it, by f.
+func (l *limits) bracket(run int, f func(int) float64) float64 {
+	v := f(run)
+	if run+1 < len(l.shaRuns) {
+		v = max(v, f(run+1))
+	}
+	return v
 }
 
 // serial is the limit when one core hashes then writes each byte:
 // 1/(1/write + 1/sha).
-func (l limits) serial() float64 { return 1 / (1/l.write + 1/l.sha) }
+func (l *limits) serial(run int) float64 { return 1 / (1/l.writeRuns[run] + 1/l.shaRuns[run]) }
 
 // overlapped is the limit when hashing and writing run on different cores
 // at the same time: whichever is slower.
-func (l limits) overlapped() float64 { return min(l.write, l.sha) }
+func (l *limits) overlapped(run int) float64 { return min(l.writeRuns[run], l.shaRuns[run]) }
 
 const (
 	shaBytes   = 256 << 20
 	writeBytes = 512 << 20
 )
 
-func measureLimits(dir string) (limits, error) {
-	l := limits{dir: dir}
+// measure takes one more sha256 and disk-write run, named when; with
+// loopback it also measures the pull limit on the file it wrote.
+func (l *limits) measure(dir, when string, loopback bool) error {
 	// 16 MiB of generator output, larger than any CPU cache, hashed 16 times:
 	// the hash reads memory the way it reads socket buffers in the server.
 	buf := genBytes(0xfeed, 16<<20)
@@ -45,13 +67,13 @@ func measureLimits(dir string) (limits, error) {
 		h.Write(buf)
 	}
 	h.Sum(nil)
-	l.sha = shaBytes / 1e6 / time.Since(start).Seconds()
+	sha := shaBytes / 1e6 / time.Since(start).Seconds()
 
 	// The same data, written in 1 MiB blocks to a file next to the server's
 	// blobs, with the fsync that makes a push durable inside the timing.
 	f, err := os.CreateTemp(dir, "write-limit-")
 	if err != nil {
-		return l, err
+		return err
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
@@ -59,21 +81,26 @@ func measureLimits(dir string) (limits, error) {
 	for done := 0; done < writeBytes; done += 1 << 20 {
 		off := done % len(buf)
 		if _, err := f.Write(buf[off : off+1<<20]); err != nil {
-			return l, err
+			return err
 		}
 	}
 	if err := f.Sync(); err != nil {
-		return l, err
+		return err
 	}
-	l.write = writeBytes / 1e6 / time.Since(start).Seconds()
+	write := writeBytes / 1e6 / time.Since(start).Seconds()
 	if err := f.Close(); err != nil {
-		return l, err
+		return err
 	}
-	if l.loopback, err = measureLoopback(f.Name()); err != nil {
-		return l, fmt.Errorf("loopback: %w", err)
+	l.shaRuns = append(l.shaRuns, sha)
+	l.writeRuns = append(l.writeRuns, write)
+	l.runNames = append(l.runNames, when)
+	if loopback {
+		if l.loopback, err = measureLoopback(f.Name()); err != nil {
+			return fmt.Errorf("loopback: %w", err)
+		}
 	}
 	l.dir, _ = filepath.Abs(dir)
-	return l, nil
+	return nil
 }
 
 // measureLoopback serves the just-written (page-cached) file with

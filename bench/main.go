@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -113,7 +114,7 @@ func run(ctx context.Context, o options) (err error) {
 		return err
 	}
 	logf("measuring physical limits (sha256 in memory, fsync'd writes in %s)", diskData)
-	if rep.limits, err = measureLimits(diskData); err != nil {
+	if err = rep.limits.measure(diskData, "at start", true); err != nil {
 		return fmt.Errorf("limits: %w", err)
 	}
 
@@ -141,7 +142,7 @@ func run(ctx context.Context, o options) (err error) {
 	var errs []error
 	for _, s := range specs {
 		rep.backends = append(rep.backends, s.name)
-		b := &bench{opt: o, rep: rep, dg: dg, backend: s.name, limits: rep.limits}
+		b := &bench{opt: o, rep: rep, dg: dg, backend: s.name, diskData: diskData}
 		if err := b.runBackend(ctx, bin, s, work); err != nil {
 			// Print what was measured: a partial table still says something,
 			// and the error names the failing step.
@@ -179,10 +180,12 @@ type bench struct {
 	rep     *report
 	dg      *digests
 	backend string
-	limits  limits
-	srv     *server
-	c       *client
-	errs    []error // rows that failed; the run exits non-zero
+	// diskData is where the disk limits are re-measured before the
+	// largest pushes.
+	diskData string
+	srv      *server
+	c        *client
+	errs     []error // rows that failed; the run exits non-zero
 }
 
 // backendSpec says how to start the server for one column of the table.
@@ -240,6 +243,9 @@ func (b *bench) runBackend(ctx context.Context, bin string, s backendSpec, work 
 	return errors.Join(append(errs, b.errs...)...)
 }
 
+// requestID finds the id a registry 5xx carries in its message.
+var requestID = regexp.MustCompile(`request ([0-9A-Za-z_.-]{6,64})\)`)
+
 // failed records a failed row: the cell says so and the error goes to the
 // notes, and the suite goes on with its next row. It returns the error
 // when going on is pointless (server gone, run interrupted).
@@ -251,7 +257,13 @@ func (b *bench) failed(ctx context.Context, section, label string, err error) er
 		return aerr
 	}
 	b.set(section, label, "FAILED, see notes")
-	b.rep.note(fmt.Sprintf("%s: %s: %s", b.backend, label, firstLine(err.Error())))
+	msg := fmt.Sprintf("%s: %s: %s", b.backend, label, firstLine(err.Error()))
+	if m := requestID.FindStringSubmatch(err.Error()); m != nil {
+		if line := b.srv.logFor(m[1]); line != "" {
+			msg += "\n    server log: " + line
+		}
+	}
+	b.rep.note(msg)
 	b.errs = append(b.errs, fmt.Errorf("%s: %w", label, err))
 	return nil
 }

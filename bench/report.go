@@ -35,15 +35,15 @@ type report struct {
 	load1    string
 	limits   limits
 	backends []string
-	rows     map[string][]string          // section -> row labels in order
-	cells    map[string]map[string]string // section+"\x00"+label -> backend -> cell
+	rows     map[string][]string        // section -> row labels in order
+	cells    map[string]map[string]cell // section+"\x00"+label -> backend -> cell
 	notes    []string
 }
 
 func newReport(o options, binary, version string) *report {
 	return &report{
 		opt: o, binary: binary, version: version, start: time.Now(), load0: loadAvg(),
-		rows: map[string][]string{}, cells: map[string]map[string]string{},
+		rows: map[string][]string{}, cells: map[string]map[string]cell{},
 	}
 }
 
@@ -63,16 +63,25 @@ func (r *report) noteOnce(s string) {
 
 func (r *report) finish() { r.load1 = loadAvg() }
 
-func (b *bench) set(section, label, cell string) {
+// cell renders one figure at print time, when the limits are final: a
+// push measured early in the run is compared with the best limit of the
+// whole run.
+type cell func(*limits) string
+
+func (b *bench) set(section, label, text string) {
+	b.setCell(section, label, func(*limits) string { return text })
+}
+
+func (b *bench) setCell(section, label string, c cell) {
 	r := b.rep
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	key := section + "\x00" + label
 	if r.cells[key] == nil {
-		r.cells[key] = map[string]string{}
+		r.cells[key] = map[string]cell{}
 		r.rows[section] = append(r.rows[section], label)
 	}
-	r.cells[key][b.backend] = cell
+	r.cells[key][b.backend] = c
 }
 
 func (r *report) print(w io.Writer) {
@@ -88,14 +97,28 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintln(w, "units:    MB = 10^6 bytes, MiB = 2^20 bytes; p50/p99 per request; cpu = server CPU cores busy on average")
 
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
-	fmt.Fprintln(tw, "\nPhysical limits (this machine, this run)\t")
-	l := r.limits
-	if l.sha > 0 {
-		fmt.Fprintf(tw, "  sha256, one core, %s in memory\t%s\n", fmtSize(shaBytes), fmtMBps(l.sha))
-		fmt.Fprintf(tw, "  disk write, %s in 1 MiB blocks + fsync, in the data dir\t%s\n", fmtSize(writeBytes), fmtMBps(l.write))
-		fmt.Fprintf(tw, "  push limit, serial: 1/(1/write + 1/sha256)\t%s\n", fmtMBps(l.serial()))
-		fmt.Fprintf(tw, "  push limit, overlapped on two cores: min(write, sha256)\t%s\n", fmtMBps(l.overlapped()))
+	l := &r.limits
+	if len(l.shaRuns) > 0 {
+		fmt.Fprint(tw, "\nPhysical limits (this machine, this run)")
+		for _, name := range l.runNames {
+			fmt.Fprint(tw, "\t"+name)
+		}
+		fmt.Fprintln(tw)
+		row := func(label string, f func(i int) float64) {
+			fmt.Fprint(tw, "  "+label)
+			for i := range l.runNames {
+				fmt.Fprint(tw, "\t"+fmtMBps(f(i)))
+			}
+			fmt.Fprintln(tw)
+		}
+		row(fmt.Sprintf("sha256, one core, %s in memory", fmtSize(shaBytes)), func(i int) float64 { return l.shaRuns[i] })
+		row(fmt.Sprintf("disk write, %s in 1 MiB blocks + fsync, in the data dir", fmtSize(writeBytes)), func(i int) float64 { return l.writeRuns[i] })
+		row("push limit, serial: 1/(1/write + 1/sha256)", l.serial)
+		row("push limit, overlapped on two cores: min(write, sha256)", l.overlapped)
 		fmt.Fprintf(tw, "  pull limit: that file over loopback HTTP (net/http, sendfile), best of 3\t%s\n", fmtMBps(l.loopback))
+		if len(l.runNames) > 1 {
+			fmt.Fprintln(tw, "  (each push is compared with the better of the two runs around it in time)")
+		}
 	}
 	head := "  "
 	for _, be := range r.backends {
@@ -114,11 +137,11 @@ func (r *report) print(w io.Writer) {
 		for _, label := range labels {
 			line := "  " + label
 			for _, be := range r.backends {
-				c := r.cells[sec+"\x00"+label][be]
-				if c == "" {
-					c = "-"
+				text := "-"
+				if c := r.cells[sec+"\x00"+label][be]; c != nil {
+					text = c(l)
 				}
-				line += "\t" + c
+				line += "\t" + text
 			}
 			fmt.Fprintln(tw, line)
 		}
@@ -132,17 +155,24 @@ func (r *report) print(w io.Writer) {
 	}
 }
 
-func (b *bench) pushCell(r result) string {
-	if r.mbps() > b.limits.serial() {
-		b.rep.noteOnce("Push ratios above 100%: a blob much smaller than the limit's " + fmtSize(writeBytes) +
-			" file is flushed from the page cache by its fsync faster per byte than a large one; read the ratios of the largest size.")
+func (b *bench) pushCell(r result) cell {
+	rep, run := b.rep, b.rep.limits.latest()
+	return func(l *limits) string {
+		ser, ovl := l.bracket(run, l.serial), l.bracket(run, l.overlapped)
+		if r.mbps() > ser {
+			rep.noteOnce("A push ratio above 100% means the disk was faster during that push than in both limit runs around it: " +
+				"on a shared machine fsync'd write speed swings several-fold within a minute (compare the runs above), " +
+				"and a blob much smaller than " + fmtSize(writeBytes) + " also costs less per byte to flush from the page cache.")
+		}
+		return fmt.Sprintf("%s %4.0f%% ser %4.0f%% ovl  cpu %.2f",
+			fmtMBps(r.mbps()), 100*r.mbps()/ser, 100*r.mbps()/ovl, r.cores())
 	}
-	return fmt.Sprintf("%s %4.0f%% ser %4.0f%% ovl  cpu %.2f",
-		fmtMBps(r.mbps()), 100*r.mbps()/b.limits.serial(), 100*r.mbps()/b.limits.overlapped(), r.cores())
 }
 
-func (b *bench) pullCell(r result) string {
-	return fmt.Sprintf("%s %4.0f%% of pull limit  cpu %.2f", fmtMBps(r.mbps()), 100*r.mbps()/b.limits.loopback, r.cores())
+func pullCell(r result) cell {
+	return func(l *limits) string {
+		return fmt.Sprintf("%s %4.0f%% of pull limit  cpu %.2f", fmtMBps(r.mbps()), 100*r.mbps()/l.loopback, r.cores())
+	}
 }
 
 func rateCell(r result) string {

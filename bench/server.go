@@ -237,3 +237,19 @@ func (s *server) alive() error {
 		return nil
 	}
 }
+
+// logFor returns the server's own account of a failed request: the first
+// log line other than the access log that carries request id (a 5xx names
+// its id and hides the cause; the log has it).
+func (s *server) logFor(id string) string {
+	b, _ := os.ReadFile(s.logPath)
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, id) && !strings.Contains(line, "msg=request ") {
+			if len(line) > 400 {
+				line = line[:400] + "..."
+			}
+			return line
+		}
+	}
+	return ""
+}
