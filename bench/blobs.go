@@ -127,7 +127,7 @@ func (b *bench) blobs(ctx context.Context) error {
 			continue
 		}
 		r.bytes = int64(n) * size
-		b.setCell(secBlobs, label, pullCell(r))
+		b.setCell(secBlobs, label, b.pullCell(r))
 	}
 	return nil
 }

@@ -69,38 +69,55 @@ func (l *limits) measure(dir, when string, loopback bool) error {
 	h.Sum(nil)
 	sha := shaBytes / 1e6 / time.Since(start).Seconds()
 
-	// The same data, written in 1 MiB blocks to a file next to the server's
-	// blobs, with the fsync that makes a push durable inside the timing.
-	f, err := os.CreateTemp(dir, "write-limit-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	start = time.Now()
-	for done := 0; done < writeBytes; done += 1 << 20 {
-		off := done % len(buf)
-		if _, err := f.Write(buf[off : off+1<<20]); err != nil {
+	// Two passes, the better one counts: on this kind of VM the first burst
+	// of writes after a quiet spell can run at a third of the speed of the
+	// next, and the server's pushes follow each other closely.
+	write := 0.0
+	for pass := range 2 {
+		mbps, err := writeFile(dir, buf, loopback && pass == 1, l)
+		if err != nil {
 			return err
 		}
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	write := writeBytes / 1e6 / time.Since(start).Seconds()
-	if err := f.Close(); err != nil {
-		return err
+		write = max(write, mbps)
 	}
 	l.shaRuns = append(l.shaRuns, sha)
 	l.writeRuns = append(l.writeRuns, write)
 	l.runNames = append(l.runNames, when)
-	if loopback {
-		if l.loopback, err = measureLoopback(f.Name()); err != nil {
-			return fmt.Errorf("loopback: %w", err)
-		}
-	}
 	l.dir, _ = filepath.Abs(dir)
 	return nil
+}
+
+// writeFile writes writeBytes of buf, in 1 MiB blocks, to a new file next to
+// the server's blobs, with the fsync that makes a push durable inside the
+// timing, and returns MB/s. With loopback it then measures the pull limit on
+// that (page-cached) file before removing it.
+func writeFile(dir string, buf []byte, loopback bool, l *limits) (float64, error) {
+	f, err := os.CreateTemp(dir, "write-limit-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	start := time.Now()
+	for done := 0; done < writeBytes; done += 1 << 20 {
+		off := done % len(buf)
+		if _, err := f.Write(buf[off : off+1<<20]); err != nil {
+			return 0, err
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return 0, err
+	}
+	mbps := writeBytes / 1e6 / time.Since(start).Seconds()
+	if err := f.Close(); err != nil {
+		return 0, err
+	}
+	if loopback {
+		if l.loopback, err = measureLoopback(f.Name()); err != nil {
+			return 0, fmt.Errorf("loopback: %w", err)
+		}
+	}
+	return mbps, nil
 }
 
 // measureLoopback serves the just-written (page-cached) file with
