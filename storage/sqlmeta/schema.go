@@ -71,6 +71,78 @@ var migrations = [][]string{
 			expires {{int}} NOT NULL
 		)`,
 	},
+	// Packs (packs.go) and the audit trail (audit.go).
+	2: {
+		`CREATE TABLE pack_versions (
+			id            {{id}},
+			name          {{name}} NOT NULL,
+			version       {{name}} NOT NULL,
+			digest        {{name}} NOT NULL,
+			media_type    TEXT NOT NULL,
+			artifact_type TEXT NOT NULL,
+			size          {{int}} NOT NULL,
+			total_size    {{int}} NOT NULL,
+			status        {{name}} NOT NULL,
+			status_reason TEXT NOT NULL,
+			description   TEXT NOT NULL,
+			labels        TEXT NOT NULL,
+			files         TEXT NOT NULL,
+			created       {{int}} NOT NULL,
+			updated       {{int}} NOT NULL,
+			UNIQUE (name, version)
+		)`,
+		// Listings are newest first, filtered by status or not: each walks
+		// one of these backwards from the cursor, so a page costs its size
+		// however many versions there are.
+		`CREATE INDEX pack_versions_created ON pack_versions (created, id)`,
+		`CREATE INDEX pack_versions_status ON pack_versions (status, created, id)`,
+		// The pull gate looks up the versions of one manifest on every pull.
+		`CREATE INDEX pack_versions_digest ON pack_versions (name, digest)`,
+		`CREATE TABLE pack_labels (
+			version_id  {{int}} NOT NULL REFERENCES pack_versions (id) ON DELETE CASCADE,
+			label_key   {{name}} NOT NULL,
+			label_value {{name}} NOT NULL,
+			PRIMARY KEY (label_key, label_value, version_id)
+		)`,
+		`CREATE INDEX pack_labels_version ON pack_labels (version_id)`,
+		// History outlives the version: no foreign key.
+		`CREATE TABLE pack_lifecycle (
+			id          {{id}},
+			name        {{name}} NOT NULL,
+			version     {{name}} NOT NULL,
+			from_status TEXT NOT NULL,
+			to_status   TEXT NOT NULL,
+			reason      TEXT NOT NULL,
+			actor       TEXT NOT NULL,
+			at          {{int}} NOT NULL
+		)`,
+		`CREATE INDEX pack_lifecycle_version ON pack_lifecycle (name, version, id)`,
+		// IDs are handed out by audit_head, not by the database, so they
+		// have no gaps and a deleted row shows.
+		`CREATE TABLE audit_log (
+			id        {{int}} PRIMARY KEY,
+			at        {{int}} NOT NULL,
+			actor     TEXT NOT NULL,
+			action    {{name}} NOT NULL,
+			target    {{name}} NOT NULL,
+			digest    TEXT NOT NULL,
+			details   TEXT NOT NULL,
+			prev_hash TEXT NOT NULL,
+			hash      TEXT NOT NULL
+		)`,
+		`CREATE INDEX audit_log_action ON audit_log (action, id)`,
+		`CREATE INDEX audit_log_target ON audit_log (target, id)`,
+		`CREATE INDEX audit_log_at ON audit_log (at, id)`,
+		// One row: the last ID and hash of the chain. Appends update it
+		// first, which locks it (a row lock on PostgreSQL, the write lock on
+		// SQLite) until they commit: concurrent appends queue and chain.
+		`CREATE TABLE audit_head (
+			id   {{int}} PRIMARY KEY,
+			seq  {{int}} NOT NULL,
+			hash TEXT NOT NULL
+		)`,
+		`INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '')`,
+	},
 }
 
 // SchemaVersion is the version a migrated database is at.
