@@ -1,0 +1,197 @@
+package metatest
+
+import (
+	"database/sql"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/packreg/packreg/storage"
+)
+
+// auditLog returns s as an audit trail, failing when the backend has none.
+func auditLog(t *testing.T, s storage.Metadata) storage.AuditLog {
+	t.Helper()
+	a, isLog := s.(storage.AuditLog)
+	if !isLog {
+		t.Fatalf("%T does not implement storage.AuditLog", s)
+	}
+	return a
+}
+
+// rawDB is the database under a SQL store, for the tests that play the
+// attacker and edit rows behind the store's back.
+func rawDB(t *testing.T, s storage.Metadata) *sql.DB {
+	t.Helper()
+	d, isSQL := s.(interface{ DB() *sql.DB })
+	if !isSQL {
+		t.Skipf("%T has no SQL database to tamper with", s)
+	}
+	return d.DB()
+}
+
+func appendN(t *testing.T, a storage.AuditLog, n int) {
+	t.Helper()
+	for i := range n {
+		err := a.AppendAudit(ctx(t), &storage.AuditRecord{
+			Actor: "anonymous@127.0.0.1:1", Action: []string{"blob.push", "manifest.push", "tag.move"}[i%3],
+			Target: fmt.Sprintf("repo%d:tag", i%2), Digest: dg(fmt.Sprint(i)),
+			Details: map[string]string{"size": fmt.Sprint(i), "mediaType": "x"},
+		})
+		ok(t, err, "AppendAudit %d", i)
+	}
+}
+
+func verifies(t *testing.T, a storage.AuditLog, wantOK bool, wantBroken int64) storage.AuditVerification {
+	t.Helper()
+	v, err := storage.VerifyAudit(ctx(t), a)
+	ok(t, err, "VerifyAudit")
+	if v.OK != wantOK || v.FirstBroken != wantBroken {
+		t.Fatalf("VerifyAudit = %+v, want ok %v, first broken %d", v, wantOK, wantBroken)
+	}
+	return v
+}
+
+func tamper(t *testing.T, s storage.Metadata, stmt string) {
+	t.Helper()
+	res, err := rawDB(t, s).ExecContext(ctx(t), stmt)
+	ok(t, err, "%s", stmt)
+	if n, _ := res.RowsAffected(); n != 1 {
+		t.Fatalf("%s changed %d rows, want 1", stmt, n)
+	}
+}
+
+var auditCases = []testCase{
+	{"AuditAppendChains", func(t *testing.T, s storage.Metadata) {
+		a := auditLog(t, s)
+		verifies(t, a, true, 0) // empty is a valid trail
+		appendN(t, a, 3)
+		batch := []*storage.AuditRecord{{Action: "x", Target: "t"}, {Action: "y", Target: "t", At: time.Unix(1700000000, 5)}}
+		ok(t, a.AppendAudit(ctx(t), batch...), "AppendAudit batch")
+		if batch[0].ID != 4 || batch[1].ID != 5 || batch[1].PrevHash != batch[0].Hash || batch[1].At != time.Unix(1700000000, 5).UTC() {
+			t.Fatalf("batch filled as %+v / %+v", batch[0], batch[1])
+		}
+		recs, err := a.ScanAudit(ctx(t), 0, 100)
+		ok(t, err, "ScanAudit")
+		if len(recs) != 5 {
+			t.Fatalf("ScanAudit returned %d records, want 5", len(recs))
+		}
+		for i, r := range recs {
+			if r.ID != int64(i+1) || r.Hash != storage.AuditHash(&r) || (i > 0 && r.PrevHash != recs[i-1].Hash) {
+				t.Fatalf("record %d out of chain: %+v", i+1, r)
+			}
+		}
+		if recs[0].Details["size"] != "0" || recs[0].Actor != "anonymous@127.0.0.1:1" || recs[0].Digest != dg("0") {
+			t.Fatalf("record 1 read back as %+v", recs[0])
+		}
+		v := verifies(t, a, true, 0)
+		if v.Records != 5 || v.Head.ID != 5 || v.Head.Hash != recs[4].Hash {
+			t.Fatalf("verification %+v", v)
+		}
+	}},
+	{"AuditListFilters", func(t *testing.T, s storage.Metadata) {
+		a := auditLog(t, s)
+		appendN(t, a, 10)
+		mid := time.Now()
+		time.Sleep(2 * time.Millisecond)
+		appendN(t, a, 2)
+		ids := func(q storage.AuditQuery) string {
+			t.Helper()
+			recs, err := a.ListAudit(ctx(t), q)
+			ok(t, err, "ListAudit %+v", q)
+			var out []string
+			for _, r := range recs {
+				out = append(out, fmt.Sprint(r.ID))
+			}
+			return strings.Join(out, ",")
+		}
+		for _, c := range []struct {
+			q    storage.AuditQuery
+			want string
+		}{
+			{storage.AuditQuery{}, "12,11,10,9,8,7,6,5,4,3,2,1"},
+			{storage.AuditQuery{Limit: 3}, "12,11,10"},
+			{storage.AuditQuery{Limit: 3, Before: 10}, "9,8,7"},
+			{storage.AuditQuery{Action: "blob.push"}, "11,10,7,4,1"},
+			{storage.AuditQuery{Action: "blob.push", Before: 7}, "4,1"},
+			{storage.AuditQuery{TargetPrefix: "repo1"}, "12,10,8,6,4,2"},
+			{storage.AuditQuery{TargetPrefix: "repo"}, "12,11,10,9,8,7,6,5,4,3,2,1"},
+			{storage.AuditQuery{TargetPrefix: "repo1:tag", Action: "tag.move"}, "6"},
+			{storage.AuditQuery{TargetPrefix: "repo2"}, ""},
+			{storage.AuditQuery{Since: mid}, "12,11"},
+			{storage.AuditQuery{Since: mid, Action: "blob.push"}, "11"},
+			{storage.AuditQuery{Since: mid, Action: "tag.move"}, ""},
+		} {
+			if got := ids(c.q); got != c.want {
+				t.Errorf("ListAudit %+v = [%s], want [%s]", c.q, got, c.want)
+			}
+		}
+	}},
+	{"AuditConcurrentAppendsStayOneChain", func(t *testing.T, s storage.Metadata) {
+		a := auditLog(t, s)
+		var wg sync.WaitGroup
+		for w := range 12 {
+			wg.Go(func() {
+				for i := range 15 {
+					recs := []*storage.AuditRecord{{Actor: fmt.Sprint("w", w), Action: "a", Target: fmt.Sprint(i)}}
+					if i%5 == 0 {
+						recs = append(recs, &storage.AuditRecord{Actor: fmt.Sprint("w", w), Action: "b"})
+					}
+					if err := a.AppendAudit(ctx(t), recs...); err != nil {
+						t.Errorf("AppendAudit: %v", err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		v := verifies(t, a, true, 0)
+		if want := int64(12 * (15 + 3)); v.Records != want || v.Head.ID != want {
+			t.Fatalf("verification %+v, want %d records", v, want)
+		}
+	}},
+	{"AuditEditedRowDetected", func(t *testing.T, s storage.Metadata) {
+		a := auditLog(t, s)
+		appendN(t, a, 6)
+		tamper(t, s, `UPDATE audit_log SET actor = 'mallory' WHERE id = 4`)
+		v := verifies(t, a, false, 4)
+		if !strings.Contains(v.Reason, "changed") || v.Records != 3 {
+			t.Fatalf("verification %+v", v)
+		}
+	}},
+	{"AuditEditedDetailsDetected", func(t *testing.T, s storage.Metadata) {
+		a := auditLog(t, s)
+		appendN(t, a, 3)
+		tamper(t, s, `UPDATE audit_log SET details = '{"mediaType":"x","size":"999"}' WHERE id = 2`)
+		verifies(t, a, false, 2)
+	}},
+	{"AuditDeletedRowDetected", func(t *testing.T, s storage.Metadata) {
+		a := auditLog(t, s)
+		appendN(t, a, 6)
+		tamper(t, s, `DELETE FROM audit_log WHERE id = 3`)
+		v := verifies(t, a, false, 3)
+		if !strings.Contains(v.Reason, "missing") {
+			t.Fatalf("verification %+v", v)
+		}
+	}},
+	{"AuditDeletedTailDetected", func(t *testing.T, s storage.Metadata) {
+		a := auditLog(t, s)
+		appendN(t, a, 4)
+		tamper(t, s, `DELETE FROM audit_log WHERE id = 4`)
+		verifies(t, a, false, 4)
+	}},
+	{"AuditRechainedRowDetected", func(t *testing.T, s storage.Metadata) {
+		// An edit that recomputes the edited row's own hash still breaks
+		// the link to the next row.
+		a := auditLog(t, s)
+		appendN(t, a, 4)
+		recs, err := a.ScanAudit(ctx(t), 1, 1)
+		ok(t, err, "ScanAudit")
+		r := recs[0]
+		r.Actor = "mallory"
+		tamper(t, s, fmt.Sprintf(`UPDATE audit_log SET actor = 'mallory', hash = '%s' WHERE id = 2`, storage.AuditHash(&r)))
+		verifies(t, a, false, 3)
+	}},
+}

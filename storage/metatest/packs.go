@@ -1,0 +1,306 @@
+package metatest
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/packreg/packreg/storage"
+)
+
+// packs returns s as a pack index, failing when the backend has none.
+func packs(t *testing.T, s storage.Metadata) storage.Packs {
+	t.Helper()
+	p, isPacks := s.(storage.Packs)
+	if !isPacks {
+		t.Fatalf("%T does not implement storage.Packs", s)
+	}
+	return p
+}
+
+func packVersion(name, version, body string) *storage.PackVersion {
+	return &storage.PackVersion{
+		Name: name, Version: version, Digest: dg(body),
+		MediaType: "application/vnd.oci.image.manifest.v1+json", ArtifactType: "application/vnd.packreg.pack.v1",
+		Size: int64(len(body)), TotalSize: int64(len(body)) + 10,
+		Description: "the " + body + " pack",
+		Files:       []storage.PackFile{{Name: body + ".yaml", Digest: dg(body + "-file"), Size: 10, MediaType: "text/yaml"}},
+	}
+}
+
+func putPack(t *testing.T, p storage.Packs, v *storage.PackVersion) {
+	t.Helper()
+	if _, err := p.PutPackVersion(ctx(t), v, nil); err != nil {
+		t.Fatalf("PutPackVersion %s:%s: %v", v.Name, v.Version, err)
+	}
+}
+
+// versionsOf lists q and returns "name:version" of each, in order.
+func versionsOf(t *testing.T, p storage.Packs, q storage.PackQuery) []string {
+	t.Helper()
+	vs, err := p.ListPackVersions(ctx(t), q)
+	ok(t, err, "ListPackVersions %+v", q)
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = v.Name + ":" + v.Version
+	}
+	return out
+}
+
+var packCases = []testCase{
+	{"PackVersionRoundTrip", func(t *testing.T, s storage.Metadata) {
+		p := packs(t, s)
+		v := packVersion("acme/rules", "1.2.0", "a")
+		v.Labels = map[string]string{"team": "sec", "tier": "1"}
+		rec := &storage.AuditRecord{Actor: "alice", Action: "pack.publish", Target: "acme/rules:1.2.0", Digest: v.Digest}
+		changed, err := p.PutPackVersion(ctx(t), v, rec)
+		ok(t, err, "PutPackVersion")
+		if !changed || rec.ID != 1 {
+			t.Fatalf("first put: changed %v, audit id %d; want true, 1", changed, rec.ID)
+		}
+		got, err := p.GetPackVersion(ctx(t), "acme/rules", "1.2.0")
+		ok(t, err, "GetPackVersion")
+		if got.Digest != v.Digest || got.Status != storage.PackActive || got.Description != v.Description ||
+			got.Size != v.Size || got.TotalSize != v.TotalSize || got.ArtifactType != v.ArtifactType ||
+			!maps.Equal(got.Labels, v.Labels) || !slices.Equal(got.Files, v.Files) || got.Created.IsZero() || got.ID == 0 {
+			t.Fatalf("GetPackVersion = %+v, want %+v", got, v)
+		}
+		// The same digest again is not a change and adds no audit record.
+		again := &storage.AuditRecord{Actor: "alice", Action: "pack.publish"}
+		changed, err = p.PutPackVersion(ctx(t), packVersion("acme/rules", "1.2.0", "a"), again)
+		ok(t, err, "PutPackVersion again")
+		if changed || again.ID != 0 {
+			t.Fatalf("same digest: changed %v, audit id %d; want false, 0", changed, again.ID)
+		}
+		hist, err := p.PackLifecycle(ctx(t), "acme/rules", "1.2.0")
+		ok(t, err, "PackLifecycle")
+		if len(hist) != 1 || hist[0].From != "" || hist[0].To != storage.PackActive || hist[0].Actor != "alice" {
+			t.Fatalf("history after publish = %+v", hist)
+		}
+		_, err = p.GetPackVersion(ctx(t), "acme/rules", "1.2.1")
+		is(t, err, storage.ErrNotFound, "unknown version")
+		_, err = p.GetPackVersion(ctx(t), "acme/rule", "1.2.0")
+		is(t, err, storage.ErrNotFound, "unknown pack")
+	}},
+	{"PackVersionReplaced", func(t *testing.T, s storage.Metadata) {
+		p := packs(t, s)
+		v1 := packVersion("r", "1.0.0", "one")
+		v1.Labels = map[string]string{"env": "prod"}
+		putPack(t, p, v1)
+		ok(t, p.ChangePackStatus(ctx(t), []storage.PackStatusChange{{Name: "r", Version: "1.0.0", From: storage.PackActive, To: storage.PackDeprecated, Reason: "old"}}, nil), "deprecate")
+		v2 := packVersion("r", "1.0.0", "two")
+		v2.Labels = map[string]string{"env": "dev"}
+		rec := &storage.AuditRecord{Action: "pack.publish"}
+		changed, err := p.PutPackVersion(ctx(t), v2, rec)
+		ok(t, err, "replace")
+		if !changed || rec.Details["previous"] != string(v1.Digest) {
+			t.Fatalf("replace: changed %v, details %v", changed, rec.Details)
+		}
+		got, err := p.GetPackVersion(ctx(t), "r", "1.0.0")
+		ok(t, err, "GetPackVersion")
+		if got.Digest != v2.Digest || got.Status != storage.PackDeprecated || got.StatusReason != "old" || got.Labels["env"] != "dev" {
+			t.Fatalf("after replace: %+v (content must be new, status kept)", got)
+		}
+		equal(t, versionsOf(t, p, storage.PackQuery{LabelKey: "env", LabelValue: "prod"}), []string{}, "old label")
+		equal(t, versionsOf(t, p, storage.PackQuery{LabelKey: "env", LabelValue: "dev"}), []string{"r:1.0.0"}, "new label")
+	}},
+	{"PackListNewestFirstPaged", func(t *testing.T, s storage.Metadata) {
+		p := packs(t, s)
+		var want []string
+		for i := range 23 {
+			name := []string{"a", "b/c", "d"}[i%3]
+			v := packVersion(name, fmt.Sprintf("1.%d.0", i), fmt.Sprint("m", i))
+			putPack(t, p, v)
+			want = append(want, name+":"+v.Version)
+		}
+		slices.Reverse(want)
+		var got []string
+		q := storage.PackQuery{Limit: 5}
+		for range 10 {
+			vs, err := p.ListPackVersions(ctx(t), q)
+			ok(t, err, "page after %+v", q)
+			for _, v := range vs {
+				got = append(got, v.Name+":"+v.Version)
+			}
+			if len(vs) < q.Limit {
+				break
+			}
+			last := vs[len(vs)-1]
+			q.BeforeCreated, q.BeforeID = last.Created, last.ID
+		}
+		equal(t, got, want, "all pages, newest first")
+	}},
+	{"PackListSameInstant", func(t *testing.T, s storage.Metadata) {
+		// Versions recorded within one clock tick must still page without
+		// loss or repeats: the ID breaks ties.
+		p := packs(t, s)
+		var wg sync.WaitGroup
+		for i := range 30 {
+			wg.Go(func() { putPack(t, p, packVersion("r", fmt.Sprintf("0.0.%d", i), fmt.Sprint(i))) })
+		}
+		wg.Wait()
+		all := versionsOf(t, p, storage.PackQuery{})
+		var paged []string
+		q := storage.PackQuery{Limit: 4}
+		for {
+			vs, err := p.ListPackVersions(ctx(t), q)
+			ok(t, err, "page")
+			for _, v := range vs {
+				paged = append(paged, v.Name+":"+v.Version)
+			}
+			if len(vs) < q.Limit {
+				break
+			}
+			q.BeforeCreated, q.BeforeID = vs[len(vs)-1].Created, vs[len(vs)-1].ID
+		}
+		if len(all) != 30 {
+			t.Fatalf("listed %d versions, want 30", len(all))
+		}
+		equal(t, paged, all, "pages of 4 against one listing")
+	}},
+	{"PackListFilters", func(t *testing.T, s storage.Metadata) {
+		p := packs(t, s)
+		for _, v := range []*storage.PackVersion{
+			packVersion("acme/rules", "1.0.0", "r1"), packVersion("acme/rules", "2.0.0", "r2"),
+			packVersion("acme/rulesets", "1.0.0", "rs1"), packVersion("acme-x", "1.0.0", "ax"),
+			packVersion("other", "1.0.0", "r1"),
+		} {
+			if v.Name == "acme/rules" {
+				v.Labels = map[string]string{"team": "sec"}
+			}
+			putPack(t, p, v)
+		}
+		ok(t, p.ChangePackStatus(ctx(t), []storage.PackStatusChange{{Name: "acme/rules", Version: "1.0.0", From: storage.PackActive, To: storage.PackArchived}}, nil), "archive")
+		for _, c := range []struct {
+			q    storage.PackQuery
+			want []string
+		}{
+			{storage.PackQuery{Status: storage.PackActive}, []string{"other:1.0.0", "acme-x:1.0.0", "acme/rulesets:1.0.0", "acme/rules:2.0.0"}},
+			{storage.PackQuery{Status: storage.PackArchived}, []string{"acme/rules:1.0.0"}},
+			{storage.PackQuery{Status: storage.PackDeprecated}, []string{}},
+			{storage.PackQuery{Name: "acme/rules"}, []string{"acme/rules:2.0.0", "acme/rules:1.0.0"}},
+			{storage.PackQuery{NamePrefix: "acme/rules"}, []string{"acme/rulesets:1.0.0", "acme/rules:2.0.0", "acme/rules:1.0.0"}},
+			{storage.PackQuery{NamePrefix: "acme/"}, []string{"acme/rulesets:1.0.0", "acme/rules:2.0.0", "acme/rules:1.0.0"}},
+			{storage.PackQuery{NamePrefix: "acme", Status: storage.PackActive}, []string{"acme-x:1.0.0", "acme/rulesets:1.0.0", "acme/rules:2.0.0"}},
+			{storage.PackQuery{Name: "acme/rules", Digest: dg("r1")}, []string{"acme/rules:1.0.0"}},
+			{storage.PackQuery{LabelKey: "team", LabelValue: "sec"}, []string{"acme/rules:2.0.0", "acme/rules:1.0.0"}},
+			{storage.PackQuery{LabelKey: "team", LabelValue: "sec", Status: storage.PackActive}, []string{"acme/rules:2.0.0"}},
+			{storage.PackQuery{LabelKey: "team", LabelValue: "SEC"}, []string{}},
+			{storage.PackQuery{Limit: 2}, []string{"other:1.0.0", "acme-x:1.0.0"}},
+		} {
+			got := versionsOf(t, p, c.q)
+			equal(t, got, c.want, fmt.Sprintf("ListPackVersions %+v", c.q))
+		}
+	}},
+	{"PackStatusCompareAndSwap", func(t *testing.T, s storage.Metadata) {
+		p := packs(t, s)
+		putPack(t, p, packVersion("r", "1.0.0", "a"))
+		putPack(t, p, packVersion("r", "2.0.0", "b"))
+		dep := func(version, from string) storage.PackStatusChange {
+			return storage.PackStatusChange{Name: "r", Version: version, From: from, To: storage.PackDeprecated, Reason: "use 3", Actor: "bob"}
+		}
+		rec := &storage.AuditRecord{Action: "pack.lifecycle", Target: "r:1.0.0"}
+		ok(t, p.ChangePackStatus(ctx(t), []storage.PackStatusChange{dep("1.0.0", storage.PackActive)}, []*storage.AuditRecord{rec}), "deprecate")
+		if rec.ID == 0 || rec.Hash == "" {
+			t.Fatalf("audit record not appended: %+v", rec)
+		}
+		is(t, p.ChangePackStatus(ctx(t), []storage.PackStatusChange{dep("1.0.0", storage.PackActive)}, nil), storage.ErrConflict, "stale From")
+		is(t, p.ChangePackStatus(ctx(t), []storage.PackStatusChange{dep("9.9.9", storage.PackActive)}, nil), storage.ErrNotFound, "unknown version")
+		// All or nothing: 2.0.0 could change, 1.0.0 cannot, so neither does,
+		// and the audit record of the failed change is not appended.
+		head, err := auditLog(t, s).AuditHead(ctx(t))
+		ok(t, err, "AuditHead")
+		failed := &storage.AuditRecord{Action: "pack.lifecycle"}
+		err = p.ChangePackStatus(ctx(t), []storage.PackStatusChange{dep("2.0.0", storage.PackActive), dep("1.0.0", storage.PackActive)}, []*storage.AuditRecord{failed})
+		is(t, err, storage.ErrConflict, "one stale change among two")
+		v2, err := p.GetPackVersion(ctx(t), "r", "2.0.0")
+		ok(t, err, "GetPackVersion")
+		if v2.Status != storage.PackActive {
+			t.Fatalf("2.0.0 is %s after a failed batch, want active", v2.Status)
+		}
+		if after, _ := auditLog(t, s).AuditHead(ctx(t)); after != head {
+			t.Fatalf("failed change moved the audit head from %+v to %+v", head, after)
+		}
+		v1, err := p.GetPackVersion(ctx(t), "r", "1.0.0")
+		ok(t, err, "GetPackVersion")
+		if v1.Status != storage.PackDeprecated || v1.StatusReason != "use 3" {
+			t.Fatalf("1.0.0 = %s %q", v1.Status, v1.StatusReason)
+		}
+		hist, err := p.PackLifecycle(ctx(t), "r", "")
+		ok(t, err, "PackLifecycle of the pack")
+		var steps []string
+		for _, h := range hist {
+			steps = append(steps, h.Version+":"+h.From+">"+h.To)
+		}
+		equal(t, steps, []string{"1.0.0:>active", "2.0.0:>active", "1.0.0:active>deprecated"}, "history")
+		if hist[2].Actor != "bob" || hist[2].Reason != "use 3" || hist[2].At.IsZero() {
+			t.Fatalf("history entry %+v", hist[2])
+		}
+	}},
+	{"PackDelete", func(t *testing.T, s storage.Metadata) {
+		p := packs(t, s)
+		for _, v := range []*storage.PackVersion{packVersion("r", "1.0.0", "a"), packVersion("r", "1.0.1", "a"), packVersion("r", "2.0.0", "b")} {
+			v.Labels = map[string]string{"k": "v"}
+			putPack(t, p, v)
+		}
+		ok(t, p.DeletePackVersion(ctx(t), "r", "2.0.0"), "DeletePackVersion")
+		is(t, p.DeletePackVersion(ctx(t), "r", "2.0.0"), storage.ErrNotFound, "second delete")
+		n, err := p.DeletePackDigest(ctx(t), "r", dg("a"))
+		ok(t, err, "DeletePackDigest")
+		if n != 2 {
+			t.Fatalf("DeletePackDigest removed %d versions, want 2", n)
+		}
+		equal(t, versionsOf(t, p, storage.PackQuery{}), []string{}, "versions after deletes")
+		equal(t, versionsOf(t, p, storage.PackQuery{LabelKey: "k", LabelValue: "v"}), []string{}, "labels after deletes")
+		hist, err := p.PackLifecycle(ctx(t), "r", "1.0.0")
+		ok(t, err, "PackLifecycle")
+		if len(hist) != 1 {
+			t.Fatalf("history of a deleted version: %+v, want it kept", hist)
+		}
+		// The same version can be recorded again afterwards.
+		putPack(t, p, packVersion("r", "2.0.0", "c"))
+	}},
+	{"PackConcurrentPuts", func(t *testing.T, s storage.Metadata) {
+		p := packs(t, s)
+		var (
+			wg      sync.WaitGroup
+			mu      sync.Mutex
+			changes int
+		)
+		for range 8 {
+			wg.Go(func() {
+				changed, err := p.PutPackVersion(ctx(t), packVersion("r", "1.0.0", "same"), &storage.AuditRecord{Action: "pack.publish"})
+				if err != nil {
+					t.Errorf("PutPackVersion: %v", err)
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if changed {
+					changes++
+				}
+			})
+		}
+		wg.Wait()
+		if changes != 1 {
+			t.Fatalf("%d of 8 identical concurrent puts reported a change, want 1", changes)
+		}
+		head, err := auditLog(t, s).AuditHead(ctx(t))
+		ok(t, err, "AuditHead")
+		if head.ID != 1 {
+			t.Fatalf("audit head %d after one change, want 1", head.ID)
+		}
+	}},
+	{"PackTimesAreUTC", func(t *testing.T, s storage.Metadata) {
+		p := packs(t, s)
+		before := time.Now()
+		putPack(t, p, packVersion("r", "1.0.0", "a"))
+		v, err := p.GetPackVersion(ctx(t), "r", "1.0.0")
+		ok(t, err, "GetPackVersion")
+		if v.Created.Before(before.Add(-time.Minute)) || v.Created.After(time.Now().Add(time.Minute)) || v.Created.Location() != time.UTC {
+			t.Fatalf("Created %v, recorded at about %v", v.Created, before)
+		}
+	}},
+}

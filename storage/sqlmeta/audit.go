@@ -1,0 +1,192 @@
+package sqlmeta
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/storage"
+)
+
+// The audit trail is audit_log plus its one-row head, audit_head (seq: the
+// last ID handed out, hash: that record's hash). An append first bumps
+// seq, which locks the head row until commit: on PostgreSQL a row lock that
+// makes concurrent appenders (other replicas too) wait their turn, on
+// SQLite the database write lock it already holds. Reading the previous
+// hash after taking that lock is what keeps concurrent appends one chain.
+
+func (s *Store) AppendAudit(ctx context.Context, recs ...*storage.AuditRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	return s.write(ctx, "append audit", func(ctx context.Context, tx *sql.Tx) error {
+		return s.appendAudit(ctx, tx, recs)
+	})
+}
+
+// appendAudit extends the chain inside tx. Other writes call it last in
+// their transaction, so the head lock is held as briefly as possible and
+// always after their own row locks (one lock order: no deadlocks).
+func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, recs []*storage.AuditRecord) error {
+	var (
+		seq  int64
+		prev string
+	)
+	if err := s.row(ctx, tx, qAuditBump, len(recs)).Scan(&seq, &prev); err != nil {
+		return fmt.Errorf("audit head: %w", err)
+	}
+	now := time.Now().UTC()
+	// The body may run again (a retried transaction): work on copies and
+	// fill the caller's records only once the statements succeeded.
+	filled := make([]storage.AuditRecord, len(recs))
+	for i, r := range recs {
+		c := *r
+		c.ID = seq - int64(len(recs)) + int64(i) + 1
+		if c.At.IsZero() {
+			c.At = now
+		}
+		c.At = c.At.UTC()
+		c.PrevHash = prev
+		c.Hash = storage.AuditHash(&c)
+		_, err := s.exec(ctx, tx, qAuditInsert, c.ID, c.At.UnixNano(), c.Actor, c.Action, c.Target,
+			string(c.Digest), storage.AuditDetailsJSON(c.Details), c.PrevHash, c.Hash)
+		if err != nil {
+			return err
+		}
+		prev = c.Hash
+		filled[i] = c
+	}
+	if _, err := s.exec(ctx, tx, qAuditSetHead, prev); err != nil {
+		return err
+	}
+	for i, r := range recs {
+		*r = filled[i]
+	}
+	return nil
+}
+
+func (s *Store) ListAudit(ctx context.Context, q storage.AuditQuery) ([]storage.AuditRecord, error) {
+	before := q.Before
+	if before <= 0 {
+		before = math.MaxInt64
+	}
+	args := []any{before}
+	var mask int
+	if !q.Since.IsZero() {
+		mask |= auditSince
+		args = append(args, q.Since.UnixNano())
+	}
+	if q.Action != "" {
+		mask |= auditAction
+		args = append(args, q.Action)
+	}
+	if q.TargetPrefix != "" {
+		mask |= auditTarget
+		args = append(args, q.TargetPrefix, prefixEnd(q.TargetPrefix))
+	}
+	args = append(args, limitArg(q.Limit))
+	rows, err := s.rows(ctx, s.r, qListAudit[mask], args...)
+	if err != nil {
+		return nil, s.fail("list audit", err)
+	}
+	recs, err := scanAudit(rows)
+	return recs, s.fail("list audit", err)
+}
+
+func (s *Store) ScanAudit(ctx context.Context, after int64, n int) ([]storage.AuditRecord, error) {
+	rows, err := s.rows(ctx, s.r, qScanAudit, after, limitArg(n))
+	if err != nil {
+		return nil, s.fail("scan audit", err)
+	}
+	recs, err := scanAudit(rows)
+	return recs, s.fail("scan audit", err)
+}
+
+func (s *Store) AuditHead(ctx context.Context) (storage.AuditHead, error) {
+	var h storage.AuditHead
+	err := s.row(ctx, s.r, qAuditHead).Scan(&h.ID, &h.Hash)
+	return h, s.fail("audit head", err)
+}
+
+func scanAudit(rows *sql.Rows) ([]storage.AuditRecord, error) {
+	defer rows.Close()
+	var out []storage.AuditRecord
+	for rows.Next() {
+		var (
+			r       storage.AuditRecord
+			at      int64
+			dg, det string
+		)
+		if err := rows.Scan(&r.ID, &at, &r.Actor, &r.Action, &r.Target, &dg, &det, &r.PrevHash, &r.Hash); err != nil {
+			return nil, err
+		}
+		r.At = time.Unix(0, at).UTC()
+		r.Digest = digest.Digest(dg)
+		// A row edited into invalid JSON must still be listed (and fail
+		// verification), not break the listing.
+		if err := json.Unmarshal([]byte(det), &r.Details); err != nil {
+			r.Details = map[string]string{"unparsable": det}
+		}
+		if len(r.Details) == 0 {
+			r.Details = nil
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// limitArg turns "no limit" into a LIMIT both databases accept.
+func limitArg(n int) int64 {
+	if n <= 0 {
+		return math.MaxInt64
+	}
+	return int64(n)
+}
+
+// prefixEnd is the smallest string above every string starting with p, in
+// byte order, for `col >= p AND col < prefixEnd(p)` range scans. Names and
+// targets are ASCII, so appending DEL (0x7f, the highest ASCII byte, and
+// valid UTF-8 for PostgreSQL) is enough.
+func prefixEnd(p string) string { return p + "\x7f" }
+
+// Filters of ListAudit, as bits of the index into qListAudit.
+const (
+	auditSince = 1 << iota
+	auditAction
+	auditTarget
+)
+
+const auditColumns = `id, at, actor, action, target, digest, details, prev_hash, hash`
+
+var (
+	qAuditBump    = query(`UPDATE audit_head SET seq = seq + ? WHERE id = 1 RETURNING seq, hash`)
+	qAuditSetHead = query(`UPDATE audit_head SET hash = ? WHERE id = 1`)
+	qAuditHead    = query(`SELECT seq, hash FROM audit_head WHERE id = 1`)
+	qAuditInsert  = query(`INSERT INTO audit_log (` + auditColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	qScanAudit    = query(`SELECT ` + auditColumns + ` FROM audit_log WHERE id > ? ORDER BY id LIMIT ?`)
+	// One prepared statement per combination of filters, so each keeps a
+	// plan that uses the right index.
+	qListAudit = queryVariants(`SELECT `+auditColumns+` FROM audit_log WHERE id < ?`,
+		[]string{` AND at >= ?`, ` AND action = ?`, ` AND target >= ? AND target < ?`},
+		` ORDER BY id DESC LIMIT ?`)
+)
+
+// queryVariants registers base + a subset of filters + tail for every
+// subset; the result is indexed by the bit mask of the filters used.
+func queryVariants(base string, filters []string, tail string) []*Query {
+	out := make([]*Query, 1<<len(filters))
+	for mask := range out {
+		text := base
+		for i, f := range filters {
+			if mask&(1<<i) != 0 {
+				text += f
+			}
+		}
+		out[mask] = query(text + tail)
+	}
+	return out
+}
