@@ -1,12 +1,14 @@
 // Command bench measures a packreg binary from the outside, the way a client
 // sees it, and prints a table of figures (never pass/fail verdicts):
 //
-//   - the physical limits of this machine, measured in the same run:
-//     single-core sha256 throughput and fsync'd disk write throughput in the
-//     directory the server stores its data in, combined into the limit for a
-//     blob push (serial: 1/(1/write+1/sha); overlapped on two cores:
-//     min(write, sha)), and the pull limit: that file served over loopback
-//     HTTP by net/http (sendfile) to the bench's own client;
+//   - the physical limits of this machine, measured in the same run (at the
+//     start, and again just before and after the largest pushes, because a
+//     shared disk's speed drifts): single-core sha256 throughput and fsync'd
+//     disk write throughput in the directory the server stores its data in,
+//     combined into the limit for a blob push (serial: 1/(1/write+1/sha);
+//     overlapped on two cores: min(write, sha)), and the pull limit: that
+//     file served over loopback HTTP by net/http (sendfile) to the bench's
+//     own client;
 //   - blob push (monolithic POST+PUT and chunked PATCH+PUT) and pull
 //     throughput for several sizes, each as a ratio of those limits;
 //   - small-blob push rate (single-request POST ?digest=), manifest PUT and
@@ -37,4 +39,12 @@
 //	go run ./bench -binary bin/packreg  # an already built binary
 //	go run ./bench -quick               # smoke run: small sizes and counts
 //	go run ./bench -backend disk        # disk only (default: all = disk, and S3+PostgreSQL when configured)
+//	go run ./bench -keep                # keep the data dir and the server logs
+//
+// For the S3 + PostgreSQL column, set the variables the storage tests use
+// (eval "$(.ci/s3.sh)"; eval "$(.ci/pg.sh)"). The run creates its own
+// schema with psql and its own S3 prefix, and removes both at the end.
+//
+// A row whose requests fail prints FAILED, the error and the server's log
+// line for it go to the notes, the run goes on, and the exit status is 1.
 package main
