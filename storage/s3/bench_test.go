@@ -1,0 +1,45 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/packreg/packreg/digest"
+)
+
+// BenchmarkAppendCommit pushes a 64 MiB blob to PACKREG_TEST_S3 with the
+// default part size: in one streamed Append, and in 8 MiB chunks (each a
+// separate Append, as a chunked OCI push). The blob is deleted between
+// iterations, outside the timer, so every Commit publishes.
+func BenchmarkAppendCommit(b *testing.B) {
+	const size = 64 * mib
+	data := randomBytes(64, size)
+	d := digest.FromBytes(digest.SHA256, data)
+	for _, bc := range []struct {
+		name  string
+		chunk int
+	}{{"one-append", size}, {"8MiB-chunks", 8 * mib}} {
+		b.Run(bc.name, func(b *testing.B) {
+			s := newTestStore(b)
+			ctx := context.Background()
+			b.SetBytes(size)
+			for b.Loop() {
+				u := newUpload()
+				for off := 0; off < size; off += bc.chunk {
+					if err := s.Append(ctx, u, bytes.NewReader(data[off:min(off+bc.chunk, size)])); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := s.Commit(ctx, u, d); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				if err := s.Delete(ctx, d); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+		})
+	}
+}

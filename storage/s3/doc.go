@@ -1,0 +1,50 @@
+// Package s3 is the storage.BlobStore on an S3 bucket (aws-sdk-go-v2), for
+// registries that outgrow one disk or run several replicas over one bucket.
+//
+// Layout under Config.Prefix:
+//
+//	<prefix>/
+//	├── blobs/
+//	│   └── <alg>/<hex[0:2]>/<hex>    a committed blob: verified, immutable
+//	└── uploads/
+//	    └── <upload id>/
+//	        ├── data                  the multipart upload of full parts;
+//	        │                         once completed, the assembled bytes
+//	        │                         awaiting their copy to blobs/
+//	        └── tail-<offset>-<nonce> staged bytes past the last full part
+//
+// S3 parts must be at least 5 MiB (but the last), while an OCI PATCH may be
+// a few bytes and must be durable once acknowledged. So an upload is split
+// at fixed part boundaries: bytes [0, n*PartSize) are parts 1..n of the
+// multipart upload, streamed out as each part fills, and the remainder is a
+// list of small tail segments. The next Append that completes the part
+// fetches the segments, prepends them and uploads the part; Commit uploads
+// them as the short last part. Memory per upload is one part at most.
+//
+// All upload state lives in storage.Upload (Backend holds the multipart id,
+// part size, part ETags and tail segments as JSON), so any replica can take
+// the next chunk. Part numbers follow from offsets and segment keys are
+// never reused, so replaying an Append from an older Upload rewrites the
+// same parts and cannot clobber what a newer state refers to; bytes past
+// u.Offset are simply not referenced.
+//
+// A blob key is written only with verified bytes: Commit checks the digest
+// (from the running hash, or by reading the data back when the digest uses
+// another algorithm), completes the multipart upload into uploads/<id>/data
+// and copies it to blobs/ server side. A small upload is verified in memory
+// and written with one PutObject.
+//
+// Leftovers of crashed or abandoned uploads (incomplete multipart uploads
+// cost storage and hide from listings) are removed by Store.PurgeUploads,
+// which the background janitor calls.
+//
+// The SDK retries 5xx, SlowDown, timeouts and connection errors, with
+// seekable bodies so a part can be resent; what still fails wraps
+// storage.ErrUnavailable. Retrying is safe for the calls that are not
+// idempotent too: a retried CreateMultipartUpload leaves an orphan that
+// Commit and Abort sweep, a CompleteMultipartUpload or copy whose answer
+// was lost is recognised by the object it left. Package s3fault is a
+// fault-injecting proxy that tests put in front of the server to prove it.
+//
+// s3 imports only storage, digest, the AWS SDK and the standard library.
+package s3

@@ -1,0 +1,274 @@
+package s3
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
+
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/storage"
+)
+
+// Store is a storage.BlobStore (and storage.Redirector) on one S3 bucket.
+// It keeps no state of its own between calls: several Stores over one
+// bucket, in one process or many, are one store.
+type Store struct {
+	cfg     Config
+	client  *s3.Client
+	presign *s3.PresignClient
+	// copyLimit is maxCopySize; tests lower it to exercise the multipart copy.
+	copyLimit int64
+	// parts pools part buffers: a big push needs one per Append, and
+	// allocating 16 MiB each time keeps the GC busy for nothing.
+	parts sync.Pool
+}
+
+var (
+	_ storage.BlobStore  = (*Store)(nil)
+	_ storage.Redirector = (*Store)(nil)
+)
+
+// New returns a Store for cfg. It does not touch the network; Check does.
+func New(ctx context.Context, cfg Config) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	opts := []func(*config.LoadOptions) error{
+		config.WithRetryer(func() aws.Retryer { return newRetryer(cfg.MaxAttempts, cfg.MaxBackoff) }),
+		config.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+			// Many uploads share one client; the default of 10 idle
+			// connections per host would make most requests redial.
+			t.MaxIdleConnsPerHost = 100
+			// A server that accepted a request and went silent must not
+			// hold an upload forever; generous because CopyObject and
+			// CompleteMultipartUpload of big blobs answer late.
+			t.ResponseHeaderTimeout = 5 * time.Minute
+		})),
+	}
+	if cfg.Region != "" {
+		opts = append(opts, config.WithRegion(cfg.Region))
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("s3: load aws config: %w", err)
+	}
+	if awsCfg.Region == "" {
+		awsCfg.Region = "us-east-1" // custom endpoints rarely care, SigV4 needs one
+	}
+	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		o.UsePathStyle = true // loopback and most S3-compatible servers have no bucket DNS
+		// Range GETs and objects stored without checksums are normal here;
+		// the SDK would log each one.
+		o.DisableLogOutputChecksumValidationSkipped = true
+		if cfg.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.Endpoint)
+		}
+	})
+	return &Store{
+		cfg:       cfg,
+		client:    client,
+		presign:   s3.NewPresignClient(client),
+		copyLimit: maxCopySize,
+	}, nil
+}
+
+// newRetryer retries 5xx, SlowDown, timeouts and connection errors with
+// jittered exponential backoff. The client-side retry quota is off: one
+// Store serves every upload of the process, and a burst of 5xx from a
+// recovering server would otherwise exhaust the shared bucket and fail
+// unrelated requests without even trying them.
+func newRetryer(attempts int, backoff time.Duration) aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = attempts
+		o.MaxBackoff = backoff
+		o.RateLimiter = ratelimit.None
+		// A response cut mid-body surfaces as an unexpected EOF while the
+		// SDK decodes it; the request is as retryable as a reset.
+		o.Retryables = append(o.Retryables, retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return aws.TrueTernary
+			}
+			return aws.UnknownTernary
+		}))
+	})
+}
+
+// Config returns the effective configuration (defaults applied).
+func (s *Store) Config() Config { return s.cfg }
+
+// Check reports whether the bucket is reachable with the configured
+// credentials, for readiness probes.
+func (s *Store) Check(ctx context.Context) error {
+	_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.cfg.Bucket})
+	return s.wrap("head bucket", s.cfg.Bucket, err)
+}
+
+// key joins the prefix and the parts of a key.
+func (s *Store) key(parts ...string) string {
+	if s.cfg.Prefix != "" {
+		parts = append([]string{s.cfg.Prefix}, parts...)
+	}
+	return path.Join(parts...)
+}
+
+// blobKey is the key of blob d. No blob has an invalid digest, so that
+// error is also ErrNotFound (as in storage/fs).
+func (s *Store) blobKey(d digest.Digest) (string, error) {
+	if _, err := digest.Parse(string(d)); err != nil {
+		return "", fmt.Errorf("s3: %w: %w", storage.ErrNotFound, err)
+	}
+	h := d.Hex()
+	return s.key("blobs", d.Algorithm(), h[:2], h), nil
+}
+
+// uploadDir is the key prefix, with a trailing slash, of one upload's
+// objects. No upload has an invalid ID, hence ErrNotFound.
+func (s *Store) uploadDir(id string) (string, error) {
+	if !safeName(id) || strings.Trim(id, ".") == "" || len(id) > 128 {
+		return "", fmt.Errorf("s3: upload id %.130q: want [A-Za-z0-9._-]: %w", id, storage.ErrNotFound)
+	}
+	return s.key("uploads", id) + "/", nil
+}
+
+// Stat returns the size of blob d.
+func (s *Store) Stat(ctx context.Context, d digest.Digest) (int64, error) {
+	key, err := s.blobKey(d)
+	if err != nil {
+		return 0, err
+	}
+	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: &key})
+	if err != nil {
+		return 0, s.wrap("stat", key, err)
+	}
+	return aws.ToInt64(out.ContentLength), nil
+}
+
+// Open streams blob d from offset. The reader resumes with a Range GET if
+// the connection drops mid-body, so a long download survives a blip.
+func (s *Store) Open(ctx context.Context, d digest.Digest, offset int64) (io.ReadCloser, error) {
+	key, err := s.blobKey(d)
+	if err != nil {
+		return nil, err
+	}
+	if offset < 0 {
+		return nil, fmt.Errorf("s3: open %s: negative offset %d", d, offset)
+	}
+	r, err := s.openObject(ctx, key, offset, "")
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode() == "InvalidRange" {
+		// S3 answers 416 for a range starting at the end; that is a valid,
+		// empty read when the blob is exactly offset bytes long.
+		size, serr := s.Stat(ctx, d)
+		if serr != nil {
+			return nil, serr
+		}
+		if offset == size {
+			return io.NopCloser(strings.NewReader("")), nil
+		}
+		return nil, fmt.Errorf("s3: open %s: offset %d is past the end (%d bytes)", d, offset, size)
+	}
+	if err != nil {
+		return nil, s.wrap("open", key, err)
+	}
+	return r, nil
+}
+
+// Delete removes blob d; ErrNotFound when it is absent. S3 deletes of
+// missing keys succeed, hence the HEAD first.
+func (s *Store) Delete(ctx context.Context, d digest.Digest) error {
+	key, err := s.blobKey(d)
+	if err != nil {
+		return err
+	}
+	if _, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: &key}); err != nil {
+		return s.wrap("delete", key, err)
+	}
+	_, err = s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.cfg.Bucket, Key: &key})
+	return s.wrap("delete", key, err)
+}
+
+// RedirectURL returns a presigned GET URL for blob d when Config.Presign is
+// set. It does not check that d exists: the caller already knows it from
+// metadata, and a HEAD per pull would cost what the redirect saves.
+func (s *Store) RedirectURL(ctx context.Context, d digest.Digest) (string, bool, error) {
+	if !s.cfg.Presign {
+		return "", false, nil
+	}
+	key, err := s.blobKey(d)
+	if err != nil {
+		return "", false, err
+	}
+	req, err := s.presign.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: &s.cfg.Bucket, Key: &key},
+		s3.WithPresignExpires(s.cfg.PresignTTL))
+	if err != nil {
+		return "", false, s.wrap("presign", key, err)
+	}
+	return req.URL, true, nil
+}
+
+// wrap names the operation and maps S3 errors onto storage's sentinels.
+func (s *Store) wrap(op, key string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case isNotFound(err):
+		return fmt.Errorf("s3: %s %s: %w", op, key, storage.ErrNotFound)
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("s3: %s %s: %w", op, key, err)
+	case isTransient(err):
+		return fmt.Errorf("s3: %s %s: %w: %w", op, key, storage.ErrUnavailable, err)
+	}
+	return fmt.Errorf("s3: %s %s: %w", op, key, err)
+}
+
+func apiCode(err error) string {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode()
+	}
+	return ""
+}
+
+func isNotFound(err error) bool {
+	switch apiCode(err) {
+	case "NoSuchKey", "NotFound", "NoSuchUpload":
+		return true
+	}
+	return false
+}
+
+// isTransient: what the retryer retried and gave up on, i.e. the backend is
+// down or overloaded rather than the request being wrong.
+func isTransient(err error) bool {
+	var maxErr *retry.MaxAttemptsError
+	if errors.As(err, &maxErr) {
+		return true
+	}
+	var re interface{ HTTPStatusCode() int }
+	if errors.As(err, &re) && re.HTTPStatusCode() >= 500 {
+		return true
+	}
+	switch apiCode(err) {
+	case "SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "Throttling":
+		return true
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return true
+	}
+	return retry.RetryableConnectionError{}.IsErrorRetryable(err) == aws.TrueTernary
+}

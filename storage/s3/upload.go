@@ -1,0 +1,579 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/storage"
+)
+
+// state is storage.Upload.Backend: all an upload needs to continue on any
+// replica. Bytes [0, len(Parts)*PartSize) are parts of the multipart
+// upload UploadID; the rest, up to Upload.Offset, are the Tail segments,
+// small objects under uploads/<id>/ because S3 parts but the last must be
+// at least 5 MiB.
+type state struct {
+	V int `json:"v"`
+	// PartSize is fixed when the upload starts, so replicas configured
+	// with another part size still continue it consistently.
+	PartSize int64  `json:"ps"`
+	UploadID string `json:"mp,omitempty"`
+	// Parts holds the ETag of part i+1, which covers bytes
+	// [i*PartSize, (i+1)*PartSize). Part numbers follow from offsets, so a
+	// replayed Append overwrites the part it rewrites.
+	Parts []string  `json:"parts,omitempty"`
+	Tail  []segment `json:"tail,omitempty"`
+}
+
+type segment struct {
+	Name string `json:"k"` // key relative to the upload's directory
+	Size int64  `json:"n"`
+	ETag string `json:"e"`
+}
+
+const stateVersion = 1
+
+// maxSegments bounds the tail list (and so the size of Backend); the merge
+// rule in stageTail keeps it near log2(PartSize/chunk) anyway.
+const maxSegments = 32
+
+// dataName is the key, under an upload's directory, of its multipart
+// upload and, once completed, of the assembled but unpublished object.
+const dataName = "data"
+
+func (st *state) tailSize() int64 {
+	var n int64
+	for _, sg := range st.Tail {
+		n += sg.Size
+	}
+	return n
+}
+
+func (s *Store) loadState(u *storage.Upload) (*state, error) {
+	if len(u.Backend) == 0 {
+		if u.Offset != 0 {
+			return nil, fmt.Errorf("s3: upload %s: offset %d but no backend state", u.ID, u.Offset)
+		}
+		return &state{V: stateVersion, PartSize: s.cfg.PartSize}, nil
+	}
+	var st state
+	dec := json.NewDecoder(bytes.NewReader(u.Backend))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&st); err != nil {
+		return nil, fmt.Errorf("s3: upload %s: backend state: %w", u.ID, err)
+	}
+	switch {
+	case st.V != stateVersion:
+		return nil, fmt.Errorf("s3: upload %s: backend state version %d, want %d", u.ID, st.V, stateVersion)
+	case st.PartSize < minPartSize || st.PartSize > maxPartSize:
+		return nil, fmt.Errorf("s3: upload %s: part size %d", u.ID, st.PartSize)
+	case int64(len(st.Parts))*st.PartSize+st.tailSize() != u.Offset:
+		return nil, fmt.Errorf("s3: upload %s: state holds %d bytes, offset says %d",
+			u.ID, int64(len(st.Parts))*st.PartSize+st.tailSize(), u.Offset)
+	case len(st.Parts) > 0 && st.UploadID == "":
+		return nil, fmt.Errorf("s3: upload %s: parts without a multipart upload", u.ID)
+	}
+	for _, sg := range st.Tail {
+		if !safeName(sg.Name) || sg.Size <= 0 {
+			return nil, fmt.Errorf("s3: upload %s: bad tail segment %q", u.ID, sg.Name)
+		}
+	}
+	return &st, nil
+}
+
+func algorithm(u *storage.Upload) string {
+	if u.Algorithm == "" {
+		return digest.SHA256
+	}
+	return u.Algorithm
+}
+
+// Append streams r after u.Offset. Every time the bytes after the last
+// full part reach PartSize they go out as the next part, so memory stays
+// at one part however large the push; what is left at EOF is staged as a
+// tail segment. Nothing in u changes unless every byte is durable.
+func (s *Store) Append(ctx context.Context, u *storage.Upload, r io.Reader) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("s3: append %s: %w", u.ID, err)
+	}
+	dir, err := s.uploadDir(u.ID)
+	if err != nil {
+		return err
+	}
+	st, err := s.loadState(u)
+	if err != nil {
+		return err
+	}
+	h, err := digest.RestoreHash(algorithm(u), u.HashState)
+	if err != nil {
+		return err
+	}
+	if err := s.checkAlive(ctx, dir, st); err != nil {
+		return err
+	}
+	ps, tailN := st.PartSize, st.tailSize()
+	// buf is the image of the part being filled: the staged tail belongs
+	// at buf[:tailN] and is fetched only if the part fills or segments merge.
+	var buf []byte
+	defer func() { s.releasePart(buf) }()
+	fill, added := tailN, int64(0)
+	for {
+		var n int64
+		var rerr error
+		buf, n, rerr = s.fillFrom(r, buf, fill, ps)
+		if n > 0 && len(st.Parts) >= maxParts {
+			return fmt.Errorf("s3: append %s: upload exceeds %d parts of %d bytes", u.ID, maxParts, ps)
+		}
+		h.Write(buf[fill : fill+n])
+		fill += n
+		added += n
+		if rerr != nil && rerr != io.EOF {
+			return fmt.Errorf("s3: append %s: read: %w", u.ID, rerr)
+		}
+		if fill == ps {
+			if err := s.fetchTail(ctx, dir, st.Tail, buf[:tailN]); err != nil {
+				return err
+			}
+			etag, err := s.putPart(ctx, dir, st, len(st.Parts)+1, buf[:ps])
+			if err != nil {
+				return err
+			}
+			st.Parts = append(st.Parts, etag)
+			st.Tail, tailN, fill = nil, 0, 0
+		}
+		if rerr == io.EOF {
+			break
+		}
+	}
+	if fill > tailN {
+		if err := s.stageTail(ctx, dir, st, buf, tailN, fill); err != nil {
+			return err
+		}
+	}
+	hs, err := digest.MarshalHash(h)
+	if err != nil {
+		return err
+	}
+	backend, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	u.Offset += added
+	u.HashState = hs
+	u.Backend = backend
+	return nil
+}
+
+// checkAlive fails with ErrNotFound when the upload was committed or
+// aborted: otherwise an Append would quietly start a new tail that no
+// Commit can use, and the client would learn it only at the end.
+func (s *Store) checkAlive(ctx context.Context, dir string, st *state) error {
+	if n := len(st.Tail); n > 0 {
+		key := dir + st.Tail[n-1].Name
+		_, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: &key})
+		return s.wrap("append: staged tail", key, err)
+	}
+	if st.UploadID != "" {
+		key := dir + dataName
+		_, err := s.client.ListParts(ctx, &s3.ListPartsInput{
+			Bucket: &s.cfg.Bucket, Key: &key, UploadId: &st.UploadID, MaxParts: aws.Int32(1),
+		})
+		return s.wrap("append: multipart upload", key, err)
+	}
+	return nil
+}
+
+// fillFrom reads r into b[from:limit], growing b as data arrives so that a
+// small chunk does not cost a whole part of memory. It returns after
+// filling b to limit (err nil) or on the reader's first error (io.EOF at
+// the end), with n the bytes read.
+func (s *Store) fillFrom(r io.Reader, b []byte, from, limit int64) ([]byte, int64, error) {
+	i := from
+	for i < limit {
+		if i >= int64(len(b)) {
+			var nb []byte
+			if n := max(2*int64(len(b)), i+64<<10); n < min(limit, 1<<20) {
+				nb = make([]byte, n)
+			} else {
+				// Past 1 MiB, go to a whole (pooled) part at once: doubling
+				// up to 16 MiB would allocate and copy it twice over.
+				nb = s.partBuffer(limit)
+			}
+			copy(nb, b)
+			s.releasePart(b)
+			b = nb
+		}
+		m, err := r.Read(b[i:])
+		i += int64(m)
+		if err != nil {
+			return b, i - from, err
+		}
+	}
+	return b, i - from, nil
+}
+
+// partBuffer returns a buffer of n bytes, from the pool when n is the
+// configured part size (uploads started elsewhere may use another).
+func (s *Store) partBuffer(n int64) []byte {
+	if n == s.cfg.PartSize {
+		if b, ok := s.parts.Get().(*[]byte); ok {
+			return *b
+		}
+	}
+	return make([]byte, n)
+}
+
+// releasePart returns b to the pool if it is a whole part. Callers must
+// hold no other reference: the SDK is done with a body when its call returns.
+func (s *Store) releasePart(b []byte) {
+	if int64(len(b)) == s.cfg.PartSize {
+		s.parts.Put(&b)
+	}
+}
+
+// putPart uploads b as part n, creating the multipart upload first if
+// needed. A bytes.Reader body is seekable, so the SDK can sign it and
+// replay it on retries.
+func (s *Store) putPart(ctx context.Context, dir string, st *state, n int, b []byte) (string, error) {
+	key := dir + dataName
+	if st.UploadID == "" {
+		out, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
+			Bucket: &s.cfg.Bucket, Key: &key, ContentType: aws.String("application/octet-stream"),
+		})
+		if err != nil {
+			return "", s.wrap("create multipart upload", key, err)
+		}
+		st.UploadID = aws.ToString(out.UploadId)
+	}
+	out, err := s.client.UploadPart(ctx, &s3.UploadPartInput{
+		Bucket: &s.cfg.Bucket, Key: &key, UploadId: &st.UploadID,
+		PartNumber: aws.Int32(int32(n)), Body: bytes.NewReader(b), ContentLength: aws.Int64(int64(len(b))),
+	})
+	if err != nil {
+		return "", s.wrap(fmt.Sprintf("upload part %d", n), key, err)
+	}
+	return aws.ToString(out.ETag), nil
+}
+
+// stageTail writes buf[tailN:fill], the bytes of this Append past the last
+// part, as a new tail segment. Trailing segments no larger than what is
+// being written are merged into it (fetched into buf first), like a binary
+// counter: many tiny PATCHes then cost O(log n) rewrites per byte instead
+// of rewriting the whole tail on every call.
+func (s *Store) stageTail(ctx context.Context, dir string, st *state, buf []byte, tailN, fill int64) error {
+	k, start := len(st.Tail), tailN
+	for k > 0 && (st.Tail[k-1].Size <= fill-start || k >= maxSegments) {
+		k--
+		start -= st.Tail[k].Size
+	}
+	if err := s.fetchTail(ctx, dir, st.Tail[k:], buf[start:tailN]); err != nil {
+		return err
+	}
+	var nonce [6]byte
+	rand.Read(nonce[:])
+	// The offset is for people reading listings; the nonce keeps a stale
+	// replay of an older Append from overwriting a segment a newer state
+	// refers to.
+	name := fmt.Sprintf("tail-%d-%s", int64(len(st.Parts))*st.PartSize+start, hex.EncodeToString(nonce[:]))
+	key := dir + name
+	out, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: &s.cfg.Bucket, Key: &key, Body: bytes.NewReader(buf[start:fill]), ContentLength: aws.Int64(fill - start),
+	})
+	if err != nil {
+		return s.wrap("stage tail", key, err)
+	}
+	st.Tail = append(st.Tail[:k:k], segment{Name: name, Size: fill - start, ETag: aws.ToString(out.ETag)})
+	return nil
+}
+
+// fetchTail reads segments, in order, into dst (exactly their total size).
+func (s *Store) fetchTail(ctx context.Context, dir string, segs []segment, dst []byte) error {
+	for _, sg := range segs {
+		key := dir + sg.Name
+		r, err := s.openObject(ctx, key, 0, sg.ETag)
+		if err != nil {
+			return s.wrap("read tail", key, err)
+		}
+		n, err := io.ReadFull(r, dst[:sg.Size])
+		if err == nil && r.size != sg.Size {
+			err = fmt.Errorf("size %d, want %d", r.size, sg.Size)
+		}
+		r.Close()
+		if err != nil {
+			return fmt.Errorf("s3: read tail %s (%d bytes read): %w", key, n, err)
+		}
+		dst = dst[sg.Size:]
+	}
+	return nil
+}
+
+// Commit publishes the upload as blob d once the data is known to hash to
+// d: from the running hash state when the algorithms agree, else by
+// reading the data back. Small uploads (no full part yet) are verified in
+// memory and written with one PutObject; larger ones are completed into
+// uploads/<id>/data and then copied to the blob key, so the blob key only
+// ever holds verified bytes.
+func (s *Store) Commit(ctx context.Context, u *storage.Upload, d digest.Digest) error {
+	dir, err := s.uploadDir(u.ID)
+	if err != nil {
+		return err
+	}
+	if _, err := digest.Parse(string(d)); err != nil {
+		return fmt.Errorf("s3: commit %s: %w", u.ID, err)
+	}
+	final, err := s.blobKey(d)
+	if err != nil {
+		return err
+	}
+	st, err := s.loadState(u)
+	if err != nil {
+		return err
+	}
+	sameAlg := algorithm(u) == d.Algorithm()
+	if sameAlg {
+		h, err := digest.RestoreHash(algorithm(u), u.HashState)
+		if err != nil {
+			return err
+		}
+		if got := digest.FromHash(d.Algorithm(), h); got != d {
+			return s.mismatch(ctx, u, d, got)
+		}
+		// Also the path of a Commit replayed after it published.
+		if done, err := s.existing(ctx, dir, final); done || err != nil {
+			return err
+		}
+	}
+	if st.UploadID == "" {
+		return s.commitSmall(ctx, u, dir, st, d, final)
+	}
+	return s.commitParts(ctx, u, dir, st, d, final, sameAlg)
+}
+
+// existing discards the upload when blob final is already there.
+func (s *Store) existing(ctx context.Context, dir, final string) (bool, error) {
+	_, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: &final})
+	if isNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, s.wrap("commit: head", final, err)
+	}
+	s.cleanup(ctx, dir)
+	return true, nil
+}
+
+func (s *Store) mismatch(ctx context.Context, u *storage.Upload, d, got digest.Digest) error {
+	err := fmt.Errorf("s3: commit %s: %w: data is %s", u.ID, storage.ErrDigestMismatch, got)
+	if aerr := s.Abort(ctx, u); aerr != nil {
+		// The upload's objects stay for PurgeUploads; the answer is still a mismatch.
+		return errors.Join(err, aerr)
+	}
+	return err
+}
+
+func (s *Store) commitSmall(ctx context.Context, u *storage.Upload, dir string, st *state, d digest.Digest, final string) error {
+	buf := make([]byte, st.tailSize())
+	if err := s.fetchTail(ctx, dir, st.Tail, buf); err != nil {
+		return err
+	}
+	// Hash what S3 holds, not what the hash state says: it is in memory
+	// anyway, and it covers the other-algorithm case.
+	if got := digest.FromBytes(d.Algorithm(), buf); got != d {
+		return s.mismatch(ctx, u, d, got)
+	}
+	if algorithm(u) != d.Algorithm() {
+		if done, err := s.existing(ctx, dir, final); done || err != nil {
+			return err
+		}
+	}
+	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: &s.cfg.Bucket, Key: &final, Body: bytes.NewReader(buf), ContentLength: aws.Int64(int64(len(buf))),
+		ContentType: aws.String("application/octet-stream"),
+	})
+	if err != nil && !s.landed(ctx, final, int64(len(buf))) {
+		return s.wrap("commit: put", final, err)
+	}
+	s.cleanup(ctx, dir)
+	return nil
+}
+
+func (s *Store) commitParts(ctx context.Context, u *storage.Upload, dir string, st *state, d digest.Digest, final string, sameAlg bool) error {
+	tmp := dir + dataName
+	// NoSuchUpload below means an earlier attempt of this Commit completed
+	// the upload and failed later (or its answer was lost): the assembled
+	// object is then there, and the size check decides.
+	assembled := false
+	parts := st.Parts
+	if tailN := st.tailSize(); tailN > 0 {
+		// The tail becomes the last part, the only one allowed below 5 MiB.
+		buf := make([]byte, tailN)
+		if err := s.fetchTail(ctx, dir, st.Tail, buf); err != nil {
+			return err
+		}
+		etag, err := s.putPart(ctx, dir, st, len(parts)+1, buf)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			assembled = true
+		case err != nil:
+			return err
+		}
+		parts = append(parts[:len(parts):len(parts)], etag)
+	}
+	if !assembled {
+		completed := make([]types.CompletedPart, len(parts))
+		for i, etag := range parts {
+			completed[i] = types.CompletedPart{ETag: aws.String(etag), PartNumber: aws.Int32(int32(i + 1))}
+		}
+		_, err := s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+			Bucket: &s.cfg.Bucket, Key: &tmp, UploadId: &st.UploadID,
+			MultipartUpload: &types.CompletedMultipartUpload{Parts: completed},
+		})
+		if apiCode(err) == "InvalidPart" {
+			// A part's ETag changed: a stale replay of an older Append
+			// rewrote it after this state was recorded.
+			return fmt.Errorf("s3: commit %s: %w: a part was overwritten: %w", u.ID, storage.ErrConflict, err)
+		}
+		if err != nil && !isNotFound(err) {
+			return s.wrap("commit: complete", tmp, err)
+		}
+	}
+	head, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: &tmp})
+	if err != nil {
+		return s.wrap("commit: head", tmp, err)
+	}
+	if size := aws.ToInt64(head.ContentLength); size != u.Offset {
+		return fmt.Errorf("s3: commit %s: assembled %d bytes, upload has %d", u.ID, size, u.Offset)
+	}
+	if !sameAlg {
+		got, err := s.hashObject(ctx, tmp, d.Algorithm(), aws.ToString(head.ETag))
+		if err != nil {
+			return err
+		}
+		if got != d {
+			return s.mismatch(ctx, u, d, got)
+		}
+		if done, err := s.existing(ctx, dir, final); done || err != nil {
+			return err
+		}
+	}
+	if err := s.copyObject(ctx, tmp, final, u.Offset); err != nil {
+		return err
+	}
+	s.cleanup(ctx, dir)
+	return nil
+}
+
+func (s *Store) hashObject(ctx context.Context, key, alg, etag string) (digest.Digest, error) {
+	r, err := s.openObject(ctx, key, 0, etag)
+	if err != nil {
+		return "", s.wrap("commit: read back", key, err)
+	}
+	defer r.Close()
+	h := digest.NewHash(alg)
+	if _, err := io.Copy(h, r); err != nil {
+		return "", fmt.Errorf("s3: commit: read back %s: %w", key, err)
+	}
+	return digest.FromHash(alg, h), nil
+}
+
+// copyObject copies src to dst server side: CopyObject up to 5 GiB,
+// UploadPartCopy beyond.
+func (s *Store) copyObject(ctx context.Context, src, dst string, size int64) error {
+	var err error
+	if size <= s.copyLimit {
+		_, err = s.client.CopyObject(ctx, &s3.CopyObjectInput{
+			Bucket: &s.cfg.Bucket, Key: &dst, CopySource: aws.String(s.cfg.Bucket + "/" + src),
+		})
+	} else {
+		err = s.copyParts(ctx, src, dst, size)
+	}
+	if err == nil || s.landed(ctx, dst, size) {
+		return nil
+	}
+	return s.wrap("commit: copy to", dst, err)
+}
+
+// landed reports whether a write to a blob key that returned an error took
+// effect anyway (its answer was lost): then S3 has the blob and Commit must
+// say so, or a blob would be visible whose Commit failed. Only blob keys,
+// which hold nothing but verified bytes of their digest, can be judged by
+// their size.
+func (s *Store) landed(ctx context.Context, key string, size int64) bool {
+	head, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: &key})
+	return err == nil && aws.ToInt64(head.ContentLength) == size
+}
+
+func (s *Store) copyParts(ctx context.Context, src, dst string, size int64) error {
+	mp, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
+		Bucket: &s.cfg.Bucket, Key: &dst, ContentType: aws.String("application/octet-stream"),
+	})
+	if err != nil {
+		return err
+	}
+	id := mp.UploadId
+	abort := func() {
+		s.client.AbortMultipartUpload(context.WithoutCancel(ctx), &s3.AbortMultipartUploadInput{Bucket: &s.cfg.Bucket, Key: &dst, UploadId: id})
+	}
+	partSize := max(s.copyLimit, (size+maxParts-1)/maxParts)
+	var parts []types.CompletedPart
+	for off, n := int64(0), int32(1); off < size; off, n = off+partSize, n+1 {
+		end := min(off+partSize, size) - 1
+		out, err := s.client.UploadPartCopy(ctx, &s3.UploadPartCopyInput{
+			Bucket: &s.cfg.Bucket, Key: &dst, UploadId: id, PartNumber: aws.Int32(n),
+			CopySource: aws.String(s.cfg.Bucket + "/" + src), CopySourceRange: aws.String(fmt.Sprintf("bytes=%d-%d", off, end)),
+		})
+		if err != nil {
+			abort()
+			return err
+		}
+		parts = append(parts, types.CompletedPart{ETag: out.CopyPartResult.ETag, PartNumber: aws.Int32(n)})
+	}
+	_, err = s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+		Bucket: &s.cfg.Bucket, Key: &dst, UploadId: id, MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
+	})
+	if err != nil && !isNotFound(err) {
+		abort()
+		return err
+	}
+	return nil
+}
+
+// cleanup removes everything under the upload's directory once the blob is
+// published (or was already there): the assembled object, the tail, and the
+// segments and multipart uploads of superseded or replayed Appends, which
+// Append cannot delete because an older Upload may still refer to them.
+// A failure is not the caller's problem, the blob is there; PurgeUploads
+// sweeps what is left.
+func (s *Store) cleanup(ctx context.Context, dir string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	s.purgeDir(ctx, dir)
+}
+
+// cleanupTimeout bounds cleanups that outlive the caller's context.
+const cleanupTimeout = time.Minute
+
+// Abort discards everything under the upload's directory, including
+// multipart uploads and segments of attempts that no state recorded. It
+// outlives ctx on purpose: aborting is how a cancelled request cleans up.
+func (s *Store) Abort(ctx context.Context, u *storage.Upload) error {
+	dir, err := s.uploadDir(u.ID)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	return s.purgeDir(ctx, dir)
+}

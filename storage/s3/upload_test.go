@@ -1,0 +1,369 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"reflect"
+	"testing"
+	"testing/iotest"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/storage"
+)
+
+const mib = 1 << 20
+
+func smallParts(c *Config) { c.PartSize = 5 * mib }
+
+func decodeState(t testing.TB, u *storage.Upload) state {
+	t.Helper()
+	var st state
+	if err := json.Unmarshal(u.Backend, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// push appends data in chunks of the given sizes (the rest in one last
+// chunk), each time on a clone of u, as the registry does across requests.
+func push(t testing.TB, s *Store, u *storage.Upload, data []byte, chunks ...int) *storage.Upload {
+	t.Helper()
+	off := 0
+	appendChunk := func(b []byte, r io.Reader) {
+		u = clone(u)
+		before := u.Offset
+		if err := s.Append(context.Background(), u, r); err != nil {
+			t.Fatalf("append %d bytes at %d: %v", len(b), before, err)
+		}
+		if u.Offset != before+int64(len(b)) {
+			t.Fatalf("append %d bytes at %d: offset %d", len(b), before, u.Offset)
+		}
+	}
+	for i, n := range chunks {
+		b := data[off : off+n]
+		var r io.Reader = bytes.NewReader(b)
+		switch i % 3 { // readers that return less than asked, as request bodies do
+		case 1:
+			r = iotest.HalfReader(r)
+		case 2:
+			r = iotest.DataErrReader(r)
+		}
+		appendChunk(b, r)
+		off += n
+	}
+	if off < len(data) {
+		appendChunk(data[off:], bytes.NewReader(data[off:]))
+	}
+	return u
+}
+
+func commit(t testing.TB, s *Store, u *storage.Upload, data []byte) {
+	t.Helper()
+	if err := s.Commit(context.Background(), u, digest.FromBytes(digest.SHA256, data)); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	if left := uploadLeftovers(t, s, u); len(left) > 0 {
+		t.Errorf("commit left %v", left)
+	}
+	checkBlob(t, s, data)
+}
+
+func TestLargeUnevenChunks(t *testing.T) {
+	s := newTestStore(t, smallParts)
+	data := randomBytes(3, 13*mib+12345)
+	u := push(t, s, newUpload(), data, 1, 100, 3*mib, 7*mib+5, 1, 0, 2*mib, 1000)
+	st := decodeState(t, u)
+	if len(st.Parts) != 2 || st.tailSize() != int64(len(data))-10*mib {
+		t.Fatalf("state: %d parts and a %d byte tail for %d bytes", len(st.Parts), st.tailSize(), len(data))
+	}
+	commit(t, s, u, data)
+	d := digest.FromBytes(digest.SHA256, data)
+	for _, off := range []int{5*mib - 1, 5 * mib, 10*mib + 7, len(data) - 1} {
+		if got := readBlob(t, s, d, int64(off)); !bytes.Equal(got, data[off:]) {
+			t.Errorf("read from %d: wrong bytes", off)
+		}
+	}
+}
+
+func TestCrossInstance(t *testing.T) {
+	s1 := newTestStore(t, smallParts)
+	// The other replica is configured with another part size: the upload
+	// keeps the one it started with.
+	s2 := twin(t, s1, func(c *Config) { c.PartSize = 8 * mib })
+	ctx := context.Background()
+	data := randomBytes(4, 12*mib+999)
+	u := newUpload()
+	steps := []struct {
+		s *Store
+		n int
+	}{{s1, 6 * mib}, {s2, 1024}, {s1, 3 * mib}, {s2, 2*mib + 5}}
+	off := 0
+	for _, step := range steps {
+		u = clone(u)
+		if err := step.s.Append(ctx, u, bytes.NewReader(data[off:off+step.n])); err != nil {
+			t.Fatal(err)
+		}
+		off += step.n
+	}
+	u = clone(u)
+	if err := s2.Append(ctx, u, bytes.NewReader(data[off:])); err != nil {
+		t.Fatal(err)
+	}
+	if st := decodeState(t, u); st.PartSize != 5*mib || len(st.Parts) != 2 {
+		t.Fatalf("state: part size %d, %d parts", st.PartSize, len(st.Parts))
+	}
+	commit(t, s2, clone(u), data)
+	checkBlob(t, s1, data)
+}
+
+func TestReplayAppend(t *testing.T) {
+	s := newTestStore(t, smallParts)
+	ctx := context.Background()
+	base := randomBytes(5, 4*mib)
+	lost := randomBytes(6, 3*mib) // acknowledged by S3, never recorded
+	redo := randomBytes(7, 2*mib+500)
+	rest := randomBytes(8, 6*mib)
+	u0 := push(t, s, newUpload(), base)
+	if err := s.Append(ctx, clone(u0), bytes.NewReader(lost)); err != nil {
+		t.Fatal(err)
+	}
+	// The client retries with other bytes from the recorded offset: part 1
+	// is rewritten and nothing of lost may survive.
+	u := push(t, s, u0, redo)
+	u = push(t, s, u, rest)
+	commit(t, s, u, bytes.Join([][]byte{base, redo, rest}, nil))
+}
+
+func TestStaleReplayKeepsNewerTail(t *testing.T) {
+	s := newTestStore(t, smallParts)
+	ctx := context.Background()
+	a, b, stale := randomBytes(9, 1000), randomBytes(10, 2000), randomBytes(11, 2000)
+	u0 := push(t, s, newUpload(), a)
+	u1 := push(t, s, u0, b)
+	// A delayed duplicate of the second request, from the old state, loses
+	// its compare-and-swap in the metadata store but has already written.
+	if err := s.Append(ctx, clone(u0), bytes.NewReader(stale)); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, s, u1, append(bytes.Clone(a), b...))
+}
+
+func TestStalePartOverwriteNotPublished(t *testing.T) {
+	s := newTestStore(t, smallParts)
+	ctx := context.Background()
+	base, a, b := randomBytes(12, 6*mib), randomBytes(13, 5*mib), randomBytes(14, 5*mib)
+	u0 := push(t, s, newUpload(), base)
+	u1 := push(t, s, u0, a)
+	// A stale writer rewrites part 2 of the same multipart upload, which
+	// u1 refers to.
+	if err := s.Append(ctx, clone(u0), bytes.NewReader(b)); err != nil {
+		t.Fatal(err)
+	}
+	want := append(bytes.Clone(base), a...)
+	err := s.Commit(ctx, u1, digest.FromBytes(digest.SHA256, want))
+	if err == nil {
+		// Only acceptable if what was published is right.
+		checkBlob(t, s, want)
+		return
+	}
+	if !errors.Is(err, storage.ErrConflict) {
+		t.Fatalf("commit after a part was overwritten: %v, want ErrConflict", err)
+	}
+	if _, err := s.Stat(ctx, digest.FromBytes(digest.SHA256, want)); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("blob visible after a failed commit: %v", err)
+	}
+}
+
+func TestReaderError(t *testing.T) {
+	s := newTestStore(t, smallParts)
+	ctx := context.Background()
+	data := randomBytes(15, 9*mib)
+	u := push(t, s, newUpload(), data[:3*mib])
+	before := clone(u)
+	boom := errors.New("client went away")
+	// Fails after a full part went out: u must not move.
+	r := io.MultiReader(bytes.NewReader(data[3*mib:8*mib]), iotest.ErrReader(boom))
+	if err := s.Append(ctx, u, r); !errors.Is(err, boom) {
+		t.Fatalf("append with a failing reader: %v", err)
+	}
+	if !reflect.DeepEqual(u, before) {
+		t.Fatal("a failed append changed the upload")
+	}
+	u = push(t, s, u, data[3*mib:], 4*mib)
+	commit(t, s, u, data)
+}
+
+func TestTinyAppends(t *testing.T) {
+	s := newTestStore(t, smallParts)
+	data := randomBytes(16, 6*mib)
+	chunks := make([]int, 300)
+	for i := range chunks {
+		chunks[i] = 1 + i%97
+	}
+	u := push(t, s, newUpload(), data, chunks...)
+	commit(t, s, u, data)
+
+	u = push(t, s, newUpload(), data[:40000], chunks[:200]...)
+	if n := len(decodeState(t, u).Tail); n > 12 {
+		t.Errorf("%d tail segments after 200 appends, want O(log n)", n)
+	}
+}
+
+func TestEmptyBlob(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	commit(t, s, newUpload(), nil) // never appended
+	u := newUpload()
+	if err := s.Append(ctx, u, bytes.NewReader(nil)); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, s, u, nil)
+	checkBlob(t, s, nil)
+}
+
+func TestDigestMismatch(t *testing.T) {
+	for _, size := range []int{100, 7 * mib} {
+		s := newTestStore(t, smallParts)
+		ctx := context.Background()
+		data := randomBytes(17, size)
+		u := push(t, s, newUpload(), data, size/3)
+		wrong := digest.FromBytes(digest.SHA256, []byte("something else"))
+		if err := s.Commit(ctx, u, wrong); !errors.Is(err, storage.ErrDigestMismatch) {
+			t.Fatalf("%d bytes: commit with a wrong digest: %v", size, err)
+		}
+		for _, d := range []digest.Digest{wrong, digest.FromBytes(digest.SHA256, data)} {
+			if _, err := s.Stat(ctx, d); !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("%d bytes: %s visible after a mismatch: %v", size, d, err)
+			}
+		}
+		if left := uploadLeftovers(t, s, u); len(left) > 0 {
+			t.Errorf("%d bytes: mismatch left %v", size, left)
+		}
+	}
+}
+
+func TestOtherAlgorithm(t *testing.T) {
+	for _, size := range []int{100, 7 * mib} {
+		for _, algs := range [][2]string{{digest.SHA512, digest.SHA256}, {digest.SHA256, digest.SHA512}} {
+			s := newTestStore(t, smallParts)
+			ctx := context.Background()
+			data := randomBytes(18, size)
+			u := newUpload()
+			u.Algorithm = algs[0]
+			u = push(t, s, u, data, size/2)
+			bad := clone(u)
+			if err := s.Commit(ctx, u, digest.FromBytes(algs[1], data)); err != nil {
+				t.Fatalf("%d bytes hashed as %s, committed as %s: %v", size, algs[0], algs[1], err)
+			}
+			if got := readBlob(t, s, digest.FromBytes(algs[1], data), 0); !bytes.Equal(got, data) {
+				t.Fatalf("%d bytes as %s: wrong bytes", size, algs[1])
+			}
+			bad.ID += "x"
+			bad = push(t, s, &storage.Upload{ID: bad.ID, Algorithm: algs[0]}, data)
+			if err := s.Commit(ctx, bad, digest.FromBytes(algs[1], data[1:])); !errors.Is(err, storage.ErrDigestMismatch) {
+				t.Fatalf("%d bytes as %s, wrong %s digest: %v", size, algs[0], algs[1], err)
+			}
+		}
+	}
+}
+
+func TestCommitExisting(t *testing.T) {
+	s := newTestStore(t, smallParts)
+	ctx := context.Background()
+	for _, size := range []int{10, 6 * mib} {
+		data := randomBytes(19, size)
+		u := push(t, s, newUpload(), data)
+		commit(t, s, clone(u), data)
+		// A replayed Commit (crash before the session was deleted) and
+		// another upload of the same bytes both succeed and clean up.
+		if err := s.Commit(ctx, u, digest.FromBytes(digest.SHA256, data)); err != nil {
+			t.Fatalf("replayed commit: %v", err)
+		}
+		commit(t, s, push(t, s, newUpload(), data), data)
+	}
+}
+
+func TestMultipartCopy(t *testing.T) {
+	s := newTestStore(t, smallParts)
+	s.copyLimit = 5 * mib // what happens above 5 GiB, at test scale
+	data := randomBytes(20, 12*mib+1)
+	commit(t, s, push(t, s, newUpload(), data, 5*mib), data)
+}
+
+func TestAbort(t *testing.T) {
+	s := newTestStore(t, smallParts)
+	ctx := context.Background()
+	data, partData := randomBytes(21, 6*mib), randomBytes(24, 5*mib)
+	u := push(t, s, newUpload(), data)
+	if len(uploadLeftovers(t, s, u)) == 0 {
+		t.Fatal("nothing stored for the upload")
+	}
+	for i := 0; i < 2; i++ { // aborting twice is fine
+		if err := s.Abort(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if left := uploadLeftovers(t, s, u); len(left) > 0 {
+		t.Fatalf("abort left %v", left)
+	}
+	// Both shapes of state notice the upload is gone: with a staged tail,
+	// and with full parts only.
+	partsOnly := push(t, s, newUpload(), partData)
+	if n := len(decodeState(t, partsOnly).Tail); n != 0 {
+		t.Fatalf("%d tail segments for exactly one part", n)
+	}
+	if err := s.Abort(ctx, partsOnly); err != nil {
+		t.Fatal(err)
+	}
+	for i, gone := range []*storage.Upload{u, partsOnly} {
+		if err := s.Append(ctx, clone(gone), bytes.NewReader([]byte("more"))); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("upload %d: append after abort: %v, want ErrNotFound", i, err)
+		}
+		d := digest.FromBytes(digest.SHA256, [][]byte{data, partData}[i])
+		if err := s.Commit(ctx, clone(gone), d); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("upload %d: commit after abort: %v, want ErrNotFound", i, err)
+		}
+	}
+	if err := s.Abort(ctx, newUpload()); err != nil {
+		t.Fatalf("abort of an unknown upload: %v", err)
+	}
+	if err := s.Abort(ctx, &storage.Upload{ID: "../x"}); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("abort of an invalid id: %v", err)
+	}
+}
+
+func TestPurgeUploads(t *testing.T) {
+	s := newTestStore(t, smallParts)
+	ctx := context.Background()
+	u1 := push(t, s, newUpload(), randomBytes(22, 6*mib))
+	u2 := push(t, s, newUpload(), randomBytes(23, 10))
+	// An orphan: a multipart upload no session knows (a crashed Append).
+	orphan := newUpload()
+	dir, _ := s.uploadDir(orphan.ID)
+	key := dir + dataName
+	if _, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &s.cfg.Bucket, Key: &key}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.PurgeUploads(ctx, time.Now().Add(-time.Hour)); n != 0 || err != nil {
+		t.Fatalf("purge of uploads older than an hour: %d, %v", n, err)
+	}
+	if len(uploadLeftovers(t, s, u1)) == 0 {
+		t.Fatal("purge removed a live upload")
+	}
+	// S3 times have one-second resolution.
+	n, err := s.PurgeUploads(ctx, time.Now().Add(2*time.Second))
+	if n != 3 || err != nil {
+		t.Fatalf("purge: %d, %v; want 3 uploads", n, err)
+	}
+	for _, u := range []*storage.Upload{u1, u2, orphan} {
+		if left := uploadLeftovers(t, s, u); len(left) > 0 {
+			t.Errorf("purge left %v", left)
+		}
+	}
+}
