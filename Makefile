@@ -1,10 +1,13 @@
 # packreg: build, test, benchmark, run.
 #
 #   make build    bin/packreg
-#   make test     go vet, then every test: unit, storage suites, OCI
-#                 conformance, real clients (tools from .ci/tools.sh;
-#                 S3/PostgreSQL tests need .ci/run or the PACKREG_TEST_* vars)
-#   make bench    benchmarks, printing figures
+#   make test     everything, on a fresh machine too: installs the pinned
+#                 clients (.ci/tools.sh), starts PostgreSQL and S3 on loopback,
+#                 runs go vet and every test with CI=true (nothing skipped),
+#                 stops the services it started
+#   make test-go  go vet + go test only, with whatever tools and services
+#                 this shell has (missing ones skip unless CI is set)
+#   make bench    benchmarks on disk and on S3 + PostgreSQL, printing figures
 #   make serve    run a registry on 127.0.0.1:5000 with data in ./packreg-data
 #                 (extra flags: make serve ARGS='--log-format json')
 
@@ -21,7 +24,7 @@ ARGS         ?=
 # The pinned clients live in $(go env GOPATH)/bin.
 export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
 
-.PHONY: build test vet bench serve clean
+.PHONY: build test test-go vet bench bench-run serve clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/packreg ./cmd/packreg
@@ -29,23 +32,23 @@ build:
 vet:
 	$(GO) vet ./...
 
-test: vet
+test:
+	bash .ci/with-services.sh $(MAKE) --no-print-directory test-go
+
+test-go: vet
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) ./...
 
 # Go benchmarks of every package that has some, then the registry-level
-# bench program (./bench) when it is there.
-bench:
+# bench program (./bench: the real binary over loopback, disk and S3 +
+# PostgreSQL side by side). make bench BENCHFLAGS=-quick for a smoke run.
+bench: build
+	bash .ci/with-services.sh $(MAKE) --no-print-directory bench-run
+
+bench-run:
 	@pkgs=$$(grep -rlE --include='*_test.go' '^func Benchmark' . | xargs -r -n1 dirname | sort -u); \
-	if [ -n "$$pkgs" ]; then \
-		echo "== go test -bench over: $$pkgs"; \
-		$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 60m $$pkgs; \
-	else \
-		echo "== no Go benchmarks yet"; \
-	fi
-	@if [ -f bench/main.go ]; then \
-		echo "== go run ./bench $(BENCHFLAGS)"; \
-		$(GO) run ./bench $(BENCHFLAGS); \
-	fi
+	echo "== go test -bench over: $$pkgs"; \
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 60m $$pkgs
+	$(GO) run ./bench -binary bin/packreg $(BENCHFLAGS)
 
 serve:
 	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/packreg serve $(ARGS)
