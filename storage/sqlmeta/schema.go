@@ -143,6 +143,52 @@ var migrations = [][]string{
 		)`,
 		`INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '')`,
 	},
+	// The attest key ring and signature records (attest.go).
+	3: {
+		`CREATE TABLE attest_keys (
+			id         TEXT PRIMARY KEY,
+			name       {{name}} NOT NULL UNIQUE,
+			pem        TEXT NOT NULL,
+			algorithm  TEXT NOT NULL,
+			state      TEXT NOT NULL,
+			not_before {{int}} NOT NULL,
+			not_after  {{int}} NOT NULL,
+			created    {{int}} NOT NULL,
+			updated    {{int}} NOT NULL
+		)`,
+		// Keyed by repository name, not repositories.id: a record may be
+		// written for a referrer whose repository row is being created
+		// in another transaction, and records are dropped with their
+		// referrer by attest, not by a cascade.
+		`CREATE TABLE attest_records (
+			repo           {{name}} NOT NULL,
+			referrer       {{name}} NOT NULL,
+			idx            {{int}} NOT NULL,
+			kind           TEXT NOT NULL,
+			format         TEXT NOT NULL,
+			subject        {{name}} NOT NULL,
+			key_id         TEXT NOT NULL,
+			algorithm      TEXT NOT NULL,
+			predicate_type TEXT NOT NULL,
+			sig_hash       TEXT NOT NULL,
+			payload_digest TEXT NOT NULL,
+			status         {{name}} NOT NULL,
+			reason         TEXT NOT NULL,
+			recorded       {{int}} NOT NULL,
+			checked        {{int}} NOT NULL,
+			superseded     {{int}} NOT NULL,
+			PRIMARY KEY (repo, referrer, idx)
+		)`,
+		// Reports read a version's records; the pull gate does it on every
+		// pull of a policy-covered repository.
+		`CREATE INDEX attest_records_subject ON attest_records (repo, subject)`,
+		// GET /api/v1/keys/{id}/signed, and key changes.
+		`CREATE INDEX attest_records_key ON attest_records (key_id)`,
+		// An altered payload is recognised by its reused signature.
+		`CREATE INDEX attest_records_sig ON attest_records (sig_hash)`,
+		// A new key re-checks the unverifiable records, walked in key order.
+		`CREATE INDEX attest_records_status ON attest_records (status, repo, referrer, idx)`,
+	},
 }
 
 // SchemaVersion is the version a migrated database is at.

@@ -1,0 +1,119 @@
+package storage
+
+import (
+	"context"
+	"time"
+
+	"github.com/packreg/packreg/digest"
+)
+
+// Key states. A key is judged by its state and validity window at the time a
+// signature was recorded: retiring closes the window (NotAfter), revoking
+// withdraws trust from everything the key ever signed.
+const (
+	KeyActive  = "active"
+	KeyRetired = "retired"
+	KeyRevoked = "revoked"
+)
+
+// Key is a public key of the attest key ring.
+type Key struct {
+	// ID is the lowercase hex SHA-256 of the key's DER SubjectPublicKeyInfo:
+	// the same bytes a sigstore bundle's publicKey hint hashes.
+	ID        string
+	Name      string // unique, chosen by the operator
+	PEM       string // the PUBLIC KEY block as given
+	Algorithm string // "ecdsa-p256", "rsa-3072", "ed25519"...
+	State     string // KeyActive, KeyRetired or KeyRevoked
+	// NotBefore and NotAfter bound when a signature may be recorded to count;
+	// the zero time means no bound.
+	NotBefore time.Time
+	NotAfter  time.Time
+	Created   time.Time
+	Updated   time.Time
+}
+
+// Outcomes of the check of one signature, as stored. They say what the bytes
+// prove, not whether the key is trusted today: attest applies the key's
+// state and window when it reports.
+const (
+	// SigVerified: the signature verifies with KeyID over content about Subject.
+	SigVerified = "verified"
+	// SigFailed: malformed, about another digest, altered content, or a
+	// signature that a key it names does not verify. Never trusted.
+	SigFailed = "failed"
+	// SigUnverifiable: well formed and about Subject, but no known key
+	// verifies it.
+	SigUnverifiable = "unverifiable"
+)
+
+// AttestRecord is one signature or attestation found in a referrer manifest
+// (one simple-signing layer, one DSSE signature, one bundle).
+type AttestRecord struct {
+	Repo     string
+	Referrer digest.Digest // the manifest that holds it
+	Index    int           // its position in the referrer (layer, DSSE signature)
+	Kind     string        // "signature" or "attestation"
+	Format   string        // how it was stored: "cosign-tag", "cosign-oci11", "sigstore-bundle"...
+	Subject  digest.Digest // the manifest it is about
+	// KeyID is the key that verified it (SigVerified), or the key the
+	// signature names (bundle hint, DSSE keyid) when that key failed it.
+	KeyID         string
+	Algorithm     string
+	PredicateType string
+	// SigHash is the hex SHA-256 of the raw signature bytes: the same
+	// signature found over other content betrays an altered payload.
+	SigHash string
+	// PayloadDigest is the digest of the signed bytes (payload layer, DSSE payload).
+	PayloadDigest digest.Digest
+	Status        string // SigVerified, SigFailed or SigUnverifiable
+	Reason        string // why, for failed and unverifiable
+	// Recorded is when packreg first saw it; keys are judged at this time,
+	// and re-checks keep it.
+	Recorded time.Time
+	Checked  time.Time // when the last check ran
+	// Superseded is when a newer signature replaced it (a .sig tag moved,
+	// a rotation through the API); zero while it counts.
+	Superseded time.Time
+}
+
+// AttestCursor positions a walk over all records, in (Repo, Referrer, Index) order.
+type AttestCursor struct {
+	Repo     string
+	Referrer digest.Digest
+	Index    int
+}
+
+// Attest is the optional metadata-store ability behind the attest package:
+// the key ring and the signature records. A Metadata that has it says so by
+// type assertion.
+type Attest interface {
+	// CreateKey stores k; ErrConflict when its ID or Name is taken.
+	CreateKey(ctx context.Context, k *Key) error
+	// GetKey returns the key, or ErrNotFound.
+	GetKey(ctx context.Context, id string) (*Key, error)
+	// ListKeys returns every key, oldest first.
+	ListKeys(ctx context.Context) ([]*Key, error)
+	// UpdateKey stores k's State, NotBefore, NotAfter and Updated; ErrNotFound if absent.
+	UpdateKey(ctx context.Context, k *Key) error
+
+	// PutAttestRecords replaces the records of referrer in repo with recs,
+	// in one transaction. A record whose Index existed before keeps its
+	// Recorded time: a re-check must not move when a signature was seen.
+	PutAttestRecords(ctx context.Context, repo string, referrer digest.Digest, recs []AttestRecord) error
+	// DeleteAttestRecords removes the records of referrer in repo (none is not an error).
+	DeleteAttestRecords(ctx context.Context, repo string, referrer digest.Digest) error
+	// SupersedeAttestRecords marks, at at, the current records of subject in
+	// repo of kind and format (any format when empty) whose referrer is not
+	// keep, and returns how many it marked.
+	SupersedeAttestRecords(ctx context.Context, repo string, subject digest.Digest, kind, format string, keep digest.Digest, at time.Time) (int, error)
+	// AttestRecordsBySubject lists the records about subject in repo, oldest first.
+	AttestRecordsBySubject(ctx context.Context, repo string, subject digest.Digest) ([]AttestRecord, error)
+	// AttestRecordsByKey lists the records whose KeyID is keyID, oldest first.
+	AttestRecordsByKey(ctx context.Context, keyID string) ([]AttestRecord, error)
+	// AttestRecordsBySigHash lists the records whose SigHash is h.
+	AttestRecordsBySigHash(ctx context.Context, h string) ([]AttestRecord, error)
+	// AttestRecordsWithStatus walks the records with status after the
+	// cursor, up to n, in cursor order.
+	AttestRecordsWithStatus(ctx context.Context, status string, after AttestCursor, n int) ([]AttestRecord, error)
+}

@@ -1,0 +1,192 @@
+package metatest
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/storage"
+)
+
+// attestStore returns s's key ring and signature records, failing when the
+// backend has none.
+func attestStore(t *testing.T, s storage.Metadata) storage.Attest {
+	t.Helper()
+	a, has := s.(storage.Attest)
+	if !has {
+		t.Fatalf("%T does not implement storage.Attest", s)
+	}
+	return a
+}
+
+func testKey(id, name string) *storage.Key {
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	return &storage.Key{ID: id, Name: name, PEM: "-----BEGIN PUBLIC KEY-----\n" + id + "\n-----END PUBLIC KEY-----\n",
+		Algorithm: "ecdsa-p256", State: storage.KeyActive, Created: now, Updated: now}
+}
+
+func attestRecord(subject digest.Digest, idx int, status string, at time.Time) storage.AttestRecord {
+	return storage.AttestRecord{Index: idx, Kind: "signature", Format: "cosign-tag", Subject: subject,
+		KeyID: "k1", Algorithm: "ecdsa-sha256", SigHash: fmt.Sprintf("sig%d", idx), PayloadDigest: dg(fmt.Sprint("payload", idx)),
+		Status: status, Reason: "why " + status, Recorded: at, Checked: at}
+}
+
+func referrersOf(recs []storage.AttestRecord) []string {
+	var out []string
+	for _, r := range recs {
+		out = append(out, fmt.Sprintf("%s/%d", r.Referrer, r.Index))
+	}
+	return out
+}
+
+var attestCases = []testCase{
+	{"AttestKeys", func(t *testing.T, s storage.Metadata) {
+		a := attestStore(t, s)
+		k := testKey("aa", "release-2026")
+		ok(t, a.CreateKey(ctx(t), k), "CreateKey")
+		is(t, a.CreateKey(ctx(t), testKey("aa", "other")), storage.ErrConflict, "same id")
+		is(t, a.CreateKey(ctx(t), testKey("bb", "release-2026")), storage.ErrConflict, "same name")
+		ok(t, a.CreateKey(ctx(t), testKey("bb", "release-2027")), "second key")
+		got, err := a.GetKey(ctx(t), "aa")
+		ok(t, err, "GetKey")
+		if *got != *k {
+			t.Fatalf("GetKey = %+v, want %+v", got, k)
+		}
+		_, err = a.GetKey(ctx(t), "cc")
+		is(t, err, storage.ErrNotFound, "unknown key")
+
+		k.State, k.NotAfter, k.Updated = storage.KeyRetired, k.Created.Add(time.Hour), k.Created.Add(time.Hour)
+		ok(t, a.UpdateKey(ctx(t), k), "UpdateKey")
+		is(t, a.UpdateKey(ctx(t), testKey("cc", "x")), storage.ErrNotFound, "update unknown key")
+		keys, err := a.ListKeys(ctx(t))
+		ok(t, err, "ListKeys")
+		if len(keys) != 2 || *keys[0] != *k || keys[1].ID != "bb" {
+			t.Fatalf("ListKeys = %+v", keys)
+		}
+	}},
+	{"AttestRecordsReplaceKeepsRecorded", func(t *testing.T, s storage.Metadata) {
+		a := attestStore(t, s)
+		subj, ref := dg("subject"), dg("referrer")
+		first := time.Now().UTC().Add(-time.Hour).Truncate(time.Millisecond)
+		ok(t, a.PutAttestRecords(ctx(t), "r", ref, []storage.AttestRecord{
+			attestRecord(subj, 0, storage.SigUnverifiable, first), attestRecord(subj, 16, storage.SigVerified, first)}), "put")
+		later := first.Add(30 * time.Minute)
+		again := attestRecord(subj, 0, storage.SigVerified, later)
+		ok(t, a.PutAttestRecords(ctx(t), "r", ref, []storage.AttestRecord{again, attestRecord(subj, 32, storage.SigFailed, later)}), "replace")
+		got, err := a.AttestRecordsBySubject(ctx(t), "r", subj)
+		ok(t, err, "BySubject")
+		if len(got) != 2 {
+			t.Fatalf("after replace: %d records, want 2 (index 16 dropped): %v", len(got), referrersOf(got))
+		}
+		for _, r := range got {
+			want := later
+			if r.Index == 0 {
+				want = first // seen before: keeps when it was first recorded
+			}
+			if !r.Recorded.Equal(want) || !r.Checked.Equal(later) || r.Repo != "r" || r.Referrer != ref {
+				t.Errorf("record %d: recorded %v checked %v, want recorded %v checked %v", r.Index, r.Recorded, r.Checked, want, later)
+			}
+		}
+		if got[0].Status != storage.SigVerified || got[0].KeyID != "k1" || got[0].PayloadDigest != dg("payload0") {
+			t.Errorf("record 0 not replaced: %+v", got[0])
+		}
+		other, err := a.AttestRecordsBySubject(ctx(t), "other", subj)
+		ok(t, err, "other repository")
+		if len(other) != 0 {
+			t.Fatalf("records leaked across repositories: %v", referrersOf(other))
+		}
+		ok(t, a.DeleteAttestRecords(ctx(t), "r", ref), "delete")
+		ok(t, a.DeleteAttestRecords(ctx(t), "r", ref), "delete again")
+		got, err = a.AttestRecordsBySubject(ctx(t), "r", subj)
+		ok(t, err, "after delete")
+		if len(got) != 0 {
+			t.Fatalf("records after delete: %v", referrersOf(got))
+		}
+	}},
+	{"AttestRecordsSupersede", func(t *testing.T, s storage.Metadata) {
+		a := attestStore(t, s)
+		subj := dg("subject")
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		for i, name := range []string{"old", "new", "oci"} {
+			r := attestRecord(subj, 0, storage.SigVerified, now.Add(time.Duration(i)*time.Second))
+			if name == "oci" {
+				r.Format = "cosign-oci11"
+			}
+			ok(t, a.PutAttestRecords(ctx(t), "r", dg(name), []storage.AttestRecord{r}), "put %s", name)
+		}
+		att := attestRecord(subj, 0, storage.SigVerified, now)
+		att.Kind = "attestation"
+		ok(t, a.PutAttestRecords(ctx(t), "r", dg("att"), []storage.AttestRecord{att}), "put attestation")
+
+		n, err := a.SupersedeAttestRecords(ctx(t), "r", subj, "signature", "cosign-tag", dg("new"), now.Add(time.Minute))
+		ok(t, err, "supersede tag format")
+		if n != 1 {
+			t.Fatalf("superseded %d, want 1 (old only)", n)
+		}
+		n, err = a.SupersedeAttestRecords(ctx(t), "r", subj, "signature", "cosign-tag", dg("new"), now.Add(2*time.Minute))
+		ok(t, err, "supersede again")
+		if n != 0 {
+			t.Fatalf("superseding twice marked %d again", n)
+		}
+		n, err = a.SupersedeAttestRecords(ctx(t), "r", subj, "signature", "", dg("new"), now.Add(3*time.Minute))
+		ok(t, err, "supersede any format")
+		if n != 1 {
+			t.Fatalf("superseded %d, want 1 (oci)", n)
+		}
+		got, err := a.AttestRecordsBySubject(ctx(t), "r", subj)
+		ok(t, err, "BySubject")
+		when := map[digest.Digest]time.Time{}
+		for _, r := range got {
+			when[r.Referrer] = r.Superseded
+		}
+		if !when[dg("old")].Equal(now.Add(time.Minute)) || !when[dg("oci")].Equal(now.Add(3*time.Minute)) ||
+			!when[dg("new")].IsZero() || !when[dg("att")].IsZero() {
+			t.Fatalf("superseded times: %v", when)
+		}
+	}},
+	{"AttestRecordsLookups", func(t *testing.T, s storage.Metadata) {
+		a := attestStore(t, s)
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		var want []string
+		for i := range 7 {
+			r := attestRecord(dg(fmt.Sprint("s", i)), 0, storage.SigUnverifiable, now)
+			if i%2 == 0 {
+				r.Status, r.KeyID = storage.SigVerified, "k2"
+			}
+			repo := fmt.Sprintf("r%d", i%3)
+			ok(t, a.PutAttestRecords(ctx(t), repo, dg(fmt.Sprint("ref", i)), []storage.AttestRecord{r}), "put %d", i)
+			if i%2 == 1 {
+				want = append(want, fmt.Sprintf("%s %s", repo, dg(fmt.Sprint("ref", i))))
+			}
+		}
+		byKey, err := a.AttestRecordsByKey(ctx(t), "k2")
+		ok(t, err, "ByKey")
+		if len(byKey) != 4 {
+			t.Fatalf("ByKey: %d records, want 4", len(byKey))
+		}
+		bySig, err := a.AttestRecordsBySigHash(ctx(t), "sig0")
+		ok(t, err, "BySigHash")
+		if len(bySig) != 7 {
+			t.Fatalf("BySigHash: %d records, want 7", len(bySig))
+		}
+		// Walk the unverifiable ones two at a time: every one, once, in order.
+		var got []string
+		var after storage.AttestCursor
+		for {
+			page, err := a.AttestRecordsWithStatus(ctx(t), storage.SigUnverifiable, after, 2)
+			ok(t, err, "WithStatus")
+			for _, r := range page {
+				got = append(got, fmt.Sprintf("%s %s", r.Repo, r.Referrer))
+			}
+			if len(page) < 2 {
+				break
+			}
+			last := page[len(page)-1]
+			after = storage.AttestCursor{Repo: last.Repo, Referrer: last.Referrer, Index: last.Index}
+		}
+		slices.Sort(want)
+		equal(t, got, want, "unverifiable records")
+	}},
+}

@@ -1,0 +1,234 @@
+package sqlmeta
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/storage"
+)
+
+// The attest key ring and signature records (migration 3):
+//
+//	attest_keys     id PK (hex SHA-256 of the SubjectPublicKeyInfo), name UNIQUE,
+//	                pem, algorithm, state, not_before, not_after, created, updated
+//	attest_records  (repo, referrer, idx) PK: one row per signature found in a
+//	                referrer manifest; kind, format, subject, key_id, algorithm,
+//	                predicate_type, sig_hash, payload_digest, status, reason,
+//	                recorded, checked, superseded (0 while current)
+//	                  INDEX (repo, subject)                    -- reports, pull gate
+//	                  INDEX (key_id)                           -- keys/{id}/signed
+//	                  INDEX (sig_hash)                         -- altered payloads
+//	                  INDEX (status, repo, referrer, idx)      -- re-check walk
+
+var _ storage.Attest = (*Store)(nil)
+
+func (s *Store) CreateKey(ctx context.Context, k *storage.Key) error {
+	return s.write(ctx, "create key", func(ctx context.Context, tx *sql.Tx) error {
+		// DO NOTHING on either unique column: a taken id or name is a
+		// conflict the caller reports, not a driver error to classify.
+		n, err := s.exec(ctx, tx, qCreateKey, k.ID, k.Name, k.PEM, k.Algorithm, k.State,
+			nanos(k.NotBefore), nanos(k.NotAfter), nanos(k.Created), nanos(k.Updated))
+		if err == nil && n == 0 {
+			err = fmt.Errorf("key %s (%s): %w", k.ID, k.Name, storage.ErrConflict)
+		}
+		return err
+	})
+}
+
+func (s *Store) GetKey(ctx context.Context, id string) (*storage.Key, error) {
+	k, err := scanKey(s.row(ctx, s.r, qGetKey, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("key %s: %w", id, storage.ErrNotFound)
+	}
+	return k, s.fail("get key", err)
+}
+
+func (s *Store) ListKeys(ctx context.Context) ([]*storage.Key, error) {
+	rows, err := s.rows(ctx, s.r, qListKeys)
+	if err != nil {
+		return nil, s.fail("list keys", err)
+	}
+	defer rows.Close()
+	var out []*storage.Key
+	for rows.Next() {
+		k, err := scanKey(rows)
+		if err != nil {
+			return nil, s.fail("list keys", err)
+		}
+		out = append(out, k)
+	}
+	return out, s.fail("list keys", rows.Err())
+}
+
+func (s *Store) UpdateKey(ctx context.Context, k *storage.Key) error {
+	return s.write(ctx, "update key", func(ctx context.Context, tx *sql.Tx) error {
+		n, err := s.exec(ctx, tx, qUpdateKey, k.State, nanos(k.NotBefore), nanos(k.NotAfter), nanos(k.Updated), k.ID)
+		if err == nil && n == 0 {
+			err = fmt.Errorf("key %s: %w", k.ID, storage.ErrNotFound)
+		}
+		return err
+	})
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanKey(r scanner) (*storage.Key, error) {
+	var (
+		k                                 storage.Key
+		notBefore, notAfter, created, upd int64
+	)
+	if err := r.Scan(&k.ID, &k.Name, &k.PEM, &k.Algorithm, &k.State, &notBefore, &notAfter, &created, &upd); err != nil {
+		return nil, err
+	}
+	k.NotBefore, k.NotAfter, k.Created, k.Updated = fromNanos(notBefore), fromNanos(notAfter), fromNanos(created), fromNanos(upd)
+	return &k, nil
+}
+
+// PutAttestRecords deletes and re-inserts the referrer's rows in one
+// transaction, carrying each index's first recorded time over: the key
+// that judges a signature is the key valid when it was first seen.
+func (s *Store) PutAttestRecords(ctx context.Context, repo string, referrer digest.Digest, recs []storage.AttestRecord) error {
+	return s.write(ctx, "put attest records", func(ctx context.Context, tx *sql.Tx) error {
+		rows, err := s.rows(ctx, tx, qRecordedOf, repo, string(referrer))
+		if err != nil {
+			return err
+		}
+		recorded := map[int]int64{}
+		for rows.Next() {
+			var (
+				idx int
+				at  int64
+			)
+			if err := rows.Scan(&idx, &at); err != nil {
+				rows.Close()
+				return err
+			}
+			recorded[idx] = at
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if _, err := s.exec(ctx, tx, qDeleteRecords, repo, string(referrer)); err != nil {
+			return err
+		}
+		for _, r := range recs {
+			at, ok := recorded[r.Index]
+			if !ok {
+				at = nanos(r.Recorded)
+			}
+			_, err := s.exec(ctx, tx, qInsertRecord, repo, string(referrer), r.Index, r.Kind, r.Format,
+				string(r.Subject), r.KeyID, r.Algorithm, r.PredicateType, r.SigHash, string(r.PayloadDigest),
+				r.Status, r.Reason, at, nanos(r.Checked), nanos(r.Superseded))
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (s *Store) DeleteAttestRecords(ctx context.Context, repo string, referrer digest.Digest) error {
+	return s.write(ctx, "delete attest records", func(ctx context.Context, tx *sql.Tx) error {
+		_, err := s.exec(ctx, tx, qDeleteRecords, repo, string(referrer))
+		return err
+	})
+}
+
+func (s *Store) SupersedeAttestRecords(ctx context.Context, repo string, subject digest.Digest, kind, format string, keep digest.Digest, at time.Time) (int, error) {
+	var n int64
+	err := s.write(ctx, "supersede attest records", func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		if format == "" {
+			n, err = s.exec(ctx, tx, qSupersede, nanos(at), repo, string(subject), kind, string(keep))
+		} else {
+			n, err = s.exec(ctx, tx, qSupersedeFormat, nanos(at), repo, string(subject), kind, string(keep), format)
+		}
+		return err
+	})
+	return int(n), err
+}
+
+func (s *Store) AttestRecordsBySubject(ctx context.Context, repo string, subject digest.Digest) ([]storage.AttestRecord, error) {
+	return s.attestRecords(ctx, "attest records by subject", qRecordsBySubject, repo, string(subject))
+}
+
+func (s *Store) AttestRecordsByKey(ctx context.Context, keyID string) ([]storage.AttestRecord, error) {
+	return s.attestRecords(ctx, "attest records by key", qRecordsByKey, keyID)
+}
+
+func (s *Store) AttestRecordsBySigHash(ctx context.Context, h string) ([]storage.AttestRecord, error) {
+	return s.attestRecords(ctx, "attest records by signature", qRecordsBySig, h)
+}
+
+func (s *Store) AttestRecordsWithStatus(ctx context.Context, status string, after storage.AttestCursor, n int) ([]storage.AttestRecord, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	return s.attestRecords(ctx, "attest records by status", qRecordsWithStatus,
+		status, after.Repo, string(after.Referrer), after.Index, n)
+}
+
+func (s *Store) attestRecords(ctx context.Context, op string, q *Query, args ...any) ([]storage.AttestRecord, error) {
+	rows, err := s.rows(ctx, s.r, q, args...)
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	defer rows.Close()
+	var out []storage.AttestRecord
+	for rows.Next() {
+		var (
+			r                             storage.AttestRecord
+			referrer, subject, payload    string
+			recorded, checked, superseded int64
+		)
+		err := rows.Scan(&r.Repo, &referrer, &r.Index, &r.Kind, &r.Format, &subject, &r.KeyID, &r.Algorithm,
+			&r.PredicateType, &r.SigHash, &payload, &r.Status, &r.Reason, &recorded, &checked, &superseded)
+		if err != nil {
+			return nil, s.fail(op, err)
+		}
+		r.Referrer, r.Subject, r.PayloadDigest = digest.Digest(referrer), digest.Digest(subject), digest.Digest(payload)
+		r.Recorded, r.Checked, r.Superseded = fromNanos(recorded), fromNanos(checked), fromNanos(superseded)
+		out = append(out, r)
+	}
+	return out, s.fail(op, rows.Err())
+}
+
+const keyCols = `id, name, pem, algorithm, state, not_before, not_after, created, updated`
+
+const recordCols = `repo, referrer, idx, kind, format, subject, key_id, algorithm, predicate_type,
+	sig_hash, payload_digest, status, reason, recorded, checked, superseded`
+
+// maxSigHashMatches bounds the reuse lookup: one match is all it needs.
+const maxSigHashMatches = 16
+
+var (
+	qCreateKey = query(`INSERT INTO attest_keys (` + keyCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT DO NOTHING`)
+	qGetKey    = query(`SELECT ` + keyCols + ` FROM attest_keys WHERE id = ?`)
+	qListKeys  = query(`SELECT ` + keyCols + ` FROM attest_keys ORDER BY created, id`)
+	qUpdateKey = query(`UPDATE attest_keys SET state = ?, not_before = ?, not_after = ?, updated = ? WHERE id = ?`)
+
+	qRecordedOf    = query(`SELECT idx, recorded FROM attest_records WHERE repo = ? AND referrer = ?`)
+	qDeleteRecords = query(`DELETE FROM attest_records WHERE repo = ? AND referrer = ?`)
+	qInsertRecord  = query(`INSERT INTO attest_records (` + recordCols + `)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	qSupersede = query(`UPDATE attest_records SET superseded = ?
+		WHERE repo = ? AND subject = ? AND kind = ? AND referrer <> ? AND superseded = 0`)
+	qSupersedeFormat = query(`UPDATE attest_records SET superseded = ?
+		WHERE repo = ? AND subject = ? AND kind = ? AND referrer <> ? AND superseded = 0 AND format = ?`)
+	qRecordsBySubject = query(`SELECT ` + recordCols + ` FROM attest_records
+		WHERE repo = ? AND subject = ? ORDER BY recorded, referrer, idx`)
+	qRecordsByKey = query(`SELECT ` + recordCols + ` FROM attest_records
+		WHERE key_id = ? ORDER BY recorded, repo, referrer, idx`)
+	qRecordsBySig = query(`SELECT ` + recordCols + ` FROM attest_records
+		WHERE sig_hash = ? LIMIT ` + fmt.Sprint(maxSigHashMatches))
+	// Row values walk the (status, repo, referrer, idx) index from the cursor.
+	qRecordsWithStatus = query(`SELECT ` + recordCols + ` FROM attest_records
+		WHERE status = ? AND (repo, referrer, idx) > (?, ?, ?)
+		ORDER BY repo, referrer, idx LIMIT ?`)
+)
