@@ -1,0 +1,39 @@
+// Package fs is the local-disk storage.BlobStore, packreg's default.
+//
+// Layout under the root directory:
+//
+//	<root>/
+//	├── blobs/
+//	│   ├── sha256/
+//	│   │   └── <hex[0:2]>/        fan-out, created on first use
+//	│   │       └── <hex>          a committed blob: complete, verified, immutable
+//	│   └── sha512/
+//	│       └── <hex[0:2]>/<hex>
+//	├── uploads/
+//	│   └── <upload id>            data of one upload session, Offset bytes valid
+//	└── tmp/
+//	    └── empty-<random>         a blob staged without an upload file (0 bytes)
+//
+// A file appears under blobs/ only by rename(2) of a fully written, fsynced
+// and verified file from uploads/ or tmp/, followed by an fsync of its
+// directory, so a reader never sees a partial blob and a committed blob
+// survives a crash. The fan-out keeps directories small at millions of blobs.
+//
+// Upload state lives in storage.Upload, not here: Append truncates the data
+// file to u.Offset before writing (a crashed attempt may have left more) and
+// resumes the hash from u.HashState, so any process with the struct can take
+// the next chunk. One fsync of the data file per Append makes the new Offset
+// durable (the first Append also fsyncs uploads/, since it may have created
+// the file); Commit only renames and fsyncs a directory.
+//
+// Append reads on the calling goroutine while a second one hashes and a
+// third writes, through a few pooled 1 MiB buffers, and on Linux starts
+// writeback every 8 MiB (sync_file_range) so the final fsync has little
+// left to flush: a push costs about max(hash, write), not hash + write +
+// fsync.
+//
+// All filesystem calls go through the FS interface so tests can simulate a
+// crash between any two calls (see WithFS).
+//
+// fs imports only storage, digest and the standard library.
+package fs

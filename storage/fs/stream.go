@@ -1,0 +1,120 @@
+package fs
+
+import (
+	"context"
+	"fmt"
+	"hash"
+	"io"
+	"sync"
+	"sync/atomic"
+)
+
+// Streaming runs three stages at once: the calling goroutine reads into a
+// buffer, one goroutine hashes it and another writes it, so a push costs
+// about max(read, hash, write) instead of their sum. On a server the read
+// is a socket copy and the hash the slowest stage: giving it a goroutine of
+// its own keeps it busy. Buffers are large so syscalls and hash calls are
+// few, and pooled so concurrent pushes do not churn the heap.
+const (
+	bufSize  = 1 << 20
+	inFlight = 4 // buffers queued per stage; bounds memory per Append
+	// writebackEvery bytes written, the writer starts their writeback, so
+	// the disk works while we hash instead of all at once in the fsync.
+	writebackEvery = 8 << 20
+)
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
+
+// chunk is one buffer shared by the hasher and the writer; whichever
+// finishes last returns it to the pool.
+type chunk struct {
+	buf  *[]byte
+	n    int
+	refs atomic.Int32
+}
+
+func (c *chunk) bytes() []byte { return (*c.buf)[:c.n] }
+
+func (c *chunk) release() {
+	if c.refs.Add(-1) == 0 {
+		bufPool.Put(c.buf)
+	}
+}
+
+// copyHashed copies r to f (positioned at off), feeding the same bytes to h,
+// and returns the number of bytes copied. On error an unknown prefix of the
+// bytes may have been written; h is then garbage too, and the caller
+// discards both.
+func copyHashed(ctx context.Context, f File, off int64, h hash.Hash, r io.Reader) (int64, error) {
+	toWrite := make(chan *chunk, inFlight)
+	toHash := make(chan *chunk, inFlight)
+	failed := make(chan struct{}) // closed by the writer on its first error
+	var werr error
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		var written, started int64
+		for c := range toWrite {
+			if werr == nil {
+				if _, werr = f.Write(c.bytes()); werr != nil {
+					close(failed)
+				} else if written += int64(c.n); written-started >= writebackEvery {
+					startWriteback(f, off+started, written-started)
+					started = written
+				}
+			}
+			c.release()
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for c := range toHash {
+			h.Write(c.bytes())
+			c.release()
+		}
+	}()
+
+	var n int64
+	var rerr, cerr error
+loop:
+	for {
+		if cerr = ctx.Err(); cerr != nil {
+			break
+		}
+		c := &chunk{buf: bufPool.Get().(*[]byte)}
+		c.n, rerr = io.ReadFull(r, *c.buf)
+		if c.n == 0 {
+			bufPool.Put(c.buf)
+		} else {
+			c.refs.Store(2)
+			select {
+			case toWrite <- c:
+			case <-failed:
+				bufPool.Put(c.buf)
+				break loop
+			}
+			toHash <- c // the hasher never fails, so this cannot block forever
+			n += int64(c.n)
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			rerr = nil
+			break
+		}
+		if rerr != nil {
+			break
+		}
+	}
+	close(toWrite)
+	close(toHash)
+	wg.Wait()
+	switch {
+	case werr != nil:
+		return n, fmt.Errorf("write: %w", werr)
+	case cerr != nil:
+		return n, cerr
+	case rerr != nil:
+		return n, fmt.Errorf("read: %w", rerr)
+	}
+	return n, nil
+}

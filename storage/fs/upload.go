@@ -1,0 +1,257 @@
+package fs
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	iofs "io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/storage"
+)
+
+// algorithm is the hash streamed for u; sessions created without one hash sha256.
+func algorithm(u *storage.Upload) string {
+	if u.Algorithm == "" {
+		return digest.SHA256
+	}
+	return u.Algorithm
+}
+
+// Append implements storage.BlobStore: truncate the data file to u.Offset,
+// resume the hash, stream r into both, fsync once, then advance u.
+func (s *Store) Append(ctx context.Context, u *storage.Upload, r io.Reader) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("fs: append %s: %w", u.ID, err)
+	}
+	if err := checkID(u.ID); err != nil {
+		return err
+	}
+	alg := algorithm(u)
+	if !digest.Supported(alg) || u.Offset < 0 {
+		return fmt.Errorf("fs: append %s: algorithm %q, offset %d: %w", u.ID, alg, u.Offset, digest.ErrInvalid)
+	}
+	f, _, err := s.openUpload(u, u.Offset == 0)
+	if err != nil {
+		return fmt.Errorf("fs: append %s: %w", u.ID, err)
+	}
+	defer f.Close()
+	state, n, err := s.appendTo(ctx, f, u, alg, r)
+	if err != nil {
+		// Give the file back the length u records; a retry then rewrites
+		// the bytes rather than trusting a second fsync (after a failed one
+		// the kernel may have dropped them). Should the truncate fail too,
+		// the next Append or Commit truncates anyway.
+		_ = f.Truncate(u.Offset)
+		return fmt.Errorf("fs: append %s: %w", u.ID, err)
+	}
+	u.Offset += n
+	u.HashState = state
+	return nil
+}
+
+func (s *Store) appendTo(ctx context.Context, f File, u *storage.Upload, alg string, r io.Reader) ([]byte, int64, error) {
+	h, err := resumeHash(f, u, alg)
+	if err != nil {
+		return nil, 0, err
+	}
+	if _, err := f.Seek(u.Offset, io.SeekStart); err != nil {
+		return nil, 0, err
+	}
+	n, err := copyHashed(ctx, f, u.Offset, h, r)
+	if err != nil {
+		return nil, 0, err
+	}
+	// The one fsync of the data: after it, Offset+n bytes are durable.
+	if err := f.Sync(); err != nil {
+		return nil, 0, err
+	}
+	if u.Offset == 0 {
+		// The file may be new: its name must be as durable as its bytes.
+		if err := s.fs.SyncDir(s.uploads); err != nil {
+			return nil, 0, err
+		}
+	}
+	state, err := digest.MarshalHash(h)
+	return state, n, err
+}
+
+// resumeHash restores the running hash of the first u.Offset bytes, reading
+// them again only when the session carries no state.
+func resumeHash(f File, u *storage.Upload, alg string) (hash.Hash, error) {
+	if len(u.HashState) > 0 || u.Offset == 0 {
+		return digest.RestoreHash(alg, u.HashState)
+	}
+	h := digest.NewHash(alg)
+	return h, hashPrefix(f, h, u.Offset)
+}
+
+func hashPrefix(f File, h hash.Hash, n int64) error {
+	buf := bufPool.Get().(*[]byte)
+	defer bufPool.Put(buf)
+	got, err := io.CopyBuffer(h, io.NewSectionReader(f, 0, n), *buf)
+	if err == nil && got != n {
+		err = fmt.Errorf("%w: upload data ends at %d, state says %d", storage.ErrConflict, got, n)
+	}
+	return err
+}
+
+// openUpload opens u's data file at exactly u.Offset bytes, dropping bytes a
+// crashed or replayed Append left past it (truncated reports that).
+func (s *Store) openUpload(u *storage.Upload, create bool) (f File, truncated bool, err error) {
+	flag := os.O_RDWR
+	if create {
+		flag |= os.O_CREATE
+	}
+	f, err = s.fs.OpenFile(s.uploadPath(u.ID), flag, 0o644)
+	if err != nil {
+		return nil, false, notFound(err)
+	}
+	fi, err := f.Stat()
+	switch {
+	case err != nil:
+	case fi.Size() < u.Offset:
+		// Another copy of the session rewound the data under this one.
+		err = fmt.Errorf("%w: upload data is %d bytes, state says %d", storage.ErrConflict, fi.Size(), u.Offset)
+	case fi.Size() > u.Offset:
+		truncated = true
+		err = f.Truncate(u.Offset)
+	}
+	if err != nil {
+		f.Close()
+		return nil, false, err
+	}
+	return f, truncated, nil
+}
+
+// Commit implements storage.BlobStore.
+func (s *Store) Commit(ctx context.Context, u *storage.Upload, d digest.Digest) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("fs: commit %s: %w", u.ID, err)
+	}
+	if err := checkID(u.ID); err != nil {
+		return err
+	}
+	if _, err := digest.Parse(string(d)); err != nil {
+		return fmt.Errorf("fs: commit %s: %w", u.ID, err)
+	}
+	src := s.uploadPath(u.ID)
+	f, truncated, err := s.openUpload(u, false)
+	if errors.Is(err, iofs.ErrNotExist) && u.Offset == 0 {
+		return s.commitEmpty(u, d) // nothing was ever appended
+	}
+	if err != nil {
+		return fmt.Errorf("fs: commit %s: %w", u.ID, err)
+	}
+	var got digest.Digest
+	if truncated {
+		// The blob must not regain the dropped bytes after a crash.
+		err = f.Sync()
+	}
+	if err == nil {
+		got, err = sum(f, u, d.Algorithm())
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("fs: commit %s: %w", u.ID, err) // data kept: not the client's fault
+	}
+	if got != d {
+		_ = s.fs.Remove(src) // the contract discards data that failed verification
+		return fmt.Errorf("fs: commit %s: %w: data is %s, not %s", u.ID, storage.ErrDigestMismatch, got, d)
+	}
+	if err := s.publish(src, d); err != nil {
+		return fmt.Errorf("fs: commit %s: %w", u.ID, err)
+	}
+	return nil
+}
+
+// sum is the digest of the first u.Offset bytes of f under alg, from the
+// streamed hash state when it is for alg, else by reading the data again.
+func sum(f File, u *storage.Upload, alg string) (digest.Digest, error) {
+	if alg == algorithm(u) && (len(u.HashState) > 0 || u.Offset == 0) {
+		h, err := digest.RestoreHash(alg, u.HashState)
+		if err != nil {
+			return "", err
+		}
+		return digest.FromHash(alg, h), nil
+	}
+	h := digest.NewHash(alg)
+	if err := hashPrefix(f, h, u.Offset); err != nil {
+		return "", err
+	}
+	return digest.FromHash(alg, h), nil
+}
+
+// commitEmpty publishes the empty blob for an upload that never appended.
+func (s *Store) commitEmpty(u *storage.Upload, d digest.Digest) error {
+	if want := digest.FromBytes(d.Algorithm(), nil); d != want {
+		return fmt.Errorf("fs: commit %s: %w: data is %s, not %s", u.ID, storage.ErrDigestMismatch, want, d)
+	}
+	name := filepath.Join(s.tmp, "empty-"+rand.Text())
+	f, err := s.fs.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err == nil {
+		err = f.Close() // no bytes, so nothing to fsync; the dir fsync covers the name
+	}
+	if err == nil {
+		err = s.publish(name, d)
+	}
+	if err != nil {
+		_ = s.fs.Remove(name)
+		return fmt.Errorf("fs: commit %s: %w", u.ID, err)
+	}
+	return nil
+}
+
+// publish makes the verified, durable file src visible as blob d: one
+// atomic rename, then an fsync of the directory so the name survives a crash.
+func (s *Store) publish(src string, d digest.Digest) error {
+	dst := s.blobPath(d)
+	if _, err := s.fs.Stat(dst); err == nil {
+		// Same digest, same bytes: leave the published file alone.
+		if err := s.fs.Remove(src); err != nil && !errors.Is(err, iofs.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	dir := filepath.Dir(dst)
+	err := s.fs.Rename(src, dst)
+	if errors.Is(err, iofs.ErrNotExist) {
+		// First blob under this prefix (or src vanished: then the retry fails too).
+		if err = s.mkdir(dir); err == nil {
+			err = s.fs.Rename(src, dst)
+		}
+	}
+	if err != nil {
+		return notFound(err)
+	}
+	return s.fs.SyncDir(dir)
+}
+
+// mkdir creates a fan-out directory and makes its name durable. It syncs the
+// parent even when another commit created the directory first, because that
+// commit may not have synced it yet.
+func (s *Store) mkdir(dir string) error {
+	if err := s.fs.Mkdir(dir, 0o755); err != nil && !errors.Is(err, iofs.ErrExist) {
+		return err
+	}
+	return s.fs.SyncDir(filepath.Dir(dir))
+}
+
+// Abort implements storage.BlobStore. It ignores ctx on purpose: aborting is
+// how a cancelled request cleans up, and the removal cannot block for long.
+func (s *Store) Abort(_ context.Context, u *storage.Upload) error {
+	if err := checkID(u.ID); err != nil {
+		return err
+	}
+	if err := s.fs.Remove(s.uploadPath(u.ID)); err != nil && !errors.Is(err, iofs.ErrNotExist) {
+		return fmt.Errorf("fs: abort %s: %w", u.ID, err)
+	}
+	return nil
+}

@@ -1,0 +1,64 @@
+package fs
+
+import (
+	"io"
+	iofs "io/fs"
+	"os"
+)
+
+// FS is the part of the filesystem the store uses. The default is the real
+// one; tests substitute an implementation that can lose everything not yet
+// synced, to prove crash safety rather than assume it.
+type FS interface {
+	OpenFile(name string, flag int, perm os.FileMode) (File, error)
+	Stat(name string) (iofs.FileInfo, error)
+	Rename(oldpath, newpath string) error
+	Remove(name string) error
+	Mkdir(name string, perm os.FileMode) error
+	MkdirAll(name string, perm os.FileMode) error
+	// SyncDir makes the entries of directory name (creations, renames,
+	// removals) durable.
+	SyncDir(name string) error
+}
+
+// File is an open file of an FS; *os.File implements it.
+type File interface {
+	io.Reader
+	io.ReaderAt
+	io.Writer
+	io.Seeker
+	io.Closer
+	Stat() (iofs.FileInfo, error)
+	Truncate(size int64) error
+	// Sync makes the file's contents durable.
+	Sync() error
+}
+
+// OS is the real filesystem.
+type OS struct{}
+
+func (OS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	f, err := os.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err // not a typed nil *os.File inside the interface
+	}
+	return f, nil
+}
+
+func (OS) Stat(name string) (iofs.FileInfo, error)      { return os.Stat(name) }
+func (OS) Rename(oldpath, newpath string) error         { return os.Rename(oldpath, newpath) }
+func (OS) Remove(name string) error                     { return os.Remove(name) }
+func (OS) Mkdir(name string, perm os.FileMode) error    { return os.Mkdir(name, perm) }
+func (OS) MkdirAll(name string, perm os.FileMode) error { return os.MkdirAll(name, perm) }
+
+func (OS) SyncDir(name string) error {
+	d, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
