@@ -38,12 +38,17 @@ type BlobStore interface {
 	// Append writes r after u.Offset, durably, and on success advances
 	// u.Offset, u.HashState and u.Backend. Data already past u.Offset (from a
 	// crashed or interrupted earlier attempt) is discarded first. On error u is
-	// unchanged and the upload can be resumed from u.Offset.
+	// unchanged and the upload can be resumed from u.Offset; the error wraps
+	// the reader's or the context's error when one of them caused it, so the
+	// caller can tell a client that hung up from a storage failure. The first
+	// Append of an upload creates its data.
 	Append(ctx context.Context, u *Upload, r io.Reader) error
 	// Commit verifies that the upload's data hashes to d and publishes it as
 	// blob d (ErrDigestMismatch otherwise; the upload data is then discarded).
-	// When blob d already exists, the upload data is discarded and Commit
-	// succeeds. After Commit the upload is gone from the store.
+	// When blob d already exists the data is still verified (a wrong claim
+	// must not link someone else's blob), then discarded, and Commit succeeds.
+	// An upload with no Append at all commits as the empty blob. After Commit
+	// the upload is gone from the store.
 	Commit(ctx context.Context, u *Upload, d digest.Digest) error
 	// Abort discards the upload's data. Aborting an unknown upload is not an error.
 	Abort(ctx context.Context, u *Upload) error
