@@ -4,7 +4,11 @@
 package depcheck
 
 import (
+	"go/parser"
+	"go/token"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -30,4 +34,41 @@ func Forbid(t *testing.T, pkg string, forbidden ...string) {
 			}
 		}
 	}
+}
+
+// Allow fails t when a non-test file of the package in dir imports anything
+// but the standard library and the allowed import paths. An allowed entry
+// ending in "/" admits a whole tree. It checks direct imports only: it keeps
+// leaves (a store, a test suite) leaves.
+func Allow(t *testing.T, dir string, allowed ...string) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("%s: no Go files (%v)", dir, err)
+	}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		ast, err := parser.ParseFile(token.NewFileSet(), f, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, im := range ast.Imports {
+			p, _ := strconv.Unquote(im.Path.Value)
+			if !strings.Contains(strings.Split(p, "/")[0], ".") || allowedPath(p, allowed) {
+				continue // the standard library, or listed
+			}
+			t.Errorf("%s imports %s", f, p)
+		}
+	}
+}
+
+func allowedPath(p string, allowed []string) bool {
+	for _, a := range allowed {
+		if p == a || strings.HasSuffix(a, "/") && strings.HasPrefix(p, a) {
+			return true
+		}
+	}
+	return false
 }
