@@ -1,0 +1,309 @@
+package attest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/packreg/packreg/registry"
+	"github.com/packreg/packreg/storage"
+)
+
+// Handler serves the key ring API:
+//
+//	POST /api/v1/keys                 {"name","pem","not_before"?,"not_after"?} → 201 key
+//	GET  /api/v1/keys                 → {"keys":[...]}
+//	GET  /api/v1/keys/{id}            → key
+//	POST /api/v1/keys/{id}/retire     → key (rotation: valid until now)
+//	POST /api/v1/keys/{id}/revoke     → key (trust withdrawn from all it signed)
+//	GET  /api/v1/keys/{id}/signed     → {"key":...,"signed":[...]}
+//
+// and, until the pack index routes them itself, the version paths of
+// ServeVersion under /api/v1/packs/NAME/versions/VERSION/.
+func (s *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/v1/keys", s.wrap(s.postKey))
+	mux.HandleFunc("GET /api/v1/keys", s.wrap(s.listKeys))
+	mux.HandleFunc("GET /api/v1/keys/{id}", s.wrap(keyAnswer(s.Key)))
+	mux.HandleFunc("POST /api/v1/keys/{id}/retire", s.wrap(keyAnswer(s.RetireKey)))
+	mux.HandleFunc("POST /api/v1/keys/{id}/revoke", s.wrap(keyAnswer(s.RevokeKey)))
+	mux.HandleFunc("GET /api/v1/keys/{id}/signed", s.wrap(s.keySigned))
+	mux.HandleFunc("/api/v1/keys/", s.wrap(notFound))
+	mux.HandleFunc("/api/v1/packs/", s.wrap(func(w http.ResponseWriter, req *http.Request) error {
+		name, version, rest, ok := splitVersionPath(req.URL.Path)
+		if !ok {
+			return notFound(w, req)
+		}
+		return s.serveVersion(w, req, name, version, rest)
+	}))
+	return mux
+}
+
+// VersionSuffixes are the last path components ServeVersion answers
+// below /api/v1/packs/NAME/versions/VERSION/.
+var VersionSuffixes = []string{"signatures", "attestations", "verification"}
+
+// ServeVersion answers the attest paths of a pack version, for the pack
+// API to delegate to:
+//
+//	GET  .../signatures     → {"verification", "signatures":[...]}
+//	POST .../signatures     {"payload","signature"} (cosign simple signing, base64) → 201
+//	GET  .../attestations   → {"verification", "attestations":[...]}
+//	POST .../attestations   a DSSE envelope → 201
+//	GET  .../verification   → the full report
+//	POST .../verification   re-check everything, then the full report
+func (s *Service) ServeVersion(w http.ResponseWriter, req *http.Request, name, version, suffix string) {
+	s.wrap(func(w http.ResponseWriter, req *http.Request) error {
+		return s.serveVersion(w, req, name, version, suffix)
+	})(w, req)
+}
+
+func (s *Service) serveVersion(w http.ResponseWriter, req *http.Request, name, version, suffix string) error {
+	ctx := req.Context()
+	repo, d, err := s.versions.ResolveVersion(ctx, name, version)
+	if err != nil {
+		return err
+	}
+	switch req.Method + " " + suffix {
+	case "GET signatures", "GET attestations", "GET verification":
+	case "POST signatures":
+		return s.postSignature(w, req, repo, d)
+	case "POST attestations":
+		return s.postAttestation(w, req, repo, d)
+	case "POST verification":
+		if err := s.Refresh(ctx, repo, d); err != nil {
+			return err
+		}
+	default:
+		return apiErr(http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "%s is not allowed on %s", req.Method, suffix)
+	}
+	rep, err := s.Evaluate(ctx, repo, d)
+	if err != nil {
+		return err
+	}
+	switch suffix {
+	case "signatures":
+		rep.Attestations = nil
+	case "attestations":
+		rep.Signatures = nil
+	}
+	return writeJSON(w, http.StatusOK, rep)
+}
+
+// splitVersionPath cuts /api/v1/packs/NAME/versions/VERSION/SUFFIX from
+// the end, since NAME may contain slashes.
+func splitVersionPath(p string) (name, version, suffix string, ok bool) {
+	rest, ok := strings.CutPrefix(p, "/api/v1/packs/")
+	if !ok {
+		return "", "", "", false
+	}
+	i := strings.LastIndex(rest, "/")
+	if i < 0 {
+		return "", "", "", false
+	}
+	rest, suffix = rest[:i], rest[i+1:]
+	i = strings.LastIndex(rest, "/versions/")
+	if i <= 0 {
+		return "", "", "", false
+	}
+	name, version = rest[:i], rest[i+len("/versions/"):]
+	if version == "" || strings.Contains(version, "/") {
+		return "", "", "", false
+	}
+	for _, s := range VersionSuffixes {
+		if s == suffix {
+			return name, version, suffix, true
+		}
+	}
+	return "", "", "", false
+}
+
+// keyView is a key as the API shows it.
+type keyView struct {
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	Algorithm string     `json:"algorithm"`
+	State     string     `json:"state"`
+	NotBefore *time.Time `json:"not_before,omitempty"`
+	NotAfter  *time.Time `json:"not_after,omitempty"`
+	Created   time.Time  `json:"created"`
+	Updated   time.Time  `json:"updated"`
+	PEM       string     `json:"pem"`
+}
+
+func viewKey(k *storage.Key) keyView {
+	return keyView{ID: k.ID, Name: k.Name, Algorithm: k.Algorithm, State: k.State,
+		NotBefore: timePtr(k.NotBefore), NotAfter: timePtr(k.NotAfter),
+		Created: k.Created, Updated: k.Updated, PEM: k.PEM}
+}
+
+func (s *Service) postKey(w http.ResponseWriter, req *http.Request) error {
+	var in struct {
+		Name      string    `json:"name"`
+		PEM       string    `json:"pem"`
+		NotBefore time.Time `json:"not_before"`
+		NotAfter  time.Time `json:"not_after"`
+	}
+	if err := decodeBody(req, &in, 64<<10); err != nil {
+		return err
+	}
+	k, err := s.AddKey(req.Context(), KeyInput{Name: in.Name, PEM: in.PEM, NotBefore: in.NotBefore, NotAfter: in.NotAfter})
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/api/v1/keys/"+k.ID)
+	return writeJSON(w, http.StatusCreated, viewKey(k))
+}
+
+func (s *Service) listKeys(w http.ResponseWriter, req *http.Request) error {
+	keys, err := s.Keys(req.Context())
+	if err != nil {
+		return err
+	}
+	out := make([]keyView, len(keys))
+	for i, k := range keys {
+		out[i] = viewKey(k)
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"keys": out})
+}
+
+// keyAnswer serves one key: what op returns for the {id} of the path.
+func keyAnswer(op func(context.Context, string) (*storage.Key, error)) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, req *http.Request) error {
+		k, err := op(req.Context(), req.PathValue("id"))
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, viewKey(k))
+	}
+}
+
+func (s *Service) keySigned(w http.ResponseWriter, req *http.Request) error {
+	id := req.PathValue("id")
+	k, err := s.Key(req.Context(), id)
+	if err != nil {
+		return err
+	}
+	signed, err := s.KeySigned(req.Context(), id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"key": viewKey(k), "signed": signed})
+}
+
+func notFound(http.ResponseWriter, *http.Request) error {
+	return apiErr(http.StatusNotFound, "NOT_FOUND", "no such endpoint")
+}
+
+// apiError is an answer other than 2xx, in the /api/v1 error shape.
+type apiError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *apiError) Error() string { return e.Code + ": " + e.Message }
+
+func apiErr(status int, code, format string, args ...any) *apiError {
+	return &apiError{status, code, fmt.Sprintf(format, args...)}
+}
+
+// ErrUnverified refuses a posted signature or attestation that no trusted
+// key verifies (HTTP 422): the API stores only what it can vouch for.
+var ErrUnverified = errors.New("not verified by a trusted key")
+
+// wrap turns a handler returning an error into an http.HandlerFunc with
+// one place that maps errors to answers. Internal failures are logged with
+// the request id and answered without their text.
+func (s *Service) wrap(h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, req *http.Request) {
+		err := h(w, req)
+		if err == nil {
+			return
+		}
+		var ae *apiError
+		var re *registry.Error
+		switch {
+		case errors.As(err, &ae):
+		case errors.Is(err, ErrInvalid), errors.Is(err, ErrBadKey):
+			ae = apiErr(http.StatusBadRequest, "INVALID", "%s", err.Error())
+		case errors.Is(err, ErrUnverified):
+			ae = apiErr(http.StatusUnprocessableEntity, "UNVERIFIED", "%s", err.Error())
+		case errors.Is(err, ErrKeyState):
+			ae = apiErr(http.StatusConflict, "CONFLICT", "%s", err.Error())
+		case errors.Is(err, storage.ErrConflict):
+			ae = apiErr(http.StatusConflict, "CONFLICT", "%s", err.Error())
+		case errors.As(err, &re) && re.Status < 500:
+			ae = apiErr(re.Status, re.Code, "%s", re.Message)
+		case registry.IsNotFound(err):
+			ae = apiErr(http.StatusNotFound, "NOT_FOUND", "not found")
+		case errors.Is(err, storage.ErrUnavailable):
+			w.Header().Set("Retry-After", "1")
+			ae = apiErr(http.StatusServiceUnavailable, "UNAVAILABLE", "storage temporarily unavailable, retry later (request %s)", reqID(req))
+		case errors.Is(err, context.Canceled) && req.Context().Err() != nil:
+			return // the client left
+		default:
+			s.log.ErrorContext(req.Context(), "attest API: internal error", "request_id", reqID(req),
+				"method", req.Method, "path", req.URL.Path, "err", err)
+			ae = apiErr(http.StatusInternalServerError, "INTERNAL", "internal error (request %s)", reqID(req))
+		}
+		type body struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+			Details any    `json:"details,omitempty"`
+		}
+		_ = writeJSON(w, ae.Status, map[string]body{"error": {Code: ae.Code, Message: ae.Message}})
+	}
+}
+
+func reqID(req *http.Request) string { return req.Header.Get("X-Request-Id") }
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// decodeBody decodes a JSON body strictly: unknown fields are errors, so a
+// typo ("not_afer") is not silently ignored.
+func decodeBody(req *http.Request, v any, max int64) error {
+	b, err := io.ReadAll(io.LimitReader(req.Body, max+1))
+	if err != nil {
+		return fmt.Errorf("%w: reading body: %v", ErrInvalid, err)
+	}
+	if int64(len(b)) > max {
+		return apiErr(http.StatusRequestEntityTooLarge, "TOO_LARGE", "body exceeds %d bytes", max)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: body: %v", ErrInvalid, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("%w: body: data after the JSON value", ErrInvalid)
+	}
+	return nil
+}
+
+// readBody reads a raw body of at most max bytes.
+func readBody(req *http.Request, max int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(req.Body, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading body: %v", ErrInvalid, err)
+	}
+	if int64(len(b)) > max {
+		return nil, apiErr(http.StatusRequestEntityTooLarge, "TOO_LARGE", "body exceeds %d bytes", max)
+	}
+	return b, nil
+}

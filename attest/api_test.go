@@ -1,0 +1,217 @@
+package attest_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/packreg/packreg/attest"
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/internal/depcheck"
+)
+
+func TestDependencies(t *testing.T) {
+	depcheck.Forbid(t, "github.com/packreg/packreg/attest",
+		"pack", "mirror", "compliance", "cmd", "conformance",
+		"storage/fs", "storage/s3", "storage/sqlite", "storage/postgres", "storage/sqlmeta")
+}
+
+func TestKeysAPI(t *testing.T) {
+	e := newEnv(t, attest.Config{})
+	k := newSigner(t, "ecdsa-p384")
+	body := func(name, pem string) map[string]string { return map[string]string{"name": name, "pem": pem} }
+	created := e.call("POST", "/api/v1/keys", body("release-2026", k.pubPEM), http.StatusCreated)
+	if created["id"] != k.id || created["state"] != "active" || created["algorithm"] != "ecdsa-p384" {
+		t.Fatalf("created %v", created)
+	}
+	private := "-----BEGIN PRIVATE KEY-----\nTUlJRXZBSUJBREFOQmdrcWhraUc5dzBCQVFFRkFBU0NCS1l3Z2dTaUFnRUFBb0lCQVFD\n-----END PRIVATE KEY-----\n"
+	rows := []struct {
+		name string
+		body any
+		want int
+		code string
+	}{
+		{"duplicate key", body("again", k.pubPEM), http.StatusConflict, "CONFLICT"},
+		{"duplicate name", body("release-2026", newSigner(t, "ed25519").pubPEM), http.StatusConflict, "CONFLICT"},
+		{"private key", body("oops", private), http.StatusBadRequest, "INVALID"},
+		{"garbage", body("x", "not a key"), http.StatusBadRequest, "INVALID"},
+		{"two keys", body("x", k.pubPEM+k.pubPEM), http.StatusBadRequest, "INVALID"},
+		{"no name", body("", newSigner(t, "ed25519").pubPEM), http.StatusBadRequest, "INVALID"},
+		{"control in name", body("a\nb", newSigner(t, "ed25519").pubPEM), http.StatusBadRequest, "INVALID"},
+		{"unknown field", map[string]string{"name": "x", "pem": k.pubPEM, "not_afer": "2030"}, http.StatusBadRequest, "INVALID"},
+		{"not JSON", []byte("{"), http.StatusBadRequest, "INVALID"},
+		{"window backwards", map[string]string{"name": "w", "pem": newSigner(t, "ed25519").pubPEM,
+			"not_before": "2030-01-01T00:00:00Z", "not_after": "2029-01-01T00:00:00Z"}, http.StatusBadRequest, "INVALID"},
+	}
+	for _, r := range rows {
+		out := e.call("POST", "/api/v1/keys", r.body, r.want)
+		errObj, _ := out["error"].(map[string]any)
+		if errObj["code"] != r.code {
+			t.Errorf("%s: %v", r.name, out)
+		}
+		if strings.Contains(errObj["message"].(string), "TUlJRXZB") {
+			t.Errorf("%s: the answer repeats the private key", r.name)
+		}
+	}
+	e.call("GET", "/api/v1/keys/"+strings.Repeat("0", 64), nil, http.StatusNotFound)
+	e.call("POST", "/api/v1/keys/"+strings.Repeat("0", 64)+"/retire", nil, http.StatusNotFound)
+	e.call("GET", "/api/v1/keys/"+k.id+"/nothing", nil, http.StatusNotFound)
+	list := e.call("GET", "/api/v1/keys", nil, http.StatusOK)["keys"].([]any)
+	if len(list) != 1 {
+		t.Fatalf("keys: %v", list)
+	}
+	retired := e.call("POST", "/api/v1/keys/"+k.id+"/retire", nil, http.StatusOK)
+	if retired["state"] != "retired" || retired["not_after"] == nil {
+		t.Fatalf("retired: %v", retired)
+	}
+	again := e.call("POST", "/api/v1/keys/"+k.id+"/retire", nil, http.StatusOK)
+	if again["not_after"] != retired["not_after"] {
+		t.Fatal("retiring twice moved the end of the window")
+	}
+}
+
+// The policy's pull gate refuses an unsigned version with 403 DENIED and
+// admits it once a trusted signature arrives; the signature manifests
+// themselves stay pullable (cosign verify must fetch them).
+func TestPullGate(t *testing.T) {
+	e := newEnv(t, attest.Config{Policies: []attest.Policy{{Repositories: []string{"secure/**"}, RequireSignature: true}}})
+	k := newSigner(t, "ecdsa-p256")
+	e.addKey(k)
+	d := e.pushPack("secure/app", "1.0.0")
+	open := e.pushPack("open/app", "1.0.0")
+	get := func(repo, ref string) (int, string) {
+		req, _ := http.NewRequest("GET", e.oci.URL+"/v2/"+repo+"/manifests/"+ref, nil)
+		req.Header.Set("Accept", mtManifest)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	e.wait()
+	if code, body := get("secure/app", "1.0.0"); code != http.StatusForbidden || !strings.Contains(body, "DENIED") || !strings.Contains(body, "unsigned") {
+		t.Fatalf("unsigned pull: %d %s", code, body)
+	}
+	if code, _ := get("secure/app", d.String()); code != http.StatusForbidden {
+		t.Fatalf("unsigned pull by digest: %d", code)
+	}
+	if code, _ := get("open/app", open.String()); code != http.StatusOK {
+		t.Fatalf("pull outside the policy: %d", code)
+	}
+	// Signed by a stranger: still refused.
+	stranger := newSigner(t, "ecdsa-p256")
+	p := simplePayload("secure/app", d)
+	e.signTag("secure/app", d, e.sigLayer("secure/app", p, stranger.sign(p)))
+	e.wait()
+	if code, body := get("secure/app", "1.0.0"); code != http.StatusForbidden || !strings.Contains(body, "untrusted") {
+		t.Fatalf("pull signed by a stranger: %d %s", code, body)
+	}
+	sig := e.signTag("secure/app", d, e.sigLayer("secure/app", p, k.sign(p)))
+	e.wait()
+	if code, body := get("secure/app", "1.0.0"); code != http.StatusOK {
+		t.Fatalf("signed pull: %d %s", code, body)
+	}
+	if code, _ := get("secure/app", attest.SchemaTag(d, attest.KindSignature)); code != http.StatusOK {
+		t.Fatalf("pulling the signature manifest: %d", code)
+	}
+	if code, _ := get("secure/app", sig.String()); code != http.StatusOK {
+		t.Fatalf("pulling the signature manifest by digest: %d", code)
+	}
+}
+
+// POST .../attestations stores a verified DSSE envelope as a referrer that
+// is also the .att tag; POST .../signatures replaces the .sig tag and
+// supersedes the older signatures.
+func TestPublish(t *testing.T) {
+	e := newEnv(t, attest.Config{})
+	k, next, stranger := newSigner(t, "ecdsa-p256"), newSigner(t, "ed25519ph"), newSigner(t, "ecdsa-p256")
+	e.addKey(k)
+	repo := "pub/pack"
+	d := e.pushPack(repo, "2.0.0")
+	base := "/api/v1/packs/" + repo + "/versions/2.0.0/"
+
+	env1 := envelope(k, attest.PayloadTypeInToto, statement(predProvenance, d), "")
+	out := e.call("POST", base+"attestations", env1, http.StatusCreated)
+	ref := digest.Digest(out["referrer"].(string))
+	recs := out["records"].([]any)
+	if len(recs) != 1 || recs[0].(map[string]any)["status"] != "verified" {
+		t.Fatalf("posted attestation: %v", out)
+	}
+	m, err := e.reg.Manifest(context.Background(), repo, attest.SchemaTag(d, attest.KindAttestation))
+	if err != nil || m.Digest != ref || m.Subject != d {
+		t.Fatalf(".att tag: %v %+v", err, m)
+	}
+	// A second one is appended to the same tag.
+	env2 := envelope(k, attest.PayloadTypeInToto, statement("https://spdx.dev/Document", d), "")
+	out = e.call("POST", base+"attestations", env2, http.StatusCreated)
+	if len(out["records"].([]any)) != 2 {
+		t.Fatalf("second attestation: %v", out)
+	}
+	for name, body := range map[string][]byte{
+		"untrusted key":      envelope(stranger, attest.PayloadTypeInToto, statement(predProvenance, d), ""),
+		"about another":      envelope(k, attest.PayloadTypeInToto, statement(predProvenance, digest.FromBytes(digest.SHA256, nil)), ""),
+		"not in-toto":        envelope(k, "text/plain", []byte("hello"), ""),
+		"named key fails it": envelope(stranger, attest.PayloadTypeInToto, statement(predProvenance, d), k.id),
+	} {
+		want := http.StatusUnprocessableEntity
+		if name == "not in-toto" {
+			want = http.StatusBadRequest
+		}
+		e.call("POST", base+"attestations", body, want)
+	}
+	e.call("POST", base+"attestations", []byte("{}"), http.StatusBadRequest)
+
+	// Signatures: by k, then rotation to next.
+	p := simplePayload(repo, d)
+	post := func(s *signer, payload []byte, want int) map[string]any {
+		return e.call("POST", base+"signatures", map[string]string{
+			"payload": base64.StdEncoding.EncodeToString(payload), "signature": base64.StdEncoding.EncodeToString(s.sign(payload))}, want)
+	}
+	post(k, p, http.StatusCreated)
+	post(next, p, http.StatusUnprocessableEntity) // not in the ring yet
+	post(k, simplePayload(repo, digest.FromBytes(digest.SHA256, nil)), http.StatusUnprocessableEntity)
+	e.addKey(next)
+	e.call("POST", "/api/v1/keys/"+k.id+"/retire", nil, http.StatusOK)
+	e.advance(1)
+	post(k, p, http.StatusUnprocessableEntity) // retired: no new signatures
+	post(next, p, http.StatusCreated)
+	rep := e.report(repo, "2.0.0")
+	if rep.Verification != attest.Verified {
+		t.Fatalf("after rotation: %s", rep.Verification)
+	}
+	var current []string
+	for _, f := range rep.Signatures {
+		if f.Superseded == nil {
+			current = append(current, f.KeyID)
+		}
+	}
+	if len(current) != 1 || current[0] != next.id {
+		t.Fatalf("current signatures %q, want only the new key's", current)
+	}
+	// The referrers API lists the .att manifest (it has a subject).
+	resp, err := http.Get(e.oci.URL + "/v2/" + repo + "/referrers/" + d.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idx struct {
+		Manifests []struct{ Digest string } `json:"manifests"`
+	}
+	json.NewDecoder(resp.Body).Decode(&idx)
+	resp.Body.Close()
+	if len(idx.Manifests) < 2 {
+		t.Fatalf("referrers: %+v", idx)
+	}
+	// The GET views split signatures from attestations.
+	sigs := e.call("GET", base+"signatures", nil, http.StatusOK)
+	if sigs["attestations"] != nil || len(sigs["signatures"].([]any)) != 2 || sigs["verification"] != "verified" {
+		t.Fatalf("signatures view: %v", sigs)
+	}
+	e.call("DELETE", base+"signatures", nil, http.StatusMethodNotAllowed)
+	e.call("GET", "/api/v1/packs/"+repo+"/versions/9.9.9/signatures", nil, http.StatusNotFound)
+}

@@ -1,0 +1,53 @@
+// Package attest recognises, verifies, records, reports and enforces
+// signatures and attestations of what the registry holds.
+//
+// What it reads. cosign v2.6.5 stores things three ways, and attest reads
+// all of them (sigmanifest.go): the tag schema (sha256-<hex>.sig manifests
+// of simple-signing layers, sha256-<hex>.att manifests of DSSE envelopes),
+// OCI 1.1 referrers (--registry-referrers-mode=oci-1-1), and sigstore
+// bundles v0.3 (--new-bundle-format; cosign signs images there with a DSSE
+// envelope whose predicate type is https://sigstore.dev/cosign/sign/v1, and
+// a messageSignature over the subject manifest bytes is read too). Each
+// signature becomes a storage.AttestRecord linked to its subject digest.
+//
+// How it verifies. Exactly, over the bytes that were signed: the
+// simple-signing layer (whose critical.image.docker-manifest-digest must be
+// the subject), the DSSE pre-authentication encoding (whose in-toto subject
+// digests must include the subject), the subject manifest for a message
+// signature. Layer bytes are re-hashed against their descriptor, so content
+// altered at rest fails. Every parsed document is rejected if it holds a
+// duplicate key or trailing data (strictjson.go), since two parsers reading
+// one document differently is how signature checks get bypassed. A
+// signature no known key verifies is "unverifiable" (untrusted), unless it
+// names its key (bundle hint, DSSE keyid) and that key fails it, or the
+// same signature bytes once verified over other content: then it is
+// "failed" (invalid), because the content was altered.
+//
+// Keys and time. The key ring (keyring.go) holds PEM public keys: RSA
+// 2048/3072/4096 (PKCS#1 v1.5 and PSS), ECDSA P-256/P-384/P-521 and
+// Ed25519 (pure and Ed25519ph, which cosign uses for images), with a
+// validity window and a state. A record stores what the bytes prove; its
+// reported status applies the key as it is now to the time the record was
+// first seen, so retiring a key (closing its window) keeps what it signed
+// before and refuses what it signs after, revoking withdraws everything,
+// and neither needs a re-check. Adding a key re-checks the records no key
+// could verify.
+//
+// Libraries. Keys are parsed and signatures checked with
+// github.com/sigstore/sigstore/pkg/signature and pkg/cryptoutils, the code
+// cosign itself verifies with. github.com/sigstore/cosign/v2 and
+// sigstore-go are not imported: their verifiers are built around Rekor,
+// Fulcio and TUF (hundreds of packages, gRPC and cloud KMS clients in the
+// binary), while key-based verification of these formats is a few hundred
+// lines of parsing over the sigstore verifiers. The bundle JSON is read
+// with encoding/json into the few fields used, not protobuf-specs' types.
+//
+// Wiring. cmd gives attest a Source (RegistrySource over the registry's
+// service methods), subscribes Observe to registry events (a bounded queue
+// and one worker, Run, keep pushes fast), installs CheckPull as a
+// registry.PullGate and mounts Handler. The pack API delegates its
+// signatures/attestations/verification paths to ServeVersion.
+//
+// attest imports registry, storage and digest. It must not import pack,
+// mirror, compliance or cmd, and registry never imports it.
+package attest

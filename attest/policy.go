@@ -1,0 +1,109 @@
+package attest
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+)
+
+// Config is the attest section of the serve config. The zero value is
+// permissive: everything is indexed and reported, nothing is enforced.
+type Config struct {
+	// Policies apply per repository; the first whose pattern matches wins.
+	Policies []Policy `yaml:"policies"`
+	// QueueSize bounds the indexing jobs waiting for the worker.
+	QueueSize int `yaml:"queue_size"`
+}
+
+// Policy is what a set of repositories requires.
+type Policy struct {
+	// Repositories are path.Match patterns over repository names ("*" does
+	// not cross "/"); a trailing "/**" matches any depth below a prefix,
+	// and "**" alone matches every repository.
+	Repositories []string `yaml:"repositories"`
+	// RequireSignature refuses pulls (403 DENIED) of a manifest that has no
+	// signature verified by a trusted key, or any invalid one.
+	RequireSignature bool `yaml:"require_signature"`
+	// VerifyBeforeVisible keeps a new pack version pending until a
+	// verified signature arrives (the pack index asks attest).
+	VerifyBeforeVisible bool `yaml:"verify_before_visible"`
+	// RequiredAttestations are in-toto predicate types that must each have
+	// a verified attestation for a version to be "verified".
+	RequiredAttestations []string `yaml:"required_attestations"`
+}
+
+// DefaultQueueSize is the indexing queue length when Config leaves it 0.
+const DefaultQueueSize = 1024
+
+// Validate reports every bad pattern and setting at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.QueueSize < 0 {
+		errs = append(errs, fmt.Errorf("attest.queue_size must be >= 0, got %d", c.QueueSize))
+	}
+	for i, p := range c.Policies {
+		if len(p.Repositories) == 0 {
+			errs = append(errs, fmt.Errorf("attest.policies[%d]: no repositories", i))
+		}
+		for _, pat := range p.Repositories {
+			if err := checkPattern(pat); err != nil {
+				errs = append(errs, fmt.Errorf("attest.policies[%d]: repository pattern %q: %w", i, pat, err))
+			}
+		}
+		for _, t := range p.RequiredAttestations {
+			if strings.TrimSpace(t) == "" {
+				errs = append(errs, fmt.Errorf("attest.policies[%d]: empty required attestation type", i))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func checkPattern(pat string) error {
+	if pat == "" {
+		return errors.New("empty")
+	}
+	base := strings.TrimSuffix(pat, "/**")
+	if pat == "**" || base == "" {
+		return nil
+	}
+	if strings.Contains(base, "**") {
+		return errors.New(`"**" is only allowed alone or as a trailing "/**"`)
+	}
+	_, err := path.Match(base, "")
+	return err
+}
+
+// matchRepo reports whether repository repo matches pat.
+func matchRepo(pat, repo string) bool {
+	if pat == "**" {
+		return true
+	}
+	if base, ok := strings.CutSuffix(pat, "/**"); ok {
+		// The prefix itself may hold a pattern: match it against as many
+		// leading components as it has.
+		n := strings.Count(base, "/") + 1
+		parts := strings.SplitN(repo, "/", n+1)
+		if len(parts) <= n {
+			return false
+		}
+		ok, _ := path.Match(base, strings.Join(parts[:n], "/"))
+		return ok
+	}
+	ok, _ := path.Match(pat, repo)
+	return ok
+}
+
+// PolicyFor returns the policy of repo, or nil when none matches
+// (permissive).
+func (c *Config) PolicyFor(repo string) *Policy {
+	for i := range c.Policies {
+		for _, pat := range c.Policies[i].Repositories {
+			if matchRepo(pat, repo) {
+				return &c.Policies[i]
+			}
+		}
+	}
+	return nil
+}

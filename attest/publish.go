@@ -1,0 +1,253 @@
+package attest
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/registry"
+	"github.com/packreg/packreg/storage"
+)
+
+// The API stores what it accepts as plain OCI objects, in the layout
+// cosign reads by default: a tag-schema manifest (sha256-<hex>.sig or
+// .att) whose layers are the simple-signing payloads or DSSE envelopes.
+// The manifest also carries a subject, so the referrers API (oras
+// discover, cosign tree) lists it too. One object, found both ways.
+
+const (
+	mediaTypeManifest = "application/vnd.oci.image.manifest.v1+json"
+	mediaTypeEmpty    = "application/vnd.oci.empty.v1+json"
+)
+
+var emptyJSON = []byte("{}")
+
+type ociDescriptor struct {
+	MediaType   string            `json:"mediaType"`
+	Digest      digest.Digest     `json:"digest"`
+	Size        int64             `json:"size"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+type ociManifest struct {
+	SchemaVersion int             `json:"schemaVersion"`
+	MediaType     string          `json:"mediaType"`
+	Config        ociDescriptor   `json:"config"`
+	Layers        []ociDescriptor `json:"layers"`
+	Subject       *ociDescriptor  `json:"subject,omitempty"`
+}
+
+// publishMu serialises the read-modify-write of a schema tag in this
+// process; replicas posting to the same version at once may still race,
+// and the loser's layer is then only in its own (still listed) referrer.
+var publishMu sync.Mutex
+
+// SignatureInput is a cosign signature posted to the API: the base64
+// simple-signing payload (`cosign generate IMAGE`) and the base64
+// signature over it (`cosign sign-blob --key ... payload.json`).
+type SignatureInput struct {
+	Payload   string `json:"payload"`
+	Signature string `json:"signature"`
+}
+
+func (s *Service) postSignature(w http.ResponseWriter, req *http.Request, repo string, subject digest.Digest) error {
+	var in SignatureInput
+	if err := decodeBody(req, &in, maxDocument); err != nil {
+		return err
+	}
+	return s.answerPublish(w, req, repo, subject, func(ctx context.Context) ([]storage.AttestRecord, digest.Digest, error) {
+		return s.PublishSignature(ctx, repo, subject, in)
+	})
+}
+
+func (s *Service) postAttestation(w http.ResponseWriter, req *http.Request, repo string, subject digest.Digest) error {
+	b, err := readBody(req, maxDocument)
+	if err != nil {
+		return err
+	}
+	return s.answerPublish(w, req, repo, subject, func(ctx context.Context) ([]storage.AttestRecord, digest.Digest, error) {
+		return s.PublishAttestation(ctx, repo, subject, b)
+	})
+}
+
+// answerPublish runs a publish as the API's actor and answers 201 with the
+// records of what was stored.
+func (s *Service) answerPublish(w http.ResponseWriter, req *http.Request, repo string, subject digest.Digest,
+	publish func(context.Context) ([]storage.AttestRecord, digest.Digest, error)) error {
+	ctx := apiActor(req)
+	recs, ref, err := publish(ctx)
+	if err != nil {
+		return err
+	}
+	keys, err := s.keyMap(ctx)
+	if err != nil {
+		return err
+	}
+	out := make([]Finding, len(recs))
+	for i, r := range recs {
+		out[i] = finding(r, keys)
+	}
+	return writeJSON(w, http.StatusCreated, map[string]any{
+		"repository": repo, "digest": subject, "referrer": ref, "records": out,
+	})
+}
+
+// apiActor names who pushes through the API in the registry's events and
+// audit: whoever the server's authentication recorded, else the client
+// address, as the registry does for its own anonymous clients.
+func apiActor(req *http.Request) context.Context {
+	ctx := req.Context()
+	if registry.ActorFrom(ctx) == "anonymous" {
+		ctx = registry.WithActor(ctx, "anonymous@"+req.RemoteAddr)
+	}
+	return ctx
+}
+
+// PublishSignature verifies a posted cosign signature about subject and
+// stores it as the subject's .sig manifest, replacing what the tag held;
+// every other signature of the subject is marked superseded. This is how
+// a signature by a new key takes over after a rotation.
+func (s *Service) PublishSignature(ctx context.Context, repo string, subject digest.Digest, in SignatureInput) ([]storage.AttestRecord, digest.Digest, error) {
+	payload, err := decodeBase64(in.Payload)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: payload: %v", ErrInvalid, err)
+	}
+	sig, err := decodeBase64(in.Signature)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: signature: %v", ErrInvalid, err)
+	}
+	_, about, err := ParseSimpleSigning(payload)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if about != subject {
+		return nil, "", fmt.Errorf("%w: the payload is about %s, not %s", ErrUnverified, about, subject)
+	}
+	if err := s.vouch(ctx, sig, payload, ""); err != nil {
+		return nil, "", err
+	}
+	layer := ociDescriptor{MediaType: MediaTypeSimpleSigning, Digest: digest.FromBytes(digest.SHA256, payload),
+		Size: int64(len(payload)), Annotations: map[string]string{AnnotationSignature: base64.StdEncoding.EncodeToString(sig)}}
+	publishMu.Lock()
+	defer publishMu.Unlock()
+	recs, ref, err := s.publish(ctx, repo, subject, KindSignature, payload, layer, false)
+	if err != nil {
+		return nil, "", err
+	}
+	if _, err := s.st.SupersedeAttestRecords(ctx, repo, subject, KindSignature, "", ref, s.now().UTC()); err != nil {
+		return nil, "", err
+	}
+	s.changed(ctx, repo, subject)
+	return recs, ref, nil
+}
+
+// PublishAttestation verifies a posted DSSE envelope holding an in-toto
+// statement about subject and appends it to the subject's .att manifest.
+func (s *Service) PublishAttestation(ctx context.Context, repo string, subject digest.Digest, body []byte) ([]storage.AttestRecord, digest.Digest, error) {
+	env, err := ParseEnvelope(body)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	st, err := ParseStatement(env.PayloadType, env.PayloadBytes())
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if !st.About(subject) {
+		return nil, "", fmt.Errorf("%w: the statement's subjects do not include %s", ErrUnverified, subject)
+	}
+	var errs []error
+	for i, sig := range env.sigs {
+		err := s.vouch(ctx, sig, env.PAE(), keyIDClaim(env.Signatures[i].KeyID))
+		if err == nil {
+			errs = nil
+			break
+		}
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return nil, "", errors.Join(errs...)
+	}
+	layer := ociDescriptor{MediaType: MediaTypeDSSE, Digest: digest.FromBytes(digest.SHA256, body), Size: int64(len(body)),
+		Annotations: map[string]string{AnnotationPredicateType: st.PredicateType, AnnotationSignature: ""}}
+	publishMu.Lock()
+	defer publishMu.Unlock()
+	return s.publish(ctx, repo, subject, KindAttestation, body, layer, true)
+}
+
+// vouch checks that a key the ring trusts right now verifies sig over msg.
+func (s *Service) vouch(ctx context.Context, sig, msg []byte, claim string) error {
+	r, err := s.loadRing(ctx)
+	if err != nil {
+		return err
+	}
+	m := r.check(sig, msg, claim)
+	if !m.ok {
+		return fmt.Errorf("%w: no key in the key ring verifies the signature", ErrUnverified)
+	}
+	if why := judge(r.byID[m.keyID].key, s.now().UTC()); why != "" {
+		return fmt.Errorf("%w: %s", ErrUnverified, why)
+	}
+	return nil
+}
+
+// publish pushes blob as layer of the subject's schema-tag manifest
+// (appended to the layers already there when keep is set) and indexes it.
+func (s *Service) publish(ctx context.Context, repo string, subject digest.Digest, kind string, blob []byte, layer ociDescriptor, keep bool) ([]storage.AttestRecord, digest.Digest, error) {
+	if s.pub == nil {
+		return nil, "", apiErr(http.StatusNotImplemented, "UNSUPPORTED", "this server cannot store signatures")
+	}
+	subj, err := s.src.Manifest(ctx, repo, subject.String())
+	if err != nil {
+		return nil, "", err
+	}
+	tag := SchemaTag(subject, kind)
+	var layers []ociDescriptor
+	if keep {
+		old, err := s.src.Manifest(ctx, repo, tag)
+		switch {
+		case err == nil:
+			var doc ociManifest
+			if json.Unmarshal(old.Payload, &doc) == nil {
+				for _, l := range doc.Layers {
+					if l.Digest != layer.Digest {
+						layers = append(layers, l)
+					}
+				}
+			}
+		case !registry.IsNotFound(err):
+			return nil, "", err
+		}
+	}
+	layers = append(layers, layer)
+	if err := s.pub.PushBlob(ctx, repo, layer.Digest, bytes.NewReader(blob)); err != nil {
+		return nil, "", err
+	}
+	emptyDigest := digest.FromBytes(digest.SHA256, emptyJSON)
+	if err := s.pub.PushBlob(ctx, repo, emptyDigest, bytes.NewReader(emptyJSON)); err != nil {
+		return nil, "", err
+	}
+	man := ociManifest{
+		SchemaVersion: 2, MediaType: mediaTypeManifest,
+		Config:  ociDescriptor{MediaType: mediaTypeEmpty, Digest: emptyDigest, Size: int64(len(emptyJSON))},
+		Layers:  layers,
+		Subject: &ociDescriptor{MediaType: subj.MediaType, Digest: subject, Size: subj.Size},
+	}
+	payload, err := json.Marshal(man)
+	if err != nil {
+		return nil, "", err
+	}
+	ref, err := s.pub.PushManifest(ctx, repo, tag, mediaTypeManifest, payload)
+	if err != nil {
+		return nil, "", err
+	}
+	// Index now, so the answer carries the records; the push event
+	// indexes the same manifest again, to the same result.
+	recs, err := s.Index(ctx, repo, ref, subject, true)
+	return recs, ref, err
+}

@@ -1,0 +1,241 @@
+package attest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/registry"
+	"github.com/packreg/packreg/storage"
+)
+
+// The one-word verification of a version.
+const (
+	// Verified: a current signature verified by a key trusted when it was
+	// recorded, no invalid signature or attestation, and every attestation
+	// type the policy requires verified too.
+	Verified = "verified"
+	// Unsigned: no signature, or a required attestation is missing.
+	Unsigned = "unsigned"
+	// Invalid: a signature or attestation failed: altered, malformed, about
+	// another digest, or not verified by the key it names.
+	Invalid = "invalid"
+	// Untrusted: signed, but by no key trusted at the time.
+	Untrusted = "untrusted"
+)
+
+// StatusMissing is the status of a finding the policy asked for and no
+// record provides.
+const StatusMissing = "missing"
+
+// Finding is one signature or attestation as reported: the stored check
+// judged by the key ring as it is now.
+type Finding struct {
+	Kind          string        `json:"kind"`
+	Format        string        `json:"format,omitempty"`
+	Referrer      digest.Digest `json:"referrer,omitempty"`
+	KeyID         string        `json:"key_id,omitempty"`
+	KeyName       string        `json:"key_name,omitempty"`
+	KeyState      string        `json:"key_state,omitempty"`
+	Algorithm     string        `json:"algorithm,omitempty"`
+	PredicateType string        `json:"predicate_type,omitempty"`
+	// Status is verified, failed, unverifiable or missing.
+	Status     string     `json:"status"`
+	Reason     string     `json:"reason,omitempty"`
+	Recorded   *time.Time `json:"recorded,omitempty"`
+	VerifiedAt *time.Time `json:"verified_at,omitempty"`
+	Superseded *time.Time `json:"superseded,omitempty"`
+}
+
+// Report is everything attest knows about one manifest.
+type Report struct {
+	Repository   string        `json:"repository"`
+	Digest       digest.Digest `json:"digest"`
+	Verification string        `json:"verification"`
+	Signatures   []Finding     `json:"signatures"`
+	Attestations []Finding     `json:"attestations"`
+	Policy       PolicyResult  `json:"policy"`
+}
+
+// PolicyResult says whether the manifest meets the policy of its repository.
+type PolicyResult struct {
+	// Matched is false when no policy covers the repository (permissive).
+	Matched              bool     `json:"matched"`
+	RequireSignature     bool     `json:"require_signature,omitempty"`
+	VerifyBeforeVisible  bool     `json:"verify_before_visible,omitempty"`
+	RequiredAttestations []string `json:"required_attestations,omitempty"`
+	Satisfied            bool     `json:"satisfied"`
+	Problems             []string `json:"problems,omitempty"`
+}
+
+// Evaluate reports on manifest d of repo from the stored records and the
+// key ring as it is now, so a retired or revoked key changes the answer
+// without re-checking any signature.
+func (s *Service) Evaluate(ctx context.Context, repo string, d digest.Digest) (*Report, error) {
+	recs, err := s.st.AttestRecordsBySubject(ctx, repo, d)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := s.keyMap(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{Repository: repo, Digest: d, Signatures: []Finding{}, Attestations: []Finding{}}
+	for _, rec := range recs {
+		f := finding(rec, keys)
+		if rec.Kind == KindSignature {
+			rep.Signatures = append(rep.Signatures, f)
+		} else {
+			rep.Attestations = append(rep.Attestations, f)
+		}
+	}
+	s.judgeReport(rep, s.cfg.PolicyFor(repo))
+	return rep, nil
+}
+
+func (s *Service) keyMap(ctx context.Context) (map[string]*storage.Key, error) {
+	keys, err := s.st.ListKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]*storage.Key, len(keys))
+	for _, k := range keys {
+		m[k.ID] = k
+	}
+	return m, nil
+}
+
+// finding applies the key ring to a stored record. A signature the bytes
+// prove is only "verified" if its key vouched for it when it was recorded.
+func finding(rec storage.AttestRecord, keys map[string]*storage.Key) Finding {
+	f := Finding{
+		Kind: rec.Kind, Format: rec.Format, Referrer: rec.Referrer, KeyID: rec.KeyID,
+		Algorithm: rec.Algorithm, PredicateType: rec.PredicateType,
+		Status: rec.Status, Reason: rec.Reason,
+		Recorded: timePtr(rec.Recorded), VerifiedAt: timePtr(rec.Checked), Superseded: timePtr(rec.Superseded),
+	}
+	k := keys[rec.KeyID]
+	if k != nil {
+		f.KeyName, f.KeyState = k.Name, k.State
+	}
+	if rec.Status == storage.SigVerified {
+		if why := judge(k, rec.Recorded); why != "" {
+			f.Status, f.Reason = storage.SigUnverifiable, why
+		}
+	}
+	return f
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// judgeReport sets the verification word and the policy result from the
+// current (not superseded) findings.
+func (s *Service) judgeReport(rep *Report, p *Policy) {
+	var anyFailed, anySig, sigOK bool
+	verifiedTypes := map[string]bool{}
+	for _, f := range rep.Signatures {
+		if f.Superseded != nil {
+			continue
+		}
+		anySig = true
+		anyFailed = anyFailed || f.Status == storage.SigFailed
+		sigOK = sigOK || f.Status == storage.SigVerified
+	}
+	for _, f := range rep.Attestations {
+		if f.Superseded != nil {
+			continue
+		}
+		anyFailed = anyFailed || f.Status == storage.SigFailed
+		if f.Status == storage.SigVerified {
+			verifiedTypes[f.PredicateType] = true
+		}
+	}
+	res := PolicyResult{Matched: p != nil}
+	var missing []string
+	if p != nil {
+		res.RequireSignature, res.VerifyBeforeVisible = p.RequireSignature, p.VerifyBeforeVisible
+		res.RequiredAttestations = p.RequiredAttestations
+		for _, t := range p.RequiredAttestations {
+			if !verifiedTypes[t] && !slices.Contains(missing, t) {
+				missing = append(missing, t)
+				rep.Attestations = append(rep.Attestations, Finding{Kind: KindAttestation, PredicateType: t,
+					Status: StatusMissing, Reason: "the policy requires a verified attestation of this type"})
+			}
+		}
+	}
+	switch {
+	case anyFailed:
+		rep.Verification = Invalid
+	case !anySig:
+		rep.Verification = Unsigned
+	case !sigOK:
+		rep.Verification = Untrusted
+	case len(missing) > 0:
+		rep.Verification = Unsigned
+	default:
+		rep.Verification = Verified
+	}
+	if anyFailed {
+		res.Problems = append(res.Problems, "a signature or attestation is invalid")
+	}
+	if p != nil && (p.RequireSignature || p.VerifyBeforeVisible) && rep.Verification != Verified && !anyFailed {
+		res.Problems = append(res.Problems, "no signature by a trusted key ("+rep.Verification+")")
+	}
+	for _, t := range missing {
+		res.Problems = append(res.Problems, "no verified attestation of type "+t)
+	}
+	res.Satisfied = len(res.Problems) == 0
+	rep.Policy = res
+}
+
+// CheckPull implements registry.PullGate: in repositories whose policy
+// requires signatures, a manifest is served only when its report meets the
+// policy. Signature and attestation manifests themselves are exempt (they
+// are verified by what they hold, and cosign must be able to fetch them).
+func (s *Service) CheckPull(ctx context.Context, repo string, d digest.Digest, _ string) ([]string, error) {
+	p := s.cfg.PolicyFor(repo)
+	if p == nil || !p.RequireSignature {
+		return nil, nil
+	}
+	m, err := s.src.Manifest(ctx, repo, d.String())
+	if err != nil {
+		return nil, err
+	}
+	if sm, err := ParseSignatureManifest(m.Payload); err == nil && sm != nil && len(sm.Items) == sm.Layers {
+		return nil, nil
+	}
+	rep, err := s.Evaluate(ctx, repo, d)
+	if err != nil {
+		return nil, err
+	}
+	if !rep.Policy.Satisfied {
+		return nil, registry.Denied("pull of %s@%s refused by the signature policy: %s (verification: %s)",
+			repo, d, strings.Join(rep.Policy.Problems, "; "), rep.Verification)
+	}
+	return nil, nil
+}
+
+// Meets reports whether manifest d of repo meets its policy, with the
+// reasons when not: for the pack index's "verify before visible".
+func (s *Service) Meets(ctx context.Context, repo string, d digest.Digest) (bool, []string, error) {
+	rep, err := s.Evaluate(ctx, repo, d)
+	if err != nil {
+		return false, nil, err
+	}
+	return rep.Policy.Satisfied, rep.Policy.Problems, nil
+}
+
+var _ registry.PullGate = (*Service)(nil)
+
+// String is the report in one line, for logs.
+func (r *Report) String() string {
+	return fmt.Sprintf("%s@%s: %s (%d signatures, %d attestations)", r.Repository, r.Digest, r.Verification, len(r.Signatures), len(r.Attestations))
+}

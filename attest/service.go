@@ -1,0 +1,250 @@
+package attest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/registry"
+	"github.com/packreg/packreg/storage"
+)
+
+// Service is attest: it indexes signatures as they are pushed, keeps the
+// key ring, reports and enforces. One per process; replicas share its
+// records through the metadata store.
+type Service struct {
+	src      Source
+	pub      Publisher
+	st       storage.Attest
+	cfg      Config
+	log      *slog.Logger
+	now      func() time.Time
+	versions VersionResolver
+	cache    verifierCache
+
+	jobs    chan job
+	pending sync.WaitGroup // jobs queued and not yet done (Wait)
+
+	mu        sync.Mutex
+	listeners []func(ctx context.Context, repo string, subject digest.Digest)
+}
+
+// VersionResolver maps a pack name and version to the repository and
+// manifest digest they stand for. The default reads the tag: repository
+// name, tag version.
+type VersionResolver interface {
+	ResolveVersion(ctx context.Context, name, version string) (repo string, d digest.Digest, err error)
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithConfig sets the policies and queue size.
+func WithConfig(c Config) Option { return func(s *Service) { s.cfg = c } }
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
+
+// WithClock replaces time.Now, for tests of validity windows.
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// WithVersionResolver replaces the tag-based name/version lookup.
+func WithVersionResolver(v VersionResolver) Option { return func(s *Service) { s.versions = v } }
+
+// New returns a Service keeping its records in st. It needs its Source
+// (Attach) before it serves: the registry is built with the service's
+// hooks (Observe, CheckPull), so the two are wired in two steps. Run must
+// be running for pushes to be indexed.
+func New(st storage.Attest, opts ...Option) *Service {
+	s := &Service{st: st, log: slog.Default(), now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	n := s.cfg.QueueSize
+	if n <= 0 {
+		n = DefaultQueueSize
+	}
+	s.jobs = make(chan job, n)
+	return s
+}
+
+// Attach gives the service what it reads signatures from and, when pub
+// is not nil, where the API stores posted ones. Call it once, before
+// serving.
+func (s *Service) Attach(src Source, pub Publisher) {
+	s.src, s.pub = src, pub
+	if s.versions == nil {
+		s.versions = tagResolver{src}
+	}
+}
+
+// RegistryOptions are the hooks to build the registry with: the event
+// subscriber that feeds the index and the pull gate of the policy.
+func (s *Service) RegistryOptions() []registry.Option {
+	return []registry.Option{registry.WithSubscriber(s.Observe), registry.WithPullGate(s)}
+}
+
+// Config returns the configuration the service enforces.
+func (s *Service) Config() Config { return s.cfg }
+
+// OnChange registers fn to run after the records about a subject change
+// (a signature indexed, superseded or deleted). The pack index uses it to
+// publish a version that was waiting for a signature.
+func (s *Service) OnChange(fn func(ctx context.Context, repo string, subject digest.Digest)) {
+	s.mu.Lock()
+	s.listeners = append(s.listeners, fn)
+	s.mu.Unlock()
+}
+
+func (s *Service) changed(ctx context.Context, repo string, subject digest.Digest) {
+	s.mu.Lock()
+	ls := s.listeners
+	s.mu.Unlock()
+	for _, fn := range ls {
+		fn(ctx, repo, subject)
+	}
+}
+
+type tagResolver struct{ src Source }
+
+func (t tagResolver) ResolveVersion(ctx context.Context, name, version string) (string, digest.Digest, error) {
+	m, err := t.src.Manifest(ctx, name, version)
+	if err != nil {
+		return "", "", err
+	}
+	return name, m.Digest, nil
+}
+
+// loadRing reads the key ring with every key's current state.
+func (s *Service) loadRing(ctx context.Context) (*ring, error) {
+	keys, err := s.st.ListKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r := &ring{byID: make(map[string]*ringKey, len(keys))}
+	for _, k := range keys {
+		v, err := s.cache.get(k)
+		if err != nil {
+			// Keys are checked on the way in; a bad one here was edited
+			// in the database. Skip it rather than stop verifying.
+			s.log.ErrorContext(ctx, "unusable key in the key ring", "key", k.ID, "err", err)
+			continue
+		}
+		rk := &ringKey{key: k, verifiers: v}
+		r.keys = append(r.keys, rk)
+		r.byID[k.ID] = rk
+	}
+	return r, nil
+}
+
+// Index (re)checks the signatures in manifest referrer of repo and stores
+// the records. subject is the subject a tag-schema tag names ("" when the
+// manifest was not found through one); tagged says the tag points at
+// referrer now, so what it pointed at before is superseded.
+func (s *Service) Index(ctx context.Context, repo string, referrer, subject digest.Digest, tagged bool) ([]storage.AttestRecord, error) {
+	r, err := s.loadRing(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.index(ctx, r, repo, referrer, subject, tagged)
+}
+
+func (s *Service) index(ctx context.Context, r *ring, repo string, referrer, hint digest.Digest, tagged bool) ([]storage.AttestRecord, error) {
+	m, err := s.src.Manifest(ctx, repo, referrer.String())
+	if registry.IsNotFound(err) {
+		return nil, s.st.DeleteAttestRecords(ctx, repo, referrer)
+	}
+	if err != nil {
+		return nil, err
+	}
+	recs, err := s.inspect(ctx, r, repo, m, hint)
+	if err != nil {
+		return nil, err
+	}
+	if len(recs) == 0 {
+		return nil, s.st.DeleteAttestRecords(ctx, repo, referrer)
+	}
+	subject := recs[0].Subject
+	if !tagged {
+		// A re-check does not bring a superseded signature back.
+		prev, err := s.st.AttestRecordsBySubject(ctx, repo, subject)
+		if err != nil {
+			return nil, err
+		}
+		for i := range recs {
+			for _, p := range prev {
+				if p.Referrer == referrer && p.Index == recs[i].Index {
+					recs[i].Superseded = p.Superseded
+				}
+			}
+		}
+	}
+	if err := s.st.PutAttestRecords(ctx, repo, referrer, recs); err != nil {
+		return nil, err
+	}
+	if tagged && subject == hint && recs[0].Format == FormatCosignTag {
+		// The tag points here now: what it pointed at before is history.
+		if _, err := s.st.SupersedeAttestRecords(ctx, repo, subject, recs[0].Kind, FormatCosignTag, referrer, s.now().UTC()); err != nil {
+			return nil, err
+		}
+	}
+	s.changed(ctx, repo, subject)
+	return recs, nil
+}
+
+// Refresh re-reads every signature about subject in repo (tag-schema tags,
+// referrers and what was indexed before) and checks each again: what
+// `packreg verify` asks for, and what catches content altered at rest.
+func (s *Service) Refresh(ctx context.Context, repo string, subject digest.Digest) error {
+	r, err := s.loadRing(ctx)
+	if err != nil {
+		return err
+	}
+	type target struct {
+		d, hint digest.Digest
+		tagged  bool
+	}
+	seen := map[digest.Digest]bool{}
+	var targets []target
+	add := func(t target) {
+		if !seen[t.d] {
+			seen[t.d] = true
+			targets = append(targets, t)
+		}
+	}
+	// Tags first: they decide what is superseded.
+	for _, kind := range []string{KindSignature, KindAttestation} {
+		m, err := s.src.Manifest(ctx, repo, SchemaTag(subject, kind))
+		switch {
+		case err == nil:
+			add(target{m.Digest, subject, true})
+		case !registry.IsNotFound(err):
+			return err
+		}
+	}
+	refs, err := s.src.Referrers(ctx, repo, subject)
+	if err != nil && !registry.IsNotFound(err) {
+		return err
+	}
+	for _, d := range refs {
+		add(target{d.Digest, "", false})
+	}
+	old, err := s.st.AttestRecordsBySubject(ctx, repo, subject)
+	if err != nil {
+		return err
+	}
+	for _, rec := range old {
+		add(target{rec.Referrer, subject, false})
+	}
+	var errs []error
+	for _, t := range targets {
+		if _, err := s.index(ctx, r, repo, t.d, t.hint, t.tagged); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", t.d, err))
+		}
+	}
+	return errors.Join(errs...)
+}

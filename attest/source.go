@@ -1,0 +1,69 @@
+package attest
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/registry"
+	"github.com/packreg/packreg/storage"
+)
+
+// Source is what attest reads signatures from: the local registry in
+// serve, a fake in tests. Errors that mean "not there" satisfy
+// registry.IsNotFound.
+type Source interface {
+	// Manifest returns the manifest ref (tag or digest) of repo.
+	Manifest(ctx context.Context, repo, ref string) (*storage.Manifest, error)
+	// OpenBlob opens blob d of repo and returns its size.
+	OpenBlob(ctx context.Context, repo string, d digest.Digest) (io.ReadCloser, int64, error)
+	// Referrers lists the manifests of repo whose subject is subject.
+	Referrers(ctx context.Context, repo string, subject digest.Digest) ([]storage.Descriptor, error)
+}
+
+// Publisher stores what the API accepts (a signature or attestation posted
+// as JSON) as OCI objects, through the same path as a client push.
+// *registry.Registry is one.
+type Publisher interface {
+	PushBlob(ctx context.Context, repo string, d digest.Digest, body io.Reader) error
+	PushManifest(ctx context.Context, repo, ref, mediaType string, payload []byte, tags ...string) (digest.Digest, error)
+}
+
+// RegistrySource reads through the registry's service methods, and reads
+// referrers from the metadata store because the registry serves those over
+// HTTP only. Tag-schema signatures (.sig, .att) are found by tag, not here.
+type RegistrySource struct {
+	*registry.Registry
+	Meta storage.Manifests
+}
+
+// Referrers implements Source.
+func (s RegistrySource) Referrers(ctx context.Context, repo string, subject digest.Digest) ([]storage.Descriptor, error) {
+	return s.Meta.Referrers(ctx, repo, subject, "")
+}
+
+// readBlob reads blob d of repo whole, at most max bytes, and checks that
+// the bytes hash to d and have the size the descriptor claims: a blob
+// altered at rest is reported, not verified.
+func readBlob(ctx context.Context, src Source, repo string, d digest.Digest, size int64, max int64) ([]byte, error) {
+	if size > max {
+		return nil, fmt.Errorf("%s is %d bytes, more than the %d attest reads", d, size, max)
+	}
+	rc, _, err := src.OpenBlob(ctx, repo, d)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) != size {
+		return nil, fmt.Errorf("%w: %s holds %d bytes, its descriptor says %d", errAltered, d, len(b), size)
+	}
+	if got := digest.FromBytes(d.Algorithm(), b); got != d {
+		return nil, fmt.Errorf("%w: stored bytes of %s hash to %s", errAltered, d, got)
+	}
+	return b, nil
+}
