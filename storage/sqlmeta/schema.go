@@ -189,6 +189,62 @@ var migrations = [][]string{
 		// A new key re-checks the unverifiable records, walked in key order.
 		`CREATE INDEX attest_records_status ON attest_records (status, repo, referrer, idx)`,
 	},
+	// Mirrors and upstreams, their runs and parity history (mirror.go).
+	4: {
+		`CREATE TABLE mirrors (
+			id      TEXT PRIMARY KEY,
+			kind    {{name}} NOT NULL,
+			name    {{name}} NOT NULL,
+			url     TEXT NOT NULL,
+			spec    TEXT NOT NULL,
+			secret  TEXT NOT NULL,
+			created {{int}} NOT NULL,
+			updated {{int}} NOT NULL,
+			UNIQUE (kind, name)
+		)`,
+		`CREATE TABLE mirror_runs (
+			id           {{id}},
+			mirror_id    TEXT NOT NULL,
+			kind         {{name}} NOT NULL,
+			trigger_name TEXT NOT NULL,
+			scope        TEXT NOT NULL,
+			state        {{name}} NOT NULL,
+			holder       TEXT NOT NULL,
+			counts       TEXT NOT NULL,
+			errors       TEXT NOT NULL,
+			attempts     {{int}} NOT NULL,
+			started      {{int}} NOT NULL,
+			updated      {{int}} NOT NULL,
+			finished     {{int}} NOT NULL
+		)`,
+		// The newest runs of a kind (the API, "is a scheduled sync due?").
+		`CREATE INDEX mirror_runs_kind ON mirror_runs (mirror_id, kind, id)`,
+		// The worker looks for runs to carry on after a restart.
+		`CREATE INDEX mirror_runs_state ON mirror_runs (mirror_id, state, id)`,
+		`CREATE TABLE parity_checks (
+			id        {{id}},
+			mirror_id TEXT NOT NULL,
+			in_parity {{int}} NOT NULL,
+			counts    TEXT NOT NULL,
+			started   {{int}} NOT NULL,
+			finished  {{int}} NOT NULL
+		)`,
+		`CREATE INDEX parity_checks_mirror ON parity_checks (mirror_id, id)`,
+		// mirror_id is repeated so DeleteMirror drops entries in one statement.
+		`CREATE TABLE parity_entries (
+			check_id       {{int}} NOT NULL,
+			mirror_id      TEXT NOT NULL,
+			name           {{name}} NOT NULL,
+			version        {{name}} NOT NULL,
+			status         {{name}} NOT NULL,
+			primary_digest TEXT NOT NULL,
+			mirror_digest  TEXT NOT NULL,
+			detail         TEXT NOT NULL,
+			PRIMARY KEY (check_id, name, version)
+		)`,
+		`CREATE INDEX parity_entries_status ON parity_entries (check_id, status, name, version)`,
+		`CREATE INDEX parity_entries_mirror ON parity_entries (mirror_id)`,
+	},
 }
 
 // SchemaVersion is the version a migrated database is at.
