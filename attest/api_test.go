@@ -215,3 +215,33 @@ func TestPublish(t *testing.T) {
 	e.call("DELETE", base+"signatures", nil, http.StatusMethodNotAllowed)
 	e.call("GET", "/api/v1/packs/"+repo+"/versions/9.9.9/signatures", nil, http.StatusNotFound)
 }
+
+// "Verify before visible": a version is not pullable by tag until it is
+// verified, but stays pullable by digest so that it can be signed.
+func TestVerifyBeforeVisible(t *testing.T) {
+	e := newEnv(t, attest.Config{Policies: []attest.Policy{{Repositories: []string{"staged/*"}, VerifyBeforeVisible: true}}})
+	k := newSigner(t, "ecdsa-p256")
+	e.addKey(k)
+	d := e.pushPack("staged/app", "1.0.0")
+	e.wait()
+	status := func(ref string) int {
+		resp, err := http.Get(e.oci.URL + "/v2/staged/app/manifests/" + ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := status("1.0.0"); got != http.StatusForbidden {
+		t.Fatalf("pending version by tag: %d", got)
+	}
+	if got := status(d.String()); got != http.StatusOK {
+		t.Fatalf("pending version by digest: %d", got)
+	}
+	p := simplePayload("staged/app", d)
+	e.signTag("staged/app", d, e.sigLayer("staged/app", p, k.sign(p)))
+	e.wait()
+	if got := status("1.0.0"); got != http.StatusOK {
+		t.Fatalf("verified version by tag: %d", got)
+	}
+}

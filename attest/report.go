@@ -196,13 +196,16 @@ func (s *Service) judgeReport(rep *Report, p *Policy) {
 	rep.Policy = res
 }
 
-// CheckPull implements registry.PullGate: in repositories whose policy
-// requires signatures, a manifest is served only when its report meets the
-// policy. Signature and attestation manifests themselves are exempt (they
-// are verified by what they hold, and cosign must be able to fetch them).
-func (s *Service) CheckPull(ctx context.Context, repo string, d digest.Digest, _ string) ([]string, error) {
+// CheckPull implements registry.PullGate. Where the policy requires
+// signatures, a manifest is served only when its report meets the policy.
+// Where it says "verify before visible", a version that does not is
+// pending: not pullable by tag, though still by digest, which is how
+// cosign fetches what it signs. Signature and attestation manifests
+// themselves are exempt (they are verified by what they hold, and cosign
+// must fetch them to verify).
+func (s *Service) CheckPull(ctx context.Context, repo string, d digest.Digest, tag string) ([]string, error) {
 	p := s.cfg.PolicyFor(repo)
-	if p == nil || !p.RequireSignature {
+	if p == nil || !p.RequireSignature && !(p.VerifyBeforeVisible && tag != "") {
 		return nil, nil
 	}
 	m, err := s.src.Manifest(ctx, repo, d.String())
@@ -216,11 +219,15 @@ func (s *Service) CheckPull(ctx context.Context, repo string, d digest.Digest, _
 	if err != nil {
 		return nil, err
 	}
-	if !rep.Policy.Satisfied {
+	switch {
+	case rep.Policy.Satisfied:
+		return nil, nil
+	case p.RequireSignature:
 		return nil, registry.Denied("pull of %s@%s refused by the signature policy: %s (verification: %s)",
 			repo, d, strings.Join(rep.Policy.Problems, "; "), rep.Verification)
 	}
-	return nil, nil
+	return nil, registry.Denied("%s:%s is pending until it is verified (%s): pull it by digest to sign it",
+		repo, tag, strings.Join(rep.Policy.Problems, "; "))
 }
 
 // Meets reports whether manifest d of repo meets its policy, with the

@@ -28,6 +28,8 @@ const usage = `packreg: an OCI distribution v1.1 registry for packs
 Usage:
   packreg serve [flags]          run the registry (see packreg serve -h)
   packreg config print [flags]   print the effective config as YAML, secrets redacted
+  packreg keys add|list|retire|revoke|signed   manage the trusted keys of a running server
+  packreg verify NAME:VERSION    check a version's signatures; exit 1 when it fails its policy
   packreg version                print the version
 `
 
@@ -71,6 +73,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		_, _ = stdout.Write(b)
 		return 0
+	case "keys":
+		return runKeys(ctx, args[1:], os.Stdin, stdout, stderr)
+	case "verify":
+		return runVerify(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "packreg", buildVersion())
 		return 0

@@ -1,0 +1,336 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/packreg/packreg/attest"
+)
+
+// `packreg keys ...` and `packreg verify ...` are clients of a running
+// server's API (/api/v1/keys, /api/v1/packs/.../verification): the server
+// owns the key ring and the records, and with several replicas there is no
+// single database file a command could open instead.
+
+const keysUsage = `Usage:
+  packreg keys add [--server URL] --name NAME [--not-before T] [--not-after T] FILE.pub   (FILE - reads stdin)
+  packreg keys list [--server URL] [--json]
+  packreg keys retire [--server URL] ID    stop trusting new signatures by the key (rotation)
+  packreg keys revoke [--server URL] ID    withdraw trust from everything the key signed
+  packreg keys signed [--server URL] ID    what the key vouches for
+`
+
+const verifyUsage = `Usage: packreg verify [--server URL] [--json] [--cached] NAME:VERSION
+
+Re-checks every signature and attestation of the version on the server,
+prints the findings, and exits 0 when the version meets its repository's
+policy, 1 when it does not (an invalid signature never does), 2 on usage
+errors and 3 when the server cannot answer.
+`
+
+// defaultServer is where the CLI finds the API: $PACKREG_URL, else the
+// serve default.
+func defaultServer() string {
+	if u := os.Getenv("PACKREG_URL"); u != "" {
+		return u
+	}
+	return "http://127.0.0.1:5000"
+}
+
+// apiClient calls the server's REST API.
+type apiClient struct {
+	base string
+	hc   *http.Client
+}
+
+// do sends a JSON request and decodes a JSON answer into out; a non-2xx
+// answer becomes an error carrying the server's message.
+func (c *apiClient) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.base, "/")+path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		var e struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		if json.Unmarshal(raw, &e) == nil && e.Error.Code != "" {
+			return fmt.Errorf("%s: %s", e.Error.Code, e.Error.Message)
+		}
+		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(raw, out)
+}
+
+func newAPIFlags(name string, stderr io.Writer, usage string) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	server := fs.String("server", defaultServer(), "packreg server `URL` ($PACKREG_URL)")
+	return fs, server
+}
+
+type keyJSON struct {
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	Algorithm string     `json:"algorithm"`
+	State     string     `json:"state"`
+	NotBefore *time.Time `json:"not_before"`
+	NotAfter  *time.Time `json:"not_after"`
+}
+
+// runKeys is `packreg keys`.
+func runKeys(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, keysUsage)
+		return 2
+	}
+	fs, server := newAPIFlags("packreg keys "+args[0], stderr, keysUsage)
+	name := fs.String("name", "", "key `NAME` (add)")
+	notBefore := fs.String("not-before", "", "RFC 3339 `TIME` before which signatures do not count (add)")
+	notAfter := fs.String("not-after", "", "RFC 3339 `TIME` from which signatures do not count (add)")
+	asJSON := fs.Bool("json", false, "print JSON (list)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return flagError(stderr, err)
+	}
+	c := &apiClient{base: *server, hc: &http.Client{Timeout: time.Minute}}
+	one := func() (string, bool) {
+		if fs.NArg() != 1 {
+			fmt.Fprint(stderr, keysUsage)
+			return "", false
+		}
+		return url.PathEscape(fs.Arg(0)), true
+	}
+	var err error
+	switch args[0] {
+	case "add":
+		if fs.NArg() != 1 || *name == "" {
+			fmt.Fprint(stderr, keysUsage)
+			return 2
+		}
+		err = keysAdd(ctx, c, stdin, stdout, fs.Arg(0), *name, *notBefore, *notAfter)
+	case "list":
+		err = keysList(ctx, c, stdout, *asJSON)
+	case "retire", "revoke":
+		id, ok := one()
+		if !ok {
+			return 2
+		}
+		var k keyJSON
+		if err = c.do(ctx, "POST", "/api/v1/keys/"+id+"/"+args[0], nil, &k); err == nil {
+			fmt.Fprintf(stdout, "%s %s (%s)\n", k.State, k.ID, k.Name)
+		}
+	case "signed":
+		id, ok := one()
+		if !ok {
+			return 2
+		}
+		err = keysSigned(ctx, c, stdout, id)
+	default:
+		fmt.Fprintf(stderr, "packreg keys: unknown command %q\n\n%s", args[0], keysUsage)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "packreg keys:", err)
+		return 1
+	}
+	return 0
+}
+
+func keysAdd(ctx context.Context, c *apiClient, stdin io.Reader, stdout io.Writer, file, name, notBefore, notAfter string) error {
+	var (
+		pem []byte
+		err error
+	)
+	if file == "-" {
+		pem, err = io.ReadAll(io.LimitReader(stdin, 1<<20))
+	} else {
+		pem, err = os.ReadFile(file)
+	}
+	if err != nil {
+		return err
+	}
+	body := map[string]any{"name": name, "pem": string(pem)}
+	for k, v := range map[string]string{"not_before": notBefore, "not_after": notAfter} {
+		if v == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return fmt.Errorf("--%s: %w", strings.ReplaceAll(k, "_", "-"), err)
+		}
+		body[k] = t
+	}
+	var k keyJSON
+	if err := c.do(ctx, "POST", "/api/v1/keys", body, &k); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "added %s (%s, %s)\n", k.ID, k.Name, k.Algorithm)
+	return nil
+}
+
+func keysList(ctx context.Context, c *apiClient, stdout io.Writer, asJSON bool) error {
+	var out struct {
+		Keys []keyJSON `json:"keys"`
+	}
+	if err := c.do(ctx, "GET", "/api/v1/keys", nil, &out); err != nil {
+		return err
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out.Keys)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tALGORITHM\tSTATE\tNOT BEFORE\tNOT AFTER")
+	for _, k := range out.Keys {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, k.Algorithm, k.State, when(k.NotBefore), when(k.NotAfter))
+	}
+	return tw.Flush()
+}
+
+func keysSigned(ctx context.Context, c *apiClient, stdout io.Writer, id string) error {
+	var out struct {
+		Signed []struct {
+			Repository string `json:"repository"`
+			Digest     string `json:"digest"`
+			attest.Finding
+		} `json:"signed"`
+	}
+	if err := c.do(ctx, "GET", "/api/v1/keys/"+id+"/signed", nil, &out); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "REPOSITORY\tDIGEST\tKIND\tSTATUS\tCURRENT")
+	for _, s := range out.Signed {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%t\n", s.Repository, s.Digest, s.Kind, s.Status, s.Superseded == nil)
+	}
+	return tw.Flush()
+}
+
+func when(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// runVerify is `packreg verify NAME:VERSION`.
+func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs, server := newAPIFlags("packreg verify", stderr, verifyUsage)
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	cached := fs.Bool("cached", false, "report the stored findings without re-checking them")
+	if err := fs.Parse(args); err != nil {
+		return flagError(stderr, err)
+	}
+	i := strings.LastIndex(fs.Arg(0), ":")
+	if fs.NArg() != 1 || i <= 0 || i == len(fs.Arg(0))-1 {
+		fmt.Fprint(stderr, verifyUsage)
+		return 2
+	}
+	name, version := fs.Arg(0)[:i], fs.Arg(0)[i+1:]
+	method := "POST"
+	if *cached {
+		method = "GET"
+	}
+	c := &apiClient{base: *server, hc: &http.Client{Timeout: 5 * time.Minute}}
+	var rep attest.Report
+	path := "/api/v1/packs/" + escapeName(name) + "/versions/" + url.PathEscape(version) + "/verification"
+	if err := c.do(ctx, method, path, nil, &rep); err != nil {
+		fmt.Fprintln(stderr, "packreg verify:", err)
+		return 3
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(rep)
+	} else {
+		printReport(stdout, name, version, &rep)
+	}
+	if !rep.Policy.Satisfied {
+		return 1
+	}
+	return 0
+}
+
+// escapeName escapes each segment of a pack name, keeping its slashes.
+func escapeName(n string) string {
+	segs := strings.Split(n, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return strings.Join(segs, "/")
+}
+
+func printReport(w io.Writer, name, version string, rep *attest.Report) {
+	fmt.Fprintf(w, "%s:%s %s\nverification: %s\n", name, version, rep.Digest, rep.Verification)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KIND\tSTATUS\tKEY\tALGORITHM\tPREDICATE\tFORMAT\tREFERRER\tREASON")
+	for _, f := range append(append([]attest.Finding{}, rep.Signatures...), rep.Attestations...) {
+		status := f.Status
+		if f.Superseded != nil {
+			status += " (superseded)"
+		}
+		key := "-"
+		if f.KeyID != "" {
+			key = f.KeyID[:min(12, len(f.KeyID))]
+			if f.KeyName != "" {
+				key += " " + f.KeyName + "/" + f.KeyState
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Kind, status, key, dash(f.Algorithm),
+			dash(f.PredicateType), dash(f.Format), dash(string(f.Referrer)), dash(f.Reason))
+	}
+	tw.Flush()
+	switch {
+	case !rep.Policy.Matched && rep.Policy.Satisfied:
+		fmt.Fprintln(w, "policy: none for this repository (permissive)")
+	case rep.Policy.Satisfied:
+		fmt.Fprintln(w, "policy: satisfied")
+	default:
+		fmt.Fprintln(w, "policy: NOT satisfied:")
+		for _, p := range rep.Policy.Problems {
+			fmt.Fprintln(w, "  -", p)
+		}
+	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
