@@ -304,14 +304,7 @@ func (r *Registry) getManifest(w http.ResponseWriter, req *http.Request, rt rout
 	if err != nil {
 		return err
 	}
-	d, err := r.resolve(req, rt.name, ref)
-	if err != nil {
-		return err
-	}
-	m, err := r.meta.GetManifest(req.Context(), rt.name, d)
-	if errors.Is(err, storage.ErrNotFound) {
-		return ociErr(http.StatusNotFound, codeManifestUnknown, "manifest %s not found in repository %s", d, rt.name)
-	}
+	d, m, err := r.lookupManifest(req, rt.name, ref, rt.ref)
 	if err != nil {
 		return err
 	}

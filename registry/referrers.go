@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -20,37 +21,17 @@ type referrerDesc struct {
 }
 
 // referrers answers GET /v2/<name>/referrers/<digest>: an image index of the
-// manifests whose subject is the digest. Referrers pushed by older clients
-// through the tag schema (an index tagged "sha256-<hex>") are merged in, so
-// both ways of attaching show up in one answer.
+// manifests whose subject is the digest.
 func (r *Registry) referrers(w http.ResponseWriter, req *http.Request, rt route) error {
 	d, err := parseDigest(rt.ref)
 	if err != nil {
 		return err
 	}
-	ctx := req.Context()
 	at := req.URL.Query().Get("artifactType")
-	list, err := r.meta.Referrers(ctx, rt.name, d, at)
+	out, err := r.referrerList(req.Context(), rt.name, d, at)
 	if err != nil {
 		return err
 	}
-	out := make([]referrerDesc, 0, len(list))
-	seen := make(map[digest.Digest]bool, len(list))
-	for _, x := range list {
-		seen[x.Digest] = true
-		out = append(out, referrerDesc{x.MediaType, x.Digest, x.Size, x.ArtifactType, x.Annotations})
-	}
-	legacy, err := r.tagSchemaReferrers(req, rt.name, d)
-	if err != nil {
-		return err
-	}
-	for _, x := range legacy {
-		if !seen[x.Digest] && (at == "" || x.ArtifactType == at) {
-			seen[x.Digest] = true
-			out = append(out, x)
-		}
-	}
-	slices.SortFunc(out, func(a, b referrerDesc) int { return strings.Compare(string(a.Digest), string(b.Digest)) })
 	if at != "" {
 		w.Header().Set("OCI-Filters-Applied", "artifactType")
 	}
@@ -65,11 +46,38 @@ func (r *Registry) referrers(w http.ResponseWriter, req *http.Request, rt route)
 	return serveBytes(w, req, digest.FromBytes(digest.SHA256, b), MediaTypeOCIIndex, b)
 }
 
+// referrerList is the referrers answer in digest order. Referrers pushed by
+// older clients through the tag schema (an index tagged "sha256-<hex>") are
+// merged in, so both ways of attaching show up in one answer.
+func (r *Registry) referrerList(ctx context.Context, repo string, d digest.Digest, at string) ([]referrerDesc, error) {
+	list, err := r.meta.Referrers(ctx, repo, d, at)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]referrerDesc, 0, len(list))
+	seen := make(map[digest.Digest]bool, len(list))
+	for _, x := range list {
+		seen[x.Digest] = true
+		out = append(out, referrerDesc{x.MediaType, x.Digest, x.Size, x.ArtifactType, x.Annotations})
+	}
+	legacy, err := r.tagSchemaReferrers(ctx, repo, d)
+	if err != nil {
+		return nil, err
+	}
+	for _, x := range legacy {
+		if !seen[x.Digest] && (at == "" || x.ArtifactType == at) {
+			seen[x.Digest] = true
+			out = append(out, x)
+		}
+	}
+	slices.SortFunc(out, func(a, b referrerDesc) int { return strings.Compare(string(a.Digest), string(b.Digest)) })
+	return out, nil
+}
+
 // tagSchemaReferrers reads the fallback index tagged "<alg>-<hex>". Its
 // descriptors are re-described from the stored manifests where possible,
 // because some clients write the config media type as artifactType there.
-func (r *Registry) tagSchemaReferrers(req *http.Request, repo string, subject digest.Digest) ([]referrerDesc, error) {
-	ctx := req.Context()
+func (r *Registry) tagSchemaReferrers(ctx context.Context, repo string, subject digest.Digest) ([]referrerDesc, error) {
 	tag := subject.Algorithm() + "-" + subject.Hex()
 	if !validTag(tag) {
 		return nil, nil

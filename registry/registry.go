@@ -22,6 +22,7 @@ type Registry struct {
 	subscribers []Subscriber
 	admitters   []Admitter
 	gates       []PullGate
+	fetchers    []Fetcher
 	locks       [64]sync.Mutex // upload-id stripes: one writer per session per process
 }
 

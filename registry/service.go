@@ -129,3 +129,57 @@ func IsNotFound(err error) bool {
 	}
 	return errors.Is(err, storage.ErrNotFound)
 }
+
+// StatBlob returns the size of blob d in repo.
+func (r *Registry) StatBlob(ctx context.Context, repo string, d digest.Digest) (int64, error) {
+	if err := checkRepo(repo); err != nil {
+		return 0, err
+	}
+	size, err := r.meta.BlobSize(ctx, repo, d)
+	if errors.Is(err, storage.ErrNotFound) {
+		return 0, ociErr(http.StatusNotFound, codeBlobUnknown, "blob %s is not in repository %s", d, repo)
+	}
+	return size, err
+}
+
+// MountBlob links blob d into repo from the repository from (from any
+// repository when from is empty), as a cross-repo mount would. It reports
+// false when no such blob can be mounted; the caller then pushes it.
+func (r *Registry) MountBlob(ctx context.Context, repo, from string, d digest.Digest) (bool, error) {
+	if err := checkRepo(repo); err != nil {
+		return false, err
+	}
+	return r.linkFrom(ctx, repo, d, from)
+}
+
+// Referrers lists the manifests of repo whose subject is subject, as the
+// referrers API answers (tag schema index included), filtered by
+// artifactType when it is not empty, in digest order.
+func (r *Registry) Referrers(ctx context.Context, repo string, subject digest.Digest, artifactType string) ([]storage.Descriptor, error) {
+	if err := checkRepo(repo); err != nil {
+		return nil, err
+	}
+	list, err := r.referrerList(ctx, repo, subject, artifactType)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]storage.Descriptor, len(list))
+	for i, x := range list {
+		out[i] = storage.Descriptor{MediaType: x.MediaType, Digest: x.Digest, Size: x.Size,
+			ArtifactType: x.ArtifactType, Annotations: x.Annotations}
+	}
+	return out, nil
+}
+
+// Tags returns up to n tags of repo in byte order, all > last.
+func (r *Registry) Tags(ctx context.Context, repo, last string, n int) ([]string, error) {
+	if err := checkRepo(repo); err != nil {
+		return nil, err
+	}
+	return r.meta.ListTags(ctx, repo, last, n)
+}
+
+// Repositories returns up to n repository names in byte order, all > last.
+func (r *Registry) Repositories(ctx context.Context, last string, n int) ([]string, error) {
+	return r.meta.ListRepositories(ctx, last, n)
+}

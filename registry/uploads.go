@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -50,12 +51,28 @@ func (r *Registry) startUpload(w http.ResponseWriter, req *http.Request, rt rout
 // mount links an existing blob into rt.name. It reports done=false when the
 // blob cannot be mounted (unknown, or from a repository that lacks it).
 func (r *Registry) mount(w http.ResponseWriter, req *http.Request, rt route, mount, from string) (bool, error) {
-	ctx := req.Context()
 	d, err := digest.Parse(mount)
 	if err != nil {
 		return false, nil
 	}
-	var size int64
+	if done, err := r.linkFrom(req.Context(), rt.name, d, from); !done || err != nil {
+		return false, err
+	}
+	h := w.Header()
+	h.Set("Location", "/v2/"+rt.name+"/blobs/"+d.String())
+	h.Set("Docker-Content-Digest", d.String())
+	h.Set("Content-Length", "0")
+	w.WriteHeader(http.StatusCreated)
+	return true, nil
+}
+
+// linkFrom links blob d into repo when from has it (any repository when
+// from is empty). It reports false when the blob cannot be mounted.
+func (r *Registry) linkFrom(ctx context.Context, repo string, d digest.Digest, from string) (bool, error) {
+	var (
+		size int64
+		err  error
+	)
 	switch {
 	case from == "":
 		// Anonymous mount: the blob is readable somewhere in this registry.
@@ -71,15 +88,10 @@ func (r *Registry) mount(w http.ResponseWriter, req *http.Request, rt route, mou
 	if err != nil {
 		return false, err
 	}
-	if err := r.meta.LinkBlob(ctx, rt.name, d, size); err != nil {
+	if err := r.meta.LinkBlob(ctx, repo, d, size); err != nil {
 		return false, err
 	}
-	r.notify(req.Context(), Event{Action: ActionBlobMount, Repo: rt.name, Digest: d, Size: size})
-	h := w.Header()
-	h.Set("Location", "/v2/"+rt.name+"/blobs/"+d.String())
-	h.Set("Docker-Content-Digest", d.String())
-	h.Set("Content-Length", "0")
-	w.WriteHeader(http.StatusCreated)
+	r.notify(ctx, Event{Action: ActionBlobMount, Repo: repo, Digest: d, Size: size})
 	return true, nil
 }
 
