@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/packreg/packreg/attest"
 	"github.com/packreg/packreg/digest"
@@ -243,5 +244,23 @@ func TestVerifyBeforeVisible(t *testing.T) {
 	e.wait()
 	if got := status("1.0.0"); got != http.StatusOK {
 		t.Fatalf("verified version by tag: %d", got)
+	}
+}
+
+// With a signing window, a new unsigned manifest can be read by digest
+// (cosign sign reads what it signs) but still not by tag.
+func TestSigningWindow(t *testing.T) {
+	e := newEnv(t, attest.Config{Policies: []attest.Policy{{Repositories: []string{"**"}, RequireSignature: true, SigningWindow: time.Hour}}})
+	d := e.pushPack("win/app", "1.0.0")
+	e.wait()
+	for ref, want := range map[string]int{"1.0.0": http.StatusForbidden, d.String(): http.StatusOK} {
+		resp, err := http.Get(e.oci.URL + "/v2/win/app/manifests/" + ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s: %d, want %d", ref, resp.StatusCode, want)
+		}
 	}
 }

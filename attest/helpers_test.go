@@ -69,7 +69,7 @@ func newEnv(t *testing.T, cfg attest.Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, clk: &testClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
+	e := &env{t: t, clk: &testClock{now: time.Now().UTC().Truncate(time.Second)}}
 	e.svc = attest.New(meta, attest.WithConfig(cfg), attest.WithClock(e.clock))
 	e.reg = registry.New(blobs, meta, e.svc.RegistryOptions()...)
 	e.src = &tamperSource{Source: attest.RegistrySource{Registry: e.reg, Meta: meta}, bad: map[digest.Digest]bool{}}

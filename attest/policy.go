@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"time"
 )
 
 // Config is the attest section of the serve config. The zero value is
@@ -22,9 +23,17 @@ type Policy struct {
 	// not cross "/"); a trailing "/**" matches any depth below a prefix,
 	// and "**" alone matches every repository.
 	Repositories []string `yaml:"repositories"`
-	// RequireSignature refuses pulls (403 DENIED) of a manifest that has no
-	// signature verified by a trusted key, or any invalid one.
+	// RequireSignature refuses pulls (403 DENIED), by tag or by digest, of
+	// a manifest that has no signature verified by a trusted key, or any
+	// invalid one.
 	RequireSignature bool `yaml:"require_signature"`
+	// SigningWindow lets a manifest be read by digest for this long after
+	// it was pushed although it is not signed yet, because `cosign sign`
+	// reads the manifest it signs: without it, a repository that requires
+	// signatures can only be signed through the API (the catch-22 of
+	// Harbor's cosign policy). 0, the default, allows no unsigned read.
+	// Once packreg authenticates, "may push" will be the better test.
+	SigningWindow time.Duration `yaml:"signing_window"`
 	// VerifyBeforeVisible keeps a new pack version pending until a
 	// verified signature arrives (the pack index asks attest).
 	VerifyBeforeVisible bool `yaml:"verify_before_visible"`
@@ -50,6 +59,9 @@ func (c *Config) Validate() error {
 			if err := checkPattern(pat); err != nil {
 				errs = append(errs, fmt.Errorf("attest.policies[%d]: repository pattern %q: %w", i, pat, err))
 			}
+		}
+		if p.SigningWindow < 0 {
+			errs = append(errs, fmt.Errorf("attest.policies[%d]: signing_window must be >= 0", i))
 		}
 		for _, t := range p.RequiredAttestations {
 			if strings.TrimSpace(t) == "" {

@@ -197,7 +197,8 @@ func (s *Service) judgeReport(rep *Report, p *Policy) {
 }
 
 // CheckPull implements registry.PullGate. Where the policy requires
-// signatures, a manifest is served only when its report meets the policy.
+// signatures, a manifest is served only when its report meets the policy,
+// or by digest within the policy's signing window after its push.
 // Where it says "verify before visible", a version that does not is
 // pending: not pullable by tag, though still by digest, which is how
 // cosign fetches what it signs. Signature and attestation manifests
@@ -214,6 +215,9 @@ func (s *Service) CheckPull(ctx context.Context, repo string, d digest.Digest, t
 	}
 	if sm, err := ParseSignatureManifest(m.Payload); err == nil && sm != nil && len(sm.Items) == sm.Layers {
 		return nil, nil
+	}
+	if tag == "" && p.SigningWindow > 0 && s.now().Sub(m.Created) < p.SigningWindow {
+		return nil, nil // being signed: see Policy.SigningWindow
 	}
 	rep, err := s.Evaluate(ctx, repo, d)
 	if err != nil {
