@@ -42,8 +42,8 @@
 // lines of parsing over the sigstore verifiers. The bundle JSON is read
 // with encoding/json into the few fields used, not protobuf-specs' types.
 //
-// Wiring. cmd gives attest a Source (RegistrySource over the registry's
-// service methods), subscribes Observe to registry events (a bounded queue
+// Wiring. cmd gives attest the registry as its Source (its service
+// methods), subscribes Observe to registry events (a bounded queue
 // and one worker, Run, keep pushes fast), installs CheckPull as a
 // registry.PullGate and mounts Handler. The pack API delegates its
 // signatures/attestations/verification paths to ServeVersion.

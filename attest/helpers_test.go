@@ -72,7 +72,7 @@ func newEnv(t *testing.T, cfg attest.Config) *env {
 	e := &env{t: t, clk: &testClock{now: time.Now().UTC().Truncate(time.Second)}}
 	e.svc = attest.New(meta, attest.WithConfig(cfg), attest.WithClock(e.clock))
 	e.reg = registry.New(blobs, meta, e.svc.RegistryOptions()...)
-	e.src = &tamperSource{Source: attest.RegistrySource{Registry: e.reg, Meta: meta}, bad: map[digest.Digest]bool{}}
+	e.src = &tamperSource{Source: e.reg, bad: map[digest.Digest]bool{}}
 	e.svc.Attach(e.src, e.reg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

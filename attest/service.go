@@ -226,7 +226,7 @@ func (s *Service) Refresh(ctx context.Context, repo string, subject digest.Diges
 			return err
 		}
 	}
-	refs, err := s.src.Referrers(ctx, repo, subject)
+	refs, err := s.src.Referrers(ctx, repo, subject, "")
 	if err != nil && !registry.IsNotFound(err) {
 		return err
 	}

@@ -10,16 +10,17 @@ import (
 	"github.com/packreg/packreg/storage"
 )
 
-// Source is what attest reads signatures from: the local registry in
-// serve, a fake in tests. Errors that mean "not there" satisfy
+// Source is what attest reads signatures from: *registry.Registry in
+// serve (its service methods), a wrapper of it in tests. Errors that mean "not there" satisfy
 // registry.IsNotFound.
 type Source interface {
 	// Manifest returns the manifest ref (tag or digest) of repo.
 	Manifest(ctx context.Context, repo, ref string) (*storage.Manifest, error)
 	// OpenBlob opens blob d of repo and returns its size.
 	OpenBlob(ctx context.Context, repo string, d digest.Digest) (io.ReadCloser, int64, error)
-	// Referrers lists the manifests of repo whose subject is subject.
-	Referrers(ctx context.Context, repo string, subject digest.Digest) ([]storage.Descriptor, error)
+	// Referrers lists the manifests of repo whose subject is subject, of
+	// artifactType when it is not empty.
+	Referrers(ctx context.Context, repo string, subject digest.Digest, artifactType string) ([]storage.Descriptor, error)
 }
 
 // Publisher stores what the API accepts (a signature or attestation posted
@@ -30,18 +31,10 @@ type Publisher interface {
 	PushManifest(ctx context.Context, repo, ref, mediaType string, payload []byte, tags ...string) (digest.Digest, error)
 }
 
-// RegistrySource reads through the registry's service methods, and reads
-// referrers from the metadata store because the registry serves those over
-// HTTP only. Tag-schema signatures (.sig, .att) are found by tag, not here.
-type RegistrySource struct {
-	*registry.Registry
-	Meta storage.Manifests
-}
-
-// Referrers implements Source.
-func (s RegistrySource) Referrers(ctx context.Context, repo string, subject digest.Digest) ([]storage.Descriptor, error) {
-	return s.Meta.Referrers(ctx, repo, subject, "")
-}
+var (
+	_ Source    = (*registry.Registry)(nil)
+	_ Publisher = (*registry.Registry)(nil)
+)
 
 // readBlob reads blob d of repo whole, at most max bytes, and checks that
 // the bytes hash to d and have the size the descriptor claims: a blob

@@ -37,7 +37,7 @@ func TestKeysAndVerifyCLI(t *testing.T) {
 	svc := attest.New(meta, attest.WithConfig(attest.Config{Policies: []attest.Policy{
 		{Repositories: []string{"strict/*"}, RequireSignature: true}}}))
 	reg := registry.New(blobs, meta, svc.RegistryOptions()...)
-	svc.Attach(attest.RegistrySource{Registry: reg, Meta: meta}, reg)
+	svc.Attach(reg, reg)
 	srv := httptest.NewServer(svc.Handler())
 	defer srv.Close()
 	ctx := context.Background()
