@@ -1,0 +1,150 @@
+// Package apierr is the one error shape of packreg's REST API (/api/v1/):
+//
+//	{"error": {"code": "VERSION_INVALID", "message": "...", "details": {...}}}
+//
+// Handlers return errors; Write is the one function that turns them into
+// answers: *Error as it is, registry errors with their OCI status and code,
+// storage sentinels by meaning, anything else as a 500 that names the
+// request id and hides the cause (which goes to the log).
+//
+// apierr imports registry (for its error type) and storage; it must not
+// import pack, attest, mirror, compliance or cmd, so every API package can
+// use it.
+package apierr
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/packreg/packreg/registry"
+	"github.com/packreg/packreg/storage"
+)
+
+// Codes. A client tells errors apart by code; the message is for people.
+const (
+	BadRequest           = "BAD_REQUEST"
+	NameInvalid          = "NAME_INVALID"
+	VersionInvalid       = "VERSION_INVALID"
+	PackEmpty            = "PACK_EMPTY"
+	NotFound             = "NOT_FOUND"
+	Conflict             = "CONFLICT"
+	VersionExists        = "VERSION_EXISTS"
+	TransitionInvalid    = "TRANSITION_INVALID"
+	TooLarge             = "TOO_LARGE"
+	Denied               = "DENIED"
+	UnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE"
+	MethodNotAllowed     = "METHOD_NOT_ALLOWED"
+	Internal             = "INTERNAL"
+	Unavailable          = "UNAVAILABLE"
+)
+
+// Error is an API error: HTTP status, code, a message safe to show, and
+// optional structured details.
+type Error struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Details any    `json:"details,omitempty"`
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// New returns an error with a formatted message.
+func New(status int, code, format string, args ...any) *Error {
+	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// WithDetails returns e with details attached.
+func (e *Error) WithDetails(d any) *Error {
+	c := *e
+	c.Details = d
+	return &c
+}
+
+// Envelope is the body of every error answer.
+type Envelope struct {
+	Error *Error `json:"error"`
+}
+
+// Write answers err. log receives the cause of 5xx answers, with the
+// request id the client sees.
+func Write(w http.ResponseWriter, req *http.Request, log *slog.Logger, err error) {
+	var (
+		e  *Error
+		re *registry.Error
+		mb *http.MaxBytesError
+	)
+	switch {
+	case errors.As(err, &e):
+	case errors.As(err, &re):
+		e = &Error{Status: re.Status, Code: re.Code, Message: re.Message}
+	case errors.As(err, &mb):
+		e = New(http.StatusRequestEntityTooLarge, TooLarge, "request body exceeds %d bytes", mb.Limit)
+	case errors.Is(err, storage.ErrNotFound):
+		e = New(http.StatusNotFound, NotFound, "not found")
+	case errors.Is(err, storage.ErrConflict):
+		e = New(http.StatusConflict, Conflict, "changed concurrently by another request; read it again and retry")
+	case errors.Is(err, storage.ErrUnavailable):
+		id := RequestID(w)
+		log.WarnContext(req.Context(), "storage unavailable", "request_id", id, "err", err)
+		w.Header().Set("Retry-After", "1")
+		e = New(http.StatusServiceUnavailable, Unavailable, "storage temporarily unavailable, retry later (request %s)", id)
+	case errors.Is(err, context.Canceled) && req.Context().Err() != nil:
+		return // the client is gone
+	default:
+		id := RequestID(w)
+		log.ErrorContext(req.Context(), "internal error", "request_id", id,
+			"method", req.Method, "path", req.URL.Path, "err", err)
+		e = New(http.StatusInternalServerError, Internal, "internal error (request %s)", id)
+	}
+	JSON(w, e.Status, Envelope{Error: e})
+}
+
+// JSON writes v as the answer.
+func JSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// RequestID returns the request's id: the X-Request-Id the server's request
+// log has already set on the answer (after checking the client's), or a new
+// one, then set on the answer, when the handler runs without that log.
+func RequestID(w http.ResponseWriter) string {
+	if id := w.Header().Get("X-Request-Id"); id != "" {
+		return id
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	w.Header().Set("X-Request-Id", id)
+	return id
+}
+
+// ParseLimit reads a page size parameter: 1 and up, clamped to max (asking
+// for more than a server gives is not an error, as with OCI's n).
+func ParseLimit(s string, max int) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return 0, New(http.StatusBadRequest, BadRequest, "limit %q: want a number from 1 to %d", Clip(s), max)
+	}
+	return min(n, max), nil
+}
+
+// Clip shortens client input quoted back in a message.
+func Clip(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "..."
+	}
+	return s
+}

@@ -1,0 +1,206 @@
+package audit
+
+import (
+	"encoding/base64"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/packreg/packreg/pack/apierr"
+	"github.com/packreg/packreg/storage"
+)
+
+// Prefix is where Handler is mounted.
+const Prefix = "/api/v1/audit"
+
+// Page sizes of the listing.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 1000
+)
+
+// Record is an audit record as the API shows it.
+type Record struct {
+	ID       int64             `json:"id"`
+	At       time.Time         `json:"at"`
+	Actor    string            `json:"actor"`
+	Action   string            `json:"action"`
+	Target   string            `json:"target"`
+	Digest   string            `json:"digest,omitempty"`
+	Details  map[string]string `json:"details,omitempty"`
+	PrevHash string            `json:"prevHash"`
+	Hash     string            `json:"hash"`
+}
+
+// List is a page of GET /api/v1/audit.
+type List struct {
+	Items []Record `json:"items"`
+	Next  string   `json:"next,omitempty"`
+}
+
+// Head is the end of the chain.
+type Head struct {
+	ID   int64  `json:"id"`
+	Hash string `json:"hash"`
+}
+
+// Verification is GET /api/v1/audit/verify. It answers 200 either way: a
+// broken chain is a finding, not a failed request.
+type Verification struct {
+	OK          bool   `json:"ok"`
+	Records     int64  `json:"records"`
+	Head        Head   `json:"head"`
+	FirstBroken int64  `json:"firstBroken,omitempty"`
+	Reason      string `json:"reason,omitempty"`
+}
+
+// Handler serves GET /api/v1/audit?since=&action=&target=&limit=&cursor=
+// (newest first; target matches by prefix, since is RFC 3339) and
+// GET /api/v1/audit/verify.
+func Handler(log storage.AuditLog, logger *slog.Logger) http.Handler {
+	return &handler{log: log, logger: logger}
+}
+
+type handler struct {
+	log    storage.AuditLog
+	logger *slog.Logger
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	var err error
+	switch {
+	case req.Method != http.MethodGet:
+		w.Header().Set("Allow", "GET")
+		err = apierr.New(http.StatusMethodNotAllowed, apierr.MethodNotAllowed, "the audit trail is read-only (allowed: GET)")
+	case req.URL.Path == Prefix || req.URL.Path == Prefix+"/":
+		err = h.list(w, req)
+	case req.URL.Path == Prefix+"/verify":
+		err = h.verify(w, req)
+	default:
+		err = apierr.New(http.StatusNotFound, apierr.NotFound, "no such endpoint")
+	}
+	if err != nil {
+		apierr.Write(w, req, h.logger, err)
+	}
+}
+
+func (h *handler) list(w http.ResponseWriter, req *http.Request) error {
+	q, err := listQuery(req.URL.RawQuery)
+	if err != nil {
+		return err
+	}
+	limit := q.Limit
+	q.Limit++ // one more tells whether there is a next page
+	recs, err := h.log.ListAudit(req.Context(), q)
+	if err != nil {
+		return err
+	}
+	out := List{Items: make([]Record, 0, min(len(recs), limit))}
+	for i, r := range recs {
+		if i == limit {
+			out.Next = encodeCursor(recs[i-1].ID)
+			break
+		}
+		out.Items = append(out.Items, Record{ID: r.ID, At: r.At, Actor: r.Actor, Action: r.Action, Target: r.Target,
+			Digest: string(r.Digest), Details: r.Details, PrevHash: r.PrevHash, Hash: r.Hash})
+	}
+	apierr.JSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (h *handler) verify(w http.ResponseWriter, req *http.Request) error {
+	if req.URL.RawQuery != "" {
+		return apierr.New(http.StatusBadRequest, apierr.BadRequest, "verify takes no parameters")
+	}
+	v, err := storage.VerifyAudit(req.Context(), h.log)
+	if err != nil {
+		return err
+	}
+	apierr.JSON(w, http.StatusOK, Verification{OK: v.OK, Records: v.Records, Head: Head(v.Head),
+		FirstBroken: v.FirstBroken, Reason: v.Reason})
+	return nil
+}
+
+func bad(format string, args ...any) error {
+	return apierr.New(http.StatusBadRequest, apierr.BadRequest, format, args...)
+}
+
+func listQuery(raw string) (storage.AuditQuery, error) {
+	q := storage.AuditQuery{Limit: DefaultLimit}
+	v, err := url.ParseQuery(raw)
+	if err != nil {
+		return q, bad("malformed query string: %v", err)
+	}
+	for k, vals := range v {
+		if len(vals) != 1 {
+			return q, bad("parameter %q given %d times", apierr.Clip(k), len(vals))
+		}
+		val := vals[0]
+		switch k {
+		case "since":
+			t, err := time.Parse(time.RFC3339Nano, val)
+			if err != nil {
+				return q, bad("since %q: want an RFC 3339 time like 2026-01-02T15:04:05Z", apierr.Clip(val))
+			}
+			q.Since = t
+		case "action":
+			if !printableASCII(val) {
+				return q, bad("action %q: want an action like manifest.push", apierr.Clip(val))
+			}
+			q.Action = val
+		case "target":
+			// Targets are repository names, tags and config sections: ASCII,
+			// which the store's prefix range relies on.
+			if !printableASCII(val) {
+				return q, bad("target %q: want the start of a target like acme/rules:1.2.0", apierr.Clip(val))
+			}
+			q.TargetPrefix = val
+		case "limit":
+			n, err := apierr.ParseLimit(val, MaxLimit)
+			if err != nil {
+				return q, err
+			}
+			q.Limit = n
+		case "cursor":
+			id, err := decodeCursor(val)
+			if err != nil {
+				return q, err
+			}
+			q.Before = id
+		default:
+			return q, bad("unknown parameter %q (want since, action, target, limit, cursor)", apierr.Clip(k))
+		}
+	}
+	return q, nil
+}
+
+func printableASCII(s string) bool {
+	if s == "" || len(s) > 512 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func encodeCursor(id int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("a1:" + strconv.FormatInt(id, 10)))
+}
+
+func decodeCursor(c string) (int64, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err == nil {
+		if s, ok := strings.CutPrefix(string(b), "a1:"); ok {
+			if id, err := strconv.ParseInt(s, 10, 64); err == nil && id > 0 {
+				return id, nil
+			}
+		}
+	}
+	return 0, bad("cursor %q is not one this server made", apierr.Clip(c))
+}

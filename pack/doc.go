@@ -1,0 +1,39 @@
+// Package pack is the pack registry on top of the OCI registry: the pack
+// model, publish and query, versions, lifecycle and pack policy, served as
+// the REST API under /api/v1/packs.
+//
+// A pack is a repository; a pack version is a semver tag of it pointing at
+// a manifest whose artifactType is application/vnd.packreg.pack.v1 (or
+// whose config is application/vnd.packreg.pack.config.v1+json). Its files
+// are the layers with an org.opencontainers.image.title annotation. Its
+// description, labels and creation time come from the pack config blob
+// ({"name","version","description","labels","created"}), or, with the empty
+// config, from the annotations org.opencontainers.image.description,
+// org.opencontainers.image.created and vnd.packreg.pack.labels (a JSON
+// object).
+//
+// The registry does not know packs. The Service plugs into it with
+// RegistryOptions:
+//
+//   - Observe, an event subscriber, keeps the pack index (storage.Packs):
+//     however a pack version arrives (oras push, crane, REST publish) it is
+//     recorded when its version tag moves, and forgotten when the tag or the
+//     manifest goes.
+//   - AdmitManifest, the admission hook, applies Policy to every push:
+//     immutable versions, semver tags, pack size, file media types.
+//   - CheckPull, the pull gate, serves deprecated versions with a Warning
+//     header and refuses archived ones with 403 DENIED.
+//
+// REST publish pushes through the registry's service methods (Registry), so
+// it passes the same validation, admission and events as an OCI client.
+// Changes the package makes itself (publication, lifecycle) are written
+// with their audit record in one transaction. Errors on the API have one
+// shape (package apierr); the audit trail's API is in package audit.
+//
+// Files: model.go (types, names), semver.go, manifest.go, policy.go
+// (admission and pull gate), index.go (events), publish.go and upload.go
+// (REST publish), lifecycle.go, query.go, handler.go (routes).
+//
+// pack imports registry, storage and digest. It must not import attest,
+// mirror, compliance, cmd or a storage backend (it gets a Store).
+package pack

@@ -1,0 +1,207 @@
+package pack
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/registry"
+	"github.com/packreg/packreg/storage"
+)
+
+// Policy says what the registry accepts for packs and how it serves them.
+// It only ever applies to pack manifests and version tags, so plain OCI
+// images and artifacts are unaffected by it.
+type Policy struct {
+	// ImmutableVersions refuses (403 DENIED) moving a version tag to
+	// another digest. cosign's sha256-<hex>.sig/.att/.sbom tags are not
+	// versions and stay writable.
+	ImmutableVersions bool
+	// RequireSemver refuses pack manifests tagged with anything but a
+	// SemVer 2.0.0 version (cosign tags aside).
+	RequireSemver bool
+	// MaxPackSize caps a pack (manifest, config and files) in bytes; 0 means
+	// no cap.
+	MaxPackSize int64
+	// AllowedLayerMediaTypes, when not empty, lists the media types a pack's
+	// files may have; an entry ending in "*" matches by prefix.
+	AllowedLayerMediaTypes []string
+	// AllowArchivedPulls serves archived versions (with a warning) instead
+	// of refusing them.
+	AllowArchivedPulls bool
+}
+
+// DefaultPolicy: versions are immutable semver tags, archived versions are
+// not served, any size and media type is accepted.
+func DefaultPolicy() Policy {
+	return Policy{ImmutableVersions: true, RequireSemver: true}
+}
+
+// Validate reports a policy that cannot work.
+func (p Policy) Validate() error {
+	if p.MaxPackSize < 0 {
+		return fmt.Errorf("max pack size must be >= 0, got %d", p.MaxPackSize)
+	}
+	for _, mt := range p.AllowedLayerMediaTypes {
+		if strings.TrimSuffix(mt, "*") == "" || strings.ContainsAny(mt, " \t,") || strings.Count(mt, "*") > 1 ||
+			strings.Contains(mt, "*") && !strings.HasSuffix(mt, "*") {
+			return fmt.Errorf("allowed layer media type %q: want a media type, or a prefix ending in *", mt)
+		}
+	}
+	return nil
+}
+
+// Settings renders p as audit details, so a change of policy between two
+// runs of the server shows in the trail.
+func (p Policy) Settings() map[string]string {
+	return map[string]string{
+		"immutable_versions":        strconv.FormatBool(p.ImmutableVersions),
+		"require_semver":            strconv.FormatBool(p.RequireSemver),
+		"max_pack_size":             strconv.FormatInt(p.MaxPackSize, 10),
+		"allowed_layer_media_types": strings.Join(p.AllowedLayerMediaTypes, ","),
+		"allow_archived_pulls":      strconv.FormatBool(p.AllowArchivedPulls),
+	}
+}
+
+func (p Policy) layerAllowed(mt string) bool {
+	if len(p.AllowedLayerMediaTypes) == 0 {
+		return true
+	}
+	for _, a := range p.AllowedLayerMediaTypes {
+		if prefix, ok := strings.CutSuffix(a, "*"); ok && strings.HasPrefix(mt, prefix) || a == mt {
+			return true
+		}
+	}
+	return false
+}
+
+// checkContent applies the size and media type rules to a pack of total
+// bytes whose files have the given media types. REST publish runs it before
+// storing anything; admission runs it for every push.
+func (p Policy) checkContent(total int64, layerTypes []string) error {
+	if p.MaxPackSize > 0 && total > p.MaxPackSize {
+		return registry.Denied("pack is %d bytes; policy allows at most %d", total, p.MaxPackSize)
+	}
+	for _, mt := range layerTypes {
+		if !p.layerAllowed(mt) {
+			return registry.Denied("file media type %q is not allowed by policy (allowed: %s)",
+				mt, strings.Join(p.AllowedLayerMediaTypes, ", "))
+		}
+	}
+	return nil
+}
+
+// AdmitManifest is the registry's admission hook (registry.Admitter): it
+// runs for every manifest push, by any client, before anything is stored.
+func (s *Service) AdmitManifest(ctx context.Context, c registry.ManifestCandidate) error {
+	isPack := IsPack(c.ArtifactType)
+	if isPack {
+		m, err := parseManifest(c.Payload)
+		if err != nil {
+			return registry.Denied("pack manifest: %v", err)
+		}
+		if err := s.policy.checkContent(m.totalSize(int64(len(c.Payload))), m.layerTypes()); err != nil {
+			return err
+		}
+	}
+	for _, tag := range c.Tags {
+		if isCosignTag(tag) {
+			continue
+		}
+		if isPack && s.policy.RequireSemver {
+			if _, err := ParseSemver(tag); err != nil {
+				return registry.Denied("pack tags must be semantic versions like 1.2.0 (policy require_semver): %q: %v", tag, err)
+			}
+		}
+		if s.policy.ImmutableVersions {
+			if err := s.checkImmutable(ctx, c.Repo, tag, c.Digest); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkImmutable refuses moving tag when it is a version: a semver tag on
+// a pack manifest. The tags table is the truth here, not the index, so a
+// version the index missed is protected too.
+func (s *Service) checkImmutable(ctx context.Context, repo, tag string, d digest.Digest) error {
+	if !ValidVersion(tag) {
+		return nil
+	}
+	reg, err := s.attached()
+	if err != nil {
+		return err
+	}
+	cur, err := reg.Manifest(ctx, repo, tag)
+	if registry.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if cur.Digest == d || !IsPack(cur.ArtifactType) {
+		return nil
+	}
+	return registry.Denied("pack %s:%s already exists with digest %s and versions are immutable: publish a new version instead", repo, tag, cur.Digest)
+}
+
+// CheckPull is the registry's pull gate (registry.PullGate): deprecated
+// versions are served with a warning, archived ones are refused unless
+// policy allows them. A pull by tag is judged by that version; a pull by
+// digest by every version of the pack pointing at it, and it is served
+// plainly if any of them is active.
+func (s *Service) CheckPull(ctx context.Context, repo string, d digest.Digest, tag string) ([]string, error) {
+	var versions []storage.PackVersion
+	if tag != "" {
+		if !ValidVersion(tag) {
+			return nil, nil // not a version: no lifecycle (plain OCI tags cost no lookup)
+		}
+		v, err := s.store.GetPackVersion(ctx, repo, tag)
+		if registry.IsNotFound(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		versions = []storage.PackVersion{*v}
+	} else {
+		var err error
+		versions, err = s.store.ListPackVersions(ctx, storage.PackQuery{Name: repo, Digest: d})
+		if err != nil {
+			return nil, err
+		}
+	}
+	var warnings []string
+	var archived *storage.PackVersion
+	for i := range versions {
+		v := &versions[i]
+		switch v.Status {
+		case storage.PackActive:
+			return nil, nil
+		case storage.PackDeprecated:
+			warnings = append(warnings, statusMessage(v))
+		case storage.PackArchived:
+			archived = v
+		}
+	}
+	if len(warnings) > 0 || archived == nil {
+		return warnings, nil
+	}
+	if s.policy.AllowArchivedPulls {
+		return []string{statusMessage(archived)}, nil
+	}
+	return nil, registry.Denied("%s; pulls of archived versions are refused", statusMessage(archived))
+}
+
+// statusMessage reads `pack acme/rules:1.2.0 is deprecated: <reason>`, the
+// text of the Warning header (the registry quotes it: 299 - "...").
+func statusMessage(v *storage.PackVersion) string {
+	msg := fmt.Sprintf("pack %s:%s is %s", v.Name, v.Version, v.Status)
+	if v.StatusReason != "" {
+		msg += ": " + v.StatusReason
+	}
+	return msg
+}

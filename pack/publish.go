@@ -1,0 +1,233 @@
+package pack
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/pack/apierr"
+	"github.com/packreg/packreg/registry"
+	"github.com/packreg/packreg/storage"
+)
+
+// Limits on pack metadata.
+const (
+	maxDescriptionLen = 4096
+	maxLabels         = 64
+	maxLabelKeyLen    = 63
+	maxLabelValueLen  = 256
+)
+
+func (md *Metadata) check() error {
+	if err := checkName(md.Name); err != nil {
+		return err
+	}
+	if err := checkVersion(md.Version); err != nil {
+		return err
+	}
+	if len(md.Description) > maxDescriptionLen || !utf8.ValidString(md.Description) {
+		return badRequest("description must be UTF-8 and at most %d bytes", maxDescriptionLen)
+	}
+	if len(md.Labels) > maxLabels {
+		return badRequest("at most %d labels", maxLabels)
+	}
+	for k, v := range md.Labels {
+		if err := checkLabel(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkLabel: keys are short identifiers (letters, digits, . _ - /), values
+// printable UTF-8 text; a label filter must be able to name any of them in
+// a query string.
+func checkLabel(k, v string) error {
+	if k == "" || len(k) > maxLabelKeyLen || !isLabelKey(k) {
+		return badRequest("label key %q: want 1 to %d letters, digits, '.', '_', '-' or '/', starting with a letter or digit", apierr.Clip(k), maxLabelKeyLen)
+	}
+	if len(v) > maxLabelValueLen || !utf8.ValidString(v) || !printable(v) {
+		return badRequest("label %q: the value must be printable UTF-8, at most %d bytes", k, maxLabelValueLen)
+	}
+	return nil
+}
+
+func isLabelKey(k string) bool {
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		alnum := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+		if !alnum && (i == 0 || c != '.' && c != '_' && c != '-' && c != '/') {
+			return false
+		}
+	}
+	return true
+}
+
+func printable(s string) bool {
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// Publish stores a pack version from the files of a REST request: blobs
+// first, then the pack config, then the manifest under its version tag,
+// through the registry's service methods (same validation, admission and
+// events as an OCI push). Everything that can be refused is checked before
+// the manifest is pushed, and the tag is the last thing written, so a
+// refused publish leaves no version behind (only unreferenced blobs, which
+// are content-addressed and harmless).
+//
+// Publishing the same files and metadata again answers the existing
+// version (created false): a client may retry. Other content under an
+// existing version is 409 VERSION_EXISTS.
+func (s *Service) Publish(ctx context.Context, md *Metadata, files []*upload) (*Version, bool, error) {
+	if err := md.check(); err != nil {
+		return nil, false, err
+	}
+	if len(files) == 0 {
+		return nil, false, apierr.New(http.StatusBadRequest, apierr.PackEmpty, "a pack needs at least one file")
+	}
+	reg, err := s.attached()
+	if err != nil {
+		return nil, false, err
+	}
+	if v, err := s.existing(ctx, md, files); v != nil || err != nil {
+		return v, false, err
+	}
+	cfgBytes, manifest, err := s.build(md, files)
+	if err != nil {
+		return nil, false, err
+	}
+	shape, _ := parseManifest(manifest)
+	total := shape.totalSize(int64(len(manifest)))
+	if max := s.policy.MaxPackSize; max > 0 && total > max {
+		return nil, false, apierr.New(http.StatusRequestEntityTooLarge, apierr.TooLarge,
+			"pack is %d bytes; policy max_pack_size allows %d", total, max)
+	}
+	if err := s.policy.checkContent(total, shape.layerTypes()); err != nil {
+		return nil, false, err
+	}
+	for _, f := range files {
+		rc, err := f.open()
+		if err != nil {
+			return nil, false, err
+		}
+		err = reg.PushBlob(ctx, md.Name, f.digest, rc)
+		rc.Close()
+		if err != nil {
+			return nil, false, err
+		}
+	}
+	if err := reg.PushBlob(ctx, md.Name, shape.Config.Digest, bytes.NewReader(cfgBytes)); err != nil {
+		return nil, false, err
+	}
+	d, err := reg.PushManifest(ctx, md.Name, md.Version, mediaTypeOCIManifest, manifest)
+	if err != nil {
+		// Lost a race with another publish of this version: say so the
+		// same way as when it was there first.
+		var re *registry.Error
+		if errors.As(err, &re) && re.Status == http.StatusForbidden {
+			if v, xerr := s.existing(ctx, md, files); v != nil || xerr != nil {
+				return v, false, xerr
+			}
+		}
+		return nil, false, err
+	}
+	// The registry event has indexed the version already; indexing again
+	// is a no-op then, and covers a subscriber that failed.
+	if _, _, err := s.index(ctx, md.Name, md.Version, d, registry.ActorFrom(ctx)); err != nil {
+		return nil, false, err
+	}
+	v, err := s.getVersion(ctx, md.Name, md.Version)
+	if err != nil {
+		return nil, false, err
+	}
+	out := versionOf(v)
+	return &out, true, nil
+}
+
+// existing returns the recorded version when it holds exactly these files
+// and metadata, a 409 when the version or its tag holds something else, and
+// nil, nil when the version is free.
+func (s *Service) existing(ctx context.Context, md *Metadata, files []*upload) (*Version, error) {
+	v, err := s.store.GetPackVersion(ctx, md.Name, md.Version)
+	if errors.Is(err, storage.ErrNotFound) {
+		// Not a pack version; the tag may still hold something else.
+		reg, err := s.attached()
+		if err != nil {
+			return nil, err
+		}
+		m, err := reg.Manifest(ctx, md.Name, md.Version)
+		if registry.IsNotFound(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return nil, apierr.New(http.StatusConflict, apierr.VersionExists,
+			"tag %s:%s already exists (digest %s) and is not a pack version", md.Name, md.Version, m.Digest).
+			WithDetails(map[string]string{"digest": string(m.Digest)})
+	}
+	if err != nil {
+		return nil, err
+	}
+	if sameContent(v, md, files) {
+		out := versionOf(v)
+		return &out, nil
+	}
+	return nil, apierr.New(http.StatusConflict, apierr.VersionExists,
+		"pack %s:%s already exists with other content (digest %s); versions are immutable, publish a new version", md.Name, md.Version, v.Digest).
+		WithDetails(map[string]string{"digest": string(v.Digest)})
+}
+
+func sameContent(v *storage.PackVersion, md *Metadata, files []*upload) bool {
+	if v.Description != md.Description || !maps.Equal(v.Labels, md.Labels) {
+		return false
+	}
+	return slices.EqualFunc(v.Files, files, func(f storage.PackFile, u *upload) bool {
+		return f.Name == u.name && f.Digest == u.digest && f.MediaType == u.mediaType && f.Size == u.size
+	})
+}
+
+// build makes the pack config blob and the manifest: artifactType pack,
+// one layer per file with its title, so `oras pull` writes the files back.
+func (s *Service) build(md *Metadata, files []*upload) ([]byte, []byte, error) {
+	created := s.now().Format(time.RFC3339)
+	cfg, err := json.Marshal(Config{Name: md.Name, Version: md.Version, Description: md.Description,
+		Labels: md.Labels, Created: created})
+	if err != nil {
+		return nil, nil, fmt.Errorf("pack config: %w", err)
+	}
+	m := ociManifest{
+		SchemaVersion: 2,
+		MediaType:     mediaTypeOCIManifest,
+		ArtifactType:  ArtifactType,
+		Config: descriptor{MediaType: ConfigMediaType, Digest: digest.FromBytes(digest.SHA256, cfg),
+			Size: int64(len(cfg))},
+		Annotations: map[string]string{AnnotationCreated: created},
+	}
+	if md.Description != "" {
+		m.Annotations[AnnotationDescription] = md.Description
+	}
+	for _, f := range files {
+		m.Layers = append(m.Layers, descriptor{MediaType: f.mediaType, Digest: f.digest, Size: f.size,
+			Annotations: map[string]string{AnnotationTitle: f.name}})
+	}
+	payload, err := json.Marshal(m)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pack manifest: %w", err)
+	}
+	return cfg, payload, nil
+}

@@ -1,0 +1,94 @@
+package pack
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/registry"
+	"github.com/packreg/packreg/storage"
+)
+
+// Store is what packs keep in the metadata store: the pack index and the
+// audit trail its changes are recorded in (*sqlmeta.Store is both).
+type Store interface {
+	storage.Packs
+	storage.AuditLog
+}
+
+// Registry is the part of *registry.Registry packs use: publishing goes
+// through the same validation, admission and events as an OCI push.
+type Registry interface {
+	PushBlob(ctx context.Context, repo string, d digest.Digest, body io.Reader) error
+	PushManifest(ctx context.Context, repo, ref, mediaType string, payload []byte, tags ...string) (digest.Digest, error)
+	Manifest(ctx context.Context, repo, ref string) (*storage.Manifest, error)
+	OpenBlob(ctx context.Context, repo string, d digest.Digest) (io.ReadCloser, int64, error)
+}
+
+// Service is the pack registry: it indexes pack versions from registry
+// events, admits or refuses manifests by policy, gates pulls by lifecycle,
+// and publishes, lists and retires packs for the REST API.
+type Service struct {
+	store    Store
+	reg      Registry
+	policy   Policy
+	log      *slog.Logger
+	spoolDir string
+	now      func() time.Time
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithPolicy sets the policy (default: DefaultPolicy()).
+func WithPolicy(p Policy) Option { return func(s *Service) { s.policy = p } }
+
+// WithLogger sets the logger (default: slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
+
+// WithSpoolDir sets where REST uploads larger than a small in-memory
+// buffer wait while they are hashed (default: os.TempDir()).
+func WithSpoolDir(dir string) Option { return func(s *Service) { s.spoolDir = dir } }
+
+// New returns a service over store. It needs its registry (Attach) before
+// it serves: the registry is built with the service's hooks, so the two
+// are wired in two steps.
+func New(store Store, opts ...Option) *Service {
+	s := &Service{store: store, policy: DefaultPolicy(), log: slog.Default(), spoolDir: os.TempDir(),
+		now: func() time.Time { return time.Now().UTC() }}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// RegistryOptions are the hooks to build the registry with: the event
+// subscriber that keeps the pack index, the admission policy and the pull
+// gate.
+func (s *Service) RegistryOptions() []registry.Option {
+	return []registry.Option{
+		registry.WithSubscriber(s.Observe),
+		registry.WithAdmitter(s),
+		registry.WithPullGate(s),
+	}
+}
+
+// Attach gives the service the registry it publishes through and reads
+// manifests from. Call it once, before serving.
+func (s *Service) Attach(reg Registry) { s.reg = reg }
+
+// Policy returns the policy in force.
+func (s *Service) Policy() Policy { return s.policy }
+
+var errNotAttached = errors.New("pack: service used before Attach")
+
+func (s *Service) attached() (Registry, error) {
+	if s.reg == nil {
+		return nil, errNotAttached
+	}
+	return s.reg, nil
+}
