@@ -27,6 +27,7 @@ const Prefix = "/api/v1/packs"
 //	POST /api/v1/packs/{name}/versions/{version}/lifecycle    change its state
 //	GET  /api/v1/packs/{name}/lifecycle                       history of every version
 //	POST /api/v1/packs/{name}/lifecycle                       change every version
+//	     /api/v1/packs/{name}/versions/{version}/{suffix}     a VersionExtension's
 //
 // Names contain slashes, so paths are matched from the end (like /v2/);
 // "versions/{version}/lifecycle" wins over a pack whose name ends in
@@ -38,10 +39,10 @@ type handler struct{ s *Service }
 // route is a parsed path below Prefix.
 type route struct {
 	name, version string
-	kind          string // "", "versions", "version", "manifest", "lifecycle"
+	kind          string // "", "versions", "version", "manifest", "lifecycle", or an extension's suffix
 }
 
-func parseRoute(p string) (route, bool) {
+func (h *handler) parseRoute(p string) (route, bool) {
 	if p == "" || p == "/" {
 		return route{}, true
 	}
@@ -49,8 +50,9 @@ func parseRoute(p string) (route, bool) {
 	n := len(segs)
 	join := func(k int) string { return strings.Join(segs[:k], "/") }
 	last := segs[n-1]
+	_, isExt := h.s.ext[last]
 	switch {
-	case n >= 4 && segs[n-3] == "versions" && (last == "manifest" || last == "lifecycle" && ValidVersion(segs[n-2])):
+	case n >= 4 && segs[n-3] == "versions" && (last == "manifest" || isExt || last == "lifecycle" && ValidVersion(segs[n-2])):
 		return route{name: join(n - 3), version: segs[n-2], kind: last}, true
 	case n >= 2 && (last == "lifecycle" || last == "versions"):
 		return route{name: join(n - 1), kind: last}, true
@@ -76,7 +78,7 @@ func (h *handler) serve(w http.ResponseWriter, req *http.Request) error {
 	if !ok {
 		return notFoundEndpoint()
 	}
-	rt, ok := parseRoute(rest)
+	rt, ok := h.parseRoute(rest)
 	if !ok || rt.kind != "" && rt.name == "" {
 		return notFoundEndpoint()
 	}
@@ -86,6 +88,13 @@ func (h *handler) serve(w http.ResponseWriter, req *http.Request) error {
 		}
 	}
 	ctx := req.Context()
+	if x := h.s.ext[rt.kind]; x != nil && rt.version != "" {
+		if err := checkVersion(rt.version); err != nil {
+			return err
+		}
+		x.ServeVersion(w, req, rt.name, rt.version, rt.kind)
+		return nil
+	}
 	switch {
 	case rt.kind == "" && req.Method == http.MethodGet:
 		q, err := listQuery(req.URL.RawQuery)

@@ -33,7 +33,7 @@ type env struct {
 	logs  *bytes.Buffer
 }
 
-func newEnv(t testing.TB, pol pack.Policy) *env {
+func newEnv(t testing.TB, pol pack.Policy, opts ...pack.Option) *env {
 	t.Helper()
 	dir := t.TempDir()
 	blobs, err := fs.New(filepath.Join(dir, "blobs"))
@@ -47,7 +47,7 @@ func newEnv(t testing.TB, pol pack.Policy) *env {
 	t.Cleanup(func() { store.Close() })
 	logs := &bytes.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
-	svc := pack.New(store, pack.WithPolicy(pol), pack.WithLogger(log), pack.WithSpoolDir(dir))
+	svc := pack.New(store, append([]pack.Option{pack.WithPolicy(pol), pack.WithLogger(log), pack.WithSpoolDir(dir)}, opts...)...)
 	rec := audit.NewRecorder(store, log)
 	reg := registry.New(blobs, store, append([]registry.Option{registry.WithLogger(log),
 		registry.WithSubscriber(rec.Observe)}, svc.RegistryOptions()...)...)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/pack/apierr"
 	"github.com/packreg/packreg/storage"
 )
@@ -64,6 +65,17 @@ func (s *Service) Version(ctx context.Context, name, version string) (*Version, 
 	}
 	out := versionOf(v)
 	return &out, nil
+}
+
+// ResolveVersion maps a pack version to its repository and manifest
+// digest, from the pack index (attest.VersionResolver): unknown versions
+// are 404, not whatever a same-named plain tag points at.
+func (s *Service) ResolveVersion(ctx context.Context, name, version string) (string, digest.Digest, error) {
+	v, err := s.getVersion(ctx, name, version)
+	if err != nil {
+		return "", "", err
+	}
+	return v.Name, v.Digest, nil
 }
 
 // Versions returns every version of a pack in semver order.
