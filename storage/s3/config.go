@@ -21,7 +21,11 @@ const (
 
 // Defaults.
 const (
-	DefaultPartSize    = 16 << 20
+	// DefaultPartSize: 8 MiB bounds a blob at 78 GiB (10,000 parts) and
+	// the memory of one upload at 8 MiB, and it matches the chunk size
+	// common clients PATCH with, so their chunks fill whole parts and
+	// never go through a staged tail.
+	DefaultPartSize    = 8 << 20
 	DefaultPresignTTL  = 10 * time.Minute
 	DefaultMaxAttempts = 5
 	DefaultMaxBackoff  = 5 * time.Second

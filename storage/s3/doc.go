@@ -19,7 +19,8 @@
 // multipart upload, streamed out as each part fills, and the remainder is a
 // list of small tail segments. The next Append that completes the part
 // fetches the segments, prepends them and uploads the part; Commit uploads
-// them as the short last part. Memory per upload is one part at most.
+// them as the short last part. Memory per upload is one part at most, and
+// a Store keeps a couple of idle part buffers for the next uploads.
 //
 // All upload state lives in storage.Upload (Backend holds the multipart id,
 // part size, part ETags and tail segments as JSON), so any replica can take
@@ -39,8 +40,10 @@
 // which the background janitor calls.
 //
 // The SDK retries 5xx, SlowDown, timeouts and connection errors, with
-// seekable bodies so a part can be resent; what still fails wraps
-// storage.ErrUnavailable. Retrying is safe for the calls that are not
+// seekable bodies so a part can be resent; also the 409 a file-backed
+// server (versitygw posix) answers when a write races the pruning of an
+// emptied upload directory, since no key here is ever a directory. What
+// still fails wraps storage.ErrUnavailable. Retrying is safe for the calls that are not
 // idempotent too: a retried CreateMultipartUpload leaves an orphan that
 // Commit and Abort sweep, a CompleteMultipartUpload or copy whose answer
 // was lost is recognised by the object it left. Package s3fault is a

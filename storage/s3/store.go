@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"path"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -32,10 +31,16 @@ type Store struct {
 	presign *s3.PresignClient
 	// copyLimit is maxCopySize; tests lower it to exercise the multipart copy.
 	copyLimit int64
-	// parts pools part buffers: a big push needs one per Append, and
-	// allocating 16 MiB each time keeps the GC busy for nothing.
-	parts sync.Pool
+	// parts holds up to idleParts idle part buffers: a big push needs one
+	// per Append, and allocating a part each time keeps the GC busy. Not a
+	// sync.Pool: its per-P private slots cannot be stolen, so with 2 Ps
+	// a pool kept up to two parts (four across a GC cycle) while requests
+	// still allocated new ones, and the peak heap followed.
+	parts chan []byte
 }
+
+// idleParts is how many free part buffers a Store keeps between uploads.
+const idleParts = 2
 
 var (
 	_ storage.BlobStore  = (*Store)(nil)
@@ -84,6 +89,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		client:    client,
 		presign:   s3.NewPresignClient(client),
 		copyLimit: maxCopySize,
+		parts:     make(chan []byte, idleParts),
 	}, nil
 }
 
@@ -100,12 +106,28 @@ func newRetryer(attempts int, backoff time.Duration) aws.Retryer {
 		// A response cut mid-body surfaces as an unexpected EOF while the
 		// SDK decodes it; the request is as retryable as a reset.
 		o.Retryables = append(o.Retryables, retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
-			if errors.Is(err, io.ErrUnexpectedEOF) {
+			if errors.Is(err, io.ErrUnexpectedEOF) || isDirRace(err) {
 				return aws.TrueTernary
 			}
 			return aws.UnknownTernary
 		}))
 	})
+}
+
+// isDirRace recognises the 409 a file-backed S3 server (versitygw posix)
+// answers when a write needs a parent directory that a concurrent delete
+// is pruning: deleting the last object under uploads/<id>/ removes that
+// directory and then uploads/ itself if it looks empty, while another
+// upload is creating uploads/<id2>/ in it. No key of this store is a
+// directory or the parent of a file (every key is a leaf, see the layout
+// in doc.go), so for us these codes only ever mean that race, and the
+// same request succeeds when sent again.
+func isDirRace(err error) bool {
+	switch apiCode(err) {
+	case "ExistingObjectIsDirectory", "ObjectParentIsFile":
+		return true
+	}
+	return false
 }
 
 // Config returns the effective configuration (defaults applied).

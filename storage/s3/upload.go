@@ -208,7 +208,7 @@ func (s *Store) fillFrom(r io.Reader, b []byte, from, limit int64) ([]byte, int6
 				nb = make([]byte, n)
 			} else {
 				// Past 1 MiB, go to a whole (pooled) part at once: doubling
-				// up to 16 MiB would allocate and copy it twice over.
+				// up to a whole part would allocate and copy it twice over.
 				nb = s.partBuffer(limit)
 			}
 			copy(nb, b)
@@ -224,22 +224,38 @@ func (s *Store) fillFrom(r io.Reader, b []byte, from, limit int64) ([]byte, int6
 	return b, i - from, nil
 }
 
-// partBuffer returns a buffer of n bytes, from the pool when n is the
+// partBuffer returns a buffer of n bytes, a free one when n is the
 // configured part size (uploads started elsewhere may use another).
 func (s *Store) partBuffer(n int64) []byte {
 	if n == s.cfg.PartSize {
-		if b, ok := s.parts.Get().(*[]byte); ok {
-			return *b
+		select {
+		case b := <-s.parts:
+			return b
+		default:
 		}
 	}
 	return make([]byte, n)
 }
 
-// releasePart returns b to the pool if it is a whole part. Callers must
-// hold no other reference: the SDK is done with a body when its call returns.
+// scratch returns a buffer of n bytes for a tail: a part buffer when n
+// is large (a tail is shorter than a part), a fresh one otherwise.
+func (s *Store) scratch(n int64) []byte {
+	if n >= 1<<20 && n <= s.cfg.PartSize {
+		return s.partBuffer(s.cfg.PartSize)[:n]
+	}
+	return make([]byte, n)
+}
+
+// releasePart keeps b for reuse if it is a part buffer (a slice of one,
+// from scratch, counts) and fewer than idleParts are free; otherwise the
+// GC has it. Callers must hold no other reference: the SDK is done with a
+// body when its call returns.
 func (s *Store) releasePart(b []byte) {
-	if int64(len(b)) == s.cfg.PartSize {
-		s.parts.Put(&b)
+	if int64(cap(b)) == s.cfg.PartSize {
+		select {
+		case s.parts <- b[:cap(b)]:
+		default:
+		}
 	}
 }
 
@@ -384,7 +400,8 @@ func (s *Store) mismatch(ctx context.Context, u *storage.Upload, d, got digest.D
 }
 
 func (s *Store) commitSmall(ctx context.Context, u *storage.Upload, dir string, st *state, d digest.Digest, final string) error {
-	buf := make([]byte, st.tailSize())
+	buf := s.scratch(st.tailSize())
+	defer s.releasePart(buf)
 	if err := s.fetchTail(ctx, dir, st.Tail, buf); err != nil {
 		return err
 	}
@@ -418,11 +435,13 @@ func (s *Store) commitParts(ctx context.Context, u *storage.Upload, dir string, 
 	parts := st.Parts
 	if tailN := st.tailSize(); tailN > 0 {
 		// The tail becomes the last part, the only one allowed below 5 MiB.
-		buf := make([]byte, tailN)
+		buf := s.scratch(tailN)
 		if err := s.fetchTail(ctx, dir, st.Tail, buf); err != nil {
+			s.releasePart(buf)
 			return err
 		}
 		etag, err := s.putPart(ctx, dir, st, len(parts)+1, buf)
+		s.releasePart(buf)
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
 			assembled = true

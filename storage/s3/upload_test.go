@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"runtime"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -365,5 +366,30 @@ func TestPurgeUploads(t *testing.T) {
 		if left := uploadLeftovers(t, s, u); len(left) > 0 {
 			t.Errorf("purge left %v", left)
 		}
+	}
+}
+
+// TestPartBuffersReused: consecutive uploads reuse part buffers instead of
+// allocating a part per Append, and idle buffers stay bounded.
+func TestPartBuffersReused(t *testing.T) {
+	s := newTestStore(t, smallParts)
+	data := randomBytes(25, 11*mib)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := 0; i < 3; i++ {
+		u := newUpload()
+		u = push(t, s, u, data, 2*mib, 5*mib, 3*mib)
+		if err := s.Abort(context.Background(), u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	// 12 Appends and 6 full parts; without reuse that is 12 part buffers.
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4*5*mib {
+		t.Errorf("3 uploads of 11 MiB allocated %d MiB, want at most 4 parts", alloc/mib)
+	}
+	if n := len(s.parts); n < 1 || n > idleParts {
+		t.Errorf("%d idle part buffers, want 1..%d", n, idleParts)
 	}
 }
