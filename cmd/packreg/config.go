@@ -45,6 +45,7 @@ type Config struct {
 	ShutdownTimeout time.Duration  `yaml:"shutdown_timeout"`
 	Log             LogConfig      `yaml:"log"`
 	Registry        RegistryConfig `yaml:"registry"`
+	Packs           PacksConfig    `yaml:"packs"` // packs.go
 }
 
 // LogConfig selects the slog handler writing to stderr.
@@ -77,6 +78,7 @@ func DefaultConfig() Config {
 			MaxPageSize:     1000,
 			JanitorInterval: time.Minute,
 		},
+		Packs: defaultPacksConfig(),
 	}
 }
 
@@ -251,6 +253,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Registry.MaxPageSize <= 0 {
 		bad("registry.max_page_size must be positive, got %d", c.Registry.MaxPageSize)
+	}
+	if err := c.Packs.Policy.policy().Validate(); err != nil {
+		bad("packs.policy: %v", err)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid config: %w", errors.Join(errs...))

@@ -82,6 +82,13 @@ registry:
   upload_ttl: 1h30m
   max_page_size: 50
   janitor_interval: 10s
+packs:
+  policy:
+    immutable_versions: false
+    require_semver: false
+    max_pack_size: 1000
+    allowed_layer_media_types: [text/yaml, application/vnd.acme.*]
+    allow_archived_pulls: true
 `, check: func(t *testing.T, c Config) {
 			want := Config{
 				Addr: "127.0.0.1:6000", Data: "/srv/packreg",
@@ -91,6 +98,8 @@ registry:
 				ShutdownTimeout: 5 * time.Second,
 				Log:             LogConfig{Level: "debug", Format: "json"},
 				Registry:        RegistryConfig{MaxBlobSize: 1 << 20, UploadTTL: 90 * time.Minute, MaxPageSize: 50, JanitorInterval: 10 * time.Second},
+				Packs: PacksConfig{Policy: PolicyConfig{MaxPackSize: 1000, AllowArchivedPulls: true,
+					AllowedLayerMediaTypes: []string{"text/yaml", "application/vnd.acme.*"}}},
 			}
 			if !reflect.DeepEqual(c, want) {
 				t.Errorf("\n got %+v\nwant %+v", c, want)

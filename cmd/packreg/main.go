@@ -30,6 +30,8 @@ Usage:
   packreg config print [flags]   print the effective config as YAML, secrets redacted
   packreg keys add|list|retire|revoke|signed   manage the trusted keys of a running server
   packreg verify NAME:VERSION    check a version's signatures; exit 1 when it fails its policy
+  packreg pack publish|list|show|deprecate|archive|restore   publish and manage packs (packreg pack help)
+  packreg audit list|verify      read the audit trail and check its hash chain
   packreg version                print the version
 `
 
@@ -77,6 +79,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runKeys(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "verify":
 		return runVerify(ctx, args[1:], stdout, stderr)
+	case "pack":
+		return runPack(ctx, args[1:], stdout, stderr)
+	case "audit":
+		return runAudit(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "packreg", buildVersion())
 		return 0

@@ -36,13 +36,18 @@ func serve(ctx context.Context, c Config, log *slog.Logger) error {
 		}
 	}()
 
-	reg := registry.New(st.blobs, st.meta,
+	packs, err := newPacks(ctx, st, c, log)
+	if err != nil {
+		return err
+	}
+	reg := registry.New(st.blobs, st.meta, append([]registry.Option{
 		registry.WithLogger(log),
 		registry.WithDeleteEnabled(c.Registry.DeleteEnabled),
 		registry.WithMaxBlobSize(c.Registry.MaxBlobSize),
 		registry.WithUploadTTL(c.Registry.UploadTTL),
 		registry.WithMaxPageSize(c.Registry.MaxPageSize),
-	)
+	}, packs.registryOptions()...)...)
+	packs.attach(reg)
 
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
@@ -50,7 +55,7 @@ func serve(ctx context.Context, c Config, log *slog.Logger) error {
 	}
 	var draining atomic.Bool
 	srv := &http.Server{
-		Handler: newHandler(reg, st, &draining, log),
+		Handler: newHandler(reg, st, &draining, log, packs.routes()...),
 		// No read or write timeout: blob uploads and downloads are long
 		// streams. Slow-header clients and idle keep-alives are bounded.
 		ReadHeaderTimeout: 10 * time.Second,
@@ -111,10 +116,14 @@ func janitorHolder() string {
 	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), newRequestID()[:8])
 }
 
-// newHandler mounts the registry next to the server's own endpoints and
-// wraps everything in the request log.
-func newHandler(reg http.Handler, st *stores, draining *atomic.Bool, log *slog.Logger) http.Handler {
+// newHandler mounts the registry and the REST APIs next to the server's
+// own endpoints and wraps everything in the request log.
+func newHandler(reg http.Handler, st *stores, draining *atomic.Bool, log *slog.Logger, apis ...apiRoute) http.Handler {
 	mux := http.NewServeMux()
+	for _, a := range apis {
+		mux.Handle(a.prefix, a.h)
+		mux.Handle(a.prefix+"/", a.h)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
