@@ -61,6 +61,16 @@ type Redirector interface {
 	RedirectURL(ctx context.Context, d digest.Digest) (url string, ok bool, err error)
 }
 
+// UploadPurger is an optional BlobStore ability: remove the stored data of
+// uploads whose last write is before cutoff, including leftovers of
+// crashed attempts that no Upload names (S3 incomplete multipart uploads,
+// for example). It returns how many uploads it purged. The caller picks a
+// cutoff well before the oldest live session's last write, or live data
+// is lost; the registry's janitor uses twice the upload session TTL.
+type UploadPurger interface {
+	PurgeUploads(ctx context.Context, cutoff time.Time) (int, error)
+}
+
 // Upload is the durable state of one blob upload session. The registry keeps
 // it in the metadata store between requests, so any replica can take the
 // next chunk.

@@ -36,8 +36,9 @@
 // and written with one PutObject.
 //
 // Leftovers of crashed or abandoned uploads (incomplete multipart uploads
-// cost storage and hide from listings) are removed by Store.PurgeUploads,
-// which the background janitor calls.
+// cost storage and hide from listings) are removed by Store.PurgeUploads
+// (storage.UploadPurger), which the registry's background janitor calls
+// under its lease with a cutoff of twice the upload session TTL.
 //
 // The SDK retries 5xx, SlowDown, timeouts and connection errors, with
 // seekable bodies so a part can be resent; also the 409 a file-backed

@@ -22,7 +22,8 @@ import (
 	"github.com/packreg/packreg/storage"
 )
 
-// Store is a storage.BlobStore (and storage.Redirector) on one S3 bucket.
+// Store is a storage.BlobStore (and storage.Redirector and
+// storage.UploadPurger) on one S3 bucket.
 // It keeps no state of its own between calls: several Stores over one
 // bucket, in one process or many, are one store.
 type Store struct {
@@ -43,8 +44,9 @@ type Store struct {
 const idleParts = 2
 
 var (
-	_ storage.BlobStore  = (*Store)(nil)
-	_ storage.Redirector = (*Store)(nil)
+	_ storage.BlobStore    = (*Store)(nil)
+	_ storage.Redirector   = (*Store)(nil)
+	_ storage.UploadPurger = (*Store)(nil)
 )
 
 // New returns a Store for cfg. It does not touch the network; Check does.
