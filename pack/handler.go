@@ -153,6 +153,9 @@ func (h *handler) publish(w http.ResponseWriter, req *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := h.s.report(req.Context(), v); err != nil {
+		return err
+	}
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated

@@ -85,6 +85,9 @@ type Version struct {
 	CreatedAt    time.Time          `json:"createdAt"`
 	UpdatedAt    time.Time          `json:"updatedAt"`
 	Files        []storage.PackFile `json:"files"`
+	// The signature report (verification, signatures, attestations) when
+	// a VerificationReporter is configured (verification.go).
+	*SignatureReport
 }
 
 func versionOf(v *storage.PackVersion) Version {

@@ -64,6 +64,9 @@ func (s *Service) Version(ctx context.Context, name, version string) (*Version, 
 		return nil, err
 	}
 	out := versionOf(v)
+	if err := s.report(ctx, &out); err != nil {
+		return nil, err
+	}
 	return &out, nil
 }
 
@@ -84,7 +87,15 @@ func (s *Service) Versions(ctx context.Context, name string) (*Versions, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &Versions{Name: name, Versions: vs}, nil
+	shown := vs[:0]
+	for i := range vs {
+		if ok, err := s.listed(ctx, &vs[i]); err != nil {
+			return nil, err
+		} else if ok {
+			shown = append(shown, vs[i])
+		}
+	}
+	return &Versions{Name: name, Versions: shown}, nil
 }
 
 // List returns one page of q (newest first) and the cursor of the next.
@@ -105,7 +116,14 @@ func (s *Service) List(ctx context.Context, q storage.PackQuery) (*VersionList, 
 			out.Next = EncodeCursor(last.Created, last.ID)
 			break
 		}
-		out.Items = append(out.Items, versionOf(&vs[i]))
+		v := versionOf(&vs[i])
+		// A pending version leaves the page short rather than shift the
+		// cursor, which stays on the rows the store returned.
+		if ok, err := s.listed(ctx, &v); err != nil {
+			return nil, err
+		} else if ok {
+			out.Items = append(out.Items, v)
+		}
 	}
 	return out, nil
 }

@@ -41,6 +41,7 @@ type Service struct {
 	spoolDir string
 	now      func() time.Time
 	ext      map[string]VersionExtension // by last path component
+	verifier VerificationReporter        // verification.go
 }
 
 // VersionExtension serves more sub-resources of a version below
