@@ -63,7 +63,7 @@ func TestKeysAndVerifyCLI(t *testing.T) {
 	}
 	id := strings.Fields(out)[1]
 	run(1, pub, "keys", "add", "--name", "again", "-") // the same key twice: CONFLICT
-	run(2, "", "keys", "add", file)                     // no --name
+	run(2, "", "keys", "add", file)                    // no --name
 	if out := run(0, "", "keys", "list"); !strings.Contains(out, id) || !strings.Contains(out, "active") {
 		t.Fatalf("keys list: %s", out)
 	}

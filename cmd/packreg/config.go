@@ -16,6 +16,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/packreg/packreg/attest"
 	"github.com/packreg/packreg/storage/s3"
 )
 
@@ -45,7 +46,8 @@ type Config struct {
 	ShutdownTimeout time.Duration  `yaml:"shutdown_timeout"`
 	Log             LogConfig      `yaml:"log"`
 	Registry        RegistryConfig `yaml:"registry"`
-	Packs           PacksConfig    `yaml:"packs"` // packs.go
+	Packs           PacksConfig    `yaml:"packs"`  // packs.go
+	Attest          attest.Config  `yaml:"attest"` // signature policies (attest.go)
 }
 
 // LogConfig selects the slog handler writing to stderr.
@@ -78,7 +80,8 @@ func DefaultConfig() Config {
 			MaxPageSize:     1000,
 			JanitorInterval: time.Minute,
 		},
-		Packs: defaultPacksConfig(),
+		Packs:  defaultPacksConfig(),
+		Attest: defaultAttestConfig(),
 	}
 }
 
@@ -256,6 +259,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Packs.Policy.policy().Validate(); err != nil {
 		bad("packs.policy: %v", err)
+	}
+	if err := c.Attest.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid config: %w", errors.Join(errs...))

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/packreg/packreg/attest"
 )
 
 // parse runs the serve flag parser over args, with an optional config file.
@@ -89,6 +91,14 @@ packs:
     max_pack_size: 1000
     allowed_layer_media_types: [text/yaml, application/vnd.acme.*]
     allow_archived_pulls: true
+attest:
+  queue_size: 64
+  policies:
+    - repositories: ["secure/*", "prod/**"]
+      require_signature: true
+      signing_window: 10m
+      verify_before_visible: true
+      required_attestations: [https://slsa.dev/provenance/v1]
 `, check: func(t *testing.T, c Config) {
 			want := Config{
 				Addr: "127.0.0.1:6000", Data: "/srv/packreg",
@@ -100,6 +110,9 @@ packs:
 				Registry:        RegistryConfig{MaxBlobSize: 1 << 20, UploadTTL: 90 * time.Minute, MaxPageSize: 50, JanitorInterval: 10 * time.Second},
 				Packs: PacksConfig{Policy: PolicyConfig{MaxPackSize: 1000, AllowArchivedPulls: true,
 					AllowedLayerMediaTypes: []string{"text/yaml", "application/vnd.acme.*"}}},
+				Attest: attest.Config{QueueSize: 64, Policies: []attest.Policy{{
+					Repositories: []string{"secure/*", "prod/**"}, RequireSignature: true, SigningWindow: 10 * time.Minute,
+					VerifyBeforeVisible: true, RequiredAttestations: []string{"https://slsa.dev/provenance/v1"}}}},
 			}
 			if !reflect.DeepEqual(c, want) {
 				t.Errorf("\n got %+v\nwant %+v", c, want)
@@ -119,6 +132,8 @@ packs:
 		{name: "not a mapping", file: "- a\n- b\n", wantErr: "cannot unmarshal"},
 		{name: "zero ttl", file: "registry: {upload_ttl: 0s}\n", wantErr: "upload_ttl must be positive"},
 		{name: "negative blob size", file: "registry: {max_blob_size: -1}\n", wantErr: "max_blob_size"},
+		{name: "bad attest pattern", file: "attest: {policies: [{repositories: [\"a/**/b\"], require_signature: true}]}\n", wantErr: "attest.policies[0]"},
+		{name: "unknown attest key", file: "attest: {policies: [{repositories: [a], require_signatures: true}]}\n", wantErr: "field require_signatures not found"},
 		{name: "zero janitor interval", file: "registry: {janitor_interval: 0s}\n", wantErr: "janitor_interval"},
 		{name: "bad log level", file: "log: {level: loud}\n", wantErr: "log.level"},
 		{name: "bad log format", file: "log: {format: xml}\n", wantErr: "log.format"},

@@ -69,7 +69,7 @@ type packs struct {
 
 // newPacks builds the pack service over the metadata store and records the
 // pack policy in the audit trail when it changed since the last start.
-func newPacks(ctx context.Context, st *stores, c Config, log *slog.Logger) (*packs, error) {
+func newPacks(ctx context.Context, st *stores, c Config, log *slog.Logger, opts ...pack.Option) (*packs, error) {
 	store, ok := st.meta.(pack.Store)
 	if !ok {
 		return nil, fmt.Errorf("metadata store %T keeps no pack index or audit trail", st.meta)
@@ -77,7 +77,7 @@ func newPacks(ctx context.Context, st *stores, c Config, log *slog.Logger) (*pac
 	pol := c.Packs.Policy.policy()
 	p := &packs{
 		store: store,
-		svc:   pack.New(store, pack.WithPolicy(pol), pack.WithLogger(log)),
+		svc:   pack.New(store, append([]pack.Option{pack.WithPolicy(pol), pack.WithLogger(log)}, opts...)...),
 		rec:   audit.NewRecorder(store, log),
 		log:   log,
 	}

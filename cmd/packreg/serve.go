@@ -36,7 +36,11 @@ func serve(ctx context.Context, c Config, log *slog.Logger) error {
 		}
 	}()
 
-	packs, err := newPacks(ctx, st, c, log)
+	att, err := newAttest(st, c, log)
+	if err != nil {
+		return err
+	}
+	packs, err := newPacks(ctx, st, c, log, att.packOptions()...)
 	if err != nil {
 		return err
 	}
@@ -46,8 +50,9 @@ func serve(ctx context.Context, c Config, log *slog.Logger) error {
 		registry.WithMaxBlobSize(c.Registry.MaxBlobSize),
 		registry.WithUploadTTL(c.Registry.UploadTTL),
 		registry.WithMaxPageSize(c.Registry.MaxPageSize),
-	}, packs.registryOptions()...)...)
+	}, append(packs.registryOptions(), att.registryOptions()...)...)...)
 	packs.attach(reg)
+	att.attach(reg, packs.svc)
 
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
@@ -55,7 +60,7 @@ func serve(ctx context.Context, c Config, log *slog.Logger) error {
 	}
 	var draining atomic.Bool
 	srv := &http.Server{
-		Handler: newHandler(reg, st, &draining, log, packs.routes()...),
+		Handler: newHandler(reg, st, &draining, log, append(packs.routes(), att.routes()...)...),
 		// No read or write timeout: blob uploads and downloads are long
 		// streams. Slow-header clients and idle keep-alives are bounded.
 		ReadHeaderTimeout: 10 * time.Second,
@@ -68,6 +73,7 @@ func serve(ctx context.Context, c Config, log *slog.Logger) error {
 	bgCtx, bgCancel := context.WithCancel(context.WithoutCancel(ctx))
 	var bg sync.WaitGroup
 	startBackground(bgCtx, &bg, reg, c, log)
+	att.start(bgCtx, &bg)
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

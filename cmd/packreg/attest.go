@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/packreg/packreg/attest"
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/pack"
+	"github.com/packreg/packreg/registry"
+	"github.com/packreg/packreg/storage"
+)
+
+var errNoAttest = errors.New("metadata store keeps no attest records")
+
+// attests is the attest service wired around the registry and the pack
+// API: it indexes signatures from registry events, gates pulls by the
+// `attest:` policies of the config, serves /api/v1/keys, and answers the
+// signature paths of pack versions.
+type attests struct {
+	svc *attest.Service
+}
+
+func newAttest(st *stores, c Config, log *slog.Logger) (*attests, error) {
+	as, ok := st.meta.(storage.Attest)
+	if !ok {
+		return nil, fmt.Errorf("%T: %w", st.meta, errNoAttest)
+	}
+	return &attests{svc: attest.New(as, attest.WithConfig(c.Attest), attest.WithLogger(log))}, nil
+}
+
+// defaultAttestConfig is permissive. Policies is empty, not nil, so that
+// `config print` shows the key and what it prints decodes back the same.
+func defaultAttestConfig() attest.Config {
+	return attest.Config{Policies: []attest.Policy{}, QueueSize: attest.DefaultQueueSize}
+}
+
+// packOptions route the pack API's version sub-resources (signatures,
+// attestations, verification) to attest, and add attest's report to the
+// versions it returns.
+func (a *attests) packOptions() []pack.Option {
+	return []pack.Option{
+		pack.WithVersionExtension(a.svc, attest.VersionSuffixes...),
+		pack.WithVerificationReporter(packReporter{a.svc}),
+	}
+}
+
+// packReporter is attest's report in the pack API's terms.
+type packReporter struct{ svc *attest.Service }
+
+func (r packReporter) SignatureReport(ctx context.Context, name string, d digest.Digest) (*pack.SignatureReport, error) {
+	rep, err := r.svc.Evaluate(ctx, name, d)
+	if err != nil {
+		return nil, err
+	}
+	return &pack.SignatureReport{Verification: rep.Verification, Signatures: rep.Signatures,
+		Attestations: rep.Attestations, Pending: rep.Policy.Pending}, nil
+}
+
+// registryOptions are the hooks the registry is built with.
+func (a *attests) registryOptions() []registry.Option { return a.svc.RegistryOptions() }
+
+// attach completes the wiring once the registry and the pack index exist:
+// attest reads and stores signatures through the registry and resolves
+// NAME/VERSION through the pack index (unknown versions are 404 there).
+func (a *attests) attach(reg *registry.Registry, versions attest.VersionResolver) {
+	a.svc.Attach(reg, reg)
+	a.svc.ResolveVersionsWith(versions)
+}
+
+// routes are the REST APIs to mount next to /v2/.
+func (a *attests) routes() []apiRoute {
+	return []apiRoute{{"/api/v1/keys", a.svc.Handler()}}
+}
+
+// start runs the indexing worker until ctx ends.
+func (a *attests) start(ctx context.Context, wg *sync.WaitGroup) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.svc.Run(ctx)
+	}()
+}
