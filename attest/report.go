@@ -68,7 +68,11 @@ type PolicyResult struct {
 	VerifyBeforeVisible  bool     `json:"verify_before_visible,omitempty"`
 	RequiredAttestations []string `json:"required_attestations,omitempty"`
 	Satisfied            bool     `json:"satisfied"`
-	Problems             []string `json:"problems,omitempty"`
+	// Pending: the policy says "verify before visible" and the version is
+	// not verified yet, so pack listings leave it out and tags do not
+	// resolve for pulls.
+	Pending  bool     `json:"pending,omitempty"`
+	Problems []string `json:"problems,omitempty"`
 }
 
 // Evaluate reports on manifest d of repo from the stored records and the
@@ -193,6 +197,7 @@ func (s *Service) judgeReport(rep *Report, p *Policy) {
 		res.Problems = append(res.Problems, "no verified attestation of type "+t)
 	}
 	res.Satisfied = len(res.Problems) == 0
+	res.Pending = p != nil && p.VerifyBeforeVisible && !res.Satisfied
 	rep.Policy = res
 }
 

@@ -55,6 +55,10 @@ func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = 
 // WithVersionResolver replaces the tag-based name/version lookup.
 func WithVersionResolver(v VersionResolver) Option { return func(s *Service) { s.versions = v } }
 
+// ResolveVersionsWith sets the name/version lookup after New, for the pack
+// index, which is itself built with attest's hooks. Call it before serving.
+func (s *Service) ResolveVersionsWith(v VersionResolver) { s.versions = v }
+
 // New returns a Service keeping its records in st. It needs its Source
 // (Attach) before it serves: the registry is built with the service's
 // hooks (Observe, CheckPull), so the two are wired in two steps. Run must
