@@ -24,8 +24,10 @@ import (
 //	POST /api/v1/keys/{id}/revoke     → key (trust withdrawn from all it signed)
 //	GET  /api/v1/keys/{id}/signed     → {"key":...,"signed":[...]}
 //
-// and, until the pack index routes them itself, the version paths of
-// ServeVersion under /api/v1/packs/NAME/versions/VERSION/.
+// and the version paths of ServeVersion under
+// /api/v1/packs/NAME/versions/VERSION/ for a server without the pack API
+// (tests); serve mounts it at /api/v1/keys only and lets the pack API
+// delegate the version paths.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v1/keys", s.wrap(s.postKey))
@@ -223,7 +225,7 @@ var ErrUnverified = errors.New("not verified by a trusted key")
 // the request id and answered without their text.
 func (s *Service) wrap(h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, req *http.Request) {
-		err := h(w, req)
+		err := h(w, apiActor(req))
 		if err == nil {
 			return
 		}
@@ -260,6 +262,16 @@ func (s *Service) wrap(h func(http.ResponseWriter, *http.Request) error) http.Ha
 		}
 		_ = writeJSON(w, ae.Status, map[string]body{"error": {Code: ae.Code, Message: ae.Message}})
 	}
+}
+
+// apiActor records who calls the API, for the registry's events and the
+// audit trail: whoever the server's authentication recorded, else the
+// client address, as the registry does for its own anonymous clients.
+func apiActor(req *http.Request) *http.Request {
+	if registry.ActorFrom(req.Context()) == "anonymous" {
+		return req.WithContext(registry.WithActor(req.Context(), "anonymous@"+req.RemoteAddr))
+	}
+	return req
 }
 
 func reqID(req *http.Request) string { return req.Header.Get("X-Request-Id") }

@@ -13,6 +13,7 @@ import (
 	"github.com/packreg/packreg/attest"
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/internal/depcheck"
+	"github.com/packreg/packreg/storage"
 )
 
 func TestDependencies(t *testing.T) {
@@ -72,6 +73,21 @@ func TestKeysAPI(t *testing.T) {
 	again := e.call("POST", "/api/v1/keys/"+k.id+"/retire", nil, http.StatusOK)
 	if again["not_after"] != retired["not_after"] {
 		t.Fatal("retiring twice moved the end of the window")
+	}
+	// Key changes are in the audit trail, once each, with the caller.
+	recs, err := e.audit.ListAudit(context.Background(), storage.AuditQuery{TargetPrefix: "key:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range recs {
+		got = append(got, r.Action+" "+r.Target)
+		if !strings.HasPrefix(r.Actor, "anonymous@127.0.0.1") {
+			t.Errorf("audit actor %q", r.Actor)
+		}
+	}
+	if strings.Join(got, ",") != "key.retire key:"+k.id+",key.add key:"+k.id {
+		t.Fatalf("audit trail: %q", got)
 	}
 }
 
@@ -239,11 +255,17 @@ func TestVerifyBeforeVisible(t *testing.T) {
 	if got := status(d.String()); got != http.StatusOK {
 		t.Fatalf("pending version by digest: %d", got)
 	}
+	if rep := e.report("staged/app", "1.0.0"); !rep.Policy.Pending {
+		t.Fatalf("unsigned version not pending: %+v", rep.Policy)
+	}
 	p := simplePayload("staged/app", d)
 	e.signTag("staged/app", d, e.sigLayer("staged/app", p, k.sign(p)))
 	e.wait()
 	if got := status("1.0.0"); got != http.StatusOK {
 		t.Fatalf("verified version by tag: %d", got)
+	}
+	if rep := e.report("staged/app", "1.0.0"); rep.Policy.Pending {
+		t.Fatalf("verified version still pending: %+v", rep.Policy)
 	}
 }
 

@@ -30,6 +30,7 @@ import (
 	"github.com/packreg/packreg/attest"
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/registry"
+	"github.com/packreg/packreg/storage"
 	"github.com/packreg/packreg/storage/fs"
 	"github.com/packreg/packreg/storage/sqlite"
 )
@@ -37,13 +38,14 @@ import (
 // env is a registry on the real embedded stores (disk + SQLite) with
 // attest wired the way serve wires it, and a clock the test moves.
 type env struct {
-	t   *testing.T
-	reg *registry.Registry
-	svc *attest.Service
-	api *httptest.Server // attest's API
-	oci *httptest.Server // the registry's /v2/
-	src *tamperSource
-	clk *testClock
+	t     *testing.T
+	reg   *registry.Registry
+	svc   *attest.Service
+	api   *httptest.Server // attest's API
+	oci   *httptest.Server // the registry's /v2/
+	src   *tamperSource
+	clk   *testClock
+	audit storage.AuditLog
 }
 
 type testClock struct {
@@ -70,7 +72,8 @@ func newEnv(t *testing.T, cfg attest.Config) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, clk: &testClock{now: time.Now().UTC().Truncate(time.Second)}}
-	e.svc = attest.New(meta, attest.WithConfig(cfg), attest.WithClock(e.clock))
+	e.svc = attest.New(meta, attest.WithConfig(cfg), attest.WithClock(e.clock), attest.WithAudit(meta))
+	e.audit = meta
 	e.reg = registry.New(blobs, meta, e.svc.RegistryOptions()...)
 	e.src = &tamperSource{Source: e.reg, bad: map[digest.Digest]bool{}}
 	e.svc.Attach(e.src, e.reg)

@@ -8,6 +8,7 @@ import (
 	"unicode"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -67,6 +68,7 @@ func (s *Service) AddKey(ctx context.Context, in KeyInput) (*storage.Key, error)
 		}
 		return nil, err
 	}
+	s.recordKey(ctx, "key.add", k)
 	s.enqueue(ctx, job{kind: jobRecheck})
 	return k, nil
 }
@@ -111,6 +113,7 @@ func (s *Service) setState(ctx context.Context, id, state string) (*storage.Key,
 	if err := s.st.UpdateKey(ctx, k); err != nil {
 		return nil, err
 	}
+	s.recordKey(ctx, "key."+map[string]string{storage.KeyRetired: "retire", storage.KeyRevoked: "revoke"}[state], k)
 	// Reports read key states live; listeners (pack visibility) must hear
 	// that every subject signed by this key may have changed.
 	recs, err := s.st.AttestRecordsByKey(ctx, id)
@@ -125,6 +128,27 @@ func (s *Service) setState(ctx context.Context, id, state string) (*storage.Key,
 		}
 	}
 	return k, nil
+}
+
+// recordKey appends a key change to the audit trail. The change is made:
+// a trail that cannot be written is logged, not turned into a failure the
+// client would retry.
+func (s *Service) recordKey(ctx context.Context, action string, k *storage.Key) {
+	if s.audit == nil {
+		return
+	}
+	rec := &storage.AuditRecord{Actor: registry.ActorFrom(ctx), Action: action, Target: "key:" + k.ID,
+		Details: map[string]string{"name": k.Name, "algorithm": k.Algorithm, "state": k.State, "not_after": stampOrEmpty(k.NotAfter)}}
+	if err := s.audit.AppendAudit(ctx, rec); err != nil {
+		s.log.ErrorContext(ctx, "attest: key change not in the audit trail", "action", action, "key", k.ID, "err", err)
+	}
+}
+
+func stampOrEmpty(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return stamp(t)
 }
 
 // Vouched is one thing a key signed, as reported by KeySigned.

@@ -80,7 +80,7 @@ func (s *Service) postAttestation(w http.ResponseWriter, req *http.Request, repo
 // records of what was stored.
 func (s *Service) answerPublish(w http.ResponseWriter, req *http.Request, repo string, subject digest.Digest,
 	publish func(context.Context) ([]storage.AttestRecord, digest.Digest, error)) error {
-	ctx := apiActor(req)
+	ctx := req.Context()
 	recs, ref, err := publish(ctx)
 	if err != nil {
 		return err
@@ -96,17 +96,6 @@ func (s *Service) answerPublish(w http.ResponseWriter, req *http.Request, repo s
 	return writeJSON(w, http.StatusCreated, map[string]any{
 		"repository": repo, "digest": subject, "referrer": ref, "records": out,
 	})
-}
-
-// apiActor names who pushes through the API in the registry's events and
-// audit: whoever the server's authentication recorded, else the client
-// address, as the registry does for its own anonymous clients.
-func apiActor(req *http.Request) context.Context {
-	ctx := req.Context()
-	if registry.ActorFrom(ctx) == "anonymous" {
-		ctx = registry.WithActor(ctx, "anonymous@"+req.RemoteAddr)
-	}
-	return ctx
 }
 
 // PublishSignature verifies a posted cosign signature about subject and

@@ -24,6 +24,7 @@ type Service struct {
 	log      *slog.Logger
 	now      func() time.Time
 	versions VersionResolver
+	audit    storage.AuditLog // nil: key changes are not recorded
 	cache    verifierCache
 
 	jobs    chan job
@@ -51,6 +52,11 @@ func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 
 // WithClock replaces time.Now, for tests of validity windows.
 func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// WithAudit records key ring changes (key.add, key.retire, key.revoke) in
+// the audit trail. Signatures posted through the API are pushes, which the
+// trail already records from registry events.
+func WithAudit(a storage.AuditLog) Option { return func(s *Service) { s.audit = a } }
 
 // WithVersionResolver replaces the tag-based name/version lookup.
 func WithVersionResolver(v VersionResolver) Option { return func(s *Service) { s.versions = v } }

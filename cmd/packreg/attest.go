@@ -29,7 +29,11 @@ func newAttest(st *stores, c Config, log *slog.Logger) (*attests, error) {
 	if !ok {
 		return nil, fmt.Errorf("%T: %w", st.meta, errNoAttest)
 	}
-	return &attests{svc: attest.New(as, attest.WithConfig(c.Attest), attest.WithLogger(log))}, nil
+	opts := []attest.Option{attest.WithConfig(c.Attest), attest.WithLogger(log)}
+	if al, ok := st.meta.(storage.AuditLog); ok {
+		opts = append(opts, attest.WithAudit(al))
+	}
+	return &attests{svc: attest.New(as, opts...)}, nil
 }
 
 // defaultAttestConfig is permissive. Policies is empty, not nil, so that
