@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
@@ -221,6 +222,31 @@ func TestAttest(t *testing.T) {
 		tl.run(crane, "manifest", "--insecure", R+"/staged/app:1.0.0")
 	})
 
+	t.Run("rotate a signature through the API", func(t *testing.T) {
+		ref, d := a.pushPack(t, "e2e/rotate", "1.0.0")
+		tl.run(cosign, "sign", "--key", "cosign.key", "--tlog-upload=false", "-y", ref)
+		a.await(t, "e2e/rotate", "1.0.0", "verified", 1, 0)
+		// The cosign way to sign elsewhere and attach: generate the
+		// payload, sign it as a blob with the new key, post both.
+		payload := tl.run(cosign, "generate", ref).Stdout
+		tl.write("rotate-payload.json", []byte(payload))
+		sig := strings.TrimSpace(tl.run(cosign, "sign-blob", "--key", "rsa.key", "--tlog-upload=false", "-y", "rotate-payload.json").Stdout)
+		body, _ := json.Marshal(map[string]string{"payload": base64.StdEncoding.EncodeToString([]byte(payload)), "signature": sig})
+		resp, out := a.c.do("POST", "/api/v1/packs/e2e/rotate/versions/1.0.0/signatures", nil, body)
+		expect(t, resp, out, http.StatusCreated, "POST signatures")
+		rep := a.await(t, "e2e/rotate", "1.0.0", "verified", 1, 0)
+		if cur := a.current(rep.Signatures); len(cur) != 1 || cur[0].KeyID != rsaID || len(rep.Signatures) != 2 {
+			t.Fatalf("after rotation: %+v", rep.Signatures)
+		}
+		tl.run(cosign, "verify", "--key", "rsa.pub", "--insecure-ignore-tlog=true", ref)
+		if _, err := tl.try(nil, cosign, "verify", "--key", "cosign.pub", "--insecure-ignore-tlog=true", ref); err == nil {
+			t.Fatal("the .sig tag still holds the old key's signature")
+		}
+		if rep.Digest != d {
+			t.Fatalf("report about %s, want %s", rep.Digest, d)
+		}
+	})
+
 	// Last: it changes the key everything above was signed with.
 	t.Run("retire and revoke", func(t *testing.T) {
 		tl.run(packregBin, "keys", "retire", ecID)
@@ -240,7 +266,8 @@ func TestAttest(t *testing.T) {
 		}
 		tl.run(packregBin, "keys", "revoke", ecID)
 		a.await(t, "e2e/tag", "1.0.0", "untrusted", 1, 1)
-		a.await(t, "e2e/rsa", "1.0.0", "verified", 1, 1) // other keys are not affected
+		a.await(t, "e2e/rsa", "1.0.0", "verified", 1, 1)    // other keys are not affected
+		a.await(t, "e2e/rotate", "1.0.0", "verified", 1, 0) // re-signed: the old signature no longer counts
 	})
 }
 
