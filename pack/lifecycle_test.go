@@ -1,6 +1,7 @@
 package pack_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -90,7 +91,13 @@ func TestPackLifecycle(t *testing.T) {
 	// archived → deprecated is not allowed: nothing changes.
 	w := e.lifecycle("acme/rules", "", "deprecated", "moving on", false)
 	msg := expectError(t, w, http.StatusConflict, apierr.TransitionInvalid)
-	if !strings.Contains(msg, "nothing was changed") || !strings.Contains(w.Body.String(), `"version": "1.0.0"`) {
+	var refusal struct {
+		Error struct {
+			Details struct{ Refused []map[string]string }
+		}
+	}
+	json.Unmarshal(w.Body.Bytes(), &refusal)
+	if r := refusal.Error.Details.Refused; !strings.Contains(msg, "nothing was changed") || len(r) != 1 || r[0]["version"] != "1.0.0" || r[0]["from"] != "archived" {
 		t.Fatalf("refusal does not name the version: %s", w.Body)
 	}
 	for _, v := range []string{"1.1.0", "2.0.0"} {
