@@ -126,8 +126,8 @@ func splitVersionPath(p string) (name, version, suffix string, ok bool) {
 	return "", "", "", false
 }
 
-// keyView is a key as the API shows it.
-type keyView struct {
+// KeyView is a key as the API shows it (and packreg keys reads it).
+type KeyView struct {
 	ID        string     `json:"id"`
 	Name      string     `json:"name"`
 	Algorithm string     `json:"algorithm"`
@@ -139,8 +139,8 @@ type keyView struct {
 	PEM       string     `json:"pem"`
 }
 
-func viewKey(k *storage.Key) keyView {
-	return keyView{ID: k.ID, Name: k.Name, Algorithm: k.Algorithm, State: k.State,
+func viewKey(k *storage.Key) KeyView {
+	return KeyView{ID: k.ID, Name: k.Name, Algorithm: k.Algorithm, State: k.State,
 		NotBefore: timePtr(k.NotBefore), NotAfter: timePtr(k.NotAfter),
 		Created: k.Created, Updated: k.Updated, PEM: k.PEM}
 }
@@ -168,7 +168,7 @@ func (s *Service) listKeys(w http.ResponseWriter, req *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := make([]keyView, len(keys))
+	out := make([]KeyView, len(keys))
 	for i, k := range keys {
 		out[i] = viewKey(k)
 	}

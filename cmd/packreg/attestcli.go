@@ -103,15 +103,6 @@ func newAPIFlags(name string, stderr io.Writer, usage string) (*flag.FlagSet, *s
 	return fs, server
 }
 
-type keyJSON struct {
-	ID        string     `json:"id"`
-	Name      string     `json:"name"`
-	Algorithm string     `json:"algorithm"`
-	State     string     `json:"state"`
-	NotBefore *time.Time `json:"not_before"`
-	NotAfter  *time.Time `json:"not_after"`
-}
-
 // runKeys is `packreg keys`.
 func runKeys(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
@@ -149,7 +140,7 @@ func runKeys(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		if !ok {
 			return 2
 		}
-		var k keyJSON
+		var k attest.KeyView
 		if err = c.do(ctx, "POST", "/api/v1/keys/"+id+"/"+args[0], nil, &k); err == nil {
 			fmt.Fprintf(stdout, "%s %s (%s)\n", k.State, k.ID, k.Name)
 		}
@@ -194,7 +185,7 @@ func keysAdd(ctx context.Context, c *apiClient, stdin io.Reader, stdout io.Write
 		}
 		body[k] = t
 	}
-	var k keyJSON
+	var k attest.KeyView
 	if err := c.do(ctx, "POST", "/api/v1/keys", body, &k); err != nil {
 		return err
 	}
@@ -204,7 +195,7 @@ func keysAdd(ctx context.Context, c *apiClient, stdin io.Reader, stdout io.Write
 
 func keysList(ctx context.Context, c *apiClient, stdout io.Writer, asJSON bool) error {
 	var out struct {
-		Keys []keyJSON `json:"keys"`
+		Keys []attest.KeyView `json:"keys"`
 	}
 	if err := c.do(ctx, "GET", "/api/v1/keys", nil, &out); err != nil {
 		return err
