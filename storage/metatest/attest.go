@@ -3,6 +3,7 @@ package metatest
 import (
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -103,6 +104,27 @@ var attestCases = []testCase{
 		ok(t, err, "after delete")
 		if len(got) != 0 {
 			t.Fatalf("records after delete: %v", referrersOf(got))
+		}
+	}},
+	{"AttestRecordsConcurrentPut", func(t *testing.T, s storage.Metadata) {
+		// The API and the push event may check one referrer at once.
+		a := attestStore(t, s)
+		subj, ref := dg("subject"), dg("referrer")
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		recs := []storage.AttestRecord{attestRecord(subj, 0, storage.SigVerified, now), attestRecord(subj, 16, storage.SigVerified, now)}
+		var wg sync.WaitGroup
+		errs := make([]error, 8)
+		for i := range errs {
+			wg.Go(func() { errs[i] = a.PutAttestRecords(ctx(t), "r", ref, recs) })
+		}
+		wg.Wait()
+		for i, err := range errs {
+			ok(t, err, "put %d", i)
+		}
+		got, err := a.AttestRecordsBySubject(ctx(t), "r", subj)
+		ok(t, err, "BySubject")
+		if len(got) != 2 {
+			t.Fatalf("%d records after concurrent puts, want 2", len(got))
 		}
 	}},
 	{"AttestRecordsSupersede", func(t *testing.T, s storage.Metadata) {

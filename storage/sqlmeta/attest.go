@@ -215,8 +215,17 @@ var (
 
 	qRecordedOf    = query(`SELECT idx, recorded FROM attest_records WHERE repo = ? AND referrer = ?`)
 	qDeleteRecords = query(`DELETE FROM attest_records WHERE repo = ? AND referrer = ?`)
-	qInsertRecord  = query(`INSERT INTO attest_records (` + recordCols + `)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	// An upsert, not a plain insert: two checks of one referrer (the API's
+	// and the push event's) may run at once, and on PostgreSQL the second
+	// delete does not see the first one's rows. The recorded time of a row
+	// that is there already stays.
+	qInsertRecord = query(`INSERT INTO attest_records (` + recordCols + `)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (repo, referrer, idx) DO UPDATE SET kind = excluded.kind, format = excluded.format,
+			subject = excluded.subject, key_id = excluded.key_id, algorithm = excluded.algorithm,
+			predicate_type = excluded.predicate_type, sig_hash = excluded.sig_hash,
+			payload_digest = excluded.payload_digest, status = excluded.status, reason = excluded.reason,
+			checked = excluded.checked, superseded = excluded.superseded`)
 	qSupersede = query(`UPDATE attest_records SET superseded = ?
 		WHERE repo = ? AND subject = ? AND kind = ? AND referrer <> ? AND superseded = 0`)
 	qSupersedeFormat = query(`UPDATE attest_records SET superseded = ?
