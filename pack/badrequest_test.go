@@ -18,9 +18,12 @@ var rulesYAML = file{name: "rules.yaml", data: []byte("rules:\n  - deny: all\n")
 // pack.publish record.
 func TestPublishRefusals(t *testing.T) {
 	good := pack.Metadata{Name: "acme/rules", Version: "1.2.0"}
-	with := func(f func(*pack.Metadata)) pack.Metadata { md := good; f(&md); return md }
 	for _, c := range []struct {
-		name   string
+		name string
+		// edit changes good metadata, sent with one good file (or files);
+		// parts, when set, is the whole request instead.
+		edit   func(*pack.Metadata)
+		files  []file // instead of the good file
 		parts  func(t *testing.T) []part
 		ct     string // overrides the multipart Content-Type
 		status int
@@ -44,74 +47,56 @@ func TestPublishRefusals(t *testing.T) {
 				return append([]part{metaPart(t, good), metaPart(t, good)}, fileParts([]file{rulesYAML})...)
 			}},
 		{name: "uppercase name", status: 400, code: apierr.NameInvalid, repo: "Acme/Rules",
-			parts: func(t *testing.T) []part {
-				return append([]part{metaPart(t, with(func(m *pack.Metadata) { m.Name = "Acme/Rules" }))}, fileParts([]file{rulesYAML})...)
-			}},
+			edit: func(m *pack.Metadata) { m.Name = "Acme/Rules" }},
 		{name: "empty name component", status: 400, code: apierr.NameInvalid, repo: "acme//rules",
-			parts: func(t *testing.T) []part {
-				return append([]part{metaPart(t, with(func(m *pack.Metadata) { m.Name = "acme//rules" }))}, fileParts([]file{rulesYAML})...)
-			}},
+			edit: func(m *pack.Metadata) { m.Name = "acme//rules" }},
 		{name: "no name", status: 400, code: apierr.NameInvalid,
-			parts: func(t *testing.T) []part {
-				return append([]part{metaPart(t, with(func(m *pack.Metadata) { m.Name = "" }))}, fileParts([]file{rulesYAML})...)
-			}},
+			edit: func(m *pack.Metadata) { m.Name = "" }},
 		{name: "two-part version", status: 400, code: apierr.VersionInvalid,
-			parts: func(t *testing.T) []part {
-				return append([]part{metaPart(t, with(func(m *pack.Metadata) { m.Version = "1.2" }))}, fileParts([]file{rulesYAML})...)
-			}},
+			edit: func(m *pack.Metadata) { m.Version = "1.2" }},
 		{name: "leading v", status: 400, code: apierr.VersionInvalid,
-			parts: func(t *testing.T) []part {
-				return append([]part{metaPart(t, with(func(m *pack.Metadata) { m.Version = "v1.2.0" }))}, fileParts([]file{rulesYAML})...)
-			}},
+			edit: func(m *pack.Metadata) { m.Version = "v1.2.0" }},
 		{name: "build metadata", status: 400, code: apierr.VersionInvalid,
-			parts: func(t *testing.T) []part {
-				return append([]part{metaPart(t, with(func(m *pack.Metadata) { m.Version = "1.2.0+linux" }))}, fileParts([]file{rulesYAML})...)
-			}},
+			edit: func(m *pack.Metadata) { m.Version = "1.2.0+linux" }},
 		{name: "latest", status: 400, code: apierr.VersionInvalid,
-			parts: func(t *testing.T) []part {
-				return append([]part{metaPart(t, with(func(m *pack.Metadata) { m.Version = "latest" }))}, fileParts([]file{rulesYAML})...)
-			}},
+			edit: func(m *pack.Metadata) { m.Version = "latest" }},
 		{name: "empty pack", status: 400, code: apierr.PackEmpty,
 			parts: func(t *testing.T) []part { return []part{metaPart(t, good)} }},
 		{name: "file without filename", status: 400, code: apierr.BadRequest,
 			parts: func(t *testing.T) []part { return []part{metaPart(t, good), {form: "file", data: []byte("x")}} }},
 		{name: "same file twice", status: 400, code: apierr.BadRequest,
-			parts: func(t *testing.T) []part {
-				return append([]part{metaPart(t, good)}, fileParts([]file{rulesYAML, rulesYAML})...)
-			}},
+			files: []file{rulesYAML, rulesYAML}},
 		{name: "path traversal", status: 400, code: apierr.BadRequest,
-			parts: func(t *testing.T) []part {
-				return append([]part{metaPart(t, good)}, fileParts([]file{{name: "../etc/passwd", data: []byte("x")}})...)
-			}},
+			files: []file{{name: "../etc/passwd", data: []byte("x")}}},
 		{name: "absolute path", status: 400, code: apierr.BadRequest,
-			parts: func(t *testing.T) []part {
-				return append([]part{metaPart(t, good)}, fileParts([]file{{name: "/etc/passwd", data: []byte("x")}})...)
-			}},
+			files: []file{{name: "/etc/passwd", data: []byte("x")}}},
 		{name: "unclean path", status: 400, code: apierr.BadRequest,
-			parts: func(t *testing.T) []part {
-				return append([]part{metaPart(t, good)}, fileParts([]file{{name: "a/./b", data: []byte("x")}})...)
-			}},
+			files: []file{{name: "a/./b", data: []byte("x")}}},
 		{name: "unknown part", status: 400, code: apierr.BadRequest,
 			parts: func(t *testing.T) []part {
 				return append([]part{metaPart(t, good), {form: "signature", data: []byte("x")}}, fileParts([]file{rulesYAML})...)
 			}},
 		{name: "bad label key", status: 400, code: apierr.BadRequest,
-			parts: func(t *testing.T) []part {
-				return append([]part{metaPart(t, with(func(m *pack.Metadata) { m.Labels = map[string]string{"a b": "c"} }))}, fileParts([]file{rulesYAML})...)
-			}},
+			edit: func(m *pack.Metadata) { m.Labels = map[string]string{"a b": "c"} }},
 		{name: "control character in label value", status: 400, code: apierr.BadRequest,
-			parts: func(t *testing.T) []part {
-				return append([]part{metaPart(t, with(func(m *pack.Metadata) { m.Labels = map[string]string{"a": "b\nc"} }))}, fileParts([]file{rulesYAML})...)
-			}},
+			edit: func(m *pack.Metadata) { m.Labels = map[string]string{"a": "b\nc"} }},
 		{name: "bad file content type", status: 400, code: apierr.BadRequest,
-			parts: func(t *testing.T) []part {
-				return append([]part{metaPart(t, good)}, fileParts([]file{{name: "x", contentType: "not a type;;", data: []byte("x")}})...)
-			}},
+			files: []file{{name: "x", contentType: "not a type;;", data: []byte("x")}}},
 		{name: "truncated multipart", status: 400, code: apierr.BadRequest, ct: "multipart/form-data; boundary=zzz",
 			parts: func(t *testing.T) []part { return []part{metaPart(t, good)} }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t, pack.DefaultPolicy())
+			if c.parts == nil {
+				md, files := good, c.files
+				if c.edit != nil {
+					c.edit(&md)
+				}
+				if files == nil {
+					files = []file{rulesYAML}
+				}
+				c.parts = func(t *testing.T) []part { return append([]part{metaPart(t, md)}, fileParts(files)...) }
+			}
 			body, ct := multipartBody(t, c.parts(t)...)
 			if c.ct != "" {
 				ct = c.ct

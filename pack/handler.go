@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/packreg/packreg/pack/apierr"
@@ -171,13 +170,13 @@ func (h *handler) lifecycle(w http.ResponseWriter, req *http.Request, rt route) 
 		return readError(err)
 	}
 	if len(b) > maxMetadataSize {
-		return badRequest("body exceeds %d bytes", maxMetadataSize)
+		return apierr.Bad("body exceeds %d bytes", maxMetadataSize)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var r LifecycleRequest
 	if err := dec.Decode(&r); err != nil {
-		return badRequest(`body: %v (want {"state":"active|deprecated|archived","reason":"...","force":false})`, err)
+		return apierr.Bad(`body: %v (want {"state":"active|deprecated|archived","reason":"...","force":false})`, err)
 	}
 	vs, err := h.s.SetLifecycle(req.Context(), rt.name, rt.version, r)
 	if err != nil {
@@ -195,15 +194,11 @@ func (h *handler) lifecycle(w http.ResponseWriter, req *http.Request, rt route) 
 // errors, so a typo does not silently list everything.
 func listQuery(raw string) (storage.PackQuery, error) {
 	q := storage.PackQuery{Status: storage.PackActive, Limit: DefaultLimit}
-	v, err := url.ParseQuery(raw)
+	params, err := apierr.Query(raw, "status", "name", "label", "limit", "cursor")
 	if err != nil {
-		return q, badRequest("malformed query string: %v", err)
+		return q, err
 	}
-	for k, vals := range v {
-		if len(vals) != 1 {
-			return q, badRequest("parameter %q given %d times", apierr.Clip(k), len(vals))
-		}
-		val := vals[0]
+	for k, val := range params {
 		switch k {
 		case "status":
 			switch {
@@ -212,17 +207,17 @@ func listQuery(raw string) (storage.PackQuery, error) {
 			case validState(val):
 				q.Status = val
 			default:
-				return q, badRequest("status %q: want active, deprecated, archived or all", apierr.Clip(val))
+				return q, apierr.Bad("status %q: want active, deprecated, archived or all", apierr.Clip(val))
 			}
 		case "name":
 			if !namePrefix(val) {
-				return q, badRequest("name %q: want the start of a pack name (lowercase letters, digits, . _ - /)", apierr.Clip(val))
+				return q, apierr.Bad("name %q: want the start of a pack name (lowercase letters, digits, . _ - /)", apierr.Clip(val))
 			}
 			q.NamePrefix = val
 		case "label":
 			key, value, found := strings.Cut(val, "=")
 			if !found {
-				return q, badRequest("label %q: want key=value", apierr.Clip(val))
+				return q, apierr.Bad("label %q: want key=value", apierr.Clip(val))
 			}
 			if err := checkLabel(key, value); err != nil {
 				return q, err
@@ -240,8 +235,6 @@ func listQuery(raw string) (storage.PackQuery, error) {
 				return q, err
 			}
 			q.BeforeCreated, q.BeforeID = created, id
-		default:
-			return q, badRequest("unknown parameter %q (want status, name, label, limit, cursor)", apierr.Clip(k))
 		}
 	}
 	return q, nil

@@ -35,10 +35,10 @@ func (md *Metadata) check() error {
 		return err
 	}
 	if len(md.Description) > maxDescriptionLen || !utf8.ValidString(md.Description) {
-		return badRequest("description must be UTF-8 and at most %d bytes", maxDescriptionLen)
+		return apierr.Bad("description must be UTF-8 and at most %d bytes", maxDescriptionLen)
 	}
 	if len(md.Labels) > maxLabels {
-		return badRequest("at most %d labels", maxLabels)
+		return apierr.Bad("at most %d labels", maxLabels)
 	}
 	for k, v := range md.Labels {
 		if err := checkLabel(k, v); err != nil {
@@ -53,10 +53,10 @@ func (md *Metadata) check() error {
 // a query string.
 func checkLabel(k, v string) error {
 	if k == "" || len(k) > maxLabelKeyLen || !isLabelKey(k) {
-		return badRequest("label key %q: want 1 to %d letters, digits, '.', '_', '-' or '/', starting with a letter or digit", apierr.Clip(k), maxLabelKeyLen)
+		return apierr.Bad("label key %q: want 1 to %d letters, digits, '.', '_', '-' or '/', starting with a letter or digit", apierr.Clip(k), maxLabelKeyLen)
 	}
 	if len(v) > maxLabelValueLen || !utf8.ValidString(v) || !printable(v) {
-		return badRequest("label %q: the value must be printable UTF-8, at most %d bytes", k, maxLabelValueLen)
+		return apierr.Bad("label %q: the value must be printable UTF-8, at most %d bytes", k, maxLabelValueLen)
 	}
 	return nil
 }

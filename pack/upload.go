@@ -64,10 +64,6 @@ func removeUploads(ups []*upload) {
 	}
 }
 
-func badRequest(format string, args ...any) *apierr.Error {
-	return apierr.New(http.StatusBadRequest, apierr.BadRequest, format, args...)
-}
-
 // readPublish reads a multipart/form-data publish request: one metadata
 // part and the file parts, in any order. Files are hashed as they stream
 // in; total caps their sum (0: no cap). The caller removes the uploads.
@@ -99,7 +95,7 @@ func (s *Service) readPublish(req *http.Request) (*Metadata, []*upload, error) {
 		switch part.FormName() {
 		case "metadata":
 			if md != nil {
-				return fail(badRequest("more than one metadata part"))
+				return fail(apierr.Bad("more than one metadata part"))
 			}
 			if md, err = readMetadata(part); err != nil {
 				return fail(err)
@@ -110,7 +106,7 @@ func (s *Service) readPublish(req *http.Request) (*Metadata, []*upload, error) {
 			}
 		case "file":
 			if len(ups) == maxFiles {
-				return fail(badRequest("a pack has at most %d files", maxFiles))
+				return fail(apierr.Bad("a pack has at most %d files", maxFiles))
 			}
 			u, err := s.readFile(part, names, total)
 			if err != nil {
@@ -119,11 +115,11 @@ func (s *Service) readPublish(req *http.Request) (*Metadata, []*upload, error) {
 			ups = append(ups, u)
 			total += u.size
 		default:
-			return fail(badRequest("unexpected part %q: want metadata and file parts", apierr.Clip(part.FormName())))
+			return fail(apierr.Bad("unexpected part %q: want metadata and file parts", apierr.Clip(part.FormName())))
 		}
 	}
 	if md == nil {
-		return fail(badRequest("no metadata part"))
+		return fail(apierr.Bad("no metadata part"))
 	}
 	if len(ups) == 0 {
 		return fail(apierr.New(http.StatusBadRequest, apierr.PackEmpty, "a pack needs at least one file part"))
@@ -137,16 +133,16 @@ func readMetadata(part *multipart.Part) (*Metadata, error) {
 		return nil, readError(err)
 	}
 	if len(b) > maxMetadataSize {
-		return nil, badRequest("metadata part exceeds %d bytes", maxMetadataSize)
+		return nil, apierr.Bad("metadata part exceeds %d bytes", maxMetadataSize)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var md Metadata
 	if err := dec.Decode(&md); err != nil {
-		return nil, badRequest("metadata part: %v (want {\"name\",\"version\",\"description\",\"labels\"})", err)
+		return nil, apierr.Bad("metadata part: %v (want {\"name\",\"version\",\"description\",\"labels\"})", err)
 	}
 	if dec.More() {
-		return nil, badRequest("metadata part: more than one JSON value")
+		return nil, apierr.Bad("metadata part: more than one JSON value")
 	}
 	return &md, nil
 }
@@ -160,14 +156,14 @@ func (s *Service) readFile(part *multipart.Part, seen map[string]bool, before in
 		return nil, err
 	}
 	if seen[name] {
-		return nil, badRequest("file %q appears twice", name)
+		return nil, apierr.Bad("file %q appears twice", name)
 	}
 	seen[name] = true
 	u := &upload{name: name, mediaType: FileMediaType}
 	if ct := part.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil {
-			return nil, badRequest("file %q: bad Content-Type %q", name, apierr.Clip(ct))
+			return nil, apierr.Bad("file %q: bad Content-Type %q", name, apierr.Clip(ct))
 		}
 		// application/octet-stream is what clients send when they do not
 		// know: the pack's own file type says more.
@@ -247,18 +243,18 @@ func readError(err error) error {
 	if errors.As(err, &mb) {
 		return err
 	}
-	return badRequest("reading the request: %v", err)
+	return apierr.Bad("reading the request: %v", err)
 }
 
 // checkFileName accepts relative, clean, slash-separated paths: what `oras
 // pull` writes without --allow-path-traversal.
 func checkFileName(name string) error {
 	bad := func(why string) error {
-		return badRequest("file name %q %s", apierr.Clip(name), why)
+		return apierr.Bad("file name %q %s", apierr.Clip(name), why)
 	}
 	switch {
 	case name == "":
-		return badRequest("a file part has no filename")
+		return apierr.Bad("a file part has no filename")
 	case len(name) > maxFileNameLen:
 		return bad(fmt.Sprintf("is longer than %d bytes", maxFileNameLen))
 	case !utf8.ValidString(name):

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"text/tabwriter"
 	"time"
 
 	"github.com/packreg/packreg/pack/audit"
@@ -45,41 +44,20 @@ func (c *cli) auditList(ctx context.Context, args []string) int {
 	c.fs.StringVar(&q.Action, "action", "", "only `ACTION` (manifest.push, pack.lifecycle...)")
 	c.fs.StringVar(&q.Target, "target", "", "only targets starting with `PREFIX`")
 	c.fs.IntVar(&q.Limit, "limit", 0, "page size (server default 100)")
-	all := c.fs.Bool("all", false, "follow the pages to the end")
-	pos, err := c.parse(args)
-	if err != nil {
-		return flagError(c.stderr, err)
-	}
-	if len(pos) > 0 {
-		return c.usageError("audit list takes no arguments, got %q", pos[0])
-	}
-	var recs []audit.Record
-	for {
-		page, err := c.client().Audit(ctx, q)
-		if err != nil {
-			return c.fail(err)
-		}
-		recs = append(recs, page.Items...)
-		q.Cursor = page.Next
-		if !*all || page.Next == "" {
-			break
-		}
-	}
-	if *c.asJSON {
-		c.printJSON(audit.List{Items: recs, Next: q.Cursor})
-		return 0
-	}
-	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tAT\tACTOR\tACTION\tTARGET\tDIGEST\tDETAILS")
-	for _, r := range recs {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.At.Format(time.RFC3339), r.Actor, r.Action, r.Target,
-			short(r.Digest), pairs(r.Details, " "))
-	}
-	tw.Flush()
-	if q.Cursor != "" {
-		fmt.Fprintf(c.stdout, "more: --all, or the API with cursor=%s\n", q.Cursor)
-	}
-	return 0
+	return listing(c, args, &q.Cursor,
+		func() ([]audit.Record, string, error) {
+			page, err := c.client().Audit(ctx, q)
+			if err != nil {
+				return nil, "", err
+			}
+			return page.Items, page.Next, nil
+		},
+		func(items []audit.Record, next string) any { return audit.List{Items: items, Next: next} },
+		"ID\tAT\tACTOR\tACTION\tTARGET\tDIGEST\tDETAILS",
+		func(r audit.Record) string {
+			return fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s\t%s", r.ID, r.At.Format(time.RFC3339), r.Actor, r.Action, r.Target,
+				short(r.Digest), pairs(r.Details, " "))
+		})
 }
 
 func (c *cli) auditVerify(ctx context.Context, args []string) int {

@@ -195,39 +195,59 @@ func (c *cli) list(ctx context.Context, args []string) int {
 	c.fs.StringVar(&q.Name, "name", "", "name `PREFIX`")
 	c.fs.StringVar(&q.Label, "label", "", "`KEY=VALUE` label")
 	c.fs.IntVar(&q.Limit, "limit", 0, "page size (server default 100)")
+	return listing(c, args, &q.Cursor,
+		func() ([]pack.Version, string, error) {
+			page, err := c.client().List(ctx, q)
+			if err != nil {
+				return nil, "", err
+			}
+			return page.Items, page.Next, nil
+		},
+		func(items []pack.Version, next string) any { return pack.VersionList{Items: items, Next: next} },
+		"NAME\tVERSION\tSTATUS\tFILES\tSIZE\tCREATED\tDIGEST",
+		func(v pack.Version) string {
+			return fmt.Sprintf("%s\t%s\t%s\t%d\t%s\t%s\t%s", v.Name, v.Version, v.Status, len(v.Files), size(v.TotalSize),
+				v.CreatedAt.Format(time.DateTime), short(v.Digest))
+		})
+}
+
+// listing is `pack list` and `audit list` after their own flags: fetch a
+// page (every page with --all), then print JSON or a table, and say when
+// there is more.
+func listing[T any](c *cli, args []string, cursor *string, fetch func() ([]T, string, error),
+	asJSON func(items []T, next string) any, header string, row func(T) string) int {
 	all := c.fs.Bool("all", false, "follow the pages to the end")
 	pos, err := c.parse(args)
 	if err != nil {
 		return flagError(c.stderr, err)
 	}
 	if len(pos) > 0 {
-		return c.usageError("list takes no arguments, got %q", pos[0])
+		return c.usageError("%s takes no arguments, got %q", c.fs.Name(), pos[0])
 	}
-	var items []pack.Version
+	var items []T
 	for {
-		page, err := c.client().List(ctx, q)
+		page, next, err := fetch()
 		if err != nil {
 			return c.fail(err)
 		}
-		items = append(items, page.Items...)
-		q.Cursor = page.Next
-		if !*all || page.Next == "" {
+		items = append(items, page...)
+		*cursor = next
+		if !*all || next == "" {
 			break
 		}
 	}
 	if *c.asJSON {
-		c.printJSON(pack.VersionList{Items: items, Next: q.Cursor})
+		c.printJSON(asJSON(items, *cursor))
 		return 0
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tVERSION\tSTATUS\tFILES\tSIZE\tCREATED\tDIGEST")
-	for _, v := range items {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", v.Name, v.Version, v.Status, len(v.Files), size(v.TotalSize),
-			v.CreatedAt.Format(time.DateTime), short(v.Digest))
+	fmt.Fprintln(tw, header)
+	for _, it := range items {
+		fmt.Fprintln(tw, row(it))
 	}
 	tw.Flush()
-	if q.Cursor != "" {
-		fmt.Fprintf(c.stdout, "more: --all, or the API with cursor=%s\n", q.Cursor)
+	if *cursor != "" {
+		fmt.Fprintf(c.stdout, "more: --all, or the API with cursor=%s\n", *cursor)
 	}
 	return 0
 }

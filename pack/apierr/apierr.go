@@ -21,7 +21,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
@@ -59,6 +62,11 @@ func (e *Error) Error() string { return e.Code + ": " + e.Message }
 // New returns an error with a formatted message.
 func New(status int, code, format string, args ...any) *Error {
 	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Bad is a 400 BAD_REQUEST.
+func Bad(format string, args ...any) *Error {
+	return New(http.StatusBadRequest, BadRequest, format, args...)
 }
 
 // WithDetails returns e with details attached.
@@ -139,7 +147,7 @@ func RequestID(w http.ResponseWriter) string {
 func ParseLimit(s string, max int) (int, error) {
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 {
-		return 0, New(http.StatusBadRequest, BadRequest, "limit %q: want a number from 1 to %d", Clip(s), max)
+		return 0, Bad("limit %q: want a number from 1 to %d", Clip(s), max)
 	}
 	return min(n, max), nil
 }
@@ -150,4 +158,24 @@ func Clip(s string) string {
 		return s[:80] + "..."
 	}
 	return s
+}
+
+// Query parses a query string strictly: every parameter at most once and
+// one of known, so a typo is an error instead of a silently wider answer.
+func Query(raw string, known ...string) (map[string]string, error) {
+	v, err := url.ParseQuery(raw)
+	if err != nil {
+		return nil, Bad("malformed query string: %v", err)
+	}
+	out := make(map[string]string, len(v))
+	for k, vals := range v {
+		switch {
+		case !slices.Contains(known, k):
+			return nil, Bad("unknown parameter %q (want %s)", Clip(k), strings.Join(known, ", "))
+		case len(vals) != 1:
+			return nil, Bad("parameter %q given %d times", k, len(vals))
+		}
+		out[k] = vals[0]
+	}
+	return out, nil
 }

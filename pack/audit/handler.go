@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -124,38 +123,30 @@ func (h *handler) verify(w http.ResponseWriter, req *http.Request) error {
 	return nil
 }
 
-func bad(format string, args ...any) error {
-	return apierr.New(http.StatusBadRequest, apierr.BadRequest, format, args...)
-}
-
 func listQuery(raw string) (storage.AuditQuery, error) {
 	q := storage.AuditQuery{Limit: DefaultLimit}
-	v, err := url.ParseQuery(raw)
+	params, err := apierr.Query(raw, "since", "action", "target", "limit", "cursor")
 	if err != nil {
-		return q, bad("malformed query string: %v", err)
+		return q, err
 	}
-	for k, vals := range v {
-		if len(vals) != 1 {
-			return q, bad("parameter %q given %d times", apierr.Clip(k), len(vals))
-		}
-		val := vals[0]
+	for k, val := range params {
 		switch k {
 		case "since":
 			t, err := time.Parse(time.RFC3339Nano, val)
 			if err != nil {
-				return q, bad("since %q: want an RFC 3339 time like 2026-01-02T15:04:05Z", apierr.Clip(val))
+				return q, apierr.Bad("since %q: want an RFC 3339 time like 2026-01-02T15:04:05Z", apierr.Clip(val))
 			}
 			q.Since = t
 		case "action":
 			if !printableASCII(val) {
-				return q, bad("action %q: want an action like manifest.push", apierr.Clip(val))
+				return q, apierr.Bad("action %q: want an action like manifest.push", apierr.Clip(val))
 			}
 			q.Action = val
 		case "target":
 			// Targets are repository names, tags and config sections: ASCII,
 			// which the store's prefix range relies on.
 			if !printableASCII(val) {
-				return q, bad("target %q: want the start of a target like acme/rules:1.2.0", apierr.Clip(val))
+				return q, apierr.Bad("target %q: want the start of a target like acme/rules:1.2.0", apierr.Clip(val))
 			}
 			q.TargetPrefix = val
 		case "limit":
@@ -170,8 +161,6 @@ func listQuery(raw string) (storage.AuditQuery, error) {
 				return q, err
 			}
 			q.Before = id
-		default:
-			return q, bad("unknown parameter %q (want since, action, target, limit, cursor)", apierr.Clip(k))
 		}
 	}
 	return q, nil
@@ -202,5 +191,5 @@ func decodeCursor(c string) (int64, error) {
 			}
 		}
 	}
-	return 0, bad("cursor %q is not one this server made", apierr.Clip(c))
+	return 0, apierr.Bad("cursor %q is not one this server made", apierr.Clip(c))
 }

@@ -129,16 +129,8 @@ type ListQuery struct {
 
 // List returns one page of versions, newest first.
 func (c *Client) List(ctx context.Context, q ListQuery) (*pack.VersionList, error) {
-	v := url.Values{}
-	set(v, "status", q.Status)
-	set(v, "name", q.Name)
-	set(v, "label", q.Label)
-	set(v, "cursor", q.Cursor)
-	if q.Limit > 0 {
-		v.Set("limit", strconv.Itoa(q.Limit))
-	}
 	var out pack.VersionList
-	return &out, c.get(ctx, pack.Prefix, v, &out)
+	return &out, c.get(ctx, pack.Prefix, values(q.Limit, "status", q.Status, "name", q.Name, "label", q.Label, "cursor", q.Cursor), &out)
 }
 
 // Versions returns every version of a pack, in semver order.
@@ -203,16 +195,8 @@ type AuditQuery struct {
 
 // Audit returns one page of the audit trail, newest first.
 func (c *Client) Audit(ctx context.Context, q AuditQuery) (*audit.List, error) {
-	v := url.Values{}
-	set(v, "since", q.Since)
-	set(v, "action", q.Action)
-	set(v, "target", q.Target)
-	set(v, "cursor", q.Cursor)
-	if q.Limit > 0 {
-		v.Set("limit", strconv.Itoa(q.Limit))
-	}
 	var out audit.List
-	return &out, c.get(ctx, audit.Prefix, v, &out)
+	return &out, c.get(ctx, audit.Prefix, values(q.Limit, "since", q.Since, "action", q.Action, "target", q.Target, "cursor", q.Cursor), &out)
 }
 
 // VerifyAudit asks the server to verify the whole chain.
@@ -221,10 +205,18 @@ func (c *Client) VerifyAudit(ctx context.Context) (*audit.Verification, error) {
 	return &out, c.get(ctx, audit.Prefix+"/verify", nil, &out)
 }
 
-func set(v url.Values, k, val string) {
-	if val != "" {
-		v.Set(k, val)
+// values is a query of the non-empty key, value pairs, and limit when set.
+func values(limit int, kv ...string) url.Values {
+	v := url.Values{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			v.Set(kv[i], kv[i+1])
+		}
 	}
+	if limit > 0 {
+		v.Set("limit", strconv.Itoa(limit))
+	}
+	return v
 }
 
 func (c *Client) get(ctx context.Context, path string, q url.Values, out any) error {
