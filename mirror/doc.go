@@ -1,0 +1,42 @@
+// Package mirror moves packs between registries and tells whether they
+// match: push replication to mirrors, pull sync and pull-through from
+// upstreams, parity reports, and the background worker that runs them.
+//
+// One copy engine (Engine, copy.go) works over a Source and a Sink, in the
+// manner of regclient's scheme.API: Remote is any OCI registry over HTTP,
+// Local is this packreg through the registry's service methods, and an OCI
+// layout directory (offline bundles) will be a third implementation of the
+// same two interfaces, so export and import reuse the engine unchanged.
+// The engine copies manifests byte for byte (a digest never changes), walks
+// the whole closure (index → manifests → blobs) and every referrer
+// recursively (referrers API, its tag-schema index, and cosign's
+// sha256-<hex>.sig/.att/.sbom tags), asks the sink before sending anything
+// (HEAD, then cross-repository mount), streams blobs, retries transient
+// failures with backoff, and moves a tag only once everything under it,
+// referrers included, is on the sink. A second copy of the same content
+// sends nothing, and the counts say so.
+//
+// Service (service.go) keeps mirrors and upstreams in a storage.Mirrors
+// store: URL, credentials (stored, never logged, never shown), filters
+// (name globs, semver range, lifecycle states; archived excluded unless
+// asked for), schedule and concurrency. Worker (worker.go) runs their
+// syncs and parity checks under a lease per remote, so one replica at a
+// time works on a remote, and records every run with its progress; a run
+// whose worker died is carried on by the next holder of the lease. API
+// (api.go) serves /api/v1/mirrors, /api/v1/upstreams and /api/v1/parity;
+// Client (client.go) is the same API for the CLI.
+//
+// Lifecycle is read through PackIndex, which the pack index satisfies, and
+// travels to packreg mirrors through their REST lifecycle API. Pull-through
+// (Puller, fetch.go) is a registry.Fetcher: a pull that misses in an
+// upstream's namespace copies the version in, then the registry serves it.
+//
+// Safety: remote responses are size-capped and time-limited, credentials
+// go to the configured host only (never to a token realm or redirect on
+// another host), and nothing here deletes: an unreachable upstream leaves
+// local content alone.
+//
+// mirror imports registry, pack (its API error shape and semver), storage
+// and digest. It must not import compliance, cmd or a storage backend, and
+// registry, pack and attest never import it.
+package mirror

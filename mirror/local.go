@@ -1,0 +1,145 @@
+package mirror
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/registry"
+	"github.com/packreg/packreg/storage"
+)
+
+// LocalRegistry is the part of *registry.Registry the engine uses: the
+// same validation, admission and events as a client's push, and reads
+// without pull gates (an archived pack must still be mirrored when asked).
+type LocalRegistry interface {
+	PushBlob(ctx context.Context, repo string, d digest.Digest, body io.Reader) error
+	PushManifest(ctx context.Context, repo, ref, mediaType string, payload []byte, tags ...string) (digest.Digest, error)
+	Manifest(ctx context.Context, repo, ref string) (*storage.Manifest, error)
+	OpenBlob(ctx context.Context, repo string, d digest.Digest) (io.ReadCloser, int64, error)
+	StatBlob(ctx context.Context, repo string, d digest.Digest) (int64, error)
+	MountBlob(ctx context.Context, repo, from string, d digest.Digest) (bool, error)
+	Referrers(ctx context.Context, repo string, subject digest.Digest, artifactType string) ([]storage.Descriptor, error)
+	Tags(ctx context.Context, repo, last string, n int) ([]string, error)
+	Repositories(ctx context.Context, last string, n int) ([]string, error)
+}
+
+var _ LocalRegistry = (*registry.Registry)(nil)
+
+// Local is this packreg as a Source and a Sink. Writes carry Actor, so
+// the audit trail says the mirror did them.
+type Local struct {
+	reg   LocalRegistry
+	actor string
+}
+
+var (
+	_ Sink             = (*Local)(nil)
+	_ Mounter          = (*Local)(nil)
+	_ ReferrersIndexer = (*Local)(nil)
+	_ Cataloger        = (*Local)(nil)
+)
+
+// NewLocal wraps reg; actor names the writer in events and the audit trail.
+func NewLocal(reg LocalRegistry, actor string) *Local { return &Local{reg: reg, actor: actor} }
+
+// localErr puts registry answers in the package's terms.
+func localErr(err error) error {
+	if err != nil && registry.IsNotFound(err) {
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	return err
+}
+
+func (l *Local) Resolve(ctx context.Context, repo, ref string) (Descriptor, error) {
+	m, err := l.reg.Manifest(ctx, repo, ref)
+	if err != nil {
+		return Descriptor{}, localErr(err)
+	}
+	return manifestDescriptor(m), nil
+}
+
+func manifestDescriptor(m *storage.Manifest) Descriptor {
+	return Descriptor{MediaType: m.MediaType, Digest: m.Digest, Size: m.Size, ArtifactType: m.ArtifactType, Annotations: m.Annotations}
+}
+
+func (l *Local) Manifest(ctx context.Context, repo string, d digest.Digest) ([]byte, Descriptor, error) {
+	m, err := l.reg.Manifest(ctx, repo, d.String())
+	if err != nil {
+		return nil, Descriptor{}, localErr(err)
+	}
+	return m.Payload, manifestDescriptor(m), nil
+}
+
+func (l *Local) Blob(ctx context.Context, repo string, d digest.Digest) (io.ReadCloser, error) {
+	rc, _, err := l.reg.OpenBlob(ctx, repo, d)
+	return rc, localErr(err)
+}
+
+func (l *Local) Referrers(ctx context.Context, repo string, d digest.Digest) ([]Descriptor, error) {
+	list, err := l.reg.Referrers(ctx, repo, d, "")
+	if err != nil {
+		return nil, localErr(err)
+	}
+	out := make([]Descriptor, len(list))
+	for i, x := range list {
+		out[i] = Descriptor{MediaType: x.MediaType, Digest: x.Digest, Size: x.Size, ArtifactType: x.ArtifactType, Annotations: x.Annotations}
+	}
+	return out, nil
+}
+
+// localPage is the page size of local listings.
+const localPage = 1000
+
+func (l *Local) Tags(ctx context.Context, repo string) ([]string, error) {
+	return collect(func(last string) ([]string, error) { return l.reg.Tags(ctx, repo, last, localPage) })
+}
+
+func (l *Local) Repositories(ctx context.Context) ([]string, error) {
+	return collect(func(last string) ([]string, error) { return l.reg.Repositories(ctx, last, localPage) })
+}
+
+// collect gathers a keyset-paginated listing.
+func collect(page func(last string) ([]string, error)) ([]string, error) {
+	var all []string
+	last := ""
+	for {
+		p, err := page(last)
+		if err != nil {
+			return nil, localErr(err)
+		}
+		all = append(all, p...)
+		if len(p) < localPage {
+			return all, nil
+		}
+		last = p[len(p)-1]
+	}
+}
+
+func (l *Local) HasBlob(ctx context.Context, repo string, d digest.Digest) (bool, error) {
+	_, err := l.reg.StatBlob(ctx, repo, d)
+	if registry.IsNotFound(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func (l *Local) MountBlob(ctx context.Context, repo, from string, d digest.Digest) (bool, error) {
+	return l.reg.MountBlob(registry.WithActor(ctx, l.actor), repo, from, d)
+}
+
+func (l *Local) PutBlob(ctx context.Context, repo string, desc Descriptor, r io.Reader) error {
+	return l.reg.PushBlob(registry.WithActor(ctx, l.actor), repo, desc.Digest, r)
+}
+
+func (l *Local) PutManifest(ctx context.Context, repo, ref string, desc Descriptor, payload []byte) error {
+	d, err := l.reg.PushManifest(registry.WithActor(ctx, l.actor), repo, ref, desc.MediaType, payload)
+	if err == nil && d != desc.Digest {
+		return fmt.Errorf("%w: manifest %s stored as %s", ErrInvalid, desc.Digest, d)
+	}
+	return err
+}
+
+// IndexesReferrers: packreg serves the referrers API.
+func (l *Local) IndexesReferrers(context.Context) (bool, error) { return true, nil }

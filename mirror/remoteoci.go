@@ -1,0 +1,396 @@
+package mirror
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/packreg/packreg/digest"
+)
+
+// The OCI distribution side of Remote.
+
+var (
+	_ Sink             = (*Remote)(nil)
+	_ Mounter          = (*Remote)(nil)
+	_ ReferrersIndexer = (*Remote)(nil)
+	_ Cataloger        = (*Remote)(nil)
+)
+
+// Manifest media types the engine asks for and understands.
+const (
+	mtOCIManifest    = "application/vnd.oci.image.manifest.v1+json"
+	mtOCIIndex       = "application/vnd.oci.image.index.v1+json"
+	mtDockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
+	mtDockerList     = "application/vnd.docker.distribution.manifest.list.v2+json"
+)
+
+var acceptManifests = strings.Join([]string{mtOCIManifest, mtOCIIndex, mtDockerManifest, mtDockerList}, ", ")
+
+func manifestPath(repo, ref string) string { return "/v2/" + repo + "/manifests/" + ref }
+func blobPath(repo string, d digest.Digest) string {
+	return "/v2/" + repo + "/blobs/" + d.String()
+}
+
+// Resolve HEADs the manifest. A registry that sends no digest header is
+// asked for the bytes, and they are hashed.
+func (r *Remote) Resolve(ctx context.Context, repo, ref string) (Descriptor, error) {
+	resp, err := r.do(ctx, request{method: http.MethodHead, path: manifestPath(repo, ref), repo: repo,
+		header: http.Header{"Accept": {acceptManifests}}})
+	if err != nil {
+		return Descriptor{}, err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return Descriptor{}, statusError(resp)
+	}
+	desc := Descriptor{MediaType: mediaType(resp.Header.Get("Content-Type")), Size: resp.ContentLength}
+	d, err := digest.Parse(resp.Header.Get("Docker-Content-Digest"))
+	if err != nil {
+		if d, err = digest.Parse(ref); err != nil {
+			payload, got, err := r.getManifest(ctx, repo, ref)
+			if err != nil {
+				return Descriptor{}, err
+			}
+			got.Digest = digest.FromBytes(digest.SHA256, payload)
+			return got, nil
+		}
+	}
+	desc.Digest = d
+	return desc, nil
+}
+
+// Manifest GETs manifest d and checks that the bytes hash to d: what we
+// copy on is what the digest names, whatever the remote says.
+func (r *Remote) Manifest(ctx context.Context, repo string, d digest.Digest) ([]byte, Descriptor, error) {
+	payload, desc, err := r.getManifest(ctx, repo, d.String())
+	if err != nil {
+		return nil, Descriptor{}, err
+	}
+	if got := digest.FromBytes(d.Algorithm(), payload); got != d {
+		return nil, Descriptor{}, fmt.Errorf("%w: manifest %s of %s hashes to %s", ErrInvalid, d, repo, got)
+	}
+	desc.Digest = d
+	return payload, desc, nil
+}
+
+func (r *Remote) getManifest(ctx context.Context, repo, ref string) ([]byte, Descriptor, error) {
+	resp, err := r.do(ctx, request{method: http.MethodGet, path: manifestPath(repo, ref), repo: repo,
+		header: http.Header{"Accept": {acceptManifests}}})
+	if err != nil {
+		return nil, Descriptor{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, Descriptor{}, statusError(resp)
+	}
+	payload, err := readCapped(resp.Body, maxManifestBytes)
+	if err != nil {
+		return nil, Descriptor{}, err
+	}
+	mt := mediaType(resp.Header.Get("Content-Type"))
+	if !isManifestType(mt) {
+		// Some registries answer application/json: the document says.
+		var doc struct {
+			MediaType string `json:"mediaType"`
+		}
+		if json.Unmarshal(payload, &doc) == nil && doc.MediaType != "" {
+			mt = doc.MediaType
+		}
+	}
+	return payload, Descriptor{MediaType: mt, Size: int64(len(payload))}, nil
+}
+
+func mediaType(ct string) string {
+	if mt, _, err := mime.ParseMediaType(ct); err == nil {
+		return mt
+	}
+	return ct
+}
+
+func isManifestType(mt string) bool {
+	switch mt {
+	case mtOCIManifest, mtOCIIndex, mtDockerManifest, mtDockerList:
+		return true
+	}
+	return false
+}
+
+// Blob GETs blob d, following a redirect to a blob store without the
+// credentials.
+func (r *Remote) Blob(ctx context.Context, repo string, d digest.Digest) (io.ReadCloser, error) {
+	resp, err := r.do(ctx, request{method: http.MethodGet, path: blobPath(repo, d), repo: repo, long: true})
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, statusError(resp)
+	}
+	return resp.Body, nil
+}
+
+// HasBlob HEADs blob d.
+func (r *Remote) HasBlob(ctx context.Context, repo string, d digest.Digest) (bool, error) {
+	resp, err := r.do(ctx, request{method: http.MethodHead, path: blobPath(repo, d), repo: repo, push: true})
+	if err != nil {
+		return false, err
+	}
+	resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return true, nil
+	case http.StatusNotFound:
+		return false, nil
+	}
+	return false, statusError(resp)
+}
+
+// MountBlob asks for a cross-repository mount. A registry that declines
+// opens an upload session instead (202); it is cancelled, since the
+// engine sends the blob through PutBlob.
+func (r *Remote) MountBlob(ctx context.Context, repo, from string, d digest.Digest) (bool, error) {
+	resp, err := r.do(ctx, request{method: http.MethodPost, path: "/v2/" + repo + "/blobs/uploads/", repo: repo, push: true,
+		query: url.Values{"mount": {d.String()}, "from": {from}}, body: []byte{}})
+	if err != nil {
+		return false, err
+	}
+	resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusCreated:
+		return true, nil
+	case http.StatusAccepted:
+		if loc := resp.Header.Get("Location"); loc != "" {
+			if c, err := r.do(ctx, request{method: http.MethodDelete, path: loc, repo: repo, push: true}); err == nil {
+				c.Body.Close()
+			}
+		}
+		return false, nil
+	}
+	return false, statusError(resp)
+}
+
+// PutBlob opens an upload session and sends the whole blob in one PUT,
+// streaming: the remote verifies the digest before the blob exists there.
+func (r *Remote) PutBlob(ctx context.Context, repo string, desc Descriptor, body io.Reader) error {
+	resp, err := r.do(ctx, request{method: http.MethodPost, path: "/v2/" + repo + "/blobs/uploads/", repo: repo, push: true, body: []byte{}})
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		return statusError(resp)
+	}
+	loc := resp.Header.Get("Location")
+	if loc == "" {
+		return fmt.Errorf("%w: upload of %s to %s: no Location", ErrInvalid, desc.Digest, repo)
+	}
+	resp, err = r.do(ctx, request{method: http.MethodPut, path: loc, repo: repo, push: true, long: true,
+		query:  url.Values{"digest": {desc.Digest.String()}},
+		header: http.Header{"Content-Type": {"application/octet-stream"}},
+		stream: body, size: desc.Size})
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		return statusError(resp)
+	}
+	return nil
+}
+
+// PutManifest PUTs the exact bytes and checks the digest the remote
+// computed, when it says: a registry that rewrote them broke the copy.
+func (r *Remote) PutManifest(ctx context.Context, repo, ref string, desc Descriptor, payload []byte) error {
+	resp, err := r.do(ctx, request{method: http.MethodPut, path: manifestPath(repo, ref), repo: repo, push: true,
+		header: http.Header{"Content-Type": {desc.MediaType}}, body: payload})
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
+		return statusError(resp)
+	}
+	if got := resp.Header.Get("Docker-Content-Digest"); got != "" && got != desc.Digest.String() {
+		return fmt.Errorf("%w: %s stored manifest %s as %s", ErrInvalid, r.base.Host, desc.Digest, got)
+	}
+	return nil
+}
+
+// indexDoc is the part of an image index the engine reads.
+type indexDoc struct {
+	Manifests []Descriptor `json:"manifests"`
+}
+
+// Referrers asks the referrers API; a registry without it (404) is read
+// through the tag-schema index instead, and remembered as such.
+func (r *Remote) Referrers(ctx context.Context, repo string, d digest.Digest) ([]Descriptor, error) {
+	r.mu.Lock()
+	api := r.referrers
+	r.mu.Unlock()
+	if api == nil || *api {
+		resp, err := r.do(ctx, request{method: http.MethodGet, path: "/v2/" + repo + "/referrers/" + d.String(), repo: repo,
+			header: http.Header{"Accept": {mtOCIIndex}}})
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode == http.StatusOK {
+			defer resp.Body.Close()
+			var idx indexDoc
+			if err := readJSON(resp.Body, maxManifestBytes, &idx); err != nil {
+				return nil, err
+			}
+			r.setReferrersAPI(true)
+			return idx.Manifests, nil
+		}
+		if resp.StatusCode != http.StatusNotFound {
+			return nil, statusError(resp)
+		}
+		resp.Body.Close()
+		if api != nil {
+			return nil, nil // the API is there: the repository is not
+		}
+		r.setReferrersAPI(false)
+	}
+	return tagSchemaReferrers(ctx, r, repo, d)
+}
+
+func (r *Remote) setReferrersAPI(on bool) {
+	r.mu.Lock()
+	r.referrers = &on
+	r.mu.Unlock()
+}
+
+// IndexesReferrers probes the referrers API once. The spec forbids a
+// registry with the API to answer 404, so a 404 means there is none.
+func (r *Remote) IndexesReferrers(ctx context.Context) (bool, error) {
+	r.mu.Lock()
+	api := r.referrers
+	r.mu.Unlock()
+	if api != nil {
+		return *api, nil
+	}
+	probe := digest.FromBytes(digest.SHA256, nil)
+	resp, err := r.do(ctx, request{method: http.MethodGet, path: "/v2/packreg-probe/referrers/" + probe.String(),
+		header: http.Header{"Accept": {mtOCIIndex}}})
+	if err != nil {
+		return false, err
+	}
+	resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+		r.setReferrersAPI(true)
+		return true, nil
+	case http.StatusNotFound:
+		r.setReferrersAPI(false)
+		return false, nil
+	}
+	return false, statusError(resp)
+}
+
+// tagSchemaReferrers reads the index tagged <alg>-<hex>.
+func tagSchemaReferrers(ctx context.Context, src Source, repo string, d digest.Digest) ([]Descriptor, error) {
+	desc, err := src.Resolve(ctx, repo, referrersTag(d))
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	payload, _, err := src.Manifest(ctx, repo, desc.Digest)
+	if err != nil {
+		return nil, err
+	}
+	var idx indexDoc
+	if err := json.Unmarshal(payload, &idx); err != nil {
+		return nil, fmt.Errorf("%w: referrers index of %s: %v", ErrInvalid, d, err)
+	}
+	return idx.Manifests, nil
+}
+
+// referrersTag is the tag schema's name for the referrers of d.
+func referrersTag(d digest.Digest) string { return d.Algorithm() + "-" + d.Hex() }
+
+// Tags walks the tag list pages (Link headers). An unknown repository has
+// no tags.
+func (r *Remote) Tags(ctx context.Context, repo string) ([]string, error) {
+	var all []string
+	err := r.pages(ctx, "/v2/"+repo+"/tags/list", repo, func(body io.Reader) error {
+		var page struct {
+			Tags []string `json:"tags"`
+		}
+		if err := readJSON(body, maxListingBytes, &page); err != nil {
+			return err
+		}
+		all = append(all, page.Tags...)
+		return nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	return all, err
+}
+
+// Repositories walks the catalog pages.
+func (r *Remote) Repositories(ctx context.Context) ([]string, error) {
+	var all []string
+	err := r.pages(ctx, "/v2/_catalog", "", func(body io.Reader) error {
+		var page struct {
+			Repositories []string `json:"repositories"`
+		}
+		if err := readJSON(body, maxListingBytes, &page); err != nil {
+			return err
+		}
+		all = append(all, page.Repositories...)
+		return nil
+	})
+	return all, err
+}
+
+// maxPages bounds a listing: 1000 pages of 1000 is more than any pack
+// registry holds, and a remote that links to itself forever stops here.
+const maxPages = 1000
+
+func (r *Remote) pages(ctx context.Context, path, repo string, read func(io.Reader) error) error {
+	next, query := path, url.Values{"n": {"1000"}}
+	for i := 0; next != ""; i++ {
+		if i == maxPages {
+			return fmt.Errorf("%w: %s has more than %d pages", ErrInvalid, path, maxPages)
+		}
+		resp, err := r.do(ctx, request{method: http.MethodGet, path: next, query: query, repo: repo})
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return statusError(resp)
+		}
+		err = read(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		next, query = linkNext(resp.Header.Get("Link")), nil
+		if next != "" {
+			if u, err := r.base.Parse(next); err != nil || u.Host != r.base.Host {
+				return fmt.Errorf("%w: %s links to another host", ErrInvalid, path)
+			}
+		}
+	}
+	return nil
+}
+
+// linkNext extracts the target of `<url>; rel="next"`.
+func linkNext(h string) string {
+	for part := range strings.SplitSeq(h, ",") {
+		target, params, ok := strings.Cut(part, ";")
+		if ok && strings.Contains(strings.ReplaceAll(params, " ", ""), `rel="next"`) {
+			return strings.Trim(strings.TrimSpace(target), "<>")
+		}
+	}
+	return ""
+}

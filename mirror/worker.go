@@ -1,0 +1,333 @@
+package mirror
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/packreg/packreg/registry"
+	"github.com/packreg/packreg/storage"
+)
+
+// WorkerOptions tune the background worker; zero values take the defaults.
+type WorkerOptions struct {
+	// Tick is how often due work is looked for without a wake-up (default 5s).
+	Tick time.Duration
+	// LeaseTTL is how long a remote stays ours without renewal (default
+	// 30s): after a crash, another worker carries the run on this long
+	// after the last renewal.
+	LeaseTTL time.Duration
+	// Debounce gathers publications this long before syncing them (default 1s).
+	Debounce time.Duration
+}
+
+func (o *WorkerOptions) defaults() {
+	if o.Tick <= 0 {
+		o.Tick = 5 * time.Second
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = 30 * time.Second
+	}
+	if o.Debounce <= 0 {
+		o.Debounce = time.Second
+	}
+}
+
+// Observe is the registry event subscriber: a pack version pushed or
+// tagged here, or a referrer attached, marks its repository for the
+// mirrors that replicate on publish. It only takes note: the worker does
+// the work, after a short quiet period.
+func (s *Service) Observe(_ context.Context, e registry.Event) {
+	switch {
+	case e.Action == registry.ActionTagMove, e.Action == registry.ActionManifestPush && e.Subject != "":
+	default:
+		return
+	}
+	s.mu.Lock()
+	s.changed[e.Repo] = true
+	s.mu.Unlock()
+	s.poke()
+}
+
+// takeChanged returns and forgets the repositories published since last time.
+func (s *Service) takeChanged() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.changed))
+	for r := range s.changed {
+		out = append(out, r)
+	}
+	clear(s.changed)
+	slices.Sort(out)
+	return out
+}
+
+// RunWorker does the background work until ctx ends: runs recorded by the
+// API or after publications, scheduled syncs and parity checks. Every
+// replica runs one; a lease per remote lets one worker at a time work on
+// it. On the way out it waits for its runs to stop; a run interrupted so
+// stays running and is carried on by the next worker to hold its lease.
+func (s *Service) RunWorker(ctx context.Context, o WorkerOptions) {
+	o.defaults()
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		busy = map[string]bool{}
+	)
+	tick := time.NewTicker(o.Tick)
+	defer tick.Stop()
+	debounce := time.NewTimer(o.Debounce)
+	for {
+		s.publishRuns(ctx)
+		recs, err := s.store.ListMirrors(ctx, "")
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("mirror worker: listing remotes", "err", err)
+		}
+		for _, rec := range recs {
+			mu.Lock()
+			if busy[rec.ID] {
+				mu.Unlock()
+				continue
+			}
+			busy[rec.ID] = true
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { mu.Lock(); delete(busy, rec.ID); mu.Unlock() }()
+				s.serveRemote(ctx, rec, o)
+			}()
+		}
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return
+		case <-s.wake:
+			// A publication waits for the quiet period; an API run does not
+			// need to, but waiting a second costs it nothing either.
+			debounce.Reset(o.Debounce)
+			select {
+			case <-debounce.C:
+			case <-ctx.Done():
+			}
+		case <-tick.C:
+		}
+	}
+}
+
+// publishRuns turns the publications since the last pass into one sync
+// run per mirror that replicates them, scoped to those packs.
+func (s *Service) publishRuns(ctx context.Context) {
+	repos := s.takeChanged()
+	if len(repos) == 0 {
+		return
+	}
+	recs, err := s.store.ListMirrors(ctx, storage.MirrorPush)
+	if err != nil {
+		s.log.Warn("mirror worker: listing mirrors", "err", err)
+		return
+	}
+	for _, rec := range recs {
+		r, err := decode(rec)
+		if err != nil {
+			continue
+		}
+		var scope Scope
+		for _, repo := range repos {
+			if replicates(r, repo) {
+				scope.Packs = append(scope.Packs, repo)
+			}
+		}
+		if len(scope.Packs) == 0 {
+			continue
+		}
+		if _, err := s.startRun(ctx, rec.ID, runSync, "publish", scope); err != nil {
+			s.log.Warn("mirror worker: recording a publish run", "mirror", rec.Name, "err", err)
+		}
+	}
+}
+
+// serveRemote runs the due work of one remote under its lease.
+func (s *Service) serveRemote(ctx context.Context, rec *storage.Mirror, o WorkerOptions) {
+	r, err := decode(rec)
+	if err != nil {
+		s.log.Warn("mirror worker", "remote", rec.ID, "err", err)
+		return
+	}
+	due, err := s.due(ctx, r)
+	if err != nil || due == "" {
+		return
+	}
+	lease := "mirror/" + rec.ID
+	got, err := s.store.AcquireLease(ctx, lease, s.holder, o.LeaseTTL)
+	if err != nil || !got {
+		return
+	}
+	// The lease outlives a cancelled ctx only until released here.
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = s.store.ReleaseLease(rctx, lease, s.holder)
+	}()
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go s.holdLease(wctx, cancel, lease, o.LeaseTTL)
+	for wctx.Err() == nil {
+		runs, err := s.store.RunningMirrorRuns(wctx, rec.ID)
+		if err != nil {
+			return
+		}
+		if len(runs) == 0 {
+			if due, err = s.due(wctx, r); err != nil || due == "" {
+				return
+			}
+			if _, err := s.startRun(wctx, rec.ID, due, "schedule", Scope{}); err != nil {
+				return
+			}
+			continue
+		}
+		s.execute(wctx, r, runs[0])
+	}
+}
+
+// holdLease renews the lease until ctx ends; losing it stops the work,
+// since another worker may now be running the same remote.
+func (s *Service) holdLease(ctx context.Context, cancel context.CancelCauseFunc, lease string, ttl time.Duration) {
+	t := time.NewTicker(ttl / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		ok, err := s.store.AcquireLease(ctx, lease, s.holder, ttl)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil || !ok {
+			s.log.Warn("mirror worker: lease lost; stopping", "lease", lease, "err", err)
+			cancel(errLeaseLost)
+			return
+		}
+	}
+}
+
+var errLeaseLost = errors.New("mirror: lease lost")
+
+// due says what a remote needs now: "sync" or "parity" (a run recorded,
+// or a schedule come round), or "".
+func (s *Service) due(ctx context.Context, r *remote) (string, error) {
+	running, err := s.store.RunningMirrorRuns(ctx, r.rec.ID)
+	if err != nil {
+		return "", err
+	}
+	if len(running) > 0 {
+		return running[0].Kind, nil
+	}
+	for _, sched := range []struct {
+		kind  string
+		every Duration
+	}{{runSync, r.set.Schedule}, {runParity, r.set.ParitySchedule}} {
+		if sched.every <= 0 {
+			continue
+		}
+		last, err := s.store.ListMirrorRuns(ctx, r.rec.ID, sched.kind, 0, 1)
+		if err != nil {
+			return "", err
+		}
+		if len(last) == 0 || s.now().Sub(last[0].Started) >= time.Duration(sched.every) {
+			return sched.kind, nil
+		}
+	}
+	return "", nil
+}
+
+// execute carries a run out (or on, after an interrupted attempt) and
+// records its progress as it goes and its outcome at the end.
+func (s *Service) execute(ctx context.Context, r *remote, run *storage.MirrorRun) {
+	counts := &Counts{}
+	if run.Attempts > 0 {
+		var prev Stats
+		if json.Unmarshal([]byte(run.Counts), &prev) == nil {
+			counts.Resume(prev)
+		}
+		s.log.Info("mirror: resuming an interrupted run", "remote", r.set.Name, "run", run.ID, "attempt", run.Attempts+1)
+	}
+	run.Holder, run.Attempts, run.Updated = s.holder, run.Attempts+1, s.now()
+	if err := s.store.UpdateMirrorRun(ctx, run); err != nil {
+		return
+	}
+	var scope Scope
+	if run.Scope != "" {
+		_ = json.Unmarshal([]byte(run.Scope), &scope)
+	}
+	stop := make(chan struct{})
+	progressDone := make(chan struct{})
+	go func() {
+		defer close(progressDone)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				s.saveRun(ctx, run, counts.Snapshot(), nil, "")
+			}
+		}
+	}()
+	var (
+		errs  []string
+		extra Stats
+	)
+	switch run.Kind {
+	case runSync:
+		errs = s.sync(ctx, r, scope, counts)
+	case runParity:
+		rep, err := s.Parity(ctx, r.rec.Kind, r.rec.ID)
+		if err != nil {
+			errs = []string{err.Error()}
+		} else {
+			extra.ParityCheck, extra.InParity = rep.ID, &rep.InParity
+		}
+	}
+	close(stop)
+	<-progressDone
+	st := counts.Snapshot()
+	st.ParityCheck, st.InParity = extra.ParityCheck, extra.InParity
+	if ctx.Err() != nil {
+		// Shutting down or lease lost: the run stays running, to be carried
+		// on. Its counts so far are kept (the next attempt adds to them).
+		s.saveRun(context.WithoutCancel(ctx), run, st, errs, "")
+		return
+	}
+	state := storage.RunSucceeded
+	if len(errs) > 0 {
+		state = storage.RunFailed
+	}
+	s.saveRun(ctx, run, st, errs, state)
+	s.log.Info("mirror: run finished", "remote", r.set.Name, "run", run.ID, "kind", run.Kind, "trigger", run.Trigger,
+		"state", state, "manifests", st.ManifestsCopied, "blobs", st.BlobsCopied, "bytes", st.BytesCopied, "errors", len(errs))
+}
+
+// saveRun writes progress, and the outcome when state is not "".
+func (s *Service) saveRun(ctx context.Context, run *storage.MirrorRun, st Stats, errs []string, state string) {
+	b, _ := json.Marshal(st)
+	run.Counts, run.Updated = string(b), s.now()
+	if errs != nil {
+		e, _ := json.Marshal(errs)
+		run.Errors = string(e)
+	}
+	if state != "" {
+		run.State, run.Finished = state, run.Updated
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := s.store.UpdateMirrorRun(ctx, run); err != nil && ctx.Err() == nil {
+		s.log.Warn("mirror worker: recording a run", "run", run.ID, "err", err)
+	}
+}
