@@ -6,7 +6,8 @@
 //
 // It owns only what is PostgreSQL-specific: the pool, the dialect (numbered
 // placeholders, COLLATE "C" name columns, clock_timestamp for leases) and
-// the SQLSTATE classes that mean "unavailable" or "retry".
+// the SQLSTATE classes and connection losses (a server restart drops the
+// pool's sockets mid-statement) that mean "unavailable" or "retry".
 //
 // Its tests run the shared storage/metatest suite against
 // $PACKREG_TEST_POSTGRES (.ci/pg.sh starts a throwaway server); without it

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
+	"syscall"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -79,6 +81,14 @@ func classify(err error) sqlmeta.ErrorClass {
 	}
 	var ce *pgconn.ConnectError
 	if errors.As(err, &ce) || errors.Is(err, puddle.ErrClosedPool) || pgconn.SafeToRetry(err) {
+		return sqlmeta.ClassUnavailable
+	}
+	// The connection died under a statement, with no word from the server:
+	// it restarted, crashed or a proxy dropped us. pgx reports the socket's
+	// end as io.ErrUnexpectedEOF (never a bare io.EOF), a write into it as
+	// EPIPE, and later use of the closed connection as ErrConnClosed. The
+	// next call gets a fresh connection, so it is an outage, not a bug.
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.EPIPE) || errors.Is(err, pgconn.ErrConnClosed) {
 		return sqlmeta.ClassUnavailable
 	}
 	return sqlmeta.ClassOther

@@ -1,0 +1,107 @@
+package postgres_test
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/storage"
+)
+
+// cutter forwards TCP connections to a server and can drop them all at
+// once, as a server crash or a restart does: the client sees its socket
+// closed with no goodbye from PostgreSQL.
+type cutter struct {
+	ln    net.Listener
+	to    string
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func newCutter(t *testing.T, to string) *cutter {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cutter{ln: ln, to: to}
+	t.Cleanup(func() { ln.Close(); c.cut() })
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", to)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			c.mu.Lock()
+			c.conns = append(c.conns, in, out)
+			c.mu.Unlock()
+			go func() { io.Copy(out, in); out.Close() }()
+			go func() { io.Copy(in, out); in.Close() }()
+		}
+	}()
+	return c
+}
+
+func (c *cutter) cut() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, conn := range c.conns {
+		conn.Close()
+	}
+	c.conns = nil
+}
+
+// TestConnectionLossIsUnavailable: when the connections under the pool die
+// (the server restarted, crashed, or a proxy in between dropped them), a
+// call either succeeds on a fresh connection or fails with ErrUnavailable
+// (503): never an unclassified error, which the registry answers with 500.
+func TestConnectionLossIsUnavailable(t *testing.T) {
+	u, err := url.Parse(freshSchema(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newCutter(t, u.Host)
+	u.Host = c.ln.Addr().String()
+	s := open(t, u.String())
+	defer s.Close()
+	ctx := t.Context()
+	d := digest.FromBytes(digest.SHA256, []byte("x"))
+	calls := []struct {
+		name string
+		fn   func() error
+	}{
+		{"ResolveTag", func() error { _, err := s.ResolveTag(ctx, "r/x", "t"); return err }},
+		{"LinkBlob", func() error { return s.LinkBlob(ctx, "r/x", d, 1) }},
+		{"GetUpload", func() error { _, err := s.GetUpload(ctx, "u"); return err }},
+		{"ListRepositories", func() error { _, err := s.ListRepositories(ctx, "", 10); return err }},
+	}
+	bad := 0
+	for round := 0; round < 5; round++ {
+		for _, call := range calls {
+			// Warm the pool, then drop its connections and call at once
+			// (within a second, so the pool does not ping first).
+			if err := call.fn(); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("%s before the cut: %v", call.name, err)
+			}
+			c.cut()
+			time.Sleep(5 * time.Millisecond) // let the closes reach the pool's sockets
+			err := call.fn()
+			if err != nil && !errors.Is(err, storage.ErrNotFound) && !errors.Is(err, storage.ErrUnavailable) {
+				bad++
+				t.Errorf("%s after the connections dropped: %v, want success or ErrUnavailable", call.name, err)
+			}
+		}
+	}
+	if bad > 0 {
+		t.Logf("%d of %d calls after a cut failed unclassified", bad, 5*len(calls))
+	}
+}
