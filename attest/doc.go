@@ -42,11 +42,22 @@
 // lines of parsing over the sigstore verifiers. The bundle JSON is read
 // with encoding/json into the few fields used, not protobuf-specs' types.
 //
-// Wiring. cmd gives attest the registry as its Source (its service
-// methods), subscribes Observe to registry events (a bounded queue
-// and one worker, Run, keep pushes fast), installs CheckPull as a
-// registry.PullGate and mounts Handler. The pack API delegates its
-// signatures/attestations/verification paths to ServeVersion.
+// Policy (policy.go, per repository pattern, first match wins, permissive
+// by default): require_signature makes CheckPull refuse unsigned or invalid
+// manifests, by tag and by digest, except by digest within signing_window
+// after the push, because cosign reads what it signs;
+// verify_before_visible keeps a version pending (tag pulls refused, left
+// out of pack listings) until it is verified; required_attestations lists
+// predicate types that must each have a verified attestation.
+//
+// Wiring. cmd gives attest the registry as its Source and Publisher (its
+// service methods) and the pack index as its VersionResolver, subscribes
+// Observe to registry events (a bounded queue and one worker, Run, keep
+// pushes fast; indexing is therefore a moment behind the push), installs
+// CheckPull as a registry.PullGate, mounts Handler at /api/v1/keys, lets
+// the pack API delegate a version's signatures/attestations/verification
+// paths to ServeVersion, adapts Evaluate to the pack API's version
+// responses, and gives it the audit trail for key ring changes.
 //
 // attest imports registry, storage and digest. It must not import pack,
 // mirror, compliance or cmd, and registry never imports it.
