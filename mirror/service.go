@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -74,7 +75,9 @@ func WithHolder(h string) Option { return func(s *Service) { s.holder = h } }
 // WithRetry sets how transient failures are retried (default DefaultRetry).
 func WithRetry(r Retry) Option { return func(s *Service) { s.retry = r } }
 
-// New returns the service over store, copying into and out of local.
+// New returns the service over store, copying into and out of local. A
+// service built before its registry (whose options it provides) gets it
+// with Attach.
 func New(store Store, local LocalRegistry, opts ...Option) *Service {
 	s := &Service{store: store, local: local, log: slog.Default(), retry: DefaultRetry,
 		now:  func() time.Time { return time.Now().UTC() },
@@ -96,6 +99,15 @@ func New(store Store, local LocalRegistry, opts ...Option) *Service {
 		}
 	}
 	return s
+}
+
+// Attach gives the service its registry, when New could not.
+func (s *Service) Attach(reg LocalRegistry) { s.local = reg }
+
+// RegistryOptions are the hooks to build the registry with: publications
+// trigger mirroring, and pulls that miss ask the upstreams.
+func (s *Service) RegistryOptions() []registry.Option {
+	return []registry.Option{registry.WithSubscriber(s.Observe), registry.WithFetcher(s)}
 }
 
 func randomID() string {

@@ -75,6 +75,9 @@ const (
 	minSchedule    = 10 * time.Second
 )
 
+// Validate checks settings of s.Kind as Create would (the config file's).
+func (s Settings) Validate() error { return s.check(s.Kind) }
+
 // check validates s for kind and fills the defaults.
 func (s *Settings) check(kind string) error {
 	if kind != storage.MirrorPush && kind != storage.MirrorPull {

@@ -46,8 +46,9 @@ type Config struct {
 	ShutdownTimeout time.Duration  `yaml:"shutdown_timeout"`
 	Log             LogConfig      `yaml:"log"`
 	Registry        RegistryConfig `yaml:"registry"`
-	Packs           PacksConfig    `yaml:"packs"`  // packs.go
-	Attest          attest.Config  `yaml:"attest"` // signature policies (attest.go)
+	Packs           PacksConfig    `yaml:"packs"`   // packs.go
+	Attest          attest.Config  `yaml:"attest"`  // signature policies (attest.go)
+	Mirrors         MirrorsConfig  `yaml:"mirrors"` // mirrors.go
 }
 
 // LogConfig selects the slog handler writing to stderr.
@@ -80,8 +81,9 @@ func DefaultConfig() Config {
 			MaxPageSize:     1000,
 			JanitorInterval: time.Minute,
 		},
-		Packs:  defaultPacksConfig(),
-		Attest: defaultAttestConfig(),
+		Packs:   defaultPacksConfig(),
+		Attest:  defaultAttestConfig(),
+		Mirrors: defaultMirrorsConfig(),
 	}
 }
 
@@ -263,6 +265,9 @@ func (c *Config) Validate() error {
 	if err := c.Attest.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.Mirrors.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid config: %w", errors.Join(errs...))
 	}
@@ -435,6 +440,7 @@ func redactURL(s string) string {
 func (c Config) Redacted() Config {
 	c.Storage = redactURL(c.Storage)
 	c.Database = redactURL(c.Database)
+	c.Mirrors = c.Mirrors.redacted()
 	return c
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/packreg/packreg/attest"
+	"github.com/packreg/packreg/mirror"
 )
 
 // parse runs the serve flag parser over args, with an optional config file.
@@ -99,6 +100,13 @@ attest:
       signing_window: 10m
       verify_before_visible: true
       required_attestations: [https://slsa.dev/provenance/v1]
+mirrors:
+  worker: false
+  tick: 2s
+  lease_ttl: 10s
+  remotes:
+    - {name: eu, kind: mirror, url: "https://eu.example:5000", include: [acme/*], schedule: 15m,
+       credentials: {username: u, password: p}}
 `, check: func(t *testing.T, c Config) {
 			want := Config{
 				Addr: "127.0.0.1:6000", Data: "/srv/packreg",
@@ -113,6 +121,9 @@ attest:
 				Attest: attest.Config{QueueSize: 64, Policies: []attest.Policy{{
 					Repositories: []string{"secure/*", "prod/**"}, RequireSignature: true, SigningWindow: 10 * time.Minute,
 					VerifyBeforeVisible: true, RequiredAttestations: []string{"https://slsa.dev/provenance/v1"}}}},
+				Mirrors: MirrorsConfig{Tick: 2 * time.Second, LeaseTTL: 10 * time.Second, Remotes: []mirror.Settings{{
+					Name: "eu", Kind: "mirror", URL: "https://eu.example:5000", Include: []string{"acme/*"},
+					Schedule: mirror.Duration(15 * time.Minute), Credentials: &mirror.Credentials{Username: "u", Password: "p"}}}},
 			}
 			if !reflect.DeepEqual(c, want) {
 				t.Errorf("\n got %+v\nwant %+v", c, want)

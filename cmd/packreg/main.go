@@ -32,6 +32,8 @@ Usage:
   packreg verify NAME:VERSION    check a version's signatures; exit 1 when it fails its policy
   packreg pack publish|list|show|deprecate|archive|restore   publish and manage packs (packreg pack help)
   packreg audit list|verify      read the audit trail and check its hash chain
+  packreg mirror add|list|sync|status   manage mirrors and upstreams (packreg mirror help)
+  packreg parity [--mirror ID]   compare mirrors with this registry; exit 1 when out of parity
   packreg version                print the version
 `
 
@@ -83,6 +85,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runPack(ctx, args[1:], stdout, stderr)
 	case "audit":
 		return runAudit(ctx, args[1:], stdout, stderr)
+	case "mirror":
+		return runMirror(ctx, args[1:], os.Stdin, stdout, stderr)
+	case "parity":
+		return runParity(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "packreg", buildVersion())
 		return 0

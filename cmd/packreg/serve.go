@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -44,15 +45,22 @@ func serve(ctx context.Context, c Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	mir, err := newMirrors(st, c, log, packs)
+	if err != nil {
+		return err
+	}
 	reg := registry.New(st.blobs, st.meta, append([]registry.Option{
 		registry.WithLogger(log),
 		registry.WithDeleteEnabled(c.Registry.DeleteEnabled),
 		registry.WithMaxBlobSize(c.Registry.MaxBlobSize),
 		registry.WithUploadTTL(c.Registry.UploadTTL),
 		registry.WithMaxPageSize(c.Registry.MaxPageSize),
-	}, append(packs.registryOptions(), att.registryOptions()...)...)...)
+	}, slices.Concat(packs.registryOptions(), att.registryOptions(), mir.registryOptions())...)...)
 	packs.attach(reg)
 	att.attach(reg, packs.svc)
+	if err := mir.attach(ctx, reg); err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
@@ -60,7 +68,7 @@ func serve(ctx context.Context, c Config, log *slog.Logger) error {
 	}
 	var draining atomic.Bool
 	srv := &http.Server{
-		Handler: newHandler(reg, st, &draining, log, append(packs.routes(), att.routes()...)...),
+		Handler: newHandler(reg, st, &draining, log, slices.Concat(packs.routes(), att.routes(), mir.routes())...),
 		// No read or write timeout: blob uploads and downloads are long
 		// streams. Slow-header clients and idle keep-alives are bounded.
 		ReadHeaderTimeout: 10 * time.Second,
@@ -74,6 +82,7 @@ func serve(ctx context.Context, c Config, log *slog.Logger) error {
 	var bg sync.WaitGroup
 	startBackground(bgCtx, &bg, reg, c, log)
 	att.start(bgCtx, &bg)
+	mir.start(bgCtx, &bg)
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

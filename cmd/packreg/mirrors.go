@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/packreg/packreg/mirror"
+	"github.com/packreg/packreg/pack"
+	"github.com/packreg/packreg/registry"
+)
+
+// MirrorsConfig is the `mirrors:` section: the background worker and the
+// remotes declared in the file (created or updated by name at every
+// start; remotes added through the API are kept as they are).
+type MirrorsConfig struct {
+	// Worker runs scheduled and requested syncs and parity checks (every
+	// replica may; a lease per remote lets one at a time work on it).
+	Worker bool `yaml:"worker"`
+	// Tick is how often the worker looks for due work.
+	Tick time.Duration `yaml:"tick"`
+	// LeaseTTL is how long a crashed worker's run waits before another
+	// worker carries it on.
+	LeaseTTL time.Duration `yaml:"lease_ttl"`
+	// Remotes are mirrors (kind: mirror) and upstreams (kind: upstream).
+	Remotes []mirror.Settings `yaml:"remotes"`
+}
+
+func defaultMirrorsConfig() MirrorsConfig {
+	// Empty, not nil: `config print` shows the key, and what it prints
+	// decodes back to the same value.
+	return MirrorsConfig{Worker: true, Tick: 5 * time.Second, LeaseTTL: 30 * time.Second, Remotes: []mirror.Settings{}}
+}
+
+func (c MirrorsConfig) validate() error {
+	var errs []error
+	if c.Tick <= 0 || c.LeaseTTL < 3*time.Second {
+		errs = append(errs, fmt.Errorf("mirrors: tick must be positive and lease_ttl at least 3s"))
+	}
+	seen := map[string]bool{}
+	for i, r := range c.Remotes {
+		if err := r.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("mirrors.remotes[%d] (%s): %w", i, r.Name, err))
+		}
+		if seen[r.Kind+"/"+r.Name] {
+			errs = append(errs, fmt.Errorf("mirrors.remotes[%d]: %s %q given twice", i, r.Kind, r.Name))
+		}
+		seen[r.Kind+"/"+r.Name] = true
+	}
+	return errors.Join(errs...)
+}
+
+// redacted hides the remotes' passwords and tokens from `config print`.
+func (c MirrorsConfig) redacted() MirrorsConfig {
+	out := c
+	out.Remotes = make([]mirror.Settings, len(c.Remotes))
+	for i, r := range c.Remotes {
+		if r.Credentials != nil {
+			cr := *r.Credentials
+			if cr.Password != "" {
+				cr.Password = redacted
+			}
+			if cr.Token != "" {
+				cr.Token = redacted
+			}
+			r.Credentials = &cr
+		}
+		out.Remotes[i] = r
+	}
+	return out
+}
+
+// mirrors is the mirror service wired around the registry.
+type mirrors struct {
+	svc *mirror.Service
+	c   MirrorsConfig
+}
+
+// newMirrors builds the mirror service over the metadata store; it reads
+// versions and lifecycle from the pack index and applies an upstream's
+// lifecycle through the pack service.
+func newMirrors(st *stores, c Config, log *slog.Logger, packs *packs) (*mirrors, error) {
+	store, ok := st.meta.(mirror.Store)
+	if !ok {
+		return nil, fmt.Errorf("metadata store %T keeps no mirrors", st.meta)
+	}
+	svc := mirror.New(store, nil, mirror.WithLogger(log), mirror.WithPackIndex(packs.store),
+		mirror.WithLifecycleSetter(packLifecycle{packs.svc}), mirror.WithHolder(janitorHolder()))
+	return &mirrors{svc: svc, c: c.Mirrors}, nil
+}
+
+func (m *mirrors) registryOptions() []registry.Option { return m.svc.RegistryOptions() }
+
+// attach completes the wiring once the registry exists, and stores the
+// remotes the config declares.
+func (m *mirrors) attach(ctx context.Context, reg *registry.Registry) error {
+	m.svc.Attach(reg)
+	for _, r := range m.c.Remotes {
+		if _, err := m.svc.Ensure(ctx, r.Kind, r); err != nil {
+			return fmt.Errorf("mirrors: %s %s: %w", r.Kind, r.Name, err)
+		}
+	}
+	return nil
+}
+
+func (m *mirrors) routes() []apiRoute {
+	h := m.svc.Handler()
+	return []apiRoute{{mirror.MirrorsPrefix, h}, {mirror.UpstreamsPrefix, h}, {mirror.ParityPrefix, h}}
+}
+
+// start runs the worker until ctx ends.
+func (m *mirrors) start(ctx context.Context, wg *sync.WaitGroup) {
+	if !m.c.Worker {
+		return
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		m.svc.RunWorker(ctx, mirror.WorkerOptions{Tick: m.c.Tick, LeaseTTL: m.c.LeaseTTL})
+	}()
+}
+
+// packLifecycle applies an upstream's lifecycle to the pulled copy: the
+// copy follows its primary, archived ones come back when it says so.
+type packLifecycle struct{ svc *pack.Service }
+
+func (p packLifecycle) SetPackState(ctx context.Context, name, version, state, reason string) error {
+	_, err := p.svc.SetLifecycle(registry.WithActor(ctx, "mirror"), name, version,
+		pack.LifecycleRequest{State: state, Reason: reason, Force: true})
+	return err
+}
