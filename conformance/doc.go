@@ -7,7 +7,13 @@
 // regctl, skopeo, helm, cosign at the versions .ci/tools.sh pins), a kill -9
 // in the middle of a chunked upload, graceful shutdown, and, when
 // PACKREG_TEST_S3 and PACKREG_TEST_POSTGRES are set, the same suite on S3 and
-// PostgreSQL plus two replicas serving one registry.
+// PostgreSQL plus two replicas serving one registry. Outage tests break a
+// backend under a running server: PostgreSQL restarted (a throwaway cluster
+// the test starts itself, never the shared one) and S3 behind the
+// fault-injecting proxy (storage/s3/s3fault/cmd/s3fault, built and run as a
+// process); every answer must be a success or a clean 503, and everything
+// acknowledged must be served afterwards. The upload janitor's purge of S3
+// leftovers is checked the same way.
 //
 // A missing tool skips its test, unless the CI environment variable is set:
 // then it fails, so CI can never pass by skipping.

@@ -3,7 +3,7 @@
 // and networks break: 500/503 answers, operations that happened but whose
 // answer was lost, responses cut mid-body, and request bodies cut
 // mid-upload. Serve it with httptest.NewServer and point the store's
-// Endpoint at it.
+// Endpoint at it; black-box tests run it as a process, cmd/s3fault.
 //
 // The proxy keeps the client's Host header, so SigV4 signatures made for
 // the proxy's address still verify at the server.
