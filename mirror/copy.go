@@ -30,12 +30,12 @@ type Engine struct {
 
 	blobSlots chan struct{} // bounds blob transfers across all jobs
 
+	work   flight // "manifest|repo@digest" / "blob|repo@digest" -> its one execution
+	cosign flight // side|repo -> subject hex -> cosign tags, read once
+
 	mu       sync.Mutex
-	work     map[string]*call               // "manifest|repo@digest" / "blob|repo@digest" -> its one execution
-	blobAt   map[digest.Digest]string       // a sink repository known to hold the blob (mount source)
-	cosign   map[string]*call               // source repo -> its cosign tag index, once
-	cosignBy map[string]map[string][]string // source repo -> subject hex -> cosign tags
-	dstIndex *bool                          // does the sink index referrers itself?
+	blobAt   map[digest.Digest]string // a sink repository known to hold the blob (mount source)
+	dstIndex *bool                    // does the sink index referrers itself?
 }
 
 // EngineOptions tune an Engine; zero values take the defaults.
@@ -64,9 +64,7 @@ func NewEngine(src Source, dst Sink, o EngineOptions) *Engine {
 		o.Counts = &Counts{}
 	}
 	return &Engine{src: src, dst: dst, conc: o.Concurrency, retry: o.Retry, log: o.Logger, Counts: o.Counts,
-		blobSlots: make(chan struct{}, o.Concurrency),
-		work:      map[string]*call{}, blobAt: map[digest.Digest]string{},
-		cosign: map[string]*call{}, cosignBy: map[string]map[string][]string{}}
+		blobSlots: make(chan struct{}, o.Concurrency), blobAt: map[digest.Digest]string{}}
 }
 
 // Job copies Ref (a tag or a digest) of SrcRepo to DstRepo, under the
@@ -136,36 +134,15 @@ func (e *Engine) Copy(ctx context.Context, j Job) (digest.Digest, error) {
 	return desc.Digest, nil
 }
 
-// call is one execution shared by every goroutine that needs its result.
-type call struct {
-	done chan struct{}
-	err  error
-	// copied is whether this execution wrote the manifest (first caller).
-	copied bool
-}
-
 // once runs fn for key a single time per engine; later and concurrent
-// callers wait and share its error. first says whether fn ran here.
-func (e *Engine) once(key string, fn func() (bool, error)) (c *call, first bool) {
-	e.mu.Lock()
-	if c, ok := e.work[key]; ok {
-		e.mu.Unlock()
-		<-c.done
-		return c, false
-	}
-	c = &call{done: make(chan struct{})}
-	e.work[key] = c
-	e.mu.Unlock()
-	c.copied, c.err = fn()
-	if c.err != nil {
-		// A failure is not remembered: the next job that needs the same
-		// content tries again (after the retries of this one ran out).
-		e.mu.Lock()
-		delete(e.work, key)
-		e.mu.Unlock()
-	}
-	close(c.done)
-	return c, true
+// callers wait and share its outcome. first says whether fn ran here. A
+// failure is not remembered: the next job that needs the same content
+// tries again (after the retries of this one ran out).
+func (e *Engine) once(ctx context.Context, key string, fn func() (bool, error)) (c *call, first bool) {
+	return e.work.do(ctx, key, func(err error) bool { return err == nil }, func() (any, bool, error) {
+		copied, err := fn()
+		return nil, copied, err
+	})
 }
 
 // copyTree makes desc, with everything under it and every referrer of it,
@@ -179,7 +156,7 @@ func (e *Engine) copyTree(ctx context.Context, sr, dr string, desc Descriptor, t
 		return false, nil
 	}
 	ctx = context.WithValue(ctx, walkKey{}, &walk{key: key, up: walkFrom(ctx)})
-	c, first := e.once(key, func() (bool, error) {
+	c, first := e.once(ctx, key, func() (bool, error) {
 		return e.copyContent(ctx, sr, dr, desc, tags)
 	})
 	if c.err != nil {
@@ -224,19 +201,9 @@ func (e *Engine) copyContent(ctx context.Context, sr, dr string, desc Descriptor
 	}
 	var payload []byte
 	if !present || isIndexType(desc.MediaType) {
-		err := e.retry.do(ctx, func() error {
-			var got Descriptor
-			var err error
-			payload, got, err = e.src.Manifest(ctx, sr, desc.Digest)
-			if err == nil && got.MediaType != "" {
-				desc.MediaType = got.MediaType
-			}
-			return err
-		})
-		if err != nil {
-			return false, fmt.Errorf("manifest %s of %s: %w", desc.Digest, sr, err)
+		if payload, err = e.srcManifest(ctx, sr, &desc); err != nil {
+			return false, err
 		}
-		desc.Size = int64(len(payload))
 		if err := e.copyChildren(ctx, sr, dr, desc, payload, present); err != nil {
 			return false, err
 		}
@@ -262,6 +229,26 @@ func (e *Engine) copyContent(ctx context.Context, sr, dr string, desc Descriptor
 		e.Counts.tagsMoved.Add(1)
 	}
 	return true, nil
+}
+
+// srcManifest reads the bytes of desc from the source, and completes desc
+// from what the source says of them.
+func (e *Engine) srcManifest(ctx context.Context, sr string, desc *Descriptor) ([]byte, error) {
+	var payload []byte
+	err := e.retry.do(ctx, func() error {
+		var got Descriptor
+		var err error
+		payload, got, err = e.src.Manifest(ctx, sr, desc.Digest)
+		if err == nil && got.MediaType != "" {
+			desc.MediaType = got.MediaType
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s of %s: %w", desc.Digest, sr, err)
+	}
+	desc.Size = int64(len(payload))
+	return payload, nil
 }
 
 // dstHasManifest HEADs the manifest on the sink. A refusal counts as
@@ -346,7 +333,7 @@ func (*Local) mountsAnywhere() {}
 
 // copyBlob makes blob b present in dr: already there, mounted, or streamed.
 func (e *Engine) copyBlob(ctx context.Context, sr, dr string, b Descriptor) error {
-	c, _ := e.once("blob|"+dr+"@"+b.Digest.String(), func() (bool, error) {
+	c, _ := e.once(ctx, "blob|"+dr+"@"+b.Digest.String(), func() (bool, error) {
 		var has bool
 		err := e.retry.do(ctx, func() (err error) {
 			has, err = e.dst.HasBlob(ctx, dr, b.Digest)
@@ -474,18 +461,9 @@ func (e *Engine) ensureTag(ctx context.Context, sr, dr string, desc Descriptor, 
 	if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrDenied) {
 		return fmt.Errorf("check tag %s of %s: %w", tag, dr, err)
 	}
-	var payload []byte
-	err = e.retry.do(ctx, func() error {
-		var got Descriptor
-		var err error
-		payload, got, err = e.src.Manifest(ctx, sr, desc.Digest)
-		if err == nil && got.MediaType != "" {
-			desc.MediaType = got.MediaType
-		}
-		return err
-	})
+	payload, err := e.srcManifest(ctx, sr, &desc)
 	if err != nil {
-		return fmt.Errorf("manifest %s of %s: %w", desc.Digest, sr, err)
+		return err
 	}
 	if err := e.retry.do(ctx, func() error { return e.dst.PutManifest(ctx, dr, tag, desc, payload) }); err != nil {
 		return fmt.Errorf("tag %s of %s: %w", tag, dr, err)
@@ -569,16 +547,9 @@ func (e *Engine) cosignTags(ctx context.Context, side Source, repo string, subje
 		return nil, nil
 	}
 	key := fmt.Sprintf("%p|%s", side, repo)
-	e.mu.Lock()
-	c, ok := e.cosign[key]
-	if !ok {
-		c = &call{done: make(chan struct{})}
-		e.cosign[key] = c
-	}
-	e.mu.Unlock()
-	if !ok {
+	c, _ := e.cosign.do(ctx, key, func(err error) bool { return err == nil }, func() (any, bool, error) {
 		var tags []string
-		c.err = e.retry.do(ctx, func() (err error) {
+		err := e.retry.do(ctx, func() (err error) {
 			tags, err = side.Tags(ctx, repo)
 			return err
 		})
@@ -588,21 +559,12 @@ func (e *Engine) cosignTags(ctx context.Context, side Source, repo string, subje
 				by[m[1]] = append(by[m[1]], t)
 			}
 		}
-		e.mu.Lock()
-		e.cosignBy[key] = by
-		if c.err != nil {
-			delete(e.cosign, key)
-		}
-		e.mu.Unlock()
-		close(c.done)
-	}
-	<-c.done
+		return by, false, err
+	})
 	if c.err != nil {
 		return nil, fmt.Errorf("tags of %s: %w", repo, c.err)
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.cosignBy[key][subject.Hex()], nil
+	return c.val.(map[string][]string)[subject.Hex()], nil
 }
 
 // indexReferrers keeps the tag-schema index of subject on a sink without

@@ -66,41 +66,27 @@ func (s *Service) FetchManifest(ctx context.Context, repo, ref string) error {
 // pullOnce copies name:ref of upstream r into repo, once for concurrent
 // callers.
 func (s *Service) pullOnce(ctx context.Context, r *remote, name, repo, ref string) error {
-	key := r.rec.ID + "|" + repo + "|" + ref
-	s.mu.Lock()
-	c, waiting := s.pulls[key]
-	if !waiting {
-		c = &call{done: make(chan struct{})}
-		s.pulls[key] = c
-	}
-	s.mu.Unlock()
-	if waiting {
-		select {
-		case <-c.done:
-			return c.err
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	defer func() {
-		s.mu.Lock()
-		delete(s.pulls, key)
-		s.mu.Unlock()
-		close(c.done)
-	}()
+	// Forgotten when done: the next miss of the same reference (deleted
+	// since, say) asks again.
+	c, _ := s.pulls.do(ctx, r.rec.ID+"|"+repo+"|"+ref, func(error) bool { return false }, func() (any, bool, error) {
+		return nil, true, s.pull(ctx, r, name, repo, ref)
+	})
+	return c.err
+}
+
+// pull copies name:ref of upstream r into repo.
+func (s *Service) pull(ctx context.Context, r *remote, name, repo, ref string) error {
 	// The copy finishes even if this client hangs up: the next pull is
 	// then served from here.
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pullTimeout)
 	defer cancel()
 	rm, err := s.remoteOf(r.set)
 	if err != nil {
-		c.err = err
 		return err
 	}
 	start := time.Now()
 	eng := NewEngine(rm, NewLocal(s.local, "upstream:"+r.set.Name), EngineOptions{Concurrency: r.set.Concurrency, Retry: pullRetry, Logger: s.log})
 	d, err := eng.Copy(pctx, Job{SrcRepo: name, DstRepo: repo, Ref: ref})
-	c.err = err
 	if err == nil {
 		st := eng.Counts.Snapshot()
 		s.log.Info("mirror: pulled through", "upstream", r.set.Name, "repo", repo, "ref", ref, "digest", d,

@@ -17,9 +17,9 @@ import (
 // Parity statuses of one version.
 const (
 	InSync              = "in_sync"
-	OutOfSync           = "out_of_sync"  // the copy's digest differs
-	Missing             = "missing"      // not on the copy side
-	Extra               = "extra"        // only on the copy side
+	OutOfSync           = "out_of_sync" // the copy's digest differs
+	Missing             = "missing"     // not on the copy side
+	Extra               = "extra"       // only on the copy side
 	ReferrersIncomplete = "referrers_incomplete"
 )
 

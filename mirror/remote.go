@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -192,7 +191,7 @@ func statusError(resp *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
 	var env struct {
 		Errors []struct{ Code, Message string } `json:"errors"`
-		Error  *struct{ Code, Message string } `json:"error"`
+		Error  *struct{ Code, Message string }  `json:"error"`
 	}
 	if json.Unmarshal(b, &env) == nil {
 		switch {
@@ -513,9 +512,4 @@ func (s *stallReader) Read(p []byte) (int, error) {
 		s.t.poke()
 	}
 	return n, err
-}
-
-// basicHeader is the Authorization value for basic credentials (REST calls).
-func basicHeader(c Credentials) string {
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(c.Username+":"+c.Password))
 }

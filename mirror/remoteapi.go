@@ -3,7 +3,6 @@ package mirror
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -143,9 +142,6 @@ func (r *Remote) SetLifecycle(ctx context.Context, name, version, state, reason 
 	}
 	return nil
 }
-
-// isDenied reports a 401/403 answer.
-func isDenied(err error) bool { return errors.Is(err, ErrDenied) }
 
 // parseDigestOrEmpty keeps a digest a remote listed only when it is one.
 func parseDigestOrEmpty(s string) digest.Digest {

@@ -121,7 +121,9 @@ func (f *Filter) State(s string) bool {
 }
 
 // Covers is Name, Version and State at once.
-func (f *Filter) Covers(v Version) bool { return f.Name(v.Name) && f.Version(v.Version) && f.State(v.Status) }
+func (f *Filter) Covers(v Version) bool {
+	return f.Name(v.Name) && f.Version(v.Version) && f.State(v.Status)
+}
 
 type comparator struct {
 	op string // ">=", ">", "<=", "<", "="

@@ -53,7 +53,7 @@ type Service struct {
 	wake    chan struct{}
 	mu      sync.Mutex
 	changed map[string]bool // repositories published since the last look
-	pulls   map[string]*call
+	pulls   flight          // pull-throughs in progress
 }
 
 // Option configures a Service.
@@ -81,7 +81,7 @@ func WithRetry(r Retry) Option { return func(s *Service) { s.retry = r } }
 func New(store Store, local LocalRegistry, opts ...Option) *Service {
 	s := &Service{store: store, local: local, log: slog.Default(), retry: DefaultRetry,
 		now:  func() time.Time { return time.Now().UTC() },
-		wake: make(chan struct{}, 1), changed: map[string]bool{}, pulls: map[string]*call{}}
+		wake: make(chan struct{}, 1), changed: map[string]bool{}}
 	for _, o := range opts {
 		o(s)
 	}

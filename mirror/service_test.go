@@ -55,7 +55,9 @@ func newPrimary(t *testing.T, opts ...mirror.Option) *primary {
 
 type fetcherFunc func(ctx context.Context, repo, ref string) error
 
-func (f fetcherFunc) FetchManifest(ctx context.Context, repo, ref string) error { return f(ctx, repo, ref) }
+func (f fetcherFunc) FetchManifest(ctx context.Context, repo, ref string) error {
+	return f(ctx, repo, ref)
+}
 
 // call sends a JSON request to the mirror API and decodes the answer.
 func (p *primary) call(t *testing.T, method, path string, body any, want int, out any) {

@@ -32,10 +32,10 @@ func (s Stats) Copied() bool {
 
 // Counts is Stats counted concurrently while a run goes on.
 type Counts struct {
-	versionsTotal, versionsDone, versionsFailed       atomic.Int64
+	versionsTotal, versionsDone, versionsFailed        atomic.Int64
 	manifestsCopied, manifestsSkipped, referrersCopied atomic.Int64
-	blobsCopied, blobsMounted, blobsSkipped           atomic.Int64
-	bytesCopied, tagsMoved, lifecycleChanged          atomic.Int64
+	blobsCopied, blobsMounted, blobsSkipped            atomic.Int64
+	bytesCopied, tagsMoved, lifecycleChanged           atomic.Int64
 }
 
 // fields pairs each counter with its Stats field, so Snapshot and Resume

@@ -175,7 +175,7 @@ func (s *Store) runs(ctx context.Context, op string, q *Query, args ...any) ([]*
 
 func scanRun(r scanner) (*storage.MirrorRun, error) {
 	var (
-		run                     storage.MirrorRun
+		run                    storage.MirrorRun
 		started, upd, finished int64
 	)
 	if err := r.Scan(&run.ID, &run.MirrorID, &run.Kind, &run.Trigger, &run.Scope, &run.State, &run.Holder,
