@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/storage"
+	"github.com/packreg/packreg/storage/postgres"
 )
 
 // cutter forwards TCP connections to a server and can drop them all at
@@ -103,5 +105,54 @@ func TestConnectionLossIsUnavailable(t *testing.T) {
 	}
 	if bad > 0 {
 		t.Logf("%d of %d calls after a cut failed unclassified", bad, 5*len(calls))
+	}
+}
+
+// TestSilentServerIsBounded: a server that accepts connections and never
+// answers (hung, or a proxy whose backend is gone) fails Open with
+// ErrUnavailable after the default connect timeout instead of holding the
+// caller; every request that needs a new connection gets the same bound.
+func TestSilentServerIsBounded(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var mu sync.Mutex
+	var held []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c) // read nothing, answer nothing
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		for _, c := range held {
+			c.Close()
+		}
+		mu.Unlock()
+	}()
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		_, err := postgres.Open(context.Background(), "postgres://postgres@"+ln.Addr().String()+"/packreg?sslmode=disable")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, storage.ErrUnavailable) {
+			t.Fatalf("Open of a silent server: %v, want ErrUnavailable", err)
+		}
+		if took := time.Since(start); took < postgres.DefaultConnectTimeout-time.Second {
+			t.Fatalf("Open gave up after %s, before the connect timeout", took)
+		}
+	case <-time.After(postgres.DefaultConnectTimeout + 10*time.Second):
+		t.Fatalf("Open of a silent server still waiting after %s", postgres.DefaultConnectTimeout+10*time.Second)
 	}
 }

@@ -7,7 +7,9 @@
 // It owns only what is PostgreSQL-specific: the pool, the dialect (numbered
 // placeholders, COLLATE "C" name columns, clock_timestamp for leases) and
 // the SQLSTATE classes and connection losses (a server restart drops the
-// pool's sockets mid-statement) that mean "unavailable" or "retry".
+// pool's sockets mid-statement) that mean "unavailable" or "retry". A new
+// connection gets DefaultConnectTimeout unless the DSN sets
+// connect_timeout, so a hung server fails requests instead of holding them.
 //
 // Its tests run the shared storage/metatest suite against
 // $PACKREG_TEST_POSTGRES (.ci/pg.sh starts a throwaway server); without it

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -38,15 +40,23 @@ var Dialect = sqlmeta.Dialect{
 	Classify:       classify,
 }
 
+// DefaultConnectTimeout bounds each new connection when the DSN sets no
+// connect_timeout.
+const DefaultConnectTimeout = 5 * time.Second
+
 // Open connects with a pgxpool (dsn: a postgres:// URL or key=value
 // string; pool_max_conns and friends apply) and migrates the schema. The
 // pool is shared with database/sql through stdlib.OpenDBFromPool so the
-// queries in sqlmeta run unchanged. Close closes the pool.
+// queries in sqlmeta run unchanged. A DSN without connect_timeout gets
+// DefaultConnectTimeout. Close closes the pool.
 func Open(ctx context.Context, dsn string) (*sqlmeta.Store, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		// The DSN may hold a password: report the cause without echoing it.
 		return nil, errors.New("postgres: cannot parse DSN")
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		boundConnect(&cfg.ConnConfig.Config, DefaultConnectTimeout)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -60,6 +70,43 @@ func Open(ctx context.Context, dsn string) (*sqlmeta.Store, error) {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	return s, nil
+}
+
+// boundConnect gives every new connection timeout to be dialled, secured
+// and started up. Without it a server that accepts the TCP connection and
+// never answers (hung, or half-started behind a proxy) holds each request
+// that needs a connection for as long as its client waits. pgx's own
+// ConnectTimeout would do, but its expiry is a context.DeadlineExceeded,
+// which the store cannot tell from its caller's context ending and passes
+// through (the registry then answers 500, not 503): so the dial timeout is
+// reported without the context in its chain, and the handshake is bounded
+// by a socket deadline, lifted once the server has accepted us.
+func boundConnect(c *pgconn.Config, timeout time.Duration) {
+	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 5 * time.Minute}
+	c.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := dialer.DialContext(ctx, network, addr)
+		if err != nil {
+			if ctx.Err() == nil {
+				return nil, fmt.Errorf("dial %s: %v", addr, err) // %v: see above
+			}
+			return nil, err
+		}
+		if err := conn.SetDeadline(time.Now().Add(timeout)); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		return conn, nil
+	}
+	validate := c.ValidateConnect
+	c.ValidateConnect = func(ctx context.Context, pc *pgconn.PgConn) error {
+		if err := pc.Conn().SetDeadline(time.Time{}); err != nil {
+			return err
+		}
+		if validate != nil {
+			return validate(ctx, pc)
+		}
+		return nil
+	}
 }
 
 func classify(err error) sqlmeta.ErrorClass {
