@@ -395,3 +395,42 @@ func TestWorkerResumesInterruptedRun(t *testing.T) {
 		t.Fatalf("parity after the resumed run: %+v", rep)
 	}
 }
+
+// TestWorkerSchedules: a remote with schedules gets a sync and a parity
+// check as soon as the worker sees it (none ran before), recorded as runs.
+func TestWorkerSchedules(t *testing.T) {
+	a := newPrimary(t)
+	b := newTestReg(t)
+	publish(a.testReg, "acme/rules", "1.0.0")
+	var v mirror.View
+	a.call(t, "POST", "/api/v1/mirrors", map[string]any{"name": "eu", "url": b.Srv.URL, "onPublish": false,
+		"schedule": "1h", "paritySchedule": "1h"}, http.StatusCreated, &v)
+	a.call(t, "POST", "/api/v1/mirrors", map[string]any{"name": "fast", "url": b.Srv.URL, "schedule": "1s"}, http.StatusBadRequest, nil)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var runs struct{ Items []mirror.RunView }
+		a.call(t, "GET", "/api/v1/mirrors/"+v.ID+"/runs", nil, http.StatusOK, &runs)
+		done := map[string]mirror.RunView{}
+		for _, r := range runs.Items {
+			if r.Trigger != "schedule" || r.State == storage.RunFailed {
+				t.Fatalf("unexpected run %+v", r)
+			}
+			if r.State == storage.RunSucceeded {
+				done[r.Kind] = r
+			}
+		}
+		if len(done) == 2 {
+			if done["sync"].Counts.VersionsDone != 1 || done["parity"].Counts.ParityCheck == 0 || len(runs.Items) != 2 {
+				t.Fatalf("scheduled runs: %+v", runs.Items)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("scheduled runs never finished: %+v", runs.Items)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if b.resolve("acme/rules", "1.0.0") == "" {
+		t.Fatal("scheduled sync copied nothing")
+	}
+}
