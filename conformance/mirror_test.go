@@ -504,3 +504,68 @@ func checkBig(t *testing.T, c *client, repo, version, d string, content []byte) 
 		t.Fatal("the big file differs on the target")
 	}
 }
+
+// TestMirrorReplicasS3Postgres: two replicas over S3 and PostgreSQL share
+// one mirror: syncs asked of either run under one lease and the second
+// copies nothing; an upstream reading them follows presigned blob
+// redirects to S3 without sending credentials there.
+func TestMirrorReplicasS3Postgres(t *testing.T) {
+	oras := needTool(t, "oras")
+	s3URL := needEnv(t, "PACKREG_TEST_S3")
+	pgURL := needEnv(t, "PACKREG_TEST_POSTGRES")
+	cfg := writeConfig(t, mirrorConfig)
+	storage := isolatedS3(t, s3URL)
+	if strings.Contains(storage, "?") {
+		storage += "&presign=true"
+	} else {
+		storage += "?presign=true"
+	}
+	stores := []string{"--config", cfg, "--storage", storage, "--database", isolatedPostgres(t, pgURL)}
+	a1 := startServer(t, stores...)
+	a2 := startServer(t, stores...)
+	b := startServer(t, "--config", cfg)
+	a1.dumpLogOnFailure()
+	a2.dumpLogOnFailure()
+	tl := newTool(t)
+	payload := randomBytes(t, 3<<20)
+	tl.write("payload.bin", payload)
+	tl.run(oras, "push", "--plain-http", a1.Addr+"/acme/s3pack:1.0.0", "--artifact-type", mirrorPackType, "payload.bin:application/vnd.packreg.pack.file.v1")
+	d := newClient(t, a1.URL).manifestDigest("acme/s3pack", "1.0.0")
+
+	packregCLI(t, tl, a2.URL, 0, "mirror", "add", "--name", "eu", "--url", b.URL, "--no-on-publish")
+	var runs [2]runCounts
+	var wg sync.WaitGroup
+	for i, s := range []*server{a1, a2} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runs[i] = syncWait(t, tl, s.URL, "eu", 0)
+		}()
+	}
+	wg.Wait()
+	first, second := runs[0], runs[1]
+	if first.ID > second.ID {
+		first, second = second, first
+	}
+	if first.State != "succeeded" || second.State != "succeeded" || first.Counts.BlobsCopied != 2 {
+		t.Fatalf("runs: %+v", runs)
+	}
+	// Under one lease the runs go one after the other: the second finds
+	// everything there (unless both started before the first copied).
+	if second.Counts.BlobsCopied != 0 {
+		t.Logf("the second run copied %d blobs: it ran before the first finished?", second.Counts.BlobsCopied)
+	}
+	checkBig(t, newClient(t, b.URL), "acme/s3pack", "1.0.0", d, payload)
+
+	// An upstream reading a1: blobs come by presigned redirect.
+	ccfg := writeConfig(t, mirrorConfig+fmt.Sprintf(`  remotes:
+    - {name: s3, kind: upstream, url: %q, credentials: {username: u, password: never-to-s3}}
+`, a1.URL))
+	c := startServer(t, "--config", ccfg)
+	c.dumpLogOnFailure()
+	checkBig(t, newClient(t, c.URL), "acme/s3pack", "1.0.0", d, payload)
+	log, _ := os.ReadFile(a1.logPath)
+	if !strings.Contains(string(log), `"status":307`) {
+		t.Error("a1 never redirected a blob GET to S3: the redirect path went untested")
+	}
+}
