@@ -77,6 +77,9 @@ func TestCopyPushPullIdempotent(t *testing.T) {
 	}
 	checkCopied(t, b, "acme/rules", "1.0.0", fx)
 	checkCopied(t, b, "acme/rules", "1.1.0", fx2)
+	if b.resolve("acme/rules", "sha256-"+fx.pack.Digest.Hex()) != "" {
+		t.Fatal("a tag-schema index was written on a sink with the referrers API")
+	}
 	st := e.Counts.Snapshot()
 	// 2 packs, 2 sboms, 2 sbom signatures, 2 cosign signatures.
 	if st.ManifestsCopied != 8 || st.ReferrersCopied != 6 || st.VersionsDone != 2 {
