@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/packreg/packreg/internal/apierr"
 	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
 )
@@ -83,7 +84,7 @@ func (s *Service) serveVersion(w http.ResponseWriter, req *http.Request, name, v
 			return err
 		}
 	default:
-		return apiErr(http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "%s is not allowed on %s", req.Method, suffix)
+		return apierr.New(http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "%s is not allowed on %s", req.Method, suffix)
 	}
 	rep, err := s.Evaluate(ctx, repo, d)
 	if err != nil {
@@ -200,67 +201,31 @@ func (s *Service) keySigned(w http.ResponseWriter, req *http.Request) error {
 }
 
 func notFound(http.ResponseWriter, *http.Request) error {
-	return apiErr(http.StatusNotFound, "NOT_FOUND", "no such endpoint")
-}
-
-// apiError is an answer other than 2xx, in the /api/v1 error shape.
-type apiError struct {
-	Status  int
-	Code    string
-	Message string
-}
-
-func (e *apiError) Error() string { return e.Code + ": " + e.Message }
-
-func apiErr(status int, code, format string, args ...any) *apiError {
-	return &apiError{status, code, fmt.Sprintf(format, args...)}
+	return apierr.New(http.StatusNotFound, "NOT_FOUND", "no such endpoint")
 }
 
 // ErrUnverified refuses a posted signature or attestation that no trusted
 // key verifies (HTTP 422): the API stores only what it can vouch for.
 var ErrUnverified = errors.New("not verified by a trusted key")
 
-// wrap turns a handler returning an error into an http.HandlerFunc with
-// one place that maps errors to answers. Internal failures are logged with
-// the request id and answered without their text.
+// wrap turns a handler returning an error into an http.HandlerFunc. attest's
+// own sentinels become API errors here; apierr.Write does the rest (registry
+// and storage errors, the request id on 5xx).
 func (s *Service) wrap(h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, req *http.Request) {
 		err := h(w, apiActor(req))
 		if err == nil {
 			return
 		}
-		var ae *apiError
-		var re *registry.Error
 		switch {
-		case errors.As(err, &ae):
 		case errors.Is(err, ErrInvalid), errors.Is(err, ErrBadKey):
-			ae = apiErr(http.StatusBadRequest, "INVALID", "%s", err.Error())
+			err = apierr.New(http.StatusBadRequest, "INVALID", "%s", err.Error())
 		case errors.Is(err, ErrUnverified):
-			ae = apiErr(http.StatusUnprocessableEntity, "UNVERIFIED", "%s", err.Error())
-		case errors.Is(err, ErrKeyState):
-			ae = apiErr(http.StatusConflict, "CONFLICT", "%s", err.Error())
-		case errors.Is(err, storage.ErrConflict):
-			ae = apiErr(http.StatusConflict, "CONFLICT", "%s", err.Error())
-		case errors.As(err, &re) && re.Status < 500:
-			ae = apiErr(re.Status, re.Code, "%s", re.Message)
-		case registry.IsNotFound(err):
-			ae = apiErr(http.StatusNotFound, "NOT_FOUND", "not found")
-		case errors.Is(err, storage.ErrUnavailable):
-			w.Header().Set("Retry-After", "1")
-			ae = apiErr(http.StatusServiceUnavailable, "UNAVAILABLE", "storage temporarily unavailable, retry later (request %s)", reqID(req))
-		case errors.Is(err, context.Canceled) && req.Context().Err() != nil:
-			return // the client left
-		default:
-			s.log.ErrorContext(req.Context(), "attest API: internal error", "request_id", reqID(req),
-				"method", req.Method, "path", req.URL.Path, "err", err)
-			ae = apiErr(http.StatusInternalServerError, "INTERNAL", "internal error (request %s)", reqID(req))
+			err = apierr.New(http.StatusUnprocessableEntity, "UNVERIFIED", "%s", err.Error())
+		case errors.Is(err, ErrKeyState), errors.Is(err, storage.ErrConflict):
+			err = apierr.New(http.StatusConflict, apierr.Conflict, "%s", err.Error())
 		}
-		type body struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-			Details any    `json:"details,omitempty"`
-		}
-		_ = writeJSON(w, ae.Status, map[string]body{"error": {Code: ae.Code, Message: ae.Message}})
+		apierr.Write(w, req, s.log, err)
 	}
 }
 
@@ -274,17 +239,9 @@ func apiActor(req *http.Request) *http.Request {
 	return req
 }
 
-func reqID(req *http.Request) string { return req.Header.Get("X-Request-Id") }
-
 func writeJSON(w http.ResponseWriter, status int, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, err = w.Write(append(b, '\n'))
-	return err
+	apierr.JSON(w, status, v)
+	return nil
 }
 
 // decodeBody decodes a JSON body strictly: unknown fields are errors, so a
@@ -295,7 +252,7 @@ func decodeBody(req *http.Request, v any, max int64) error {
 		return fmt.Errorf("%w: reading body: %v", ErrInvalid, err)
 	}
 	if int64(len(b)) > max {
-		return apiErr(http.StatusRequestEntityTooLarge, "TOO_LARGE", "body exceeds %d bytes", max)
+		return apierr.New(http.StatusRequestEntityTooLarge, "TOO_LARGE", "body exceeds %d bytes", max)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -315,7 +272,7 @@ func readBody(req *http.Request, max int64) ([]byte, error) {
 		return nil, fmt.Errorf("%w: reading body: %v", ErrInvalid, err)
 	}
 	if int64(len(b)) > max {
-		return nil, apiErr(http.StatusRequestEntityTooLarge, "TOO_LARGE", "body exceeds %d bytes", max)
+		return nil, apierr.New(http.StatusRequestEntityTooLarge, "TOO_LARGE", "body exceeds %d bytes", max)
 	}
 	return b, nil
 }

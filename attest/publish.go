@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/internal/apierr"
 	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
 )
@@ -189,7 +190,7 @@ func (s *Service) vouch(ctx context.Context, sig, msg []byte, claim string) erro
 // (appended to the layers already there when keep is set) and indexes it.
 func (s *Service) publish(ctx context.Context, repo string, subject digest.Digest, kind string, blob []byte, layer ociDescriptor, keep bool) ([]storage.AttestRecord, digest.Digest, error) {
 	if s.pub == nil {
-		return nil, "", apiErr(http.StatusNotImplemented, "UNSUPPORTED", "this server cannot store signatures")
+		return nil, "", apierr.New(http.StatusNotImplemented, "UNSUPPORTED", "this server cannot store signatures")
 	}
 	subj, err := s.src.Manifest(ctx, repo, subject.String())
 	if err != nil {

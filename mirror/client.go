@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/packreg/packreg/pack/apierr"
+	"github.com/packreg/packreg/internal/apierr"
 	"github.com/packreg/packreg/storage"
 )
 

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/packreg/packreg/internal/apierr"
 	"github.com/packreg/packreg/pack"
-	"github.com/packreg/packreg/pack/apierr"
 	"github.com/packreg/packreg/registry"
 )
 

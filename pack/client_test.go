@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/packreg/packreg/internal/apierr"
 	"github.com/packreg/packreg/pack"
-	"github.com/packreg/packreg/pack/apierr"
 	"github.com/packreg/packreg/pack/client"
 )
 

@@ -13,15 +13,14 @@ import (
 const module = "github.com/packreg/packreg/"
 
 func TestDependencies(t *testing.T) {
-	for _, pkg := range []string{"pack", "pack/audit", "pack/apierr", "pack/client"} {
+	for _, pkg := range []string{"pack", "pack/audit", "pack/client"} {
 		depcheck.Forbid(t, module+pkg, "attest", "mirror", "compliance", "cmd", "conformance",
 			"storage/fs", "storage/s3", "storage/sqlite", "storage/postgres", "storage/sqlmeta")
 	}
-	// audit and apierr stand on their own (compliance will take the audit
-	// API over); the client uses the wire types of both APIs. depcheck
-	// forbids whole trees, so "pack itself, not its children" is checked
-	// here.
-	for _, pkg := range []string{"pack/audit", "pack/apierr"} {
+	// audit stands on its own (compliance will take the audit API over);
+	// the client uses the wire types of both APIs. depcheck forbids whole
+	// trees, so "pack itself, not its children" is checked here.
+	for _, pkg := range []string{"pack/audit"} {
 		out, err := exec.Command("go", "list", "-deps", "-test=false", module+pkg).Output()
 		if err != nil {
 			t.Fatalf("go list -deps %s: %v", pkg, err)

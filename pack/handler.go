@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/packreg/packreg/pack/apierr"
+	"github.com/packreg/packreg/internal/apierr"
 	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
 )

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/packreg/packreg/internal/apierr"
 	"github.com/packreg/packreg/pack"
-	"github.com/packreg/packreg/pack/apierr"
 )
 
 // TestTransitions drives every (from, to, force) through the API: the

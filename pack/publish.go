@@ -14,7 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/packreg/packreg/digest"
-	"github.com/packreg/packreg/pack/apierr"
+	"github.com/packreg/packreg/internal/apierr"
 	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
 )

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/packreg/packreg/digest"
-	"github.com/packreg/packreg/pack/apierr"
+	"github.com/packreg/packreg/internal/apierr"
 	"github.com/packreg/packreg/storage"
 )
 

@@ -16,7 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/packreg/packreg/digest"
-	"github.com/packreg/packreg/pack/apierr"
+	"github.com/packreg/packreg/internal/apierr"
 )
 
 // Limits on a publish request, beyond policy's pack size.

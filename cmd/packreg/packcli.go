@@ -13,8 +13,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/packreg/packreg/internal/apierr"
 	"github.com/packreg/packreg/pack"
-	"github.com/packreg/packreg/pack/apierr"
 	"github.com/packreg/packreg/pack/client"
 )
 

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/packreg/packreg/pack/apierr"
+	"github.com/packreg/packreg/internal/apierr"
 	"github.com/packreg/packreg/storage"
 )
 

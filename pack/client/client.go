@@ -20,8 +20,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/packreg/packreg/internal/apierr"
 	"github.com/packreg/packreg/pack"
-	"github.com/packreg/packreg/pack/apierr"
 	"github.com/packreg/packreg/pack/audit"
 )
 
