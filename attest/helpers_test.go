@@ -20,7 +20,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,10 +28,9 @@ import (
 
 	"github.com/packreg/packreg/attest"
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/internal/teststores"
 	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
-	"github.com/packreg/packreg/storage/fs"
-	"github.com/packreg/packreg/storage/sqlite"
 )
 
 // env is a registry on the real embedded stores (disk + SQLite) with
@@ -62,15 +60,7 @@ func (e *env) with(t *testing.T) *env {
 
 func newEnv(t *testing.T, cfg attest.Config) *env {
 	t.Helper()
-	dir := t.TempDir()
-	blobs, err := fs.New(filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	meta, err := sqlite.Open(context.Background(), filepath.Join(dir, "meta.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	blobs, meta, _ := teststores.Open(t)
 	e := &env{t: t, clk: &testClock{now: time.Now().UTC().Truncate(time.Second)}}
 	e.svc = attest.New(meta, attest.WithConfig(cfg), attest.WithClock(e.clock), attest.WithAudit(meta))
 	e.audit = meta

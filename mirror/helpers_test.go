@@ -7,17 +7,15 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/internal/teststores"
 	"github.com/packreg/packreg/mirror"
 	"github.com/packreg/packreg/pack"
 	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
-	"github.com/packreg/packreg/storage/fs"
-	"github.com/packreg/packreg/storage/sqlite"
 )
 
 // testReg is an in-process registry on the embedded defaults (disk and
@@ -66,15 +64,7 @@ func newPackReg(t testing.TB, pol pack.Policy, opts ...registry.Option) *testReg
 // openTestReg opens the stores and the HTTP server; the caller builds Reg.
 func openTestReg(t testing.TB) *testReg {
 	t.Helper()
-	dir := t.TempDir()
-	blobs, err := fs.New(filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	meta, err := sqlite.Open(context.Background(), filepath.Join(dir, "meta.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	blobs, meta, _ := teststores.Open(t)
 	r := &testReg{t: t, Meta: meta, blobs: blobs}
 	r.Srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		var h http.Handler = r.Reg

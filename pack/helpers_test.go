@@ -2,7 +2,6 @@ package pack_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -10,15 +9,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/textproto"
-	"path/filepath"
 	"testing"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/internal/teststores"
 	"github.com/packreg/packreg/pack"
 	"github.com/packreg/packreg/pack/audit"
 	"github.com/packreg/packreg/registry"
-	"github.com/packreg/packreg/storage/fs"
-	"github.com/packreg/packreg/storage/sqlite"
 	"github.com/packreg/packreg/storage/sqlmeta"
 )
 
@@ -35,16 +32,7 @@ type env struct {
 
 func newEnv(t testing.TB, pol pack.Policy, opts ...pack.Option) *env {
 	t.Helper()
-	dir := t.TempDir()
-	blobs, err := fs.New(filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := sqlite.Open(context.Background(), filepath.Join(dir, "meta.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	blobs, store, dir := teststores.Open(t)
 	logs := &bytes.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	svc := pack.New(store, append([]pack.Option{pack.WithPolicy(pol), pack.WithLogger(log), pack.WithSpoolDir(dir)}, opts...)...)

@@ -2,33 +2,21 @@ package registry_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/internal/teststores"
 	"github.com/packreg/packreg/registry"
-	"github.com/packreg/packreg/storage/fs"
-	"github.com/packreg/packreg/storage/sqlite"
 )
 
 // newRegistry returns a registry on the real embedded defaults (disk + SQLite).
 func newRegistry(t *testing.T, opts ...registry.Option) *registry.Registry {
 	t.Helper()
-	dir := t.TempDir()
-	blobs, err := fs.New(filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	meta, err := sqlite.Open(context.Background(), filepath.Join(dir, "meta.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { meta.Close() })
+	blobs, meta, _ := teststores.Open(t)
 	return registry.New(blobs, meta, opts...)
 }
 

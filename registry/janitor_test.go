@@ -3,15 +3,13 @@ package registry_test
 import (
 	"context"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/packreg/packreg/internal/teststores"
 	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
-	"github.com/packreg/packreg/storage/fs"
-	"github.com/packreg/packreg/storage/sqlite"
 )
 
 // purger is a disk store that also is a storage.UploadPurger, recording
@@ -39,16 +37,7 @@ func (p *purger) calls() []time.Time {
 // registries (replicas) share.
 func janitorStores(t *testing.T) (*purger, storage.Metadata) {
 	t.Helper()
-	dir := t.TempDir()
-	blobs, err := fs.New(filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	meta, err := sqlite.Open(context.Background(), filepath.Join(dir, "meta.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { meta.Close() })
+	blobs, meta, _ := teststores.Open(t)
 	return &purger{BlobStore: blobs}, meta
 }
 

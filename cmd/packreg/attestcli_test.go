@@ -16,24 +16,14 @@ import (
 
 	"github.com/packreg/packreg/attest"
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/internal/teststores"
 	"github.com/packreg/packreg/registry"
-	"github.com/packreg/packreg/storage/fs"
-	"github.com/packreg/packreg/storage/sqlite"
 )
 
 // TestKeysAndVerifyCLI drives `packreg keys` and `packreg verify` against
 // an attest API over a real registry: exit codes and what they print.
 func TestKeysAndVerifyCLI(t *testing.T) {
-	dir := t.TempDir()
-	blobs, err := fs.New(filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	meta, err := sqlite.Open(t.Context(), filepath.Join(dir, "meta.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer meta.Close()
+	blobs, meta, dir := teststores.Open(t)
 	svc := attest.New(meta, attest.WithConfig(attest.Config{Policies: []attest.Policy{
 		{Repositories: []string{"strict/*"}, RequireSignature: true}}}))
 	reg := registry.New(blobs, meta, svc.RegistryOptions()...)
