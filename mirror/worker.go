@@ -127,7 +127,9 @@ func (s *Service) publishRuns(ctx context.Context) {
 	}
 	recs, err := s.store.ListMirrors(ctx, storage.MirrorPush)
 	if err != nil {
-		s.log.Warn("mirror worker: listing mirrors", "err", err)
+		if ctx.Err() == nil { // a shutdown is not worth a warning
+			s.log.Warn("mirror worker: listing mirrors", "err", err)
+		}
 		return
 	}
 	for _, rec := range recs {
