@@ -76,17 +76,12 @@ func runMirror(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		if err != nil {
 			return c.fail(err)
 		}
-		if *c.asJSON {
-			c.printJSON(list)
-			return 0
-		}
-		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tURL\tINCLUDE\tSTATES\tSCHEDULE\tAUTH")
+		var rows []string
 		for _, v := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.Name, v.URL, strings.Join(v.Include, ","),
-				strings.Join(v.States, ","), time.Duration(v.Schedule), v.Auth)
+			rows = append(rows, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", v.ID, v.Name, v.URL, strings.Join(v.Include, ","),
+				strings.Join(v.States, ","), time.Duration(v.Schedule), v.Auth))
 		}
-		tw.Flush()
+		c.output(list, "ID\tNAME\tURL\tINCLUDE\tSTATES\tSCHEDULE\tAUTH", rows)
 		return 0
 	case "sync":
 		wait := c.fs.Bool("wait", false, "wait for the run to end; exit 1 when it fails")
@@ -240,18 +235,13 @@ func (c *cli) mirrorStatus(ctx context.Context, kind string, pos []string) int {
 	if err != nil {
 		return c.fail(err)
 	}
-	if *c.asJSON {
-		c.printJSON(runs)
-		return 0
-	}
-	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN\tKIND\tTRIGGER\tSTATE\tSTARTED\tVERSIONS\tMANIFESTS\tBLOBS\tBYTES\tERRORS")
+	var rows []string
 	for _, r := range runs {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d/%d\t%d\t%d\t%s\t%d\n", r.ID, r.Kind, r.Trigger, r.State,
+		rows = append(rows, fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%d/%d\t%d\t%d\t%s\t%d", r.ID, r.Kind, r.Trigger, r.State,
 			r.Started.Format(time.RFC3339), r.Counts.VersionsDone, r.Counts.VersionsTotal, r.Counts.ManifestsCopied,
-			r.Counts.BlobsCopied, size(r.Counts.BytesCopied), len(r.Errors))
+			r.Counts.BlobsCopied, size(r.Counts.BytesCopied), len(r.Errors)))
 	}
-	tw.Flush()
+	c.output(runs, "RUN\tKIND\tTRIGGER\tSTATE\tSTARTED\tVERSIONS\tMANIFESTS\tBLOBS\tBYTES\tERRORS", rows)
 	return 0
 }
 

@@ -102,6 +102,21 @@ func (c *cli) printJSON(v any) {
 	enc.Encode(v)
 }
 
+// output prints v as JSON under --json, else a table: the tab-separated
+// header, then one tab-separated line per row.
+func (c *cli) output(v any, header string, rows []string) {
+	if *c.asJSON {
+		c.printJSON(v)
+		return
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, r := range rows {
+		fmt.Fprintln(tw, r)
+	}
+	tw.Flush()
+}
+
 // labelsFlag collects repeated --label KEY=VALUE.
 type labelsFlag map[string]string
 
@@ -236,17 +251,12 @@ func listing[T any](c *cli, args []string, cursor *string, fetch func() ([]T, st
 			break
 		}
 	}
-	if *c.asJSON {
-		c.printJSON(asJSON(items, *cursor))
-		return 0
+	rows := make([]string, len(items))
+	for i, it := range items {
+		rows[i] = row(it)
 	}
-	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, header)
-	for _, it := range items {
-		fmt.Fprintln(tw, row(it))
-	}
-	tw.Flush()
-	if *cursor != "" {
+	c.output(asJSON(items, *cursor), header, rows)
+	if *cursor != "" && !*c.asJSON {
 		fmt.Fprintf(c.stdout, "more: --all, or the API with cursor=%s\n", *cursor)
 	}
 	return 0
@@ -267,17 +277,12 @@ func (c *cli) show(ctx context.Context, args []string) int {
 		if err != nil {
 			return c.fail(err)
 		}
-		if *c.asJSON {
-			c.printJSON(vs)
-			return 0
-		}
-		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "VERSION\tSTATUS\tFILES\tSIZE\tCREATED\tDIGEST\tREASON")
+		var rows []string
 		for _, v := range vs.Versions {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", v.Version, v.Status, len(v.Files), size(v.TotalSize),
-				v.CreatedAt.Format(time.DateTime), short(v.Digest), v.StatusReason)
+			rows = append(rows, fmt.Sprintf("%s\t%s\t%d\t%s\t%s\t%s\t%s", v.Version, v.Status, len(v.Files), size(v.TotalSize),
+				v.CreatedAt.Format(time.DateTime), short(v.Digest), v.StatusReason))
 		}
-		tw.Flush()
+		c.output(vs, "VERSION\tSTATUS\tFILES\tSIZE\tCREATED\tDIGEST\tREASON", rows)
 		return 0
 	}
 	v, err := cl.Version(ctx, name, version)
