@@ -40,20 +40,38 @@ if [[ ! -f $DIR/data/PG_VERSION ]]; then
   as_pg "'$PGB/initdb' -D '$DIR/data' -U postgres --auth=trust -E UTF8 >'$DIR/initdb.log' 2>&1"
 fi
 
-if as_pg "'$PGB/pg_ctl' -D '$DIR/data' status" >/dev/null 2>&1; then
+PSQL=$PGB/psql
+[[ -x $PSQL ]] || PSQL=psql
+ready() { "$PSQL" "$URL_BASE/postgres?sslmode=disable" -qAtc 'select 1' >/dev/null 2>&1; }
+
+if ready; then
   log "already running in $DIR/data"
 else
+  # A server that was killed (not shut down) leaves postmaster.pid behind,
+  # and a pid that is dead or a zombie makes pg_ctl believe it still runs:
+  # clear it, or the start below is skipped or refused.
+  pidfile=$DIR/data/postmaster.pid
+  if [[ -f $pidfile ]]; then
+    pid=$(head -n1 "$pidfile")
+    state=$(ps -o stat= -p "$pid" 2>/dev/null || true)
+    comm=$(ps -o comm= -p "$pid" 2>/dev/null || true)
+    if [[ -z $state || $state == Z* || $comm != postgres* ]]; then
+      log "removing the stale $pidfile (pid $pid is gone)"
+      rm -f "$pidfile"
+    else
+      as_pg "'$PGB/pg_ctl' -D '$DIR/data' -m immediate -w -t 10 stop" >&2 || true
+    fi
+  fi
   # fsync stays on: the tests exercise the same durability the registry uses.
   as_pg "'$PGB/pg_ctl' -D '$DIR/data' -l '$DIR/log' -w -t 60 \
     -o \"-p $PORT -k '$DIR' -c listen_addresses=127.0.0.1 -c max_connections=200\" start" >&2
 fi
 
-PSQL=$PGB/psql
-[[ -x $PSQL ]] || PSQL=psql
 for _ in $(seq 1 30); do
-  "$PSQL" "$URL_BASE/postgres?sslmode=disable" -qAtc 'select 1' >/dev/null 2>&1 && break
+  ready && break
   sleep 1
 done
+ready || { log "PostgreSQL does not answer on $URL_BASE (log: $DIR/log)"; exit 1; }
 if [[ $("$PSQL" "$URL_BASE/postgres?sslmode=disable" -qAtc "select count(*) from pg_database where datname='packreg'") != 1 ]]; then
   # A natural-language default collation (ICU en-US sorts "a" before "A"
   # and ignores punctuation) so the tests prove the store orders names byte

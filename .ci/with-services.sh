@@ -36,7 +36,10 @@ PGB=${PACKREG_PG_BIN:-/usr/lib/postgresql/15/bin}
 as_pg() {
   if [[ $(id -un) == postgres ]]; then bash -c "$1"; else su postgres -s /bin/bash -c "$1"; fi
 }
-pg_running() { as_pg "'$PGB/pg_ctl' -D '$PG_DIR/data' status" >/dev/null 2>&1; }
+# Answering, not just a pid file: a killed server leaves one behind.
+pg_running() {
+  "$PGB/psql" "postgres://postgres@127.0.0.1:${PACKREG_PG_PORT:-55432}/postgres?sslmode=disable" -qAtc 'select 1' >/dev/null 2>&1
+}
 s3_running() {
   [[ $(curl -s -m 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:${PACKREG_S3_PORT:-7070}/health" || true) == 200 ]]
 }
@@ -60,8 +63,12 @@ cleanup() {
 trap cleanup EXIT
 
 log "services"
-eval "$(bash .ci/pg.sh "$PG_DIR")"
-eval "$(bash .ci/s3.sh "$S3_DIR")"
+# Assigned first: eval "$(...)" would swallow a failing script and run the
+# tests without their services.
+pg_env=$(bash .ci/pg.sh "$PG_DIR")
+s3_env=$(bash .ci/s3.sh "$S3_DIR")
+eval "$pg_env"
+eval "$s3_env"
 
 log "$*"
 "$@"
