@@ -2,6 +2,8 @@ package registry_test
 
 import (
 	"fmt"
+	"io"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -271,4 +273,52 @@ func TestDeleteDisabled(t *testing.T) {
 	expect(t, do(t, h, "DELETE", "/v2/r/blobs/"+d.String(), nil), 405, "UNSUPPORTED")
 	expect(t, do(t, h, "DELETE", "/v2/r/manifests/latest", nil), 405, "UNSUPPORTED")
 	expect(t, do(t, h, "HEAD", "/v2/r/blobs/"+d.String(), nil), 200, "")
+}
+
+// cutBody delivers some bytes, then fails the way net/http's request body
+// does when the client hangs up before Content-Length.
+type cutBody struct{ data []byte }
+
+func (c *cutBody) Read(p []byte) (int, error) {
+	if len(c.data) == 0 {
+		return 0, io.ErrUnexpectedEOF
+	}
+	n := copy(p, c.data)
+	c.data = c.data[n:]
+	return n, nil
+}
+
+// TestBodyCutShort: a PATCH or final PUT whose client hangs up commits
+// nothing and leaves the session at its last acknowledged offset.
+func TestBodyCutShort(t *testing.T) {
+	h := newRegistry(t)
+	repo := "cut/short"
+	w := do(t, h, "POST", "/v2/"+repo+"/blobs/uploads/", nil)
+	loc := w.Header().Get("Location")
+	expect(t, do(t, h, "PATCH", loc, []byte("acked ")), 202, "")
+	send := func(method, target string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, target, &cutBody{data: []byte("lost bytes")})
+		req.ContentLength = 100 // more than the body delivers
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	full := []byte("acked final")
+	for _, tc := range []struct{ method, target string }{
+		{"PATCH", loc},
+		{"PUT", loc + "?digest=" + sha(full).String()},
+	} {
+		expect(t, send(tc.method, tc.target), 400, "BLOB_UPLOAD_INVALID")
+		w := do(t, h, "GET", loc, nil)
+		expect(t, w, 204, "")
+		if got := w.Header().Get("Range"); got != "0-5" {
+			t.Fatalf("after a cut %s the upload is at %q, want 0-5", tc.method, got)
+		}
+	}
+	expect(t, do(t, h, "HEAD", "/v2/"+repo+"/blobs/"+sha(full).String(), nil), 404, "")
+	expect(t, do(t, h, "PUT", loc+"?digest="+sha(full).String(), []byte("final")), 201, "")
+	w = do(t, h, "GET", "/v2/"+repo+"/blobs/"+sha(full).String(), nil)
+	if w.Body.String() != string(full) {
+		t.Fatalf("blob %q", w.Body.String())
+	}
 }

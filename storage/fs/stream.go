@@ -83,7 +83,7 @@ loop:
 			break
 		}
 		c := &chunk{buf: bufPool.Get().(*[]byte)}
-		c.n, rerr = io.ReadFull(r, *c.buf)
+		c.n, rerr = fill(r, *c.buf)
 		if c.n == 0 {
 			bufPool.Put(c.buf)
 		} else {
@@ -97,7 +97,7 @@ loop:
 			toHash <- c // the hasher never fails, so this cannot block forever
 			n += int64(c.n)
 		}
-		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+		if rerr == io.EOF {
 			rerr = nil
 			break
 		}
@@ -117,4 +117,20 @@ loop:
 		return n, fmt.Errorf("read: %w", rerr)
 	}
 	return n, nil
+}
+
+// fill reads until buf is full or r fails. Unlike io.ReadFull it passes
+// io.EOF through as the end of the data and every other error, including a
+// source's own io.ErrUnexpectedEOF (an HTTP body cut short), as a failure:
+// ReadFull reports a short last buffer with that same error.
+func fill(r io.Reader, buf []byte) (n int, err error) {
+	for n < len(buf) && err == nil {
+		var m int
+		m, err = r.Read(buf[n:])
+		n += m
+	}
+	if n == len(buf) && err == io.EOF {
+		err = nil // the next fill sees EOF again with nothing read
+	}
+	return n, err
 }
