@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -72,7 +73,9 @@ func TestGracefulShutdown(t *testing.T) {
 	expect(t, resp, body, http.StatusAccepted, "start upload")
 	loc := resp.Header.Get("Location")
 
-	chunk := bytes.Repeat([]byte("graceful"), 128<<10) // 1 MiB
+	// 4 MiB, half sent before SIGTERM: more than the disk store's 1 MiB
+	// buffer, so the first half reaches the data file.
+	chunk := bytes.Repeat([]byte("graceful"), 512<<10)
 	pr, pw := io.Pipe()
 	req, _ := http.NewRequest("PATCH", c.url(loc), pr)
 	req.ContentLength = int64(len(chunk))
@@ -83,11 +86,24 @@ func TestGracefulShutdown(t *testing.T) {
 		err  error
 	}
 	done := make(chan result, 1)
+	// A connection of its own: on a kept-alive one the server may still see
+	// it idle (between requests) when SIGTERM lands, and Shutdown rightly
+	// closes idle connections. A new connection is never idle.
+	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	go func() {
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := fresh.Do(req)
 		done <- result{resp, err}
 	}()
 	pw.Write(chunk[:len(chunk)/2])
+	// The bytes are in the kernel once Write returns, but the server may not
+	// have accepted the connection yet, and a listener closed by Shutdown
+	// drops connections still in its backlog. Wait until the server is
+	// writing this PATCH to the upload's data file (the documented disk
+	// layout, DATA/uploads/<id>), so the request is surely in flight.
+	waitFor(t, 10*time.Second, "the server to start writing the PATCH", func() bool {
+		fi, err := os.Stat(filepath.Join(s.Data, "uploads", path.Base(loc)))
+		return err == nil && fi.Size() > 0
+	})
 
 	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -142,5 +158,17 @@ func TestGracefulShutdown(t *testing.T) {
 	expect(t, resp, body, http.StatusNoContent, "upload status after restart")
 	if rg := resp.Header.Get("Range"); rg != "0-"+strconv.Itoa(len(chunk)-1) {
 		t.Fatalf("upload status after restart: Range %q", rg)
+	}
+}
+
+// waitFor polls cond until it holds, failing t after limit.
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", limit, what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
