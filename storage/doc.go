@@ -5,8 +5,12 @@
 //     the in-progress data of upload sessions. Implementations: storage/fs
 //     (local disk) and storage/s3.
 //   - a Metadata store: repositories, per-repository blob membership,
-//     manifests (with their exact bytes), tags, referrers and upload
-//     sessions. Implementations share one SQL schema (storage/sqlmeta) over
+//     manifests (with their exact bytes), tags, referrers, upload sessions
+//     and leases (storage.go), plus the records of the packages above the
+//     registry, each behind an interface of its own: pack versions and
+//     lifecycle (packs.go), the hash-chained audit trail (audit.go), keys
+//     and verification records (attest.go), mirrors, runs and parity
+//     (mirror.go). Implementations share one SQL schema (storage/sqlmeta) over
 //     SQLite (storage/sqlite) and PostgreSQL (storage/postgres).
 //
 // Manifest bytes live in the metadata store, not the blob store: a manifest

@@ -23,6 +23,15 @@
 //	leases             name PK, holder, expires
 //	schema_migrations  version PK, applied
 //
+// Later migrations (their statements and comments are in schema.go), by the
+// file that queries them:
+//
+//	2 packs.go   pack_versions, pack_labels, pack_lifecycle (storage.Packs)
+//	  audit.go   audit_log, audit_head: the hash chain (storage.AuditLog)
+//	3 attest.go  attest_keys, attest_records (storage.Attest)
+//	4 mirror.go  mirrors, mirror_runs, parity_checks, parity_entries
+//	             (storage.Mirrors)
+//
 // Times are Unix nanoseconds (0 is the zero time); lease expiry uses the
 // database clock so replicas agree. Name, tag and digest columns compare
 // byte by byte (SQLite BINARY, Postgres COLLATE "C"), which is the order
