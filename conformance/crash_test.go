@@ -97,6 +97,16 @@ func TestKill9ChunkedUpload(t *testing.T) {
 	loc := resp.Header.Get("Location")
 	offset := int64(0)
 
+	// restart brings the killed server back on the same data, checks that
+	// nothing partial is served, and finds where the upload resumes.
+	restart := func() {
+		s = s.restart()
+		base.Store(s.URL)
+		c = newClient(t, s.URL)
+		assertNotServed(t, c, repo, final, partial)
+		loc, offset = resumePoint(t, c, repo, loc, offset)
+	}
+
 	// Three acknowledged chunks, then a kill in the body of the fourth.
 	for range 3 {
 		loc, offset = patchChunk(t, c, loc, data, offset, crashChunk)
@@ -104,11 +114,7 @@ func TestKill9ChunkedUpload(t *testing.T) {
 	assertNotServed(t, c, repo, final, partial)
 	killMidRequest(t, s, "PATCH", c.url(loc), data[offset:offset+crashChunk], offset)
 
-	s = s.restart()
-	base.Store(s.URL)
-	c = newClient(t, s.URL)
-	assertNotServed(t, c, repo, final, partial)
-	loc, offset = resumePoint(t, c, repo, loc, offset)
+	restart()
 
 	// Up to the last chunk, then a kill in the body of the closing PUT.
 	for offset < crashBlobSize-crashChunk {
@@ -116,11 +122,7 @@ func TestKill9ChunkedUpload(t *testing.T) {
 	}
 	killMidRequest(t, s, "PUT", c.url(addQuery(loc, "digest", final)), data[offset:], offset)
 
-	s = s.restart()
-	base.Store(s.URL)
-	c = newClient(t, s.URL)
-	assertNotServed(t, c, repo, final, partial)
-	loc, offset = resumePoint(t, c, repo, loc, offset)
+	restart()
 	for offset < crashBlobSize-crashChunk {
 		loc, offset = patchChunk(t, c, loc, data, offset, crashChunk)
 	}
