@@ -11,6 +11,7 @@ require (
 	github.com/jackc/puddle/v2 v2.2.3
 	github.com/sigstore/sigstore v1.10.3
 	go.yaml.in/yaml/v3 v3.0.6
+	golang.org/x/net v0.46.0
 	modernc.org/sqlite v1.62.0
 )
 
