@@ -77,7 +77,7 @@ func TestBindingRealm(t *testing.T) {
 		{hub, "https://registry-1.docker.io:443/token", true},
 		{hub, "https://auth.docker.io/token", true}, // same registrable domain
 		{hub, "https://AUTH.docker.io./token", true},
-		{hub, "http://auth.docker.io/token", false},      // another scheme
+		{hub, "http://auth.docker.io/token", false},       // another scheme
 		{hub, "https://auth.docker.io:8443/token", false}, // another port
 		{hub, "https://registry-1.docker.io:8443/token", false},
 		{hub, "https://docker.io.evil.example/token", false},
