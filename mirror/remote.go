@@ -9,19 +9,21 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/packreg/packreg/internal/netguard"
 )
 
 // Credentials authenticate to a remote registry: basic (Username and
 // Password, also used to obtain bearer tokens from the registry's token
 // service) or a bearer Token used as it is. They format as "[redacted]"
-// in logs and errors; only the HTTP requests to the configured host carry
-// them.
+// in logs and errors; only requests to the configured origin and to the
+// token realms netguard.Binding allows carry them.
 type Credentials struct {
 	Username string `json:"username,omitempty"`
 	Password string `json:"password,omitempty"`
@@ -55,11 +57,34 @@ type RemoteConfig struct {
 	// streams fail when no byte moves for StallTimeout (default 60s).
 	Timeout      time.Duration
 	StallTimeout time.Duration
-	// Transport replaces the HTTP transport (tests); its TLS settings are
-	// then the caller's.
-	Transport http.RoundTripper
-	UserAgent string
+	// AuthRealms are token realm origins, beyond the remote's own and its
+	// registrable domain's, that may receive the credentials.
+	AuthRealms []string
+	UserAgent  string
+	// Limits bound the work of one Remote (one run); zero values take
+	// the defaults.
+	Limits Limits
+	// Classify replaces the address classification (tests, which can only
+	// use loopback, declare some of it public).
+	Classify netguard.Classifier
 }
+
+// Limits bound what one Remote, used for one run, does in all.
+type Limits struct {
+	// ListPages bounds the listing pages (tags, catalog, pack API) read,
+	// all listings together (default 100,000).
+	ListPages int
+	// ListEntries bounds the names those pages hold, all together
+	// (default 1,000,000).
+	ListEntries int
+}
+
+// Defaults of Limits: a pack registry ten times larger than any we know
+// lists within them; a remote that links to itself forever does not.
+const (
+	defaultListPages   = 100_000
+	defaultListEntries = 1_000_000
+)
 
 // Size caps on what a remote may send. Manifests have the distribution
 // cap; listings and tokens are small documents however large the registry.
@@ -67,6 +92,7 @@ const (
 	maxManifestBytes = 4 << 20
 	maxListingBytes  = 8 << 20
 	maxTokenBytes    = 1 << 20
+	maxTokenLen      = 16 << 10
 	maxErrorBytes    = 64 << 10
 	maxRedirects     = 5
 )
@@ -75,12 +101,16 @@ const (
 // ReferrersIndexer) and a Cataloger, plus packreg's REST API when the
 // remote is a packreg (remoteapi.go).
 type Remote struct {
-	base    *url.URL // scheme://host[:port]
-	creds   Credentials
-	client  *http.Client
-	timeout time.Duration
-	stall   time.Duration
-	ua      string
+	base          *url.URL // scheme://host[:port]
+	creds         Credentials
+	binding       netguard.Binding // where creds may go
+	client        *http.Client
+	limits        Limits
+	listedPages   atomic.Int64 // listing pages read, against limits
+	listedEntries atomic.Int64 // names listed, against limits
+	timeout       time.Duration
+	stall         time.Duration
+	ua            string
 
 	mu         sync.Mutex
 	tokens     map[string]string // repository ("" for registry scope) -> bearer token
@@ -99,9 +129,20 @@ func NewRemote(cfg RemoteConfig) (*Remote, error) {
 	if u.User != nil {
 		return nil, fmt.Errorf("mirror: remote URL %s: put credentials in the credentials, not the URL", u.Host)
 	}
+	base := &url.URL{Scheme: u.Scheme, Host: u.Host}
+	binding := netguard.Binding{Origin: netguard.OriginOf(base)}
+	for _, realm := range cfg.AuthRealms {
+		o, err := netguard.ParseOrigin(realm)
+		if err != nil {
+			return nil, fmt.Errorf("mirror: auth realm %w", err)
+		}
+		binding.Realms = append(binding.Realms, o)
+	}
 	r := &Remote{
-		base:       &url.URL{Scheme: u.Scheme, Host: u.Host},
+		base:       base,
 		creds:      cfg.Credentials,
+		binding:    binding,
+		limits:     cfg.Limits,
 		timeout:    cfg.Timeout,
 		stall:      cfg.StallTimeout,
 		ua:         cfg.UserAgent,
@@ -117,21 +158,19 @@ func NewRemote(cfg RemoteConfig) (*Remote, error) {
 	if r.ua == "" {
 		r.ua = "packreg-mirror"
 	}
-	tr := cfg.Transport
-	if tr == nil {
-		tr = &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			TLSHandshakeTimeout:   10 * time.Second,
-			ResponseHeaderTimeout: r.timeout,
-			ExpectContinueTimeout: time.Second,
-			IdleConnTimeout:       90 * time.Second,
-			MaxIdleConnsPerHost:   32,
-			ForceAttemptHTTP2:     true,
-			TLSClientConfig:       &tls.Config{InsecureSkipVerify: cfg.Insecure, MinVersion: tls.VersionTLS12}, //nolint:gosec // the operator's explicit choice
-		}
+	if r.limits.ListPages <= 0 {
+		r.limits.ListPages = defaultListPages
 	}
-	r.client = &http.Client{Transport: tr, CheckRedirect: r.checkRedirect}
+	if r.limits.ListEntries <= 0 {
+		r.limits.ListEntries = defaultListEntries
+	}
+	tr := netguard.NewTransport(netguard.Config{
+		Binding:               binding,
+		TLS:                   &tls.Config{InsecureSkipVerify: cfg.Insecure, MinVersion: tls.VersionTLS12}, //nolint:gosec // the operator's explicit choice
+		ResponseHeaderTimeout: r.timeout,
+		Classify:              cfg.Classify,
+	})
+	r.client = &http.Client{Transport: tr, CheckRedirect: checkRedirect}
 	return r, nil
 }
 
@@ -139,15 +178,11 @@ func NewRemote(cfg RemoteConfig) (*Remote, error) {
 func (r *Remote) Host() string { return r.base.Host }
 
 // checkRedirect follows a few redirects (blob stores hand out presigned
-// URLs) but strips the credentials from any hop to another host: Go would
-// keep them for a subdomain, and a registry must not be able to send our
-// password anywhere by answering 307.
-func (r *Remote) checkRedirect(req *http.Request, via []*http.Request) error {
+// URLs). Where they may lead, and that they carry no credentials, is the
+// transport's (netguard) to enforce.
+func checkRedirect(_ *http.Request, via []*http.Request) error {
 	if len(via) >= maxRedirects {
 		return fmt.Errorf("%w: more than %d redirects", ErrInvalid, maxRedirects)
-	}
-	if req.URL.Host != r.base.Host || req.URL.Scheme != r.base.Scheme {
-		req.Header.Del("Authorization")
 	}
 	return nil
 }
@@ -209,10 +244,20 @@ func statusError(resp *http.Response) error {
 
 // redactQuery drops the query of URLs quoted in errors: upload locations
 // and presigned URLs carry state and signatures there.
-func redactQuery(u *url.URL) string {
-	c := *u
-	c.RawQuery = ""
-	return c.String()
+func redactQuery(u *url.URL) string { return netguard.Redact(u) }
+
+// redactErr takes the URL out of the transport's errors (a *url.Error
+// quotes the URL it failed on: after a redirect, a presigned one).
+func redactErr(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			ue.URL = netguard.Redact(u)
+		} else {
+			ue.URL = "(unparsable URL)"
+		}
+	}
+	return err
 }
 
 // request is one call to the remote.
@@ -228,6 +273,9 @@ type request struct {
 	push   bool   // the scope needs push
 	// long marks blob transfers: no overall timeout, a stall timeout instead.
 	long bool
+	// trail is the chain the request continues (an upload Location goes
+	// on the trail of the POST that gave it); nil starts a new one.
+	trail *netguard.Trail
 }
 
 // do sends req, answering an authentication challenge once, and returns
@@ -240,10 +288,15 @@ func (r *Remote) do(ctx context.Context, q request) (*http.Response, error) {
 	} else {
 		ctx, cancel = context.WithTimeout(ctx, r.timeout)
 	}
+	tr := q.trail
+	if tr == nil {
+		tr = netguard.NewTrail()
+	}
+	ctx = netguard.WithTrail(ctx, tr)
 	u, err := r.base.Parse(q.path)
 	if err != nil {
 		cancel()
-		return nil, fmt.Errorf("%w: location %q: %v", ErrInvalid, q.path, err)
+		return nil, fmt.Errorf("%w: a location that is no URL", ErrInvalid)
 	}
 	if len(q.query) > 0 {
 		v := u.Query()
@@ -257,14 +310,8 @@ func (r *Remote) do(ctx context.Context, q request) (*http.Response, error) {
 		stall = newStallTimer(r.stall, cancel)
 	}
 	resp, err := r.send(ctx, q, u, stall)
-	if err == nil && resp.StatusCode == http.StatusUnauthorized && r.answerChallenge(ctx, resp, q) {
-		resp.Body.Close()
-		if q.stream != nil {
-			// The body is gone; the caller retries with the token we now hold.
-			cancel()
-			return nil, fmt.Errorf("%w: %s %s needs a token; retrying", errRetryAuth, q.method, redactQuery(u))
-		}
-		resp, err = r.send(ctx, q, u, stall)
+	if err == nil && resp.StatusCode == http.StatusUnauthorized {
+		resp, err = r.challenged(ctx, q, u, stall, tr, resp)
 	}
 	if err != nil {
 		cancel()
@@ -272,6 +319,25 @@ func (r *Remote) do(ctx context.Context, q request) (*http.Response, error) {
 	}
 	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel, stall: stall}
 	return resp, nil
+}
+
+// challenged answers a 401 and sends again when a token may help; it
+// returns the 401 itself when not.
+func (r *Remote) challenged(ctx context.Context, q request, u *url.URL, stall *stallTimer, tr *netguard.Trail, resp *http.Response) (*http.Response, error) {
+	answered, err := r.answerChallenge(ctx, resp, q, tr)
+	if err != nil || answered {
+		resp.Body.Close()
+	}
+	switch {
+	case err != nil:
+		return nil, err
+	case !answered:
+		return resp, nil
+	case q.stream != nil:
+		// The body is gone; the caller retries with the token we now hold.
+		return nil, fmt.Errorf("%w: %s %s needs a token; retrying", errRetryAuth, q.method, redactQuery(u))
+	}
+	return r.send(ctx, q, u, stall)
 }
 
 // errRetryAuth asks the retry loop to go again at once: authentication
@@ -304,12 +370,13 @@ func (r *Remote) send(ctx context.Context, q request, u *url.URL, stall *stallTi
 	}
 	req.Header.Set("User-Agent", r.ua)
 	r.authorize(req, q.repo)
-	return r.client.Do(req)
+	resp, err := r.client.Do(req)
+	return resp, redactErr(err)
 }
 
-// authorize adds credentials to a request for the configured host only.
+// authorize adds credentials to a request for the configured origin only.
 func (r *Remote) authorize(req *http.Request, repo string) {
-	if req.URL.Host != r.base.Host || req.URL.Scheme != r.base.Scheme {
+	if !r.binding.Home(req.URL) {
 		return
 	}
 	if r.creds.Token != "" {
@@ -329,11 +396,12 @@ func (r *Remote) authorize(req *http.Request, repo string) {
 
 // answerChallenge handles a 401: a Basic challenge is answered by the
 // credentials we already send, a Bearer one by a token from the realm. It
-// reports whether sending again can help.
-func (r *Remote) answerChallenge(ctx context.Context, resp *http.Response, q request) bool {
+// reports whether sending again can help; a realm the network policy
+// refuses is an error, so that the run says why rather than "401".
+func (r *Remote) answerChallenge(ctx context.Context, resp *http.Response, q request, tr *netguard.Trail) (bool, error) {
 	scheme, params := parseChallenge(resp.Header.Get("WWW-Authenticate"))
 	if scheme != "bearer" || r.creds.Token != "" {
-		return false
+		return false, nil
 	}
 	r.mu.Lock()
 	r.bearer = true
@@ -345,23 +413,29 @@ func (r *Remote) answerChallenge(ctx context.Context, resp *http.Response, q req
 			scope += ",push"
 		}
 	}
-	tok, err := r.fetchToken(ctx, params["realm"], params["service"], scope)
-	if err != nil || tok == "" {
-		return false
+	// The realm is a hop of the challenged request's trail: it may not
+	// lead from public to private, nor from https to http.
+	tok, err := r.fetchToken(netguard.WithTrail(ctx, tr.Fork()), params["realm"], params["service"], scope)
+	switch {
+	case errors.Is(err, netguard.ErrRefused), errors.Is(err, ErrInvalid):
+		return false, fmt.Errorf("token realm: %w", err)
+	case err != nil:
+		return false, nil
 	}
 	r.mu.Lock()
 	r.tokens[q.repo] = tok
 	r.mu.Unlock()
-	return true
+	return true, nil
 }
 
-// fetchToken runs the token flow. The credentials go to the realm only
-// when it is the configured host; another realm gets an anonymous request,
-// which is enough for public content and leaks nothing.
+// fetchToken runs the token flow. The credentials go to the realms the
+// binding allows (the remote's origin, its registrable domain, the
+// operator's list); another realm gets an anonymous request, which is
+// enough for public content and leaks nothing.
 func (r *Remote) fetchToken(ctx context.Context, realm, service, scope string) (string, error) {
 	ru, err := url.Parse(realm)
 	if err != nil || ru.Host == "" || (ru.Scheme != "http" && ru.Scheme != "https") {
-		return "", fmt.Errorf("%w: token realm %q", ErrInvalid, realm)
+		return "", fmt.Errorf("%w: token realm %q is no http(s) URL", ErrInvalid, clip(realm))
 	}
 	v := ru.Query()
 	if service != "" {
@@ -378,8 +452,7 @@ func (r *Remote) fetchToken(ctx context.Context, realm, service, scope string) (
 		return "", err
 	}
 	req.Header.Set("User-Agent", r.ua)
-	sameHost := ru.Host == r.base.Host && ru.Scheme == r.base.Scheme
-	if sameHost && r.creds.Username != "" {
+	if r.creds.Username != "" && r.binding.Realm(ru) {
 		req.SetBasicAuth(r.creds.Username, r.creds.Password)
 	} else if r.creds.Username != "" {
 		r.mu.Lock()
@@ -393,7 +466,7 @@ func (r *Remote) fetchToken(ctx context.Context, realm, service, scope string) (
 	}
 	resp, err := r.client.Do(req)
 	if err != nil {
-		return "", err
+		return "", redactErr(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -406,10 +479,33 @@ func (r *Remote) fetchToken(ctx context.Context, realm, service, scope string) (
 	if err := readJSON(resp.Body, maxTokenBytes, &t); err != nil {
 		return "", err
 	}
-	if t.Token != "" {
-		return t.Token, nil
+	tok := t.Token // the spec's field; access_token is OAuth 2's name for it
+	if tok == "" {
+		tok = t.AccessToken
 	}
-	return t.AccessToken, nil
+	if !validToken(tok) {
+		return "", fmt.Errorf("%w: the token realm answered no usable token (want 1 to %d characters of RFC 6750's token68)", ErrInvalid, maxTokenLen)
+	}
+	return tok, nil
+}
+
+// validToken reports whether tok can go in "Authorization: Bearer": the
+// realm is the remote's to choose, and what it answers must not be able to
+// shape our headers.
+func validToken(tok string) bool {
+	if tok == "" || len(tok) > maxTokenLen {
+		return false
+	}
+	body := strings.TrimRight(tok, "=")
+	if body == "" {
+		return false
+	}
+	for _, c := range body {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.ContainsRune("-._~+/", c)) {
+			return false
+		}
+	}
+	return true
 }
 
 // parseChallenge splits `Bearer realm="...",service="...",scope="..."`.

@@ -80,6 +80,9 @@ func (r *Remote) PackVersions(ctx context.Context, name string) ([]Version, erro
 	if err := readJSON(resp.Body, maxListingBytes, &doc); err != nil {
 		return nil, err
 	}
+	if err := r.listed(len(doc.Versions)); err != nil {
+		return nil, fmt.Errorf("versions of %s: %w", name, err)
+	}
 	out := make([]Version, 0, len(doc.Versions))
 	for _, v := range doc.Versions {
 		v.Name = name
@@ -114,6 +117,9 @@ func (r *Remote) ListPacks(ctx context.Context) ([]Version, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := r.listed(len(page.Items)); err != nil {
+			return nil, fmt.Errorf("pack listing: %w", err)
+		}
 		for _, v := range page.Items {
 			out = append(out, v.version())
 		}
@@ -122,7 +128,7 @@ func (r *Remote) ListPacks(ctx context.Context) ([]Version, error) {
 		}
 		cursor = page.Next
 	}
-	return nil, fmt.Errorf("%w: pack listing has more than %d pages", ErrInvalid, maxPages)
+	return nil, fmt.Errorf("%w: pack listing has more than %d pages", ErrLimit, maxPages)
 }
 
 // SetLifecycle moves one version of a packreg remote to state.

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/internal/netguard"
 )
 
 // The OCI distribution side of Remote.
@@ -155,8 +156,9 @@ func (r *Remote) HasBlob(ctx context.Context, repo string, d digest.Digest) (boo
 // opens an upload session instead (202); it is cancelled, since the
 // engine sends the blob through PutBlob.
 func (r *Remote) MountBlob(ctx context.Context, repo, from string, d digest.Digest) (bool, error) {
+	tr := netguard.NewTrail()
 	resp, err := r.do(ctx, request{method: http.MethodPost, path: "/v2/" + repo + "/blobs/uploads/", repo: repo, push: true,
-		query: url.Values{"mount": {d.String()}, "from": {from}}, body: []byte{}})
+		query: url.Values{"mount": {d.String()}, "from": {from}}, body: []byte{}, trail: tr})
 	if err != nil {
 		return false, err
 	}
@@ -166,7 +168,7 @@ func (r *Remote) MountBlob(ctx context.Context, repo, from string, d digest.Dige
 		return true, nil
 	case http.StatusAccepted:
 		if loc := resp.Header.Get("Location"); loc != "" {
-			if c, err := r.do(ctx, request{method: http.MethodDelete, path: loc, repo: repo, push: true}); err == nil {
+			if c, err := r.do(ctx, request{method: http.MethodDelete, path: loc, repo: repo, push: true, trail: tr.Fork()}); err == nil {
 				c.Body.Close()
 			}
 		}
@@ -177,8 +179,12 @@ func (r *Remote) MountBlob(ctx context.Context, repo, from string, d digest.Dige
 
 // PutBlob opens an upload session and sends the whole blob in one PUT,
 // streaming: the remote verifies the digest before the blob exists there.
+// The PUT goes wherever the upload Location says, as a hop of the POST's
+// trail (netguard): not from a public address to a private one, not from
+// https to http, and with credentials only on the remote's origin.
 func (r *Remote) PutBlob(ctx context.Context, repo string, desc Descriptor, body io.Reader) error {
-	resp, err := r.do(ctx, request{method: http.MethodPost, path: "/v2/" + repo + "/blobs/uploads/", repo: repo, push: true, body: []byte{}})
+	tr := netguard.NewTrail()
+	resp, err := r.do(ctx, request{method: http.MethodPost, path: "/v2/" + repo + "/blobs/uploads/", repo: repo, push: true, body: []byte{}, trail: tr})
 	if err != nil {
 		return err
 	}
@@ -190,7 +196,7 @@ func (r *Remote) PutBlob(ctx context.Context, repo string, desc Descriptor, body
 	if loc == "" {
 		return fmt.Errorf("%w: upload of %s to %s: no Location", ErrInvalid, desc.Digest, repo)
 	}
-	resp, err = r.do(ctx, request{method: http.MethodPut, path: loc, repo: repo, push: true, long: true,
+	resp, err = r.do(ctx, request{method: http.MethodPut, path: loc, repo: repo, push: true, long: true, trail: tr.Fork(),
 		query:  url.Values{"digest": {desc.Digest.String()}},
 		header: http.Header{"Content-Type": {"application/octet-stream"}},
 		stream: body, size: desc.Size})
@@ -320,15 +326,13 @@ func referrersTag(d digest.Digest) string { return d.Algorithm() + "-" + d.Hex()
 // no tags.
 func (r *Remote) Tags(ctx context.Context, repo string) ([]string, error) {
 	var all []string
-	err := r.pages(ctx, "/v2/"+repo+"/tags/list", repo, func(body io.Reader) error {
+	err := r.pages(ctx, "/v2/"+repo+"/tags/list", repo, func(body io.Reader) (int, error) {
 		var page struct {
 			Tags []string `json:"tags"`
 		}
-		if err := readJSON(body, maxListingBytes, &page); err != nil {
-			return err
-		}
+		err := readJSON(body, maxListingBytes, &page)
 		all = append(all, page.Tags...)
-		return nil
+		return len(page.Tags), err
 	})
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil
@@ -339,28 +343,29 @@ func (r *Remote) Tags(ctx context.Context, repo string) ([]string, error) {
 // Repositories walks the catalog pages.
 func (r *Remote) Repositories(ctx context.Context) ([]string, error) {
 	var all []string
-	err := r.pages(ctx, "/v2/_catalog", "", func(body io.Reader) error {
+	err := r.pages(ctx, "/v2/_catalog", "", func(body io.Reader) (int, error) {
 		var page struct {
 			Repositories []string `json:"repositories"`
 		}
-		if err := readJSON(body, maxListingBytes, &page); err != nil {
-			return err
-		}
+		err := readJSON(body, maxListingBytes, &page)
 		all = append(all, page.Repositories...)
-		return nil
+		return len(page.Repositories), err
 	})
 	return all, err
 }
 
-// maxPages bounds a listing: 1000 pages of 1000 is more than any pack
+// maxPages bounds one listing: 1000 pages of 1000 is more than any pack
 // registry holds, and a remote that links to itself forever stops here.
+// Limits bound all listings of a run together.
 const maxPages = 1000
 
-func (r *Remote) pages(ctx context.Context, path, repo string, read func(io.Reader) error) error {
+// pages reads a listing page by page; read decodes one and says how many
+// names it held.
+func (r *Remote) pages(ctx context.Context, path, repo string, read func(io.Reader) (int, error)) error {
 	next, query := path, url.Values{"n": {"1000"}}
 	for i := 0; next != ""; i++ {
 		if i == maxPages {
-			return fmt.Errorf("%w: %s has more than %d pages", ErrInvalid, path, maxPages)
+			return fmt.Errorf("%w: %s has more than %d pages", ErrLimit, path, maxPages)
 		}
 		resp, err := r.do(ctx, request{method: http.MethodGet, path: next, query: query, repo: repo})
 		if err != nil {
@@ -369,17 +374,31 @@ func (r *Remote) pages(ctx context.Context, path, repo string, read func(io.Read
 		if resp.StatusCode != http.StatusOK {
 			return statusError(resp)
 		}
-		err = read(resp.Body)
+		n, err := read(resp.Body)
 		resp.Body.Close()
 		if err != nil {
 			return err
 		}
+		if err := r.listed(n); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
 		next, query = linkNext(resp.Header.Get("Link")), nil
 		if next != "" {
-			if u, err := r.base.Parse(next); err != nil || u.Host != r.base.Host {
-				return fmt.Errorf("%w: %s links to another host", ErrInvalid, path)
+			if u, err := r.base.Parse(next); err != nil || !r.binding.Home(u) {
+				return fmt.Errorf("%w: %s links to another origin", ErrInvalid, path)
 			}
 		}
+	}
+	return nil
+}
+
+// listed counts one listing page of n names against the run's limits.
+func (r *Remote) listed(n int) error {
+	if p := r.listedPages.Add(1); p > int64(r.limits.ListPages) {
+		return fmt.Errorf("%w: more than %d listing pages in one run (limit: listing pages)", ErrLimit, r.limits.ListPages)
+	}
+	if e := r.listedEntries.Add(int64(n)); e > int64(r.limits.ListEntries) {
+		return fmt.Errorf("%w: more than %d names listed in one run (limit: listed names)", ErrLimit, r.limits.ListEntries)
 	}
 	return nil
 }

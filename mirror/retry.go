@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/packreg/packreg/internal/netguard"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -59,8 +60,9 @@ func transient(err error) bool {
 		return true
 	case errors.As(err, &he):
 		return he.Temporary()
-	case errors.Is(err, ErrInvalid), errors.Is(err, ErrNotFound), errors.Is(err, ErrDenied):
-		return false
+	case errors.Is(err, ErrInvalid), errors.Is(err, ErrNotFound), errors.Is(err, ErrDenied),
+		errors.Is(err, ErrLimit), errors.Is(err, netguard.ErrRefused):
+		return false // before net.Error: a refused dial comes as a *url.Error
 	case errors.Is(err, storage.ErrUnavailable),
 		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
 		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF),

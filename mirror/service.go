@@ -8,10 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/packreg/packreg/internal/netguard"
 	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
 )
@@ -95,7 +98,8 @@ func New(store Store, local LocalRegistry, opts ...Option) *Service {
 			if st.Credentials != nil {
 				c = *st.Credentials
 			}
-			return NewRemote(RemoteConfig{URL: st.URL, Credentials: c, Insecure: st.Insecure, UserAgent: "packreg-mirror/" + st.Name})
+			return NewRemote(RemoteConfig{URL: st.URL, Credentials: c, AuthRealms: st.AuthRealms, Insecure: st.Insecure,
+				UserAgent: "packreg-mirror/" + st.Name})
 		}
 	}
 	return s
@@ -142,6 +146,40 @@ func (r *remote) view() View {
 	return View{ID: r.rec.ID, Settings: set, Auth: auth, Created: r.rec.Created, Updated: r.rec.Updated}
 }
 
+// secret is the stored credentials document: the credentials with where
+// they were entered for, the URL's origin and the token realms listed
+// then. Credentials never go anywhere their binding does not name.
+type secret struct {
+	Credentials
+	Origin string   `json:"origin,omitempty"`
+	Realms []string `json:"realms,omitempty"`
+}
+
+// bindingOf is where settings send credentials: the URL's origin and the
+// listed realms, as origins.
+func bindingOf(s Settings) (origin string, realms []string) {
+	u, err := url.Parse(s.URL)
+	if err != nil {
+		return "", nil
+	}
+	return netguard.OriginOf(u).String(), s.AuthRealms
+}
+
+// covers reports whether credentials bound to sec may be used with s:
+// same origin, and no realm that was not listed when they were given.
+func (sec secret) covers(s Settings) bool {
+	origin, realms := bindingOf(s)
+	if sec.Origin != origin {
+		return false
+	}
+	for _, r := range realms {
+		if !slices.Contains(sec.Realms, r) {
+			return false
+		}
+	}
+	return true
+}
+
 func decode(rec *storage.Mirror) (*remote, error) {
 	r := &remote{rec: rec}
 	if err := json.Unmarshal([]byte(rec.Spec), &r.set); err != nil {
@@ -149,17 +187,23 @@ func decode(rec *storage.Mirror) (*remote, error) {
 	}
 	r.set.Name, r.set.Kind, r.set.URL, r.set.Credentials = rec.Name, rec.Kind, rec.URL, nil
 	if rec.Secret != "" {
-		var c Credentials
-		if err := json.Unmarshal([]byte(rec.Secret), &c); err != nil {
+		var sec secret
+		if err := json.Unmarshal([]byte(rec.Secret), &sec); err != nil {
 			return nil, fmt.Errorf("mirror %s: stored credentials unreadable", rec.ID)
 		}
-		r.set.Credentials = &c
+		// Credentials stored before they were bound belong to the URL
+		// they are stored with. Bound ones that no longer cover the
+		// settings (changed behind the API's back) are not used.
+		if sec.Origin == "" || sec.covers(r.set) {
+			c := sec.Credentials
+			r.set.Credentials = &c
+		}
 	}
 	return r, nil
 }
 
 // encode splits settings into the record's columns: the credentials go
-// to Secret only.
+// to Secret only, bound to the settings' origin and realms.
 func encode(rec *storage.Mirror, s Settings) error {
 	creds := s.Credentials
 	s.Credentials = nil
@@ -169,7 +213,9 @@ func encode(rec *storage.Mirror, s Settings) error {
 	}
 	rec.Name, rec.Kind, rec.URL, rec.Spec, rec.Secret = s.Name, s.Kind, s.URL, string(spec), ""
 	if creds != nil && creds.Kind() != "none" {
-		b, err := json.Marshal(creds)
+		sec := secret{Credentials: *creds}
+		sec.Origin, sec.Realms = bindingOf(s)
+		b, err := json.Marshal(sec)
 		if err != nil {
 			return err
 		}
@@ -201,7 +247,9 @@ func (s *Service) Create(ctx context.Context, kind string, set Settings) (*View,
 }
 
 // Update replaces the settings of a mirror or upstream. Nil credentials
-// keep the stored ones; empty credentials remove them.
+// keep the stored ones while the URL's origin stays and no token realm is
+// added (else they are dropped: they were given for somewhere else);
+// empty credentials remove them.
 func (s *Service) Update(ctx context.Context, id string, set Settings) (*View, error) {
 	old, err := s.load(ctx, id)
 	if err != nil {
@@ -210,8 +258,14 @@ func (s *Service) Update(ctx context.Context, id string, set Settings) (*View, e
 	if err := set.check(old.rec.Kind); err != nil {
 		return nil, err
 	}
-	if set.Credentials == nil {
-		set.Credentials = old.set.Credentials
+	if set.Credentials == nil && old.set.Credentials != nil {
+		origin, realms := bindingOf(old.set)
+		if (secret{Origin: origin, Realms: realms}).covers(set) {
+			set.Credentials = old.set.Credentials
+		} else {
+			s.log.Warn("mirror: stored credentials dropped: the url's origin or the token realms changed, and no new credentials came",
+				"kind", old.rec.Kind, "id", id, "name", set.Name, "from", origin, "to", set.URL)
+		}
 	}
 	rec := *old.rec
 	rec.Updated = s.now()

@@ -2,11 +2,13 @@ package mirror
 
 import (
 	"fmt"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
 	"time"
 
+	"github.com/packreg/packreg/internal/netguard"
 	"github.com/packreg/packreg/pack"
 	"github.com/packreg/packreg/storage"
 )
@@ -47,7 +49,14 @@ type Settings struct {
 	OnPublish   *bool `json:"onPublish,omitempty" yaml:"on_publish"`
 	PullThrough *bool `json:"pullThrough,omitempty" yaml:"pull_through"`
 	Lifecycle   *bool `json:"lifecycle,omitempty" yaml:"lifecycle"`
-	// Credentials for the remote; never returned.
+	// AuthRealms are token realms (http(s)://host[:port]) that may receive
+	// the credentials besides the remote's own origin and the other hosts
+	// of its registrable domain on the same scheme and port: a token
+	// service on another port or domain.
+	AuthRealms []string `json:"authRealms,omitempty" yaml:"auth_realms"`
+	// Credentials for the remote; never returned. They are bound to the
+	// URL's origin and the AuthRealms they were given with: changing
+	// either drops them unless new ones come along.
 	Credentials *Credentials `json:"credentials,omitempty" yaml:"credentials"`
 }
 
@@ -89,13 +98,18 @@ func (s *Settings) check(kind string) error {
 	if !nameRE.MatchString(s.Name) {
 		bad("name %q: want 1 to 63 lowercase letters, digits, '.', '_' or '-'", clip(s.Name))
 	}
-	if u, err := url.Parse(s.URL); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+	u, err := url.Parse(s.URL)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https"):
 		bad("url %q: want http://host[:port] or https://host[:port]", clip(s.URL))
-	} else if u.User != nil {
+	case u.User != nil:
 		bad("url: put credentials in \"credentials\", not in the URL")
-	} else {
+	case forbiddenHost(u.Hostname()):
+		bad("url %s: a link-local or metadata address, which packreg never connects to", clip(u.Host))
+	default:
 		s.URL = u.Scheme + "://" + u.Host
 	}
+	s.checkRealms(bad)
 	if _, err := NewFilter(s.Include, s.Exclude, s.Versions, s.States); err != nil {
 		bad("%v", err)
 	}
@@ -127,6 +141,42 @@ func (s *Settings) check(kind string) error {
 		return &InputError{Msg: strings.Join(errs, "; ")}
 	}
 	return nil
+}
+
+// maxAuthRealms bounds the list: a handful of token services at most.
+const maxAuthRealms = 8
+
+// checkRealms validates AuthRealms and writes them as origins.
+func (s *Settings) checkRealms(bad func(string, ...any)) {
+	if len(s.AuthRealms) > maxAuthRealms {
+		bad("authRealms: at most %d", maxAuthRealms)
+		return
+	}
+	https := strings.HasPrefix(s.URL, "https:")
+	seen := map[string]bool{}
+	out := s.AuthRealms[:0:0]
+	for _, r := range s.AuthRealms {
+		o, err := netguard.ParseOrigin(r)
+		switch {
+		case err != nil:
+			bad("authRealms: %v", err)
+		case https && o.Scheme != "https":
+			bad("authRealms: %s is plain http; the remote is https", clip(r))
+		case forbiddenHost(o.Host):
+			bad("authRealms: %s is a link-local or metadata address", clip(r))
+		case !seen[o.String()]:
+			seen[o.String()] = true
+			out = append(out, o.String())
+		}
+	}
+	s.AuthRealms = out
+}
+
+// forbiddenHost reports whether host is an address never dialed. Names
+// are judged when dialing, on what they resolve to.
+func forbiddenHost(host string) bool {
+	a, err := netip.ParseAddr(host)
+	return err == nil && netguard.Classify(a) == netguard.Forbidden
 }
 
 // InputError is a request the caller must change (400).

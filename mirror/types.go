@@ -18,6 +18,10 @@ var (
 	// that do not hash to their digest, an oversized or malformed answer).
 	// Retrying does not help.
 	ErrInvalid = errors.New("mirror: invalid answer")
+	// ErrLimit: the work would cross one of the caps on totals (listing
+	// pages, referrers, nesting, run time). Retrying does not help; the
+	// error names the limit.
+	ErrLimit = errors.New("mirror: limit exceeded")
 )
 
 // Descriptor describes a manifest or a blob, as OCI descriptors do.
