@@ -20,11 +20,12 @@ import (
 // seen on the sink, so content shared by many versions (an empty config,
 // a common layer) is asked about once.
 type Engine struct {
-	src   Source
-	dst   Sink
-	conc  int
-	retry Retry
-	log   *slog.Logger
+	src    Source
+	dst    Sink
+	conc   int
+	retry  Retry
+	log    *slog.Logger
+	limits CopyLimits
 	// Counts is what the run did; readable at any time.
 	Counts *Counts
 
@@ -47,6 +48,8 @@ type EngineOptions struct {
 	Logger      *slog.Logger
 	// Counts continues the counters of an interrupted attempt.
 	Counts *Counts
+	// Limits cap the work of one version (limits.go).
+	Limits CopyLimits
 }
 
 // NewEngine returns an engine copying from src to dst.
@@ -63,7 +66,8 @@ func NewEngine(src Source, dst Sink, o EngineOptions) *Engine {
 	if o.Counts == nil {
 		o.Counts = &Counts{}
 	}
-	return &Engine{src: src, dst: dst, conc: o.Concurrency, retry: o.Retry, log: o.Logger, Counts: o.Counts,
+	o.Limits.defaults()
+	return &Engine{src: src, dst: dst, conc: o.Concurrency, retry: o.Retry, log: o.Logger, Counts: o.Counts, limits: o.Limits,
 		blobSlots: make(chan struct{}, o.Concurrency), blobAt: map[digest.Digest]string{}}
 }
 
@@ -116,6 +120,7 @@ func (e *Engine) Run(ctx context.Context, jobs []Job, done func(Result)) []Resul
 
 // Copy copies one job and returns the digest it copied.
 func (e *Engine) Copy(ctx context.Context, j Job) (digest.Digest, error) {
+	ctx = withTally(ctx)
 	var desc Descriptor
 	err := e.retry.do(ctx, func() (err error) {
 		desc, err = e.src.Resolve(ctx, j.SrcRepo, j.Ref)
@@ -128,7 +133,7 @@ func (e *Engine) Copy(ctx context.Context, j Job) (digest.Digest, error) {
 	if _, err := digest.Parse(j.Ref); err != nil {
 		tags = []string{j.Ref}
 	}
-	if _, err := e.copyTree(ctx, j.SrcRepo, j.DstRepo, desc, tags); err != nil {
+	if _, err := e.copyTree(ctx, j.SrcRepo, j.DstRepo, desc, tags, hopRoot); err != nil {
 		return desc.Digest, err
 	}
 	return desc.Digest, nil
@@ -148,14 +153,17 @@ func (e *Engine) once(ctx context.Context, key string, fn func() (bool, error)) 
 // copyTree makes desc, with everything under it and every referrer of it,
 // present in dr, then points tags at it. It reports whether it copied the
 // manifest itself.
-func (e *Engine) copyTree(ctx context.Context, sr, dr string, desc Descriptor, tags []string) (bool, error) {
+func (e *Engine) copyTree(ctx context.Context, sr, dr string, desc Descriptor, tags []string, h hop) (bool, error) {
 	key := "manifest|" + dr + "@" + desc.Digest.String()
 	if walking(ctx, key) {
 		// A manifest under itself (an index listing its own subject):
 		// waiting for it would wait forever; its walk is already on.
 		return false, nil
 	}
-	ctx = context.WithValue(ctx, walkKey{}, &walk{key: key, up: walkFrom(ctx)})
+	ctx, err := e.enter(ctx, key, h, desc)
+	if err != nil {
+		return false, err
+	}
 	c, first := e.once(ctx, key, func() (bool, error) {
 		return e.copyContent(ctx, sr, dr, desc, tags)
 	})
@@ -172,25 +180,6 @@ func (e *Engine) copyTree(ctx context.Context, sr, dr string, desc Descriptor, t
 		}
 	}
 	return first && c.copied, nil
-}
-
-// walk is the chain of manifests a goroutine is inside of, innermost first.
-type walk struct {
-	key string
-	up  *walk
-}
-
-type walkKey struct{}
-
-func walkFrom(ctx context.Context) *walk { w, _ := ctx.Value(walkKey{}).(*walk); return w }
-
-func walking(ctx context.Context, key string) bool {
-	for w := walkFrom(ctx); w != nil; w = w.up {
-		if w.key == key {
-			return true
-		}
-	}
-	return false
 }
 
 // copyContent is copyTree's body, run once per manifest and sink repository.
@@ -289,8 +278,11 @@ func (e *Engine) copyChildren(ctx context.Context, sr, dr string, desc Descripto
 		return fmt.Errorf("%w: manifest %s: %v", ErrInvalid, desc.Digest, err)
 	}
 	if isIndexType(desc.MediaType) || doc.Manifests != nil {
+		if err := e.count(ctx, 0, len(doc.Manifests)); err != nil {
+			return err
+		}
 		for _, c := range doc.Manifests {
-			if _, err := e.copyTree(ctx, sr, dr, c, nil); err != nil {
+			if _, err := e.copyTree(ctx, sr, dr, c, nil, hopChild); err != nil {
 				return err
 			}
 		}
@@ -483,8 +475,11 @@ func (e *Engine) copyReferrers(ctx context.Context, sr, dr string, subject diges
 	if err != nil {
 		return err
 	}
+	if err := e.count(ctx, len(refs)+len(tagged), 0); err != nil {
+		return fmt.Errorf("referrers of %s in %s: %w", subject, sr, err)
+	}
 	for _, r := range refs {
-		copied, err := e.copyTree(ctx, sr, dr, r, nil)
+		copied, err := e.copyTree(ctx, sr, dr, r, nil, hopReferrer)
 		if err != nil {
 			return err
 		}
@@ -493,7 +488,7 @@ func (e *Engine) copyReferrers(ctx context.Context, sr, dr string, subject diges
 		}
 	}
 	for tag, d := range tagged {
-		copied, err := e.copyTree(ctx, sr, dr, d, []string{tag})
+		copied, err := e.copyTree(ctx, sr, dr, d, []string{tag}, hopReferrer)
 		if err != nil {
 			return err
 		}
