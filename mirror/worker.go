@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -22,7 +23,14 @@ type WorkerOptions struct {
 	LeaseTTL time.Duration
 	// Debounce gathers publications this long before syncing them (default 1s).
 	Debounce time.Duration
+	// RunTimeout bounds one attempt of a run (default 6h): a run still
+	// going then fails, saying so; the next sync carries on from what was
+	// copied, since copies are idempotent.
+	RunTimeout time.Duration
 }
+
+// DefaultRunTimeout is WorkerOptions.RunTimeout's default.
+const DefaultRunTimeout = 6 * time.Hour
 
 func (o *WorkerOptions) defaults() {
 	if o.Tick <= 0 {
@@ -33,6 +41,9 @@ func (o *WorkerOptions) defaults() {
 	}
 	if o.Debounce <= 0 {
 		o.Debounce = time.Second
+	}
+	if o.RunTimeout <= 0 {
+		o.RunTimeout = DefaultRunTimeout
 	}
 }
 
@@ -191,7 +202,7 @@ func (s *Service) serveRemote(ctx context.Context, rec *storage.Mirror, o Worker
 			}
 			continue
 		}
-		s.execute(wctx, r, runs[0])
+		s.execute(wctx, r, runs[0], o.RunTimeout)
 	}
 }
 
@@ -249,8 +260,9 @@ func (s *Service) due(ctx context.Context, r *remote) (string, error) {
 }
 
 // execute carries a run out (or on, after an interrupted attempt) and
-// records its progress as it goes and its outcome at the end.
-func (s *Service) execute(ctx context.Context, r *remote, run *storage.MirrorRun) {
+// records its progress as it goes and its outcome at the end. An attempt
+// that takes longer than timeout fails.
+func (s *Service) execute(ctx context.Context, r *remote, run *storage.MirrorRun, timeout time.Duration) {
 	counts := &Counts{}
 	if run.Attempts > 0 {
 		var prev Stats
@@ -286,17 +298,24 @@ func (s *Service) execute(ctx context.Context, r *remote, run *storage.MirrorRun
 		errs  []string
 		extra Stats
 	)
+	rctx, cancel := context.WithTimeout(ctx, timeout)
 	switch run.Kind {
 	case runSync:
-		errs = s.sync(ctx, r, scope, counts)
+		errs = s.sync(rctx, r, scope, counts)
 	case runParity:
-		rep, err := s.Parity(ctx, r.rec.Kind, r.rec.ID)
+		rep, err := s.Parity(rctx, r.rec.Kind, r.rec.ID)
 		if err != nil {
 			errs = []string{err.Error()}
 		} else {
 			extra.ParityCheck, extra.InParity = rep.ID, &rep.InParity
 		}
 	}
+	if ctx.Err() == nil && rctx.Err() != nil {
+		// Put first: the versions cut short only say "deadline exceeded".
+		errs = append([]string{fmt.Sprintf("%v: the run was stopped after %s (limit: run timeout, mirrors.run_timeout)", ErrLimit, timeout)}, errs...)
+		errs = errs[:min(len(errs), maxRunErrors)]
+	}
+	cancel()
 	close(stop)
 	<-progressDone
 	st := counts.Snapshot()

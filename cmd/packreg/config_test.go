@@ -104,9 +104,10 @@ mirrors:
   worker: false
   tick: 2s
   lease_ttl: 10s
+  run_timeout: 1h
   remotes:
     - {name: eu, kind: mirror, url: "https://eu.example:5000", include: [acme/*], schedule: 15m,
-       credentials: {username: u, password: p}}
+       auth_realms: ["https://auth.example:8443"], credentials: {username: u, password: p}}
 `, check: func(t *testing.T, c Config) {
 			want := Config{
 				Addr: "127.0.0.1:6000", Data: "/srv/packreg",
@@ -121,9 +122,10 @@ mirrors:
 				Attest: attest.Config{QueueSize: 64, Policies: []attest.Policy{{
 					Repositories: []string{"secure/*", "prod/**"}, RequireSignature: true, SigningWindow: 10 * time.Minute,
 					VerifyBeforeVisible: true, RequiredAttestations: []string{"https://slsa.dev/provenance/v1"}}}},
-				Mirrors: MirrorsConfig{Tick: 2 * time.Second, LeaseTTL: 10 * time.Second, Remotes: []mirror.Settings{{
+				Mirrors: MirrorsConfig{Tick: 2 * time.Second, LeaseTTL: 10 * time.Second, RunTimeout: time.Hour, Remotes: []mirror.Settings{{
 					Name: "eu", Kind: "mirror", URL: "https://eu.example:5000", Include: []string{"acme/*"},
-					Schedule: mirror.Duration(15 * time.Minute), Credentials: &mirror.Credentials{Username: "u", Password: "p"}}}},
+					Schedule: mirror.Duration(15 * time.Minute), AuthRealms: []string{"https://auth.example:8443"},
+					Credentials: &mirror.Credentials{Username: "u", Password: "p"}}}},
 			}
 			if !reflect.DeepEqual(c, want) {
 				t.Errorf("\n got %+v\nwant %+v", c, want)

@@ -25,6 +25,8 @@ type MirrorsConfig struct {
 	// LeaseTTL is how long a crashed worker's run waits before another
 	// worker carries it on.
 	LeaseTTL time.Duration `yaml:"lease_ttl"`
+	// RunTimeout bounds one attempt of a sync or parity run.
+	RunTimeout time.Duration `yaml:"run_timeout"`
 	// Remotes are mirrors (kind: mirror) and upstreams (kind: upstream).
 	Remotes []mirror.Settings `yaml:"remotes"`
 }
@@ -32,13 +34,17 @@ type MirrorsConfig struct {
 func defaultMirrorsConfig() MirrorsConfig {
 	// Empty, not nil: `config print` shows the key, and what it prints
 	// decodes back to the same value.
-	return MirrorsConfig{Worker: true, Tick: 5 * time.Second, LeaseTTL: 30 * time.Second, Remotes: []mirror.Settings{}}
+	return MirrorsConfig{Worker: true, Tick: 5 * time.Second, LeaseTTL: 30 * time.Second, RunTimeout: mirror.DefaultRunTimeout,
+		Remotes: []mirror.Settings{}}
 }
 
 func (c MirrorsConfig) validate() error {
 	var errs []error
 	if c.Tick <= 0 || c.LeaseTTL < 3*time.Second {
 		errs = append(errs, fmt.Errorf("mirrors: tick must be positive and lease_ttl at least 3s"))
+	}
+	if c.RunTimeout < time.Second {
+		errs = append(errs, fmt.Errorf("mirrors: run_timeout must be at least 1s"))
 	}
 	seen := map[string]bool{}
 	for i, r := range c.Remotes {
@@ -119,7 +125,7 @@ func (m *mirrors) start(ctx context.Context, wg *sync.WaitGroup) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		m.svc.RunWorker(ctx, mirror.WorkerOptions{Tick: m.c.Tick, LeaseTTL: m.c.LeaseTTL})
+		m.svc.RunWorker(ctx, mirror.WorkerOptions{Tick: m.c.Tick, LeaseTTL: m.c.LeaseTTL, RunTimeout: m.c.RunTimeout})
 	}()
 }
 

@@ -31,12 +31,15 @@ func TestMirrorsConfig(t *testing.T) {
 		t.Fatal("redaction changed the config itself")
 	}
 	for name, bad := range map[string]func(*Config){
-		"kind":      func(c *Config) { c.Mirrors.Remotes[0].Kind = "sideways" },
-		"url":       func(c *Config) { c.Mirrors.Remotes[0].URL = "ftp://x" },
-		"twice":     func(c *Config) { c.Mirrors.Remotes[1].Kind, c.Mirrors.Remotes[1].Name = "mirror", "eu" },
-		"schedule":  func(c *Config) { c.Mirrors.Remotes[0].Schedule = mirror.Duration(time.Second) },
-		"versions":  func(c *Config) { c.Mirrors.Remotes[0].Versions = ">=banana" },
-		"lease_ttl": func(c *Config) { c.Mirrors.LeaseTTL = time.Second },
+		"kind":        func(c *Config) { c.Mirrors.Remotes[0].Kind = "sideways" },
+		"url":         func(c *Config) { c.Mirrors.Remotes[0].URL = "ftp://x" },
+		"twice":       func(c *Config) { c.Mirrors.Remotes[1].Kind, c.Mirrors.Remotes[1].Name = "mirror", "eu" },
+		"schedule":    func(c *Config) { c.Mirrors.Remotes[0].Schedule = mirror.Duration(time.Second) },
+		"versions":    func(c *Config) { c.Mirrors.Remotes[0].Versions = ">=banana" },
+		"lease_ttl":   func(c *Config) { c.Mirrors.LeaseTTL = time.Second },
+		"run_timeout": func(c *Config) { c.Mirrors.RunTimeout = 0 },
+		"auth_realms": func(c *Config) { c.Mirrors.Remotes[1].AuthRealms = []string{"http://auth.hq.example"} }, // http for an https remote
+		"metadata":    func(c *Config) { c.Mirrors.Remotes[0].URL = "http://169.254.169.254" },
 	} {
 		c2 := c
 		c2.Mirrors.Remotes = append([]mirror.Settings(nil), c.Mirrors.Remotes...)
