@@ -31,6 +31,12 @@ var mutable = pack.Policy{RequireSemver: true}
 
 func newPrimary(t *testing.T, opts ...mirror.Option) *primary {
 	t.Helper()
+	return newPrimaryWorker(t, mirror.WorkerOptions{Tick: 100 * time.Millisecond, LeaseTTL: 2 * time.Second, Debounce: 50 * time.Millisecond}, opts...)
+}
+
+// newPrimaryWorker is newPrimary with its worker's options.
+func newPrimaryWorker(t *testing.T, wo mirror.WorkerOptions, opts ...mirror.Option) *primary {
+	t.Helper()
 	var svc *mirror.Service
 	observe := func(ctx context.Context, e registry.Event) { svc.Observe(ctx, e) }
 	fetch := fetcherFunc(func(ctx context.Context, repo, ref string) error { return svc.FetchManifest(ctx, repo, ref) })
@@ -43,7 +49,7 @@ func newPrimary(t *testing.T, opts ...mirror.Option) *primary {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		svc.RunWorker(ctx, mirror.WorkerOptions{Tick: 100 * time.Millisecond, LeaseTTL: 2 * time.Second, Debounce: 50 * time.Millisecond})
+		svc.RunWorker(ctx, wo)
 	}()
 	t.Cleanup(func() {
 		cancel()
