@@ -112,7 +112,7 @@ func (e *endless) Referrers(_ context.Context, _ string, subject digest.Digest) 
 			"artifactType": "application/vnd.example.sig",
 			"config":       Descriptor{MediaType: "application/vnd.oci.empty.v1+json", Digest: sha(emptyConfig), Size: 2},
 			"layers":       []any{}, "subject": Descriptor{MediaType: "application/vnd.oci.image.manifest.v1+json", Digest: subject},
-			"annotations":  map[string]string{"n": fmt.Sprint(e.made, "-", i)}})
+			"annotations": map[string]string{"n": fmt.Sprint(e.made, "-", i)}})
 		d.ArtifactType = "application/vnd.example.sig"
 		out = append(out, d)
 		if e.mode == "wide" {
