@@ -31,12 +31,19 @@
 // (Puller, fetch.go) is a registry.Fetcher: a pull that misses in an
 // upstream's namespace copies the version in, then the registry serves it.
 //
-// Safety: remote responses are size-capped and time-limited, credentials
-// go to the configured host only (never to a token realm or redirect on
-// another host), and nothing here deletes: an unreachable upstream leaves
-// local content alone.
+// Safety: remotes are hostile. Their responses are size-capped and
+// time-limited, and the totals of a run are capped too (limits.go:
+// listing pages and names, index and referrer depth, referrers and index
+// entries per version, run time), failing with ErrLimit. The client dials
+// through internal/netguard: addresses are judged at dial time (never
+// link-local or metadata; never back to private after public, never
+// https to http along redirects, token realms and upload Locations), and
+// credentials go only where their netguard.Binding allows; they are
+// stored bound to the origin and realms they were given for (service.go).
+// URLs in errors lose their query. Nothing here deletes: an unreachable
+// upstream leaves local content alone.
 //
-// mirror imports registry, pack (its API error shape and semver), storage
-// and digest. It must not import compliance, cmd or a storage backend, and
+// mirror imports registry, pack (its API error shape and semver), storage,
+// digest and internal/netguard. It must not import compliance, cmd or a storage backend, and
 // registry, pack and attest never import it.
 package mirror
