@@ -5,16 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/packreg/packreg/internal/netguard"
+	"github.com/packreg/packreg/internal/netguard/netguardtest"
 	"github.com/packreg/packreg/mirror"
 )
 
@@ -27,26 +26,10 @@ import (
 const presigned = "http://[fe80::1%25lo]:1/bucket/blob?X-Amz-Signature=deadbeefcafe&X-Amz-Credential=AKIAEXAMPLE"
 
 // publicOn127002 is the real classification, but 127.0.0.2 is public.
-func publicOn127002(a netip.Addr) netguard.Class {
-	if a == netip.MustParseAddr("127.0.0.2") {
-		return netguard.Public
-	}
-	return netguard.Classify(a)
-}
+var publicOn127002 = netguardtest.PublicAt("127.0.0.2")
 
-// serveAt starts h on ip.
 func serveAt(t *testing.T, ip string, h http.Handler) *httptest.Server {
-	t.Helper()
-	ln, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Skipf("cannot listen on %s: %v", ip, err)
-	}
-	s := httptest.NewUnstartedServer(h)
-	s.Listener.Close()
-	s.Listener = ln
-	s.Start()
-	t.Cleanup(s.Close)
-	return s
+	return netguardtest.ServeOn(t, ip, h)
 }
 
 // recorder is a server that notes the Authorization headers it receives.

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/packreg/packreg/internal/netguard"
+	"github.com/packreg/packreg/internal/netguard/netguardtest"
 )
 
 // Tests reach loopback only. "Public" addresses are 127.0.0.2 declared
@@ -23,12 +24,7 @@ import (
 // and never really dialed: connect refuses anything but loopback.
 
 // testClassify is the real classification, but 127.0.0.2 is public.
-func testClassify(a netip.Addr) netguard.Class {
-	if a == netip.MustParseAddr("127.0.0.2") {
-		return netguard.Public
-	}
-	return netguard.Classify(a)
-}
+var testClassify = netguardtest.PublicAt("127.0.0.2")
 
 // dialLog records what the transport asked to connect to, and connects
 // only to loopback.
@@ -55,19 +51,8 @@ func (l *dialLog) dialed() []string {
 	return append([]string(nil), l.addrs...)
 }
 
-// serveOn starts h on ip (127.0.0.1 or 127.0.0.2).
 func serveOn(t *testing.T, ip string, h http.HandlerFunc) *httptest.Server {
-	t.Helper()
-	ln, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Skipf("cannot listen on %s: %v", ip, err)
-	}
-	s := httptest.NewUnstartedServer(h)
-	s.Listener.Close()
-	s.Listener = ln
-	s.Start()
-	t.Cleanup(s.Close)
-	return s
+	return netguardtest.ServeOn(t, ip, h)
 }
 
 func newClient(c netguard.Config) (*http.Client, *dialLog) {
