@@ -45,6 +45,20 @@ func TestBadNamesAndReferences(t *testing.T) {
 		{"GET", "/v2/nope/tags/list", 404, "NAME_UNKNOWN"},
 		{"POST", "/v2/a/manifests/latest", 405, "UNSUPPORTED"},
 		{"GET", "/v2/nothing", 404, ""},
+		// Dot components and empty ones anywhere in the path, raw or
+		// encoded, on writes too: never another repository's path.
+		{"PUT", "/v2/a/../b/manifests/t", 400, "NAME_INVALID"},
+		{"POST", "/v2/a/./b/blobs/uploads/", 400, "NAME_INVALID"},
+		{"DELETE", "/v2/a/%2E%2E/b/manifests/t", 400, "NAME_INVALID"},
+		{"PUT", "/v2/a//manifests/t", 400, "NAME_INVALID"},
+		{"POST", "/v2/a//blobs/uploads/", 400, "NAME_INVALID"},
+		{"GET", "/v2/a/manifests/..", 400, "NAME_INVALID"},
+		{"GET", "/v2/a/blobs/uploads/../../b/tags/list", 400, "NAME_INVALID"},
+		// A reference is one path component: an encoded slash stays in it.
+		{"GET", "/v2/a/manifests/v1%2Fx", 400, "DIGEST_INVALID"},
+		{"GET", "/v2/a/blobs/sha256%3A" + strings.Repeat("a", 64), 404, "BLOB_UNKNOWN"},
+		{"GET", "/v2/a%2Fb/tags/list", 404, "NAME_UNKNOWN"},
+		{"GET", "/v2/a%2F..%2Fb/tags/list", 400, "NAME_INVALID"},
 	} {
 		t.Run(tc.method+" "+clipPath(tc.path), func(t *testing.T) {
 			expect(t, do(t, h, tc.method, tc.path, nil), tc.status, tc.code)
@@ -67,6 +81,12 @@ func TestBadTagsOnPut(t *testing.T) {
 		expect(t, putManifest(t, h, "r", sha(m).String()+"?tag="+tag, m, registry.MediaTypeOCIManifest), 400, "MANIFEST_INVALID")
 	}
 	expect(t, putManifest(t, h, "r", strings.Repeat("t", 128), m, registry.MediaTypeOCIManifest), 201, "")
+	// A tag is one path component: an encoded slash (or dot segment) in it
+	// is a bad tag, not another route.
+	for _, tag := range []string{"v1%2Fx", "v1%2F..%2F..%2Fx", "%2Fv1", "v1%2F"} {
+		expect(t, putManifest(t, h, "r", tag, m, registry.MediaTypeOCIManifest), 400, "MANIFEST_INVALID")
+	}
+	expect(t, do(t, h, "GET", "/v2/r/tags/list", nil), 200, "")
 }
 
 // TestBadManifests covers the "Manifests and referrers" rows.
@@ -210,6 +230,10 @@ func TestBadUploads(t *testing.T) {
 			"/v2/" + repo + "/blobs/uploads/not-a-uuid",
 			"/v2/" + repo + "/blobs/uploads/00000000-0000-4000-8000-000000000000",
 			"/v2/other/repo/blobs/uploads/" + id, // bound to its repository
+			"/v2/" + repo + "/blobs/uploads/..%2F..%2Fx",
+			"/v2/" + repo + "/blobs/uploads/..%2F..%2F" + id,
+			"/v2/" + repo + "/blobs/uploads/" + id + "%2F",
+			"/v2/" + repo + "/blobs/uploads/%2e%2e%2fsecret",
 		} {
 			expect(t, do(t, h, "GET", p, nil), 404, "BLOB_UPLOAD_UNKNOWN")
 			expect(t, do(t, h, "PATCH", p, []byte("x")), 404, "BLOB_UPLOAD_UNKNOWN")

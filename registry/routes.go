@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -51,8 +52,11 @@ type route struct {
 
 // ServeHTTP dispatches /v2/ requests. Repository names contain slashes, so
 // paths are matched from the end: the last one or two components say which
-// resource, everything before them is the name. The path is never cleaned:
-// "..", "//" and the like must reach name validation and fail there.
+// resource, everything before them is the name. The path is never cleaned,
+// and it is matched as the client sent it (escaped): an encoded slash stays
+// inside its component, so "v1%2Fx" is a bad tag and "..%2Fx" a bad upload
+// id, never another route. "." and ".." components, raw or encoded, are
+// refused before anything else.
 func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	id := req.Header.Get("X-Request-Id")
 	if !safeRequestID(id) {
@@ -64,7 +68,7 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	h.Set("X-Request-Id", id)
 	h.Set("Docker-Distribution-Api-Version", "registry/2.0")
 
-	p := req.URL.Path
+	p := req.URL.EscapedPath()
 	if p == "/v2" || p == "/v2/" {
 		r.serve(w, req, route{}, methods{get: r.base, head: r.base})
 		return
@@ -78,17 +82,48 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.writeError(w, req, ociErr(http.StatusNotFound, codeNameUnknown, "no such endpoint"))
 		return
 	}
+	if len(rest) > maxPathLen {
+		r.writeError(w, req, ociErr(http.StatusBadRequest, codeNameInvalid, "request path is longer than %d bytes", maxPathLen))
+		return
+	}
+	if dotComponent(rest) {
+		r.writeError(w, req, ociErr(http.StatusBadRequest, codeNameInvalid,
+			"request path %q has a \".\" or \"..\" component", clip(p)))
+		return
+	}
 	rt, m, ok := r.match(rest)
 	if !ok {
 		r.writeError(w, req, ociErr(http.StatusNotFound, codeNameUnknown, "no such endpoint"))
 		return
 	}
-	if !validName(rt.name) {
+	// EscapedPath is always validly encoded, so neither can fail.
+	name, nerr := url.PathUnescape(rt.name)
+	ref, rerr := url.PathUnescape(rt.ref)
+	if nerr != nil || rerr != nil || !validName(name) {
 		r.writeError(w, req, ociErr(http.StatusBadRequest, codeNameInvalid,
-			"invalid repository name %q", clip(rt.name)))
+			"invalid repository name %q", clip(name)))
 		return
 	}
-	r.serve(w, req, rt, m)
+	r.serve(w, req, route{name: name, ref: ref}, m)
+}
+
+// maxPathLen bounds the escaped path before it is split: a name is at most
+// 255 bytes, and the rest of a route is a resource and a digest or id.
+const maxPathLen = 4 * maxNameLen
+
+// dotComponent reports whether an escaped path has a "." or ".." component,
+// percent-encoded or not. Clients never send one; a cleaning proxy or mux
+// would turn it into another repository's path.
+func dotComponent(escaped string) bool {
+	for c := range strings.SplitSeq(escaped, "/") {
+		if len(c) > 6 {
+			continue // longer than "%2e%2e": not a dot component
+		}
+		if u, err := url.PathUnescape(c); err == nil && (u == "." || u == "..") {
+			return true
+		}
+	}
+	return false
 }
 
 // methods maps HTTP methods of one resource to handlers; nil means 405.
