@@ -82,14 +82,30 @@ func (r *Registry) writeError(w http.ResponseWriter, req *http.Request, err erro
 		r.log.ErrorContext(req.Context(), "internal error", "request_id", requestID(req),
 			"method", req.Method, "path", req.URL.Path, "err", err)
 	}
+	writeEnvelope(w, req, oe)
+}
+
+// WriteError answers err in the OCI error envelope: an *Error (Denied) as
+// it is, anything else as a 500 without its text. The HTTP edge in front of
+// the registry uses it to refuse a request (cross-origin, foreign Host)
+// before the registry sees it, in the shape OCI clients read.
+func WriteError(w http.ResponseWriter, req *http.Request, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		e = &Error{Status: http.StatusInternalServerError, Code: codeUnknown, Message: "internal error"}
+	}
+	writeEnvelope(w, req, e)
+}
+
+func writeEnvelope(w http.ResponseWriter, req *http.Request, e *Error) {
 	h := w.Header()
-	for k, v := range oe.header {
+	for k, v := range e.header {
 		h[k] = v
 	}
 	h.Set("Content-Type", "application/json")
-	w.WriteHeader(oe.Status)
+	w.WriteHeader(e.Status)
 	if req.Method == http.MethodHead {
 		return
 	}
-	json.NewEncoder(w).Encode(envelope{Errors: []envelopeErr{{Code: oe.Code, Message: oe.Message, Detail: oe.Detail}}})
+	json.NewEncoder(w).Encode(envelope{Errors: []envelopeErr{{Code: e.Code, Message: e.Message, Detail: e.Detail}}})
 }

@@ -44,11 +44,20 @@ type Config struct {
 	// ShutdownTimeout bounds the graceful drain of in-flight requests on
 	// SIGTERM/SIGINT; connections still open after it are closed.
 	ShutdownTimeout time.Duration  `yaml:"shutdown_timeout"`
+	Server          ServerConfig   `yaml:"server"`
 	Log             LogConfig      `yaml:"log"`
 	Registry        RegistryConfig `yaml:"registry"`
 	Packs           PacksConfig    `yaml:"packs"`   // packs.go
 	Attest          attest.Config  `yaml:"attest"`  // signature policies (attest.go)
 	Mirrors         MirrorsConfig  `yaml:"mirrors"` // mirrors.go
+}
+
+// ServerConfig is the `server:` section: the HTTP edge (edge.go).
+type ServerConfig struct {
+	// Hosts are the host names (no port) a request's Host may carry besides
+	// localhost and loopback addresses while the server is anonymous on
+	// loopback; any other Host is refused (DNS rebinding). Empty by default.
+	Hosts []string `yaml:"hosts"`
 }
 
 // LogConfig selects the slog handler writing to stderr.
@@ -74,7 +83,10 @@ func DefaultConfig() Config {
 		Addr:            "127.0.0.1:5000",
 		Data:            "./packreg-data",
 		ShutdownTimeout: 30 * time.Second,
-		Log:             LogConfig{Level: "info", Format: "text"},
+		// Empty, not nil: `config print` shows the key, and what it prints
+		// decodes back to the same value.
+		Server: ServerConfig{Hosts: []string{}},
+		Log:    LogConfig{Level: "info", Format: "text"},
 		Registry: RegistryConfig{
 			DeleteEnabled:   true,
 			UploadTTL:       24 * time.Hour,
@@ -234,6 +246,11 @@ func (c *Config) Validate() error {
 	if _, err := ParseDatabaseURL(c.Database); err != nil {
 		bad("database: %v", err)
 	}
+	for _, h := range c.Server.Hosts {
+		if !validHostName(h) {
+			bad("server.hosts: %q is not a host name or IP address (no scheme, port or wildcard)", h)
+		}
+	}
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown_timeout must be positive, got %s", c.ShutdownTimeout)
 	}
@@ -283,6 +300,29 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// validHostName accepts an IP address or a DNS name: dot-separated labels
+// of letters, digits and '-', at most 253 bytes.
+func validHostName(h string) bool {
+	if net.ParseIP(h) != nil {
+		return true
+	}
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // StorageURL is a parsed --storage value.

@@ -78,6 +78,7 @@ storage: s3://bucket/prefix?endpoint=http://127.0.0.1:7070&region=us-east-1
 database: postgres://packreg:pw@127.0.0.1:5432/packreg?sslmode=disable
 allow_anonymous: true
 shutdown_timeout: 5s
+server: {hosts: [registry.example, 10.0.0.5]}
 log: {level: debug, format: json}
 registry:
   delete_enabled: false
@@ -115,6 +116,7 @@ mirrors:
 				Database:        "postgres://packreg:pw@127.0.0.1:5432/packreg?sslmode=disable",
 				AllowAnonymous:  true,
 				ShutdownTimeout: 5 * time.Second,
+				Server:          ServerConfig{Hosts: []string{"registry.example", "10.0.0.5"}},
 				Log:             LogConfig{Level: "debug", Format: "json"},
 				Registry:        RegistryConfig{MaxBlobSize: 1 << 20, UploadTTL: 90 * time.Minute, MaxPageSize: 50, JanitorInterval: 10 * time.Second},
 				Packs: PacksConfig{Policy: PolicyConfig{MaxPackSize: 1000, AllowArchivedPulls: true,
@@ -428,5 +430,27 @@ func TestRunCommands(t *testing.T) {
 		if strings.Contains(stdout.String()+stderr.String(), "hunter2") {
 			t.Errorf("run %q leaks a password", tc.args)
 		}
+	}
+}
+
+func TestServerHosts(t *testing.T) {
+	for _, h := range []string{"http://registry.example", "registry.example:5000", "*.example", "", "a..b", "-a.example",
+		"a_b.example", "registry.example/", strings.Repeat("a", 64) + ".example"} {
+		_, err := parse(t, "server: {hosts: ['"+h+"']}\n", "--data", t.TempDir())
+		if err == nil || !strings.Contains(err.Error(), "server.hosts") {
+			t.Errorf("server.hosts %q: err = %v", h, err)
+		}
+	}
+	c, err := parse(t, "server: {hosts: [registry.example, 10.0.0.1, '::1', Registry.Example.]}\n", "--data", t.TempDir())
+	if err == nil {
+		t.Fatalf("a trailing dot is not a configured name: %+v", c.Server)
+	}
+	c, err = parse(t, "server: {hosts: [registry.example, 10.0.0.1, '::1', Registry-2.Example]}\n", "--data", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEdgeSettings(c)
+	if !e.checkHost || !e.hostAllowed("registry-2.example:443") || !e.hostAllowed("[::1]:1") || e.hostAllowed("registry.example.evil") {
+		t.Errorf("edge settings %+v", e)
 	}
 }

@@ -39,7 +39,7 @@ func packServer(t *testing.T) string {
 	reg := registry.New(st.blobs, st.meta, packs.registryOptions()...)
 	packs.attach(reg)
 	var draining atomic.Bool
-	srv := httptest.NewServer(newHandler(reg, st, &draining, log, packs.routes()...))
+	srv := httptest.NewServer(newHandler(reg, st, &draining, log, newEdgeSettings(c), packs.routes()...))
 	t.Cleanup(srv.Close)
 	return srv.URL
 }

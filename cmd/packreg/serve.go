@@ -37,38 +37,17 @@ func serve(ctx context.Context, c Config, log *slog.Logger) error {
 		}
 	}()
 
-	att, err := newAttest(st, c, log)
+	var draining atomic.Bool
+	a, err := wire(ctx, st, c, log, &draining)
 	if err != nil {
 		return err
 	}
-	packs, err := newPacks(ctx, st, c, log, att.packOptions()...)
-	if err != nil {
-		return err
-	}
-	mir, err := newMirrors(st, c, log, packs)
-	if err != nil {
-		return err
-	}
-	reg := registry.New(st.blobs, st.meta, append([]registry.Option{
-		registry.WithLogger(log),
-		registry.WithDeleteEnabled(c.Registry.DeleteEnabled),
-		registry.WithMaxBlobSize(c.Registry.MaxBlobSize),
-		registry.WithUploadTTL(c.Registry.UploadTTL),
-		registry.WithMaxPageSize(c.Registry.MaxPageSize),
-	}, slices.Concat(packs.registryOptions(), att.registryOptions(), mir.registryOptions())...)...)
-	packs.attach(reg)
-	att.attach(reg, packs.svc)
-	if err := mir.attach(ctx, reg); err != nil {
-		return err
-	}
-
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return err
 	}
-	var draining atomic.Bool
 	srv := &http.Server{
-		Handler: newHandler(reg, st, &draining, log, slices.Concat(packs.routes(), att.routes(), mir.routes())...),
+		Handler: a.handler,
 		// No read or write timeout: blob uploads and downloads are long
 		// streams. Slow-header clients and idle keep-alives are bounded.
 		ReadHeaderTimeout: 10 * time.Second,
@@ -80,9 +59,9 @@ func serve(ctx context.Context, c Config, log *slog.Logger) error {
 	// Background work stops when the server begins to shut down.
 	bgCtx, bgCancel := context.WithCancel(context.WithoutCancel(ctx))
 	var bg sync.WaitGroup
-	startBackground(bgCtx, &bg, reg, c, log)
-	att.start(bgCtx, &bg)
-	mir.start(bgCtx, &bg)
+	startBackground(bgCtx, &bg, a.reg, c, log)
+	a.att.start(bgCtx, &bg)
+	a.mir.start(bgCtx, &bg)
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -112,6 +91,45 @@ func serve(ctx context.Context, c Config, log *slog.Logger) error {
 	return runErr
 }
 
+// app is everything serve runs over the open stores.
+type app struct {
+	reg     *registry.Registry
+	att     *attests
+	mir     *mirrors
+	handler http.Handler
+}
+
+// wire builds the services around the registry and the HTTP handler that
+// serves them all; serve and the in-process tests share it.
+func wire(ctx context.Context, st *stores, c Config, log *slog.Logger, draining *atomic.Bool) (*app, error) {
+	att, err := newAttest(st, c, log)
+	if err != nil {
+		return nil, err
+	}
+	packs, err := newPacks(ctx, st, c, log, att.packOptions()...)
+	if err != nil {
+		return nil, err
+	}
+	mir, err := newMirrors(st, c, log, packs)
+	if err != nil {
+		return nil, err
+	}
+	reg := registry.New(st.blobs, st.meta, append([]registry.Option{
+		registry.WithLogger(log),
+		registry.WithDeleteEnabled(c.Registry.DeleteEnabled),
+		registry.WithMaxBlobSize(c.Registry.MaxBlobSize),
+		registry.WithUploadTTL(c.Registry.UploadTTL),
+		registry.WithMaxPageSize(c.Registry.MaxPageSize),
+	}, slices.Concat(packs.registryOptions(), att.registryOptions(), mir.registryOptions())...)...)
+	packs.attach(reg)
+	att.attach(reg, packs.svc)
+	if err := mir.attach(ctx, reg); err != nil {
+		return nil, err
+	}
+	h := newHandler(reg, st, draining, log, newEdgeSettings(c), slices.Concat(packs.routes(), att.routes(), mir.routes())...)
+	return &app{reg: reg, att: att, mir: mir, handler: h}, nil
+}
+
 // startBackground runs the registry's upload janitor until ctx ends. Every
 // replica runs one; the registry's lease lets one at a time do the work.
 func startBackground(ctx context.Context, wg *sync.WaitGroup, reg *registry.Registry, c Config, log *slog.Logger) {
@@ -132,18 +150,15 @@ func janitorHolder() string {
 }
 
 // newHandler mounts the registry and the REST APIs next to the server's
-// own endpoints and wraps everything in the request log.
-func newHandler(reg http.Handler, st *stores, draining *atomic.Bool, log *slog.Logger, apis ...apiRoute) http.Handler {
-	mux := http.NewServeMux()
-	for _, a := range apis {
-		mux.Handle(a.prefix, a.h)
-		mux.Handle(a.prefix+"/", a.h)
-	}
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+// own endpoints, behind the edge's checks (edge.go), and wraps everything
+// in the request log.
+func newHandler(reg http.Handler, st *stores, draining *atomic.Bool, log *slog.Logger, edge edgeSettings, apis ...apiRoute) http.Handler {
+	r := newRouter(reg, apis)
+	r.get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, req *http.Request) {
+	r.get("/readyz", func(w http.ResponseWriter, req *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if draining.Load() {
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -158,8 +173,7 @@ func newHandler(reg http.Handler, st *stores, draining *atomic.Bool, log *slog.L
 		}
 		io.WriteString(w, "ok\n")
 	})
-	mux.Handle("/", reg)
-	return logRequests(mux, log)
+	return logRequests(edge.guard(r, log), log)
 }
 
 // ping asks the metadata store (and the blob store, when it can be asked)

@@ -49,7 +49,7 @@ func TestHandler(t *testing.T) {
 		}
 		io.WriteString(w, "registry")
 	})
-	srv := httptest.NewServer(newHandler(reg, &stores{blobs: blobs, meta: meta}, &draining, log))
+	srv := httptest.NewServer(newHandler(reg, &stores{blobs: blobs, meta: meta}, &draining, log, edgeSettings{checkHost: true}))
 	defer srv.Close()
 
 	get := func(path string, hdr ...string) (*http.Response, string) {

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/packreg/packreg/internal/apierr"
+	"github.com/packreg/packreg/registry"
+)
+
+// The HTTP edge: what every request passes before any route sees it.
+// Browsers are hostile (DESIGN.md, security model), and packreg has no
+// authentication yet, so a page open in a browser on the registry's machine
+// must not be able to change anything:
+//
+//   - Host: while the server is anonymous on loopback, a request whose Host
+//     is not localhost, a loopback address or one of server.hosts is
+//     refused, whatever its method. A DNS-rebinding page is same-origin with
+//     its own name, so only the name it uses gives it away.
+//   - Cross-origin: a state-changing request (anything but GET, HEAD,
+//     OPTIONS) a browser marks as cross-site (Sec-Fetch-Site, or an Origin
+//     that is not the Host) is refused, on every route, /v2/ included.
+//     Real OCI clients and packreg's CLI send neither header.
+//   - Paths: outside /v2/ (whose registry refuses them with NAME_INVALID),
+//     a path with an empty, "." or ".." component is refused with 400,
+//     never redirected to its cleaned form.
+//   - JSON: a state-changing /api/v1 request with a body must say
+//     Content-Type: application/json (415 otherwise). A cross-site page can
+//     only send text/plain, form and multipart bodies without a CORS
+//     preflight, which packreg never grants. The one multipart route,
+//     POST /api/v1/packs (publish), is covered by the cross-origin check.
+//
+// Refusals take the shape of the route: the OCI envelope on /v2/ (and
+// anything else the registry answers), the apierr shape on /api/.
+
+// edgeSettings are the edge's knobs, from the config.
+type edgeSettings struct {
+	// checkHost: the server is anonymous on loopback, so Host is checked.
+	checkHost bool
+	// hosts are the extra host names accepted, lowercase.
+	hosts []string
+}
+
+func newEdgeSettings(c Config) edgeSettings {
+	host, _, _ := net.SplitHostPort(c.Addr)
+	e := edgeSettings{checkHost: isLoopback(host)}
+	for _, h := range c.Server.Hosts {
+		e.hosts = append(e.hosts, strings.ToLower(h))
+	}
+	return e
+}
+
+// guard wraps next in the edge's checks.
+func (e edgeSettings) guard(next http.Handler, log *slog.Logger) http.Handler {
+	cop := http.NewCrossOriginProtection()
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if e.checkHost && !e.hostAllowed(req.Host) {
+			edgeRefuse(w, req, log, http.StatusForbidden, "DENIED",
+				"host %q is not served: this registry is anonymous on loopback and answers localhost, "+
+					"loopback addresses and the names in server.hosts only (a DNS-rebinding guard)", apierr.Clip(req.Host))
+			return
+		}
+		if err := cop.Check(req); err != nil {
+			edgeRefuse(w, req, log, http.StatusForbidden, "DENIED",
+				"cross-origin %s refused: a browser page of another site cannot change this registry (%v)", req.Method, err)
+			return
+		}
+		if p := req.URL.EscapedPath(); !underV2(p) && !cleanPath(p) {
+			// The APIs may route with a ServeMux of their own, which would
+			// redirect to the cleaned path: refuse instead.
+			edgeRefuse(w, req, log, http.StatusBadRequest, "BAD_REQUEST",
+				"request path %q has an empty, \".\" or \"..\" component", apierr.Clip(p))
+			return
+		}
+		if err := checkJSONBody(req); err != nil {
+			apierr.Write(w, req, log, err)
+			return
+		}
+		next.ServeHTTP(w, req)
+	})
+}
+
+// hostAllowed reports whether a Host header names this machine or a
+// configured name. The port is not checked: only the name can be rebound.
+func (e edgeSettings) hostAllowed(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	} else {
+		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if host == "" {
+		return false
+	}
+	return isLoopback(host) || slices.Contains(e.hosts, host)
+}
+
+// underV2 reports whether the registry answers p; it refuses unclean
+// paths itself, with the OCI codes (NAME_INVALID).
+func underV2(p string) bool { return p == "/v2" || strings.HasPrefix(p, "/v2/") }
+
+// cleanPath reports whether p has no empty, "." or ".." component (a
+// trailing slash is allowed): the paths http.ServeMux serves without a
+// redirect.
+func cleanPath(p string) bool {
+	if p == "/" {
+		return true
+	}
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") {
+		c += "/"
+	}
+	return c == p
+}
+
+// checkJSONBody applies the JSON rule to /api/ requests.
+func checkJSONBody(req *http.Request) error {
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return nil
+	}
+	if !strings.HasPrefix(req.URL.Path, "/api/") || req.ContentLength == 0 {
+		return nil // no body to misread
+	}
+	if req.Method == http.MethodPost && (req.URL.Path == "/api/v1/packs" || req.URL.Path == "/api/v1/packs/") {
+		return nil // publish is multipart/form-data; the pack API checks that
+	}
+	mt, _, err := mime.ParseMediaType(req.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return apierr.New(http.StatusUnsupportedMediaType, apierr.UnsupportedMediaType,
+			"%s %s wants Content-Type: application/json, got %q", req.Method, apierr.Clip(req.URL.Path),
+			apierr.Clip(req.Header.Get("Content-Type")))
+	}
+	return nil
+}
+
+// edgeRefuse answers a refusal in the shape of the route.
+func edgeRefuse(w http.ResponseWriter, req *http.Request, log *slog.Logger, status int, code, format string, args ...any) {
+	if strings.HasPrefix(req.URL.Path, "/api/") {
+		apierr.Write(w, req, log, apierr.New(status, code, format, args...))
+		return
+	}
+	registry.WriteError(w, req, &registry.Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)})
+}
+
+// router dispatches on the path as it is: unlike http.ServeMux it never
+// cleans a path or redirects, so "/v2/a/../b/..." reaches the registry (and
+// is refused there, NAME_INVALID) instead of being redirected to another
+// repository's path, on writes too. Exact paths first, then the API
+// prefixes (a prefix matches itself and everything below it, longest
+// first), then the registry.
+type router struct {
+	exact    map[string]http.Handler
+	prefixes []apiRoute
+	fallback http.Handler
+}
+
+func newRouter(fallback http.Handler, apis []apiRoute) *router {
+	r := &router{exact: map[string]http.Handler{}, prefixes: slices.Clone(apis), fallback: fallback}
+	slices.SortStableFunc(r.prefixes, func(a, b apiRoute) int { return len(b.prefix) - len(a.prefix) })
+	return r
+}
+
+// get serves path for GET and HEAD only.
+func (r *router) get(path string, h http.HandlerFunc) {
+	r.exact[path] = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method != http.MethodGet && req.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			io.WriteString(w, "method not allowed\n")
+			return
+		}
+		h(w, req)
+	})
+}
+
+func (r *router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	p := req.URL.Path
+	if h := r.exact[p]; h != nil {
+		h.ServeHTTP(w, req)
+		return
+	}
+	for _, a := range r.prefixes {
+		if rest, ok := strings.CutPrefix(p, a.prefix); ok && (rest == "" || rest[0] == '/') {
+			a.h.ServeHTTP(w, req)
+			return
+		}
+	}
+	r.fallback.ServeHTTP(w, req)
+}
