@@ -1,6 +1,7 @@
 package registry_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http/httptest"
@@ -345,4 +346,52 @@ func TestBodyCutShort(t *testing.T) {
 	if w.Body.String() != string(full) {
 		t.Fatalf("blob %q", w.Body.String())
 	}
+}
+
+// TestIndexDepth: indexes nest at most 8 levels deep (an index of image
+// manifests is level 1). Level 9 is 400 MANIFEST_INVALID, whichever index
+// type, and an index takes the depth of its deepest child.
+func TestIndexDepth(t *testing.T) {
+	h := newRegistry(t)
+	repo := "deep/index"
+	img := imageManifest(t, h, repo, []byte("leaf"))
+	expect(t, putManifest(t, h, repo, "leaf", img, registry.MediaTypeOCIManifest), 201, "")
+	index := func(mt string, children ...[]byte) []byte {
+		var ds []desc
+		for _, c := range children {
+			var doc struct{ MediaType string }
+			json.Unmarshal(c, &doc)
+			ds = append(ds, desc{MediaType: doc.MediaType, Digest: sha(c), Size: int64(len(c))})
+		}
+		return mustJSON(map[string]any{"schemaVersion": 2, "mediaType": mt, "manifests": ds})
+	}
+	levels := [][]byte{img}
+	for level := 1; level <= 20; level++ {
+		mt := registry.MediaTypeOCIIndex
+		if level%2 == 0 {
+			mt = registry.MediaTypeDockerList
+		}
+		// Each level also lists the image, so only the deepest child counts.
+		b := index(mt, levels[level-1], img)
+		w := putManifest(t, h, repo, fmt.Sprint("l", level), b, mt)
+		switch {
+		case level <= 8:
+			expect(t, w, 201, "")
+		case level == 9:
+			expect(t, w, 400, "MANIFEST_INVALID")
+			if !strings.Contains(w.Body.String(), "8") {
+				t.Fatalf("the refusal does not say the limit: %s", w.Body.String())
+			}
+			expect(t, putManifest(t, h, repo, sha(b).String(), b, mt), 400, "MANIFEST_INVALID")
+		default:
+			if w.Code != 400 {
+				t.Fatalf("level %d: %d %s", level, w.Code, w.Body.String())
+			}
+		}
+		levels = append(levels, b)
+	}
+	expect(t, do(t, h, "GET", "/v2/"+repo+"/manifests/l9", nil), 404, "MANIFEST_UNKNOWN")
+	// A wide, shallow index is fine; so is one over level 7 and level 1.
+	expect(t, putManifest(t, h, repo, "wide", index(registry.MediaTypeOCIIndex, levels[1], levels[7], img), registry.MediaTypeOCIIndex), 201, "")
+	expect(t, putManifest(t, h, repo, "over8", index(registry.MediaTypeOCIIndex, img, levels[8]), registry.MediaTypeOCIIndex), 400, "MANIFEST_INVALID")
 }

@@ -26,6 +26,11 @@ const (
 	maxManifestSize = 4 << 20
 	// maxDescriptors bounds the reference checks one PUT can cost.
 	maxDescriptors = 10000
+	// MaxIndexDepth is how many levels of index may nest (an index of
+	// image manifests is 1). Every walker of the manifest graph (copy,
+	// parity, GC) can count on it; the stored depth of each child makes
+	// the check one lookup per child.
+	MaxIndexDepth = 8
 )
 
 func isIndexType(mt string) bool { return mt == MediaTypeOCIIndex || mt == MediaTypeDockerList }
@@ -161,9 +166,11 @@ func nonDistributable(mt string) bool {
 }
 
 // checkReferences makes sure every blob and child manifest is in the
-// repository with the size the descriptor claims.
+// repository with the size the descriptor claims, and sets the depth of an
+// index from its children's (at most MaxIndexDepth).
 func (r *Registry) checkReferences(ctx context.Context, repo string, m *storage.Manifest, doc *manifestDoc) error {
 	if isIndexType(m.MediaType) {
+		m.IndexDepth = 1
 		for _, c := range *doc.Manifests {
 			d := digest.Digest(c.Digest)
 			child, err := r.meta.GetManifest(ctx, repo, d)
@@ -176,6 +183,11 @@ func (r *Registry) checkReferences(ctx context.Context, repo string, m *storage.
 			if child.Size != *c.Size {
 				return invalidManifest("descriptor of %s says %d bytes, stored manifest has %d", d, *c.Size, child.Size)
 			}
+			if child.IndexDepth >= MaxIndexDepth {
+				return invalidManifest("indexes nest too deep: %s is %d levels of index, and an index may nest at most %d",
+					d, child.IndexDepth, MaxIndexDepth)
+			}
+			m.IndexDepth = max(m.IndexDepth, child.IndexDepth+1)
 		}
 		return nil
 	}

@@ -106,8 +106,13 @@ type Manifest struct {
 	Annotations map[string]string
 	// Refs are the digests this manifest references (config, layers, child
 	// manifests), kept for deletion checks and garbage collection.
-	Refs    []digest.Digest
-	Created time.Time
+	Refs []digest.Digest
+	// IndexDepth is how many levels of index the manifest is: 0 for an
+	// image manifest, 1 + its deepest child's for an index. The registry
+	// sets it at push from its children's records, so a depth cap costs one
+	// lookup per child, never a walk.
+	IndexDepth int
+	Created    time.Time
 }
 
 // Descriptor is a manifest listed without its payload (referrers answers).

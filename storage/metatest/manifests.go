@@ -20,12 +20,14 @@ var manifestCases = []testCase{
 		m.Subject = dg("subject")
 		m.Annotations = map[string]string{"org.opencontainers.image.title": "x", "k": "ü"}
 		m.Refs = []digest.Digest{dg("config"), dg("layer1"), dg("layer2")}
+		m.IndexDepth = 3
 		m.Created = time.Date(2024, 5, 6, 7, 8, 9, 123_000_000, time.UTC)
 		put(t, s, m)
 		got, err := s.GetManifest(ctx(t), "r", m.Digest)
 		ok(t, err, "GetManifest")
 		if got.Repo != m.Repo || got.Digest != m.Digest || got.MediaType != m.MediaType ||
-			got.ArtifactType != m.ArtifactType || got.Size != m.Size || got.Subject != m.Subject {
+			got.ArtifactType != m.ArtifactType || got.Size != m.Size || got.Subject != m.Subject ||
+			got.IndexDepth != m.IndexDepth {
 			t.Fatalf("GetManifest = %+v\nwant %+v", got, m)
 		}
 		if !bytes.Equal(got.Payload, m.Payload) {

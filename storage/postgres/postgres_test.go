@@ -76,6 +76,15 @@ func open(t *testing.T, dsn string) *sqlmeta.Store {
 	return s
 }
 
+func TestIndexDepthMigration(t *testing.T) {
+	dsn := freshSchema(t)
+	metatest.IndexDepthMigration(t, func(t *testing.T) storage.Metadata { return open(t, dsn) },
+		func(s storage.Metadata, stmt string) error {
+			_, err := s.(*sqlmeta.Store).DB().ExecContext(context.Background(), stmt)
+			return err
+		})
+}
+
 func TestMetadata(t *testing.T) {
 	testDSN(t)
 	metatest.Run(t, func(t *testing.T) storage.Metadata { return open(t, freshSchema(t)) })

@@ -103,3 +103,17 @@ func TestClosedIsUnavailable(t *testing.T) {
 		t.Errorf("ResolveTag after Close = %v, want ErrUnavailable", err)
 	}
 }
+
+func TestIndexDepthMigration(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "meta.db")
+	metatest.IndexDepthMigration(t, func(t *testing.T) storage.Metadata {
+		s, err := sqlite.Open(t.Context(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}, func(s storage.Metadata, stmt string) error {
+		_, err := s.(*sqlmeta.Store).DB().ExecContext(context.Background(), stmt)
+		return err
+	})
+}

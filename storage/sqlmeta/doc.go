@@ -31,6 +31,8 @@
 //	3 attest.go  attest_keys, attest_records (storage.Attest)
 //	4 mirror.go  mirrors, mirror_runs, parity_checks, parity_entries
 //	             (storage.Mirrors)
+//	5 manifests.go  manifests.index_depth (storage.Manifest.IndexDepth),
+//	             computed for the indexes already stored
 //
 // Times are Unix nanoseconds (0 is the zero time); lease expiry uses the
 // database clock so replicas agree. Name, tag and digest columns compare

@@ -47,7 +47,7 @@ func (s *Store) PutManifest(ctx context.Context, m *storage.Manifest, tags []str
 		}
 		_, err = s.exec(ctx, tx, qPutManifest,
 			id, string(m.Digest), m.MediaType, m.ArtifactType, m.Size, payload,
-			string(m.Subject), ann, strings.Join(refs, "\n"), created)
+			string(m.Subject), ann, strings.Join(refs, "\n"), m.IndexDepth, created)
 		if err != nil {
 			return err
 		}
@@ -70,7 +70,7 @@ func (s *Store) GetManifest(ctx context.Context, repo string, d digest.Digest) (
 		created       int64
 	)
 	err := s.row(ctx, s.r, qGetManifest, repo, string(d)).
-		Scan(&m.MediaType, &m.ArtifactType, &m.Size, &m.Payload, &subject, &ann, &refs, &created)
+		Scan(&m.MediaType, &m.ArtifactType, &m.Size, &m.Payload, &subject, &ann, &refs, &m.IndexDepth, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("manifest %s in %s: %w", d, repo, storage.ErrNotFound)
 	}
@@ -204,13 +204,13 @@ func decodeAnnotations(s sql.NullString) (map[string]string, error) {
 
 var (
 	qPutManifest = query(`INSERT INTO manifests
-			(repo_id, digest, media_type, artifact_type, size, payload, subject, annotations, refs, created)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			(repo_id, digest, media_type, artifact_type, size, payload, subject, annotations, refs, index_depth, created)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (repo_id, digest) DO NOTHING`)
 	qUpsertTag = query(`INSERT INTO tags (repo_id, name, digest, updated) VALUES (?, ?, ?, ?)
 				ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, updated = excluded.updated`)
 	qGetManifest = query(`SELECT m.media_type, m.artifact_type, m.size, m.payload, m.subject,
-			m.annotations, m.refs, m.created
+			m.annotations, m.refs, m.index_depth, m.created
 		FROM manifests m JOIN repositories r ON r.id = m.repo_id
 		WHERE r.name = ? AND m.digest = ?`)
 	qDeleteTagsOf   = query(`DELETE FROM tags WHERE repo_id = ? AND digest = ?`)

@@ -245,6 +245,31 @@ var migrations = [][]string{
 		`CREATE INDEX parity_entries_status ON parity_entries (check_id, status, name, version)`,
 		`CREATE INDEX parity_entries_mirror ON parity_entries (mirror_id)`,
 	},
+	// How deeply indexes nest in each manifest (storage.Manifest.IndexDepth):
+	// the registry caps it at push from the children's values. Indexes
+	// already stored get theirs here, level by level: an index is at least
+	// k deep when a child of its repository listed in its refs is at least
+	// k-1 deep (">=", since SQLite sees rows this very statement raised).
+	// Anything deeper than the cap stays at cap+1 (9), which still refuses
+	// every index above it.
+	5: append([]string{
+		`ALTER TABLE manifests ADD COLUMN index_depth {{int}} NOT NULL DEFAULT 0`,
+		`UPDATE manifests SET index_depth = 1 WHERE media_type IN
+			('application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json')`,
+	}, indexDepthBackfill(9)...),
+}
+
+// indexDepthBackfill raises the stored indexes' depth from 2 up to max.
+// Part of step 5: never change it.
+func indexDepthBackfill(max int) []string {
+	var out []string
+	for k := 2; k <= max; k++ {
+		out = append(out, fmt.Sprintf(`UPDATE manifests SET index_depth = %[1]d
+			WHERE index_depth = %[2]d AND EXISTS (SELECT 1 FROM manifests c
+				WHERE c.repo_id = manifests.repo_id AND c.index_depth >= %[2]d
+				AND manifests.refs LIKE '%%' || c.digest || '%%')`, k, k-1))
+	}
+	return out
 }
 
 // SchemaVersion is the version a migrated database is at.
