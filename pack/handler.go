@@ -139,15 +139,19 @@ func reply(w http.ResponseWriter) func(any, error) error {
 }
 
 func (h *handler) publish(w http.ResponseWriter, req *http.Request) error {
+	// The whole request is capped, with or without a pack size policy: it
+	// bounds the disk a request can fill while its files are hashed.
+	limit := h.s.maxPublish
 	if max := h.s.policy.MaxPackSize; max > 0 {
 		// Room for the metadata and the multipart framing of many files.
-		req.Body = http.MaxBytesReader(w, req.Body, max+maxMetadataSize+maxFiles*1024)
+		limit = min(limit, max+maxMetadataSize+maxFiles*1024)
 	}
-	md, files, err := h.s.readPublish(req)
+	req.Body = http.MaxBytesReader(w, req.Body, limit)
+	md, files, sp, err := h.s.readPublish(req)
 	if err != nil {
 		return err
 	}
-	defer removeUploads(files)
+	defer sp.Close()
 	v, created, err := h.s.Publish(req.Context(), md, files)
 	if err != nil {
 		return err

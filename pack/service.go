@@ -34,14 +34,15 @@ type Registry interface {
 // events, admits or refuses manifests by policy, gates pulls by lifecycle,
 // and publishes, lists and retires packs for the REST API.
 type Service struct {
-	store    Store
-	reg      Registry
-	policy   Policy
-	log      *slog.Logger
-	spoolDir string
-	now      func() time.Time
-	ext      map[string]VersionExtension // by last path component
-	verifier VerificationReporter        // verification.go
+	store      Store
+	reg        Registry
+	policy     Policy
+	log        *slog.Logger
+	spoolDir   string
+	maxPublish int64
+	now        func() time.Time
+	ext        map[string]VersionExtension // by last path component
+	verifier   VerificationReporter        // verification.go
 }
 
 // VersionExtension serves more sub-resources of a version below
@@ -73,16 +74,28 @@ func WithPolicy(p Policy) Option { return func(s *Service) { s.policy = p } }
 // WithLogger sets the logger (default: slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 
-// WithSpoolDir sets where REST uploads larger than a small in-memory
-// buffer wait while they are hashed (default: os.TempDir()).
+// WithSpoolDir sets where the files of a REST publish wait, beyond a
+// small in-memory budget, while they are hashed (default: os.TempDir();
+// cmd passes a directory under the data directory).
 func WithSpoolDir(dir string) Option { return func(s *Service) { s.spoolDir = dir } }
+
+// WithMaxPublishSize caps one publish request in bytes (default and for
+// n <= 0: DefaultMaxPublishSize), whatever the pack size policy says.
+func WithMaxPublishSize(n int64) Option {
+	return func(s *Service) {
+		if n > 0 {
+			s.maxPublish = n
+		}
+	}
+}
 
 // New returns a service over store. It needs its registry (Attach) before
 // it serves: the registry is built with the service's hooks, so the two
 // are wired in two steps.
 func New(store Store, opts ...Option) *Service {
 	s := &Service{store: store, policy: DefaultPolicy(), log: slog.Default(), spoolDir: os.TempDir(),
-		now: func() time.Time { return time.Now().UTC() }}
+		maxPublish: DefaultMaxPublishSize,
+		now:        func() time.Time { return time.Now().UTC() }}
 	for _, o := range opts {
 		o(s)
 	}

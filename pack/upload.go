@@ -24,9 +24,15 @@ const (
 	maxMetadataSize = 64 << 10
 	maxFiles        = 1000
 	maxFileNameLen  = 255
-	// memSpool is how much of one file is kept in memory before it spills
-	// to a temporary file: small packs never touch the disk twice.
-	memSpool = 1 << 20
+	// memSpool is how much of one file may stay in memory, and memBudget
+	// how much of all the files of one request: small packs never touch
+	// the disk, and a thousand small files cost 4 MiB, not a gigabyte.
+	memSpool  = 1 << 20
+	memBudget = 4 << 20
+	// DefaultMaxPublishSize caps one publish request (files, metadata and
+	// multipart framing) whatever the pack size policy says; the file
+	// bytes beyond memBudget are what it costs on disk.
+	DefaultMaxPublishSize = 1 << 30
 )
 
 // Metadata is the `metadata` part of a publish request.
@@ -37,40 +43,77 @@ type Metadata struct {
 	Labels      map[string]string `json:"labels,omitempty"`
 }
 
-// upload is one `file` part, hashed and held (in memory or in a temporary
-// file) until it is pushed: the registry needs a blob's digest before it
-// stores it.
+// upload is one `file` part, hashed and held (in memory or in the
+// request's spool file) until it is pushed: the registry needs a blob's
+// digest before it stores it.
 type upload struct {
 	name      string
 	mediaType string
 	digest    digest.Digest
 	size      int64
 	mem       []byte
-	path      string // temporary file, when the part outgrew memSpool
+	spool     *spool // holds the bytes from off, when mem does not
+	off       int64
 }
 
 func (u *upload) open() (io.ReadCloser, error) {
-	if u.path == "" {
+	if u.spool == nil {
 		return io.NopCloser(bytes.NewReader(u.mem)), nil
 	}
-	return os.Open(u.path)
+	return io.NopCloser(io.NewSectionReader(u.spool.f, u.off, u.size)), nil
 }
 
-func removeUploads(ups []*upload) {
-	for _, u := range ups {
-		if u.path != "" {
-			os.Remove(u.path)
+// spool is the one temporary file of a publish request, under the
+// service's spool directory. It is unlinked as soon as it is created, so
+// it vanishes with its descriptor on every exit path, a crash included;
+// only where an open file cannot be unlinked is its path removed on Close.
+type spool struct {
+	dir  string
+	f    *os.File
+	path string // still linked: remove on Close
+	size int64
+	mem  int64 // file bytes of the request held in memory
+}
+
+// file returns the spool file, creating it on first use.
+func (sp *spool) file() (*os.File, error) {
+	if sp.f != nil {
+		return sp.f, nil
+	}
+	f, err := os.CreateTemp(sp.dir, "packreg-publish-*")
+	if err != nil {
+		return nil, fmt.Errorf("publish spool: %w", err)
+	}
+	if err := os.Remove(f.Name()); err != nil {
+		sp.path = f.Name()
+	}
+	sp.f = f
+	return f, nil
+}
+
+// Close releases the spool's disk space.
+func (sp *spool) Close() error {
+	if sp == nil || sp.f == nil {
+		return nil
+	}
+	err := sp.f.Close()
+	if sp.path != "" {
+		if rerr := os.Remove(sp.path); err == nil {
+			err = rerr
 		}
 	}
+	sp.f, sp.path = nil, ""
+	return err
 }
 
 // readPublish reads a multipart/form-data publish request: one metadata
 // part and the file parts, in any order. Files are hashed as they stream
-// in; total caps their sum (0: no cap). The caller removes the uploads.
-func (s *Service) readPublish(req *http.Request) (*Metadata, []*upload, error) {
+// in, the policy's pack size caps their sum. The caller closes the spool
+// that holds them; on an error it is closed already.
+func (s *Service) readPublish(req *http.Request) (*Metadata, []*upload, *spool, error) {
 	ct, params, err := mime.ParseMediaType(req.Header.Get("Content-Type"))
 	if err != nil || ct != "multipart/form-data" || params["boundary"] == "" {
-		return nil, nil, apierr.New(http.StatusUnsupportedMediaType, apierr.UnsupportedMediaType,
+		return nil, nil, nil, apierr.New(http.StatusUnsupportedMediaType, apierr.UnsupportedMediaType,
 			"publish wants multipart/form-data with a metadata part and file parts")
 	}
 	mr := multipart.NewReader(req.Body, params["boundary"])
@@ -79,10 +122,11 @@ func (s *Service) readPublish(req *http.Request) (*Metadata, []*upload, error) {
 		ups   []*upload
 		total int64
 		names = map[string]bool{}
+		sp    = &spool{dir: s.spoolDir}
 	)
-	fail := func(err error) (*Metadata, []*upload, error) {
-		removeUploads(ups)
-		return nil, nil, err
+	fail := func(err error) (*Metadata, []*upload, *spool, error) {
+		sp.Close()
+		return nil, nil, nil, err
 	}
 	for {
 		part, err := mr.NextPart()
@@ -108,7 +152,7 @@ func (s *Service) readPublish(req *http.Request) (*Metadata, []*upload, error) {
 			if len(ups) == maxFiles {
 				return fail(apierr.Bad("a pack has at most %d files", maxFiles))
 			}
-			u, err := s.readFile(part, names, total)
+			u, err := s.readFile(part, names, total, sp)
 			if err != nil {
 				return fail(err)
 			}
@@ -124,7 +168,7 @@ func (s *Service) readPublish(req *http.Request) (*Metadata, []*upload, error) {
 	if len(ups) == 0 {
 		return fail(apierr.New(http.StatusBadRequest, apierr.PackEmpty, "a pack needs at least one file part"))
 	}
-	return md, ups, nil
+	return md, ups, sp, nil
 }
 
 func readMetadata(part *multipart.Part) (*Metadata, error) {
@@ -147,8 +191,9 @@ func readMetadata(part *multipart.Part) (*Metadata, error) {
 	return &md, nil
 }
 
-// readFile hashes one file part into an upload.
-func (s *Service) readFile(part *multipart.Part, seen map[string]bool, before int64) (*upload, error) {
+// readFile hashes one file part into an upload: in memory while the
+// request's memory budget lasts, appended to the spool beyond it.
+func (s *Service) readFile(part *multipart.Part, seen map[string]bool, before int64, sp *spool) (*upload, error) {
 	// Part.FileName keeps only the base name; packs may hold directories.
 	_, params, _ := mime.ParseMediaType(part.Header.Get("Content-Disposition"))
 	name := params["filename"]
@@ -177,45 +222,44 @@ func (s *Service) readFile(part *multipart.Part, seen map[string]bool, before in
 	if max := s.policy.MaxPackSize; max > 0 {
 		r = io.LimitReader(cr, max-before+1)
 	}
+	inMem := min(memSpool, memBudget-sp.mem)
 	buf := &bytes.Buffer{}
-	n, err := io.Copy(io.MultiWriter(buf, h), io.LimitReader(r, memSpool))
+	n, err := io.Copy(io.MultiWriter(buf, h), io.LimitReader(r, inMem))
 	if err != nil {
 		return nil, readError(err)
 	}
-	if n == memSpool {
-		f, err := os.CreateTemp(s.spoolDir, "packreg-publish-*")
+	if n == inMem {
+		// The part may go on: it continues in the spool, after the
+		// buffered start (hashed already).
+		f, err := sp.file()
 		if err != nil {
 			return nil, err
 		}
-		u.path = f.Name()
-		// The buffered start is hashed already; the rest hashes on its way.
+		// Parts are appended one after the other: the file offset is
+		// always the end, and readers use ReadAt.
+		u.spool, u.off = sp, sp.size
 		_, err = f.Write(buf.Bytes())
 		if err == nil {
 			var m int64
 			m, err = io.Copy(io.MultiWriter(f, h), r)
 			n += m
 		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
 		if err != nil {
-			os.Remove(u.path)
 			if cr.err != nil {
 				return nil, readError(cr.err)
 			}
 			return nil, fmt.Errorf("spooling %s: %w", name, err) // our disk: a 500
 		}
+		sp.size += n
 		buf = nil
 	}
 	if max := s.policy.MaxPackSize; max > 0 && before+n > max {
-		if u.path != "" {
-			os.Remove(u.path)
-		}
 		return nil, apierr.New(http.StatusRequestEntityTooLarge, apierr.TooLarge,
 			"pack files exceed %d bytes (policy max_pack_size)", max)
 	}
 	if buf != nil {
 		u.mem = buf.Bytes()
+		sp.mem += n
 	}
 	u.size, u.digest = n, digest.FromHash(digest.SHA256, h)
 	return u, nil

@@ -30,7 +30,8 @@ type Config struct {
 	Addr string `yaml:"addr"`
 	// Data is the directory of the embedded defaults: the disk blob store
 	// rooted at DATA (blobs in DATA/blobs, upload data in DATA/uploads) and
-	// SQLite metadata at DATA/packreg.db.
+	// SQLite metadata at DATA/packreg.db; and, whatever the stores, of the
+	// publish spool (DATA/spool).
 	Data string `yaml:"data"`
 	// Storage is the blob store URL: file:///path or
 	// s3://bucket/prefix?endpoint=...&region=... Empty means file://DATA.
@@ -203,12 +204,10 @@ func (f *configFlags) config(args []string) (Config, error) {
 
 // Resolve makes Data absolute and fills Storage and Database from it when
 // they are empty, so the effective config names every location explicitly.
+// Data is needed even when both are set: it holds the publish spool.
 func (c *Config) Resolve() error {
-	if c.Storage != "" && c.Database != "" {
-		return nil // Data is unused
-	}
 	if c.Data == "" {
-		return errors.New("config: data is empty and storage or database is not set")
+		return errors.New("config: data is empty: it holds the publish spool (DATA/spool) and the embedded stores")
 	}
 	abs, err := filepath.Abs(c.Data)
 	if err != nil {
@@ -275,6 +274,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Registry.MaxPageSize <= 0 {
 		bad("registry.max_page_size must be positive, got %d", c.Registry.MaxPageSize)
+	}
+	if c.Packs.MaxPublishSize <= 0 {
+		bad("packs.max_publish_size must be positive, got %d", c.Packs.MaxPublishSize)
 	}
 	if err := c.Packs.Policy.policy().Validate(); err != nil {
 		bad("packs.policy: %v", err)

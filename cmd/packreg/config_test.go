@@ -93,6 +93,7 @@ packs:
     max_pack_size: 1000
     allowed_layer_media_types: [text/yaml, application/vnd.acme.*]
     allow_archived_pulls: true
+  max_publish_size: 5000000
 attest:
   queue_size: 64
   policies:
@@ -119,7 +120,7 @@ mirrors:
 				Server:          ServerConfig{Hosts: []string{"registry.example", "10.0.0.5"}},
 				Log:             LogConfig{Level: "debug", Format: "json"},
 				Registry:        RegistryConfig{MaxBlobSize: 1 << 20, UploadTTL: 90 * time.Minute, MaxPageSize: 50, JanitorInterval: 10 * time.Second},
-				Packs: PacksConfig{Policy: PolicyConfig{MaxPackSize: 1000, AllowArchivedPulls: true,
+				Packs: PacksConfig{MaxPublishSize: 5000000, Policy: PolicyConfig{MaxPackSize: 1000, AllowArchivedPulls: true,
 					AllowedLayerMediaTypes: []string{"text/yaml", "application/vnd.acme.*"}}},
 				Attest: attest.Config{QueueSize: 64, Policies: []attest.Policy{{
 					Repositories: []string{"secure/*", "prod/**"}, RequireSignature: true, SigningWindow: 10 * time.Minute,
@@ -226,12 +227,18 @@ allow_anonymous: true
 	if c.Storage != "file://"+dir+"/d" || c.Database != "postgres://u@127.0.0.1/db" {
 		t.Errorf("storage %q database %q", c.Storage, c.Database)
 	}
-	c, err = parse(t, "", "--storage", "file://"+dir+"/b", "--database", "sqlite://"+dir+"/m.db", "--data", "")
-	if err != nil {
-		t.Fatalf("explicit stores need no data dir: %v", err)
+	// Explicit stores still need the data dir: it holds the publish spool.
+	_, err = parse(t, "", "--storage", "file://"+dir+"/b", "--database", "sqlite://"+dir+"/m.db", "--data", "")
+	if err == nil || !strings.Contains(err.Error(), "spool") {
+		t.Fatalf("empty data dir with explicit stores: %v", err)
 	}
-	if c.Data != "" {
-		t.Errorf("data %q", c.Data)
+	t.Chdir(dir)
+	c, err = parse(t, "", "--storage", "file://"+dir+"/b", "--database", "sqlite://"+dir+"/m.db", "--data", "rel")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Data != filepath.Join(dir, "rel") {
+		t.Errorf("data %q, want it absolute", c.Data)
 	}
 }
 

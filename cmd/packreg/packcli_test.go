@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"mime/multipart"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -160,4 +161,25 @@ func TestPacksConfig(t *testing.T) {
 			t.Errorf("config %q: %v, want an error about %q", file, err, want)
 		}
 	}
+}
+
+// The publish cap and spool come from the config: DATA/spool, and
+// packs.max_publish_size even without a pack size policy.
+func TestPublishBoundsWired(t *testing.T) {
+	var data string
+	h := edgeApp(t, func(c *Config) {
+		data = c.Data
+		c.Packs.MaxPublishSize = 1 << 20
+		c.Packs.Policy.MaxPackSize = 0
+	})
+	if fi, err := os.Stat(filepath.Join(data, "spool")); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("DATA/spool: %v %v", fi, err)
+	}
+	var form bytes.Buffer
+	mw := multipart.NewWriter(&form)
+	mw.WriteField("metadata", `{"name":"big/pack","version":"1.0.0"}`)
+	fw, _ := mw.CreateFormFile("file", "big.bin")
+	fw.Write(bytes.Repeat([]byte{'x'}, 2<<20))
+	mw.Close()
+	want(t, send(h, "POST", "/api/v1/packs", form.Bytes(), "Content-Type", mw.FormDataContentType()), 413, "TOO_LARGE", "2 MiB publish, 1 MiB cap")
 }

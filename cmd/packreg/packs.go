@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 
 	"github.com/packreg/packreg/pack"
 	"github.com/packreg/packreg/pack/audit"
@@ -14,6 +16,10 @@ import (
 // PacksConfig is the `packs:` section of the config.
 type PacksConfig struct {
 	Policy PolicyConfig `yaml:"policy"`
+	// MaxPublishSize caps one REST publish request in bytes, whatever
+	// policy.max_pack_size says: it bounds the disk one request can fill
+	// in DATA/spool while its files are hashed.
+	MaxPublishSize int64 `yaml:"max_publish_size"`
 }
 
 // PolicyConfig is `packs.policy`: what the registry accepts for packs. It
@@ -38,7 +44,7 @@ type PolicyConfig struct {
 
 func defaultPacksConfig() PacksConfig {
 	p := pack.DefaultPolicy()
-	return PacksConfig{Policy: PolicyConfig{
+	return PacksConfig{MaxPublishSize: pack.DefaultMaxPublishSize, Policy: PolicyConfig{
 		ImmutableVersions: p.ImmutableVersions,
 		RequireSemver:     p.RequireSemver,
 		MaxPackSize:       p.MaxPackSize,
@@ -75,16 +81,31 @@ func newPacks(ctx context.Context, st *stores, c Config, log *slog.Logger, opts 
 		return nil, fmt.Errorf("metadata store %T keeps no pack index or audit trail", st.meta)
 	}
 	pol := c.Packs.Policy.policy()
+	spool, err := spoolDir(c)
+	if err != nil {
+		return nil, err
+	}
 	p := &packs{
 		store: store,
-		svc:   pack.New(store, append([]pack.Option{pack.WithPolicy(pol), pack.WithLogger(log)}, opts...)...),
-		rec:   audit.NewRecorder(store, log),
-		log:   log,
+		svc: pack.New(store, append([]pack.Option{pack.WithPolicy(pol), pack.WithLogger(log),
+			pack.WithSpoolDir(spool), pack.WithMaxPublishSize(c.Packs.MaxPublishSize)}, opts...)...),
+		rec: audit.NewRecorder(store, log),
+		log: log,
 	}
 	if _, err := p.rec.RecordConfig(ctx, "system", "packs.policy", pol.Settings()); err != nil {
 		return nil, fmt.Errorf("audit: recording the pack policy: %w", err)
 	}
 	return p, nil
+}
+
+// spoolDir makes DATA/spool, where the files of a REST publish wait while
+// they are hashed: on the data disk, not in /tmp (often small, or memory).
+func spoolDir(c Config) (string, error) {
+	dir := filepath.Join(c.Data, "spool")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("publish spool: %w", err)
+	}
+	return dir, nil
 }
 
 // registryOptions are the hooks the registry is built with. The audit
