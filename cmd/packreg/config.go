@@ -350,28 +350,32 @@ func ParseStorageURL(s string) (StorageURL, error) {
 		return StorageURL{Kind: "file", Path: p}, nil
 	case "s3":
 		if u.Host == "" {
-			return StorageURL{}, fmt.Errorf("%s: no bucket (want s3://bucket/prefix?endpoint=...&region=...)", redactURL(s))
+			return StorageURL{}, fmt.Errorf("%s: no bucket (want s3://bucket/prefix?endpoint=...&region=...)", redact(s))
 		}
 		// The store's own parser is strict (unknown parameters are errors),
 		// so a typo fails here, before anything starts.
 		if _, err := s3.ParseURL(s); err != nil {
-			return StorageURL{}, fmt.Errorf("%s: %w", redactURL(s), err)
+			return StorageURL{}, fmt.Errorf("%s: %w", redact(s), err)
 		}
 		return StorageURL{Kind: "s3", Raw: s}, nil
 	}
-	return StorageURL{}, fmt.Errorf("%s: unsupported scheme %q (want file:// or s3://)", redactURL(s), u.Scheme)
+	return StorageURL{}, fmt.Errorf("%s: unsupported scheme %q (want file:// or s3://)", redact(s), u.Scheme)
 }
 
 // DatabaseURL is a parsed --database value.
 type DatabaseURL struct {
 	Kind string // "sqlite" or "postgres"
 	Path string // sqlite: the file
-	DSN  string // postgres: the URL as given
+	DSN  string // postgres: the URL or keyword/value DSN as given
 }
 
-// ParseDatabaseURL accepts sqlite:///abs/path, sqlite:rel/path and
-// postgres:// or postgresql:// URLs.
+// ParseDatabaseURL accepts sqlite:///abs/path, sqlite:rel/path,
+// postgres:// or postgresql:// URLs, and PostgreSQL keyword/value DSNs
+// (host=... dbname=...).
 func ParseDatabaseURL(s string) (DatabaseURL, error) {
+	if _, ok := parseKeywordValue(s); ok {
+		return DatabaseURL{Kind: "postgres", DSN: s}, nil
+	}
 	u, err := parseURL(s)
 	if err != nil {
 		return DatabaseURL{}, err
@@ -385,11 +389,11 @@ func ParseDatabaseURL(s string) (DatabaseURL, error) {
 		return DatabaseURL{Kind: "sqlite", Path: p}, nil
 	case "postgres", "postgresql":
 		if u.Host == "" {
-			return DatabaseURL{}, fmt.Errorf("%s: no host (want postgres://user:password@host:port/db)", redactURL(s))
+			return DatabaseURL{}, fmt.Errorf("%s: no host (want postgres://user:password@host:port/db)", redact(s))
 		}
 		return DatabaseURL{Kind: "postgres", DSN: s}, nil
 	}
-	return DatabaseURL{}, fmt.Errorf("%s: unsupported scheme %q (want sqlite:// or postgres://)", redactURL(s), u.Scheme)
+	return DatabaseURL{}, fmt.Errorf("%s: unsupported scheme %q (want sqlite:// or postgres://)", redact(s), u.Scheme)
 }
 
 func parseURL(s string) (*url.URL, error) {
@@ -399,10 +403,10 @@ func parseURL(s string) (*url.URL, error) {
 	u, err := url.Parse(s)
 	if err != nil {
 		// url's error quotes the input, which may hold a password.
-		return nil, fmt.Errorf("%s: not a URL", redactURL(s))
+		return nil, fmt.Errorf("%s: not a URL", redact(s))
 	}
 	if u.Scheme == "" {
-		return nil, fmt.Errorf("%s: no scheme", redactURL(s))
+		return nil, fmt.Errorf("%s: no scheme", redact(s))
 	}
 	return u, nil
 }
@@ -426,62 +430,10 @@ func localPath(u *url.URL) (string, error) {
 	return filepath.FromSlash(u.Path), nil
 }
 
-const redacted = "xxxxx"
-
-// secretKey reports whether a URL query parameter holds a secret.
-func secretKey(k string) bool {
-	k = strings.ToLower(k)
-	for _, s := range []string{"password", "secret", "token", "passphrase", "sslkey"} {
-		if strings.Contains(k, s) {
-			return true
-		}
-	}
-	return false
-}
-
-// redactURL hides the password of the userinfo and every secret-looking
-// query parameter. A string that does not parse is hidden whole, since we
-// cannot tell where its secret is.
-func redactURL(s string) string {
-	if s == "" {
-		return ""
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return redacted
-	}
-	if u.Opaque != "" && strings.Contains(u.Opaque, "@") {
-		return u.Scheme + ":" + redacted
-	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), redacted)
-	}
-	if u.RawQuery != "" {
-		q, err := url.ParseQuery(u.RawQuery)
-		if err != nil {
-			u.RawQuery = redacted
-		} else {
-			changed := false
-			for k, vs := range q {
-				if secretKey(k) {
-					for i := range vs {
-						vs[i] = redacted
-					}
-					changed = true
-				}
-			}
-			if changed {
-				u.RawQuery = q.Encode()
-			}
-		}
-	}
-	return u.String()
-}
-
 // Redacted returns a copy of c safe to print or log.
 func (c Config) Redacted() Config {
-	c.Storage = redactURL(c.Storage)
-	c.Database = redactURL(c.Database)
+	c.Storage = redact(c.Storage)
+	c.Database = redact(c.Database)
 	c.Mirrors = c.Mirrors.redacted()
 	return c
 }

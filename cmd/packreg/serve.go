@@ -66,7 +66,7 @@ func serve(ctx context.Context, c Config, log *slog.Logger) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String(), "version", buildVersion(),
-		"storage", redactURL(c.Storage), "database", redactURL(c.Database))
+		"storage", redact(c.Storage), "database", redact(c.Database))
 
 	var runErr error
 	select {

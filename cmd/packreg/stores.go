@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/packreg/packreg/storage"
 	"github.com/packreg/packreg/storage/fs"
@@ -48,11 +46,11 @@ func openStores(ctx context.Context, c Config, log *slog.Logger) (*stores, error
 	case "s3":
 		cfg, err := s3.ParseURL(su.Raw)
 		if err != nil {
-			return nil, fmt.Errorf("storage %s: %w", redactURL(su.Raw), err)
+			return nil, fmt.Errorf("storage %s: %w", redact(su.Raw), err)
 		}
 		b, err := s3.New(ctx, cfg)
 		if err != nil {
-			return nil, fmt.Errorf("storage %s: %w", redactURL(su.Raw), err)
+			return nil, fmt.Errorf("storage %s: %w", redact(su.Raw), err)
 		}
 		st.blobs = b
 	}
@@ -73,7 +71,7 @@ func openStores(ctx context.Context, c Config, log *slog.Logger) (*stores, error
 		if err != nil {
 			st.Close()
 			// pgx errors may quote the DSN; report the redacted one only.
-			return nil, fmt.Errorf("database %s: %w", redactURL(du.DSN), scrub(err, du.DSN))
+			return nil, fmt.Errorf("database %s: %w", redact(du.DSN), scrub(err, du.DSN))
 		}
 		st.meta = m
 	}
@@ -91,39 +89,4 @@ func (s *stores) Close() error {
 		errs = append(errs, c.Close())
 	}
 	return errors.Join(errs...)
-}
-
-// scrub replaces an error whose text contains the secret-bearing dsn.
-func scrub(err error, dsn string) error {
-	if err == nil {
-		return nil
-	}
-	red := redactURL(dsn)
-	if red != dsn && containsSecret(err.Error(), dsn) {
-		return errors.New("cannot connect (details hidden: they contain the database password)")
-	}
-	return err
-}
-
-// containsSecret reports whether text contains the password of dsn.
-func containsSecret(text, dsn string) bool {
-	u, err := url.Parse(dsn)
-	if err != nil {
-		return true
-	}
-	var secrets []string
-	if pw, ok := u.User.Password(); ok && pw != "" {
-		secrets = append(secrets, pw)
-	}
-	for k, vs := range u.Query() {
-		if secretKey(k) {
-			secrets = append(secrets, vs...)
-		}
-	}
-	for _, s := range secrets {
-		if s != "" && strings.Contains(text, s) {
-			return true
-		}
-	}
-	return false
 }
