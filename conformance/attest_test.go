@@ -153,7 +153,7 @@ func TestAttest(t *testing.T) {
 		ref, d := a.pushPack(t, "e2e/api", "1.0.0")
 		env := tl.run(cosign, "attest", "--key", "cosign.key", "--type", predType, "--predicate", "predicate.json",
 			"--tlog-upload=false", "--no-upload=true", "-y", ref).Stdout
-		resp, body := a.c.do("POST", "/api/v1/packs/e2e/api/versions/1.0.0/attestations", nil, []byte(strings.TrimSpace(env)))
+		resp, body := a.c.do("POST", "/api/v1/packs/e2e/api/versions/1.0.0/attestations", jsonHeader, []byte(strings.TrimSpace(env)))
 		expect(t, resp, body, http.StatusCreated, "POST attestations")
 		rep := a.await(t, "e2e/api", "1.0.0", "unsigned", 0, 1)
 		a.keyOf(t, rep.Attestations, ecID, "cosign-tag")
@@ -165,7 +165,7 @@ func TestAttest(t *testing.T) {
 		}
 		// The same envelope about another version is refused.
 		a.pushPack(t, "e2e/api", "2.0.0")
-		resp, body = a.c.do("POST", "/api/v1/packs/e2e/api/versions/2.0.0/attestations", nil, []byte(strings.TrimSpace(env)))
+		resp, body = a.c.do("POST", "/api/v1/packs/e2e/api/versions/2.0.0/attestations", jsonHeader, []byte(strings.TrimSpace(env)))
 		expect(t, resp, body, http.StatusUnprocessableEntity, "POST an attestation about another version")
 	})
 
@@ -232,7 +232,7 @@ func TestAttest(t *testing.T) {
 		tl.write("rotate-payload.json", []byte(payload))
 		sig := strings.TrimSpace(tl.run(cosign, "sign-blob", "--key", "rsa.key", "--tlog-upload=false", "-y", "rotate-payload.json").Stdout)
 		body, _ := json.Marshal(map[string]string{"payload": base64.StdEncoding.EncodeToString([]byte(payload)), "signature": sig})
-		resp, out := a.c.do("POST", "/api/v1/packs/e2e/rotate/versions/1.0.0/signatures", nil, body)
+		resp, out := a.c.do("POST", "/api/v1/packs/e2e/rotate/versions/1.0.0/signatures", jsonHeader, body)
 		expect(t, resp, out, http.StatusCreated, "POST signatures")
 		rep := a.await(t, "e2e/rotate", "1.0.0", "verified", 1, 0)
 		if cur := a.current(rep.Signatures); len(cur) != 1 || cur[0].KeyID != rsaID || len(rep.Signatures) != 2 {
