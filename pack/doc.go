@@ -26,6 +26,10 @@
 //
 // REST publish pushes through the registry's service methods (Registry), so
 // it passes the same validation, admission and events as an OCI client.
+// Its request is capped (WithMaxPublishSize) whatever the policy says; its
+// files wait in memory up to 4 MiB per request, beyond that in one
+// temporary file under the spool directory (WithSpoolDir), unlinked while
+// open so that nothing outlives the request.
 // Changes the package makes itself (publication, lifecycle) are written
 // with their audit record in one transaction. Errors on the API have one
 // shape (package apierr); the audit trail's API is in package audit.
