@@ -72,6 +72,17 @@ func rawRequest(t testing.TB, addr, method, target, host string, hdr http.Header
 	return rawResponse{status: resp.StatusCode, header: resp.Header, body: rb}
 }
 
+// publishForm is a REST publish body with one file, and its type.
+func publishForm(name, version string, data []byte) ([]byte, string) {
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	mw.WriteField("metadata", `{"name":"`+name+`","version":"`+version+`"}`)
+	fw, _ := mw.CreateFormFile("file", "file.bin")
+	fw.Write(data)
+	mw.Close()
+	return b.Bytes(), mw.FormDataContentType()
+}
+
 // TestEdgeRawPaths sends the request paths Go's and most clients would
 // clean: nothing is redirected (the mux used to answer 307 to the cleaned
 // path, another repository's, on writes too), each is refused with the
@@ -152,12 +163,7 @@ func TestEdgeRawPaths(t *testing.T) {
 // server.hosts; cross-site writes are refused on every route; JSON bodies
 // need their Content-Type. Real clients send none of the browser headers.
 func TestEdgeBrowsers(t *testing.T) {
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "packreg.yaml")
-	if err := os.WriteFile(cfg, []byte("server: {hosts: [registry.test]}\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s := startServer(t, "--config", cfg)
+	s := startServer(t, "--config", writeConfig(t, "server: {hosts: [registry.test]}\n"))
 	s.dumpLogOnFailure()
 	_, port, _ := net.SplitHostPort(s.Addr)
 	jsonHdr := http.Header{"Content-Type": {"application/json"}}
@@ -186,12 +192,7 @@ func TestEdgeBrowsers(t *testing.T) {
 		}
 	}
 
-	var form bytes.Buffer
-	mw := multipart.NewWriter(&form)
-	mw.WriteField("metadata", `{"name":"edge/csrf","version":"1.0.0"}`)
-	fw, _ := mw.CreateFormFile("file", "rules.yaml")
-	fw.Write([]byte("rules: []\n"))
-	mw.Close()
+	form, formType := publishForm("edge/csrf", "1.0.0", []byte("rules: []\n"))
 	for _, r := range []struct {
 		method, target string
 		hdr            http.Header
@@ -199,7 +200,7 @@ func TestEdgeBrowsers(t *testing.T) {
 	}{
 		{"POST", "/v2/edge/csrf/blobs/uploads/", nil, nil},
 		{"PUT", "/v2/edge/csrf/manifests/v1", http.Header{"Content-Type": {mtOCIManifest}}, []byte(`{}`)},
-		{"POST", "/api/v1/packs", http.Header{"Content-Type": {mw.FormDataContentType()}}, form.Bytes()},
+		{"POST", "/api/v1/packs", http.Header{"Content-Type": {formType}}, form},
 		{"POST", "/api/v1/mirrors", http.Header{"Content-Type": {"text/plain"}}, mirror},
 		{"POST", "/api/v1/mirrors", jsonHdr, mirror},
 	} {
@@ -220,7 +221,7 @@ func TestEdgeBrowsers(t *testing.T) {
 	}
 	// A JSON body sent as text/plain (what a page can send without a
 	// preflight) is 415, from any origin.
-	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", mw.FormDataContentType(), ""} {
+	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", formType, ""} {
 		resp := rawRequest(t, s.Addr, "POST", "/api/v1/mirrors", s.Addr, http.Header{"Content-Type": {ct}}, mirror)
 		if resp.status != 415 || resp.code() != "UNSUPPORTED_MEDIA_TYPE" {
 			t.Errorf("mirror as %q: %d %s", ct, resp.status, resp.body)
@@ -235,7 +236,7 @@ func TestEdgeBrowsers(t *testing.T) {
 	}
 	// The same requests from a client (no browser headers) go through.
 	c.apiJSON("POST", "/api/v1/mirrors", jsonHdr, mirror, http.StatusCreated, nil)
-	c.apiJSON("POST", "/api/v1/packs", http.Header{"Content-Type": {mw.FormDataContentType()}}, form.Bytes(), http.StatusCreated, nil)
+	c.apiJSON("POST", "/api/v1/packs", http.Header{"Content-Type": {formType}}, form, http.StatusCreated, nil)
 	c.pushImage("edge/client", "v1", makeImage(t, "client"))
 }
 
@@ -268,21 +269,11 @@ func TestEdgeIndexDepth(t *testing.T) {
 // without a pack size policy, and its files wait under DATA/spool, which
 // is empty once the request is answered.
 func TestEdgePublishBounds(t *testing.T) {
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "packreg.yaml")
-	if err := os.WriteFile(cfg, []byte("packs: {max_publish_size: 3145728, policy: {max_pack_size: 0}}\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s := startServer(t, "--config", cfg)
+	s := startServer(t, "--config", writeConfig(t, "packs: {max_publish_size: 3145728, policy: {max_pack_size: 0}}\n"))
 	c := newClient(t, s.URL)
 	publish := func(version string, size int) (*http.Response, []byte) {
-		var b bytes.Buffer
-		mw := multipart.NewWriter(&b)
-		mw.WriteField("metadata", `{"name":"edge/big","version":"`+version+`"}`)
-		fw, _ := mw.CreateFormFile("file", "big.bin")
-		fw.Write(bytes.Repeat([]byte{'b'}, size))
-		mw.Close()
-		return c.do("POST", "/api/v1/packs", http.Header{"Content-Type": {mw.FormDataContentType()}}, b.Bytes())
+		form, formType := publishForm("edge/big", version, bytes.Repeat([]byte{'b'}, size))
+		return c.do("POST", "/api/v1/packs", http.Header{"Content-Type": {formType}}, form)
 	}
 	resp, body := publish("1.0.0", 4<<20)
 	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(body), "TOO_LARGE") {

@@ -43,6 +43,17 @@ func edgeApp(t *testing.T, change func(*Config)) http.Handler {
 	return a.handler
 }
 
+// publishForm is a publish request body with one file, and its type.
+func publishForm(name, version string, data []byte) ([]byte, string) {
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	mw.WriteField("metadata", `{"name":"`+name+`","version":"`+version+`"}`)
+	fw, _ := mw.CreateFormFile("file", "file.bin")
+	fw.Write(data)
+	mw.Close()
+	return b.Bytes(), mw.FormDataContentType()
+}
+
 // send serves one request with the raw target (never cleaned) and Host
 // 127.0.0.1:5000 unless hdr sets "Host".
 func send(h http.Handler, method, target string, body []byte, hdr ...string) *httptest.ResponseRecorder {
@@ -183,12 +194,7 @@ func TestEdgeHost(t *testing.T) {
 // browser headers (every real client) goes through.
 func TestEdgeCrossOrigin(t *testing.T) {
 	h := edgeApp(t, nil)
-	var form bytes.Buffer
-	mw := multipart.NewWriter(&form)
-	mw.WriteField("metadata", `{"name":"csrf/pack","version":"1.0.0"}`)
-	fw, _ := mw.CreateFormFile("file", "rules.yaml")
-	fw.Write([]byte("rules: []\n"))
-	mw.Close()
+	form, formType := publishForm("csrf/pack", "1.0.0", []byte("rules: []\n"))
 	key := `{"name":"evil","pem":"-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n"}`
 	mirror := `{"name":"exfil","url":"http://127.0.0.1:1"}`
 	for _, r := range []struct {
@@ -198,7 +204,7 @@ func TestEdgeCrossOrigin(t *testing.T) {
 		{"POST", "/v2/csrf/blobs/uploads/", "", nil},
 		{"PUT", "/v2/csrf/manifests/t", "application/vnd.oci.image.manifest.v1+json", []byte(`{}`)},
 		{"DELETE", "/v2/csrf/manifests/t", "", nil},
-		{"POST", "/api/v1/packs", mw.FormDataContentType(), form.Bytes()},
+		{"POST", "/api/v1/packs", formType, form},
 		{"POST", "/api/v1/keys", "text/plain", []byte(key)},
 		{"POST", "/api/v1/mirrors", "application/json", []byte(mirror)},
 		{"POST", "/api/v1/packs/csrf/pack/lifecycle", "application/json", []byte(`{"state":"archived"}`)},
@@ -231,7 +237,7 @@ func TestEdgeCrossOrigin(t *testing.T) {
 	want(t, send(h, "POST", "/v2/csrf/blobs/uploads/", nil, "Origin", "http://127.0.0.1:5000"), 202, "", "Origin = Host")
 	want(t, send(h, "GET", "/v2/", nil, "Sec-Fetch-Site", "cross-site"), 200, "", "cross-site GET")
 	want(t, send(h, "POST", "/v2/csrf/blobs/uploads/", nil), 202, "", "client POST")
-	want(t, send(h, "POST", "/api/v1/packs", form.Bytes(), "Content-Type", mw.FormDataContentType()), 201, "", "client publish")
+	want(t, send(h, "POST", "/api/v1/packs", form, "Content-Type", formType), 201, "", "client publish")
 	want(t, send(h, "POST", "/api/v1/mirrors", []byte(mirror), "Content-Type", "application/json"), 201, "", "client mirror")
 }
 
@@ -240,18 +246,13 @@ func TestEdgeCrossOrigin(t *testing.T) {
 // multipart/form-data; a request without a body needs no type.
 func TestEdgeJSONBodies(t *testing.T) {
 	h := edgeApp(t, nil)
-	var form bytes.Buffer
-	mw := multipart.NewWriter(&form)
-	mw.WriteField("metadata", `{"name":"json/pack","version":"1.0.0"}`)
-	fw, _ := mw.CreateFormFile("file", "rules.yaml")
-	fw.Write([]byte("rules: []\n"))
-	mw.Close()
-	want(t, send(h, "POST", "/api/v1/packs", form.Bytes(), "Content-Type", mw.FormDataContentType()), 201, "", "publish")
+	form, formType := publishForm("json/pack", "1.0.0", []byte("rules: []\n"))
+	want(t, send(h, "POST", "/api/v1/packs", form, "Content-Type", formType), 201, "", "publish")
 
 	mirror := []byte(`{"name":"m1","url":"http://127.0.0.1:1"}`)
 	lifecycle := []byte(`{"state":"deprecated","reason":"csrf"}`)
 	for _, ct := range []string{"", "text/plain", "text/plain; charset=utf-8", "application/x-www-form-urlencoded",
-		mw.FormDataContentType(), "application/jsonx", "application/json-patch+json", "json"} {
+		formType, "application/jsonx", "application/json-patch+json", "json"} {
 		for _, r := range []struct {
 			method, target string
 			body           []byte

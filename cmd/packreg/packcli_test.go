@@ -4,43 +4,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"log/slog"
-	"mime/multipart"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/packreg/packreg/pack"
-	"github.com/packreg/packreg/registry"
 )
 
-// packServer is serve's wiring of stores, packs, audit and registry, on
-// an httptest server; it returns the URL.
+// packServer is serve's wiring (wire) on an httptest server; it returns
+// the URL.
 func packServer(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	c := DefaultConfig()
-	c.Data = dir
-	if err := c.Resolve(); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.DiscardHandler)
-	st, err := openStores(t.Context(), c, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	packs, err := newPacks(t.Context(), st, c, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := registry.New(st.blobs, st.meta, packs.registryOptions()...)
-	packs.attach(reg)
-	var draining atomic.Bool
-	srv := httptest.NewServer(newHandler(reg, st, &draining, log, newEdgeSettings(c), packs.routes()...))
+	srv := httptest.NewServer(edgeApp(t, nil))
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
@@ -175,11 +152,6 @@ func TestPublishBoundsWired(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(data, "spool")); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
 		t.Fatalf("DATA/spool: %v %v", fi, err)
 	}
-	var form bytes.Buffer
-	mw := multipart.NewWriter(&form)
-	mw.WriteField("metadata", `{"name":"big/pack","version":"1.0.0"}`)
-	fw, _ := mw.CreateFormFile("file", "big.bin")
-	fw.Write(bytes.Repeat([]byte{'x'}, 2<<20))
-	mw.Close()
-	want(t, send(h, "POST", "/api/v1/packs", form.Bytes(), "Content-Type", mw.FormDataContentType()), 413, "TOO_LARGE", "2 MiB publish, 1 MiB cap")
+	form, formType := publishForm("big/pack", "1.0.0", bytes.Repeat([]byte{'x'}, 2<<20))
+	want(t, send(h, "POST", "/api/v1/packs", form, "Content-Type", formType), 413, "TOO_LARGE", "2 MiB publish, 1 MiB cap")
 }
