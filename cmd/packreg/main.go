@@ -1,8 +1,3 @@
-// Command packreg is the packreg registry: `packreg serve` runs it,
-// `packreg config print` shows the effective configuration and
-// `packreg version` the build. This package parses flags and config and
-// wires the stores, the registry and the HTTP server together; everything
-// else lives in the packages it imports.
 package main
 
 import (

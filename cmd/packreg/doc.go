@@ -1,0 +1,16 @@
+// Command packreg is the packreg registry: `packreg serve` runs it,
+// `packreg config print` shows the effective configuration and
+// `packreg version` the build; the other commands are clients of a running
+// server's /api/v1. This package parses flags and config and wires the
+// stores, the registry and the HTTP server together; everything else lives
+// in the packages it imports.
+//
+// Files: main.go (commands), config.go (the typed config), redact.go
+// (secrets in store URLs and DSNs never reach a message), stores.go,
+// packs.go, attest.go, mirrors.go (wiring), serve.go (the server and its
+// request log), edge.go (what every request passes before a route: Host
+// while anonymous on loopback, cross-origin writes, JSON bodies, raw-path
+// routing that never cleans or redirects), and the CLI clients (*cli.go).
+//
+// Nothing imports cmd.
+package main
