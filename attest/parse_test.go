@@ -2,6 +2,7 @@ package attest
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -44,13 +45,26 @@ func TestParseSimpleSigning(t *testing.T) {
 		"duplicate digest": `{"critical":{"identity":{},"image":{"docker-manifest-digest":"` + cosignSubject +
 			`","docker-manifest-digest":"sha256:` + strings.Repeat("0", 64) + `"},"type":"cosign container image signature"}}`,
 		"duplicate critical": `{"critical":{"type":"x"},"critical":{"image":{"docker-manifest-digest":"` + cosignSubject + `"},"type":"cosign container image signature"}}`,
-		"wrong type":         strings.Replace(cosignPayload, "cosign container image signature", "something else", 1),
-		"no type":            `{"critical":{"image":{"docker-manifest-digest":"` + cosignSubject + `"}}}`,
-		"uppercase digest":   strings.Replace(cosignPayload, "3887eaab", "3887EAAB", 1),
-		"short digest":       strings.Replace(cosignPayload, "3887eaab", "3887", 1),
-		"md5 digest":         strings.Replace(cosignPayload, "sha256:", "md5:", 1),
-		"digest not string":  `{"critical":{"image":{"docker-manifest-digest":42},"type":"cosign container image signature"}}`,
-		"deep nesting":       `{"optional":` + strings.Repeat(`[`, 100) + strings.Repeat(`]`, 100) + `}`,
+		// Go's decoder matches struct fields case-insensitively, so these
+		// are duplicates to it: the last one would win.
+		"case-variant critical": `{"critical":{"image":{"docker-manifest-digest":"` + cosignSubject + `"},"type":"cosign container image signature"},` +
+			`"Critical":{"image":{"docker-manifest-digest":"sha256:` + strings.Repeat("0", 64) + `"},"type":"cosign container image signature"}}`,
+		"case-variant digest": `{"critical":{"image":{"docker-manifest-digest":"` + cosignSubject +
+			`","DOCKER-MANIFEST-DIGEST":"sha256:` + strings.Repeat("0", 64) + `"},"type":"cosign container image signature"}}`,
+		// U+212A KELVIN SIGN folds to k and U+017F LONG S to s, as in Go's decoder.
+		"kelvin digest": `{"critical":{"image":{"docker-manifest-digest":"` + cosignSubject +
+			`","doc` + "\u212a" + `er-manifest-digest":"sha256:` + strings.Repeat("0", 64) + `"},"type":"cosign container image signature"}}`,
+		"long-s digest": `{"critical":{"image":{"docker-manifest-digest":"` + cosignSubject +
+			`","docker-manife` + "\u017f" + `t-digest":"sha256:` + strings.Repeat("0", 64) + `"},"type":"cosign container image signature"}}`,
+		"escaped kelvin digest": `{"critical":{"image":{"docker-manifest-digest":"` + cosignSubject +
+			`","doc\u212Aer-manifest-digest":"sha256:` + strings.Repeat("0", 64) + `"},"type":"cosign container image signature"}}`,
+		"wrong type":        strings.Replace(cosignPayload, "cosign container image signature", "something else", 1),
+		"no type":           `{"critical":{"image":{"docker-manifest-digest":"` + cosignSubject + `"}}}`,
+		"uppercase digest":  strings.Replace(cosignPayload, "3887eaab", "3887EAAB", 1),
+		"short digest":      strings.Replace(cosignPayload, "3887eaab", "3887", 1),
+		"md5 digest":        strings.Replace(cosignPayload, "sha256:", "md5:", 1),
+		"digest not string": `{"critical":{"image":{"docker-manifest-digest":42},"type":"cosign container image signature"}}`,
+		"deep nesting":      `{"optional":` + strings.Repeat(`[`, 100) + strings.Repeat(`]`, 100) + `}`,
 	}
 	for name, in := range bad {
 		if _, _, err := ParseSimpleSigning([]byte(in)); err == nil {
@@ -59,6 +73,27 @@ func TestParseSimpleSigning(t *testing.T) {
 	}
 	if _, _, err := ParseSimpleSigning(make([]byte, maxDocument+1)); err == nil {
 		t.Error("oversized payload accepted")
+	}
+}
+
+// The case-variant rows above matter because Go's decoder, which reads
+// the document after the duplicate check, takes them as one field and
+// keeps the last: here the payload would be about another digest.
+func TestFoldedKeysAreOneFieldToGo(t *testing.T) {
+	zero := "sha256:" + strings.Repeat("0", 64)
+	for _, key := range []string{"DOCKER-MANIFEST-DIGEST", "doc\u212aer-manifest-digest", "docker-manife\u017ft-digest"} {
+		doc := `{"critical":{"image":{"docker-manifest-digest":"` + cosignSubject + `","` + key + `":"` + zero + `"}}}`
+		var p SimpleSigning
+		if err := json.Unmarshal([]byte(doc), &p); err != nil || p.Critical.Image.DockerManifestDigest != zero {
+			t.Fatalf("%s: Go decoded %q (%v); the duplicate check no longer needs folding?", key, p.Critical.Image.DockerManifestDigest, err)
+		}
+		if err := checkJSON([]byte(doc)); err == nil || !strings.Contains(err.Error(), "duplicate key") {
+			t.Fatalf("%s: checkJSON = %v", key, err)
+		}
+	}
+	// Keys that differ by more than case stay distinct.
+	if err := checkJSON([]byte(`{"a-b":1,"a_b":2,"ab":3}`)); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -81,15 +116,16 @@ func TestParseEnvelopeAndStatement(t *testing.T) {
 		t.Fatalf("PAE: %q", env.PAE()[:60])
 	}
 	bad := map[string]string{
-		"no signatures":   `{"payloadType":"x","payload":"e30=","signatures":[]}`,
-		"no payloadType":  `{"payload":"e30=","signatures":[{"sig":"AA=="}]}`,
-		"bad base64":      `{"payloadType":"x","payload":"e30","signatures":[{"sig":"!!"}]}`,
-		"empty payload":   `{"payloadType":"x","payload":"","signatures":[{"sig":"AA=="}]}`,
-		"newline base64":  `{"payloadType":"x","payload":"e3\n0=","signatures":[{"sig":"AA=="}]}`,
-		"dup signatures":  `{"payloadType":"x","payload":"e30=","signatures":[{"sig":"AA=="}],"signatures":[]}`,
-		"sig not string":  `{"payloadType":"x","payload":"e30=","signatures":[{"sig":1}]}`,
-		"too many sigs":   `{"payloadType":"x","payload":"e30=","signatures":[` + strings.Repeat(`{"sig":"AA=="},`, maxEnvelopeSigs) + `{"sig":"AA=="}]}`,
-		"trailing object": cosignAttEnv + `{}`,
+		"no signatures":     `{"payloadType":"x","payload":"e30=","signatures":[]}`,
+		"no payloadType":    `{"payload":"e30=","signatures":[{"sig":"AA=="}]}`,
+		"bad base64":        `{"payloadType":"x","payload":"e30","signatures":[{"sig":"!!"}]}`,
+		"empty payload":     `{"payloadType":"x","payload":"","signatures":[{"sig":"AA=="}]}`,
+		"newline base64":    `{"payloadType":"x","payload":"e3\n0=","signatures":[{"sig":"AA=="}]}`,
+		"dup signatures":    `{"payloadType":"x","payload":"e30=","signatures":[{"sig":"AA=="}],"signatures":[]}`,
+		"sig not string":    `{"payloadType":"x","payload":"e30=","signatures":[{"sig":1}]}`,
+		"too many sigs":     `{"payloadType":"x","payload":"e30=","signatures":[` + strings.Repeat(`{"sig":"AA=="},`, maxEnvelopeSigs) + `{"sig":"AA=="}]}`,
+		"trailing object":   cosignAttEnv + `{}`,
+		"case-variant sigs": `{"payloadType":"x","payload":"e30=","signatures":[{"sig":"AA=="}],"Signatures":[{"sig":"AQ=="}]}`,
 	}
 	for name, in := range bad {
 		if _, err := ParseEnvelope([]byte(in)); err == nil {
@@ -98,11 +134,12 @@ func TestParseEnvelopeAndStatement(t *testing.T) {
 	}
 	b64 := func(s string) []byte { return []byte(s) }
 	badSt := map[string][]byte{
-		"wrong _type":   b64(`{"_type":"https://example.com/x","predicateType":"p","subject":[{"digest":{"sha256":"aa"}}]}`),
-		"no subject":    b64(`{"_type":"https://in-toto.io/Statement/v1","predicateType":"p","subject":[]}`),
-		"no predicate":  b64(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"digest":{"sha256":"aa"}}]}`),
-		"dup predicate": b64(`{"_type":"https://in-toto.io/Statement/v1","predicateType":"a","predicateType":"b","subject":[{"digest":{"sha256":"aa"}}]}`),
-		"dup digest":    b64(`{"_type":"https://in-toto.io/Statement/v1","predicateType":"a","subject":[{"digest":{"sha256":"aa","sha256":"bb"}}]}`),
+		"wrong _type":    b64(`{"_type":"https://example.com/x","predicateType":"p","subject":[{"digest":{"sha256":"aa"}}]}`),
+		"no subject":     b64(`{"_type":"https://in-toto.io/Statement/v1","predicateType":"p","subject":[]}`),
+		"no predicate":   b64(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"digest":{"sha256":"aa"}}]}`),
+		"dup predicate":  b64(`{"_type":"https://in-toto.io/Statement/v1","predicateType":"a","predicateType":"b","subject":[{"digest":{"sha256":"aa"}}]}`),
+		"dup digest":     b64(`{"_type":"https://in-toto.io/Statement/v1","predicateType":"a","subject":[{"digest":{"sha256":"aa","sha256":"bb"}}]}`),
+		"case predicate": b64(`{"_type":"https://in-toto.io/Statement/v1","predicateType":"a","PREDICATETYPE":"b","subject":[{"digest":{"sha256":"aa"}}]}`),
 	}
 	for name, in := range badSt {
 		if _, err := ParseStatement(PayloadTypeInToto, in); err == nil {

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Everything attest parses is signed or about signed bytes, and two
@@ -16,7 +18,10 @@ import (
 // way and we read another, trailing data after the object, a number where
 // a string belongs. So every document goes through decodeStrict first: one
 // JSON value, no duplicate keys at any depth, bounded nesting, then a
-// normal decode into the typed struct.
+// normal decode into the typed struct. Keys are compared the way Go's
+// decoder matches them to struct fields, case-insensitively with Unicode
+// folding ("Critical", "doc\u212Aer-..."): to it those are one field, and
+// the last would win.
 
 const maxDepth = 64
 
@@ -71,10 +76,11 @@ func walkObject(dec *json.Decoder, depth int) error {
 		if !ok {
 			return errors.New("invalid JSON: object key is not a string")
 		}
-		if seen[key] {
-			return fmt.Errorf("invalid JSON: duplicate key %q", clip(key))
+		folded := foldKey(key)
+		if seen[folded] {
+			return fmt.Errorf("invalid JSON: duplicate key %q (keys differing only in case are duplicates)", clip(key))
 		}
-		seen[key] = true
+		seen[folded] = true
 		if err := walkValue(dec, depth); err != nil {
 			return err
 		}
@@ -84,6 +90,31 @@ func walkObject(dec *json.Decoder, depth int) error {
 		return fmt.Errorf("invalid JSON: %w", err)
 	}
 	return nil
+}
+
+// foldKey maps keys that encoding/json would match to the same struct
+// field to one string: ASCII letters upper-cased, other runes to the
+// smallest rune of their Unicode fold orbit (so KELVIN SIGN is K and LONG
+// S is S), which is bytes.EqualFold, what the decoder uses.
+func foldKey(k string) string {
+	var b strings.Builder
+	b.Grow(len(k))
+	for _, r := range k {
+		if r < utf8.RuneSelf {
+			b.WriteRune(unicode.ToUpper(r))
+			continue
+		}
+		for {
+			f := unicode.SimpleFold(r)
+			if f <= r {
+				r = f
+				break
+			}
+			r = f
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 func walkValue(dec *json.Decoder, depth int) error {
