@@ -58,18 +58,27 @@ func (e *env) with(t *testing.T) *env {
 	return &c
 }
 
-func newEnv(t *testing.T, cfg attest.Config) *env {
+func newEnv(t *testing.T, cfg attest.Config) *env { return newEnvWorker(t, cfg, true) }
+
+// newEnvWorker is newEnv, without the indexing worker when worker is
+// false: pushes are then indexed only when something asks (wait hangs).
+func newEnvWorker(t *testing.T, cfg attest.Config, worker bool) *env {
 	t.Helper()
 	blobs, meta, _ := teststores.Open(t)
 	e := &env{t: t, clk: &testClock{now: time.Now().UTC().Truncate(time.Second)}}
-	e.svc = attest.New(meta, attest.WithConfig(cfg), attest.WithClock(e.clock), attest.WithAudit(meta))
+	e.svc = attest.New(meta, attest.WithConfig(cfg), attest.WithClock(e.clock), attest.WithAudit(meta),
+		attest.WithGatedTypes(func(at string) bool { return at == packType }))
 	e.audit = meta
-	e.reg = registry.New(blobs, meta, e.svc.RegistryOptions()...)
+	e.reg = registry.New(blobs, meta, append(e.svc.RegistryOptions(), registry.WithClock(e.clock))...)
 	e.src = &tamperSource{Source: e.reg, bad: map[digest.Digest]bool{}}
 	e.svc.Attach(e.src, e.reg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { e.svc.Run(ctx); close(done) }()
+	if worker {
+		go func() { e.svc.Run(ctx); close(done) }()
+	} else {
+		close(done)
+	}
 	e.api = httptest.NewServer(e.svc.Handler())
 	e.oci = httptest.NewServer(e.reg)
 	t.Cleanup(func() {
@@ -239,7 +248,10 @@ type manifest struct {
 	Annotations   map[string]string `json:"annotations,omitempty"`
 }
 
-const mtManifest = "application/vnd.oci.image.manifest.v1+json"
+const (
+	mtManifest = "application/vnd.oci.image.manifest.v1+json"
+	packType   = "application/vnd.packreg.pack.v1"
+)
 
 // layer pushes b and describes it.
 func (e *env) layer(repo, mediaType string, b []byte, ann map[string]string) desc {
@@ -287,7 +299,7 @@ func (e *env) pushPack(repo, version string) digest.Digest {
 	packSeq.Unlock()
 	l := e.layer(repo, "application/vnd.packreg.pack.file.v1", []byte(fmt.Sprintf("pack %s %s %d\n", repo, version, n)),
 		map[string]string{"org.opencontainers.image.title": "pack.yaml"})
-	return e.pushManifest(repo, version, manifest{ArtifactType: "application/vnd.packreg.pack.v1", Layers: []desc{l}})
+	return e.pushManifest(repo, version, manifest{ArtifactType: packType, Layers: []desc{l}})
 }
 
 func (e *env) subjectDesc(repo string, d digest.Digest) *desc {

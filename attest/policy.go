@@ -15,6 +15,40 @@ type Config struct {
 	Policies []Policy `yaml:"policies"`
 	// QueueSize bounds the indexing jobs waiting for the worker.
 	QueueSize int `yaml:"queue_size"`
+	// MaxReferrersPerSubject caps the referrer manifests whose signatures
+	// are checked for one subject. A referrer past it is not checked: it
+	// gets one failed finding naming the limit, so the subject is
+	// invalid rather than verified on a partial reading. 0 means
+	// DefaultMaxReferrersPerSubject.
+	MaxReferrersPerSubject int `yaml:"max_referrers_per_subject"`
+	// MaxRecordsPerSubject caps the records read about one subject, by
+	// the pull gate on every pull and by reports: past it the report gets
+	// a failed finding naming the limit. 0 means
+	// DefaultMaxRecordsPerSubject.
+	MaxRecordsPerSubject int `yaml:"max_records_per_subject"`
+}
+
+// Defaults of the caps per subject. A version signed and attested a few
+// times has a handful of referrers and records; each `cosign sign` in the
+// tag schema writes a new .sig manifest holding every earlier signature
+// too, so records grow faster than signings.
+const (
+	DefaultMaxReferrersPerSubject = 128
+	DefaultMaxRecordsPerSubject   = 1024
+)
+
+func (c *Config) maxReferrers() int {
+	if c.MaxReferrersPerSubject > 0 {
+		return c.MaxReferrersPerSubject
+	}
+	return DefaultMaxReferrersPerSubject
+}
+
+func (c *Config) maxRecords() int {
+	if c.MaxRecordsPerSubject > 0 {
+		return c.MaxRecordsPerSubject
+	}
+	return DefaultMaxRecordsPerSubject
 }
 
 // Policy is what a set of repositories requires.
@@ -50,6 +84,12 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.QueueSize < 0 {
 		errs = append(errs, fmt.Errorf("attest.queue_size must be >= 0, got %d", c.QueueSize))
+	}
+	if c.MaxReferrersPerSubject < 0 {
+		errs = append(errs, fmt.Errorf("attest.max_referrers_per_subject must be >= 0, got %d", c.MaxReferrersPerSubject))
+	}
+	if c.MaxRecordsPerSubject < 0 {
+		errs = append(errs, fmt.Errorf("attest.max_records_per_subject must be >= 0, got %d", c.MaxRecordsPerSubject))
 	}
 	for i, p := range c.Policies {
 		if len(p.Repositories) == 0 {

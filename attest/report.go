@@ -79,7 +79,8 @@ type PolicyResult struct {
 // key ring as it is now, so a retired or revoked key changes the answer
 // without re-checking any signature.
 func (s *Service) Evaluate(ctx context.Context, repo string, d digest.Digest) (*Report, error) {
-	recs, err := s.st.AttestRecordsBySubject(ctx, repo, d)
+	max := s.cfg.maxRecords()
+	recs, err := s.st.AttestRecordsBySubject(ctx, repo, d, max+1)
 	if err != nil {
 		return nil, err
 	}
@@ -88,6 +89,13 @@ func (s *Service) Evaluate(ctx context.Context, repo string, d digest.Digest) (*
 		return nil, err
 	}
 	rep := &Report{Repository: repo, Digest: d, Signatures: []Finding{}, Attestations: []Finding{}}
+	if len(recs) > max {
+		// More than the pull path reads: the rest is unknown, and unknown
+		// is not verified.
+		recs = recs[:max]
+		rep.Signatures = append(rep.Signatures, Finding{Kind: KindSignature, Status: storage.SigFailed,
+			Reason: fmt.Sprintf("limit: more than %d signature records about this manifest (attest.max_records_per_subject); the rest were not read", max)})
+	}
 	for _, rec := range recs {
 		f := finding(rec, keys)
 		if rec.Kind == KindSignature {
@@ -203,12 +211,12 @@ func (s *Service) judgeReport(rep *Report, p *Policy) {
 
 // CheckPull implements registry.PullGate. Where the policy requires
 // signatures, a manifest is served only when its report meets the policy,
-// or by digest within the policy's signing window after its push.
+// or by digest within the policy's signing window after its first push.
 // Where it says "verify before visible", a version that does not is
 // pending: not pullable by tag, though still by digest, which is how
-// cosign fetches what it signs. Signature and attestation manifests
-// themselves are exempt (they are verified by what they hold, and cosign
-// must fetch them to verify).
+// cosign fetches what it signs. Signature and attestation manifests of
+// other manifests are exempt (they are verified by what they hold, and
+// cosign must fetch them to verify): see exempt.
 func (s *Service) CheckPull(ctx context.Context, repo string, d digest.Digest, tag string) ([]string, error) {
 	p := s.cfg.PolicyFor(repo)
 	if p == nil || !p.RequireSignature && !(p.VerifyBeforeVisible && tag != "") {
@@ -218,11 +226,11 @@ func (s *Service) CheckPull(ctx context.Context, repo string, d digest.Digest, t
 	if err != nil {
 		return nil, err
 	}
-	if sm, err := ParseSignatureManifest(m.Payload); err == nil && sm != nil && len(sm.Items) == sm.Layers {
-		return nil, nil
+	if ok, err := s.exempt(ctx, repo, m, tag); err != nil || ok {
+		return nil, err
 	}
 	if tag == "" && p.SigningWindow > 0 && s.now().Sub(m.Created) < p.SigningWindow {
-		return nil, nil // being signed: see Policy.SigningWindow
+		return nil, nil // being signed: see Policy.SigningWindow (Created is the first push)
 	}
 	rep, err := s.Evaluate(ctx, repo, d)
 	if err != nil {
@@ -237,6 +245,54 @@ func (s *Service) CheckPull(ctx context.Context, repo string, d digest.Digest, t
 	}
 	return nil, registry.Denied("%s:%s is pending until it is verified (%s): pull it by digest to sign it",
 		repo, tag, strings.Join(rep.Policy.Problems, "; "))
+}
+
+// maxExemptProbe bounds the records read to decide an exemption.
+const maxExemptProbe = 8
+
+// exempt reports whether m is a signature or attestation manifest of
+// another manifest, which the signature policy does not gate: never a
+// pack (WithGatedTypes), only a manifest that holds nothing but
+// signatures, and only once attest has indexed it as being about another
+// subject. That is a manifest with a subject field, or the target of a
+// sha256-<hex>.sig/.att tag whose payload names that digest (a record
+// that did not fail: a failed one may be about another digest). Media
+// types alone prove nothing: anyone can give a pack DSSE layers.
+//
+// A signature manifest pulled before the worker indexed it (cosign
+// verify right after cosign sign) is indexed here, once: after that it
+// has records, and whatever they say, this does not index it again.
+func (s *Service) exempt(ctx context.Context, repo string, m *storage.Manifest, tag string) (bool, error) {
+	if s.gated != nil && s.gated(m.ArtifactType) {
+		return false, nil
+	}
+	sm, err := ParseSignatureManifest(m.Payload)
+	if err != nil || sm == nil || len(sm.Items) != sm.Layers {
+		return false, nil
+	}
+	recs, err := s.st.AttestRecordsByReferrer(ctx, repo, m.Digest, maxExemptProbe)
+	if err != nil {
+		return false, err
+	}
+	if len(recs) == 0 {
+		hint := sm.Subject
+		if hint == "" {
+			hint, _, _ = TagSubject(tag)
+		}
+		if hint == "" || hint == m.Digest {
+			return false, nil // about nothing, or about itself
+		}
+		tagged := sm.Subject == "" // pulled by its tag-schema tag, which points here
+		if recs, err = s.Index(ctx, repo, m.Digest, hint, tagged); err != nil {
+			return false, err
+		}
+	}
+	for _, r := range recs {
+		if r.Subject != m.Digest && (sm.Subject != "" || r.Status != storage.SigFailed) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // Meets reports whether manifest d of repo meets its policy, with the

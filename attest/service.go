@@ -26,6 +26,7 @@ type Service struct {
 	versions VersionResolver
 	audit    storage.AuditLog // nil: key changes are not recorded
 	cache    verifierCache
+	gated    func(artifactType string) bool // never exempt from the pull gate
 
 	jobs    chan job
 	pending sync.WaitGroup // jobs queued and not yet done (Wait)
@@ -57,6 +58,13 @@ func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = 
 // the audit trail. Signatures posted through the API are pushes, which the
 // trail already records from registry events.
 func WithAudit(a storage.AuditLog) Option { return func(s *Service) { s.audit = a } }
+
+// WithGatedTypes names the manifests the signature policy always gates,
+// by artifact type (the pack types, from cmd: attest does not import
+// pack), however much they look like signature manifests.
+func WithGatedTypes(gated func(artifactType string) bool) Option {
+	return func(s *Service) { s.gated = gated }
+}
 
 // WithVersionResolver replaces the tag-based name/version lookup.
 func WithVersionResolver(v VersionResolver) Option { return func(s *Service) { s.versions = v } }
@@ -166,7 +174,7 @@ func (s *Service) Index(ctx context.Context, repo string, referrer, subject dige
 func (s *Service) index(ctx context.Context, r *ring, repo string, referrer, hint digest.Digest, tagged bool) ([]storage.AttestRecord, error) {
 	m, err := s.src.Manifest(ctx, repo, referrer.String())
 	if registry.IsNotFound(err) {
-		return nil, s.st.DeleteAttestRecords(ctx, repo, referrer)
+		return nil, s.st.DeleteAttestRecords(ctx, repo, "", referrer)
 	}
 	if err != nil {
 		return nil, err
@@ -176,15 +184,18 @@ func (s *Service) index(ctx context.Context, r *ring, repo string, referrer, hin
 		return nil, err
 	}
 	if len(recs) == 0 {
-		return nil, s.st.DeleteAttestRecords(ctx, repo, referrer)
+		// Nothing about hint here; with no hint, nothing about anything
+		// (a manifest with a subject field always yields records).
+		return nil, s.st.DeleteAttestRecords(ctx, repo, hint, referrer)
 	}
 	subject := recs[0].Subject
+	prev, err := s.st.AttestRecordsBySubject(ctx, repo, subject, s.cfg.maxRecords()+1)
+	if err != nil {
+		return nil, err
+	}
+	recs = s.capped(recs, prev)
 	if !tagged {
 		// A re-check does not bring a superseded signature back.
-		prev, err := s.st.AttestRecordsBySubject(ctx, repo, subject)
-		if err != nil {
-			return nil, err
-		}
 		for i := range recs {
 			for _, p := range prev {
 				if p.Referrer == referrer && p.Index == recs[i].Index {
@@ -193,7 +204,7 @@ func (s *Service) index(ctx context.Context, r *ring, repo string, referrer, hin
 			}
 		}
 	}
-	if err := s.st.PutAttestRecords(ctx, repo, referrer, recs); err != nil {
+	if err := s.st.PutAttestRecords(ctx, repo, subject, referrer, recs); err != nil {
 		return nil, err
 	}
 	if tagged && subject == hint && recs[0].Format == FormatCosignTag {
@@ -204,6 +215,38 @@ func (s *Service) index(ctx context.Context, r *ring, repo string, referrer, hin
 	}
 	s.changed(ctx, repo, subject)
 	return recs, nil
+}
+
+// capped applies the caps per subject to the records of one referrer,
+// given (at most max records + 1 of) what is stored about the subject: a
+// referrer beyond them is not checked but stands as one failed finding
+// that names the limit, so the subject never reads as verified from part
+// of what it holds.
+func (s *Service) capped(recs, prev []storage.AttestRecord) []storage.AttestRecord {
+	referrer := recs[0].Referrer
+	others := map[digest.Digest]bool{}
+	n := 0
+	for _, p := range prev {
+		if p.Referrer != referrer {
+			others[p.Referrer] = true
+			n++
+		}
+	}
+	var why string
+	switch maxRefs, maxRecs := s.cfg.maxReferrers(), s.cfg.maxRecords(); {
+	case len(others) >= maxRefs:
+		why = fmt.Sprintf("limit: the subject already has %d referrers with signatures (attest.max_referrers_per_subject is %d); this one was not checked",
+			len(others), maxRefs)
+	case n+len(recs) > maxRecs:
+		why = fmt.Sprintf("limit: %d signatures here and %d already recorded about the subject exceed attest.max_records_per_subject (%d); not checked",
+			len(recs), n, maxRecs)
+	default:
+		return recs
+	}
+	rec := recs[0]
+	rec.Index, rec.KeyID, rec.Algorithm, rec.PredicateType, rec.SigHash, rec.PayloadDigest = 0, "", "", "", "", ""
+	failf(&rec, "%s", why)
+	return []storage.AttestRecord{rec}
 }
 
 // Refresh re-reads every signature about subject in repo (tag-schema tags,
@@ -240,10 +283,14 @@ func (s *Service) Refresh(ctx context.Context, repo string, subject digest.Diges
 	if err != nil && !registry.IsNotFound(err) {
 		return err
 	}
+	// Bounded like indexing: past the cap, index records the limit.
+	if max := s.cfg.maxReferrers() + 1; len(refs) > max {
+		refs = refs[:max]
+	}
 	for _, d := range refs {
 		add(target{d.Digest, "", false})
 	}
-	old, err := s.st.AttestRecordsBySubject(ctx, repo, subject)
+	old, err := s.st.AttestRecordsBySubject(ctx, repo, subject, s.cfg.maxRecords()+1)
 	if err != nil {
 		return err
 	}

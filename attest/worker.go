@@ -43,6 +43,10 @@ const enqueueWait = 5 * time.Second
 // jobTimeout bounds one job, so a stuck blob read cannot stop indexing.
 const jobTimeout = 2 * time.Minute
 
+// maxSubjectsNotified bounds the records read to learn which subjects a
+// deleted referrer was about.
+const maxSubjectsNotified = 64
+
 // Observe is the registry.Subscriber that feeds the index.
 func (s *Service) Observe(ctx context.Context, e registry.Event) {
 	switch e.Action {
@@ -120,10 +124,22 @@ func (s *Service) do(ctx context.Context, j job) error {
 		_, err := s.Index(ctx, j.repo, j.d, j.hint, j.tagged)
 		return err
 	case jobDelete:
-		if err := s.st.DeleteAttestRecords(ctx, j.repo, j.d); err != nil {
+		// The subjects the referrer was about change too: a pack version
+		// waiting on (or verified by) it.
+		recs, err := s.st.AttestRecordsByReferrer(ctx, j.repo, j.d, maxSubjectsNotified)
+		if err != nil {
 			return err
 		}
-		s.changed(ctx, j.repo, j.d)
+		if err := s.st.DeleteAttestRecords(ctx, j.repo, "", j.d); err != nil {
+			return err
+		}
+		subjects := map[digest.Digest]bool{j.d: true}
+		for _, r := range recs {
+			subjects[r.Subject] = true
+		}
+		for d := range subjects {
+			s.changed(ctx, j.repo, d)
+		}
 		return nil
 	case jobUntag:
 		n, err := s.st.SupersedeAttestRecords(ctx, j.repo, j.hint, j.what, FormatCosignTag, "", s.now().UTC())
@@ -142,7 +158,7 @@ func (s *Service) do(ctx context.Context, j job) error {
 // recheckSubject re-checks the records about subject that could not be
 // verified, which includes bundles signing a manifest not pushed yet.
 func (s *Service) recheckSubject(ctx context.Context, repo string, subject digest.Digest) error {
-	recs, err := s.st.AttestRecordsBySubject(ctx, repo, subject)
+	recs, err := s.st.AttestRecordsBySubject(ctx, repo, subject, s.cfg.maxRecords()+1)
 	if err != nil || len(recs) == 0 {
 		return err
 	}
@@ -176,8 +192,8 @@ func (s *Service) recheckUnverifiable(ctx context.Context) error {
 		return err
 	}
 	type ref struct {
-		repo string
-		d    digest.Digest
+		repo       string
+		subject, d digest.Digest
 	}
 	done := map[ref]bool{}
 	var after storage.AttestCursor
@@ -187,7 +203,7 @@ func (s *Service) recheckUnverifiable(ctx context.Context) error {
 			return err
 		}
 		for _, rec := range recs {
-			k := ref{rec.Repo, rec.Referrer}
+			k := ref{rec.Repo, rec.Subject, rec.Referrer}
 			if done[k] {
 				continue
 			}
@@ -200,6 +216,6 @@ func (s *Service) recheckUnverifiable(ctx context.Context) error {
 			return nil
 		}
 		last := recs[len(recs)-1]
-		after = storage.AttestCursor{Repo: last.Repo, Referrer: last.Referrer, Index: last.Index}
+		after = storage.AttestCursor{Repo: last.Repo, Subject: last.Subject, Referrer: last.Referrer, Index: last.Index}
 	}
 }

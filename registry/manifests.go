@@ -275,7 +275,7 @@ func (r *Registry) storeManifest(ctx context.Context, repo string, ref reference
 	if err != nil {
 		return nil, err
 	}
-	m.Repo, m.Digest, m.Size, m.Payload = repo, d, int64(len(payload)), payload
+	m.Repo, m.Digest, m.Size, m.Payload, m.Created = repo, d, int64(len(payload)), payload, r.now().UTC()
 	if err := r.checkReferences(ctx, repo, m, doc); err != nil {
 		return nil, err
 	}

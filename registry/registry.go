@@ -18,6 +18,7 @@ type Registry struct {
 	maxBlobSize   int64
 	uploadTTL     time.Duration
 	maxPage       int
+	now           func() time.Time // stamps manifest pushes
 
 	subscribers []Subscriber
 	admitters   []Admitter
@@ -45,6 +46,10 @@ func WithUploadTTL(d time.Duration) Option { return func(r *Registry) { r.upload
 // WithMaxPageSize clamps n on tag and catalog listings (default 1000).
 func WithMaxPageSize(n int) Option { return func(r *Registry) { r.maxPage = n } }
 
+// WithClock replaces time.Now as the time manifest pushes are stamped with
+// (the first push of a digest is when signing windows start), for tests.
+func WithClock(now func() time.Time) Option { return func(r *Registry) { r.now = now } }
+
 // New returns a registry over blobs and meta.
 func New(blobs storage.BlobStore, meta storage.Metadata, opts ...Option) *Registry {
 	r := &Registry{
@@ -54,6 +59,7 @@ func New(blobs storage.BlobStore, meta storage.Metadata, opts ...Option) *Regist
 		deleteEnabled: true,
 		uploadTTL:     24 * time.Hour,
 		maxPage:       1000,
+		now:           time.Now,
 	}
 	for _, o := range opts {
 		o(r)

@@ -48,7 +48,11 @@ const (
 )
 
 // AttestRecord is one signature or attestation found in a referrer manifest
-// (one simple-signing layer, one DSSE signature, one bundle).
+// (one simple-signing layer, one DSSE signature, one bundle), about one
+// subject. Records are keyed by (Repo, Subject, Referrer, Index): one
+// referrer reached as the signature of two subjects (a .sig manifest
+// tagged for another digest too) has records about each, and checking it
+// for one never rewrites what was found for the other.
 type AttestRecord struct {
 	Repo     string
 	Referrer digest.Digest // the manifest that holds it
@@ -77,9 +81,11 @@ type AttestRecord struct {
 	Superseded time.Time
 }
 
-// AttestCursor positions a walk over all records, in (Repo, Referrer, Index) order.
+// AttestCursor positions a walk over all records, in (Repo, Subject,
+// Referrer, Index) order.
 type AttestCursor struct {
 	Repo     string
+	Subject  digest.Digest
 	Referrer digest.Digest
 	Index    int
 }
@@ -97,18 +103,27 @@ type Attest interface {
 	// UpdateKey stores k's State, NotBefore, NotAfter and Updated; ErrNotFound if absent.
 	UpdateKey(ctx context.Context, k *Key) error
 
-	// PutAttestRecords replaces the records of referrer in repo with recs,
-	// in one transaction. A record whose Index existed before keeps its
-	// Recorded time: a re-check must not move when a signature was seen.
-	PutAttestRecords(ctx context.Context, repo string, referrer digest.Digest, recs []AttestRecord) error
-	// DeleteAttestRecords removes the records of referrer in repo (none is not an error).
-	DeleteAttestRecords(ctx context.Context, repo string, referrer digest.Digest) error
+	// PutAttestRecords replaces the records about subject found in
+	// referrer of repo with recs (each about subject), in one
+	// transaction; records of referrer about other subjects stay. A
+	// record whose Index existed before keeps its Recorded time: a
+	// re-check must not move when a signature was seen.
+	PutAttestRecords(ctx context.Context, repo string, subject, referrer digest.Digest, recs []AttestRecord) error
+	// DeleteAttestRecords removes the records of referrer in repo about
+	// subject, or about every subject when subject is "" (the referrer is
+	// gone). None is not an error.
+	DeleteAttestRecords(ctx context.Context, repo string, subject, referrer digest.Digest) error
 	// SupersedeAttestRecords marks, at at, the current records of subject in
 	// repo of kind and format (any format when empty) whose referrer is not
 	// keep, and returns how many it marked.
 	SupersedeAttestRecords(ctx context.Context, repo string, subject digest.Digest, kind, format string, keep digest.Digest, at time.Time) (int, error)
-	// AttestRecordsBySubject lists the records about subject in repo, oldest first.
-	AttestRecordsBySubject(ctx context.Context, repo string, subject digest.Digest) ([]AttestRecord, error)
+	// AttestRecordsBySubject lists at most n records about subject in
+	// repo, oldest first. Callers ask for one more than they can use to
+	// learn that there are more: the pull gate reads this on every pull.
+	AttestRecordsBySubject(ctx context.Context, repo string, subject digest.Digest, n int) ([]AttestRecord, error)
+	// AttestRecordsByReferrer lists at most n records found in referrer
+	// of repo, about any subject, in (Subject, Index) order.
+	AttestRecordsByReferrer(ctx context.Context, repo string, referrer digest.Digest, n int) ([]AttestRecord, error)
 	// AttestRecordsByKey lists the records whose KeyID is keyID, oldest first.
 	AttestRecordsByKey(ctx context.Context, keyID string) ([]AttestRecord, error)
 	// AttestRecordsBySigHash lists the records whose SigHash is h.

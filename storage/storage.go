@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 
@@ -112,8 +113,49 @@ type Manifest struct {
 	// sets it at push from its children's records, so a depth cap costs one
 	// lookup per child, never a walk.
 	IndexDepth int
-	Created    time.Time
+	// Created is when this digest was first pushed to this repository. A
+	// put sets it (now when zero) only the first time: deleting the
+	// manifest and pushing it again keeps it, so nothing that counts from
+	// a push (a signing window) starts over.
+	Created time.Time
 }
+
+// ClaimMode says what a manifest put does with a claimed tag.
+type ClaimMode int
+
+const (
+	// ClaimCheck refuses the put if the tag is claimed by another digest,
+	// and claims nothing.
+	ClaimCheck ClaimMode = iota + 1
+	// ClaimBind claims the tag for the manifest's digest if nothing has
+	// claimed it yet, and refuses the put if another digest has.
+	ClaimBind
+	// ClaimRebind claims the tag for the manifest's digest, whatever it
+	// was claimed for before (tags that may move, kept on record).
+	ClaimRebind
+)
+
+// TagClaim asks PutManifest to guard one of the tags it writes. A claim
+// binds a tag to a digest beyond the tag itself: it survives DeleteTag and
+// DeleteManifest, so a tag once bound is never reused for other content.
+// Pack versions are claimed this way (immutable versions).
+type TagClaim struct {
+	Tag  string
+	Mode ClaimMode
+}
+
+// ClaimError is the error of a put refused by a claim. It matches
+// ErrConflict: a conditional write lost, to an earlier or a concurrent one.
+type ClaimError struct {
+	Repo, Tag string
+	Claimed   digest.Digest // the digest the tag is bound to
+}
+
+func (e *ClaimError) Error() string {
+	return fmt.Sprintf("tag %s of %s is claimed by %s", e.Tag, e.Repo, e.Claimed)
+}
+
+func (e *ClaimError) Is(target error) bool { return target == ErrConflict }
 
 // Descriptor is a manifest listed without its payload (referrers answers).
 type Descriptor struct {
@@ -158,11 +200,16 @@ type Blobs interface {
 // Manifests stores manifests and the referrers index derived from them.
 type Manifests interface {
 	// PutManifest stores m (or keeps it, when its digest is already stored in
-	// m.Repo) and points each of tags at it, all in one transaction.
-	PutManifest(ctx context.Context, m *Manifest, tags []string) error
+	// m.Repo) and points each of tags at it, all in one transaction. Each
+	// claim (its Tag among tags) is checked and taken in that transaction
+	// too: of concurrent puts binding one tag to different digests exactly
+	// one succeeds, and a put refused by a claim changes nothing and
+	// returns a *ClaimError.
+	PutManifest(ctx context.Context, m *Manifest, tags []string, claims ...TagClaim) error
 	// GetManifest returns the manifest with its payload, or ErrNotFound.
 	GetManifest(ctx context.Context, repo string, d digest.Digest) (*Manifest, error)
-	// DeleteManifest removes the manifest and every tag pointing at it; ErrNotFound if absent.
+	// DeleteManifest removes the manifest and every tag pointing at it (not
+	// their claims); ErrNotFound if absent.
 	DeleteManifest(ctx context.Context, repo string, d digest.Digest) error
 	// Referrers lists manifests of repo whose subject is subject, filtered by
 	// artifactType when it is not empty, ordered by digest.
@@ -176,7 +223,11 @@ type Tags interface {
 	// ListTags returns up to n tags of repo in byte order, all > last.
 	ListTags(ctx context.Context, repo, last string, n int) ([]string, error)
 	// DeleteTag removes the tag (not the manifest); ErrNotFound if absent.
+	// A claim on the tag stays.
 	DeleteTag(ctx context.Context, repo, tag string) error
+	// ClaimedDigest returns the digest tag is claimed for (TagClaim), or
+	// ErrNotFound.
+	ClaimedDigest(ctx context.Context, repo, tag string) (digest.Digest, error)
 }
 
 // Uploads persists upload sessions.

@@ -29,7 +29,8 @@ func newAttest(st *stores, c Config, log *slog.Logger) (*attests, error) {
 	if !ok {
 		return nil, fmt.Errorf("%T: %w", st.meta, errNoAttest)
 	}
-	opts := []attest.Option{attest.WithConfig(c.Attest), attest.WithLogger(log)}
+	// Packs are always gated: a pack never passes for a signature manifest.
+	opts := []attest.Option{attest.WithConfig(c.Attest), attest.WithLogger(log), attest.WithGatedTypes(pack.IsPack)}
 	if al, ok := st.meta.(storage.AuditLog); ok {
 		opts = append(opts, attest.WithAudit(al))
 	}
@@ -39,7 +40,8 @@ func newAttest(st *stores, c Config, log *slog.Logger) (*attests, error) {
 // defaultAttestConfig is permissive. Policies is empty, not nil, so that
 // `config print` shows the key and what it prints decodes back the same.
 func defaultAttestConfig() attest.Config {
-	return attest.Config{Policies: []attest.Policy{}, QueueSize: attest.DefaultQueueSize}
+	return attest.Config{Policies: []attest.Policy{}, QueueSize: attest.DefaultQueueSize,
+		MaxReferrersPerSubject: attest.DefaultMaxReferrersPerSubject, MaxRecordsPerSubject: attest.DefaultMaxRecordsPerSubject}
 }
 
 // packOptions route the pack API's version sub-resources (signatures,

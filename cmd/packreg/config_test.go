@@ -96,6 +96,8 @@ packs:
   max_publish_size: 5000000
 attest:
   queue_size: 64
+  max_referrers_per_subject: 16
+  max_records_per_subject: 100
   policies:
     - repositories: ["secure/*", "prod/**"]
       require_signature: true
@@ -122,7 +124,7 @@ mirrors:
 				Registry:        RegistryConfig{MaxBlobSize: 1 << 20, UploadTTL: 90 * time.Minute, MaxPageSize: 50, JanitorInterval: 10 * time.Second},
 				Packs: PacksConfig{MaxPublishSize: 5000000, Policy: PolicyConfig{MaxPackSize: 1000, AllowArchivedPulls: true,
 					AllowedLayerMediaTypes: []string{"text/yaml", "application/vnd.acme.*"}}},
-				Attest: attest.Config{QueueSize: 64, Policies: []attest.Policy{{
+				Attest: attest.Config{QueueSize: 64, MaxReferrersPerSubject: 16, MaxRecordsPerSubject: 100, Policies: []attest.Policy{{
 					Repositories: []string{"secure/*", "prod/**"}, RequireSignature: true, SigningWindow: 10 * time.Minute,
 					VerifyBeforeVisible: true, RequiredAttestations: []string{"https://slsa.dev/provenance/v1"}}}},
 				Mirrors: MirrorsConfig{Tick: 2 * time.Second, LeaseTTL: 10 * time.Second, RunTimeout: time.Hour, Remotes: []mirror.Settings{{

@@ -71,12 +71,12 @@ var attestCases = []testCase{
 		a := attestStore(t, s)
 		subj, ref := dg("subject"), dg("referrer")
 		first := time.Now().UTC().Add(-time.Hour).Truncate(time.Millisecond)
-		ok(t, a.PutAttestRecords(ctx(t), "r", ref, []storage.AttestRecord{
+		ok(t, a.PutAttestRecords(ctx(t), "r", subj, ref, []storage.AttestRecord{
 			attestRecord(subj, 0, storage.SigUnverifiable, first), attestRecord(subj, 16, storage.SigVerified, first)}), "put")
 		later := first.Add(30 * time.Minute)
 		again := attestRecord(subj, 0, storage.SigVerified, later)
-		ok(t, a.PutAttestRecords(ctx(t), "r", ref, []storage.AttestRecord{again, attestRecord(subj, 32, storage.SigFailed, later)}), "replace")
-		got, err := a.AttestRecordsBySubject(ctx(t), "r", subj)
+		ok(t, a.PutAttestRecords(ctx(t), "r", subj, ref, []storage.AttestRecord{again, attestRecord(subj, 32, storage.SigFailed, later)}), "replace")
+		got, err := a.AttestRecordsBySubject(ctx(t), "r", subj, 100)
 		ok(t, err, "BySubject")
 		if len(got) != 2 {
 			t.Fatalf("after replace: %d records, want 2 (index 16 dropped): %v", len(got), referrersOf(got))
@@ -93,17 +93,68 @@ var attestCases = []testCase{
 		if got[0].Status != storage.SigVerified || got[0].KeyID != "k1" || got[0].PayloadDigest != dg("payload0") {
 			t.Errorf("record 0 not replaced: %+v", got[0])
 		}
-		other, err := a.AttestRecordsBySubject(ctx(t), "other", subj)
+		other, err := a.AttestRecordsBySubject(ctx(t), "other", subj, 100)
 		ok(t, err, "other repository")
 		if len(other) != 0 {
 			t.Fatalf("records leaked across repositories: %v", referrersOf(other))
 		}
-		ok(t, a.DeleteAttestRecords(ctx(t), "r", ref), "delete")
-		ok(t, a.DeleteAttestRecords(ctx(t), "r", ref), "delete again")
-		got, err = a.AttestRecordsBySubject(ctx(t), "r", subj)
+		ok(t, a.DeleteAttestRecords(ctx(t), "r", "", ref), "delete")
+		ok(t, a.DeleteAttestRecords(ctx(t), "r", "", ref), "delete again")
+		got, err = a.AttestRecordsBySubject(ctx(t), "r", subj, 100)
 		ok(t, err, "after delete")
 		if len(got) != 0 {
 			t.Fatalf("records after delete: %v", referrersOf(got))
+		}
+	}},
+	{"AttestRecordsKeyedBySubject", func(t *testing.T, s storage.Metadata) {
+		// One .sig manifest re-tagged as the signature of a second subject:
+		// checking it for the second leaves the first's findings alone.
+		a := attestStore(t, s)
+		first, second, ref := dg("first"), dg("second"), dg("referrer")
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		ok(t, a.PutAttestRecords(ctx(t), "r", first, ref, []storage.AttestRecord{attestRecord(first, 0, storage.SigVerified, now)}), "put first")
+		ok(t, a.PutAttestRecords(ctx(t), "r", second, ref, []storage.AttestRecord{attestRecord(second, 0, storage.SigFailed, now.Add(time.Minute))}), "put second")
+		got, err := a.AttestRecordsBySubject(ctx(t), "r", first, 100)
+		ok(t, err, "first")
+		if len(got) != 1 || got[0].Status != storage.SigVerified || !got[0].Recorded.Equal(now) {
+			t.Fatalf("the first subject's records after the second's were put: %+v", got)
+		}
+		byRef, err := a.AttestRecordsByReferrer(ctx(t), "r", ref, 100)
+		ok(t, err, "ByReferrer")
+		if len(byRef) != 2 || byRef[0].Subject == byRef[1].Subject {
+			t.Fatalf("ByReferrer: %+v", byRef)
+		}
+		if err := a.PutAttestRecords(ctx(t), "r", first, ref, []storage.AttestRecord{attestRecord(second, 1, storage.SigVerified, now)}); err == nil {
+			t.Fatal("a record about another subject was put under the first")
+		}
+		ok(t, a.DeleteAttestRecords(ctx(t), "r", second, ref), "delete second")
+		if got, err := a.AttestRecordsBySubject(ctx(t), "r", first, 100); err != nil || len(got) != 1 {
+			t.Fatalf("deleting the second subject's records touched the first's: %v %v", got, err)
+		}
+		if got, err := a.AttestRecordsBySubject(ctx(t), "r", second, 100); err != nil || len(got) != 0 {
+			t.Fatalf("second subject's records after delete: %v %v", got, err)
+		}
+		ok(t, a.PutAttestRecords(ctx(t), "r", second, ref, []storage.AttestRecord{attestRecord(second, 0, storage.SigFailed, now)}), "put second again")
+		ok(t, a.DeleteAttestRecords(ctx(t), "r", "", ref), "delete the referrer")
+		if byRef, err := a.AttestRecordsByReferrer(ctx(t), "r", ref, 100); err != nil || len(byRef) != 0 {
+			t.Fatalf("records of a deleted referrer: %v %v", byRef, err)
+		}
+	}},
+	{"AttestRecordsReadsAreBounded", func(t *testing.T, s storage.Metadata) {
+		a := attestStore(t, s)
+		subj := dg("subject")
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		for i := range 5 {
+			ok(t, a.PutAttestRecords(ctx(t), "r", subj, dg(fmt.Sprint("ref", i)),
+				[]storage.AttestRecord{attestRecord(subj, 0, storage.SigVerified, now.Add(time.Duration(i)*time.Second))}), "put %d", i)
+		}
+		got, err := a.AttestRecordsBySubject(ctx(t), "r", subj, 3)
+		ok(t, err, "BySubject")
+		if len(got) != 3 || got[0].Referrer != dg("ref0") || got[2].Referrer != dg("ref2") {
+			t.Fatalf("BySubject n=3: %v, want the 3 oldest", referrersOf(got))
+		}
+		if got, err := a.AttestRecordsByReferrer(ctx(t), "r", dg("ref1"), 1); err != nil || len(got) != 1 {
+			t.Fatalf("ByReferrer n=1: %v %v", got, err)
 		}
 	}},
 	{"AttestRecordsConcurrentPut", func(t *testing.T, s storage.Metadata) {
@@ -115,13 +166,13 @@ var attestCases = []testCase{
 		var wg sync.WaitGroup
 		errs := make([]error, 8)
 		for i := range errs {
-			wg.Go(func() { errs[i] = a.PutAttestRecords(ctx(t), "r", ref, recs) })
+			wg.Go(func() { errs[i] = a.PutAttestRecords(ctx(t), "r", subj, ref, recs) })
 		}
 		wg.Wait()
 		for i, err := range errs {
 			ok(t, err, "put %d", i)
 		}
-		got, err := a.AttestRecordsBySubject(ctx(t), "r", subj)
+		got, err := a.AttestRecordsBySubject(ctx(t), "r", subj, 100)
 		ok(t, err, "BySubject")
 		if len(got) != 2 {
 			t.Fatalf("%d records after concurrent puts, want 2", len(got))
@@ -136,11 +187,11 @@ var attestCases = []testCase{
 			if name == "oci" {
 				r.Format = "cosign-oci11"
 			}
-			ok(t, a.PutAttestRecords(ctx(t), "r", dg(name), []storage.AttestRecord{r}), "put %s", name)
+			ok(t, a.PutAttestRecords(ctx(t), "r", subj, dg(name), []storage.AttestRecord{r}), "put %s", name)
 		}
 		att := attestRecord(subj, 0, storage.SigVerified, now)
 		att.Kind = "attestation"
-		ok(t, a.PutAttestRecords(ctx(t), "r", dg("att"), []storage.AttestRecord{att}), "put attestation")
+		ok(t, a.PutAttestRecords(ctx(t), "r", subj, dg("att"), []storage.AttestRecord{att}), "put attestation")
 
 		n, err := a.SupersedeAttestRecords(ctx(t), "r", subj, "signature", "cosign-tag", dg("new"), now.Add(time.Minute))
 		ok(t, err, "supersede tag format")
@@ -157,7 +208,7 @@ var attestCases = []testCase{
 		if n != 1 {
 			t.Fatalf("superseded %d, want 1 (oci)", n)
 		}
-		got, err := a.AttestRecordsBySubject(ctx(t), "r", subj)
+		got, err := a.AttestRecordsBySubject(ctx(t), "r", subj, 100)
 		ok(t, err, "BySubject")
 		when := map[digest.Digest]time.Time{}
 		for _, r := range got {
@@ -173,14 +224,16 @@ var attestCases = []testCase{
 		now := time.Now().UTC().Truncate(time.Millisecond)
 		var want []string
 		for i := range 7 {
-			r := attestRecord(dg(fmt.Sprint("s", i)), 0, storage.SigUnverifiable, now)
+			// Subjects in the opposite order of referrers: the walk is
+			// in (repo, subject, referrer) order.
+			r := attestRecord(dg(fmt.Sprint("s", 6-i)), 0, storage.SigUnverifiable, now)
 			if i%2 == 0 {
 				r.Status, r.KeyID = storage.SigVerified, "k2"
 			}
 			repo := fmt.Sprintf("r%d", i%3)
-			ok(t, a.PutAttestRecords(ctx(t), repo, dg(fmt.Sprint("ref", i)), []storage.AttestRecord{r}), "put %d", i)
+			ok(t, a.PutAttestRecords(ctx(t), repo, r.Subject, dg(fmt.Sprint("ref", i)), []storage.AttestRecord{r}), "put %d", i)
 			if i%2 == 1 {
-				want = append(want, fmt.Sprintf("%s %s", repo, dg(fmt.Sprint("ref", i))))
+				want = append(want, fmt.Sprintf("%s %s %s", repo, r.Subject, dg(fmt.Sprint("ref", i))))
 			}
 		}
 		byKey, err := a.AttestRecordsByKey(ctx(t), "k2")
@@ -200,13 +253,13 @@ var attestCases = []testCase{
 			page, err := a.AttestRecordsWithStatus(ctx(t), storage.SigUnverifiable, after, 2)
 			ok(t, err, "WithStatus")
 			for _, r := range page {
-				got = append(got, fmt.Sprintf("%s %s", r.Repo, r.Referrer))
+				got = append(got, fmt.Sprintf("%s %s %s", r.Repo, r.Subject, r.Referrer))
 			}
 			if len(page) < 2 {
 				break
 			}
 			last := page[len(page)-1]
-			after = storage.AttestCursor{Repo: last.Repo, Referrer: last.Referrer, Index: last.Index}
+			after = storage.AttestCursor{Repo: last.Repo, Subject: last.Subject, Referrer: last.Referrer, Index: last.Index}
 		}
 		slices.Sort(want)
 		equal(t, got, want, "unverifiable records")

@@ -11,18 +11,20 @@ import (
 	"github.com/packreg/packreg/storage"
 )
 
-// The attest key ring and signature records (migration 3):
+// The attest key ring and signature records (migrations 3 and 6):
 //
 //	attest_keys     id PK (hex SHA-256 of the SubjectPublicKeyInfo), name UNIQUE,
 //	                pem, algorithm, state, not_before, not_after, created, updated
-//	attest_records  (repo, referrer, idx) PK: one row per signature found in a
-//	                referrer manifest; kind, format, subject, key_id, algorithm,
-//	                predicate_type, sig_hash, payload_digest, status, reason,
-//	                recorded, checked, superseded (0 while current)
-//	                  INDEX (repo, subject)                    -- reports, pull gate
+//	attest_records  (repo, subject, referrer, idx) PK: one row per signature
+//	                found in a referrer manifest, about one subject; kind,
+//	                format, key_id, algorithm, predicate_type, sig_hash,
+//	                payload_digest, status, reason, recorded, checked,
+//	                superseded (0 while current)
+//	                  PK prefix (repo, subject)                -- reports, pull gate
+//	                  INDEX (repo, referrer, subject, idx)     -- exemption, deletes
 //	                  INDEX (key_id)                           -- keys/{id}/signed
 //	                  INDEX (sig_hash)                         -- altered payloads
-//	                  INDEX (status, repo, referrer, idx)      -- re-check walk
+//	                  INDEX (status, repo, subject, referrer, idx) -- re-check walk
 
 var _ storage.Attest = (*Store)(nil)
 
@@ -88,12 +90,17 @@ func scanKey(r scanner) (*storage.Key, error) {
 	return &k, nil
 }
 
-// PutAttestRecords deletes and re-inserts the referrer's rows in one
-// transaction, carrying each index's first recorded time over: the key
+// PutAttestRecords deletes and re-inserts the (subject, referrer) rows in
+// one transaction, carrying each index's first recorded time over: the key
 // that judges a signature is the key valid when it was first seen.
-func (s *Store) PutAttestRecords(ctx context.Context, repo string, referrer digest.Digest, recs []storage.AttestRecord) error {
+func (s *Store) PutAttestRecords(ctx context.Context, repo string, subject, referrer digest.Digest, recs []storage.AttestRecord) error {
+	for _, r := range recs {
+		if r.Subject != subject {
+			return fmt.Errorf("sqlmeta: record about %s put as one about %s", r.Subject, subject)
+		}
+	}
 	return s.write(ctx, "put attest records", func(ctx context.Context, tx *sql.Tx) error {
-		rows, err := s.rows(ctx, tx, qRecordedOf, repo, string(referrer))
+		rows, err := s.rows(ctx, tx, qRecordedOf, repo, string(subject), string(referrer))
 		if err != nil {
 			return err
 		}
@@ -113,7 +120,7 @@ func (s *Store) PutAttestRecords(ctx context.Context, repo string, referrer dige
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		if _, err := s.exec(ctx, tx, qDeleteRecords, repo, string(referrer)); err != nil {
+		if _, err := s.exec(ctx, tx, qDeleteSubjectRecords, repo, string(subject), string(referrer)); err != nil {
 			return err
 		}
 		for _, r := range recs {
@@ -132,9 +139,14 @@ func (s *Store) PutAttestRecords(ctx context.Context, repo string, referrer dige
 	})
 }
 
-func (s *Store) DeleteAttestRecords(ctx context.Context, repo string, referrer digest.Digest) error {
+func (s *Store) DeleteAttestRecords(ctx context.Context, repo string, subject, referrer digest.Digest) error {
 	return s.write(ctx, "delete attest records", func(ctx context.Context, tx *sql.Tx) error {
-		_, err := s.exec(ctx, tx, qDeleteRecords, repo, string(referrer))
+		var err error
+		if subject == "" {
+			_, err = s.exec(ctx, tx, qDeleteRecords, repo, string(referrer))
+		} else {
+			_, err = s.exec(ctx, tx, qDeleteSubjectRecords, repo, string(subject), string(referrer))
+		}
 		return err
 	})
 }
@@ -153,8 +165,18 @@ func (s *Store) SupersedeAttestRecords(ctx context.Context, repo string, subject
 	return int(n), err
 }
 
-func (s *Store) AttestRecordsBySubject(ctx context.Context, repo string, subject digest.Digest) ([]storage.AttestRecord, error) {
-	return s.attestRecords(ctx, "attest records by subject", qRecordsBySubject, repo, string(subject))
+func (s *Store) AttestRecordsBySubject(ctx context.Context, repo string, subject digest.Digest, n int) ([]storage.AttestRecord, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	return s.attestRecords(ctx, "attest records by subject", qRecordsBySubject, repo, string(subject), n)
+}
+
+func (s *Store) AttestRecordsByReferrer(ctx context.Context, repo string, referrer digest.Digest, n int) ([]storage.AttestRecord, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	return s.attestRecords(ctx, "attest records by referrer", qRecordsByReferrer, repo, string(referrer), n)
 }
 
 func (s *Store) AttestRecordsByKey(ctx context.Context, keyID string) ([]storage.AttestRecord, error) {
@@ -170,7 +192,7 @@ func (s *Store) AttestRecordsWithStatus(ctx context.Context, status string, afte
 		return nil, nil
 	}
 	return s.attestRecords(ctx, "attest records by status", qRecordsWithStatus,
-		status, after.Repo, string(after.Referrer), after.Index, n)
+		status, after.Repo, string(after.Subject), string(after.Referrer), after.Index, n)
 }
 
 func (s *Store) attestRecords(ctx context.Context, op string, q *Query, args ...any) ([]storage.AttestRecord, error) {
@@ -213,16 +235,17 @@ var (
 	qListKeys  = query(`SELECT ` + keyCols + ` FROM attest_keys ORDER BY created, id`)
 	qUpdateKey = query(`UPDATE attest_keys SET state = ?, not_before = ?, not_after = ?, updated = ? WHERE id = ?`)
 
-	qRecordedOf    = query(`SELECT idx, recorded FROM attest_records WHERE repo = ? AND referrer = ?`)
-	qDeleteRecords = query(`DELETE FROM attest_records WHERE repo = ? AND referrer = ?`)
+	qRecordedOf           = query(`SELECT idx, recorded FROM attest_records WHERE repo = ? AND subject = ? AND referrer = ?`)
+	qDeleteRecords        = query(`DELETE FROM attest_records WHERE repo = ? AND referrer = ?`)
+	qDeleteSubjectRecords = query(`DELETE FROM attest_records WHERE repo = ? AND subject = ? AND referrer = ?`)
 	// An upsert, not a plain insert: two checks of one referrer (the API's
 	// and the push event's) may run at once, and on PostgreSQL the second
 	// delete does not see the first one's rows. The recorded time of a row
 	// that is there already stays.
 	qInsertRecord = query(`INSERT INTO attest_records (` + recordCols + `)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (repo, referrer, idx) DO UPDATE SET kind = excluded.kind, format = excluded.format,
-			subject = excluded.subject, key_id = excluded.key_id, algorithm = excluded.algorithm,
+		ON CONFLICT (repo, subject, referrer, idx) DO UPDATE SET kind = excluded.kind, format = excluded.format,
+			key_id = excluded.key_id, algorithm = excluded.algorithm,
 			predicate_type = excluded.predicate_type, sig_hash = excluded.sig_hash,
 			payload_digest = excluded.payload_digest, status = excluded.status, reason = excluded.reason,
 			checked = excluded.checked, superseded = excluded.superseded`)
@@ -231,13 +254,15 @@ var (
 	qSupersedeFormat = query(`UPDATE attest_records SET superseded = ?
 		WHERE repo = ? AND subject = ? AND kind = ? AND referrer <> ? AND superseded = 0 AND format = ?`)
 	qRecordsBySubject = query(`SELECT ` + recordCols + ` FROM attest_records
-		WHERE repo = ? AND subject = ? ORDER BY recorded, referrer, idx`)
+		WHERE repo = ? AND subject = ? ORDER BY recorded, referrer, idx LIMIT ?`)
+	qRecordsByReferrer = query(`SELECT ` + recordCols + ` FROM attest_records
+		WHERE repo = ? AND referrer = ? ORDER BY subject, idx LIMIT ?`)
 	qRecordsByKey = query(`SELECT ` + recordCols + ` FROM attest_records
 		WHERE key_id = ? ORDER BY recorded, repo, referrer, idx`)
 	qRecordsBySig = query(`SELECT ` + recordCols + ` FROM attest_records
 		WHERE sig_hash = ? LIMIT ` + fmt.Sprint(maxSigHashMatches))
-	// Row values walk the (status, repo, referrer, idx) index from the cursor.
+	// Row values walk the (status, repo, subject, referrer, idx) index from the cursor.
 	qRecordsWithStatus = query(`SELECT ` + recordCols + ` FROM attest_records
-		WHERE status = ? AND (repo, referrer, idx) > (?, ?, ?)
-		ORDER BY repo, referrer, idx LIMIT ?`)
+		WHERE status = ? AND (repo, subject, referrer, idx) > (?, ?, ?, ?)
+		ORDER BY repo, subject, referrer, idx LIMIT ?`)
 )

@@ -33,6 +33,8 @@
 //	             (storage.Mirrors)
 //	5 manifests.go  manifests.index_depth (storage.Manifest.IndexDepth),
 //	             computed for the indexes already stored
+//	6 manifests.go  tag_claims (storage.TagClaim), manifest_first_push
+//	  attest.go     attest_records again, keyed by (repo, subject, referrer, idx)
 //
 // Times are Unix nanoseconds (0 is the zero time); lease expiry uses the
 // database clock so replicas agree. Name, tag and digest columns compare

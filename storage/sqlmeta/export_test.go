@@ -12,3 +12,9 @@ func (s *Store) Write(ctx context.Context, fn func(ctx context.Context, tx *sql.
 
 // Rebind exposes placeholder rewriting.
 func (d *Dialect) Rebind(q string) string { return d.rebind(q) }
+
+// MigrateTo brings db to schema version, as an older release would have.
+func MigrateTo(ctx context.Context, db *sql.DB, d Dialect, version int) error {
+	s := &Store{w: db, r: db, d: d}
+	return s.migrateTo(ctx, version)
+}

@@ -15,9 +15,15 @@ import (
 )
 
 // PutManifest is one transaction: repository, manifest (kept when already
-// there) and tags. Each tag is an upsert on the (repo_id, name) primary
-// key, so its cost does not grow with the number of tags.
-func (s *Store) PutManifest(ctx context.Context, m *storage.Manifest, tags []string) error {
+// there), tags and their claims. Each tag is an upsert on the (repo_id,
+// name) primary key, so its cost does not grow with the number of tags.
+//
+// Claims come after the tags on purpose: writing a tag row locks it
+// (PostgreSQL: a concurrent writer of the same tag waits for this
+// transaction to end), so by the time a claim is read, a concurrent put of
+// the same tag has committed its claim or rolled back. Under SQLite writes
+// are serial anyway. Exactly one of concurrent binds wins.
+func (s *Store) PutManifest(ctx context.Context, m *storage.Manifest, tags []string, claims ...storage.TagClaim) error {
 	ann, err := encodeAnnotations(m.Annotations)
 	if err != nil {
 		return err
@@ -40,14 +46,29 @@ func (s *Store) PutManifest(ctx context.Context, m *storage.Manifest, tags []str
 	tags = slices.Clone(tags)
 	slices.Sort(tags)
 	tags = slices.Compact(tags)
+	claims = slices.Clone(claims)
+	slices.SortFunc(claims, func(a, b storage.TagClaim) int { return strings.Compare(a.Tag, b.Tag) })
+	for _, c := range claims {
+		if _, ok := slices.BinarySearch(tags, c.Tag); !ok {
+			return fmt.Errorf("sqlmeta: claim of tag %q, which the put does not write", c.Tag)
+		}
+	}
 	return s.write(ctx, "put manifest", func(ctx context.Context, tx *sql.Tx) error {
 		id, err := s.ensureRepo(ctx, tx, m.Repo)
 		if err != nil {
 			return err
 		}
+		// The first push of a digest to a repository fixes its created time.
+		if _, err := s.exec(ctx, tx, qRecordFirstPush, m.Repo, string(m.Digest), created); err != nil {
+			return err
+		}
+		first := created
+		if err := s.row(ctx, tx, qFirstPush, m.Repo, string(m.Digest)).Scan(&first); err != nil {
+			return err
+		}
 		_, err = s.exec(ctx, tx, qPutManifest,
 			id, string(m.Digest), m.MediaType, m.ArtifactType, m.Size, payload,
-			string(m.Subject), ann, strings.Join(refs, "\n"), m.IndexDepth, created)
+			string(m.Subject), ann, strings.Join(refs, "\n"), m.IndexDepth, first)
 		if err != nil {
 			return err
 		}
@@ -58,8 +79,50 @@ func (s *Store) PutManifest(ctx context.Context, m *storage.Manifest, tags []str
 				return err
 			}
 		}
+		for _, c := range claims {
+			if err := s.claim(ctx, tx, m.Repo, c, m.Digest, now); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
+}
+
+// claim applies one TagClaim inside PutManifest's transaction.
+func (s *Store) claim(ctx context.Context, tx *sql.Tx, repo string, c storage.TagClaim, d digest.Digest, now int64) error {
+	switch c.Mode {
+	case storage.ClaimRebind:
+		_, err := s.exec(ctx, tx, qRebindClaim, repo, c.Tag, string(d), now)
+		return err
+	case storage.ClaimBind:
+		// DO NOTHING when claimed: the read below says by whom.
+		if _, err := s.exec(ctx, tx, qBindClaim, repo, c.Tag, string(d), now); err != nil {
+			return err
+		}
+	case storage.ClaimCheck:
+	default:
+		return fmt.Errorf("sqlmeta: claim of tag %q: unknown mode %d", c.Tag, c.Mode)
+	}
+	var held string
+	err := s.row(ctx, tx, qClaimedDigest, repo, c.Tag).Scan(&held)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil // ClaimCheck of a free tag
+	case err != nil:
+		return err
+	case held != string(d):
+		return &storage.ClaimError{Repo: repo, Tag: c.Tag, Claimed: digest.Digest(held)}
+	}
+	return nil
+}
+
+func (s *Store) ClaimedDigest(ctx context.Context, repo, tag string) (digest.Digest, error) {
+	var d string
+	err := s.row(ctx, s.r, qClaimedDigest, repo, tag).Scan(&d)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("claim of tag %s in %s: %w", tag, repo, storage.ErrNotFound)
+	}
+	return digest.Digest(d), s.fail("claimed digest", err)
 }
 
 func (s *Store) GetManifest(ctx context.Context, repo string, d digest.Digest) (*storage.Manifest, error) {
@@ -207,7 +270,15 @@ var (
 			(repo_id, digest, media_type, artifact_type, size, payload, subject, annotations, refs, index_depth, created)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (repo_id, digest) DO NOTHING`)
-	qUpsertTag = query(`INSERT INTO tags (repo_id, name, digest, updated) VALUES (?, ?, ?, ?)
+	qRecordFirstPush = query(`INSERT INTO manifest_first_push (repo, digest, at) VALUES (?, ?, ?)
+			ON CONFLICT (repo, digest) DO NOTHING`)
+	qFirstPush = query(`SELECT at FROM manifest_first_push WHERE repo = ? AND digest = ?`)
+	qBindClaim = query(`INSERT INTO tag_claims (repo, tag, digest, claimed) VALUES (?, ?, ?, ?)
+			ON CONFLICT (repo, tag) DO NOTHING`)
+	qRebindClaim = query(`INSERT INTO tag_claims (repo, tag, digest, claimed) VALUES (?, ?, ?, ?)
+			ON CONFLICT (repo, tag) DO UPDATE SET digest = excluded.digest, claimed = excluded.claimed`)
+	qClaimedDigest = query(`SELECT digest FROM tag_claims WHERE repo = ? AND tag = ?`)
+	qUpsertTag     = query(`INSERT INTO tags (repo_id, name, digest, updated) VALUES (?, ?, ?, ?)
 				ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, updated = excluded.updated`)
 	qGetManifest = query(`SELECT m.media_type, m.artifact_type, m.size, m.payload, m.subject,
 			m.annotations, m.refs, m.index_depth, m.created

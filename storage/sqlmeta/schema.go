@@ -257,6 +257,70 @@ var migrations = [][]string{
 		`UPDATE manifests SET index_depth = 1 WHERE media_type IN
 			('application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json')`,
 	}, indexDepthBackfill(9)...),
+	// Policy that must outlive a delete (manifests.go, attest.go).
+	6: {
+		// Tags bound to one digest for good (storage.TagClaim): pack
+		// versions. By repository name, and no foreign key: a claim
+		// outlives its tag, its manifest and even its repository row.
+		`CREATE TABLE tag_claims (
+			repo    {{name}} NOT NULL,
+			tag     {{name}} NOT NULL,
+			digest  {{name}} NOT NULL,
+			claimed {{int}} NOT NULL,
+			PRIMARY KEY (repo, tag)
+		)`,
+		// Every version published so far is claimed by what it holds.
+		`INSERT INTO tag_claims (repo, tag, digest, claimed)
+			SELECT name, version, digest, created FROM pack_versions`,
+		// When each digest was first pushed to each repository, kept when
+		// the manifest is deleted: a re-push takes its created time from
+		// here, so a signing window does not open again.
+		`CREATE TABLE manifest_first_push (
+			repo   {{name}} NOT NULL,
+			digest {{name}} NOT NULL,
+			at     {{int}} NOT NULL,
+			PRIMARY KEY (repo, digest)
+		)`,
+		`INSERT INTO manifest_first_push (repo, digest, at)
+			SELECT r.name, m.digest, m.created FROM manifests m JOIN repositories r ON r.id = m.repo_id`,
+		// Attest records keyed by subject too: a referrer tagged as the
+		// signature of a second subject adds records about it instead of
+		// replacing those about the first. A new table, since neither
+		// database changes a primary key in place.
+		`CREATE TABLE attest_records_new (
+			repo           {{name}} NOT NULL,
+			subject        {{name}} NOT NULL,
+			referrer       {{name}} NOT NULL,
+			idx            {{int}} NOT NULL,
+			kind           TEXT NOT NULL,
+			format         TEXT NOT NULL,
+			key_id         TEXT NOT NULL,
+			algorithm      TEXT NOT NULL,
+			predicate_type TEXT NOT NULL,
+			sig_hash       TEXT NOT NULL,
+			payload_digest TEXT NOT NULL,
+			status         {{name}} NOT NULL,
+			reason         TEXT NOT NULL,
+			recorded       {{int}} NOT NULL,
+			checked        {{int}} NOT NULL,
+			superseded     {{int}} NOT NULL,
+			PRIMARY KEY (repo, subject, referrer, idx)
+		)`,
+		`INSERT INTO attest_records_new (repo, subject, referrer, idx, kind, format, key_id, algorithm,
+				predicate_type, sig_hash, payload_digest, status, reason, recorded, checked, superseded)
+			SELECT repo, subject, referrer, idx, kind, format, key_id, algorithm,
+				predicate_type, sig_hash, payload_digest, status, reason, recorded, checked, superseded
+			FROM attest_records`,
+		`DROP TABLE attest_records`,
+		`ALTER TABLE attest_records_new RENAME TO attest_records`,
+		// Reports and the pull gate read by the primary key's (repo,
+		// subject) prefix; the pull gate's exemption and deletes read by
+		// referrer.
+		`CREATE INDEX attest_records_referrer ON attest_records (repo, referrer, subject, idx)`,
+		`CREATE INDEX attest_records_key ON attest_records (key_id)`,
+		`CREATE INDEX attest_records_sig ON attest_records (sig_hash)`,
+		`CREATE INDEX attest_records_status ON attest_records (status, repo, subject, referrer, idx)`,
+	},
 }
 
 // indexDepthBackfill raises the stored indexes' depth from 2 up to max.
@@ -275,7 +339,11 @@ func indexDepthBackfill(max int) []string {
 // SchemaVersion is the version a migrated database is at.
 func SchemaVersion() int { return len(migrations) - 1 }
 
-func (s *Store) migrate(ctx context.Context) error {
+func (s *Store) migrate(ctx context.Context) error { return s.migrateTo(ctx, SchemaVersion()) }
+
+// migrateTo applies the steps up to version (tests: a database as an
+// older release left it).
+func (s *Store) migrateTo(ctx context.Context, version int) error {
 	// The bookkeeping table comes first, under the lock, so two replicas
 	// creating it at once do not collide.
 	err := s.migrationTx(ctx, func(tx *sql.Tx) error {
@@ -288,7 +356,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
-	for v := 1; v < len(migrations); v++ {
+	for v := 1; v <= version; v++ {
 		err := s.migrationTx(ctx, func(tx *sql.Tx) error {
 			var one int
 			err := tx.QueryRowContext(ctx, s.sql(`SELECT 1 FROM schema_migrations WHERE version = ?`), v).Scan(&one)

@@ -1,0 +1,77 @@
+package sqlmeta_test
+
+import (
+	"database/sql"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/storage/sqlite"
+	"github.com/packreg/packreg/storage/sqlmeta"
+)
+
+// A database written before migration 6 keeps what it knew: its pack
+// versions become claims, its manifests' created times their first push,
+// and its attest records move to the table keyed by subject.
+func TestMigration6KeepsData(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "meta.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if err := sqlmeta.MigrateTo(ctx, db, sqlite.Dialect, 5); err != nil {
+		t.Fatal(err)
+	}
+	d := digest.FromBytes(digest.SHA256, []byte("pack"))
+	subject := digest.FromBytes(digest.SHA256, []byte("subject"))
+	created := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC).UnixNano()
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO repositories (id, name) VALUES (1, 'acme/rules')`, nil},
+		{`INSERT INTO manifests (repo_id, digest, media_type, artifact_type, size, payload, subject, refs, created)
+			VALUES (1, ?, 'application/vnd.oci.image.manifest.v1+json', 'application/vnd.packreg.pack.v1', 2, X'7b7d', '', '', ?)`, []any{string(d), created}},
+		{`INSERT INTO pack_versions (name, version, digest, media_type, artifact_type, size, total_size, status,
+			status_reason, description, labels, files, created, updated)
+			VALUES ('acme/rules', '1.0.0', ?, '', '', 2, 2, 'archived', '', '', '{}', '[]', ?, ?)`, []any{string(d), created, created}},
+		{`INSERT INTO attest_records (repo, referrer, idx, kind, format, subject, key_id, algorithm, predicate_type,
+			sig_hash, payload_digest, status, reason, recorded, checked, superseded)
+			VALUES ('acme/rules', ?, 0, 'signature', 'cosign-tag', ?, 'k', 'ecdsa', '', 'h', 'p', 'verified', '', ?, ?, 0)`,
+			[]any{string(d), string(subject), created, created}},
+	} {
+		if _, err := db.ExecContext(ctx, q.sql, q.args...); err != nil {
+			t.Fatalf("%s: %v", q.sql, err)
+		}
+	}
+	db.Close()
+
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got, err := s.ClaimedDigest(ctx, "acme/rules", "1.0.0"); err != nil || got != d {
+		t.Fatalf("claim of the published version: %s %v", got, err)
+	}
+	m, err := s.GetManifest(ctx, "acme/rules", d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteManifest(ctx, "acme/rules", d); err != nil {
+		t.Fatal(err)
+	}
+	m.Created = time.Now()
+	if err := s.PutManifest(ctx, m, nil); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := s.GetManifest(ctx, "acme/rules", d); err != nil || again.Created.UnixNano() != created {
+		t.Fatalf("re-pushed manifest created %v (%v), want the first push", again.Created, err)
+	}
+	recs, err := s.AttestRecordsBySubject(ctx, "acme/rules", subject, 10)
+	if err != nil || len(recs) != 1 || recs[0].Referrer != d || recs[0].Status != "verified" || recs[0].Recorded.UnixNano() != created {
+		t.Fatalf("attest records after migration: %+v %v", recs, err)
+	}
+}
