@@ -208,10 +208,10 @@ func listQuery(raw string) (storage.PackQuery, error) {
 			switch {
 			case val == "all":
 				q.Status = ""
-			case validState(val):
+			case validState(val), val == storage.PackDeleted:
 				q.Status = val
 			default:
-				return q, apierr.Bad("status %q: want active, deprecated, archived or all", apierr.Clip(val))
+				return q, apierr.Bad("status %q: want active, deprecated, archived, deleted or all", apierr.Clip(val))
 			}
 		case "name":
 			if !namePrefix(val) {

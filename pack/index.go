@@ -20,7 +20,9 @@ const maxConfigSize = 1 << 20
 // pack manifest tagged with a version becomes a pack version, however it
 // arrived (oras, crane, REST publish); a version whose tag is deleted, or
 // moved to something that is not a pack, or whose manifest is deleted, is
-// forgotten. Failures are logged: the push itself has succeeded.
+// recorded as deleted: its record stays (a version is never reused for
+// other content), and pushing its content again brings it back in the
+// state it had. Failures are logged: the push itself has succeeded.
 func (s *Service) Observe(ctx context.Context, e registry.Event) {
 	var err error
 	switch e.Action {
@@ -31,14 +33,14 @@ func (s *Service) Observe(ctx context.Context, e registry.Event) {
 		if IsPack(e.ArtifactType) {
 			_, _, err = s.index(ctx, e.Repo, e.Tag, e.Digest, e.Actor)
 		} else {
-			err = s.forget(ctx, e.Repo, e.Tag)
+			err = s.markDeleted(ctx, storage.PackQuery{Name: e.Repo}, e.Tag, "the tag moved to a manifest that is not a pack", e.Actor)
 		}
 	case registry.ActionTagDelete:
 		if ValidVersion(e.Tag) {
-			err = s.forget(ctx, e.Repo, e.Tag)
+			err = s.markDeleted(ctx, storage.PackQuery{Name: e.Repo}, e.Tag, "tag deleted", e.Actor)
 		}
 	case registry.ActionManifestDelete:
-		_, err = s.store.DeletePackDigest(ctx, e.Repo, e.Digest)
+		err = s.markDeleted(ctx, storage.PackQuery{Name: e.Repo, Digest: e.Digest}, "", "manifest deleted", e.Actor)
 	}
 	if err != nil {
 		s.log.ErrorContext(ctx, "pack index not updated", "action", e.Action, "repo", e.Repo,
@@ -46,20 +48,51 @@ func (s *Service) Observe(ctx context.Context, e registry.Event) {
 	}
 }
 
-// forget drops a version record, reading first: most semver tags of plain
-// images are no pack, and a read costs no write transaction.
-func (s *Service) forget(ctx context.Context, repo, tag string) error {
-	if _, err := s.store.GetPackVersion(ctx, repo, tag); err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
+// markDeleted records the version tag of q.Name (or, with no tag, every
+// version of q.Name pointing at q.Digest) as deleted, each with a history
+// entry and a pack.delete audit record in one transaction. Most semver
+// tags of plain images are no pack, and a read costs no write
+// transaction, so it reads first.
+func (s *Service) markDeleted(ctx context.Context, q storage.PackQuery, tag, reason, actor string) error {
+	// A lifecycle change racing with this one makes the swap fail: read
+	// again and retry, a few times.
+	for attempt := 0; ; attempt++ {
+		var vs []storage.PackVersion
+		if tag != "" {
+			v, err := s.store.GetPackVersion(ctx, q.Name, tag)
+			if errors.Is(err, storage.ErrNotFound) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			vs = []storage.PackVersion{*v}
+		} else {
+			var err error
+			if vs, err = s.store.ListPackVersions(ctx, q); err != nil {
+				return err
+			}
+		}
+		at := s.now()
+		var changes []storage.PackStatusChange
+		var recs []*storage.AuditRecord
+		for _, v := range vs {
+			if v.Status == storage.PackDeleted {
+				continue
+			}
+			changes = append(changes, storage.PackStatusChange{Name: v.Name, Version: v.Version, From: v.Status,
+				To: storage.PackDeleted, Reason: reason, Actor: actor, At: at})
+			recs = append(recs, &storage.AuditRecord{At: at, Actor: actor, Action: ActionDelete, Target: v.Name + ":" + v.Version,
+				Digest: v.Digest, Details: map[string]string{"from": v.Status, "reason": reason}})
+		}
+		if len(changes) == 0 {
 			return nil
 		}
-		return err
+		err := s.store.ChangePackStatus(ctx, changes, recs)
+		if !errors.Is(err, storage.ErrConflict) || attempt == 3 {
+			return err
+		}
 	}
-	err := s.store.DeletePackVersion(ctx, repo, tag)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil
-	}
-	return err
 }
 
 // index records repo:tag → d as a pack version (and the audit record of

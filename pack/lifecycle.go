@@ -16,10 +16,11 @@ const maxReasonLen = 1024
 
 // Transition reports whether a version may move from one state to another:
 // active ↔ deprecated, active or deprecated → archived, and archived →
-// active only when forced. Staying in the same state is not a transition.
+// active only when forced. Staying in the same state is not a transition,
+// and deleted is no state one asks for or leaves through the API.
 func Transition(from, to string, force bool) bool {
 	switch {
-	case from == to:
+	case from == to, from == storage.PackDeleted, to == storage.PackDeleted:
 		return false
 	case to == storage.PackArchived:
 		return from == storage.PackActive || from == storage.PackDeprecated
@@ -46,8 +47,11 @@ func (r *LifecycleRequest) check() error {
 
 func transitionError(v *storage.PackVersion, r LifecycleRequest) *apierr.Error {
 	msg := "cannot move pack %s:%s from %s to %s"
-	if v.Status == storage.PackArchived && r.State == storage.PackActive {
+	switch {
+	case v.Status == storage.PackArchived && r.State == storage.PackActive:
 		msg += ` without "force": true`
+	case v.Status == storage.PackDeleted:
+		msg += `: its tag or manifest was deleted; push the same content again to bring it back`
 	}
 	return apierr.New(http.StatusConflict, apierr.TransitionInvalid, msg, v.Name, v.Version, v.Status, r.State).
 		WithDetails(map[string]string{"version": v.Version, "from": v.Status, "to": r.State})
@@ -55,9 +59,10 @@ func transitionError(v *storage.PackVersion, r LifecycleRequest) *apierr.Error {
 
 // SetLifecycle moves one version (version != "") or every version of a pack
 // (version == "") to r.State, all or nothing. For a whole pack, versions
-// already in that state are left alone, and if any other version cannot
-// make the transition nothing changes (409). Each change gets a history
-// entry and an audit record in the same transaction.
+// already in that state and deleted versions are left alone, and if any
+// other version cannot make the transition nothing changes (409). A
+// deleted version changes state only by a push of its content. Each
+// change gets a history entry and an audit record in the same transaction.
 func (s *Service) SetLifecycle(ctx context.Context, name, version string, r LifecycleRequest) ([]Version, error) {
 	if err := r.check(); err != nil {
 		return nil, err
@@ -81,7 +86,7 @@ func (s *Service) SetLifecycle(ctx context.Context, name, version string, r Life
 		for i := range all {
 			v := &all[i]
 			switch {
-			case v.Status == r.State:
+			case v.Status == r.State, v.Status == storage.PackDeleted:
 			case Transition(v.Status, r.State, r.Force):
 				targets = append(targets, *v)
 			default:

@@ -33,6 +33,9 @@ const (
 const (
 	ActionPublish   = "pack.publish"
 	ActionLifecycle = "pack.lifecycle"
+	// ActionDelete: a version's tag or manifest was deleted; it is
+	// recorded as deleted, not forgotten.
+	ActionDelete = "pack.delete"
 )
 
 // IsPack reports whether a manifest's artifact type (as the registry

@@ -124,9 +124,12 @@ func (s *Service) AdmitManifest(ctx context.Context, c registry.ManifestCandidat
 	return nil
 }
 
-// checkImmutable refuses moving tag when it is a version: a semver tag on
-// a pack manifest. The tags table is the truth here, not the index, so a
-// version the index missed is protected too.
+// checkImmutable refuses binding a version to other content than it was
+// published with: what its claim says (kept across deletes, so a deleted
+// version is never reused for other bytes), or what its tag points at
+// now. This is the early check with the clear message; the claim taken
+// with the tag write (ClaimTags) is what decides between concurrent
+// first pushes.
 func (s *Service) checkImmutable(ctx context.Context, repo, tag string, d digest.Digest) error {
 	if !ValidVersion(tag) {
 		return nil
@@ -134,6 +137,16 @@ func (s *Service) checkImmutable(ctx context.Context, repo, tag string, d digest
 	reg, err := s.attached()
 	if err != nil {
 		return err
+	}
+	claimed, err := reg.ClaimedDigest(ctx, repo, tag)
+	switch {
+	case registry.IsNotFound(err):
+	case err != nil:
+		return err
+	case claimed != d:
+		return registry.Denied("pack %s:%s was published with digest %s and versions are immutable, even after a delete: publish a new version instead", repo, tag, claimed)
+	default:
+		return nil
 	}
 	cur, err := reg.Manifest(ctx, repo, tag)
 	if registry.IsNotFound(err) {
@@ -148,11 +161,39 @@ func (s *Service) checkImmutable(ctx context.Context, repo, tag string, d digest
 	return registry.Denied("pack %s:%s already exists with digest %s and versions are immutable: publish a new version instead", repo, tag, cur.Digest)
 }
 
+// ClaimTags is the registry's TagClaimer: the version tags of a pack are
+// claimed by its digest in the transaction that writes them (for good
+// when versions are immutable, following the tag when they are not, so
+// the record stays true), and a manifest that is no pack may not take a
+// version tag claimed by a pack.
+func (s *Service) ClaimTags(_ context.Context, c registry.ManifestCandidate) ([]storage.TagClaim, error) {
+	isPack := IsPack(c.ArtifactType)
+	var claims []storage.TagClaim
+	for _, tag := range c.Tags {
+		if isCosignTag(tag) || !ValidVersion(tag) {
+			continue
+		}
+		switch {
+		case isPack && s.policy.ImmutableVersions:
+			claims = append(claims, storage.TagClaim{Tag: tag, Mode: storage.ClaimBind})
+		case isPack:
+			claims = append(claims, storage.TagClaim{Tag: tag, Mode: storage.ClaimRebind})
+		case s.policy.ImmutableVersions:
+			claims = append(claims, storage.TagClaim{Tag: tag, Mode: storage.ClaimCheck})
+		}
+	}
+	return claims, nil
+}
+
+var _ registry.TagClaimer = (*Service)(nil)
+
 // CheckPull is the registry's pull gate (registry.PullGate): deprecated
 // versions are served with a warning, archived ones are refused unless
 // policy allows them. A pull by tag is judged by that version; a pull by
 // digest by every version of the pack pointing at it, and it is served
-// plainly if any of them is active.
+// plainly if any of them is active. A deleted version whose manifest is
+// still there is judged by the state it had before: archived stays
+// archived.
 func (s *Service) CheckPull(ctx context.Context, repo string, d digest.Digest, tag string) ([]string, error) {
 	var versions []storage.PackVersion
 	if tag != "" {
@@ -178,6 +219,15 @@ func (s *Service) CheckPull(ctx context.Context, repo string, d digest.Digest, t
 	var archived *storage.PackVersion
 	for i := range versions {
 		v := &versions[i]
+		if v.Status == storage.PackDeleted {
+			was, err := s.stateBeforeDelete(ctx, v)
+			if err != nil {
+				return nil, err
+			}
+			judged := *v
+			judged.Status, judged.StatusReason = was, "deleted after it was "+was
+			v = &judged
+		}
 		switch v.Status {
 		case storage.PackActive:
 			return nil, nil
@@ -194,6 +244,21 @@ func (s *Service) CheckPull(ctx context.Context, repo string, d digest.Digest, t
 		return []string{statusMessage(archived)}, nil
 	}
 	return nil, registry.Denied("%s; pulls of archived versions are refused", statusMessage(archived))
+}
+
+// stateBeforeDelete is the state a deleted version had: where its last
+// transition to deleted came from.
+func (s *Service) stateBeforeDelete(ctx context.Context, v *storage.PackVersion) (string, error) {
+	hist, err := s.store.PackLifecycle(ctx, v.Name, v.Version)
+	if err != nil {
+		return "", err
+	}
+	for i := len(hist) - 1; i >= 0; i-- {
+		if hist[i].To == storage.PackDeleted {
+			return hist[i].From, nil
+		}
+	}
+	return storage.PackActive, nil
 }
 
 // statusMessage reads `pack acme/rules:1.2.0 is deprecated: <reason>`, the

@@ -184,12 +184,49 @@ func (s *Service) existing(ctx context.Context, md *Metadata, files []*upload) (
 		return nil, err
 	}
 	if sameContent(v, md, files) {
+		if v.Status == storage.PackDeleted {
+			return s.restore(ctx, v)
+		}
 		out := versionOf(v)
 		return &out, nil
 	}
 	return nil, apierr.New(http.StatusConflict, apierr.VersionExists,
 		"pack %s:%s already exists with other content (digest %s); versions are immutable, publish a new version", md.Name, md.Version, v.Digest).
 		WithDetails(map[string]string{"digest": string(v.Digest)})
+}
+
+// restore tags a deleted version's manifest again, which brings the
+// version back in the state it had. The manifest must still be there:
+// published anew it would get a new digest (its created time), and the
+// version is bound to the old one.
+func (s *Service) restore(ctx context.Context, v *storage.PackVersion) (*Version, error) {
+	reg, err := s.attached()
+	if err != nil {
+		return nil, err
+	}
+	m, err := reg.Manifest(ctx, v.Name, v.Digest.String())
+	if registry.IsNotFound(err) {
+		return nil, apierr.New(http.StatusConflict, apierr.VersionExists,
+			"pack %s:%s was deleted with its manifest (digest %s); a version is never published twice: push that manifest again, or publish a new version",
+			v.Name, v.Version, v.Digest).WithDetails(map[string]string{"digest": string(v.Digest)})
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := reg.PushManifest(ctx, v.Name, v.Version, m.MediaType, m.Payload); err != nil {
+		return nil, err
+	}
+	// As after a publish: the event has indexed it; again covers a
+	// subscriber that failed.
+	if _, _, err := s.index(ctx, v.Name, v.Version, v.Digest, registry.ActorFrom(ctx)); err != nil {
+		return nil, err
+	}
+	got, err := s.getVersion(ctx, v.Name, v.Version)
+	if err != nil {
+		return nil, err
+	}
+	out := versionOf(got)
+	return &out, nil
 }
 
 func sameContent(v *storage.PackVersion, md *Metadata, files []*upload) bool {

@@ -187,8 +187,8 @@ func TestAdmission(t *testing.T) {
 
 // TestMutableVersions: with immutability off, a moved version is
 // re-indexed and the publication record names the previous digest; a
-// version moved to a plain image, or whose tag or manifest is deleted, is
-// forgotten.
+// version whose tag or manifest is deleted is recorded as deleted (not
+// forgotten), with a pack.delete audit record.
 func TestMutableVersions(t *testing.T) {
 	pol := pack.DefaultPolicy()
 	pol.ImmutableVersions = false
@@ -211,11 +211,28 @@ func TestMutableVersions(t *testing.T) {
 	if w := e.do("DELETE", "/v2/acme/p/manifests/2.0.0", nil); w.Code != http.StatusAccepted {
 		t.Fatalf("tag delete: %d", w.Code)
 	}
-	expectError(t, e.do("GET", pack.Prefix+"/acme/p/versions/2.0.0", nil), 404, "NOT_FOUND")
+	if v := e.version("acme/p", "2.0.0"); v.Status != "deleted" || v.StatusReason != "tag deleted" {
+		t.Fatalf("after its tag is deleted: %s %q", v.Status, v.StatusReason)
+	}
 	if w := e.do("DELETE", "/v2/acme/p/manifests/"+v.Digest, nil); w.Code != http.StatusAccepted {
 		t.Fatalf("manifest delete: %d", w.Code)
 	}
-	expectError(t, e.do("GET", pack.Prefix+"/acme/p/versions", nil), 404, "NOT_FOUND")
+	if v := e.version("acme/p", "1.0.0"); v.Status != "deleted" || v.StatusReason != "manifest deleted" {
+		t.Fatalf("after its manifest is deleted: %s %q", v.Status, v.StatusReason)
+	}
+	if recs := e.audit("action=pack.delete"); len(recs) != 2 || recs[0].Target != "acme/p:1.0.0" || recs[1].Target != "acme/p:2.0.0" {
+		t.Fatalf("pack.delete records: %+v", recs)
+	}
+	if l := decode[pack.VersionList](t, e.do("GET", pack.Prefix+"?status=active", nil)); len(l.Items) != 0 {
+		t.Fatalf("deleted versions listed as active: %+v", l.Items)
+	}
+	// Mutable versions take other content after a delete too.
+	if w := e.putManifest("acme/p", "2.0.0", v2); w.Code != http.StatusCreated {
+		t.Fatalf("re-push with other content: %d %s", w.Code, w.Body)
+	}
+	if v := e.version("acme/p", "2.0.0"); v.Status != "active" || v.Digest == d1 {
+		t.Fatalf("after a re-push: %+v", v)
+	}
 }
 
 // TestPullGate: deprecated versions pull with the Warning header, archived

@@ -27,6 +27,9 @@ type Registry interface {
 	PushBlob(ctx context.Context, repo string, d digest.Digest, body io.Reader) error
 	PushManifest(ctx context.Context, repo, ref, mediaType string, payload []byte, tags ...string) (digest.Digest, error)
 	Manifest(ctx context.Context, repo, ref string) (*storage.Manifest, error)
+	// ClaimedDigest is what a version tag is bound to for good (not found
+	// when nothing is).
+	ClaimedDigest(ctx context.Context, repo, tag string) (digest.Digest, error)
 	OpenBlob(ctx context.Context, repo string, d digest.Digest) (io.ReadCloser, int64, error)
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/storage"
 )
 
 // Actions carried by events.
@@ -56,6 +57,17 @@ type ManifestCandidate struct {
 // another error). It runs after OCI validation, before anything is stored.
 type Admitter interface {
 	AdmitManifest(ctx context.Context, m ManifestCandidate) error
+}
+
+// TagClaimer is an optional Admitter ability: which of a candidate's tags
+// must be claimed, or checked against claims (storage.TagClaim). The
+// registry applies the claims in the transaction that stores the manifest
+// and writes its tags, so the check and the write cannot be separated: of
+// concurrent pushes binding one tag to different manifests exactly one is
+// stored, the others are refused with 403 DENIED. It runs after every
+// Admitter has admitted the candidate.
+type TagClaimer interface {
+	ClaimTags(ctx context.Context, m ManifestCandidate) ([]storage.TagClaim, error)
 }
 
 // PullGate may refuse or annotate a manifest pull (archived packs, signature

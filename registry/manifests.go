@@ -281,12 +281,29 @@ func (r *Registry) storeManifest(ctx context.Context, repo string, ref reference
 	}
 	cand := ManifestCandidate{Repo: repo, Digest: d, MediaType: m.MediaType, ArtifactType: m.ArtifactType,
 		Subject: m.Subject, Payload: payload, Tags: tags, Actor: ActorFrom(ctx)}
+	var claims []storage.TagClaim
 	for _, a := range r.admitters {
 		if err := a.AdmitManifest(ctx, cand); err != nil {
 			return nil, err
 		}
 	}
-	if err := r.meta.PutManifest(ctx, m, tags); err != nil {
+	for _, a := range r.admitters {
+		if c, ok := a.(TagClaimer); ok {
+			cs, err := c.ClaimTags(ctx, cand)
+			if err != nil {
+				return nil, err
+			}
+			claims = append(claims, cs...)
+		}
+	}
+	if err := r.meta.PutManifest(ctx, m, tags, claims...); err != nil {
+		var ce *storage.ClaimError
+		if errors.As(err, &ce) {
+			// Admission passed before a concurrent push bound the tag, or
+			// the tag is bound to content admission does not know of.
+			return nil, Denied("%s:%s is bound to %s for good (an immutable tag, even after a delete); it cannot point at %s",
+				repo, ce.Tag, ce.Claimed, d)
+		}
 		return nil, err
 	}
 	ev := Event{Action: ActionManifestPush, Repo: repo, Digest: d, MediaType: m.MediaType,

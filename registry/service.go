@@ -105,6 +105,19 @@ func (r *Registry) Manifest(ctx context.Context, repo, ref string) (*storage.Man
 	return m, err
 }
 
+// ClaimedDigest returns the digest tag of repo is bound to by a claim
+// (TagClaimer), or a not-found error.
+func (r *Registry) ClaimedDigest(ctx context.Context, repo, tag string) (digest.Digest, error) {
+	if err := checkRepo(repo); err != nil {
+		return "", err
+	}
+	d, err := r.meta.ClaimedDigest(ctx, repo, tag)
+	if errors.Is(err, storage.ErrNotFound) {
+		return "", ociErr(http.StatusNotFound, codeManifestUnknown, "tag %s of %s is not claimed", tag, repo)
+	}
+	return d, err
+}
+
 // OpenBlob opens blob d of repo and returns its size.
 func (r *Registry) OpenBlob(ctx context.Context, repo string, d digest.Digest) (io.ReadCloser, int64, error) {
 	if err := checkRepo(repo); err != nil {

@@ -13,6 +13,10 @@ const (
 	PackActive     = "active"
 	PackDeprecated = "deprecated"
 	PackArchived   = "archived"
+	// PackDeleted: the version's tag or manifest was deleted. The record
+	// stays, so the version is never reused for other content, and a
+	// re-push of its content brings back the state it had before.
+	PackDeleted = "deleted"
 )
 
 // PackVersion is the index record of one pack version: a tag (Version) of a
@@ -31,7 +35,7 @@ type PackVersion struct {
 	ArtifactType string
 	Size         int64
 	TotalSize    int64
-	Status       string // PackActive, PackDeprecated or PackArchived
+	Status       string // PackActive, PackDeprecated, PackArchived or PackDeleted
 	StatusReason string
 	Description  string
 	Labels       map[string]string
@@ -92,7 +96,10 @@ type Packs interface {
 	// version is already recorded with v.Digest it changes nothing and
 	// returns false. When it points at another digest, its content is
 	// replaced (status kept) and rec.Details["previous"] names the old
-	// digest. rec, when not nil, is appended only if something changed.
+	// digest. A version recorded as PackDeleted comes back in the state
+	// it had before it was deleted (history entry PackDeleted → that
+	// state, rec.Details["restored"] names it). rec, when not nil, is
+	// appended only if something changed.
 	PutPackVersion(ctx context.Context, v *PackVersion, rec *AuditRecord) (changed bool, err error)
 	// GetPackVersion returns one version, or ErrNotFound.
 	GetPackVersion(ctx context.Context, name, version string) (*PackVersion, error)

@@ -51,10 +51,10 @@ func (s *Store) putPackVersion(ctx context.Context, v *storage.PackVersion, rec 
 		content := []any{string(v.Digest), v.MediaType, v.ArtifactType, v.Size, v.TotalSize,
 			v.Description, string(labels), string(files), now}
 		var (
-			id   int64
-			prev string
+			id           int64
+			prev, status string
 		)
-		err := s.row(ctx, tx, qPackVersionDigest, v.Name, v.Version).Scan(&id, &prev)
+		err := s.row(ctx, tx, qPackVersionDigest, v.Name, v.Version).Scan(&id, &prev, &status)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			args := append([]any{v.Name, v.Version, storage.PackActive, now}, content...)
@@ -75,12 +75,23 @@ func (s *Store) putPackVersion(ctx context.Context, v *storage.PackVersion, rec 
 			}
 		case err != nil:
 			return err
-		case prev == string(v.Digest):
+		case prev == string(v.Digest) && status != storage.PackDeleted:
 			return nil
 		default:
-			args := append(content, id)
-			if _, err := s.exec(ctx, tx, qUpdatePackContent, args...); err != nil {
-				return err
+			details := map[string]string{}
+			if status == storage.PackDeleted {
+				to, err := s.restorePackVersion(ctx, tx, v, now, rec)
+				if err != nil {
+					return err
+				}
+				details["restored"] = to
+			}
+			if prev != string(v.Digest) {
+				args := append(content, id)
+				if _, err := s.exec(ctx, tx, qUpdatePackContent, args...); err != nil {
+					return err
+				}
+				details["previous"] = prev
 			}
 			if _, err := s.exec(ctx, tx, qDeletePackLabels, id); err != nil {
 				return err
@@ -90,7 +101,7 @@ func (s *Store) putPackVersion(ctx context.Context, v *storage.PackVersion, rec 
 				if rec.Details == nil {
 					rec.Details = map[string]string{}
 				}
-				rec.Details["previous"] = prev
+				maps.Copy(rec.Details, details)
 			}
 		}
 		for _, k := range slices.Sorted(maps.Keys(v.Labels)) {
@@ -105,6 +116,33 @@ func (s *Store) putPackVersion(ctx context.Context, v *storage.PackVersion, rec 
 		return s.appendAudit(ctx, tx, []*storage.AuditRecord{rec})
 	})
 	return changed, err
+}
+
+// restorePackVersion brings a deleted version back to the state it had
+// before its deletion (history says), with that state's reason, and
+// records the change. It returns the state.
+func (s *Store) restorePackVersion(ctx context.Context, tx *sql.Tx, v *storage.PackVersion, now int64, rec *storage.AuditRecord) (string, error) {
+	to := storage.PackActive
+	err := s.row(ctx, tx, qStateBeforeDelete, v.Name, v.Version, storage.PackDeleted).Scan(&to)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", err
+	}
+	reason := ""
+	if to != storage.PackActive {
+		err := s.row(ctx, tx, qLastReasonFor, v.Name, v.Version, to).Scan(&reason)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return "", err
+		}
+	}
+	if _, err := s.exec(ctx, tx, qSetPackStatus, to, reason, now, v.Name, v.Version, storage.PackDeleted); err != nil {
+		return "", err
+	}
+	actor := ""
+	if rec != nil {
+		actor = rec.Actor
+	}
+	_, err = s.exec(ctx, tx, qInsertPackHistory, v.Name, v.Version, storage.PackDeleted, to, "pushed again", actor, now)
+	return to, err
 }
 
 func (s *Store) GetPackVersion(ctx context.Context, name, version string) (*storage.PackVersion, error) {
@@ -299,7 +337,12 @@ const packColumns = `id, name, version, digest, media_type, artifact_type, size,
 	status, status_reason, description, labels, files, created, updated`
 
 var (
-	qPackVersionDigest = query(`SELECT id, digest FROM pack_versions WHERE name = ? AND version = ?`)
+	qPackVersionDigest = query(`SELECT id, digest, status FROM pack_versions WHERE name = ? AND version = ?`)
+	// The state a deleted version had: where its last deletion came from.
+	qStateBeforeDelete = query(`SELECT from_status FROM pack_lifecycle
+		WHERE name = ? AND version = ? AND to_status = ? ORDER BY id DESC LIMIT 1`)
+	qLastReasonFor = query(`SELECT reason FROM pack_lifecycle
+		WHERE name = ? AND version = ? AND to_status = ? ORDER BY id DESC LIMIT 1`)
 	qPackVersionExists = query(`SELECT 1 FROM pack_versions WHERE name = ? AND version = ?`)
 	qInsertPackVersion = query(`INSERT INTO pack_versions (name, version, status, status_reason, created,
 			digest, media_type, artifact_type, size, total_size, description, labels, files, updated)
