@@ -243,6 +243,22 @@ func TestMirrorSyncParityLifecycle(t *testing.T) {
 		t.Fatalf("mirror state %q after reactivation", st)
 	}
 
+	// Deleted on the primary: a mirror never deletes, and a deleted
+	// version is no lifecycle state to carry over.
+	req, _ := http.NewRequest("DELETE", a.Srv.URL+"/v2/acme/rules/manifests/1.0.0", nil)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("tag delete on the primary: %v %v", resp, err)
+	}
+	if st := statusOf(t, a.testReg, "acme/rules", "1.0.0"); st != storage.PackDeleted {
+		t.Fatalf("primary state after the delete: %q", st)
+	}
+	if run := a.sync(t, "mirror", v.ID); run.State != storage.RunSucceeded || len(run.Errors) != 0 || run.Counts.LifecycleChanged != 0 {
+		t.Fatalf("sync after a delete on the primary: %+v", run)
+	}
+	if st := statusOf(t, b, "acme/rules", "1.0.0"); st != storage.PackActive {
+		t.Fatalf("mirror state %q after a delete on the primary", st)
+	}
+
 	var runs struct{ Items []mirror.RunView }
 	a.call(t, "GET", "/api/v1/mirrors/"+v.ID+"/runs?limit=2", nil, http.StatusOK, &runs)
 	if len(runs.Items) != 2 || runs.Items[0].ID <= runs.Items[1].ID {

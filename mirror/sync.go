@@ -89,7 +89,10 @@ func (s *Service) carryLifecycle(ctx context.Context, r *remote, rm *Remote, pri
 		}
 		for _, v := range primary {
 			have, ok := copies[v.Version]
-			if v.Name != name || !ok || v.Status == "" || have == v.Status {
+			if v.Name != name || !ok || v.Status == "" || have == v.Status ||
+				// Deleted is no state one sets: it follows a delete, and a
+				// sync never deletes on either side.
+				v.Status == storage.PackDeleted || have == storage.PackDeleted {
 				continue
 			}
 			reason := v.Reason

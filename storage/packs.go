@@ -112,10 +112,6 @@ type Packs interface {
 	// PackLifecycle returns the status history of one version, or of every
 	// version of the pack when version is "", oldest first.
 	PackLifecycle(ctx context.Context, name, version string) ([]PackStatusChange, error)
-	// DeletePackVersion forgets one version (its tag is gone); ErrNotFound
-	// if it was not recorded. History stays.
-	DeletePackVersion(ctx context.Context, name, version string) error
-	// DeletePackDigest forgets every version of name pointing at d (the
-	// manifest is gone) and returns how many there were.
-	DeletePackDigest(ctx context.Context, name string, d digest.Digest) (int, error)
+	// A version is never forgotten: a deleted one moves to PackDeleted
+	// (ChangePackStatus), so its number stays bound to its content.
 }

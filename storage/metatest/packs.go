@@ -240,28 +240,63 @@ var packCases = []testCase{
 			t.Fatalf("history entry %+v", hist[2])
 		}
 	}},
-	{"PackDelete", func(t *testing.T, s storage.Metadata) {
+	{"PackDeletedIsRestoredByContent", func(t *testing.T, s storage.Metadata) {
+		// A version recorded as deleted keeps its record; putting it again
+		// brings back the state it had, with that state's reason.
 		p := packs(t, s)
-		for _, v := range []*storage.PackVersion{packVersion("r", "1.0.0", "a"), packVersion("r", "1.0.1", "a"), packVersion("r", "2.0.0", "b")} {
-			v.Labels = map[string]string{"k": "v"}
-			putPack(t, p, v)
+		v := packVersion("r", "1.0.0", "a")
+		v.Labels = map[string]string{"k": "v"}
+		putPack(t, p, v)
+		change := func(from, to, reason string) {
+			t.Helper()
+			ok(t, p.ChangePackStatus(ctx(t), []storage.PackStatusChange{{Name: "r", Version: "1.0.0", From: from, To: to, Reason: reason}}, nil),
+				"%s → %s", from, to)
 		}
-		ok(t, p.DeletePackVersion(ctx(t), "r", "2.0.0"), "DeletePackVersion")
-		is(t, p.DeletePackVersion(ctx(t), "r", "2.0.0"), storage.ErrNotFound, "second delete")
-		n, err := p.DeletePackDigest(ctx(t), "r", dg("a"))
-		ok(t, err, "DeletePackDigest")
-		if n != 2 {
-			t.Fatalf("DeletePackDigest removed %d versions, want 2", n)
+		change(storage.PackActive, storage.PackArchived, "withdrawn")
+		change(storage.PackArchived, storage.PackDeleted, "tag deleted")
+		equal(t, versionsOf(t, p, storage.PackQuery{Status: storage.PackDeleted}), []string{"r:1.0.0"}, "deleted versions")
+		equal(t, versionsOf(t, p, storage.PackQuery{LabelKey: "k", LabelValue: "v"}), []string{"r:1.0.0"}, "labels of a deleted version")
+		rec := &storage.AuditRecord{Actor: "carol", Action: "pack.publish", Target: "r:1.0.0", Digest: v.Digest}
+		changed, err := p.PutPackVersion(ctx(t), packVersion("r", "1.0.0", "a"), rec)
+		ok(t, err, "put again")
+		if !changed || rec.ID == 0 || rec.Details["restored"] != storage.PackArchived || rec.Details["previous"] != "" {
+			t.Fatalf("restore: changed %v, record %+v", changed, rec)
 		}
-		equal(t, versionsOf(t, p, storage.PackQuery{}), []string{}, "versions after deletes")
-		equal(t, versionsOf(t, p, storage.PackQuery{LabelKey: "k", LabelValue: "v"}), []string{}, "labels after deletes")
+		got, err := p.GetPackVersion(ctx(t), "r", "1.0.0")
+		ok(t, err, "GetPackVersion")
+		if got.Status != storage.PackArchived || got.StatusReason != "withdrawn" {
+			t.Fatalf("restored as %s %q, want archived \"withdrawn\"", got.Status, got.StatusReason)
+		}
 		hist, err := p.PackLifecycle(ctx(t), "r", "1.0.0")
 		ok(t, err, "PackLifecycle")
-		if len(hist) != 1 {
-			t.Fatalf("history of a deleted version: %+v, want it kept", hist)
+		var steps []string
+		for _, h := range hist {
+			steps = append(steps, h.From+">"+h.To)
 		}
-		// The same version can be recorded again afterwards.
+		equal(t, steps, []string{">active", "active>archived", "archived>deleted", "deleted>archived"}, "history")
+		if hist[3].Actor != "carol" {
+			t.Fatalf("restore history entry %+v", hist[3])
+		}
+		if changed, err := p.PutPackVersion(ctx(t), packVersion("r", "1.0.0", "a"), nil); err != nil || changed {
+			t.Fatalf("a second put changed %v (%v)", changed, err)
+		}
+		// Deleted and put with other content (mutable versions): replaced
+		// and restored at once.
+		change(storage.PackArchived, storage.PackDeleted, "manifest deleted")
+		rec = &storage.AuditRecord{Action: "pack.publish", Target: "r:1.0.0"}
+		changed, err = p.PutPackVersion(ctx(t), packVersion("r", "1.0.0", "b"), rec)
+		ok(t, err, "put other content")
+		got, _ = p.GetPackVersion(ctx(t), "r", "1.0.0")
+		if !changed || got.Digest != dg("b") || got.Status != storage.PackArchived || rec.Details["previous"] != string(dg("a")) {
+			t.Fatalf("other content after a delete: %+v, record %+v", got, rec)
+		}
+		// Never recorded before a delete: restored as active.
 		putPack(t, p, packVersion("r", "2.0.0", "c"))
+		ok(t, p.ChangePackStatus(ctx(t), []storage.PackStatusChange{{Name: "r", Version: "2.0.0", From: storage.PackActive, To: storage.PackDeleted}}, nil), "delete 2.0.0")
+		putPack(t, p, packVersion("r", "2.0.0", "c"))
+		if got, _ := p.GetPackVersion(ctx(t), "r", "2.0.0"); got.Status != storage.PackActive || got.StatusReason != "" {
+			t.Fatalf("2.0.0 restored as %s %q", got.Status, got.StatusReason)
+		}
 	}},
 	{"PackConcurrentPuts", func(t *testing.T, s storage.Metadata) {
 		p := packs(t, s)

@@ -252,34 +252,6 @@ func (s *Store) PackLifecycle(ctx context.Context, name, version string) ([]stor
 	return out, s.fail("pack lifecycle", rows.Err())
 }
 
-func (s *Store) DeletePackVersion(ctx context.Context, name, version string) error {
-	return s.write(ctx, "delete pack version", func(ctx context.Context, tx *sql.Tx) error {
-		// Labels explicitly: ON DELETE CASCADE needs SQLite's foreign_keys
-		// pragma, which a tool opening the file may not set.
-		if _, err := s.exec(ctx, tx, qDeleteVersionLabels, name, version); err != nil {
-			return err
-		}
-		n, err := s.exec(ctx, tx, qDeletePackVersion, name, version)
-		if err == nil && n == 0 {
-			err = fmt.Errorf("pack version %s:%s: %w", name, version, storage.ErrNotFound)
-		}
-		return err
-	})
-}
-
-func (s *Store) DeletePackDigest(ctx context.Context, name string, d digest.Digest) (int, error) {
-	var n int64
-	err := s.write(ctx, "delete pack digest", func(ctx context.Context, tx *sql.Tx) error {
-		if _, err := s.exec(ctx, tx, qDeleteDigestLabels, name, string(d)); err != nil {
-			return err
-		}
-		var err error
-		n, err = s.exec(ctx, tx, qDeletePackDigest, name, string(d))
-		return err
-	})
-	return int(n), err
-}
-
 func scanPackVersions(rows *sql.Rows) ([]storage.PackVersion, error) {
 	defer rows.Close()
 	var out []storage.PackVersion
@@ -361,12 +333,6 @@ var (
 		FROM pack_lifecycle WHERE name = ? ORDER BY id`)
 	qPackVersionHistory = query(`SELECT name, version, from_status, to_status, reason, actor, at
 		FROM pack_lifecycle WHERE name = ? AND version = ? ORDER BY id`)
-	qDeleteVersionLabels = query(`DELETE FROM pack_labels WHERE version_id IN
-		(SELECT id FROM pack_versions WHERE name = ? AND version = ?)`)
-	qDeletePackVersion  = query(`DELETE FROM pack_versions WHERE name = ? AND version = ?`)
-	qDeleteDigestLabels = query(`DELETE FROM pack_labels WHERE version_id IN
-		(SELECT id FROM pack_versions WHERE name = ? AND digest = ?)`)
-	qDeletePackDigest = query(`DELETE FROM pack_versions WHERE name = ? AND digest = ?`)
 	// Keyset pages, newest first: (created, id) below the cursor.
 	qListPackVersions = queryVariants(`SELECT `+packColumns+` FROM pack_versions
 		WHERE (created < ? OR (created = ? AND id < ?))`,
