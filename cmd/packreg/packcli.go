@@ -26,7 +26,7 @@ const packUsage = `Usage:
   packreg pack publish [flags] NAME:VERSION FILE[:MEDIATYPE]...   publish files as a pack version
       --description TEXT   --label KEY=VALUE (repeatable)
   packreg pack list [flags]              pack versions, newest first
-      --status active|deprecated|archived|all   --name PREFIX   --label KEY=VALUE   --limit N   --all
+      --status active|deprecated|archived|deleted|all   --name PREFIX   --label KEY=VALUE   --limit N   --all
   packreg pack show [flags] NAME         every version of a pack, in semver order
   packreg pack show [flags] NAME:VERSION one version: files and lifecycle history
   packreg pack deprecate [flags] NAME[:VERSION] --reason TEXT   (no version: every version)
@@ -206,7 +206,7 @@ func (c *cli) publish(ctx context.Context, args []string) int {
 
 func (c *cli) list(ctx context.Context, args []string) int {
 	var q client.ListQuery
-	c.fs.StringVar(&q.Status, "status", "", "`STATE`: active (default), deprecated, archived or all")
+	c.fs.StringVar(&q.Status, "status", "", "`STATE`: active (default), deprecated, archived, deleted or all")
 	c.fs.StringVar(&q.Name, "name", "", "name `PREFIX`")
 	c.fs.StringVar(&q.Label, "label", "", "`KEY=VALUE` label")
 	c.fs.IntVar(&q.Limit, "limit", 0, "page size (server default 100)")
