@@ -42,10 +42,20 @@
 // lines of parsing over the sigstore verifiers. The bundle JSON is read
 // with encoding/json into the few fields used, not protobuf-specs' types.
 //
+// Records are keyed by (repository, subject, referrer, index): a referrer
+// reached as the signature of two subjects has findings about each, and
+// indexing it for one never rewrites the other's. What one subject can
+// accumulate is capped (Config.MaxReferrersPerSubject,
+// MaxRecordsPerSubject); past a cap a failed finding names the limit, and
+// the pull gate never reads more than the cap.
+//
 // Policy (policy.go, per repository pattern, first match wins, permissive
 // by default): require_signature makes CheckPull refuse unsigned or invalid
 // manifests, by tag and by digest, except by digest within signing_window
-// after the push, because cosign reads what it signs;
+// after the first push of that digest (the manifest's Created, kept
+// across delete and re-push), because cosign reads what it signs; exempt
+// are only manifests indexed as signatures or attestations of another
+// manifest, never a pack (WithGatedTypes);
 // verify_before_visible keeps a version pending (tag pulls refused, left
 // out of pack listings) until it is verified; required_attestations lists
 // predicate types that must each have a verified attestation.

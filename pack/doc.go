@@ -17,12 +17,17 @@
 //
 //   - Observe, an event subscriber, keeps the pack index (storage.Packs):
 //     however a pack version arrives (oras push, crane, REST publish) it is
-//     recorded when its version tag moves, and forgotten when the tag or the
-//     manifest goes.
+//     recorded when its version tag moves, and recorded as deleted (never
+//     forgotten) when the tag or the manifest goes; a push of the same
+//     content brings it back in the state it had.
 //   - AdmitManifest, the admission hook, applies Policy to every push:
-//     immutable versions, semver tags, pack size, file media types.
+//     immutable versions, semver tags, pack size, file media types; and
+//     ClaimTags (registry.TagClaimer) binds version tags to their digest in
+//     the store's own transaction, so immutability holds across deletes
+//     and against concurrent first pushes.
 //   - CheckPull, the pull gate, serves deprecated versions with a Warning
-//     header and refuses archived ones with 403 DENIED.
+//     header and refuses archived ones with 403 DENIED (a deleted version
+//     by the state it had).
 //
 // REST publish pushes through the registry's service methods (Registry), so
 // it passes the same validation, admission and events as an OCI client.

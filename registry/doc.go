@@ -6,7 +6,11 @@
 // and reference checks, the error envelope and status codes. It knows
 // nothing about packs, signatures or mirrors: it tells subscribers what
 // changed (Event) and asks an Admitter before accepting a manifest, and cmd
-// plugs the pack and attest packages in there.
+// plugs the pack and attest packages in there. An Admitter that is also a
+// TagClaimer names tags to bind to the manifest's digest for good; the
+// metadata store checks and takes those claims in the transaction that
+// writes the tags, so admission cannot be raced (one of two concurrent
+// pushes of a claimed tag is refused with 403 DENIED).
 //
 // Layout of the files: routes.go dispatches /v2/ paths, errors.go is the one
 // table from errors to HTTP, names.go validates names and references, and
