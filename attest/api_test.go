@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -100,17 +99,7 @@ func TestPullGate(t *testing.T) {
 	e.addKey(k)
 	d := e.pushPack("secure/app", "1.0.0")
 	open := e.pushPack("open/app", "1.0.0")
-	get := func(repo, ref string) (int, string) {
-		req, _ := http.NewRequest("GET", e.oci.URL+"/v2/"+repo+"/manifests/"+ref, nil)
-		req.Header.Set("Accept", mtManifest)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	get := e.pull
 	e.wait()
 	if code, body := get("secure/app", "1.0.0"); code != http.StatusForbidden || !strings.Contains(body, "DENIED") || !strings.Contains(body, "unsigned") {
 		t.Fatalf("unsigned pull: %d %s", code, body)

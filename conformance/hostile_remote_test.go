@@ -77,7 +77,7 @@ func (f *front) credentialed() []string {
 
 var jsonHeader = http.Header{"Content-Type": {"application/json"}}
 
-func mustJSON(t *testing.T, v any) []byte {
+func mustJSON(t testing.TB, v any) []byte {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {

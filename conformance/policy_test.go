@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"net/http"
@@ -183,8 +182,8 @@ func TestPolicyBypasses(t *testing.T) {
 	t.Run("case-variant duplicate keys", func(t *testing.T) {
 		c, tl := newClient(t, s.URL), tl.with(t)
 		key, pemPub := ecdsaKey(t)
-		c.apiJSON("POST", "/api/v1/keys", http.Header{"Content-Type": {"application/json"}},
-			toJSON(t, map[string]string{"name": "dup-keys", "pem": pemPub}), http.StatusCreated, nil)
+		c.apiJSON("POST", "/api/v1/keys", jsonHeader,
+			mustJSON(t, map[string]string{"name": "dup-keys", "pem": pemPub}), http.StatusCreated, nil)
 		subject := c.putManifest("dup/app", "1.0.0", mtOCIManifest,
 			rawPack(c, "dup/app", packArtifactType, "application/vnd.packreg.pack.file.v1", []byte("dup")))
 		other := "sha256:" + strings.Repeat("0", 64)
@@ -202,7 +201,7 @@ func TestPolicyBypasses(t *testing.T) {
 		m := manifest{SchemaVersion: 2, MediaType: mtOCIManifest,
 			Config: &descriptor{MediaType: mtOCIConfig, Digest: c.pushBlob("dup/app", cfgBlob), Size: int64(len(cfgBlob))},
 			Layers: []descriptor{layer}}
-		c.putManifest("dup/app", strings.Replace(subject, ":", "-", 1)+".sig", mtOCIManifest, toJSON(t, m))
+		c.putManifest("dup/app", strings.Replace(subject, ":", "-", 1)+".sig", mtOCIManifest, mustJSON(t, m))
 		a := &attestRun{t: t, s: s, c: c, tl: tl}
 		rep := a.await(t, "dup/app", "1.0.0", "invalid", 1, 0)
 		if !strings.Contains(rep.Signatures[0].Reason, "duplicate key") {
@@ -246,16 +245,7 @@ func rawPack(c *client, repo, artifactType, mediaType string, data []byte) []byt
 		Config: &descriptor{MediaType: "application/vnd.oci.empty.v1+json", Digest: c.pushBlob(repo, empty), Size: 2},
 		Layers: []descriptor{{MediaType: mediaType, Digest: c.pushBlob(repo, data), Size: int64(len(data)),
 			Annotations: map[string]string{"org.opencontainers.image.title": "pack.bin"}}}}
-	return toJSON(c.t, m)
-}
-
-func toJSON(t testing.TB, v any) []byte {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return mustJSON(c.t, m)
 }
 
 // ecdsaKey is a P-256 key and its public half as a PEM PUBLIC KEY block.
