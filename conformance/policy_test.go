@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"net/http"
@@ -23,6 +24,7 @@ func TestPolicyBypasses(t *testing.T) {
 	oras := needTool(t, "oras")
 	crane := needTool(t, "crane")
 	cfg := writeConfig(t, `attest:
+  max_referrers_per_subject: 2
   policies:
     - repositories: ["secure/**"]
       require_signature: true
@@ -175,6 +177,41 @@ func TestPolicyBypasses(t *testing.T) {
 		}
 		a.await(t, "poison/app", "1.0.0", "verified", 1, 0)
 		tl.run(cosign, "verify", "--key", "poison.pub", "--insecure-ignore-tlog=true", refA)
+	})
+
+	// Referrers past attest.max_referrers_per_subject (2 here) are not
+	// checked: a finding names the limit.
+	t.Run("referrer caps", func(t *testing.T) {
+		c, tl := newClient(t, s.URL), tl.with(t)
+		a := &attestRun{t: t, s: s, c: c, tl: tl, oras: oras}
+		ref, _ := a.pushPack(t, "capped/app", "1.0.0")
+		for i := range 4 {
+			name := fmt.Sprintf("caps/sig%d.json", i)
+			tl.write(name, []byte(fmt.Sprintf(`{"n":%d}`, i)))
+			tl.run(oras, "attach", "--plain-http", "--artifact-type", "application/vnd.dev.cosign.artifact.sig.v1+json", ref,
+				name+":application/vnd.dev.cosign.simplesigning.v1+json")
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			resp, body := c.do("GET", "/api/v1/packs/capped/app/versions/1.0.0/verification", nil, nil)
+			var rep attestReport
+			if resp.StatusCode == http.StatusOK && json.Unmarshal(body, &rep) == nil && len(rep.Signatures) == 4 {
+				limited := 0
+				for _, f := range rep.Signatures {
+					if strings.Contains(f.Reason, "attest.max_referrers_per_subject is 2") {
+						limited++
+					}
+				}
+				if limited != 2 || rep.Verification != "invalid" {
+					t.Fatalf("4 referrers, cap 2: %d limit findings, verification %s\n%s", limited, rep.Verification, body)
+				}
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the report never listed 4 signatures:\n%s", body)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 	})
 
 	// A signed payload with keys that differ only in case: Go's decoder
