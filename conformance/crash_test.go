@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -10,10 +11,16 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 const (
@@ -281,4 +288,109 @@ func assertNotServed(t *testing.T, c *client, repo, final string, partial []stri
 			t.Fatalf("GET of digest %s = %d before the upload completed", d, resp.StatusCode)
 		}
 	}
+}
+
+// TestKill9ClosingPut kills the server inside the closing PUT of a chunked
+// upload, at its narrowest point: the blob is published in the blob store
+// and the metadata store has not yet linked it nor dropped the session. A
+// lock on the database holds the server there; the test kills it as soon
+// as the blob appears. After the restart the upload must finish: the
+// session is intact and the closing PUT succeeds, or it is gone with the
+// blob in place. Never a 500, never an acknowledged byte lost. On disk and
+// SQLite, and on S3 and PostgreSQL.
+func TestKill9ClosingPut(t *testing.T) {
+	t.Run("disk+sqlite", func(t *testing.T) {
+		s := startServer(t)
+		killInClosingPut(t, s,
+			func(d string) bool {
+				hex := strings.TrimPrefix(d, "sha256:")
+				_, err := os.Stat(filepath.Join(s.Data, "blobs", "sha256", hex[:2], hex))
+				return err == nil
+			},
+			func() func() { return lockSQLiteWrites(t, filepath.Join(s.Data, "packreg.db")) })
+	})
+	t.Run("s3+postgres", func(t *testing.T) {
+		s3URL := needEnv(t, "PACKREG_TEST_S3")
+		pgURL := needEnv(t, "PACKREG_TEST_POSTGRES")
+		storage, database := isolatedS3(t, s3URL), isolatedPostgres(t, pgURL)
+		s := startServer(t, "--storage", storage, "--database", database)
+		loc := parseS3Location(t, storage)
+		cl := loc.client(t)
+		killInClosingPut(t, s,
+			func(d string) bool {
+				hex := strings.TrimPrefix(d, "sha256:")
+				key := path.Join(loc.prefix, "blobs", "sha256", hex[:2], hex)
+				_, err := cl.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: &loc.bucket, Key: &key})
+				return err == nil
+			},
+			func() func() { return lockPostgresTables(t, database, "blobs", "uploads") })
+	})
+}
+
+// killInClosingPut uploads a blob in chunks, locks the database against
+// writes (lock), sends the closing PUT, kills the server the moment the
+// blob is published (published), restarts it and finishes the upload.
+func killInClosingPut(t *testing.T, s *server, published func(d string) bool, lock func() (release func())) {
+	s.dumpLogOnFailure()
+	const repo = "crash/closing"
+	data := make([]byte, 3<<20+5)
+	rand.NewChaCha8([32]byte{'c', 'l', 'o', 's', 'e'}).Read(data)
+	d := sha256Digest(data)
+
+	c := newClient(t, s.URL)
+	resp, body := c.do("POST", "/v2/"+repo+"/blobs/uploads/", nil, nil)
+	expect(t, resp, body, http.StatusAccepted, "start upload")
+	loc, offset := resp.Header.Get("Location"), int64(0)
+	for offset < int64(len(data)) {
+		loc, offset = patchChunk(t, c, loc, data, offset, 1<<20)
+	}
+
+	release := lock()
+	put := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequest("PUT", c.url(addQuery(loc, "digest", d)), nil)
+		resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
+		if err == nil {
+			resp.Body.Close()
+			err = fmt.Errorf("answered %d", resp.StatusCode)
+		}
+		put <- err
+	}()
+	waitFor(t, 30*time.Second, "the blob published by the closing PUT", func() bool { return published(d) })
+	s.kill()
+	release()
+	if err := <-put; !strings.Contains(err.Error(), "EOF") && !strings.Contains(err.Error(), "reset") {
+		t.Fatalf("the closing PUT was not cut by the kill: %v", err)
+	}
+
+	s = s.restart()
+	c = newClient(t, s.URL)
+	resp, body = c.do("GET", loc, nil, nil)
+	switch resp.StatusCode {
+	case http.StatusNoContent:
+		// The session is intact, every acknowledged byte in it: finish it.
+		if rg, want := resp.Header.Get("Range"), fmt.Sprintf("0-%d", len(data)-1); rg != want {
+			t.Fatalf("session after the kill: Range %q, want %q", rg, want)
+		}
+		resp, body = c.do("PUT", addQuery(loc, "digest", d), nil, nil)
+		if resp.StatusCode == http.StatusNotFound && strings.Contains(string(body), "BLOB_UPLOAD_UNKNOWN") {
+			// Finished in between (another replica): the blob must be there.
+			break
+		}
+		expect(t, resp, body, http.StatusCreated, "closing PUT after the restart")
+		if got := resp.Header.Get("Docker-Content-Digest"); got != d {
+			t.Fatalf("Docker-Content-Digest %q, want %s", got, d)
+		}
+	case http.StatusNotFound:
+		if !strings.Contains(string(body), "BLOB_UPLOAD_UNKNOWN") {
+			t.Fatalf("upload status after the kill: 404 without BLOB_UPLOAD_UNKNOWN: %s", body)
+		}
+	default:
+		t.Fatalf("upload status after the kill: %d %s", resp.StatusCode, body)
+	}
+	if got := c.getBlob(repo, d); !bytes.Equal(got, data) {
+		t.Fatalf("served blob: %d bytes, %s; want %d bytes, %s", len(got), sha256Digest(got), len(data), d)
+	}
+	resp, body = c.do("GET", loc, nil, nil)
+	expect(t, resp, body, http.StatusNotFound, "upload status once finished")
 }

@@ -170,7 +170,18 @@ func (r *Registry) putUpload(w http.ResponseWriter, req *http.Request, rt route)
 		return err
 	}
 	if req.ContentLength != 0 {
+		prev := u.Offset
 		if err := r.appendBody(req, u); err != nil {
+			return err
+		}
+		// Record the last chunk before Commit consumes the data: should
+		// the process die after Commit, the session then says the bytes
+		// are all there, and the next closing PUT finishes it.
+		u.Updated = time.Now().UTC()
+		if err := r.meta.UpdateUpload(req.Context(), u, prev); err != nil {
+			if errors.Is(err, storage.ErrConflict) {
+				return rangeError(u, "upload %s was moved by a concurrent request", u.ID)
+			}
 			return err
 		}
 	}
@@ -179,24 +190,36 @@ func (r *Registry) putUpload(w http.ResponseWriter, req *http.Request, rt route)
 
 // commit publishes u as blob d, links it into the repository and answers 201.
 // stored says whether u has a session record to delete.
+//
+// The blob is published (Commit) before the metadata store links it and
+// drops the session (FinishUpload, one transaction). A crash in between
+// leaves the session at its full offset with its data consumed; the
+// BlobStore recognises that replay (storage.ProveCommitted), so the next
+// closing PUT finishes the session instead of failing.
 func (r *Registry) commit(w http.ResponseWriter, req *http.Request, u *storage.Upload, d digest.Digest, stored bool) error {
 	ctx := req.Context()
 	if err := r.blobs.Commit(ctx, u, d); err != nil {
-		if errors.Is(err, storage.ErrDigestMismatch) {
+		switch {
+		case errors.Is(err, storage.ErrDigestMismatch):
 			if stored {
 				r.meta.DeleteUpload(ctx, u.ID)
 			}
 			return ociErr(http.StatusBadRequest, codeDigestInvalid, "uploaded content does not match digest %s", d)
+		case stored && errors.Is(err, storage.ErrNotFound):
+			// The data is gone and not published as d: nothing can finish
+			// this session any more.
+			r.meta.DeleteUpload(ctx, u.ID)
+			return ociErr(http.StatusNotFound, codeBlobUploadUnknown,
+				"upload %s has no data left: it was removed, or published as another digest than %s; start a new upload", u.ID, d)
 		}
-		return err
-	}
-	if err := r.meta.LinkBlob(ctx, u.Repo, d, u.Offset); err != nil {
 		return err
 	}
 	if stored {
-		if err := r.meta.DeleteUpload(ctx, u.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			r.log.WarnContext(ctx, "committed upload left its session behind", "request_id", requestID(req), "upload", u.ID, "err", err)
+		if err := r.meta.FinishUpload(ctx, u.ID, u.Repo, d, u.Offset); err != nil {
+			return err
 		}
+	} else if err := r.meta.LinkBlob(ctx, u.Repo, d, u.Offset); err != nil {
+		return err
 	}
 	r.notify(req.Context(), Event{Action: ActionBlobPush, Repo: u.Repo, Digest: d, Size: u.Offset})
 	h := w.Header()
@@ -306,8 +329,18 @@ func (r *Registry) appendBody(req *http.Request, u *storage.Upload) error {
 		return tooLarge(r.maxBlobSize)
 	case err != nil && body.err != nil:
 		return ociErr(http.StatusBadRequest, codeBlobUploadInvalid, "request body ended early: %v", body.err)
+	case errors.Is(err, storage.ErrNotFound):
+		return uploadGone(u)
 	}
 	return err
+}
+
+// uploadGone answers for a session whose data the blob store no longer
+// has: published by an earlier closing PUT that did not finish (a closing
+// PUT without a body finishes it), or aborted under it.
+func uploadGone(u *storage.Upload) error {
+	return ociErr(http.StatusNotFound, codeBlobUploadUnknown,
+		"upload %s has no data to continue: it was committed or removed (finish it with PUT ?digest=, or start a new upload)", u.ID)
 }
 
 func tooLarge(n int64) error {

@@ -240,6 +240,10 @@ type Uploads interface {
 	UpdateUpload(ctx context.Context, u *Upload, prevOffset int64) error
 	// DeleteUpload removes the session; ErrNotFound if absent.
 	DeleteUpload(ctx context.Context, id string) error
+	// FinishUpload links blob d (size bytes) into repo and removes the
+	// session id, in one transaction: a crash leaves both or neither. A
+	// session already gone is not an error (another request finished it).
+	FinishUpload(ctx context.Context, id, repo string, d digest.Digest, size int64) error
 	// StaleUploads returns up to n sessions last updated before before.
 	StaleUploads(ctx context.Context, before time.Time, n int) ([]*Upload, error)
 }

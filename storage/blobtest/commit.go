@@ -17,6 +17,7 @@ func commitCases() []testCase {
 		{"commit/cancelled-context", testCommitCancelled},
 		{"commit/upload-gone-after-commit", testUploadGoneAfterCommit},
 	}
+	cases = append(cases, commitReplayCases()...)
 	return append(cases, mismatchCases()...)
 }
 
@@ -158,4 +159,90 @@ func testUploadGoneAfterCommit(t *testing.T, s storage.BlobStore) {
 		t.Fatalf("Abort after Commit: %v", err)
 	}
 	requireBlob(t, s, d, data)
+}
+
+// commitReplayCases: the registry publishes a blob (Commit) before it records
+// the blob and drops the session in the metadata store. A crash between
+// the two leaves a session that still names the upload, whose data Commit
+// already consumed. Finishing that session again must succeed when the
+// blob provably holds the session's bytes, and fail cleanly (never publish
+// anything) when it does not.
+func commitReplayCases() []testCase {
+	var cases []testCase
+	for _, tc := range []struct {
+		name   string
+		size   int
+		chunks int
+		final  string // algorithm of the final digest; the session streams sha256
+	}{
+		{"small", 100, 1, digest.SHA256},
+		{"chunked-across-parts", 3*mib + 7, 3, digest.SHA256},
+		{"other-algorithm", 2*mib + 3, 2, digest.SHA512},
+		{"other-algorithm-small", 77, 1, digest.SHA512},
+	} {
+		cases = append(cases, testCase{"commit/replayed-after-publish/" + tc.name, func(t *testing.T, s storage.BlobStore) {
+			data := randomBytes(tc.size, 230+uint64(tc.size))
+			ss := start(t, s, digest.SHA256)
+			step := (len(data) + tc.chunks - 1) / tc.chunks
+			for off := 0; off < len(data); off += step {
+				ss.append(data[off:min(off+step, len(data))], nil)
+			}
+			stored := clone(ss.u) // what the metadata store still holds after the crash
+			d := ss.commit(tc.final)
+			if err := s.Commit(t.Context(), clone(stored), d); err != nil {
+				t.Fatalf("Commit of the session again after it published %s: %v", d, err)
+			}
+			requireBlob(t, s, d, data)
+			// Another claim for the same session is refused: its bytes are d.
+			other := digest.FromBytes(tc.final, append(bytes.Clone(data), 1))
+			if err := s.Commit(t.Context(), clone(stored), other); !errors.Is(err, storage.ErrDigestMismatch) && !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("Commit of the published session as %s = %v, want ErrDigestMismatch or ErrNotFound", other, err)
+			}
+			requireAbsent(t, s, other)
+			requireBlob(t, s, d, data)
+		}})
+	}
+	cases = append(cases,
+		testCase{"commit/replayed-after-publish/claim-of-other-existing-blob", testReplayOtherBlob},
+		testCase{"commit/data-gone-blob-absent", testDataGoneBlobAbsent},
+	)
+	return cases
+}
+
+// testReplayOtherBlob: a session whose data is gone cannot be finished as
+// a blob that exists but holds other bytes.
+func testReplayOtherBlob(t *testing.T, s storage.BlobStore) {
+	data := randomBytes(64*kib, 240)
+	other := push(t, s, randomBytes(64*kib, 241))
+	ss := start(t, s, digest.SHA256)
+	ss.append(data, nil)
+	stored := clone(ss.u)
+	ss.commit(digest.SHA256)
+	for _, d := range []digest.Digest{other, digest.FromBytes(digest.SHA512, randomBytes(64*kib, 241))} {
+		if d.Algorithm() == digest.SHA512 {
+			ss2 := start(t, s, digest.SHA256)
+			ss2.append(randomBytes(64*kib, 241), nil)
+			ss2.commit(digest.SHA512)
+		}
+		if err := s.Commit(t.Context(), clone(stored), d); !errors.Is(err, storage.ErrDigestMismatch) {
+			t.Fatalf("Commit of a published session as existing blob %s = %v, want ErrDigestMismatch", d, err)
+		}
+	}
+	requireBlob(t, s, other, randomBytes(64*kib, 241))
+}
+
+// testDataGoneBlobAbsent: a session whose data was aborted (not
+// published) commits nothing and says the upload is gone.
+func testDataGoneBlobAbsent(t *testing.T, s storage.BlobStore) {
+	data := randomBytes(mib+9, 242)
+	ss := start(t, s, digest.SHA256)
+	ss.append(data, nil)
+	if err := s.Abort(t.Context(), ss.u); err != nil {
+		t.Fatal(err)
+	}
+	d := digest.FromBytes(digest.SHA256, data)
+	if err := s.Commit(t.Context(), ss.u, d); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("Commit of an aborted upload = %v, want ErrNotFound", err)
+	}
+	requireAbsent(t, s, d)
 }

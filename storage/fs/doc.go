@@ -24,7 +24,10 @@
 // resumes the hash from u.HashState, so any process with the struct can take
 // the next chunk. One fsync of the data file per Append makes the new Offset
 // durable (the first Append also fsyncs uploads/, since it may have created
-// the file); Commit only renames and fsyncs a directory.
+// the file); Commit only renames and fsyncs a directory. A Commit replayed
+// after a crash (the registry died between Commit and dropping the session)
+// finds the data file gone and proves from the hash state that the blob
+// holds the session's bytes (storage.ProveCommitted).
 //
 // Append reads on the calling goroutine while a second one hashes and a
 // third writes, through a few pooled 1 MiB buffers, and on Linux starts

@@ -142,8 +142,16 @@ func (s *Store) Commit(ctx context.Context, u *storage.Upload, d digest.Digest) 
 	}
 	src := s.uploadPath(u.ID)
 	f, truncated, err := s.openUpload(u, false)
-	if errors.Is(err, iofs.ErrNotExist) && u.Offset == 0 {
-		return s.commitEmpty(u, d) // nothing was ever appended
+	if errors.Is(err, iofs.ErrNotExist) {
+		if u.Offset == 0 {
+			return s.commitEmpty(u, d) // nothing was ever appended
+		}
+		// An earlier Commit of this session may have published it and
+		// died before the registry dropped the session.
+		if err := storage.ProveCommitted(ctx, s, u, d); err != nil {
+			return fmt.Errorf("fs: commit %s: %w", u.ID, err)
+		}
+		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("fs: commit %s: %w", u.ID, err)

@@ -100,6 +100,27 @@ var uploadCases = []testCase{
 		}
 		is(t, s.DeleteUpload(ctx(t), "a"), storage.ErrNotFound, "second DeleteUpload")
 	}},
+	{"FinishUpload", func(t *testing.T, s storage.Metadata) {
+		u := upload("fin", time.Now())
+		ok(t, s.CreateUpload(ctx(t), u), "CreateUpload")
+		ok(t, s.CreateUpload(ctx(t), upload("other", time.Now())), "CreateUpload other")
+		d := dg("finished blob")
+		ok(t, s.FinishUpload(ctx(t), "fin", u.Repo, d, 13), "FinishUpload")
+		if size, err := s.BlobSize(ctx(t), u.Repo, d); err != nil || size != 13 {
+			t.Fatalf("BlobSize after FinishUpload = %d, %v", size, err)
+		}
+		_, err := s.GetUpload(ctx(t), "fin")
+		is(t, err, storage.ErrNotFound, "session after FinishUpload")
+		if _, err := s.GetUpload(ctx(t), "other"); err != nil {
+			t.Fatalf("FinishUpload removed another session: %v", err)
+		}
+		// Finishing again (another request got there first) links again
+		// and succeeds: the blob is there either way.
+		ok(t, s.FinishUpload(ctx(t), "fin", "r/elsewhere", d, 13), "FinishUpload of a finished session")
+		if _, err := s.BlobSize(ctx(t), "r/elsewhere", d); err != nil {
+			t.Fatalf("BlobSize in the second repository: %v", err)
+		}
+	}},
 	{"StaleUploads", func(t *testing.T, s storage.Metadata) {
 		now := time.Now()
 		for i, age := range []time.Duration{3 * time.Hour, time.Hour, 2 * time.Hour, 0, time.Minute} {

@@ -33,7 +33,9 @@
 // (from the running hash, or by reading the data back when the digest uses
 // another algorithm), completes the multipart upload into uploads/<id>/data
 // and copies it to blobs/ server side. A small upload is verified in memory
-// and written with one PutObject.
+// and written with one PutObject. A Commit replayed after its session's
+// data was consumed (the registry died before dropping the session) finds
+// the blob published and succeeds (storage.ProveCommitted).
 //
 // Leftovers of crashed or abandoned uploads (incomplete multipart uploads
 // cost storage and hide from listings) are removed by Store.PurgeUploads

@@ -372,9 +372,21 @@ func (s *Store) Commit(ctx context.Context, u *storage.Upload, d digest.Digest) 
 		}
 	}
 	if st.UploadID == "" {
-		return s.commitSmall(ctx, u, dir, st, d, final)
+		err = s.commitSmall(ctx, u, dir, st, d, final)
+	} else {
+		err = s.commitParts(ctx, u, dir, st, d, final, sameAlg)
 	}
-	return s.commitParts(ctx, u, dir, st, d, final, sameAlg)
+	if errors.Is(err, storage.ErrNotFound) {
+		// The data is gone: an earlier Commit of this session may have
+		// published it and died before the registry dropped the session.
+		// (With the same algorithm, existing above already said so.)
+		if perr := storage.ProveCommitted(ctx, s, u, d); perr != nil {
+			return fmt.Errorf("s3: commit %s: %w", u.ID, perr)
+		}
+		s.cleanup(ctx, dir)
+		return nil
+	}
+	return err
 }
 
 // existing discards the upload when blob final is already there.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -66,6 +67,22 @@ func (s *Store) DeleteUpload(ctx context.Context, id string) error {
 		if err == nil && n == 0 {
 			err = fmt.Errorf("upload %s: %w", id, storage.ErrNotFound)
 		}
+		return err
+	})
+}
+
+// FinishUpload is LinkBlob and DeleteUpload in one transaction.
+func (s *Store) FinishUpload(ctx context.Context, id, repo string, d digest.Digest, size int64) error {
+	now := time.Now().UnixNano()
+	return s.write(ctx, "finish upload", func(ctx context.Context, tx *sql.Tx) error {
+		rid, err := s.ensureRepo(ctx, tx, repo)
+		if err != nil {
+			return err
+		}
+		if _, err := s.exec(ctx, tx, qLinkBlob, rid, string(d), size, now); err != nil {
+			return err
+		}
+		_, err = s.exec(ctx, tx, qDeleteUpload, id)
 		return err
 	})
 }
