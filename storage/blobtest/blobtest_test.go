@@ -118,11 +118,24 @@ func (m *memStore) Commit(ctx context.Context, u *storage.Upload, d digest.Diges
 		return err
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	data, ok := m.uploads[u.ID]
+	if !ok && u.Offset > 0 {
+		// Gone: published by an earlier Commit of u, or aborted.
+		m.mu.Unlock()
+		size, err := m.Stat(ctx, d)
+		switch m.mutant {
+		case "replay-fails":
+			return fmt.Errorf("mem: upload %s: %w", u.ID, storage.ErrNotFound)
+		case "replay-trusts-size":
+			if err == nil && size != u.Offset {
+				err = storage.ErrDigestMismatch
+			}
+			return err
+		}
+		return storage.ProveCommitted(ctx, m, u, d)
+	}
+	defer m.mu.Unlock()
 	switch {
-	case !ok && u.Offset > 0:
-		return fmt.Errorf("mem: upload %s: %w", u.ID, storage.ErrNotFound)
 	case int64(len(data)) < u.Offset:
 		return fmt.Errorf("mem: upload %s: %w", u.ID, storage.ErrConflict)
 	}
@@ -196,6 +209,8 @@ func TestMutantsFail(t *testing.T) {
 		"ignore-offset":           "read/offsets",
 		"delete-missing-ok":       "delete/missing",
 		"abort-noop":              "abort/discards-data",
+		"replay-fails":            "commit/replayed-after-publish/small",
+		"replay-trusts-size":      "commit/replayed-after-publish/claim-of-other-existing-blob",
 	}
 	for mutant, subtest := range mutants {
 		t.Run(mutant, func(t *testing.T) {
