@@ -296,7 +296,7 @@ func (r *Registry) storeManifest(ctx context.Context, repo string, ref reference
 			claims = append(claims, cs...)
 		}
 	}
-	if err := r.meta.PutManifest(ctx, m, tags, claims...); err != nil {
+	if err := r.meta.PutManifest(ctx, m, tags, storage.PutManifestOptions{Claims: claims}); err != nil {
 		var ce *storage.ClaimError
 		if errors.As(err, &ce) {
 			// Admission passed before a concurrent push bound the tag, or

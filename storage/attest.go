@@ -94,14 +94,16 @@ type AttestCursor struct {
 // the key ring and the signature records. A Metadata that has it says so by
 // type assertion.
 type Attest interface {
-	// CreateKey stores k; ErrConflict when its ID or Name is taken.
-	CreateKey(ctx context.Context, k *Key) error
+	// CreateKey stores k, and records evs (Blobs explains them) with it;
+	// ErrConflict when its ID or Name is taken.
+	CreateKey(ctx context.Context, k *Key, evs ...Event) error
 	// GetKey returns the key, or ErrNotFound.
 	GetKey(ctx context.Context, id string) (*Key, error)
 	// ListKeys returns every key, oldest first.
 	ListKeys(ctx context.Context) ([]*Key, error)
-	// UpdateKey stores k's State, NotBefore, NotAfter and Updated; ErrNotFound if absent.
-	UpdateKey(ctx context.Context, k *Key) error
+	// UpdateKey stores k's State, NotBefore, NotAfter and Updated, and
+	// records evs with them; ErrNotFound if absent.
+	UpdateKey(ctx context.Context, k *Key, evs ...Event) error
 
 	// PutAttestRecords replaces the records about subject found in
 	// referrer of repo with recs (each about subject), in one

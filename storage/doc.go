@@ -13,6 +13,11 @@
 //     (mirror.go). Implementations share one SQL schema (storage/sqlmeta) over
 //     SQLite (storage/sqlite) and PostgreSQL (storage/postgres).
 //
+// The writing methods take the Events a change stands for and record them
+// in the store's outbox in the same transaction (events.go): what must
+// follow a change (its audit record, signature indexing) is queued with
+// it and survives any crash after it. Consumers drain and acknowledge it.
+//
 // Manifest bytes live in the metadata store, not the blob store: a manifest
 // PUT is then one transaction (one fsync) and a manifest GET never costs an
 // object-store round trip on S3.

@@ -91,18 +91,19 @@ type ParityEntry struct {
 // that has it says so by type assertion.
 type Mirrors interface {
 	// CreateMirror stores m; ErrConflict when its ID, or its Name within
-	// its Kind, is taken.
-	CreateMirror(ctx context.Context, m *Mirror) error
+	// its Kind, is taken. The writing methods record evs (Blobs explains
+	// them) with the change.
+	CreateMirror(ctx context.Context, m *Mirror, evs ...Event) error
 	// GetMirror returns the mirror, or ErrNotFound.
 	GetMirror(ctx context.Context, id string) (*Mirror, error)
 	// ListMirrors returns the mirrors of kind (every kind when ""), by name.
 	ListMirrors(ctx context.Context, kind string) ([]*Mirror, error)
 	// UpdateMirror stores m's Name, URL, Spec, Secret and Updated;
 	// ErrNotFound if absent, ErrConflict if the name is taken.
-	UpdateMirror(ctx context.Context, m *Mirror) error
+	UpdateMirror(ctx context.Context, m *Mirror, evs ...Event) error
 	// DeleteMirror removes the mirror with its runs and parity history;
 	// ErrNotFound if absent.
-	DeleteMirror(ctx context.Context, id string) error
+	DeleteMirror(ctx context.Context, id string, evs ...Event) error
 
 	// CreateMirrorRun stores r and sets r.ID.
 	CreateMirrorRun(ctx context.Context, r *MirrorRun) error

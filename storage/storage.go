@@ -144,6 +144,20 @@ type TagClaim struct {
 	Mode ClaimMode
 }
 
+// PutManifestOptions is what a PutManifest does in its transaction besides
+// storing the manifest and its tags. The zero value asks for nothing.
+type PutManifestOptions struct {
+	// Claims guard tags of the put (each Tag among its tags), checked and
+	// taken in the transaction: of concurrent puts binding one tag to
+	// different digests exactly one succeeds, and a put refused by a
+	// claim changes nothing (no event recorded either) and returns a
+	// *ClaimError.
+	Claims []TagClaim
+	// Events are recorded in the outbox with the change (Blobs explains
+	// them).
+	Events []Event
+}
+
 // ClaimError is the error of a put refused by a claim. It matches
 // ErrConflict: a conditional write lost, to an earlier or a concurrent one.
 type ClaimError struct {
@@ -174,6 +188,7 @@ type Metadata interface {
 	Tags
 	Uploads
 	Leases
+	Outbox
 	Close() error
 }
 
@@ -185,14 +200,20 @@ type Repositories interface {
 	ListRepositories(ctx context.Context, last string, n int) ([]string, error)
 }
 
+// The writing methods below take the Events the change stands for
+// (PutManifest in its PutManifestOptions) and record them in the outbox
+// (Outbox) in the same transaction, so whatever follows from a change (its
+// audit record, signature indexing) cannot be lost to a crash after it.
+// Events are recorded only when the change is.
+
 // Blobs records which repositories may serve which blobs.
 type Blobs interface {
 	// LinkBlob makes d readable through repo. Linking twice is not an error.
-	LinkBlob(ctx context.Context, repo string, d digest.Digest, size int64) error
+	LinkBlob(ctx context.Context, repo string, d digest.Digest, size int64, evs ...Event) error
 	// BlobSize returns the size of d as linked into repo, or ErrNotFound.
 	BlobSize(ctx context.Context, repo string, d digest.Digest) (int64, error)
 	// UnlinkBlob removes d from repo (the bytes stay for GC); ErrNotFound if absent.
-	UnlinkBlob(ctx context.Context, repo string, d digest.Digest) error
+	UnlinkBlob(ctx context.Context, repo string, d digest.Digest, evs ...Event) error
 	// FindBlob returns some repository that has d linked, and its size, or ErrNotFound.
 	FindBlob(ctx context.Context, d digest.Digest) (repo string, size int64, err error)
 }
@@ -200,17 +221,14 @@ type Blobs interface {
 // Manifests stores manifests and the referrers index derived from them.
 type Manifests interface {
 	// PutManifest stores m (or keeps it, when its digest is already stored in
-	// m.Repo) and points each of tags at it, all in one transaction. Each
-	// claim (its Tag among tags) is checked and taken in that transaction
-	// too: of concurrent puts binding one tag to different digests exactly
-	// one succeeds, and a put refused by a claim changes nothing and
-	// returns a *ClaimError.
-	PutManifest(ctx context.Context, m *Manifest, tags []string, claims ...TagClaim) error
+	// m.Repo) and points each of tags at it, all in one transaction, with
+	// what o asks for: its claims and its events (PutManifestOptions).
+	PutManifest(ctx context.Context, m *Manifest, tags []string, o PutManifestOptions) error
 	// GetManifest returns the manifest with its payload, or ErrNotFound.
 	GetManifest(ctx context.Context, repo string, d digest.Digest) (*Manifest, error)
 	// DeleteManifest removes the manifest and every tag pointing at it (not
 	// their claims); ErrNotFound if absent.
-	DeleteManifest(ctx context.Context, repo string, d digest.Digest) error
+	DeleteManifest(ctx context.Context, repo string, d digest.Digest, evs ...Event) error
 	// Referrers lists manifests of repo whose subject is subject, filtered by
 	// artifactType when it is not empty, ordered by digest.
 	Referrers(ctx context.Context, repo string, subject digest.Digest, artifactType string) ([]Descriptor, error)
@@ -224,7 +242,7 @@ type Tags interface {
 	ListTags(ctx context.Context, repo, last string, n int) ([]string, error)
 	// DeleteTag removes the tag (not the manifest); ErrNotFound if absent.
 	// A claim on the tag stays.
-	DeleteTag(ctx context.Context, repo, tag string) error
+	DeleteTag(ctx context.Context, repo, tag string, evs ...Event) error
 	// ClaimedDigest returns the digest tag is claimed for (TagClaim), or
 	// ErrNotFound.
 	ClaimedDigest(ctx context.Context, repo, tag string) (digest.Digest, error)
@@ -242,8 +260,9 @@ type Uploads interface {
 	DeleteUpload(ctx context.Context, id string) error
 	// FinishUpload links blob d (size bytes) into repo and removes the
 	// session id, in one transaction: a crash leaves both or neither. A
-	// session already gone is not an error (another request finished it).
-	FinishUpload(ctx context.Context, id, repo string, d digest.Digest, size int64) error
+	// session already gone is not an error (another request finished it),
+	// but then evs are not recorded: that request recorded them.
+	FinishUpload(ctx context.Context, id, repo string, d digest.Digest, size int64, evs ...Event) error
 	// StaleUploads returns up to n sessions last updated before before.
 	StaleUploads(ctx context.Context, before time.Time, n int) ([]*Upload, error)
 }

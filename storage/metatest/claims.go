@@ -14,7 +14,7 @@ import (
 // putClaimed is PutManifest with claims, returning its error.
 func putClaimed(t *testing.T, s storage.Metadata, m *storage.Manifest, tag string, mode storage.ClaimMode) error {
 	t.Helper()
-	return s.PutManifest(ctx(t), m, []string{tag}, storage.TagClaim{Tag: tag, Mode: mode})
+	return s.PutManifest(ctx(t), m, []string{tag}, storage.PutManifestOptions{Claims: []storage.TagClaim{{Tag: tag, Mode: mode}}})
 }
 
 // refusedBy checks err is the ClaimError of tag held by want.
@@ -65,7 +65,7 @@ var claimCases = []testCase{
 		ok(t, putClaimed(t, s, manifest("other", "b"), "1.0.0", storage.ClaimBind), "other repository")
 		ok(t, putClaimed(t, s, b, "2.0.0", storage.ClaimCheck), "check of a free tag")
 		claimed(t, s, "r", "2.0.0", "")
-		ok(t, s.PutManifest(ctx(t), b, []string{"1.0.0"}), "a put without claims is not checked")
+		ok(t, s.PutManifest(ctx(t), b, []string{"1.0.0"}, storage.PutManifestOptions{}), "a put without claims is not checked")
 	}},
 	{"ClaimRebindMoves", func(t *testing.T, s storage.Metadata) {
 		a, b := manifest("r", "a"), manifest("r", "b")
@@ -75,7 +75,8 @@ var claimCases = []testCase{
 		refusedBy(t, putClaimed(t, s, a, "1.0.0", storage.ClaimBind), "1.0.0", b.Digest, "bind after rebind")
 	}},
 	{"ClaimOfAnUnwrittenTag", func(t *testing.T, s storage.Metadata) {
-		err := s.PutManifest(ctx(t), manifest("r", "a"), []string{"latest"}, storage.TagClaim{Tag: "1.0.0", Mode: storage.ClaimBind})
+		err := s.PutManifest(ctx(t), manifest("r", "a"), []string{"latest"},
+			storage.PutManifestOptions{Claims: []storage.TagClaim{{Tag: "1.0.0", Mode: storage.ClaimBind}}})
 		if err == nil {
 			t.Fatal("a claim of a tag the put does not write was accepted")
 		}

@@ -21,7 +21,7 @@ type testCase struct {
 // newStore may register its own cleanup (dropping a schema, say); Run closes
 // the store before that cleanup runs.
 func Run(t *testing.T, newStore func(t *testing.T) storage.Metadata) {
-	for _, group := range [][]testCase{repoCases, blobCases, manifestCases, referrerCases, tagCases, claimCases, uploadCases, leaseCases, packCases, auditCases, attestCases, mirrorCases} {
+	for _, group := range [][]testCase{repoCases, blobCases, manifestCases, referrerCases, tagCases, claimCases, uploadCases, leaseCases, packCases, auditCases, attestCases, mirrorCases, eventCases} {
 		for _, c := range group {
 			t.Run(c.name, func(t *testing.T) {
 				t.Parallel()
@@ -76,7 +76,7 @@ func is(t *testing.T, err, want error, what string, args ...any) {
 
 func put(t *testing.T, s storage.Metadata, m *storage.Manifest, tags ...string) {
 	t.Helper()
-	ok(t, s.PutManifest(ctx(t), m, tags), "PutManifest %s in %s", m.Digest, m.Repo)
+	ok(t, s.PutManifest(ctx(t), m, tags, storage.PutManifestOptions{}), "PutManifest %s in %s", m.Digest, m.Repo)
 }
 
 func link(t *testing.T, s storage.Metadata, repo string, d digest.Digest, size int64) {

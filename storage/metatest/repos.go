@@ -105,7 +105,7 @@ var repoCases = []testCase{
 				if i%2 == 0 {
 					errs[i] = s.LinkBlob(ctx(t), "new/repo", dg(fmt.Sprint(i)), int64(i))
 				} else {
-					errs[i] = s.PutManifest(ctx(t), manifest("new/repo", fmt.Sprint(i)), []string{fmt.Sprint("t", i)})
+					errs[i] = s.PutManifest(ctx(t), manifest("new/repo", fmt.Sprint(i)), []string{fmt.Sprint("t", i)}, storage.PutManifestOptions{})
 				}
 			})
 		}

@@ -128,7 +128,9 @@ var tagCases = []testCase{
 		var wg sync.WaitGroup
 		for i := range n {
 			ms[i] = manifest("r", fmt.Sprint("m", i))
-			wg.Go(func() { errs[i] = s.PutManifest(ctx(t), ms[i], []string{"latest", fmt.Sprint("v", i)}) })
+			wg.Go(func() {
+				errs[i] = s.PutManifest(ctx(t), ms[i], []string{"latest", fmt.Sprint("v", i)}, storage.PutManifestOptions{})
+			})
 		}
 		wg.Wait()
 		var digests []digest.Digest

@@ -55,7 +55,7 @@ func BenchmarkPutManifest(b *testing.B) {
 						if i >= b.N {
 							return
 						}
-						if err := s.PutManifest(b.Context(), benchManifest("bench/repo", i), []string{fmt.Sprint("v", i)}); err != nil {
+						if err := s.PutManifest(b.Context(), benchManifest("bench/repo", i), []string{fmt.Sprint("v", i)}, storage.PutManifestOptions{}); err != nil {
 							b.Error(err)
 							return
 						}
@@ -75,7 +75,7 @@ func BenchmarkGetManifest(b *testing.B) {
 	for i := range n {
 		m := benchManifest("bench/repo", i)
 		ds[i] = m.Digest
-		if err := s.PutManifest(b.Context(), m, []string{fmt.Sprint("v", i)}); err != nil {
+		if err := s.PutManifest(b.Context(), m, []string{fmt.Sprint("v", i)}, storage.PutManifestOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -102,7 +102,7 @@ func fillTags(b *testing.B, s storage.Metadata, repo string, n int) []string {
 		for j := i; j < min(n, i+1000); j++ {
 			batch = append(batch, fmt.Sprintf("1.%d.%d", j/100, j%100))
 		}
-		if err := s.PutManifest(b.Context(), benchManifest(repo, -1-i), batch); err != nil {
+		if err := s.PutManifest(b.Context(), benchManifest(repo, -1-i), batch, storage.PutManifestOptions{}); err != nil {
 			b.Fatal(err)
 		}
 		tags = append(tags, batch...)
@@ -136,7 +136,7 @@ func BenchmarkPutManifestExistingTags(b *testing.B) {
 			b.ResetTimer()
 			start := time.Now()
 			for i := 0; b.Loop(); i++ {
-				if err := s.PutManifest(b.Context(), benchManifest("bench/repo", i), []string{fmt.Sprint("new", i)}); err != nil {
+				if err := s.PutManifest(b.Context(), benchManifest("bench/repo", i), []string{fmt.Sprint("new", i)}, storage.PutManifestOptions{}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -28,8 +28,8 @@ import (
 
 var _ storage.Attest = (*Store)(nil)
 
-func (s *Store) CreateKey(ctx context.Context, k *storage.Key) error {
-	return s.write(ctx, "create key", func(ctx context.Context, tx *sql.Tx) error {
+func (s *Store) CreateKey(ctx context.Context, k *storage.Key, evs ...storage.Event) error {
+	err := s.write(ctx, "create key", func(ctx context.Context, tx *sql.Tx) error {
 		// DO NOTHING on either unique column: a taken id or name is a
 		// conflict the caller reports, not a driver error to classify.
 		n, err := s.exec(ctx, tx, qCreateKey, k.ID, k.Name, k.PEM, k.Algorithm, k.State,
@@ -37,8 +37,12 @@ func (s *Store) CreateKey(ctx context.Context, k *storage.Key) error {
 		if err == nil && n == 0 {
 			err = fmt.Errorf("key %s (%s): %w", k.ID, k.Name, storage.ErrConflict)
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return s.recordEvents(ctx, tx, evs)
 	})
+	return s.committed(ctx, err, evs)
 }
 
 func (s *Store) GetKey(ctx context.Context, id string) (*storage.Key, error) {
@@ -66,14 +70,18 @@ func (s *Store) ListKeys(ctx context.Context) ([]*storage.Key, error) {
 	return out, s.fail("list keys", rows.Err())
 }
 
-func (s *Store) UpdateKey(ctx context.Context, k *storage.Key) error {
-	return s.write(ctx, "update key", func(ctx context.Context, tx *sql.Tx) error {
+func (s *Store) UpdateKey(ctx context.Context, k *storage.Key, evs ...storage.Event) error {
+	err := s.write(ctx, "update key", func(ctx context.Context, tx *sql.Tx) error {
 		n, err := s.exec(ctx, tx, qUpdateKey, k.State, nanos(k.NotBefore), nanos(k.NotAfter), nanos(k.Updated), k.ID)
 		if err == nil && n == 0 {
 			err = fmt.Errorf("key %s: %w", k.ID, storage.ErrNotFound)
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return s.recordEvents(ctx, tx, evs)
 	})
+	return s.committed(ctx, err, evs)
 }
 
 type scanner interface{ Scan(dest ...any) error }

@@ -35,6 +35,8 @@
 //	             computed for the indexes already stored
 //	6 manifests.go  tag_claims (storage.TagClaim), manifest_first_push
 //	  attest.go     attest_records again, keyed by (repo, subject, referrer, idx)
+//	7 events.go  event_consumers, event_queue: the outbox (storage.Outbox),
+//	             one row per event and consumer
 //
 // Times are Unix nanoseconds (0 is the zero time); lease expiry uses the
 // database clock so replicas agree. Name, tag and digest columns compare

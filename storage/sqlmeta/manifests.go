@@ -15,15 +15,16 @@ import (
 )
 
 // PutManifest is one transaction: repository, manifest (kept when already
-// there), tags and their claims. Each tag is an upsert on the (repo_id,
-// name) primary key, so its cost does not grow with the number of tags.
+// there), tags and their claims, and the events of the change. Each tag
+// is an upsert on the (repo_id, name) primary key, so its cost does not
+// grow with the number of tags.
 //
 // Claims come after the tags on purpose: writing a tag row locks it
 // (PostgreSQL: a concurrent writer of the same tag waits for this
 // transaction to end), so by the time a claim is read, a concurrent put of
 // the same tag has committed its claim or rolled back. Under SQLite writes
 // are serial anyway. Exactly one of concurrent binds wins.
-func (s *Store) PutManifest(ctx context.Context, m *storage.Manifest, tags []string, claims ...storage.TagClaim) error {
+func (s *Store) PutManifest(ctx context.Context, m *storage.Manifest, tags []string, o storage.PutManifestOptions) error {
 	ann, err := encodeAnnotations(m.Annotations)
 	if err != nil {
 		return err
@@ -46,14 +47,14 @@ func (s *Store) PutManifest(ctx context.Context, m *storage.Manifest, tags []str
 	tags = slices.Clone(tags)
 	slices.Sort(tags)
 	tags = slices.Compact(tags)
-	claims = slices.Clone(claims)
+	claims := slices.Clone(o.Claims)
 	slices.SortFunc(claims, func(a, b storage.TagClaim) int { return strings.Compare(a.Tag, b.Tag) })
 	for _, c := range claims {
 		if _, ok := slices.BinarySearch(tags, c.Tag); !ok {
 			return fmt.Errorf("sqlmeta: claim of tag %q, which the put does not write", c.Tag)
 		}
 	}
-	return s.write(ctx, "put manifest", func(ctx context.Context, tx *sql.Tx) error {
+	err = s.write(ctx, "put manifest", func(ctx context.Context, tx *sql.Tx) error {
 		id, err := s.ensureRepo(ctx, tx, m.Repo)
 		if err != nil {
 			return err
@@ -84,8 +85,9 @@ func (s *Store) PutManifest(ctx context.Context, m *storage.Manifest, tags []str
 				return err
 			}
 		}
-		return nil
+		return s.recordEvents(ctx, tx, o.Events)
 	})
+	return s.committed(ctx, err, o.Events)
 }
 
 // claim applies one TagClaim inside PutManifest's transaction.
@@ -156,8 +158,8 @@ func (s *Store) GetManifest(ctx context.Context, repo string, d digest.Digest) (
 	return m, nil
 }
 
-func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest) error {
-	return s.write(ctx, "delete manifest", func(ctx context.Context, tx *sql.Tx) error {
+func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest, evs ...storage.Event) error {
+	err := s.write(ctx, "delete manifest", func(ctx context.Context, tx *sql.Tx) error {
 		id, err := s.repoID(ctx, tx, repo)
 		if err != nil {
 			return err
@@ -170,8 +172,12 @@ func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest
 		if err == nil && n == 0 {
 			err = fmt.Errorf("manifest %s in %s: %w", d, repo, storage.ErrNotFound)
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return s.recordEvents(ctx, tx, evs)
 	})
+	return s.committed(ctx, err, evs)
 }
 
 // Referrers reads the (repo_id, subject, artifact_type, digest) index. The
@@ -232,14 +238,18 @@ func (s *Store) ListTags(ctx context.Context, repo, last string, n int) ([]strin
 	return tags, s.fail("list tags", err)
 }
 
-func (s *Store) DeleteTag(ctx context.Context, repo, tag string) error {
-	return s.write(ctx, "delete tag", func(ctx context.Context, tx *sql.Tx) error {
+func (s *Store) DeleteTag(ctx context.Context, repo, tag string, evs ...storage.Event) error {
+	err := s.write(ctx, "delete tag", func(ctx context.Context, tx *sql.Tx) error {
 		n, err := s.exec(ctx, tx, qDeleteTag, repo, tag)
 		if err == nil && n == 0 {
 			err = fmt.Errorf("tag %s in %s: %w", tag, repo, storage.ErrNotFound)
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return s.recordEvents(ctx, tx, evs)
 	})
+	return s.committed(ctx, err, evs)
 }
 
 // Annotations are stored as a JSON object, NULL when there are none.

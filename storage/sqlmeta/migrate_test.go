@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/storage"
 	"github.com/packreg/packreg/storage/sqlite"
 	"github.com/packreg/packreg/storage/sqlmeta"
 )
@@ -64,7 +65,7 @@ func TestMigration6KeepsData(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.Created = time.Now()
-	if err := s.PutManifest(ctx, m, nil); err != nil {
+	if err := s.PutManifest(ctx, m, nil, storage.PutManifestOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if again, err := s.GetManifest(ctx, "acme/rules", d); err != nil || again.Created.UnixNano() != created {

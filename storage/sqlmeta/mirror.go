@@ -29,14 +29,18 @@ import (
 
 var _ storage.Mirrors = (*Store)(nil)
 
-func (s *Store) CreateMirror(ctx context.Context, m *storage.Mirror) error {
-	return s.write(ctx, "create mirror", func(ctx context.Context, tx *sql.Tx) error {
+func (s *Store) CreateMirror(ctx context.Context, m *storage.Mirror, evs ...storage.Event) error {
+	err := s.write(ctx, "create mirror", func(ctx context.Context, tx *sql.Tx) error {
 		n, err := s.exec(ctx, tx, qCreateMirror, m.ID, m.Kind, m.Name, m.URL, m.Spec, m.Secret, nanos(m.Created), nanos(m.Updated))
 		if err == nil && n == 0 {
 			err = fmt.Errorf("mirror %s (%s %s): %w", m.ID, m.Kind, m.Name, storage.ErrConflict)
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return s.recordEvents(ctx, tx, evs)
 	})
+	return s.committed(ctx, err, evs)
 }
 
 func (s *Store) GetMirror(ctx context.Context, id string) (*storage.Mirror, error) {
@@ -64,8 +68,8 @@ func (s *Store) ListMirrors(ctx context.Context, kind string) ([]*storage.Mirror
 	return out, s.fail("list mirrors", rows.Err())
 }
 
-func (s *Store) UpdateMirror(ctx context.Context, m *storage.Mirror) error {
-	return s.write(ctx, "update mirror", func(ctx context.Context, tx *sql.Tx) error {
+func (s *Store) UpdateMirror(ctx context.Context, m *storage.Mirror, evs ...storage.Event) error {
+	err := s.write(ctx, "update mirror", func(ctx context.Context, tx *sql.Tx) error {
 		var kind string
 		if err := s.row(ctx, tx, qMirrorKind, m.ID).Scan(&kind); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
@@ -84,13 +88,16 @@ func (s *Store) UpdateMirror(ctx context.Context, m *storage.Mirror) error {
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		_, err = s.exec(ctx, tx, qUpdateMirror, m.Name, m.URL, m.Spec, m.Secret, nanos(m.Updated), m.ID)
-		return err
+		if _, err = s.exec(ctx, tx, qUpdateMirror, m.Name, m.URL, m.Spec, m.Secret, nanos(m.Updated), m.ID); err != nil {
+			return err
+		}
+		return s.recordEvents(ctx, tx, evs)
 	})
+	return s.committed(ctx, err, evs)
 }
 
-func (s *Store) DeleteMirror(ctx context.Context, id string) error {
-	return s.write(ctx, "delete mirror", func(ctx context.Context, tx *sql.Tx) error {
+func (s *Store) DeleteMirror(ctx context.Context, id string, evs ...storage.Event) error {
+	err := s.write(ctx, "delete mirror", func(ctx context.Context, tx *sql.Tx) error {
 		n, err := s.exec(ctx, tx, qDeleteMirror, id)
 		if err != nil {
 			return err
@@ -103,8 +110,9 @@ func (s *Store) DeleteMirror(ctx context.Context, id string) error {
 				return err
 			}
 		}
-		return nil
+		return s.recordEvents(ctx, tx, evs)
 	})
+	return s.committed(ctx, err, evs)
 }
 
 func scanMirror(r scanner) (*storage.Mirror, error) {

@@ -36,16 +36,19 @@ func (s *Store) ListRepositories(ctx context.Context, last string, n int) ([]str
 	return names, s.fail("list repositories", err)
 }
 
-func (s *Store) LinkBlob(ctx context.Context, repo string, d digest.Digest, size int64) error {
+func (s *Store) LinkBlob(ctx context.Context, repo string, d digest.Digest, size int64, evs ...storage.Event) error {
 	now := time.Now().UnixNano()
-	return s.write(ctx, "link blob", func(ctx context.Context, tx *sql.Tx) error {
+	err := s.write(ctx, "link blob", func(ctx context.Context, tx *sql.Tx) error {
 		id, err := s.ensureRepo(ctx, tx, repo)
 		if err != nil {
 			return err
 		}
-		_, err = s.exec(ctx, tx, qLinkBlob, id, string(d), size, now)
-		return err
+		if _, err = s.exec(ctx, tx, qLinkBlob, id, string(d), size, now); err != nil {
+			return err
+		}
+		return s.recordEvents(ctx, tx, evs)
 	})
+	return s.committed(ctx, err, evs)
 }
 
 func (s *Store) BlobSize(ctx context.Context, repo string, d digest.Digest) (int64, error) {
@@ -57,14 +60,18 @@ func (s *Store) BlobSize(ctx context.Context, repo string, d digest.Digest) (int
 	return size, s.fail("blob size", err)
 }
 
-func (s *Store) UnlinkBlob(ctx context.Context, repo string, d digest.Digest) error {
-	return s.write(ctx, "unlink blob", func(ctx context.Context, tx *sql.Tx) error {
+func (s *Store) UnlinkBlob(ctx context.Context, repo string, d digest.Digest, evs ...storage.Event) error {
+	err := s.write(ctx, "unlink blob", func(ctx context.Context, tx *sql.Tx) error {
 		n, err := s.exec(ctx, tx, qUnlinkBlob, repo, string(d))
 		if err == nil && n == 0 {
 			err = fmt.Errorf("blob %s in %s: %w", d, repo, storage.ErrNotFound)
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return s.recordEvents(ctx, tx, evs)
 	})
+	return s.committed(ctx, err, evs)
 }
 
 func (s *Store) FindBlob(ctx context.Context, d digest.Digest) (string, int64, error) {

@@ -321,6 +321,28 @@ var migrations = [][]string{
 		`CREATE INDEX attest_records_sig ON attest_records (sig_hash)`,
 		`CREATE INDEX attest_records_status ON attest_records (status, repo, subject, referrer, idx)`,
 	},
+	// The outbox of events and its consumers (events.go).
+	7: {
+		`CREATE TABLE event_consumers (
+			name {{name}} PRIMARY KEY
+		)`,
+		// The audit trail consumes events from the start.
+		`INSERT INTO event_consumers (name) VALUES ('audit')`,
+		// One row per event and consumer, deleted when the consumer
+		// acknowledges it: nothing to prune, and each consumer walks its
+		// own rows in id order.
+		`CREATE TABLE event_queue (
+			id       {{id}},
+			consumer {{name}} NOT NULL,
+			at       {{int}} NOT NULL,
+			actor    TEXT NOT NULL,
+			action   TEXT NOT NULL,
+			target   TEXT NOT NULL,
+			digest   TEXT NOT NULL,
+			details  TEXT NOT NULL
+		)`,
+		`CREATE INDEX event_queue_consumer ON event_queue (consumer, id)`,
+	},
 }
 
 // indexDepthBackfill raises the stored indexes' depth from 2 up to max.

@@ -64,6 +64,10 @@ type Store struct {
 	closed atomic.Bool
 	once   sync.Once
 
+	// Listeners of committed events (OnEvents).
+	lmu       sync.Mutex
+	listeners []func(context.Context)
+
 	// Group commit: writers hand ops to one loop goroutine.
 	ops      chan *writeOp
 	quit     chan struct{}

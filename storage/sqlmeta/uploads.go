@@ -72,9 +72,11 @@ func (s *Store) DeleteUpload(ctx context.Context, id string) error {
 }
 
 // FinishUpload is LinkBlob and DeleteUpload in one transaction.
-func (s *Store) FinishUpload(ctx context.Context, id, repo string, d digest.Digest, size int64) error {
+func (s *Store) FinishUpload(ctx context.Context, id, repo string, d digest.Digest, size int64, evs ...storage.Event) error {
 	now := time.Now().UnixNano()
-	return s.write(ctx, "finish upload", func(ctx context.Context, tx *sql.Tx) error {
+	recorded := false
+	err := s.write(ctx, "finish upload", func(ctx context.Context, tx *sql.Tx) error {
+		recorded = false
 		rid, err := s.ensureRepo(ctx, tx, repo)
 		if err != nil {
 			return err
@@ -82,9 +84,17 @@ func (s *Store) FinishUpload(ctx context.Context, id, repo string, d digest.Dige
 		if _, err := s.exec(ctx, tx, qLinkBlob, rid, string(d), size, now); err != nil {
 			return err
 		}
-		_, err = s.exec(ctx, tx, qDeleteUpload, id)
-		return err
+		n, err := s.exec(ctx, tx, qDeleteUpload, id)
+		if err != nil || n == 0 {
+			return err // gone already: whoever removed it recorded the events
+		}
+		recorded = true
+		return s.recordEvents(ctx, tx, evs)
 	})
+	if !recorded {
+		evs = nil
+	}
+	return s.committed(ctx, err, evs)
 }
 
 // StaleUploads reads the updated index, oldest first, so repeated calls by

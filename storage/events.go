@@ -1,0 +1,71 @@
+package storage
+
+import (
+	"context"
+	"time"
+
+	"github.com/packreg/packreg/digest"
+)
+
+// Event is one change of state, recorded in the metadata store's outbox by
+// the same transaction that makes the change: a blob linked, a manifest
+// stored or deleted, a tag moved, a key or a mirror changed. Consumers (the
+// audit trail, signature indexing) read the events they have not
+// acknowledged yet, so a crash or a failure between a change and its
+// consequences loses nothing: the next drain, at the latest the one at the
+// next start, finds the event still there.
+//
+// An event reads like the audit record it becomes (AuditRecord): the
+// writer says what happened in the trail's words.
+type Event struct {
+	// ID is assigned by the store when the event is recorded, increasing
+	// per consumer; a consumer acknowledges an event by it.
+	ID     int64
+	At     time.Time // when the change was made; the store's clock when zero
+	Actor  string
+	Action string // "manifest.push", "tag.move", "key.add", "mirror.update"...
+	Target string // "repo", "repo:tag", "key:<id>", "mirror:<name>"...
+	Digest digest.Digest
+	// Details are small facts about the change, as in the audit record.
+	Details map[string]string
+}
+
+// AuditRecord is the audit trail's record of e.
+func (e *Event) AuditRecord() *AuditRecord {
+	return &AuditRecord{At: e.At, Actor: e.Actor, Action: e.Action, Target: e.Target, Digest: e.Digest, Details: e.Details}
+}
+
+// AuditConsumer is the consumer every store knows from its creation: the
+// audit trail, which AuditEvents drains.
+const AuditConsumer = "audit"
+
+// Outbox is the metadata store's durable queue of Events. Every writing
+// method that takes events records them in its own transaction, once for
+// each consumer registered at that moment; a consumer processes them in
+// order and acknowledges them. Processing must be idempotent: an event
+// processed and not yet acknowledged when the process dies is delivered
+// again.
+type Outbox interface {
+	// AddEventConsumer registers consumer: events recorded from now on wait
+	// for it until it acknowledges them. Registering again is not an error.
+	// A consumer that stops draining keeps its events forever.
+	AddEventConsumer(ctx context.Context, consumer string) error
+	// PendingEvents returns up to n events consumer has not acknowledged,
+	// oldest first.
+	PendingEvents(ctx context.Context, consumer string, n int) ([]Event, error)
+	// AckEvents forgets events of consumer (unknown IDs are ignored).
+	AckEvents(ctx context.Context, consumer string, ids ...int64) error
+	// CountPendingEvents is how many events consumer has not acknowledged.
+	CountPendingEvents(ctx context.Context, consumer string) (int64, error)
+	// AuditEvents appends the audit records of up to n events pending for
+	// AuditConsumer (n <= 0: a default batch) and acknowledges them, in
+	// one transaction under the chain head's lock: each event becomes
+	// exactly one record, however many drains run at once (replicas too).
+	// It returns how many it recorded.
+	AuditEvents(ctx context.Context, n int) (int, error)
+	// OnEvents registers fn, called after every commit that recorded
+	// events, on the committing goroutine, before the writing method
+	// returns: the place to drain (or wake a drainer) right away. fn gets a
+	// context that outlives the caller's cancellation.
+	OnEvents(fn func(ctx context.Context))
+}

@@ -1,0 +1,180 @@
+package sqlmeta
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/storage"
+)
+
+// The outbox is event_queue: one row per event and consumer, written by
+// the transaction that makes the change (recordEvents) for every consumer
+// in event_consumers at that moment, and deleted when the consumer
+// acknowledges it. Rows rather than a cursor per consumer: PostgreSQL hands
+// out identity values before commit, so a transaction may commit an id
+// below one a consumer already passed, and a cursor would skip it.
+
+// recordEvents queues evs for every consumer, inside tx. Writers call it
+// after their own statements, and then notify the listeners once the
+// transaction committed (committed).
+func (s *Store) recordEvents(ctx context.Context, tx *sql.Tx, evs []storage.Event) error {
+	now := time.Now().UTC()
+	for _, e := range evs {
+		at := e.At
+		if at.IsZero() {
+			at = now
+		}
+		if _, err := s.exec(ctx, tx, qQueueEvent, at.UnixNano(), e.Actor, e.Action, e.Target,
+			string(e.Digest), storage.AuditDetailsJSON(e.Details)); err != nil {
+			return fmt.Errorf("record event %s %s: %w", e.Action, e.Target, err)
+		}
+	}
+	return nil
+}
+
+// committed tells the listeners that a write recording events committed.
+func (s *Store) committed(ctx context.Context, err error, evs []storage.Event) error {
+	if err != nil || len(evs) == 0 {
+		return err
+	}
+	s.lmu.Lock()
+	ls := s.listeners
+	s.lmu.Unlock()
+	ctx = context.WithoutCancel(ctx)
+	for _, fn := range ls {
+		fn(ctx)
+	}
+	return nil
+}
+
+func (s *Store) OnEvents(fn func(ctx context.Context)) {
+	s.lmu.Lock()
+	s.listeners = append(s.listeners, fn)
+	s.lmu.Unlock()
+}
+
+func (s *Store) AddEventConsumer(ctx context.Context, consumer string) error {
+	if consumer == "" {
+		return fmt.Errorf("sqlmeta: empty event consumer name")
+	}
+	return s.write(ctx, "add event consumer", func(ctx context.Context, tx *sql.Tx) error {
+		_, err := s.exec(ctx, tx, qAddConsumer, consumer)
+		return err
+	})
+}
+
+func (s *Store) PendingEvents(ctx context.Context, consumer string, n int) ([]storage.Event, error) {
+	rows, err := s.rows(ctx, s.r, qPendingEvents, consumer, limitArg(n))
+	if err != nil {
+		return nil, s.fail("pending events", err)
+	}
+	evs, err := scanEvents(rows)
+	return evs, s.fail("pending events", err)
+}
+
+func (s *Store) AckEvents(ctx context.Context, consumer string, ids ...int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return s.write(ctx, "ack events", func(ctx context.Context, tx *sql.Tx) error {
+		for _, id := range ids {
+			if _, err := s.exec(ctx, tx, qAckEvent, id, consumer); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (s *Store) CountPendingEvents(ctx context.Context, consumer string) (int64, error) {
+	var n int64
+	err := s.row(ctx, s.r, qCountEvents, consumer).Scan(&n)
+	return n, s.fail("count pending events", err)
+}
+
+// auditBatch is the default number of events AuditEvents records at once.
+const auditBatch = 256
+
+// AuditEvents takes the chain head's lock first, then reads the pending
+// events: a concurrent drain (another replica) waits for the lock and then
+// sees this one's acknowledgements, so no event is recorded twice.
+func (s *Store) AuditEvents(ctx context.Context, n int) (int, error) {
+	if n <= 0 {
+		n = auditBatch
+	}
+	var done int
+	err := s.write(ctx, "audit events", func(ctx context.Context, tx *sql.Tx) error {
+		done = 0
+		if _, err := s.exec(ctx, tx, qAuditLock); err != nil {
+			return fmt.Errorf("audit head: %w", err)
+		}
+		rows, err := s.rows(ctx, tx, qPendingEvents, storage.AuditConsumer, n)
+		if err != nil {
+			return err
+		}
+		evs, err := scanEvents(rows)
+		if err != nil || len(evs) == 0 {
+			return err
+		}
+		recs := make([]*storage.AuditRecord, len(evs))
+		for i := range evs {
+			recs[i] = evs[i].AuditRecord()
+		}
+		if err := s.appendAudit(ctx, tx, recs); err != nil {
+			return err
+		}
+		for _, e := range evs {
+			if _, err := s.exec(ctx, tx, qAckEvent, e.ID, storage.AuditConsumer); err != nil {
+				return err
+			}
+		}
+		done = len(evs)
+		return nil
+	})
+	return done, err
+}
+
+func scanEvents(rows *sql.Rows) ([]storage.Event, error) {
+	defer rows.Close()
+	var out []storage.Event
+	for rows.Next() {
+		var (
+			e       storage.Event
+			at      int64
+			dg, det string
+		)
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Target, &dg, &det); err != nil {
+			return nil, err
+		}
+		e.At = time.Unix(0, at).UTC()
+		e.Digest = digest.Digest(dg)
+		if err := json.Unmarshal([]byte(det), &e.Details); err != nil {
+			return nil, fmt.Errorf("event %d: details: %w", e.ID, err)
+		}
+		if len(e.Details) == 0 {
+			e.Details = nil
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+var (
+	// One row per registered consumer. The casts give PostgreSQL the
+	// parameters' types, which a SELECT list cannot infer.
+	qQueueEvent = query(`INSERT INTO event_queue (consumer, at, actor, action, target, digest, details)
+		SELECT name, CAST(? AS {{int}}), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT)
+		FROM event_consumers ORDER BY name`)
+	qAddConsumer   = query(`INSERT INTO event_consumers (name) VALUES (?) ON CONFLICT (name) DO NOTHING`)
+	qPendingEvents = query(`SELECT id, at, actor, action, target, digest, details FROM event_queue
+		WHERE consumer = ? ORDER BY id LIMIT ?`)
+	qAckEvent    = query(`DELETE FROM event_queue WHERE id = ? AND consumer = ?`)
+	qCountEvents = query(`SELECT count(*) FROM event_queue WHERE consumer = ?`)
+	// A no-op update: it takes the head row's lock (PostgreSQL) or the
+	// write lock (SQLite) before anything is read.
+	qAuditLock = query(`UPDATE audit_head SET seq = seq WHERE id = 1`)
+)
