@@ -36,9 +36,8 @@ func newEnv(t testing.TB, pol pack.Policy, opts ...pack.Option) *env {
 	logs := &bytes.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	svc := pack.New(store, append([]pack.Option{pack.WithPolicy(pol), pack.WithLogger(log), pack.WithSpoolDir(dir)}, opts...)...)
-	rec := audit.NewRecorder(store, log)
-	reg := registry.New(blobs, store, append([]registry.Option{registry.WithLogger(log),
-		registry.WithSubscriber(rec.Observe)}, svc.RegistryOptions()...)...)
+	audit.NewRecorder(store, log).Watch()
+	reg := registry.New(blobs, store, append([]registry.Option{registry.WithLogger(log)}, svc.RegistryOptions()...)...)
 	svc.Attach(reg)
 	mux := http.NewServeMux()
 	mux.Handle("/v2/", reg)

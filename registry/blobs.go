@@ -146,13 +146,14 @@ func (r *Registry) deleteBlob(w http.ResponseWriter, req *http.Request, rt route
 	if err != nil {
 		return err
 	}
-	if err := r.meta.UnlinkBlob(req.Context(), rt.name, d); err != nil {
+	ev := event(req.Context(), Event{Action: ActionBlobDelete, Repo: rt.name, Digest: d})
+	if err := r.meta.UnlinkBlob(req.Context(), rt.name, d, ev.Record()); err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			return ociErr(http.StatusNotFound, codeBlobUnknown, "blob %s is not in repository %s", d, rt.name)
 		}
 		return err
 	}
-	r.notify(req.Context(), Event{Action: ActionBlobDelete, Repo: rt.name, Digest: d})
+	r.notify(req.Context(), ev)
 	w.Header().Set("Docker-Content-Digest", d.String())
 	w.WriteHeader(http.StatusAccepted)
 	return nil

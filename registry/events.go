@@ -3,6 +3,8 @@ package registry
 import (
 	"context"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/packreg/packreg/digest"
@@ -39,6 +41,9 @@ type Event struct {
 
 // Subscriber receives events after the change is durable. It runs on the
 // request's goroutine, so it must be quick; slow work belongs in a queue.
+// A subscriber misses what happened while its process was down: work that
+// must not be lost reads the store's outbox instead (storage.Outbox), where
+// each event was recorded with its change.
 type Subscriber func(ctx context.Context, e Event)
 
 // ManifestCandidate is what an Admitter sees of a manifest before it is stored.
@@ -112,15 +117,69 @@ func ActorFrom(ctx context.Context) string {
 // every client is anonymous, identified by its address.
 func requestActor(req *http.Request) string { return "anonymous@" + req.RemoteAddr }
 
-func (r *Registry) notify(ctx context.Context, e Event) {
-	if len(r.subscribers) == 0 {
-		return
-	}
+// event completes e with who acts in ctx and when. The store records it
+// (Record) with the change; subscribers hear of it after the commit.
+func event(ctx context.Context, e Event) Event {
 	e.Actor = ActorFrom(ctx)
 	e.At = time.Now().UTC()
+	return e
+}
+
+func (r *Registry) notify(ctx context.Context, evs ...Event) {
 	// The change is committed: deliver even if the client has gone.
 	ctx = context.WithoutCancel(ctx)
-	for _, s := range r.subscribers {
-		s(ctx, e)
+	for _, e := range evs {
+		for _, s := range r.subscribers {
+			s(ctx, e)
+		}
 	}
+}
+
+// Record is e as the metadata store's outbox keeps it, in the audit
+// trail's words: the target is "repo" or "repo:tag", and the details hold
+// the media type, artifact type, subject and size that are set.
+func (e Event) Record() storage.Event {
+	target := e.Repo
+	if e.Tag != "" {
+		target += ":" + e.Tag
+	}
+	details := map[string]string{}
+	for k, v := range map[string]string{"mediaType": e.MediaType, "artifactType": e.ArtifactType, "subject": string(e.Subject)} {
+		if v != "" {
+			details[k] = v
+		}
+	}
+	if e.Size > 0 {
+		details["size"] = strconv.FormatInt(e.Size, 10)
+	}
+	return storage.Event{At: e.At, Actor: e.Actor, Action: e.Action, Target: target, Digest: e.Digest, Details: details}
+}
+
+// records is Record of each event.
+func records(evs ...Event) []storage.Event {
+	out := make([]storage.Event, len(evs))
+	for i, e := range evs {
+		out[i] = e.Record()
+	}
+	return out
+}
+
+// DecodeEvent reads back an outbox event the registry recorded (Record);
+// ok is false for events of other writers (keys, mirrors...). Consumers
+// of the outbox use it to act on registry changes they did not see
+// happen (a crash, another replica).
+func DecodeEvent(se storage.Event) (e Event, ok bool) {
+	switch se.Action {
+	case ActionBlobPush, ActionBlobMount, ActionBlobDelete, ActionManifestPush, ActionManifestDelete, ActionTagMove, ActionTagDelete:
+	default:
+		return Event{}, false
+	}
+	e = Event{Action: se.Action, Digest: se.Digest, Actor: se.Actor, At: se.At,
+		MediaType: se.Details["mediaType"], ArtifactType: se.Details["artifactType"],
+		Subject: digest.Digest(se.Details["subject"])}
+	e.Repo, e.Tag, _ = strings.Cut(se.Target, ":") // repository names hold no ':'
+	if n, err := strconv.ParseInt(se.Details["size"], 10, 64); err == nil {
+		e.Size = n
+	}
+	return e, true
 }

@@ -296,7 +296,16 @@ func (r *Registry) storeManifest(ctx context.Context, repo string, ref reference
 			claims = append(claims, cs...)
 		}
 	}
-	if err := r.meta.PutManifest(ctx, m, tags, storage.PutManifestOptions{Claims: claims}); err != nil {
+	ev := event(ctx, Event{Action: ActionManifestPush, Repo: repo, Digest: d, MediaType: m.MediaType,
+		ArtifactType: m.ArtifactType, Subject: m.Subject, Size: m.Size})
+	evs := []Event{ev}
+	for _, t := range tags {
+		ev.Action, ev.Tag = ActionTagMove, t
+		evs = append(evs, ev)
+	}
+	// Claims and events in the transaction that writes the tags: a push
+	// refused by a claim records nothing.
+	if err := r.meta.PutManifest(ctx, m, tags, storage.PutManifestOptions{Claims: claims, Events: records(evs...)}); err != nil {
 		var ce *storage.ClaimError
 		if errors.As(err, &ce) {
 			// Admission passed before a concurrent push bound the tag, or
@@ -306,13 +315,7 @@ func (r *Registry) storeManifest(ctx context.Context, repo string, ref reference
 		}
 		return nil, err
 	}
-	ev := Event{Action: ActionManifestPush, Repo: repo, Digest: d, MediaType: m.MediaType,
-		ArtifactType: m.ArtifactType, Subject: m.Subject, Size: m.Size}
-	r.notify(ctx, ev)
-	for _, t := range tags {
-		ev.Action, ev.Tag = ActionTagMove, t
-		r.notify(ctx, ev)
-	}
+	r.notify(ctx, evs...)
 	return m, nil
 }
 
@@ -356,23 +359,25 @@ func (r *Registry) deleteManifest(w http.ResponseWriter, req *http.Request, rt r
 	}
 	ctx := req.Context()
 	if ref.tag != "" {
-		err = r.meta.DeleteTag(ctx, rt.name, ref.tag)
+		ev := event(ctx, Event{Action: ActionTagDelete, Repo: rt.name, Tag: ref.tag})
+		err = r.meta.DeleteTag(ctx, rt.name, ref.tag, ev.Record())
 		if errors.Is(err, storage.ErrNotFound) {
 			return ociErr(http.StatusNotFound, codeManifestUnknown, "tag %s not found in repository %s", ref.tag, rt.name)
 		}
 		if err != nil {
 			return err
 		}
-		r.notify(req.Context(), Event{Action: ActionTagDelete, Repo: rt.name, Tag: ref.tag})
+		r.notify(ctx, ev)
 	} else {
-		err = r.meta.DeleteManifest(ctx, rt.name, ref.digest)
+		ev := event(ctx, Event{Action: ActionManifestDelete, Repo: rt.name, Digest: ref.digest})
+		err = r.meta.DeleteManifest(ctx, rt.name, ref.digest, ev.Record())
 		if errors.Is(err, storage.ErrNotFound) {
 			return ociErr(http.StatusNotFound, codeManifestUnknown, "manifest %s not found in repository %s", ref.digest, rt.name)
 		}
 		if err != nil {
 			return err
 		}
-		r.notify(req.Context(), Event{Action: ActionManifestDelete, Repo: rt.name, Digest: ref.digest})
+		r.notify(ctx, ev)
 	}
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusAccepted)

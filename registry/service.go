@@ -52,10 +52,11 @@ func (r *Registry) PushBlob(ctx context.Context, repo string, d digest.Digest, b
 		}
 		return err
 	}
-	if err := r.meta.LinkBlob(ctx, repo, d, u.Offset); err != nil {
+	ev := event(ctx, Event{Action: ActionBlobPush, Repo: repo, Digest: d, Size: u.Offset})
+	if err := r.meta.LinkBlob(ctx, repo, d, u.Offset, ev.Record()); err != nil {
 		return err
 	}
-	r.notify(ctx, Event{Action: ActionBlobPush, Repo: repo, Digest: d, Size: u.Offset})
+	r.notify(ctx, ev)
 	return nil
 }
 

@@ -88,10 +88,11 @@ func (r *Registry) linkFrom(ctx context.Context, repo string, d digest.Digest, f
 	if err != nil {
 		return false, err
 	}
-	if err := r.meta.LinkBlob(ctx, repo, d, size); err != nil {
+	ev := event(ctx, Event{Action: ActionBlobMount, Repo: repo, Digest: d, Size: size})
+	if err := r.meta.LinkBlob(ctx, repo, d, size, ev.Record()); err != nil {
 		return false, err
 	}
-	r.notify(ctx, Event{Action: ActionBlobMount, Repo: repo, Digest: d, Size: size})
+	r.notify(ctx, ev)
 	return true, nil
 }
 
@@ -214,14 +215,15 @@ func (r *Registry) commit(w http.ResponseWriter, req *http.Request, u *storage.U
 		}
 		return err
 	}
+	ev := event(ctx, Event{Action: ActionBlobPush, Repo: u.Repo, Digest: d, Size: u.Offset})
 	if stored {
-		if err := r.meta.FinishUpload(ctx, u.ID, u.Repo, d, u.Offset); err != nil {
+		if err := r.meta.FinishUpload(ctx, u.ID, u.Repo, d, u.Offset, ev.Record()); err != nil {
 			return err
 		}
-	} else if err := r.meta.LinkBlob(ctx, u.Repo, d, u.Offset); err != nil {
+	} else if err := r.meta.LinkBlob(ctx, u.Repo, d, u.Offset, ev.Record()); err != nil {
 		return err
 	}
-	r.notify(req.Context(), Event{Action: ActionBlobPush, Repo: u.Repo, Digest: d, Size: u.Offset})
+	r.notify(ctx, ev)
 	h := w.Header()
 	h.Set("Location", "/v2/"+u.Repo+"/blobs/"+d.String())
 	h.Set("Docker-Content-Digest", d.String())

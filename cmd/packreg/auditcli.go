@@ -79,6 +79,9 @@ func (c *cli) auditVerify(ctx context.Context, args []string) int {
 	} else {
 		fmt.Fprintf(c.stdout, "audit trail BROKEN at record %d: %s\n", v.FirstBroken, v.Reason)
 	}
+	if v.Pending > 0 && !*c.asJSON {
+		fmt.Fprintf(c.stdout, "%d changes committed and not recorded yet (queued: they are recorded within seconds)\n", v.Pending)
+	}
 	if !v.OK {
 		return 1
 	}

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
+	"time"
 
 	"github.com/packreg/packreg/pack"
 	"github.com/packreg/packreg/pack/audit"
@@ -73,12 +75,18 @@ type packs struct {
 	log   *slog.Logger
 }
 
-// newPacks builds the pack service over the metadata store and records the
-// pack policy in the audit trail when it changed since the last start.
+// newPacks builds the pack service over the metadata store, and the audit
+// recorder: it records the events a crash left unrecorded, then the pack
+// policy when it changed since the last start, and from then on every
+// event as soon as it is committed.
 func newPacks(ctx context.Context, st *stores, c Config, log *slog.Logger, opts ...pack.Option) (*packs, error) {
 	store, ok := st.meta.(pack.Store)
 	if !ok {
 		return nil, fmt.Errorf("metadata store %T keeps no pack index or audit trail", st.meta)
+	}
+	alog, ok := st.meta.(audit.Log)
+	if !ok {
+		return nil, fmt.Errorf("metadata store %T keeps no audit trail", st.meta)
 	}
 	pol := c.Packs.Policy.policy()
 	spool, err := spoolDir(c)
@@ -89,12 +97,18 @@ func newPacks(ctx context.Context, st *stores, c Config, log *slog.Logger, opts 
 		store: store,
 		svc: pack.New(store, append([]pack.Option{pack.WithPolicy(pol), pack.WithLogger(log),
 			pack.WithSpoolDir(spool), pack.WithMaxPublishSize(c.Packs.MaxPublishSize)}, opts...)...),
-		rec: audit.NewRecorder(store, log),
+		rec: audit.NewRecorder(alog, log),
 		log: log,
 	}
-	if _, err := p.rec.RecordConfig(ctx, "system", "packs.policy", pol.Settings()); err != nil {
-		return nil, fmt.Errorf("audit: recording the pack policy: %w", err)
+	if err := p.rec.Flush(ctx); err != nil {
+		// Run retries; the server is more use up than down meanwhile.
+		log.Error("audit: recording the changes left unrecorded by the last run", "err", err)
 	}
+	if err := p.recordConfig(ctx, "packs.policy", pol.Settings()); err != nil {
+		return nil, err
+	}
+	// After the Flush: the trail stays in the order things happened.
+	p.rec.Watch()
 	return p, nil
 }
 
@@ -108,11 +122,35 @@ func spoolDir(c Config) (string, error) {
 	return dir, nil
 }
 
+// recordConfig records a configuration section in the audit trail when it
+// changed since the last start.
+func (p *packs) recordConfig(ctx context.Context, section string, settings map[string]string) error {
+	if _, err := p.rec.RecordConfig(ctx, "system", section, settings); err != nil {
+		return fmt.Errorf("audit: recording %s: %w", section, err)
+	}
+	return nil
+}
+
+// start records, every auditFlushInterval until ctx ends, what the
+// immediate recording after a commit could not write.
+func (p *packs) start(ctx context.Context, wg *sync.WaitGroup) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		p.rec.Run(ctx, auditFlushInterval)
+	}()
+}
+
+// auditFlushInterval is how often events not yet in the audit trail (a
+// failed write, a replica that died) are looked for.
+const auditFlushInterval = 10 * time.Second
+
 // registryOptions are the hooks the registry is built with. The audit
-// recorder comes first, so the trail reads manifest.push, tag.move and
-// then the pack.publish the index derives from them.
+// recorder records each change's events inside the store's write, before
+// these hooks run, so the trail reads manifest.push, tag.move and then
+// the pack.publish the index derives from them.
 func (p *packs) registryOptions() []registry.Option {
-	return append([]registry.Option{registry.WithSubscriber(p.rec.Observe)}, p.svc.RegistryOptions()...)
+	return p.svc.RegistryOptions()
 }
 
 // attach completes the wiring once the registry exists.

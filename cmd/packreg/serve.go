@@ -60,6 +60,7 @@ func serve(ctx context.Context, c Config, log *slog.Logger) error {
 	bgCtx, bgCancel := context.WithCancel(context.WithoutCancel(ctx))
 	var bg sync.WaitGroup
 	startBackground(bgCtx, &bg, a.reg, c, log)
+	a.packs.start(bgCtx, &bg)
 	a.att.start(bgCtx, &bg)
 	a.mir.start(bgCtx, &bg)
 
@@ -94,6 +95,7 @@ func serve(ctx context.Context, c Config, log *slog.Logger) error {
 // app is everything serve runs over the open stores.
 type app struct {
 	reg     *registry.Registry
+	packs   *packs
 	att     *attests
 	mir     *mirrors
 	handler http.Handler
@@ -127,7 +129,7 @@ func wire(ctx context.Context, st *stores, c Config, log *slog.Logger, draining 
 		return nil, err
 	}
 	h := newHandler(reg, st, draining, log, newEdgeSettings(c), slices.Concat(packs.routes(), att.routes(), mir.routes())...)
-	return &app{reg: reg, att: att, mir: mir, handler: h}, nil
+	return &app{reg: reg, packs: packs, att: att, mir: mir, handler: h}, nil
 }
 
 // startBackground runs the registry's upload janitor until ctx ends. Every

@@ -47,12 +47,17 @@ func get[T any](t *testing.T, h http.Handler, path string) (T, *httptest.Respons
 func TestRecorderAndQueries(t *testing.T) {
 	s := open(t)
 	rec := audit.NewRecorder(s, slog.New(slog.DiscardHandler))
+	rec.Watch()
 	ctx := t.Context()
 	d := digest.FromBytes(digest.SHA256, []byte("m"))
 	start := time.Now().UTC()
 	for i := range 30 {
-		rec.Observe(ctx, registry.Event{Action: registry.ActionTagMove, Repo: fmt.Sprint("repo", i%3), Tag: "1.0.0",
-			Digest: d, MediaType: "application/vnd.oci.image.manifest.v1+json", Size: 10, Actor: "anonymous@10.0.0.1:5", At: time.Now()})
+		// An event as the registry records it with its change.
+		e := registry.Event{Action: registry.ActionTagMove, Repo: fmt.Sprint("repo", i%3), Tag: "1.0.0",
+			Digest: d, MediaType: "application/vnd.oci.image.manifest.v1+json", Size: 10, Actor: "anonymous@10.0.0.1:5", At: time.Now()}
+		if err := s.LinkBlob(ctx, e.Repo, d, 10, e.Record()); err != nil {
+			t.Fatal(err)
+		}
 	}
 	h := audit.Handler(s, slog.New(slog.DiscardHandler))
 	first, _ := get[audit.List](t, h, "/api/v1/audit?limit=1")
@@ -187,5 +192,56 @@ func TestInternalErrorsStayInside(t *testing.T) {
 		if !strings.Contains(logs.String(), id) || !strings.Contains(logs.String(), c.err.Error()) {
 			t.Fatalf("the log lacks the id or the cause: %s", logs.String())
 		}
+	}
+}
+
+// flaky is an audit log whose AuditEvents fails while down is set, as a
+// database does during an outage.
+type flaky struct {
+	audit.Log
+	down bool
+}
+
+func (f *flaky) AuditEvents(ctx context.Context, n int) (int, error) {
+	if f.down {
+		return 0, fmt.Errorf("append: %w", storage.ErrUnavailable)
+	}
+	return f.Log.AuditEvents(ctx, n)
+}
+
+// TestRecordsSurviveAFailedAppend: a change whose audit record cannot be
+// written when it commits (the trail is down) keeps its event queued, and
+// the record appears, exactly once, at the next flush. Before the outbox
+// the record was lost for good and audit verify passed all the same.
+func TestRecordsSurviveAFailedAppend(t *testing.T) {
+	s := open(t)
+	f := &flaky{Log: s, down: true}
+	rec := audit.NewRecorder(f, slog.New(slog.DiscardHandler))
+	rec.Watch()
+	ctx := t.Context()
+	d := digest.FromBytes(digest.SHA256, []byte("b"))
+	e := registry.Event{Action: registry.ActionBlobPush, Repo: "r", Digest: d, Size: 1, Actor: "anonymous@10.0.0.1:5", At: time.Now()}
+	if err := s.LinkBlob(ctx, "r", d, 1, e.Record()); err != nil {
+		t.Fatalf("the change must not fail with its audit record: %v", err)
+	}
+	if recs, _ := s.ListAudit(ctx, storage.AuditQuery{}); len(recs) != 0 {
+		t.Fatalf("records written while the trail was down: %+v", recs)
+	}
+	h := audit.Handler(s, slog.New(slog.DiscardHandler))
+	if ver, _ := get[audit.Verification](t, h, "/api/v1/audit/verify"); !ver.OK || ver.Pending != 1 {
+		t.Fatalf("verify while the record is queued: %+v, want ok with 1 pending", ver)
+	}
+	f.down = false
+	for range 2 {
+		if err := rec.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs, err := s.ListAudit(ctx, storage.AuditQuery{})
+	if err != nil || len(recs) != 1 || recs[0].Action != "blob.push" || recs[0].Digest != d || recs[0].Actor != e.Actor {
+		t.Fatalf("trail after the flush: %+v, %v", recs, err)
+	}
+	if ver, _ := get[audit.Verification](t, h, "/api/v1/audit/verify"); !ver.OK || ver.Records != 1 || ver.Pending != 0 {
+		t.Fatalf("verify after the flush: %+v", ver)
 	}
 }

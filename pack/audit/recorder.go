@@ -4,47 +4,74 @@ import (
 	"context"
 	"log/slog"
 	"maps"
-	"strconv"
+	"time"
 
-	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
 )
 
 // ActionConfigChange is the action of a configuration change record.
 const ActionConfigChange = "config.change"
 
-// Recorder appends audit records.
+// Log is what the recorder needs of the metadata store: the trail, and the
+// outbox of events it turns into records.
+type Log interface {
+	storage.AuditLog
+	storage.Outbox
+}
+
+// Recorder keeps the audit trail: it turns the events the metadata store
+// recorded with each change (blob and manifest pushes, tag moves, deletes,
+// key and mirror changes) into records, and records configuration changes.
+//
+// A change and its event commit together, so the trail cannot miss a
+// change: Watch records the events right after their commit, before the
+// client has its answer; an event whose record could not be written then
+// (a failure, a crash) stays in the outbox until Flush (at start) or Run
+// (periodically) records it.
 type Recorder struct {
-	log    storage.AuditLog
+	log    Log
 	logger *slog.Logger
 }
 
 // NewRecorder returns a recorder appending to log.
-func NewRecorder(log storage.AuditLog, logger *slog.Logger) *Recorder {
+func NewRecorder(log Log, logger *slog.Logger) *Recorder {
 	return &Recorder{log: log, logger: logger}
 }
 
-// Observe is a registry event subscriber: one record per event, after the
-// change is durable. An append that fails is logged at ERROR: the change
-// has happened and the client has its answer, so the gap is for an
-// operator to see (audit verify cannot, since nothing was written).
-func (r *Recorder) Observe(ctx context.Context, e registry.Event) {
-	target := e.Repo
-	if e.Tag != "" {
-		target += ":" + e.Tag
-	}
-	details := map[string]string{}
-	for k, v := range map[string]string{"mediaType": e.MediaType, "artifactType": e.ArtifactType, "subject": string(e.Subject)} {
-		if v != "" {
-			details[k] = v
+// Watch makes the recorder record events as soon as they are committed,
+// on the committing goroutine. Call it once, before serving.
+func (r *Recorder) Watch() {
+	r.log.OnEvents(func(ctx context.Context) {
+		if err := r.Flush(ctx); err != nil {
+			r.logger.WarnContext(ctx, "audit records not written yet; they stay queued and are retried", "err", err)
+		}
+	})
+}
+
+// Flush records every event still waiting for the trail.
+func (r *Recorder) Flush(ctx context.Context) error {
+	for {
+		n, err := r.log.AuditEvents(ctx, 0)
+		if err != nil || n == 0 {
+			return err
 		}
 	}
-	if e.Size > 0 {
-		details["size"] = strconv.FormatInt(e.Size, 10)
-	}
-	rec := &storage.AuditRecord{At: e.At, Actor: e.Actor, Action: e.Action, Target: target, Digest: e.Digest, Details: details}
-	if err := r.log.AppendAudit(ctx, rec); err != nil {
-		r.logger.ErrorContext(ctx, "audit record lost", "action", e.Action, "target", target, "digest", e.Digest, "err", err)
+}
+
+// Run flushes every interval until ctx ends: what a failed flush left
+// behind, and the events of a replica that died before recording them.
+func (r *Recorder) Run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := r.Flush(ctx); err != nil && ctx.Err() == nil {
+			r.logger.WarnContext(ctx, "audit records not written yet; retrying", "err", err)
+		}
 	}
 }
 
