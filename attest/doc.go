@@ -60,14 +60,22 @@
 // out of pack listings) until it is verified; required_attestations lists
 // predicate types that must each have a verified attestation.
 //
+// Indexing work (worker.go) is the metadata store's outbox of events,
+// which every change records in its own transaction: attest subscribes as
+// a consumer before the registry serves (Subscribe), and one worker (Run,
+// one replica at a time under a lease) takes the events in order and
+// acknowledges them once indexed. Nothing is dropped when pushes outrun
+// the worker, nor lost when the process dies; indexing is a moment behind
+// the push. Key ring changes record their events (key.add, key.retire,
+// key.revoke) the same way: the audit trail records them, and key.add
+// tells the worker to re-check what no key could verify.
+//
 // Wiring. cmd gives attest the registry as its Source and Publisher (its
-// service methods) and the pack index as its VersionResolver, subscribes
-// Observe to registry events (a bounded queue and one worker, Run, keep
-// pushes fast; indexing is therefore a moment behind the push), installs
-// CheckPull as a registry.PullGate, mounts Handler at /api/v1/keys, lets
-// the pack API delegate a version's signatures/attestations/verification
-// paths to ServeVersion, adapts Evaluate to the pack API's version
-// responses, and gives it the audit trail for key ring changes.
+// service methods) and the pack index as its VersionResolver, calls
+// Subscribe and runs Run, installs CheckPull as a registry.PullGate,
+// mounts Handler at /api/v1/keys, lets the pack API delegate a version's
+// signatures/attestations/verification paths to ServeVersion, and adapts
+// Evaluate to the pack API's version responses.
 //
 // attest imports registry, storage and digest. It must not import pack,
 // mirror, compliance or cmd, and registry never imports it.

@@ -18,6 +18,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -29,8 +30,10 @@ import (
 	"github.com/packreg/packreg/attest"
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/internal/teststores"
+	"github.com/packreg/packreg/pack/audit"
 	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
+	"github.com/packreg/packreg/storage/sqlmeta"
 )
 
 // env is a registry on the real embedded stores (disk + SQLite) with
@@ -65,16 +68,28 @@ func newEnv(t *testing.T, cfg attest.Config) *env { return newEnvWorker(t, cfg, 
 func newEnvWorker(t *testing.T, cfg attest.Config, worker bool) *env {
 	t.Helper()
 	blobs, meta, _ := teststores.Open(t)
+	return envOn(t, blobs, meta, cfg, worker)
+}
+
+// envOn is an env over existing stores, with its indexing worker running
+// or not (a process whose worker is stuck, or that dies before it ran).
+func envOn(t *testing.T, blobs storage.BlobStore, meta *sqlmeta.Store, cfg attest.Config, run bool) *env {
+	t.Helper()
 	e := &env{t: t, clk: &testClock{now: time.Now().UTC().Truncate(time.Second)}}
-	e.svc = attest.New(meta, attest.WithConfig(cfg), attest.WithClock(e.clock), attest.WithAudit(meta),
+	e.svc = attest.New(meta, attest.WithConfig(cfg), attest.WithClock(e.clock),
 		attest.WithGatedTypes(func(at string) bool { return at == packType }))
+	// Key changes reach the trail the way serve wires it: through the outbox.
+	audit.NewRecorder(meta, slog.New(slog.DiscardHandler)).Watch()
 	e.audit = meta
 	e.reg = registry.New(blobs, meta, append(e.svc.RegistryOptions(), registry.WithClock(e.clock))...)
 	e.src = &tamperSource{Source: e.reg, bad: map[digest.Digest]bool{}}
 	e.svc.Attach(e.src, e.reg)
+	if err := e.svc.Subscribe(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	if worker {
+	if run {
 		go func() { e.svc.Run(ctx); close(done) }()
 	} else {
 		close(done)

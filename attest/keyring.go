@@ -62,14 +62,14 @@ func (s *Service) AddKey(ctx context.Context, in KeyInput) (*storage.Key, error)
 		ID: pk.ID, Name: in.Name, PEM: pk.PEM, Algorithm: pk.Algorithm, State: storage.KeyActive,
 		NotBefore: in.NotBefore.UTC(), NotAfter: in.NotAfter.UTC(), Created: now, Updated: now,
 	}
-	if err := s.st.CreateKey(ctx, k); err != nil {
+	// The key.add event is the audit record and the worker's cue to
+	// re-check what no key could verify.
+	if err := s.st.CreateKey(ctx, k, keyEvent(ctx, ActionKeyAdd, k)); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
 			return nil, fmt.Errorf("key %s or name %q is already in the key ring: %w", short(k.ID), in.Name, err)
 		}
 		return nil, err
 	}
-	s.recordKey(ctx, "key.add", k)
-	s.enqueue(ctx, job{kind: jobRecheck})
 	return k, nil
 }
 
@@ -110,10 +110,10 @@ func (s *Service) setState(ctx context.Context, id, state string) (*storage.Key,
 	if state == storage.KeyRetired && (k.NotAfter.IsZero() || k.NotAfter.After(now)) {
 		k.NotAfter = now
 	}
-	if err := s.st.UpdateKey(ctx, k); err != nil {
+	action := map[string]string{storage.KeyRetired: ActionKeyRetire, storage.KeyRevoked: ActionKeyRevoke}[state]
+	if err := s.st.UpdateKey(ctx, k, keyEvent(ctx, action, k)); err != nil {
 		return nil, err
 	}
-	s.recordKey(ctx, "key."+map[string]string{storage.KeyRetired: "retire", storage.KeyRevoked: "revoke"}[state], k)
 	// Reports read key states live; listeners (pack visibility) must hear
 	// that every subject signed by this key may have changed.
 	recs, err := s.st.AttestRecordsByKey(ctx, id)
@@ -130,18 +130,17 @@ func (s *Service) setState(ctx context.Context, id, state string) (*storage.Key,
 	return k, nil
 }
 
-// recordKey appends a key change to the audit trail. The change is made:
-// a trail that cannot be written is logged, not turned into a failure the
-// client would retry.
-func (s *Service) recordKey(ctx context.Context, action string, k *storage.Key) {
-	if s.audit == nil {
-		return
-	}
-	rec := &storage.AuditRecord{Actor: registry.ActorFrom(ctx), Action: action, Target: "key:" + k.ID,
+// Actions of the events (and audit records) of key ring changes.
+const (
+	ActionKeyAdd    = "key.add"
+	ActionKeyRetire = "key.retire"
+	ActionKeyRevoke = "key.revoke"
+)
+
+// keyEvent is the outbox event of a key change, committed with it.
+func keyEvent(ctx context.Context, action string, k *storage.Key) storage.Event {
+	return storage.Event{Actor: registry.ActorFrom(ctx), Action: action, Target: "key:" + k.ID,
 		Details: map[string]string{"name": k.Name, "algorithm": k.Algorithm, "state": k.State, "not_after": stampOrEmpty(k.NotAfter)}}
-	if err := s.audit.AppendAudit(ctx, rec); err != nil {
-		s.log.ErrorContext(ctx, "attest: key change not in the audit trail", "action", action, "key", k.ID, "err", err)
-	}
 }
 
 func stampOrEmpty(t time.Time) string {

@@ -13,7 +13,12 @@ import (
 type Config struct {
 	// Policies apply per repository; the first whose pattern matches wins.
 	Policies []Policy `yaml:"policies"`
-	// QueueSize bounds the indexing jobs waiting for the worker.
+	// QueueSize is how many pending indexing events the worker takes
+	// from the queue (the store's outbox, which has no bound) and
+	// acknowledges at a time: after a crash, at most that many are
+	// indexed again. 0 means DefaultQueueSize. Once it bounded an
+	// in-memory queue that dropped jobs when full; the key stays for the
+	// config files that set it.
 	QueueSize int `yaml:"queue_size"`
 	// MaxReferrersPerSubject caps the referrer manifests whose signatures
 	// are checked for one subject. A referrer past it is not checked: it
@@ -76,7 +81,7 @@ type Policy struct {
 	RequiredAttestations []string `yaml:"required_attestations"`
 }
 
-// DefaultQueueSize is the indexing queue length when Config leaves it 0.
+// DefaultQueueSize is the indexing batch when Config leaves QueueSize 0.
 const DefaultQueueSize = 1024
 
 // Validate reports every bad pattern and setting at once.

@@ -19,20 +19,27 @@ import (
 type Service struct {
 	src      Source
 	pub      Publisher
-	st       storage.Attest
+	st       Store
 	cfg      Config
 	log      *slog.Logger
 	now      func() time.Time
 	versions VersionResolver
-	audit    storage.AuditLog // nil: key changes are not recorded
 	cache    verifierCache
 	gated    func(artifactType string) bool // never exempt from the pull gate
 
-	jobs    chan job
-	pending sync.WaitGroup // jobs queued and not yet done (Wait)
+	wakeup chan struct{} // the worker has events to look at (worker.go)
 
 	mu        sync.Mutex
+	progress  chan struct{} // closed when the worker acknowledged events (Wait)
 	listeners []func(ctx context.Context, repo string, subject digest.Digest)
+}
+
+// Store is what attest keeps in the metadata store: keys and records, the
+// outbox it takes its indexing work from, and the lease of the worker.
+type Store interface {
+	storage.Attest
+	storage.Outbox
+	storage.Leases
 }
 
 // VersionResolver maps a pack name and version to the repository and
@@ -45,7 +52,7 @@ type VersionResolver interface {
 // Option configures a Service.
 type Option func(*Service)
 
-// WithConfig sets the policies and queue size.
+// WithConfig sets the policies and the indexing batch size.
 func WithConfig(c Config) Option { return func(s *Service) { s.cfg = c } }
 
 // WithLogger sets the logger (default slog.Default()).
@@ -53,11 +60,6 @@ func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 
 // WithClock replaces time.Now, for tests of validity windows.
 func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
-
-// WithAudit records key ring changes (key.add, key.retire, key.revoke) in
-// the audit trail. Signatures posted through the API are pushes, which the
-// trail already records from registry events.
-func WithAudit(a storage.AuditLog) Option { return func(s *Service) { s.audit = a } }
 
 // WithGatedTypes names the manifests the signature policy always gates,
 // by artifact type (the pack types, from cmd: attest does not import
@@ -75,18 +77,17 @@ func (s *Service) ResolveVersionsWith(v VersionResolver) { s.versions = v }
 
 // New returns a Service keeping its records in st. It needs its Source
 // (Attach) before it serves: the registry is built with the service's
-// hooks (Observe, CheckPull), so the two are wired in two steps. Run must
-// be running for pushes to be indexed.
-func New(st storage.Attest, opts ...Option) *Service {
-	s := &Service{st: st, log: slog.Default(), now: time.Now}
+// hooks (CheckPull), so the two are wired in two steps. Key ring changes
+// are recorded as events with the change (key.add, key.retire,
+// key.revoke), which the audit trail records. Subscribe must have been
+// called before the registry serves, and Run must be running, for pushes
+// to be indexed.
+func New(st Store, opts ...Option) *Service {
+	s := &Service{st: st, log: slog.Default(), now: time.Now,
+		wakeup: make(chan struct{}, 1), progress: make(chan struct{})}
 	for _, o := range opts {
 		o(s)
 	}
-	n := s.cfg.QueueSize
-	if n <= 0 {
-		n = DefaultQueueSize
-	}
-	s.jobs = make(chan job, n)
 	return s
 }
 
@@ -100,10 +101,11 @@ func (s *Service) Attach(src Source, pub Publisher) {
 	}
 }
 
-// RegistryOptions are the hooks to build the registry with: the event
-// subscriber that feeds the index and the pull gate of the policy.
+// RegistryOptions are the hooks to build the registry with: the pull gate
+// of the policy. Indexing takes its work from the store's outbox
+// (Subscribe), not from registry subscribers, which a crash would miss.
 func (s *Service) RegistryOptions() []registry.Option {
-	return []registry.Option{registry.WithSubscriber(s.Observe), registry.WithPullGate(s)}
+	return []registry.Option{registry.WithPullGate(s)}
 }
 
 // Config returns the configuration the service enforces.

@@ -2,6 +2,11 @@ package attest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
 	"time"
 
 	"github.com/packreg/packreg/digest"
@@ -9,12 +14,23 @@ import (
 	"github.com/packreg/packreg/storage"
 )
 
-// Indexing runs on one worker goroutine fed by a bounded queue: the
-// registry calls Observe on the request's goroutine after the push is
-// durable, and fetching blobs and checking signatures there would hold
-// the client's response. Jobs are idempotent (they re-read what they
-// index), so losing one to a crash costs nothing that a Refresh (packreg
-// verify) does not redo.
+// Indexing is durable. Every change of the registry, and every key added,
+// is recorded in the metadata store's outbox by the transaction that makes
+// it (storage.Outbox), and attest is one of its consumers (Subscribe). One
+// worker (Run) takes the pending events in order, does the indexing job
+// each stands for, and acknowledges them. However long a check takes,
+// however many pushes arrive meanwhile, whenever the process dies, the
+// events wait in the table: nothing is dropped, and a restart carries on
+// after the last acknowledgement. Jobs are idempotent (they re-read what
+// they index), so an event handled twice (a crash before its
+// acknowledgement) costs only the work.
+//
+// One worker at a time drains, under a lease shared by the replicas:
+// events are handled in the order they were recorded, so a signature's
+// deletion is never overtaken by its own indexing on another replica.
+
+// Consumer is attest's name among the consumers of the outbox.
+const Consumer = "attest"
 
 type jobKind int
 
@@ -35,87 +51,195 @@ type job struct {
 	what   string // jobUntag: the record kind
 }
 
-// enqueueWait bounds how long a push may wait for room in a full queue.
-// Past it the job is dropped with an error log: the push has succeeded and
-// must not fail now, and `packreg verify` re-indexes.
-const enqueueWait = 5 * time.Second
+const (
+	// jobTimeout bounds one job, so a stuck blob read cannot stop indexing.
+	jobTimeout = 2 * time.Minute
+	// indexLease is the lease the draining worker holds; leaseTTL is how
+	// long after a crash (the last renewal) another worker takes over.
+	indexLease = "attest.indexer"
+	leaseTTL   = 10 * time.Second
+	// tick is how often the queue is looked at without a wake-up: for the
+	// events of other replicas, and to retry after an outage.
+	tick = 2 * time.Second
+	// maxSubjectsNotified bounds the records read to learn which subjects
+	// a deleted referrer was about.
+	maxSubjectsNotified = 64
+)
 
-// jobTimeout bounds one job, so a stuck blob read cannot stop indexing.
-const jobTimeout = 2 * time.Minute
-
-// maxSubjectsNotified bounds the records read to learn which subjects a
-// deleted referrer was about.
-const maxSubjectsNotified = 64
-
-// Observe is the registry.Subscriber that feeds the index.
-func (s *Service) Observe(ctx context.Context, e registry.Event) {
+// jobOf is the indexing job an outbox event stands for; ok is false when
+// the event asks for none.
+func jobOf(se storage.Event) (j job, ok bool) {
+	if se.Action == ActionKeyAdd {
+		return job{kind: jobRecheck}, true
+	}
+	e, ok := registry.DecodeEvent(se)
+	if !ok {
+		return job{}, false
+	}
 	switch e.Action {
 	case registry.ActionManifestPush:
 		if e.Subject != "" {
-			s.enqueue(ctx, job{kind: jobIndex, repo: e.Repo, d: e.Digest})
-		} else {
-			s.enqueue(ctx, job{kind: jobSubject, repo: e.Repo, d: e.Digest})
+			return job{kind: jobIndex, repo: e.Repo, d: e.Digest}, true
 		}
+		return job{kind: jobSubject, repo: e.Repo, d: e.Digest}, true
 	case registry.ActionTagMove:
 		if subject, _, ok := TagSubject(e.Tag); ok {
-			s.enqueue(ctx, job{kind: jobIndex, repo: e.Repo, d: e.Digest, hint: subject, tagged: true})
+			return job{kind: jobIndex, repo: e.Repo, d: e.Digest, hint: subject, tagged: true}, true
 		}
 	case registry.ActionManifestDelete:
-		s.enqueue(ctx, job{kind: jobDelete, repo: e.Repo, d: e.Digest})
+		return job{kind: jobDelete, repo: e.Repo, d: e.Digest}, true
 	case registry.ActionTagDelete:
 		if subject, kind, ok := TagSubject(e.Tag); ok {
-			s.enqueue(ctx, job{kind: jobUntag, repo: e.Repo, hint: subject, what: kind})
+			return job{kind: jobUntag, repo: e.Repo, hint: subject, what: kind}, true
 		}
 	}
+	return job{}, false
 }
 
-func (s *Service) enqueue(ctx context.Context, j job) {
-	s.pending.Add(1)
-	select {
-	case s.jobs <- j:
-		return
-	default:
+// Subscribe registers attest as a consumer of the store's outbox, and has
+// the worker woken whenever events are committed. Call it before the
+// registry serves: events recorded before it are not indexed.
+func (s *Service) Subscribe(ctx context.Context) error {
+	if err := s.st.AddEventConsumer(ctx, Consumer); err != nil {
+		return fmt.Errorf("attest: subscribing to the outbox: %w", err)
 	}
-	t := time.NewTimer(enqueueWait)
-	defer t.Stop()
+	s.st.OnEvents(func(context.Context) { s.wake() })
+	return nil
+}
+
+func (s *Service) wake() {
 	select {
-	case s.jobs <- j:
-	case <-t.C:
-		s.pending.Done()
-		s.log.ErrorContext(ctx, "attest: index queue full, dropped a job; run packreg verify on the version to re-index",
-			"repo", j.repo, "digest", j.d)
+	case s.wakeup <- struct{}{}:
+	default: // a wake-up is pending already: that drain will see the event
 	}
 }
 
-// Run works the queue until ctx ends. Jobs still queued then are dropped
-// (see Refresh).
+// Run works the queue until ctx ends, on a wake-up and every tick.
 func (s *Service) Run(ctx context.Context) {
+	holder := workerName()
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	defer func() {
+		// Hand the queue over now rather than when the lease expires.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = s.st.ReleaseLease(rctx, indexLease, holder)
+	}()
 	for {
+		s.drain(ctx, holder)
 		select {
 		case <-ctx.Done():
 			return
-		case j := <-s.jobs:
-			jctx, cancel := context.WithTimeout(ctx, jobTimeout)
-			if err := s.do(jctx, j); err != nil && ctx.Err() == nil {
-				s.log.WarnContext(ctx, "attest: indexing failed", "repo", j.repo, "digest", j.d, "err", err)
-			}
-			cancel()
-			s.pending.Done()
+		case <-s.wakeup:
+		case <-t.C:
 		}
 	}
 }
 
-// Wait returns when every job queued so far is done, or ctx ends. Tests
-// use it to read records deterministically.
-func (s *Service) Wait(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() { s.pending.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+var errLeaseLost = errors.New("attest: indexing lease lost")
+
+// drain handles the pending events, a batch at a time, while this worker
+// holds the lease. An outage leaves the rest queued for the next pass;
+// a job that fails otherwise is logged and acknowledged, as the next
+// event about the same manifest (or packreg verify) redoes it.
+func (s *Service) drain(ctx context.Context, holder string) {
+	got, err := s.st.AcquireLease(ctx, indexLease, holder, leaseTTL)
+	if err != nil || !got {
+		if err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "attest: indexing lease", "err", err)
+		}
+		return
 	}
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go storage.HoldLease(wctx, s.st, indexLease, holder, leaseTTL, func(err error) { cancel(errLeaseLost) })
+	for wctx.Err() == nil {
+		evs, err := s.st.PendingEvents(wctx, Consumer, s.batch())
+		if err != nil || len(evs) == 0 {
+			if err != nil && wctx.Err() == nil {
+				s.log.WarnContext(ctx, "attest: reading the indexing queue", "err", err)
+			}
+			return
+		}
+		done := make([]int64, 0, len(evs))
+		for _, se := range evs {
+			err := s.handle(wctx, se)
+			if err != nil && (wctx.Err() != nil || errors.Is(err, storage.ErrUnavailable)) {
+				break // left queued: retried on the next pass
+			}
+			if err != nil {
+				s.log.WarnContext(ctx, "attest: indexing failed", "event", se.Action, "target", se.Target, "digest", se.Digest, "err", err)
+			}
+			done = append(done, se.ID)
+		}
+		// Acknowledged even when ctx ended: the work is done.
+		actx, acancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		err = s.st.AckEvents(actx, Consumer, done...)
+		acancel()
+		if err != nil {
+			s.log.WarnContext(ctx, "attest: acknowledging indexed events (they will be indexed again)", "err", err)
+			return
+		}
+		s.progressed()
+		if len(done) < len(evs) {
+			return
+		}
+	}
+}
+
+func (s *Service) handle(ctx context.Context, se storage.Event) error {
+	j, ok := jobOf(se)
+	if !ok {
+		return nil
+	}
+	jctx, cancel := context.WithTimeout(ctx, jobTimeout)
+	defer cancel()
+	return s.do(jctx, j)
+}
+
+// batch is how many events the worker takes (and acknowledges) at once.
+func (s *Service) batch() int {
+	if s.cfg.QueueSize > 0 {
+		return s.cfg.QueueSize
+	}
+	return DefaultQueueSize
+}
+
+// progressed tells waiters (Wait) that events were acknowledged.
+func (s *Service) progressed() {
+	s.mu.Lock()
+	close(s.progress)
+	s.progress = make(chan struct{})
+	s.mu.Unlock()
+}
+
+// Wait returns when no event waits for indexing any more, or ctx ends.
+// Tests use it to read records deterministically.
+func (s *Service) Wait(ctx context.Context) error {
+	for {
+		s.mu.Lock()
+		ch := s.progress
+		s.mu.Unlock()
+		n, err := s.st.CountPendingEvents(ctx, Consumer)
+		if err != nil || n == 0 {
+			return err
+		}
+		select {
+		case <-ch:
+		case <-time.After(50 * time.Millisecond): // another replica's progress
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// workerName names this worker in the lease: host, pid and a random
+// suffix, so a restarted process is another holder.
+func workerName() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }
 
 func (s *Service) do(ctx context.Context, j job) error {

@@ -209,24 +209,10 @@ func (s *Service) serveRemote(ctx context.Context, rec *storage.Mirror, o Worker
 // holdLease renews the lease until ctx ends; losing it stops the work,
 // since another worker may now be running the same remote.
 func (s *Service) holdLease(ctx context.Context, cancel context.CancelCauseFunc, lease string, ttl time.Duration) {
-	t := time.NewTicker(ttl / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		ok, err := s.store.AcquireLease(ctx, lease, s.holder, ttl)
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil || !ok {
-			s.log.Warn("mirror worker: lease lost; stopping", "lease", lease, "err", err)
-			cancel(errLeaseLost)
-			return
-		}
-	}
+	storage.HoldLease(ctx, s.store, lease, s.holder, ttl, func(err error) {
+		s.log.Warn("mirror worker: lease lost; stopping", "lease", lease, "err", err)
+		cancel(errLeaseLost)
+	})
 }
 
 var errLeaseLost = errors.New("mirror: lease lost")

@@ -11,7 +11,6 @@ import (
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/pack"
 	"github.com/packreg/packreg/registry"
-	"github.com/packreg/packreg/storage"
 )
 
 var errNoAttest = errors.New("metadata store keeps no attest records")
@@ -25,16 +24,12 @@ type attests struct {
 }
 
 func newAttest(st *stores, c Config, log *slog.Logger) (*attests, error) {
-	as, ok := st.meta.(storage.Attest)
+	as, ok := st.meta.(attest.Store)
 	if !ok {
 		return nil, fmt.Errorf("%T: %w", st.meta, errNoAttest)
 	}
 	// Packs are always gated: a pack never passes for a signature manifest.
-	opts := []attest.Option{attest.WithConfig(c.Attest), attest.WithLogger(log), attest.WithGatedTypes(pack.IsPack)}
-	if al, ok := st.meta.(storage.AuditLog); ok {
-		opts = append(opts, attest.WithAudit(al))
-	}
-	return &attests{svc: attest.New(as, opts...)}, nil
+	return &attests{svc: attest.New(as, attest.WithConfig(c.Attest), attest.WithLogger(log), attest.WithGatedTypes(pack.IsPack))}, nil
 }
 
 // defaultAttestConfig is permissive. Policies is empty, not nil, so that
@@ -70,11 +65,14 @@ func (r packReporter) SignatureReport(ctx context.Context, name string, d digest
 func (a *attests) registryOptions() []registry.Option { return a.svc.RegistryOptions() }
 
 // attach completes the wiring once the registry and the pack index exist:
-// attest reads and stores signatures through the registry and resolves
-// NAME/VERSION through the pack index (unknown versions are 404 there).
-func (a *attests) attach(reg *registry.Registry, versions attest.VersionResolver) {
+// attest reads and stores signatures through the registry, resolves
+// NAME/VERSION through the pack index (unknown versions are 404 there) and
+// takes its indexing work from the store's outbox, from before the
+// registry serves.
+func (a *attests) attach(ctx context.Context, reg *registry.Registry, versions attest.VersionResolver) error {
 	a.svc.Attach(reg, reg)
 	a.svc.ResolveVersionsWith(versions)
+	return a.svc.Subscribe(ctx)
 }
 
 // routes are the REST APIs to mount next to /v2/.

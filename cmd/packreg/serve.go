@@ -124,7 +124,9 @@ func wire(ctx context.Context, st *stores, c Config, log *slog.Logger, draining 
 		registry.WithMaxPageSize(c.Registry.MaxPageSize),
 	}, slices.Concat(packs.registryOptions(), att.registryOptions(), mir.registryOptions())...)...)
 	packs.attach(reg)
-	att.attach(reg, packs.svc)
+	if err := att.attach(ctx, reg, packs.svc); err != nil {
+		return nil, err
+	}
 	if err := mir.attach(ctx, reg); err != nil {
 		return nil, err
 	}
