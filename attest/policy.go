@@ -1,9 +1,11 @@
 package attest
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -83,6 +85,27 @@ type Policy struct {
 
 // DefaultQueueSize is the indexing batch when Config leaves QueueSize 0.
 const DefaultQueueSize = 1024
+
+// Settings are the policies as the audit trail records a change of them
+// between starts (config.change on attest.policies): one entry per policy,
+// in order, with the count.
+func (c Config) Settings() map[string]string {
+	out := map[string]string{"count": strconv.Itoa(len(c.Policies))}
+	for i, p := range c.Policies {
+		b, err := json.Marshal(map[string]any{
+			"repositories":          p.Repositories,
+			"require_signature":     p.RequireSignature,
+			"signing_window":        p.SigningWindow.String(),
+			"verify_before_visible": p.VerifyBeforeVisible,
+			"required_attestations": p.RequiredAttestations,
+		})
+		if err != nil {
+			panic(err) // strings, bools and slices of strings always marshal
+		}
+		out[fmt.Sprintf("policies[%d]", i)] = string(b)
+	}
+	return out
+}
 
 // Validate reports every bad pattern and setting at once.
 func (c *Config) Validate() error {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/packreg/packreg/internal/apierr"
+	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -42,6 +43,11 @@ func (s *Service) Handler() http.Handler { return &handler{s: s} }
 type handler struct{ s *Service }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	// No authentication yet: the actor of a change (in the audit trail) is
+	// the client's address, as on /v2/.
+	if registry.ActorFrom(req.Context()) == "anonymous" {
+		req = req.WithContext(registry.WithActor(req.Context(), "anonymous@"+req.RemoteAddr))
+	}
 	if err := h.serve(w, req); err != nil {
 		var in *InputError
 		if errors.As(err, &in) {

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -234,7 +235,7 @@ func (s *Service) Create(ctx context.Context, kind string, set Settings) (*View,
 	if err := encode(rec, set); err != nil {
 		return nil, err
 	}
-	if err := s.store.CreateMirror(ctx, rec); err != nil {
+	if err := s.store.CreateMirror(ctx, rec, remoteEvent(ctx, "create", rec, nil)); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
 			return nil, fmt.Errorf("%s %q exists: %w", kind, set.Name, storage.ErrConflict)
 		}
@@ -272,7 +273,13 @@ func (s *Service) Update(ctx context.Context, id string, set Settings) (*View, e
 	if err := encode(&rec, set); err != nil {
 		return nil, err
 	}
-	if err := s.store.UpdateMirror(ctx, &rec); err != nil {
+	// Only a real change is audited: the config file re-applies its
+	// remotes at every start.
+	var evs []storage.Event
+	if rec.Name != old.rec.Name || rec.URL != old.rec.URL || rec.Spec != old.rec.Spec || rec.Secret != old.rec.Secret {
+		evs = append(evs, remoteEvent(ctx, "update", &rec, old.rec))
+	}
+	if err := s.store.UpdateMirror(ctx, &rec, evs...); err != nil {
 		return nil, err
 	}
 	s.poke()
@@ -324,10 +331,38 @@ func (s *Service) List(ctx context.Context, kind string) ([]View, error) {
 
 // Delete forgets a remote with its history. Nothing is deleted on it.
 func (s *Service) Delete(ctx context.Context, kind, id string) error {
-	if _, err := s.loadKind(ctx, kind, id); err != nil {
+	r, err := s.loadKind(ctx, kind, id)
+	if err != nil {
 		return err
 	}
-	return s.store.DeleteMirror(ctx, id)
+	return s.store.DeleteMirror(ctx, id, remoteEvent(ctx, "delete", r.rec, nil))
+}
+
+// remoteEvent is the outbox event (and so the audit record) of a change
+// to rec: action "mirror.create", "upstream.update"..., target
+// "mirror:NAME". Its details are the stored settings and the kind of
+// credentials, never the credentials; an update says whether they changed
+// and what the remote was called before.
+func remoteEvent(ctx context.Context, change string, rec, old *storage.Mirror) storage.Event {
+	auth := "none"
+	if rec.Secret != "" {
+		var sec secret
+		if json.Unmarshal([]byte(rec.Secret), &sec) == nil {
+			auth = sec.Kind()
+		}
+	}
+	details := map[string]string{"id": rec.ID, "url": rec.URL, "auth": auth, "settings": rec.Spec}
+	if old != nil {
+		details["credentials_changed"] = strconv.FormatBool(rec.Secret != old.Secret)
+		if old.Name != rec.Name {
+			details["previous_name"] = old.Name
+		}
+		if old.URL != rec.URL {
+			details["previous_url"] = old.URL
+		}
+	}
+	return storage.Event{Actor: registry.ActorFrom(ctx), Action: rec.Kind + "." + change,
+		Target: rec.Kind + ":" + rec.Name, Details: details}
 }
 
 func (s *Service) load(ctx context.Context, id string) (*remote, error) {

@@ -101,9 +101,11 @@ func newMirrors(st *stores, c Config, log *slog.Logger, packs *packs) (*mirrors,
 func (m *mirrors) registryOptions() []registry.Option { return m.svc.RegistryOptions() }
 
 // attach completes the wiring once the registry exists, and stores the
-// remotes the config declares.
+// remotes the config declares (in the audit trail, their changes are the
+// system's, like those of the other config sections).
 func (m *mirrors) attach(ctx context.Context, reg *registry.Registry) error {
 	m.svc.Attach(reg)
+	ctx = registry.WithActor(ctx, "system")
 	for _, r := range m.c.Remotes {
 		if _, err := m.svc.Ensure(ctx, r.Kind, r); err != nil {
 			return fmt.Errorf("mirrors: %s %s: %w", r.Kind, r.Name, err)

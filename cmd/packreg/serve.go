@@ -127,6 +127,9 @@ func wire(ctx context.Context, st *stores, c Config, log *slog.Logger, draining 
 	if err := att.attach(ctx, reg, packs.svc); err != nil {
 		return nil, err
 	}
+	if err := packs.recordConfig(ctx, "attest.policies", c.Attest.Settings()); err != nil {
+		return nil, err
+	}
 	if err := mir.attach(ctx, reg); err != nil {
 		return nil, err
 	}
