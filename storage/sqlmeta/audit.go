@@ -3,12 +3,10 @@ package sqlmeta
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"math"
 	"time"
 
-	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -117,24 +115,15 @@ func scanAudit(rows *sql.Rows) ([]storage.AuditRecord, error) {
 	var out []storage.AuditRecord
 	for rows.Next() {
 		var (
-			r       storage.AuditRecord
-			at      int64
-			dg, det string
+			e          storage.Event
+			prev, hash string
 		)
-		if err := rows.Scan(&r.ID, &at, &r.Actor, &r.Action, &r.Target, &dg, &det, &r.PrevHash, &r.Hash); err != nil {
+		if err := scanChange(rows, &e, &prev, &hash); err != nil {
 			return nil, err
 		}
-		r.At = time.Unix(0, at).UTC()
-		r.Digest = digest.Digest(dg)
-		// A row edited into invalid JSON must still be listed (and fail
-		// verification), not break the listing.
-		if err := json.Unmarshal([]byte(det), &r.Details); err != nil {
-			r.Details = map[string]string{"unparsable": det}
-		}
-		if len(r.Details) == 0 {
-			r.Details = nil
-		}
-		out = append(out, r)
+		r := e.AuditRecord()
+		r.ID, r.PrevHash, r.Hash = e.ID, prev, hash
+		out = append(out, *r)
 	}
 	return out, rows.Err()
 }

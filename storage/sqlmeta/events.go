@@ -142,25 +142,37 @@ func scanEvents(rows *sql.Rows) ([]storage.Event, error) {
 	defer rows.Close()
 	var out []storage.Event
 	for rows.Next() {
-		var (
-			e       storage.Event
-			at      int64
-			dg, det string
-		)
-		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Target, &dg, &det); err != nil {
+		var e storage.Event
+		if err := scanChange(rows, &e); err != nil {
 			return nil, err
-		}
-		e.At = time.Unix(0, at).UTC()
-		e.Digest = digest.Digest(dg)
-		if err := json.Unmarshal([]byte(det), &e.Details); err != nil {
-			return nil, fmt.Errorf("event %d: details: %w", e.ID, err)
-		}
-		if len(e.Details) == 0 {
-			e.Details = nil
 		}
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// scanChange reads the columns an event and an audit record share (id,
+// at, actor, action, target, digest, details) into e, then extra.
+func scanChange(sc interface{ Scan(...any) error }, e *storage.Event, extra ...any) error {
+	var (
+		at      int64
+		dg, det string
+	)
+	if err := sc.Scan(append([]any{&e.ID, &at, &e.Actor, &e.Action, &e.Target, &dg, &det}, extra...)...); err != nil {
+		return err
+	}
+	e.At = time.Unix(0, at).UTC()
+	e.Digest = digest.Digest(dg)
+	// Details edited into invalid JSON must still be read (an audit row
+	// then fails verification; an event is recorded as it is), not stop
+	// a listing or the queue.
+	if err := json.Unmarshal([]byte(det), &e.Details); err != nil {
+		e.Details = map[string]string{"unparsable": det}
+	}
+	if len(e.Details) == 0 {
+		e.Details = nil
+	}
+	return nil
 }
 
 var (
