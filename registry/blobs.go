@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -99,7 +100,8 @@ func serveBytes(w http.ResponseWriter, req *http.Request, d digest.Digest, conte
 	return nil
 }
 
-// parseRange handles "bytes=a-b", "bytes=a-" and "bytes=-n" (one range only).
+// parseRange handles "bytes=a-b", "bytes=a-" and "bytes=-n" (one range only),
+// as RFC 9110 writes them: the unit in any case, the numbers digits only.
 // partial is false when there is no Range header; start/end are inclusive.
 func parseRange(hdr string, size int64) (start, end int64, partial bool, err error) {
 	if hdr == "" {
@@ -107,8 +109,8 @@ func parseRange(hdr string, size int64) (start, end int64, partial bool, err err
 	}
 	unsatisfiable := &Error{Status: http.StatusRequestedRangeNotSatisfiable, Code: codeBlobUnknown,
 		Message: "range " + clip(hdr) + " not satisfiable", header: http.Header{"Content-Range": {fmt.Sprintf("bytes */%d", size)}}}
-	spec, ok := strings.CutPrefix(hdr, "bytes=")
-	if !ok || strings.Contains(spec, ",") {
+	unit, spec, ok := strings.Cut(hdr, "=")
+	if !ok || !strings.EqualFold(unit, "bytes") || strings.Contains(spec, ",") {
 		return 0, 0, false, unsatisfiable
 	}
 	a, b, ok := strings.Cut(spec, "-")
@@ -117,27 +119,41 @@ func parseRange(hdr string, size int64) (start, end int64, partial bool, err err
 	}
 	switch {
 	case a == "": // suffix: the last b bytes
-		n, err := strconv.ParseInt(b, 10, 64)
-		if err != nil || n <= 0 || size == 0 {
+		n, ok := bytePos(b)
+		if !ok || n == 0 || size == 0 {
 			return 0, 0, false, unsatisfiable
 		}
 		start = max(size-n, 0)
 		end = size - 1
 	default:
-		start, err = strconv.ParseInt(a, 10, 64)
-		if err != nil || start < 0 || start >= size {
+		start, ok = bytePos(a)
+		if !ok || start >= size {
 			return 0, 0, false, unsatisfiable
 		}
 		end = size - 1
 		if b != "" {
-			end, err = strconv.ParseInt(b, 10, 64)
-			if err != nil || end < start {
+			last, ok := bytePos(b)
+			if !ok || last < start {
 				return 0, 0, false, unsatisfiable
 			}
-			end = min(end, size-1)
+			end = min(last, size-1)
 		}
 	}
 	return start, end, true, nil
+}
+
+// bytePos reads a position or a suffix length: digits only (strconv would
+// take a sign), of any length. One past int64 is clamped: the blob is
+// smaller, and "from 0 to 10^20" still means the whole blob.
+func bytePos(s string) (int64, bool) {
+	if s == "" || strings.Trim(s, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil { // digits only: the value is out of range
+		return math.MaxInt64, true
+	}
+	return n, true
 }
 
 // deleteBlob unlinks a blob from the repository; the bytes stay until GC.
