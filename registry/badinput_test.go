@@ -218,6 +218,9 @@ func TestBadUploads(t *testing.T) {
 		expect(t, do(t, h, "PATCH", loc, []byte("ab"), "Content-Range", "zero-one"), 400, "BLOB_UPLOAD_INVALID")
 		expect(t, do(t, h, "PATCH", loc, []byte("ab"), "Content-Range", "1-0"), 416, "")
 		expect(t, do(t, h, "PATCH", loc, []byte("ab"), "Content-Range", "0-5"), 400, "SIZE_INVALID")
+		for _, cr := range []string{"+0-+1", "0-1/abc", "bytes 0-1/", "bytes 0-1/1"} {
+			expect(t, do(t, h, "PATCH", loc, []byte("ab"), "Content-Range", cr), 400, "BLOB_UPLOAD_INVALID")
+		}
 		expect(t, do(t, h, "PATCH", loc, []byte("ab"), "Content-Range", "0-1/*"), 202, "")
 	})
 	t.Run("final put without digest", func(t *testing.T) {

@@ -146,7 +146,7 @@ func parseRange(hdr string, size int64) (start, end int64, partial bool, err err
 // take a sign), of any length. One past int64 is clamped: the blob is
 // smaller, and "from 0 to 10^20" still means the whole blob.
 func bytePos(s string) (int64, bool) {
-	if s == "" || strings.Trim(s, "0123456789") != "" {
+	if !digits(s) {
 		return 0, false
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
@@ -155,6 +155,10 @@ func bytePos(s string) (int64, bool) {
 	}
 	return n, true
 }
+
+// digits reports whether s is a non-empty run of ASCII digits: what HTTP
+// range grammars allow where strconv would also take a sign.
+func digits(s string) bool { return s != "" && strings.Trim(s, "0123456789") == "" }
 
 // deleteBlob unlinks a blob from the repository; the bytes stay until GC.
 func (r *Registry) deleteBlob(w http.ResponseWriter, req *http.Request, rt route) error {

@@ -4,9 +4,12 @@ import (
 	"errors"
 	"math/big"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"testing"
+
+	"github.com/packreg/packreg/storage"
 )
 
 // Native fuzz targets for the registry's parsers of outside input: the
@@ -88,4 +91,71 @@ func refRange(hdr string, size int64) (start, end int64, ok bool) {
 		}
 	}
 	return first.Int64(), last.Int64(), true
+}
+
+// contentRangeRE is what a PATCH or PUT may say: "start-end" (the OCI
+// form) or RFC 9110's "bytes start-end/total", total "*" when unknown.
+var contentRangeRE = regexp.MustCompile(`^(?:bytes )?([0-9]+)-([0-9]+)(?:/(\*|[0-9]+))?$`)
+
+// FuzzContentRange: a chunk is accepted exactly when its Content-Range is
+// well formed, consistent (end >= start, total past end), starts at the
+// session's offset and matches a known Content-Length; each refusal has
+// the status and code BAD_INPUTS.md gives it, and a 416 tells the client
+// where to resume.
+func FuzzContentRange(f *testing.F) {
+	f.Add("0-3", int64(0), int64(4))
+	f.Fuzz(func(t *testing.T, cr string, offset, contentLength int64) {
+		if offset < 0 {
+			offset = ^offset
+		}
+		contentLength = max(contentLength, -1)
+		req := httptest.NewRequest(http.MethodPatch, "/", nil)
+		req.Header.Set("Content-Range", cr)
+		req.ContentLength = contentLength
+		u := &storage.Upload{ID: "u", Repo: "r", Offset: offset}
+		err := checkContentRange(req, u)
+		status, code := refContentRange(cr, offset, contentLength)
+		if status == 0 {
+			if err != nil {
+				t.Fatalf("Content-Range %q at offset %d, length %d: %v", cr, offset, contentLength, err)
+			}
+			return
+		}
+		var oe *Error
+		if !errors.As(err, &oe) || oe.Status != status || oe.Code != code {
+			t.Fatalf("Content-Range %q at offset %d, length %d: %v, want %d %s", cr, offset, contentLength, err, status, code)
+		}
+		if status == http.StatusRequestedRangeNotSatisfiable && (oe.header.Get("Location") == "" || oe.header.Get("Range") != uploadRange(u)) {
+			t.Fatalf("416 without Location and Range: %v", oe.header)
+		}
+	})
+}
+
+// refContentRange is the answer BAD_INPUTS.md gives; 0 is "accept".
+func refContentRange(cr string, offset, contentLength int64) (int, string) {
+	if cr == "" {
+		return 0, ""
+	}
+	m := contentRangeRE.FindStringSubmatch(cr)
+	if m == nil {
+		return http.StatusBadRequest, codeBlobUploadInvalid
+	}
+	start, err1 := strconv.ParseInt(m[1], 10, 64)
+	end, err2 := strconv.ParseInt(m[2], 10, 64)
+	if err1 != nil || err2 != nil {
+		return http.StatusBadRequest, codeBlobUploadInvalid // no chunk is that large
+	}
+	if end < start {
+		return http.StatusRequestedRangeNotSatisfiable, codeBlobUploadInvalid
+	}
+	if total, err := strconv.ParseInt(m[3], 10, 64); err == nil && total <= end {
+		return http.StatusBadRequest, codeBlobUploadInvalid
+	}
+	if start != offset {
+		return http.StatusRequestedRangeNotSatisfiable, codeBlobUploadInvalid
+	}
+	if contentLength >= 0 && big.NewInt(contentLength).Cmp(new(big.Int).Add(big.NewInt(end-start), big.NewInt(1))) != 0 {
+		return http.StatusBadRequest, codeSizeInvalid
+	}
+	return 0, ""
 }

@@ -283,23 +283,26 @@ func rangeError(u *storage.Upload, format string, args ...any) *Error {
 		}}
 }
 
-// checkContentRange validates an optional "start-end" (or "bytes start-end/*")
-// Content-Range against the session offset and the Content-Length.
+// checkContentRange validates an optional "start-end" (or "bytes
+// start-end/total", total "*" or past end) Content-Range against the
+// session offset and the Content-Length.
 func checkContentRange(req *http.Request, u *storage.Upload) error {
 	cr := req.Header.Get("Content-Range")
 	if cr == "" {
 		return nil
 	}
-	spec := strings.TrimPrefix(cr, "bytes ")
-	spec, _, _ = strings.Cut(spec, "/")
+	spec, total, hasTotal := strings.Cut(strings.TrimPrefix(cr, "bytes "), "/")
 	a, b, ok := strings.Cut(spec, "-")
 	start, err1 := strconv.ParseInt(a, 10, 64)
 	end, err2 := strconv.ParseInt(b, 10, 64)
-	if !ok || err1 != nil || err2 != nil || start < 0 {
+	if !ok || !digits(a) || !digits(b) || err1 != nil || err2 != nil || hasTotal && total != "*" && !digits(total) {
 		return ociErr(http.StatusBadRequest, codeBlobUploadInvalid, "malformed Content-Range %q", clip(cr))
 	}
 	if end < start {
 		return rangeError(u, "Content-Range %q ends before it starts", clip(cr))
+	}
+	if n, err := strconv.ParseInt(total, 10, 64); err == nil && n <= end {
+		return ociErr(http.StatusBadRequest, codeBlobUploadInvalid, "Content-Range %q: the total must be past the end", clip(cr))
 	}
 	if start != u.Offset {
 		return rangeError(u, "chunk starts at %d but the upload has %d bytes", start, u.Offset)
