@@ -7,8 +7,10 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 
+	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -158,4 +160,46 @@ func refContentRange(cr string, offset, contentLength int64) (int, string) {
 		return http.StatusBadRequest, codeSizeInvalid
 	}
 	return 0, ""
+}
+
+// The distribution-spec grammars, as regular expressions: the hand-written
+// checks must agree with them exactly.
+var (
+	specNameRE = regexp.MustCompile(`^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`)
+	specTagRE  = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
+)
+
+// FuzzNames: validName and validTag are the spec's grammars, and a
+// reference is a tag or a digest, never both, refused as DIGEST_INVALID.
+func FuzzNames(f *testing.F) {
+	f.Add("acme/rules")
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := validName(s), len(s) <= maxNameLen && specNameRE.MatchString(s); got != want {
+			t.Fatalf("validName(%q) = %v, the spec says %v", s, got, want)
+		}
+		if got, want := validTag(s), specTagRE.MatchString(s); got != want {
+			t.Fatalf("validTag(%q) = %v, the spec says %v", s, got, want)
+		}
+		ref, err := parseReference(s)
+		if err != nil {
+			var oe *Error
+			if !errors.As(err, &oe) || oe.Status != http.StatusBadRequest || oe.Code != codeDigestInvalid {
+				t.Fatalf("reference %q refused with %v", s, err)
+			}
+			if _, derr := digest.Parse(s); derr == nil || !strings.Contains(s, ":") && validTag(s) {
+				t.Fatalf("valid reference %q refused: %v", s, err)
+			}
+			return
+		}
+		if (ref.tag == "") == (ref.digest == "") || ref.tag != "" && ref.tag != s || ref.digest != "" && string(ref.digest) != s {
+			t.Fatalf("reference %q parsed as %+v", s, ref)
+		}
+		if ref.digest != "" {
+			if _, err := digest.Parse(s); err != nil {
+				t.Fatalf("reference %q accepted as a digest: %v", s, err)
+			}
+		} else if !validTag(s) {
+			t.Fatalf("reference %q accepted as a tag", s)
+		}
+	})
 }
