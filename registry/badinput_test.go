@@ -125,6 +125,9 @@ func TestBadManifests(t *testing.T) {
 		{"negative size", mk(cfg + fmt.Sprintf(`,"layers":[{"mediaType":"application/octet-stream","digest":"%s","size":-1}]`, layerD)), registry.MediaTypeOCIManifest, "t", 400, "MANIFEST_INVALID"},
 		{"bad descriptor digest", mk(cfg + `,"layers":[{"mediaType":"application/octet-stream","digest":"sha256:xyz","size":1}]`), registry.MediaTypeOCIManifest, "t", 400, "MANIFEST_INVALID"},
 		{"malformed subject", mk(cfg + `,"layers":[],"subject":{"mediaType":"x","digest":"nope","size":1}`), registry.MediaTypeOCIManifest, "t", 400, "MANIFEST_INVALID"},
+		{"duplicate key", mk(cfg + `,"layers":[],"layers":[]`), registry.MediaTypeOCIManifest, "t", 400, "MANIFEST_INVALID"},
+		{"key in another case", mk(cfg + fmt.Sprintf(`,"layers":[{"mediaType":"application/octet-stream","digest":"%s","size":%d}],"LAYERS":[]`, layerD, len(layer))), registry.MediaTypeOCIManifest, "t", 400, "MANIFEST_INVALID"},
+		{"descriptor key in another case", mk(cfg + fmt.Sprintf(`,"layers":[{"mediaType":"application/octet-stream","digest":"%s","Digest":"%s","size":%d}]`, missing, layerD, len(layer))), registry.MediaTypeOCIManifest, "t", 400, "MANIFEST_INVALID"},
 		{"put by wrong digest", good, registry.MediaTypeOCIManifest, sha([]byte("other")).String(), 400, "DIGEST_INVALID"},
 		{"put by bad digest", good, registry.MediaTypeOCIManifest, "sha256:bad", 400, "DIGEST_INVALID"},
 	} {

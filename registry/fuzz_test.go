@@ -1,11 +1,15 @@
 package registry
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"math/big"
+	"mime"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,6 +24,154 @@ import (
 // input means, and where the grammar is small enough to restate here, that
 // exactly the right inputs are accepted. Seeds are in testdata/fuzz; `go
 // test` runs them as ordinary tests and `make fuzz-short` fuzzes briefly.
+
+// FuzzParseManifest: an accepted manifest has a known media type, refs that
+// are valid digests of its own descriptors, reads the same when parsed
+// again (as sent and re-encoded), and means the same to a case-sensitive
+// JSON reader that keeps the first of duplicate keys as to Go's, which
+// folds key case and keeps the last: otherwise the refs we check and keep
+// are not the blobs such a client fetches.
+func FuzzParseManifest(f *testing.F) {
+	f.Add([]byte(`{"schemaVersion":2,"config":{"mediaType":"a/b","digest":"sha256:`+strings.Repeat("a", 64)+`","size":2},"layers":[]}`), "")
+	f.Fuzz(func(t *testing.T, payload []byte, ct string) {
+		m, doc, err := parseManifest(payload, ct)
+		if err != nil {
+			var oe *Error
+			if !errors.As(err, &oe) || oe.Status != http.StatusBadRequest || oe.Code != codeManifestInvalid {
+				t.Fatalf("rejected with %v, want 400 MANIFEST_INVALID", err)
+			}
+			return
+		}
+		if !isManifestType(m.MediaType) && !isIndexType(m.MediaType) {
+			t.Fatalf("accepted media type %q", m.MediaType)
+		}
+		if p, _, err := mime.ParseMediaType(ct); err == nil && doc.MediaType != "" && p != doc.MediaType {
+			t.Fatalf("Content-Type %q accepted for a %q body", ct, doc.MediaType)
+		}
+		if len(m.Refs) > maxDescriptors {
+			t.Fatalf("%d refs", len(m.Refs))
+		}
+		for _, d := range m.Refs {
+			if _, err := digest.Parse(string(d)); err != nil {
+				t.Fatalf("ref %q: %v", d, err)
+			}
+		}
+		if _, err := digest.Parse(string(m.Subject)); m.Subject != "" && err != nil {
+			t.Fatalf("subject %q: %v", m.Subject, err)
+		}
+		want, ok := readExact(payload)
+		if !ok {
+			t.Fatalf("accepted %q, which is not a JSON object", payload)
+		}
+		if want.mediaType != doc.MediaType || !slices.Equal(want.refs, refStrings(m.Refs)) || want.subject != string(m.Subject) {
+			t.Fatalf("Go reads %q as %q %v subject %q; a case-sensitive reader as %q %v subject %q",
+				payload, doc.MediaType, m.Refs, m.Subject, want.mediaType, want.refs, want.subject)
+		}
+		again, _, err := parseManifest(payload, m.MediaType)
+		if err != nil || !sameManifest(m, again) {
+			t.Fatalf("parsing %q again as %s: %v, %+v", payload, m.MediaType, err, again)
+		}
+		enc, err := json.Marshal(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again, _, err = parseManifest(enc, m.MediaType); err != nil || !sameManifest(m, again) {
+			t.Fatalf("re-encoded %q parses as %+v, %v; want %+v", enc, again, err, m)
+		}
+	})
+}
+
+func sameManifest(a, b *storage.Manifest) bool {
+	return a.MediaType == b.MediaType && a.ArtifactType == b.ArtifactType &&
+		slices.Equal(a.Refs, b.Refs) && a.Subject == b.Subject
+}
+
+func refStrings(ds []digest.Digest) []string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = string(d)
+	}
+	return out
+}
+
+// exactView is what parseManifest reads, as a reader that matches keys
+// exactly sees it.
+type exactView struct {
+	mediaType string
+	refs      []string // config then layers, or manifests
+	subject   string
+}
+
+func readExact(payload []byte) (exactView, bool) {
+	if !json.Valid(payload) {
+		return exactView{}, false
+	}
+	v, err := firstWins(json.NewDecoder(bytes.NewReader(payload)))
+	top, _ := v.(map[string]any)
+	if err != nil || top == nil {
+		return exactView{}, false
+	}
+	dg := func(v any) string {
+		o, _ := v.(map[string]any)
+		s, _ := o["digest"].(string)
+		return s
+	}
+	var x exactView
+	x.mediaType, _ = top["mediaType"].(string)
+	if c, ok := top["config"]; ok && c != nil {
+		x.refs = append(x.refs, dg(c))
+	}
+	for _, key := range []string{"layers", "manifests"} {
+		list, _ := top[key].([]any)
+		for _, d := range list {
+			x.refs = append(x.refs, dg(d))
+		}
+	}
+	if s, ok := top["subject"]; ok && s != nil {
+		x.subject = dg(s)
+	}
+	return x, true
+}
+
+// firstWins reads one JSON value as a reader that matches keys exactly and
+// keeps the first of duplicate keys does.
+func firstWins(dec *json.Decoder) (any, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	switch tok {
+	case json.Delim('{'):
+		m := map[string]any{}
+		for dec.More() {
+			k, err := dec.Token()
+			if err != nil {
+				return nil, err
+			}
+			v, err := firstWins(dec)
+			if err != nil {
+				return nil, err
+			}
+			if _, dup := m[k.(string)]; !dup {
+				m[k.(string)] = v
+			}
+		}
+		_, err = dec.Token()
+		return m, err
+	case json.Delim('['):
+		var list []any
+		for dec.More() {
+			v, err := firstWins(dec)
+			if err != nil {
+				return nil, err
+			}
+			list = append(list, v)
+		}
+		_, err = dec.Token()
+		return list, err
+	}
+	return tok, nil
+}
 
 // rangeRE is RFC 9110's single byte range (the unit is case-insensitive);
 // several ranges are refused by design.

@@ -72,6 +72,9 @@ func parseManifest(payload []byte, ct string) (*storage.Manifest, *manifestDoc, 
 	if err := json.Unmarshal(payload, &doc); err != nil {
 		return nil, nil, invalidManifest("manifest is not valid JSON: %v", err)
 	}
+	if err := checkKeys(payload); err != nil {
+		return nil, nil, invalidManifest("manifest reads differently in other JSON parsers: %v", err)
+	}
 	if doc.SchemaVersion == nil || *doc.SchemaVersion != 2 {
 		return nil, nil, invalidManifest("schemaVersion must be 2")
 	}
