@@ -508,32 +508,6 @@ func validToken(tok string) bool {
 	return true
 }
 
-// parseChallenge splits `Bearer realm="...",service="...",scope="..."`.
-func parseChallenge(h string) (scheme string, params map[string]string) {
-	scheme, rest, _ := strings.Cut(strings.TrimSpace(h), " ")
-	params = map[string]string{}
-	for rest != "" {
-		rest = strings.TrimLeft(rest, " ,")
-		k, v, ok := strings.Cut(rest, "=")
-		if !ok {
-			break
-		}
-		k = strings.ToLower(strings.TrimSpace(k))
-		if strings.HasPrefix(v, `"`) {
-			end := strings.IndexByte(v[1:], '"')
-			if end < 0 {
-				params[k] = v[1:]
-				break
-			}
-			params[k], rest = v[1:1+end], v[2+end:]
-		} else {
-			val, after, _ := strings.Cut(v, ",")
-			params[k], rest = strings.TrimSpace(val), after
-		}
-	}
-	return strings.ToLower(scheme), params
-}
-
 // readJSON decodes at most limit bytes of r into v.
 func readJSON(r io.Reader, limit int64, v any) error {
 	b, err := readCapped(r, limit)
