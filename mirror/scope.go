@@ -2,6 +2,7 @@ package mirror
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -168,10 +169,13 @@ func parseRange(s string) ([][]comparator, error) {
 	return out, nil
 }
 
+// least is the lowest version there is: 0.0.0-0 precedes every 0.0.0-pre.
+var least = pack.Semver{Pre: []string{"0"}}
+
 // parseTerm expands one range term into comparators.
 func parseTerm(t string) ([]comparator, error) {
 	if t == "*" || t == "x" || t == "X" {
-		return []comparator{{">=", pack.Semver{}}}, nil
+		return []comparator{{">=", least}}, nil
 	}
 	op := ""
 	for _, p := range []string{">=", "<=", ">", "<", "=", "^", "~"} {
@@ -184,16 +188,19 @@ func parseTerm(t string) ([]comparator, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The next version past what the term fixes: 1.x < 2.0.0, 1.2.x < 1.3.0.
-	next := func(level int) pack.Semver {
-		switch level {
-		case 0:
-			return pack.Semver{Major: v.Major + 1}
-		case 1:
-			return pack.Semver{Major: v.Major, Minor: v.Minor + 1}
+	// upTo is "below the first version past what the term fixes" (1.x:
+	// <2.0.0-0, so 2.0.0-rc.1 is out); none when that number is at its
+	// maximum, as nothing is past it.
+	upTo := func(level int) []comparator {
+		nums := []uint64{v.Major, v.Minor, v.Patch}[:level+1]
+		if nums[level] == math.MaxUint64 {
+			return nil
 		}
-		return pack.Semver{Major: v.Major, Minor: v.Minor, Patch: v.Patch + 1}
+		nums[level]++
+		nums = append(nums, 0, 0)
+		return []comparator{{"<", pack.Semver{Major: nums[0], Minor: nums[1], Patch: nums[2], Pre: least.Pre}}}
 	}
+	from := []comparator{{">=", v}}
 	switch op {
 	case "^":
 		level := 0
@@ -203,27 +210,33 @@ func parseTerm(t string) ([]comparator, error) {
 				level = 2
 			}
 		}
-		return []comparator{{">=", v}, {"<", next(level)}}, nil
+		return append(from, upTo(level)...), nil
 	case "~":
-		return []comparator{{">=", v}, {"<", next(min(parts-1, 1))}}, nil
+		return append(from, upTo(min(parts-1, 1))...), nil
 	case "", "=":
 		if parts < 3 {
-			return []comparator{{">=", v}, {"<", next(parts - 1)}}, nil
+			return append(from, upTo(parts-1)...), nil
 		}
 		return []comparator{{"=", v}}, nil
 	}
 	if parts < 3 && (op == ">" || op == "<=") {
 		// >1.2 means past all of 1.2.x; <=1.2 includes all of it.
-		if op == ">" {
-			return []comparator{{">=", next(parts - 1)}}, nil
+		below := upTo(parts - 1)
+		switch {
+		case op == "<=" && below == nil:
+			return []comparator{{">=", least}}, nil
+		case op == "<=":
+			return below, nil
+		case below == nil:
+			return []comparator{{"<", least}}, nil // nothing is past it
 		}
-		return []comparator{{"<", next(parts - 1)}}, nil
+		return []comparator{{">=", below[0].v}}, nil
 	}
 	return []comparator{{op, v}}, nil
 }
 
-// partial parses 1, 1.2, 1.2.3, 1.x, 1.2.x (and a pre-release on full
-// versions), and says how many numbers were given.
+// partial parses 1, 1.2, 1.2.3, 1.x, 1.2.x, 1.x.x (and a pre-release on
+// full versions), and says how many numbers were given.
 func partial(s string) (pack.Semver, int, error) {
 	if s == "" {
 		return pack.Semver{}, 0, fmt.Errorf("missing version")
@@ -231,19 +244,30 @@ func partial(s string) (pack.Semver, int, error) {
 	if v, err := pack.ParseSemver(s); err == nil {
 		return v, 3, nil
 	}
+	bad := fmt.Errorf("%q is not a version", s)
+	parts := strings.Split(s, ".")
+	if len(parts) > 3 {
+		return pack.Semver{}, 0, bad
+	}
 	var nums []uint64
-	for p := range strings.SplitSeq(s, ".") {
+	for i, p := range parts {
 		if p == "x" || p == "X" || p == "*" {
+			// Only wildcards may follow a wildcard: 1.x.3 is a typo.
+			for _, q := range parts[i+1:] {
+				if q != "x" && q != "X" && q != "*" {
+					return pack.Semver{}, 0, bad
+				}
+			}
 			break
 		}
 		n, err := strconv.ParseUint(p, 10, 64)
-		if err != nil || len(nums) == 3 {
-			return pack.Semver{}, 0, fmt.Errorf("%q is not a version", s)
+		if err != nil || strconv.FormatUint(n, 10) != p { // no sign, no leading zero
+			return pack.Semver{}, 0, bad
 		}
 		nums = append(nums, n)
 	}
 	if len(nums) == 0 {
-		return pack.Semver{}, 0, fmt.Errorf("%q is not a version", s)
+		return pack.Semver{}, 0, bad
 	}
 	v := pack.Semver{Major: nums[0]}
 	if len(nums) > 1 {

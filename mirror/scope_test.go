@@ -40,6 +40,11 @@ func TestFilter(t *testing.T) {
 		{nil, nil, "1.0.0 || >=3", nil, mirror.Version{Name: "a", Version: "3.1.0"}, true},
 		{nil, nil, "1.0.0 || >=3", nil, mirror.Version{Name: "a", Version: "2.0.0"}, false},
 		{nil, nil, "*", nil, mirror.Version{Name: "a", Version: "0.0.1-rc.1"}, true},
+		{nil, nil, "*", nil, mirror.Version{Name: "a", Version: "0.0.0-rc.1"}, true},
+		{nil, nil, "^1.2.3", nil, mirror.Version{Name: "a", Version: "2.0.0-rc.1"}, false},
+		{nil, nil, "1.x", nil, mirror.Version{Name: "a", Version: "2.0.0-0"}, false},
+		{nil, nil, ">1.2", nil, mirror.Version{Name: "a", Version: "1.3.0-rc.1"}, true},
+		{nil, nil, "^18446744073709551615.0.0", nil, mirror.Version{Name: "a", Version: "18446744073709551615.1.0"}, true},
 	}
 	for _, c := range cases {
 		f, err := mirror.NewFilter(c.include, c.exclude, c.versions, c.states)
@@ -51,7 +56,7 @@ func TestFilter(t *testing.T) {
 				c.include, c.exclude, c.versions, c.states, c.v, got, c.want)
 		}
 	}
-	for _, bad := range []string{">=", "1.2.3.4", "abc", "||", "^"} {
+	for _, bad := range []string{">=", "1.2.3.4", "abc", "||", "^", "1.2.3.x", "1.x.3", "01.2", "+1"} {
 		if _, err := mirror.NewFilter(nil, nil, bad, nil); err == nil {
 			t.Errorf("range %q accepted", bad)
 		}
