@@ -10,7 +10,7 @@
 // ({"name","version","description","labels","created"}), or, with the empty
 // config, from the annotations org.opencontainers.image.description,
 // org.opencontainers.image.created and vnd.packreg.pack.labels (a JSON
-// object).
+// object), held to the rules of a REST publish (packconfig.go).
 //
 // The registry does not know packs. The Service plugs into it with
 // RegistryOptions:
@@ -40,8 +40,9 @@
 // shape (package apierr); the audit trail's API is in package audit.
 //
 // Files: model.go (types, names), semver.go, manifest.go, policy.go
-// (admission and pull gate), index.go (events), publish.go and upload.go
-// (REST publish), lifecycle.go, query.go, handler.go (routes).
+// (admission and pull gate), index.go (events) and packconfig.go (the
+// facts a pushed pack brings), publish.go and upload.go (REST publish),
+// lifecycle.go, query.go, handler.go (routes).
 //
 // pack imports registry, storage and digest. It must not import attest,
 // mirror, compliance, cmd or a storage backend (it gets a Store).

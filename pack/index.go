@@ -2,7 +2,6 @@ package pack
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -165,22 +164,16 @@ func (s *Service) packConfig(ctx context.Context, repo string, shape *ociManifes
 		if len(b) > maxConfigSize {
 			return cfg, fmt.Errorf("pack config is larger than %d bytes", maxConfigSize)
 		}
-		if err := json.Unmarshal(b, &cfg); err != nil {
-			// A malformed config does not make the version disappear: it is
-			// indexed with what the annotations say.
-			s.log.WarnContext(ctx, "unreadable pack config", "repo", repo, "digest", shape.Config.Digest, "err", err)
-			cfg = Config{}
-		} else {
+		if cfg, err = decodeConfig(b); err == nil {
 			return cfg, nil
 		}
+		// A malformed config does not make the version disappear: it is
+		// indexed with what the annotations say.
+		s.log.WarnContext(ctx, "unreadable pack config", "repo", repo, "digest", shape.Config.Digest, "err", err)
 	}
-	a := shape.Annotations
-	cfg.Description = a[AnnotationDescription]
-	cfg.Created = a[AnnotationCreated]
-	if raw := a[AnnotationLabels]; raw != "" {
-		if err := json.Unmarshal([]byte(raw), &cfg.Labels); err != nil {
-			s.log.WarnContext(ctx, "unreadable pack labels annotation", "repo", repo, "err", err)
-		}
+	cfg, problems := configFromAnnotations(shape.Annotations)
+	for _, err := range problems {
+		s.log.WarnContext(ctx, "pack annotation left out", "repo", repo, "err", err)
 	}
 	return cfg, nil
 }

@@ -34,13 +34,27 @@ func (md *Metadata) check() error {
 	if err := checkVersion(md.Version); err != nil {
 		return err
 	}
-	if len(md.Description) > maxDescriptionLen || !utf8.ValidString(md.Description) {
+	if err := checkDescription(md.Description); err != nil {
+		return err
+	}
+	return checkLabels(md.Labels)
+}
+
+// checkDescription and checkLabels hold a pack's facts to one set of rules
+// however the pack arrives: REST publish, or a pushed config
+// (packconfig.go).
+func checkDescription(d string) error {
+	if len(d) > maxDescriptionLen || !utf8.ValidString(d) {
 		return apierr.Bad("description must be UTF-8 and at most %d bytes", maxDescriptionLen)
 	}
-	if len(md.Labels) > maxLabels {
+	return nil
+}
+
+func checkLabels(labels map[string]string) error {
+	if len(labels) > maxLabels {
 		return apierr.Bad("at most %d labels", maxLabels)
 	}
-	for k, v := range md.Labels {
+	for k, v := range labels {
 		if err := checkLabel(k, v); err != nil {
 			return err
 		}

@@ -130,6 +130,49 @@ func TestOCIPushIsAPack(t *testing.T) {
 	}
 }
 
+// TestOCIPushFactsFollowPublishRules: the description, labels and creation
+// time a pushed pack brings (annotations or config blob) are held to the
+// rules of a REST publish: what breaks them is left out, the version is
+// still indexed.
+func TestOCIPushFactsFollowPublishRules(t *testing.T) {
+	e := newEnv(t, pack.DefaultPolicy())
+	m := e.ociPack("acme/loud", map[string]string{
+		pack.AnnotationDescription: strings.Repeat("d", 5000), pack.AnnotationLabels: `{"bad key":"x","team":"ops"}`,
+		pack.AnnotationCreated: "yesterday",
+	}, file{name: "a", data: []byte("a")})
+	if w := e.putManifest("acme/loud", "1.0.0", m); w.Code != http.StatusCreated {
+		t.Fatalf("push: %d %s", w.Code, w.Body)
+	}
+	v := decode[pack.Version](t, e.do("GET", pack.Prefix+"/acme/loud/versions/1.0.0", nil))
+	if v.Description != "" || v.Labels != nil {
+		t.Fatalf("indexed description of %d bytes and labels %q", len(v.Description), v.Labels)
+	}
+	mv := decode[pack.ManifestView](t, e.do("GET", pack.Prefix+"/acme/loud/versions/1.0.0/manifest", nil))
+	if mv.Config.Created != "" {
+		t.Fatalf("resolved created %q", mv.Config.Created)
+	}
+
+	// A config blob with 65 labels is unreadable: the annotations say
+	// what the pack is.
+	labels := map[string]string{}
+	for i := range 65 {
+		labels[fmt.Sprintf("l%d", i)] = "v"
+	}
+	cfg, err := json.Marshal(pack.Config{Name: "acme/crowd", Version: "1.0.0", Description: "from config", Labels: labels})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m = e.ociPack("acme/crowd", map[string]string{pack.AnnotationDescription: "from annotations"}, file{name: "a", data: []byte("a")})
+	m["config"] = map[string]any{"mediaType": pack.ConfigMediaType, "digest": e.pushBlob("acme/crowd", cfg), "size": len(cfg)}
+	if w := e.putManifest("acme/crowd", "1.0.0", m); w.Code != http.StatusCreated {
+		t.Fatalf("push: %d %s", w.Code, w.Body)
+	}
+	v = decode[pack.Version](t, e.do("GET", pack.Prefix+"/acme/crowd/versions/1.0.0", nil))
+	if v.Description != "from annotations" || v.Labels != nil {
+		t.Fatalf("indexed %q with %d labels", v.Description, len(v.Labels))
+	}
+}
+
 // TestAdmission: policy over /v2/ pushes. Pack versions are immutable and
 // semver; cosign tags and plain images are not held to it.
 func TestAdmission(t *testing.T) {
