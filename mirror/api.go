@@ -287,6 +287,10 @@ func decodeBody(req *http.Request, v any, optional bool) error {
 	if err := dec.Decode(v); err != nil {
 		return apierr.New(http.StatusBadRequest, apierr.BadRequest, "body: %s", apierr.Clip(err.Error()))
 	}
+	// One value: what follows it would be read by no one.
+	if _, err := dec.Token(); err != io.EOF {
+		return apierr.New(http.StatusBadRequest, apierr.BadRequest, "body: data after the JSON value")
+	}
 	return nil
 }
 

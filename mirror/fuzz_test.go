@@ -1,17 +1,23 @@
 package mirror
 
 import (
+	"bytes"
+	"encoding/json"
 	"maps"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/packreg/packreg/pack"
+	"github.com/packreg/packreg/storage"
 )
 
 // Native fuzz targets for what a remote or a user hands the mirror code:
-// WWW-Authenticate challenges, Link headers, version ranges and name
-// globs. Each checks what an accepted input means, not only that nothing
+// WWW-Authenticate challenges, version ranges, name globs and settings. Each checks what an accepted input means, not only that nothing
 // panics. Seeds are in testdata/fuzz; `go test` runs them as ordinary
 // tests and `make fuzz-short` fuzzes briefly.
 
@@ -266,4 +272,53 @@ func globMatch(g, s string) bool {
 		return r
 	}
 	return match(0, 0)
+}
+
+// FuzzSettings: settings the API decodes and accepts are one JSON value,
+// settled (checking
+// them again changes nothing), name a bare http(s) origin, compile to a
+// filter, and read back from their stored form exactly as given.
+func FuzzSettings(f *testing.F) {
+	f.Add([]byte(`{"name":"eu","url":"https://eu.registry.example/v2/","include":["acme/**"],"versions":">=1.0.0 <2",`+
+		`"schedule":"15m","credentials":{"username":"bot","password":"pw"}}`), false)
+	f.Fuzz(func(t *testing.T, body []byte, upstream bool) {
+		var s Settings
+		if decodeBody(httptest.NewRequest(http.MethodPost, MirrorsPrefix, bytes.NewReader(body)), &s, false) != nil {
+			return
+		}
+		if !json.Valid(body) {
+			t.Fatalf("accepted %q, which is not one JSON value", body)
+		}
+		kind := storage.MirrorPush
+		if upstream {
+			kind = storage.MirrorPull
+		}
+		if s.check(kind) != nil {
+			return
+		}
+		again := s
+		if err := again.check(kind); err != nil || !reflect.DeepEqual(again, s) {
+			t.Fatalf("checked settings %+v change when checked again: %+v, %v", s, again, err)
+		}
+		u, err := url.Parse(s.URL)
+		if err != nil || u.Scheme+"://"+u.Host != s.URL || u.Host == "" || u.User != nil {
+			t.Fatalf("settings from %q keep url %q", body, s.URL)
+		}
+		s.filter() // panics if the checked settings do not compile
+		var rec storage.Mirror
+		if err := encode(&rec, s); err != nil {
+			t.Fatal(err)
+		}
+		r, err := decode(&rec)
+		if err != nil {
+			t.Fatalf("stored settings of %q do not read back: %v", body, err)
+		}
+		want := s
+		if want.Credentials != nil && want.Credentials.Kind() == "none" {
+			want.Credentials = nil
+		}
+		if !reflect.DeepEqual(r.set, want) {
+			t.Fatalf("settings %+v read back from their record as %+v", want, r.set)
+		}
+	})
 }
