@@ -4,9 +4,11 @@
 #   make test     everything, on a fresh machine too: installs the pinned
 #                 clients (.ci/tools.sh), starts PostgreSQL and S3 on loopback,
 #                 runs go vet and every test with CI=true (nothing skipped),
-#                 stops the services it started
+#                 stops the services it started, then runs fuzz-short
 #   make test-go  go vet + go test only, with whatever tools and services
 #                 this shell has (missing ones skip unless CI is set)
+#   make fuzz-short  every native fuzz target (found by .ci/fuzz.sh, never
+#                 listed by hand) for FUZZTIME each (default 3s)
 #   make bench    benchmarks on disk and on S3 + PostgreSQL, printing figures
 #   make serve    run a registry on 127.0.0.1:5000 with data in ./packreg-data
 #                 (extra flags: make serve ARGS='--log-format json')
@@ -18,13 +20,15 @@ LDFLAGS := -X main.version=$(VERSION)
 # hung test from hanging CI.
 TEST_TIMEOUT ?= 25m
 TESTFLAGS    ?=
+# How long fuzz-short fuzzes each target (about 20 of them, one at a time).
+FUZZTIME     ?= 3s
 BENCHFLAGS   ?=
 ARGS         ?=
 
 # The pinned clients live in $(go env GOPATH)/bin.
 export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
 
-.PHONY: build test test-go vet bench bench-run serve clean
+.PHONY: build test test-go fuzz-short vet bench bench-run serve clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/packreg ./cmd/packreg
@@ -32,11 +36,17 @@ build:
 vet:
 	$(GO) vet ./...
 
+# Fuzzing needs no services, so it runs after they are stopped.
 test:
 	bash .ci/with-services.sh $(MAKE) --no-print-directory test-go
+	$(MAKE) --no-print-directory fuzz-short
 
 test-go: vet
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) ./...
+
+# go test -fuzz takes one target per run; .ci/fuzz.sh finds them all.
+fuzz-short:
+	GO=$(GO) FUZZTIME=$(FUZZTIME) bash .ci/fuzz.sh
 
 # Go benchmarks of every package that has some, then the registry-level
 # bench program (./bench: the real binary over loopback, disk and S3 +
