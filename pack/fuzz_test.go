@@ -22,21 +22,22 @@ import (
 // not only that nothing panics. Seeds are in testdata/fuzz; `go test` runs
 // them as ordinary tests and `make fuzz-short` fuzzes briefly.
 
-// padMark in a seed body is replaced by pad*64 bytes, so that small seeds
-// can reach the path where a file part outgrows memory and is spooled.
+// padMark in a seed body is replaced (everywhere) by pad*64 bytes, so that
+// small seeds reach the paths where file parts outgrow the memory of a
+// part or of the request and are spooled.
 const padMark = "@PAD@"
 
 // FuzzReadPublish: a publish request is accepted with exactly the files an
 // independent multipart reading finds, byte for byte, under valid names and
-// metadata and within max_pack_size; refused with a 4xx API error; and in
-// neither case is anything left in the spool directory once the uploads
-// are removed, nor more than the cap spooled meanwhile.
+// metadata, within max_pack_size and the memory budget, or refused with a
+// 4xx API error; and in neither case is a file left open or in the spool
+// directory once the spool is closed.
 func FuzzReadPublish(f *testing.F) {
 	f.Add("multipart/form-data; boundary=B", []byte("--B\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n"+
 		`{"name":"acme/rules","version":"1.0.0"}`+"\r\n--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.yaml\"\r\n\r\n"+
 		padMark+"\r\n--B--\r\n"), uint16(0), int64(0))
 	f.Fuzz(func(t *testing.T, ct string, body []byte, pad uint16, maxPack int64) {
-		body = bytes.Replace(body, []byte(padMark), bytes.Repeat([]byte("p"), int(pad)*64), 1)
+		body = bytes.ReplaceAll(body, []byte(padMark), bytes.Repeat([]byte("p"), int(pad)*64))
 		if maxPack < 0 {
 			maxPack = ^maxPack
 		}
@@ -48,26 +49,32 @@ func FuzzReadPublish(f *testing.F) {
 		req := httptest.NewRequest(http.MethodPost, "/api/v1/packs", bytes.NewReader(body))
 		req.Header.Set("Content-Type", ct)
 
-		md, ups, err := s.readPublish(req)
-		if maxPack > 0 && spooled(t, dir) > maxPack {
-			t.Fatalf("%d bytes spooled under a cap of %d", spooled(t, dir), maxPack)
-		}
+		fds := openFiles(t)
+		md, ups, sp, err := s.readPublish(req)
 		if err != nil {
 			var ae *apierr.Error
 			if !errors.As(err, &ae) || ae.Status < 400 || ae.Status > 499 {
 				t.Fatalf("refused with %v, want a 4xx API error", err)
 			}
-			if n := spooled(t, dir); n != 0 {
-				t.Fatalf("a refused request left %d bytes spooled", n)
+			if n := spooled(t, dir); n != 0 || openFiles(t) != fds {
+				t.Fatalf("a refused request left %d bytes in the spool directory, %d files open (%d before)", n, openFiles(t), fds)
 			}
 			return
 		}
 		defer func() {
-			removeUploads(ups)
-			if n := spooled(t, dir); n != 0 {
-				t.Fatalf("removing the uploads left %d bytes spooled", n)
+			if err := sp.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if n := spooled(t, dir); n != 0 || openFiles(t) != fds {
+				t.Fatalf("closing the spool left %d bytes in the spool directory, %d files open (%d before)", n, openFiles(t), fds)
 			}
 		}()
+		if n := spooled(t, dir); n != 0 {
+			t.Fatalf("%d bytes visible in the spool directory: the spool should be unlinked", n)
+		}
+		if maxPack > 0 && sp.size > maxPack {
+			t.Fatalf("%d bytes spooled under a cap of %d", sp.size, maxPack)
+		}
 		if err := md.check(); err != nil {
 			t.Fatalf("accepted metadata %+v: %v", md, err)
 		}
@@ -75,13 +82,13 @@ func FuzzReadPublish(f *testing.F) {
 		if len(ups) == 0 || len(ups) > maxFiles || len(ups) != len(want) {
 			t.Fatalf("accepted %d files, the body has %d", len(ups), len(want))
 		}
-		var total int64
+		var total, mem int64
 		for i, u := range ups {
 			if err := checkFileName(u.name); err != nil || u.name != want[i].name {
 				t.Fatalf("file %d named %q, the body says %q (%v)", i, u.name, want[i].name, err)
 			}
-			if len(u.mem) > memSpool || u.path != "" && filepath.Dir(u.path) != dir {
-				t.Fatalf("file %q held in %d bytes of memory, spooled at %q", u.name, len(u.mem), u.path)
+			if mem += int64(len(u.mem)); len(u.mem) > memSpool || mem > memBudget || u.spool != nil && u.spool != sp {
+				t.Fatalf("file %q held in %d bytes of memory (%d for the request so far)", u.name, len(u.mem), mem)
 			}
 			rc, err := u.open()
 			if err != nil {
@@ -131,6 +138,16 @@ func multipartFiles(t *testing.T, ct string, body []byte) []filePart {
 			out = append(out, filePart{dp["filename"], data})
 		}
 	}
+}
+
+// openFiles counts this process's open file descriptors (0 where /proc is
+// not there to count them).
+func openFiles(t *testing.T) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return len(ents)
 }
 
 // spooled is the size of everything in dir.
