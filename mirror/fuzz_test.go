@@ -173,12 +173,10 @@ func rangeMeans(op string, a pack.Semver, n int, b pack.Semver) bool {
 	c := b.Compare(a)
 	switch op {
 	case "^":
+		// Fixed: the numbers up to the first one given that is not 0.
 		k := 1
-		if a.Major == 0 && n > 1 {
-			k = 2
-			if a.Minor == 0 && n > 2 {
-				k = 3
-			}
+		for k < n && []uint64{a.Major, a.Minor}[k-1] == 0 {
+			k++
 		}
 		return c >= 0 && prefix(k) == 0
 	case "~":
