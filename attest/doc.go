@@ -44,10 +44,15 @@
 //
 // Records are keyed by (repository, subject, referrer, index): a referrer
 // reached as the signature of two subjects has findings about each, and
-// indexing it for one never rewrites the other's. What one subject can
-// accumulate is capped (Config.MaxReferrersPerSubject,
-// MaxRecordsPerSubject); past a cap a failed finding names the limit, and
-// the pull gate never reads more than the cap.
+// indexing it for one never rewrites the other's. A record is current
+// until superseded: its .sig/.att tag moved to a newer manifest (cosign's
+// next signing, which repeats every earlier signature), or a signature
+// posted through the API replaced it. Superseded records stay as history
+// (a report lists the most recent, MaxSupersededShown) but decide nothing
+// and count toward no cap. What one subject can hold current is capped
+// (Config.MaxReferrersPerSubject, MaxRecordsPerSubject); past a cap a
+// failed finding names the limit, and the pull gate never reads more than
+// the cap, nor any superseded record.
 //
 // Policy (policy.go, per repository pattern, first match wins, permissive
 // by default): require_signature makes CheckPull refuse unsigned or invalid

@@ -23,22 +23,24 @@ type Config struct {
 	// config files that set it.
 	QueueSize int `yaml:"queue_size"`
 	// MaxReferrersPerSubject caps the referrer manifests whose signatures
-	// are checked for one subject. A referrer past it is not checked: it
+	// are checked, and current, for one subject. A referrer past it is not checked: it
 	// gets one failed finding naming the limit, so the subject is
 	// invalid rather than verified on a partial reading. 0 means
 	// DefaultMaxReferrersPerSubject.
 	MaxReferrersPerSubject int `yaml:"max_referrers_per_subject"`
-	// MaxRecordsPerSubject caps the records read about one subject, by
-	// the pull gate on every pull and by reports: past it the report gets
-	// a failed finding naming the limit. 0 means
+	// MaxRecordsPerSubject caps the current records about one subject
+	// (those the pull gate reads on every pull, and reports judge by):
+	// past it the report gets a failed finding naming the limit. 0 means
 	// DefaultMaxRecordsPerSubject.
 	MaxRecordsPerSubject int `yaml:"max_records_per_subject"`
 }
 
 // Defaults of the caps per subject. A version signed and attested a few
-// times has a handful of referrers and records; each `cosign sign` in the
-// tag schema writes a new .sig manifest holding every earlier signature
-// too, so records grow faster than signings.
+// times has a handful of referrers and records. Both caps count current
+// records only: each `cosign sign` in the tag schema writes a new .sig
+// manifest holding every earlier signature too and moves the tag to it,
+// and the records of the manifest it replaced are superseded, so a
+// version re-signed a thousand times is not over a cap.
 const (
 	DefaultMaxReferrersPerSubject = 128
 	DefaultMaxRecordsPerSubject   = 1024

@@ -75,12 +75,29 @@ type PolicyResult struct {
 	Problems []string `json:"problems,omitempty"`
 }
 
+// MaxSupersededShown bounds the superseded findings a report lists, the
+// most recently superseded first: each cosign sign in the tag schema
+// supersedes a manifest that holds every earlier signature, so the
+// history grows faster than the signatures that count.
+const MaxSupersededShown = 32
+
 // Evaluate reports on manifest d of repo from the stored records and the
 // key ring as it is now, so a retired or revoked key changes the answer
-// without re-checking any signature.
+// without re-checking any signature: the current findings, which decide,
+// and the most recently superseded ones, which do not.
 func (s *Service) Evaluate(ctx context.Context, repo string, d digest.Digest) (*Report, error) {
+	return s.evaluate(ctx, repo, d, MaxSupersededShown)
+}
+
+// evaluate is Evaluate listing at most history superseded findings; the
+// pull gate asks for none.
+func (s *Service) evaluate(ctx context.Context, repo string, d digest.Digest, history int) (*Report, error) {
 	max := s.cfg.maxRecords()
 	recs, err := s.st.AttestRecordsBySubject(ctx, repo, d, max+1)
+	if err != nil {
+		return nil, err
+	}
+	old, err := s.st.SupersededAttestRecords(ctx, repo, d, history)
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +113,7 @@ func (s *Service) Evaluate(ctx context.Context, repo string, d digest.Digest) (*
 		rep.Signatures = append(rep.Signatures, Finding{Kind: KindSignature, Status: storage.SigFailed,
 			Reason: fmt.Sprintf("limit: more than %d signature records about this manifest (attest.max_records_per_subject); the rest were not read", max)})
 	}
-	for _, rec := range recs {
+	for _, rec := range append(recs, old...) {
 		f := finding(rec, keys)
 		if rec.Kind == KindSignature {
 			rep.Signatures = append(rep.Signatures, f)
@@ -232,7 +249,7 @@ func (s *Service) CheckPull(ctx context.Context, repo string, d digest.Digest, t
 	if tag == "" && p.SigningWindow > 0 && s.now().Sub(m.Created) < p.SigningWindow {
 		return nil, nil // being signed: see Policy.SigningWindow (Created is the first push)
 	}
-	rep, err := s.Evaluate(ctx, repo, d)
+	rep, err := s.evaluate(ctx, repo, d, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -298,7 +315,7 @@ func (s *Service) exempt(ctx context.Context, repo string, m *storage.Manifest, 
 // Meets reports whether manifest d of repo meets its policy, with the
 // reasons when not: for the pack index's "verify before visible".
 func (s *Service) Meets(ctx context.Context, repo string, d digest.Digest) (bool, []string, error) {
-	rep, err := s.Evaluate(ctx, repo, d)
+	rep, err := s.evaluate(ctx, repo, d, 0)
 	if err != nil {
 		return false, nil, err
 	}

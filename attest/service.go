@@ -190,28 +190,24 @@ func (s *Service) index(ctx context.Context, r *ring, repo string, referrer, hin
 		// (a manifest with a subject field always yields records).
 		return nil, s.st.DeleteAttestRecords(ctx, repo, hint, referrer)
 	}
-	subject := recs[0].Subject
+	subject, kind := recs[0].Subject, recs[0].Kind
+	// The tag points here now: what it pointed at before is history, and
+	// counts toward no cap (cosign's next signature repeats it anyway).
+	moved := tagged && subject == hint && recs[0].Format == FormatCosignTag
+	// Current records only: superseded ones count toward nothing, and a
+	// re-check keeps a superseded signature superseded (PutAttestRecords).
 	prev, err := s.st.AttestRecordsBySubject(ctx, repo, subject, s.cfg.maxRecords()+1)
 	if err != nil {
 		return nil, err
 	}
-	recs = s.capped(recs, prev)
-	if !tagged {
-		// A re-check does not bring a superseded signature back.
-		for i := range recs {
-			for _, p := range prev {
-				if p.Referrer == referrer && p.Index == recs[i].Index {
-					recs[i].Superseded = p.Superseded
-				}
-			}
-		}
-	}
+	recs = s.capped(recs, prev, func(p storage.AttestRecord) bool {
+		return moved && p.Kind == kind && p.Format == FormatCosignTag
+	})
 	if err := s.st.PutAttestRecords(ctx, repo, subject, referrer, recs); err != nil {
 		return nil, err
 	}
-	if tagged && subject == hint && recs[0].Format == FormatCosignTag {
-		// The tag points here now: what it pointed at before is history.
-		if _, err := s.st.SupersedeAttestRecords(ctx, repo, subject, recs[0].Kind, FormatCosignTag, referrer, s.now().UTC()); err != nil {
+	if moved {
+		if _, err := s.st.SupersedeAttestRecords(ctx, repo, subject, kind, FormatCosignTag, referrer, s.now().UTC()); err != nil {
 			return nil, err
 		}
 	}
@@ -220,16 +216,17 @@ func (s *Service) index(ctx context.Context, r *ring, repo string, referrer, hin
 }
 
 // capped applies the caps per subject to the records of one referrer,
-// given (at most max records + 1 of) what is stored about the subject: a
+// given (at most max records + 1 of) the current records of the subject,
+// of which those replaced says this referrer supersedes do not count: a
 // referrer beyond them is not checked but stands as one failed finding
 // that names the limit, so the subject never reads as verified from part
 // of what it holds.
-func (s *Service) capped(recs, prev []storage.AttestRecord) []storage.AttestRecord {
+func (s *Service) capped(recs, prev []storage.AttestRecord, replaced func(storage.AttestRecord) bool) []storage.AttestRecord {
 	referrer := recs[0].Referrer
 	others := map[digest.Digest]bool{}
 	n := 0
 	for _, p := range prev {
-		if p.Referrer != referrer {
+		if p.Referrer != referrer && !replaced(p) {
 			others[p.Referrer] = true
 			n++
 		}

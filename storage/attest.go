@@ -108,8 +108,11 @@ type Attest interface {
 	// PutAttestRecords replaces the records about subject found in
 	// referrer of repo with recs (each about subject), in one
 	// transaction; records of referrer about other subjects stay. A
-	// record whose Index existed before keeps its Recorded time: a
-	// re-check must not move when a signature was seen.
+	// record whose Index existed before keeps its Recorded time, and a
+	// record of a Kind that was superseded in referrer stays superseded
+	// at that time: a re-check must neither move when a signature was
+	// seen nor bring back one a newer signature replaced. Only
+	// SupersedeAttestRecords changes Superseded once it is stored.
 	PutAttestRecords(ctx context.Context, repo string, subject, referrer digest.Digest, recs []AttestRecord) error
 	// DeleteAttestRecords removes the records of referrer in repo about
 	// subject, or about every subject when subject is "" (the referrer is
@@ -117,12 +120,20 @@ type Attest interface {
 	DeleteAttestRecords(ctx context.Context, repo string, subject, referrer digest.Digest) error
 	// SupersedeAttestRecords marks, at at, the current records of subject in
 	// repo of kind and format (any format when empty) whose referrer is not
-	// keep, and returns how many it marked.
+	// keep, makes keep's records of kind current again (a tag moved back
+	// to it), in one transaction, and returns how many it marked.
 	SupersedeAttestRecords(ctx context.Context, repo string, subject digest.Digest, kind, format string, keep digest.Digest, at time.Time) (int, error)
-	// AttestRecordsBySubject lists at most n records about subject in
-	// repo, oldest first. Callers ask for one more than they can use to
-	// learn that there are more: the pull gate reads this on every pull.
+	// AttestRecordsBySubject lists at most n current (not superseded)
+	// records about subject in repo, oldest first: what the caps count
+	// and the verdict reads. Callers ask for one more than they can use
+	// to learn that there are more: the pull gate reads this on every
+	// pull, so however many superseded records a subject has, it reads
+	// none of them.
 	AttestRecordsBySubject(ctx context.Context, repo string, subject digest.Digest, n int) ([]AttestRecord, error)
+	// SupersededAttestRecords lists at most n superseded records about
+	// subject in repo, the most recently superseded first: the history
+	// a report shows.
+	SupersededAttestRecords(ctx context.Context, repo string, subject digest.Digest, n int) ([]AttestRecord, error)
 	// AttestRecordsByReferrer lists at most n records found in referrer
 	// of repo, about any subject, in (Subject, Index) order.
 	AttestRecordsByReferrer(ctx context.Context, repo string, referrer digest.Digest, n int) ([]AttestRecord, error)

@@ -210,14 +210,76 @@ var attestCases = []testCase{
 		}
 		got, err := a.AttestRecordsBySubject(ctx(t), "r", subj, 100)
 		ok(t, err, "BySubject")
+		old, err := a.SupersededAttestRecords(ctx(t), "r", subj, 100)
+		ok(t, err, "Superseded")
 		when := map[digest.Digest]time.Time{}
-		for _, r := range got {
+		for _, r := range append(got, old...) {
 			when[r.Referrer] = r.Superseded
 		}
 		if !when[dg("old")].Equal(now.Add(time.Minute)) || !when[dg("oci")].Equal(now.Add(3*time.Minute)) ||
 			!when[dg("new")].IsZero() || !when[dg("att")].IsZero() {
 			t.Fatalf("superseded times: %v", when)
 		}
+	}},
+	{"AttestRecordsSupersededCountForNothing", func(t *testing.T, s storage.Metadata) {
+		// cosign's tag schema: each signing writes a .sig manifest that
+		// repeats every earlier signature, and the tag moves to it.
+		a := attestStore(t, s)
+		subj := dg("subject")
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		sigs := func(n int, at time.Time) []storage.AttestRecord {
+			var out []storage.AttestRecord
+			for i := range n {
+				out = append(out, attestRecord(subj, 16*i, storage.SigVerified, at))
+			}
+			return out
+		}
+		for i := 1; i <= 4; i++ {
+			ref := dg(fmt.Sprint("sig", i))
+			at := now.Add(time.Duration(i) * time.Minute)
+			ok(t, a.PutAttestRecords(ctx(t), "r", subj, ref, sigs(i, at)), "put signing %d", i)
+			_, err := a.SupersedeAttestRecords(ctx(t), "r", subj, "signature", "cosign-tag", ref, at)
+			ok(t, err, "supersede at signing %d", i)
+		}
+		current := func(n int, want digest.Digest, count int) {
+			t.Helper()
+			got, err := a.AttestRecordsBySubject(ctx(t), "r", subj, n)
+			ok(t, err, "BySubject")
+			if len(got) != count {
+				t.Fatalf("BySubject n=%d: %v, want the %d records of %s (the others are superseded)", n, referrersOf(got), count, want)
+			}
+			for _, r := range got {
+				if r.Referrer != want || !r.Superseded.IsZero() {
+					t.Fatalf("BySubject n=%d: %v, want only %s's records", n, referrersOf(got), want)
+				}
+			}
+		}
+		current(4, dg("sig4"), 4)
+		current(100, dg("sig4"), 4)
+		old, err := a.SupersededAttestRecords(ctx(t), "r", subj, 4)
+		ok(t, err, "Superseded")
+		if len(old) != 4 || old[0].Referrer != dg("sig3") || old[3].Referrer != dg("sig2") || old[0].Superseded.IsZero() {
+			t.Fatalf("Superseded n=4: %v, want sig3's 3 records then one of sig2's (most recently superseded first)", referrersOf(old))
+		}
+
+		// A re-check of a superseded manifest, with a record it did not
+		// have before, brings none of it back.
+		ok(t, a.PutAttestRecords(ctx(t), "r", subj, dg("sig2"), sigs(3, now)), "re-check sig2")
+		current(100, dg("sig4"), 4)
+		again, err := a.AttestRecordsByReferrer(ctx(t), "r", dg("sig2"), 100)
+		ok(t, err, "ByReferrer")
+		for _, r := range again {
+			if !r.Superseded.Equal(now.Add(3 * time.Minute)) {
+				t.Fatalf("re-checked record %d of sig2: superseded %v, want when sig3 superseded it", r.Index, r.Superseded)
+			}
+		}
+		// The tag moved back to sig2: it is current, the rest history.
+		n, err := a.SupersedeAttestRecords(ctx(t), "r", subj, "signature", "cosign-tag", dg("sig2"), now.Add(time.Hour))
+		ok(t, err, "move back to sig2")
+		if n != 4 {
+			t.Fatalf("moving back superseded %d records, want sig4's 4", n)
+		}
+		current(100, dg("sig2"), 3)
 	}},
 	{"AttestRecordsLookups", func(t *testing.T, s storage.Metadata) {
 		a := attestStore(t, s)

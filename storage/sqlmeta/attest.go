@@ -11,7 +11,7 @@ import (
 	"github.com/packreg/packreg/storage"
 )
 
-// The attest key ring and signature records (migrations 3 and 6):
+// The attest key ring and signature records (migrations 3, 6 and 8):
 //
 //	attest_keys     id PK (hex SHA-256 of the SubjectPublicKeyInfo), name UNIQUE,
 //	                pem, algorithm, state, not_before, not_after, created, updated
@@ -20,7 +20,9 @@ import (
 //	                format, key_id, algorithm, predicate_type, sig_hash,
 //	                payload_digest, status, reason, recorded, checked,
 //	                superseded (0 while current)
-//	                  PK prefix (repo, subject)                -- reports, pull gate
+//	                  PK prefix (repo, subject)                -- re-checks
+//	                  INDEX (repo, subject, superseded, recorded, referrer, idx)
+//	                                                           -- reports, pull gate
 //	                  INDEX (repo, referrer, subject, idx)     -- exemption, deletes
 //	                  INDEX (key_id)                           -- keys/{id}/signed
 //	                  INDEX (sig_hash)                         -- altered payloads
@@ -99,8 +101,10 @@ func scanKey(r scanner) (*storage.Key, error) {
 }
 
 // PutAttestRecords deletes and re-inserts the (subject, referrer) rows in
-// one transaction, carrying each index's first recorded time over: the key
-// that judges a signature is the key valid when it was first seen.
+// one transaction, carrying each index's first recorded time over (the key
+// that judges a signature is the key valid when it was first seen) and
+// each kind's superseded time: read in the same transaction, so a re-check
+// racing a supersede cannot bring the old signature back.
 func (s *Store) PutAttestRecords(ctx context.Context, repo string, subject, referrer digest.Digest, recs []storage.AttestRecord) error {
 	for _, r := range recs {
 		if r.Subject != subject {
@@ -113,16 +117,21 @@ func (s *Store) PutAttestRecords(ctx context.Context, repo string, subject, refe
 			return err
 		}
 		recorded := map[int]int64{}
+		superseded := map[string]int64{} // by kind
 		for rows.Next() {
 			var (
-				idx int
-				at  int64
+				idx      int
+				kind     string
+				at, gone int64
 			)
-			if err := rows.Scan(&idx, &at); err != nil {
+			if err := rows.Scan(&idx, &kind, &at, &gone); err != nil {
 				rows.Close()
 				return err
 			}
 			recorded[idx] = at
+			if gone != 0 {
+				superseded[kind] = gone
+			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -136,9 +145,13 @@ func (s *Store) PutAttestRecords(ctx context.Context, repo string, subject, refe
 			if !ok {
 				at = nanos(r.Recorded)
 			}
+			gone, ok := superseded[r.Kind]
+			if !ok {
+				gone = nanos(r.Superseded)
+			}
 			_, err := s.exec(ctx, tx, qInsertRecord, repo, string(referrer), r.Index, r.Kind, r.Format,
 				string(r.Subject), r.KeyID, r.Algorithm, r.PredicateType, r.SigHash, string(r.PayloadDigest),
-				r.Status, r.Reason, at, nanos(r.Checked), nanos(r.Superseded))
+				r.Status, r.Reason, at, nanos(r.Checked), gone)
 			if err != nil {
 				return err
 			}
@@ -168,6 +181,10 @@ func (s *Store) SupersedeAttestRecords(ctx context.Context, repo string, subject
 		} else {
 			n, err = s.exec(ctx, tx, qSupersedeFormat, nanos(at), repo, string(subject), kind, string(keep), format)
 		}
+		if err != nil || keep == "" {
+			return err
+		}
+		_, err = s.exec(ctx, tx, qUnsupersede, repo, string(subject), kind, string(keep))
 		return err
 	})
 	return int(n), err
@@ -178,6 +195,13 @@ func (s *Store) AttestRecordsBySubject(ctx context.Context, repo string, subject
 		return nil, nil
 	}
 	return s.attestRecords(ctx, "attest records by subject", qRecordsBySubject, repo, string(subject), n)
+}
+
+func (s *Store) SupersededAttestRecords(ctx context.Context, repo string, subject digest.Digest, n int) ([]storage.AttestRecord, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	return s.attestRecords(ctx, "superseded attest records", qSupersededRecords, repo, string(subject), n)
 }
 
 func (s *Store) AttestRecordsByReferrer(ctx context.Context, repo string, referrer digest.Digest, n int) ([]storage.AttestRecord, error) {
@@ -243,7 +267,7 @@ var (
 	qListKeys  = query(`SELECT ` + keyCols + ` FROM attest_keys ORDER BY created, id`)
 	qUpdateKey = query(`UPDATE attest_keys SET state = ?, not_before = ?, not_after = ?, updated = ? WHERE id = ?`)
 
-	qRecordedOf           = query(`SELECT idx, recorded FROM attest_records WHERE repo = ? AND subject = ? AND referrer = ?`)
+	qRecordedOf           = query(`SELECT idx, kind, recorded, superseded FROM attest_records WHERE repo = ? AND subject = ? AND referrer = ?`)
 	qDeleteRecords        = query(`DELETE FROM attest_records WHERE repo = ? AND referrer = ?`)
 	qDeleteSubjectRecords = query(`DELETE FROM attest_records WHERE repo = ? AND subject = ? AND referrer = ?`)
 	// An upsert, not a plain insert: two checks of one referrer (the API's
@@ -261,8 +285,16 @@ var (
 		WHERE repo = ? AND subject = ? AND kind = ? AND referrer <> ? AND superseded = 0`)
 	qSupersedeFormat = query(`UPDATE attest_records SET superseded = ?
 		WHERE repo = ? AND subject = ? AND kind = ? AND referrer <> ? AND superseded = 0 AND format = ?`)
+	qUnsupersede = query(`UPDATE attest_records SET superseded = 0
+		WHERE repo = ? AND subject = ? AND kind = ? AND referrer = ? AND superseded <> 0`)
+	// Both walk the attest_records_current index (migration 8) from one
+	// end: reading the current records never reads the superseded ones,
+	// however many there are.
 	qRecordsBySubject = query(`SELECT ` + recordCols + ` FROM attest_records
-		WHERE repo = ? AND subject = ? ORDER BY recorded, referrer, idx LIMIT ?`)
+		WHERE repo = ? AND subject = ? AND superseded = 0 ORDER BY recorded, referrer, idx LIMIT ?`)
+	qSupersededRecords = query(`SELECT ` + recordCols + ` FROM attest_records
+		WHERE repo = ? AND subject = ? AND superseded > 0
+		ORDER BY superseded DESC, recorded DESC, referrer DESC, idx DESC LIMIT ?`)
 	qRecordsByReferrer = query(`SELECT ` + recordCols + ` FROM attest_records
 		WHERE repo = ? AND referrer = ? ORDER BY subject, idx LIMIT ?`)
 	qRecordsByKey = query(`SELECT ` + recordCols + ` FROM attest_records

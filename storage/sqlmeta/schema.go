@@ -343,6 +343,13 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX event_queue_consumer ON event_queue (consumer, id)`,
 	},
+	// The current attest records of a subject, in order, apart from the
+	// superseded ones: every cosign sign in the tag schema supersedes a
+	// manifest holding all earlier signatures, so superseded records
+	// outgrow current ones, and the pull gate reads only these.
+	8: {
+		`CREATE INDEX attest_records_current ON attest_records (repo, subject, superseded, recorded, referrer, idx)`,
+	},
 }
 
 // indexDepthBackfill raises the stored indexes' depth from 2 up to max.
