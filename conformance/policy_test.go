@@ -23,8 +23,10 @@ import (
 func TestPolicyBypasses(t *testing.T) {
 	oras := needTool(t, "oras")
 	crane := needTool(t, "crane")
+	cosign := needTool(t, "cosign")
 	cfg := writeConfig(t, `attest:
   max_referrers_per_subject: 2
+  max_records_per_subject: 8
   policies:
     - repositories: ["secure/**"]
       require_signature: true
@@ -211,6 +213,26 @@ func TestPolicyBypasses(t *testing.T) {
 				t.Fatalf("the report never listed 4 signatures:\n%s", body)
 			}
 			time.Sleep(100 * time.Millisecond)
+		}
+	})
+
+	// Re-signing one version in cosign's tag schema, each run with its
+	// own annotation as CI runs have: every signing writes a .sig manifest
+	// that repeats all earlier signatures and moves the tag to it. Only
+	// the newest manifest's signatures count toward the caps (2
+	// referrers, 8 records here), so 8 signings stay verified.
+	t.Run("re-signing in tag mode", func(t *testing.T) {
+		c, tl := newClient(t, s.URL), tl.with(t)
+		a := &attestRun{t: t, s: s, c: c, tl: tl, oras: oras, cosign: cosign}
+		tl.run(cosign, "generate-key-pair", "--output-key-prefix", "resign")
+		tl.run(packregBin, "keys", "add", "--name", "resign", "resign.pub")
+		ref, _ := a.pushPack(t, "resign/app", "1.0.0")
+		for run := range 8 {
+			tl.run(cosign, "sign", "--key", "resign.key", "--tlog-upload=false", "-a", fmt.Sprintf("run=%d", run), "-y", ref)
+		}
+		rep := a.await(t, "resign/app", "1.0.0", "verified", 8, 0)
+		if old := len(rep.Signatures) - 8; old != 28 {
+			t.Fatalf("%d superseded findings, want 28 (1+2+...+7 signatures of the earlier .sig manifests)", old)
 		}
 	})
 
