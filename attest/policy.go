@@ -90,9 +90,12 @@ const DefaultQueueSize = 1024
 
 // Settings are the policies as the audit trail records a change of them
 // between starts (config.change on attest.policies): one entry per policy,
-// in order, with the count.
+// in order, with the count, and the caps per subject as enforced (0 is
+// their default), since raising a cap loosens the policy too.
 func (c Config) Settings() map[string]string {
-	out := map[string]string{"count": strconv.Itoa(len(c.Policies))}
+	out := map[string]string{"count": strconv.Itoa(len(c.Policies)),
+		"max_referrers_per_subject": strconv.Itoa(c.maxReferrers()),
+		"max_records_per_subject":   strconv.Itoa(c.maxRecords())}
 	for i, p := range c.Policies {
 		b, err := json.Marshal(map[string]any{
 			"repositories":          p.Repositories,

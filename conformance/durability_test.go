@@ -147,16 +147,16 @@ func TestKill9IndexingBacklog(t *testing.T) {
 }
 
 // TestConfigChangesAudited: changes of configuration are in the audit
-// trail with who made them, once each: the attest policies between starts
-// and the remotes of the config file (by the system), mirrors created,
-// changed and deleted through the API and keys added (by the client).
-// Starting again with the same configuration records nothing.
+// trail with who made them, once each: the attest policies and caps
+// between starts and the remotes of the config file (by the system),
+// mirrors created, changed and deleted through the API and keys added (by
+// the client). Starting again with the same configuration records nothing.
 func TestConfigChangesAudited(t *testing.T) {
-	config := func(window, hq string) string {
-		return "attest:\n  policies:\n    - repositories: [\"secure/*\"]\n      require_signature: true\n      signing_window: " + window +
+	config := func(window, hq, caps string) string {
+		return "attest:\n" + caps + "  policies:\n    - repositories: [\"secure/*\"]\n      require_signature: true\n      signing_window: " + window +
 			"\nmirrors:\n  remotes:\n    - {name: hq, kind: upstream, url: \"" + hq + "\", include: [\"acme/*\"]}\n"
 	}
-	s := startServer(t, "--config", writeConfig(t, config("10m", "http://127.0.0.1:1")))
+	s := startServer(t, "--config", writeConfig(t, config("10m", "http://127.0.0.1:1", "")))
 	s.dumpLogOnFailure()
 	tl := newTool(t)
 	c := newClient(t, s.URL)
@@ -178,11 +178,14 @@ func TestConfigChangesAudited(t *testing.T) {
 	tl.write("k.pub", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 	tl.run(packregBin, "keys", "add", "--server", s.URL, "--name", "release", "k.pub")
 
-	// Again with the same configuration, then with a changed one.
+	// Again with the same configuration, then with a changed one, then
+	// with only a cap of the signature policy raised.
 	s.stop()
 	s = s.restart()
 	s.stop()
-	s = startServerAt(t, s.Data, "--config", writeConfig(t, config("1h", "http://127.0.0.1:4")))
+	s = startServerAt(t, s.Data, "--config", writeConfig(t, config("1h", "http://127.0.0.1:4", "")))
+	s.stop()
+	s = startServerAt(t, s.Data, "--config", writeConfig(t, config("1h", "http://127.0.0.1:4", "  max_records_per_subject: 5000\n")))
 
 	trail := auditTrail(t, tl, s.URL)
 	count := func(action, target, actorPrefix string) []auditEntry {
@@ -198,7 +201,7 @@ func TestConfigChangesAudited(t *testing.T) {
 		action, target, actor string
 		n                     int
 	}{
-		{"config.change", "attest.policies", "system", 2},
+		{"config.change", "attest.policies", "system", 3},
 		{"upstream.create", "upstream:hq", "system", 1},
 		{"upstream.update", "upstream:hq", "system", 1},
 		{"mirror.create", "mirror:eu", "anonymous@127.0.0.1", 1},
@@ -209,6 +212,13 @@ func TestConfigChangesAudited(t *testing.T) {
 		if got := count(want.action, want.target, want.actor); len(got) != want.n {
 			t.Errorf("%d %s records of %s* by %s*, want %d", len(got), want.action, want.target, want.actor, want.n)
 		}
+	}
+	var caps []string
+	for _, r := range count("config.change", "attest.policies", "system") {
+		caps = append(caps, r.Details["max_records_per_subject"])
+	}
+	if strings.Join(caps, " ") != "5000 1024 1024" { // newest first
+		t.Errorf("attest.policies records name max_records_per_subject %q, want 5000 after 1024 twice", caps)
 	}
 	upd := count("mirror.update", "mirror:eu", "")
 	if len(upd) == 1 && (upd[0].Details["previous_url"] != "http://127.0.0.1:2" || upd[0].Details["credentials_changed"] != "true" || upd[0].Details["auth"] != "bearer") {
