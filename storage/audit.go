@@ -56,6 +56,13 @@ type AuditLog interface {
 	// several replicas too) stay one chain. It fills ID, At (when zero),
 	// PrevHash and Hash.
 	AppendAudit(ctx context.Context, recs ...*AuditRecord) error
+	// AppendAuditIfChanged appends rec like AppendAudit unless the newest
+	// record with rec's Action and Target has the same Details, and
+	// reports whether it appended. It reads that record after taking the
+	// chain head's lock, in the transaction that appends: of replicas
+	// starting at once with one changed configuration, exactly one
+	// records the change.
+	AppendAuditIfChanged(ctx context.Context, rec *AuditRecord) (bool, error)
 	// ListAudit returns records matching q, newest first.
 	ListAudit(ctx context.Context, q AuditQuery) ([]AuditRecord, error)
 	// ScanAudit returns up to n records with ID > after, oldest first,

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -243,5 +244,54 @@ func TestRecordsSurviveAFailedAppend(t *testing.T) {
 	}
 	if ver, _ := get[audit.Verification](t, h, "/api/v1/audit/verify"); !ver.OK || ver.Records != 1 || ver.Pending != 0 {
 		t.Fatalf("verify after the flush: %+v", ver)
+	}
+}
+
+// lockstep is one replica's metadata store, whose reads of the trail wait
+// until every replica has read: the interleaving in which each of them
+// looks before any writes.
+type lockstep struct {
+	audit.Log
+	arrived *sync.WaitGroup
+}
+
+func (l lockstep) ListAudit(ctx context.Context, q storage.AuditQuery) ([]storage.AuditRecord, error) {
+	recs, err := l.Log.ListAudit(ctx, q)
+	l.arrived.Done()
+	l.arrived.Wait()
+	return recs, err
+}
+
+// TestConfigRecordedOnceByReplicas: two replicas (two stores on one
+// database) starting at once with a changed policy leave one config.change
+// record between them, even when each looks at the trail before the other
+// writes. Checking and appending in two steps wrote one record each.
+func TestConfigRecordedOnceByReplicas(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "meta.db")
+	var arrived sync.WaitGroup
+	arrived.Add(2)
+	settings := map[string]string{"count": "1", "policies[0]": `{"require_signature":true}`}
+	appended := make([]bool, 2)
+	var wg sync.WaitGroup
+	var replicas []*sqlmeta.Store
+	for i := range 2 {
+		s, err := sqlite.Open(t.Context(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		replicas = append(replicas, s)
+		rec := audit.NewRecorder(lockstep{Log: s, arrived: &arrived}, slog.New(slog.DiscardHandler))
+		wg.Go(func() {
+			var err error
+			if appended[i], err = rec.RecordConfig(t.Context(), "system", "attest.policies", settings); err != nil {
+				t.Errorf("replica %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	recs, err := replicas[1].ListAudit(t.Context(), storage.AuditQuery{Action: audit.ActionConfigChange})
+	if err != nil || len(recs) != 1 || appended[0] == appended[1] {
+		t.Fatalf("replicas appended %v, the trail holds %d config.change records (%v); want exactly one", appended, len(recs), err)
 	}
 }

@@ -3,7 +3,6 @@ package audit
 import (
 	"context"
 	"log/slog"
-	"maps"
 	"time"
 
 	"github.com/packreg/packreg/storage"
@@ -77,30 +76,10 @@ func (r *Recorder) Run(ctx context.Context, every time.Duration) {
 
 // RecordConfig appends a config.change record for target when settings
 // differ from those of the last record for target (or there is none), so
-// each start of the server with a changed configuration leaves one record.
-// It reports whether it appended.
+// each start of the server with a changed configuration leaves one record,
+// also when several replicas start at once: the store compares and
+// appends in one step under the chain head's lock. It reports whether it
+// appended.
 func (r *Recorder) RecordConfig(ctx context.Context, actor, target string, settings map[string]string) (bool, error) {
-	q := storage.AuditQuery{Action: ActionConfigChange, TargetPrefix: target, Limit: 100}
-	for {
-		recs, err := r.log.ListAudit(ctx, q)
-		if err != nil {
-			return false, err
-		}
-		for _, rec := range recs {
-			if rec.Target == target { // the prefix may match longer targets
-				if maps.Equal(rec.Details, settings) {
-					return false, nil
-				}
-				return true, r.appendConfig(ctx, actor, target, settings)
-			}
-		}
-		if len(recs) < q.Limit {
-			return true, r.appendConfig(ctx, actor, target, settings)
-		}
-		q.Before = recs[len(recs)-1].ID
-	}
-}
-
-func (r *Recorder) appendConfig(ctx context.Context, actor, target string, settings map[string]string) error {
-	return r.log.AppendAudit(ctx, &storage.AuditRecord{Actor: actor, Action: ActionConfigChange, Target: target, Details: settings})
+	return r.log.AppendAuditIfChanged(ctx, &storage.AuditRecord{Actor: actor, Action: ActionConfigChange, Target: target, Details: settings})
 }

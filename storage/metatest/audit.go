@@ -3,6 +3,7 @@ package metatest
 import (
 	"database/sql"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -151,6 +152,68 @@ var auditCases = []testCase{
 		if want := int64(12 * (15 + 3)); v.Records != want || v.Head.ID != want {
 			t.Fatalf("verification %+v, want %d records", v, want)
 		}
+	}},
+	{"AuditAppendIfChangedOnce", func(t *testing.T, s storage.Metadata) {
+		// Replicas starting at once with one configuration each record
+		// it if it changed: one record, whichever of them appends.
+		a := auditLog(t, s)
+		appendN(t, a, 3)
+		const replicas = 6
+		config := func(target string, details map[string]string) int {
+			t.Helper()
+			var wg sync.WaitGroup
+			appended := make([]bool, replicas)
+			start := make(chan struct{})
+			for i := range replicas {
+				wg.Go(func() {
+					<-start
+					rec := &storage.AuditRecord{Actor: "system", Action: "config.change", Target: target, Details: maps.Clone(details)}
+					var err error
+					if appended[i], err = a.AppendAuditIfChanged(ctx(t), rec); err != nil {
+						t.Errorf("AppendAuditIfChanged: %v", err)
+					} else if appended[i] && (rec.ID == 0 || rec.Hash == "") {
+						t.Errorf("appended record not filled: %+v", rec)
+					}
+				})
+			}
+			close(start)
+			wg.Wait()
+			n := 0
+			for _, ok := range appended {
+				if ok {
+					n++
+				}
+			}
+			return n
+		}
+		for i, c := range []struct {
+			target  string
+			details map[string]string
+			want    int
+		}{
+			{"attest.policies", map[string]string{"count": "1", "max": "8"}, 1},
+			{"attest.policies", map[string]string{"count": "1", "max": "8"}, 0},
+			{"attest.policiesx", map[string]string{"count": "1", "max": "8"}, 1}, // another target
+			{"attest.policies", map[string]string{"count": "1", "max": "9"}, 1},
+			{"attest.policies", map[string]string{"count": "1", "max": "8"}, 1}, // compared with the newest only
+			{"packs.policy", nil, 1},
+			{"packs.policy", map[string]string{}, 0}, // none and empty are the same details
+		} {
+			if got := config(c.target, c.details); got != c.want {
+				t.Fatalf("step %d: %d of %d concurrent callers appended %s %v, want %d", i, got, replicas, c.target, c.details, c.want)
+			}
+		}
+		// The same details under another action are not a config.change.
+		ok(t, a.AppendAudit(ctx(t), &storage.AuditRecord{Action: "other", Target: "packs.policy", Details: map[string]string{"x": "1"}}), "other action")
+		if got := config("packs.policy", nil); got != 0 {
+			t.Fatalf("a record of another action in between: %d appended, want 0", got)
+		}
+		recs, err := a.ListAudit(ctx(t), storage.AuditQuery{Action: "config.change"})
+		ok(t, err, "ListAudit")
+		if len(recs) != 5 {
+			t.Fatalf("%d config.change records, want 5", len(recs))
+		}
+		verifies(t, a, true, 0)
 	}},
 	{"AuditEditedRowDetected", func(t *testing.T, s storage.Metadata) {
 		a := auditLog(t, s)

@@ -3,6 +3,7 @@ package sqlmeta
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -24,6 +25,33 @@ func (s *Store) AppendAudit(ctx context.Context, recs ...*storage.AuditRecord) e
 	return s.write(ctx, "append audit", func(ctx context.Context, tx *sql.Tx) error {
 		return s.appendAudit(ctx, tx, recs)
 	})
+}
+
+func (s *Store) AppendAuditIfChanged(ctx context.Context, rec *storage.AuditRecord) (bool, error) {
+	var appended bool
+	err := s.write(ctx, "append audit if changed", func(ctx context.Context, tx *sql.Tx) error {
+		appended = false
+		// The lock first: a concurrent caller waits here, then reads what
+		// this one appended (each statement of a PostgreSQL READ COMMITTED
+		// transaction sees what committed before it began).
+		if _, err := s.exec(ctx, tx, qAuditLock); err != nil {
+			return fmt.Errorf("audit head: %w", err)
+		}
+		var last string
+		err := s.row(ctx, tx, qLastAuditDetails, rec.Action, rec.Target).Scan(&last)
+		switch {
+		case err == nil && last == storage.AuditDetailsJSON(rec.Details):
+			return nil
+		case err != nil && !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		if err := s.appendAudit(ctx, tx, []*storage.AuditRecord{rec}); err != nil {
+			return err
+		}
+		appended = true
+		return nil
+	})
+	return appended && err == nil, err
 }
 
 // appendAudit extends the chain inside tx. Other writes call it last in
@@ -155,8 +183,11 @@ var (
 	qAuditBump    = query(`UPDATE audit_head SET seq = seq + ? WHERE id = 1 RETURNING seq, hash`)
 	qAuditSetHead = query(`UPDATE audit_head SET hash = ? WHERE id = 1`)
 	qAuditHead    = query(`SELECT seq, hash FROM audit_head WHERE id = 1`)
-	qAuditInsert  = query(`INSERT INTO audit_log (` + auditColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	qScanAudit    = query(`SELECT ` + auditColumns + ` FROM audit_log WHERE id > ? ORDER BY id LIMIT ?`)
+	// Details are stored canonical (AuditDetailsJSON), so equal strings
+	// are equal details.
+	qLastAuditDetails = query(`SELECT details FROM audit_log WHERE action = ? AND target = ? ORDER BY id DESC LIMIT 1`)
+	qAuditInsert      = query(`INSERT INTO audit_log (` + auditColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	qScanAudit        = query(`SELECT ` + auditColumns + ` FROM audit_log WHERE id > ? ORDER BY id LIMIT ?`)
 	// One prepared statement per combination of filters, so each keeps a
 	// plan that uses the right index.
 	qListAudit = queryVariants(`SELECT `+auditColumns+` FROM audit_log WHERE id < ?`,
