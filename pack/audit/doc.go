@@ -1,7 +1,9 @@
 // Package audit records the audit trail and serves it: Recorder turns the
 // events of the metadata store's outbox (blob and manifest pushes, tag
 // moves, deletes, key and mirror changes) into records, one each, and
-// records configuration changes between starts; Handler serves
+// records configuration changes between starts (once, also when replicas
+// start together: the store compares and appends in one step under the
+// chain head's lock); Handler serves
 // GET /api/v1/audit (filtered, newest first, keyset pages) and
 // GET /api/v1/audit/verify, which recomputes the hash chain, names the
 // first record that was deleted or edited, and counts the changes whose
