@@ -30,6 +30,7 @@
 // code uses the real one.
 //
 // netguard is a leaf: it imports nothing from packreg, so that any HTTP
-// client (the hand-written mirror client today, go-containerregistry's
-// remote package later) can be put behind it.
+// client can be put behind it. The mirror's remote client is the one
+// that is; go-containerregistry's remote package was tried and makes
+// refusals of its own that this policy does not (mirror's doc says which).
 package netguard
