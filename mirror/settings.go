@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/packreg/packreg/internal/netguard"
-	"github.com/packreg/packreg/pack"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -117,7 +117,7 @@ func (s *Settings) check(kind string) error {
 		s.States = append([]string(nil), DefaultStates...)
 	}
 	s.Prefix = strings.Trim(s.Prefix, "/")
-	if s.Prefix != "" && !pack.ValidName(s.Prefix) {
+	if s.Prefix != "" && !oci.ValidName(s.Prefix) {
 		bad("prefix %q: want a repository path like team/mirror", clip(s.Prefix))
 	}
 	if s.Concurrency == 0 {

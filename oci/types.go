@@ -63,14 +63,18 @@ type Document struct {
 }
 
 // DocDescriptor is a descriptor of a Document as it was sent: the digest
-// not yet parsed, the size nil when absent.
+// not yet parsed, the size nil when absent. Its other fields are
+// image-spec's, so whatever decodes as a Document decodes as a Manifest or
+// an Index too (data must be base64, a platform an object).
 type DocDescriptor struct {
 	MediaType    string            `json:"mediaType"`
 	Digest       string            `json:"digest"`
 	Size         *int64            `json:"size"`
 	URLs         []string          `json:"urls,omitempty"`
-	ArtifactType string            `json:"artifactType,omitempty"`
 	Annotations  map[string]string `json:"annotations,omitempty"`
+	Data         []byte            `json:"data,omitempty"`
+	Platform     *ocispec.Platform `json:"platform,omitempty"`
+	ArtifactType string            `json:"artifactType,omitempty"`
 }
 
 // Blobs is what an image manifest references as blobs: its config, then
@@ -101,6 +105,6 @@ func (d DocDescriptor) Descriptor() Descriptor {
 	if d.Size != nil {
 		size = *d.Size
 	}
-	return Descriptor{MediaType: d.MediaType, Digest: godigest.Digest(d.Digest), Size: size,
-		URLs: d.URLs, ArtifactType: d.ArtifactType, Annotations: d.Annotations}
+	return Descriptor{MediaType: d.MediaType, Digest: godigest.Digest(d.Digest), Size: size, URLs: d.URLs,
+		Annotations: d.Annotations, Data: d.Data, Platform: d.Platform, ArtifactType: d.ArtifactType}
 }

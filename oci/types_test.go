@@ -61,6 +61,15 @@ func TestDocument(t *testing.T) {
 	if d := kids[0].Descriptor(); d.MediaType != "m" || d.Digest != "x" || d.Size != 0 {
 		t.Fatalf("descriptor %+v", d)
 	}
+	// What image-spec's types refuse, Document refuses too: later readers
+	// (pack policy, signature parsing) decode stored manifests with them.
+	for bad, spec := range map[string]any{`{"layers":[{"data":"not base64!"}]}`: &oci.Manifest{},
+		`{"manifests":[{"platform":"linux"}]}`: &oci.Index{}} {
+		var d oci.Document
+		if json.Unmarshal([]byte(bad), &d) == nil || json.Unmarshal([]byte(bad), spec) == nil {
+			t.Errorf("%s decodes", bad)
+		}
+	}
 	if got := strings.Join(oci.ManifestMediaTypes(), ","); !strings.Contains(got, oci.MediaTypeDockerManifestList) {
 		t.Fatalf("manifest media types %s", got)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/pack"
 	"github.com/packreg/packreg/storage"
 )
@@ -111,9 +112,9 @@ func fill(b *testing.B, p storage.Packs, n int) {
 				v := &storage.PackVersion{
 					Name: fmt.Sprintf("pack-%03d", i%200), Version: fmt.Sprintf("1.%d.0", i/200),
 					Digest:    sha([]byte(fmt.Sprint(i))),
-					MediaType: "application/vnd.oci.image.manifest.v1+json", ArtifactType: pack.ArtifactType,
+					MediaType: "application/vnd.oci.image.manifest.v1+json", ArtifactType: oci.ArtifactTypePack,
 					Size: 600, TotalSize: 4000, Description: "benchmark pack",
-					Files: []storage.PackFile{{Name: "rules.yaml", Digest: sha([]byte(fmt.Sprint("f", i))), Size: 3400, MediaType: pack.FileMediaType}},
+					Files: []storage.PackFile{{Name: "rules.yaml", Digest: sha([]byte(fmt.Sprint("f", i))), Size: 3400, MediaType: oci.MediaTypePackFile}},
 				}
 				if i%10 == 0 {
 					v.Labels = map[string]string{"tier": "gold"}

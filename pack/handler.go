@@ -8,7 +8,9 @@ import (
 	"strings"
 
 	"github.com/packreg/packreg/internal/apierr"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/registry"
+	"github.com/packreg/packreg/semver"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -51,7 +53,7 @@ func (h *handler) parseRoute(p string) (route, bool) {
 	last := segs[n-1]
 	_, isExt := h.s.ext[last]
 	switch {
-	case n >= 4 && segs[n-3] == "versions" && (last == "manifest" || isExt || last == "lifecycle" && ValidVersion(segs[n-2])):
+	case n >= 4 && segs[n-3] == "versions" && (last == "manifest" || isExt || last == "lifecycle" && semver.Valid(segs[n-2])):
 		return route{name: join(n - 3), version: segs[n-2], kind: last}, true
 	case n >= 2 && (last == "lifecycle" || last == "versions"):
 		return route{name: join(n - 1), kind: last}, true
@@ -246,7 +248,7 @@ func listQuery(raw string) (storage.PackQuery, error) {
 
 // namePrefix accepts what can start a repository name.
 func namePrefix(p string) bool {
-	if p == "" || len(p) > maxNameLen {
+	if p == "" || len(p) > oci.MaxNameLen {
 		return false
 	}
 	for i := 0; i < len(p); i++ {

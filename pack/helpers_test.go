@@ -13,6 +13,7 @@ import (
 
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/internal/teststores"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/pack"
 	"github.com/packreg/packreg/pack/audit"
 	"github.com/packreg/packreg/registry"
@@ -218,11 +219,11 @@ func (e *env) ociPack(repo string, annotations map[string]string, files ...file)
 	for _, f := range files {
 		d := e.pushBlob(repo, f.data)
 		layers = append(layers, map[string]any{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d,
-			"size": len(f.data), "annotations": map[string]string{pack.AnnotationTitle: f.name}})
+			"size": len(f.data), "annotations": map[string]string{oci.AnnotationTitle: f.name}})
 	}
 	return map[string]any{
 		"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-		"artifactType": pack.ArtifactType,
+		"artifactType": oci.ArtifactTypePack,
 		"config":       map[string]any{"mediaType": "application/vnd.oci.empty.v1+json", "digest": cfg, "size": 2},
 		"layers":       layers, "annotations": annotations,
 	}

@@ -8,7 +8,9 @@ import (
 	"strconv"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/registry"
+	"github.com/packreg/packreg/semver"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -26,16 +28,16 @@ func (s *Service) Observe(ctx context.Context, e registry.Event) {
 	var err error
 	switch e.Action {
 	case registry.ActionTagMove:
-		if !ValidVersion(e.Tag) {
+		if !semver.Valid(e.Tag) {
 			return
 		}
-		if IsPack(e.ArtifactType) {
+		if oci.IsPack(e.ArtifactType) {
 			_, _, err = s.index(ctx, e.Repo, e.Tag, e.Digest, e.Actor)
 		} else {
 			err = s.markDeleted(ctx, storage.PackQuery{Name: e.Repo}, e.Tag, "the tag moved to a manifest that is not a pack", e.Actor)
 		}
 	case registry.ActionTagDelete:
-		if ValidVersion(e.Tag) {
+		if semver.Valid(e.Tag) {
 			err = s.markDeleted(ctx, storage.PackQuery{Name: e.Repo}, e.Tag, "tag deleted", e.Actor)
 		}
 	case registry.ActionManifestDelete:
@@ -130,13 +132,13 @@ func (s *Service) describe(ctx context.Context, m *storage.Manifest) (*storage.P
 	}
 	v := &storage.PackVersion{
 		Name: m.Repo, Digest: m.Digest, MediaType: m.MediaType, ArtifactType: m.ArtifactType,
-		Size: m.Size, TotalSize: shape.totalSize(m.Size),
+		Size: m.Size, TotalSize: totalSize(shape, m.Size),
 		Description: cfg.Description, Labels: cfg.Labels,
 	}
 	// Files are the layers with a title: the ones `oras pull` writes out.
 	for _, l := range shape.Layers {
-		if name := l.Annotations[AnnotationTitle]; name != "" {
-			v.Files = append(v.Files, storage.PackFile{Name: name, Digest: l.Digest, Size: l.Size, MediaType: l.MediaType})
+		if name := l.Annotations[oci.AnnotationTitle]; name != "" {
+			v.Files = append(v.Files, storage.PackFile{Name: name, Digest: digest.Digest(l.Digest), Size: l.Size, MediaType: l.MediaType})
 		}
 	}
 	return v, cfg, nil
@@ -145,14 +147,14 @@ func (s *Service) describe(ctx context.Context, m *storage.Manifest) (*storage.P
 // packConfig resolves the pack's facts: from the pack config blob when the
 // manifest has one, otherwise from its annotations. Name and version are
 // always the repository and tag, whatever the config claims.
-func (s *Service) packConfig(ctx context.Context, repo string, shape *ociManifest) (Config, error) {
+func (s *Service) packConfig(ctx context.Context, repo string, shape *oci.Manifest) (Config, error) {
 	var cfg Config
-	if shape.Config.MediaType == ConfigMediaType {
+	if shape.Config.MediaType == oci.MediaTypePackConfig {
 		reg, err := s.attached()
 		if err != nil {
 			return cfg, err
 		}
-		rc, _, err := reg.OpenBlob(ctx, repo, shape.Config.Digest)
+		rc, _, err := reg.OpenBlob(ctx, repo, digest.Digest(shape.Config.Digest))
 		if err != nil {
 			return cfg, fmt.Errorf("pack config: %w", err)
 		}

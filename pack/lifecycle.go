@@ -9,6 +9,7 @@ import (
 
 	"github.com/packreg/packreg/internal/apierr"
 	"github.com/packreg/packreg/registry"
+	"github.com/packreg/packreg/semver"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -187,8 +188,8 @@ func (s *Service) sortedVersions(ctx context.Context, name string) ([]Version, e
 // compareVersions orders by semver precedence. The index only records
 // valid versions; bytes order anything else rather than fail a listing.
 func compareVersions(a, b string) int {
-	va, errA := ParseSemver(a)
-	vb, errB := ParseSemver(b)
+	va, errA := semver.Parse(a)
+	vb, errB := semver.Parse(b)
 	if errA != nil || errB != nil {
 		return strings.Compare(a, b)
 	}

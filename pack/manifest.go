@@ -3,33 +3,14 @@ package pack
 import (
 	"encoding/json"
 
-	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/oci"
 )
 
-const mediaTypeOCIManifest = "application/vnd.oci.image.manifest.v1+json"
-
-// ociManifest is an OCI image manifest as packs read and write it: what
-// policy checks, what the index records, what REST publish builds. The
-// registry has already validated any manifest read back, so this parse only
-// picks fields.
-type ociManifest struct {
-	SchemaVersion int               `json:"schemaVersion"`
-	MediaType     string            `json:"mediaType,omitempty"`
-	ArtifactType  string            `json:"artifactType,omitempty"`
-	Config        descriptor        `json:"config"`
-	Layers        []descriptor      `json:"layers"`
-	Annotations   map[string]string `json:"annotations,omitempty"`
-}
-
-type descriptor struct {
-	MediaType   string            `json:"mediaType"`
-	Digest      digest.Digest     `json:"digest"`
-	Size        int64             `json:"size"`
-	Annotations map[string]string `json:"annotations,omitempty"`
-}
-
-func parseManifest(payload []byte) (*ociManifest, error) {
-	var m ociManifest
+// parseManifest reads an OCI image manifest as packs read it: what policy
+// checks, what the index records. The registry has already validated any
+// manifest read back, so this parse only picks fields.
+func parseManifest(payload []byte) (*oci.Manifest, error) {
+	var m oci.Manifest
 	if err := json.Unmarshal(payload, &m); err != nil {
 		return nil, err
 	}
@@ -37,7 +18,7 @@ func parseManifest(payload []byte) (*ociManifest, error) {
 }
 
 // totalSize is manifest, config and layers: what a pull transfers.
-func (m *ociManifest) totalSize(manifestSize int64) int64 {
+func totalSize(m *oci.Manifest, manifestSize int64) int64 {
 	n := manifestSize + m.Config.Size
 	for _, l := range m.Layers {
 		n += l.Size
@@ -45,7 +26,7 @@ func (m *ociManifest) totalSize(manifestSize int64) int64 {
 	return n
 }
 
-func (m *ociManifest) layerTypes() []string {
+func layerTypes(m *oci.Manifest) []string {
 	out := make([]string, len(m.Layers))
 	for i, l := range m.Layers {
 		out[i] = l.MediaType

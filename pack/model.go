@@ -2,30 +2,9 @@ package pack
 
 import (
 	"encoding/json"
-	"regexp"
 	"time"
 
 	"github.com/packreg/packreg/storage"
-)
-
-// Media types and annotations that make an OCI manifest a pack.
-const (
-	// ArtifactType marks a pack manifest (its artifactType).
-	ArtifactType = "application/vnd.packreg.pack.v1"
-	// ConfigMediaType is the pack config blob. A manifest with this config
-	// and no artifactType (pre-1.1 clients) is a pack too.
-	ConfigMediaType = "application/vnd.packreg.pack.config.v1+json"
-	// FileMediaType is the layer type of a published file whose upload did
-	// not say what it is.
-	FileMediaType = "application/vnd.packreg.pack.file.v1"
-
-	// AnnotationTitle names a layer's file; `oras pull` writes it there.
-	AnnotationTitle       = "org.opencontainers.image.title"
-	AnnotationCreated     = "org.opencontainers.image.created"
-	AnnotationDescription = "org.opencontainers.image.description"
-	// AnnotationLabels carries the labels (a JSON object) of a pack pushed
-	// with the empty config instead of a pack config blob.
-	AnnotationLabels = "vnd.packreg.pack.labels"
 )
 
 // Audit actions of the pack package (the registry's own actions are in
@@ -38,12 +17,6 @@ const (
 	ActionDelete = "pack.delete"
 )
 
-// IsPack reports whether a manifest's artifact type (as the registry
-// reports it: artifactType, else the config media type) makes it a pack.
-func IsPack(artifactType string) bool {
-	return artifactType == ArtifactType || artifactType == ConfigMediaType
-}
-
 // Config is the pack config blob, and what a pack version's manifest
 // endpoint resolves from the config or the annotations.
 type Config struct {
@@ -53,24 +26,6 @@ type Config struct {
 	Labels      map[string]string `json:"labels,omitempty"`
 	Created     string            `json:"created,omitempty"` // RFC 3339
 }
-
-// nameRE is the distribution-spec repository name grammar. Go regexps run
-// in linear time and ValidName checks the length first, so hostile input
-// costs at most 255 bytes of matching.
-var nameRE = regexp.MustCompile(`^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$`)
-
-const maxNameLen = 255
-
-// ValidName reports whether name can be a pack (an OCI repository) name.
-func ValidName(name string) bool {
-	return len(name) > 0 && len(name) <= maxNameLen && nameRE.MatchString(name)
-}
-
-// cosignTagRE matches cosign's tag schema (signatures, attestations and
-// SBOMs attached by tag): these tags are not versions and stay writable.
-var cosignTagRE = regexp.MustCompile(`^sha256-[0-9a-f]{64}\.(?:sig|att|sbom)$`)
-
-func isCosignTag(tag string) bool { return len(tag) <= 76 && cosignTagRE.MatchString(tag) }
 
 // Version is a pack version as the REST API shows it.
 type Version struct {

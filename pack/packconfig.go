@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/packreg/packreg/internal/apierr"
+	"github.com/packreg/packreg/oci"
 )
 
 // A pack pushed over OCI brings its own description, labels and creation
@@ -36,28 +37,28 @@ func decodeConfig(b []byte) (Config, error) {
 // configFromAnnotations reads a pack's facts from its manifest annotations;
 // problems says what was left out and why.
 func configFromAnnotations(a map[string]string) (cfg Config, problems []error) {
-	if d := a[AnnotationDescription]; d != "" {
+	if d := a[oci.AnnotationDescription]; d != "" {
 		if err := checkDescription(d); err != nil {
-			problems = append(problems, fmt.Errorf("%s: %w", AnnotationDescription, err))
+			problems = append(problems, fmt.Errorf("%s: %w", oci.AnnotationDescription, err))
 		} else {
 			cfg.Description = d
 		}
 	}
-	if c := a[AnnotationCreated]; c != "" {
+	if c := a[oci.AnnotationCreated]; c != "" {
 		if err := checkCreated(c); err != nil {
-			problems = append(problems, fmt.Errorf("%s: %w", AnnotationCreated, err))
+			problems = append(problems, fmt.Errorf("%s: %w", oci.AnnotationCreated, err))
 		} else {
 			cfg.Created = c
 		}
 	}
-	if raw := a[AnnotationLabels]; raw != "" {
+	if raw := a[oci.AnnotationPackLabels]; raw != "" {
 		var labels map[string]string
 		err := json.Unmarshal([]byte(raw), &labels)
 		if err == nil {
 			err = checkLabels(labels)
 		}
 		if err != nil {
-			problems = append(problems, fmt.Errorf("%s: %w", AnnotationLabels, err))
+			problems = append(problems, fmt.Errorf("%s: %w", oci.AnnotationPackLabels, err))
 		} else {
 			cfg.Labels = labels
 		}

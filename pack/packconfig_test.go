@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/packreg/packreg/oci"
 )
 
 // FuzzPackConfig: whatever a pushed pack config or its annotations say,
@@ -37,7 +39,7 @@ func FuzzPackConfig(f *testing.F) {
 			}
 		}
 		cfg, problems := configFromAnnotations(map[string]string{
-			AnnotationDescription: description, AnnotationLabels: labels, AnnotationCreated: created})
+			oci.AnnotationDescription: description, oci.AnnotationPackLabels: labels, oci.AnnotationCreated: created})
 		valid(cfg)
 		var want map[string]string
 		labelsKept := labels == "" && cfg.Labels == nil ||
@@ -45,7 +47,7 @@ func FuzzPackConfig(f *testing.F) {
 		for _, c := range []struct {
 			key  string
 			kept bool
-		}{{AnnotationDescription, cfg.Description == description}, {AnnotationCreated, cfg.Created == created}, {AnnotationLabels, labelsKept}} {
+		}{{oci.AnnotationDescription, cfg.Description == description}, {oci.AnnotationCreated, cfg.Created == created}, {oci.AnnotationPackLabels, labelsKept}} {
 			named := slices.ContainsFunc(problems, func(err error) bool { return strings.HasPrefix(err.Error(), c.key+":") })
 			if c.kept == named {
 				t.Fatalf("annotation %s: kept %v, named among the problems %v: %+v", c.key, c.kept, problems, cfg)

@@ -7,7 +7,9 @@ import (
 	"strings"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/registry"
+	"github.com/packreg/packreg/semver"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -93,16 +95,23 @@ func (p Policy) checkContent(total int64, layerTypes []string) error {
 	return nil
 }
 
+// isCosignTag: what cosign attaches by tag (signatures, attestations,
+// SBOMs) is no version, and its tags stay writable.
+func isCosignTag(tag string) bool {
+	_, _, ok := oci.ParseCosignTag(tag)
+	return ok
+}
+
 // AdmitManifest is the registry's admission hook (registry.Admitter): it
 // runs for every manifest push, by any client, before anything is stored.
 func (s *Service) AdmitManifest(ctx context.Context, c registry.ManifestCandidate) error {
-	isPack := IsPack(c.ArtifactType)
+	isPack := oci.IsPack(c.ArtifactType)
 	if isPack {
 		m, err := parseManifest(c.Payload)
 		if err != nil {
 			return registry.Denied("pack manifest: %v", err)
 		}
-		if err := s.policy.checkContent(m.totalSize(int64(len(c.Payload))), m.layerTypes()); err != nil {
+		if err := s.policy.checkContent(totalSize(m, int64(len(c.Payload))), layerTypes(m)); err != nil {
 			return err
 		}
 	}
@@ -111,7 +120,7 @@ func (s *Service) AdmitManifest(ctx context.Context, c registry.ManifestCandidat
 			continue
 		}
 		if isPack && s.policy.RequireSemver {
-			if _, err := ParseSemver(tag); err != nil {
+			if _, err := semver.Parse(tag); err != nil {
 				return registry.Denied("pack tags must be semantic versions like 1.2.0 (policy require_semver): %q: %v", tag, err)
 			}
 		}
@@ -131,7 +140,7 @@ func (s *Service) AdmitManifest(ctx context.Context, c registry.ManifestCandidat
 // with the tag write (ClaimTags) is what decides between concurrent
 // first pushes.
 func (s *Service) checkImmutable(ctx context.Context, repo, tag string, d digest.Digest) error {
-	if !ValidVersion(tag) {
+	if !semver.Valid(tag) {
 		return nil
 	}
 	reg, err := s.attached()
@@ -155,7 +164,7 @@ func (s *Service) checkImmutable(ctx context.Context, repo, tag string, d digest
 	if err != nil {
 		return err
 	}
-	if cur.Digest == d || !IsPack(cur.ArtifactType) {
+	if cur.Digest == d || !oci.IsPack(cur.ArtifactType) {
 		return nil
 	}
 	return registry.Denied("pack %s:%s already exists with digest %s and versions are immutable: publish a new version instead", repo, tag, cur.Digest)
@@ -167,10 +176,10 @@ func (s *Service) checkImmutable(ctx context.Context, repo, tag string, d digest
 // the record stays true), and a manifest that is no pack may not take a
 // version tag claimed by a pack.
 func (s *Service) ClaimTags(_ context.Context, c registry.ManifestCandidate) ([]storage.TagClaim, error) {
-	isPack := IsPack(c.ArtifactType)
+	isPack := oci.IsPack(c.ArtifactType)
 	var claims []storage.TagClaim
 	for _, tag := range c.Tags {
-		if isCosignTag(tag) || !ValidVersion(tag) {
+		if isCosignTag(tag) || !semver.Valid(tag) {
 			continue
 		}
 		switch {
@@ -197,7 +206,7 @@ var _ registry.TagClaimer = (*Service)(nil)
 func (s *Service) CheckPull(ctx context.Context, repo string, d digest.Digest, tag string) ([]string, error) {
 	var versions []storage.PackVersion
 	if tag != "" {
-		if !ValidVersion(tag) {
+		if !semver.Valid(tag) {
 			return nil, nil // not a version: no lifecycle (plain OCI tags cost no lookup)
 		}
 		v, err := s.store.GetPackVersion(ctx, repo, tag)

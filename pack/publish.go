@@ -15,6 +15,7 @@ import (
 
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/internal/apierr"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
 )
@@ -125,12 +126,12 @@ func (s *Service) Publish(ctx context.Context, md *Metadata, files []*upload) (*
 		return nil, false, err
 	}
 	shape, _ := parseManifest(manifest)
-	total := shape.totalSize(int64(len(manifest)))
+	total := totalSize(shape, int64(len(manifest)))
 	if max := s.policy.MaxPackSize; max > 0 && total > max {
 		return nil, false, apierr.New(http.StatusRequestEntityTooLarge, apierr.TooLarge,
 			"pack is %d bytes; policy max_pack_size allows %d", total, max)
 	}
-	if err := s.policy.checkContent(total, shape.layerTypes()); err != nil {
+	if err := s.policy.checkContent(total, layerTypes(shape)); err != nil {
 		return nil, false, err
 	}
 	for _, f := range files {
@@ -144,10 +145,10 @@ func (s *Service) Publish(ctx context.Context, md *Metadata, files []*upload) (*
 			return nil, false, err
 		}
 	}
-	if err := reg.PushBlob(ctx, md.Name, shape.Config.Digest, bytes.NewReader(cfgBytes)); err != nil {
+	if err := reg.PushBlob(ctx, md.Name, digest.Digest(shape.Config.Digest), bytes.NewReader(cfgBytes)); err != nil {
 		return nil, false, err
 	}
-	d, err := reg.PushManifest(ctx, md.Name, md.Version, mediaTypeOCIManifest, manifest)
+	d, err := reg.PushManifest(ctx, md.Name, md.Version, oci.MediaTypeImageManifest, manifest)
 	if err != nil {
 		// Lost a race with another publish of this version: say so the
 		// same way as when it was there first.
@@ -261,20 +262,16 @@ func (s *Service) build(md *Metadata, files []*upload) ([]byte, []byte, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("pack config: %w", err)
 	}
-	m := ociManifest{
-		SchemaVersion: 2,
-		MediaType:     mediaTypeOCIManifest,
-		ArtifactType:  ArtifactType,
-		Config: descriptor{MediaType: ConfigMediaType, Digest: digest.FromBytes(digest.SHA256, cfg),
-			Size: int64(len(cfg))},
-		Annotations: map[string]string{AnnotationCreated: created},
+	layers := make([]oci.Descriptor, len(files))
+	for i, f := range files {
+		layers[i] = oci.NewDescriptor(f.mediaType, f.digest, f.size)
+		layers[i].Annotations = map[string]string{oci.AnnotationTitle: f.name}
 	}
+	m := oci.NewManifest(oci.NewDescriptor(oci.MediaTypePackConfig, digest.FromBytes(digest.SHA256, cfg), int64(len(cfg))), layers)
+	m.ArtifactType = oci.ArtifactTypePack
+	m.Annotations = map[string]string{oci.AnnotationCreated: created}
 	if md.Description != "" {
-		m.Annotations[AnnotationDescription] = md.Description
-	}
-	for _, f := range files {
-		m.Layers = append(m.Layers, descriptor{MediaType: f.mediaType, Digest: f.digest, Size: f.size,
-			Annotations: map[string]string{AnnotationTitle: f.name}})
+		m.Annotations[oci.AnnotationDescription] = md.Description
 	}
 	payload, err := json.Marshal(m)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/pack"
 	"github.com/packreg/packreg/pack/audit"
 )
@@ -35,7 +36,7 @@ func TestPublish(t *testing.T) {
 	}
 	v := decode[pack.Version](t, w)
 	if v.Name != md.Name || v.Version != md.Version || v.Status != "active" || v.Description != md.Description ||
-		v.ArtifactType != pack.ArtifactType || v.MediaType != "application/vnd.oci.image.manifest.v1+json" ||
+		v.ArtifactType != oci.ArtifactTypePack || v.MediaType != "application/vnd.oci.image.manifest.v1+json" ||
 		v.Labels["tier"] != "gold" || v.CreatedAt.IsZero() || !strings.HasPrefix(v.Digest, "sha256:") {
 		t.Fatalf("published version %+v", v)
 	}
@@ -47,7 +48,7 @@ func TestPublish(t *testing.T) {
 		want := files[i]
 		mt := want.contentType
 		if mt == "" {
-			mt = pack.FileMediaType
+			mt = oci.MediaTypePackFile
 		}
 		if f.Name != want.name || f.Digest != sha(want.data) || f.Size != int64(len(want.data)) || f.MediaType != mt {
 			t.Fatalf("file %d = %+v, want %s %s", i, f, want.name, sha(want.data))
@@ -70,7 +71,7 @@ func TestPublish(t *testing.T) {
 		Layers       []struct{ Annotations map[string]string }
 	}
 	json.Unmarshal(raw.Body.Bytes(), &m)
-	if m.ArtifactType != pack.ArtifactType || m.Config.MediaType != pack.ConfigMediaType || m.Layers[1].Annotations[pack.AnnotationTitle] != "data/big.bin" {
+	if m.ArtifactType != oci.ArtifactTypePack || m.Config.MediaType != oci.MediaTypePackConfig || m.Layers[1].Annotations[oci.AnnotationTitle] != "data/big.bin" {
 		t.Fatalf("manifest %s", raw.Body)
 	}
 	mv := decode[pack.ManifestView](t, e.do("GET", pack.Prefix+"/acme/rules/versions/1.2.0-rc.1/manifest", nil))
@@ -110,7 +111,7 @@ func TestPublish(t *testing.T) {
 func TestOCIPushIsAPack(t *testing.T) {
 	e := newEnv(t, pack.DefaultPolicy())
 	m := e.ociPack("acme/policies", map[string]string{
-		pack.AnnotationDescription: "Policies", pack.AnnotationLabels: `{"team":"ops"}`,
+		oci.AnnotationDescription: "Policies", oci.AnnotationPackLabels: `{"team":"ops"}`,
 	}, file{name: "pol.yaml", data: []byte("p: 1")})
 	if w := e.putManifest("acme/policies", "0.1.0", m); w.Code != http.StatusCreated {
 		t.Fatalf("push: %d %s", w.Code, w.Body)
@@ -137,8 +138,8 @@ func TestOCIPushIsAPack(t *testing.T) {
 func TestOCIPushFactsFollowPublishRules(t *testing.T) {
 	e := newEnv(t, pack.DefaultPolicy())
 	m := e.ociPack("acme/loud", map[string]string{
-		pack.AnnotationDescription: strings.Repeat("d", 5000), pack.AnnotationLabels: `{"bad key":"x","team":"ops"}`,
-		pack.AnnotationCreated: "yesterday",
+		oci.AnnotationDescription: strings.Repeat("d", 5000), oci.AnnotationPackLabels: `{"bad key":"x","team":"ops"}`,
+		oci.AnnotationCreated: "yesterday",
 	}, file{name: "a", data: []byte("a")})
 	if w := e.putManifest("acme/loud", "1.0.0", m); w.Code != http.StatusCreated {
 		t.Fatalf("push: %d %s", w.Code, w.Body)
@@ -162,8 +163,8 @@ func TestOCIPushFactsFollowPublishRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m = e.ociPack("acme/crowd", map[string]string{pack.AnnotationDescription: "from annotations"}, file{name: "a", data: []byte("a")})
-	m["config"] = map[string]any{"mediaType": pack.ConfigMediaType, "digest": e.pushBlob("acme/crowd", cfg), "size": len(cfg)}
+	m = e.ociPack("acme/crowd", map[string]string{oci.AnnotationDescription: "from annotations"}, file{name: "a", data: []byte("a")})
+	m["config"] = map[string]any{"mediaType": oci.MediaTypePackConfig, "digest": e.pushBlob("acme/crowd", cfg), "size": len(cfg)}
 	if w := e.putManifest("acme/crowd", "1.0.0", m); w.Code != http.StatusCreated {
 		t.Fatalf("push: %d %s", w.Code, w.Body)
 	}
@@ -225,6 +226,37 @@ func TestAdmission(t *testing.T) {
 	}
 	if vs := decode[pack.Versions](t, e.do("GET", pack.Prefix+"/acme/p/versions", nil)); len(vs.Versions) != 1 || vs.Versions[0].Version != "1.0.0" {
 		t.Fatalf("versions %+v: cosign and plain tags are not versions", vs)
+	}
+}
+
+// TestCosignTagsOfPacks: which tags of a pack manifest policy exempts as
+// cosign's (oci.ParseCosignTag): signatures, attestations and SBOMs
+// attached by tag, moved at will; anything else is held to
+// require_semver, look-alikes and the referrers fallback tag included.
+func TestCosignTagsOfPacks(t *testing.T) {
+	e := newEnv(t, pack.DefaultPolicy())
+	v1 := e.ociPack("acme/c", nil, file{name: "a", data: []byte("1")})
+	v2 := e.ociPack("acme/c", nil, file{name: "a", data: []byte("2")})
+	h := strings.Repeat("ab", 32)
+	for _, c := range []struct {
+		tag  string
+		code int
+	}{
+		{"sha256-" + h + ".sig", http.StatusCreated},
+		{"sha256-" + h + ".att", http.StatusCreated},
+		{"sha256-" + h + ".sbom", http.StatusCreated},
+		{"sha256-" + strings.ToUpper(h) + ".sig", http.StatusForbidden},
+		{"sha256-" + h[:62] + ".sig", http.StatusForbidden},
+		{"sha256-" + h + ".foo", http.StatusForbidden},
+		{"sha256-" + h, http.StatusForbidden},
+		{"md5-" + h[:32] + ".sig", http.StatusForbidden},
+		{"sha512-" + h + h + ".sig", http.StatusBadRequest}, // longer than a tag may be
+	} {
+		for _, m := range []map[string]any{v1, v2} {
+			if w := e.putManifest("acme/c", c.tag, m); w.Code != c.code {
+				t.Errorf("pack tagged %.24s...: %d, want %d: %s", c.tag, w.Code, c.code, w.Body)
+			}
+		}
 	}
 }
 

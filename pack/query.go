@@ -12,6 +12,8 @@ import (
 
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/internal/apierr"
+	"github.com/packreg/packreg/oci"
+	"github.com/packreg/packreg/semver"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -22,7 +24,7 @@ const (
 )
 
 func checkName(name string) error {
-	if !ValidName(name) {
+	if !oci.ValidName(name) {
 		return apierr.New(http.StatusBadRequest, apierr.NameInvalid,
 			"pack name %q is not a valid repository name (lowercase letters and digits, separated by . _ __ - or /)", apierr.Clip(name))
 	}
@@ -30,7 +32,7 @@ func checkName(name string) error {
 }
 
 func checkVersion(version string) error {
-	if _, err := ParseSemver(version); err != nil {
+	if _, err := semver.Parse(version); err != nil {
 		return apierr.New(http.StatusBadRequest, apierr.VersionInvalid,
 			"version %q is not a semantic version (like 1.2.0): %v", apierr.Clip(version), err)
 	}

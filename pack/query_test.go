@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/pack"
 	"github.com/packreg/packreg/registry"
 )
@@ -80,8 +81,9 @@ func TestListing(t *testing.T) {
 	}
 }
 
-// TestNamesAgreeWithRegistry: pack.ValidName accepts exactly the names the
-// registry accepts, so a publish is never refused late for its name.
+// TestNamesAgreeWithRegistry: oci.ValidName, which pack checks names
+// with, accepts exactly the names the registry accepts, so a publish is
+// never refused late for its name.
 func TestNamesAgreeWithRegistry(t *testing.T) {
 	e := newEnv(t, pack.DefaultPolicy())
 	for _, name := range []string{"a", "acme/rules", "a.b", "a_b", "a__b", "a---b", "a/b/c/d", "0", "a1/b2",
@@ -90,8 +92,8 @@ func TestNamesAgreeWithRegistry(t *testing.T) {
 		err := e.reg.PushBlob(t.Context(), name, sha([]byte("x")), strings.NewReader("x"))
 		var re *registry.Error
 		regInvalid := errorAs(err, &re) && re.Code == "NAME_INVALID"
-		if pack.ValidName(name) == regInvalid {
-			t.Errorf("name %.20q: pack.ValidName %v, registry says %v", name, pack.ValidName(name), err)
+		if oci.ValidName(name) == regInvalid {
+			t.Errorf("name %.20q: oci.ValidName %v, registry says %v", name, oci.ValidName(name), err)
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/internal/apierr"
+	"github.com/packreg/packreg/oci"
 )
 
 // Limits on a publish request, beyond policy's pack size.
@@ -204,7 +205,7 @@ func (s *Service) readFile(part *multipart.Part, seen map[string]bool, before in
 		return nil, apierr.Bad("file %q appears twice", name)
 	}
 	seen[name] = true
-	u := &upload{name: name, mediaType: FileMediaType}
+	u := &upload{name: name, mediaType: oci.MediaTypePackFile}
 	if ct := part.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/packreg/packreg/attest"
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/pack"
 	"github.com/packreg/packreg/registry"
 )
@@ -29,7 +30,7 @@ func newAttest(st *stores, c Config, log *slog.Logger) (*attests, error) {
 		return nil, fmt.Errorf("%T: %w", st.meta, errNoAttest)
 	}
 	// Packs are always gated: a pack never passes for a signature manifest.
-	return &attests{svc: attest.New(as, attest.WithConfig(c.Attest), attest.WithLogger(log), attest.WithGatedTypes(pack.IsPack))}, nil
+	return &attests{svc: attest.New(as, attest.WithConfig(c.Attest), attest.WithLogger(log), attest.WithGatedTypes(oci.IsPack))}, nil
 }
 
 // defaultAttestConfig is permissive. Policies is empty, not nil, so that

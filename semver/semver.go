@@ -1,4 +1,4 @@
-package pack
+package semver
 
 import (
 	"cmp"
@@ -8,10 +8,10 @@ import (
 	"strings"
 )
 
-// Semver is a SemVer 2.0.0 version as packs use it: MAJOR.MINOR.PATCH with
-// an optional pre-release, no leading "v", and no build metadata, because
-// a version is an OCI tag and tags cannot hold "+".
-type Semver struct {
+// Version is a SemVer 2.0.0 version as packs use it: MAJOR.MINOR.PATCH
+// with an optional pre-release, no leading "v", and no build metadata,
+// because a version is an OCI tag and tags cannot hold "+".
+type Version struct {
 	Major, Minor, Patch uint64
 	Pre                 []string // dot-separated pre-release identifiers
 }
@@ -19,9 +19,9 @@ type Semver struct {
 // maxVersionLen is the longest OCI tag.
 const maxVersionLen = 128
 
-// ParseSemver parses s strictly; the error says what is wrong, for users.
-func ParseSemver(s string) (Semver, error) {
-	var v Semver
+// Parse parses s strictly; the error says what is wrong, for users.
+func Parse(s string) (Version, error) {
+	var v Version
 	switch {
 	case s == "":
 		return v, errors.New("empty version")
@@ -56,9 +56,9 @@ func ParseSemver(s string) (Semver, error) {
 	return v, nil
 }
 
-// ValidVersion reports whether s is a pack version.
-func ValidVersion(s string) bool {
-	_, err := ParseSemver(s)
+// Valid reports whether s is a version.
+func Valid(s string) bool {
+	_, err := Parse(s)
 	return err == nil
 }
 
@@ -91,8 +91,8 @@ func preIdent(id string) error {
 	return nil
 }
 
-// String is the canonical form (what ParseSemver accepted).
-func (v Semver) String() string {
+// String is the canonical form (what Parse accepted).
+func (v Version) String() string {
 	s := fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch)
 	if len(v.Pre) > 0 {
 		s += "-" + strings.Join(v.Pre, ".")
@@ -101,7 +101,7 @@ func (v Semver) String() string {
 }
 
 // Compare orders versions by SemVer 2.0.0 precedence: -1, 0 or +1.
-func (v Semver) Compare(w Semver) int {
+func (v Version) Compare(w Version) int {
 	if c := cmp.Compare(v.Major, w.Major); c != 0 {
 		return c
 	}

@@ -1,23 +1,23 @@
-package pack_test
+package semver_test
 
 import (
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/packreg/packreg/pack"
+	"github.com/packreg/packreg/semver"
 )
 
-func TestParseSemver(t *testing.T) {
+func TestParse(t *testing.T) {
 	for _, s := range []string{"0.0.0", "1.2.3", "10.20.30", "1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-0.3.7",
 		"1.0.0-x.7.z.92", "1.0.0-x-y-z.--", "99999999999999999.0.0", "1.0.0-0a", "1.2.3----RC-SNAPSHOT.12.9.1--.12"} {
-		v, err := pack.ParseSemver(s)
+		v, err := semver.Parse(s)
 		if err != nil {
-			t.Errorf("ParseSemver(%q): %v", s, err)
+			t.Errorf("Parse(%q): %v", s, err)
 			continue
 		}
 		if v.String() != s {
-			t.Errorf("ParseSemver(%q).String() = %q", s, v.String())
+			t.Errorf("Parse(%q).String() = %q", s, v.String())
 		}
 	}
 	for _, c := range []struct{ in, why string }{
@@ -29,14 +29,14 @@ func TestParseSemver(t *testing.T) {
 		{"1.2.3 ", "not a number"}, {"99999999999999999999.0.0", "out of range"}, {strings.Repeat("1", 129), "longer"},
 		{"latest", "MAJOR.MINOR.PATCH"}, {"1.2.3-é", "not allowed"},
 	} {
-		if _, err := pack.ParseSemver(c.in); err == nil || !strings.Contains(err.Error(), c.why) {
-			t.Errorf("ParseSemver(%q) = %v, want an error saying %q", c.in, err, c.why)
+		if _, err := semver.Parse(c.in); err == nil || !strings.Contains(err.Error(), c.why) {
+			t.Errorf("Parse(%q) = %v, want an error saying %q", c.in, err, c.why)
 		}
 	}
 }
 
 // The precedence example of SemVer 2.0.0 §11, shuffled and sorted back.
-func TestSemverOrder(t *testing.T) {
+func TestOrder(t *testing.T) {
 	want := []string{"1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2",
 		"1.0.0-beta.11", "1.0.0-rc.1", "1.0.0", "1.0.1", "1.1.0", "1.10.0", "2.0.0-1", "2.0.0-2", "2.0.0-10",
 		"2.0.0-99999999999999999999", "2.0.0-a", "2.0.0"}
@@ -44,8 +44,8 @@ func TestSemverOrder(t *testing.T) {
 	slices.Reverse(got)
 	got[0], got[5] = got[5], got[0]
 	slices.SortFunc(got, func(a, b string) int {
-		va, _ := pack.ParseSemver(a)
-		vb, _ := pack.ParseSemver(b)
+		va, _ := semver.Parse(a)
+		vb, _ := semver.Parse(b)
 		return va.Compare(vb)
 	})
 	if !slices.Equal(got, want) {
@@ -53,14 +53,14 @@ func TestSemverOrder(t *testing.T) {
 	}
 }
 
-// FuzzParseSemver: what parses prints back as itself, is a valid OCI tag
+// FuzzParse: what parses prints back as itself, is a valid OCI tag
 // (versions are tags), and compares equal only to itself.
-func FuzzParseSemver(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	for _, s := range []string{"1.2.3", "1.0.0-rc.1", "0.0.0-0", "v1", "1.2.3+x", "1.0.0-a.b.c.1.2"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		v, err := pack.ParseSemver(s)
+		v, err := semver.Parse(s)
 		if err != nil {
 			return
 		}

@@ -1,0 +1,12 @@
+package semver_test
+
+import (
+	"testing"
+
+	"github.com/packreg/packreg/internal/depcheck"
+)
+
+// TestDependencies keeps semver a leaf: the standard library only.
+func TestDependencies(t *testing.T) {
+	depcheck.Allow(t, ".")
+}
