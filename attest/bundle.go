@@ -4,6 +4,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+
+	"github.com/packreg/packreg/oci"
 )
 
 // Bundle is the part of a sigstore bundle (protobuf-specs Bundle, JSON
@@ -31,13 +33,6 @@ type Bundle struct {
 	signature     []byte // MessageSignature.Signature decoded
 }
 
-// bundleMediaTypes are the bundle versions whose layout this parser knows.
-var bundleMediaTypes = map[string]bool{
-	MediaTypeBundle: true,
-	"application/vnd.dev.sigstore.bundle+json;version=0.2": true,
-	"application/vnd.dev.sigstore.bundle+json;version=0.1": true,
-}
-
 // ParseBundle parses a sigstore bundle: exactly one of messageSignature
 // and dsseEnvelope, each with its bytes decoded. It checks no signature.
 func ParseBundle(b []byte) (*Bundle, error) {
@@ -48,7 +43,7 @@ func ParseBundle(b []byte) (*Bundle, error) {
 	if err := decodeStrict(b, &bu); err != nil {
 		return nil, fmt.Errorf("sigstore bundle: %w", err)
 	}
-	if !bundleMediaTypes[bu.MediaType] {
+	if !oci.IsSigstoreBundle(bu.MediaType) {
 		return nil, fmt.Errorf("sigstore bundle: unknown mediaType %q", clip(bu.MediaType))
 	}
 	switch {

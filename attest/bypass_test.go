@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/packreg/packreg/attest"
+	"github.com/packreg/packreg/oci"
 )
 
 // pull GETs a manifest over HTTP and returns the status and body.
@@ -42,7 +43,7 @@ func TestGateExemptsOnlyIndexedSignatures(t *testing.T) {
 	p := simplePayload(repo, signed)
 	sig := e.signTag(repo, signed, e.sigLayer(repo, p, k.sign(p)))
 	dsse := func(predicate string) desc {
-		return e.layer(repo, attest.MediaTypeDSSE, envelope(k, attest.PayloadTypeInToto, statement(predicate, signed), ""), nil)
+		return e.layer(repo, oci.MediaTypeDSSE, envelope(k, oci.PayloadTypeInToto, statement(predicate, signed), ""), nil)
 	}
 	// A pack whose only file is a DSSE envelope (signed, about another
 	// digest: it does not matter), pushed as a version.

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/oci"
 )
 
 // Envelope is a DSSE envelope (github.com/secure-systems-lab/dsse).
@@ -105,8 +106,8 @@ const (
 
 // ParseStatement parses the payload of an in-toto DSSE envelope.
 func ParseStatement(payloadType string, payload []byte) (*Statement, error) {
-	if payloadType != PayloadTypeInToto {
-		return nil, fmt.Errorf("payloadType is %q, want %q", clip(payloadType), PayloadTypeInToto)
+	if payloadType != oci.PayloadTypeInToto {
+		return nil, fmt.Errorf("payloadType is %q, want %q", clip(payloadType), oci.PayloadTypeInToto)
 	}
 	var s Statement
 	if err := decodeStrict(payload, &s); err != nil {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/oci"
 )
 
 // Native fuzz targets for every parser of outside input. Each checks more
@@ -55,7 +56,7 @@ func FuzzEnvelope(f *testing.F) {
 func FuzzStatement(f *testing.F) {
 	f.Add([]byte(`{"_type":"https://in-toto.io/Statement/v1","predicateType":"p","subject":[{"digest":{"sha256":"` + strings.Repeat("a", 64) + `"}}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		st, err := ParseStatement(PayloadTypeInToto, b)
+		st, err := ParseStatement(oci.PayloadTypeInToto, b)
 		if err != nil {
 			return
 		}
@@ -102,7 +103,7 @@ func FuzzSignatureManifest(f *testing.F) {
 			if _, err := digest.Parse(string(it.Digest)); err != nil || it.Size < 0 {
 				t.Fatalf("item %+v", it)
 			}
-			if it.MediaType == MediaTypeSimpleSigning && (len(it.Signature) == 0) == (it.SignatureErr == "") {
+			if it.MediaType == oci.MediaTypeCosignSimpleSigning && (len(it.Signature) == 0) == (it.SignatureErr == "") {
 				t.Fatalf("simple-signing item with signature %q and error %q", it.Signature, it.SignatureErr)
 			}
 		}

@@ -30,6 +30,7 @@ import (
 	"github.com/packreg/packreg/attest"
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/internal/teststores"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/pack/audit"
 	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
@@ -245,32 +246,21 @@ func (e *env) pushBlob(repo string, b []byte) digest.Digest {
 	return d
 }
 
-type desc struct {
-	MediaType    string            `json:"mediaType"`
-	Digest       digest.Digest     `json:"digest"`
-	Size         int64             `json:"size"`
-	ArtifactType string            `json:"artifactType,omitempty"`
-	Annotations  map[string]string `json:"annotations,omitempty"`
-}
-
-type manifest struct {
-	SchemaVersion int               `json:"schemaVersion"`
-	MediaType     string            `json:"mediaType"`
-	ArtifactType  string            `json:"artifactType,omitempty"`
-	Config        desc              `json:"config"`
-	Layers        []desc            `json:"layers"`
-	Subject       *desc             `json:"subject,omitempty"`
-	Annotations   map[string]string `json:"annotations,omitempty"`
-}
+type (
+	desc     = oci.Descriptor
+	manifest = oci.Manifest
+)
 
 const (
-	mtManifest = "application/vnd.oci.image.manifest.v1+json"
-	packType   = "application/vnd.packreg.pack.v1"
+	mtManifest = oci.MediaTypeImageManifest
+	packType   = oci.ArtifactTypePack
 )
 
 // layer pushes b and describes it.
 func (e *env) layer(repo, mediaType string, b []byte, ann map[string]string) desc {
-	return desc{MediaType: mediaType, Digest: e.pushBlob(repo, b), Size: int64(len(b)), Annotations: ann}
+	d := oci.NewDescriptor(mediaType, e.pushBlob(repo, b), int64(len(b)))
+	d.Annotations = ann
+	return d
 }
 
 // encode completes m (schema version, media type, empty config) and
@@ -322,7 +312,8 @@ func (e *env) subjectDesc(repo string, d digest.Digest) *desc {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return &desc{MediaType: m.MediaType, Digest: d, Size: m.Size}
+	sd := oci.NewDescriptor(m.MediaType, d, m.Size)
+	return &sd
 }
 
 // simplePayload is what `cosign sign` signs for repo@d.
@@ -333,8 +324,8 @@ func simplePayload(repo string, d digest.Digest) []byte {
 
 // sigLayer is one simple-signing layer over payload, signed by s.
 func (e *env) sigLayer(repo string, payload []byte, sig []byte) desc {
-	return e.layer(repo, attest.MediaTypeSimpleSigning, payload,
-		map[string]string{attest.AnnotationSignature: base64.StdEncoding.EncodeToString(sig)})
+	return e.layer(repo, oci.MediaTypeCosignSimpleSigning, payload,
+		map[string]string{oci.AnnotationCosignSignature: base64.StdEncoding.EncodeToString(sig)})
 }
 
 // signTag is `cosign sign`: a .sig manifest tagged sha256-<hex>.sig.
@@ -345,8 +336,8 @@ func (e *env) signTag(repo string, subject digest.Digest, layers ...desc) digest
 
 // signOCI11 is `cosign sign --registry-referrers-mode=oci-1-1`.
 func (e *env) signOCI11(repo string, subject digest.Digest, l desc) digest.Digest {
-	return e.pushManifest(repo, "", manifest{ArtifactType: attest.ArtifactTypeCosignSig,
-		Config: e.layer(repo, attest.ArtifactTypeCosignSig, []byte("{}"), nil), Layers: []desc{l}, Subject: e.subjectDesc(repo, subject)})
+	return e.pushManifest(repo, "", manifest{ArtifactType: oci.ArtifactTypeCosignSignature,
+		Config: e.layer(repo, oci.ArtifactTypeCosignSignature, []byte("{}"), nil), Layers: []desc{l}, Subject: e.subjectDesc(repo, subject)})
 }
 
 // statement is an in-toto statement about the digests.
@@ -374,8 +365,8 @@ func envelope(s *signer, payloadType string, body []byte, keyid string) []byte {
 func (e *env) attestTag(repo string, subject digest.Digest, predicateType string, envs ...[]byte) digest.Digest {
 	var layers []desc
 	for _, env := range envs {
-		layers = append(layers, e.layer(repo, attest.MediaTypeDSSE, env,
-			map[string]string{attest.AnnotationPredicateType: predicateType, attest.AnnotationSignature: ""}))
+		layers = append(layers, e.layer(repo, oci.MediaTypeDSSE, env,
+			map[string]string{attest.AnnotationPredicateType: predicateType, oci.AnnotationCosignSignature: ""}))
 	}
 	return e.pushManifest(repo, attest.SchemaTag(subject, attest.KindAttestation),
 		manifest{Config: e.layer(repo, "application/vnd.oci.image.config.v1+json", []byte(`{"rootfs":{}}`), nil), Layers: layers})
@@ -385,7 +376,7 @@ func (e *env) attestTag(repo string, subject digest.Digest, predicateType string
 // one sigstore bundle, with content either a DSSE envelope or a message
 // signature.
 func (e *env) bundle(repo string, subject digest.Digest, content map[string]any, hint string) digest.Digest {
-	b := map[string]any{"mediaType": attest.MediaTypeBundle}
+	b := map[string]any{"mediaType": oci.MediaTypeSigstoreBundle}
 	if hint != "" {
 		b["verificationMaterial"] = map[string]any{"publicKey": map[string]string{"hint": hint}}
 	}
@@ -393,8 +384,8 @@ func (e *env) bundle(repo string, subject digest.Digest, content map[string]any,
 		b[k] = v
 	}
 	raw, _ := json.Marshal(b)
-	return e.pushManifest(repo, "", manifest{ArtifactType: attest.MediaTypeBundle,
-		Layers: []desc{e.layer(repo, attest.MediaTypeBundle, raw, nil)}, Subject: e.subjectDesc(repo, subject)})
+	return e.pushManifest(repo, "", manifest{ArtifactType: oci.MediaTypeSigstoreBundle,
+		Layers: []desc{e.layer(repo, oci.MediaTypeSigstoreBundle, raw, nil)}, Subject: e.subjectDesc(repo, subject)})
 }
 
 func dsseContent(env []byte) map[string]any {

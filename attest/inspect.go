@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
 )
@@ -60,9 +61,9 @@ func (s *Service) inspect(ctx context.Context, r *ring, repo string, m *storage.
 			return nil, err
 		}
 		switch it.MediaType {
-		case MediaTypeSimpleSigning:
+		case oci.MediaTypeCosignSimpleSigning:
 			out = append(out, c.simpleSigning(ctx, rec, it, b))
-		case MediaTypeDSSE:
+		case oci.MediaTypeDSSE:
 			rec.Kind = KindAttestation
 			env, err := ParseEnvelope(b)
 			if err != nil {
@@ -79,7 +80,7 @@ func (s *Service) inspect(ctx context.Context, r *ring, repo string, m *storage.
 }
 
 func itemKind(it SigItem) string {
-	if it.MediaType == MediaTypeSimpleSigning {
+	if it.MediaType == oci.MediaTypeCosignSimpleSigning {
 		return KindSignature
 	}
 	return KindAttestation

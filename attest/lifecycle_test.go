@@ -10,6 +10,7 @@ import (
 
 	"github.com/packreg/packreg/attest"
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -60,7 +61,7 @@ func TestAlteredAtRest(t *testing.T) {
 	if rep := e.report("rest/pack", "1.0.0"); rep.Verification != attest.Verified {
 		t.Fatalf("before: %s", rep.Verification)
 	}
-	e.src.corrupt(l.Digest)
+	e.src.corrupt(digest.Digest(l.Digest))
 	out := e.call("POST", "/api/v1/packs/rest/pack/versions/1.0.0/verification", nil, http.StatusOK)
 	if out["verification"] != attest.Invalid {
 		t.Fatalf("after corruption: %v", out)
@@ -184,12 +185,13 @@ func TestBundleBeforeSubject(t *testing.T) {
 	pack := e.encode(repo, manifest{ArtifactType: "application/vnd.packreg.pack.v1",
 		Layers: []desc{e.layer(repo, "application/vnd.packreg.pack.file.v1", []byte("early\n"), nil)}})
 	d := digest.FromBytes(digest.SHA256, pack)
-	raw := mustJSON(map[string]any{"mediaType": attest.MediaTypeBundle,
+	raw := mustJSON(map[string]any{"mediaType": oci.MediaTypeSigstoreBundle,
 		"verificationMaterial": map[string]any{"publicKey": map[string]string{"hint": k.hint()}},
 		"messageSignature":     messageContent(k, pack)["messageSignature"]})
-	e.pushManifest(repo, "", manifest{ArtifactType: attest.MediaTypeBundle,
-		Layers:  []desc{e.layer(repo, attest.MediaTypeBundle, raw, nil)},
-		Subject: &desc{MediaType: mtManifest, Digest: d, Size: int64(len(pack))}})
+	subject := oci.NewDescriptor(mtManifest, d, int64(len(pack)))
+	e.pushManifest(repo, "", manifest{ArtifactType: oci.MediaTypeSigstoreBundle,
+		Layers:  []desc{e.layer(repo, oci.MediaTypeSigstoreBundle, raw, nil)},
+		Subject: &subject})
 	e.wait()
 	rep, err := e.svc.Evaluate(context.Background(), repo, d)
 	if err != nil || rep.Verification != attest.Untrusted || !strings.Contains(rep.Signatures[0].Reason, "not in the repository") {

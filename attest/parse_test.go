@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -142,7 +143,7 @@ func TestParseEnvelopeAndStatement(t *testing.T) {
 		"case predicate": b64(`{"_type":"https://in-toto.io/Statement/v1","predicateType":"a","PREDICATETYPE":"b","subject":[{"digest":{"sha256":"aa"}}]}`),
 	}
 	for name, in := range badSt {
-		if _, err := ParseStatement(PayloadTypeInToto, in); err == nil {
+		if _, err := ParseStatement(oci.PayloadTypeInToto, in); err == nil {
 			t.Errorf("statement %s: accepted", name)
 		}
 	}
@@ -150,7 +151,7 @@ func TestParseEnvelopeAndStatement(t *testing.T) {
 		t.Error("statement with a foreign payloadType accepted")
 	}
 	// A sha512 entry says nothing about a sha256 digest.
-	st, err = ParseStatement(PayloadTypeInToto, []byte(`{"_type":"https://in-toto.io/Statement/v1","predicateType":"p","subject":[{"digest":{"sha512":"`+digest.Digest(cosignSubject).Hex()+`"}}]}`))
+	st, err = ParseStatement(oci.PayloadTypeInToto, []byte(`{"_type":"https://in-toto.io/Statement/v1","predicateType":"p","subject":[{"digest":{"sha512":"`+digest.Digest(cosignSubject).Hex()+`"}}]}`))
 	if err != nil || st.About(cosignSubject) {
 		t.Fatalf("sha512 subject matched a sha256 digest (%v)", err)
 	}
@@ -229,7 +230,7 @@ func TestParseSignatureManifest(t *testing.T) {
 		"bad subject":    strings.Replace(cosignOCI11Manifest, `"digest":"sha256:3887`, `"digest":"sha256:XX87`, 1),
 		"bad layer":      strings.Replace(cosignSigManifest, `"sha256:a0a7`, `"sha256:a0`, 1),
 		"negative size":  strings.Replace(cosignSigManifest, `"size":240`, `"size":-1`, 1),
-		"too many items": `{"layers":[` + strings.Repeat(`{"mediaType":"`+MediaTypeDSSE+`","digest":"sha256:`+strings.Repeat("a", 64)+`","size":1},`, maxItems) + `{"mediaType":"` + MediaTypeDSSE + `","digest":"sha256:` + strings.Repeat("a", 64) + `","size":1}]}`,
+		"too many items": `{"layers":[` + strings.Repeat(`{"mediaType":"`+oci.MediaTypeDSSE+`","digest":"sha256:`+strings.Repeat("a", 64)+`","size":1},`, maxItems) + `{"mediaType":"` + oci.MediaTypeDSSE + `","digest":"sha256:` + strings.Repeat("a", 64) + `","size":1}]}`,
 	}
 	for name, in := range bad {
 		if _, err := ParseSignatureManifest([]byte(in)); err == nil {
@@ -241,9 +242,11 @@ func TestParseSignatureManifest(t *testing.T) {
 func TestTagSubject(t *testing.T) {
 	h := strings.Repeat("ab", 32)
 	for tag, want := range map[string]string{
-		"sha256-" + h + ".sig":                  "sha256:" + h + " signature",
-		"sha256-" + h + ".att":                  "sha256:" + h + " attestation",
-		"sha512-" + h + h + ".sig":              "sha512:" + h + h + " signature",
+		"sha256-" + h + ".sig": "sha256:" + h + " signature",
+		"sha256-" + h + ".att": "sha256:" + h + " attestation",
+		// cosign's sha512-<128 hex>.sig is 139 characters: no registry
+		// holds such a tag, and oci.ParseCosignTag's one rule says so.
+		"sha512-" + h + h + ".sig":              "",
 		"sha256-" + h + ".sbom":                 "",
 		"sha256-" + h:                           "",
 		"sha256-" + strings.ToUpper(h) + ".sig": "",

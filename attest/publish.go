@@ -12,6 +12,7 @@ import (
 
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/internal/apierr"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
 )
@@ -22,27 +23,7 @@ import (
 // The manifest also carries a subject, so the referrers API (oras
 // discover, cosign tree) lists it too. One object, found both ways.
 
-const (
-	mediaTypeManifest = "application/vnd.oci.image.manifest.v1+json"
-	mediaTypeEmpty    = "application/vnd.oci.empty.v1+json"
-)
-
 var emptyJSON = []byte("{}")
-
-type ociDescriptor struct {
-	MediaType   string            `json:"mediaType"`
-	Digest      digest.Digest     `json:"digest"`
-	Size        int64             `json:"size"`
-	Annotations map[string]string `json:"annotations,omitempty"`
-}
-
-type ociManifest struct {
-	SchemaVersion int             `json:"schemaVersion"`
-	MediaType     string          `json:"mediaType"`
-	Config        ociDescriptor   `json:"config"`
-	Layers        []ociDescriptor `json:"layers"`
-	Subject       *ociDescriptor  `json:"subject,omitempty"`
-}
 
 // publishMu serialises the read-modify-write of a schema tag in this
 // process; replicas posting to the same version at once may still race,
@@ -122,8 +103,8 @@ func (s *Service) PublishSignature(ctx context.Context, repo string, subject dig
 	if err := s.vouch(ctx, sig, payload, ""); err != nil {
 		return nil, "", err
 	}
-	layer := ociDescriptor{MediaType: MediaTypeSimpleSigning, Digest: digest.FromBytes(digest.SHA256, payload),
-		Size: int64(len(payload)), Annotations: map[string]string{AnnotationSignature: base64.StdEncoding.EncodeToString(sig)}}
+	layer := oci.NewDescriptor(oci.MediaTypeCosignSimpleSigning, digest.FromBytes(digest.SHA256, payload), int64(len(payload)))
+	layer.Annotations = map[string]string{oci.AnnotationCosignSignature: base64.StdEncoding.EncodeToString(sig)}
 	publishMu.Lock()
 	defer publishMu.Unlock()
 	recs, ref, err := s.publish(ctx, repo, subject, KindSignature, payload, layer, false)
@@ -163,8 +144,8 @@ func (s *Service) PublishAttestation(ctx context.Context, repo string, subject d
 	if len(errs) > 0 {
 		return nil, "", errors.Join(errs...)
 	}
-	layer := ociDescriptor{MediaType: MediaTypeDSSE, Digest: digest.FromBytes(digest.SHA256, body), Size: int64(len(body)),
-		Annotations: map[string]string{AnnotationPredicateType: st.PredicateType, AnnotationSignature: ""}}
+	layer := oci.NewDescriptor(oci.MediaTypeDSSE, digest.FromBytes(digest.SHA256, body), int64(len(body)))
+	layer.Annotations = map[string]string{AnnotationPredicateType: st.PredicateType, oci.AnnotationCosignSignature: ""}
 	publishMu.Lock()
 	defer publishMu.Unlock()
 	return s.publish(ctx, repo, subject, KindAttestation, body, layer, true)
@@ -188,7 +169,7 @@ func (s *Service) vouch(ctx context.Context, sig, msg []byte, claim string) erro
 
 // publish pushes blob as layer of the subject's schema-tag manifest
 // (appended to the layers already there when keep is set) and indexes it.
-func (s *Service) publish(ctx context.Context, repo string, subject digest.Digest, kind string, blob []byte, layer ociDescriptor, keep bool) ([]storage.AttestRecord, digest.Digest, error) {
+func (s *Service) publish(ctx context.Context, repo string, subject digest.Digest, kind string, blob []byte, layer oci.Descriptor, keep bool) ([]storage.AttestRecord, digest.Digest, error) {
 	if s.pub == nil {
 		return nil, "", apierr.New(http.StatusNotImplemented, "UNSUPPORTED", "this server cannot store signatures")
 	}
@@ -197,12 +178,12 @@ func (s *Service) publish(ctx context.Context, repo string, subject digest.Diges
 		return nil, "", err
 	}
 	tag := SchemaTag(subject, kind)
-	var layers []ociDescriptor
+	var layers []oci.Descriptor
 	if keep {
 		old, err := s.src.Manifest(ctx, repo, tag)
 		switch {
 		case err == nil:
-			var doc ociManifest
+			var doc oci.Manifest
 			if json.Unmarshal(old.Payload, &doc) == nil {
 				for _, l := range doc.Layers {
 					if l.Digest != layer.Digest {
@@ -215,24 +196,21 @@ func (s *Service) publish(ctx context.Context, repo string, subject digest.Diges
 		}
 	}
 	layers = append(layers, layer)
-	if err := s.pub.PushBlob(ctx, repo, layer.Digest, bytes.NewReader(blob)); err != nil {
+	if err := s.pub.PushBlob(ctx, repo, digest.Digest(layer.Digest), bytes.NewReader(blob)); err != nil {
 		return nil, "", err
 	}
 	emptyDigest := digest.FromBytes(digest.SHA256, emptyJSON)
 	if err := s.pub.PushBlob(ctx, repo, emptyDigest, bytes.NewReader(emptyJSON)); err != nil {
 		return nil, "", err
 	}
-	man := ociManifest{
-		SchemaVersion: 2, MediaType: mediaTypeManifest,
-		Config:  ociDescriptor{MediaType: mediaTypeEmpty, Digest: emptyDigest, Size: int64(len(emptyJSON))},
-		Layers:  layers,
-		Subject: &ociDescriptor{MediaType: subj.MediaType, Digest: subject, Size: subj.Size},
-	}
+	man := oci.NewManifest(oci.NewDescriptor(oci.MediaTypeEmptyJSON, emptyDigest, int64(len(emptyJSON))), layers)
+	subjDesc := oci.NewDescriptor(subj.MediaType, subject, subj.Size)
+	man.Subject = &subjDesc
 	payload, err := json.Marshal(man)
 	if err != nil {
 		return nil, "", err
 	}
-	ref, err := s.pub.PushManifest(ctx, repo, tag, mediaTypeManifest, payload)
+	ref, err := s.pub.PushManifest(ctx, repo, tag, oci.MediaTypeImageManifest, payload)
 	if err != nil {
 		return nil, "", err
 	}

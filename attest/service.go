@@ -287,7 +287,7 @@ func (s *Service) Refresh(ctx context.Context, repo string, subject digest.Diges
 		refs = refs[:max]
 	}
 	for _, d := range refs {
-		add(target{d.Digest, "", false})
+		add(target{digest.Digest(d.Digest), "", false})
 	}
 	old, err := s.st.AttestRecordsBySubject(ctx, repo, subject, s.cfg.maxRecords()+1)
 	if err != nil {

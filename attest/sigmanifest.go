@@ -4,21 +4,22 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/oci"
 )
 
 // SigManifest is what a signature or attestation manifest holds, in any of
 // the three layouts cosign v2.6.5 writes:
 //
 //   - tag schema: an image manifest tagged sha256-<hex>.sig (layers
-//     MediaTypeSimpleSigning, each with AnnotationSignature) or
-//     sha256-<hex>.att (layers MediaTypeDSSE); no subject, the tag names it;
-//   - OCI 1.1 referrer: artifactType ArtifactTypeCosignSig, the same
-//     simple-signing layers, subject set;
-//   - sigstore bundle: artifactType MediaTypeBundle, one layer of that type
-//     holding the bundle JSON, subject set.
+//     oci.MediaTypeCosignSimpleSigning, each with
+//     oci.AnnotationCosignSignature) or sha256-<hex>.att (layers
+//     oci.MediaTypeDSSE); no subject, the tag names it (oci.ParseCosignTag);
+//   - OCI 1.1 referrer: artifactType oci.ArtifactTypeCosignSignature, the
+//     same simple-signing layers, subject set;
+//   - sigstore bundle: artifactType oci.MediaTypeSigstoreBundle, one layer
+//     of that type holding the bundle JSON, subject set.
 type SigManifest struct {
 	Format  string
 	Subject digest.Digest // the manifest's subject; "" in the tag schema
@@ -34,7 +35,7 @@ type SigItem struct {
 	MediaType string
 	Digest    digest.Digest
 	Size      int64
-	// Signature is the decoded AnnotationSignature of a simple-signing
+	// Signature is the decoded oci.AnnotationCosignSignature of a simple-signing
 	// layer; SignatureErr says why it is unusable when it is.
 	Signature    []byte
 	SignatureErr string
@@ -44,49 +45,32 @@ type SigItem struct {
 // layer per signature to a .sig manifest, so a few is normal).
 const maxItems = 64
 
-type sigManifestDoc struct {
-	MediaType    string `json:"mediaType"`
-	ArtifactType string `json:"artifactType"`
-	Config       struct {
-		MediaType string `json:"mediaType"`
-	} `json:"config"`
-	Layers []struct {
-		MediaType   string            `json:"mediaType"`
-		Digest      string            `json:"digest"`
-		Size        int64             `json:"size"`
-		Annotations map[string]string `json:"annotations"`
-	} `json:"layers"`
-	Subject *struct {
-		Digest string `json:"digest"`
-	} `json:"subject"`
-}
-
 // ParseSignatureManifest reads an image manifest and returns its signature
 // layers, or nil when it holds none (an SBOM referrer, a plain image).
 // payload is decoded the way the registry and cosign decode manifests
 // (encoding/json), so all three see the same layers.
 func ParseSignatureManifest(payload []byte) (*SigManifest, error) {
-	var doc sigManifestDoc
+	var doc oci.Manifest
 	if err := json.Unmarshal(payload, &doc); err != nil {
 		return nil, fmt.Errorf("manifest: %w", err)
 	}
 	sm := &SigManifest{Layers: len(doc.Layers)}
 	if doc.Subject != nil {
-		d, err := digest.Parse(doc.Subject.Digest)
+		d, err := digest.Parse(string(doc.Subject.Digest))
 		if err != nil {
 			return nil, fmt.Errorf("manifest subject: %w", err)
 		}
 		sm.Subject = d
 	}
-	isBundle := doc.ArtifactType == MediaTypeBundle
+	isBundle := doc.ArtifactType == oci.MediaTypeSigstoreBundle
 	for i, l := range doc.Layers {
 		switch {
-		case l.MediaType == MediaTypeBundle, isBundle && bundleMediaTypes[l.MediaType]:
+		case l.MediaType == oci.MediaTypeSigstoreBundle, isBundle && oci.IsSigstoreBundle(l.MediaType):
 			sm.Format = FormatBundle
-		case l.MediaType == MediaTypeSimpleSigning, l.MediaType == MediaTypeDSSE:
+		case l.MediaType == oci.MediaTypeCosignSimpleSigning, l.MediaType == oci.MediaTypeDSSE:
 			if sm.Format == "" {
 				sm.Format = FormatCosignTag
-				if doc.ArtifactType == ArtifactTypeCosignSig || doc.Config.MediaType == ArtifactTypeCosignSig {
+				if doc.ArtifactType == oci.ArtifactTypeCosignSignature || doc.Config.MediaType == oci.ArtifactTypeCosignSignature {
 					sm.Format = FormatCosignOCI11
 				}
 			}
@@ -96,7 +80,7 @@ func ParseSignatureManifest(payload []byte) (*SigManifest, error) {
 		if len(sm.Items) == maxItems {
 			return nil, fmt.Errorf("more than %d signature layers", maxItems)
 		}
-		d, err := digest.Parse(l.Digest)
+		d, err := digest.Parse(string(l.Digest))
 		if err != nil {
 			return nil, fmt.Errorf("layer %d: %w", i, err)
 		}
@@ -104,7 +88,7 @@ func ParseSignatureManifest(payload []byte) (*SigManifest, error) {
 			return nil, fmt.Errorf("layer %d: negative size", i)
 		}
 		it := SigItem{Index: i, MediaType: l.MediaType, Digest: d, Size: l.Size}
-		if l.MediaType == MediaTypeSimpleSigning {
+		if l.MediaType == oci.MediaTypeCosignSimpleSigning {
 			it.Signature, it.SignatureErr = signatureAnnotation(l.Annotations)
 		}
 		sm.Items = append(sm.Items, it)
@@ -116,9 +100,9 @@ func ParseSignatureManifest(payload []byte) (*SigManifest, error) {
 }
 
 func signatureAnnotation(a map[string]string) ([]byte, string) {
-	s, ok := a[AnnotationSignature]
+	s, ok := a[oci.AnnotationCosignSignature]
 	if !ok || s == "" {
-		return nil, "layer has no " + AnnotationSignature + " annotation"
+		return nil, "layer has no " + oci.AnnotationCosignSignature + " annotation"
 	}
 	b, err := decodeBase64(s)
 	if err != nil {
@@ -127,37 +111,30 @@ func signatureAnnotation(a map[string]string) ([]byte, string) {
 	return b, ""
 }
 
-// TagSubject returns the subject named by a tag-schema tag
-// ("sha256-<hex>.sig" → sha256:<hex>, kind signature; ".att" → attestation),
-// or ok false for any other tag.
+// TagSubject returns the subject and record kind a cosign tag names
+// ("sha256-<hex>.sig" → sha256:<hex>, kind signature; ".att" →
+// attestation), or ok false for any other tag, an SBOM's ".sbom"
+// included: it holds no signature. oci.ParseCosignTag decides what a
+// cosign tag is.
 func TagSubject(tag string) (subject digest.Digest, kind string, ok bool) {
-	var base string
+	subject, suffix, ok := oci.ParseCosignTag(tag)
 	switch {
-	case strings.HasSuffix(tag, ".sig"):
-		base, kind = strings.TrimSuffix(tag, ".sig"), KindSignature
-	case strings.HasSuffix(tag, ".att"):
-		base, kind = strings.TrimSuffix(tag, ".att"), KindAttestation
-	default:
+	case !ok:
 		return "", "", false
+	case suffix == oci.SuffixSignature:
+		return subject, KindSignature, true
+	case suffix == oci.SuffixAttestation:
+		return subject, KindAttestation, true
 	}
-	alg, hex, found := strings.Cut(base, "-")
-	if !found {
-		return "", "", false
-	}
-	d, err := digest.Parse(alg + ":" + hex)
-	if err != nil {
-		return "", "", false
-	}
-	return d, kind, true
+	return "", "", false
 }
 
-// SchemaTag is the tag-schema tag of subject for kind: the inverse of TagSubject.
+// SchemaTag is the cosign tag of subject for kind: the inverse of TagSubject.
 func SchemaTag(subject digest.Digest, kind string) string {
-	suffix := ".sig"
 	if kind == KindAttestation {
-		suffix = ".att"
+		return oci.CosignTag(subject, oci.SuffixAttestation)
 	}
-	return subject.Algorithm() + "-" + subject.Hex() + suffix
+	return oci.CosignTag(subject, oci.SuffixSignature)
 }
 
 var errAltered = errors.New("stored content was altered")

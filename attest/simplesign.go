@@ -7,21 +7,12 @@ import (
 	"github.com/packreg/packreg/digest"
 )
 
-// Media types and annotations of the ways cosign v2.6.5 stores things.
+// What cosign v2.6.5 writes inside the objects it stores; their media
+// types and the signature annotation are in package oci.
 const (
-	MediaTypeSimpleSigning = "application/vnd.dev.cosign.simplesigning.v1+json"
-	MediaTypeDSSE          = "application/vnd.dsse.envelope.v1+json"
-	MediaTypeBundle        = "application/vnd.dev.sigstore.bundle.v0.3+json"
-	// ArtifactTypeCosignSig is the artifactType of a signature pushed with
-	// --registry-referrers-mode=oci-1-1.
-	ArtifactTypeCosignSig = "application/vnd.dev.cosign.artifact.sig.v1+json"
-	// AnnotationSignature holds the base64 signature over the layer bytes.
-	AnnotationSignature = "dev.cosignproject.cosign/signature"
 	// AnnotationPredicateType is what cosign writes on .att layers. It is
 	// advice only: the predicate type reported is the signed statement's.
 	AnnotationPredicateType = "predicateType"
-	// PayloadTypeInToto is the DSSE payloadType of an in-toto statement.
-	PayloadTypeInToto = "application/vnd.in-toto+json"
 	// SimpleSigningType is critical.type of a cosign image signature.
 	SimpleSigningType = "cosign container image signature"
 	// PredicateCosignSign is the statement a --new-bundle-format signature
@@ -39,8 +30,8 @@ const (
 // Record formats: how a signature was stored.
 const (
 	FormatCosignTag   = "cosign-tag"      // sha256-<hex>.sig / .att tags
-	FormatCosignOCI11 = "cosign-oci11"    // referrer, artifactType ArtifactTypeCosignSig
-	FormatBundle      = "sigstore-bundle" // referrer, artifactType MediaTypeBundle
+	FormatCosignOCI11 = "cosign-oci11"    // referrer, artifactType oci.ArtifactTypeCosignSignature
+	FormatBundle      = "sigstore-bundle" // referrer, artifactType oci.MediaTypeSigstoreBundle
 )
 
 // Payloads, envelopes and bundles are small; an SBOM attestation can be

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
 )
@@ -20,7 +21,7 @@ type Source interface {
 	OpenBlob(ctx context.Context, repo string, d digest.Digest) (io.ReadCloser, int64, error)
 	// Referrers lists the manifests of repo whose subject is subject, of
 	// artifactType when it is not empty.
-	Referrers(ctx context.Context, repo string, subject digest.Digest, artifactType string) ([]storage.Descriptor, error)
+	Referrers(ctx context.Context, repo string, subject digest.Digest, artifactType string) ([]oci.Descriptor, error)
 }
 
 // Publisher stores what the API accepts (a signature or attestation posted

@@ -9,6 +9,7 @@ import (
 
 	"github.com/packreg/packreg/attest"
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/oci"
 )
 
 const predProvenance = "https://slsa.dev/provenance/v1"
@@ -48,7 +49,7 @@ func TestVerification(t *testing.T) {
 			e.signOCI11(r, d, e.sigLayer(r, p, trusted.sign(p)))
 		}, attest.Verified, []string{"signature verified " + trusted.id[:8]}},
 		{"bundle DSSE signature, trusted key", "t/bundle", func(e *env, r string, d digest.Digest) {
-			env := envelope(trusted, attest.PayloadTypeInToto, statement(attest.PredicateCosignSign, d), "")
+			env := envelope(trusted, oci.PayloadTypeInToto, statement(attest.PredicateCosignSign, d), "")
 			e.bundle(r, d, dsseContent(env), trusted.hint())
 		}, attest.Verified, []string{"signature verified " + trusted.id[:8]}},
 		{"bundle message signature, trusted key", "t/msg", func(e *env, r string, d digest.Digest) {
@@ -60,7 +61,7 @@ func TestVerification(t *testing.T) {
 			e.signTag(r, d, e.sigLayer(r, p, stranger.sign(p)))
 		}, attest.Untrusted, []string{"signature unverifiable "}},
 		{"bundle naming an unknown key", "t/stranger-bundle", func(e *env, r string, d digest.Digest) {
-			env := envelope(stranger, attest.PayloadTypeInToto, statement(attest.PredicateCosignSign, d), "")
+			env := envelope(stranger, oci.PayloadTypeInToto, statement(attest.PredicateCosignSign, d), "")
 			e.bundle(r, d, dsseContent(env), stranger.hint())
 		}, attest.Untrusted, []string{"signature unverifiable "}},
 		{"tampered payload (signature over the original)", "t/tampered", func(e *env, r string, d digest.Digest) {
@@ -78,18 +79,18 @@ func TestVerification(t *testing.T) {
 			e.signOCI11(r, d, e.sigLayer(r, p, trusted.sign(p)))
 		}, attest.Invalid, []string{"signature failed " + trusted.id[:8]}},
 		{"bundle that its named key does not verify", "t/bad-bundle", func(e *env, r string, d digest.Digest) {
-			env := envelope(stranger, attest.PayloadTypeInToto, statement(attest.PredicateCosignSign, d), "")
+			env := envelope(stranger, oci.PayloadTypeInToto, statement(attest.PredicateCosignSign, d), "")
 			e.bundle(r, d, dsseContent(env), trusted.hint())
 		}, attest.Invalid, []string{"signature failed " + trusted.id[:8]}},
 		{"bundle statement about another digest", "t/bundle-other", func(e *env, r string, d digest.Digest) {
-			env := envelope(trusted, attest.PayloadTypeInToto, statement(attest.PredicateCosignSign, other), "")
+			env := envelope(trusted, oci.PayloadTypeInToto, statement(attest.PredicateCosignSign, other), "")
 			e.bundle(r, d, dsseContent(env), trusted.hint())
 		}, attest.Invalid, []string{"signature failed " + trusted.id[:8]}},
 		{"bundle message digest of another manifest", "t/msg-other", func(e *env, r string, d digest.Digest) {
 			e.bundle(r, d, messageContent(trusted, []byte("another manifest")), trusted.hint())
 		}, attest.Invalid, []string{"signature failed "}},
 		{"signature without its annotation", "t/no-annotation", func(e *env, r string, d digest.Digest) {
-			e.signTag(r, d, e.layer(r, attest.MediaTypeSimpleSigning, simplePayload(r, d), nil))
+			e.signTag(r, d, e.layer(r, oci.MediaTypeCosignSimpleSigning, simplePayload(r, d), nil))
 		}, attest.Invalid, []string{"signature failed "}},
 		{"malformed payload", "t/malformed", func(e *env, r string, d digest.Digest) {
 			p := []byte(`{"critical":{"image":{"docker-manifest-digest":"` + string(d) + `"},"type":"cosign container image signature"},"critical":{}}`)
@@ -98,12 +99,12 @@ func TestVerification(t *testing.T) {
 		{"attestation about another digest", "t/att-other", func(e *env, r string, d digest.Digest) {
 			p := simplePayload(r, d)
 			e.signTag(r, d, e.sigLayer(r, p, trusted.sign(p)))
-			e.attestTag(r, d, predProvenance, envelope(trusted, attest.PayloadTypeInToto, statement(predProvenance, other), ""))
+			e.attestTag(r, d, predProvenance, envelope(trusted, oci.PayloadTypeInToto, statement(predProvenance, other), ""))
 		}, attest.Invalid, []string{"signature verified " + trusted.id[:8], "attestation failed " + trusted.id[:8]}},
 		{"DSSE signature over the payload, not the PAE", "t/att-nopae", func(e *env, r string, d digest.Digest) {
 			st := statement(predProvenance, d)
 			bad := []byte(fmt.Sprintf(`{"payloadType":%q,"payload":%q,"signatures":[{"sig":%q}]}`,
-				attest.PayloadTypeInToto, base64.StdEncoding.EncodeToString(st), base64.StdEncoding.EncodeToString(trusted.sign(st))))
+				oci.PayloadTypeInToto, base64.StdEncoding.EncodeToString(st), base64.StdEncoding.EncodeToString(trusted.sign(st))))
 			e.attestTag(r, d, predProvenance, bad)
 		}, attest.Unsigned, []string{"attestation unverifiable "}},
 		{"required attestation missing", "needs-prov/missing", func(e *env, r string, d digest.Digest) {
@@ -113,22 +114,22 @@ func TestVerification(t *testing.T) {
 		{"required attestation by an untrusted key", "needs-prov/untrusted", func(e *env, r string, d digest.Digest) {
 			p := simplePayload(r, d)
 			e.signTag(r, d, e.sigLayer(r, p, trusted.sign(p)))
-			e.attestTag(r, d, predProvenance, envelope(stranger, attest.PayloadTypeInToto, statement(predProvenance, d), ""))
+			e.attestTag(r, d, predProvenance, envelope(stranger, oci.PayloadTypeInToto, statement(predProvenance, d), ""))
 		}, attest.Unsigned, []string{"signature verified " + trusted.id[:8], "attestation unverifiable ", "attestation missing "}},
 		{"required attestation of another type", "needs-prov/other-type", func(e *env, r string, d digest.Digest) {
 			p := simplePayload(r, d)
 			e.signTag(r, d, e.sigLayer(r, p, trusted.sign(p)))
-			e.attestTag(r, d, "https://spdx.dev/Document", envelope(trusted, attest.PayloadTypeInToto, statement("https://spdx.dev/Document", d), ""))
+			e.attestTag(r, d, "https://spdx.dev/Document", envelope(trusted, oci.PayloadTypeInToto, statement("https://spdx.dev/Document", d), ""))
 		}, attest.Unsigned, []string{"signature verified " + trusted.id[:8], "attestation verified " + trusted.id[:8], "attestation missing "}},
 		{"required attestation present", "needs-prov/ok", func(e *env, r string, d digest.Digest) {
 			p := simplePayload(r, d)
 			e.signTag(r, d, e.sigLayer(r, p, trusted.sign(p)))
-			e.attestTag(r, d, predProvenance, envelope(trusted, attest.PayloadTypeInToto, statement(predProvenance, d), ""))
+			e.attestTag(r, d, predProvenance, envelope(trusted, oci.PayloadTypeInToto, statement(predProvenance, d), ""))
 		}, attest.Verified, []string{"signature verified " + trusted.id[:8], "attestation verified " + trusted.id[:8]}},
 		{"required attestation in a bundle", "needs-prov/bundle", func(e *env, r string, d digest.Digest) {
 			p := simplePayload(r, d)
 			e.signTag(r, d, e.sigLayer(r, p, trusted.sign(p)))
-			e.bundle(r, d, dsseContent(envelope(trusted, attest.PayloadTypeInToto, statement(predProvenance, d), "")), trusted.hint())
+			e.bundle(r, d, dsseContent(envelope(trusted, oci.PayloadTypeInToto, statement(predProvenance, d), "")), trusted.hint())
 		}, attest.Verified, []string{"signature verified " + trusted.id[:8], "attestation verified " + trusted.id[:8]}},
 	}
 	for name, s := range keyed {
@@ -141,7 +142,7 @@ func TestVerification(t *testing.T) {
 		}{"key " + name, "keys/" + name, func(e *env, r string, d digest.Digest) {
 			p := simplePayload(r, d)
 			e.signTag(r, d, e.sigLayer(r, p, s.sign(p)))
-			e.attestTag(r, d, predProvenance, envelope(s, attest.PayloadTypeInToto, statement(predProvenance, d), ""))
+			e.attestTag(r, d, predProvenance, envelope(s, oci.PayloadTypeInToto, statement(predProvenance, d), ""))
 		}, attest.Verified, []string{"signature verified " + s.id[:8], "attestation verified " + s.id[:8]}})
 	}
 	for _, c := range cases {

@@ -8,11 +8,10 @@ import (
 	"hash"
 	"io"
 	"log/slog"
-	"regexp"
-	"strings"
 	"sync"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/oci"
 )
 
 // Engine copies manifests, their closure and their referrers from a
@@ -121,7 +120,7 @@ func (e *Engine) Run(ctx context.Context, jobs []Job, done func(Result)) []Resul
 // Copy copies one job and returns the digest it copied.
 func (e *Engine) Copy(ctx context.Context, j Job) (digest.Digest, error) {
 	ctx = withTally(ctx)
-	var desc Descriptor
+	var desc oci.Descriptor
 	err := e.retry.do(ctx, func() (err error) {
 		desc, err = e.src.Resolve(ctx, j.SrcRepo, j.Ref)
 		return err
@@ -133,10 +132,8 @@ func (e *Engine) Copy(ctx context.Context, j Job) (digest.Digest, error) {
 	if _, err := digest.Parse(j.Ref); err != nil {
 		tags = []string{j.Ref}
 	}
-	if _, err := e.copyTree(ctx, j.SrcRepo, j.DstRepo, desc, tags, hopRoot); err != nil {
-		return desc.Digest, err
-	}
-	return desc.Digest, nil
+	_, err = e.copyTree(ctx, j.SrcRepo, j.DstRepo, desc, tags, hopRoot)
+	return digest.Digest(desc.Digest), err
 }
 
 // once runs fn for key a single time per engine; later and concurrent
@@ -153,7 +150,7 @@ func (e *Engine) once(ctx context.Context, key string, fn func() (bool, error)) 
 // copyTree makes desc, with everything under it and every referrer of it,
 // present in dr, then points tags at it. It reports whether it copied the
 // manifest itself.
-func (e *Engine) copyTree(ctx context.Context, sr, dr string, desc Descriptor, tags []string, h hop) (bool, error) {
+func (e *Engine) copyTree(ctx context.Context, sr, dr string, desc oci.Descriptor, tags []string, h hop) (bool, error) {
 	key := "manifest|" + dr + "@" + desc.Digest.String()
 	if walking(ctx, key) {
 		// A manifest under itself (an index listing its own subject):
@@ -183,13 +180,14 @@ func (e *Engine) copyTree(ctx context.Context, sr, dr string, desc Descriptor, t
 }
 
 // copyContent is copyTree's body, run once per manifest and sink repository.
-func (e *Engine) copyContent(ctx context.Context, sr, dr string, desc Descriptor, tags []string) (bool, error) {
-	present, err := e.dstHasManifest(ctx, dr, desc.Digest)
+func (e *Engine) copyContent(ctx context.Context, sr, dr string, desc oci.Descriptor, tags []string) (bool, error) {
+	d := digest.Digest(desc.Digest)
+	present, err := e.dstHasManifest(ctx, dr, d)
 	if err != nil {
 		return false, err
 	}
 	var payload []byte
-	if !present || isIndexType(desc.MediaType) {
+	if !present || oci.IsIndex(desc.MediaType) {
 		if payload, err = e.srcManifest(ctx, sr, &desc); err != nil {
 			return false, err
 		}
@@ -199,14 +197,14 @@ func (e *Engine) copyContent(ctx context.Context, sr, dr string, desc Descriptor
 	}
 	// Referrers go before the manifest (and its tag): whoever sees the tag
 	// on the sink sees the signatures too.
-	if err := e.copyReferrers(ctx, sr, dr, desc.Digest); err != nil {
+	if err := e.copyReferrers(ctx, sr, dr, d); err != nil {
 		return false, err
 	}
 	if present {
 		e.Counts.manifestsSkipped.Add(1)
 		return false, nil
 	}
-	ref := desc.Digest.String()
+	ref := d.String()
 	if len(tags) > 0 {
 		ref = tags[0]
 	}
@@ -222,12 +220,12 @@ func (e *Engine) copyContent(ctx context.Context, sr, dr string, desc Descriptor
 
 // srcManifest reads the bytes of desc from the source, and completes desc
 // from what the source says of them.
-func (e *Engine) srcManifest(ctx context.Context, sr string, desc *Descriptor) ([]byte, error) {
+func (e *Engine) srcManifest(ctx context.Context, sr string, desc *oci.Descriptor) ([]byte, error) {
 	var payload []byte
 	err := e.retry.do(ctx, func() error {
-		var got Descriptor
+		var got oci.Descriptor
 		var err error
-		payload, got, err = e.src.Manifest(ctx, sr, desc.Digest)
+		payload, got, err = e.src.Manifest(ctx, sr, digest.Digest(desc.Digest))
 		if err == nil && got.MediaType != "" {
 			desc.MediaType = got.MediaType
 		}
@@ -258,31 +256,22 @@ func (e *Engine) dstHasManifest(ctx context.Context, dr string, d digest.Digest)
 	return false, fmt.Errorf("check %s in %s: %w", d, dr, err)
 }
 
-// manifestDoc is the union of image manifest and index, as far as the
-// engine walks it.
-type manifestDoc struct {
-	Config    *Descriptor  `json:"config"`
-	Layers    []Descriptor `json:"layers"`
-	Manifests []Descriptor `json:"manifests"`
-}
-
-func isIndexType(mt string) bool { return mt == mtOCIIndex || mt == mtDockerList }
-
 // copyChildren copies what a manifest references: the child manifests of
 // an index (always walked, for their referrers), the blobs of an image
 // (only when the manifest itself is missing: a stored manifest's registry
 // checked its blobs when it accepted it).
-func (e *Engine) copyChildren(ctx context.Context, sr, dr string, desc Descriptor, payload []byte, present bool) error {
-	var doc manifestDoc
+func (e *Engine) copyChildren(ctx context.Context, sr, dr string, desc oci.Descriptor, payload []byte, present bool) error {
+	var doc oci.Document
 	if err := json.Unmarshal(payload, &doc); err != nil {
 		return fmt.Errorf("%w: manifest %s: %v", ErrInvalid, desc.Digest, err)
 	}
-	if isIndexType(desc.MediaType) || doc.Manifests != nil {
-		if err := e.count(ctx, 0, len(doc.Manifests)); err != nil {
+	if oci.IsIndex(desc.MediaType) || doc.Manifests != nil {
+		kids := doc.Children()
+		if err := e.count(ctx, 0, len(kids)); err != nil {
 			return err
 		}
-		for _, c := range doc.Manifests {
-			if _, err := e.copyTree(ctx, sr, dr, c, nil, hopChild); err != nil {
+		for _, c := range kids {
+			if _, err := e.copyTree(ctx, sr, dr, c.Descriptor(), nil, hopChild); err != nil {
 				return err
 			}
 		}
@@ -291,29 +280,21 @@ func (e *Engine) copyChildren(ctx context.Context, sr, dr string, desc Descripto
 	if present {
 		return nil
 	}
-	blobs := doc.Layers
-	if doc.Config != nil {
-		blobs = append([]Descriptor{*doc.Config}, blobs...)
-	}
+	blobs := doc.Blobs()
 	errs := make([]error, len(blobs))
 	var wg sync.WaitGroup
 	for i, b := range blobs {
-		if nonDistributable(b.MediaType) {
+		if oci.NonDistributable(b.MediaType) {
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = e.copyBlob(ctx, sr, dr, b)
+			errs[i] = e.copyBlob(ctx, sr, dr, b.Descriptor())
 		}()
 	}
 	wg.Wait()
 	return errors.Join(errs...)
-}
-
-// Foreign layers live at their URLs, not in registries.
-func nonDistributable(mt string) bool {
-	return strings.Contains(mt, "nondistributable") || strings.Contains(mt, "foreign")
 }
 
 // anywhereMounter is a sink that can mount a blob from whichever of its
@@ -324,11 +305,12 @@ type anywhereMounter interface{ mountsAnywhere() }
 func (*Local) mountsAnywhere() {}
 
 // copyBlob makes blob b present in dr: already there, mounted, or streamed.
-func (e *Engine) copyBlob(ctx context.Context, sr, dr string, b Descriptor) error {
-	c, _ := e.once(ctx, "blob|"+dr+"@"+b.Digest.String(), func() (bool, error) {
+func (e *Engine) copyBlob(ctx context.Context, sr, dr string, b oci.Descriptor) error {
+	d := digest.Digest(b.Digest)
+	c, _ := e.once(ctx, "blob|"+dr+"@"+d.String(), func() (bool, error) {
 		var has bool
 		err := e.retry.do(ctx, func() (err error) {
-			has, err = e.dst.HasBlob(ctx, dr, b.Digest)
+			has, err = e.dst.HasBlob(ctx, dr, d)
 			return err
 		})
 		if err != nil {
@@ -336,10 +318,10 @@ func (e *Engine) copyBlob(ctx context.Context, sr, dr string, b Descriptor) erro
 		}
 		if has {
 			e.Counts.blobsSkipped.Add(1)
-			e.noteBlob(b.Digest, dr)
+			e.noteBlob(d, dr)
 			return false, nil
 		}
-		if ok, err := e.mount(ctx, dr, b.Digest); err != nil || ok {
+		if ok, err := e.mount(ctx, dr, d); err != nil || ok {
 			return false, err
 		}
 		select {
@@ -354,7 +336,7 @@ func (e *Engine) copyBlob(ctx context.Context, sr, dr string, b Descriptor) erro
 		}
 		e.Counts.blobsCopied.Add(1)
 		e.Counts.bytesCopied.Add(b.Size)
-		e.noteBlob(b.Digest, dr)
+		e.noteBlob(d, dr)
 		return true, nil
 	})
 	return c.err
@@ -399,8 +381,8 @@ func (e *Engine) mount(ctx context.Context, dr string, d digest.Digest) (bool, e
 }
 
 // streamBlob pipes the source's bytes to the sink, checking them on the way.
-func (e *Engine) streamBlob(ctx context.Context, sr, dr string, b Descriptor) error {
-	rc, err := e.src.Blob(ctx, sr, b.Digest)
+func (e *Engine) streamBlob(ctx context.Context, sr, dr string, b oci.Descriptor) error {
+	rc, err := e.src.Blob(ctx, sr, digest.Digest(b.Digest))
 	if err != nil {
 		return err
 	}
@@ -414,12 +396,14 @@ func (e *Engine) streamBlob(ctx context.Context, sr, dr string, b Descriptor) er
 type verifier struct {
 	r    io.Reader
 	h    hash.Hash
-	want Descriptor
+	want oci.Descriptor
+	d    digest.Digest
 	n    int64
 }
 
-func newVerifier(r io.Reader, d Descriptor) *verifier {
-	return &verifier{r: io.LimitReader(r, d.Size+1), h: digest.NewHash(d.Digest.Algorithm()), want: d}
+func newVerifier(r io.Reader, want oci.Descriptor) *verifier {
+	d := digest.Digest(want.Digest)
+	return &verifier{r: io.LimitReader(r, want.Size+1), h: digest.NewHash(d.Algorithm()), want: want, d: d}
 }
 
 func (v *verifier) Read(p []byte) (int, error) {
@@ -433,7 +417,7 @@ func (v *verifier) Read(p []byte) (int, error) {
 		if v.n != v.want.Size {
 			return n, fmt.Errorf("%w: blob %s ended after %d of %d bytes", io.ErrUnexpectedEOF, v.want.Digest, v.n, v.want.Size)
 		}
-		if got := digest.FromHash(v.want.Digest.Algorithm(), v.h); got != v.want.Digest {
+		if got := digest.FromHash(v.d.Algorithm(), v.h); got != v.d {
 			return n, fmt.Errorf("%w: blob %s hashes to %s", ErrInvalid, v.want.Digest, got)
 		}
 	}
@@ -441,8 +425,8 @@ func (v *verifier) Read(p []byte) (int, error) {
 }
 
 // ensureTag points tag at desc on the sink unless it already does.
-func (e *Engine) ensureTag(ctx context.Context, sr, dr string, desc Descriptor, tag string) error {
-	var cur Descriptor
+func (e *Engine) ensureTag(ctx context.Context, sr, dr string, desc oci.Descriptor, tag string) error {
+	var cur oci.Descriptor
 	err := e.retry.do(ctx, func() (err error) {
 		cur, err = e.dst.Resolve(ctx, dr, tag)
 		return err
@@ -463,10 +447,6 @@ func (e *Engine) ensureTag(ctx context.Context, sr, dr string, desc Descriptor, 
 	e.Counts.tagsMoved.Add(1)
 	return nil
 }
-
-// cosignTagRE matches cosign's tag schema: signatures, attestations and
-// SBOMs attached to sha256-<hex> by tag rather than by subject.
-var cosignTagRE = regexp.MustCompile(`^sha256-([0-9a-f]{64})\.(?:sig|att|sbom)$`)
 
 // copyReferrers copies every referrer of subject: those the source lists
 // by subject, and cosign's tags about it, each with its own referrers.
@@ -504,8 +484,8 @@ func (e *Engine) copyReferrers(ctx context.Context, sr, dr string, subject diges
 
 // discover lists the referrers of subject on one side: by subject (API or
 // tag-schema index) and by cosign tag (tag -> manifest).
-func (e *Engine) discover(ctx context.Context, side Source, repo string, subject digest.Digest) ([]Descriptor, map[string]Descriptor, error) {
-	var refs []Descriptor
+func (e *Engine) discover(ctx context.Context, side Source, repo string, subject digest.Digest) ([]oci.Descriptor, map[string]oci.Descriptor, error) {
+	var refs []oci.Descriptor
 	err := e.retry.do(ctx, func() (err error) {
 		refs, err = side.Referrers(ctx, repo, subject)
 		return err
@@ -517,9 +497,9 @@ func (e *Engine) discover(ctx context.Context, side Source, repo string, subject
 	if err != nil {
 		return nil, nil, err
 	}
-	tagged := make(map[string]Descriptor, len(tags))
+	tagged := make(map[string]oci.Descriptor, len(tags))
 	for _, t := range tags {
-		var d Descriptor
+		var d oci.Descriptor
 		err := e.retry.do(ctx, func() (err error) {
 			d, err = side.Resolve(ctx, repo, t)
 			return err
@@ -535,12 +515,11 @@ func (e *Engine) discover(ctx context.Context, side Source, repo string, subject
 	return refs, tagged, nil
 }
 
-// cosignTags returns the cosign tags about subject in repo of side. The
-// tag list is read once per repository and side for the whole run.
+// cosignTags returns the cosign tags (oci.ParseCosignTag: signatures,
+// attestations and SBOMs attached by tag rather than by subject) about
+// subject in repo of side. The tag list is read once per repository and
+// side for the whole run.
 func (e *Engine) cosignTags(ctx context.Context, side Source, repo string, subject digest.Digest) ([]string, error) {
-	if subject.Algorithm() != digest.SHA256 {
-		return nil, nil
-	}
 	key := fmt.Sprintf("%p|%s", side, repo)
 	c, _ := e.cosign.do(ctx, key, func(err error) bool { return err == nil }, func() (any, bool, error) {
 		var tags []string
@@ -548,10 +527,10 @@ func (e *Engine) cosignTags(ctx context.Context, side Source, repo string, subje
 			tags, err = side.Tags(ctx, repo)
 			return err
 		})
-		by := map[string][]string{}
+		by := map[digest.Digest][]string{}
 		for _, t := range tags {
-			if m := cosignTagRE.FindStringSubmatch(t); m != nil {
-				by[m[1]] = append(by[m[1]], t)
+			if d, _, ok := oci.ParseCosignTag(t); ok {
+				by[d] = append(by[d], t)
 			}
 		}
 		return by, false, err
@@ -559,13 +538,13 @@ func (e *Engine) cosignTags(ctx context.Context, side Source, repo string, subje
 	if c.err != nil {
 		return nil, fmt.Errorf("tags of %s: %w", repo, c.err)
 	}
-	return c.val.(map[string][]string)[subject.Hex()], nil
+	return c.val.(map[digest.Digest][]string)[subject], nil
 }
 
 // indexReferrers keeps the tag-schema index of subject on a sink without
 // the referrers API: clients there (cosign, oras, regctl) look for the
-// index tagged <alg>-<hex>. Descriptors already listed stay as they are.
-func (e *Engine) indexReferrers(ctx context.Context, dr string, subject digest.Digest, refs []Descriptor) error {
+// index tagged oci.ReferrersTag. Descriptors already listed stay as they are.
+func (e *Engine) indexReferrers(ctx context.Context, dr string, subject digest.Digest, refs []oci.Descriptor) error {
 	indexes, err := e.sinkIndexes(ctx)
 	if err != nil || indexes {
 		return err
@@ -576,28 +555,24 @@ func (e *Engine) indexReferrers(ctx context.Context, dr string, subject digest.D
 	}
 	have := map[digest.Digest]bool{}
 	for _, d := range existing {
-		have[d.Digest] = true
+		have[digest.Digest(d.Digest)] = true
 	}
 	merged := existing
 	for _, r := range refs {
-		if !have[r.Digest] {
-			have[r.Digest] = true
+		if !have[digest.Digest(r.Digest)] {
+			have[digest.Digest(r.Digest)] = true
 			merged = append(merged, r)
 		}
 	}
 	if len(merged) == len(existing) {
 		return nil
 	}
-	payload, err := json.Marshal(struct {
-		SchemaVersion int          `json:"schemaVersion"`
-		MediaType     string       `json:"mediaType"`
-		Manifests     []Descriptor `json:"manifests"`
-	}{2, mtOCIIndex, merged})
+	payload, err := json.Marshal(oci.ReferrersIndex(merged))
 	if err != nil {
 		return err
 	}
-	desc := Descriptor{MediaType: mtOCIIndex, Digest: digest.FromBytes(digest.SHA256, payload), Size: int64(len(payload))}
-	tag := referrersTag(subject)
+	desc := oci.NewDescriptor(oci.MediaTypeImageIndex, digest.FromBytes(digest.SHA256, payload), int64(len(payload)))
+	tag := oci.ReferrersTag(subject)
 	if err := e.retry.do(ctx, func() error { return e.dst.PutManifest(ctx, dr, tag, desc, payload) }); err != nil {
 		return fmt.Errorf("referrers index %s of %s: %w", tag, dr, err)
 	}

@@ -35,18 +35,18 @@ func publish(r *testReg, repo, version string) fixture {
 // checkCopied asserts that dst holds everything of f, byte for byte.
 func checkCopied(t *testing.T, dst *testReg, repo, version string, f fixture) {
 	t.Helper()
-	if got := dst.resolve(repo, version); got != f.pack.Digest {
+	if got := dst.resolve(repo, version); got != dg(f.pack) {
 		t.Fatalf("%s:%s on the sink is %q, want %s", repo, version, got, f.pack.Digest)
 	}
 	for _, d := range []desc{f.sbom, f.sbomSig, f.sig} {
-		if got := dst.resolve(repo, d.Digest.String()); got != d.Digest {
+		if got := dst.resolve(repo, d.Digest.String()); got != dg(d) {
 			t.Fatalf("manifest %s missing on the sink", d.Digest)
 		}
 	}
-	if got := dst.resolve(repo, "sha256-"+f.pack.Digest.Hex()+".sig"); got != f.sig.Digest {
+	if got := dst.resolve(repo, "sha256-"+f.pack.Digest.Encoded()+".sig"); got != dg(f.sig) {
 		t.Fatalf("cosign tag on the sink points at %q, want %s", got, f.sig.Digest)
 	}
-	refs, err := dst.Reg.Referrers(context.Background(), repo, f.pack.Digest, "")
+	refs, err := dst.Reg.Referrers(context.Background(), repo, dg(f.pack), "")
 	if err != nil || len(refs) != 1 || refs[0].Digest != f.sbom.Digest || refs[0].ArtifactType != "application/vnd.example.sbom" {
 		t.Fatalf("referrers on the sink: %+v, %v", refs, err)
 	}
@@ -132,7 +132,7 @@ func TestCopyMovesTag(t *testing.T) {
 	if _, err := e.Copy(ctx, mirror.Job{"acme/rules", "acme/rules", "1.0.0"}); err != nil {
 		t.Fatal(err)
 	}
-	if got := b.resolve("acme/rules", "1.0.0"); got != again.Digest {
+	if got := b.resolve("acme/rules", "1.0.0"); got != dg(again) {
 		t.Fatalf("tag on the sink: %s, want %s", got, again.Digest)
 	}
 	if st := e.Counts.Snapshot(); st.ManifestsCopied != 1 || st.TagsMoved != 1 || st.BlobsCopied != 1 {
@@ -205,7 +205,7 @@ func TestCopyRetriesTransientErrors(t *testing.T) {
 	if _, err := e.Copy(ctx, mirror.Job{"acme/big", "acme/big", "1.0.0"}); err != nil {
 		t.Fatal(err)
 	}
-	if got := b.resolve("acme/big", "1.0.0"); got != p.Digest {
+	if got := b.resolve("acme/big", "1.0.0"); got != dg(p) {
 		t.Fatalf("sink has %q", got)
 	}
 }

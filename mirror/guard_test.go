@@ -15,6 +15,7 @@ import (
 	"github.com/packreg/packreg/internal/netguard"
 	"github.com/packreg/packreg/internal/netguard/netguardtest"
 	"github.com/packreg/packreg/mirror"
+	"github.com/packreg/packreg/oci"
 )
 
 // Remotes are hostile: these tests stand up registries that redirect,
@@ -225,7 +226,7 @@ func TestRemoteUploadLocationGuarded(t *testing.T) {
 		t.Fatal(err)
 	}
 	body := []byte("blob bytes")
-	err = rm.PutBlob(context.Background(), "acme/rules", mirror.Descriptor{Digest: sha(body), Size: int64(len(body))}, strings.NewReader(string(body)))
+	err = rm.PutBlob(context.Background(), "acme/rules", oci.NewDescriptor("", sha(body), int64(len(body))), strings.NewReader(string(body)))
 	if !errors.Is(err, netguard.ErrRefused) || strings.Contains(err.Error(), "_state") {
 		t.Fatalf("upload Location from a public sink to a private address: %v, want a refusal without the query", err)
 	}
@@ -235,7 +236,7 @@ func TestRemoteUploadLocationGuarded(t *testing.T) {
 	// Loopback to loopback is allowed, without the credentials.
 	rm, _ = mirror.NewRemote(mirror.RemoteConfig{URL: public.URL, Timeout: 2 * time.Second,
 		Credentials: mirror.Credentials{Username: "bob", Password: "hunter2"}})
-	_ = rm.PutBlob(context.Background(), "acme/rules", mirror.Descriptor{Digest: sha(body), Size: int64(len(body))}, strings.NewReader(string(body)))
+	_ = rm.PutBlob(context.Background(), "acme/rules", oci.NewDescriptor("", sha(body), int64(len(body))), strings.NewReader(string(body)))
 	if inner.hits.Load() == 0 || inner.seen.any() {
 		t.Fatalf("upload to another origin: %d hits, credentials %q", inner.hits.Load(), inner.seen.auth)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/internal/teststores"
 	"github.com/packreg/packreg/mirror"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/pack"
 	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
@@ -94,20 +95,17 @@ func (r *testReg) local() *mirror.Local { return mirror.NewLocal(r.Reg, "mirror:
 
 func sha(b []byte) digest.Digest { return digest.FromBytes(digest.SHA256, b) }
 
-type desc struct {
-	MediaType    string            `json:"mediaType"`
-	Digest       digest.Digest     `json:"digest"`
-	Size         int64             `json:"size"`
-	ArtifactType string            `json:"artifactType,omitempty"`
-	Annotations  map[string]string `json:"annotations,omitempty"`
-}
+// dg is the digest of d in packreg's type.
+func dg(d desc) digest.Digest { return digest.Digest(d.Digest) }
+
+type desc = oci.Descriptor
 
 func (r *testReg) blob(repo string, b []byte) desc {
 	r.t.Helper()
 	if err := r.Reg.PushBlob(context.Background(), repo, sha(b), bytes.NewReader(b)); err != nil {
 		r.t.Fatal(err)
 	}
-	return desc{MediaType: "application/octet-stream", Digest: sha(b), Size: int64(len(b))}
+	return oci.NewDescriptor("application/octet-stream", sha(b), int64(len(b)))
 }
 
 func (r *testReg) manifest(repo, ref string, m any) desc {
@@ -116,9 +114,9 @@ func (r *testReg) manifest(repo, ref string, m any) desc {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	mt := registry.MediaTypeOCIManifest
+	mt := oci.MediaTypeImageManifest
 	if _, ok := m.(map[string]any)["manifests"]; ok {
-		mt = registry.MediaTypeOCIIndex
+		mt = oci.MediaTypeImageIndex
 	}
 	if ref == "" {
 		ref = sha(b).String()
@@ -126,7 +124,7 @@ func (r *testReg) manifest(repo, ref string, m any) desc {
 	if _, err := r.Reg.PushManifest(context.Background(), repo, ref, mt, b); err != nil {
 		r.t.Fatalf("push %s:%s: %v", repo, ref, err)
 	}
-	return desc{MediaType: mt, Digest: sha(b), Size: int64(len(b))}
+	return oci.NewDescriptor(mt, sha(b), int64(len(b)))
 }
 
 const packType = "application/vnd.packreg.pack.v1"
@@ -141,7 +139,7 @@ func (r *testReg) pack(repo, version string, content []byte) desc {
 	layer.MediaType = "application/vnd.packreg.pack.file.v1"
 	layer.Annotations = map[string]string{"org.opencontainers.image.title": "rules.yaml"}
 	return r.manifest(repo, version, map[string]any{
-		"schemaVersion": 2, "mediaType": registry.MediaTypeOCIManifest, "artifactType": packType,
+		"schemaVersion": 2, "mediaType": oci.MediaTypeImageManifest, "artifactType": packType,
 		"config": cfg, "layers": []desc{layer},
 		"annotations": map[string]string{"org.opencontainers.image.version": version},
 	})
@@ -155,7 +153,7 @@ func (r *testReg) referrer(repo string, subject desc, artifactType string, conte
 	layer := r.blob(repo, content)
 	layer.MediaType = "application/json"
 	return r.manifest(repo, "", map[string]any{
-		"schemaVersion": 2, "mediaType": registry.MediaTypeOCIManifest, "artifactType": artifactType,
+		"schemaVersion": 2, "mediaType": oci.MediaTypeImageManifest, "artifactType": artifactType,
 		"config": cfg, "layers": []desc{layer}, "subject": subject,
 	})
 }
@@ -169,9 +167,9 @@ func (r *testReg) cosignSig(repo string, subject desc) desc {
 	cfg.MediaType = "application/vnd.oci.image.config.v1+json"
 	layer := r.blob(repo, payload)
 	layer.MediaType = "application/vnd.dev.cosign.simplesigning.v1+json"
-	layer.Annotations = map[string]string{"dev.cosignproject.cosign/signature": "MEUCIQDfake" + subject.Digest.Hex()[:8]}
-	return r.manifest(repo, "sha256-"+subject.Digest.Hex()+".sig", map[string]any{
-		"schemaVersion": 2, "mediaType": registry.MediaTypeOCIManifest, "config": cfg, "layers": []desc{layer},
+	layer.Annotations = map[string]string{"dev.cosignproject.cosign/signature": "MEUCIQDfake" + subject.Digest.Encoded()[:8]}
+	return r.manifest(repo, "sha256-"+subject.Digest.Encoded()+".sig", map[string]any{
+		"schemaVersion": 2, "mediaType": oci.MediaTypeImageManifest, "config": cfg, "layers": []desc{layer},
 	})
 }
 

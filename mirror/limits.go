@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
+
+	"github.com/packreg/packreg/oci"
 )
 
 // Caps on the totals of one copy: remotes are hostile, and an index that
@@ -80,7 +82,7 @@ func walking(ctx context.Context, key string) bool {
 
 // enter puts the manifest key, reached by h, on ctx's chain, or fails
 // when that goes deeper than the limits.
-func (e *Engine) enter(ctx context.Context, key string, h hop, desc Descriptor) (context.Context, error) {
+func (e *Engine) enter(ctx context.Context, key string, h hop, desc oci.Descriptor) (context.Context, error) {
 	up := walkFrom(ctx)
 	w := &walk{key: key, up: up}
 	if up != nil {

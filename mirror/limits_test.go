@@ -15,6 +15,7 @@ import (
 
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/mirror"
+	"github.com/packreg/packreg/oci"
 )
 
 // endless is a hostile Source: its referrers never end, its indexes nest
@@ -32,7 +33,7 @@ type endless struct {
 	read int // referrer manifests read
 }
 
-type Descriptor = mirror.Descriptor
+type Descriptor = oci.Descriptor
 
 const maxMade = 200
 
@@ -41,7 +42,7 @@ var emptyConfig = []byte("{}")
 func newEndless(mode string) *endless {
 	e := &endless{mode: mode, wide: 1001, docs: map[digest.Digest][]byte{}}
 	image := e.add(map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-		"config": Descriptor{MediaType: "application/vnd.oci.empty.v1+json", Digest: sha(emptyConfig), Size: 2}, "layers": []any{}})
+		"config": oci.NewDescriptor("application/vnd.oci.empty.v1+json", sha(emptyConfig), 2), "layers": []any{}})
 	e.root = image
 	if mode == "nesting" {
 		for range 50 {
@@ -54,8 +55,8 @@ func newEndless(mode string) *endless {
 
 func (e *endless) add(doc map[string]any) Descriptor {
 	b, _ := json.Marshal(doc)
-	d := Descriptor{MediaType: doc["mediaType"].(string), Digest: sha(b), Size: int64(len(b))}
-	e.docs[d.Digest] = b
+	d := oci.NewDescriptor(doc["mediaType"].(string), sha(b), int64(len(b)))
+	e.docs[sha(b)] = b
 	return d
 }
 
@@ -68,7 +69,7 @@ func (e *endless) Resolve(_ context.Context, _, ref string) (Descriptor, error) 
 	if d, err := digest.Parse(ref); err == nil && e.docs[d] != nil {
 		var doc struct{ MediaType string }
 		json.Unmarshal(e.docs[d], &doc)
-		return Descriptor{MediaType: doc.MediaType, Digest: d, Size: int64(len(e.docs[d]))}, nil
+		return oci.NewDescriptor(doc.MediaType, d, int64(len(e.docs[d]))), nil
 	}
 	return Descriptor{}, mirror.ErrNotFound
 }
@@ -80,7 +81,7 @@ func (e *endless) Manifest(ctx context.Context, repo string, d digest.Digest) ([
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if d != e.root.Digest {
+	if d != dg(e.root) {
 		e.read++
 	}
 	return e.docs[d], desc, nil
@@ -100,7 +101,7 @@ func (e *endless) Referrers(_ context.Context, _ string, subject digest.Digest) 
 	switch {
 	case e.mode == "chain":
 		n = 1
-	case e.mode == "wide" && subject == e.root.Digest:
+	case e.mode == "wide" && subject == dg(e.root):
 		n = e.wide
 	}
 	var out []Descriptor
@@ -110,8 +111,8 @@ func (e *endless) Referrers(_ context.Context, _ string, subject digest.Digest) 
 		}
 		d := e.add(map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
 			"artifactType": "application/vnd.example.sig",
-			"config":       Descriptor{MediaType: "application/vnd.oci.empty.v1+json", Digest: sha(emptyConfig), Size: 2},
-			"layers":       []any{}, "subject": Descriptor{MediaType: "application/vnd.oci.image.manifest.v1+json", Digest: subject},
+			"config":       oci.NewDescriptor("application/vnd.oci.empty.v1+json", sha(emptyConfig), 2),
+			"layers":       []any{}, "subject": oci.NewDescriptor("application/vnd.oci.image.manifest.v1+json", subject, 0),
 			"annotations": map[string]string{"n": fmt.Sprint(e.made, "-", i)}})
 		d.ArtifactType = "application/vnd.example.sig"
 		out = append(out, d)
@@ -152,7 +153,7 @@ func TestCopyLimits(t *testing.T) {
 	var kids []Descriptor
 	for i := range 11 {
 		kids = append(kids, src.add(map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-			"config": Descriptor{MediaType: "application/vnd.oci.empty.v1+json", Digest: sha(emptyConfig), Size: 2},
+			"config": oci.NewDescriptor("application/vnd.oci.empty.v1+json", sha(emptyConfig), 2),
 			"layers": []any{}, "annotations": map[string]string{"n": fmt.Sprint(i)}}))
 	}
 	src.root = src.add(map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": kids})

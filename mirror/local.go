@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
 )
@@ -20,7 +21,7 @@ type LocalRegistry interface {
 	OpenBlob(ctx context.Context, repo string, d digest.Digest) (io.ReadCloser, int64, error)
 	StatBlob(ctx context.Context, repo string, d digest.Digest) (int64, error)
 	MountBlob(ctx context.Context, repo, from string, d digest.Digest) (bool, error)
-	Referrers(ctx context.Context, repo string, subject digest.Digest, artifactType string) ([]storage.Descriptor, error)
+	Referrers(ctx context.Context, repo string, subject digest.Digest, artifactType string) ([]oci.Descriptor, error)
 	Tags(ctx context.Context, repo, last string, n int) ([]string, error)
 	Repositories(ctx context.Context, last string, n int) ([]string, error)
 }
@@ -52,22 +53,24 @@ func localErr(err error) error {
 	return err
 }
 
-func (l *Local) Resolve(ctx context.Context, repo, ref string) (Descriptor, error) {
+func (l *Local) Resolve(ctx context.Context, repo, ref string) (oci.Descriptor, error) {
 	m, err := l.reg.Manifest(ctx, repo, ref)
 	if err != nil {
-		return Descriptor{}, localErr(err)
+		return oci.Descriptor{}, localErr(err)
 	}
 	return manifestDescriptor(m), nil
 }
 
-func manifestDescriptor(m *storage.Manifest) Descriptor {
-	return Descriptor{MediaType: m.MediaType, Digest: m.Digest, Size: m.Size, ArtifactType: m.ArtifactType, Annotations: m.Annotations}
+func manifestDescriptor(m *storage.Manifest) oci.Descriptor {
+	d := oci.NewDescriptor(m.MediaType, m.Digest, m.Size)
+	d.ArtifactType, d.Annotations = m.ArtifactType, m.Annotations
+	return d
 }
 
-func (l *Local) Manifest(ctx context.Context, repo string, d digest.Digest) ([]byte, Descriptor, error) {
+func (l *Local) Manifest(ctx context.Context, repo string, d digest.Digest) ([]byte, oci.Descriptor, error) {
 	m, err := l.reg.Manifest(ctx, repo, d.String())
 	if err != nil {
-		return nil, Descriptor{}, localErr(err)
+		return nil, oci.Descriptor{}, localErr(err)
 	}
 	return m.Payload, manifestDescriptor(m), nil
 }
@@ -77,16 +80,9 @@ func (l *Local) Blob(ctx context.Context, repo string, d digest.Digest) (io.Read
 	return rc, localErr(err)
 }
 
-func (l *Local) Referrers(ctx context.Context, repo string, d digest.Digest) ([]Descriptor, error) {
+func (l *Local) Referrers(ctx context.Context, repo string, d digest.Digest) ([]oci.Descriptor, error) {
 	list, err := l.reg.Referrers(ctx, repo, d, "")
-	if err != nil {
-		return nil, localErr(err)
-	}
-	out := make([]Descriptor, len(list))
-	for i, x := range list {
-		out[i] = Descriptor{MediaType: x.MediaType, Digest: x.Digest, Size: x.Size, ArtifactType: x.ArtifactType, Annotations: x.Annotations}
-	}
-	return out, nil
+	return list, localErr(err)
 }
 
 // localPage is the page size of local listings.
@@ -129,13 +125,13 @@ func (l *Local) MountBlob(ctx context.Context, repo, from string, d digest.Diges
 	return l.reg.MountBlob(registry.WithActor(ctx, l.actor), repo, from, d)
 }
 
-func (l *Local) PutBlob(ctx context.Context, repo string, desc Descriptor, r io.Reader) error {
-	return l.reg.PushBlob(registry.WithActor(ctx, l.actor), repo, desc.Digest, r)
+func (l *Local) PutBlob(ctx context.Context, repo string, desc oci.Descriptor, r io.Reader) error {
+	return l.reg.PushBlob(registry.WithActor(ctx, l.actor), repo, digest.Digest(desc.Digest), r)
 }
 
-func (l *Local) PutManifest(ctx context.Context, repo, ref string, desc Descriptor, payload []byte) error {
+func (l *Local) PutManifest(ctx context.Context, repo, ref string, desc oci.Descriptor, payload []byte) error {
 	d, err := l.reg.PushManifest(registry.WithActor(ctx, l.actor), repo, ref, desc.MediaType, payload)
-	if err == nil && d != desc.Digest {
+	if err == nil && d != digest.Digest(desc.Digest) {
 		return fmt.Errorf("%w: manifest %s stored as %s", ErrInvalid, desc.Digest, d)
 	}
 	return err

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -155,7 +156,7 @@ func (s *Service) compareVersion(ctx context.Context, eng *Engine, primary, copi
 		if err != nil {
 			return e, fmt.Errorf("%s:%s on the primary: %w", v.Name, v.Version, err)
 		}
-		pd = desc.Digest
+		pd = digest.Digest(desc.Digest)
 	}
 	e.PrimaryDigest = pd.String()
 	md, err := s.copyDigest(ctx, eng, copies, rm, copyName, v.Version)
@@ -194,8 +195,8 @@ func (s *Service) compareVersion(ctx context.Context, eng *Engine, primary, copi
 	return e, nil
 }
 
-func resolveRetry(ctx context.Context, eng *Engine, side Source, repo, ref string) (Descriptor, error) {
-	var d Descriptor
+func resolveRetry(ctx context.Context, eng *Engine, side Source, repo, ref string) (oci.Descriptor, error) {
+	var d oci.Descriptor
 	err := eng.retry.do(ctx, func() (err error) {
 		d, err = side.Resolve(ctx, repo, ref)
 		return err
@@ -208,7 +209,7 @@ func resolveRetry(ctx context.Context, eng *Engine, side Source, repo, ref strin
 func (s *Service) copyDigest(ctx context.Context, eng *Engine, copies Source, rm *Remote, name, version string) (digest.Digest, error) {
 	desc, err := resolveRetry(ctx, eng, copies, name, version)
 	if err == nil || !errors.Is(err, ErrDenied) || copies != Source(rm) {
-		return desc.Digest, err
+		return digest.Digest(desc.Digest), err
 	}
 	vs, perr := rm.PackVersions(ctx, name)
 	if perr != nil {
@@ -231,10 +232,10 @@ func referrerSet(ctx context.Context, eng *Engine, side Source, repo string, sub
 	}
 	set := map[digest.Digest]bool{}
 	for _, r := range refs {
-		set[r.Digest] = true
+		set[digest.Digest(r.Digest)] = true
 	}
 	for _, d := range tagged {
-		set[d.Digest] = true
+		set[digest.Digest(d.Digest)] = true
 	}
 	return set, nil
 }

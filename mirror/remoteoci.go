@@ -13,6 +13,7 @@ import (
 
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/internal/netguard"
+	"github.com/packreg/packreg/oci"
 )
 
 // The OCI distribution side of Remote.
@@ -24,15 +25,8 @@ var (
 	_ Cataloger        = (*Remote)(nil)
 )
 
-// Manifest media types the engine asks for and understands.
-const (
-	mtOCIManifest    = "application/vnd.oci.image.manifest.v1+json"
-	mtOCIIndex       = "application/vnd.oci.image.index.v1+json"
-	mtDockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
-	mtDockerList     = "application/vnd.docker.distribution.manifest.list.v2+json"
-)
-
-var acceptManifests = strings.Join([]string{mtOCIManifest, mtOCIIndex, mtDockerManifest, mtDockerList}, ", ")
+// acceptManifests are the manifest media types the engine asks for and understands.
+var acceptManifests = strings.Join(oci.ManifestMediaTypes(), ", ")
 
 func manifestPath(repo, ref string) string { return "/v2/" + repo + "/manifests/" + ref }
 func blobPath(repo string, d digest.Digest) string {
@@ -41,62 +35,58 @@ func blobPath(repo string, d digest.Digest) string {
 
 // Resolve HEADs the manifest. A registry that sends no digest header is
 // asked for the bytes, and they are hashed.
-func (r *Remote) Resolve(ctx context.Context, repo, ref string) (Descriptor, error) {
+func (r *Remote) Resolve(ctx context.Context, repo, ref string) (oci.Descriptor, error) {
 	resp, err := r.do(ctx, request{method: http.MethodHead, path: manifestPath(repo, ref), repo: repo,
 		header: http.Header{"Accept": {acceptManifests}}})
 	if err != nil {
-		return Descriptor{}, err
+		return oci.Descriptor{}, err
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return Descriptor{}, statusError(resp)
+		return oci.Descriptor{}, statusError(resp)
 	}
-	desc := Descriptor{MediaType: mediaType(resp.Header.Get("Content-Type")), Size: resp.ContentLength}
 	d, err := digest.Parse(resp.Header.Get("Docker-Content-Digest"))
 	if err != nil {
 		if d, err = digest.Parse(ref); err != nil {
 			payload, got, err := r.getManifest(ctx, repo, ref)
 			if err != nil {
-				return Descriptor{}, err
+				return oci.Descriptor{}, err
 			}
-			got.Digest = digest.FromBytes(digest.SHA256, payload)
-			return got, nil
+			return oci.NewDescriptor(got.MediaType, digest.FromBytes(digest.SHA256, payload), got.Size), nil
 		}
 	}
-	desc.Digest = d
-	return desc, nil
+	return oci.NewDescriptor(mediaType(resp.Header.Get("Content-Type")), d, resp.ContentLength), nil
 }
 
 // Manifest GETs manifest d and checks that the bytes hash to d: what we
 // copy on is what the digest names, whatever the remote says.
-func (r *Remote) Manifest(ctx context.Context, repo string, d digest.Digest) ([]byte, Descriptor, error) {
+func (r *Remote) Manifest(ctx context.Context, repo string, d digest.Digest) ([]byte, oci.Descriptor, error) {
 	payload, desc, err := r.getManifest(ctx, repo, d.String())
 	if err != nil {
-		return nil, Descriptor{}, err
+		return nil, oci.Descriptor{}, err
 	}
 	if got := digest.FromBytes(d.Algorithm(), payload); got != d {
-		return nil, Descriptor{}, fmt.Errorf("%w: manifest %s of %s hashes to %s", ErrInvalid, d, repo, got)
+		return nil, oci.Descriptor{}, fmt.Errorf("%w: manifest %s of %s hashes to %s", ErrInvalid, d, repo, got)
 	}
-	desc.Digest = d
-	return payload, desc, nil
+	return payload, oci.NewDescriptor(desc.MediaType, d, desc.Size), nil
 }
 
-func (r *Remote) getManifest(ctx context.Context, repo, ref string) ([]byte, Descriptor, error) {
+func (r *Remote) getManifest(ctx context.Context, repo, ref string) ([]byte, oci.Descriptor, error) {
 	resp, err := r.do(ctx, request{method: http.MethodGet, path: manifestPath(repo, ref), repo: repo,
 		header: http.Header{"Accept": {acceptManifests}}})
 	if err != nil {
-		return nil, Descriptor{}, err
+		return nil, oci.Descriptor{}, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, Descriptor{}, statusError(resp)
+		return nil, oci.Descriptor{}, statusError(resp)
 	}
 	payload, err := readCapped(resp.Body, maxManifestBytes)
 	if err != nil {
-		return nil, Descriptor{}, err
+		return nil, oci.Descriptor{}, err
 	}
 	mt := mediaType(resp.Header.Get("Content-Type"))
-	if !isManifestType(mt) {
+	if !oci.IsManifest(mt) {
 		// Some registries answer application/json: the document says.
 		var doc struct {
 			MediaType string `json:"mediaType"`
@@ -105,7 +95,7 @@ func (r *Remote) getManifest(ctx context.Context, repo, ref string) ([]byte, Des
 			mt = doc.MediaType
 		}
 	}
-	return payload, Descriptor{MediaType: mt, Size: int64(len(payload))}, nil
+	return payload, oci.Descriptor{MediaType: mt, Size: int64(len(payload))}, nil
 }
 
 func mediaType(ct string) string {
@@ -113,14 +103,6 @@ func mediaType(ct string) string {
 		return mt
 	}
 	return ct
-}
-
-func isManifestType(mt string) bool {
-	switch mt {
-	case mtOCIManifest, mtOCIIndex, mtDockerManifest, mtDockerList:
-		return true
-	}
-	return false
 }
 
 // Blob GETs blob d, following a redirect to a blob store without the
@@ -182,7 +164,7 @@ func (r *Remote) MountBlob(ctx context.Context, repo, from string, d digest.Dige
 // The PUT goes wherever the upload Location says, as a hop of the POST's
 // trail (netguard): not from a public address to a private one, not from
 // https to http, and with credentials only on the remote's origin.
-func (r *Remote) PutBlob(ctx context.Context, repo string, desc Descriptor, body io.Reader) error {
+func (r *Remote) PutBlob(ctx context.Context, repo string, desc oci.Descriptor, body io.Reader) error {
 	tr := netguard.NewTrail()
 	resp, err := r.do(ctx, request{method: http.MethodPost, path: "/v2/" + repo + "/blobs/uploads/", repo: repo, push: true, body: []byte{}, trail: tr})
 	if err != nil {
@@ -212,7 +194,7 @@ func (r *Remote) PutBlob(ctx context.Context, repo string, desc Descriptor, body
 
 // PutManifest PUTs the exact bytes and checks the digest the remote
 // computed, when it says: a registry that rewrote them broke the copy.
-func (r *Remote) PutManifest(ctx context.Context, repo, ref string, desc Descriptor, payload []byte) error {
+func (r *Remote) PutManifest(ctx context.Context, repo, ref string, desc oci.Descriptor, payload []byte) error {
 	resp, err := r.do(ctx, request{method: http.MethodPut, path: manifestPath(repo, ref), repo: repo, push: true,
 		header: http.Header{"Content-Type": {desc.MediaType}}, body: payload})
 	if err != nil {
@@ -228,26 +210,21 @@ func (r *Remote) PutManifest(ctx context.Context, repo, ref string, desc Descrip
 	return nil
 }
 
-// indexDoc is the part of an image index the engine reads.
-type indexDoc struct {
-	Manifests []Descriptor `json:"manifests"`
-}
-
 // Referrers asks the referrers API; a registry without it (404) is read
 // through the tag-schema index instead, and remembered as such.
-func (r *Remote) Referrers(ctx context.Context, repo string, d digest.Digest) ([]Descriptor, error) {
+func (r *Remote) Referrers(ctx context.Context, repo string, d digest.Digest) ([]oci.Descriptor, error) {
 	r.mu.Lock()
 	api := r.referrers
 	r.mu.Unlock()
 	if api == nil || *api {
 		resp, err := r.do(ctx, request{method: http.MethodGet, path: "/v2/" + repo + "/referrers/" + d.String(), repo: repo,
-			header: http.Header{"Accept": {mtOCIIndex}}})
+			header: http.Header{"Accept": {oci.MediaTypeImageIndex}}})
 		if err != nil {
 			return nil, err
 		}
 		if resp.StatusCode == http.StatusOK {
 			defer resp.Body.Close()
-			var idx indexDoc
+			var idx oci.Index
 			if err := readJSON(resp.Body, maxManifestBytes, &idx); err != nil {
 				return nil, err
 			}
@@ -283,7 +260,7 @@ func (r *Remote) IndexesReferrers(ctx context.Context) (bool, error) {
 	}
 	probe := digest.FromBytes(digest.SHA256, nil)
 	resp, err := r.do(ctx, request{method: http.MethodGet, path: "/v2/packreg-probe/referrers/" + probe.String(),
-		header: http.Header{"Accept": {mtOCIIndex}}})
+		header: http.Header{"Accept": {oci.MediaTypeImageIndex}}})
 	if err != nil {
 		return false, err
 	}
@@ -299,28 +276,25 @@ func (r *Remote) IndexesReferrers(ctx context.Context) (bool, error) {
 	return false, statusError(resp)
 }
 
-// tagSchemaReferrers reads the index tagged <alg>-<hex>.
-func tagSchemaReferrers(ctx context.Context, src Source, repo string, d digest.Digest) ([]Descriptor, error) {
-	desc, err := src.Resolve(ctx, repo, referrersTag(d))
+// tagSchemaReferrers reads the index tagged oci.ReferrersTag.
+func tagSchemaReferrers(ctx context.Context, src Source, repo string, d digest.Digest) ([]oci.Descriptor, error) {
+	desc, err := src.Resolve(ctx, repo, oci.ReferrersTag(d))
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	payload, _, err := src.Manifest(ctx, repo, desc.Digest)
+	payload, _, err := src.Manifest(ctx, repo, digest.Digest(desc.Digest))
 	if err != nil {
 		return nil, err
 	}
-	var idx indexDoc
+	var idx oci.Index
 	if err := json.Unmarshal(payload, &idx); err != nil {
 		return nil, fmt.Errorf("%w: referrers index of %s: %v", ErrInvalid, d, err)
 	}
 	return idx.Manifests, nil
 }
-
-// referrersTag is the tag schema's name for the referrers of d.
-func referrersTag(d digest.Digest) string { return d.Algorithm() + "-" + d.Hex() }
 
 // Tags walks the tag list pages (Link headers). An unknown repository has
 // no tags.

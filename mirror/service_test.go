@@ -335,7 +335,7 @@ func TestUpstreamPullAndPullThrough(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || sha(body) != fx.pack.Digest {
+	if resp.StatusCode != http.StatusOK || sha(body) != dg(fx.pack) {
 		t.Fatalf("pull-through: %d %s", resp.StatusCode, body)
 	}
 	checkCopied(t, c.testReg, "hq/acme/rules", "1.0.0", fx)

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/oci"
 )
 
 // Errors. Implementations wrap them with %w; callers test with errors.Is.
@@ -24,26 +25,17 @@ var (
 	ErrLimit = errors.New("mirror: limit exceeded")
 )
 
-// Descriptor describes a manifest or a blob, as OCI descriptors do.
-type Descriptor struct {
-	MediaType    string            `json:"mediaType"`
-	Digest       digest.Digest     `json:"digest"`
-	Size         int64             `json:"size"`
-	ArtifactType string            `json:"artifactType,omitempty"`
-	Annotations  map[string]string `json:"annotations,omitempty"`
-}
-
 // Source is a registry content is read from.
 type Source interface {
 	// Resolve describes the manifest ref (a tag or a digest) of repo.
-	Resolve(ctx context.Context, repo, ref string) (Descriptor, error)
+	Resolve(ctx context.Context, repo, ref string) (oci.Descriptor, error)
 	// Manifest returns the bytes of manifest d, checked against d.
-	Manifest(ctx context.Context, repo string, d digest.Digest) ([]byte, Descriptor, error)
+	Manifest(ctx context.Context, repo string, d digest.Digest) ([]byte, oci.Descriptor, error)
 	// Blob opens blob d. The engine checks size and digest while reading.
 	Blob(ctx context.Context, repo string, d digest.Digest) (io.ReadCloser, error)
 	// Referrers lists the manifests whose subject is d: the referrers API,
 	// or the tag-schema index (tag <alg>-<hex>) where there is none.
-	Referrers(ctx context.Context, repo string, d digest.Digest) ([]Descriptor, error)
+	Referrers(ctx context.Context, repo string, d digest.Digest) ([]oci.Descriptor, error)
 	// Tags lists every tag of repo (none, not an error, for an unknown repo).
 	Tags(ctx context.Context, repo string) ([]string, error)
 }
@@ -55,10 +47,10 @@ type Sink interface {
 	// HasBlob reports whether repo holds blob d.
 	HasBlob(ctx context.Context, repo string, d digest.Digest) (bool, error)
 	// PutBlob streams desc.Size bytes of r into repo as blob desc.Digest.
-	PutBlob(ctx context.Context, repo string, desc Descriptor, r io.Reader) error
+	PutBlob(ctx context.Context, repo string, desc oci.Descriptor, r io.Reader) error
 	// PutManifest stores payload, byte for byte, under ref (a tag or
 	// desc.Digest).
-	PutManifest(ctx context.Context, repo, ref string, desc Descriptor, payload []byte) error
+	PutManifest(ctx context.Context, repo, ref string, desc oci.Descriptor, payload []byte) error
 }
 
 // Mounter is an optional Sink ability: link a blob the sink holds in

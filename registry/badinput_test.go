@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/registry"
 )
 
@@ -78,14 +79,14 @@ func TestBadTagsOnPut(t *testing.T) {
 	h := newRegistry(t)
 	m := imageManifest(t, h, "r", []byte("layer"))
 	for _, tag := range []string{"-x", strings.Repeat("t", 129)} {
-		expect(t, putManifest(t, h, "r", tag, m, registry.MediaTypeOCIManifest), 400, "MANIFEST_INVALID")
-		expect(t, putManifest(t, h, "r", sha(m).String()+"?tag="+tag, m, registry.MediaTypeOCIManifest), 400, "MANIFEST_INVALID")
+		expect(t, putManifest(t, h, "r", tag, m, oci.MediaTypeImageManifest), 400, "MANIFEST_INVALID")
+		expect(t, putManifest(t, h, "r", sha(m).String()+"?tag="+tag, m, oci.MediaTypeImageManifest), 400, "MANIFEST_INVALID")
 	}
-	expect(t, putManifest(t, h, "r", strings.Repeat("t", 128), m, registry.MediaTypeOCIManifest), 201, "")
+	expect(t, putManifest(t, h, "r", strings.Repeat("t", 128), m, oci.MediaTypeImageManifest), 201, "")
 	// A tag is one path component: an encoded slash (or dot segment) in it
 	// is a bad tag, not another route.
 	for _, tag := range []string{"v1%2Fx", "v1%2F..%2F..%2Fx", "%2Fv1", "v1%2F"} {
-		expect(t, putManifest(t, h, "r", tag, m, registry.MediaTypeOCIManifest), 400, "MANIFEST_INVALID")
+		expect(t, putManifest(t, h, "r", tag, m, oci.MediaTypeImageManifest), 400, "MANIFEST_INVALID")
 	}
 	expect(t, do(t, h, "GET", "/v2/r/tags/list", nil), 200, "")
 }
@@ -100,7 +101,7 @@ func TestBadManifests(t *testing.T) {
 	layerD := sha(layer)
 	missing := sha([]byte("never pushed"))
 	mk := func(fields string) []byte {
-		return []byte(`{"schemaVersion":2,"mediaType":"` + registry.MediaTypeOCIManifest + `",` + fields + `}`)
+		return []byte(`{"schemaVersion":2,"mediaType":"` + oci.MediaTypeImageManifest + `",` + fields + `}`)
 	}
 	cfg := fmt.Sprintf(`"config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"%s","size":2}`, cfgD)
 	for _, tc := range []struct {
@@ -111,25 +112,25 @@ func TestBadManifests(t *testing.T) {
 		status int
 		code   string
 	}{
-		{"invalid json", []byte(`{"schemaVersion":2,`), registry.MediaTypeOCIManifest, "t", 400, "MANIFEST_INVALID"},
-		{"trailing garbage", append(append([]byte{}, good...), []byte(" garbage")...), registry.MediaTypeOCIManifest, "t", 400, "MANIFEST_INVALID"},
-		{"content-type mismatch", good, registry.MediaTypeOCIIndex, "t", 400, "MANIFEST_INVALID"},
+		{"invalid json", []byte(`{"schemaVersion":2,`), oci.MediaTypeImageManifest, "t", 400, "MANIFEST_INVALID"},
+		{"trailing garbage", append(append([]byte{}, good...), []byte(" garbage")...), oci.MediaTypeImageManifest, "t", 400, "MANIFEST_INVALID"},
+		{"content-type mismatch", good, oci.MediaTypeImageIndex, "t", 400, "MANIFEST_INVALID"},
 		{"unknown manifest media type", []byte(`{"schemaVersion":2,"mediaType":"application/x-mine","config":{}}`), "application/x-mine", "t", 400, "MANIFEST_INVALID"},
 		{"schema1", []byte(`{"schemaVersion":1,"name":"x"}`), "application/vnd.docker.distribution.manifest.v1+json", "t", 400, "MANIFEST_INVALID"},
-		{"both manifests and layers", mk(cfg + `,"layers":[],"manifests":[]`), registry.MediaTypeOCIManifest, "t", 400, "MANIFEST_INVALID"},
-		{"index with layers", []byte(`{"schemaVersion":2,"mediaType":"` + registry.MediaTypeOCIIndex + `","manifests":[],"layers":[]}`), registry.MediaTypeOCIIndex, "t", 400, "MANIFEST_INVALID"},
-		{"missing layer blob", mk(cfg + fmt.Sprintf(`,"layers":[{"mediaType":"application/octet-stream","digest":"%s","size":3}]`, missing)), registry.MediaTypeOCIManifest, "t", 400, "MANIFEST_BLOB_UNKNOWN"},
-		{"missing config", mk(fmt.Sprintf(`"config":{"mediaType":"application/json","digest":"%s","size":3},"layers":[]`, missing)), registry.MediaTypeOCIManifest, "t", 400, "MANIFEST_BLOB_UNKNOWN"},
-		{"missing child manifest", []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":"%s","manifests":[{"mediaType":"%s","digest":"%s","size":3}]}`, registry.MediaTypeOCIIndex, registry.MediaTypeOCIManifest, missing)), registry.MediaTypeOCIIndex, "t", 400, "MANIFEST_BLOB_UNKNOWN"},
-		{"wrong layer size", mk(cfg + fmt.Sprintf(`,"layers":[{"mediaType":"application/octet-stream","digest":"%s","size":%d}]`, layerD, len(layer)+1)), registry.MediaTypeOCIManifest, "t", 400, "MANIFEST_INVALID"},
-		{"negative size", mk(cfg + fmt.Sprintf(`,"layers":[{"mediaType":"application/octet-stream","digest":"%s","size":-1}]`, layerD)), registry.MediaTypeOCIManifest, "t", 400, "MANIFEST_INVALID"},
-		{"bad descriptor digest", mk(cfg + `,"layers":[{"mediaType":"application/octet-stream","digest":"sha256:xyz","size":1}]`), registry.MediaTypeOCIManifest, "t", 400, "MANIFEST_INVALID"},
-		{"malformed subject", mk(cfg + `,"layers":[],"subject":{"mediaType":"x","digest":"nope","size":1}`), registry.MediaTypeOCIManifest, "t", 400, "MANIFEST_INVALID"},
-		{"duplicate key", mk(cfg + `,"layers":[],"layers":[]`), registry.MediaTypeOCIManifest, "t", 400, "MANIFEST_INVALID"},
-		{"key in another case", mk(cfg + fmt.Sprintf(`,"layers":[{"mediaType":"application/octet-stream","digest":"%s","size":%d}],"LAYERS":[]`, layerD, len(layer))), registry.MediaTypeOCIManifest, "t", 400, "MANIFEST_INVALID"},
-		{"descriptor key in another case", mk(cfg + fmt.Sprintf(`,"layers":[{"mediaType":"application/octet-stream","digest":"%s","Digest":"%s","size":%d}]`, missing, layerD, len(layer))), registry.MediaTypeOCIManifest, "t", 400, "MANIFEST_INVALID"},
-		{"put by wrong digest", good, registry.MediaTypeOCIManifest, sha([]byte("other")).String(), 400, "DIGEST_INVALID"},
-		{"put by bad digest", good, registry.MediaTypeOCIManifest, "sha256:bad", 400, "DIGEST_INVALID"},
+		{"both manifests and layers", mk(cfg + `,"layers":[],"manifests":[]`), oci.MediaTypeImageManifest, "t", 400, "MANIFEST_INVALID"},
+		{"index with layers", []byte(`{"schemaVersion":2,"mediaType":"` + oci.MediaTypeImageIndex + `","manifests":[],"layers":[]}`), oci.MediaTypeImageIndex, "t", 400, "MANIFEST_INVALID"},
+		{"missing layer blob", mk(cfg + fmt.Sprintf(`,"layers":[{"mediaType":"application/octet-stream","digest":"%s","size":3}]`, missing)), oci.MediaTypeImageManifest, "t", 400, "MANIFEST_BLOB_UNKNOWN"},
+		{"missing config", mk(fmt.Sprintf(`"config":{"mediaType":"application/json","digest":"%s","size":3},"layers":[]`, missing)), oci.MediaTypeImageManifest, "t", 400, "MANIFEST_BLOB_UNKNOWN"},
+		{"missing child manifest", []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":"%s","manifests":[{"mediaType":"%s","digest":"%s","size":3}]}`, oci.MediaTypeImageIndex, oci.MediaTypeImageManifest, missing)), oci.MediaTypeImageIndex, "t", 400, "MANIFEST_BLOB_UNKNOWN"},
+		{"wrong layer size", mk(cfg + fmt.Sprintf(`,"layers":[{"mediaType":"application/octet-stream","digest":"%s","size":%d}]`, layerD, len(layer)+1)), oci.MediaTypeImageManifest, "t", 400, "MANIFEST_INVALID"},
+		{"negative size", mk(cfg + fmt.Sprintf(`,"layers":[{"mediaType":"application/octet-stream","digest":"%s","size":-1}]`, layerD)), oci.MediaTypeImageManifest, "t", 400, "MANIFEST_INVALID"},
+		{"bad descriptor digest", mk(cfg + `,"layers":[{"mediaType":"application/octet-stream","digest":"sha256:xyz","size":1}]`), oci.MediaTypeImageManifest, "t", 400, "MANIFEST_INVALID"},
+		{"malformed subject", mk(cfg + `,"layers":[],"subject":{"mediaType":"x","digest":"nope","size":1}`), oci.MediaTypeImageManifest, "t", 400, "MANIFEST_INVALID"},
+		{"duplicate key", mk(cfg + `,"layers":[],"layers":[]`), oci.MediaTypeImageManifest, "t", 400, "MANIFEST_INVALID"},
+		{"key in another case", mk(cfg + fmt.Sprintf(`,"layers":[{"mediaType":"application/octet-stream","digest":"%s","size":%d}],"LAYERS":[]`, layerD, len(layer))), oci.MediaTypeImageManifest, "t", 400, "MANIFEST_INVALID"},
+		{"descriptor key in another case", mk(cfg + fmt.Sprintf(`,"layers":[{"mediaType":"application/octet-stream","digest":"%s","Digest":"%s","size":%d}]`, missing, layerD, len(layer))), oci.MediaTypeImageManifest, "t", 400, "MANIFEST_INVALID"},
+		{"put by wrong digest", good, oci.MediaTypeImageManifest, sha([]byte("other")).String(), 400, "DIGEST_INVALID"},
+		{"put by bad digest", good, oci.MediaTypeImageManifest, "sha256:bad", 400, "DIGEST_INVALID"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			expect(t, putManifest(t, h, repo, tc.ref, tc.body, tc.ct), tc.status, tc.code)
@@ -139,11 +140,11 @@ func TestBadManifests(t *testing.T) {
 	}
 	t.Run("over 4 MiB", func(t *testing.T) {
 		big := make([]byte, 4<<20+1)
-		expect(t, putManifest(t, h, repo, "t", big, registry.MediaTypeOCIManifest), 413, "MANIFEST_INVALID")
+		expect(t, putManifest(t, h, repo, "t", big, oci.MediaTypeImageManifest), 413, "MANIFEST_INVALID")
 	})
 	t.Run("too many descriptors", func(t *testing.T) {
 		var sb strings.Builder
-		sb.WriteString(`{"schemaVersion":2,"mediaType":"` + registry.MediaTypeOCIIndex + `","manifests":[`)
+		sb.WriteString(`{"schemaVersion":2,"mediaType":"` + oci.MediaTypeImageIndex + `","manifests":[`)
 		for i := range 100000 {
 			if i > 0 {
 				sb.WriteByte(',')
@@ -152,14 +153,14 @@ func TestBadManifests(t *testing.T) {
 		}
 		sb.WriteString(`]}`)
 		body := []byte(sb.String())
-		w := putManifest(t, h, repo, "t", body, registry.MediaTypeOCIIndex)
+		w := putManifest(t, h, repo, "t", body, oci.MediaTypeImageIndex)
 		if w.Code != 400 && w.Code != 413 {
 			t.Fatalf("status %d, want 400 or 413", w.Code)
 		}
 	})
 	t.Run("deep nesting", func(t *testing.T) {
 		body := []byte(`{"schemaVersion":2,"annotations":` + strings.Repeat(`{"a":`, 20000) + `1` + strings.Repeat(`}`, 20000) + `}`)
-		expect(t, putManifest(t, h, repo, "t", body, registry.MediaTypeOCIManifest), 400, "MANIFEST_INVALID")
+		expect(t, putManifest(t, h, repo, "t", body, oci.MediaTypeImageManifest), 400, "MANIFEST_INVALID")
 	})
 	t.Run("content type from body when header absent", func(t *testing.T) {
 		expect(t, do(t, h, "PUT", "/v2/"+repo+"/manifests/ok", good), 201, "")
@@ -364,21 +365,21 @@ func TestIndexDepth(t *testing.T) {
 	h := newRegistry(t)
 	repo := "deep/index"
 	img := imageManifest(t, h, repo, []byte("leaf"))
-	expect(t, putManifest(t, h, repo, "leaf", img, registry.MediaTypeOCIManifest), 201, "")
+	expect(t, putManifest(t, h, repo, "leaf", img, oci.MediaTypeImageManifest), 201, "")
 	index := func(mt string, children ...[]byte) []byte {
-		var ds []desc
+		var ds []oci.Descriptor
 		for _, c := range children {
 			var doc struct{ MediaType string }
 			json.Unmarshal(c, &doc)
-			ds = append(ds, desc{MediaType: doc.MediaType, Digest: sha(c), Size: int64(len(c))})
+			ds = append(ds, desc(doc.MediaType, sha(c), int64(len(c))))
 		}
 		return mustJSON(map[string]any{"schemaVersion": 2, "mediaType": mt, "manifests": ds})
 	}
 	levels := [][]byte{img}
 	for level := 1; level <= 20; level++ {
-		mt := registry.MediaTypeOCIIndex
+		mt := oci.MediaTypeImageIndex
 		if level%2 == 0 {
-			mt = registry.MediaTypeDockerList
+			mt = oci.MediaTypeDockerManifestList
 		}
 		// Each level also lists the image, so only the deepest child counts.
 		b := index(mt, levels[level-1], img)
@@ -401,6 +402,6 @@ func TestIndexDepth(t *testing.T) {
 	}
 	expect(t, do(t, h, "GET", "/v2/"+repo+"/manifests/l9", nil), 404, "MANIFEST_UNKNOWN")
 	// A wide, shallow index is fine; so is one over level 7 and level 1.
-	expect(t, putManifest(t, h, repo, "wide", index(registry.MediaTypeOCIIndex, levels[1], levels[7], img), registry.MediaTypeOCIIndex), 201, "")
-	expect(t, putManifest(t, h, repo, "over8", index(registry.MediaTypeOCIIndex, img, levels[8]), registry.MediaTypeOCIIndex), 400, "MANIFEST_INVALID")
+	expect(t, putManifest(t, h, repo, "wide", index(oci.MediaTypeImageIndex, levels[1], levels[7], img), oci.MediaTypeImageIndex), 201, "")
+	expect(t, putManifest(t, h, repo, "over8", index(oci.MediaTypeImageIndex, img, levels[8]), oci.MediaTypeImageIndex), 400, "MANIFEST_INVALID")
 }

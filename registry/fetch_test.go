@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
 )
@@ -38,7 +40,7 @@ func TestFetcher(t *testing.T) {
 			if err := reg.PushBlob(ctx, repo, sha([]byte("layer")), stringsReader("layer")); err != nil {
 				return err
 			}
-			_, err := reg.PushManifest(ctx, repo, ref, registry.MediaTypeOCIManifest, payload)
+			_, err := reg.PushManifest(ctx, repo, ref, oci.MediaTypeImageManifest, payload)
 			return err
 		case "up/down":
 			return fmt.Errorf("upstream unreachable: %w", storage.ErrUnavailable)
@@ -83,7 +85,7 @@ func TestServiceReads(t *testing.T) {
 	reg := newRegistry(t)
 	ctx := context.Background()
 	subject := imageManifest(t, reg, "a/pack", []byte("payload"))
-	expect(t, putManifest(t, reg, "a/pack", "1.0.0", subject, registry.MediaTypeOCIManifest), http.StatusCreated, "")
+	expect(t, putManifest(t, reg, "a/pack", "1.0.0", subject, oci.MediaTypeImageManifest), http.StatusCreated, "")
 
 	size, err := reg.StatBlob(ctx, "a/pack", sha([]byte("payload")))
 	if err != nil || size != 7 {
@@ -103,27 +105,27 @@ func TestServiceReads(t *testing.T) {
 	}
 
 	// One referrer through the API, one through the tag schema index.
-	sd := desc{MediaType: registry.MediaTypeOCIManifest, Digest: sha(subject), Size: int64(len(subject))}
+	sd := desc(oci.MediaTypeImageManifest, sha(subject), int64(len(subject)))
 	ref := func(kind string) []byte {
-		m := map[string]any{"schemaVersion": 2, "mediaType": registry.MediaTypeOCIManifest, "artifactType": kind,
-			"config":  desc{MediaType: "application/vnd.oci.empty.v1+json", Digest: pushBlob(t, reg, "a/pack", []byte(`{}`)), Size: 2},
-			"layers":  []desc{},
+		m := map[string]any{"schemaVersion": 2, "mediaType": oci.MediaTypeImageManifest, "artifactType": kind,
+			"config":  desc("application/vnd.oci.empty.v1+json", pushBlob(t, reg, "a/pack", []byte(`{}`)), 2),
+			"layers":  []oci.Descriptor{},
 			"subject": sd}
 		return mustJSON(m)
 	}
 	api, legacy := ref("application/vnd.example.sig"), ref("application/vnd.example.sbom")
-	expect(t, putManifest(t, reg, "a/pack", sha(api).String(), api, registry.MediaTypeOCIManifest), http.StatusCreated, "")
-	expect(t, putManifest(t, reg, "a/pack", sha(legacy).String(), legacy, registry.MediaTypeOCIManifest), http.StatusCreated, "")
-	idx := mustJSON(map[string]any{"schemaVersion": 2, "mediaType": registry.MediaTypeOCIIndex,
-		"manifests": []desc{{MediaType: registry.MediaTypeOCIManifest, Digest: sha(legacy), Size: int64(len(legacy)), ArtifactType: "application/vnd.example.sbom"}}})
-	expect(t, putManifest(t, reg, "a/pack", "sha256-"+sha(subject).Hex(), idx, registry.MediaTypeOCIIndex), http.StatusCreated, "")
+	expect(t, putManifest(t, reg, "a/pack", sha(api).String(), api, oci.MediaTypeImageManifest), http.StatusCreated, "")
+	expect(t, putManifest(t, reg, "a/pack", sha(legacy).String(), legacy, oci.MediaTypeImageManifest), http.StatusCreated, "")
+	idx := mustJSON(map[string]any{"schemaVersion": 2, "mediaType": oci.MediaTypeImageIndex,
+		"manifests": []oci.Descriptor{desc(oci.MediaTypeImageManifest, sha(legacy), int64(len(legacy)), "application/vnd.example.sbom")}})
+	expect(t, putManifest(t, reg, "a/pack", "sha256-"+sha(subject).Hex(), idx, oci.MediaTypeImageIndex), http.StatusCreated, "")
 
 	refs, err := reg.Referrers(ctx, "a/pack", sha(subject), "")
 	if err != nil || len(refs) != 2 {
 		t.Fatalf("Referrers = %+v, %v", refs, err)
 	}
 	only, _ := reg.Referrers(ctx, "a/pack", sha(subject), "application/vnd.example.sbom")
-	if len(only) != 1 || only[0].Digest != sha(legacy) {
+	if len(only) != 1 || digest.Digest(only[0].Digest) != sha(legacy) {
 		t.Fatalf("Referrers filtered: %+v", only)
 	}
 

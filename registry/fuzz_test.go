@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -42,7 +43,7 @@ func FuzzParseManifest(f *testing.F) {
 			}
 			return
 		}
-		if !isManifestType(m.MediaType) && !isIndexType(m.MediaType) {
+		if !oci.IsManifest(m.MediaType) {
 			t.Fatalf("accepted media type %q", m.MediaType)
 		}
 		if p, _, err := mime.ParseMediaType(ct); err == nil && doc.MediaType != "" && p != doc.MediaType {
@@ -321,16 +322,16 @@ var (
 	specTagRE  = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
 )
 
-// FuzzNames: validName and validTag are the spec's grammars, and a
+// FuzzNames: oci.ValidName and oci.ValidTag are the spec's grammars, and a
 // reference is a tag or a digest, never both, refused as DIGEST_INVALID.
 func FuzzNames(f *testing.F) {
 	f.Add("acme/rules")
 	f.Fuzz(func(t *testing.T, s string) {
-		if got, want := validName(s), len(s) <= maxNameLen && specNameRE.MatchString(s); got != want {
-			t.Fatalf("validName(%q) = %v, the spec says %v", s, got, want)
+		if got, want := oci.ValidName(s), len(s) <= oci.MaxNameLen && specNameRE.MatchString(s); got != want {
+			t.Fatalf("oci.ValidName(%q) = %v, the spec says %v", s, got, want)
 		}
-		if got, want := validTag(s), specTagRE.MatchString(s); got != want {
-			t.Fatalf("validTag(%q) = %v, the spec says %v", s, got, want)
+		if got, want := oci.ValidTag(s), specTagRE.MatchString(s); got != want {
+			t.Fatalf("oci.ValidTag(%q) = %v, the spec says %v", s, got, want)
 		}
 		ref, err := parseReference(s)
 		if err != nil {
@@ -338,7 +339,7 @@ func FuzzNames(f *testing.F) {
 			if !errors.As(err, &oe) || oe.Status != http.StatusBadRequest || oe.Code != codeDigestInvalid {
 				t.Fatalf("reference %q refused with %v", s, err)
 			}
-			if _, derr := digest.Parse(s); derr == nil || !strings.Contains(s, ":") && validTag(s) {
+			if _, derr := digest.Parse(s); derr == nil || !strings.Contains(s, ":") && oci.ValidTag(s) {
 				t.Fatalf("valid reference %q refused: %v", s, err)
 			}
 			return
@@ -350,7 +351,7 @@ func FuzzNames(f *testing.F) {
 			if _, err := digest.Parse(s); err != nil {
 				t.Fatalf("reference %q accepted as a digest: %v", s, err)
 			}
-		} else if !validTag(s) {
+		} else if !oci.ValidTag(s) {
 			t.Fatalf("reference %q accepted as a tag", s)
 		}
 	})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/internal/teststores"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/registry"
 )
 
@@ -75,12 +76,14 @@ func pushBlob(t *testing.T, h http.Handler, repo string, b []byte) digest.Digest
 	return d
 }
 
-type desc struct {
-	MediaType    string            `json:"mediaType"`
-	Digest       digest.Digest     `json:"digest"`
-	Size         int64             `json:"size"`
-	ArtifactType string            `json:"artifactType,omitempty"`
-	Annotations  map[string]string `json:"annotations,omitempty"`
+// desc describes content for the manifests tests build, with an
+// artifactType when one is given.
+func desc(mediaType string, d digest.Digest, size int64, artifactType ...string) oci.Descriptor {
+	out := oci.NewDescriptor(mediaType, d, size)
+	if len(artifactType) > 0 {
+		out.ArtifactType = artifactType[0]
+	}
+	return out
 }
 
 // imageManifest builds an OCI image manifest over pushed config and layer blobs.
@@ -89,12 +92,12 @@ func imageManifest(t *testing.T, h http.Handler, repo string, layers ...[]byte) 
 	cfg := []byte(`{}`)
 	m := map[string]any{
 		"schemaVersion": 2,
-		"mediaType":     registry.MediaTypeOCIManifest,
-		"config":        desc{MediaType: "application/vnd.oci.empty.v1+json", Digest: pushBlob(t, h, repo, cfg), Size: int64(len(cfg))},
+		"mediaType":     oci.MediaTypeImageManifest,
+		"config":        desc("application/vnd.oci.empty.v1+json", pushBlob(t, h, repo, cfg), int64(len(cfg))),
 	}
-	ls := []desc{}
+	ls := []oci.Descriptor{}
 	for _, l := range layers {
-		ls = append(ls, desc{MediaType: "application/vnd.oci.image.layer.v1.tar", Digest: pushBlob(t, h, repo, l), Size: int64(len(l))})
+		ls = append(ls, desc("application/vnd.oci.image.layer.v1.tar", pushBlob(t, h, repo, l), int64(len(l))))
 	}
 	m["layers"] = ls
 	b, _ := json.Marshal(m)

@@ -20,9 +20,10 @@ import (
 type keySet int
 
 const (
-	freeKeys keySet = iota // annotations, platform, fields we do not read
-	docKeys                // manifestDoc
-	descKeys               // descriptor
+	freeKeys     keySet = iota // annotations, fields we do not read
+	docKeys                    // oci.Document
+	descKeys                   // oci.DocDescriptor
+	platformKeys               // its platform
 )
 
 func (k keySet) fields() []string {
@@ -30,7 +31,9 @@ func (k keySet) fields() []string {
 	case docKeys:
 		return []string{"schemaVersion", "mediaType", "artifactType", "config", "layers", "manifests", "subject", "annotations"}
 	case descKeys:
-		return []string{"mediaType", "digest", "size", "urls", "artifactType", "annotations"}
+		return []string{"mediaType", "digest", "size", "urls", "annotations", "data", "platform", "artifactType"}
+	case platformKeys:
+		return []string{"architecture", "os", "os.version", "os.features", "variant"}
 	}
 	return nil
 }
@@ -39,6 +42,9 @@ func (k keySet) fields() []string {
 func (k keySet) child(key string) keySet {
 	if k == docKeys && (key == "config" || key == "layers" || key == "manifests" || key == "subject") {
 		return descKeys
+	}
+	if k == descKeys && key == "platform" {
+		return platformKeys
 	}
 	return freeKeys
 }

@@ -11,15 +11,8 @@ import (
 	"strings"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/storage"
-)
-
-// Manifest media types packreg stores. Artifact types are free; these are not.
-const (
-	MediaTypeOCIManifest    = "application/vnd.oci.image.manifest.v1+json"
-	MediaTypeOCIIndex       = "application/vnd.oci.image.index.v1+json"
-	MediaTypeDockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
-	MediaTypeDockerList     = "application/vnd.docker.distribution.manifest.list.v2+json"
 )
 
 const (
@@ -33,42 +26,14 @@ const (
 	MaxIndexDepth = 8
 )
 
-func isIndexType(mt string) bool { return mt == MediaTypeOCIIndex || mt == MediaTypeDockerList }
-
-func isManifestType(mt string) bool {
-	return mt == MediaTypeOCIManifest || mt == MediaTypeDockerManifest
-}
-
-type descriptor struct {
-	MediaType    string            `json:"mediaType"`
-	Digest       string            `json:"digest"`
-	Size         *int64            `json:"size"`
-	URLs         []string          `json:"urls,omitempty"`
-	ArtifactType string            `json:"artifactType,omitempty"`
-	Annotations  map[string]string `json:"annotations,omitempty"`
-}
-
-// manifestDoc is the union of image manifest and index; pointers tell
-// "absent" from "empty", which the both-kinds check needs.
-type manifestDoc struct {
-	SchemaVersion *int              `json:"schemaVersion"`
-	MediaType     string            `json:"mediaType"`
-	ArtifactType  string            `json:"artifactType"`
-	Config        *descriptor       `json:"config"`
-	Layers        *[]descriptor     `json:"layers"`
-	Manifests     *[]descriptor     `json:"manifests"`
-	Subject       *descriptor       `json:"subject"`
-	Annotations   map[string]string `json:"annotations"`
-}
-
 func invalidManifest(format string, args ...any) *Error {
 	return ociErr(http.StatusBadRequest, codeManifestInvalid, format, args...)
 }
 
 // parseManifest checks payload as an OCI/Docker manifest or index sent with
 // Content-Type ct, and returns the record to store (without Repo).
-func parseManifest(payload []byte, ct string) (*storage.Manifest, *manifestDoc, error) {
-	var doc manifestDoc
+func parseManifest(payload []byte, ct string) (*storage.Manifest, *oci.Document, error) {
+	var doc oci.Document
 	if err := json.Unmarshal(payload, &doc); err != nil {
 		return nil, nil, invalidManifest("manifest is not valid JSON: %v", err)
 	}
@@ -96,36 +61,33 @@ func parseManifest(payload []byte, ct string) (*storage.Manifest, *manifestDoc, 
 	}
 	if mt == "" {
 		// Neither body nor header says: infer from the shape.
-		mt = MediaTypeOCIManifest
+		mt = oci.MediaTypeImageManifest
 		if doc.Manifests != nil {
-			mt = MediaTypeOCIIndex
+			mt = oci.MediaTypeImageIndex
 		}
 	}
 	m := &storage.Manifest{MediaType: mt, ArtifactType: doc.ArtifactType, Annotations: doc.Annotations}
-	var descs []descriptor
+	var descs []oci.DocDescriptor
 	switch {
-	case isManifestType(mt):
+	case oci.IsImageManifest(mt):
 		if doc.Manifests != nil {
 			return nil, nil, invalidManifest("an image manifest cannot list manifests")
 		}
 		if doc.Config == nil {
 			return nil, nil, invalidManifest("an image manifest needs a config")
 		}
-		descs = append(descs, *doc.Config)
-		if doc.Layers != nil {
-			descs = append(descs, *doc.Layers...)
-		}
+		descs = doc.Blobs()
 		if m.ArtifactType == "" {
 			m.ArtifactType = doc.Config.MediaType
 		}
-	case isIndexType(mt):
+	case oci.IsIndex(mt):
 		if hasImage {
 			return nil, nil, invalidManifest("an index cannot have config or layers")
 		}
 		if doc.Manifests == nil {
 			return nil, nil, invalidManifest("an index needs a manifests list")
 		}
-		descs = *doc.Manifests
+		descs = doc.Children()
 	default:
 		return nil, nil, invalidManifest("unsupported manifest media type %q", clip(mt))
 	}
@@ -149,7 +111,7 @@ func parseManifest(payload []byte, ct string) (*storage.Manifest, *manifestDoc, 
 	return m, &doc, nil
 }
 
-func checkDescriptor(d *descriptor) (digest.Digest, error) {
+func checkDescriptor(d *oci.DocDescriptor) (digest.Digest, error) {
 	if d.MediaType == "" {
 		return "", invalidManifest("descriptor %q has no mediaType", clip(d.Digest))
 	}
@@ -163,18 +125,13 @@ func checkDescriptor(d *descriptor) (digest.Digest, error) {
 	return dg, nil
 }
 
-// foreign layers are not pushed to the registry: they live at their URLs.
-func nonDistributable(mt string) bool {
-	return strings.Contains(mt, "nondistributable") || strings.Contains(mt, "foreign")
-}
-
 // checkReferences makes sure every blob and child manifest is in the
 // repository with the size the descriptor claims, and sets the depth of an
 // index from its children's (at most MaxIndexDepth).
-func (r *Registry) checkReferences(ctx context.Context, repo string, m *storage.Manifest, doc *manifestDoc) error {
-	if isIndexType(m.MediaType) {
+func (r *Registry) checkReferences(ctx context.Context, repo string, m *storage.Manifest, doc *oci.Document) error {
+	if oci.IsIndex(m.MediaType) {
 		m.IndexDepth = 1
-		for _, c := range *doc.Manifests {
+		for _, c := range doc.Children() {
 			d := digest.Digest(c.Digest)
 			child, err := r.meta.GetManifest(ctx, repo, d)
 			if errors.Is(err, storage.ErrNotFound) {
@@ -194,12 +151,9 @@ func (r *Registry) checkReferences(ctx context.Context, repo string, m *storage.
 		}
 		return nil
 	}
-	descs := []descriptor{*doc.Config}
-	if doc.Layers != nil {
-		descs = append(descs, *doc.Layers...)
-	}
-	for _, l := range descs {
-		if nonDistributable(l.MediaType) {
+	for _, l := range doc.Blobs() {
+		// Foreign layers are not pushed to the registry: they live at their URLs.
+		if oci.NonDistributable(l.MediaType) {
 			continue
 		}
 		d := digest.Digest(l.Digest)
@@ -256,7 +210,7 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 // tags (?tag=).
 func (r *Registry) storeManifest(ctx context.Context, repo string, ref reference, tags []string, ct string, payload []byte) (*storage.Manifest, error) {
 	for _, t := range tags {
-		if !validTag(t) {
+		if !oci.ValidTag(t) {
 			return nil, invalidManifest("invalid tag %q", clip(t))
 		}
 	}

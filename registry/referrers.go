@@ -9,16 +9,9 @@ import (
 	"strings"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/storage"
 )
-
-type referrerDesc struct {
-	MediaType    string            `json:"mediaType"`
-	Digest       digest.Digest     `json:"digest"`
-	Size         int64             `json:"size"`
-	ArtifactType string            `json:"artifactType,omitempty"`
-	Annotations  map[string]string `json:"annotations,omitempty"`
-}
 
 // referrers answers GET /v2/<name>/referrers/<digest>: an image index of the
 // manifests whose subject is the digest.
@@ -35,54 +28,47 @@ func (r *Registry) referrers(w http.ResponseWriter, req *http.Request, rt route)
 	if at != "" {
 		w.Header().Set("OCI-Filters-Applied", "artifactType")
 	}
-	b, err := json.Marshal(struct {
-		SchemaVersion int            `json:"schemaVersion"`
-		MediaType     string         `json:"mediaType"`
-		Manifests     []referrerDesc `json:"manifests"`
-	}{2, MediaTypeOCIIndex, out})
+	b, err := json.Marshal(oci.ReferrersIndex(out))
 	if err != nil {
 		return err
 	}
-	return serveBytes(w, req, digest.FromBytes(digest.SHA256, b), MediaTypeOCIIndex, b)
+	return serveBytes(w, req, digest.FromBytes(digest.SHA256, b), oci.MediaTypeImageIndex, b)
 }
 
-// referrerList is the referrers answer in digest order. Referrers pushed by
-// older clients through the tag schema (an index tagged "sha256-<hex>") are
-// merged in, so both ways of attaching show up in one answer.
-func (r *Registry) referrerList(ctx context.Context, repo string, d digest.Digest, at string) ([]referrerDesc, error) {
+// referrerList is the referrers answer in digest order, never nil.
+// Referrers pushed by older clients through the tag schema (an index
+// tagged oci.ReferrersTag) are merged in, so both ways of attaching show up
+// in one answer.
+func (r *Registry) referrerList(ctx context.Context, repo string, d digest.Digest, at string) ([]oci.Descriptor, error) {
 	list, err := r.meta.Referrers(ctx, repo, d, at)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]referrerDesc, 0, len(list))
+	out := make([]oci.Descriptor, 0, len(list))
 	seen := make(map[digest.Digest]bool, len(list))
 	for _, x := range list {
-		seen[x.Digest] = true
-		out = append(out, referrerDesc{x.MediaType, x.Digest, x.Size, x.ArtifactType, x.Annotations})
+		seen[digest.Digest(x.Digest)] = true
+		out = append(out, x)
 	}
 	legacy, err := r.tagSchemaReferrers(ctx, repo, d)
 	if err != nil {
 		return nil, err
 	}
 	for _, x := range legacy {
-		if !seen[x.Digest] && (at == "" || x.ArtifactType == at) {
-			seen[x.Digest] = true
+		if !seen[digest.Digest(x.Digest)] && (at == "" || x.ArtifactType == at) {
+			seen[digest.Digest(x.Digest)] = true
 			out = append(out, x)
 		}
 	}
-	slices.SortFunc(out, func(a, b referrerDesc) int { return strings.Compare(string(a.Digest), string(b.Digest)) })
+	slices.SortFunc(out, func(a, b oci.Descriptor) int { return strings.Compare(string(a.Digest), string(b.Digest)) })
 	return out, nil
 }
 
-// tagSchemaReferrers reads the fallback index tagged "<alg>-<hex>". Its
+// tagSchemaReferrers reads the fallback index tagged oci.ReferrersTag. Its
 // descriptors are re-described from the stored manifests where possible,
 // because some clients write the config media type as artifactType there.
-func (r *Registry) tagSchemaReferrers(ctx context.Context, repo string, subject digest.Digest) ([]referrerDesc, error) {
-	tag := subject.Algorithm() + "-" + subject.Hex()
-	if !validTag(tag) {
-		return nil, nil
-	}
-	d, err := r.meta.ResolveTag(ctx, repo, tag)
+func (r *Registry) tagSchemaReferrers(ctx context.Context, repo string, subject digest.Digest) ([]oci.Descriptor, error) {
+	d, err := r.meta.ResolveTag(ctx, repo, oci.ReferrersTag(subject))
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, nil
 	}
@@ -96,22 +82,21 @@ func (r *Registry) tagSchemaReferrers(ctx context.Context, repo string, subject 
 	if err != nil {
 		return nil, err
 	}
-	if !isIndexType(idx.MediaType) {
+	if !oci.IsIndex(idx.MediaType) {
 		return nil, nil
 	}
-	var doc struct {
-		Manifests []descriptor `json:"manifests"`
-	}
+	var doc oci.Document
 	if json.Unmarshal(idx.Payload, &doc) != nil {
 		return nil, nil
 	}
-	var out []referrerDesc
-	for _, c := range doc.Manifests {
+	var out []oci.Descriptor
+	for _, c := range doc.Children() {
 		cd, err := digest.Parse(c.Digest)
 		if err != nil || c.Size == nil {
 			continue
 		}
-		x := referrerDesc{c.MediaType, cd, *c.Size, c.ArtifactType, c.Annotations}
+		x := oci.NewDescriptor(c.MediaType, cd, *c.Size)
+		x.ArtifactType, x.Annotations = c.ArtifactType, c.Annotations
 		if m, err := r.meta.GetManifest(ctx, repo, cd); err == nil {
 			x.MediaType, x.Size, x.ArtifactType = m.MediaType, m.Size, m.ArtifactType
 			if x.Annotations == nil {

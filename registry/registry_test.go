@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/registry"
 )
 
@@ -25,7 +26,7 @@ func TestManifestRoundTrip(t *testing.T) {
 	repo := "acme/rules"
 	m := imageManifest(t, h, repo, []byte("rules: []\n"))
 	d := sha(m)
-	w := putManifest(t, h, repo, "1.0.0?tag=latest&tag=stable", m, registry.MediaTypeOCIManifest)
+	w := putManifest(t, h, repo, "1.0.0?tag=latest&tag=stable", m, oci.MediaTypeImageManifest)
 	expect(t, w, 201, "")
 	if w.Header().Get("Docker-Content-Digest") != d.String() || w.Header().Get("Location") != "/v2/"+repo+"/manifests/"+d.String() {
 		t.Fatalf("headers %v", w.Header())
@@ -36,7 +37,7 @@ func TestManifestRoundTrip(t *testing.T) {
 	for _, ref := range []string{"1.0.0", "latest", "stable", d.String()} {
 		w := do(t, h, "GET", "/v2/"+repo+"/manifests/"+ref, nil)
 		expect(t, w, 200, "")
-		if w.Body.String() != string(m) || w.Header().Get("Content-Type") != registry.MediaTypeOCIManifest ||
+		if w.Body.String() != string(m) || w.Header().Get("Content-Type") != oci.MediaTypeImageManifest ||
 			w.Header().Get("Docker-Content-Digest") != d.String() {
 			t.Fatalf("GET %s: %v %q", ref, w.Header(), w.Body.String())
 		}
@@ -47,7 +48,7 @@ func TestManifestRoundTrip(t *testing.T) {
 	}
 	// Byte-exact: a differently formatted but equivalent manifest is another digest.
 	spaced := []byte(strings.Replace(string(m), ",", ", ", 1))
-	w = putManifest(t, h, repo, "spaced", spaced, registry.MediaTypeOCIManifest)
+	w = putManifest(t, h, repo, "spaced", spaced, oci.MediaTypeImageManifest)
 	expect(t, w, 201, "")
 	if w.Header().Get("Docker-Content-Digest") != sha(spaced).String() {
 		t.Fatal("re-encoded manifest")
@@ -77,7 +78,7 @@ func TestSHA512(t *testing.T) {
 	expect(t, do(t, h, "PUT", loc+"?digest="+d2, []byte("bytes")), 201, "")
 	m := imageManifest(t, h, "s", b)
 	md := registryDigest512(m)
-	expect(t, putManifest(t, h, "s", md, m, registry.MediaTypeOCIManifest), 201, "")
+	expect(t, putManifest(t, h, "s", md, m, oci.MediaTypeImageManifest), 201, "")
 	expect(t, do(t, h, "GET", "/v2/s/manifests/"+md, nil), 200, "")
 }
 
@@ -85,19 +86,19 @@ func TestIndexAndDockerTypes(t *testing.T) {
 	h := newRegistry(t)
 	repo := "multi"
 	m := imageManifest(t, h, repo, []byte("a"))
-	expect(t, putManifest(t, h, repo, sha(m).String(), m, registry.MediaTypeOCIManifest), 201, "")
-	idx := mustJSON(map[string]any{"schemaVersion": 2, "mediaType": registry.MediaTypeOCIIndex,
-		"manifests": []desc{{MediaType: registry.MediaTypeOCIManifest, Digest: sha(m), Size: int64(len(m))}}})
-	expect(t, putManifest(t, h, repo, "idx", idx, registry.MediaTypeOCIIndex), 201, "")
+	expect(t, putManifest(t, h, repo, sha(m).String(), m, oci.MediaTypeImageManifest), 201, "")
+	idx := mustJSON(map[string]any{"schemaVersion": 2, "mediaType": oci.MediaTypeImageIndex,
+		"manifests": []oci.Descriptor{desc(oci.MediaTypeImageManifest, sha(m), int64(len(m)))}})
+	expect(t, putManifest(t, h, repo, "idx", idx, oci.MediaTypeImageIndex), 201, "")
 	cfg := pushBlob(t, h, repo, []byte(`{"architecture":"amd64"}`))
-	dm := mustJSON(map[string]any{"schemaVersion": 2, "mediaType": registry.MediaTypeDockerManifest,
-		"config": desc{MediaType: "application/vnd.docker.container.image.v1+json", Digest: cfg, Size: 24}, "layers": []desc{}})
-	expect(t, putManifest(t, h, repo, "docker", dm, registry.MediaTypeDockerManifest), 201, "")
-	list := mustJSON(map[string]any{"schemaVersion": 2, "mediaType": registry.MediaTypeDockerList,
-		"manifests": []desc{{MediaType: registry.MediaTypeDockerManifest, Digest: sha(dm), Size: int64(len(dm))}}})
-	expect(t, putManifest(t, h, repo, "list", list, registry.MediaTypeDockerList), 201, "")
+	dm := mustJSON(map[string]any{"schemaVersion": 2, "mediaType": oci.MediaTypeDockerManifest,
+		"config": desc("application/vnd.docker.container.image.v1+json", cfg, 24), "layers": []oci.Descriptor{}})
+	expect(t, putManifest(t, h, repo, "docker", dm, oci.MediaTypeDockerManifest), 201, "")
+	list := mustJSON(map[string]any{"schemaVersion": 2, "mediaType": oci.MediaTypeDockerManifestList,
+		"manifests": []oci.Descriptor{desc(oci.MediaTypeDockerManifest, sha(dm), int64(len(dm)))}})
+	expect(t, putManifest(t, h, repo, "list", list, oci.MediaTypeDockerManifestList), 201, "")
 	w := do(t, h, "GET", "/v2/"+repo+"/manifests/list", nil)
-	if w.Header().Get("Content-Type") != registry.MediaTypeDockerList {
+	if w.Header().Get("Content-Type") != oci.MediaTypeDockerManifestList {
 		t.Fatalf("content type %q", w.Header().Get("Content-Type"))
 	}
 }
@@ -107,14 +108,14 @@ func TestReferrers(t *testing.T) {
 	repo := "ref/demo"
 	subj := imageManifest(t, h, repo, []byte("pack"))
 	sd := sha(subj)
-	expect(t, putManifest(t, h, repo, "1.0.0", subj, registry.MediaTypeOCIManifest), 201, "")
+	expect(t, putManifest(t, h, repo, "1.0.0", subj, oci.MediaTypeImageManifest), 201, "")
 	empty := pushBlob(t, h, repo, []byte("{}"))
 	referrer := func(artifactType, cfgType, note string) []byte {
 		l := pushBlob(t, h, repo, []byte(note))
-		m := map[string]any{"schemaVersion": 2, "mediaType": registry.MediaTypeOCIManifest,
-			"config":      desc{MediaType: cfgType, Digest: empty, Size: 2},
-			"layers":      []desc{{MediaType: "application/json", Digest: l, Size: int64(len(note))}},
-			"subject":     desc{MediaType: registry.MediaTypeOCIManifest, Digest: sd, Size: int64(len(subj))},
+		m := map[string]any{"schemaVersion": 2, "mediaType": oci.MediaTypeImageManifest,
+			"config":      desc(cfgType, empty, 2),
+			"layers":      []oci.Descriptor{desc("application/json", l, int64(len(note)))},
+			"subject":     desc(oci.MediaTypeImageManifest, sd, int64(len(subj))),
 			"annotations": map[string]string{"note": note}}
 		if artifactType != "" {
 			m["artifactType"] = artifactType
@@ -124,7 +125,7 @@ func TestReferrers(t *testing.T) {
 	sig := referrer("application/vnd.example.sig", "application/vnd.oci.empty.v1+json", "sig")
 	sbom := referrer("", "application/vnd.example.sbom.config", "sbom")
 	for _, r := range [][]byte{sig, sbom} {
-		w := putManifest(t, h, repo, sha(r).String(), r, registry.MediaTypeOCIManifest)
+		w := putManifest(t, h, repo, sha(r).String(), r, oci.MediaTypeImageManifest)
 		expect(t, w, 201, "")
 		if w.Header().Get("OCI-Subject") != sd.String() {
 			t.Fatalf("OCI-Subject %q", w.Header().Get("OCI-Subject"))
@@ -133,11 +134,8 @@ func TestReferrers(t *testing.T) {
 	get := func(q string) (map[string]string, http.Header) {
 		w := do(t, h, "GET", "/v2/"+repo+"/referrers/"+sd.String()+q, nil)
 		expect(t, w, 200, "")
-		var idx struct {
-			MediaType string
-			Manifests []desc
-		}
-		if err := json.Unmarshal(w.Body.Bytes(), &idx); err != nil || idx.MediaType != registry.MediaTypeOCIIndex {
+		var idx oci.Index
+		if err := json.Unmarshal(w.Body.Bytes(), &idx); err != nil || idx.MediaType != oci.MediaTypeImageIndex {
 			t.Fatalf("referrers body %s", w.Body.String())
 		}
 		got := map[string]string{}
@@ -171,10 +169,10 @@ func TestReferrers(t *testing.T) {
 	// A subject that does not exist yet is accepted and listed.
 	ghost := sha([]byte("ghost"))
 	l := pushBlob(t, h, repo, []byte("g"))
-	early := mustJSON(map[string]any{"schemaVersion": 2, "mediaType": registry.MediaTypeOCIManifest, "artifactType": "a/b",
-		"config": desc{MediaType: "application/vnd.oci.empty.v1+json", Digest: empty, Size: 2},
-		"layers": []desc{{MediaType: "application/json", Digest: l, Size: 1}}, "subject": desc{MediaType: registry.MediaTypeOCIManifest, Digest: ghost, Size: 9}})
-	w = putManifest(t, h, repo, sha(early).String(), early, registry.MediaTypeOCIManifest)
+	early := mustJSON(map[string]any{"schemaVersion": 2, "mediaType": oci.MediaTypeImageManifest, "artifactType": "a/b",
+		"config": desc("application/vnd.oci.empty.v1+json", empty, 2),
+		"layers": []oci.Descriptor{desc("application/json", l, 1)}, "subject": desc(oci.MediaTypeImageManifest, ghost, 9)})
+	w = putManifest(t, h, repo, sha(early).String(), early, oci.MediaTypeImageManifest)
 	expect(t, w, 201, "")
 	w = do(t, h, "GET", "/v2/"+repo+"/referrers/"+ghost.String(), nil)
 	if !strings.Contains(w.Body.String(), sha(early).String()) {
@@ -189,18 +187,18 @@ func TestTagSchemaReferrers(t *testing.T) {
 	repo := "legacy"
 	subj := imageManifest(t, h, repo, []byte("pack"))
 	sd := sha(subj)
-	expect(t, putManifest(t, h, repo, "1.0.0", subj, registry.MediaTypeOCIManifest), 201, "")
+	expect(t, putManifest(t, h, repo, "1.0.0", subj, oci.MediaTypeImageManifest), 201, "")
 	empty := pushBlob(t, h, repo, []byte("{}"))
 	l := pushBlob(t, h, repo, []byte("bundle"))
-	ref := mustJSON(map[string]any{"schemaVersion": 2, "mediaType": registry.MediaTypeOCIManifest,
+	ref := mustJSON(map[string]any{"schemaVersion": 2, "mediaType": oci.MediaTypeImageManifest,
 		"artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json",
-		"config":       desc{MediaType: "application/vnd.oci.empty.v1+json", Digest: empty, Size: 2},
-		"layers":       []desc{{MediaType: "application/vnd.dev.sigstore.bundle.v0.3+json", Digest: l, Size: 6}}})
-	expect(t, putManifest(t, h, repo, sha(ref).String(), ref, registry.MediaTypeOCIManifest), 201, "")
+		"config":       desc("application/vnd.oci.empty.v1+json", empty, 2),
+		"layers":       []oci.Descriptor{desc("application/vnd.dev.sigstore.bundle.v0.3+json", l, 6)}})
+	expect(t, putManifest(t, h, repo, sha(ref).String(), ref, oci.MediaTypeImageManifest), 201, "")
 	// The ggcr quirk: the fallback index names the config type as artifactType.
-	idx := mustJSON(map[string]any{"schemaVersion": 2, "mediaType": registry.MediaTypeOCIIndex,
-		"manifests": []desc{{MediaType: registry.MediaTypeOCIManifest, Digest: sha(ref), Size: int64(len(ref)), ArtifactType: "application/vnd.oci.empty.v1+json"}}})
-	expect(t, putManifest(t, h, repo, "sha256-"+sd.Hex(), idx, registry.MediaTypeOCIIndex), 201, "")
+	idx := mustJSON(map[string]any{"schemaVersion": 2, "mediaType": oci.MediaTypeImageIndex,
+		"manifests": []oci.Descriptor{desc(oci.MediaTypeImageManifest, sha(ref), int64(len(ref)), "application/vnd.oci.empty.v1+json")}})
+	expect(t, putManifest(t, h, repo, "sha256-"+sd.Hex(), idx, oci.MediaTypeImageIndex), 201, "")
 	w := do(t, h, "GET", "/v2/"+repo+"/referrers/"+sd.String()+"?artifactType=application/vnd.dev.sigstore.bundle.v0.3%2Bjson", nil)
 	expect(t, w, 200, "")
 	if !strings.Contains(w.Body.String(), sha(ref).String()) || !strings.Contains(w.Body.String(), `"artifactType":"application/vnd.dev.sigstore.bundle.v0.3+json"`) {
@@ -218,7 +216,7 @@ func TestTagPagination(t *testing.T) {
 	}
 	want = append(want, "v1.0", "v1.0.0", "v1.0.0-rc1", "v", "V")
 	for _, tag := range want {
-		expect(t, putManifest(t, h, repo, tag, m, registry.MediaTypeOCIManifest), 201, "")
+		expect(t, putManifest(t, h, repo, tag, m, oci.MediaTypeImageManifest), 201, "")
 	}
 	slices.Sort(want)
 	list := func(q string) ([]string, string) {

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/packreg/packreg/oci"
 )
 
 type ctxKey int
@@ -99,7 +101,7 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	// EscapedPath is always validly encoded, so neither can fail.
 	name, nerr := url.PathUnescape(rt.name)
 	ref, rerr := url.PathUnescape(rt.ref)
-	if nerr != nil || rerr != nil || !validName(name) {
+	if nerr != nil || rerr != nil || !oci.ValidName(name) {
 		r.writeError(w, req, ociErr(http.StatusBadRequest, codeNameInvalid,
 			"invalid repository name %q", clip(name)))
 		return
@@ -109,7 +111,7 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 
 // maxPathLen bounds the escaped path before it is split: a name is at most
 // 255 bytes, and the rest of a route is a resource and a digest or id.
-const maxPathLen = 4 * maxNameLen
+const maxPathLen = 4 * oci.MaxNameLen
 
 // dotComponent reports whether an escaped path has a "." or ".." component,
 // percent-encoded or not. Clients never send one; a cleaning proxy or mux

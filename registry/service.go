@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -16,7 +17,7 @@ import (
 // OCI code and status a client would have seen.
 
 func checkRepo(repo string) error {
-	if !validName(repo) {
+	if !oci.ValidName(repo) {
 		return ociErr(http.StatusBadRequest, codeNameInvalid, "invalid repository name %q", clip(repo))
 	}
 	return nil
@@ -169,20 +170,11 @@ func (r *Registry) MountBlob(ctx context.Context, repo, from string, d digest.Di
 // Referrers lists the manifests of repo whose subject is subject, as the
 // referrers API answers (tag schema index included), filtered by
 // artifactType when it is not empty, in digest order.
-func (r *Registry) Referrers(ctx context.Context, repo string, subject digest.Digest, artifactType string) ([]storage.Descriptor, error) {
+func (r *Registry) Referrers(ctx context.Context, repo string, subject digest.Digest, artifactType string) ([]oci.Descriptor, error) {
 	if err := checkRepo(repo); err != nil {
 		return nil, err
 	}
-	list, err := r.referrerList(ctx, repo, subject, artifactType)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]storage.Descriptor, len(list))
-	for i, x := range list {
-		out[i] = storage.Descriptor{MediaType: x.MediaType, Digest: x.Digest, Size: x.Size,
-			ArtifactType: x.ArtifactType, Annotations: x.Annotations}
-	}
-	return out, nil
+	return r.referrerList(ctx, repo, subject, artifactType)
 }
 
 // Tags returns up to n tags of repo in byte order, all > last.

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+
+	"github.com/packreg/packreg/oci"
 )
 
 // page reads n and last. n absent means the maximum page; n is clamped to
@@ -24,8 +26,8 @@ func (r *Registry) page(req *http.Request) (n int, last string, err error) {
 		n = min(v, r.maxPage)
 	}
 	last = q.Get("last")
-	if len(last) > maxNameLen {
-		return 0, "", ociErr(http.StatusBadRequest, codeNameInvalid, "last is longer than %d characters", maxNameLen)
+	if len(last) > oci.MaxNameLen {
+		return 0, "", ociErr(http.StatusBadRequest, codeNameInvalid, "last is longer than %d characters", oci.MaxNameLen)
 	}
 	return n, last, nil
 }

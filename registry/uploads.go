@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -77,7 +78,7 @@ func (r *Registry) linkFrom(ctx context.Context, repo string, d digest.Digest, f
 	case from == "":
 		// Anonymous mount: the blob is readable somewhere in this registry.
 		_, size, err = r.meta.FindBlob(ctx, d)
-	case validName(from):
+	case oci.ValidName(from):
 		size, err = r.meta.BlobSize(ctx, from, d)
 	default:
 		return false, nil

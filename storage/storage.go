@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/oci"
 )
 
 // Sentinel errors. Backends wrap them with %w; callers test with errors.Is.
@@ -171,15 +172,6 @@ func (e *ClaimError) Error() string {
 
 func (e *ClaimError) Is(target error) bool { return target == ErrConflict }
 
-// Descriptor is a manifest listed without its payload (referrers answers).
-type Descriptor struct {
-	MediaType    string
-	Digest       digest.Digest
-	Size         int64
-	ArtifactType string
-	Annotations  map[string]string
-}
-
 // Metadata is the whole metadata store.
 type Metadata interface {
 	Repositories
@@ -231,7 +223,7 @@ type Manifests interface {
 	DeleteManifest(ctx context.Context, repo string, d digest.Digest, evs ...Event) error
 	// Referrers lists manifests of repo whose subject is subject, filtered by
 	// artifactType when it is not empty, ordered by digest.
-	Referrers(ctx context.Context, repo string, subject digest.Digest, artifactType string) ([]Descriptor, error)
+	Referrers(ctx context.Context, repo string, subject digest.Digest, artifactType string) ([]oci.Descriptor, error)
 }
 
 // Tags maps tag names to manifest digests.

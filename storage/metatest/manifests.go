@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -147,24 +148,25 @@ var referrerCases = []testCase{
 	{"ReferrersFilter", func(t *testing.T, s storage.Metadata) {
 		subject := manifest("r", "subject")
 		put(t, s, subject, "v1")
-		var all []storage.Descriptor
+		var all []oci.Descriptor
 		for i, at := range []string{"sig", "sbom", "sig", "attest", "sig"} {
 			m := referrer("r", fmt.Sprint("ref", i), subject.Digest, at)
 			m.MediaType = fmt.Sprint("media", i)
 			m.Annotations = map[string]string{"i": fmt.Sprint(i)}
 			put(t, s, m)
-			all = append(all, storage.Descriptor{MediaType: m.MediaType, Digest: m.Digest, Size: m.Size,
-				ArtifactType: at, Annotations: m.Annotations})
+			d := oci.NewDescriptor(m.MediaType, m.Digest, m.Size)
+			d.ArtifactType, d.Annotations = at, m.Annotations
+			all = append(all, d)
 		}
 		put(t, s, referrer("r", "unrelated", dg("another subject"), "sig"))
 		put(t, s, referrer("other", "elsewhere", subject.Digest, "sig")) // same subject, other repo
-		slices.SortFunc(all, func(a, b storage.Descriptor) int { return strings.Compare(string(a.Digest), string(b.Digest)) })
+		slices.SortFunc(all, func(a, b oci.Descriptor) int { return strings.Compare(string(a.Digest), string(b.Digest)) })
 
 		got, err := s.Referrers(ctx(t), "r", subject.Digest, "")
 		ok(t, err, "Referrers")
 		sameDescriptors(t, got, all)
 
-		var sigs []storage.Descriptor
+		var sigs []oci.Descriptor
 		for _, d := range all {
 			if d.ArtifactType == "sig" {
 				sigs = append(sigs, d)
@@ -184,7 +186,7 @@ var referrerCases = []testCase{
 		put(t, s, r)
 		got, err := s.Referrers(ctx(t), "r", ghost, "")
 		ok(t, err, "Referrers")
-		if len(got) != 1 || got[0].Digest != r.Digest {
+		if len(got) != 1 || digest.Digest(got[0].Digest) != r.Digest {
 			t.Fatalf("Referrers of an absent subject = %+v, want %s", got, r.Digest)
 		}
 		got, err = s.Referrers(ctx(t), "r", dg("nothing refers to this"), "")
@@ -202,7 +204,7 @@ var referrerCases = []testCase{
 		ok(t, s.DeleteManifest(ctx(t), "r", r1.Digest), "DeleteManifest")
 		got, err := s.Referrers(ctx(t), "r", subject.Digest, "")
 		ok(t, err, "Referrers")
-		if len(got) != 1 || got[0].Digest != r2.Digest {
+		if len(got) != 1 || digest.Digest(got[0].Digest) != r2.Digest {
 			t.Fatalf("Referrers after deleting r1 = %+v, want only %s", got, r2.Digest)
 		}
 		// Deleting the subject leaves its referrers listed (OCI allows either;
@@ -211,7 +213,7 @@ var referrerCases = []testCase{
 	}},
 }
 
-func sameDescriptors(t *testing.T, got, want []storage.Descriptor) {
+func sameDescriptors(t *testing.T, got, want []oci.Descriptor) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("got %d descriptors, want %d:\n got  %+v\n want %+v", len(got), len(want), got, want)

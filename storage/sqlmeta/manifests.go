@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -183,7 +184,7 @@ func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest
 // Referrers reads the (repo_id, subject, artifact_type, digest) index. The
 // subject is a plain column, not a foreign key: a referrer may be pushed
 // before its subject, and the OCI spec wants it listed.
-func (s *Store) Referrers(ctx context.Context, repo string, subject digest.Digest, artifactType string) ([]storage.Descriptor, error) {
+func (s *Store) Referrers(ctx context.Context, repo string, subject digest.Digest, artifactType string) ([]oci.Descriptor, error) {
 	if subject == "" {
 		return nil, nil
 	}
@@ -196,17 +197,15 @@ func (s *Store) Referrers(ctx context.Context, repo string, subject digest.Diges
 		return nil, s.fail("referrers", err)
 	}
 	defer rows.Close()
-	var out []storage.Descriptor
+	var out []oci.Descriptor
 	for rows.Next() {
 		var (
-			desc storage.Descriptor
-			dg   string
+			desc oci.Descriptor
 			ann  sql.NullString
 		)
-		if err := rows.Scan(&desc.MediaType, &dg, &desc.Size, &desc.ArtifactType, &ann); err != nil {
+		if err := rows.Scan(&desc.MediaType, &desc.Digest, &desc.Size, &desc.ArtifactType, &ann); err != nil {
 			return nil, s.fail("referrers", err)
 		}
-		desc.Digest = digest.Digest(dg)
 		if desc.Annotations, err = decodeAnnotations(ann); err != nil {
 			return nil, s.fail("referrers", err)
 		}
