@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // client speaks plain OCI distribution v1.1 to one server.
@@ -185,19 +187,17 @@ func (c *client) getDiscard(ctx context.Context, path string, buf []byte) (int64
 	}
 }
 
-const mediaTypeManifest = "application/vnd.oci.image.manifest.v1+json"
-
 func (c *client) putManifest(ctx context.Context, repo, ref string, body []byte) error {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPut, c.url("/v2/"+repo+"/manifests/"+ref), bytes.NewReader(body))
 	req.ContentLength = int64(len(body))
-	req.Header.Set("Content-Type", mediaTypeManifest)
+	req.Header.Set("Content-Type", ocispec.MediaTypeImageManifest)
 	_, err := c.do(req, http.StatusCreated)
 	return err
 }
 
 func (c *client) getManifest(ctx context.Context, repo, ref string) error {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.url("/v2/"+repo+"/manifests/"+ref), nil)
-	req.Header.Set("Accept", mediaTypeManifest)
+	req.Header.Set("Accept", ocispec.MediaTypeImageManifest)
 	_, err := c.do(req, http.StatusOK)
 	return err
 }

@@ -23,9 +23,10 @@
 // child process (`packreg serve --addr 127.0.0.1:PORT --data DIR`) and talks
 // plain OCI distribution v1.1 over loopback HTTP, so what it measures is what
 // crane or oras would get, including HTTP parsing, logging and fsyncs. The
-// one outside library it uses is aws-sdk-go-v2, and only after the S3 run,
-// to delete the objects under the run's own prefix: the registry API cannot
-// free storage (a blob DELETE unlinks), and the bucket is shared.
+// outside libraries it uses are image-spec, for the manifests it pushes,
+// and aws-sdk-go-v2, only after the S3 run, to delete the objects under the
+// run's own prefix: the registry API cannot free storage (a blob DELETE
+// unlinks), and the bucket is shared.
 //
 // The bench must not distort what it measures: blob bodies come from a
 // deterministic generator (copies out of a 1 MiB random pool), never from a

@@ -5,6 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+
+	godigest "github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 const manifestRepo = "bench/manifests"
@@ -34,30 +38,20 @@ func (b *bench) pushRefs(ctx context.Context, repo string, refs imageRefs) error
 	return nil
 }
 
-type descriptor struct {
-	MediaType string `json:"mediaType"`
-	Digest    string `json:"digest"`
-	Size      int    `json:"size"`
-}
-
 // manifest builds a small OCI image manifest. seq goes into an annotation so
 // every manifest has its own digest: pushing the same bytes twice could be
 // answered from what the registry already has.
 func (refs imageRefs) manifest(seq int) []byte {
-	m := struct {
-		SchemaVersion int               `json:"schemaVersion"`
-		MediaType     string            `json:"mediaType"`
-		Config        descriptor        `json:"config"`
-		Layers        []descriptor      `json:"layers"`
-		Annotations   map[string]string `json:"annotations"`
-	}{
-		SchemaVersion: 2,
-		MediaType:     mediaTypeManifest,
-		Config:        descriptor{"application/vnd.oci.image.config.v1+json", refs.configDigest, len(refs.config)},
-		Layers:        []descriptor{{"application/vnd.oci.image.layer.v1.tar", refs.layerDig, len(refs.layer)}},
+	m := ocispec.Manifest{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispec.MediaTypeImageManifest,
+		Config: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: godigest.Digest(refs.configDigest),
+			Size: int64(len(refs.config))},
+		Layers: []ocispec.Descriptor{{MediaType: ocispec.MediaTypeImageLayer, Digest: godigest.Digest(refs.layerDig),
+			Size: int64(len(refs.layer))}},
 		Annotations: map[string]string{
-			"org.opencontainers.image.created": "2026-01-01T00:00:00Z",
-			"dev.packreg.bench.seq":            strconv.Itoa(seq),
+			ocispec.AnnotationCreated: "2026-01-01T00:00:00Z",
+			"dev.packreg.bench.seq":   strconv.Itoa(seq),
 		},
 	}
 	body, _ := json.Marshal(m)
