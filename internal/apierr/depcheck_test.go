@@ -8,6 +8,6 @@ import (
 
 // Every API package uses apierr, so it must sit below all of them.
 func TestDependencies(t *testing.T) {
-	depcheck.Forbid(t, "github.com/packreg/packreg/internal/apierr",
-		"pack", "attest", "mirror", "compliance", "cmd", "conformance")
+	const m = "github.com/packreg/packreg/"
+	depcheck.Allow(t, ".", m+"registry", m+"storage")
 }

@@ -6,7 +6,7 @@ import (
 	"github.com/packreg/packreg/internal/depcheck"
 )
 
+// TestDependencies: the PostgreSQL backend is sqlmeta plus pgx.
 func TestDependencies(t *testing.T) {
-	depcheck.Forbid(t, "github.com/packreg/packreg/storage/postgres",
-		"registry", "pack", "attest", "mirror", "compliance", "cmd", "conformance")
+	depcheck.Allow(t, ".", "github.com/packreg/packreg/storage/sqlmeta", "github.com/jackc/pgx/v5/", "github.com/jackc/puddle/v2")
 }
