@@ -126,6 +126,12 @@ func TestBadManifests(t *testing.T) {
 		{"negative size", mk(cfg + fmt.Sprintf(`,"layers":[{"mediaType":"application/octet-stream","digest":"%s","size":-1}]`, layerD)), oci.MediaTypeImageManifest, "t", 400, "MANIFEST_INVALID"},
 		{"bad descriptor digest", mk(cfg + `,"layers":[{"mediaType":"application/octet-stream","digest":"sha256:xyz","size":1}]`), oci.MediaTypeImageManifest, "t", 400, "MANIFEST_INVALID"},
 		{"malformed subject", mk(cfg + `,"layers":[],"subject":{"mediaType":"x","digest":"nope","size":1}`), oci.MediaTypeImageManifest, "t", 400, "MANIFEST_INVALID"},
+		// What image-spec's types cannot read, no reader of stored manifests
+		// (pack policy, signature parsing) should meet: data is base64, a
+		// platform an object.
+		{"descriptor data not base64", mk(cfg + fmt.Sprintf(`,"layers":[{"mediaType":"application/octet-stream","digest":"%s","size":%d,"data":"not base64!"}]`, layerD, len(layer))), oci.MediaTypeImageManifest, "t", 400, "MANIFEST_INVALID"},
+		{"descriptor platform not an object", []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":"%s","manifests":[{"mediaType":"%s","digest":"%s","size":3,"platform":"linux"}]}`, oci.MediaTypeImageIndex, oci.MediaTypeImageManifest, missing)), oci.MediaTypeImageIndex, "t", 400, "MANIFEST_INVALID"},
+		{"platform key in another case", []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":"%s","manifests":[{"mediaType":"%s","digest":"%s","size":3,"platform":{"os":"linux","OS":"plan9"}}]}`, oci.MediaTypeImageIndex, oci.MediaTypeImageManifest, missing)), oci.MediaTypeImageIndex, "t", 400, "MANIFEST_INVALID"},
 		{"duplicate key", mk(cfg + `,"layers":[],"layers":[]`), oci.MediaTypeImageManifest, "t", 400, "MANIFEST_INVALID"},
 		{"key in another case", mk(cfg + fmt.Sprintf(`,"layers":[{"mediaType":"application/octet-stream","digest":"%s","size":%d}],"LAYERS":[]`, layerD, len(layer))), oci.MediaTypeImageManifest, "t", 400, "MANIFEST_INVALID"},
 		{"descriptor key in another case", mk(cfg + fmt.Sprintf(`,"layers":[{"mediaType":"application/octet-stream","digest":"%s","Digest":"%s","size":%d}]`, missing, layerD, len(layer))), oci.MediaTypeImageManifest, "t", 400, "MANIFEST_INVALID"},

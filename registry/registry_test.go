@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/registry"
 )
@@ -203,6 +204,29 @@ func TestTagSchemaReferrers(t *testing.T) {
 	expect(t, w, 200, "")
 	if !strings.Contains(w.Body.String(), sha(ref).String()) || !strings.Contains(w.Body.String(), `"artifactType":"application/vnd.dev.sigstore.bundle.v0.3+json"`) {
 		t.Fatalf("tag-schema referrer missing: %s", w.Body.String())
+	}
+}
+
+// TestTagSchemaReferrersSHA512: the fallback tag of a sha512 subject is
+// sha512-<the first 64 hex digits>, as the distribution spec cuts <ref>
+// (the whole digest would make a 135-character tag, which no registry
+// holds), and its index shows in the referrers API.
+func TestTagSchemaReferrersSHA512(t *testing.T) {
+	h := newRegistry(t)
+	repo := "legacy/sha512"
+	subj := imageManifest(t, h, repo, []byte("pack"))
+	sd := digest.FromBytes(digest.SHA512, subj)
+	expect(t, putManifest(t, h, repo, sd.String(), subj, oci.MediaTypeImageManifest), 201, "")
+	ref := imageManifest(t, h, repo, []byte("signature"))
+	expect(t, putManifest(t, h, repo, sha(ref).String(), ref, oci.MediaTypeImageManifest), 201, "")
+	idx := mustJSON(map[string]any{"schemaVersion": 2, "mediaType": oci.MediaTypeImageIndex,
+		"manifests": []oci.Descriptor{desc(oci.MediaTypeImageManifest, sha(ref), int64(len(ref)), "application/vnd.example.sig")}})
+	expect(t, putManifest(t, h, repo, "sha512-"+sd.Hex()[:64], idx, oci.MediaTypeImageIndex), 201, "")
+	w := do(t, h, "GET", "/v2/"+repo+"/referrers/"+sd.String(), nil)
+	expect(t, w, 200, "")
+	var got oci.Index
+	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil || len(got.Manifests) != 1 || string(got.Manifests[0].Digest) != sha(ref).String() {
+		t.Fatalf("referrers of a sha512 subject: %s", w.Body.String())
 	}
 }
 
