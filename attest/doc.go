@@ -82,6 +82,11 @@
 // signatures/attestations/verification paths to ServeVersion, and adapts
 // Evaluate to the pack API's version responses.
 //
-// attest imports registry, storage and digest. It must not import pack,
-// mirror, compliance or cmd, and registry never imports it.
+// The media types, annotations and tag schema of these layouts are
+// package oci's (oci.ParseCosignTag is the one reader of cosign's tags);
+// attest adds what is inside them: payloads, envelopes, statements.
+//
+// attest imports registry, storage, apierr, sigstore's signature packages
+// and the leaves (oci, digest); depcheck_test.go lists them. It must not
+// import pack, mirror, compliance or cmd, and registry never imports it.
 package attest

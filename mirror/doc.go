@@ -58,7 +58,11 @@
 // copy ten signed versions into a registry (a second HEAD and a PATCH per
 // blob, a ping per repository), for 1.4 MB more binary.
 //
-// mirror imports registry, pack (its API error shape and semver), storage,
-// digest and internal/netguard. It must not import compliance, cmd or a storage backend, and
-// registry, pack and attest never import it.
+// Descriptors are oci's (image-spec's), the tag schemas (cosign's tags,
+// the referrers fallback tag) oci's one rule, and version ranges semver's.
+//
+// mirror imports registry, storage, apierr, netguard and the leaves (oci,
+// semver, digest); depcheck_test.go lists them. It must not import pack,
+// attest, compliance, cmd or a storage backend, and registry, pack and
+// attest never import it.
 package mirror

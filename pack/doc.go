@@ -39,11 +39,16 @@
 // with their audit record in one transaction. Errors on the API have one
 // shape (package apierr); the audit trail's API is in package audit.
 //
-// Files: model.go (types, names), semver.go, manifest.go, policy.go
+// What a pack is made of (its artifact type, config and file media types,
+// annotations), repository names and cosign's tags come from package oci;
+// versions and their order from package semver.
+//
+// Files: model.go (types), manifest.go, policy.go
 // (admission and pull gate), index.go (events) and packconfig.go (the
 // facts a pushed pack brings), publish.go and upload.go (REST publish),
 // lifecycle.go, query.go, handler.go (routes).
 //
-// pack imports registry, storage and digest. It must not import attest,
-// mirror, compliance, cmd or a storage backend (it gets a Store).
+// pack imports registry, storage, apierr and the leaves (oci, semver,
+// digest); depcheck_test.go lists them. It must not import attest, mirror,
+// compliance, cmd or a storage backend (it gets a Store).
 package pack

@@ -13,10 +13,14 @@
 // pushes of a claimed tag is refused with 403 DENIED).
 //
 // Layout of the files: routes.go dispatches /v2/ paths, errors.go is the one
-// table from errors to HTTP, names.go validates names and references, and
+// table from errors to HTTP, names.go reads references (tag or digest), and
 // blobs.go, uploads.go, manifests.go, tags.go and referrers.go each handle one
 // resource.
 //
-// registry imports storage and digest; it must not import pack, attest,
+// The vocabulary it checks against is package oci's: the name and tag
+// grammars, the manifest media types, the Document a body is validated as,
+// and the referrers index and fallback tag.
+//
+// registry imports storage, oci and digest; it must not import pack, attest,
 // mirror, compliance or cmd.
 package registry

@@ -25,6 +25,8 @@
 // Every backend passes the shared suites in storage/blobtest and
 // storage/metatest unchanged.
 //
-// storage knows digests and records, never HTTP or OCI semantics. It must not
+// storage knows digests and records, never HTTP or OCI semantics; a
+// referrer is listed as an oci.Descriptor, the one descriptor type. It
+// imports the leaves digest and oci only (depcheck_test.go), and must not
 // import registry, pack, attest, mirror, compliance or cmd.
 package storage

@@ -10,6 +10,6 @@
 // repository and tag pagination in byte order, byte-exact manifests,
 // referrers, upload compare-and-swap, leases and concurrent writers.
 //
-// It imports only storage and digest; never registry, pack, attest,
-// mirror, compliance or cmd.
+// It imports only storage and the leaves digest and oci; never registry,
+// pack, attest, mirror, compliance, cmd or a backend.
 package metatest

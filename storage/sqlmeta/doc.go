@@ -51,6 +51,7 @@
 // With Options.GroupCommit, concurrent writes share one transaction, each
 // in a savepoint (group.go): SQLite pays one fsync for many writers.
 //
-// sqlmeta knows records, not HTTP or OCI: it must not import registry,
-// pack, attest, mirror, compliance or cmd, nor any database driver.
+// sqlmeta knows records, not HTTP or OCI: it imports storage and the
+// leaves digest and oci only, never registry, pack, attest, mirror,
+// compliance or cmd, nor any database driver (depcheck_test.go).
 package sqlmeta
