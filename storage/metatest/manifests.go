@@ -17,7 +17,7 @@ import (
 var manifestCases = []testCase{
 	{"PutGetManifest", func(t *testing.T, s storage.Metadata) {
 		m := manifest("r", `{"schemaVersion":2}`)
-		m.ArtifactType = "application/vnd.packreg.pack.v1"
+		m.ArtifactType = oci.ArtifactTypePack
 		m.Subject = dg("subject")
 		m.Annotations = map[string]string{"org.opencontainers.image.title": "x", "k": "ü"}
 		m.Refs = []digest.Digest{dg("config"), dg("layer1"), dg("layer2")}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -45,7 +46,7 @@ func manifest(repo, body string) *storage.Manifest {
 	return &storage.Manifest{
 		Repo:      repo,
 		Digest:    dg(body),
-		MediaType: "application/vnd.oci.image.manifest.v1+json",
+		MediaType: oci.MediaTypeImageManifest,
 		Size:      int64(len(body)),
 		Payload:   []byte(body),
 		Created:   time.Now().UTC().Truncate(time.Millisecond),

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -17,10 +18,7 @@ const indexDepthStep = 5
 // back (as if the data predated it), and reopening runs the step again.
 // open opens the same database each time; exec runs raw SQL on it.
 func IndexDepthMigration(t *testing.T, open func(t *testing.T) storage.Metadata, exec func(s storage.Metadata, stmt string) error) {
-	const (
-		ociIndex   = "application/vnd.oci.image.index.v1+json"
-		dockerList = "application/vnd.docker.distribution.manifest.list.v2+json"
-	)
+	const ociIndex, dockerList = oci.MediaTypeImageIndex, oci.MediaTypeDockerManifestList
 	s := open(t)
 	img := manifest("r", "image")
 	put(t, s, img)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -24,7 +25,7 @@ func packs(t *testing.T, s storage.Metadata) storage.Packs {
 func packVersion(name, version, body string) *storage.PackVersion {
 	return &storage.PackVersion{
 		Name: name, Version: version, Digest: dg(body),
-		MediaType: "application/vnd.oci.image.manifest.v1+json", ArtifactType: "application/vnd.packreg.pack.v1",
+		MediaType: oci.MediaTypeImageManifest, ArtifactType: oci.ArtifactTypePack,
 		Size: int64(len(body)), TotalSize: int64(len(body)) + 10,
 		Description: "the " + body + " pack",
 		Files:       []storage.PackFile{{Name: body + ".yaml", Digest: dg(body + "-file"), Size: 10, MediaType: "text/yaml"}},
