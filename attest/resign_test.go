@@ -8,6 +8,7 @@ import (
 
 	"github.com/packreg/packreg/attest"
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/oci"
 )
 
 // runPayload is what `cosign sign -a run=N` signs: each run's payload
@@ -28,7 +29,7 @@ func (e *env) resign(k *signer, repo string, d digest.Digest, n int, attestToo b
 		sigs = append(sigs, e.sigLayer(repo, p, k.sign(p)))
 		e.signTag(repo, d, sigs...)
 		if attestToo {
-			envs = append(envs, envelope(k, attest.PayloadTypeInToto, statement(predProvenance, d), ""))
+			envs = append(envs, envelope(k, oci.PayloadTypeInToto, statement(predProvenance, d), ""))
 			e.attestTag(repo, d, predProvenance, envs...)
 		}
 	}
