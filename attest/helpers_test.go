@@ -28,10 +28,10 @@ import (
 	"time"
 
 	"github.com/packreg/packreg/attest"
+	"github.com/packreg/packreg/audit"
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/internal/teststores"
 	"github.com/packreg/packreg/oci"
-	"github.com/packreg/packreg/pack/audit"
 	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
 	"github.com/packreg/packreg/storage/sqlmeta"

@@ -11,11 +11,11 @@ import (
 	"net/textproto"
 	"testing"
 
+	"github.com/packreg/packreg/audit"
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/internal/teststores"
 	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/pack"
-	"github.com/packreg/packreg/pack/audit"
 	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage/sqlmeta"
 )

@@ -11,9 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/packreg/packreg/audit"
 	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/pack"
-	"github.com/packreg/packreg/pack/audit"
 )
 
 // TestPublish: a REST publish is a pack version with the given facts, its

@@ -6,7 +6,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/packreg/packreg/pack/audit"
+	"github.com/packreg/packreg/audit"
 	"github.com/packreg/packreg/pack/client"
 )
 

@@ -10,8 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/packreg/packreg/audit"
 	"github.com/packreg/packreg/pack"
-	"github.com/packreg/packreg/pack/audit"
 	"github.com/packreg/packreg/registry"
 )
 

@@ -3,7 +3,7 @@
 // the wire types of packages pack and audit, and returns API errors as
 // *apierr.Error, so callers can test codes.
 //
-// client imports pack, pack/audit and pack/apierr; it must not import
+// client imports pack, audit and internal/apierr; it must not import
 // attest, mirror, compliance, cmd or a storage backend.
 package client
 
@@ -20,9 +20,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/packreg/packreg/audit"
 	"github.com/packreg/packreg/internal/apierr"
 	"github.com/packreg/packreg/pack"
-	"github.com/packreg/packreg/pack/audit"
 )
 
 // Client talks to one server.

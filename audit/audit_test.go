@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/packreg/packreg/audit"
 	"github.com/packreg/packreg/digest"
-	"github.com/packreg/packreg/pack/audit"
 	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
 	"github.com/packreg/packreg/storage/sqlite"

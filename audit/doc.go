@@ -25,6 +25,7 @@
 // transaction that makes them.
 //
 // The compliance package will take the query side over. audit imports
-// storage and internal/apierr; it must not import registry, pack, attest,
-// mirror, compliance or cmd.
+// storage and internal/apierr, and nothing else of packreg (its
+// depcheck_test.go is an allow-list); it must not import registry, pack,
+// attest, mirror, compliance or cmd.
 package audit
