@@ -156,7 +156,7 @@ func TestVerifyFindsTampering(t *testing.T) {
 
 // failing is an audit log whose database is broken.
 type failing struct {
-	storage.AuditLog
+	audit.Log
 	err error
 }
 

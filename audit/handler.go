@@ -62,12 +62,12 @@ type Verification struct {
 // Handler serves GET /api/v1/audit?since=&action=&target=&limit=&cursor=
 // (newest first; target matches by prefix, since is RFC 3339) and
 // GET /api/v1/audit/verify.
-func Handler(log storage.AuditLog, logger *slog.Logger) http.Handler {
+func Handler(log Log, logger *slog.Logger) http.Handler {
 	return &handler{log: log, logger: logger}
 }
 
 type handler struct {
-	log    storage.AuditLog
+	log    Log
 	logger *slog.Logger
 }
 
@@ -122,10 +122,8 @@ func (h *handler) verify(w http.ResponseWriter, req *http.Request) error {
 		return err
 	}
 	out := Verification{OK: v.OK, Records: v.Records, Head: Head(v.Head), FirstBroken: v.FirstBroken, Reason: v.Reason}
-	if ob, ok := h.log.(storage.Outbox); ok {
-		if out.Pending, err = ob.CountPendingEvents(req.Context(), storage.AuditConsumer); err != nil {
-			return err
-		}
+	if out.Pending, err = h.log.CountPendingEvents(req.Context(), storage.AuditConsumer); err != nil {
+		return err
 	}
 	apierr.JSON(w, http.StatusOK, out)
 	return nil

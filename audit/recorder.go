@@ -11,8 +11,9 @@ import (
 // ActionConfigChange is the action of a configuration change record.
 const ActionConfigChange = "config.change"
 
-// Log is what the recorder needs of the metadata store: the trail, and the
-// outbox of events it turns into records.
+// Log is what audit needs of the metadata store: the trail, and the
+// outbox of events the recorder turns into records (and whose backlog
+// verify reports).
 type Log interface {
 	storage.AuditLog
 	storage.Outbox

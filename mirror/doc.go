@@ -16,10 +16,11 @@
 // referrers included, is on the sink. A second copy of the same content
 // sends nothing, and the counts say so.
 //
-// Service (service.go) keeps mirrors and upstreams in a storage.Mirrors
-// store: URL, credentials (stored, never logged, never shown), filters
-// (name globs, semver range, lifecycle states; archived excluded unless
-// asked for), schedule and concurrency. Worker (worker.go) runs their
+// Service (service.go) keeps mirrors and upstreams in the metadata
+// store (its Store: the storage.Remotes, Runs, Parity and Leases roles):
+// URL, credentials (stored, never logged, never shown), filters (name
+// globs, semver range, lifecycle states; archived excluded unless asked
+// for), schedule and concurrency. Worker (worker.go) runs their
 // syncs and parity checks under a lease per remote, so one replica at a
 // time works on a remote, and records every run with its progress; a run
 // whose worker died is carried on by the next holder of the lease. API

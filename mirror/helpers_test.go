@@ -24,7 +24,7 @@ import (
 type testReg struct {
 	t    testing.TB
 	Reg  *registry.Registry
-	Meta storage.Metadata
+	Meta storage.Store
 	Srv  *httptest.Server
 	// Packs is the pack service of a newPackReg.
 	Packs *pack.Service
@@ -46,7 +46,7 @@ func newTestReg(t testing.TB, opts ...registry.Option) *testReg {
 func newPackReg(t testing.TB, pol pack.Policy, opts ...registry.Option) *testReg {
 	t.Helper()
 	r := openTestReg(t)
-	r.Packs = pack.New(r.Meta.(pack.Store), pack.WithPolicy(pol))
+	r.Packs = pack.New(r.Meta, pack.WithPolicy(pol))
 	r.Reg = registry.New(r.blobs, r.Meta, append(r.Packs.RegistryOptions(), opts...)...)
 	r.Packs.Attach(r.Reg)
 	api := r.Packs.Handler()

@@ -21,10 +21,11 @@ import (
 )
 
 // Store is what the mirror package keeps in the metadata store: remotes,
-// runs and parity history, and the leases its workers coordinate with
-// (*sqlmeta.Store is both).
+// runs and parity history, and the leases its workers coordinate with.
 type Store interface {
-	storage.Mirrors
+	storage.Remotes
+	storage.Runs
+	storage.Parity
 	storage.Leases
 }
 

@@ -42,7 +42,7 @@ func newPrimaryWorker(t *testing.T, wo mirror.WorkerOptions, opts ...mirror.Opti
 	fetch := fetcherFunc(func(ctx context.Context, repo, ref string) error { return svc.FetchManifest(ctx, repo, ref) })
 	r := newPackReg(t, mutable, registry.WithSubscriber(observe), registry.WithFetcher(fetch))
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc = mirror.New(r.Meta.(mirror.Store), r.Reg, append([]mirror.Option{mirror.WithPackIndex(r.Meta.(mirror.PackIndex)),
+	svc = mirror.New(r.Meta, r.Reg, append([]mirror.Option{mirror.WithPackIndex(r.Meta),
 		mirror.WithLogger(quiet), mirror.WithRetry(mirror.Retry{Attempts: 3, Base: 20 * time.Millisecond, Max: 100 * time.Millisecond})}, opts...)...)
 	p := &primary{testReg: r, svc: svc, api: httptest.NewServer(svc.Handler())}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -126,7 +126,7 @@ func (p *primary) parity(t *testing.T, id string) mirror.ParityReport {
 
 func statusOf(t *testing.T, r *testReg, name, version string) string {
 	t.Helper()
-	vs, err := r.Meta.(storage.Packs).ListPackVersions(context.Background(), storage.PackQuery{Name: name})
+	vs, err := r.Meta.ListPackVersions(context.Background(), storage.PackQuery{Name: name})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -398,7 +398,7 @@ func TestWorkerResumesInterruptedRun(t *testing.T) {
 	if _, err := mirror.NewEngine(a.local(), b.remote(), mirror.EngineOptions{}).Copy(ctx, mirror.Job{"acme/rules", "acme/rules", "sha256-" + a.resolve("acme/rules", "1.0.0").Hex() + ".sig"}); err != nil {
 		t.Fatal(err)
 	}
-	store := a.Meta.(storage.Mirrors)
+	store := a.Meta
 	now := time.Now().UTC()
 	run := &storage.MirrorRun{MirrorID: v.ID, Kind: "sync", Trigger: "api", State: storage.RunRunning, Holder: "dead-worker",
 		Counts: `{"manifestsCopied":1,"blobsCopied":3}`, Errors: "[]", Attempts: 1, Started: now, Updated: now}

@@ -50,5 +50,6 @@
 //
 // pack imports registry, storage, apierr and the leaves (oci, semver,
 // digest); depcheck_test.go lists them. It must not import attest, mirror,
-// compliance, cmd or a storage backend (it gets a Store).
+// compliance, cmd or a storage backend (it gets the storage.Packs role of
+// the metadata store).
 package pack

@@ -14,13 +14,6 @@ import (
 	"github.com/packreg/packreg/storage"
 )
 
-// Store is what packs keep in the metadata store: the pack index and the
-// audit trail its changes are recorded in (*sqlmeta.Store is both).
-type Store interface {
-	storage.Packs
-	storage.AuditLog
-}
-
 // Registry is the part of *registry.Registry packs use: publishing goes
 // through the same validation, admission and events as an OCI push.
 type Registry interface {
@@ -37,7 +30,7 @@ type Registry interface {
 // events, admits or refuses manifests by policy, gates pulls by lifecycle,
 // and publishes, lists and retires packs for the REST API.
 type Service struct {
-	store      Store
+	store      storage.Packs // the pack index; its writes carry their audit records
 	reg        Registry
 	policy     Policy
 	log        *slog.Logger
@@ -92,10 +85,10 @@ func WithMaxPublishSize(n int64) Option {
 	}
 }
 
-// New returns a service over store. It needs its registry (Attach) before
+// New returns a service over the pack index store. It needs its registry (Attach) before
 // it serves: the registry is built with the service's hooks, so the two
 // are wired in two steps.
-func New(store Store, opts ...Option) *Service {
+func New(store storage.Packs, opts ...Option) *Service {
 	s := &Service{store: store, policy: DefaultPolicy(), log: slog.Default(), spoolDir: os.TempDir(),
 		maxPublish: DefaultMaxPublishSize,
 		now:        func() time.Time { return time.Now().UTC() }}

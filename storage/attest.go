@@ -90,9 +90,8 @@ type AttestCursor struct {
 	Index    int
 }
 
-// Attest is the optional metadata-store ability behind the attest package:
-// the key ring and the signature records. A Metadata that has it says so by
-// type assertion.
+// Attest is the attest package's part of the store: the key ring and the
+// signature records.
 type Attest interface {
 	// CreateKey stores k, and records evs (Blobs explains them) with it;
 	// ErrConflict when its ID or Name is taken.

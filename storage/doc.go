@@ -4,14 +4,21 @@
 //   - a BlobStore: content-addressed, immutable bytes (layers, configs), plus
 //     the in-progress data of upload sessions. Implementations: storage/fs
 //     (local disk) and storage/s3.
-//   - a Metadata store: repositories, per-repository blob membership,
+//   - a metadata Store: repositories, per-repository blob membership,
 //     manifests (with their exact bytes), tags, referrers, upload sessions
-//     and leases (storage.go), plus the records of the packages above the
-//     registry, each behind an interface of its own: pack versions and
-//     lifecycle (packs.go), the hash-chained audit trail (audit.go), keys
-//     and verification records (attest.go), mirrors, runs and parity
-//     (mirror.go). Implementations share one SQL schema (storage/sqlmeta) over
-//     SQLite (storage/sqlite) and PostgreSQL (storage/postgres).
+//     and leases (storage.go: Metadata, the registry's part), plus the
+//     records of the packages above the registry, each a role interface of
+//     its own: pack versions and lifecycle (packs.go: Packs), the
+//     hash-chained audit trail (audit.go: AuditLog), keys and verification
+//     records (attest.go: Attest), mirrors, their runs and parity history
+//     (mirror.go: Remotes, Runs, Parity). Store composes them all; every
+//     role is required. Implementations share one SQL schema
+//     (storage/sqlmeta) over SQLite (storage/sqlite) and PostgreSQL
+//     (storage/postgres).
+//
+// Optional abilities are small interfaces found by type assertion:
+// Redirector and UploadPurger of a BlobStore, and Pinger (readiness) of
+// either store.
 //
 // The writing methods take the Events a change stands for and record them
 // in the store's outbox in the same transaction (events.go): what must

@@ -86,10 +86,9 @@ type ParityEntry struct {
 	Detail string
 }
 
-// Mirrors is the optional metadata-store ability behind the mirror
-// package: remote registries, their runs and parity history. A Metadata
-// that has it says so by type assertion.
-type Mirrors interface {
+// Remotes are the mirror package's remote registries: mirrors (this
+// registry pushes to them) and upstreams (it pulls from them).
+type Remotes interface {
 	// CreateMirror stores m; ErrConflict when its ID, or its Name within
 	// its Kind, is taken. The writing methods record evs (Blobs explains
 	// them) with the change.
@@ -104,7 +103,11 @@ type Mirrors interface {
 	// DeleteMirror removes the mirror with its runs and parity history;
 	// ErrNotFound if absent.
 	DeleteMirror(ctx context.Context, id string, evs ...Event) error
+}
 
+// Runs are the sync and parity runs of remotes, which workers on any
+// replica carry on.
+type Runs interface {
 	// CreateMirrorRun stores r and sets r.ID.
 	CreateMirrorRun(ctx context.Context, r *MirrorRun) error
 	// GetMirrorRun returns the run, or ErrNotFound.
@@ -117,7 +120,10 @@ type Mirrors interface {
 	ListMirrorRuns(ctx context.Context, mirrorID, kind string, before int64, n int) ([]*MirrorRun, error)
 	// RunningMirrorRuns returns the mirror's runs still running, oldest first.
 	RunningMirrorRuns(ctx context.Context, mirrorID string) ([]*MirrorRun, error)
+}
 
+// Parity is the history of parity checks, with their entries.
+type Parity interface {
 	// PutParityCheck stores c and its entries in one transaction and sets
 	// c.ID (and each entry's CheckID).
 	PutParityCheck(ctx context.Context, c *ParityCheck, entries []ParityEntry) error

@@ -172,7 +172,9 @@ func (e *ClaimError) Error() string {
 
 func (e *ClaimError) Is(target error) bool { return target == ErrConflict }
 
-// Metadata is the whole metadata store.
+// Metadata is the registry's part of the metadata store: repositories,
+// blob links, manifests, tags and uploads, with the leases and the outbox
+// every writer shares.
 type Metadata interface {
 	Repositories
 	Blobs
@@ -182,6 +184,29 @@ type Metadata interface {
 	Leases
 	Outbox
 	Close() error
+}
+
+// Store is the whole metadata store: the registry's part and the records
+// of every package above it, one small role each. Every role is required
+// and a backend implements them all (storage/sqlmeta asserts it at compile
+// time), so a role missing is a compile error, not a failed start. Only
+// the wiring (cmd) holds a Store; a package asks for the roles it uses.
+type Store interface {
+	Metadata
+	Packs    // pack versions and lifecycle (packs.go)
+	AuditLog // the hash-chained trail (audit.go)
+	Attest   // keys and signature records (attest.go)
+	Remotes  // mirrors and upstreams (mirror.go)
+	Runs     // their sync and parity runs
+	Parity   // their parity checks
+}
+
+// Pinger is an optional ability of a metadata or blob store: answer
+// quickly whether its backend is reachable (a database round trip, an S3
+// HeadBucket). Readiness probes ask it; a store without it is taken as
+// ready.
+type Pinger interface {
+	Ping(ctx context.Context) error
 }
 
 // Repositories are created implicitly by the first blob link or manifest put.

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 
@@ -14,8 +12,6 @@ import (
 	"github.com/packreg/packreg/registry"
 )
 
-var errNoAttest = errors.New("metadata store keeps no attest records")
-
 // attests is the attest service wired around the registry and the pack
 // API: it indexes signatures from registry events, gates pulls by the
 // `attest:` policies of the config, serves /api/v1/keys, and answers the
@@ -24,13 +20,9 @@ type attests struct {
 	svc *attest.Service
 }
 
-func newAttest(st *stores, c Config, log *slog.Logger) (*attests, error) {
-	as, ok := st.meta.(attest.Store)
-	if !ok {
-		return nil, fmt.Errorf("%T: %w", st.meta, errNoAttest)
-	}
+func newAttest(st *stores, c Config, log *slog.Logger) *attests {
 	// Packs are always gated: a pack never passes for a signature manifest.
-	return &attests{svc: attest.New(as, attest.WithConfig(c.Attest), attest.WithLogger(log), attest.WithGatedTypes(oci.IsPack))}, nil
+	return &attests{svc: attest.New(st.meta, attest.WithConfig(c.Attest), attest.WithLogger(log), attest.WithGatedTypes(oci.IsPack))}
 }
 
 // defaultAttestConfig is permissive. Policies is empty, not nil, so that

@@ -88,14 +88,10 @@ type mirrors struct {
 // newMirrors builds the mirror service over the metadata store; it reads
 // versions and lifecycle from the pack index and applies an upstream's
 // lifecycle through the pack service.
-func newMirrors(st *stores, c Config, log *slog.Logger, packs *packs) (*mirrors, error) {
-	store, ok := st.meta.(mirror.Store)
-	if !ok {
-		return nil, fmt.Errorf("metadata store %T keeps no mirrors", st.meta)
-	}
-	svc := mirror.New(store, nil, mirror.WithLogger(log), mirror.WithPackIndex(packs.store),
+func newMirrors(st *stores, c Config, log *slog.Logger, packs *packs) *mirrors {
+	svc := mirror.New(st.meta, nil, mirror.WithLogger(log), mirror.WithPackIndex(st.meta),
 		mirror.WithLifecycleSetter(packLifecycle{packs.svc}), mirror.WithHolder(janitorHolder()))
-	return &mirrors{svc: svc, c: c.Mirrors}, nil
+	return &mirrors{svc: svc, c: c.Mirrors}
 }
 
 func (m *mirrors) registryOptions() []registry.Option { return m.svc.RegistryOptions() }

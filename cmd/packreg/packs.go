@@ -69,8 +69,8 @@ func (c PolicyConfig) policy() pack.Policy {
 
 // packs is the pack service and the audit trail, wired around the registry.
 type packs struct {
-	store pack.Store
 	svc   *pack.Service
+	trail audit.Log
 	rec   *audit.Recorder
 	log   *slog.Logger
 }
@@ -80,24 +80,16 @@ type packs struct {
 // policy when it changed since the last start, and from then on every
 // event as soon as it is committed.
 func newPacks(ctx context.Context, st *stores, c Config, log *slog.Logger, opts ...pack.Option) (*packs, error) {
-	store, ok := st.meta.(pack.Store)
-	if !ok {
-		return nil, fmt.Errorf("metadata store %T keeps no pack index or audit trail", st.meta)
-	}
-	alog, ok := st.meta.(audit.Log)
-	if !ok {
-		return nil, fmt.Errorf("metadata store %T keeps no audit trail", st.meta)
-	}
 	pol := c.Packs.Policy.policy()
 	spool, err := spoolDir(c)
 	if err != nil {
 		return nil, err
 	}
 	p := &packs{
-		store: store,
-		svc: pack.New(store, append([]pack.Option{pack.WithPolicy(pol), pack.WithLogger(log),
+		trail: st.meta,
+		svc: pack.New(st.meta, append([]pack.Option{pack.WithPolicy(pol), pack.WithLogger(log),
 			pack.WithSpoolDir(spool), pack.WithMaxPublishSize(c.Packs.MaxPublishSize)}, opts...)...),
-		rec: audit.NewRecorder(alog, log),
+		rec: audit.NewRecorder(st.meta, log),
 		log: log,
 	}
 	if err := p.rec.Flush(ctx); err != nil {
@@ -160,7 +152,7 @@ func (p *packs) attach(reg *registry.Registry) { p.svc.Attach(reg) }
 func (p *packs) routes() []apiRoute {
 	return []apiRoute{
 		{pack.Prefix, p.svc.Handler()},
-		{audit.Prefix, audit.Handler(p.store, p.log)},
+		{audit.Prefix, audit.Handler(p.trail, p.log)},
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/packreg/packreg/registry"
+	"github.com/packreg/packreg/storage"
 )
 
 // serve runs the registry until ctx ends or SIGTERM/SIGINT arrives, then
@@ -104,18 +105,12 @@ type app struct {
 // wire builds the services around the registry and the HTTP handler that
 // serves them all; serve and the in-process tests share it.
 func wire(ctx context.Context, st *stores, c Config, log *slog.Logger, draining *atomic.Bool) (*app, error) {
-	att, err := newAttest(st, c, log)
-	if err != nil {
-		return nil, err
-	}
+	att := newAttest(st, c, log)
 	packs, err := newPacks(ctx, st, c, log, att.packOptions()...)
 	if err != nil {
 		return nil, err
 	}
-	mir, err := newMirrors(st, c, log, packs)
-	if err != nil {
-		return nil, err
-	}
+	mir := newMirrors(st, c, log, packs)
 	reg := registry.New(st.blobs, st.meta, append([]registry.Option{
 		registry.WithLogger(log),
 		registry.WithDeleteEnabled(c.Registry.DeleteEnabled),
@@ -183,21 +178,19 @@ func newHandler(reg http.Handler, st *stores, draining *atomic.Bool, log *slog.L
 	return logRequests(edge.guard(r, log), log)
 }
 
-// ping asks the metadata store (and the blob store, when it can be asked)
-// a question each must answer quickly.
+// ping asks each store that has the storage.Pinger ability whether its
+// backend answers, within a deadline a probe can wait for.
 func (s *stores) ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if p, ok := s.meta.(interface{ Ping(context.Context) error }); ok {
-		if err := p.Ping(ctx); err != nil {
-			return fmt.Errorf("metadata: %w", err)
-		}
-	} else if _, err := s.meta.ListRepositories(ctx, "", 1); err != nil {
-		return fmt.Errorf("metadata: %w", err)
-	}
-	if c, ok := s.blobs.(interface{ Check(context.Context) error }); ok {
-		if err := c.Check(ctx); err != nil {
-			return fmt.Errorf("blobs: %w", err)
+	for _, st := range []struct {
+		name  string
+		store any
+	}{{"metadata", s.meta}, {"blobs", s.blobs}} {
+		if p, ok := st.store.(storage.Pinger); ok {
+			if err := p.Ping(ctx); err != nil {
+				return fmt.Errorf("%s: %w", st.name, err)
+			}
 		}
 	}
 	return nil

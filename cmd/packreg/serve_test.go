@@ -9,30 +9,32 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/packreg/packreg/internal/teststores"
 	"github.com/packreg/packreg/storage"
 )
 
-// fakeMeta answers ListRepositories with err; everything else panics.
+// fakeMeta has the optional Pinger ability, which answers err;
+// everything else panics.
 type fakeMeta struct {
-	storage.Metadata
+	storage.Store
 	err error
 }
 
-func (f *fakeMeta) ListRepositories(context.Context, string, int) ([]string, error) {
-	return nil, f.err
-}
+func (f *fakeMeta) Ping(context.Context) error { return f.err }
 
-// fakeBlobs has the optional Check ability.
+// fakeBlobs has the optional Pinger ability.
 type fakeBlobs struct {
 	storage.BlobStore
 	err error
 }
 
-func (f *fakeBlobs) Check(context.Context) error { return f.err }
+func (f *fakeBlobs) Ping(context.Context) error { return f.err }
 
 func TestHandler(t *testing.T) {
 	var logBuf bytes.Buffer
@@ -131,6 +133,40 @@ func TestHandler(t *testing.T) {
 	last := lines[len(lines)-1]
 	if last["path"] != "/v2/boom" || last["status"] != float64(500) || last["level"] != "WARN" {
 		t.Errorf("last line %v", last)
+	}
+}
+
+// TestReadyzPingsTheStores: /readyz asks the real default stores (disk
+// blobs, SQLite) through their Ping: a data directory gone from under the
+// server, or a closed database, makes it unready.
+func TestReadyzPingsTheStores(t *testing.T) {
+	blobs, meta, dir := teststores.Open(t)
+	var draining atomic.Bool
+	h := newHandler(http.NotFoundHandler(), &stores{blobs: blobs, meta: meta}, &draining,
+		slog.New(slog.DiscardHandler), edgeSettings{})
+	ready := func() int {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", "/readyz", nil))
+		return w.Code
+	}
+	if got := ready(); got != 200 {
+		t.Fatalf("readyz: %d, want 200", got)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "blobs", "tmp")); err != nil {
+		t.Fatal(err)
+	}
+	if got := ready(); got != 503 {
+		t.Errorf("readyz with the blob directories gone: %d, want 503", got)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "blobs", "tmp"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got := ready(); got != 200 {
+		t.Fatalf("readyz with the blob directories back: %d, want 200", got)
+	}
+	meta.Close()
+	if got := ready(); got != 503 {
+		t.Errorf("readyz with the database closed: %d, want 503", got)
 	}
 }
 

@@ -16,10 +16,11 @@ import (
 	"github.com/packreg/packreg/storage/sqlite"
 )
 
-// stores are the opened blob and metadata stores.
+// stores are the opened blob and metadata stores. meta is the whole
+// storage.Store: every role the services need, checked by the compiler.
 type stores struct {
 	blobs storage.BlobStore
-	meta  storage.Metadata
+	meta  storage.Store
 }
 
 // openStores opens the stores named by c.Storage and c.Database.

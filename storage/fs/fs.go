@@ -22,7 +22,10 @@ type Store struct {
 	tmp     string
 }
 
-var _ storage.BlobStore = (*Store)(nil)
+var (
+	_ storage.BlobStore = (*Store)(nil)
+	_ storage.Pinger    = (*Store)(nil)
+)
 
 // Option configures a Store.
 type Option func(*Store)
@@ -58,6 +61,22 @@ func New(root string, opts ...Option) (*Store, error) {
 		}
 	}
 	return s, nil
+}
+
+// Ping is storage.Pinger: the directories every write goes through are
+// still there, so a data volume unmounted or removed under a running
+// server makes it unready before a push fails. It writes nothing.
+func (s *Store) Ping(ctx context.Context) error {
+	for _, d := range []string{s.blobs, s.tmp} {
+		fi, err := s.fs.Stat(d)
+		if err == nil && !fi.IsDir() {
+			err = errors.New("not a directory")
+		}
+		if err != nil {
+			return fmt.Errorf("fs: %s: %w: %w", d, storage.ErrUnavailable, err)
+		}
+	}
+	return ctx.Err()
 }
 
 // blobPath is blobs/<alg>/<hex[0:2]>/<hex>; d must have passed digest.Parse,

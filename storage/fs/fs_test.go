@@ -28,6 +28,25 @@ func TestBlobStore(t *testing.T) {
 	blobtest.Run(t, func(t *testing.T) storage.BlobStore { return newStore(t) })
 }
 
+// TestPing: the readiness probe fails once the store's directories are
+// gone (a data volume unmounted under a running server).
+func TestPing(t *testing.T) {
+	root := t.TempDir()
+	s, err := fs.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(t.Context()); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	if err := os.RemoveAll(filepath.Join(root, "tmp")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(t.Context()); !errors.Is(err, storage.ErrUnavailable) {
+		t.Fatalf("Ping without its tmp directory: %v, want ErrUnavailable", err)
+	}
+}
+
 // opCounter is a memFS hook that counts calls per op.
 type opCounter struct {
 	mu     sync.Mutex

@@ -11,17 +11,6 @@ import (
 	"github.com/packreg/packreg/storage"
 )
 
-// attestStore returns s's key ring and signature records, failing when the
-// backend has none.
-func attestStore(t *testing.T, s storage.Metadata) storage.Attest {
-	t.Helper()
-	a, has := s.(storage.Attest)
-	if !has {
-		t.Fatalf("%T does not implement storage.Attest", s)
-	}
-	return a
-}
-
 func testKey(id, name string) *storage.Key {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	return &storage.Key{ID: id, Name: name, PEM: "-----BEGIN PUBLIC KEY-----\n" + id + "\n-----END PUBLIC KEY-----\n",
@@ -43,40 +32,38 @@ func referrersOf(recs []storage.AttestRecord) []string {
 }
 
 var attestCases = []testCase{
-	{"AttestKeys", func(t *testing.T, s storage.Metadata) {
-		a := attestStore(t, s)
+	{"AttestKeys", func(t *testing.T, s storage.Store) {
 		k := testKey("aa", "release-2026")
-		ok(t, a.CreateKey(ctx(t), k), "CreateKey")
-		is(t, a.CreateKey(ctx(t), testKey("aa", "other")), storage.ErrConflict, "same id")
-		is(t, a.CreateKey(ctx(t), testKey("bb", "release-2026")), storage.ErrConflict, "same name")
-		ok(t, a.CreateKey(ctx(t), testKey("bb", "release-2027")), "second key")
-		got, err := a.GetKey(ctx(t), "aa")
+		ok(t, s.CreateKey(ctx(t), k), "CreateKey")
+		is(t, s.CreateKey(ctx(t), testKey("aa", "other")), storage.ErrConflict, "same id")
+		is(t, s.CreateKey(ctx(t), testKey("bb", "release-2026")), storage.ErrConflict, "same name")
+		ok(t, s.CreateKey(ctx(t), testKey("bb", "release-2027")), "second key")
+		got, err := s.GetKey(ctx(t), "aa")
 		ok(t, err, "GetKey")
 		if *got != *k {
 			t.Fatalf("GetKey = %+v, want %+v", got, k)
 		}
-		_, err = a.GetKey(ctx(t), "cc")
+		_, err = s.GetKey(ctx(t), "cc")
 		is(t, err, storage.ErrNotFound, "unknown key")
 
 		k.State, k.NotAfter, k.Updated = storage.KeyRetired, k.Created.Add(time.Hour), k.Created.Add(time.Hour)
-		ok(t, a.UpdateKey(ctx(t), k), "UpdateKey")
-		is(t, a.UpdateKey(ctx(t), testKey("cc", "x")), storage.ErrNotFound, "update unknown key")
-		keys, err := a.ListKeys(ctx(t))
+		ok(t, s.UpdateKey(ctx(t), k), "UpdateKey")
+		is(t, s.UpdateKey(ctx(t), testKey("cc", "x")), storage.ErrNotFound, "update unknown key")
+		keys, err := s.ListKeys(ctx(t))
 		ok(t, err, "ListKeys")
 		if len(keys) != 2 || *keys[0] != *k || keys[1].ID != "bb" {
 			t.Fatalf("ListKeys = %+v", keys)
 		}
 	}},
-	{"AttestRecordsReplaceKeepsRecorded", func(t *testing.T, s storage.Metadata) {
-		a := attestStore(t, s)
+	{"AttestRecordsReplaceKeepsRecorded", func(t *testing.T, s storage.Store) {
 		subj, ref := dg("subject"), dg("referrer")
 		first := time.Now().UTC().Add(-time.Hour).Truncate(time.Millisecond)
-		ok(t, a.PutAttestRecords(ctx(t), "r", subj, ref, []storage.AttestRecord{
+		ok(t, s.PutAttestRecords(ctx(t), "r", subj, ref, []storage.AttestRecord{
 			attestRecord(subj, 0, storage.SigUnverifiable, first), attestRecord(subj, 16, storage.SigVerified, first)}), "put")
 		later := first.Add(30 * time.Minute)
 		again := attestRecord(subj, 0, storage.SigVerified, later)
-		ok(t, a.PutAttestRecords(ctx(t), "r", subj, ref, []storage.AttestRecord{again, attestRecord(subj, 32, storage.SigFailed, later)}), "replace")
-		got, err := a.AttestRecordsBySubject(ctx(t), "r", subj, 100)
+		ok(t, s.PutAttestRecords(ctx(t), "r", subj, ref, []storage.AttestRecord{again, attestRecord(subj, 32, storage.SigFailed, later)}), "replace")
+		got, err := s.AttestRecordsBySubject(ctx(t), "r", subj, 100)
 		ok(t, err, "BySubject")
 		if len(got) != 2 {
 			t.Fatalf("after replace: %d records, want 2 (index 16 dropped): %v", len(got), referrersOf(got))
@@ -93,93 +80,89 @@ var attestCases = []testCase{
 		if got[0].Status != storage.SigVerified || got[0].KeyID != "k1" || got[0].PayloadDigest != dg("payload0") {
 			t.Errorf("record 0 not replaced: %+v", got[0])
 		}
-		other, err := a.AttestRecordsBySubject(ctx(t), "other", subj, 100)
+		other, err := s.AttestRecordsBySubject(ctx(t), "other", subj, 100)
 		ok(t, err, "other repository")
 		if len(other) != 0 {
 			t.Fatalf("records leaked across repositories: %v", referrersOf(other))
 		}
-		ok(t, a.DeleteAttestRecords(ctx(t), "r", "", ref), "delete")
-		ok(t, a.DeleteAttestRecords(ctx(t), "r", "", ref), "delete again")
-		got, err = a.AttestRecordsBySubject(ctx(t), "r", subj, 100)
+		ok(t, s.DeleteAttestRecords(ctx(t), "r", "", ref), "delete")
+		ok(t, s.DeleteAttestRecords(ctx(t), "r", "", ref), "delete again")
+		got, err = s.AttestRecordsBySubject(ctx(t), "r", subj, 100)
 		ok(t, err, "after delete")
 		if len(got) != 0 {
 			t.Fatalf("records after delete: %v", referrersOf(got))
 		}
 	}},
-	{"AttestRecordsKeyedBySubject", func(t *testing.T, s storage.Metadata) {
+	{"AttestRecordsKeyedBySubject", func(t *testing.T, s storage.Store) {
 		// One .sig manifest re-tagged as the signature of a second subject:
 		// checking it for the second leaves the first's findings alone.
-		a := attestStore(t, s)
 		first, second, ref := dg("first"), dg("second"), dg("referrer")
 		now := time.Now().UTC().Truncate(time.Millisecond)
-		ok(t, a.PutAttestRecords(ctx(t), "r", first, ref, []storage.AttestRecord{attestRecord(first, 0, storage.SigVerified, now)}), "put first")
-		ok(t, a.PutAttestRecords(ctx(t), "r", second, ref, []storage.AttestRecord{attestRecord(second, 0, storage.SigFailed, now.Add(time.Minute))}), "put second")
-		got, err := a.AttestRecordsBySubject(ctx(t), "r", first, 100)
+		ok(t, s.PutAttestRecords(ctx(t), "r", first, ref, []storage.AttestRecord{attestRecord(first, 0, storage.SigVerified, now)}), "put first")
+		ok(t, s.PutAttestRecords(ctx(t), "r", second, ref, []storage.AttestRecord{attestRecord(second, 0, storage.SigFailed, now.Add(time.Minute))}), "put second")
+		got, err := s.AttestRecordsBySubject(ctx(t), "r", first, 100)
 		ok(t, err, "first")
 		if len(got) != 1 || got[0].Status != storage.SigVerified || !got[0].Recorded.Equal(now) {
 			t.Fatalf("the first subject's records after the second's were put: %+v", got)
 		}
-		byRef, err := a.AttestRecordsByReferrer(ctx(t), "r", ref, 100)
+		byRef, err := s.AttestRecordsByReferrer(ctx(t), "r", ref, 100)
 		ok(t, err, "ByReferrer")
 		if len(byRef) != 2 || byRef[0].Subject == byRef[1].Subject {
 			t.Fatalf("ByReferrer: %+v", byRef)
 		}
-		if err := a.PutAttestRecords(ctx(t), "r", first, ref, []storage.AttestRecord{attestRecord(second, 1, storage.SigVerified, now)}); err == nil {
+		if err := s.PutAttestRecords(ctx(t), "r", first, ref, []storage.AttestRecord{attestRecord(second, 1, storage.SigVerified, now)}); err == nil {
 			t.Fatal("a record about another subject was put under the first")
 		}
-		ok(t, a.DeleteAttestRecords(ctx(t), "r", second, ref), "delete second")
-		if got, err := a.AttestRecordsBySubject(ctx(t), "r", first, 100); err != nil || len(got) != 1 {
+		ok(t, s.DeleteAttestRecords(ctx(t), "r", second, ref), "delete second")
+		if got, err := s.AttestRecordsBySubject(ctx(t), "r", first, 100); err != nil || len(got) != 1 {
 			t.Fatalf("deleting the second subject's records touched the first's: %v %v", got, err)
 		}
-		if got, err := a.AttestRecordsBySubject(ctx(t), "r", second, 100); err != nil || len(got) != 0 {
+		if got, err := s.AttestRecordsBySubject(ctx(t), "r", second, 100); err != nil || len(got) != 0 {
 			t.Fatalf("second subject's records after delete: %v %v", got, err)
 		}
-		ok(t, a.PutAttestRecords(ctx(t), "r", second, ref, []storage.AttestRecord{attestRecord(second, 0, storage.SigFailed, now)}), "put second again")
-		ok(t, a.DeleteAttestRecords(ctx(t), "r", "", ref), "delete the referrer")
-		if byRef, err := a.AttestRecordsByReferrer(ctx(t), "r", ref, 100); err != nil || len(byRef) != 0 {
+		ok(t, s.PutAttestRecords(ctx(t), "r", second, ref, []storage.AttestRecord{attestRecord(second, 0, storage.SigFailed, now)}), "put second again")
+		ok(t, s.DeleteAttestRecords(ctx(t), "r", "", ref), "delete the referrer")
+		if byRef, err := s.AttestRecordsByReferrer(ctx(t), "r", ref, 100); err != nil || len(byRef) != 0 {
 			t.Fatalf("records of a deleted referrer: %v %v", byRef, err)
 		}
 	}},
-	{"AttestRecordsReadsAreBounded", func(t *testing.T, s storage.Metadata) {
-		a := attestStore(t, s)
+	{"AttestRecordsReadsAreBounded", func(t *testing.T, s storage.Store) {
 		subj := dg("subject")
 		now := time.Now().UTC().Truncate(time.Millisecond)
 		for i := range 5 {
-			ok(t, a.PutAttestRecords(ctx(t), "r", subj, dg(fmt.Sprint("ref", i)),
+			ok(t, s.PutAttestRecords(ctx(t), "r", subj, dg(fmt.Sprint("ref", i)),
 				[]storage.AttestRecord{attestRecord(subj, 0, storage.SigVerified, now.Add(time.Duration(i)*time.Second))}), "put %d", i)
 		}
-		got, err := a.AttestRecordsBySubject(ctx(t), "r", subj, 3)
+		got, err := s.AttestRecordsBySubject(ctx(t), "r", subj, 3)
 		ok(t, err, "BySubject")
 		if len(got) != 3 || got[0].Referrer != dg("ref0") || got[2].Referrer != dg("ref2") {
 			t.Fatalf("BySubject n=3: %v, want the 3 oldest", referrersOf(got))
 		}
-		if got, err := a.AttestRecordsByReferrer(ctx(t), "r", dg("ref1"), 1); err != nil || len(got) != 1 {
+		if got, err := s.AttestRecordsByReferrer(ctx(t), "r", dg("ref1"), 1); err != nil || len(got) != 1 {
 			t.Fatalf("ByReferrer n=1: %v %v", got, err)
 		}
 	}},
-	{"AttestRecordsConcurrentPut", func(t *testing.T, s storage.Metadata) {
+	{"AttestRecordsConcurrentPut", func(t *testing.T, s storage.Store) {
 		// The API and the push event may check one referrer at once.
-		a := attestStore(t, s)
 		subj, ref := dg("subject"), dg("referrer")
 		now := time.Now().UTC().Truncate(time.Millisecond)
 		recs := []storage.AttestRecord{attestRecord(subj, 0, storage.SigVerified, now), attestRecord(subj, 16, storage.SigVerified, now)}
 		var wg sync.WaitGroup
 		errs := make([]error, 8)
 		for i := range errs {
-			wg.Go(func() { errs[i] = a.PutAttestRecords(ctx(t), "r", subj, ref, recs) })
+			wg.Go(func() { errs[i] = s.PutAttestRecords(ctx(t), "r", subj, ref, recs) })
 		}
 		wg.Wait()
 		for i, err := range errs {
 			ok(t, err, "put %d", i)
 		}
-		got, err := a.AttestRecordsBySubject(ctx(t), "r", subj, 100)
+		got, err := s.AttestRecordsBySubject(ctx(t), "r", subj, 100)
 		ok(t, err, "BySubject")
 		if len(got) != 2 {
 			t.Fatalf("%d records after concurrent puts, want 2", len(got))
 		}
 	}},
-	{"AttestRecordsSupersede", func(t *testing.T, s storage.Metadata) {
-		a := attestStore(t, s)
+	{"AttestRecordsSupersede", func(t *testing.T, s storage.Store) {
 		subj := dg("subject")
 		now := time.Now().UTC().Truncate(time.Millisecond)
 		for i, name := range []string{"old", "new", "oci"} {
@@ -187,30 +170,30 @@ var attestCases = []testCase{
 			if name == "oci" {
 				r.Format = "cosign-oci11"
 			}
-			ok(t, a.PutAttestRecords(ctx(t), "r", subj, dg(name), []storage.AttestRecord{r}), "put %s", name)
+			ok(t, s.PutAttestRecords(ctx(t), "r", subj, dg(name), []storage.AttestRecord{r}), "put %s", name)
 		}
 		att := attestRecord(subj, 0, storage.SigVerified, now)
 		att.Kind = "attestation"
-		ok(t, a.PutAttestRecords(ctx(t), "r", subj, dg("att"), []storage.AttestRecord{att}), "put attestation")
+		ok(t, s.PutAttestRecords(ctx(t), "r", subj, dg("att"), []storage.AttestRecord{att}), "put attestation")
 
-		n, err := a.SupersedeAttestRecords(ctx(t), "r", subj, "signature", "cosign-tag", dg("new"), now.Add(time.Minute))
+		n, err := s.SupersedeAttestRecords(ctx(t), "r", subj, "signature", "cosign-tag", dg("new"), now.Add(time.Minute))
 		ok(t, err, "supersede tag format")
 		if n != 1 {
 			t.Fatalf("superseded %d, want 1 (old only)", n)
 		}
-		n, err = a.SupersedeAttestRecords(ctx(t), "r", subj, "signature", "cosign-tag", dg("new"), now.Add(2*time.Minute))
+		n, err = s.SupersedeAttestRecords(ctx(t), "r", subj, "signature", "cosign-tag", dg("new"), now.Add(2*time.Minute))
 		ok(t, err, "supersede again")
 		if n != 0 {
 			t.Fatalf("superseding twice marked %d again", n)
 		}
-		n, err = a.SupersedeAttestRecords(ctx(t), "r", subj, "signature", "", dg("new"), now.Add(3*time.Minute))
+		n, err = s.SupersedeAttestRecords(ctx(t), "r", subj, "signature", "", dg("new"), now.Add(3*time.Minute))
 		ok(t, err, "supersede any format")
 		if n != 1 {
 			t.Fatalf("superseded %d, want 1 (oci)", n)
 		}
-		got, err := a.AttestRecordsBySubject(ctx(t), "r", subj, 100)
+		got, err := s.AttestRecordsBySubject(ctx(t), "r", subj, 100)
 		ok(t, err, "BySubject")
-		old, err := a.SupersededAttestRecords(ctx(t), "r", subj, 100)
+		old, err := s.SupersededAttestRecords(ctx(t), "r", subj, 100)
 		ok(t, err, "Superseded")
 		when := map[digest.Digest]time.Time{}
 		for _, r := range append(got, old...) {
@@ -221,10 +204,9 @@ var attestCases = []testCase{
 			t.Fatalf("superseded times: %v", when)
 		}
 	}},
-	{"AttestRecordsSupersededCountForNothing", func(t *testing.T, s storage.Metadata) {
+	{"AttestRecordsSupersededCountForNothing", func(t *testing.T, s storage.Store) {
 		// cosign's tag schema: each signing writes a .sig manifest that
 		// repeats every earlier signature, and the tag moves to it.
-		a := attestStore(t, s)
 		subj := dg("subject")
 		now := time.Now().UTC().Truncate(time.Millisecond)
 		sigs := func(n int, at time.Time) []storage.AttestRecord {
@@ -237,13 +219,13 @@ var attestCases = []testCase{
 		for i := 1; i <= 4; i++ {
 			ref := dg(fmt.Sprint("sig", i))
 			at := now.Add(time.Duration(i) * time.Minute)
-			ok(t, a.PutAttestRecords(ctx(t), "r", subj, ref, sigs(i, at)), "put signing %d", i)
-			_, err := a.SupersedeAttestRecords(ctx(t), "r", subj, "signature", "cosign-tag", ref, at)
+			ok(t, s.PutAttestRecords(ctx(t), "r", subj, ref, sigs(i, at)), "put signing %d", i)
+			_, err := s.SupersedeAttestRecords(ctx(t), "r", subj, "signature", "cosign-tag", ref, at)
 			ok(t, err, "supersede at signing %d", i)
 		}
 		current := func(n int, want digest.Digest, count int) {
 			t.Helper()
-			got, err := a.AttestRecordsBySubject(ctx(t), "r", subj, n)
+			got, err := s.AttestRecordsBySubject(ctx(t), "r", subj, n)
 			ok(t, err, "BySubject")
 			if len(got) != count {
 				t.Fatalf("BySubject n=%d: %v, want the %d records of %s (the others are superseded)", n, referrersOf(got), count, want)
@@ -256,7 +238,7 @@ var attestCases = []testCase{
 		}
 		current(4, dg("sig4"), 4)
 		current(100, dg("sig4"), 4)
-		old, err := a.SupersededAttestRecords(ctx(t), "r", subj, 4)
+		old, err := s.SupersededAttestRecords(ctx(t), "r", subj, 4)
 		ok(t, err, "Superseded")
 		if len(old) != 4 || old[0].Referrer != dg("sig3") || old[3].Referrer != dg("sig2") || old[0].Superseded.IsZero() {
 			t.Fatalf("Superseded n=4: %v, want sig3's 3 records then one of sig2's (most recently superseded first)", referrersOf(old))
@@ -264,9 +246,9 @@ var attestCases = []testCase{
 
 		// A re-check of a superseded manifest, with a record it did not
 		// have before, brings none of it back.
-		ok(t, a.PutAttestRecords(ctx(t), "r", subj, dg("sig2"), sigs(3, now)), "re-check sig2")
+		ok(t, s.PutAttestRecords(ctx(t), "r", subj, dg("sig2"), sigs(3, now)), "re-check sig2")
 		current(100, dg("sig4"), 4)
-		again, err := a.AttestRecordsByReferrer(ctx(t), "r", dg("sig2"), 100)
+		again, err := s.AttestRecordsByReferrer(ctx(t), "r", dg("sig2"), 100)
 		ok(t, err, "ByReferrer")
 		for _, r := range again {
 			if !r.Superseded.Equal(now.Add(3 * time.Minute)) {
@@ -274,15 +256,14 @@ var attestCases = []testCase{
 			}
 		}
 		// The tag moved back to sig2: it is current, the rest history.
-		n, err := a.SupersedeAttestRecords(ctx(t), "r", subj, "signature", "cosign-tag", dg("sig2"), now.Add(time.Hour))
+		n, err := s.SupersedeAttestRecords(ctx(t), "r", subj, "signature", "cosign-tag", dg("sig2"), now.Add(time.Hour))
 		ok(t, err, "move back to sig2")
 		if n != 4 {
 			t.Fatalf("moving back superseded %d records, want sig4's 4", n)
 		}
 		current(100, dg("sig2"), 3)
 	}},
-	{"AttestRecordsLookups", func(t *testing.T, s storage.Metadata) {
-		a := attestStore(t, s)
+	{"AttestRecordsLookups", func(t *testing.T, s storage.Store) {
 		now := time.Now().UTC().Truncate(time.Millisecond)
 		var want []string
 		for i := range 7 {
@@ -293,17 +274,17 @@ var attestCases = []testCase{
 				r.Status, r.KeyID = storage.SigVerified, "k2"
 			}
 			repo := fmt.Sprintf("r%d", i%3)
-			ok(t, a.PutAttestRecords(ctx(t), repo, r.Subject, dg(fmt.Sprint("ref", i)), []storage.AttestRecord{r}), "put %d", i)
+			ok(t, s.PutAttestRecords(ctx(t), repo, r.Subject, dg(fmt.Sprint("ref", i)), []storage.AttestRecord{r}), "put %d", i)
 			if i%2 == 1 {
 				want = append(want, fmt.Sprintf("%s %s %s", repo, r.Subject, dg(fmt.Sprint("ref", i))))
 			}
 		}
-		byKey, err := a.AttestRecordsByKey(ctx(t), "k2")
+		byKey, err := s.AttestRecordsByKey(ctx(t), "k2")
 		ok(t, err, "ByKey")
 		if len(byKey) != 4 {
 			t.Fatalf("ByKey: %d records, want 4", len(byKey))
 		}
-		bySig, err := a.AttestRecordsBySigHash(ctx(t), "sig0")
+		bySig, err := s.AttestRecordsBySigHash(ctx(t), "sig0")
 		ok(t, err, "BySigHash")
 		if len(bySig) != 7 {
 			t.Fatalf("BySigHash: %d records, want 7", len(bySig))
@@ -312,7 +293,7 @@ var attestCases = []testCase{
 		var got []string
 		var after storage.AttestCursor
 		for {
-			page, err := a.AttestRecordsWithStatus(ctx(t), storage.SigUnverifiable, after, 2)
+			page, err := s.AttestRecordsWithStatus(ctx(t), storage.SigUnverifiable, after, 2)
 			ok(t, err, "WithStatus")
 			for _, r := range page {
 				got = append(got, fmt.Sprintf("%s %s %s", r.Repo, r.Subject, r.Referrer))

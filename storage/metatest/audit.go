@@ -12,19 +12,9 @@ import (
 	"github.com/packreg/packreg/storage"
 )
 
-// auditLog returns s as an audit trail, failing when the backend has none.
-func auditLog(t *testing.T, s storage.Metadata) storage.AuditLog {
-	t.Helper()
-	a, isLog := s.(storage.AuditLog)
-	if !isLog {
-		t.Fatalf("%T does not implement storage.AuditLog", s)
-	}
-	return a
-}
-
 // rawDB is the database under a SQL store, for the tests that play the
 // attacker and edit rows behind the store's back.
-func rawDB(t *testing.T, s storage.Metadata) *sql.DB {
+func rawDB(t *testing.T, s storage.Store) *sql.DB {
 	t.Helper()
 	d, isSQL := s.(interface{ DB() *sql.DB })
 	if !isSQL {
@@ -55,7 +45,7 @@ func verifies(t *testing.T, a storage.AuditLog, wantOK bool, wantBroken int64) s
 	return v
 }
 
-func tamper(t *testing.T, s storage.Metadata, stmt string) {
+func tamper(t *testing.T, s storage.Store, stmt string) {
 	t.Helper()
 	res, err := rawDB(t, s).ExecContext(ctx(t), stmt)
 	ok(t, err, "%s", stmt)
@@ -65,16 +55,15 @@ func tamper(t *testing.T, s storage.Metadata, stmt string) {
 }
 
 var auditCases = []testCase{
-	{"AuditAppendChains", func(t *testing.T, s storage.Metadata) {
-		a := auditLog(t, s)
-		verifies(t, a, true, 0) // empty is a valid trail
-		appendN(t, a, 3)
+	{"AuditAppendChains", func(t *testing.T, s storage.Store) {
+		verifies(t, s, true, 0) // empty is a valid trail
+		appendN(t, s, 3)
 		batch := []*storage.AuditRecord{{Action: "x", Target: "t"}, {Action: "y", Target: "t", At: time.Unix(1700000000, 5)}}
-		ok(t, a.AppendAudit(ctx(t), batch...), "AppendAudit batch")
+		ok(t, s.AppendAudit(ctx(t), batch...), "AppendAudit batch")
 		if batch[0].ID != 4 || batch[1].ID != 5 || batch[1].PrevHash != batch[0].Hash || batch[1].At != time.Unix(1700000000, 5).UTC() {
 			t.Fatalf("batch filled as %+v / %+v", batch[0], batch[1])
 		}
-		recs, err := a.ScanAudit(ctx(t), 0, 100)
+		recs, err := s.ScanAudit(ctx(t), 0, 100)
 		ok(t, err, "ScanAudit")
 		if len(recs) != 5 {
 			t.Fatalf("ScanAudit returned %d records, want 5", len(recs))
@@ -87,20 +76,19 @@ var auditCases = []testCase{
 		if recs[0].Details["size"] != "0" || recs[0].Actor != "anonymous@127.0.0.1:1" || recs[0].Digest != dg("0") {
 			t.Fatalf("record 1 read back as %+v", recs[0])
 		}
-		v := verifies(t, a, true, 0)
+		v := verifies(t, s, true, 0)
 		if v.Records != 5 || v.Head.ID != 5 || v.Head.Hash != recs[4].Hash {
 			t.Fatalf("verification %+v", v)
 		}
 	}},
-	{"AuditListFilters", func(t *testing.T, s storage.Metadata) {
-		a := auditLog(t, s)
-		appendN(t, a, 10)
+	{"AuditListFilters", func(t *testing.T, s storage.Store) {
+		appendN(t, s, 10)
 		mid := time.Now()
 		time.Sleep(2 * time.Millisecond)
-		appendN(t, a, 2)
+		appendN(t, s, 2)
 		ids := func(q storage.AuditQuery) string {
 			t.Helper()
-			recs, err := a.ListAudit(ctx(t), q)
+			recs, err := s.ListAudit(ctx(t), q)
 			ok(t, err, "ListAudit %+v", q)
 			var out []string
 			for _, r := range recs {
@@ -130,8 +118,7 @@ var auditCases = []testCase{
 			}
 		}
 	}},
-	{"AuditConcurrentAppendsStayOneChain", func(t *testing.T, s storage.Metadata) {
-		a := auditLog(t, s)
+	{"AuditConcurrentAppendsStayOneChain", func(t *testing.T, s storage.Store) {
 		var wg sync.WaitGroup
 		for w := range 12 {
 			wg.Go(func() {
@@ -140,7 +127,7 @@ var auditCases = []testCase{
 					if i%5 == 0 {
 						recs = append(recs, &storage.AuditRecord{Actor: fmt.Sprint("w", w), Action: "b"})
 					}
-					if err := a.AppendAudit(ctx(t), recs...); err != nil {
+					if err := s.AppendAudit(ctx(t), recs...); err != nil {
 						t.Errorf("AppendAudit: %v", err)
 						return
 					}
@@ -148,16 +135,15 @@ var auditCases = []testCase{
 			})
 		}
 		wg.Wait()
-		v := verifies(t, a, true, 0)
+		v := verifies(t, s, true, 0)
 		if want := int64(12 * (15 + 3)); v.Records != want || v.Head.ID != want {
 			t.Fatalf("verification %+v, want %d records", v, want)
 		}
 	}},
-	{"AuditAppendIfChangedOnce", func(t *testing.T, s storage.Metadata) {
+	{"AuditAppendIfChangedOnce", func(t *testing.T, s storage.Store) {
 		// Replicas starting at once with one configuration each record
 		// it if it changed: one record, whichever of them appends.
-		a := auditLog(t, s)
-		appendN(t, a, 3)
+		appendN(t, s, 3)
 		const replicas = 6
 		config := func(target string, details map[string]string) int {
 			t.Helper()
@@ -169,7 +155,7 @@ var auditCases = []testCase{
 					<-start
 					rec := &storage.AuditRecord{Actor: "system", Action: "config.change", Target: target, Details: maps.Clone(details)}
 					var err error
-					if appended[i], err = a.AppendAuditIfChanged(ctx(t), rec); err != nil {
+					if appended[i], err = s.AppendAuditIfChanged(ctx(t), rec); err != nil {
 						t.Errorf("AppendAuditIfChanged: %v", err)
 					} else if appended[i] && (rec.ID == 0 || rec.Hash == "") {
 						t.Errorf("appended record not filled: %+v", rec)
@@ -204,57 +190,52 @@ var auditCases = []testCase{
 			}
 		}
 		// The same details under another action are not a config.change.
-		ok(t, a.AppendAudit(ctx(t), &storage.AuditRecord{Action: "other", Target: "packs.policy", Details: map[string]string{"x": "1"}}), "other action")
+		ok(t, s.AppendAudit(ctx(t), &storage.AuditRecord{Action: "other", Target: "packs.policy", Details: map[string]string{"x": "1"}}), "other action")
 		if got := config("packs.policy", nil); got != 0 {
 			t.Fatalf("a record of another action in between: %d appended, want 0", got)
 		}
-		recs, err := a.ListAudit(ctx(t), storage.AuditQuery{Action: "config.change"})
+		recs, err := s.ListAudit(ctx(t), storage.AuditQuery{Action: "config.change"})
 		ok(t, err, "ListAudit")
 		if len(recs) != 5 {
 			t.Fatalf("%d config.change records, want 5", len(recs))
 		}
-		verifies(t, a, true, 0)
+		verifies(t, s, true, 0)
 	}},
-	{"AuditEditedRowDetected", func(t *testing.T, s storage.Metadata) {
-		a := auditLog(t, s)
-		appendN(t, a, 6)
+	{"AuditEditedRowDetected", func(t *testing.T, s storage.Store) {
+		appendN(t, s, 6)
 		tamper(t, s, `UPDATE audit_log SET actor = 'mallory' WHERE id = 4`)
-		v := verifies(t, a, false, 4)
+		v := verifies(t, s, false, 4)
 		if !strings.Contains(v.Reason, "changed") || v.Records != 3 {
 			t.Fatalf("verification %+v", v)
 		}
 	}},
-	{"AuditEditedDetailsDetected", func(t *testing.T, s storage.Metadata) {
-		a := auditLog(t, s)
-		appendN(t, a, 3)
+	{"AuditEditedDetailsDetected", func(t *testing.T, s storage.Store) {
+		appendN(t, s, 3)
 		tamper(t, s, `UPDATE audit_log SET details = '{"mediaType":"x","size":"999"}' WHERE id = 2`)
-		verifies(t, a, false, 2)
+		verifies(t, s, false, 2)
 	}},
-	{"AuditDeletedRowDetected", func(t *testing.T, s storage.Metadata) {
-		a := auditLog(t, s)
-		appendN(t, a, 6)
+	{"AuditDeletedRowDetected", func(t *testing.T, s storage.Store) {
+		appendN(t, s, 6)
 		tamper(t, s, `DELETE FROM audit_log WHERE id = 3`)
-		v := verifies(t, a, false, 3)
+		v := verifies(t, s, false, 3)
 		if !strings.Contains(v.Reason, "missing") {
 			t.Fatalf("verification %+v", v)
 		}
 	}},
-	{"AuditDeletedTailDetected", func(t *testing.T, s storage.Metadata) {
-		a := auditLog(t, s)
-		appendN(t, a, 4)
+	{"AuditDeletedTailDetected", func(t *testing.T, s storage.Store) {
+		appendN(t, s, 4)
 		tamper(t, s, `DELETE FROM audit_log WHERE id = 4`)
-		verifies(t, a, false, 4)
+		verifies(t, s, false, 4)
 	}},
-	{"AuditRechainedRowDetected", func(t *testing.T, s storage.Metadata) {
+	{"AuditRechainedRowDetected", func(t *testing.T, s storage.Store) {
 		// An edit that recomputes the edited row's own hash still breaks
 		// the link to the next row.
-		a := auditLog(t, s)
-		appendN(t, a, 4)
-		recs, err := a.ScanAudit(ctx(t), 1, 1)
+		appendN(t, s, 4)
+		recs, err := s.ScanAudit(ctx(t), 1, 1)
 		ok(t, err, "ScanAudit")
 		r := recs[0]
 		r.Actor = "mallory"
 		tamper(t, s, fmt.Sprintf(`UPDATE audit_log SET actor = 'mallory', hash = '%s' WHERE id = 2`, storage.AuditHash(&r)))
-		verifies(t, a, false, 3)
+		verifies(t, s, false, 3)
 	}},
 }

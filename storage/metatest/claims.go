@@ -12,7 +12,7 @@ import (
 )
 
 // putClaimed is PutManifest with claims, returning its error.
-func putClaimed(t *testing.T, s storage.Metadata, m *storage.Manifest, tag string, mode storage.ClaimMode) error {
+func putClaimed(t *testing.T, s storage.Store, m *storage.Manifest, tag string, mode storage.ClaimMode) error {
 	t.Helper()
 	return s.PutManifest(ctx(t), m, []string{tag}, storage.PutManifestOptions{Claims: []storage.TagClaim{{Tag: tag, Mode: mode}}})
 }
@@ -26,7 +26,7 @@ func refusedBy(t *testing.T, err error, tag string, want digest.Digest, what str
 	}
 }
 
-func claimed(t *testing.T, s storage.Metadata, repo, tag string, want digest.Digest) {
+func claimed(t *testing.T, s storage.Store, repo, tag string, want digest.Digest) {
 	t.Helper()
 	got, err := s.ClaimedDigest(ctx(t), repo, tag)
 	if want == "" {
@@ -40,7 +40,7 @@ func claimed(t *testing.T, s storage.Metadata, repo, tag string, want digest.Dig
 }
 
 var claimCases = []testCase{
-	{"ClaimBindsForGood", func(t *testing.T, s storage.Metadata) {
+	{"ClaimBindsForGood", func(t *testing.T, s storage.Store) {
 		a, b := manifest("r", "a"), manifest("r", "b")
 		ok(t, putClaimed(t, s, a, "1.0.0", storage.ClaimBind), "first bind")
 		claimed(t, s, "r", "1.0.0", a.Digest)
@@ -67,14 +67,14 @@ var claimCases = []testCase{
 		claimed(t, s, "r", "2.0.0", "")
 		ok(t, s.PutManifest(ctx(t), b, []string{"1.0.0"}, storage.PutManifestOptions{}), "a put without claims is not checked")
 	}},
-	{"ClaimRebindMoves", func(t *testing.T, s storage.Metadata) {
+	{"ClaimRebindMoves", func(t *testing.T, s storage.Store) {
 		a, b := manifest("r", "a"), manifest("r", "b")
 		ok(t, putClaimed(t, s, a, "1.0.0", storage.ClaimBind), "bind")
 		ok(t, putClaimed(t, s, b, "1.0.0", storage.ClaimRebind), "rebind")
 		claimed(t, s, "r", "1.0.0", b.Digest)
 		refusedBy(t, putClaimed(t, s, a, "1.0.0", storage.ClaimBind), "1.0.0", b.Digest, "bind after rebind")
 	}},
-	{"ClaimOfAnUnwrittenTag", func(t *testing.T, s storage.Metadata) {
+	{"ClaimOfAnUnwrittenTag", func(t *testing.T, s storage.Store) {
 		err := s.PutManifest(ctx(t), manifest("r", "a"), []string{"latest"},
 			storage.PutManifestOptions{Claims: []storage.TagClaim{{Tag: "1.0.0", Mode: storage.ClaimBind}}})
 		if err == nil {
@@ -82,7 +82,7 @@ var claimCases = []testCase{
 		}
 		claimed(t, s, "r", "1.0.0", "")
 	}},
-	{"ClaimConcurrentFirstBinds", func(t *testing.T, s storage.Metadata) {
+	{"ClaimConcurrentFirstBinds", func(t *testing.T, s storage.Store) {
 		// Many first pushes of one version with different content, at
 		// once: exactly one wins, the others are refused by its claim.
 		const n = 16
@@ -122,7 +122,7 @@ var claimCases = []testCase{
 			claimed(t, s, "race/repo", tag, ms[winner].Digest)
 		}
 	}},
-	{"FirstPushTimeSurvivesDelete", func(t *testing.T, s storage.Metadata) {
+	{"FirstPushTimeSurvivesDelete", func(t *testing.T, s storage.Store) {
 		m := manifest("r", "signed later")
 		m.Created = time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
 		put(t, s, m, "1.0.0")

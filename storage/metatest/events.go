@@ -19,7 +19,7 @@ func ev(action, target, body string) storage.Event {
 }
 
 // pending lists the events consumer has not acknowledged, as "action target".
-func pending(t *testing.T, s storage.Metadata, consumer string) ([]storage.Event, []string) {
+func pending(t *testing.T, s storage.Store, consumer string) ([]storage.Event, []string) {
 	t.Helper()
 	evs, err := s.PendingEvents(ctx(t), consumer, 0)
 	ok(t, err, "PendingEvents %s", consumer)
@@ -36,7 +36,7 @@ func pending(t *testing.T, s storage.Metadata, consumer string) ([]storage.Event
 }
 
 var eventCases = []testCase{
-	{"EventsCommitWithTheirChange", func(t *testing.T, s storage.Metadata) {
+	{"EventsCommitWithTheirChange", func(t *testing.T, s storage.Store) {
 		ok(t, s.AddEventConsumer(ctx(t), "index"), "AddEventConsumer")
 		ok(t, s.AddEventConsumer(ctx(t), "index"), "AddEventConsumer again")
 		m := manifest("r", "m1")
@@ -92,36 +92,32 @@ var eventCases = []testCase{
 			t.Fatalf("first page of 2: %+v", page)
 		}
 	}},
-	{"EventsOfUploadsKeysAndMirrors", func(t *testing.T, s storage.Metadata) {
+	{"EventsOfUploadsKeysAndMirrors", func(t *testing.T, s storage.Store) {
 		ok(t, s.CreateUpload(ctx(t), upload("u", time.Now())), "CreateUpload")
 		ok(t, s.FinishUpload(ctx(t), "u", "r/u", dg("x"), 1, ev("blob.push", "r/u", "x")), "FinishUpload")
 		// Finished twice: the first finish recorded the push.
 		ok(t, s.FinishUpload(ctx(t), "u", "r/u", dg("x"), 1, ev("blob.push", "r/u", "x")), "FinishUpload again")
 		want := []string{"blob.push r/u"}
-		if a, isAttest := s.(storage.Attest); isAttest {
-			k := &storage.Key{ID: "k1", Name: "k", PEM: "pem", Algorithm: "ed25519", State: storage.KeyActive, Created: time.Now(), Updated: time.Now()}
-			ok(t, a.CreateKey(ctx(t), k, ev("key.add", "key:k1", "")), "CreateKey")
-			is(t, a.CreateKey(ctx(t), k, ev("key.add", "key:k1", "")), storage.ErrConflict, "CreateKey twice")
-			k.State = storage.KeyRevoked
-			ok(t, a.UpdateKey(ctx(t), k, ev("key.revoke", "key:k1", "")), "UpdateKey")
-			is(t, a.UpdateKey(ctx(t), &storage.Key{ID: "k2"}, ev("key.revoke", "key:k2", "")), storage.ErrNotFound, "UpdateKey unknown")
-			want = append(want, "key.add key:k1", "key.revoke key:k1")
-		}
-		if ms, isMirrors := s.(storage.Mirrors); isMirrors {
-			m := testMirror("m1", storage.MirrorPush, "eu")
-			ok(t, ms.CreateMirror(ctx(t), m, ev("mirror.create", "mirror:eu", "")), "CreateMirror")
-			is(t, ms.CreateMirror(ctx(t), m, ev("mirror.create", "mirror:eu", "")), storage.ErrConflict, "CreateMirror twice")
-			m.URL = "https://other.example"
-			ok(t, ms.UpdateMirror(ctx(t), m, ev("mirror.update", "mirror:eu", "")), "UpdateMirror")
-			ok(t, ms.DeleteMirror(ctx(t), "m1", ev("mirror.delete", "mirror:eu", "")), "DeleteMirror")
-			is(t, ms.DeleteMirror(ctx(t), "m1", ev("mirror.delete", "mirror:eu", "")), storage.ErrNotFound, "DeleteMirror twice")
-			want = append(want, "mirror.create mirror:eu", "mirror.update mirror:eu", "mirror.delete mirror:eu")
-		}
+		k := &storage.Key{ID: "k1", Name: "k", PEM: "pem", Algorithm: "ed25519", State: storage.KeyActive, Created: time.Now(), Updated: time.Now()}
+		ok(t, s.CreateKey(ctx(t), k, ev("key.add", "key:k1", "")), "CreateKey")
+		is(t, s.CreateKey(ctx(t), k, ev("key.add", "key:k1", "")), storage.ErrConflict, "CreateKey twice")
+		k.State = storage.KeyRevoked
+		ok(t, s.UpdateKey(ctx(t), k, ev("key.revoke", "key:k1", "")), "UpdateKey")
+		is(t, s.UpdateKey(ctx(t), &storage.Key{ID: "k2"}, ev("key.revoke", "key:k2", "")), storage.ErrNotFound, "UpdateKey unknown")
+		want = append(want, "key.add key:k1", "key.revoke key:k1")
+		m := testMirror("m1", storage.MirrorPush, "eu")
+		ok(t, s.CreateMirror(ctx(t), m, ev("mirror.create", "mirror:eu", "")), "CreateMirror")
+		is(t, s.CreateMirror(ctx(t), m, ev("mirror.create", "mirror:eu", "")), storage.ErrConflict, "CreateMirror twice")
+		m.URL = "https://other.example"
+		ok(t, s.UpdateMirror(ctx(t), m, ev("mirror.update", "mirror:eu", "")), "UpdateMirror")
+		ok(t, s.DeleteMirror(ctx(t), "m1", ev("mirror.delete", "mirror:eu", "")), "DeleteMirror")
+		is(t, s.DeleteMirror(ctx(t), "m1", ev("mirror.delete", "mirror:eu", "")), storage.ErrNotFound, "DeleteMirror twice")
+		want = append(want, "mirror.create mirror:eu", "mirror.update mirror:eu", "mirror.delete mirror:eu")
 		if _, names := pending(t, s, storage.AuditConsumer); fmt.Sprint(names) != fmt.Sprint(want) {
 			t.Fatalf("pending: %v, want %v", names, want)
 		}
 	}},
-	{"EventsOfAClaimedPut", func(t *testing.T, s storage.Metadata) {
+	{"EventsOfAClaimedPut", func(t *testing.T, s storage.Store) {
 		// Claims and events share PutManifest's transaction: a put refused
 		// by a claim records nothing, and tells no listener.
 		var calls atomic.Int64
@@ -141,7 +137,7 @@ var eventCases = []testCase{
 			t.Fatalf("%d listener calls, want 1 (the refused put committed nothing)", n)
 		}
 	}},
-	{"EventListeners", func(t *testing.T, s storage.Metadata) {
+	{"EventListeners", func(t *testing.T, s storage.Store) {
 		var calls atomic.Int64
 		var last atomic.Value
 		s.OnEvents(func(c context.Context) {
@@ -167,8 +163,7 @@ var eventCases = []testCase{
 			t.Fatalf("a failed write called the listeners (%d calls)", n)
 		}
 	}},
-	{"AuditEventsExactlyOnce", func(t *testing.T, s storage.Metadata) {
-		a := auditLog(t, s)
+	{"AuditEventsExactlyOnce", func(t *testing.T, s storage.Store) {
 		const writers, each, drains = 4, 25, 4
 		var wg sync.WaitGroup
 		for w := range writers {
@@ -212,7 +207,7 @@ var eventCases = []testCase{
 		if evs, _ := pending(t, s, storage.AuditConsumer); len(evs) != 0 {
 			t.Fatalf("%d events left pending", len(evs))
 		}
-		recs, err := a.ScanAudit(ctx(t), 0, 0)
+		recs, err := s.ScanAudit(ctx(t), 0, 0)
 		ok(t, err, "ScanAudit")
 		seen := map[string]int{}
 		for _, r := range recs {
@@ -224,6 +219,6 @@ var eventCases = []testCase{
 		if len(recs) != writers*each || len(seen) != writers*each {
 			t.Fatalf("%d records of %d digests, want %d of each", len(recs), len(seen), writers*each)
 		}
-		verifies(t, a, true, 0)
+		verifies(t, s, true, 0)
 	}},
 }

@@ -15,7 +15,7 @@ import (
 )
 
 var manifestCases = []testCase{
-	{"PutGetManifest", func(t *testing.T, s storage.Metadata) {
+	{"PutGetManifest", func(t *testing.T, s storage.Store) {
 		m := manifest("r", `{"schemaVersion":2}`)
 		m.ArtifactType = oci.ArtifactTypePack
 		m.Subject = dg("subject")
@@ -42,7 +42,7 @@ var manifestCases = []testCase{
 			t.Fatalf("created = %v, want %v", got.Created, m.Created)
 		}
 	}},
-	{"PayloadIsByteExact", func(t *testing.T, s storage.Metadata) {
+	{"PayloadIsByteExact", func(t *testing.T, s storage.Store) {
 		var p []byte
 		for i := range 256 { // every byte value, NUL and invalid UTF-8 included
 			p = append(p, byte(i))
@@ -61,7 +61,7 @@ var manifestCases = []testCase{
 			t.Fatalf("size = %d, want %d", got.Size, len(p))
 		}
 	}},
-	{"ManifestNotFound", func(t *testing.T, s storage.Metadata) {
+	{"ManifestNotFound", func(t *testing.T, s storage.Store) {
 		put(t, s, manifest("a", "m"))
 		_, err := s.GetManifest(ctx(t), "a", dg("other"))
 		is(t, err, storage.ErrNotFound, "unknown digest")
@@ -70,7 +70,7 @@ var manifestCases = []testCase{
 		_, err = s.GetManifest(ctx(t), "a/b", dg("m"))
 		is(t, err, storage.ErrNotFound, "digest under a longer name")
 	}},
-	{"RePutKeepsManifestAndAddsTags", func(t *testing.T, s storage.Metadata) {
+	{"RePutKeepsManifestAndAddsTags", func(t *testing.T, s storage.Store) {
 		m := manifest("r", "first")
 		put(t, s, m, "one")
 		again := *m
@@ -86,7 +86,7 @@ var manifestCases = []testCase{
 			resolves(t, s, "r", tag, m.Digest)
 		}
 	}},
-	{"PutManifestWithoutTags", func(t *testing.T, s storage.Metadata) {
+	{"PutManifestWithoutTags", func(t *testing.T, s storage.Store) {
 		m := manifest("r", "m")
 		put(t, s, m)
 		if _, err := s.GetManifest(ctx(t), "r", m.Digest); err != nil {
@@ -99,7 +99,7 @@ var manifestCases = []testCase{
 		ok(t, err, "ListRepositories")
 		equal(t, repos, []string{"r"}, "a manifest put creates its repository")
 	}},
-	{"SameManifestInTwoRepositories", func(t *testing.T, s storage.Metadata) {
+	{"SameManifestInTwoRepositories", func(t *testing.T, s storage.Store) {
 		put(t, s, manifest("a", "m"), "t")
 		put(t, s, manifest("b", "m"), "t")
 		ok(t, s.DeleteManifest(ctx(t), "a", dg("m")), "DeleteManifest in a")
@@ -108,7 +108,7 @@ var manifestCases = []testCase{
 		}
 		resolves(t, s, "b", "t", dg("m"))
 	}},
-	{"DeleteManifestRemovesItsTags", func(t *testing.T, s storage.Metadata) {
+	{"DeleteManifestRemovesItsTags", func(t *testing.T, s storage.Store) {
 		m1, m2 := manifest("r", "one"), manifest("r", "two")
 		put(t, s, m1, "a", "b")
 		put(t, s, m2, "c")
@@ -126,7 +126,7 @@ var manifestCases = []testCase{
 		is(t, s.DeleteManifest(ctx(t), "r", m1.Digest), storage.ErrNotFound, "second delete")
 		is(t, s.DeleteManifest(ctx(t), "nope", m2.Digest), storage.ErrNotFound, "delete in unknown repository")
 	}},
-	{"DeleteManifestKeepsBlobs", func(t *testing.T, s storage.Metadata) {
+	{"DeleteManifestKeepsBlobs", func(t *testing.T, s storage.Store) {
 		m := manifest("r", "m")
 		m.Refs = []digest.Digest{dg("config"), dg("layer")}
 		link(t, s, "r", dg("config"), 2)
@@ -145,7 +145,7 @@ var manifestCases = []testCase{
 }
 
 var referrerCases = []testCase{
-	{"ReferrersFilter", func(t *testing.T, s storage.Metadata) {
+	{"ReferrersFilter", func(t *testing.T, s storage.Store) {
 		subject := manifest("r", "subject")
 		put(t, s, subject, "v1")
 		var all []oci.Descriptor
@@ -180,7 +180,7 @@ var referrerCases = []testCase{
 		ok(t, err, "Referrers none")
 		sameDescriptors(t, got, nil)
 	}},
-	{"ReferrersOfMissingSubject", func(t *testing.T, s storage.Metadata) {
+	{"ReferrersOfMissingSubject", func(t *testing.T, s storage.Store) {
 		ghost := dg("pushed later")
 		r := referrer("r", "sig", ghost, "sig")
 		put(t, s, r)
@@ -195,7 +195,7 @@ var referrerCases = []testCase{
 			t.Fatalf("Referrers = %+v, want none", got)
 		}
 	}},
-	{"DeleteReferrer", func(t *testing.T, s storage.Metadata) {
+	{"DeleteReferrer", func(t *testing.T, s storage.Store) {
 		subject := manifest("r", "subject")
 		put(t, s, subject)
 		r1, r2 := referrer("r", "r1", subject.Digest, "sig"), referrer("r", "r2", subject.Digest, "sig")

@@ -15,14 +15,14 @@ import (
 
 type testCase struct {
 	name string
-	fn   func(t *testing.T, s storage.Metadata)
+	fn   func(t *testing.T, s storage.Store)
 }
 
 // Run runs the suite; newStore returns a fresh, empty store for each subtest.
 // newStore may register its own cleanup (dropping a schema, say); Run closes
 // the store before that cleanup runs.
-func Run(t *testing.T, newStore func(t *testing.T) storage.Metadata) {
-	for _, group := range [][]testCase{repoCases, blobCases, manifestCases, referrerCases, tagCases, claimCases, uploadCases, leaseCases, packCases, auditCases, attestCases, mirrorCases, eventCases} {
+func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
+	for _, group := range [][]testCase{repoCases, blobCases, manifestCases, referrerCases, tagCases, claimCases, uploadCases, leaseCases, packCases, auditCases, attestCases, mirrorCases, eventCases, pingCases} {
 		for _, c := range group {
 			t.Run(c.name, func(t *testing.T) {
 				t.Parallel()
@@ -36,6 +36,20 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Metadata) {
 			})
 		}
 	}
+}
+
+// pingCases hold a backend with the optional Pinger ability to its
+// meaning: a readiness probe that says unavailable when the store is.
+var pingCases = []testCase{
+	{"PingAnswersUntilClosed", func(t *testing.T, s storage.Store) {
+		p, isPinger := s.(storage.Pinger)
+		if !isPinger {
+			t.Skipf("%T has no Ping", s)
+		}
+		ok(t, p.Ping(ctx(t)), "Ping")
+		ok(t, s.Close(), "Close")
+		is(t, p.Ping(ctx(t)), storage.ErrUnavailable, "Ping after Close")
+	}},
 }
 
 // dg is the sha256 digest of s: distinct inputs, distinct digests.
@@ -75,17 +89,17 @@ func is(t *testing.T, err, want error, what string, args ...any) {
 	}
 }
 
-func put(t *testing.T, s storage.Metadata, m *storage.Manifest, tags ...string) {
+func put(t *testing.T, s storage.Store, m *storage.Manifest, tags ...string) {
 	t.Helper()
 	ok(t, s.PutManifest(ctx(t), m, tags, storage.PutManifestOptions{}), "PutManifest %s in %s", m.Digest, m.Repo)
 }
 
-func link(t *testing.T, s storage.Metadata, repo string, d digest.Digest, size int64) {
+func link(t *testing.T, s storage.Store, repo string, d digest.Digest, size int64) {
 	t.Helper()
 	ok(t, s.LinkBlob(ctx(t), repo, d, size), "LinkBlob %s in %s", d, repo)
 }
 
-func resolves(t *testing.T, s storage.Metadata, repo, tag string, want digest.Digest) {
+func resolves(t *testing.T, s storage.Store, repo, tag string, want digest.Digest) {
 	t.Helper()
 	got, err := s.ResolveTag(ctx(t), repo, tag)
 	ok(t, err, "ResolveTag %s:%s", repo, tag)

@@ -17,7 +17,7 @@ const indexDepthStep = 5
 // stored, the column and the step's record are removed behind the store's
 // back (as if the data predated it), and reopening runs the step again.
 // open opens the same database each time; exec runs raw SQL on it.
-func IndexDepthMigration(t *testing.T, open func(t *testing.T) storage.Metadata, exec func(s storage.Metadata, stmt string) error) {
+func IndexDepthMigration(t *testing.T, open func(t *testing.T) storage.Store, exec func(s storage.Store, stmt string) error) {
 	const ociIndex, dockerList = oci.MediaTypeImageIndex, oci.MediaTypeDockerManifestList
 	s := open(t)
 	img := manifest("r", "image")

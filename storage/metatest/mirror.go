@@ -7,16 +7,6 @@ import (
 	"github.com/packreg/packreg/storage"
 )
 
-// mirrorStore returns s's mirror records, failing when the backend has none.
-func mirrorStore(t *testing.T, s storage.Metadata) storage.Mirrors {
-	t.Helper()
-	m, has := s.(storage.Mirrors)
-	if !has {
-		t.Fatalf("%T does not implement storage.Mirrors", s)
-	}
-	return m
-}
-
 func testMirror(id, kind, name string) *storage.Mirror {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	return &storage.Mirror{ID: id, Kind: kind, Name: name, URL: "http://127.0.0.1:5001",
@@ -24,27 +14,26 @@ func testMirror(id, kind, name string) *storage.Mirror {
 }
 
 var mirrorCases = []testCase{
-	{"MirrorCRUD", func(t *testing.T, s storage.Metadata) {
-		ms := mirrorStore(t, s)
+	{"MirrorCRUD", func(t *testing.T, s storage.Store) {
 		c := ctx(t)
 		m := testMirror("m1", storage.MirrorPush, "eu")
-		ok(t, ms.CreateMirror(c, m), "CreateMirror")
-		is(t, ms.CreateMirror(c, testMirror("m1", storage.MirrorPush, "us")), storage.ErrConflict, "same id")
-		is(t, ms.CreateMirror(c, testMirror("m2", storage.MirrorPush, "eu")), storage.ErrConflict, "same name and kind")
+		ok(t, s.CreateMirror(c, m), "CreateMirror")
+		is(t, s.CreateMirror(c, testMirror("m1", storage.MirrorPush, "us")), storage.ErrConflict, "same id")
+		is(t, s.CreateMirror(c, testMirror("m2", storage.MirrorPush, "eu")), storage.ErrConflict, "same name and kind")
 		// Names are unique per kind only: an upstream may share a mirror's name.
-		ok(t, ms.CreateMirror(c, testMirror("u1", storage.MirrorPull, "eu")), "upstream named like a mirror")
-		ok(t, ms.CreateMirror(c, testMirror("m3", storage.MirrorPush, "ap")), "CreateMirror ap")
+		ok(t, s.CreateMirror(c, testMirror("u1", storage.MirrorPull, "eu")), "upstream named like a mirror")
+		ok(t, s.CreateMirror(c, testMirror("m3", storage.MirrorPush, "ap")), "CreateMirror ap")
 
-		got, err := ms.GetMirror(c, "m1")
+		got, err := s.GetMirror(c, "m1")
 		ok(t, err, "GetMirror")
 		if *got != *m {
 			t.Fatalf("GetMirror:\n got  %+v\n want %+v", got, m)
 		}
-		_, err = ms.GetMirror(c, "nope")
+		_, err = s.GetMirror(c, "nope")
 		is(t, err, storage.ErrNotFound, "GetMirror unknown")
 
 		names := func(kind string) []string {
-			l, err := ms.ListMirrors(c, kind)
+			l, err := s.ListMirrors(c, kind)
 			ok(t, err, "ListMirrors %q", kind)
 			var out []string
 			for _, m := range l {
@@ -58,55 +47,54 @@ var mirrorCases = []testCase{
 
 		m.Name, m.URL, m.Spec, m.Secret = "eu-west", "https://eu.example", `{}`, `{"token":"t"}`
 		m.Updated = m.Updated.Add(time.Second)
-		ok(t, ms.UpdateMirror(c, m), "UpdateMirror")
-		got, _ = ms.GetMirror(c, "m1")
+		ok(t, s.UpdateMirror(c, m), "UpdateMirror")
+		got, _ = s.GetMirror(c, "m1")
 		if *got != *m {
 			t.Fatalf("after UpdateMirror:\n got  %+v\n want %+v", got, m)
 		}
 		clash := *m
 		clash.Name = "ap"
-		is(t, ms.UpdateMirror(c, &clash), storage.ErrConflict, "rename onto a taken name")
+		is(t, s.UpdateMirror(c, &clash), storage.ErrConflict, "rename onto a taken name")
 		gone := testMirror("nope", storage.MirrorPush, "x")
-		is(t, ms.UpdateMirror(c, gone), storage.ErrNotFound, "UpdateMirror unknown")
+		is(t, s.UpdateMirror(c, gone), storage.ErrNotFound, "UpdateMirror unknown")
 
-		ok(t, ms.DeleteMirror(c, "m1"), "DeleteMirror")
-		is(t, ms.DeleteMirror(c, "m1"), storage.ErrNotFound, "DeleteMirror twice")
+		ok(t, s.DeleteMirror(c, "m1"), "DeleteMirror")
+		is(t, s.DeleteMirror(c, "m1"), storage.ErrNotFound, "DeleteMirror twice")
 		equal(t, names(storage.MirrorPush), []string{"mirror/ap"}, "mirrors after delete")
 	}},
-	{"MirrorRuns", func(t *testing.T, s storage.Metadata) {
-		ms := mirrorStore(t, s)
+	{"MirrorRuns", func(t *testing.T, s storage.Store) {
 		c := ctx(t)
-		ok(t, ms.CreateMirror(c, testMirror("m1", storage.MirrorPush, "eu")), "CreateMirror")
+		ok(t, s.CreateMirror(c, testMirror("m1", storage.MirrorPush, "eu")), "CreateMirror")
 		now := time.Now().UTC().Truncate(time.Millisecond)
 		var ids []int64
 		for i, kind := range []string{"sync", "parity", "sync"} {
 			r := &storage.MirrorRun{MirrorID: "m1", Kind: kind, Trigger: "api", State: storage.RunRunning,
 				Counts: "{}", Errors: "[]", Started: now.Add(time.Duration(i) * time.Second), Updated: now}
-			ok(t, ms.CreateMirrorRun(c, r), "CreateMirrorRun %d", i)
+			ok(t, s.CreateMirrorRun(c, r), "CreateMirrorRun %d", i)
 			if r.ID == 0 || len(ids) > 0 && r.ID <= ids[len(ids)-1] {
 				t.Fatalf("run %d got ID %d after %v: want increasing IDs", i, r.ID, ids)
 			}
 			ids = append(ids, r.ID)
 		}
-		r, err := ms.GetMirrorRun(c, ids[0])
+		r, err := s.GetMirrorRun(c, ids[0])
 		ok(t, err, "GetMirrorRun")
 		if r.Kind != "sync" || r.State != storage.RunRunning || !r.Started.Equal(now) || !r.Finished.IsZero() {
 			t.Fatalf("GetMirrorRun: %+v", r)
 		}
-		_, err = ms.GetMirrorRun(c, ids[2]+100)
+		_, err = s.GetMirrorRun(c, ids[2]+100)
 		is(t, err, storage.ErrNotFound, "GetMirrorRun unknown")
 
 		r.State, r.Holder, r.Counts, r.Errors, r.Attempts = storage.RunSucceeded, "w1", `{"blobs":3}`, `["x"]`, 2
 		r.Updated, r.Finished = now.Add(time.Minute), now.Add(time.Minute)
-		ok(t, ms.UpdateMirrorRun(c, r), "UpdateMirrorRun")
-		got, _ := ms.GetMirrorRun(c, r.ID)
+		ok(t, s.UpdateMirrorRun(c, r), "UpdateMirrorRun")
+		got, _ := s.GetMirrorRun(c, r.ID)
 		if *got != *r {
 			t.Fatalf("after UpdateMirrorRun:\n got  %+v\n want %+v", got, r)
 		}
-		is(t, ms.UpdateMirrorRun(c, &storage.MirrorRun{ID: ids[2] + 100}), storage.ErrNotFound, "UpdateMirrorRun unknown")
+		is(t, s.UpdateMirrorRun(c, &storage.MirrorRun{ID: ids[2] + 100}), storage.ErrNotFound, "UpdateMirrorRun unknown")
 
 		list := func(kind string, before int64, n int) []int64 {
-			l, err := ms.ListMirrorRuns(c, "m1", kind, before, n)
+			l, err := s.ListMirrorRuns(c, "m1", kind, before, n)
 			ok(t, err, "ListMirrorRuns")
 			var out []int64
 			for _, r := range l {
@@ -119,23 +107,22 @@ var mirrorCases = []testCase{
 		equal(t, list("", 0, 1), []int64{ids[2]}, "first page")
 		equal(t, list("", ids[2], 10), []int64{ids[1], ids[0]}, "next page")
 
-		running, err := ms.RunningMirrorRuns(c, "m1")
+		running, err := s.RunningMirrorRuns(c, "m1")
 		ok(t, err, "RunningMirrorRuns")
 		if len(running) != 2 || running[0].ID != ids[1] || running[1].ID != ids[2] {
 			t.Fatalf("RunningMirrorRuns: %+v, want runs %d and %d", running, ids[1], ids[2])
 		}
 
-		ok(t, ms.DeleteMirror(c, "m1"), "DeleteMirror")
-		_, err = ms.GetMirrorRun(c, ids[0])
+		ok(t, s.DeleteMirror(c, "m1"), "DeleteMirror")
+		_, err = s.GetMirrorRun(c, ids[0])
 		is(t, err, storage.ErrNotFound, "run of a deleted mirror")
 	}},
-	{"ParityChecks", func(t *testing.T, s storage.Metadata) {
-		ms := mirrorStore(t, s)
+	{"ParityChecks", func(t *testing.T, s storage.Store) {
 		c := ctx(t)
-		ok(t, ms.CreateMirror(c, testMirror("m1", storage.MirrorPush, "eu")), "CreateMirror")
+		ok(t, s.CreateMirror(c, testMirror("m1", storage.MirrorPush, "eu")), "CreateMirror")
 		now := time.Now().UTC().Truncate(time.Millisecond)
 		first := &storage.ParityCheck{MirrorID: "m1", InParity: true, Counts: `{"in_sync":1}`, Started: now, Finished: now}
-		ok(t, ms.PutParityCheck(c, first, []storage.ParityEntry{
+		ok(t, s.PutParityCheck(c, first, []storage.ParityEntry{
 			{Name: "acme/a", Version: "1.0.0", Status: "in_sync", PrimaryDigest: dg("a"), MirrorDigest: dg("a")},
 		}), "PutParityCheck 1")
 		entries := []storage.ParityEntry{
@@ -144,32 +131,32 @@ var mirrorCases = []testCase{
 			{Name: "acme/a", Version: "1.0.0", Status: "in_sync", PrimaryDigest: dg("a"), MirrorDigest: dg("a")},
 		}
 		second := &storage.ParityCheck{MirrorID: "m1", Counts: `{"in_sync":1,"missing":1,"out_of_sync":1}`, Started: now, Finished: now.Add(time.Second)}
-		ok(t, ms.PutParityCheck(c, second, entries), "PutParityCheck 2")
+		ok(t, s.PutParityCheck(c, second, entries), "PutParityCheck 2")
 		if second.ID <= first.ID || entries[0].CheckID != second.ID {
 			t.Fatalf("check IDs %d then %d, entry check %d", first.ID, second.ID, entries[0].CheckID)
 		}
-		got, err := ms.GetParityCheck(c, second.ID)
+		got, err := s.GetParityCheck(c, second.ID)
 		ok(t, err, "GetParityCheck")
 		if *got != *second {
 			t.Fatalf("GetParityCheck:\n got  %+v\n want %+v", got, second)
 		}
-		if got, _ := ms.GetParityCheck(c, first.ID); !got.InParity {
+		if got, _ := s.GetParityCheck(c, first.ID); !got.InParity {
 			t.Fatalf("first check lost InParity: %+v", got)
 		}
-		_, err = ms.GetParityCheck(c, second.ID+100)
+		_, err = s.GetParityCheck(c, second.ID+100)
 		is(t, err, storage.ErrNotFound, "GetParityCheck unknown")
 
-		checks, err := ms.ListParityChecks(c, "m1", 0, 10)
+		checks, err := s.ListParityChecks(c, "m1", 0, 10)
 		ok(t, err, "ListParityChecks")
 		if len(checks) != 2 || checks[0].ID != second.ID || checks[1].ID != first.ID {
 			t.Fatalf("ListParityChecks: %+v", checks)
 		}
-		older, _ := ms.ListParityChecks(c, "m1", second.ID, 10)
+		older, _ := s.ListParityChecks(c, "m1", second.ID, 10)
 		if len(older) != 1 || older[0].ID != first.ID {
 			t.Fatalf("ListParityChecks before %d: %+v", second.ID, older)
 		}
 
-		all, err := ms.ParityEntries(c, second.ID, "")
+		all, err := s.ParityEntries(c, second.ID, "")
 		ok(t, err, "ParityEntries")
 		var keys []string
 		for _, e := range all {
@@ -179,16 +166,16 @@ var mirrorCases = []testCase{
 		if all[1] != entries[1] {
 			t.Fatalf("entry round trip:\n got  %+v\n want %+v", all[1], entries[1])
 		}
-		missing, _ := ms.ParityEntries(c, second.ID, "missing")
+		missing, _ := s.ParityEntries(c, second.ID, "missing")
 		if len(missing) != 1 || missing[0].Name != "acme/b" {
 			t.Fatalf("ParityEntries missing: %+v", missing)
 		}
 
-		ok(t, ms.DeleteMirror(c, "m1"), "DeleteMirror")
-		if l, _ := ms.ParityEntries(c, second.ID, ""); len(l) != 0 {
+		ok(t, s.DeleteMirror(c, "m1"), "DeleteMirror")
+		if l, _ := s.ParityEntries(c, second.ID, ""); len(l) != 0 {
 			t.Fatalf("entries of a deleted mirror: %+v", l)
 		}
-		_, err = ms.GetParityCheck(c, first.ID)
+		_, err = s.GetParityCheck(c, first.ID)
 		is(t, err, storage.ErrNotFound, "check of a deleted mirror")
 	}},
 }

@@ -10,7 +10,7 @@ import (
 )
 
 var repoCases = []testCase{
-	{"RepositoryExists", func(t *testing.T, s storage.Metadata) {
+	{"RepositoryExists", func(t *testing.T, s storage.Store) {
 		has := func(repo string, want bool) {
 			t.Helper()
 			got, err := s.RepositoryExists(ctx(t), repo)
@@ -27,7 +27,7 @@ var repoCases = []testCase{
 		has("a", false) // a prefix is not a repository
 		has("a/b/c", false)
 	}},
-	{"RepositoryGoneWhenEmpty", func(t *testing.T, s storage.Metadata) {
+	{"RepositoryGoneWhenEmpty", func(t *testing.T, s storage.Store) {
 		link(t, s, "r", dg("x"), 1)
 		put(t, s, manifest("r", "m"), "t")
 		ok(t, s.UnlinkBlob(ctx(t), "r", dg("x")), "UnlinkBlob")
@@ -41,7 +41,7 @@ var repoCases = []testCase{
 			t.Fatal("repository with no blob, manifest or tag still exists")
 		}
 	}},
-	{"ListRepositoriesByteOrder", func(t *testing.T, s storage.Metadata) {
+	{"ListRepositoriesByteOrder", func(t *testing.T, s storage.Store) {
 		// '-' (0x2d) < '.' < '/' (0x2f) < '0' < 'A' < '_' < 'a' < 'é': any
 		// locale-aware collation gets some of these wrong.
 		names := []string{"a", "a/b", "a-b", "a.b", "a0", "A", "b", "a/b/c", "a_b", "ab", "é", "z"}
@@ -54,7 +54,7 @@ var repoCases = []testCase{
 		ok(t, err, "ListRepositories")
 		equal(t, got, want, "ListRepositories")
 	}},
-	{"ListRepositoriesPagination", func(t *testing.T, s storage.Metadata) {
+	{"ListRepositoriesPagination", func(t *testing.T, s storage.Store) {
 		var want []string
 		for _, top := range []string{"a", "a-b", "a.b", "a/b", "ab", "b"} {
 			for _, sub := range []string{"", "/x", "/x/y", "-x", "0"} {
@@ -73,7 +73,7 @@ var repoCases = []testCase{
 			equal(t, got, want, fmt.Sprintf("repositories paged by %d", n))
 		}
 	}},
-	{"ListRepositoriesAfterMissingName", func(t *testing.T, s storage.Metadata) {
+	{"ListRepositoriesAfterMissingName", func(t *testing.T, s storage.Store) {
 		for _, n := range []string{"a", "a/b", "b", "c"} {
 			link(t, s, n, dg(n), 1)
 		}
@@ -87,7 +87,7 @@ var repoCases = []testCase{
 		ok(t, err, "ListRepositories n=0")
 		equal(t, got, nil, "n=0")
 	}},
-	{"ListRepositoriesSkipsEmptied", func(t *testing.T, s storage.Metadata) {
+	{"ListRepositoriesSkipsEmptied", func(t *testing.T, s storage.Store) {
 		link(t, s, "a", dg("x"), 1)
 		link(t, s, "b", dg("y"), 1)
 		put(t, s, manifest("c", "m"), "t")
@@ -97,7 +97,7 @@ var repoCases = []testCase{
 		ok(t, err, "ListRepositories")
 		equal(t, got, []string{"a"}, "repositories left with content")
 	}},
-	{"ConcurrentRepositoryCreation", func(t *testing.T, s storage.Metadata) {
+	{"ConcurrentRepositoryCreation", func(t *testing.T, s storage.Store) {
 		var wg sync.WaitGroup
 		errs := make([]error, 16)
 		for i := range errs {
@@ -127,7 +127,7 @@ var repoCases = []testCase{
 }
 
 var blobCases = []testCase{
-	{"LinkBlobAndSize", func(t *testing.T, s storage.Metadata) {
+	{"LinkBlobAndSize", func(t *testing.T, s storage.Store) {
 		link(t, s, "r", dg("a"), 42)
 		link(t, s, "r", dg("a"), 42) // twice is not an error
 		size, err := s.BlobSize(ctx(t), "r", dg("a"))
@@ -140,7 +140,7 @@ var blobCases = []testCase{
 		_, err = s.BlobSize(ctx(t), "nope", dg("a"))
 		is(t, err, storage.ErrNotFound, "BlobSize in an unknown repository")
 	}},
-	{"BlobsIsolatedPerRepository", func(t *testing.T, s storage.Metadata) {
+	{"BlobsIsolatedPerRepository", func(t *testing.T, s storage.Store) {
 		link(t, s, "a", dg("x"), 1)
 		link(t, s, "a/b", dg("y"), 2)
 		_, err := s.BlobSize(ctx(t), "b", dg("x"))
@@ -153,7 +153,7 @@ var blobCases = []testCase{
 			t.Fatalf("unlinking from a removed it from b: %v", err)
 		}
 	}},
-	{"UnlinkBlob", func(t *testing.T, s storage.Metadata) {
+	{"UnlinkBlob", func(t *testing.T, s storage.Store) {
 		link(t, s, "r", dg("x"), 1)
 		link(t, s, "r", dg("y"), 2)
 		ok(t, s.UnlinkBlob(ctx(t), "r", dg("x")), "UnlinkBlob")
@@ -165,7 +165,7 @@ var blobCases = []testCase{
 		is(t, s.UnlinkBlob(ctx(t), "r", dg("x")), storage.ErrNotFound, "second unlink")
 		is(t, s.UnlinkBlob(ctx(t), "nope", dg("y")), storage.ErrNotFound, "unlink in unknown repository")
 	}},
-	{"FindBlob", func(t *testing.T, s storage.Metadata) {
+	{"FindBlob", func(t *testing.T, s storage.Store) {
 		_, _, err := s.FindBlob(ctx(t), dg("x"))
 		is(t, err, storage.ErrNotFound, "FindBlob before any link")
 		link(t, s, "one", dg("x"), 7)

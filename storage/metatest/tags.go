@@ -11,7 +11,7 @@ import (
 )
 
 var tagCases = []testCase{
-	{"ResolveTag", func(t *testing.T, s storage.Metadata) {
+	{"ResolveTag", func(t *testing.T, s storage.Store) {
 		m := manifest("r", "m")
 		put(t, s, m, "latest", "1.0")
 		resolves(t, s, "r", "latest", m.Digest)
@@ -23,7 +23,7 @@ var tagCases = []testCase{
 		_, err = s.ResolveTag(ctx(t), "r", "LATEST")
 		is(t, err, storage.ErrNotFound, "tags are case-sensitive")
 	}},
-	{"TagMoves", func(t *testing.T, s storage.Metadata) {
+	{"TagMoves", func(t *testing.T, s storage.Store) {
 		m1, m2 := manifest("r", "one"), manifest("r", "two")
 		put(t, s, m1, "latest", "1")
 		put(t, s, m2, "latest")
@@ -39,7 +39,7 @@ var tagCases = []testCase{
 		ok(t, s.DeleteManifest(ctx(t), "r", m1.Digest), "DeleteManifest")
 		resolves(t, s, "r", "latest", m2.Digest)
 	}},
-	{"ListTagsByteOrder", func(t *testing.T, s storage.Metadata) {
+	{"ListTagsByteOrder", func(t *testing.T, s storage.Store) {
 		tags := []string{"latest", "LATEST", "1", "1.0", "1.0.0", "1.0.0-rc1", "1.0-rc", "1-0", "1_0",
 			"10", "2", "_", "a", "A", "Z", "z", "v1.2.3", "v1.2.3+build", "sha256-abc.sig"}
 		put(t, s, manifest("r", "m"), tags...)
@@ -49,7 +49,7 @@ var tagCases = []testCase{
 		ok(t, err, "ListTags")
 		equal(t, got, want, "ListTags")
 	}},
-	{"ListTagsPagination", func(t *testing.T, s storage.Metadata) {
+	{"ListTagsPagination", func(t *testing.T, s storage.Store) {
 		// 2,500 tags full of prefixes of each other, spread over manifests.
 		var want []string
 		for i := range 500 {
@@ -79,7 +79,7 @@ var tagCases = []testCase{
 		i, _ = slices.BinarySearch(want, "1.0.5")
 		equal(t, got, want[i:i+2], "page after 1.0.5")
 	}},
-	{"ListTagsEdges", func(t *testing.T, s storage.Metadata) {
+	{"ListTagsEdges", func(t *testing.T, s storage.Store) {
 		put(t, s, manifest("r", "m"), "a", "b")
 		got, err := s.ListTags(ctx(t), "r", "b", 10)
 		ok(t, err, "ListTags after last")
@@ -96,7 +96,7 @@ var tagCases = []testCase{
 		}
 		equal(t, got, nil, "tags of an unknown repository")
 	}},
-	{"DeleteTag", func(t *testing.T, s storage.Metadata) {
+	{"DeleteTag", func(t *testing.T, s storage.Store) {
 		m := manifest("r", "m")
 		put(t, s, m, "a", "b")
 		ok(t, s.DeleteTag(ctx(t), "r", "a"), "DeleteTag")
@@ -109,7 +109,7 @@ var tagCases = []testCase{
 		is(t, s.DeleteTag(ctx(t), "r", "a"), storage.ErrNotFound, "second DeleteTag")
 		is(t, s.DeleteTag(ctx(t), "nope", "b"), storage.ErrNotFound, "DeleteTag in unknown repository")
 	}},
-	{"SameTagInTwoRepositories", func(t *testing.T, s storage.Metadata) {
+	{"SameTagInTwoRepositories", func(t *testing.T, s storage.Store) {
 		a, b := manifest("a", "ma"), manifest("a/b", "mb")
 		put(t, s, a, "latest")
 		put(t, s, b, "latest")
@@ -121,7 +121,7 @@ var tagCases = []testCase{
 		ok(t, err, "ListTags")
 		equal(t, tags, nil, "tags of a")
 	}},
-	{"ConcurrentPutsSameTag", func(t *testing.T, s storage.Metadata) {
+	{"ConcurrentPutsSameTag", func(t *testing.T, s storage.Store) {
 		const n = 16
 		ms := make([]*storage.Manifest, n)
 		errs := make([]error, n)

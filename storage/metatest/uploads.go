@@ -19,7 +19,7 @@ func upload(id string, updated time.Time) *storage.Upload {
 }
 
 var uploadCases = []testCase{
-	{"UploadCreateGet", func(t *testing.T, s storage.Metadata) {
+	{"UploadCreateGet", func(t *testing.T, s storage.Store) {
 		now := time.Now().UTC().Truncate(time.Millisecond)
 		u := upload("u1", now)
 		u.Offset = 12
@@ -36,7 +36,7 @@ var uploadCases = []testCase{
 		_, err = s.GetUpload(ctx(t), "u2")
 		is(t, err, storage.ErrNotFound, "unknown upload")
 	}},
-	{"UploadCompareAndSwap", func(t *testing.T, s storage.Metadata) {
+	{"UploadCompareAndSwap", func(t *testing.T, s storage.Store) {
 		u := upload("u", time.Now().UTC().Truncate(time.Millisecond))
 		ok(t, s.CreateUpload(ctx(t), u), "CreateUpload")
 		next := *u
@@ -58,7 +58,7 @@ var uploadCases = []testCase{
 			t.Fatalf("offset = %d, want 150", got.Offset)
 		}
 	}},
-	{"UploadConcurrentCAS", func(t *testing.T, s storage.Metadata) {
+	{"UploadConcurrentCAS", func(t *testing.T, s storage.Store) {
 		ok(t, s.CreateUpload(ctx(t), upload("u", time.Now())), "CreateUpload")
 		var won, lost atomic.Int32
 		var wg sync.WaitGroup
@@ -81,7 +81,7 @@ var uploadCases = []testCase{
 			t.Fatalf("%d writers won and %d lost the same CAS; want 1 and 11", won.Load(), lost.Load())
 		}
 	}},
-	{"UpdateUnknownUpload", func(t *testing.T, s storage.Metadata) {
+	{"UpdateUnknownUpload", func(t *testing.T, s storage.Store) {
 		err := s.UpdateUpload(ctx(t), upload("ghost", time.Now()), 0)
 		if !isErr(err, storage.ErrNotFound) && !isErr(err, storage.ErrConflict) {
 			t.Fatalf("UpdateUpload of an unknown session = %v, want ErrNotFound or ErrConflict", err)
@@ -89,7 +89,7 @@ var uploadCases = []testCase{
 		_, err = s.GetUpload(ctx(t), "ghost")
 		is(t, err, storage.ErrNotFound, "UpdateUpload created a session")
 	}},
-	{"DeleteUpload", func(t *testing.T, s storage.Metadata) {
+	{"DeleteUpload", func(t *testing.T, s storage.Store) {
 		ok(t, s.CreateUpload(ctx(t), upload("a", time.Now())), "CreateUpload a")
 		ok(t, s.CreateUpload(ctx(t), upload("b", time.Now())), "CreateUpload b")
 		ok(t, s.DeleteUpload(ctx(t), "a"), "DeleteUpload")
@@ -100,7 +100,7 @@ var uploadCases = []testCase{
 		}
 		is(t, s.DeleteUpload(ctx(t), "a"), storage.ErrNotFound, "second DeleteUpload")
 	}},
-	{"FinishUpload", func(t *testing.T, s storage.Metadata) {
+	{"FinishUpload", func(t *testing.T, s storage.Store) {
 		u := upload("fin", time.Now())
 		ok(t, s.CreateUpload(ctx(t), u), "CreateUpload")
 		ok(t, s.CreateUpload(ctx(t), upload("other", time.Now())), "CreateUpload other")
@@ -121,7 +121,7 @@ var uploadCases = []testCase{
 			t.Fatalf("BlobSize in the second repository: %v", err)
 		}
 	}},
-	{"StaleUploads", func(t *testing.T, s storage.Metadata) {
+	{"StaleUploads", func(t *testing.T, s storage.Store) {
 		now := time.Now()
 		for i, age := range []time.Duration{3 * time.Hour, time.Hour, 2 * time.Hour, 0, time.Minute} {
 			ok(t, s.CreateUpload(ctx(t), upload(fmt.Sprint("u", i), now.Add(-age))), "CreateUpload %d", i)
@@ -157,28 +157,28 @@ var uploadCases = []testCase{
 }
 
 var leaseCases = []testCase{
-	{"LeaseHeldAndRenewed", func(t *testing.T, s storage.Metadata) {
+	{"LeaseHeldAndRenewed", func(t *testing.T, s storage.Store) {
 		acquire(t, s, "gc", "A", time.Minute, true)
 		acquire(t, s, "gc", "B", time.Minute, false)
 		acquire(t, s, "gc", "A", time.Minute, true) // renew
 		acquire(t, s, "sync", "B", time.Minute, true)
 		acquire(t, s, "gc", "B", time.Minute, false)
 	}},
-	{"LeaseExpires", func(t *testing.T, s storage.Metadata) {
+	{"LeaseExpires", func(t *testing.T, s storage.Store) {
 		acquire(t, s, "gc", "A", 300*time.Millisecond, true)
 		acquire(t, s, "gc", "B", time.Minute, false)
 		time.Sleep(600 * time.Millisecond)
 		acquire(t, s, "gc", "B", time.Minute, true)
 		acquire(t, s, "gc", "A", time.Minute, false)
 	}},
-	{"LeaseRenewalExtends", func(t *testing.T, s storage.Metadata) {
+	{"LeaseRenewalExtends", func(t *testing.T, s storage.Store) {
 		acquire(t, s, "gc", "A", 400*time.Millisecond, true)
 		time.Sleep(200 * time.Millisecond)
 		acquire(t, s, "gc", "A", time.Minute, true)
 		time.Sleep(400 * time.Millisecond) // past the first expiry, inside the renewed one
 		acquire(t, s, "gc", "B", time.Minute, false)
 	}},
-	{"LeaseRelease", func(t *testing.T, s storage.Metadata) {
+	{"LeaseRelease", func(t *testing.T, s storage.Store) {
 		acquire(t, s, "gc", "A", time.Minute, true)
 		ok(t, s.ReleaseLease(ctx(t), "gc", "B"), "ReleaseLease by a non-holder")
 		acquire(t, s, "gc", "B", time.Minute, false)
@@ -186,7 +186,7 @@ var leaseCases = []testCase{
 		acquire(t, s, "gc", "B", time.Minute, true)
 		ok(t, s.ReleaseLease(ctx(t), "never", "A"), "ReleaseLease of an unknown lease")
 	}},
-	{"LeaseConcurrentAcquire", func(t *testing.T, s storage.Metadata) {
+	{"LeaseConcurrentAcquire", func(t *testing.T, s storage.Store) {
 		var won atomic.Int32
 		var wg sync.WaitGroup
 		for i := range 16 {
@@ -207,7 +207,7 @@ var leaseCases = []testCase{
 	}},
 }
 
-func acquire(t *testing.T, s storage.Metadata, name, holder string, ttl time.Duration, want bool) {
+func acquire(t *testing.T, s storage.Store, name, holder string, ttl time.Duration, want bool) {
 	t.Helper()
 	got, err := s.AcquireLease(ctx(t), name, holder, ttl)
 	ok(t, err, "AcquireLease %s by %s", name, holder)

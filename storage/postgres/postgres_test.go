@@ -78,8 +78,8 @@ func open(t *testing.T, dsn string) *sqlmeta.Store {
 
 func TestIndexDepthMigration(t *testing.T) {
 	dsn := freshSchema(t)
-	metatest.IndexDepthMigration(t, func(t *testing.T) storage.Metadata { return open(t, dsn) },
-		func(s storage.Metadata, stmt string) error {
+	metatest.IndexDepthMigration(t, func(t *testing.T) storage.Store { return open(t, dsn) },
+		func(s storage.Store, stmt string) error {
 			_, err := s.(*sqlmeta.Store).DB().ExecContext(context.Background(), stmt)
 			return err
 		})
@@ -87,7 +87,7 @@ func TestIndexDepthMigration(t *testing.T) {
 
 func TestMetadata(t *testing.T) {
 	testDSN(t)
-	metatest.Run(t, func(t *testing.T) storage.Metadata { return open(t, freshSchema(t)) })
+	metatest.Run(t, func(t *testing.T) storage.Store { return open(t, freshSchema(t)) })
 }
 
 // Replicas starting together on an empty database: the advisory lock makes

@@ -62,7 +62,7 @@ func newTestStore(t testing.TB, edit ...func(*Config)) *Store {
 		// .ci/s3.sh creates it; this covers a server started by hand.
 		s.client.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: &cfg.Bucket})
 	})
-	if err := s.Check(context.Background()); err != nil {
+	if err := s.Ping(context.Background()); err != nil {
 		t.Fatalf("bucket %s: %v", cfg.Bucket, err)
 	}
 	t.Cleanup(func() {
@@ -248,5 +248,9 @@ func TestUnavailable(t *testing.T) {
 	_, err = s.Stat(context.Background(), digest.FromBytes(digest.SHA256, nil))
 	if !errors.Is(err, storage.ErrUnavailable) {
 		t.Fatalf("stat against a dead endpoint: %v, want ErrUnavailable", err)
+	}
+	// The readiness probe says so too.
+	if err := s.Ping(context.Background()); !errors.Is(err, storage.ErrUnavailable) {
+		t.Fatalf("ping against a dead endpoint: %v, want ErrUnavailable", err)
 	}
 }

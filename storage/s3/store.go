@@ -22,8 +22,8 @@ import (
 	"github.com/packreg/packreg/storage"
 )
 
-// Store is a storage.BlobStore (and storage.Redirector and
-// storage.UploadPurger) on one S3 bucket.
+// Store is a storage.BlobStore (and storage.Redirector,
+// storage.UploadPurger and storage.Pinger) on one S3 bucket.
 // It keeps no state of its own between calls: several Stores over one
 // bucket, in one process or many, are one store.
 type Store struct {
@@ -47,9 +47,10 @@ var (
 	_ storage.BlobStore    = (*Store)(nil)
 	_ storage.Redirector   = (*Store)(nil)
 	_ storage.UploadPurger = (*Store)(nil)
+	_ storage.Pinger       = (*Store)(nil)
 )
 
-// New returns a Store for cfg. It does not touch the network; Check does.
+// New returns a Store for cfg. It does not touch the network; Ping does.
 func New(ctx context.Context, cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -135,9 +136,9 @@ func isDirRace(err error) bool {
 // Config returns the effective configuration (defaults applied).
 func (s *Store) Config() Config { return s.cfg }
 
-// Check reports whether the bucket is reachable with the configured
-// credentials, for readiness probes.
-func (s *Store) Check(ctx context.Context) error {
+// Ping is storage.Pinger: whether the bucket is reachable with the
+// configured credentials (a HeadBucket), for readiness probes.
+func (s *Store) Ping(ctx context.Context) error {
 	_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.cfg.Bucket})
 	return s.wrap("head bucket", s.cfg.Bucket, err)
 }

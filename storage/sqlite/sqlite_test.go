@@ -14,7 +14,7 @@ import (
 )
 
 func TestMetadata(t *testing.T) {
-	metatest.Run(t, func(t *testing.T) storage.Metadata {
+	metatest.Run(t, func(t *testing.T) storage.Store {
 		s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "meta.db"))
 		if err != nil {
 			t.Fatal(err)
@@ -26,7 +26,7 @@ func TestMetadata(t *testing.T) {
 // ":memory:" has a single connection for reads and writes; it must still
 // pass, because tests elsewhere use it for speed.
 func TestMetadataInMemory(t *testing.T) {
-	metatest.Run(t, func(t *testing.T) storage.Metadata {
+	metatest.Run(t, func(t *testing.T) storage.Store {
 		s, err := sqlite.Open(t.Context(), ":memory:")
 		if err != nil {
 			t.Fatal(err)
@@ -106,13 +106,13 @@ func TestClosedIsUnavailable(t *testing.T) {
 
 func TestIndexDepthMigration(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "meta.db")
-	metatest.IndexDepthMigration(t, func(t *testing.T) storage.Metadata {
+	metatest.IndexDepthMigration(t, func(t *testing.T) storage.Store {
 		s, err := sqlite.Open(t.Context(), path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return s
-	}, func(s storage.Metadata, stmt string) error {
+	}, func(s storage.Store, stmt string) error {
 		_, err := s.(*sqlmeta.Store).DB().ExecContext(context.Background(), stmt)
 		return err
 	})

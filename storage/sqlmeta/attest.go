@@ -28,8 +28,6 @@ import (
 //	                  INDEX (sig_hash)                         -- altered payloads
 //	                  INDEX (status, repo, subject, referrer, idx) -- re-check walk
 
-var _ storage.Attest = (*Store)(nil)
-
 func (s *Store) CreateKey(ctx context.Context, k *storage.Key, evs ...storage.Event) error {
 	err := s.write(ctx, "create key", func(ctx context.Context, tx *sql.Tx) error {
 		// DO NOTHING on either unique column: a taken id or name is a

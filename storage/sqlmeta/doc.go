@@ -1,5 +1,5 @@
-// Package sqlmeta implements storage.Metadata once, over database/sql, for
-// every SQL database packreg supports. A backend package (storage/sqlite,
+// Package sqlmeta implements storage.Store, every role of the metadata
+// store, once, over database/sql, for every SQL database packreg supports. A backend package (storage/sqlite,
 // storage/postgres) opens the driver and passes a Dialect: placeholder
 // style, column types, the database clock, the migration lock and how to
 // read its errors. Everything else, queries and schema, is shared.
@@ -30,7 +30,7 @@
 //	  audit.go   audit_log, audit_head: the hash chain (storage.AuditLog)
 //	3 attest.go  attest_keys, attest_records (storage.Attest)
 //	4 mirror.go  mirrors, mirror_runs, parity_checks, parity_entries
-//	             (storage.Mirrors)
+//	             (storage.Remotes, storage.Runs, storage.Parity)
 //	5 manifests.go  manifests.index_depth (storage.Manifest.IndexDepth),
 //	             computed for the indexes already stored
 //	6 manifests.go  tag_claims (storage.TagClaim), manifest_first_push

@@ -27,8 +27,6 @@ import (
 // No foreign keys: DeleteMirror removes the history itself, in the same
 // transaction, and a run row must never block a mirror's deletion.
 
-var _ storage.Mirrors = (*Store)(nil)
-
 func (s *Store) CreateMirror(ctx context.Context, m *storage.Mirror, evs ...storage.Event) error {
 	err := s.write(ctx, "create mirror", func(ctx context.Context, tx *sql.Tx) error {
 		n, err := s.exec(ctx, tx, qCreateMirror, m.ID, m.Kind, m.Name, m.URL, m.Spec, m.Secret, nanos(m.Created), nanos(m.Updated))

@@ -21,9 +21,6 @@ import (
 // label filter) and pack_lifecycle (status history, kept when a version is
 // deleted). Writes append their audit records last in the same transaction.
 
-var _ storage.Packs = (*Store)(nil)
-var _ storage.AuditLog = (*Store)(nil)
-
 func (s *Store) PutPackVersion(ctx context.Context, v *storage.PackVersion, rec *storage.AuditRecord) (bool, error) {
 	changed, err := s.putPackVersion(ctx, v, rec)
 	if errors.Is(err, storage.ErrConflict) {

@@ -53,7 +53,8 @@ func query(text string) *Query {
 	return q
 }
 
-// Store implements storage.Metadata over database/sql.
+// Store implements storage.Store, every role of the metadata store, over
+// database/sql.
 type Store struct {
 	w, r   *sql.DB
 	d      Dialect
@@ -74,7 +75,10 @@ type Store struct {
 	loopDone chan struct{}
 }
 
-var _ storage.Metadata = (*Store)(nil)
+var (
+	_ storage.Store  = (*Store)(nil)
+	_ storage.Pinger = (*Store)(nil)
+)
 
 // New migrates db to the current schema and returns a store over it. The
 // store then owns db (and opts.Reader): Close closes them. On error they
@@ -131,6 +135,16 @@ func (s *Store) Close() error {
 		}
 	})
 	return err
+}
+
+var qPing = query(`SELECT 1`)
+
+// Ping is storage.Pinger: one query, through the readers' pool that every
+// request reads with, for readiness probes. An outage wraps
+// storage.ErrUnavailable.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	return s.fail("ping", s.row(ctx, s.r, qPing).Scan(&one))
 }
 
 // DB returns the writer pool, for tests and tools that inspect the schema.
