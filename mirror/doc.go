@@ -25,12 +25,15 @@
 // time works on a remote, and records every run with its progress; a run
 // whose worker died is carried on by the next holder of the lease. API
 // (api.go) serves /api/v1/mirrors, /api/v1/upstreams and /api/v1/parity;
-// Client (client.go) is the same API for the CLI.
+// Client (client.go) is the same API for the CLI, over
+// internal/restclient.
 //
 // Lifecycle is read through PackIndex, which the pack index satisfies, and
-// travels to packreg mirrors through their REST lifecycle API. Pull-through
-// (Puller, fetch.go) is a registry.Fetcher: a pull that misses in an
-// upstream's namespace copies the version in, then the registry serves it.
+// travels to packreg mirrors through their REST lifecycle API
+// (remoteapi.go: internal/restclient over the remote's own transport).
+// Pull-through (Puller, fetch.go) is a registry.Fetcher: a pull that
+// misses in an upstream's namespace copies the version in, then the
+// registry serves it.
 //
 // Safety: remotes are hostile. Their responses are size-capped and
 // time-limited, and the totals of a run are capped too (limits.go:
@@ -62,8 +65,8 @@
 // Descriptors are oci's (image-spec's), the tag schemas (cosign's tags,
 // the referrers fallback tag) oci's one rule, and version ranges semver's.
 //
-// mirror imports registry, storage, apierr, netguard and the leaves (oci,
-// semver, digest); depcheck_test.go lists them. It must not import pack,
-// attest, compliance, cmd or a storage backend, and registry, pack and
-// attest never import it.
+// mirror imports registry, storage, apierr, restclient, netguard and the
+// leaves (oci, semver, digest); depcheck_test.go lists them. It must not
+// import pack, attest, compliance, cmd or a storage backend, and
+// registry, pack and attest never import it.
 package mirror

@@ -3,11 +3,13 @@ package mirror
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/internal/restclient"
 )
 
 // The packreg side of Remote: a remote that is itself a packreg has a
@@ -16,6 +18,28 @@ import (
 
 // packsPath is the pack REST API on every packreg.
 const packsPath = "/api/v1/packs"
+
+// api is the remote's REST API through internal/restclient, sent by do:
+// the remote's timeout, its credentials (bound to its origin), the token
+// flow and the guarded transport. Refusals are HTTPErrors, as those of
+// its OCI API, so retries judge them alike.
+func (r *Remote) api() *restclient.Client {
+	return restclient.New(r.base.String(), apiDoer{r}, restclient.WithMaxAnswer(maxListingBytes), restclient.WithRefusal(statusError))
+}
+
+type apiDoer struct{ r *Remote }
+
+func (d apiDoer) Do(req *http.Request) (*http.Response, error) {
+	var body []byte
+	if req.Body != nil {
+		b, err := readCapped(req.Body, maxListingBytes) // our own JSON: a few bytes
+		if err != nil {
+			return nil, err
+		}
+		body = b
+	}
+	return d.r.do(req.Context(), request{method: req.Method, path: req.URL.String(), header: req.Header, body: body})
+}
 
 // IsPackreg reports whether the remote serves packreg's pack API. The
 // answer is remembered; a failure to ask is not.
@@ -26,22 +50,20 @@ func (r *Remote) IsPackreg(ctx context.Context) (bool, error) {
 	if known != nil {
 		return *known, nil
 	}
-	resp, err := r.do(ctx, request{method: http.MethodGet, path: packsPath, query: url.Values{"limit": {"1"}, "status": {"all"}},
-		header: http.Header{"Accept": {"application/json"}}})
-	if err != nil {
-		return false, err
+	var page struct {
+		Items json.RawMessage `json:"items"`
 	}
-	defer resp.Body.Close()
-	is := false
+	err := r.api().Do(ctx, http.MethodGet, packsPath, url.Values{"limit": {"1"}, "status": {"all"}}, nil, &page)
+	var he *HTTPError
 	switch {
-	case resp.StatusCode == http.StatusOK:
-		var page struct {
-			Items json.RawMessage `json:"items"`
-		}
-		is = readJSON(resp.Body, maxListingBytes, &page) == nil && len(page.Items) > 0
-	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
-		return false, statusError(resp)
+	case errors.As(err, &he) && he.Temporary():
+		return false, err
+	case err != nil && !errors.As(err, &he) && !errors.Is(err, restclient.ErrAnswer):
+		return false, err // the remote could not be asked
 	}
+	// Any other refusal, or an answer that is not the pack API's: a
+	// registry without it.
+	is := err == nil && len(page.Items) > 0
 	r.mu.Lock()
 	r.packreg = &is
 	r.mu.Unlock()
@@ -63,21 +85,14 @@ func (v apiVersion) version() Version {
 // PackVersions lists the versions of one pack on a packreg remote, with
 // their lifecycle; none when the pack is unknown there.
 func (r *Remote) PackVersions(ctx context.Context, name string) ([]Version, error) {
-	resp, err := r.do(ctx, request{method: http.MethodGet, path: packsPath + "/" + name + "/versions"})
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound {
-		return nil, nil
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, statusError(resp)
-	}
 	var doc struct {
 		Versions []apiVersion `json:"versions"`
 	}
-	if err := readJSON(resp.Body, maxListingBytes, &doc); err != nil {
+	err := r.api().Do(ctx, http.MethodGet, packsPath+"/"+name+"/versions", nil, nil, &doc)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, nil
+	case err != nil:
 		return nil, err
 	}
 	if err := r.listed(len(doc.Versions)); err != nil {
@@ -101,20 +116,11 @@ func (r *Remote) ListPacks(ctx context.Context) ([]Version, error) {
 		if cursor != "" {
 			q.Set("cursor", cursor)
 		}
-		resp, err := r.do(ctx, request{method: http.MethodGet, path: packsPath, query: q})
-		if err != nil {
-			return nil, err
-		}
-		if resp.StatusCode != http.StatusOK {
-			return nil, statusError(resp)
-		}
 		var page struct {
 			Items []apiVersion `json:"items"`
 			Next  string       `json:"next"`
 		}
-		err = readJSON(resp.Body, maxListingBytes, &page)
-		resp.Body.Close()
-		if err != nil {
+		if err := r.api().Do(ctx, http.MethodGet, packsPath, q, nil, &page); err != nil {
 			return nil, err
 		}
 		if err := r.listed(len(page.Items)); err != nil {
@@ -133,20 +139,8 @@ func (r *Remote) ListPacks(ctx context.Context) ([]Version, error) {
 
 // SetLifecycle moves one version of a packreg remote to state.
 func (r *Remote) SetLifecycle(ctx context.Context, name, version, state, reason string, force bool) error {
-	body, err := json.Marshal(map[string]any{"state": state, "reason": reason, "force": force})
-	if err != nil {
-		return err
-	}
-	resp, err := r.do(ctx, request{method: http.MethodPost, path: packsPath + "/" + name + "/versions/" + version + "/lifecycle",
-		header: http.Header{"Content-Type": {"application/json"}}, body: body})
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return statusError(resp)
-	}
-	return nil
+	return r.api().Do(ctx, http.MethodPost, packsPath+"/"+name+"/versions/"+version+"/lifecycle", nil,
+		map[string]any{"state": state, "reason": reason, "force": force}, nil)
 }
 
 // parseDigestOrEmpty keeps a digest a remote listed only when it is one.

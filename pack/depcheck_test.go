@@ -13,7 +13,7 @@ import (
 func TestDependencies(t *testing.T) {
 	const m = "github.com/packreg/packreg/"
 	depcheck.Allow(t, ".", m+"digest", m+"oci", m+"semver", m+"storage", m+"registry", m+"internal/apierr")
-	depcheck.Allow(t, "client", m+"pack", m+"audit", m+"internal/apierr")
+	depcheck.Allow(t, "client", m+"pack", m+"audit", m+"internal/restclient")
 }
 
 func errorAs[T error](err error, target *T) bool { return errors.As(err, target) }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/packreg/packreg/attest"
+	"github.com/packreg/packreg/internal/restclient"
 )
 
 // `packreg keys ...` and `packreg verify ...` are clients of a running
@@ -47,54 +47,6 @@ func defaultServer() string {
 	return "http://127.0.0.1:5000"
 }
 
-// apiClient calls the server's REST API.
-type apiClient struct {
-	base string
-	hc   *http.Client
-}
-
-// do sends a JSON request and decodes a JSON answer into out; a non-2xx
-// answer becomes an error carrying the server's message.
-func (c *apiClient) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.base, "/")+path, body)
-	if err != nil {
-		return err
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode/100 != 2 {
-		var e struct {
-			Error struct{ Code, Message string } `json:"error"`
-		}
-		if json.Unmarshal(raw, &e) == nil && e.Error.Code != "" {
-			return fmt.Errorf("%s: %s", e.Error.Code, e.Error.Message)
-		}
-		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
-	}
-	if out == nil {
-		return nil
-	}
-	return json.Unmarshal(raw, out)
-}
-
 func newAPIFlags(name string, stderr io.Writer, usage string) (*flag.FlagSet, *string) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -117,7 +69,7 @@ func runKeys(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err := fs.Parse(args[1:]); err != nil {
 		return flagError(stderr, err)
 	}
-	c := &apiClient{base: *server, hc: &http.Client{Timeout: time.Minute}}
+	c := restclient.New(*server, &http.Client{Timeout: time.Minute})
 	one := func() (string, bool) {
 		if fs.NArg() != 1 {
 			fmt.Fprint(stderr, keysUsage)
@@ -141,7 +93,7 @@ func runKeys(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			return 2
 		}
 		var k attest.KeyView
-		if err = c.do(ctx, "POST", "/api/v1/keys/"+id+"/"+args[0], nil, &k); err == nil {
+		if err = c.Do(ctx, "POST", "/api/v1/keys/"+id+"/"+args[0], nil, nil, &k); err == nil {
 			fmt.Fprintf(stdout, "%s %s (%s)\n", k.State, k.ID, k.Name)
 		}
 	case "signed":
@@ -161,7 +113,7 @@ func runKeys(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	return 0
 }
 
-func keysAdd(ctx context.Context, c *apiClient, stdin io.Reader, stdout io.Writer, file, name, notBefore, notAfter string) error {
+func keysAdd(ctx context.Context, c *restclient.Client, stdin io.Reader, stdout io.Writer, file, name, notBefore, notAfter string) error {
 	var (
 		pem []byte
 		err error
@@ -186,18 +138,18 @@ func keysAdd(ctx context.Context, c *apiClient, stdin io.Reader, stdout io.Write
 		body[k] = t
 	}
 	var k attest.KeyView
-	if err := c.do(ctx, "POST", "/api/v1/keys", body, &k); err != nil {
+	if err := c.Do(ctx, "POST", "/api/v1/keys", nil, body, &k); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "added %s (%s, %s)\n", k.ID, k.Name, k.Algorithm)
 	return nil
 }
 
-func keysList(ctx context.Context, c *apiClient, stdout io.Writer, asJSON bool) error {
+func keysList(ctx context.Context, c *restclient.Client, stdout io.Writer, asJSON bool) error {
 	var out struct {
 		Keys []attest.KeyView `json:"keys"`
 	}
-	if err := c.do(ctx, "GET", "/api/v1/keys", nil, &out); err != nil {
+	if err := c.Do(ctx, "GET", "/api/v1/keys", nil, nil, &out); err != nil {
 		return err
 	}
 	if asJSON {
@@ -213,7 +165,7 @@ func keysList(ctx context.Context, c *apiClient, stdout io.Writer, asJSON bool) 
 	return tw.Flush()
 }
 
-func keysSigned(ctx context.Context, c *apiClient, stdout io.Writer, id string) error {
+func keysSigned(ctx context.Context, c *restclient.Client, stdout io.Writer, id string) error {
 	var out struct {
 		Signed []struct {
 			Repository string `json:"repository"`
@@ -221,7 +173,7 @@ func keysSigned(ctx context.Context, c *apiClient, stdout io.Writer, id string) 
 			attest.Finding
 		} `json:"signed"`
 	}
-	if err := c.do(ctx, "GET", "/api/v1/keys/"+id+"/signed", nil, &out); err != nil {
+	if err := c.Do(ctx, "GET", "/api/v1/keys/"+id+"/signed", nil, nil, &out); err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
@@ -257,10 +209,10 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if *cached {
 		method = "GET"
 	}
-	c := &apiClient{base: *server, hc: &http.Client{Timeout: 5 * time.Minute}}
+	c := restclient.New(*server, &http.Client{Timeout: 5 * time.Minute})
 	var rep attest.Report
 	path := "/api/v1/packs/" + escapeName(name) + "/versions/" + url.PathEscape(version) + "/verification"
-	if err := c.do(ctx, method, path, nil, &rep); err != nil {
+	if err := c.Do(ctx, method, path, nil, nil, &rep); err != nil {
 		fmt.Fprintln(stderr, "packreg verify:", err)
 		return 3
 	}

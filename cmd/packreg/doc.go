@@ -10,7 +10,8 @@
 // packs.go, attest.go, mirrors.go (wiring), serve.go (the server and its
 // request log), edge.go (what every request passes before a route: Host
 // while anonymous on loopback, cross-origin writes, JSON bodies, raw-path
-// routing that never cleans or redirects), and the CLI clients (*cli.go).
+// routing that never cleans or redirects), and the CLI clients (*cli.go,
+// over internal/restclient through pack/client, mirror.Client or directly).
 //
 // Nothing imports cmd.
 package main

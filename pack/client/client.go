@@ -1,9 +1,9 @@
 // Package client is a Go client of packreg's REST API (/api/v1/packs and
 // /api/v1/audit): what `packreg pack` and `packreg audit` use. It speaks
-// the wire types of packages pack and audit, and returns API errors as
-// *apierr.Error, so callers can test codes.
+// the wire types of packages pack and audit over internal/restclient, and
+// returns API errors as *apierr.Error, so callers can test codes.
 //
-// client imports pack, audit and internal/apierr; it must not import
+// client imports pack, audit and internal/restclient; it must not import
 // attest, mirror, compliance, cmd or a storage backend.
 package client
 
@@ -21,14 +21,13 @@ import (
 	"strings"
 
 	"github.com/packreg/packreg/audit"
-	"github.com/packreg/packreg/internal/apierr"
+	"github.com/packreg/packreg/internal/restclient"
 	"github.com/packreg/packreg/pack"
 )
 
 // Client talks to one server.
 type Client struct {
-	base string
-	hc   *http.Client
+	api *restclient.Client
 }
 
 // New returns a client of the server at base (http://host:port). hc nil
@@ -37,7 +36,7 @@ func New(base string, hc *http.Client) *Client {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	return &Client{base: strings.TrimRight(base, "/"), hc: hc}
+	return &Client{api: restclient.New(base, hc)}
 }
 
 // File is one file to publish, read from Path; Name is its name in the
@@ -61,14 +60,14 @@ func (c *Client) Publish(ctx context.Context, md pack.Metadata, files []File) (v
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
 	go func() { pw.CloseWithError(writeParts(mw, md, files)) }()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+pack.Prefix, pr)
+	req, err := c.api.NewRequest(ctx, http.MethodPost, pack.Prefix, nil, pr)
 	if err != nil {
 		pr.Close()
 		return nil, false, err
 	}
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	var out pack.Version
-	status, err := c.send(req, &out)
+	status, err := c.api.Send(req, &out)
 	if err != nil {
 		pr.Close()
 		return nil, false, err
@@ -154,26 +153,13 @@ func (c *Client) Manifest(ctx context.Context, name, version string) (*pack.Mani
 // SetLifecycle changes one version, or every version when version is "",
 // and returns the versions afterwards.
 func (c *Client) SetLifecycle(ctx context.Context, name, version string, r pack.LifecycleRequest) ([]pack.Version, error) {
-	body, err := json.Marshal(r)
-	if err != nil {
-		return nil, err
-	}
-	p := pack.Prefix + "/" + name + "/lifecycle"
-	if version != "" {
-		p = pack.Prefix + "/" + name + "/versions/" + version + "/lifecycle"
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+p, strings.NewReader(string(body)))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
 	if version != "" {
 		var v pack.Version
-		_, err := c.send(req, &v)
+		err := c.api.Do(ctx, http.MethodPost, pack.Prefix+"/"+name+"/versions/"+version+"/lifecycle", nil, r, &v)
 		return []pack.Version{v}, err
 	}
 	var vs pack.Versions
-	_, err = c.send(req, &vs)
+	err := c.api.Do(ctx, http.MethodPost, pack.Prefix+"/"+name+"/lifecycle", nil, r, &vs)
 	return vs.Versions, err
 }
 
@@ -220,41 +206,5 @@ func values(limit int, kv ...string) url.Values {
 }
 
 func (c *Client) get(ctx context.Context, path string, q url.Values, out any) error {
-	u := c.base + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return err
-	}
-	_, err = c.send(req, out)
-	return err
-}
-
-// send runs req and decodes a 2xx answer into out. Other answers become
-// *apierr.Error when they have the API's error shape.
-func (c *Client) send(req *http.Request, out any) (int, error) {
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return resp.StatusCode, fmt.Errorf("%s %s: reading the answer: %w", req.Method, req.URL.Path, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		var env apierr.Envelope
-		if json.Unmarshal(body, &env) == nil && env.Error != nil && env.Error.Code != "" {
-			env.Error.Status = resp.StatusCode
-			return resp.StatusCode, env.Error
-		}
-		return resp.StatusCode, fmt.Errorf("%s %s: %s", req.Method, req.URL.Path, resp.Status)
-	}
-	if err := json.Unmarshal(body, out); err != nil {
-		return resp.StatusCode, fmt.Errorf("%s %s: decoding the answer: %w", req.Method, req.URL.Path, err)
-	}
-	return resp.StatusCode, nil
+	return c.api.Do(ctx, http.MethodGet, path, q, nil, out)
 }
