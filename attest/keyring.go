@@ -114,19 +114,6 @@ func (s *Service) setState(ctx context.Context, id, state string) (*storage.Key,
 	if err := s.st.UpdateKey(ctx, k, keyEvent(ctx, action, k)); err != nil {
 		return nil, err
 	}
-	// Reports read key states live; listeners (pack visibility) must hear
-	// that every subject signed by this key may have changed.
-	recs, err := s.st.AttestRecordsByKey(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	seen := map[string]bool{}
-	for _, r := range recs {
-		if at := r.Repo + "@" + string(r.Subject); !seen[at] {
-			seen[at] = true
-			s.changed(ctx, r.Repo, r.Subject)
-		}
-	}
 	return k, nil
 }
 

@@ -114,7 +114,6 @@ func (s *Service) PublishSignature(ctx context.Context, repo string, subject dig
 	if _, err := s.st.SupersedeAttestRecords(ctx, repo, subject, KindSignature, "", ref, s.now().UTC()); err != nil {
 		return nil, "", err
 	}
-	s.changed(ctx, repo, subject)
 	return recs, ref, nil
 }
 

@@ -312,16 +312,6 @@ func (s *Service) exempt(ctx context.Context, repo string, m *storage.Manifest, 
 	return false, nil
 }
 
-// Meets reports whether manifest d of repo meets its policy, with the
-// reasons when not: for the pack index's "verify before visible".
-func (s *Service) Meets(ctx context.Context, repo string, d digest.Digest) (bool, []string, error) {
-	rep, err := s.evaluate(ctx, repo, d, 0)
-	if err != nil {
-		return false, nil, err
-	}
-	return rep.Policy.Satisfied, rep.Policy.Problems, nil
-}
-
 var _ registry.PullGate = (*Service)(nil)
 
 // String is the report in one line, for logs.

@@ -29,9 +29,8 @@ type Service struct {
 
 	wakeup chan struct{} // the worker has events to look at (worker.go)
 
-	mu        sync.Mutex
-	progress  chan struct{} // closed when the worker acknowledged events (Wait)
-	listeners []func(ctx context.Context, repo string, subject digest.Digest)
+	mu       sync.Mutex
+	progress chan struct{} // closed when the worker acknowledged events (Wait)
 }
 
 // Store is what attest keeps in the metadata store: keys and records, the
@@ -67,9 +66,6 @@ func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = 
 func WithGatedTypes(gated func(artifactType string) bool) Option {
 	return func(s *Service) { s.gated = gated }
 }
-
-// WithVersionResolver replaces the tag-based name/version lookup.
-func WithVersionResolver(v VersionResolver) Option { return func(s *Service) { s.versions = v } }
 
 // ResolveVersionsWith sets the name/version lookup after New, for the pack
 // index, which is itself built with attest's hooks. Call it before serving.
@@ -110,24 +106,6 @@ func (s *Service) RegistryOptions() []registry.Option {
 
 // Config returns the configuration the service enforces.
 func (s *Service) Config() Config { return s.cfg }
-
-// OnChange registers fn to run after the records about a subject change
-// (a signature indexed, superseded or deleted). The pack index uses it to
-// publish a version that was waiting for a signature.
-func (s *Service) OnChange(fn func(ctx context.Context, repo string, subject digest.Digest)) {
-	s.mu.Lock()
-	s.listeners = append(s.listeners, fn)
-	s.mu.Unlock()
-}
-
-func (s *Service) changed(ctx context.Context, repo string, subject digest.Digest) {
-	s.mu.Lock()
-	ls := s.listeners
-	s.mu.Unlock()
-	for _, fn := range ls {
-		fn(ctx, repo, subject)
-	}
-}
 
 type tagResolver struct{ src Source }
 
@@ -211,7 +189,6 @@ func (s *Service) index(ctx context.Context, r *ring, repo string, referrer, hin
 			return nil, err
 		}
 	}
-	s.changed(ctx, repo, subject)
 	return recs, nil
 }
 

@@ -61,9 +61,6 @@ const (
 	// tick is how often the queue is looked at without a wake-up: for the
 	// events of other replicas, and to retry after an outage.
 	tick = 2 * time.Second
-	// maxSubjectsNotified bounds the records read to learn which subjects
-	// a deleted referrer was about.
-	maxSubjectsNotified = 64
 )
 
 // jobOf is the indexing job an outbox event stands for; ok is false when
@@ -248,28 +245,9 @@ func (s *Service) do(ctx context.Context, j job) error {
 		_, err := s.Index(ctx, j.repo, j.d, j.hint, j.tagged)
 		return err
 	case jobDelete:
-		// The subjects the referrer was about change too: a pack version
-		// waiting on (or verified by) it.
-		recs, err := s.st.AttestRecordsByReferrer(ctx, j.repo, j.d, maxSubjectsNotified)
-		if err != nil {
-			return err
-		}
-		if err := s.st.DeleteAttestRecords(ctx, j.repo, "", j.d); err != nil {
-			return err
-		}
-		subjects := map[digest.Digest]bool{j.d: true}
-		for _, r := range recs {
-			subjects[r.Subject] = true
-		}
-		for d := range subjects {
-			s.changed(ctx, j.repo, d)
-		}
-		return nil
+		return s.st.DeleteAttestRecords(ctx, j.repo, "", j.d)
 	case jobUntag:
-		n, err := s.st.SupersedeAttestRecords(ctx, j.repo, j.hint, j.what, FormatCosignTag, "", s.now().UTC())
-		if err == nil && n > 0 {
-			s.changed(ctx, j.repo, j.hint)
-		}
+		_, err := s.st.SupersedeAttestRecords(ctx, j.repo, j.hint, j.what, FormatCosignTag, "", s.now().UTC())
 		return err
 	case jobSubject:
 		return s.recheckSubject(ctx, j.repo, j.d)
@@ -299,11 +277,6 @@ func (s *Service) recheckSubject(ctx context.Context, repo string, subject diges
 		if _, err := s.index(ctx, r, repo, rec.Referrer, rec.Subject, false); err != nil {
 			return err
 		}
-	}
-	if len(done) == 0 {
-		// Nothing to re-check, but the subject itself is new: a pack
-		// version waiting for its signature may be ready now.
-		s.changed(ctx, repo, subject)
 	}
 	return nil
 }
