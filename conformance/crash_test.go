@@ -201,6 +201,8 @@ func killMidRequest(t *testing.T, s *server, method, url string, chunk []byte, o
 	req.ContentLength = int64(len(chunk))
 	req.Header.Set("Content-Type", "application/octet-stream")
 	req.Header.Set("Content-Range", fmt.Sprintf("%d-%d", offset, offset+int64(len(chunk))-1))
+	dataFile := filepath.Join(s.Data, "uploads", path.Base(req.URL.Path))
+	before := fileSize(dataFile)
 	type result struct {
 		status int
 		err    error
@@ -220,8 +222,14 @@ func killMidRequest(t *testing.T, s *server, method, url string, chunk []byte, o
 	if _, err := pw.Write(chunk[:half]); err != nil {
 		t.Fatalf("%s: writing the first half: %v", method, err)
 	}
-	// The server has (at least partly) read the first half: kill it now.
-	time.Sleep(100 * time.Millisecond)
+	// Kill once the server is writing this body to the upload's data file
+	// (the documented disk layout, DATA/uploads/<id>): the file grows past
+	// what it held before the request (the acknowledged bytes, and what an
+	// earlier killed request left beyond them, which the server truncates
+	// away first), so the server has read part of the first half.
+	waitFor(t, 30*time.Second, method+" body reaching the upload's data file", func() bool {
+		return fileSize(dataFile) > before
+	})
 	s.kill()
 	pw.CloseWithError(errors.New("server killed"))
 	r := <-done
@@ -229,6 +237,15 @@ func killMidRequest(t *testing.T, s *server, method, url string, chunk []byte, o
 		t.Fatalf("%s killed mid-body still got status %d", method, r.status)
 	}
 	t.Logf("%s at offset %d killed mid-body after %d bytes: %v", method, offset, half, r.err)
+}
+
+// fileSize is the size of file, 0 when it is absent.
+func fileSize(file string) int64 {
+	fi, err := os.Stat(file)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
 }
 
 // resumePoint asks the restarted server where the upload stands. It must be

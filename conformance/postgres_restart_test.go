@@ -228,8 +228,14 @@ func TestPostgresRestart(t *testing.T) {
 		pg.stop(mode)
 		down := time.Now()
 		await("database stopped ("+mode+")", http.StatusServiceUnavailable, 10*time.Second)
-		// Keep it down a while: the workers keep pushing into the outage.
-		time.Sleep(3*time.Second - time.Since(down))
+		// Keep it down until the workers' pushes have met the outage, a
+		// few times each on average (nothing polls /readyz meanwhile, so
+		// every 503 counted now answered a push).
+		_, atDown := c.report()
+		waitFor(t, 60*time.Second, "the pushes to meet the outage ("+mode+")", func() bool {
+			_, n := c.report()
+			return n >= atDown+3*workers
+		})
 		_, during503 := c.report()
 		pg.start()
 		t.Logf("PostgreSQL stopped (-m %s) for %s; %d requests answered 503 meanwhile",

@@ -45,7 +45,7 @@ func (r *Registry) ExpireUploads(ctx context.Context, holder string, leaseTTL ti
 	}
 	n := 0
 	for {
-		stale, err := r.meta.StaleUploads(ctx, time.Now().Add(-r.uploadTTL), 100)
+		stale, err := r.meta.StaleUploads(ctx, r.now().Add(-r.uploadTTL), 100)
 		if err != nil {
 			return n, err
 		}
@@ -84,5 +84,5 @@ func (r *Registry) PurgeUploads(ctx context.Context, holder string, leaseTTL tim
 	if err != nil || !ok {
 		return 0, err
 	}
-	return p.PurgeUploads(ctx, time.Now().Add(-2*r.uploadTTL))
+	return p.PurgeUploads(ctx, r.now().Add(-2*r.uploadTTL))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -75,17 +76,25 @@ func TestJanitorPurgesUnderTheLease(t *testing.T) {
 }
 
 // TestRunJanitor: the background loop expires idle sessions and purges,
-// and stops with its context.
+// and stops with its context. The registry's clock is moved past the
+// session's TTL instead of waiting for it.
 func TestRunJanitor(t *testing.T) {
 	p, meta := janitorStores(t)
-	reg := registry.New(p, meta, registry.WithUploadTTL(50*time.Millisecond),
-		registry.WithLogger(slog.New(slog.DiscardHandler)))
+	var skew atomic.Int64
+	const ttl = time.Hour
+	reg := registry.New(p, meta, registry.WithUploadTTL(ttl), registry.WithLogger(slog.New(slog.DiscardHandler)),
+		registry.WithClock(func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }))
 	w := do(t, reg, "POST", "/v2/janitor/blob/blobs/uploads/", nil)
 	expect(t, w, 202, "")
 	loc := w.Header().Get("Location")
 	w = do(t, reg, "PATCH", loc, []byte("some bytes"), "Content-Type", "application/octet-stream")
 	expect(t, w, 202, "")
-	time.Sleep(60 * time.Millisecond)
+	// Within its TTL the session is left alone.
+	if n, err := reg.ExpireUploads(context.Background(), "only", time.Minute); n != 0 || err != nil {
+		t.Fatalf("expiry of a fresh session: %d, %v", n, err)
+	}
+	expect(t, do(t, reg, "GET", loc, nil), 204, "")
+	skew.Store(int64(ttl + time.Minute))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -105,5 +114,9 @@ func TestRunJanitor(t *testing.T) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("RunJanitor did not return after its context ended")
+	}
+	// The purge cutoff is twice the TTL before the registry's now.
+	if c := p.calls()[0]; c.Before(time.Now().Add(-ttl)) {
+		t.Errorf("purge cutoff %s: not from the registry's clock", c)
 	}
 }

@@ -47,7 +47,8 @@ func WithUploadTTL(d time.Duration) Option { return func(r *Registry) { r.upload
 func WithMaxPageSize(n int) Option { return func(r *Registry) { r.maxPage = n } }
 
 // WithClock replaces time.Now as the time manifest pushes are stamped with
-// (the first push of a digest is when signing windows start), for tests.
+// (the first push of a digest is when signing windows start) and as the
+// janitor's now, against which idle uploads expire, for tests.
 func WithClock(now func() time.Time) Option { return func(r *Registry) { r.now = now } }
 
 // New returns a registry over blobs and meta.

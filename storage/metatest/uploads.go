@@ -165,18 +165,19 @@ var leaseCases = []testCase{
 		acquire(t, s, "gc", "B", time.Minute, false)
 	}},
 	{"LeaseExpires", func(t *testing.T, s storage.Store) {
-		acquire(t, s, "gc", "A", 300*time.Millisecond, true)
+		acquire(t, s, "gc", "A", time.Second, true)
 		acquire(t, s, "gc", "B", time.Minute, false)
-		time.Sleep(600 * time.Millisecond)
-		acquire(t, s, "gc", "B", time.Minute, true)
+		awaitLease(t, s, "gc", "B") // A's lease expires, B takes it over
 		acquire(t, s, "gc", "A", time.Minute, false)
 	}},
 	{"LeaseRenewalExtends", func(t *testing.T, s storage.Store) {
-		acquire(t, s, "gc", "A", 400*time.Millisecond, true)
-		time.Sleep(200 * time.Millisecond)
-		acquire(t, s, "gc", "A", time.Minute, true)
-		time.Sleep(400 * time.Millisecond) // past the first expiry, inside the renewed one
-		acquire(t, s, "gc", "B", time.Minute, false)
+		acquire(t, s, "gc", "A", time.Second, true)
+		// probe is taken after gc's first term and for as long: once
+		// another holder gets it, that term is over by the store's clock.
+		acquire(t, s, "probe", "A", time.Second, true)
+		acquire(t, s, "gc", "A", time.Minute, true) // renew
+		awaitLease(t, s, "probe", "B")
+		acquire(t, s, "gc", "B", time.Minute, false) // past the first term, inside the renewed one
 	}},
 	{"LeaseRelease", func(t *testing.T, s storage.Store) {
 		acquire(t, s, "gc", "A", time.Minute, true)
@@ -213,6 +214,25 @@ func acquire(t *testing.T, s storage.Store, name, holder string, ttl time.Durati
 	ok(t, err, "AcquireLease %s by %s", name, holder)
 	if got != want {
 		t.Fatalf("AcquireLease(%s, %s) = %v, want %v", name, holder, got, want)
+	}
+}
+
+// awaitLease polls until holder gets lease name (for a minute), as a
+// replica waiting out a dead holder's lease does; leases expire by the
+// store's clock, so the test waits on the store, not on a sleep.
+func awaitLease(t *testing.T, s storage.Store, name, holder string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, err := s.AcquireLease(ctx(t), name, holder, time.Minute)
+		ok(t, err, "AcquireLease %s by %s", name, holder)
+		if got {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never got lease %s in 10s: it did not expire", holder, name)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
