@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/packreg/packreg/internal/netguard"
+	"github.com/packreg/packreg/internal/restclient"
 )
 
 // Credentials authenticate to a remote registry: basic (Username and
@@ -520,16 +521,13 @@ func readJSON(r io.Reader, limit int64, v any) error {
 	return nil
 }
 
-// readCapped reads all of r, failing beyond limit bytes.
+// readCapped reads all of r, failing with ErrInvalid beyond limit bytes.
 func readCapped(r io.Reader, limit int64) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
+	b, err := restclient.ReadCapped(r, limit)
+	if errors.Is(err, restclient.ErrAnswer) {
 		return nil, fmt.Errorf("%w: answer larger than %d bytes", ErrInvalid, limit)
 	}
-	return b, nil
+	return b, err
 }
 
 // cancelBody releases the request's context when the body is closed.
