@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/internal/reqid"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -81,7 +82,7 @@ func (r *Registry) getBlob(w http.ResponseWriter, req *http.Request, rt route) e
 	// Headers are out: a failure now can only cut the connection short, which
 	// the client sees as a short body against Content-Length.
 	if _, err := io.CopyN(w, rc, n); err != nil && req.Context().Err() == nil {
-		r.log.WarnContext(ctx, "blob read failed mid-response", "request_id", requestID(req), "digest", d, "err", err)
+		r.log.WarnContext(ctx, "blob read failed mid-response", "request_id", reqid.From(req.Context()), "digest", d, "err", err)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/packreg/packreg/internal/reqid"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -65,21 +66,22 @@ type envelopeErr struct {
 // are logged with the request id and answered without their text.
 func (r *Registry) writeError(w http.ResponseWriter, req *http.Request, err error) {
 	var oe *Error
+	id := reqid.From(req.Context())
 	switch {
 	case errors.As(err, &oe):
 	case errors.Is(err, storage.ErrUnavailable):
 		oe = &Error{Status: http.StatusServiceUnavailable, Code: codeUnavailable,
-			Message: "storage temporarily unavailable, retry later (request " + requestID(req) + ")"}
+			Message: "storage temporarily unavailable, retry later (request " + id + ")"}
 		w.Header().Set("Retry-After", "1")
-		r.log.WarnContext(req.Context(), "storage unavailable", "request_id", requestID(req), "err", err)
+		r.log.WarnContext(req.Context(), "storage unavailable", "request_id", id, "err", err)
 	case errors.Is(err, context.Canceled) && req.Context().Err() != nil:
 		// The client went away; nobody reads the answer.
-		r.log.DebugContext(req.Context(), "client gone", "request_id", requestID(req), "err", err)
+		r.log.DebugContext(req.Context(), "client gone", "request_id", id, "err", err)
 		return
 	default:
 		oe = &Error{Status: http.StatusInternalServerError, Code: codeUnknown,
-			Message: "internal error (request " + requestID(req) + ")"}
-		r.log.ErrorContext(req.Context(), "internal error", "request_id", requestID(req),
+			Message: "internal error (request " + id + ")"}
+		r.log.ErrorContext(req.Context(), "internal error", "request_id", id,
 			"method", req.Method, "path", req.URL.Path, "err", err)
 	}
 	writeEnvelope(w, req, oe)

@@ -1,47 +1,13 @@
 package registry
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net/http"
 	"net/url"
 	"strings"
 
+	"github.com/packreg/packreg/internal/reqid"
 	"github.com/packreg/packreg/oci"
 )
-
-type ctxKey int
-
-const requestIDKey ctxKey = 0
-
-// requestID returns the id ServeHTTP gave this request (it is also in the
-// X-Request-Id response header and in every log line about the request).
-func requestID(req *http.Request) string {
-	id, _ := req.Context().Value(requestIDKey).(string)
-	return id
-}
-
-// safeRequestID accepts a caller's id only when it cannot inject anything
-// into headers or logs.
-func safeRequestID(id string) bool {
-	if id == "" || len(id) > 64 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return false
-		}
-	}
-	return true
-}
-
-func newRequestID() string {
-	var b [8]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
 
 // handlerFunc is a handler that returns its error for writeError.
 type handlerFunc func(w http.ResponseWriter, req *http.Request, rt route) error
@@ -60,15 +26,9 @@ type route struct {
 // id, never another route. "." and ".." components, raw or encoded, are
 // refused before anything else.
 func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	id := req.Header.Get("X-Request-Id")
-	if !safeRequestID(id) {
-		id = newRequestID()
-	}
-	ctx := context.WithValue(req.Context(), requestIDKey, id)
-	req = req.WithContext(WithActor(ctx, requestActor(req)))
-	h := w.Header()
-	h.Set("X-Request-Id", id)
-	h.Set("Docker-Distribution-Api-Version", "registry/2.0")
+	req, _ = reqid.Accept(w, req)
+	req = req.WithContext(WithActor(req.Context(), requestActor(req)))
+	w.Header().Set("Docker-Distribution-Api-Version", "registry/2.0")
 
 	p := req.URL.EscapedPath()
 	if p == "/v2" || p == "/v2/" {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/internal/reqid"
 	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/storage"
 )
@@ -357,7 +358,7 @@ func tooLarge(n int64) error {
 func (r *Registry) dropUpload(req *http.Request, u *storage.Upload) {
 	ctx := req.Context()
 	if err := r.blobs.Abort(ctx, u); err != nil {
-		r.log.WarnContext(ctx, "abort upload", "request_id", requestID(req), "upload", u.ID, "err", err)
+		r.log.WarnContext(ctx, "abort upload", "request_id", reqid.From(req.Context()), "upload", u.ID, "err", err)
 	}
 	r.meta.DeleteUpload(ctx, u.ID)
 }

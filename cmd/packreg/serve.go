@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/packreg/packreg/internal/reqid"
 	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
 )
@@ -148,7 +147,7 @@ func startBackground(ctx context.Context, wg *sync.WaitGroup, reg *registry.Regi
 // random suffix, so a restarted process on the same host is a new holder.
 func janitorHolder() string {
 	host, _ := os.Hostname()
-	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), newRequestID()[:8])
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), reqid.New()[:8])
 }
 
 // newHandler mounts the registry and the REST APIs next to the server's
@@ -168,7 +167,7 @@ func newHandler(reg http.Handler, st *stores, draining *atomic.Bool, log *slog.L
 			return
 		}
 		if err := st.ping(req.Context()); err != nil {
-			log.Warn("readiness check failed", "request_id", req.Header.Get("X-Request-Id"), "err", err)
+			log.Warn("readiness check failed", "request_id", reqid.From(req.Context()), "err", err)
 			w.WriteHeader(http.StatusServiceUnavailable)
 			io.WriteString(w, "storage unavailable\n")
 			return
@@ -196,19 +195,14 @@ func (s *stores) ping(ctx context.Context) error {
 	return nil
 }
 
-// logRequests gives every request an id (kept from X-Request-Id when the
-// client sent a sane one, so a proxy's id carries through) and logs one line
-// when it ends. The registry reads the same header, so its error lines and
-// 5xx answers carry the same id.
+// logRequests gives every request its id (reqid.Accept: kept from
+// X-Request-Id when the client sent a sane one, so a proxy's id carries
+// through) and logs one line when it ends. Handlers read the id from the
+// context, so their error lines and 5xx answers carry the same id.
 func logRequests(next http.Handler, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		start := time.Now()
-		id := req.Header.Get("X-Request-Id")
-		if !saneRequestID(id) {
-			id = newRequestID()
-			req.Header.Set("X-Request-Id", id)
-		}
-		w.Header().Set("X-Request-Id", id)
+		req, id := reqid.Accept(w, req)
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, req)
 		if sw.status == 0 {
@@ -230,24 +224,6 @@ func logRequests(next http.Handler, log *slog.Logger) http.Handler {
 			slog.String("user_agent", req.UserAgent()),
 		)
 	})
-}
-
-func saneRequestID(id string) bool {
-	if id == "" || len(id) > 64 {
-		return false
-	}
-	for _, c := range id {
-		if !(c == '-' || c == '_' || c == '.' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
-			return false
-		}
-	}
-	return true
-}
-
-func newRequestID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 // statusWriter records the status and body size. It keeps the fast paths

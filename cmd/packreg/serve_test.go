@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/packreg/packreg/internal/reqid"
 	"github.com/packreg/packreg/internal/teststores"
 	"github.com/packreg/packreg/storage"
 )
@@ -44,7 +45,7 @@ func TestHandler(t *testing.T) {
 	var draining atomic.Bool
 	reg := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// What the registry sees: the request id the wrapper chose.
-		w.Header().Set("X-Seen-Id", r.Header.Get("X-Request-Id"))
+		w.Header().Set("X-Seen-Id", reqid.From(r.Context()))
 		if r.URL.Path == "/v2/boom" {
 			w.WriteHeader(http.StatusInternalServerError)
 			return
