@@ -1,12 +1,8 @@
 package attest
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -153,7 +149,7 @@ func (s *Service) postKey(w http.ResponseWriter, req *http.Request) error {
 		NotBefore time.Time `json:"not_before"`
 		NotAfter  time.Time `json:"not_after"`
 	}
-	if err := decodeBody(req, &in, 64<<10); err != nil {
+	if err := apierr.DecodeJSON(req.Body, &in, 64<<10); err != nil {
 		return err
 	}
 	k, err := s.AddKey(req.Context(), KeyInput{Name: in.Name, PEM: in.PEM, NotBefore: in.NotBefore, NotAfter: in.NotAfter})
@@ -218,7 +214,7 @@ func (s *Service) wrap(h func(http.ResponseWriter, *http.Request) error) http.Ha
 			return
 		}
 		switch {
-		case errors.Is(err, ErrInvalid), errors.Is(err, ErrBadKey):
+		case errors.Is(err, ErrInvalid), errors.Is(err, ErrBadKey), errors.Is(err, apierr.ErrBody):
 			err = apierr.New(http.StatusBadRequest, "INVALID", "%s", err.Error())
 		case errors.Is(err, ErrUnverified):
 			err = apierr.New(http.StatusUnprocessableEntity, "UNVERIFIED", "%s", err.Error())
@@ -242,37 +238,4 @@ func apiActor(req *http.Request) *http.Request {
 func writeJSON(w http.ResponseWriter, status int, v any) error {
 	apierr.JSON(w, status, v)
 	return nil
-}
-
-// decodeBody decodes a JSON body strictly: unknown fields are errors, so a
-// typo ("not_afer") is not silently ignored.
-func decodeBody(req *http.Request, v any, max int64) error {
-	b, err := io.ReadAll(io.LimitReader(req.Body, max+1))
-	if err != nil {
-		return fmt.Errorf("%w: reading body: %v", ErrInvalid, err)
-	}
-	if int64(len(b)) > max {
-		return apierr.New(http.StatusRequestEntityTooLarge, "TOO_LARGE", "body exceeds %d bytes", max)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: body: %v", ErrInvalid, err)
-	}
-	if dec.More() {
-		return fmt.Errorf("%w: body: data after the JSON value", ErrInvalid)
-	}
-	return nil
-}
-
-// readBody reads a raw body of at most max bytes.
-func readBody(req *http.Request, max int64) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(req.Body, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("%w: reading body: %v", ErrInvalid, err)
-	}
-	if int64(len(b)) > max {
-		return nil, apierr.New(http.StatusRequestEntityTooLarge, "TOO_LARGE", "body exceeds %d bytes", max)
-	}
-	return b, nil
 }

@@ -23,6 +23,14 @@ func TestKeysAPI(t *testing.T) {
 	if created["id"] != k.id || created["state"] != "active" || created["algorithm"] != "ecdsa-p384" {
 		t.Fatalf("created %v", created)
 	}
+	// A valid body with something after it: one JSON value per body.
+	trailing := func(b map[string]string, extra string) []byte {
+		j, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return append(j, extra...)
+	}
 	private := "-----BEGIN PRIVATE KEY-----\nTUlJRXZBSUJBREFOQmdrcWhraUc5dzBCQVFFRkFBU0NCS1l3Z2dTaUFnRUFBb0lCQVFD\n-----END PRIVATE KEY-----\n"
 	rows := []struct {
 		name string
@@ -39,6 +47,9 @@ func TestKeysAPI(t *testing.T) {
 		{"control in name", body("a\nb", newSigner(t, "ed25519").pubPEM), http.StatusBadRequest, "INVALID"},
 		{"unknown field", map[string]string{"name": "x", "pem": k.pubPEM, "not_afer": "2030"}, http.StatusBadRequest, "INVALID"},
 		{"not JSON", []byte("{"), http.StatusBadRequest, "INVALID"},
+		{"data after the value: }", trailing(body("t1", newSigner(t, "ed25519").pubPEM), "}"), http.StatusBadRequest, "INVALID"},
+		{"data after the value: ]", trailing(body("t2", newSigner(t, "ed25519").pubPEM), "]"), http.StatusBadRequest, "INVALID"},
+		{"data after the value: a second one", trailing(body("t3", newSigner(t, "ed25519").pubPEM), "{}"), http.StatusBadRequest, "INVALID"},
 		{"window backwards", map[string]string{"name": "w", "pem": newSigner(t, "ed25519").pubPEM,
 			"not_before": "2030-01-01T00:00:00Z", "not_after": "2029-01-01T00:00:00Z"}, http.StatusBadRequest, "INVALID"},
 	}

@@ -40,7 +40,7 @@ type SignatureInput struct {
 
 func (s *Service) postSignature(w http.ResponseWriter, req *http.Request, repo string, subject digest.Digest) error {
 	var in SignatureInput
-	if err := decodeBody(req, &in, maxDocument); err != nil {
+	if err := apierr.DecodeJSON(req.Body, &in, maxDocument); err != nil {
 		return err
 	}
 	return s.answerPublish(w, req, repo, subject, func(ctx context.Context) ([]storage.AttestRecord, digest.Digest, error) {
@@ -49,7 +49,7 @@ func (s *Service) postSignature(w http.ResponseWriter, req *http.Request, repo s
 }
 
 func (s *Service) postAttestation(w http.ResponseWriter, req *http.Request, repo string, subject digest.Digest) error {
-	b, err := readBody(req, maxDocument)
+	b, err := apierr.ReadBody(req.Body, maxDocument)
 	if err != nil {
 		return err
 	}

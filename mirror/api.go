@@ -1,9 +1,7 @@
 package mirror
 
 import (
-	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -89,7 +87,7 @@ func (h *handler) serve(w http.ResponseWriter, req *http.Request) error {
 		return reply(w, http.StatusOK, map[string]any{"items": items}, err)
 	case len(segs) == 0 && req.Method == http.MethodPost:
 		var set Settings
-		if err := decodeBody(req, &set, false); err != nil {
+		if err := apierr.DecodeJSON(req.Body, &set, maxBody); err != nil {
 			return err
 		}
 		v, err := h.s.Create(ctx, kind, set)
@@ -107,7 +105,7 @@ func (h *handler) serve(w http.ResponseWriter, req *http.Request) error {
 		return reply(w, http.StatusOK, v, err)
 	case len(segs) == 1 && req.Method == http.MethodPut:
 		var set Settings
-		if err := decodeBody(req, &set, false); err != nil {
+		if err := apierr.DecodeJSON(req.Body, &set, maxBody); err != nil {
 			return err
 		}
 		if _, err := h.s.Get(ctx, kind, id); err != nil {
@@ -128,7 +126,7 @@ func (h *handler) serve(w http.ResponseWriter, req *http.Request) error {
 			return methodNotAllowed(w, req, "POST")
 		}
 		var scope Scope
-		if err := decodeBody(req, &scope, true); err != nil {
+		if _, err := apierr.DecodeOptionalJSON(req.Body, &scope, maxBody); err != nil {
 			return err
 		}
 		run, err := h.s.StartSync(ctx, kind, id, "api", scope)
@@ -187,7 +185,7 @@ func (h *handler) parity(w http.ResponseWriter, req *http.Request, rest string) 
 		var body struct {
 			Mirror string `json:"mirror"`
 		}
-		if err := decodeBody(req, &body, true); err != nil {
+		if _, err := apierr.DecodeOptionalJSON(req.Body, &body, maxBody); err != nil {
 			return err
 		}
 		ids, err := h.remoteIDs(req, body.Mirror)
@@ -269,30 +267,6 @@ func (h *handler) remoteIDs(req *http.Request, id string) ([]string, error) {
 
 // maxBody caps request bodies: settings are small documents.
 const maxBody = 1 << 20
-
-// decodeBody strictly decodes a JSON body; an empty one is allowed when optional.
-func decodeBody(req *http.Request, v any, optional bool) error {
-	b, err := io.ReadAll(io.LimitReader(req.Body, maxBody+1))
-	if err != nil {
-		return apierr.New(http.StatusBadRequest, apierr.BadRequest, "reading the body: %v", err)
-	}
-	if len(b) > maxBody {
-		return apierr.New(http.StatusRequestEntityTooLarge, apierr.TooLarge, "body exceeds %d bytes", maxBody)
-	}
-	if len(strings.TrimSpace(string(b))) == 0 && optional {
-		return nil
-	}
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return apierr.New(http.StatusBadRequest, apierr.BadRequest, "body: %s", apierr.Clip(err.Error()))
-	}
-	// One value: what follows it would be read by no one.
-	if _, err := dec.Token(); err != io.EOF {
-		return apierr.New(http.StatusBadRequest, apierr.BadRequest, "body: data after the JSON value")
-	}
-	return nil
-}
 
 // page reads ?before=ID&limit=N (default 50, at most 500).
 func page(req *http.Request) (int64, int, error) {

@@ -4,14 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"maps"
-	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/packreg/packreg/internal/apierr"
 	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/storage"
 )
@@ -160,7 +159,7 @@ func FuzzSettings(f *testing.F) {
 		`"schedule":"15m","credentials":{"username":"bot","password":"pw"}}`), false)
 	f.Fuzz(func(t *testing.T, body []byte, upstream bool) {
 		var s Settings
-		if decodeBody(httptest.NewRequest(http.MethodPost, MirrorsPrefix, bytes.NewReader(body)), &s, false) != nil {
+		if apierr.DecodeJSON(bytes.NewReader(body), &s, maxBody) != nil {
 			return
 		}
 		if !json.Valid(body) {

@@ -1,9 +1,7 @@
 package pack
 
 import (
-	"bytes"
-	"encoding/json"
-	"io"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -171,18 +169,9 @@ func (h *handler) publish(w http.ResponseWriter, req *http.Request) error {
 }
 
 func (h *handler) lifecycle(w http.ResponseWriter, req *http.Request, rt route) error {
-	b, err := io.ReadAll(io.LimitReader(req.Body, maxMetadataSize+1))
-	if err != nil {
-		return readError(err)
-	}
-	if len(b) > maxMetadataSize {
-		return apierr.Bad("body exceeds %d bytes", maxMetadataSize)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
 	var r LifecycleRequest
-	if err := dec.Decode(&r); err != nil {
-		return apierr.Bad(`body: %v (want {"state":"active|deprecated|archived","reason":"...","force":false})`, err)
+	if err := apierr.DecodeJSON(req.Body, &r, maxMetadataSize); err != nil {
+		return fmt.Errorf(`%w (want {"state":"active|deprecated|archived","reason":"...","force":false})`, err)
 	}
 	vs, err := h.s.SetLifecycle(req.Context(), rt.name, rt.version, r)
 	if err != nil {

@@ -5,7 +5,7 @@
 // Handlers return errors; Write is the one function that turns them into
 // answers: *Error as it is, registry errors with their OCI status and code,
 // storage sentinels by meaning, anything else as a 500 that names the
-// request id and hides the cause (which goes to the log).
+// request id (reqid) and hides the cause (which goes to the log).
 //
 // apierr imports registry (for its error type) and storage; it must not
 // import pack, attest, mirror, compliance or cmd, so every API package can
@@ -14,8 +14,6 @@ package apierr
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/packreg/packreg/internal/reqid"
 	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
 )
@@ -95,19 +94,23 @@ func Write(w http.ResponseWriter, req *http.Request, log *slog.Logger, err error
 		e = &Error{Status: re.Status, Code: re.Code, Message: re.Message}
 	case errors.As(err, &mb):
 		e = New(http.StatusRequestEntityTooLarge, TooLarge, "request body exceeds %d bytes", mb.Limit)
+	case errors.Is(err, ErrBodyTooLarge):
+		e = New(http.StatusRequestEntityTooLarge, TooLarge, "%s", err.Error())
+	case errors.Is(err, ErrBody):
+		e = Bad("%s", err.Error())
 	case errors.Is(err, storage.ErrNotFound):
 		e = New(http.StatusNotFound, NotFound, "not found")
 	case errors.Is(err, storage.ErrConflict):
 		e = New(http.StatusConflict, Conflict, "changed concurrently by another request; read it again and retry")
 	case errors.Is(err, storage.ErrUnavailable):
-		id := RequestID(w)
+		id := requestID(w, req)
 		log.WarnContext(req.Context(), "storage unavailable", "request_id", id, "err", err)
 		w.Header().Set("Retry-After", "1")
 		e = New(http.StatusServiceUnavailable, Unavailable, "storage temporarily unavailable, retry later (request %s)", id)
 	case errors.Is(err, context.Canceled) && req.Context().Err() != nil:
 		return // the client is gone
 	default:
-		id := RequestID(w)
+		id := requestID(w, req)
 		log.ErrorContext(req.Context(), "internal error", "request_id", id,
 			"method", req.Method, "path", req.URL.Path, "err", err)
 		e = New(http.StatusInternalServerError, Internal, "internal error (request %s)", id)
@@ -128,17 +131,10 @@ func JSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// RequestID returns the request's id: the X-Request-Id the server's request
-// log has already set on the answer (after checking the client's), or a new
-// one, then set on the answer, when the handler runs without that log.
-func RequestID(w http.ResponseWriter) string {
-	if id := w.Header().Get("X-Request-Id"); id != "" {
-		return id
-	}
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	id := hex.EncodeToString(b[:])
-	w.Header().Set("X-Request-Id", id)
+// requestID is the request's id (reqid): the server's request log has
+// given it one; a handler mounted without that log (tests) makes it here.
+func requestID(w http.ResponseWriter, req *http.Request) string {
+	_, id := reqid.Accept(w, req)
 	return id
 }
 
