@@ -4,52 +4,26 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
+	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/internal/apierr"
+	"github.com/packreg/packreg/internal/routes"
 	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
 )
 
-// Handler serves the key ring API:
+// Routes are attest's rows of the route table: the key ring
 //
-//	POST /api/v1/keys                 {"name","pem","not_before"?,"not_after"?} → 201 key
+//	POST /api/v1/keys                 {"name","pem","notBefore"?,"notAfter"?} → 201 key
 //	GET  /api/v1/keys                 → {"keys":[...]}
 //	GET  /api/v1/keys/{id}            → key
 //	POST /api/v1/keys/{id}/retire     → key (rotation: valid until now)
 //	POST /api/v1/keys/{id}/revoke     → key (trust withdrawn from all it signed)
 //	GET  /api/v1/keys/{id}/signed     → {"key":...,"signed":[...]}
 //
-// and the version paths of ServeVersion under
-// /api/v1/packs/NAME/versions/VERSION/ for a server without the pack API
-// (tests); serve mounts it at /api/v1/keys only and lets the pack API
-// delegate the version paths.
-func (s *Service) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /api/v1/keys", s.wrap(s.postKey))
-	mux.HandleFunc("GET /api/v1/keys", s.wrap(s.listKeys))
-	mux.HandleFunc("GET /api/v1/keys/{id}", s.wrap(keyAnswer(s.Key)))
-	mux.HandleFunc("POST /api/v1/keys/{id}/retire", s.wrap(keyAnswer(s.RetireKey)))
-	mux.HandleFunc("POST /api/v1/keys/{id}/revoke", s.wrap(keyAnswer(s.RevokeKey)))
-	mux.HandleFunc("GET /api/v1/keys/{id}/signed", s.wrap(s.keySigned))
-	mux.HandleFunc("/api/v1/keys/", s.wrap(notFound))
-	mux.HandleFunc("/api/v1/packs/", s.wrap(func(w http.ResponseWriter, req *http.Request) error {
-		name, version, rest, ok := splitVersionPath(req.URL.Path)
-		if !ok {
-			return notFound(w, req)
-		}
-		return s.serveVersion(w, req, name, version, rest)
-	}))
-	return mux
-}
-
-// VersionSuffixes are the last path components ServeVersion answers
-// below /api/v1/packs/NAME/versions/VERSION/.
-var VersionSuffixes = []string{"signatures", "attestations", "verification"}
-
-// ServeVersion answers the attest paths of a pack version, for the pack
-// API to delegate to:
+// and the signatures of a pack version, below the pack API's path (the
+// pack index resolves NAME/VERSION, refusing a bad name or version):
 //
 //	GET  .../signatures     → {"verification", "signatures":[...]}
 //	POST .../signatures     {"payload","signature"} (cosign simple signing, base64) → 201
@@ -57,70 +31,69 @@ var VersionSuffixes = []string{"signatures", "attestations", "verification"}
 //	POST .../attestations   a DSSE envelope → 201
 //	GET  .../verification   → the full report
 //	POST .../verification   re-check everything, then the full report
-func (s *Service) ServeVersion(w http.ResponseWriter, req *http.Request, name, version, suffix string) {
-	s.wrap(func(w http.ResponseWriter, req *http.Request) error {
-		return s.serveVersion(w, req, name, version, suffix)
-	})(w, req)
+func (s *Service) Routes() []routes.Route {
+	const version = "/api/v1/packs/{name:.+}/versions/{version}/"
+	return []routes.Route{
+		routes.Post("/api/v1/keys", s.wrap(s.postKey)),
+		routes.Get("/api/v1/keys", s.wrap(s.listKeys)),
+		routes.Get("/api/v1/keys/{id}", s.wrap(keyAnswer(s.Key))),
+		routes.Post("/api/v1/keys/{id}/retire", s.wrap(keyAnswer(s.RetireKey))),
+		routes.Post("/api/v1/keys/{id}/revoke", s.wrap(keyAnswer(s.RevokeKey))),
+		routes.Get("/api/v1/keys/{id}/signed", s.wrap(s.keySigned)),
+		routes.Get(version+"signatures", s.wrap(s.report("signatures"))),
+		routes.Post(version+"signatures", s.wrap(s.onVersion(s.postSignature))),
+		routes.Get(version+"attestations", s.wrap(s.report("attestations"))),
+		routes.Post(version+"attestations", s.wrap(s.onVersion(s.postAttestation))),
+		routes.Get(version+"verification", s.wrap(s.report(""))),
+		routes.Post(version+"verification", s.wrap(s.onVersion(s.refresh))),
+	}
 }
 
-func (s *Service) serveVersion(w http.ResponseWriter, req *http.Request, name, version, suffix string) error {
-	ctx := req.Context()
-	repo, d, err := s.versions.ResolveVersion(ctx, name, version)
-	if err != nil {
-		return err
-	}
-	switch req.Method + " " + suffix {
-	case "GET signatures", "GET attestations", "GET verification":
-	case "POST signatures":
-		return s.postSignature(w, req, repo, d)
-	case "POST attestations":
-		return s.postAttestation(w, req, repo, d)
-	case "POST verification":
-		if err := s.Refresh(ctx, repo, d); err != nil {
+// Handler serves Routes alone, for tests and a server with this API only.
+func (s *Service) Handler() http.Handler {
+	return routes.Handler(apierr.NotFoundHandler(), apierr.NotAllowedHandler, s.Routes()...)
+}
+
+// onVersion resolves the pack version of the path to its repository and
+// manifest digest for h.
+func (s *Service) onVersion(h func(http.ResponseWriter, *http.Request, string, digest.Digest) error) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, req *http.Request) error {
+		repo, d, err := s.versions.ResolveVersion(req.Context(), req.PathValue("name"), req.PathValue("version"))
+		if err != nil {
 			return err
 		}
-	default:
-		return apierr.New(http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "%s is not allowed on %s", req.Method, suffix)
+		return h(w, req, repo, d)
 	}
-	rep, err := s.Evaluate(ctx, repo, d)
+}
+
+// report answers the verification report of a version; only the
+// signatures or the attestations of it when part says so.
+func (s *Service) report(part string) func(http.ResponseWriter, *http.Request) error {
+	return s.onVersion(func(w http.ResponseWriter, req *http.Request, repo string, d digest.Digest) error {
+		return s.answerReport(w, req, repo, d, part)
+	})
+}
+
+// refresh re-checks everything of a version, then answers the full report.
+func (s *Service) refresh(w http.ResponseWriter, req *http.Request, repo string, d digest.Digest) error {
+	if err := s.Refresh(req.Context(), repo, d); err != nil {
+		return err
+	}
+	return s.answerReport(w, req, repo, d, "")
+}
+
+func (s *Service) answerReport(w http.ResponseWriter, req *http.Request, repo string, d digest.Digest, part string) error {
+	rep, err := s.Evaluate(req.Context(), repo, d)
 	if err != nil {
 		return err
 	}
-	switch suffix {
+	switch part {
 	case "signatures":
 		rep.Attestations = nil
 	case "attestations":
 		rep.Signatures = nil
 	}
-	return writeJSON(w, http.StatusOK, rep)
-}
-
-// splitVersionPath cuts /api/v1/packs/NAME/versions/VERSION/SUFFIX from
-// the end, since NAME may contain slashes.
-func splitVersionPath(p string) (name, version, suffix string, ok bool) {
-	rest, ok := strings.CutPrefix(p, "/api/v1/packs/")
-	if !ok {
-		return "", "", "", false
-	}
-	i := strings.LastIndex(rest, "/")
-	if i < 0 {
-		return "", "", "", false
-	}
-	rest, suffix = rest[:i], rest[i+1:]
-	i = strings.LastIndex(rest, "/versions/")
-	if i <= 0 {
-		return "", "", "", false
-	}
-	name, version = rest[:i], rest[i+len("/versions/"):]
-	if version == "" || strings.Contains(version, "/") {
-		return "", "", "", false
-	}
-	for _, s := range VersionSuffixes {
-		if s == suffix {
-			return name, version, suffix, true
-		}
-	}
-	return "", "", "", false
+	return apierr.Reply(w, http.StatusOK)(rep, nil)
 }
 
 // KeyView is a key as the API shows it (and packreg keys reads it).
@@ -157,7 +130,7 @@ func (s *Service) postKey(w http.ResponseWriter, req *http.Request) error {
 		return err
 	}
 	w.Header().Set("Location", "/api/v1/keys/"+k.ID)
-	return writeJSON(w, http.StatusCreated, viewKey(k))
+	return apierr.Reply(w, http.StatusCreated)(viewKey(k), nil)
 }
 
 func (s *Service) listKeys(w http.ResponseWriter, req *http.Request) error {
@@ -169,7 +142,7 @@ func (s *Service) listKeys(w http.ResponseWriter, req *http.Request) error {
 	for i, k := range keys {
 		out[i] = viewKey(k)
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"keys": out})
+	return apierr.Reply(w, http.StatusOK)(map[string]any{"keys": out}, nil)
 }
 
 // keyAnswer serves one key: what op returns for the {id} of the path.
@@ -179,7 +152,7 @@ func keyAnswer(op func(context.Context, string) (*storage.Key, error)) func(http
 		if err != nil {
 			return err
 		}
-		return writeJSON(w, http.StatusOK, viewKey(k))
+		return apierr.Reply(w, http.StatusOK)(viewKey(k), nil)
 	}
 }
 
@@ -193,11 +166,7 @@ func (s *Service) keySigned(w http.ResponseWriter, req *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"key": viewKey(k), "signed": signed})
-}
-
-func notFound(http.ResponseWriter, *http.Request) error {
-	return apierr.New(http.StatusNotFound, "NOT_FOUND", "no such endpoint")
+	return apierr.Reply(w, http.StatusOK)(map[string]any{"key": viewKey(k), "signed": signed}, nil)
 }
 
 // ErrUnverified refuses a posted signature or attestation that no trusted
@@ -209,7 +178,7 @@ var ErrUnverified = errors.New("not verified by a trusted key")
 // and storage errors, the request id on 5xx).
 func (s *Service) wrap(h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, req *http.Request) {
-		err := h(w, apiActor(req))
+		err := h(w, registry.WithRequestActor(req))
 		if err == nil {
 			return
 		}
@@ -223,19 +192,4 @@ func (s *Service) wrap(h func(http.ResponseWriter, *http.Request) error) http.Ha
 		}
 		apierr.Write(w, req, s.log, err)
 	}
-}
-
-// apiActor records who calls the API, for the registry's events and the
-// audit trail: whoever the server's authentication recorded, else the
-// client address, as the registry does for its own anonymous clients.
-func apiActor(req *http.Request) *http.Request {
-	if registry.ActorFrom(req.Context()) == "anonymous" {
-		return req.WithContext(registry.WithActor(req.Context(), "anonymous@"+req.RemoteAddr))
-	}
-	return req
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) error {
-	apierr.JSON(w, status, v)
-	return nil
 }

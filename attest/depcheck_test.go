@@ -11,6 +11,6 @@ import (
 // sigstore verifies the signatures.
 func TestDependencies(t *testing.T) {
 	const m = "github.com/packreg/packreg/"
-	depcheck.Allow(t, ".", m+"digest", m+"oci", m+"storage", m+"registry", m+"internal/apierr",
+	depcheck.Allow(t, ".", m+"digest", m+"oci", m+"storage", m+"registry", m+"internal/apierr", m+"internal/routes",
 		"github.com/sigstore/sigstore/pkg/cryptoutils", "github.com/sigstore/sigstore/pkg/signature")
 }

@@ -78,9 +78,10 @@
 // Wiring. cmd gives attest the registry as its Source and Publisher (its
 // service methods) and the pack index as its VersionResolver, calls
 // Subscribe and runs Run, installs CheckPull as a registry.PullGate,
-// mounts Handler at /api/v1/keys, lets the pack API delegate a version's
-// signatures/attestations/verification paths to ServeVersion, and adapts
-// Evaluate to the pack API's version responses.
+// registers Routes in the route table (/api/v1/keys, and a version's
+// signatures/attestations/verification below /api/v1/packs, resolved
+// through the VersionResolver), and adapts Evaluate to the pack API's
+// version responses.
 //
 // The media types, annotations and tag schema of these layouts are
 // package oci's (oci.ParseCosignTag is the one reader of cosign's tags);

@@ -75,9 +75,9 @@ func (s *Service) answerPublish(w http.ResponseWriter, req *http.Request, repo s
 	for i, r := range recs {
 		out[i] = finding(r, keys)
 	}
-	return writeJSON(w, http.StatusCreated, map[string]any{
+	return apierr.Reply(w, http.StatusCreated)(map[string]any{
 		"repository": repo, "digest": subject, "referrer": ref, "records": out,
-	})
+	}, nil)
 }
 
 // PublishSignature verifies a posted cosign signature about subject and

@@ -12,5 +12,5 @@ import (
 // nothing else; not even pack, under which it used to live.
 func TestDependencies(t *testing.T) {
 	const m = "github.com/packreg/packreg/"
-	depcheck.Allow(t, ".", m+"storage", m+"internal/apierr")
+	depcheck.Allow(t, ".", m+"storage", m+"internal/apierr", m+"internal/routes")
 }

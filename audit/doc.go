@@ -3,7 +3,7 @@
 // moves, deletes, key and mirror changes) into records, one each, and
 // records configuration changes between starts (once, also when replicas
 // start together: the store compares and appends in one step under the
-// chain head's lock); Handler serves
+// chain head's lock); Routes are the route table's rows for
 // GET /api/v1/audit (filtered, newest first, keyset pages) and
 // GET /api/v1/audit/verify, which recomputes the hash chain, names the
 // first record that was deleted or edited, and counts the changes whose

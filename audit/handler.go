@@ -9,10 +9,11 @@ import (
 	"time"
 
 	"github.com/packreg/packreg/internal/apierr"
+	"github.com/packreg/packreg/internal/routes"
 	"github.com/packreg/packreg/storage"
 )
 
-// Prefix is where Handler is mounted.
+// Prefix is the root of the audit API.
 const Prefix = "/api/v1/audit"
 
 // Page sizes of the listing.
@@ -59,35 +60,24 @@ type Verification struct {
 	Pending int64 `json:"pending"`
 }
 
-// Handler serves GET /api/v1/audit?since=&action=&target=&limit=&cursor=
-// (newest first; target matches by prefix, since is RFC 3339) and
-// GET /api/v1/audit/verify.
+// Routes are the audit trail's rows of the route table (it is read-only):
+//
+//	GET /api/v1/audit?since=&action=&target=&limit=&cursor=   newest first; target matches by prefix, since is RFC 3339
+//	GET /api/v1/audit/verify                                  the chain checked end to end
+func Routes(log Log, logger *slog.Logger) []routes.Route {
+	h := &handler{log: log}
+	return []routes.Route{
+		routes.Get(Prefix, apierr.Handler(logger, h.list)),
+		routes.Get(Prefix+"/verify", apierr.Handler(logger, h.verify)),
+	}
+}
+
+// Handler serves Routes alone, for tests and a server with this API only.
 func Handler(log Log, logger *slog.Logger) http.Handler {
-	return &handler{log: log, logger: logger}
+	return routes.Handler(apierr.NotFoundHandler(), apierr.NotAllowedHandler, Routes(log, logger)...)
 }
 
-type handler struct {
-	log    Log
-	logger *slog.Logger
-}
-
-func (h *handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	var err error
-	switch {
-	case req.Method != http.MethodGet:
-		w.Header().Set("Allow", "GET")
-		err = apierr.New(http.StatusMethodNotAllowed, apierr.MethodNotAllowed, "the audit trail is read-only (allowed: GET)")
-	case req.URL.Path == Prefix || req.URL.Path == Prefix+"/":
-		err = h.list(w, req)
-	case req.URL.Path == Prefix+"/verify":
-		err = h.verify(w, req)
-	default:
-		err = apierr.New(http.StatusNotFound, apierr.NotFound, "no such endpoint")
-	}
-	if err != nil {
-		apierr.Write(w, req, h.logger, err)
-	}
-}
+type handler struct{ log Log }
 
 func (h *handler) list(w http.ResponseWriter, req *http.Request) error {
 	q, err := listQuery(req.URL.RawQuery)

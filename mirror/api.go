@@ -4,9 +4,9 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/packreg/packreg/internal/apierr"
+	"github.com/packreg/packreg/internal/routes"
 	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
 )
@@ -18,8 +18,8 @@ const (
 	ParityPrefix    = "/api/v1/parity"
 )
 
-// Handler serves the mirror API under MirrorsPrefix, UpstreamsPrefix
-// ("{kind}s" below) and ParityPrefix:
+// Routes are the mirror API's rows of the route table, the same for
+// mirrors and upstreams ("{kind}s" below):
 //
 //	GET    /api/v1/{kind}s                       every mirror (upstream), by name
 //	POST   /api/v1/{kind}s                       create: Settings → 201 View
@@ -36,126 +36,120 @@ const (
 //
 // Credentials given on create or update are stored and never shown: a
 // View says only which kind it holds ("auth").
-func (s *Service) Handler() http.Handler { return &handler{s: s} }
+func (s *Service) Routes() []routes.Route {
+	h := &handler{s: s}
+	var rows []routes.Route
+	for _, kind := range []string{storage.MirrorPush, storage.MirrorPull} {
+		p := prefixOf(kind)
+		rows = append(rows,
+			routes.Get(p, h.api(kind, h.list)),
+			routes.Post(p, h.api(kind, h.create)),
+			routes.Get(p+"/{id}", h.api(kind, h.get)),
+			routes.Put(p+"/{id}", h.api(kind, h.update)),
+			routes.Delete(p+"/{id}", h.api(kind, h.delete)),
+			routes.Post(p+"/{id}/sync", h.api(kind, h.sync)),
+			routes.Get(p+"/{id}/runs", h.api(kind, h.runs)),
+			routes.Get(p+"/{id}/runs/{run:[0-9]+}", h.api(kind, h.run)),
+		)
+	}
+	return append(rows,
+		routes.Post(ParityPrefix, h.api("", h.checkParity)),
+		routes.Get(ParityPrefix, h.api("", h.latestParity)),
+		routes.Get(ParityPrefix+"/history", h.api("", h.parityHistory)),
+		routes.Get(ParityPrefix+"/{check:[0-9]+}", h.api("", h.parityCheck)),
+	)
+}
+
+// Handler serves Routes alone, for tests and a server with this API only.
+func (s *Service) Handler() http.Handler {
+	return routes.Handler(apierr.NotFoundHandler(), apierr.NotAllowedHandler, s.Routes()...)
+}
 
 type handler struct{ s *Service }
 
-func (h *handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	// No authentication yet: the actor of a change (in the audit trail) is
-	// the client's address, as on /v2/.
-	if registry.ActorFrom(req.Context()) == "anonymous" {
-		req = req.WithContext(registry.WithActor(req.Context(), "anonymous@"+req.RemoteAddr))
-	}
-	if err := h.serve(w, req); err != nil {
+// api adapts a handler of the mirror API for remotes of kind: the actor
+// of a change (in the audit trail) is the client's, input errors are 400s,
+// and apierr answers the rest.
+func (h *handler) api(kind string, f func(w http.ResponseWriter, req *http.Request, kind string) error) http.Handler {
+	return apierr.Handler(h.s.log, func(w http.ResponseWriter, req *http.Request) error {
+		err := f(w, registry.WithRequestActor(req), kind)
 		var in *InputError
 		if errors.As(err, &in) {
 			err = apierr.New(http.StatusBadRequest, apierr.BadRequest, "%s", in.Msg)
 		}
-		apierr.Write(w, req, h.s.log, err)
-	}
+		return err
+	})
 }
 
-func notFound() error { return apierr.New(http.StatusNotFound, apierr.NotFound, "no such endpoint") }
-
-func methodNotAllowed(w http.ResponseWriter, req *http.Request, allow string) error {
-	w.Header().Set("Allow", allow)
-	return apierr.New(http.StatusMethodNotAllowed, apierr.MethodNotAllowed, "%s is not allowed here (allowed: %s)", req.Method, allow)
+func (h *handler) list(w http.ResponseWriter, req *http.Request, kind string) error {
+	items, err := h.s.List(req.Context(), kind)
+	return apierr.Reply(w, http.StatusOK)(map[string]any{"items": items}, err)
 }
 
-func (h *handler) serve(w http.ResponseWriter, req *http.Request) error {
-	p := req.URL.Path
-	if rest, ok := strings.CutPrefix(p, ParityPrefix); ok {
-		return h.parity(w, req, rest)
+func (h *handler) create(w http.ResponseWriter, req *http.Request, kind string) error {
+	var set Settings
+	if err := apierr.DecodeJSON(req.Body, &set, maxBody); err != nil {
+		return err
 	}
-	kind, rest := storage.MirrorPush, ""
-	switch {
-	case strings.HasPrefix(p, MirrorsPrefix):
-		rest = p[len(MirrorsPrefix):]
-	case strings.HasPrefix(p, UpstreamsPrefix):
-		kind, rest = storage.MirrorPull, p[len(UpstreamsPrefix):]
-	default:
-		return notFound()
+	v, err := h.s.Create(req.Context(), kind, set)
+	if err == nil {
+		w.Header().Set("Location", prefixOf(kind)+"/"+v.ID)
 	}
-	segs := strings.Split(strings.Trim(rest, "/"), "/")
-	if rest == "" || rest == "/" {
-		segs = nil
+	return apierr.Reply(w, http.StatusCreated)(v, err)
+}
+
+func (h *handler) get(w http.ResponseWriter, req *http.Request, kind string) error {
+	return apierr.Reply(w, http.StatusOK)(h.s.Get(req.Context(), kind, req.PathValue("id")))
+}
+
+func (h *handler) update(w http.ResponseWriter, req *http.Request, kind string) error {
+	var set Settings
+	if err := apierr.DecodeJSON(req.Body, &set, maxBody); err != nil {
+		return err
 	}
-	ctx := req.Context()
-	switch {
-	case len(segs) == 0 && req.Method == http.MethodGet:
-		items, err := h.s.List(ctx, kind)
-		return reply(w, http.StatusOK, map[string]any{"items": items}, err)
-	case len(segs) == 0 && req.Method == http.MethodPost:
-		var set Settings
-		if err := apierr.DecodeJSON(req.Body, &set, maxBody); err != nil {
-			return err
-		}
-		v, err := h.s.Create(ctx, kind, set)
-		if err == nil {
-			w.Header().Set("Location", prefixOf(kind)+"/"+v.ID)
-		}
-		return reply(w, http.StatusCreated, v, err)
-	case len(segs) == 0:
-		return methodNotAllowed(w, req, "GET, POST")
+	id := req.PathValue("id")
+	if _, err := h.s.Get(req.Context(), kind, id); err != nil {
+		return err
 	}
-	id := segs[0]
-	switch {
-	case len(segs) == 1 && req.Method == http.MethodGet:
-		v, err := h.s.Get(ctx, kind, id)
-		return reply(w, http.StatusOK, v, err)
-	case len(segs) == 1 && req.Method == http.MethodPut:
-		var set Settings
-		if err := apierr.DecodeJSON(req.Body, &set, maxBody); err != nil {
-			return err
-		}
-		if _, err := h.s.Get(ctx, kind, id); err != nil {
-			return err
-		}
-		v, err := h.s.Update(ctx, id, set)
-		return reply(w, http.StatusOK, v, err)
-	case len(segs) == 1 && req.Method == http.MethodDelete:
-		if err := h.s.Delete(ctx, kind, id); err != nil {
-			return err
-		}
-		w.WriteHeader(http.StatusNoContent)
-		return nil
-	case len(segs) == 1:
-		return methodNotAllowed(w, req, "GET, PUT, DELETE")
-	case len(segs) == 2 && segs[1] == "sync":
-		if req.Method != http.MethodPost {
-			return methodNotAllowed(w, req, "POST")
-		}
-		var scope Scope
-		if _, err := apierr.DecodeOptionalJSON(req.Body, &scope, maxBody); err != nil {
-			return err
-		}
-		run, err := h.s.StartSync(ctx, kind, id, "api", scope)
-		if err == nil {
-			w.Header().Set("Location", prefixOf(kind)+"/"+id+"/runs/"+strconv.FormatInt(run, 10))
-		}
-		return reply(w, http.StatusAccepted, map[string]int64{"run": run}, err)
-	case len(segs) == 2 && segs[1] == "runs":
-		if req.Method != http.MethodGet {
-			return methodNotAllowed(w, req, "GET")
-		}
-		before, limit, err := page(req)
-		if err != nil {
-			return err
-		}
-		items, err := h.s.Runs(ctx, kind, id, before, limit)
-		return reply(w, http.StatusOK, map[string]any{"items": items}, err)
-	case len(segs) == 3 && segs[1] == "runs":
-		if req.Method != http.MethodGet {
-			return methodNotAllowed(w, req, "GET")
-		}
-		run, err := strconv.ParseInt(segs[2], 10, 64)
-		if err != nil {
-			return notFound()
-		}
-		v, err := h.s.Run(ctx, kind, id, run)
-		return reply(w, http.StatusOK, v, err)
+	return apierr.Reply(w, http.StatusOK)(h.s.Update(req.Context(), id, set))
+}
+
+func (h *handler) delete(w http.ResponseWriter, req *http.Request, kind string) error {
+	if err := h.s.Delete(req.Context(), kind, req.PathValue("id")); err != nil {
+		return err
 	}
-	return notFound()
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *handler) sync(w http.ResponseWriter, req *http.Request, kind string) error {
+	var scope Scope
+	if _, err := apierr.DecodeOptionalJSON(req.Body, &scope, maxBody); err != nil {
+		return err
+	}
+	id := req.PathValue("id")
+	run, err := h.s.StartSync(req.Context(), kind, id, "api", scope)
+	if err == nil {
+		w.Header().Set("Location", prefixOf(kind)+"/"+id+"/runs/"+strconv.FormatInt(run, 10))
+	}
+	return apierr.Reply(w, http.StatusAccepted)(map[string]int64{"run": run}, err)
+}
+
+func (h *handler) runs(w http.ResponseWriter, req *http.Request, kind string) error {
+	before, limit, err := page(req)
+	if err != nil {
+		return err
+	}
+	items, err := h.s.Runs(req.Context(), kind, req.PathValue("id"), before, limit)
+	return apierr.Reply(w, http.StatusOK)(map[string]any{"items": items}, err)
+}
+
+func (h *handler) run(w http.ResponseWriter, req *http.Request, kind string) error {
+	run, err := strconv.ParseInt(req.PathValue("run"), 10, 64)
+	if err != nil {
+		return apierr.New(http.StatusNotFound, apierr.NotFound, "run %q not found", apierr.Clip(req.PathValue("run")))
+	}
+	return apierr.Reply(w, http.StatusOK)(h.s.Run(req.Context(), kind, req.PathValue("id"), run))
 }
 
 func prefixOf(kind string) string {
@@ -171,79 +165,99 @@ type ParityResult struct {
 	Reports  []ParityReport `json:"reports"`
 }
 
-func (h *handler) parity(w http.ResponseWriter, req *http.Request, rest string) error {
-	ctx := req.Context()
-	q := req.URL.Query()
-	status := q.Get("status")
+// parityStatus reads ?status=, the one filter of a parity report.
+func parityStatus(req *http.Request) (string, error) {
+	status := req.URL.Query().Get("status")
 	switch status {
 	case "", InSync, OutOfSync, Missing, Extra, ReferrersIncomplete:
-	default:
-		return apierr.New(http.StatusBadRequest, apierr.BadRequest, "status %q: want in_sync, out_of_sync, missing, extra or referrers_incomplete", apierr.Clip(status))
+		return status, nil
 	}
-	switch rest = strings.Trim(rest, "/"); {
-	case rest == "" && req.Method == http.MethodPost:
-		var body struct {
-			Mirror string `json:"mirror"`
-		}
-		if _, err := apierr.DecodeOptionalJSON(req.Body, &body, maxBody); err != nil {
-			return err
-		}
-		ids, err := h.remoteIDs(req, body.Mirror)
-		if err != nil {
-			return err
-		}
-		res := ParityResult{InParity: true, Reports: []ParityReport{}}
-		for _, id := range ids {
-			rep, err := h.s.Parity(ctx, "", id)
-			if err != nil {
-				return err
-			}
-			res.InParity = res.InParity && rep.InParity
-			res.Reports = append(res.Reports, *rep)
-		}
-		return reply(w, http.StatusOK, res, nil)
-	case rest == "" && req.Method == http.MethodGet:
-		ids, err := h.remoteIDs(req, q.Get("mirror"))
-		if err != nil {
-			return err
-		}
-		res := ParityResult{InParity: true, Reports: []ParityReport{}}
-		for _, id := range ids {
-			rep, err := h.s.LatestParity(ctx, "", id, status)
-			if errors.Is(err, storage.ErrNotFound) && q.Get("mirror") == "" {
-				continue // a mirror never checked
-			}
-			if err != nil {
-				return err
-			}
-			res.InParity = res.InParity && rep.InParity
-			res.Reports = append(res.Reports, *rep)
-		}
-		if q.Get("mirror") != "" {
-			return reply(w, http.StatusOK, res.Reports[0], nil)
-		}
-		return reply(w, http.StatusOK, res, nil)
-	case rest == "":
-		return methodNotAllowed(w, req, "GET, POST")
-	case req.Method != http.MethodGet:
-		return methodNotAllowed(w, req, "GET")
-	case rest == "history":
-		before, limit, err := page(req)
-		if err != nil {
-			return err
-		}
-		if q.Get("mirror") == "" {
-			return apierr.New(http.StatusBadRequest, apierr.BadRequest, "history needs mirror=ID")
-		}
-		items, err := h.s.ParityHistory(ctx, q.Get("mirror"), before, limit)
-		return reply(w, http.StatusOK, map[string]any{"items": items}, err)
+	return "", apierr.New(http.StatusBadRequest, apierr.BadRequest, "status %q: want in_sync, out_of_sync, missing, extra or referrers_incomplete", apierr.Clip(status))
+}
+
+// checkParity checks one remote ({"mirror": ID}), or every mirror.
+func (h *handler) checkParity(w http.ResponseWriter, req *http.Request, _ string) error {
+	if _, err := parityStatus(req); err != nil {
+		return err
 	}
-	check, err := strconv.ParseInt(rest, 10, 64)
+	var body struct {
+		Mirror string `json:"mirror"`
+	}
+	if _, err := apierr.DecodeOptionalJSON(req.Body, &body, maxBody); err != nil {
+		return err
+	}
+	ids, err := h.remoteIDs(req, body.Mirror)
 	if err != nil {
-		return notFound()
+		return err
 	}
-	rep, err := h.s.ParityCheck(ctx, check, status)
-	return reply(w, http.StatusOK, rep, err)
+	res := ParityResult{InParity: true, Reports: []ParityReport{}}
+	for _, id := range ids {
+		rep, err := h.s.Parity(req.Context(), "", id)
+		if err != nil {
+			return err
+		}
+		res.InParity = res.InParity && rep.InParity
+		res.Reports = append(res.Reports, *rep)
+	}
+	return apierr.Reply(w, http.StatusOK)(res, nil)
+}
+
+// latestParity is the latest check of one remote (?mirror=ID), or of
+// every mirror checked.
+func (h *handler) latestParity(w http.ResponseWriter, req *http.Request, _ string) error {
+	status, err := parityStatus(req)
+	if err != nil {
+		return err
+	}
+	one := req.URL.Query().Get("mirror")
+	ids, err := h.remoteIDs(req, one)
+	if err != nil {
+		return err
+	}
+	res := ParityResult{InParity: true, Reports: []ParityReport{}}
+	for _, id := range ids {
+		rep, err := h.s.LatestParity(req.Context(), "", id, status)
+		if errors.Is(err, storage.ErrNotFound) && one == "" {
+			continue // a mirror never checked
+		}
+		if err != nil {
+			return err
+		}
+		res.InParity = res.InParity && rep.InParity
+		res.Reports = append(res.Reports, *rep)
+	}
+	if one != "" {
+		return apierr.Reply(w, http.StatusOK)(res.Reports[0], nil)
+	}
+	return apierr.Reply(w, http.StatusOK)(res, nil)
+}
+
+func (h *handler) parityHistory(w http.ResponseWriter, req *http.Request, _ string) error {
+	if _, err := parityStatus(req); err != nil {
+		return err
+	}
+	before, limit, err := page(req)
+	if err != nil {
+		return err
+	}
+	mirror := req.URL.Query().Get("mirror")
+	if mirror == "" {
+		return apierr.New(http.StatusBadRequest, apierr.BadRequest, "history needs mirror=ID")
+	}
+	items, err := h.s.ParityHistory(req.Context(), mirror, before, limit)
+	return apierr.Reply(w, http.StatusOK)(map[string]any{"items": items}, err)
+}
+
+func (h *handler) parityCheck(w http.ResponseWriter, req *http.Request, _ string) error {
+	status, err := parityStatus(req)
+	if err != nil {
+		return err
+	}
+	check, err := strconv.ParseInt(req.PathValue("check"), 10, 64)
+	if err != nil {
+		return apierr.New(http.StatusNotFound, apierr.NotFound, "parity check %q not found", apierr.Clip(req.PathValue("check")))
+	}
+	return apierr.Reply(w, http.StatusOK)(h.s.ParityCheck(req.Context(), check, status))
 }
 
 // remoteIDs is the one remote asked for, or every mirror.
@@ -288,12 +302,4 @@ func page(req *http.Request) (int64, int, error) {
 		limit = n
 	}
 	return before, limit, nil
-}
-
-func reply(w http.ResponseWriter, status int, v any, err error) error {
-	if err != nil {
-		return err
-	}
-	apierr.JSON(w, status, v)
-	return nil
 }

@@ -12,5 +12,5 @@ import (
 func TestDependencies(t *testing.T) {
 	const m = "github.com/packreg/packreg/"
 	depcheck.Allow(t, ".", m+"digest", m+"oci", m+"semver", m+"storage", m+"registry",
-		m+"internal/apierr", m+"internal/restclient", m+"internal/netguard")
+		m+"internal/apierr", m+"internal/restclient", m+"internal/netguard", m+"internal/routes")
 }

@@ -46,7 +46,7 @@
 // Files: model.go (types), manifest.go, policy.go
 // (admission and pull gate), index.go (events) and packconfig.go (the
 // facts a pushed pack brings), publish.go and upload.go (REST publish),
-// lifecycle.go, query.go, handler.go (routes).
+// lifecycle.go, query.go, handler.go (its rows of the route table).
 //
 // pack imports registry, storage, apierr and the leaves (oci, semver,
 // digest); depcheck_test.go lists them. It must not import attest, mirror,

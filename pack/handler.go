@@ -6,16 +6,16 @@ import (
 	"strings"
 
 	"github.com/packreg/packreg/internal/apierr"
+	"github.com/packreg/packreg/internal/routes"
 	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/registry"
-	"github.com/packreg/packreg/semver"
 	"github.com/packreg/packreg/storage"
 )
 
-// Prefix is where Handler is mounted.
+// Prefix is the root of the packs REST API.
 const Prefix = "/api/v1/packs"
 
-// Handler serves the packs REST API under Prefix:
+// Routes are the packs REST API's rows of the route table:
 //
 //	POST /api/v1/packs                                        publish (multipart)
 //	GET  /api/v1/packs?status=&name=&label=&limit=&cursor=    versions, newest first
@@ -26,137 +26,94 @@ const Prefix = "/api/v1/packs"
 //	POST /api/v1/packs/{name}/versions/{version}/lifecycle    change its state
 //	GET  /api/v1/packs/{name}/lifecycle                       history of every version
 //	POST /api/v1/packs/{name}/lifecycle                       change every version
-//	     /api/v1/packs/{name}/versions/{version}/{suffix}     a VersionExtension's
 //
-// Names contain slashes, so paths are matched from the end (like /v2/);
-// "versions/{version}/lifecycle" wins over a pack whose name ends in
-// "/versions/{version}".
-func (s *Service) Handler() http.Handler { return &handler{s: s} }
-
-type handler struct{ s *Service }
-
-// route is a parsed path below Prefix.
-type route struct {
-	name, version string
-	kind          string // "", "versions", "version", "manifest", "lifecycle", or an extension's suffix
-}
-
-func (h *handler) parseRoute(p string) (route, bool) {
-	if p == "" || p == "/" {
-		return route{}, true
-	}
-	segs := strings.Split(strings.TrimPrefix(p, "/"), "/")
-	n := len(segs)
-	join := func(k int) string { return strings.Join(segs[:k], "/") }
-	last := segs[n-1]
-	_, isExt := h.s.ext[last]
-	switch {
-	case n >= 4 && segs[n-3] == "versions" && (last == "manifest" || isExt || last == "lifecycle" && semver.Valid(segs[n-2])):
-		return route{name: join(n - 3), version: segs[n-2], kind: last}, true
-	case n >= 2 && (last == "lifecycle" || last == "versions"):
-		return route{name: join(n - 1), kind: last}, true
-	case n >= 3 && segs[n-2] == "versions":
-		return route{name: join(n - 2), version: last, kind: "version"}, true
-	}
-	return route{}, false
-}
-
-func (h *handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	ctx := req.Context()
-	// No authentication yet: the actor is the client's address, as on /v2/.
-	if registry.ActorFrom(ctx) == "anonymous" {
-		req = req.WithContext(registry.WithActor(ctx, "anonymous@"+req.RemoteAddr))
-	}
-	if err := h.serve(w, req); err != nil {
-		apierr.Write(w, req, h.s.log, err)
+// (attest serves the signatures, attestations and verification of a
+// version below the same path.) Names contain slashes, so the templates
+// match from the end; "versions/{version}/lifecycle" wins over a pack whose
+// name ends in "/versions/{version}" only when {version} is shaped like a
+// version, as the first row that matches wins.
+func (s *Service) Routes() []routes.Route {
+	return []routes.Route{
+		routes.Get("/api/v1/packs", s.api(s.list)),
+		routes.Post("/api/v1/packs", s.api(s.publish)),
+		routes.Get("/api/v1/packs/{name:.+}/versions/{version}/manifest", s.api(s.manifest)),
+		routes.Get("/api/v1/packs/{name:.+}/versions/{version:"+versionShape+"}/lifecycle", s.api(s.history)),
+		routes.Post("/api/v1/packs/{name:.+}/versions/{version:"+versionShape+"}/lifecycle", s.api(s.lifecycle)),
+		routes.Get("/api/v1/packs/{name:.+}/versions/{version}", s.api(s.version)),
+		routes.Get("/api/v1/packs/{name:.+}/versions", s.api(s.versions)),
+		routes.Get("/api/v1/packs/{name:.+}/lifecycle", s.api(s.history)),
+		routes.Post("/api/v1/packs/{name:.+}/lifecycle", s.api(s.lifecycle)),
 	}
 }
 
-func (h *handler) serve(w http.ResponseWriter, req *http.Request) error {
-	rest, ok := strings.CutPrefix(req.URL.Path, Prefix)
-	if !ok {
-		return notFoundEndpoint()
-	}
-	rt, ok := h.parseRoute(rest)
-	if !ok || rt.kind != "" && rt.name == "" {
-		return notFoundEndpoint()
-	}
-	if rt.kind != "" {
-		if err := checkName(rt.name); err != nil {
-			return err
+// versionShape is what a SemVer 2.0.0 version looks like (checkVersion
+// is exact): enough to tell a version's lifecycle from the lifecycle of a
+// pack named ".../versions/x".
+const versionShape = `[0-9]+\.[0-9]+\.[0-9]+(?:[-+][0-9A-Za-z.+-]*)?`
+
+// Handler serves Routes alone, for tests and a server with this API only.
+func (s *Service) Handler() http.Handler {
+	return routes.Handler(apierr.NotFoundHandler(), apierr.NotAllowedHandler, s.Routes()...)
+}
+
+// api adapts a handler of this API: the actor is the client's (for the
+// audit trail), the name and version of the path are checked before
+// anything reads the store, and errors are answered by apierr.
+func (s *Service) api(h func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return apierr.Handler(s.log, func(w http.ResponseWriter, req *http.Request) error {
+		if name := req.PathValue("name"); name != "" {
+			if err := checkName(name); err != nil {
+				return err
+			}
 		}
-	}
-	ctx := req.Context()
-	if x := h.s.ext[rt.kind]; x != nil && rt.version != "" {
-		if err := checkVersion(rt.version); err != nil {
-			return err
-		}
-		x.ServeVersion(w, req, rt.name, rt.version, rt.kind)
-		return nil
-	}
-	switch {
-	case rt.kind == "" && req.Method == http.MethodGet:
-		q, err := listQuery(req.URL.RawQuery)
-		if err != nil {
-			return err
-		}
-		return reply(w)(h.s.List(ctx, q))
-	case rt.kind == "" && req.Method == http.MethodPost:
-		return h.publish(w, req)
-	case rt.kind == "versions" && req.Method == http.MethodGet:
-		return reply(w)(h.s.Versions(ctx, rt.name))
-	case rt.kind == "version" && req.Method == http.MethodGet:
-		return reply(w)(h.s.Version(ctx, rt.name, rt.version))
-	case rt.kind == "manifest" && req.Method == http.MethodGet:
-		return reply(w)(h.s.Manifest(ctx, rt.name, rt.version))
-	case rt.kind == "lifecycle" && req.Method == http.MethodGet:
-		return reply(w)(h.s.History(ctx, rt.name, rt.version))
-	case rt.kind == "lifecycle" && req.Method == http.MethodPost:
-		return h.lifecycle(w, req, rt)
-	}
-	allow := map[string]string{"": "GET, POST", "lifecycle": "GET, POST"}[rt.kind]
-	if allow == "" {
-		allow = "GET"
-	}
-	w.Header().Set("Allow", allow)
-	return apierr.New(http.StatusMethodNotAllowed, apierr.MethodNotAllowed, "%s is not allowed here (allowed: %s)", req.Method, allow)
+		return h(w, registry.WithRequestActor(req))
+	})
 }
 
-func notFoundEndpoint() error {
-	return apierr.New(http.StatusNotFound, apierr.NotFound, "no such endpoint")
-}
-
-// reply writes a service result as 200 JSON, or returns its error:
-// return reply(w)(h.s.Version(...)).
-func reply(w http.ResponseWriter) func(any, error) error {
-	return func(v any, err error) error {
-		if err != nil {
-			return err
-		}
-		apierr.JSON(w, http.StatusOK, v)
-		return nil
+func (s *Service) list(w http.ResponseWriter, req *http.Request) error {
+	q, err := listQuery(req.URL.RawQuery)
+	if err != nil {
+		return err
 	}
+	return apierr.Reply(w, http.StatusOK)(s.List(req.Context(), q))
 }
 
-func (h *handler) publish(w http.ResponseWriter, req *http.Request) error {
+func (s *Service) versions(w http.ResponseWriter, req *http.Request) error {
+	return apierr.Reply(w, http.StatusOK)(s.Versions(req.Context(), req.PathValue("name")))
+}
+
+func (s *Service) version(w http.ResponseWriter, req *http.Request) error {
+	return apierr.Reply(w, http.StatusOK)(s.Version(req.Context(), req.PathValue("name"), req.PathValue("version")))
+}
+
+func (s *Service) manifest(w http.ResponseWriter, req *http.Request) error {
+	return apierr.Reply(w, http.StatusOK)(s.Manifest(req.Context(), req.PathValue("name"), req.PathValue("version")))
+}
+
+// history is the lifecycle history of a version, or of every version.
+func (s *Service) history(w http.ResponseWriter, req *http.Request) error {
+	return apierr.Reply(w, http.StatusOK)(s.History(req.Context(), req.PathValue("name"), req.PathValue("version")))
+}
+
+func (s *Service) publish(w http.ResponseWriter, req *http.Request) error {
 	// The whole request is capped, with or without a pack size policy: it
 	// bounds the disk a request can fill while its files are hashed.
-	limit := h.s.maxPublish
-	if max := h.s.policy.MaxPackSize; max > 0 {
+	limit := s.maxPublish
+	if max := s.policy.MaxPackSize; max > 0 {
 		// Room for the metadata and the multipart framing of many files.
 		limit = min(limit, max+maxMetadataSize+maxFiles*1024)
 	}
 	req.Body = http.MaxBytesReader(w, req.Body, limit)
-	md, files, sp, err := h.s.readPublish(req)
+	md, files, sp, err := s.readPublish(req)
 	if err != nil {
 		return err
 	}
 	defer sp.Close()
-	v, created, err := h.s.Publish(req.Context(), md, files)
+	v, created, err := s.Publish(req.Context(), md, files)
 	if err != nil {
 		return err
 	}
-	if err := h.s.report(req.Context(), v); err != nil {
+	if err := s.report(req.Context(), v); err != nil {
 		return err
 	}
 	status := http.StatusOK
@@ -168,20 +125,22 @@ func (h *handler) publish(w http.ResponseWriter, req *http.Request) error {
 	return nil
 }
 
-func (h *handler) lifecycle(w http.ResponseWriter, req *http.Request, rt route) error {
+// lifecycle changes the state of a version, or of every version.
+func (s *Service) lifecycle(w http.ResponseWriter, req *http.Request) error {
+	name, version := req.PathValue("name"), req.PathValue("version")
 	var r LifecycleRequest
 	if err := apierr.DecodeJSON(req.Body, &r, maxMetadataSize); err != nil {
 		return fmt.Errorf(`%w (want {"state":"active|deprecated|archived","reason":"...","force":false})`, err)
 	}
-	vs, err := h.s.SetLifecycle(req.Context(), rt.name, rt.version, r)
+	vs, err := s.SetLifecycle(req.Context(), name, version, r)
 	if err != nil {
 		return err
 	}
-	if rt.version != "" {
+	if version != "" {
 		apierr.JSON(w, http.StatusOK, vs[0])
 		return nil
 	}
-	apierr.JSON(w, http.StatusOK, Versions{Name: rt.name, Versions: vs})
+	apierr.JSON(w, http.StatusOK, Versions{Name: name, Versions: vs})
 	return nil
 }
 

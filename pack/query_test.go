@@ -98,36 +98,11 @@ func TestNamesAgreeWithRegistry(t *testing.T) {
 	}
 }
 
-type fakeExtension struct{ got []string }
-
-func (f *fakeExtension) ServeVersion(w http.ResponseWriter, req *http.Request, name, version, suffix string) {
-	f.got = append(f.got, req.Method+" "+name+" "+version+" "+suffix)
-	w.WriteHeader(http.StatusTeapot)
-}
-
-// TestVersionExtension: sub-resources of a version that other packages
-// serve (attest's signatures...) are routed to them, after the version is
-// checked, and resolve through the pack index.
-func TestVersionExtension(t *testing.T) {
-	x := &fakeExtension{}
-	e := newEnv(t, pack.DefaultPolicy(), pack.WithVersionExtension(x, "signatures", "verification"))
+// TestResolveVersion: attest finds a version's manifest through the pack
+// index (cmd/packreg's TestVersionRoutes routes its paths).
+func TestResolveVersion(t *testing.T) {
+	e := newEnv(t, pack.DefaultPolicy())
 	e.mustPublish(pack.Metadata{Name: "acme/versions/rules", Version: "1.0.0"}, rulesYAML)
-	for _, c := range []struct {
-		method, path string
-		status       int
-	}{
-		{"GET", "/acme/versions/rules/versions/1.0.0/verification", http.StatusTeapot},
-		{"POST", "/acme/versions/rules/versions/1.0.0/signatures", http.StatusTeapot},
-		{"GET", "/acme/versions/rules/versions/v1/signatures", http.StatusBadRequest},
-		{"GET", "/acme/versions/rules/versions/1.0.0/sbom", http.StatusNotFound},
-	} {
-		if w := e.do(c.method, pack.Prefix+c.path, nil); w.Code != c.status {
-			t.Errorf("%s %s: %d, want %d: %s", c.method, c.path, w.Code, c.status, w.Body)
-		}
-	}
-	if want := []string{"GET acme/versions/rules 1.0.0 verification", "POST acme/versions/rules 1.0.0 signatures"}; !slices.Equal(x.got, want) {
-		t.Fatalf("extension saw %v, want %v", x.got, want)
-	}
 	repo, d, err := e.svc.ResolveVersion(t.Context(), "acme/versions/rules", "1.0.0")
 	if err != nil || repo != "acme/versions/rules" || d.String() != e.version("acme/versions/rules", "1.0.0").Digest {
 		t.Fatalf("ResolveVersion = %s %s %v", repo, d, err)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"time"
 
@@ -37,28 +36,7 @@ type Service struct {
 	spoolDir   string
 	maxPublish int64
 	now        func() time.Time
-	ext        map[string]VersionExtension // by last path component
-	verifier   VerificationReporter        // verification.go
-}
-
-// VersionExtension serves more sub-resources of a version below
-// /api/v1/packs/NAME/versions/VERSION/SUFFIX (signatures, attestations,
-// verification: attest.Service has this method). pack does not import the
-// packages that implement it; cmd plugs them in.
-type VersionExtension interface {
-	ServeVersion(w http.ResponseWriter, req *http.Request, name, version, suffix string)
-}
-
-// WithVersionExtension routes the given version sub-resources to x.
-func WithVersionExtension(x VersionExtension, suffixes ...string) Option {
-	return func(s *Service) {
-		if s.ext == nil {
-			s.ext = map[string]VersionExtension{}
-		}
-		for _, suf := range suffixes {
-			s.ext[suf] = x
-		}
-	}
+	verifier   VerificationReporter // verification.go
 }
 
 // Option configures a Service.

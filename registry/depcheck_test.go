@@ -11,5 +11,5 @@ import (
 // from above.
 func TestDependencies(t *testing.T) {
 	const m = "github.com/packreg/packreg/"
-	depcheck.Allow(t, ".", m+"digest", m+"oci", m+"storage")
+	depcheck.Allow(t, ".", m+"digest", m+"oci", m+"storage", m+"internal/reqid", m+"internal/routes")
 }

@@ -113,9 +113,17 @@ func ActorFrom(ctx context.Context) string {
 	return "anonymous"
 }
 
-// requestActor names the client of req. There is no authentication yet, so
-// every client is anonymous, identified by its address.
-func requestActor(req *http.Request) string { return "anonymous@" + req.RemoteAddr }
+// WithRequestActor returns req with its actor recorded in the context,
+// unless something before the handler (authentication) recorded one. There
+// is no authentication yet, so every client is anonymous, identified by its
+// address; the REST APIs call it too, so the audit trail names API and /v2/
+// clients alike.
+func WithRequestActor(req *http.Request) *http.Request {
+	if ActorFrom(req.Context()) != "anonymous" {
+		return req
+	}
+	return req.WithContext(WithActor(req.Context(), "anonymous@"+req.RemoteAddr))
+}
 
 // event completes e with who acts in ctx and when. The store records it
 // (Record) with the change; subscribers hear of it after the commit.

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -25,6 +26,9 @@ type Registry struct {
 	gates       []PullGate
 	fetchers    []Fetcher
 	locks       [64]sync.Mutex // upload-id stripes: one writer per session per process
+
+	handlerOnce sync.Once
+	handler     http.Handler // ServeHTTP's router of Routes
 }
 
 // Option configures a Registry.

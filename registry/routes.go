@@ -6,67 +6,140 @@ import (
 	"strings"
 
 	"github.com/packreg/packreg/internal/reqid"
+	"github.com/packreg/packreg/internal/routes"
 	"github.com/packreg/packreg/oci"
 )
 
 // handlerFunc is a handler that returns its error for writeError.
 type handlerFunc func(w http.ResponseWriter, req *http.Request, rt route) error
 
-// route is a parsed /v2/ path.
+// route is a matched /v2/ path.
 type route struct {
 	name string // repository
 	ref  string // digest, reference or upload id (the last path component)
 }
 
-// ServeHTTP dispatches /v2/ requests. Repository names contain slashes, so
-// paths are matched from the end: the last one or two components say which
-// resource, everything before them is the name. The path is never cleaned,
-// and it is matched as the client sent it (escaped): an encoded slash stays
-// inside its component, so "v1%2Fx" is a bad tag and "..%2Fx" a bad upload
-// id, never another route. "." and ".." components, raw or encoded, are
-// refused before anything else.
-func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	req, _ = reqid.Accept(w, req)
-	req = req.WithContext(WithActor(req.Context(), requestActor(req)))
-	w.Header().Set("Docker-Distribution-Api-Version", "registry/2.0")
+// Routes are the registry's rows of the route table (cmd/packreg/routes.go
+// registers them next to the REST APIs'; ServeHTTP serves them alone).
+//
+// Repository names contain slashes, so {name} takes everything up to the
+// resource literal and the last component is the reference: the template
+// matches "from the end", and "a/blobs/b" is a name. Neither is checked by
+// the template: endpoint refuses a bad name with NAME_INVALID (a template
+// that refused it would answer 404), each handler its reference ({ref} may
+// be empty, to be refused with the handler's own code). Paths are matched
+// as the client sent them, escaped: an encoded slash stays inside its
+// component, so "v1%2Fx" is a bad tag and "..%2Fx" a bad upload id, never
+// another route.
+func (r *Registry) Routes() []routes.Route {
+	return []routes.Route{
+		// The hot paths first: the first row that matches wins.
+		routes.Get("/v2/{name:.+}/manifests/{ref:[^/]*}", r.endpoint(r.getManifest)),
+		routes.Head("/v2/{name:.+}/manifests/{ref:[^/]*}", r.endpoint(r.getManifest)),
+		routes.Put("/v2/{name:.+}/manifests/{ref:[^/]*}", r.endpoint(r.putManifest)),
+		routes.Delete("/v2/{name:.+}/manifests/{ref:[^/]*}", r.deleter(r.deleteManifest)),
+		routes.Get("/v2/{name:.+}/blobs/{ref:[^/]*}", r.endpoint(r.getBlob)),
+		routes.Head("/v2/{name:.+}/blobs/{ref:[^/]*}", r.endpoint(r.getBlob)),
+		routes.Delete("/v2/{name:.+}/blobs/{ref:[^/]*}", r.deleter(r.deleteBlob)),
+		routes.Post("/v2/{name:.+}/blobs/uploads/", r.endpoint(r.startUpload)),
+		routes.Get("/v2/{name:.+}/blobs/uploads/{ref}", r.endpoint(r.uploadStatus)),
+		routes.Patch("/v2/{name:.+}/blobs/uploads/{ref}", r.endpoint(r.patchUpload)),
+		routes.Put("/v2/{name:.+}/blobs/uploads/{ref}", r.endpoint(r.putUpload)),
+		routes.Delete("/v2/{name:.+}/blobs/uploads/{ref}", r.deleter(r.cancelUpload)),
+		routes.Get("/v2/{name:.+}/referrers/{ref:[^/]*}", r.endpoint(r.referrers)),
+		routes.Get("/v2/{name:.+}/tags/list", r.endpoint(r.tagsList)),
+		routes.Get("/v2/_catalog", r.endpoint(r.catalog)),
+		routes.Get("/v2/", r.endpoint(r.base)),
+		routes.Head("/v2/", r.endpoint(r.base)),
+		routes.Get("/v2", r.endpoint(r.base)),
+		routes.Head("/v2", r.endpoint(r.base)),
+	}
+}
 
+// NotAllowed answers a method a /v2/ path does not have: 405 UNSUPPORTED,
+// after the same checks of the path and name as its routes.
+func (r *Registry) NotAllowed(allow string) http.Handler {
+	return r.endpoint(func(w http.ResponseWriter, req *http.Request, _ route) error {
+		w.Header().Set("Allow", allow)
+		return ociErr(http.StatusMethodNotAllowed, codeUnsupported, "method %s not allowed here", req.Method)
+	})
+}
+
+// NotFound answers a path no route matches, in the OCI envelope: 400
+// NAME_INVALID for a path under /v2/ that is too long or has a dot
+// component, else 404.
+func (r *Registry) NotFound() http.Handler {
+	return r.endpoint(func(http.ResponseWriter, *http.Request, route) error {
+		return ociErr(http.StatusNotFound, codeNameUnknown, "no such endpoint")
+	})
+}
+
+// ServeHTTP serves the registry's routes alone, for tests and for a
+// server without the REST APIs.
+func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	r.handlerOnce.Do(func() { r.handler = routes.Handler(r.NotFound(), r.NotAllowed, r.Routes()...) })
+	if len(req.URL.EscapedPath()) > len("/v2/")+maxPathLen {
+		// No template's regexp runs on a path no route can have:
+		// NotFound refuses it (NAME_INVALID), as cmd's table does.
+		r.NotFound().ServeHTTP(w, req)
+		return
+	}
+	r.handler.ServeHTTP(w, req)
+}
+
+// endpoint wraps a /v2/ handler in what every registry answer does first:
+// the request id and actor, the API version header, and the refusal of a
+// path that is too long or has a "." or ".." component (raw or encoded),
+// and of a bad repository name, before anything reads storage.
+func (r *Registry) endpoint(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		req, _ = reqid.Accept(w, req)
+		req = WithRequestActor(req)
+		w.Header().Set("Docker-Distribution-Api-Version", "registry/2.0")
+		if err := r.checkPath(req); err != nil {
+			r.writeError(w, req, err)
+			return
+		}
+		if err := h(w, req, route{name: req.PathValue("name"), ref: req.PathValue("ref")}); err != nil {
+			r.writeError(w, req, err)
+		}
+	})
+}
+
+// deleter is endpoint for a DELETE, refused while deletion is disabled.
+func (r *Registry) deleter(h handlerFunc) http.Handler {
+	return r.endpoint(func(w http.ResponseWriter, req *http.Request, rt route) error {
+		if !r.deleteEnabled {
+			return ociErr(http.StatusMethodNotAllowed, codeUnsupported, "deletion is disabled on this registry")
+		}
+		return h(w, req, rt)
+	})
+}
+
+// checkPath refuses what no /v2/ route may see: a path longer than any
+// valid one, a dot component, a bad name.
+func (r *Registry) checkPath(req *http.Request) error {
 	p := req.URL.EscapedPath()
-	if p == "/v2" || p == "/v2/" {
-		r.serve(w, req, route{}, methods{get: r.base, head: r.base})
-		return
-	}
-	if p == "/v2/_catalog" {
-		r.serve(w, req, route{}, methods{get: r.catalog})
-		return
-	}
 	rest, ok := strings.CutPrefix(p, "/v2/")
 	if !ok {
-		r.writeError(w, req, ociErr(http.StatusNotFound, codeNameUnknown, "no such endpoint"))
-		return
+		return nil
 	}
 	if len(rest) > maxPathLen {
-		r.writeError(w, req, ociErr(http.StatusBadRequest, codeNameInvalid, "request path is longer than %d bytes", maxPathLen))
-		return
+		return ociErr(http.StatusBadRequest, codeNameInvalid, "request path is longer than %d bytes", maxPathLen)
 	}
 	if dotComponent(rest) {
-		r.writeError(w, req, ociErr(http.StatusBadRequest, codeNameInvalid,
-			"request path %q has a \".\" or \"..\" component", clip(p)))
-		return
+		return ociErr(http.StatusBadRequest, codeNameInvalid, "request path %q has a \".\" or \"..\" component", clip(p))
 	}
-	rt, m, ok := r.match(rest)
-	if !ok {
-		r.writeError(w, req, ociErr(http.StatusNotFound, codeNameUnknown, "no such endpoint"))
-		return
+	if name, ok := mayName(req); ok && !oci.ValidName(name) {
+		return ociErr(http.StatusBadRequest, codeNameInvalid, "invalid repository name %q", clip(name))
 	}
-	// EscapedPath is always validly encoded, so neither can fail.
-	name, nerr := url.PathUnescape(rt.name)
-	ref, rerr := url.PathUnescape(rt.ref)
-	if nerr != nil || rerr != nil || !oci.ValidName(name) {
-		r.writeError(w, req, ociErr(http.StatusBadRequest, codeNameInvalid,
-			"invalid repository name %q", clip(name)))
-		return
-	}
-	r.serve(w, req, route{name: name, ref: ref}, m)
+	return nil
+}
+
+// mayName is the {name} of the matched route, if it has one.
+func mayName(req *http.Request) (string, bool) {
+	name := req.PathValue("name")
+	return name, name != ""
 }
 
 // maxPathLen bounds the escaped path before it is split: a name is at most
@@ -86,76 +159,6 @@ func dotComponent(escaped string) bool {
 		}
 	}
 	return false
-}
-
-// methods maps HTTP methods of one resource to handlers; nil means 405.
-type methods struct {
-	get, head, put, post, patch, delete handlerFunc
-}
-
-// match splits "<name>/<resource...>" into the route and its handlers.
-func (r *Registry) match(rest string) (route, methods, bool) {
-	last := strings.LastIndexByte(rest, '/')
-	if last < 0 {
-		return route{}, methods{}, false
-	}
-	head, ref := rest[:last], rest[last+1:]
-	prev := strings.LastIndexByte(head, '/')
-	if prev < 0 {
-		return route{}, methods{}, false
-	}
-	name, kind := head[:prev], head[prev+1:]
-	switch kind {
-	case "blobs":
-		return route{name, ref}, methods{get: r.getBlob, head: r.getBlob, delete: r.deleteBlob}, true
-	case "manifests":
-		return route{name, ref}, methods{get: r.getManifest, head: r.getManifest, put: r.putManifest, delete: r.deleteManifest}, true
-	case "referrers":
-		return route{name, ref}, methods{get: r.referrers}, true
-	case "tags":
-		if ref == "list" {
-			return route{name, ""}, methods{get: r.tagsList}, true
-		}
-	case "uploads":
-		name, ok := strings.CutSuffix(name, "/blobs")
-		if !ok {
-			break
-		}
-		if ref == "" {
-			return route{name, ""}, methods{post: r.startUpload}, true
-		}
-		return route{name, ref}, methods{get: r.uploadStatus, patch: r.patchUpload, put: r.putUpload, delete: r.cancelUpload}, true
-	}
-	return route{}, methods{}, false
-}
-
-func (r *Registry) serve(w http.ResponseWriter, req *http.Request, rt route, m methods) {
-	var h handlerFunc
-	switch req.Method {
-	case http.MethodGet:
-		h = m.get
-	case http.MethodHead:
-		h = m.head
-	case http.MethodPut:
-		h = m.put
-	case http.MethodPost:
-		h = m.post
-	case http.MethodPatch:
-		h = m.patch
-	case http.MethodDelete:
-		h = m.delete
-		if h != nil && !r.deleteEnabled {
-			r.writeError(w, req, ociErr(http.StatusMethodNotAllowed, codeUnsupported, "deletion is disabled on this registry"))
-			return
-		}
-	}
-	if h == nil {
-		r.writeError(w, req, ociErr(http.StatusMethodNotAllowed, codeUnsupported, "method %s not allowed here", req.Method))
-		return
-	}
-	if err := h(w, req, rt); err != nil {
-		r.writeError(w, req, err)
-	}
 }
 
 func (r *Registry) base(w http.ResponseWriter, req *http.Request, _ route) error {

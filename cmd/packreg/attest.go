@@ -32,14 +32,9 @@ func defaultAttestConfig() attest.Config {
 		MaxReferrersPerSubject: attest.DefaultMaxReferrersPerSubject, MaxRecordsPerSubject: attest.DefaultMaxRecordsPerSubject}
 }
 
-// packOptions route the pack API's version sub-resources (signatures,
-// attestations, verification) to attest, and add attest's report to the
-// versions it returns.
+// packOptions add attest's report to the versions the pack API returns.
 func (a *attests) packOptions() []pack.Option {
-	return []pack.Option{
-		pack.WithVersionExtension(a.svc, attest.VersionSuffixes...),
-		pack.WithVerificationReporter(packReporter{a.svc}),
-	}
+	return []pack.Option{pack.WithVerificationReporter(packReporter{a.svc})}
 }
 
 // packReporter is attest's report in the pack API's terms.
@@ -66,11 +61,6 @@ func (a *attests) attach(ctx context.Context, reg *registry.Registry, versions a
 	a.svc.Attach(reg, reg)
 	a.svc.ResolveVersionsWith(versions)
 	return a.svc.Subscribe(ctx)
-}
-
-// routes are the REST APIs to mount next to /v2/.
-func (a *attests) routes() []apiRoute {
-	return []apiRoute{{"/api/v1/keys", a.svc.Handler()}}
 }
 
 // start runs the indexing worker until ctx ends.

@@ -8,10 +8,13 @@
 // Files: main.go (commands), config.go (the typed config), redact.go
 // (secrets in store URLs and DSNs never reach a message), stores.go,
 // packs.go, attest.go, mirrors.go (wiring), serve.go (the server and its
-// request log), edge.go (what every request passes before a route: Host
-// while anonymous on loopback, cross-origin writes, JSON bodies, raw-path
-// routing that never cleans or redirects), and the CLI clients (*cli.go,
-// over internal/restclient through pack/client, mirror.Client or directly).
+// request log), routes.go (the one route table: every package's rows on one
+// gorilla/mux router that never cleans or redirects, and the server's own
+// endpoints), openapi.go and openapi.yaml (the /api/v1 document, served at
+// /api/v1/openapi.json), edge.go (what every request passes before a
+// route: Host while anonymous on loopback, cross-origin writes, JSON
+// bodies, unclean paths), and the CLI clients (*cli.go, over
+// internal/restclient through pack/client, mirror.Client or directly).
 //
 // Nothing imports cmd.
 package main

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net"
@@ -149,51 +148,4 @@ func edgeRefuse(w http.ResponseWriter, req *http.Request, log *slog.Logger, stat
 		return
 	}
 	registry.WriteError(w, req, &registry.Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)})
-}
-
-// router dispatches on the path as it is: unlike http.ServeMux it never
-// cleans a path or redirects, so "/v2/a/../b/..." reaches the registry (and
-// is refused there, NAME_INVALID) instead of being redirected to another
-// repository's path, on writes too. Exact paths first, then the API
-// prefixes (a prefix matches itself and everything below it, longest
-// first), then the registry.
-type router struct {
-	exact    map[string]http.Handler
-	prefixes []apiRoute
-	fallback http.Handler
-}
-
-func newRouter(fallback http.Handler, apis []apiRoute) *router {
-	r := &router{exact: map[string]http.Handler{}, prefixes: slices.Clone(apis), fallback: fallback}
-	slices.SortStableFunc(r.prefixes, func(a, b apiRoute) int { return len(b.prefix) - len(a.prefix) })
-	return r
-}
-
-// get serves path for GET and HEAD only.
-func (r *router) get(path string, h http.HandlerFunc) {
-	r.exact[path] = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if req.Method != http.MethodGet && req.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			w.WriteHeader(http.StatusMethodNotAllowed)
-			io.WriteString(w, "method not allowed\n")
-			return
-		}
-		h(w, req)
-	})
-}
-
-func (r *router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	p := req.URL.Path
-	if h := r.exact[p]; h != nil {
-		h.ServeHTTP(w, req)
-		return
-	}
-	for _, a := range r.prefixes {
-		if rest, ok := strings.CutPrefix(p, a.prefix); ok && (rest == "" || rest[0] == '/') {
-			a.h.ServeHTTP(w, req)
-			return
-		}
-	}
-	r.fallback.ServeHTTP(w, req)
 }

@@ -293,7 +293,7 @@ func TestEdgeKeepsRequestLog(t *testing.T) {
 	log := slog.New(slog.NewJSONHandler(&buf, nil))
 	reg := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "registry") })
 	var draining atomic.Bool
-	h := newHandler(reg, &stores{}, &draining, log, edgeSettings{checkHost: true})
+	h := newHandler(fakeOCI{reg}, &stores{}, &draining, log, edgeSettings{checkHost: true}, nil)
 	w := send(h, "POST", "/v2/x/blobs/uploads/", nil, "Host", "evil.example")
 	want(t, w, 403, "DENIED", "foreign host")
 	if w.Header().Get("X-Request-Id") == "" || !strings.Contains(buf.String(), `"status":403`) {

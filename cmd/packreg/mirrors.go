@@ -110,11 +110,6 @@ func (m *mirrors) attach(ctx context.Context, reg *registry.Registry) error {
 	return nil
 }
 
-func (m *mirrors) routes() []apiRoute {
-	h := m.svc.Handler()
-	return []apiRoute{{mirror.MirrorsPrefix, h}, {mirror.UpstreamsPrefix, h}, {mirror.ParityPrefix, h}}
-}
-
 // start runs the worker until ctx ends.
 func (m *mirrors) start(ctx context.Context, wg *sync.WaitGroup) {
 	if !m.c.Worker {

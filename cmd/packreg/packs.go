@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -147,17 +146,3 @@ func (p *packs) registryOptions() []registry.Option {
 
 // attach completes the wiring once the registry exists.
 func (p *packs) attach(reg *registry.Registry) { p.svc.Attach(reg) }
-
-// routes are the REST APIs to mount next to /v2/.
-func (p *packs) routes() []apiRoute {
-	return []apiRoute{
-		{pack.Prefix, p.svc.Handler()},
-		{audit.Prefix, audit.Handler(p.trail, p.log)},
-	}
-}
-
-// apiRoute is a REST API mounted at prefix (and everything below it).
-type apiRoute struct {
-	prefix string
-	h      http.Handler
-}

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/packreg/packreg/audit"
 	"github.com/packreg/packreg/internal/reqid"
 	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
@@ -127,7 +128,8 @@ func wire(ctx context.Context, st *stores, c Config, log *slog.Logger, draining 
 	if err := mir.attach(ctx, reg); err != nil {
 		return nil, err
 	}
-	h := newHandler(reg, st, draining, log, newEdgeSettings(c), slices.Concat(packs.routes(), att.routes(), mir.routes())...)
+	h := newHandler(reg, st, draining, log, newEdgeSettings(c),
+		slices.Concat(packs.svc.Routes(), audit.Routes(packs.trail, log), att.svc.Routes(), mir.svc.Routes()))
 	return &app{reg: reg, packs: packs, att: att, mir: mir, handler: h}, nil
 }
 
@@ -148,33 +150,6 @@ func startBackground(ctx context.Context, wg *sync.WaitGroup, reg *registry.Regi
 func janitorHolder() string {
 	host, _ := os.Hostname()
 	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), reqid.New()[:8])
-}
-
-// newHandler mounts the registry and the REST APIs next to the server's
-// own endpoints, behind the edge's checks (edge.go), and wraps everything
-// in the request log.
-func newHandler(reg http.Handler, st *stores, draining *atomic.Bool, log *slog.Logger, edge edgeSettings, apis ...apiRoute) http.Handler {
-	r := newRouter(reg, apis)
-	r.get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, "ok\n")
-	})
-	r.get("/readyz", func(w http.ResponseWriter, req *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if draining.Load() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			io.WriteString(w, "shutting down\n")
-			return
-		}
-		if err := st.ping(req.Context()); err != nil {
-			log.Warn("readiness check failed", "request_id", reqid.From(req.Context()), "err", err)
-			w.WriteHeader(http.StatusServiceUnavailable)
-			io.WriteString(w, "storage unavailable\n")
-			return
-		}
-		io.WriteString(w, "ok\n")
-	})
-	return logRequests(edge.guard(r, log), log)
 }
 
 // ping asks each store that has the storage.Pinger ability whether its

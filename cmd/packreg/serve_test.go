@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/packreg/packreg/internal/reqid"
+	"github.com/packreg/packreg/internal/routes"
 	"github.com/packreg/packreg/internal/teststores"
 	"github.com/packreg/packreg/storage"
 )
@@ -37,6 +38,14 @@ type fakeBlobs struct {
 
 func (f *fakeBlobs) Ping(context.Context) error { return f.err }
 
+// fakeOCI stands in for the registry: it has no rows, so h answers
+// every path the table does not have.
+type fakeOCI struct{ h http.Handler }
+
+func (f fakeOCI) Routes() []routes.Route         { return nil }
+func (f fakeOCI) NotFound() http.Handler         { return f.h }
+func (f fakeOCI) NotAllowed(string) http.Handler { return f.h }
+
 func TestHandler(t *testing.T) {
 	var logBuf bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&logBuf, nil))
@@ -52,7 +61,7 @@ func TestHandler(t *testing.T) {
 		}
 		io.WriteString(w, "registry")
 	})
-	srv := httptest.NewServer(newHandler(reg, &stores{blobs: blobs, meta: meta}, &draining, log, edgeSettings{checkHost: true}))
+	srv := httptest.NewServer(newHandler(fakeOCI{reg}, &stores{blobs: blobs, meta: meta}, &draining, log, edgeSettings{checkHost: true}, nil))
 	defer srv.Close()
 
 	get := func(path string, hdr ...string) (*http.Response, string) {
@@ -143,8 +152,8 @@ func TestHandler(t *testing.T) {
 func TestReadyzPingsTheStores(t *testing.T) {
 	blobs, meta, dir := teststores.Open(t)
 	var draining atomic.Bool
-	h := newHandler(http.NotFoundHandler(), &stores{blobs: blobs, meta: meta}, &draining,
-		slog.New(slog.DiscardHandler), edgeSettings{})
+	h := newHandler(fakeOCI{http.NotFoundHandler()}, &stores{blobs: blobs, meta: meta}, &draining,
+		slog.New(slog.DiscardHandler), edgeSettings{}, nil)
 	ready := func() int {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest("GET", "/readyz", nil))

@@ -71,17 +71,3 @@ func decode(r io.Reader, v any, max int64, optional bool) (bool, error) {
 	}
 	return true, nil
 }
-
-// Reply returns a function that answers a service result as JSON with
-// status, or returns its error for the handler to return:
-//
-//	return apierr.Reply(w, http.StatusOK)(s.Version(ctx, name, version))
-func Reply(w http.ResponseWriter, status int) func(any, error) error {
-	return func(v any, err error) error {
-		if err != nil {
-			return err
-		}
-		JSON(w, status, v)
-		return nil
-	}
-}

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+
+	"github.com/packreg/packreg/internal/apierr"
+	"github.com/packreg/packreg/internal/reqid"
+	"github.com/packreg/packreg/internal/routes"
+)
+
+// The route table: every route packreg serves is a row registered here, on
+// one gorilla/mux router (routes.NewRouter: paths matched as sent, never
+// cleaned or redirected). The rows themselves are listed where their
+// handlers live, one Routes function each:
+//
+//	registry.(*Registry).Routes   /v2/ (OCI distribution)
+//	pack.(*Service).Routes        /api/v1/packs
+//	audit.Routes                  /api/v1/audit
+//	attest.(*Service).Routes      /api/v1/keys, /api/v1/packs/{name}/versions/{version}/{signatures,attestations,verification}
+//	mirror.(*Service).Routes      /api/v1/mirrors, /api/v1/upstreams, /api/v1/parity
+//	serverRoutes (below)          /healthz, /readyz, /api/v1/openapi.json
+//
+// `packreg routes`-style enumeration is mux's Walk (TestOpenAPIMatchesRoutes
+// holds the OpenAPI document to it). A method a path does not have is a
+// 405 in the path's own shape; a path no row has is a 404, in the OCI
+// envelope except under /api/.
+
+// ociRoutes is what the table needs of the registry.
+type ociRoutes interface {
+	Routes() []routes.Route
+	NotFound() http.Handler
+	NotAllowed(allow string) http.Handler
+}
+
+// maxRoutedPath bounds the paths matched against the table: a longer one
+// is no route's (names are at most 255 bytes), and the templates' regexps
+// never run on it. The registry refuses a long /v2/ path with NAME_INVALID.
+const maxRoutedPath = 2048
+
+// newHandler builds the table and wraps it in the edge's checks (edge.go)
+// and the request log.
+func newHandler(oci ociRoutes, st *stores, draining *atomic.Bool, log *slog.Logger, edge edgeSettings, apis []routes.Route) http.Handler {
+	r := routes.NewRouter()
+	routes.Register(r, oci.NotAllowed, oci.Routes()...) // first: the hot paths
+	routes.Register(r, apierr.NotAllowedHandler, apis...)
+	routes.Register(r, apierr.NotAllowedHandler, routes.Get("/api/v1/openapi.json", openAPIHandler(log)))
+	routes.Register(r, textNotAllowed, serverRoutes(st, draining, log)...)
+	notFound := notFoundHandler(oci.NotFound())
+	r.NotFoundHandler = notFound
+	table := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if len(req.URL.EscapedPath()) > maxRoutedPath {
+			notFound.ServeHTTP(w, req)
+			return
+		}
+		r.ServeHTTP(w, req)
+	})
+	return logRequests(edge.guard(table, log), log)
+}
+
+// notFoundHandler answers a path no row has, in the shape of its prefix.
+func notFoundHandler(oci http.Handler) http.Handler {
+	api := apierr.NotFoundHandler()
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if strings.HasPrefix(req.URL.Path, "/api/") {
+			api.ServeHTTP(w, req)
+			return
+		}
+		oci.ServeHTTP(w, req)
+	})
+}
+
+// serverRoutes are the server's own endpoints: liveness and readiness, for
+// load balancers and orchestrators, in plain text.
+func serverRoutes(st *stores, draining *atomic.Bool, log *slog.Logger) []routes.Route {
+	healthz := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	readyz := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if draining.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "shutting down\n")
+			return
+		}
+		if err := st.ping(req.Context()); err != nil {
+			log.Warn("readiness check failed", "request_id", reqid.From(req.Context()), "err", err)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "storage unavailable\n")
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
+	return []routes.Route{
+		routes.Get("/healthz", healthz),
+		routes.Head("/healthz", healthz),
+		routes.Get("/readyz", readyz),
+		routes.Head("/readyz", readyz),
+	}
+}
+
+// textNotAllowed is the 405 of the plain-text endpoints.
+func textNotAllowed(allow string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Allow", allow)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		io.WriteString(w, "method not allowed\n")
+	})
+}

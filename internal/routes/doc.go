@@ -1,0 +1,21 @@
+// Package routes is the shape of packreg's one route table. A Route is a
+// row: one method, one gorilla/mux path template, one handler. Each package
+// that serves HTTP (registry, pack, attest, mirror, audit) lists its rows
+// in a Routes function; cmd/packreg/routes.go registers all of them on one
+// router, so every route, method and handler can be read (and grepped) in
+// one place, and tests enumerate them with mux's Walk (the OpenAPI
+// document is checked against that list).
+//
+// The router matches a path as the client sent it: never cleaned, never
+// redirected (SkipClean), and on the escaped path (UseEncodedPath), so a
+// percent-encoded slash stays inside its component and "a%2F..%2Fb" is one
+// (bad) name, never another route. Handlers read path variables with
+// req.PathValue, already unescaped; what a variable must look like is
+// checked by the handler, so a bad name is a 400 with the right code, not a
+// 404 from a template that did not match.
+//
+// Register adds, after a batch of rows, one row per path that answers every
+// other method with the batch's 405 (in its own error shape, with Allow).
+//
+// routes imports gorilla/mux and the standard library only.
+package routes

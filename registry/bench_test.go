@@ -1,0 +1,63 @@
+package registry_test
+
+import (
+	"bytes"
+	"fmt"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/packreg/packreg/internal/teststores"
+	"github.com/packreg/packreg/oci"
+	"github.com/packreg/packreg/registry"
+)
+
+// BenchmarkManifestGet: GET of a manifest by tag from 16 clients, through
+// the route table and the metadata read.
+func BenchmarkManifestGet(b *testing.B) {
+	blobs, meta, _ := teststores.Open(b)
+	h := registry.New(blobs, meta)
+	repo := "acme/team/rules"
+	cfg := []byte(`{}`)
+	if w := serve(h, "POST", "/v2/"+repo+"/blobs/uploads/?digest="+sha(cfg).String(), cfg); w.Code != 201 {
+		b.Fatalf("blob: %d %s", w.Code, w.Body)
+	}
+	m := fmt.Appendf(nil, `{"schemaVersion":2,"mediaType":%q,"config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":%q,"size":2},"layers":[]}`,
+		oci.MediaTypeImageManifest, sha(cfg))
+	if w := serve(h, "PUT", "/v2/"+repo+"/manifests/1.0.0", m, "Content-Type", oci.MediaTypeImageManifest); w.Code != 201 {
+		b.Fatalf("push: %d %s", w.Code, w.Body)
+	}
+	b.SetParallelism(8) // 16 clients on 2 cores
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if w := serve(h, "GET", "/v2/"+repo+"/manifests/1.0.0", nil); w.Code != 200 {
+				b.Errorf("GET: %d", w.Code)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkNoRoute: a /v2/ path no route has, tried against every row.
+func BenchmarkNoRoute(b *testing.B) {
+	blobs, meta, _ := teststores.Open(b)
+	h := registry.New(blobs, meta)
+	b.ReportAllocs()
+	for b.Loop() {
+		if w := serve(h, "GET", "/v2/acme/team/rules/nothing/here", nil); w.Code != 404 {
+			b.Fatalf("GET: %d", w.Code)
+		}
+	}
+}
+
+// serve is do for benchmarks, which have no *testing.T.
+func serve(h *registry.Registry, method, path string, body []byte, hdr ...string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, path, bytes.NewReader(body))
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	return w
+}

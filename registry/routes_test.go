@@ -1,0 +1,72 @@
+package registry_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/packreg/packreg/oci"
+)
+
+// TestRoutesNamesWithResourceWords: repository names contain slashes and
+// may contain the words the routes use (blobs, manifests, uploads, tags,
+// referrers); every route matches from the end, so each of these names is
+// one repository and each path reaches the resource it ends with.
+func TestRoutesNamesWithResourceWords(t *testing.T) {
+	h := newRegistry(t)
+	names := []string{"a/blobs/b", "m/manifests/x", "u/blobs/uploads/v", "t/tags/list", "r/referrers/s", "blobs", "manifests/blobs"}
+	for _, repo := range names {
+		m := imageManifest(t, h, repo, []byte("layer of "+repo))
+		expect(t, putManifest(t, h, repo, "v1", m, oci.MediaTypeImageManifest), 201, "")
+		w := do(t, h, "GET", "/v2/"+repo+"/manifests/v1", nil)
+		expect(t, w, 200, "")
+		if w.Body.String() != string(m) {
+			t.Fatalf("%s: manifest %s", repo, w.Body)
+		}
+		expect(t, do(t, h, "GET", "/v2/"+repo+"/blobs/"+sha([]byte("layer of "+repo)).String(), nil), 200, "")
+		expect(t, do(t, h, "GET", "/v2/"+repo+"/referrers/"+sha(m).String(), nil), 200, "")
+		w = do(t, h, "GET", "/v2/"+repo+"/tags/list", nil)
+		expect(t, w, 200, "")
+		var tags struct {
+			Name string
+			Tags []string
+		}
+		if json.Unmarshal(w.Body.Bytes(), &tags) != nil || tags.Name != repo || strings.Join(tags.Tags, ",") != "v1" {
+			t.Fatalf("%s: tags %s", repo, w.Body)
+		}
+	}
+	// The prefixes of those names hold nothing of theirs.
+	for _, repo := range []string{"a", "m", "u", "u/blobs", "t", "r"} {
+		expect(t, do(t, h, "GET", "/v2/"+repo+"/manifests/v1", nil), 404, "MANIFEST_UNKNOWN")
+	}
+	w := do(t, h, "GET", "/v2/_catalog", nil)
+	var cat struct{ Repositories []string }
+	if json.Unmarshal(w.Body.Bytes(), &cat) != nil || len(cat.Repositories) != len(names) {
+		t.Fatalf("catalog %s, want %d repositories", w.Body, len(names))
+	}
+}
+
+// TestRoutesMethods: a method a path does not have is 405 UNSUPPORTED with
+// Allow, after the name is checked like on any route of the path.
+func TestRoutesMethods(t *testing.T) {
+	h := newRegistry(t)
+	for _, tc := range []struct {
+		method, path, allow string
+	}{
+		{"POST", "/v2/a/manifests/latest", "GET, HEAD, PUT, DELETE"},
+		{"PATCH", "/v2/a/blobs/sha256:" + strings.Repeat("a", 64), "GET, HEAD, DELETE"},
+		{"GET", "/v2/a/blobs/uploads/", "POST"},
+		{"POST", "/v2/a/tags/list", "GET"},
+		{"PUT", "/v2/_catalog", "GET"},
+		{"DELETE", "/v2/", "GET, HEAD"},
+	} {
+		w := do(t, h, tc.method, tc.path, nil)
+		expect(t, w, http.StatusMethodNotAllowed, "UNSUPPORTED")
+		if got := w.Header().Get("Allow"); got != tc.allow {
+			t.Errorf("%s %s: Allow %q, want %q", tc.method, tc.path, got, tc.allow)
+		}
+	}
+	expect(t, do(t, h, "POST", "/v2/A/manifests/latest", nil), 400, "NAME_INVALID")
+	expect(t, do(t, h, "POST", "/v2/a/../b/manifests/latest", nil), 400, "NAME_INVALID")
+}
