@@ -3,6 +3,7 @@ package attest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -102,8 +103,8 @@ type KeyView struct {
 	Name      string     `json:"name"`
 	Algorithm string     `json:"algorithm"`
 	State     string     `json:"state"`
-	NotBefore *time.Time `json:"not_before,omitempty"`
-	NotAfter  *time.Time `json:"not_after,omitempty"`
+	NotBefore *time.Time `json:"notBefore,omitempty"`
+	NotAfter  *time.Time `json:"notAfter,omitempty"`
 	Created   time.Time  `json:"created"`
 	Updated   time.Time  `json:"updated"`
 	PEM       string     `json:"pem"`
@@ -119,18 +120,40 @@ func (s *Service) postKey(w http.ResponseWriter, req *http.Request) error {
 	var in struct {
 		Name      string    `json:"name"`
 		PEM       string    `json:"pem"`
-		NotBefore time.Time `json:"not_before"`
-		NotAfter  time.Time `json:"not_after"`
+		NotBefore time.Time `json:"notBefore"`
+		NotAfter  time.Time `json:"notAfter"`
+		// The snake_case spellings of release 1, read until the next.
+		OldNotBefore time.Time `json:"not_before"`
+		OldNotAfter  time.Time `json:"not_after"`
 	}
 	if err := apierr.DecodeJSON(req.Body, &in, 64<<10); err != nil {
 		return err
 	}
-	k, err := s.AddKey(req.Context(), KeyInput{Name: in.Name, PEM: in.PEM, NotBefore: in.NotBefore, NotAfter: in.NotAfter})
+	notBefore, err := either("notBefore", in.NotBefore, "not_before", in.OldNotBefore)
+	if err != nil {
+		return err
+	}
+	notAfter, err := either("notAfter", in.NotAfter, "not_after", in.OldNotAfter)
+	if err != nil {
+		return err
+	}
+	k, err := s.AddKey(req.Context(), KeyInput{Name: in.Name, PEM: in.PEM, NotBefore: notBefore, NotAfter: notAfter})
 	if err != nil {
 		return err
 	}
 	w.Header().Set("Location", "/api/v1/keys/"+k.ID)
 	return apierr.Reply(w, http.StatusCreated)(viewKey(k), nil)
+}
+
+// either is the one of a field's two spellings the client gave.
+func either(name string, v time.Time, oldName string, old time.Time) (time.Time, error) {
+	switch {
+	case old.IsZero():
+		return v, nil
+	case v.IsZero():
+		return old, nil
+	}
+	return time.Time{}, fmt.Errorf("%w: %s and %s are one field: give one", ErrInvalid, name, oldName)
 }
 
 func (s *Service) listKeys(w http.ResponseWriter, req *http.Request) error {

@@ -51,7 +51,11 @@ func TestKeysAPI(t *testing.T) {
 		{"data after the value: ]", trailing(body("t2", newSigner(t, "ed25519").pubPEM), "]"), http.StatusBadRequest, "INVALID"},
 		{"data after the value: a second one", trailing(body("t3", newSigner(t, "ed25519").pubPEM), "{}"), http.StatusBadRequest, "INVALID"},
 		{"window backwards", map[string]string{"name": "w", "pem": newSigner(t, "ed25519").pubPEM,
+			"notBefore": "2030-01-01T00:00:00Z", "notAfter": "2029-01-01T00:00:00Z"}, http.StatusBadRequest, "INVALID"},
+		{"window backwards, release 1 spelling", map[string]string{"name": "w", "pem": newSigner(t, "ed25519").pubPEM,
 			"not_before": "2030-01-01T00:00:00Z", "not_after": "2029-01-01T00:00:00Z"}, http.StatusBadRequest, "INVALID"},
+		{"both spellings", map[string]string{"name": "w", "pem": newSigner(t, "ed25519").pubPEM,
+			"notAfter": "2030-01-01T00:00:00Z", "not_after": "2031-01-01T00:00:00Z"}, http.StatusBadRequest, "INVALID"},
 	}
 	for _, r := range rows {
 		out := e.call("POST", "/api/v1/keys", r.body, r.want)
@@ -71,11 +75,11 @@ func TestKeysAPI(t *testing.T) {
 		t.Fatalf("keys: %v", list)
 	}
 	retired := e.call("POST", "/api/v1/keys/"+k.id+"/retire", nil, http.StatusOK)
-	if retired["state"] != "retired" || retired["not_after"] == nil {
+	if retired["state"] != "retired" || retired["notAfter"] == nil {
 		t.Fatalf("retired: %v", retired)
 	}
 	again := e.call("POST", "/api/v1/keys/"+k.id+"/retire", nil, http.StatusOK)
-	if again["not_after"] != retired["not_after"] {
+	if again["notAfter"] != retired["notAfter"] {
 		t.Fatal("retiring twice moved the end of the window")
 	}
 	// Key changes are in the audit trail, once each, with the caller.
@@ -278,5 +282,39 @@ func TestSigningWindow(t *testing.T) {
 		if resp.StatusCode != want {
 			t.Errorf("GET %s: %d, want %d", ref, resp.StatusCode, want)
 		}
+	}
+}
+
+// TestKeysAPIFieldNames: the API speaks camelCase; the snake_case
+// spellings of release 1 are still read on input, and never written.
+func TestKeysAPIFieldNames(t *testing.T) {
+	e := newEnv(t, attest.Config{})
+	start, end := "2020-01-01T00:00:00Z", "2040-01-01T00:00:00Z"
+	for name, body := range map[string]map[string]string{
+		"camel": {"notBefore": start, "notAfter": end},
+		"snake": {"not_before": start, "not_after": end},
+	} {
+		body["name"], body["pem"] = name, newSigner(t, "ed25519").pubPEM
+		out := e.call("POST", "/api/v1/keys", body, http.StatusCreated)
+		if out["notBefore"] != start || out["notAfter"] != end {
+			t.Errorf("%s: window not kept: %v", name, out)
+		}
+		for k := range out {
+			if strings.Contains(k, "_") {
+				t.Errorf("%s: answer has the snake_case field %q", name, k)
+			}
+		}
+	}
+	// Reports too: a verified signature names its key in camelCase.
+	k := newSigner(t, "ecdsa-p256")
+	e.addKey(k)
+	d := e.pushPack("acme/names", "1.0.0")
+	p := simplePayload("acme/names", d)
+	e.signTag("acme/names", d, e.sigLayer("acme/names", p, k.sign(p)))
+	e.wait()
+	rep := e.call("GET", "/api/v1/packs/acme/names/versions/1.0.0/verification", nil, http.StatusOK)
+	raw, _ := json.Marshal(rep)
+	if !strings.Contains(string(raw), `"keyId":"`+k.id+`"`) || strings.Contains(string(raw), "key_id") || strings.Contains(string(raw), "verified_at") {
+		t.Errorf("report field names: %s", raw)
 	}
 }

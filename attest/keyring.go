@@ -51,7 +51,7 @@ func (s *Service) AddKey(ctx context.Context, in KeyInput) (*storage.Key, error)
 		return nil, err
 	}
 	if !in.NotBefore.IsZero() && !in.NotAfter.IsZero() && !in.NotBefore.Before(in.NotAfter) {
-		return nil, fmt.Errorf("%w: not_before must be before not_after", ErrInvalid)
+		return nil, fmt.Errorf("%w: notBefore must be before notAfter", ErrInvalid)
 	}
 	pk, err := ParsePublicKey(in.PEM)
 	if err != nil {
@@ -127,7 +127,7 @@ const (
 // keyEvent is the outbox event of a key change, committed with it.
 func keyEvent(ctx context.Context, action string, k *storage.Key) storage.Event {
 	return storage.Event{Actor: registry.ActorFrom(ctx), Action: action, Target: "key:" + k.ID,
-		Details: map[string]string{"name": k.Name, "algorithm": k.Algorithm, "state": k.State, "not_after": stampOrEmpty(k.NotAfter)}}
+		Details: map[string]string{"name": k.Name, "algorithm": k.Algorithm, "state": k.State, "notAfter": stampOrEmpty(k.NotAfter)}}
 }
 
 func stampOrEmpty(t time.Time) string {

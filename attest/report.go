@@ -37,16 +37,16 @@ type Finding struct {
 	Kind          string        `json:"kind"`
 	Format        string        `json:"format,omitempty"`
 	Referrer      digest.Digest `json:"referrer,omitempty"`
-	KeyID         string        `json:"key_id,omitempty"`
-	KeyName       string        `json:"key_name,omitempty"`
-	KeyState      string        `json:"key_state,omitempty"`
+	KeyID         string        `json:"keyId,omitempty"`
+	KeyName       string        `json:"keyName,omitempty"`
+	KeyState      string        `json:"keyState,omitempty"`
 	Algorithm     string        `json:"algorithm,omitempty"`
-	PredicateType string        `json:"predicate_type,omitempty"`
+	PredicateType string        `json:"predicateType,omitempty"`
 	// Status is verified, failed, unverifiable or missing.
 	Status     string     `json:"status"`
 	Reason     string     `json:"reason,omitempty"`
 	Recorded   *time.Time `json:"recorded,omitempty"`
-	VerifiedAt *time.Time `json:"verified_at,omitempty"`
+	VerifiedAt *time.Time `json:"verifiedAt,omitempty"`
 	Superseded *time.Time `json:"superseded,omitempty"`
 }
 
@@ -64,9 +64,9 @@ type Report struct {
 type PolicyResult struct {
 	// Matched is false when no policy covers the repository (permissive).
 	Matched              bool     `json:"matched"`
-	RequireSignature     bool     `json:"require_signature,omitempty"`
-	VerifyBeforeVisible  bool     `json:"verify_before_visible,omitempty"`
-	RequiredAttestations []string `json:"required_attestations,omitempty"`
+	RequireSignature     bool     `json:"requireSignature,omitempty"`
+	VerifyBeforeVisible  bool     `json:"verifyBeforeVisible,omitempty"`
+	RequiredAttestations []string `json:"requiredAttestations,omitempty"`
 	Satisfied            bool     `json:"satisfied"`
 	// Pending: the policy says "verify before visible" and the version is
 	// not verified yet, so pack listings leave it out and tags do not

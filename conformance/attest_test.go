@@ -311,9 +311,9 @@ type attestReport struct {
 
 type attestFinding struct {
 	Kind, Format, Referrer, Status, Reason, Algorithm string
-	KeyID                                             string  `json:"key_id"`
-	KeyState                                          string  `json:"key_state"`
-	PredicateType                                     string  `json:"predicate_type"`
+	KeyID                                             string  `json:"keyId"`
+	KeyState                                          string  `json:"keyState"`
+	PredicateType                                     string  `json:"predicateType"`
 	Superseded                                        *string `json:"superseded"`
 }
 

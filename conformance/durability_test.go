@@ -221,7 +221,7 @@ func TestConfigChangesAudited(t *testing.T) {
 		t.Errorf("attest.policies records name max_records_per_subject %q, want 5000 after 1024 twice", caps)
 	}
 	upd := count("mirror.update", "mirror:eu", "")
-	if len(upd) == 1 && (upd[0].Details["previous_url"] != "http://127.0.0.1:2" || upd[0].Details["credentials_changed"] != "true" || upd[0].Details["auth"] != "bearer") {
+	if len(upd) == 1 && (upd[0].Details["previousUrl"] != "http://127.0.0.1:2" || upd[0].Details["credentialsChanged"] != "true" || upd[0].Details["auth"] != "bearer") {
 		t.Errorf("mirror.update details: %v", upd[0].Details)
 	}
 	if strings.Contains(packregCLI(t, tl, s.URL, 0, "audit", "list", "--all", "--json"), "t0ken") {

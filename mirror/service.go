@@ -354,12 +354,12 @@ func remoteEvent(ctx context.Context, change string, rec, old *storage.Mirror) s
 	}
 	details := map[string]string{"id": rec.ID, "url": rec.URL, "auth": auth, "settings": rec.Spec}
 	if old != nil {
-		details["credentials_changed"] = strconv.FormatBool(rec.Secret != old.Secret)
+		details["credentialsChanged"] = strconv.FormatBool(rec.Secret != old.Secret)
 		if old.Name != rec.Name {
-			details["previous_name"] = old.Name
+			details["previousName"] = old.Name
 		}
 		if old.URL != rec.URL {
-			details["previous_url"] = old.URL
+			details["previousUrl"] = old.URL
 		}
 	}
 	return storage.Event{Actor: registry.ActorFrom(ctx), Action: rec.Kind + "." + change,

@@ -127,15 +127,15 @@ func keysAdd(ctx context.Context, c *restclient.Client, stdin io.Reader, stdout 
 		return err
 	}
 	body := map[string]any{"name": name, "pem": string(pem)}
-	for k, v := range map[string]string{"not_before": notBefore, "not_after": notAfter} {
-		if v == "" {
+	for _, f := range []struct{ field, flag, v string }{{"notBefore", "not-before", notBefore}, {"notAfter", "not-after", notAfter}} {
+		if f.v == "" {
 			continue
 		}
-		t, err := time.Parse(time.RFC3339, v)
+		t, err := time.Parse(time.RFC3339, f.v)
 		if err != nil {
-			return fmt.Errorf("--%s: %w", strings.ReplaceAll(k, "_", "-"), err)
+			return fmt.Errorf("--%s: %w", f.flag, err)
 		}
-		body[k] = t
+		body[f.field] = t
 	}
 	var k attest.KeyView
 	if err := c.Do(ctx, "POST", "/api/v1/keys", nil, body, &k); err != nil {
