@@ -17,6 +17,12 @@ import (
 // the embedded stores, as serve does, and returns its handler.
 func edgeApp(t *testing.T, change func(*Config)) http.Handler {
 	t.Helper()
+	return testApp(t, change).handler
+}
+
+// testApp is edgeApp's whole app.
+func testApp(t *testing.T, change func(*Config)) *app {
+	t.Helper()
 	c := DefaultConfig()
 	c.Data = t.TempDir()
 	c.Mirrors.Worker = false
@@ -40,7 +46,7 @@ func edgeApp(t *testing.T, change func(*Config)) http.Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return a.handler
+	return a
 }
 
 // publishForm is a publish request body with one file, and its type.
@@ -293,7 +299,7 @@ func TestEdgeKeepsRequestLog(t *testing.T) {
 	log := slog.New(slog.NewJSONHandler(&buf, nil))
 	reg := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "registry") })
 	var draining atomic.Bool
-	h := newHandler(fakeOCI{reg}, &stores{}, &draining, log, edgeSettings{checkHost: true}, nil)
+	h := newHandler(newRouteTable(fakeOCI{reg}, &stores{}, &draining, log, nil), log, edgeSettings{checkHost: true})
 	w := send(h, "POST", "/v2/x/blobs/uploads/", nil, "Host", "evil.example")
 	want(t, w, 403, "DENIED", "foreign host")
 	if w.Header().Get("X-Request-Id") == "" || !strings.Contains(buf.String(), `"status":403`) {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/gorilla/mux"
 	"github.com/packreg/packreg/internal/apierr"
 	"github.com/packreg/packreg/internal/reqid"
 	"github.com/packreg/packreg/internal/routes"
@@ -41,24 +42,28 @@ type ociRoutes interface {
 // never run on it. The registry refuses a long /v2/ path with NAME_INVALID.
 const maxRoutedPath = 2048
 
-// newHandler builds the table and wraps it in the edge's checks (edge.go)
-// and the request log.
-func newHandler(oci ociRoutes, st *stores, draining *atomic.Bool, log *slog.Logger, edge edgeSettings, apis []routes.Route) http.Handler {
+// newRouteTable registers every row on one router.
+func newRouteTable(oci ociRoutes, st *stores, draining *atomic.Bool, log *slog.Logger, apis []routes.Route) *mux.Router {
 	r := routes.NewRouter()
 	routes.Register(r, oci.NotAllowed, oci.Routes()...) // first: the hot paths
 	routes.Register(r, apierr.NotAllowedHandler, apis...)
 	routes.Register(r, apierr.NotAllowedHandler, routes.Get("/api/v1/openapi.json", openAPIHandler(log)))
 	routes.Register(r, textNotAllowed, serverRoutes(st, draining, log)...)
-	notFound := notFoundHandler(oci.NotFound())
-	r.NotFoundHandler = notFound
-	table := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	r.NotFoundHandler = notFoundHandler(oci.NotFound())
+	return r
+}
+
+// newHandler wraps the table in the edge's checks (edge.go) and the
+// request log.
+func newHandler(table *mux.Router, log *slog.Logger, edge edgeSettings) http.Handler {
+	h := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if len(req.URL.EscapedPath()) > maxRoutedPath {
-			notFound.ServeHTTP(w, req)
+			table.NotFoundHandler.ServeHTTP(w, req)
 			return
 		}
-		r.ServeHTTP(w, req)
+		table.ServeHTTP(w, req)
 	})
-	return logRequests(edge.guard(table, log), log)
+	return logRequests(edge.guard(h, log), log)
 }
 
 // notFoundHandler answers a path no row has, in the shape of its prefix.

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gorilla/mux"
 	"github.com/packreg/packreg/audit"
 	"github.com/packreg/packreg/internal/reqid"
 	"github.com/packreg/packreg/registry"
@@ -99,6 +100,7 @@ type app struct {
 	packs   *packs
 	att     *attests
 	mir     *mirrors
+	routes  *mux.Router // the route table
 	handler http.Handler
 }
 
@@ -128,9 +130,9 @@ func wire(ctx context.Context, st *stores, c Config, log *slog.Logger, draining 
 	if err := mir.attach(ctx, reg); err != nil {
 		return nil, err
 	}
-	h := newHandler(reg, st, draining, log, newEdgeSettings(c),
+	table := newRouteTable(reg, st, draining, log,
 		slices.Concat(packs.svc.Routes(), audit.Routes(packs.trail, log), att.svc.Routes(), mir.svc.Routes()))
-	return &app{reg: reg, packs: packs, att: att, mir: mir, handler: h}, nil
+	return &app{reg: reg, packs: packs, att: att, mir: mir, routes: table, handler: newHandler(table, log, newEdgeSettings(c))}, nil
 }
 
 // startBackground runs the registry's upload janitor until ctx ends. Every

@@ -61,7 +61,7 @@ func TestHandler(t *testing.T) {
 		}
 		io.WriteString(w, "registry")
 	})
-	srv := httptest.NewServer(newHandler(fakeOCI{reg}, &stores{blobs: blobs, meta: meta}, &draining, log, edgeSettings{checkHost: true}, nil))
+	srv := httptest.NewServer(newHandler(newRouteTable(fakeOCI{reg}, &stores{blobs: blobs, meta: meta}, &draining, log, nil), log, edgeSettings{checkHost: true}))
 	defer srv.Close()
 
 	get := func(path string, hdr ...string) (*http.Response, string) {
@@ -152,8 +152,9 @@ func TestHandler(t *testing.T) {
 func TestReadyzPingsTheStores(t *testing.T) {
 	blobs, meta, dir := teststores.Open(t)
 	var draining atomic.Bool
-	h := newHandler(fakeOCI{http.NotFoundHandler()}, &stores{blobs: blobs, meta: meta}, &draining,
-		slog.New(slog.DiscardHandler), edgeSettings{}, nil)
+	log := slog.New(slog.DiscardHandler)
+	h := newHandler(newRouteTable(fakeOCI{http.NotFoundHandler()}, &stores{blobs: blobs, meta: meta}, &draining, log, nil),
+		log, edgeSettings{})
 	ready := func() int {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest("GET", "/readyz", nil))
