@@ -72,8 +72,9 @@ func (e edgeSettings) guard(next http.Handler, log *slog.Logger) http.Handler {
 			return
 		}
 		if p := req.URL.EscapedPath(); !underV2(p) && !cleanPath(p) {
-			// The APIs may route with a ServeMux of their own, which would
-			// redirect to the cleaned path: refuse instead.
+			// The route table never cleans a path, so "/api/v1/packs/a/../b"
+			// would reach a route with the name "a/../b": refuse it here,
+			// where every API's paths are checked alike.
 			edgeRefuse(w, req, log, http.StatusBadRequest, "BAD_REQUEST",
 				"request path %q has an empty, \".\" or \"..\" component", apierr.Clip(p))
 			return
@@ -129,7 +130,7 @@ func checkJSONBody(req *http.Request) error {
 	if !strings.HasPrefix(req.URL.Path, "/api/") || req.ContentLength == 0 {
 		return nil // no body to misread
 	}
-	if req.Method == http.MethodPost && (req.URL.Path == "/api/v1/packs" || req.URL.Path == "/api/v1/packs/") {
+	if req.Method == http.MethodPost && req.URL.Path == "/api/v1/packs" {
 		return nil // publish is multipart/form-data; the pack API checks that
 	}
 	mt, _, err := mime.ParseMediaType(req.Header.Get("Content-Type"))

@@ -4,8 +4,12 @@
 //
 // Handlers return errors; Write is the one function that turns them into
 // answers: *Error as it is, registry errors with their OCI status and code,
-// storage sentinels by meaning, anything else as a 500 that names the
-// request id (reqid) and hides the cause (which goes to the log).
+// storage sentinels and the body sentinels (ErrBody, ErrBodyTooLarge) by
+// meaning, anything else as a 500 that names the request id (reqid) and
+// hides the cause (which goes to the log). The rest of what every API
+// shares is here too: the one strict reading of JSON bodies (body.go:
+// DecodeJSON, ReadBody) and the answers (reply.go: JSON, Reply, Handler,
+// and the 404 and 405 of the route table).
 //
 // apierr imports registry (for its error type) and storage; it must not
 // import pack, attest, mirror, compliance or cmd, so every API package can
