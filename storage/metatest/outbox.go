@@ -1,0 +1,197 @@
+package metatest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/packreg/packreg/storage"
+)
+
+// The outbox's delivery guarantees under concurrency: whatever the
+// interleaving of writers and drains (and, on PostgreSQL, whatever the
+// order in which transactions holding lower event ids commit), no event
+// is lost, the audit trail records each event exactly once, and a
+// consumer that acknowledges what it read sees each event once.
+
+// eventKey names an event uniquely in these tests.
+func eventKey(e storage.Event) string { return e.Action + " " + e.Target + " " + string(e.Digest) }
+
+// tally counts how often each event was delivered.
+type tally struct {
+	mu   sync.Mutex
+	seen map[string]int
+}
+
+func (c *tally) add(evs []storage.Event) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range evs {
+		c.seen[eventKey(e)]++
+	}
+}
+
+// drainOnce reads up to n events of consumer and acknowledges them, as
+// attest's worker does; it checks that a batch comes in id order.
+func drainOnce(ctx context.Context, s storage.Store, consumer string, n int, c *tally) (int, error) {
+	evs, err := s.PendingEvents(ctx, consumer, n)
+	if err != nil || len(evs) == 0 {
+		return 0, err
+	}
+	ids := make([]int64, len(evs))
+	for i, e := range evs {
+		if i > 0 && e.ID <= evs[i-1].ID {
+			return 0, fmt.Errorf("%s: events out of order: id %d after %d", consumer, e.ID, evs[i-1].ID)
+		}
+		ids[i] = e.ID
+	}
+	c.add(evs)
+	return len(evs), s.AckEvents(ctx, consumer, ids...)
+}
+
+// exactly checks that every event of want was delivered exactly times
+// (at least once when exactly is 0), and nothing else was.
+func (c *tally) check(t *testing.T, who string, want map[string]bool, exactly int) {
+	t.Helper()
+	for k := range want {
+		n := c.seen[k]
+		if n == 0 || (exactly > 0 && n != exactly) {
+			t.Errorf("%s: event %q delivered %d times", who, k, n)
+		}
+	}
+	for k := range c.seen {
+		if !want[k] {
+			t.Errorf("%s: delivered %q, which no writer recorded", who, k)
+		}
+	}
+}
+
+var outboxCases = []testCase{
+	{"OutboxLosesNothingUnderLoad", func(t *testing.T, s storage.Store) {
+		// "index" is drained like attest's worker, by one reader that
+		// acknowledges what it read; "handover" by two at once, as when
+		// a worker lost its lease and another took over.
+		for _, c := range []string{"index", "handover"} {
+			ok(t, s.AddEventConsumer(ctx(t), c), "AddEventConsumer %s", c)
+		}
+		const writers, each = 8, 16
+		var (
+			mu   sync.Mutex
+			want = map[string]bool{}
+		)
+		// A write records one event (a blob) or two in one transaction
+		// (a manifest and its tag).
+		write := func(w, i int) error {
+			body := fmt.Sprintf("w%d-%d", w, i)
+			evs := []storage.Event{ev("blob.push", "r", body)}
+			var err error
+			if i%2 == 0 {
+				err = s.LinkBlob(ctx(t), "r", dg(body), 1, evs...)
+			} else {
+				tag := fmt.Sprintf("t%d-%d", w, i)
+				evs = []storage.Event{ev("manifest.push", "r", body), ev("tag.move", "r:"+tag, body)}
+				err = s.PutManifest(ctx(t), manifest("r", body), []string{tag}, storage.PutManifestOptions{Events: evs})
+			}
+			if err == nil {
+				mu.Lock()
+				for _, e := range evs {
+					want[eventKey(e)] = true
+				}
+				mu.Unlock()
+			}
+			return err
+		}
+		var wg sync.WaitGroup
+		for w := range writers {
+			wg.Go(func() {
+				for i := range each {
+					if err := write(w, i); err != nil {
+						t.Errorf("write %d-%d: %v", w, i, err)
+						return
+					}
+				}
+			})
+		}
+		// Drains run while the writers write, as replicas would, until
+		// told to stop; a final drain afterwards takes what is left.
+		stop := make(chan struct{})
+		var audited atomic.Int64
+		index, handover := &tally{seen: map[string]int{}}, &tally{seen: map[string]int{}}
+		var dwg sync.WaitGroup
+		loop := func(what string, drain func() (int, error)) {
+			dwg.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if _, err := drain(); err != nil {
+						t.Errorf("%s: %v", what, err)
+						return
+					}
+				}
+			})
+		}
+		auditDrain := func() (int, error) {
+			n, err := s.AuditEvents(ctx(t), 5)
+			audited.Add(int64(n))
+			return n, err
+		}
+		for range 3 {
+			loop("AuditEvents", auditDrain)
+		}
+		loop("index", func() (int, error) { return drainOnce(ctx(t), s, "index", 5, index) })
+		for range 2 {
+			loop("handover", func() (int, error) { return drainOnce(ctx(t), s, "handover", 5, handover) })
+		}
+		wg.Wait()
+		close(stop)
+		dwg.Wait()
+		if t.Failed() {
+			t.FailNow()
+		}
+		// Every writer has returned and every drain has ended: one drain
+		// per consumer now must find all that is left.
+		for _, d := range []struct {
+			what  string
+			drain func() (int, error)
+		}{
+			{"AuditEvents", auditDrain},
+			{"index", func() (int, error) { return drainOnce(ctx(t), s, "index", 5, index) }},
+			{"handover", func() (int, error) { return drainOnce(ctx(t), s, "handover", 5, handover) }},
+		} {
+			for {
+				n, err := d.drain()
+				ok(t, err, "final drain of %s", d.what)
+				if n == 0 {
+					break
+				}
+			}
+		}
+		total := len(want)
+		if total != writers*each*3/2 {
+			t.Fatalf("%d distinct events written, want %d", total, writers*each*3/2)
+		}
+		for _, c := range []string{storage.AuditConsumer, "index", "handover"} {
+			if evs, _ := pending(t, s, c); len(evs) != 0 {
+				t.Fatalf("%s: %d events left pending after the final drain", c, len(evs))
+			}
+		}
+		if got := audited.Load(); got != int64(total) {
+			t.Errorf("AuditEvents reported %d events recorded, want %d", got, total)
+		}
+		recs, err := s.ScanAudit(ctx(t), 0, 0)
+		ok(t, err, "ScanAudit")
+		trail := &tally{seen: map[string]int{}}
+		for _, r := range recs {
+			trail.add([]storage.Event{{Action: r.Action, Target: r.Target, Digest: r.Digest}})
+		}
+		trail.check(t, "audit trail", want, 1)
+		index.check(t, "index", want, 1)
+		handover.check(t, "handover", want, 0)
+		verifies(t, s, true, 0)
+	}},
+}
