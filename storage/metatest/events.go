@@ -185,15 +185,21 @@ var eventCases = []testCase{
 			go func() {
 				defer dwg.Done()
 				for {
+					// Only a drain that began after every writer had
+					// returned proves, by finding nothing, that nothing is
+					// left: one that began earlier may have run before the
+					// last commits and answered 0 after them.
+					var stopped bool
+					select {
+					case <-stop:
+						stopped = true
+					default:
+					}
 					n, err := s.AuditEvents(ctx(t), 7)
 					ok(t, err, "AuditEvents")
 					drained.Add(int64(n))
-					select {
-					case <-stop:
-						if n == 0 {
-							return
-						}
-					default:
+					if stopped && n == 0 {
+						return
 					}
 				}
 			}()
