@@ -19,7 +19,9 @@ import (
 // writer says what happened in the trail's words.
 type Event struct {
 	// ID is assigned by the store when the event is recorded, increasing
-	// per consumer; a consumer acknowledges an event by it.
+	// per consumer; a consumer acknowledges an event by it. An ID is never
+	// given again, even once its event was acknowledged, so a late or
+	// repeated acknowledgement cannot drop a newer event.
 	ID     int64
 	At     time.Time // when the change was made; the store's clock when zero
 	Actor  string

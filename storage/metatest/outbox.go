@@ -69,6 +69,29 @@ func (c *tally) check(t *testing.T, who string, want map[string]bool, exactly in
 }
 
 var outboxCases = []testCase{
+	{"EventIDsAreNeverGivenAgain", func(t *testing.T, s storage.Store) {
+		// A consumer acknowledges by id, and an acknowledgement may come
+		// late: a worker that lost its lease acknowledges what its
+		// successor did. So an id names one event for good, also once
+		// the queue emptied.
+		ok(t, s.LinkBlob(ctx(t), "r", dg("a"), 1, ev("blob.push", "r", "a")), "LinkBlob a")
+		evs, _ := pending(t, s, storage.AuditConsumer)
+		first := evs[0].ID
+		n, err := s.AuditEvents(ctx(t), 0)
+		ok(t, err, "AuditEvents")
+		if n != 1 {
+			t.Fatalf("AuditEvents recorded %d events, want 1", n)
+		}
+		ok(t, s.LinkBlob(ctx(t), "r", dg("b"), 1, ev("blob.push", "r", "b")), "LinkBlob b")
+		evs, _ = pending(t, s, storage.AuditConsumer)
+		if len(evs) != 1 || evs[0].ID <= first {
+			t.Fatalf("the event recorded after event %d was acknowledged: %+v, want a greater id", first, evs)
+		}
+		ok(t, s.AckEvents(ctx(t), storage.AuditConsumer, first), "late AckEvents")
+		if _, names := pending(t, s, storage.AuditConsumer); fmt.Sprint(names) != "[blob.push r]" {
+			t.Fatalf("a late acknowledgement of event %d dropped a newer event: pending %v", first, names)
+		}
+	}},
 	{"OutboxLosesNothingUnderLoad", func(t *testing.T, s storage.Store) {
 		// "index" is drained like attest's worker, by one reader that
 		// acknowledges what it read; "handover" by two at once, as when

@@ -26,6 +26,33 @@ var Dialect = sqlmeta.Dialect{
 	},
 	NowNanos: "CAST(unixepoch('subsec') * 1000000000 AS INTEGER)",
 	Classify: classify,
+	Steps: map[int][]string{
+		// A consumer acknowledges events by id, perhaps late (a worker
+		// that lost its lease acknowledges what its successor did), so
+		// an id must name one event for good. A plain INTEGER PRIMARY KEY
+		// takes the largest id + 1: once the newest event was
+		// acknowledged, the next one got its id, and a late
+		// acknowledgement deleted it unprocessed. AUTOINCREMENT never
+		// goes back. SQLite cannot add it in place: a new table, the
+		// pending rows keeping their ids.
+		9: {
+			`CREATE TABLE event_queue_new (
+				id       INTEGER PRIMARY KEY AUTOINCREMENT,
+				consumer {{name}} NOT NULL,
+				at       {{int}} NOT NULL,
+				actor    TEXT NOT NULL,
+				action   TEXT NOT NULL,
+				target   TEXT NOT NULL,
+				digest   TEXT NOT NULL,
+				details  TEXT NOT NULL
+			)`,
+			`INSERT INTO event_queue_new (id, consumer, at, actor, action, target, digest, details)
+				SELECT id, consumer, at, actor, action, target, digest, details FROM event_queue`,
+			`DROP TABLE event_queue`,
+			`ALTER TABLE event_queue_new RENAME TO event_queue`,
+			`CREATE INDEX event_queue_consumer ON event_queue (consumer, id)`,
+		},
+	},
 }
 
 // busyMillis is how long a connection waits for a lock held by another

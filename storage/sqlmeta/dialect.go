@@ -45,6 +45,12 @@ type Dialect struct {
 	LockMigrations string
 	// Classify sorts driver errors (never nil errors).
 	Classify func(error) ErrorClass
+	// Steps are this database's own migration statements, by step: they
+	// run after the step's shared statements, in its transaction, for
+	// what the shared SQL cannot say (SQLite rebuilding a table to change
+	// how it assigns ids, which PostgreSQL never needs). Append only, as
+	// the shared steps.
+	Steps map[int][]string
 }
 
 // rebind rewrites `?` placeholders for dialects that number them. Queries

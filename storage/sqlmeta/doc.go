@@ -1,8 +1,9 @@
 // Package sqlmeta implements storage.Store, every role of the metadata
 // store, once, over database/sql, for every SQL database packreg supports. A backend package (storage/sqlite,
 // storage/postgres) opens the driver and passes a Dialect: placeholder
-// style, column types, the database clock, the migration lock and how to
-// read its errors. Everything else, queries and schema, is shared.
+// style, column types, the database clock, the migration lock, how to
+// read its errors and the rare migration statements of its own.
+// Everything else, queries and schema, is shared.
 //
 // Tables (schema.go holds the migrations; append only):
 //
@@ -37,6 +38,9 @@
 //	  attest.go     attest_records again, keyed by (repo, subject, referrer, idx)
 //	7 events.go  event_consumers, event_queue: the outbox (storage.Outbox),
 //	             one row per event and consumer
+//	8 attest.go  attest_records_current, the pull gate's index
+//	9 events.go  SQLite only (its Dialect.Steps): event_queue again with
+//	             AUTOINCREMENT ids, never given twice
 //
 // Times are Unix nanoseconds (0 is the zero time); lease expiry uses the
 // database clock so replicas agree. Name, tag and digest columns compare

@@ -2,6 +2,7 @@ package sqlmeta_test
 
 import (
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -74,5 +75,85 @@ func TestMigration6KeepsData(t *testing.T) {
 	recs, err := s.AttestRecordsBySubject(ctx, "acme/rules", subject, 10)
 	if err != nil || len(recs) != 1 || recs[0].Referrer != d || recs[0].Status != "verified" || recs[0].Recorded.UnixNano() != created {
 		t.Fatalf("attest records after migration: %+v %v", recs, err)
+	}
+}
+
+// A SQLite database written before migration 9 keeps its pending events,
+// with their ids, and from then on never gives an id again: not after its
+// newest event was acknowledged, not after a restart.
+func TestMigration9KeepsEventsAndNeverReusesIDs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "meta.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if err := sqlmeta.MigrateTo(ctx, db, sqlite.Dialect, 8); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`INSERT INTO event_consumers (name) VALUES ('attest')`,
+		`INSERT INTO event_queue (id, consumer, at, actor, action, target, digest, details)
+			VALUES (7, 'attest', 1, 'a', 'manifest.push', 'r', 'sha256:x', '{}'),
+			       (8, 'audit', 1, 'a', 'manifest.push', 'r', 'sha256:x', '{}'),
+			       (9, 'audit', 2, 'a', 'tag.move', 'r:v1', 'sha256:x', '{"size":"3"}')`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := func(consumer string) []int64 {
+		t.Helper()
+		evs, err := s.PendingEvents(ctx, consumer, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []int64
+		for _, e := range evs {
+			out = append(out, e.ID)
+		}
+		return out
+	}
+	if got := fmt.Sprint(ids("attest"), ids("audit")); got != "[7] [8 9]" {
+		t.Fatalf("pending after migration: %s, want [7] [8 9]", got)
+	}
+	evs, err := s.PendingEvents(ctx, "audit", 0)
+	if err != nil || evs[1].Action != "tag.move" || evs[1].Details["size"] != "3" {
+		t.Fatalf("event read back after migration: %+v %v", evs, err)
+	}
+	// The newest rows acknowledged, the next event still takes new ids.
+	if err := s.AckEvents(ctx, "audit", 8, 9); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.LinkBlob(ctx, "r", digest.FromBytes(digest.SHA256, []byte("b")), 1, storage.Event{Action: "blob.push", Target: "r"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(ids("attest"), ids("audit")); got != "[7 10] [11]" {
+		t.Fatalf("pending after a new event: %s, want [7 10] [11]", got)
+	}
+	if err := s.AckEvents(ctx, "attest", 7, 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AckEvents(ctx, "audit", 11); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	// Empty, and reopened: the ids go on.
+	if s, err = sqlite.Open(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.LinkBlob(ctx, "r", digest.FromBytes(digest.SHA256, []byte("c")), 1, storage.Event{Action: "blob.push", Target: "r"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(ids("attest"), ids("audit")); got != "[12] [13]" {
+		t.Fatalf("pending after a restart with an empty queue: %s, want [12] [13]", got)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -350,6 +351,9 @@ var migrations = [][]string{
 	8: {
 		`CREATE INDEX attest_records_current ON attest_records (repo, subject, superseded, recorded, referrer, idx)`,
 	},
+	// Nothing shared: SQLite rebuilds event_queue so that an event id,
+	// once given, is never given again (storage/sqlite's Dialect.Steps).
+	9: {},
 }
 
 // indexDepthBackfill raises the stored indexes' depth from 2 up to max.
@@ -395,7 +399,7 @@ func (s *Store) migrateTo(ctx context.Context, version int) error {
 			if !errors.Is(err, sql.ErrNoRows) {
 				return err
 			}
-			for _, stmt := range migrations[v] {
+			for _, stmt := range slices.Concat(migrations[v], s.d.Steps[v]) {
 				if _, err := tx.ExecContext(ctx, s.sql(stmt)); err != nil {
 					return err
 				}
