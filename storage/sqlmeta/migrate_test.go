@@ -13,19 +13,28 @@ import (
 	"github.com/packreg/packreg/storage/sqlmeta"
 )
 
-// A database written before migration 6 keeps what it knew: its pack
-// versions become claims, its manifests' created times their first push,
-// and its attest records move to the table keyed by subject.
-func TestMigration6KeepsData(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "meta.db")
+// sqliteAt is a SQLite database at path migrated up to version, as an
+// older release left it; the caller closes db.
+func sqliteAt(t *testing.T, version int) (path string, db *sql.DB) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "meta.db")
 	db, err := sql.Open("sqlite", path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := t.Context()
-	if err := sqlmeta.MigrateTo(ctx, db, sqlite.Dialect, 5); err != nil {
+	if err := sqlmeta.MigrateTo(t.Context(), db, sqlite.Dialect, version); err != nil {
+		db.Close()
 		t.Fatal(err)
 	}
+	return path, db
+}
+
+// A database written before migration 6 keeps what it knew: its pack
+// versions become claims, its manifests' created times their first push,
+// and its attest records move to the table keyed by subject.
+func TestMigration6KeepsData(t *testing.T) {
+	path, db := sqliteAt(t, 5)
+	ctx := t.Context()
 	d := digest.FromBytes(digest.SHA256, []byte("pack"))
 	subject := digest.FromBytes(digest.SHA256, []byte("subject"))
 	created := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC).UnixNano()
@@ -82,15 +91,8 @@ func TestMigration6KeepsData(t *testing.T) {
 // with their ids, and from then on never gives an id again: not after its
 // newest event was acknowledged, not after a restart.
 func TestMigration9KeepsEventsAndNeverReusesIDs(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "meta.db")
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, db := sqliteAt(t, 8)
 	ctx := t.Context()
-	if err := sqlmeta.MigrateTo(ctx, db, sqlite.Dialect, 8); err != nil {
-		t.Fatal(err)
-	}
 	for _, q := range []string{
 		`INSERT INTO event_consumers (name) VALUES ('attest')`,
 		`INSERT INTO event_queue (id, consumer, at, actor, action, target, digest, details)
