@@ -9,7 +9,6 @@ import (
 
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/oci"
-	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -52,7 +51,7 @@ func (s *Service) inspect(ctx context.Context, r *ring, repo string, m *storage.
 			failf(&rec, "%v", err)
 			out = append(out, rec)
 			continue
-		case registry.IsNotFound(err):
+		case errors.Is(err, oci.ErrBlobUnknown):
 			rec.Kind = itemKind(it)
 			failf(&rec, "layer blob %s is missing", it.Digest)
 			out = append(out, rec)

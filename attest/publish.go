@@ -13,7 +13,6 @@ import (
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/internal/apierr"
 	"github.com/packreg/packreg/oci"
-	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -190,7 +189,7 @@ func (s *Service) publish(ctx context.Context, repo string, subject digest.Diges
 					}
 				}
 			}
-		case !registry.IsNotFound(err):
+		case !errors.Is(err, oci.ErrManifestUnknown):
 			return nil, "", err
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
 )
@@ -257,10 +258,10 @@ func (s *Service) CheckPull(ctx context.Context, repo string, d digest.Digest, t
 	case rep.Policy.Satisfied:
 		return nil, nil
 	case p.RequireSignature:
-		return nil, registry.Denied("pull of %s@%s refused by the signature policy: %s (verification: %s)",
+		return nil, oci.Errorf(oci.ErrDenied, "pull of %s@%s refused by the signature policy: %s (verification: %s)",
 			repo, d, strings.Join(rep.Policy.Problems, "; "), rep.Verification)
 	}
-	return nil, registry.Denied("%s:%s is pending until it is verified (%s): pull it by digest to sign it",
+	return nil, oci.Errorf(oci.ErrDenied, "%s:%s is pending until it is verified (%s): pull it by digest to sign it",
 		repo, tag, strings.Join(rep.Policy.Problems, "; "))
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
 )
@@ -153,7 +154,7 @@ func (s *Service) Index(ctx context.Context, repo string, referrer, subject dige
 
 func (s *Service) index(ctx context.Context, r *ring, repo string, referrer, hint digest.Digest, tagged bool) ([]storage.AttestRecord, error) {
 	m, err := s.src.Manifest(ctx, repo, referrer.String())
-	if registry.IsNotFound(err) {
+	if errors.Is(err, oci.ErrManifestUnknown) {
 		return nil, s.st.DeleteAttestRecords(ctx, repo, "", referrer)
 	}
 	if err != nil {
@@ -251,12 +252,12 @@ func (s *Service) Refresh(ctx context.Context, repo string, subject digest.Diges
 		switch {
 		case err == nil:
 			add(target{m.Digest, subject, true})
-		case !registry.IsNotFound(err):
+		case !errors.Is(err, oci.ErrManifestUnknown):
 			return err
 		}
 	}
 	refs, err := s.src.Referrers(ctx, repo, subject, "")
-	if err != nil && !registry.IsNotFound(err) {
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return err
 	}
 	// Bounded like indexing: past the cap, index records the limit.

@@ -12,8 +12,8 @@ import (
 )
 
 // Source is what attest reads signatures from: *registry.Registry in
-// serve (its service methods), a wrapper of it in tests. Errors that mean "not there" satisfy
-// registry.IsNotFound.
+// serve (its service methods), a wrapper of it in tests. Errors that mean
+// "not there" are oci.ErrManifestUnknown and oci.ErrBlobUnknown.
 type Source interface {
 	// Manifest returns the manifest ref (tag or digest) of repo.
 	Manifest(ctx context.Context, repo, ref string) (*storage.Manifest, error)

@@ -2,6 +2,7 @@ package mirror
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -47,7 +48,7 @@ func NewLocal(reg LocalRegistry, actor string) *Local { return &Local{reg: reg, 
 
 // localErr puts registry answers in the package's terms.
 func localErr(err error) error {
-	if err != nil && registry.IsNotFound(err) {
+	if errors.Is(err, oci.ErrManifestUnknown) || errors.Is(err, oci.ErrBlobUnknown) || errors.Is(err, storage.ErrNotFound) {
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
 	return err
@@ -115,7 +116,7 @@ func collect(page func(last string) ([]string, error)) ([]string, error) {
 
 func (l *Local) HasBlob(ctx context.Context, repo string, d digest.Digest) (bool, error) {
 	_, err := l.reg.StatBlob(ctx, repo, d)
-	if registry.IsNotFound(err) {
+	if errors.Is(err, oci.ErrBlobUnknown) {
 		return false, nil
 	}
 	return err == nil, err

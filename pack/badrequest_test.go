@@ -1,14 +1,14 @@
 package pack_test
 
 import (
-	"fmt"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/packreg/packreg/internal/apierr"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/pack"
-	"github.com/packreg/packreg/registry"
 )
 
 var rulesYAML = file{name: "rules.yaml", data: []byte("rules:\n  - deny: all\n")}
@@ -119,7 +119,7 @@ func (e *env) nothingPublished(repo, version string) {
 	if l := decode[pack.VersionList](e.t, e.do("GET", pack.Prefix+"?status=all", nil)); len(l.Items) > 0 {
 		e.t.Fatalf("a refused publish left a version: %+v", l.Items)
 	}
-	if _, err := e.reg.Manifest(e.t.Context(), repo, version); !registry.IsNotFound(err) && !strings.Contains(fmt.Sprint(err), "NAME_INVALID") {
+	if _, err := e.reg.Manifest(e.t.Context(), repo, version); !errors.Is(err, oci.ErrManifestUnknown) && !errors.Is(err, oci.ErrNameInvalid) {
 		e.t.Fatalf("a refused publish left tag %s:%s (%v)", repo, version, err)
 	}
 	if recs := e.audit("action=pack.publish"); len(recs) > 0 {

@@ -1,7 +1,6 @@
 package pack_test
 
 import (
-	"errors"
 	"testing"
 
 	"github.com/packreg/packreg/internal/depcheck"
@@ -15,5 +14,3 @@ func TestDependencies(t *testing.T) {
 	depcheck.Allow(t, ".", m+"digest", m+"oci", m+"semver", m+"storage", m+"registry", m+"internal/apierr", m+"internal/routes")
 	depcheck.Allow(t, "client", m+"pack", m+"audit", m+"internal/restclient")
 }
-
-func errorAs[T error](err error, target *T) bool { return errors.As(err, target) }

@@ -2,6 +2,7 @@ package pack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -84,11 +85,11 @@ func (p Policy) layerAllowed(mt string) bool {
 // storing anything; admission runs it for every push.
 func (p Policy) checkContent(total int64, layerTypes []string) error {
 	if p.MaxPackSize > 0 && total > p.MaxPackSize {
-		return registry.Denied("pack is %d bytes; policy allows at most %d", total, p.MaxPackSize)
+		return oci.Errorf(oci.ErrDenied, "pack is %d bytes; policy allows at most %d", total, p.MaxPackSize)
 	}
 	for _, mt := range layerTypes {
 		if !p.layerAllowed(mt) {
-			return registry.Denied("file media type %q is not allowed by policy (allowed: %s)",
+			return oci.Errorf(oci.ErrDenied, "file media type %q is not allowed by policy (allowed: %s)",
 				mt, strings.Join(p.AllowedLayerMediaTypes, ", "))
 		}
 	}
@@ -109,7 +110,7 @@ func (s *Service) AdmitManifest(ctx context.Context, c registry.ManifestCandidat
 	if isPack {
 		m, err := parseManifest(c.Payload)
 		if err != nil {
-			return registry.Denied("pack manifest: %v", err)
+			return oci.Errorf(oci.ErrDenied, "pack manifest: %v", err)
 		}
 		if err := s.policy.checkContent(totalSize(m, int64(len(c.Payload))), layerTypes(m)); err != nil {
 			return err
@@ -121,7 +122,7 @@ func (s *Service) AdmitManifest(ctx context.Context, c registry.ManifestCandidat
 		}
 		if isPack && s.policy.RequireSemver {
 			if _, err := semver.Parse(tag); err != nil {
-				return registry.Denied("pack tags must be semantic versions like 1.2.0 (policy require_semver): %q: %v", tag, err)
+				return oci.Errorf(oci.ErrDenied, "pack tags must be semantic versions like 1.2.0 (policy require_semver): %q: %v", tag, err)
 			}
 		}
 		if s.policy.ImmutableVersions {
@@ -149,16 +150,16 @@ func (s *Service) checkImmutable(ctx context.Context, repo, tag string, d digest
 	}
 	claimed, err := reg.ClaimedDigest(ctx, repo, tag)
 	switch {
-	case registry.IsNotFound(err):
+	case errors.Is(err, oci.ErrManifestUnknown):
 	case err != nil:
 		return err
 	case claimed != d:
-		return registry.Denied("pack %s:%s was published with digest %s and versions are immutable, even after a delete: publish a new version instead", repo, tag, claimed)
+		return oci.Errorf(oci.ErrDenied, "pack %s:%s was published with digest %s and versions are immutable, even after a delete: publish a new version instead", repo, tag, claimed)
 	default:
 		return nil
 	}
 	cur, err := reg.Manifest(ctx, repo, tag)
-	if registry.IsNotFound(err) {
+	if errors.Is(err, oci.ErrManifestUnknown) {
 		return nil
 	}
 	if err != nil {
@@ -167,7 +168,7 @@ func (s *Service) checkImmutable(ctx context.Context, repo, tag string, d digest
 	if cur.Digest == d || !oci.IsPack(cur.ArtifactType) {
 		return nil
 	}
-	return registry.Denied("pack %s:%s already exists with digest %s and versions are immutable: publish a new version instead", repo, tag, cur.Digest)
+	return oci.Errorf(oci.ErrDenied, "pack %s:%s already exists with digest %s and versions are immutable: publish a new version instead", repo, tag, cur.Digest)
 }
 
 // ClaimTags is the registry's TagClaimer: the version tags of a pack are
@@ -210,7 +211,7 @@ func (s *Service) CheckPull(ctx context.Context, repo string, d digest.Digest, t
 			return nil, nil // not a version: no lifecycle (plain OCI tags cost no lookup)
 		}
 		v, err := s.store.GetPackVersion(ctx, repo, tag)
-		if registry.IsNotFound(err) {
+		if errors.Is(err, storage.ErrNotFound) {
 			return nil, nil
 		}
 		if err != nil {
@@ -252,7 +253,7 @@ func (s *Service) CheckPull(ctx context.Context, repo string, d digest.Digest, t
 	if s.policy.AllowArchivedPulls {
 		return []string{statusMessage(archived)}, nil
 	}
-	return nil, registry.Denied("%s; pulls of archived versions are refused", statusMessage(archived))
+	return nil, oci.Errorf(oci.ErrDenied, "%s; pulls of archived versions are refused", statusMessage(archived))
 }
 
 // stateBeforeDelete is the state a deleted version had: where its last

@@ -152,8 +152,7 @@ func (s *Service) Publish(ctx context.Context, md *Metadata, files []*upload) (*
 	if err != nil {
 		// Lost a race with another publish of this version: say so the
 		// same way as when it was there first.
-		var re *registry.Error
-		if errors.As(err, &re) && re.Status == http.StatusForbidden {
+		if errors.Is(err, oci.ErrDenied) {
 			if v, xerr := s.existing(ctx, md, files); v != nil || xerr != nil {
 				return v, false, xerr
 			}
@@ -185,7 +184,7 @@ func (s *Service) existing(ctx context.Context, md *Metadata, files []*upload) (
 			return nil, err
 		}
 		m, err := reg.Manifest(ctx, md.Name, md.Version)
-		if registry.IsNotFound(err) {
+		if errors.Is(err, oci.ErrManifestUnknown) {
 			return nil, nil
 		}
 		if err != nil {
@@ -220,7 +219,7 @@ func (s *Service) restore(ctx context.Context, v *storage.PackVersion) (*Version
 		return nil, err
 	}
 	m, err := reg.Manifest(ctx, v.Name, v.Digest.String())
-	if registry.IsNotFound(err) {
+	if errors.Is(err, oci.ErrManifestUnknown) {
 		return nil, apierr.New(http.StatusConflict, apierr.VersionExists,
 			"pack %s:%s was deleted with its manifest (digest %s); a version is never published twice: push that manifest again, or publish a new version",
 			v.Name, v.Version, v.Digest).WithDetails(map[string]string{"digest": string(v.Digest)})

@@ -1,6 +1,7 @@
 package pack_test
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -9,7 +10,6 @@ import (
 
 	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/pack"
-	"github.com/packreg/packreg/registry"
 )
 
 // TestListing: newest first, filters, and cursor pages that add up to the
@@ -90,8 +90,7 @@ func TestNamesAgreeWithRegistry(t *testing.T) {
 		"A", "a//b", "/a", "a/", "a.", ".a", "a..b", "a___b", "a-", "a_.b", "a b", "a:b", "é",
 		string(make([]byte, 256)), "x" + fmt.Sprintf("%0254d", 0), "x" + fmt.Sprintf("%0255d", 0)} {
 		err := e.reg.PushBlob(t.Context(), name, sha([]byte("x")), strings.NewReader("x"))
-		var re *registry.Error
-		regInvalid := errorAs(err, &re) && re.Code == "NAME_INVALID"
+		regInvalid := errors.Is(err, oci.ErrNameInvalid)
 		if oci.ValidName(name) == regInvalid {
 			t.Errorf("name %.20q: oci.ValidName %v, registry says %v", name, oci.ValidName(name), err)
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/internal/reqid"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -21,13 +22,12 @@ func (r *Registry) getBlob(w http.ResponseWriter, req *http.Request, rt route) e
 		return err
 	}
 	ctx := req.Context()
-	size, err := r.meta.BlobSize(ctx, rt.name, d)
-	if errors.Is(err, storage.ErrNotFound) {
+	size, err := r.StatBlob(ctx, rt.name, d)
+	if errors.Is(err, oci.ErrBlobUnknown) {
 		// Manifests are content too: clients may fetch one through the blob route.
 		if m, merr := r.meta.GetManifest(ctx, rt.name, d); merr == nil {
 			return serveBytes(w, req, d, "application/octet-stream", m.Payload)
 		}
-		return ociErr(http.StatusNotFound, codeBlobUnknown, "blob %s is not in repository %s", d, rt.name)
 	}
 	if err != nil {
 		return err
@@ -108,8 +108,8 @@ func parseRange(hdr string, size int64) (start, end int64, partial bool, err err
 	if hdr == "" {
 		return 0, size - 1, false, nil
 	}
-	unsatisfiable := &Error{Status: http.StatusRequestedRangeNotSatisfiable, Code: codeBlobUnknown,
-		Message: "range " + clip(hdr) + " not satisfiable", header: http.Header{"Content-Range": {fmt.Sprintf("bytes */%d", size)}}}
+	unsatisfiable := &withHeader{oci.Errorf(oci.ErrRangeNotSatisfiable, "range %s not satisfiable", clip(hdr)),
+		http.Header{"Content-Range": {fmt.Sprintf("bytes */%d", size)}}}
 	unit, spec, ok := strings.Cut(hdr, "=")
 	if !ok || !strings.EqualFold(unit, "bytes") || strings.Contains(spec, ",") {
 		return 0, 0, false, unsatisfiable
@@ -170,7 +170,7 @@ func (r *Registry) deleteBlob(w http.ResponseWriter, req *http.Request, rt route
 	ev := event(req.Context(), Event{Action: ActionBlobDelete, Repo: rt.name, Digest: d})
 	if err := r.meta.UnlinkBlob(req.Context(), rt.name, d, ev.Record()); err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
-			return ociErr(http.StatusNotFound, codeBlobUnknown, "blob %s is not in repository %s", d, rt.name)
+			return oci.Errorf(oci.ErrBlobUnknown, "blob %s is not in repository %s", d, rt.name)
 		}
 		return err
 	}

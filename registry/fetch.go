@@ -2,9 +2,9 @@ package registry
 
 import (
 	"context"
-	"net/http"
+	"errors"
 
-	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -12,8 +12,8 @@ import (
 // the registry asks its fetchers in turn. A fetcher that knows where the
 // manifest lives (a pull-through upstream) fetches it and stores it through
 // the service methods, then returns nil, and the registry looks again,
-// once. A fetcher with nothing to offer returns an error IsNotFound
-// accepts; the client then gets the original 404. Any other error is the
+// once. A fetcher with nothing to offer returns an error that is
+// storage.ErrNotFound or oci.ErrManifestUnknown; the client then gets the original 404. Any other error is the
 // answer (wrap storage.ErrUnavailable for an unreachable upstream: 503).
 //
 // Only pulls over HTTP ask: the service methods never do, so a fetcher
@@ -29,35 +29,20 @@ func WithFetcher(f Fetcher) Option {
 
 // lookupManifest resolves ref in repo and loads the manifest, asking the
 // fetchers when it is not there.
-func (r *Registry) lookupManifest(req *http.Request, repo string, ref reference, raw string) (digest.Digest, *storage.Manifest, error) {
-	d, m, err := r.findManifest(req, repo, ref)
-	if err == nil || !IsNotFound(err) || len(r.fetchers) == 0 {
-		return d, m, err
+func (r *Registry) lookupManifest(ctx context.Context, repo string, ref reference, raw string) (*storage.Manifest, error) {
+	m, err := r.manifest(ctx, repo, ref)
+	if err == nil || !errors.Is(err, oci.ErrManifestUnknown) || len(r.fetchers) == 0 {
+		return m, err
 	}
 	miss := err
 	for _, f := range r.fetchers {
-		ferr := f.FetchManifest(req.Context(), repo, raw)
+		ferr := f.FetchManifest(ctx, repo, raw)
 		if ferr == nil {
-			return r.findManifest(req, repo, ref)
+			return r.manifest(ctx, repo, ref)
 		}
-		if !IsNotFound(ferr) {
-			return "", nil, ferr
+		if !errors.Is(ferr, storage.ErrNotFound) && !errors.Is(ferr, oci.ErrManifestUnknown) {
+			return nil, ferr
 		}
 	}
-	return "", nil, miss
-}
-
-func (r *Registry) findManifest(req *http.Request, repo string, ref reference) (digest.Digest, *storage.Manifest, error) {
-	d, err := r.resolve(req, repo, ref)
-	if err != nil {
-		return "", nil, err
-	}
-	m, err := r.meta.GetManifest(req.Context(), repo, d)
-	if err != nil {
-		if IsNotFound(err) {
-			return "", nil, ociErr(http.StatusNotFound, codeManifestUnknown, "manifest %s not found in repository %s", d, repo)
-		}
-		return "", nil, err
-	}
-	return d, m, nil
+	return nil, miss
 }

@@ -70,7 +70,7 @@ func TestFetcher(t *testing.T) {
 	expect(t, do(t, reg, "GET", "/v2/other/pack/manifests/1.0.0", nil), http.StatusNotFound, "MANIFEST_UNKNOWN")
 	expect(t, do(t, reg, "HEAD", "/v2/up/down/manifests/1.0.0", nil), http.StatusServiceUnavailable, "")
 	// The service method never asks: callers above the registry read what is there.
-	if _, err := reg.Manifest(context.Background(), "other/pack", "2.0.0"); !registry.IsNotFound(err) {
+	if _, err := reg.Manifest(context.Background(), "other/pack", "2.0.0"); !errors.Is(err, oci.ErrManifestUnknown) {
 		t.Fatalf("Manifest of a missing pack: %v", err)
 	}
 	if n := calls.Load(); n != 3 {
@@ -91,7 +91,7 @@ func TestServiceReads(t *testing.T) {
 	if err != nil || size != 7 {
 		t.Fatalf("StatBlob = %d, %v", size, err)
 	}
-	if _, err := reg.StatBlob(ctx, "b/pack", sha([]byte("payload"))); !registry.IsNotFound(err) {
+	if _, err := reg.StatBlob(ctx, "b/pack", sha([]byte("payload"))); !errors.Is(err, oci.ErrBlobUnknown) {
 		t.Fatalf("StatBlob in another repository: %v", err)
 	}
 	if ok, err := reg.MountBlob(ctx, "b/pack", "a/pack", sha([]byte("payload"))); !ok || err != nil {
@@ -140,8 +140,7 @@ func TestServiceReads(t *testing.T) {
 	if _, err := reg.Tags(ctx, "Bad Name", "", 10); err == nil {
 		t.Fatal("Tags accepted an invalid name")
 	}
-	var oe *registry.Error
-	if _, err := reg.StatBlob(ctx, "a/pack", sha([]byte("x"))); !errors.As(err, &oe) || oe.Status != http.StatusNotFound {
+	if _, err := reg.StatBlob(ctx, "a/pack", sha([]byte("x"))); !errors.Is(err, oci.ErrBlobUnknown) {
 		t.Fatalf("StatBlob unknown: %v", err)
 	}
 }

@@ -26,8 +26,8 @@ const (
 	MaxIndexDepth = 8
 )
 
-func invalidManifest(format string, args ...any) *Error {
-	return ociErr(http.StatusBadRequest, codeManifestInvalid, format, args...)
+func invalidManifest(format string, args ...any) error {
+	return oci.Errorf(oci.ErrManifestInvalid, format, args...)
 }
 
 // parseManifest checks payload as an OCI/Docker manifest or index sent with
@@ -104,7 +104,7 @@ func parseManifest(payload []byte, ct string) (*storage.Manifest, *oci.Document,
 	if doc.Subject != nil {
 		d, err := checkDescriptor(doc.Subject)
 		if err != nil {
-			return nil, nil, invalidManifest("subject: %s", err.(*Error).Message)
+			return nil, nil, invalidManifest("subject: %v", err)
 		}
 		m.Subject = d
 	}
@@ -135,7 +135,7 @@ func (r *Registry) checkReferences(ctx context.Context, repo string, m *storage.
 			d := digest.Digest(c.Digest)
 			child, err := r.meta.GetManifest(ctx, repo, d)
 			if errors.Is(err, storage.ErrNotFound) {
-				return ociErr(http.StatusBadRequest, codeManifestBlobUnknown, "manifest %s is not in repository %s", d, repo)
+				return oci.Errorf(oci.ErrManifestBlobUnknown, "manifest %s is not in repository %s", d, repo)
 			}
 			if err != nil {
 				return err
@@ -159,7 +159,7 @@ func (r *Registry) checkReferences(ctx context.Context, repo string, m *storage.
 		d := digest.Digest(l.Digest)
 		size, err := r.meta.BlobSize(ctx, repo, d)
 		if errors.Is(err, storage.ErrNotFound) {
-			return ociErr(http.StatusBadRequest, codeManifestBlobUnknown, "blob %s is not in repository %s", d, repo)
+			return oci.Errorf(oci.ErrManifestBlobUnknown, "blob %s is not in repository %s", d, repo)
 		}
 		if err != nil {
 			return err
@@ -172,22 +172,15 @@ func (r *Registry) checkReferences(ctx context.Context, repo string, m *storage.
 }
 
 func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt route) error {
-	ref, err := parseReference(rt.ref)
-	if err != nil {
-		if strings.Contains(rt.ref, ":") {
-			return err
-		}
-		return invalidManifest("invalid tag %q", clip(rt.ref))
-	}
-	tags := req.URL.Query()["tag"]
 	if req.ContentLength > maxManifestSize {
-		return ociErr(http.StatusRequestEntityTooLarge, codeManifestInvalid, "manifest exceeds %d bytes", maxManifestSize)
+		return oci.Errorf(oci.ErrManifestTooLarge, "manifest exceeds %d bytes", maxManifestSize)
 	}
 	payload, err := io.ReadAll(io.LimitReader(req.Body, maxManifestSize+1))
 	if err != nil {
-		return ociErr(http.StatusBadRequest, codeManifestInvalid, "reading manifest: %v", err)
+		return oci.Errorf(oci.ErrManifestInvalid, "reading manifest: %v", err)
 	}
-	m, err := r.storeManifest(req.Context(), rt.name, ref, tags, req.Header.Get("Content-Type"), payload)
+	tags := req.URL.Query()["tag"]
+	m, err := r.pushManifest(req.Context(), rt.name, rt.ref, tags, req.Header.Get("Content-Type"), payload)
 	if err != nil {
 		return err
 	}
@@ -205,6 +198,24 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 	return nil
 }
 
+// pushManifest is the whole manifest push, for PUT and PushManifest
+// alike: the reference, validation, reference checks, admission, the
+// store, events. ref is the URL reference; tags are extra tags (?tag=);
+// ct is the Content-Type.
+func (r *Registry) pushManifest(ctx context.Context, repo, rawRef string, tags []string, ct string, payload []byte) (*storage.Manifest, error) {
+	if err := checkRepo(repo); err != nil {
+		return nil, err
+	}
+	ref, err := parseReference(rawRef)
+	if err != nil {
+		if strings.Contains(rawRef, ":") {
+			return nil, err
+		}
+		return nil, invalidManifest("invalid tag %q", clip(rawRef))
+	}
+	return r.storeManifest(ctx, repo, ref, tags, ct, payload)
+}
+
 // storeManifest is the whole manifest push: validation, reference checks,
 // admission, the store, events. ref is the URL reference; tags are extra
 // tags (?tag=).
@@ -218,7 +229,7 @@ func (r *Registry) storeManifest(ctx context.Context, repo string, ref reference
 		tags = append([]string{ref.tag}, tags...)
 	}
 	if len(payload) > maxManifestSize {
-		return nil, ociErr(http.StatusRequestEntityTooLarge, codeManifestInvalid, "manifest exceeds %d bytes", maxManifestSize)
+		return nil, oci.Errorf(oci.ErrManifestTooLarge, "manifest exceeds %d bytes", maxManifestSize)
 	}
 	alg := digest.SHA256
 	if ref.digest != "" {
@@ -226,7 +237,7 @@ func (r *Registry) storeManifest(ctx context.Context, repo string, ref reference
 	}
 	d := digest.FromBytes(alg, payload)
 	if ref.digest != "" && ref.digest != d {
-		return nil, ociErr(http.StatusBadRequest, codeDigestInvalid, "manifest body hashes to %s, not %s", d, ref.digest)
+		return nil, oci.Errorf(oci.ErrDigestInvalid, "manifest body hashes to %s, not %s", d, ref.digest)
 	}
 	m, doc, err := parseManifest(payload, ct)
 	if err != nil {
@@ -267,7 +278,7 @@ func (r *Registry) storeManifest(ctx context.Context, repo string, ref reference
 		if errors.As(err, &ce) {
 			// Admission passed before a concurrent push bound the tag, or
 			// the tag is bound to content admission does not know of.
-			return nil, Denied("%s:%s is bound to %s for good (an immutable tag, even after a delete); it cannot point at %s",
+			return nil, oci.Errorf(oci.ErrDenied, "%s:%s is bound to %s for good (an immutable tag, even after a delete); it cannot point at %s",
 				repo, ce.Tag, ce.Claimed, d)
 		}
 		return nil, err
@@ -276,29 +287,17 @@ func (r *Registry) storeManifest(ctx context.Context, repo string, ref reference
 	return m, nil
 }
 
-// resolve turns a reference into a digest; unknown tags are MANIFEST_UNKNOWN.
-func (r *Registry) resolve(req *http.Request, repo string, ref reference) (digest.Digest, error) {
-	if ref.digest != "" {
-		return ref.digest, nil
-	}
-	d, err := r.meta.ResolveTag(req.Context(), repo, ref.tag)
-	if errors.Is(err, storage.ErrNotFound) {
-		return "", ociErr(http.StatusNotFound, codeManifestUnknown, "tag %s not found in repository %s", ref.tag, repo)
-	}
-	return d, err
-}
-
 func (r *Registry) getManifest(w http.ResponseWriter, req *http.Request, rt route) error {
 	ref, err := parseReference(rt.ref)
 	if err != nil {
 		return err
 	}
-	d, m, err := r.lookupManifest(req, rt.name, ref, rt.ref)
+	m, err := r.lookupManifest(req.Context(), rt.name, ref, rt.ref)
 	if err != nil {
 		return err
 	}
 	for _, g := range r.gates {
-		warnings, err := g.CheckPull(req.Context(), rt.name, d, ref.tag)
+		warnings, err := g.CheckPull(req.Context(), rt.name, m.Digest, ref.tag)
 		if err != nil {
 			return err
 		}
@@ -306,7 +305,7 @@ func (r *Registry) getManifest(w http.ResponseWriter, req *http.Request, rt rout
 			w.Header().Add("Warning", "299 - "+strconv.Quote(msg))
 		}
 	}
-	return serveBytes(w, req, d, m.MediaType, m.Payload)
+	return serveBytes(w, req, m.Digest, m.MediaType, m.Payload)
 }
 
 func (r *Registry) deleteManifest(w http.ResponseWriter, req *http.Request, rt route) error {
@@ -319,7 +318,7 @@ func (r *Registry) deleteManifest(w http.ResponseWriter, req *http.Request, rt r
 		ev := event(ctx, Event{Action: ActionTagDelete, Repo: rt.name, Tag: ref.tag})
 		err = r.meta.DeleteTag(ctx, rt.name, ref.tag, ev.Record())
 		if errors.Is(err, storage.ErrNotFound) {
-			return ociErr(http.StatusNotFound, codeManifestUnknown, "tag %s not found in repository %s", ref.tag, rt.name)
+			return oci.Errorf(oci.ErrManifestUnknown, "tag %s not found in repository %s", ref.tag, rt.name)
 		}
 		if err != nil {
 			return err
@@ -329,7 +328,7 @@ func (r *Registry) deleteManifest(w http.ResponseWriter, req *http.Request, rt r
 		ev := event(ctx, Event{Action: ActionManifestDelete, Repo: rt.name, Digest: ref.digest})
 		err = r.meta.DeleteManifest(ctx, rt.name, ref.digest, ev.Record())
 		if errors.Is(err, storage.ErrNotFound) {
-			return ociErr(http.StatusNotFound, codeManifestUnknown, "manifest %s not found in repository %s", ref.digest, rt.name)
+			return oci.Errorf(oci.ErrManifestUnknown, "manifest %s not found in repository %s", ref.digest, rt.name)
 		}
 		if err != nil {
 			return err

@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"net/http"
 	"strings"
 
 	"github.com/packreg/packreg/digest"
@@ -12,7 +11,7 @@ import (
 func parseDigest(s string) (digest.Digest, error) {
 	d, err := digest.Parse(s)
 	if err != nil {
-		return "", ociErr(http.StatusBadRequest, codeDigestInvalid, "%v", err)
+		return "", oci.Errorf(oci.ErrDigestInvalid, "%v", err)
 	}
 	return d, nil
 }
@@ -30,7 +29,7 @@ func parseReference(ref string) (reference, error) {
 		return reference{digest: d}, err
 	}
 	if !oci.ValidTag(ref) {
-		return reference{}, ociErr(http.StatusBadRequest, codeDigestInvalid,
+		return reference{}, oci.Errorf(oci.ErrDigestInvalid,
 			"reference %q is neither a valid tag nor a valid digest", clip(ref))
 	}
 	return reference{tag: ref}, nil

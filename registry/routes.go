@@ -61,7 +61,7 @@ func (r *Registry) Routes() []routes.Route {
 func (r *Registry) NotAllowed(allow string) http.Handler {
 	return r.endpoint(func(w http.ResponseWriter, req *http.Request, _ route) error {
 		w.Header().Set("Allow", allow)
-		return ociErr(http.StatusMethodNotAllowed, codeUnsupported, "method %s not allowed here", req.Method)
+		return oci.Errorf(oci.ErrUnsupported, "method %s not allowed here", req.Method)
 	})
 }
 
@@ -70,7 +70,7 @@ func (r *Registry) NotAllowed(allow string) http.Handler {
 // component, else 404.
 func (r *Registry) NotFound() http.Handler {
 	return r.endpoint(func(http.ResponseWriter, *http.Request, route) error {
-		return ociErr(http.StatusNotFound, codeNameUnknown, "no such endpoint")
+		return oci.Errorf(oci.ErrNameUnknown, "no such endpoint")
 	})
 }
 
@@ -110,7 +110,7 @@ func (r *Registry) endpoint(h handlerFunc) http.Handler {
 func (r *Registry) deleter(h handlerFunc) http.Handler {
 	return r.endpoint(func(w http.ResponseWriter, req *http.Request, rt route) error {
 		if !r.deleteEnabled {
-			return ociErr(http.StatusMethodNotAllowed, codeUnsupported, "deletion is disabled on this registry")
+			return oci.Errorf(oci.ErrUnsupported, "deletion is disabled on this registry")
 		}
 		return h(w, req, rt)
 	})
@@ -125,13 +125,13 @@ func (r *Registry) checkPath(req *http.Request) error {
 		return nil
 	}
 	if len(rest) > maxPathLen {
-		return ociErr(http.StatusBadRequest, codeNameInvalid, "request path is longer than %d bytes", maxPathLen)
+		return oci.Errorf(oci.ErrNameInvalid, "request path is longer than %d bytes", maxPathLen)
 	}
 	if dotComponent(rest) {
-		return ociErr(http.StatusBadRequest, codeNameInvalid, "request path %q has a \".\" or \"..\" component", clip(p))
+		return oci.Errorf(oci.ErrNameInvalid, "request path %q has a \".\" or \"..\" component", clip(p))
 	}
 	if name, ok := mayName(req); ok && !oci.ValidName(name) {
-		return ociErr(http.StatusBadRequest, codeNameInvalid, "invalid repository name %q", clip(name))
+		return oci.Errorf(oci.ErrNameInvalid, "invalid repository name %q", clip(name))
 	}
 	return nil
 }

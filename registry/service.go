@@ -4,74 +4,47 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net/http"
 
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/storage"
 )
 
-// The methods in this file are the registry as a Go service, for packages
-// above it (pack publish, mirror import). They run the same validation,
-// admission and events as the HTTP API; errors are *Error values with the
-// OCI code and status a client would have seen.
+// The methods in this file are the registry as a Go service: the one
+// implementation of blob pushes, manifest reads and the lookups below.
+// The HTTP handlers parse a request, call them (or, for uploads and
+// manifest pushes, the cores in upload.go and manifests.go they share),
+// and render what they return; packages above the registry (pack
+// publish, attest, mirror) call them directly and get the same
+// validation, admission and events. Errors are oci's kinds
+// (oci.ErrManifestUnknown...) with a message: ask errors.Is.
 
 func checkRepo(repo string) error {
 	if !oci.ValidName(repo) {
-		return ociErr(http.StatusBadRequest, codeNameInvalid, "invalid repository name %q", clip(repo))
+		return oci.Errorf(oci.ErrNameInvalid, "invalid repository name %q", clip(repo))
 	}
 	return nil
 }
 
 // PushBlob streams body into repo as blob d, verifying the digest before the
-// blob becomes visible.
+// blob becomes visible. A blob repo already has is not read again.
 func (r *Registry) PushBlob(ctx context.Context, repo string, d digest.Digest, body io.Reader) error {
 	if err := checkRepo(repo); err != nil {
 		return err
 	}
 	if _, err := digest.Parse(string(d)); err != nil {
-		return ociErr(http.StatusBadRequest, codeDigestInvalid, "%v", err)
+		return oci.Errorf(oci.ErrDigestInvalid, "%v", err)
 	}
 	if _, err := r.meta.BlobSize(ctx, repo, d); err == nil {
 		return nil // already there
 	}
-	u := r.newUpload(repo, d.Algorithm())
-	br := &bodyReader{r: body, left: -1}
-	if r.maxBlobSize > 0 {
-		br.left = r.maxBlobSize
-	}
-	if err := r.blobs.Append(ctx, u, br); err != nil {
-		r.blobs.Abort(ctx, u)
-		if br.tooLarge {
-			return tooLarge(r.maxBlobSize)
-		}
-		return err
-	}
-	if err := r.blobs.Commit(ctx, u, d); err != nil {
-		if errors.Is(err, storage.ErrDigestMismatch) {
-			return ociErr(http.StatusBadRequest, codeDigestInvalid, "content does not match digest %s", d)
-		}
-		return err
-	}
-	ev := event(ctx, Event{Action: ActionBlobPush, Repo: repo, Digest: d, Size: u.Offset})
-	if err := r.meta.LinkBlob(ctx, repo, d, u.Offset, ev.Record()); err != nil {
-		return err
-	}
-	r.notify(ctx, ev)
-	return nil
+	return r.writeBlob(ctx, repo, d, body, -1)
 }
 
 // PushManifest stores payload in repo under ref (a tag or its digest) and
 // the extra tags, exactly as a PUT /v2/<repo>/manifests/<ref> would.
 func (r *Registry) PushManifest(ctx context.Context, repo, ref, mediaType string, payload []byte, tags ...string) (digest.Digest, error) {
-	if err := checkRepo(repo); err != nil {
-		return "", err
-	}
-	pr, err := parseReference(ref)
-	if err != nil {
-		return "", err
-	}
-	m, err := r.storeManifest(ctx, repo, pr, tags, mediaType, payload)
+	m, err := r.pushManifest(ctx, repo, ref, tags, mediaType, payload)
 	if err != nil {
 		return "", err
 	}
@@ -88,61 +61,60 @@ func (r *Registry) Manifest(ctx context.Context, repo, ref string) (*storage.Man
 	if err != nil {
 		return nil, err
 	}
-	var d digest.Digest
-	if pr.digest != "" {
-		d = pr.digest
-	} else {
-		d, err = r.meta.ResolveTag(ctx, repo, pr.tag)
-		if errors.Is(err, storage.ErrNotFound) {
-			return nil, ociErr(http.StatusNotFound, codeManifestUnknown, "tag %s not found in repository %s", pr.tag, repo)
-		}
-		if err != nil {
-			return nil, err
-		}
+	return r.manifest(ctx, repo, pr)
+}
+
+// manifest resolves ref in repo and loads the manifest.
+func (r *Registry) manifest(ctx context.Context, repo string, ref reference) (*storage.Manifest, error) {
+	d, err := r.resolve(ctx, repo, ref)
+	if err != nil {
+		return nil, err
 	}
 	m, err := r.meta.GetManifest(ctx, repo, d)
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, ociErr(http.StatusNotFound, codeManifestUnknown, "manifest %s not found in repository %s", d, repo)
+		return nil, oci.Errorf(oci.ErrManifestUnknown, "manifest %s not found in repository %s", d, repo)
 	}
 	return m, err
 }
 
+// resolve turns a reference into a digest; unknown tags are MANIFEST_UNKNOWN.
+func (r *Registry) resolve(ctx context.Context, repo string, ref reference) (digest.Digest, error) {
+	if ref.digest != "" {
+		return ref.digest, nil
+	}
+	d, err := r.meta.ResolveTag(ctx, repo, ref.tag)
+	if errors.Is(err, storage.ErrNotFound) {
+		return "", oci.Errorf(oci.ErrManifestUnknown, "tag %s not found in repository %s", ref.tag, repo)
+	}
+	return d, err
+}
+
 // ClaimedDigest returns the digest tag of repo is bound to by a claim
-// (TagClaimer), or a not-found error.
+// (TagClaimer), or oci.ErrManifestUnknown.
 func (r *Registry) ClaimedDigest(ctx context.Context, repo, tag string) (digest.Digest, error) {
 	if err := checkRepo(repo); err != nil {
 		return "", err
 	}
 	d, err := r.meta.ClaimedDigest(ctx, repo, tag)
 	if errors.Is(err, storage.ErrNotFound) {
-		return "", ociErr(http.StatusNotFound, codeManifestUnknown, "tag %s of %s is not claimed", tag, repo)
+		return "", oci.Errorf(oci.ErrManifestUnknown, "tag %s of %s is not claimed", tag, repo)
 	}
 	return d, err
 }
 
-// OpenBlob opens blob d of repo and returns its size.
+// OpenBlob opens blob d of repo and returns its size. A blob linked into
+// repo but missing from the blob store is oci.ErrBlobUnknown too: a
+// caller gets nothing to read either way.
 func (r *Registry) OpenBlob(ctx context.Context, repo string, d digest.Digest) (io.ReadCloser, int64, error) {
-	if err := checkRepo(repo); err != nil {
-		return nil, 0, err
-	}
-	size, err := r.meta.BlobSize(ctx, repo, d)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, 0, ociErr(http.StatusNotFound, codeBlobUnknown, "blob %s is not in repository %s", d, repo)
-	}
+	size, err := r.StatBlob(ctx, repo, d)
 	if err != nil {
 		return nil, 0, err
 	}
 	rc, err := r.blobs.Open(ctx, d, 0)
-	return rc, size, err
-}
-
-// IsNotFound reports whether err says a blob, manifest, tag or repository is unknown.
-func IsNotFound(err error) bool {
-	var oe *Error
-	if errors.As(err, &oe) {
-		return oe.Status == http.StatusNotFound
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, 0, oci.Errorf(oci.ErrBlobUnknown, "blob %s of repository %s is missing from the blob store", d, repo)
 	}
-	return errors.Is(err, storage.ErrNotFound)
+	return rc, size, err
 }
 
 // StatBlob returns the size of blob d in repo.
@@ -152,7 +124,7 @@ func (r *Registry) StatBlob(ctx context.Context, repo string, d digest.Digest) (
 	}
 	size, err := r.meta.BlobSize(ctx, repo, d)
 	if errors.Is(err, storage.ErrNotFound) {
-		return 0, ociErr(http.StatusNotFound, codeBlobUnknown, "blob %s is not in repository %s", d, repo)
+		return 0, oci.Errorf(oci.ErrBlobUnknown, "blob %s is not in repository %s", d, repo)
 	}
 	return size, err
 }

@@ -20,14 +20,14 @@ func (r *Registry) page(req *http.Request) (n int, last string, err error) {
 			if len(s) > 0 && s[0] != '-' && perr != nil && allDigits(s) {
 				v, perr = r.maxPage, nil // too large for an int: clamp like any big n
 			} else {
-				return 0, "", ociErr(http.StatusBadRequest, codeSizeInvalid, "n must be a non-negative integer, got %q", clip(s))
+				return 0, "", oci.Errorf(oci.ErrSizeInvalid, "n must be a non-negative integer, got %q", clip(s))
 			}
 		}
 		n = min(v, r.maxPage)
 	}
 	last = q.Get("last")
 	if len(last) > oci.MaxNameLen {
-		return 0, "", ociErr(http.StatusBadRequest, codeNameInvalid, "last is longer than %d characters", oci.MaxNameLen)
+		return 0, "", oci.Errorf(oci.ErrNameInvalid, "last is longer than %d characters", oci.MaxNameLen)
 	}
 	return n, last, nil
 }
@@ -74,10 +74,10 @@ func (r *Registry) tagsList(w http.ResponseWriter, req *http.Request, rt route) 
 		return err
 	}
 	if !exists {
-		return ociErr(http.StatusNotFound, codeNameUnknown, "repository %s not known to the registry", rt.name)
+		return oci.Errorf(oci.ErrNameUnknown, "repository %s not known to the registry", rt.name)
 	}
 	tags, err := listPage(w, req, n, last, func(last string, n int) ([]string, error) {
-		return r.meta.ListTags(ctx, rt.name, last, n)
+		return r.Tags(ctx, rt.name, last, n)
 	})
 	if err != nil {
 		return err
@@ -95,7 +95,7 @@ func (r *Registry) catalog(w http.ResponseWriter, req *http.Request, _ route) er
 	}
 	ctx := req.Context()
 	repos, err := listPage(w, req, n, last, func(last string, n int) ([]string, error) {
-		return r.meta.ListRepositories(ctx, last, n)
+		return r.Repositories(ctx, last, n)
 	})
 	if err != nil {
 		return err

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"log/slog"
 	"mime"
 	"net"
@@ -11,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/packreg/packreg/internal/apierr"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/registry"
 )
 
@@ -61,22 +61,21 @@ func (e edgeSettings) guard(next http.Handler, log *slog.Logger) http.Handler {
 	cop := http.NewCrossOriginProtection()
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if e.checkHost && !e.hostAllowed(req.Host) {
-			edgeRefuse(w, req, log, http.StatusForbidden, "DENIED",
+			edgeRefuse(w, req, log, oci.Errorf(oci.ErrDenied,
 				"host %q is not served: this registry is anonymous on loopback and answers localhost, "+
-					"loopback addresses and the names in server.hosts only (a DNS-rebinding guard)", apierr.Clip(req.Host))
+					"loopback addresses and the names in server.hosts only (a DNS-rebinding guard)", apierr.Clip(req.Host)))
 			return
 		}
 		if err := cop.Check(req); err != nil {
-			edgeRefuse(w, req, log, http.StatusForbidden, "DENIED",
-				"cross-origin %s refused: a browser page of another site cannot change this registry (%v)", req.Method, err)
+			edgeRefuse(w, req, log, oci.Errorf(oci.ErrDenied,
+				"cross-origin %s refused: a browser page of another site cannot change this registry (%v)", req.Method, err))
 			return
 		}
 		if p := req.URL.EscapedPath(); !underV2(p) && !cleanPath(p) {
 			// The route table never cleans a path, so "/api/v1/packs/a/../b"
 			// would reach a route with the name "a/../b": refuse it here,
 			// where every API's paths are checked alike.
-			edgeRefuse(w, req, log, http.StatusBadRequest, "BAD_REQUEST",
-				"request path %q has an empty, \".\" or \"..\" component", apierr.Clip(p))
+			apierr.Write(w, req, log, apierr.Bad("request path %q has an empty, \".\" or \"..\" component", apierr.Clip(p)))
 			return
 		}
 		if err := checkJSONBody(req); err != nil {
@@ -143,10 +142,10 @@ func checkJSONBody(req *http.Request) error {
 }
 
 // edgeRefuse answers a refusal in the shape of the route.
-func edgeRefuse(w http.ResponseWriter, req *http.Request, log *slog.Logger, status int, code, format string, args ...any) {
+func edgeRefuse(w http.ResponseWriter, req *http.Request, log *slog.Logger, err error) {
 	if strings.HasPrefix(req.URL.Path, "/api/") {
-		apierr.Write(w, req, log, apierr.New(status, code, format, args...))
+		apierr.Write(w, req, log, err)
 		return
 	}
-	registry.WriteError(w, req, &registry.Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)})
+	registry.WriteError(w, req, err)
 }

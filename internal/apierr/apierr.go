@@ -3,17 +3,17 @@
 //	{"error": {"code": "VERSION_INVALID", "message": "...", "details": {...}}}
 //
 // Handlers return errors; Write is the one function that turns them into
-// answers: *Error as it is, registry errors with their OCI status and code,
-// storage sentinels and the body sentinels (ErrBody, ErrBodyTooLarge) by
-// meaning, anything else as a 500 that names the request id (reqid) and
-// hides the cause (which goes to the log). The rest of what every API
-// shares is here too: the one strict reading of JSON bodies (body.go:
-// DecodeJSON, ReadBody) and the answers (reply.go: JSON, Reply, Handler,
-// and the 404 and 405 of the route table).
+// answers: *Error as it is, errors of an oci kind (the registry's) with
+// the status and code of their kind, storage sentinels and the body
+// sentinels (ErrBody, ErrBodyTooLarge) by meaning, anything else as a 500
+// that names the request id (reqid) and hides the cause (which goes to the
+// log). The rest of what every API shares is here too: the one strict
+// reading of JSON bodies (body.go: DecodeJSON, ReadBody) and the answers
+// (reply.go: JSON, Reply, Handler, and the 404 and 405 of the route table).
 //
-// apierr imports registry (for its error type) and storage; it must not
-// import pack, attest, mirror, compliance or cmd, so every API package can
-// use it.
+// apierr imports oci (whose error kinds carry their status and code) and
+// storage, never registry; it must not import pack, attest, mirror,
+// compliance or cmd, so every API package can use it.
 package apierr
 
 import (
@@ -29,7 +29,7 @@ import (
 	"strings"
 
 	"github.com/packreg/packreg/internal/reqid"
-	"github.com/packreg/packreg/registry"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -89,13 +89,15 @@ type Envelope struct {
 func Write(w http.ResponseWriter, req *http.Request, log *slog.Logger, err error) {
 	var (
 		e  *Error
-		re *registry.Error
 		mb *http.MaxBytesError
 	)
 	switch {
 	case errors.As(err, &e):
-	case errors.As(err, &re):
-		e = &Error{Status: re.Status, Code: re.Code, Message: re.Message}
+	case oci.KindOf(err) != nil:
+		// The registry's errors (a publish refused by admission, say)
+		// keep the status and code of their kind, the /v2/ answer's.
+		k := oci.KindOf(err)
+		e = &Error{Status: k.Status(), Code: k.Code(), Message: err.Error()}
 	case errors.As(err, &mb):
 		e = New(http.StatusRequestEntityTooLarge, TooLarge, "request body exceeds %d bytes", mb.Limit)
 	case errors.Is(err, ErrBodyTooLarge):

@@ -9,5 +9,5 @@ import (
 // Every API package uses apierr, so it must sit below all of them.
 func TestDependencies(t *testing.T) {
 	const m = "github.com/packreg/packreg/"
-	depcheck.Allow(t, ".", m+"registry", m+"storage", m+"internal/reqid")
+	depcheck.Allow(t, ".", m+"oci", m+"storage", m+"internal/reqid")
 }
