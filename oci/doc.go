@@ -13,7 +13,11 @@
 //     (names.go), checked by hand with the length first, so no regexp ever
 //     runs on hostile input;
 //   - the tag schemas (tags.go): cosign's <alg>-<hex>.sig/.att/.sbom, with
-//     one parser, and the referrers API's fallback tag <alg>-<hex>.
+//     one parser, and the referrers API's fallback tag <alg>-<hex>;
+//   - the distribution spec's error codes as sentinel errors (errors.go):
+//     each Kind carries its code and HTTP status, the one table from
+//     errors to answers that both HTTP edges read, and Errorf wraps one
+//     with the message a client reads.
 //
 // Image-spec names a digest with go-digest's type; packreg's stores and
 // APIs take digest.Digest. NewDescriptor converts one way; the other way is

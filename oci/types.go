@@ -108,3 +108,24 @@ func (d DocDescriptor) Descriptor() Descriptor {
 	return Descriptor{MediaType: d.MediaType, Digest: godigest.Digest(d.Digest), Size: size, URLs: d.URLs,
 		Annotations: d.Annotations, Data: d.Data, Platform: d.Platform, ArtifactType: d.ArtifactType}
 }
+
+// ImageManifest is d as image-spec's Manifest, with mediaType mt (what the
+// registry settled on): for a Document validated as an image manifest,
+// whose config is set and whose descriptors all have sizes.
+func (d *Document) ImageManifest(mt string) *Manifest {
+	m := &Manifest{Versioned: schema2(), MediaType: mt, ArtifactType: d.ArtifactType, Annotations: d.Annotations,
+		Layers: []Descriptor{}}
+	if d.Config != nil {
+		m.Config = d.Config.Descriptor()
+	}
+	if d.Layers != nil {
+		for _, l := range *d.Layers {
+			m.Layers = append(m.Layers, l.Descriptor())
+		}
+	}
+	if d.Subject != nil {
+		s := d.Subject.Descriptor()
+		m.Subject = &s
+	}
+	return m
+}

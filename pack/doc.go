@@ -15,11 +15,16 @@
 // The registry does not know packs. The Service plugs into it with
 // RegistryOptions:
 //
-//   - Observe, an event subscriber, keeps the pack index (storage.Packs):
-//     however a pack version arrives (oras push, crane, REST publish) it is
-//     recorded when its version tag moves, and recorded as deleted (never
-//     forgotten) when the tag or the manifest goes; a push of the same
-//     content brings it back in the state it had.
+//   - IndexPush and IndexDelete (registry.Indexer) keep the pack index
+//     (storage.Packs) inside the registry's own transactions: however a
+//     pack version arrives (oras push, crane, REST publish) it is recorded
+//     by the transaction that moves its version tag, and recorded as
+//     deleted (never forgotten) by the one that deletes the tag or the
+//     manifest or moves the tag to something else; a push of the same
+//     content brings it back in the state it had. They read nothing: the
+//     registry hands them the parsed manifest and the pack config
+//     (registry.WithInlineConfig). No crash can separate a push from its
+//     version.
 //   - AdmitManifest, the admission hook, applies Policy to every push:
 //     immutable versions, semver tags, pack size, file media types; and
 //     ClaimTags (registry.TagClaimer) binds version tags to their digest in
@@ -30,7 +35,9 @@
 //     by the state it had).
 //
 // REST publish pushes through the registry's service methods (Registry), so
-// it passes the same validation, admission and events as an OCI client.
+// it passes the same validation, admission, index and events as an OCI
+// client: the version is in the index when PushManifest returns, and the
+// publish reads it back instead of indexing again.
 // Its request is capped (WithMaxPublishSize) whatever the policy says; its
 // files wait in memory up to 4 MiB per request, beyond that in one
 // temporary file under the spool directory (WithSpoolDir), unlinked while
@@ -44,7 +51,8 @@
 // versions and their order from package semver.
 //
 // Files: model.go (types), manifest.go, policy.go
-// (admission and pull gate), index.go (events) and packconfig.go (the
+// (admission and pull gate), index.go (the index changes of a push or a
+// delete) and packconfig.go (the
 // facts a pushed pack brings), publish.go and upload.go (REST publish),
 // lifecycle.go, query.go, handler.go (its rows of the route table).
 //

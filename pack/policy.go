@@ -81,12 +81,20 @@ func (p Policy) layerAllowed(mt string) bool {
 }
 
 // checkContent applies the size and media type rules to a pack of total
-// bytes whose files have the given media types. REST publish runs it before
-// storing anything; admission runs it for every push.
+// bytes whose files have the given media types: admission runs it for
+// every push.
 func (p Policy) checkContent(total int64, layerTypes []string) error {
-	if p.MaxPackSize > 0 && total > p.MaxPackSize {
+	if p.oversize(total) {
 		return oci.Errorf(oci.ErrDenied, "pack is %d bytes; policy allows at most %d", total, p.MaxPackSize)
 	}
+	return p.checkTypes(layerTypes)
+}
+
+// oversize reports whether a pack of total bytes is over MaxPackSize.
+func (p Policy) oversize(total int64) bool { return p.MaxPackSize > 0 && total > p.MaxPackSize }
+
+// checkTypes refuses file media types the policy does not allow.
+func (p Policy) checkTypes(layerTypes []string) error {
 	for _, mt := range layerTypes {
 		if !p.layerAllowed(mt) {
 			return oci.Errorf(oci.ErrDenied, "file media type %q is not allowed by policy (allowed: %s)",
@@ -108,10 +116,7 @@ func isCosignTag(tag string) bool {
 func (s *Service) AdmitManifest(ctx context.Context, c registry.ManifestCandidate) error {
 	isPack := oci.IsPack(c.ArtifactType)
 	if isPack {
-		m, err := parseManifest(c.Payload)
-		if err != nil {
-			return oci.Errorf(oci.ErrDenied, "pack manifest: %v", err)
-		}
+		m := shapeOf(c)
 		if err := s.policy.checkContent(totalSize(m, int64(len(c.Payload))), layerTypes(m)); err != nil {
 			return err
 		}

@@ -16,7 +16,6 @@ import (
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/internal/apierr"
 	"github.com/packreg/packreg/oci"
-	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -121,17 +120,18 @@ func (s *Service) Publish(ctx context.Context, md *Metadata, files []*upload) (*
 	if v, err := s.existing(ctx, md, files); v != nil || err != nil {
 		return v, false, err
 	}
-	cfgBytes, manifest, err := s.build(md, files)
+	cfgBytes, shape, manifest, err := s.build(md, files)
 	if err != nil {
 		return nil, false, err
 	}
-	shape, _ := parseManifest(manifest)
-	total := totalSize(shape, int64(len(manifest)))
-	if max := s.policy.MaxPackSize; max > 0 && total > max {
+	// Refused before anything is stored; admission checks the pushed
+	// manifest again, as it checks every push, with 403 where a REST
+	// client is told 413.
+	if total := totalSize(shape, int64(len(manifest))); s.policy.oversize(total) {
 		return nil, false, apierr.New(http.StatusRequestEntityTooLarge, apierr.TooLarge,
-			"pack is %d bytes; policy max_pack_size allows %d", total, max)
+			"pack is %d bytes; policy max_pack_size allows %d", total, s.policy.MaxPackSize)
 	}
-	if err := s.policy.checkContent(total, layerTypes(shape)); err != nil {
+	if err := s.policy.checkTypes(layerTypes(shape)); err != nil {
 		return nil, false, err
 	}
 	for _, f := range files {
@@ -148,20 +148,16 @@ func (s *Service) Publish(ctx context.Context, md *Metadata, files []*upload) (*
 	if err := reg.PushBlob(ctx, md.Name, digest.Digest(shape.Config.Digest), bytes.NewReader(cfgBytes)); err != nil {
 		return nil, false, err
 	}
-	d, err := reg.PushManifest(ctx, md.Name, md.Version, oci.MediaTypeImageManifest, manifest)
-	if err != nil {
-		// Lost a race with another publish of this version: say so the
-		// same way as when it was there first.
+	// The push records the version in the pack index in its own
+	// transaction (IndexPush): it is there when PushManifest returns.
+	if _, err := reg.PushManifest(ctx, md.Name, md.Version, oci.MediaTypeImageManifest, manifest); err != nil {
+		// Refused: a concurrent publish of this version won the claim of
+		// its tag. Say so the same way as when it was there first.
 		if errors.Is(err, oci.ErrDenied) {
 			if v, xerr := s.existing(ctx, md, files); v != nil || xerr != nil {
 				return v, false, xerr
 			}
 		}
-		return nil, false, err
-	}
-	// The registry event has indexed the version already; indexing again
-	// is a no-op then, and covers a subscriber that failed.
-	if _, _, err := s.index(ctx, md.Name, md.Version, d, registry.ActorFrom(ctx)); err != nil {
 		return nil, false, err
 	}
 	v, err := s.getVersion(ctx, md.Name, md.Version)
@@ -227,12 +223,8 @@ func (s *Service) restore(ctx context.Context, v *storage.PackVersion) (*Version
 	if err != nil {
 		return nil, err
 	}
+	// The push restores the version in its own transaction (IndexPush).
 	if _, err := reg.PushManifest(ctx, v.Name, v.Version, m.MediaType, m.Payload); err != nil {
-		return nil, err
-	}
-	// As after a publish: the event has indexed it; again covers a
-	// subscriber that failed.
-	if _, _, err := s.index(ctx, v.Name, v.Version, v.Digest, registry.ActorFrom(ctx)); err != nil {
 		return nil, err
 	}
 	got, err := s.getVersion(ctx, v.Name, v.Version)
@@ -252,14 +244,15 @@ func sameContent(v *storage.PackVersion, md *Metadata, files []*upload) bool {
 	})
 }
 
-// build makes the pack config blob and the manifest: artifactType pack,
-// one layer per file with its title, so `oras pull` writes the files back.
-func (s *Service) build(md *Metadata, files []*upload) ([]byte, []byte, error) {
+// build makes the pack config blob and the manifest (as a value and as
+// the bytes to push): artifactType pack, one layer per file with its
+// title, so `oras pull` writes the files back.
+func (s *Service) build(md *Metadata, files []*upload) ([]byte, *oci.Manifest, []byte, error) {
 	created := s.now().Format(time.RFC3339)
 	cfg, err := json.Marshal(Config{Name: md.Name, Version: md.Version, Description: md.Description,
 		Labels: md.Labels, Created: created})
 	if err != nil {
-		return nil, nil, fmt.Errorf("pack config: %w", err)
+		return nil, nil, nil, fmt.Errorf("pack config: %w", err)
 	}
 	layers := make([]oci.Descriptor, len(files))
 	for i, f := range files {
@@ -274,7 +267,7 @@ func (s *Service) build(md *Metadata, files []*upload) ([]byte, []byte, error) {
 	}
 	payload, err := json.Marshal(m)
 	if err != nil {
-		return nil, nil, fmt.Errorf("pack manifest: %w", err)
+		return nil, nil, nil, fmt.Errorf("pack manifest: %w", err)
 	}
-	return cfg, payload, nil
+	return cfg, &m, payload, nil
 }

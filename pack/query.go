@@ -169,10 +169,15 @@ func (s *Service) Manifest(ctx context.Context, name, version string) (*Manifest
 	if err != nil {
 		return nil, err
 	}
-	_, cfg, err := s.describe(ctx, m)
+	shape, err := parseManifest(m.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("pack manifest %s@%s: %w", name, m.Digest, err)
+	}
+	b, err := s.readConfig(ctx, reg, name, shape)
 	if err != nil {
 		return nil, err
 	}
+	cfg := s.resolveConfig(ctx, name, shape, b)
 	cfg.Name, cfg.Version = name, version
 	return &ManifestView{Name: name, Version: version, Digest: string(m.Digest), MediaType: m.MediaType,
 		Manifest: m.Payload, Config: cfg}, nil

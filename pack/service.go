@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
 )
@@ -76,13 +77,14 @@ func New(store storage.Packs, opts ...Option) *Service {
 	return s
 }
 
-// RegistryOptions are the hooks to build the registry with: the event
-// subscriber that keeps the pack index, the admission policy and the pull
-// gate.
+// RegistryOptions are the hooks to build the registry with: the
+// admission policy, which also claims version tags and keeps the pack
+// index in the registry's own transactions (index.go), the pack config
+// handed to it with each push, and the pull gate.
 func (s *Service) RegistryOptions() []registry.Option {
 	return []registry.Option{
-		registry.WithSubscriber(s.Observe),
 		registry.WithAdmitter(s),
+		registry.WithInlineConfig(oci.MediaTypePackConfig),
 		registry.WithPullGate(s),
 	}
 }

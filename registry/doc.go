@@ -10,13 +10,31 @@
 // TagClaimer names tags to bind to the manifest's digest for good; the
 // metadata store checks and takes those claims in the transaction that
 // writes the tags, so admission cannot be raced (one of two concurrent
-// pushes of a claimed tag is refused with 403 DENIED).
+// pushes of a claimed tag is refused with 403 DENIED). One that is also an
+// Indexer names the index changes (storage.IndexChanges) a push or a
+// delete brings, written by that same transaction. Hooks get the manifest
+// as the registry parsed it (ManifestCandidate), and the config bytes
+// when they asked for its media type (WithInlineConfig): a push parses
+// its manifest once.
+//
+// One door: the service methods (service.go: PushBlob, PushManifest,
+// Manifest, OpenBlob, StatBlob, MountBlob, Referrers, Tags...) and the
+// cores beside them (upload.go for blob writes and upload sessions,
+// manifests.go for manifest pushes) are the only implementation. The HTTP
+// handlers parse a request, call them and render the answer; pack
+// publish, attest and mirror call the same methods.
+//
+// Errors are package oci's sentinel kinds (oci.ErrBlobUnknown,
+// oci.ErrDenied...) wrapped with the client's message (oci.Errorf); each
+// kind carries its code and status, the one table both HTTP edges (this
+// one and apierr's) read. Callers ask errors.Is; nothing tells errors
+// apart by status.
 //
 // Layout of the files: routes.go lists the /v2/ rows of the route table
 // (Routes, matched by gorilla/mux from the end of the path; cmd registers
 // them, ServeHTTP serves them alone) and checks every path and name before
-// a handler runs; errors.go is the one table from errors to HTTP, names.go
-// reads references (tag or digest), and blobs.go, uploads.go, manifests.go,
+// a handler runs; errors.go writes every error answer, names.go reads
+// references (tag or digest), and blobs.go, uploads.go, manifests.go,
 // tags.go and referrers.go each handle one resource.
 //
 // Routing by gorilla/mux costs about 2.7 µs per request on this machine's

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -40,13 +41,18 @@ type Event struct {
 }
 
 // Subscriber receives events after the change is durable. It runs on the
-// request's goroutine, so it must be quick; slow work belongs in a queue.
+// request's goroutine, so it must be quick: take note and return, and
+// leave slow work to a worker. What must follow from every change goes
+// into the change's own transaction instead (Indexer) or is read from
+// the outbox.
 // A subscriber misses what happened while its process was down: work that
 // must not be lost reads the store's outbox instead (storage.Outbox), where
 // each event was recorded with its change.
 type Subscriber func(ctx context.Context, e Event)
 
-// ManifestCandidate is what an Admitter sees of a manifest before it is stored.
+// ManifestCandidate is what an Admitter sees of a manifest before it is
+// stored: everything the registry parsed and checked, so no hook parses
+// the payload again or reads back what it was just given.
 type ManifestCandidate struct {
 	Repo         string
 	Digest       digest.Digest
@@ -56,10 +62,18 @@ type ManifestCandidate struct {
 	Payload      []byte
 	Tags         []string
 	Actor        string
+	// Annotations are the manifest's (or the index's).
+	Annotations map[string]string
+	// Manifest is the validated image manifest (every descriptor with a
+	// parsed digest and a size); nil for an index.
+	Manifest *oci.Manifest
+	// Config is the config blob's bytes when its media type is one asked
+	// for with WithInlineConfig and it is at most MaxInlineConfig bytes.
+	Config []byte
 }
 
-// Admitter may refuse a manifest (return Denied(...) for 403 DENIED, or
-// another error). It runs after OCI validation, before anything is stored.
+// Admitter may refuse a manifest (return an oci.ErrDenied error for 403
+// DENIED, or another error). It runs after OCI validation, before anything is stored.
 type Admitter interface {
 	AdmitManifest(ctx context.Context, m ManifestCandidate) error
 }
@@ -73,6 +87,28 @@ type Admitter interface {
 // Admitter has admitted the candidate.
 type TagClaimer interface {
 	ClaimTags(ctx context.Context, m ManifestCandidate) ([]storage.TagClaim, error)
+}
+
+// Indexer is an optional Admitter ability: the changes of the pack index
+// (storage.IndexChanges) a push or a delete brings. The registry hands
+// them to the metadata store with the change, which writes them in the
+// same transaction: an index cannot miss a change or record one that did
+// not happen, whenever the process dies, and costs no write of its own.
+// IndexPush runs after every Admitter has admitted the candidate;
+// IndexDelete for a tag (tag set) or a manifest (d set) being deleted.
+type Indexer interface {
+	IndexPush(ctx context.Context, m ManifestCandidate) (storage.IndexChanges, error)
+	IndexDelete(ctx context.Context, repo, tag string, d digest.Digest) (storage.IndexChanges, error)
+}
+
+// MaxInlineConfig caps the config bytes a ManifestCandidate carries.
+const MaxInlineConfig = 64 << 10
+
+// WithInlineConfig has manifest candidates carry the bytes of configs of
+// the given media types (at most MaxInlineConfig): what an Indexer needs
+// of a pack's config, read once, while the push is checked.
+func WithInlineConfig(mediaTypes ...string) Option {
+	return func(r *Registry) { r.inlineConfig = append(r.inlineConfig, mediaTypes...) }
 }
 
 // PullGate may refuse or annotate a manifest pull (archived packs, signature

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -248,21 +250,16 @@ func (r *Registry) storeManifest(ctx context.Context, repo string, ref reference
 		return nil, err
 	}
 	cand := ManifestCandidate{Repo: repo, Digest: d, MediaType: m.MediaType, ArtifactType: m.ArtifactType,
-		Subject: m.Subject, Payload: payload, Tags: tags, Actor: ActorFrom(ctx)}
-	var claims []storage.TagClaim
-	for _, a := range r.admitters {
-		if err := a.AdmitManifest(ctx, cand); err != nil {
+		Subject: m.Subject, Payload: payload, Tags: tags, Actor: ActorFrom(ctx), Annotations: doc.Annotations}
+	if oci.IsImageManifest(m.MediaType) {
+		cand.Manifest = doc.ImageManifest(m.MediaType)
+		if cand.Config, err = r.inlineConfigOf(ctx, cand.Manifest.Config); err != nil {
 			return nil, err
 		}
 	}
-	for _, a := range r.admitters {
-		if c, ok := a.(TagClaimer); ok {
-			cs, err := c.ClaimTags(ctx, cand)
-			if err != nil {
-				return nil, err
-			}
-			claims = append(claims, cs...)
-		}
+	o, err := r.admit(ctx, cand)
+	if err != nil {
+		return nil, err
 	}
 	ev := event(ctx, Event{Action: ActionManifestPush, Repo: repo, Digest: d, MediaType: m.MediaType,
 		ArtifactType: m.ArtifactType, Subject: m.Subject, Size: m.Size})
@@ -271,9 +268,10 @@ func (r *Registry) storeManifest(ctx context.Context, repo string, ref reference
 		ev.Action, ev.Tag = ActionTagMove, t
 		evs = append(evs, ev)
 	}
-	// Claims and events in the transaction that writes the tags: a push
-	// refused by a claim records nothing.
-	if err := r.meta.PutManifest(ctx, m, tags, storage.PutManifestOptions{Claims: claims, Events: records(evs...)}); err != nil {
+	// Claims, events and index changes in the transaction that writes the
+	// tags: a push refused by a claim records nothing.
+	o.Events = records(evs...)
+	if err := r.meta.PutManifest(ctx, m, tags, o); err != nil {
 		var ce *storage.ClaimError
 		if errors.As(err, &ce) {
 			// Admission passed before a concurrent push bound the tag, or
@@ -285,6 +283,74 @@ func (r *Registry) storeManifest(ctx context.Context, repo string, ref reference
 	}
 	r.notify(ctx, evs...)
 	return m, nil
+}
+
+// admit asks every Admitter, then the claims of the TagClaimers and the
+// index changes of the Indexers: what the store writes with the manifest.
+func (r *Registry) admit(ctx context.Context, cand ManifestCandidate) (storage.PutManifestOptions, error) {
+	var o storage.PutManifestOptions
+	for _, a := range r.admitters {
+		if err := a.AdmitManifest(ctx, cand); err != nil {
+			return o, err
+		}
+	}
+	for _, a := range r.admitters {
+		if c, ok := a.(TagClaimer); ok {
+			cs, err := c.ClaimTags(ctx, cand)
+			if err != nil {
+				return o, err
+			}
+			o.Claims = append(o.Claims, cs...)
+		}
+		if ix, ok := a.(Indexer); ok {
+			ch, err := ix.IndexPush(ctx, cand)
+			if err != nil {
+				return o, err
+			}
+			o.Index.Puts = append(o.Index.Puts, ch.Puts...)
+			o.Index.Deletes = append(o.Index.Deletes, ch.Deletes...)
+		}
+	}
+	return o, nil
+}
+
+// indexDelete is the index changes of the Indexers for a delete of tag
+// (or, with no tag, of manifest d) in repo.
+func (r *Registry) indexDelete(ctx context.Context, repo, tag string, d digest.Digest) (storage.IndexChanges, error) {
+	var ix storage.IndexChanges
+	for _, a := range r.admitters {
+		if x, ok := a.(Indexer); ok {
+			ch, err := x.IndexDelete(ctx, repo, tag, d)
+			if err != nil {
+				return ix, err
+			}
+			ix.Puts = append(ix.Puts, ch.Puts...)
+			ix.Deletes = append(ix.Deletes, ch.Deletes...)
+		}
+	}
+	return ix, nil
+}
+
+// inlineConfigOf reads config when candidates carry configs of its media
+// type (WithInlineConfig) and it is small enough; checkReferences has
+// checked it is in the repository with this size.
+func (r *Registry) inlineConfigOf(ctx context.Context, config oci.Descriptor) ([]byte, error) {
+	if !slices.Contains(r.inlineConfig, config.MediaType) || config.Size > MaxInlineConfig {
+		return nil, nil
+	}
+	rc, err := r.blobs.Open(ctx, digest.Digest(config.Digest), 0)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", config.Digest, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, MaxInlineConfig+1))
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", config.Digest, err)
+	}
+	if int64(len(b)) != config.Size {
+		return nil, fmt.Errorf("config %s: the blob store holds %d bytes, the registry %d", config.Digest, len(b), config.Size)
+	}
+	return b, nil
 }
 
 func (r *Registry) getManifest(w http.ResponseWriter, req *http.Request, rt route) error {
@@ -314,9 +380,13 @@ func (r *Registry) deleteManifest(w http.ResponseWriter, req *http.Request, rt r
 		return err
 	}
 	ctx := req.Context()
+	ix, err := r.indexDelete(ctx, rt.name, ref.tag, ref.digest)
+	if err != nil {
+		return err
+	}
 	if ref.tag != "" {
 		ev := event(ctx, Event{Action: ActionTagDelete, Repo: rt.name, Tag: ref.tag})
-		err = r.meta.DeleteTag(ctx, rt.name, ref.tag, ev.Record())
+		err = r.meta.DeleteTag(ctx, rt.name, ref.tag, storage.DeleteOptions{Events: records(ev), Index: ix})
 		if errors.Is(err, storage.ErrNotFound) {
 			return oci.Errorf(oci.ErrManifestUnknown, "tag %s not found in repository %s", ref.tag, rt.name)
 		}
@@ -326,7 +396,7 @@ func (r *Registry) deleteManifest(w http.ResponseWriter, req *http.Request, rt r
 		r.notify(ctx, ev)
 	} else {
 		ev := event(ctx, Event{Action: ActionManifestDelete, Repo: rt.name, Digest: ref.digest})
-		err = r.meta.DeleteManifest(ctx, rt.name, ref.digest, ev.Record())
+		err = r.meta.DeleteManifest(ctx, rt.name, ref.digest, storage.DeleteOptions{Events: records(ev), Index: ix})
 		if errors.Is(err, storage.ErrNotFound) {
 			return oci.Errorf(oci.ErrManifestUnknown, "manifest %s not found in repository %s", ref.digest, rt.name)
 		}

@@ -25,7 +25,9 @@ type Registry struct {
 	admitters   []Admitter
 	gates       []PullGate
 	fetchers    []Fetcher
-	locks       [64]sync.Mutex // upload-id stripes: one writer per session per process
+	// inlineConfig: config media types whose bytes candidates carry.
+	inlineConfig []string
+	locks        [64]sync.Mutex // upload-id stripes: one writer per session per process
 
 	handlerOnce sync.Once
 	handler     http.Handler // ServeHTTP's router of Routes

@@ -24,6 +24,9 @@
 // in the store's outbox in the same transaction (events.go): what must
 // follow a change (its audit record, signature indexing) is queued with
 // it and survives any crash after it. Consumers drain and acknowledge it.
+// A manifest push or delete also takes the pack index changes it brings
+// (IndexChanges, packs.go) and makes them in its transaction, their events
+// recorded after its own: the index cannot disagree with the tags.
 //
 // Manifest bytes live in the metadata store, not the blob store: a manifest
 // PUT is then one transaction (one fsync) and a manifest GET never costs an

@@ -115,3 +115,36 @@ type Packs interface {
 	// A version is never forgotten: a deleted one moves to PackDeleted
 	// (ChangePackStatus), so its number stays bound to its content.
 }
+
+// IndexChanges are changes of the pack index that a registry write makes
+// in its own transaction (PutManifestOptions.Index, DeleteOptions.Index),
+// so the index cannot miss a push or a delete however the process dies,
+// and costs no transaction of its own. Each change that changes something
+// records its Event in the outbox after the write's own events, so the
+// audit trail reads the push, then the publication it brought.
+type IndexChanges struct {
+	Puts    []PackPut
+	Deletes []PackDelete
+}
+
+// PackPut records Version as PutPackVersion does. Event (pack.publish)
+// is recorded when the put changes something, with Details["previous"]
+// or Details["restored"] added as PutPackVersion adds them to its record.
+type PackPut struct {
+	Version *PackVersion
+	Event   Event
+}
+
+// PackDelete moves to PackDeleted, with a history entry saying Reason,
+// the version Name:Version, or (Version "") every version of Name
+// pointing at Digest; versions already deleted, or not recorded, are left
+// alone. Event is the template of the event recorded for each version it
+// moves: Target and Digest are the version's, and Details gain "from" (the
+// state it left) and "reason".
+type PackDelete struct {
+	Name    string
+	Version string
+	Digest  digest.Digest
+	Reason  string
+	Event   Event
+}

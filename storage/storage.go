@@ -157,6 +157,16 @@ type PutManifestOptions struct {
 	// Events are recorded in the outbox with the change (Blobs explains
 	// them).
 	Events []Event
+	// Index is what the change does to the pack index (IndexChanges).
+	Index IndexChanges
+}
+
+// DeleteOptions is what a DeleteManifest or DeleteTag does in its
+// transaction besides the delete: the outbox events of the change and
+// what it does to the pack index. The zero value asks for nothing.
+type DeleteOptions struct {
+	Events []Event
+	Index  IndexChanges
 }
 
 // ClaimError is the error of a put refused by a claim. It matches
@@ -245,7 +255,7 @@ type Manifests interface {
 	GetManifest(ctx context.Context, repo string, d digest.Digest) (*Manifest, error)
 	// DeleteManifest removes the manifest and every tag pointing at it (not
 	// their claims); ErrNotFound if absent.
-	DeleteManifest(ctx context.Context, repo string, d digest.Digest, evs ...Event) error
+	DeleteManifest(ctx context.Context, repo string, d digest.Digest, o DeleteOptions) error
 	// Referrers lists manifests of repo whose subject is subject, filtered by
 	// artifactType when it is not empty, ordered by digest.
 	Referrers(ctx context.Context, repo string, subject digest.Digest, artifactType string) ([]oci.Descriptor, error)
@@ -259,7 +269,7 @@ type Tags interface {
 	ListTags(ctx context.Context, repo, last string, n int) ([]string, error)
 	// DeleteTag removes the tag (not the manifest); ErrNotFound if absent.
 	// A claim on the tag stays.
-	DeleteTag(ctx context.Context, repo, tag string, evs ...Event) error
+	DeleteTag(ctx context.Context, repo, tag string, o DeleteOptions) error
 	// ClaimedDigest returns the digest tag is claimed for (TagClaim), or
 	// ErrNotFound.
 	ClaimedDigest(ctx context.Context, repo, tag string) (digest.Digest, error)

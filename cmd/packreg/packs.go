@@ -136,10 +136,10 @@ func (p *packs) start(ctx context.Context, wg *sync.WaitGroup) {
 // failed write, a replica that died) are looked for.
 const auditFlushInterval = 10 * time.Second
 
-// registryOptions are the hooks the registry is built with. The audit
-// recorder records each change's events inside the store's write, before
-// these hooks run, so the trail reads manifest.push, tag.move and then
-// the pack.publish the index derives from them.
+// registryOptions are the hooks the registry is built with. The pack
+// index is written by the registry's own transactions, its pack.publish
+// and pack.delete events recorded after the change's, so the trail reads
+// manifest.push, tag.move and then the pack.publish derived from them.
 func (p *packs) registryOptions() []registry.Option {
 	return p.svc.RegistryOptions()
 }

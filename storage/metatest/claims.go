@@ -51,9 +51,9 @@ var claimCases = []testCase{
 		_, err := s.GetManifest(ctx(t), "r", b.Digest)
 		is(t, err, storage.ErrNotFound, "manifest of a refused put")
 		// The claim outlives the tag and the manifest.
-		ok(t, s.DeleteTag(ctx(t), "r", "1.0.0"), "DeleteTag")
+		ok(t, s.DeleteTag(ctx(t), "r", "1.0.0", storage.DeleteOptions{}), "DeleteTag")
 		refusedBy(t, putClaimed(t, s, b, "1.0.0", storage.ClaimBind), "1.0.0", a.Digest, "after the tag is deleted")
-		ok(t, s.DeleteManifest(ctx(t), "r", a.Digest), "DeleteManifest")
+		ok(t, s.DeleteManifest(ctx(t), "r", a.Digest, storage.DeleteOptions{}), "DeleteManifest")
 		refusedBy(t, putClaimed(t, s, b, "1.0.0", storage.ClaimBind), "1.0.0", a.Digest, "after the manifest is deleted")
 		refusedBy(t, putClaimed(t, s, b, "1.0.0", storage.ClaimCheck), "1.0.0", a.Digest, "check against the claim")
 		_, err = s.ResolveTag(ctx(t), "r", "1.0.0")
@@ -126,7 +126,7 @@ var claimCases = []testCase{
 		m := manifest("r", "signed later")
 		m.Created = time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
 		put(t, s, m, "1.0.0")
-		ok(t, s.DeleteManifest(ctx(t), "r", m.Digest), "DeleteManifest")
+		ok(t, s.DeleteManifest(ctx(t), "r", m.Digest, storage.DeleteOptions{}), "DeleteManifest")
 		again := *m
 		again.Created = m.Created.Add(24 * time.Hour)
 		put(t, s, &again, "1.0.0")

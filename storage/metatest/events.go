@@ -44,11 +44,11 @@ var eventCases = []testCase{
 		ok(t, s.PutManifest(ctx(t), m, []string{"v1"},
 			storage.PutManifestOptions{Events: []storage.Event{ev("manifest.push", "r", "m1"), ev("tag.move", "r:v1", "m1")}}), "PutManifest")
 		// Changes that do not happen record nothing.
-		is(t, s.DeleteTag(ctx(t), "r", "nope", ev("tag.delete", "r:nope", "")), storage.ErrNotFound, "DeleteTag unknown")
-		is(t, s.DeleteManifest(ctx(t), "r", dg("nope"), ev("manifest.delete", "r", "nope")), storage.ErrNotFound, "DeleteManifest unknown")
+		is(t, s.DeleteTag(ctx(t), "r", "nope", storage.DeleteOptions{Events: []storage.Event{ev("tag.delete", "r:nope", "")}}), storage.ErrNotFound, "DeleteTag unknown")
+		is(t, s.DeleteManifest(ctx(t), "r", dg("nope"), storage.DeleteOptions{Events: []storage.Event{ev("manifest.delete", "r", "nope")}}), storage.ErrNotFound, "DeleteManifest unknown")
 		is(t, s.UnlinkBlob(ctx(t), "r", dg("nope"), ev("blob.delete", "r", "nope")), storage.ErrNotFound, "UnlinkBlob unknown")
-		ok(t, s.DeleteTag(ctx(t), "r", "v1", ev("tag.delete", "r:v1", "")), "DeleteTag")
-		ok(t, s.DeleteManifest(ctx(t), "r", m.Digest, ev("manifest.delete", "r", "m1")), "DeleteManifest")
+		ok(t, s.DeleteTag(ctx(t), "r", "v1", storage.DeleteOptions{Events: []storage.Event{ev("tag.delete", "r:v1", "")}}), "DeleteTag")
+		ok(t, s.DeleteManifest(ctx(t), "r", m.Digest, storage.DeleteOptions{Events: []storage.Event{ev("manifest.delete", "r", "m1")}}), "DeleteManifest")
 		ok(t, s.UnlinkBlob(ctx(t), "r", dg("b"), ev("blob.delete", "r", "b")), "UnlinkBlob")
 		want := "[blob.push r manifest.push r tag.move r:v1 tag.delete r:v1 manifest.delete r blob.delete r]"
 		for _, c := range []string{"index", storage.AuditConsumer} {
@@ -158,7 +158,7 @@ var eventCases = []testCase{
 		if n := calls.Load(); n != 1 {
 			t.Fatalf("%d listener calls for one commit, want 1", n)
 		}
-		is(t, s.DeleteTag(ctx(t), "r", "nope", ev("tag.delete", "r:nope", "")), storage.ErrNotFound, "DeleteTag unknown")
+		is(t, s.DeleteTag(ctx(t), "r", "nope", storage.DeleteOptions{Events: []storage.Event{ev("tag.delete", "r:nope", "")}}), storage.ErrNotFound, "DeleteTag unknown")
 		if n := calls.Load(); n != 1 {
 			t.Fatalf("a failed write called the listeners (%d calls)", n)
 		}

@@ -102,7 +102,7 @@ var manifestCases = []testCase{
 	{"SameManifestInTwoRepositories", func(t *testing.T, s storage.Store) {
 		put(t, s, manifest("a", "m"), "t")
 		put(t, s, manifest("b", "m"), "t")
-		ok(t, s.DeleteManifest(ctx(t), "a", dg("m")), "DeleteManifest in a")
+		ok(t, s.DeleteManifest(ctx(t), "a", dg("m"), storage.DeleteOptions{}), "DeleteManifest in a")
 		if _, err := s.GetManifest(ctx(t), "b", dg("m")); err != nil {
 			t.Fatalf("deleting from a removed it from b: %v", err)
 		}
@@ -112,7 +112,7 @@ var manifestCases = []testCase{
 		m1, m2 := manifest("r", "one"), manifest("r", "two")
 		put(t, s, m1, "a", "b")
 		put(t, s, m2, "c")
-		ok(t, s.DeleteManifest(ctx(t), "r", m1.Digest), "DeleteManifest")
+		ok(t, s.DeleteManifest(ctx(t), "r", m1.Digest, storage.DeleteOptions{}), "DeleteManifest")
 		_, err := s.GetManifest(ctx(t), "r", m1.Digest)
 		is(t, err, storage.ErrNotFound, "GetManifest after delete")
 		for _, tag := range []string{"a", "b"} {
@@ -123,8 +123,8 @@ var manifestCases = []testCase{
 		tags, err := s.ListTags(ctx(t), "r", "", 10)
 		ok(t, err, "ListTags")
 		equal(t, tags, []string{"c"}, "tags after delete")
-		is(t, s.DeleteManifest(ctx(t), "r", m1.Digest), storage.ErrNotFound, "second delete")
-		is(t, s.DeleteManifest(ctx(t), "nope", m2.Digest), storage.ErrNotFound, "delete in unknown repository")
+		is(t, s.DeleteManifest(ctx(t), "r", m1.Digest, storage.DeleteOptions{}), storage.ErrNotFound, "second delete")
+		is(t, s.DeleteManifest(ctx(t), "nope", m2.Digest, storage.DeleteOptions{}), storage.ErrNotFound, "delete in unknown repository")
 	}},
 	{"DeleteManifestKeepsBlobs", func(t *testing.T, s storage.Store) {
 		m := manifest("r", "m")
@@ -132,7 +132,7 @@ var manifestCases = []testCase{
 		link(t, s, "r", dg("config"), 2)
 		link(t, s, "r", dg("layer"), 3)
 		put(t, s, m, "t")
-		ok(t, s.DeleteManifest(ctx(t), "r", m.Digest), "DeleteManifest")
+		ok(t, s.DeleteManifest(ctx(t), "r", m.Digest, storage.DeleteOptions{}), "DeleteManifest")
 		for _, d := range m.Refs {
 			if _, err := s.BlobSize(ctx(t), "r", d); err != nil {
 				t.Fatalf("DeleteManifest unlinked %s (that is GC's job): %v", d, err)
@@ -201,7 +201,7 @@ var referrerCases = []testCase{
 		r1, r2 := referrer("r", "r1", subject.Digest, "sig"), referrer("r", "r2", subject.Digest, "sig")
 		put(t, s, r1, "sha256-x.sig")
 		put(t, s, r2)
-		ok(t, s.DeleteManifest(ctx(t), "r", r1.Digest), "DeleteManifest")
+		ok(t, s.DeleteManifest(ctx(t), "r", r1.Digest, storage.DeleteOptions{}), "DeleteManifest")
 		got, err := s.Referrers(ctx(t), "r", subject.Digest, "")
 		ok(t, err, "Referrers")
 		if len(got) != 1 || digest.Digest(got[0].Digest) != r2.Digest {
@@ -209,7 +209,7 @@ var referrerCases = []testCase{
 		}
 		// Deleting the subject leaves its referrers listed (OCI allows either;
 		// GC decides), but must not fail.
-		ok(t, s.DeleteManifest(ctx(t), "r", subject.Digest), "delete subject")
+		ok(t, s.DeleteManifest(ctx(t), "r", subject.Digest, storage.DeleteOptions{}), "delete subject")
 	}},
 }
 

@@ -34,7 +34,7 @@ var repoCases = []testCase{
 		if got, _ := s.RepositoryExists(ctx(t), "r"); !got {
 			t.Fatal("repository with a manifest left reported missing")
 		}
-		ok(t, s.DeleteManifest(ctx(t), "r", dg("m")), "DeleteManifest")
+		ok(t, s.DeleteManifest(ctx(t), "r", dg("m"), storage.DeleteOptions{}), "DeleteManifest")
 		got, err := s.RepositoryExists(ctx(t), "r")
 		ok(t, err, "RepositoryExists")
 		if got {
@@ -92,7 +92,7 @@ var repoCases = []testCase{
 		link(t, s, "b", dg("y"), 1)
 		put(t, s, manifest("c", "m"), "t")
 		ok(t, s.UnlinkBlob(ctx(t), "b", dg("y")), "UnlinkBlob")
-		ok(t, s.DeleteManifest(ctx(t), "c", dg("m")), "DeleteManifest")
+		ok(t, s.DeleteManifest(ctx(t), "c", dg("m"), storage.DeleteOptions{}), "DeleteManifest")
 		got, err := s.ListRepositories(ctx(t), "", 10)
 		ok(t, err, "ListRepositories")
 		equal(t, got, []string{"a"}, "repositories left with content")

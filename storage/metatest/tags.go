@@ -36,7 +36,7 @@ var tagCases = []testCase{
 		ok(t, err, "ListTags")
 		equal(t, tags, []string{"1", "latest"}, "tags after the move")
 		// The old manifest no longer owns latest: deleting it keeps the tag.
-		ok(t, s.DeleteManifest(ctx(t), "r", m1.Digest), "DeleteManifest")
+		ok(t, s.DeleteManifest(ctx(t), "r", m1.Digest, storage.DeleteOptions{}), "DeleteManifest")
 		resolves(t, s, "r", "latest", m2.Digest)
 	}},
 	{"ListTagsByteOrder", func(t *testing.T, s storage.Store) {
@@ -99,15 +99,15 @@ var tagCases = []testCase{
 	{"DeleteTag", func(t *testing.T, s storage.Store) {
 		m := manifest("r", "m")
 		put(t, s, m, "a", "b")
-		ok(t, s.DeleteTag(ctx(t), "r", "a"), "DeleteTag")
+		ok(t, s.DeleteTag(ctx(t), "r", "a", storage.DeleteOptions{}), "DeleteTag")
 		_, err := s.ResolveTag(ctx(t), "r", "a")
 		is(t, err, storage.ErrNotFound, "deleted tag")
 		resolves(t, s, "r", "b", m.Digest)
 		if _, err := s.GetManifest(ctx(t), "r", m.Digest); err != nil {
 			t.Fatalf("DeleteTag removed the manifest: %v", err)
 		}
-		is(t, s.DeleteTag(ctx(t), "r", "a"), storage.ErrNotFound, "second DeleteTag")
-		is(t, s.DeleteTag(ctx(t), "nope", "b"), storage.ErrNotFound, "DeleteTag in unknown repository")
+		is(t, s.DeleteTag(ctx(t), "r", "a", storage.DeleteOptions{}), storage.ErrNotFound, "second DeleteTag")
+		is(t, s.DeleteTag(ctx(t), "nope", "b", storage.DeleteOptions{}), storage.ErrNotFound, "DeleteTag in unknown repository")
 	}},
 	{"SameTagInTwoRepositories", func(t *testing.T, s storage.Store) {
 		a, b := manifest("a", "ma"), manifest("a/b", "mb")
@@ -115,7 +115,7 @@ var tagCases = []testCase{
 		put(t, s, b, "latest")
 		resolves(t, s, "a", "latest", a.Digest)
 		resolves(t, s, "a/b", "latest", b.Digest)
-		ok(t, s.DeleteTag(ctx(t), "a", "latest"), "DeleteTag")
+		ok(t, s.DeleteTag(ctx(t), "a", "latest", storage.DeleteOptions{}), "DeleteTag")
 		resolves(t, s, "a/b", "latest", b.Digest)
 		tags, err := s.ListTags(ctx(t), "a", "", 10)
 		ok(t, err, "ListTags")

@@ -55,6 +55,7 @@ func (s *Store) PutManifest(ctx context.Context, m *storage.Manifest, tags []str
 			return fmt.Errorf("sqlmeta: claim of tag %q, which the put does not write", c.Tag)
 		}
 	}
+	var evs []storage.Event
 	err = s.write(ctx, "put manifest", func(ctx context.Context, tx *sql.Tx) error {
 		id, err := s.ensureRepo(ctx, tx, m.Repo)
 		if err != nil {
@@ -86,9 +87,21 @@ func (s *Store) PutManifest(ctx context.Context, m *storage.Manifest, tags []str
 				return err
 			}
 		}
-		return s.recordEvents(ctx, tx, o.Events)
+		return s.recordWith(ctx, tx, o.Events, o.Index, &evs)
 	})
-	return s.committed(ctx, err, o.Events)
+	return s.committed(ctx, err, evs)
+}
+
+// recordWith applies the index changes of a registry write and records
+// its events, then those of the index changes, setting *all to every
+// event recorded (for committed): a retried transaction starts over.
+func (s *Store) recordWith(ctx context.Context, tx *sql.Tx, evs []storage.Event, ix storage.IndexChanges, all *[]storage.Event) error {
+	more, err := s.applyIndex(ctx, tx, ix)
+	if err != nil {
+		return err
+	}
+	*all = append(slices.Clip(evs), more...)
+	return s.recordEvents(ctx, tx, *all)
 }
 
 // claim applies one TagClaim inside PutManifest's transaction.
@@ -159,7 +172,8 @@ func (s *Store) GetManifest(ctx context.Context, repo string, d digest.Digest) (
 	return m, nil
 }
 
-func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest, evs ...storage.Event) error {
+func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest, o storage.DeleteOptions) error {
+	var evs []storage.Event
 	err := s.write(ctx, "delete manifest", func(ctx context.Context, tx *sql.Tx) error {
 		id, err := s.repoID(ctx, tx, repo)
 		if err != nil {
@@ -176,7 +190,7 @@ func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest
 		if err != nil {
 			return err
 		}
-		return s.recordEvents(ctx, tx, evs)
+		return s.recordWith(ctx, tx, o.Events, o.Index, &evs)
 	})
 	return s.committed(ctx, err, evs)
 }
@@ -237,7 +251,8 @@ func (s *Store) ListTags(ctx context.Context, repo, last string, n int) ([]strin
 	return tags, s.fail("list tags", err)
 }
 
-func (s *Store) DeleteTag(ctx context.Context, repo, tag string, evs ...storage.Event) error {
+func (s *Store) DeleteTag(ctx context.Context, repo, tag string, o storage.DeleteOptions) error {
+	var evs []storage.Event
 	err := s.write(ctx, "delete tag", func(ctx context.Context, tx *sql.Tx) error {
 		n, err := s.exec(ctx, tx, qDeleteTag, repo, tag)
 		if err == nil && n == 0 {
@@ -246,7 +261,7 @@ func (s *Store) DeleteTag(ctx context.Context, repo, tag string, evs ...storage.
 		if err != nil {
 			return err
 		}
-		return s.recordEvents(ctx, tx, evs)
+		return s.recordWith(ctx, tx, o.Events, o.Index, &evs)
 	})
 	return s.committed(ctx, err, evs)
 }

@@ -71,7 +71,7 @@ func TestMigration6KeepsData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.DeleteManifest(ctx, "acme/rules", d); err != nil {
+	if err := s.DeleteManifest(ctx, "acme/rules", d, storage.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	m.Created = time.Now()

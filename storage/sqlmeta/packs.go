@@ -22,124 +22,30 @@ import (
 // deleted). Writes append their audit records last in the same transaction.
 
 func (s *Store) PutPackVersion(ctx context.Context, v *storage.PackVersion, rec *storage.AuditRecord) (bool, error) {
-	changed, err := s.putPackVersion(ctx, v, rec)
-	if errors.Is(err, storage.ErrConflict) {
-		// Another writer recorded the version between our read and our
-		// insert (PostgreSQL); its row is committed now, so one more try
-		// sees it and either finds the same digest or replaces it.
-		changed, err = s.putPackVersion(ctx, v, rec)
-	}
-	return changed, err
-}
-
-func (s *Store) putPackVersion(ctx context.Context, v *storage.PackVersion, rec *storage.AuditRecord) (bool, error) {
-	labels, err := json.Marshal(nonNilMap(v.Labels))
-	if err != nil {
-		return false, fmt.Errorf("sqlmeta: encode labels: %w", err)
-	}
-	files, err := json.Marshal(nonNilSlice(v.Files))
-	if err != nil {
-		return false, fmt.Errorf("sqlmeta: encode files: %w", err)
-	}
-	var changed bool
-	err = s.write(ctx, "put pack version", func(ctx context.Context, tx *sql.Tx) error {
-		changed = false
-		now := time.Now().UnixNano()
-		content := []any{string(v.Digest), v.MediaType, v.ArtifactType, v.Size, v.TotalSize,
-			v.Description, string(labels), string(files), now}
-		var (
-			id           int64
-			prev, status string
-		)
-		err := s.row(ctx, tx, qPackVersionDigest, v.Name, v.Version).Scan(&id, &prev, &status)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			args := append([]any{v.Name, v.Version, storage.PackActive, now}, content...)
-			err = s.row(ctx, tx, qInsertPackVersion, args...).Scan(&id)
-			if errors.Is(err, sql.ErrNoRows) {
-				// ON CONFLICT DO NOTHING: a concurrent transaction won.
-				return fmt.Errorf("pack version %s:%s recorded concurrently: %w", v.Name, v.Version, storage.ErrConflict)
-			}
-			if err != nil {
-				return err
-			}
-			actor := ""
-			if rec != nil {
-				actor = rec.Actor
-			}
-			if _, err := s.exec(ctx, tx, qInsertPackHistory, v.Name, v.Version, "", storage.PackActive, "published", actor, now); err != nil {
-				return err
-			}
-		case err != nil:
-			return err
-		case prev == string(v.Digest) && status != storage.PackDeleted:
-			return nil
-		default:
-			details := map[string]string{}
-			if status == storage.PackDeleted {
-				to, err := s.restorePackVersion(ctx, tx, v, now, rec)
-				if err != nil {
-					return err
-				}
-				details["restored"] = to
-			}
-			if prev != string(v.Digest) {
-				args := append(content, id)
-				if _, err := s.exec(ctx, tx, qUpdatePackContent, args...); err != nil {
-					return err
-				}
-				details["previous"] = prev
-			}
-			if _, err := s.exec(ctx, tx, qDeletePackLabels, id); err != nil {
-				return err
-			}
-			if rec != nil {
-				rec.Details = maps.Clone(rec.Details)
-				if rec.Details == nil {
-					rec.Details = map[string]string{}
-				}
-				maps.Copy(rec.Details, details)
-			}
-		}
-		for _, k := range slices.Sorted(maps.Keys(v.Labels)) {
-			if _, err := s.exec(ctx, tx, qInsertPackLabel, id, k, v.Labels[k]); err != nil {
-				return err
-			}
-		}
-		changed = true
-		if rec == nil {
-			return nil
-		}
-		return s.appendAudit(ctx, tx, []*storage.AuditRecord{rec})
-	})
-	return changed, err
-}
-
-// restorePackVersion brings a deleted version back to the state it had
-// before its deletion (history says), with that state's reason, and
-// records the change. It returns the state.
-func (s *Store) restorePackVersion(ctx context.Context, tx *sql.Tx, v *storage.PackVersion, now int64, rec *storage.AuditRecord) (string, error) {
-	to := storage.PackActive
-	err := s.row(ctx, tx, qStateBeforeDelete, v.Name, v.Version, storage.PackDeleted).Scan(&to)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return "", err
-	}
-	reason := ""
-	if to != storage.PackActive {
-		err := s.row(ctx, tx, qLastReasonFor, v.Name, v.Version, to).Scan(&reason)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return "", err
-		}
-	}
-	if _, err := s.exec(ctx, tx, qSetPackStatus, to, reason, now, v.Name, v.Version, storage.PackDeleted); err != nil {
-		return "", err
-	}
 	actor := ""
 	if rec != nil {
 		actor = rec.Actor
 	}
-	_, err = s.exec(ctx, tx, qInsertPackHistory, v.Name, v.Version, storage.PackDeleted, to, "pushed again", actor, now)
-	return to, err
+	var changed bool
+	err := s.write(ctx, "put pack version", func(ctx context.Context, tx *sql.Tx) error {
+		var (
+			details map[string]string
+			err     error
+		)
+		changed, details, err = s.putPackVersion(ctx, tx, v, actor, time.Now().UnixNano())
+		if err != nil || !changed || rec == nil {
+			return err
+		}
+		if len(details) > 0 {
+			rec.Details = maps.Clone(rec.Details)
+			if rec.Details == nil {
+				rec.Details = map[string]string{}
+			}
+			maps.Copy(rec.Details, details)
+		}
+		return s.appendAudit(ctx, tx, []*storage.AuditRecord{rec})
+	})
+	return changed, err
 }
 
 func (s *Store) GetPackVersion(ctx context.Context, name, version string) (*storage.PackVersion, error) {
