@@ -64,6 +64,8 @@ type Store struct {
 	rstmt  []*sql.Stmt // Query.idx -> prepared on the readers, SELECTs only
 	closed atomic.Bool
 	once   sync.Once
+	// writes counts the writes that committed (Writes).
+	writes atomic.Int64
 
 	// Listeners of committed events (OnEvents).
 	lmu       sync.Mutex
@@ -301,11 +303,18 @@ func (s *Store) write(ctx context.Context, op string, fn txFunc) error {
 		return fmt.Errorf("%s %s: %w: store closed", s.d.Name, op, storage.ErrUnavailable)
 	}
 	if s.ops != nil {
-		return s.fail(op, s.submit(ctx, fn))
+		err := s.submit(ctx, fn)
+		if err == nil {
+			s.writes.Add(1)
+		}
+		return s.fail(op, err)
 	}
 	const attempts = 5
 	for i := 1; ; i++ {
 		err := s.runTx(ctx, fn)
+		if err == nil {
+			s.writes.Add(1)
+		}
 		if err == nil || i == attempts || ctx.Err() != nil || s.class(err) != ClassRetry {
 			return s.fail(op, err)
 		}
@@ -313,6 +322,12 @@ func (s *Store) write(ctx context.Context, op string, fn txFunc) error {
 		time.Sleep(time.Duration(rand.IntN(5*i)+1) * time.Millisecond)
 	}
 }
+
+// Writes is how many writes (the write transactions callers asked for;
+// group commit may share one database transaction among several) have
+// committed since the store opened: what a request costs, for tests and
+// figures.
+func (s *Store) Writes() int64 { return s.writes.Load() }
 
 func (s *Store) runTx(ctx context.Context, fn txFunc) error {
 	tx, err := s.w.BeginTx(ctx, nil)

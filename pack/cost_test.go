@@ -1,0 +1,32 @@
+package pack_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/packreg/packreg/pack"
+)
+
+// TestPackPushCost: a pack manifest PUT writes the manifest, its tags,
+// its claims, its events and the pack version in one transaction, and the
+// audit trail records the events in one more; nothing else writes on the
+// request (the pack index used to read the manifest back and write in a
+// transaction of its own, and the trail to drain twice).
+func TestPackPushCost(t *testing.T) {
+	e := newEnv(t, pack.DefaultPolicy())
+	m := e.ociPack("acme/cost", map[string]string{"org.opencontainers.image.description": "cost"},
+		file{name: "rules.yaml", data: []byte("rules: []")})
+	before := e.store.Writes()
+	if w := e.putManifest("acme/cost", "1.0.0", m); w.Code != http.StatusCreated {
+		t.Fatalf("push: %d %s", w.Code, w.Body)
+	}
+	if n := e.store.Writes() - before; n != 2 {
+		t.Fatalf("a pack manifest PUT committed %d writes, want 2 (the push with its index, the audit records)", n)
+	}
+	if v, err := e.store.GetPackVersion(t.Context(), "acme/cost", "1.0.0"); err != nil || v.Description != "cost" || len(v.Files) != 1 {
+		t.Fatalf("version after the push: %+v, %v", v, err)
+	}
+	if recs := e.audit("action=pack.publish"); len(recs) != 1 {
+		t.Fatalf("pack.publish records: %+v", recs)
+	}
+}
