@@ -7,8 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
-	"sync"
+	"time"
 
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/internal/apierr"
@@ -24,10 +25,25 @@ import (
 
 var emptyJSON = []byte("{}")
 
-// publishMu serialises the read-modify-write of a schema tag in this
-// process; replicas posting to the same version at once may still race,
-// and the loser's layer is then only in its own (still listed) referrer.
-var publishMu sync.Mutex
+// Concurrent posts about one subject (in this process or on other
+// replicas) need no lock: the append to the .att manifest writes the tag
+// only if it still holds what was read (PushManifestIf) and reads again
+// when it does not, and a new signature supersedes the others by what the
+// .sig tag holds once it is written (supersedeBySigTag).
+
+// maxTagRetries bounds the rounds of a read-modify-write of a schema tag
+// that lost to concurrent writers; each waits a little, at random, so the
+// losers do not collide again.
+const maxTagRetries = 32
+
+func backoff(ctx context.Context, round int) {
+	t := time.NewTimer(time.Duration(rand.IntN(2*round+2)+1) * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
 
 // SignatureInput is a cosign signature posted to the API: the base64
 // simple-signing payload (`cosign generate IMAGE`) and the base64
@@ -104,16 +120,42 @@ func (s *Service) PublishSignature(ctx context.Context, repo string, subject dig
 	}
 	layer := oci.NewDescriptor(oci.MediaTypeCosignSimpleSigning, digest.FromBytes(digest.SHA256, payload), int64(len(payload)))
 	layer.Annotations = map[string]string{oci.AnnotationCosignSignature: base64.StdEncoding.EncodeToString(sig)}
-	publishMu.Lock()
-	defer publishMu.Unlock()
 	recs, ref, err := s.publish(ctx, repo, subject, KindSignature, payload, layer, false)
 	if err != nil {
 		return nil, "", err
 	}
-	if _, err := s.st.SupersedeAttestRecords(ctx, repo, subject, KindSignature, "", ref, s.now().UTC()); err != nil {
+	if err := s.supersedeBySigTag(ctx, repo, subject); err != nil {
 		return nil, "", err
 	}
 	return recs, ref, nil
+}
+
+// supersedeBySigTag marks every signature of subject superseded but those
+// of the manifest its .sig tag holds now, until the tag holds still
+// across one round. Superseding makes the kept referrer's records current
+// again, so the last round of the last writer decides, whatever order
+// concurrent posts ran in: the signature the tag holds is the current one.
+func (s *Service) supersedeBySigTag(ctx context.Context, repo string, subject digest.Digest) error {
+	tag := SchemaTag(subject, KindSignature)
+	for round := 0; ; round++ {
+		cur, err := s.src.Manifest(ctx, repo, tag)
+		if errors.Is(err, oci.ErrManifestUnknown) {
+			return nil // deleted since: its deletion's indexing drops its records
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := s.st.SupersedeAttestRecords(ctx, repo, subject, KindSignature, "", cur.Digest, s.now().UTC()); err != nil {
+			return err
+		}
+		again, err := s.src.Manifest(ctx, repo, tag)
+		if err != nil && !errors.Is(err, oci.ErrManifestUnknown) {
+			return err
+		}
+		if err != nil || again.Digest == cur.Digest || round == maxTagRetries {
+			return nil
+		}
+	}
 }
 
 // PublishAttestation verifies a posted DSSE envelope holding an in-toto
@@ -144,8 +186,6 @@ func (s *Service) PublishAttestation(ctx context.Context, repo string, subject d
 	}
 	layer := oci.NewDescriptor(oci.MediaTypeDSSE, digest.FromBytes(digest.SHA256, body), int64(len(body)))
 	layer.Annotations = map[string]string{AnnotationPredicateType: st.PredicateType, oci.AnnotationCosignSignature: ""}
-	publishMu.Lock()
-	defer publishMu.Unlock()
 	return s.publish(ctx, repo, subject, KindAttestation, body, layer, true)
 }
 
@@ -167,6 +207,8 @@ func (s *Service) vouch(ctx context.Context, sig, msg []byte, claim string) erro
 
 // publish pushes blob as layer of the subject's schema-tag manifest
 // (appended to the layers already there when keep is set) and indexes it.
+// An append writes the tag only if it still holds the manifest it
+// extended, and extends the new one when another post got there first.
 func (s *Service) publish(ctx context.Context, repo string, subject digest.Digest, kind string, blob []byte, layer oci.Descriptor, keep bool) ([]storage.AttestRecord, digest.Digest, error) {
 	if s.pub == nil {
 		return nil, "", apierr.New(http.StatusNotImplemented, "UNSUPPORTED", "this server cannot store signatures")
@@ -175,25 +217,6 @@ func (s *Service) publish(ctx context.Context, repo string, subject digest.Diges
 	if err != nil {
 		return nil, "", err
 	}
-	tag := SchemaTag(subject, kind)
-	var layers []oci.Descriptor
-	if keep {
-		old, err := s.src.Manifest(ctx, repo, tag)
-		switch {
-		case err == nil:
-			var doc oci.Manifest
-			if json.Unmarshal(old.Payload, &doc) == nil {
-				for _, l := range doc.Layers {
-					if l.Digest != layer.Digest {
-						layers = append(layers, l)
-					}
-				}
-			}
-		case !errors.Is(err, oci.ErrManifestUnknown):
-			return nil, "", err
-		}
-	}
-	layers = append(layers, layer)
 	if err := s.pub.PushBlob(ctx, repo, digest.Digest(layer.Digest), bytes.NewReader(blob)); err != nil {
 		return nil, "", err
 	}
@@ -201,19 +224,62 @@ func (s *Service) publish(ctx context.Context, repo string, subject digest.Diges
 	if err := s.pub.PushBlob(ctx, repo, emptyDigest, bytes.NewReader(emptyJSON)); err != nil {
 		return nil, "", err
 	}
-	man := oci.NewManifest(oci.NewDescriptor(oci.MediaTypeEmptyJSON, emptyDigest, int64(len(emptyJSON))), layers)
+	config := oci.NewDescriptor(oci.MediaTypeEmptyJSON, emptyDigest, int64(len(emptyJSON)))
 	subjDesc := oci.NewDescriptor(subj.MediaType, subject, subj.Size)
-	man.Subject = &subjDesc
-	payload, err := json.Marshal(man)
+	tag := SchemaTag(subject, kind)
+	for round := 0; ; round++ {
+		layers, was, err := s.keptLayers(ctx, repo, tag, layer, keep)
+		if err != nil {
+			return nil, "", err
+		}
+		man := oci.NewManifest(config, append(layers, layer))
+		man.Subject = &subjDesc
+		payload, err := json.Marshal(man)
+		if err != nil {
+			return nil, "", err
+		}
+		var ref digest.Digest
+		if keep {
+			ref, err = s.pub.PushManifestIf(ctx, repo, tag, was, oci.MediaTypeImageManifest, payload)
+		} else {
+			ref, err = s.pub.PushManifest(ctx, repo, tag, oci.MediaTypeImageManifest, payload)
+		}
+		if errors.Is(err, storage.ErrConflict) && round < maxTagRetries {
+			backoff(ctx, round)
+			continue // another post moved the tag: extend what it wrote
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		// Index now, so the answer carries the records; the push event
+		// indexes the same manifest again, to the same result.
+		recs, err := s.Index(ctx, repo, ref, subject, true)
+		return recs, ref, err
+	}
+}
+
+// keptLayers is what an append keeps of the manifest tag holds (every
+// layer but one equal to layer), and that manifest's digest ("" when the
+// tag is free); nothing when keep is not set.
+func (s *Service) keptLayers(ctx context.Context, repo, tag string, layer oci.Descriptor, keep bool) ([]oci.Descriptor, digest.Digest, error) {
+	if !keep {
+		return nil, "", nil
+	}
+	old, err := s.src.Manifest(ctx, repo, tag)
+	if errors.Is(err, oci.ErrManifestUnknown) {
+		return nil, "", nil
+	}
 	if err != nil {
 		return nil, "", err
 	}
-	ref, err := s.pub.PushManifest(ctx, repo, tag, oci.MediaTypeImageManifest, payload)
-	if err != nil {
-		return nil, "", err
+	var layers []oci.Descriptor
+	var doc oci.Manifest
+	if json.Unmarshal(old.Payload, &doc) == nil {
+		for _, l := range doc.Layers {
+			if l.Digest != layer.Digest {
+				layers = append(layers, l)
+			}
+		}
 	}
-	// Index now, so the answer carries the records; the push event
-	// indexes the same manifest again, to the same result.
-	recs, err := s.Index(ctx, repo, ref, subject, true)
-	return recs, ref, err
+	return layers, old.Digest, nil
 }

@@ -30,6 +30,9 @@ type Source interface {
 type Publisher interface {
 	PushBlob(ctx context.Context, repo string, d digest.Digest, body io.Reader) error
 	PushManifest(ctx context.Context, repo, ref, mediaType string, payload []byte, tags ...string) (digest.Digest, error)
+	// PushManifestIf pushes under tag only if it still points at was
+	// ("": absent); otherwise an error matching storage.ErrConflict.
+	PushManifestIf(ctx context.Context, repo, tag string, was digest.Digest, mediaType string, payload []byte) (digest.Digest, error)
 }
 
 var (

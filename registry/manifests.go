@@ -182,7 +182,7 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 		return oci.Errorf(oci.ErrManifestInvalid, "reading manifest: %v", err)
 	}
 	tags := req.URL.Query()["tag"]
-	m, err := r.pushManifest(req.Context(), rt.name, rt.ref, tags, req.Header.Get("Content-Type"), payload)
+	m, err := r.pushManifest(req.Context(), rt.name, rt.ref, tags, req.Header.Get("Content-Type"), payload, nil)
 	if err != nil {
 		return err
 	}
@@ -203,8 +203,9 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 // pushManifest is the whole manifest push, for PUT and PushManifest
 // alike: the reference, validation, reference checks, admission, the
 // store, events. ref is the URL reference; tags are extra tags (?tag=);
-// ct is the Content-Type.
-func (r *Registry) pushManifest(ctx context.Context, repo, rawRef string, tags []string, ct string, payload []byte) (*storage.Manifest, error) {
+// ct is the Content-Type; was, when set, is the state its tag must be in
+// (PushManifestIf).
+func (r *Registry) pushManifest(ctx context.Context, repo, rawRef string, tags []string, ct string, payload []byte, was *storage.TagState) (*storage.Manifest, error) {
 	if err := checkRepo(repo); err != nil {
 		return nil, err
 	}
@@ -215,13 +216,16 @@ func (r *Registry) pushManifest(ctx context.Context, repo, rawRef string, tags [
 		}
 		return nil, invalidManifest("invalid tag %q", clip(rawRef))
 	}
-	return r.storeManifest(ctx, repo, ref, tags, ct, payload)
+	if was != nil && ref.tag == "" {
+		return nil, invalidManifest("a conditional push needs a tag, not %q", clip(rawRef))
+	}
+	return r.storeManifest(ctx, repo, ref, tags, ct, payload, was)
 }
 
 // storeManifest is the whole manifest push: validation, reference checks,
 // admission, the store, events. ref is the URL reference; tags are extra
 // tags (?tag=).
-func (r *Registry) storeManifest(ctx context.Context, repo string, ref reference, tags []string, ct string, payload []byte) (*storage.Manifest, error) {
+func (r *Registry) storeManifest(ctx context.Context, repo string, ref reference, tags []string, ct string, payload []byte, was *storage.TagState) (*storage.Manifest, error) {
 	for _, t := range tags {
 		if !oci.ValidTag(t) {
 			return nil, invalidManifest("invalid tag %q", clip(t))
@@ -271,6 +275,9 @@ func (r *Registry) storeManifest(ctx context.Context, repo string, ref reference
 	// Claims, events and index changes in the transaction that writes the
 	// tags: a push refused by a claim records nothing.
 	o.Events = records(evs...)
+	if was != nil {
+		o.TagWas = []storage.TagState{*was}
+	}
 	if err := r.meta.PutManifest(ctx, m, tags, o); err != nil {
 		var ce *storage.ClaimError
 		if errors.As(err, &ce) {

@@ -44,7 +44,21 @@ func (r *Registry) PushBlob(ctx context.Context, repo string, d digest.Digest, b
 // PushManifest stores payload in repo under ref (a tag or its digest) and
 // the extra tags, exactly as a PUT /v2/<repo>/manifests/<ref> would.
 func (r *Registry) PushManifest(ctx context.Context, repo, ref, mediaType string, payload []byte, tags ...string) (digest.Digest, error) {
-	m, err := r.pushManifest(ctx, repo, ref, tags, mediaType, payload)
+	m, err := r.pushManifest(ctx, repo, ref, tags, mediaType, payload, nil)
+	if err != nil {
+		return "", err
+	}
+	return m.Digest, nil
+}
+
+// PushManifestIf is PushManifest of payload under tag, done only if tag
+// still points at was (does not exist, when was is ""): a read-modify-write
+// of a tag (attest appending to cosign's .att manifest) that cannot lose a
+// concurrent writer's change, in this process or another replica. When
+// the tag has moved it changes nothing and returns an error matching
+// storage.ErrConflict: read the tag again and retry.
+func (r *Registry) PushManifestIf(ctx context.Context, repo, tag string, was digest.Digest, mediaType string, payload []byte) (digest.Digest, error) {
+	m, err := r.pushManifest(ctx, repo, tag, nil, mediaType, payload, &storage.TagState{Tag: tag, Digest: was})
 	if err != nil {
 		return "", err
 	}

@@ -159,7 +159,36 @@ type PutManifestOptions struct {
 	Events []Event
 	// Index is what the change does to the pack index (IndexChanges).
 	Index IndexChanges
+	// TagWas makes the put conditional: each Tag (one of the put's tags)
+	// must point at Digest when the put writes it, or be absent when
+	// Digest is "". A put whose condition no longer holds (a concurrent
+	// put moved the tag) changes nothing and returns a *TagMovedError: a
+	// read-modify-write of a tag cannot lose another writer's change.
+	TagWas []TagState
 }
+
+// TagState is a tag and the digest it points at ("": no such tag).
+type TagState struct {
+	Tag    string
+	Digest digest.Digest
+}
+
+// TagMovedError is the error of a put whose TagWas no longer holds. It
+// matches ErrConflict: read the tag again and retry.
+type TagMovedError struct {
+	Repo, Tag string
+	Want      digest.Digest // what the put expected ("" : absent)
+}
+
+func (e *TagMovedError) Error() string {
+	want := e.Want.String()
+	if want == "" {
+		want = "absent"
+	}
+	return fmt.Sprintf("tag %s of %s is no longer %s", e.Tag, e.Repo, want)
+}
+
+func (e *TagMovedError) Is(target error) bool { return target == ErrConflict }
 
 // DeleteOptions is what a DeleteManifest or DeleteTag does in its
 // transaction besides the delete: the outbox events of the change and

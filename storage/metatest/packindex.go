@@ -1,9 +1,11 @@
 package metatest
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 
+	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -118,5 +120,41 @@ var packIndexCases = []testCase{
 		if got := statusOf(t, p, "r", "1.1.0"); got != storage.PackActive {
 			t.Fatalf("1.1.0 pushed again: %s", got)
 		}
+	}},
+}
+
+var tagWasCases = []testCase{
+	{"TagWasMakesThePutConditional", func(t *testing.T, s storage.Store) {
+		ok(t, s.AddEventConsumer(ctx(t), "index"), "AddEventConsumer")
+		a, b, c := manifest("r", "a"), manifest("r", "b"), manifest("r", "c")
+		was := func(d digest.Digest) storage.PutManifestOptions {
+			return storage.PutManifestOptions{TagWas: []storage.TagState{{Tag: "t", Digest: d}},
+				Events: []storage.Event{ev("tag.move", "r:t", "x")}}
+		}
+		moved := func(err error, want digest.Digest, what string) {
+			t.Helper()
+			var tm *storage.TagMovedError
+			if !errors.As(err, &tm) || tm.Tag != "t" || tm.Want != want || !errors.Is(err, storage.ErrConflict) {
+				t.Fatalf("%s: %v, want a TagMovedError expecting %q", what, err, want)
+			}
+		}
+		ok(t, s.PutManifest(ctx(t), a, []string{"t"}, was("")), "put a while t is free")
+		moved(s.PutManifest(ctx(t), b, []string{"t"}, was("")), "", "put b expecting t free")
+		moved(s.PutManifest(ctx(t), b, []string{"t"}, was(c.Digest)), c.Digest, "put b expecting c")
+		if d, err := s.ResolveTag(ctx(t), "r", "t"); err != nil || d != a.Digest {
+			t.Fatalf("t after refused puts: %s %v", d, err)
+		}
+		if _, err := s.GetManifest(ctx(t), "r", b.Digest); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("a refused put stored its manifest: %v", err)
+		}
+		ok(t, s.PutManifest(ctx(t), b, []string{"t"}, was(a.Digest)), "put b expecting a")
+		if d, _ := s.ResolveTag(ctx(t), "r", "t"); d != b.Digest {
+			t.Fatalf("t after the put: %s", d)
+		}
+		// A deleted tag is not the tag it was.
+		ok(t, s.DeleteTag(ctx(t), "r", "t", storage.DeleteOptions{}), "DeleteTag")
+		moved(s.PutManifest(ctx(t), c, []string{"t"}, was(b.Digest)), b.Digest, "put c expecting b after the delete")
+		_, names := pending(t, s, "index")
+		equal(t, names, []string{"tag.move r:t", "tag.move r:t"}, "events: only the puts that happened")
 	}},
 }

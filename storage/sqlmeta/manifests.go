@@ -55,6 +55,11 @@ func (s *Store) PutManifest(ctx context.Context, m *storage.Manifest, tags []str
 			return fmt.Errorf("sqlmeta: claim of tag %q, which the put does not write", c.Tag)
 		}
 	}
+	for _, w := range o.TagWas {
+		if _, ok := slices.BinarySearch(tags, w.Tag); !ok {
+			return fmt.Errorf("sqlmeta: condition on tag %q, which the put does not write", w.Tag)
+		}
+	}
 	var evs []storage.Event
 	err = s.write(ctx, "put manifest", func(ctx context.Context, tx *sql.Tx) error {
 		id, err := s.ensureRepo(ctx, tx, m.Repo)
@@ -74,6 +79,21 @@ func (s *Store) PutManifest(ctx context.Context, m *storage.Manifest, tags []str
 			string(m.Subject), ann, strings.Join(refs, "\n"), m.IndexDepth, first)
 		if err != nil {
 			return err
+		}
+		// Conditional writes first: each locks its tag's row (or its
+		// absence) until the commit, so the condition holds at the commit.
+		for _, w := range o.TagWas {
+			q, args := qMoveTagFrom, []any{string(m.Digest), now, id, w.Tag, string(w.Digest)}
+			if w.Digest == "" {
+				q, args = qInsertTag, []any{id, w.Tag, string(m.Digest), now}
+			}
+			n, err := s.exec(ctx, tx, q, args...)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				return &storage.TagMovedError{Repo: m.Repo, Tag: w.Tag, Want: w.Digest}
+			}
 		}
 		for _, tag := range tags {
 			_, err := s.exec(ctx, tx, qUpsertTag,
@@ -304,6 +324,9 @@ var (
 	qClaimedDigest = query(`SELECT digest FROM tag_claims WHERE repo = ? AND tag = ?`)
 	qUpsertTag     = query(`INSERT INTO tags (repo_id, name, digest, updated) VALUES (?, ?, ?, ?)
 				ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, updated = excluded.updated`)
+	qInsertTag = query(`INSERT INTO tags (repo_id, name, digest, updated) VALUES (?, ?, ?, ?)
+				ON CONFLICT (repo_id, name) DO NOTHING`)
+	qMoveTagFrom = query(`UPDATE tags SET digest = ?, updated = ? WHERE repo_id = ? AND name = ? AND digest = ?`)
 	qGetManifest = query(`SELECT m.media_type, m.artifact_type, m.size, m.payload, m.subject,
 			m.annotations, m.refs, m.index_depth, m.created
 		FROM manifests m JOIN repositories r ON r.id = m.repo_id
