@@ -44,13 +44,7 @@ func dsseEnvelope(t *testing.T, key *ecdsa.PrivateKey, subject, predicateType st
 // lost. (A lock inside one process serialised the appends of that process
 // only: another replica's append could overwrite one.)
 func TestConcurrentAttestationsAcrossReplicas(t *testing.T) {
-	s3URL := needEnv(t, "PACKREG_TEST_S3")
-	pgURL := needEnv(t, "PACKREG_TEST_POSTGRES")
-	stores := []string{"--storage", isolatedS3(t, s3URL), "--database", isolatedPostgres(t, pgURL)}
-	a := startServer(t, stores...)
-	b := startServer(t, stores...)
-	a.dumpLogOnFailure()
-	b.dumpLogOnFailure()
+	a, b := startReplicas(t)
 	replicas := []*client{newClient(t, a.URL), newClient(t, b.URL)}
 	c := replicas[0]
 	key, pemPub := ecdsaKey(t)

@@ -15,14 +15,22 @@ import (
 // TestTwoReplicas runs two packreg processes over one S3 prefix and one
 // PostgreSQL database (issue 3): they must act as one registry, with no
 // sticky sessions.
-func TestTwoReplicas(t *testing.T) {
+// startReplicas starts two servers over one S3 bucket prefix and one
+// PostgreSQL database of their own: two replicas of one registry.
+func startReplicas(t *testing.T) (a, b *server) {
+	t.Helper()
 	s3URL := needEnv(t, "PACKREG_TEST_S3")
 	pgURL := needEnv(t, "PACKREG_TEST_POSTGRES")
 	stores := []string{"--storage", isolatedS3(t, s3URL), "--database", isolatedPostgres(t, pgURL)}
-	a := startServer(t, stores...)
-	b := startServer(t, stores...)
+	a = startServer(t, stores...)
+	b = startServer(t, stores...)
 	a.dumpLogOnFailure()
 	b.dumpLogOnFailure()
+	return a, b
+}
+
+func TestTwoReplicas(t *testing.T) {
+	a, b := startReplicas(t)
 
 	t.Run("chunked upload alternating replicas", func(t *testing.T) {
 		replicas := []*client{newClient(t, a.URL), newClient(t, b.URL)}
