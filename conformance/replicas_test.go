@@ -12,9 +12,6 @@ import (
 	"time"
 )
 
-// TestTwoReplicas runs two packreg processes over one S3 prefix and one
-// PostgreSQL database (issue 3): they must act as one registry, with no
-// sticky sessions.
 // startReplicas starts two servers over one S3 bucket prefix and one
 // PostgreSQL database of their own: two replicas of one registry.
 func startReplicas(t *testing.T) (a, b *server) {
@@ -29,6 +26,9 @@ func startReplicas(t *testing.T) (a, b *server) {
 	return a, b
 }
 
+// TestTwoReplicas runs two packreg processes over one S3 prefix and one
+// PostgreSQL database (issue 3): they must act as one registry, with no
+// sticky sessions.
 func TestTwoReplicas(t *testing.T) {
 	a, b := startReplicas(t)
 

@@ -30,3 +30,21 @@ func TestPackPushCost(t *testing.T) {
 		t.Fatalf("pack.publish records: %+v", recs)
 	}
 }
+
+// TestPackPublishCost: a REST publish of one file commits each blob with
+// its audit records (2 writes each, the file and the config) and the
+// manifest with its pack version and its audit records (2 more); it does
+// not index the version again after the push did (it used to: 11 writes,
+// with a third audit drain and a second pack index write).
+func TestPackPublishCost(t *testing.T) {
+	e := newEnv(t, pack.DefaultPolicy())
+	before := e.store.Writes()
+	e.mustPublish(pack.Metadata{Name: "acme/cost", Version: "1.0.0", Description: "cost"},
+		file{name: "rules.yaml", data: []byte("rules: []")})
+	if n := e.store.Writes() - before; n != 6 {
+		t.Fatalf("a REST publish of one file committed %d writes, want 6", n)
+	}
+	if recs := e.audit("action=pack.publish"); len(recs) != 1 {
+		t.Fatalf("pack.publish records: %+v", recs)
+	}
+}

@@ -26,8 +26,9 @@ type Registry interface {
 	OpenBlob(ctx context.Context, repo string, d digest.Digest) (io.ReadCloser, int64, error)
 }
 
-// Service is the pack registry: it indexes pack versions from registry
-// events, admits or refuses manifests by policy, gates pulls by lifecycle,
+// Service is the pack registry: it admits or refuses manifests by
+// policy, names the pack index changes of each push and delete (written
+// by the registry's own transaction, index.go), gates pulls by lifecycle,
 // and publishes, lists and retires packs for the REST API.
 type Service struct {
 	store      storage.Packs // the pack index; its writes carry their audit records
