@@ -37,6 +37,16 @@ func auditTrail(t *testing.T, tl *tool, server string) []auditEntry {
 	return page.Items
 }
 
+// startOnPostgres starts a server (with args) on a PostgreSQL database
+// of its own, which it returns for the test to lock tables of.
+func startOnPostgres(t *testing.T, args ...string) (*server, string) {
+	t.Helper()
+	database := isolatedPostgres(t, needEnv(t, "PACKREG_TEST_POSTGRES"))
+	s := startServer(t, append(args, "--database", database)...)
+	s.dumpLogOnFailure()
+	return s, database
+}
+
 // hasRecord reports whether trail holds action on target with digest d.
 func hasRecord(trail []auditEntry, action, target, d string) bool {
 	for _, r := range trail {
@@ -53,10 +63,7 @@ func hasRecord(trail []auditEntry, action, target, d string) bool {
 // it as soon as the pushed tag is served. After the restart the trail holds
 // the push and the tag move, once each, and verifies.
 func TestKill9BeforeAuditRecord(t *testing.T) {
-	pgURL := needEnv(t, "PACKREG_TEST_POSTGRES")
-	database := isolatedPostgres(t, pgURL)
-	s := startServer(t, "--database", database)
-	s.dumpLogOnFailure()
+	s, database := startOnPostgres(t)
 	tl := newTool(t)
 	c := newClient(t, s.URL)
 	const repo = "audit/crash"
@@ -118,11 +125,7 @@ func TestKill9BeforeAuditRecord(t *testing.T) {
 func TestKill9IndexingBacklog(t *testing.T) {
 	cosign := needTool(t, "cosign")
 	oras := needTool(t, "oras")
-	pgURL := needEnv(t, "PACKREG_TEST_POSTGRES")
-	database := isolatedPostgres(t, pgURL)
-	cfg := writeConfig(t, "attest:\n  queue_size: 1\n")
-	s := startServer(t, "--config", cfg, "--database", database)
-	s.dumpLogOnFailure()
+	s, database := startOnPostgres(t, "--config", writeConfig(t, "attest:\n  queue_size: 1\n"))
 	a := &attestRun{t: t, s: s, c: newClient(t, s.URL), cosign: cosign, oras: oras,
 		tl: newTool(t, "COSIGN_PASSWORD=", "COSIGN_YES=true", "TUF_ROOT="+t.TempDir(), "PACKREG_URL="+s.URL)}
 	a.tl.run(cosign, "generate-key-pair")

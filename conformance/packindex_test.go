@@ -48,10 +48,7 @@ func packStates(c *client, name string) map[string]string {
 // ran after the push had committed, the tag was served and the version
 // missing from /api/v1/packs for good.)
 func TestKill9PackIndex(t *testing.T) {
-	pgURL := needEnv(t, "PACKREG_TEST_POSTGRES")
-	database := isolatedPostgres(t, pgURL)
-	s := startServer(t, "--database", database)
-	s.dumpLogOnFailure()
+	s, database := startOnPostgres(t)
 	c := newClient(t, s.URL)
 	const repo = "index/crash"
 	const fileType = "application/vnd.packreg.pack.file.v1"
