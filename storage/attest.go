@@ -79,6 +79,21 @@ type AttestRecord struct {
 	// Superseded is when a newer signature replaced it (a .sig tag moved,
 	// a rotation through the API); zero while it counts.
 	Superseded time.Time
+	// Keyless is what a certificate (Fulcio, "keyless") signature proves,
+	// as attest encodes it (JSON: the signer's identity, the trusted root
+	// that verified it, when it was signed and how that was proven); ""
+	// for a key signature. storage keeps it whole and reads nothing in it.
+	Keyless string
+}
+
+// TrustedRoot is a Sigstore trusted root added through the API: the
+// Fulcio CAs, Rekor and CT log keys and timestamp authorities keyless
+// signatures are verified against, offline.
+type TrustedRoot struct {
+	Name    string // unique, chosen by the operator
+	JSON    []byte // trusted_root.json as given
+	Digest  string // hex SHA-256 of JSON
+	Created time.Time
 }
 
 // AttestCursor positions a walk over all records, in (Repo, Subject,
@@ -90,8 +105,8 @@ type AttestCursor struct {
 	Index    int
 }
 
-// Attest is the attest package's part of the store: the key ring and the
-// signature records.
+// Attest is the attest package's part of the store: the key ring, the
+// trusted roots added through the API and the signature records.
 type Attest interface {
 	// CreateKey stores k, and records evs (Blobs explains them) with it;
 	// ErrConflict when its ID or Name is taken.
@@ -143,4 +158,13 @@ type Attest interface {
 	// AttestRecordsWithStatus walks the records with status after the
 	// cursor, up to n, in cursor order.
 	AttestRecordsWithStatus(ctx context.Context, status string, after AttestCursor, n int) ([]AttestRecord, error)
+
+	// CreateTrustedRoot stores r and records evs with it; ErrConflict
+	// when its Name is taken.
+	CreateTrustedRoot(ctx context.Context, r *TrustedRoot, evs ...Event) error
+	// ListTrustedRoots returns every trusted root, by name.
+	ListTrustedRoots(ctx context.Context) ([]*TrustedRoot, error)
+	// DeleteTrustedRoot removes the root and records evs with it;
+	// ErrNotFound if absent.
+	DeleteTrustedRoot(ctx context.Context, name string, evs ...Event) error
 }

@@ -32,6 +32,47 @@ func referrersOf(recs []storage.AttestRecord) []string {
 }
 
 var attestCases = []testCase{
+	{"AttestTrustedRoots", func(t *testing.T, s storage.Store) {
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		a := &storage.TrustedRoot{Name: "public-good", JSON: []byte(`{"mediaType":"a"}`), Digest: "d1", Created: now}
+		ok(t, s.CreateTrustedRoot(ctx(t), a, ev("trusted_root.add", "trusted_root:public-good", "")), "CreateTrustedRoot")
+		is(t, s.CreateTrustedRoot(ctx(t), &storage.TrustedRoot{Name: "public-good", JSON: []byte("{}"), Digest: "d2", Created: now}),
+			storage.ErrConflict, "same name")
+		ok(t, s.CreateTrustedRoot(ctx(t), &storage.TrustedRoot{Name: "acme", JSON: []byte("{}"), Digest: "d3", Created: now}), "second root")
+		roots, err := s.ListTrustedRoots(ctx(t))
+		ok(t, err, "ListTrustedRoots")
+		if len(roots) != 2 || roots[0].Name != "acme" || roots[1].Name != "public-good" ||
+			string(roots[1].JSON) != `{"mediaType":"a"}` || roots[1].Digest != "d1" || !roots[1].Created.Equal(now) {
+			t.Fatalf("ListTrustedRoots = %+v", roots)
+		}
+		ok(t, s.DeleteTrustedRoot(ctx(t), "acme"), "DeleteTrustedRoot")
+		is(t, s.DeleteTrustedRoot(ctx(t), "acme"), storage.ErrNotFound, "delete twice")
+		roots, err = s.ListTrustedRoots(ctx(t))
+		ok(t, err, "ListTrustedRoots")
+		if len(roots) != 1 || roots[0].Name != "public-good" {
+			t.Fatalf("after delete: %+v", roots)
+		}
+	}},
+	{"AttestRecordKeylessRoundTrip", func(t *testing.T, s storage.Store) {
+		subj, ref := dg("subject"), dg("referrer")
+		at := time.Now().UTC().Truncate(time.Millisecond)
+		rec := attestRecord(subj, 0, storage.SigVerified, at)
+		rec.KeyID, rec.Keyless = "", `{"issuer":"https://token.actions.githubusercontent.com"}`
+		key := attestRecord(subj, 1, storage.SigVerified, at)
+		ok(t, s.PutAttestRecords(ctx(t), "r", subj, ref, []storage.AttestRecord{rec, key}), "put")
+		got, err := s.AttestRecordsBySubject(ctx(t), "r", subj, 10)
+		ok(t, err, "BySubject")
+		if len(got) != 2 || got[0].Keyless != rec.Keyless || got[1].Keyless != "" {
+			t.Fatalf("keyless not kept: %+v", got)
+		}
+		rec.Keyless = `{"issuer":"other"}`
+		ok(t, s.PutAttestRecords(ctx(t), "r", subj, ref, []storage.AttestRecord{rec, key}), "re-check")
+		got, err = s.AttestRecordsBySubject(ctx(t), "r", subj, 10)
+		ok(t, err, "BySubject")
+		if len(got) != 2 || got[0].Keyless != rec.Keyless {
+			t.Fatalf("a re-check did not replace keyless: %+v", got)
+		}
+	}},
 	{"AttestKeys", func(t *testing.T, s storage.Store) {
 		k := testKey("aa", "release-2026")
 		ok(t, s.CreateKey(ctx(t), k), "CreateKey")

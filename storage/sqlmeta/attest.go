@@ -11,7 +11,8 @@ import (
 	"github.com/packreg/packreg/storage"
 )
 
-// The attest key ring and signature records (migrations 3, 6 and 8):
+// The attest key ring, trusted roots and signature records (migrations 3,
+// 6, 8 and 10):
 //
 //	attest_keys     id PK (hex SHA-256 of the SubjectPublicKeyInfo), name UNIQUE,
 //	                pem, algorithm, state, not_before, not_after, created, updated
@@ -19,7 +20,8 @@ import (
 //	                found in a referrer manifest, about one subject; kind,
 //	                format, key_id, algorithm, predicate_type, sig_hash,
 //	                payload_digest, status, reason, recorded, checked,
-//	                superseded (0 while current)
+//	                superseded (0 while current), keyless (attest's JSON of
+//	                what a certificate proves, '' for key signatures; 10)
 //	                  PK prefix (repo, subject)                -- re-checks
 //	                  INDEX (repo, subject, superseded, recorded, referrer, idx)
 //	                                                           -- reports, pull gate
@@ -27,6 +29,7 @@ import (
 //	                  INDEX (key_id)                           -- keys/{id}/signed
 //	                  INDEX (sig_hash)                         -- altered payloads
 //	                  INDEX (status, repo, subject, referrer, idx) -- re-check walk
+//	attest_trusted_roots  name PK, body (trusted_root.json), digest, created
 
 func (s *Store) CreateKey(ctx context.Context, k *storage.Key, evs ...storage.Event) error {
 	err := s.write(ctx, "create key", func(ctx context.Context, tx *sql.Tx) error {
@@ -149,7 +152,7 @@ func (s *Store) PutAttestRecords(ctx context.Context, repo string, subject, refe
 			}
 			_, err := s.exec(ctx, tx, qInsertRecord, repo, string(referrer), r.Index, r.Kind, r.Format,
 				string(r.Subject), r.KeyID, r.Algorithm, r.PredicateType, r.SigHash, string(r.PayloadDigest),
-				r.Status, r.Reason, at, nanos(r.Checked), gone)
+				r.Status, r.Reason, at, nanos(r.Checked), gone, r.Keyless)
 			if err != nil {
 				return err
 			}
@@ -239,7 +242,7 @@ func (s *Store) attestRecords(ctx context.Context, op string, q *Query, args ...
 			recorded, checked, superseded int64
 		)
 		err := rows.Scan(&r.Repo, &referrer, &r.Index, &r.Kind, &r.Format, &subject, &r.KeyID, &r.Algorithm,
-			&r.PredicateType, &r.SigHash, &payload, &r.Status, &r.Reason, &recorded, &checked, &superseded)
+			&r.PredicateType, &r.SigHash, &payload, &r.Status, &r.Reason, &recorded, &checked, &superseded, &r.Keyless)
 		if err != nil {
 			return nil, s.fail(op, err)
 		}
@@ -250,10 +253,60 @@ func (s *Store) attestRecords(ctx context.Context, op string, q *Query, args ...
 	return out, s.fail(op, rows.Err())
 }
 
+func (s *Store) CreateTrustedRoot(ctx context.Context, r *storage.TrustedRoot, evs ...storage.Event) error {
+	err := s.write(ctx, "create trusted root", func(ctx context.Context, tx *sql.Tx) error {
+		n, err := s.exec(ctx, tx, qCreateRoot, r.Name, string(r.JSON), r.Digest, nanos(r.Created))
+		if err == nil && n == 0 {
+			err = fmt.Errorf("trusted root %q: %w", r.Name, storage.ErrConflict)
+		}
+		if err != nil {
+			return err
+		}
+		return s.recordEvents(ctx, tx, evs)
+	})
+	return s.committed(ctx, err, evs)
+}
+
+func (s *Store) ListTrustedRoots(ctx context.Context) ([]*storage.TrustedRoot, error) {
+	rows, err := s.rows(ctx, s.r, qListRoots)
+	if err != nil {
+		return nil, s.fail("list trusted roots", err)
+	}
+	defer rows.Close()
+	var out []*storage.TrustedRoot
+	for rows.Next() {
+		var (
+			r       storage.TrustedRoot
+			body    string
+			created int64
+		)
+		if err := rows.Scan(&r.Name, &body, &r.Digest, &created); err != nil {
+			return nil, s.fail("list trusted roots", err)
+		}
+		r.JSON, r.Created = []byte(body), fromNanos(created)
+		out = append(out, &r)
+	}
+	return out, s.fail("list trusted roots", rows.Err())
+}
+
+func (s *Store) DeleteTrustedRoot(ctx context.Context, name string, evs ...storage.Event) error {
+	err := s.write(ctx, "delete trusted root", func(ctx context.Context, tx *sql.Tx) error {
+		n, err := s.exec(ctx, tx, qDeleteRoot, name)
+		if err == nil && n == 0 {
+			err = fmt.Errorf("trusted root %q: %w", name, storage.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		return s.recordEvents(ctx, tx, evs)
+	})
+	return s.committed(ctx, err, evs)
+}
+
 const keyCols = `id, name, pem, algorithm, state, not_before, not_after, created, updated`
 
 const recordCols = `repo, referrer, idx, kind, format, subject, key_id, algorithm, predicate_type,
-	sig_hash, payload_digest, status, reason, recorded, checked, superseded`
+	sig_hash, payload_digest, status, reason, recorded, checked, superseded, keyless`
 
 // maxSigHashMatches bounds the reuse lookup: one match is all it needs.
 const maxSigHashMatches = 16
@@ -265,6 +318,11 @@ var (
 	qListKeys  = query(`SELECT ` + keyCols + ` FROM attest_keys ORDER BY created, id`)
 	qUpdateKey = query(`UPDATE attest_keys SET state = ?, not_before = ?, not_after = ?, updated = ? WHERE id = ?`)
 
+	qCreateRoot = query(`INSERT INTO attest_trusted_roots (name, body, digest, created) VALUES (?, ?, ?, ?)
+		ON CONFLICT DO NOTHING`)
+	qListRoots  = query(`SELECT name, body, digest, created FROM attest_trusted_roots ORDER BY name`)
+	qDeleteRoot = query(`DELETE FROM attest_trusted_roots WHERE name = ?`)
+
 	qRecordedOf           = query(`SELECT idx, kind, recorded, superseded FROM attest_records WHERE repo = ? AND subject = ? AND referrer = ?`)
 	qDeleteRecords        = query(`DELETE FROM attest_records WHERE repo = ? AND referrer = ?`)
 	qDeleteSubjectRecords = query(`DELETE FROM attest_records WHERE repo = ? AND subject = ? AND referrer = ?`)
@@ -273,12 +331,12 @@ var (
 	// delete does not see the first one's rows. The recorded time of a row
 	// that is there already stays.
 	qInsertRecord = query(`INSERT INTO attest_records (` + recordCols + `)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (repo, subject, referrer, idx) DO UPDATE SET kind = excluded.kind, format = excluded.format,
 			key_id = excluded.key_id, algorithm = excluded.algorithm,
 			predicate_type = excluded.predicate_type, sig_hash = excluded.sig_hash,
 			payload_digest = excluded.payload_digest, status = excluded.status, reason = excluded.reason,
-			checked = excluded.checked, superseded = excluded.superseded`)
+			checked = excluded.checked, superseded = excluded.superseded, keyless = excluded.keyless`)
 	qSupersede = query(`UPDATE attest_records SET superseded = ?
 		WHERE repo = ? AND subject = ? AND kind = ? AND referrer <> ? AND superseded = 0`)
 	qSupersedeFormat = query(`UPDATE attest_records SET superseded = ?

@@ -354,6 +354,18 @@ var migrations = [][]string{
 	// Nothing shared: SQLite rebuilds event_queue so that an event id,
 	// once given, is never given again (storage/sqlite's Dialect.Steps).
 	9: {},
+	// Keyless signatures: what a certificate proves (attest's JSON, ''
+	// for key signatures), and the Sigstore trusted roots added through
+	// the API.
+	10: {
+		`ALTER TABLE attest_records ADD COLUMN keyless TEXT NOT NULL DEFAULT ''`,
+		`CREATE TABLE attest_trusted_roots (
+			name    {{name}} PRIMARY KEY,
+			body    TEXT NOT NULL,
+			digest  TEXT NOT NULL,
+			created {{int}} NOT NULL
+		)`,
+	},
 }
 
 // indexDepthBackfill raises the stored indexes' depth from 2 up to max.
