@@ -2,6 +2,7 @@ package attest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -23,6 +24,11 @@ import (
 //	POST /api/v1/keys/{id}/revoke     → key (trust withdrawn from all it signed)
 //	GET  /api/v1/keys/{id}/signed     → {"key":...,"signed":[...]}
 //
+//	POST   /api/v1/trusted-roots         {"name","trustedRoot":{trusted_root.json}} → 201 root
+//	GET    /api/v1/trusted-roots         → {"trustedRoots":[...]} (the config file's too)
+//	GET    /api/v1/trusted-roots/{name}  → root, with "trustedRoot"
+//	DELETE /api/v1/trusted-roots/{name}  → 204 (API roots only)
+//
 // and the signatures of a pack version, below the pack API's path (the
 // pack index resolves NAME/VERSION, refusing a bad name or version):
 //
@@ -41,6 +47,12 @@ func (s *Service) Routes() []routes.Route {
 		routes.Post("/api/v1/keys/{id}/retire", s.wrap(keyAnswer(s.RetireKey))),
 		routes.Post("/api/v1/keys/{id}/revoke", s.wrap(keyAnswer(s.RevokeKey))),
 		routes.Get("/api/v1/keys/{id}/signed", s.wrap(s.keySigned)),
+		// Trusted roots change what is trusted, as keys do: admin rows
+		// like the key ring's.
+		routes.Post("/api/v1/trusted-roots", s.wrap(s.postRoot)),
+		routes.Get("/api/v1/trusted-roots", s.wrap(s.listRoots)),
+		routes.Get("/api/v1/trusted-roots/{name}", s.wrap(s.getRoot)),
+		routes.Delete("/api/v1/trusted-roots/{name}", s.wrap(s.deleteRoot)),
 		routes.Get(version+"signatures", s.wrap(s.report("signatures"))),
 		routes.Post(version+"signatures", s.wrap(s.onVersion(s.postSignature))),
 		routes.Get(version+"attestations", s.wrap(s.report("attestations"))),
@@ -190,6 +202,52 @@ func (s *Service) keySigned(w http.ResponseWriter, req *http.Request) error {
 		return err
 	}
 	return apierr.Reply(w, http.StatusOK)(map[string]any{"key": viewKey(k), "signed": signed}, nil)
+}
+
+func (s *Service) postRoot(w http.ResponseWriter, req *http.Request) error {
+	var in struct {
+		Name        string          `json:"name"`
+		TrustedRoot json.RawMessage `json:"trustedRoot"`
+	}
+	if err := apierr.DecodeJSON(req.Body, &in, maxRootSize+64<<10); err != nil {
+		return err
+	}
+	if len(in.TrustedRoot) == 0 {
+		return fmt.Errorf("%w: trustedRoot is required (the trusted_root.json object)", ErrInvalid)
+	}
+	v, err := s.AddTrustedRoot(req.Context(), in.Name, in.TrustedRoot)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/api/v1/trusted-roots/"+v.Name)
+	return apierr.Reply(w, http.StatusCreated)(v, nil)
+}
+
+func (s *Service) listRoots(w http.ResponseWriter, req *http.Request) error {
+	roots, err := s.TrustedRoots(req.Context())
+	if err != nil {
+		return err
+	}
+	return apierr.Reply(w, http.StatusOK)(map[string]any{"trustedRoots": roots}, nil)
+}
+
+func (s *Service) getRoot(w http.ResponseWriter, req *http.Request) error {
+	v, doc, err := s.TrustedRoot(req.Context(), req.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	return apierr.Reply(w, http.StatusOK)(struct {
+		RootView
+		TrustedRoot json.RawMessage `json:"trustedRoot"`
+	}{v, doc}, nil)
+}
+
+func (s *Service) deleteRoot(w http.ResponseWriter, req *http.Request) error {
+	if err := s.DeleteTrustedRoot(req.Context(), req.PathValue("name")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // ErrUnverified refuses a posted signature or attestation that no trusted

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/oci"
 )
@@ -65,6 +67,15 @@ func (e *Envelope) decode() error {
 		}
 	}
 	return nil
+}
+
+// dsse is the envelope as go-securesystemslib holds it, for sigstore-go.
+func (e *Envelope) dsse() *dsse.Envelope {
+	out := &dsse.Envelope{PayloadType: e.PayloadType, Payload: e.Payload}
+	for _, s := range e.Signatures {
+		out.Signatures = append(out.Signatures, dsse.Signature{KeyID: s.KeyID, Sig: s.Sig})
+	}
+	return out
 }
 
 // PayloadBytes returns the decoded payload.

@@ -7,6 +7,9 @@ import (
 	"errors"
 	"fmt"
 
+	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
+	"github.com/sigstore/sigstore-go/pkg/verify"
+
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/storage"
@@ -70,6 +73,16 @@ func (s *Service) inspect(ctx context.Context, r *ring, repo string, m *storage.
 				out = append(out, rec)
 				continue
 			}
+			if it.Cert != nil {
+				e, err := certEntityOf(it.Cert, &sgbundle.Envelope{Envelope: env.dsse()})
+				if err != nil {
+					failf(&rec, "%v", err)
+					out = append(out, rec)
+					continue
+				}
+				out = append(out, c.keylessEnvelope(rec, env, e))
+				continue
+			}
 			out = append(out, c.envelope(ctx, rec, env, "")...)
 		default:
 			out = append(out, c.bundle(ctx, rec, b)...)
@@ -120,7 +133,16 @@ func (c *checker) simpleSigning(ctx context.Context, rec storage.AttestRecord, i
 		failf(&rec, "%v", err)
 		return rec
 	}
-	c.verdict(ctx, &rec, it.Signature, payload, "")
+	if it.Cert != nil {
+		e, err := certEntityOf(it.Cert, messageContent(it.Signature, payload))
+		if err != nil {
+			failf(&rec, "%v", err)
+			return rec
+		}
+		c.keyless(&rec, e, artifactBytes(payload))
+	} else {
+		c.verdict(ctx, &rec, it.Signature, payload, "")
+	}
 	if about != c.subject {
 		c.about(&rec, "payload is about "+about.String())
 	}
@@ -130,16 +152,8 @@ func (c *checker) simpleSigning(ctx context.Context, rec storage.AttestRecord, i
 // envelope: each DSSE signature over the PAE, and the in-toto statement
 // about this subject. A statement of PredicateCosignSign is a signature.
 func (c *checker) envelope(ctx context.Context, rec storage.AttestRecord, env *Envelope, claim string) []storage.AttestRecord {
-	st, stErr := ParseStatement(env.PayloadType, env.PayloadBytes())
-	if stErr == nil {
-		rec.PredicateType = st.PredicateType
-		if st.PredicateType == PredicateCosignSign {
-			rec.Kind = KindSignature
-			rec.PredicateType = ""
-		}
-	}
+	st, stErr := statementOf(&rec, env)
 	msg := env.PAE()
-	rec.PayloadDigest = digest.FromBytes(digest.SHA256, msg)
 	out := make([]storage.AttestRecord, 0, len(env.sigs))
 	for j, sig := range env.sigs {
 		r := rec
@@ -162,6 +176,38 @@ func (c *checker) envelope(ctx context.Context, rec storage.AttestRecord, env *E
 	return out
 }
 
+// statementOf reads the in-toto statement of env into rec: its predicate
+// type, or the signature kind for PredicateCosignSign, and the digest of
+// the signed bytes.
+func statementOf(rec *storage.AttestRecord, env *Envelope) (*Statement, error) {
+	rec.PayloadDigest = digest.FromBytes(digest.SHA256, env.PAE())
+	st, err := ParseStatement(env.PayloadType, env.PayloadBytes())
+	if err != nil {
+		return nil, err
+	}
+	rec.PredicateType = st.PredicateType
+	if st.PredicateType == PredicateCosignSign {
+		rec.Kind = KindSignature
+		rec.PredicateType = ""
+	}
+	return st, nil
+}
+
+// keylessEnvelope: a DSSE envelope signed with a certificate, as one
+// record, its statement about this subject.
+func (c *checker) keylessEnvelope(rec storage.AttestRecord, env *Envelope, entity verify.SignedEntity) storage.AttestRecord {
+	st, err := statementOf(&rec, env)
+	if err != nil {
+		failf(&rec, "%v", err)
+		return rec
+	}
+	c.keyless(&rec, entity, nil)
+	if !st.About(c.subject) {
+		c.about(&rec, "statement subjects do not include "+c.subject.String())
+	}
+	return rec
+}
+
 // bundle: a sigstore bundle holding a DSSE envelope or a message
 // signature over the subject manifest's bytes.
 func (c *checker) bundle(ctx context.Context, rec storage.AttestRecord, b []byte) []storage.AttestRecord {
@@ -174,12 +220,19 @@ func (c *checker) bundle(ctx context.Context, rec storage.AttestRecord, b []byte
 	if bu.MessageSignature != nil {
 		rec.Kind = KindSignature
 	}
+	var sb *sgbundle.Bundle
 	if bu.Keyless() {
-		rec.Status = storage.SigUnverifiable
-		rec.Reason = "certificate (keyless) bundle: packreg verifies with trusted keys only"
-		return []storage.AttestRecord{rec}
+		// sigstore-go reads it again, into its own types, to verify it.
+		sb = &sgbundle.Bundle{}
+		if err := sb.UnmarshalJSON(b); err != nil {
+			failf(&rec, "sigstore bundle: %v", err)
+			return []storage.AttestRecord{rec}
+		}
 	}
 	if bu.DSSEEnvelope != nil {
+		if sb != nil {
+			return []storage.AttestRecord{c.keylessEnvelope(rec, bu.DSSEEnvelope, sb)}
+		}
 		return c.envelope(ctx, rec, bu.DSSEEnvelope, bu.KeyHint())
 	}
 	rec.PayloadDigest = c.subject
@@ -191,6 +244,10 @@ func (c *checker) bundle(ctx context.Context, rec storage.AttestRecord, b []byte
 	if err != nil {
 		rec.Status = storage.SigUnverifiable
 		rec.Reason = "the subject manifest is not in the repository (yet)"
+		return []storage.AttestRecord{rec}
+	}
+	if sb != nil {
+		c.keyless(&rec, sb, artifactBytes(m.Payload))
 		return []storage.AttestRecord{rec}
 	}
 	c.verdict(ctx, &rec, bu.signature, m.Payload, bu.KeyHint())

@@ -162,7 +162,7 @@ func (s *Service) KeySigned(ctx context.Context, id string) ([]Vouched, error) {
 		if r.Status != storage.SigVerified {
 			continue // the key named or failed it: it vouches for nothing there
 		}
-		out = append(out, Vouched{Repository: r.Repo, Digest: r.Subject, Finding: finding(r, keys)})
+		out = append(out, Vouched{Repository: r.Repo, Digest: r.Subject, Finding: finding(r, trusted{keys: keys})})
 	}
 	return out, nil
 }

@@ -153,8 +153,9 @@ func verifiersFor(pub crypto.PublicKey) ([]namedVerifier, error) {
 // state, so that a signature by a retired or revoked key is reported as
 // such rather than as "unknown key".
 type ring struct {
-	keys []*ringKey
-	byID map[string]*ringKey
+	keys  []*ringKey
+	byID  map[string]*ringKey
+	trust *trustSet // the trusted roots of keyless signatures
 }
 
 type ringKey struct {

@@ -33,6 +33,10 @@ type Config struct {
 	// past it the report gets a failed finding naming the limit. 0 means
 	// DefaultMaxRecordsPerSubject.
 	MaxRecordsPerSubject int `yaml:"max_records_per_subject"`
+	// TrustedRoots are Sigstore trusted_root.json files keyless
+	// signatures are verified against (roots.go), re-read when they
+	// change.
+	TrustedRoots []RootConfig `yaml:"trusted_roots"`
 }
 
 // Defaults of the caps per subject. A version signed and attested a few
@@ -83,6 +87,10 @@ type Policy struct {
 	// RequiredAttestations are in-toto predicate types that must each have
 	// a verified attestation for a version to be "verified".
 	RequiredAttestations []string `yaml:"required_attestations"`
+	// Identities are the keyless signers trusted here (identity.go): a
+	// keyless signature or attestation by any other identity is
+	// untrusted, never verified. None: no keyless signature counts.
+	Identities []Identity `yaml:"identities"`
 }
 
 // DefaultQueueSize is the indexing batch when Config leaves QueueSize 0.
@@ -97,17 +105,24 @@ func (c Config) Settings() map[string]string {
 		"max_referrers_per_subject": strconv.Itoa(c.maxReferrers()),
 		"max_records_per_subject":   strconv.Itoa(c.maxRecords())}
 	for i, p := range c.Policies {
-		b, err := json.Marshal(map[string]any{
+		m := map[string]any{
 			"repositories":          p.Repositories,
 			"require_signature":     p.RequireSignature,
 			"signing_window":        p.SigningWindow.String(),
 			"verify_before_visible": p.VerifyBeforeVisible,
 			"required_attestations": p.RequiredAttestations,
-		})
+		}
+		if len(p.Identities) > 0 { // absent before keyless: no change to record on upgrade
+			m["identities"] = p.Identities
+		}
+		b, err := json.Marshal(m)
 		if err != nil {
 			panic(err) // strings, bools and slices of strings always marshal
 		}
 		out[fmt.Sprintf("policies[%d]", i)] = string(b)
+	}
+	for _, r := range c.TrustedRoots {
+		out["trusted_roots."+r.Name] = r.Path
 	}
 	return out
 }
@@ -124,7 +139,24 @@ func (c *Config) Validate() error {
 	if c.MaxRecordsPerSubject < 0 {
 		errs = append(errs, fmt.Errorf("attest.max_records_per_subject must be >= 0, got %d", c.MaxRecordsPerSubject))
 	}
+	names := map[string]bool{}
+	for i, r := range c.TrustedRoots {
+		if err := checkRootName(r.Name); err != nil {
+			errs = append(errs, fmt.Errorf("attest.trusted_roots[%d]: name %q: %s", i, r.Name, rootNameText))
+		} else if names[r.Name] {
+			errs = append(errs, fmt.Errorf("attest.trusted_roots[%d]: name %q twice", i, r.Name))
+		}
+		names[r.Name] = true
+		if strings.TrimSpace(r.Path) == "" {
+			errs = append(errs, fmt.Errorf("attest.trusted_roots[%d]: no path", i))
+		}
+	}
 	for i, p := range c.Policies {
+		for j, id := range p.Identities {
+			if _, err := id.Matcher(); err != nil {
+				errs = append(errs, fmt.Errorf("attest.policies[%d].identities[%d]: %w", i, j, err))
+			}
+		}
 		if len(p.Repositories) == 0 {
 			errs = append(errs, fmt.Errorf("attest.policies[%d]: no repositories", i))
 		}
@@ -183,12 +215,19 @@ func matchRepo(pat, repo string) bool {
 // PolicyFor returns the policy of repo, or nil when none matches
 // (permissive).
 func (c *Config) PolicyFor(repo string) *Policy {
+	if i := c.policyIndex(repo); i >= 0 {
+		return &c.Policies[i]
+	}
+	return nil
+}
+
+func (c *Config) policyIndex(repo string) int {
 	for i := range c.Policies {
 		for _, pat := range c.Policies[i].Repositories {
 			if matchRepo(pat, repo) {
-				return &c.Policies[i]
+				return i
 			}
 		}
 	}
-	return nil
+	return -1
 }

@@ -88,7 +88,7 @@ func (s *Service) answerPublish(w http.ResponseWriter, req *http.Request, repo s
 	}
 	out := make([]Finding, len(recs))
 	for i, r := range recs {
-		out[i] = finding(r, keys)
+		out[i] = finding(r, trusted{keys: keys})
 	}
 	return apierr.Reply(w, http.StatusCreated)(map[string]any{
 		"repository": repo, "digest": subject, "referrer": ref, "records": out,

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sigstore/sigstore-go/pkg/verify"
+
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/registry"
@@ -49,6 +51,9 @@ type Finding struct {
 	Recorded   *time.Time `json:"recorded,omitempty"`
 	VerifiedAt *time.Time `json:"verifiedAt,omitempty"`
 	Superseded *time.Time `json:"superseded,omitempty"`
+	// Identity is the signer of a keyless signature: the certificate's
+	// issuer and subject, source repository and ref, when it was signed.
+	Identity *Signer `json:"identity,omitempty"`
 }
 
 // Report is everything attest knows about one manifest.
@@ -102,7 +107,7 @@ func (s *Service) evaluate(ctx context.Context, repo string, d digest.Digest, hi
 	if err != nil {
 		return nil, err
 	}
-	keys, err := s.keyMap(ctx)
+	tn, err := s.trustNow(ctx, repo)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +120,7 @@ func (s *Service) evaluate(ctx context.Context, repo string, d digest.Digest, hi
 			Reason: fmt.Sprintf("limit: more than %d signature records about this manifest (attest.max_records_per_subject); the rest were not read", max)})
 	}
 	for _, rec := range append(recs, old...) {
-		f := finding(rec, keys)
+		f := finding(rec, tn)
 		if rec.Kind == KindSignature {
 			rep.Signatures = append(rep.Signatures, f)
 		} else {
@@ -138,16 +143,56 @@ func (s *Service) keyMap(ctx context.Context) (map[string]*storage.Key, error) {
 	return m, nil
 }
 
-// finding applies the key ring to a stored record. A signature the bytes
-// prove is only "verified" if its key vouched for it when it was recorded.
-func finding(rec storage.AttestRecord, keys map[string]*storage.Key) Finding {
+// trusted is what a stored record is judged by when reported: the key
+// ring, the trusted roots and the identities of the repository's policy,
+// as they are now.
+type trusted struct {
+	keys  map[string]*storage.Key
+	roots map[string]string // trusted root name → digest
+	ids   []verify.CertificateIdentity
+}
+
+func (s *Service) trustNow(ctx context.Context, repo string) (trusted, error) {
+	keys, err := s.keyMap(ctx)
+	if err != nil {
+		return trusted{}, err
+	}
+	ts, err := s.trust(ctx)
+	if err != nil {
+		return trusted{}, err
+	}
+	tn := trusted{keys: keys, roots: make(map[string]string, len(ts.roots))}
+	for _, r := range ts.roots {
+		tn.roots[r.name] = r.digest
+	}
+	if i := s.cfg.policyIndex(repo); i >= 0 {
+		tn.ids = s.ids[i]
+	}
+	return tn, nil
+}
+
+// finding applies the key ring, or for a keyless signature the trusted
+// roots and identities, to a stored record. A signature the bytes prove
+// is only "verified" if its key vouched for it when it was recorded, or
+// if the root that verified it is still trusted as it was and the
+// policy names its signer.
+func finding(rec storage.AttestRecord, tn trusted) Finding {
 	f := Finding{
 		Kind: rec.Kind, Format: rec.Format, Referrer: rec.Referrer, KeyID: rec.KeyID,
 		Algorithm: rec.Algorithm, PredicateType: rec.PredicateType,
 		Status: rec.Status, Reason: rec.Reason,
 		Recorded: timePtr(rec.Recorded), VerifiedAt: timePtr(rec.Checked), Superseded: timePtr(rec.Superseded),
 	}
-	k := keys[rec.KeyID]
+	if p, ok := decodeProof(rec.Keyless); ok {
+		f.Identity = signerOf(p)
+		if rec.Status == storage.SigVerified {
+			if why := tn.judgeKeyless(p, f.Identity); why != "" {
+				f.Status, f.Reason = storage.SigUnverifiable, why
+			}
+		}
+		return f
+	}
+	k := tn.keys[rec.KeyID]
 	if k != nil {
 		f.KeyName, f.KeyState = k.Name, k.State
 	}
@@ -157,6 +202,23 @@ func finding(rec storage.AttestRecord, keys map[string]*storage.Key) Finding {
 		}
 	}
 	return f
+}
+
+// judgeKeyless is the verdict on a verified keyless signature now: ""
+// when its root is trusted as it was and the policy names its signer,
+// else why not.
+func (tn trusted) judgeKeyless(p *keylessProof, who *Signer) string {
+	switch d, ok := tn.roots[p.Root]; {
+	case !ok:
+		return fmt.Sprintf("keyless signature by %s, verified by trusted root %s, which is no longer trusted", who, p.Root)
+	case d != p.RootDigest:
+		return fmt.Sprintf("keyless signature by %s: trusted root %s changed since it was checked, and it is being checked again", who, p.Root)
+	case len(tn.ids) == 0:
+		return fmt.Sprintf("keyless signature by %s: the repository's policy names no identity (attest.policies[].identities)", who)
+	case matchIdentity(tn.ids, p.Identity) < 0:
+		return fmt.Sprintf("keyless signature by %s, an identity the repository's policy does not name", who)
+	}
+	return ""
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -217,7 +279,7 @@ func (s *Service) judgeReport(rep *Report, p *Policy) {
 		res.Problems = append(res.Problems, "a signature or attestation is invalid")
 	}
 	if p != nil && (p.RequireSignature || p.VerifyBeforeVisible) && rep.Verification != Verified && !anyFailed {
-		res.Problems = append(res.Problems, "no signature by a trusted key ("+rep.Verification+")")
+		res.Problems = append(res.Problems, "no signature by a trusted key or identity ("+rep.Verification+")")
 	}
 	for _, t := range missing {
 		res.Problems = append(res.Problems, "no verified attestation of type "+t)

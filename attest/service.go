@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sigstore/sigstore-go/pkg/verify"
+
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/registry"
@@ -18,15 +20,17 @@ import (
 // key ring, reports and enforces. One per process; replicas share its
 // records through the metadata store.
 type Service struct {
-	src      Source
-	pub      Publisher
-	st       Store
-	cfg      Config
-	log      *slog.Logger
-	now      func() time.Time
-	versions VersionResolver
-	cache    verifierCache
-	gated    func(artifactType string) bool // never exempt from the pull gate
+	src       Source
+	pub       Publisher
+	st        Store
+	cfg       Config
+	log       *slog.Logger
+	now       func() time.Time
+	versions  VersionResolver
+	cache     verifierCache
+	gated     func(artifactType string) bool // never exempt from the pull gate
+	ids       [][]verify.CertificateIdentity // compiled identities, by policy index
+	rootFiles rootFiles                      // trusted roots from files (roots.go)
 
 	wakeup chan struct{} // the worker has events to look at (worker.go)
 
@@ -34,7 +38,7 @@ type Service struct {
 	progress chan struct{} // closed when the worker acknowledged events (Wait)
 }
 
-// Store is what attest keeps in the metadata store: keys and records, the
+// Store is what attest keeps in the metadata store: keys, trusted roots and records, the
 // outbox it takes its indexing work from, and the lease of the worker.
 type Store interface {
 	storage.Attest
@@ -85,6 +89,7 @@ func New(st Store, opts ...Option) *Service {
 	for _, o := range opts {
 		o(s)
 	}
+	s.ids = compileIdentities(&s.cfg)
 	return s
 }
 
@@ -118,13 +123,18 @@ func (t tagResolver) ResolveVersion(ctx context.Context, name, version string) (
 	return name, m.Digest, nil
 }
 
-// loadRing reads the key ring with every key's current state.
+// loadRing reads the key ring with every key's current state, and the
+// trusted roots.
 func (s *Service) loadRing(ctx context.Context) (*ring, error) {
 	keys, err := s.st.ListKeys(ctx)
 	if err != nil {
 		return nil, err
 	}
-	r := &ring{byID: make(map[string]*ringKey, len(keys))}
+	ts, err := s.trust(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r := &ring{byID: make(map[string]*ringKey, len(keys)), trust: ts}
 	for _, k := range keys {
 		v, err := s.cache.get(k)
 		if err != nil {

@@ -39,6 +39,19 @@ type SigItem struct {
 	// layer; SignatureErr says why it is unusable when it is.
 	Signature    []byte
 	SignatureErr string
+	// Cert is the layer's keyless material (oci.AnnotationCosignCertificate
+	// and the Rekor entry and timestamp next to it), nil for a key
+	// signature.
+	Cert *CertMaterial
+}
+
+// CertMaterial is what cosign writes next to a keyless signature in the
+// tag schema and OCI 1.1 layouts, as the annotations hold it.
+type CertMaterial struct {
+	Certificate string // PEM
+	Chain       string // PEM, may be empty
+	RekorBundle string // JSON, may be empty
+	Timestamp   string // JSON, may be empty
 }
 
 // maxItems bounds the checks one manifest can ask for (cosign appends one
@@ -90,6 +103,10 @@ func ParseSignatureManifest(payload []byte) (*SigManifest, error) {
 		it := SigItem{Index: i, MediaType: l.MediaType, Digest: d, Size: l.Size}
 		if l.MediaType == oci.MediaTypeCosignSimpleSigning {
 			it.Signature, it.SignatureErr = signatureAnnotation(l.Annotations)
+		}
+		if c := l.Annotations[oci.AnnotationCosignCertificate]; c != "" {
+			it.Cert = &CertMaterial{Certificate: c, Chain: l.Annotations[oci.AnnotationCosignChain],
+				RekorBundle: l.Annotations[oci.AnnotationCosignBundle], Timestamp: l.Annotations[oci.AnnotationCosignTimestamp]}
 		}
 		sm.Items = append(sm.Items, it)
 	}

@@ -40,6 +40,7 @@ const (
 	jobUntag                  // the tag-schema tag of hint for kind was deleted
 	jobSubject                // manifest d arrived: re-check records waiting for it
 	jobRecheck                // the key ring gained a key: re-check unverifiable records
+	jobKeyless                // the trusted roots changed: re-check keyless records
 )
 
 type job struct {
@@ -66,8 +67,11 @@ const (
 // jobOf is the indexing job an outbox event stands for; ok is false when
 // the event asks for none.
 func jobOf(se storage.Event) (j job, ok bool) {
-	if se.Action == ActionKeyAdd {
+	switch se.Action {
+	case ActionKeyAdd:
 		return job{kind: jobRecheck}, true
+	case ActionRootAdd, ActionRootDelete:
+		return job{kind: jobKeyless}, true
 	}
 	e, ok := registry.DecodeEvent(se)
 	if !ok {
@@ -111,11 +115,16 @@ func (s *Service) wake() {
 	}
 }
 
-// Run works the queue until ctx ends, on a wake-up and every tick.
+// Run works the queue until ctx ends, on a wake-up and every tick. Every
+// tick it also re-reads the trusted root files that changed; at the start
+// and after such a change it re-checks the keyless signatures checked
+// under other roots (recheckKeyless), in this replica, which reads its
+// own files.
 func (s *Service) Run(ctx context.Context) {
 	holder := workerName()
 	t := time.NewTicker(tick)
 	defer t.Stop()
+	s.keylessRecheck(ctx)
 	defer func() {
 		// Hand the queue over now rather than when the lease expires.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -129,8 +138,22 @@ func (s *Service) Run(ctx context.Context) {
 			return
 		case <-s.wakeup:
 		case <-t.C:
+			changed, err := s.ReloadTrustedRoots(ctx)
+			if err != nil {
+				s.log.WarnContext(ctx, "attest: trusted roots (the last good version of each stays in use)", "err", err)
+			}
+			if changed {
+				s.keylessRecheck(ctx)
+			}
 		}
 	}
+}
+
+func (s *Service) keylessRecheck(ctx context.Context) {
+	if err := s.recheckKeyless(ctx); err != nil && ctx.Err() == nil {
+		s.log.WarnContext(ctx, "attest: re-checking keyless signatures", "err", err)
+	}
+	s.progressed()
 }
 
 var errLeaseLost = errors.New("attest: indexing lease lost")
@@ -253,6 +276,8 @@ func (s *Service) do(ctx context.Context, j job) error {
 		return s.recheckSubject(ctx, j.repo, j.d)
 	case jobRecheck:
 		return s.recheckUnverifiable(ctx)
+	case jobKeyless:
+		return s.recheckKeyless(ctx)
 	}
 	return nil
 }

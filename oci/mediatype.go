@@ -31,6 +31,15 @@ const (
 	ArtifactTypeCosignSignature = "application/vnd.dev.cosign.artifact.sig.v1+json"
 	// AnnotationCosignSignature holds the base64 signature over the layer bytes.
 	AnnotationCosignSignature = "dev.cosignproject.cosign/signature"
+	// A keyless (certificate) signature carries, on the same layer, the
+	// PEM Fulcio certificate and its chain, the Rekor entry as cosign's
+	// "bundle" (the entry body, its integrated time, log index and id,
+	// and the log's signed entry timestamp) and an RFC 3161 timestamp
+	// ({"SignedRFC3161Timestamp": base64 DER}).
+	AnnotationCosignCertificate = "dev.sigstore.cosign/certificate"
+	AnnotationCosignChain       = "dev.sigstore.cosign/chain"
+	AnnotationCosignBundle      = "dev.sigstore.cosign/bundle"
+	AnnotationCosignTimestamp   = "dev.sigstore.cosign/rfc3161timestamp"
 	// MediaTypeDSSE is a layer holding a DSSE envelope (cosign attest).
 	MediaTypeDSSE = "application/vnd.dsse.envelope.v1+json"
 	// PayloadTypeInToto is the DSSE payloadType of an in-toto statement.

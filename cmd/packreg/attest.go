@@ -14,7 +14,8 @@ import (
 
 // attests is the attest service wired around the registry and the pack
 // API: it indexes signatures from registry events, gates pulls by the
-// `attest:` policies of the config, serves /api/v1/keys, and answers the
+// `attest:` policies of the config, serves /api/v1/keys and
+// /api/v1/trusted-roots, and answers the
 // signature paths of pack versions.
 type attests struct {
 	svc *attest.Service
@@ -28,7 +29,7 @@ func newAttest(st *stores, c Config, log *slog.Logger) *attests {
 // defaultAttestConfig is permissive. Policies is empty, not nil, so that
 // `config print` shows the key and what it prints decodes back the same.
 func defaultAttestConfig() attest.Config {
-	return attest.Config{Policies: []attest.Policy{}, QueueSize: attest.DefaultQueueSize,
+	return attest.Config{Policies: []attest.Policy{}, TrustedRoots: []attest.RootConfig{}, QueueSize: attest.DefaultQueueSize,
 		MaxReferrersPerSubject: attest.DefaultMaxReferrersPerSubject, MaxRecordsPerSubject: attest.DefaultMaxRecordsPerSubject}
 }
 
@@ -60,6 +61,11 @@ func (a *attests) registryOptions() []registry.Option { return a.svc.RegistryOpt
 func (a *attests) attach(ctx context.Context, reg *registry.Registry, versions attest.VersionResolver) error {
 	a.svc.Attach(reg, reg)
 	a.svc.ResolveVersionsWith(versions)
+	// The trusted root files must read before serving: a typo in one is
+	// a failed start, not every keyless signature failing.
+	if _, err := a.svc.ReloadTrustedRoots(ctx); err != nil {
+		return err
+	}
 	return a.svc.Subscribe(ctx)
 }
 

@@ -21,7 +21,7 @@ import (
 //	registry.(*Registry).Routes   /v2/ (OCI distribution)
 //	pack.(*Service).Routes        /api/v1/packs
 //	audit.Routes                  /api/v1/audit
-//	attest.(*Service).Routes      /api/v1/keys, /api/v1/packs/{name}/versions/{version}/{signatures,attestations,verification}
+//	attest.(*Service).Routes      /api/v1/keys, /api/v1/trusted-roots, /api/v1/packs/{name}/versions/{version}/{signatures,attestations,verification}
 //	mirror.(*Service).Routes      /api/v1/mirrors, /api/v1/upstreams, /api/v1/parity
 //	serverRoutes (below)          /healthz, /readyz, /api/v1/openapi.json
 //
