@@ -40,7 +40,7 @@ import (
 // env is a registry on the real embedded stores (disk + SQLite) with
 // attest wired the way serve wires it, and a clock the test moves.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	reg   *registry.Registry
 	svc   *attest.Service
 	api   *httptest.Server // attest's API
@@ -62,11 +62,11 @@ func (e *env) with(t *testing.T) *env {
 	return &c
 }
 
-func newEnv(t *testing.T, cfg attest.Config) *env { return newEnvWorker(t, cfg, true) }
+func newEnv(t testing.TB, cfg attest.Config) *env { return newEnvWorker(t, cfg, true) }
 
 // newEnvWorker is newEnv, without the indexing worker when worker is
 // false: pushes are then indexed only when something asks (wait hangs).
-func newEnvWorker(t *testing.T, cfg attest.Config, worker bool) *env {
+func newEnvWorker(t testing.TB, cfg attest.Config, worker bool) *env {
 	t.Helper()
 	blobs, meta, _ := teststores.Open(t)
 	return envOn(t, blobs, meta, cfg, worker)
@@ -74,7 +74,7 @@ func newEnvWorker(t *testing.T, cfg attest.Config, worker bool) *env {
 
 // envOn is an env over existing stores, with its indexing worker running
 // or not (a process whose worker is stuck, or that dies before it ran).
-func envOn(t *testing.T, blobs storage.BlobStore, meta *sqlmeta.Store, cfg attest.Config, run bool) *env {
+func envOn(t testing.TB, blobs storage.BlobStore, meta *sqlmeta.Store, cfg attest.Config, run bool) *env {
 	t.Helper()
 	e := &env{t: t, clk: &testClock{now: time.Now().UTC().Truncate(time.Second)}}
 	e.svc = attest.New(meta, attest.WithConfig(cfg), attest.WithClock(e.clock),
@@ -170,7 +170,7 @@ type signer struct {
 	sign   func(msg []byte) []byte
 }
 
-func newSigner(t *testing.T, kind string) *signer {
+func newSigner(t testing.TB, kind string) *signer {
 	t.Helper()
 	var (
 		pub  crypto.PublicKey

@@ -67,7 +67,7 @@ type fulcio struct {
 	interKey    *ecdsa.PrivateKey
 }
 
-func newFulcio(t *testing.T) *fulcio {
+func newFulcio(t testing.TB) *fulcio {
 	t.Helper()
 	rootCert, rootKey, err := ca.GenerateRootCa()
 	if err != nil {
@@ -94,7 +94,7 @@ func newFulcio(t *testing.T) *fulcio {
 	return &fulcio{root: rootCert, inter: inter, interKey: key}
 }
 
-func utf8Ext(t *testing.T, oid asn1.ObjectIdentifier, v string) pkix.Extension {
+func utf8Ext(t testing.TB, oid asn1.ObjectIdentifier, v string) pkix.Extension {
 	b, err := asn1.MarshalWithParams(v, "utf8")
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +104,7 @@ func utf8Ext(t *testing.T, oid asn1.ObjectIdentifier, v string) pkix.Extension {
 
 // leaf is the certificate Fulcio issues to id, valid ten minutes from
 // notBefore.
-func (f *fulcio) leaf(t *testing.T, id ci, notBefore time.Time) (*x509.Certificate, *ecdsa.PrivateKey) {
+func (f *fulcio) leaf(t testing.TB, id ci, notBefore time.Time) (*x509.Certificate, *ecdsa.PrivateKey) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -135,12 +135,12 @@ func (f *fulcio) leaf(t *testing.T, id ci, notBefore time.Time) (*x509.Certifica
 // sigstore is the virtual deployment: Rekor and the TSA from
 // VirtualSigstore, certificates from fulcio.
 type sigstore struct {
-	t      *testing.T
+	t      testing.TB
 	vs     *ca.VirtualSigstore
 	fulcio *fulcio
 }
 
-func newSigstore(t *testing.T) *sigstore {
+func newSigstore(t testing.TB) *sigstore {
 	t.Helper()
 	vs, err := ca.NewVirtualSigstore()
 	if err != nil {
@@ -313,7 +313,7 @@ func (s *sigstore) logEntry(kind string, body []byte, at time.Time, proof bool) 
 }
 
 // annotations are what cosign writes on a keyless layer.
-func (sg signed) annotations(t *testing.T) map[string]string {
+func (sg signed) annotations(t testing.TB) map[string]string {
 	t.Helper()
 	a := map[string]string{oci.AnnotationCosignSignature: base64.StdEncoding.EncodeToString(sg.sig),
 		oci.AnnotationCosignCertificate: string(certPEM(sg.cert))}
@@ -332,7 +332,7 @@ func (sg signed) annotations(t *testing.T) map[string]string {
 
 // bundleJSON is a sigstore bundle v0.3 of the signature: content is
 // {"messageSignature":...} or {"dsseEnvelope":...}.
-func (sg signed) bundleJSON(t *testing.T, content map[string]any) []byte {
+func (sg signed) bundleJSON(t testing.TB, content map[string]any) []byte {
 	t.Helper()
 	vm := map[string]any{"certificate": map[string]any{"rawBytes": sg.cert.Raw}}
 	if sg.entry != nil {
