@@ -242,22 +242,28 @@ func printReport(w io.Writer, name, version string, rep *attest.Report) {
 	fmt.Fprintf(w, "%s:%s %s\nverification: %s\n", name, version, rep.Digest, rep.Verification)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "KIND\tSTATUS\tKEY\tALGORITHM\tPREDICATE\tFORMAT\tREFERRER\tREASON")
+	var keyless []attest.Finding
 	for _, f := range append(append([]attest.Finding{}, rep.Signatures...), rep.Attestations...) {
 		status := f.Status
 		if f.Superseded != nil {
 			status += " (superseded)"
 		}
 		key := "-"
-		if f.KeyID != "" {
+		switch {
+		case f.KeyID != "":
 			key = f.KeyID[:min(12, len(f.KeyID))]
 			if f.KeyName != "" {
 				key += " " + f.KeyName + "/" + f.KeyState
 			}
+		case f.Identity != nil:
+			key = fmt.Sprintf("keyless #%d", len(keyless)+1)
+			keyless = append(keyless, f)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Kind, status, key, dash(f.Algorithm),
 			dash(f.PredicateType), dash(f.Format), dash(string(f.Referrer)), dash(f.Reason))
 	}
 	tw.Flush()
+	printSigners(w, keyless)
 	switch {
 	case !rep.Policy.Matched && rep.Policy.Satisfied:
 		fmt.Fprintln(w, "policy: none for this repository (permissive)")
@@ -267,6 +273,27 @@ func printReport(w io.Writer, name, version string, rep *attest.Report) {
 		fmt.Fprintln(w, "policy: NOT satisfied:")
 		for _, p := range rep.Policy.Problems {
 			fmt.Fprintln(w, "  -", p)
+		}
+	}
+}
+
+// printSigners lists who signed the keyless findings, numbered as the
+// table's KEY column numbers them.
+func printSigners(w io.Writer, fs []attest.Finding) {
+	if len(fs) > 0 {
+		fmt.Fprintln(w, "keyless signers:")
+	}
+	for i, f := range fs {
+		id := f.Identity
+		fmt.Fprintf(w, "  #%d %s\n     issuer %s\n", i+1, id.Subject, id.Issuer)
+		if id.SourceRepositoryURI != "" || id.SourceRepositoryRef != "" {
+			fmt.Fprintf(w, "     source %s %s\n", dash(id.SourceRepositoryURI), id.SourceRepositoryRef)
+		}
+		if id.BuildTrigger != "" {
+			fmt.Fprintf(w, "     trigger %s\n", id.BuildTrigger)
+		}
+		if id.SignedAt != nil {
+			fmt.Fprintf(w, "     signed %s (%s), trusted root %s\n", id.SignedAt.UTC().Format(time.RFC3339), id.TimeSource, dash(id.TrustedRoot))
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/packreg/packreg/attest"
 	"github.com/packreg/packreg/digest"
@@ -97,4 +98,26 @@ func run2(ctx context.Context, args []string, stdin *strings.Reader, stdout, std
 		return runVerify(ctx, args[1:], stdout, stderr)
 	}
 	return run(ctx, args, stdout, stderr)
+}
+
+// packreg verify names the signer of a keyless signature: who, from what
+// source, when, proven how, verified by which root.
+func TestVerifyPrintsKeylessSigners(t *testing.T) {
+	at := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	rep := &attest.Report{Repository: "acme/rules", Digest: digest.Digest("sha256:" + strings.Repeat("a", 64)), Verification: attest.Verified,
+		Signatures: []attest.Finding{{Kind: attest.KindSignature, Status: "verified", Format: attest.FormatBundle, Algorithm: "ecdsa-p256",
+			Identity: &attest.Signer{Issuer: "https://token.actions.githubusercontent.com",
+				Subject:             "https://github.com/acme/rules/.github/workflows/release.yml@refs/tags/v1.2.0",
+				SourceRepositoryURI: "https://github.com/acme/rules", SourceRepositoryRef: "refs/tags/v1.2.0", BuildTrigger: "push",
+				SignedAt: &at, TimeSource: attest.TimeFromLog, TrustedRoot: "public-good"}}},
+		Policy: attest.PolicyResult{Matched: true, Satisfied: true}}
+	var b bytes.Buffer
+	printReport(&b, "acme/rules", "1.2.0", rep)
+	for _, want := range []string{"keyless #1", "keyless signers:", "#1 https://github.com/acme/rules/.github/workflows/release.yml@refs/tags/v1.2.0",
+		"issuer https://token.actions.githubusercontent.com", "source https://github.com/acme/rules refs/tags/v1.2.0",
+		"trigger push", "signed 2026-11-30T12:00:00Z (transparency-log), trusted root public-good"} {
+		if !strings.Contains(b.String(), want) {
+			t.Fatalf("no %q in:\n%s", want, b.String())
+		}
+	}
 }

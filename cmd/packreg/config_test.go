@@ -104,6 +104,14 @@ attest:
       signing_window: 10m
       verify_before_visible: true
       required_attestations: [https://slsa.dev/provenance/v1]
+      identities:
+        - issuer: https://token.actions.githubusercontent.com
+          subject_regexp: ^https://github.com/acme/.+/.github/workflows/release.yml@refs/tags/v.*$
+          source_repository_uri: https://github.com/acme/rules
+          source_repository_ref: refs/heads/main
+          build_trigger: push
+  trusted_roots:
+    - {name: public-good, path: /etc/packreg/trusted_root.json}
 mirrors:
   worker: false
   tick: 2s
@@ -126,7 +134,11 @@ mirrors:
 					AllowedLayerMediaTypes: []string{"text/yaml", "application/vnd.acme.*"}}},
 				Attest: attest.Config{QueueSize: 64, MaxReferrersPerSubject: 16, MaxRecordsPerSubject: 100, Policies: []attest.Policy{{
 					Repositories: []string{"secure/*", "prod/**"}, RequireSignature: true, SigningWindow: 10 * time.Minute,
-					VerifyBeforeVisible: true, RequiredAttestations: []string{"https://slsa.dev/provenance/v1"}}}},
+					VerifyBeforeVisible: true, RequiredAttestations: []string{"https://slsa.dev/provenance/v1"},
+					Identities: []attest.Identity{{Issuer: "https://token.actions.githubusercontent.com",
+						SubjectRegexp:       "^https://github.com/acme/.+/.github/workflows/release.yml@refs/tags/v.*$",
+						SourceRepositoryURI: "https://github.com/acme/rules", SourceRepositoryRef: "refs/heads/main", BuildTrigger: "push"}}}},
+					TrustedRoots: []attest.RootConfig{{Name: "public-good", Path: "/etc/packreg/trusted_root.json"}}},
 				Mirrors: MirrorsConfig{Tick: 2 * time.Second, LeaseTTL: 10 * time.Second, RunTimeout: time.Hour, Remotes: []mirror.Settings{{
 					Name: "eu", Kind: "mirror", URL: "https://eu.example:5000", Include: []string{"acme/*"},
 					Schedule: mirror.Duration(15 * time.Minute), AuthRealms: []string{"https://auth.example:8443"},
@@ -152,6 +164,14 @@ mirrors:
 		{name: "negative blob size", file: "registry: {max_blob_size: -1}\n", wantErr: "max_blob_size"},
 		{name: "bad attest pattern", file: "attest: {policies: [{repositories: [\"a/**/b\"], require_signature: true}]}\n", wantErr: "attest.policies[0]"},
 		{name: "unknown attest key", file: "attest: {policies: [{repositories: [a], require_signatures: true}]}\n", wantErr: "field require_signatures not found"},
+		{name: "identity without a subject", file: "attest: {policies: [{repositories: [a], identities: [{issuer: https://x}]}]}\n",
+			wantErr: "attest.policies[0].identities[0]: an identity needs subject or subject_regexp"},
+		{name: "identity with a bad regexp", file: "attest: {policies: [{repositories: [a], identities: [{issuer: https://x, subject_regexp: \"(\"}]}]}\n",
+			wantErr: "subject_regexp: error parsing regexp"},
+		{name: "unknown identity key", file: "attest: {policies: [{repositories: [a], identities: [{issuer: x, subject: y, source_repo: z}]}]}\n",
+			wantErr: "field source_repo not found"},
+		{name: "trusted root twice", file: "attest: {trusted_roots: [{name: a, path: /x}, {name: a, path: /y}]}\n", wantErr: `attest.trusted_roots[1]: name "a" twice`},
+		{name: "trusted root without path", file: "attest: {trusted_roots: [{name: a}]}\n", wantErr: "attest.trusted_roots[0]: no path"},
 		{name: "zero janitor interval", file: "registry: {janitor_interval: 0s}\n", wantErr: "janitor_interval"},
 		{name: "bad log level", file: "log: {level: loud}\n", wantErr: "log.level"},
 		{name: "bad log format", file: "log: {format: xml}\n", wantErr: "log.format"},
