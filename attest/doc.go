@@ -33,14 +33,36 @@
 // and neither needs a re-check. Adding a key re-checks the records no key
 // could verify.
 //
+// Keyless (keyless.go, roots.go, identity.go). A signature made with a
+// Fulcio certificate is verified with sigstore-go against the trusted
+// roots (trusted_root.json files of attest.trusted_roots, re-read when
+// they change, and roots added through /api/v1/trusted-roots): the
+// certificate chains to a trusted Fulcio CA at a signing time proven by a
+// Rekor entry (signed entry timestamp; inclusion proof and checkpoint
+// when present) or an RFC 3161 timestamp, and the signature covers the
+// exact bytes. cosign's tag-schema and OCI 1.1 annotations are read into
+// a sigstore-go signed entity (certEntity); bundles are sigstore-go's own.
+// The record stores what that proves (Keyless: the signer's identity, the
+// root, the signing time and how it was proven, and the digest of the
+// root set it was checked under); the report applies the roots and the
+// policy's identities as they are now (judgeKeyless), so changing either
+// re-parses nothing. A root change re-checks the keyless records checked
+// under another root set (recheckKeyless).
+//
 // Libraries. Keys are parsed and signatures checked with
 // github.com/sigstore/sigstore/pkg/signature and pkg/cryptoutils, the code
-// cosign itself verifies with. github.com/sigstore/cosign/v2 and
-// sigstore-go are not imported: their verifiers are built around Rekor,
-// Fulcio and TUF (hundreds of packages, gRPC and cloud KMS clients in the
-// binary), while key-based verification of these formats is a few hundred
-// lines of parsing over the sigstore verifiers. The bundle JSON is read
-// with encoding/json into the few fields used, not protobuf-specs' types.
+// cosign itself verifies with. Keyless signatures are verified with
+// sigstore-go (v1.3.0: the last that builds with this Go), whose
+// verifier and identity matcher are cosign's; it costs the binary about
+// 10 MB (56 modules: Rekor's and the TUF client's, gRPC, OpenTelemetry),
+// measured when it came in. It stays offline: trusted roots come only
+// from files and the API (root.NewTrustedRootFromJSON), never
+// FetchTrustedRoot or a TUF client, and verification reads only what the
+// signature carries. github.com/sigstore/cosign/v2 is not imported:
+// sigstore-go lacks nothing this needs. Key-based verification stays on
+// its own few hundred lines, and the bundle JSON is read with
+// encoding/json into the few fields it uses before sigstore-go reads a
+// keyless one into its own types.
 //
 // Records are keyed by (repository, subject, referrer, index): a referrer
 // reached as the signature of two subjects has findings about each, and
@@ -87,7 +109,8 @@
 // package oci's (oci.ParseCosignTag is the one reader of cosign's tags);
 // attest adds what is inside them: payloads, envelopes, statements.
 //
-// attest imports registry, storage, apierr, sigstore's signature packages
-// and the leaves (oci, digest); depcheck_test.go lists them. It must not
+// attest imports registry, storage, apierr, sigstore's signature packages,
+// sigstore-go's verify, root, bundle, tlog and certificate packages, and
+// the leaves (oci, digest); depcheck_test.go lists them. It must not
 // import pack, mirror, compliance or cmd, and registry never imports it.
 package attest
