@@ -19,9 +19,6 @@ func BenchmarkVerify(b *testing.B) {
 	cfg := attest.Config{TrustedRoots: []attest.RootConfig{sg.rootFile("ci")},
 		Policies: []attest.Policy{{Repositories: []string{"acme/**"}, Identities: []attest.Identity{releasePolicy()}}}}
 	e := newEnvWorker(b, cfg, false)
-	if _, err := e.svc.ReloadTrustedRoots(b.Context()); err != nil {
-		b.Fatal(err)
-	}
 	const repo = "acme/rules"
 	k := newSigner(b, "ecdsa-p256")
 	e.addKey(k)

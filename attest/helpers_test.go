@@ -88,6 +88,10 @@ func envOn(t testing.TB, blobs storage.BlobStore, meta *sqlmeta.Store, cfg attes
 	if err := e.svc.Subscribe(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	// As serve does: the trusted root files are read before the worker runs.
+	if _, err := e.svc.ReloadTrustedRoots(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	if run {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/packreg/packreg/attest"
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/internal/teststores"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -21,11 +22,7 @@ func keylessEnv(t *testing.T, p attest.Policy) (*env, *sigstore) {
 	sg := newSigstore(t)
 	p.Repositories = []string{"acme/**"}
 	p.Identities = []attest.Identity{releasePolicy()}
-	e := newEnv(t, attest.Config{TrustedRoots: []attest.RootConfig{sg.rootFile("ci")}, Policies: []attest.Policy{p}})
-	if _, err := e.svc.ReloadTrustedRoots(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	return e, sg
+	return newEnv(t, attest.Config{TrustedRoots: []attest.RootConfig{sg.rootFile("ci")}, Policies: []attest.Policy{p}}), sg
 }
 
 // layouts are the three ways a keyless signature arrives: cosign's tag
@@ -321,6 +318,44 @@ func TestKeylessRootFileReloaded(t *testing.T) {
 			t.Fatalf("root file change not picked up: %s %+v", rep.Verification, rep.Signatures)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A restart whose root file holds another root checks the keyless
+// signatures checked under the old one again, before anyone asks.
+func TestKeylessRestartWithAnotherRoot(t *testing.T) {
+	blobs, meta, _ := teststores.Open(t)
+	sg := newSigstore(t)
+	rc := sg.rootFile("ci")
+	cfg := attest.Config{TrustedRoots: []attest.RootConfig{rc},
+		Policies: []attest.Policy{{Repositories: []string{"acme/**"}, Identities: []attest.Identity{releasePolicy()}}}}
+	first := envOn(t, blobs, meta, cfg, true)
+	d := first.pushPack("acme/rules", "1.0.0")
+	layouts[0].sign(first, sg, releaseWF, "acme/rules", d, how{})
+	if rep := first.report("acme/rules", "1.0.0"); rep.Verification != attest.Verified {
+		t.Fatalf("%s %+v", rep.Verification, rep.Signatures)
+	}
+	// Another file under the same name, so that only the new process
+	// sees the change (the first one re-reads its own file).
+	other := newSigstore(t).rootFile("ci")
+	cfg.TrustedRoots = []attest.RootConfig{other}
+	second := envOn(t, blobs, meta, cfg, true)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		recs, err := meta.AttestRecordsBySubject(t.Context(), "acme/rules", d, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) == 1 && recs[0].Status == storage.SigFailed && strings.Contains(recs[0].Reason, "does not verify") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not checked again under the new root: %+v", recs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if rep := second.report("acme/rules", "1.0.0"); rep.Verification != attest.Invalid {
+		t.Fatalf("%s %+v", rep.Verification, rep.Signatures)
 	}
 }
 

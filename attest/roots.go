@@ -15,7 +15,6 @@ import (
 
 	"github.com/sigstore/sigstore-go/pkg/root"
 
-	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
 )
@@ -365,39 +364,8 @@ func (s *Service) DeleteTrustedRoot(ctx context.Context, name string) error {
 // files). Records already checked under this set are left alone, so a
 // restart with the same roots re-checks nothing.
 func (s *Service) recheckKeyless(ctx context.Context) error {
-	r, err := s.loadRing(ctx)
-	if err != nil {
-		return err
-	}
-	type ref struct {
-		repo       string
-		subject, d digest.Digest
-	}
-	done := map[ref]bool{}
-	for _, status := range []string{storage.SigVerified, storage.SigUnverifiable, storage.SigFailed} {
-		var after storage.AttestCursor
-		for {
-			recs, err := s.st.AttestRecordsWithStatus(ctx, status, after, 256)
-			if err != nil {
-				return err
-			}
-			for _, rec := range recs {
-				p, ok := decodeProof(rec.Keyless)
-				k := ref{rec.Repo, rec.Subject, rec.Referrer}
-				if !ok || p.RootsChecked == r.trust.digest || done[k] {
-					continue
-				}
-				done[k] = true
-				if _, err := s.index(ctx, r, rec.Repo, rec.Referrer, rec.Subject, false); err != nil {
-					s.log.WarnContext(ctx, "attest: keyless re-check failed", "repo", rec.Repo, "referrer", rec.Referrer, "err", err)
-				}
-			}
-			if len(recs) < 256 {
-				break
-			}
-			last := recs[len(recs)-1]
-			after = storage.AttestCursor{Repo: last.Repo, Subject: last.Subject, Referrer: last.Referrer, Index: last.Index}
-		}
-	}
-	return nil
+	return s.recheck(ctx, func(r *ring, rec storage.AttestRecord) bool {
+		p, ok := decodeProof(rec.Keyless)
+		return ok && p.RootsChecked != r.trust.digest
+	}, storage.SigVerified, storage.SigUnverifiable, storage.SigFailed)
 }

@@ -309,6 +309,13 @@ func (s *Service) recheckSubject(ctx context.Context, repo string, subject diges
 // recheckUnverifiable re-checks every record no key could verify: after a
 // key is added, some may verify with it.
 func (s *Service) recheckUnverifiable(ctx context.Context) error {
+	return s.recheck(ctx, func(*ring, storage.AttestRecord) bool { return true }, storage.SigUnverifiable)
+}
+
+// recheck walks the records of each status and checks again, once per
+// referrer and subject, those that want selects (given the ring of this
+// re-check). A referrer that fails is logged; the walk goes on.
+func (s *Service) recheck(ctx context.Context, want func(*ring, storage.AttestRecord) bool, statuses ...string) error {
 	r, err := s.loadRing(ctx)
 	if err != nil {
 		return err
@@ -318,26 +325,29 @@ func (s *Service) recheckUnverifiable(ctx context.Context) error {
 		subject, d digest.Digest
 	}
 	done := map[ref]bool{}
-	var after storage.AttestCursor
-	for {
-		recs, err := s.st.AttestRecordsWithStatus(ctx, storage.SigUnverifiable, after, 256)
-		if err != nil {
-			return err
-		}
-		for _, rec := range recs {
-			k := ref{rec.Repo, rec.Subject, rec.Referrer}
-			if done[k] {
-				continue
+	for _, status := range statuses {
+		var after storage.AttestCursor
+		for {
+			recs, err := s.st.AttestRecordsWithStatus(ctx, status, after, 256)
+			if err != nil {
+				return err
 			}
-			done[k] = true
-			if _, err := s.index(ctx, r, rec.Repo, rec.Referrer, rec.Subject, false); err != nil {
-				s.log.WarnContext(ctx, "attest: re-check failed", "repo", rec.Repo, "referrer", rec.Referrer, "err", err)
+			for _, rec := range recs {
+				k := ref{rec.Repo, rec.Subject, rec.Referrer}
+				if done[k] || !want(r, rec) {
+					continue
+				}
+				done[k] = true
+				if _, err := s.index(ctx, r, rec.Repo, rec.Referrer, rec.Subject, false); err != nil {
+					s.log.WarnContext(ctx, "attest: re-check failed", "repo", rec.Repo, "referrer", rec.Referrer, "err", err)
+				}
 			}
+			if len(recs) < 256 {
+				break
+			}
+			last := recs[len(recs)-1]
+			after = storage.AttestCursor{Repo: last.Repo, Subject: last.Subject, Referrer: last.Referrer, Index: last.Index}
 		}
-		if len(recs) < 256 {
-			return nil
-		}
-		last := recs[len(recs)-1]
-		after = storage.AttestCursor{Repo: last.Repo, Subject: last.Subject, Referrer: last.Referrer, Index: last.Index}
 	}
+	return nil
 }
