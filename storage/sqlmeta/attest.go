@@ -32,20 +32,11 @@ import (
 //	attest_trusted_roots  name PK, body (trusted_root.json), digest, created
 
 func (s *Store) CreateKey(ctx context.Context, k *storage.Key, evs ...storage.Event) error {
-	err := s.write(ctx, "create key", func(ctx context.Context, tx *sql.Tx) error {
-		// DO NOTHING on either unique column: a taken id or name is a
-		// conflict the caller reports, not a driver error to classify.
-		n, err := s.exec(ctx, tx, qCreateKey, k.ID, k.Name, k.PEM, k.Algorithm, k.State,
-			nanos(k.NotBefore), nanos(k.NotAfter), nanos(k.Created), nanos(k.Updated))
-		if err == nil && n == 0 {
-			err = fmt.Errorf("key %s (%s): %w", k.ID, k.Name, storage.ErrConflict)
-		}
-		if err != nil {
-			return err
-		}
-		return s.recordEvents(ctx, tx, evs)
-	})
-	return s.committed(ctx, err, evs)
+	// DO NOTHING on either unique column: a taken id or name is a
+	// conflict the caller reports, not a driver error to classify.
+	return s.writeRow(ctx, "create key", fmt.Errorf("key %s (%s): %w", k.ID, k.Name, storage.ErrConflict), evs,
+		qCreateKey, k.ID, k.Name, k.PEM, k.Algorithm, k.State,
+		nanos(k.NotBefore), nanos(k.NotAfter), nanos(k.Created), nanos(k.Updated))
 }
 
 func (s *Store) GetKey(ctx context.Context, id string) (*storage.Key, error) {
@@ -74,17 +65,8 @@ func (s *Store) ListKeys(ctx context.Context) ([]*storage.Key, error) {
 }
 
 func (s *Store) UpdateKey(ctx context.Context, k *storage.Key, evs ...storage.Event) error {
-	err := s.write(ctx, "update key", func(ctx context.Context, tx *sql.Tx) error {
-		n, err := s.exec(ctx, tx, qUpdateKey, k.State, nanos(k.NotBefore), nanos(k.NotAfter), nanos(k.Updated), k.ID)
-		if err == nil && n == 0 {
-			err = fmt.Errorf("key %s: %w", k.ID, storage.ErrNotFound)
-		}
-		if err != nil {
-			return err
-		}
-		return s.recordEvents(ctx, tx, evs)
-	})
-	return s.committed(ctx, err, evs)
+	return s.writeRow(ctx, "update key", fmt.Errorf("key %s: %w", k.ID, storage.ErrNotFound), evs,
+		qUpdateKey, k.State, nanos(k.NotBefore), nanos(k.NotAfter), nanos(k.Updated), k.ID)
 }
 
 type scanner interface{ Scan(dest ...any) error }
@@ -254,17 +236,8 @@ func (s *Store) attestRecords(ctx context.Context, op string, q *Query, args ...
 }
 
 func (s *Store) CreateTrustedRoot(ctx context.Context, r *storage.TrustedRoot, evs ...storage.Event) error {
-	err := s.write(ctx, "create trusted root", func(ctx context.Context, tx *sql.Tx) error {
-		n, err := s.exec(ctx, tx, qCreateRoot, r.Name, string(r.JSON), r.Digest, nanos(r.Created))
-		if err == nil && n == 0 {
-			err = fmt.Errorf("trusted root %q: %w", r.Name, storage.ErrConflict)
-		}
-		if err != nil {
-			return err
-		}
-		return s.recordEvents(ctx, tx, evs)
-	})
-	return s.committed(ctx, err, evs)
+	return s.writeRow(ctx, "create trusted root", fmt.Errorf("trusted root %q: %w", r.Name, storage.ErrConflict), evs,
+		qCreateRoot, r.Name, string(r.JSON), r.Digest, nanos(r.Created))
 }
 
 func (s *Store) ListTrustedRoots(ctx context.Context) ([]*storage.TrustedRoot, error) {
@@ -290,17 +263,8 @@ func (s *Store) ListTrustedRoots(ctx context.Context) ([]*storage.TrustedRoot, e
 }
 
 func (s *Store) DeleteTrustedRoot(ctx context.Context, name string, evs ...storage.Event) error {
-	err := s.write(ctx, "delete trusted root", func(ctx context.Context, tx *sql.Tx) error {
-		n, err := s.exec(ctx, tx, qDeleteRoot, name)
-		if err == nil && n == 0 {
-			err = fmt.Errorf("trusted root %q: %w", name, storage.ErrNotFound)
-		}
-		if err != nil {
-			return err
-		}
-		return s.recordEvents(ctx, tx, evs)
-	})
-	return s.committed(ctx, err, evs)
+	return s.writeRow(ctx, "delete trusted root", fmt.Errorf("trusted root %q: %w", name, storage.ErrNotFound), evs,
+		qDeleteRoot, name)
 }
 
 const keyCols = `id, name, pem, algorithm, state, not_before, not_after, created, updated`

@@ -38,6 +38,23 @@ func (s *Store) recordEvents(ctx context.Context, tx *sql.Tx, evs []storage.Even
 	return nil
 }
 
+// writeRow runs q, which must change one row, and records evs with it in
+// one transaction; when q changes none the write fails with none (the
+// caller's ErrConflict or ErrNotFound, naming what it wrote).
+func (s *Store) writeRow(ctx context.Context, op string, none error, evs []storage.Event, q *Query, args ...any) error {
+	err := s.write(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
+		n, err := s.exec(ctx, tx, q, args...)
+		if err == nil && n == 0 {
+			err = none
+		}
+		if err != nil {
+			return err
+		}
+		return s.recordEvents(ctx, tx, evs)
+	})
+	return s.committed(ctx, err, evs)
+}
+
 // committed tells the listeners that a write recording events committed.
 func (s *Store) committed(ctx context.Context, err error, evs []storage.Event) error {
 	if err != nil || len(evs) == 0 {
