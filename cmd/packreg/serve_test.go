@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/packreg/packreg/internal/reqid"
 	"github.com/packreg/packreg/internal/routes"
@@ -224,5 +225,33 @@ func TestNewLogger(t *testing.T) {
 	}
 	if _, err := newLogger(&b, LogConfig{Level: "info", Format: "xml"}); err == nil {
 		t.Error("bad format accepted")
+	}
+}
+
+// A trusted root file that is missing or not a trusted root stops the
+// start, naming it, before the server listens: a typo must not leave
+// every keyless signature failing.
+func TestServeRefusesABadTrustedRootFile(t *testing.T) {
+	dir := t.TempDir()
+	notRoot := filepath.Join(dir, "not-a-root.json")
+	if err := os.WriteFile(notRoot, []byte(`{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, path := range map[string]string{"missing": filepath.Join(dir, "nowhere.json"), "not a root": notRoot} {
+		t.Run(name, func(t *testing.T) {
+			cfg := filepath.Join(t.TempDir(), "packreg.yaml")
+			if err := os.WriteFile(cfg, []byte("attest:\n  trusted_roots:\n    - {name: ci, path: "+path+"}\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			// Bounded so that a server that starts anyway stops (and fails
+			// the test) rather than hanging it.
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			var stdout, stderr bytes.Buffer
+			code := run(ctx, []string{"serve", "--config", cfg, "--data", t.TempDir(), "--addr", "127.0.0.1:0"}, &stdout, &stderr)
+			if code != 1 || !strings.Contains(stderr.String(), "attest.trusted_roots ci") || strings.Contains(stderr.String(), "listening") {
+				t.Fatalf("serve = %d\n%s", code, stderr.String())
+			}
+		})
 	}
 }
