@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/packreg/packreg/digest"
@@ -29,9 +30,26 @@ type Key struct {
 	// the zero time means no bound.
 	NotBefore time.Time
 	NotAfter  time.Time
-	Created   time.Time
-	Updated   time.Time
+	// Usage says what the key is trusted to vouch for (KeyUsage*): a key
+	// trusted for bundles only never verifies a signature of a version,
+	// nor one for signatures only a bundle. Never empty once stored; a
+	// key stored before usages existed reads as {KeyUsageSignatures}.
+	Usage   []string
+	Created time.Time
+	Updated time.Time
 }
+
+// Key usages: what a key of the ring is trusted to sign.
+const (
+	// KeyUsageSignatures: signatures and attestations of what the
+	// registry holds (cosign).
+	KeyUsageSignatures = "signatures"
+	// KeyUsageBundles: offline bundles exported by another registry.
+	KeyUsageBundles = "bundles"
+)
+
+// HasUsage reports whether k is trusted for usage.
+func (k *Key) HasUsage(usage string) bool { return slices.Contains(k.Usage, usage) }
 
 // Outcomes of the check of one signature, as stored. They say what the bytes
 // prove, not whether the key is trusted today: attest applies the key's

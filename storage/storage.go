@@ -238,6 +238,7 @@ type Store interface {
 	Remotes  // mirrors and upstreams (mirror.go)
 	Runs     // their sync and parity runs
 	Parity   // their parity checks
+	Bundles  // offline bundle imports and chains (bundles.go)
 }
 
 // Pinger is an optional ability of a metadata or blob store: answer

@@ -2,6 +2,7 @@ package metatest
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -14,7 +15,7 @@ import (
 func testKey(id, name string) *storage.Key {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	return &storage.Key{ID: id, Name: name, PEM: "-----BEGIN PUBLIC KEY-----\n" + id + "\n-----END PUBLIC KEY-----\n",
-		Algorithm: "ecdsa-p256", State: storage.KeyActive, Created: now, Updated: now}
+		Algorithm: "ecdsa-p256", State: storage.KeyActive, Usage: []string{storage.KeyUsageSignatures}, Created: now, Updated: now}
 }
 
 func attestRecord(subject digest.Digest, idx int, status string, at time.Time) storage.AttestRecord {
@@ -78,10 +79,12 @@ var attestCases = []testCase{
 		ok(t, s.CreateKey(ctx(t), k), "CreateKey")
 		is(t, s.CreateKey(ctx(t), testKey("aa", "other")), storage.ErrConflict, "same id")
 		is(t, s.CreateKey(ctx(t), testKey("bb", "release-2026")), storage.ErrConflict, "same name")
-		ok(t, s.CreateKey(ctx(t), testKey("bb", "release-2027")), "second key")
+		bb := testKey("bb", "release-2027")
+		bb.Usage = []string{storage.KeyUsageBundles, storage.KeyUsageSignatures}
+		ok(t, s.CreateKey(ctx(t), bb), "second key")
 		got, err := s.GetKey(ctx(t), "aa")
 		ok(t, err, "GetKey")
-		if *got != *k {
+		if !reflect.DeepEqual(got, k) {
 			t.Fatalf("GetKey = %+v, want %+v", got, k)
 		}
 		_, err = s.GetKey(ctx(t), "cc")
@@ -92,8 +95,21 @@ var attestCases = []testCase{
 		is(t, s.UpdateKey(ctx(t), testKey("cc", "x")), storage.ErrNotFound, "update unknown key")
 		keys, err := s.ListKeys(ctx(t))
 		ok(t, err, "ListKeys")
-		if len(keys) != 2 || *keys[0] != *k || keys[1].ID != "bb" {
+		if len(keys) != 2 || !reflect.DeepEqual(keys[0], k) || !reflect.DeepEqual(keys[1], bb) {
 			t.Fatalf("ListKeys = %+v", keys)
+		}
+	}},
+	{"AttestKeyUsageDefaultsToSignatures", func(t *testing.T, s storage.Store) {
+		// A key given no usage is stored as the keys of earlier releases
+		// are read: trusted for signatures, never for bundles.
+		k := testKey("aa", "old")
+		k.Usage = nil
+		ok(t, s.CreateKey(ctx(t), k), "CreateKey")
+		got, err := s.GetKey(ctx(t), "aa")
+		ok(t, err, "GetKey")
+		equal(t, got.Usage, []string{storage.KeyUsageSignatures}, "usage")
+		if got.HasUsage(storage.KeyUsageBundles) || !got.HasUsage(storage.KeyUsageSignatures) {
+			t.Fatalf("HasUsage: %v", got.Usage)
 		}
 	}},
 	{"AttestRecordsReplaceKeepsRecorded", func(t *testing.T, s storage.Store) {

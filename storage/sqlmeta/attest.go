@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/packreg/packreg/digest"
@@ -12,10 +13,11 @@ import (
 )
 
 // The attest key ring, trusted roots and signature records (migrations 3,
-// 6, 8 and 10):
+// 6, 8, 10 and 11):
 //
 //	attest_keys     id PK (hex SHA-256 of the SubjectPublicKeyInfo), name UNIQUE,
-//	                pem, algorithm, state, not_before, not_after, created, updated
+//	                pem, algorithm, state, not_before, not_after, created, updated,
+//	                usages (comma-separated, migration 11)
 //	attest_records  (repo, subject, referrer, idx) PK: one row per signature
 //	                found in a referrer manifest, about one subject; kind,
 //	                format, key_id, algorithm, predicate_type, sig_hash,
@@ -36,7 +38,7 @@ func (s *Store) CreateKey(ctx context.Context, k *storage.Key, evs ...storage.Ev
 	// conflict the caller reports, not a driver error to classify.
 	return s.writeRow(ctx, "create key", fmt.Errorf("key %s (%s): %w", k.ID, k.Name, storage.ErrConflict), evs,
 		qCreateKey, k.ID, k.Name, k.PEM, k.Algorithm, k.State,
-		nanos(k.NotBefore), nanos(k.NotAfter), nanos(k.Created), nanos(k.Updated))
+		nanos(k.NotBefore), nanos(k.NotAfter), nanos(k.Created), nanos(k.Updated), joinUsage(k.Usage))
 }
 
 func (s *Store) GetKey(ctx context.Context, id string) (*storage.Key, error) {
@@ -75,12 +77,30 @@ func scanKey(r scanner) (*storage.Key, error) {
 	var (
 		k                                 storage.Key
 		notBefore, notAfter, created, upd int64
+		usages                            string
 	)
-	if err := r.Scan(&k.ID, &k.Name, &k.PEM, &k.Algorithm, &k.State, &notBefore, &notAfter, &created, &upd); err != nil {
+	if err := r.Scan(&k.ID, &k.Name, &k.PEM, &k.Algorithm, &k.State, &notBefore, &notAfter, &created, &upd, &usages); err != nil {
 		return nil, err
 	}
 	k.NotBefore, k.NotAfter, k.Created, k.Updated = fromNanos(notBefore), fromNanos(notAfter), fromNanos(created), fromNanos(upd)
+	k.Usage = splitUsage(usages)
 	return &k, nil
+}
+
+// joinUsage is how a key's usages are stored: comma-separated, in the
+// order given; none is the usage every key had before usages existed.
+func joinUsage(u []string) string {
+	if len(u) == 0 {
+		return storage.KeyUsageSignatures
+	}
+	return strings.Join(u, ",")
+}
+
+func splitUsage(s string) []string {
+	if s == "" {
+		return []string{storage.KeyUsageSignatures}
+	}
+	return strings.Split(s, ",")
 }
 
 // PutAttestRecords deletes and re-inserts the (subject, referrer) rows in
@@ -267,7 +287,7 @@ func (s *Store) DeleteTrustedRoot(ctx context.Context, name string, evs ...stora
 		qDeleteRoot, name)
 }
 
-const keyCols = `id, name, pem, algorithm, state, not_before, not_after, created, updated`
+const keyCols = `id, name, pem, algorithm, state, not_before, not_after, created, updated, usages`
 
 const recordCols = `repo, referrer, idx, kind, format, subject, key_id, algorithm, predicate_type,
 	sig_hash, payload_digest, status, reason, recorded, checked, superseded, keyless`
@@ -276,7 +296,7 @@ const recordCols = `repo, referrer, idx, kind, format, subject, key_id, algorith
 const maxSigHashMatches = 16
 
 var (
-	qCreateKey = query(`INSERT INTO attest_keys (` + keyCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+	qCreateKey = query(`INSERT INTO attest_keys (` + keyCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT DO NOTHING`)
 	qGetKey    = query(`SELECT ` + keyCols + ` FROM attest_keys WHERE id = ?`)
 	qListKeys  = query(`SELECT ` + keyCols + ` FROM attest_keys ORDER BY created, id`)

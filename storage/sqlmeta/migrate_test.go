@@ -159,3 +159,27 @@ func TestMigration9KeepsEventsAndNeverReusesIDs(t *testing.T) {
 		t.Fatalf("pending after a restart with an empty queue: %s, want [12] [13]", got)
 	}
 }
+
+// A key added before migration 11, when keys had no usage, vouches for
+// signatures after it, as it did, and never for bundles.
+func TestMigration11KeysVouchForSignatures(t *testing.T) {
+	path, db := sqliteAt(t, 10)
+	ctx := t.Context()
+	if _, err := db.ExecContext(ctx, `INSERT INTO attest_keys (id, name, pem, algorithm, state, not_before, not_after, created, updated)
+		VALUES ('aa', 'release', 'pem', 'ecdsa-p256', 'active', 0, 0, 1, 1)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	k, err := s.GetKey(ctx, "aa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !k.HasUsage(storage.KeyUsageSignatures) || k.HasUsage(storage.KeyUsageBundles) || len(k.Usage) != 1 {
+		t.Fatalf("usage of a key from before migration 11: %v", k.Usage)
+	}
+}

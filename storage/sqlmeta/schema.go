@@ -366,6 +366,34 @@ var migrations = [][]string{
 			created {{int}} NOT NULL
 		)`,
 	},
+	// Offline bundles: what a key is trusted for (comma-separated usages;
+	// the keys of earlier releases vouched for signatures), the imports
+	// with their reports, and the chains of bundles applied here.
+	11: {
+		`ALTER TABLE attest_keys ADD COLUMN usages TEXT NOT NULL DEFAULT 'signatures'`,
+		`CREATE TABLE bundle_imports (
+			id            TEXT PRIMARY KEY,
+			state         TEXT NOT NULL,
+			actor         TEXT NOT NULL,
+			bundle_digest TEXT NOT NULL,
+			chain         TEXT NOT NULL,
+			sequence      {{int}} NOT NULL,
+			report        TEXT NOT NULL,
+			created       {{int}} NOT NULL,
+			updated       {{int}} NOT NULL
+		)`,
+		`CREATE INDEX bundle_imports_created ON bundle_imports (created, id)`,
+		// One row per applied bundle; a chain's position is taken once.
+		`CREATE TABLE bundle_chains (
+			digest    {{name}} PRIMARY KEY,
+			chain     {{name}} NOT NULL,
+			sequence  {{int}} NOT NULL,
+			previous  TEXT NOT NULL,
+			import_id TEXT NOT NULL,
+			applied   {{int}} NOT NULL,
+			UNIQUE (chain, sequence)
+		)`,
+	},
 }
 
 // indexDepthBackfill raises the stored indexes' depth from 2 up to max.
