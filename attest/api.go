@@ -17,7 +17,7 @@ import (
 
 // Routes are attest's rows of the route table: the key ring
 //
-//	POST /api/v1/keys                 {"name","pem","notBefore"?,"notAfter"?} → 201 key
+//	POST /api/v1/keys                 {"name","pem","notBefore"?,"notAfter"?,"usage"?} → 201 key
 //	GET  /api/v1/keys                 → {"keys":[...]}
 //	GET  /api/v1/keys/{id}            → key
 //	POST /api/v1/keys/{id}/retire     → key (rotation: valid until now)
@@ -117,6 +117,7 @@ type KeyView struct {
 	State     string     `json:"state"`
 	NotBefore *time.Time `json:"notBefore,omitempty"`
 	NotAfter  *time.Time `json:"notAfter,omitempty"`
+	Usage     []string   `json:"usage"`
 	Created   time.Time  `json:"created"`
 	Updated   time.Time  `json:"updated"`
 	PEM       string     `json:"pem"`
@@ -124,7 +125,7 @@ type KeyView struct {
 
 func viewKey(k *storage.Key) KeyView {
 	return KeyView{ID: k.ID, Name: k.Name, Algorithm: k.Algorithm, State: k.State,
-		NotBefore: timePtr(k.NotBefore), NotAfter: timePtr(k.NotAfter),
+		NotBefore: timePtr(k.NotBefore), NotAfter: timePtr(k.NotAfter), Usage: k.Usage,
 		Created: k.Created, Updated: k.Updated, PEM: k.PEM}
 }
 
@@ -134,6 +135,7 @@ func (s *Service) postKey(w http.ResponseWriter, req *http.Request) error {
 		PEM       string    `json:"pem"`
 		NotBefore time.Time `json:"notBefore"`
 		NotAfter  time.Time `json:"notAfter"`
+		Usage     []string  `json:"usage"`
 		// The snake_case spellings of release 1, read until the next.
 		OldNotBefore time.Time `json:"not_before"`
 		OldNotAfter  time.Time `json:"not_after"`
@@ -149,7 +151,7 @@ func (s *Service) postKey(w http.ResponseWriter, req *http.Request) error {
 	if err != nil {
 		return err
 	}
-	k, err := s.AddKey(req.Context(), KeyInput{Name: in.Name, PEM: in.PEM, NotBefore: notBefore, NotAfter: notAfter})
+	k, err := s.AddKey(req.Context(), KeyInput{Name: in.Name, PEM: in.PEM, NotBefore: notBefore, NotAfter: notAfter, Usage: in.Usage})
 	if err != nil {
 		return err
 	}

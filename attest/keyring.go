@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 	"unicode"
 
@@ -28,6 +30,28 @@ type KeyInput struct {
 	// signature was pushed therefore vouches for it, unless NotBefore
 	// says otherwise.
 	NotBefore, NotAfter time.Time
+	// Usage is what the key is trusted for (storage.KeyUsage*); none
+	// means signatures, what every key meant before usages existed.
+	Usage []string
+}
+
+// checkUsage returns the usages of a key to add: known ones, each once,
+// signatures when none is given.
+func checkUsage(in []string) ([]string, error) {
+	if len(in) == 0 {
+		return []string{storage.KeyUsageSignatures}, nil
+	}
+	var out []string
+	for _, u := range in {
+		switch {
+		case u != storage.KeyUsageSignatures && u != storage.KeyUsageBundles:
+			return nil, fmt.Errorf("%w: usage %q: want %q or %q", ErrInvalid, clip(u), storage.KeyUsageSignatures, storage.KeyUsageBundles)
+		case slices.Contains(out, u):
+			return nil, fmt.Errorf("%w: usage %q given twice", ErrInvalid, u)
+		}
+		out = append(out, u)
+	}
+	return out, nil
 }
 
 const maxKeyName = 128
@@ -53,6 +77,10 @@ func (s *Service) AddKey(ctx context.Context, in KeyInput) (*storage.Key, error)
 	if !in.NotBefore.IsZero() && !in.NotAfter.IsZero() && !in.NotBefore.Before(in.NotAfter) {
 		return nil, fmt.Errorf("%w: notBefore must be before notAfter", ErrInvalid)
 	}
+	usage, err := checkUsage(in.Usage)
+	if err != nil {
+		return nil, err
+	}
 	pk, err := ParsePublicKey(in.PEM)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
@@ -60,7 +88,7 @@ func (s *Service) AddKey(ctx context.Context, in KeyInput) (*storage.Key, error)
 	now := s.now().UTC()
 	k := &storage.Key{
 		ID: pk.ID, Name: in.Name, PEM: pk.PEM, Algorithm: pk.Algorithm, State: storage.KeyActive,
-		NotBefore: in.NotBefore.UTC(), NotAfter: in.NotAfter.UTC(), Created: now, Updated: now,
+		NotBefore: in.NotBefore.UTC(), NotAfter: in.NotAfter.UTC(), Usage: usage, Created: now, Updated: now,
 	}
 	// The key.add event is the audit record and the worker's cue to
 	// re-check what no key could verify.
@@ -127,7 +155,8 @@ const (
 // keyEvent is the outbox event of a key change, committed with it.
 func keyEvent(ctx context.Context, action string, k *storage.Key) storage.Event {
 	return storage.Event{Actor: registry.ActorFrom(ctx), Action: action, Target: "key:" + k.ID,
-		Details: map[string]string{"name": k.Name, "algorithm": k.Algorithm, "state": k.State, "notAfter": stampOrEmpty(k.NotAfter)}}
+		Details: map[string]string{"name": k.Name, "algorithm": k.Algorithm, "state": k.State, "notAfter": stampOrEmpty(k.NotAfter),
+			"usage": strings.Join(k.Usage, ",")}}
 }
 
 func stampOrEmpty(t time.Time) string {

@@ -191,18 +191,26 @@ func (s *Service) PublishAttestation(ctx context.Context, repo string, subject d
 
 // vouch checks that a key the ring trusts right now verifies sig over msg.
 func (s *Service) vouch(ctx context.Context, sig, msg []byte, claim string) error {
-	r, err := s.loadRing(ctx)
+	_, err := s.vouchFor(ctx, storage.KeyUsageSignatures, sig, msg, claim)
+	return err
+}
+
+// vouchFor returns the key trusted for usage that verifies sig over msg
+// and is valid now, or ErrUnverified.
+func (s *Service) vouchFor(ctx context.Context, usage string, sig, msg []byte, claim string) (*storage.Key, error) {
+	r, err := s.loadRingFor(ctx, usage)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	m := r.check(sig, msg, claim)
 	if !m.ok {
-		return fmt.Errorf("%w: no key in the key ring verifies the signature", ErrUnverified)
+		return nil, fmt.Errorf("%w: no key in the key ring trusted for %s verifies the signature", ErrUnverified, usage)
 	}
-	if why := judge(r.byID[m.keyID].key, s.now().UTC()); why != "" {
-		return fmt.Errorf("%w: %s", ErrUnverified, why)
+	k := r.byID[m.keyID].key
+	if why := judge(k, s.now().UTC()); why != "" {
+		return nil, fmt.Errorf("%w: %s", ErrUnverified, why)
 	}
-	return nil
+	return k, nil
 }
 
 // publish pushes blob as layer of the subject's schema-tag manifest

@@ -197,7 +197,11 @@ func finding(rec storage.AttestRecord, tn trusted) Finding {
 		f.KeyName, f.KeyState = k.Name, k.State
 	}
 	if rec.Status == storage.SigVerified {
-		if why := judge(k, rec.Recorded); why != "" {
+		why := judge(k, rec.Recorded)
+		if why == "" && !k.HasUsage(storage.KeyUsageSignatures) {
+			why = fmt.Sprintf("key %s (%s) is not trusted for signatures", short(k.ID), k.Name)
+		}
+		if why != "" {
 			f.Status, f.Reason = storage.SigUnverifiable, why
 		}
 	}

@@ -123,9 +123,16 @@ func (t tagResolver) ResolveVersion(ctx context.Context, name, version string) (
 	return name, m.Digest, nil
 }
 
-// loadRing reads the key ring with every key's current state, and the
-// trusted roots.
+// loadRing reads the keys trusted for signatures, with every key's
+// current state, and the trusted roots.
 func (s *Service) loadRing(ctx context.Context) (*ring, error) {
+	return s.loadRingFor(ctx, storage.KeyUsageSignatures)
+}
+
+// loadRingFor reads the keys trusted for usage: a key trusted for
+// something else is not in the ring at all, so whatever it signed reads
+// as signed by no known key.
+func (s *Service) loadRingFor(ctx context.Context, usage string) (*ring, error) {
 	keys, err := s.st.ListKeys(ctx)
 	if err != nil {
 		return nil, err
@@ -136,6 +143,9 @@ func (s *Service) loadRing(ctx context.Context) (*ring, error) {
 	}
 	r := &ring{byID: make(map[string]*ringKey, len(keys)), trust: ts}
 	for _, k := range keys {
+		if !k.HasUsage(usage) {
+			continue
+		}
 		v, err := s.cache.get(k)
 		if err != nil {
 			// Keys are checked on the way in; a bad one here was edited

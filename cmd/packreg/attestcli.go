@@ -23,7 +23,7 @@ import (
 // single database file a command could open instead.
 
 const keysUsage = `Usage:
-  packreg keys add [--server URL] --name NAME [--not-before T] [--not-after T] FILE.pub   (FILE - reads stdin)
+  packreg keys add [--server URL] --name NAME [--usage signatures|bundles]... [--not-before T] [--not-after T] FILE.pub   (FILE - reads stdin)
   packreg keys list [--server URL] [--json]
   packreg keys retire [--server URL] ID    stop trusting new signatures by the key (rotation)
   packreg keys revoke [--server URL] ID    withdraw trust from everything the key signed
@@ -66,6 +66,8 @@ func runKeys(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	notBefore := fs.String("not-before", "", "RFC 3339 `TIME` before which signatures do not count (add)")
 	notAfter := fs.String("not-after", "", "RFC 3339 `TIME` from which signatures do not count (add)")
 	asJSON := fs.Bool("json", false, "print JSON (list)")
+	var usage strList
+	fs.Var(&usage, "usage", "what the key is trusted for: `signatures` (default) or bundles; repeat or comma-separate for both (add)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return flagError(stderr, err)
 	}
@@ -84,7 +86,7 @@ func runKeys(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			fmt.Fprint(stderr, keysUsage)
 			return 2
 		}
-		err = keysAdd(ctx, c, stdin, stdout, fs.Arg(0), *name, *notBefore, *notAfter)
+		err = keysAdd(ctx, c, stdin, stdout, fs.Arg(0), *name, *notBefore, *notAfter, usage)
 	case "list":
 		err = keysList(ctx, c, stdout, *asJSON)
 	case "retire", "revoke":
@@ -113,7 +115,7 @@ func runKeys(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	return 0
 }
 
-func keysAdd(ctx context.Context, c *restclient.Client, stdin io.Reader, stdout io.Writer, file, name, notBefore, notAfter string) error {
+func keysAdd(ctx context.Context, c *restclient.Client, stdin io.Reader, stdout io.Writer, file, name, notBefore, notAfter string, usage []string) error {
 	var (
 		pem []byte
 		err error
@@ -127,6 +129,9 @@ func keysAdd(ctx context.Context, c *restclient.Client, stdin io.Reader, stdout 
 		return err
 	}
 	body := map[string]any{"name": name, "pem": string(pem)}
+	if len(usage) > 0 {
+		body["usage"] = usage
+	}
 	for _, f := range []struct{ field, flag, v string }{{"notBefore", "not-before", notBefore}, {"notAfter", "not-after", notAfter}} {
 		if f.v == "" {
 			continue
@@ -141,7 +146,7 @@ func keysAdd(ctx context.Context, c *restclient.Client, stdin io.Reader, stdout 
 	if err := c.Do(ctx, "POST", "/api/v1/keys", nil, body, &k); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "added %s (%s, %s)\n", k.ID, k.Name, k.Algorithm)
+	fmt.Fprintf(stdout, "added %s (%s, %s, for %s)\n", k.ID, k.Name, k.Algorithm, strings.Join(k.Usage, " and "))
 	return nil
 }
 
@@ -158,9 +163,9 @@ func keysList(ctx context.Context, c *restclient.Client, stdout io.Writer, asJSO
 		return enc.Encode(out.Keys)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tALGORITHM\tSTATE\tNOT BEFORE\tNOT AFTER")
+	fmt.Fprintln(tw, "ID\tNAME\tALGORITHM\tSTATE\tUSAGE\tNOT BEFORE\tNOT AFTER")
 	for _, k := range out.Keys {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, k.Algorithm, k.State, when(k.NotBefore), when(k.NotAfter))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, k.Algorithm, k.State, strings.Join(k.Usage, ","), when(k.NotBefore), when(k.NotAfter))
 	}
 	return tw.Flush()
 }

@@ -55,7 +55,15 @@ func TestKeysAndVerifyCLI(t *testing.T) {
 	id := strings.Fields(out)[1]
 	run(1, pub, "keys", "add", "--name", "again", "-") // the same key twice: CONFLICT
 	run(2, "", "keys", "add", file)                    // no --name
-	if out := run(0, "", "keys", "list"); !strings.Contains(out, id) || !strings.Contains(out, "active") {
+	k2, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	der2, _ := x509.MarshalPKIXPublicKey(&k2.PublicKey)
+	bundlePub := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der2}))
+	if out := run(0, bundlePub, "keys", "add", "--name", "site-a", "--usage", "bundles", "-"); !strings.Contains(out, "for bundles") {
+		t.Fatalf("keys add --usage bundles: %s", out)
+	}
+	run(1, bundlePub, "keys", "add", "--name", "bogus", "--usage", "everything", "-") // refused by the server: INVALID
+	if out := run(0, "", "keys", "list"); !strings.Contains(out, id) || !strings.Contains(out, "active") ||
+		!strings.Contains(out, " signatures ") || !strings.Contains(out, " bundles ") {
 		t.Fatalf("keys list: %s", out)
 	}
 	if out := run(0, "", "keys", "retire", id); !strings.HasPrefix(out, "retired "+id) {
