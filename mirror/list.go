@@ -18,6 +18,14 @@ func (s *Service) localVersions(ctx context.Context, f *Filter, only []string) (
 	if s.index == nil {
 		return tagVersions(ctx, NewLocal(s.local, ""), f, only)
 	}
+	return IndexVersions(ctx, s.index, f, only)
+}
+
+// IndexVersions lists the versions of a pack index whose name and version
+// the filter covers, in every lifecycle state (only, when not empty,
+// limits them to those packs): what a sync, a parity check and an
+// export of this registry walk.
+func IndexVersions(ctx context.Context, index PackIndex, f *Filter, only []string) ([]Version, error) {
 	var out []Version
 	queries := []storage.PackQuery{{}}
 	if len(only) > 0 {
@@ -29,7 +37,7 @@ func (s *Service) localVersions(ctx context.Context, f *Filter, only []string) (
 	for _, q := range queries {
 		q.Limit = localPage
 		for {
-			page, err := s.index.ListPackVersions(ctx, q)
+			page, err := index.ListPackVersions(ctx, q)
 			if err != nil {
 				return nil, err
 			}

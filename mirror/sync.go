@@ -99,14 +99,14 @@ func (s *Service) carryLifecycle(ctx context.Context, r *remote, rm *Remote, pri
 			if reason == "" {
 				reason = "as on the primary"
 			}
-			for _, step := range lifecycleSteps(have, v.Status) {
+			for _, step := range LifecycleSteps(have, v.Status) {
 				if r.set.Kind == storage.MirrorPush {
-					err = rm.SetLifecycle(ctx, n.there(name), v.Version, step.state, reason, step.force)
+					err = rm.SetLifecycle(ctx, n.there(name), v.Version, step.State, reason, step.Force)
 				} else {
-					err = s.lifecycle.SetPackState(ctx, n.there(name), v.Version, step.state, reason)
+					err = s.lifecycle.SetPackState(ctx, n.there(name), v.Version, step.State, reason)
 				}
 				if err != nil {
-					errs = append(errs, fmt.Sprintf("lifecycle of %s:%s to %s: %v", name, v.Version, step.state, err))
+					errs = append(errs, fmt.Sprintf("lifecycle of %s:%s to %s: %v", name, v.Version, step.State, err))
 					break
 				}
 				counts.lifecycleChanged.Add(1)
@@ -133,23 +133,25 @@ func (s *Service) copyStates(ctx context.Context, r *remote, rm *Remote, name st
 	return out, err
 }
 
-type lifecycleStep struct {
-	state string
-	force bool
+// LifecycleStep is one transition of the pack lifecycle.
+type LifecycleStep struct {
+	State string
+	Force bool
 }
 
-// lifecycleSteps are the transitions from one state to another that the
+// LifecycleSteps are the transitions from one state to another that the
 // pack lifecycle allows: archived comes back only through a forced
-// active.
-func lifecycleSteps(from, to string) []lifecycleStep {
+// active. A copy follows its primary's state this way (a sync, an
+// import).
+func LifecycleSteps(from, to string) []LifecycleStep {
 	if from == storage.PackArchived && to != storage.PackArchived {
-		steps := []lifecycleStep{{storage.PackActive, true}}
+		steps := []LifecycleStep{{storage.PackActive, true}}
 		if to != storage.PackActive {
-			steps = append(steps, lifecycleStep{to, false})
+			steps = append(steps, LifecycleStep{to, false})
 		}
 		return steps
 	}
-	return []lifecycleStep{{to, false}}
+	return []LifecycleStep{{to, false}}
 }
 
 // replicates reports whether a publication in repo must go to mirror r now.
