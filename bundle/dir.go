@@ -195,7 +195,9 @@ func dirFiles(dir string) ([]dirFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	first, err := headerBlobs(dir, index)
+	first, err := headerBlobs(index, func(d digest.Digest) ([]byte, error) {
+		return os.ReadFile(filepath.Join(dir, filepath.FromSlash(blobPath(d))))
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -237,20 +239,20 @@ func dirFiles(dir string) ([]dirFile, error) {
 }
 
 // headerBlobs are the blobs of the bundle's manifest and signature, which
-// an import reads first.
-func headerBlobs(dir string, index []byte) ([]digest.Digest, error) {
+// an import reads first, in the order it reads them.
+func headerBlobs(index []byte, read func(digest.Digest) ([]byte, error)) ([]digest.Digest, error) {
 	bundle, sig, err := readLayoutIndex(index)
 	if err != nil {
 		return nil, err
 	}
-	var out []digest.Digest
+	var out, named []digest.Digest
 	for _, m := range []*oci.Descriptor{&bundle, sig} {
 		if m == nil {
 			continue
 		}
 		d := digest.Digest(m.Digest)
 		out = append(out, d)
-		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(blobPath(d))))
+		b, err := read(d)
 		if err != nil {
 			return nil, err
 		}
@@ -260,11 +262,11 @@ func headerBlobs(dir string, index []byte) ([]digest.Digest, error) {
 		}
 		for _, x := range append([]oci.Descriptor{doc.Config}, doc.Layers...) {
 			if xd, err := digest.Parse(string(x.Digest)); err == nil {
-				out = append(out, xd)
+				named = append(named, xd)
 			}
 		}
 	}
-	return out, nil
+	return append(out, named...), nil
 }
 
 // ReadHeader reads the header of a bundle (an archive, or a directory

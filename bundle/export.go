@@ -255,8 +255,7 @@ func (s *Service) assemble(doc *Document, g *graph, plan *planSink) (*Export, er
 	if err != nil {
 		return nil, err
 	}
-	bundleDesc := oci.NewDescriptor(oci.MediaTypeImageManifest, digest.FromBytes(digest.SHA256, mBytes), int64(len(mBytes)))
-	bundleDesc.ArtifactType = ArtifactType
+	bundleDesc := headerDescriptor(ArtifactType, digest.FromBytes(digest.SHA256, mBytes), int64(len(mBytes)))
 	x := &Export{Digest: digest.Digest(bundleDesc.Digest), Doc: doc, s: s, blobRepo: plan.blobRepo}
 	x.Cursor = CursorOf(doc, x.Digest)
 	// The manifests first, then what they name: an import learns what to
@@ -269,8 +268,7 @@ func (s *Service) assemble(doc *Document, g *graph, plan *planSink) (*Export, er
 		if err != nil {
 			return nil, fmt.Errorf("signing the bundle: %w", err)
 		}
-		d := oci.NewDescriptor(oci.MediaTypeImageManifest, digest.FromBytes(digest.SHA256, sm), int64(len(sm)))
-		d.ArtifactType = oci.ArtifactTypeCosignSignature
+		d := headerDescriptor(oci.ArtifactTypeCosignSignature, digest.FromBytes(digest.SHA256, sm), int64(len(sm)))
 		sigDesc, x.KeyID = &d, s.signer.KeyID
 		header = append(header, dataFile(sm))
 		tail = append(tail, dataFile(payload))

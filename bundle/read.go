@@ -495,7 +495,14 @@ func (rd *reader) verify() (*staged, error) {
 	if got := st.g.totals(doc.Versions); got != doc.Totals {
 		return nil, invalid("", rd.hdr.Digest, "the bundle holds %+v, its document says %+v", got, doc.Totals)
 	}
-	idx, fallbacks := st.g.index(*stripName(&rd.bundle), stripName(rd.sig), doc.Versions)
+	// index.json is made again from what was checked, not from its own
+	// descriptors: a changed media type there is not the signed bundle.
+	var sig *oci.Descriptor
+	if rd.sig != nil {
+		d := headerDescriptor(oci.ArtifactTypeCosignSignature, digest.Digest(rd.sig.Digest), rd.sig.Size)
+		sig = &d
+	}
+	idx, fallbacks := st.g.index(headerDescriptor(ArtifactType, rd.hdr.Digest, rd.bundle.Size), sig, doc.Versions)
 	if !bytes.Equal(idx.bytes(), rd.indexBytes) {
 		return nil, invalid("index.json", "", "is not the index of this bundle's content: it was changed, or lists what the bundle does not hold")
 	}
@@ -559,13 +566,10 @@ func (st *staged) note(e *Entry) {
 	}
 }
 
-// stripName is a descriptor of index.json without its annotations (the
-// index makes them again).
-func stripName(d *oci.Descriptor) *oci.Descriptor {
-	if d == nil {
-		return nil
-	}
-	c := *d
-	c.Annotations = nil
-	return &c
+// headerDescriptor is index.json's descriptor of the bundle's manifest
+// or of its signature.
+func headerDescriptor(artifactType string, d digest.Digest, size int64) oci.Descriptor {
+	desc := oci.NewDescriptor(oci.MediaTypeImageManifest, d, size)
+	desc.ArtifactType = artifactType
+	return desc
 }
