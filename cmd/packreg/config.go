@@ -51,6 +51,7 @@ type Config struct {
 	Packs           PacksConfig    `yaml:"packs"`   // packs.go
 	Attest          attest.Config  `yaml:"attest"`  // signature policies (attest.go)
 	Mirrors         MirrorsConfig  `yaml:"mirrors"` // mirrors.go
+	Bundles         BundlesConfig  `yaml:"bundles"` // bundles.go
 }
 
 // ServerConfig is the `server:` section: the HTTP edge (edge.go).
@@ -97,6 +98,7 @@ func DefaultConfig() Config {
 		Packs:   defaultPacksConfig(),
 		Attest:  defaultAttestConfig(),
 		Mirrors: defaultMirrorsConfig(),
+		Bundles: defaultBundlesConfig(),
 	}
 }
 
@@ -285,6 +287,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.Mirrors.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Bundles.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {

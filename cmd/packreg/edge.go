@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/packreg/packreg/bundle"
 	"github.com/packreg/packreg/internal/apierr"
 	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/registry"
@@ -131,6 +132,9 @@ func checkJSONBody(req *http.Request) error {
 	}
 	if req.Method == http.MethodPost && req.URL.Path == "/api/v1/packs" {
 		return nil // publish is multipart/form-data; the pack API checks that
+	}
+	if req.Method == http.MethodPost && req.URL.Path == bundle.ImportPath {
+		return nil // an import is a tar; the bundle API checks that
 	}
 	mt, _, err := mime.ParseMediaType(req.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {

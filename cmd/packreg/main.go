@@ -29,6 +29,8 @@ Usage:
   packreg audit list|verify      read the audit trail and check its hash chain
   packreg mirror add|list|sync|status   manage mirrors and upstreams (packreg mirror help)
   packreg parity [--mirror ID]   compare mirrors with this registry; exit 1 when out of parity
+  packreg export -o FILE.tar|DIR/   export a signed offline bundle (packreg export -h)
+  packreg import FILE.tar|DIR    import an offline bundle, checked whole first (packreg import -h)
   packreg version                print the version
 `
 
@@ -84,6 +86,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runMirror(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "parity":
 		return runParity(ctx, args[1:], stdout, stderr)
+	case "export":
+		return runExport(ctx, args[1:], stdout, stderr)
+	case "import":
+		return runImport(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "packreg", buildVersion())
 		return 0

@@ -90,7 +90,7 @@ type mirrors struct {
 // lifecycle through the pack service.
 func newMirrors(st *stores, c Config, log *slog.Logger, packs *packs) *mirrors {
 	svc := mirror.New(st.meta, nil, mirror.WithLogger(log), mirror.WithPackIndex(st.meta),
-		mirror.WithLifecycleSetter(packLifecycle{packs.svc}), mirror.WithHolder(janitorHolder()))
+		mirror.WithLifecycleSetter(packLifecycle{svc: packs.svc, actor: "mirror"}), mirror.WithHolder(janitorHolder()))
 	return &mirrors{svc: svc, c: c.Mirrors}
 }
 
@@ -122,12 +122,20 @@ func (m *mirrors) start(ctx context.Context, wg *sync.WaitGroup) {
 	}()
 }
 
-// packLifecycle applies an upstream's lifecycle to the pulled copy: the
-// copy follows its primary, archived ones come back when it says so.
-type packLifecycle struct{ svc *pack.Service }
+// packLifecycle applies an upstream's (or a bundle's) lifecycle to the
+// copy: the copy follows its primary, archived ones come back when it
+// says so. actor, when set, is who does it; else the context's actor
+// (an import's importer).
+type packLifecycle struct {
+	svc   *pack.Service
+	actor string
+}
 
 func (p packLifecycle) SetPackState(ctx context.Context, name, version, state, reason string) error {
-	_, err := p.svc.SetLifecycle(registry.WithActor(ctx, "mirror"), name, version,
+	if p.actor != "" {
+		ctx = registry.WithActor(ctx, p.actor)
+	}
+	_, err := p.svc.SetLifecycle(ctx, name, version,
 		pack.LifecycleRequest{State: state, Reason: reason, Force: true})
 	return err
 }

@@ -23,6 +23,7 @@ import (
 //	audit.Routes                  /api/v1/audit
 //	attest.(*Service).Routes      /api/v1/keys, /api/v1/trusted-roots, /api/v1/packs/{name}/versions/{version}/{signatures,attestations,verification}
 //	mirror.(*Service).Routes      /api/v1/mirrors, /api/v1/upstreams, /api/v1/parity
+//	bundle.(*Service).Routes      /api/v1/export, /api/v1/import, /api/v1/imports
 //	serverRoutes (below)          /healthz, /readyz, /api/v1/openapi.json
 //
 // `packreg routes`-style enumeration is mux's Walk (TestOpenAPIMatchesRoutes

@@ -65,6 +65,7 @@ func serve(ctx context.Context, c Config, log *slog.Logger) error {
 	a.packs.start(bgCtx, &bg)
 	a.att.start(bgCtx, &bg)
 	a.mir.start(bgCtx, &bg)
+	a.bun.start(bgCtx, &bg)
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -100,6 +101,7 @@ type app struct {
 	packs   *packs
 	att     *attests
 	mir     *mirrors
+	bun     *bundles
 	routes  *mux.Router // the route table
 	handler http.Handler
 }
@@ -130,9 +132,13 @@ func wire(ctx context.Context, st *stores, c Config, log *slog.Logger, draining 
 	if err := mir.attach(ctx, reg); err != nil {
 		return nil, err
 	}
+	bun, err := newBundles(st, c, log, reg, packs, att)
+	if err != nil {
+		return nil, err
+	}
 	table := newRouteTable(reg, st, draining, log,
-		slices.Concat(packs.svc.Routes(), audit.Routes(packs.trail, log), att.svc.Routes(), mir.svc.Routes()))
-	return &app{reg: reg, packs: packs, att: att, mir: mir, routes: table, handler: newHandler(table, log, newEdgeSettings(c))}, nil
+		slices.Concat(packs.svc.Routes(), audit.Routes(packs.trail, log), att.svc.Routes(), mir.svc.Routes(), bun.svc.Routes()))
+	return &app{reg: reg, packs: packs, att: att, mir: mir, bun: bun, routes: table, handler: newHandler(table, log, newEdgeSettings(c))}, nil
 }
 
 // startBackground runs the registry's upload janitor until ctx ends. Every
