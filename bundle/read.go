@@ -3,6 +3,7 @@ package bundle
 import (
 	"bufio"
 	"bytes"
+	"compress/flate"
 	"compress/gzip"
 	"context"
 	"encoding/base64"
@@ -170,7 +171,7 @@ func (rd *reader) failure(entry string, err error) error {
 		return problem(errTooLarge, entry, "", "the bundle expands beyond %d bytes (bundles.max_import_size)", rd.o.MaxSize)
 	case errors.Is(err, errTar):
 		return invalid(entry, "", "%v", err)
-	case errors.Is(err, gzip.ErrChecksum), errors.Is(err, gzip.ErrHeader):
+	case errors.Is(err, gzip.ErrChecksum), errors.Is(err, gzip.ErrHeader), errors.As(err, new(flate.CorruptInputError)):
 		return invalid(entry, "", "the gzip stream is corrupt: %v", err)
 	}
 	return err // the connection, the disk: not the bundle's fault

@@ -66,7 +66,11 @@ func (t *tarReader) Read(p []byte) (int, error) {
 	}
 	n, err := t.r.Read(p)
 	t.left -= int64(n)
-	if err == io.EOF {
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		// A compressed stream cut short.
+		return n, tarErr("the archive ends inside an entry")
+	case err == io.EOF:
 		if t.left > 0 {
 			return n, tarErr("the archive ends inside an entry")
 		}
@@ -212,6 +216,9 @@ func (t *tarReader) trailer() error {
 		}
 		if err == io.EOF {
 			return nil
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return tarErr("the compressed stream is cut short after the end of the archive")
 		}
 		if err != nil {
 			return err
