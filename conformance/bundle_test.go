@@ -143,9 +143,15 @@ func TestBundles(t *testing.T) {
 		}
 	})
 
-	c := startServer(t)
+	// C requires signatures of site/*: that applies to what arrives too.
+	c := startServer(t, "--config", writeConfig(t, `attest:
+  policies:
+    - repositories: ["site/*"]
+      require_signature: true
+`))
 	c.dumpLogOnFailure()
 	tl.run(packregBin, "keys", "add", "--server", c.URL, "--name", "site-a", "--usage", "bundles", "bundle.pub")
+	tl.run(packregBin, "keys", "add", "--server", c.URL, "--name", "release", "cosign.pub")
 	onC := newClient(t, c.URL)
 	nothingOnC := func(t *testing.T) {
 		t.Helper()
@@ -193,8 +199,15 @@ func TestBundles(t *testing.T) {
 		if imp.State != "succeeded" || !imp.Bundle.Unsigned {
 			t.Fatalf("allowed unsigned import: %+v", imp)
 		}
-		if got := strings.TrimSpace(tl.run(crane, "digest", "--insecure", c.Addr+"/site/signed:1.1.0").Stdout); got != d2 {
-			t.Errorf("site/signed:1.1.0 on C: %s, want %s", got, d2)
+		// Its cosign signature came along: 1.0.0 is verified on C and
+		// pulls; 1.1.0 was never signed, and C's policy refuses it.
+		(&attestRun{t: t, s: c, c: onC, tl: tl}).await(t, "site/signed", "1.0.0", "verified", 1, 1)
+		if got := strings.TrimSpace(tl.run(crane, "digest", "--insecure", c.Addr+"/site/signed:1.0.0").Stdout); got != d {
+			t.Errorf("site/signed:1.0.0 on C: %s, want %s", got, d)
+		}
+		resp, body := onC.do("GET", "/v2/site/signed/manifests/1.1.0", http.Header{"Accept": {mtOCIManifest}}, nil)
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "DENIED") {
+			t.Errorf("unsigned site/signed:1.1.0 pulled from C under require_signature: %d %s", resp.StatusCode, body)
 		}
 	})
 }

@@ -120,6 +120,7 @@ mirrors:
   remotes:
     - {name: eu, kind: mirror, url: "https://eu.example:5000", include: [acme/*], schedule: 15m,
        auth_realms: ["https://auth.example:8443"], credentials: {username: u, password: p}}
+bundles: {source: site-a, max_import_size: 1000, max_import_entries: 10}
 `, check: func(t *testing.T, c Config) {
 			want := Config{
 				Addr: "127.0.0.1:6000", Data: "/srv/packreg",
@@ -143,6 +144,7 @@ mirrors:
 					Name: "eu", Kind: "mirror", URL: "https://eu.example:5000", Include: []string{"acme/*"},
 					Schedule: mirror.Duration(15 * time.Minute), AuthRealms: []string{"https://auth.example:8443"},
 					Credentials: &mirror.Credentials{Username: "u", Password: "p"}}}},
+				Bundles: BundlesConfig{Source: "site-a", MaxImportSize: 1000, MaxImportEntries: 10},
 			}
 			if !reflect.DeepEqual(c, want) {
 				t.Errorf("\n got %+v\nwant %+v", c, want)
