@@ -3,6 +3,8 @@ package bundle
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -180,4 +182,48 @@ func entryActions(recs []AuditEntry) []string {
 		out = append(out, r.Action)
 	}
 	return out
+}
+
+// TestConflicts: a version this registry has with another digest is a
+// conflict, reported and left as it is, and so is one bound to another
+// digest by a push since deleted (immutable versions); the bundle's other
+// versions are applied.
+func TestConflicts(t *testing.T) {
+	sg := newTestSigner(t)
+	a := newSite(t, WithSigner(sg))
+	a.pack("acme/rules", "1.0.0", 100)
+	a.pack("acme/tools", "2.0.0", 100)
+	docs := a.pack("acme/docs", "3.0.0", 100)
+	_, tar := a.export(ExportRequest{})
+
+	b := newSite(t)
+	b.trust(sg, "bundles")
+	mine := b.pack("acme/rules", "1.0.0", 200)
+	gone := b.pack("acme/tools", "2.0.0", 300)
+	rec := httptest.NewRecorder()
+	b.reg.ServeHTTP(rec, httptest.NewRequest(http.MethodDelete, "/v2/acme/tools/manifests/"+string(gone.Digest), nil))
+	if rec.Code != http.StatusAccepted {
+		t.Fatalf("delete: %d %s", rec.Code, rec.Body)
+	}
+	rep := b.mustImport(tar, ImportOptions{})
+	got := map[string]string{}
+	for _, v := range rep.Versions {
+		got[v.Name] = v.Result
+		if v.Result == ResultConflict && v.Error == "" {
+			t.Errorf("%s: a conflict that does not say what is in the way", v.Name)
+		}
+	}
+	if got["acme/rules"] != ResultConflict || got["acme/tools"] != ResultConflict || got["acme/docs"] != ResultApplied {
+		t.Fatalf("results: %v", got)
+	}
+	if v := b.version("acme/rules", "1.0.0"); v.Digest != digest.Digest(mine.Digest) {
+		t.Fatalf("acme/rules:1.0.0 overwritten: %s", v.Digest)
+	}
+	ctx := context.Background()
+	if _, err := b.reg.Manifest(ctx, "acme/tools", "2.0.0"); err == nil {
+		t.Fatal("acme/tools:2.0.0, deleted here and bound to another digest, came back")
+	}
+	if v := b.version("acme/docs", "3.0.0"); v.Digest != digest.Digest(docs.Digest) {
+		t.Fatalf("acme/docs: %+v", v)
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/internal/apierr"
 	"github.com/packreg/packreg/mirror"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
 )
@@ -326,8 +327,7 @@ func (s *Service) publish(ctx context.Context, st *staged, rep *Report, o Import
 
 // denied reports whether the registry refused a push (403): a tag claim.
 func denied(err error) bool {
-	var re *registry.Error
-	return errors.As(err, &re) && re.Status == 403 || errors.Is(err, mirror.ErrDenied)
+	return errors.Is(err, oci.ErrDenied) || errors.Is(err, mirror.ErrDenied)
 }
 
 // applyStates makes each version's state the bundle's: the copy follows
