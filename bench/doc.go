@@ -16,6 +16,10 @@
 //   - tag listing latency in a 10,000-tag repository and manifest PUT cost in
 //     a repository with 10 tags against one with 100,000;
 //   - the server's RSS sampled during the largest push, and its VmHWM;
+//   - an offline bundle of 1 GiB of packs: its export through the REST API
+//     into a file, and its import into a second, empty server until it is
+//     published, in MB/s next to the disk write limit measured just before,
+//     with the peak RSS of the server doing each (disk only);
 //   - the same push/pull/manifest figures on S3 + PostgreSQL when
 //     PACKREG_TEST_S3 and PACKREG_TEST_POSTGRES are set.
 //
@@ -41,6 +45,7 @@
 //	go run ./bench -quick               # smoke run: small sizes and counts
 //	go run ./bench -backend disk        # disk only (default: all = disk, and S3+PostgreSQL when configured)
 //	go run ./bench -keep                # keep the data dir and the server logs
+//	go run ./bench -suites bundles      # only some suites (blobs,small,manifests,tags,bundles)
 //
 // For the S3 + PostgreSQL column, set the variables the storage tests use
 // (eval "$(.ci/s3.sh)"; eval "$(.ci/pg.sh)"). The run creates its own

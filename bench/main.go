@@ -10,10 +10,14 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 )
+
+// allSuites are the suites -suites chooses from, in run order.
+var allSuites = []string{"blobs", "small", "manifests", "tags", "bundles"}
 
 // options are the flags plus the sizes and counts they imply.
 type options struct {
@@ -22,6 +26,7 @@ type options struct {
 	backend string // disk, s3 or all
 	dir     string // parent of the run's temp dir
 	keep    bool
+	suites  map[string]bool // the steps to run
 
 	sizes    []int64 // blob sizes for push and pull
 	chunk    int64   // PATCH size for chunked pushes
@@ -30,6 +35,8 @@ type options struct {
 	bigTags  int     // tags in the repository for the "PUT cost at scale" row; 0 skips it
 	tagPuts  int     // timed manifest PUTs at each repository size
 	listReqs int     // timed tags/list requests
+
+	bundleSize int64 // bytes of packs in the offline bundle exported and imported
 }
 
 func parseFlags(args []string) (options, error) {
@@ -41,8 +48,16 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.dir, "dir", "", "parent `dir` of the run's data (default $TMPDIR); the disk write limit is measured there")
 	fs.BoolVar(&o.keep, "keep", false, "keep the run's data dir and server logs")
 	bigTags := fs.Int("big-tags", 100_000, "tags in the large repository for the manifest PUT cost row (0 skips; -quick skips)")
+	suites := fs.String("suites", strings.Join(allSuites, ","), "comma-separated `suites` to run, of "+strings.Join(allSuites, ","))
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	o.suites = map[string]bool{}
+	for s := range strings.SplitSeq(*suites, ",") {
+		if !slices.Contains(allSuites, s) {
+			return o, fmt.Errorf("-suites: %q is not one of %s", s, strings.Join(allSuites, ","))
+		}
+		o.suites[s] = true
 	}
 	switch o.backend {
 	case "disk", "s3", "all":
@@ -53,7 +68,9 @@ func parseFlags(args []string) (options, error) {
 	if o.quick {
 		o.sizes = []int64{1 << 20, 16 << 20}
 		o.ops, o.tags, o.bigTags, o.tagPuts, o.listReqs = 200, 1_000, 0, 200, 100
+		o.bundleSize = 64 << 20
 	} else {
+		o.bundleSize = 1 << 30
 		o.sizes = []int64{1 << 20, 64 << 20, 512 << 20}
 		o.ops, o.tags, o.bigTags, o.tagPuts, o.listReqs = 2_000, 10_000, *bigTags, 500, 200
 	}
@@ -142,7 +159,7 @@ func run(ctx context.Context, o options) (err error) {
 	var errs []error
 	for _, s := range specs {
 		rep.backends = append(rep.backends, s.name)
-		b := &bench{opt: o, rep: rep, dg: dg, backend: s.name, diskData: diskData}
+		b := &bench{opt: o, rep: rep, dg: dg, backend: s.name, diskData: diskData, bin: bin, work: work}
 		if err := b.runBackend(ctx, bin, s, work); err != nil {
 			// Print what was measured: a partial table still says something,
 			// and the error names the failing step.
@@ -183,6 +200,8 @@ type bench struct {
 	// diskData is where the disk limits are re-measured before the
 	// largest pushes.
 	diskData string
+	bin      string // the binary, for the bundle suite's second server
+	work     string // the run's temp dir
 	srv      *server
 	c        *client
 	errs     []error // rows that failed; the run exits non-zero
@@ -216,13 +235,14 @@ func (b *bench) runBackend(ctx context.Context, bin string, s backendSpec, work 
 		disk bool // only on the disk backend (issue 3 asks for push/pull/manifests on S3)
 	}{
 		{"blobs", b.blobs, false},
-		{"small blobs", b.smallBlobs, false},
+		{"small", b.smallBlobs, false},
 		{"manifests", b.manifests, false},
 		{"tags", b.tagsSuite, true},
+		{"bundles", b.bundles, true},
 	}
 	var errs []error
 	for _, st := range steps {
-		if st.disk && s.name != "disk" {
+		if st.disk && s.name != "disk" || !b.opt.suites[st.name] {
 			continue
 		}
 		if err := st.fn(ctx); err != nil {
