@@ -7,7 +7,7 @@
 //
 // Files: main.go (commands), config.go (the typed config), redact.go
 // (secrets in store URLs and DSNs never reach a message), stores.go,
-// packs.go, attest.go, mirrors.go (wiring), serve.go (the server and its
+// packs.go, attest.go, mirrors.go, bundles.go (wiring), serve.go (the server and its
 // request log), routes.go (the one route table: every package's rows on one
 // gorilla/mux router that never cleans or redirects, and the server's own
 // endpoints), openapi.go and openapi.yaml (the /api/v1 document, served at
