@@ -210,6 +210,18 @@ func TestBundles(t *testing.T) {
 			t.Errorf("unsigned site/signed:1.1.0 pulled from C under require_signature: %d %s", resp.StatusCode, body)
 		}
 	})
+
+	t.Run("the directory form imports as the archive does", func(t *testing.T) {
+		imp := importJSON(t, tl, c.URL, 0, tl.path("b1dir"))
+		if imp.State != "succeeded" || imp.Bundle.SignedBy.Name != "site-a" {
+			t.Fatalf("import of the directory form: %+v", imp)
+		}
+		var v packVersion
+		onC.apiJSON("GET", "/api/v1/packs/site/old/versions/1.0.0", nil, nil, http.StatusOK, &v)
+		if v.Digest != oldD || v.Status != "deprecated" {
+			t.Errorf("site/old:1.0.0 on C: %+v, want %s deprecated", v, oldD)
+		}
+	})
 }
 
 // bundleImport is the part of `packreg import --json` the test reads.
