@@ -75,6 +75,13 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if fi, err := os.Stat(*out); err == nil && fi.IsDir() {
 		asDir = true
 	}
+	if asDir {
+		// Checked before anything is asked of the server: a failed export
+		// removes what it wrote, so it must own the whole directory.
+		if entries, err := os.ReadDir(*out); err == nil && len(entries) > 0 {
+			return c.usageError("-o %s is a directory that is not empty: a bundle is written to a new or empty one", *out)
+		}
+	}
 
 	api := restclient.New(*c.server, nil)
 	hreq, err := api.NewRequest(ctx, http.MethodPost, bundle.ExportPath, nil, jsonBody(req))

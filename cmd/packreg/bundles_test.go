@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,5 +49,29 @@ func TestBundlesSigningKey(t *testing.T) {
 	}
 	if _, err := parse(t, "bundles: {max_import_size: 0}\n"); err == nil || !strings.Contains(err.Error(), "max_import_size") {
 		t.Errorf("max_import_size 0: %v", err)
+	}
+}
+
+// TestExportKeepsADirectory: export to a directory that is not empty is a
+// usage error before the server is asked, and leaves the directory as it
+// was (a failed export removes what it wrote, so it may only write to a
+// directory of its own).
+func TestExportKeepsADirectory(t *testing.T) {
+	dir := t.TempDir()
+	keep := filepath.Join(dir, "keep.txt")
+	os.WriteFile(keep, []byte("mine"), 0o600)
+	// A server that would answer with a bundle.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/x-tar")
+		w.Write(make([]byte, 1024))
+	}))
+	defer srv.Close()
+	var stdout, stderr strings.Builder
+	code := run(t.Context(), []string{"export", "-o", dir + "/", "--server", srv.URL}, &stdout, &stderr)
+	if code != 2 || !strings.Contains(stderr.String(), "not empty") {
+		t.Fatalf("exit %d, stderr %s", code, stderr.String())
+	}
+	if b, err := os.ReadFile(keep); err != nil || string(b) != "mine" {
+		t.Fatalf("the directory's file: %q %v", b, err)
 	}
 }
