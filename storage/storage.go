@@ -239,6 +239,7 @@ type Store interface {
 	Runs     // their sync and parity runs
 	Parity   // their parity checks
 	Bundles  // offline bundle imports and chains (bundles.go)
+	Robots   // robot accounts of package auth (robots.go)
 }
 
 // Pinger is an optional ability of a metadata or blob store: answer

@@ -394,6 +394,18 @@ var migrations = [][]string{
 			UNIQUE (chain, sequence)
 		)`,
 	},
+	// Robot accounts of package auth (robots.go).
+	12: {
+		`CREATE TABLE robots (
+			name        {{name}} PRIMARY KEY,
+			secret_hash TEXT NOT NULL,
+			rules       TEXT NOT NULL,
+			expires     {{int}} NOT NULL,
+			disabled    {{int}} NOT NULL,
+			created     {{int}} NOT NULL,
+			created_by  TEXT NOT NULL
+		)`,
+	},
 }
 
 // indexDepthBackfill raises the stored indexes' depth from 2 up to max.

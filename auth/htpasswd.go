@@ -1,0 +1,114 @@
+package auth
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// maxHtpasswd bounds the file read: a line per user, a few thousand users.
+const maxHtpasswd = 4 << 20
+
+// Htpasswd is a file of "user:bcrypt-hash" lines, re-read when it changes.
+type Htpasswd struct {
+	path string
+
+	mu    sync.Mutex
+	size  int64
+	mtime time.Time
+	users map[string][]byte
+}
+
+// dummyHash is checked for unknown users, so a wrong name costs as much
+// as a wrong password (no user enumeration by timing).
+var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("packreg: no such user"), bcrypt.DefaultCost)
+
+// LoadHtpasswd reads the file at path; any line that is not a bcrypt
+// entry is an error naming its line (never its content: it holds a hash).
+func LoadHtpasswd(path string) (*Htpasswd, error) {
+	h := &Htpasswd{path: path}
+	if err := h.reload(true); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// reload re-reads the file when its size or mtime changed (or when
+// force). A file that became unreadable or invalid keeps no users: the
+// server refuses every user rather than keep ones that may be removed.
+func (h *Htpasswd) reload(force bool) error {
+	fi, err := os.Stat(h.path)
+	if err != nil {
+		h.users = nil
+		return fmt.Errorf("htpasswd: %w", err)
+	}
+	if !force && fi.Size() == h.size && fi.ModTime().Equal(h.mtime) && h.users != nil {
+		return nil
+	}
+	users, err := readHtpasswd(h.path)
+	h.size, h.mtime = fi.Size(), fi.ModTime()
+	if err != nil {
+		h.users = nil
+		return err
+	}
+	h.users = users
+	return nil
+}
+
+func readHtpasswd(path string) (map[string][]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("htpasswd: %w", err)
+	}
+	if len(data) > maxHtpasswd {
+		return nil, fmt.Errorf("htpasswd %s: larger than %d bytes", path, maxHtpasswd)
+	}
+	users := map[string][]byte{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 4096), maxHtpasswd)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		user, hash, ok := strings.Cut(line, ":")
+		if !ok || user == "" || strings.HasPrefix(user, "robot:") {
+			return nil, fmt.Errorf("htpasswd %s line %d: want user:bcrypt-hash (user names do not start with robot:)", path, n)
+		}
+		if _, err := bcrypt.Cost([]byte(hash)); err != nil || !strings.HasPrefix(hash, "$2") {
+			return nil, fmt.Errorf("htpasswd %s line %d (user %q): not a bcrypt hash; only bcrypt is accepted "+
+				"(create entries with `htpasswd -nbB user password`)", path, n, user)
+		}
+		users[user] = []byte(hash)
+	}
+	return users, sc.Err()
+}
+
+// Verify reports whether user's password is pass, re-reading the file
+// first when it changed.
+func (h *Htpasswd) Verify(user, pass string) bool {
+	h.mu.Lock()
+	_ = h.reload(false)
+	hash, ok := h.users[user]
+	h.mu.Unlock()
+	if !ok {
+		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(pass))
+		return false
+	}
+	return bcrypt.CompareHashAndPassword(hash, []byte(pass)) == nil
+}
+
+// Exists reports whether user is in the file as it is now.
+func (h *Htpasswd) Exists(user string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_ = h.reload(false)
+	_, ok := h.users[user]
+	return ok
+}
