@@ -53,12 +53,12 @@ func (s *Service) Routes() []routes.Route {
 		routes.Get("/api/v1/trusted-roots", s.wrap(s.listRoots)),
 		routes.Get("/api/v1/trusted-roots/{name}", s.wrap(s.getRoot)),
 		routes.Delete("/api/v1/trusted-roots/{name}", s.wrap(s.deleteRoot)),
-		routes.Get(version+"signatures", s.wrap(s.report("signatures"))),
-		routes.Post(version+"signatures", s.wrap(s.onVersion(s.postSignature))),
-		routes.Get(version+"attestations", s.wrap(s.report("attestations"))),
-		routes.Post(version+"attestations", s.wrap(s.onVersion(s.postAttestation))),
-		routes.Get(version+"verification", s.wrap(s.report(""))),
-		routes.Post(version+"verification", s.wrap(s.onVersion(s.refresh))),
+		routes.Get(version+"signatures", s.wrap(s.report("signatures"))).With(routes.CanPull),
+		routes.Post(version+"signatures", s.wrap(s.onVersion(s.postSignature))).With(routes.CanPush),
+		routes.Get(version+"attestations", s.wrap(s.report("attestations"))).With(routes.CanPull),
+		routes.Post(version+"attestations", s.wrap(s.onVersion(s.postAttestation))).With(routes.CanPush),
+		routes.Get(version+"verification", s.wrap(s.report(""))).With(routes.CanPull),
+		routes.Post(version+"verification", s.wrap(s.onVersion(s.refresh))).With(routes.CanPush),
 	}
 }
 

@@ -117,8 +117,15 @@ func New(c Config, robots storage.Robots, now func() time.Time) (*Authority, err
 // AnonymousActions are the actions granted without credentials.
 func (a *Authority) AnonymousActions() Action { return a.anon }
 
-// Login checks a user's or robot's credentials.
+// Login checks a user's or robot's credentials. Basic credentials split
+// at the first ':', so "robot:ci" with its secret arrives as the name
+// "robot" and the password "ci:<secret>": put back together here (no
+// htpasswd user is named "robot", and secrets have no ':').
 func (a *Authority) Login(ctx context.Context, name, secret string) (Identity, error) {
+	if rest, ok := strings.CutPrefix(name+":"+secret, RobotPrefix); ok && name == "robot" {
+		name, secret, _ = strings.Cut(rest, ":")
+		name = RobotPrefix + name
+	}
 	if strings.HasPrefix(name, RobotPrefix) {
 		return a.robotLogin(ctx, name, secret)
 	}
@@ -213,7 +220,8 @@ func (a *Authority) Rights(id Identity, repo string) Action {
 // Grant is what a token request for scopes gets: for each repository
 // scope, the requested actions id has ("*" asks for all; asking for push
 // also grants overwrite when id has it, since clients cannot name it);
-// registry:catalog:* for any identity (the catalog is filtered anyway).
+// registry:catalog:* for any identity (the catalog is filtered anyway);
+// registry:admin:* (the admin API with a token) for an admin.
 func (a *Authority) Grant(id Identity, scopes []Scope) []Scope {
 	var out []Scope
 	for _, s := range scopes {
@@ -236,6 +244,8 @@ func (a *Authority) Grant(id Identity, scopes []Scope) []Scope {
 			}
 		case s.Type == "registry" && s.Name == "catalog":
 			out = append(out, Scope{Type: "registry", Name: "catalog", Actions: []string{"*"}})
+		case s.Type == "registry" && s.Name == "admin" && a.IsAdmin(id):
+			out = append(out, Scope{Type: "registry", Name: "admin", Actions: []string{"*"}})
 		}
 		if len(out) == maxScopes {
 			break

@@ -84,10 +84,11 @@ func (c *Claims) Grant(repo string) Action {
 	return a
 }
 
-// Catalog reports whether the token grants registry:catalog:*.
-func (c *Claims) Catalog() bool {
+// Registry reports whether the token grants registry:<name>:* ("catalog",
+// "admin").
+func (c *Claims) Registry(name string) bool {
 	for _, s := range c.Access {
-		if s.Type == "registry" && s.Name == "catalog" {
+		if s.Type == "registry" && s.Name == name {
 			return true
 		}
 	}

@@ -34,15 +34,15 @@ const Prefix = "/api/v1/packs"
 // version, as the first row that matches wins.
 func (s *Service) Routes() []routes.Route {
 	return []routes.Route{
-		routes.Get("/api/v1/packs", s.api(s.list)),
-		routes.Post("/api/v1/packs", s.api(s.publish)),
-		routes.Get("/api/v1/packs/{name:.+}/versions/{version}/manifest", s.api(s.manifest)),
-		routes.Get("/api/v1/packs/{name:.+}/versions/{version:"+versionShape+"}/lifecycle", s.api(s.history)),
-		routes.Post("/api/v1/packs/{name:.+}/versions/{version:"+versionShape+"}/lifecycle", s.api(s.lifecycle)),
-		routes.Get("/api/v1/packs/{name:.+}/versions/{version}", s.api(s.version)),
-		routes.Get("/api/v1/packs/{name:.+}/versions", s.api(s.versions)),
-		routes.Get("/api/v1/packs/{name:.+}/lifecycle", s.api(s.history)),
-		routes.Post("/api/v1/packs/{name:.+}/lifecycle", s.api(s.lifecycle)),
+		routes.Get("/api/v1/packs", s.api(s.list)).With(routes.AnyCaller),
+		routes.Post("/api/v1/packs", s.api(s.publish)).With(routes.AnyCaller),
+		routes.Get("/api/v1/packs/{name:.+}/versions/{version}/manifest", s.api(s.manifest)).With(routes.CanPull),
+		routes.Get("/api/v1/packs/{name:.+}/versions/{version:"+versionShape+"}/lifecycle", s.api(s.history)).With(routes.CanPull),
+		routes.Post("/api/v1/packs/{name:.+}/versions/{version:"+versionShape+"}/lifecycle", s.api(s.lifecycle)).With(routes.CanLifecycle),
+		routes.Get("/api/v1/packs/{name:.+}/versions/{version}", s.api(s.version)).With(routes.CanPull),
+		routes.Get("/api/v1/packs/{name:.+}/versions", s.api(s.versions)).With(routes.CanPull),
+		routes.Get("/api/v1/packs/{name:.+}/lifecycle", s.api(s.history)).With(routes.CanPull),
+		routes.Post("/api/v1/packs/{name:.+}/lifecycle", s.api(s.lifecycle)).With(routes.CanLifecycle),
 	}
 }
 

@@ -52,6 +52,11 @@ type Config struct {
 	Attest          attest.Config  `yaml:"attest"`  // signature policies (attest.go)
 	Mirrors         MirrorsConfig  `yaml:"mirrors"` // mirrors.go
 	Bundles         BundlesConfig  `yaml:"bundles"` // bundles.go
+	Auth            AuthConfig     `yaml:"auth"`    // authconfig.go
+	TLS             TLSConfig      `yaml:"tls"`
+	// InsecureHTTP accepts credentials over plain HTTP beyond loopback
+	// (a TLS-terminating proxy in front).
+	InsecureHTTP bool `yaml:"insecure_http"`
 }
 
 // ServerConfig is the `server:` section: the HTTP edge (edge.go).
@@ -99,6 +104,7 @@ func DefaultConfig() Config {
 		Attest:  defaultAttestConfig(),
 		Mirrors: defaultMirrorsConfig(),
 		Bundles: defaultBundlesConfig(),
+		Auth:    defaultAuthConfig(),
 	}
 }
 
@@ -150,11 +156,12 @@ func newConfigFlags(name string, out io.Writer) *configFlags {
 	f.fs.SetOutput(out)
 	fs := f.fs
 	fs.StringVar(&f.configFile, "config", "", "YAML config `file` (strict: unknown keys are errors); flags override it")
-	fs.StringVar(&f.c.Addr, "addr", f.c.Addr, "listen address `HOST:PORT` (non-loopback needs --allow-anonymous)")
+	fs.StringVar(&f.c.Addr, "addr", f.c.Addr, "listen address `HOST:PORT` (non-loopback needs auth with TLS, or --allow-anonymous)")
 	fs.StringVar(&f.c.Data, "data", f.c.Data, "data `DIR` for the embedded defaults: blobs under DIR/blobs, metadata in DIR/packreg.db")
 	fs.StringVar(&f.c.Storage, "storage", "", "blob store `URL`: file:///path or s3://bucket/prefix?endpoint=...&region=... (default file://DATA)")
 	fs.StringVar(&f.c.Database, "database", "", "metadata store `URL`: sqlite:///path or postgres://user:pass@host/db (default sqlite://DATA/packreg.db)")
 	fs.BoolVar(&f.c.AllowAnonymous, "allow-anonymous", false, "allow unauthenticated access when listening on a non-loopback address")
+	fs.BoolVar(&f.c.InsecureHTTP, "insecure-http", false, "accept credentials over plain HTTP on a non-loopback address (TLS terminated by a proxy in front)")
 	fs.DurationVar(&f.c.ShutdownTimeout, "shutdown-timeout", f.c.ShutdownTimeout, "how long to drain requests on SIGTERM/SIGINT")
 	fs.StringVar(&f.c.Log.Level, "log-level", f.c.Log.Level, "log `level`: debug, info, warn, error")
 	fs.StringVar(&f.c.Log.Format, "log-format", f.c.Log.Format, "log `format` on stderr: text or json")
@@ -187,6 +194,8 @@ func (f *configFlags) config(args []string) (Config, error) {
 			c.Database = f.c.Database
 		case "allow-anonymous":
 			c.AllowAnonymous = f.c.AllowAnonymous
+		case "insecure-http":
+			c.InsecureHTTP = f.c.InsecureHTTP
 		case "shutdown-timeout":
 			c.ShutdownTimeout = f.c.ShutdownTimeout
 		case "log-level":
@@ -236,10 +245,8 @@ func (c *Config) Validate() error {
 		bad("addr %q: want HOST:PORT: %v", c.Addr, err)
 	} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
 		bad("addr %q: bad port %q", c.Addr, port)
-	} else if !isLoopback(host) && !c.AllowAnonymous {
-		bad("addr %q is not a loopback address and no authentication is configured: "+
-			"anyone who can reach it could push and delete; pass --allow-anonymous "+
-			"(allow_anonymous: true) to serve anonymously, or listen on 127.0.0.1", c.Addr)
+	} else {
+		errs = append(errs, c.validateAuth(host)...)
 	}
 	if _, err := ParseStorageURL(c.Storage); err != nil {
 		bad("storage: %v", err)

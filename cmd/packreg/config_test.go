@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/packreg/packreg/attest"
+	"github.com/packreg/packreg/auth"
 	"github.com/packreg/packreg/mirror"
 )
 
@@ -121,6 +122,16 @@ mirrors:
     - {name: eu, kind: mirror, url: "https://eu.example:5000", include: [acme/*], schedule: 15m,
        auth_realms: ["https://auth.example:8443"], credentials: {username: u, password: p}}
 bundles: {source: site-a, max_import_size: 1000, max_import_entries: 10}
+auth:
+  htpasswd: /etc/packreg/htpasswd
+  admins: [root]
+  rules:
+    - {repositories: ["acme/**"], users: [alice, "robot:ci"], actions: [pull, push, overwrite, delete, lifecycle]}
+  anonymous: [pull]
+  token: {key: /etc/packreg/token.pem, ttl: 10m, realm: "https://reg.example/token", service: reg.example}
+  login: {max_failures: 5, window: 2m}
+tls: {cert: /etc/packreg/cert.pem, key: /etc/packreg/key.pem}
+insecure_http: true
 `, check: func(t *testing.T, c Config) {
 			want := Config{
 				Addr: "127.0.0.1:6000", Data: "/srv/packreg",
@@ -145,6 +156,15 @@ bundles: {source: site-a, max_import_size: 1000, max_import_entries: 10}
 					Schedule: mirror.Duration(15 * time.Minute), AuthRealms: []string{"https://auth.example:8443"},
 					Credentials: &mirror.Credentials{Username: "u", Password: "p"}}}},
 				Bundles: BundlesConfig{Source: "site-a", MaxImportSize: 1000, MaxImportEntries: 10},
+				Auth: AuthConfig{
+					Config: auth.Config{Htpasswd: "/etc/packreg/htpasswd", Admins: []string{"root"}, Anonymous: []string{"pull"},
+						Rules: []auth.Rule{{Repositories: []string{"acme/**"}, Users: []string{"alice", "robot:ci"},
+							Actions: []string{"pull", "push", "overwrite", "delete", "lifecycle"}}}},
+					Token: TokenConfig{Key: "/etc/packreg/token.pem", TTL: 10 * time.Minute, Realm: "https://reg.example/token", Service: "reg.example"},
+					Login: LoginConfig{MaxFailures: 5, Window: 2 * time.Minute},
+				},
+				TLS:          TLSConfig{Cert: "/etc/packreg/cert.pem", Key: "/etc/packreg/key.pem"},
+				InsecureHTTP: true,
 			}
 			if !reflect.DeepEqual(c, want) {
 				t.Errorf("\n got %+v\nwant %+v", c, want)

@@ -50,7 +50,12 @@ type edgeSettings struct {
 
 func newEdgeSettings(c Config) edgeSettings {
 	host, _, _ := net.SplitHostPort(c.Addr)
-	e := edgeSettings{checkHost: isLoopback(host)}
+	// The Host check guards what an anonymous caller may do. With
+	// authentication on and no anonymous actions, a rebound page has no
+	// credentials for this server and can do nothing; with anonymous
+	// actions it could still use them, so the check stays.
+	anonymous := !c.Auth.Enabled() || len(c.Auth.Anonymous) > 0
+	e := edgeSettings{checkHost: isLoopback(host) && anonymous}
 	for _, h := range c.Server.Hosts {
 		e.hosts = append(e.hosts, strings.ToLower(h))
 	}

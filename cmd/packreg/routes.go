@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/gorilla/mux"
 	"github.com/packreg/packreg/internal/apierr"
@@ -25,6 +26,11 @@ import (
 //	mirror.(*Service).Routes      /api/v1/mirrors, /api/v1/upstreams, /api/v1/parity
 //	bundle.(*Service).Routes      /api/v1/export, /api/v1/import, /api/v1/imports
 //	serverRoutes (below)          /healthz, /readyz, /api/v1/openapi.json
+//	(*gate).tokenRoutes           /token (authentication on)
+//	(*robotsAPI).routes           /api/v1/robots (authentication on)
+//
+// Every row declares its Access (routes.Access: admin only unless it
+// says otherwise); with authentication on, authgate.go checks it.
 //
 // `packreg routes`-style enumeration is mux's Walk (TestOpenAPIMatchesRoutes
 // holds the OpenAPI document to it). A method a path does not have is a
@@ -43,12 +49,22 @@ type ociRoutes interface {
 // never run on it. The registry refuses a long /v2/ path with NAME_INVALID.
 const maxRoutedPath = 2048
 
-// newRouteTable registers every row on one router.
-func newRouteTable(oci ociRoutes, st *stores, draining *atomic.Bool, log *slog.Logger, apis []routes.Route) *mux.Router {
+// newRouteTable registers every row on one router. With authentication
+// on (g not nil), every row is wrapped in the auth gate's check of its
+// Access, and the token endpoint and the robots API are rows too.
+func newRouteTable(oci ociRoutes, st *stores, draining *atomic.Bool, log *slog.Logger, apis []routes.Route, g *gate) *mux.Router {
+	guard := func(rows []routes.Route) []routes.Route { return rows }
+	if g != nil {
+		guard = func(rows []routes.Route) []routes.Route { return routes.Guard(rows, g.guard) }
+		apis = append(apis, (&robotsAPI{store: st.meta, log: log, now: time.Now}).routes()...)
+	}
 	r := routes.NewRouter()
-	routes.Register(r, oci.NotAllowed, oci.Routes()...) // first: the hot paths
-	routes.Register(r, apierr.NotAllowedHandler, apis...)
-	routes.Register(r, apierr.NotAllowedHandler, routes.Get("/api/v1/openapi.json", openAPIHandler(log)))
+	routes.Register(r, oci.NotAllowed, guard(oci.Routes())...) // first: the hot paths
+	routes.Register(r, apierr.NotAllowedHandler, guard(apis)...)
+	routes.Register(r, apierr.NotAllowedHandler, routes.Get("/api/v1/openapi.json", openAPIHandler(log)).With(routes.Public))
+	if g != nil {
+		routes.Register(r, apierr.NotAllowedHandler, g.tokenRoutes()...)
+	}
 	routes.Register(r, textNotAllowed, serverRoutes(st, draining, log)...)
 	r.NotFoundHandler = notFoundHandler(oci.NotFound())
 	return r
@@ -64,7 +80,7 @@ func newHandler(table *mux.Router, log *slog.Logger, edge edgeSettings) http.Han
 		}
 		table.ServeHTTP(w, req)
 	})
-	return logRequests(edge.guard(h, log), log)
+	return logRequests(hsts(edge.guard(h, log)), log)
 }
 
 // notFoundHandler answers a path no row has, in the shape of its prefix.
@@ -102,10 +118,10 @@ func serverRoutes(st *stores, draining *atomic.Bool, log *slog.Logger) []routes.
 		io.WriteString(w, "ok\n")
 	})
 	return []routes.Route{
-		routes.Get("/healthz", healthz),
-		routes.Head("/healthz", healthz),
-		routes.Get("/readyz", readyz),
-		routes.Head("/readyz", readyz),
+		routes.Get("/healthz", healthz).With(routes.Public),
+		routes.Head("/healthz", healthz).With(routes.Public),
+		routes.Get("/readyz", readyz).With(routes.Public),
+		routes.Head("/readyz", readyz).With(routes.Public),
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -44,9 +45,18 @@ func serve(ctx context.Context, c Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	var certs *certReloader
+	if c.TLS.Cert != "" {
+		if certs, err = newCertReloader(c.TLS.Cert, c.TLS.Key, log); err != nil {
+			return err
+		}
+	}
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return err
+	}
+	if certs != nil {
+		ln = tls.NewListener(ln, certs.tlsConfig())
 	}
 	srv := &http.Server{
 		Handler: a.handler,
@@ -70,7 +80,7 @@ func serve(ctx context.Context, c Config, log *slog.Logger) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String(), "version", buildVersion(),
-		"storage", redact(c.Storage), "database", redact(c.Database))
+		"storage", redact(c.Storage), "database", redact(c.Database), "tls", certs != nil, "auth", c.Auth.Enabled())
 
 	var runErr error
 	select {
@@ -136,8 +146,12 @@ func wire(ctx context.Context, st *stores, c Config, log *slog.Logger, draining 
 	if err != nil {
 		return nil, err
 	}
+	g, err := newGate(c, st.meta, log)
+	if err != nil {
+		return nil, err
+	}
 	table := newRouteTable(reg, st, draining, log,
-		slices.Concat(packs.svc.Routes(), audit.Routes(packs.trail, log), att.svc.Routes(), mir.svc.Routes(), bun.svc.Routes()))
+		slices.Concat(packs.svc.Routes(), audit.Routes(packs.trail, log), att.svc.Routes(), mir.svc.Routes(), bun.svc.Routes()), g)
 	return &app{reg: reg, packs: packs, att: att, mir: mir, bun: bun, routes: table, handler: newHandler(table, log, newEdgeSettings(c))}, nil
 }
 

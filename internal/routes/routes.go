@@ -18,6 +18,65 @@ type Route struct {
 	// one non-empty path component.
 	Path    string
 	Handler http.Handler
+	// Access is what the row asks of its caller; the zero value is
+	// AdminOnly, so a row that declares nothing is closed to all but the
+	// admins when authentication is on.
+	Access Access
+}
+
+// Access is the right a row needs. cmd/packreg's auth gate reads it
+// before the handler runs (only when authentication is configured).
+type Access int
+
+const (
+	// AdminOnly: the admin API (keys, mirrors, robots, audit...).
+	AdminOnly Access = iota
+	// Public: no check at all (health, the token endpoint, openapi).
+	Public
+	// AnyCaller: anonymous callers too; the handler shows only what the
+	// caller may pull (catalog, listings) or checks the right itself once
+	// it knows the repository (publish: push on the body's name).
+	AnyCaller
+	// Authenticated: any identity, never anonymous (GET /v2/).
+	Authenticated
+	// CanPull, CanPush, CanDelete, CanLifecycle: that action on the
+	// repository in the row's {name} path variable.
+	CanPull
+	CanPush
+	CanDelete
+	CanLifecycle
+)
+
+// Action is the repository action of CanPull..CanLifecycle, or "".
+func (a Access) Action() string {
+	switch a {
+	case CanPull:
+		return "pull"
+	case CanPush:
+		return "push"
+	case CanDelete:
+		return "delete"
+	case CanLifecycle:
+		return "lifecycle"
+	}
+	return ""
+}
+
+// With returns the row with its access declared:
+// routes.Get("/v2/{name:.+}/tags/list", h).With(routes.CanPull).
+func (r Route) With(a Access) Route {
+	r.Access = a
+	return r
+}
+
+// Guard wraps each row's handler with guard(row): the auth gate.
+func Guard(rows []Route, guard func(Route) http.Handler) []Route {
+	out := make([]Route, len(rows))
+	for i, row := range rows {
+		row.Handler = guard(row)
+		out[i] = row
+	}
+	return out
 }
 
 // NotAllowed makes the answer to a method no row of a path has; allow
@@ -136,9 +195,21 @@ func withPathValues(h http.Handler) http.Handler {
 
 // One constructor per method, so a table reads as rows:
 // routes.Get("/api/v1/keys", h).
-func Get(path string, h http.Handler) Route    { return Route{http.MethodGet, path, h} }
-func Head(path string, h http.Handler) Route   { return Route{http.MethodHead, path, h} }
-func Put(path string, h http.Handler) Route    { return Route{http.MethodPut, path, h} }
-func Post(path string, h http.Handler) Route   { return Route{http.MethodPost, path, h} }
-func Patch(path string, h http.Handler) Route  { return Route{http.MethodPatch, path, h} }
-func Delete(path string, h http.Handler) Route { return Route{http.MethodDelete, path, h} }
+func Get(path string, h http.Handler) Route {
+	return Route{Method: http.MethodGet, Path: path, Handler: h}
+}
+func Head(path string, h http.Handler) Route {
+	return Route{Method: http.MethodHead, Path: path, Handler: h}
+}
+func Put(path string, h http.Handler) Route {
+	return Route{Method: http.MethodPut, Path: path, Handler: h}
+}
+func Post(path string, h http.Handler) Route {
+	return Route{Method: http.MethodPost, Path: path, Handler: h}
+}
+func Patch(path string, h http.Handler) Route {
+	return Route{Method: http.MethodPatch, Path: path, Handler: h}
+}
+func Delete(path string, h http.Handler) Route {
+	return Route{Method: http.MethodDelete, Path: path, Handler: h}
+}

@@ -1,0 +1,431 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/packreg/packreg/auth"
+)
+
+// The auth gate over the real wiring (wire: registry, packs, attest,
+// mirrors, audit on SQLite and the disk store), over HTTP. Users:
+//
+//	root   admin
+//	alice  acme/**: pull, push, overwrite, delete, lifecycle
+//	bob    acme/**: pull, push (no overwrite, no delete)
+//	carol  every repository: pull ("*" rule)
+//
+// and no anonymous actions.
+
+type authEnv struct {
+	t        *testing.T
+	srv      *httptest.Server
+	htpasswd string
+	data     string
+	users    map[string]string // name → htpasswd line
+}
+
+func htpasswdEntry(t *testing.T, user, pass string) string {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(pass), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return user + ":" + string(h) + "\n"
+}
+
+func newAuthEnv(t *testing.T, change func(*Config)) *authEnv {
+	t.Helper()
+	dir := t.TempDir()
+	e := &authEnv{t: t, htpasswd: filepath.Join(dir, "htpasswd"), users: map[string]string{}}
+	for _, u := range []string{"root", "alice", "bob", "carol"} {
+		e.users[u] = htpasswdEntry(t, u, u+"-pw")
+	}
+	e.writeUsers()
+	a := testApp(t, func(c *Config) {
+		c.Auth.Htpasswd = e.htpasswd
+		c.Auth.Admins = []string{"root"}
+		c.Auth.Rules = []auth.Rule{
+			{Repositories: []string{"acme/**"}, Users: []string{"alice"}, Actions: []string{"pull", "push", "overwrite", "delete", "lifecycle"}},
+			{Repositories: []string{"acme/**"}, Users: []string{"bob"}, Actions: []string{"pull", "push"}},
+			{Repositories: []string{"**"}, Users: []string{"*"}, Actions: []string{"pull"}},
+		}
+		c.Auth.Login.MaxFailures = 5
+		e.data = c.Data
+		if change != nil {
+			change(c)
+		}
+	})
+	e.srv = httptest.NewServer(a.handler)
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
+func (e *authEnv) writeUsers() {
+	var b strings.Builder
+	for _, line := range e.users {
+		b.WriteString(line)
+	}
+	if err := os.WriteFile(e.htpasswd, []byte(b.String()), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// cred is how a request authenticates: "" none, "basic:user",
+// "basic:user:password", or "bearer:TOKEN".
+type reply struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r reply) code() string {
+	var env struct {
+		Errors []struct{ Code string }
+		Error  *struct{ Code string }
+	}
+	json.Unmarshal(r.body, &env)
+	if len(env.Errors) > 0 {
+		return env.Errors[0].Code
+	}
+	if env.Error != nil {
+		return env.Error.Code
+	}
+	return ""
+}
+
+func (e *authEnv) do(cred, method, path string, body []byte, hdr ...string) reply {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.srv.URL+path, bytes.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	switch kind, rest, _ := strings.Cut(cred, ":"); kind {
+	case "basic":
+		prefix := ""
+		if strings.HasPrefix(rest, auth.RobotPrefix) {
+			prefix, rest = auth.RobotPrefix, strings.TrimPrefix(rest, auth.RobotPrefix)
+		}
+		user, pass, ok := strings.Cut(rest, ":")
+		if !ok {
+			pass = user + "-pw"
+		}
+		user = prefix + user
+		req.SetBasicAuth(user, pass)
+	case "bearer":
+		req.Header.Set("Authorization", "Bearer "+rest)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return reply{resp.StatusCode, resp.Header, b}
+}
+
+// token asks /token for scopes with Basic credentials (cred as in do).
+func (e *authEnv) token(cred string, scopes ...string) string {
+	e.t.Helper()
+	q := url.Values{"service": {"packreg"}, "scope": scopes}
+	r := e.do(cred, "GET", "/token?"+q.Encode(), nil)
+	if r.status != http.StatusOK {
+		e.t.Fatalf("token for %s %v: %d %s", cred, scopes, r.status, r.body)
+	}
+	var ans tokenAnswer
+	if err := json.Unmarshal(r.body, &ans); err != nil || ans.Token == "" || ans.AccessToken != ans.Token || ans.ExpiresIn != 300 {
+		e.t.Fatalf("token answer %s: %v", r.body, err)
+	}
+	return ans.Token
+}
+
+// blob uploads content to repo monolithically; the digest and status.
+func (e *authEnv) blob(cred, repo string, content []byte) (string, reply) {
+	sum := sha256.Sum256(content)
+	d := "sha256:" + hex.EncodeToString(sum[:])
+	return d, e.do(cred, "POST", "/v2/"+repo+"/blobs/uploads/?digest="+d, content, "Content-Type", "application/octet-stream")
+}
+
+// manifest is an image manifest whose config is content (pushed first).
+func (e *authEnv) manifest(cred, repo, tag string, content []byte) reply {
+	e.t.Helper()
+	d, r := e.blob(cred, repo, content)
+	if r.status != http.StatusCreated {
+		return r
+	}
+	m := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",`+
+		`"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":%q,"size":%d},"layers":[]}`, d, len(content))
+	return e.do(cred, "PUT", "/v2/"+repo+"/manifests/"+tag, []byte(m), "Content-Type", "application/vnd.oci.image.manifest.v1+json")
+}
+
+func expect(t *testing.T, what string, r reply, status int, code string) {
+	t.Helper()
+	if r.status != status || code != "" && r.code() != code {
+		t.Errorf("%s: %d %s, want %d %s (%s)", what, r.status, r.code(), status, code, bytes.TrimSpace(r.body))
+	}
+}
+
+func TestAuthTable(t *testing.T) {
+	e := newAuthEnv(t, nil)
+	expect(t, "alice pushes acme/app:v1", e.manifest("basic:alice", "acme/app", "v1", []byte(`{"v":1}`)), 201, "")
+	expect(t, "alice pushes acme/other:v1", e.manifest("basic:alice", "acme/other", "v1", []byte(`{"o":1}`)), 201, "")
+	expect(t, "root pushes top:v1", e.manifest("basic:root", "top", "v1", []byte(`{"t":1}`)), 201, "")
+
+	carolPull := e.token("basic:carol", "repository:acme/app:pull,push")
+	alicePush := e.token("basic:alice", "repository:acme/app:pull,push")
+	anonPull := e.token("", "repository:acme/app:pull")
+	mf := "/v2/acme/app/manifests/v1"
+	for _, c := range []struct {
+		name, cred, method, path string
+		status                   int
+		code                     string
+	}{
+		// No credentials: the challenge, for every kind of route.
+		{"no credentials: /v2/", "", "GET", "/v2/", 401, "UNAUTHORIZED"},
+		{"no credentials: pull", "", "GET", mf, 401, "UNAUTHORIZED"},
+		{"no credentials: push", "", "POST", "/v2/acme/app/blobs/uploads/", 401, "UNAUTHORIZED"},
+		{"no credentials: delete", "", "DELETE", mf, 401, "UNAUTHORIZED"},
+		{"no credentials: admin API", "", "GET", "/api/v1/robots", 401, "UNAUTHORIZED"},
+		{"no credentials: pack versions", "", "GET", "/api/v1/packs/acme/app/versions", 401, "UNAUTHORIZED"},
+		{"anonymous token: pull", "bearer:" + anonPull, "GET", mf, 401, "UNAUTHORIZED"},
+		// Basic.
+		{"wrong password", "basic:alice:nope", "GET", mf, 401, "UNAUTHORIZED"},
+		{"unknown user", "basic:mallory", "GET", mf, 401, "UNAUTHORIZED"},
+		{"carol: /v2/", "basic:carol", "GET", "/v2/", 200, ""},
+		{"carol pulls", "basic:carol", "GET", mf, 200, ""},
+		{"carol pulls top", "basic:carol", "GET", "/v2/top/manifests/v1", 200, ""},
+		{"carol pushes", "basic:carol", "POST", "/v2/acme/app/blobs/uploads/", 403, "DENIED"},
+		{"carol deletes", "basic:carol", "DELETE", mf, 403, "DENIED"},
+		{"bob pushes", "basic:bob", "POST", "/v2/acme/app/blobs/uploads/", 202, ""},
+		{"bob pushes outside acme", "basic:bob", "POST", "/v2/top/blobs/uploads/", 403, "DENIED"},
+		{"bob deletes", "basic:bob", "DELETE", mf, 403, "DENIED"},
+		{"bob: lifecycle", "basic:bob", "POST", "/api/v1/packs/acme/app/versions/v1/lifecycle", 403, "DENIED"},
+		{"alice: admin API", "basic:alice", "GET", "/api/v1/robots", 403, "DENIED"},
+		{"alice: keys", "basic:alice", "GET", "/api/v1/keys", 403, "DENIED"},
+		{"alice: mirrors", "basic:alice", "GET", "/api/v1/mirrors", 403, "DENIED"},
+		{"alice: audit", "basic:alice", "GET", "/api/v1/audit", 403, "DENIED"},
+		{"root: admin API", "basic:root", "GET", "/api/v1/robots", 200, ""},
+		{"root: audit", "basic:root", "GET", "/api/v1/audit", 200, ""},
+		{"health is open", "", "GET", "/healthz", 200, ""},
+		// Tokens.
+		{"pull-only token pulls", "bearer:" + carolPull, "GET", mf, 200, ""},
+		{"pull-only token pushes", "bearer:" + carolPull, "POST", "/v2/acme/app/blobs/uploads/", 401, "UNAUTHORIZED"},
+		{"pull-only token deletes", "bearer:" + carolPull, "DELETE", mf, 401, "UNAUTHORIZED"},
+		{"token for A used on B", "bearer:" + alicePush, "GET", "/v2/acme/other/manifests/v1", 401, "UNAUTHORIZED"},
+		{"push token pushes", "bearer:" + alicePush, "POST", "/v2/acme/app/blobs/uploads/", 202, ""},
+		{"push token deletes (not asked for)", "bearer:" + alicePush, "DELETE", mf, 401, "UNAUTHORIZED"},
+		{"token of an admin on the admin API (no admin scope)", "bearer:" + e.token("basic:root", "repository:x:pull"), "GET", "/api/v1/robots", 403, "DENIED"},
+		{"admin-scoped token on the admin API", "bearer:" + e.token("basic:root", "registry:admin:*"), "GET", "/api/v1/robots", 200, ""},
+		{"admin scope is not granted to others", "bearer:" + e.token("basic:alice", "registry:admin:*"), "GET", "/api/v1/robots", 403, "DENIED"},
+		{"garbage token", "bearer:abc.def.ghi", "GET", mf, 401, "UNAUTHORIZED"},
+	} {
+		r := e.do(c.cred, c.method, c.path, nil)
+		expect(t, c.name, r, c.status, c.code)
+		if r.status == 401 && strings.HasPrefix(c.path, "/v2/") {
+			ch := r.header.Get("WWW-Authenticate")
+			if !strings.HasPrefix(ch, `Bearer realm="`+e.srv.URL+`/token",service="packreg"`) {
+				t.Errorf("%s: challenge %q", c.name, ch)
+			}
+			scoped := c.path != "/v2/" && !strings.Contains(c.name, "garbage") && !strings.Contains(c.name, "wrong") && !strings.Contains(c.name, "unknown")
+			if scoped && !strings.Contains(ch, `scope="repository:`) {
+				t.Errorf("%s: challenge without scope: %q", c.name, ch)
+			}
+			if strings.HasPrefix(c.cred, "bearer:") && scoped && !strings.Contains(ch, `error="insufficient_scope"`) && !strings.Contains(c.name, "anonymous") {
+				t.Errorf("%s: challenge %q lacks insufficient_scope", c.name, ch)
+			}
+		}
+	}
+	// The challenge names the scope the request needs.
+	r := e.do("", "POST", "/v2/acme/app/blobs/uploads/", nil)
+	if ch := r.header.Get("WWW-Authenticate"); !strings.HasSuffix(ch, `scope="repository:acme/app:pull,push"`) {
+		t.Errorf("push challenge %q", ch)
+	}
+	r = e.do("bearer:"+carolPull, "DELETE", mf, nil)
+	if ch := r.header.Get("WWW-Authenticate"); !strings.HasSuffix(ch, `scope="repository:acme/app:delete",error="insufficient_scope"`) {
+		t.Errorf("delete challenge %q", ch)
+	}
+	// What carol's token carries: the intersection.
+	claims := decodeClaims(t, carolPull)
+	if got := fmt.Sprint(claims["access"]); got != "[map[actions:[pull] name:acme/app type:repository]]" {
+		t.Errorf("carol's grant: %s", got)
+	}
+	expect(t, "alice deletes", e.do("basic:alice", "DELETE", mf, nil), 202, "")
+}
+
+func decodeClaims(t *testing.T, tok string) map[string]any {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	return m
+}
+
+// TestAuthForgedTokens: tokens the server did not issue as they are, each
+// refused with invalid_token.
+func TestAuthForgedTokens(t *testing.T) {
+	e := newAuthEnv(t, nil)
+	expect(t, "push", e.manifest("basic:alice", "acme/app", "v1", []byte(`{}`)), 201, "")
+	key, err := auth.LoadKey(filepath.Join(e.data, "token-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	claims := func(change func(jwt.MapClaims)) jwt.MapClaims {
+		c := jwt.MapClaims{"iss": "packreg", "aud": "packreg", "sub": "alice", "iat": now.Unix(), "nbf": now.Unix(),
+			"exp": now.Add(time.Minute).Unix(), "access": []auth.Scope{{Type: "repository", Name: "acme/app", Actions: []string{"pull"}}}}
+		if change != nil {
+			change(c)
+		}
+		return c
+	}
+	sign := func(m jwt.SigningMethod, k any, c jwt.MapClaims) string {
+		s, err := jwt.NewWithClaims(m, c).SignedString(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	good := sign(jwt.SigningMethodES256, key, claims(nil))
+	expect(t, "a well-formed token of our key", e.do("bearer:"+good, "GET", "/v2/acme/app/manifests/v1", nil), 200, "")
+	pub, _ := x509.MarshalPKIXPublicKey(key.Public())
+	hdr := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`))
+	body, _ := json.Marshal(claims(nil))
+	for name, tok := range map[string]string{
+		"alg none":                  hdr + "." + base64.RawURLEncoding.EncodeToString(body) + ".",
+		"HS256 with the public key": sign(jwt.SigningMethodHS256, pub, claims(nil)),
+		"expired":                   sign(jwt.SigningMethodES256, key, claims(func(c jwt.MapClaims) { c["exp"] = now.Add(-2 * time.Minute).Unix() })),
+		"not yet valid":             sign(jwt.SigningMethodES256, key, claims(func(c jwt.MapClaims) { c["nbf"] = now.Add(2 * time.Minute).Unix() })),
+		"wrong audience":            sign(jwt.SigningMethodES256, key, claims(func(c jwt.MapClaims) { c["aud"] = "other" })),
+		"wrong issuer":              sign(jwt.SigningMethodES256, key, claims(func(c jwt.MapClaims) { c["iss"] = "other" })),
+		"subject nobody has":        sign(jwt.SigningMethodES256, key, claims(func(c jwt.MapClaims) { c["sub"] = "mallory" })),
+		"oversized":                 good + strings.Repeat("A", auth.MaxTokenSize),
+	} {
+		r := e.do("bearer:"+tok, "GET", "/v2/acme/app/manifests/v1", nil)
+		expect(t, name, r, 401, "UNAUTHORIZED")
+		if ch := r.header.Get("WWW-Authenticate"); !strings.Contains(ch, `error="invalid_token"`) {
+			t.Errorf("%s: challenge %q", name, ch)
+		}
+	}
+}
+
+// TestAuthRemovedUserAndDisabledRobot: rights are read on every request;
+// a token outlives neither its user's removal nor its robot's disabling.
+func TestAuthRemovedUserAndDisabledRobot(t *testing.T) {
+	e := newAuthEnv(t, nil)
+	expect(t, "push", e.manifest("basic:alice", "acme/app", "v1", []byte(`{}`)), 201, "")
+	tok := e.token("basic:carol", "repository:acme/app:pull")
+	expect(t, "carol's token", e.do("bearer:"+tok, "GET", "/v2/acme/app/manifests/v1", nil), 200, "")
+	delete(e.users, "carol")
+	e.writeUsers()
+	expect(t, "carol's token after her removal", e.do("bearer:"+tok, "GET", "/v2/acme/app/manifests/v1", nil), 401, "UNAUTHORIZED")
+	expect(t, "carol's password after her removal", e.do("basic:carol", "GET", "/v2/acme/app/manifests/v1", nil), 401, "UNAUTHORIZED")
+
+	// A robot, made by root; its secret is shown once.
+	r := e.do("basic:root", "POST", "/api/v1/robots", []byte(`{"name":"ci","rules":[{"repositories":["ci/**"],"actions":["pull","push"]}],"expiresAt":"2099-01-01T00:00:00Z"}`),
+		"Content-Type", "application/json")
+	expect(t, "create robot", r, 201, "")
+	var created struct {
+		Identity, Secret string
+	}
+	json.Unmarshal(r.body, &created)
+	if created.Identity != "robot:ci" || !strings.HasPrefix(created.Secret, "packreg_") {
+		t.Fatalf("created %s", r.body)
+	}
+	list := e.do("basic:root", "GET", "/api/v1/robots", nil)
+	if bytes.Contains(list.body, []byte(created.Secret)) || bytes.Contains(list.body, []byte("ecret")) {
+		t.Errorf("the list shows a secret: %s", list.body)
+	}
+	robot := "basic:robot:ci:" + created.Secret
+	expect(t, "robot pushes ci/app", e.manifest(robot, "ci/app", "v1", []byte(`{"ci":1}`)), 201, "")
+	expect(t, "robot pushes acme/app", e.do(robot, "POST", "/v2/acme/app/blobs/uploads/", nil), 403, "DENIED")
+	rtok := e.token(robot, "repository:ci/app:pull,push")
+	expect(t, "robot's token", e.do("bearer:"+rtok, "GET", "/v2/ci/app/manifests/v1", nil), 200, "")
+	expect(t, "disable", e.do("basic:root", "POST", "/api/v1/robots/ci/disable", nil), 200, "")
+	expect(t, "disabled robot's token", e.do("bearer:"+rtok, "GET", "/v2/ci/app/manifests/v1", nil), 401, "UNAUTHORIZED")
+	expect(t, "disabled robot's secret", e.do(robot, "GET", "/v2/ci/app/manifests/v1", nil), 401, "UNAUTHORIZED")
+	expect(t, "enable", e.do("basic:root", "POST", "/api/v1/robots/ci/enable", nil), 200, "")
+	expect(t, "enabled robot's token", e.do("bearer:"+rtok, "GET", "/v2/ci/app/manifests/v1", nil), 200, "")
+	expect(t, "delete robot", e.do("basic:root", "DELETE", "/api/v1/robots/ci", nil), 204, "")
+	expect(t, "deleted robot's token", e.do("bearer:"+rtok, "GET", "/v2/ci/app/manifests/v1", nil), 401, "UNAUTHORIZED")
+
+	// The audit trail names the actors.
+	var trail struct {
+		Items []struct{ Actor, Action, Target string }
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		a := e.do("basic:root", "GET", "/api/v1/audit?limit=100", nil)
+		trail.Items = nil
+		json.Unmarshal(a.body, &trail)
+		got := map[string]bool{}
+		for _, rec := range trail.Items {
+			got[rec.Actor+" "+rec.Action+" "+rec.Target] = true
+		}
+		if got["root robot.create robot:ci"] && got["root robot.delete robot:ci"] && got["robot:ci tag.move ci/app:v1"] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("audit trail lacks the actors: %s", a.body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestAuthAdminBodies: the admin API reads request-specific structs; an
+// unknown field is a 400.
+func TestAuthAdminBodies(t *testing.T) {
+	e := newAuthEnv(t, nil)
+	for name, body := range map[string]string{
+		"unknown field":  `{"name":"ci","rules":[{"repositories":["**"],"actions":["pull"]}],"admin":true}`,
+		"a rule's users": `{"name":"ci","rules":[{"repositories":["**"],"users":["root"],"actions":["pull"]}]}`,
+		"bad action":     `{"name":"ci","rules":[{"repositories":["**"],"actions":["own"]}]}`,
+		"no rules":       `{"name":"ci"}`,
+		"bad name":       `{"name":"CI!","rules":[{"repositories":["**"],"actions":["pull"]}]}`,
+		"past expiry":    `{"name":"ci","rules":[{"repositories":["**"],"actions":["pull"]}],"expiresAt":"2000-01-01T00:00:00Z"}`,
+	} {
+		expect(t, name, e.do("basic:root", "POST", "/api/v1/robots", []byte(body), "Content-Type", "application/json"), 400, "BAD_REQUEST")
+	}
+	for _, p := range []string{"/api/v1/keys", "/api/v1/mirrors"} {
+		expect(t, p+" unknown field", e.do("basic:root", "POST", p, []byte(`{"zzz":1}`), "Content-Type", "application/json"), 400, "")
+	}
+}
+
+// TestAuthBruteForce: failed logins from one address reach 429 with
+// Retry-After; the right password is refused too while it lasts.
+func TestAuthBruteForce(t *testing.T) {
+	e := newAuthEnv(t, nil)
+	for i := range 5 {
+		expect(t, fmt.Sprintf("failure %d", i+1), e.do("basic:alice:guess", "GET", "/v2/", nil), 401, "UNAUTHORIZED")
+	}
+	r := e.do("basic:alice:guess", "GET", "/v2/", nil)
+	expect(t, "sixth try", r, 429, "TOOMANYREQUESTS")
+	if ra := r.header.Get("Retry-After"); ra == "" || ra == "0" {
+		t.Errorf("Retry-After %q", ra)
+	}
+	expect(t, "the right password while limited", e.do("basic:alice", "GET", "/v2/", nil), 429, "TOOMANYREQUESTS")
+	expect(t, "the token endpoint while limited", e.do("basic:alice", "GET", "/token?scope=repository:a:pull", nil), 429, "TOOMANYREQUESTS")
+}

@@ -1,0 +1,308 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/packreg/packreg/auth"
+	"github.com/packreg/packreg/internal/apierr"
+	"github.com/packreg/packreg/internal/routes"
+	"github.com/packreg/packreg/registry"
+)
+
+// The auth gate: when authentication is configured, every row of the
+// route table is wrapped (routes.Guard) in a check of the row's Access
+// before its handler runs. The caller is read on every request, from the
+// htpasswd file and the robots as they are now:
+//
+//   - no Authorization: anonymous, with the configured anonymous actions;
+//   - Basic: a user or robot login (failures counted per source address:
+//     slowed, then 429 TOOMANYREQUESTS with Retry-After);
+//   - Bearer: a token of /token, verified, whose subject is read anew
+//     (a removed user or a disabled robot is refused at once) and whose
+//     grants narrow the subject's current rights.
+//
+// Refusals: without credentials, 401 with the Bearer challenge naming the
+// scope the request needs; with a token that lacks the action, 401 with
+// error="insufficient_scope"; with a Basic identity that lacks the right,
+// 403 DENIED. On /api/ the answers take the apierr shape.
+
+// gate holds what the checks need.
+type gate struct {
+	auth    *auth.Authority
+	signer  *auth.Signer
+	limiter *auth.Limiter
+	log     *slog.Logger
+	service string
+	realm   string // the token endpoint's URL; "" derives it from the request
+	now     func() time.Time
+}
+
+// caller is who a request is from.
+type caller struct {
+	id     auth.Identity
+	claims *auth.Claims // a token's; nil for Basic and anonymous
+	creds  bool         // credentials were presented
+}
+
+// authError is a refusal of the gate, answered in the route's shape.
+type authError struct {
+	status int
+	code   string
+	msg    string
+	header http.Header
+}
+
+func (e *authError) Error() string { return e.code + ": " + e.msg }
+
+// Header is what the answer must carry besides the body (the challenge,
+// Retry-After).
+func (e *authError) Header() http.Header { return e.header }
+
+// guard wraps a row of the route table in its check.
+func (g *gate) guard(row routes.Route) http.Handler {
+	if row.Access == routes.Public {
+		return row.Handler
+	}
+	next := row.Handler
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		c, err := g.identify(req)
+		if err == nil {
+			err = g.check(req, c, row.Access)
+		}
+		if err != nil {
+			g.refuse(w, req, err)
+			return
+		}
+		ctx := req.Context()
+		if c.id.Kind != auth.Anonymous {
+			ctx = registry.WithActor(ctx, c.id.Name)
+		}
+		ctx = registry.WithAccess(ctx, func(repo, action string) error { return g.allowed(req, c, repo, action) })
+		next.ServeHTTP(w, req.WithContext(ctx))
+	})
+}
+
+// check applies a row's Access to c.
+func (g *gate) check(req *http.Request, c caller, a routes.Access) error {
+	switch a {
+	case routes.Public, routes.AnyCaller:
+		return nil
+	case routes.Authenticated:
+		if c.id.Kind == auth.Anonymous {
+			return g.challenge(req, "", "authentication required")
+		}
+		return nil
+	case routes.AdminOnly:
+		if c.id.Kind == auth.Anonymous {
+			return g.challenge(req, "", "authentication required: this is the admin API")
+		}
+		if !g.auth.IsAdmin(c.id) || c.claims != nil && !c.claims.Registry("admin") {
+			return &authError{status: http.StatusForbidden, code: "DENIED",
+				msg: fmt.Sprintf("%s is not an admin: the admin API is for the users in auth.admins", c.id.Name)}
+		}
+		return nil
+	}
+	return g.allowed(req, c, req.PathValue("name"), a.Action())
+}
+
+// allowed is the caller's right to action on repo, as the AccessFunc the
+// handlers ask too.
+func (g *gate) allowed(req *http.Request, c caller, repo, action string) error {
+	want, ok := auth.ParseAction(action)
+	if !ok {
+		return fmt.Errorf("auth gate: unknown action %q", action) // a bug: a 500
+	}
+	rights := g.auth.Rights(c.id, repo)
+	if c.claims != nil {
+		rights &= c.claims.Grant(repo)
+	}
+	if rights.Has(want) {
+		return nil
+	}
+	scope := auth.Scope{Type: "repository", Name: repo, Actions: scopeActions(want)}.String()
+	switch {
+	case c.id.Kind == auth.Anonymous && !c.creds:
+		return g.challenge(req, scope, fmt.Sprintf("authentication required to %s %s", action, apierr.Clip(repo)))
+	case c.claims != nil:
+		e := g.challenge(req, scope, fmt.Sprintf("the token does not grant %s on %s", action, apierr.Clip(repo)))
+		e.header.Set("WWW-Authenticate", e.header.Get("WWW-Authenticate")+`,error="insufficient_scope"`)
+		return e
+	}
+	return &authError{status: http.StatusForbidden, code: "DENIED",
+		msg: fmt.Sprintf("%s may not %s %s", c.id.Name, action, apierr.Clip(repo))}
+}
+
+// scopeActions are the actions a challenge asks for: what clients ask a
+// token for when they push is "pull,push".
+func scopeActions(a auth.Action) []string {
+	switch a {
+	case auth.Push, auth.Overwrite:
+		return []string{"pull", "push"}
+	}
+	return a.Names()
+}
+
+// identify reads the caller from the Authorization header.
+func (g *gate) identify(req *http.Request) (caller, error) {
+	h := req.Header.Get("Authorization")
+	if h == "" {
+		return caller{id: auth.AnonymousIdentity()}, nil
+	}
+	scheme, cred, _ := strings.Cut(h, " ")
+	switch {
+	case strings.EqualFold(scheme, "Basic"):
+		user, pass, ok := req.BasicAuth()
+		if !ok {
+			return caller{}, g.challenge(req, "", "malformed Basic credentials")
+		}
+		id, err := g.login(req, user, pass)
+		if err != nil {
+			return caller{}, err
+		}
+		return caller{id: id, creds: true}, nil
+	case strings.EqualFold(scheme, "Bearer"):
+		claims, err := g.signer.Verify(strings.TrimSpace(cred))
+		if err != nil {
+			g.log.DebugContext(req.Context(), "token refused", "err", err)
+			return caller{}, g.invalidToken(req)
+		}
+		id, err := g.auth.Current(req.Context(), claims.Subject)
+		if errors.Is(err, auth.ErrBadCredentials) {
+			return caller{}, g.invalidToken(req)
+		}
+		if err != nil {
+			return caller{}, err
+		}
+		return caller{id: id, claims: claims, creds: true}, nil
+	}
+	return caller{}, g.challenge(req, "", "unsupported Authorization scheme: use Basic or Bearer")
+}
+
+// login checks Basic credentials under the failed-login limiter.
+func (g *gate) login(req *http.Request, user, pass string) (auth.Identity, error) {
+	src := sourceOf(req)
+	if blocked, left := g.limiter.Blocked(src); blocked {
+		secs := int(left.Round(time.Second) / time.Second)
+		return auth.Identity{}, &authError{status: http.StatusTooManyRequests, code: "TOOMANYREQUESTS",
+			msg:    fmt.Sprintf("too many failed logins from this address; retry in %d s", max(secs, 1)),
+			header: http.Header{"Retry-After": {strconv.Itoa(max(secs, 1))}}}
+	}
+	id, err := g.auth.Login(req.Context(), user, pass)
+	if errors.Is(err, auth.ErrBadCredentials) {
+		n := g.limiter.Fail(src)
+		g.log.InfoContext(req.Context(), "failed login", "user", apierr.Clip(user), "remote", src, "failures", n)
+		// Slowed: each failure past the third costs the source more time,
+		// up to a second, before the limiter refuses it outright.
+		if d := time.Duration(n-3) * 100 * time.Millisecond; d > 0 {
+			t := time.NewTimer(min(d, time.Second))
+			select {
+			case <-t.C:
+			case <-req.Context().Done():
+				t.Stop()
+			}
+		}
+		return auth.Identity{}, g.challenge(req, "", "invalid username or password")
+	}
+	return id, err
+}
+
+// sourceOf is the address failed logins are counted by: the peer's IP
+// (never a forwarded-for header, which the client writes).
+func sourceOf(req *http.Request) string {
+	host, _, err := net.SplitHostPort(req.RemoteAddr)
+	if err != nil {
+		return req.RemoteAddr
+	}
+	return host
+}
+
+// challenge is a 401 asking for credentials: the Bearer challenge on
+// /v2/ (and /token's realm), Basic on /api/.
+func (g *gate) challenge(req *http.Request, scope, msg string) *authError {
+	e := &authError{status: http.StatusUnauthorized, code: "UNAUTHORIZED", msg: msg, header: http.Header{}}
+	if strings.HasPrefix(req.URL.Path, "/api/") {
+		e.header.Set("WWW-Authenticate", `Basic realm="packreg"`)
+		return e
+	}
+	v := fmt.Sprintf(`Bearer realm=%q,service=%q`, g.realmOf(req), g.service)
+	if scope != "" {
+		v += fmt.Sprintf(`,scope=%q`, scope)
+	}
+	e.header.Set("WWW-Authenticate", v)
+	return e
+}
+
+func (g *gate) invalidToken(req *http.Request) *authError {
+	e := g.challenge(req, "", "invalid or expired token, or its subject may no longer log in")
+	if !strings.HasPrefix(req.URL.Path, "/api/") {
+		e.header.Set("WWW-Authenticate", e.header.Get("WWW-Authenticate")+`,error="invalid_token"`)
+	}
+	return e
+}
+
+// realmOf is the token endpoint's URL: configured, or this server's as
+// the client reached it (a Host that is no host name is not echoed).
+func (g *gate) realmOf(req *http.Request) string {
+	if g.realm != "" {
+		return g.realm
+	}
+	scheme := "http"
+	if req.TLS != nil {
+		scheme = "https"
+	}
+	host := req.Host
+	name := host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		name = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+	}
+	if !validHostName(name) {
+		host = "localhost"
+	}
+	return scheme + "://" + host + "/token"
+}
+
+// refuse answers a refusal in the route's shape.
+func (g *gate) refuse(w http.ResponseWriter, req *http.Request, err error) {
+	var e *authError
+	if !errors.As(err, &e) {
+		if strings.HasPrefix(req.URL.Path, "/api/") || req.URL.Path == "/token" {
+			apierr.Write(w, req, g.log, err)
+			return
+		}
+		g.log.ErrorContext(req.Context(), "auth gate", "err", err)
+		e = &authError{status: http.StatusInternalServerError, code: "UNKNOWN", msg: "internal error"}
+	}
+	for k, v := range e.header {
+		w.Header()[k] = v
+	}
+	if strings.HasPrefix(req.URL.Path, "/api/") || req.URL.Path == "/token" {
+		apierr.Write(w, req, g.log, apierr.New(e.status, e.code, "%s", e.msg))
+		return
+	}
+	writeOCIError(w, req, e.status, e.code, e.msg)
+}
+
+// writeOCIError is the distribution spec's error envelope.
+func writeOCIError(w http.ResponseWriter, req *http.Request, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	if req.Method == http.MethodHead {
+		return
+	}
+	type entry struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	}
+	json.NewEncoder(w).Encode(struct {
+		Errors []entry `json:"errors"`
+	}{[]entry{{code, msg}}})
+}
+
