@@ -305,4 +305,3 @@ func writeOCIError(w http.ResponseWriter, req *http.Request, status int, code, m
 		Errors []entry `json:"errors"`
 	}{[]entry{{code, msg}}})
 }
-
