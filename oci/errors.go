@@ -62,6 +62,8 @@ var (
 	ErrSizeInvalid         = kind("SIZE_INVALID", http.StatusBadRequest, "provided length did not match content length")
 	ErrDenied              = kind("DENIED", http.StatusForbidden, "requested access to the resource is denied")
 	ErrUnsupported         = kind("UNSUPPORTED", http.StatusMethodNotAllowed, "the operation is unsupported")
+	ErrUnauthorized        = kind("UNAUTHORIZED", http.StatusUnauthorized, "authentication required")
+	ErrTooManyRequests     = kind("TOOMANYREQUESTS", http.StatusTooManyRequests, "too many requests")
 
 	// ErrRangeNotSatisfiable: a blob GET whose Range the blob cannot serve.
 	ErrRangeNotSatisfiable = narrower(ErrBlobUnknown, http.StatusRequestedRangeNotSatisfiable, "range not satisfiable")
@@ -97,6 +99,17 @@ func KindOf(err error) *Kind {
 	var k *Kind
 	if errors.As(err, &k) {
 		return k
+	}
+	return nil
+}
+
+// HeaderOf returns the response headers err asks its answer to carry (a
+// 401's challenge, a 416's Range, a 429's Retry-After): those of the first
+// error in its chain with a Header method, or nil.
+func HeaderOf(err error) http.Header {
+	var h interface{ Header() http.Header }
+	if errors.As(err, &h) {
+		return h.Header()
 	}
 	return nil
 }

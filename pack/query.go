@@ -13,6 +13,7 @@ import (
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/internal/apierr"
 	"github.com/packreg/packreg/oci"
+	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/semver"
 	"github.com/packreg/packreg/storage"
 )
@@ -119,8 +120,12 @@ func (s *Service) List(ctx context.Context, q storage.PackQuery) (*VersionList, 
 			break
 		}
 		v := versionOf(&vs[i])
-		// A pending version leaves the page short rather than shift the
-		// cursor, which stays on the rows the store returned.
+		// A pending version, or one of a repository the caller may not
+		// pull, leaves the page short rather than shift the cursor, which
+		// stays on the rows the store returned.
+		if !registry.MayPull(ctx, v.Name) {
+			continue
+		}
 		if ok, err := s.listed(ctx, &v); err != nil {
 			return nil, err
 		} else if ok {

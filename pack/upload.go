@@ -18,6 +18,7 @@ import (
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/internal/apierr"
 	"github.com/packreg/packreg/oci"
+	"github.com/packreg/packreg/registry"
 )
 
 // Limits on a publish request, beyond policy's pack size.
@@ -145,8 +146,12 @@ func (s *Service) readPublish(req *http.Request) (*Metadata, []*upload, *spool, 
 			if md, err = readMetadata(part); err != nil {
 				return fail(err)
 			}
-			// Refuse a bad name or version before reading the files.
+			// Refuse a bad name or version, and a caller without push on
+			// the name, before reading the files.
 			if err := md.check(); err != nil {
+				return fail(err)
+			}
+			if err := registry.Allowed(req.Context(), md.Name, "push"); err != nil {
 				return fail(err)
 			}
 		case "file":

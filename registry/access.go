@@ -31,3 +31,9 @@ func Allowed(ctx context.Context, repo, action string) error {
 // MayPull reports whether ctx's caller may pull repo: what a listing
 // shows.
 func MayPull(ctx context.Context, repo string) bool { return Allowed(ctx, repo, "pull") == nil }
+
+// restricted reports whether ctx carries a caller's rights at all.
+func restricted(ctx context.Context) bool {
+	_, ok := ctx.Value(accessKey{}).(AccessFunc)
+	return ok
+}

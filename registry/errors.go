@@ -33,6 +33,9 @@ type withHeader struct {
 
 func (e *withHeader) Unwrap() error { return e.error }
 
+// Header is what WriteError adds to the answer (oci.HeaderOf).
+func (e *withHeader) Header() http.Header { return e.header }
+
 type envelope struct {
 	Errors []envelopeErr `json:"errors"`
 }
@@ -78,11 +81,8 @@ func WriteError(w http.ResponseWriter, req *http.Request, err error) {
 		writeEnvelope(w, req, http.StatusInternalServerError, codeUnknown, "internal error")
 		return
 	}
-	var wh *withHeader
-	if errors.As(err, &wh) {
-		for name, v := range wh.header {
-			w.Header()[name] = v
-		}
+	for name, v := range oci.HeaderOf(err) {
+		w.Header()[name] = v
 	}
 	writeEnvelope(w, req, k.Status(), k.Code(), err.Error())
 }

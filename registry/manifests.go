@@ -261,6 +261,10 @@ func (r *Registry) storeManifest(ctx context.Context, repo string, ref reference
 			return nil, err
 		}
 	}
+	unmoved, denied, err := r.unmovedTags(ctx, repo, tags, d, was)
+	if err != nil {
+		return nil, err
+	}
 	o, err := r.admit(ctx, cand)
 	if err != nil {
 		return nil, err
@@ -278,7 +282,11 @@ func (r *Registry) storeManifest(ctx context.Context, repo string, ref reference
 	if was != nil {
 		o.TagWas = []storage.TagState{*was}
 	}
+	o.TagWas = append(o.TagWas, unmoved...)
 	if err := r.meta.PutManifest(ctx, m, tags, o); err != nil {
+		if denied != nil && errors.Is(err, storage.ErrConflict) {
+			return nil, denied // a tag appeared or moved meanwhile: now a move
+		}
 		var ce *storage.ClaimError
 		if errors.As(err, &ce) {
 			// Admission passed before a concurrent push bound the tag, or
@@ -415,4 +423,35 @@ func (r *Registry) deleteManifest(w http.ResponseWriter, req *http.Request, rt r
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusAccepted)
 	return nil
+}
+
+// unmovedTags is what a caller without the overwrite right may push: new
+// tags, and tags already at d. Moving a tag that points elsewhere needs
+// overwrite ("create" is never inferred for an update). Each tag's state
+// as read here becomes a condition of the write (TagWas), so a tag made or
+// moved by another push between this read and the commit fails the write
+// instead of being moved. It returns the conditions and the refusal to
+// answer if they fail; nothing when the caller may overwrite (or is the
+// server itself) or the push is already conditional (was).
+func (r *Registry) unmovedTags(ctx context.Context, repo string, tags []string, d digest.Digest, was *storage.TagState) (conds []storage.TagState, denied, err error) {
+	denied = Allowed(ctx, repo, "overwrite")
+	if denied == nil || was != nil || len(tags) == 0 {
+		return nil, nil, nil
+	}
+	for _, t := range tags {
+		if slices.ContainsFunc(conds, func(c storage.TagState) bool { return c.Tag == t }) {
+			continue // one condition per tag, however often it is named
+		}
+		cur, err := r.meta.ResolveTag(ctx, repo, t)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			cur = ""
+		case err != nil:
+			return nil, nil, err
+		case cur != d:
+			return nil, nil, denied
+		}
+		conds = append(conds, storage.TagState{Tag: t, Digest: cur})
+	}
+	return conds, denied, nil
 }

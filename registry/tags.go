@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -94,15 +95,60 @@ func (r *Registry) catalog(w http.ResponseWriter, req *http.Request, _ route) er
 		return err
 	}
 	ctx := req.Context()
+	var resume string
 	repos, err := listPage(w, req, n, last, func(last string, n int) ([]string, error) {
-		return r.Repositories(ctx, last, n)
+		if !restricted(ctx) {
+			return r.Repositories(ctx, last, n)
+		}
+		names, cursor, err := r.pullableRepositories(ctx, last, n)
+		resume = cursor
+		return names, err
 	})
 	if err != nil {
 		return err
 	}
+	if resume != "" && w.Header().Get("Link") == "" {
+		// The scan stopped at its bound before a full page: the next page
+		// goes on from the last name read.
+		q := url.Values{"n": {strconv.Itoa(n)}, "last": {resume}}
+		w.Header().Set("Link", "<"+req.URL.Path+"?"+q.Encode()+`>; rel="next"`)
+	}
 	return writeJSON(w, http.StatusOK, struct {
 		Repositories []string `json:"repositories"`
 	}{repos})
+}
+
+// maxCatalogScan bounds the names one catalog page reads to find those the
+// caller may pull.
+const maxCatalogScan = 10000
+
+// pullableRepositories returns up to n names > last that ctx's caller may
+// pull, in order. When the scan reaches maxCatalogScan first, it returns
+// what it found and the last name read, to resume from.
+func (r *Registry) pullableRepositories(ctx context.Context, last string, n int) ([]string, string, error) {
+	var out []string
+	batch := min(max(n, 100), maxCatalogScan)
+	for scanned := 0; ; {
+		names, err := r.meta.ListRepositories(ctx, last, batch)
+		if err != nil {
+			return nil, "", err
+		}
+		for _, name := range names {
+			last = name
+			scanned++
+			if MayPull(ctx, name) {
+				if out = append(out, name); len(out) == n {
+					return out, "", nil
+				}
+			}
+		}
+		if len(names) < batch {
+			return out, "", nil
+		}
+		if scanned >= maxCatalogScan {
+			return out, last, nil
+		}
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {

@@ -193,9 +193,17 @@ func (r *Registry) linkFrom(ctx context.Context, repo string, d digest.Digest, f
 		err  error
 	)
 	switch {
+	case from == "" && restricted(ctx):
+		// With rights in play a mount names a source the caller may
+		// read; "somewhere in this registry" could be anywhere.
+		return false, nil
 	case from == "":
 		// Anonymous mount: the blob is readable somewhere in this registry.
 		_, size, err = r.meta.FindBlob(ctx, d)
+	case oci.ValidName(from) && !MayPull(ctx, from):
+		// An ordinary upload, as for a source without the blob: the
+		// answer never tells whether an unreadable repository has it.
+		return false, nil
 	case oci.ValidName(from):
 		size, err = r.meta.BlobSize(ctx, from, d)
 	default:

@@ -30,7 +30,7 @@ import (
 //	root   admin
 //	alice  acme/**: pull, push, overwrite, delete, lifecycle
 //	bob    acme/**: pull, push (no overwrite, no delete)
-//	carol  every repository: pull ("*" rule)
+//	carol  every repository but private/**: pull ("*" rules)
 //
 // and no anonymous actions.
 
@@ -65,6 +65,7 @@ func newAuthEnv(t *testing.T, change func(*Config)) *authEnv {
 		c.Auth.Rules = []auth.Rule{
 			{Repositories: []string{"acme/**"}, Users: []string{"alice"}, Actions: []string{"pull", "push", "overwrite", "delete", "lifecycle"}},
 			{Repositories: []string{"acme/**"}, Users: []string{"bob"}, Actions: []string{"pull", "push"}},
+			{Repositories: []string{"private/**"}, Users: []string{"*"}, Actions: []string{}},
 			{Repositories: []string{"**"}, Users: []string{"*"}, Actions: []string{"pull"}},
 		}
 		c.Auth.Login.MaxFailures = 5
@@ -428,4 +429,101 @@ func TestAuthBruteForce(t *testing.T) {
 	}
 	expect(t, "the right password while limited", e.do("basic:alice", "GET", "/v2/", nil), 429, "TOOMANYREQUESTS")
 	expect(t, "the token endpoint while limited", e.do("basic:alice", "GET", "/token?scope=repository:a:pull", nil), 429, "TOOMANYREQUESTS")
+}
+
+// TestAuthOverwrite: push creates tags, moving one that points elsewhere
+// needs overwrite, decided by the registry on the tag's state as the write
+// commits (URL tag and ?tag= alike).
+func TestAuthOverwrite(t *testing.T) {
+	e := newAuthEnv(t, nil)
+	expect(t, "bob creates acme/app:v1", e.manifest("basic:bob", "acme/app", "v1", []byte(`{"a":1}`)), 201, "")
+	expect(t, "bob pushes the same content to v1 again", e.manifest("basic:bob", "acme/app", "v1", []byte(`{"a":1}`)), 201, "")
+	expect(t, "bob creates v2", e.manifest("basic:bob", "acme/app", "v2", []byte(`{"a":2}`)), 201, "")
+	expect(t, "bob moves v1", e.manifest("basic:bob", "acme/app", "v1", []byte(`{"a":3}`)), 403, "DENIED")
+	expect(t, "bob moves v1 through ?tag=", e.manifest("basic:bob", "acme/app", "v9?tag=v1", []byte(`{"a":4}`)), 403, "DENIED")
+	tok := e.token("basic:bob", "repository:acme/app:pull,push")
+	r := e.manifest("bearer:"+tok, "acme/app", "v1", []byte(`{"a":5}`))
+	expect(t, "bob's token moves v1", r, 401, "UNAUTHORIZED")
+	if ch := r.header.Get("WWW-Authenticate"); !strings.Contains(ch, `error="insufficient_scope"`) {
+		t.Errorf("challenge %q", ch)
+	}
+	expect(t, "bob's token creates v3", e.manifest("bearer:"+tok, "acme/app", "v3", []byte(`{"a":6}`)), 201, "")
+	// v1 still points at the first push.
+	r = e.do("basic:carol", "GET", "/v2/acme/app/manifests/v1", nil, "Accept", "application/vnd.oci.image.manifest.v1+json")
+	expect(t, "carol pulls v1", r, 200, "")
+	first := e.do("basic:carol", "GET", "/v2/acme/app/manifests/v2", nil)
+	if bytes.Equal(r.body, first.body) {
+		t.Error("v1 moved")
+	}
+	alice := e.token("basic:alice", "repository:acme/app:pull,push")
+	expect(t, "alice's push token moves v1 (overwrite granted with push)", e.manifest("bearer:"+alice, "acme/app", "v1", []byte(`{"a":7}`)), 201, "")
+	expect(t, "alice moves v2", e.manifest("basic:alice", "acme/app", "v2", []byte(`{"a":8}`)), 201, "")
+}
+
+// TestAuthMountAndListings: a mount from a repository the caller cannot
+// read is an ordinary upload; the catalog and pack listings show only what
+// the caller may pull, publish needs push on the body's name.
+func TestAuthMountAndListings(t *testing.T) {
+	e := newAuthEnv(t, nil)
+	secret := []byte(`{"private":true}`)
+	expect(t, "root pushes private/x", e.manifest("basic:root", "private/x", "v1", secret), 201, "")
+	expect(t, "alice pushes acme/other", e.manifest("basic:alice", "acme/other", "v1", []byte(`{"o":1}`)), 201, "")
+	d, _ := e.blob("basic:root", "private/x", secret)
+	od, _ := e.blob("basic:alice", "acme/other", []byte(`{"o":1}`))
+
+	expect(t, "carol cannot pull private/x", e.do("basic:carol", "GET", "/v2/private/x/blobs/"+d, nil), 403, "DENIED")
+	r := e.do("basic:bob", "POST", "/v2/acme/app/blobs/uploads/?mount="+d+"&from=private/x", nil)
+	expect(t, "bob mounts from private/x", r, 202, "")
+	if loc := r.header.Get("Location"); !strings.Contains(loc, "/blobs/uploads/") {
+		t.Errorf("mount from an unreadable repository: Location %q, want an upload", loc)
+	}
+	expect(t, "bob mounts without from", e.do("basic:bob", "POST", "/v2/acme/app/blobs/uploads/?mount="+d, nil), 202, "")
+	expect(t, "the blob did not arrive in acme/app", e.do("basic:bob", "HEAD", "/v2/acme/app/blobs/"+d, nil), 404, "")
+	expect(t, "bob mounts from acme/other", e.do("basic:bob", "POST", "/v2/acme/app/blobs/uploads/?mount="+od+"&from=acme/other", nil), 201, "")
+
+	catalog := func(cred string) []string {
+		var all []string
+		next := "/v2/_catalog?n=1"
+		for next != "" {
+			r := e.do(cred, "GET", next, nil)
+			expect(t, "catalog", r, 200, "")
+			var page struct{ Repositories []string }
+			json.Unmarshal(r.body, &page)
+			all = append(all, page.Repositories...)
+			next = ""
+			if l := r.header.Get("Link"); l != "" {
+				next = strings.TrimPrefix(strings.Split(l, ">")[0], "<")
+			}
+			if len(all) > 10 {
+				t.Fatal("catalog pages do not end")
+			}
+		}
+		return all
+	}
+	if got := fmt.Sprint(catalog("basic:carol")); got != "[acme/app acme/other]" {
+		t.Errorf("carol's catalog: %s", got)
+	}
+	if got := fmt.Sprint(catalog("basic:root")); got != "[acme/app acme/other private/x]" {
+		t.Errorf("root's catalog: %s", got)
+	}
+	expect(t, "anonymous catalog", e.do("", "GET", "/v2/_catalog", nil), 200, "")
+	if got := string(e.do("", "GET", "/v2/_catalog", nil).body); !strings.Contains(got, `"repositories":[]`) {
+		t.Errorf("anonymous catalog: %s", got)
+	}
+
+	// Packs: publish needs push on the name in the body.
+	body, ct := publishForm("private/pack", "1.0.0", []byte("data"))
+	expect(t, "alice publishes private/pack", e.do("basic:alice", "POST", "/api/v1/packs", body, "Content-Type", ct), 403, "DENIED")
+	expect(t, "anonymous publishes", e.do("", "POST", "/api/v1/packs", body, "Content-Type", ct), 401, "UNAUTHORIZED")
+	expect(t, "root publishes private/pack", e.do("basic:root", "POST", "/api/v1/packs", body, "Content-Type", ct), 201, "")
+	body, ct = publishForm("acme/pack", "1.0.0", []byte("data"))
+	expect(t, "alice publishes acme/pack", e.do("basic:alice", "POST", "/api/v1/packs", body, "Content-Type", ct), 201, "")
+	list := string(e.do("basic:carol", "GET", "/api/v1/packs", nil).body)
+	if !strings.Contains(list, `"acme/pack"`) || strings.Contains(list, "private/pack") {
+		t.Errorf("carol's pack list: %s", list)
+	}
+	if list := string(e.do("basic:root", "GET", "/api/v1/packs", nil).body); !strings.Contains(list, "private/pack") {
+		t.Errorf("root's pack list: %s", list)
+	}
+	expect(t, "carol reads private/pack's versions", e.do("basic:carol", "GET", "/api/v1/packs/private/pack/versions", nil), 403, "DENIED")
 }

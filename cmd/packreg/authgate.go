@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,7 +12,9 @@ import (
 
 	"github.com/packreg/packreg/auth"
 	"github.com/packreg/packreg/internal/apierr"
+	"github.com/packreg/packreg/internal/reqid"
 	"github.com/packreg/packreg/internal/routes"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/registry"
 )
 
@@ -52,19 +53,23 @@ type caller struct {
 	creds  bool         // credentials were presented
 }
 
-// authError is a refusal of the gate, answered in the route's shape.
+// authError is a refusal of the gate: an oci kind (UNAUTHORIZED,
+// DENIED, TOOMANYREQUESTS) with its message and the headers of the answer.
+// The registry (WriteError) and apierr answer it in their shapes, so the
+// refusals the registry and pack return from an AccessFunc read alike.
 type authError struct {
-	status int
-	code   string
+	kind   *oci.Kind
 	msg    string
 	header http.Header
 }
 
-func (e *authError) Error() string { return e.code + ": " + e.msg }
-
-// Header is what the answer must carry besides the body (the challenge,
-// Retry-After).
+func (e *authError) Error() string       { return e.msg }
+func (e *authError) Unwrap() error       { return e.kind }
 func (e *authError) Header() http.Header { return e.header }
+
+func denied(format string, args ...any) *authError {
+	return &authError{kind: oci.ErrDenied, msg: fmt.Sprintf(format, args...)}
+}
 
 // guard wraps a row of the route table in its check.
 func (g *gate) guard(row routes.Route) http.Handler {
@@ -105,8 +110,7 @@ func (g *gate) check(req *http.Request, c caller, a routes.Access) error {
 			return g.challenge(req, "", "authentication required: this is the admin API")
 		}
 		if !g.auth.IsAdmin(c.id) || c.claims != nil && !c.claims.Registry("admin") {
-			return &authError{status: http.StatusForbidden, code: "DENIED",
-				msg: fmt.Sprintf("%s is not an admin: the admin API is for the users in auth.admins", c.id.Name)}
+			return denied("%s is not an admin: the admin API is for the users in auth.admins", c.id.Name)
 		}
 		return nil
 	}
@@ -136,8 +140,7 @@ func (g *gate) allowed(req *http.Request, c caller, repo, action string) error {
 		e.header.Set("WWW-Authenticate", e.header.Get("WWW-Authenticate")+`,error="insufficient_scope"`)
 		return e
 	}
-	return &authError{status: http.StatusForbidden, code: "DENIED",
-		msg: fmt.Sprintf("%s may not %s %s", c.id.Name, action, apierr.Clip(repo))}
+	return denied("%s may not %s %s", c.id.Name, action, apierr.Clip(repo))
 }
 
 // scopeActions are the actions a challenge asks for: what clients ask a
@@ -191,7 +194,7 @@ func (g *gate) login(req *http.Request, user, pass string) (auth.Identity, error
 	src := sourceOf(req)
 	if blocked, left := g.limiter.Blocked(src); blocked {
 		secs := int(left.Round(time.Second) / time.Second)
-		return auth.Identity{}, &authError{status: http.StatusTooManyRequests, code: "TOOMANYREQUESTS",
+		return auth.Identity{}, &authError{kind: oci.ErrTooManyRequests,
 			msg:    fmt.Sprintf("too many failed logins from this address; retry in %d s", max(secs, 1)),
 			header: http.Header{"Retry-After": {strconv.Itoa(max(secs, 1))}}}
 	}
@@ -227,7 +230,7 @@ func sourceOf(req *http.Request) string {
 // challenge is a 401 asking for credentials: the Bearer challenge on
 // /v2/ (and /token's realm), Basic on /api/.
 func (g *gate) challenge(req *http.Request, scope, msg string) *authError {
-	e := &authError{status: http.StatusUnauthorized, code: "UNAUTHORIZED", msg: msg, header: http.Header{}}
+	e := &authError{kind: oci.ErrUnauthorized, msg: msg, header: http.Header{}}
 	if strings.HasPrefix(req.URL.Path, "/api/") {
 		e.header.Set("WWW-Authenticate", `Basic realm="packreg"`)
 		return e
@@ -271,37 +274,12 @@ func (g *gate) realmOf(req *http.Request) string {
 
 // refuse answers a refusal in the route's shape.
 func (g *gate) refuse(w http.ResponseWriter, req *http.Request, err error) {
-	var e *authError
-	if !errors.As(err, &e) {
-		if strings.HasPrefix(req.URL.Path, "/api/") || req.URL.Path == "/token" {
-			apierr.Write(w, req, g.log, err)
-			return
-		}
-		g.log.ErrorContext(req.Context(), "auth gate", "err", err)
-		e = &authError{status: http.StatusInternalServerError, code: "UNKNOWN", msg: "internal error"}
-	}
-	for k, v := range e.header {
-		w.Header()[k] = v
+	if oci.KindOf(err) == nil {
+		g.log.ErrorContext(req.Context(), "auth gate", "request_id", reqid.From(req.Context()), "err", err)
 	}
 	if strings.HasPrefix(req.URL.Path, "/api/") || req.URL.Path == "/token" {
-		apierr.Write(w, req, g.log, apierr.New(e.status, e.code, "%s", e.msg))
+		apierr.Write(w, req, g.log, err)
 		return
 	}
-	writeOCIError(w, req, e.status, e.code, e.msg)
-}
-
-// writeOCIError is the distribution spec's error envelope.
-func writeOCIError(w http.ResponseWriter, req *http.Request, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	if req.Method == http.MethodHead {
-		return
-	}
-	type entry struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	}
-	json.NewEncoder(w).Encode(struct {
-		Errors []entry `json:"errors"`
-	}{[]entry{{code, msg}}})
+	registry.WriteError(w, req, err)
 }

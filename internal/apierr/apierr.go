@@ -95,8 +95,12 @@ func Write(w http.ResponseWriter, req *http.Request, log *slog.Logger, err error
 	case errors.As(err, &e):
 	case oci.KindOf(err) != nil:
 		// The registry's errors (a publish refused by admission, say)
-		// keep the status and code of their kind, the /v2/ answer's.
+		// keep the status and code of their kind, the /v2/ answer's, and
+		// its headers (the auth gate's challenge, Retry-After).
 		k := oci.KindOf(err)
+		for name, v := range oci.HeaderOf(err) {
+			w.Header()[name] = v
+		}
 		e = &Error{Status: k.Status(), Code: k.Code(), Message: err.Error()}
 	case errors.As(err, &mb):
 		e = New(http.StatusRequestEntityTooLarge, TooLarge, "request body exceeds %d bytes", mb.Limit)
