@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
@@ -10,8 +11,8 @@ import (
 )
 
 // certReloader serves tls.cert and tls.key, re-read when either file's
-// size or modification time changes (checked at each handshake, a stat
-// of each). A pair that fails to load keeps the previous one in service
+// content changes (read at each handshake: two small files, and no
+// reliance on modification times, which some filesystems keep coarse). A pair that fails to load keeps the previous one in service
 // and is logged; the first load must succeed (a startup error).
 type certReloader struct {
 	certFile, keyFile string
@@ -30,17 +31,24 @@ func newCertReloader(certFile, keyFile string, log *slog.Logger) (*certReloader,
 	return r, nil
 }
 
-// stampOf names the files' current versions.
+// maxPEM bounds what a certificate or key file may hold.
+const maxPEM = 1 << 20
+
+// stampOf names the files' current content.
 func (r *certReloader) stampOf() (string, error) {
-	var s string
+	h := sha256.New()
 	for _, f := range []string{r.certFile, r.keyFile} {
-		fi, err := os.Stat(f)
+		b, err := os.ReadFile(f)
 		if err != nil {
 			return "", err
 		}
-		s += fmt.Sprintf("%d/%d;", fi.Size(), fi.ModTime().UnixNano())
+		if len(b) > maxPEM {
+			return "", fmt.Errorf("%s is larger than %d bytes", f, maxPEM)
+		}
+		fmt.Fprintf(h, "%d:", len(b))
+		h.Write(b)
 	}
-	return s, nil
+	return string(h.Sum(nil)), nil
 }
 
 // reload loads the pair if it changed since the last load.
