@@ -174,7 +174,6 @@ func jws(t *testing.T, alg string, key any, claims map[string]any) string {
 	return ""
 }
 
-
 func TestAuthOverTheWire(t *testing.T) {
 	a := startAuthServer(t)
 	wantAnswer(t, "alice pushes acme/app:v1", a.pushImage("basic:alice", "acme/app", "v1", []byte(`{"v":1}`)), 201, "")
