@@ -37,3 +37,10 @@ func restricted(ctx context.Context) bool {
 	_, ok := ctx.Value(accessKey{}).(AccessFunc)
 	return ok
 }
+
+// asServer drops the caller's rights from ctx: work the registry does for
+// itself on a caller's request (filling a pull-through miss the caller may
+// pull) is not bound by what the caller may write.
+func asServer(ctx context.Context) context.Context {
+	return context.WithValue(ctx, accessKey{}, nil)
+}

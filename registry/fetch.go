@@ -36,7 +36,7 @@ func (r *Registry) lookupManifest(ctx context.Context, repo string, ref referenc
 	}
 	miss := err
 	for _, f := range r.fetchers {
-		ferr := f.FetchManifest(ctx, repo, raw)
+		ferr := f.FetchManifest(asServer(ctx), repo, raw)
 		if ferr == nil {
 			return r.manifest(ctx, repo, ref)
 		}
