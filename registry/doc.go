@@ -24,6 +24,17 @@
 // handlers parse a request, call them and render the answer; pack
 // publish, attest and mirror call the same methods.
 //
+// Rights: it knows no identity, but a request's context may carry the
+// caller's rights (WithAccess, installed by cmd's auth gate), and it asks
+// them (Allowed) where only it knows what a request does: a manifest push
+// that would move a tag pointing elsewhere needs "overwrite", decided on
+// the tag's state, which becomes a condition of the write (TagWas); a
+// mount from a repository the caller may not pull (or without "from") is
+// an ordinary upload; the catalog lists only pullable names. Without
+// rights in the context (auth off, the server's own work, a pull-through
+// fill) everything is allowed. A refusal is the AccessFunc's own error,
+// answered with its kind and headers (oci.HeaderOf: the challenge).
+//
 // Errors are package oci's sentinel kinds (oci.ErrBlobUnknown,
 // oci.ErrDenied...) wrapped with the client's message (oci.Errorf); each
 // kind carries its code and status, the one table both HTTP edges (this

@@ -13,7 +13,10 @@
 // endpoints), openapi.go and openapi.yaml (the /api/v1 document, served at
 // /api/v1/openapi.json), edge.go (what every request passes before a
 // route: Host while anonymous on loopback, cross-origin writes, JSON
-// bodies, unclean paths), and the CLI clients (*cli.go, over
+// bodies, unclean paths), authconfig.go, authgate.go and token.go (with
+// `auth` configured: every row's Access checked before its handler, the
+// Docker token endpoint), robots.go (the robots API), tlsreload.go (TLS
+// certificates re-read on change, HSTS), and the CLI clients (*cli.go, over
 // internal/restclient through pack/client, mirror.Client or directly).
 //
 // Nothing imports cmd.

@@ -14,6 +14,16 @@
 // checked by the handler, so a bad name is a 400 with the right code, not a
 // 404 from a template that did not match.
 //
+// Every row declares what it asks of its caller with With: an Access of
+// AdminOnly (the zero value, so a row that says nothing is for admins
+// only), Public (no check: health, the token endpoint), AnyCaller (the
+// handler shows only what the caller may pull, or checks a repository it
+// reads from the body, through registry.Allowed), Authenticated, or
+// CanPull, CanPush, CanDelete, CanLifecycle on the repository in the
+// row's {name} variable. With authentication on, cmd/packreg wraps every
+// row (Guard) in its check; a new API adds .With(...) to its rows and is
+// enforced the day it is registered.
+//
 // Register adds, after a batch of rows, one row per path that answers every
 // other method with the batch's 405 (in its own error shape, with Allow).
 //
