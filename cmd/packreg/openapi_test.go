@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -15,7 +17,12 @@ import (
 // TestOpenAPIMatchesRoutes: the document has an operation for every
 // /api/v1 route the server registers, and a route for every operation.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
-	a := testApp(t, nil)
+	// With authentication on, so the robots API is routed too.
+	htpasswd := filepath.Join(t.TempDir(), "htpasswd")
+	if err := os.WriteFile(htpasswd, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := testApp(t, func(c *Config) { c.Auth.Htpasswd = htpasswd })
 	registered := map[string]bool{}
 	err := a.routes.Walk(func(r *mux.Route, _ *mux.Router, _ []*mux.Route) error {
 		tpl, err := r.GetPathTemplate()
