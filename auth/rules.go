@@ -2,6 +2,7 @@ package auth
 
 import (
 	"fmt"
+	"github.com/packreg/packreg/oci"
 	"regexp"
 	"slices"
 	"strings"
@@ -68,8 +69,9 @@ func (a Action) Names() []string {
 func (a Action) String() string { return strings.Join(a.Names(), ",") }
 
 // Rule grants actions on the repositories matching a pattern to some
-// identities. Patterns: "*" matches within one path component, "**"
-// across components ("acme/**" is every repository under acme/).
+// identities. Patterns are oci.NameGlob's: "*" within one path
+// component, "**" across components ("acme/**" is every repository under
+// acme/), "?" one character.
 type Rule struct {
 	Repositories []string `yaml:"repositories" json:"repositories"`
 	Users        []string `yaml:"users,omitempty" json:"users,omitempty"`
@@ -93,7 +95,7 @@ func compileRules(rules []Rule, withUsers bool) ([]compiledRule, error) {
 			return nil, fmt.Errorf("rule %d: no repositories", i+1)
 		}
 		for _, p := range r.Repositories {
-			re, err := compilePattern(p)
+			re, err := oci.NameGlob(p)
 			if err != nil {
 				return nil, fmt.Errorf("rule %d: %w", i+1, err)
 			}
@@ -119,28 +121,6 @@ func compileRules(rules []Rule, withUsers bool) ([]compiledRule, error) {
 		out = append(out, c)
 	}
 	return out, nil
-}
-
-// compilePattern turns a repository pattern into an anchored regexp.
-func compilePattern(p string) (*regexp.Regexp, error) {
-	if p == "" || len(p) > 255 {
-		return nil, fmt.Errorf("repository pattern %q: empty or longer than 255 bytes", p)
-	}
-	var b strings.Builder
-	b.WriteString("^")
-	for i := 0; i < len(p); i++ {
-		switch {
-		case strings.HasPrefix(p[i:], "**"):
-			b.WriteString(".*")
-			i++
-		case p[i] == '*':
-			b.WriteString("[^/]*")
-		default:
-			b.WriteString(regexp.QuoteMeta(p[i : i+1]))
-		}
-	}
-	b.WriteString("$")
-	return regexp.Compile(b.String())
 }
 
 // match returns the actions of the first rule matching repo and (when

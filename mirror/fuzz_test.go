@@ -98,7 +98,7 @@ func isToken(s string) bool {
 func FuzzNameGlob(f *testing.F) {
 	f.Add("acme/**", "acme/team/rules")
 	f.Fuzz(func(t *testing.T, glob, name string) {
-		re, err := globRE(glob)
+		re, err := oci.NameGlob(glob)
 		if err != nil {
 			if glob != "" && len(glob) <= 255 {
 				t.Fatalf("glob %q refused: %v", glob, err)

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"strings"
 
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/semver"
 	"github.com/packreg/packreg/storage"
 )
@@ -41,7 +41,7 @@ func NewFilter(include, exclude []string, versions string, states []string) (*Fi
 		out   *[]*regexp.Regexp
 	}{{include, &f.include}, {exclude, &f.exclude}} {
 		for _, g := range list.globs {
-			re, err := globRE(g)
+			re, err := oci.NameGlob(g)
 			if err != nil {
 				return nil, err
 			}
@@ -54,30 +54,6 @@ func NewFilter(include, exclude []string, versions string, states []string) (*Fi
 	}
 	f.versions = r
 	return f, nil
-}
-
-// globRE turns a name glob into an anchored regexp.
-func globRE(g string) (*regexp.Regexp, error) {
-	if g == "" || len(g) > 255 {
-		return nil, fmt.Errorf("name glob %q: want 1 to 255 characters", g)
-	}
-	var b strings.Builder
-	b.WriteString("^")
-	for i := 0; i < len(g); i++ {
-		switch c := g[i]; {
-		case c == '*' && i+1 < len(g) && g[i+1] == '*':
-			b.WriteString(".*")
-			i++
-		case c == '*':
-			b.WriteString("[^/]*")
-		case c == '?':
-			b.WriteString("[^/]")
-		default:
-			b.WriteString(regexp.QuoteMeta(string(c)))
-		}
-	}
-	b.WriteString("$")
-	return regexp.Compile(b.String())
 }
 
 // Name reports whether a pack name is covered.
