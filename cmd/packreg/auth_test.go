@@ -527,3 +527,68 @@ func TestAuthMountAndListings(t *testing.T) {
 	}
 	expect(t, "carol reads private/pack's versions", e.do("basic:carol", "GET", "/api/v1/packs/private/pack/versions", nil), 403, "DENIED")
 }
+
+// TestAuthAnonymousPull: auth.anonymous [pull] lets anyone pull, with or
+// without a token, and nothing more; /v2/ still challenges, so clients
+// fetch a token and find the realm.
+func TestAuthAnonymousPull(t *testing.T) {
+	e := newAuthEnv(t, func(c *Config) { c.Auth.Anonymous = []string{"pull"} })
+	expect(t, "alice pushes", e.manifest("basic:alice", "acme/app", "v1", []byte(`{}`)), 201, "")
+	expect(t, "anonymous pulls", e.do("", "GET", "/v2/acme/app/manifests/v1", nil), 200, "")
+	expect(t, "anonymous /v2/", e.do("", "GET", "/v2/", nil), 401, "UNAUTHORIZED")
+	anon := e.token("", "repository:acme/app:pull,push")
+	if got := fmt.Sprint(decodeClaims(t, anon)["access"]); got != "[map[actions:[pull] name:acme/app type:repository]]" {
+		t.Errorf("anonymous grant: %s", got)
+	}
+	expect(t, "anonymous token pulls", e.do("bearer:"+anon, "GET", "/v2/acme/app/manifests/v1", nil), 200, "")
+	expect(t, "anonymous token pushes", e.do("bearer:"+anon, "POST", "/v2/acme/app/blobs/uploads/", nil), 401, "UNAUTHORIZED")
+	expect(t, "anonymous pushes", e.do("", "POST", "/v2/acme/app/blobs/uploads/", nil), 401, "UNAUTHORIZED")
+	expect(t, "a wrong password is no anonymous pull", e.do("basic:alice:nope", "GET", "/v2/acme/app/manifests/v1", nil), 401, "UNAUTHORIZED")
+}
+
+// TestAuthHostCheck: the DNS-rebinding guard stays while anything is
+// anonymous on loopback, and goes when every action needs credentials.
+func TestAuthHostCheck(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		change func(*Config)
+		want   bool
+	}{
+		{"anonymous", func(*Config) {}, true},
+		{"auth, nothing anonymous", func(c *Config) { c.Auth.Htpasswd = "/h" }, false},
+		{"auth, anonymous pull", func(c *Config) { c.Auth.Htpasswd = "/h"; c.Auth.Anonymous = []string{"pull"} }, true},
+		{"beyond loopback", func(c *Config) { c.Addr = "0.0.0.0:5000"; c.AllowAnonymous = true }, false},
+	} {
+		cfg := DefaultConfig()
+		c.change(&cfg)
+		if got := newEdgeSettings(cfg).checkHost; got != c.want {
+			t.Errorf("%s: Host checked %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// TestHSTS: every answer over TLS carries Strict-Transport-Security, none
+// over plain HTTP.
+func TestHSTS(t *testing.T) {
+	h := testApp(t, nil).handler
+	srv := httptest.NewTLSServer(h)
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if v := resp.Header.Get("Strict-Transport-Security"); !strings.HasPrefix(v, "max-age=") {
+		t.Errorf("over TLS: Strict-Transport-Security %q", v)
+	}
+	plain := httptest.NewServer(h)
+	defer plain.Close()
+	resp, err = http.Get(plain.URL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if v := resp.Header.Get("Strict-Transport-Security"); v != "" {
+		t.Errorf("over HTTP: Strict-Transport-Security %q", v)
+	}
+}
