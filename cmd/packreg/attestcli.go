@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -71,7 +70,7 @@ func runKeys(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err := fs.Parse(args[1:]); err != nil {
 		return flagError(stderr, err)
 	}
-	c := restclient.New(*server, &http.Client{Timeout: time.Minute})
+	c := restclient.New(*server, cliHTTP(*server, time.Minute))
 	one := func() (string, bool) {
 		if fs.NArg() != 1 {
 			fmt.Fprint(stderr, keysUsage)
@@ -214,7 +213,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if *cached {
 		method = "GET"
 	}
-	c := restclient.New(*server, &http.Client{Timeout: 5 * time.Minute})
+	c := restclient.New(*server, cliHTTP(*server, 5*time.Minute))
 	var rep attest.Report
 	path := "/api/v1/packs/" + escapeName(name) + "/versions/" + url.PathEscape(version) + "/verification"
 	if err := c.Do(ctx, method, path, nil, nil, &rep); err != nil {

@@ -592,3 +592,42 @@ func TestHSTS(t *testing.T) {
 		t.Errorf("over HTTP: Strict-Transport-Security %q", v)
 	}
 }
+
+// TestCLICredentials: the CLI logs in with $PACKREG_USERNAME and
+// $PACKREG_PASSWORD, and sends them to the --server origin only.
+func TestCLICredentials(t *testing.T) {
+	e := newAuthEnv(t, nil)
+	dir := t.TempDir()
+	f := filepath.Join(dir, "rules.yaml")
+	os.WriteFile(f, []byte("rules: []\n"), 0o644)
+	publish := func() (int, string) {
+		code, out, errOut := cliRun("pack", "publish", "acme/cli:1.0.0", f, "--server", e.srv.URL)
+		return code, out + errOut
+	}
+	if code, out := publish(); code == 0 || !strings.Contains(out, "UNAUTHORIZED") {
+		t.Fatalf("without credentials: %d %s", code, out)
+	}
+	t.Setenv("PACKREG_USERNAME", "alice")
+	t.Setenv("PACKREG_PASSWORD", "alice-pw")
+	if code, out := publish(); code != 0 {
+		t.Fatalf("as alice: %d %s", code, out)
+	}
+
+	// Another origin never sees them.
+	var got []string
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		got = append(got, req.Header.Get("Authorization"))
+	}))
+	defer other.Close()
+	hc := cliHTTP(e.srv.URL, time.Minute)
+	for _, u := range []string{other.URL + "/api/v1/packs", e.srv.URL + "/healthz"} {
+		resp, err := hc.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	if len(got) != 1 || got[0] != "" {
+		t.Errorf("another origin got Authorization %q", got)
+	}
+}

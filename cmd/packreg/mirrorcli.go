@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -108,7 +107,7 @@ func btoi(b bool) int {
 }
 
 func (c *cli) mirrorClient() *mirror.Client {
-	return mirror.NewClient(*c.server, &http.Client{Timeout: c.timeout})
+	return mirror.NewClient(*c.server, cliHTTP(*c.server, c.timeout))
 }
 
 func (c *cli) mirrorAdd(ctx context.Context, args []string, kind func() string, stdin io.Reader) int {

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -71,7 +70,7 @@ func (c *cli) parse(args []string) ([]string, error) {
 }
 
 func (c *cli) client() *client.Client {
-	return client.New(*c.server, &http.Client{Timeout: c.timeout})
+	return client.New(*c.server, cliHTTP(*c.server, c.timeout))
 }
 
 // fail reports err and returns the exit status: 1 when the server refused,
