@@ -3,6 +3,9 @@ package auth
 import (
 	"bufio"
 	"bytes"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"strings"
@@ -23,6 +26,13 @@ type Htpasswd struct {
 	size  int64
 	mtime time.Time
 	users map[string][]byte
+	// verified remembers, per user, an HMAC of the last password bcrypt
+	// accepted, so Basic auth on every request costs one bcrypt per user
+	// and file version, not one per request. It is emptied whenever the
+	// file is re-read: a changed password or a removed user is never
+	// served from it.
+	verified map[string][32]byte
+	key      []byte
 }
 
 // dummyHash is checked for unknown users, so a wrong name costs as much
@@ -32,7 +42,8 @@ var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("packreg: no such user"), 
 // LoadHtpasswd reads the file at path; any line that is not a bcrypt
 // entry is an error naming its line (never its content: it holds a hash).
 func LoadHtpasswd(path string) (*Htpasswd, error) {
-	h := &Htpasswd{path: path}
+	h := &Htpasswd{path: path, key: make([]byte, 32)}
+	rand.Read(h.key)
 	if err := h.reload(true); err != nil {
 		return nil, err
 	}
@@ -53,6 +64,7 @@ func (h *Htpasswd) reload(force bool) error {
 	}
 	users, err := readHtpasswd(h.path)
 	h.size, h.mtime = fi.Size(), fi.ModTime()
+	h.verified = map[string][32]byte{}
 	if err != nil {
 		h.users = nil
 		return err
@@ -93,15 +105,32 @@ func readHtpasswd(path string) (map[string][]byte, error) {
 // Verify reports whether user's password is pass, re-reading the file
 // first when it changed.
 func (h *Htpasswd) Verify(user, pass string) bool {
+	mac := hmac.New(sha256.New, h.key)
+	mac.Write([]byte(pass))
+	var sum [32]byte
+	mac.Sum(sum[:0])
 	h.mu.Lock()
 	_ = h.reload(false)
 	hash, ok := h.users[user]
+	seen, cached := h.verified[user]
 	h.mu.Unlock()
 	if !ok {
 		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(pass))
 		return false
 	}
-	return bcrypt.CompareHashAndPassword(hash, []byte(pass)) == nil
+	if cached && hmac.Equal(seen[:], sum[:]) {
+		return true
+	}
+	if bcrypt.CompareHashAndPassword(hash, []byte(pass)) != nil {
+		return false
+	}
+	h.mu.Lock()
+	// Only if the file was not re-read meanwhile (the hash still stands).
+	if cur, still := h.users[user]; still && string(cur) == string(hash) && h.verified != nil {
+		h.verified[user] = sum
+	}
+	h.mu.Unlock()
+	return true
 }
 
 // Exists reports whether user is in the file as it is now.
