@@ -631,3 +631,36 @@ func TestCLICredentials(t *testing.T) {
 		t.Errorf("another origin got Authorization %q", got)
 	}
 }
+
+// TestTokenEndpoint: the POST form (OAuth2 password grant), a wrong
+// password's Basic challenge, and the checks of the request.
+func TestTokenEndpoint(t *testing.T) {
+	e := newAuthEnv(t, nil)
+	form := func(v url.Values) reply {
+		return e.do("", "POST", "/token", []byte(v.Encode()), "Content-Type", "application/x-www-form-urlencoded")
+	}
+	r := form(url.Values{"grant_type": {"password"}, "username": {"carol"}, "password": {"carol-pw"},
+		"service": {"packreg"}, "scope": {"repository:acme/app:pull,push registry:catalog:*"}})
+	expect(t, "password grant", r, 200, "")
+	var ans tokenAnswer
+	json.Unmarshal(r.body, &ans)
+	if got := fmt.Sprint(decodeClaims(t, ans.Token)["access"]); got != "[map[actions:[pull] name:acme/app type:repository] map[actions:[*] name:catalog type:registry]]" {
+		t.Errorf("grant: %s", got)
+	}
+	if c := decodeClaims(t, ans.Token); c["sub"] != "carol" || fmt.Sprint(c["aud"]) != "[packreg]" || c["iss"] != "packreg" {
+		t.Errorf("claims %v", c)
+	}
+	expect(t, "refresh grant", form(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}}), 400, "UNSUPPORTED_GRANT_TYPE")
+	r = form(url.Values{"grant_type": {"password"}, "username": {"carol"}, "password": {"nope"}})
+	expect(t, "wrong password", r, 401, "UNAUTHORIZED")
+	if ch := r.header.Get("WWW-Authenticate"); ch != `Basic realm="packreg"` {
+		t.Errorf("token challenge %q", ch)
+	}
+	expect(t, "another service", e.do("basic:carol", "GET", "/token?service=other&scope=repository:a:pull", nil), 400, "BAD_REQUEST")
+	expect(t, "bad scope", e.do("basic:carol", "GET", "/token?scope=pull", nil), 400, "BAD_REQUEST")
+	many := url.Values{}
+	for i := range 17 {
+		many.Add("scope", fmt.Sprintf("repository:r%d:pull", i))
+	}
+	expect(t, "17 scopes", e.do("basic:carol", "GET", "/token?"+many.Encode(), nil), 400, "BAD_REQUEST")
+}

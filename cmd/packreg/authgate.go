@@ -228,10 +228,10 @@ func sourceOf(req *http.Request) string {
 }
 
 // challenge is a 401 asking for credentials: the Bearer challenge on
-// /v2/ (and /token's realm), Basic on /api/.
+// /v2/, Basic on /api/ and on /token itself.
 func (g *gate) challenge(req *http.Request, scope, msg string) *authError {
 	e := &authError{kind: oci.ErrUnauthorized, msg: msg, header: http.Header{}}
-	if strings.HasPrefix(req.URL.Path, "/api/") {
+	if strings.HasPrefix(req.URL.Path, "/api/") || req.URL.Path == "/token" {
 		e.header.Set("WWW-Authenticate", `Basic realm="packreg"`)
 		return e
 	}
