@@ -21,7 +21,9 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/packreg/packreg/audit"
 	"github.com/packreg/packreg/auth"
+	"github.com/packreg/packreg/internal/routes"
 )
 
 // The auth gate over the real wiring (wire: registry, packs, attest,
@@ -663,4 +665,51 @@ func TestTokenEndpoint(t *testing.T) {
 		many.Add("scope", fmt.Sprintf("repository:r%d:pull", i))
 	}
 	expect(t, "17 scopes", e.do("basic:carol", "GET", "/token?"+many.Encode(), nil), 400, "BAD_REQUEST")
+}
+
+// TestRouteAccess is the rights table of README's "Authentication and
+// authorization", held to what every row of the route table declares:
+// a row added without a declaration is admin-only, and shows up here.
+func TestRouteAccess(t *testing.T) {
+	a := testApp(t, nil)
+	rows := append(append(append(append(a.reg.Routes(), a.packs.svc.Routes()...), audit.Routes(a.packs.trail, nil)...),
+		a.att.svc.Routes()...), a.mir.svc.Routes()...)
+	got := map[routes.Access][]string{}
+	for _, r := range rows {
+		got[r.Access] = append(got[r.Access], r.Method+" "+r.Path)
+	}
+	want := map[routes.Access][]string{
+		routes.Authenticated: {"GET /v2/", "HEAD /v2/", "GET /v2", "HEAD /v2"},
+		routes.AnyCaller:     {"GET /v2/_catalog", "GET /api/v1/packs", "POST /api/v1/packs"},
+		routes.CanDelete:     {"DELETE /v2/{name:.+}/manifests/{ref:[^/]*}", "DELETE /v2/{name:.+}/blobs/{ref:[^/]*}"},
+	}
+	for acc, list := range want {
+		if g := got[acc]; fmt.Sprint(g) != fmt.Sprint(list) {
+			t.Errorf("access %v: %v, want %v", acc, g, list)
+		}
+	}
+	if l := got[routes.CanLifecycle]; len(l) != 2 || !strings.HasPrefix(l[0], "POST /api/v1/packs/") || !strings.HasSuffix(l[0], "/lifecycle") ||
+		!strings.HasPrefix(l[1], "POST /api/v1/packs/") || !strings.HasSuffix(l[1], "/lifecycle") {
+		t.Errorf("lifecycle rows: %v", l)
+	}
+	for _, r := range got[routes.CanPull] {
+		if !strings.HasPrefix(r, "GET ") && !strings.HasPrefix(r, "HEAD ") {
+			t.Errorf("pull row %s changes something", r)
+		}
+	}
+	for _, r := range got[routes.AdminOnly] {
+		for _, p := range []string{"/api/v1/keys", "/api/v1/trusted-roots", "/api/v1/mirrors", "/api/v1/upstreams", "/api/v1/parity", "/api/v1/audit"} {
+			if strings.Contains(r, " "+p) {
+				goto ok
+			}
+		}
+		t.Errorf("%s is admin-only: declare its access (routes.Route.With)", r)
+	ok:
+	}
+	if len(got[routes.Public]) != 0 {
+		t.Errorf("public package rows: %v", got[routes.Public])
+	}
+	if n := len(got[routes.CanPull]) + len(got[routes.CanPush]); n < 15 {
+		t.Errorf("only %d pull and push rows", n)
+	}
 }

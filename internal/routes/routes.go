@@ -62,6 +62,20 @@ func (a Access) Action() string {
 	return ""
 }
 
+func (a Access) String() string {
+	switch a {
+	case AdminOnly:
+		return "admin"
+	case Public:
+		return "public"
+	case AnyCaller:
+		return "any caller"
+	case Authenticated:
+		return "authenticated"
+	}
+	return a.Action()
+}
+
 // With returns the row with its access declared:
 // routes.Get("/v2/{name:.+}/tags/list", h).With(routes.CanPull).
 func (r Route) With(a Access) Route {
