@@ -673,7 +673,7 @@ func TestTokenEndpoint(t *testing.T) {
 func TestRouteAccess(t *testing.T) {
 	a := testApp(t, nil)
 	rows := append(append(append(append(a.reg.Routes(), a.packs.svc.Routes()...), audit.Routes(a.packs.trail, nil)...),
-		a.att.svc.Routes()...), a.mir.svc.Routes()...)
+		a.att.svc.Routes()...), append(a.mir.svc.Routes(), a.bun.svc.Routes()...)...)
 	got := map[routes.Access][]string{}
 	for _, r := range rows {
 		got[r.Access] = append(got[r.Access], r.Method+" "+r.Path)
@@ -698,7 +698,7 @@ func TestRouteAccess(t *testing.T) {
 		}
 	}
 	for _, r := range got[routes.AdminOnly] {
-		for _, p := range []string{"/api/v1/keys", "/api/v1/trusted-roots", "/api/v1/mirrors", "/api/v1/upstreams", "/api/v1/parity", "/api/v1/audit"} {
+		for _, p := range []string{"/api/v1/keys", "/api/v1/trusted-roots", "/api/v1/mirrors", "/api/v1/upstreams", "/api/v1/parity", "/api/v1/audit", "/api/v1/export", "/api/v1/import"} {
 			if strings.Contains(r, " "+p) {
 				goto ok
 			}

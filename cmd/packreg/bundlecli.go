@@ -90,7 +90,7 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	hreq.Header.Set("Content-Type", "application/json")
 	// No timeout: a bundle streams for as long as it is big.
-	resp, err := http.DefaultClient.Do(hreq)
+	resp, err := cliHTTP(*c.server, 0).Do(hreq)
 	if err != nil {
 		return c.fail(err)
 	}
@@ -196,7 +196,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		q.Set("allowUnsigned", "true")
 	}
 	bar := newProgressBar(stderr, "import", size, 0)
-	api := restclient.New(*c.server, nil)
+	api := restclient.New(*c.server, cliHTTP(*c.server, 0)) // no timeout: the upload is as long as the bundle
 	hreq, err := api.NewRequest(ctx, http.MethodPost, bundle.ImportPath, q, &countingReader{r: body, tick: bar.bytes})
 	if err != nil {
 		return c.fail(err)
@@ -210,7 +210,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return c.fail(err)
 	}
 	if !*noWait {
-		poll := restclient.New(*c.server, &http.Client{Timeout: time.Minute})
+		poll := restclient.New(*c.server, cliHTTP(*c.server, time.Minute))
 		bar = newProgressBar(stderr, "publish", 0, rep.Progress.VersionsTotal)
 		for rep.State == storage.ImportPublishing || rep.State == storage.ImportReceiving {
 			select {
