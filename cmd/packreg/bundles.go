@@ -75,13 +75,15 @@ type bundles struct {
 // newBundles builds the bundle service once the registry exists: it
 // exports from and imports into the registry through the copy engine,
 // checks signatures with attest's key ring and applies lifecycle states
-// through the pack service. Imports stage in DATA/spool/bundles.
+// through the pack service. Imports stage in DATA/staging/bundles.
 func newBundles(st *stores, c Config, log *slog.Logger, reg *registry.Registry, packs *packs, att *attests) (*bundles, error) {
 	sg, err := c.Bundles.signer()
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(c.Data, "spool", "bundles")
+	// Its own directory, not under DATA/spool: the publish spool is kept
+	// empty between requests, and a test holds it to that.
+	dir := filepath.Join(c.Data, "staging", "bundles")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("bundle spool: %w", err)
 	}
