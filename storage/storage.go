@@ -323,6 +323,8 @@ type Uploads interface {
 	FinishUpload(ctx context.Context, id, repo string, d digest.Digest, size int64, evs ...Event) error
 	// StaleUploads returns up to n sessions last updated before before.
 	StaleUploads(ctx context.Context, before time.Time, n int) ([]*Upload, error)
+	// CountUploads is how many sessions are open (the metrics' gauge).
+	CountUploads(ctx context.Context) (int64, error)
 }
 
 // Leases coordinate background work between replicas: one holder at a time

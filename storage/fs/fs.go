@@ -8,6 +8,8 @@ import (
 	iofs "io/fs"
 	"os"
 	"path/filepath"
+	"sync/atomic"
+	"time"
 
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/storage"
@@ -20,12 +22,27 @@ type Store struct {
 	blobs   string
 	uploads string
 	tmp     string
+	obs     atomic.Pointer[storage.OpObserver] // ObserveOps
 }
 
 var (
-	_ storage.BlobStore = (*Store)(nil)
-	_ storage.Pinger    = (*Store)(nil)
+	_ storage.BlobStore     = (*Store)(nil)
+	_ storage.Pinger        = (*Store)(nil)
+	_ storage.OpsObservable = (*Store)(nil)
 )
+
+// ObserveOps is storage.OpsObservable: stat, open, delete, append, commit
+// and abort are reported to fn (append's time includes reading its source,
+// often a client's request body).
+func (s *Store) ObserveOps(fn storage.OpObserver) { s.obs.Store(&fn) }
+
+// observe reports one operation to the observer, if any; deferred with
+// the method's named error.
+func (s *Store) observe(op string, start time.Time, err *error) {
+	if fn := s.obs.Load(); fn != nil {
+		(*fn)(op, time.Since(start), *err)
+	}
+}
 
 // Option configures a Store.
 type Option func(*Store)
@@ -120,7 +137,8 @@ func notFound(err error) error {
 }
 
 // Stat implements storage.BlobStore.
-func (s *Store) Stat(ctx context.Context, d digest.Digest) (int64, error) {
+func (s *Store) Stat(ctx context.Context, d digest.Digest) (_ int64, err error) {
+	defer s.observe("stat", time.Now(), &err)
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -135,7 +153,8 @@ func (s *Store) Stat(ctx context.Context, d digest.Digest) (int64, error) {
 }
 
 // Open implements storage.BlobStore.
-func (s *Store) Open(ctx context.Context, d digest.Digest, offset int64) (io.ReadCloser, error) {
+func (s *Store) Open(ctx context.Context, d digest.Digest, offset int64) (_ io.ReadCloser, err error) {
+	defer s.observe("open", time.Now(), &err)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -162,7 +181,8 @@ func (s *Store) Open(ctx context.Context, d digest.Digest, offset int64) (io.Rea
 
 // Delete implements storage.BlobStore. The removal is not fsynced: a blob
 // that reappears after a crash is only garbage for GC to collect again.
-func (s *Store) Delete(ctx context.Context, d digest.Digest) error {
+func (s *Store) Delete(ctx context.Context, d digest.Digest) (err error) {
+	defer s.observe("delete", time.Now(), &err)
 	if err := ctx.Err(); err != nil {
 		return err
 	}

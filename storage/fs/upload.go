@@ -10,6 +10,7 @@ import (
 	iofs "io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/storage"
@@ -25,7 +26,8 @@ func algorithm(u *storage.Upload) string {
 
 // Append implements storage.BlobStore: truncate the data file to u.Offset,
 // resume the hash, stream r into both, fsync once, then advance u.
-func (s *Store) Append(ctx context.Context, u *storage.Upload, r io.Reader) error {
+func (s *Store) Append(ctx context.Context, u *storage.Upload, r io.Reader) (err error) {
+	defer s.observe("append", time.Now(), &err)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("fs: append %s: %w", u.ID, err)
 	}
@@ -130,7 +132,8 @@ func (s *Store) openUpload(u *storage.Upload, create bool) (f File, truncated bo
 }
 
 // Commit implements storage.BlobStore.
-func (s *Store) Commit(ctx context.Context, u *storage.Upload, d digest.Digest) error {
+func (s *Store) Commit(ctx context.Context, u *storage.Upload, d digest.Digest) (err error) {
+	defer s.observe("commit", time.Now(), &err)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("fs: commit %s: %w", u.ID, err)
 	}
@@ -254,7 +257,8 @@ func (s *Store) mkdir(dir string) error {
 
 // Abort implements storage.BlobStore. It ignores ctx on purpose: aborting is
 // how a cancelled request cleans up, and the removal cannot block for long.
-func (s *Store) Abort(_ context.Context, u *storage.Upload) error {
+func (s *Store) Abort(_ context.Context, u *storage.Upload) (err error) {
+	defer s.observe("abort", time.Now(), &err)
 	if err := checkID(u.ID); err != nil {
 		return err
 	}

@@ -133,6 +133,11 @@ var uploadCases = []testCase{
 			}
 			return out
 		}
+		n, err := s.CountUploads(ctx(t))
+		ok(t, err, "CountUploads")
+		if n != 5 {
+			t.Fatalf("CountUploads = %d, want 5", n)
+		}
 		got, err := s.StaleUploads(ctx(t), now.Add(-30*time.Minute), 10)
 		ok(t, err, "StaleUploads")
 		if len(got) != 3 || !containsAll(ids(got), "u0", "u1", "u2") {
@@ -152,6 +157,10 @@ var uploadCases = []testCase{
 		ok(t, err, "StaleUploads")
 		if len(got) != 2 || !containsAll(ids(got), "u0", "u2") {
 			t.Fatalf("stale after update = %q, want u0 u2", ids(got))
+		}
+		ok(t, s.DeleteUpload(ctx(t), "u3"), "DeleteUpload")
+		if n, err = s.CountUploads(ctx(t)); err != nil || n != 4 {
+			t.Fatalf("CountUploads after a delete = %d, %v; want 4", n, err)
 		}
 	}},
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -17,13 +18,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/storage"
 )
 
 // Store is a storage.BlobStore (and storage.Redirector,
-// storage.UploadPurger and storage.Pinger) on one S3 bucket.
+// storage.UploadPurger, storage.Pinger and storage.OpsObservable) on one
+// S3 bucket.
 // It keeps no state of its own between calls: several Stores over one
 // bucket, in one process or many, are one store.
 type Store struct {
@@ -38,16 +41,19 @@ type Store struct {
 	// a pool kept up to two parts (four across a GC cycle) while requests
 	// still allocated new ones, and the peak heap followed.
 	parts chan []byte
+	// obs, when set (ObserveOps), times every S3 call.
+	obs atomic.Pointer[storage.OpObserver]
 }
 
 // idleParts is how many free part buffers a Store keeps between uploads.
 const idleParts = 2
 
 var (
-	_ storage.BlobStore    = (*Store)(nil)
-	_ storage.Redirector   = (*Store)(nil)
-	_ storage.UploadPurger = (*Store)(nil)
-	_ storage.Pinger       = (*Store)(nil)
+	_ storage.BlobStore     = (*Store)(nil)
+	_ storage.Redirector    = (*Store)(nil)
+	_ storage.UploadPurger  = (*Store)(nil)
+	_ storage.Pinger        = (*Store)(nil)
+	_ storage.OpsObservable = (*Store)(nil)
 )
 
 // New returns a Store for cfg. It does not touch the network; Ping does.
@@ -78,7 +84,13 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if awsCfg.Region == "" {
 		awsCfg.Region = "us-east-1" // custom endpoints rarely care, SigV4 needs one
 	}
+	st := &Store{
+		cfg:       cfg,
+		copyLimit: maxCopySize,
+		parts:     make(chan []byte, idleParts),
+	}
 	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		o.APIOptions = append(o.APIOptions, st.observeCalls)
 		o.UsePathStyle = true // loopback and most S3-compatible servers have no bucket DNS
 		// Range GETs and objects stored without checksums are normal here;
 		// the SDK would log each one.
@@ -87,13 +99,30 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
 		}
 	})
-	return &Store{
-		cfg:       cfg,
-		client:    client,
-		presign:   s3.NewPresignClient(client),
-		copyLimit: maxCopySize,
-		parts:     make(chan []byte, idleParts),
-	}, nil
+	st.client, st.presign = client, s3.NewPresignClient(client)
+	return st, nil
+}
+
+// ObserveOps is storage.OpsObservable: every S3 call is reported under its
+// operation name (GetObject, UploadPart...), its time including the SDK's
+// retries and, for a GET, the response headers but not the body.
+func (s *Store) ObserveOps(fn storage.OpObserver) { s.obs.Store(&fn) }
+
+// observeCalls puts the timing of ObserveOps outside the SDK's retry loop
+// (the initialize step runs once per call).
+func (s *Store) observeCalls(stack *middleware.Stack) error {
+	op := stack.ID() // the operation: GetObject, PutObject...
+	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("packreg-observe",
+		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+			fn := s.obs.Load()
+			if fn == nil {
+				return next.HandleInitialize(ctx, in)
+			}
+			start := time.Now()
+			out, md, err := next.HandleInitialize(ctx, in)
+			(*fn)(op, time.Since(start), s.wrap(op, "", err))
+			return out, md, err
+		}), middleware.Before)
 }
 
 // newRetryer retries 5xx, SlowDown, timeouts and connection errors with
@@ -140,6 +169,10 @@ func (s *Store) Config() Config { return s.cfg }
 // configured credentials (a HeadBucket), for readiness probes.
 func (s *Store) Ping(ctx context.Context) error {
 	_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.cfg.Bucket})
+	if isNotFound(err) {
+		// A HEAD has no body, so no NoSuchBucket code: a 404 is the bucket.
+		return fmt.Errorf("s3: head bucket: bucket %q does not exist (NotFound)", s.cfg.Bucket)
+	}
 	return s.wrap("head bucket", s.cfg.Bucket, err)
 }
 
@@ -258,7 +291,33 @@ func (s *Store) wrap(op, key string, err error) error {
 	case isTransient(err):
 		return fmt.Errorf("s3: %s %s: %w: %w", op, key, storage.ErrUnavailable, err)
 	}
+	if why := s.explain(err); why != "" {
+		// Said plainly: this is the line an operator reads when serve
+		// refuses to start. The SDK's text (request ids...) adds nothing.
+		return fmt.Errorf("s3: %s %s: %s", op, key, why)
+	}
 	return fmt.Errorf("s3: %s %s: %w", op, key, err)
+}
+
+// explain names the mistakes of configuration an S3 call reveals: a bucket
+// that is not there, credentials refused or missing. "" for the others.
+func (s *Store) explain(err error) string {
+	switch code := apiCode(err); code {
+	case "NoSuchBucket":
+		return fmt.Sprintf("bucket %q does not exist (%s)", s.cfg.Bucket, code)
+	case "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken", "AccessDenied", "Forbidden":
+		return fmt.Sprintf("the credentials were refused for bucket %q (%s): check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_PROFILE", s.cfg.Bucket, code)
+	}
+	var re interface{ HTTPStatusCode() int }
+	if errors.As(err, &re) && re.HTTPStatusCode() == http.StatusForbidden {
+		return fmt.Sprintf("the credentials were refused for bucket %q (403): check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_PROFILE", s.cfg.Bucket)
+	}
+	if msg := err.Error(); strings.Contains(msg, "get credentials") || strings.Contains(msg, "failed to retrieve credentials") {
+		// The SDK's chain found nothing (its text names the last source it
+		// tried, the EC2 metadata service, which misleads off EC2).
+		return "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or give the machine a role"
+	}
+	return ""
 }
 
 func apiCode(err error) string {

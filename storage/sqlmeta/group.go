@@ -117,5 +117,5 @@ func (s *Store) runBatch(ops []*writeOp) {
 		answer(nil)
 		return
 	}
-	answer(tx.Commit())
+	answer(s.commit(tx))
 }

@@ -71,6 +71,9 @@ type Store struct {
 	lmu       sync.Mutex
 	listeners []func(context.Context)
 
+	// obs, when set (ObserveOps), times every statement and commit.
+	obs atomic.Pointer[storage.OpObserver]
+
 	// Group commit: writers hand ops to one loop goroutine.
 	ops      chan *writeOp
 	quit     chan struct{}
@@ -78,8 +81,9 @@ type Store struct {
 }
 
 var (
-	_ storage.Store  = (*Store)(nil)
-	_ storage.Pinger = (*Store)(nil)
+	_ storage.Store         = (*Store)(nil)
+	_ storage.Pinger        = (*Store)(nil)
+	_ storage.OpsObservable = (*Store)(nil)
 )
 
 // New migrates db to the current schema and returns a store over it. The
@@ -218,11 +222,33 @@ func (s *Store) stmt(ctx context.Context, on querier, q *Query) *sql.Stmt {
 	return nil
 }
 
+// ObserveOps is storage.OpsObservable: every statement ("query" or
+// "exec", the round trip to the database) and every commit ("commit") is
+// reported to fn.
+func (s *Store) ObserveOps(fn storage.OpObserver) { s.obs.Store(&fn) }
+
+// observe reports one statement to the observer, if any.
+func (s *Store) observe(op string, start time.Time, err error) {
+	if fn := s.obs.Load(); fn != nil {
+		(*fn)(op, time.Since(start), err)
+	}
+}
+
+// commit commits tx, reporting it.
+func (s *Store) commit(tx *sql.Tx) error {
+	start := time.Now()
+	err := tx.Commit()
+	s.observe("commit", start, err)
+	return err
+}
+
 func (s *Store) exec(ctx context.Context, on querier, q *Query, args ...any) (int64, error) {
 	var (
 		res sql.Result
 		err error
 	)
+	start := time.Now()
+	defer func() { s.observe("exec", start, err) }()
 	if st := s.stmt(ctx, on, q); st != nil {
 		res, err = st.ExecContext(ctx, args...)
 	} else {
@@ -234,14 +260,24 @@ func (s *Store) exec(ctx context.Context, on querier, q *Query, args ...any) (in
 	return res.RowsAffected()
 }
 
+// row runs a query for one row. QueryRowContext has run the query when it
+// returns (Scan only reads the row), and its Err is the query's error
+// (sql.ErrNoRows comes from Scan, so a miss is not a failure here).
 func (s *Store) row(ctx context.Context, on querier, q *Query, args ...any) *sql.Row {
+	start := time.Now()
+	var r *sql.Row
 	if st := s.stmt(ctx, on, q); st != nil {
-		return st.QueryRowContext(ctx, args...)
+		r = st.QueryRowContext(ctx, args...)
+	} else {
+		r = on.QueryRowContext(ctx, s.text[q.idx], args...)
 	}
-	return on.QueryRowContext(ctx, s.text[q.idx], args...)
+	s.observe("query", start, r.Err())
+	return r
 }
 
-func (s *Store) rows(ctx context.Context, on querier, q *Query, args ...any) (*sql.Rows, error) {
+func (s *Store) rows(ctx context.Context, on querier, q *Query, args ...any) (rs *sql.Rows, err error) {
+	start := time.Now()
+	defer func() { s.observe("query", start, err) }()
 	if st := s.stmt(ctx, on, q); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
@@ -338,7 +374,7 @@ func (s *Store) runTx(ctx context.Context, fn txFunc) error {
 		_ = tx.Rollback()
 		return err
 	}
-	return tx.Commit()
+	return s.commit(tx)
 }
 
 // repoID returns the id of repo, or sql.ErrNoRows.

@@ -119,6 +119,12 @@ func (s *Store) StaleUploads(ctx context.Context, before time.Time, n int) ([]*s
 	return out, s.fail("stale uploads", rows.Err())
 }
 
+// CountUploads counts the sessions, on the reader.
+func (s *Store) CountUploads(ctx context.Context) (int64, error) {
+	var n int64
+	return n, s.fail("count uploads", s.row(ctx, s.r, qCountUploads).Scan(&n))
+}
+
 // AcquireLease is one upsert judged by the database clock: insert, or take
 // over a row that is ours or expired; a live row of another holder makes
 // the update's WHERE false and nothing changes.
@@ -152,6 +158,7 @@ var (
 	qDeleteUpload = query(`DELETE FROM uploads WHERE id = ?`)
 	qStaleUploads = query(`SELECT ` + uploadColumns + ` FROM uploads
 		WHERE updated < ? ORDER BY updated, id LIMIT ?`)
+	qCountUploads = query(`SELECT COUNT(*) FROM uploads`)
 	qAcquireLease = query(`INSERT INTO leases (name, holder, expires) VALUES (?, ?, {{now}} + ?)
 			ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires
 			WHERE leases.holder = excluded.holder OR leases.expires <= {{now}}`)
