@@ -59,6 +59,8 @@ type Service struct {
 	mu      sync.Mutex
 	changed map[string]bool // repositories published since the last look
 	pulls   flight          // pull-throughs in progress
+
+	observeRun RunObserver // WithRunObserver; never nil after New
 }
 
 // Option configures a Service.
@@ -80,6 +82,15 @@ func WithHolder(h string) Option { return func(s *Service) { s.holder = h } }
 // WithRetry sets how transient failures are retried (default DefaultRetry).
 func WithRetry(r Retry) Option { return func(s *Service) { s.retry = r } }
 
+// RunObserver is told about each attempt of a run the worker finished or
+// stopped: kind "sync" or "parity", outcome "succeeded", "failed" or
+// "interrupted" (shutdown, lost lease: carried on later), and how long
+// the attempt took. The metrics count and time them.
+type RunObserver func(kind, outcome string, took time.Duration)
+
+// WithRunObserver reports the worker's runs to fn.
+func WithRunObserver(fn RunObserver) Option { return func(s *Service) { s.observeRun = fn } }
+
 // New returns the service over store, copying into and out of local. A
 // service built before its registry (whose options it provides) gets it
 // with Attach.
@@ -89,6 +100,9 @@ func New(store Store, local LocalRegistry, opts ...Option) *Service {
 		wake: make(chan struct{}, 1), changed: map[string]bool{}}
 	for _, o := range opts {
 		o(s)
+	}
+	if s.observeRun == nil {
+		s.observeRun = func(string, string, time.Duration) {}
 	}
 	if s.holder == "" {
 		host, _ := os.Hostname()

@@ -249,6 +249,7 @@ func (s *Service) due(ctx context.Context, r *remote) (string, error) {
 // records its progress as it goes and its outcome at the end. An attempt
 // that takes longer than timeout fails.
 func (s *Service) execute(ctx context.Context, r *remote, run *storage.MirrorRun, timeout time.Duration) {
+	start := time.Now()
 	counts := &Counts{}
 	if run.Attempts > 0 {
 		var prev Stats
@@ -310,6 +311,7 @@ func (s *Service) execute(ctx context.Context, r *remote, run *storage.MirrorRun
 		// Shutting down or lease lost: the run stays running, to be carried
 		// on. Its counts so far are kept (the next attempt adds to them).
 		s.saveRun(context.WithoutCancel(ctx), run, st, errs, "")
+		s.observeRun(run.Kind, "interrupted", time.Since(start))
 		return
 	}
 	state := storage.RunSucceeded
@@ -317,6 +319,7 @@ func (s *Service) execute(ctx context.Context, r *remote, run *storage.MirrorRun
 		state = storage.RunFailed
 	}
 	s.saveRun(ctx, run, st, errs, state)
+	s.observeRun(run.Kind, state, time.Since(start))
 	s.log.Info("mirror: run finished", "remote", r.set.Name, "run", run.ID, "kind", run.Kind, "trigger", run.Trigger,
 		"state", state, "manifests", st.ManifestsCopied, "blobs", st.BlobsCopied, "bytes", st.BytesCopied, "errors", len(errs))
 }

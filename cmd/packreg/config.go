@@ -44,19 +44,24 @@ type Config struct {
 	AllowAnonymous bool `yaml:"allow_anonymous"`
 	// ShutdownTimeout bounds the graceful drain of in-flight requests on
 	// SIGTERM/SIGINT; connections still open after it are closed.
-	ShutdownTimeout time.Duration  `yaml:"shutdown_timeout"`
-	Server          ServerConfig   `yaml:"server"`
-	Log             LogConfig      `yaml:"log"`
-	Registry        RegistryConfig `yaml:"registry"`
-	Packs           PacksConfig    `yaml:"packs"`   // packs.go
-	Attest          attest.Config  `yaml:"attest"`  // signature policies (attest.go)
-	Mirrors         MirrorsConfig  `yaml:"mirrors"` // mirrors.go
-	Bundles         BundlesConfig  `yaml:"bundles"` // bundles.go
-	Auth            AuthConfig     `yaml:"auth"`    // authconfig.go
-	TLS             TLSConfig      `yaml:"tls"`
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// StartupTimeout bounds the start-up checks: both stores opened,
+	// reachable and writable (startup.go), or serve exits.
+	StartupTimeout time.Duration  `yaml:"startup_timeout"`
+	Server         ServerConfig   `yaml:"server"`
+	Log            LogConfig      `yaml:"log"`
+	Registry       RegistryConfig `yaml:"registry"`
+	Packs          PacksConfig    `yaml:"packs"`   // packs.go
+	Attest         attest.Config  `yaml:"attest"`  // signature policies (attest.go)
+	Mirrors        MirrorsConfig  `yaml:"mirrors"` // mirrors.go
+	Bundles        BundlesConfig  `yaml:"bundles"` // bundles.go
+	Auth           AuthConfig     `yaml:"auth"`    // authconfig.go
+	TLS            TLSConfig      `yaml:"tls"`
 	// InsecureHTTP accepts credentials over plain HTTP beyond loopback
 	// (a TLS-terminating proxy in front).
-	InsecureHTTP bool `yaml:"insecure_http"`
+	InsecureHTTP bool          `yaml:"insecure_http"`
+	Metrics      MetricsConfig `yaml:"metrics"` // observe.go
+	Tracing      TracingConfig `yaml:"tracing"` // observe.go
 }
 
 // ServerConfig is the `server:` section: the HTTP edge (edge.go).
@@ -90,6 +95,7 @@ func DefaultConfig() Config {
 		Addr:            "127.0.0.1:5000",
 		Data:            "./packreg-data",
 		ShutdownTimeout: 30 * time.Second,
+		StartupTimeout:  time.Minute,
 		// Empty, not nil: `config print` shows the key, and what it prints
 		// decodes back to the same value.
 		Server: ServerConfig{Hosts: []string{}},
@@ -105,6 +111,8 @@ func DefaultConfig() Config {
 		Mirrors: defaultMirrorsConfig(),
 		Bundles: defaultBundlesConfig(),
 		Auth:    defaultAuthConfig(),
+		Metrics: MetricsConfig{Enabled: true},
+		Tracing: defaultTracingConfig(),
 	}
 }
 
@@ -262,6 +270,9 @@ func (c *Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown_timeout must be positive, got %s", c.ShutdownTimeout)
 	}
+	if c.StartupTimeout < time.Second {
+		bad("startup_timeout must be at least 1s, got %s", c.StartupTimeout)
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -297,6 +308,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.Bundles.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Tracing.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
@@ -447,6 +461,7 @@ func (c Config) Redacted() Config {
 	c.Storage = redact(c.Storage)
 	c.Database = redact(c.Database)
 	c.Mirrors = c.Mirrors.redacted()
+	c.Tracing = c.Tracing.redacted()
 	return c
 }
 

@@ -79,6 +79,7 @@ storage: s3://bucket/prefix?endpoint=http://127.0.0.1:7070&region=us-east-1
 database: postgres://packreg:pw@127.0.0.1:5432/packreg?sslmode=disable
 allow_anonymous: true
 shutdown_timeout: 5s
+startup_timeout: 20s
 server: {hosts: [registry.example, 10.0.0.5]}
 log: {level: debug, format: json}
 registry:
@@ -132,6 +133,12 @@ auth:
   login: {max_failures: 5, window: 2m}
 tls: {cert: /etc/packreg/cert.pem, key: /etc/packreg/key.pem}
 insecure_http: true
+metrics: {enabled: false}
+tracing:
+  endpoint: http://127.0.0.1:4318
+  sample_ratio: 0.25
+  headers: {x-api-key: k}
+  service_name: packreg-eu
 `, check: func(t *testing.T, c Config) {
 			want := Config{
 				Addr: "127.0.0.1:6000", Data: "/srv/packreg",
@@ -139,6 +146,7 @@ insecure_http: true
 				Database:        "postgres://packreg:pw@127.0.0.1:5432/packreg?sslmode=disable",
 				AllowAnonymous:  true,
 				ShutdownTimeout: 5 * time.Second,
+				StartupTimeout:  20 * time.Second,
 				Server:          ServerConfig{Hosts: []string{"registry.example", "10.0.0.5"}},
 				Log:             LogConfig{Level: "debug", Format: "json"},
 				Registry:        RegistryConfig{MaxBlobSize: 1 << 20, UploadTTL: 90 * time.Minute, MaxPageSize: 50, JanitorInterval: 10 * time.Second},
@@ -165,6 +173,8 @@ insecure_http: true
 				},
 				TLS:          TLSConfig{Cert: "/etc/packreg/cert.pem", Key: "/etc/packreg/key.pem"},
 				InsecureHTTP: true,
+				Tracing: TracingConfig{Endpoint: "http://127.0.0.1:4318", SampleRatio: 0.25,
+					Headers: map[string]string{"x-api-key": "k"}, ServiceName: "packreg-eu"},
 			}
 			if !reflect.DeepEqual(c, want) {
 				t.Errorf("\n got %+v\nwant %+v", c, want)
@@ -413,6 +423,13 @@ func TestRedaction(t *testing.T) {
 	// Redaction must not touch the config in use.
 	if !strings.Contains(c.Database, "hunter2") {
 		t.Error("Redacted modified the original")
+	}
+	// The exporter's headers (an API key) are secrets too.
+	c.Tracing.Endpoint = "https://otel.example:4318"
+	c.Tracing.Headers = map[string]string{"x-api-key": "hunter4"}
+	if b, err = c.YAML(); err != nil || strings.Contains(string(b), "hunter4") ||
+		!strings.Contains(string(b), "x-api-key: xxxxx") || c.Tracing.Headers["x-api-key"] != "hunter4" {
+		t.Errorf("tracing headers in config print (err %v):\n%s", err, b)
 	}
 	for in, want := range map[string]string{
 		"":                              "",

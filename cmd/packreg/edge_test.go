@@ -41,8 +41,13 @@ func testApp(t *testing.T, change func(*Config)) *app {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	ob, err := newObserver(c, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ob.watchStores(st)
 	var draining atomic.Bool
-	a, err := wire(t.Context(), st, c, log, &draining)
+	a, err := wire(t.Context(), st, c, log, &draining, ob)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +304,7 @@ func TestEdgeKeepsRequestLog(t *testing.T) {
 	log := slog.New(slog.NewJSONHandler(&buf, nil))
 	reg := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "registry") })
 	var draining atomic.Bool
-	h := newHandler(newRouteTable(fakeOCI{reg}, &stores{}, &draining, log, nil, nil), log, edgeSettings{checkHost: true})
+	h := newHandler(newRouteTable(fakeOCI{reg}, &stores{}, &draining, log, nil, nil, nil), log, edgeSettings{checkHost: true}, nil)
 	w := send(h, "POST", "/v2/x/blobs/uploads/", nil, "Host", "evil.example")
 	want(t, w, 403, "DENIED", "foreign host")
 	if w.Header().Get("X-Request-Id") == "" || !strings.Contains(buf.String(), `"status":403`) {

@@ -53,6 +53,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		if err := serve(ctx, c, log); err != nil {
+			var se *startupError
+			if errors.As(err, &se) {
+				// One line that says what to fix, not a stack of causes.
+				log.Error("cannot start", "err", err)
+				return 1
+			}
 			log.Error("serve failed", "err", err)
 			return 1
 		}

@@ -88,9 +88,10 @@ type mirrors struct {
 // newMirrors builds the mirror service over the metadata store; it reads
 // versions and lifecycle from the pack index and applies an upstream's
 // lifecycle through the pack service.
-func newMirrors(st *stores, c Config, log *slog.Logger, packs *packs) *mirrors {
+func newMirrors(st *stores, c Config, log *slog.Logger, packs *packs, ob *observer) *mirrors {
 	svc := mirror.New(st.meta, nil, mirror.WithLogger(log), mirror.WithPackIndex(st.meta),
-		mirror.WithLifecycleSetter(packLifecycle{svc: packs.svc, actor: "mirror"}), mirror.WithHolder(janitorHolder()))
+		mirror.WithLifecycleSetter(packLifecycle{svc: packs.svc, actor: "mirror"}), mirror.WithHolder(janitorHolder()),
+		mirror.WithRunObserver(ob.runObserver()))
 	return &mirrors{svc: svc, c: c.Mirrors}
 }
 

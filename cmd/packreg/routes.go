@@ -25,7 +25,7 @@ import (
 //	attest.(*Service).Routes      /api/v1/keys, /api/v1/trusted-roots, /api/v1/packs/{name}/versions/{version}/{signatures,attestations,verification}
 //	mirror.(*Service).Routes      /api/v1/mirrors, /api/v1/upstreams, /api/v1/parity
 //	bundle.(*Service).Routes      /api/v1/export, /api/v1/import, /api/v1/imports
-//	serverRoutes (below)          /healthz, /readyz, /api/v1/openapi.json
+//	serverRoutes (below)          /healthz, /readyz, /metrics, /api/v1/openapi.json
 //	(*gate).tokenRoutes           /token (authentication on)
 //	(*robotsAPI).routes           /api/v1/robots (authentication on)
 //
@@ -52,27 +52,28 @@ const maxRoutedPath = 2048
 // newRouteTable registers every row on one router. With authentication
 // on (g not nil), every row is wrapped in the auth gate's check of its
 // Access, and the token endpoint and the robots API are rows too.
-func newRouteTable(oci ociRoutes, st *stores, draining *atomic.Bool, log *slog.Logger, apis []routes.Route, g *gate) *mux.Router {
+func newRouteTable(oci ociRoutes, st *stores, draining *atomic.Bool, log *slog.Logger, apis []routes.Route, g *gate, ob *observer) *mux.Router {
 	guard := func(rows []routes.Route) []routes.Route { return rows }
 	if g != nil {
 		guard = func(rows []routes.Route) []routes.Route { return routes.Guard(rows, g.guard) }
 		apis = append(apis, (&robotsAPI{store: st.meta, log: log, now: time.Now}).routes()...)
 	}
 	r := routes.NewRouter()
+	r.Use(routeLabel)
 	routes.Register(r, oci.NotAllowed, guard(oci.Routes())...) // first: the hot paths
 	routes.Register(r, apierr.NotAllowedHandler, guard(apis)...)
 	routes.Register(r, apierr.NotAllowedHandler, routes.Get("/api/v1/openapi.json", openAPIHandler(log)).With(routes.Public))
 	if g != nil {
 		routes.Register(r, apierr.NotAllowedHandler, g.tokenRoutes()...)
 	}
-	routes.Register(r, textNotAllowed, serverRoutes(st, draining, log)...)
+	routes.Register(r, textNotAllowed, serverRoutes(st, draining, log, ob)...)
 	r.NotFoundHandler = notFoundHandler(oci.NotFound())
 	return r
 }
 
 // newHandler wraps the table in the edge's checks (edge.go) and the
 // request log.
-func newHandler(table *mux.Router, log *slog.Logger, edge edgeSettings) http.Handler {
+func newHandler(table *mux.Router, log *slog.Logger, edge edgeSettings, ob *observer) http.Handler {
 	h := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if len(req.URL.EscapedPath()) > maxRoutedPath {
 			table.NotFoundHandler.ServeHTTP(w, req)
@@ -80,7 +81,7 @@ func newHandler(table *mux.Router, log *slog.Logger, edge edgeSettings) http.Han
 		}
 		table.ServeHTTP(w, req)
 	})
-	return logRequests(hsts(edge.guard(h, log)), log)
+	return logRequests(hsts(edge.guard(h, log)), log, ob)
 }
 
 // notFoundHandler answers a path no row has, in the shape of its prefix.
@@ -96,8 +97,8 @@ func notFoundHandler(oci http.Handler) http.Handler {
 }
 
 // serverRoutes are the server's own endpoints: liveness and readiness, for
-// load balancers and orchestrators, in plain text.
-func serverRoutes(st *stores, draining *atomic.Bool, log *slog.Logger) []routes.Route {
+// load balancers and orchestrators, in plain text, and the metrics.
+func serverRoutes(st *stores, draining *atomic.Bool, log *slog.Logger, ob *observer) []routes.Route {
 	healthz := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
@@ -117,12 +118,18 @@ func serverRoutes(st *stores, draining *atomic.Bool, log *slog.Logger) []routes.
 		}
 		io.WriteString(w, "ok\n")
 	})
-	return []routes.Route{
+	rows := []routes.Route{
 		routes.Get("/healthz", healthz).With(routes.Public),
 		routes.Head("/healthz", healthz).With(routes.Public),
 		routes.Get("/readyz", readyz).With(routes.Public),
 		routes.Head("/readyz", readyz).With(routes.Public),
 	}
+	if m := ob.metrics(); m != nil {
+		// Public like the probes: a scraper has no token, and the families
+		// carry route templates and counts, never a repository name.
+		rows = append(rows, routes.Get("/metrics", m.Handler(log)).With(routes.Public))
+	}
+	return rows
 }
 
 // textNotAllowed is the 405 of the plain-text endpoints.

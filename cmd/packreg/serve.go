@@ -18,6 +18,7 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/packreg/packreg/audit"
+	"github.com/packreg/packreg/internal/metrics"
 	"github.com/packreg/packreg/internal/reqid"
 	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
@@ -30,7 +31,18 @@ func serve(ctx context.Context, c Config, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	st, err := openStores(ctx, c, log)
+	ob, err := newObserver(c, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := ob.shutdown(fctx); err != nil {
+			log.Warn("flushing traces", "err", err)
+		}
+	}()
+	st, err := start(ctx, c, log)
 	if err != nil {
 		return err
 	}
@@ -39,9 +51,10 @@ func serve(ctx context.Context, c Config, log *slog.Logger) error {
 			log.Error("closing stores", "err", err)
 		}
 	}()
+	ob.watchStores(st)
 
 	var draining atomic.Bool
-	a, err := wire(ctx, st, c, log, &draining)
+	a, err := wire(ctx, st, c, log, &draining, ob)
 	if err != nil {
 		return err
 	}
@@ -118,13 +131,13 @@ type app struct {
 
 // wire builds the services around the registry and the HTTP handler that
 // serves them all; serve and the in-process tests share it.
-func wire(ctx context.Context, st *stores, c Config, log *slog.Logger, draining *atomic.Bool) (*app, error) {
+func wire(ctx context.Context, st *stores, c Config, log *slog.Logger, draining *atomic.Bool, ob *observer) (*app, error) {
 	att := newAttest(st, c, log)
 	packs, err := newPacks(ctx, st, c, log, att.packOptions()...)
 	if err != nil {
 		return nil, err
 	}
-	mir := newMirrors(st, c, log, packs)
+	mir := newMirrors(st, c, log, packs, ob)
 	reg := registry.New(st.blobs, st.meta, append([]registry.Option{
 		registry.WithLogger(log),
 		registry.WithDeleteEnabled(c.Registry.DeleteEnabled),
@@ -151,8 +164,8 @@ func wire(ctx context.Context, st *stores, c Config, log *slog.Logger, draining 
 		return nil, err
 	}
 	table := newRouteTable(reg, st, draining, log,
-		slices.Concat(packs.svc.Routes(), audit.Routes(packs.trail, log), att.svc.Routes(), mir.svc.Routes(), bun.svc.Routes()), g)
-	return &app{reg: reg, packs: packs, att: att, mir: mir, bun: bun, routes: table, handler: newHandler(table, log, newEdgeSettings(c))}, nil
+		slices.Concat(packs.svc.Routes(), audit.Routes(packs.trail, log), att.svc.Routes(), mir.svc.Routes(), bun.svc.Routes()), g, ob)
+	return &app{reg: reg, packs: packs, att: att, mir: mir, bun: bun, routes: table, handler: newHandler(table, log, newEdgeSettings(c), ob)}, nil
 }
 
 // startBackground runs the registry's upload janitor until ctx ends. Every
@@ -194,17 +207,32 @@ func (s *stores) ping(ctx context.Context) error {
 
 // logRequests gives every request its id (reqid.Accept: kept from
 // X-Request-Id when the client sent a sane one, so a proxy's id carries
-// through) and logs one line when it ends. Handlers read the id from the
+// through), logs one line when it ends and feeds the request metrics and,
+// when tracing is on, a server span. Handlers read the id from the
 // context, so their error lines and 5xx answers carry the same id.
-func logRequests(next http.Handler, log *slog.Logger) http.Handler {
+func logRequests(next http.Handler, log *slog.Logger, ob *observer) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		start := time.Now()
 		req, id := reqid.Accept(w, req)
 		sw := &statusWriter{ResponseWriter: w}
+		var in *countingBody
+		if req.Body != nil && req.Body != http.NoBody {
+			in = &countingBody{ReadCloser: req.Body}
+			req.Body = in
+		}
+		req, span := ob.startSpan(req, id)
+		ob.metrics().RequestStarted()
 		next.ServeHTTP(sw, req)
 		if sw.status == 0 {
 			sw.status = http.StatusOK
 		}
+		took := time.Since(start)
+		route := sw.route
+		if route == "" {
+			route = metrics.NoRoute
+		}
+		ob.metrics().ObserveRequest(route, req.Method, sw.status, took, in.count(), sw.bytes)
+		ob.endSpan(span, req.Method, route, sw.status)
 		level := slog.LevelInfo
 		if sw.status >= 500 {
 			level = slog.LevelWarn
@@ -216,20 +244,41 @@ func logRequests(next http.Handler, log *slog.Logger) http.Handler {
 			slog.Int("status", sw.status),
 			slog.Int64("bytes_in", max(req.ContentLength, 0)),
 			slog.Int64("bytes_out", sw.bytes),
-			slog.Duration("duration", time.Since(start)),
+			slog.Duration("duration", took),
 			slog.String("remote", req.RemoteAddr),
 			slog.String("user_agent", req.UserAgent()),
 		)
 	})
 }
 
-// statusWriter records the status and body size. It keeps the fast paths
-// of the wrapped writer: Flush, ReadFrom (sendfile for blob GETs) and
-// Unwrap for http.ResponseController.
+// countingBody counts the request body bytes a handler read.
+type countingBody struct {
+	io.ReadCloser
+	n int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
+	return n, err
+}
+
+func (b *countingBody) count() int64 {
+	if b == nil {
+		return 0
+	}
+	return b.n
+}
+
+// statusWriter records the status, the body size and the route template
+// the table matched (setRoute). It keeps the fast paths of the wrapped
+// writer: Flush, ReadFrom (sendfile for blob GETs) and Unwrap for
+// http.ResponseController.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	route  string
 }
 
 func (w *statusWriter) WriteHeader(code int) {

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/packreg/packreg/internal/metrics"
+	"github.com/packreg/packreg/internal/routes"
+)
+
+func TestTemplateLabel(t *testing.T) {
+	for tpl, want := range map[string]string{
+		"/v2/":                                  "/v2/",
+		"/v2/{name:.+}/blobs/{ref:[^/]*}":       "/v2/{name}/blobs/{ref}",
+		"/api/v1/keys/{id}":                     "/api/v1/keys/{id}",
+		"/x/{n:[0-9]{1,3}}/y":                   "/x/{n}/y",
+		"/api/v1/packs/{name:.+}/versions/{v}/": "/api/v1/packs/{name}/versions/{v}/",
+	} {
+		if got := templateLabel(tpl); got != want {
+			t.Errorf("templateLabel(%q) = %q, want %q", tpl, got, want)
+		}
+	}
+}
+
+// metricValue reads one sample of a scrape: the line that starts with
+// series (name and labels as the text format writes them), or -1.
+func metricValue(t *testing.T, text, series string) float64 {
+	t.Helper()
+	for line := range strings.SplitSeq(text, "\n") {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			var v float64
+			if _, err := fmt.Sscan(rest, &v); err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return v
+		}
+	}
+	return -1
+}
+
+// TestMetricsCountRequests: the whole server, in process: every request
+// is counted under its route template, method and status, with its bytes;
+// a path no route has is "none"; the database and blob store calls are
+// counted; and nothing of a request's path reaches a label.
+func TestMetricsCountRequests(t *testing.T) {
+	h := edgeApp(t, nil)
+	blob := bytes.Repeat([]byte("m"), 3000)
+	sum := sha256.Sum256(blob)
+	d := "sha256:" + hex.EncodeToString(sum[:])
+
+	want(t, send(h, "POST", "/v2/metrics/demo/blobs/uploads/?digest="+d, blob), 201, "", "monolithic upload")
+	for i := 0; i < 3; i++ {
+		want(t, send(h, "GET", "/v2/metrics/demo/blobs/"+d, nil), 200, "", "blob GET")
+	}
+	want(t, send(h, "GET", "/v2/metrics/demo/manifests/nope", nil), 404, "MANIFEST_UNKNOWN", "manifest GET")
+	want(t, send(h, "GET", "/secret-looking/path", nil), 404, "", "no route")
+	want(t, send(h, "BREW", "/v2/", nil), 405, "", "odd method")
+
+	w := send(h, "GET", "/metrics", nil)
+	if w.Code != 200 || !strings.HasPrefix(w.Header().Get("Content-Type"), "text/plain") {
+		t.Fatalf("GET /metrics: %d %s", w.Code, w.Header().Get("Content-Type"))
+	}
+	text := w.Body.String()
+	for series, v := range map[string]float64{
+		`packreg_http_requests_total{code="202",method="POST",route="/v2/{name}/blobs/uploads/"}`:  -1, // not this route's code
+		`packreg_http_requests_total{code="201",method="POST",route="/v2/{name}/blobs/uploads/"}`:  1,
+		`packreg_http_requests_total{code="200",method="GET",route="/v2/{name}/blobs/{ref}"}`:      3,
+		`packreg_http_response_bytes_total{route="/v2/{name}/blobs/{ref}"}`:                        3 * 3000,
+		`packreg_http_request_bytes_total{route="/v2/{name}/blobs/uploads/"}`:                      3000,
+		`packreg_http_requests_total{code="404",method="GET",route="/v2/{name}/manifests/{ref}"}`:  1,
+		`packreg_http_requests_total{code="404",method="GET",route="none"}`:                        1,
+		`packreg_http_requests_total{code="405",method="other",route="/v2/"}`:                      1,
+		`packreg_http_request_duration_seconds_count{method="GET",route="/v2/{name}/blobs/{ref}"}`: 3,
+		`packreg_upload_sessions_open`: 0,
+		// No attest worker runs here: the push waits in its queue.
+		`packreg_outbox_pending_events{consumer="attest"}`:                            1,
+		`packreg_outbox_pending_events{consumer="audit"}`:                             0,
+		`packreg_http_requests_in_flight`:                                             1, // this scrape
+		`packreg_storage_operations_total{op="open",outcome="ok",store="blobs"}`:      3,
+		`packreg_storage_operations_total{op="commit",outcome="ok",store="blobs"}`:    1,
+		`packreg_storage_operations_total{op="query",outcome="ok",store="database"}`:  -2,
+		`packreg_storage_operations_total{op="commit",outcome="ok",store="database"}`: -2,
+	} {
+		got := metricValue(t, text, series)
+		switch {
+		case v == -2 && got <= 0:
+			t.Errorf("%s: missing or zero", series)
+		case v != -2 && got != v:
+			t.Errorf("%s = %v, want %v", series, got, v)
+		}
+	}
+	for _, leak := range []string{"secret-looking", "metrics/demo", "BREW", d} {
+		if strings.Contains(text, leak) {
+			t.Errorf("a label holds %q", leak)
+		}
+	}
+}
+
+// TestMetricsDisabled: metrics.enabled false leaves /metrics unrouted.
+func TestMetricsDisabled(t *testing.T) {
+	h := edgeApp(t, func(c *Config) { c.Metrics.Enabled = false })
+	if w := send(h, "GET", "/metrics", nil); w.Code != http.StatusNotFound {
+		t.Fatalf("GET /metrics with metrics off: %d", w.Code)
+	}
+}
+
+// oneRow is a registry with one row.
+type oneRow struct{ h http.Handler }
+
+func (o oneRow) Routes() []routes.Route {
+	return []routes.Route{routes.Get("/v2/{name:.+}/blobs/{ref:[^/]*}", o.h)}
+}
+func (o oneRow) NotFound() http.Handler         { return http.NotFoundHandler() }
+func (o oneRow) NotAllowed(string) http.Handler { return http.NotFoundHandler() }
+
+// TestBlobGetKeepsSendfile: under the request log (with metrics and the
+// route label) and the edge, a matched row still writes through an
+// io.ReaderFrom (the kernel's sendfile for a file), never a plain copy.
+func TestBlobGetKeepsSendfile(t *testing.T) {
+	var sawReaderFrom bool
+	inner := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, sawReaderFrom = w.(io.ReaderFrom)
+		io.WriteString(w, "blob")
+	})
+	log := slog.New(slog.DiscardHandler)
+	ob := &observer{m: metrics.New("test")}
+	table := newRouteTable(oneRow{inner}, &stores{}, nil, log, nil, nil, ob)
+	srv := httptest.NewServer(newHandler(table, log, edgeSettings{}, ob))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/v2/any/blobs/sha256:00")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !sawReaderFrom {
+		t.Fatalf("status %d; the handler's writer an io.ReaderFrom: %v", resp.StatusCode, sawReaderFrom)
+	}
+	w := httptest.NewRecorder()
+	ob.m.Handler(log).ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	if got := metricValue(t, w.Body.String(), `packreg_http_requests_total{code="200",method="GET",route="/v2/{name}/blobs/{ref}"}`); got != 1 {
+		t.Fatalf("the blob GET counted %v times", got)
+	}
+}
