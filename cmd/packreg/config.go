@@ -171,6 +171,7 @@ func newConfigFlags(name string, out io.Writer) *configFlags {
 	fs.BoolVar(&f.c.AllowAnonymous, "allow-anonymous", false, "allow unauthenticated access when listening on a non-loopback address")
 	fs.BoolVar(&f.c.InsecureHTTP, "insecure-http", false, "accept credentials over plain HTTP on a non-loopback address (TLS terminated by a proxy in front)")
 	fs.DurationVar(&f.c.ShutdownTimeout, "shutdown-timeout", f.c.ShutdownTimeout, "how long to drain requests on SIGTERM/SIGINT")
+	fs.DurationVar(&f.c.StartupTimeout, "startup-timeout", f.c.StartupTimeout, "how long the start-up checks wait for the stores")
 	fs.StringVar(&f.c.Log.Level, "log-level", f.c.Log.Level, "log `level`: debug, info, warn, error")
 	fs.StringVar(&f.c.Log.Format, "log-format", f.c.Log.Format, "log `format` on stderr: text or json")
 	return f
@@ -206,6 +207,8 @@ func (f *configFlags) config(args []string) (Config, error) {
 			c.InsecureHTTP = f.c.InsecureHTTP
 		case "shutdown-timeout":
 			c.ShutdownTimeout = f.c.ShutdownTimeout
+		case "startup-timeout":
+			c.StartupTimeout = f.c.StartupTimeout
 		case "log-level":
 			c.Log.Level = f.c.Log.Level
 		case "log-format":
