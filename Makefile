@@ -10,6 +10,9 @@
 #   make fuzz-short  every native fuzz target (found by .ci/fuzz.sh, never
 #                 listed by hand) for FUZZTIME each (default 3s)
 #   make bench    benchmarks on disk and on S3 + PostgreSQL, printing figures
+#   make image    the container image as an OCI layout in $(IMAGE_DIR): a
+#                 static binary (CGO_ENABLED=0), non-root user, no Docker;
+#                 push it with: crane push bin/packreg-oci REGISTRY/packreg:TAG
 #   make serve    run a registry on 127.0.0.1:5000 with data in ./packreg-data
 #                 (extra flags: make serve ARGS='--log-format json')
 
@@ -24,14 +27,23 @@ TESTFLAGS    ?=
 FUZZTIME     ?= 3s
 BENCHFLAGS   ?=
 ARGS         ?=
+# Where make image writes the OCI layout, and for which architecture.
+IMAGE_DIR    ?= bin/packreg-oci
+IMAGE_ARCH   ?= $(shell $(GO) env GOARCH)
 
 # The pinned clients live in $(go env GOPATH)/bin.
 export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
 
-.PHONY: build test test-go fuzz-short vet bench bench-run serve clean
+.PHONY: build image test test-go fuzz-short vet bench bench-run serve clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/packreg ./cmd/packreg
+
+# A static, stripped binary, then the image around it (internal/tools/mkimage,
+# go-containerregistry): only Go is needed.
+image:
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags "$(LDFLAGS) -s -w" -o bin/image/packreg ./cmd/packreg
+	$(GO) run ./internal/tools/mkimage -binary bin/image/packreg -out $(IMAGE_DIR) -version $(VERSION) -arch $(IMAGE_ARCH)
 
 vet:
 	$(GO) vet ./...
