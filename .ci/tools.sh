@@ -36,6 +36,8 @@ done
 
 need_apt=()
 command -v skopeo >/dev/null || need_apt+=(skopeo)
+# systemd-analyze verifies the example unit (deploy/systemd).
+command -v systemd-analyze >/dev/null || need_apt+=(systemd)
 [[ -x /usr/lib/postgresql/15/bin/initdb ]] || need_apt+=(postgresql)
 if ((${#need_apt[@]})); then
   echo "tools: apt-get install ${need_apt[*]}"
