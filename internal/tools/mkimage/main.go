@@ -109,8 +109,8 @@ func run(binary, out, version, arch, caBundle string) error {
 	labels := map[string]string{
 		"org.opencontainers.image.title":       "packreg",
 		"org.opencontainers.image.description": "OCI registry for packs, with signatures, mirroring and an audit trail",
-		"org.opencontainers.image.version":      version,
-		"org.opencontainers.image.source":       "https://github.com/packreg/packreg",
+		"org.opencontainers.image.version":     version,
+		"org.opencontainers.image.source":      "https://github.com/packreg/packreg",
 	}
 	cf = cf.DeepCopy()
 	cf.OS, cf.Architecture, cf.Created = "linux", arch, v1.Time{Time: created}
