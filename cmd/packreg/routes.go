@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -113,7 +114,12 @@ func serverRoutes(st *stores, draining *atomic.Bool, log *slog.Logger, ob *obser
 		if err := st.ping(req.Context()); err != nil {
 			log.Warn("readiness check failed", "request_id", reqid.From(req.Context()), "err", err)
 			w.WriteHeader(http.StatusServiceUnavailable)
-			io.WriteString(w, "storage unavailable\n")
+			reason := "storage"
+			var ue *unreadyError
+			if errors.As(err, &ue) {
+				reason = ue.Store
+			}
+			io.WriteString(w, reason+" unavailable\n")
 			return
 		}
 		io.WriteString(w, "ok\n")

@@ -195,15 +195,26 @@ func (s *stores) ping(ctx context.Context) error {
 	for _, st := range []struct {
 		name  string
 		store any
-	}{{"metadata", s.meta}, {"blobs", s.blobs}} {
+	}{{"database", s.meta}, {"blob store", s.blobs}} {
 		if p, ok := st.store.(storage.Pinger); ok {
 			if err := p.Ping(ctx); err != nil {
-				return fmt.Errorf("%s: %w", st.name, err)
+				return &unreadyError{st.name, err}
 			}
 		}
 	}
 	return nil
 }
+
+// unreadyError is a store that failed its readiness Ping. /readyz answers
+// with Store alone: the backend's own words (hosts, bucket names) are for
+// the log, not for whoever can reach the port.
+type unreadyError struct {
+	Store string
+	err   error
+}
+
+func (e *unreadyError) Error() string { return e.Store + ": " + e.err.Error() }
+func (e *unreadyError) Unwrap() error { return e.err }
 
 // logRequests gives every request its id (reqid.Accept: kept from
 // X-Request-Id when the client sent a sane one, so a proxy's id carries

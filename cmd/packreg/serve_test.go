@@ -86,14 +86,16 @@ func TestHandler(t *testing.T) {
 	if resp, _ := get("/readyz"); resp.StatusCode != 200 {
 		t.Errorf("readyz: %d", resp.StatusCode)
 	}
+	// The reason names the store, never the backend's own words (hosts,
+	// bucket names): the log line has those.
 	meta.err = storage.ErrUnavailable
-	if resp, _ := get("/readyz"); resp.StatusCode != 503 {
-		t.Errorf("readyz with metadata down: %d", resp.StatusCode)
+	if resp, body := get("/readyz"); resp.StatusCode != 503 || body != "database unavailable\n" {
+		t.Errorf("readyz with metadata down: %d %q", resp.StatusCode, body)
 	}
 	meta.err = nil
 	blobs.err = errors.New("bucket gone")
-	if resp, _ := get("/readyz"); resp.StatusCode != 503 {
-		t.Errorf("readyz with blobs down: %d", resp.StatusCode)
+	if resp, body := get("/readyz"); resp.StatusCode != 503 || body != "blob store unavailable\n" {
+		t.Errorf("readyz with blobs down: %d %q", resp.StatusCode, body)
 	}
 	blobs.err = nil
 	draining.Store(true)
