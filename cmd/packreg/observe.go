@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 
 	"github.com/packreg/packreg/attest"
 	"github.com/packreg/packreg/internal/metrics"
+	"github.com/packreg/packreg/internal/routes"
 	"github.com/packreg/packreg/storage"
 	"github.com/packreg/packreg/storage/sqlmeta"
 )
@@ -171,45 +171,13 @@ func routeLabel(next http.Handler) http.Handler {
 			if tpl, err := r.GetPathTemplate(); err == nil {
 				l, ok := labels.Load(tpl)
 				if !ok {
-					l, _ = labels.LoadOrStore(tpl, templateLabel(tpl))
+					l, _ = labels.LoadOrStore(tpl, routes.StripPatterns(tpl))
 				}
 				setRoute(w, l.(string))
 			}
 		}
 		next.ServeHTTP(w, req)
 	})
-}
-
-// templateLabel drops the patterns of a template's variables:
-// "/v2/{name:.+}/blobs/{ref:[^/]*}" is "/v2/{name}/blobs/{ref}".
-func templateLabel(tpl string) string {
-	var b strings.Builder
-	depth := 0
-	skipping := false
-	for i := 0; i < len(tpl); i++ {
-		c := tpl[i]
-		switch {
-		case c == '{':
-			depth++
-			if depth == 1 {
-				b.WriteByte(c)
-				continue
-			}
-		case c == '}':
-			depth--
-			if depth == 0 {
-				skipping = false
-				b.WriteByte(c)
-				continue
-			}
-		case c == ':' && depth == 1:
-			skipping = true
-		}
-		if !skipping {
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
 }
 
 // setRoute finds the request log's statusWriter under w.

@@ -16,20 +16,6 @@ import (
 	"github.com/packreg/packreg/internal/routes"
 )
 
-func TestTemplateLabel(t *testing.T) {
-	for tpl, want := range map[string]string{
-		"/v2/":                                  "/v2/",
-		"/v2/{name:.+}/blobs/{ref:[^/]*}":       "/v2/{name}/blobs/{ref}",
-		"/api/v1/keys/{id}":                     "/api/v1/keys/{id}",
-		"/x/{n:[0-9]{1,3}}/y":                   "/x/{n}/y",
-		"/api/v1/packs/{name:.+}/versions/{v}/": "/api/v1/packs/{name}/versions/{v}/",
-	} {
-		if got := templateLabel(tpl); got != want {
-			t.Errorf("templateLabel(%q) = %q, want %q", tpl, got, want)
-		}
-	}
-}
-
 // metricValue reads one sample of a scrape: the line that starts with
 // series (name and labels as the text format writes them), or -1.
 func metricValue(t *testing.T, text, series string) float64 {

@@ -27,5 +27,8 @@
 // Register adds, after a batch of rows, one row per path that answers every
 // other method with the batch's 405 (in its own error shape, with Allow).
 //
+// StripPatterns writes a template without its variables' patterns: the
+// path the OpenAPI document lists and the route label of the metrics.
+//
 // routes imports gorilla/mux and the standard library only.
 package routes

@@ -207,6 +207,39 @@ func withPathValues(h http.Handler) http.Handler {
 	})
 }
 
+// StripPatterns drops the patterns of a template's variables:
+// "/v2/{name:.+}/blobs/{ref:[^/]*}" is "/v2/{name}/blobs/{ref}", the
+// template as OpenAPI writes it and the metrics' route label.
+func StripPatterns(tpl string) string {
+	var b strings.Builder
+	depth := 0
+	skipping := false
+	for i := 0; i < len(tpl); i++ {
+		c := tpl[i]
+		switch {
+		case c == '{':
+			depth++
+			if depth == 1 {
+				b.WriteByte(c)
+				continue
+			}
+		case c == '}':
+			depth--
+			if depth == 0 {
+				skipping = false
+				b.WriteByte(c)
+				continue
+			}
+		case c == ':' && depth == 1:
+			skipping = true
+		}
+		if !skipping {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
 // One constructor per method, so a table reads as rows:
 // routes.Get("/api/v1/keys", h).
 func Get(path string, h http.Handler) Route {

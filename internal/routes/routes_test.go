@@ -91,3 +91,17 @@ func TestMethods(t *testing.T) {
 func TestDependencies(t *testing.T) {
 	depcheck.Allow(t, ".", "github.com/gorilla/mux")
 }
+
+func TestStripPatterns(t *testing.T) {
+	for tpl, want := range map[string]string{
+		"/v2/":                                  "/v2/",
+		"/v2/{name:.+}/blobs/{ref:[^/]*}":       "/v2/{name}/blobs/{ref}",
+		"/api/v1/keys/{id}":                     "/api/v1/keys/{id}",
+		"/x/{n:[0-9]{1,3}}/y":                   "/x/{n}/y",
+		"/api/v1/packs/{name:.+}/versions/{v}/": "/api/v1/packs/{name}/versions/{v}/",
+	} {
+		if got := routes.StripPatterns(tpl); got != want {
+			t.Errorf("StripPatterns(%q) = %q, want %q", tpl, got, want)
+		}
+	}
+}
