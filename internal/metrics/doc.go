@@ -35,8 +35,9 @@
 //     database pool (go_sql_* of database/sql's DBStats).
 //
 // Feeding a metric is a map lookup and an atomic add: the request path
-// pays about 0.1 µs and no allocation (BenchmarkObserveRequest), and nothing here
-// wraps a ResponseWriter, so blob GETs keep sendfile.
+// pays well under a microsecond and no allocation (BenchmarkObserveRequest:
+// 0.43 µs with two goroutines on the shared 2-core build machine), and
+// nothing here wraps a ResponseWriter, so blob GETs keep sendfile.
 //
 // metrics imports storage (the sentinel errors that sort outcomes) and
 // client_golang; nothing of packreg imports metrics but cmd, which hands
