@@ -713,3 +713,17 @@ func TestRouteAccess(t *testing.T) {
 		t.Errorf("only %d pull and push rows", n)
 	}
 }
+
+// TestAuthLeavesProbesAndMetricsOpen: with authentication on, a prober
+// and a Prometheus scraper, which carry no credentials, still get their
+// answers; /metrics is a Public row, not an admin one by default.
+func TestAuthLeavesProbesAndMetricsOpen(t *testing.T) {
+	e := newAuthEnv(t, nil)
+	for _, p := range []string{"/healthz", "/readyz", "/metrics"} {
+		expect(t, "anonymous GET "+p, e.do("", "GET", p, nil), 200, "")
+	}
+	if r := e.do("", "GET", "/metrics", nil); !bytes.Contains(r.body, []byte("packreg_build_info")) {
+		t.Errorf("/metrics without credentials is not the scrape: %.200s", r.body)
+	}
+	expect(t, "anonymous /v2/ still challenged", e.do("", "GET", "/v2/", nil), 401, "UNAUTHORIZED")
+}
