@@ -11,7 +11,8 @@
 //     its own: pack versions and lifecycle (packs.go: Packs), the
 //     hash-chained audit trail (audit.go: AuditLog), keys and verification
 //     records (attest.go: Attest), mirrors, their runs and parity history
-//     (mirror.go: Remotes, Runs, Parity). Store composes them all; every
+//     (mirror.go: Remotes, Runs, Parity), the compliance findings, rules
+//     and snapshots (compliance.go: Compliance). Store composes them all; every
 //     role is required. Implementations share one SQL schema
 //     (storage/sqlmeta) over SQLite (storage/sqlite) and PostgreSQL
 //     (storage/postgres).

@@ -240,6 +240,8 @@ type Store interface {
 	Parity   // their parity checks
 	Bundles  // offline bundle imports and chains (bundles.go)
 	Robots   // robot accounts of package auth (robots.go)
+	// Compliance: findings, rules and snapshots (compliance.go)
+	Compliance
 }
 
 // Pinger is an optional ability of a metadata or blob store: answer

@@ -406,6 +406,41 @@ var migrations = [][]string{
 			created_by  TEXT NOT NULL
 		)`,
 	},
+	// Compliance (compliance.go): the findings per pack version, the
+	// versions' verified attestation types (what coverage counts), the
+	// rules put through the API, and snapshots of the counts.
+	13: {
+		`CREATE TABLE compliance_versions (
+			name         {{name}} NOT NULL,
+			version      {{name}} NOT NULL,
+			digest       TEXT NOT NULL,
+			lifecycle    {{name}} NOT NULL,
+			verification {{name}} NOT NULL,
+			attested     {{int}} NOT NULL,
+			attestations TEXT NOT NULL,
+			compliant    {{int}} NOT NULL,
+			findings     TEXT NOT NULL,
+			evaluated    {{int}} NOT NULL,
+			PRIMARY KEY (name, version)
+		)`,
+		// The failing (or compliant) versions, a page at a time in name order.
+		`CREATE INDEX compliance_versions_compliant ON compliance_versions (compliant, name, version)`,
+		`CREATE TABLE compliance_attestations (
+			name           {{name}} NOT NULL,
+			version        {{name}} NOT NULL,
+			predicate_type {{name}} NOT NULL,
+			PRIMARY KEY (name, version, predicate_type)
+		)`,
+		`CREATE TABLE compliance_rules (
+			id      {{int}} PRIMARY KEY,
+			body    TEXT NOT NULL,
+			updated {{int}} NOT NULL
+		)`,
+		`CREATE TABLE compliance_snapshots (
+			at     {{int}} PRIMARY KEY,
+			counts TEXT NOT NULL
+		)`,
+	},
 }
 
 // indexDepthBackfill raises the stored indexes' depth from 2 up to max.
