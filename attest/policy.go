@@ -4,10 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/packreg/packreg/internal/repopattern"
 )
 
 // Config is the attest section of the serve config. The zero value is
@@ -161,7 +162,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("attest.policies[%d]: no repositories", i))
 		}
 		for _, pat := range p.Repositories {
-			if err := checkPattern(pat); err != nil {
+			if err := repopattern.Check(pat); err != nil {
 				errs = append(errs, fmt.Errorf("attest.policies[%d]: repository pattern %q: %w", i, pat, err))
 			}
 		}
@@ -177,41 +178,6 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-func checkPattern(pat string) error {
-	if pat == "" {
-		return errors.New("empty")
-	}
-	base := strings.TrimSuffix(pat, "/**")
-	if pat == "**" || base == "" {
-		return nil
-	}
-	if strings.Contains(base, "**") {
-		return errors.New(`"**" is only allowed alone or as a trailing "/**"`)
-	}
-	_, err := path.Match(base, "")
-	return err
-}
-
-// matchRepo reports whether repository repo matches pat.
-func matchRepo(pat, repo string) bool {
-	if pat == "**" {
-		return true
-	}
-	if base, ok := strings.CutSuffix(pat, "/**"); ok {
-		// The prefix itself may hold a pattern: match it against as many
-		// leading components as it has.
-		n := strings.Count(base, "/") + 1
-		parts := strings.SplitN(repo, "/", n+1)
-		if len(parts) <= n {
-			return false
-		}
-		ok, _ := path.Match(base, strings.Join(parts[:n], "/"))
-		return ok
-	}
-	ok, _ := path.Match(pat, repo)
-	return ok
-}
-
 // PolicyFor returns the policy of repo, or nil when none matches
 // (permissive).
 func (c *Config) PolicyFor(repo string) *Policy {
@@ -224,7 +190,7 @@ func (c *Config) PolicyFor(repo string) *Policy {
 func (c *Config) policyIndex(repo string) int {
 	for i := range c.Policies {
 		for _, pat := range c.Policies[i].Repositories {
-			if matchRepo(pat, repo) {
+			if repopattern.Match(pat, repo) {
 				return i
 			}
 		}
