@@ -1,0 +1,333 @@
+package compliance
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/packreg/packreg/storage"
+)
+
+// The worker is one more consumer of the metadata store's outbox: every
+// change of the registry (pushes, tags, deletes, publications, lifecycle
+// changes), of the key ring and trusted roots, of mirrors, and of the
+// rules themselves, is an event it takes in order and acknowledges once
+// the versions it concerns are evaluated and their findings stored. An
+// event about a repository re-evaluates that repository's versions; one
+// about keys, roots, mirrors or rules, every version. Parity checks
+// record no event: the worker notices a new check of a mirror a rule
+// names at each tick. Age rules need no event: every version is evaluated
+// again every ReevaluateEvery.
+//
+// Signatures are indexed by attest from the same events, so an event is
+// evaluated only once attest's queue is empty (After): the findings then
+// read the records the event brought. Should attest lag for MaxDefer, the
+// worker evaluates anyway, and the next full pass catches up.
+
+// Consumer is compliance's name among the consumers of the outbox.
+const Consumer = "compliance"
+
+const (
+	lease    = "compliance.evaluator"
+	leaseTTL = 10 * time.Second
+	tick     = time.Second
+	batch    = 1024
+	// MaxDefer bounds the wait for attest's queue.
+	MaxDefer = 30 * time.Second
+	// writeBatch is how many records one transaction stores.
+	writeBatch = 256
+	pageSize   = 1000
+)
+
+// Subscribe registers compliance as a consumer of the outbox and wakes
+// the worker on every commit. Call it before the registry serves.
+func (s *Service) Subscribe(ctx context.Context) error {
+	if err := s.st.AddEventConsumer(ctx, Consumer); err != nil {
+		return fmt.Errorf("compliance: subscribing to the outbox: %w", err)
+	}
+	s.st.OnEvents(func(context.Context) { s.wake() })
+	return nil
+}
+
+func (s *Service) wake() {
+	select {
+	case s.wakeup <- struct{}{}:
+	default:
+	}
+}
+
+// Run evaluates until ctx ends, one replica at a time (a lease).
+func (s *Service) Run(ctx context.Context) {
+	holder := workerName()
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = s.st.ReleaseLease(rctx, lease, holder)
+	}()
+	for {
+		if err := s.step(ctx, holder); err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "compliance: evaluating", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wakeup:
+		case <-t.C:
+		}
+	}
+}
+
+// step is one pass of the worker under the lease: the pending events,
+// then a full evaluation when one is due.
+func (s *Service) step(ctx context.Context, holder string) error {
+	got, err := s.st.AcquireLease(ctx, lease, holder, leaseTTL)
+	if err != nil || !got {
+		return err
+	}
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go storage.HoldLease(wctx, s.st, lease, holder, leaseTTL, func(error) { cancel(errors.New("compliance: lease lost")) })
+	rules, err := s.ruleSet(wctx)
+	if err != nil {
+		return err
+	}
+	full := s.lastFull.IsZero() || s.now().Sub(s.lastFull) >= s.cfg.reevaluateEvery()
+	parity, changed, err := s.parity(wctx, rules)
+	if err != nil {
+		return err
+	}
+	full = full || changed
+	evs, repos, all, err := s.pending(wctx)
+	if err != nil {
+		return err
+	}
+	if full || all {
+		err = s.evaluateAll(wctx, rules, parity)
+	} else {
+		for repo := range repos {
+			if err = s.evaluateRepo(wctx, rules, parity, repo); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.ack(ctx, evs); err != nil {
+		return err
+	}
+	if full || len(evs) > 0 {
+		return s.snapshot(wctx)
+	}
+	return nil
+}
+
+// pending takes the events ready to evaluate: none while attest has
+// events of its own to index (MaxDefer at most), else a batch, with the
+// repositories they touch, or all when one touches everything.
+func (s *Service) pending(ctx context.Context) ([]storage.Event, map[string]bool, bool, error) {
+	if s.after != "" {
+		n, err := s.st.CountPendingEvents(ctx, s.after)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		if n > 0 {
+			if s.deferred.IsZero() {
+				s.deferred = s.now()
+			}
+			if s.now().Sub(s.deferred) < MaxDefer {
+				return nil, nil, false, nil
+			}
+		}
+	}
+	s.deferred = time.Time{}
+	evs, err := s.st.PendingEvents(ctx, Consumer, batch)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	repos := map[string]bool{}
+	all := false
+	for _, e := range evs {
+		repo, ok := repoOf(e)
+		if !ok {
+			all = true
+			continue
+		}
+		if repo != "" {
+			repos[repo] = true
+		}
+	}
+	return evs, repos, all, nil
+}
+
+// repoOf is the repository an event concerns; ok is false for events that
+// may change any version's verdict (keys, roots, mirrors, rules), and repo
+// is "" for events that change none (configuration records).
+func repoOf(e storage.Event) (repo string, ok bool) {
+	kind, _, _ := strings.Cut(e.Action, ".")
+	switch kind {
+	case "blob", "manifest", "tag", "pack":
+		repo, _, _ = strings.Cut(e.Target, ":")
+		return repo, true
+	case "config":
+		return "", true
+	}
+	return "", false
+}
+
+func (s *Service) ack(ctx context.Context, evs []storage.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	ids := make([]int64, len(evs))
+	for i, e := range evs {
+		ids[i] = e.ID
+	}
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := s.st.AckEvents(actx, Consumer, ids...); err != nil {
+		return err
+	}
+	s.progressed()
+	return nil
+}
+
+// parity reads the latest check of every mirror the rules name, and says
+// whether any is newer than the last pass saw.
+func (s *Service) parity(ctx context.Context, rules *Rules) (paritySet, bool, error) {
+	names := rules.mirrors()
+	if len(names) == 0 {
+		return nil, false, nil
+	}
+	ms, err := s.st.ListMirrors(ctx, storage.MirrorPush)
+	if err != nil {
+		return nil, false, err
+	}
+	out, changed := paritySet{}, false
+	for _, m := range ms {
+		if !slices.Contains(names, m.Name) {
+			continue
+		}
+		out[m.Name] = nil
+		checks, err := s.st.ListParityChecks(ctx, m.ID, 0, 1)
+		if err != nil {
+			return nil, false, err
+		}
+		if len(checks) == 0 {
+			continue
+		}
+		if s.paritySeen[m.ID] != checks[0].ID {
+			s.paritySeen[m.ID], changed = checks[0].ID, true
+		}
+		entries, err := s.st.ParityEntries(ctx, checks[0].ID, "")
+		if err != nil {
+			return nil, false, err
+		}
+		got := make(map[string]string, len(entries))
+		for _, e := range entries {
+			got[e.Name+":"+e.Version] = e.Status
+		}
+		out[m.Name] = got
+	}
+	return out, changed, nil
+}
+
+// evaluateAll evaluates every version, a page at a time.
+func (s *Service) evaluateAll(ctx context.Context, rules *Rules, parity paritySet) error {
+	start := s.now()
+	q := storage.PackQuery{Limit: pageSize}
+	for {
+		vs, err := s.st.ListPackVersions(ctx, q)
+		if err != nil {
+			return err
+		}
+		if err := s.evaluateVersions(ctx, rules, parity, vs); err != nil {
+			return err
+		}
+		if len(vs) < pageSize {
+			break
+		}
+		last := vs[len(vs)-1]
+		q.BeforeCreated, q.BeforeID = last.Created, last.ID
+	}
+	s.lastFull = start
+	return nil
+}
+
+func (s *Service) evaluateRepo(ctx context.Context, rules *Rules, parity paritySet, repo string) error {
+	vs, err := s.st.ListPackVersions(ctx, storage.PackQuery{Name: repo})
+	if err != nil {
+		return err
+	}
+	return s.evaluateVersions(ctx, rules, parity, vs)
+}
+
+func (s *Service) evaluateVersions(ctx context.Context, rules *Rules, parity paritySet, vs []storage.PackVersion) error {
+	now := s.now().UTC()
+	byName := map[string][]Rule{}
+	recs := make([]storage.ComplianceRecord, 0, writeBatch)
+	for _, v := range vs {
+		rs, ok := byName[v.Name]
+		if !ok {
+			rs = rules.For(v.Name)
+			byName[v.Name] = rs
+		}
+		var ev Evidence
+		if v.Status != storage.PackDeleted {
+			var err error
+			if ev, err = s.ver.Evidence(ctx, v.Name, v.Digest); err != nil {
+				return fmt.Errorf("evidence of %s:%s: %w", v.Name, v.Version, err)
+			}
+		}
+		recs = append(recs, evaluate(v, ev, rs, parity, now))
+		if len(recs) == writeBatch {
+			if err := s.st.PutComplianceRecords(ctx, recs); err != nil {
+				return err
+			}
+			recs = recs[:0]
+		}
+	}
+	return s.st.PutComplianceRecords(ctx, recs)
+}
+
+// progressed tells waiters (Wait) that events were acknowledged.
+func (s *Service) progressed() {
+	s.mu.Lock()
+	close(s.progress)
+	s.progress = make(chan struct{})
+	s.mu.Unlock()
+}
+
+// Wait returns when no event waits for evaluation, or ctx ends.
+func (s *Service) Wait(ctx context.Context) error {
+	for {
+		s.mu.Lock()
+		ch := s.progress
+		s.mu.Unlock()
+		n, err := s.st.CountPendingEvents(ctx, Consumer)
+		if err != nil || n == 0 {
+			return err
+		}
+		select {
+		case <-ch:
+		case <-time.After(50 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func workerName() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
