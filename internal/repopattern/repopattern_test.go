@@ -30,4 +30,3 @@ func TestMatch(t *testing.T) {
 		}
 	}
 }
-
