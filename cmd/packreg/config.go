@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/packreg/packreg/attest"
+	"github.com/packreg/packreg/compliance"
 	"github.com/packreg/packreg/storage/s3"
 )
 
@@ -62,6 +63,8 @@ type Config struct {
 	InsecureHTTP bool          `yaml:"insecure_http"`
 	Metrics      MetricsConfig `yaml:"metrics"` // observe.go
 	Tracing      TracingConfig `yaml:"tracing"` // observe.go
+	// Compliance rules that report (compliance.go)
+	Compliance compliance.Config `yaml:"compliance"`
 }
 
 // ServerConfig is the `server:` section: the HTTP edge (edge.go).
@@ -106,13 +109,14 @@ func DefaultConfig() Config {
 			MaxPageSize:     1000,
 			JanitorInterval: time.Minute,
 		},
-		Packs:   defaultPacksConfig(),
-		Attest:  defaultAttestConfig(),
-		Mirrors: defaultMirrorsConfig(),
-		Bundles: defaultBundlesConfig(),
-		Auth:    defaultAuthConfig(),
-		Metrics: MetricsConfig{Enabled: true},
-		Tracing: defaultTracingConfig(),
+		Packs:      defaultPacksConfig(),
+		Attest:     defaultAttestConfig(),
+		Mirrors:    defaultMirrorsConfig(),
+		Bundles:    defaultBundlesConfig(),
+		Auth:       defaultAuthConfig(),
+		Metrics:    MetricsConfig{Enabled: true},
+		Tracing:    defaultTracingConfig(),
+		Compliance: defaultComplianceConfig(),
 	}
 }
 
@@ -314,6 +318,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.Tracing.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Compliance.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {

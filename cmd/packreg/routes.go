@@ -26,6 +26,7 @@ import (
 //	attest.(*Service).Routes      /api/v1/keys, /api/v1/trusted-roots, /api/v1/packs/{name}/versions/{version}/{signatures,attestations,verification}
 //	mirror.(*Service).Routes      /api/v1/mirrors, /api/v1/upstreams, /api/v1/parity
 //	bundle.(*Service).Routes      /api/v1/export, /api/v1/import, /api/v1/imports
+//	compliance.(*Service).Routes  /api/v1/compliance
 //	serverRoutes (below)          /healthz, /readyz, /metrics, /api/v1/openapi.json
 //	(*gate).tokenRoutes           /token (authentication on)
 //	(*robotsAPI).routes           /api/v1/robots (authentication on)

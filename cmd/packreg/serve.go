@@ -89,6 +89,7 @@ func serve(ctx context.Context, c Config, log *slog.Logger) error {
 	a.att.start(bgCtx, &bg)
 	a.mir.start(bgCtx, &bg)
 	a.bun.start(bgCtx, &bg)
+	a.comp.start(bgCtx, &bg)
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -125,6 +126,7 @@ type app struct {
 	att     *attests
 	mir     *mirrors
 	bun     *bundles
+	comp    *complianceSvc
 	routes  *mux.Router // the route table
 	handler http.Handler
 }
@@ -159,13 +161,17 @@ func wire(ctx context.Context, st *stores, c Config, log *slog.Logger, draining 
 	if err != nil {
 		return nil, err
 	}
+	comp := newCompliance(st, c, att.svc, log)
+	if err := comp.attach(ctx); err != nil {
+		return nil, err
+	}
 	g, err := newGate(c, st.meta, log)
 	if err != nil {
 		return nil, err
 	}
 	table := newRouteTable(reg, st, draining, log,
-		slices.Concat(packs.svc.Routes(), audit.Routes(packs.trail, log), att.svc.Routes(), mir.svc.Routes(), bun.svc.Routes()), g, ob)
-	return &app{reg: reg, packs: packs, att: att, mir: mir, bun: bun, routes: table, handler: newHandler(table, log, newEdgeSettings(c), ob)}, nil
+		slices.Concat(packs.svc.Routes(), audit.Routes(packs.trail, log), att.svc.Routes(), mir.svc.Routes(), bun.svc.Routes(), comp.svc.Routes(log)), g, ob)
+	return &app{reg: reg, packs: packs, att: att, mir: mir, bun: bun, comp: comp, routes: table, handler: newHandler(table, log, newEdgeSettings(c), ob)}, nil
 }
 
 // startBackground runs the registry's upload janitor until ctx ends. Every

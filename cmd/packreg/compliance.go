@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/packreg/packreg/attest"
+	"github.com/packreg/packreg/compliance"
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/storage"
+)
+
+// complianceSvc is the compliance service wired to attest's verdicts, the
+// `compliance:` rules of the config and attest.policies read as the rules
+// that enforce; it serves /api/v1/compliance and runs its evaluator.
+type complianceSvc struct {
+	svc *compliance.Service
+}
+
+func newCompliance(st *stores, c Config, att *attest.Service, log *slog.Logger) *complianceSvc {
+	return &complianceSvc{svc: compliance.New(st.meta, evidence{att}, c.Compliance,
+		compliance.WithEnforced(enforcedRules(c.Attest)), compliance.WithLogger(log), compliance.After(attest.Consumer))}
+}
+
+// defaultComplianceConfig reports nothing until rules are set. Rules is
+// empty, not nil, so that `config print` shows the key.
+func defaultComplianceConfig() compliance.Config {
+	return compliance.Config{Rules: []compliance.Rule{}, ReevaluateEvery: compliance.DefaultReevaluateEvery,
+		SnapshotEvery: compliance.DefaultSnapshotEvery}
+}
+
+// enforcedRules reads attest.policies as compliance rules that enforce:
+// the one policy language (compliance's doc.go has the mapping).
+func enforcedRules(c attest.Config) []compliance.Rule {
+	out := make([]compliance.Rule, 0, len(c.Policies))
+	for i, p := range c.Policies {
+		out = append(out, compliance.Rule{Name: fmt.Sprintf("attest.policies[%d]", i), Enforce: true,
+			Repositories: p.Repositories, RequireSignature: p.RequireSignature || p.VerifyBeforeVisible,
+			RequiredAttestations: p.RequiredAttestations})
+	}
+	return out
+}
+
+// evidence is attest's report in compliance's words.
+type evidence struct{ att *attest.Service }
+
+func (e evidence) Evidence(ctx context.Context, repo string, d digest.Digest) (compliance.Evidence, error) {
+	rep, err := e.att.Evaluate(ctx, repo, d)
+	if err != nil {
+		return compliance.Evidence{}, err
+	}
+	ev := compliance.Evidence{Verification: rep.Verification}
+	for _, f := range append(rep.Signatures, rep.Attestations...) {
+		if f.Superseded != nil || f.Status != storage.SigVerified {
+			continue
+		}
+		if f.Kind == attest.KindAttestation {
+			ev.Attestations = append(ev.Attestations, f.PredicateType)
+		}
+		if f.Recorded != nil && f.Recorded.After(ev.Newest) {
+			ev.Newest = *f.Recorded
+		}
+	}
+	return ev, nil
+}
+
+// attach subscribes the evaluator to the outbox before the registry serves.
+func (c *complianceSvc) attach(ctx context.Context) error { return c.svc.Subscribe(ctx) }
+
+// start runs the evaluator until ctx ends.
+func (c *complianceSvc) start(ctx context.Context, wg *sync.WaitGroup) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.svc.Run(ctx)
+	}()
+}
