@@ -10,5 +10,5 @@ import (
 // storage and the Verifier cmd gives it; it imports none of them.
 func TestDependencies(t *testing.T) {
 	const m = "github.com/packreg/packreg/"
-	depcheck.Allow(t, ".", m+"digest", m+"storage", m+"registry", m+"internal/apierr", m+"internal/routes", m+"internal/repopattern")
+	depcheck.Allow(t, ".", m+"digest", m+"storage", m+"registry", m+"internal/apierr", m+"internal/routes", m+"internal/repopattern", m+"internal/restclient")
 }

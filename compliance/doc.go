@@ -33,7 +33,7 @@
 // them and never evaluates.
 //
 // compliance imports storage, registry (the request's actor), the leaves
-// digest, internal/apierr, internal/routes and internal/repopattern
-// (depcheck_test.go); it must not import attest, pack, mirror, audit or
+// digest, internal/apierr, internal/routes, internal/repopattern and
+// internal/restclient (Client, for the CLI) (depcheck_test.go); it must not import attest, pack, mirror, audit or
 // cmd, and none of them imports it.
 package compliance

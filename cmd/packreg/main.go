@@ -31,6 +31,7 @@ Usage:
   packreg parity [--mirror ID]   compare mirrors with this registry; exit 1 when out of parity
   packreg export -o FILE.tar|DIR/   export a signed offline bundle (packreg export -h)
   packreg import FILE.tar|DIR    import an offline bundle, checked whole first (packreg import -h)
+  packreg compliance [--failing] [--json|--csv]   the registry's compliance; exit 1 when anything fails
   packreg version                print the version
 `
 
@@ -96,6 +97,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runExport(ctx, args[1:], stdout, stderr)
 	case "import":
 		return runImport(ctx, args[1:], stdout, stderr)
+	case "compliance":
+		return runCompliance(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "packreg", buildVersion())
 		return 0
