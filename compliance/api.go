@@ -1,6 +1,7 @@
 package compliance
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/csv"
 	"log/slog"
@@ -101,7 +102,7 @@ func (s *Service) packs(w http.ResponseWriter, req *http.Request) error {
 	if err != nil {
 		return err
 	}
-	page, err := s.Packs(req, q)
+	page, err := s.Packs(req.Context(), q)
 	if err != nil {
 		return err
 	}
@@ -118,10 +119,10 @@ func (s *Service) packs(w http.ResponseWriter, req *http.Request) error {
 }
 
 // Packs returns one page of the stored findings.
-func (s *Service) Packs(req *http.Request, q storage.ComplianceQuery) (*Page, error) {
+func (s *Service) Packs(ctx context.Context, q storage.ComplianceQuery) (*Page, error) {
 	limit := q.Limit
 	q.Limit++
-	recs, err := s.st.ListComplianceRecords(req.Context(), q)
+	recs, err := s.st.ListComplianceRecords(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +205,7 @@ func packsQuery(raw string) (storage.ComplianceQuery, bool, error) {
 			}
 			q.Limit = n
 		case "cursor":
-			name, version, err := decodeCursor(v)
+			name, version, err := DecodeCursor(v)
 			if err != nil {
 				return q, false, err
 			}
@@ -239,7 +240,8 @@ func encodeCursor(name, version string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte("c1:" + name + "\x00" + version))
 }
 
-func decodeCursor(c string) (string, string, error) {
+// DecodeCursor reads a cursor of the packs listing.
+func DecodeCursor(c string) (string, string, error) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err == nil {
 		if s, ok := strings.CutPrefix(string(b), "c1:"); ok {

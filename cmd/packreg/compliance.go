@@ -10,6 +10,7 @@ import (
 	"github.com/packreg/packreg/compliance"
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/storage"
+	"github.com/packreg/packreg/ui"
 )
 
 // complianceSvc is the compliance service wired to attest's verdicts, the
@@ -76,4 +77,38 @@ func (c *complianceSvc) start(ctx context.Context, wg *sync.WaitGroup) {
 		defer wg.Done()
 		c.svc.Run(ctx)
 	}()
+}
+
+// uiReporter is attest's report as the dashboard's pack page lists it:
+// the current signatures and attestations, judged as they are now.
+type uiReporter struct{ att *attest.Service }
+
+func (r uiReporter) Signatures(ctx context.Context, repo string, d digest.Digest) ([]ui.Signature, error) {
+	rep, err := r.att.Evaluate(ctx, repo, d)
+	if err != nil {
+		return nil, err
+	}
+	var out []ui.Signature
+	for _, f := range append(rep.Signatures, rep.Attestations...) {
+		if f.Superseded != nil {
+			continue
+		}
+		s := ui.Signature{Kind: f.Kind, PredicateType: f.PredicateType, Status: f.Status, Reason: f.Reason, Signer: f.KeyName}
+		if s.Signer == "" && f.KeyID != "" {
+			s.Signer = "key " + f.KeyID[:min(12, len(f.KeyID))]
+		}
+		if f.Identity != nil {
+			s.Signer = f.Identity.String()
+		}
+		if f.Recorded != nil {
+			s.Recorded = *f.Recorded
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// dashboard is the read-only dashboard over the compliance findings.
+func (c *complianceSvc) dashboard(st *stores, att *attest.Service, log *slog.Logger) *ui.UI {
+	return ui.New(st.meta, c.svc, uiReporter{att}, log)
 }

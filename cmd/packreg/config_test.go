@@ -11,6 +11,7 @@ import (
 
 	"github.com/packreg/packreg/attest"
 	"github.com/packreg/packreg/auth"
+	"github.com/packreg/packreg/compliance"
 	"github.com/packreg/packreg/mirror"
 )
 
@@ -139,6 +140,17 @@ tracing:
   sample_ratio: 0.25
   headers: {x-api-key: k}
   service_name: packreg-eu
+compliance:
+  reevaluate_every: 1m
+  snapshot_every: 15m
+  rules:
+    - name: provenance
+      repositories: ["acme/**"]
+      require_signature: true
+      required_attestations: ["*"]
+      max_age: 720h
+      lifecycle: [active, deprecated]
+      parity_mirrors: [eu]
 `, check: func(t *testing.T, c Config) {
 			want := Config{
 				Addr: "127.0.0.1:6000", Data: "/srv/packreg",
@@ -175,6 +187,9 @@ tracing:
 				InsecureHTTP: true,
 				Tracing: TracingConfig{Endpoint: "http://127.0.0.1:4318", SampleRatio: 0.25,
 					Headers: map[string]string{"x-api-key": "k"}, ServiceName: "packreg-eu"},
+				Compliance: compliance.Config{ReevaluateEvery: time.Minute, SnapshotEvery: 15 * time.Minute, Rules: []compliance.Rule{{
+					Name: "provenance", Repositories: []string{"acme/**"}, RequireSignature: true, RequiredAttestations: []string{"*"},
+					MaxAge: compliance.Duration(720 * time.Hour), Lifecycle: []string{"active", "deprecated"}, ParityMirrors: []string{"eu"}}}},
 			}
 			if !reflect.DeepEqual(c, want) {
 				t.Errorf("\n got %+v\nwant %+v", c, want)

@@ -304,7 +304,7 @@ func TestEdgeKeepsRequestLog(t *testing.T) {
 	log := slog.New(slog.NewJSONHandler(&buf, nil))
 	reg := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "registry") })
 	var draining atomic.Bool
-	h := newHandler(newRouteTable(fakeOCI{reg}, &stores{}, &draining, log, nil, nil, nil), log, edgeSettings{checkHost: true}, nil)
+	h := newHandler(newRouteTable(fakeOCI{reg}, &stores{}, &draining, log, nil, nil, nil, nil), log, edgeSettings{checkHost: true}, nil)
 	w := send(h, "POST", "/v2/x/blobs/uploads/", nil, "Host", "evil.example")
 	want(t, w, 403, "DENIED", "foreign host")
 	if w.Header().Get("X-Request-Id") == "" || !strings.Contains(buf.String(), `"status":403`) {

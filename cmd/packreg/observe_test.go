@@ -118,7 +118,7 @@ func TestBlobGetKeepsSendfile(t *testing.T) {
 	})
 	log := slog.New(slog.DiscardHandler)
 	ob := &observer{m: metrics.New("test")}
-	table := newRouteTable(oneRow{inner}, &stores{}, nil, log, nil, nil, ob)
+	table := newRouteTable(oneRow{inner}, &stores{}, nil, log, nil, nil, nil, ob)
 	srv := httptest.NewServer(newHandler(table, log, edgeSettings{}, ob))
 	defer srv.Close()
 	resp, err := http.Get(srv.URL + "/v2/any/blobs/sha256:00")

@@ -27,6 +27,7 @@ import (
 //	mirror.(*Service).Routes      /api/v1/mirrors, /api/v1/upstreams, /api/v1/parity
 //	bundle.(*Service).Routes      /api/v1/export, /api/v1/import, /api/v1/imports
 //	compliance.(*Service).Routes  /api/v1/compliance
+//	ui.(*UI).Routes               /ui/ (the dashboard; / sends browsers there)
 //	serverRoutes (below)          /healthz, /readyz, /metrics, /api/v1/openapi.json
 //	(*gate).tokenRoutes           /token (authentication on)
 //	(*robotsAPI).routes           /api/v1/robots (authentication on)
@@ -54,7 +55,7 @@ const maxRoutedPath = 2048
 // newRouteTable registers every row on one router. With authentication
 // on (g not nil), every row is wrapped in the auth gate's check of its
 // Access, and the token endpoint and the robots API are rows too.
-func newRouteTable(oci ociRoutes, st *stores, draining *atomic.Bool, log *slog.Logger, apis []routes.Route, g *gate, ob *observer) *mux.Router {
+func newRouteTable(oci ociRoutes, st *stores, draining *atomic.Bool, log *slog.Logger, apis, pages []routes.Route, g *gate, ob *observer) *mux.Router {
 	guard := func(rows []routes.Route) []routes.Route { return rows }
 	if g != nil {
 		guard = func(rows []routes.Route) []routes.Route { return routes.Guard(rows, g.guard) }
@@ -69,6 +70,7 @@ func newRouteTable(oci ociRoutes, st *stores, draining *atomic.Bool, log *slog.L
 		routes.Register(r, apierr.NotAllowedHandler, g.tokenRoutes()...)
 	}
 	routes.Register(r, textNotAllowed, serverRoutes(st, draining, log, ob)...)
+	routes.Register(r, textNotAllowed, guard(pages)...)
 	r.NotFoundHandler = notFoundHandler(oci.NotFound())
 	return r
 }
@@ -126,6 +128,7 @@ func serverRoutes(st *stores, draining *atomic.Bool, log *slog.Logger, ob *obser
 		io.WriteString(w, "ok\n")
 	})
 	rows := []routes.Route{
+		routes.Get("/", http.HandlerFunc(root)).With(routes.Public),
 		routes.Get("/healthz", healthz).With(routes.Public),
 		routes.Head("/healthz", healthz).With(routes.Public),
 		routes.Get("/readyz", readyz).With(routes.Public),
@@ -137,6 +140,17 @@ func serverRoutes(st *stores, draining *atomic.Bool, log *slog.Logger, ob *obser
 		rows = append(rows, routes.Get("/metrics", m.Handler(log)).With(routes.Public))
 	}
 	return rows
+}
+
+// root sends a browser (Accept: text/html) to the dashboard, and tells an
+// API client where the API is described.
+func root(w http.ResponseWriter, req *http.Request) {
+	if strings.Contains(req.Header.Get("Accept"), "text/html") {
+		http.Redirect(w, req, "/ui/", http.StatusFound)
+		return
+	}
+	apierr.JSON(w, http.StatusOK, map[string]string{"name": "packreg", "version": buildVersion(),
+		"api": "/api/v1/openapi.json", "registry": "/v2/", "dashboard": "/ui/"})
 }
 
 // textNotAllowed is the 405 of the plain-text endpoints.

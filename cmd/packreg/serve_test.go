@@ -62,7 +62,7 @@ func TestHandler(t *testing.T) {
 		}
 		io.WriteString(w, "registry")
 	})
-	srv := httptest.NewServer(newHandler(newRouteTable(fakeOCI{reg}, &stores{blobs: blobs, meta: meta}, &draining, log, nil, nil, nil), log, edgeSettings{checkHost: true}, nil))
+	srv := httptest.NewServer(newHandler(newRouteTable(fakeOCI{reg}, &stores{blobs: blobs, meta: meta}, &draining, log, nil, nil, nil, nil), log, edgeSettings{checkHost: true}, nil))
 	defer srv.Close()
 
 	get := func(path string, hdr ...string) (*http.Response, string) {
@@ -156,7 +156,7 @@ func TestReadyzPingsTheStores(t *testing.T) {
 	blobs, meta, dir := teststores.Open(t)
 	var draining atomic.Bool
 	log := slog.New(slog.DiscardHandler)
-	h := newHandler(newRouteTable(fakeOCI{http.NotFoundHandler()}, &stores{blobs: blobs, meta: meta}, &draining, log, nil, nil, nil),
+	h := newHandler(newRouteTable(fakeOCI{http.NotFoundHandler()}, &stores{blobs: blobs, meta: meta}, &draining, log, nil, nil, nil, nil),
 		log, edgeSettings{}, nil)
 	ready := func() int {
 		w := httptest.NewRecorder()
