@@ -38,6 +38,8 @@ need_apt=()
 command -v skopeo >/dev/null || need_apt+=(skopeo)
 # systemd-analyze verifies the example unit (deploy/systemd).
 command -v systemd-analyze >/dev/null || need_apt+=(systemd)
+# The dashboard's browser tests (conformance/compliance_test.go) drive it with chromedp.
+command -v chromium >/dev/null || need_apt+=(chromium)
 [[ -x /usr/lib/postgresql/15/bin/initdb ]] || need_apt+=(postgresql)
 if ((${#need_apt[@]})); then
   echo "tools: apt-get install ${need_apt[*]}"

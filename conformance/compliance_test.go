@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 // complianceSummary is the part of GET /api/v1/compliance/summary read here.
@@ -122,12 +124,59 @@ func TestComplianceSeedItem3(t *testing.T) {
 		t.Fatalf("packreg compliance --csv:\n%s", out.Stdout)
 	}
 
+	// What a person sees in Chromium: the overview's numbers are the
+	// API's, the pack page says 1.0.0 is compliant, and back works; with
+	// JavaScript on and off alike.
+	for _, js := range []bool{true, false} {
+		b := newBrowser(t, js)
+		b.run("overview", chromedp.Navigate(s.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#count-versions")))
+		checkOverview(t, b, summary())
+		b.run("to the pack page", chromedp.Click(chromedp.CSS(`#listing a[href="/ui/packs/seed/app"]`)),
+			chromedp.WaitVisible(chromedp.CSS("#pack-name")))
+		if got := b.text("#pack-name"); got != "seed/app" {
+			t.Fatalf("pack page of %q", got)
+		}
+		if v := b.text(`.verdict[data-version="1.0.0"]`); v != "compliant" {
+			t.Fatalf("pack page: 1.0.0 is %q, want compliant (js %v)", v, js)
+		}
+		if v := b.text(`.verdict[data-version="2.0.0"]`); v != "failing" {
+			t.Fatalf("pack page: 2.0.0 is %q, want failing (js %v)", v, js)
+		}
+		if js {
+			b.screenshot("dashboard-pack")
+		}
+		b.run("back", chromedp.NavigateBack(), chromedp.WaitVisible(chromedp.CSS("#count-versions")))
+		if js {
+			b.screenshot("dashboard-overview")
+		}
+	}
+
 	// Revoking the key withdraws what it signed: the worker evaluates
 	// every version again on the key's event.
 	tl.run(packregBin, "keys", "revoke", key)
 	awaitSummary("1.0.0 failing after its key was revoked", func(s complianceSummary) bool {
 		return s.Compliant == 0 && s.Failing == 2 && s.Verification.Verified == 0
 	})
+	b := newBrowser(t, true)
+	b.run("pack page after the revocation", chromedp.Navigate(s.URL+"/ui/packs/seed/app"), chromedp.WaitVisible(chromedp.CSS("#pack-name")))
+	if v := b.text(`.verdict[data-version="1.0.0"]`); v != "failing" {
+		t.Fatalf("pack page after the key was revoked: 1.0.0 is %q, want failing", v)
+	}
+}
+
+// checkOverview compares the overview's figures with the API's summary.
+func checkOverview(t *testing.T, b *browser, sum complianceSummary) {
+	t.Helper()
+	for sel, want := range map[string]int{
+		"#count-versions": sum.Versions, "#count-compliant": sum.Compliant, "#count-failing": sum.Failing,
+		"#count-attested": sum.Attested, "#count-verified": sum.Verification.Verified, "#count-unsigned": sum.Verification.Unsigned,
+		"#count-untrusted": sum.Verification.Untrusted, "#count-invalid": sum.Verification.Invalid,
+		"#count-active": sum.Lifecycle.Active, "#count-deprecated": sum.Lifecycle.Deprecated, "#count-archived": sum.Lifecycle.Archived,
+	} {
+		if got := b.number(sel); got != want {
+			t.Errorf("overview %s = %d, the API says %d", sel, got, want)
+		}
+	}
 }
 
 // runCode runs name args and fails the test unless it exits with code.
