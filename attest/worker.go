@@ -2,11 +2,8 @@ package attest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/packreg/packreg/digest"
@@ -121,7 +118,7 @@ func (s *Service) wake() {
 // under other roots (recheckKeyless), in this replica, which reads its
 // own files.
 func (s *Service) Run(ctx context.Context) {
-	holder := workerName()
+	holder := storage.NewHolder()
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	s.keylessRecheck(ctx)
@@ -251,15 +248,6 @@ func (s *Service) Wait(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-}
-
-// workerName names this worker in the lease: host, pid and a random
-// suffix, so a restarted process is another holder.
-func workerName() string {
-	host, _ := os.Hostname()
-	var b [4]byte
-	rand.Read(b[:])
-	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }
 
 func (s *Service) do(ctx context.Context, j job) error {

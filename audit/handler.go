@@ -134,14 +134,14 @@ func listQuery(raw string) (storage.AuditQuery, error) {
 			}
 			q.Since = t
 		case "action":
-			if !printableASCII(val) {
+			if !apierr.Printable(val) {
 				return q, apierr.Bad("action %q: want an action like manifest.push", apierr.Clip(val))
 			}
 			q.Action = val
 		case "target":
 			// Targets are repository names, tags and config sections: ASCII,
 			// which the store's prefix range relies on.
-			if !printableASCII(val) {
+			if !apierr.Printable(val) {
 				return q, apierr.Bad("target %q: want the start of a target like acme/rules:1.2.0", apierr.Clip(val))
 			}
 			q.TargetPrefix = val
@@ -160,18 +160,6 @@ func listQuery(raw string) (storage.AuditQuery, error) {
 		}
 	}
 	return q, nil
-}
-
-func printableASCII(s string) bool {
-	if s == "" || len(s) > 512 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x21 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
 }
 
 func encodeCursor(id int64) string {

@@ -194,7 +194,7 @@ func packsQuery(raw string) (storage.ComplianceQuery, bool, error) {
 				return q, false, apierr.Bad("status %q: want compliant or failing", apierr.Clip(v))
 			}
 		case "name":
-			if !printable(v) {
+			if !apierr.Printable(v) {
 				return q, false, apierr.Bad("name %q: want the start of a pack name like acme/", apierr.Clip(v))
 			}
 			q.NamePrefix = v
@@ -223,19 +223,6 @@ func packsQuery(raw string) (storage.ComplianceQuery, bool, error) {
 	return q, asCSV, nil
 }
 
-// printable: names are ASCII, which the store's prefix range relies on.
-func printable(s string) bool {
-	if s == "" || len(s) > 512 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x21 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
-}
-
 func encodeCursor(name, version string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte("c1:" + name + "\x00" + version))
 }
@@ -245,7 +232,7 @@ func DecodeCursor(c string) (string, string, error) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err == nil {
 		if s, ok := strings.CutPrefix(string(b), "c1:"); ok {
-			if name, version, ok := strings.Cut(s, "\x00"); ok && printable(name) && printable(version) {
+			if name, version, ok := strings.Cut(s, "\x00"); ok && apierr.Printable(name) && apierr.Printable(version) {
 				return name, version, nil
 			}
 		}

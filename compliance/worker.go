@@ -2,11 +2,8 @@ package compliance
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -64,7 +61,7 @@ func (s *Service) wake() {
 
 // Run evaluates until ctx ends, one replica at a time (a lease).
 func (s *Service) Run(ctx context.Context) {
-	holder := workerName()
+	holder := storage.NewHolder()
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	defer func() {
@@ -323,11 +320,4 @@ func (s *Service) Wait(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-}
-
-func workerName() string {
-	host, _ := os.Hostname()
-	var b [4]byte
-	rand.Read(b[:])
-	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }

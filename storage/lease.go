@@ -2,8 +2,21 @@ package storage
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
 	"time"
 )
+
+// NewHolder names a worker in a lease: host, pid and a random suffix, so
+// a restarted process is another holder.
+func NewHolder() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
 
 // HoldLease renews lease name for holder every ttl/3 until ctx ends. When
 // a renewal fails or finds another holder, it calls lost and returns:

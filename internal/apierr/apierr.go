@@ -158,6 +158,21 @@ func ParseLimit(s string, max int) (int, error) {
 	return min(n, max), nil
 }
 
+// Printable reports whether s is 1 to 512 bytes of printable ASCII
+// without spaces: what names, targets and prefixes in a query are, and
+// what the stores' byte-order prefix ranges rely on.
+func Printable(s string) bool {
+	if s == "" || len(s) > 512 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
 // Clip shortens client input quoted back in a message.
 func Clip(s string) string {
 	if len(s) > 80 {
