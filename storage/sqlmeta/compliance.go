@@ -47,6 +47,9 @@ func (s *Store) PutComplianceRecords(ctx context.Context, recs []storage.Complia
 			if _, err := s.exec(ctx, tx, qDeleteComplianceTypes, r.Name, r.Version); err != nil {
 				return err
 			}
+			if r.Lifecycle == storage.PackDeleted {
+				continue // counted nowhere
+			}
 			for _, t := range r.Attestations {
 				if _, err := s.exec(ctx, tx, qPutComplianceType, r.Name, r.Version, t); err != nil {
 					return err
@@ -65,19 +68,22 @@ func nonNil(s []string) []string {
 }
 
 func (s *Store) ListComplianceRecords(ctx context.Context, q storage.ComplianceQuery) ([]storage.ComplianceRecord, error) {
-	var byVerdict, verdict, byPrefix int64
-	if q.Compliant != nil {
-		byVerdict, verdict = 1, boolInt(*q.Compliant)
-	}
-	if q.NamePrefix != "" {
-		byPrefix = 1
-	}
 	limit := int64(q.Limit)
 	if limit <= 0 {
 		limit = math.MaxInt32
 	}
-	rows, err := s.rows(ctx, s.r, qListCompliance, byVerdict, verdict, byPrefix, q.NamePrefix, prefixEnd(q.NamePrefix),
-		q.AfterName, q.AfterName, q.AfterVersion, limit)
+	// Two statements rather than optional clauses, so each is a range
+	// scan of its index from the cursor: a page costs its size.
+	var (
+		rows *sql.Rows
+		err  error
+	)
+	if q.Compliant != nil {
+		rows, err = s.rows(ctx, s.r, qListComplianceByVerdict, boolInt(*q.Compliant), q.NamePrefix, prefixEnd(q.NamePrefix),
+			q.AfterName, q.AfterVersion, limit)
+	} else {
+		rows, err = s.rows(ctx, s.r, qListCompliance, q.NamePrefix, prefixEnd(q.NamePrefix), q.AfterName, q.AfterVersion, limit)
+	}
 	if err != nil {
 		return nil, s.fail("list compliance records", err)
 	}
@@ -200,18 +206,17 @@ var (
 		ON CONFLICT (name, version, predicate_type) DO NOTHING`)
 	qListCompliance = query(`SELECT name, version, digest, lifecycle, verification, attestations, compliant, findings, evaluated
 		FROM compliance_versions
-		WHERE lifecycle <> 'deleted'
-			AND (CAST(? AS {{int}}) = 0 OR compliant = CAST(? AS {{int}}))
-			AND (CAST(? AS {{int}}) = 0 OR (name >= ? AND name < ?))
-			AND (name > ? OR (name = ? AND version > ?))
+		WHERE name >= ? AND name < ? AND (name, version) > (?, ?) AND lifecycle <> 'deleted'
 		ORDER BY name, version LIMIT ?`)
+	qListComplianceByVerdict = query(`SELECT name, version, digest, lifecycle, verification, attestations, compliant, findings, evaluated
+		FROM compliance_versions
+		WHERE compliant = ? AND name >= ? AND name < ? AND (name, version) > (?, ?) AND lifecycle <> 'deleted'
+		ORDER BY compliant, name, version LIMIT ?`)
 	qComplianceTallies = query(`SELECT name, verification, lifecycle, compliant, attested, COUNT(*), MAX(evaluated)
 		FROM compliance_versions WHERE lifecycle <> 'deleted'
 		GROUP BY name, verification, lifecycle, compliant, attested`)
-	qComplianceCoverage = query(`SELECT a.name, a.predicate_type, COUNT(*)
-		FROM compliance_attestations a JOIN compliance_versions v ON v.name = a.name AND v.version = a.version
-		WHERE v.lifecycle <> 'deleted'
-		GROUP BY a.name, a.predicate_type`)
+	qComplianceCoverage = query(`SELECT name, predicate_type, COUNT(*) FROM compliance_attestations
+		GROUP BY name, predicate_type`)
 	qComplianceRules    = query(`SELECT body, updated FROM compliance_rules WHERE id = 1`)
 	qPutComplianceRules = query(`INSERT INTO compliance_rules (id, body, updated) VALUES (1, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET body = excluded.body, updated = excluded.updated`)

@@ -425,12 +425,16 @@ var migrations = [][]string{
 		)`,
 		// The failing (or compliant) versions, a page at a time in name order.
 		`CREATE INDEX compliance_versions_compliant ON compliance_versions (compliant, name, version)`,
+		// The summary's GROUP BY reads this index alone, in its order.
+		`CREATE INDEX compliance_versions_tally ON compliance_versions (name, verification, lifecycle, compliant, attested, evaluated)`,
+		// Rows only for versions not deleted, so coverage needs no join.
 		`CREATE TABLE compliance_attestations (
 			name           {{name}} NOT NULL,
 			version        {{name}} NOT NULL,
 			predicate_type {{name}} NOT NULL,
 			PRIMARY KEY (name, version, predicate_type)
 		)`,
+		`CREATE INDEX compliance_attestations_type ON compliance_attestations (name, predicate_type)`,
 		`CREATE TABLE compliance_rules (
 			id      {{int}} PRIMARY KEY,
 			body    TEXT NOT NULL,
