@@ -188,3 +188,18 @@ func (s *Service) ruleSet(ctx context.Context) (*Rules, error) {
 	}
 	return &Rules{Enforced: rs.Enforced, Report: rs.Rules}, nil
 }
+
+// Settings are the config's rules as the audit trail records a change of
+// them between starts (config.change on compliance.rules).
+func (c Config) Settings() map[string]string {
+	out := map[string]string{"count": strconv.Itoa(len(c.Rules)),
+		"reevaluate_every": c.reevaluateEvery().String(), "snapshot_every": c.snapshotEvery().String()}
+	for i, r := range named(c.Rules) {
+		b, err := json.Marshal(r)
+		if err != nil {
+			panic(err) // strings, bools, durations and lists of strings always marshal
+		}
+		out[fmt.Sprintf("rules[%d]", i)] = string(b)
+	}
+	return out
+}

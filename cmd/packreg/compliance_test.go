@@ -4,6 +4,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/packreg/packreg/compliance"
+	"github.com/packreg/packreg/storage"
 )
 
 // TestRootAndDashboard: / sends a browser to the dashboard and tells an
@@ -36,5 +39,28 @@ func TestRootAndDashboard(t *testing.T) {
 	}
 	if w := send(h, http.MethodPost, "/ui/", nil); w.Code != http.StatusMethodNotAllowed {
 		t.Errorf("POST /ui/: %d, want 405 (the dashboard changes nothing)", w.Code)
+	}
+}
+
+// TestComplianceRulesChangeIsAudited: a start with other compliance rules
+// than the last start records config.change on compliance.rules, as
+// attest.policies does; a start with the same rules records nothing.
+func TestComplianceRulesChangeIsAudited(t *testing.T) {
+	dir := t.TempDir()
+	rules := func(r ...compliance.Rule) func(*Config) {
+		return func(c *Config) { c.Data, c.Compliance.Rules = dir, r }
+	}
+	count := func(a *app) int {
+		recs, err := a.packs.trail.ListAudit(t.Context(), storage.AuditQuery{Action: "config.change", TargetPrefix: "compliance.rules"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(recs)
+	}
+	signed := compliance.Rule{Name: "signed", Repositories: []string{"**"}, RequireSignature: true}
+	testApp(t, rules())
+	n := count(testApp(t, rules(signed)))
+	if m := count(testApp(t, rules(signed))); n == 0 || m != n {
+		t.Fatalf("config.change on compliance.rules: %d after the change, %d after a start without one", n, m)
 	}
 }

@@ -7,7 +7,9 @@
 //
 // Files: main.go (commands), config.go (the typed config), redact.go
 // (secrets in store URLs and DSNs never reach a message), stores.go,
-// packs.go, attest.go, mirrors.go, bundles.go (wiring), serve.go (the server and its
+// packs.go, attest.go, mirrors.go, bundles.go, compliance.go (wiring; compliance.go
+// also reads attest.policies as the rules that enforce, and adapts attest's
+// report to compliance and the dashboard), serve.go (the server and its
 // request log), routes.go (the one route table: every package's rows on one
 // gorilla/mux router that never cleans or redirects, and the server's own
 // endpoints), openapi.go and openapi.yaml (the /api/v1 document, served at
@@ -17,7 +19,8 @@
 // `auth` configured: every row's Access checked before its handler, the
 // Docker token endpoint), robots.go (the robots API), tlsreload.go (TLS
 // certificates re-read on change, HSTS), and the CLI clients (*cli.go, over
-// internal/restclient through pack/client, mirror.Client or directly).
+// internal/restclient through pack/client, mirror.Client,
+// compliance.Client or directly).
 //
 // Nothing imports cmd.
 package main

@@ -161,6 +161,9 @@ func wire(ctx context.Context, st *stores, c Config, log *slog.Logger, draining 
 	if err != nil {
 		return nil, err
 	}
+	if err := packs.recordConfig(ctx, "compliance.rules", c.Compliance.Settings()); err != nil {
+		return nil, err
+	}
 	comp := newCompliance(st, c, att.svc, log)
 	if err := comp.attach(ctx); err != nil {
 		return nil, err
