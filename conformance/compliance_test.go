@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -148,6 +149,17 @@ func TestComplianceSeedItem3(t *testing.T) {
 		b.run("back", chromedp.NavigateBack(), chromedp.WaitVisible(chromedp.CSS("#count-versions")))
 		if js {
 			b.screenshot("dashboard-overview")
+			// On a phone's width the page reflows: nothing wider than the
+			// screen but the tables, which scroll inside themselves.
+			b.run("phone width", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Reload(),
+				chromedp.WaitVisible(chromedp.CSS("#count-versions")))
+			ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+			wide, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`))
+			cancel()
+			if err != nil || wide {
+				t.Errorf("overview at 390 px: wider than the screen (%v, %v)", wide, err)
+			}
+			b.screenshot("dashboard-phone")
 		}
 	}
 
