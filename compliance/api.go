@@ -38,11 +38,14 @@ const (
 func (s *Service) Routes(logger *slog.Logger) []routes.Route {
 	h := apierr.Handler
 	return []routes.Route{
-		routes.Get(Prefix+"/summary", h(logger, s.summary)),
-		routes.Get(Prefix+"/packs", h(logger, s.packs)),
-		routes.Get(Prefix+"/history", h(logger, s.history)),
-		routes.Get(Prefix+"/rules", h(logger, s.getRules)),
-		routes.Put(Prefix+"/rules", h(logger, s.putRules)),
+		// Summary and packs show what the caller may pull; the history
+		// is the whole registry's counts, and rules change what every
+		// version is judged by: admins'.
+		routes.Get(Prefix+"/summary", h(logger, s.summary)).With(routes.AnyCaller),
+		routes.Get(Prefix+"/packs", h(logger, s.packs)).With(routes.AnyCaller),
+		routes.Get(Prefix+"/history", h(logger, s.history)).With(routes.AdminOnly),
+		routes.Get(Prefix+"/rules", h(logger, s.getRules)).With(routes.Authenticated),
+		routes.Put(Prefix+"/rules", h(logger, s.putRules)).With(routes.AdminOnly),
 	}
 }
 
@@ -118,7 +121,9 @@ func (s *Service) packs(w http.ResponseWriter, req *http.Request) error {
 	return WriteCSV(w, page.Items)
 }
 
-// Packs returns one page of the stored findings.
+// Packs returns one page of the stored findings, leaving out what the
+// caller may not pull (a page may then be short; the cursor still
+// follows the store's order).
 func (s *Service) Packs(ctx context.Context, q storage.ComplianceQuery) (*Page, error) {
 	limit := q.Limit
 	q.Limit++
@@ -132,7 +137,9 @@ func (s *Service) Packs(ctx context.Context, q storage.ComplianceQuery) (*Page, 
 			out.Next = encodeCursor(recs[i-1].Name, recs[i-1].Version)
 			break
 		}
-		out.Items = append(out.Items, itemOf(r))
+		if registry.MayPull(ctx, r.Name) {
+			out.Items = append(out.Items, itemOf(r))
+		}
 	}
 	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/packreg/packreg/internal/repopattern"
+	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -48,9 +49,13 @@ type MirrorParity struct {
 }
 
 // Summary adds up the findings of the repositories matching pattern ("":
-// all). It reads what the worker stored; it evaluates nothing.
+// all) that the caller may pull. It reads what the worker stored; it
+// evaluates nothing.
 func (s *Service) Summary(ctx context.Context, pattern string) (*Summary, error) {
-	match := func(name string) bool { return pattern == "" || repopattern.Match(pattern, name) }
+	// Only what the caller may pull counts (with authentication on).
+	match := func(name string) bool {
+		return (pattern == "" || repopattern.Match(pattern, name)) && registry.MayPull(ctx, name)
+	}
 	tallies, err := s.st.ComplianceTallies(ctx)
 	if err != nil {
 		return nil, err

@@ -25,6 +25,7 @@ type overviewData struct {
 	Listing  []compliance.Item
 	Next     string
 	Audit    []storage.AuditRecord
+	Wide     bool // the trend and the audit records are shown
 	Message  string
 }
 
@@ -77,14 +78,17 @@ func (u *UI) overview(req *http.Request) (string, any, int, error) {
 		return "", nil, 0, err
 	}
 	d.Listing, d.Next = page.Items, page.Next
-	now := u.now().UTC()
-	pts, err := u.comp.History(ctx, now.Add(-30*24*time.Hour), now, 0)
-	if err != nil {
-		return "", nil, 0, err
-	}
-	d.Trend = newTrend(pts)
-	if d.Audit, err = u.st.ListAudit(ctx, storage.AuditQuery{Limit: auditShown}); err != nil {
-		return "", nil, 0, err
+	d.Wide = u.wide
+	if u.wide {
+		now := u.now().UTC()
+		pts, err := u.comp.History(ctx, now.Add(-30*24*time.Hour), now, 0)
+		if err != nil {
+			return "", nil, 0, err
+		}
+		d.Trend = newTrend(pts)
+		if d.Audit, err = u.st.ListAudit(ctx, storage.AuditQuery{Limit: auditShown}); err != nil {
+			return "", nil, 0, err
+		}
 	}
 	return "overview.html", d, http.StatusOK, nil
 }

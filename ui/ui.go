@@ -61,10 +61,15 @@ type UI struct {
 	log  *slog.Logger
 	now  func() time.Time
 	tmpl *template.Template
+	// wide: show what is the whole registry's (the trend, the audit
+	// trail), which only an admin may read once authentication is on.
+	wide bool
 }
 
-// New returns the dashboard.
-func New(st Store, comp Compliance, rep Reporter, log *slog.Logger) *UI {
+// New returns the dashboard. registryWide shows the trend and the latest
+// audit records, which are the whole registry's: cmd passes true only
+// while authentication is off (the rights of a caller do not filter them).
+func New(st Store, comp Compliance, rep Reporter, log *slog.Logger, registryWide bool) *UI {
 	funcs := template.FuncMap{
 		"when":     func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 		"short":    shortDigest,
@@ -73,16 +78,18 @@ func New(st Store, comp Compliance, rep Reporter, log *slog.Logger) *UI {
 		"pageLink": pageLink,
 	}
 	t := template.Must(template.New("").Funcs(funcs).ParseFS(assets, "assets/*.html"))
-	return &UI{st: st, comp: comp, rep: rep, log: log, now: time.Now, tmpl: t}
+	return &UI{st: st, comp: comp, rep: rep, log: log, now: time.Now, tmpl: t, wide: registryWide}
 }
 
 // Routes are the dashboard's rows of the route table.
 func (u *UI) Routes() []routes.Route {
 	return []routes.Route{
-		routes.Get("/ui", http.RedirectHandler(Prefix, http.StatusMovedPermanently)),
-		routes.Get(Prefix, u.page(u.overview)),
-		routes.Get(Prefix+"style.css", http.HandlerFunc(u.style)),
-		routes.Get(Prefix+"packs/{name:.+}", u.page(u.pack)),
+		routes.Get("/ui", http.RedirectHandler(Prefix, http.StatusMovedPermanently)).With(routes.Public),
+		routes.Get(Prefix+"style.css", http.HandlerFunc(u.style)).With(routes.Public),
+		// The overview counts what the caller may pull (compliance's
+		// read side asks); a pack page needs pull on the pack.
+		routes.Get(Prefix, u.page(u.overview)).With(routes.AnyCaller),
+		routes.Get(Prefix+"packs/{name:.+}", u.page(u.pack)).With(routes.CanPull),
 	}
 }
 

@@ -42,6 +42,7 @@ type authEnv struct {
 	htpasswd string
 	data     string
 	users    map[string]string // name → htpasswd line
+	app      *app
 }
 
 func htpasswdEntry(t *testing.T, user, pass string) string {
@@ -76,6 +77,7 @@ func newAuthEnv(t *testing.T, change func(*Config)) *authEnv {
 			change(c)
 		}
 	})
+	e.app = a
 	e.srv = httptest.NewServer(a.handler)
 	t.Cleanup(e.srv.Close)
 	return e

@@ -109,6 +109,6 @@ func (r uiReporter) Signatures(ctx context.Context, repo string, d digest.Digest
 }
 
 // dashboard is the read-only dashboard over the compliance findings.
-func (c *complianceSvc) dashboard(st *stores, att *attest.Service, log *slog.Logger) *ui.UI {
-	return ui.New(st.meta, c.svc, uiReporter{att}, log)
+func (c *complianceSvc) dashboard(st *stores, att *attest.Service, log *slog.Logger, authOn bool) *ui.UI {
+	return ui.New(st.meta, c.svc, uiReporter{att}, log, !authOn)
 }

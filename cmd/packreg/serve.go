@@ -174,7 +174,7 @@ func wire(ctx context.Context, st *stores, c Config, log *slog.Logger, draining 
 	}
 	table := newRouteTable(reg, st, draining, log,
 		slices.Concat(packs.svc.Routes(), audit.Routes(packs.trail, log), att.svc.Routes(), mir.svc.Routes(), bun.svc.Routes(), comp.svc.Routes(log)),
-		comp.dashboard(st, att.svc, log).Routes(), g, ob)
+		comp.dashboard(st, att.svc, log, g != nil).Routes(), g, ob)
 	return &app{reg: reg, packs: packs, att: att, mir: mir, bun: bun, comp: comp, routes: table, handler: newHandler(table, log, newEdgeSettings(c), ob)}, nil
 }
 
