@@ -147,6 +147,7 @@ func TestHtpasswdBcryptOnly(t *testing.T) {
 		"alice:plaintext",
 		"alice",
 		"robot:ci:" + strings.TrimPrefix(htpasswdLine(t, "x", "y"), "x:"),
+		"robot$ci:" + strings.TrimPrefix(htpasswdLine(t, "x", "y"), "x:"), // would shadow robot ci's login name
 	} {
 		p := filepath.Join(dir, "htpasswd")
 		writeFile(t, p, line+"\n")
@@ -212,6 +213,14 @@ func TestRobots(t *testing.T) {
 	}
 	if _, err := a.Login(t.Context(), "robot:ci", secret+"x"); !errors.Is(err, auth.ErrBadCredentials) {
 		t.Errorf("wrong secret: %v", err)
+	}
+	// The colon-free login name (RFC 7617; oras and helm refuse a ':' in
+	// a user name) is the same robot, with the same identity.
+	if id, err := a.Login(t.Context(), "robot$ci", secret); err != nil || id.Name != "robot:ci" || id.Kind != auth.Robot {
+		t.Errorf("robot$ci logs in: %+v %v", id, err)
+	}
+	if _, err := a.Login(t.Context(), "robot$ci", secret+"x"); !errors.Is(err, auth.ErrBadCredentials) {
+		t.Errorf("robot$ci, wrong secret: %v", err)
 	}
 	if err := st.SetRobotDisabled(t.Context(), "ci", true); err != nil {
 		t.Fatal(err)

@@ -34,6 +34,11 @@ const (
 // RobotPrefix starts every robot identity: "robot:ci".
 const RobotPrefix = "robot:"
 
+// RobotLoginPrefix is the colon-free form of RobotPrefix a robot may log
+// in with ("robot$ci", Harbor's spelling): RFC 7617 forbids ':' in a Basic
+// user-id, and oras and helm refuse to store such a name.
+const RobotLoginPrefix = "robot$"
+
 // AnonymousName is the subject of an anonymous token.
 const AnonymousName = "anonymous"
 
@@ -120,11 +125,15 @@ func (a *Authority) AnonymousActions() Action { return a.anon }
 // Login checks a user's or robot's credentials. Basic credentials split
 // at the first ':', so "robot:ci" with its secret arrives as the name
 // "robot" and the password "ci:<secret>": put back together here (no
-// htpasswd user is named "robot", and secrets have no ':').
+// htpasswd user is named "robot", and secrets have no ':'). "robot$ci" is
+// the same robot.
 func (a *Authority) Login(ctx context.Context, name, secret string) (Identity, error) {
 	if rest, ok := strings.CutPrefix(name+":"+secret, RobotPrefix); ok && name == "robot" {
 		name, secret, _ = strings.Cut(rest, ":")
 		name = RobotPrefix + name
+	}
+	if rest, ok := strings.CutPrefix(name, RobotLoginPrefix); ok {
+		name = RobotPrefix + rest
 	}
 	if strings.HasPrefix(name, RobotPrefix) {
 		return a.robotLogin(ctx, name, secret)

@@ -8,7 +8,8 @@
 //     startup error). The file is re-read when its size or modification
 //     time changes, checked on every use, so a removed user is refused on
 //     the next request.
-//   - Robots: `robot:<name>`, created by an admin with rules of their own
+//   - Robots: `robot:<name>` (login name also `robot$<name>`, colon-free
+//     for RFC 7617 clients), created by an admin with rules of their own
 //     and an expiry. The secret is 32 random bytes shown once; the store
 //     keeps its SHA-256. A fast hash is enough for a secret of 256 random
 //     bits (no dictionary to try, nothing to slow down), and it keeps a

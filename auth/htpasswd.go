@@ -90,8 +90,8 @@ func readHtpasswd(path string) (map[string][]byte, error) {
 			continue
 		}
 		user, hash, ok := strings.Cut(line, ":")
-		if !ok || user == "" || user == "robot" {
-			return nil, fmt.Errorf("htpasswd %s line %d: want user:bcrypt-hash (\"robot\" is no user name: robots log in as robot:<name>)", path, n)
+		if !ok || user == "" || user == "robot" || strings.HasPrefix(user, RobotLoginPrefix) {
+			return nil, fmt.Errorf("htpasswd %s line %d: want user:bcrypt-hash (\"robot\" and \"robot$...\" are no user names: robots log in as robot:<name> or robot$<name>)", path, n)
 		}
 		if _, err := bcrypt.Cost([]byte(hash)); err != nil || !strings.HasPrefix(hash, "$2") {
 			return nil, fmt.Errorf("htpasswd %s line %d (user %q): not a bcrypt hash; only bcrypt is accepted "+
