@@ -58,9 +58,16 @@ type authServer struct {
 
 func startAuthServer(t *testing.T) *authServer {
 	t.Helper()
+	return startAuthServerWith(t, authConfig, "root", "alice", "bob", "carol")
+}
+
+// startAuthServerWith starts packreg with config (a format with one %s,
+// the htpasswd path) and users, each with the password USER-pw.
+func startAuthServerWith(t *testing.T, config string, users ...string) *authServer {
+	t.Helper()
 	dir := t.TempDir()
 	a := &authServer{t: t, htpasswd: filepath.Join(dir, "htpasswd"), users: map[string]string{}}
-	for _, u := range []string{"root", "alice", "bob", "carol"} {
+	for _, u := range users {
 		h, err := bcrypt.GenerateFromPassword([]byte(u+"-pw"), bcrypt.MinCost)
 		if err != nil {
 			t.Fatal(err)
@@ -69,7 +76,7 @@ func startAuthServer(t *testing.T) *authServer {
 	}
 	a.writeUsers()
 	cfg := filepath.Join(dir, "packreg.yaml")
-	if err := os.WriteFile(cfg, fmt.Appendf(nil, authConfig, a.htpasswd), 0o600); err != nil {
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, config, a.htpasswd), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	a.server = startServer(t, "--config", cfg)
