@@ -729,3 +729,27 @@ func TestAuthLeavesProbesAndMetricsOpen(t *testing.T) {
 	}
 	expect(t, "anonymous /v2/ still challenged", e.do("", "GET", "/v2/", nil), 401, "UNAUTHORIZED")
 }
+
+// TestAuthMountTokenFlow: a client that takes its scope from the challenge
+// (the OCI conformance suite does) can mount. The challenge of a mount
+// also asks pull on its source, as Distribution's does, space-separated
+// in one scope value, and /token reads a space-separated value as several
+// scopes (RFC 6749 §3.3). Before, the token named only the target, so
+// every mount became an upload.
+func TestAuthMountTokenFlow(t *testing.T) {
+	e := newAuthEnv(t, nil)
+	od, _ := e.blob("basic:alice", "acme/other", []byte(`{"o":1}`))
+	mount := "/v2/acme/app/blobs/uploads/?mount=" + od + "&from=acme/other"
+	r := e.do("", "POST", mount, nil)
+	expect(t, "mount without credentials", r, 401, "UNAUTHORIZED")
+	ch := r.header.Get("WWW-Authenticate")
+	const want = `scope="repository:acme/app:pull,push repository:acme/other:pull"`
+	if !strings.HasSuffix(ch, want) {
+		t.Fatalf("mount challenge %q, want it to end in %s", ch, want)
+	}
+	tok := e.token("basic:bob", "repository:acme/app:pull,push repository:acme/other:pull")
+	expect(t, "mount with the token of the challenge's scope", e.do("bearer:"+tok, "POST", mount, nil), 201, "")
+	if r := e.do("", "POST", "/v2/acme/app/blobs/uploads/?mount="+od+"&from=no%20such", nil); strings.Contains(r.header.Get("WWW-Authenticate"), "no such") {
+		t.Errorf("a malformed from is echoed: %q", r.header.Get("WWW-Authenticate"))
+	}
+}

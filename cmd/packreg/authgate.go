@@ -132,6 +132,12 @@ func (g *gate) allowed(req *http.Request, c caller, repo, action string) error {
 		return nil
 	}
 	scope := auth.Scope{Type: "repository", Name: repo, Actions: scopeActions(want)}.String()
+	if from := mountSource(req, repo); from != "" {
+		// As Distribution does: a client that asks for the challenge's
+		// scope gets a token that can read the mount's source too (if
+		// its rights allow), else every mount would become an upload.
+		scope += " " + auth.Scope{Type: "repository", Name: from, Actions: []string{"pull"}}.String()
+	}
 	switch {
 	case c.id.Kind == auth.Anonymous && !c.creds:
 		return g.challenge(req, scope, fmt.Sprintf("authentication required to %s %s", action, apierr.Clip(repo)))
@@ -141,6 +147,19 @@ func (g *gate) allowed(req *http.Request, c caller, repo, action string) error {
 		return e
 	}
 	return denied("%s may not %s %s", c.id.Name, action, apierr.Clip(repo))
+}
+
+// mountSource is the source repository of a cross-repository mount into
+// repo ("" for any other request, or a malformed name: never echoed).
+func mountSource(req *http.Request, repo string) string {
+	if req.Method != http.MethodPost || !strings.HasSuffix(req.URL.Path, "/blobs/uploads/") || req.PathValue("name") != repo {
+		return ""
+	}
+	q := req.URL.Query()
+	if from := q.Get("from"); q.Get("mount") != "" && from != repo && oci.ValidName(from) {
+		return from
+	}
+	return ""
 }
 
 // scopeActions are the actions a challenge asks for: what clients ask a

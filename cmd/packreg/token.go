@@ -65,7 +65,12 @@ func (g *gate) token(w http.ResponseWriter, req *http.Request) {
 		}
 	} else {
 		q := req.URL.Query()
-		service, scopes = q.Get("service"), q["scope"]
+		service = q.Get("service")
+		// Each value may hold several scopes, space-separated (RFC 6749
+		// §3.3), as a challenge's scope does.
+		for _, v := range q["scope"] {
+			scopes = append(scopes, strings.Fields(v)...)
+		}
 		if req.Header.Get("Authorization") != "" {
 			user, pass, ok := req.BasicAuth()
 			if !ok {
