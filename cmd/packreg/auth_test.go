@@ -749,6 +749,18 @@ func TestAuthMountTokenFlow(t *testing.T) {
 	}
 	tok := e.token("basic:bob", "repository:acme/app:pull,push repository:acme/other:pull")
 	expect(t, "mount with the token of the challenge's scope", e.do("bearer:"+tok, "POST", mount, nil), 201, "")
+
+	// A token of the target only (a client caching one per repository):
+	// asked to fetch the right one when the identity may read the source,
+	// an ordinary upload when it may not.
+	pd, _ := e.blob("basic:root", "private/x", []byte(`{"p":1}`))
+	only := e.token("basic:bob", "repository:acme/app:pull,push")
+	r = e.do("bearer:"+only, "POST", "/v2/acme/app/blobs/uploads/?mount="+od+"&from=acme/other", nil)
+	expect(t, "mount with a token of the target only", r, 401, "UNAUTHORIZED")
+	if ch := r.header.Get("WWW-Authenticate"); !strings.HasSuffix(ch, strings.TrimSuffix(want, `"`)+`",error="insufficient_scope"`) {
+		t.Errorf("mount with a token of the target only: challenge %q", ch)
+	}
+	expect(t, "mount from an unreadable source with a token", e.do("bearer:"+only, "POST", "/v2/acme/app/blobs/uploads/?mount="+pd+"&from=private/x", nil), 202, "")
 	if r := e.do("", "POST", "/v2/acme/app/blobs/uploads/?mount="+od+"&from=no%20such", nil); strings.Contains(r.header.Get("WWW-Authenticate"), "no such") {
 		t.Errorf("a malformed from is echoed: %q", r.header.Get("WWW-Authenticate"))
 	}

@@ -114,7 +114,29 @@ func (g *gate) check(req *http.Request, c caller, a routes.Access) error {
 		}
 		return nil
 	}
-	return g.allowed(req, c, req.PathValue("name"), a.Action())
+	name := req.PathValue("name")
+	if err := g.allowed(req, c, name, a.Action()); err != nil {
+		return err
+	}
+	return g.mountScope(req, c, name)
+}
+
+// mountScope refuses a token that may push to repo but lacks pull on the
+// mount's source when the identity may pull there: 401 insufficient_scope
+// naming both, so a client that caches a token per repository (the OCI
+// conformance suite) fetches the one it needs, as with Distribution.
+// Without the right it stays an ordinary upload: the answer depends on
+// rights only, never on what the source holds.
+func (g *gate) mountScope(req *http.Request, c caller, repo string) error {
+	from := mountSource(req, repo)
+	if from == "" || c.claims == nil || c.claims.Grant(from).Has(auth.Pull) || !g.auth.Rights(c.id, from).Has(auth.Pull) {
+		return nil
+	}
+	scope := auth.Scope{Type: "repository", Name: repo, Actions: scopeActions(auth.Push)}.String() + " " +
+		auth.Scope{Type: "repository", Name: from, Actions: []string{"pull"}}.String()
+	e := g.challenge(req, scope, fmt.Sprintf("the token does not grant pull on %s, the mount's source", apierr.Clip(from)))
+	e.header.Set("WWW-Authenticate", e.header.Get("WWW-Authenticate")+`,error="insufficient_scope"`)
+	return e
 }
 
 // allowed is the caller's right to action on repo, as the AccessFunc the
