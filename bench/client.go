@@ -19,6 +19,9 @@ import (
 type client struct {
 	base *url.URL
 	hc   *http.Client
+	// authz, when set, is the Authorization header of every request
+	// through do (the auth suite's Basic and Bearer rows).
+	authz string
 }
 
 func newClient(base string) (*client, error) {
@@ -58,6 +61,9 @@ func (c *client) resolve(loc string) (*url.URL, error) {
 // do sends req and checks the status; the body is drained and closed so the
 // connection goes back to the pool.
 func (c *client) do(req *http.Request, want ...int) (*http.Response, error) {
+	if c.authz != "" {
+		req.Header.Set("Authorization", c.authz)
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return nil, err

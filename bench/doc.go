@@ -45,7 +45,7 @@
 //	go run ./bench -quick               # smoke run: small sizes and counts
 //	go run ./bench -backend disk        # disk only (default: all = disk, and S3+PostgreSQL when configured)
 //	go run ./bench -keep                # keep the data dir and the server logs
-//	go run ./bench -suites bundles      # only some suites (blobs,small,manifests,tags,bundles)
+//	go run ./bench -suites bundles      # only some suites (blobs,small,manifests,tags,bundles,auth)
 //
 // For the S3 + PostgreSQL column, set the variables the storage tests use
 // (eval "$(.ci/s3.sh)"; eval "$(.ci/pg.sh)"). The run creates its own

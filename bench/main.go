@@ -17,7 +17,7 @@ import (
 )
 
 // allSuites are the suites -suites chooses from, in run order.
-var allSuites = []string{"blobs", "small", "manifests", "tags", "bundles"}
+var allSuites = []string{"blobs", "small", "manifests", "tags", "bundles", "auth"}
 
 // options are the flags plus the sizes and counts they imply.
 type options struct {
@@ -239,6 +239,7 @@ func (b *bench) runBackend(ctx context.Context, bin string, s backendSpec, work 
 		{"manifests", b.manifests, false},
 		{"tags", b.tagsSuite, true},
 		{"bundles", b.bundles, true},
+		{"auth", b.authSuite, true},
 	}
 	var errs []error
 	for _, st := range steps {

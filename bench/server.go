@@ -92,7 +92,8 @@ func startServer(ctx context.Context, binary string, extra []string, logPath str
 		resp, err := hc.Get(s.base + "/v2/")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			// 401: up, with auth on (the auth suite's server).
+			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
 				return s, nil
 			}
 		}
