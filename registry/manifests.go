@@ -129,29 +129,34 @@ func checkDescriptor(d *oci.DocDescriptor) (digest.Digest, error) {
 
 // checkReferences makes sure every blob and child manifest is in the
 // repository with the size the descriptor claims, and sets the depth of an
-// index from its children's (at most MaxIndexDepth).
-func (r *Registry) checkReferences(ctx context.Context, repo string, m *storage.Manifest, doc *oci.Document) error {
+// index from its children's (at most MaxIndexDepth). It returns the
+// digests it found, which the put then holds present until it commits
+// (storage.PutManifestOptions.Present): a garbage collection cannot take
+// one away in between.
+func (r *Registry) checkReferences(ctx context.Context, repo string, m *storage.Manifest, doc *oci.Document) ([]digest.Digest, error) {
+	var present []digest.Digest
 	if oci.IsIndex(m.MediaType) {
 		m.IndexDepth = 1
 		for _, c := range doc.Children() {
 			d := digest.Digest(c.Digest)
 			child, err := r.meta.GetManifest(ctx, repo, d)
 			if errors.Is(err, storage.ErrNotFound) {
-				return oci.Errorf(oci.ErrManifestBlobUnknown, "manifest %s is not in repository %s", d, repo)
+				return nil, oci.Errorf(oci.ErrManifestBlobUnknown, "manifest %s is not in repository %s", d, repo)
 			}
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if child.Size != *c.Size {
-				return invalidManifest("descriptor of %s says %d bytes, stored manifest has %d", d, *c.Size, child.Size)
+				return nil, invalidManifest("descriptor of %s says %d bytes, stored manifest has %d", d, *c.Size, child.Size)
 			}
 			if child.IndexDepth >= MaxIndexDepth {
-				return invalidManifest("indexes nest too deep: %s is %d levels of index, and an index may nest at most %d",
+				return nil, invalidManifest("indexes nest too deep: %s is %d levels of index, and an index may nest at most %d",
 					d, child.IndexDepth, MaxIndexDepth)
 			}
 			m.IndexDepth = max(m.IndexDepth, child.IndexDepth+1)
+			present = append(present, d)
 		}
-		return nil
+		return present, nil
 	}
 	for _, l := range doc.Blobs() {
 		// Foreign layers are not pushed to the registry: they live at their URLs.
@@ -161,16 +166,17 @@ func (r *Registry) checkReferences(ctx context.Context, repo string, m *storage.
 		d := digest.Digest(l.Digest)
 		size, err := r.meta.BlobSize(ctx, repo, d)
 		if errors.Is(err, storage.ErrNotFound) {
-			return oci.Errorf(oci.ErrManifestBlobUnknown, "blob %s is not in repository %s", d, repo)
+			return nil, oci.Errorf(oci.ErrManifestBlobUnknown, "blob %s is not in repository %s", d, repo)
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if size != *l.Size {
-			return invalidManifest("descriptor of %s says %d bytes, stored blob has %d", d, *l.Size, size)
+			return nil, invalidManifest("descriptor of %s says %d bytes, stored blob has %d", d, *l.Size, size)
 		}
+		present = append(present, d)
 	}
-	return nil
+	return present, nil
 }
 
 func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt route) error {
@@ -250,7 +256,8 @@ func (r *Registry) storeManifest(ctx context.Context, repo string, ref reference
 		return nil, err
 	}
 	m.Repo, m.Digest, m.Size, m.Payload, m.Created = repo, d, int64(len(payload)), payload, r.now().UTC()
-	if err := r.checkReferences(ctx, repo, m, doc); err != nil {
+	present, err := r.checkReferences(ctx, repo, m, doc)
+	if err != nil {
 		return nil, err
 	}
 	cand := ManifestCandidate{Repo: repo, Digest: d, MediaType: m.MediaType, ArtifactType: m.ArtifactType,
@@ -283,11 +290,19 @@ func (r *Registry) storeManifest(ctx context.Context, repo string, ref reference
 		o.TagWas = []storage.TagState{*was}
 	}
 	o.TagWas = append(o.TagWas, unmoved...)
+	o.Present = present
 	if err := r.meta.PutManifest(ctx, m, tags, o); err != nil {
 		if denied != nil && errors.Is(err, storage.ErrConflict) {
 			return nil, denied // a tag appeared or moved meanwhile: now a move
 		}
-		var ce *storage.ClaimError
+		var (
+			ce   *storage.ClaimError
+			gone *storage.RefGoneError
+		)
+		if errors.As(err, &gone) {
+			// A garbage collection took it after the check above.
+			return nil, oci.Errorf(oci.ErrManifestBlobUnknown, "%s is not in repository %s", gone.Digest, repo)
+		}
 		if errors.As(err, &ce) {
 			// Admission passed before a concurrent push bound the tag, or
 			// the tag is bound to content admission does not know of.

@@ -181,6 +181,9 @@ func (r *Registry) commitBlob(ctx context.Context, u *storage.Upload, d digest.D
 	} else if err := r.meta.LinkBlob(ctx, u.Repo, d, u.Offset, ev.Record()); err != nil {
 		return err
 	}
+	if err := r.confirmLinked(ctx, u.Repo, d); err != nil {
+		return err
+	}
 	r.notify(ctx, ev)
 	return nil
 }
@@ -217,6 +220,9 @@ func (r *Registry) linkFrom(ctx context.Context, repo string, d digest.Digest, f
 	}
 	ev := event(ctx, Event{Action: ActionBlobMount, Repo: repo, Digest: d, Size: size})
 	if err := r.meta.LinkBlob(ctx, repo, d, size, ev.Record()); err != nil {
+		return false, err
+	}
+	if err := r.confirmLinked(ctx, repo, d); err != nil {
 		return false, err
 	}
 	r.notify(ctx, ev)

@@ -165,7 +165,26 @@ type PutManifestOptions struct {
 	// put moved the tag) changes nothing and returns a *TagMovedError: a
 	// read-modify-write of a tag cannot lose another writer's change.
 	TagWas []TagState
+	// Present are digests the manifest references that must still be in
+	// its repository when the put commits, each a linked blob or a stored
+	// manifest. The put locks them, so a garbage collection cannot remove
+	// one between the registry's check and the commit; one already gone
+	// fails the put with a *RefGoneError.
+	Present []digest.Digest
 }
+
+// RefGoneError is the error of a put one of whose Present digests is no
+// longer in the repository. It matches ErrNotFound.
+type RefGoneError struct {
+	Repo   string
+	Digest digest.Digest
+}
+
+func (e *RefGoneError) Error() string {
+	return fmt.Sprintf("%s is no longer in repository %s", e.Digest, e.Repo)
+}
+
+func (e *RefGoneError) Is(target error) bool { return target == ErrNotFound }
 
 // TagState is a tag and the digest it points at ("": no such tag).
 type TagState struct {
@@ -222,6 +241,7 @@ type Metadata interface {
 	Uploads
 	Leases
 	Outbox
+	Collector // online garbage collection (gc.go)
 	Close() error
 }
 

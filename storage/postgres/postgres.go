@@ -38,6 +38,7 @@ var Dialect = sqlmeta.Dialect{
 	NowNanos:       "(extract(epoch FROM clock_timestamp()) * 1000000000)::bigint",
 	LockMigrations: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLock),
 	Classify:       classify,
+	RowLocks:       true,
 }
 
 // DefaultConnectTimeout bounds each new connection when the DSN sets no

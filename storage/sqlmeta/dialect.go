@@ -45,6 +45,10 @@ type Dialect struct {
 	LockMigrations string
 	// Classify sorts driver errors (never nil errors).
 	Classify func(error) ErrorClass
+	// RowLocks: the database locks rows a SELECT reads when asked
+	// ({{forupdate}}, {{forshare}}; PostgreSQL). Without it (SQLite) the
+	// tokens are empty: its write transactions are serial anyway.
+	RowLocks bool
 	// Steps are this database's own migration statements, by step: they
 	// run after the step's shared statements, in its transaction, for
 	// what the shared SQL cannot say (SQLite rebuilding a table to change
@@ -79,7 +83,11 @@ func (d *Dialect) expand(q string) string {
 	if !strings.Contains(q, "{{") {
 		return q
 	}
-	pairs := []string{"{{now}}", d.NowNanos}
+	update, share := "", ""
+	if d.RowLocks {
+		update, share = " FOR UPDATE", " FOR SHARE"
+	}
+	pairs := []string{"{{now}}", d.NowNanos, "{{forupdate}}", update, "{{forshare}}", share}
 	for k, v := range d.Types {
 		pairs = append(pairs, "{{"+k+"}}", v)
 	}

@@ -66,6 +66,9 @@ func (s *Store) PutManifest(ctx context.Context, m *storage.Manifest, tags []str
 		if err != nil {
 			return err
 		}
+		if err := s.lockPresent(ctx, tx, id, m.Repo, o.Present); err != nil {
+			return err
+		}
 		// The first push of a digest to a repository fixes its created time.
 		if _, err := s.exec(ctx, tx, qRecordFirstPush, m.Repo, string(m.Digest), created); err != nil {
 			return err
@@ -76,7 +79,7 @@ func (s *Store) PutManifest(ctx context.Context, m *storage.Manifest, tags []str
 		}
 		_, err = s.exec(ctx, tx, qPutManifest,
 			id, string(m.Digest), m.MediaType, m.ArtifactType, m.Size, payload,
-			string(m.Subject), ann, strings.Join(refs, "\n"), m.IndexDepth, first)
+			string(m.Subject), ann, strings.Join(refs, "\n"), m.IndexDepth, first, now)
 		if err != nil {
 			return err
 		}
@@ -110,6 +113,30 @@ func (s *Store) PutManifest(ctx context.Context, m *storage.Manifest, tags []str
 		return s.recordWith(ctx, tx, o.Events, o.Index, &evs)
 	})
 	return s.committed(ctx, err, evs)
+}
+
+// lockPresent makes sure each of ds is a blob linked into, or a manifest
+// stored in, repository id, and locks its row until the commit (FOR
+// SHARE): a collector's sweep locks the row it deletes FOR UPDATE, so one
+// of the two waits for the other and then sees what it did. Under SQLite
+// writes are serial.
+func (s *Store) lockPresent(ctx context.Context, tx *sql.Tx, id int64, repo string, ds []digest.Digest) error {
+	ds = slices.Clone(ds)
+	slices.Sort(ds) // one lock order for every put
+	for _, d := range slices.Compact(ds) {
+		var one int
+		err := s.row(ctx, tx, qPresentBlob, id, string(d)).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			err = s.row(ctx, tx, qPresentManifest, id, string(d)).Scan(&one)
+		}
+		if errors.Is(err, sql.ErrNoRows) {
+			return &storage.RefGoneError{Repo: repo, Digest: d}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // recordWith applies the index changes of a registry write and records
@@ -311,9 +338,12 @@ func decodeAnnotations(s sql.NullString) (map[string]string, error) {
 
 var (
 	qPutManifest = query(`INSERT INTO manifests
-			(repo_id, digest, media_type, artifact_type, size, payload, subject, annotations, refs, index_depth, created)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (repo_id, digest) DO NOTHING`)
+			(repo_id, digest, media_type, artifact_type, size, payload, subject, annotations, refs, index_depth, created, pushed)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (repo_id, digest) DO UPDATE SET pushed = excluded.pushed`)
+	// The put's Present digests, locked against a collector's sweep.
+	qPresentBlob     = query(`SELECT 1 FROM blobs WHERE repo_id = ? AND digest = ?{{forshare}}`)
+	qPresentManifest = query(`SELECT 1 FROM manifests WHERE repo_id = ? AND digest = ?{{forshare}}`)
 	qRecordFirstPush = query(`INSERT INTO manifest_first_push (repo, digest, at) VALUES (?, ?, ?)
 			ON CONFLICT (repo, digest) DO NOTHING`)
 	qFirstPush = query(`SELECT at FROM manifest_first_push WHERE repo = ? AND digest = ?`)

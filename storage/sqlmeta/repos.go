@@ -43,7 +43,7 @@ func (s *Store) LinkBlob(ctx context.Context, repo string, d digest.Digest, size
 		if err != nil {
 			return err
 		}
-		if _, err = s.exec(ctx, tx, qLinkBlob, id, string(d), size, now); err != nil {
+		if _, err = s.exec(ctx, tx, qLinkBlob, id, string(d), size, now, now); err != nil {
 			return err
 		}
 		return s.recordEvents(ctx, tx, evs)
@@ -108,8 +108,11 @@ var (
 		WHERE r.name > ? AND (EXISTS (SELECT 1 FROM blobs b WHERE b.repo_id = r.id)
 			OR EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id))
 		ORDER BY r.name LIMIT ?`)
-	qLinkBlob = query(`INSERT INTO blobs (repo_id, digest, size, created) VALUES (?, ?, ?, ?)
-			ON CONFLICT (repo_id, digest) DO NOTHING`)
+	// A link again refreshes linked: a collector's sweep keeps a blob
+	// linked since its mark (gc.go). The upsert locks the row, so it waits
+	// for a sweep that locked it first and then inserts it anew.
+	qLinkBlob = query(`INSERT INTO blobs (repo_id, digest, size, created, linked) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (repo_id, digest) DO UPDATE SET linked = excluded.linked`)
 	qBlobSize = query(`SELECT b.size FROM blobs b JOIN repositories r ON r.id = b.repo_id
 		WHERE r.name = ? AND b.digest = ?`)
 	qUnlinkBlob = query(`DELETE FROM blobs

@@ -445,6 +445,29 @@ var migrations = [][]string{
 			counts TEXT NOT NULL
 		)`,
 	},
+	// Online garbage collection (gc.go): when a manifest was last pushed
+	// and a blob last linked (the grace period counts from there, not
+	// from the first push), the tombstones of blob bytes being deleted,
+	// and the record of every run.
+	14: {
+		`ALTER TABLE manifests ADD COLUMN pushed {{int}} NOT NULL DEFAULT 0`,
+		`UPDATE manifests SET pushed = created`,
+		`ALTER TABLE blobs ADD COLUMN linked {{int}} NOT NULL DEFAULT 0`,
+		`UPDATE blobs SET linked = created`,
+		`CREATE TABLE gc_tombstones (
+			digest {{name}} PRIMARY KEY,
+			at     {{int}} NOT NULL
+		)`,
+		`CREATE TABLE gc_runs (
+			id           {{id}},
+			dry_run      {{int}} NOT NULL,
+			trigger_name TEXT NOT NULL,
+			started      {{int}} NOT NULL,
+			finished     {{int}} NOT NULL,
+			error        TEXT NOT NULL,
+			counts       TEXT NOT NULL
+		)`,
+	},
 }
 
 // indexDepthBackfill raises the stored indexes' depth from 2 up to max.

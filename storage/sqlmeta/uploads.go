@@ -81,7 +81,7 @@ func (s *Store) FinishUpload(ctx context.Context, id, repo string, d digest.Dige
 		if err != nil {
 			return err
 		}
-		if _, err := s.exec(ctx, tx, qLinkBlob, rid, string(d), size, now); err != nil {
+		if _, err := s.exec(ctx, tx, qLinkBlob, rid, string(d), size, now, now); err != nil {
 			return err
 		}
 		n, err := s.exec(ctx, tx, qDeleteUpload, id)

@@ -1,0 +1,434 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/storage"
+)
+
+// Online garbage collection: mark and sweep over the metadata store while
+// pushes go on.
+//
+// Mark reads every manifest and blob link once, without locks, and works
+// out what is garbage: a manifest is kept when it is tagged, was pushed
+// within the grace period, is listed by a kept manifest (an index's
+// child), or is a referrer whose subject is kept; a blob link is kept when
+// it was linked within the grace period or a kept manifest of its
+// repository lists it. Everything else goes: untagged manifests, the
+// referrers of deleted subjects (signatures, attestations) unless
+// something kept lists them, and the links nothing lists.
+//
+// Sweep proposes each delete to the store, which re-checks it in the
+// delete's own transaction (storage.Collector): whatever a push did since
+// the mark (a tag, a new parent, a link again) keeps it. Manifests go
+// first, parents and subjects before what they list, then links, then the
+// bytes of each digest no repository links any more: the tombstone
+// handshake (BeginBlobDelete) proves no link is left before the blob
+// store delete, and a push that links the digest meanwhile sees the
+// tombstone (confirmLinked) and is not acknowledged unless the bytes are
+// still there. Upload sessions idle for longer than the grace period go
+// too.
+
+// DefaultGCGrace is how young a manifest, link or upload session must be
+// to be kept whatever else holds (gc.grace).
+const DefaultGCGrace = time.Hour
+
+// gcActor is the actor of the events a collection records.
+const gcActor = "gc"
+
+// GCOptions says how to run a collection.
+type GCOptions struct {
+	// DryRun lists what would go and changes nothing.
+	DryRun bool
+	// Grace: nothing younger is collected (0: DefaultGCGrace).
+	Grace time.Duration
+	// Trigger is recorded with the run ("api", "schedule", "cli").
+	Trigger string
+	// MaxItems caps the items listed in the report (0: 10000); the counts
+	// are always whole.
+	MaxItems int
+}
+
+// GCItem is one thing a collection removed (or would remove).
+type GCItem struct {
+	Kind   string        `json:"kind"` // "manifest", "link", "blob", "upload"
+	Repo   string        `json:"repo,omitempty"`
+	Digest digest.Digest `json:"digest,omitempty"`
+	ID     string        `json:"id,omitempty"` // upload session
+	Size   int64         `json:"size"`
+}
+
+// GCReport is a finished collection: its record and what it removed.
+type GCReport struct {
+	storage.GCRun
+	Items     []GCItem
+	Truncated bool // more items than GCOptions.MaxItems
+}
+
+func (rep *GCReport) add(max int, it GCItem) {
+	if len(rep.Items) >= max {
+		rep.Truncated = true
+		return
+	}
+	rep.Items = append(rep.Items, it)
+}
+
+type gcKey struct {
+	repo string
+	d    digest.Digest
+}
+
+// CollectGarbage runs one collection now and records it. A run that
+// fails half way is recorded with its error and what it did until then.
+func (r *Registry) CollectGarbage(ctx context.Context, o GCOptions) (*GCReport, error) {
+	if o.Grace <= 0 {
+		o.Grace = DefaultGCGrace
+	}
+	if o.MaxItems <= 0 {
+		o.MaxItems = 10000
+	}
+	rep := &GCReport{GCRun: storage.GCRun{DryRun: o.DryRun, Trigger: o.Trigger, Started: r.now().UTC()}}
+	cutoff := rep.Started.Add(-o.Grace)
+	err := r.collect(ctx, o, cutoff, rep)
+	rep.Finished = r.now().UTC()
+	if err != nil {
+		rep.Error = err.Error()
+	}
+	// Recorded even when ctx ended: the run did what it did.
+	if rerr := r.meta.RecordGCRun(context.WithoutCancel(ctx), &rep.GCRun); rerr != nil {
+		return rep, errors.Join(err, rerr)
+	}
+	r.log.InfoContext(ctx, "garbage collection", "id", rep.ID, "dryRun", o.DryRun, "manifests", rep.Counts.Manifests,
+		"links", rep.Counts.Links, "blobs", rep.Counts.Blobs, "uploads", rep.Counts.Uploads, "bytes", rep.Counts.Bytes,
+		"kept", rep.Counts.Kept, "err", err)
+	return rep, err
+}
+
+func (r *Registry) collect(ctx context.Context, o GCOptions, cutoff time.Time, rep *GCReport) error {
+	deadManifests, deadLinks, err := r.mark(ctx, cutoff)
+	if err != nil {
+		return err
+	}
+	if err := r.sweepManifests(ctx, o, cutoff, deadManifests, rep); err != nil {
+		return err
+	}
+	gone, err := r.sweepLinks(ctx, o, cutoff, deadLinks, rep)
+	if err != nil {
+		return err
+	}
+	if err := r.sweepBytes(ctx, o, gone, rep); err != nil {
+		return err
+	}
+	return r.sweepUploads(ctx, o, cutoff, rep)
+}
+
+// mark returns the manifests and the links that are garbage, as of the
+// mark: the manifests in an order where a parent comes before its
+// children and a subject before its referrers.
+func (r *Registry) mark(ctx context.Context, cutoff time.Time) ([]storage.GCManifest, []storage.GCLink, error) {
+	manifests := map[gcKey]*storage.GCManifest{}
+	referrers := map[gcKey][]gcKey{} // subject -> its referrers
+	err := r.meta.GCManifests(ctx, func(m storage.GCManifest) error {
+		k := gcKey{m.Repo, m.Digest}
+		manifests[k] = &m
+		if m.Subject != "" {
+			s := gcKey{m.Repo, m.Subject}
+			referrers[s] = append(referrers[s], k)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	live := map[gcKey]bool{} // manifests and links
+	var work []gcKey
+	keep := func(k gcKey) {
+		if !live[k] {
+			live[k] = true
+			work = append(work, k)
+		}
+	}
+	for k, m := range manifests {
+		if m.Tagged || !m.Pushed.Before(cutoff) {
+			keep(k)
+		}
+	}
+	for len(work) > 0 {
+		k := work[len(work)-1]
+		work = work[:len(work)-1]
+		m, ok := manifests[k]
+		if !ok {
+			continue // a blob link: lists nothing
+		}
+		for _, ref := range m.Refs {
+			keep(gcKey{k.repo, ref})
+		}
+		for _, rk := range referrers[k] {
+			keep(rk)
+		}
+	}
+	var dead []storage.GCManifest
+	for k, m := range manifests {
+		if !live[k] {
+			dead = append(dead, *m)
+		}
+	}
+	dead = sweepOrder(dead)
+	var links []storage.GCLink
+	err = r.meta.GCLinks(ctx, func(l storage.GCLink) error {
+		if !live[gcKey{l.Repo, l.Digest}] && l.Linked.Before(cutoff) {
+			links = append(links, l)
+		}
+		return nil
+	})
+	return dead, links, err
+}
+
+// sweepOrder orders garbage manifests so that each comes after every
+// garbage manifest that lists it or is its subject: the store keeps a
+// manifest while either is still there.
+func sweepOrder(dead []storage.GCManifest) []storage.GCManifest {
+	idx := map[gcKey]int{}
+	for i, m := range dead {
+		idx[gcKey{m.Repo, m.Digest}] = i
+	}
+	after := make([][]int, len(dead)) // i -> those that must go after i
+	blockers := make([]int, len(dead))
+	for i, m := range dead {
+		for _, ref := range m.Refs {
+			if j, ok := idx[gcKey{m.Repo, ref}]; ok && j != i {
+				after[i] = append(after[i], j)
+				blockers[j]++
+			}
+		}
+		if j, ok := idx[gcKey{m.Repo, m.Subject}]; ok && m.Subject != "" && j != i {
+			after[j] = append(after[j], i)
+			blockers[i]++
+		}
+	}
+	var ready, order []int
+	for i := range dead {
+		if blockers[i] == 0 {
+			ready = append(ready, i)
+		}
+	}
+	for len(ready) > 0 {
+		i := ready[0]
+		ready = ready[1:]
+		order = append(order, i)
+		for _, j := range after[i] {
+			if blockers[j]--; blockers[j] == 0 {
+				ready = append(ready, j)
+			}
+		}
+	}
+	out := make([]storage.GCManifest, 0, len(dead))
+	for _, i := range order {
+		out = append(out, dead[i])
+	}
+	// A cycle (a referrer listed by its own subject) cannot be ordered:
+	// the store keeps both, and the run counts them as kept.
+	for i := range dead {
+		if blockers[i] > 0 {
+			out = append(out, dead[i])
+		}
+	}
+	return out
+}
+
+func (r *Registry) sweepManifests(ctx context.Context, o GCOptions, cutoff time.Time, dead []storage.GCManifest, rep *GCReport) error {
+	gctx := WithActor(ctx, gcActor)
+	for _, m := range dead {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !o.DryRun {
+			ix, err := r.indexDelete(gctx, m.Repo, "", m.Digest)
+			if err != nil {
+				return err
+			}
+			ev := event(gctx, Event{Action: ActionManifestDelete, Repo: m.Repo, Digest: m.Digest, Size: m.Size})
+			ok, err := r.meta.SweepManifest(gctx, m.Repo, m.Digest, cutoff, storage.DeleteOptions{Events: records(ev), Index: ix})
+			if err != nil {
+				return err
+			}
+			if !ok {
+				rep.Counts.Kept++
+				continue
+			}
+			r.notify(gctx, ev)
+		}
+		rep.Counts.Manifests++
+		rep.add(o.MaxItems, GCItem{Kind: "manifest", Repo: m.Repo, Digest: m.Digest, Size: m.Size})
+	}
+	return nil
+}
+
+// sweepLinks unlinks the garbage links and returns the digests whose
+// bytes may go now: no link to them is left that the mark saw alive.
+func (r *Registry) sweepLinks(ctx context.Context, o GCOptions, cutoff time.Time, dead []storage.GCLink, rep *GCReport) (map[digest.Digest]int64, error) {
+	gctx := WithActor(ctx, gcActor)
+	removed := map[digest.Digest]int64{}
+	for _, l := range dead {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if !o.DryRun {
+			ev := event(gctx, Event{Action: ActionBlobDelete, Repo: l.Repo, Digest: l.Digest, Size: l.Size})
+			ok, err := r.meta.SweepLink(gctx, l.Repo, l.Digest, cutoff, ev.Record())
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				rep.Counts.Kept++
+				continue
+			}
+			r.notify(gctx, ev)
+		}
+		rep.Counts.Links++
+		removed[l.Digest] = l.Size
+		rep.add(o.MaxItems, GCItem{Kind: "link", Repo: l.Repo, Digest: l.Digest, Size: l.Size})
+	}
+	if !o.DryRun {
+		return removed, nil
+	}
+	// Dry: the bytes that would go are those of digests every link of
+	// which would go.
+	going := make(map[gcKey]bool, len(dead))
+	for _, l := range dead {
+		going[gcKey{l.Repo, l.Digest}] = true
+	}
+	err := r.meta.GCLinks(ctx, func(l storage.GCLink) error {
+		if !going[gcKey{l.Repo, l.Digest}] {
+			delete(removed, l.Digest)
+		}
+		return nil
+	})
+	return removed, err
+}
+
+func (r *Registry) sweepBytes(ctx context.Context, o GCOptions, gone map[digest.Digest]int64, rep *GCReport) error {
+	ds := make([]digest.Digest, 0, len(gone))
+	for d := range gone {
+		ds = append(ds, d)
+	}
+	slices.Sort(ds)
+	for _, d := range ds {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !o.DryRun {
+			ok, err := r.deleteBytes(ctx, d)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue // still linked somewhere: not garbage
+			}
+		}
+		rep.Counts.Blobs++
+		rep.Counts.Bytes += gone[d]
+		rep.add(o.MaxItems, GCItem{Kind: "blob", Digest: d, Size: gone[d]})
+	}
+	return nil
+}
+
+// deleteBytes deletes blob d from the blob store if the metadata proves
+// no repository links it, under a tombstone (storage.Collector).
+func (r *Registry) deleteBytes(ctx context.Context, d digest.Digest) (deleted bool, err error) {
+	free, err := r.meta.BeginBlobDelete(ctx, d)
+	defer func() {
+		if eerr := r.meta.EndBlobDelete(context.WithoutCancel(ctx), d); eerr != nil {
+			err = errors.Join(err, eerr)
+		}
+	}()
+	if err != nil || !free {
+		return false, err
+	}
+	err = r.blobs.Delete(ctx, d)
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil // gone already (a replica's run)
+	}
+	return err == nil, err
+}
+
+func (r *Registry) sweepUploads(ctx context.Context, o GCOptions, cutoff time.Time, rep *GCReport) error {
+	const page = 100
+	for {
+		n := page
+		if o.DryRun {
+			n = o.MaxItems + 1 // nothing goes, so no second page would differ
+		}
+		stale, err := r.meta.StaleUploads(ctx, cutoff, n)
+		if err != nil {
+			return err
+		}
+		for _, u := range stale {
+			if !o.DryRun {
+				if err := r.blobs.Abort(ctx, u); err != nil {
+					return err
+				}
+				if err := r.meta.DeleteUpload(ctx, u.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+					return err
+				}
+			}
+			rep.Counts.Uploads++
+			rep.add(o.MaxItems, GCItem{Kind: "upload", Repo: u.Repo, ID: u.ID, Size: u.Offset})
+		}
+		if o.DryRun || len(stale) < n {
+			return nil
+		}
+	}
+}
+
+// confirmLinked is the pushing side of the tombstone handshake, after a
+// link of d committed: when a collection is deleting d's bytes, wait for
+// it to end, then acknowledge the link only if the bytes are still there.
+// Otherwise the link goes again and the push fails with 503: pushing the
+// blob again stores it anew.
+func (r *Registry) confirmLinked(ctx context.Context, repo string, d digest.Digest) error {
+	seen := false
+	// A tombstone lives for one blob store delete; one left by a crashed
+	// run is waited out no longer than this, then the bytes decide.
+	wait := time.NewTimer(10 * time.Second)
+	defer wait.Stop()
+	for {
+		deleting, err := r.meta.BlobDeleting(ctx, d)
+		if err != nil {
+			return err
+		}
+		if !deleting {
+			break
+		}
+		seen = true
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-wait.C:
+		case <-time.After(20 * time.Millisecond):
+			continue
+		}
+		break
+	}
+	if !seen {
+		return nil
+	}
+	if _, err := r.blobs.Stat(ctx, d); !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	if err := r.meta.UnlinkBlob(ctx, repo, d); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	return fmt.Errorf("blob %s was garbage collected while this push linked it; push it again: %w", d, storage.ErrUnavailable)
+}
+
+// GCRuns lists recorded collections, newest first, with ID < before (0:
+// from the newest).
+func (r *Registry) GCRuns(ctx context.Context, before int64, n int) ([]storage.GCRun, error) {
+	return r.meta.GCRuns(ctx, before, n)
+}

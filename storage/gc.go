@@ -1,0 +1,92 @@
+package storage
+
+import (
+	"context"
+	"time"
+
+	"github.com/packreg/packreg/digest"
+)
+
+// GCManifest is what the garbage collector's mark phase reads of one
+// manifest: never its payload.
+type GCManifest struct {
+	Repo    string
+	Digest  digest.Digest
+	Size    int64
+	Subject digest.Digest
+	Refs    []digest.Digest
+	Tagged  bool
+	// Pushed is the last time a put stored or re-stored this digest in
+	// Repo (not Created, which a re-push keeps): the grace period counts
+	// from it.
+	Pushed time.Time
+}
+
+// GCLink is one blob linked into one repository.
+type GCLink struct {
+	Repo   string
+	Digest digest.Digest
+	Size   int64
+	// Linked is the last time an upload or a mount linked it.
+	Linked time.Time
+}
+
+// GCRun is the record of one garbage collection.
+type GCRun struct {
+	ID       int64
+	DryRun   bool
+	Trigger  string // "api", "schedule"
+	Started  time.Time
+	Finished time.Time
+	// Error is why the run stopped early ("" when it completed).
+	Error  string
+	Counts GCCounts
+}
+
+// GCCounts is what a run collected (or, dry, would collect).
+type GCCounts struct {
+	Manifests int   `json:"manifests"`
+	Links     int   `json:"links"`
+	Blobs     int   `json:"blobs"`
+	Uploads   int   `json:"uploads"`
+	Bytes     int64 `json:"bytes"` // blob bytes freed in the blob store, plus manifest payloads
+	Kept      int   `json:"kept"`  // candidates the sweep's re-check kept
+}
+
+// Collector is the metadata store's part of online garbage collection.
+// The mark phase reads everything (GCManifests, GCLinks) without locks;
+// every delete re-checks, in its own transaction, that what it deletes is
+// still garbage, so pushes go on during a run. The rules a re-check
+// applies are the rules of the mark: the store enforces them, the caller
+// only proposes.
+type Collector interface {
+	// GCManifests calls fn for every manifest of every repository.
+	GCManifests(ctx context.Context, fn func(GCManifest) error) error
+	// GCLinks calls fn for every blob link.
+	GCLinks(ctx context.Context, fn func(GCLink) error) error
+	// SweepManifest deletes manifest d of repo if, in the delete's
+	// transaction, it was last pushed before cutoff, has no tag, no
+	// manifest of repo lists it in its refs, and its subject (if any) is
+	// not stored in repo. It reports whether it deleted; o is recorded
+	// only then.
+	SweepManifest(ctx context.Context, repo string, d digest.Digest, cutoff time.Time, o DeleteOptions) (bool, error)
+	// SweepLink unlinks blob d from repo if, in the transaction, it was
+	// last linked before cutoff and no manifest of repo lists it in its
+	// refs. evs are recorded only when it unlinked.
+	SweepLink(ctx context.Context, repo string, d digest.Digest, cutoff time.Time, evs ...Event) (bool, error)
+	// BeginBlobDelete marks d's bytes as being deleted (a tombstone),
+	// then reports whether no repository links d. Only on true may the
+	// caller delete the bytes; either way it calls EndBlobDelete after.
+	// A writer that links d checks BlobDeleting after its link commits:
+	// one of the two sees the other (both write, then read).
+	BeginBlobDelete(ctx context.Context, d digest.Digest) (bool, error)
+	// EndBlobDelete removes d's tombstone.
+	EndBlobDelete(ctx context.Context, d digest.Digest) error
+	// BlobDeleting reports whether d's bytes are being deleted.
+	BlobDeleting(ctx context.Context, d digest.Digest) (bool, error)
+	// RecordGCRun stores a finished run and sets its ID.
+	RecordGCRun(ctx context.Context, run *GCRun) error
+	// GCRuns returns up to n runs, newest first, with ID < before (0: from
+	// the newest).
+	GCRuns(ctx context.Context, before int64, n int) ([]GCRun, error)
+}

@@ -1,0 +1,279 @@
+package sqlmeta
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/storage"
+)
+
+// The collector's sweep (storage.Collector). Each delete locks the row it
+// deletes first (FOR UPDATE on PostgreSQL), then reads what would keep it
+// with statements that each see the latest commits (READ COMMITTED): a
+// put that locked the row first (FOR SHARE of its Present digests, or the
+// upsert of a manifest or a link) has committed by then, and its tag, its
+// refs or its fresh pushed/linked time keeps the row. A put that comes
+// after waits for the sweep, finds the row gone and fails (Present) or
+// inserts it anew (the upserts). Under SQLite write transactions are
+// serial and the same reads decide.
+
+func (s *Store) GCManifests(ctx context.Context, fn func(storage.GCManifest) error) error {
+	rows, err := s.rows(ctx, s.r, qGCManifests)
+	if err != nil {
+		return s.fail("gc manifests", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			m             storage.GCManifest
+			subject, refs string
+			pushed        int64
+		)
+		if err := rows.Scan(&m.Repo, &m.Digest, &m.Size, &subject, &refs, &pushed, &m.Tagged); err != nil {
+			return s.fail("gc manifests", err)
+		}
+		m.Subject, m.Pushed = digest.Digest(subject), fromNanos(pushed)
+		if refs != "" {
+			for r := range strings.SplitSeq(refs, "\n") {
+				m.Refs = append(m.Refs, digest.Digest(r))
+			}
+		}
+		if err := fn(m); err != nil {
+			return err
+		}
+	}
+	return s.fail("gc manifests", rows.Err())
+}
+
+func (s *Store) GCLinks(ctx context.Context, fn func(storage.GCLink) error) error {
+	rows, err := s.rows(ctx, s.r, qGCLinks)
+	if err != nil {
+		return s.fail("gc links", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			l      storage.GCLink
+			linked int64
+		)
+		if err := rows.Scan(&l.Repo, &l.Digest, &l.Size, &linked); err != nil {
+			return s.fail("gc links", err)
+		}
+		l.Linked = fromNanos(linked)
+		if err := fn(l); err != nil {
+			return err
+		}
+	}
+	return s.fail("gc links", rows.Err())
+}
+
+func (s *Store) SweepManifest(ctx context.Context, repo string, d digest.Digest, cutoff time.Time, o storage.DeleteOptions) (bool, error) {
+	var (
+		evs     []storage.Event
+		deleted bool
+	)
+	err := s.write(ctx, "sweep manifest", func(ctx context.Context, tx *sql.Tx) error {
+		deleted = false
+		id, err := s.repoID(ctx, tx, repo)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var (
+			pushed  int64
+			subject string
+		)
+		err = s.row(ctx, tx, qGCLockManifest, id, string(d)).Scan(&pushed, &subject)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // gone already
+		}
+		if err != nil || pushed >= nanos(cutoff) {
+			return err
+		}
+		if keep, err := s.anyOf(ctx, tx, []check{
+			{qGCTagged, []any{id, string(d)}},
+			{qGCManifestReferenced, []any{id, string(d), refPattern(d)}},
+		}); keep || err != nil {
+			return err
+		}
+		if subject != "" {
+			if keep, err := s.anyOf(ctx, tx, []check{{qGCManifestStored, []any{id, subject}}}); keep || err != nil {
+				return err
+			}
+		}
+		if _, err := s.exec(ctx, tx, qDeleteManifest, id, string(d)); err != nil {
+			return err
+		}
+		deleted = true
+		return s.recordWith(ctx, tx, o.Events, o.Index, &evs)
+	})
+	if !deleted {
+		evs = nil
+	}
+	return deleted, s.committed(ctx, err, evs)
+}
+
+func (s *Store) SweepLink(ctx context.Context, repo string, d digest.Digest, cutoff time.Time, evs ...storage.Event) (bool, error) {
+	deleted := false
+	err := s.write(ctx, "sweep link", func(ctx context.Context, tx *sql.Tx) error {
+		deleted = false
+		id, err := s.repoID(ctx, tx, repo)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var linked int64
+		err = s.row(ctx, tx, qGCLockLink, id, string(d)).Scan(&linked)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil || linked >= nanos(cutoff) {
+			return err
+		}
+		if keep, err := s.anyOf(ctx, tx, []check{{qGCManifestReferenced, []any{id, "", refPattern(d)}}}); keep || err != nil {
+			return err
+		}
+		if _, err := s.exec(ctx, tx, qGCUnlink, id, string(d)); err != nil {
+			return err
+		}
+		deleted = true
+		return s.recordEvents(ctx, tx, evs)
+	})
+	if !deleted {
+		evs = nil
+	}
+	return deleted, s.committed(ctx, err, evs)
+}
+
+// BeginBlobDelete commits the tombstone before it looks for links: a
+// writer links first and looks for a tombstone after, so whichever comes
+// second sees the other.
+func (s *Store) BeginBlobDelete(ctx context.Context, d digest.Digest) (bool, error) {
+	now := time.Now().UnixNano()
+	err := s.write(ctx, "begin blob delete", func(ctx context.Context, tx *sql.Tx) error {
+		_, err := s.exec(ctx, tx, qGCTombstone, string(d), now)
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	var linked bool
+	if err := s.row(ctx, s.r, qGCLinkedAnywhere, string(d)).Scan(&linked); err != nil {
+		return false, s.fail("begin blob delete", err)
+	}
+	return !linked, nil
+}
+
+func (s *Store) EndBlobDelete(ctx context.Context, d digest.Digest) error {
+	return s.write(ctx, "end blob delete", func(ctx context.Context, tx *sql.Tx) error {
+		_, err := s.exec(ctx, tx, qGCUntombstone, string(d))
+		return err
+	})
+}
+
+func (s *Store) BlobDeleting(ctx context.Context, d digest.Digest) (bool, error) {
+	var ok bool
+	err := s.row(ctx, s.r, qGCDeleting, string(d)).Scan(&ok)
+	return ok, s.fail("blob deleting", err)
+}
+
+func (s *Store) RecordGCRun(ctx context.Context, run *storage.GCRun) error {
+	counts, err := json.Marshal(run.Counts)
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, "record gc run", func(ctx context.Context, tx *sql.Tx) error {
+		return s.row(ctx, tx, qGCRecordRun, boolInt(run.DryRun), run.Trigger, nanos(run.Started),
+			nanos(run.Finished), run.Error, string(counts)).Scan(&run.ID)
+	})
+}
+
+func (s *Store) GCRuns(ctx context.Context, before int64, n int) ([]storage.GCRun, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	if before <= 0 {
+		before = 1 << 62
+	}
+	rows, err := s.rows(ctx, s.r, qGCRuns, before, n)
+	if err != nil {
+		return nil, s.fail("gc runs", err)
+	}
+	defer rows.Close()
+	var out []storage.GCRun
+	for rows.Next() {
+		var (
+			r                 storage.GCRun
+			dry               int
+			started, finished int64
+			counts            string
+		)
+		if err := rows.Scan(&r.ID, &dry, &r.Trigger, &started, &finished, &r.Error, &counts); err != nil {
+			return nil, s.fail("gc runs", err)
+		}
+		r.DryRun, r.Started, r.Finished = dry != 0, fromNanos(started), fromNanos(finished)
+		if err := json.Unmarshal([]byte(counts), &r.Counts); err != nil {
+			return nil, s.fail("gc runs", fmt.Errorf("run %d counts: %w", r.ID, err))
+		}
+		out = append(out, r)
+	}
+	return out, s.fail("gc runs", rows.Err())
+}
+
+// check is one EXISTS query and its arguments.
+type check struct {
+	q    *Query
+	args []any
+}
+
+// anyOf reports whether any of the checks finds a row.
+func (s *Store) anyOf(ctx context.Context, tx *sql.Tx, cs []check) (bool, error) {
+	for _, c := range cs {
+		var ok bool
+		if err := s.row(ctx, tx, c.q, c.args...).Scan(&ok); err != nil || ok {
+			return ok, err
+		}
+	}
+	return false, nil
+}
+
+// refPattern matches a refs column (digests one per line) that lists d.
+// Digests hold no LIKE wildcard, and a digest is never part of a longer
+// one: each starts with its algorithm and a colon.
+func refPattern(d digest.Digest) string { return "%" + string(d) + "%" }
+
+var (
+	qGCManifests = query(`SELECT r.name, m.digest, m.size, m.subject, m.refs, m.pushed,
+			EXISTS (SELECT 1 FROM tags t WHERE t.repo_id = m.repo_id AND t.digest = m.digest)
+		FROM manifests m JOIN repositories r ON r.id = m.repo_id`)
+	qGCLinks = query(`SELECT r.name, b.digest, b.size, b.linked
+		FROM blobs b JOIN repositories r ON r.id = b.repo_id`)
+	qGCLockManifest = query(`SELECT pushed, subject FROM manifests
+		WHERE repo_id = ? AND digest = ?{{forupdate}}`)
+	qGCLockLink = query(`SELECT linked FROM blobs WHERE repo_id = ? AND digest = ?{{forupdate}}`)
+	qGCTagged   = query(`SELECT EXISTS (SELECT 1 FROM tags WHERE repo_id = ? AND digest = ?)`)
+	// Another manifest of the repository lists the digest.
+	qGCManifestReferenced = query(`SELECT EXISTS (SELECT 1 FROM manifests
+		WHERE repo_id = ? AND digest <> ? AND refs LIKE ?)`)
+	qGCManifestStored = query(`SELECT EXISTS (SELECT 1 FROM manifests WHERE repo_id = ? AND digest = ?)`)
+	qGCUnlink         = query(`DELETE FROM blobs WHERE repo_id = ? AND digest = ?`)
+	qGCTombstone      = query(`INSERT INTO gc_tombstones (digest, at) VALUES (?, ?)
+		ON CONFLICT (digest) DO UPDATE SET at = excluded.at`)
+	qGCUntombstone    = query(`DELETE FROM gc_tombstones WHERE digest = ?`)
+	qGCLinkedAnywhere = query(`SELECT EXISTS (SELECT 1 FROM blobs WHERE digest = ?)`)
+	qGCDeleting       = query(`SELECT EXISTS (SELECT 1 FROM gc_tombstones WHERE digest = ?)`)
+	qGCRecordRun      = query(`INSERT INTO gc_runs (dry_run, trigger_name, started, finished, error, counts)
+		VALUES (?, ?, ?, ?, ?, ?) RETURNING id`)
+	qGCRuns = query(`SELECT id, dry_run, trigger_name, started, finished, error, counts FROM gc_runs
+		WHERE id < ? ORDER BY id DESC LIMIT ?`)
+)
