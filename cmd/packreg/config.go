@@ -65,6 +65,7 @@ type Config struct {
 	Tracing      TracingConfig `yaml:"tracing"` // observe.go
 	// Compliance rules that report (compliance.go)
 	Compliance compliance.Config `yaml:"compliance"`
+	GC         GCConfig          `yaml:"gc"` // gc.go
 }
 
 // ServerConfig is the `server:` section: the HTTP edge (edge.go).
@@ -117,6 +118,7 @@ func DefaultConfig() Config {
 		Metrics:    MetricsConfig{Enabled: true},
 		Tracing:    defaultTracingConfig(),
 		Compliance: defaultComplianceConfig(),
+		GC:         defaultGCConfig(),
 	}
 }
 
@@ -321,6 +323,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.Compliance.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.GC.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {

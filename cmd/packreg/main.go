@@ -32,6 +32,7 @@ Usage:
   packreg export -o FILE.tar|DIR/   export a signed offline bundle (packreg export -h)
   packreg import FILE.tar|DIR    import an offline bundle, checked whole first (packreg import -h)
   packreg compliance [--failing] [--json|--csv]   the registry's compliance; exit 1 when anything fails
+  packreg gc [--dry-run] | runs   collect garbage now (or list what would go), and past runs
   packreg version                print the version
 `
 
@@ -99,6 +100,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runImport(ctx, args[1:], stdout, stderr)
 	case "compliance":
 		return runCompliance(ctx, args[1:], stdout, stderr)
+	case "gc":
+		return runGC(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "packreg", buildVersion())
 		return 0

@@ -90,6 +90,7 @@ func serve(ctx context.Context, c Config, log *slog.Logger) error {
 	a.mir.start(bgCtx, &bg)
 	a.bun.start(bgCtx, &bg)
 	a.comp.start(bgCtx, &bg)
+	a.gc.start(bgCtx, &bg, c.GC.Schedule)
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -127,6 +128,7 @@ type app struct {
 	mir     *mirrors
 	bun     *bundles
 	comp    *complianceSvc
+	gc      *collector
 	routes  *mux.Router // the route table
 	handler http.Handler
 }
@@ -172,10 +174,11 @@ func wire(ctx context.Context, st *stores, c Config, log *slog.Logger, draining 
 	if err != nil {
 		return nil, err
 	}
+	gc := &collector{reg: reg, leases: st.meta, grace: c.GC.Grace, holder: janitorHolder(), log: log}
 	table := newRouteTable(reg, st, draining, log,
-		slices.Concat(packs.svc.Routes(), audit.Routes(packs.trail, log), att.svc.Routes(), mir.svc.Routes(), bun.svc.Routes(), comp.svc.Routes(log)),
+		slices.Concat(packs.svc.Routes(), audit.Routes(packs.trail, log), att.svc.Routes(), mir.svc.Routes(), bun.svc.Routes(), comp.svc.Routes(log), gc.routes()),
 		comp.dashboard(st, att.svc, log, g != nil).Routes(), g, ob)
-	return &app{reg: reg, packs: packs, att: att, mir: mir, bun: bun, comp: comp, routes: table, handler: newHandler(table, log, newEdgeSettings(c), ob)}, nil
+	return &app{reg: reg, packs: packs, att: att, mir: mir, bun: bun, comp: comp, gc: gc, routes: table, handler: newHandler(table, log, newEdgeSettings(c), ob)}, nil
 }
 
 // startBackground runs the registry's upload janitor until ctx ends. Every

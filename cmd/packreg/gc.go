@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/packreg/packreg/internal/apierr"
+	"github.com/packreg/packreg/internal/routes"
+	"github.com/packreg/packreg/registry"
+	"github.com/packreg/packreg/storage"
+)
+
+// GCConfig is the `gc:` section: online garbage collection (registry/gc.go).
+type GCConfig struct {
+	// Grace: manifests, blob links and upload sessions younger than this
+	// are never collected.
+	Grace time.Duration `yaml:"grace"`
+	// Schedule is how often the worker collects (0: never; runs are then
+	// asked for through the API or `packreg gc`). Every replica may run
+	// the worker; a lease lets one at a time collect.
+	Schedule time.Duration `yaml:"schedule"`
+}
+
+func defaultGCConfig() GCConfig { return GCConfig{Grace: registry.DefaultGCGrace} }
+
+func (c GCConfig) validate() error {
+	if c.Grace < time.Second || c.Schedule < 0 {
+		return fmt.Errorf("gc: grace must be at least 1s and schedule 0 (off) or positive, got %s and %s", c.Grace, c.Schedule)
+	}
+	return nil
+}
+
+const (
+	gcPrefix = "/api/v1/gc"
+	gcLease  = "registry.gc"
+	// gcLeaseTTL is how long a crashed collector keeps the others out.
+	gcLeaseTTL = 30 * time.Second
+	// gcMaxRuns caps a page of GET /api/v1/gc/runs.
+	gcMaxRuns = 100
+)
+
+// gcRequest is the body of POST /api/v1/gc (optional: {} is a real run).
+type gcRequest struct {
+	DryRun bool `json:"dryRun"`
+}
+
+// gcRunView is one run on the wire; Items only in the answer to the run.
+type gcRunView struct {
+	ID        int64             `json:"id"`
+	DryRun    bool              `json:"dryRun"`
+	Trigger   string            `json:"trigger"`
+	Started   time.Time         `json:"startedAt"`
+	Finished  time.Time         `json:"finishedAt"`
+	Error     string            `json:"error,omitempty"`
+	Counts    storage.GCCounts  `json:"counts"`
+	Items     []registry.GCItem `json:"items,omitempty"`
+	Truncated bool              `json:"truncated,omitempty"`
+}
+
+type gcRunList struct {
+	Items []gcRunView `json:"items"`
+}
+
+func viewGCRun(r storage.GCRun) gcRunView {
+	return gcRunView{ID: r.ID, DryRun: r.DryRun, Trigger: r.Trigger, Started: r.Started, Finished: r.Finished,
+		Error: r.Error, Counts: r.Counts}
+}
+
+// collector runs collections under the lease, on request and on schedule.
+type collector struct {
+	reg    *registry.Registry
+	leases storage.Leases
+	grace  time.Duration
+	holder string
+	log    *slog.Logger
+	mu     sync.Mutex // one run at a time in this process; the lease across replicas
+}
+
+// errGCBusy: another run holds the lease.
+var errGCBusy = apierr.New(http.StatusConflict, apierr.Conflict, "a garbage collection is running; try again when it ends")
+
+// run collects once if this process gets the lease; dry runs change
+// nothing and need no lease.
+func (c *collector) run(ctx context.Context, dry bool, trigger string) (*registry.GCReport, error) {
+	o := registry.GCOptions{DryRun: dry, Grace: c.grace, Trigger: trigger}
+	if dry {
+		return c.reg.CollectGarbage(ctx, o)
+	}
+	if !c.mu.TryLock() {
+		return nil, errGCBusy
+	}
+	defer c.mu.Unlock()
+	ok, err := c.leases.AcquireLease(ctx, gcLease, c.holder, gcLeaseTTL)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, errGCBusy
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go storage.HoldLease(ctx, c.leases, gcLease, c.holder, gcLeaseTTL, func(err error) {
+		cancel(fmt.Errorf("gc lease lost: %v", err))
+	})
+	defer func() { _ = c.leases.ReleaseLease(context.WithoutCancel(ctx), gcLease, c.holder) }()
+	return c.reg.CollectGarbage(ctx, o)
+}
+
+// start runs the scheduled collections when every is positive.
+func (c *collector) start(ctx context.Context, wg *sync.WaitGroup, every time.Duration) {
+	if every <= 0 {
+		return
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.schedule(ctx, every)
+	}()
+}
+
+// schedule collects every c.Schedule until ctx ends.
+func (c *collector) schedule(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := c.run(ctx, false, "schedule"); err != nil && err != errGCBusy && ctx.Err() == nil {
+			c.log.WarnContext(ctx, "scheduled garbage collection", "err", err)
+		}
+	}
+}
+
+func (c *collector) routes() []routes.Route {
+	return []routes.Route{
+		routes.Post(gcPrefix, apierr.Handler(c.log, c.post)),
+		routes.Get(gcPrefix+"/runs", apierr.Handler(c.log, c.list)),
+	}
+}
+
+func (c *collector) post(w http.ResponseWriter, req *http.Request) error {
+	if _, err := apierr.Query(req.URL.RawQuery); err != nil {
+		return err
+	}
+	var in gcRequest
+	if _, err := apierr.DecodeOptionalJSON(req.Body, &in, 4<<10); err != nil {
+		return err
+	}
+	rep, err := c.run(req.Context(), in.DryRun, "api")
+	if err != nil {
+		return err // a run that stopped half way is recorded with its error
+	}
+	v := viewGCRun(rep.GCRun)
+	v.Items, v.Truncated = rep.Items, rep.Truncated
+	if v.Items == nil {
+		v.Items = []registry.GCItem{}
+	}
+	apierr.JSON(w, http.StatusOK, v)
+	return nil
+}
+
+func (c *collector) list(w http.ResponseWriter, req *http.Request) error {
+	q, err := apierr.Query(req.URL.RawQuery, "limit", "before")
+	if err != nil {
+		return err
+	}
+	limit, before := 20, int64(0)
+	if s, ok := q["limit"]; ok {
+		if limit, err = apierr.ParseLimit(s, gcMaxRuns); err != nil {
+			return err
+		}
+	}
+	if s, ok := q["before"]; ok {
+		if before, err = strconv.ParseInt(s, 10, 64); err != nil || before < 1 {
+			return apierr.Bad("before %q: want a run id", apierr.Clip(s))
+		}
+	}
+	runs, err := c.reg.GCRuns(req.Context(), before, limit)
+	if err != nil {
+		return err
+	}
+	out := gcRunList{Items: make([]gcRunView, 0, len(runs))}
+	for _, r := range runs {
+		out.Items = append(out.Items, viewGCRun(r))
+	}
+	apierr.JSON(w, http.StatusOK, out)
+	return nil
+}
