@@ -1,0 +1,199 @@
+package registry_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/packreg/packreg/internal/teststores"
+	"github.com/packreg/packreg/oci"
+	"github.com/packreg/packreg/registry"
+	"github.com/packreg/packreg/storage"
+)
+
+// gcWorld is a registry whose clock can be moved past the grace period,
+// and its blob store, to see the bytes themselves.
+type gcWorld struct {
+	reg   *registry.Registry
+	blobs storage.BlobStore
+	skew  time.Duration
+}
+
+func newGCWorld(t *testing.T) *gcWorld {
+	blobs, meta, _ := teststores.Open(t)
+	w := &gcWorld{blobs: blobs}
+	w.reg = registry.New(blobs, meta, registry.WithClock(func() time.Time { return time.Now().Add(w.skew) }))
+	return w
+}
+
+func (w *gcWorld) itemSet(rep *registry.GCReport) []string {
+	var out []string
+	for _, it := range rep.Items {
+		out = append(out, it.Kind+" "+it.Repo+" "+string(it.Digest)+it.ID)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestGCCollectsGarbageOnly: untagged manifests, the referrers of
+// deleted subjects, an untagged index and its child, blobs nothing lists
+// and an idle upload go; what is tagged, listed or signs something kept
+// stays and pulls whole. The dry run lists exactly what the run removes.
+func TestGCCollectsGarbageOnly(t *testing.T) {
+	w := newGCWorld(t)
+	h := w.reg
+	const repo = "gc/app"
+	kept := imageManifest(t, h, repo, []byte("kept layer"), []byte("shared layer"))
+	expect(t, putManifest(t, h, repo, "v1", kept, oci.MediaTypeImageManifest), 201, "")
+	gone := imageManifest(t, h, repo, []byte("gone layer"), []byte("shared layer"))
+	expect(t, putManifest(t, h, repo, sha(gone).String(), gone, oci.MediaTypeImageManifest), 201, "")
+	sign := func(subject []byte, note string) []byte {
+		l := pushBlob(t, h, repo, []byte(note))
+		return mustJSON(map[string]any{"schemaVersion": 2, "mediaType": oci.MediaTypeImageManifest,
+			"artifactType": "application/vnd.dev.cosign.artifact.sig.v1+json",
+			"config":       desc("application/vnd.oci.empty.v1+json", pushBlob(t, h, repo, []byte("{}")), 2),
+			"layers":       []oci.Descriptor{desc("application/json", l, int64(len(note)))},
+			"subject":      desc(oci.MediaTypeImageManifest, sha(subject), int64(len(subject)))})
+	}
+	keptSig, goneSig := sign(kept, "signs kept"), sign(gone, "signs gone")
+	for _, s := range [][]byte{keptSig, goneSig} {
+		expect(t, putManifest(t, h, repo, sha(s).String(), s, oci.MediaTypeImageManifest), 201, "")
+	}
+	child := imageManifest(t, h, repo, []byte("child layer"))
+	expect(t, putManifest(t, h, repo, sha(child).String(), child, oci.MediaTypeImageManifest), 201, "")
+	index := mustJSON(map[string]any{"schemaVersion": 2, "mediaType": oci.MediaTypeImageIndex,
+		"manifests": []oci.Descriptor{desc(oci.MediaTypeImageManifest, sha(child), int64(len(child)))}})
+	expect(t, putManifest(t, h, repo, sha(index).String(), index, oci.MediaTypeImageIndex), 201, "")
+	loose := pushBlob(t, h, repo, []byte("loose blob"))
+	up := do(t, h, "POST", "/v2/"+repo+"/blobs/uploads/", nil)
+	expect(t, up, http.StatusAccepted, "")
+	upID := up.Header().Get("Docker-Upload-UUID")
+
+	ctx := context.Background()
+	// Within the grace period nothing goes.
+	rep, err := w.reg.CollectGarbage(ctx, registry.GCOptions{DryRun: true})
+	if err != nil || len(rep.Items) != 0 || rep.Counts != (storage.GCCounts{}) {
+		t.Fatalf("dry run within the grace period: %+v, %v", rep, err)
+	}
+
+	w.skew = 2 * time.Hour
+	dry, err := w.reg.CollectGarbage(ctx, registry.GCOptions{DryRun: true, Trigger: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"blob  " + string(sha([]byte("child layer"))),
+		"blob  " + string(sha([]byte("gone layer"))),
+		"blob  " + string(loose),
+		"blob  " + string(sha([]byte("signs gone"))),
+		"link " + repo + " " + string(sha([]byte("child layer"))),
+		"link " + repo + " " + string(sha([]byte("gone layer"))),
+		"link " + repo + " " + string(loose),
+		"link " + repo + " " + string(sha([]byte("signs gone"))),
+		"manifest " + repo + " " + string(sha(child)),
+		"manifest " + repo + " " + string(sha(goneSig)),
+		"manifest " + repo + " " + string(sha(gone)),
+		"manifest " + repo + " " + string(sha(index)),
+		"upload " + repo + " " + upID,
+	}
+	slices.Sort(want)
+	if got := w.itemSet(dry); !slices.Equal(got, want) {
+		t.Fatalf("dry run lists\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if _, err := w.blobs.Stat(ctx, loose); err != nil { // a dry run changes nothing
+		t.Fatalf("the dry run deleted %s: %v", loose, err)
+	}
+	expect(t, do(t, h, "GET", "/v2/"+repo+"/manifests/"+sha(gone).String(), nil), 200, "")
+
+	real, err := w.reg.CollectGarbage(ctx, registry.GCOptions{Trigger: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := w.itemSet(real); !slices.Equal(got, want) {
+		t.Fatalf("the run removed\n%s\nwant what the dry run listed\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	wantBytes := int64(len("child layer") + len("gone layer") + len("loose blob") + len("signs gone"))
+	if real.Counts != dry.Counts || real.Counts.Bytes != wantBytes || real.Counts.Kept != 0 {
+		t.Fatalf("counts: run %+v, dry %+v, want %d bytes", real.Counts, dry.Counts, wantBytes)
+	}
+	for _, b := range []string{"child layer", "gone layer", "loose blob", "signs gone"} {
+		if _, err := w.blobs.Stat(ctx, sha([]byte(b))); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("bytes of %q still in the blob store: %v", b, err)
+		}
+	}
+	for _, m := range [][]byte{gone, goneSig, index, child} {
+		expect(t, do(t, h, "GET", "/v2/"+repo+"/manifests/"+sha(m).String(), nil), 404, "MANIFEST_UNKNOWN")
+	}
+	expect(t, do(t, h, "PATCH", "/v2/"+repo+"/blobs/uploads/"+upID, []byte("x")), 404, "BLOB_UPLOAD_UNKNOWN")
+	// What stays pulls whole.
+	expect(t, do(t, h, "GET", "/v2/"+repo+"/manifests/v1", nil), 200, "")
+	for _, b := range []string{"kept layer", "shared layer", "{}", "signs kept"} {
+		expect(t, do(t, h, "GET", "/v2/"+repo+"/blobs/"+sha([]byte(b)).String(), nil), 200, "")
+	}
+	refs := do(t, h, "GET", "/v2/"+repo+"/referrers/"+sha(kept).String(), nil)
+	if !strings.Contains(refs.Body.String(), sha(keptSig).String()) {
+		t.Fatalf("the signature of the kept manifest went: %s", refs.Body.String())
+	}
+	runs, err := w.reg.GCRuns(ctx, 0, 10)
+	if err != nil || len(runs) != 3 || runs[0].ID != real.ID || runs[0].DryRun || runs[0].Counts != real.Counts || !runs[1].DryRun {
+		t.Fatalf("recorded runs %+v, %v", runs, err)
+	}
+	// A second run finds nothing left.
+	again, err := w.reg.CollectGarbage(ctx, registry.GCOptions{})
+	if err != nil || again.Counts != (storage.GCCounts{}) {
+		t.Fatalf("second run: %+v, %v", again.Counts, err)
+	}
+}
+
+// TestGCPushOfACollectedBlobIsNotAcknowledgedWithoutItsBytes: a push
+// that links a digest while a collection deletes its bytes (the tombstone
+// is up) is not acknowledged when the bytes went: it answers 503 and the
+// link goes, so no manifest can be pushed on bytes that are gone.
+func TestGCPushOfACollectedBlobIsNotAcknowledgedWithoutItsBytes(t *testing.T) {
+	blobs, meta, _ := teststores.Open(t)
+	h := registry.New(blobs, meta)
+	const repo = "gc/tomb"
+	b := []byte("collected under the push")
+	d := sha(b)
+	ctx := context.Background()
+	// The collector's side: tombstone up, bytes gone (the blob was never
+	// stored here: the same as after its delete), tombstone down later.
+	free, err := meta.BeginBlobDelete(ctx, d)
+	if err != nil || !free {
+		t.Fatalf("BeginBlobDelete: %v %v", free, err)
+	}
+	done := make(chan *http.Response, 1)
+	go func() {
+		rec := do(t, h, "POST", "/v2/"+repo+"/blobs/uploads/?digest="+d.String(), b)
+		done <- rec.Result()
+	}()
+	// The collector deletes the bytes the push's Commit published, then ends.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := blobs.Delete(ctx, d)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the push never published its bytes: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := meta.EndBlobDelete(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("push answered %d, want 503", r.StatusCode)
+	}
+	if _, err := meta.BlobSize(ctx, repo, d); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("the link stayed without its bytes: %v", err)
+	}
+	// Pushed again, it is stored anew.
+	pushBlob(t, h, repo, b)
+	expect(t, do(t, h, "GET", "/v2/"+repo+"/blobs/"+d.String(), nil), 200, "")
+}
