@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 // gcGrace is the grace period of the stress test: tiny, so collections
@@ -376,6 +380,74 @@ func TestGCStressDisk(t *testing.T) {
 		if st, _, _, _ := c.do("GET", "/v2/"+d.repo+"/manifests/"+d.digest, "", nil); st != 404 {
 			t.Fatalf("untagged %s still served after the collection: %d", d.digest, st)
 		}
+	}
+	pullsWhole(t, s.URL, kept)
+}
+
+// s3BlobUsage counts the blob objects under a storage URL's prefix and
+// their bytes.
+func s3BlobUsage(t *testing.T, storageURL string) (objects int, bytes int64) {
+	t.Helper()
+	l := parseS3Location(t, storageURL)
+	cl := l.client(t)
+	prefix := strings.TrimPrefix(l.prefix+"/blobs/", "/")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p := s3.NewListObjectsV2Paginator(cl, &s3.ListObjectsV2Input{Bucket: &l.bucket, Prefix: &prefix})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatalf("list %s: %v", prefix, err)
+		}
+		for _, o := range page.Contents {
+			objects++
+			bytes += aws.ToInt64(o.Size)
+		}
+	}
+	return objects, bytes
+}
+
+// TestGCStressS3PostgresReplicas: the stress on two replicas over one S3
+// prefix and one PostgreSQL database, both collecting every second (the
+// lease lets one at a time); then one replica with no schedule: its dry
+// run equals its run, and the S3 object count and bytes fall by exactly
+// what the run deleted.
+func TestGCStressS3PostgresReplicas(t *testing.T) {
+	s3URL := needEnv(t, "PACKREG_TEST_S3")
+	pgURL := needEnv(t, "PACKREG_TEST_POSTGRES")
+	storageURL := isolatedS3(t, s3URL)
+	stores := []string{"--storage", storageURL, "--database", isolatedPostgres(t, pgURL)}
+	cfg := writeConfig(t, fmt.Sprintf("gc:\n  grace: %s\n  schedule: 1s\n", gcGrace))
+	a := startServer(t, append(stores, "--config", cfg)...)
+	b := startServer(t, append(stores, "--config", cfg)...)
+	a.dumpLogOnFailure()
+	b.dumpLogOnFailure()
+	kept, deleted := gcStress(t, []*server{a, b})
+	end := time.Now()
+	pullsWhole(t, a.URL, kept)
+	pullsWhole(t, b.URL, kept)
+	a.stop()
+	b.stop()
+
+	quiet := writeConfig(t, fmt.Sprintf("gc:\n  grace: %s\n", gcGrace))
+	s := startServer(t, append(stores, "--config", quiet)...)
+	for time.Since(end) <= gcGrace { // older than the grace: the rule under test
+		time.Sleep(50 * time.Millisecond)
+	}
+	objBefore, bytesBefore := s3BlobUsage(t, storageURL)
+	plan := gcCLI(t, s, "--dry-run")
+	run := gcCLI(t, s)
+	objAfter, bytesAfter := s3BlobUsage(t, storageURL)
+	var want int64
+	for _, d := range deleted {
+		want += d.unique
+	}
+	if plan.Counts != run.Counts || len(plan.Items) != len(run.Items) {
+		t.Fatalf("the dry run planned %+v (%d items); the run did %+v (%d items)", plan.Counts, len(plan.Items), run.Counts, len(run.Items))
+	}
+	if objBefore-objAfter != run.Counts.Blobs || bytesBefore-bytesAfter != run.Counts.Bytes || run.Counts.Bytes < want {
+		t.Fatalf("S3 lost %d objects and %d bytes; the run deleted %d blobs of %d bytes; the deleted tags held %d bytes of their own",
+			objBefore-objAfter, bytesBefore-bytesAfter, run.Counts.Blobs, run.Counts.Bytes, want)
 	}
 	pullsWhole(t, s.URL, kept)
 }
