@@ -161,7 +161,10 @@ func bytePos(s string) (int64, bool) {
 // range grammars allow where strconv would also take a sign.
 func digits(s string) bool { return s != "" && strings.Trim(s, "0123456789") == "" }
 
-// deleteBlob unlinks a blob from the repository; the bytes stay until GC.
+// deleteBlob unlinks a blob from the repository, and deletes its bytes
+// when no repository links it any more (the collector's tombstone
+// handshake, gc.go): a collection would never find them, since it walks
+// the links.
 func (r *Registry) deleteBlob(w http.ResponseWriter, req *http.Request, rt route) error {
 	d, err := parseDigest(rt.ref)
 	if err != nil {
@@ -175,6 +178,10 @@ func (r *Registry) deleteBlob(w http.ResponseWriter, req *http.Request, rt route
 		return err
 	}
 	r.notify(req.Context(), ev)
+	if _, err := r.deleteBytes(req.Context(), d); err != nil {
+		// The unlink stands; the bytes wait for a blob store walk.
+		r.log.WarnContext(req.Context(), "blob delete: bytes kept", "digest", d, "err", err)
+	}
 	w.Header().Set("Docker-Content-Digest", d.String())
 	w.WriteHeader(http.StatusAccepted)
 	return nil

@@ -197,3 +197,23 @@ func TestGCPushOfACollectedBlobIsNotAcknowledgedWithoutItsBytes(t *testing.T) {
 	pushBlob(t, h, repo, b)
 	expect(t, do(t, h, "GET", "/v2/"+repo+"/blobs/"+d.String(), nil), 200, "")
 }
+
+// TestBlobDeleteFreesBytesNoRepositoryLinks: DELETE of a blob deletes its
+// bytes once no repository links it, and only then.
+func TestBlobDeleteFreesBytesNoRepositoryLinks(t *testing.T) {
+	blobs, meta, _ := teststores.Open(t)
+	h := registry.New(blobs, meta)
+	b := []byte("linked twice")
+	d := pushBlob(t, h, "gc/one", b)
+	pushBlob(t, h, "gc/two", b)
+	ctx := context.Background()
+	expect(t, do(t, h, "DELETE", "/v2/gc/one/blobs/"+d.String(), nil), 202, "")
+	if _, err := blobs.Stat(ctx, d); err != nil {
+		t.Fatalf("bytes gone while gc/two links them: %v", err)
+	}
+	expect(t, do(t, h, "GET", "/v2/gc/two/blobs/"+d.String(), nil), 200, "")
+	expect(t, do(t, h, "DELETE", "/v2/gc/two/blobs/"+d.String(), nil), 202, "")
+	if _, err := blobs.Stat(ctx, d); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("bytes still stored with no link left: %v", err)
+	}
+}
