@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -450,4 +451,75 @@ func TestGCStressS3PostgresReplicas(t *testing.T) {
 			objBefore-objAfter, bytesBefore-bytesAfter, run.Counts.Blobs, run.Counts.Bytes, want)
 	}
 	pullsWhole(t, s.URL, kept)
+}
+
+// TestScrubFlippedByte: a byte of a stored blob is flipped on disk; the
+// scheduled scrub finds it, records it in the audit trail (blob.corrupt),
+// and from then on a pull of the blob is 500 UNKNOWN before any byte,
+// while the other blobs serve as before.
+func TestScrubFlippedByte(t *testing.T) {
+	cfg := writeConfig(t, "scrub:\n  schedule: 1s\n")
+	s := startServer(t, "--config", cfg)
+	c := &gcClient{base: s.URL, hc: &http.Client{Timeout: time.Minute}}
+	const repo = "scrub/app"
+	good, rot := []byte("bytes that stay good"), bytes.Repeat([]byte("bytes that rot "), 100)
+	for _, b := range [][]byte{good, rot} {
+		if st, body, err := c.pushBlob(repo, b); err != nil || st != 201 {
+			t.Fatalf("push: %d %v %s", st, err, body)
+		}
+	}
+	d := sha256Digest(rot)
+	hex := strings.TrimPrefix(d, "sha256:")
+	var path string
+	err := filepath.WalkDir(s.Data, func(p string, e fs.DirEntry, err error) error {
+		if err == nil && !e.IsDir() && e.Name() == hex {
+			path = p
+		}
+		return err
+	})
+	if err != nil || path == "" {
+		t.Fatalf("blob file of %s not found under %s: %v", d, s.Data, err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0x01
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		st, body, _, err := c.do("GET", "/v2/"+repo+"/blobs/"+d, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st == 500 {
+			if !strings.Contains(string(body), `"UNKNOWN"`) || bytes.Contains(body, b) {
+				t.Fatalf("refusal of the bad blob: %s", clip(string(body)))
+			}
+			break
+		}
+		if st != 200 || time.Now().After(deadline) {
+			t.Fatalf("GET of the flipped blob: %d after %s", st, time.Minute)
+		}
+		time.Sleep(100 * time.Millisecond) // a poll interval
+	}
+	if st, body, _, _ := c.do("GET", "/v2/"+repo+"/blobs/"+sha256Digest(good), "", nil); st != 200 || !bytes.Equal(body, good) {
+		t.Fatalf("the good blob: %d", st)
+	}
+	tl := newTool(t)
+	for {
+		found := false
+		for _, e := range auditTrail(t, tl, s.URL) {
+			found = found || (e.Action == "blob.corrupt" && e.Digest == d)
+		}
+		if found {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no blob.corrupt record in the audit trail")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -1,9 +1,12 @@
 package registry_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -215,5 +218,50 @@ func TestBlobDeleteFreesBytesNoRepositoryLinks(t *testing.T) {
 	expect(t, do(t, h, "DELETE", "/v2/gc/two/blobs/"+d.String(), nil), 202, "")
 	if _, err := blobs.Stat(ctx, d); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("bytes still stored with no link left: %v", err)
+	}
+}
+
+// TestScrubFindsAndRefusesBadBytes: a scrub finds a blob whose stored
+// bytes were altered, and from then on every read of it is 500 UNKNOWN
+// before any byte; the other blobs serve as before.
+func TestScrubFindsAndRefusesBadBytes(t *testing.T) {
+	blobs, meta, dir := teststores.Open(t)
+	h := registry.New(blobs, meta)
+	const repo = "scrub/app"
+	good := pushBlob(t, h, repo, []byte("good bytes"))
+	bad := pushBlob(t, h, repo, []byte("bytes to rot"))
+	p := filepath.Join(dir, "blobs", "blobs", "sha256", bad.Hex()[:2], bad.Hex())
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xff
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	rep, err := h.Scrub(ctx, 1<<30)
+	if err != nil || rep.Blobs != 2 || len(rep.Bad) != 1 || rep.Bad[0] != bad {
+		t.Fatalf("scrub: %+v, %v", rep, err)
+	}
+	for _, m := range []string{"GET", "HEAD"} {
+		w := do(t, h, m, "/v2/"+repo+"/blobs/"+bad.String(), nil)
+		if m == "GET" {
+			expect(t, w, 500, "UNKNOWN")
+		} else if w.Code != 500 {
+			t.Fatalf("HEAD of a bad blob: %d", w.Code)
+		}
+		if bytes.Contains(w.Body.Bytes(), b) {
+			t.Fatal("the bad bytes were sent")
+		}
+	}
+	if _, _, err := h.OpenBlob(ctx, repo, bad); err == nil {
+		t.Fatal("OpenBlob of a bad blob succeeded")
+	}
+	expect(t, do(t, h, "GET", "/v2/"+repo+"/blobs/"+good.String(), nil), 200, "")
+	// A second scrub knows it already.
+	rep, err = h.Scrub(ctx, 1<<30)
+	if err != nil || rep.Blobs != 1 || rep.Skipped != 1 || len(rep.Bad) != 0 {
+		t.Fatalf("second scrub: %+v, %v", rep, err)
 	}
 }

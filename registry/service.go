@@ -140,7 +140,11 @@ func (r *Registry) StatBlob(ctx context.Context, repo string, d digest.Digest) (
 	if errors.Is(err, storage.ErrNotFound) {
 		return 0, oci.Errorf(oci.ErrBlobUnknown, "blob %s is not in repository %s", d, repo)
 	}
-	return size, err
+	if err != nil {
+		return 0, err
+	}
+	// Never serve bytes a scrub found bad (scrub.go).
+	return size, r.refuseBad(ctx, d)
 }
 
 // MountBlob links blob d into repo from the repository from (from any

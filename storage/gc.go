@@ -89,4 +89,11 @@ type Collector interface {
 	// GCRuns returns up to n runs, newest first, with ID < before (0: from
 	// the newest).
 	GCRuns(ctx context.Context, before int64, n int) ([]GCRun, error)
+
+	// MarkBlobBad records that blob d's stored bytes do not match d (a
+	// scrub's finding), with evs; marking it again changes nothing and
+	// records nothing. It reports whether it was new.
+	MarkBlobBad(ctx context.Context, d digest.Digest, detail string, evs ...Event) (bool, error)
+	// BlobBad returns the finding about d, ok false when there is none.
+	BlobBad(ctx context.Context, d digest.Digest) (detail string, ok bool, err error)
 }

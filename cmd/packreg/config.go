@@ -65,7 +65,8 @@ type Config struct {
 	Tracing      TracingConfig `yaml:"tracing"` // observe.go
 	// Compliance rules that report (compliance.go)
 	Compliance compliance.Config `yaml:"compliance"`
-	GC         GCConfig          `yaml:"gc"` // gc.go
+	GC         GCConfig          `yaml:"gc"`    // gc.go
+	Scrub      ScrubConfig       `yaml:"scrub"` // scrub.go
 }
 
 // ServerConfig is the `server:` section: the HTTP edge (edge.go).
@@ -119,6 +120,7 @@ func DefaultConfig() Config {
 		Tracing:    defaultTracingConfig(),
 		Compliance: defaultComplianceConfig(),
 		GC:         defaultGCConfig(),
+		Scrub:      defaultScrubConfig(),
 	}
 }
 
@@ -326,6 +328,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.GC.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Scrub.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {

@@ -151,6 +151,8 @@ compliance:
       max_age: 720h
       lifecycle: [active, deprecated]
       parity_mirrors: [eu]
+gc: {grace: 2m, schedule: 24h}
+scrub: {schedule: 168h, rate: 1048576}
 `, check: func(t *testing.T, c Config) {
 			want := Config{
 				Addr: "127.0.0.1:6000", Data: "/srv/packreg",
@@ -190,6 +192,8 @@ compliance:
 				Compliance: compliance.Config{ReevaluateEvery: time.Minute, SnapshotEvery: 15 * time.Minute, Rules: []compliance.Rule{{
 					Name: "provenance", Repositories: []string{"acme/**"}, RequireSignature: true, RequiredAttestations: []string{"*"},
 					MaxAge: compliance.Duration(720 * time.Hour), Lifecycle: []string{"active", "deprecated"}, ParityMirrors: []string{"eu"}}}},
+				GC:    GCConfig{Grace: 2 * time.Minute, Schedule: 24 * time.Hour},
+				Scrub: ScrubConfig{Schedule: 168 * time.Hour, Rate: 1 << 20},
 			}
 			if !reflect.DeepEqual(c, want) {
 				t.Errorf("\n got %+v\nwant %+v", c, want)
@@ -220,6 +224,9 @@ compliance:
 		{name: "trusted root twice", file: "attest: {trusted_roots: [{name: a, path: /x}, {name: a, path: /y}]}\n", wantErr: `attest.trusted_roots[1]: name "a" twice`},
 		{name: "trusted root without path", file: "attest: {trusted_roots: [{name: a}]}\n", wantErr: "attest.trusted_roots[0]: no path"},
 		{name: "zero janitor interval", file: "registry: {janitor_interval: 0s}\n", wantErr: "janitor_interval"},
+		{name: "gc grace below a second", file: "gc: {grace: 10ms}\n", wantErr: "gc: grace"},
+		{name: "negative gc schedule", file: "gc: {schedule: -1h}\n", wantErr: "gc: grace"},
+		{name: "zero scrub rate", file: "scrub: {rate: 0}\n", wantErr: "scrub:"},
 		{name: "bad log level", file: "log: {level: loud}\n", wantErr: "log.level"},
 		{name: "bad log format", file: "log: {format: xml}\n", wantErr: "log.format"},
 	} {

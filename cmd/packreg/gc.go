@@ -95,37 +95,38 @@ func (c *collector) run(ctx context.Context, dry bool, trigger string) (*registr
 		return nil, errGCBusy
 	}
 	defer c.mu.Unlock()
-	ok, err := c.leases.AcquireLease(ctx, gcLease, c.holder, gcLeaseTTL)
-	if err != nil {
-		return nil, err
+	var rep *registry.GCReport
+	ok, err := underLease(ctx, c.leases, gcLease, c.holder, func(ctx context.Context) error {
+		var err error
+		rep, err = c.reg.CollectGarbage(ctx, o)
+		return err
+	})
+	if err == nil && !ok {
+		err = errGCBusy
 	}
-	if !ok {
-		return nil, errGCBusy
+	return rep, err
+}
+
+// underLease runs fn holding lease name (renewed while fn runs; fn's
+// context ends if it is lost), and reports false without running it when
+// another holder has the lease.
+func underLease(ctx context.Context, leases storage.Leases, name, holder string, fn func(context.Context) error) (bool, error) {
+	ok, err := leases.AcquireLease(ctx, name, holder, gcLeaseTTL)
+	if err != nil || !ok {
+		return false, err
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	go storage.HoldLease(ctx, c.leases, gcLease, c.holder, gcLeaseTTL, func(err error) {
-		cancel(fmt.Errorf("gc lease lost: %v", err))
+	go storage.HoldLease(ctx, leases, name, holder, gcLeaseTTL, func(err error) {
+		cancel(fmt.Errorf("lease %s lost: %v", name, err))
 	})
-	defer func() { _ = c.leases.ReleaseLease(context.WithoutCancel(ctx), gcLease, c.holder) }()
-	return c.reg.CollectGarbage(ctx, o)
+	defer func() { _ = leases.ReleaseLease(context.WithoutCancel(ctx), name, holder) }()
+	return true, fn(ctx)
 }
 
-// start runs the scheduled collections when every is positive.
-func (c *collector) start(ctx context.Context, wg *sync.WaitGroup, every time.Duration) {
-	if every <= 0 {
-		return
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c.schedule(ctx, every)
-	}()
-}
-
-// schedule collects every c.Schedule until ctx ends.
-func (c *collector) schedule(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
+// every calls fn every period until ctx ends.
+func every(ctx context.Context, period time.Duration, fn func(context.Context)) {
+	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
 		select {
@@ -133,10 +134,24 @@ func (c *collector) schedule(ctx context.Context, every time.Duration) {
 			return
 		case <-t.C:
 		}
-		if _, err := c.run(ctx, false, "schedule"); err != nil && err != errGCBusy && ctx.Err() == nil {
-			c.log.WarnContext(ctx, "scheduled garbage collection", "err", err)
-		}
+		fn(ctx)
 	}
+}
+
+// start runs the scheduled collections when period is positive.
+func (c *collector) start(ctx context.Context, wg *sync.WaitGroup, period time.Duration) {
+	if period <= 0 {
+		return
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		every(ctx, period, func(ctx context.Context) {
+			if _, err := c.run(ctx, false, "schedule"); err != nil && err != errGCBusy && ctx.Err() == nil {
+				c.log.WarnContext(ctx, "scheduled garbage collection", "err", err)
+			}
+		})
+	}()
 }
 
 func (c *collector) routes() []routes.Route {

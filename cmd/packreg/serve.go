@@ -91,6 +91,7 @@ func serve(ctx context.Context, c Config, log *slog.Logger) error {
 	a.bun.start(bgCtx, &bg)
 	a.comp.start(bgCtx, &bg)
 	a.gc.start(bgCtx, &bg, c.GC.Schedule)
+	startScrub(bgCtx, &bg, a.reg, st.meta, c.Scrub, log)
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

@@ -212,6 +212,27 @@ var gcCases = []testCase{
 			t.Fatalf("GCRuns before %d = %+v", runs[1].ID, older)
 		}
 	}},
+	{"ScrubBadBlobRecordedOnce", func(t *testing.T, s storage.Store) {
+		d := dg("rotten")
+		_, bad, err := s.BlobBad(ctx(t), d)
+		ok(t, err, "BlobBad")
+		if bad {
+			t.Fatal("BlobBad before any finding")
+		}
+		ev := storage.Event{Action: "blob.corrupt", Target: "blob", Digest: d}
+		added, err := s.MarkBlobBad(ctx(t), d, "hashes to x", ev)
+		ok(t, err, "MarkBlobBad")
+		again, err := s.MarkBlobBad(ctx(t), d, "hashes to y", ev)
+		ok(t, err, "MarkBlobBad again")
+		if !added || again {
+			t.Fatalf("MarkBlobBad added = %v, again = %v; want true, false", added, again)
+		}
+		detail, bad, err := s.BlobBad(ctx(t), d)
+		ok(t, err, "BlobBad")
+		if !bad || detail != "hashes to x" {
+			t.Fatalf("BlobBad = %q, %v; want the first finding", detail, bad)
+		}
+	}},
 	// The race the sweep's locks are for: a put that checked its blob
 	// while a sweep deletes it. Either the put commits and the link stays
 	// (the put's refs keep it), or the sweep commits and the put fails;

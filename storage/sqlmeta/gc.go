@@ -230,6 +230,31 @@ func (s *Store) GCRuns(ctx context.Context, before int64, n int) ([]storage.GCRu
 	return out, s.fail("gc runs", rows.Err())
 }
 
+func (s *Store) MarkBlobBad(ctx context.Context, d digest.Digest, detail string, evs ...storage.Event) (bool, error) {
+	now := time.Now().UnixNano()
+	added := false
+	err := s.write(ctx, "mark blob bad", func(ctx context.Context, tx *sql.Tx) error {
+		n, err := s.exec(ctx, tx, qMarkBlobBad, string(d), now, detail)
+		if added = n > 0; err != nil || !added {
+			return err
+		}
+		return s.recordEvents(ctx, tx, evs)
+	})
+	if !added {
+		evs = nil
+	}
+	return added, s.committed(ctx, err, evs)
+}
+
+func (s *Store) BlobBad(ctx context.Context, d digest.Digest) (string, bool, error) {
+	var detail string
+	err := s.row(ctx, s.r, qBlobBad, string(d)).Scan(&detail)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	return detail, err == nil, s.fail("blob bad", err)
+}
+
 // check is one EXISTS query and its arguments.
 type check struct {
 	q    *Query
@@ -274,6 +299,9 @@ var (
 	qGCDeleting       = query(`SELECT EXISTS (SELECT 1 FROM gc_tombstones WHERE digest = ?)`)
 	qGCRecordRun      = query(`INSERT INTO gc_runs (dry_run, trigger_name, started, finished, error, counts)
 		VALUES (?, ?, ?, ?, ?, ?) RETURNING id`)
-	qGCRuns = query(`SELECT id, dry_run, trigger_name, started, finished, error, counts FROM gc_runs
+	qMarkBlobBad = query(`INSERT INTO bad_blobs (digest, found, detail) VALUES (?, ?, ?)
+		ON CONFLICT (digest) DO NOTHING`)
+	qBlobBad = query(`SELECT detail FROM bad_blobs WHERE digest = ?`)
+	qGCRuns  = query(`SELECT id, dry_run, trigger_name, started, finished, error, counts FROM gc_runs
 		WHERE id < ? ORDER BY id DESC LIMIT ?`)
 )

@@ -448,7 +448,7 @@ var migrations = [][]string{
 	// Online garbage collection (gc.go): when a manifest was last pushed
 	// and a blob last linked (the grace period counts from there, not
 	// from the first push), the tombstones of blob bytes being deleted,
-	// and the record of every run.
+	// the record of every run; and the blobs a scrub found bad.
 	14: {
 		`ALTER TABLE manifests ADD COLUMN pushed {{int}} NOT NULL DEFAULT 0`,
 		`UPDATE manifests SET pushed = created`,
@@ -466,6 +466,13 @@ var migrations = [][]string{
 			finished     {{int}} NOT NULL,
 			error        TEXT NOT NULL,
 			counts       TEXT NOT NULL
+		)`,
+		// Blobs whose stored bytes a scrub found not to match their
+		// digest: the read path refuses them.
+		`CREATE TABLE bad_blobs (
+			digest {{name}} PRIMARY KEY,
+			found  {{int}} NOT NULL,
+			detail TEXT NOT NULL
 		)`,
 	},
 }
