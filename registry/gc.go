@@ -350,7 +350,10 @@ func (r *Registry) deleteBytes(ctx context.Context, d digest.Digest) (deleted bo
 	if err != nil || !free {
 		return false, err
 	}
-	err = r.blobs.Delete(ctx, d)
+	// Well within the tombstone's life: past it, writers no longer wait.
+	dctx, cancel := context.WithTimeout(ctx, storage.TombstoneTTL/2)
+	defer cancel()
+	err = r.blobs.Delete(dctx, d)
 	if errors.Is(err, storage.ErrNotFound) {
 		return false, nil // gone already (a replica's run)
 	}
@@ -393,10 +396,8 @@ func (r *Registry) sweepUploads(ctx context.Context, o GCOptions, cutoff time.Ti
 // blob again stores it anew.
 func (r *Registry) confirmLinked(ctx context.Context, repo string, d digest.Digest) error {
 	seen := false
-	// A tombstone lives for one blob store delete; one left by a crashed
-	// run is waited out no longer than this, then the bytes decide.
-	wait := time.NewTimer(10 * time.Second)
-	defer wait.Stop()
+	// A tombstone lives for one blob store delete (less than
+	// storage.TombstoneTTL; an older one, left by a crash, is not seen).
 	for {
 		deleting, err := r.meta.BlobDeleting(ctx, d)
 		if err != nil {
@@ -409,11 +410,8 @@ func (r *Registry) confirmLinked(ctx context.Context, repo string, d digest.Dige
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-wait.C:
 		case <-time.After(20 * time.Millisecond):
-			continue
 		}
-		break
 	}
 	if !seen {
 		return nil

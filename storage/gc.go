@@ -7,6 +7,11 @@ import (
 	"github.com/packreg/packreg/digest"
 )
 
+// TombstoneTTL bounds a blob delete under a tombstone (BeginBlobDelete):
+// the deleter gives up on the blob store delete after half of it, and a
+// tombstone older than it no longer holds writers back.
+const TombstoneTTL = 2 * time.Minute
+
 // GCManifest is what the garbage collector's mark phase reads of one
 // manifest: never its payload.
 type GCManifest struct {
@@ -82,7 +87,9 @@ type Collector interface {
 	BeginBlobDelete(ctx context.Context, d digest.Digest) (bool, error)
 	// EndBlobDelete removes d's tombstone.
 	EndBlobDelete(ctx context.Context, d digest.Digest) error
-	// BlobDeleting reports whether d's bytes are being deleted.
+	// BlobDeleting reports whether d's bytes are being deleted: a
+	// tombstone younger than TombstoneTTL (an older one was left by a
+	// crash, and counts as gone).
 	BlobDeleting(ctx context.Context, d digest.Digest) (bool, error)
 	// RecordGCRun stores a finished run and sets its ID.
 	RecordGCRun(ctx context.Context, run *GCRun) error

@@ -183,7 +183,7 @@ func (s *Store) EndBlobDelete(ctx context.Context, d digest.Digest) error {
 
 func (s *Store) BlobDeleting(ctx context.Context, d digest.Digest) (bool, error) {
 	var ok bool
-	err := s.row(ctx, s.r, qGCDeleting, string(d)).Scan(&ok)
+	err := s.row(ctx, s.r, qGCDeleting, string(d), time.Now().Add(-storage.TombstoneTTL).UnixNano()).Scan(&ok)
 	return ok, s.fail("blob deleting", err)
 }
 
@@ -296,7 +296,7 @@ var (
 		ON CONFLICT (digest) DO UPDATE SET at = excluded.at`)
 	qGCUntombstone    = query(`DELETE FROM gc_tombstones WHERE digest = ?`)
 	qGCLinkedAnywhere = query(`SELECT EXISTS (SELECT 1 FROM blobs WHERE digest = ?)`)
-	qGCDeleting       = query(`SELECT EXISTS (SELECT 1 FROM gc_tombstones WHERE digest = ?)`)
+	qGCDeleting       = query(`SELECT EXISTS (SELECT 1 FROM gc_tombstones WHERE digest = ? AND at > ?)`)
 	qGCRecordRun      = query(`INSERT INTO gc_runs (dry_run, trigger_name, started, finished, error, counts)
 		VALUES (?, ?, ?, ?, ?, ?) RETURNING id`)
 	qMarkBlobBad = query(`INSERT INTO bad_blobs (digest, found, detail) VALUES (?, ?, ?)
