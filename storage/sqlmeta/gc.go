@@ -24,12 +24,7 @@ import (
 // serial and the same reads decide.
 
 func (s *Store) GCManifests(ctx context.Context, fn func(storage.GCManifest) error) error {
-	rows, err := s.rows(ctx, s.r, qGCManifests)
-	if err != nil {
-		return s.fail("gc manifests", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
+	return s.eachRow(ctx, "gc manifests", qGCManifests, func(rows *sql.Rows) error {
 		var (
 			m             storage.GCManifest
 			subject, refs string
@@ -44,20 +39,12 @@ func (s *Store) GCManifests(ctx context.Context, fn func(storage.GCManifest) err
 				m.Refs = append(m.Refs, digest.Digest(r))
 			}
 		}
-		if err := fn(m); err != nil {
-			return err
-		}
-	}
-	return s.fail("gc manifests", rows.Err())
+		return fn(m)
+	})
 }
 
 func (s *Store) GCLinks(ctx context.Context, fn func(storage.GCLink) error) error {
-	rows, err := s.rows(ctx, s.r, qGCLinks)
-	if err != nil {
-		return s.fail("gc links", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
+	return s.eachRow(ctx, "gc links", qGCLinks, func(rows *sql.Rows) error {
 		var (
 			l      storage.GCLink
 			linked int64
@@ -66,11 +53,24 @@ func (s *Store) GCLinks(ctx context.Context, fn func(storage.GCLink) error) erro
 			return s.fail("gc links", err)
 		}
 		l.Linked = fromNanos(linked)
-		if err := fn(l); err != nil {
+		return fn(l)
+	})
+}
+
+// eachRow runs q on the readers and calls each for every row, stopping
+// at its first error.
+func (s *Store) eachRow(ctx context.Context, op string, q *Query, each func(*sql.Rows) error) error {
+	rows, err := s.rows(ctx, s.r, q)
+	if err != nil {
+		return s.fail(op, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := each(rows); err != nil {
 			return err
 		}
 	}
-	return s.fail("gc links", rows.Err())
+	return s.fail(op, rows.Err())
 }
 
 func (s *Store) SweepManifest(ctx context.Context, repo string, d digest.Digest, cutoff time.Time, o storage.DeleteOptions) (bool, error) {
