@@ -17,7 +17,7 @@ import (
 )
 
 // allSuites are the suites -suites chooses from, in run order.
-var allSuites = []string{"blobs", "small", "manifests", "tags", "bundles", "auth"}
+var allSuites = []string{"blobs", "small", "manifests", "tags", "bundles", "auth", "gc"}
 
 // options are the flags plus the sizes and counts they imply.
 type options struct {
@@ -135,9 +135,13 @@ func run(ctx context.Context, o options) (err error) {
 		return fmt.Errorf("limits: %w", err)
 	}
 
+	gcCfg, err := gcConfig(work)
+	if err != nil {
+		return err
+	}
 	var specs []backendSpec
 	if o.backend != "s3" {
-		specs = append(specs, backendSpec{name: "disk", args: []string{"--data", diskData}})
+		specs = append(specs, backendSpec{name: "disk", args: []string{"--data", diskData, "--config", gcCfg}})
 	}
 	if o.backend != "disk" {
 		s, note, err := s3Backend(ctx)
@@ -151,6 +155,7 @@ func run(ctx context.Context, o options) (err error) {
 				return errors.New(note)
 			}
 		default:
+			s.args = append(s.args, "--config", gcCfg)
 			specs = append(specs, s)
 		}
 	}
@@ -240,6 +245,7 @@ func (b *bench) runBackend(ctx context.Context, bin string, s backendSpec, work 
 		{"tags", b.tagsSuite, true},
 		{"bundles", b.bundles, true},
 		{"auth", b.authSuite, true},
+		{"gc", b.gcSuite, false},
 	}
 	var errs []error
 	for _, st := range steps {

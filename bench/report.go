@@ -21,7 +21,7 @@ const (
 	secMemory    = "Server memory (/proc/PID/status; VmHWM reset before each large push)"
 )
 
-var sectionOrder = []string{secBlobs, secSmall, secManifests, secTags, secBundles, secAuth, secMemory}
+var sectionOrder = []string{secBlobs, secSmall, secManifests, secTags, secBundles, secAuth, secGC, secMemory}
 
 // report collects cells as the suites produce them and prints one table at
 // the end: rows in first-measured order, one column per backend.

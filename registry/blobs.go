@@ -178,7 +178,7 @@ func (r *Registry) deleteBlob(w http.ResponseWriter, req *http.Request, rt route
 		return err
 	}
 	r.notify(req.Context(), ev)
-	if _, err := r.deleteBytes(req.Context(), d); err != nil {
+	if _, err := r.deleteBytes(req.Context(), []digest.Digest{d}); err != nil {
 		// The unlink stands; the bytes wait for a blob store walk.
 		r.log.WarnContext(req.Context(), "blob delete: bytes kept", "digest", d, "err", err)
 	}

@@ -269,30 +269,45 @@ func (r *Registry) sweepManifests(ctx context.Context, o GCOptions, cutoff time.
 	return nil
 }
 
+// gcBatch is how many links or blobs one sweep transaction takes: one
+// commit (an fsync) per batch, not per row, and short enough that a push
+// waiting on a locked row waits little.
+const gcBatch = 256
+
 // sweepLinks unlinks the garbage links and returns the digests whose
 // bytes may go now: no link to them is left that the mark saw alive.
 func (r *Registry) sweepLinks(ctx context.Context, o GCOptions, cutoff time.Time, dead []storage.GCLink, rep *GCReport) (map[digest.Digest]int64, error) {
 	gctx := WithActor(ctx, gcActor)
 	removed := map[digest.Digest]int64{}
-	for _, l := range dead {
+	for batch := range slices.Chunk(dead, gcBatch) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		gone := make([]bool, len(batch))
+		evs := make([]Event, len(batch))
 		if !o.DryRun {
-			ev := event(gctx, Event{Action: ActionBlobDelete, Repo: l.Repo, Digest: l.Digest, Size: l.Size})
-			ok, err := r.meta.SweepLink(gctx, l.Repo, l.Digest, cutoff, ev.Record())
-			if err != nil {
+			ls := make([]storage.LinkSweep, len(batch))
+			for i, l := range batch {
+				evs[i] = event(gctx, Event{Action: ActionBlobDelete, Repo: l.Repo, Digest: l.Digest, Size: l.Size})
+				ls[i] = storage.LinkSweep{Repo: l.Repo, Digest: l.Digest, Events: records(evs[i])}
+			}
+			var err error
+			if gone, err = r.meta.SweepLinks(gctx, cutoff, ls); err != nil {
 				return nil, err
 			}
-			if !ok {
+		}
+		for i, l := range batch {
+			if !o.DryRun && !gone[i] {
 				rep.Counts.Kept++
 				continue
 			}
-			r.notify(gctx, ev)
+			if !o.DryRun {
+				r.notify(gctx, evs[i])
+			}
+			rep.Counts.Links++
+			removed[l.Digest] = l.Size
+			rep.add(o.MaxItems, GCItem{Kind: "link", Repo: l.Repo, Digest: l.Digest, Size: l.Size})
 		}
-		rep.Counts.Links++
-		removed[l.Digest] = l.Size
-		rep.add(o.MaxItems, GCItem{Kind: "link", Repo: l.Repo, Digest: l.Digest, Size: l.Size})
 	}
 	if !o.DryRun {
 		return removed, nil
@@ -318,46 +333,60 @@ func (r *Registry) sweepBytes(ctx context.Context, o GCOptions, gone map[digest.
 		ds = append(ds, d)
 	}
 	slices.Sort(ds)
-	for _, d := range ds {
+	for batch := range slices.Chunk(ds, gcBatch) {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		deleted := make([]bool, len(batch))
 		if !o.DryRun {
-			ok, err := r.deleteBytes(ctx, d)
-			if err != nil {
+			var err error
+			if deleted, err = r.deleteBytes(ctx, batch); err != nil {
 				return err
 			}
-			if !ok {
-				continue // still linked somewhere: not garbage
-			}
 		}
-		rep.Counts.Blobs++
-		rep.Counts.Bytes += gone[d]
-		rep.add(o.MaxItems, GCItem{Kind: "blob", Digest: d, Size: gone[d]})
+		for i, d := range batch {
+			if !o.DryRun && !deleted[i] {
+				continue // still linked somewhere, or gone already: not garbage
+			}
+			rep.Counts.Blobs++
+			rep.Counts.Bytes += gone[d]
+			rep.add(o.MaxItems, GCItem{Kind: "blob", Digest: d, Size: gone[d]})
+		}
 	}
 	return nil
 }
 
-// deleteBytes deletes blob d from the blob store if the metadata proves
-// no repository links it, under a tombstone (storage.Collector).
-func (r *Registry) deleteBytes(ctx context.Context, d digest.Digest) (deleted bool, err error) {
-	free, err := r.meta.BeginBlobDelete(ctx, d)
+// deleteBytes deletes from the blob store each of ds the metadata proves
+// no repository links, under tombstones (storage.Collector), and reports
+// which it deleted.
+func (r *Registry) deleteBytes(ctx context.Context, ds []digest.Digest) (deleted []bool, err error) {
+	free, err := r.meta.BeginBlobDelete(ctx, ds)
 	defer func() {
-		if eerr := r.meta.EndBlobDelete(context.WithoutCancel(ctx), d); eerr != nil {
+		if eerr := r.meta.EndBlobDelete(context.WithoutCancel(ctx), ds); eerr != nil {
 			err = errors.Join(err, eerr)
 		}
 	}()
-	if err != nil || !free {
-		return false, err
+	if err != nil {
+		return nil, err
 	}
-	// Well within the tombstone's life: past it, writers no longer wait.
+	// Well within the tombstones' life: past it, writers no longer wait.
 	dctx, cancel := context.WithTimeout(ctx, storage.TombstoneTTL/2)
 	defer cancel()
-	err = r.blobs.Delete(dctx, d)
-	if errors.Is(err, storage.ErrNotFound) {
-		return false, nil // gone already (a replica's run)
+	deleted = make([]bool, len(ds))
+	for i, d := range ds {
+		if !free[i] {
+			continue
+		}
+		err := r.blobs.Delete(dctx, d)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue // gone already (a replica's run)
+		}
+		if err != nil {
+			return deleted, err
+		}
+		deleted[i] = true
 	}
-	return err == nil, err
+	return deleted, nil
 }
 
 func (r *Registry) sweepUploads(ctx context.Context, o GCOptions, cutoff time.Time, rep *GCReport) error {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/internal/teststores"
 	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/registry"
@@ -165,8 +166,8 @@ func TestGCPushOfACollectedBlobIsNotAcknowledgedWithoutItsBytes(t *testing.T) {
 	ctx := context.Background()
 	// The collector's side: tombstone up, bytes gone (the blob was never
 	// stored here: the same as after its delete), tombstone down later.
-	free, err := meta.BeginBlobDelete(ctx, d)
-	if err != nil || !free {
+	free, err := meta.BeginBlobDelete(ctx, []digest.Digest{d})
+	if err != nil || !free[0] {
 		t.Fatalf("BeginBlobDelete: %v %v", free, err)
 	}
 	done := make(chan *http.Response, 1)
@@ -186,7 +187,7 @@ func TestGCPushOfACollectedBlobIsNotAcknowledgedWithoutItsBytes(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if err := meta.EndBlobDelete(ctx, d); err != nil {
+	if err := meta.EndBlobDelete(ctx, []digest.Digest{d}); err != nil {
 		t.Fatal(err)
 	}
 	r := <-done

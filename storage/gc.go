@@ -36,6 +36,14 @@ type GCLink struct {
 	Linked time.Time
 }
 
+// LinkSweep is one blob link a collection proposes to remove, with the
+// events its removal records.
+type LinkSweep struct {
+	Repo   string
+	Digest digest.Digest
+	Events []Event
+}
+
 // GCRun is the record of one garbage collection.
 type GCRun struct {
 	ID       int64
@@ -75,18 +83,20 @@ type Collector interface {
 	// not stored in repo. It reports whether it deleted; o is recorded
 	// only then.
 	SweepManifest(ctx context.Context, repo string, d digest.Digest, cutoff time.Time, o DeleteOptions) (bool, error)
-	// SweepLink unlinks blob d from repo if, in the transaction, it was
-	// last linked before cutoff and no manifest of repo lists it in its
-	// refs. evs are recorded only when it unlinked.
-	SweepLink(ctx context.Context, repo string, d digest.Digest, cutoff time.Time, evs ...Event) (bool, error)
-	// BeginBlobDelete marks d's bytes as being deleted (a tombstone),
-	// then reports whether no repository links d. Only on true may the
-	// caller delete the bytes; either way it calls EndBlobDelete after.
-	// A writer that links d checks BlobDeleting after its link commits:
-	// one of the two sees the other (both write, then read).
-	BeginBlobDelete(ctx context.Context, d digest.Digest) (bool, error)
-	// EndBlobDelete removes d's tombstone.
-	EndBlobDelete(ctx context.Context, d digest.Digest) error
+	// SweepLinks proposes the removal of links, in one transaction: each
+	// is unlinked if, in it, it was last linked before cutoff and no
+	// manifest of its repository lists it; its Events are recorded only
+	// then. It reports, in order, which it unlinked.
+	SweepLinks(ctx context.Context, cutoff time.Time, ls []LinkSweep) ([]bool, error)
+	// BeginBlobDelete marks the bytes of ds as being deleted (tombstones,
+	// one transaction), then reports, in order, whether no repository
+	// links each. Only for those may the caller delete the bytes; it
+	// calls EndBlobDelete after, for all of ds. A writer that links a
+	// digest checks BlobDeleting after its link commits: one of the two
+	// sees the other (both write, then read).
+	BeginBlobDelete(ctx context.Context, ds []digest.Digest) ([]bool, error)
+	// EndBlobDelete removes the tombstones of ds.
+	EndBlobDelete(ctx context.Context, ds []digest.Digest) error
 	// BlobDeleting reports whether d's bytes are being deleted: a
 	// tombstone younger than TombstoneTTL (an older one was left by a
 	// crash, and counts as gone).

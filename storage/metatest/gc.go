@@ -23,9 +23,9 @@ func sweepM(t *testing.T, s storage.Store, repo string, d digest.Digest, cutoff 
 
 func sweepL(t *testing.T, s storage.Store, repo string, d digest.Digest, cutoff time.Time, want bool, why string) {
 	t.Helper()
-	got, err := s.SweepLink(ctx(t), repo, d, cutoff)
-	ok(t, err, "SweepLink %s (%s)", d, why)
-	if got != want {
+	res, err := s.SweepLinks(ctx(t), cutoff, []storage.LinkSweep{{Repo: repo, Digest: d}})
+	ok(t, err, "SweepLinks %s (%s)", d, why)
+	if got := res[0]; got != want {
 		t.Fatalf("SweepLink %s (%s) unlinked = %v, want %v", d, why, got, want)
 	}
 }
@@ -159,29 +159,46 @@ var gcCases = []testCase{
 	{"GCTombstoneHandshake", func(t *testing.T, s storage.Store) {
 		linked, free := dg("still linked"), dg("free")
 		link(t, s, "gc/t", linked, 3)
-		got, err := s.BeginBlobDelete(ctx(t), linked)
-		ok(t, err, "BeginBlobDelete linked")
-		if got {
-			t.Fatal("BeginBlobDelete of a linked digest said its bytes may go")
-		}
-		ok(t, s.EndBlobDelete(ctx(t), linked), "EndBlobDelete")
-		got, err = s.BeginBlobDelete(ctx(t), free)
-		ok(t, err, "BeginBlobDelete free")
-		if !got {
-			t.Fatal("BeginBlobDelete of an unlinked digest said its bytes must stay")
+		got, err := s.BeginBlobDelete(ctx(t), []digest.Digest{linked, free})
+		ok(t, err, "BeginBlobDelete")
+		if len(got) != 2 || got[0] || !got[1] {
+			t.Fatalf("BeginBlobDelete(linked, free) = %v, want [false true]", got)
 		}
 		// A writer linking now sees the tombstone after its link.
-		deleting, err := s.BlobDeleting(ctx(t), free)
-		ok(t, err, "BlobDeleting")
-		if !deleting {
-			t.Fatal("BlobDeleting = false under a tombstone")
+		for _, d := range []digest.Digest{linked, free} {
+			deleting, err := s.BlobDeleting(ctx(t), d)
+			ok(t, err, "BlobDeleting")
+			if !deleting {
+				t.Fatalf("BlobDeleting(%s) = false under a tombstone", d)
+			}
 		}
-		ok(t, s.EndBlobDelete(ctx(t), free), "EndBlobDelete")
-		deleting, err = s.BlobDeleting(ctx(t), free)
+		ok(t, s.EndBlobDelete(ctx(t), []digest.Digest{linked, free}), "EndBlobDelete")
+		deleting, err := s.BlobDeleting(ctx(t), free)
 		ok(t, err, "BlobDeleting")
 		if deleting {
 			t.Fatal("BlobDeleting = true after EndBlobDelete")
 		}
+	}},
+	{"GCSweepLinksBatchDecidesEachAlone", func(t *testing.T, s storage.Store) {
+		const repo = "gc/batch"
+		listed, loose, gone := dg("batch listed"), dg("batch loose"), dg("batch never linked")
+		link(t, s, repo, listed, 1)
+		link(t, s, repo, loose, 1)
+		m := manifest(repo, "batch lists")
+		m.Refs = []digest.Digest{listed}
+		put(t, s, m, "v1")
+		cutoff := afterNow()
+		ev := storage.Event{Action: "blob.delete", Target: repo}
+		got, err := s.SweepLinks(ctx(t), cutoff, []storage.LinkSweep{
+			{Repo: repo, Digest: listed, Events: []storage.Event{ev}},
+			{Repo: repo, Digest: loose, Events: []storage.Event{ev}},
+			{Repo: repo, Digest: gone},
+			{Repo: "gc/no such repository", Digest: loose},
+		})
+		ok(t, err, "SweepLinks")
+		equal(t, got, []bool{false, true, false, false}, "SweepLinks(listed, loose, never linked, other repository)")
+		_, err = s.BlobSize(ctx(t), repo, listed)
+		ok(t, err, "the listed link")
 	}},
 	{"GCRunsRecorded", func(t *testing.T, s storage.Store) {
 		start := time.Now().UTC().Truncate(time.Millisecond)
@@ -260,7 +277,9 @@ var gcCases = []testCase{
 			}()
 			go func() {
 				defer wg.Done()
-				unlinked, sweepErr = s.SweepLink(ctx(t), repo, b, cutoff)
+				var res []bool
+				res, sweepErr = s.SweepLinks(ctx(t), cutoff, []storage.LinkSweep{{Repo: repo, Digest: b}})
+				unlinked = sweepErr == nil && res[0]
 			}()
 			wg.Wait()
 			ok(t, sweepErr, "SweepLink round %d", i)

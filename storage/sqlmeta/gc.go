@@ -121,63 +121,89 @@ func (s *Store) SweepManifest(ctx context.Context, repo string, d digest.Digest,
 	return deleted, s.committed(ctx, err, evs)
 }
 
-func (s *Store) SweepLink(ctx context.Context, repo string, d digest.Digest, cutoff time.Time, evs ...storage.Event) (bool, error) {
-	deleted := false
-	err := s.write(ctx, "sweep link", func(ctx context.Context, tx *sql.Tx) error {
-		deleted = false
-		id, err := s.repoID(ctx, tx, repo)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
+func (s *Store) SweepLinks(ctx context.Context, cutoff time.Time, ls []storage.LinkSweep) ([]bool, error) {
+	done := make([]bool, len(ls))
+	var evs []storage.Event
+	err := s.write(ctx, "sweep links", func(ctx context.Context, tx *sql.Tx) error {
+		clear(done)
+		evs = evs[:0]
+		for i, l := range ls {
+			ok, err := s.sweepLink(ctx, tx, l.Repo, l.Digest, cutoff)
+			if err != nil {
+				return err
+			}
+			if done[i] = ok; ok {
+				evs = append(evs, l.Events...)
+			}
 		}
-		if err != nil {
-			return err
-		}
-		var linked int64
-		err = s.row(ctx, tx, qGCLockLink, id, string(d)).Scan(&linked)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		}
-		if err != nil || linked >= nanos(cutoff) {
-			return err
-		}
-		if keep, err := s.anyOf(ctx, tx, []check{{qGCManifestReferenced, []any{id, "", refPattern(d)}}}); keep || err != nil {
-			return err
-		}
-		if _, err := s.exec(ctx, tx, qGCUnlink, id, string(d)); err != nil {
-			return err
-		}
-		deleted = true
 		return s.recordEvents(ctx, tx, evs)
 	})
-	if !deleted {
+	if err != nil {
+		clear(done)
 		evs = nil
 	}
-	return deleted, s.committed(ctx, err, evs)
+	return done, s.committed(ctx, err, evs)
 }
 
-// BeginBlobDelete commits the tombstone before it looks for links: a
-// writer links first and looks for a tombstone after, so whichever comes
-// second sees the other.
-func (s *Store) BeginBlobDelete(ctx context.Context, d digest.Digest) (bool, error) {
-	now := time.Now().UnixNano()
-	err := s.write(ctx, "begin blob delete", func(ctx context.Context, tx *sql.Tx) error {
-		_, err := s.exec(ctx, tx, qGCTombstone, string(d), now)
-		return err
-	})
+// sweepLink is one link of SweepLinks.
+func (s *Store) sweepLink(ctx context.Context, tx *sql.Tx, repo string, d digest.Digest, cutoff time.Time) (bool, error) {
+	id, err := s.repoID(ctx, tx, repo)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
 	if err != nil {
 		return false, err
 	}
-	var linked bool
-	if err := s.row(ctx, s.r, qGCLinkedAnywhere, string(d)).Scan(&linked); err != nil {
-		return false, s.fail("begin blob delete", err)
+	var linked int64
+	err = s.row(ctx, tx, qGCLockLink, id, string(d)).Scan(&linked)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
 	}
-	return !linked, nil
+	if err != nil || linked >= nanos(cutoff) {
+		return false, err
+	}
+	if keep, err := s.anyOf(ctx, tx, []check{{qGCManifestReferenced, []any{id, "", refPattern(d)}}}); keep || err != nil {
+		return false, err
+	}
+	_, err = s.exec(ctx, tx, qGCUnlink, id, string(d))
+	return err == nil, err
 }
 
-func (s *Store) EndBlobDelete(ctx context.Context, d digest.Digest) error {
+// BeginBlobDelete commits the tombstones before it looks for links: a
+// writer links first and looks for a tombstone after, so whichever comes
+// second sees the other.
+func (s *Store) BeginBlobDelete(ctx context.Context, ds []digest.Digest) ([]bool, error) {
+	now := time.Now().UnixNano()
+	err := s.write(ctx, "begin blob delete", func(ctx context.Context, tx *sql.Tx) error {
+		for _, d := range ds {
+			if _, err := s.exec(ctx, tx, qGCTombstone, string(d), now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	free := make([]bool, len(ds))
+	for i, d := range ds {
+		var linked bool
+		if err := s.row(ctx, s.r, qGCLinkedAnywhere, string(d)).Scan(&linked); err != nil {
+			return nil, s.fail("begin blob delete", err)
+		}
+		free[i] = !linked
+	}
+	return free, nil
+}
+
+func (s *Store) EndBlobDelete(ctx context.Context, ds []digest.Digest) error {
 	return s.write(ctx, "end blob delete", func(ctx context.Context, tx *sql.Tx) error {
-		_, err := s.exec(ctx, tx, qGCUntombstone, string(d))
-		return err
+		for _, d := range ds {
+			if _, err := s.exec(ctx, tx, qGCUntombstone, string(d)); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
