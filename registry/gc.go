@@ -103,6 +103,9 @@ func (r *Registry) CollectGarbage(ctx context.Context, o GCOptions) (*GCReport, 
 	if rerr := r.meta.RecordGCRun(context.WithoutCancel(ctx), &rep.GCRun); rerr != nil {
 		return rep, errors.Join(err, rerr)
 	}
+	for _, f := range r.gcObservers {
+		f(rep)
+	}
 	r.log.InfoContext(ctx, "garbage collection", "id", rep.ID, "dryRun", o.DryRun, "manifests", rep.Counts.Manifests,
 		"links", rep.Counts.Links, "blobs", rep.Counts.Blobs, "uploads", rep.Counts.Uploads, "bytes", rep.Counts.Bytes,
 		"kept", rep.Counts.Kept, "err", err)

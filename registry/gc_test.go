@@ -22,15 +22,17 @@ import (
 // gcWorld is a registry whose clock can be moved past the grace period,
 // and its blob store, to see the bytes themselves.
 type gcWorld struct {
-	reg   *registry.Registry
-	blobs storage.BlobStore
-	skew  time.Duration
+	reg      *registry.Registry
+	blobs    storage.BlobStore
+	skew     time.Duration
+	observed []storage.GCRun // what the observer saw
 }
 
 func newGCWorld(t *testing.T) *gcWorld {
 	blobs, meta, _ := teststores.Open(t)
 	w := &gcWorld{blobs: blobs}
-	w.reg = registry.New(blobs, meta, registry.WithClock(func() time.Time { return time.Now().Add(w.skew) }))
+	w.reg = registry.New(blobs, meta, registry.WithClock(func() time.Time { return time.Now().Add(w.skew) }),
+		registry.WithGCObserver(func(rep *registry.GCReport) { w.observed = append(w.observed, rep.GCRun) }))
 	return w
 }
 
@@ -146,6 +148,9 @@ func TestGCCollectsGarbageOnly(t *testing.T) {
 	if err != nil || len(runs) != 3 || runs[0].ID != real.ID || runs[0].DryRun || runs[0].Counts != real.Counts || !runs[1].DryRun {
 		t.Fatalf("recorded runs %+v, %v", runs, err)
 	}
+	if len(w.observed) != 3 || w.observed[2] != runs[0] {
+		t.Fatalf("the observer saw %+v, want the 3 recorded runs", w.observed)
+	}
 	// A second run finds nothing left.
 	again, err := w.reg.CollectGarbage(ctx, registry.GCOptions{})
 	if err != nil || again.Counts != (storage.GCCounts{}) {
@@ -227,7 +232,12 @@ func TestBlobDeleteFreesBytesNoRepositoryLinks(t *testing.T) {
 // before any byte; the other blobs serve as before.
 func TestScrubFindsAndRefusesBadBytes(t *testing.T) {
 	blobs, meta, dir := teststores.Open(t)
-	h := registry.New(blobs, meta)
+	var scrubs []int
+	h := registry.New(blobs, meta, registry.WithScrubObserver(func(rep *registry.ScrubReport, _ time.Duration, err error) {
+		if err == nil {
+			scrubs = append(scrubs, len(rep.Bad))
+		}
+	}))
 	const repo = "scrub/app"
 	good := pushBlob(t, h, repo, []byte("good bytes"))
 	bad := pushBlob(t, h, repo, []byte("bytes to rot"))
@@ -264,5 +274,8 @@ func TestScrubFindsAndRefusesBadBytes(t *testing.T) {
 	rep, err = h.Scrub(ctx, 1<<30)
 	if err != nil || rep.Blobs != 1 || rep.Skipped != 1 || len(rep.Bad) != 0 {
 		t.Fatalf("second scrub: %+v, %v", rep, err)
+	}
+	if len(scrubs) != 2 || scrubs[0] != 1 || scrubs[1] != 0 {
+		t.Fatalf("the observer saw %v, want [1 0] bad blobs", scrubs)
 	}
 }

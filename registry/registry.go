@@ -29,6 +29,10 @@ type Registry struct {
 	inlineConfig []string
 	locks        [64]sync.Mutex // upload-id stripes: one writer per session per process
 
+	// Observers of finished collections and scrubs (metrics).
+	gcObservers    []func(*GCReport)
+	scrubObservers []func(*ScrubReport, time.Duration, error)
+
 	handlerOnce sync.Once
 	handler     http.Handler // ServeHTTP's router of Routes
 }
@@ -56,6 +60,18 @@ func WithMaxPageSize(n int) Option { return func(r *Registry) { r.maxPage = n } 
 // (the first push of a digest is when signing windows start) and as the
 // janitor's now, against which idle uploads expire, for tests.
 func WithClock(now func() time.Time) Option { return func(r *Registry) { r.now = now } }
+
+// WithGCObserver calls f with every finished collection (its record: dry
+// or not, times, counts, error): a metrics package counts runs with it.
+func WithGCObserver(f func(*GCReport)) Option {
+	return func(r *Registry) { r.gcObservers = append(r.gcObservers, f) }
+}
+
+// WithScrubObserver calls f with every finished scrub, how long it took
+// and its error.
+func WithScrubObserver(f func(*ScrubReport, time.Duration, error)) Option {
+	return func(r *Registry) { r.scrubObservers = append(r.scrubObservers, f) }
+}
 
 // New returns a registry over blobs and meta.
 func New(blobs storage.BlobStore, meta storage.Metadata, opts ...Option) *Registry {

@@ -37,7 +37,17 @@ type ScrubReport struct {
 
 // Scrub re-hashes every linked blob once, reading at most rate bytes per
 // second (0: DefaultScrubRate).
-func (r *Registry) Scrub(ctx context.Context, rate int64) (*ScrubReport, error) {
+func (r *Registry) Scrub(ctx context.Context, rate int64) (rep *ScrubReport, err error) {
+	start := time.Now()
+	defer func() {
+		for _, f := range r.scrubObservers {
+			f(rep, time.Since(start), err)
+		}
+	}()
+	return r.scrub(ctx, rate)
+}
+
+func (r *Registry) scrub(ctx context.Context, rate int64) (*ScrubReport, error) {
 	if rate <= 0 {
 		rate = DefaultScrubRate
 	}
