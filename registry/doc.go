@@ -55,6 +55,13 @@
 // are tested before its regexp, so a request pays for one or two regexps,
 // not for every row.
 //
+// gc.go is online garbage collection (CollectGarbage: mark over the
+// metadata store, each delete re-checked by the store in its own
+// transaction, blob bytes under a tombstone handshake with concurrent
+// pushes) and scrub.go re-hashes stored blobs (Scrub) and refuses reads of
+// the ones found bad; WithGCObserver and WithScrubObserver hand finished
+// runs to metrics.
+//
 // The vocabulary it checks against is package oci's: the name and tag
 // grammars, the manifest media types, the Document a body is validated as,
 // and the referrers index and fallback tag.
