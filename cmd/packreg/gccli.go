@@ -42,7 +42,7 @@ func runGC(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var run gcRunView
 	// A collection of a large registry takes a while: wait for it.
-	api := restclient.New(*c.server, &http.Client{Timeout: 24 * time.Hour})
+	api := restclient.New(*c.server, cliHTTP(*c.server, 24*time.Hour))
 	if err := api.Do(ctx, http.MethodPost, gcPrefix, nil, gcRequest{DryRun: *dry}, &run); err != nil {
 		return c.fail(err)
 	}
@@ -83,7 +83,7 @@ func gcRuns(ctx context.Context, c *cli, args []string) int {
 	}
 	var list gcRunList
 	q := url.Values{"limit": {strconv.Itoa(*limit)}}
-	if err := restclient.New(*c.server, &http.Client{Timeout: time.Minute}).Do(ctx, http.MethodGet, gcPrefix+"/runs", q, nil, &list); err != nil {
+	if err := restclient.New(*c.server, cliHTTP(*c.server, time.Minute)).Do(ctx, http.MethodGet, gcPrefix+"/runs", q, nil, &list); err != nil {
 		return c.fail(err)
 	}
 	rows := make([]string, 0, len(list.Items))
