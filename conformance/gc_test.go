@@ -2,7 +2,6 @@ package conformance
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,9 +15,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 // gcGrace is the grace period of the stress test: tiny, so collections
@@ -390,21 +386,10 @@ func TestGCStressDisk(t *testing.T) {
 func s3BlobUsage(t *testing.T, storageURL string) (objects int, bytes int64) {
 	t.Helper()
 	l := parseS3Location(t, storageURL)
-	cl := l.client(t)
-	prefix := strings.TrimPrefix(l.prefix+"/blobs/", "/")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	p := s3.NewListObjectsV2Paginator(cl, &s3.ListObjectsV2Input{Bucket: &l.bucket, Prefix: &prefix})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			t.Fatalf("list %s: %v", prefix, err)
-		}
-		for _, o := range page.Contents {
-			objects++
-			bytes += aws.ToInt64(o.Size)
-		}
-	}
+	l.eachObject(t, l.client(t), strings.TrimPrefix(l.prefix+"/blobs/", "/"), func(_ string, size int64) {
+		objects++
+		bytes += size
+	})
 	return objects, bytes
 }
 

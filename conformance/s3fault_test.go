@@ -183,8 +183,8 @@ func (l s3Location) client(t testing.TB) *s3.Client {
 	})
 }
 
-// keys lists the object keys and the multipart uploads under prefix.
-func (l s3Location) keys(t testing.TB, cl *s3.Client, prefix string) (objects, multipart []string) {
+// eachObject calls fn with the key and size of every object under prefix.
+func (l s3Location) eachObject(t testing.TB, cl *s3.Client, prefix string, fn func(key string, size int64)) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -195,9 +195,17 @@ func (l s3Location) keys(t testing.TB, cl *s3.Client, prefix string) (objects, m
 			t.Fatalf("list %s: %v", prefix, err)
 		}
 		for _, o := range page.Contents {
-			objects = append(objects, aws.ToString(o.Key))
+			fn(aws.ToString(o.Key), aws.ToInt64(o.Size))
 		}
 	}
+}
+
+// keys lists the object keys and the multipart uploads under prefix.
+func (l s3Location) keys(t testing.TB, cl *s3.Client, prefix string) (objects, multipart []string) {
+	t.Helper()
+	l.eachObject(t, cl, prefix, func(key string, _ int64) { objects = append(objects, key) })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	in := &s3.ListMultipartUploadsInput{Bucket: &l.bucket, Prefix: &prefix}
 	for {
 		out, err := cl.ListMultipartUploads(ctx, in)
