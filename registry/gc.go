@@ -29,9 +29,9 @@ import (
 // first, parents and subjects before what they list, then links, then the
 // bytes of each digest no repository links any more: the tombstone
 // handshake (BeginBlobDelete) proves no link is left before the blob
-// store delete, and a push that links the digest meanwhile sees the
-// tombstone (confirmLinked) and is not acknowledged unless the bytes are
-// still there. Upload sessions idle for longer than the grace period go
+// store delete, and a push that links the digest meanwhile waits out the
+// tombstone and is not acknowledged unless the bytes are still there
+// (confirmLinked). Upload sessions idle for longer than the grace period go
 // too.
 
 // DefaultGCGrace is how young a manifest, link or upload session must be
@@ -422,12 +422,18 @@ func (r *Registry) sweepUploads(ctx context.Context, o GCOptions, cutoff time.Ti
 }
 
 // confirmLinked is the pushing side of the tombstone handshake, after a
-// link of d committed: when a collection is deleting d's bytes, wait for
-// it to end, then acknowledge the link only if the bytes are still there.
-// Otherwise the link goes again and the push fails with 503: pushing the
-// blob again stores it anew.
+// link of d committed: wait while a collection is deleting d's bytes,
+// then acknowledge the link only if the bytes are there. Otherwise the
+// link goes again and the push fails with 503: pushing the blob again
+// stores it anew.
+//
+// The bytes are looked at even when no tombstone was seen: a collection
+// that read the links before this link committed may have deleted the
+// bytes (published by this push's Commit, or found there by it) and
+// removed its tombstone before this read. Then the bytes are gone, and
+// the look shows it; when the tombstone is still up, the wait does. One
+// stat per blob push (a HEAD on S3) is the price.
 func (r *Registry) confirmLinked(ctx context.Context, repo string, d digest.Digest) error {
-	seen := false
 	// A tombstone lives for one blob store delete (less than
 	// storage.TombstoneTTL; an older one, left by a crash, is not seen).
 	for {
@@ -438,15 +444,11 @@ func (r *Registry) confirmLinked(ctx context.Context, repo string, d digest.Dige
 		if !deleting {
 			break
 		}
-		seen = true
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
-	}
-	if !seen {
-		return nil
 	}
 	if _, err := r.blobs.Stat(ctx, d); !errors.Is(err, storage.ErrNotFound) {
 		return err

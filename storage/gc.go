@@ -92,8 +92,10 @@ type Collector interface {
 	// one transaction), then reports, in order, whether no repository
 	// links each. Only for those may the caller delete the bytes; it
 	// calls EndBlobDelete after, for all of ds. A writer that links a
-	// digest checks BlobDeleting after its link commits: one of the two
-	// sees the other (both write, then read).
+	// digest waits, after its link commits, while BlobDeleting, then
+	// looks for the bytes: either the collector's read of the links sees
+	// the link, or the writer's look comes after the delete (both write,
+	// then read).
 	BeginBlobDelete(ctx context.Context, ds []digest.Digest) ([]bool, error)
 	// EndBlobDelete removes the tombstones of ds.
 	EndBlobDelete(ctx context.Context, ds []digest.Digest) error
