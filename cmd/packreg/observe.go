@@ -22,6 +22,7 @@ import (
 	"github.com/packreg/packreg/attest"
 	"github.com/packreg/packreg/internal/metrics"
 	"github.com/packreg/packreg/internal/routes"
+	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
 	"github.com/packreg/packreg/storage/sqlmeta"
 )
@@ -221,4 +222,40 @@ func (ob *observer) endSpan(span trace.Span, method, route string, status int) {
 		span.SetStatus(codes.Error, http.StatusText(status))
 	}
 	span.End()
+}
+
+// registryRunOptions report the registry's garbage collections and
+// scrubs to the metrics (dry runs change nothing, so they count as runs
+// but collect nothing).
+func (ob *observer) registryRunOptions() []registry.Option {
+	m := ob.metrics()
+	outcome := func(err error) string {
+		switch {
+		case err == nil:
+			return metrics.RunSucceeded
+		case errors.Is(err, context.Canceled):
+			return metrics.RunInterrupted
+		}
+		return metrics.RunFailed
+	}
+	return []registry.Option{
+		registry.WithGCObserver(func(rep *registry.GCReport) {
+			var err error
+			if rep.Error != "" {
+				err = errors.New(rep.Error)
+			}
+			m.ObserveRun(metrics.RunGC, outcome(err), rep.Finished.Sub(rep.Started))
+			if !rep.DryRun {
+				m.GCCollected("manifests", rep.Counts.Manifests, 0)
+				m.GCCollected("uploads", rep.Counts.Uploads, 0)
+				m.GCCollected("blobs", rep.Counts.Blobs, rep.Counts.Bytes)
+			}
+		}),
+		registry.WithScrubObserver(func(rep *registry.ScrubReport, took time.Duration, err error) {
+			m.ObserveRun(metrics.RunScrub, outcome(err), took)
+			if rep != nil {
+				m.ScrubChecked(rep.Bytes, len(rep.Bad))
+			}
+		}),
+	}
 }

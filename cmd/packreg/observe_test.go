@@ -135,3 +135,15 @@ func TestBlobGetKeepsSendfile(t *testing.T) {
 		t.Fatalf("the blob GET counted %v times", got)
 	}
 }
+
+// TestMetricsCountGCRuns: collections, dry or not, are counted as runs of
+// kind gc through the registry's observer.
+func TestMetricsCountGCRuns(t *testing.T) {
+	h := edgeApp(t, nil)
+	want(t, send(h, "POST", "/api/v1/gc", []byte(`{"dryRun":true}`), "Content-Type", "application/json"), 200, "", "dry run")
+	want(t, send(h, "POST", "/api/v1/gc", []byte(`{}`), "Content-Type", "application/json"), 200, "", "run")
+	text := send(h, "GET", "/metrics", nil).Body.String()
+	if got := metricValue(t, text, `packreg_runs_total{kind="gc",outcome="succeeded"}`); got != 2 {
+		t.Fatalf("gc runs counted %v, want 2", got)
+	}
+}

@@ -149,7 +149,7 @@ func wire(ctx context.Context, st *stores, c Config, log *slog.Logger, draining 
 		registry.WithMaxBlobSize(c.Registry.MaxBlobSize),
 		registry.WithUploadTTL(c.Registry.UploadTTL),
 		registry.WithMaxPageSize(c.Registry.MaxPageSize),
-	}, slices.Concat(packs.registryOptions(), att.registryOptions(), mir.registryOptions())...)...)
+	}, slices.Concat(ob.registryRunOptions(), packs.registryOptions(), att.registryOptions(), mir.registryOptions())...)...)
 	packs.attach(reg)
 	if err := att.attach(ctx, reg, packs.svc); err != nil {
 		return nil, err
