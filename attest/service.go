@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/sigstore/sigstore-go/pkg/verify"
@@ -34,8 +33,7 @@ type Service struct {
 
 	wakeup chan struct{} // the worker has events to look at (worker.go)
 
-	mu       sync.Mutex
-	progress chan struct{} // closed when the worker acknowledged events (Wait)
+	progress storage.Progress // Signal when the worker acknowledged events (Wait)
 }
 
 // Store is what attest keeps in the metadata store: keys, trusted roots and records, the
@@ -85,7 +83,7 @@ func (s *Service) ResolveVersionsWith(v VersionResolver) { s.versions = v }
 // to be indexed.
 func New(st Store, opts ...Option) *Service {
 	s := &Service{st: st, log: slog.Default(), now: time.Now,
-		wakeup: make(chan struct{}, 1), progress: make(chan struct{})}
+		wakeup: make(chan struct{}, 1)}
 	for _, o := range opts {
 		o(s)
 	}

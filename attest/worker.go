@@ -223,31 +223,12 @@ func (s *Service) batch() int {
 }
 
 // progressed tells waiters (Wait) that events were acknowledged.
-func (s *Service) progressed() {
-	s.mu.Lock()
-	close(s.progress)
-	s.progress = make(chan struct{})
-	s.mu.Unlock()
-}
+func (s *Service) progressed() { s.progress.Signal() }
 
 // Wait returns when no event waits for indexing any more, or ctx ends.
 // Tests use it to read records deterministically.
 func (s *Service) Wait(ctx context.Context) error {
-	for {
-		s.mu.Lock()
-		ch := s.progress
-		s.mu.Unlock()
-		n, err := s.st.CountPendingEvents(ctx, Consumer)
-		if err != nil || n == 0 {
-			return err
-		}
-		select {
-		case <-ch:
-		case <-time.After(50 * time.Millisecond): // another replica's progress
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	return s.progress.Wait(ctx, s.st, Consumer)
 }
 
 func (s *Service) do(ctx context.Context, j job) error {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/packreg/packreg/digest"
@@ -85,8 +84,7 @@ type Service struct {
 	after string
 
 	wakeup   chan struct{}
-	mu       sync.Mutex
-	progress chan struct{}
+	progress storage.Progress // Signal when the worker acknowledged events (Wait)
 	// Worker state, touched by Run's goroutine only.
 	lastFull   time.Time
 	paritySeen map[string]int64
@@ -112,7 +110,7 @@ func After(consumer string) Option { return func(s *Service) { s.after = consume
 // New returns a Service over st, reading verdicts through ver.
 func New(st Store, ver Verifier, cfg Config, opts ...Option) *Service {
 	s := &Service{st: st, ver: ver, cfg: cfg, log: slog.Default(), now: time.Now,
-		wakeup: make(chan struct{}, 1), progress: make(chan struct{}), paritySeen: map[string]int64{}}
+		wakeup: make(chan struct{}, 1), paritySeen: map[string]int64{}}
 	for _, o := range opts {
 		o(s)
 	}

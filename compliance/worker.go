@@ -296,28 +296,9 @@ func (s *Service) evaluateVersions(ctx context.Context, rules *Rules, parity par
 }
 
 // progressed tells waiters (Wait) that events were acknowledged.
-func (s *Service) progressed() {
-	s.mu.Lock()
-	close(s.progress)
-	s.progress = make(chan struct{})
-	s.mu.Unlock()
-}
+func (s *Service) progressed() { s.progress.Signal() }
 
 // Wait returns when no event waits for evaluation, or ctx ends.
 func (s *Service) Wait(ctx context.Context) error {
-	for {
-		s.mu.Lock()
-		ch := s.progress
-		s.mu.Unlock()
-		n, err := s.st.CountPendingEvents(ctx, Consumer)
-		if err != nil || n == 0 {
-			return err
-		}
-		select {
-		case <-ch:
-		case <-time.After(50 * time.Millisecond):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	return s.progress.Wait(ctx, s.st, Consumer)
 }
