@@ -18,6 +18,27 @@ if [[ -z $targets ]]; then
   exit 1
 fi
 
+# fuzz_one runs one target. Go 1.26's fuzz coordinator can fail a target
+# with a bare "context deadline exceeded" as -fuzztime ends while a worker
+# is mid-call (golang/go#75804, fixed in Go 1.27); on this 2-core machine
+# it hits the slow targets of big packages. Only that exact failure, with
+# no failing input written and no test failure printed, is run again,
+# once; any other failure stands.
+fuzz_one() {
+  local pkg=$1 name=$2 log
+  log=$(mktemp)
+  "$GO" test -vet=off -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" -fuzzminimizetime 10s "$pkg" </dev/null 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  if ((rc != 0)) && grep -qx '    context deadline exceeded' "$log" &&
+    ! grep -qE 'Failing input written|panic:|_test\.go:[0-9]+:' "$log"; then
+    echo "fuzz: $name hit Go's fuzztime deadline race (golang/go#75804), no input failed: running it once more"
+    "$GO" test -vet=off -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" -fuzzminimizetime 10s "$pkg" </dev/null
+    rc=$?
+  fi
+  rm -f "$log"
+  return "$rc"
+}
+
 failed=()
 n=0
 while IFS=: read -r file name; do
@@ -26,7 +47,7 @@ while IFS=: read -r file name; do
   echo "== fuzz $pkg $name ($FUZZTIME)"
   # Minimising a crasher is bounded so that a failure cannot stall CI;
   # go vet has run already (make test-go).
-  if ! "$GO" test -vet=off -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" -fuzzminimizetime 10s "$pkg" </dev/null; then
+  if ! fuzz_one "$pkg" "$name"; then
     failed+=("$pkg $name")
   fi
 done <<<"$targets"
