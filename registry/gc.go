@@ -450,13 +450,33 @@ func (r *Registry) confirmLinked(ctx context.Context, repo string, d digest.Dige
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	if _, err := r.blobs.Stat(ctx, d); !errors.Is(err, storage.ErrNotFound) {
+	if err := r.bytesThere(ctx, d); !errors.Is(err, storage.ErrNotFound) {
 		return err
 	}
 	if err := r.meta.UnlinkBlob(ctx, repo, d); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return err
 	}
 	return fmt.Errorf("blob %s was garbage collected while this push linked it; push it again: %w", d, storage.ErrUnavailable)
+}
+
+// bytesThere stats d for confirmLinked, again through a brief backend
+// outage (5 looks over about 0.6 s): the link has committed, and a look
+// that fails would refuse a push whose blob stays visible. It returns
+// nil, storage.ErrNotFound, or the error of the last look.
+func (r *Registry) bytesThere(ctx context.Context, d digest.Digest) error {
+	wait := 20 * time.Millisecond
+	for try := 1; ; try++ {
+		_, err := r.blobs.Stat(ctx, d)
+		if err == nil || errors.Is(err, storage.ErrNotFound) || try == 5 {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
 }
 
 // GCRuns lists recorded collections, newest first, with ID < before (0:

@@ -207,6 +207,35 @@ func TestGCPushOfACollectedBlobIsNotAcknowledgedWithoutItsBytes(t *testing.T) {
 	expect(t, do(t, h, "GET", "/v2/"+repo+"/blobs/"+d.String(), nil), 200, "")
 }
 
+// statFlaky is a blob store whose Stat of one digest fails its first
+// fails calls as a backend that is briefly unavailable does.
+type statFlaky struct {
+	storage.BlobStore
+	d     digest.Digest
+	fails int
+}
+
+func (s *statFlaky) Stat(ctx context.Context, d digest.Digest) (int64, error) {
+	if d == s.d && s.fails > 0 {
+		s.fails--
+		return 0, storage.ErrUnavailable
+	}
+	return s.BlobStore.Stat(ctx, d)
+}
+
+// TestGCBytesCheckOutlastsABriefOutage: the look at the bytes after a
+// link (confirmLinked) is retried through a brief backend outage. A
+// failed look used to fail the push with 503 while its link stayed, so a
+// refused push left a visible blob (TestS3Faults saw it on S3).
+func TestGCBytesCheckOutlastsABriefOutage(t *testing.T) {
+	blobs, meta, _ := teststores.Open(t)
+	b := []byte("looked at through an outage")
+	d := sha(b)
+	h := registry.New(&statFlaky{BlobStore: blobs, d: d, fails: 2}, meta)
+	expect(t, do(t, h, "POST", "/v2/gc/outage/blobs/uploads/?digest="+d.String(), b), 201, "")
+	expect(t, do(t, h, "GET", "/v2/gc/outage/blobs/"+d.String(), nil), 200, "")
+}
+
 // TestBlobDeleteFreesBytesNoRepositoryLinks: DELETE of a blob deletes its
 // bytes once no repository links it, and only then.
 func TestBlobDeleteFreesBytesNoRepositoryLinks(t *testing.T) {
