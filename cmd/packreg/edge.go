@@ -34,8 +34,12 @@ import (
 //   - JSON: a state-changing /api/v1 request with a body must say
 //     Content-Type: application/json (415 otherwise). A cross-site page can
 //     only send text/plain, form and multipart bodies without a CORS
-//     preflight, which packreg never grants. The one multipart route,
-//     POST /api/v1/packs (publish), is covered by the cross-origin check.
+//     preflight, which packreg never grants. The two routes whose body is
+//     not JSON, POST /api/v1/packs (multipart publish) and POST
+//     /api/v1/import (a tar), are covered by the cross-origin check and
+//     check their own content type. They are named here by path because
+//     this check runs before routing; a third such route should make it a
+//     property of the route row instead.
 //
 // Refusals take the shape of the route: the OCI envelope on /v2/ (and
 // anything else the registry answers), the apierr shape on /api/.
