@@ -116,11 +116,21 @@ func underLease(ctx context.Context, leases storage.Leases, name, holder string,
 		return false, err
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	go storage.HoldLease(ctx, leases, name, holder, gcLeaseTTL, func(err error) {
-		cancel(fmt.Errorf("lease %s lost: %v", name, err))
-	})
-	defer func() { _ = leases.ReleaseLease(context.WithoutCancel(ctx), name, holder) }()
+	held := make(chan struct{})
+	go func() {
+		defer close(held)
+		storage.HoldLease(ctx, leases, name, holder, gcLeaseTTL, func(err error) {
+			cancel(fmt.Errorf("lease %s lost: %v", name, err))
+		})
+	}()
+	defer func() {
+		// The renewals stop before the release: a renewal in flight at
+		// the release re-took the lease for a holder that was done, and
+		// kept every other collector out for a TTL.
+		cancel(nil)
+		<-held
+		_ = leases.ReleaseLease(context.WithoutCancel(ctx), name, holder)
+	}()
 	return true, fn(ctx)
 }
 

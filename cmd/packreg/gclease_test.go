@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/packreg/packreg/storage"
+)
+
+// renewAfterRelease is a lease store whose renewal (the second acquire)
+// answers only once the lease was released, or its context ended: the
+// order a slow database gives a renewal in flight at the release.
+type renewAfterRelease struct {
+	storage.Leases
+	mu       sync.Mutex
+	calls    int
+	held     bool
+	renewing chan struct{} // closed when the renewal starts
+	renewed  chan struct{} // closed when the renewal has answered
+	released chan struct{} // closed by ReleaseLease
+}
+
+func (l *renewAfterRelease) AcquireLease(ctx context.Context, _, _ string, _ time.Duration) (bool, error) {
+	l.mu.Lock()
+	l.calls++
+	n := l.calls
+	l.mu.Unlock()
+	if n == 2 {
+		close(l.renewing)
+		defer close(l.renewed)
+		select {
+		case <-l.released:
+			// Committed after the release, whatever the context does
+			// meanwhile: the database had the statement already.
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.held = true
+	return true, nil
+}
+
+func (l *renewAfterRelease) ReleaseLease(context.Context, string, string) error {
+	l.mu.Lock()
+	l.held = false
+	l.mu.Unlock()
+	close(l.released)
+	return nil
+}
+
+// TestLeaseNotRetakenAfterRelease: when a collection ends while its
+// lease is being renewed, the lease is free afterwards. It used to be
+// released first and re-taken by the renewal, so the next collection on
+// any replica got 409 for a TTL (TestGCStressS3PostgresReplicas in CI).
+// It waits for one renewal tick (gcLeaseTTL/3).
+func TestLeaseNotRetakenAfterRelease(t *testing.T) {
+	l := &renewAfterRelease{renewing: make(chan struct{}), renewed: make(chan struct{}), released: make(chan struct{})}
+	ok, err := underLease(context.Background(), l, gcLease, "me", func(context.Context) error {
+		<-l.renewing
+		return nil
+	})
+	if !ok || err != nil {
+		t.Fatalf("underLease: %v %v", ok, err)
+	}
+	<-l.renewed
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.held {
+		t.Fatal("the lease is held again after underLease returned")
+	}
+}
