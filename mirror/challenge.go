@@ -86,7 +86,11 @@ func (p *headerParser) challenge() (challenge, bool) {
 	}
 	// #auth-param: names and values separated by commas, empty elements
 	// allowed; after a comma, a name without "=" starts the next challenge.
+	at := p.i
 	afterComma := p.sep()
+	if !afterComma && p.i != at {
+		return c, false // only SP parts a scheme from its first parameter
+	}
 	for {
 		k, v, ok, malformed := p.param()
 		if malformed {
