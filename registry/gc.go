@@ -464,19 +464,10 @@ func (r *Registry) confirmLinked(ctx context.Context, repo string, d digest.Dige
 // that fails would refuse a push whose blob stays visible. It returns
 // nil, storage.ErrNotFound, or the error of the last look.
 func (r *Registry) bytesThere(ctx context.Context, d digest.Digest) error {
-	wait := 20 * time.Millisecond
-	for try := 1; ; try++ {
+	return storage.RetryUnavailable(ctx, 5, 20*time.Millisecond, func(ctx context.Context) error {
 		_, err := r.blobs.Stat(ctx, d)
-		if err == nil || errors.Is(err, storage.ErrNotFound) || try == 5 {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(wait):
-		}
-		wait *= 2
-	}
+		return err
+	})
 }
 
 // GCRuns lists recorded collections, newest first, with ID < before (0:

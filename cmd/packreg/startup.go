@@ -54,27 +54,52 @@ func start(ctx context.Context, c Config, log *slog.Logger) (*stores, error) {
 // check proves each store reachable (its Ping) and writable: the blob
 // store takes the data of an upload, which is then aborted; the database
 // takes a lease, which is then released. Both are writes every push and
-// every replica make anyway, so nothing new is asked of a backend.
+// every replica make anyway, so nothing new is asked of a backend. A
+// store that is briefly unavailable (a dropped connection, an S3 503)
+// is asked again a few times over about 3 s, so one lost request does
+// not stop a replica from starting; a store that stays down, or refuses
+// for any other reason, fails the check at once.
 func (s *stores) check(ctx context.Context, c Config) error {
-	probe := "startup-check-" + reqid.New()
+	if err := storage.RetryUnavailable(ctx, checkTries, checkWait, s.checkBlobs); err != nil {
+		return fmt.Errorf("storage %s: %w", redact(c.Storage), err)
+	}
+	if err := storage.RetryUnavailable(ctx, checkTries, checkWait, s.checkMeta); err != nil {
+		return fmt.Errorf("database %s: %w", redact(c.Database), scrub(err, c.Database))
+	}
+	return nil
+}
+
+// How often and how patiently check asks an unavailable store again.
+const (
+	checkTries = 5
+	checkWait  = 200 * time.Millisecond
+)
+
+func (s *stores) checkBlobs(ctx context.Context) error {
 	if p, ok := s.blobs.(storage.Pinger); ok {
 		if err := p.Ping(ctx); err != nil {
-			return fmt.Errorf("storage %s: %w", redact(c.Storage), err)
+			return err
 		}
 	}
+	// A fresh upload each try: a failed Append may have left part of one.
 	now := time.Now().UTC()
-	u := &storage.Upload{ID: probe, Repo: "packreg/startup-check", Created: now, Updated: now}
+	u := &storage.Upload{ID: "startup-check-" + reqid.New(), Repo: "packreg/startup-check", Created: now, Updated: now}
 	if err := s.blobs.Append(ctx, u, strings.NewReader("packreg start-up check\n")); err != nil {
-		return fmt.Errorf("storage %s: cannot write: %w", redact(c.Storage), err)
+		return fmt.Errorf("cannot write: %w", err)
 	}
 	if err := s.blobs.Abort(ctx, u); err != nil {
-		return fmt.Errorf("storage %s: cannot delete: %w", redact(c.Storage), err)
+		return fmt.Errorf("cannot delete: %w", err)
 	}
+	return nil
+}
+
+func (s *stores) checkMeta(ctx context.Context) error {
 	if p, ok := s.meta.(storage.Pinger); ok {
 		if err := p.Ping(ctx); err != nil {
-			return fmt.Errorf("database %s: %w", redact(c.Database), scrub(err, c.Database))
+			return err
 		}
 	}
+	probe := "startup-check-" + reqid.New()
 	ok, err := s.meta.AcquireLease(ctx, probe, probe, time.Minute)
 	if err == nil && !ok {
 		err = errors.New("a fresh lease was refused")
@@ -83,7 +108,7 @@ func (s *stores) check(ctx context.Context, c Config) error {
 		err = s.meta.ReleaseLease(ctx, probe, probe)
 	}
 	if err != nil {
-		return fmt.Errorf("database %s: cannot write: %w", redact(c.Database), scrub(err, c.Database))
+		return fmt.Errorf("cannot write: %w", err)
 	}
 	return nil
 }
