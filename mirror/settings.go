@@ -110,6 +110,9 @@ func (s *Settings) check(kind string) error {
 		s.URL = u.Scheme + "://" + u.Host
 	}
 	s.checkRealms(bad)
+	// An empty list means what no list means, and the stored record
+	// omits both: settle on nil so settings read back as they were given.
+	s.Include, s.Exclude, s.AuthRealms = nilIfEmpty(s.Include), nilIfEmpty(s.Exclude), nilIfEmpty(s.AuthRealms)
 	if _, err := NewFilter(s.Include, s.Exclude, s.Versions, s.States); err != nil {
 		bad("%v", err)
 	}
@@ -219,4 +222,11 @@ func (n names) back(name string) (string, bool) {
 	}
 	rest, ok := strings.CutPrefix(name, n.prefix+"/")
 	return rest, ok && rest != ""
+}
+
+func nilIfEmpty(l []string) []string {
+	if len(l) == 0 {
+		return nil
+	}
+	return l
 }
