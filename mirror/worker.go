@@ -3,7 +3,6 @@ package mirror
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -175,47 +174,40 @@ func (s *Service) serveRemote(ctx context.Context, rec *storage.Mirror, o Worker
 		return
 	}
 	lease := "mirror/" + rec.ID
-	got, err := s.store.AcquireLease(ctx, lease, s.holder, o.LeaseTTL)
-	if err != nil || !got {
-		return
+	_, err = storage.WithLease(ctx, s.store, lease, s.holder, o.LeaseTTL, func(wctx context.Context) error {
+		s.runDue(wctx, rec, r, o)
+		if ctx.Err() == nil && wctx.Err() != nil {
+			// Another worker may be running this remote now.
+			s.log.Warn("mirror worker: stopping", "remote", rec.ID, "cause", context.Cause(wctx))
+		}
+		return nil
+	})
+	if err != nil && ctx.Err() == nil {
+		s.log.Warn("mirror worker: lease", "lease", lease, "err", err)
 	}
-	// The lease outlives a cancelled ctx only until released here.
-	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = s.store.ReleaseLease(rctx, lease, s.holder)
-	}()
-	wctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	go s.holdLease(wctx, cancel, lease, o.LeaseTTL)
-	for wctx.Err() == nil {
-		runs, err := s.store.RunningMirrorRuns(wctx, rec.ID)
+}
+
+// runDue runs the recorded runs of one remote, and the ones its schedules
+// make due, until none is left or ctx ends (the lease lost among them).
+func (s *Service) runDue(ctx context.Context, rec *storage.Mirror, r *remote, o WorkerOptions) {
+	for ctx.Err() == nil {
+		runs, err := s.store.RunningMirrorRuns(ctx, rec.ID)
 		if err != nil {
 			return
 		}
 		if len(runs) == 0 {
-			if due, err = s.due(wctx, r); err != nil || due == "" {
+			due, err := s.due(ctx, r)
+			if err != nil || due == "" {
 				return
 			}
-			if _, err := s.startRun(wctx, rec.ID, due, "schedule", Scope{}); err != nil {
+			if _, err := s.startRun(ctx, rec.ID, due, "schedule", Scope{}); err != nil {
 				return
 			}
 			continue
 		}
-		s.execute(wctx, r, runs[0], o.RunTimeout)
+		s.execute(ctx, r, runs[0], o.RunTimeout)
 	}
 }
-
-// holdLease renews the lease until ctx ends; losing it stops the work,
-// since another worker may now be running the same remote.
-func (s *Service) holdLease(ctx context.Context, cancel context.CancelCauseFunc, lease string, ttl time.Duration) {
-	storage.HoldLease(ctx, s.store, lease, s.holder, ttl, func(err error) {
-		s.log.Warn("mirror worker: lease lost; stopping", "lease", lease, "err", err)
-		cancel(errLeaseLost)
-	})
-}
-
-var errLeaseLost = errors.New("mirror: lease lost")
 
 // due says what a remote needs now: "sync" or "parity" (a run recorded,
 // or a schedule come round), or "".

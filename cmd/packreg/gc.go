@@ -107,31 +107,11 @@ func (c *collector) run(ctx context.Context, dry bool, trigger string) (*registr
 	return rep, err
 }
 
-// underLease runs fn holding lease name (renewed while fn runs; fn's
-// context ends if it is lost), and reports false without running it when
-// another holder has the lease.
+// underLease runs fn holding lease name for the GC-like runs (renewed
+// while fn runs; fn's context ends if it is lost), and reports false
+// without running it when another holder has the lease.
 func underLease(ctx context.Context, leases storage.Leases, name, holder string, fn func(context.Context) error) (bool, error) {
-	ok, err := leases.AcquireLease(ctx, name, holder, gcLeaseTTL)
-	if err != nil || !ok {
-		return false, err
-	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	held := make(chan struct{})
-	go func() {
-		defer close(held)
-		storage.HoldLease(ctx, leases, name, holder, gcLeaseTTL, func(err error) {
-			cancel(fmt.Errorf("lease %s lost: %v", name, err))
-		})
-	}()
-	defer func() {
-		// The renewals stop before the release: a renewal in flight at
-		// the release re-took the lease for a holder that was done, and
-		// kept every other collector out for a TTL.
-		cancel(nil)
-		<-held
-		_ = leases.ReleaseLease(context.WithoutCancel(ctx), name, holder)
-	}()
-	return true, fn(ctx)
+	return storage.WithLease(ctx, leases, name, holder, gcLeaseTTL, fn)
 }
 
 // every calls fn every period until ctx ends.

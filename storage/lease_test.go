@@ -1,4 +1,4 @@
-package main
+package storage_test
 
 import (
 	"context"
@@ -52,24 +52,24 @@ func (l *renewAfterRelease) ReleaseLease(context.Context, string, string) error 
 	return nil
 }
 
-// TestLeaseNotRetakenAfterRelease: when a collection ends while its
-// lease is being renewed, the lease is free afterwards. It used to be
-// released first and re-taken by the renewal, so the next collection on
-// any replica got 409 for a TTL (TestGCStressS3PostgresReplicas in CI).
-// It waits for one renewal tick (gcLeaseTTL/3).
+// TestLeaseNotRetakenAfterRelease: when work under WithLease ends while
+// its lease is being renewed, the lease is free afterwards. It used to be
+// released first and re-taken by the renewal, so the next GC on any
+// replica got 409 for a TTL (TestGCStressS3PostgresReplicas in CI), and a
+// mirror remote was kept from the other workers the same way.
 func TestLeaseNotRetakenAfterRelease(t *testing.T) {
 	l := &renewAfterRelease{renewing: make(chan struct{}), renewed: make(chan struct{}), released: make(chan struct{})}
-	ok, err := underLease(context.Background(), l, gcLease, "me", func(context.Context) error {
+	ok, err := storage.WithLease(context.Background(), l, "gc", "me", 30*time.Millisecond, func(context.Context) error {
 		<-l.renewing
 		return nil
 	})
 	if !ok || err != nil {
-		t.Fatalf("underLease: %v %v", ok, err)
+		t.Fatalf("WithLease: %v %v", ok, err)
 	}
 	<-l.renewed
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.held {
-		t.Fatal("the lease is held again after underLease returned")
+		t.Fatal("the lease is held again after WithLease returned")
 	}
 }
