@@ -295,13 +295,14 @@ func TestBadUploads(t *testing.T) {
 			{"bytes=5-100", "56789", "bytes 5-9/10", 206},
 			{"bytes=10-", "", "bytes */10", 416},
 			{"bytes=4-2", "", "bytes */10", 416},
-			{"items=1-2", "", "bytes */10", 416},
+			{"items=1-2", "0123456789", "", 200}, // an unknown unit is ignored (RFC 9110 14.2)
+			{"bytes=0-1,4-5", "0123456789", "", 200},
 			{"BYTES=2-4", "234", "bytes 2-4/10", 206},
 			{"bytes=5-99999999999999999999", "56789", "bytes 5-9/10", 206},
 			{"bytes=+1-+2", "", "bytes */10", 416},
 		} {
 			w := do(t, h, "GET", "/v2/"+repo+"/blobs/"+d.String(), nil, "Range", tc.rng)
-			if w.Code != tc.status || w.Header().Get("Content-Range") != tc.cr || (tc.status == 206 && w.Body.String() != tc.body) {
+			if w.Code != tc.status || w.Header().Get("Content-Range") != tc.cr || (tc.status != 416 && w.Body.String() != tc.body) {
 				t.Errorf("Range %s: %d %q %q", tc.rng, w.Code, w.Header().Get("Content-Range"), w.Body.String())
 			}
 		}

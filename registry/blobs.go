@@ -101,7 +101,8 @@ func serveBytes(w http.ResponseWriter, req *http.Request, d digest.Digest, conte
 	return nil
 }
 
-// parseRange handles "bytes=a-b", "bytes=a-" and "bytes=-n" (one range only),
+// parseRange handles "bytes=a-b", "bytes=a-" and "bytes=-n" (one range;
+// several, or another unit, are ignored),
 // as RFC 9110 writes them: the unit in any case, the numbers digits only.
 // partial is false when there is no Range header; start/end are inclusive.
 func parseRange(hdr string, size int64) (start, end int64, partial bool, err error) {
@@ -111,8 +112,14 @@ func parseRange(hdr string, size int64) (start, end int64, partial bool, err err
 	unsatisfiable := &withHeader{oci.Errorf(oci.ErrRangeNotSatisfiable, "range %s not satisfiable", clip(hdr)),
 		http.Header{"Content-Range": {fmt.Sprintf("bytes */%d", size)}}}
 	unit, spec, ok := strings.Cut(hdr, "=")
-	if !ok || !strings.EqualFold(unit, "bytes") || strings.Contains(spec, ",") {
+	if !ok {
 		return 0, 0, false, unsatisfiable
+	}
+	// A unit it does not know the server MUST ignore (RFC 9110 14.2), and
+	// several ranges it may: both get the whole blob, which any client
+	// that sent them can take; 416 would say no byte of it exists.
+	if !strings.EqualFold(unit, "bytes") || strings.Contains(spec, ",") {
+		return 0, size - 1, false, nil
 	}
 	a, b, ok := strings.Cut(spec, "-")
 	if !ok {
