@@ -10,32 +10,35 @@ import (
 
 func TestClassify(t *testing.T) {
 	for addr, want := range map[string]netguard.Class{
-		"169.254.169.254":        netguard.Forbidden,
-		"169.254.0.1":            netguard.Forbidden,
-		"::ffff:169.254.169.254": netguard.Forbidden,
-		"64:ff9b::a9fe:a9fe":     netguard.Forbidden, // NAT64 of 169.254.169.254
-		"fe80::1":                netguard.Forbidden,
-		"fe80::1%lo":             netguard.Forbidden,
-		"fd00:ec2::254":          netguard.Forbidden,
-		"224.0.0.1":              netguard.Forbidden,
-		"ff02::1":                netguard.Forbidden,
-		"255.255.255.255":        netguard.Forbidden,
-		"127.0.0.1":              netguard.Private,
-		"127.0.0.2":              netguard.Private,
-		"::1":                    netguard.Private,
-		"::ffff:127.0.0.1":       netguard.Private,
-		"10.1.2.3":               netguard.Private,
-		"172.16.0.1":             netguard.Private,
-		"192.168.1.1":            netguard.Private,
-		"100.64.0.1":             netguard.Private,
-		"0.0.0.0":                netguard.Private,
-		"::":                     netguard.Private,
-		"fd12:3456::1":           netguard.Private,
-		"64:ff9b::a00:1":         netguard.Private, // NAT64 of 10.0.0.1
-		"8.8.8.8":                netguard.Public,
-		"2001:4860:4860::8888":   netguard.Public,
-		"64:ff9b::808:808":       netguard.Public,
-		"172.32.0.1":             netguard.Public,
+		"169.254.169.254":          netguard.Forbidden,
+		"169.254.0.1":              netguard.Forbidden,
+		"::ffff:169.254.169.254":   netguard.Forbidden,
+		"64:ff9b::a9fe:a9fe":       netguard.Forbidden, // NAT64 of 169.254.169.254
+		"64:ff9b:1::a9fe:a9fe":     netguard.Forbidden, // local-use NAT64 (RFC 8215), /96 layout
+		"64:ff9b:1:a9fe:a9:fe00::": netguard.Forbidden, // the same, /48 layout (RFC 6052)
+		"64:ff9b:1::808:808":       netguard.Private,   // a site's own translator
+		"fe80::1":                  netguard.Forbidden,
+		"fe80::1%lo":               netguard.Forbidden,
+		"fd00:ec2::254":            netguard.Forbidden,
+		"224.0.0.1":                netguard.Forbidden,
+		"ff02::1":                  netguard.Forbidden,
+		"255.255.255.255":          netguard.Forbidden,
+		"127.0.0.1":                netguard.Private,
+		"127.0.0.2":                netguard.Private,
+		"::1":                      netguard.Private,
+		"::ffff:127.0.0.1":         netguard.Private,
+		"10.1.2.3":                 netguard.Private,
+		"172.16.0.1":               netguard.Private,
+		"192.168.1.1":              netguard.Private,
+		"100.64.0.1":               netguard.Private,
+		"0.0.0.0":                  netguard.Private,
+		"::":                       netguard.Private,
+		"fd12:3456::1":             netguard.Private,
+		"64:ff9b::a00:1":           netguard.Private, // NAT64 of 10.0.0.1
+		"8.8.8.8":                  netguard.Public,
+		"2001:4860:4860::8888":     netguard.Public,
+		"64:ff9b::808:808":         netguard.Public,
+		"172.32.0.1":               netguard.Public,
 	} {
 		if got := netguard.Classify(netip.MustParseAddr(addr)); got != want {
 			t.Errorf("Classify(%s) = %s, want %s", addr, got, want)
