@@ -126,6 +126,17 @@ func TestCredentialsFollowOrigin(t *testing.T) {
 	if v.Auth != "basic" {
 		t.Fatalf("a realm removed: auth %q, want basic kept", v.Auth)
 	}
+	// TLS verification turned off without credentials: they were given
+	// for a peer that proved who it was, so they go.
+	c.call(t, "PUT", "/api/v1/upstreams/"+id, with("url", elsewhere.URL, "insecure", true), http.StatusOK, &v)
+	if v.Auth != "none" {
+		t.Fatalf("verification turned off without credentials: auth %q, want none", v.Auth)
+	}
+	c.call(t, "PUT", "/api/v1/upstreams/"+id, with("url", elsewhere.URL, "insecure", true, "credentials", map[string]string{"token": "t"}), http.StatusOK, &v)
+	c.call(t, "PUT", "/api/v1/upstreams/"+id, with("url", elsewhere.URL, "insecure", true), http.StatusOK, &v)
+	if v.Auth != "bearer" {
+		t.Fatalf("credentials given with verification off, settings re-sent: auth %q, want bearer kept", v.Auth)
+	}
 	for _, bad := range []map[string]any{
 		with("url", "http://169.254.169.254"),
 		with("url", "http://[fd00:ec2::254]:80"),

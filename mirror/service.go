@@ -263,9 +263,9 @@ func (s *Service) Create(ctx context.Context, kind string, set Settings) (*View,
 }
 
 // Update replaces the settings of a mirror or upstream. Nil credentials
-// keep the stored ones while the URL's origin stays and no token realm is
-// added (else they are dropped: they were given for somewhere else);
-// empty credentials remove them.
+// keep the stored ones while the URL's origin stays, no token realm is
+// added and TLS verification is not turned off (else they are dropped:
+// they were given for somewhere else); empty credentials remove them.
 func (s *Service) Update(ctx context.Context, id string, set Settings) (*View, error) {
 	old, err := s.load(ctx, id)
 	if err != nil {
@@ -276,10 +276,12 @@ func (s *Service) Update(ctx context.Context, id string, set Settings) (*View, e
 	}
 	if set.Credentials == nil && old.set.Credentials != nil {
 		origin, realms := bindingOf(old.set)
-		if (secret{Origin: origin, Realms: realms}).covers(set) {
+		// Credentials given while TLS was verified are not sent to a peer
+		// that no longer has to prove who it is.
+		if (secret{Origin: origin, Realms: realms}).covers(set) && (old.set.Insecure || !set.Insecure) {
 			set.Credentials = old.set.Credentials
 		} else {
-			s.log.Warn("mirror: stored credentials dropped: the url's origin or the token realms changed, and no new credentials came",
+			s.log.Warn("mirror: stored credentials dropped: the url's origin or the token realms changed, or TLS verification was turned off, and no new credentials came",
 				"kind", old.rec.Kind, "id", id, "name", set.Name, "from", origin, "to", set.URL)
 		}
 	}
