@@ -62,11 +62,18 @@ type k8sObject struct {
 					LivenessProbe  probe                   `yaml:"livenessProbe"`
 					ReadinessProbe probe                   `yaml:"readinessProbe"`
 					StartupProbe   probe                   `yaml:"startupProbe"`
+					VolumeMounts   []struct {
+						Name      string `yaml:"name"`
+						MountPath string `yaml:"mountPath"`
+					} `yaml:"volumeMounts"`
 				} `yaml:"containers"`
 				Volumes []struct {
 					Name                  string    `yaml:"name"`
 					PersistentVolumeClaim yaml.Node `yaml:"persistentVolumeClaim"`
 					EmptyDir              yaml.Node `yaml:"emptyDir"`
+					Secret                struct {
+						SecretName string `yaml:"secretName"`
+					} `yaml:"secret"`
 				} `yaml:"volumes"`
 			} `yaml:"spec"`
 		} `yaml:"template"`
@@ -75,8 +82,9 @@ type k8sObject struct {
 
 type probe struct {
 	HTTPGet struct {
-		Path string `yaml:"path"`
-		Port string `yaml:"port"`
+		Path   string `yaml:"path"`
+		Port   string `yaml:"port"`
+		Scheme string `yaml:"scheme"`
 	} `yaml:"httpGet"`
 }
 
@@ -173,6 +181,50 @@ func TestHelmChart(t *testing.T) {
 			t.Fatalf("replicaCount=3 on the embedded stores rendered (err %v):\n%s", err, clip(r.Stderr))
 		}
 	})
+	t.Run("auth on several replicas", func(t *testing.T) {
+		objs := render(t, tl, helm, "-f", s3Values, "--set", "auth.htpasswdSecret=users,auth.tokenKeySecret=tokkey,tls.secret=cert",
+			"--set", "auth.admins={alice}")
+		d := objs["Deployment"]
+		checkPod(t, d)
+		cfg := acceptedConfig(t, objs["Secret"].StringData["config.yaml"])
+		for _, want := range []string{"htpasswd: /etc/packreg-auth/htpasswd", "key: /etc/packreg-token/token-key.pem",
+			"cert: /etc/packreg-tls/tls.crt", "key: /etc/packreg-tls/tls.key", "- alice"} {
+			if !strings.Contains(cfg, want) {
+				t.Errorf("effective config lacks %q:\n%s", want, cfg)
+			}
+		}
+		mounts := map[string]string{}
+		for _, m := range d.Spec.Template.Spec.Containers[0].VolumeMounts {
+			mounts[m.Name] = m.MountPath
+		}
+		for name, want := range map[string][2]string{"auth": {"/etc/packreg-auth", "users"}, "token-key": {"/etc/packreg-token", "tokkey"},
+			"tls": {"/etc/packreg-tls", "cert"}} {
+			if v := volume(d, name); v == nil || v.Secret.SecretName != want[1] || mounts[name] != want[0] {
+				t.Errorf("volume %s: %+v mounted at %q, want secret %s at %s", name, v, mounts[name], want[1], want[0])
+			}
+		}
+		c := d.Spec.Template.Spec.Containers[0]
+		for _, p := range []probe{c.LivenessProbe, c.ReadinessProbe, c.StartupProbe} {
+			if p.HTTPGet.Scheme != "HTTPS" {
+				t.Errorf("probe %s over %q with tls on", p.HTTPGet.Path, p.HTTPGet.Scheme)
+			}
+		}
+	})
+	t.Run("auth settings refused", func(t *testing.T) {
+		for _, tc := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"-f", s3Values, "--set", "auth.htpasswdSecret=users,insecureHTTP=true"}, "needs auth.tokenKeySecret"},
+			{[]string{"--set", "auth.htpasswdSecret=users"}, "auth needs tls.secret, or insecureHTTP=true"},
+			{[]string{"--set", "auth.tokenKeySecret=tokkey"}, "need auth.htpasswdSecret"},
+		} {
+			r, err := tl.try(nil, helm, append([]string{"template", "rel", chartDir}, tc.args...)...)
+			if err == nil || !strings.Contains(r.Stderr, tc.want) {
+				t.Errorf("%v rendered (err %v), want %q:\n%s", tc.args, err, tc.want, clip(r.Stderr))
+			}
+		}
+	})
 
 	t.Run("pushed to packreg as an OCI chart", func(t *testing.T) {
 		s := startServer(t)
@@ -222,6 +274,9 @@ func volume(d k8sObject, name string) *struct {
 	Name                  string    `yaml:"name"`
 	PersistentVolumeClaim yaml.Node `yaml:"persistentVolumeClaim"`
 	EmptyDir              yaml.Node `yaml:"emptyDir"`
+	Secret                struct {
+		SecretName string `yaml:"secretName"`
+	} `yaml:"secret"`
 } {
 	for i, v := range d.Spec.Template.Spec.Volumes {
 		if v.Name == name {

@@ -46,5 +46,12 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if .Values.storage }}{{ $_ := set $c "storage" .Values.storage }}{{ end -}}
 {{- if .Values.database }}{{ $_ := set $c "database" .Values.database }}{{ end -}}
 {{- $_ := set $c "metrics" (dict "enabled" .Values.metrics.enabled) -}}
+{{- with .Values.auth.htpasswdSecret }}
+{{- $a := dict "htpasswd" "/etc/packreg-auth/htpasswd" "admins" $.Values.auth.admins "rules" $.Values.auth.rules "anonymous" $.Values.auth.anonymous -}}
+{{- if $.Values.auth.tokenKeySecret }}{{ $_ := set $a "token" (dict "key" "/etc/packreg-token/token-key.pem") }}{{ end -}}
+{{- $_ := set $c "auth" $a -}}
+{{- end }}
+{{- if .Values.tls.secret }}{{ $_ := set $c "tls" (dict "cert" "/etc/packreg-tls/tls.crt" "key" "/etc/packreg-tls/tls.key") }}{{ end -}}
+{{- if .Values.insecureHTTP }}{{ $_ := set $c "insecure_http" true }}{{ end -}}
 {{- toYaml (mustMergeOverwrite $c (deepCopy .Values.config)) -}}
 {{- end -}}
