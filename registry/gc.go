@@ -31,8 +31,10 @@ import (
 // handshake (BeginBlobDelete) proves no link is left before the blob
 // store delete, and a push that links the digest meanwhile waits out the
 // tombstone and is not acknowledged unless the bytes are still there
-// (confirmLinked). Upload sessions idle for longer than the grace period go
-// too.
+// (confirmLinked). Then bytes the blob store holds that no repository
+// linked at the mark, written before the grace period (a crash between a
+// commit and its link leaves them), go the same way. Upload sessions idle
+// for longer than the grace period go too.
 
 // DefaultGCGrace is how young a manifest, link or upload session must be
 // to be kept whatever else holds (gc.grace).
@@ -113,7 +115,7 @@ func (r *Registry) CollectGarbage(ctx context.Context, o GCOptions) (*GCReport, 
 }
 
 func (r *Registry) collect(ctx context.Context, o GCOptions, cutoff time.Time, rep *GCReport) error {
-	deadManifests, deadLinks, err := r.mark(ctx, cutoff)
+	deadManifests, deadLinks, linked, err := r.mark(ctx, cutoff)
 	if err != nil {
 		return err
 	}
@@ -127,13 +129,56 @@ func (r *Registry) collect(ctx context.Context, o GCOptions, cutoff time.Time, r
 	if err := r.sweepBytes(ctx, o, gone, rep); err != nil {
 		return err
 	}
+	if err := r.sweepOrphans(ctx, o, cutoff, linked, rep); err != nil {
+		return err
+	}
 	return r.sweepUploads(ctx, o, cutoff, rep)
+}
+
+// sweepOrphans deletes stored bytes that no repository linked at the
+// mark and that were written before cutoff: what a crash between a
+// commit and its link, or a link lost otherwise, leaves behind, which no
+// link-driven sweep ever reaches. The tombstone handshake re-checks each
+// before its bytes go, so a push that links one meanwhile keeps it (or
+// is refused with 503, never acknowledged without bytes: a blob whose
+// last byte was written before the cutoff and that is committed and
+// linked while the walk passes it). Stores that cannot list their blobs
+// (storage.BlobWalker) are skipped.
+func (r *Registry) sweepOrphans(ctx context.Context, o GCOptions, cutoff time.Time, linked map[digest.Digest]bool, rep *GCReport) error {
+	w, ok := r.blobs.(storage.BlobWalker)
+	if !ok {
+		return nil
+	}
+	orphans := map[digest.Digest]int64{}
+	flush := func() error {
+		err := r.sweepBytes(ctx, o, orphans, rep)
+		clear(orphans)
+		return err
+	}
+	err := w.WalkBlobs(ctx, func(d digest.Digest, size int64, written time.Time) error {
+		if linked[d] || !written.Before(cutoff) {
+			return nil
+		}
+		orphans[d] = size
+		if len(orphans) < gcBatch {
+			return nil
+		}
+		return flush()
+	})
+	if errors.Is(err, errors.ErrUnsupported) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return flush()
 }
 
 // mark returns the manifests and the links that are garbage, as of the
 // mark: the manifests in an order where a parent comes before its
-// children and a subject before its referrers.
-func (r *Registry) mark(ctx context.Context, cutoff time.Time) ([]storage.GCManifest, []storage.GCLink, error) {
+// children and a subject before its referrers; and every digest some
+// repository links, for sweepOrphans.
+func (r *Registry) mark(ctx context.Context, cutoff time.Time) ([]storage.GCManifest, []storage.GCLink, map[digest.Digest]bool, error) {
 	manifests := map[gcKey]*storage.GCManifest{}
 	referrers := map[gcKey][]gcKey{} // subject -> its referrers
 	err := r.meta.GCManifests(ctx, func(m storage.GCManifest) error {
@@ -146,7 +191,7 @@ func (r *Registry) mark(ctx context.Context, cutoff time.Time) ([]storage.GCMani
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	live := map[gcKey]bool{} // manifests and links
 	var work []gcKey
@@ -183,13 +228,15 @@ func (r *Registry) mark(ctx context.Context, cutoff time.Time) ([]storage.GCMani
 	}
 	dead = sweepOrder(dead)
 	var links []storage.GCLink
+	linked := map[digest.Digest]bool{}
 	err = r.meta.GCLinks(ctx, func(l storage.GCLink) error {
+		linked[l.Digest] = true
 		if !live[gcKey{l.Repo, l.Digest}] && l.Linked.Before(cutoff) {
 			links = append(links, l)
 		}
 		return nil
 	})
-	return dead, links, err
+	return dead, links, linked, err
 }
 
 // sweepOrder orders garbage manifests so that each comes after every

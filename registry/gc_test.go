@@ -308,3 +308,47 @@ func TestScrubFindsAndRefusesBadBytes(t *testing.T) {
 		t.Fatalf("the observer saw %v, want [1 0] bad blobs", scrubs)
 	}
 }
+
+// TestGCCollectsOrphanedBytes: bytes in the blob store that no repository
+// links (a crash between a commit and its link leaves them) go once older
+// than the grace period, listed by the dry run; linked bytes stay.
+func TestGCCollectsOrphanedBytes(t *testing.T) {
+	w := newGCWorld(t)
+	h := w.reg
+	const repo = "gc/orphans"
+	kept := imageManifest(t, h, repo, []byte("kept layer"))
+	expect(t, putManifest(t, h, repo, "v1", kept, oci.MediaTypeImageManifest), 201, "")
+	ctx := context.Background()
+	orphan := []byte("committed, never linked")
+	now := time.Now().UTC()
+	u := &storage.Upload{ID: "orphan-upload", Repo: repo, Algorithm: digest.SHA256, Created: now, Updated: now}
+	if err := w.blobs.Append(ctx, u, bytes.NewReader(orphan)); err != nil {
+		t.Fatal(err)
+	}
+	od := digest.FromBytes(digest.SHA256, orphan)
+	if err := w.blobs.Commit(ctx, u, od); err != nil {
+		t.Fatal(err)
+	}
+
+	young, err := w.reg.CollectGarbage(ctx, registry.GCOptions{DryRun: true})
+	if err != nil || len(young.Items) != 0 {
+		t.Fatalf("orphan within the grace period listed: %+v, %v", young.Items, err)
+	}
+	w.skew = 2 * time.Hour
+	want := []string{"blob  " + string(od)}
+	dry, err := w.reg.CollectGarbage(ctx, registry.GCOptions{DryRun: true})
+	if got := w.itemSet(dry); err != nil || !slices.Equal(got, want) {
+		t.Fatalf("dry run lists %v (%v), want %v", got, err, want)
+	}
+	real, err := w.reg.CollectGarbage(ctx, registry.GCOptions{})
+	if got := w.itemSet(real); err != nil || !slices.Equal(got, want) || real.Counts.Bytes != int64(len(orphan)) {
+		t.Fatalf("run removed %v, %+v (%v), want %v", got, real.Counts, err, want)
+	}
+	if _, err := w.blobs.Stat(ctx, od); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("orphaned bytes still stored: %v", err)
+	}
+	if _, err := w.blobs.Stat(ctx, sha([]byte("kept layer"))); err != nil {
+		t.Fatalf("linked bytes gone: %v", err)
+	}
+	expect(t, do(t, h, "GET", "/v2/"+repo+"/blobs/"+sha([]byte("kept layer")).String(), nil), 200, "")
+}

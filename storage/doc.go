@@ -18,7 +18,7 @@
 //     (storage/postgres).
 //
 // Optional abilities are small interfaces found by type assertion:
-// Redirector and UploadPurger of a BlobStore, and Pinger (readiness) and
+// Redirector, UploadPurger and BlobWalker of a BlobStore, and Pinger (readiness) and
 // OpsObservable (every backend operation timed, for metrics: observe.go)
 // of either store.
 //

@@ -63,6 +63,16 @@ type Redirector interface {
 	RedirectURL(ctx context.Context, d digest.Digest) (url string, ok bool, err error)
 }
 
+// BlobWalker is an optional BlobStore ability: it calls fn for every
+// committed blob, in no set order, with its size and when its bytes were
+// last written; uploads in progress are not blobs. GC uses it to find
+// bytes no repository links (a crash between a commit and its link
+// leaves them). A blob deleted or committed during the walk may or may
+// not be seen. An error of fn ends the walk and is returned.
+type BlobWalker interface {
+	WalkBlobs(ctx context.Context, fn func(d digest.Digest, size int64, written time.Time) error) error
+}
+
 // UploadPurger is an optional BlobStore ability: remove the stored data of
 // uploads whose last write is before cutoff, including leftovers of
 // crashed attempts that no Upload names (S3 incomplete multipart uploads,

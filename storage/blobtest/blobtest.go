@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.BlobStore) {
 	all = append(all, appendCases()...)
 	all = append(all, lifecycleCases()...)
 	all = append(all, concurrentCases()...)
+	all = append(all, walkCases()...)
 	for _, c := range all {
 		t.Run(c.name, func(t *testing.T) {
 			s := newStore(t)
