@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -129,6 +130,34 @@ func TestKeyRotation(t *testing.T) {
 	}
 	// A revoked key stays revoked.
 	e.call("POST", "/api/v1/keys/"+old.id+"/retire", nil, http.StatusConflict)
+}
+
+// Re-signing in the tag schema after a rotation repeats the old
+// signature (cosign copies every earlier layer into the new .sig
+// manifest): the copy is the same signature, seen when the old key was
+// valid, so it stays verified. It was recorded anew at the re-sign,
+// after the retirement, and turned the version unverifiable.
+func TestResignAfterRotationKeepsFirstSeenTime(t *testing.T) {
+	e := newEnv(t, attest.Config{})
+	old, next := newSigner(t, "ecdsa-p256"), newSigner(t, "ed25519ph")
+	e.addKey(old)
+	const repo = "rot/resign"
+	d := e.pushPack(repo, "1.0.0")
+	p1 := runPayload(repo, d, 1)
+	first := e.sigLayer(repo, p1, old.sign(p1))
+	e.signTag(repo, d, first)
+	e.advance(time.Hour)
+	e.addKey(next)
+	e.call("POST", "/api/v1/keys/"+old.id+"/retire", nil, http.StatusOK)
+	e.advance(time.Hour)
+	p2 := runPayload(repo, d, 2)
+	e.signTag(repo, d, first, e.sigLayer(repo, p2, next.sign(p2)))
+
+	rep := e.report(repo, "1.0.0")
+	want := []string{"signature verified " + old.id[:8], "signature verified " + next.id[:8]}
+	if got := statuses(rep); rep.Verification != attest.Verified || !slices.Equal(got, want) {
+		t.Fatalf("after re-signing with the new key: %s %q, want verified %q", rep.Verification, got, want)
+	}
 }
 
 // Keys with a validity window count only inside it.

@@ -200,6 +200,7 @@ func (s *Service) index(ctx context.Context, r *ring, repo string, referrer, hin
 	recs = s.capped(recs, prev, func(p storage.AttestRecord) bool {
 		return moved && p.Kind == kind && p.Format == FormatCosignTag
 	})
+	firstSeen(recs, prev)
 	if err := s.st.PutAttestRecords(ctx, repo, subject, referrer, recs); err != nil {
 		return nil, err
 	}
@@ -209,6 +210,31 @@ func (s *Service) index(ctx context.Context, r *ring, repo string, referrer, hin
 		}
 	}
 	return recs, nil
+}
+
+// firstSeen gives each record the Recorded time of the same signature
+// (same kind, signature bytes and signed payload) already recorded about
+// the subject, when that is earlier: cosign's tag schema repeats every
+// earlier signature in each new .sig manifest, and a copy recorded anew
+// would be judged against the keys valid at the re-sign, so a rotation
+// followed by a re-sign made the old signature unverifiable.
+func firstSeen(recs, prev []storage.AttestRecord) {
+	type sig struct {
+		kind, hash string
+		payload    digest.Digest
+	}
+	seen := map[sig]time.Time{}
+	for _, p := range prev {
+		k := sig{p.Kind, p.SigHash, p.PayloadDigest}
+		if t, ok := seen[k]; p.SigHash != "" && (!ok || p.Recorded.Before(t)) {
+			seen[k] = p.Recorded
+		}
+	}
+	for i, r := range recs {
+		if t, ok := seen[sig{r.Kind, r.SigHash, r.PayloadDigest}]; ok && r.SigHash != "" && t.Before(r.Recorded) {
+			recs[i].Recorded = t
+		}
+	}
 }
 
 // capped applies the caps per subject to the records of one referrer,
