@@ -272,6 +272,7 @@ type Store interface {
 	Robots   // robot accounts of package auth (robots.go)
 	// Compliance: findings, rules and snapshots (compliance.go)
 	Compliance
+	RetentionRuns // the record of package retention's runs (retention.go)
 }
 
 // Pinger is an optional ability of a metadata or blob store: answer

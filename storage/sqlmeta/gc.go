@@ -214,46 +214,72 @@ func (s *Store) BlobDeleting(ctx context.Context, d digest.Digest) (bool, error)
 }
 
 func (s *Store) RecordGCRun(ctx context.Context, run *storage.GCRun) error {
-	counts, err := json.Marshal(run.Counts)
-	if err != nil {
-		return err
-	}
-	return s.write(ctx, "record gc run", func(ctx context.Context, tx *sql.Tx) error {
-		return s.row(ctx, tx, qGCRecordRun, boolInt(run.DryRun), run.Trigger, nanos(run.Started),
-			nanos(run.Finished), run.Error, string(counts)).Scan(&run.ID)
-	})
+	return s.recordRun(ctx, "record gc run", qGCRecordRun, runRow{dry: run.DryRun, trigger: run.Trigger,
+		started: run.Started, finished: run.Finished, err: run.Error}, run.Counts, &run.ID)
 }
 
 func (s *Store) GCRuns(ctx context.Context, before int64, n int) ([]storage.GCRun, error) {
+	var out []storage.GCRun
+	err := s.listRuns(ctx, "gc runs", qGCRuns, before, n, func(r runRow, counts []byte) error {
+		run := storage.GCRun{ID: r.id, DryRun: r.dry, Trigger: r.trigger, Started: r.started, Finished: r.finished, Error: r.err}
+		out = append(out, run)
+		return json.Unmarshal(counts, &out[len(out)-1].Counts)
+	})
+	return out, err
+}
+
+// runRow is the columns every table of background runs shares (gc_runs,
+// retention_runs); each kind keeps its own counts as JSON.
+type runRow struct {
+	id                int64
+	dry               bool
+	trigger           string
+	started, finished time.Time
+	err               string
+}
+
+// recordRun inserts a run with q (the columns of runRow, then counts)
+// and sets *id.
+func (s *Store) recordRun(ctx context.Context, op string, q *Query, r runRow, counts any, id *int64) error {
+	b, err := json.Marshal(counts)
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
+		return s.row(ctx, tx, q, boolInt(r.dry), r.trigger, nanos(r.started), nanos(r.finished), r.err, string(b)).Scan(id)
+	})
+}
+
+// listRuns reads up to n runs with q (id < before, newest first) and
+// hands each to each with its counts.
+func (s *Store) listRuns(ctx context.Context, op string, q *Query, before int64, n int, each func(runRow, []byte) error) error {
 	if n <= 0 {
-		return nil, nil
+		return nil
 	}
 	if before <= 0 {
 		before = 1 << 62
 	}
-	rows, err := s.rows(ctx, s.r, qGCRuns, before, n)
+	rows, err := s.rows(ctx, s.r, q, before, n)
 	if err != nil {
-		return nil, s.fail("gc runs", err)
+		return s.fail(op, err)
 	}
 	defer rows.Close()
-	var out []storage.GCRun
 	for rows.Next() {
 		var (
-			r                 storage.GCRun
+			r                 runRow
 			dry               int
 			started, finished int64
 			counts            string
 		)
-		if err := rows.Scan(&r.ID, &dry, &r.Trigger, &started, &finished, &r.Error, &counts); err != nil {
-			return nil, s.fail("gc runs", err)
+		if err := rows.Scan(&r.id, &dry, &r.trigger, &started, &finished, &r.err, &counts); err != nil {
+			return s.fail(op, err)
 		}
-		r.DryRun, r.Started, r.Finished = dry != 0, fromNanos(started), fromNanos(finished)
-		if err := json.Unmarshal([]byte(counts), &r.Counts); err != nil {
-			return nil, s.fail("gc runs", fmt.Errorf("run %d counts: %w", r.ID, err))
+		r.dry, r.started, r.finished = dry != 0, fromNanos(started), fromNanos(finished)
+		if err := each(r, []byte(counts)); err != nil {
+			return s.fail(op, fmt.Errorf("run %d counts: %w", r.id, err))
 		}
-		out = append(out, r)
 	}
-	return out, s.fail("gc runs", rows.Err())
+	return s.fail(op, rows.Err())
 }
 
 func (s *Store) MarkBlobBad(ctx context.Context, d digest.Digest, detail string, evs ...storage.Event) (bool, error) {

@@ -475,6 +475,18 @@ var migrations = [][]string{
 			detail TEXT NOT NULL
 		)`,
 	},
+	// Retention runs (package retention): the record of each, as gc_runs.
+	15: {
+		`CREATE TABLE retention_runs (
+			id           {{id}},
+			dry_run      {{int}} NOT NULL,
+			trigger_name TEXT NOT NULL,
+			started      {{int}} NOT NULL,
+			finished     {{int}} NOT NULL,
+			error        TEXT NOT NULL,
+			counts       TEXT NOT NULL
+		)`,
+	},
 }
 
 // indexDepthBackfill raises the stored indexes' depth from 2 up to max.
