@@ -410,21 +410,15 @@ func (r *Registry) deleteManifest(w http.ResponseWriter, req *http.Request, rt r
 		return err
 	}
 	ctx := req.Context()
-	ix, err := r.indexDelete(ctx, rt.name, ref.tag, ref.digest)
-	if err != nil {
-		return err
-	}
 	if ref.tag != "" {
-		ev := event(ctx, Event{Action: ActionTagDelete, Repo: rt.name, Tag: ref.tag})
-		err = r.meta.DeleteTag(ctx, rt.name, ref.tag, storage.DeleteOptions{Events: records(ev), Index: ix})
-		if errors.Is(err, storage.ErrNotFound) {
-			return oci.Errorf(oci.ErrManifestUnknown, "tag %s not found in repository %s", ref.tag, rt.name)
+		if err := r.deleteTag(ctx, rt.name, ref.tag); err != nil {
+			return err
 		}
+	} else {
+		ix, err := r.indexDelete(ctx, rt.name, "", ref.digest)
 		if err != nil {
 			return err
 		}
-		r.notify(ctx, ev)
-	} else {
 		ev := event(ctx, Event{Action: ActionManifestDelete, Repo: rt.name, Digest: ref.digest})
 		err = r.meta.DeleteManifest(ctx, rt.name, ref.digest, storage.DeleteOptions{Events: records(ev), Index: ix})
 		if errors.Is(err, storage.ErrNotFound) {
@@ -437,6 +431,25 @@ func (r *Registry) deleteManifest(w http.ResponseWriter, req *http.Request, rt r
 	}
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+// deleteTag removes tag from repo (not its manifest), with the index
+// changes and the event of the delete in one transaction.
+func (r *Registry) deleteTag(ctx context.Context, repo, tag string) error {
+	ix, err := r.indexDelete(ctx, repo, tag, "")
+	if err != nil {
+		return err
+	}
+	ev := event(ctx, Event{Action: ActionTagDelete, Repo: repo, Tag: tag})
+	err = r.meta.DeleteTag(ctx, repo, tag, storage.DeleteOptions{Events: records(ev), Index: ix})
+	if errors.Is(err, storage.ErrNotFound) {
+		return oci.Errorf(oci.ErrManifestUnknown, "tag %s not found in repository %s", tag, repo)
+	}
+	if err != nil {
+		return err
+	}
+	r.notify(ctx, ev)
 	return nil
 }
 

@@ -65,6 +65,20 @@ func (r *Registry) PushManifestIf(ctx context.Context, repo, tag string, was dig
 	return m.Digest, nil
 }
 
+// DeleteTag removes tag from repo, as DELETE /v2/<repo>/manifests/<tag>
+// does (its manifest stays until garbage collection finds it untagged),
+// recorded as the context's actor. It is the server's own delete: the
+// registry.delete_enabled switch closes the /v2/ route, not this door.
+func (r *Registry) DeleteTag(ctx context.Context, repo, tag string) error {
+	if err := checkRepo(repo); err != nil {
+		return err
+	}
+	if !oci.ValidTag(tag) {
+		return oci.Errorf(oci.ErrManifestInvalid, "invalid tag %q", clip(tag))
+	}
+	return r.deleteTag(ctx, repo, tag)
+}
+
 // Manifest returns the manifest ref (tag or digest) of repo, without pull
 // gates: callers above the registry apply their own policy.
 func (r *Registry) Manifest(ctx context.Context, repo, ref string) (*storage.Manifest, error) {
