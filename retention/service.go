@@ -57,7 +57,9 @@ type Option func(*Service)
 func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 
 // WithObserver calls f with every finished run (metrics).
-func WithObserver(f func(*Report)) Option { return func(s *Service) { s.observe = append(s.observe, f) } }
+func WithObserver(f func(*Report)) Option {
+	return func(s *Service) { s.observe = append(s.observe, f) }
+}
 
 // WithClock sets the clock (tests).
 func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }

@@ -5,10 +5,20 @@
 package teststores
 
 import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"net/url"
+	"os"
 	"path/filepath"
 	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql's "pgx", for the schema
 
 	"github.com/packreg/packreg/storage/fs"
+	"github.com/packreg/packreg/storage/postgres"
 	"github.com/packreg/packreg/storage/sqlite"
 	"github.com/packreg/packreg/storage/sqlmeta"
 )
@@ -23,6 +33,57 @@ func Open(t testing.TB) (*fs.Store, *sqlmeta.Store, string) {
 		t.Fatal(err)
 	}
 	meta, err := sqlite.Open(t.Context(), filepath.Join(dir, "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { meta.Close() })
+	return blobs, meta, dir
+}
+
+// OpenPostgres returns a fresh disk blob store and a PostgreSQL metadata
+// store in a schema of its own on $PACKREG_TEST_POSTGRES, dropped at
+// cleanup. Without the variable it skips, or fails under CI.
+func OpenPostgres(t testing.TB) (*fs.Store, *sqlmeta.Store, string) {
+	t.Helper()
+	dsn := os.Getenv("PACKREG_TEST_POSTGRES")
+	if dsn == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("PACKREG_TEST_POSTGRES is empty under CI: start PostgreSQL with .ci/pg.sh")
+		}
+		t.Skip("PACKREG_TEST_POSTGRES not set (eval \"$(bash .ci/pg.sh)\" to run these)")
+	}
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 8)
+	rand.Read(b)
+	schema := "teststores_" + hex.EncodeToString(b)
+	if _, err := admin.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
+		admin.Close()
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		defer admin.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := admin.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatalf("PACKREG_TEST_POSTGRES must be a URL: %v", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	dir := t.TempDir()
+	blobs, err := fs.New(filepath.Join(dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta, err := postgres.Open(t.Context(), u.String())
 	if err != nil {
 		t.Fatal(err)
 	}
