@@ -3,6 +3,8 @@ package retention
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/packreg/packreg/internal/repopattern"
@@ -77,10 +79,7 @@ func (r Rule) validate() error {
 	if r.KeepActiveAction != "" && r.KeepActive == nil {
 		return errors.New("keep_active_action needs keep_active")
 	}
-	for _, d := range []struct {
-		key string
-		d   *time.Duration
-	}{{"deprecate_after", r.DeprecateAfter}, {"archive_after", r.ArchiveAfter}, {"delete_archived_after", r.DeleteArchivedAfter}} {
+	for _, d := range r.durations() {
 		if d.d != nil && *d.d <= 0 {
 			return fmt.Errorf("%s: a positive duration like \"720h\", got %s", d.key, *d.d)
 		}
@@ -109,4 +108,46 @@ func (c Config) RuleFor(name string) int {
 		}
 	}
 	return -1
+}
+
+// Settings are the config as the audit trail records it when it changes
+// (a "config" record of section retention.rules): changed rules are
+// changes of what the server deletes.
+func (c Config) Settings() map[string]string {
+	out := map[string]string{"count": strconv.Itoa(len(c.Rules)), "schedule": c.Schedule.String()}
+	for i, r := range c.Rules {
+		out[fmt.Sprintf("rules[%d]", i)] = r.String()
+	}
+	return out
+}
+
+// String is the rule in its config keys, the unset ones left out.
+func (r Rule) String() string {
+	parts := []string{"repositories=" + strings.Join(r.Repositories, ",")}
+	if r.KeepActive != nil {
+		parts = append(parts, fmt.Sprintf("keep_active=%d", *r.KeepActive))
+	}
+	if r.KeepActiveAction != "" {
+		parts = append(parts, "keep_active_action="+r.KeepActiveAction)
+	}
+	for _, d := range r.durations() {
+		if d.d != nil {
+			parts = append(parts, d.key+"="+d.d.String())
+		}
+	}
+	if r.Force {
+		parts = append(parts, "force=true")
+	}
+	return strings.Join(parts, " ")
+}
+
+type keyedDuration struct {
+	key string
+	d   *time.Duration
+}
+
+// durations are the rule's durations by config key.
+func (r Rule) durations() []keyedDuration {
+	return []keyedDuration{{"deprecate_after", r.DeprecateAfter}, {"archive_after", r.ArchiveAfter},
+		{"delete_archived_after", r.DeleteArchivedAfter}}
 }

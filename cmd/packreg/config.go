@@ -18,6 +18,7 @@ import (
 
 	"github.com/packreg/packreg/attest"
 	"github.com/packreg/packreg/compliance"
+	"github.com/packreg/packreg/retention"
 	"github.com/packreg/packreg/storage/s3"
 )
 
@@ -67,6 +68,8 @@ type Config struct {
 	Compliance compliance.Config `yaml:"compliance"`
 	GC         GCConfig          `yaml:"gc"`    // gc.go
 	Scrub      ScrubConfig       `yaml:"scrub"` // scrub.go
+	// Retention rules for pack versions (retention.go)
+	Retention retention.Config `yaml:"retention"`
 }
 
 // ServerConfig is the `server:` section: the HTTP edge (edge.go).
@@ -121,6 +124,7 @@ func DefaultConfig() Config {
 		Compliance: defaultComplianceConfig(),
 		GC:         defaultGCConfig(),
 		Scrub:      defaultScrubConfig(),
+		Retention:  retention.Config{Rules: []retention.Rule{}},
 	}
 }
 
@@ -331,6 +335,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.Scrub.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Retention.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {

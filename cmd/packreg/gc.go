@@ -40,7 +40,7 @@ const (
 	gcLease  = "registry.gc"
 	// gcLeaseTTL is how long a crashed collector keeps the others out.
 	gcLeaseTTL = 30 * time.Second
-	// gcMaxRuns caps a page of GET /api/v1/gc/runs.
+	// gcMaxRuns caps a page of GET /api/v1/gc/runs (and of retention's).
 	gcMaxRuns = 100
 )
 
@@ -73,12 +73,14 @@ func viewGCRun(r storage.GCRun) gcRunView {
 
 // collector runs collections under the lease, on request and on schedule.
 type collector struct {
-	reg    *registry.Registry
-	leases storage.Leases
-	grace  time.Duration
-	holder string
-	log    *slog.Logger
-	mu     sync.Mutex // one run at a time in this process; the lease across replicas
+	reg   *registry.Registry
+	grace time.Duration
+	log   *slog.Logger
+	excl  *leased
+}
+
+func newCollector(reg *registry.Registry, leases storage.Leases, grace time.Duration, log *slog.Logger) *collector {
+	return &collector{reg: reg, grace: grace, log: log, excl: &leased{leases: leases, name: gcLease, holder: janitorHolder(), busy: errGCBusy}}
 }
 
 // errGCBusy: another run holds the lease.
@@ -91,20 +93,53 @@ func (c *collector) run(ctx context.Context, dry bool, trigger string) (*registr
 	if dry {
 		return c.reg.CollectGarbage(ctx, o)
 	}
-	if !c.mu.TryLock() {
-		return nil, errGCBusy
-	}
-	defer c.mu.Unlock()
 	var rep *registry.GCReport
-	ok, err := underLease(ctx, c.leases, gcLease, c.holder, func(ctx context.Context) error {
+	err := c.excl.do(ctx, func(ctx context.Context) error {
 		var err error
 		rep, err = c.reg.CollectGarbage(ctx, o)
 		return err
 	})
-	if err == nil && !ok {
-		err = errGCBusy
-	}
 	return rep, err
+}
+
+// leased runs one kind of background work that changes things: one run
+// at a time in this process (mu) and across replicas (the lease); busy is
+// the answer when another has it.
+type leased struct {
+	leases storage.Leases
+	name   string
+	holder string
+	busy   error
+	mu     sync.Mutex
+}
+
+func (l *leased) do(ctx context.Context, fn func(context.Context) error) error {
+	if !l.mu.TryLock() {
+		return l.busy
+	}
+	defer l.mu.Unlock()
+	ok, err := underLease(ctx, l.leases, l.name, l.holder, fn)
+	if err == nil && !ok {
+		err = l.busy
+	}
+	return err
+}
+
+// scheduled runs fn every period (when positive) until ctx ends, logging
+// failures other than busy under what.
+func (l *leased) scheduled(ctx context.Context, wg *sync.WaitGroup, period time.Duration, log *slog.Logger, what string, fn func(context.Context) error) {
+	if period <= 0 {
+		return
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		every(ctx, period, func(ctx context.Context) {
+			if err := fn(ctx); err != nil && err != l.busy && ctx.Err() == nil {
+				log.WarnContext(ctx, what, "err", err)
+			}
+		})
+	}()
 }
 
 // underLease runs fn holding lease name for the GC-like runs (renewed
@@ -130,18 +165,10 @@ func every(ctx context.Context, period time.Duration, fn func(context.Context)) 
 
 // start runs the scheduled collections when period is positive.
 func (c *collector) start(ctx context.Context, wg *sync.WaitGroup, period time.Duration) {
-	if period <= 0 {
-		return
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		every(ctx, period, func(ctx context.Context) {
-			if _, err := c.run(ctx, false, "schedule"); err != nil && err != errGCBusy && ctx.Err() == nil {
-				c.log.WarnContext(ctx, "scheduled garbage collection", "err", err)
-			}
-		})
-	}()
+	c.excl.scheduled(ctx, wg, period, c.log, "scheduled garbage collection", func(ctx context.Context) error {
+		_, err := c.run(ctx, false, "schedule")
+		return err
+	})
 }
 
 func (c *collector) routes() []routes.Route {
@@ -173,20 +200,9 @@ func (c *collector) post(w http.ResponseWriter, req *http.Request) error {
 }
 
 func (c *collector) list(w http.ResponseWriter, req *http.Request) error {
-	q, err := apierr.Query(req.URL.RawQuery, "limit", "before")
+	before, limit, err := runsPage(req)
 	if err != nil {
 		return err
-	}
-	limit, before := 20, int64(0)
-	if s, ok := q["limit"]; ok {
-		if limit, err = apierr.ParseLimit(s, gcMaxRuns); err != nil {
-			return err
-		}
-	}
-	if s, ok := q["before"]; ok {
-		if before, err = strconv.ParseInt(s, 10, 64); err != nil || before < 1 {
-			return apierr.Bad("before %q: want a run id", apierr.Clip(s))
-		}
 	}
 	runs, err := c.reg.GCRuns(req.Context(), before, limit)
 	if err != nil {
@@ -198,4 +214,24 @@ func (c *collector) list(w http.ResponseWriter, req *http.Request) error {
 	}
 	apierr.JSON(w, http.StatusOK, out)
 	return nil
+}
+
+// runsPage reads ?limit=N&before=ID of a list of recorded runs.
+func runsPage(req *http.Request) (before int64, limit int, err error) {
+	q, err := apierr.Query(req.URL.RawQuery, "limit", "before")
+	if err != nil {
+		return 0, 0, err
+	}
+	limit = 20
+	if s, ok := q["limit"]; ok {
+		if limit, err = apierr.ParseLimit(s, gcMaxRuns); err != nil {
+			return 0, 0, err
+		}
+	}
+	if s, ok := q["before"]; ok {
+		if before, err = strconv.ParseInt(s, 10, 64); err != nil || before < 1 {
+			return 0, 0, apierr.Bad("before %q: want a run id", apierr.Clip(s))
+		}
+	}
+	return before, limit, nil
 }

@@ -33,6 +33,7 @@ Usage:
   packreg import FILE.tar|DIR    import an offline bundle, checked whole first (packreg import -h)
   packreg compliance [--failing] [--json|--csv]   the registry's compliance; exit 1 when anything fails
   packreg gc [--dry-run] | runs   collect garbage now (or list what would go), and past runs
+  packreg retention [--dry-run] | runs   apply the retention rules now (or list what they would do), and past runs
   packreg version                print the version
 `
 
@@ -102,6 +103,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runCompliance(ctx, args[1:], stdout, stderr)
 	case "gc":
 		return runGC(ctx, args[1:], stdout, stderr)
+	case "retention":
+		return runRetention(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "packreg", buildVersion())
 		return 0

@@ -23,6 +23,7 @@ import (
 	"github.com/packreg/packreg/internal/metrics"
 	"github.com/packreg/packreg/internal/routes"
 	"github.com/packreg/packreg/registry"
+	"github.com/packreg/packreg/retention"
 	"github.com/packreg/packreg/storage"
 	"github.com/packreg/packreg/storage/sqlmeta"
 )
@@ -257,5 +258,26 @@ func (ob *observer) registryRunOptions() []registry.Option {
 				m.ScrubChecked(rep.Bytes, len(rep.Bad))
 			}
 		}),
+	}
+}
+
+// retentionObserver reports retention runs to the metrics: every run,
+// and the changes of real runs by action.
+func (ob *observer) retentionObserver() func(*retention.Report) {
+	m := ob.metrics()
+	return func(rep *retention.Report) {
+		outcome := metrics.RunSucceeded
+		switch {
+		case rep.DryRun && rep.Error == "":
+			outcome = metrics.RunDryRun
+		case rep.Error != "":
+			outcome = metrics.RunFailed
+		}
+		m.ObserveRun(metrics.RunRetention, outcome, rep.Finished.Sub(rep.Started))
+		if !rep.DryRun {
+			m.RetentionChanged(retention.ActionDeprecate, rep.Counts.Deprecated)
+			m.RetentionChanged(retention.ActionArchive, rep.Counts.Archived)
+			m.RetentionChanged(retention.ActionDelete, rep.Counts.Deleted)
+		}
 	}
 }

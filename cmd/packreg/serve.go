@@ -91,6 +91,7 @@ func serve(ctx context.Context, c Config, log *slog.Logger) error {
 	a.bun.start(bgCtx, &bg)
 	a.comp.start(bgCtx, &bg)
 	a.gc.start(bgCtx, &bg, c.GC.Schedule)
+	a.ret.start(bgCtx, &bg, c.Retention.Schedule)
 	startScrub(bgCtx, &bg, a.reg, st.meta, c.Scrub, log)
 
 	serveErr := make(chan error, 1)
@@ -130,6 +131,7 @@ type app struct {
 	bun     *bundles
 	comp    *complianceSvc
 	gc      *collector
+	ret     *retainer
 	routes  *mux.Router // the route table
 	handler http.Handler
 }
@@ -167,6 +169,9 @@ func wire(ctx context.Context, st *stores, c Config, log *slog.Logger, draining 
 	if err := packs.recordConfig(ctx, "compliance.rules", c.Compliance.Settings()); err != nil {
 		return nil, err
 	}
+	if err := packs.recordConfig(ctx, "retention.rules", c.Retention.Settings()); err != nil {
+		return nil, err
+	}
 	comp := newCompliance(st, c, att.svc, log)
 	if err := comp.attach(ctx); err != nil {
 		return nil, err
@@ -175,11 +180,14 @@ func wire(ctx context.Context, st *stores, c Config, log *slog.Logger, draining 
 	if err != nil {
 		return nil, err
 	}
-	gc := &collector{reg: reg, leases: st.meta, grace: c.GC.Grace, holder: janitorHolder(), log: log}
+	gc := newCollector(reg, st.meta, c.GC.Grace, log)
+	ret := newRetainer(c.Retention, st, packs.svc, reg, packReporter{att.svc}, log, ob)
 	table := newRouteTable(reg, st, draining, log,
-		slices.Concat(packs.svc.Routes(), audit.Routes(packs.trail, log), att.svc.Routes(), mir.svc.Routes(), bun.svc.Routes(), comp.svc.Routes(log), gc.routes()),
+		slices.Concat(packs.svc.Routes(), audit.Routes(packs.trail, log), att.svc.Routes(), mir.svc.Routes(), bun.svc.Routes(),
+			comp.svc.Routes(log), gc.routes(), ret.routes()),
 		comp.dashboard(st, att.svc, log, g != nil).Routes(), g, ob)
-	return &app{reg: reg, packs: packs, att: att, mir: mir, bun: bun, comp: comp, gc: gc, routes: table, handler: newHandler(table, log, newEdgeSettings(c), ob)}, nil
+	return &app{reg: reg, packs: packs, att: att, mir: mir, bun: bun, comp: comp, gc: gc, ret: ret, routes: table,
+		handler: newHandler(table, log, newEdgeSettings(c), ob)}, nil
 }
 
 // startBackground runs the registry's upload janitor until ctx ends. Every

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/packreg/packreg/internal/apierr"
+	"github.com/packreg/packreg/internal/routes"
+	"github.com/packreg/packreg/pack"
+	"github.com/packreg/packreg/registry"
+	"github.com/packreg/packreg/retention"
+	"github.com/packreg/packreg/storage"
+)
+
+// The `retention:` section is retention.Config: rules that deprecate,
+// archive and delete pack versions (package retention); here are its
+// routes and its schedule, shaped as garbage collection's (gc.go).
+
+const (
+	retentionPrefix = "/api/v1/retention"
+	retentionLease  = "packs.retention"
+)
+
+// errRetentionBusy: another run holds the lease.
+var errRetentionBusy = apierr.New(http.StatusConflict, apierr.Conflict, "a retention run is under way; try again when it ends")
+
+// retentionRequest is the body of POST /api/v1/retention (optional: {}
+// is a real run).
+type retentionRequest struct {
+	DryRun bool `json:"dryRun"`
+}
+
+// retentionRunView is one run on the wire; Items only in the answer to
+// the run.
+type retentionRunView struct {
+	ID       int64                   `json:"id"`
+	DryRun   bool                    `json:"dryRun"`
+	Trigger  string                  `json:"trigger"`
+	Started  time.Time               `json:"startedAt"`
+	Finished time.Time               `json:"finishedAt"`
+	Error    string                  `json:"error,omitempty"`
+	Counts   storage.RetentionCounts `json:"counts"`
+	Items    []retention.Item        `json:"items,omitempty"`
+}
+
+type retentionRunList struct {
+	Items []retentionRunView `json:"items"`
+}
+
+func viewRetentionRun(r storage.RetentionRun) retentionRunView {
+	return retentionRunView{ID: r.ID, DryRun: r.DryRun, Trigger: r.Trigger, Started: r.Started, Finished: r.Finished,
+		Error: r.Error, Counts: r.Counts}
+}
+
+// retainer runs the retention rules on request and on schedule.
+type retainer struct {
+	svc  *retention.Service
+	log  *slog.Logger
+	excl *leased
+}
+
+func newRetainer(c retention.Config, st *stores, packs *pack.Service, reg *registry.Registry, verifier pack.VerificationReporter,
+	log *slog.Logger, ob *observer) *retainer {
+	svc := retention.New(c, st.meta, packs, reg, verifier, retention.WithLogger(log), retention.WithObserver(ob.retentionObserver()))
+	return &retainer{svc: svc, log: log,
+		excl: &leased{leases: st.meta, name: retentionLease, holder: janitorHolder(), busy: errRetentionBusy}}
+}
+
+// run applies the rules once if this process gets the lease; a dry run
+// changes nothing and needs no lease.
+func (r *retainer) run(ctx context.Context, dry bool, trigger string) (*retention.Report, error) {
+	o := retention.Options{DryRun: dry, Trigger: trigger}
+	if dry {
+		return r.svc.Run(ctx, o)
+	}
+	var rep *retention.Report
+	err := r.excl.do(ctx, func(ctx context.Context) error {
+		var err error
+		rep, err = r.svc.Run(ctx, o)
+		return err
+	})
+	return rep, err
+}
+
+func (r *retainer) start(ctx context.Context, wg *sync.WaitGroup, period time.Duration) {
+	r.excl.scheduled(ctx, wg, period, r.log, "scheduled retention", func(ctx context.Context) error {
+		_, err := r.run(ctx, false, "schedule")
+		return err
+	})
+}
+
+func (r *retainer) routes() []routes.Route {
+	return []routes.Route{
+		routes.Post(retentionPrefix, apierr.Handler(r.log, r.post)),
+		routes.Get(retentionPrefix+"/runs", apierr.Handler(r.log, r.list)),
+	}
+}
+
+func (r *retainer) post(w http.ResponseWriter, req *http.Request) error {
+	if _, err := apierr.Query(req.URL.RawQuery); err != nil {
+		return err
+	}
+	var in retentionRequest
+	if _, err := apierr.DecodeOptionalJSON(req.Body, &in, 4<<10); err != nil {
+		return err
+	}
+	rep, err := r.run(req.Context(), in.DryRun, "api")
+	if err != nil && (rep == nil || rep.Counts.Failed == 0) {
+		return err // it did not get to plan (recorded with its error)
+	}
+	// A run some of whose changes failed is answered whole: the failed
+	// items carry their error, and so does the run.
+	v := viewRetentionRun(rep.RetentionRun)
+	v.Items = rep.Items
+	if v.Items == nil {
+		v.Items = []retention.Item{}
+	}
+	apierr.JSON(w, http.StatusOK, v)
+	return nil
+}
+
+func (r *retainer) list(w http.ResponseWriter, req *http.Request) error {
+	before, limit, err := runsPage(req)
+	if err != nil {
+		return err
+	}
+	runs, err := r.svc.Runs(req.Context(), before, limit)
+	if err != nil {
+		return err
+	}
+	out := retentionRunList{Items: make([]retentionRunView, 0, len(runs))}
+	for _, run := range runs {
+		out.Items = append(out.Items, viewRetentionRun(run))
+	}
+	apierr.JSON(w, http.StatusOK, out)
+	return nil
+}
