@@ -13,6 +13,7 @@ import (
 	"github.com/packreg/packreg/auth"
 	"github.com/packreg/packreg/compliance"
 	"github.com/packreg/packreg/mirror"
+	"github.com/packreg/packreg/retention"
 )
 
 // parse runs the serve flag parser over args, with an optional config file.
@@ -153,6 +154,17 @@ compliance:
       parity_mirrors: [eu]
 gc: {grace: 2m, schedule: 24h}
 scrub: {schedule: 168h, rate: 1048576}
+retention:
+  schedule: 6h
+  rules:
+    - repositories: ["acme/pinned/**"]
+    - repositories: ["acme/**", "legacy"]
+      keep_active: 3
+      keep_active_action: archive
+      deprecate_after: 720h
+      archive_after: 2160h
+      delete_archived_after: 4320h
+      force: true
 `, check: func(t *testing.T, c Config) {
 			want := Config{
 				Addr: "127.0.0.1:6000", Data: "/srv/packreg",
@@ -194,6 +206,10 @@ scrub: {schedule: 168h, rate: 1048576}
 					MaxAge: compliance.Duration(720 * time.Hour), Lifecycle: []string{"active", "deprecated"}, ParityMirrors: []string{"eu"}}}},
 				GC:    GCConfig{Grace: 2 * time.Minute, Schedule: 24 * time.Hour},
 				Scrub: ScrubConfig{Schedule: 168 * time.Hour, Rate: 1 << 20},
+				Retention: retention.Config{Schedule: 6 * time.Hour, Rules: []retention.Rule{{Repositories: []string{"acme/pinned/**"}},
+					{Repositories: []string{"acme/**", "legacy"}, KeepActive: ptr(3), KeepActiveAction: "archive",
+						DeprecateAfter: ptr(720 * time.Hour), ArchiveAfter: ptr(2160 * time.Hour), DeleteArchivedAfter: ptr(4320 * time.Hour),
+						Force: true}}},
 			}
 			if !reflect.DeepEqual(c, want) {
 				t.Errorf("\n got %+v\nwant %+v", c, want)
@@ -227,6 +243,12 @@ scrub: {schedule: 168h, rate: 1048576}
 		{name: "gc grace below a second", file: "gc: {grace: 10ms}\n", wantErr: "gc: grace"},
 		{name: "negative gc schedule", file: "gc: {schedule: -1h}\n", wantErr: "gc: grace"},
 		{name: "zero scrub rate", file: "scrub: {rate: 0}\n", wantErr: "scrub:"},
+		{name: "bad retention pattern", file: "retention: {rules: [{repositories: [\"a/**/b\"], keep_active: 1}]}\n", wantErr: `retention.rules[0]: repositories: pattern "a/**/b"`},
+		{name: "negative keep_active", file: "retention: {rules: [{repositories: [a], keep_active: -1}]}\n", wantErr: "retention.rules[0]: keep_active: 0 or more"},
+		{name: "zero retention duration", file: "retention: {rules: [{repositories: [a], archive_after: 0s}]}\n", wantErr: "retention.rules[0]: archive_after: a positive duration"},
+		{name: "negative retention duration", file: "retention: {rules: [{repositories: [a], delete_archived_after: -24h}]}\n", wantErr: "delete_archived_after: a positive duration"},
+		{name: "unknown retention key", file: "retention: {rules: [{repositories: [a], keep: 1}]}\n", wantErr: "field keep not found"},
+		{name: "negative retention schedule", file: "retention: {schedule: -1h}\n", wantErr: "retention.schedule"},
 		{name: "bad log level", file: "log: {level: loud}\n", wantErr: "log.level"},
 		{name: "bad log format", file: "log: {format: xml}\n", wantErr: "log.format"},
 	} {
@@ -472,7 +494,8 @@ func TestRedaction(t *testing.T) {
 // The printed config is itself a valid config file that decodes (strictly)
 // to the same configuration.
 func TestPrintRoundTrip(t *testing.T) {
-	c, err := parse(t, "registry: {upload_ttl: 90m, max_page_size: 7}\nshutdown_timeout: 3s\n", "--data", t.TempDir())
+	c, err := parse(t, "registry: {upload_ttl: 90m, max_page_size: 7}\nshutdown_timeout: 3s\n"+
+		"retention: {rules: [{repositories: [\"**\"], keep_active: 0, archive_after: 48h}]}\n", "--data", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -544,3 +567,5 @@ func TestServerHosts(t *testing.T) {
 		t.Errorf("edge settings %+v", e)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }
