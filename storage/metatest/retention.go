@@ -15,7 +15,7 @@ var retentionCases = []testCase{
 		for i := range 3 {
 			run := &storage.RetentionRun{DryRun: i == 1, Trigger: fmt.Sprint("t", i), Started: start,
 				Finished: start.Add(time.Second),
-				Counts: storage.RetentionCounts{Versions: 10 + i, Kept: 4, Deprecated: i, Archived: 2 * i, Deleted: 3, Failed: i % 2}}
+				Counts:   storage.RetentionCounts{Versions: 10 + i, Kept: 4, Deprecated: i, Archived: 2 * i, Deleted: 3, Failed: i % 2}}
 			if i == 2 {
 				run.Error = "1 change failed"
 			}
