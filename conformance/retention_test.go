@@ -163,12 +163,29 @@ func TestRetention(t *testing.T) {
 		})
 	}
 
+	// The metrics count the runs and the real run's changes.
+	m := scrapeMetrics(t, s)
+	for series, want := range map[string]float64{
+		`packreg_runs_total{kind="retention",outcome="succeeded"}`: 1,
+		`packreg_retention_changes_total{action="delete"}`:         2,
+		`packreg_retention_changes_total{action="deprecate"}`:      2,
+		`packreg_retention_changes_total{action="archive"}`:        0,
+	} {
+		if m[series] != want {
+			t.Errorf("%s = %v, want %v", series, m[series], want)
+		}
+	}
+	if m[`packreg_runs_total{kind="retention",outcome="dry_run"}`] < 1 {
+		t.Errorf("no retention dry run counted")
+	}
+
 	// Both runs are recorded, newest first.
 	var runs struct {
 		Items []retentionRun `json:"items"`
 	}
 	a.c.apiJSON("GET", "/api/v1/retention/runs?limit=2", nil, nil, http.StatusOK, &runs)
-	if len(runs.Items) != 2 || runs.Items[0].ID != real.ID || runs.Items[0].DryRun || !runs.Items[1].DryRun {
+	if len(runs.Items) != 2 || runs.Items[0].ID != real.ID || runs.Items[0].DryRun || !runs.Items[1].DryRun ||
+		runs.Items[0].Counts != real.Counts {
 		t.Fatalf("recorded runs: %+v", runs.Items)
 	}
 }
