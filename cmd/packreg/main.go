@@ -34,6 +34,7 @@ Usage:
   packreg compliance [--failing] [--json|--csv]   the registry's compliance; exit 1 when anything fails
   packreg gc [--dry-run] | runs   collect garbage now (or list what would go), and past runs
   packreg retention [--dry-run] | runs   apply the retention rules now (or list what they would do), and past runs
+  packreg scrub                  re-hash every stored blob now and list the ones found bad
   packreg version                print the version
 `
 
@@ -105,6 +106,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runGC(ctx, args[1:], stdout, stderr)
 	case "retention":
 		return runRetention(ctx, args[1:], stdout, stderr)
+	case "scrub":
+		return runScrub(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "packreg", buildVersion())
 		return 0

@@ -4,9 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/internal/apierr"
+	"github.com/packreg/packreg/internal/routes"
 	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
 )
@@ -30,28 +34,70 @@ func (c ScrubConfig) validate() error {
 	return nil
 }
 
-const scrubLease = "registry.scrub"
+const (
+	scrubLease  = "registry.scrub"
+	scrubPrefix = "/api/v1/scrub"
+)
 
-// startScrub runs scheduled scrubs under the lease when c.Schedule is set.
-func startScrub(ctx context.Context, wg *sync.WaitGroup, reg *registry.Registry, leases storage.Leases, c ScrubConfig, log *slog.Logger) {
-	if c.Schedule <= 0 {
-		return
+// errScrubBusy: another scrub holds the lease.
+var errScrubBusy = apierr.New(http.StatusConflict, apierr.Conflict, "a scrub is running; try again when it ends")
+
+// scrubber runs scrubs under the lease, on request and on schedule.
+type scrubber struct {
+	reg  *registry.Registry
+	rate int64
+	log  *slog.Logger
+	excl *leased
+}
+
+func newScrubber(reg *registry.Registry, leases storage.Leases, c ScrubConfig, log *slog.Logger) *scrubber {
+	return &scrubber{reg: reg, rate: c.Rate, log: log,
+		excl: &leased{leases: leases, name: scrubLease, holder: janitorHolder(), busy: errScrubBusy}}
+}
+
+// run scrubs once if this process gets the lease.
+func (s *scrubber) run(ctx context.Context) (*registry.ScrubReport, error) {
+	var rep *registry.ScrubReport
+	err := s.excl.do(ctx, func(ctx context.Context) error {
+		var err error
+		rep, err = s.reg.Scrub(ctx, s.rate)
+		if rep != nil {
+			s.log.InfoContext(ctx, "scrub", "blobs", rep.Blobs, "bytes", rep.Bytes, "bad", len(rep.Bad), "skipped", rep.Skipped, "err", err)
+		}
+		return err
+	})
+	return rep, err
+}
+
+// start runs scheduled scrubs when period is positive.
+func (s *scrubber) start(ctx context.Context, wg *sync.WaitGroup, period time.Duration) {
+	s.excl.scheduled(ctx, wg, period, s.log, "scheduled scrub", func(ctx context.Context) error {
+		_, err := s.run(ctx)
+		return err
+	})
+}
+
+func (s *scrubber) routes() []routes.Route {
+	return []routes.Route{routes.Post(scrubPrefix, apierr.Handler(s.log, s.post))}
+}
+
+// post is POST /api/v1/scrub: scrub now (at scrub.rate) and answer what
+// it found when it is done. Its body, when there is one, is {}.
+func (s *scrubber) post(w http.ResponseWriter, req *http.Request) error {
+	if _, err := apierr.Query(req.URL.RawQuery); err != nil {
+		return err
 	}
-	holder := janitorHolder()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		every(ctx, c.Schedule, func(ctx context.Context) {
-			_, err := underLease(ctx, leases, scrubLease, holder, func(ctx context.Context) error {
-				rep, err := reg.Scrub(ctx, c.Rate)
-				if rep != nil {
-					log.InfoContext(ctx, "scrub", "blobs", rep.Blobs, "bytes", rep.Bytes, "bad", len(rep.Bad), "skipped", rep.Skipped, "err", err)
-				}
-				return err
-			})
-			if err != nil && ctx.Err() == nil {
-				log.WarnContext(ctx, "scheduled scrub", "err", err)
-			}
-		})
-	}()
+	var in struct{}
+	if _, err := apierr.DecodeOptionalJSON(req.Body, &in, 4<<10); err != nil {
+		return err
+	}
+	rep, err := s.run(req.Context())
+	if err != nil {
+		return err
+	}
+	if rep.Bad == nil {
+		rep.Bad = []digest.Digest{}
+	}
+	apierr.JSON(w, http.StatusOK, rep)
+	return nil
 }

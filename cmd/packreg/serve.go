@@ -92,7 +92,7 @@ func serve(ctx context.Context, c Config, log *slog.Logger) error {
 	a.comp.start(bgCtx, &bg)
 	a.gc.start(bgCtx, &bg, c.GC.Schedule)
 	a.ret.start(bgCtx, &bg, c.Retention.Schedule)
-	startScrub(bgCtx, &bg, a.reg, st.meta, c.Scrub, log)
+	a.scrub.start(bgCtx, &bg, c.Scrub.Schedule)
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -132,6 +132,7 @@ type app struct {
 	comp    *complianceSvc
 	gc      *collector
 	ret     *retainer
+	scrub   *scrubber
 	routes  *mux.Router // the route table
 	handler http.Handler
 }
@@ -182,11 +183,12 @@ func wire(ctx context.Context, st *stores, c Config, log *slog.Logger, draining 
 	}
 	gc := newCollector(reg, st.meta, c.GC.Grace, log)
 	ret := newRetainer(c.Retention, st, packs.svc, reg, packReporter{att.svc}, log, ob)
+	scr := newScrubber(reg, st.meta, c.Scrub, log)
 	table := newRouteTable(reg, st, draining, log,
 		slices.Concat(packs.svc.Routes(), audit.Routes(packs.trail, log), att.svc.Routes(), mir.svc.Routes(), bun.svc.Routes(),
-			comp.svc.Routes(log), gc.routes(), ret.routes()),
+			comp.svc.Routes(log), gc.routes(), ret.routes(), scr.routes()),
 		comp.dashboard(st, att.svc, log, g != nil).Routes(), g, ob)
-	return &app{reg: reg, packs: packs, att: att, mir: mir, bun: bun, comp: comp, gc: gc, ret: ret, routes: table,
+	return &app{reg: reg, packs: packs, att: att, mir: mir, bun: bun, comp: comp, gc: gc, ret: ret, scrub: scr, routes: table,
 		handler: newHandler(table, log, newEdgeSettings(c), ob)}, nil
 }
 
