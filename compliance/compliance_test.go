@@ -269,3 +269,48 @@ func TestEventsOfOneRepositoryEvaluateIt(t *testing.T) {
 		t.Fatalf("after an event about acme/a: %+v", sum)
 	}
 }
+
+// TestScrubMismatchIsAFinding: a blob a scrub found bad makes every
+// version holding it (as its manifest or a file) fail the built-in
+// integrity finding, at the next pass after the scrub's event, with or
+// without rules; the other versions are untouched.
+func TestScrubMismatchIsAFinding(t *testing.T) {
+	f := newFixture(t, Config{})
+	file := digest.FromBytes(digest.SHA256, []byte("a file that rots"))
+	_, err := f.st.PutPackVersion(t.Context(), &storage.PackVersion{Name: "acme/a", Version: "1.0.0",
+		Digest: digest.FromBytes(digest.SHA256, []byte("manifest a")), MediaType: "application/vnd.oci.image.manifest.v1+json",
+		ArtifactType: "application/vnd.packreg.pack.v1", Files: []storage.PackFile{{Name: "f", Digest: file, Size: 1}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.publish("acme/b", "1.0.0")
+	f.step()
+	records := func() map[string]storage.ComplianceRecord {
+		recs, err := f.st.ListComplianceRecords(t.Context(), storage.ComplianceQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]storage.ComplianceRecord{}
+		for _, r := range recs {
+			out[r.Name] = r
+		}
+		return out
+	}
+	if r := records(); !r["acme/a"].Compliant || !r["acme/b"].Compliant {
+		t.Fatalf("before the scrub: %+v", r)
+	}
+	ev := storage.Event{Action: "blob.corrupt", Actor: "scrub", Target: "blob", Digest: file}
+	if _, err := f.st.MarkBlobBad(t.Context(), file, "hashes to sha256:00", ev); err != nil {
+		t.Fatal(err)
+	}
+	f.step()
+	r := records()
+	a := r["acme/a"]
+	if a.Compliant || len(a.Findings) != 1 || a.Findings[0].Rule != IntegrityRule || a.Findings[0].Status != Fail ||
+		!strings.Contains(a.Findings[0].Reason, string(file)) {
+		t.Fatalf("acme/a after the scrub: %+v", a)
+	}
+	if !r["acme/b"].Compliant || len(r["acme/b"].Findings) != 0 {
+		t.Fatalf("acme/b after the scrub: %+v", r["acme/b"])
+	}
+}

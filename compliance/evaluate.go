@@ -43,9 +43,15 @@ type paritySet map[string]map[string]string
 // primary does (mirror's ParityEntry statuses).
 const inSync = "in_sync"
 
+// IntegrityRule names the built-in finding of a version holding a blob a
+// scrub found bad (its stored bytes no longer match its digest): present
+// only then, always failing, whatever the rules.
+const IntegrityRule = "blob-integrity"
+
 // evaluate judges one version by the rules that apply to it: one finding
-// per rule, failing with every unmet requirement named.
-func evaluate(v storage.PackVersion, ev Evidence, rules []Rule, parity paritySet, now time.Time) storage.ComplianceRecord {
+// per rule, failing with every unmet requirement named; and the integrity
+// finding when bad names blobs of the version found bad.
+func evaluate(v storage.PackVersion, ev Evidence, rules []Rule, parity paritySet, bad []string, now time.Time) storage.ComplianceRecord {
 	types := slices.Clone(ev.Attestations)
 	slices.Sort(types)
 	types = slices.Compact(types)
@@ -94,6 +100,11 @@ func evaluate(v storage.PackVersion, ev Evidence, rules []Rule, parity paritySet
 			f.Status, f.Reason, rec.Compliant = Fail, strings.Join(why, "; "), false
 		}
 		rec.Findings = append(rec.Findings, f)
+	}
+	if len(bad) > 0 && v.Status != storage.PackDeleted {
+		rec.Compliant = false
+		rec.Findings = append(rec.Findings, storage.ComplianceFinding{Rule: IntegrityRule, Status: Fail,
+			Reason: "stored bytes do not match their digest (found by scrub): " + strings.Join(bad, ", ")})
 	}
 	return rec
 }

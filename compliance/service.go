@@ -24,6 +24,9 @@ type Store interface {
 	ListMirrors(ctx context.Context, kind string) ([]*storage.Mirror, error)
 	ListParityChecks(ctx context.Context, mirrorID string, before int64, n int) ([]*storage.ParityCheck, error)
 	ParityEntries(ctx context.Context, checkID int64, status string) ([]storage.ParityEntry, error)
+	// BadBlobs are the blobs a scrub found bad: a version holding one
+	// fails the built-in integrity finding.
+	BadBlobs(ctx context.Context) (map[digest.Digest]string, error)
 }
 
 // Config is the compliance section of the serve config.
@@ -89,6 +92,8 @@ type Service struct {
 	lastFull   time.Time
 	paritySeen map[string]int64
 	deferred   time.Time
+	// bad is the scrub's bad blobs as this pass read them.
+	bad map[digest.Digest]string
 }
 
 // Option configures a Service.

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -102,6 +104,9 @@ func (s *Service) step(ctx context.Context, holder string) error {
 		return err
 	}
 	full = full || changed
+	if s.bad, err = s.st.BadBlobs(wctx); err != nil {
+		return err
+	}
 	evs, repos, all, err := s.pending(wctx)
 	if err != nil {
 		return err
@@ -169,6 +174,9 @@ func (s *Service) pending(ctx context.Context) ([]storage.Event, map[string]bool
 // may change any version's verdict (keys, roots, mirrors, rules), and repo
 // is "" for events that change none (configuration records).
 func repoOf(e storage.Event) (repo string, ok bool) {
+	if e.Action == registry.ActionBlobCorrupt {
+		return "", false // a blob any version may hold
+	}
 	kind, _, _ := strings.Cut(e.Action, ".")
 	switch kind {
 	case "blob", "manifest", "tag", "pack":
@@ -284,7 +292,7 @@ func (s *Service) evaluateVersions(ctx context.Context, rules *Rules, parity par
 				return fmt.Errorf("evidence of %s:%s: %w", v.Name, v.Version, err)
 			}
 		}
-		recs = append(recs, evaluate(v, ev, rs, parity, now))
+		recs = append(recs, evaluate(v, ev, rs, parity, s.badOf(v), now))
 		if len(recs) == writeBatch {
 			if err := s.st.PutComplianceRecords(ctx, recs); err != nil {
 				return err
@@ -293,6 +301,28 @@ func (s *Service) evaluateVersions(ctx context.Context, rules *Rules, parity par
 		}
 	}
 	return s.st.PutComplianceRecords(ctx, recs)
+}
+
+// badOf names the blobs of v (its manifest and files) a scrub found bad.
+func (s *Service) badOf(v storage.PackVersion) []string {
+	if len(s.bad) == 0 {
+		return nil
+	}
+	var out []string
+	for _, d := range append([]digest.Digest{v.Digest}, filesOf(v)...) {
+		if detail, ok := s.bad[d]; ok {
+			out = append(out, string(d)+" ("+detail+")")
+		}
+	}
+	return out
+}
+
+func filesOf(v storage.PackVersion) []digest.Digest {
+	out := make([]digest.Digest, len(v.Files))
+	for i, f := range v.Files {
+		out[i] = f.Digest
+	}
+	return out
 }
 
 // progressed tells waiters (Wait) that events were acknowledged.

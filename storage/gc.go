@@ -115,4 +115,7 @@ type Collector interface {
 	MarkBlobBad(ctx context.Context, d digest.Digest, detail string, evs ...Event) (bool, error)
 	// BlobBad returns the finding about d, ok false when there is none.
 	BlobBad(ctx context.Context, d digest.Digest) (detail string, ok bool, err error)
+	// BadBlobs returns every blob found bad, with its finding (a handful
+	// at most, in a sane registry: what compliance reads once per pass).
+	BadBlobs(ctx context.Context) (map[digest.Digest]string, error)
 }

@@ -236,6 +236,9 @@ var gcCases = []testCase{
 		if bad {
 			t.Fatal("BlobBad before any finding")
 		}
+		if none, err := s.BadBlobs(ctx(t)); err != nil || len(none) != 0 {
+			t.Fatalf("BadBlobs before any finding = %v, %v", none, err)
+		}
 		ev := storage.Event{Action: "blob.corrupt", Target: "blob", Digest: d}
 		added, err := s.MarkBlobBad(ctx(t), d, "hashes to x", ev)
 		ok(t, err, "MarkBlobBad")
@@ -248,6 +251,11 @@ var gcCases = []testCase{
 		ok(t, err, "BlobBad")
 		if !bad || detail != "hashes to x" {
 			t.Fatalf("BlobBad = %q, %v; want the first finding", detail, bad)
+		}
+		all, err := s.BadBlobs(ctx(t))
+		ok(t, err, "BadBlobs")
+		if len(all) != 1 || all[d] != "hashes to x" {
+			t.Fatalf("BadBlobs = %v", all)
 		}
 	}},
 	// The race the sweep's locks are for: a put that checked its blob

@@ -307,6 +307,19 @@ func (s *Store) BlobBad(ctx context.Context, d digest.Digest) (string, bool, err
 	return detail, err == nil, s.fail("blob bad", err)
 }
 
+func (s *Store) BadBlobs(ctx context.Context) (map[digest.Digest]string, error) {
+	out := map[digest.Digest]string{}
+	err := s.eachRow(ctx, "bad blobs", qBadBlobs, func(rows *sql.Rows) error {
+		var d, detail string
+		if err := rows.Scan(&d, &detail); err != nil {
+			return s.fail("bad blobs", err)
+		}
+		out[digest.Digest(d)] = detail
+		return nil
+	})
+	return out, err
+}
+
 // check is one EXISTS query and its arguments.
 type check struct {
 	q    *Query
@@ -353,7 +366,8 @@ var (
 		VALUES (?, ?, ?, ?, ?, ?) RETURNING id`)
 	qMarkBlobBad = query(`INSERT INTO bad_blobs (digest, found, detail) VALUES (?, ?, ?)
 		ON CONFLICT (digest) DO NOTHING`)
-	qBlobBad = query(`SELECT detail FROM bad_blobs WHERE digest = ?`)
-	qGCRuns  = query(`SELECT id, dry_run, trigger_name, started, finished, error, counts FROM gc_runs
+	qBlobBad  = query(`SELECT detail FROM bad_blobs WHERE digest = ?`)
+	qBadBlobs = query(`SELECT digest, detail FROM bad_blobs`)
+	qGCRuns   = query(`SELECT id, dry_run, trigger_name, started, finished, error, counts FROM gc_runs
 		WHERE id < ? ORDER BY id DESC LIMIT ?`)
 )
