@@ -44,11 +44,6 @@ const (
 	gcMaxRuns = 100
 )
 
-// gcRequest is the body of POST /api/v1/gc (optional: {} is a real run).
-type gcRequest struct {
-	DryRun bool `json:"dryRun"`
-}
-
 // gcRunView is one run on the wire; Items only in the answer to the run.
 type gcRunView struct {
 	ID        int64             `json:"id"`
@@ -179,11 +174,8 @@ func (c *collector) routes() []routes.Route {
 }
 
 func (c *collector) post(w http.ResponseWriter, req *http.Request) error {
-	if _, err := apierr.Query(req.URL.RawQuery); err != nil {
-		return err
-	}
-	var in gcRequest
-	if _, err := apierr.DecodeOptionalJSON(req.Body, &in, 4<<10); err != nil {
+	in, err := decodeRunRequest(req)
+	if err != nil {
 		return err
 	}
 	rep, err := c.run(req.Context(), in.DryRun, "api")

@@ -4,12 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
-	"strconv"
 	"time"
-
-	"github.com/packreg/packreg/internal/restclient"
 )
 
 const gcUsage = `Usage:
@@ -25,30 +20,12 @@ Both take --server URL (default $PACKREG_URL or http://127.0.0.1:5000) and --jso
 // runGC is `packreg gc`.
 func runGC(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "runs" {
-		return gcRuns(ctx, newCLI("packreg gc runs", gcUsage, stdout, stderr), args[1:])
-	}
-	if len(args) > 0 && (args[0] == "help" || args[0] == "-h" || args[0] == "--help") {
-		fmt.Fprint(stdout, gcUsage)
-		return 0
-	}
-	c := newCLI("packreg gc", gcUsage, stdout, stderr)
-	dry := c.fs.Bool("dry-run", false, "list what would go; change nothing")
-	pos, err := c.parse(args)
-	if err != nil {
-		return flagError(stderr, err)
-	}
-	if len(pos) > 0 {
-		return c.usageError("unknown gc command %q", pos[0])
+		return gcRuns(ctx, args[1:], stdout, stderr)
 	}
 	var run gcRunView
-	// A collection of a large registry takes a while: wait for it.
-	api := restclient.New(*c.server, cliHTTP(*c.server, 24*time.Hour))
-	if err := api.Do(ctx, http.MethodPost, gcPrefix, nil, gcRequest{DryRun: *dry}, &run); err != nil {
-		return c.fail(err)
-	}
-	if *c.asJSON {
-		c.printJSON(run)
-		return 0
+	c, code := postRun(ctx, "gc", gcUsage, gcPrefix, "list what would go; change nothing", args, stdout, stderr, &run)
+	if c == nil {
+		return code
 	}
 	rows := make([]string, 0, len(run.Items))
 	for _, it := range run.Items {
@@ -72,19 +49,11 @@ func runGC(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func gcRuns(ctx context.Context, c *cli, args []string) int {
-	limit := c.fs.Int("limit", 20, "how many runs")
-	pos, err := c.parse(args)
-	if err != nil {
-		return flagError(c.stderr, err)
-	}
-	if len(pos) > 0 {
-		return c.usageError("gc runs takes no arguments, got %q", pos[0])
-	}
+func gcRuns(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var list gcRunList
-	q := url.Values{"limit": {strconv.Itoa(*limit)}}
-	if err := restclient.New(*c.server, cliHTTP(*c.server, time.Minute)).Do(ctx, http.MethodGet, gcPrefix+"/runs", q, nil, &list); err != nil {
-		return c.fail(err)
+	c, code, ok := listRuns(ctx, "gc", gcUsage, gcPrefix, args, stdout, stderr, &list)
+	if !ok {
+		return code
 	}
 	rows := make([]string, 0, len(list.Items))
 	for _, r := range list.Items {

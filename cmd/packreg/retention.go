@@ -27,12 +27,6 @@ const (
 // errRetentionBusy: another run holds the lease.
 var errRetentionBusy = apierr.New(http.StatusConflict, apierr.Conflict, "a retention run is under way; try again when it ends")
 
-// retentionRequest is the body of POST /api/v1/retention (optional: {}
-// is a real run).
-type retentionRequest struct {
-	DryRun bool `json:"dryRun"`
-}
-
 // retentionRunView is one run on the wire; Items only in the answer to
 // the run.
 type retentionRunView struct {
@@ -100,11 +94,8 @@ func (r *retainer) routes() []routes.Route {
 }
 
 func (r *retainer) post(w http.ResponseWriter, req *http.Request) error {
-	if _, err := apierr.Query(req.URL.RawQuery); err != nil {
-		return err
-	}
-	var in retentionRequest
-	if _, err := apierr.DecodeOptionalJSON(req.Body, &in, 4<<10); err != nil {
+	in, err := decodeRunRequest(req)
+	if err != nil {
 		return err
 	}
 	rep, err := r.run(req.Context(), in.DryRun, "api")

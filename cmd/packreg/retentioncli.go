@@ -4,12 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
-	"strconv"
 	"time"
-
-	"github.com/packreg/packreg/internal/restclient"
 )
 
 const retentionUsage = `Usage:
@@ -24,29 +19,15 @@ Both take --server URL (default $PACKREG_URL or http://127.0.0.1:5000) and --jso
 // runRetention is `packreg retention`.
 func runRetention(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "runs" {
-		return retentionRuns(ctx, newCLI("packreg retention runs", retentionUsage, stdout, stderr), args[1:])
-	}
-	if len(args) > 0 && (args[0] == "help" || args[0] == "-h" || args[0] == "--help") {
-		fmt.Fprint(stdout, retentionUsage)
-		return 0
-	}
-	c := newCLI("packreg retention", retentionUsage, stdout, stderr)
-	dry := c.fs.Bool("dry-run", false, "list what would change; change nothing")
-	pos, err := c.parse(args)
-	if err != nil {
-		return flagError(stderr, err)
-	}
-	if len(pos) > 0 {
-		return c.usageError("unknown retention command %q", pos[0])
+		return retentionRuns(ctx, args[1:], stdout, stderr)
 	}
 	var run retentionRunView
-	api := restclient.New(*c.server, cliHTTP(*c.server, 24*time.Hour))
-	if err := api.Do(ctx, http.MethodPost, retentionPrefix, nil, retentionRequest{DryRun: *dry}, &run); err != nil {
-		return c.fail(err)
-	}
-	if *c.asJSON {
-		c.printJSON(run)
-		return 0
+	c, code := postRun(ctx, "retention", retentionUsage, retentionPrefix, "list what would change; change nothing", args, stdout, stderr, &run)
+	if c == nil {
+		if code == 0 && run.Error != "" {
+			return 1 // --json of a run whose changes partly failed
+		}
+		return code
 	}
 	rows := make([]string, 0, len(run.Items))
 	for _, it := range run.Items {
@@ -73,19 +54,11 @@ func errNote(e string) string {
 	return " (failed: " + e + ")"
 }
 
-func retentionRuns(ctx context.Context, c *cli, args []string) int {
-	limit := c.fs.Int("limit", 20, "how many runs")
-	pos, err := c.parse(args)
-	if err != nil {
-		return flagError(c.stderr, err)
-	}
-	if len(pos) > 0 {
-		return c.usageError("retention runs takes no arguments, got %q", pos[0])
-	}
+func retentionRuns(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var list retentionRunList
-	q := url.Values{"limit": {strconv.Itoa(*limit)}}
-	if err := restclient.New(*c.server, cliHTTP(*c.server, time.Minute)).Do(ctx, http.MethodGet, retentionPrefix+"/runs", q, nil, &list); err != nil {
-		return c.fail(err)
+	c, code, ok := listRuns(ctx, "retention", retentionUsage, retentionPrefix, args, stdout, stderr, &list)
+	if !ok {
+		return code
 	}
 	rows := make([]string, 0, len(list.Items))
 	for _, r := range list.Items {
