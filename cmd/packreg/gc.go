@@ -192,17 +192,25 @@ func (c *collector) post(w http.ResponseWriter, req *http.Request) error {
 }
 
 func (c *collector) list(w http.ResponseWriter, req *http.Request) error {
+	return serveRuns(w, req, c.reg.GCRuns, viewGCRun)
+}
+
+// serveRuns answers GET .../runs: a page of recorded runs, each as view
+// shows it.
+func serveRuns[R, V any](w http.ResponseWriter, req *http.Request, runs func(context.Context, int64, int) ([]R, error), view func(R) V) error {
 	before, limit, err := runsPage(req)
 	if err != nil {
 		return err
 	}
-	runs, err := c.reg.GCRuns(req.Context(), before, limit)
+	rs, err := runs(req.Context(), before, limit)
 	if err != nil {
 		return err
 	}
-	out := gcRunList{Items: make([]gcRunView, 0, len(runs))}
-	for _, r := range runs {
-		out.Items = append(out.Items, viewGCRun(r))
+	out := struct {
+		Items []V `json:"items"`
+	}{Items: make([]V, 0, len(rs))}
+	for _, r := range rs {
+		out.Items = append(out.Items, view(r))
 	}
 	apierr.JSON(w, http.StatusOK, out)
 	return nil

@@ -114,18 +114,5 @@ func (r *retainer) post(w http.ResponseWriter, req *http.Request) error {
 }
 
 func (r *retainer) list(w http.ResponseWriter, req *http.Request) error {
-	before, limit, err := runsPage(req)
-	if err != nil {
-		return err
-	}
-	runs, err := r.svc.Runs(req.Context(), before, limit)
-	if err != nil {
-		return err
-	}
-	out := retentionRunList{Items: make([]retentionRunView, 0, len(runs))}
-	for _, run := range runs {
-		out.Items = append(out.Items, viewRetentionRun(run))
-	}
-	apierr.JSON(w, http.StatusOK, out)
-	return nil
+	return serveRuns(w, req, r.svc.Runs, viewRetentionRun)
 }

@@ -40,10 +40,11 @@ func Open(t testing.TB) (*fs.Store, *sqlmeta.Store, string) {
 	return blobs, meta, dir
 }
 
-// OpenPostgres returns a fresh disk blob store and a PostgreSQL metadata
-// store in a schema of its own on $PACKREG_TEST_POSTGRES, dropped at
-// cleanup. Without the variable it skips, or fails under CI.
-func OpenPostgres(t testing.TB) (*fs.Store, *sqlmeta.Store, string) {
+// PostgresSchema creates a schema of its own on $PACKREG_TEST_POSTGRES,
+// dropped at cleanup, and returns a DSN whose search_path is it: an empty
+// database without paying for CREATE DATABASE. Without the variable it
+// skips, or fails under CI.
+func PostgresSchema(t testing.TB) string {
 	t.Helper()
 	dsn := os.Getenv("PACKREG_TEST_POSTGRES")
 	if dsn == "" {
@@ -58,7 +59,7 @@ func OpenPostgres(t testing.TB) (*fs.Store, *sqlmeta.Store, string) {
 	}
 	b := make([]byte, 8)
 	rand.Read(b)
-	schema := "teststores_" + hex.EncodeToString(b)
+	schema := "metatest_" + hex.EncodeToString(b)
 	if _, err := admin.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
 		admin.Close()
 		t.Fatalf("create schema: %v", err)
@@ -78,12 +79,20 @@ func OpenPostgres(t testing.TB) (*fs.Store, *sqlmeta.Store, string) {
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// OpenPostgres returns a fresh disk blob store and a PostgreSQL metadata
+// store in a schema of its own (PostgresSchema).
+func OpenPostgres(t testing.TB) (*fs.Store, *sqlmeta.Store, string) {
+	t.Helper()
+	dsn := PostgresSchema(t)
 	dir := t.TempDir()
 	blobs, err := fs.New(filepath.Join(dir, "blobs"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	meta, err := postgres.Open(t.Context(), u.String())
+	meta, err := postgres.Open(t.Context(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}

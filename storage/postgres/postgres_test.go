@@ -2,9 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"errors"
 	"net/url"
 	"os"
@@ -14,6 +11,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/packreg/packreg/internal/teststores"
 	"github.com/packreg/packreg/storage"
 	"github.com/packreg/packreg/storage/metatest"
 	"github.com/packreg/packreg/storage/postgres"
@@ -33,36 +31,15 @@ func testDSN(t *testing.T) string {
 	return dsn
 }
 
-// freshSchema creates a uniquely named schema, drops it when the test ends,
-// and returns a DSN whose search_path points at it: every test gets an
-// empty database without paying for CREATE DATABASE.
+// freshSchema is a DSN of an empty schema of its own, dropped when the
+// test ends (teststores.PostgresSchema), with a pool for the suite's
+// parallel subtests.
 func freshSchema(t *testing.T) string {
-	dsn := testDSN(t)
-	admin, err := sql.Open("pgx", dsn)
+	u, err := url.Parse(teststores.PostgresSchema(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := make([]byte, 8)
-	rand.Read(b)
-	schema := "metatest_" + hex.EncodeToString(b)
-	if _, err := admin.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
-		admin.Close()
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		defer admin.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := admin.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatalf("PACKREG_TEST_POSTGRES must be a URL: %v", err)
-	}
 	q := u.Query()
-	q.Set("search_path", schema)
 	q.Set("pool_max_conns", "20")
 	u.RawQuery = q.Encode()
 	return u.String()
