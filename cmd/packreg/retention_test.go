@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -97,4 +99,44 @@ func TestRetentionScheduled(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestRetentionCLI: `packreg retention --dry-run` prints the plan as a
+// table and what a run would do; `packreg retention` makes it; `runs`
+// lists both.
+func TestRetentionCLI(t *testing.T) {
+	h := edgeApp(t, func(c *Config) {
+		c.Retention.Rules = []retention.Rule{{Repositories: []string{"acme/**"}, KeepActive: ptr(1)}}
+	})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	for _, v := range []string{"1.0.0", "2.0.0"} {
+		body, ct := publishForm("acme/pack", v, []byte("data "+v))
+		if w := send(h, http.MethodPost, "/api/v1/packs", body, "Content-Type", ct); w.Code != 201 {
+			t.Fatalf("publish: %d %s", w.Code, w.Body)
+		}
+	}
+	words := func(want int, args ...string) string {
+		t.Helper()
+		code, out, errOut := cliRun(append(args, "--server", srv.URL)...)
+		if code != want {
+			t.Fatalf("packreg %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, want, out, errOut)
+		}
+		return strings.Join(strings.Fields(out), " ")
+	}
+	out := words(0, "retention", "--dry-run")
+	for _, w := range []string{"acme/pack 2.0.0 active keep one of the 1 newest active versions",
+		"acme/pack 1.0.0 active deprecate active beyond the 1 newest active versions",
+		"would make 1 deprecations, 0 archivals, 0 deletions over 2 versions; 1 kept, 0 failed"} {
+		if !strings.Contains(out, w) {
+			t.Fatalf("dry run printed %q, want %q in it", out, w)
+		}
+	}
+	if out := words(0, "retention"); !strings.Contains(out, " made 1 deprecations") {
+		t.Fatalf("run printed %q", out)
+	}
+	if out := words(0, "retention", "runs"); !strings.Contains(out, "ID STARTED DRY TRIGGER DEPRECATED") || strings.Count(out, " api ") != 2 {
+		t.Fatalf("runs printed %q", out)
+	}
+	words(2, "retention", "now")
 }
