@@ -18,7 +18,10 @@
 // bodies, unclean paths), authconfig.go, authgate.go and token.go (with
 // `auth` configured: every row's Access checked before its handler, the
 // Docker token endpoint), robots.go (the robots API), tlsreload.go (TLS
-// certificates re-read on change, HSTS), and the CLI clients (*cli.go, over
+// certificates re-read on change, HSTS), gc.go, retention.go and scrub.go
+// (the runs of garbage collection, retention rules and scrub: their
+// routes, and the schedule and lease they share), and the CLI clients
+// (*cli.go; runcli.go is the shape `gc` and `retention` share; over
 // internal/restclient through pack/client, mirror.Client,
 // compliance.Client or directly).
 //
