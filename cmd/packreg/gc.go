@@ -85,16 +85,7 @@ var errGCBusy = apierr.New(http.StatusConflict, apierr.Conflict, "a garbage coll
 // nothing and need no lease.
 func (c *collector) run(ctx context.Context, dry bool, trigger string) (*registry.GCReport, error) {
 	o := registry.GCOptions{DryRun: dry, Grace: c.grace, Trigger: trigger}
-	if dry {
-		return c.reg.CollectGarbage(ctx, o)
-	}
-	var rep *registry.GCReport
-	err := c.excl.do(ctx, func(ctx context.Context) error {
-		var err error
-		rep, err = c.reg.CollectGarbage(ctx, o)
-		return err
-	})
-	return rep, err
+	return leasedRun(ctx, c.excl, dry, func(ctx context.Context) (*registry.GCReport, error) { return c.reg.CollectGarbage(ctx, o) })
 }
 
 // leased runs one kind of background work that changes things: one run
@@ -118,6 +109,21 @@ func (l *leased) do(ctx context.Context, fn func(context.Context) error) error {
 		err = l.busy
 	}
 	return err
+}
+
+// leasedRun runs fn under l, or, for a dry run (which changes nothing),
+// without it.
+func leasedRun[T any](ctx context.Context, l *leased, dry bool, fn func(context.Context) (T, error)) (T, error) {
+	if dry {
+		return fn(ctx)
+	}
+	var out T
+	err := l.do(ctx, func(ctx context.Context) error {
+		var err error
+		out, err = fn(ctx)
+		return err
+	})
+	return out, err
 }
 
 // scheduled runs fn every period (when positive) until ctx ends, logging

@@ -67,16 +67,7 @@ func newRetainer(c retention.Config, st *stores, packs *pack.Service, reg *regis
 // changes nothing and needs no lease.
 func (r *retainer) run(ctx context.Context, dry bool, trigger string) (*retention.Report, error) {
 	o := retention.Options{DryRun: dry, Trigger: trigger}
-	if dry {
-		return r.svc.Run(ctx, o)
-	}
-	var rep *retention.Report
-	err := r.excl.do(ctx, func(ctx context.Context) error {
-		var err error
-		rep, err = r.svc.Run(ctx, o)
-		return err
-	})
-	return rep, err
+	return leasedRun(ctx, r.excl, dry, func(ctx context.Context) (*retention.Report, error) { return r.svc.Run(ctx, o) })
 }
 
 func (r *retainer) start(ctx context.Context, wg *sync.WaitGroup, period time.Duration) {

@@ -57,16 +57,13 @@ func newScrubber(reg *registry.Registry, leases storage.Leases, c ScrubConfig, l
 
 // run scrubs once if this process gets the lease.
 func (s *scrubber) run(ctx context.Context) (*registry.ScrubReport, error) {
-	var rep *registry.ScrubReport
-	err := s.excl.do(ctx, func(ctx context.Context) error {
-		var err error
-		rep, err = s.reg.Scrub(ctx, s.rate)
+	return leasedRun(ctx, s.excl, false, func(ctx context.Context) (*registry.ScrubReport, error) {
+		rep, err := s.reg.Scrub(ctx, s.rate)
 		if rep != nil {
 			s.log.InfoContext(ctx, "scrub", "blobs", rep.Blobs, "bytes", rep.Bytes, "bad", len(rep.Bad), "skipped", rep.Skipped, "err", err)
 		}
-		return err
+		return rep, err
 	})
-	return rep, err
 }
 
 // start runs scheduled scrubs when period is positive.
