@@ -245,7 +245,11 @@ func (ob *observer) registryRunOptions() []registry.Option {
 			if rep.Error != "" {
 				err = errors.New(rep.Error)
 			}
-			m.ObserveRun(metrics.RunGC, outcome(err), rep.Finished.Sub(rep.Started))
+			o := outcome(err)
+			if rep.DryRun && err == nil {
+				o = metrics.RunDryRun
+			}
+			m.ObserveRun(metrics.RunGC, o, rep.Finished.Sub(rep.Started))
 			if !rep.DryRun {
 				m.GCCollected("manifests", rep.Counts.Manifests, 0)
 				m.GCCollected("uploads", rep.Counts.Uploads, 0)
