@@ -3,6 +3,7 @@ package s3
 import (
 	"bytes"
 	"context"
+	"io"
 	"testing"
 
 	"github.com/packreg/packreg/digest"
@@ -41,5 +42,36 @@ func BenchmarkAppendCommit(b *testing.B) {
 				b.StartTimer()
 			}
 		})
+	}
+}
+
+// BenchmarkOpen reads a 64 MiB blob from PACKREG_TEST_S3 the way a blob GET
+// does: Open, then a copy through 32 KiB buffers (net/http's copy into the
+// socket for a reader that is not a file).
+func BenchmarkOpen(b *testing.B) {
+	const size = 64 * mib
+	data := randomBytes(65, size)
+	s := newTestStore(b)
+	ctx := context.Background()
+	u := newUpload()
+	if err := s.Append(ctx, u, bytes.NewReader(data)); err != nil {
+		b.Fatal(err)
+	}
+	d := digest.FromBytes(digest.SHA256, data)
+	if err := s.Commit(ctx, u, d); err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 32<<10)
+	b.SetBytes(size)
+	for b.Loop() {
+		r, err := s.Open(ctx, d, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, err := io.CopyBuffer(struct{ io.Writer }{io.Discard}, struct{ io.Reader }{r}, buf)
+		r.Close()
+		if err != nil || n != size {
+			b.Fatalf("read %d bytes, %v; want %d", n, err, size)
+		}
 	}
 }
