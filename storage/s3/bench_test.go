@@ -47,7 +47,7 @@ func BenchmarkAppendCommit(b *testing.B) {
 
 // BenchmarkOpen reads a 64 MiB blob from PACKREG_TEST_S3 the way a blob GET
 // does: Open, then a copy through 32 KiB buffers (net/http's copy into the
-// socket for a reader that is not a file).
+// socket for a reader that is not a file); with and without read-ahead.
 func BenchmarkOpen(b *testing.B) {
 	const size = 64 * mib
 	data := randomBytes(65, size)
@@ -61,17 +61,25 @@ func BenchmarkOpen(b *testing.B) {
 	if err := s.Commit(ctx, u, d); err != nil {
 		b.Fatal(err)
 	}
-	buf := make([]byte, 32<<10)
-	b.SetBytes(size)
-	for b.Loop() {
-		r, err := s.Open(ctx, d, 0)
-		if err != nil {
-			b.Fatal(err)
-		}
-		n, err := io.CopyBuffer(struct{ io.Writer }{io.Discard}, struct{ io.Reader }{r}, buf)
-		r.Close()
-		if err != nil || n != size {
-			b.Fatalf("read %d bytes, %v; want %d", n, err, size)
-		}
+	for _, bc := range []struct {
+		name  string
+		ahead int
+	}{{"ahead-4", 4}, {"ahead-0", 0}} {
+		b.Run(bc.name, func(b *testing.B) {
+			s := twin(b, s, func(c *Config) { c.ReadAhead = bc.ahead })
+			buf := make([]byte, 32<<10)
+			b.SetBytes(size)
+			for b.Loop() {
+				r, err := s.Open(ctx, d, 0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n, err := io.CopyBuffer(struct{ io.Writer }{io.Discard}, struct{ io.Reader }{r}, buf)
+				r.Close()
+				if err != nil || n != size {
+					b.Fatalf("read %d bytes, %v; want %d", n, err, size)
+				}
+			}
+		})
 	}
 }

@@ -55,6 +55,14 @@ type Config struct {
 	// MaxBackoff caps the jittered exponential wait between attempts
 	// (DefaultMaxBackoff when 0).
 	MaxBackoff time.Duration
+	// ReadAhead is how many 4 MiB parts of a blob being read are fetched
+	// ahead with concurrent ranged GETs (at most maxReadParts; the buffers
+	// of all reads together stay under maxReadParts parts). Off (0) by
+	// default: a server on the same host streams one plain GET faster
+	// than ranges (versitygw serves a whole object at twice the speed of
+	// a range of it), while a distant S3, where one connection is slow
+	// and a GET's first byte takes tens of milliseconds, gains from it.
+	ReadAhead int
 }
 
 // ParseURL reads the URL form of Config:
@@ -63,7 +71,7 @@ type Config struct {
 //
 // Query keys: endpoint, region, presign, presign_ttl (Go duration),
 // part_size (bytes, or with a KiB/MiB/GiB suffix), max_attempts, max_backoff
-// (Go duration). Unknown keys
+// (Go duration), read_ahead (parts, 0 for none). Unknown keys
 // are errors, so a typo is not silently ignored.
 func ParseURL(s string) (Config, error) {
 	var c Config
@@ -108,6 +116,10 @@ func ParseURL(s string) (Config, error) {
 		case "max_backoff":
 			if c.MaxBackoff, err = time.ParseDuration(v); err != nil {
 				return c, fmt.Errorf("s3 url: max_backoff: %w", err)
+			}
+		case "read_ahead":
+			if c.ReadAhead, err = strconv.Atoi(v); err != nil {
+				return c, fmt.Errorf("s3 url: read_ahead=%q: want a number of parts, 0 for none", v)
 			}
 		default:
 			return c, fmt.Errorf("s3 url: unknown parameter %q", k)
@@ -161,6 +173,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxAttempts < 0 || c.MaxAttempts > 20 {
 		return fmt.Errorf("s3: max attempts %d: want 1..20", c.MaxAttempts)
+	}
+	if c.ReadAhead < 0 || c.ReadAhead > maxReadParts {
+		return fmt.Errorf("s3: read ahead %d: want 0..%d parts", c.ReadAhead, maxReadParts)
 	}
 	if c.MaxBackoff < 0 || c.MaxBackoff > 5*time.Minute {
 		return fmt.Errorf("s3: max backoff %s: want up to 5m", c.MaxBackoff)

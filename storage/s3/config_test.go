@@ -21,6 +21,8 @@ func TestParseURL(t *testing.T) {
 			Config{Bucket: "bkt", Prefix: "p", Presign: true, PresignTTL: 90 * time.Second, PartSize: 8 << 20,
 				MaxAttempts: 7, MaxBackoff: time.Second, Endpoint: "https://s3.example.com/"}},
 		{"s3://bkt?part_size=5242880&presign=0", Config{Bucket: "bkt", PartSize: 5 << 20}},
+		{"s3://bkt?read_ahead=4", Config{Bucket: "bkt", ReadAhead: 4}},
+		{"s3://bkt?read_ahead=0", Config{Bucket: "bkt"}},
 	}
 	for _, tc := range good {
 		got, err := ParseURL(tc.in)
@@ -65,6 +67,9 @@ func TestParseURL(t *testing.T) {
 		{"s3://bucket?max_attempts=x", "max_attempts"},
 		{"s3://bucket?max_attempts=50", "max attempts"},
 		{"s3://bucket?max_backoff=1h", "max backoff"},
+		{"s3://bucket?read_ahead=-1", "read ahead"},
+		{"s3://bucket?read_ahead=9", "read ahead"},
+		{"s3://bucket?read_ahead=x", "read_ahead"},
 		{"s3://bucket?region=a&region=b", "2 times"},
 		{"s3://bucket?regoin=us-east-1", "unknown parameter"},
 	}

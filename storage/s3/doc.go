@@ -37,6 +37,15 @@
 // data was consumed (the registry died before dropping the session) finds
 // the blob published and succeeds (storage.ProveCommitted).
 //
+// A blob read is one GET from the offset, resumed with a Range GET when
+// its body breaks. With Config.ReadAhead it is a read-ahead reader
+// instead (readahead.go): the first part streams from the first GET while
+// the next parts are fetched by concurrent ranged GETs, pinned to its
+// ETag, into buffers handed out in order; the buffers of all readers of a
+// Store are bounded, and a reader that finds none free streams its next
+// part directly. No CRC is asked for or computed per byte, in either
+// direction: digests cover the bytes.
+//
 // Leftovers of crashed or abandoned uploads (incomplete multipart uploads
 // cost storage and hide from listings) are removed by Store.PurgeUploads
 // (storage.UploadPurger), which the registry's background janitor calls

@@ -22,6 +22,7 @@ type objectReader struct {
 	key     string
 	etag    string
 	pos     int64 // next byte the caller reads
+	end     int64 // one past the last byte it returns: size, or a range's end
 	size    int64 // object size
 	body    io.ReadCloser
 	resumes int
@@ -32,16 +33,28 @@ type objectReader struct {
 // mixing object versions. Errors are the SDK's, unwrapped: callers inspect
 // them before wrapping.
 func (s *Store) openObject(ctx context.Context, key string, offset int64, etag string) (*objectReader, error) {
-	body, gotTag, size, err := s.get(ctx, key, offset, etag)
+	return s.openRange(ctx, key, offset, 0, etag)
+}
+
+// openRange is openObject for bytes [offset, end) only; end 0 means to
+// the end of the object, and an end past it is clipped.
+func (s *Store) openRange(ctx context.Context, key string, offset, end int64, etag string) (*objectReader, error) {
+	body, gotTag, size, err := s.get(ctx, key, offset, end, etag)
 	if err != nil {
 		return nil, err
 	}
-	return &objectReader{s: s, ctx: ctx, key: key, etag: gotTag, pos: offset, size: size, body: body}, nil
+	if end == 0 || end > size {
+		end = size
+	}
+	return &objectReader{s: s, ctx: ctx, key: key, etag: gotTag, pos: offset, end: end, size: size, body: body}, nil
 }
 
-func (s *Store) get(ctx context.Context, key string, offset int64, etag string) (io.ReadCloser, string, int64, error) {
+func (s *Store) get(ctx context.Context, key string, offset, end int64, etag string) (io.ReadCloser, string, int64, error) {
 	in := &s3.GetObjectInput{Bucket: &s.cfg.Bucket, Key: &key}
-	if offset > 0 {
+	switch {
+	case end > 0:
+		in.Range = aws.String(fmt.Sprintf("bytes=%d-%d", offset, end-1))
+	case offset > 0:
 		in.Range = aws.String(fmt.Sprintf("bytes=%d-", offset))
 	}
 	if etag != "" {
@@ -70,10 +83,10 @@ func (s *Store) get(ctx context.Context, key string, offset int64, etag string) 
 func (r *objectReader) Read(p []byte) (int, error) {
 	for {
 		if r.body == nil {
-			if r.pos >= r.size {
+			if r.pos >= r.end {
 				return 0, io.EOF
 			}
-			body, _, _, err := r.s.get(r.ctx, r.key, r.pos, r.etag)
+			body, _, _, err := r.s.get(r.ctx, r.key, r.pos, r.end, r.etag)
 			if err != nil {
 				return 0, r.s.wrap("read", r.key, err)
 			}
@@ -84,7 +97,7 @@ func (r *objectReader) Read(p []byte) (int, error) {
 		switch {
 		case err == nil:
 			return n, nil
-		case err == io.EOF && r.pos >= r.size:
+		case err == io.EOF && r.pos >= r.end:
 			return n, io.EOF
 		}
 		// The body ended early or failed: resume from r.pos unless the

@@ -41,6 +41,10 @@ type Store struct {
 	// a pool kept up to two parts (four across a GC cycle) while requests
 	// still allocated new ones, and the peak heap followed.
 	parts chan []byte
+	// readSlots counts the read-ahead buffers in use (at most
+	// maxReadParts) and readIdle keeps a few free ones (readahead.go).
+	readSlots chan struct{}
+	readIdle  chan []byte
 	// obs, when set (ObserveOps), times every S3 call.
 	obs atomic.Pointer[storage.OpObserver]
 }
@@ -88,6 +92,8 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		cfg:       cfg,
 		copyLimit: maxCopySize,
 		parts:     make(chan []byte, idleParts),
+		readSlots: make(chan struct{}, maxReadParts),
+		readIdle:  make(chan []byte, idleReadParts),
 	}
 	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
 		o.APIOptions = append(o.APIOptions, st.observeCalls)
@@ -223,8 +229,9 @@ func (s *Store) Stat(ctx context.Context, d digest.Digest) (int64, error) {
 	return aws.ToInt64(out.ContentLength), nil
 }
 
-// Open streams blob d from offset. The reader resumes with a Range GET if
-// the connection drops mid-body, so a long download survives a blip.
+// Open streams blob d from offset, with read-ahead (readahead.go). Each
+// GET resumes with a Range GET if the connection drops mid-body, so a
+// long download survives a blip.
 func (s *Store) Open(ctx context.Context, d digest.Digest, offset int64) (io.ReadCloser, error) {
 	key, err := s.blobKey(d)
 	if err != nil {
@@ -233,7 +240,7 @@ func (s *Store) Open(ctx context.Context, d digest.Digest, offset int64) (io.Rea
 	if offset < 0 {
 		return nil, fmt.Errorf("s3: open %s: negative offset %d", d, offset)
 	}
-	r, err := s.openObject(ctx, key, offset, "")
+	r, err := s.openAhead(ctx, key, offset, s.cfg.ReadAhead)
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) && apiErr.ErrorCode() == "InvalidRange" {
 		// S3 answers 416 for a range starting at the end; that is a valid,
