@@ -33,6 +33,9 @@ type Registry struct {
 	gcObservers    []func(*GCReport)
 	scrubObservers []func(*ScrubReport, time.Duration, error)
 
+	// copyBufs holds the buffers of blob bodies that are not files (copyBlob).
+	copyBufs sync.Pool
+
 	handlerOnce sync.Once
 	handler     http.Handler // ServeHTTP's router of Routes
 }

@@ -1,0 +1,120 @@
+package registry_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"sync/atomic"
+	"testing"
+
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/internal/teststores"
+	"github.com/packreg/packreg/registry"
+	"github.com/packreg/packreg/storage"
+)
+
+// streamStore serves its blobs as plain readers, the way S3 bodies are,
+// and notes the largest read the registry asks of them.
+type streamStore struct {
+	storage.BlobStore
+	largest atomic.Int64
+}
+
+func (s *streamStore) Open(ctx context.Context, d digest.Digest, off int64) (io.ReadCloser, error) {
+	rc, err := s.BlobStore.Open(ctx, d, off)
+	if err != nil {
+		return nil, err
+	}
+	return &notingReader{rc: rc, s: s}, nil
+}
+
+type notingReader struct {
+	rc io.ReadCloser
+	s  *streamStore
+}
+
+func (r *notingReader) Read(p []byte) (int, error) {
+	for {
+		old := r.s.largest.Load()
+		if int64(len(p)) <= old || r.s.largest.CompareAndSwap(old, int64(len(p))) {
+			break
+		}
+	}
+	return r.rc.Read(p)
+}
+
+func (r *notingReader) Close() error { return r.rc.Close() }
+
+// TestBlobBodyCopyBuffer: a blob body that is not a file is sent through
+// 256 KiB reads, not net/http's 32 KiB ones (a read and a write syscall
+// each), whole and in ranges.
+func TestBlobBodyCopyBuffer(t *testing.T) {
+	blobs, meta, _ := teststores.Open(t)
+	st := &streamStore{BlobStore: blobs}
+	srv := httptest.NewServer(registry.New(st, meta))
+	defer srv.Close()
+	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	d := pushBlob(t, srv.Config.Handler, "copy/test", data)
+	for _, rg := range []string{"", "bytes=1000-", "bytes=10-600009"} {
+		st.largest.Store(0)
+		req, _ := http.NewRequest("GET", srv.URL+"/v2/copy/test/blobs/"+d.String(), nil)
+		if rg != "" {
+			req.Header.Set("Range", rg)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		want := map[string][]byte{"": data, "bytes=1000-": data[1000:], "bytes=10-600009": data[10:600010]}[rg]
+		if err != nil || !bytes.Equal(body, want) {
+			t.Fatalf("range %q: %d bytes (%v), want %d", rg, len(body), err, len(want))
+		}
+		if got := st.largest.Load(); got < 256<<10 {
+			t.Fatalf("range %q: reads of at most %d bytes, want 256 KiB", rg, got)
+		}
+	}
+}
+
+// fileWriter is a ResponseWriter with ReadFrom that notes what it was
+// handed: the sendfile path needs the *os.File itself, under at most the
+// io.LimitedReader net/http unwraps.
+type fileWriter struct {
+	*httptest.ResponseRecorder
+	src io.Reader
+}
+
+func (w *fileWriter) ReadFrom(r io.Reader) (int64, error) {
+	w.src = r
+	return io.Copy(w.ResponseRecorder, r)
+}
+
+// TestBlobBodyFileKeepsSendfile: a disk blob, whole or a range, reaches
+// the writer's ReadFrom as the file, so the kernel sends it.
+func TestBlobBodyFileKeepsSendfile(t *testing.T) {
+	h := newRegistry(t)
+	data := bytes.Repeat([]byte("x"), 100000)
+	d := pushBlob(t, h, "copy/file", data)
+	for _, rg := range []string{"", "bytes=5-"} {
+		req := httptest.NewRequest("GET", "/v2/copy/file/blobs/"+d.String(), nil)
+		if rg != "" {
+			req.Header.Set("Range", rg)
+		}
+		w := &fileWriter{ResponseRecorder: httptest.NewRecorder()}
+		h.ServeHTTP(w, req)
+		if w.Code/100 != 2 {
+			t.Fatalf("range %q: status %d", rg, w.Code)
+		}
+		src := w.src
+		if lr, ok := src.(*io.LimitedReader); ok {
+			src = lr.R
+		}
+		if _, ok := src.(*os.File); !ok {
+			t.Fatalf("range %q: ReadFrom got a %T, want the *os.File", rg, w.src)
+		}
+	}
+}
