@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -101,13 +102,18 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		// Range GETs and objects stored without checksums are normal here;
 		// the SDK would log each one.
 		o.DisableLogOutputChecksumValidationSkipped = true
-		// No CRC of every byte, in or out: blobs are content-addressed,
-		// Commit verifies the digest before a key is written, and a
-		// client checks what it pulls. The SDK's defaults (WhenSupported)
-		// computed a CRC64 of each part sent and of each object read,
-		// half the CPU of a pull and a third of its speed.
-		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		// A GET checks no CRC of its body: blobs are content-addressed,
+		// Commit verified the digest before the key was written, and a
+		// client checks what it pulls. The SDK's default (WhenSupported)
+		// computed a CRC64 of every object read: half the CPU of a pull
+		// and a third of its speed.
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+		// A body sent is not hashed for the signature (UNSIGNED-PAYLOAD):
+		// over plain HTTP the SDK would compute a SHA-256 of every part on
+		// top of the blob's own digest. The CRC32 it still sends
+		// (RequestChecksumCalculation's default) costs little and lets S3
+		// refuse a part damaged on the way.
+		o.APIOptions = append(o.APIOptions, unsignedPayload)
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
 		}
@@ -135,6 +141,18 @@ func (s *Store) observeCalls(stack *middleware.Stack) error {
 			out, md, err := next.HandleInitialize(ctx, in)
 			(*fn)(op, time.Since(start), s.wrap(op, "", err))
 			return out, md, err
+		}), middleware.Before)
+}
+
+// unsignedPayload marks each request's payload UNSIGNED-PAYLOAD ahead of
+// the checksum and signing steps: over plain HTTP the checksum step would
+// otherwise compute the signature's SHA-256 along with the CRC32, and
+// the signer's own step (all SwapComputePayloadSHA256... replaces) never
+// runs once a hash is set.
+func unsignedPayload(stack *middleware.Stack) error {
+	return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc("packreg-unsigned-payload",
+		func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+			return next.HandleFinalize(v4.SetPayloadHash(ctx, "UNSIGNED-PAYLOAD"), in)
 		}), middleware.Before)
 }
 
