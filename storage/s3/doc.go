@@ -43,8 +43,9 @@
 // the next parts are fetched by concurrent ranged GETs, pinned to its
 // ETag, into buffers handed out in order; the buffers of all readers of a
 // Store are bounded, and a reader that finds none free streams its next
-// part directly. No CRC is asked for or computed per byte, in either
-// direction: digests cover the bytes.
+// part directly. Reads check no CRC and bodies sent are UNSIGNED-PAYLOAD
+// with a CRC32 (store.go): the digests cover the bytes, and the SDK's
+// defaults hashed each byte once more (a CRC64 read, a SHA-256 sent).
 //
 // Leftovers of crashed or abandoned uploads (incomplete multipart uploads
 // cost storage and hide from listings) are removed by Store.PurgeUploads
