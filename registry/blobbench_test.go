@@ -1,0 +1,68 @@
+package registry_test
+
+import (
+	"bytes"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/packreg/packreg/internal/teststores"
+	"github.com/packreg/packreg/registry"
+)
+
+// BenchmarkBlobPushPull: a 64 MiB monolithic push (POST, PUT ?digest=)
+// and a pull, over loopback HTTP, on the disk store. The client is in the
+// process too, so compare profiles by function, not totals.
+func BenchmarkBlobPushPull(b *testing.B) {
+	const size = 64 << 20
+	blobs, meta, _ := teststores.Open(b)
+	srv := httptest.NewServer(registry.New(blobs, meta))
+	defer srv.Close()
+	data := make([]byte, size)
+	rand.NewChaCha8([32]byte{9}).Read(data)
+	d := sha(data)
+	b.Run("push", func(b *testing.B) {
+		b.SetBytes(size)
+		for b.Loop() {
+			resp, err := http.Post(srv.URL+"/v2/bench/blobs/uploads/", "", nil)
+			if err != nil || resp.StatusCode != 202 {
+				b.Fatalf("POST: %v %v", resp.Status, err)
+			}
+			resp.Body.Close()
+			loc := resp.Header.Get("Location")
+			sep := "?"
+			if strings.Contains(loc, "?") {
+				sep = "&"
+			}
+			req, _ := http.NewRequest("PUT", srv.URL+loc+sep+"digest="+d.String(), bytes.NewReader(data))
+			req.Header.Set("Content-Type", "application/octet-stream")
+			resp, err = http.DefaultClient.Do(req)
+			if err != nil || resp.StatusCode != 201 {
+				b.Fatalf("PUT: %v %v", resp.Status, err)
+			}
+			resp.Body.Close()
+			b.StopTimer()
+			if err := blobs.Delete(b.Context(), d); err != nil { // or the next push is a no-op
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
+	})
+	b.Run("pull", func(b *testing.B) {
+		b.SetBytes(size)
+		for b.Loop() {
+			resp, err := http.Get(srv.URL + "/v2/bench/blobs/" + d.String())
+			if err != nil || resp.StatusCode != 200 {
+				b.Fatalf("GET: %v %v", resp.Status, err)
+			}
+			n, err := io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if err != nil || n != size {
+				b.Fatalf("GET: %d bytes, %v", n, err)
+			}
+		}
+	})
+}
