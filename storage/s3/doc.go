@@ -19,8 +19,10 @@
 // multipart upload, streamed out as each part fills, and the remainder is a
 // list of small tail segments. The next Append that completes the part
 // fetches the segments, prepends them and uploads the part; Commit uploads
-// them as the short last part. Memory per upload is one part at most, and
-// a Store keeps a couple of idle part buffers for the next uploads.
+// them as the short last part. Memory per upload is one part at most, all
+// uploads of a Store hold at most maxPartBuffers parts (a further one
+// waits, within its request's context, for a part to be sent), and a
+// Store keeps a couple of idle part buffers for the next uploads.
 //
 // All upload state lives in storage.Upload (Backend holds the multipart id,
 // part size, part ETags and tail segments as JSON), so any replica can take

@@ -42,6 +42,9 @@ type Store struct {
 	// a pool kept up to two parts (four across a GC cycle) while requests
 	// still allocated new ones, and the peak heap followed.
 	parts chan []byte
+	// partSlots holds a token per part buffer in use, so that concurrent
+	// uploads wait rather than take more than maxPartBuffers parts.
+	partSlots chan struct{}
 	// readSlots counts the read-ahead buffers in use (at most
 	// maxReadParts) and readIdle keeps a few free ones (readahead.go).
 	readSlots chan struct{}
@@ -50,8 +53,13 @@ type Store struct {
 	obs atomic.Pointer[storage.OpObserver]
 }
 
-// idleParts is how many free part buffers a Store keeps between uploads.
-const idleParts = 2
+// idleParts is how many free part buffers a Store keeps between uploads,
+// and maxPartBuffers how many all its uploads may hold at once (64 MiB at
+// the default part size): a ninth large push waits for a part to be sent.
+const (
+	idleParts      = 2
+	maxPartBuffers = 8
+)
 
 var (
 	_ storage.BlobStore     = (*Store)(nil)
@@ -93,6 +101,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		cfg:       cfg,
 		copyLimit: maxCopySize,
 		parts:     make(chan []byte, idleParts),
+		partSlots: make(chan struct{}, maxPartBuffers),
 		readSlots: make(chan struct{}, maxReadParts),
 		readIdle:  make(chan []byte, idleReadParts),
 	}

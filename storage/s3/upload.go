@@ -132,7 +132,7 @@ func (s *Store) Append(ctx context.Context, u *storage.Upload, r io.Reader) erro
 	for {
 		var n int64
 		var rerr error
-		buf, n, rerr = s.fillFrom(r, buf, fill, ps)
+		buf, n, rerr = s.fillFrom(ctx, r, buf, fill, ps)
 		if n > 0 && len(st.Parts) >= maxParts {
 			return fmt.Errorf("s3: append %s: upload exceeds %d parts of %d bytes", u.ID, maxParts, ps)
 		}
@@ -198,8 +198,9 @@ func (s *Store) checkAlive(ctx context.Context, dir string, st *state) error {
 // fillFrom reads r into b[from:limit], growing b as data arrives so that a
 // small chunk does not cost a whole part of memory. It returns after
 // filling b to limit (err nil) or on the reader's first error (io.EOF at
-// the end), with n the bytes read.
-func (s *Store) fillFrom(r io.Reader, b []byte, from, limit int64) ([]byte, int64, error) {
+// the end, or the context's error while it waits for a part buffer), with
+// n the bytes read.
+func (s *Store) fillFrom(ctx context.Context, r io.Reader, b []byte, from, limit int64) ([]byte, int64, error) {
 	i := from
 	for i < limit {
 		if i >= int64(len(b)) {
@@ -209,7 +210,10 @@ func (s *Store) fillFrom(r io.Reader, b []byte, from, limit int64) ([]byte, int6
 			} else {
 				// Past 1 MiB, go to a whole (pooled) part at once: doubling
 				// up to a whole part would allocate and copy it twice over.
-				nb = s.partBuffer(limit)
+				var err error
+				if nb, err = s.partBuffer(ctx, limit); err != nil {
+					return b, i - from, err
+				}
 			}
 			copy(nb, b)
 			s.releasePart(b)
@@ -224,39 +228,55 @@ func (s *Store) fillFrom(r io.Reader, b []byte, from, limit int64) ([]byte, int6
 	return b, i - from, nil
 }
 
-// partBuffer returns a buffer of n bytes, a free one when n is the
-// configured part size (uploads started elsewhere may use another).
-func (s *Store) partBuffer(n int64) []byte {
-	if n == s.cfg.PartSize {
-		select {
-		case b := <-s.parts:
-			return b
-		default:
-		}
+// partBuffer returns a buffer of n bytes. When n is the configured part
+// size (uploads started elsewhere may use another), it waits until fewer
+// than maxPartBuffers are in use, so concurrent uploads cannot take more
+// than maxPartBuffers parts of memory between them, and reuses a free one
+// if there is one. Every such buffer goes back through releasePart.
+func (s *Store) partBuffer(ctx context.Context, n int64) ([]byte, error) {
+	if n != s.cfg.PartSize {
+		return make([]byte, n), nil
 	}
-	return make([]byte, n)
+	select {
+	case s.partSlots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("s3: waiting for a part buffer: %w", ctx.Err())
+	}
+	select {
+	case b := <-s.parts:
+		return b, nil
+	default:
+		return make([]byte, n), nil
+	}
 }
 
 // scratch returns a buffer of n bytes for a tail: a part buffer when n
 // is large (a tail is shorter than a part), a fresh one otherwise.
-func (s *Store) scratch(n int64) []byte {
+func (s *Store) scratch(ctx context.Context, n int64) ([]byte, error) {
 	if n >= 1<<20 && n <= s.cfg.PartSize {
-		return s.partBuffer(s.cfg.PartSize)[:n]
+		b, err := s.partBuffer(ctx, s.cfg.PartSize)
+		if err != nil {
+			return nil, err
+		}
+		return b[:n], nil
 	}
-	return make([]byte, n)
+	return make([]byte, n), nil
 }
 
-// releasePart keeps b for reuse if it is a part buffer (a slice of one,
-// from scratch, counts) and fewer than idleParts are free; otherwise the
-// GC has it. Callers must hold no other reference: the SDK is done with a
-// body when its call returns.
+// releasePart gives back b's place among the maxPartBuffers if it is a
+// part buffer (a slice of one, from scratch, counts: no other buffer has
+// that capacity), and keeps it for reuse if fewer than idleParts are
+// free; otherwise the GC has it. Callers must hold no other reference:
+// the SDK is done with a body when its call returns.
 func (s *Store) releasePart(b []byte) {
-	if int64(cap(b)) == s.cfg.PartSize {
-		select {
-		case s.parts <- b[:cap(b)]:
-		default:
-		}
+	if int64(cap(b)) != s.cfg.PartSize {
+		return
 	}
+	select {
+	case s.parts <- b[:cap(b)]:
+	default:
+	}
+	<-s.partSlots
 }
 
 // putPart uploads b as part n, creating the multipart upload first if
@@ -412,7 +432,10 @@ func (s *Store) mismatch(ctx context.Context, u *storage.Upload, d, got digest.D
 }
 
 func (s *Store) commitSmall(ctx context.Context, u *storage.Upload, dir string, st *state, d digest.Digest, final string) error {
-	buf := s.scratch(st.tailSize())
+	buf, err := s.scratch(ctx, st.tailSize())
+	if err != nil {
+		return err
+	}
 	defer s.releasePart(buf)
 	if err := s.fetchTail(ctx, dir, st.Tail, buf); err != nil {
 		return err
@@ -427,7 +450,7 @@ func (s *Store) commitSmall(ctx context.Context, u *storage.Upload, dir string, 
 			return err
 		}
 	}
-	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+	_, err = s.client.PutObject(ctx, &s3.PutObjectInput{
 		Bucket: &s.cfg.Bucket, Key: &final, Body: bytes.NewReader(buf), ContentLength: aws.Int64(int64(len(buf))),
 		ContentType: aws.String("application/octet-stream"),
 	})
@@ -447,7 +470,10 @@ func (s *Store) commitParts(ctx context.Context, u *storage.Upload, dir string, 
 	parts := st.Parts
 	if tailN := st.tailSize(); tailN > 0 {
 		// The tail becomes the last part, the only one allowed below 5 MiB.
-		buf := s.scratch(tailN)
+		buf, err := s.scratch(ctx, tailN)
+		if err != nil {
+			return err
+		}
 		if err := s.fetchTail(ctx, dir, st.Tail, buf); err != nil {
 			s.releasePart(buf)
 			return err

@@ -8,6 +8,7 @@ import (
 	"io"
 	"reflect"
 	"runtime"
+	"sync"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -392,4 +393,50 @@ func TestPartBuffersReused(t *testing.T) {
 	if n := len(s.parts); n < 1 || n > idleParts {
 		t.Errorf("%d idle part buffers, want 1..%d", n, idleParts)
 	}
+}
+
+// TestPartBuffersBounded: uploads share at most maxPartBuffers part
+// buffers; with one allowed, three concurrent multi-part pushes take turns
+// and all commit byte-exact, and every buffer comes back. An Append that
+// cannot get one gives up with its context, taking nothing.
+func TestPartBuffersBounded(t *testing.T) {
+	s := newTestStore(t, smallParts)
+	s.partSlots = make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			data := randomBytes(uint64(90+i), 2*5*mib+3)
+			u := newUpload()
+			ctx := context.Background()
+			if err := s.Append(ctx, u, bytes.NewReader(data)); err != nil {
+				t.Errorf("push %d: %v", i, err)
+				return
+			}
+			if err := s.Commit(ctx, u, digest.FromBytes(digest.SHA256, data)); err != nil {
+				t.Errorf("commit %d: %v", i, err)
+				return
+			}
+			checkBlob(t, s, data)
+		}()
+	}
+	wg.Wait()
+	if n := len(s.partSlots); n != 0 {
+		t.Fatalf("%d part buffers still held after every upload ended", n)
+	}
+
+	s.partSlots <- struct{}{} // someone else's part
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	u := newUpload()
+	data := randomBytes(95, 5*mib+1)
+	if err := s.Append(ctx, u, bytes.NewReader(data)); !errors.Is(err, context.DeadlineExceeded) || u.Offset != 0 {
+		t.Fatalf("append without a part buffer: %v, offset %d; want the context's error and nothing appended", err, u.Offset)
+	}
+	<-s.partSlots
+	if n := len(s.partSlots); n != 0 {
+		t.Fatalf("%d part buffers held after a failed append", n)
+	}
+	commit(t, s, push(t, s, u, data), data)
 }
