@@ -49,6 +49,10 @@ type Store struct {
 	// maxReadParts) and readIdle keeps a few free ones (readahead.go).
 	readSlots chan struct{}
 	readIdle  chan []byte
+	// presigned remembers recent presigned URLs (presign.go); now is
+	// its clock, time.Now but in tests.
+	presigned presigned
+	now       func() time.Time
 	// obs, when set (ObserveOps), times every S3 call.
 	obs atomic.Pointer[storage.OpObserver]
 }
@@ -100,6 +104,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	st := &Store{
 		cfg:       cfg,
 		copyLimit: maxCopySize,
+		now:       time.Now,
 		parts:     make(chan []byte, idleParts),
 		partSlots: make(chan struct{}, maxPartBuffers),
 		readSlots: make(chan struct{}, maxReadParts),
@@ -299,25 +304,6 @@ func (s *Store) Delete(ctx context.Context, d digest.Digest) error {
 	}
 	_, err = s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.cfg.Bucket, Key: &key})
 	return s.wrap("delete", key, err)
-}
-
-// RedirectURL returns a presigned GET URL for blob d when Config.Presign is
-// set. It does not check that d exists: the caller already knows it from
-// metadata, and a HEAD per pull would cost what the redirect saves.
-func (s *Store) RedirectURL(ctx context.Context, d digest.Digest) (string, bool, error) {
-	if !s.cfg.Presign {
-		return "", false, nil
-	}
-	key, err := s.blobKey(d)
-	if err != nil {
-		return "", false, err
-	}
-	req, err := s.presign.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: &s.cfg.Bucket, Key: &key},
-		s3.WithPresignExpires(s.cfg.PresignTTL))
-	if err != nil {
-		return "", false, s.wrap("presign", key, err)
-	}
-	return req.URL, true, nil
 }
 
 // wrap names the operation and maps S3 errors onto storage's sentinels.
