@@ -93,3 +93,15 @@ func TestValidateDefaults(t *testing.T) {
 		t.Fatal("a prefix with a leading slash validated")
 	}
 }
+
+func TestLoopbackEndpoint(t *testing.T) {
+	for ep, want := range map[string]bool{
+		"http://127.0.0.1:7070": true, "http://[::1]:9000": true, "http://localhost:9000": true, "http://127.8.9.10": true,
+		"https://127.0.0.1:7070": false, "http://10.0.0.5:9000": false, "http://s3.example.com": false,
+		"http://localhost.example.com": false, "": false,
+	} {
+		if got := loopbackEndpoint(ep); got != want {
+			t.Errorf("loopbackEndpoint(%q) = %v, want %v", ep, got, want)
+		}
+	}
+}

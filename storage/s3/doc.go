@@ -45,9 +45,10 @@
 // the next parts are fetched by concurrent ranged GETs, pinned to its
 // ETag, into buffers handed out in order; the buffers of all readers of a
 // Store are bounded, and a reader that finds none free streams its next
-// part directly. Reads check no CRC and bodies sent are UNSIGNED-PAYLOAD
-// with a CRC32 (store.go): the digests cover the bytes, and the SDK's
-// defaults hashed each byte once more (a CRC64 read, a SHA-256 sent).
+// part directly. Reads check no CRC, and bodies sent to a loopback server
+// are UNSIGNED-PAYLOAD with a CRC32 (store.go): the digests cover the
+// bytes, and the SDK's defaults hashed each byte once more (a CRC64 read,
+// a SHA-256 sent over plain HTTP).
 //
 // Leftovers of crashed or abandoned uploads (incomplete multipart uploads
 // cost storage and hide from listings) are removed by Store.PurgeUploads

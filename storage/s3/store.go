@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"path"
 	"strings"
 	"sync/atomic"
@@ -122,12 +124,17 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		// computed a CRC64 of every object read: half the CPU of a pull
 		// and a third of its speed.
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
-		// A body sent is not hashed for the signature (UNSIGNED-PAYLOAD):
-		// over plain HTTP the SDK would compute a SHA-256 of every part on
-		// top of the blob's own digest. The CRC32 it still sends
+		// To a server on this host, a body sent is not hashed for the
+		// signature (UNSIGNED-PAYLOAD): over plain HTTP the SDK computes a
+		// SHA-256 of every part on top of the blob's own digest, and on
+		// loopback there is no wire to protect. The CRC32 it still sends
 		// (RequestChecksumCalculation's default) costs little and lets S3
-		// refuse a part damaged on the way.
-		o.APIOptions = append(o.APIOptions, unsignedPayload)
+		// refuse a damaged part. Over HTTPS the SDK signs no payload
+		// anyway; a distant plain-HTTP server keeps the signed payload, as
+		// some S3-compatible servers require it there.
+		if loopbackEndpoint(cfg.Endpoint) {
+			o.APIOptions = append(o.APIOptions, unsignedPayload)
+		}
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
 		}
@@ -156,6 +163,20 @@ func (s *Store) observeCalls(stack *middleware.Stack) error {
 			(*fn)(op, time.Since(start), s.wrap(op, "", err))
 			return out, md, err
 		}), middleware.Before)
+}
+
+// loopbackEndpoint reports whether endpoint is a plain-HTTP server on
+// this host (Validate checked its form).
+func loopbackEndpoint(endpoint string) bool {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Scheme != "http" {
+		return false
+	}
+	if u.Hostname() == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(u.Hostname())
+	return err == nil && ip.IsLoopback()
 }
 
 // unsignedPayload marks each request's payload UNSIGNED-PAYLOAD ahead of
