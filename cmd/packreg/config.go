@@ -70,6 +70,8 @@ type Config struct {
 	Scrub      ScrubConfig       `yaml:"scrub"` // scrub.go
 	// Retention rules for pack versions (retention.go)
 	Retention retention.Config `yaml:"retention"`
+	// Debug is pprof, off by default (debug.go)
+	Debug DebugConfig `yaml:"debug"`
 }
 
 // ServerConfig is the `server:` section: the HTTP edge (edge.go).
@@ -338,6 +340,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.Retention.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Debug.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {

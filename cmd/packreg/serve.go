@@ -64,6 +64,11 @@ func serve(ctx context.Context, c Config, log *slog.Logger) error {
 			return err
 		}
 	}
+	prof, err := startPprof(c.Debug, log)
+	if err != nil {
+		return err
+	}
+	defer prof.close()
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return err
