@@ -1,6 +1,7 @@
 package registry_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -201,6 +202,17 @@ func TestBadUploads(t *testing.T) {
 		claimed := sha([]byte("x"))
 		expect(t, do(t, h, "POST", "/v2/"+repo+"/blobs/uploads/?digest="+claimed.String(), []byte("y")), 400, "DIGEST_INVALID")
 		expect(t, do(t, h, "HEAD", "/v2/"+repo+"/blobs/"+claimed.String(), nil), 404, "")
+	})
+	t.Run("monolithic post over the size cap", func(t *testing.T) {
+		big := bytes.Repeat([]byte("z"), 1<<20+1)
+		expect(t, do(t, h, "POST", "/v2/"+repo+"/blobs/uploads/?digest="+sha(big).String(), big), 413, "SIZE_INVALID")
+		// Without a Content-Length the cap is found while streaming.
+		req := httptest.NewRequest("POST", "/v2/"+repo+"/blobs/uploads/?digest="+sha(big).String(), io.MultiReader(bytes.NewReader(big)))
+		req.ContentLength = -1
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		expect(t, w, 413, "SIZE_INVALID")
+		expect(t, do(t, h, "HEAD", "/v2/"+repo+"/blobs/"+sha(big).String(), nil), 404, "")
 	})
 	t.Run("out of order chunk", func(t *testing.T) {
 		loc := start(t)

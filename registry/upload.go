@@ -31,12 +31,40 @@ type chunk struct {
 // writeBlob streams body (length bytes, -1 when unknown) into repo as
 // blob d, without a session: the blob is committed when body ends.
 func (r *Registry) writeBlob(ctx context.Context, repo string, d digest.Digest, body io.Reader, length int64) error {
+	if p, ok := r.blobs.(storage.BlobPutter); ok {
+		return r.putBlob(ctx, p, repo, d, body, length)
+	}
 	u := r.newUpload(repo, d.Algorithm())
 	if err := r.appendBody(ctx, u, chunk{body: body, length: length}); err != nil {
 		r.blobs.Abort(ctx, u)
 		return err
 	}
 	return r.commitBlob(ctx, u, d, false)
+}
+
+// putBlob is writeBlob on a store that takes a whole blob in one call
+// (storage.BlobPutter): the same answers as appendBody and commitBlob,
+// for less work on the store.
+func (r *Registry) putBlob(ctx context.Context, p storage.BlobPutter, repo string, d digest.Digest, body io.Reader, length int64) error {
+	if r.maxBlobSize > 0 && length > r.maxBlobSize {
+		return tooLarge(r.maxBlobSize)
+	}
+	br := &bodyReader{r: body, left: -1}
+	if r.maxBlobSize > 0 {
+		br.left = r.maxBlobSize
+	}
+	size, err := p.Put(ctx, d, br)
+	switch {
+	case br.tooLarge:
+		return tooLarge(r.maxBlobSize)
+	case err != nil && br.err != nil:
+		return &causedBy{oci.Errorf(oci.ErrBlobUploadInvalid, "request body ended early: %v", br.err), br.err}
+	case errors.Is(err, storage.ErrDigestMismatch):
+		return oci.Errorf(oci.ErrDigestInvalid, "uploaded content does not match digest %s", d)
+	case err != nil:
+		return err
+	}
+	return r.linkWritten(ctx, repo, d, size)
 }
 
 func (r *Registry) newUpload(repo, alg string) *storage.Upload {
@@ -173,15 +201,29 @@ func (r *Registry) commitBlob(ctx context.Context, u *storage.Upload, d digest.D
 		}
 		return err
 	}
+	if !stored {
+		return r.linkWritten(ctx, u.Repo, d, u.Offset)
+	}
 	ev := event(ctx, Event{Action: ActionBlobPush, Repo: u.Repo, Digest: d, Size: u.Offset})
-	if stored {
-		if err := r.meta.FinishUpload(ctx, u.ID, u.Repo, d, u.Offset, ev.Record()); err != nil {
-			return err
-		}
-	} else if err := r.meta.LinkBlob(ctx, u.Repo, d, u.Offset, ev.Record()); err != nil {
+	if err := r.meta.FinishUpload(ctx, u.ID, u.Repo, d, u.Offset, ev.Record()); err != nil {
 		return err
 	}
-	if err := r.confirmLinked(ctx, u.Repo, d); err != nil {
+	return r.confirmPushed(ctx, ev)
+}
+
+// linkWritten links blob d, just published, into repo.
+func (r *Registry) linkWritten(ctx context.Context, repo string, d digest.Digest, size int64) error {
+	ev := event(ctx, Event{Action: ActionBlobPush, Repo: repo, Digest: d, Size: size})
+	if err := r.meta.LinkBlob(ctx, repo, d, size, ev.Record()); err != nil {
+		return err
+	}
+	return r.confirmPushed(ctx, ev)
+}
+
+// confirmPushed makes sure a collection did not take the bytes of the blob
+// ev just linked, then tells the subscribers.
+func (r *Registry) confirmPushed(ctx context.Context, ev Event) error {
+	if err := r.confirmLinked(ctx, ev.Repo, ev.Digest); err != nil {
 		return err
 	}
 	r.notify(ctx, ev)

@@ -73,6 +73,18 @@ type BlobWalker interface {
 	WalkBlobs(ctx context.Context, fn func(d digest.Digest, size int64, written time.Time) error) error
 }
 
+// BlobPutter is an optional BlobStore ability: store a whole blob in one
+// call, without an upload session (a monolithic POST ?digest=), for less
+// than Append then Commit cost on the store: no session data to keep
+// findable, so no second open and no fsync of its name. The contract is
+// Commit's: r must hash to d (ErrDigestMismatch otherwise, nothing kept),
+// the blob is durable and verified before Put returns, and a blob d that
+// exists already is left alone. It returns the number of bytes read; on an
+// error from r it wraps that error, and nothing is kept.
+type BlobPutter interface {
+	Put(ctx context.Context, d digest.Digest, r io.Reader) (int64, error)
+}
+
 // UploadPurger is an optional BlobStore ability: remove the stored data of
 // uploads whose last write is before cutoff, including leftovers of
 // crashed attempts that no Upload names (S3 incomplete multipart uploads,

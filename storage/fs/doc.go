@@ -12,7 +12,8 @@
 //	├── uploads/
 //	│   └── <upload id>            data of one upload session, Offset bytes valid
 //	└── tmp/
-//	    └── empty-<random>         a blob staged without an upload file (0 bytes)
+//	    ├── empty-<random>         a blob staged without an upload file (0 bytes)
+//	    └── put-<random>           a whole blob being written by Put
 //
 // A file appears under blobs/ only by rename(2) of a fully written, fsynced
 // and verified file from uploads/ or tmp/, followed by an fsync of its
@@ -28,6 +29,12 @@
 // after a crash (the registry died between Commit and dropping the session)
 // finds the data file gone and proves from the hash state that the blob
 // holds the session's bytes (storage.ProveCommitted).
+//
+// Put (storage.BlobPutter) writes a whole blob without a session, for a
+// single-request upload: into tmp/, fsynced, verified, renamed; it skips
+// what only a session needs (the fsync of uploads/ that makes the data
+// file's name durable, a second open to commit), so a small push costs
+// one file and one directory fsync.
 //
 // Append reads on the calling goroutine while a second one hashes and a
 // third writes, through a few pooled 1 MiB buffers, and on Linux starts

@@ -1,0 +1,144 @@
+package fs_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"path/filepath"
+	"testing"
+
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/storage"
+)
+
+// failingReader yields some bytes, then fails like a client hanging up.
+type failingReader struct{ n int }
+
+var errHangUp = errors.New("client hung up")
+
+func (r *failingReader) Read(p []byte) (int, error) {
+	if r.n == 0 {
+		return 0, errHangUp
+	}
+	k := min(len(p), r.n)
+	r.n -= k
+	return k, nil
+}
+
+// Put stores a verified blob, leaves an existing one alone, and keeps
+// nothing (in blobs/ or tmp/) of data that does not hash to its digest or
+// whose reader failed.
+func TestPut(t *testing.T) {
+	m := newMemFS()
+	s := memStore(t, m)
+	tmp := filepath.Join(memRoot, "tmp")
+	data := randomData(1024, 41)
+	d := digest.FromBytes(digest.SHA256, data)
+	for range 2 { // the second Put finds the blob there
+		n, err := s.Put(t.Context(), d, bytes.NewReader(data))
+		if err != nil || n != int64(len(data)) {
+			t.Fatalf("Put = %d, %v", n, err)
+		}
+		requireBlob(t, s, d, data)
+		if left := m.Files(tmp); len(left) != 0 {
+			t.Fatalf("tmp/ after Put: %v", left)
+		}
+	}
+
+	other := digest.FromBytes(digest.SHA256, []byte("other"))
+	if _, err := s.Put(t.Context(), other, bytes.NewReader(data)); !errors.Is(err, storage.ErrDigestMismatch) {
+		t.Fatalf("Put of mismatching data = %v, want ErrDigestMismatch", err)
+	}
+	requireAbsent(t, s, other)
+	if _, err := s.Put(t.Context(), other, &failingReader{n: 3000}); !errors.Is(err, errHangUp) {
+		t.Fatalf("Put from a failing reader = %v, want its error", err)
+	}
+	requireAbsent(t, s, other)
+	if left := m.Files(tmp); len(left) != 0 {
+		t.Fatalf("tmp/ after failed Puts: %v", left)
+	}
+	if _, err := s.Put(t.Context(), digest.Digest("sha256:../../x"), bytes.NewReader(nil)); err == nil {
+		t.Fatal("Put accepted a malformed digest")
+	}
+	empty := digest.FromBytes(digest.SHA256, nil)
+	if _, err := s.Put(t.Context(), empty, bytes.NewReader(nil)); err != nil {
+		t.Fatal(err)
+	}
+	requireBlob(t, s, empty, nil)
+}
+
+// Put's durability costs one file fsync and one directory fsync (the
+// blob's own directory), one fewer than Append then Commit, which also
+// make the session's data file name durable.
+func TestPutSyncBudget(t *testing.T) {
+	m := newMemFS()
+	s := memStore(t, m)
+	seed := randomData(10, 1)
+	if _, err := s.Put(t.Context(), digest.FromBytes(digest.SHA256, seed), bytes.NewReader(seed)); err != nil {
+		t.Fatal(err)
+	}
+	var c opCounter
+	m.hook = c.hook
+	// A blob under the same prefix directory: no mkdir.
+	var data []byte
+	for i := uint64(2); ; i++ {
+		data = randomData(1024, i)
+		if digest.FromBytes(digest.SHA256, data).Hex()[:2] == digest.FromBytes(digest.SHA256, seed).Hex()[:2] {
+			break
+		}
+	}
+	if _, err := s.Put(t.Context(), digest.FromBytes(digest.SHA256, data), bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.take(); got["sync"] != 1 || got["syncdir"] != 1 || got["rename"] != 1 || got["open"] != 1 {
+		t.Fatalf("Put ops: %v, want one open, sync, rename and syncdir", got)
+	}
+}
+
+// A crash at any filesystem call of a Put leaves the blob absent or whole,
+// and whole whenever Put returned nil.
+func TestCrashDuringPutAtEveryStep(t *testing.T) {
+	data := randomData(2<<20+7, 43)
+	d := digest.FromBytes(digest.SHA256, data)
+	for step := 0; ; step++ {
+		m := newMemFS()
+		s := memStore(t, m)
+		calls, dead := 0, false
+		m.hook = func(op, p string) error {
+			if calls++; calls > step {
+				dead = true
+				return errInjected
+			}
+			return nil
+		}
+		_, err := s.Put(t.Context(), d, bytes.NewReader(data))
+		m.hook = nil
+		if !dead {
+			if err != nil {
+				t.Fatalf("step %d: Put failed without a failure injected: %v", step, err)
+			}
+			t.Logf("%d crash points", step)
+			return
+		}
+		m.Crash()
+		s = memStore(t, m)
+		if err == nil {
+			requireBlob(t, s, d, data) // acknowledged, so durable
+			continue
+		}
+		if size, serr := s.Stat(t.Context(), d); serr == nil {
+			if size != int64(len(data)) {
+				t.Fatalf("step %d: a %d-byte blob is visible after the crash", step, size)
+			}
+			requireBlob(t, s, d, data)
+		} else if !errors.Is(serr, storage.ErrNotFound) {
+			t.Fatalf("step %d: Stat: %v", step, serr)
+		}
+		// Pushed again, it is there for good.
+		if _, err := s.Put(t.Context(), d, io.MultiReader(bytes.NewReader(data))); err != nil {
+			t.Fatalf("step %d: Put after the crash: %v", step, err)
+		}
+		m.Crash()
+		requireBlob(t, memStore(t, m), d, data)
+	}
+}
