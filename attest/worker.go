@@ -98,7 +98,9 @@ func jobOf(se storage.Event) (j job, ok bool) {
 // the worker woken whenever events are committed. Call it before the
 // registry serves: events recorded before it are not indexed.
 func (s *Service) Subscribe(ctx context.Context) error {
-	if err := s.st.AddEventConsumer(ctx, Consumer); err != nil {
+	// Blob events ask for no job (jobOf): not queueing them spares every
+	// blob push a wake-up, a lease renewal and an acknowledgement here.
+	if err := s.st.AddEventConsumer(ctx, Consumer, registry.ActionBlobPush, registry.ActionBlobMount, registry.ActionBlobDelete); err != nil {
 		return fmt.Errorf("attest: subscribing to the outbox: %w", err)
 	}
 	s.st.OnEvents(func(context.Context) { s.wake() })

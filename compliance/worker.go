@@ -47,7 +47,10 @@ const (
 // Subscribe registers compliance as a consumer of the outbox and wakes
 // the worker on every commit. Call it before the registry serves.
 func (s *Service) Subscribe(ctx context.Context) error {
-	if err := s.st.AddEventConsumer(ctx, Consumer); err != nil {
+	// No verdict depends on a blob (rules are about versions), so blob
+	// events are not queued for compliance: each would cost a wake-up,
+	// a repository's evaluation, an acknowledgement and a snapshot.
+	if err := s.st.AddEventConsumer(ctx, Consumer, "blob.push", "blob.mount", "blob.delete"); err != nil {
 		return fmt.Errorf("compliance: subscribing to the outbox: %w", err)
 	}
 	s.st.OnEvents(func(context.Context) { s.wake() })

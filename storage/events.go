@@ -49,9 +49,12 @@ const AuditConsumer = "audit"
 // again.
 type Outbox interface {
 	// AddEventConsumer registers consumer: events recorded from now on wait
-	// for it until it acknowledges them. Registering again is not an error.
-	// A consumer that stops draining keeps its events forever.
-	AddEventConsumer(ctx context.Context, consumer string) error
+	// for it until it acknowledges them, except those whose Action is in
+	// skip (what it would acknowledge without doing anything: queueing
+	// them would cost every write a row, a wake-up and an acknowledgement
+	// for nothing). Registering again is not an error and replaces the
+	// skip list. A consumer that stops draining keeps its events forever.
+	AddEventConsumer(ctx context.Context, consumer string, skip ...string) error
 	// PendingEvents returns up to n events consumer has not acknowledged,
 	// oldest first.
 	PendingEvents(ctx context.Context, consumer string, n int) ([]Event, error)

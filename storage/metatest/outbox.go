@@ -69,6 +69,32 @@ func (c *tally) check(t *testing.T, who string, want map[string]bool, exactly in
 }
 
 var outboxCases = []testCase{
+	{"ConsumerSkipsActions", func(t *testing.T, s storage.Store) {
+		// A consumer's skip list keeps those actions out of its queue
+		// only: the audit trail and other consumers still get them, and
+		// registering again replaces the list.
+		ok(t, s.AddEventConsumer(ctx(t), "index", "blob.push", "blob.mount"), "AddEventConsumer index")
+		ok(t, s.AddEventConsumer(ctx(t), "all"), "AddEventConsumer all")
+		ok(t, s.LinkBlob(ctx(t), "r", dg("a"), 1, ev("blob.push", "r", "a")), "LinkBlob a")
+		ok(t, s.PutManifest(ctx(t), manifest("r", "m"), []string{"t"}, storage.PutManifestOptions{Events: []storage.Event{
+			ev("manifest.push", "r", "m"), ev("blob.mount", "r", "m"), ev("tag.move", "r:t", "m")}}), "PutManifest")
+		for consumer, want := range map[string]string{
+			"index":               "[manifest.push r tag.move r:t]",
+			"all":                 "[blob.push r manifest.push r blob.mount r tag.move r:t]",
+			storage.AuditConsumer: "[blob.push r manifest.push r blob.mount r tag.move r:t]",
+		} {
+			if _, names := pending(t, s, consumer); fmt.Sprint(names) != want {
+				t.Errorf("%s pending %v, want %s", consumer, names, want)
+			}
+		}
+		ok(t, s.AddEventConsumer(ctx(t), "index", "tag.move"), "AddEventConsumer index again")
+		ok(t, s.LinkBlob(ctx(t), "r", dg("b"), 1, ev("blob.push", "r", "b")), "LinkBlob b")
+		ok(t, s.PutManifest(ctx(t), manifest("r", "n"), []string{"u"}, storage.PutManifestOptions{Events: []storage.Event{
+			ev("manifest.push", "r", "n"), ev("tag.move", "r:u", "n")}}), "PutManifest n")
+		if _, names := pending(t, s, "index"); fmt.Sprint(names) != "[manifest.push r tag.move r:t blob.push r manifest.push r]" {
+			t.Errorf("index pending after re-registering %v", names)
+		}
+	}},
 	{"EventIDsAreNeverGivenAgain", func(t *testing.T, s storage.Store) {
 		// A consumer acknowledges by id, and an acknowledgement may come
 		// late: a worker that lost its lease acknowledges what its

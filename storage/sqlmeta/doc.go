@@ -41,6 +41,8 @@
 //	8 attest.go  attest_records_current, the pull gate's index
 //	9 events.go  SQLite only (its Dialect.Steps): event_queue again with
 //	             AUTOINCREMENT ids, never given twice
+//	16 events.go event_consumer_skips: the actions never queued for a
+//	             consumer (storage.Outbox.AddEventConsumer's skip)
 //
 // Times are Unix nanoseconds (0 is the zero time); lease expiry uses the
 // database clock so replicas agree. Name, tag and digest columns compare

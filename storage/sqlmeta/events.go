@@ -31,7 +31,7 @@ func (s *Store) recordEvents(ctx context.Context, tx *sql.Tx, evs []storage.Even
 			at = now
 		}
 		if _, err := s.exec(ctx, tx, qQueueEvent, at.UnixNano(), e.Actor, e.Action, e.Target,
-			string(e.Digest), storage.AuditDetailsJSON(e.Details)); err != nil {
+			string(e.Digest), storage.AuditDetailsJSON(e.Details), e.Action); err != nil {
 			return fmt.Errorf("record event %s %s: %w", e.Action, e.Target, err)
 		}
 	}
@@ -76,13 +76,23 @@ func (s *Store) OnEvents(fn func(ctx context.Context)) {
 	s.lmu.Unlock()
 }
 
-func (s *Store) AddEventConsumer(ctx context.Context, consumer string) error {
+func (s *Store) AddEventConsumer(ctx context.Context, consumer string, skip ...string) error {
 	if consumer == "" {
 		return fmt.Errorf("sqlmeta: empty event consumer name")
 	}
 	return s.write(ctx, "add event consumer", func(ctx context.Context, tx *sql.Tx) error {
-		_, err := s.exec(ctx, tx, qAddConsumer, consumer)
-		return err
+		if _, err := s.exec(ctx, tx, qAddConsumer, consumer); err != nil {
+			return err
+		}
+		if _, err := s.exec(ctx, tx, qClearSkips, consumer); err != nil {
+			return err
+		}
+		for _, a := range skip {
+			if _, err := s.exec(ctx, tx, qAddSkip, consumer, a); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
@@ -199,8 +209,11 @@ var (
 	// parameters' types, which a SELECT list cannot infer.
 	qQueueEvent = query(`INSERT INTO event_queue (consumer, at, actor, action, target, digest, details)
 		SELECT name, CAST(? AS {{int}}), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT)
-		FROM event_consumers ORDER BY name`)
+		FROM event_consumers c WHERE NOT EXISTS (SELECT 1 FROM event_consumer_skips k
+			WHERE k.consumer = c.name AND k.action = CAST(? AS TEXT)) ORDER BY name`)
 	qAddConsumer   = query(`INSERT INTO event_consumers (name) VALUES (?) ON CONFLICT (name) DO NOTHING`)
+	qClearSkips    = query(`DELETE FROM event_consumer_skips WHERE consumer = ?`)
+	qAddSkip       = query(`INSERT INTO event_consumer_skips (consumer, action) VALUES (?, ?) ON CONFLICT DO NOTHING`)
 	qPendingEvents = query(`SELECT id, at, actor, action, target, digest, details FROM event_queue
 		WHERE consumer = ? ORDER BY id LIMIT ?`)
 	qAckEvent    = query(`DELETE FROM event_queue WHERE id = ? AND consumer = ?`)

@@ -487,6 +487,16 @@ var migrations = [][]string{
 			counts       TEXT NOT NULL
 		)`,
 	},
+	// The actions an outbox consumer does nothing with (events.go), so
+	// they are never queued for it: a blob push would otherwise cost
+	// every consumer a queue row, a wake-up and an acknowledgement.
+	16: {
+		`CREATE TABLE event_consumer_skips (
+			consumer {{name}} NOT NULL,
+			action   {{name}} NOT NULL,
+			PRIMARY KEY (consumer, action)
+		)`,
+	},
 }
 
 // indexDepthBackfill raises the stored indexes' depth from 2 up to max.
