@@ -162,6 +162,11 @@ var errLeaseLost = errors.New("attest: indexing lease lost")
 // a job that fails otherwise is logged and acknowledged, as the next
 // event about the same manifest (or packreg verify) redoes it.
 func (s *Service) drain(ctx context.Context, holder string) {
+	// Most wake-ups find nothing (another write's events, skipped here, or
+	// already drained): a read says so without taking the lease, a write.
+	if evs, err := s.st.PendingEvents(ctx, Consumer, 1); err == nil && len(evs) == 0 {
+		return
+	}
 	got, err := s.st.AcquireLease(ctx, indexLease, holder, leaseTTL)
 	if err != nil || !got {
 		if err != nil && ctx.Err() == nil {

@@ -2,6 +2,7 @@ package compliance
 
 import (
 	"testing"
+	"time"
 
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/storage"
@@ -27,5 +28,54 @@ func TestBlobEventsAreNotQueuedForCompliance(t *testing.T) {
 	record("manifest.push")
 	if n, err := f.st.CountPendingEvents(t.Context(), Consumer); err != nil || n != 1 {
 		t.Fatalf("after a manifest event compliance has %d queued (%v), want 1", n, err)
+	}
+}
+
+// A wake-up whose events were all skipped (or taken) leaves the worker
+// waiting; one with events to evaluate, or a tick, starts a step.
+func TestWakeWithNothingQueuedIsNoStep(t *testing.T) {
+	f := newFixture(t, Config{})
+	tick := make(chan time.Time)
+	res := make(chan bool, 1)
+	go func() { res <- f.svc.next(t.Context(), tick) }()
+	body := []byte("layer")
+	ev := storage.Event{Action: "blob.push", Target: "acme/rules", Digest: digest.FromBytes(digest.SHA256, body)}
+	// Each commit wakes the worker (Subscribe); a blob's does not queue.
+	for range 3 {
+		if err := f.st.LinkBlob(t.Context(), "acme/rules", ev.Digest, int64(len(body)), ev); err != nil {
+			t.Fatal(err)
+		}
+		// The wake-up channel holds one: once it is empty again, next
+		// has taken this wake-up and looked at the queue.
+		for deadline := time.Now().Add(10 * time.Second); len(f.svc.wakeup) > 0; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the worker stopped taking wake-ups: it left its wait on one with nothing queued")
+			}
+		}
+	}
+	select {
+	case <-res:
+		t.Fatal("the worker left its wait on wake-ups with nothing queued")
+	default:
+	}
+	ev.Action = "manifest.push"
+	if err := f.st.LinkBlob(t.Context(), "acme/rules", ev.Digest, int64(len(body)), ev); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ok := <-res:
+		if !ok {
+			t.Fatal("next = false")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a wake-up with an event queued did not start a step")
+	}
+	if evs, err := f.st.PendingEvents(t.Context(), Consumer, 10); err != nil || len(evs) != 1 || evs[0].Action != "manifest.push" {
+		t.Fatalf("queue %+v (%v)", evs, err)
+	}
+	go func() { res <- f.svc.next(t.Context(), tick) }()
+	tick <- time.Now()
+	if !<-res {
+		t.Fatal("next on a tick = false")
 	}
 }

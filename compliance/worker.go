@@ -78,11 +78,26 @@ func (s *Service) Run(ctx context.Context) {
 		if err := s.step(ctx, holder); err != nil && ctx.Err() == nil {
 			s.log.WarnContext(ctx, "compliance: evaluating", "err", err)
 		}
+		if !s.next(ctx, t.C) {
+			return
+		}
+	}
+}
+
+// next waits for a tick, or for a wake-up that left events to evaluate: a
+// commit whose events were all skipped here, or were taken already, is not
+// worth a step (a lease renewal, a write). It is false once ctx ended.
+func (s *Service) next(ctx context.Context, tick <-chan time.Time) bool {
+	for {
 		select {
 		case <-ctx.Done():
-			return
+			return false
+		case <-tick:
+			return true
 		case <-s.wakeup:
-		case <-t.C:
+			if n, err := s.st.CountPendingEvents(ctx, Consumer); err != nil || n > 0 {
+				return true
+			}
 		}
 	}
 }
