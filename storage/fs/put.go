@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/packreg/packreg/digest"
@@ -34,7 +36,7 @@ func (s *Store) Put(ctx context.Context, d digest.Digest, r io.Reader) (n int64,
 		return 0, fmt.Errorf("fs: put %s: %w", d, err)
 	}
 	h := digest.NewHash(d.Algorithm())
-	n, err = copyHashed(ctx, f, 0, h, r)
+	n, err = s.putData(ctx, f, h, r)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -54,4 +56,33 @@ func (s *Store) Put(ctx context.Context, d digest.Digest, r io.Reader) (n int64,
 		return 0, fmt.Errorf("fs: put %s: %w", d, err)
 	}
 	return n, nil
+}
+
+// smallSize is what Put reads before it knows whether a blob is small: a
+// config, a signature or a manifest's worth. A small blob is hashed and
+// written from one pooled buffer of this size, on the calling goroutine,
+// where copyHashed would start two goroutines and take a 1 MiB buffer (16
+// concurrent small pushes would hold 16 MiB).
+const smallSize = 64 << 10
+
+var smallPool = sync.Pool{New: func() any { b := make([]byte, smallSize); return &b }}
+
+// putData writes r to f and h: at once when it fits in smallSize, else its
+// first smallSize bytes and the rest through copyHashed.
+func (s *Store) putData(ctx context.Context, f File, h hash.Hash, r io.Reader) (int64, error) {
+	buf := smallPool.Get().(*[]byte)
+	defer smallPool.Put(buf)
+	n, rerr := fill(r, *buf)
+	if rerr != nil && rerr != io.EOF {
+		return 0, fmt.Errorf("read: %w", rerr)
+	}
+	h.Write((*buf)[:n])
+	if _, err := f.Write((*buf)[:n]); err != nil {
+		return 0, fmt.Errorf("write: %w", err)
+	}
+	if rerr == io.EOF {
+		return int64(n), nil
+	}
+	rest, err := copyHashed(ctx, f, int64(n), h, r)
+	return int64(n) + rest, err
 }

@@ -142,3 +142,27 @@ func TestCrashDuringPutAtEveryStep(t *testing.T) {
 		requireBlob(t, memStore(t, m), d, data)
 	}
 }
+
+// Put takes a small blob in one buffer and a larger one in two steps (its
+// first 64 KiB, then the stream): every size around the seam stores the
+// same bytes, and a reader failing past it still keeps nothing.
+func TestPutSizes(t *testing.T) {
+	m := newMemFS()
+	s := memStore(t, m)
+	for _, n := range []int{0, 1, 64<<10 - 1, 64 << 10, 64<<10 + 1, 3<<20 + 5} {
+		data := randomData(n, uint64(n))
+		d := digest.FromBytes(digest.SHA256, data)
+		if got, err := s.Put(t.Context(), d, bytes.NewReader(data)); err != nil || got != int64(n) {
+			t.Fatalf("Put of %d bytes = %d, %v", n, got, err)
+		}
+		requireBlob(t, s, d, data)
+	}
+	other := digest.FromBytes(digest.SHA256, []byte("other"))
+	if _, err := s.Put(t.Context(), other, &failingReader{n: 200 << 10}); !errors.Is(err, errHangUp) {
+		t.Fatalf("Put from a reader failing after 200 KiB = %v, want its error", err)
+	}
+	requireAbsent(t, s, other)
+	if left := m.Files(filepath.Join(memRoot, "tmp")); len(left) != 0 {
+		t.Fatalf("tmp/ after a failed Put: %v", left)
+	}
+}
