@@ -43,6 +43,13 @@ func TestMetricsCountRequests(t *testing.T) {
 	d := "sha256:" + hex.EncodeToString(sum[:])
 
 	want(t, send(h, "POST", "/v2/metrics/demo/blobs/uploads/?digest="+d, blob), 201, "", "monolithic upload")
+	// An untagged manifest over it: one event for attest's queue (blob
+	// events are not queued for attest).
+	man := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",` +
+		`"config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"` + d + `","size":3000},"layers":[]}`)
+	msum := sha256.Sum256(man)
+	want(t, send(h, "PUT", "/v2/metrics/demo/manifests/sha256:"+hex.EncodeToString(msum[:]), man,
+		"Content-Type", "application/vnd.oci.image.manifest.v1+json"), 201, "", "manifest PUT")
 	for i := 0; i < 3; i++ {
 		want(t, send(h, "GET", "/v2/metrics/demo/blobs/"+d, nil), 200, "", "blob GET")
 	}
@@ -58,6 +65,7 @@ func TestMetricsCountRequests(t *testing.T) {
 	for series, v := range map[string]float64{
 		`packreg_http_requests_total{code="202",method="POST",route="/v2/{name}/blobs/uploads/"}`:  -1, // not this route's code
 		`packreg_http_requests_total{code="201",method="POST",route="/v2/{name}/blobs/uploads/"}`:  1,
+		`packreg_http_requests_total{code="201",method="PUT",route="/v2/{name}/manifests/{ref}"}`:  1,
 		`packreg_http_requests_total{code="200",method="GET",route="/v2/{name}/blobs/{ref}"}`:      3,
 		`packreg_http_response_bytes_total{route="/v2/{name}/blobs/{ref}"}`:                        3 * 3000,
 		`packreg_http_request_bytes_total{route="/v2/{name}/blobs/uploads/"}`:                      3000,
@@ -66,12 +74,14 @@ func TestMetricsCountRequests(t *testing.T) {
 		`packreg_http_requests_total{code="405",method="other",route="/v2/"}`:                      1,
 		`packreg_http_request_duration_seconds_count{method="GET",route="/v2/{name}/blobs/{ref}"}`: 3,
 		`packreg_upload_sessions_open`: 0,
-		// No attest worker runs here: the push waits in its queue.
-		`packreg_outbox_pending_events{consumer="attest"}`:                            1,
-		`packreg_outbox_pending_events{consumer="audit"}`:                             0,
-		`packreg_http_requests_in_flight`:                                             1, // this scrape
-		`packreg_storage_operations_total{op="open",outcome="ok",store="blobs"}`:      3,
-		`packreg_storage_operations_total{op="commit",outcome="ok",store="blobs"}`:    1,
+		// No attest worker runs here: the manifest push waits in its queue.
+		`packreg_outbox_pending_events{consumer="attest"}`:                       1,
+		`packreg_outbox_pending_events{consumer="audit"}`:                        0,
+		`packreg_http_requests_in_flight`:                                        1, // this scrape
+		`packreg_storage_operations_total{op="open",outcome="ok",store="blobs"}`: 3,
+		// A single-request upload is one put (storage.BlobPutter), no commit.
+		`packreg_storage_operations_total{op="put",outcome="ok",store="blobs"}`:       1,
+		`packreg_storage_operations_total{op="commit",outcome="ok",store="blobs"}`:    -1,
 		`packreg_storage_operations_total{op="query",outcome="ok",store="database"}`:  -2,
 		`packreg_storage_operations_total{op="commit",outcome="ok",store="database"}`: -2,
 	} {

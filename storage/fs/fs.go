@@ -31,7 +31,7 @@ var (
 	_ storage.OpsObservable = (*Store)(nil)
 )
 
-// ObserveOps is storage.OpsObservable: stat, open, delete, append, commit
+// ObserveOps is storage.OpsObservable: stat, open, delete, put, append, commit
 // and abort are reported to fn (append's time includes reading its source,
 // often a client's request body).
 func (s *Store) ObserveOps(fn storage.OpObserver) { s.obs.Store(&fn) }
