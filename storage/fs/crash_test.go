@@ -265,20 +265,28 @@ func TestCrashAtEveryStep(t *testing.T) {
 	}
 }
 
-// crashAt runs one push dying at call number step; it reports whether the
-// push ran to the end without reaching it.
-func crashAt(t *testing.T, step int, chunks []int, data []byte, d digest.Digest) (finished bool) {
+// dyingStore is a store on a new memFS whose filesystem calls fail from
+// the one after number step on; *died says whether one did.
+func dyingStore(t *testing.T, step int) (*memFS, *fs.Store, *bool) {
 	t.Helper()
 	m := newMemFS()
 	s := memStore(t, m)
-	calls, dead := 0, false
+	calls, died := 0, false
 	m.hook = func(op, p string) error {
 		if calls++; calls > step {
-			dead = true
+			died = true
 			return errInjected
 		}
 		return nil
 	}
+	return m, s, &died
+}
+
+// crashAt runs one push dying at call number step; it reports whether the
+// push ran to the end without reaching it.
+func crashAt(t *testing.T, step int, chunks []int, data []byte, d digest.Digest) (finished bool) {
+	t.Helper()
+	m, s, died := dyingStore(t, step)
 	rec := newUpload(digest.SHA256) // what the registry has recorded
 	committed := false
 	off, err := 0, error(nil)
@@ -293,7 +301,7 @@ func crashAt(t *testing.T, step int, chunks []int, data []byte, d digest.Digest)
 		committed = s.Commit(t.Context(), clone(rec), d) == nil
 	}
 	m.hook = nil
-	if !dead {
+	if !*died {
 		if !committed {
 			t.Fatalf("step %d: push failed without a failure injected", step)
 		}

@@ -101,19 +101,10 @@ func TestCrashDuringPutAtEveryStep(t *testing.T) {
 	data := randomData(2<<20+7, 43)
 	d := digest.FromBytes(digest.SHA256, data)
 	for step := 0; ; step++ {
-		m := newMemFS()
-		s := memStore(t, m)
-		calls, dead := 0, false
-		m.hook = func(op, p string) error {
-			if calls++; calls > step {
-				dead = true
-				return errInjected
-			}
-			return nil
-		}
+		m, s, died := dyingStore(t, step)
 		_, err := s.Put(t.Context(), d, bytes.NewReader(data))
 		m.hook = nil
-		if !dead {
+		if !*died {
 			if err != nil {
 				t.Fatalf("step %d: Put failed without a failure injected: %v", step, err)
 			}
