@@ -42,6 +42,10 @@
 // left to flush: a push costs about max(hash, write), not hash + write +
 // fsync.
 //
+// PurgeUploads (storage.UploadPurger, run by the registry's janitor)
+// removes files of uploads/ and tmp/ older than its cutoff: what a crash
+// left there, which nothing reads again.
+//
 // All filesystem calls go through the FS interface so tests can simulate a
 // crash between any two calls (see WithFS).
 //
