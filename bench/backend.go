@@ -29,6 +29,11 @@ func s3Backend(ctx context.Context) (s backendSpec, note string, err error) {
 		return s, "", fmt.Errorf("PACKREG_TEST_S3: %w", err)
 	}
 	u.Path = "/" + path.Join(strings.Trim(u.Path, "/"), strings.ReplaceAll(id, "_", "-"))
+	// Distribution stores under a prefix of its own next to packreg's, in
+	// the same bucket of the same server, and is cleaned the same way.
+	distURL := *u
+	distURL.Path += "-distribution"
+	dist, distErr := distS3From(s3u, distURL.Path)
 
 	dsn := pg
 	var dropSchema func()
@@ -51,16 +56,20 @@ func s3Backend(ctx context.Context) (s backendSpec, note string, err error) {
 		if dropSchema != nil {
 			dropSchema()
 		}
-		n, err := cleanS3Prefix(context.WithoutCancel(ctx), u.String())
-		if err != nil {
-			logf("s3+postgres: cleaning %s: %v", redactURL(u.String()), err)
+		for _, p := range []string{u.String(), distURL.String()} {
+			n, err := cleanS3Prefix(context.WithoutCancel(ctx), p)
+			if err != nil {
+				logf("s3+postgres: cleaning %s: %v", redactURL(p), err)
+			}
+			logf("s3+postgres: deleted %d objects under %s", n, redactURL(p))
 		}
-		logf("s3+postgres: deleted %d objects under the run's S3 prefix", n)
 	}
 	return backendSpec{
 		name:    "s3+postgres",
 		args:    []string{"--storage", u.String(), "--database", dsn},
 		cleanup: cleanup,
+		dist:    distStorage{s3: dist},
+		distErr: distErr,
 	}, "", nil
 }
 

@@ -28,6 +28,11 @@ type options struct {
 	keep    bool
 	suites  map[string]bool // the steps to run
 
+	distribution string // Distribution's `registry` binary; "" when not found or -distribution off
+	rounds       int    // samples per registry in each side-by-side row
+	markdown     string // file the report is also written to as markdown
+	mdNote       string // a line under BENCH.md's title (why a subset, the machine's state)
+
 	sizes    []int64 // blob sizes for push and pull
 	chunk    int64   // PATCH size for chunked pushes
 	ops      int     // manifest PUT/GET and 1 KiB blob pushes per row
@@ -48,6 +53,10 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.dir, "dir", "", "parent `dir` of the run's data (default $TMPDIR); the disk write limit is measured there")
 	fs.BoolVar(&o.keep, "keep", false, "keep the run's data dir and server logs")
 	bigTags := fs.Int("big-tags", 100_000, "tags in the large repository for the manifest PUT cost row (0 skips; -quick skips)")
+	dist := fs.String("distribution", "", "CNCF Distribution `registry` binary to compare with (default: registry on PATH, else $GOPATH/bin, ~/go/bin, /root/go/bin); off: packreg only")
+	rounds := fs.Int("rounds", 0, "samples per registry in each side-by-side row, interleaved A-B-B-A (default 4, -quick 2)")
+	fs.StringVar(&o.markdown, "markdown", "", "also write the report as markdown to `file` (BENCH.md)")
+	fs.StringVar(&o.mdNote, "markdown-note", "", "a `line` under the markdown report's title (e.g. why the run was a subset)")
 	suites := fs.String("suites", strings.Join(allSuites, ","), "comma-separated `suites` to run, of "+strings.Join(allSuites, ","))
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -63,6 +72,20 @@ func parseFlags(args []string) (options, error) {
 	case "disk", "s3", "all":
 	default:
 		return o, fmt.Errorf("-backend %q: want disk, s3 or all", o.backend)
+	}
+	if *dist != "off" {
+		o.distribution = findDistribution(*dist)
+	}
+	o.rounds = *rounds
+	if o.rounds == 0 {
+		o.rounds = 4
+		if o.quick {
+			o.rounds = 2
+		}
+	}
+	// Blob seeds leave room for 32 samples per row (blobSeed).
+	if o.rounds < 1 || o.rounds > 32 {
+		return o, fmt.Errorf("-rounds %d: want 1 to 32", o.rounds)
 	}
 	o.chunk = 8 << 20
 	if o.quick {
@@ -123,6 +146,10 @@ func run(ctx context.Context, o options) (err error) {
 		return err
 	}
 	rep := newReport(o, bin, binaryVersion(bin))
+	rep.command, rep.commit = command(), gitCommit(ctx)
+	if o.distribution == "" {
+		rep.note("Distribution: not run (no `registry` binary on PATH or in ~/go/bin; install it with .ci/tools.sh or pass -distribution PATH): the side-by-side rows show packreg only")
+	}
 
 	// The disk backend's data dir exists before the server starts, so the
 	// write limit is measured on the very filesystem the server writes to.
@@ -141,7 +168,8 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	var specs []backendSpec
 	if o.backend != "s3" {
-		specs = append(specs, backendSpec{name: "disk", args: []string{"--data", diskData, "--config", gcCfg}})
+		specs = append(specs, backendSpec{name: "disk", args: []string{"--data", diskData, "--config", gcCfg},
+			dist: distStorage{rootDir: filepath.Join(work, "distribution-disk")}})
 	}
 	if o.backend != "disk" {
 		s, note, err := s3Backend(ctx)
@@ -179,7 +207,59 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	rep.finish()
 	rep.print(os.Stdout)
+	if o.markdown != "" {
+		if err := rep.writeMarkdown(o.markdown); err != nil {
+			errs = append(errs, fmt.Errorf("-markdown: %w", err))
+		} else {
+			logf("markdown report written to %s", o.markdown)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// writeMarkdown writes the report to path, through a temp file so an
+// interrupted write never leaves half a BENCH.md.
+func (r *report) writeMarkdown(path string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".bench-md-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	preface := "Written by `go run ./bench -markdown` (see README, Benchmarks); figures from a shared machine move with its load, shown at start and end."
+	if r.opt.mdNote != "" {
+		preface = r.opt.mdNote + "\n\n" + preface
+	}
+	r.doc().markdown(tmp, preface)
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// command is how the bench was started, for the report.
+func command() string {
+	args := make([]string, len(os.Args)-1)
+	for i, a := range os.Args[1:] {
+		args[i] = a
+		if strings.ContainsAny(a, " \t\"'") {
+			args[i] = fmt.Sprintf("%q", a)
+		}
+	}
+	return strings.TrimSpace("go run ./bench " + strings.Join(args, " "))
+}
+
+// gitCommit names the tree the bench runs in (the module root): the commit,
+// and "+dirty" when files differ from it.
+func gitCommit(ctx context.Context) string {
+	out, err := exec.CommandContext(ctx, "git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		return ""
+	}
+	c := strings.TrimSpace(string(out))
+	if st, err := exec.CommandContext(ctx, "git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
+		c += "+dirty"
+	}
+	return c
 }
 
 func firstLine(s string) string {
@@ -209,7 +289,11 @@ type bench struct {
 	work     string // the run's temp dir
 	srv      *server
 	c        *client
-	errs     []error // rows that failed; the run exits non-zero
+	// targets are packreg (first, the same as srv and c) and, when it
+	// started, Distribution on the same storage: the side-by-side rows run
+	// on each.
+	targets []*target
+	errs    []error // rows that failed; the run exits non-zero
 }
 
 // backendSpec says how to start the server for one column of the table.
@@ -217,6 +301,10 @@ type backendSpec struct {
 	name    string
 	args    []string
 	cleanup func()
+	// dist is Distribution's storage for this backend; distErr says why
+	// Distribution cannot run on it.
+	dist    distStorage
+	distErr error
 }
 
 func (b *bench) runBackend(ctx context.Context, bin string, s backendSpec, work string) error {
@@ -233,6 +321,14 @@ func (b *bench) runBackend(ctx context.Context, bin string, s backendSpec, work 
 	}
 	defer c.close()
 	b.srv, b.c = srv, c
+	b.targets = []*target{{name: "packreg", srv: srv, c: c}}
+	if dt, err := b.startDistribution(ctx, s, work); err != nil {
+		b.rep.note(fmt.Sprintf("%s: %s not run: %s", s.name, distName, firstLine(err.Error())))
+	} else if dt != nil {
+		defer dt.srv.stop()
+		defer dt.c.close()
+		b.targets = append(b.targets, dt)
+	}
 
 	steps := []struct {
 		name string
@@ -267,7 +363,32 @@ func (b *bench) runBackend(ctx context.Context, bin string, s backendSpec, work 
 	if _, hwm, err := srv.memKB(); err == nil {
 		b.set(secMemory, "VmHWM at end of run (since the chunked push)", fmtKB(hwm))
 	}
+	b.peakRSS()
 	return errors.Join(append(errs, b.errs...)...)
+}
+
+// startDistribution starts Distribution on s's storage, or returns nil
+// when there is none to start.
+func (b *bench) startDistribution(ctx context.Context, s backendSpec, work string) (*target, error) {
+	if b.opt.distribution == "" {
+		return nil, nil
+	}
+	if s.distErr != nil {
+		return nil, s.distErr
+	}
+	slug := strings.ReplaceAll(s.name, "+", "-")
+	logf("%s: starting %s serve (%s)", s.name, b.opt.distribution, distName)
+	srv, err := startDistribution(ctx, b.opt.distribution, filepath.Join(work, "distribution-"+slug+"-config"), s.dist,
+		filepath.Join(work, "server-distribution-"+slug+".log"))
+	if err != nil {
+		return nil, err
+	}
+	c, err := newClient(srv.base)
+	if err != nil {
+		srv.stop()
+		return nil, err
+	}
+	return &target{name: distName, srv: srv, c: c}, nil
 }
 
 // requestID finds the id a registry 5xx carries in its message.

@@ -59,44 +59,89 @@ func (refs imageRefs) manifest(seq int) []byte {
 }
 
 // manifests measures manifest PUT (new tag, new manifest each time) and GET
-// by tag, with 1 and 16 concurrent clients.
+// by tag, with 1 and 16 concurrent clients, and the listing of a 1,000-tag
+// repository, on packreg and Distribution side by side.
 func (b *bench) manifests(ctx context.Context) error {
 	refs := newImageRefs()
-	if err := b.pushRefs(ctx, manifestRepo, refs); err != nil {
-		return err
+	for _, t := range b.targets {
+		if _, err := b.on(t, func() (result, error) { return result{}, b.pushRefs(ctx, manifestRepo, refs) }); err != nil {
+			return fmt.Errorf("%s: %w", t.name, err)
+		}
 	}
 	n := b.opt.ops
 	for _, workers := range []int{1, 16} {
-		bodies := make([][]byte, n)
-		for i := range bodies {
-			bodies[i] = refs.manifest(workers*1_000_000 + i)
+		row := sideRow{
+			label:  fmt.Sprintf("manifest PUT by tag, %s", clients(workers)),
+			metric: metricRate,
+			extra:  rateExtra,
+			run: func(ctx context.Context, t *target, round int) (result, error) {
+				bodies := make([][]byte, n)
+				for i := range bodies {
+					bodies[i] = refs.manifest(workers*1_000_000 + round*n + i)
+				}
+				return b.load(ctx, n, workers, func(ctx context.Context, i int) error {
+					return t.c.putManifest(ctx, manifestRepo, benchTag(workers, round, i), bodies[i])
+				})
+			},
 		}
-		label := fmt.Sprintf("PUT by tag, %s", clients(workers))
-		logf("%s: manifest %s x%d", b.backend, label, n)
-		r, err := b.load(ctx, n, workers, func(ctx context.Context, i int) error {
-			return b.c.putManifest(ctx, manifestRepo, fmt.Sprintf("c%d-%d", workers, i), bodies[i])
-		})
-		if err != nil {
-			if err := b.failed(ctx, secManifests, label, err); err != nil {
-				return err
-			}
-			continue
+		if err := b.side(ctx, row); err != nil {
+			return err
 		}
-		b.set(secManifests, label, rateCell(r))
 	}
 	for _, workers := range []int{1, 16} {
-		label := fmt.Sprintf("GET by tag, %s", clients(workers))
-		logf("%s: manifest %s x%d", b.backend, label, n)
-		r, err := b.load(ctx, n, workers, func(ctx context.Context, i int) error {
-			return b.c.getManifest(ctx, manifestRepo, fmt.Sprintf("c16-%d", i))
-		})
-		if err != nil {
-			if err := b.failed(ctx, secManifests, label, err); err != nil {
-				return err
-			}
-			continue
+		row := sideRow{
+			label:  fmt.Sprintf("manifest GET by tag, %s", clients(workers)),
+			metric: metricRate,
+			extra:  rateExtra,
+			run: func(ctx context.Context, t *target, round int) (result, error) {
+				// The tags the first 16-client PUT sample created.
+				return b.load(ctx, n, workers, func(ctx context.Context, i int) error {
+					return t.c.getManifest(ctx, manifestRepo, benchTag(16, 0, i))
+				})
+			},
 		}
-		b.set(secManifests, label, rateCell(r))
+		if err := b.side(ctx, row); err != nil {
+			return err
+		}
 	}
-	return nil
+	return b.listSide(ctx, refs)
+}
+
+// benchTag names the tag of manifest i of a PUT sample.
+func benchTag(workers, round, i int) string { return fmt.Sprintf("c%d-r%d-%d", workers, round, i) }
+
+// listSize is the tag count of the listing row (the issue's "tags list of
+// 1,000"); the tags suite walks a far larger repository on packreg alone.
+const listSize = 1_000
+
+// listSide times GET tags/list?n=1000 of a repository holding exactly
+// 1,000 tags: one page, the whole list. Each target's repository is filled
+// before its first sample (not timed).
+func (b *bench) listSide(ctx context.Context, refs imageRefs) error {
+	const repo = "bench/list"
+	row := sideRow{
+		label:  fmt.Sprintf("tags/list of a %s-tag repository, 1 client", fmtCount(listSize)),
+		metric: metricP50ms,
+		extra:  rateExtra,
+		run: func(ctx context.Context, t *target, round int) (result, error) {
+			if round == 0 {
+				if err := b.pushRefs(ctx, repo, refs); err != nil {
+					return result{}, err
+				}
+				if _, err := b.load(ctx, listSize, 16, func(ctx context.Context, i int) error {
+					return t.c.putManifest(ctx, repo, tagName(i), refs.manifest(50_000_000+i))
+				}); err != nil {
+					return result{}, fmt.Errorf("fill: %w", err)
+				}
+			}
+			return b.load(ctx, b.opt.listReqs, 1, func(ctx context.Context, i int) error {
+				tags, _, err := t.c.listTags(ctx, repo, listSize, "")
+				if err == nil && len(tags) != listSize {
+					err = fmt.Errorf("listed %d tags, want %d", len(tags), listSize)
+				}
+				return err
+			})
+		},
+	}
+	return b.side(ctx, row)
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -14,36 +15,38 @@ import (
 
 // Sections of the table, in print order.
 const (
-	secBlobs     = "Blob push and pull (one client, sequential)"
-	secSmall     = "Small blobs"
-	secManifests = "Manifests (small OCI image manifests, one config + one layer, a new tag each)"
-	secTags      = "Tags"
-	secMemory    = "Server memory (/proc/PID/status; VmHWM reset before each large push)"
+	secTags   = "Tags"
+	secMemory = "Server memory (/proc/PID/status; VmHWM reset before each large push)"
 )
 
-var sectionOrder = []string{secBlobs, secSmall, secManifests, secTags, secBundles, secAuth, secGC, secMemory}
+var sectionOrder = []string{secTags, secBundles, secAuth, secGC, secMemory}
 
 // report collects cells as the suites produce them and prints one table at
-// the end: rows in first-measured order, one column per backend.
+// the end: rows in first-measured order, one column per backend, or the
+// columns a section sets (the side-by-side sections).
 type report struct {
 	mu       sync.Mutex
 	opt      options
 	binary   string
 	version  string
+	commit   string
+	command  string
 	start    time.Time
 	load0    string
 	load1    string
 	limits   limits
 	backends []string
 	rows     map[string][]string        // section -> row labels in order
-	cells    map[string]map[string]cell // section+"\x00"+label -> backend -> cell
+	cells    map[string]map[string]cell // section+"\x00"+label -> column -> cell
+	columns  map[string][]string        // section -> its own columns
+	dynamic  []string                   // sections with their own columns, in first-set order
 	notes    []string
 }
 
 func newReport(o options, binary, version string) *report {
 	return &report{
 		opt: o, binary: binary, version: version, start: time.Now(), load0: loadAvg(),
-		rows: map[string][]string{}, cells: map[string]map[string]cell{},
+		rows: map[string][]string{}, cells: map[string]map[string]cell{}, columns: map[string][]string{},
 	}
 }
 
@@ -63,6 +66,17 @@ func (r *report) noteOnce(s string) {
 
 func (r *report) finish() { r.load1 = loadAvg() }
 
+// setColumns gives section its own columns instead of one per backend; its
+// tables print before the fixed sections, in the order they were set.
+func (r *report) setColumns(section string, cols []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.columns[section]; !ok {
+		r.dynamic = append(r.dynamic, section)
+	}
+	r.columns[section] = cols
+}
+
 // cell renders one figure at print time, when the limits are final: a
 // push measured early in the run is compared with the best limit of the
 // whole run.
@@ -72,7 +86,14 @@ func (b *bench) set(section, label, text string) {
 	b.setCell(section, label, func(*limits) string { return text })
 }
 
-func (b *bench) setCell(section, label string, c cell) {
+func (b *bench) setCell(section, label string, c cell) { b.setCellIn(section, label, b.backend, c) }
+
+func (b *bench) setIn(section, label, column, text string) {
+	b.setCellIn(section, label, column, func(*limits) string { return text })
+}
+
+// setCellIn sets the cell of row label in column of section.
+func (b *bench) setCellIn(section, label, column string, c cell) {
 	r := b.rep
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -81,78 +102,172 @@ func (b *bench) setCell(section, label string, c cell) {
 		r.cells[key] = map[string]cell{}
 		r.rows[section] = append(r.rows[section], label)
 	}
-	r.cells[key][b.backend] = c
+	r.cells[key][column] = c
 }
 
-func (r *report) print(w io.Writer) {
+// table is one block of the report, rendered as text or markdown.
+type table struct {
+	title string
+	intro string // a line under the title
+	head  []string
+	rows  [][]string // first cell: the row label
+}
+
+// doc is the whole report, before it is rendered.
+type doc struct {
+	title   string
+	header  [][2]string // key, value lines
+	tables  []table
+	notes   []string
+	summary string // a line after the limits table
+}
+
+func (r *report) doc() doc {
 	mode := "full run"
 	if r.opt.quick {
 		mode = "-quick run"
 	}
-	fmt.Fprintf(w, "\npackreg bench, %s, %s, %s\n", mode, r.start.UTC().Format("2006-01-02 15:04 UTC"), time.Since(r.start).Round(time.Second))
-	fmt.Fprintf(w, "binary:   %s (%s)\n", r.binary, r.version)
-	fmt.Fprintf(w, "machine:  %s/%s, %d CPUs, %s; load average at start %s, at end %s\n",
-		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel(), r.load0, r.load1)
-	fmt.Fprintf(w, "data dir: %s (%s)\n", r.limits.dir, fsType(r.limits.dir))
-	fmt.Fprintln(w, "units:    MB = 10^6 bytes, MiB = 2^20 bytes; p50/p99 per request; cpu = server CPU cores busy on average")
-
-	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
+	d := doc{title: fmt.Sprintf("packreg bench, %s, %s, %s", mode, r.start.UTC().Format("2006-01-02 15:04 UTC"), time.Since(r.start).Round(time.Second))}
+	d.header = [][2]string{
+		{"command", r.command},
+		{"binary", fmt.Sprintf("%s (%s)", r.binary, r.version)},
+		{"commit", r.commit},
+		{"machine", fmt.Sprintf("%s/%s, %d CPUs, %s, %s RAM, kernel %s, %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel(), memTotal(), kernel(), runtime.Version())},
+		{"load", fmt.Sprintf("load average at start %s, at end %s (other work on the machine)", r.load0, r.load1)},
+		{"data dir", fmt.Sprintf("%s (%s)", r.limits.dir, fsType(r.limits.dir))},
+		{"units", "MB = 10^6 bytes, MiB = 2^20 bytes; p50/p99 per request; cpu = server CPU cores busy on average"},
+	}
+	if len(r.dynamic) > 0 {
+		d.header = append(d.header, [2]string{"side by side", fmt.Sprintf("each row runs against both registries interleaved A-B-B-A (%d samples each); "+
+			"cells are median [min–max]; the ratio is packreg/Distribution for rates, Distribution/packreg for latencies and CPU costs, "+
+			"so above 1 means packreg is ahead", r.opt.rounds)})
+	}
 	l := &r.limits
 	if len(l.shaRuns) > 0 {
-		fmt.Fprint(tw, "\nPhysical limits (this machine, this run)")
-		for _, name := range l.runNames {
-			fmt.Fprint(tw, "\t"+name)
-		}
-		fmt.Fprintln(tw)
+		t := table{title: "Physical limits (this machine, this run)", head: l.runNames}
 		row := func(label string, f func(i int) float64) {
-			fmt.Fprint(tw, "  "+label)
+			cells := []string{label}
 			for i := range l.runNames {
-				fmt.Fprint(tw, "\t"+fmtMBps(f(i)))
+				cells = append(cells, fmtMBps(f(i)))
 			}
-			fmt.Fprintln(tw)
+			t.rows = append(t.rows, cells)
 		}
 		row(fmt.Sprintf("sha256, one core, %s in memory", fmtSize(shaBytes)), func(i int) float64 { return l.shaRuns[i] })
 		row(fmt.Sprintf("disk write, %s in 1 MiB blocks + fsync, in the data dir, best of 2", fmtSize(writeBytes)), func(i int) float64 { return l.writeRuns[i] })
 		row("push limit, serial: 1/(1/write + 1/sha256)", l.serial)
 		row("push limit, overlapped on two cores: min(write, sha256)", l.overlapped)
-		fmt.Fprintf(tw, "  pull limit: that file over loopback HTTP (net/http, sendfile), best of 3\t%s\n", fmtMBps(l.loopback))
+		row("pull limit: that file over loopback HTTP (net/http, sendfile), best of 3", func(i int) float64 { return l.loopback })
 		if len(l.runNames) > 1 {
-			fmt.Fprintln(tw, "  (each push is compared with the better of the two runs around it in time)")
+			t.intro = "each push is compared with the better of the two runs around it in time; the pull limit is measured once, at the start"
 		}
+		d.tables = append(d.tables, t)
 	}
-	head := "  "
-	for _, be := range r.backends {
-		head += "\t" + be
-	}
-	for _, sec := range sectionOrder {
+	for _, sec := range append(slices.Clone(r.dynamic), sectionOrder...) {
 		labels := r.rows[sec]
 		if len(labels) == 0 {
 			continue
 		}
-		fmt.Fprintf(tw, "\n%s\t\n", sec)
-		if sec == secBlobs {
-			fmt.Fprintln(tw, "  (push: MB/s, % of the serial and of the overlapped push limit, server cpu; pull: MB/s, % of the pull limit)\t")
+		cols := r.columns[sec]
+		if cols == nil {
+			cols = r.backends
 		}
-		fmt.Fprintln(tw, head)
+		t := table{title: sec, head: cols}
+		if slices.Contains(r.dynamic, sec) {
+			t.intro = "blob push and pull: one client, sequential; last column: push as % of the serial and overlapped push limits, pull as % of the pull limit, from packreg's median sample (the lower middle one of an even count)"
+		}
 		for _, label := range labels {
-			line := "  " + label
-			for _, be := range r.backends {
+			cells := []string{label}
+			for _, col := range cols {
 				text := "-"
-				if c := r.cells[sec+"\x00"+label][be]; c != nil {
+				if c := r.cells[sec+"\x00"+label][col]; c != nil {
 					text = c(l)
 				}
-				line += "\t" + text
+				cells = append(cells, text)
 			}
-			fmt.Fprintln(tw, line)
+			t.rows = append(t.rows, cells)
+		}
+		d.tables = append(d.tables, t)
+	}
+	d.notes = slices.Clone(r.notes)
+	return d
+}
+
+// print writes the report as aligned text (the terminal).
+func (r *report) print(w io.Writer) { r.doc().text(w) }
+
+func (d doc) text(w io.Writer) {
+	fmt.Fprintf(w, "\n%s\n", d.title)
+	for _, kv := range d.header {
+		if kv[1] != "" {
+			fmt.Fprintf(w, "%-9s %s\n", kv[0]+":", kv[1])
+		}
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
+	for _, t := range d.tables {
+		// No tab after the title and intro: a line's last cell does not
+		// widen the column, and these are longer than any label.
+		fmt.Fprintf(tw, "\n%s\n", t.title)
+		if t.intro != "" {
+			fmt.Fprintf(tw, "  (%s)\n", t.intro)
+		}
+		fmt.Fprintln(tw, "  \t"+strings.Join(t.head, "\t"))
+		for _, row := range t.rows {
+			fmt.Fprintln(tw, "  "+strings.Join(row, "\t"))
 		}
 	}
 	tw.Flush()
-	if len(r.notes) > 0 {
+	if len(d.notes) > 0 {
 		fmt.Fprintln(w, "\nNotes:")
-		for _, n := range r.notes {
+		for _, n := range d.notes {
 			fmt.Fprintln(w, "  - "+n)
 		}
 	}
+}
+
+// markdown writes the report as a markdown document (BENCH.md): preface
+// (what the file is, or why the run was a subset) under the title.
+func (d doc) markdown(w io.Writer, preface string) {
+	fmt.Fprintf(w, "# %s\n\n", d.title)
+	if preface != "" {
+		fmt.Fprintf(w, "%s\n\n", preface)
+	}
+	for _, kv := range d.header {
+		if kv[1] != "" {
+			fmt.Fprintf(w, "- **%s**: %s\n", kv[0], mdEscape(kv[1]))
+		}
+	}
+	for _, t := range d.tables {
+		fmt.Fprintf(w, "\n## %s\n\n", mdEscape(t.title))
+		if t.intro != "" {
+			fmt.Fprintf(w, "%s\n\n", mdEscape(t.intro))
+		}
+		fmt.Fprintf(w, "| |%s|\n", mdRow(t.head))
+		fmt.Fprintf(w, "|---|%s\n", strings.Repeat("---|", len(t.head)))
+		for _, row := range t.rows {
+			fmt.Fprintf(w, "|%s|\n", mdRow(row))
+		}
+	}
+	if len(d.notes) > 0 {
+		fmt.Fprintf(w, "\n## Notes\n\n")
+		for _, n := range d.notes {
+			// A note may carry a server log line on its own indented line.
+			fmt.Fprintf(w, "- %s\n", mdEscape(strings.Join(strings.Fields(n), " ")))
+		}
+	}
+}
+
+func mdRow(cells []string) string {
+	out := make([]string, len(cells))
+	for i, c := range cells {
+		out[i] = " " + mdEscape(strings.Join(strings.Fields(c), " ")) + " "
+	}
+	return strings.Join(out, "|")
+}
+
+// mdEscape keeps a cell's pipes and angle brackets from being read as
+// markdown table or HTML syntax.
+func mdEscape(s string) string {
+	return strings.NewReplacer("|", "\\|", "<", "&lt;", ">", "&gt;").Replace(s)
 }
 
 func (b *bench) pushCell(r result) cell {
@@ -223,6 +338,28 @@ func loadAvg() string {
 		return "?"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// memTotal is the machine's RAM from /proc/meminfo.
+func memTotal() string {
+	b, _ := os.ReadFile("/proc/meminfo")
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err == nil {
+				return fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
+			}
+		}
+	}
+	return "?"
+}
+
+func kernel() string {
+	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		return "?"
+	}
+	return strings.TrimSpace(string(b))
 }
 
 func cpuModel() string {

@@ -37,6 +37,9 @@ type server struct {
 	logPath string
 	done    chan struct{}
 	waitErr error
+	// hwmKB is the largest VmHWM seen before a resetHWM, so the peak over
+	// the whole run survives the resets that attribute a peak to one push.
+	hwmKB int64
 }
 
 // freePort asks the kernel for an unused loopback port. Another process may
@@ -59,12 +62,18 @@ func startServer(ctx context.Context, binary string, extra []string, logPath str
 		return nil, err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	return startProcess(ctx, binary, append([]string{"serve", "--addr", addr}, extra...), addr, logPath)
+}
+
+// startProcess runs binary args, a registry that listens on addr (packreg,
+// or Distribution whose address is in its config file), with its log in
+// logPath, and waits until GET /v2/ answers.
+func startProcess(ctx context.Context, binary string, args []string, addr, logPath string) (*server, error) {
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	defer logf.Close() // the child holds its own descriptor
-	args := append([]string{"serve", "--addr", addr}, extra...)
 	cmd := exec.Command(binary, args...)
 	// The server's log goes to a file, not a pipe we would have to drain:
 	// a full pipe would stall the server and show up as latency.
@@ -164,7 +173,16 @@ func (s *server) memKB() (rss, hwm int64, err error) {
 // high-water mark read after a push belongs to that push and not to startup
 // or an earlier test. It needs to own the process, which we do.
 func (s *server) resetHWM() error {
+	if _, hwm, err := s.memKB(); err == nil {
+		s.hwmKB = max(s.hwmKB, hwm)
+	}
 	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", s.pid()), []byte("5"), 0)
+}
+
+// peakKB is the process's peak RSS since it started, across resets.
+func (s *server) peakKB() (int64, error) {
+	_, hwm, err := s.memKB()
+	return max(hwm, s.hwmKB), err
 }
 
 // cpu returns the user+system CPU time the server has used so far. Read

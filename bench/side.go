@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// target is one registry under test on one backend: packreg, or
+// Distribution started next to it on the same storage.
+type target struct {
+	name string // "packreg" or distName
+	srv  *server
+	c    *client
+}
+
+// metric turns one run of a row into the figure the table compares.
+type metric struct {
+	unit string
+	// lowerBetter: latencies. The ratio is then Distribution/packreg, so
+	// that in every row a ratio above 1 means packreg is ahead.
+	lowerBetter bool
+	of          func(result) float64
+}
+
+var (
+	metricMBps  = metric{unit: "MB/s", of: result.mbps}
+	metricRate  = metric{unit: "/s", of: result.rate}
+	metricP50ms = metric{unit: "ms p50", lowerBetter: true, of: func(r result) float64 { return r.pct(50).Seconds() * 1000 }}
+	// metricCPUPerOp is the server's CPU time per operation, in ms.
+	metricCPUPerOp = metric{unit: "ms cpu/op", lowerBetter: true, of: func(r result) float64 {
+		return r.cpu.Seconds() * 1000 / float64(max(r.ops, 1))
+	}}
+)
+
+// order is the interleaving of samples for two targets: A B B A, repeated,
+// so a drift of the machine's speed during the row (other work starting,
+// the disk's cache filling) costs both sides alike. rounds is samples per
+// target; an odd count ends with A B. With one target it is A rounds times.
+func order(targets, rounds int) []int {
+	var out []int
+	for i := 0; len(out) < targets*rounds; i++ {
+		if targets == 1 {
+			out = append(out, 0)
+			continue
+		}
+		if i%2 == 0 {
+			out = append(out, 0, 1)
+		} else {
+			out = append(out, 1, 0)
+		}
+	}
+	return out
+}
+
+// stats are the median and the spread (min, max) of one side's samples.
+type stats struct {
+	n                int
+	median, min, max float64
+}
+
+func statsOf(v []float64) stats {
+	if len(v) == 0 {
+		return stats{}
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	m := s[len(s)/2]
+	if len(s)%2 == 0 {
+		m = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return stats{n: len(s), median: m, min: s[0], max: s[len(s)-1]}
+}
+
+// ratio is packreg's advantage: packreg/Distribution for rates and
+// throughputs, Distribution/packreg for latencies and costs; above 1 means
+// packreg is ahead. 0 when either side has no figure.
+func (m metric) ratio(pk, dist stats) float64 {
+	if pk.n == 0 || dist.n == 0 || pk.median == 0 || dist.median == 0 {
+		return 0
+	}
+	if m.lowerBetter {
+		return dist.median / pk.median
+	}
+	return pk.median / dist.median
+}
+
+// fmtStats prints "median unit [min–max]", with as many decimals as a
+// figure of that size needs.
+func (m metric) fmtStats(s stats) string {
+	if s.n == 0 {
+		return "-"
+	}
+	if s.n == 1 {
+		return fmtNum(s.median) + " " + m.unit
+	}
+	return fmt.Sprintf("%s %s [%s–%s]", fmtNum(s.median), m.unit, fmtNum(s.min), fmtNum(s.max))
+}
+
+func fmtRatio(r float64) string {
+	if r == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f×", r)
+}
+
+func fmtNum(v float64) string {
+	switch {
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.2f", v)
+	}
+}
+
+// Columns of a side-by-side section.
+const (
+	colPackreg = "packreg"
+	colDist    = distName + " v3.1.2"
+	colRatio   = "ratio (>1: packreg ahead)"
+	colExtra   = "packreg vs machine limit / server cpu"
+)
+
+var sideColumns = []string{colPackreg, colDist, colRatio, colExtra}
+
+func sideSection(backend string) string {
+	if backend == "disk" {
+		return "Side by side, disk (Distribution: filesystem driver)"
+	}
+	return "Side by side, " + backend + " (Distribution: s3 driver on the same S3 server, redirects off)"
+}
+
+// sideRow is one row measured on every target.
+type sideRow struct {
+	label  string
+	metric metric
+	// run measures one sample on t; round counts that target's samples
+	// from 0, so a row that pushes can give every sample its own content.
+	run func(ctx context.Context, t *target, round int) (result, error)
+	// extra, optional, adds what packreg's samples mean next to the
+	// machine's limits (or its CPU), in the last column.
+	extra func(pk []result) cell
+	// derived are more rows computed from the same samples (a row's CPU
+	// cost per operation next to its rate), so they cost no extra run.
+	derived []derivedRow
+}
+
+type derivedRow struct {
+	label  string
+	metric metric
+}
+
+// side runs row on every target, interleaved, and sets its cells: the
+// median and spread of each side and the ratio. A failed sample fails the
+// row for that side only: the other side's figures still print.
+func (b *bench) side(ctx context.Context, row sideRow) error {
+	sec := sideSection(b.backend)
+	b.rep.setColumns(sec, sideColumns)
+	targets := b.targets
+	samples := make([][]result, len(targets))
+	failed := make([]error, len(targets))
+	for _, ti := range order(len(targets), b.opt.rounds) {
+		t := targets[ti]
+		if failed[ti] != nil {
+			continue
+		}
+		logf("%s: %s: %s (sample %d)", b.backend, t.name, row.label, len(samples[ti])+1)
+		r, err := b.on(t, func() (result, error) { return row.run(ctx, t, len(samples[ti])) })
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if aerr := t.srv.alive(); aerr != nil {
+				return fmt.Errorf("%s: %w", t.name, aerr)
+			}
+			failed[ti] = err
+			b.rep.note(fmt.Sprintf("%s: %s: %s: %s", b.backend, t.name, row.label, firstLine(err.Error())))
+			b.errs = append(b.errs, fmt.Errorf("%s: %s: %w", t.name, row.label, err))
+			continue
+		}
+		samples[ti] = append(samples[ti], r)
+	}
+	for _, d := range append([]derivedRow{{row.label, row.metric}}, row.derived...) {
+		st := make([]stats, 2)
+		for i, col := range []string{colPackreg, colDist} {
+			switch {
+			case i >= len(targets):
+				b.setIn(sec, d.label, col, "not run (see notes)")
+			case failed[i] != nil:
+				b.setIn(sec, d.label, col, "FAILED, see notes")
+			default:
+				vals := make([]float64, len(samples[i]))
+				for j, r := range samples[i] {
+					vals[j] = d.metric.of(r)
+				}
+				st[i] = statsOf(vals)
+				b.setIn(sec, d.label, col, d.metric.fmtStats(st[i]))
+			}
+		}
+		b.setIn(sec, d.label, colRatio, fmtRatio(d.metric.ratio(st[0], st[1])))
+	}
+	if row.extra != nil && len(samples[0]) > 0 {
+		b.setCellIn(sec, row.label, colExtra, row.extra(samples[0]))
+	}
+	return nil
+}
+
+// peakRSS sets the row of each server's peak RSS over the whole run on
+// this backend (VmHWM, across the bench's resets of it).
+func (b *bench) peakRSS() {
+	if len(b.rep.rows[sideSection(b.backend)]) == 0 {
+		return // no side-by-side rows ran: a memory row alone says nothing
+	}
+	m := metric{unit: "MiB", lowerBetter: true}
+	label := "peak RSS over the run (VmHWM)"
+	sec := sideSection(b.backend)
+	st := make([]stats, 2)
+	for i, t := range b.targets {
+		kb, err := t.srv.peakKB()
+		if err != nil {
+			continue
+		}
+		st[i] = statsOf([]float64{float64(kb) / 1024})
+		b.setIn(sec, label, []string{colPackreg, colDist}[i], m.fmtStats(st[i]))
+	}
+	b.setIn(sec, label, colRatio, fmtRatio(m.ratio(st[0], st[1])))
+}
+
+// on points the bench's server and client at t for one sample (load reads
+// the server's CPU and liveness through b.srv).
+func (b *bench) on(t *target, fn func() (result, error)) (result, error) {
+	srv, c := b.srv, b.c
+	b.srv, b.c = t.srv, t.c
+	defer func() { b.srv, b.c = srv, c }()
+	return fn()
+}
+
+// medianBy returns the sample whose figure is the median by f (the lower
+// middle one for an even count), so a cell derived from it (a ratio to a
+// limit) describes a run that happened.
+func medianBy(rs []result, f func(result) float64) result {
+	s := slices.Clone(rs)
+	slices.SortFunc(s, func(a, b result) int {
+		switch x, y := f(a), f(b); {
+		case x < y:
+			return -1
+		case x > y:
+			return 1
+		}
+		return 0
+	})
+	return s[(len(s)-1)/2]
+}
+
+// rateExtra is the extra column of rate rows, from packreg's median
+// sample: its latency percentiles, the server's CPU per operation and how
+// many cores it kept busy.
+func rateExtra(pk []result) cell {
+	r := medianBy(pk, result.rate)
+	text := fmt.Sprintf("p50 %s p99 %s, cpu %.2f ms/op, %.2f cores", strings.TrimSpace(fmtDur(r.pct(50))), strings.TrimSpace(fmtDur(r.pct(99))),
+		r.cpu.Seconds()*1000/float64(max(r.ops, 1)), r.cores())
+	return func(*limits) string { return text }
+}
