@@ -9,7 +9,8 @@
 #                 this shell has (missing ones skip unless CI is set)
 #   make fuzz-short  every native fuzz target (found by .ci/fuzz.sh, never
 #                 listed by hand) for FUZZTIME each (default 3s)
-#   make bench    benchmarks on disk and on S3 + PostgreSQL, printing figures
+#   make bench    benchmarks on disk and on S3 + PostgreSQL, next to
+#                 Distribution v3.1.2, printing figures (BENCHFLAGS=...)
 #   make image    the container image as an OCI layout in $(IMAGE_DIR): a
 #                 static binary (CGO_ENABLED=0), non-root user, no Docker;
 #                 push it with: crane push bin/packreg-oci REGISTRY/packreg:TAG
@@ -62,7 +63,9 @@ fuzz-short:
 
 # Go benchmarks of every package that has some, then the registry-level
 # bench program (./bench: the real binary over loopback, disk and S3 +
-# PostgreSQL side by side). make bench BENCHFLAGS=-quick for a smoke run.
+# PostgreSQL, each next to CNCF Distribution on the same storage).
+# make bench BENCHFLAGS=-quick for a smoke run; BENCHFLAGS='-markdown
+# BENCH.md' rewrites the committed report (README, Benchmarks).
 bench: build
 	bash .ci/with-services.sh $(MAKE) --no-print-directory bench-run
 

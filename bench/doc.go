@@ -23,6 +23,15 @@
 //   - the same push/pull/manifest figures on S3 + PostgreSQL when
 //     PACKREG_TEST_S3 and PACKREG_TEST_POSTGRES are set.
 //
+// The blob, small-blob and manifest rows (and a 1,000-tag listing, and the
+// peak RSS) run side by side against CNCF Distribution v3.1.2 (`registry
+// serve` with a config the bench writes: filesystem driver on disk, its s3
+// driver on the same S3 server under a prefix of its own, redirects off),
+// each row's samples interleaved A-B-B-A so drift on a shared machine hits
+// both; cells are median [min–max] and a ratio where above 1 means packreg
+// is ahead (side.go, distribution.go). Without a `registry` binary those
+// rows show packreg alone and a note says why.
+//
 // It imports nothing from packreg on purpose: it starts the real binary as a
 // child process (`packreg serve --addr 127.0.0.1:PORT --data DIR`) and talks
 // plain OCI distribution v1.1 over loopback HTTP, so what it measures is what
@@ -45,7 +54,10 @@
 //	go run ./bench -quick               # smoke run: small sizes and counts
 //	go run ./bench -backend disk        # disk only (default: all = disk, and S3+PostgreSQL when configured)
 //	go run ./bench -keep                # keep the data dir and the server logs
-//	go run ./bench -suites bundles      # only some suites (blobs,small,manifests,tags,bundles,auth)
+//	go run ./bench -suites bundles      # only some suites (blobs,small,manifests,tags,bundles,auth,gc)
+//	go run ./bench -distribution off    # packreg alone; -distribution PATH for another registry binary
+//	go run ./bench -rounds 6            # samples per registry in side-by-side rows (default 4, -quick 2)
+//	go run ./bench -markdown BENCH.md   # also write the report as markdown
 //
 // For the S3 + PostgreSQL column, set the variables the storage tests use
 // (eval "$(.ci/s3.sh)"; eval "$(.ci/pg.sh)"). The run creates its own
