@@ -20,8 +20,13 @@
 //     into a file, and its import into a second, empty server until it is
 //     published, in MB/s next to the disk write limit measured just before,
 //     with the peak RSS of the server doing each (disk only);
+//   - the first page of GET /api/v1/packs in a registry of 10,000 pack
+//     versions (packs.go);
 //   - the same push/pull/manifest figures on S3 + PostgreSQL when
-//     PACKREG_TEST_S3 and PACKREG_TEST_POSTGRES are set.
+//     PACKREG_TEST_S3 and PACKREG_TEST_POSTGRES are set, and there a
+//     second packreg replica: pulls with presign=true next to pulls
+//     through packreg, and manifest GETs on two replicas next to one
+//     (replicas.go).
 //
 // The blob, small-blob and manifest rows (and a 1,000-tag listing, and the
 // peak RSS) run side by side against CNCF Distribution v3.1.2 (`registry
@@ -58,6 +63,7 @@
 //	go run ./bench -distribution off    # packreg alone; -distribution PATH for another registry binary
 //	go run ./bench -rounds 6            # samples per registry in side-by-side rows (default 4, -quick 2)
 //	go run ./bench -markdown BENCH.md   # also write the report as markdown
+//	go run ./bench -sizes 64,256        # blob sizes in MiB
 //
 // For the S3 + PostgreSQL column, set the variables the storage tests use
 // (eval "$(.ci/s3.sh)"; eval "$(.ci/pg.sh)"). The run creates its own

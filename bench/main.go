@@ -11,13 +11,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 )
 
 // allSuites are the suites -suites chooses from, in run order.
-var allSuites = []string{"blobs", "small", "manifests", "tags", "bundles", "auth", "gc"}
+var allSuites = []string{"blobs", "small", "manifests", "tags", "packs", "replicas", "bundles", "auth", "gc"}
 
 // options are the flags plus the sizes and counts they imply.
 type options struct {
@@ -52,6 +53,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.backend, "backend", "all", "`backend`s to measure: disk, s3 (S3 + PostgreSQL from PACKREG_TEST_S3 and PACKREG_TEST_POSTGRES) or all")
 	fs.StringVar(&o.dir, "dir", "", "parent `dir` of the run's data (default $TMPDIR); the disk write limit is measured there")
 	fs.BoolVar(&o.keep, "keep", false, "keep the run's data dir and server logs")
+	sizes := fs.String("sizes", "", "blob `sizes` in MiB for push and pull, comma-separated (default 1,64,512; -quick 1,16)")
 	bigTags := fs.Int("big-tags", 100_000, "tags in the large repository for the manifest PUT cost row (0 skips; -quick skips)")
 	dist := fs.String("distribution", "", "CNCF Distribution `registry` binary to compare with (default: registry on PATH, else $GOPATH/bin, ~/go/bin, /root/go/bin); off: packreg only")
 	rounds := fs.Int("rounds", 0, "samples per registry in each side-by-side row, interleaved A-B-B-A (default 4, -quick 2)")
@@ -96,6 +98,17 @@ func parseFlags(args []string) (options, error) {
 		o.bundleSize = 1 << 30
 		o.sizes = []int64{1 << 20, 64 << 20, 512 << 20}
 		o.ops, o.tags, o.bigTags, o.tagPuts, o.listReqs = 2_000, 10_000, *bigTags, 500, 200
+	}
+	if *sizes != "" {
+		o.sizes = nil
+		for f := range strings.SplitSeq(*sizes, ",") {
+			mib, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || mib < 1 || mib > 16<<10 {
+				return o, fmt.Errorf("-sizes: %q is not a size in MiB from 1 to 16384", f)
+			}
+			o.sizes = append(o.sizes, int64(mib)<<20)
+		}
+		slices.Sort(o.sizes) // the last one is the largest, measured with the limits around it
 	}
 	if o.bigTags != 0 && o.bigTags <= o.tags {
 		return o, fmt.Errorf("-big-tags %d: want 0 or more than %d", o.bigTags, o.tags)
@@ -285,8 +298,9 @@ type bench struct {
 	// diskData is where the disk limits are re-measured before the
 	// largest pushes.
 	diskData string
-	bin      string // the binary, for the bundle suite's second server
-	work     string // the run's temp dir
+	bin      string      // the binary, for the bundle suite's second server
+	work     string      // the run's temp dir
+	spec     backendSpec // how the packreg under test was started, for its replicas
 	srv      *server
 	c        *client
 	// targets are packreg (first, the same as srv and c) and, when it
@@ -320,7 +334,7 @@ func (b *bench) runBackend(ctx context.Context, bin string, s backendSpec, work 
 		return err
 	}
 	defer c.close()
-	b.srv, b.c = srv, c
+	b.srv, b.c, b.spec = srv, c, s
 	b.targets = []*target{{name: "packreg", srv: srv, c: c}}
 	if dt, err := b.startDistribution(ctx, s, work); err != nil {
 		b.rep.note(fmt.Sprintf("%s: %s not run: %s", s.name, distName, firstLine(err.Error())))
@@ -334,18 +348,21 @@ func (b *bench) runBackend(ctx context.Context, bin string, s backendSpec, work 
 		name string
 		fn   func(context.Context) error
 		disk bool // only on the disk backend (issue 3 asks for push/pull/manifests on S3)
+		s3   bool // only on S3 + PostgreSQL (replicas share a store and a database)
 	}{
-		{"blobs", b.blobs, false},
-		{"small", b.smallBlobs, false},
-		{"manifests", b.manifests, false},
-		{"tags", b.tagsSuite, true},
-		{"bundles", b.bundles, true},
-		{"auth", b.authSuite, true},
-		{"gc", b.gcSuite, false},
+		{"blobs", b.blobs, false, false},
+		{"small", b.smallBlobs, false, false},
+		{"manifests", b.manifests, false, false},
+		{"tags", b.tagsSuite, true, false},
+		{"packs", b.packsSuite, false, false},
+		{"replicas", b.replicasSuite, false, true},
+		{"bundles", b.bundles, true, false},
+		{"auth", b.authSuite, true, false},
+		{"gc", b.gcSuite, false, false},
 	}
 	var errs []error
 	for _, st := range steps {
-		if st.disk && s.name != "disk" || !b.opt.suites[st.name] {
+		if st.disk && s.name != "disk" || st.s3 && s.name == "disk" || !b.opt.suites[st.name] {
 			continue
 		}
 		if err := st.fn(ctx); err != nil {

@@ -19,7 +19,7 @@ const (
 	secMemory = "Server memory (/proc/PID/status; VmHWM reset before each large push)"
 )
 
-var sectionOrder = []string{secTags, secBundles, secAuth, secGC, secMemory}
+var sectionOrder = []string{secTags, secPacks, secBundles, secAuth, secGC, secMemory}
 
 // report collects cells as the suites produce them and prints one table at
 // the end: rows in first-measured order, one column per backend, or the
@@ -39,6 +39,7 @@ type report struct {
 	rows     map[string][]string        // section -> row labels in order
 	cells    map[string]map[string]cell // section+"\x00"+label -> column -> cell
 	columns  map[string][]string        // section -> its own columns
+	intros   map[string]string          // section -> the line under its title
 	dynamic  []string                   // sections with their own columns, in first-set order
 	notes    []string
 }
@@ -46,7 +47,7 @@ type report struct {
 func newReport(o options, binary, version string) *report {
 	return &report{
 		opt: o, binary: binary, version: version, start: time.Now(), load0: loadAvg(),
-		rows: map[string][]string{}, cells: map[string]map[string]cell{}, columns: map[string][]string{},
+		rows: map[string][]string{}, cells: map[string]map[string]cell{}, columns: map[string][]string{}, intros: map[string]string{},
 	}
 }
 
@@ -66,15 +67,16 @@ func (r *report) noteOnce(s string) {
 
 func (r *report) finish() { r.load1 = loadAvg() }
 
-// setColumns gives section its own columns instead of one per backend; its
-// tables print before the fixed sections, in the order they were set.
-func (r *report) setColumns(section string, cols []string) {
+// setColumns gives section its own columns instead of one per backend,
+// and a line under its title; its table prints before the fixed sections,
+// in the order they were set.
+func (r *report) setColumns(section string, cols []string, intro string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.columns[section]; !ok {
 		r.dynamic = append(r.dynamic, section)
 	}
-	r.columns[section] = cols
+	r.columns[section], r.intros[section] = cols, intro
 }
 
 // cell renders one figure at print time, when the limits are final: a
@@ -171,10 +173,7 @@ func (r *report) doc() doc {
 		if cols == nil {
 			cols = r.backends
 		}
-		t := table{title: sec, head: cols}
-		if slices.Contains(r.dynamic, sec) {
-			t.intro = "blob push and pull: one client, sequential; last column: push as % of the serial and overlapped push limits, pull as % of the pull limit, from packreg's median sample (the lower middle one of an even count)"
-		}
+		t := table{title: sec, head: cols, intro: r.intros[sec]}
 		for _, label := range labels {
 			cells := []string{label}
 			for _, col := range cols {

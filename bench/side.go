@@ -126,6 +126,9 @@ const (
 
 var sideColumns = []string{colPackreg, colDist, colRatio, colExtra}
 
+const sideIntro = "blob push and pull: one client, sequential; last column, from packreg's median sample (the lower middle one of an even count): " +
+	"push as % of the serial and the overlapped push limit, pull as % of the pull limit (both from the disk), latency and server CPU of the other rows"
+
 func sideSection(backend string) string {
 	if backend == "disk" {
 		return "Side by side, disk (Distribution: filesystem driver)"
@@ -143,6 +146,13 @@ type sideRow struct {
 	// extra, optional, adds what packreg's samples mean next to the
 	// machine's limits (or its CPU), in the last column.
 	extra func(pk []result) cell
+	// section, columns and targets, when set, compare something else
+	// than packreg with Distribution (two replicas with one): columns
+	// name the two targets, and the ratio is targets[0] over targets[1].
+	section string
+	columns []string
+	intro   string
+	targets []*target
 	// derived are more rows computed from the same samples (a row's CPU
 	// cost per operation next to its rate), so they cost no extra run.
 	derived []derivedRow
@@ -157,9 +167,11 @@ type derivedRow struct {
 // median and spread of each side and the ratio. A failed sample fails the
 // row for that side only: the other side's figures still print.
 func (b *bench) side(ctx context.Context, row sideRow) error {
-	sec := sideSection(b.backend)
-	b.rep.setColumns(sec, sideColumns)
-	targets := b.targets
+	sec, cols, targets, intro := sideSection(b.backend), sideColumns, b.targets, sideIntro
+	if row.section != "" {
+		sec, cols, targets, intro = row.section, row.columns, row.targets, row.intro
+	}
+	b.rep.setColumns(sec, cols, intro)
 	samples := make([][]result, len(targets))
 	failed := make([]error, len(targets))
 	for _, ti := range order(len(targets), b.opt.rounds) {
@@ -185,7 +197,7 @@ func (b *bench) side(ctx context.Context, row sideRow) error {
 	}
 	for _, d := range append([]derivedRow{{row.label, row.metric}}, row.derived...) {
 		st := make([]stats, 2)
-		for i, col := range []string{colPackreg, colDist} {
+		for i, col := range cols[:2] {
 			switch {
 			case i >= len(targets):
 				b.setIn(sec, d.label, col, "not run (see notes)")
@@ -200,10 +212,10 @@ func (b *bench) side(ctx context.Context, row sideRow) error {
 				b.setIn(sec, d.label, col, d.metric.fmtStats(st[i]))
 			}
 		}
-		b.setIn(sec, d.label, colRatio, fmtRatio(d.metric.ratio(st[0], st[1])))
+		b.setIn(sec, d.label, cols[2], fmtRatio(d.metric.ratio(st[0], st[1])))
 	}
 	if row.extra != nil && len(samples[0]) > 0 {
-		b.setCellIn(sec, row.label, colExtra, row.extra(samples[0]))
+		b.setCellIn(sec, row.label, cols[3], row.extra(samples[0]))
 	}
 	return nil
 }
@@ -217,6 +229,7 @@ func (b *bench) peakRSS() {
 	m := metric{unit: "MiB", lowerBetter: true}
 	label := "peak RSS over the run (VmHWM)"
 	sec := sideSection(b.backend)
+	b.rep.setColumns(sec, sideColumns, sideIntro)
 	st := make([]stats, 2)
 	for i, t := range b.targets {
 		kb, err := t.srv.peakKB()

@@ -118,7 +118,7 @@ func testReport() *report {
 	rep.command, rep.commit = "go run ./bench -quick", "abc123"
 	b := &bench{rep: rep, backend: "disk"}
 	sec := sideSection("disk")
-	rep.setColumns(sec, sideColumns)
+	rep.setColumns(sec, sideColumns, sideIntro)
 	b.setIn(sec, "push 1 KiB | 1 client", colPackreg, "77.2 /s [64.4–89.9]")
 	b.setIn(sec, "push 1 KiB | 1 client", colDist, "42.0 /s [32.1–51.8]")
 	b.setIn(sec, "push 1 KiB | 1 client", colRatio, "1.84×")

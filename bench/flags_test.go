@@ -1,0 +1,27 @@
+package main
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestParseFlags(t *testing.T) {
+	o, err := parseFlags([]string{"-quick", "-sizes", "64,1,16", "-distribution", "off", "-suites", "packs,replicas", "-markdown", "B.md"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []int64{1 << 20, 16 << 20, 64 << 20}; !slices.Equal(o.sizes, want) {
+		t.Errorf("sizes = %v, want %v (sorted: the last is the largest)", o.sizes, want)
+	}
+	if o.distribution != "" || o.rounds != 2 || o.markdown != "B.md" || !o.suites["packs"] || !o.suites["replicas"] || o.suites["blobs"] {
+		t.Errorf("parsed %+v", o)
+	}
+	if o, err = parseFlags([]string{"-distribution", "/opt/registry"}); err != nil || o.distribution != "/opt/registry" || o.rounds != 4 {
+		t.Errorf("-distribution PATH: %q rounds %d, %v", o.distribution, o.rounds, err)
+	}
+	for _, bad := range [][]string{{"-sizes", "0"}, {"-sizes", "1,x"}, {"-rounds", "33"}, {"-rounds", "-1"}, {"-suites", "mirror"}} {
+		if _, err := parseFlags(bad); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	godigest "github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+const (
+	secPacks = "Packs API at scale (GET /api/v1/packs, default page of 100, newest first, 1 client)"
+	// packNames is how many packs the versions are spread over: a
+	// registry's versions belong to many packs, not one.
+	packNames  = 100
+	packPrefix = "bench/packs/"
+)
+
+// packsSuite fills the registry with 10,000 pack versions (-quick: 1,000),
+// pushed over OCI as packs are by oras, waits until the pack index lists
+// them all, then times the first page of GET /api/v1/packs: what the
+// dashboard and `packreg pack list` ask first.
+func (b *bench) packsSuite(ctx context.Context) error {
+	n := 10_000
+	if b.opt.quick {
+		n = 1_000
+	}
+	empty := []byte("{}")
+	file := genBytes(6_000_000_000, 1024)
+	for p := range packNames {
+		repo := packPrefix + fmt.Sprintf("p%03d", p)
+		for _, blob := range [][]byte{empty, file} {
+			if _, err := b.c.pushSmall(ctx, repo, blob, sha256Digest(blob)); err != nil {
+				return b.failed(ctx, secPacks, "setup", err)
+			}
+		}
+	}
+	label := fmt.Sprintf("setup: push %s pack versions (%d packs), 16 clients", fmtCount(n), packNames)
+	logf("%s: %s", b.backend, label)
+	fill, err := b.load(ctx, n, 16, func(ctx context.Context, i int) error {
+		repo := packPrefix + fmt.Sprintf("p%03d", i%packNames)
+		return b.c.putManifest(ctx, repo, fmt.Sprintf("1.0.%d", i/packNames), packManifest(empty, file, i))
+	})
+	if err != nil {
+		return b.failed(ctx, secPacks, label, err)
+	}
+	b.set(secPacks, label, rateCell(fill))
+	start := time.Now()
+	if err := b.awaitPackCount(ctx, n); err != nil {
+		return b.failed(ctx, secPacks, "index every version", err)
+	}
+	b.set(secPacks, "setup: until the pack index lists them all", fmtDur(time.Since(start)))
+
+	label = fmt.Sprintf("first page of a %s-version registry", fmtCount(n))
+	logf("%s: %s x%d", b.backend, label, b.opt.listReqs)
+	r, err := b.load(ctx, b.opt.listReqs, 1, func(ctx context.Context, _ int) error {
+		page, err := b.packsPage(ctx, url.Values{})
+		if err == nil && len(page.Items) != 100 {
+			err = fmt.Errorf("first page holds %d versions, want 100", len(page.Items))
+		}
+		return err
+	})
+	if err != nil {
+		return b.failed(ctx, secPacks, label, err)
+	}
+	b.set(secPacks, label, rateCell(r))
+	return nil
+}
+
+// packManifest is pack version i: the empty config, one titled file, and
+// an annotation that gives every version its own digest.
+func packManifest(config, file []byte, i int) []byte {
+	m := ocispec.Manifest{
+		Versioned:    specs.Versioned{SchemaVersion: 2},
+		MediaType:    ocispec.MediaTypeImageManifest,
+		ArtifactType: "application/vnd.packreg.pack.v1",
+		Config:       ocispec.Descriptor{MediaType: ocispec.MediaTypeEmptyJSON, Digest: godigest.Digest(sha256Digest(config)), Size: int64(len(config))},
+		Layers: []ocispec.Descriptor{{MediaType: "application/vnd.packreg.pack.file.v1", Digest: godigest.Digest(sha256Digest(file)),
+			Size: int64(len(file)), Annotations: map[string]string{ocispec.AnnotationTitle: "rules.yaml"}}},
+		Annotations: map[string]string{"dev.packreg.bench.seq": strconv.Itoa(i)},
+	}
+	body, _ := json.Marshal(m)
+	return body
+}
+
+type packsPage struct {
+	Items []json.RawMessage `json:"items"`
+	Next  string            `json:"next"`
+}
+
+func (b *bench) packsPage(ctx context.Context, q url.Values) (packsPage, error) {
+	var page packsPage
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, b.c.url("/api/v1/packs?"+q.Encode()), nil)
+	resp, err := b.c.hc.Do(req)
+	if err != nil {
+		return page, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return page, fmt.Errorf("GET /api/v1/packs: status %d: %s", resp.StatusCode, msg)
+	}
+	err = json.NewDecoder(resp.Body).Decode(&page)
+	return page, err
+}
+
+// awaitPackCount polls, walking every page under packPrefix, until the
+// pack index lists n versions (the index follows OCI pushes
+// asynchronously).
+func (b *bench) awaitPackCount(ctx context.Context, n int) error {
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		got, cursor := 0, ""
+		var err error
+		for {
+			q := url.Values{"name": {packPrefix}, "limit": {"1000"}}
+			if cursor != "" {
+				q.Set("cursor", cursor)
+			}
+			var page packsPage
+			if page, err = b.packsPage(ctx, q); err != nil {
+				break
+			}
+			got += len(page.Items)
+			if cursor = page.Next; cursor == "" || len(page.Items) == 0 {
+				break
+			}
+		}
+		if err == nil && got == n {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the pack index lists %d versions under %s, want %d (%v)", got, packPrefix, n, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
