@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 )
@@ -22,23 +21,7 @@ func findDistribution(flagPath string) string {
 	if flagPath != "" {
 		return flagPath
 	}
-	if p, err := exec.LookPath("registry"); err == nil {
-		return p
-	}
-	var dirs []string
-	if gp := os.Getenv("GOPATH"); gp != "" {
-		dirs = append(dirs, filepath.Join(gp, "bin"))
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		dirs = append(dirs, filepath.Join(home, "go", "bin"))
-	}
-	for _, d := range append(dirs, "/root/go/bin") {
-		p := filepath.Join(d, "registry")
-		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
-			return p
-		}
-	}
-	return ""
+	return findTool("registry")
 }
 
 // distStorage is the storage half of a Distribution config.

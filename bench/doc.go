@@ -22,6 +22,9 @@
 //     with the peak RSS of the server doing each (disk only);
 //   - the first page of GET /api/v1/packs in a registry of 10,000 pack
 //     versions (packs.go);
+//   - 1,000 signed pack versions copied to another packreg process by the
+//     mirror sync and by `regctl image copy --referrers`, 8 at a time
+//     (mirror.go);
 //   - the same push/pull/manifest figures on S3 + PostgreSQL when
 //     PACKREG_TEST_S3 and PACKREG_TEST_POSTGRES are set, and there a
 //     second packreg replica: pulls with presign=true next to pulls

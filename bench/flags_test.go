@@ -19,7 +19,7 @@ func TestParseFlags(t *testing.T) {
 	if o, err = parseFlags([]string{"-distribution", "/opt/registry"}); err != nil || o.distribution != "/opt/registry" || o.rounds != 4 {
 		t.Errorf("-distribution PATH: %q rounds %d, %v", o.distribution, o.rounds, err)
 	}
-	for _, bad := range [][]string{{"-sizes", "0"}, {"-sizes", "1,x"}, {"-rounds", "33"}, {"-rounds", "-1"}, {"-suites", "mirror"}} {
+	for _, bad := range [][]string{{"-sizes", "0"}, {"-sizes", "1,x"}, {"-rounds", "33"}, {"-rounds", "-1"}, {"-suites", "mirrors"}} {
 		if _, err := parseFlags(bad); err == nil {
 			t.Errorf("%v accepted", bad)
 		}

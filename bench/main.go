@@ -18,7 +18,7 @@ import (
 )
 
 // allSuites are the suites -suites chooses from, in run order.
-var allSuites = []string{"blobs", "small", "manifests", "tags", "packs", "replicas", "bundles", "auth", "gc"}
+var allSuites = []string{"blobs", "small", "manifests", "tags", "packs", "mirror", "replicas", "bundles", "auth", "gc"}
 
 // options are the flags plus the sizes and counts they imply.
 type options struct {
@@ -355,6 +355,7 @@ func (b *bench) runBackend(ctx context.Context, bin string, s backendSpec, work 
 		{"manifests", b.manifests, false, false},
 		{"tags", b.tagsSuite, true, false},
 		{"packs", b.packsSuite, false, false},
+		{"mirror", b.mirrorSuite, true, false},
 		{"replicas", b.replicasSuite, false, true},
 		{"bundles", b.bundles, true, false},
 		{"auth", b.authSuite, true, false},

@@ -19,7 +19,7 @@ const (
 	secMemory = "Server memory (/proc/PID/status; VmHWM reset before each large push)"
 )
 
-var sectionOrder = []string{secTags, secPacks, secBundles, secAuth, secGC, secMemory}
+var sectionOrder = []string{secTags, secPacks, secMirror, secBundles, secAuth, secGC, secMemory}
 
 // report collects cells as the suites produce them and prints one table at
 // the end: rows in first-measured order, one column per backend, or the
