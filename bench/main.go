@@ -336,12 +336,17 @@ func (b *bench) runBackend(ctx context.Context, bin string, s backendSpec, work 
 	defer c.close()
 	b.srv, b.c, b.spec = srv, c, s
 	b.targets = []*target{{name: "packreg", srv: srv, c: c}}
-	if dt, err := b.startDistribution(ctx, s, work); err != nil {
-		b.rep.note(fmt.Sprintf("%s: %s not run: %s", s.name, distName, firstLine(err.Error())))
-	} else if dt != nil {
-		defer dt.srv.stop()
-		defer dt.c.close()
-		b.targets = append(b.targets, dt)
+	// Distribution runs only for the suites that compare with it.
+	if b.opt.suites["blobs"] || b.opt.suites["small"] || b.opt.suites["manifests"] {
+		dt, err := b.startDistribution(ctx, s, work)
+		switch {
+		case err != nil:
+			b.rep.note(fmt.Sprintf("%s: %s not run: %s", s.name, distName, firstLine(err.Error())))
+		case dt != nil:
+			defer dt.srv.stop()
+			defer dt.c.close()
+			b.targets = append(b.targets, dt)
+		}
 	}
 
 	steps := []struct {
