@@ -16,10 +16,16 @@ func TestParseFlags(t *testing.T) {
 	if o.distribution != "" || o.rounds != 2 || o.markdown != "B.md" || !o.suites["packs"] || !o.suites["replicas"] || o.suites["blobs"] {
 		t.Errorf("parsed %+v", o)
 	}
-	if o, err = parseFlags([]string{"-distribution", "/opt/registry"}); err != nil || o.distribution != "/opt/registry" || o.rounds != 4 {
+	if o.packVersions != 1_000 || o.mirrorVersions != 100 {
+		t.Errorf("-quick: %d pack versions, %d mirrored, want 1,000 and 100", o.packVersions, o.mirrorVersions)
+	}
+	if o, err = parseFlags([]string{"-quick", "-pack-versions", "10000", "-mirror-versions", "200"}); err != nil || o.packVersions != 10_000 || o.mirrorVersions != 200 {
+		t.Errorf("-pack-versions, -mirror-versions: %d, %d, %v", o.packVersions, o.mirrorVersions, err)
+	}
+	if o, err = parseFlags([]string{"-distribution", "/opt/registry"}); err != nil || o.distribution != "/opt/registry" || o.rounds != 4 || o.packVersions != 10_000 {
 		t.Errorf("-distribution PATH: %q rounds %d, %v", o.distribution, o.rounds, err)
 	}
-	for _, bad := range [][]string{{"-sizes", "0"}, {"-sizes", "1,x"}, {"-rounds", "33"}, {"-rounds", "-1"}, {"-suites", "mirrors"}} {
+	for _, bad := range [][]string{{"-sizes", "0"}, {"-sizes", "1,x"}, {"-rounds", "33"}, {"-rounds", "-1"}, {"-suites", "mirrors"}, {"-pack-versions", "-5"}} {
 		if _, err := parseFlags(bad); err == nil {
 			t.Errorf("%v accepted", bad)
 		}

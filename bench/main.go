@@ -43,6 +43,9 @@ type options struct {
 	listReqs int     // timed tags/list requests
 
 	bundleSize int64 // bytes of packs in the offline bundle exported and imported
+
+	packVersions   int // versions in the registry whose first packs page is timed
+	mirrorVersions int // signed versions copied by the mirror rows
 }
 
 func parseFlags(args []string) (options, error) {
@@ -54,6 +57,8 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.dir, "dir", "", "parent `dir` of the run's data (default $TMPDIR); the disk write limit is measured there")
 	fs.BoolVar(&o.keep, "keep", false, "keep the run's data dir and server logs")
 	sizes := fs.String("sizes", "", "blob `sizes` in MiB for push and pull, comma-separated (default 1,64,512; -quick 1,16)")
+	packVersions := fs.Int("pack-versions", 0, "pack versions in the registry whose first /api/v1/packs page is timed (default 10,000; -quick 1,000)")
+	mirrorVersions := fs.Int("mirror-versions", 0, "signed pack versions the mirror rows copy (default 1,000; -quick 100)")
 	bigTags := fs.Int("big-tags", 100_000, "tags in the large repository for the manifest PUT cost row (0 skips; -quick skips)")
 	dist := fs.String("distribution", "", "CNCF Distribution `registry` binary to compare with (default: registry on PATH, else $GOPATH/bin, ~/go/bin, /root/go/bin); off: packreg only")
 	rounds := fs.Int("rounds", 0, "samples per registry in each side-by-side row, interleaved A-B-B-A (default 4, -quick 2)")
@@ -98,6 +103,22 @@ func parseFlags(args []string) (options, error) {
 		o.bundleSize = 1 << 30
 		o.sizes = []int64{1 << 20, 64 << 20, 512 << 20}
 		o.ops, o.tags, o.bigTags, o.tagPuts, o.listReqs = 2_000, 10_000, *bigTags, 500, 200
+	}
+	o.packVersions, o.mirrorVersions = 10_000, 1_000
+	if o.quick {
+		o.packVersions, o.mirrorVersions = 1_000, 100
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+		dst  *int
+	}{{"-pack-versions", *packVersions, &o.packVersions}, {"-mirror-versions", *mirrorVersions, &o.mirrorVersions}} {
+		switch {
+		case f.v < 0 || f.v > 1_000_000:
+			return o, fmt.Errorf("%s %d: want 1 to 1,000,000", f.name, f.v)
+		case f.v > 0:
+			*f.dst = f.v
+		}
 	}
 	if *sizes != "" {
 		o.sizes = nil

@@ -43,10 +43,7 @@ const (
 // by `regctl image copy --referrers`, 8 at a time. Both copies are checked
 // on the sink (the last version and its referrer).
 func (b *bench) mirrorSuite(ctx context.Context) error {
-	n := 1_000
-	if b.opt.quick {
-		n = 100
-	}
+	n := b.opt.mirrorVersions
 	regctl := findTool("regctl")
 	if regctl == "" {
 		b.rep.note("mirror: regctl not found (PATH, ~/go/bin): install it with .ci/tools.sh; the mirror rows are skipped")

@@ -28,10 +28,7 @@ const (
 // them all, then times the first page of GET /api/v1/packs: what the
 // dashboard and `packreg pack list` ask first.
 func (b *bench) packsSuite(ctx context.Context) error {
-	n := 10_000
-	if b.opt.quick {
-		n = 1_000
-	}
+	n := b.opt.packVersions
 	empty := []byte("{}")
 	file := genBytes(6_000_000_000, 1024)
 	for p := range packNames {
