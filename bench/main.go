@@ -364,8 +364,7 @@ func (b *bench) runBackend(ctx context.Context, bin string, s backendSpec, work 
 		case err != nil:
 			b.rep.note(fmt.Sprintf("%s: %s not run: %s", s.name, distName, firstLine(err.Error())))
 		case dt != nil:
-			defer dt.srv.stop()
-			defer dt.c.close()
+			defer dt.stop()
 			b.targets = append(b.targets, dt)
 		}
 	}
@@ -424,15 +423,7 @@ func (b *bench) startDistribution(ctx context.Context, s backendSpec, work strin
 	logf("%s: starting %s serve (%s)", s.name, b.opt.distribution, distName)
 	srv, err := startDistribution(ctx, b.opt.distribution, filepath.Join(work, "distribution-"+slug+"-config"), s.dist,
 		filepath.Join(work, "server-distribution-"+slug+".log"))
-	if err != nil {
-		return nil, err
-	}
-	c, err := newClient(srv.base)
-	if err != nil {
-		srv.stop()
-		return nil, err
-	}
-	return &target{name: distName, srv: srv, c: c}, nil
+	return asTarget(distName, srv, err)
 }
 
 // requestID finds the id a registry 5xx carries in its message.

@@ -9,7 +9,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,8 +16,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	godigest "github.com/opencontainers/go-digest"
@@ -81,17 +78,13 @@ func (b *bench) mirrorSuite(ctx context.Context) error {
 	for _, name := range []string{"mirror-sink", "regctl-sink"} {
 		dir := filepath.Join(b.work, name)
 		srv, err := startServer(ctx, b.bin, []string{"--data", dir}, filepath.Join(b.work, "server-"+name+".log"))
+		t, err := asTarget(name, srv, err)
 		if err != nil {
 			return b.failed(ctx, secMirror, "start "+name, err)
 		}
 		defer os.RemoveAll(dir)
-		defer srv.stop()
-		c, err := newClient(srv.base)
-		if err != nil {
-			return err
-		}
-		defer c.close()
-		sinks[name] = &target{name: name, srv: srv, c: c}
+		defer t.stop()
+		sinks[name] = t
 	}
 
 	logf("%s: mirror: packreg sync of %d versions", b.backend, n)
@@ -233,34 +226,18 @@ func (b *bench) regctlCopy(ctx context.Context, regctl, src, dst string, n int) 
 			return 0, fmt.Errorf("regctl registry set: %w: %s", err, out)
 		}
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var errs []error
-	start := time.Now()
-	for range regctlParallel {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n || ctx.Err() != nil {
-					return
-				}
-				ref := mirrorRepo(i%packNames) + ":" + mirrorVersion(i)
-				cmd := exec.CommandContext(ctx, regctl, "image", "copy", "--referrers", src+"/"+ref, dst+"/"+ref)
-				cmd.Env = env
-				if out, err := cmd.CombinedOutput(); err != nil {
-					mu.Lock()
-					errs = append(errs, fmt.Errorf("regctl image copy %s: %w: %s", ref, err, firstLine(string(out))))
-					mu.Unlock()
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return time.Since(start), errors.Join(errs...)
+	// load's workers are the 8 parallel copies; its figures (the source
+	// server's CPU) are not used, only the wall clock.
+	r, err := b.load(ctx, n, regctlParallel, func(ctx context.Context, i int) error {
+		ref := mirrorRepo(i%packNames) + ":" + mirrorVersion(i)
+		cmd := exec.CommandContext(ctx, regctl, "image", "copy", "--referrers", src+"/"+ref, dst+"/"+ref)
+		cmd.Env = env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("regctl image copy %s: %w: %s", ref, err, firstLine(string(out)))
+		}
+		return nil
+	})
+	return r.elapsed, err
 }
 
 // checkCopied asks the sink for the last version and its referrers: a

@@ -43,15 +43,7 @@ func (b *bench) startReplica(ctx context.Context, name string, storage func(stri
 	args[i+1] = storage(args[i+1])
 	logf("%s: starting a second packreg (%s)", b.backend, name)
 	srv, err := startServer(ctx, b.bin, args, filepath.Join(b.work, "server-"+name+".log"))
-	if err != nil {
-		return nil, err
-	}
-	c, err := newClient(srv.base)
-	if err != nil {
-		srv.stop()
-		return nil, err
-	}
-	return &target{name: name, srv: srv, c: c}, nil
+	return asTarget(name, srv, err)
 }
 
 func (b *bench) presignRows(ctx context.Context, size int64) error {
@@ -68,8 +60,7 @@ func (b *bench) presignRows(ctx context.Context, size int64) error {
 	if err != nil {
 		return b.failed(ctx, secPresign, "start a packreg with presign=true", err)
 	}
-	defer pre.srv.stop()
-	defer pre.c.close()
+	defer pre.stop()
 	plain := b.targets[0]
 	n := reps(size)
 	dg := make([]string, n)
@@ -126,8 +117,7 @@ func (b *bench) replicaRows(ctx context.Context) error {
 	if err != nil {
 		return b.failed(ctx, secReplicas, "start a second replica", err)
 	}
-	defer second.srv.stop()
-	defer second.c.close()
+	defer second.stop()
 	first := b.targets[0]
 	refs := newImageRefs()
 	if err := b.pushRefs(ctx, replicasRepo, refs); err != nil {

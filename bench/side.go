@@ -15,6 +15,25 @@ type target struct {
 	c    *client
 }
 
+// asTarget wraps a server that startServer or startDistribution has just
+// started (or failed to start) with a client of its own.
+func asTarget(name string, srv *server, err error) (*target, error) {
+	if err != nil {
+		return nil, err
+	}
+	c, err := newClient(srv.base)
+	if err != nil {
+		srv.stop()
+		return nil, err
+	}
+	return &target{name: name, srv: srv, c: c}, nil
+}
+
+func (t *target) stop() {
+	t.c.close()
+	t.srv.stop()
+}
+
 // metric turns one run of a row into the figure the table compares.
 type metric struct {
 	unit string
