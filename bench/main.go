@@ -387,9 +387,26 @@ func (b *bench) runBackend(ctx context.Context, bin string, s backendSpec, work 
 		{"gc", b.gcSuite, false, false},
 	}
 	var errs []error
+	sideDone := false
+	// The side-by-side suites come first; once they are over, both
+	// servers' peak RSS is read (packreg's later suites, which Distribution
+	// does not run, must not count against it) and Distribution stops.
+	endSide := func() {
+		if !sideDone {
+			sideDone = true
+			b.peakRSS()
+			for _, t := range b.targets[1:] {
+				t.stop()
+			}
+			b.targets = b.targets[:1]
+		}
+	}
 	for _, st := range steps {
 		if st.disk && s.name != "disk" || st.s3 && s.name == "disk" || !b.opt.suites[st.name] {
 			continue
+		}
+		if !slices.Contains([]string{"blobs", "small", "manifests"}, st.name) {
+			endSide()
 		}
 		if err := st.fn(ctx); err != nil {
 			err = fmt.Errorf("%s: %w", st.name, err)
@@ -406,7 +423,7 @@ func (b *bench) runBackend(ctx context.Context, bin string, s backendSpec, work 
 	if _, hwm, err := srv.memKB(); err == nil {
 		b.set(secMemory, "VmHWM at end of run (since the chunked push)", fmtKB(hwm))
 	}
-	b.peakRSS()
+	endSide()
 	return errors.Join(append(errs, b.errs...)...)
 }
 

@@ -239,14 +239,14 @@ func (b *bench) side(ctx context.Context, row sideRow) error {
 	return nil
 }
 
-// peakRSS sets the row of each server's peak RSS over the whole run on
-// this backend (VmHWM, across the bench's resets of it).
+// peakRSS sets the row of each server's peak RSS over the side-by-side
+// rows on this backend (VmHWM, across the bench's resets of it).
 func (b *bench) peakRSS() {
 	if len(b.rep.rows[sideSection(b.backend)]) == 0 {
 		return // no side-by-side rows ran: a memory row alone says nothing
 	}
 	m := metric{unit: "MiB", lowerBetter: true}
-	label := "peak RSS over the run (VmHWM)"
+	label := "peak RSS over the rows above (VmHWM)"
 	sec := sideSection(b.backend)
 	b.rep.setColumns(sec, sideColumns, sideIntro)
 	st := make([]stats, 2)
