@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 )
@@ -22,6 +23,21 @@ func findDistribution(flagPath string) string {
 		return flagPath
 	}
 	return findTool("registry")
+}
+
+// distVersion is what `registry --version` says (its module version), for
+// the report's header: the columns are only as good as knowing which
+// Distribution they measured.
+func distVersion(ctx context.Context, binary string) string {
+	out, err := exec.CommandContext(ctx, binary, "--version").Output()
+	if err != nil {
+		return "version unknown: " + err.Error()
+	}
+	f := strings.Fields(string(out))
+	if len(f) == 0 {
+		return "version unknown"
+	}
+	return strings.Join(f[1:], " ")
 }
 
 // distStorage is the storage half of a Distribution config.

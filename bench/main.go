@@ -181,7 +181,9 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	rep := newReport(o, bin, binaryVersion(bin))
 	rep.command, rep.commit = command(), gitCommit(ctx)
-	if o.distribution == "" {
+	if o.distribution != "" {
+		rep.distribution = o.distribution + " (" + distVersion(ctx, o.distribution) + ")"
+	} else {
 		rep.note("Distribution: not run (no `registry` binary on PATH or in ~/go/bin; install it with .ci/tools.sh or pass -distribution PATH): the side-by-side rows show packreg only")
 	}
 

@@ -25,23 +25,25 @@ var sectionOrder = []string{secTags, secPacks, secMirror, secBundles, secAuth, s
 // the end: rows in first-measured order, one column per backend, or the
 // columns a section sets (the side-by-side sections).
 type report struct {
-	mu       sync.Mutex
-	opt      options
-	binary   string
-	version  string
-	commit   string
-	command  string
-	start    time.Time
-	load0    string
-	load1    string
-	limits   limits
-	backends []string
-	rows     map[string][]string        // section -> row labels in order
-	cells    map[string]map[string]cell // section+"\x00"+label -> column -> cell
-	columns  map[string][]string        // section -> its own columns
-	intros   map[string]string          // section -> the line under its title
-	dynamic  []string                   // sections with their own columns, in first-set order
-	notes    []string
+	mu      sync.Mutex
+	opt     options
+	binary  string
+	version string
+	commit  string
+	command string
+	// distribution is the Distribution binary and the version it reports.
+	distribution string
+	start        time.Time
+	load0        string
+	load1        string
+	limits       limits
+	backends     []string
+	rows         map[string][]string        // section -> row labels in order
+	cells        map[string]map[string]cell // section+"\x00"+label -> column -> cell
+	columns      map[string][]string        // section -> its own columns
+	intros       map[string]string          // section -> the line under its title
+	dynamic      []string                   // sections with their own columns, in first-set order
+	notes        []string
 }
 
 func newReport(o options, binary, version string) *report {
@@ -134,6 +136,7 @@ func (r *report) doc() doc {
 		{"command", r.command},
 		{"binary", fmt.Sprintf("%s (%s)", r.binary, r.version)},
 		{"commit", r.commit},
+		{"Distribution", r.distribution},
 		{"machine", fmt.Sprintf("%s/%s, %d CPUs, %s, %s RAM, kernel %s, %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel(), memTotal(), kernel(), runtime.Version())},
 		{"load", fmt.Sprintf("load average at start %s, at end %s (other work on the machine)", r.load0, r.load1)},
 		{"data dir", fmt.Sprintf("%s (%s)", r.limits.dir, fsType(r.limits.dir))},

@@ -138,7 +138,7 @@ func fmtNum(v float64) string {
 // Columns of a side-by-side section.
 const (
 	colPackreg = "packreg"
-	colDist    = distName + " v3.1.2"
+	colDist    = distName // its version is in the report's header
 	colRatio   = "ratio (>1: packreg ahead)"
 	colExtra   = "packreg vs machine limit / server cpu"
 )

@@ -115,7 +115,7 @@ func TestMedianByPicksARealSample(t *testing.T) {
 // a run leaves it.
 func testReport() *report {
 	rep := newReport(options{rounds: 2, quick: true}, "/bin/packreg", "packreg v1")
-	rep.command, rep.commit = "go run ./bench -quick", "abc123"
+	rep.command, rep.commit, rep.distribution = "go run ./bench -quick", "abc123", "/root/go/bin/registry (v3.1.2)"
 	b := &bench{rep: rep, backend: "disk"}
 	sec := sideSection("disk")
 	rep.setColumns(sec, sideColumns, sideIntro)
@@ -139,10 +139,11 @@ func TestMarkdownReport(t *testing.T) {
 		"\nA subset run.\n",
 		"- **command**: go run ./bench -quick\n",
 		"- **commit**: abc123\n",
+		"- **Distribution**: /root/go/bin/registry (v3.1.2)\n",
 		"- **machine**: ",
 		"- **load**: load average at start ",
 		"## Side by side, disk (Distribution: filesystem driver)\n",
-		"| | packreg | Distribution v3.1.2 | ratio (&gt;1: packreg ahead) | packreg vs machine limit / server cpu |\n|---|---|---|---|---|\n",
+		"| | packreg | Distribution | ratio (&gt;1: packreg ahead) | packreg vs machine limit / server cpu |\n|---|---|---|---|---|\n",
 		"| push 1 KiB \\| 1 client | 77.2 /s [64.4–89.9] | 42.0 /s [32.1–51.8] | 1.84× | - |\n",
 		"| pull 16 MiB | 641 MB/s | - | - | - |\n",
 		"## Server memory",
@@ -182,7 +183,7 @@ func TestTextReportKeepsSideColumnsInOrder(t *testing.T) {
 	var head, row string
 	for _, l := range strings.Split(out[side:mem], "\n") {
 		switch {
-		case strings.Contains(l, colDist) && head == "":
+		case strings.Contains(l, colRatio) && head == "":
 			head = l
 		case strings.Contains(l, "push 1 KiB | 1 client"):
 			row = l
