@@ -98,13 +98,18 @@ func parseTerm(t string) ([]comparator, error) {
 		return nil, err
 	}
 	// upTo is "below the first version past what the term fixes" (1.x:
-	// <2.0.0-0, so 2.0.0-rc.1 is out); none when that number is at its
-	// maximum, as nothing is past it.
+	// <2.0.0-0, so 2.0.0-rc.1 is out). A number at its maximum carries to
+	// the one before it (0.<max>.x ends below 1.0.0-0); none when every
+	// number the term fixes is at its maximum, as nothing is past it.
 	upTo := func(level int) []comparator {
 		nums := []uint64{v.Major, v.Minor, v.Patch}[:level+1]
-		if nums[level] == math.MaxUint64 {
+		for level >= 0 && nums[level] == math.MaxUint64 {
+			level--
+		}
+		if level < 0 {
 			return nil
 		}
+		nums = nums[:level+1]
 		nums[level]++
 		nums = append(nums, 0, 0)
 		return []comparator{{"<", Version{Major: nums[0], Minor: nums[1], Patch: nums[2], Pre: least().Pre}}}
