@@ -3,7 +3,9 @@ package attest_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -240,4 +242,40 @@ func mustJSON(v any) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// EvaluateMany, what a listing page asks, reports each subject exactly as
+// Evaluate does, across repositories under different policies, in order.
+func TestEvaluateManyEqualsEvaluate(t *testing.T) {
+	e := newEnv(t, attest.Config{Policies: []attest.Policy{{Repositories: []string{"strict/**"}, RequireSignature: true}}})
+	k := newSigner(t, "ecdsa-p256")
+	e.addKey(k)
+	var subjects []attest.Subject
+	for i, repo := range []string{"strict/signed", "strict/unsigned", "loose/signed", "loose/unsigned"} {
+		d := e.pushPack(repo, "1.0.0")
+		if i%2 == 0 {
+			p := simplePayload(repo, d)
+			e.signTag(repo, d, e.sigLayer(repo, p, k.sign(p)))
+		}
+		subjects = append(subjects, attest.Subject{Repo: repo, Digest: d})
+	}
+	e.wait()
+	many, err := e.svc.EvaluateMany(t.Context(), subjects, attest.MaxSupersededShown)
+	if err != nil || len(many) != len(subjects) {
+		t.Fatalf("EvaluateMany: %d reports, %v", len(many), err)
+	}
+	verdicts := map[string]bool{}
+	for i, sub := range subjects {
+		one, err := e.svc.Evaluate(t.Context(), sub.Repo, sub.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(many[i], one) {
+			t.Errorf("%s: EvaluateMany %+v, Evaluate %+v", sub.Repo, many[i], one)
+		}
+		verdicts[one.Verification+" "+fmt.Sprint(one.Policy.Pending)] = true
+	}
+	if len(verdicts) < 2 {
+		t.Fatalf("the subjects all read alike (%v): the test compares nothing", verdicts)
+	}
 }

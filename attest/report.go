@@ -98,16 +98,46 @@ func (s *Service) Evaluate(ctx context.Context, repo string, d digest.Digest) (*
 // evaluate is Evaluate listing at most history superseded findings; the
 // pull gate asks for none.
 func (s *Service) evaluate(ctx context.Context, repo string, d digest.Digest, history int) (*Report, error) {
+	tn, err := s.trustNow(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.evaluateWith(ctx, s.forRepo(tn, repo), repo, d, history)
+}
+
+// Subject names a manifest to evaluate.
+type Subject struct {
+	Repo   string
+	Digest digest.Digest
+}
+
+// EvaluateMany is Evaluate for each of subjects, in order, reading the
+// key ring and the trusted roots once: a listing page, or compliance's
+// pass over every version, asks for a report on each, and reading them
+// per report was half its queries. Each lists at most history superseded
+// findings (MaxSupersededShown as Evaluate; 0 for a verdict alone).
+func (s *Service) EvaluateMany(ctx context.Context, subjects []Subject, history int) ([]*Report, error) {
+	tn, err := s.trustNow(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Report, len(subjects))
+	for i, sub := range subjects {
+		if out[i], err = s.evaluateWith(ctx, s.forRepo(tn, sub.Repo), sub.Repo, sub.Digest, history); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// evaluateWith is evaluate under tn, the trust of repo.
+func (s *Service) evaluateWith(ctx context.Context, tn trusted, repo string, d digest.Digest, history int) (*Report, error) {
 	max := s.cfg.maxRecords()
 	recs, err := s.st.AttestRecordsBySubject(ctx, repo, d, max+1)
 	if err != nil {
 		return nil, err
 	}
 	old, err := s.st.SupersededAttestRecords(ctx, repo, d, history)
-	if err != nil {
-		return nil, err
-	}
-	tn, err := s.trustNow(ctx, repo)
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +182,9 @@ type trusted struct {
 	ids   []verify.CertificateIdentity
 }
 
-func (s *Service) trustNow(ctx context.Context, repo string) (trusted, error) {
+// trustNow reads the key ring and the trusted roots; forRepo adds the
+// identities repo's policy names.
+func (s *Service) trustNow(ctx context.Context) (trusted, error) {
 	keys, err := s.keyMap(ctx)
 	if err != nil {
 		return trusted{}, err
@@ -165,10 +197,15 @@ func (s *Service) trustNow(ctx context.Context, repo string) (trusted, error) {
 	for _, r := range ts.roots {
 		tn.roots[r.name] = r.digest
 	}
+	return tn, nil
+}
+
+func (s *Service) forRepo(tn trusted, repo string) trusted {
+	tn.ids = nil
 	if i := s.cfg.policyIndex(repo); i >= 0 {
 		tn.ids = s.ids[i]
 	}
-	return tn, nil
+	return tn
 }
 
 // finding applies the key ring, or for a keyless signature the trusted

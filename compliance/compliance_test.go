@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -312,5 +313,59 @@ func TestScrubMismatchIsAFinding(t *testing.T) {
 	}
 	if !r["acme/b"].Compliant || len(r["acme/b"].Findings) != 0 {
 		t.Fatalf("acme/b after the scrub: %+v", r["acme/b"])
+	}
+}
+
+// batchEvidence is the evidence table with the batch ability, counting
+// how each way is asked.
+type batchEvidence struct {
+	*evidence
+	single, batches int
+	asked           []digest.Digest
+}
+
+func (b *batchEvidence) Evidence(ctx context.Context, repo string, d digest.Digest) (Evidence, error) {
+	b.single++
+	return b.evidence.Evidence(ctx, repo, d)
+}
+
+func (b *batchEvidence) EvidenceMany(ctx context.Context, vs []storage.PackVersion) ([]Evidence, error) {
+	b.batches++
+	out := make([]Evidence, len(vs))
+	for i, v := range vs {
+		b.asked = append(b.asked, v.Digest)
+		out[i], _ = b.evidence.Evidence(ctx, v.Name, v.Digest)
+	}
+	return out, nil
+}
+
+// A BatchVerifier is asked once for a batch of versions, never about a
+// deleted one, and the evidence lines up with the versions as one call
+// per version would.
+func TestEvidenceInBatches(t *testing.T) {
+	table := &evidence{m: map[digest.Digest]Evidence{}}
+	vs := []storage.PackVersion{
+		{Name: "a", Version: "1.0.0", Digest: "sha256:aa"},
+		{Name: "a", Version: "2.0.0", Digest: "sha256:bb", Status: storage.PackDeleted},
+		{Name: "b", Version: "1.0.0", Digest: "sha256:cc"},
+	}
+	table.set("sha256:aa", Evidence{Verification: "verified", Attestations: []string{slsa}})
+	table.set("sha256:bb", Evidence{Verification: "verified"})
+	table.set("sha256:cc", Evidence{Verification: "invalid"})
+	one := &Service{ver: table}
+	want, err := one.evidence(t.Context(), vs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want[1].Verification != "" || want[0].Verification != "verified" || want[2].Verification != "invalid" {
+		t.Fatalf("one by one: %+v", want)
+	}
+	b := &batchEvidence{evidence: table}
+	got, err := (&Service{ver: b}).evidence(t.Context(), vs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) || b.batches != 1 || b.single != 0 || len(b.asked) != 2 {
+		t.Fatalf("batched: %+v (%d batches, %d single, asked %v), want %+v", got, b.batches, b.single, b.asked, want)
 	}
 }

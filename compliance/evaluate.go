@@ -28,6 +28,13 @@ type Verifier interface {
 	Evidence(ctx context.Context, repo string, d digest.Digest) (Evidence, error)
 }
 
+// BatchVerifier is an optional Verifier ability: the evidence about each
+// of vs's manifests, in order, at once (what every verdict shares is read
+// once per batch, not once per version).
+type BatchVerifier interface {
+	EvidenceMany(ctx context.Context, vs []storage.PackVersion) ([]Evidence, error)
+}
+
 // Finding statuses.
 const (
 	Pass = "pass"

@@ -297,20 +297,17 @@ func (s *Service) evaluateVersions(ctx context.Context, rules *Rules, parity par
 	now := s.now().UTC()
 	byName := map[string][]Rule{}
 	recs := make([]storage.ComplianceRecord, 0, writeBatch)
-	for _, v := range vs {
+	evs, err := s.evidence(ctx, vs)
+	if err != nil {
+		return err
+	}
+	for i, v := range vs {
 		rs, ok := byName[v.Name]
 		if !ok {
 			rs = rules.For(v.Name)
 			byName[v.Name] = rs
 		}
-		var ev Evidence
-		if v.Status != storage.PackDeleted {
-			var err error
-			if ev, err = s.ver.Evidence(ctx, v.Name, v.Digest); err != nil {
-				return fmt.Errorf("evidence of %s:%s: %w", v.Name, v.Version, err)
-			}
-		}
-		recs = append(recs, evaluate(v, ev, rs, parity, s.badOf(v), now))
+		recs = append(recs, evaluate(v, evs[i], rs, parity, s.badOf(v), now))
 		if len(recs) == writeBatch {
 			if err := s.st.PutComplianceRecords(ctx, recs); err != nil {
 				return err
@@ -319,6 +316,41 @@ func (s *Service) evaluateVersions(ctx context.Context, rules *Rules, parity par
 		}
 	}
 	return s.st.PutComplianceRecords(ctx, recs)
+}
+
+// evidence is the evidence about each of vs, in order; a deleted
+// version has none.
+func (s *Service) evidence(ctx context.Context, vs []storage.PackVersion) ([]Evidence, error) {
+	live := make([]storage.PackVersion, 0, len(vs))
+	for _, v := range vs {
+		if v.Status != storage.PackDeleted {
+			live = append(live, v)
+		}
+	}
+	var got []Evidence
+	if b, ok := s.ver.(BatchVerifier); ok {
+		var err error
+		if got, err = b.EvidenceMany(ctx, live); err != nil {
+			return nil, fmt.Errorf("evidence of %d versions: %w", len(live), err)
+		}
+	} else {
+		got = make([]Evidence, len(live))
+		for i, v := range live {
+			var err error
+			if got[i], err = s.ver.Evidence(ctx, v.Name, v.Digest); err != nil {
+				return nil, fmt.Errorf("evidence of %s:%s: %w", v.Name, v.Version, err)
+			}
+		}
+	}
+	out := make([]Evidence, len(vs))
+	j := 0
+	for i, v := range vs {
+		if v.Status != storage.PackDeleted {
+			out[i] = got[j]
+			j++
+		}
+	}
+	return out, nil
 }
 
 // badOf names the blobs of v (its manifest and files) a scrub found bad.

@@ -90,13 +90,9 @@ func (s *Service) Versions(ctx context.Context, name string) (*Versions, error) 
 	if err != nil {
 		return nil, err
 	}
-	shown := vs[:0]
-	for i := range vs {
-		if ok, err := s.listed(ctx, &vs[i]); err != nil {
-			return nil, err
-		} else if ok {
-			shown = append(shown, vs[i])
-		}
+	shown, err := s.listed(ctx, vs)
+	if err != nil {
+		return nil, err
 	}
 	return &Versions{Name: name, Versions: shown}, nil
 }
@@ -112,7 +108,8 @@ func (s *Service) List(ctx context.Context, q storage.PackQuery) (*VersionList, 
 	if err != nil {
 		return nil, err
 	}
-	out := &VersionList{Items: make([]Version, 0, min(len(vs), limit))}
+	out := &VersionList{}
+	page := make([]Version, 0, min(len(vs), limit))
 	for i := range vs {
 		if i == limit {
 			last := &vs[i-1]
@@ -123,14 +120,12 @@ func (s *Service) List(ctx context.Context, q storage.PackQuery) (*VersionList, 
 		// A pending version, or one of a repository the caller may not
 		// pull, leaves the page short rather than shift the cursor, which
 		// stays on the rows the store returned.
-		if !registry.MayPull(ctx, v.Name) {
-			continue
+		if registry.MayPull(ctx, v.Name) {
+			page = append(page, v)
 		}
-		if ok, err := s.listed(ctx, &v); err != nil {
-			return nil, err
-		} else if ok {
-			out.Items = append(out.Items, v)
-		}
+	}
+	if out.Items, err = s.listed(ctx, page); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

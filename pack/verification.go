@@ -14,6 +14,19 @@ type VerificationReporter interface {
 	SignatureReport(ctx context.Context, name string, d digest.Digest) (*SignatureReport, error)
 }
 
+// BatchVerificationReporter is an optional VerificationReporter ability:
+// the reports of several manifests at once, in order, for a listing page
+// (the reporter reads what every report shares once).
+type BatchVerificationReporter interface {
+	SignatureReports(ctx context.Context, versions []VersionRef) ([]*SignatureReport, error)
+}
+
+// VersionRef names the manifest of a pack version.
+type VersionRef struct {
+	Name   string
+	Digest digest.Digest
+}
+
 // SignatureReport is the signature part of a version as the API shows it.
 type SignatureReport struct {
 	// Verification is one word: verified, unsigned, invalid or untrusted.
@@ -46,10 +59,33 @@ func (s *Service) report(ctx context.Context, v *Version) error {
 	return nil
 }
 
-// listed attaches the report and says whether v belongs in a listing.
-func (s *Service) listed(ctx context.Context, v *Version) (bool, error) {
-	if err := s.report(ctx, v); err != nil {
-		return false, err
+// listed attaches the reports to vs and returns those that belong in a
+// listing: pending versions are left out.
+func (s *Service) listed(ctx context.Context, vs []Version) ([]Version, error) {
+	if b, ok := s.verifier.(BatchVerificationReporter); ok {
+		refs := make([]VersionRef, len(vs))
+		for i := range vs {
+			refs[i] = VersionRef{vs[i].Name, digest.Digest(vs[i].Digest)}
+		}
+		reps, err := b.SignatureReports(ctx, refs)
+		if err != nil {
+			return nil, err
+		}
+		for i := range vs {
+			vs[i].SignatureReport = reps[i]
+		}
+	} else {
+		for i := range vs {
+			if err := s.report(ctx, &vs[i]); err != nil {
+				return nil, err
+			}
+		}
 	}
-	return v.SignatureReport == nil || !v.SignatureReport.Pending, nil
+	out := vs[:0]
+	for _, v := range vs {
+		if v.SignatureReport == nil || !v.SignatureReport.Pending {
+			out = append(out, v)
+		}
+	}
+	return out, nil
 }

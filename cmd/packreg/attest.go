@@ -46,8 +46,30 @@ func (r packReporter) SignatureReport(ctx context.Context, name string, d digest
 	if err != nil {
 		return nil, err
 	}
+	return packReport(rep), nil
+}
+
+// SignatureReports is pack.BatchVerificationReporter: a listing page's
+// reports under one read of the key ring and trusted roots.
+func (r packReporter) SignatureReports(ctx context.Context, vs []pack.VersionRef) ([]*pack.SignatureReport, error) {
+	subjects := make([]attest.Subject, len(vs))
+	for i, v := range vs {
+		subjects[i] = attest.Subject{Repo: v.Name, Digest: v.Digest}
+	}
+	reps, err := r.svc.EvaluateMany(ctx, subjects, attest.MaxSupersededShown)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*pack.SignatureReport, len(reps))
+	for i, rep := range reps {
+		out[i] = packReport(rep)
+	}
+	return out, nil
+}
+
+func packReport(rep *attest.Report) *pack.SignatureReport {
 	return &pack.SignatureReport{Verification: rep.Verification, Signatures: rep.Signatures,
-		Attestations: rep.Attestations, Pending: rep.Policy.Pending}, nil
+		Attestations: rep.Attestations, Pending: rep.Policy.Pending}
 }
 
 // registryOptions are the hooks the registry is built with.

@@ -52,6 +52,29 @@ func (e evidence) Evidence(ctx context.Context, repo string, d digest.Digest) (c
 	if err != nil {
 		return compliance.Evidence{}, err
 	}
+	return evidenceOf(rep), nil
+}
+
+// EvidenceMany is compliance.BatchVerifier: one read of the key ring and
+// trusted roots per batch, and no superseded history, which evidence
+// never reads.
+func (e evidence) EvidenceMany(ctx context.Context, vs []storage.PackVersion) ([]compliance.Evidence, error) {
+	subjects := make([]attest.Subject, len(vs))
+	for i, v := range vs {
+		subjects[i] = attest.Subject{Repo: v.Name, Digest: v.Digest}
+	}
+	reps, err := e.att.EvaluateMany(ctx, subjects, 0)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]compliance.Evidence, len(reps))
+	for i, rep := range reps {
+		out[i] = evidenceOf(rep)
+	}
+	return out, nil
+}
+
+func evidenceOf(rep *attest.Report) compliance.Evidence {
 	ev := compliance.Evidence{Verification: rep.Verification}
 	for _, f := range append(rep.Signatures, rep.Attestations...) {
 		if f.Superseded != nil || f.Status != storage.SigVerified {
@@ -64,7 +87,7 @@ func (e evidence) Evidence(ctx context.Context, repo string, d digest.Digest) (c
 			ev.Newest = *f.Recorded
 		}
 	}
-	return ev, nil
+	return ev
 }
 
 // attach subscribes the evaluator to the outbox before the registry serves.
