@@ -333,9 +333,12 @@ func (a *attestRun) current(fs []attestFinding) []attestFinding {
 // new one is recorded), so this is how a client knows it is done.
 func (a *attestRun) await(t *testing.T, repo, version, want string, sigs, atts int) *attestReport {
 	t.Helper()
-	var rep attestReport
 	deadline := time.Now().Add(30 * time.Second)
 	for {
+		// A fresh report each poll: decoding into the last one's slices
+		// keeps a field an element no longer has (a "superseded" time
+		// stays on what is now a current finding).
+		var rep attestReport
 		resp, body := a.c.do("GET", "/api/v1/packs/"+repo+"/versions/"+version+"/verification", nil, nil)
 		if resp.StatusCode == http.StatusOK && json.Unmarshal(body, &rep) == nil && rep.Verification == want &&
 			len(a.current(rep.Signatures)) == sigs && len(a.current(rep.Attestations)) == atts {
