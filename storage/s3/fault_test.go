@@ -118,7 +118,7 @@ func TestFaultsNeverPublishWrongData(t *testing.T) {
 	}
 	root := direct.key("uploads") + "/"
 	var left []string
-	direct.listObjects(ctx, root, func(o types.Object) { left = append(left, *o.Key) })
+	direct.listObjects(ctx, root, func(o types.Object) error { left = append(left, *o.Key); return nil })
 	direct.listUploads(ctx, root, func(m types.MultipartUpload) { left = append(left, "multipart "+*m.Key) })
 	if len(left) > 0 {
 		t.Errorf("after purge: %v", left)

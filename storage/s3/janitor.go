@@ -30,7 +30,10 @@ func (s *Store) PurgeUploads(ctx context.Context, cutoff time.Time) (int, error)
 			last[id] = t
 		}
 	}
-	err := s.listObjects(ctx, root, func(o types.Object) { seen(aws.ToString(o.Key), aws.ToTime(o.LastModified)) })
+	err := s.listObjects(ctx, root, func(o types.Object) error {
+		seen(aws.ToString(o.Key), aws.ToTime(o.LastModified))
+		return nil
+	})
 	if err != nil {
 		return 0, err
 	}
@@ -96,7 +99,10 @@ func (s *Store) purgeDir(ctx context.Context, dir string) error {
 		return err
 	}
 	var keys []string
-	if err := s.listObjects(ctx, dir, func(o types.Object) { keys = append(keys, aws.ToString(o.Key)) }); err != nil {
+	if err := s.listObjects(ctx, dir, func(o types.Object) error {
+		keys = append(keys, aws.ToString(o.Key))
+		return nil
+	}); err != nil {
 		return err
 	}
 	if err := s.deleteKeys(ctx, keys); err != nil {
@@ -105,7 +111,9 @@ func (s *Store) purgeDir(ctx context.Context, dir string) error {
 	return errors.Join(errs...)
 }
 
-func (s *Store) listObjects(ctx context.Context, prefix string, fn func(types.Object)) error {
+// listObjects calls fn for every object under prefix, a listing page
+// (up to 1,000 keys) at a time; an error of fn ends the listing.
+func (s *Store) listObjects(ctx context.Context, prefix string, fn func(types.Object) error) error {
 	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.cfg.Bucket, Prefix: &prefix})
 	for p.HasMorePages() {
 		out, err := p.NextPage(ctx)
@@ -113,7 +121,9 @@ func (s *Store) listObjects(ctx context.Context, prefix string, fn func(types.Ob
 			return s.wrap("list", prefix, err)
 		}
 		for _, o := range out.Contents {
-			fn(o)
+			if err := fn(o); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -140,7 +140,7 @@ func uploadLeftovers(t testing.TB, s *Store, u *storage.Upload) []string {
 	dir, _ := s.uploadDir(u.ID)
 	var left []string
 	ctx := context.Background()
-	if err := s.listObjects(ctx, dir, func(o types.Object) { left = append(left, *o.Key) }); err != nil {
+	if err := s.listObjects(ctx, dir, func(o types.Object) error { left = append(left, *o.Key); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.listUploads(ctx, dir, func(m types.MultipartUpload) { left = append(left, "multipart "+*m.UploadId) }); err != nil {
