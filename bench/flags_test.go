@@ -2,6 +2,7 @@ package main
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -15,6 +16,9 @@ func TestParseFlags(t *testing.T) {
 	}
 	if o.distribution != "" || o.rounds != 2 || o.markdown != "B.md" || !o.suites["packs"] || !o.suites["replicas"] || o.suites["blobs"] {
 		t.Errorf("parsed %+v", o)
+	}
+	if n := noDistributionNote(o); !strings.Contains(n, "-distribution off") || strings.Contains(n, "install") {
+		t.Errorf("-distribution off: note %q blames a missing install", n)
 	}
 	if o.packVersions != 1_000 || o.mirrorVersions != 100 {
 		t.Errorf("-quick: %d pack versions, %d mirrored, want 1,000 and 100", o.packVersions, o.mirrorVersions)

@@ -30,6 +30,7 @@ type options struct {
 	suites  map[string]bool // the steps to run
 
 	distribution string // Distribution's `registry` binary; "" when not found or -distribution off
+	distOff      bool   // -distribution off: the note must not blame a missing install
 	rounds       int    // samples per registry in each side-by-side row
 	markdown     string // file the report is also written to as markdown
 	mdNote       string // a line under BENCH.md's title (why a subset, the machine's state)
@@ -80,7 +81,7 @@ func parseFlags(args []string) (options, error) {
 	default:
 		return o, fmt.Errorf("-backend %q: want disk, s3 or all", o.backend)
 	}
-	if *dist != "off" {
+	if o.distOff = *dist == "off"; !o.distOff {
 		o.distribution = findDistribution(*dist)
 	}
 	o.rounds = *rounds
@@ -184,7 +185,7 @@ func run(ctx context.Context, o options) (err error) {
 	if o.distribution != "" {
 		rep.distribution = o.distribution + " (" + distVersion(ctx, o.distribution) + ")"
 	} else {
-		rep.note("Distribution: not run (no `registry` binary on PATH or in ~/go/bin; install it with .ci/tools.sh or pass -distribution PATH): the side-by-side rows show packreg only")
+		rep.note(noDistributionNote(o))
 	}
 
 	// The disk backend's data dir exists before the server starts, so the
@@ -477,4 +478,12 @@ func redactArgs(args []string) []string {
 		out[i] = redactURL(a)
 	}
 	return out
+}
+
+// noDistributionNote says why the side-by-side rows are packreg's alone.
+func noDistributionNote(o options) string {
+	if o.distOff {
+		return "Distribution: not run (-distribution off): the side-by-side rows show packreg only"
+	}
+	return "Distribution: not run (no `registry` binary on PATH or in ~/go/bin; install it with .ci/tools.sh or pass -distribution PATH): the side-by-side rows show packreg only"
 }
