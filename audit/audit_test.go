@@ -295,3 +295,29 @@ func TestConfigRecordedOnceByReplicas(t *testing.T) {
 		t.Fatalf("replicas appended %v, the trail holds %d config.change records (%v); want exactly one", appended, len(recs), err)
 	}
 }
+
+// TestWatchRecordsInTheWritingTransaction: once the recorder watches a
+// store that audits inline, a change and its record are one write
+// transaction (one commit, one fsync), not the change and then a drain,
+// and nothing waits in the outbox for the trail.
+func TestWatchRecordsInTheWritingTransaction(t *testing.T) {
+	s := open(t)
+	audit.NewRecorder(s, slog.New(slog.DiscardHandler)).Watch()
+	ctx := t.Context()
+	d := digest.FromBytes(digest.SHA256, []byte("b"))
+	e := registry.Event{Action: registry.ActionBlobPush, Repo: "r", Digest: d, Size: 1, Actor: "anonymous@10.0.0.1:5", At: time.Now()}
+	before := s.Writes()
+	if err := s.LinkBlob(ctx, "r", d, 1, e.Record()); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Writes() - before; n != 1 {
+		t.Fatalf("a blob push and its record took %d write transactions, want 1", n)
+	}
+	recs, err := s.ListAudit(ctx, storage.AuditQuery{})
+	if err != nil || len(recs) != 1 || recs[0].Action != "blob.push" || recs[0].Digest != d {
+		t.Fatalf("trail right after the push: %+v, %v", recs, err)
+	}
+	if n, err := s.CountPendingEvents(ctx, storage.AuditConsumer); err != nil || n != 0 {
+		t.Fatalf("%d events queued for the trail (%v), want none", n, err)
+	}
+}

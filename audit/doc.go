@@ -9,15 +9,19 @@
 // first record that was deleted or edited, and counts the changes whose
 // records are still queued.
 //
-// Why an outbox: a change and its record must not be separable by a
-// crash. Each writer records an event in the transaction that makes the
-// change (storage.Outbox); the recorder appends the record and
-// acknowledges the event in one transaction under the chain head's lock
-// (storage.Outbox.AuditEvents), right after the commit (Watch), and what
-// that could not do is done at the next start (Flush) or within seconds
-// (Run). Appending to the chain inside every change's own transaction
-// would do too, but would make every push on every replica wait for the
-// one head row.
+// Why in the writing transaction: a change and its record must not be
+// separable by a crash. Each writer records its events in the transaction
+// that makes the change, and once Watch ran the store appends their
+// records there too (storage.InlineAuditor), extending the chain last,
+// after the writer's own row locks: one commit per change. Appending in a
+// second transaction right after the commit (the outbox drain,
+// storage.Outbox.AuditEvents) cost every write a second commit and fsync,
+// about a tenth of a manifest PUT's CPU on SQLite. On PostgreSQL the head
+// row's lock is now held until each writing commit, so writes from every
+// replica take turns there for the length of a commit; the drain took the
+// same lock for a commit of its own after each write, so that is no new
+// wait. The outbox still carries what an earlier run queued, and stores
+// that cannot append inline: Flush at start and Run record it.
 //
 // Records live in the metadata store (storage.AuditLog), one hash chain
 // for the whole registry; storage.VerifyAudit is the verification. Pack

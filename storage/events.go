@@ -63,7 +63,8 @@ type Outbox interface {
 	// CountPendingEvents is how many events consumer has not acknowledged.
 	CountPendingEvents(ctx context.Context, consumer string) (int64, error)
 	// AuditEvents appends the audit records of up to n events pending for
-	// AuditConsumer (n <= 0: a default batch) and acknowledges them, in
+	// AuditConsumer (none once the store audits inline, InlineAuditor,
+	// but what was queued before) (n <= 0: a default batch) and acknowledges them, in
 	// one transaction under the chain head's lock: each event becomes
 	// exactly one record, however many drains run at once (replicas too).
 	// It returns how many it recorded.
@@ -73,4 +74,18 @@ type Outbox interface {
 	// returns: the place to drain (or wake a drainer) right away. fn gets a
 	// context that outlives the caller's cancellation.
 	OnEvents(fn func(ctx context.Context))
+}
+
+// InlineAuditor is an Outbox that can append the audit records of the
+// events it records in the transaction that records them, instead of
+// queueing them for AuditConsumer: a change and its record then commit
+// together, in one commit, and nothing is left for AuditEvents but what
+// was queued before (by an earlier start, or by a replica that does not
+// record inline). The chain and its head lock are those of AppendAudit:
+// the head is extended last in the writing transaction, after the
+// writer's own row locks.
+type InlineAuditor interface {
+	// AuditInline makes every later write record its events' audit
+	// records in its own transaction. It cannot be undone.
+	AuditInline()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -20,10 +21,21 @@ import (
 // are never given twice (on SQLite, AUTOINCREMENT: migration 9), so an
 // acknowledgement by id can only ever delete the event it names.
 
-// recordEvents queues evs for every consumer, inside tx. Writers call it
-// after their own statements, and then notify the listeners once the
-// transaction committed (committed).
+// recordEvents queues evs for every consumer, inside tx, and with
+// AuditInline appends their audit records there too (and queues nothing
+// for the audit consumer): the change, its events and its records then
+// cost one commit instead of two. Writers call it after their own
+// statements, so the chain head's lock comes last, and then notify the
+// listeners once the transaction committed (committed).
 func (s *Store) recordEvents(ctx context.Context, tx *sql.Tx, evs []storage.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	inline := s.auditInline.Load()
+	exclude := "" // no consumer has an empty name (AddEventConsumer)
+	if inline {
+		exclude = storage.AuditConsumer
+	}
 	now := time.Now().UTC()
 	for _, e := range evs {
 		at := e.At
@@ -31,12 +43,28 @@ func (s *Store) recordEvents(ctx context.Context, tx *sql.Tx, evs []storage.Even
 			at = now
 		}
 		if _, err := s.exec(ctx, tx, qQueueEvent, at.UnixNano(), e.Actor, e.Action, e.Target,
-			string(e.Digest), storage.AuditDetailsJSON(e.Details), e.Action); err != nil {
+			string(e.Digest), storage.AuditDetailsJSON(e.Details), exclude, e.Action); err != nil {
 			return fmt.Errorf("record event %s %s: %w", e.Action, e.Target, err)
 		}
 	}
+	if !inline {
+		return nil
+	}
+	recs := make([]*storage.AuditRecord, len(evs))
+	for i := range evs {
+		recs[i] = evs[i].AuditRecord()
+		if recs[i].At.IsZero() {
+			recs[i].At = now // the event's time, as a queued event would keep it
+		}
+	}
+	if err := s.appendAudit(ctx, tx, recs); err != nil {
+		return fmt.Errorf("audit record of %s %s: %w", evs[0].Action, evs[0].Target, err)
+	}
 	return nil
 }
+
+// AuditInline is storage.InlineAuditor's.
+func (s *Store) AuditInline() { s.auditInline.Store(true) }
 
 // writeRow runs q, which must change one row, and records evs with it in
 // one transaction; when q changes none the write fails with none (the
@@ -135,6 +163,17 @@ func (s *Store) AuditEvents(ctx context.Context, n int) (int, error) {
 	if n <= 0 {
 		n = auditBatch
 	}
+	// Nothing queued is the rule once writes record inline (AuditInline),
+	// and a drain that finds nothing must not cost a write transaction
+	// (and a commit) after every change. An event committed after this
+	// read is drained by its own writer's listeners, or by the next Run.
+	var one int
+	switch err := s.row(ctx, s.r, qAnyEvent, storage.AuditConsumer).Scan(&one); {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, nil
+	case err != nil:
+		return 0, s.fail("audit events", err)
+	}
 	var done int
 	err := s.write(ctx, "audit events", func(ctx context.Context, tx *sql.Tx) error {
 		done = 0
@@ -209,7 +248,7 @@ var (
 	// parameters' types, which a SELECT list cannot infer.
 	qQueueEvent = query(`INSERT INTO event_queue (consumer, at, actor, action, target, digest, details)
 		SELECT name, CAST(? AS {{int}}), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT)
-		FROM event_consumers c WHERE NOT EXISTS (SELECT 1 FROM event_consumer_skips k
+		FROM event_consumers c WHERE c.name <> CAST(? AS TEXT) AND NOT EXISTS (SELECT 1 FROM event_consumer_skips k
 			WHERE k.consumer = c.name AND k.action = CAST(? AS TEXT)) ORDER BY name`)
 	qAddConsumer   = query(`INSERT INTO event_consumers (name) VALUES (?) ON CONFLICT (name) DO NOTHING`)
 	qClearSkips    = query(`DELETE FROM event_consumer_skips WHERE consumer = ?`)
@@ -218,6 +257,7 @@ var (
 		WHERE consumer = ? ORDER BY id LIMIT ?`)
 	qAckEvent    = query(`DELETE FROM event_queue WHERE id = ? AND consumer = ?`)
 	qCountEvents = query(`SELECT count(*) FROM event_queue WHERE consumer = ?`)
+	qAnyEvent    = query(`SELECT 1 FROM event_queue WHERE consumer = ? LIMIT 1`)
 	// A no-op update: it takes the head row's lock (PostgreSQL) or the
 	// write lock (SQLite) before anything is read.
 	qAuditLock = query(`UPDATE audit_head SET seq = seq WHERE id = 1`)

@@ -70,6 +70,9 @@ type Store struct {
 	// Listeners of committed events (OnEvents).
 	lmu       sync.Mutex
 	listeners []func(context.Context)
+	// auditInline: writes append their events' audit records themselves
+	// (AuditInline) instead of queueing them for the audit consumer.
+	auditInline atomic.Bool
 
 	// obs, when set (ObserveOps), times every statement and commit.
 	obs atomic.Pointer[storage.OpObserver]
@@ -84,6 +87,7 @@ var (
 	_ storage.Store         = (*Store)(nil)
 	_ storage.Pinger        = (*Store)(nil)
 	_ storage.OpsObservable = (*Store)(nil)
+	_ storage.InlineAuditor = (*Store)(nil)
 )
 
 // New migrates db to the current schema and returns a store over it. The
