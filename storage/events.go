@@ -69,10 +69,12 @@ type Outbox interface {
 	// exactly one record, however many drains run at once (replicas too).
 	// It returns how many it recorded.
 	AuditEvents(ctx context.Context, n int) (int, error)
-	// OnEvents registers fn, called after every commit that recorded
-	// events, on the committing goroutine, before the writing method
-	// returns: the place to drain (or wake a drainer) right away. fn gets a
-	// context that outlives the caller's cancellation.
+	// OnEvents registers fn, called after every commit that queued events
+	// for a consumer (not after one whose events every consumer skips or
+	// the inline audit trail took), on the committing goroutine, before
+	// the writing method returns: the place to drain (or wake a drainer)
+	// right away. fn gets a context that outlives the caller's
+	// cancellation.
 	OnEvents(fn func(ctx context.Context))
 }
 

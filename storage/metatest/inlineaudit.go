@@ -1,8 +1,10 @@
 package metatest
 
 import (
+	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/packreg/packreg/storage"
@@ -124,5 +126,26 @@ var inlineAuditCases = []testCase{
 			t.Fatalf("trail has %d records, want %d", len(seen), len(want))
 		}
 		verifies(t, s, true, 0)
+	}},
+	{"InlineAuditWakesOnlyForQueuedEvents", func(t *testing.T, s storage.Store) {
+		ok(t, s.AddEventConsumer(ctx(t), "index", "blob.push"), "AddEventConsumer")
+		var wakes atomic.Int64
+		s.OnEvents(func(context.Context) { wakes.Add(1) })
+		// Queued for the audit consumer: its drainer must be woken.
+		ok(t, s.LinkBlob(ctx(t), "r", dg("a"), 1, ev("blob.push", "r", "a")), "LinkBlob a")
+		if n := wakes.Load(); n != 1 {
+			t.Fatalf("a blob push queued for the trail woke the listeners %d times, want 1", n)
+		}
+		inline(t, s)
+		// The trail records it inline and index skips it: nothing to drain.
+		ok(t, s.LinkBlob(ctx(t), "r", dg("b"), 1, ev("blob.push", "r", "b")), "LinkBlob b")
+		if n := wakes.Load(); n != 1 {
+			t.Fatalf("a blob push that queued nothing woke the listeners (%d wake-ups, want 1)", n)
+		}
+		ok(t, s.PutManifest(ctx(t), manifest("r", "m1"), nil,
+			storage.PutManifestOptions{Events: []storage.Event{ev("manifest.push", "r", "m1")}}), "PutManifest")
+		if n := wakes.Load(); n != 2 {
+			t.Fatalf("a manifest push queued for index woke the listeners %d times in all, want 2", n)
+		}
 	}},
 }

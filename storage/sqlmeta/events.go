@@ -26,8 +26,11 @@ import (
 // for the audit consumer): the change, its events and its records then
 // cost one commit instead of two. Writers call it after their own
 // statements, so the chain head's lock comes last, and then notify the
-// listeners once the transaction committed (committed).
-func (s *Store) recordEvents(ctx context.Context, tx *sql.Tx, evs []storage.Event) error {
+// listeners once the transaction committed (committed) when *queued, the
+// rows queued (set, not added to: a retried body starts over), says there
+// is anything to drain.
+func (s *Store) recordEvents(ctx context.Context, tx *sql.Tx, evs []storage.Event, queued *int64) error {
+	*queued = 0
 	if len(evs) == 0 {
 		return nil
 	}
@@ -42,10 +45,12 @@ func (s *Store) recordEvents(ctx context.Context, tx *sql.Tx, evs []storage.Even
 		if at.IsZero() {
 			at = now
 		}
-		if _, err := s.exec(ctx, tx, qQueueEvent, at.UnixNano(), e.Actor, e.Action, e.Target,
-			string(e.Digest), storage.AuditDetailsJSON(e.Details), exclude, e.Action); err != nil {
+		n, err := s.exec(ctx, tx, qQueueEvent, at.UnixNano(), e.Actor, e.Action, e.Target,
+			string(e.Digest), storage.AuditDetailsJSON(e.Details), exclude, e.Action)
+		if err != nil {
 			return fmt.Errorf("record event %s %s: %w", e.Action, e.Target, err)
 		}
+		*queued += n
 	}
 	if !inline {
 		return nil
@@ -70,6 +75,7 @@ func (s *Store) AuditInline() { s.auditInline.Store(true) }
 // one transaction; when q changes none the write fails with none (the
 // caller's ErrConflict or ErrNotFound, naming what it wrote).
 func (s *Store) writeRow(ctx context.Context, op string, none error, evs []storage.Event, q *Query, args ...any) error {
+	var queued int64
 	err := s.write(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
 		n, err := s.exec(ctx, tx, q, args...)
 		if err == nil && n == 0 {
@@ -78,14 +84,17 @@ func (s *Store) writeRow(ctx context.Context, op string, none error, evs []stora
 		if err != nil {
 			return err
 		}
-		return s.recordEvents(ctx, tx, evs)
+		return s.recordEvents(ctx, tx, evs, &queued)
 	})
-	return s.committed(ctx, err, evs)
+	return s.committed(ctx, err, queued)
 }
 
-// committed tells the listeners that a write recording events committed.
-func (s *Store) committed(ctx context.Context, err error, evs []storage.Event) error {
-	if err != nil || len(evs) == 0 {
+// committed tells the listeners that a write that queued events
+// committed. One that queued none (a blob push, which no drainer but the
+// inline audit trail wants) wakes nobody: each wake-up was a read per
+// listener.
+func (s *Store) committed(ctx context.Context, err error, queued int64) error {
+	if err != nil || queued == 0 {
 		return err
 	}
 	s.lmu.Lock()

@@ -78,6 +78,7 @@ func (s *Store) SweepManifest(ctx context.Context, repo string, d digest.Digest,
 		evs     []storage.Event
 		deleted bool
 	)
+	var queued int64
 	err := s.write(ctx, "sweep manifest", func(ctx context.Context, tx *sql.Tx) error {
 		deleted = false
 		id, err := s.repoID(ctx, tx, repo)
@@ -113,17 +114,18 @@ func (s *Store) SweepManifest(ctx context.Context, repo string, d digest.Digest,
 			return err
 		}
 		deleted = true
-		return s.recordWith(ctx, tx, o.Events, o.Index, &evs)
+		return s.recordWith(ctx, tx, o.Events, o.Index, &evs, &queued)
 	})
 	if !deleted {
-		evs = nil
+		queued = 0
 	}
-	return deleted, s.committed(ctx, err, evs)
+	return deleted, s.committed(ctx, err, queued)
 }
 
 func (s *Store) SweepLinks(ctx context.Context, cutoff time.Time, ls []storage.LinkSweep) ([]bool, error) {
 	done := make([]bool, len(ls))
 	var evs []storage.Event
+	var queued int64
 	err := s.write(ctx, "sweep links", func(ctx context.Context, tx *sql.Tx) error {
 		clear(done)
 		evs = evs[:0]
@@ -136,13 +138,13 @@ func (s *Store) SweepLinks(ctx context.Context, cutoff time.Time, ls []storage.L
 				evs = append(evs, l.Events...)
 			}
 		}
-		return s.recordEvents(ctx, tx, evs)
+		return s.recordEvents(ctx, tx, evs, &queued)
 	})
 	if err != nil {
 		clear(done)
-		evs = nil
+		queued = 0
 	}
-	return done, s.committed(ctx, err, evs)
+	return done, s.committed(ctx, err, queued)
 }
 
 // sweepLink is one link of SweepLinks.
@@ -285,17 +287,18 @@ func (s *Store) listRuns(ctx context.Context, op string, q *Query, before int64,
 func (s *Store) MarkBlobBad(ctx context.Context, d digest.Digest, detail string, evs ...storage.Event) (bool, error) {
 	now := time.Now().UnixNano()
 	added := false
+	var queued int64
 	err := s.write(ctx, "mark blob bad", func(ctx context.Context, tx *sql.Tx) error {
 		n, err := s.exec(ctx, tx, qMarkBlobBad, string(d), now, detail)
 		if added = n > 0; err != nil || !added {
 			return err
 		}
-		return s.recordEvents(ctx, tx, evs)
+		return s.recordEvents(ctx, tx, evs, &queued)
 	})
 	if !added {
-		evs = nil
+		queued = 0
 	}
-	return added, s.committed(ctx, err, evs)
+	return added, s.committed(ctx, err, queued)
 }
 
 func (s *Store) BlobBad(ctx context.Context, d digest.Digest) (string, bool, error) {

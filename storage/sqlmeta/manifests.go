@@ -61,6 +61,7 @@ func (s *Store) PutManifest(ctx context.Context, m *storage.Manifest, tags []str
 		}
 	}
 	var evs []storage.Event
+	var queued int64
 	err = s.write(ctx, "put manifest", func(ctx context.Context, tx *sql.Tx) error {
 		id, err := s.ensureRepo(ctx, tx, m.Repo)
 		if err != nil {
@@ -110,9 +111,9 @@ func (s *Store) PutManifest(ctx context.Context, m *storage.Manifest, tags []str
 				return err
 			}
 		}
-		return s.recordWith(ctx, tx, o.Events, o.Index, &evs)
+		return s.recordWith(ctx, tx, o.Events, o.Index, &evs, &queued)
 	})
-	return s.committed(ctx, err, evs)
+	return s.committed(ctx, err, queued)
 }
 
 // lockPresent makes sure each of ds is a blob linked into, or a manifest
@@ -141,14 +142,15 @@ func (s *Store) lockPresent(ctx context.Context, tx *sql.Tx, id int64, repo stri
 
 // recordWith applies the index changes of a registry write and records
 // its events, then those of the index changes, setting *all to every
-// event recorded (for committed): a retried transaction starts over.
-func (s *Store) recordWith(ctx context.Context, tx *sql.Tx, evs []storage.Event, ix storage.IndexChanges, all *[]storage.Event) error {
+// event recorded and *queued as recordEvents does (for committed): a
+// retried transaction starts over.
+func (s *Store) recordWith(ctx context.Context, tx *sql.Tx, evs []storage.Event, ix storage.IndexChanges, all *[]storage.Event, queued *int64) error {
 	more, err := s.applyIndex(ctx, tx, ix)
 	if err != nil {
 		return err
 	}
 	*all = append(slices.Clip(evs), more...)
-	return s.recordEvents(ctx, tx, *all)
+	return s.recordEvents(ctx, tx, *all, queued)
 }
 
 // claim applies one TagClaim inside PutManifest's transaction.
@@ -221,6 +223,7 @@ func (s *Store) GetManifest(ctx context.Context, repo string, d digest.Digest) (
 
 func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest, o storage.DeleteOptions) error {
 	var evs []storage.Event
+	var queued int64
 	err := s.write(ctx, "delete manifest", func(ctx context.Context, tx *sql.Tx) error {
 		id, err := s.repoID(ctx, tx, repo)
 		if err != nil {
@@ -237,9 +240,9 @@ func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest
 		if err != nil {
 			return err
 		}
-		return s.recordWith(ctx, tx, o.Events, o.Index, &evs)
+		return s.recordWith(ctx, tx, o.Events, o.Index, &evs, &queued)
 	})
-	return s.committed(ctx, err, evs)
+	return s.committed(ctx, err, queued)
 }
 
 // Referrers reads the (repo_id, subject, artifact_type, digest) index. The
@@ -300,6 +303,7 @@ func (s *Store) ListTags(ctx context.Context, repo, last string, n int) ([]strin
 
 func (s *Store) DeleteTag(ctx context.Context, repo, tag string, o storage.DeleteOptions) error {
 	var evs []storage.Event
+	var queued int64
 	err := s.write(ctx, "delete tag", func(ctx context.Context, tx *sql.Tx) error {
 		n, err := s.exec(ctx, tx, qDeleteTag, repo, tag)
 		if err == nil && n == 0 {
@@ -308,9 +312,9 @@ func (s *Store) DeleteTag(ctx context.Context, repo, tag string, o storage.Delet
 		if err != nil {
 			return err
 		}
-		return s.recordWith(ctx, tx, o.Events, o.Index, &evs)
+		return s.recordWith(ctx, tx, o.Events, o.Index, &evs, &queued)
 	})
-	return s.committed(ctx, err, evs)
+	return s.committed(ctx, err, queued)
 }
 
 // Annotations are stored as a JSON object, NULL when there are none.

@@ -38,6 +38,7 @@ func (s *Store) ListRepositories(ctx context.Context, last string, n int) ([]str
 
 func (s *Store) LinkBlob(ctx context.Context, repo string, d digest.Digest, size int64, evs ...storage.Event) error {
 	now := time.Now().UnixNano()
+	var queued int64
 	err := s.write(ctx, "link blob", func(ctx context.Context, tx *sql.Tx) error {
 		id, err := s.ensureRepo(ctx, tx, repo)
 		if err != nil {
@@ -46,9 +47,9 @@ func (s *Store) LinkBlob(ctx context.Context, repo string, d digest.Digest, size
 		if _, err = s.exec(ctx, tx, qLinkBlob, id, string(d), size, now, now); err != nil {
 			return err
 		}
-		return s.recordEvents(ctx, tx, evs)
+		return s.recordEvents(ctx, tx, evs, &queued)
 	})
-	return s.committed(ctx, err, evs)
+	return s.committed(ctx, err, queued)
 }
 
 func (s *Store) BlobSize(ctx context.Context, repo string, d digest.Digest) (int64, error) {
@@ -61,6 +62,7 @@ func (s *Store) BlobSize(ctx context.Context, repo string, d digest.Digest) (int
 }
 
 func (s *Store) UnlinkBlob(ctx context.Context, repo string, d digest.Digest, evs ...storage.Event) error {
+	var queued int64
 	err := s.write(ctx, "unlink blob", func(ctx context.Context, tx *sql.Tx) error {
 		n, err := s.exec(ctx, tx, qUnlinkBlob, repo, string(d))
 		if err == nil && n == 0 {
@@ -69,9 +71,9 @@ func (s *Store) UnlinkBlob(ctx context.Context, repo string, d digest.Digest, ev
 		if err != nil {
 			return err
 		}
-		return s.recordEvents(ctx, tx, evs)
+		return s.recordEvents(ctx, tx, evs, &queued)
 	})
-	return s.committed(ctx, err, evs)
+	return s.committed(ctx, err, queued)
 }
 
 func (s *Store) FindBlob(ctx context.Context, d digest.Digest) (string, int64, error) {

@@ -15,6 +15,7 @@ import (
 //	        created, created_by
 
 func (s *Store) CreateRobot(ctx context.Context, r *storage.Robot, evs ...storage.Event) error {
+	var queued int64
 	err := s.write(ctx, "create robot", func(ctx context.Context, tx *sql.Tx) error {
 		n, err := s.exec(ctx, tx, qCreateRobot, r.Name, r.SecretHash, r.Rules, nanos(r.ExpiresAt),
 			boolInt(r.Disabled), nanos(r.Created), r.CreatedBy)
@@ -24,9 +25,9 @@ func (s *Store) CreateRobot(ctx context.Context, r *storage.Robot, evs ...storag
 		if err != nil {
 			return err
 		}
-		return s.recordEvents(ctx, tx, evs)
+		return s.recordEvents(ctx, tx, evs, &queued)
 	})
-	return s.committed(ctx, err, evs)
+	return s.committed(ctx, err, queued)
 }
 
 func (s *Store) GetRobot(ctx context.Context, name string) (*storage.Robot, error) {
@@ -64,6 +65,7 @@ func (s *Store) DeleteRobot(ctx context.Context, name string, evs ...storage.Eve
 
 // robotWrite runs one statement on an existing robot and records evs.
 func (s *Store) robotWrite(ctx context.Context, what, name string, evs []storage.Event, q *Query, args ...any) error {
+	var queued int64
 	err := s.write(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
 		n, err := s.exec(ctx, tx, q, args...)
 		if err != nil {
@@ -72,9 +74,9 @@ func (s *Store) robotWrite(ctx context.Context, what, name string, evs []storage
 		if n == 0 {
 			return fmt.Errorf("robot %s: %w", name, storage.ErrNotFound)
 		}
-		return s.recordEvents(ctx, tx, evs)
+		return s.recordEvents(ctx, tx, evs, &queued)
 	})
-	return s.committed(ctx, err, evs)
+	return s.committed(ctx, err, queued)
 }
 
 func scanRobot(r scanner) (*storage.Robot, error) {

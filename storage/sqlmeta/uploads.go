@@ -75,6 +75,7 @@ func (s *Store) DeleteUpload(ctx context.Context, id string) error {
 func (s *Store) FinishUpload(ctx context.Context, id, repo string, d digest.Digest, size int64, evs ...storage.Event) error {
 	now := time.Now().UnixNano()
 	recorded := false
+	var queued int64
 	err := s.write(ctx, "finish upload", func(ctx context.Context, tx *sql.Tx) error {
 		recorded = false
 		rid, err := s.ensureRepo(ctx, tx, repo)
@@ -89,12 +90,12 @@ func (s *Store) FinishUpload(ctx context.Context, id, repo string, d digest.Dige
 			return err // gone already: whoever removed it recorded the events
 		}
 		recorded = true
-		return s.recordEvents(ctx, tx, evs)
+		return s.recordEvents(ctx, tx, evs, &queued)
 	})
 	if !recorded {
-		evs = nil
+		queued = 0
 	}
-	return s.committed(ctx, err, evs)
+	return s.committed(ctx, err, queued)
 }
 
 // StaleUploads reads the updated index, oldest first, so repeated calls by
