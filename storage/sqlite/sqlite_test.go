@@ -77,6 +77,8 @@ func TestPragmas(t *testing.T) {
 	defer s.Close()
 	for pragma, want := range map[string]string{
 		"journal_mode": "wal", "synchronous": "2", "foreign_keys": "1", "busy_timeout": "10000",
+		// The writer keeps group commit's savepoint journals in memory.
+		"temp_store": "2",
 	} {
 		var got string
 		if err := s.DB().QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
