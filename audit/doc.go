@@ -20,8 +20,12 @@
 // row's lock is now held until each writing commit, so writes from every
 // replica take turns there for the length of a commit; the drain took the
 // same lock for a commit of its own after each write, so that is no new
-// wait. The outbox still carries what an earlier run queued, and stores
-// that cannot append inline: Flush at start and Run record it.
+// wait; and a write that waits for the head longer than a second (a large
+// drain, an operator's lock) queues its events in the outbox instead, in
+// its own transaction still, and Watch's listener records them after the
+// commit. The outbox also carries what an earlier run queued, and the
+// events of stores that cannot append inline: Flush at start and Run
+// record them.
 //
 // Records live in the metadata store (storage.AuditLog), one hash chain
 // for the whole registry; storage.VerifyAudit is the verification. Pack

@@ -42,16 +42,17 @@ func NewRecorder(log Log, logger *slog.Logger) *Recorder {
 
 // Watch makes the recorder record events as they are committed: in the
 // committing transaction when the store can (one commit per change, not
-// two: the second was a tenth of a manifest PUT's CPU), else on the
-// committing goroutine right after the commit. Call it once, before
+// two: the second was a tenth of a manifest PUT's CPU), else (or when the
+// chain head stays locked) on the committing goroutine right after the
+// commit. Call it once, before
 // serving, after the Flush of what an earlier run left queued, so the
 // trail stays in the order things happened.
 func (r *Recorder) Watch() {
 	if in, ok := r.log.(storage.InlineAuditor); ok {
-		// Nothing is queued for the trail from now on; what another
-		// replica still queues, its own recorder or Run records.
+		// Little is queued for the trail from now on: what a write queues
+		// when the chain head stays locked (PostgreSQL) is drained below,
+		// right after its commit, as before.
 		in.AuditInline()
-		return
 	}
 	r.log.OnEvents(func(ctx context.Context) {
 		if err := r.Flush(ctx); err != nil {

@@ -148,4 +148,29 @@ var inlineAuditCases = []testCase{
 			t.Fatalf("a manifest push queued for index woke the listeners %d times in all, want 2", n)
 		}
 	}},
+	{"InlineAuditQueuesWhileTheHeadStaysLocked", func(t *testing.T, s storage.Store) {
+		inline(t, s)
+		// Someone holds the chain head (a long drain, an operator): a
+		// write must not wait for them, nor commit without its record's
+		// event. (SQLite has no table locks: its writer holds the one lock.)
+		lock, err := rawDB(t, s).BeginTx(ctx(t), nil)
+		ok(t, err, "BeginTx")
+		defer lock.Rollback()
+		if _, err := lock.ExecContext(ctx(t), "LOCK TABLE audit_head IN EXCLUSIVE MODE"); err != nil {
+			t.Skipf("no table locks here: %v", err)
+		}
+		ok(t, s.LinkBlob(ctx(t), "r", dg("b"), 1, ev("blob.push", "r", "b")), "LinkBlob while the head is locked")
+		if _, names := pending(t, s, storage.AuditConsumer); fmt.Sprint(names) != "[blob.push r]" {
+			t.Fatalf("queued for the trail while its head was locked: %v, want the push", names)
+		}
+		ok(t, lock.Rollback(), "release the head")
+		n, err := s.AuditEvents(ctx(t), 0)
+		if err != nil || n != 1 {
+			t.Fatalf("AuditEvents = %d, %v; want the queued push recorded", n, err)
+		}
+		if got := trail(t, s); fmt.Sprint(got) != "[blob.push r "+string(dg("b"))+"]" {
+			t.Fatalf("trail = %v", got)
+		}
+		verifies(t, s, true, 0)
+	}},
 }

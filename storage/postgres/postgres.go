@@ -39,6 +39,12 @@ var Dialect = sqlmeta.Dialect{
 	LockMigrations: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLock),
 	Classify:       classify,
 	RowLocks:       true,
+	// A commit's worth of waiting is the rule; a second is something else.
+	AuditLockWait: "SET LOCAL lock_timeout = '1s'",
+	LockTimedOut: func(err error) bool {
+		var pe *pgconn.PgError
+		return errors.As(err, &pe) && pe.Code == "55P03"
+	},
 }
 
 // DefaultConnectTimeout bounds each new connection when the DSN sets no

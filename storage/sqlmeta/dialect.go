@@ -49,6 +49,16 @@ type Dialect struct {
 	// ({{forupdate}}, {{forshare}}; PostgreSQL). Without it (SQLite) the
 	// tokens are empty: its write transactions are serial anyway.
 	RowLocks bool
+	// AuditLockWait, when set, bounds how long a write that appends its
+	// audit records inline waits for the chain head's lock (PostgreSQL:
+	// SET LOCAL lock_timeout); LockTimedOut recognises the error of a wait
+	// cut short. The write then queues its events for the audit consumer
+	// instead, in its own transaction still, and commits: a head held for
+	// long (a large drain, an operator's lock) must not stall every write.
+	// Empty: the write holds the head's lock already (SQLite: its one
+	// write lock).
+	AuditLockWait string
+	LockTimedOut  func(error) bool
 	// Steps are this database's own migration statements, by step: they
 	// run after the step's shared statements, in its transaction, for
 	// what the shared SQL cannot say (SQLite rebuilding a table to change

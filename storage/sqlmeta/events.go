@@ -62,10 +62,48 @@ func (s *Store) recordEvents(ctx context.Context, tx *sql.Tx, evs []storage.Even
 			recs[i].At = now // the event's time, as a queued event would keep it
 		}
 	}
-	if err := s.appendAudit(ctx, tx, recs); err != nil {
+	busy, err := s.appendInline(ctx, tx, recs)
+	if err != nil {
 		return fmt.Errorf("audit record of %s %s: %w", evs[0].Action, evs[0].Target, err)
 	}
+	if busy {
+		// The head stayed locked (Dialect.AuditLockWait): the trail gets
+		// these from the outbox, as before inline auditing.
+		for i, e := range evs {
+			n, err := s.exec(ctx, tx, qQueueEventFor, storage.AuditConsumer, recs[i].At.UnixNano(), e.Actor, e.Action,
+				e.Target, string(e.Digest), storage.AuditDetailsJSON(e.Details))
+			if err != nil {
+				return fmt.Errorf("record event %s %s: %w", e.Action, e.Target, err)
+			}
+			*queued += n
+		}
+	}
 	return nil
+}
+
+// appendInline appends recs in tx, waiting for the chain head's lock at
+// most as long as Dialect.AuditLockWait allows; busy reports a wait cut
+// short, after which tx is as it was before (a savepoint).
+func (s *Store) appendInline(ctx context.Context, tx *sql.Tx, recs []*storage.AuditRecord) (busy bool, err error) {
+	if s.d.AuditLockWait == "" {
+		return false, s.appendAudit(ctx, tx, recs)
+	}
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT audit_inline"); err != nil {
+		return false, err
+	}
+	if _, err := tx.ExecContext(ctx, s.d.AuditLockWait); err != nil {
+		return false, err
+	}
+	err = s.appendAudit(ctx, tx, recs)
+	if err != nil && s.d.LockTimedOut != nil && s.d.LockTimedOut(err) {
+		_, err = tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT audit_inline")
+		busy = true
+	}
+	if err != nil {
+		return false, err
+	}
+	_, err = tx.ExecContext(ctx, "RELEASE SAVEPOINT audit_inline")
+	return busy && err == nil, err
 }
 
 // AuditInline is storage.InlineAuditor's.
@@ -267,6 +305,9 @@ var (
 	qAckEvent    = query(`DELETE FROM event_queue WHERE id = ? AND consumer = ?`)
 	qCountEvents = query(`SELECT count(*) FROM event_queue WHERE consumer = ?`)
 	qAnyEvent    = query(`SELECT 1 FROM event_queue WHERE consumer = ? LIMIT 1`)
+	// One consumer's row: the audit trail's when its head stayed locked.
+	qQueueEventFor = query(`INSERT INTO event_queue (consumer, at, actor, action, target, digest, details)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`)
 	// A no-op update: it takes the head row's lock (PostgreSQL) or the
 	// write lock (SQLite) before anything is read.
 	qAuditLock = query(`UPDATE audit_head SET seq = seq WHERE id = 1`)
