@@ -20,7 +20,10 @@ const (
 	inFlight = 4 // buffers queued per stage; bounds memory per Append
 	// writebackEvery bytes written, the writer starts their writeback, so
 	// the disk works while we hash instead of all at once in the fsync.
-	writebackEvery = 8 << 20
+	// One buffer: a PATCH's fsync waits for what is not yet on disk, and
+	// a window as large as the chunk (8 MiB is a common PATCH) would leave
+	// all of it to the fsync, one disk write after the chunk's last byte.
+	writebackEvery = bufSize
 )
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
@@ -54,14 +57,13 @@ func copyHashed(ctx context.Context, f File, off int64, h hash.Hash, r io.Reader
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		var written, started int64
+		wb := writeback{off: off}
 		for c := range toWrite {
 			if werr == nil {
 				if _, werr = f.Write(c.bytes()); werr != nil {
 					close(failed)
-				} else if written += int64(c.n); written-started >= writebackEvery {
-					startWriteback(f, off+started, written-started)
-					started = written
+				} else if at, n, ok := wb.wrote(c.n); ok {
+					startWriteback(f, at, n)
 				}
 			}
 			c.release()
@@ -117,6 +119,24 @@ loop:
 		return n, fmt.Errorf("read: %w", rerr)
 	}
 	return n, nil
+}
+
+// writeback tracks the bytes a stream wrote since it last started their
+// writeback, from offset off of the file.
+type writeback struct {
+	off, written, started int64
+}
+
+// wrote records n more bytes written and says which range to start writing
+// back now, if any: every writebackEvery bytes.
+func (w *writeback) wrote(n int) (off, length int64, ok bool) {
+	w.written += int64(n)
+	if w.written-w.started < writebackEvery {
+		return 0, 0, false
+	}
+	off, length = w.off+w.started, w.written-w.started
+	w.started = w.written
+	return off, length, true
 }
 
 // fill reads until buf is full or r fails. Unlike io.ReadFull it passes
