@@ -38,9 +38,10 @@
 //
 // Append reads on the calling goroutine while a second one hashes and a
 // third writes, through a few pooled 1 MiB buffers, and on Linux starts
-// writeback every 8 MiB (sync_file_range) so the final fsync has little
-// left to flush: a push costs about max(hash, write), not hash + write +
-// fsync.
+// the writeback of every buffer once it is written (sync_file_range) so
+// the final fsync has little left to flush, also for a PATCH no larger
+// than a few buffers: a push costs about max(hash, write), not hash +
+// write + fsync.
 //
 // PurgeUploads (storage.UploadPurger, run by the registry's janitor)
 // removes files of uploads/ and tmp/ older than its cutoff: what a crash
