@@ -94,27 +94,19 @@ func (r *Registry) Manifest(ctx context.Context, repo, ref string) (*storage.Man
 
 // manifest resolves ref in repo and loads the manifest.
 func (r *Registry) manifest(ctx context.Context, repo string, ref reference) (*storage.Manifest, error) {
-	d, err := r.resolve(ctx, repo, ref)
-	if err != nil {
-		return nil, err
+	if ref.tag != "" {
+		m, err := r.meta.GetTaggedManifest(ctx, repo, ref.tag)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, oci.Errorf(oci.ErrManifestUnknown, "tag %s not found in repository %s", ref.tag, repo)
+		}
+		return m, err
 	}
+	d := ref.digest
 	m, err := r.meta.GetManifest(ctx, repo, d)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, oci.Errorf(oci.ErrManifestUnknown, "manifest %s not found in repository %s", d, repo)
 	}
 	return m, err
-}
-
-// resolve turns a reference into a digest; unknown tags are MANIFEST_UNKNOWN.
-func (r *Registry) resolve(ctx context.Context, repo string, ref reference) (digest.Digest, error) {
-	if ref.digest != "" {
-		return ref.digest, nil
-	}
-	d, err := r.meta.ResolveTag(ctx, repo, ref.tag)
-	if errors.Is(err, storage.ErrNotFound) {
-		return "", oci.Errorf(oci.ErrManifestUnknown, "tag %s not found in repository %s", ref.tag, repo)
-	}
-	return d, err
 }
 
 // ClaimedDigest returns the digest tag of repo is bound to by a claim

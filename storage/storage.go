@@ -329,6 +329,10 @@ type Manifests interface {
 	PutManifest(ctx context.Context, m *Manifest, tags []string, o PutManifestOptions) error
 	// GetManifest returns the manifest with its payload, or ErrNotFound.
 	GetManifest(ctx context.Context, repo string, d digest.Digest) (*Manifest, error)
+	// GetTaggedManifest returns the manifest tag points at, as ResolveTag
+	// then GetManifest would, in one read (a pull by tag); ErrNotFound when
+	// the tag is unknown.
+	GetTaggedManifest(ctx context.Context, repo, tag string) (*Manifest, error)
 	// DeleteManifest removes the manifest and every tag pointing at it (not
 	// their claims); ErrNotFound if absent.
 	DeleteManifest(ctx context.Context, repo string, d digest.Digest, o DeleteOptions) error

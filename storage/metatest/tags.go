@@ -2,6 +2,7 @@ package metatest
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -22,6 +23,42 @@ var tagCases = []testCase{
 		is(t, err, storage.ErrNotFound, "tag of another repository")
 		_, err = s.ResolveTag(ctx(t), "r", "LATEST")
 		is(t, err, storage.ErrNotFound, "tags are case-sensitive")
+	}},
+	{"GetTaggedManifest", func(t *testing.T, s storage.Store) {
+		m1, m2 := manifest("r", "one"), manifest("r", "two")
+		m1.Annotations = map[string]string{"k": "v"}
+		m1.Refs = []digest.Digest{dg("config"), dg("layer")}
+		m1.Subject = dg("subject")
+		put(t, s, m1, "latest", "1")
+		put(t, s, m2, "2")
+		put(t, s, manifest("other", "three"), "latest")
+		tagged := func(tag string, want *storage.Manifest) {
+			t.Helper()
+			got, err := s.GetTaggedManifest(ctx(t), "r", tag)
+			ok(t, err, "GetTaggedManifest %s", tag)
+			byDigest, err := s.GetManifest(ctx(t), "r", want.Digest)
+			ok(t, err, "GetManifest %s", want.Digest)
+			if !reflect.DeepEqual(got, byDigest) {
+				t.Fatalf("GetTaggedManifest %s = %+v\nGetManifest = %+v", tag, got, byDigest)
+			}
+		}
+		tagged("latest", m1)
+		tagged("2", m2)
+		for _, c := range []struct{ repo, tag, why string }{
+			{"r", "3", "unknown tag"}, {"r", "LATEST", "tags are case-sensitive"},
+			{"nope", "latest", "unknown repository"}, {"r2", "latest", "tag of another repository"},
+		} {
+			_, err := s.GetTaggedManifest(ctx(t), c.repo, c.tag)
+			is(t, err, storage.ErrNotFound, c.why)
+		}
+		put(t, s, m2, "latest") // moved: the next read follows the tag
+		tagged("latest", m2)
+		ok(t, s.DeleteTag(ctx(t), "r", "2", storage.DeleteOptions{}), "DeleteTag")
+		_, err := s.GetTaggedManifest(ctx(t), "r", "2")
+		is(t, err, storage.ErrNotFound, "deleted tag")
+		ok(t, s.DeleteManifest(ctx(t), "r", m1.Digest, storage.DeleteOptions{}), "DeleteManifest")
+		_, err = s.GetTaggedManifest(ctx(t), "r", "1")
+		is(t, err, storage.ErrNotFound, "tag of a deleted manifest")
 	}},
 	{"TagMoves", func(t *testing.T, s storage.Store) {
 		m1, m2 := manifest("r", "one"), manifest("r", "two")
