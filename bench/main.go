@@ -411,7 +411,13 @@ func (b *bench) runBackend(ctx context.Context, bin string, s backendSpec, work 
 		if !slices.Contains([]string{"blobs", "small", "manifests"}, st.name) {
 			endSide()
 		}
-		if err := st.fn(ctx); err != nil {
+		_ = srv.startWindow()
+		err := st.fn(ctx)
+		if kb, merr := srv.windowPeakKB(); merr == nil {
+			// Which suite sets the run's peak RSS: a reset per suite.
+			b.set(secMemory, "VmHWM during the "+st.name+" suite", fmtKB(kb))
+		}
+		if err != nil {
 			err = fmt.Errorf("%s: %w", st.name, err)
 			if ctx.Err() != nil || srv.alive() != nil {
 				b.rep.note(fmt.Sprintf("%s: stopped early: %s", s.name, firstLine(err.Error())))
@@ -423,8 +429,8 @@ func (b *bench) runBackend(ctx context.Context, bin string, s backendSpec, work 
 			errs = append(errs, err)
 		}
 	}
-	if _, hwm, err := srv.memKB(); err == nil {
-		b.set(secMemory, "VmHWM at end of run (since the chunked push)", fmtKB(hwm))
+	if kb, err := srv.peakKB(); err == nil {
+		b.set(secMemory, "VmHWM over the whole run", fmtKB(kb))
 	}
 	endSide()
 	return errors.Join(append(errs, b.errs...)...)

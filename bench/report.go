@@ -16,7 +16,7 @@ import (
 // Sections of the table, in print order.
 const (
 	secTags   = "Tags"
-	secMemory = "Server memory (/proc/PID/status; VmHWM reset before each large push)"
+	secMemory = "Server memory (/proc/PID/status; VmHWM reset before each suite and each large push)"
 )
 
 var sectionOrder = []string{secTags, secPacks, secMirror, secBundles, secAuth, secGC, secMemory}

@@ -40,6 +40,8 @@ type server struct {
 	// hwmKB is the largest VmHWM seen before a resetHWM, so the peak over
 	// the whole run survives the resets that attribute a peak to one push.
 	hwmKB int64
+	// windowKB is the same since startWindow: the peak of one suite.
+	windowKB int64
 }
 
 // freePort asks the kernel for an unused loopback port. Another process may
@@ -175,6 +177,7 @@ func (s *server) memKB() (rss, hwm int64, err error) {
 func (s *server) resetHWM() error {
 	if _, hwm, err := s.memKB(); err == nil {
 		s.hwmKB = max(s.hwmKB, hwm)
+		s.windowKB = max(s.windowKB, hwm)
 	}
 	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", s.pid()), []byte("5"), 0)
 }
@@ -183,6 +186,21 @@ func (s *server) resetHWM() error {
 func (s *server) peakKB() (int64, error) {
 	_, hwm, err := s.memKB()
 	return max(hwm, s.hwmKB), err
+}
+
+// startWindow starts measuring one suite's peak RSS (windowPeakKB): it
+// resets VmHWM, so the suite's peak is not an earlier suite's.
+func (s *server) startWindow() error {
+	err := s.resetHWM()
+	s.windowKB = 0
+	return err
+}
+
+// windowPeakKB is the process's peak RSS since startWindow, across the
+// resets in between.
+func (s *server) windowPeakKB() (int64, error) {
+	_, hwm, err := s.memKB()
+	return max(hwm, s.windowKB), err
 }
 
 // cpu returns the user+system CPU time the server has used so far. Read
