@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -86,6 +87,34 @@ func TestPragmas(t *testing.T) {
 		}
 		if got != want {
 			t.Errorf("PRAGMA %s = %s, want %s", pragma, got, want)
+		}
+	}
+	// Every reader's page cache is bounded (the pool is several
+	// connections); the writer keeps SQLite's default.
+	for db, want := range map[string]struct {
+		db   *sql.DB
+		want string
+	}{"reader": {s.ReadDB(), "-512"}, "writer": {s.DB(), "-2000"}} {
+		conns := make([]*sql.Conn, 0, 4)
+		for range cap(conns) { // distinct connections of the pool, held at once
+			c, err := want.db.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			conns = append(conns, c)
+			if db == "writer" {
+				break // one connection
+			}
+		}
+		for _, c := range conns {
+			var got string
+			if err := c.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != want.want {
+				t.Errorf("%s connection: PRAGMA cache_size = %s, want %s", db, got, want.want)
+			}
 		}
 	}
 }

@@ -160,6 +160,9 @@ func (s *Store) Ping(ctx context.Context) error {
 // DB returns the writer pool, for tests and tools that inspect the schema.
 func (s *Store) DB() *sql.DB { return s.w }
 
+// ReadDB is the pool reads go through: Options.Reader, else DB.
+func (s *Store) ReadDB() *sql.DB { return s.r }
+
 // sql turns shared SQL text into this dialect's.
 func (s *Store) sql(q string) string { return s.d.rebind(s.d.expand(q)) }
 
