@@ -135,10 +135,15 @@ func JSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	// Indented for people with curl. It costs about a third of a listing
 	// page's CPU; clients in this repository (conformance greps it) rely
-	// on the layout, so changing it is a coordinated change.
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	// on the layout, so changing it is a coordinated change. The indenter
+	// writes the layout SetIndent("", "  ") would, streaming (indent.go).
+	in := newIndenter(w)
+	defer in.release()
+	// The Encoder marshals the whole value before its one Write: a value
+	// that fails writes nothing, as before.
+	if err := json.NewEncoder(in).Encode(v); err == nil {
+		_ = in.finish()
+	}
 }
 
 // requestID is the request's id (reqid): the server's request log has
