@@ -133,10 +133,10 @@ func JSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	// Indented for people with curl. It costs about a third of a listing
-	// page's CPU; clients in this repository (conformance greps it) rely
-	// on the layout, so changing it is a coordinated change. The indenter
-	// writes the layout SetIndent("", "  ") would, streaming (indent.go).
+	// Indented for people with curl; clients in this repository
+	// (conformance greps it) rely on the layout, so changing it is a
+	// coordinated change. The indenter writes the layout the Encoder's
+	// SetIndent("", "  ") would, streaming (indent.go).
 	in := newIndenter(w)
 	defer in.release()
 	// The Encoder marshals the whole value before its one Write: a value
