@@ -49,7 +49,7 @@ var tagCases = []testCase{
 			{"nope", "latest", "unknown repository"}, {"r2", "latest", "tag of another repository"},
 		} {
 			_, err := s.GetTaggedManifest(ctx(t), c.repo, c.tag)
-			is(t, err, storage.ErrNotFound, c.why)
+			is(t, err, storage.ErrNotFound, "%s", c.why)
 		}
 		put(t, s, m2, "latest") // moved: the next read follows the tag
 		tagged("latest", m2)
