@@ -120,7 +120,9 @@ func (s *Service) wake() {
 // under other roots (recheckKeyless), in this replica, which reads its
 // own files.
 func (s *Service) Run(ctx context.Context) {
-	holder := storage.NewHolder()
+	// Kept across drains: a lease taken afresh on every wake-up was one
+	// more commit for each write the worker follows.
+	lease := storage.NewKeptLease(s.st, indexLease, storage.NewHolder(), leaseTTL)
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	s.keylessRecheck(ctx)
@@ -128,10 +130,10 @@ func (s *Service) Run(ctx context.Context) {
 		// Hand the queue over now rather than when the lease expires.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		_ = s.st.ReleaseLease(rctx, indexLease, holder)
+		_ = lease.Release(rctx)
 	}()
 	for {
-		s.drain(ctx, holder)
+		s.drain(ctx, lease)
 		select {
 		case <-ctx.Done():
 			return
@@ -155,28 +157,26 @@ func (s *Service) keylessRecheck(ctx context.Context) {
 	s.progressed()
 }
 
-var errLeaseLost = errors.New("attest: indexing lease lost")
-
 // drain handles the pending events, a batch at a time, while this worker
 // holds the lease. An outage leaves the rest queued for the next pass;
 // a job that fails otherwise is logged and acknowledged, as the next
 // event about the same manifest (or packreg verify) redoes it.
-func (s *Service) drain(ctx context.Context, holder string) {
+func (s *Service) drain(ctx context.Context, lease *storage.KeptLease) {
 	// Most wake-ups find nothing (another write's events, skipped here, or
-	// already drained): a read says so without taking the lease, a write.
+	// already drained): a read says so without touching the lease.
 	if evs, err := s.st.PendingEvents(ctx, Consumer, 1); err == nil && len(evs) == 0 {
 		return
 	}
-	got, err := s.st.AcquireLease(ctx, indexLease, holder, leaseTTL)
-	if err != nil || !got {
-		if err != nil && ctx.Err() == nil {
-			s.log.WarnContext(ctx, "attest: indexing lease", "err", err)
-		}
-		return
+	if _, err := lease.Run(ctx, func(wctx context.Context) error {
+		s.drainHeld(ctx, wctx)
+		return nil
+	}); err != nil && ctx.Err() == nil {
+		s.log.WarnContext(ctx, "attest: indexing lease", "err", err)
 	}
-	wctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	go storage.HoldLease(wctx, s.st, indexLease, holder, leaseTTL, func(err error) { cancel(errLeaseLost) })
+}
+
+// drainHeld is drain under the lease: wctx ends when the lease is lost.
+func (s *Service) drainHeld(ctx, wctx context.Context) {
 	for wctx.Err() == nil {
 		evs, err := s.st.PendingEvents(wctx, Consumer, s.batch())
 		if err != nil || len(evs) == 0 {

@@ -51,6 +51,8 @@ type fixture struct {
 	svc *Service
 	srv *httptest.Server
 	now time.Time
+	// lease is the worker's, kept across steps as Run keeps it.
+	lease *storage.KeptLease
 }
 
 func newFixture(t *testing.T, cfg Config, enforced ...Rule) *fixture {
@@ -79,8 +81,12 @@ func (f *fixture) publish(name, version string) digest.Digest {
 // step runs one pass of the worker, as Run does on a tick.
 func (f *fixture) step() {
 	f.t.Helper()
-	if err := f.svc.step(f.t.Context(), "test"); err != nil {
-		f.t.Fatal(err)
+	if f.lease == nil {
+		f.lease = storage.NewKeptLease(f.st, lease, "test", leaseTTL)
+	}
+	ok, err := f.lease.Run(f.t.Context(), func(wctx context.Context) error { return f.svc.step(f.t.Context(), wctx) })
+	if err != nil || !ok {
+		f.t.Fatalf("step: lease %v, %v", ok, err)
 	}
 }
 

@@ -2,7 +2,6 @@ package compliance
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -66,16 +65,18 @@ func (s *Service) wake() {
 
 // Run evaluates until ctx ends, one replica at a time (a lease).
 func (s *Service) Run(ctx context.Context) {
-	holder := storage.NewHolder()
+	// Kept across steps: taken afresh on every step, it was one more
+	// commit per wake-up, and every manifest push wakes the worker.
+	kept := storage.NewKeptLease(s.st, lease, storage.NewHolder(), leaseTTL)
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		_ = s.st.ReleaseLease(rctx, lease, holder)
+		_ = kept.Release(rctx)
 	}()
 	for {
-		if err := s.step(ctx, holder); err != nil && ctx.Err() == nil {
+		if _, err := kept.Run(ctx, func(wctx context.Context) error { return s.step(ctx, wctx) }); err != nil && ctx.Err() == nil {
 			s.log.WarnContext(ctx, "compliance: evaluating", "err", err)
 		}
 		if !s.next(ctx, t.C) {
@@ -102,16 +103,9 @@ func (s *Service) next(ctx context.Context, tick <-chan time.Time) bool {
 	}
 }
 
-// step is one pass of the worker under the lease: the pending events,
-// then a full evaluation when one is due.
-func (s *Service) step(ctx context.Context, holder string) error {
-	got, err := s.st.AcquireLease(ctx, lease, holder, leaseTTL)
-	if err != nil || !got {
-		return err
-	}
-	wctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	go storage.HoldLease(wctx, s.st, lease, holder, leaseTTL, func(error) { cancel(errors.New("compliance: lease lost")) })
+// step is one pass of the worker under the lease (wctx ends when it is
+// lost): the pending events, then a full evaluation when one is due.
+func (s *Service) step(ctx, wctx context.Context) error {
 	rules, err := s.ruleSet(wctx)
 	if err != nil {
 		return err
