@@ -91,13 +91,20 @@ func AuditDetailsJSON(details map[string]string) string {
 // PrevHash. Each field is length-prefixed, so no two different records
 // share an encoding.
 func AuditHash(r *AuditRecord) string {
+	return AuditHashDetails(r, AuditDetailsJSON(r.Details))
+}
+
+// AuditHashDetails is AuditHash for a writer that has r's details in
+// their canonical JSON already (AuditDetailsJSON of r.Details), so it
+// encodes them once for the hash, the row and the event.
+func AuditHashDetails(r *AuditRecord, details string) string {
 	h := sha256.New()
 	buf := []byte("packreg-audit-v1\n")
 	buf = strconv.AppendInt(buf, r.ID, 10)
 	buf = append(buf, '\n')
 	buf = strconv.AppendInt(buf, r.At.UnixNano(), 10)
 	buf = append(buf, '\n')
-	for _, f := range []string{r.Actor, r.Action, r.Target, string(r.Digest), AuditDetailsJSON(r.Details), r.PrevHash} {
+	for _, f := range []string{r.Actor, r.Action, r.Target, string(r.Digest), details, r.PrevHash} {
 		buf = strconv.AppendInt(buf, int64(len(f)), 10)
 		buf = append(buf, ':')
 		buf = append(buf, f...)

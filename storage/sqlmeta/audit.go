@@ -58,6 +58,14 @@ func (s *Store) AppendAuditIfChanged(ctx context.Context, rec *storage.AuditReco
 // their transaction, so the head lock is held as briefly as possible and
 // always after their own row locks (one lock order: no deadlocks).
 func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, recs []*storage.AuditRecord) error {
+	return s.appendAuditDetails(ctx, tx, recs, nil)
+}
+
+// appendAuditDetails is appendAudit with the details of recs already
+// encoded (storage.AuditDetailsJSON), when the caller has them: each
+// encoding is a sorted map marshalled, and the hash and the row share one.
+// details is nil when it has not.
+func (s *Store) appendAuditDetails(ctx context.Context, tx *sql.Tx, recs []*storage.AuditRecord, details []string) error {
 	var (
 		seq  int64
 		prev string
@@ -77,9 +85,15 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, recs []*storage.Aud
 		}
 		c.At = c.At.UTC()
 		c.PrevHash = prev
-		c.Hash = storage.AuditHash(&c)
+		var dj string
+		if details != nil {
+			dj = details[i]
+		} else {
+			dj = storage.AuditDetailsJSON(c.Details)
+		}
+		c.Hash = storage.AuditHashDetails(&c, dj)
 		_, err := s.exec(ctx, tx, qAuditInsert, c.ID, c.At.UnixNano(), c.Actor, c.Action, c.Target,
-			string(c.Digest), storage.AuditDetailsJSON(c.Details), c.PrevHash, c.Hash)
+			string(c.Digest), dj, c.PrevHash, c.Hash)
 		if err != nil {
 			return err
 		}

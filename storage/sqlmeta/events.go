@@ -40,13 +40,16 @@ func (s *Store) recordEvents(ctx context.Context, tx *sql.Tx, evs []storage.Even
 		exclude = storage.AuditConsumer
 	}
 	now := time.Now().UTC()
-	for _, e := range evs {
+	// Encoded once: the event, the audit record and its hash share them.
+	details := make([]string, len(evs))
+	for i, e := range evs {
 		at := e.At
 		if at.IsZero() {
 			at = now
 		}
+		details[i] = storage.AuditDetailsJSON(e.Details)
 		n, err := s.exec(ctx, tx, qQueueEvent, at.UnixNano(), e.Actor, e.Action, e.Target,
-			string(e.Digest), storage.AuditDetailsJSON(e.Details), exclude, e.Action)
+			string(e.Digest), details[i], exclude, e.Action)
 		if err != nil {
 			return fmt.Errorf("record event %s %s: %w", e.Action, e.Target, err)
 		}
@@ -62,7 +65,7 @@ func (s *Store) recordEvents(ctx context.Context, tx *sql.Tx, evs []storage.Even
 			recs[i].At = now // the event's time, as a queued event would keep it
 		}
 	}
-	busy, err := s.appendInline(ctx, tx, recs)
+	busy, err := s.appendInline(ctx, tx, recs, details)
 	if err != nil {
 		return fmt.Errorf("audit record of %s %s: %w", evs[0].Action, evs[0].Target, err)
 	}
@@ -71,7 +74,7 @@ func (s *Store) recordEvents(ctx context.Context, tx *sql.Tx, evs []storage.Even
 		// these from the outbox, as before inline auditing.
 		for i, e := range evs {
 			n, err := s.exec(ctx, tx, qQueueEventFor, storage.AuditConsumer, recs[i].At.UnixNano(), e.Actor, e.Action,
-				e.Target, string(e.Digest), storage.AuditDetailsJSON(e.Details))
+				e.Target, string(e.Digest), details[i])
 			if err != nil {
 				return fmt.Errorf("record event %s %s: %w", e.Action, e.Target, err)
 			}
@@ -84,9 +87,9 @@ func (s *Store) recordEvents(ctx context.Context, tx *sql.Tx, evs []storage.Even
 // appendInline appends recs in tx, waiting for the chain head's lock at
 // most as long as Dialect.AuditLockWait allows; busy reports a wait cut
 // short, after which tx is as it was before (a savepoint).
-func (s *Store) appendInline(ctx context.Context, tx *sql.Tx, recs []*storage.AuditRecord) (busy bool, err error) {
+func (s *Store) appendInline(ctx context.Context, tx *sql.Tx, recs []*storage.AuditRecord, details []string) (busy bool, err error) {
 	if s.d.AuditLockWait == "" {
-		return false, s.appendAudit(ctx, tx, recs)
+		return false, s.appendAuditDetails(ctx, tx, recs, details)
 	}
 	if _, err := tx.ExecContext(ctx, "SAVEPOINT audit_inline"); err != nil {
 		return false, err
@@ -94,7 +97,7 @@ func (s *Store) appendInline(ctx context.Context, tx *sql.Tx, recs []*storage.Au
 	if _, err := tx.ExecContext(ctx, s.d.AuditLockWait); err != nil {
 		return false, err
 	}
-	err = s.appendAudit(ctx, tx, recs)
+	err = s.appendAuditDetails(ctx, tx, recs, details)
 	if err != nil && s.d.LockTimedOut != nil && s.d.LockTimedOut(err) {
 		_, err = tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT audit_inline")
 		busy = true
