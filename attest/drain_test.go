@@ -2,6 +2,8 @@ package attest
 
 import (
 	"context"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -82,5 +84,94 @@ func TestDrainsKeepTheLease(t *testing.T) {
 	// The lease is the worker's: another holder still cannot take it.
 	if ok, err := meta.AcquireLease(t.Context(), indexLease, "other", leaseTTL); err != nil || ok {
 		t.Fatalf("another holder took the kept lease: %v, %v", ok, err)
+	}
+}
+
+// ackCounter records the sizes of the worker's acknowledgements.
+type ackCounter struct {
+	Store
+	mu   sync.Mutex
+	acks []int
+}
+
+func (c *ackCounter) AckEvents(ctx context.Context, consumer string, ids ...int64) error {
+	c.mu.Lock()
+	c.acks = append(c.acks, len(ids))
+	c.mu.Unlock()
+	return c.Store.AckEvents(ctx, consumer, ids...)
+}
+
+func (c *ackCounter) sizes() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.acks)
+}
+
+// A wake-up soon after a drain waits for the settling time, so the events
+// committed meanwhile share one drain and one acknowledgement (a commit)
+// instead of one each.
+func TestWakeUpsWhileSettlingShareADrain(t *testing.T) {
+	_, meta, _ := teststores.Open(t)
+	st := &ackCounter{Store: meta}
+	s := New(st)
+	asked, release := make(chan time.Duration, 1), make(chan time.Time)
+	s.settleFor = time.Hour
+	s.settle = func(d time.Duration) <-chan time.Time {
+		select {
+		case asked <- d:
+		default:
+		}
+		return release
+	}
+	if err := s.Subscribe(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); s.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	d := digest.FromBytes(digest.SHA256, []byte("x"))
+	queue := func() {
+		t.Helper()
+		ev := storage.Event{Action: "manifest.delete", Target: "acme/rules", Digest: d}
+		if err := meta.LinkBlob(t.Context(), "acme/rules", d, 1, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	queue()
+	select {
+	case w := <-asked:
+		if w <= 0 || w > time.Hour {
+			t.Fatalf("settling for %s", w)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the wake-up drained without settling")
+	}
+	before := len(st.sizes())
+	for range 4 {
+		queue()
+	}
+	if n, err := meta.CountPendingEvents(t.Context(), Consumer); err != nil || n < 4 {
+		t.Fatalf("%d events pending while the worker settles (%v), want at least 4", n, err)
+	}
+	release <- time.Now()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, err := meta.CountPendingEvents(t.Context(), Consumer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d events still pending", n)
+		}
+		time.Sleep(5 * time.Millisecond) // polling for the drain
+	}
+	acks := st.sizes()[before:]
+	if len(acks) != 1 || acks[0] < 4 {
+		t.Fatalf("acknowledgements after settling: %v, want one of all the queued events", acks)
 	}
 }

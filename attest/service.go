@@ -32,6 +32,11 @@ type Service struct {
 	rootFiles rootFiles                      // trusted roots from files (roots.go)
 
 	wakeup chan struct{} // the worker has events to look at (worker.go)
+	// settleFor is the least time between drains started by wake-ups
+	// (settleTime); settle waits out the rest of it (time.After; tests
+	// hold it).
+	settleFor time.Duration
+	settle    func(time.Duration) <-chan time.Time
 
 	progress storage.Progress // Signal when the worker acknowledged events (Wait)
 }
@@ -83,7 +88,7 @@ func (s *Service) ResolveVersionsWith(v VersionResolver) { s.versions = v }
 // to be indexed.
 func New(st Store, opts ...Option) *Service {
 	s := &Service{st: st, log: slog.Default(), now: time.Now,
-		wakeup: make(chan struct{}, 1)}
+		wakeup: make(chan struct{}, 1), settleFor: settleTime, settle: time.After}
 	for _, o := range opts {
 		o(s)
 	}

@@ -59,6 +59,13 @@ const (
 	// tick is how often the queue is looked at without a wake-up: for the
 	// events of other replicas, and to retry after an outage.
 	tick = 2 * time.Second
+	// settleTime is the least time between two drains started by
+	// wake-ups. A drain is a read of the queue and an acknowledgement (a
+	// commit) at least: one per manifest PUT doubled a client's commits.
+	// Waiting this long after the last drain lets one drain take all the
+	// PUTs that committed meanwhile; a wake-up after a quiet spell drains
+	// at once.
+	settleTime = 20 * time.Millisecond
 )
 
 // jobOf is the indexing job an outbox event stands for; ok is false when
@@ -133,11 +140,19 @@ func (s *Service) Run(ctx context.Context) {
 		_ = lease.Release(rctx)
 	}()
 	for {
+		drained := time.Now()
 		s.drain(ctx, lease)
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.wakeup:
+			if wait := s.settleFor - time.Since(drained); wait > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-s.settle(wait):
+				}
+			}
 		case <-t.C:
 			changed, err := s.ReloadTrustedRoots(ctx)
 			if err != nil {
