@@ -79,3 +79,62 @@ func TestWakeWithNothingQueuedIsNoStep(t *testing.T) {
 		t.Fatal("next on a tick = false")
 	}
 }
+
+// A wake-up soon after a step waits for the settling time before it
+// starts the next one, so that step takes every event committed
+// meanwhile: a step per manifest PUT committed findings, an
+// acknowledgement and a snapshot for each.
+func TestWakeSoonAfterAStepSettles(t *testing.T) {
+	f := newFixture(t, Config{})
+	asked, release := make(chan time.Duration, 1), make(chan time.Time)
+	f.svc.settleFor = time.Hour
+	f.svc.settle = func(d time.Duration) <-chan time.Time {
+		select {
+		case asked <- d:
+		default:
+		}
+		return release
+	}
+	f.svc.lastStep = time.Now()
+	res := make(chan bool, 1)
+	go func() { res <- f.svc.next(t.Context(), make(chan time.Time)) }()
+	push := func(i int) {
+		t.Helper()
+		body := []byte{byte(i)}
+		ev := storage.Event{Action: "manifest.push", Target: "acme/rules", Digest: digest.FromBytes(digest.SHA256, body)}
+		if err := f.st.LinkBlob(t.Context(), "acme/rules", ev.Digest, 1, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	push(0)
+	select {
+	case w := <-asked:
+		if w <= 0 || w > time.Hour {
+			t.Fatalf("settling for %s", w)
+		}
+	case <-res:
+		t.Fatal("a wake-up right after a step started the next one at once")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the wake-up was not taken")
+	}
+	for i := 1; i < 4; i++ {
+		push(i)
+	}
+	select {
+	case <-res:
+		t.Fatal("next returned while settling")
+	default:
+	}
+	release <- time.Now()
+	select {
+	case ok := <-res:
+		if !ok {
+			t.Fatal("next = false")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no step after settling")
+	}
+	if n, err := f.st.CountPendingEvents(t.Context(), Consumer); err != nil || n != 4 {
+		t.Fatalf("%d events for the step (%v), want the 4 committed while settling", n, err)
+	}
+}

@@ -41,6 +41,13 @@ const (
 	// writeBatch is how many records one transaction stores.
 	writeBatch = 256
 	pageSize   = 1000
+	// settleTime is the least time between a step and the next one a
+	// wake-up starts: each step that finds events evaluates their
+	// repositories and commits findings, an acknowledgement and a
+	// snapshot, and every manifest PUT wakes the worker. Waiting lets one
+	// step take the PUTs that committed meanwhile; a wake-up after a quiet
+	// spell is taken at once.
+	settleTime = 50 * time.Millisecond
 )
 
 // Subscribe registers compliance as a consumer of the outbox and wakes
@@ -76,6 +83,7 @@ func (s *Service) Run(ctx context.Context) {
 		_ = kept.Release(rctx)
 	}()
 	for {
+		s.lastStep = time.Now()
 		if _, err := kept.Run(ctx, func(wctx context.Context) error { return s.step(ctx, wctx) }); err != nil && ctx.Err() == nil {
 			s.log.WarnContext(ctx, "compliance: evaluating", "err", err)
 		}
@@ -87,7 +95,9 @@ func (s *Service) Run(ctx context.Context) {
 
 // next waits for a tick, or for a wake-up that left events to evaluate: a
 // commit whose events were all skipped here, or were taken already, is not
-// worth a step (a lease renewal, a write). It is false once ctx ended.
+// worth a step (a lease renewal, a write). A wake-up less than settleFor
+// after the last step first waits for the rest of it. It is false once ctx
+// ended.
 func (s *Service) next(ctx context.Context, tick <-chan time.Time) bool {
 	for {
 		select {
@@ -96,6 +106,13 @@ func (s *Service) next(ctx context.Context, tick <-chan time.Time) bool {
 		case <-tick:
 			return true
 		case <-s.wakeup:
+			if wait := s.settleFor - time.Since(s.lastStep); wait > 0 {
+				select {
+				case <-ctx.Done():
+					return false
+				case <-s.settle(wait):
+				}
+			}
 			if n, err := s.st.CountPendingEvents(ctx, Consumer); err != nil || n > 0 {
 				return true
 			}
