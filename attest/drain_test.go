@@ -175,3 +175,54 @@ func TestWakeUpsWhileSettlingShareADrain(t *testing.T) {
 		t.Fatalf("acknowledgements after settling: %v, want one of all the queued events", acks)
 	}
 }
+
+// pushDuringRead queues one more event for the indexer right after the
+// first read of the queue that arms it: a PUT committing while a drain
+// works.
+type pushDuringRead struct {
+	Store
+	armed atomic.Bool
+	push  func()
+}
+
+func (p *pushDuringRead) PendingEvents(ctx context.Context, consumer string, n int) ([]storage.Event, error) {
+	evs, err := p.Store.PendingEvents(ctx, consumer, n)
+	if n > 1 && p.armed.CompareAndSwap(true, false) {
+		p.push()
+	}
+	return evs, err
+}
+
+// A drain whose batch was short leaves what was committed meanwhile to the
+// drain its wake-up brings (after settling), instead of reading again at
+// once and acknowledging each event of a steady stream alone.
+func TestDrainLeavesLaterEventsToTheirWakeUp(t *testing.T) {
+	_, meta, _ := teststores.Open(t)
+	d := digest.FromBytes(digest.SHA256, []byte("x"))
+	queue := func() {
+		ev := storage.Event{Action: "manifest.delete", Target: "acme/rules", Digest: d}
+		if err := meta.LinkBlob(t.Context(), "acme/rules", d, 1, ev); err != nil {
+			t.Error(err)
+		}
+	}
+	st := &pushDuringRead{Store: &ackCounter{Store: meta}, push: queue}
+	s := New(st)
+	if err := s.Subscribe(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	queue()
+	<-s.wakeup // that commit's: the one checked below is the next one's
+	st.armed.Store(true)
+	s.drain(t.Context(), storage.NewKeptLease(st, indexLease, "h", leaseTTL))
+	if got := st.Store.(*ackCounter).sizes(); len(got) != 1 || got[0] != 1 {
+		t.Fatalf("acknowledgements %v, want one of the event queued before the drain", got)
+	}
+	if n, err := meta.CountPendingEvents(t.Context(), Consumer); err != nil || n != 1 {
+		t.Fatalf("%d events left for the next drain (%v), want 1", n, err)
+	}
+	select {
+	case <-s.wakeup:
+	default:
+		t.Fatal("the event committed during the drain did not wake the worker")
+	}
+}

@@ -220,7 +220,11 @@ func (s *Service) drainHeld(ctx, wctx context.Context) {
 			return
 		}
 		s.progressed()
-		if len(done) < len(evs) {
+		// A short batch was the whole queue when it was read. Events
+		// committed since then woke the worker: the next drain, after
+		// settling, takes them together, where reading again at once took
+		// each PUT of a steady client alone (an acknowledgement each).
+		if len(done) < len(evs) || len(evs) < s.batch() {
 			return
 		}
 	}
