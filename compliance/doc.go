@@ -32,7 +32,9 @@
 // its repository, or every version for key, root, mirror and rule
 // changes; a new parity check of a named mirror, and the passing of time
 // (age rules), re-evaluate everything every ReevaluateEvery. One worker at
-// a time, under a lease. The findings are stored per version
+// a time, under a lease kept across steps (storage.KeptLease); a wake-up
+// within 50 ms of the last step waits for the rest of that time, so one
+// step takes a burst of pushes. The findings are stored per version
 // (storage.Compliance) with what they were judged from, and the counts
 // are snapshot per step for the history. A page view or an API call reads
 // them and never evaluates.
