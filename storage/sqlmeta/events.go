@@ -116,8 +116,7 @@ func (s *Store) AuditInline() { s.auditInline.Store(true) }
 // one transaction; when q changes none the write fails with none (the
 // caller's ErrConflict or ErrNotFound, naming what it wrote).
 func (s *Store) writeRow(ctx context.Context, op string, none error, evs []storage.Event, q *Query, args ...any) error {
-	var queued int64
-	err := s.write(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
+	return s.writeQueued(ctx, op, func(ctx context.Context, tx *sql.Tx, queued *int64) error {
 		n, err := s.exec(ctx, tx, q, args...)
 		if err == nil && n == 0 {
 			err = none
@@ -125,8 +124,16 @@ func (s *Store) writeRow(ctx context.Context, op string, none error, evs []stora
 		if err != nil {
 			return err
 		}
-		return s.recordEvents(ctx, tx, evs, &queued)
+		return s.recordEvents(ctx, tx, evs, queued)
 	})
+}
+
+// writeQueued is write for a body that records events (recordEvents or
+// recordWith, into *queued): once it commits, the listeners hear of it
+// when it queued any (committed).
+func (s *Store) writeQueued(ctx context.Context, op string, fn func(ctx context.Context, tx *sql.Tx, queued *int64) error) error {
+	var queued int64
+	err := s.write(ctx, op, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, tx, &queued) })
 	return s.committed(ctx, err, queued)
 }
 

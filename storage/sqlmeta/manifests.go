@@ -61,8 +61,7 @@ func (s *Store) PutManifest(ctx context.Context, m *storage.Manifest, tags []str
 		}
 	}
 	var evs []storage.Event
-	var queued int64
-	err = s.write(ctx, "put manifest", func(ctx context.Context, tx *sql.Tx) error {
+	return s.writeQueued(ctx, "put manifest", func(ctx context.Context, tx *sql.Tx, queued *int64) error {
 		id, err := s.ensureRepo(ctx, tx, m.Repo)
 		if err != nil {
 			return err
@@ -111,9 +110,8 @@ func (s *Store) PutManifest(ctx context.Context, m *storage.Manifest, tags []str
 				return err
 			}
 		}
-		return s.recordWith(ctx, tx, o.Events, o.Index, &evs, &queued)
+		return s.recordWith(ctx, tx, o.Events, o.Index, &evs, queued)
 	})
-	return s.committed(ctx, err, queued)
 }
 
 // lockPresent makes sure each of ds is a blob linked into, or a manifest
@@ -251,8 +249,7 @@ func (s *Store) scanManifest(row *sql.Row, m *storage.Manifest, d *string) error
 
 func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest, o storage.DeleteOptions) error {
 	var evs []storage.Event
-	var queued int64
-	err := s.write(ctx, "delete manifest", func(ctx context.Context, tx *sql.Tx) error {
+	return s.writeQueued(ctx, "delete manifest", func(ctx context.Context, tx *sql.Tx, queued *int64) error {
 		id, err := s.repoID(ctx, tx, repo)
 		if err != nil {
 			return err
@@ -268,9 +265,8 @@ func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest
 		if err != nil {
 			return err
 		}
-		return s.recordWith(ctx, tx, o.Events, o.Index, &evs, &queued)
+		return s.recordWith(ctx, tx, o.Events, o.Index, &evs, queued)
 	})
-	return s.committed(ctx, err, queued)
 }
 
 // Referrers reads the (repo_id, subject, artifact_type, digest) index. The
@@ -331,8 +327,7 @@ func (s *Store) ListTags(ctx context.Context, repo, last string, n int) ([]strin
 
 func (s *Store) DeleteTag(ctx context.Context, repo, tag string, o storage.DeleteOptions) error {
 	var evs []storage.Event
-	var queued int64
-	err := s.write(ctx, "delete tag", func(ctx context.Context, tx *sql.Tx) error {
+	return s.writeQueued(ctx, "delete tag", func(ctx context.Context, tx *sql.Tx, queued *int64) error {
 		n, err := s.exec(ctx, tx, qDeleteTag, repo, tag)
 		if err == nil && n == 0 {
 			err = fmt.Errorf("tag %s in %s: %w", tag, repo, storage.ErrNotFound)
@@ -340,9 +335,8 @@ func (s *Store) DeleteTag(ctx context.Context, repo, tag string, o storage.Delet
 		if err != nil {
 			return err
 		}
-		return s.recordWith(ctx, tx, o.Events, o.Index, &evs, &queued)
+		return s.recordWith(ctx, tx, o.Events, o.Index, &evs, queued)
 	})
-	return s.committed(ctx, err, queued)
 }
 
 // Annotations are stored as a JSON object, NULL when there are none.

@@ -28,8 +28,7 @@ import (
 // transaction, and a run row must never block a mirror's deletion.
 
 func (s *Store) CreateMirror(ctx context.Context, m *storage.Mirror, evs ...storage.Event) error {
-	var queued int64
-	err := s.write(ctx, "create mirror", func(ctx context.Context, tx *sql.Tx) error {
+	return s.writeQueued(ctx, "create mirror", func(ctx context.Context, tx *sql.Tx, queued *int64) error {
 		n, err := s.exec(ctx, tx, qCreateMirror, m.ID, m.Kind, m.Name, m.URL, m.Spec, m.Secret, nanos(m.Created), nanos(m.Updated))
 		if err == nil && n == 0 {
 			err = fmt.Errorf("mirror %s (%s %s): %w", m.ID, m.Kind, m.Name, storage.ErrConflict)
@@ -37,9 +36,8 @@ func (s *Store) CreateMirror(ctx context.Context, m *storage.Mirror, evs ...stor
 		if err != nil {
 			return err
 		}
-		return s.recordEvents(ctx, tx, evs, &queued)
+		return s.recordEvents(ctx, tx, evs, queued)
 	})
-	return s.committed(ctx, err, queued)
 }
 
 func (s *Store) GetMirror(ctx context.Context, id string) (*storage.Mirror, error) {
@@ -68,8 +66,7 @@ func (s *Store) ListMirrors(ctx context.Context, kind string) ([]*storage.Mirror
 }
 
 func (s *Store) UpdateMirror(ctx context.Context, m *storage.Mirror, evs ...storage.Event) error {
-	var queued int64
-	err := s.write(ctx, "update mirror", func(ctx context.Context, tx *sql.Tx) error {
+	return s.writeQueued(ctx, "update mirror", func(ctx context.Context, tx *sql.Tx, queued *int64) error {
 		var kind string
 		if err := s.row(ctx, tx, qMirrorKind, m.ID).Scan(&kind); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
@@ -91,14 +88,12 @@ func (s *Store) UpdateMirror(ctx context.Context, m *storage.Mirror, evs ...stor
 		if _, err = s.exec(ctx, tx, qUpdateMirror, m.Name, m.URL, m.Spec, m.Secret, nanos(m.Updated), m.ID); err != nil {
 			return err
 		}
-		return s.recordEvents(ctx, tx, evs, &queued)
+		return s.recordEvents(ctx, tx, evs, queued)
 	})
-	return s.committed(ctx, err, queued)
 }
 
 func (s *Store) DeleteMirror(ctx context.Context, id string, evs ...storage.Event) error {
-	var queued int64
-	err := s.write(ctx, "delete mirror", func(ctx context.Context, tx *sql.Tx) error {
+	return s.writeQueued(ctx, "delete mirror", func(ctx context.Context, tx *sql.Tx, queued *int64) error {
 		n, err := s.exec(ctx, tx, qDeleteMirror, id)
 		if err != nil {
 			return err
@@ -111,9 +106,8 @@ func (s *Store) DeleteMirror(ctx context.Context, id string, evs ...storage.Even
 				return err
 			}
 		}
-		return s.recordEvents(ctx, tx, evs, &queued)
+		return s.recordEvents(ctx, tx, evs, queued)
 	})
-	return s.committed(ctx, err, queued)
 }
 
 func scanMirror(r scanner) (*storage.Mirror, error) {

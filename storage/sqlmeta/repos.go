@@ -38,8 +38,7 @@ func (s *Store) ListRepositories(ctx context.Context, last string, n int) ([]str
 
 func (s *Store) LinkBlob(ctx context.Context, repo string, d digest.Digest, size int64, evs ...storage.Event) error {
 	now := time.Now().UnixNano()
-	var queued int64
-	err := s.write(ctx, "link blob", func(ctx context.Context, tx *sql.Tx) error {
+	return s.writeQueued(ctx, "link blob", func(ctx context.Context, tx *sql.Tx, queued *int64) error {
 		id, err := s.ensureRepo(ctx, tx, repo)
 		if err != nil {
 			return err
@@ -47,9 +46,8 @@ func (s *Store) LinkBlob(ctx context.Context, repo string, d digest.Digest, size
 		if _, err = s.exec(ctx, tx, qLinkBlob, id, string(d), size, now, now); err != nil {
 			return err
 		}
-		return s.recordEvents(ctx, tx, evs, &queued)
+		return s.recordEvents(ctx, tx, evs, queued)
 	})
-	return s.committed(ctx, err, queued)
 }
 
 func (s *Store) BlobSize(ctx context.Context, repo string, d digest.Digest) (int64, error) {
@@ -62,8 +60,7 @@ func (s *Store) BlobSize(ctx context.Context, repo string, d digest.Digest) (int
 }
 
 func (s *Store) UnlinkBlob(ctx context.Context, repo string, d digest.Digest, evs ...storage.Event) error {
-	var queued int64
-	err := s.write(ctx, "unlink blob", func(ctx context.Context, tx *sql.Tx) error {
+	return s.writeQueued(ctx, "unlink blob", func(ctx context.Context, tx *sql.Tx, queued *int64) error {
 		n, err := s.exec(ctx, tx, qUnlinkBlob, repo, string(d))
 		if err == nil && n == 0 {
 			err = fmt.Errorf("blob %s in %s: %w", d, repo, storage.ErrNotFound)
@@ -71,9 +68,8 @@ func (s *Store) UnlinkBlob(ctx context.Context, repo string, d digest.Digest, ev
 		if err != nil {
 			return err
 		}
-		return s.recordEvents(ctx, tx, evs, &queued)
+		return s.recordEvents(ctx, tx, evs, queued)
 	})
-	return s.committed(ctx, err, queued)
 }
 
 func (s *Store) FindBlob(ctx context.Context, d digest.Digest) (string, int64, error) {

@@ -15,8 +15,7 @@ import (
 //	        created, created_by
 
 func (s *Store) CreateRobot(ctx context.Context, r *storage.Robot, evs ...storage.Event) error {
-	var queued int64
-	err := s.write(ctx, "create robot", func(ctx context.Context, tx *sql.Tx) error {
+	return s.writeQueued(ctx, "create robot", func(ctx context.Context, tx *sql.Tx, queued *int64) error {
 		n, err := s.exec(ctx, tx, qCreateRobot, r.Name, r.SecretHash, r.Rules, nanos(r.ExpiresAt),
 			boolInt(r.Disabled), nanos(r.Created), r.CreatedBy)
 		if err == nil && n == 0 {
@@ -25,9 +24,8 @@ func (s *Store) CreateRobot(ctx context.Context, r *storage.Robot, evs ...storag
 		if err != nil {
 			return err
 		}
-		return s.recordEvents(ctx, tx, evs, &queued)
+		return s.recordEvents(ctx, tx, evs, queued)
 	})
-	return s.committed(ctx, err, queued)
 }
 
 func (s *Store) GetRobot(ctx context.Context, name string) (*storage.Robot, error) {
