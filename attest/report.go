@@ -112,28 +112,35 @@ type Subject struct {
 }
 
 // EvaluateMany is Evaluate for each of subjects, in order, reading the
-// key ring and the trusted roots once: a listing page, or compliance's
-// pass over every version, asks for a report on each, and reading them
-// per report was half its queries. Each lists at most history superseded
-// findings (MaxSupersededShown as Evaluate; 0 for a verdict alone).
+// key ring and the trusted roots once and the records of all subjects
+// together: a listing page, or compliance's pass over every version, asks
+// for a report on each, and two record queries per report were nearly all
+// of a page's queries (2,000 for a 1,000-item page). Each lists at most
+// history superseded findings (MaxSupersededShown as Evaluate; 0 for a
+// verdict alone).
 func (s *Service) EvaluateMany(ctx context.Context, subjects []Subject, history int) ([]*Report, error) {
 	tn, err := s.trustNow(ctx)
 	if err != nil {
 		return nil, err
 	}
+	keys := make([]storage.AttestSubject, len(subjects))
+	for i, sub := range subjects {
+		keys[i] = storage.AttestSubject{Repo: sub.Repo, Subject: sub.Digest}
+	}
+	current, superseded, err := s.st.AttestRecordsBySubjects(ctx, keys, s.cfg.maxRecords()+1, history)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]*Report, len(subjects))
 	for i, sub := range subjects {
-		if out[i], err = s.evaluateWith(ctx, s.forRepo(tn, sub.Repo), sub.Repo, sub.Digest, history); err != nil {
-			return nil, err
-		}
+		out[i] = s.judge(s.forRepo(tn, sub.Repo), sub.Repo, sub.Digest, current[keys[i]], superseded[keys[i]])
 	}
 	return out, nil
 }
 
 // evaluateWith is evaluate under tn, the trust of repo.
 func (s *Service) evaluateWith(ctx context.Context, tn trusted, repo string, d digest.Digest, history int) (*Report, error) {
-	max := s.cfg.maxRecords()
-	recs, err := s.st.AttestRecordsBySubject(ctx, repo, d, max+1)
+	recs, err := s.st.AttestRecordsBySubject(ctx, repo, d, s.cfg.maxRecords()+1)
 	if err != nil {
 		return nil, err
 	}
@@ -141,6 +148,13 @@ func (s *Service) evaluateWith(ctx context.Context, tn trusted, repo string, d d
 	if err != nil {
 		return nil, err
 	}
+	return s.judge(tn, repo, d, recs, old), nil
+}
+
+// judge reports on manifest d of repo under tn from recs, its current records
+// (at most max records + 1), and old, its superseded ones.
+func (s *Service) judge(tn trusted, repo string, d digest.Digest, recs, old []storage.AttestRecord) *Report {
+	max := s.cfg.maxRecords()
 	rep := &Report{Repository: repo, Digest: d, Signatures: []Finding{}, Attestations: []Finding{}}
 	if len(recs) > max {
 		// More than the pull path reads: the rest is unknown, and unknown
@@ -158,7 +172,7 @@ func (s *Service) evaluateWith(ctx context.Context, tn trusted, repo string, d d
 		}
 	}
 	s.judgeReport(rep, s.cfg.PolicyFor(repo))
-	return rep, nil
+	return rep
 }
 
 func (s *Service) keyMap(ctx context.Context) (map[string]*storage.Key, error) {

@@ -114,6 +114,12 @@ type TrustedRoot struct {
 	Created time.Time
 }
 
+// AttestSubject names a manifest of a repository that records are about.
+type AttestSubject struct {
+	Repo    string
+	Subject digest.Digest
+}
+
 // AttestCursor positions a walk over all records, in (Repo, Subject,
 // Referrer, Index) order.
 type AttestCursor struct {
@@ -166,6 +172,12 @@ type Attest interface {
 	// subject in repo, the most recently superseded first: the history
 	// a report shows.
 	SupersededAttestRecords(ctx context.Context, repo string, subject digest.Digest, n int) ([]AttestRecord, error)
+	// AttestRecordsBySubjects is AttestRecordsBySubject with n and
+	// SupersededAttestRecords with history for each of subjects, each list
+	// in the same order, in a few queries rather than two per subject: a
+	// listing page reports on every version it holds. A subject without
+	// records has no entry in a map.
+	AttestRecordsBySubjects(ctx context.Context, subjects []AttestSubject, n, history int) (current, superseded map[AttestSubject][]AttestRecord, err error)
 	// AttestRecordsByReferrer lists at most n records found in referrer
 	// of repo, about any subject, in (Subject, Index) order.
 	AttestRecordsByReferrer(ctx context.Context, repo string, referrer digest.Digest, n int) ([]AttestRecord, error)

@@ -261,6 +261,58 @@ var attestCases = []testCase{
 			t.Fatalf("superseded times: %v", when)
 		}
 	}},
+	{"AttestRecordsBySubjectsAnswerAsOneByOne", func(t *testing.T, s storage.Store) {
+		// More subjects than one batched query names, in two
+		// repositories (the same digest in both), some without records,
+		// some with superseded ones: each list must be what the
+		// per-subject queries give, in their order and within their caps.
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		var subjects []storage.AttestSubject
+		for i := range 110 {
+			sub := storage.AttestSubject{Repo: fmt.Sprint("repo", i%2), Subject: dg(fmt.Sprint("subject", i/2))}
+			subjects = append(subjects, sub)
+			if i%3 == 0 {
+				continue
+			}
+			for j := range i%4 + 1 {
+				ref := dg(fmt.Sprint("sig", i, "-", j))
+				at := now.Add(time.Duration(j) * time.Minute)
+				recs := []storage.AttestRecord{attestRecord(sub.Subject, 0, storage.SigVerified, at), attestRecord(sub.Subject, 16, storage.SigFailed, at)}
+				ok(t, s.PutAttestRecords(ctx(t), sub.Repo, sub.Subject, ref, recs), "put %v %d", sub, j)
+				if i%2 == 1 {
+					_, err := s.SupersedeAttestRecords(ctx(t), sub.Repo, sub.Subject, "signature", "", ref, at)
+					ok(t, err, "supersede %v %d", sub, j)
+				}
+			}
+		}
+		for _, caps := range [][2]int{{3, 3}, {100, 100}, {1, 0}} {
+			cur, old, err := s.AttestRecordsBySubjects(ctx(t), subjects, caps[0], caps[1])
+			ok(t, err, "AttestRecordsBySubjects %v", caps)
+			records := 0
+			for _, sub := range subjects {
+				wantCur, err := s.AttestRecordsBySubject(ctx(t), sub.Repo, sub.Subject, caps[0])
+				ok(t, err, "BySubject")
+				wantOld, err := s.SupersededAttestRecords(ctx(t), sub.Repo, sub.Subject, caps[1])
+				ok(t, err, "Superseded")
+				records += len(wantCur) + len(wantOld)
+				if !reflect.DeepEqual(cur[sub], wantCur) || !reflect.DeepEqual(old[sub], wantOld) {
+					t.Fatalf("caps %v, %v: batched current %v superseded %v, one by one %v and %v", caps, sub,
+						referrersOf(cur[sub]), referrersOf(old[sub]), referrersOf(wantCur), referrersOf(wantOld))
+				}
+				if _, in := cur[sub]; in != (len(wantCur) > 0) {
+					t.Fatalf("caps %v, %v: an entry for no current records", caps, sub)
+				}
+			}
+			if records == 0 {
+				t.Fatal("no records compared")
+			}
+		}
+		cur, old, err := s.AttestRecordsBySubjects(ctx(t), nil, 10, 10)
+		ok(t, err, "no subjects")
+		if len(cur)+len(old) != 0 {
+			t.Fatalf("no subjects: %v %v", cur, old)
+		}
+	}},
 	{"AttestRecordsSupersededCountForNothing", func(t *testing.T, s storage.Store) {
 		// cosign's tag schema: each signing writes a .sig manifest that
 		// repeats every earlier signature, and the tag moves to it.

@@ -207,6 +207,44 @@ func (s *Store) SupersededAttestRecords(ctx context.Context, repo string, subjec
 	return s.attestRecords(ctx, "superseded attest records", qSupersededRecords, repo, string(subject), n)
 }
 
+// AttestRecordsBySubjects runs one query per list for each attestBatch
+// subjects. The unused slots of the last batch name an empty repository
+// and subject, which no record has, so the statement keeps
+// one shape and stays prepared.
+func (s *Store) AttestRecordsBySubjects(ctx context.Context, subjects []storage.AttestSubject, n, history int) (current, superseded map[storage.AttestSubject][]storage.AttestRecord, err error) {
+	current, superseded = map[storage.AttestSubject][]storage.AttestRecord{}, map[storage.AttestSubject][]storage.AttestRecord{}
+	args := make([]any, 2*attestBatch+1)
+	for len(subjects) > 0 {
+		batch := subjects[:min(len(subjects), attestBatch)]
+		subjects = subjects[len(batch):]
+		for i := range attestBatch {
+			args[2*i], args[2*i+1] = "", ""
+			if i < len(batch) {
+				args[2*i], args[2*i+1] = batch[i].Repo, string(batch[i].Subject)
+			}
+		}
+		for _, l := range []struct {
+			q   *Query
+			n   int
+			out map[storage.AttestSubject][]storage.AttestRecord
+		}{{qRecordsBySubjects, n, current}, {qSupersededBySubjects, history, superseded}} {
+			if l.n <= 0 {
+				continue
+			}
+			args[2*attestBatch] = l.n
+			recs, err := s.attestRecords(ctx, "attest records by subjects", l.q, args...)
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, r := range recs {
+				k := storage.AttestSubject{Repo: r.Repo, Subject: r.Subject}
+				l.out[k] = append(l.out[k], r)
+			}
+		}
+	}
+	return current, superseded, nil
+}
+
 func (s *Store) AttestRecordsByReferrer(ctx context.Context, repo string, referrer digest.Digest, n int) ([]storage.AttestRecord, error) {
 	if n <= 0 {
 		return nil, nil
@@ -292,6 +330,15 @@ const keyCols = `id, name, pem, algorithm, state, not_before, not_after, created
 const recordCols = `repo, referrer, idx, kind, format, subject, key_id, algorithm, predicate_type,
 	sig_hash, payload_digest, status, reason, recorded, checked, superseded, keyless`
 
+// attestBatch is how many subjects one AttestRecordsBySubjects query
+// names: the default page of a listing.
+const attestBatch = 100
+
+// subjectList is a VALUES list of n (repo, subject) placeholder pairs.
+func subjectList(n int) string {
+	return "(VALUES " + strings.TrimSuffix(strings.Repeat("(?, ?), ", n), ", ") + ")"
+}
+
 // maxSigHashMatches bounds the reuse lookup: one match is all it needs.
 const maxSigHashMatches = 16
 
@@ -335,6 +382,18 @@ var (
 	qSupersededRecords = query(`SELECT ` + recordCols + ` FROM attest_records
 		WHERE repo = ? AND subject = ? AND superseded > 0
 		ORDER BY superseded DESC, recorded DESC, referrer DESC, idx DESC LIMIT ?`)
+	// The numbering by subject keeps each list's order and cap per subject
+	// (as qRecordsBySubject and qSupersededRecords); the subjects are looked
+	// up through attest_records_subject.
+	qRecordsBySubjects = query(`SELECT ` + recordCols + ` FROM (SELECT ` + recordCols + `,
+			ROW_NUMBER() OVER (PARTITION BY repo, subject ORDER BY recorded, referrer, idx) AS nth
+			FROM attest_records WHERE (repo, subject) IN ` + subjectList(attestBatch) + ` AND superseded = 0) AS r
+		WHERE nth <= ? ORDER BY repo, subject, nth`)
+	qSupersededBySubjects = query(`SELECT ` + recordCols + ` FROM (SELECT ` + recordCols + `,
+			ROW_NUMBER() OVER (PARTITION BY repo, subject
+				ORDER BY superseded DESC, recorded DESC, referrer DESC, idx DESC) AS nth
+			FROM attest_records WHERE (repo, subject) IN ` + subjectList(attestBatch) + ` AND superseded > 0) AS r
+		WHERE nth <= ? ORDER BY repo, subject, nth`)
 	qRecordsByReferrer = query(`SELECT ` + recordCols + ` FROM attest_records
 		WHERE repo = ? AND referrer = ? ORDER BY subject, idx LIMIT ?`)
 	qRecordsByKey = query(`SELECT ` + recordCols + ` FROM attest_records
