@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/packreg/packreg/digest"
@@ -89,13 +90,16 @@ func TestPragmas(t *testing.T) {
 			t.Errorf("PRAGMA %s = %s, want %s", pragma, got, want)
 		}
 	}
-	// Every reader's page cache is bounded (the pool is several
-	// connections); the writer keeps SQLite's default.
+	// Every connection's page cache is bounded (the readers are several
+	// connections, the writer's is half SQLite's default).
 	for db, want := range map[string]struct {
 		db   *sql.DB
 		want string
-	}{"reader": {s.ReadDB(), "-512"}, "writer": {s.DB(), "-2000"}} {
-		conns := make([]*sql.Conn, 0, 4)
+	}{"reader": {s.ReadDB(), "-512"}, "writer": {s.DB(), "-1024"}} {
+		conns := make([]*sql.Conn, 0, want.db.Stats().MaxOpenConnections)
+		if db == "reader" && cap(conns) != runtime.GOMAXPROCS(0)+1 {
+			t.Errorf("reader pool of %d connections, want GOMAXPROCS+1 (each has its own cache)", cap(conns))
+		}
 		for range cap(conns) { // distinct connections of the pool, held at once
 			c, err := want.db.Conn(ctx)
 			if err != nil {
