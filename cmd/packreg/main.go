@@ -51,7 +51,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return flagError(stderr, err)
 		}
-		log, err := newLogger(stderr, c.Log)
+		lw := newLogWriter(stderr)
+		defer lw.Close() // after serve has drained and its last line is out
+		log, err := newLogger(lw, c.Log)
 		if err != nil {
 			fmt.Fprintln(stderr, "packreg:", err)
 			return 1
