@@ -250,6 +250,35 @@ func (s *server) logTail(n int) string {
 	return "--- packreg log tail (" + s.logPath + ") ---\n" + string(b)
 }
 
+// logNow returns the server log with every line of what happened before
+// the call: the server buffers its log (up to 100 ms), so it sends a
+// request with an id of its own and waits until that request's line is
+// written; the lines before it are out too.
+func (s *server) logNow(t *testing.T) string {
+	t.Helper()
+	mark := fmt.Sprintf("logmark-%d", time.Now().UnixNano())
+	req, err := http.NewRequest(http.MethodGet, s.URL+"/healthz", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Request-Id", mark)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("log mark: %v", err)
+	}
+	resp.Body.Close()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		b, _ := os.ReadFile(s.logPath)
+		if strings.Contains(string(b), mark) {
+			return string(b)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the log has no line for request %s after 10s\n%s", mark, s.logTail(2000))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // dumpLogOnFailure prints the server's warnings and errors when the test
 // fails (the full log, one JSON line per request, stays in s.logPath).
 func (s *server) dumpLogOnFailure() {

@@ -564,8 +564,8 @@ func TestMirrorReplicasS3Postgres(t *testing.T) {
 	c := startServer(t, "--config", ccfg)
 	c.dumpLogOnFailure()
 	checkBig(t, newClient(t, c.URL), "acme/s3pack", "1.0.0", d, payload)
-	log, _ := os.ReadFile(a1.logPath)
-	if !strings.Contains(string(log), `"status":307`) {
+	log := a1.logNow(t)
+	if !strings.Contains(log, `"status":307`) {
 		t.Error("a1 never redirected a blob GET to S3: the redirect path went untested")
 	}
 }

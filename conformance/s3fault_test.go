@@ -441,8 +441,8 @@ func TestS3JanitorPurgesLeftovers(t *testing.T) {
 	if got := c.getBlob("janitor/blob", kept); string(got) != "a committed blob stays" {
 		t.Errorf("committed blob reads %q after the janitor ran", got)
 	}
-	log, _ := os.ReadFile(s.logPath)
-	if !strings.Contains(string(log), "purged upload leftovers") {
+	log := s.logNow(t)
+	if !strings.Contains(log, "purged upload leftovers") {
 		t.Error(`no "purged upload leftovers" line in the server log`)
 	}
 }
