@@ -37,8 +37,11 @@ type BlobStore interface {
 	// Delete removes a committed blob; ErrNotFound if it is absent.
 	Delete(ctx context.Context, d digest.Digest) error
 
-	// Append writes r after u.Offset, durably, and on success advances
-	// u.Offset, u.HashState and u.Backend. Data already past u.Offset (from a
+	// Append writes r after u.Offset and on success advances u.Offset,
+	// u.HashState and u.Backend. The bytes must survive the process and be
+	// readable by any process that gets u; they need not survive a restart
+	// of the machine before Commit, but then Append and Commit must fail
+	// with ErrNotFound rather than trust bytes that may have changed. Data already past u.Offset (from a
 	// crashed or interrupted earlier attempt) is discarded first. On error u is
 	// unchanged and the upload can be resumed from u.Offset; the error wraps
 	// the reader's or the context's error when one of them caused it, so the
@@ -101,7 +104,8 @@ type UploadPurger interface {
 type Upload struct {
 	ID   string // random UUID, bound to Repo
 	Repo string
-	// Offset is the number of bytes durably received.
+	// Offset is the number of bytes received (see BlobStore.Append for how
+	// durably).
 	Offset int64
 	// Algorithm is the hash run while streaming (sha256 unless the client
 	// announced another digest up front). Commit re-reads the data when the

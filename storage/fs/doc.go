@@ -23,12 +23,17 @@
 // Upload state lives in storage.Upload, not here: Append truncates the data
 // file to u.Offset before writing (a crashed attempt may have left more) and
 // resumes the hash from u.HashState, so any process with the struct can take
-// the next chunk. One fsync of the data file per Append makes the new Offset
-// durable (the first Append also fsyncs uploads/, since it may have created
-// the file); Commit only renames and fsyncs a directory. A Commit replayed
-// after a crash (the registry died between Commit and dropping the session)
-// finds the data file gone and proves from the hash state that the blob
-// holds the session's bytes (storage.ProveCommitted).
+// the next chunk. Append does not fsync: a killed process loses nothing the
+// kernel holds, and Commit makes the whole file durable (one fsync of the
+// data, one of uploads/ for its name) before it verifies and publishes.
+// u.Backend records the boot of the kernel holding unsynced bytes; after a
+// restart of the machine those bytes are hashed again and the session ends
+// (storage.ErrNotFound) unless they are intact (durable.go says why a 202 to
+// a PATCH needs no more). On an FS without a boot identity (Booter) every
+// Append fsyncs as before. A Commit replayed after a crash (the registry
+// died between Commit and dropping the session) finds the data file gone
+// and proves from the hash state that the blob holds the session's bytes
+// (storage.ProveCommitted).
 //
 // Put (storage.BlobPutter) writes a whole blob without a session, for a
 // single-request upload: into tmp/, fsynced, verified, renamed; it skips
@@ -39,9 +44,8 @@
 // Append reads on the calling goroutine while a second one hashes and a
 // third writes, through a few pooled 1 MiB buffers, and on Linux starts
 // the writeback of every buffer once it is written (sync_file_range) so
-// the final fsync has little left to flush, also for a PATCH no larger
-// than a few buffers: a push costs about max(hash, write), not hash +
-// write + fsync.
+// the fsync in Commit has little left to flush: a push costs about
+// max(hash, write), not hash + write + fsync.
 //
 // PurgeUploads (storage.UploadPurger, run by the registry's janitor)
 // removes files of uploads/ and tmp/ older than its cutoff: what a crash

@@ -22,7 +22,10 @@ type Store struct {
 	blobs   string
 	uploads string
 	tmp     string
-	obs     atomic.Pointer[storage.OpObserver] // ObserveOps
+	// boot is the kernel's boot identity (Booter), empty when the FS has
+	// none: Append then syncs every chunk.
+	boot string
+	obs  atomic.Pointer[storage.OpObserver] // ObserveOps
 }
 
 var (
@@ -55,6 +58,11 @@ func New(root string, opts ...Option) (*Store, error) {
 	s := &Store{fs: OS{}, root: root}
 	for _, o := range opts {
 		o(s)
+	}
+	if b, ok := s.fs.(Booter); ok {
+		if id, err := b.BootID(); err == nil {
+			s.boot = id
+		}
 	}
 	s.blobs = filepath.Join(root, "blobs")
 	s.uploads = filepath.Join(root, "uploads")

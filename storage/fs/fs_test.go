@@ -171,9 +171,9 @@ func TestLayout(t *testing.T) {
 	requireBlob(t, s2, d, data)
 }
 
-// TestSyncBudget pins the cost of durability: one data fsync per Append,
-// none in Commit (a rename and a directory fsync), no rename for a blob
-// that already exists.
+// TestSyncBudget pins the cost of durability: no fsync per Append; in
+// Commit one of the data file and one of uploads/ (the file's name), a
+// rename and a directory fsync; no rename for a blob that already exists.
 func TestSyncBudget(t *testing.T) {
 	m := newMemFS()
 	s := memStore(t, m)
@@ -191,12 +191,9 @@ func TestSyncBudget(t *testing.T) {
 			t.Fatal(err)
 		}
 		second := c.take()
-		if first["sync"] != 1 || second["sync"] != 1 {
-			t.Fatalf("file fsyncs per Append: %d, %d; want 1 each", first["sync"], second["sync"])
-		}
-		// The first Append may create the file, so it also syncs uploads/.
-		if first["syncdir"] != 1 || second["syncdir"] != 0 {
-			t.Fatalf("dir fsyncs per Append: %d, %d; want 1, 0", first["syncdir"], second["syncdir"])
+		// Append syncs nothing: Commit makes the bytes durable (durable.go).
+		if first["sync"] != 0 || second["sync"] != 0 || first["syncdir"] != 0 || second["syncdir"] != 0 {
+			t.Fatalf("fsyncs per Append: %v, %v; want none", first, second)
 		}
 		if err := s.Commit(t.Context(), u, d); err != nil {
 			t.Fatal(err)
@@ -204,8 +201,9 @@ func TestSyncBudget(t *testing.T) {
 		return first, c.take()
 	}
 	_, commit := push()
-	// New prefix directory: mkdir + sync of blobs/sha256, then the rename's dir sync.
-	if commit["sync"] != 0 || commit["rename"] != 2 || commit["mkdir"] != 1 || commit["syncdir"] != 2 {
+	// The data file and uploads/ (its name) synced once; new prefix
+	// directory: mkdir + sync of blobs/sha256, then the rename's dir sync.
+	if commit["sync"] != 1 || commit["rename"] != 2 || commit["mkdir"] != 1 || commit["syncdir"] != 3 {
 		t.Fatalf("first Commit ops: %v", commit)
 	}
 	if err := s.Delete(t.Context(), d); err != nil {
@@ -213,11 +211,11 @@ func TestSyncBudget(t *testing.T) {
 	}
 	c.take()
 	_, commit = push()
-	if commit["sync"] != 0 || commit["rename"] != 1 || commit["mkdir"] != 0 || commit["syncdir"] != 1 {
+	if commit["sync"] != 1 || commit["rename"] != 1 || commit["mkdir"] != 0 || commit["syncdir"] != 2 {
 		t.Fatalf("Commit into an existing prefix: %v", commit)
 	}
 	_, commit = push()
-	if commit["sync"] != 0 || commit["rename"] != 0 || commit["syncdir"] != 0 || commit["remove"] != 1 {
+	if commit["sync"] != 1 || commit["rename"] != 0 || commit["syncdir"] != 1 || commit["remove"] != 1 {
 		t.Fatalf("Commit of an existing blob: %v", commit)
 	}
 }

@@ -2,6 +2,7 @@ package fs_test
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	iofs "io/fs"
 	"os"
@@ -63,6 +64,14 @@ func pathErr(op, name string, err error) error { return &iofs.PathError{Op: op, 
 func (m *memFS) parentOK(name string) bool {
 	p, ok := m.nodes[filepath.Dir(name)]
 	return ok && p.dir
+}
+
+// BootID is fs.Booter: a crash is a restart of the machine, so it
+// changes with gen.
+func (m *memFS) BootID() (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return fmt.Sprintf("boot-%d", m.gen), nil
 }
 
 // Crash drops every unsynced change, as a power cut would.

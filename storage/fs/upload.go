@@ -25,7 +25,9 @@ func algorithm(u *storage.Upload) string {
 }
 
 // Append implements storage.BlobStore: truncate the data file to u.Offset,
-// resume the hash, stream r into both, fsync once, then advance u.
+// resume the hash, stream r into both, then advance u. The bytes become
+// durable in Commit (see durable.go), or here on an FS without a boot
+// identity.
 func (s *Store) Append(ctx context.Context, u *storage.Upload, r io.Reader) (err error) {
 	defer s.observe("append", time.Now(), &err)
 	if err := ctx.Err(); err != nil {
@@ -43,6 +45,13 @@ func (s *Store) Append(ctx context.Context, u *storage.Upload, r io.Reader) (err
 		return fmt.Errorf("fs: append %s: %w", u.ID, err)
 	}
 	defer f.Close()
+	synced, err := s.durableUpTo(f, u)
+	if errors.Is(err, storage.ErrNotFound) {
+		_ = s.fs.Remove(s.uploadPath(u.ID))
+	}
+	if err != nil {
+		return fmt.Errorf("fs: append %s: %w", u.ID, err)
+	}
 	state, n, err := s.appendTo(ctx, f, u, alg, r)
 	if err != nil {
 		// Give the file back the length u records; a retry then rewrites
@@ -51,6 +60,9 @@ func (s *Store) Append(ctx context.Context, u *storage.Upload, r io.Reader) (err
 		// the next Append or Commit truncates anyway.
 		_ = f.Truncate(u.Offset)
 		return fmt.Errorf("fs: append %s: %w", u.ID, err)
+	}
+	if s.boot != "" {
+		u.Backend = s.mark(synced)
 	}
 	u.Offset += n
 	u.HashState = state
@@ -69,14 +81,16 @@ func (s *Store) appendTo(ctx context.Context, f File, u *storage.Upload, alg str
 	if err != nil {
 		return nil, 0, err
 	}
-	// The one fsync of the data: after it, Offset+n bytes are durable.
-	if err := f.Sync(); err != nil {
-		return nil, 0, err
-	}
-	if u.Offset == 0 {
-		// The file may be new: its name must be as durable as its bytes.
-		if err := s.fs.SyncDir(s.uploads); err != nil {
+	if s.boot == "" {
+		// No way to tell a restart of the machine afterwards: make the
+		// bytes durable now, and the file's name if it is new.
+		if err := f.Sync(); err != nil {
 			return nil, 0, err
+		}
+		if u.Offset == 0 {
+			if err := s.fs.SyncDir(s.uploads); err != nil {
+				return nil, 0, err
+			}
 		}
 	}
 	state, err := digest.MarshalHash(h)
@@ -159,10 +173,26 @@ func (s *Store) Commit(ctx context.Context, u *storage.Upload, d digest.Digest) 
 	if err != nil {
 		return fmt.Errorf("fs: commit %s: %w", u.ID, err)
 	}
+	synced, err := s.durableUpTo(f, u)
+	if err != nil {
+		f.Close()
+		if errors.Is(err, storage.ErrNotFound) {
+			_ = s.fs.Remove(src)
+		}
+		return fmt.Errorf("fs: commit %s: %w", u.ID, err)
+	}
 	var got digest.Digest
-	if truncated {
-		// The blob must not regain the dropped bytes after a crash.
+	if truncated || synced < u.Offset {
+		// The bytes Append left unsynced, or a truncation of what a
+		// replayed Append wrote (the blob must not regain those bytes
+		// after a crash), become durable before the blob is published.
 		err = f.Sync()
+	}
+	if err == nil && synced == 0 && u.Offset > 0 {
+		// Nothing synced uploads/ since the data file was created: a
+		// crash before the rename must not lose the file's name, so a
+		// retry finds the data this Commit made durable.
+		err = s.fs.SyncDir(s.uploads)
 	}
 	if err == nil {
 		got, err = sum(f, u, d.Algorithm())

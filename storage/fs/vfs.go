@@ -4,6 +4,7 @@ import (
 	"io"
 	iofs "io/fs"
 	"os"
+	"strings"
 )
 
 // FS is the part of the filesystem the store uses. The default is the real
@@ -34,8 +35,24 @@ type File interface {
 	Sync() error
 }
 
+// Booter is an optional FS ability: the identity of the running kernel,
+// which changes when the machine restarts. Bytes written but not synced
+// survive a crash of the process (they are in the kernel's page cache) and
+// are lost, or worse, only by a restart of the kernel; with a boot
+// identity the store can tell the two apart (see Append). Without one it
+// syncs every Append.
+type Booter interface {
+	BootID() (string, error)
+}
+
 // OS is the real filesystem.
 type OS struct{}
+
+// BootID is Linux's random identity of this boot.
+func (OS) BootID() (string, error) {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	return strings.TrimSpace(string(b)), err
+}
 
 func (OS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
 	f, err := os.OpenFile(name, flag, perm)
