@@ -41,6 +41,9 @@ var Dialect = sqlmeta.Dialect{
 	RowLocks:       true,
 	// A commit's worth of waiting is the rule; a second is something else.
 	AuditLockWait: "SET LOCAL lock_timeout = '1s'",
+	// The commit is visible and survives the server process at once; the
+	// WAL writer flushes it within wal_writer_delay.
+	RelaxCommit: "SET LOCAL synchronous_commit = off",
 	LockTimedOut: func(err error) bool {
 		var pe *pgconn.PgError
 		return errors.As(err, &pe) && pe.Code == "55P03"

@@ -26,6 +26,10 @@ var Dialect = sqlmeta.Dialect{
 	},
 	NowNanos: "CAST(unixepoch('subsec') * 1000000000 AS INTEGER)",
 	Classify: classify,
+	// NORMAL in WAL mode: the commit is in the WAL, which survives the
+	// process; it reaches the disk with the next FULL commit or checkpoint.
+	RelaxCommit:  "PRAGMA synchronous = NORMAL",
+	StrictCommit: "PRAGMA synchronous = FULL",
 	Steps: map[int][]string{
 		// A consumer acknowledges events by id, perhaps late (a worker
 		// that lost its lease acknowledges what its successor did), so

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/storage"
@@ -151,4 +152,46 @@ func TestIndexDepthMigration(t *testing.T) {
 		_, err := s.(*sqlmeta.Store).DB().ExecContext(context.Background(), stmt)
 		return err
 	})
+}
+
+// TestUploadOffsetCommitsRelaxed: the writer commits a PATCH's offset
+// without the WAL fsync (synchronous NORMAL) and is back at FULL for the
+// next write that must survive power loss.
+func TestUploadOffsetCommitsRelaxed(t *testing.T) {
+	ctx := t.Context()
+	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	synchronous := func() string {
+		var got string
+		if err := s.DB().QueryRowContext(ctx, "PRAGMA synchronous").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	now := time.Now()
+	u := &storage.Upload{ID: "u1", Repo: "r/a", Algorithm: "sha256", Created: now, Updated: now}
+	if err := s.CreateUpload(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	u.Offset = 10
+	if err := s.UpdateUpload(ctx, u, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := synchronous(); got != "1" {
+		t.Fatalf("after UpdateUpload PRAGMA synchronous = %s, want 1 (NORMAL)", got)
+	}
+	v := &storage.Upload{ID: "u2", Repo: "r/a", Algorithm: "sha256", Created: now, Updated: now}
+	if err := s.CreateUpload(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	if got := synchronous(); got != "2" {
+		t.Fatalf("after a strict write PRAGMA synchronous = %s, want 2 (FULL)", got)
+	}
+	got, err := s.GetUpload(ctx, "u1")
+	if err != nil || got.Offset != 10 {
+		t.Fatalf("GetUpload = %+v, %v; want offset 10", got, err)
+	}
 }

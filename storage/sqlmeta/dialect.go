@@ -59,6 +59,15 @@ type Dialect struct {
 	// write lock).
 	AuditLockWait string
 	LockTimedOut  func(error) bool
+	// RelaxCommit, run first in a write transaction whose changes need
+	// not survive a crash of the machine (only of the process), lets its
+	// commit skip waiting for the disk: an upload's offset after a PATCH
+	// (see UpdateUpload). StrictCommit undoes it for the next transaction
+	// when the setting belongs to the connection (SQLite's PRAGMA, which
+	// beginTx runs before BEGIN: the writer pool must be one connection);
+	// empty when RelaxCommit runs inside the transaction and ends with it
+	// (PostgreSQL's SET LOCAL).
+	RelaxCommit, StrictCommit string
 	// Steps are this database's own migration statements, by step: they
 	// run after the step's shared statements, in its transaction, for
 	// what the shared SQL cannot say (SQLite rebuilding a table to change

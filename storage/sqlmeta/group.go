@@ -17,14 +17,15 @@ import (
 // commit that holds its changes, so durability is unchanged.
 
 type writeOp struct {
-	ctx  context.Context
-	fn   txFunc
-	done chan error // buffered: the loop never blocks answering
+	ctx     context.Context
+	fn      txFunc
+	relaxed bool       // writeRelaxed: the batch commits relaxed if all its ops are
+	done    chan error // buffered: the loop never blocks answering
 }
 
 // submit hands fn to the loop and waits for its commit.
-func (s *Store) submit(ctx context.Context, fn txFunc) error {
-	op := &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1)}
+func (s *Store) submit(ctx context.Context, fn txFunc, relaxed bool) error {
+	op := &writeOp{ctx: ctx, fn: fn, relaxed: relaxed, done: make(chan error, 1)}
 	// ops is unbuffered: once the send succeeds the loop owns op and always
 	// answers it, even when Close comes next.
 	select {
@@ -74,7 +75,11 @@ func (s *Store) runBatch(ops []*writeOp) {
 	}
 	// The transaction outlives any one caller: a caller that gives up must
 	// not roll back the others' work.
-	tx, err := s.w.BeginTx(context.Background(), nil)
+	relaxed := true
+	for _, op := range ops {
+		relaxed = relaxed && op.relaxed
+	}
+	tx, err := s.beginTx(context.Background(), relaxed)
 	if err != nil {
 		answer(err)
 		return

@@ -81,6 +81,10 @@ type Store struct {
 	ops      chan *writeOp
 	quit     chan struct{}
 	loopDone chan struct{}
+
+	// relaxed: the writer connection may commit without waiting for the
+	// disk (beginTx).
+	relaxed atomic.Bool
 }
 
 var (
@@ -339,6 +343,18 @@ type txFunc func(ctx context.Context, tx *sql.Tx) error
 // write runs fn in a write transaction: grouped with other writers when
 // group commit is on, otherwise alone with retries of lost races.
 func (s *Store) write(ctx context.Context, op string, fn txFunc) error {
+	return s.writeAs(ctx, op, fn, false)
+}
+
+// writeRelaxed is write for a change that must survive a crash of the
+// process but may be lost with the machine (Dialect.RelaxCommit): its
+// commit does not wait for the disk unless it shares a transaction with
+// a strict write.
+func (s *Store) writeRelaxed(ctx context.Context, op string, fn txFunc) error {
+	return s.writeAs(ctx, op, fn, true)
+}
+
+func (s *Store) writeAs(ctx context.Context, op string, fn txFunc, relaxed bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -346,7 +362,7 @@ func (s *Store) write(ctx context.Context, op string, fn txFunc) error {
 		return fmt.Errorf("%s %s: %w: store closed", s.d.Name, op, storage.ErrUnavailable)
 	}
 	if s.ops != nil {
-		err := s.submit(ctx, fn)
+		err := s.submit(ctx, fn, relaxed)
 		if err == nil {
 			s.writes.Add(1)
 		}
@@ -354,7 +370,7 @@ func (s *Store) write(ctx context.Context, op string, fn txFunc) error {
 	}
 	const attempts = 5
 	for i := 1; ; i++ {
-		err := s.runTx(ctx, fn)
+		err := s.runTx(ctx, fn, relaxed)
 		if err == nil {
 			s.writes.Add(1)
 		}
@@ -372,8 +388,8 @@ func (s *Store) write(ctx context.Context, op string, fn txFunc) error {
 // figures.
 func (s *Store) Writes() int64 { return s.writes.Load() }
 
-func (s *Store) runTx(ctx context.Context, fn txFunc) error {
-	tx, err := s.w.BeginTx(ctx, nil)
+func (s *Store) runTx(ctx context.Context, fn txFunc, relaxed bool) error {
+	tx, err := s.beginTx(ctx, relaxed)
 	if err != nil {
 		return err
 	}
@@ -382,6 +398,41 @@ func (s *Store) runTx(ctx context.Context, fn txFunc) error {
 		return err
 	}
 	return s.commit(tx)
+}
+
+// beginTx begins a write transaction whose commit is relaxed or strict
+// (Dialect.RelaxCommit). SQLite refuses to change the setting inside a
+// transaction and keeps it on the connection: it is switched before BEGIN
+// (the writer pool is one connection) and tracked in s.relaxed, counted
+// relaxed from before the switch is tried until a switch back succeeded,
+// so a failed switch leaves the next strict write to try again, never to
+// commit relaxed. PostgreSQL's SET LOCAL ends with the transaction.
+func (s *Store) beginTx(ctx context.Context, relaxed bool) (*sql.Tx, error) {
+	if s.d.StrictCommit != "" {
+		switch {
+		case relaxed && !s.relaxed.Load():
+			s.relaxed.Store(true)
+			if _, err := s.w.ExecContext(ctx, s.d.RelaxCommit); err != nil {
+				return nil, err
+			}
+		case !relaxed && s.relaxed.Load():
+			if _, err := s.w.ExecContext(ctx, s.d.StrictCommit); err != nil {
+				return nil, err
+			}
+			s.relaxed.Store(false)
+		}
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	if relaxed && s.d.StrictCommit == "" && s.d.RelaxCommit != "" {
+		if _, err := tx.ExecContext(ctx, s.d.RelaxCommit); err != nil {
+			_ = tx.Rollback()
+			return nil, err
+		}
+	}
+	return tx, nil
 }
 
 // repoID returns the id of repo, or sql.ErrNoRows.

@@ -41,8 +41,15 @@ func (s *Store) GetUpload(ctx context.Context, id string) (*storage.Upload, erro
 
 // UpdateUpload is a compare-and-swap on the offset, so two requests carrying
 // the same chunk cannot both advance the session.
+//
+// Its commit is relaxed (writeRelaxed): the blob store does not make a
+// chunk durable before the closing PUT either (storage.BlobStore.Append),
+// so waiting for the disk here, once per PATCH, would buy nothing. After a
+// crash of the machine the session may be back at an earlier offset and
+// hash state, which the blob store resumes from (it drops the bytes past
+// it), or the store refuses the session; a killed process loses nothing.
 func (s *Store) UpdateUpload(ctx context.Context, u *storage.Upload, prevOffset int64) error {
-	return s.write(ctx, "update upload", func(ctx context.Context, tx *sql.Tx) error {
+	return s.writeRelaxed(ctx, "update upload", func(ctx context.Context, tx *sql.Tx) error {
 		n, err := s.exec(ctx, tx, qUpdateUpload,
 			u.Offset, u.Algorithm, u.HashState, u.Backend, nanos(u.Updated), u.ID, prevOffset)
 		if err != nil || n == 1 {
