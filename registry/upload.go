@@ -192,6 +192,9 @@ func (r *Registry) commitBlob(ctx context.Context, u *storage.Upload, d digest.D
 				r.meta.DeleteUpload(ctx, u.ID)
 			}
 			return oci.Errorf(oci.ErrDigestInvalid, "uploaded content does not match digest %s", d)
+		case stored && errors.Is(err, storage.ErrUploadLost):
+			r.meta.DeleteUpload(ctx, u.ID)
+			return uploadLost(u)
 		case stored && errors.Is(err, storage.ErrNotFound):
 			// The data is gone and not published as d: nothing can finish
 			// this session any more.
@@ -322,6 +325,9 @@ func (r *Registry) appendBody(ctx context.Context, u *storage.Upload, c chunk) e
 		// The cause stays in the chain: a caller of PushBlob may want to
 		// know why its reader failed.
 		return &causedBy{oci.Errorf(oci.ErrBlobUploadInvalid, "request body ended early: %v", body.err), body.err}
+	case errors.Is(err, storage.ErrUploadLost):
+		r.meta.DeleteUpload(ctx, u.ID) // its offset would claim bytes that are gone
+		return uploadLost(u)
 	case errors.Is(err, storage.ErrNotFound):
 		return uploadGone(u)
 	}
@@ -342,6 +348,13 @@ func (e *causedBy) Unwrap() []error { return []error{e.error, e.cause} }
 func uploadGone(u *storage.Upload) error {
 	return oci.Errorf(oci.ErrBlobUploadUnknown,
 		"upload %s has no data to continue: it was committed or removed (finish it with PUT ?digest=, or start a new upload)", u.ID)
+}
+
+// uploadLost answers for a session whose data a restart of the machine
+// took before it was durable (storage.ErrUploadLost).
+func uploadLost(u *storage.Upload) error {
+	return oci.Errorf(oci.ErrBlobUploadUnknown,
+		"upload %s lost data it had received when the registry's machine restarted; start a new upload", u.ID)
 }
 
 func tooLarge(n int64) error {

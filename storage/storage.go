@@ -23,6 +23,10 @@ var (
 	// ErrUnavailable: the backend is down or overloaded; the request may be
 	// retried later (HTTP 503).
 	ErrUnavailable = errors.New("storage: backend unavailable")
+	// ErrUploadLost: an upload's data did not survive a restart of the
+	// machine (BlobStore.Append); it is ErrNotFound too. The session is
+	// over: the client starts a new upload.
+	ErrUploadLost = fmt.Errorf("%w: upload data lost in a restart of the machine", ErrNotFound)
 )
 
 // BlobStore holds immutable content-addressed blobs and the data of
@@ -41,7 +45,7 @@ type BlobStore interface {
 	// u.HashState and u.Backend. The bytes must survive the process and be
 	// readable by any process that gets u; they need not survive a restart
 	// of the machine before Commit, but then Append and Commit must fail
-	// with ErrNotFound rather than trust bytes that may have changed. Data already past u.Offset (from a
+	// with ErrUploadLost rather than trust bytes that may have changed. Data already past u.Offset (from a
 	// crashed or interrupted earlier attempt) is discarded first. On error u is
 	// unchanged and the upload can be resumed from u.Offset; the error wraps
 	// the reader's or the context's error when one of them caused it, so the

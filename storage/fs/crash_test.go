@@ -113,7 +113,7 @@ func TestBlobStoreOnMemFS(t *testing.T) {
 // TestCrashDuringAppend: a failure inside Append (a disk error, a killed
 // process) leaves u as recorded, and the upload resumes from it; a restart
 // of the machine before Commit made the bytes durable loses the session
-// with ErrNotFound (Append does not sync: see durable.go), and never
+// with ErrUploadLost (Append does not sync: see durable.go), and never
 // yields a blob. Starting over then produces the blob.
 func TestCrashDuringAppend(t *testing.T) {
 	a, b := randomData(100*1024+1, 1), randomData(3<<20+7, 2)
@@ -169,8 +169,8 @@ func TestCrashDuringAppend(t *testing.T) {
 				requireBlob(t, memStore(t, m), d, want)
 				return
 			}
-			if !errors.Is(err, storage.ErrNotFound) {
-				t.Fatalf("resume after the machine restarted = %v, want ErrNotFound (the unsynced bytes are gone)", err)
+			if !errors.Is(err, storage.ErrUploadLost) {
+				t.Fatalf("resume after the machine restarted = %v, want ErrUploadLost (the unsynced bytes are gone)", err)
 			}
 			if got := m.Files(memRoot); len(got) != 0 {
 				t.Fatalf("files left after the lost upload: %d", len(got))
@@ -193,7 +193,7 @@ func TestCrashDuringAppend(t *testing.T) {
 // cannot trust a data file of the right length for bytes that were not
 // synced (a filesystem may show zeros, or old blocks). It hashes the data
 // again: intact bytes continue the upload; other bytes end it with
-// ErrNotFound and never become a blob under the session's digest.
+// ErrUploadLost and never become a blob under the session's digest.
 func TestRestartProvesUnsyncedBytes(t *testing.T) {
 	data := randomData(2<<20+9, 6)
 	d := digest.FromBytes(digest.SHA256, data)
@@ -237,8 +237,8 @@ func TestRestartProvesUnsyncedBytes(t *testing.T) {
 				requireBlob(t, memStore(t, m), d, data)
 				return
 			}
-			if !errors.Is(err, storage.ErrNotFound) {
-				t.Fatalf("resume of garbled bytes = %v, want ErrNotFound", err)
+			if !errors.Is(err, storage.ErrUploadLost) {
+				t.Fatalf("resume of garbled bytes = %v, want ErrUploadLost", err)
 			}
 			requireAbsent(t, s, d)
 			if got := m.Files(memRoot); len(got) != 0 {
@@ -395,13 +395,13 @@ func crashAt(t *testing.T, step int, chunks []int, data []byte, d digest.Digest)
 	}
 	// Resume as the registry would: from the recorded state. Bytes the
 	// crash caught unsynced (rec has a durability mark then) may be lost:
-	// the session then ends with ErrNotFound and the client starts over.
+	// the session then ends with ErrUploadLost and the client starts over.
 	u := clone(rec)
 	err = s.Append(t.Context(), u, bytes.NewReader(data[rec.Offset:]))
 	if err == nil {
 		err = s.Commit(t.Context(), u, d)
 	}
-	if errors.Is(err, storage.ErrNotFound) && len(rec.Backend) > 0 && rec.Offset > 0 {
+	if errors.Is(err, storage.ErrUploadLost) && len(rec.Backend) > 0 && rec.Offset > 0 {
 		requireAbsent(t, s, d)
 		u = newUpload(digest.SHA256)
 		if err = s.Append(t.Context(), u, bytes.NewReader(data)); err == nil {

@@ -29,7 +29,7 @@ import (
 // garbled the unsynced tail, and a data file of the right length is no
 // proof of its content: Append and Commit then hash the data again and
 // compare it with u.HashState; if it differs they refuse the session
-// (storage.ErrNotFound: the registry drops it and the client starts a new
+// (storage.ErrUploadLost: the registry drops it and the client starts a new
 // upload) and remove its data, rather than publish a blob whose bytes
 // differ from the hash state. Losing the session after a power cut is the
 // price; a push is fast in the common case. A session without a mark was synced by
@@ -64,7 +64,7 @@ func parseMark(b []byte) (syncMark, bool) {
 // known durable. After a restart of the machine it proves the unsynced
 // bytes by hashing the data again and comparing with u.HashState (then
 // syncs them: all are durable); when they differ, or the mark is
-// unreadable, the error wraps storage.ErrNotFound.
+// unreadable, the error wraps storage.ErrUploadLost.
 func (s *Store) durableUpTo(f File, u *storage.Upload) (int64, error) {
 	if len(u.Backend) == 0 {
 		return u.Offset, nil // every Append synced
@@ -72,7 +72,7 @@ func (s *Store) durableUpTo(f File, u *storage.Upload) (int64, error) {
 	m, ok := parseMark(u.Backend)
 	switch {
 	case !ok || m.synced > u.Offset:
-		return 0, fmt.Errorf("%w: unreadable durability record %q", storage.ErrNotFound, clipMark(u.Backend))
+		return 0, fmt.Errorf("%w: unreadable durability record %q", storage.ErrUploadLost, clipMark(u.Backend))
 	case m.boot == s.boot:
 		return m.synced, nil // the kernel that holds the unsynced bytes still runs
 	case m.synced == u.Offset:
@@ -81,17 +81,24 @@ func (s *Store) durableUpTo(f File, u *storage.Upload) (int64, error) {
 	alg := algorithm(u)
 	want, err := digest.RestoreHash(alg, u.HashState)
 	if err != nil {
-		return 0, fmt.Errorf("%w: %w", storage.ErrNotFound, err)
+		return 0, fmt.Errorf("%w: %w", storage.ErrUploadLost, err)
 	}
 	h := digest.NewHash(alg)
 	if err := hashPrefix(f, h, u.Offset); err != nil || digest.FromHash(alg, h) != digest.FromHash(alg, want) {
-		return 0, fmt.Errorf("%w: the system restarted before bytes %d-%d of the upload were durable, and they were lost; start a new upload",
-			storage.ErrNotFound, m.synced, u.Offset-1)
+		return 0, fmt.Errorf("%w: bytes %d-%d were not yet durable, and changed", storage.ErrUploadLost, m.synced, u.Offset-1)
 	}
 	if err := f.Sync(); err != nil {
 		return 0, err
 	}
 	return u.Offset, nil
+}
+
+// unsyncedAtRestart reports whether u has bytes that were not durable when
+// the machine last restarted: then a missing or short data file is what
+// that restart left, not a concurrent request's doing.
+func (s *Store) unsyncedAtRestart(u *storage.Upload) bool {
+	m, ok := parseMark(u.Backend)
+	return ok && m.boot != s.boot && m.synced < u.Offset
 }
 
 // mark is the u.Backend an Append that did not sync leaves.

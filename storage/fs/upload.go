@@ -41,12 +41,16 @@ func (s *Store) Append(ctx context.Context, u *storage.Upload, r io.Reader) (err
 		return fmt.Errorf("fs: append %s: algorithm %q, offset %d: %w", u.ID, alg, u.Offset, digest.ErrInvalid)
 	}
 	f, _, err := s.openUpload(u, u.Offset == 0)
+	if err != nil && s.unsyncedAtRestart(u) {
+		_ = s.fs.Remove(s.uploadPath(u.ID))
+		err = fmt.Errorf("%w: %w", storage.ErrUploadLost, err)
+	}
 	if err != nil {
 		return fmt.Errorf("fs: append %s: %w", u.ID, err)
 	}
 	defer f.Close()
 	synced, err := s.durableUpTo(f, u)
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, storage.ErrUploadLost) {
 		_ = s.fs.Remove(s.uploadPath(u.ID))
 	}
 	if err != nil {
@@ -166,9 +170,16 @@ func (s *Store) Commit(ctx context.Context, u *storage.Upload, d digest.Digest) 
 		// An earlier Commit of this session may have published it and
 		// died before the registry dropped the session.
 		if err := storage.ProveCommitted(ctx, s, u, d); err != nil {
+			if s.unsyncedAtRestart(u) {
+				err = fmt.Errorf("%w: %w", storage.ErrUploadLost, err)
+			}
 			return fmt.Errorf("fs: commit %s: %w", u.ID, err)
 		}
 		return nil
+	}
+	if err != nil && s.unsyncedAtRestart(u) {
+		_ = s.fs.Remove(src)
+		err = fmt.Errorf("%w: %w", storage.ErrUploadLost, err)
 	}
 	if err != nil {
 		return fmt.Errorf("fs: commit %s: %w", u.ID, err)
@@ -176,7 +187,7 @@ func (s *Store) Commit(ctx context.Context, u *storage.Upload, d digest.Digest) 
 	synced, err := s.durableUpTo(f, u)
 	if err != nil {
 		f.Close()
-		if errors.Is(err, storage.ErrNotFound) {
+		if errors.Is(err, storage.ErrUploadLost) {
 			_ = s.fs.Remove(src)
 		}
 		return fmt.Errorf("fs: commit %s: %w", u.ID, err)
