@@ -10,18 +10,19 @@ import (
 
 	"github.com/packreg/packreg/internal/teststores"
 	"github.com/packreg/packreg/registry"
+	"github.com/packreg/packreg/storage/sqlmeta"
 )
 
 // TestUploadLostInMachineRestart: the disk store does not sync a PATCH's
 // chunk (storage/fs durable.go). When the machine restarted before the
-// closing PUT and the chunk changed on disk, the next PATCH, or the
-// closing PUT, is answered BLOB_UPLOAD_UNKNOWN with the reason, the
-// session is gone (its offset would claim the lost bytes), and no blob is
-// published.
+// closing PUT and the chunk changed on disk, the next PATCH, the closing
+// PUT, or the status GET is answered BLOB_UPLOAD_UNKNOWN with the reason,
+// the session is gone (its offset would claim the lost bytes), and no
+// blob is published. TestUploadIntactAfterMachineRestart is the other
+// side: intact bytes are proven and the upload goes on.
 func TestUploadLostInMachineRestart(t *testing.T) {
-	for _, closing := range []bool{false, true} {
-		name := map[bool]string{false: "next PATCH", true: "closing PUT"}[closing]
-		t.Run(name, func(t *testing.T) {
+	for _, next := range []string{"PATCH", "PUT", "GET"} {
+		t.Run(next, func(t *testing.T) {
 			blobs, meta, dir := teststores.Open(t)
 			h := registry.New(blobs, meta)
 			const repo = "lost/blob"
@@ -32,29 +33,20 @@ func TestUploadLostInMachineRestart(t *testing.T) {
 			id := w.Header().Get("Docker-Upload-Uuid")
 			expect(t, do(t, h, "PATCH", loc, first, "Content-Range", "0-1048575"), http.StatusAccepted, "")
 
-			// The machine restarts: another boot wrote the session's mark,
-			// and the unsynced chunk came back as zeros.
-			u, err := meta.GetUpload(t.Context(), id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.HasPrefix(u.Backend, []byte("fs1 ")) {
-				t.Fatalf("session Backend %q: the disk store records no durability mark", u.Backend)
-			}
-			fields := strings.Fields(string(u.Backend))
-			u.Backend = []byte("fs1 another-boot " + fields[2])
-			if err := meta.UpdateUpload(t.Context(), u, u.Offset); err != nil {
-				t.Fatal(err)
-			}
+			// The machine restarts, and the unsynced chunk came back as zeros.
+			restartMachine(t, meta, id)
 			if err := os.WriteFile(filepath.Join(dir, "blobs", "uploads", id), make([]byte, len(first)), 0o644); err != nil {
 				t.Fatal(err)
 			}
 
 			d := sha(append(bytes.Clone(first), second...))
-			if closing {
+			switch next {
+			case "PUT":
 				w = do(t, h, "PUT", loc+"?digest="+d.String(), second, "Content-Range", "1048576-1048583")
-			} else {
+			case "PATCH":
 				w = do(t, h, "PATCH", loc, second, "Content-Range", "1048576-1048583")
+			default: // the client asks where to resume
+				w = do(t, h, "GET", loc, nil)
 			}
 			expect(t, w, http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN")
 			if !strings.Contains(w.Body.String(), "machine restarted") {
@@ -66,5 +58,50 @@ func TestUploadLostInMachineRestart(t *testing.T) {
 				t.Fatalf("the lost upload's data is still there: %v", err)
 			}
 		})
+	}
+}
+
+// restartMachine makes upload id's durability mark (storage/fs) one that
+// another boot of the kernel wrote, as after a restart of the machine.
+func restartMachine(t *testing.T, meta *sqlmeta.Store, id string) {
+	t.Helper()
+	u, err := meta.GetUpload(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := strings.Fields(string(u.Backend))
+	if len(fields) != 3 || fields[0] != "fs1" {
+		t.Fatalf("session Backend %q: the disk store records no durability mark", u.Backend)
+	}
+	u.Backend = []byte("fs1 another-boot " + fields[2])
+	if err := meta.UpdateUpload(t.Context(), u, u.Offset); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestUploadIntactAfterMachineRestart: after a restart of the machine the
+// status GET proves the unsynced bytes (they are intact), reports the
+// offset, and the upload finishes as the right blob.
+func TestUploadIntactAfterMachineRestart(t *testing.T) {
+	blobs, meta, _ := teststores.Open(t)
+	h := registry.New(blobs, meta)
+	const repo = "kept/blob"
+	first, second := bytes.Repeat([]byte("k"), 1<<20), []byte("the rest")
+	w := do(t, h, "POST", "/v2/"+repo+"/blobs/uploads/", nil)
+	expect(t, w, http.StatusAccepted, "")
+	loc := w.Header().Get("Location")
+	expect(t, do(t, h, "PATCH", loc, first, "Content-Range", "0-1048575"), http.StatusAccepted, "")
+	restartMachine(t, meta, w.Header().Get("Docker-Upload-Uuid"))
+	w = do(t, h, "GET", loc, nil)
+	expect(t, w, http.StatusNoContent, "")
+	if got := w.Header().Get("Range"); got != "0-1048575" {
+		t.Fatalf("status Range %q, want 0-1048575", got)
+	}
+	all := append(bytes.Clone(first), second...)
+	expect(t, do(t, h, "PUT", loc+"?digest="+sha(all).String(), second, "Content-Range", "1048576-1048583"), http.StatusCreated, "")
+	w = do(t, h, "GET", "/v2/"+repo+"/blobs/"+sha(all).String(), nil)
+	expect(t, w, http.StatusOK, "")
+	if !bytes.Equal(w.Body.Bytes(), all) {
+		t.Fatalf("blob has %d bytes, not the %d pushed", w.Body.Len(), len(all))
 	}
 }

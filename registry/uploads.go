@@ -2,6 +2,7 @@ package registry
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -89,7 +90,18 @@ func (r *Registry) uploadStatus(w http.ResponseWriter, req *http.Request, rt rou
 	if err != nil {
 		return err
 	}
-	unlock()
+	defer unlock()
+	if c, ok := r.blobs.(storage.UploadChecker); ok {
+		// The offset the client resumes from must be on disk: after a
+		// restart of the machine the store checks the bytes it had not
+		// yet made durable.
+		if err := c.CheckUpload(req.Context(), u); errors.Is(err, storage.ErrUploadLost) {
+			r.meta.DeleteUpload(req.Context(), u.ID)
+			return uploadLost(u)
+		} else if err != nil {
+			return err
+		}
+	}
 	setUploadHeaders(w, u)
 	w.WriteHeader(http.StatusNoContent)
 	return nil

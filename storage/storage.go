@@ -92,6 +92,14 @@ type BlobPutter interface {
 	Put(ctx context.Context, d digest.Digest, r io.Reader) (int64, error)
 }
 
+// UploadChecker is an optional BlobStore ability: say whether u's data is
+// still all there, so an upload's status never claims bytes a restart of
+// the machine took (ErrUploadLost then). Cheap unless the machine
+// restarted since the data was written.
+type UploadChecker interface {
+	CheckUpload(ctx context.Context, u *Upload) error
+}
+
 // UploadPurger is an optional BlobStore ability: remove the stored data of
 // uploads whose last write is before cutoff, including leftovers of
 // crashed attempts that no Upload names (S3 incomplete multipart uploads,

@@ -1,6 +1,8 @@
 package fs
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -91,6 +93,33 @@ func (s *Store) durableUpTo(f File, u *storage.Upload) (int64, error) {
 		return 0, err
 	}
 	return u.Offset, nil
+}
+
+var _ storage.UploadChecker = (*Store)(nil)
+
+// CheckUpload implements storage.UploadChecker: with no bytes unsynced at
+// a restart of the machine it answers at once; otherwise it proves them as
+// Append would (and removes the data when they changed).
+func (s *Store) CheckUpload(ctx context.Context, u *storage.Upload) error {
+	if !s.unsyncedAtRestart(u) {
+		return nil
+	}
+	if err := checkID(u.ID); err != nil {
+		return err
+	}
+	f, _, err := s.openUpload(u, false)
+	if err == nil {
+		_, err = s.durableUpTo(f, u)
+		f.Close()
+	}
+	if err != nil && !errors.Is(err, storage.ErrUploadLost) {
+		err = fmt.Errorf("%w: %w", storage.ErrUploadLost, err)
+	}
+	if err != nil {
+		_ = s.fs.Remove(s.uploadPath(u.ID))
+		return fmt.Errorf("fs: check upload %s: %w", u.ID, err)
+	}
+	return nil
 }
 
 // unsyncedAtRestart reports whether u has bytes that were not durable when
