@@ -29,8 +29,9 @@
 // u.Backend records the boot of the kernel holding unsynced bytes; after a
 // restart of the machine those bytes are hashed again and the session ends
 // (storage.ErrNotFound) unless they are intact (durable.go says why a 202 to
-// a PATCH needs no more). On an FS without a boot identity (Booter) every
-// Append fsyncs as before. A Commit replayed after a crash (the registry
+// a PATCH needs no more); CheckUpload (storage.UploadChecker) does the same
+// for the registry's upload status. On an FS without a boot identity
+// (Booter) every Append fsyncs as before. A Commit replayed after a crash (the registry
 // died between Commit and dropping the session) finds the data file gone
 // and proves from the hash state that the blob holds the session's bytes
 // (storage.ProveCommitted).
