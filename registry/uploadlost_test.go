@@ -3,6 +3,7 @@ package registry_test
 import (
 	"bytes"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,11 +28,7 @@ func TestUploadLostInMachineRestart(t *testing.T) {
 			h := registry.New(blobs, meta)
 			const repo = "lost/blob"
 			first, second := bytes.Repeat([]byte("a"), 1<<20), []byte("the rest")
-			w := do(t, h, "POST", "/v2/"+repo+"/blobs/uploads/", nil)
-			expect(t, w, http.StatusAccepted, "")
-			loc := w.Header().Get("Location")
-			id := w.Header().Get("Docker-Upload-Uuid")
-			expect(t, do(t, h, "PATCH", loc, first, "Content-Range", "0-1048575"), http.StatusAccepted, "")
+			loc, id := startWithChunk(t, h, repo, first)
 
 			// The machine restarts, and the unsynced chunk came back as zeros.
 			restartMachine(t, meta, id)
@@ -40,6 +37,7 @@ func TestUploadLostInMachineRestart(t *testing.T) {
 			}
 
 			d := sha(append(bytes.Clone(first), second...))
+			var w *httptest.ResponseRecorder
 			switch next {
 			case "PUT":
 				w = do(t, h, "PUT", loc+"?digest="+d.String(), second, "Content-Range", "1048576-1048583")
@@ -59,6 +57,17 @@ func TestUploadLostInMachineRestart(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startWithChunk starts an upload in repo and PATCHes first (1 MiB) into
+// it; it returns the upload's Location and id.
+func startWithChunk(t *testing.T, h http.Handler, repo string, first []byte) (loc, id string) {
+	t.Helper()
+	w := do(t, h, "POST", "/v2/"+repo+"/blobs/uploads/", nil)
+	expect(t, w, http.StatusAccepted, "")
+	loc, id = w.Header().Get("Location"), w.Header().Get("Docker-Upload-Uuid")
+	expect(t, do(t, h, "PATCH", loc, first, "Content-Range", "0-1048575"), http.StatusAccepted, "")
+	return loc, id
 }
 
 // restartMachine makes upload id's durability mark (storage/fs) one that
@@ -87,12 +96,9 @@ func TestUploadIntactAfterMachineRestart(t *testing.T) {
 	h := registry.New(blobs, meta)
 	const repo = "kept/blob"
 	first, second := bytes.Repeat([]byte("k"), 1<<20), []byte("the rest")
-	w := do(t, h, "POST", "/v2/"+repo+"/blobs/uploads/", nil)
-	expect(t, w, http.StatusAccepted, "")
-	loc := w.Header().Get("Location")
-	expect(t, do(t, h, "PATCH", loc, first, "Content-Range", "0-1048575"), http.StatusAccepted, "")
-	restartMachine(t, meta, w.Header().Get("Docker-Upload-Uuid"))
-	w = do(t, h, "GET", loc, nil)
+	loc, id := startWithChunk(t, h, repo, first)
+	restartMachine(t, meta, id)
+	w := do(t, h, "GET", loc, nil)
 	expect(t, w, http.StatusNoContent, "")
 	if got := w.Header().Get("Range"); got != "0-1048575" {
 		t.Fatalf("status Range %q, want 0-1048575", got)
