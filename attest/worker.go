@@ -133,12 +133,8 @@ func (s *Service) Run(ctx context.Context) {
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	s.keylessRecheck(ctx)
-	defer func() {
-		// Hand the queue over now rather than when the lease expires.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = lease.Release(rctx)
-	}()
+	// Hand the queue over now rather than when the lease expires.
+	defer lease.Release(ctx)
 	for {
 		drained := time.Now()
 		s.drain(ctx, lease)

@@ -77,11 +77,8 @@ func (s *Service) Run(ctx context.Context) {
 	kept := storage.NewKeptLease(s.st, lease, storage.NewHolder(), leaseTTL)
 	t := time.NewTicker(tick)
 	defer t.Stop()
-	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = kept.Release(rctx)
-	}()
+	// Hand the work over now rather than when the lease expires.
+	defer kept.Release(ctx)
 	for {
 		s.lastStep = time.Now()
 		if _, err := kept.Run(ctx, func(wctx context.Context) error { return s.step(ctx, wctx) }); err != nil && ctx.Err() == nil {

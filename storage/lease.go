@@ -19,58 +19,20 @@ func NewHolder() string {
 	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }
 
-// HoldLease renews lease name for holder every ttl/3 until ctx ends. When
-// a renewal fails or finds another holder, it calls lost and returns:
-// another worker may be doing the same work now, so the caller stops.
-func HoldLease(ctx context.Context, l Leases, name, holder string, ttl time.Duration, lost func(err error)) {
-	t := time.NewTicker(ttl / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		ok, err := l.AcquireLease(ctx, name, holder, ttl)
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil || !ok {
-			lost(err)
-			return
-		}
-	}
-}
-
 // WithLease runs fn holding lease name for holder: renewed every ttl/3
 // while fn runs (fn's context ends, with a cause, if a renewal is lost)
 // and released when fn returns. It reports false without running fn when
 // another holder has the lease.
 func WithLease(ctx context.Context, l Leases, name, holder string, ttl time.Duration, fn func(context.Context) error) (bool, error) {
-	ok, err := l.AcquireLease(ctx, name, holder, ttl)
-	if err != nil || !ok {
-		return false, err
+	k := NewKeptLease(l, name, holder, ttl)
+	ok, err := k.Run(ctx, fn)
+	if ok {
+		// Run stopped the renewals before this release: a renewal in
+		// flight at the release re-took the lease for a holder that was
+		// done, and kept every other worker out for a TTL.
+		_ = k.Release(ctx)
 	}
-	wctx, cancel := context.WithCancelCause(ctx)
-	held := make(chan struct{})
-	go func() {
-		defer close(held)
-		HoldLease(wctx, l, name, holder, ttl, func(err error) {
-			cancel(fmt.Errorf("lease %s lost: %v", name, err))
-		})
-	}()
-	defer func() {
-		// The renewals stop before the release: a renewal in flight at
-		// the release re-took the lease for a holder that was done, and
-		// kept every other worker out for a TTL. The release outlives a
-		// cancelled ctx, briefly.
-		cancel(nil)
-		<-held
-		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer rcancel()
-		_ = l.ReleaseLease(rctx, name, holder)
-	}()
-	return true, fn(wctx)
+	return ok, err
 }
 
 // KeptLease is a worker's lease held across its passes: a pass that
@@ -79,7 +41,7 @@ func WithLease(ctx context.Context, l Leases, name, holder string, ttl time.Dura
 // took its lease afresh on each wake-up, one more commit per write it
 // follows. The lease still expires TTL after its last renewal when the
 // process dies, so another replica takes over as before, and while a pass
-// runs it is renewed every TTL/3 from the last renewal, as HoldLease does:
+// runs it is renewed every TTL/3 from the last renewal:
 // at no point is it older than TTL/3 plus one renewal's time. Not safe for
 // concurrent passes (one worker goroutine uses it).
 type KeptLease struct {
@@ -171,10 +133,14 @@ func (k *KeptLease) hold(ctx context.Context, lost func(error)) {
 	}
 }
 
-// Release gives the lease up (at shutdown) and forgets it.
+// Release gives the lease up (when the work is done, or at shutdown) and
+// forgets it. It outlives a cancelled ctx, briefly: a lease left to
+// expire keeps every other worker out for a TTL.
 func (k *KeptLease) Release(ctx context.Context) error {
 	k.mu.Lock()
 	k.renewed = time.Time{}
 	k.mu.Unlock()
-	return k.l.ReleaseLease(ctx, k.name, k.holder)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	return k.l.ReleaseLease(rctx, k.name, k.holder)
 }
