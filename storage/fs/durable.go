@@ -95,6 +95,26 @@ func (s *Store) durableUpTo(f File, u *storage.Upload) (int64, error) {
 	return u.Offset, nil
 }
 
+// openDurable opens u's data file (openUpload) and finds how many of its
+// bytes are durable (durableUpTo). When a restart of the machine lost
+// bytes not yet durable, the error wraps storage.ErrUploadLost and the
+// data is removed: the session cannot go on, and nothing else will.
+func (s *Store) openDurable(u *storage.Upload, create bool) (f File, truncated bool, synced int64, err error) {
+	f, truncated, err = s.openUpload(u, create)
+	switch {
+	case err == nil:
+		if synced, err = s.durableUpTo(f, u); err != nil {
+			f.Close()
+		}
+	case s.unsyncedAtRestart(u):
+		err = fmt.Errorf("%w: %w", storage.ErrUploadLost, err)
+	}
+	if errors.Is(err, storage.ErrUploadLost) {
+		_ = s.fs.Remove(s.uploadPath(u.ID))
+	}
+	return f, truncated, synced, err
+}
+
 var _ storage.UploadChecker = (*Store)(nil)
 
 // CheckUpload implements storage.UploadChecker: with no bytes unsynced at
@@ -107,9 +127,8 @@ func (s *Store) CheckUpload(ctx context.Context, u *storage.Upload) error {
 	if err := checkID(u.ID); err != nil {
 		return err
 	}
-	f, _, err := s.openUpload(u, false)
+	f, _, _, err := s.openDurable(u, false)
 	if err == nil {
-		_, err = s.durableUpTo(f, u)
 		f.Close()
 	}
 	if err != nil && !errors.Is(err, storage.ErrUploadLost) {

@@ -40,22 +40,11 @@ func (s *Store) Append(ctx context.Context, u *storage.Upload, r io.Reader) (err
 	if !digest.Supported(alg) || u.Offset < 0 {
 		return fmt.Errorf("fs: append %s: algorithm %q, offset %d: %w", u.ID, alg, u.Offset, digest.ErrInvalid)
 	}
-	f, _, err := s.openUpload(u, u.Offset == 0)
-	if err != nil && s.unsyncedAtRestart(u) {
-		_ = s.fs.Remove(s.uploadPath(u.ID))
-		err = fmt.Errorf("%w: %w", storage.ErrUploadLost, err)
-	}
+	f, _, synced, err := s.openDurable(u, u.Offset == 0)
 	if err != nil {
 		return fmt.Errorf("fs: append %s: %w", u.ID, err)
 	}
 	defer f.Close()
-	synced, err := s.durableUpTo(f, u)
-	if errors.Is(err, storage.ErrUploadLost) {
-		_ = s.fs.Remove(s.uploadPath(u.ID))
-	}
-	if err != nil {
-		return fmt.Errorf("fs: append %s: %w", u.ID, err)
-	}
 	state, n, err := s.appendTo(ctx, f, u, alg, r)
 	if err != nil {
 		// Give the file back the length u records; a retry then rewrites
@@ -162,7 +151,7 @@ func (s *Store) Commit(ctx context.Context, u *storage.Upload, d digest.Digest) 
 		return fmt.Errorf("fs: commit %s: %w", u.ID, err)
 	}
 	src := s.uploadPath(u.ID)
-	f, truncated, err := s.openUpload(u, false)
+	f, truncated, synced, err := s.openDurable(u, false)
 	if errors.Is(err, iofs.ErrNotExist) {
 		if u.Offset == 0 {
 			return s.commitEmpty(u, d) // nothing was ever appended
@@ -177,19 +166,7 @@ func (s *Store) Commit(ctx context.Context, u *storage.Upload, d digest.Digest) 
 		}
 		return nil
 	}
-	if err != nil && s.unsyncedAtRestart(u) {
-		_ = s.fs.Remove(src)
-		err = fmt.Errorf("%w: %w", storage.ErrUploadLost, err)
-	}
 	if err != nil {
-		return fmt.Errorf("fs: commit %s: %w", u.ID, err)
-	}
-	synced, err := s.durableUpTo(f, u)
-	if err != nil {
-		f.Close()
-		if errors.Is(err, storage.ErrUploadLost) {
-			_ = s.fs.Remove(src)
-		}
 		return fmt.Errorf("fs: commit %s: %w", u.ID, err)
 	}
 	var got digest.Digest
