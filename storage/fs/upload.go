@@ -169,21 +169,15 @@ func (s *Store) Commit(ctx context.Context, u *storage.Upload, d digest.Digest) 
 	if err != nil {
 		return fmt.Errorf("fs: commit %s: %w", u.ID, err)
 	}
-	var got digest.Digest
-	if truncated || synced < u.Offset {
-		// The bytes Append left unsynced, or a truncation of what a
-		// replayed Append wrote (the blob must not regain those bytes
-		// after a crash), become durable before the blob is published.
-		err = f.Sync()
-	}
-	if err == nil && synced == 0 && u.Offset > 0 {
-		// Nothing synced uploads/ since the data file was created: a
-		// crash before the rename must not lose the file's name, so a
-		// retry finds the data this Commit made durable.
-		err = s.fs.SyncDir(s.uploads)
-	}
-	if err == nil {
-		got, err = sum(f, u, d.Algorithm())
+	// Verify first: the fsyncs below serve a blob about to be published,
+	// and data that fails verification, or whose blob exists, is removed.
+	got, err := sum(f, u, d.Algorithm())
+	if err == nil && got == d {
+		if _, serr := s.fs.Stat(s.blobPath(d)); serr == nil {
+			f.Close()
+			return s.commitExisting(u, src, d)
+		}
+		err = s.makeDurable(f, u, truncated, synced)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -196,6 +190,41 @@ func (s *Store) Commit(ctx context.Context, u *storage.Upload, d digest.Digest) 
 		return fmt.Errorf("fs: commit %s: %w: data is %s, not %s", u.ID, storage.ErrDigestMismatch, got, d)
 	}
 	if err := s.publish(src, d); err != nil {
+		return fmt.Errorf("fs: commit %s: %w", u.ID, err)
+	}
+	return nil
+}
+
+// makeDurable syncs what a Commit about to publish f needs on disk first.
+func (s *Store) makeDurable(f File, u *storage.Upload, truncated bool, synced int64) error {
+	if truncated || synced < u.Offset {
+		// The bytes Append left unsynced, or a truncation of what a
+		// replayed Append wrote (the blob must not regain those bytes
+		// after a crash), become durable before the blob is published.
+		if err := f.Sync(); err != nil {
+			return err
+		}
+	}
+	if synced == 0 && u.Offset > 0 {
+		// Nothing synced uploads/ since the data file was created: a
+		// crash before the rename must not lose the file's name, so a
+		// retry finds the data this Commit made durable.
+		return s.fs.SyncDir(s.uploads)
+	}
+	return nil
+}
+
+// commitExisting ends a verified upload of a blob the store already holds:
+// its data is dropped unsynced (a duplicate push paid a data fsync for a
+// file it then removed). The blob's directory is synced, because the
+// commit that renamed the blob there may not have synced it yet, and this
+// one must not report a blob a crash could still take away.
+func (s *Store) commitExisting(u *storage.Upload, src string, d digest.Digest) error {
+	err := s.fs.Remove(src)
+	if err == nil || errors.Is(err, iofs.ErrNotExist) {
+		err = s.fs.SyncDir(filepath.Dir(s.blobPath(d)))
+	}
+	if err != nil {
 		return fmt.Errorf("fs: commit %s: %w", u.ID, err)
 	}
 	return nil
