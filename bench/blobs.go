@@ -74,11 +74,19 @@ func (b *bench) blobs(ctx context.Context) error {
 
 		// Pull what the monolithic pushes of the same sample pushed: it is
 		// in the page cache, as a freshly pushed blob is on a real registry.
+		label := fmt.Sprintf("pull %s%s", fmtSize(size), times)
+		beside, err := b.startPullBeside(label, size, n)
+		if err != nil {
+			return fmt.Errorf("pull limit: %w", err)
+		}
 		row := sideRow{
-			label:  fmt.Sprintf("pull %s%s", fmtSize(size), times),
+			label:  label,
 			metric: metricMBps,
-			extra:  func(pk []result) cell { return b.pullCell(medianBy(pk, result.mbps)) },
+			extra:  func(pk []result) cell { return b.pullCell(label, medianBy(pk, result.mbps)) },
 			run: func(ctx context.Context, t *target, round int) (result, error) {
+				if err := beside.sample(ctx); err != nil {
+					return result{}, err
+				}
 				var short atomic.Int64
 				r, err := b.load(ctx, n, 1, func(ctx context.Context, i int) error {
 					got, err := t.c.pull(ctx, blobRepo, b.dg.of(blobSeed(si, kindMonolithic, round*32+i), size), buf)
@@ -94,7 +102,9 @@ func (b *bench) blobs(ctx context.Context) error {
 				return r, err
 			},
 		}
-		if err := b.side(ctx, row); err != nil {
+		err = b.side(ctx, row)
+		beside.close()
+		if err != nil {
 			return err
 		}
 	}

@@ -8,7 +8,8 @@
 //     combined into the limit for a blob push (serial: 1/(1/write+1/sha);
 //     overlapped on two cores: min(write, sha)), and the pull limit: that
 //     file served over loopback HTTP by net/http (sendfile) to the bench's
-//     own client;
+//     own client; each pull row also has a limit sampled beside it, a file
+//     of its size sent the same way right before each of its samples;
 //   - blob push (monolithic POST+PUT and chunked PATCH+PUT) and pull
 //     throughput for several sizes, each as a ratio of those limits;
 //   - small-blob push rate (single-request POST ?digest=), manifest PUT and

@@ -146,7 +146,7 @@ const (
 var sideColumns = []string{colPackreg, colDist, colRatio, colExtra}
 
 const sideIntro = "blob push and pull: one client, sequential; last column, from packreg's median sample (the lower middle one of an even count): " +
-	"push as % of the serial and the overlapped push limit, pull as % of the pull limit (both from the disk), latency and server CPU of the other rows"
+	"push as % of the serial and the overlapped push limit, pull as % of the same transfers of a file of that size in the data dir sent by net/http's ServeFile (sendfile), sampled right before each of the row's samples (median), latency and server CPU of the other rows"
 
 func sideSection(backend string) string {
 	if backend == "disk" {
