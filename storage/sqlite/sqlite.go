@@ -24,8 +24,9 @@ var Dialect = sqlmeta.Dialect{
 		"bytes": "BLOB",
 		"name":  "TEXT COLLATE BINARY", // memcmp order, as OCI paginates
 	},
-	NowNanos: "CAST(unixepoch('subsec') * 1000000000 AS INTEGER)",
-	Classify: classify,
+	NowNanos:  "CAST(unixepoch('subsec') * 1000000000 AS INTEGER)",
+	Classify:  classify,
+	InProcess: true,
 	// NORMAL in WAL mode: the commit is in the WAL, which survives the
 	// process; it reaches the disk with the next FULL commit or checkpoint.
 	RelaxCommit:  "PRAGMA synchronous = NORMAL",

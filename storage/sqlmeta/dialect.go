@@ -68,6 +68,11 @@ type Dialect struct {
 	// empty when RelaxCommit runs inside the transaction and ends with it
 	// (PostgreSQL's SET LOCAL).
 	RelaxCommit, StrictCommit string
+	// InProcess: the database runs inside this process (SQLite), so a
+	// read waits on nothing but the local disk and memory, never on a
+	// network. Point reads (pointCtx) then run under a context that
+	// cannot be cancelled.
+	InProcess bool
 	// Steps are this database's own migration statements, by step: they
 	// run after the step's shared statements, in its transaction, for
 	// what the shared SQL cannot say (SQLite rebuilding a table to change

@@ -190,7 +190,7 @@ func (s *Store) ClaimedDigest(ctx context.Context, repo, tag string) (digest.Dig
 
 func (s *Store) GetManifest(ctx context.Context, repo string, d digest.Digest) (*storage.Manifest, error) {
 	m := &storage.Manifest{Repo: repo, Digest: d}
-	err := s.scanManifest(s.row(ctx, s.r, qGetManifest, repo, string(d)), m, nil)
+	err := s.scanManifest(s.row(s.pointCtx(ctx), s.r, qGetManifest, repo, string(d)), m, nil)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("manifest %s in %s: %w", d, repo, storage.ErrNotFound)
 	}
@@ -206,7 +206,7 @@ func (s *Store) GetManifest(ctx context.Context, repo string, d digest.Digest) (
 func (s *Store) GetTaggedManifest(ctx context.Context, repo, tag string) (*storage.Manifest, error) {
 	m := &storage.Manifest{Repo: repo}
 	var d string
-	err := s.scanManifest(s.row(ctx, s.r, qGetTaggedManifest, repo, tag), m, &d)
+	err := s.scanManifest(s.row(s.pointCtx(ctx), s.r, qGetTaggedManifest, repo, tag), m, &d)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("tag %s in %s: %w", tag, repo, storage.ErrNotFound)
 	}
@@ -304,7 +304,7 @@ func (s *Store) Referrers(ctx context.Context, repo string, subject digest.Diges
 
 func (s *Store) ResolveTag(ctx context.Context, repo, tag string) (digest.Digest, error) {
 	var d string
-	err := s.row(ctx, s.r, qResolveTag, repo, tag).Scan(&d)
+	err := s.row(s.pointCtx(ctx), s.r, qResolveTag, repo, tag).Scan(&d)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("tag %s in %s: %w", tag, repo, storage.ErrNotFound)
 	}
@@ -317,7 +317,7 @@ func (s *Store) ListTags(ctx context.Context, repo, last string, n int) ([]strin
 	if n <= 0 {
 		return nil, nil
 	}
-	rows, err := s.rows(ctx, s.r, qListTags, repo, last, n)
+	rows, err := s.rows(s.pointCtx(ctx), s.r, qListTags, repo, last, n)
 	if err != nil {
 		return nil, s.fail("list tags", err)
 	}

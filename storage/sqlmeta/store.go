@@ -271,6 +271,21 @@ func (s *Store) exec(ctx context.Context, on querier, q *Query, args ...any) (in
 	return res.RowsAffected()
 }
 
+// pointCtx is the context of a read of a few rows by an index (a tag, a
+// manifest, a tags page), in an in-process database (Dialect.InProcess):
+// one that cannot be cancelled. A cancellable context costs each query
+// two goroutines and a channel (database/sql's watcher of the rows and
+// the driver's interrupt watcher), more than such a read itself (manifest
+// GET by tag), and a cancel would interrupt nothing that takes long. Over
+// a network (PostgreSQL) the caller's context is kept: a database that
+// stops answering must not hold a request that was given up.
+func (s *Store) pointCtx(ctx context.Context) context.Context {
+	if s.d.InProcess {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
+}
+
 // row runs a query for one row. QueryRowContext has run the query when it
 // returns (Scan only reads the row), and its Err is the query's error
 // (sql.ErrNoRows comes from Scan, so a miss is not a failure here).
