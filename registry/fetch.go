@@ -27,10 +27,10 @@ func WithFetcher(f Fetcher) Option {
 	return func(r *Registry) { r.fetchers = append(r.fetchers, f) }
 }
 
-// lookupManifest resolves ref in repo and loads the manifest, asking the
-// fetchers when it is not there.
+// lookupManifest resolves ref in repo and loads what a pull serves of
+// the manifest (manifestBody), asking the fetchers when it is not there.
 func (r *Registry) lookupManifest(ctx context.Context, repo string, ref reference, raw string) (*storage.Manifest, error) {
-	m, err := r.manifest(ctx, repo, ref)
+	m, err := r.manifestBody(ctx, repo, ref)
 	if err == nil || !errors.Is(err, oci.ErrManifestUnknown) || len(r.fetchers) == 0 {
 		return m, err
 	}
@@ -38,7 +38,7 @@ func (r *Registry) lookupManifest(ctx context.Context, repo string, ref referenc
 	for _, f := range r.fetchers {
 		ferr := f.FetchManifest(asServer(ctx), repo, raw)
 		if ferr == nil {
-			return r.manifest(ctx, repo, ref)
+			return r.manifestBody(ctx, repo, ref)
 		}
 		if !errors.Is(ferr, storage.ErrNotFound) && !errors.Is(ferr, oci.ErrManifestUnknown) {
 			return nil, ferr

@@ -94,19 +94,35 @@ func (r *Registry) Manifest(ctx context.Context, repo, ref string) (*storage.Man
 
 // manifest resolves ref in repo and loads the manifest.
 func (r *Registry) manifest(ctx context.Context, repo string, ref reference) (*storage.Manifest, error) {
+	var (
+		m   *storage.Manifest
+		err error
+	)
 	if ref.tag != "" {
-		m, err := r.meta.GetTaggedManifest(ctx, repo, ref.tag)
-		if errors.Is(err, storage.ErrNotFound) {
-			return nil, oci.Errorf(oci.ErrManifestUnknown, "tag %s not found in repository %s", ref.tag, repo)
-		}
-		return m, err
+		m, err = r.meta.GetTaggedManifest(ctx, repo, ref.tag)
+	} else {
+		m, err = r.meta.GetManifest(ctx, repo, ref.digest)
 	}
-	d := ref.digest
-	m, err := r.meta.GetManifest(ctx, repo, d)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, oci.Errorf(oci.ErrManifestUnknown, "manifest %s not found in repository %s", d, repo)
+	return m, manifestUnknown(err, repo, ref)
+}
+
+// manifestBody is manifest reading only what a pull serves
+// (storage GetManifestBody): digest, media type, size and payload.
+func (r *Registry) manifestBody(ctx context.Context, repo string, ref reference) (*storage.Manifest, error) {
+	m, err := r.meta.GetManifestBody(ctx, repo, ref.tag, ref.digest)
+	return m, manifestUnknown(err, repo, ref)
+}
+
+// manifestUnknown is MANIFEST_UNKNOWN for a read of ref that found
+// nothing; other errors are returned as they are.
+func manifestUnknown(err error, repo string, ref reference) error {
+	switch {
+	case !errors.Is(err, storage.ErrNotFound):
+		return err
+	case ref.tag != "":
+		return oci.Errorf(oci.ErrManifestUnknown, "tag %s not found in repository %s", ref.tag, repo)
 	}
-	return m, err
+	return oci.Errorf(oci.ErrManifestUnknown, "manifest %s not found in repository %s", ref.digest, repo)
 }
 
 // ClaimedDigest returns the digest tag of repo is bound to by a claim

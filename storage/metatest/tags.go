@@ -60,6 +60,48 @@ var tagCases = []testCase{
 		_, err = s.GetTaggedManifest(ctx(t), "r", "1")
 		is(t, err, storage.ErrNotFound, "tag of a deleted manifest")
 	}},
+	{"GetManifestBody", func(t *testing.T, s storage.Store) {
+		m1, m2 := manifest("r", "one"), manifest("r", "two")
+		m1.Annotations = map[string]string{"k": "v"}
+		m1.Refs = []digest.Digest{dg("config")}
+		m1.Subject = dg("subject")
+		put(t, s, m1, "latest")
+		put(t, s, m2, "2")
+		put(t, s, manifest("other", "three"), "latest")
+		body := func(tag string, d digest.Digest, want *storage.Manifest) {
+			t.Helper()
+			got, err := s.GetManifestBody(ctx(t), "r", tag, d)
+			ok(t, err, "GetManifestBody %q %s", tag, d)
+			full, err := s.GetManifest(ctx(t), "r", want.Digest)
+			ok(t, err, "GetManifest %s", want.Digest)
+			served := &storage.Manifest{Repo: full.Repo, Digest: full.Digest, MediaType: full.MediaType,
+				Size: full.Size, Payload: full.Payload}
+			if !reflect.DeepEqual(got, served) {
+				t.Fatalf("GetManifestBody %q %s = %+v\nwant what a pull serves of %+v", tag, d, got, full)
+			}
+		}
+		body("latest", "", m1)
+		body("2", "", m2)
+		body("", m1.Digest, m1)
+		body("", m2.Digest, m2)
+		for _, c := range []struct {
+			repo, tag string
+			d         digest.Digest
+			why       string
+		}{
+			{"r", "3", "", "unknown tag"}, {"r", "LATEST", "", "tags are case-sensitive"},
+			{"nope", "latest", "", "unknown repository"}, {"r", "", dg("three"), "manifest of another repository"},
+			{"r", "", dg("four"), "unknown digest"},
+		} {
+			_, err := s.GetManifestBody(ctx(t), c.repo, c.tag, c.d)
+			is(t, err, storage.ErrNotFound, "%s", c.why)
+		}
+		put(t, s, m2, "latest") // moved: the next read follows the tag
+		body("latest", "", m2)
+		ok(t, s.DeleteManifest(ctx(t), "r", m1.Digest, storage.DeleteOptions{}), "DeleteManifest")
+		_, err := s.GetManifestBody(ctx(t), "r", "", m1.Digest)
+		is(t, err, storage.ErrNotFound, "deleted manifest")
+	}},
 	{"TagMoves", func(t *testing.T, s storage.Store) {
 		m1, m2 := manifest("r", "one"), manifest("r", "two")
 		put(t, s, m1, "latest", "1")

@@ -217,6 +217,29 @@ func (s *Store) GetTaggedManifest(ctx context.Context, repo, tag string) (*stora
 	return m, nil
 }
 
+// GetManifestBody reads four columns (qGetTaggedBody, qGetManifestBody):
+// the pull by tag or digest over HTTP.
+func (s *Store) GetManifestBody(ctx context.Context, repo, tag string, d digest.Digest) (*storage.Manifest, error) {
+	q, args, what := qGetManifestBody, []any{repo, string(d)}, "manifest "+string(d)
+	if tag != "" {
+		q, args, what = qGetTaggedBody, []any{repo, tag}, "tag "+tag
+	}
+	m := &storage.Manifest{Repo: repo}
+	var got string
+	err := s.row(s.pointCtx(ctx), s.r, q, args...).Scan(&got, &m.MediaType, &m.Size, &m.Payload)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%s in %s: %w", what, repo, storage.ErrNotFound)
+	}
+	if err != nil {
+		return nil, s.fail("get manifest body", err)
+	}
+	if m.Payload == nil {
+		m.Payload = []byte{}
+	}
+	m.Digest = digest.Digest(got)
+	return m, nil
+}
+
 // scanManifest reads the columns of qGetManifest into m, after the digest
 // when d is not nil (qGetTaggedManifest).
 func (s *Store) scanManifest(row *sql.Row, m *storage.Manifest, d *string) error {
@@ -389,6 +412,13 @@ var (
 		WHERE r.name = ? AND m.digest = ?`)
 	qGetTaggedManifest = query(`SELECT m.digest, m.media_type, m.artifact_type, m.size, m.payload, m.subject,
 			m.annotations, m.refs, m.index_depth, m.created
+		FROM tags t JOIN repositories r ON r.id = t.repo_id
+			JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest
+		WHERE r.name = ? AND t.name = ?`)
+	qGetManifestBody = query(`SELECT m.digest, m.media_type, m.size, m.payload
+		FROM manifests m JOIN repositories r ON r.id = m.repo_id
+		WHERE r.name = ? AND m.digest = ?`)
+	qGetTaggedBody = query(`SELECT m.digest, m.media_type, m.size, m.payload
 		FROM tags t JOIN repositories r ON r.id = t.repo_id
 			JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest
 		WHERE r.name = ? AND t.name = ?`)
