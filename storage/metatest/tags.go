@@ -175,6 +175,17 @@ var tagCases = []testCase{
 		}
 		equal(t, got, nil, "tags of an unknown repository")
 	}},
+	{"ListTagsNamesWithNewlines", func(t *testing.T, s storage.Store) {
+		// Storage does not rely on a tag grammar: a name holding what a
+		// store might join a page with still lists as itself.
+		put(t, s, manifest("r", "m"), "a", "b\nc", "d", "e\n", "\n")
+		got, err := s.ListTags(ctx(t), "r", "", 10)
+		ok(t, err, "ListTags")
+		equal(t, got, []string{"\n", "a", "b\nc", "d", "e\n"}, "the whole page")
+		got, err = s.ListTags(ctx(t), "r", "a", 2)
+		ok(t, err, "ListTags after a")
+		equal(t, got, []string{"b\nc", "d"}, "a page in the middle")
+	}},
 	{"DeleteTag", func(t *testing.T, s storage.Store) {
 		m := manifest("r", "m")
 		put(t, s, m, "a", "b")
