@@ -70,18 +70,23 @@ func (r *Registry) tagsList(w http.ResponseWriter, req *http.Request, rt route) 
 		return err
 	}
 	ctx := req.Context()
-	exists, err := r.meta.RepositoryExists(ctx, rt.name)
-	if err != nil {
-		return err
-	}
-	if !exists {
-		return oci.Errorf(oci.ErrNameUnknown, "repository %s not known to the registry", rt.name)
-	}
 	tags, err := listPage(w, req, n, last, func(last string, n int) ([]string, error) {
 		return r.Tags(ctx, rt.name, last, n)
 	})
 	if err != nil {
 		return err
+	}
+	// A tag is always of a repository that exists (it points at a
+	// manifest): only an empty page asks whether the name is known, a
+	// query less for every other listing.
+	if len(tags) == 0 {
+		exists, err := r.meta.RepositoryExists(ctx, rt.name)
+		if err != nil {
+			return err
+		}
+		if !exists {
+			return oci.Errorf(oci.ErrNameUnknown, "repository %s not known to the registry", rt.name)
+		}
 	}
 	return writeJSON(w, http.StatusOK, struct {
 		Name string   `json:"name"`
