@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/packreg/packreg/oci"
 )
@@ -88,10 +89,42 @@ func (r *Registry) tagsList(w http.ResponseWriter, req *http.Request, rt route) 
 			return oci.Errorf(oci.ErrNameUnknown, "repository %s not known to the registry", rt.name)
 		}
 	}
-	return writeJSON(w, http.StatusOK, struct {
-		Name string   `json:"name"`
-		Tags []string `json:"tags"`
-	}{rt.name, tags})
+	return writeBody(w, http.StatusOK, "application/json", tagsJSON(rt.name, tags))
+}
+
+// tagsJSON is json.Marshal of the tags list answer ({"name","tags"}),
+// byte for byte, without reflection: encoding/json was a tenth of a
+// 1,000-tag listing's CPU. Names and tags the grammars allow need no
+// escaping and are copied; any other string goes through json.Marshal.
+func tagsJSON(name string, tags []string) []byte {
+	size := len(`{"name":"","tags":[]}`) + len(name)
+	for _, t := range tags {
+		size += len(t) + 3 // quotes and comma
+	}
+	b := make([]byte, 0, size)
+	b = append(b, `{"name":`...)
+	b = appendJSONString(b, name)
+	b = append(b, `,"tags":[`...)
+	for i, t := range tags {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, t)
+	}
+	return append(b, "]}"...)
+}
+
+// appendJSONString appends s as encoding/json writes it.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if !plainJSON[s[i]] {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 func (r *Registry) catalog(w http.ResponseWriter, req *http.Request, _ route) error {
@@ -161,9 +194,24 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Content-Type", "application/json")
+	return writeBody(w, status, "application/json", b)
+}
+
+// writeBody answers b in one write, with its length.
+func writeBody(w http.ResponseWriter, status int, contentType string, b []byte) error {
+	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	w.Write(b)
 	return nil
 }
+
+// plainJSON marks the bytes encoding/json copies as they are inside a
+// string: printable ASCII but the quote, the backslash and the three it
+// escapes for HTML.
+var plainJSON = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = !strings.ContainsRune(`"\<>&`, rune(c))
+	}
+	return t
+}()
