@@ -220,15 +220,18 @@ func (s *Store) GetTaggedManifest(ctx context.Context, repo, tag string) (*stora
 // GetManifestBody reads four columns (qGetTaggedBody, qGetManifestBody):
 // the pull by tag or digest over HTTP.
 func (s *Store) GetManifestBody(ctx context.Context, repo, tag string, d digest.Digest) (*storage.Manifest, error) {
-	q, args, what := qGetManifestBody, []any{repo, string(d)}, "manifest "+string(d)
+	q, key := qGetManifestBody, string(d)
 	if tag != "" {
-		q, args, what = qGetTaggedBody, []any{repo, tag}, "tag "+tag
+		q, key = qGetTaggedBody, tag
 	}
 	m := &storage.Manifest{Repo: repo}
 	var got string
-	err := s.row(s.pointCtx(ctx), s.r, q, args...).Scan(&got, &m.MediaType, &m.Size, &m.Payload)
+	err := s.row(s.pointCtx(ctx), s.r, q, repo, key).Scan(&got, &m.MediaType, &m.Size, &m.Payload)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("%s in %s: %w", what, repo, storage.ErrNotFound)
+		if tag != "" {
+			return nil, fmt.Errorf("tag %s in %s: %w", tag, repo, storage.ErrNotFound)
+		}
+		return nil, fmt.Errorf("manifest %s in %s: %w", d, repo, storage.ErrNotFound)
 	}
 	if err != nil {
 		return nil, s.fail("get manifest body", err)
