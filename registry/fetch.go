@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"errors"
+	"net/http"
 
 	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/storage"
@@ -29,14 +30,18 @@ func WithFetcher(f Fetcher) Option {
 
 // lookupManifest resolves ref in repo and loads what a pull serves of
 // the manifest (manifestBody), asking the fetchers when it is not there.
-func (r *Registry) lookupManifest(ctx context.Context, repo string, ref reference, raw string) (*storage.Manifest, error) {
+// A fill is the client's doing: its events name the client
+// (WithRequestActor), as any change over /v2/ does.
+func (r *Registry) lookupManifest(req *http.Request, repo string, ref reference, raw string) (*storage.Manifest, error) {
+	ctx := req.Context()
 	m, err := r.manifestBody(ctx, repo, ref)
 	if err == nil || !errors.Is(err, oci.ErrManifestUnknown) || len(r.fetchers) == 0 {
 		return m, err
 	}
 	miss := err
+	fill := asServer(WithRequestActor(req).Context())
 	for _, f := range r.fetchers {
-		ferr := f.FetchManifest(asServer(ctx), repo, raw)
+		ferr := f.FetchManifest(fill, repo, raw)
 		if ferr == nil {
 			return r.manifestBody(ctx, repo, ref)
 		}

@@ -29,10 +29,12 @@ func TestFetcher(t *testing.T) {
 	var reg *registry.Registry
 	var calls atomic.Int32
 	var payload []byte
+	var actor atomic.Value
 	fetch := fetcherFunc(func(ctx context.Context, repo, ref string) error {
 		calls.Add(1)
 		switch repo {
 		case "up/pack":
+			actor.Store(registry.ActorFrom(ctx))
 			// What a pull-through upstream does: copy the closure, then the tag.
 			if err := reg.PushBlob(ctx, repo, sha([]byte(`{}`)), stringsReader(`{}`)); err != nil {
 				return err
@@ -59,6 +61,10 @@ func TestFetcher(t *testing.T) {
 	}
 	if calls.Load() != 1 {
 		t.Fatalf("fetcher called %d times, want 1", calls.Load())
+	}
+	// The fill is the client's doing: its events name the client.
+	if got, want := actor.Load(), "anonymous@192.0.2.1:1234"; got != want {
+		t.Fatalf("the fill acted as %q, want %q", got, want)
 	}
 	// Now it is local: no more fetching.
 	expect(t, do(t, reg, "HEAD", "/v2/up/pack/manifests/1.0.0", nil), http.StatusOK, "")

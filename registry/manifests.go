@@ -388,7 +388,7 @@ func (r *Registry) getManifest(w http.ResponseWriter, req *http.Request, rt rout
 	if err != nil {
 		return err
 	}
-	m, err := r.lookupManifest(req.Context(), rt.name, ref, rt.ref)
+	m, err := r.lookupManifest(req, rt.name, ref, rt.ref)
 	if err != nil {
 		return err
 	}
