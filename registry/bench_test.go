@@ -45,6 +45,33 @@ func BenchmarkManifestGet(b *testing.B) {
 	})
 }
 
+// BenchmarkTagsList: GET tags/list of a 1,000-tag repository, the whole
+// list in one page, through the route table and the store.
+func BenchmarkTagsList(b *testing.B) {
+	blobs, meta, _ := teststores.Open(b)
+	h := registry.New(blobs, meta)
+	repo := "acme/team/rules"
+	cfg := []byte(`{}`)
+	if w := serve(h, "POST", "/v2/"+repo+"/blobs/uploads/?digest="+sha(cfg).String(), cfg); w.Code != 201 {
+		b.Fatalf("blob: %d %s", w.Code, w.Body)
+	}
+	for i := range 1000 {
+		m := fmt.Appendf(nil, `{"schemaVersion":2,"mediaType":%q,"config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":%q,"size":2},"layers":[],"annotations":{"seq":"%d"}}`,
+			oci.MediaTypeImageManifest, sha(cfg), i)
+		if w := serve(h, "PUT", fmt.Sprintf("/v2/%s/manifests/v%06d", repo, i), m, "Content-Type", oci.MediaTypeImageManifest); w.Code != 201 {
+			b.Fatalf("push: %d %s", w.Code, w.Body)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background()) // as a server's
+	defer cancel()
+	b.ReportAllocs()
+	for b.Loop() {
+		if w := serveCtx(ctx, h, "GET", "/v2/"+repo+"/tags/list?n=1000", nil); w.Code != 200 || w.Body.Len() < 10_000 {
+			b.Fatalf("GET: %d, %d bytes", w.Code, w.Body.Len())
+		}
+	}
+}
+
 // BenchmarkNoRoute: a /v2/ path no route has, tried against every row.
 func BenchmarkNoRoute(b *testing.B) {
 	blobs, meta, _ := teststores.Open(b)
