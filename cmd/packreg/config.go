@@ -22,6 +22,9 @@ import (
 	"github.com/packreg/packreg/storage/s3"
 )
 
+// maxPageSizeCap is the largest registry.max_page_size accepted.
+const maxPageSizeCap = 100000
+
 // Config is everything `packreg serve` needs. It is built in three layers:
 // DefaultConfig, then the YAML file given with --config (strictly decoded:
 // an unknown key is an error), then the flags the user actually set. Resolve
@@ -309,8 +312,10 @@ func (c *Config) Validate() error {
 	if c.Registry.JanitorInterval <= 0 {
 		bad("registry.janitor_interval must be positive, got %s", c.Registry.JanitorInterval)
 	}
-	if c.Registry.MaxPageSize <= 0 {
-		bad("registry.max_page_size must be positive, got %d", c.Registry.MaxPageSize)
+	// The cap bounds one listing's read: on SQLite a tags page is read
+	// under a context that cannot be cancelled (sqlmeta, Dialect.InProcess).
+	if c.Registry.MaxPageSize <= 0 || c.Registry.MaxPageSize > maxPageSizeCap {
+		bad("registry.max_page_size must be between 1 and %d, got %d", maxPageSizeCap, c.Registry.MaxPageSize)
 	}
 	if c.Packs.MaxPublishSize <= 0 {
 		bad("packs.max_publish_size must be positive, got %d", c.Packs.MaxPublishSize)

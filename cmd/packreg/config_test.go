@@ -239,6 +239,8 @@ retention:
 			wantErr: "field source_repo not found"},
 		{name: "trusted root twice", file: "attest: {trusted_roots: [{name: a, path: /x}, {name: a, path: /y}]}\n", wantErr: `attest.trusted_roots[1]: name "a" twice`},
 		{name: "trusted root without path", file: "attest: {trusted_roots: [{name: a}]}\n", wantErr: "attest.trusted_roots[0]: no path"},
+		{name: "zero page size", file: "registry: {max_page_size: 0}\n", wantErr: "registry.max_page_size must be between 1 and 100000, got 0"},
+		{name: "page size over the cap", file: "registry: {max_page_size: 100001}\n", wantErr: "registry.max_page_size must be between 1 and 100000, got 100001"},
 		{name: "zero janitor interval", file: "registry: {janitor_interval: 0s}\n", wantErr: "janitor_interval"},
 		{name: "gc grace below a second", file: "gc: {grace: 10ms}\n", wantErr: "gc: grace"},
 		{name: "negative gc schedule", file: "gc: {schedule: -1h}\n", wantErr: "gc: grace"},
