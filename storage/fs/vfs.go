@@ -55,11 +55,7 @@ func (OS) BootID() (string, error) {
 }
 
 func (OS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
-	f, err := os.OpenFile(name, flag, perm)
-	if err != nil {
-		return nil, err // not a typed nil *os.File inside the interface
-	}
-	return f, nil
+	return openFile(name, flag, perm)
 }
 
 func (OS) Stat(name string) (iofs.FileInfo, error)      { return os.Stat(name) }
@@ -68,14 +64,4 @@ func (OS) Remove(name string) error                     { return os.Remove(name)
 func (OS) Mkdir(name string, perm os.FileMode) error    { return os.Mkdir(name, perm) }
 func (OS) MkdirAll(name string, perm os.FileMode) error { return os.MkdirAll(name, perm) }
 
-func (OS) SyncDir(name string) error {
-	d, err := os.Open(name)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+func (OS) SyncDir(name string) error { return syncDir(name) }
