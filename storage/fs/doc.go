@@ -19,6 +19,11 @@
 // and verified file from uploads/ or tmp/, followed by an fsync of its
 // directory, so a reader never sees a partial blob and a committed blob
 // survives a crash. The fan-out keeps directories small at millions of blobs.
+// On Linux the rename is renameat2(RENAME_NOREPLACE): the kernel says in
+// the same call whether the blob is already there (then it is left
+// alone), so a push stats nothing first (NoReplaceRenamer; elsewhere a
+// stat, then rename). Files are opened without os.OpenFile's poller
+// registration, which a regular file refuses after four more calls.
 //
 // Upload state lives in storage.Upload, not here: Append truncates the data
 // file to u.Offset before writing (a crashed attempt may have left more) and
@@ -55,5 +60,6 @@
 // All filesystem calls go through the FS interface so tests can simulate a
 // crash between any two calls (see WithFS).
 //
-// fs imports only storage, digest and the standard library.
+// fs imports only storage, digest, golang.org/x/sys/unix (renameat2, which
+// syscall lacks) and the standard library.
 package fs

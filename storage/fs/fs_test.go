@@ -175,8 +175,12 @@ func TestLayout(t *testing.T) {
 // Commit one of the data file and one of uploads/ (the file's name), a
 // rename and a directory fsync; neither the data fsync nor a rename for a
 // blob that already exists.
+//
+// It runs where the filesystem cannot rename without replacing (the
+// store stats first); TestSyncBudgetNoReplace pins the other case.
 func TestSyncBudget(t *testing.T) {
 	m := newMemFS()
+	m.plainRename = true
 	s := memStore(t, m)
 	var c opCounter
 	m.hook = c.hook
@@ -221,6 +225,40 @@ func TestSyncBudget(t *testing.T) {
 	if commit["sync"] != 0 || commit["rename"] != 0 || commit["syncdir"] != 1 || commit["remove"] != 1 {
 		t.Fatalf("Commit of an existing blob: %v", commit)
 	}
+}
+
+// TestSyncBudgetNoReplace: where the filesystem renames without
+// replacing in one call (renameat2 RENAME_NOREPLACE), publishing looks at
+// the target through the rename alone: a Commit stats the blob once (its
+// own look, which spares a duplicate the data fsync), not again before
+// the rename.
+func TestSyncBudgetNoReplace(t *testing.T) {
+	m := newMemFS()
+	s := memStore(t, m)
+	var c opCounter
+	m.hook = c.hook
+	data := randomData(1<<20+1, 32)
+	d := digest.FromBytes(digest.SHA256, data)
+	push := func() map[string]int {
+		u := newUpload(digest.SHA256)
+		if err := s.Append(t.Context(), u, bytes.NewReader(data)); err != nil {
+			t.Fatal(err)
+		}
+		c.take()
+		if err := s.Commit(t.Context(), u, d); err != nil {
+			t.Fatal(err)
+		}
+		return c.take()
+	}
+	// New prefix directory: the rename finds it missing, mkdir + sync of
+	// blobs/sha256, the rename again, its directory synced.
+	if got := push(); got["stat"] != 1 || got["rename"] != 2 || got["mkdir"] != 1 || got["syncdir"] != 3 {
+		t.Fatalf("first Commit ops: %v", got)
+	}
+	if got := push(); got["stat"] != 1 || got["rename"] != 0 || got["sync"] != 0 || got["syncdir"] != 1 || got["remove"] != 1 {
+		t.Fatalf("Commit of an existing blob: %v", got)
+	}
+	requireBlob(t, s, d, data)
 }
 
 // TestResumeWithoutHashState: a session that lost its hash state (an older

@@ -28,6 +28,9 @@ type memFS struct {
 	// hook, when set, runs before every operation; an error fails the
 	// operation (and, by convention, the test then calls Crash).
 	hook func(op, path string) error
+	// plainRename makes RenameNoReplace unsupported, as on a filesystem
+	// without renameat2's flag: the store then stats and renames.
+	plainRename bool
 }
 
 type memNode struct {
@@ -164,8 +167,15 @@ func (m *memFS) Rename(oldpath, newpath string) error {
 	if err := m.before("rename", newpath); err != nil {
 		return pathErr("rename", oldpath, err)
 	}
+	return m.rename(oldpath, newpath, false)
+}
+
+func (m *memFS) rename(oldpath, newpath string, noReplace bool) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if _, exists := m.nodes[newpath]; exists && noReplace {
+		return pathErr("rename", newpath, iofs.ErrExist)
+	}
 	n, ok := m.nodes[oldpath]
 	if !ok || !m.parentOK(newpath) {
 		return pathErr("rename", oldpath, iofs.ErrNotExist)
@@ -176,6 +186,18 @@ func (m *memFS) Rename(oldpath, newpath string) error {
 	delete(m.nodes, oldpath)
 	m.nodes[newpath] = n
 	return nil
+}
+
+// RenameNoReplace is fs.NoReplaceRenamer; the hook sees it as a
+// "rename", refused or not.
+func (m *memFS) RenameNoReplace(oldpath, newpath string) error {
+	if m.plainRename {
+		return errors.ErrUnsupported
+	}
+	if err := m.before("rename", newpath); err != nil {
+		return pathErr("rename", oldpath, err)
+	}
+	return m.rename(oldpath, newpath, true)
 }
 
 func (m *memFS) Remove(name string) error {

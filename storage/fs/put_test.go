@@ -69,29 +69,37 @@ func TestPut(t *testing.T) {
 
 // Put's durability costs one file fsync and one directory fsync (the
 // blob's own directory), one fewer than Append then Commit, which also
-// make the session's data file name durable.
+// make the session's data file name durable. Where the filesystem can
+// rename without replacing, that rename is the only look at the target.
 func TestPutSyncBudget(t *testing.T) {
-	m := newMemFS()
-	s := memStore(t, m)
-	seed := randomData(10, 1)
-	if _, err := s.Put(t.Context(), digest.FromBytes(digest.SHA256, seed), bytes.NewReader(seed)); err != nil {
-		t.Fatal(err)
-	}
-	var c opCounter
-	m.hook = c.hook
-	// A blob under the same prefix directory: no mkdir.
-	var data []byte
-	for i := uint64(2); ; i++ {
-		data = randomData(1024, i)
-		if digest.FromBytes(digest.SHA256, data).Hex()[:2] == digest.FromBytes(digest.SHA256, seed).Hex()[:2] {
-			break
+	for _, plain := range []bool{false, true} {
+		m := newMemFS()
+		m.plainRename = plain
+		s := memStore(t, m)
+		seed := randomData(10, 1)
+		if _, err := s.Put(t.Context(), digest.FromBytes(digest.SHA256, seed), bytes.NewReader(seed)); err != nil {
+			t.Fatal(err)
 		}
-	}
-	if _, err := s.Put(t.Context(), digest.FromBytes(digest.SHA256, data), bytes.NewReader(data)); err != nil {
-		t.Fatal(err)
-	}
-	if got := c.take(); got["sync"] != 1 || got["syncdir"] != 1 || got["rename"] != 1 || got["open"] != 1 {
-		t.Fatalf("Put ops: %v, want one open, sync, rename and syncdir", got)
+		var c opCounter
+		m.hook = c.hook
+		// A blob under the same prefix directory: no mkdir.
+		var data []byte
+		for i := uint64(2); ; i++ {
+			data = randomData(1024, i)
+			if digest.FromBytes(digest.SHA256, data).Hex()[:2] == digest.FromBytes(digest.SHA256, seed).Hex()[:2] {
+				break
+			}
+		}
+		if _, err := s.Put(t.Context(), digest.FromBytes(digest.SHA256, data), bytes.NewReader(data)); err != nil {
+			t.Fatal(err)
+		}
+		got := c.take()
+		if got["sync"] != 1 || got["syncdir"] != 1 || got["rename"] != 1 || got["open"] != 1 {
+			t.Fatalf("plain rename %v: Put ops: %v, want one open, sync, rename and syncdir", plain, got)
+		}
+		if !plain && got["stat"] != 0 {
+			t.Fatalf("Put ops: %v, want no stat: the rename says whether the blob exists", got)
+		}
 	}
 }
 
@@ -100,15 +108,24 @@ func TestPutSyncBudget(t *testing.T) {
 func TestCrashDuringPutAtEveryStep(t *testing.T) {
 	data := randomData(2<<20+7, 43)
 	d := digest.FromBytes(digest.SHA256, data)
+	for _, plain := range []bool{false, true} {
+		crashDuringPut(t, data, d, plain)
+	}
+}
+
+// crashDuringPut is TestCrashDuringPutAtEveryStep on a filesystem that
+// renames without replacing in one call, or (plain) not.
+func crashDuringPut(t *testing.T, data []byte, d digest.Digest, plain bool) {
 	for step := 0; ; step++ {
 		m, s, died := dyingStore(t, step)
+		m.plainRename = plain
 		_, err := s.Put(t.Context(), d, bytes.NewReader(data))
 		m.hook = nil
 		if !*died {
 			if err != nil {
 				t.Fatalf("step %d: Put failed without a failure injected: %v", step, err)
 			}
-			t.Logf("%d crash points", step)
+			t.Logf("plain rename %v: %d crash points", plain, step)
 			return
 		}
 		m.Crash()

@@ -271,25 +271,40 @@ func (s *Store) commitEmpty(u *storage.Upload, d digest.Digest) error {
 // atomic rename, then an fsync of the directory so the name survives a crash.
 func (s *Store) publish(src string, d digest.Digest) error {
 	dst := s.blobPath(d)
-	if _, err := s.fs.Stat(dst); err == nil {
+	dir := filepath.Dir(dst)
+	err := s.place(src, dst)
+	if errors.Is(err, iofs.ErrNotExist) {
+		// First blob under this prefix (or src vanished: then the retry fails too).
+		if err = s.mkdir(dir); err == nil {
+			err = s.place(src, dst)
+		}
+	}
+	if errors.Is(err, iofs.ErrExist) {
 		// Same digest, same bytes: leave the published file alone.
 		if err := s.fs.Remove(src); err != nil && !errors.Is(err, iofs.ErrNotExist) {
 			return err
 		}
 		return nil
 	}
-	dir := filepath.Dir(dst)
-	err := s.fs.Rename(src, dst)
-	if errors.Is(err, iofs.ErrNotExist) {
-		// First blob under this prefix (or src vanished: then the retry fails too).
-		if err = s.mkdir(dir); err == nil {
-			err = s.fs.Rename(src, dst)
-		}
-	}
 	if err != nil {
 		return notFound(err)
 	}
 	return s.fs.SyncDir(dir)
+}
+
+// place renames src to dst unless dst exists (an error that is
+// iofs.ErrExist): in one call where the FS can (NoReplaceRenamer), else
+// a stat, then a rename.
+func (s *Store) place(src, dst string) error {
+	if r, ok := s.fs.(NoReplaceRenamer); ok {
+		if err := r.RenameNoReplace(src, dst); !errors.Is(err, errors.ErrUnsupported) {
+			return err
+		}
+	}
+	if _, err := s.fs.Stat(dst); err == nil {
+		return &iofs.PathError{Op: "rename", Path: dst, Err: iofs.ErrExist}
+	}
+	return s.fs.Rename(src, dst)
 }
 
 // mkdir creates a fan-out directory and makes its name durable. It syncs the

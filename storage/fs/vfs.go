@@ -45,6 +45,15 @@ type Booter interface {
 	BootID() (string, error)
 }
 
+// NoReplaceRenamer is an optional FS ability: rename oldpath to newpath
+// unless newpath exists, in one call. It fails with an error that is
+// iofs.ErrExist when newpath exists (both names stay), and with
+// errors.ErrUnsupported when the filesystem cannot; the store then stats
+// newpath first and renames (FS.Rename replaces).
+type NoReplaceRenamer interface {
+	RenameNoReplace(oldpath, newpath string) error
+}
+
 // OS is the real filesystem.
 type OS struct{}
 
@@ -65,3 +74,6 @@ func (OS) Mkdir(name string, perm os.FileMode) error    { return os.Mkdir(name, 
 func (OS) MkdirAll(name string, perm os.FileMode) error { return os.MkdirAll(name, perm) }
 
 func (OS) SyncDir(name string) error { return syncDir(name) }
+
+// RenameNoReplace is NoReplaceRenamer (Linux renameat2).
+func (OS) RenameNoReplace(oldpath, newpath string) error { return renameNoReplace(oldpath, newpath) }

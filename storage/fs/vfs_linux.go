@@ -3,8 +3,11 @@
 package fs
 
 import (
+	"errors"
 	"os"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // openFile opens name the way os.OpenFile does, without offering the
@@ -40,6 +43,24 @@ func syncDir(name string) error {
 		return &os.PathError{Op: "sync", Path: name, Err: err}
 	}
 	return nil
+}
+
+// renameNoReplace is renameat2(RENAME_NOREPLACE): EEXIST (iofs.ErrExist)
+// when newpath exists, decided by the kernel in the same call, so
+// publishing needs no stat before it (nor os.Rename's own lstat of the
+// target). A filesystem or kernel without the flag answers EINVAL or
+// ENOSYS: errors.ErrUnsupported, and the caller looks first.
+func renameNoReplace(oldpath, newpath string) error {
+	_, err := ignoringEINTR(func() (int, error) {
+		return 0, unix.Renameat2(unix.AT_FDCWD, oldpath, unix.AT_FDCWD, newpath, unix.RENAME_NOREPLACE)
+	})
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, syscall.EINVAL), errors.Is(err, syscall.ENOSYS):
+		return errors.ErrUnsupported
+	}
+	return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: err}
 }
 
 func ignoringEINTR(fn func() (int, error)) (int, error) {

@@ -2,7 +2,10 @@
 
 package fs
 
-import "os"
+import (
+	"errors"
+	"os"
+)
 
 func openFile(name string, flag int, perm os.FileMode) (File, error) {
 	f, err := os.OpenFile(name, flag, perm)
@@ -23,3 +26,5 @@ func syncDir(name string) error {
 	}
 	return err
 }
+
+func renameNoReplace(string, string) error { return errors.ErrUnsupported }

@@ -74,3 +74,37 @@ func umask(t *testing.T) os.FileMode {
 	}
 	return 0o777 &^ fi.Mode().Perm()
 }
+
+// RenameNoReplace moves a file to a free name and refuses a taken one
+// with ErrExist, both files left as they were.
+func TestOSRenameNoReplace(t *testing.T) {
+	var o fs.OS
+	dir := t.TempDir()
+	a, b, c := filepath.Join(dir, "a"), filepath.Join(dir, "b"), filepath.Join(dir, "c")
+	for name, data := range map[string]string{a: "a", b: "b"} {
+		if err := os.WriteFile(name, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := o.RenameNoReplace(a, b)
+	if errors.Is(err, errors.ErrUnsupported) {
+		t.Skip("this filesystem cannot rename without replacing")
+	}
+	if !errors.Is(err, iofs.ErrExist) {
+		t.Fatalf("rename onto an existing file = %v, want ErrExist", err)
+	}
+	for name, want := range map[string]string{a: "a", b: "b"} {
+		if got, err := os.ReadFile(name); err != nil || string(got) != want {
+			t.Fatalf("%s after the refused rename: %q, %v", name, got, err)
+		}
+	}
+	if err := o.RenameNoReplace(a, c); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(c); err != nil || string(got) != "a" {
+		t.Fatalf("renamed file: %q, %v", got, err)
+	}
+	if err := o.RenameNoReplace(a, c); !errors.Is(err, iofs.ErrNotExist) {
+		t.Fatalf("rename of a missing file = %v, want ErrNotExist", err)
+	}
+}
