@@ -497,6 +497,12 @@ func (r *Registry) confirmLinked(ctx context.Context, repo string, d digest.Dige
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+	return r.confirmBytes(ctx, repo, d)
+}
+
+// confirmBytes is the end of confirmLinked, once no tombstone is up:
+// d's bytes are there, or the link goes and the push fails.
+func (r *Registry) confirmBytes(ctx context.Context, repo string, d digest.Digest) error {
 	if err := r.bytesThere(ctx, d); !errors.Is(err, storage.ErrNotFound) {
 		return err
 	}

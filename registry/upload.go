@@ -214,13 +214,32 @@ func (r *Registry) commitBlob(ctx context.Context, u *storage.Upload, d digest.D
 	return r.confirmPushed(ctx, ev)
 }
 
-// linkWritten links blob d, just published, into repo.
+// linkWritten links blob d, just published, into repo. A store whose
+// writes are serial answers the tombstone question in the link's own
+// transaction (storage.LinkConfirmer), one read transaction fewer.
 func (r *Registry) linkWritten(ctx context.Context, repo string, d digest.Digest, size int64) error {
 	ev := event(ctx, Event{Action: ActionBlobPush, Repo: repo, Digest: d, Size: size})
-	if err := r.meta.LinkBlob(ctx, repo, d, size, ev.Record()); err != nil {
+	lc, ok := r.meta.(storage.LinkConfirmer)
+	if !ok {
+		if err := r.meta.LinkBlob(ctx, repo, d, size, ev.Record()); err != nil {
+			return err
+		}
+		return r.confirmPushed(ctx, ev)
+	}
+	deleting, serial, err := lc.LinkBlobConfirmed(ctx, repo, d, size, ev.Record())
+	if err != nil {
 		return err
 	}
-	return r.confirmPushed(ctx, ev)
+	if serial && !deleting {
+		err = r.confirmBytes(ctx, repo, d)
+	} else {
+		err = r.confirmLinked(ctx, repo, d)
+	}
+	if err != nil {
+		return err
+	}
+	r.notify(ctx, ev)
+	return nil
 }
 
 // confirmPushed makes sure a collection did not take the bytes of the blob

@@ -119,3 +119,20 @@ type Collector interface {
 	// at most, in a sane registry: what compliance reads once per pass).
 	BadBlobs(ctx context.Context) (map[digest.Digest]string, error)
 }
+
+// LinkConfirmer is an optional Metadata ability: LinkBlobConfirmed links
+// like LinkBlob and, when serial is true, tells in the same transaction,
+// after the link, whether d's bytes are being deleted (BlobDeleting's
+// answer), saving the writer its read after the commit.
+//
+// That read may move into the link's transaction only where write
+// transactions are serial (SQLite: one writer, each transaction begun
+// holding the write lock): a collection's tombstones then commit wholly
+// before the link's transaction (seen by it) or after it (and the
+// collector's read of the links, later still, sees the link). Where
+// transactions overlap (PostgreSQL, read committed), a tombstone
+// committed while the link's transaction runs is seen by neither side:
+// serial is false, and the writer asks BlobDeleting after the commit.
+type LinkConfirmer interface {
+	LinkBlobConfirmed(ctx context.Context, repo string, d digest.Digest, size int64, evs ...Event) (deleting, serial bool, err error)
+}

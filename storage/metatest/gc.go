@@ -179,6 +179,30 @@ var gcCases = []testCase{
 			t.Fatal("BlobDeleting = true after EndBlobDelete")
 		}
 	}},
+	{"LinkBlobConfirmedSeesTombstonesWhenSerial", func(t *testing.T, s storage.Store) {
+		lc, isConfirmer := s.(storage.LinkConfirmer)
+		if !isConfirmer {
+			t.Skipf("%T has no LinkBlobConfirmed", s)
+		}
+		const repo = "gc/confirm"
+		d := dg("confirmed link")
+		_, err := s.BeginBlobDelete(ctx(t), []digest.Digest{d})
+		ok(t, err, "BeginBlobDelete")
+		deleting, serial, err := lc.LinkBlobConfirmed(ctx(t), repo, d, 5)
+		ok(t, err, "LinkBlobConfirmed under a tombstone")
+		if serial && !deleting {
+			t.Fatal("LinkBlobConfirmed under a tombstone: deleting = false")
+		}
+		if size, err := s.BlobSize(ctx(t), repo, d); err != nil || size != 5 {
+			t.Fatalf("BlobSize after LinkBlobConfirmed = %d, %v", size, err)
+		}
+		ok(t, s.EndBlobDelete(ctx(t), []digest.Digest{d}), "EndBlobDelete")
+		deleting, again, err := lc.LinkBlobConfirmed(ctx(t), repo, d, 5)
+		ok(t, err, "LinkBlobConfirmed")
+		if deleting || again != serial {
+			t.Fatalf("LinkBlobConfirmed without a tombstone = deleting %v, serial %v (was %v)", deleting, again, serial)
+		}
+	}},
 	{"GCSweepLinksBatchDecidesEachAlone", func(t *testing.T, s storage.Store) {
 		const repo = "gc/batch"
 		listed, loose, gone := dg("batch listed"), dg("batch loose"), dg("batch never linked")

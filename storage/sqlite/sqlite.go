@@ -31,6 +31,8 @@ var Dialect = sqlmeta.Dialect{
 	// process; it reaches the disk with the next FULL commit or checkpoint.
 	RelaxCommit:  "PRAGMA synchronous = NORMAL",
 	StrictCommit: "PRAGMA synchronous = FULL",
+	// One writer connection, every transaction begun IMMEDIATE (Open).
+	SerialWrites: true,
 	Steps: map[int][]string{
 		// A consumer acknowledges events by id, perhaps late (a worker
 		// that lost its lease acknowledges what its successor did), so

@@ -73,6 +73,11 @@ type Dialect struct {
 	// network. Point reads (pointCtx) then run under a context that
 	// cannot be cancelled.
 	InProcess bool
+	// SerialWrites: write transactions never overlap, each one begun
+	// holding the database's one write lock (SQLite, _txlock=immediate),
+	// so a read inside one sees every write committed before it and none
+	// after. LinkBlobConfirmed relies on it (storage.LinkConfirmer).
+	SerialWrites bool
 	// Steps are this database's own migration statements, by step: they
 	// run after the step's shared statements, in its transaction, for
 	// what the shared SQL cannot say (SQLite rebuilding a table to change

@@ -37,6 +37,11 @@ func (s *Store) ListRepositories(ctx context.Context, last string, n int) ([]str
 }
 
 func (s *Store) LinkBlob(ctx context.Context, repo string, d digest.Digest, size int64, evs ...storage.Event) error {
+	return s.linkBlob(ctx, repo, d, size, evs, nil)
+}
+
+// linkBlob is LinkBlob, then after (when set) in the same transaction.
+func (s *Store) linkBlob(ctx context.Context, repo string, d digest.Digest, size int64, evs []storage.Event, after func(context.Context, *sql.Tx) error) error {
 	now := time.Now().UnixNano()
 	return s.writeQueued(ctx, "link blob", func(ctx context.Context, tx *sql.Tx, queued *int64) error {
 		id, err := s.ensureRepo(ctx, tx, repo)
@@ -46,8 +51,29 @@ func (s *Store) LinkBlob(ctx context.Context, repo string, d digest.Digest, size
 		if _, err = s.exec(ctx, tx, qLinkBlob, id, string(d), size, now, now); err != nil {
 			return err
 		}
-		return s.recordEvents(ctx, tx, evs, queued)
+		if err := s.recordEvents(ctx, tx, evs, queued); err != nil {
+			return err
+		}
+		if after != nil {
+			return after(ctx, tx)
+		}
+		return nil
 	})
+}
+
+var _ storage.LinkConfirmer = (*Store)(nil)
+
+// LinkBlobConfirmed is storage.LinkConfirmer: serial on a dialect with
+// SerialWrites, where the tombstone is read after the link, in its
+// transaction; elsewhere it is LinkBlob.
+func (s *Store) LinkBlobConfirmed(ctx context.Context, repo string, d digest.Digest, size int64, evs ...storage.Event) (deleting, serial bool, err error) {
+	if !s.d.SerialWrites {
+		return false, false, s.LinkBlob(ctx, repo, d, size, evs...)
+	}
+	err = s.linkBlob(ctx, repo, d, size, evs, func(ctx context.Context, tx *sql.Tx) error {
+		return s.row(ctx, tx, qGCDeleting, string(d), time.Now().Add(-storage.TombstoneTTL).UnixNano()).Scan(&deleting)
+	})
+	return deleting, err == nil, err
 }
 
 func (s *Store) BlobSize(ctx context.Context, repo string, d digest.Digest) (int64, error) {

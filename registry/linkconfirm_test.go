@@ -1,0 +1,102 @@
+package registry_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"sync/atomic"
+	"testing"
+
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/internal/teststores"
+	"github.com/packreg/packreg/registry"
+	"github.com/packreg/packreg/storage"
+)
+
+// deletingCounter counts the tombstone reads a push makes after its link
+// committed, and passes the store's LinkConfirmer ability through.
+type deletingCounter struct {
+	storage.Store
+	reads atomic.Int32
+}
+
+func (c *deletingCounter) BlobDeleting(ctx context.Context, d digest.Digest) (bool, error) {
+	c.reads.Add(1)
+	return c.Store.BlobDeleting(ctx, d)
+}
+
+func (c *deletingCounter) LinkBlobConfirmed(ctx context.Context, repo string, d digest.Digest, size int64, evs ...storage.Event) (bool, bool, error) {
+	return c.Store.(storage.LinkConfirmer).LinkBlobConfirmed(ctx, repo, d, size, evs...)
+}
+
+// TestPushReadsNoTombstoneAfterASerialLink: on SQLite, whose writes are
+// serial, a single-request blob push learns in its link's transaction
+// that no collection is deleting the blob, and reads no tombstone after
+// the commit (one read transaction per push fewer); on a store whose
+// transactions overlap it still reads one.
+func TestPushReadsNoTombstoneAfterASerialLink(t *testing.T) {
+	for name, open := range map[string]func(testing.TB) (storage.BlobStore, storage.Store){
+		"sqlite": func(t testing.TB) (storage.BlobStore, storage.Store) {
+			b, m, _ := teststores.Open(t)
+			return b, m
+		},
+		"postgres": func(t testing.TB) (storage.BlobStore, storage.Store) {
+			b, m, _ := teststores.OpenPostgres(t)
+			return b, m
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			blobs, meta := open(t)
+			c := &deletingCounter{Store: meta}
+			h := registry.New(blobs, c)
+			_, serial, err := meta.(storage.LinkConfirmer).LinkBlobConfirmed(t.Context(), "probe/serial", sha([]byte("probe")), 5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := []byte("linked and confirmed in one transaction")
+			pushBlob(t, h, "link/confirm", b)
+			want := int32(1)
+			if serial {
+				want = 0
+			}
+			if got := c.reads.Load(); got != want {
+				t.Fatalf("serial %v: %d tombstone reads after the link, want %d", serial, got, want)
+			}
+			expect(t, do(t, h, "GET", "/v2/link/confirm/blobs/"+sha(b).String(), nil), 200, "")
+		})
+	}
+}
+
+// vanishing is a blob store whose bytes of one digest are gone as soon
+// as Put stored them: a collection that read the links before the push
+// linked, deleted the bytes and took its tombstone down, all between
+// the push's Put and its link.
+type vanishing struct {
+	storage.BlobStore
+	d digest.Digest
+}
+
+func (v *vanishing) Put(ctx context.Context, d digest.Digest, r io.Reader) (int64, error) {
+	n, err := v.BlobStore.(storage.BlobPutter).Put(ctx, d, r)
+	if err == nil && d == v.d {
+		err = v.BlobStore.Delete(ctx, d)
+	}
+	return n, err
+}
+
+// TestPushWhoseBytesACollectionTookBeforeTheLink: with no tombstone seen
+// in the link's transaction, the push still looks at the bytes: gone,
+// it answers 503 and the link goes.
+func TestPushWhoseBytesACollectionTookBeforeTheLink(t *testing.T) {
+	blobs, meta, _ := teststores.Open(t)
+	b := []byte("taken before the link")
+	h := registry.New(&vanishing{BlobStore: blobs, d: sha(b)}, meta)
+	r := do(t, h, "POST", "/v2/link/gone/blobs/uploads/?digest="+sha(b).String(), b)
+	if r.Code != http.StatusServiceUnavailable {
+		t.Fatalf("push answered %d, want 503", r.Code)
+	}
+	if _, err := meta.BlobSize(t.Context(), "link/gone", sha(b)); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("the link stayed without its bytes: %v", err)
+	}
+}
