@@ -24,6 +24,11 @@
 // waits, within its request's context, for a part to be sent), and a
 // Store keeps a couple of idle part buffers for the next uploads.
 //
+// Put (storage.BlobPutter, a single-request upload) writes a blob of up
+// to 64 KiB with one PutObject from memory, verified first: a session's
+// path cost a 1 KiB push six calls (stage, look, read back, write, list,
+// delete). A larger one goes through a session of its own.
+//
 // All upload state lives in storage.Upload (Backend holds the multipart id,
 // part size, part ETags and tail segments as JSON), so any replica can take
 // the next chunk. Part numbers follow from offsets and segment keys are

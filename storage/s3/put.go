@@ -1,0 +1,72 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/storage"
+)
+
+var _ storage.BlobPutter = (*Store)(nil)
+
+// putSmall is the largest blob Put writes with one PutObject from memory:
+// a config, a signature, an attestation. A session's path costs a 1 KiB
+// push six S3 calls (stage the tail, look for the blob, read the tail
+// back, write the blob, list and delete the staging objects), each a
+// trip through the SDK's middleware stack.
+const putSmall = 64 << 10
+
+// Put is storage.BlobPutter. A blob of up to putSmall bytes is read into
+// memory, verified and written to its key by one PutObject, which S3
+// makes visible whole or not at all; an existing blob's key is written
+// again with the same (verified) bytes rather than looked up first. A
+// larger one goes through an upload session of its own (Append, Commit),
+// dropped on failure.
+func (s *Store) Put(ctx context.Context, d digest.Digest, r io.Reader) (int64, error) {
+	final, err := s.blobKey(d)
+	if err != nil {
+		return 0, fmt.Errorf("s3: put %s: %w", d, err)
+	}
+	// A buffer that grows with what comes: a 1 KiB blob takes about that.
+	var head bytes.Buffer
+	switch _, rerr := io.CopyN(&head, r, putSmall+1); rerr {
+	case io.EOF:
+		return s.putSmall(ctx, d, final, head.Bytes())
+	case nil:
+	default:
+		return 0, fmt.Errorf("s3: put %s: read: %w", d, rerr)
+	}
+	now := time.Now().UTC()
+	u := &storage.Upload{ID: "put-" + rand.Text(), Algorithm: d.Algorithm(), Created: now, Updated: now}
+	if err := s.Append(ctx, u, io.MultiReader(&head, r)); err != nil {
+		_ = s.Abort(context.WithoutCancel(ctx), u)
+		return 0, fmt.Errorf("s3: put %s: %w", d, err)
+	}
+	if err := s.Commit(ctx, u, d); err != nil {
+		_ = s.Abort(context.WithoutCancel(ctx), u)
+		return 0, fmt.Errorf("s3: put %s: %w", d, err)
+	}
+	return u.Offset, nil
+}
+
+func (s *Store) putSmall(ctx context.Context, d digest.Digest, final string, b []byte) (int64, error) {
+	if got := digest.FromBytes(d.Algorithm(), b); got != d {
+		return 0, fmt.Errorf("s3: put %s: %w: data is %s", d, storage.ErrDigestMismatch, got)
+	}
+	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: &s.cfg.Bucket, Key: &final, Body: bytes.NewReader(b), ContentLength: aws.Int64(int64(len(b))),
+		ContentType: aws.String("application/octet-stream"),
+	})
+	if err != nil && !s.landed(context.WithoutCancel(ctx), final, int64(len(b))) {
+		return 0, s.wrap("put", final, err)
+	}
+	return int64(len(b)), nil
+}
