@@ -21,7 +21,8 @@
 // survives a crash. The fan-out keeps directories small at millions of blobs.
 // On Linux the rename is renameat2(RENAME_NOREPLACE): the kernel says in
 // the same call whether the blob is already there (then it is left
-// alone), so a push stats nothing first (NoReplaceRenamer; elsewhere a
+// alone, and its directory synced: its publisher may not have yet), so a
+// push stats nothing first (NoReplaceRenamer; elsewhere a
 // stat, then rename). Files are opened without os.OpenFile's poller
 // registration, which a regular file refuses after four more calls.
 //

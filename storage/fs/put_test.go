@@ -174,3 +174,36 @@ func TestPutSizes(t *testing.T) {
 		t.Fatalf("tmp/ after a failed Put: %v", left)
 	}
 }
+
+// A Put that finds its blob already published does not answer before
+// the blob's name is durable: the publisher may not have synced the
+// directory yet (here its sync failed; under load it is merely still to
+// come), and a crash then would lose a blob both pushes acknowledged.
+func TestPutOfABlobPublishedButNotYetDurable(t *testing.T) {
+	for _, plain := range []bool{false, true} {
+		m := newMemFS()
+		m.plainRename = plain
+		s := memStore(t, m)
+		data := randomData(1024, 44)
+		d := digest.FromBytes(digest.SHA256, data)
+		// Make the prefix directory durable first, so only the blob's own
+		// name is at stake.
+		seed := randomData(1024, 45)
+		for i := uint64(46); digest.FromBytes(digest.SHA256, seed).Hex()[:2] != d.Hex()[:2]; i++ {
+			seed = randomData(1024, i)
+		}
+		if _, err := s.Put(t.Context(), digest.FromBytes(digest.SHA256, seed), bytes.NewReader(seed)); err != nil {
+			t.Fatal(err)
+		}
+		m.hook = failOn("syncdir", filepath.Dir(blobPath(d)), false)
+		if _, err := s.Put(t.Context(), d, bytes.NewReader(data)); !errors.Is(err, errInjected) {
+			t.Fatalf("plain rename %v: first Put = %v, want the injected failure", plain, err)
+		}
+		m.hook = nil
+		if _, err := s.Put(t.Context(), d, bytes.NewReader(data)); err != nil {
+			t.Fatalf("plain rename %v: second Put: %v", plain, err)
+		}
+		m.Crash()
+		requireBlob(t, memStore(t, m), d, data)
+	}
+}

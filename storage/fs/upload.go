@@ -280,11 +280,13 @@ func (s *Store) publish(src string, d digest.Digest) error {
 		}
 	}
 	if errors.Is(err, iofs.ErrExist) {
-		// Same digest, same bytes: leave the published file alone.
+		// Same digest, same bytes: leave the published file alone. Its
+		// name may not be durable yet (its publisher syncs the directory
+		// after its rename, or failed to), so sync before answering.
 		if err := s.fs.Remove(src); err != nil && !errors.Is(err, iofs.ErrNotExist) {
 			return err
 		}
-		return nil
+		return s.fs.SyncDir(dir)
 	}
 	if err != nil {
 		return notFound(err)
