@@ -9,6 +9,7 @@ import (
 
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/storage"
+	"github.com/packreg/packreg/storage/fs"
 )
 
 // failingReader yields some bytes, then fails like a client hanging up.
@@ -73,9 +74,7 @@ func TestPut(t *testing.T) {
 // rename without replacing, that rename is the only look at the target.
 func TestPutSyncBudget(t *testing.T) {
 	for _, plain := range []bool{false, true} {
-		m := newMemFS()
-		m.plainRename = plain
-		s := memStore(t, m)
+		m, s := renamingStore(t, plain)
 		seed := randomData(10, 1)
 		if _, err := s.Put(t.Context(), digest.FromBytes(digest.SHA256, seed), bytes.NewReader(seed)); err != nil {
 			t.Fatal(err)
@@ -83,13 +82,7 @@ func TestPutSyncBudget(t *testing.T) {
 		var c opCounter
 		m.hook = c.hook
 		// A blob under the same prefix directory: no mkdir.
-		var data []byte
-		for i := uint64(2); ; i++ {
-			data = randomData(1024, i)
-			if digest.FromBytes(digest.SHA256, data).Hex()[:2] == digest.FromBytes(digest.SHA256, seed).Hex()[:2] {
-				break
-			}
-		}
+		data := dataUnder(digest.FromBytes(digest.SHA256, seed), 2)
 		if _, err := s.Put(t.Context(), digest.FromBytes(digest.SHA256, data), bytes.NewReader(data)); err != nil {
 			t.Fatal(err)
 		}
@@ -181,17 +174,12 @@ func TestPutSizes(t *testing.T) {
 // come), and a crash then would lose a blob both pushes acknowledged.
 func TestPutOfABlobPublishedButNotYetDurable(t *testing.T) {
 	for _, plain := range []bool{false, true} {
-		m := newMemFS()
-		m.plainRename = plain
-		s := memStore(t, m)
+		m, s := renamingStore(t, plain)
 		data := randomData(1024, 44)
 		d := digest.FromBytes(digest.SHA256, data)
 		// Make the prefix directory durable first, so only the blob's own
 		// name is at stake.
-		seed := randomData(1024, 45)
-		for i := uint64(46); digest.FromBytes(digest.SHA256, seed).Hex()[:2] != d.Hex()[:2]; i++ {
-			seed = randomData(1024, i)
-		}
+		seed := dataUnder(d, 45)
 		if _, err := s.Put(t.Context(), digest.FromBytes(digest.SHA256, seed), bytes.NewReader(seed)); err != nil {
 			t.Fatal(err)
 		}
@@ -206,4 +194,23 @@ func TestPutOfABlobPublishedButNotYetDurable(t *testing.T) {
 		m.Crash()
 		requireBlob(t, memStore(t, m), d, data)
 	}
+}
+
+// dataUnder is 1 KiB of data, the first from seed on, whose blob shares
+// d's prefix directory.
+func dataUnder(d digest.Digest, seed uint64) []byte {
+	for ; ; seed++ {
+		data := randomData(1024, seed)
+		if digest.FromBytes(digest.SHA256, data).Hex()[:2] == d.Hex()[:2] {
+			return data
+		}
+	}
+}
+
+// renamingStore is a store on a new memFS that can rename without
+// replacing, or (plain) not.
+func renamingStore(t *testing.T, plain bool) (*memFS, *fs.Store) {
+	m := newMemFS()
+	m.plainRename = plain
+	return m, memStore(t, m)
 }
