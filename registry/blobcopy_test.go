@@ -118,3 +118,64 @@ func TestBlobBodyFileKeepsSendfile(t *testing.T) {
 		}
 	}
 }
+
+// senderStore serves its blobs as bodies with SendTo (storage.BlobSender),
+// which send at most half of what they are asked, as an S3 body whose
+// connection broke does.
+type senderStore struct {
+	storage.BlobStore
+	sent atomic.Int64
+}
+
+func (s *senderStore) Open(ctx context.Context, d digest.Digest, off int64) (io.ReadCloser, error) {
+	rc, err := s.BlobStore.Open(ctx, d, off)
+	if err != nil {
+		return nil, err
+	}
+	return &halfSender{ReadCloser: rc, s: s}, nil
+}
+
+type halfSender struct {
+	io.ReadCloser
+	s *senderStore
+}
+
+func (h *halfSender) SendTo(w io.Writer, n int64) (int64, error) {
+	m, err := io.CopyN(w, h.ReadCloser, n/2)
+	h.s.sent.Add(m)
+	return m, err
+}
+
+// TestBlobBodySender: a body that can send itself (an S3 body spliced
+// from its connection) is handed the writer, and what it did not send is
+// read and sent after it, whole and in ranges.
+func TestBlobBodySender(t *testing.T) {
+	blobs, meta, _ := teststores.Open(t)
+	st := &senderStore{BlobStore: blobs}
+	srv := httptest.NewServer(registry.New(st, meta))
+	defer srv.Close()
+	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	d := pushBlob(t, srv.Config.Handler, "copy/sender", data)
+	for _, c := range []struct {
+		rg   string
+		want []byte
+	}{{"", data}, {"bytes=1000-", data[1000:]}, {"bytes=10-600009", data[10:600010]}} {
+		st.sent.Store(0)
+		req, _ := http.NewRequest("GET", srv.URL+"/v2/copy/sender/blobs/"+d.String(), nil)
+		if c.rg != "" {
+			req.Header.Set("Range", c.rg)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || !bytes.Equal(body, c.want) {
+			t.Fatalf("range %q: %d bytes (%v), want %d", c.rg, len(body), err, len(c.want))
+		}
+		if got, want := st.sent.Load(), int64(len(c.want)/2); got != want {
+			t.Fatalf("range %q: SendTo sent %d bytes, want %d", c.rg, got, want)
+		}
+	}
+}

@@ -95,11 +95,22 @@ const copyBufSize = 256 << 10
 
 // copyBlob sends the first n bytes of rc. A file goes to the writer's
 // ReadFrom, which hands it to the kernel (sendfile): no wrapper may hide
-// it. Anything else (an S3 body) is copied through a pooled buffer, hiding
+// it; so does a storage.BlobSender (S3 over http: splice). Anything else
+// (an S3 body over https) is copied through a pooled buffer, hiding
 // ReadFrom, whose copy would take 32 KiB at a time.
 func (r *Registry) copyBlob(w http.ResponseWriter, rc io.Reader, n int64) (int64, error) {
 	if _, ok := rc.(*os.File); ok {
 		return io.CopyN(w, rc, n)
+	}
+	var sent int64
+	if s, ok := rc.(storage.BlobSender); ok {
+		// An S3 body splices from its socket to w's: what it could not
+		// send (none, or the rest after its connection broke) is read.
+		m, err := s.SendTo(w, n)
+		if err != nil || m == n {
+			return m, err
+		}
+		sent, n = m, n-m
 	}
 	bp, _ := r.copyBufs.Get().(*[]byte)
 	if bp == nil {
@@ -107,7 +118,8 @@ func (r *Registry) copyBlob(w http.ResponseWriter, rc io.Reader, n int64) (int64
 		bp = &b
 	}
 	defer r.copyBufs.Put(bp)
-	return io.CopyBuffer(writerOnly{w}, io.LimitReader(rc, n), *bp)
+	m, err := io.CopyBuffer(writerOnly{w}, io.LimitReader(rc, n), *bp)
+	return sent + m, err
 }
 
 // writerOnly hides every method of a writer but Write.

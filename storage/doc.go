@@ -18,9 +18,9 @@
 //     (storage/postgres).
 //
 // Optional abilities are small interfaces found by type assertion:
-// Redirector, UploadPurger and BlobWalker of a BlobStore, and Pinger (readiness) and
-// OpsObservable (every backend operation timed, for metrics: observe.go)
-// of either store.
+// Redirector, UploadPurger and BlobWalker of a BlobStore, BlobSender of
+// a body it opens, and Pinger (readiness) and OpsObservable (every
+// backend operation timed, for metrics: observe.go) of either store.
 //
 // The writing methods take the Events a change stands for and record them
 // in the store's outbox in the same transaction (events.go): what must

@@ -70,6 +70,16 @@ type Redirector interface {
 	RedirectURL(ctx context.Context, d digest.Digest) (url string, ok bool, err error)
 }
 
+// BlobSender is an optional ability of a body BlobStore.Open returned:
+// it sends up to n of its next bytes to w more cheaply than Read and
+// Write would (an S3 store splices them from its socket to w's inside the
+// kernel, through w's io.ReaderFrom). It may send fewer, none when it
+// cannot for this body or this writer, without an error: the caller
+// reads the rest. An error means the body or w failed.
+type BlobSender interface {
+	SendTo(w io.Writer, n int64) (int64, error)
+}
+
 // BlobWalker is an optional BlobStore ability: it calls fn for every
 // committed blob, in no set order, with its size and when its bytes were
 // last written; uploads in progress are not blobs. GC uses it to find

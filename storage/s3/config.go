@@ -63,6 +63,11 @@ type Config struct {
 	// a range of it), while a distant S3, where one connection is slow
 	// and a GET's first byte takes tens of milliseconds, gains from it.
 	ReadAhead int
+	// NoSplice turns off the raw GET of blob reads from a plain http://
+	// endpoint (splice.go), on by default there: the bytes of a pull go
+	// from the S3 socket to the client's inside the kernel. Read-ahead,
+	// an https:// endpoint and AWS never take it.
+	NoSplice bool
 }
 
 // ParseURL reads the URL form of Config:
@@ -71,7 +76,9 @@ type Config struct {
 //
 // Query keys: endpoint, region, presign, presign_ttl (Go duration),
 // part_size (bytes, or with a KiB/MiB/GiB suffix), max_attempts, max_backoff
-// (Go duration), read_ahead (parts, 0 for none). Unknown keys
+// (Go duration), read_ahead (parts, 0 for none), splice (true or false:
+// raw GETs spliced to the client, on by default for an http:// endpoint).
+// Unknown keys
 // are errors, so a typo is not silently ignored.
 func ParseURL(s string) (Config, error) {
 	var c Config
@@ -121,6 +128,12 @@ func ParseURL(s string) (Config, error) {
 			if c.ReadAhead, err = strconv.Atoi(v); err != nil {
 				return c, fmt.Errorf("s3 url: read_ahead=%q: want a number of parts, 0 for none", v)
 			}
+		case "splice":
+			on, err := strconv.ParseBool(v)
+			if err != nil {
+				return c, fmt.Errorf("s3 url: splice=%q: want true or false", v)
+			}
+			c.NoSplice = !on
 		default:
 			return c, fmt.Errorf("s3 url: unknown parameter %q", k)
 		}

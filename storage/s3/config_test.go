@@ -23,6 +23,8 @@ func TestParseURL(t *testing.T) {
 		{"s3://bkt?part_size=5242880&presign=0", Config{Bucket: "bkt", PartSize: 5 << 20}},
 		{"s3://bkt?read_ahead=4", Config{Bucket: "bkt", ReadAhead: 4}},
 		{"s3://bkt?read_ahead=0", Config{Bucket: "bkt"}},
+		{"s3://bkt?endpoint=http://minio:9000&splice=false", Config{Bucket: "bkt", Endpoint: "http://minio:9000", NoSplice: true}},
+		{"s3://bkt?splice=true", Config{Bucket: "bkt"}},
 	}
 	for _, tc := range good {
 		got, err := ParseURL(tc.in)
@@ -70,6 +72,7 @@ func TestParseURL(t *testing.T) {
 		{"s3://bucket?read_ahead=-1", "read ahead"},
 		{"s3://bucket?read_ahead=9", "read ahead"},
 		{"s3://bucket?read_ahead=x", "read_ahead"},
+		{"s3://bucket?splice=on", "splice"},
 		{"s3://bucket?region=a&region=b", "2 times"},
 		{"s3://bucket?regoin=us-east-1", "unknown parameter"},
 	}

@@ -45,7 +45,13 @@
 // the blob published and succeeds (storage.ProveCommitted).
 //
 // A blob read is one GET from the offset, resumed with a Range GET when
-// its body breaks. With Config.ReadAhead it is a read-ahead reader
+// its body breaks. From a plain http:// endpoint (Config.NoSplice unset,
+// no read-ahead) that first GET is raw (splice.go): presigned, sent on a
+// connection the Store dials to the endpoint and owns, its status and
+// headers read and checked here (capped, timed, the length and range
+// the ones asked for), so that SendTo (storage.BlobSender) hands the
+// connection to the client's writer and the kernel splices the body from
+// socket to socket; an answer it cannot take goes to the SDK's GET. With Config.ReadAhead it is a read-ahead reader
 // instead (readahead.go): the first part streams from the first GET while
 // the next parts are fetched by concurrent ranged GETs, pinned to its
 // ETag, into buffers handed out in order; the buffers of all readers of a
