@@ -140,7 +140,7 @@ func (s *Store) Append(ctx context.Context, u *storage.Upload, r io.Reader) erro
 		fill += n
 		added += n
 		if rerr != nil && rerr != io.EOF {
-			return fmt.Errorf("s3: append %s: read: %w", u.ID, rerr)
+			return fmt.Errorf("s3: append %s: %w", u.ID, rerr)
 		}
 		if fill == ps {
 			if err := s.fetchTail(ctx, dir, st.Tail, buf[:tailN]); err != nil {
@@ -197,9 +197,10 @@ func (s *Store) checkAlive(ctx context.Context, dir string, st *state) error {
 
 // fillFrom reads r into b[from:limit], growing b as data arrives so that a
 // small chunk does not cost a whole part of memory. It returns after
-// filling b to limit (err nil) or on the reader's first error (io.EOF at
-// the end, or the context's error while it waits for a part buffer), with
-// n the bytes read.
+// filling b to limit (err nil) or on the first error: io.EOF at the end,
+// the reader's other errors as "read: ...", the context's while it waits
+// for a part buffer as "waiting for a part buffer: ...", with n the bytes
+// read.
 func (s *Store) fillFrom(ctx context.Context, r io.Reader, b []byte, from, limit int64) ([]byte, int64, error) {
 	i := from
 	for i < limit {
@@ -222,6 +223,9 @@ func (s *Store) fillFrom(ctx context.Context, r io.Reader, b []byte, from, limit
 		m, err := r.Read(b[i:])
 		i += int64(m)
 		if err != nil {
+			if err != io.EOF {
+				err = fmt.Errorf("read: %w", err)
+			}
 			return b, i - from, err
 		}
 	}
@@ -240,7 +244,7 @@ func (s *Store) partBuffer(ctx context.Context, n int64) ([]byte, error) {
 	select {
 	case s.partSlots <- struct{}{}:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("s3: waiting for a part buffer: %w", ctx.Err())
+		return nil, fmt.Errorf("waiting for a part buffer: %w", ctx.Err())
 	}
 	select {
 	case b := <-s.parts:
@@ -256,7 +260,7 @@ func (s *Store) scratch(ctx context.Context, n int64) ([]byte, error) {
 	if n >= 1<<20 && n <= s.cfg.PartSize {
 		b, err := s.partBuffer(ctx, s.cfg.PartSize)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("s3: %w", err)
 		}
 		return b[:n], nil
 	}

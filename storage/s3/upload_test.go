@@ -8,6 +8,7 @@ import (
 	"io"
 	"reflect"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"testing/iotest"
@@ -433,6 +434,11 @@ func TestPartBuffersBounded(t *testing.T) {
 	data := randomBytes(95, 5*mib+1)
 	if err := s.Append(ctx, u, bytes.NewReader(data)); !errors.Is(err, context.DeadlineExceeded) || u.Offset != 0 {
 		t.Fatalf("append without a part buffer: %v, offset %d; want the context's error and nothing appended", err, u.Offset)
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel2()
+	if err := s.Append(ctx2, u, bytes.NewReader(data)); err == nil || !strings.Contains(err.Error(), "append "+u.ID+": waiting for a part buffer: ") {
+		t.Fatalf("append without a part buffer: %q, want it to say it waited for a part buffer (not a read error)", err)
 	}
 	<-s.partSlots
 	if n := len(s.partSlots); n != 0 {
