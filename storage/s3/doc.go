@@ -29,6 +29,10 @@
 // path cost a 1 KiB push six calls (stage, look, read back, write, list,
 // delete). A larger one goes through a session of its own.
 //
+// An Append that uploads a part needs no other request: UploadPart into
+// a finished (committed or aborted) upload fails with NoSuchUpload, which
+// is ErrNotFound; one that only stages a tail asks first (checkAlive).
+//
 // All upload state lives in storage.Upload (Backend holds the multipart id,
 // part size, part ETags and tail segments as JSON), so any replica can take
 // the next chunk. Part numbers follow from offsets and segment keys are

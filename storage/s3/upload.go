@@ -120,10 +120,11 @@ func (s *Store) Append(ctx context.Context, u *storage.Upload, r io.Reader) erro
 	if err != nil {
 		return err
 	}
-	if err := s.checkAlive(ctx, dir, st); err != nil {
-		return err
-	}
 	ps, tailN := st.PartSize, st.tailSize()
+	// alive is set once an S3 call of this Append proved the upload still
+	// there (a part uploaded into it); otherwise checkAlive asks before
+	// anything is staged.
+	alive := false
 	// buf is the image of the part being filled: the staged tail belongs
 	// at buf[:tailN] and is fetched only if the part fills or segments merge.
 	var buf []byte
@@ -152,9 +153,15 @@ func (s *Store) Append(ctx context.Context, u *storage.Upload, r io.Reader) erro
 			}
 			st.Parts = append(st.Parts, etag)
 			st.Tail, tailN, fill = nil, 0, 0
+			alive = true
 		}
 		if rerr == io.EOF {
 			break
+		}
+	}
+	if !alive {
+		if err := s.checkAlive(ctx, dir, st); err != nil {
+			return err
 		}
 	}
 	if fill > tailN {
@@ -178,7 +185,10 @@ func (s *Store) Append(ctx context.Context, u *storage.Upload, r io.Reader) erro
 
 // checkAlive fails with ErrNotFound when the upload was committed or
 // aborted: otherwise an Append would quietly start a new tail that no
-// Commit can use, and the client would learn it only at the end.
+// Commit can use, and the client would learn it only at the end. An
+// Append that uploaded a part needs no check (UploadPart into a finished
+// upload fails with NoSuchUpload): a chunked push whose PATCHes fill
+// whole parts makes one S3 request per PATCH, not two.
 func (s *Store) checkAlive(ctx context.Context, dir string, st *state) error {
 	if n := len(st.Tail); n > 0 {
 		key := dir + st.Tail[n-1].Name

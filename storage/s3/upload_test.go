@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"reflect"
 	"runtime"
 	"strings"
@@ -445,4 +446,93 @@ func TestPartBuffersBounded(t *testing.T) {
 		t.Fatalf("%d part buffers held after a failed append", n)
 	}
 	commit(t, s, push(t, s, u, data), data)
+}
+
+// opCounter counts a Store's S3 calls by operation.
+type opCounter struct {
+	mu  sync.Mutex
+	ops map[string]int
+}
+
+func countOps(s *Store) *opCounter {
+	c := &opCounter{ops: map[string]int{}}
+	s.ObserveOps(func(op string, _ time.Duration, _ error) {
+		c.mu.Lock()
+		c.ops[op]++
+		c.mu.Unlock()
+	})
+	return c
+}
+
+func (c *opCounter) take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ops := c.ops
+	c.ops = map[string]int{}
+	return ops
+}
+
+// TestWholePartPatchesOneRequest: a chunked push whose PATCHes are whole
+// parts, alternating between two replicas, costs one S3 request per
+// PATCH (the UploadPart, which also proves the upload alive) where a
+// ListParts came before it; a PATCH that only stages a tail still checks
+// first. The blob commits byte-exact.
+func TestWholePartPatchesOneRequest(t *testing.T) {
+	s1 := newTestStore(t, smallParts)
+	s2 := twin(t, s1)
+	c1, c2 := countOps(s1), countOps(s2)
+	ctx := context.Background()
+	data := randomBytes(31, 4*5*mib+100)
+	u := newUpload()
+	for i := 0; i < 4; i++ {
+		s, c := s1, c1
+		if i%2 == 1 {
+			s, c = s2, c2
+		}
+		u = clone(u)
+		if err := s.Append(ctx, u, bytes.NewReader(data[i*5*mib:(i+1)*5*mib])); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]int{"UploadPart": 1}
+		if i == 0 {
+			want["CreateMultipartUpload"] = 1
+		}
+		if got := c.take(); !maps.Equal(got, want) {
+			t.Fatalf("PATCH %d: S3 calls %v, want %v", i, got, want)
+		}
+	}
+	u = clone(u)
+	if err := s1.Append(ctx, u, bytes.NewReader(data[4*5*mib:])); err != nil {
+		t.Fatal(err)
+	}
+	if got := c1.take(); got["ListParts"] != 1 || got["PutObject"] != 1 {
+		t.Fatalf("tail PATCH: S3 calls %v, want a ListParts and a PutObject", got)
+	}
+	commit(t, s2, clone(u), data)
+}
+
+// TestPartAppendToFinishedUpload: an Append that fills a part (and so
+// skips checkAlive) into an upload aborted or committed under it fails
+// with ErrNotFound (BLOB_UPLOAD_UNKNOWN), its state unchanged.
+func TestPartAppendToFinishedUpload(t *testing.T) {
+	s := newTestStore(t, smallParts)
+	ctx := context.Background()
+	first, more := randomBytes(32, 5*mib), randomBytes(33, 5*mib)
+	aborted := push(t, s, newUpload(), first)
+	if err := s.Abort(ctx, aborted); err != nil {
+		t.Fatal(err)
+	}
+	committed := push(t, s, newUpload(), first)
+	if err := s.Commit(ctx, clone(committed), digest.FromBytes(digest.SHA256, first)); err != nil {
+		t.Fatal(err)
+	}
+	for name, u := range map[string]*storage.Upload{"aborted": aborted, "committed": committed} {
+		v := clone(u)
+		if err := s.Append(ctx, v, bytes.NewReader(more)); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("%s: append of a whole part: %v, want ErrNotFound", name, err)
+		}
+		if v.Offset != u.Offset || !bytes.Equal(v.Backend, u.Backend) {
+			t.Errorf("%s: failed append changed the upload: offset %d, want %d", name, v.Offset, u.Offset)
+		}
+	}
 }
