@@ -19,7 +19,11 @@
 // multipart upload, streamed out as each part fills, and the remainder is a
 // list of small tail segments. The next Append that completes the part
 // fetches the segments, prepends them and uploads the part; Commit uploads
-// them as the short last part. Memory per upload is one part at most, all
+// them as the short last part. A full part is uploaded in the background
+// while the next one is received and the part's hash computed, so an
+// upload holds two parts at most: the second only if one is free at once
+// (else it waits for its own part to be sent; waiting for a free one
+// while holding one could deadlock uploads against each other). All
 // uploads of a Store hold at most maxPartBuffers parts (a further one
 // waits, within its request's context, for a part to be sent), and a
 // Store keeps a couple of idle part buffers for the next uploads.

@@ -127,37 +127,91 @@ func (s *Store) Append(ctx context.Context, u *storage.Upload, r io.Reader) erro
 	alive := false
 	// buf is the image of the part being filled: the staged tail belongs
 	// at buf[:tailN] and is fetched only if the part fills or segments merge.
+	// A full part is uploaded while the next one is received (up to two
+	// parts per Append, the second only if one is free at once: waiting
+	// for it while holding one could deadlock uploads against each other);
+	// its hash is computed during its upload.
 	var buf []byte
-	defer func() { s.releasePart(buf) }()
+	var fl *flight
+	waitPart := func() error {
+		if fl == nil {
+			return nil
+		}
+		<-fl.done
+		f := fl
+		fl = nil
+		if f.err != nil {
+			s.releasePart(f.buf)
+			return f.err
+		}
+		st.Parts = append(st.Parts, f.etag)
+		alive = true
+		if buf == nil {
+			buf = f.buf[:0] // the next part goes into it
+		} else {
+			s.releasePart(f.buf)
+		}
+		return nil
+	}
+	defer func() {
+		waitPart()
+		s.releasePart(buf)
+	}()
+	// nextBuf is fillFrom's way to a part buffer: a free one, else the one
+	// in flight once sent, else a wait for one.
+	nextBuf := func(n int64) ([]byte, error) {
+		if b, ok := s.tryPartBuffer(n); ok {
+			return b, nil
+		}
+		if fl != nil {
+			if err := waitPart(); err != nil {
+				return nil, err
+			}
+			b := buf[:cap(buf)]
+			buf = nil // fillFrom copies the bytes so far into b
+			return b, nil
+		}
+		return s.partBuffer(ctx, n)
+	}
 	fill, added := tailN, int64(0)
 	for {
 		var n int64
 		var rerr error
-		buf, n, rerr = s.fillFrom(ctx, r, buf, fill, ps)
-		if n > 0 && len(st.Parts) >= maxParts {
+		buf, n, rerr = s.fillFrom(ctx, r, buf, fill, ps, nextBuf)
+		inFlight := 0
+		if fl != nil {
+			inFlight = 1
+		}
+		if n > 0 && len(st.Parts)+inFlight >= maxParts {
 			return fmt.Errorf("s3: append %s: upload exceeds %d parts of %d bytes", u.ID, maxParts, ps)
 		}
-		h.Write(buf[fill : fill+n])
+		fresh := buf[fill : fill+n]
 		fill += n
 		added += n
 		if rerr != nil && rerr != io.EOF {
 			return fmt.Errorf("s3: append %s: %w", u.ID, rerr)
 		}
 		if fill == ps {
+			if err := waitPart(); err != nil {
+				return err
+			}
 			if err := s.fetchTail(ctx, dir, st.Tail, buf[:tailN]); err != nil {
 				return err
 			}
-			etag, err := s.putPart(ctx, dir, st, len(st.Parts)+1, buf[:ps])
-			if err != nil {
-				return err
-			}
-			st.Parts = append(st.Parts, etag)
+			fl = s.startPart(ctx, dir, st, len(st.Parts)+1, buf[:ps])
+			// The next part goes into a free part buffer if there is one
+			// (growing one from 64 KiB would allocate 2 MiB on the way),
+			// else into what fillFrom grows until it needs one.
+			buf, _ = s.tryPartBuffer(ps)
 			st.Tail, tailN, fill = nil, 0, 0
-			alive = true
 		}
+		h.Write(fresh) // during the part's upload, if it went out
 		if rerr == io.EOF {
 			break
 		}
+	}
+	if err := waitPart(); err != nil {
+		return err
 	}
 	if !alive {
 		if err := s.checkAlive(ctx, dir, st); err != nil {
@@ -205,13 +259,36 @@ func (s *Store) checkAlive(ctx context.Context, dir string, st *state) error {
 	return nil
 }
 
+// flight is a part being uploaded (startPart): done closes when etag
+// and err are set. Its buffer stays untouched until then, but for reads.
+type flight struct {
+	done chan struct{}
+	buf  []byte
+	etag string
+	err  error
+}
+
+// startPart uploads b as part n in the background. The goroutine only
+// touches st.UploadID (set when it creates the multipart upload), so the
+// caller may change st's other fields meanwhile and reads UploadID only
+// after done.
+func (s *Store) startPart(ctx context.Context, dir string, st *state, n int, b []byte) *flight {
+	f := &flight{done: make(chan struct{}), buf: b}
+	go func() {
+		defer close(f.done)
+		f.etag, f.err = s.putPart(ctx, dir, st, n, b)
+	}()
+	return f
+}
+
 // fillFrom reads r into b[from:limit], growing b as data arrives so that a
-// small chunk does not cost a whole part of memory. It returns after
+// small chunk does not cost a whole part of memory; past 1 MiB the
+// buffer is a whole part from take. It returns after
 // filling b to limit (err nil) or on the first error: io.EOF at the end,
 // the reader's other errors as "read: ...", the context's while it waits
 // for a part buffer as "waiting for a part buffer: ...", with n the bytes
 // read.
-func (s *Store) fillFrom(ctx context.Context, r io.Reader, b []byte, from, limit int64) ([]byte, int64, error) {
+func (s *Store) fillFrom(ctx context.Context, r io.Reader, b []byte, from, limit int64, take func(int64) ([]byte, error)) ([]byte, int64, error) {
 	i := from
 	for i < limit {
 		if i >= int64(len(b)) {
@@ -222,7 +299,7 @@ func (s *Store) fillFrom(ctx context.Context, r io.Reader, b []byte, from, limit
 				// Past 1 MiB, go to a whole (pooled) part at once: doubling
 				// up to a whole part would allocate and copy it twice over.
 				var err error
-				if nb, err = s.partBuffer(ctx, limit); err != nil {
+				if nb, err = take(limit); err != nil {
 					return b, i - from, err
 				}
 			}
@@ -261,6 +338,25 @@ func (s *Store) partBuffer(ctx context.Context, n int64) ([]byte, error) {
 		return b, nil
 	default:
 		return make([]byte, n), nil
+	}
+}
+
+// tryPartBuffer is partBuffer without the wait: ok is false when
+// maxPartBuffers are in use.
+func (s *Store) tryPartBuffer(n int64) ([]byte, bool) {
+	if n != s.cfg.PartSize {
+		return make([]byte, n), true
+	}
+	select {
+	case s.partSlots <- struct{}{}:
+	default:
+		return nil, false
+	}
+	select {
+	case b := <-s.parts:
+		return b, true
+	default:
+		return make([]byte, n), true
 	}
 }
 
