@@ -16,19 +16,24 @@ import (
 	"github.com/packreg/packreg/storage"
 )
 
-// streamStore serves its blobs as plain readers, the way S3 bodies are,
-// and notes the largest read the registry asks of them.
-type streamStore struct {
+// wrapStore serves its blobs through bodies wrap makes of the store's.
+type wrapStore struct {
 	storage.BlobStore
-	largest atomic.Int64
+	wrap func(io.ReadCloser) io.ReadCloser
 }
 
-func (s *streamStore) Open(ctx context.Context, d digest.Digest, off int64) (io.ReadCloser, error) {
+func (s *wrapStore) Open(ctx context.Context, d digest.Digest, off int64) (io.ReadCloser, error) {
 	rc, err := s.BlobStore.Open(ctx, d, off)
 	if err != nil {
 		return nil, err
 	}
-	return &notingReader{rc: rc, s: s}, nil
+	return s.wrap(rc), nil
+}
+
+// streamStore serves its blobs as plain readers, the way S3 bodies are,
+// and notes the largest read the registry asks of them.
+type streamStore struct {
+	largest atomic.Int64
 }
 
 type notingReader struct {
@@ -52,17 +57,34 @@ func (r *notingReader) Close() error { return r.rc.Close() }
 // 256 KiB reads, not net/http's 32 KiB ones (a read and a write syscall
 // each), whole and in ranges.
 func TestBlobBodyCopyBuffer(t *testing.T) {
+	st := &streamStore{}
+	getRanges(t, func(rc io.ReadCloser) io.ReadCloser { return &notingReader{rc: rc, s: st} },
+		func(rg string, _ []byte) { st.largest.Store(0) },
+		func(rg string, _ []byte) {
+			if got := st.largest.Load(); got < 256<<10 {
+				t.Fatalf("range %q: reads of at most %d bytes, want 256 KiB", rg, got)
+			}
+		})
+}
+
+// getRanges pushes a 1 MiB blob to a registry whose blob bodies wrap
+// makes, and GETs it whole and in ranges over HTTP, checking the bytes;
+// before and after run around each GET.
+func getRanges(t *testing.T, wrap func(io.ReadCloser) io.ReadCloser, before, after func(rg string, want []byte)) {
+	t.Helper()
 	blobs, meta, _ := teststores.Open(t)
-	st := &streamStore{BlobStore: blobs}
-	srv := httptest.NewServer(registry.New(st, meta))
+	srv := httptest.NewServer(registry.New(&wrapStore{BlobStore: blobs, wrap: wrap}, meta))
 	defer srv.Close()
 	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
 	d := pushBlob(t, srv.Config.Handler, "copy/test", data)
-	for _, rg := range []string{"", "bytes=1000-", "bytes=10-600009"} {
-		st.largest.Store(0)
+	for _, c := range []struct {
+		rg   string
+		want []byte
+	}{{"", data}, {"bytes=1000-", data[1000:]}, {"bytes=10-600009", data[10:600010]}} {
+		before(c.rg, c.want)
 		req, _ := http.NewRequest("GET", srv.URL+"/v2/copy/test/blobs/"+d.String(), nil)
-		if rg != "" {
-			req.Header.Set("Range", rg)
+		if c.rg != "" {
+			req.Header.Set("Range", c.rg)
 		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -70,13 +92,10 @@ func TestBlobBodyCopyBuffer(t *testing.T) {
 		}
 		body, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		want := map[string][]byte{"": data, "bytes=1000-": data[1000:], "bytes=10-600009": data[10:600010]}[rg]
-		if err != nil || !bytes.Equal(body, want) {
-			t.Fatalf("range %q: %d bytes (%v), want %d", rg, len(body), err, len(want))
+		if err != nil || !bytes.Equal(body, c.want) {
+			t.Fatalf("range %q: %d bytes (%v), want %d", c.rg, len(body), err, len(c.want))
 		}
-		if got := st.largest.Load(); got < 256<<10 {
-			t.Fatalf("range %q: reads of at most %d bytes, want 256 KiB", rg, got)
-		}
+		after(c.rg, c.want)
 	}
 }
 
@@ -119,30 +138,17 @@ func TestBlobBodyFileKeepsSendfile(t *testing.T) {
 	}
 }
 
-// senderStore serves its blobs as bodies with SendTo (storage.BlobSender),
-// which send at most half of what they are asked, as an S3 body whose
-// connection broke does.
-type senderStore struct {
-	storage.BlobStore
-	sent atomic.Int64
-}
-
-func (s *senderStore) Open(ctx context.Context, d digest.Digest, off int64) (io.ReadCloser, error) {
-	rc, err := s.BlobStore.Open(ctx, d, off)
-	if err != nil {
-		return nil, err
-	}
-	return &halfSender{ReadCloser: rc, s: s}, nil
-}
-
+// halfSender is a body with SendTo (storage.BlobSender) that sends at
+// most half of what it is asked, as an S3 body whose connection broke
+// does.
 type halfSender struct {
 	io.ReadCloser
-	s *senderStore
+	sent *atomic.Int64
 }
 
 func (h *halfSender) SendTo(w io.Writer, n int64) (int64, error) {
 	m, err := io.CopyN(w, h.ReadCloser, n/2)
-	h.s.sent.Add(m)
+	h.sent.Add(m)
 	return m, err
 }
 
@@ -150,32 +156,12 @@ func (h *halfSender) SendTo(w io.Writer, n int64) (int64, error) {
 // from its connection) is handed the writer, and what it did not send is
 // read and sent after it, whole and in ranges.
 func TestBlobBodySender(t *testing.T) {
-	blobs, meta, _ := teststores.Open(t)
-	st := &senderStore{BlobStore: blobs}
-	srv := httptest.NewServer(registry.New(st, meta))
-	defer srv.Close()
-	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
-	d := pushBlob(t, srv.Config.Handler, "copy/sender", data)
-	for _, c := range []struct {
-		rg   string
-		want []byte
-	}{{"", data}, {"bytes=1000-", data[1000:]}, {"bytes=10-600009", data[10:600010]}} {
-		st.sent.Store(0)
-		req, _ := http.NewRequest("GET", srv.URL+"/v2/copy/sender/blobs/"+d.String(), nil)
-		if c.rg != "" {
-			req.Header.Set("Range", c.rg)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil || !bytes.Equal(body, c.want) {
-			t.Fatalf("range %q: %d bytes (%v), want %d", c.rg, len(body), err, len(c.want))
-		}
-		if got, want := st.sent.Load(), int64(len(c.want)/2); got != want {
-			t.Fatalf("range %q: SendTo sent %d bytes, want %d", c.rg, got, want)
-		}
-	}
+	var sent atomic.Int64
+	getRanges(t, func(rc io.ReadCloser) io.ReadCloser { return &halfSender{ReadCloser: rc, sent: &sent} },
+		func(string, []byte) { sent.Store(0) },
+		func(rg string, want []byte) {
+			if got := sent.Load(); got != int64(len(want)/2) {
+				t.Fatalf("range %q: SendTo sent %d bytes, want %d", rg, got, len(want)/2)
+			}
+		})
 }
