@@ -10,7 +10,9 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/storage"
@@ -71,6 +73,12 @@ func TestSpliceServesBlob(t *testing.T) {
 	data := randomBytes(71, 3<<20+17)
 	d := putBlob(t, s, data)
 	size := int64(len(data))
+	var gets atomic.Int64
+	s.ObserveOps(func(op string, _ time.Duration, _ error) {
+		if op == "GetObject" {
+			gets.Add(1)
+		}
+	})
 	for _, c := range []struct{ off, n int64 }{{0, size}, {12345, size - 12345}, {1000, 5000}, {size - 1, 1}} {
 		got := serveBlob(t, s, d, c.off, c.n)
 		if got.err != nil || !bytes.Equal(got.body, data[c.off:c.off+c.n]) {
@@ -79,6 +87,10 @@ func TestSpliceServesBlob(t *testing.T) {
 		if got.sent != c.n {
 			t.Fatalf("bytes %d+%d: SendTo sent %d, want all of them", c.off, c.n, got.sent)
 		}
+	}
+	// The raw GETs are in the store's metrics, one each.
+	if n := gets.Load(); n != 4 {
+		t.Fatalf("%d GetObject calls observed for 4 reads", n)
 	}
 }
 

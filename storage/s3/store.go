@@ -155,7 +155,7 @@ func (s *Store) observeCalls(stack *middleware.Stack) error {
 	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("packreg-observe",
 		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
 			fn := s.obs.Load()
-			if fn == nil {
+			if fn == nil || ctx.Value(unobserved{}) != nil {
 				return next.HandleInitialize(ctx, in)
 			}
 			start := time.Now()
@@ -164,6 +164,10 @@ func (s *Store) observeCalls(stack *middleware.Stack) error {
 			return out, md, err
 		}), middleware.Before)
 }
+
+// unobserved marks the context of an SDK call that observeCalls skips:
+// the presigning of a raw GET, which rawGet observes as the GET itself.
+type unobserved struct{}
 
 // loopbackEndpoint reports whether endpoint is a plain-HTTP server on
 // this host (Validate checked its form).
