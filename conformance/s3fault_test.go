@@ -40,6 +40,18 @@ type s3faultProxy struct {
 	done chan struct{}
 }
 
+// s3ForProxy returns an isolated storage URL on PACKREG_TEST_S3 and its
+// endpoint, for a proxy to stand in front of; it skips without one.
+func s3ForProxy(t testing.TB) (storage, endpoint string) {
+	t.Helper()
+	direct := isolatedS3(t, needEnv(t, "PACKREG_TEST_S3"))
+	loc := parseS3Location(t, direct)
+	if loc.endpoint == "" {
+		t.Skip("PACKREG_TEST_S3 has no endpoint to put a proxy in front of")
+	}
+	return direct, loc.endpoint
+}
+
 // startS3Fault builds (once) and starts the proxy in front of target with
 // the fault flags given. PACKREG_S3FAULT_SEED replays a run; the seed used
 // is logged.
@@ -233,14 +245,9 @@ func (l s3Location) keys(t testing.TB, cl *s3.Client, prefix string) (objects, m
 // and every object under blobs/ in the bucket holds exactly the bytes its
 // digest names.
 func TestS3Faults(t *testing.T) {
-	s3URL := needEnv(t, "PACKREG_TEST_S3")
+	direct, endpoint := s3ForProxy(t)
 	pgURL := needEnv(t, "PACKREG_TEST_POSTGRES")
-	direct := isolatedS3(t, s3URL)
-	loc := parseS3Location(t, direct)
-	if loc.endpoint == "" {
-		t.Skip("PACKREG_TEST_S3 has no endpoint to put a proxy in front of")
-	}
-	proxy := startS3Fault(t, loc.endpoint, "-reject", "0.05", "-lose", "0.04", "-cut", "0.04", "-cut-request", "0.03")
+	proxy := startS3Fault(t, endpoint, "-reject", "0.05", "-lose", "0.04", "-cut", "0.04", "-cut-request", "0.03")
 	// Two attempts per S3 call with short backoffs: most pushes get
 	// through, some fail, and the test sees both.
 	faulty := withQuery(t, direct, "endpoint", proxy.URL, "part_size", "5MiB", "max_attempts", "2", "max_backoff", "50ms")
@@ -340,6 +347,7 @@ func TestS3Faults(t *testing.T) {
 	}
 
 	// Nothing in the bucket's blobs/ holds bytes other than its name says.
+	loc := parseS3Location(t, direct)
 	cl := loc.client(t)
 	objects, _ := loc.keys(t, cl, loc.prefix+"/blobs/")
 	for _, key := range objects {

@@ -14,15 +14,10 @@ import (
 // cuts every GET mid-body, the client's read fails: a cut connection,
 // never a short body passed off as complete.
 func TestS3SplicedPull(t *testing.T) {
-	s3URL := needEnv(t, "PACKREG_TEST_S3")
-	pgURL := needEnv(t, "PACKREG_TEST_POSTGRES")
 	crane := needTool(t, "crane")
-	direct := isolatedS3(t, s3URL)
-	loc := parseS3Location(t, direct)
-	if loc.endpoint == "" {
-		t.Skip("PACKREG_TEST_S3 has no endpoint to put a proxy in front of")
-	}
-	proxy := startS3Fault(t, loc.endpoint)
+	direct, endpoint := s3ForProxy(t)
+	pgURL := needEnv(t, "PACKREG_TEST_POSTGRES")
+	proxy := startS3Fault(t, endpoint)
 	db := isolatedPostgres(t, pgURL)
 	a := startServer(t, "--storage", withQuery(t, direct, "endpoint", proxy.URL, "max_attempts", "2", "max_backoff", "10ms"), "--database", db)
 	off := startServer(t, "--storage", withQuery(t, direct, "splice", "false"), "--database", db)
