@@ -26,6 +26,7 @@ type Store struct {
 	// none: Append then syncs every chunk.
 	boot string
 	obs  atomic.Pointer[storage.OpObserver] // ObserveOps
+	kept keptFiles                          // upload data files open between Appends
 }
 
 var (

@@ -46,6 +46,9 @@ func (s *Store) PurgeUploads(ctx context.Context, cutoff time.Time) (n int, err 
 			if !fi.ModTime().Before(cutoff) {
 				continue
 			}
+			if dir == s.uploads {
+				s.kept.drop(e.Name()) // or its descriptor would hold the removed bytes
+			}
 			err = s.fs.Remove(filepath.Join(dir, e.Name()))
 			switch {
 			case err == nil:

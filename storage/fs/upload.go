@@ -44,7 +44,6 @@ func (s *Store) Append(ctx context.Context, u *storage.Upload, r io.Reader) (err
 	if err != nil {
 		return fmt.Errorf("fs: append %s: %w", u.ID, err)
 	}
-	defer f.Close()
 	state, n, err := s.appendTo(ctx, f, u, alg, r)
 	if err != nil {
 		// Give the file back the length u records; a retry then rewrites
@@ -52,8 +51,10 @@ func (s *Store) Append(ctx context.Context, u *storage.Upload, r io.Reader) (err
 		// the kernel may have dropped them). Should the truncate fail too,
 		// the next Append or Commit truncates anyway.
 		_ = f.Truncate(u.Offset)
+		f.Close()
 		return fmt.Errorf("fs: append %s: %w", u.ID, err)
 	}
+	s.kept.keep(u.ID, f) // for the next chunk or the Commit (kept.go)
 	if s.boot != "" {
 		u.Backend = s.mark(synced)
 	}
@@ -113,15 +114,18 @@ func hashPrefix(f File, h hash.Hash, n int64) error {
 // openUpload opens u's data file at exactly u.Offset bytes, dropping bytes a
 // crashed or replayed Append left past it (truncated reports that).
 func (s *Store) openUpload(u *storage.Upload, create bool) (f File, truncated bool, err error) {
-	flag := os.O_RDWR
-	if create {
-		flag |= os.O_CREATE
+	path := s.uploadPath(u.ID)
+	f, fi := s.reopen(u.ID, path)
+	if f == nil {
+		flag := os.O_RDWR
+		if create {
+			flag |= os.O_CREATE
+		}
+		if f, err = s.fs.OpenFile(path, flag, 0o644); err != nil {
+			return nil, false, notFound(err)
+		}
+		fi, err = f.Stat()
 	}
-	f, err = s.fs.OpenFile(s.uploadPath(u.ID), flag, 0o644)
-	if err != nil {
-		return nil, false, notFound(err)
-	}
-	fi, err := f.Stat()
 	switch {
 	case err != nil:
 	case fi.Size() < u.Offset:
@@ -326,6 +330,7 @@ func (s *Store) Abort(_ context.Context, u *storage.Upload) (err error) {
 	if err := checkID(u.ID); err != nil {
 		return err
 	}
+	s.kept.drop(u.ID)
 	if err := s.fs.Remove(s.uploadPath(u.ID)); err != nil && !errors.Is(err, iofs.ErrNotExist) {
 		return fmt.Errorf("fs: abort %s: %w", u.ID, err)
 	}
