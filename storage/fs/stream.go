@@ -13,17 +13,20 @@ import (
 // buffer, one goroutine hashes it and another writes it, so a push costs
 // about max(read, hash, write) instead of their sum. On a server the read
 // is a socket copy and the hash the slowest stage: giving it a goroutine of
-// its own keeps it busy. Buffers are large so syscalls and hash calls are
-// few, and pooled so concurrent pushes do not churn the heap.
+// its own keeps it busy. Buffers are pooled so concurrent pushes do not
+// churn the heap, and large enough that syscalls and hash calls are few,
+// but no larger: an Append's hasher and writer wait for the first buffer
+// to fill, and its end waits for them to finish the last one, once per
+// PATCH of a chunked push (the disk idles meanwhile).
 const (
-	bufSize  = 1 << 20
-	inFlight = 4 // buffers queued per stage; bounds memory per Append
+	bufSize  = 256 << 10
+	inFlight = 16 // buffers queued per stage (4 MiB); bounds memory per Append
 	// writebackEvery bytes written, the writer starts their writeback, so
 	// the disk works while we hash instead of all at once in the fsync.
-	// One buffer: a PATCH's fsync waits for what is not yet on disk, and
+	// 1 MiB: a PATCH's fsync waits for what is not yet on disk, and
 	// a window as large as the chunk (8 MiB is a common PATCH) would leave
 	// all of it to the fsync, one disk write after the chunk's last byte.
-	writebackEvery = bufSize
+	writebackEvery = 1 << 20
 )
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
