@@ -49,10 +49,14 @@
 // one file and one directory fsync.
 //
 // Append reads on the calling goroutine while a second one hashes and a
-// third writes, through a few pooled 1 MiB buffers, and on Linux starts
-// the writeback of every buffer once it is written (sync_file_range) so
-// the fsync in Commit has little left to flush: a push costs about
-// max(hash, write), not hash + write + fsync.
+// third writes, through pooled 256 KiB buffers (small enough to stay in
+// the CPU's cache from the socket read to the hash and the write, and to
+// fill and drain quickly at each PATCH), and on Linux starts the writeback
+// of every MiB once it is written (sync_file_range) so the fsync in Commit
+// has little left to flush: a push costs about max(hash, write), not
+// hash + write + fsync. An Append keeps its data file open for the
+// session's next chunk or its Commit (kept.go), checked to still be the
+// file at the upload's path.
 //
 // PurgeUploads (storage.UploadPurger, run by the registry's janitor)
 // removes files of uploads/ and tmp/ older than its cutoff: what a crash

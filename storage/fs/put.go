@@ -61,8 +61,8 @@ func (s *Store) Put(ctx context.Context, d digest.Digest, r io.Reader) (n int64,
 // smallSize is what Put reads before it knows whether a blob is small: a
 // config, a signature or a manifest's worth. A small blob is hashed and
 // written from one pooled buffer of this size, on the calling goroutine,
-// where copyHashed would start two goroutines and take a 1 MiB buffer (16
-// concurrent small pushes would hold 16 MiB).
+// where copyHashed would start two goroutines and take a 256 KiB buffer
+// (16 concurrent small pushes would hold 4 MiB).
 const smallSize = 64 << 10
 
 var smallPool = sync.Pool{New: func() any { b := make([]byte, smallSize); return &b }}
