@@ -26,6 +26,68 @@ func startReplicas(t *testing.T) (a, b *server) {
 	return a, b
 }
 
+// chunkedAcrossReplicas pushes one blob to repo in chunks sent to a and b
+// in turn, each replica checking the other's progress, the closing PUT on
+// either, and both must serve the blob.
+func chunkedAcrossReplicas(t *testing.T, a, b *server, repo string) {
+	t.Helper()
+	replicas := []*client{newClient(t, a.URL), newClient(t, b.URL)}
+	// Chunk sizes straddle the S3 multipart minimum (5 MiB) on purpose.
+	sizes := []int{6 << 20, 1 << 20, 7 << 20, 3<<20 + 5, 6 << 20, 2 << 20}
+	total := 0
+	for _, n := range sizes {
+		total += n
+	}
+	data := make([]byte, total)
+	rand.NewChaCha8([32]byte{'r', 'e', 'p'}).Read(data)
+	final := sha256Digest(data)
+
+	resp, body := replicas[0].do("POST", "/v2/"+repo+"/blobs/uploads/", nil, nil)
+	expect(t, resp, body, http.StatusAccepted, "POST on A")
+	loc := resp.Header.Get("Location")
+	offset := int64(0)
+	for i, n := range sizes[:len(sizes)-1] {
+		c := replicas[(i+1)%2] // B, A, B, ...
+		loc, offset = patchChunk(t, c, loc, data, offset, int64(n))
+		// The other replica sees the same progress.
+		other := replicas[i%2]
+		resp, body := other.do("GET", loc, nil, nil)
+		expect(t, resp, body, http.StatusNoContent, "upload status on the other replica")
+		if rg := resp.Header.Get("Range"); rg != fmt.Sprintf("0-%d", offset-1) {
+			t.Fatalf("other replica reports Range %q after %d bytes", rg, offset)
+		}
+	}
+	last := replicas[len(sizes)%2]
+	resp, body = last.do("PUT", addQuery(loc, "digest", final), http.Header{
+		"Content-Type":  {"application/octet-stream"},
+		"Content-Range": {fmt.Sprintf("%d-%d", offset, total-1)},
+	}, data[offset:])
+	expect(t, resp, body, http.StatusCreated, "closing PUT")
+	for i, c := range replicas {
+		if got := c.getBlob(repo, final); !bytes.Equal(got, data) {
+			t.Fatalf("replica %d serves %d bytes (%s), want %s", i, len(got), sha256Digest(got), final)
+		}
+	}
+}
+
+// TestTwoReplicasSharedDisk runs two packreg processes over one data
+// directory (a shared filesystem) and one PostgreSQL database. A disk
+// store keeps an upload's data file open between chunks: each replica's
+// open file must follow the chunks the other wrote, and the blob must be
+// the bytes pushed, whichever replica closes it.
+func TestTwoReplicasSharedDisk(t *testing.T) {
+	pgURL := needEnv(t, "PACKREG_TEST_POSTGRES")
+	stores := []string{"--storage", "file://" + t.TempDir(), "--database", isolatedPostgres(t, pgURL)}
+	a, b := startServer(t, stores...), startServer(t, stores...)
+	a.dumpLogOnFailure()
+	b.dumpLogOnFailure()
+	chunkedAcrossReplicas(t, a, b, "shared/chunked")
+	// Again on the same replicas: each keeps the first session's file
+	// (now the published blob) until it goes idle; a new session must not
+	// be confused by it.
+	chunkedAcrossReplicas(t, b, a, "shared/again")
+}
+
 // TestTwoReplicas runs two packreg processes over one S3 prefix and one
 // PostgreSQL database (issue 3): they must act as one registry, with no
 // sticky sessions.
@@ -33,44 +95,7 @@ func TestTwoReplicas(t *testing.T) {
 	a, b := startReplicas(t)
 
 	t.Run("chunked upload alternating replicas", func(t *testing.T) {
-		replicas := []*client{newClient(t, a.URL), newClient(t, b.URL)}
-		const repo = "replica/chunked"
-		// Chunk sizes straddle the S3 multipart minimum (5 MiB) on purpose.
-		sizes := []int{6 << 20, 1 << 20, 7 << 20, 3<<20 + 5, 6 << 20, 2 << 20}
-		total := 0
-		for _, n := range sizes {
-			total += n
-		}
-		data := make([]byte, total)
-		rand.NewChaCha8([32]byte{'r', 'e', 'p'}).Read(data)
-		final := sha256Digest(data)
-
-		resp, body := replicas[0].do("POST", "/v2/"+repo+"/blobs/uploads/", nil, nil)
-		expect(t, resp, body, http.StatusAccepted, "POST on A")
-		loc := resp.Header.Get("Location")
-		offset := int64(0)
-		for i, n := range sizes[:len(sizes)-1] {
-			c := replicas[(i+1)%2] // B, A, B, ...
-			loc, offset = patchChunk(t, c, loc, data, offset, int64(n))
-			// The other replica sees the same progress.
-			other := replicas[i%2]
-			resp, body := other.do("GET", loc, nil, nil)
-			expect(t, resp, body, http.StatusNoContent, "upload status on the other replica")
-			if rg := resp.Header.Get("Range"); rg != fmt.Sprintf("0-%d", offset-1) {
-				t.Fatalf("other replica reports Range %q after %d bytes", rg, offset)
-			}
-		}
-		last := replicas[len(sizes)%2]
-		resp, body = last.do("PUT", addQuery(loc, "digest", final), http.Header{
-			"Content-Type":  {"application/octet-stream"},
-			"Content-Range": {fmt.Sprintf("%d-%d", offset, total-1)},
-		}, data[offset:])
-		expect(t, resp, body, http.StatusCreated, "closing PUT")
-		for i, c := range replicas {
-			if got := c.getBlob(repo, final); !bytes.Equal(got, data) {
-				t.Fatalf("replica %d serves %d bytes (%s), want %s", i, len(got), sha256Digest(got), final)
-			}
-		}
+		chunkedAcrossReplicas(t, a, b, "replica/chunked")
 	})
 
 	t.Run("tag pushed on A is pulled from B", func(t *testing.T) {
