@@ -2,16 +2,15 @@ package fs
 
 import (
 	iofs "io/fs"
-	"os"
 	"sync"
 	"time"
 )
 
 // Upload data files kept open between Appends. A chunked push is a
 // sequence of PATCHes to one session, each an Append: reopening the data
-// file for each one costs an open (and Go's poller registration attempts),
-// an lseek and a close on the path between a 202 and the next chunk's first
-// write, where the disk waits for the next bytes. So an Append that
+// file for each one costs an open and a close on the path between a 202
+// and the next chunk's first write, where the disk waits for the next
+// bytes. So an Append that
 // succeeded keeps its file open here, and the next Append or the Commit of
 // the same session takes it back.
 //
@@ -19,7 +18,9 @@ import (
 // to the same inode: before use it must still be the file at the upload's
 // path (another replica on a shared filesystem may have committed the
 // session, renaming the file into blobs/, or removed it), and openUpload
-// checks its size against u.Offset as for a fresh open. Commit, Abort and
+// checks its size against u.Offset as for a fresh open; so files are kept
+// only on an FS that can tell (SameFiler: the real one, not the tests'
+// crash-simulating one, which reopens every time). Commit, Abort and
 // PurgeUploads close the session's kept file; files idle for
 // keptIdle are closed whenever another is kept, and at most keptMax stay
 // open (the least recently used goes first), so abandoned sessions cannot
@@ -107,13 +108,23 @@ func (s *Store) reopen(id, path string) (File, iofs.FileInfo) {
 	if f == nil {
 		return nil, nil
 	}
+	sf, _ := s.fs.(SameFiler) // keep stores files only on such an FS
 	fi, err := f.Stat()
 	at, aerr := s.fs.Stat(path)
-	if err != nil || aerr != nil || !os.SameFile(fi, at) {
-		// Committed, removed or replaced by another replica (or an FS
-		// whose FileInfo os.SameFile cannot compare): open the path.
+	if err != nil || aerr != nil || !sf.SameFile(fi, at) {
+		// Committed, removed or replaced by another replica: open the path.
 		f.Close()
 		return nil, nil
 	}
 	return f, fi
+}
+
+// keep holds f open for upload id's next Append or Commit where the FS can tell
+// it is still the file at the upload's path (SameFiler), else closes it.
+func (s *Store) keep(id string, f File) {
+	if _, ok := s.fs.(SameFiler); !ok {
+		f.Close()
+		return
+	}
+	s.kept.keep(id, f)
 }

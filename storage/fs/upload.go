@@ -54,7 +54,7 @@ func (s *Store) Append(ctx context.Context, u *storage.Upload, r io.Reader) (err
 		f.Close()
 		return fmt.Errorf("fs: append %s: %w", u.ID, err)
 	}
-	s.kept.keep(u.ID, f) // for the next chunk or the Commit (kept.go)
+	s.keep(u.ID, f) // for the next chunk or the Commit (kept.go)
 	if s.boot != "" {
 		u.Backend = s.mark(synced)
 	}

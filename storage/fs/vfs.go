@@ -54,6 +54,14 @@ type NoReplaceRenamer interface {
 	RenameNoReplace(oldpath, newpath string) error
 }
 
+// SameFiler is an optional FS ability: whether two FileInfos describe one
+// file (os.SameFile). Only on such an FS does an Append keep its upload's
+// data file open for the next one (kept.go), since reusing it needs that
+// check.
+type SameFiler interface {
+	SameFile(a, b iofs.FileInfo) bool
+}
+
 // OS is the real filesystem.
 type OS struct{}
 
@@ -66,6 +74,8 @@ func (OS) BootID() (string, error) {
 func (OS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
 	return openFile(name, flag, perm)
 }
+
+func (OS) SameFile(a, b iofs.FileInfo) bool { return os.SameFile(a, b) }
 
 func (OS) Stat(name string) (iofs.FileInfo, error)      { return os.Stat(name) }
 func (OS) Rename(oldpath, newpath string) error         { return os.Rename(oldpath, newpath) }
