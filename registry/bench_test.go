@@ -15,13 +15,7 @@ import (
 // BenchmarkManifestGet: GET of a manifest by tag from 16 clients, through
 // the route table and the metadata read.
 func BenchmarkManifestGet(b *testing.B) {
-	blobs, meta, _ := teststores.Open(b)
-	h := registry.New(blobs, meta)
-	repo := "acme/team/rules"
-	cfg := []byte(`{}`)
-	if w := serve(h, "POST", "/v2/"+repo+"/blobs/uploads/?digest="+sha(cfg).String(), cfg); w.Code != 201 {
-		b.Fatalf("blob: %d %s", w.Code, w.Body)
-	}
+	h, repo, cfg := benchRepo(b)
 	m := fmt.Appendf(nil, `{"schemaVersion":2,"mediaType":%q,"config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":%q,"size":2},"layers":[]}`,
 		oci.MediaTypeImageManifest, sha(cfg))
 	if w := serve(h, "PUT", "/v2/"+repo+"/manifests/1.0.0", m, "Content-Type", oci.MediaTypeImageManifest); w.Code != 201 {
@@ -48,13 +42,7 @@ func BenchmarkManifestGet(b *testing.B) {
 // BenchmarkTagsList: GET tags/list of a 1,000-tag repository, the whole
 // list in one page, through the route table and the store.
 func BenchmarkTagsList(b *testing.B) {
-	blobs, meta, _ := teststores.Open(b)
-	h := registry.New(blobs, meta)
-	repo := "acme/team/rules"
-	cfg := []byte(`{}`)
-	if w := serve(h, "POST", "/v2/"+repo+"/blobs/uploads/?digest="+sha(cfg).String(), cfg); w.Code != 201 {
-		b.Fatalf("blob: %d %s", w.Code, w.Body)
-	}
+	h, repo, cfg := benchRepo(b)
 	for i := range 1000 {
 		m := fmt.Appendf(nil, `{"schemaVersion":2,"mediaType":%q,"config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":%q,"size":2},"layers":[],"annotations":{"seq":"%d"}}`,
 			oci.MediaTypeImageManifest, sha(cfg), i)
@@ -98,4 +86,17 @@ func serveCtx(ctx context.Context, h *registry.Registry, method, path string, bo
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, req)
 	return w
+}
+
+// benchRepo is a registry on the test stores with one repository holding
+// the empty config blob, which the benchmarks' manifests point at.
+func benchRepo(b *testing.B) (h *registry.Registry, repo string, cfg []byte) {
+	blobs, meta, _ := teststores.Open(b)
+	h = registry.New(blobs, meta)
+	repo = "acme/team/rules"
+	cfg = []byte(`{}`)
+	if w := serve(h, "POST", "/v2/"+repo+"/blobs/uploads/?digest="+sha(cfg).String(), cfg); w.Code != 201 {
+		b.Fatalf("blob: %d %s", w.Code, w.Body)
+	}
+	return h, repo, cfg
 }
