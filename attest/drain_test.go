@@ -115,14 +115,13 @@ func TestWakeUpsWhileSettlingShareADrain(t *testing.T) {
 	st := &ackCounter{Store: meta}
 	s := New(st)
 	asked, release := make(chan time.Duration, 1), make(chan time.Time)
-	s.settleFor = time.Hour
-	s.settle = func(d time.Duration) <-chan time.Time {
+	s.settle = storage.Settler{Window: time.Hour, After: func(d time.Duration) <-chan time.Time {
 		select {
 		case asked <- d:
 		default:
 		}
 		return release
-	}
+	}}
 	if err := s.Subscribe(t.Context()); err != nil {
 		t.Fatal(err)
 	}

@@ -31,12 +31,8 @@ type Service struct {
 	ids       [][]verify.CertificateIdentity // compiled identities, by policy index
 	rootFiles rootFiles                      // trusted roots from files (roots.go)
 
-	wakeup chan struct{} // the worker has events to look at (worker.go)
-	// settleFor is the least time between drains started by wake-ups
-	// (settleTime); settle waits out the rest of it (time.After; tests
-	// hold it).
-	settleFor time.Duration
-	settle    func(time.Duration) <-chan time.Time
+	wakeup chan struct{}   // the worker has events to look at (worker.go)
+	settle storage.Settler // spaces drains started by wake-ups (settleTime)
 
 	progress storage.Progress // Signal when the worker acknowledged events (Wait)
 }
@@ -88,7 +84,7 @@ func (s *Service) ResolveVersionsWith(v VersionResolver) { s.versions = v }
 // to be indexed.
 func New(st Store, opts ...Option) *Service {
 	s := &Service{st: st, log: slog.Default(), now: time.Now,
-		wakeup: make(chan struct{}, 1), settleFor: settleTime, settle: time.After}
+		wakeup: make(chan struct{}, 1), settle: storage.Settler{Window: settleTime}}
 	for _, o := range opts {
 		o(s)
 	}

@@ -136,18 +136,14 @@ func (s *Service) Run(ctx context.Context) {
 	// Hand the queue over now rather than when the lease expires.
 	defer lease.Release(ctx)
 	for {
-		drained := time.Now()
+		s.settle.Started()
 		s.drain(ctx, lease)
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.wakeup:
-			if wait := s.settleFor - time.Since(drained); wait > 0 {
-				select {
-				case <-ctx.Done():
-					return
-				case <-s.settle(wait):
-				}
+			if !s.settle.Wait(ctx) {
+				return
 			}
 		case <-t.C:
 			changed, err := s.ReloadTrustedRoots(ctx)

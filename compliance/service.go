@@ -86,15 +86,10 @@ type Service struct {
 	// event is evaluated (attest's: its signature records).
 	after string
 
-	wakeup chan struct{}
-	// settleFor is the least time from a step to the next one a wake-up
-	// starts (settleTime); settle waits out the rest of it (time.After;
-	// tests hold it).
-	settleFor time.Duration
-	settle    func(time.Duration) <-chan time.Time
-	progress  storage.Progress // Signal when the worker acknowledged events (Wait)
+	wakeup   chan struct{}
+	settle   storage.Settler  // spaces steps started by wake-ups (settleTime)
+	progress storage.Progress // Signal when the worker acknowledged events (Wait)
 	// Worker state, touched by Run's goroutine only.
-	lastStep   time.Time // when the last step started (real time)
 	lastFull   time.Time
 	paritySeen map[string]int64
 	deferred   time.Time
@@ -121,7 +116,7 @@ func After(consumer string) Option { return func(s *Service) { s.after = consume
 // New returns a Service over st, reading verdicts through ver.
 func New(st Store, ver Verifier, cfg Config, opts ...Option) *Service {
 	s := &Service{st: st, ver: ver, cfg: cfg, log: slog.Default(), now: time.Now,
-		wakeup: make(chan struct{}, 1), settleFor: settleTime, settle: time.After, paritySeen: map[string]int64{}}
+		wakeup: make(chan struct{}, 1), settle: storage.Settler{Window: settleTime}, paritySeen: map[string]int64{}}
 	for _, o := range opts {
 		o(s)
 	}

@@ -87,15 +87,14 @@ func TestWakeWithNothingQueuedIsNoStep(t *testing.T) {
 func TestWakeSoonAfterAStepSettles(t *testing.T) {
 	f := newFixture(t, Config{})
 	asked, release := make(chan time.Duration, 1), make(chan time.Time)
-	f.svc.settleFor = time.Hour
-	f.svc.settle = func(d time.Duration) <-chan time.Time {
+	f.svc.settle = storage.Settler{Window: time.Hour, After: func(d time.Duration) <-chan time.Time {
 		select {
 		case asked <- d:
 		default:
 		}
 		return release
-	}
-	f.svc.lastStep = time.Now()
+	}}
+	f.svc.settle.Started()
 	res := make(chan bool, 1)
 	go func() { res <- f.svc.next(t.Context(), make(chan time.Time)) }()
 	push := func(i int) {

@@ -80,7 +80,7 @@ func (s *Service) Run(ctx context.Context) {
 	// Hand the work over now rather than when the lease expires.
 	defer kept.Release(ctx)
 	for {
-		s.lastStep = time.Now()
+		s.settle.Started()
 		if _, err := kept.Run(ctx, func(wctx context.Context) error { return s.step(ctx, wctx) }); err != nil && ctx.Err() == nil {
 			s.log.WarnContext(ctx, "compliance: evaluating", "err", err)
 		}
@@ -92,8 +92,8 @@ func (s *Service) Run(ctx context.Context) {
 
 // next waits for a tick, or for a wake-up that left events to evaluate: a
 // commit whose events were all skipped here, or were taken already, is not
-// worth a step (a lease renewal, a write). A wake-up less than settleFor
-// after the last step first waits for the rest of it. It is false once ctx
+// worth a step (a lease renewal, a write). A wake-up soon after the last step first waits out the rest of
+// the settling window. It is false once ctx
 // ended.
 func (s *Service) next(ctx context.Context, tick <-chan time.Time) bool {
 	for {
@@ -103,12 +103,8 @@ func (s *Service) next(ctx context.Context, tick <-chan time.Time) bool {
 		case <-tick:
 			return true
 		case <-s.wakeup:
-			if wait := s.settleFor - time.Since(s.lastStep); wait > 0 {
-				select {
-				case <-ctx.Done():
-					return false
-				case <-s.settle(wait):
-				}
+			if !s.settle.Wait(ctx) {
+				return false
 			}
 			if n, err := s.st.CountPendingEvents(ctx, Consumer); err != nil || n > 0 {
 				return true

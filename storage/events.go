@@ -91,3 +91,38 @@ type InlineAuditor interface {
 	// records in its own transaction. It cannot be undone.
 	AuditInline()
 }
+
+// Settler spaces the passes an outbox consumer starts on wake-ups. A pass
+// reads the queue and acknowledges what it took (a commit at least), and
+// every write wakes its consumers: a pass per wake-up doubled a client's
+// commits. Waiting out Window since the last pass lets one pass take
+// every event committed meanwhile; a wake-up after a quiet spell runs at
+// once. Its state belongs to the consumer's one worker goroutine.
+type Settler struct {
+	Window time.Duration
+	// After waits (time.After when nil; tests hold it).
+	After func(time.Duration) <-chan time.Time
+	last  time.Time
+}
+
+// Started marks the start of a pass.
+func (s *Settler) Started() { s.last = time.Now() }
+
+// Wait waits out the rest of Window since the last pass started. It is
+// false when ctx ended first.
+func (s *Settler) Wait(ctx context.Context) bool {
+	wait := s.Window - time.Since(s.last)
+	if wait <= 0 {
+		return true
+	}
+	after := s.After
+	if after == nil {
+		after = time.After
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-after(wait):
+		return true
+	}
+}
