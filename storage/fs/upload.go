@@ -220,15 +220,9 @@ func (s *Store) makeDurable(f File, u *storage.Upload, truncated bool, synced in
 
 // commitExisting ends a verified upload of a blob the store already holds:
 // its data is dropped unsynced (a duplicate push paid a data fsync for a
-// file it then removed). The blob's directory is synced, because the
-// commit that renamed the blob there may not have synced it yet, and this
-// one must not report a blob a crash could still take away.
+// file it then removed), as publish drops a copy that lost the race.
 func (s *Store) commitExisting(u *storage.Upload, src string, d digest.Digest) error {
-	err := s.fs.Remove(src)
-	if err == nil || errors.Is(err, iofs.ErrNotExist) {
-		err = s.fs.SyncDir(filepath.Dir(s.blobPath(d)))
-	}
-	if err != nil {
+	if err := s.dropCopy(src, filepath.Dir(s.blobPath(d))); err != nil {
 		return fmt.Errorf("fs: commit %s: %w", u.ID, err)
 	}
 	return nil
@@ -284,16 +278,22 @@ func (s *Store) publish(src string, d digest.Digest) error {
 		}
 	}
 	if errors.Is(err, iofs.ErrExist) {
-		// Same digest, same bytes: leave the published file alone. Its
-		// name may not be durable yet (its publisher syncs the directory
-		// after its rename, or failed to), so sync before answering.
-		if err := s.fs.Remove(src); err != nil && !errors.Is(err, iofs.ErrNotExist) {
-			return err
-		}
-		return s.fs.SyncDir(dir)
+		return s.dropCopy(src, dir) // same digest, same bytes
 	}
 	if err != nil {
 		return notFound(err)
+	}
+	return s.fs.SyncDir(dir)
+}
+
+// dropCopy removes src, a verified copy of a blob already published in
+// dir, and leaves the published file alone. That file's name may not be
+// durable yet (its publisher syncs dir after its rename, or failed to),
+// and this caller must not report a blob a crash could still take away:
+// dir is synced before answering.
+func (s *Store) dropCopy(src, dir string) error {
+	if err := s.fs.Remove(src); err != nil && !errors.Is(err, iofs.ErrNotExist) {
+		return err
 	}
 	return s.fs.SyncDir(dir)
 }
