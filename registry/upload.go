@@ -230,12 +230,10 @@ func (r *Registry) linkWritten(ctx context.Context, repo string, d digest.Digest
 	if err != nil {
 		return err
 	}
-	if serial && !deleting {
-		err = r.confirmBytes(ctx, repo, d)
-	} else {
-		err = r.confirmLinked(ctx, repo, d)
+	if !serial || deleting {
+		return r.confirmPushed(ctx, ev)
 	}
-	if err != nil {
+	if err := r.confirmBytes(ctx, repo, d); err != nil {
 		return err
 	}
 	r.notify(ctx, ev)
@@ -286,10 +284,9 @@ func (r *Registry) linkFrom(ctx context.Context, repo string, d digest.Digest, f
 	if err := r.meta.LinkBlob(ctx, repo, d, size, ev.Record()); err != nil {
 		return false, err
 	}
-	if err := r.confirmLinked(ctx, repo, d); err != nil {
+	if err := r.confirmPushed(ctx, ev); err != nil {
 		return false, err
 	}
-	r.notify(ctx, ev)
 	return true, nil
 }
 
