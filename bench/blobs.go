@@ -44,29 +44,50 @@ func (b *bench) blobs(ctx context.Context) error {
 			// most keep their ratios honest.
 			logf("%s: re-measuring sha256 and disk write before the %s pushes", b.backend, fmtSize(size))
 			when := "before the " + fmtSize(size) + " pushes"
+			if err := b.settle(ctx); err != nil {
+				return err
+			}
 			if err := b.rep.limits.measure(b.diskData, when, false); err != nil {
 				return fmt.Errorf("limits: %w", err)
 			}
 		}
+		// Monolithic and chunked run in one interleaved schedule, each push
+		// sample after its own write limit, with dirty pages drained before
+		// both: a row run after the other would pay for its writeback.
+		var rows []sideRow
 		for _, kind := range []int{kindMonolithic, kindChunked} {
 			name := "monolithic"
 			if kind == kindChunked {
 				name = fmt.Sprintf("chunked (%s PATCHes)", fmtSize(b.opt.chunk))
 			}
-			row := sideRow{
-				label:  fmt.Sprintf("push %s %s%s", fmtSize(size), name, times),
+			label := fmt.Sprintf("push %s %s%s", fmtSize(size), name, times)
+			wb := b.startWriteBeside(label, size, n)
+			rows = append(rows, sideRow{
+				label:  label,
 				metric: metricMBps,
-				extra:  func(pk []result) cell { return b.pushCell(medianBy(pk, result.mbps)) },
+				extra:  func(pk []result) cell { return b.pushCell(label, medianBy(pk, result.mbps)) },
 				run: func(ctx context.Context, t *target, round int) (result, error) {
+					if err := b.settle(ctx); err != nil {
+						return result{}, err
+					}
+					if err := wb.sample(); err != nil {
+						return result{}, err
+					}
+					if err := b.settle(ctx); err != nil {
+						return result{}, err
+					}
 					return b.pushRow(ctx, t, round, si, kind, size, size == largest)
 				},
-			}
-			if err := b.side(ctx, row); err != nil {
-				return err
-			}
+			})
+		}
+		if err := b.sideRows(ctx, rows); err != nil {
+			return err
 		}
 		if size == largest && b.backend == "disk" {
 			logf("%s: re-measuring sha256 and disk write after the %s pushes", b.backend, fmtSize(size))
+			if err := b.settle(ctx); err != nil {
+				return err
+			}
 			if err := b.rep.limits.measure(b.diskData, "after them", false); err != nil {
 				return fmt.Errorf("limits: %w", err)
 			}

@@ -11,7 +11,12 @@
 //     own client; each pull row also has a limit sampled beside it, a file
 //     of its size sent the same way right before each of its samples;
 //   - blob push (monolithic POST+PUT and chunked PATCH+PUT) and pull
-//     throughput for several sizes, each as a ratio of those limits;
+//     throughput for several sizes, each as a ratio of a limit sampled
+//     beside it: a push sample follows the same bytes written and fsynced
+//     into new files, with dirty pages drained (sync, then Dirty+Writeback
+//     in /proc/meminfo small) before both, and the monolithic and chunked
+//     rows of a size run in one schedule, alternating which goes first
+//     (settle.go, side.go's schedule);
 //   - small-blob push rate (single-request POST ?digest=), manifest PUT and
 //     GET rates with p50/p99 latency for 1 and 16 concurrent clients;
 //   - tag listing latency in a 10,000-tag repository and manifest PUT cost in

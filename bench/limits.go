@@ -36,11 +36,12 @@ type limits struct {
 	reportedKiB []int64
 	runNames    []string // when each run above was taken
 	loopback    float64  // MB/s, best of 3: the written file served by net/http (sendfile) to the bench client
-	// pull holds, per pull row, the same transfers from a file of the
-	// row's size through net/http's ServeFile, one sample right before
-	// each of the row's samples (pullBeside).
-	pull map[string]*[]float64
-	dir  string
+	// beside holds, per blob row, its limit sampled right before each of
+	// the row's samples: for a pull row the same transfers from a file of
+	// the row's size through net/http's ServeFile (pullBeside), for a push
+	// row the same bytes written and fsynced into new files (writeBeside).
+	beside map[string]*[]float64
+	dir    string
 }
 
 // latest is the index of the most recent run: a push measured now sits
@@ -133,32 +134,45 @@ func reportedKiB() int64 {
 // timing, and returns MB/s. With loopback it then measures the pull limit on
 // that (page-cached) file before removing it.
 func writeFile(dir string, buf []byte, loopback bool, l *limits) (float64, error) {
-	f, err := os.CreateTemp(dir, "write-limit-")
+	path, took, err := writeSynced(dir, buf, writeBytes)
+	if path != "" {
+		defer os.Remove(path)
+	}
 	if err != nil {
 		return 0, err
 	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	start := time.Now()
-	for done := 0; done < writeBytes; done += 1 << 20 {
-		off := done % len(buf)
-		if _, err := f.Write(buf[off : off+1<<20]); err != nil {
-			return 0, err
-		}
-	}
-	if err := f.Sync(); err != nil {
-		return 0, err
-	}
-	mbps := writeBytes / 1e6 / time.Since(start).Seconds()
-	if err := f.Close(); err != nil {
-		return 0, err
-	}
 	if loopback {
-		if l.loopback, err = measureLoopback(f.Name()); err != nil {
+		if l.loopback, err = measureLoopback(path); err != nil {
 			return 0, fmt.Errorf("loopback: %w", err)
 		}
 	}
-	return mbps, nil
+	return writeBytes / 1e6 / took.Seconds(), nil
+}
+
+// writeSynced writes size bytes of buf (cycled), in 1 MiB blocks, to a new
+// file in dir and fsyncs it, as a push stores a blob; it returns the file
+// (the caller removes it) and the time from the first write to the end of
+// the fsync.
+func writeSynced(dir string, buf []byte, size int64) (string, time.Duration, error) {
+	f, err := os.CreateTemp(dir, "write-limit-")
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	start := time.Now()
+	for done := int64(0); done < size; {
+		off := int(done % int64(len(buf)))
+		n := int(min(1<<20, size-done, int64(len(buf)-off)))
+		if _, err := f.Write(buf[off : off+n]); err != nil {
+			return f.Name(), 0, err
+		}
+		done += int64(n)
+	}
+	if err := f.Sync(); err != nil {
+		return f.Name(), 0, err
+	}
+	took := time.Since(start)
+	return f.Name(), took, f.Close()
 }
 
 // measureLoopback serves the just-written (page-cached) file with
@@ -268,7 +282,7 @@ func (b *bench) startPullBeside(label string, size int64, n int) (*pullBeside, e
 		os.Remove(path)
 		return nil, err
 	}
-	runs := b.rep.limits.pullRuns(label)
+	runs := b.rep.limits.besideRuns(label)
 	return &pullBeside{fs: fs, path: path, n: n, buf: make([]byte, 1<<20), runs: runs}, nil
 }
 
@@ -286,22 +300,74 @@ func (p *pullBeside) close() {
 	os.Remove(p.path)
 }
 
-// pullRuns is where the pull limit samples of the row label go.
-func (l *limits) pullRuns(label string) *[]float64 {
-	if l.pull == nil {
-		l.pull = map[string]*[]float64{}
+// besideRuns is where the limit samples of the row label go.
+func (l *limits) besideRuns(label string) *[]float64 {
+	if l.beside == nil {
+		l.beside = map[string]*[]float64{}
 	}
-	if l.pull[label] == nil {
-		l.pull[label] = new([]float64)
+	if l.beside[label] == nil {
+		l.beside[label] = new([]float64)
 	}
-	return l.pull[label]
+	return l.beside[label]
 }
 
 // pullLimit is the limit a pull row is compared with: the median of the
 // samples taken beside it, else the figure from the start.
 func (l *limits) pullLimit(label string) (float64, string) {
-	if r := l.pull[label]; r != nil && len(*r) > 0 {
+	if r := l.beside[label]; r != nil && len(*r) > 0 {
 		return statsOf(*r).median, "of sendfile beside it"
 	}
 	return l.loopback, "of pull limit"
+}
+
+// writeBeside is the write limit of one push row: the row's bytes (n files
+// of its blob size, one after the other, each fsynced as a push stores a
+// blob) written into new files in the data dir right before each of the
+// row's samples, after the same settling. The runs at the start and around
+// the largest pushes were minutes away from the samples: after four
+// 512 MiB pushes the disk took new writes at a third of its speed, so a
+// row's place in the run decided its share of a limit measured elsewhere.
+type writeBeside struct {
+	dir  string
+	size int64
+	n    int
+	buf  []byte
+	runs *[]float64
+}
+
+func (b *bench) startWriteBeside(label string, size int64, n int) *writeBeside {
+	return &writeBeside{dir: b.diskData, size: size, n: n, buf: genBytes(0xfeed, 16<<20), runs: b.rep.limits.besideRuns(label)}
+}
+
+// sample writes the row's files and removes them once timed; the removal
+// is outside the timing, as a registry's own deletes are outside a push.
+func (w *writeBeside) sample() error {
+	var took time.Duration
+	var paths []string
+	defer func() {
+		for _, p := range paths {
+			os.Remove(p)
+		}
+	}()
+	for range w.n {
+		p, d, err := writeSynced(w.dir, w.buf, w.size)
+		if p != "" {
+			paths = append(paths, p)
+		}
+		if err != nil {
+			return fmt.Errorf("write limit: %w", err)
+		}
+		took += d
+	}
+	*w.runs = append(*w.runs, float64(w.n)*float64(w.size)/1e6/took.Seconds())
+	return nil
+}
+
+// writeLimit is the median of the write limit samples beside the push row
+// label, or 0 without any.
+func (l *limits) writeLimit(label string) float64 {
+	if r := l.beside[label]; r != nil && len(*r) > 0 {
+		return statsOf(*r).median
+	}
+	return 0
 }

@@ -23,7 +23,7 @@ func TestPullBesideSamplesTheRowsTransfers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	runs := *b.rep.limits.pull["pull 3 MiB x2"]
+	runs := *b.rep.limits.beside["pull 3 MiB x2"]
 	if len(runs) != 3 {
 		t.Fatalf("samples %v, want 3", runs)
 	}

@@ -332,6 +332,9 @@ type bench struct {
 	// on each.
 	targets []*target
 	errs    []error // rows that failed; the run exits non-zero
+	// settler drains dirty pages before push samples (settle.go); nil
+	// until the first use.
+	settler *settler
 }
 
 // backendSpec says how to start the server for one column of the table.

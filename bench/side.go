@@ -146,7 +146,9 @@ const (
 var sideColumns = []string{colPackreg, colDist, colRatio, colExtra}
 
 const sideIntro = "blob push and pull: one client, sequential; last column, from packreg's median sample (the lower middle one of an even count): " +
-	"push as % of the serial and the overlapped push limit, pull as % of the same transfers of a file of that size in the data dir sent by net/http's ServeFile (sendfile), sampled right before each of the row's samples (median), latency and server CPU of the other rows"
+	"push as % of the same bytes written and fsynced into new files in the data dir right before each of the row's samples (median) and of the serial limit with sha256, " +
+	"pull as % of the same transfers of a file of that size in the data dir sent by net/http's ServeFile (sendfile), sampled right before each of the row's samples (median), latency and server CPU of the other rows; " +
+	"the monolithic and chunked push rows of a size run interleaved, each registry's samples alternating which kind goes first, with dirty pages drained before each push sample"
 
 func sideSection(backend string) string {
 	if backend == "disk" {
@@ -186,20 +188,54 @@ type derivedRow struct {
 // median and spread of each side and the ratio. A failed sample fails the
 // row for that side only: the other side's figures still print.
 func (b *bench) side(ctx context.Context, row sideRow) error {
+	return b.sideRows(ctx, []sideRow{row})
+}
+
+// slot is one sample of a schedule: row rows[row] on targets[target].
+type slot struct{ row, target int }
+
+// schedule interleaves several rows that share the targets (the monolithic
+// and chunked pushes of one size): the targets take turns A-B-B-A as in
+// order, and at each turn the target runs one sample of every row, the
+// first row of the turn rotating with that target's sample count. A row
+// run after another pays for what that one left behind (dirty pages, a
+// full page cache); run one whole row after another, the second row
+// always paid, and the first never. Here each row goes first as often as
+// the others for each target (with rounds a multiple of the row count).
+func schedule(rows, targets, rounds int) []slot {
+	var out []slot
+	seen := make([]int, targets)
+	for _, t := range order(targets, rounds) {
+		for i := range rows {
+			out = append(out, slot{row: (seen[t] + i) % rows, target: t})
+		}
+		seen[t]++
+	}
+	return out
+}
+
+// sideRows runs rows on every target in one interleaved schedule, then
+// sets each row's cells as side does. The rows must share their section.
+func (b *bench) sideRows(ctx context.Context, rows []sideRow) error {
+	row0 := rows[0]
 	sec, cols, targets, intro := sideSection(b.backend), sideColumns, b.targets, sideIntro
-	if row.section != "" {
-		sec, cols, targets, intro = row.section, row.columns, row.targets, row.intro
+	if row0.section != "" {
+		sec, cols, targets, intro = row0.section, row0.columns, row0.targets, row0.intro
 	}
 	b.rep.setColumns(sec, cols, intro)
-	samples := make([][]result, len(targets))
-	failed := make([]error, len(targets))
-	for _, ti := range order(len(targets), b.opt.rounds) {
-		t := targets[ti]
-		if failed[ti] != nil {
+	samples := make([][][]result, len(rows))
+	failed := make([][]error, len(rows))
+	for i := range rows {
+		samples[i], failed[i] = make([][]result, len(targets)), make([]error, len(targets))
+	}
+	for _, s := range schedule(len(rows), len(targets), b.opt.rounds) {
+		row, ti, t := rows[s.row], s.target, targets[s.target]
+		if failed[s.row][ti] != nil {
 			continue
 		}
-		logf("%s: %s: %s (sample %d)", b.backend, t.name, row.label, len(samples[ti])+1)
-		r, err := b.on(t, func() (result, error) { return row.run(ctx, t, len(samples[ti])) })
+		round := len(samples[s.row][ti])
+		logf("%s: %s: %s (sample %d)", b.backend, t.name, row.label, round+1)
+		r, err := b.on(t, func() (result, error) { return row.run(ctx, t, round) })
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -207,13 +243,21 @@ func (b *bench) side(ctx context.Context, row sideRow) error {
 			if aerr := t.srv.alive(); aerr != nil {
 				return fmt.Errorf("%s: %w", t.name, aerr)
 			}
-			failed[ti] = err
+			failed[s.row][ti] = err
 			b.rep.note(fmt.Sprintf("%s: %s: %s: %s", b.backend, t.name, row.label, firstLine(err.Error())))
 			b.errs = append(b.errs, fmt.Errorf("%s: %s: %w", t.name, row.label, err))
 			continue
 		}
-		samples[ti] = append(samples[ti], r)
+		samples[s.row][ti] = append(samples[s.row][ti], r)
 	}
+	for i, row := range rows {
+		b.sideCells(sec, cols, targets, row, samples[i], failed[i])
+	}
+	return nil
+}
+
+// sideCells sets the cells of one row from its samples on each target.
+func (b *bench) sideCells(sec string, cols []string, targets []*target, row sideRow, samples [][]result, failed []error) {
 	for _, d := range append([]derivedRow{{row.label, row.metric}}, row.derived...) {
 		st := make([]stats, 2)
 		for i, col := range cols[:2] {
@@ -236,7 +280,6 @@ func (b *bench) side(ctx context.Context, row sideRow) error {
 	if row.extra != nil && len(samples[0]) > 0 {
 		b.setCellIn(sec, row.label, cols[3], row.extra(samples[0]))
 	}
-	return nil
 }
 
 // peakRSS sets the row of each server's peak RSS over the side-by-side

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -201,6 +203,85 @@ func TestTextReportKeepsSideColumnsInOrder(t *testing.T) {
 		h, r := at(head, c.col), at(row, c.cell)
 		if h < 0 || h != r {
 			t.Errorf("%q at byte %d, its column %q at %d:\n%s\n%s", c.cell, r, c.col, h, head, row)
+		}
+	}
+}
+
+// TestScheduleAlternatesWhichRowGoesFirst: two rows measured together
+// (monolithic and chunked pushes) keep A-B-B-A between the targets, every
+// turn runs one sample of each row, and for each target each row goes
+// first in half of its turns, so neither row always pays for the other's
+// writeback.
+func TestScheduleAlternatesWhichRowGoesFirst(t *testing.T) {
+	got := schedule(2, 2, 2)
+	want := []slot{{0, 0}, {1, 0}, {0, 1}, {1, 1}, {1, 1}, {0, 1}, {1, 0}, {0, 0}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("schedule(2, 2, 2) = %v, want %v", got, want)
+	}
+	for _, c := range []struct{ rows, targets, rounds int }{{2, 2, 4}, {2, 1, 4}, {3, 2, 6}} {
+		s := schedule(c.rows, c.targets, c.rounds)
+		first := map[slot]int{} // {row, target} -> turns it opened
+		count := map[slot]int{}
+		for i, x := range s {
+			count[x]++
+			if i%c.rows == 0 {
+				first[x]++
+			}
+		}
+		for r := range c.rows {
+			for tg := range c.targets {
+				k := slot{r, tg}
+				if count[k] != c.rounds {
+					t.Errorf("schedule%v: row %d on target %d ran %d times, want %d", c, r, tg, count[k], c.rounds)
+				}
+				if first[k] != c.rounds/c.rows {
+					t.Errorf("schedule%v: row %d went first on target %d %d times, want %d", c, r, tg, first[k], c.rounds/c.rows)
+				}
+			}
+		}
+	}
+	// One row is side's case: exactly order's A-B-B-A.
+	var targets []int
+	for _, x := range schedule(1, 2, 3) {
+		targets = append(targets, x.target)
+	}
+	if !slices.Equal(targets, order(2, 3)) {
+		t.Errorf("one row: targets %v, want order's %v", targets, order(2, 3))
+	}
+}
+
+// TestSideRowsRunsInScheduleAndKeepsRowsApart: the rows' samples reach
+// their own cells, each with its own round count, in the schedule's order.
+func TestSideRowsRunsInScheduleAndKeepsRowsApart(t *testing.T) {
+	rep := newReport(options{rounds: 2, quick: true}, "/bin/packreg", "packreg v1")
+	pk, dist := &target{name: "packreg"}, &target{name: distName}
+	b := &bench{rep: rep, backend: "disk", opt: options{rounds: 2}, targets: []*target{pk, dist}}
+	var ran []string
+	mk := func(label string, mbps float64) sideRow {
+		return sideRow{label: label, metric: metricMBps, run: func(_ context.Context, tg *target, round int) (result, error) {
+			ran = append(ran, fmt.Sprintf("%s/%s/%d", label, tg.name, round))
+			v := mbps
+			if tg == dist {
+				v /= 2
+			}
+			return result{ops: 1, bytes: int64(v * 1e6), elapsed: time.Second}, nil
+		}}
+	}
+	if err := b.sideRows(t.Context(), []sideRow{mk("mono", 400), mk("chunked", 300)}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"mono/packreg/0", "chunked/packreg/0", "mono/" + distName + "/0", "chunked/" + distName + "/0",
+		"chunked/" + distName + "/1", "mono/" + distName + "/1", "chunked/packreg/1", "mono/packreg/1"}
+	if !slices.Equal(ran, want) {
+		t.Fatalf("ran %v, want %v", ran, want)
+	}
+	sec := sideSection("disk")
+	for label, cellWant := range map[string]string{"mono": "400 MB/s [400–400]", "chunked": "300 MB/s [300–300]"} {
+		if got := rep.cells[sec+"\x00"+label][colPackreg](nil); got != cellWant {
+			t.Errorf("%s packreg cell %q, want %q", label, got, cellWant)
+		}
+		if got := rep.cells[sec+"\x00"+label][colRatio](nil); got != "2.00×" {
+			t.Errorf("%s ratio %q, want 2.00×", label, got)
 		}
 	}
 }

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// settler lets the page cache's dirty data drain before a push sample, so a
+// sample does not pay for the writeback of the one before it. Without it
+// the 512 MiB chunked row, run right after four 512 MiB monolithic pushes,
+// met a disk a third as fast as at the start (its write limit fell from
+// ~1,150 to 190-345 MB/s) and showed a gap to monolithic that was the
+// order of the rows, not the upload path.
+//
+// It waits on a condition (Dirty+Writeback in /proc/meminfo at most
+// limit), never a fixed time; on a shared machine other work may keep the
+// figure above it, so the wait ends at deadline and the caller notes it.
+type settler struct {
+	sync     func()                // syscall.Sync: start writeback of everything now
+	dirty    func() (int64, error) // bytes dirty or under writeback
+	limit    int64
+	poll     time.Duration
+	deadline time.Duration
+}
+
+func newSettler() *settler {
+	return &settler{sync: syscall.Sync, dirty: dirtyBytes, limit: 64 << 20, poll: 20 * time.Millisecond, deadline: 20 * time.Second}
+}
+
+// settle syncs and waits until the dirty and writeback pages are at most
+// s.limit. It returns the last figure read and whether it got there.
+func (s *settler) settle(ctx context.Context) (int64, bool, error) {
+	s.sync()
+	end := time.Now().Add(s.deadline)
+	t := time.NewTicker(s.poll)
+	defer t.Stop()
+	for {
+		d, err := s.dirty()
+		if err != nil {
+			return 0, false, err
+		}
+		if d <= s.limit {
+			return d, true, nil
+		}
+		if time.Now().After(end) {
+			return d, false, nil
+		}
+		select {
+		case <-ctx.Done():
+			return d, false, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// dirtyBytes is Dirty + Writeback from /proc/meminfo.
+func dirtyBytes() (int64, error) {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0, err
+	}
+	return parseDirty(b)
+}
+
+// parseDirty sums the Dirty and Writeback lines of a /proc/meminfo text
+// ("Dirty:  1234 kB"), in bytes; both must be there.
+func parseDirty(meminfo []byte) (int64, error) {
+	var sum int64
+	found := 0
+	sc := bufio.NewScanner(bytes.NewReader(meminfo))
+	for sc.Scan() {
+		f := bytes.Fields(sc.Bytes())
+		if len(f) < 2 || (string(f[0]) != "Dirty:" && string(f[0]) != "Writeback:") {
+			continue
+		}
+		kb, err := strconv.ParseInt(string(f[1]), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("meminfo %s: %w", f[0], err)
+		}
+		sum += kb << 10
+		found++
+	}
+	if found != 2 {
+		return 0, fmt.Errorf("meminfo: no Dirty and Writeback lines")
+	}
+	return sum, sc.Err()
+}
+
+// settle is the bench's wait before a push sample or a write-limit run; a
+// machine that did not settle is noted, not fatal: the figure is still
+// taken, and the write limit beside it meets the same disk.
+func (b *bench) settle(ctx context.Context) error {
+	if b.settler == nil {
+		b.settler = newSettler()
+	}
+	d, ok, err := b.settler.settle(ctx)
+	if err != nil {
+		return fmt.Errorf("settling dirty pages: %w", err)
+	}
+	if !ok {
+		b.rep.noteOnce(fmt.Sprintf("%s: dirty pages did not drain below %d MiB within %s before a push sample (%d MiB left: other work on the machine writing); "+
+			"the sample ran anyway, next to its write limit", b.backend, b.settler.limit>>20, b.settler.deadline, d>>20))
+	}
+	return nil
+}
