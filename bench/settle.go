@@ -19,8 +19,12 @@ import (
 // order of the rows, not the upload path.
 //
 // It waits on a condition (Dirty+Writeback in /proc/meminfo at most
-// limit), never a fixed time; on a shared machine other work may keep the
-// figure above it, so the wait ends at deadline and the caller notes it.
+// limit), never a fixed time. sync(2) on Linux returns once the data
+// dirty when it was called is written, so the bench's own previous sample
+// is gone by then; what is left is other work on a shared machine, which
+// may keep the figure above the limit: the wait then ends at deadline and
+// the caller notes it (a short deadline: a busy neighbour must not make a
+// run wait minutes).
 type settler struct {
 	sync     func()                // syscall.Sync: start writeback of everything now
 	dirty    func() (int64, error) // bytes dirty or under writeback
@@ -30,7 +34,7 @@ type settler struct {
 }
 
 func newSettler() *settler {
-	return &settler{sync: syscall.Sync, dirty: dirtyBytes, limit: 64 << 20, poll: 20 * time.Millisecond, deadline: 20 * time.Second}
+	return &settler{sync: syscall.Sync, dirty: dirtyBytes, limit: 64 << 20, poll: 20 * time.Millisecond, deadline: 5 * time.Second}
 }
 
 // settle syncs and waits until the dirty and writeback pages are at most
