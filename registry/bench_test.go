@@ -10,12 +10,14 @@ import (
 	"github.com/packreg/packreg/internal/teststores"
 	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/registry"
+	"github.com/packreg/packreg/storage/fs"
+	"github.com/packreg/packreg/storage/sqlmeta"
 )
 
 // BenchmarkManifestGet: GET of a manifest by tag from 16 clients, through
 // the route table and the metadata read.
 func BenchmarkManifestGet(b *testing.B) {
-	h, repo, cfg := benchRepo(b)
+	h, repo, cfg := benchRepo(b, teststores.Open)
 	m := fmt.Appendf(nil, `{"schemaVersion":2,"mediaType":%q,"config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":%q,"size":2},"layers":[]}`,
 		oci.MediaTypeImageManifest, sha(cfg))
 	if w := serve(h, "PUT", "/v2/"+repo+"/manifests/1.0.0", m, "Content-Type", oci.MediaTypeImageManifest); w.Code != 201 {
@@ -40,9 +42,15 @@ func BenchmarkManifestGet(b *testing.B) {
 }
 
 // BenchmarkTagsList: GET tags/list of a 1,000-tag repository, the whole
-// list in one page, through the route table and the store.
+// list in one page, through the route table and the store (SQLite; the
+// Postgres sub-benchmark on $PACKREG_TEST_POSTGRES, as on S3 + PostgreSQL).
 func BenchmarkTagsList(b *testing.B) {
-	h, repo, cfg := benchRepo(b)
+	b.Run("sqlite", func(b *testing.B) { benchTagsList(b, teststores.Open) })
+	b.Run("postgres", func(b *testing.B) { benchTagsList(b, teststores.OpenPostgres) })
+}
+
+func benchTagsList(b *testing.B, open func(testing.TB) (*fs.Store, *sqlmeta.Store, string)) {
+	h, repo, cfg := benchRepo(b, open)
 	for i := range 1000 {
 		m := fmt.Appendf(nil, `{"schemaVersion":2,"mediaType":%q,"config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":%q,"size":2},"layers":[],"annotations":{"seq":"%d"}}`,
 			oci.MediaTypeImageManifest, sha(cfg), i)
@@ -88,10 +96,10 @@ func serveCtx(ctx context.Context, h *registry.Registry, method, path string, bo
 	return w
 }
 
-// benchRepo is a registry on the test stores with one repository holding
+// benchRepo is a registry on the test stores open gives, with one repository holding
 // the empty config blob, which the benchmarks' manifests point at.
-func benchRepo(b *testing.B) (h *registry.Registry, repo string, cfg []byte) {
-	blobs, meta, _ := teststores.Open(b)
+func benchRepo(b *testing.B, open func(testing.TB) (*fs.Store, *sqlmeta.Store, string)) (h *registry.Registry, repo string, cfg []byte) {
+	blobs, meta, _ := open(b)
 	h = registry.New(blobs, meta)
 	repo = "acme/team/rules"
 	cfg = []byte(`{}`)
