@@ -20,10 +20,11 @@ import (
 //
 // The machine is shared and its disk's speed swings by several times from
 // one minute to the next, so sha256 and the disk are measured at the start
-// and again right before and right after the largest pushes. Each push is
-// compared with the better of the two runs that bracket it in time (the
-// limit is what the machine demonstrably did around then), and the table
-// shows every run so the reader can see the spread.
+// and again right before and right after the largest pushes; the table
+// shows every run so the reader can see the spread. A push row is compared
+// with its own write limit, sampled right before each of its samples
+// (writeBeside); only a row without such samples falls back to the better
+// of the two runs that bracket it in time.
 type limits struct {
 	shaRuns   []float64 // MB/s, one core
 	writeRuns []float64 // MB/s, 1 MiB writes then one fsync, into fresh pages (first pass)
