@@ -103,7 +103,14 @@ func (b *bench) blobs(ctx context.Context) error {
 		row := sideRow{
 			label:  label,
 			metric: metricMBps,
-			extra:  func(pk []result) cell { return b.pullCell(label, medianBy(pk, result.mbps)) },
+			// Both ends of a pull are on this machine: a way of sending
+			// that saves the server CPU may cost the receiver more
+			// (README, Benchmarks: pulls on loopback), so both show.
+			derived: []derivedRow{
+				{label: label + ": server CPU per pull", metric: metricCPUPerOp},
+				{label: label + ": bench client CPU per pull", metric: metricClientCPUPerOp},
+			},
+			extra: func(pk []result) cell { return b.pullCell(label, medianBy(pk, result.mbps)) },
 			run: func(ctx context.Context, t *target, round int) (result, error) {
 				if err := beside.sample(ctx); err != nil {
 					return result{}, err

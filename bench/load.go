@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -15,7 +16,10 @@ type result struct {
 	elapsed time.Duration   // wall clock for the whole batch
 	lat     []time.Duration // per-operation latency, sorted
 	cpu     time.Duration   // server CPU time spent during the batch
-	note    string          // anything a reader must know to trust the row
+	// clientCPU is the bench's own CPU time during the batch: its
+	// clients' (nothing else of the bench runs while a batch is timed).
+	clientCPU time.Duration
+	note      string // anything a reader must know to trust the row
 }
 
 func (r result) rate() float64 { return float64(r.ops) / r.elapsed.Seconds() }
@@ -44,7 +48,7 @@ func (b *bench) load(ctx context.Context, n, workers int, op func(ctx context.Co
 	lat := make([]time.Duration, n)
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	cpu0 := b.srv.cpu()
+	cpu0, self0 := b.srv.cpu(), procCPU(os.Getpid())
 	start := time.Now()
 	for range workers {
 		wg.Add(1)
@@ -65,7 +69,7 @@ func (b *bench) load(ctx context.Context, n, workers int, op func(ctx context.Co
 		}()
 	}
 	wg.Wait()
-	r := result{ops: n, elapsed: time.Since(start), cpu: b.srv.cpu() - cpu0}
+	r := result{ops: n, elapsed: time.Since(start), cpu: b.srv.cpu() - cpu0, clientCPU: procCPU(os.Getpid()) - self0}
 	if err := context.Cause(ctx); err != nil {
 		if aerr := b.srv.alive(); aerr != nil {
 			return r, aerr
