@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"testing"
 )
 
@@ -24,24 +25,7 @@ func TestS3SplicedPull(t *testing.T) {
 	a.dumpLogOnFailure()
 	data := randomBytes(t, 9<<20+123)
 	d := newClient(t, a.URL).pushBlob("splice/blob", data)
-	tl := newTool(t)
-	for _, s := range []*server{a, off} {
-		got := tl.run(crane, "blob", "--insecure", s.Addr+"/splice/blob@"+d).Stdout
-		if got != string(data) {
-			t.Fatalf("%s: crane blob: %d bytes that differ from the %d pushed", s.URL, len(got), len(data))
-		}
-		req, _ := http.NewRequest("GET", s.URL+"/v2/splice/blob/blobs/"+d, nil)
-		req.Header.Set("Range", "bytes=1000-")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusPartialContent || err != nil || !bytes.Equal(body, data[1000:]) {
-			t.Fatalf("%s: range from 1000: status %d, %d bytes (%v), want %d", s.URL, resp.StatusCode, len(body), err, len(data)-1000)
-		}
-	}
+	pullsExact(t, crane, "splice/blob", d, data, a, off)
 
 	proxy.setFaults(t, `{"cut":1,"methods":["GET"]}`)
 	resp, err := http.Get(a.URL + "/v2/splice/blob/blobs/" + d)
@@ -55,5 +39,46 @@ func TestS3SplicedPull(t *testing.T) {
 	}
 	if resp.StatusCode == http.StatusOK && len(body) == 0 {
 		t.Fatal("S3 cutting every GET: no byte reached the client; the cut was not mid-body")
+	}
+}
+
+// TestDiskPullToLoopbackClient: a disk blob pulled by a client on the
+// server's host (which packreg copies to instead of using sendfile)
+// reaches crane and ranged GETs byte-exact.
+func TestDiskPullToLoopbackClient(t *testing.T) {
+	crane := needTool(t, "crane")
+	s := startServer(t)
+	data := randomBytes(t, 9<<20+123)
+	d := newClient(t, s.URL).pushBlob("local/blob", data)
+	pullsExact(t, crane, "local/blob", d, data, s)
+}
+
+// pullsExact pulls blob d of repo from each server with crane and with
+// ranged GETs (from an offset, a span, a suffix), all byte-exact.
+func pullsExact(t *testing.T, crane, repo, d string, data []byte, servers ...*server) {
+	t.Helper()
+	tl := newTool(t)
+	for _, s := range servers {
+		got := tl.run(crane, "blob", "--insecure", s.Addr+"/"+repo+"@"+d).Stdout
+		if got != string(data) {
+			t.Fatalf("%s: crane blob: %d bytes that differ from the %d pushed", s.URL, len(got), len(data))
+		}
+		n := len(data)
+		for _, c := range []struct {
+			rg   string
+			want []byte
+		}{{"bytes=1000-", data[1000:]}, {"bytes=5-" + strconv.Itoa(n/2), data[5 : n/2+1]}, {"bytes=-77", data[n-77:]}} {
+			req, _ := http.NewRequest("GET", s.URL+"/v2/"+repo+"/blobs/"+d, nil)
+			req.Header.Set("Range", c.rg)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusPartialContent || err != nil || !bytes.Equal(body, c.want) {
+				t.Fatalf("%s: range %s: status %d, %d bytes (%v), want %d", s.URL, c.rg, resp.StatusCode, len(body), err, len(c.want))
+			}
+		}
 	}
 }
