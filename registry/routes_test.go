@@ -70,3 +70,45 @@ func TestRoutesMethods(t *testing.T) {
 	expect(t, do(t, h, "POST", "/v2/A/manifests/latest", nil), 400, "NAME_INVALID")
 	expect(t, do(t, h, "POST", "/v2/a/../b/manifests/latest", nil), 400, "NAME_INVALID")
 }
+
+// TestRoutesEdges: the paths at the edges of the route shapes, with raw
+// request paths (nothing cleaned): trailing slashes, empty last
+// components, names made of the routes' words, encoded slashes and dots.
+// Each answers as the gorilla/mux templates did before the /v2/ rows
+// were matched from the end by hand (routes.Fast).
+func TestRoutesEdges(t *testing.T) {
+	h := newRegistry(t)
+	m := imageManifest(t, h, "manifests", []byte("layer"))
+	expect(t, putManifest(t, h, "manifests", "t", m, oci.MediaTypeImageManifest), 201, "")
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		code, allow  string
+	}{
+		{"GET", "/v2/manifests/manifests/t", 200, "", ""},
+		{"GET", "/v2/manifests/manifests/t/", 404, "NAME_UNKNOWN", ""},
+		{"GET", "/v2/manifests/tags/list/", 404, "NAME_UNKNOWN", ""},
+		{"GET", "/v2/manifests/manifests/", 400, "DIGEST_INVALID", ""},
+		{"GET", "/v2/manifests/blobs/", 400, "DIGEST_INVALID", ""},
+		{"GET", "/v2/manifests/referrers/", 400, "DIGEST_INVALID", ""},
+		{"GET", "/v2/manifests/manifests/t%2F", 400, "DIGEST_INVALID", ""},
+		{"GET", "/v2/manifests%2Fmanifests/manifests/t", 404, "MANIFEST_UNKNOWN", ""}, // the name is unescaped
+		{"POST", "/v2/a/blobs/uploads", 405, "UNSUPPORTED", "GET, HEAD, DELETE"},
+		{"PATCH", "/v2/a/blobs/uploads/", 405, "UNSUPPORTED", "POST"},
+		{"GET", "/v2/blobs/uploads/", 404, "NAME_UNKNOWN", ""},
+		{"GET", "/v2/manifests/t", 404, "NAME_UNKNOWN", ""},
+		{"GET", "/v2//manifests/t", 404, "NAME_UNKNOWN", ""}, // .+ needs a byte before "/manifests/"
+		{"GET", "/v2/a/blobs/uploads/%2E%2E", 400, "NAME_INVALID", ""},
+		{"GET", "/v2/a/blobs/uploads/..%2Fx", 404, "BLOB_UPLOAD_UNKNOWN", ""},
+		{"DELETE", "/v2/_catalog", 405, "UNSUPPORTED", "GET"},
+		{"GET", "/v2/_catalog/", 404, "NAME_UNKNOWN", ""},
+		{"GET", "/v2/_catalog/tags/list", 400, "NAME_INVALID", ""},
+		{"PUT", "/v2", 405, "UNSUPPORTED", "GET, HEAD"},
+	} {
+		w := do(t, h, tc.method, tc.path, nil)
+		expect(t, w, tc.status, tc.code)
+		if got := w.Header().Get("Allow"); got != tc.allow {
+			t.Errorf("%s %s: Allow %q, want %q", tc.method, tc.path, got, tc.allow)
+		}
+	}
+}

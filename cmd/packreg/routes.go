@@ -35,6 +35,10 @@ import (
 // Every row declares its Access (routes.Access: admin only unless it
 // says otherwise); with authentication on, authgate.go checks it.
 //
+// The registry's rows are also asked first through routes.Fast, which
+// answers them as the router would without its regexps and request
+// copies (routeTable; the router keeps them for Walk and the rest).
+//
 // `packreg routes`-style enumeration is mux's Walk (TestOpenAPIMatchesRoutes
 // holds the OpenAPI document to it). A method a path does not have is a
 // 405 in the path's own shape; a path no row has is a 404, in the OCI
@@ -52,10 +56,19 @@ type ociRoutes interface {
 // never run on it. The registry refuses a long /v2/ path with NAME_INVALID.
 const maxRoutedPath = 2048
 
+// routeTable is the one router, and the /v2/ rows again in a
+// routes.Fast that newHandler asks first: the same rows and answers
+// without mux's regexps and request copies (nil when a row's template is
+// not a shape Fast matches).
+type routeTable struct {
+	*mux.Router
+	v2 *routes.Fast
+}
+
 // newRouteTable registers every row on one router. With authentication
 // on (g not nil), every row is wrapped in the auth gate's check of its
 // Access, and the token endpoint and the robots API are rows too.
-func newRouteTable(oci ociRoutes, st *stores, draining *atomic.Bool, log *slog.Logger, apis, pages []routes.Route, g *gate, ob *observer) *mux.Router {
+func newRouteTable(oci ociRoutes, st *stores, draining *atomic.Bool, log *slog.Logger, apis, pages []routes.Route, g *gate, ob *observer) *routeTable {
 	guard := func(rows []routes.Route) []routes.Route { return rows }
 	if g != nil {
 		guard = func(rows []routes.Route) []routes.Route { return routes.Guard(rows, g.guard) }
@@ -63,7 +76,15 @@ func newRouteTable(oci ociRoutes, st *stores, draining *atomic.Bool, log *slog.L
 	}
 	r := routes.NewRouter()
 	r.Use(routeLabel)
-	routes.Register(r, oci.NotAllowed, guard(oci.Routes())...) // first: the hot paths
+	v2 := guard(oci.Routes())
+	// The OCI rows are registered first, so a path one of their templates
+	// matches is theirs whatever its method (their 405 rows come before
+	// any other batch): Fast answering those paths alone changes nothing.
+	routes.Register(r, oci.NotAllowed, v2...)
+	fast, err := routes.NewFast(oci.NotAllowed, v2...)
+	if err != nil {
+		log.Warn("the /v2/ rows are routed by regexps", "err", err)
+	}
 	routes.Register(r, apierr.NotAllowedHandler, guard(apis)...)
 	routes.Register(r, apierr.NotAllowedHandler, routes.Get("/api/v1/openapi.json", openAPIHandler(log)).With(routes.Public))
 	if g != nil {
@@ -72,16 +93,23 @@ func newRouteTable(oci ociRoutes, st *stores, draining *atomic.Bool, log *slog.L
 	routes.Register(r, textNotAllowed, serverRoutes(st, draining, log, ob)...)
 	routes.Register(r, textNotAllowed, guard(pages)...)
 	r.NotFoundHandler = notFoundHandler(oci.NotFound())
-	return r
+	return &routeTable{Router: r, v2: fast}
 }
 
 // newHandler wraps the table in the edge's checks (edge.go) and the
 // request log.
-func newHandler(table *mux.Router, log *slog.Logger, edge edgeSettings, ob *observer) http.Handler {
+func newHandler(table *routeTable, log *slog.Logger, edge edgeSettings, ob *observer) http.Handler {
 	h := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if len(req.URL.EscapedPath()) > maxRoutedPath {
 			table.NotFoundHandler.ServeHTTP(w, req)
 			return
+		}
+		if table.v2 != nil {
+			if h, label, ok := table.v2.Route(req); ok {
+				setRoute(w, label) // what routeLabel does for mux's rows
+				h.ServeHTTP(w, req)
+				return
+			}
 		}
 		table.ServeHTTP(w, req)
 	})

@@ -16,7 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gorilla/mux"
 	"github.com/packreg/packreg/audit"
 	"github.com/packreg/packreg/internal/metrics"
 	"github.com/packreg/packreg/internal/reqid"
@@ -138,7 +137,7 @@ type app struct {
 	gc      *collector
 	ret     *retainer
 	scrub   *scrubber
-	routes  *mux.Router // the route table
+	routes  *routeTable // the route table
 	handler http.Handler
 }
 

@@ -27,6 +27,14 @@
 // Register adds, after a batch of rows, one row per path that answers every
 // other method with the batch's 405 (in its own error shape, with Allow).
 //
+// Fast serves a batch of rows whose templates have the /v2/ API's shapes
+// (a literal, or prefix {name:.+} literal [{ref}]) without mux: it matches
+// from the end of the path by hand, as the templates' regexps would (a
+// differential test and fuzz target against mux keep it so), sets the
+// variables on the request itself and copies nothing. Handler uses it when
+// every row has such a shape; cmd/packreg asks it before the router for
+// the registry's rows, which stay registered on the router too.
+//
 // StripPatterns writes a template without its variables' patterns: the
 // path the OpenAPI document lists and the route label of the metrics.
 //

@@ -127,12 +127,23 @@ func Register(r *mux.Router, notAllowed NotAllowed, rows ...Route) {
 
 // Handler serves rows alone, as Register and NewRouter do, with notFound
 // for paths no row matches: a package's own handler for tests and for a
-// server that mounts one API only.
+// server that mounts one API only. When every row has a shape Fast
+// matches, Fast serves them (no mux, no regexp).
 func Handler(notFound http.Handler, notAllowed NotAllowed, rows ...Route) http.Handler {
-	r := NewRouter()
-	Register(r, notAllowed, rows...)
-	r.NotFoundHandler = notFound
-	return r
+	f, err := NewFast(notAllowed, rows...)
+	if err != nil { // a template Fast cannot match: mux's regexps
+		r := NewRouter()
+		Register(r, notAllowed, rows...)
+		r.NotFoundHandler = notFound
+		return r
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if h, _, ok := f.Route(req); ok {
+			h.ServeHTTP(w, req)
+			return
+		}
+		notFound.ServeHTTP(w, req) // no row's path: mux would say the same
+	})
 }
 
 // Methods returns the methods of a row, or none for the rows Register adds
