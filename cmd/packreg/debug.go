@@ -73,12 +73,25 @@ type pprofServer struct {
 	ln  net.Listener
 }
 
+// defaultMemProfileRate is the runtime's own (runtime.MemProfileRate's
+// documented default): one sampled allocation per 512 KiB.
+const defaultMemProfileRate = 512 * 1024
+
 // startPprof sets the sampling rates and, when c.PprofListen is set,
 // serves the profiles there until shutdown.
+//
+// With profiles off, heap sampling stops too: the runtime samples an
+// allocation every 512 KiB by default whether or not anyone can read the
+// profile, and keeps every sampled stack in a table that never shrinks
+// (BuckHashSys 1.8 MB at the peak of the packs suite, about 3% of the
+// server's peak RSS) after walking it through the binary's function
+// tables.
 func startPprof(c DebugConfig, log *slog.Logger) (*pprofServer, error) {
 	if c.PprofListen == "" {
+		runtime.MemProfileRate = 0
 		return nil, nil
 	}
+	runtime.MemProfileRate = defaultMemProfileRate
 	ln, err := net.Listen("tcp", c.PprofListen)
 	if err != nil {
 		return nil, fmt.Errorf("debug.pprof_listen: %w", err)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -60,9 +61,16 @@ func TestPprofListener(t *testing.T) {
 	if p, err := startPprof(DebugConfig{}, slog.New(slog.DiscardHandler)); p != nil || err != nil {
 		t.Fatalf("off: %v, %v", p, err)
 	}
+	// Off, nothing samples the heap for a profile nobody can read.
+	if runtime.MemProfileRate != 0 {
+		t.Errorf("profiles off: MemProfileRate %d, want 0", runtime.MemProfileRate)
+	}
 	p, err := startPprof(DebugConfig{PprofListen: "127.0.0.1:0", BlockProfileRate: 1, MutexProfileFraction: 1}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if runtime.MemProfileRate != defaultMemProfileRate {
+		t.Errorf("profiles on: MemProfileRate %d, want %d", runtime.MemProfileRate, defaultMemProfileRate)
 	}
 	base := "http://" + p.addr()
 	if code, body := get(t, base+"/debug/pprof/"); code != 200 || !strings.Contains(body, "goroutine") {
