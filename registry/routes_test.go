@@ -3,6 +3,7 @@ package registry_test
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -63,9 +64,7 @@ func TestRoutesMethods(t *testing.T) {
 	} {
 		w := do(t, h, tc.method, tc.path, nil)
 		expect(t, w, http.StatusMethodNotAllowed, "UNSUPPORTED")
-		if got := w.Header().Get("Allow"); got != tc.allow {
-			t.Errorf("%s %s: Allow %q, want %q", tc.method, tc.path, got, tc.allow)
-		}
+		expectAllow(t, w, tc.method+" "+tc.path, tc.allow)
 	}
 	expect(t, do(t, h, "POST", "/v2/A/manifests/latest", nil), 400, "NAME_INVALID")
 	expect(t, do(t, h, "POST", "/v2/a/../b/manifests/latest", nil), 400, "NAME_INVALID")
@@ -107,8 +106,14 @@ func TestRoutesEdges(t *testing.T) {
 	} {
 		w := do(t, h, tc.method, tc.path, nil)
 		expect(t, w, tc.status, tc.code)
-		if got := w.Header().Get("Allow"); got != tc.allow {
-			t.Errorf("%s %s: Allow %q, want %q", tc.method, tc.path, got, tc.allow)
-		}
+		expectAllow(t, w, tc.method+" "+tc.path, tc.allow)
+	}
+}
+
+// expectAllow checks the Allow header of an answer ("" for none).
+func expectAllow(t *testing.T, w *httptest.ResponseRecorder, what, want string) {
+	t.Helper()
+	if got := w.Header().Get("Allow"); got != want {
+		t.Errorf("%s: Allow %q, want %q", what, got, want)
 	}
 }
