@@ -41,6 +41,7 @@ var Dialect = sqlmeta.Dialect{
 	RowLocks:       true,
 	// A commit's worth of waiting is the rule; a second is something else.
 	AuditLockWait: "SET LOCAL lock_timeout = '1s'",
+	WritableCTE:   true,
 	// The commit is visible and survives the server process at once; the
 	// WAL writer flushes it within wal_writer_delay.
 	RelaxCommit: "SET LOCAL synchronous_commit = off",

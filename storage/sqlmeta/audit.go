@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/packreg/packreg/storage"
@@ -77,6 +78,7 @@ func (s *Store) appendAuditDetails(ctx context.Context, tx *sql.Tx, recs []*stor
 	// The body may run again (a retried transaction): work on copies and
 	// fill the caller's records only once the statements succeeded.
 	filled := make([]storage.AuditRecord, len(recs))
+	args := make([]any, 0, len(recs)*auditFields)
 	for i, r := range recs {
 		c := *r
 		c.ID = seq - int64(len(recs)) + int64(i) + 1
@@ -92,21 +94,59 @@ func (s *Store) appendAuditDetails(ctx context.Context, tx *sql.Tx, recs []*stor
 			dj = storage.AuditDetailsJSON(c.Details)
 		}
 		c.Hash = storage.AuditHashDetails(&c, dj)
-		_, err := s.exec(ctx, tx, qAuditInsert, c.ID, c.At.UnixNano(), c.Actor, c.Action, c.Target,
+		args = append(args, c.ID, c.At.UnixNano(), c.Actor, c.Action, c.Target,
 			string(c.Digest), dj, c.PrevHash, c.Hash)
-		if err != nil {
-			return err
-		}
 		prev = c.Hash
 		filled[i] = c
 	}
-	if _, err := s.exec(ctx, tx, qAuditSetHead, prev); err != nil {
+	if err := s.insertAudit(ctx, tx, args, prev); err != nil {
 		return err
 	}
 	for i, r := range recs {
 		*r = filled[i]
 	}
 	return nil
+}
+
+// insertAudit inserts the records whose columns are args (auditFields
+// each) and moves the head's hash to head. These statements run while the
+// head's lock is held, which every writer of every replica waits for, so
+// they are few: the records go in by up to auditRows per statement, and
+// where a WITH clause may hold an INSERT (Dialect.WritableCTE) the last of
+// them sets the head too. A round trip fewer per record under the lock was
+// the most of what the lock's holder spent waiting, after the commit.
+func (s *Store) insertAudit(ctx context.Context, tx *sql.Tx, args []any, head string) error {
+	for len(args) > 0 {
+		n := min(len(args)/auditFields, auditRows)
+		chunk := args[:n*auditFields]
+		args = args[n*auditFields:]
+		if len(args) == 0 && s.auditLast != nil {
+			start := time.Now()
+			_, err := tx.ExecContext(ctx, s.auditLast[n-1], append(chunk, head)...)
+			s.observe("exec", start, err)
+			return err
+		}
+		if _, err := s.exec(ctx, tx, qAuditInsert[n-1], chunk...); err != nil {
+			return err
+		}
+	}
+	_, err := s.exec(ctx, tx, qAuditSetHead, head)
+	return err
+}
+
+// auditLastTexts is, for each qAuditInsert, the statement that inserts
+// those rows and sets the head's hash (its last parameter) in one, for a
+// dialect with Dialect.WritableCTE; nil for the others.
+func (s *Store) auditLastTexts() []string {
+	if !s.d.WritableCTE {
+		return nil
+	}
+	out := make([]string, auditRows)
+	for i := range out {
+		ins := auditInsertText(i + 1)
+		out[i] = s.sql("WITH ins AS (" + ins + ") " + qAuditSetHead.text)
+	}
+	return out
 }
 
 func (s *Store) ListAudit(ctx context.Context, q storage.AuditQuery) ([]storage.AuditRecord, error) {
@@ -200,7 +240,7 @@ var (
 	// Details are stored canonical (AuditDetailsJSON), so equal strings
 	// are equal details.
 	qLastAuditDetails = query(`SELECT details FROM audit_log WHERE action = ? AND target = ? ORDER BY id DESC LIMIT 1`)
-	qAuditInsert      = query(`INSERT INTO audit_log (` + auditColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	qAuditInsert      = auditInserts()
 	qScanAudit        = query(`SELECT ` + auditColumns + ` FROM audit_log WHERE id > ? ORDER BY id LIMIT ?`)
 	// One prepared statement per combination of filters, so each keeps a
 	// plan that uses the right index.
@@ -208,6 +248,28 @@ var (
 		[]string{` AND at >= ?`, ` AND action = ?`, ` AND target >= ? AND target < ?`},
 		` ORDER BY id DESC LIMIT ?`)
 )
+
+// auditFields is the number of audit_log's columns (auditColumns), and
+// auditRows how many rows one insert writes at most: a write records one
+// event per change and one per tag it moves, rarely more.
+const (
+	auditFields = 9
+	auditRows   = 4
+)
+
+// auditInserts registers the inserts of 1 to auditRows audit records.
+func auditInserts() []*Query {
+	out := make([]*Query, auditRows)
+	for i := range out {
+		out[i] = query(auditInsertText(i + 1))
+	}
+	return out
+}
+
+func auditInsertText(rows int) string {
+	row := "(?" + strings.Repeat(", ?", auditFields-1) + ")"
+	return `INSERT INTO audit_log (` + auditColumns + `) VALUES ` + row + strings.Repeat(", "+row, rows-1)
+}
 
 // queryVariants registers base + a subset of filters + tail for every
 // subset; the result is indexed by the bit mask of the filters used.

@@ -59,6 +59,12 @@ type Dialect struct {
 	// write lock).
 	AuditLockWait string
 	LockTimedOut  func(error) bool
+	// WritableCTE: a WITH clause may hold an INSERT (PostgreSQL), so an
+	// append to the audit trail inserts its records and moves the chain's
+	// head in one statement, one round trip less while the head's lock,
+	// which every writer waits for, is held. SQLite has no such clause
+	// and no round trips.
+	WritableCTE bool
 	// RelaxCommit, run first in a write transaction whose changes need
 	// not survive a crash of the machine (only of the process), lets its
 	// commit skip waiting for the disk: an upload's offset after a PATCH

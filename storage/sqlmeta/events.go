@@ -91,10 +91,12 @@ func (s *Store) appendInline(ctx context.Context, tx *sql.Tx, recs []*storage.Au
 	if s.d.AuditLockWait == "" {
 		return false, s.appendAuditDetails(ctx, tx, recs, details)
 	}
-	if _, err := tx.ExecContext(ctx, "SAVEPOINT audit_inline"); err != nil {
-		return false, err
-	}
-	if _, err := tx.ExecContext(ctx, s.d.AuditLockWait); err != nil {
+	// One round trip for both (statements without parameters go as one
+	// simple query). The savepoint is not released after a successful
+	// append: that would be a round trip more while the head's lock is
+	// held, and the savepoint ends with the transaction anyway (recordEvents
+	// comes last in it).
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT audit_inline; "+s.d.AuditLockWait); err != nil {
 		return false, err
 	}
 	err = s.appendAuditDetails(ctx, tx, recs, details)
@@ -102,10 +104,6 @@ func (s *Store) appendInline(ctx context.Context, tx *sql.Tx, recs []*storage.Au
 		_, err = tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT audit_inline")
 		busy = true
 	}
-	if err != nil {
-		return false, err
-	}
-	_, err = tx.ExecContext(ctx, "RELEASE SAVEPOINT audit_inline")
 	return busy && err == nil, err
 }
 

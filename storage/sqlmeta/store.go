@@ -56,14 +56,16 @@ func query(text string) *Query {
 // Store implements storage.Store, every role of the metadata store, over
 // database/sql.
 type Store struct {
-	w, r   *sql.DB
-	d      Dialect
-	opts   Options
-	text   []string    // Query.idx -> this dialect's SQL
-	wstmt  []*sql.Stmt // Query.idx -> prepared on the writer (Options.Prepare)
-	rstmt  []*sql.Stmt // Query.idx -> prepared on the readers, SELECTs only
-	closed atomic.Bool
-	once   sync.Once
+	w, r *sql.DB
+	d    Dialect
+	opts Options
+	text []string // Query.idx -> this dialect's SQL
+	// auditLast: the audit inserts that set the head too (auditLastTexts).
+	auditLast []string
+	wstmt     []*sql.Stmt // Query.idx -> prepared on the writer (Options.Prepare)
+	rstmt     []*sql.Stmt // Query.idx -> prepared on the readers, SELECTs only
+	closed    atomic.Bool
+	once      sync.Once
 	// writes counts the writes that committed (Writes).
 	writes atomic.Int64
 
@@ -115,6 +117,7 @@ func New(ctx context.Context, db *sql.DB, d Dialect, opts Options) (*Store, erro
 	for i, q := range queries {
 		s.text[i] = s.sql(q.text)
 	}
+	s.auditLast = s.auditLastTexts()
 	if opts.Prepare {
 		if err := s.prepare(ctx); err != nil {
 			s.closeStmts()
