@@ -70,11 +70,8 @@ func (s *Store) PutManifest(ctx context.Context, m *storage.Manifest, tags []str
 			return err
 		}
 		// The first push of a digest to a repository fixes its created time.
-		if _, err := s.exec(ctx, tx, qRecordFirstPush, m.Repo, string(m.Digest), created); err != nil {
-			return err
-		}
-		first := created
-		if err := s.row(ctx, tx, qFirstPush, m.Repo, string(m.Digest)).Scan(&first); err != nil {
+		var first int64
+		if err := s.row(ctx, tx, qRecordFirstPush, m.Repo, string(m.Digest), created).Scan(&first); err != nil {
 			return err
 		}
 		_, err = s.exec(ctx, tx, qPutManifest,
@@ -436,9 +433,11 @@ var (
 	// The put's Present digests, locked against a collector's sweep.
 	qPresentBlob     = query(`SELECT 1 FROM blobs WHERE repo_id = ? AND digest = ?{{forshare}}`)
 	qPresentManifest = query(`SELECT 1 FROM manifests WHERE repo_id = ? AND digest = ?{{forshare}}`)
+	// Records the first push and answers its time in one round trip: the
+	// no-op update on a conflict is what makes RETURNING answer the row
+	// already there (DO NOTHING returns none).
 	qRecordFirstPush = query(`INSERT INTO manifest_first_push (repo, digest, at) VALUES (?, ?, ?)
-			ON CONFLICT (repo, digest) DO NOTHING`)
-	qFirstPush = query(`SELECT at FROM manifest_first_push WHERE repo = ? AND digest = ?`)
+			ON CONFLICT (repo, digest) DO UPDATE SET at = manifest_first_push.at RETURNING at`)
 	qBindClaim = query(`INSERT INTO tag_claims (repo, tag, digest, claimed) VALUES (?, ?, ?, ?)
 			ON CONFLICT (repo, tag) DO NOTHING`)
 	qRebindClaim = query(`INSERT INTO tag_claims (repo, tag, digest, claimed) VALUES (?, ?, ?, ?)
