@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/packreg/packreg/digest"
@@ -42,16 +44,23 @@ func (s *Store) recordEvents(ctx context.Context, tx *sql.Tx, evs []storage.Even
 	now := time.Now().UTC()
 	// Encoded once: the event, the audit record and its hash share them.
 	details := make([]string, len(evs))
+	args := make([]any, 0, len(evs)*eventFields)
 	for i, e := range evs {
 		at := e.At
 		if at.IsZero() {
 			at = now
 		}
 		details[i] = storage.AuditDetailsJSON(e.Details)
-		n, err := s.exec(ctx, tx, qQueueEvent, at.UnixNano(), e.Actor, e.Action, e.Target,
-			string(e.Digest), details[i], exclude, e.Action)
+		args = append(args, at.UnixNano(), e.Actor, e.Action, e.Target, string(e.Digest), details[i])
+	}
+	// Up to eventRows events per statement: each is a round trip, and a
+	// manifest push records two events at least (the push, its tag).
+	for first := 0; first < len(evs); first += eventRows {
+		k := min(len(evs)-first, eventRows)
+		chunk := append(slices.Clip(args[first*eventFields:(first+k)*eventFields]), exclude)
+		n, err := s.exec(ctx, tx, qQueueEvents[k-1], chunk...)
 		if err != nil {
-			return fmt.Errorf("record event %s %s: %w", e.Action, e.Target, err)
+			return fmt.Errorf("record event %s %s: %w", evs[first].Action, evs[first].Target, err)
 		}
 		*queued += n
 	}
@@ -299,12 +308,9 @@ func scanChange(sc interface{ Scan(...any) error }, e *storage.Event, extra ...a
 }
 
 var (
-	// One row per registered consumer. The casts give PostgreSQL the
-	// parameters' types, which a SELECT list cannot infer.
-	qQueueEvent = query(`INSERT INTO event_queue (consumer, at, actor, action, target, digest, details)
-		SELECT name, CAST(? AS {{int}}), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT)
-		FROM event_consumers c WHERE c.name <> CAST(? AS TEXT) AND NOT EXISTS (SELECT 1 FROM event_consumer_skips k
-			WHERE k.consumer = c.name AND k.action = CAST(? AS TEXT)) ORDER BY name`)
+	// One row per event and registered consumer, for 1 to eventRows
+	// events (queueEventsText).
+	qQueueEvents   = queueEvents()
 	qAddConsumer   = query(`INSERT INTO event_consumers (name) VALUES (?) ON CONFLICT (name) DO NOTHING`)
 	qClearSkips    = query(`DELETE FROM event_consumer_skips WHERE consumer = ?`)
 	qAddSkip       = query(`INSERT INTO event_consumer_skips (consumer, action) VALUES (?, ?) ON CONFLICT DO NOTHING`)
@@ -320,3 +326,40 @@ var (
 	// write lock (SQLite) before anything is read.
 	qAuditLock = query(`UPDATE audit_head SET seq = seq WHERE id = 1`)
 )
+
+// eventFields is how many parameters each event of qQueueEvents takes,
+// eventRows how many events one statement queues at most.
+const (
+	eventFields = 6
+	eventRows   = 4
+)
+
+func queueEvents() []*Query {
+	out := make([]*Query, eventRows)
+	for i := range out {
+		out[i] = query(queueEventsText(i + 1))
+	}
+	return out
+}
+
+// queueEventsText queues n events (at, actor, action, target, digest,
+// details each, then the consumer to leave out) for every consumer that
+// does not skip the event's action, in the events' order and, within one,
+// the consumers'. The casts give PostgreSQL the parameters' types, which
+// VALUES cannot infer.
+func queueEventsText(n int) string {
+	var b strings.Builder
+	b.WriteString(`WITH e (n, at, actor, action, target, digest, details) AS (VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, `(%d, CAST(? AS {{int}}), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT))`, i)
+	}
+	b.WriteString(`)
+		INSERT INTO event_queue (consumer, at, actor, action, target, digest, details)
+		SELECT c.name, e.at, e.actor, e.action, e.target, e.digest, e.details
+		FROM e CROSS JOIN event_consumers c WHERE c.name <> CAST(? AS TEXT) AND NOT EXISTS (SELECT 1
+			FROM event_consumer_skips k WHERE k.consumer = c.name AND k.action = e.action) ORDER BY e.n, c.name`)
+	return b.String()
+}
