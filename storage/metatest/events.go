@@ -36,6 +36,30 @@ func pending(t *testing.T, s storage.Store, consumer string) ([]storage.Event, [
 }
 
 var eventCases = []testCase{
+	{"ManyEventsOfOneWriteQueueInOrder", func(t *testing.T, s storage.Store) {
+		// More events than one statement queues (sqlmeta: 4), for two
+		// consumers and the audit trail: each gets every one, in order.
+		ok(t, s.AddEventConsumer(ctx(t), "index"), "AddEventConsumer")
+		ok(t, s.AddEventConsumer(ctx(t), "mirror"), "AddEventConsumer")
+		tags := []string{"a", "b", "c", "d", "e"}
+		evs := []storage.Event{ev("manifest.push", "r", "m1")}
+		for _, tag := range tags {
+			evs = append(evs, ev("tag.move", "r:"+tag, "m1"))
+		}
+		ok(t, s.PutManifest(ctx(t), manifest("r", "m1"), tags, storage.PutManifestOptions{Events: evs}), "PutManifest")
+		want := "[manifest.push r tag.move r:a tag.move r:b tag.move r:c tag.move r:d tag.move r:e]"
+		for _, c := range []string{"index", "mirror", storage.AuditConsumer} {
+			got, names := pending(t, s, c)
+			if fmt.Sprint(names) != want {
+				t.Fatalf("pending for %s: %v, want %s", c, names, want)
+			}
+			for i := 1; i < len(got); i++ {
+				if got[i].ID <= got[i-1].ID {
+					t.Fatalf("%s: events out of order: %d after %d", c, got[i].ID, got[i-1].ID)
+				}
+			}
+		}
+	}},
 	{"EventsCommitWithTheirChange", func(t *testing.T, s storage.Store) {
 		ok(t, s.AddEventConsumer(ctx(t), "index"), "AddEventConsumer")
 		ok(t, s.AddEventConsumer(ctx(t), "index"), "AddEventConsumer again")
