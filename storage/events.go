@@ -74,7 +74,9 @@ type Outbox interface {
 	// the inline audit trail took), on the committing goroutine, before
 	// the writing method returns: the place to drain (or wake a drainer)
 	// right away. fn gets a context that outlives the caller's
-	// cancellation.
+	// cancellation; when the write queued nothing for AuditConsumer (it
+	// appended its records inline), an AuditEvents with that context
+	// returns 0 without reading the queue.
 	OnEvents(fn func(ctx context.Context))
 }
 

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/packreg/packreg/storage"
 )
@@ -147,6 +148,43 @@ var inlineAuditCases = []testCase{
 		if n := wakes.Load(); n != 2 {
 			t.Fatalf("a manifest push queued for index woke the listeners %d times in all, want 2", n)
 		}
+	}},
+	{"InlineAuditDrainAfterAnInlineWriteReadsNothing", func(t *testing.T, s storage.Store) {
+		// The audit drain a write wakes (audit.Recorder.Watch) must not
+		// cost a round trip when that write appended its records itself.
+		obs, observable := s.(storage.OpsObservable)
+		if !observable {
+			t.Skipf("%T does not report its statements", s)
+		}
+		ok(t, s.AddEventConsumer(ctx(t), "index"), "AddEventConsumer")
+		inline(t, s)
+		var draining atomic.Bool
+		var stmts, wakes atomic.Int64
+		obs.ObserveOps(func(string, time.Duration, error) {
+			if draining.Load() {
+				stmts.Add(1)
+			}
+		})
+		s.OnEvents(func(c context.Context) {
+			draining.Store(true)
+			defer draining.Store(false)
+			wakes.Add(1)
+			if n, err := s.AuditEvents(c, 0); err != nil || n != 0 {
+				t.Errorf("AuditEvents after an inline write = %d, %v; want nothing to record", n, err)
+			}
+		})
+		ok(t, s.PutManifest(ctx(t), manifest("r", "m1"), []string{"v1"},
+			storage.PutManifestOptions{Events: []storage.Event{ev("manifest.push", "r", "m1"), ev("tag.move", "r:v1", "m1")}}), "PutManifest")
+		if wakes.Load() != 1 {
+			t.Fatalf("a push queued for index woke the listeners %d times, want 1", wakes.Load())
+		}
+		if n := stmts.Load(); n != 0 {
+			t.Fatalf("the audit drain woken by a write that recorded inline ran %d statements, want none", n)
+		}
+		if got := trail(t, s); len(got) != 2 {
+			t.Fatalf("trail = %v, want the push and the tag move", got)
+		}
+		verifies(t, s, true, 0)
 	}},
 	{"InlineAuditQueuesWhileTheHeadStaysLocked", func(t *testing.T, s storage.Store) {
 		inline(t, s)

@@ -31,8 +31,8 @@ import (
 // listeners once the transaction committed (committed) when *queued, the
 // rows queued (set, not added to: a retried body starts over), says there
 // is anything to drain.
-func (s *Store) recordEvents(ctx context.Context, tx *sql.Tx, evs []storage.Event, queued *int64) error {
-	*queued = 0
+func (s *Store) recordEvents(ctx context.Context, tx *sql.Tx, evs []storage.Event, queued *queuedRows) error {
+	*queued = queuedRows{}
 	if len(evs) == 0 {
 		return nil
 	}
@@ -62,9 +62,10 @@ func (s *Store) recordEvents(ctx context.Context, tx *sql.Tx, evs []storage.Even
 		if err != nil {
 			return fmt.Errorf("record event %s %s: %w", evs[first].Action, evs[first].Target, err)
 		}
-		*queued += n
+		queued.rows += n
 	}
 	if !inline {
+		queued.audit = queued.rows > 0 // some may be the trail's
 		return nil
 	}
 	recs := make([]*storage.AuditRecord, len(evs))
@@ -87,11 +88,24 @@ func (s *Store) recordEvents(ctx context.Context, tx *sql.Tx, evs []storage.Even
 			if err != nil {
 				return fmt.Errorf("record event %s %s: %w", e.Action, e.Target, err)
 			}
-			*queued += n
+			queued.rows += n
 		}
+		queued.audit = true
 	}
 	return nil
 }
+
+// queuedRows is what a write queued in the outbox: rows, for every
+// consumer, and whether some may be the audit trail's (false when the
+// write appended its records inline), for committed.
+type queuedRows struct {
+	rows  int64
+	audit bool
+}
+
+// nothingForAudit marks the context of the listeners of a commit that
+// queued nothing for the audit trail (see AuditEvents).
+type nothingForAudit struct{}
 
 // appendInline appends recs in tx, waiting for the chain head's lock at
 // most as long as Dialect.AuditLockWait allows; busy reports a wait cut
@@ -123,7 +137,7 @@ func (s *Store) AuditInline() { s.auditInline.Store(true) }
 // one transaction; when q changes none the write fails with none (the
 // caller's ErrConflict or ErrNotFound, naming what it wrote).
 func (s *Store) writeRow(ctx context.Context, op string, none error, evs []storage.Event, q *Query, args ...any) error {
-	return s.writeQueued(ctx, op, func(ctx context.Context, tx *sql.Tx, queued *int64) error {
+	return s.writeQueued(ctx, op, func(ctx context.Context, tx *sql.Tx, queued *queuedRows) error {
 		n, err := s.exec(ctx, tx, q, args...)
 		if err == nil && n == 0 {
 			err = none
@@ -138,8 +152,8 @@ func (s *Store) writeRow(ctx context.Context, op string, none error, evs []stora
 // writeQueued is write for a body that records events (recordEvents or
 // recordWith, into *queued): once it commits, the listeners hear of it
 // when it queued any (committed).
-func (s *Store) writeQueued(ctx context.Context, op string, fn func(ctx context.Context, tx *sql.Tx, queued *int64) error) error {
-	var queued int64
+func (s *Store) writeQueued(ctx context.Context, op string, fn func(ctx context.Context, tx *sql.Tx, queued *queuedRows) error) error {
+	var queued queuedRows
 	err := s.write(ctx, op, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, tx, &queued) })
 	return s.committed(ctx, err, queued)
 }
@@ -147,10 +161,14 @@ func (s *Store) writeQueued(ctx context.Context, op string, fn func(ctx context.
 // committed tells the listeners that a write that queued events
 // committed. One that queued none (a blob push, which no drainer but the
 // inline audit trail wants) wakes nobody: each wake-up was a read per
-// listener.
-func (s *Store) committed(ctx context.Context, err error, queued int64) error {
-	if err != nil || queued == 0 {
+// listener. One that queued nothing for the audit trail says so in the
+// listeners' context, and the audit drain it wakes reads nothing.
+func (s *Store) committed(ctx context.Context, err error, queued queuedRows) error {
+	if err != nil || queued.rows == 0 {
 		return err
+	}
+	if !queued.audit {
+		ctx = context.WithValue(ctx, nothingForAudit{}, true)
 	}
 	s.lmu.Lock()
 	ls := s.listeners
@@ -231,6 +249,13 @@ func (s *Store) AuditEvents(ctx context.Context, n int) (int, error) {
 	// and a drain that finds nothing must not cost a write transaction
 	// (and a commit) after every change. An event committed after this
 	// read is drained by its own writer's listeners, or by the next Run.
+	// A drain woken by a write that queued nothing for the trail (it
+	// appended its records inline) does not even read: that read was a
+	// round trip of every manifest PUT; what other writes queued, their
+	// own listeners drain.
+	if ctx.Value(nothingForAudit{}) != nil {
+		return 0, nil
+	}
 	var one int
 	switch err := s.row(ctx, s.r, qAnyEvent, storage.AuditConsumer).Scan(&one); {
 	case errors.Is(err, sql.ErrNoRows):

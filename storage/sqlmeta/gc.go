@@ -78,7 +78,7 @@ func (s *Store) SweepManifest(ctx context.Context, repo string, d digest.Digest,
 		evs     []storage.Event
 		deleted bool
 	)
-	var queued int64
+	var queued queuedRows
 	err := s.write(ctx, "sweep manifest", func(ctx context.Context, tx *sql.Tx) error {
 		deleted = false
 		id, err := s.repoID(ctx, tx, repo)
@@ -117,7 +117,7 @@ func (s *Store) SweepManifest(ctx context.Context, repo string, d digest.Digest,
 		return s.recordWith(ctx, tx, o.Events, o.Index, &evs, &queued)
 	})
 	if !deleted {
-		queued = 0
+		queued = queuedRows{}
 	}
 	return deleted, s.committed(ctx, err, queued)
 }
@@ -125,7 +125,7 @@ func (s *Store) SweepManifest(ctx context.Context, repo string, d digest.Digest,
 func (s *Store) SweepLinks(ctx context.Context, cutoff time.Time, ls []storage.LinkSweep) ([]bool, error) {
 	done := make([]bool, len(ls))
 	var evs []storage.Event
-	var queued int64
+	var queued queuedRows
 	err := s.write(ctx, "sweep links", func(ctx context.Context, tx *sql.Tx) error {
 		clear(done)
 		evs = evs[:0]
@@ -142,7 +142,7 @@ func (s *Store) SweepLinks(ctx context.Context, cutoff time.Time, ls []storage.L
 	})
 	if err != nil {
 		clear(done)
-		queued = 0
+		queued = queuedRows{}
 	}
 	return done, s.committed(ctx, err, queued)
 }
@@ -287,7 +287,7 @@ func (s *Store) listRuns(ctx context.Context, op string, q *Query, before int64,
 func (s *Store) MarkBlobBad(ctx context.Context, d digest.Digest, detail string, evs ...storage.Event) (bool, error) {
 	now := time.Now().UnixNano()
 	added := false
-	var queued int64
+	var queued queuedRows
 	err := s.write(ctx, "mark blob bad", func(ctx context.Context, tx *sql.Tx) error {
 		n, err := s.exec(ctx, tx, qMarkBlobBad, string(d), now, detail)
 		if added = n > 0; err != nil || !added {
@@ -296,7 +296,7 @@ func (s *Store) MarkBlobBad(ctx context.Context, d digest.Digest, detail string,
 		return s.recordEvents(ctx, tx, evs, &queued)
 	})
 	if !added {
-		queued = 0
+		queued = queuedRows{}
 	}
 	return added, s.committed(ctx, err, queued)
 }

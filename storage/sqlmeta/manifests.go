@@ -61,7 +61,7 @@ func (s *Store) PutManifest(ctx context.Context, m *storage.Manifest, tags []str
 		}
 	}
 	var evs []storage.Event
-	return s.writeQueued(ctx, "put manifest", func(ctx context.Context, tx *sql.Tx, queued *int64) error {
+	return s.writeQueued(ctx, "put manifest", func(ctx context.Context, tx *sql.Tx, queued *queuedRows) error {
 		id, err := s.ensureRepo(ctx, tx, m.Repo)
 		if err != nil {
 			return err
@@ -139,7 +139,7 @@ func (s *Store) lockPresent(ctx context.Context, tx *sql.Tx, id int64, repo stri
 // its events, then those of the index changes, setting *all to every
 // event recorded and *queued as recordEvents does (for committed): a
 // retried transaction starts over.
-func (s *Store) recordWith(ctx context.Context, tx *sql.Tx, evs []storage.Event, ix storage.IndexChanges, all *[]storage.Event, queued *int64) error {
+func (s *Store) recordWith(ctx context.Context, tx *sql.Tx, evs []storage.Event, ix storage.IndexChanges, all *[]storage.Event, queued *queuedRows) error {
 	more, err := s.applyIndex(ctx, tx, ix)
 	if err != nil {
 		return err
@@ -272,7 +272,7 @@ func (s *Store) scanManifest(row *sql.Row, m *storage.Manifest, d *string) error
 
 func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest, o storage.DeleteOptions) error {
 	var evs []storage.Event
-	return s.writeQueued(ctx, "delete manifest", func(ctx context.Context, tx *sql.Tx, queued *int64) error {
+	return s.writeQueued(ctx, "delete manifest", func(ctx context.Context, tx *sql.Tx, queued *queuedRows) error {
 		id, err := s.repoID(ctx, tx, repo)
 		if err != nil {
 			return err
@@ -390,7 +390,7 @@ func ascending(names []string) bool {
 
 func (s *Store) DeleteTag(ctx context.Context, repo, tag string, o storage.DeleteOptions) error {
 	var evs []storage.Event
-	return s.writeQueued(ctx, "delete tag", func(ctx context.Context, tx *sql.Tx, queued *int64) error {
+	return s.writeQueued(ctx, "delete tag", func(ctx context.Context, tx *sql.Tx, queued *queuedRows) error {
 		n, err := s.exec(ctx, tx, qDeleteTag, repo, tag)
 		if err == nil && n == 0 {
 			err = fmt.Errorf("tag %s in %s: %w", tag, repo, storage.ErrNotFound)

@@ -28,7 +28,7 @@ import (
 // transaction, and a run row must never block a mirror's deletion.
 
 func (s *Store) CreateMirror(ctx context.Context, m *storage.Mirror, evs ...storage.Event) error {
-	return s.writeQueued(ctx, "create mirror", func(ctx context.Context, tx *sql.Tx, queued *int64) error {
+	return s.writeQueued(ctx, "create mirror", func(ctx context.Context, tx *sql.Tx, queued *queuedRows) error {
 		n, err := s.exec(ctx, tx, qCreateMirror, m.ID, m.Kind, m.Name, m.URL, m.Spec, m.Secret, nanos(m.Created), nanos(m.Updated))
 		if err == nil && n == 0 {
 			err = fmt.Errorf("mirror %s (%s %s): %w", m.ID, m.Kind, m.Name, storage.ErrConflict)
@@ -66,7 +66,7 @@ func (s *Store) ListMirrors(ctx context.Context, kind string) ([]*storage.Mirror
 }
 
 func (s *Store) UpdateMirror(ctx context.Context, m *storage.Mirror, evs ...storage.Event) error {
-	return s.writeQueued(ctx, "update mirror", func(ctx context.Context, tx *sql.Tx, queued *int64) error {
+	return s.writeQueued(ctx, "update mirror", func(ctx context.Context, tx *sql.Tx, queued *queuedRows) error {
 		var kind string
 		if err := s.row(ctx, tx, qMirrorKind, m.ID).Scan(&kind); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
@@ -93,7 +93,7 @@ func (s *Store) UpdateMirror(ctx context.Context, m *storage.Mirror, evs ...stor
 }
 
 func (s *Store) DeleteMirror(ctx context.Context, id string, evs ...storage.Event) error {
-	return s.writeQueued(ctx, "delete mirror", func(ctx context.Context, tx *sql.Tx, queued *int64) error {
+	return s.writeQueued(ctx, "delete mirror", func(ctx context.Context, tx *sql.Tx, queued *queuedRows) error {
 		n, err := s.exec(ctx, tx, qDeleteMirror, id)
 		if err != nil {
 			return err

@@ -43,7 +43,7 @@ func (s *Store) LinkBlob(ctx context.Context, repo string, d digest.Digest, size
 // linkBlob is LinkBlob, then after (when set) in the same transaction.
 func (s *Store) linkBlob(ctx context.Context, repo string, d digest.Digest, size int64, evs []storage.Event, after func(context.Context, *sql.Tx) error) error {
 	now := time.Now().UnixNano()
-	return s.writeQueued(ctx, "link blob", func(ctx context.Context, tx *sql.Tx, queued *int64) error {
+	return s.writeQueued(ctx, "link blob", func(ctx context.Context, tx *sql.Tx, queued *queuedRows) error {
 		id, err := s.ensureRepo(ctx, tx, repo)
 		if err != nil {
 			return err
@@ -86,7 +86,7 @@ func (s *Store) BlobSize(ctx context.Context, repo string, d digest.Digest) (int
 }
 
 func (s *Store) UnlinkBlob(ctx context.Context, repo string, d digest.Digest, evs ...storage.Event) error {
-	return s.writeQueued(ctx, "unlink blob", func(ctx context.Context, tx *sql.Tx, queued *int64) error {
+	return s.writeQueued(ctx, "unlink blob", func(ctx context.Context, tx *sql.Tx, queued *queuedRows) error {
 		n, err := s.exec(ctx, tx, qUnlinkBlob, repo, string(d))
 		if err == nil && n == 0 {
 			err = fmt.Errorf("blob %s in %s: %w", d, repo, storage.ErrNotFound)

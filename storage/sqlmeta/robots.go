@@ -15,7 +15,7 @@ import (
 //	        created, created_by
 
 func (s *Store) CreateRobot(ctx context.Context, r *storage.Robot, evs ...storage.Event) error {
-	return s.writeQueued(ctx, "create robot", func(ctx context.Context, tx *sql.Tx, queued *int64) error {
+	return s.writeQueued(ctx, "create robot", func(ctx context.Context, tx *sql.Tx, queued *queuedRows) error {
 		n, err := s.exec(ctx, tx, qCreateRobot, r.Name, r.SecretHash, r.Rules, nanos(r.ExpiresAt),
 			boolInt(r.Disabled), nanos(r.Created), r.CreatedBy)
 		if err == nil && n == 0 {
@@ -63,7 +63,7 @@ func (s *Store) DeleteRobot(ctx context.Context, name string, evs ...storage.Eve
 
 // robotWrite runs one statement on an existing robot and records evs.
 func (s *Store) robotWrite(ctx context.Context, what, name string, evs []storage.Event, q *Query, args ...any) error {
-	var queued int64
+	var queued queuedRows
 	err := s.write(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
 		n, err := s.exec(ctx, tx, q, args...)
 		if err != nil {

@@ -82,7 +82,7 @@ func (s *Store) DeleteUpload(ctx context.Context, id string) error {
 func (s *Store) FinishUpload(ctx context.Context, id, repo string, d digest.Digest, size int64, evs ...storage.Event) error {
 	now := time.Now().UnixNano()
 	recorded := false
-	var queued int64
+	var queued queuedRows
 	err := s.write(ctx, "finish upload", func(ctx context.Context, tx *sql.Tx) error {
 		recorded = false
 		rid, err := s.ensureRepo(ctx, tx, repo)
@@ -100,7 +100,7 @@ func (s *Store) FinishUpload(ctx context.Context, id, repo string, d digest.Dige
 		return s.recordEvents(ctx, tx, evs, &queued)
 	})
 	if !recorded {
-		queued = 0
+		queued = queuedRows{}
 	}
 	return s.committed(ctx, err, queued)
 }
