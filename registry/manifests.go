@@ -158,23 +158,30 @@ func (r *Registry) checkReferences(ctx context.Context, repo string, m *storage.
 		}
 		return present, nil
 	}
+	var claimed []int64
 	for _, l := range doc.Blobs() {
 		// Foreign layers are not pushed to the registry: they live at their URLs.
 		if oci.NonDistributable(l.MediaType) {
 			continue
 		}
-		d := digest.Digest(l.Digest)
-		size, err := r.meta.BlobSize(ctx, repo, d)
-		if errors.Is(err, storage.ErrNotFound) {
+		present = append(present, digest.Digest(l.Digest))
+		claimed = append(claimed, *l.Size)
+	}
+	if len(present) == 0 {
+		return nil, nil
+	}
+	// One read for all of them: a read each was a round trip each.
+	sizes, err := r.meta.BlobSizes(ctx, repo, present)
+	if err != nil {
+		return nil, err
+	}
+	for i, d := range present {
+		switch {
+		case sizes[i] < 0:
 			return nil, oci.Errorf(oci.ErrManifestBlobUnknown, "blob %s is not in repository %s", d, repo)
+		case sizes[i] != claimed[i]:
+			return nil, invalidManifest("descriptor of %s says %d bytes, stored blob has %d", d, claimed[i], sizes[i])
 		}
-		if err != nil {
-			return nil, err
-		}
-		if size != *l.Size {
-			return nil, invalidManifest("descriptor of %s says %d bytes, stored blob has %d", d, *l.Size, size)
-		}
-		present = append(present, d)
 	}
 	return present, nil
 }

@@ -341,6 +341,10 @@ type Blobs interface {
 	LinkBlob(ctx context.Context, repo string, d digest.Digest, size int64, evs ...Event) error
 	// BlobSize returns the size of d as linked into repo, or ErrNotFound.
 	BlobSize(ctx context.Context, repo string, d digest.Digest) (int64, error)
+	// BlobSizes is BlobSize of each of ds, in their order, -1 for one not
+	// linked into repo: the references of a manifest in one read, not one
+	// per blob.
+	BlobSizes(ctx context.Context, repo string, ds []digest.Digest) ([]int64, error)
 	// UnlinkBlob removes d from repo (the bytes stay for GC); ErrNotFound if absent.
 	UnlinkBlob(ctx context.Context, repo string, d digest.Digest, evs ...Event) error
 	// FindBlob returns some repository that has d linked, and its size, or ErrNotFound.

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -139,6 +140,39 @@ var blobCases = []testCase{
 		is(t, err, storage.ErrNotFound, "BlobSize of an unlinked digest")
 		_, err = s.BlobSize(ctx(t), "nope", dg("a"))
 		is(t, err, storage.ErrNotFound, "BlobSize in an unknown repository")
+	}},
+	{"BlobSizesInOneRead", func(t *testing.T, s storage.Store) {
+		// More digests than one query asks for (sqlmeta: 8), one twice,
+		// some not linked here (one linked elsewhere only).
+		var ds []digest.Digest
+		var want []int64
+		for i := range 11 {
+			d := dg(fmt.Sprint("s", i))
+			ds = append(ds, d)
+			switch {
+			case i%4 == 3:
+				link(t, s, "elsewhere", d, 7)
+				want = append(want, -1)
+			default:
+				link(t, s, "r", d, int64(100+i))
+				want = append(want, int64(100+i))
+			}
+		}
+		ds = append(ds, dg("s1"), dg("never"))
+		want = append(want, 101, -1)
+		got, err := s.BlobSizes(ctx(t), "r", ds)
+		ok(t, err, "BlobSizes")
+		if !slices.Equal(got, want) {
+			t.Fatalf("BlobSizes = %v, want %v", got, want)
+		}
+		got, err = s.BlobSizes(ctx(t), "nope", ds[:2])
+		ok(t, err, "BlobSizes in an unknown repository")
+		if !slices.Equal(got, []int64{-1, -1}) {
+			t.Fatalf("BlobSizes in an unknown repository = %v, want none linked", got)
+		}
+		if got, err := s.BlobSizes(ctx(t), "r", nil); err != nil || len(got) != 0 {
+			t.Fatalf("BlobSizes of nothing = %v, %v", got, err)
+		}
 	}},
 	{"BlobsIsolatedPerRepository", func(t *testing.T, s storage.Store) {
 		link(t, s, "a", dg("x"), 1)

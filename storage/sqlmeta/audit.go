@@ -240,7 +240,7 @@ var (
 	// Details are stored canonical (AuditDetailsJSON), so equal strings
 	// are equal details.
 	qLastAuditDetails = query(`SELECT details FROM audit_log WHERE action = ? AND target = ? ORDER BY id DESC LIMIT 1`)
-	qAuditInsert      = auditInserts()
+	qAuditInsert      = queriesUpTo(auditRows, auditInsertText)
 	qScanAudit        = query(`SELECT ` + auditColumns + ` FROM audit_log WHERE id > ? ORDER BY id LIMIT ?`)
 	// One prepared statement per combination of filters, so each keeps a
 	// plan that uses the right index.
@@ -256,15 +256,6 @@ const (
 	auditFields = 9
 	auditRows   = 4
 )
-
-// auditInserts registers the inserts of 1 to auditRows audit records.
-func auditInserts() []*Query {
-	out := make([]*Query, auditRows)
-	for i := range out {
-		out[i] = query(auditInsertText(i + 1))
-	}
-	return out
-}
 
 func auditInsertText(rows int) string {
 	row := "(?" + strings.Repeat(", ?", auditFields-1) + ")"

@@ -335,7 +335,7 @@ func scanChange(sc interface{ Scan(...any) error }, e *storage.Event, extra ...a
 var (
 	// One row per event and registered consumer, for 1 to eventRows
 	// events (queueEventsText).
-	qQueueEvents   = queueEvents()
+	qQueueEvents   = queriesUpTo(eventRows, queueEventsText)
 	qAddConsumer   = query(`INSERT INTO event_consumers (name) VALUES (?) ON CONFLICT (name) DO NOTHING`)
 	qClearSkips    = query(`DELETE FROM event_consumer_skips WHERE consumer = ?`)
 	qAddSkip       = query(`INSERT INTO event_consumer_skips (consumer, action) VALUES (?, ?) ON CONFLICT DO NOTHING`)
@@ -358,14 +358,6 @@ const (
 	eventFields = 6
 	eventRows   = 4
 )
-
-func queueEvents() []*Query {
-	out := make([]*Query, eventRows)
-	for i := range out {
-		out[i] = query(queueEventsText(i + 1))
-	}
-	return out
-}
 
 // queueEventsText queues n events (at, actor, action, target, digest,
 // details each, then the consumer to leave out) for every consumer that

@@ -116,24 +116,69 @@ func (s *Store) PutManifest(ctx context.Context, m *storage.Manifest, tags []str
 // SHARE): a collector's sweep locks the row it deletes FOR UPDATE, so one
 // of the two waits for the other and then sees what it did. Under SQLite
 // writes are serial.
+//
+// Blobs are looked up first, up to presentRows per statement (a round
+// trip each on PostgreSQL, where a read per reference was most of a PUT's
+// transaction), then what is not a blob among the manifests.
 func (s *Store) lockPresent(ctx context.Context, tx *sql.Tx, id int64, repo string, ds []digest.Digest) error {
 	ds = slices.Clone(ds)
 	slices.Sort(ds) // one lock order for every put
-	for _, d := range slices.Compact(ds) {
-		var one int
-		err := s.row(ctx, tx, qPresentBlob, id, string(d)).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			err = s.row(ctx, tx, qPresentManifest, id, string(d)).Scan(&one)
-		}
-		if errors.Is(err, sql.ErrNoRows) {
-			return &storage.RefGoneError{Repo: repo, Digest: d}
-		}
+	missing, err := s.lockRows(ctx, tx, qPresentBlobs, id, slices.Compact(ds))
+	if err == nil && len(missing) > 0 {
+		missing, err = s.lockRows(ctx, tx, qPresentManifests, id, missing)
+	}
+	if err == nil && len(missing) > 0 {
+		err = &storage.RefGoneError{Repo: repo, Digest: missing[0]}
+	}
+	return err
+}
+
+// lockRows runs qs (by count of digests) over ds, sorted, in chunks, and
+// returns those of ds it found no row of, in order.
+func (s *Store) lockRows(ctx context.Context, tx *sql.Tx, qs []*Query, id int64, ds []digest.Digest) ([]digest.Digest, error) {
+	var missing []digest.Digest
+	for chunk := range slices.Chunk(ds, presentRows) {
+		rows, err := s.rows(ctx, tx, qs[len(chunk)-1], digestArgs(id, chunk)...)
 		if err != nil {
-			return err
+			return nil, err
+		}
+		found := make(map[digest.Digest]bool, len(chunk))
+		for rows.Next() {
+			var d string
+			if err := rows.Scan(&d); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			found[digest.Digest(d)] = true
+		}
+		if err := errors.Join(rows.Close(), rows.Err()); err != nil {
+			return nil, err
+		}
+		for _, d := range chunk {
+			if !found[d] {
+				missing = append(missing, d)
+			}
 		}
 	}
-	return nil
+	return missing, nil
 }
+
+// presentRows is how many references one statement of lockPresent looks
+// up: an image manifest's config and its few layers in one.
+const presentRows = 8
+
+// digestArgs is first, then ds, as the arguments of a statement.
+func digestArgs(first any, ds []digest.Digest) []any {
+	args := make([]any, 0, len(ds)+1)
+	args = append(args, first)
+	for _, d := range ds {
+		args = append(args, string(d))
+	}
+	return args
+}
+
+// inDigests is a list of n placeholders for `digest IN (...)`.
+func inDigests(n int) string { return "(?" + strings.Repeat(", ?", n-1) + ")" }
 
 // recordWith applies the index changes of a registry write and records
 // its events, then those of the index changes, setting *all to every
@@ -431,8 +476,13 @@ var (
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (repo_id, digest) DO UPDATE SET pushed = excluded.pushed`)
 	// The put's Present digests, locked against a collector's sweep.
-	qPresentBlob     = query(`SELECT 1 FROM blobs WHERE repo_id = ? AND digest = ?{{forshare}}`)
-	qPresentManifest = query(`SELECT 1 FROM manifests WHERE repo_id = ? AND digest = ?{{forshare}}`)
+	// In digest order, which is the order their rows are locked in.
+	qPresentBlobs = queriesUpTo(presentRows, func(n int) string {
+		return `SELECT digest FROM blobs WHERE repo_id = ? AND digest IN ` + inDigests(n) + ` ORDER BY digest{{forshare}}`
+	})
+	qPresentManifests = queriesUpTo(presentRows, func(n int) string {
+		return `SELECT digest FROM manifests WHERE repo_id = ? AND digest IN ` + inDigests(n) + ` ORDER BY digest{{forshare}}`
+	})
 	// Records the first push and answers its time in one round trip: the
 	// no-op update on a conflict is what makes RETURNING answer the row
 	// already there (DO NOTHING returns none).

@@ -3,7 +3,9 @@ package sqlmeta
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/packreg/packreg/digest"
@@ -85,6 +87,42 @@ func (s *Store) BlobSize(ctx context.Context, repo string, d digest.Digest) (int
 	return size, s.fail("blob size", err)
 }
 
+func (s *Store) BlobSizes(ctx context.Context, repo string, ds []digest.Digest) ([]int64, error) {
+	sizes := make([]int64, len(ds))
+	at := make(map[digest.Digest][]int, len(ds)) // a digest may be listed twice
+	for i, d := range ds {
+		sizes[i] = -1
+		at[d] = append(at[d], i)
+	}
+	for chunk := range slices.Chunk(ds, blobSizeRows) {
+		rows, err := s.rows(ctx, s.r, qBlobSizes[len(chunk)-1], digestArgs(repo, chunk)...)
+		if err != nil {
+			return nil, s.fail("blob sizes", err)
+		}
+		for rows.Next() {
+			var (
+				d    string
+				size int64
+			)
+			if err := rows.Scan(&d, &size); err != nil {
+				rows.Close()
+				return nil, s.fail("blob sizes", err)
+			}
+			for _, i := range at[digest.Digest(d)] {
+				sizes[i] = size
+			}
+		}
+		if err := errors.Join(rows.Close(), rows.Err()); err != nil {
+			return nil, s.fail("blob sizes", err)
+		}
+	}
+	return sizes, nil
+}
+
+// blobSizeRows is how many digests one query of BlobSizes asks for: a
+// manifest's config and its few layers in one.
+const blobSizeRows = 8
+
 func (s *Store) UnlinkBlob(ctx context.Context, repo string, d digest.Digest, evs ...storage.Event) error {
 	return s.writeQueued(ctx, "unlink blob", func(ctx context.Context, tx *sql.Tx, queued *queuedRows) error {
 		n, err := s.exec(ctx, tx, qUnlinkBlob, repo, string(d))
@@ -139,6 +177,10 @@ var (
 			ON CONFLICT (repo_id, digest) DO UPDATE SET linked = excluded.linked`)
 	qBlobSize = query(`SELECT b.size FROM blobs b JOIN repositories r ON r.id = b.repo_id
 		WHERE r.name = ? AND b.digest = ?`)
+	qBlobSizes = queriesUpTo(blobSizeRows, func(n int) string {
+		return `SELECT b.digest, b.size FROM blobs b JOIN repositories r ON r.id = b.repo_id
+		WHERE r.name = ? AND b.digest IN ` + inDigests(n)
+	})
 	qUnlinkBlob = query(`DELETE FROM blobs
 			WHERE repo_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?`)
 	qFindBlob = query(`SELECT r.name, b.size FROM blobs b JOIN repositories r ON r.id = b.repo_id

@@ -53,6 +53,17 @@ func query(text string) *Query {
 	return q
 }
 
+// queriesUpTo registers text(1) to text(n): a statement for each count of
+// rows (or values) it takes, so that a few of them cost one round trip,
+// not one each. The result is indexed by the count minus one.
+func queriesUpTo(n int, text func(int) string) []*Query {
+	out := make([]*Query, n)
+	for i := range out {
+		out[i] = query(text(i + 1))
+	}
+	return out
+}
+
 // Store implements storage.Store, every role of the metadata store, over
 // database/sql.
 type Store struct {
