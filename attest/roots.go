@@ -48,10 +48,14 @@ const (
 	rootNameText = "1 to 63 of a-z 0-9 . _ -, starting with a letter or digit"
 )
 
-var rootNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+// rootNameRE is compiled on first use (a trusted root added), not held
+// from the server's start: the bounded repetition makes a ~50 KB program.
+var rootNameRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+})
 
 func checkRootName(n string) error {
-	if !rootNameRE.MatchString(n) {
+	if !rootNameRE().MatchString(n) {
 		return fmt.Errorf("%w: trusted root name %q: %s", ErrInvalid, clip(n), rootNameText)
 	}
 	return nil

@@ -36,14 +36,21 @@ type Htpasswd struct {
 }
 
 // dummyHash is checked for unknown users, so a wrong name costs as much
-// as a wrong password (no user enumeration by timing).
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("packreg: no such user"), bcrypt.DefaultCost)
+// as a wrong password (no user enumeration by timing). It is made when
+// the first htpasswd file is loaded, not at package init: a bcrypt at
+// init cost every start of every command ~100 ms of CPU, with or
+// without htpasswd configured.
+var dummyHash = sync.OnceValue(func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("packreg: no such user"), bcrypt.DefaultCost)
+	return h
+})
 
 // LoadHtpasswd reads the file at path; any line that is not a bcrypt
 // entry is an error naming its line (never its content: it holds a hash).
 func LoadHtpasswd(path string) (*Htpasswd, error) {
 	h := &Htpasswd{path: path, key: make([]byte, 32)}
 	rand.Read(h.key)
+	dummyHash() // now, so the first unknown user costs no more than the next
 	if err := h.reload(true); err != nil {
 		return nil, err
 	}
@@ -115,7 +122,7 @@ func (h *Htpasswd) Verify(user, pass string) bool {
 	seen, cached := h.verified[user]
 	h.mu.Unlock()
 	if !ok {
-		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(pass))
+		_ = bcrypt.CompareHashAndPassword(dummyHash(), []byte(pass))
 		return false
 	}
 	if cached && hmac.Equal(seen[:], sum[:]) {

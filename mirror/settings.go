@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/packreg/packreg/internal/netguard"
@@ -76,7 +77,11 @@ func (d *Duration) UnmarshalText(b []byte) error {
 
 func on(b *bool) bool { return b == nil || *b }
 
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+// nameRE is compiled on first use (a mirror added or changed), not held
+// from the server's start: the bounded repetition makes a ~50 KB program.
+var nameRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+})
 
 // Limits on what a remote may be asked to do.
 const (
@@ -95,7 +100,7 @@ func (s *Settings) check(kind string) error {
 	s.Kind = kind
 	var errs []string
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
-	if !nameRE.MatchString(s.Name) {
+	if !nameRE().MatchString(s.Name) {
 		bad("name %q: want 1 to 63 lowercase letters, digits, '.', '_' or '-'", clip(s.Name))
 	}
 	u, err := url.Parse(s.URL)
