@@ -21,7 +21,9 @@
 //     GET rates with p50/p99 latency for 1 and 16 concurrent clients;
 //   - tag listing latency in a 10,000-tag repository and manifest PUT cost in
 //     a repository with 10 tags against one with 100,000;
-//   - the server's RSS sampled during the largest push, and its VmHWM;
+//   - the server's RSS sampled during the largest push, and its VmHWM; at
+//     the end, its RSS split into anonymous and file-backed (the binary's
+//     pages, whose count depends on the page cache's folios);
 //   - an offline bundle of 1 GiB of packs: its export through the REST API
 //     into a file, and its import into a second, empty server until it is
 //     published, in MB/s next to the disk write limit measured just before,

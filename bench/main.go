@@ -435,6 +435,14 @@ func (b *bench) runBackend(ctx context.Context, bin string, s backendSpec, work 
 	if kb, err := srv.peakKB(); err == nil {
 		b.set(secMemory, "VmHWM over the whole run", fmtKB(kb))
 	}
+	// VmHWM counts the binary's mapped pages, and how many of them a
+	// touch maps depends on the page cache (Linux 6.18 maps a whole large
+	// folio: a binary just written by the linker showed ~6 MiB more at
+	// idle than the same file read back from disk), so the split says how
+	// much of the peak is the process's own memory.
+	if kb, err := statusKB(srv.pid(), "RssAnon", "RssFile"); err == nil {
+		b.set(secMemory, "VmRSS at the end: anonymous, file-backed (the binary)", fmtKB(kb[0])+", "+fmtKB(kb[1]))
+	}
 	endSide()
 	return errors.Join(append(errs, b.errs...)...)
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -146,29 +147,35 @@ func (s *server) logTail(n int) string {
 
 // memKB reads VmRSS and VmHWM (KiB) from /proc/PID/status.
 func (s *server) memKB() (rss, hwm int64, err error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", s.pid()))
+	v, err := statusKB(s.pid(), "VmRSS", "VmHWM")
+	return v[0], v[1], err
+}
+
+// statusKB reads the values (KiB) of keys from /proc/PID/status, in the
+// order of keys; a key the file does not have is an error.
+func statusKB(pid int, keys ...string) ([]int64, error) {
+	out := make([]int64, len(keys))
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, 0, err
+		return out, err
 	}
 	defer f.Close()
+	found := 0
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
+		if i := slices.Index(keys, k); ok && i >= 0 {
+			out[i], _ = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			found++
 		}
-		var dst *int64
-		switch k {
-		case "VmRSS":
-			dst = &rss
-		case "VmHWM":
-			dst = &hwm
-		default:
-			continue
-		}
-		*dst, _ = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 	}
-	return rss, hwm, sc.Err()
+	if err := sc.Err(); err != nil {
+		return out, err
+	}
+	if found != len(keys) {
+		return out, fmt.Errorf("/proc/%d/status: want %v, found %d of them", pid, keys, found)
+	}
+	return out, nil
 }
 
 // resetHWM sets VmHWM back to the current RSS (clear_refs value 5), so the
