@@ -90,10 +90,15 @@ type Store struct {
 	// obs, when set (ObserveOps), times every statement and commit.
 	obs atomic.Pointer[storage.OpObserver]
 
-	// Group commit: writers hand ops to one loop goroutine.
+	// Group commit: writers hand ops to one loop goroutine, unless one is
+	// alone (group.go). wmu is held by whoever runs a write transaction,
+	// the loop or a lone writer, and for good by Close; writers counts
+	// the writes in submit.
 	ops      chan *writeOp
 	quit     chan struct{}
 	loopDone chan struct{}
+	wmu      sync.Mutex
+	writers  atomic.Int64
 
 	// relaxed: the writer connection may commit without waiting for the
 	// disk (beginTx).
@@ -152,6 +157,9 @@ func (s *Store) Close() error {
 		if s.quit != nil {
 			close(s.quit)
 			<-s.loopDone
+			// Wait for a lone writer's transaction; never unlocked, so no
+			// write starts on the pools being closed.
+			s.wmu.Lock()
 		}
 		s.closeStmts()
 		if s.r != s.w {
