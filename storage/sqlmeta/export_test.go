@@ -18,3 +18,6 @@ func MigrateTo(ctx context.Context, db *sql.DB, d Dialect, version int) error {
 	s := &Store{w: db, r: db, d: d}
 	return s.migrateTo(ctx, version)
 }
+
+// Writers is how many writes are in the group commit's submit.
+func (s *Store) Writers() int64 { return s.writers.Load() }
