@@ -42,8 +42,7 @@ func (s *Store) submit(ctx context.Context, fn txFunc, relaxed bool) error {
 			s.wmu.Unlock()
 			return fmt.Errorf("%w: store closed", storage.ErrUnavailable)
 		}
-		s.runBatch([]*writeOp{op})
-		s.wmu.Unlock()
+		s.runLone(op)
 		return <-op.done
 	}
 	// ops is unbuffered: once the send succeeds the loop owns op and always
@@ -56,6 +55,15 @@ func (s *Store) submit(ctx context.Context, fn txFunc, relaxed bool) error {
 		return ctx.Err()
 	}
 	return <-op.done
+}
+
+// runLone runs op as a batch of one on the caller's goroutine, which holds
+// wmu. A body that panics (net/http recovers a handler's panic) must not
+// keep the writer connection in its transaction or wmu locked: runBatch
+// rolls back, this unlocks.
+func (s *Store) runLone(op *writeOp) {
+	defer s.wmu.Unlock()
+	s.runBatch([]*writeOp{op})
 }
 
 func (s *Store) groupLoop() {
@@ -108,6 +116,12 @@ func (s *Store) runBatch(ops []*writeOp) {
 		answer(err)
 		return
 	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = tx.Rollback()
+			panic(p)
+		}
+	}()
 	single := len(ops) == 1
 	for i, op := range ops {
 		if err := op.ctx.Err(); err != nil {

@@ -175,3 +175,45 @@ func TestCloseWaitsForALoneWrite(t *testing.T) {
 		t.Fatalf("write after Close: err = %v, want ErrUnavailable", err)
 	}
 }
+
+// A lone write whose body panics (a handler's panic, which net/http
+// recovers) rolls back and frees the writer: the next write works.
+func TestLoneWritePanicFreesTheWriter(t *testing.T) {
+	// Not openGroup: Close would wait for good on a writer left in its
+	// transaction, so this test closes the store only once it is free.
+	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("the body's panic did not reach the caller")
+			}
+		}()
+		_ = s.Write(t.Context(), func(ctx context.Context, tx *sql.Tx) error {
+			if err := insertLease("panicked")(ctx, tx); err != nil {
+				return err
+			}
+			panic("boom")
+		})
+	}()
+	// A writer left in its transaction would block the next write for
+	// good (its BEGIN waits for the one connection): bound the wait.
+	done := make(chan error, 1)
+	go func() { done <- s.Write(t.Context(), insertLease("next")) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("write after a panicking one: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("write after a panicking one still waits for the writer after 30s")
+	}
+	defer s.Close()
+	for name, want := range map[string]int{"panicked": 0, "next": 1} {
+		if c := leaseCount(t, s, name); c != want {
+			t.Errorf("%s: %d rows, want %d", name, c, want)
+		}
+	}
+}
