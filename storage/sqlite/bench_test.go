@@ -46,27 +46,34 @@ func BenchmarkPutManifest(b *testing.B) {
 	for _, clients := range []int{1, 16} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
 			s := openBench(b)
-			var next atomic.Int64
-			var wg sync.WaitGroup
 			b.ResetTimer()
-			for range clients {
-				wg.Go(func() {
-					for {
-						i := int(next.Add(1)) - 1
-						if i >= b.N {
-							return
-						}
-						if err := s.PutManifest(b.Context(), benchManifest("bench/repo", i), []string{fmt.Sprint("v", i)}, storage.PutManifestOptions{}); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				})
-			}
-			wg.Wait()
+			fromClients(b, clients, func(i int) error {
+				return s.PutManifest(b.Context(), benchManifest("bench/repo", i), []string{fmt.Sprint("v", i)}, storage.PutManifestOptions{})
+			})
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "puts/s")
 		})
 	}
+}
+
+// fromClients runs op(0) to op(b.N-1) from that many goroutines.
+func fromClients(b *testing.B, clients int, op func(i int) error) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= b.N {
+					return
+				}
+				if err := op(i); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func BenchmarkGetManifest(b *testing.B) {
@@ -155,26 +162,11 @@ func BenchmarkLinkBlob(b *testing.B) {
 	for _, clients := range []int{1, 16} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
 			s := openBench(b)
-			var next atomic.Int64
-			var wg sync.WaitGroup
 			before := rusage(b)
 			b.ResetTimer()
-			for range clients {
-				wg.Go(func() {
-					for {
-						i := int(next.Add(1)) - 1
-						if i >= b.N {
-							return
-						}
-						d := digest.FromBytes(digest.SHA256, fmt.Appendf(nil, "blob %d", i))
-						if err := s.LinkBlob(b.Context(), "bench/repo", d, 1024); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				})
-			}
-			wg.Wait()
+			fromClients(b, clients, func(i int) error {
+				return s.LinkBlob(b.Context(), "bench/repo", digest.FromBytes(digest.SHA256, fmt.Appendf(nil, "blob %d", i)), 1024)
+			})
 			b.StopTimer()
 			after := rusage(b)
 			n := float64(b.N)

@@ -55,7 +55,8 @@
 // failure, deadlock) are retried, then reported as ErrUnavailable.
 //
 // With Options.GroupCommit, concurrent writes share one transaction, each
-// in a savepoint (group.go): SQLite pays one fsync for many writers.
+// in a savepoint (group.go): SQLite pays one fsync for many writers. A
+// write with no other about runs on its caller's goroutine, not the loop's.
 //
 // sqlmeta knows records, not HTTP or OCI: it imports storage and the
 // leaves digest and oci only, never registry, pack, attest, mirror,
