@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -154,26 +155,40 @@ func (s *server) memKB() (rss, hwm int64, err error) {
 // statusKB reads the values (KiB) of keys from /proc/PID/status, in the
 // order of keys; a key the file does not have is an error.
 func statusKB(pid int, keys ...string) ([]int64, error) {
-	out := make([]int64, len(keys))
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	name := fmt.Sprintf("/proc/%d/status", pid)
+	f, err := os.Open(name)
 	if err != nil {
-		return out, err
+		return make([]int64, len(keys)), err
 	}
 	defer f.Close()
+	return parseKB(f, name, keys...)
+}
+
+// parseKB reads the values of keys from a /proc text of "Key:  1234 kB"
+// lines (status, meminfo), in the order of keys. A key missing or a value
+// that is not a number is an error, so a report row is never a silent zero.
+func parseKB(r io.Reader, name string, keys ...string) ([]int64, error) {
+	out := make([]int64, len(keys))
 	found := 0
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), ":")
-		if i := slices.Index(keys, k); ok && i >= 0 {
-			out[i], _ = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			found++
+		i := slices.Index(keys, k)
+		if !ok || i < 0 {
+			continue
 		}
+		n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		if err != nil {
+			return out, fmt.Errorf("%s %s: %w", name, k, err)
+		}
+		out[i] = n
+		found++
 	}
 	if err := sc.Err(); err != nil {
 		return out, err
 	}
 	if found != len(keys) {
-		return out, fmt.Errorf("/proc/%d/status: want %v, found %d of them", pid, keys, found)
+		return out, fmt.Errorf("%s: want %v, found %d of them", name, keys, found)
 	}
 	return out, nil
 }

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"strconv"
 	"syscall"
 	"time"
 )
@@ -75,25 +73,8 @@ func dirtyBytes() (int64, error) {
 // parseDirty sums the Dirty and Writeback lines of a /proc/meminfo text
 // ("Dirty:  1234 kB"), in bytes; both must be there.
 func parseDirty(meminfo []byte) (int64, error) {
-	var sum int64
-	found := 0
-	sc := bufio.NewScanner(bytes.NewReader(meminfo))
-	for sc.Scan() {
-		f := bytes.Fields(sc.Bytes())
-		if len(f) < 2 || (string(f[0]) != "Dirty:" && string(f[0]) != "Writeback:") {
-			continue
-		}
-		kb, err := strconv.ParseInt(string(f[1]), 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("meminfo %s: %w", f[0], err)
-		}
-		sum += kb << 10
-		found++
-	}
-	if found != 2 {
-		return 0, fmt.Errorf("meminfo: no Dirty and Writeback lines")
-	}
-	return sum, sc.Err()
+	v, err := parseKB(bytes.NewReader(meminfo), "/proc/meminfo", "Dirty", "Writeback")
+	return (v[0] + v[1]) << 10, err
 }
 
 // settle is the bench's wait before a push sample or a write-limit run; a
