@@ -59,6 +59,26 @@ var Dialect = sqlmeta.Dialect{
 			`ALTER TABLE event_queue_new RENAME TO event_queue`,
 			`CREATE INDEX event_queue_consumer ON event_queue (consumer, id)`,
 		},
+		// A rowid table keeps its rows in a b-tree of its own and the
+		// primary key (repo_id, digest) in an index beside it: each link
+		// (every blob push) wrote a page of both, and the WAL frame of
+		// each, besides blobs_digest's. WITHOUT ROWID the rows live in
+		// the primary key's b-tree: a page, and its frame, fewer per link.
+		17: {
+			`CREATE TABLE blobs_new (
+				repo_id {{int}} NOT NULL REFERENCES repositories (id),
+				digest  {{name}} NOT NULL,
+				size    {{int}} NOT NULL,
+				created {{int}} NOT NULL,
+				linked  {{int}} NOT NULL DEFAULT 0,
+				PRIMARY KEY (repo_id, digest)
+			) WITHOUT ROWID`,
+			`INSERT INTO blobs_new (repo_id, digest, size, created, linked)
+				SELECT repo_id, digest, size, created, linked FROM blobs`,
+			`DROP TABLE blobs`,
+			`ALTER TABLE blobs_new RENAME TO blobs`,
+			`CREATE INDEX blobs_digest ON blobs (digest)`,
+		},
 	},
 }
 

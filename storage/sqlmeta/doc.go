@@ -43,6 +43,8 @@
 //	             AUTOINCREMENT ids, never given twice
 //	16 events.go event_consumer_skips: the actions never queued for a
 //	             consumer (storage.Outbox.AddEventConsumer's skip)
+//	17 repos.go  SQLite only (its Dialect.Steps): blobs again, WITHOUT
+//	             ROWID, a page fewer written per link
 //
 // Times are Unix nanoseconds (0 is the zero time); lease expiry uses the
 // database clock so replicas agree. Name, tag and digest columns compare

@@ -2,8 +2,10 @@ package sqlmeta_test
 
 import (
 	"database/sql"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -181,5 +183,65 @@ func TestMigration11KeysVouchForSignatures(t *testing.T) {
 	}
 	if !k.HasUsage(storage.KeyUsageSignatures) || k.HasUsage(storage.KeyUsageBundles) || len(k.Usage) != 1 {
 		t.Fatalf("usage of a key from before migration 11: %v", k.Usage)
+	}
+}
+
+// A SQLite database written before migration 17 keeps its blob links,
+// their sizes and times, in a blobs table rebuilt WITHOUT ROWID, where a
+// link writes one b-tree page fewer (storage/sqlite's Dialect.Steps).
+func TestMigration17KeepsBlobLinksWithoutRowid(t *testing.T) {
+	path, db := sqliteAt(t, 16)
+	ctx := t.Context()
+	a := digest.FromBytes(digest.SHA256, []byte("a"))
+	b := digest.FromBytes(digest.SHA256, []byte("b"))
+	if _, err := db.ExecContext(ctx, `INSERT INTO repositories (id, name) VALUES (1, 'acme/rules'), (2, 'acme/other')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO blobs (repo_id, digest, size, created, linked)
+		VALUES (1, ?, 3, 10, 20), (2, ?, 5, 11, 21)`, string(a), string(b)); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if size, err := s.BlobSize(ctx, "acme/rules", a); err != nil || size != 3 {
+		t.Fatalf("blob a after migration: size %d, %v", size, err)
+	}
+	if repo, size, err := s.FindBlob(ctx, b); err != nil || repo != "acme/other" || size != 5 {
+		t.Fatalf("FindBlob(b) after migration: %s %d %v", repo, size, err)
+	}
+	if _, err := s.BlobSize(ctx, "acme/rules", b); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("blob b in acme/rules after migration: %v, want not found", err)
+	}
+	if err := s.LinkBlob(ctx, "acme/rules", b, 5); err != nil {
+		t.Fatal(err)
+	}
+	if size, err := s.BlobSize(ctx, "acme/rules", b); err != nil || size != 5 {
+		t.Fatalf("blob b linked after migration: size %d, %v", size, err)
+	}
+	db2, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db2.Close()
+	var times string
+	if err := db2.QueryRowContext(ctx, `SELECT group_concat(created || '/' || linked, ' ') FROM
+		(SELECT created, linked FROM blobs WHERE digest IN (?, ?) AND created < 100 ORDER BY created)`, string(a), string(b)).Scan(&times); err != nil || times != "10/20 11/21" {
+		t.Fatalf("created/linked after migration: %q %v, want the rows' own", times, err)
+	}
+	var ddl string
+	if err := db2.QueryRowContext(ctx, `SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'blobs'`).Scan(&ddl); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.ToUpper(ddl), "WITHOUT ROWID") {
+		t.Fatalf("blobs after migration 17 is a rowid table:\n%s", ddl)
+	}
+	var idx int
+	if err := db2.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = 'blobs_digest' AND tbl_name = 'blobs'`).Scan(&idx); err != nil || idx != 1 {
+		t.Fatalf("blobs_digest after migration: %d %v", idx, err)
 	}
 }

@@ -497,6 +497,10 @@ var migrations = [][]string{
 			PRIMARY KEY (consumer, action)
 		)`,
 	},
+	// Nothing shared: SQLite rebuilds blobs WITHOUT ROWID, so that a
+	// link writes its row into the primary key's b-tree alone
+	// (storage/sqlite's Dialect.Steps).
+	17: {},
 }
 
 // indexDepthBackfill raises the stored indexes' depth from 2 up to max.
