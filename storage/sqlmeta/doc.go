@@ -56,6 +56,12 @@
 // storage.ErrUnavailable; lost races inside the database (serialization
 // failure, deadlock) are retried, then reported as ErrUnavailable.
 //
+// A repository's row is never deleted (one whose content is all gone
+// stays, and no longer counts): the store remembers the ids it saw
+// committed and writes into those repositories without reading the id
+// again (repoids.go). A statement that deleted repositories would have to
+// forget them first.
+//
 // With Options.GroupCommit, concurrent writes share one transaction, each
 // in a savepoint (group.go): SQLite pays one fsync for many writers. A
 // write with no other about runs on its caller's goroutine, not the loop's.

@@ -61,9 +61,10 @@ func (s *Store) PutManifest(ctx context.Context, m *storage.Manifest, tags []str
 		}
 	}
 	var evs []storage.Event
-	return s.writeQueued(ctx, "put manifest", func(ctx context.Context, tx *sql.Tx, queued *queuedRows) error {
-		id, err := s.ensureRepo(ctx, tx, m.Repo)
-		if err != nil {
+	var id int64
+	err = s.writeQueued(ctx, "put manifest", func(ctx context.Context, tx *sql.Tx, queued *queuedRows) error {
+		var err error
+		if id, err = s.ensureRepo(ctx, tx, m.Repo); err != nil {
 			return err
 		}
 		if err := s.lockPresent(ctx, tx, id, m.Repo, o.Present); err != nil {
@@ -109,6 +110,7 @@ func (s *Store) PutManifest(ctx context.Context, m *storage.Manifest, tags []str
 		}
 		return s.recordWith(ctx, tx, o.Events, o.Index, &evs, queued)
 	})
+	return s.repos.remember(err, m.Repo, id)
 }
 
 // lockPresent makes sure each of ds is a blob linked into, or a manifest

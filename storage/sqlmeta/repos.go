@@ -45,9 +45,10 @@ func (s *Store) LinkBlob(ctx context.Context, repo string, d digest.Digest, size
 // linkBlob is LinkBlob, then after (when set) in the same transaction.
 func (s *Store) linkBlob(ctx context.Context, repo string, d digest.Digest, size int64, evs []storage.Event, after func(context.Context, *sql.Tx) error) error {
 	now := time.Now().UnixNano()
-	return s.writeQueued(ctx, "link blob", func(ctx context.Context, tx *sql.Tx, queued *queuedRows) error {
-		id, err := s.ensureRepo(ctx, tx, repo)
-		if err != nil {
+	var id int64
+	err := s.writeQueued(ctx, "link blob", func(ctx context.Context, tx *sql.Tx, queued *queuedRows) error {
+		var err error
+		if id, err = s.ensureRepo(ctx, tx, repo); err != nil {
 			return err
 		}
 		if _, err = s.exec(ctx, tx, qLinkBlob, id, string(d), size, now, now); err != nil {
@@ -61,6 +62,7 @@ func (s *Store) linkBlob(ctx context.Context, repo string, d digest.Digest, size
 		}
 		return nil
 	})
+	return s.repos.remember(err, repo, id)
 }
 
 var _ storage.LinkConfirmer = (*Store)(nil)

@@ -103,6 +103,9 @@ type Store struct {
 	// relaxed: the writer connection may commit without waiting for the
 	// disk (beginTx).
 	relaxed atomic.Bool
+
+	// repos: the ids of repositories seen committed (ensureRepo).
+	repos repoIDs
 }
 
 var (
@@ -479,8 +482,13 @@ func (s *Store) repoID(ctx context.Context, q querier, repo string) (int64, erro
 	return id, err
 }
 
-// ensureRepo returns the id of repo, creating the repository first if needed.
+// ensureRepo returns the id of repo, creating the repository first if
+// needed. An id the store has seen committed is not read again (repoIDs):
+// the caller passes it to s.repos.remember once its write returns.
 func (s *Store) ensureRepo(ctx context.Context, tx *sql.Tx, repo string) (int64, error) {
+	if id, ok := s.repos.get(repo); ok {
+		return id, nil
+	}
 	id, err := s.repoID(ctx, tx, repo)
 	if !errors.Is(err, sql.ErrNoRows) {
 		return id, err

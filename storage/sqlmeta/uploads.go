@@ -83,10 +83,11 @@ func (s *Store) FinishUpload(ctx context.Context, id, repo string, d digest.Dige
 	now := time.Now().UnixNano()
 	recorded := false
 	var queued queuedRows
+	var rid int64
 	err := s.write(ctx, "finish upload", func(ctx context.Context, tx *sql.Tx) error {
 		recorded = false
-		rid, err := s.ensureRepo(ctx, tx, repo)
-		if err != nil {
+		var err error
+		if rid, err = s.ensureRepo(ctx, tx, repo); err != nil {
 			return err
 		}
 		if _, err := s.exec(ctx, tx, qLinkBlob, rid, string(d), size, now, now); err != nil {
@@ -102,7 +103,7 @@ func (s *Store) FinishUpload(ctx context.Context, id, repo string, d digest.Dige
 	if !recorded {
 		queued = queuedRows{}
 	}
-	return s.committed(ctx, err, queued)
+	return s.committed(ctx, s.repos.remember(err, repo, rid), queued)
 }
 
 // StaleUploads reads the updated index, oldest first, so repeated calls by
