@@ -6,11 +6,13 @@ import (
 	"net/url"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/internal/teststores"
 	"github.com/packreg/packreg/storage"
 	"github.com/packreg/packreg/storage/metatest"
@@ -122,5 +124,49 @@ func TestUnreachableIsUnavailable(t *testing.T) {
 	s.Close()
 	if _, err := s.ResolveTag(ctx, "r", "t"); !errors.Is(err, storage.ErrUnavailable) {
 		t.Fatalf("ResolveTag after Close = %v, want ErrUnavailable", err)
+	}
+}
+
+// A blob link that queues an event costs no round trip more than one
+// that queues none: the link and its queue rows go in one statement (a
+// writable CTE). The link's event is then pending for a consumer.
+func TestLinkAndItsEventsInOneStatement(t *testing.T) {
+	testDSN(t)
+	ctx := t.Context()
+	s := open(t, freshSchema(t))
+	defer s.Close()
+	if err := s.AddEventConsumer(ctx, "watcher"); err != nil {
+		t.Fatal(err)
+	}
+	var statements atomic.Int64
+	s.ObserveOps(func(op string, _ time.Duration, _ error) {
+		if op == "exec" || op == "query" {
+			statements.Add(1)
+		}
+	})
+	count := func(blob string, evs ...storage.Event) int64 {
+		t.Helper()
+		before := statements.Load()
+		d := digest.FromBytes(digest.SHA256, []byte(blob))
+		if err := s.LinkBlob(ctx, "acme/rules", d, 1, evs...); err != nil {
+			t.Fatal(err)
+		}
+		return statements.Load() - before
+	}
+	count("first") // the repository's creation, and its id remembered
+	quiet := count("quiet")
+	loud := count("loud", storage.Event{Action: "blob.push", Target: "acme/rules", Digest: digest.FromBytes(digest.SHA256, []byte("loud"))})
+	if loud != quiet {
+		t.Fatalf("statements of a link: %d with an event, %d without; want as many", loud, quiet)
+	}
+	evs, err := s.PendingEvents(ctx, "watcher", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || evs[0].Action != "blob.push" || evs[0].Digest != digest.FromBytes(digest.SHA256, []byte("loud")) {
+		t.Fatalf("pending for the watcher: %+v, want the one blob.push", evs)
+	}
+	if size, err := s.BlobSize(ctx, "acme/rules", digest.FromBytes(digest.SHA256, []byte("loud"))); err != nil || size != 1 {
+		t.Fatalf("blob linked with its event: size %d, %v", size, err)
 	}
 }

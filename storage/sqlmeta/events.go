@@ -32,7 +32,21 @@ import (
 // rows queued (set, not added to: a retried body starts over), says there
 // is anything to drain.
 func (s *Store) recordEvents(ctx context.Context, tx *sql.Tx, evs []storage.Event, queued *queuedRows) error {
+	return s.recordEventsLed(ctx, tx, nil, nil, evs, queued)
+}
+
+// recordEventsLed is recordEvents whose first statement also runs lead, a
+// data-modifying statement with leadArgs, in its WITH clause (leadTexts):
+// a round trip fewer, on a dialect with Dialect.WritableCTE only. lead
+// nil: recordEvents. With no events, lead runs alone.
+func (s *Store) recordEventsLed(ctx context.Context, tx *sql.Tx, lead []string, leadArgs []any, evs []storage.Event, queued *queuedRows) error {
 	*queued = queuedRows{}
+	if lead != nil && len(evs) == 0 {
+		start := time.Now()
+		_, err := tx.ExecContext(ctx, lead[0], leadArgs...)
+		s.observe("exec", start, err)
+		return err
+	}
 	if len(evs) == 0 {
 		return nil
 	}
@@ -58,7 +72,20 @@ func (s *Store) recordEvents(ctx context.Context, tx *sql.Tx, evs []storage.Even
 	for first := 0; first < len(evs); first += eventRows {
 		k := min(len(evs)-first, eventRows)
 		chunk := append(slices.Clip(args[first*eventFields:(first+k)*eventFields]), exclude)
-		n, err := s.exec(ctx, tx, qQueueEvents[k-1], chunk...)
+		var (
+			n   int64
+			err error
+		)
+		if first == 0 && lead != nil {
+			start := time.Now()
+			var res sql.Result
+			if res, err = tx.ExecContext(ctx, lead[k], append(slices.Clip(leadArgs), chunk...)...); err == nil {
+				n, err = res.RowsAffected()
+			}
+			s.observe("exec", start, err)
+		} else {
+			n, err = s.exec(ctx, tx, qQueueEvents[k-1], chunk...)
+		}
 		if err != nil {
 			return fmt.Errorf("record event %s %s: %w", evs[first].Action, evs[first].Target, err)
 		}
@@ -358,6 +385,26 @@ const (
 	eventFields = 6
 	eventRows   = 4
 )
+
+// leadTexts is, for a dialect with Dialect.WritableCTE, the statements
+// that run q (a data-modifying statement) and then queue k events
+// (queueEventsText) in one, at index k; index 0 is q alone. nil for the
+// other dialects, whose WITH holds no INSERT.
+func (s *Store) leadTexts(q *Query) []string {
+	if !s.d.WritableCTE {
+		return nil
+	}
+	out := make([]string, eventRows+1)
+	out[0] = s.sql(q.text)
+	for k := 1; k <= eventRows; k++ {
+		queue, ok := strings.CutPrefix(queueEventsText(k), "WITH ")
+		if !ok {
+			panic("sqlmeta: queueEventsText does not start with WITH")
+		}
+		out[k] = s.sql("WITH lead AS (" + q.text + "), " + queue)
+	}
+	return out
+}
 
 // queueEventsText queues n events (at, actor, action, target, digest,
 // details each, then the consumer to leave out) for every consumer that

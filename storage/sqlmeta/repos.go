@@ -51,10 +51,14 @@ func (s *Store) linkBlob(ctx context.Context, repo string, d digest.Digest, size
 		if id, err = s.ensureRepo(ctx, tx, repo); err != nil {
 			return err
 		}
-		if _, err = s.exec(ctx, tx, qLinkBlob, id, string(d), size, now, now); err != nil {
-			return err
+		link := []any{id, string(d), size, now, now}
+		if s.linkQueue != nil {
+			// One round trip for the link and its events' queue rows.
+			err = s.recordEventsLed(ctx, tx, s.linkQueue, link, evs, queued)
+		} else if _, err = s.exec(ctx, tx, qLinkBlob, link...); err == nil {
+			err = s.recordEvents(ctx, tx, evs, queued)
 		}
-		if err := s.recordEvents(ctx, tx, evs, queued); err != nil {
+		if err != nil {
 			return err
 		}
 		if after != nil {

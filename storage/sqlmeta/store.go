@@ -73,6 +73,9 @@ type Store struct {
 	text []string // Query.idx -> this dialect's SQL
 	// auditLast: the audit inserts that set the head too (auditLastTexts).
 	auditLast []string
+	// linkQueue: a blob link and its events' queue rows in one statement
+	// (leadTexts), on a dialect with WritableCTE.
+	linkQueue []string
 	wstmt     []*sql.Stmt // Query.idx -> prepared on the writer (Options.Prepare)
 	rstmt     []*sql.Stmt // Query.idx -> prepared on the readers, SELECTs only
 	closed    atomic.Bool
@@ -137,6 +140,7 @@ func New(ctx context.Context, db *sql.DB, d Dialect, opts Options) (*Store, erro
 		s.text[i] = s.sql(q.text)
 	}
 	s.auditLast = s.auditLastTexts()
+	s.linkQueue = s.leadTexts(qLinkBlob)
 	if opts.Prepare {
 		if err := s.prepare(ctx); err != nil {
 			s.closeStmts()
