@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gorilla/mux"
@@ -74,6 +76,35 @@ func TestOpenAPIServed(t *testing.T) {
 	got, _ := json.Marshal(served)
 	if string(got) != string(want) {
 		t.Error("the served document is not openapi.yaml")
+	}
+}
+
+// TestOpenAPIServedOnFirstUse: the document is converted on the first
+// request, so a fresh server's first requests, arriving together, all get
+// the whole document (run with -race).
+func TestOpenAPIServedOnFirstUse(t *testing.T) {
+	want, err := openAPIDocument()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := edgeApp(t, nil)
+	const clients = 8
+	bodies := make([][]byte, clients)
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Go(func() {
+			w := send(h, "GET", "/api/v1/openapi.json", nil)
+			if w.Code != 200 {
+				t.Errorf("client %d: %d %s", i, w.Code, w.Body)
+			}
+			bodies[i] = w.Body.Bytes()
+		})
+	}
+	wg.Wait()
+	for i, b := range bodies {
+		if !bytes.Equal(b, want) {
+			t.Errorf("client %d: %d bytes, not the %d-byte document", i, len(b), len(want))
+		}
 	}
 }
 
