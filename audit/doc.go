@@ -17,15 +17,16 @@
 // second transaction right after the commit (the outbox drain,
 // storage.Outbox.AuditEvents) cost every write a second commit and fsync,
 // about a tenth of a manifest PUT's CPU on SQLite. On PostgreSQL the head
-// row's lock is now held until each writing commit, so writes from every
-// replica take turns there for the length of a commit; the drain took the
-// same lock for a commit of its own after each write, so that is no new
-// wait; and a write that waits for the head longer than a second (a large
-// drain, an operator's lock) queues its events in the outbox instead, in
-// its own transaction still, and Watch's listener records them after the
-// commit. The outbox also carries what an earlier run queued, and the
-// events of stores that cannot append inline: Flush at start and Run
-// record them.
+// row's lock is held until each inline writer's commit, so inline writers
+// take turns there for the length of a commit: a write appends inline
+// only when it is its replica's only write under way, and otherwise (or
+// when the head stays locked longer than a second: another replica, an
+// operator) queues its events in the outbox, in its own transaction
+// still, commits alongside the others, and Watch's listener records them
+// after the commit, before the client has its answer: the listeners of
+// writes that commit together share one drain, one turn at the head. The
+// outbox also carries what an earlier run queued, and the events of
+// stores that cannot append inline: Flush at start and Run record them.
 //
 // Records live in the metadata store (storage.AuditLog), one hash chain
 // for the whole registry; storage.VerifyAudit is the verification. Pack

@@ -50,8 +50,8 @@ func NewRecorder(log Log, logger *slog.Logger) *Recorder {
 func (r *Recorder) Watch() {
 	if in, ok := r.log.(storage.InlineAuditor); ok {
 		// Little is queued for the trail from now on: what a write queues
-		// when the chain head stays locked (PostgreSQL) is drained below,
-		// right after its commit, as before.
+		// while another is under way or the chain head stays locked
+		// (PostgreSQL) is drained below, right after its commit.
 		in.AuditInline()
 	}
 	r.log.OnEvents(func(ctx context.Context) {

@@ -63,11 +63,14 @@ type Outbox interface {
 	// CountPendingEvents is how many events consumer has not acknowledged.
 	CountPendingEvents(ctx context.Context, consumer string) (int64, error)
 	// AuditEvents appends the audit records of up to n events pending for
-	// AuditConsumer (none once the store audits inline, InlineAuditor,
-	// but what was queued before) (n <= 0: a default batch) and acknowledges them, in
-	// one transaction under the chain head's lock: each event becomes
+	// AuditConsumer (few once the store audits inline, InlineAuditor) (n
+	// <= 0: a default batch) and acknowledges them, in one transaction,
+	// extending the chain under its head's lock: each event becomes
 	// exactly one record, however many drains run at once (replicas too).
-	// It returns how many it recorded.
+	// It returns how many it recorded; a call that ran while another of
+	// the same store did may share that one's successor, which records
+	// what both were called for, and then returns 0 unless the shared
+	// drain took n events (the counts add up to what was recorded).
 	AuditEvents(ctx context.Context, n int) (int, error)
 	// OnEvents registers fn, called after every commit that queued events
 	// for a consumer (not after one whose events every consumer skips or
@@ -83,14 +86,17 @@ type Outbox interface {
 // InlineAuditor is an Outbox that can append the audit records of the
 // events it records in the transaction that records them, instead of
 // queueing them for AuditConsumer: a change and its record then commit
-// together, in one commit, and nothing is left for AuditEvents but what
-// was queued before (by an earlier start, or by a replica that does not
-// record inline). The chain and its head lock are those of AppendAudit:
-// the head is extended last in the writing transaction, after the
-// writer's own row locks.
+// together, in one commit, and little is left for AuditEvents: what was
+// queued before (by an earlier start, or by a replica that does not
+// record inline), and what a store whose writers would wait for each
+// other at the chain head queues instead (PostgreSQL, while another
+// write of the store is under way). The chain and its head lock are
+// those of AppendAudit: the head is extended last in the writing
+// transaction, after the writer's own row locks.
 type InlineAuditor interface {
 	// AuditInline makes every later write record its events' audit
-	// records in its own transaction. It cannot be undone.
+	// records in its own transaction, or queue them for AuditConsumer
+	// there when the store says so (above). It cannot be undone.
 	AuditInline()
 }
 

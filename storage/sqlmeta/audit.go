@@ -251,10 +251,12 @@ var (
 
 // auditFields is the number of audit_log's columns (auditColumns), and
 // auditRows how many rows one insert writes at most: a write records one
-// event per change and one per tag it moves, rarely more.
+// event per change and one per tag it moves, rarely more, but a drain
+// appends the events of every write that queued while the head was taken
+// (tens under load), each statement a round trip at the head.
 const (
 	auditFields = 9
-	auditRows   = 4
+	auditRows   = 32
 )
 
 func auditInsertText(rows int) string {

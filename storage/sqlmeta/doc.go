@@ -62,6 +62,11 @@
 // again (repoids.go). A statement that deleted repositories would have to
 // forget them first.
 //
+// Audit records are appended in the writing transaction once AuditInline
+// ran; on PostgreSQL only by a write that is its store's only one under
+// way, the others queue theirs for the drain, which concurrent writers
+// share (auditturn.go).
+//
 // With Options.GroupCommit, concurrent writes share one transaction, each
 // in a savepoint (group.go): SQLite pays one fsync for many writers. A
 // write with no other about runs on its caller's goroutine, not the loop's.

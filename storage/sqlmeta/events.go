@@ -1,6 +1,7 @@
 package sqlmeta
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -50,7 +51,9 @@ func (s *Store) recordEventsLed(ctx context.Context, tx *sql.Tx, lead []string, 
 	if len(evs) == 0 {
 		return nil
 	}
-	inline := s.auditInline.Load()
+	// Inline unless another transaction of this store is at the chain
+	// head (auditturn.go).
+	inline := s.auditInline.Load() && s.appendsInline(ctx)
 	exclude := "" // no consumer has an empty name (AddEventConsumer)
 	if inline {
 		exclude = storage.AuditConsumer
@@ -131,8 +134,12 @@ type queuedRows struct {
 }
 
 // nothingForAudit marks the context of the listeners of a commit that
-// queued nothing for the audit trail (see AuditEvents).
-type nothingForAudit struct{}
+// queued nothing for the audit trail, queuedForAudit of one that queued
+// some (see AuditEvents).
+type (
+	nothingForAudit struct{}
+	queuedForAudit  struct{}
+)
 
 // appendInline appends recs in tx, waiting for the chain head's lock at
 // most as long as Dialect.AuditLockWait allows; busy reports a wait cut
@@ -194,7 +201,9 @@ func (s *Store) committed(ctx context.Context, err error, queued queuedRows) err
 	if err != nil || queued.rows == 0 {
 		return err
 	}
-	if !queued.audit {
+	if queued.audit {
+		ctx = context.WithValue(ctx, queuedForAudit{}, true)
+	} else {
 		ctx = context.WithValue(ctx, nothingForAudit{}, true)
 	}
 	s.lmu.Lock()
@@ -265,15 +274,18 @@ func (s *Store) CountPendingEvents(ctx context.Context, consumer string) (int64,
 // auditBatch is the default number of events AuditEvents records at once.
 const auditBatch = 256
 
-// AuditEvents takes the chain head's lock first, then reads the pending
-// events: a concurrent drain (another replica) waits for the lock and then
-// sees this one's acknowledgements, so no event is recorded twice.
+// AuditEvents deletes the pending events it records, in the transaction
+// that appends their records: a concurrent drain (another replica) that
+// picked the same rows waits for their locks, then skips them, so no
+// event is recorded twice. Drains of this store take turns, and those
+// called while one runs share the next (drainTurns).
 func (s *Store) AuditEvents(ctx context.Context, n int) (int, error) {
 	if n <= 0 {
 		n = auditBatch
 	}
-	// Nothing queued is the rule once writes record inline (AuditInline),
-	// and a drain that finds nothing must not cost a write transaction
+	// Little is queued once writes record inline (AuditInline): what
+	// writes queue while another is under way (auditturn.go), and a drain
+	// that finds nothing must not cost a write transaction
 	// (and a commit) after every change. An event committed after this
 	// read is drained by its own writer's listeners, or by the next Run.
 	// A drain woken by a write that queued nothing for the trail (it
@@ -283,20 +295,35 @@ func (s *Store) AuditEvents(ctx context.Context, n int) (int, error) {
 	if ctx.Value(nothingForAudit{}) != nil {
 		return 0, nil
 	}
-	var one int
-	switch err := s.row(ctx, s.r, qAnyEvent, storage.AuditConsumer).Scan(&one); {
-	case errors.Is(err, sql.ErrNoRows):
-		return 0, nil
-	case err != nil:
-		return 0, s.fail("audit events", err)
+	return s.drains.do(ctx, n, s.auditEvents)
+}
+
+// auditEvents is one drain of AuditEvents. While it runs, this store's
+// writes queue their events rather than wait for the head behind it.
+func (s *Store) auditEvents(ctx context.Context, n int) (int, error) {
+	// A drain woken by a write that queued for the trail does not look
+	// first: there is something, unless a drain took it meanwhile, and
+	// then the transaction deletes nothing and appends nothing.
+	if ctx.Value(queuedForAudit{}) == nil {
+		var one int
+		switch err := s.row(ctx, s.r, qAnyEvent, storage.AuditConsumer).Scan(&one); {
+		case errors.Is(err, sql.ErrNoRows):
+			return 0, nil
+		case err != nil:
+			return 0, s.fail("audit events", err)
+		}
 	}
+	s.auditHeld.Add(1)
+	defer s.auditHeld.Add(-1)
 	var done int
 	err := s.write(ctx, "audit events", func(ctx context.Context, tx *sql.Tx) error {
 		done = 0
-		if _, err := s.exec(ctx, tx, qAuditLock); err != nil {
-			return fmt.Errorf("audit head: %w", err)
-		}
-		rows, err := s.rows(ctx, tx, qPendingEvents, storage.AuditConsumer, n)
+		// Taken and acknowledged in one statement (a round trip per event
+		// was most of a drain's time), before the head's lock is taken:
+		// a concurrent drain (another replica) that picked the same rows
+		// waits for their locks and then skips them, deleted, so each
+		// event is taken once; the appends keep the head's order.
+		rows, err := s.rows(ctx, tx, qTakeEvents, storage.AuditConsumer, storage.AuditConsumer, n)
 		if err != nil {
 			return err
 		}
@@ -304,17 +331,13 @@ func (s *Store) AuditEvents(ctx context.Context, n int) (int, error) {
 		if err != nil || len(evs) == 0 {
 			return err
 		}
+		slices.SortFunc(evs, func(a, b storage.Event) int { return cmp.Compare(a.ID, b.ID) })
 		recs := make([]*storage.AuditRecord, len(evs))
 		for i := range evs {
 			recs[i] = evs[i].AuditRecord()
 		}
 		if err := s.appendAudit(ctx, tx, recs); err != nil {
 			return err
-		}
-		for _, e := range evs {
-			if _, err := s.exec(ctx, tx, qAckEvent, e.ID, storage.AuditConsumer); err != nil {
-				return err
-			}
 		}
 		done = len(evs)
 		return nil
@@ -371,6 +394,10 @@ var (
 	qAckEvent    = query(`DELETE FROM event_queue WHERE id = ? AND consumer = ?`)
 	qCountEvents = query(`SELECT count(*) FROM event_queue WHERE consumer = ?`)
 	qAnyEvent    = query(`SELECT 1 FROM event_queue WHERE consumer = ? LIMIT 1`)
+	// The oldest n events of a consumer, deleted: read and acknowledged at
+	// once (RETURNING gives them in no particular order).
+	qTakeEvents = query(`DELETE FROM event_queue WHERE consumer = ? AND id IN (SELECT id FROM event_queue
+		WHERE consumer = ? ORDER BY id LIMIT ?) RETURNING id, at, actor, action, target, digest, details`)
 	// One consumer's row: the audit trail's when its head stayed locked.
 	qQueueEventFor = query(`INSERT INTO event_queue (consumer, at, actor, action, target, digest, details)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`)

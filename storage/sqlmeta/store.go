@@ -89,6 +89,13 @@ type Store struct {
 	// auditInline: writes append their events' audit records themselves
 	// (AuditInline) instead of queueing them for the audit consumer.
 	auditInline atomic.Bool
+	// auditHeld counts this store's transactions at the chain head (inline
+	// appenders and drains), inflight its writes under way, when they
+	// choose between appending inline and queueing (auditturn.go);
+	// drains take turns.
+	auditHeld atomic.Int64
+	inflight  atomic.Int64
+	drains    drainTurns
 
 	// obs, when set (ObserveOps), times every statement and commit.
 	obs atomic.Pointer[storage.OpObserver]
@@ -433,6 +440,8 @@ func (s *Store) writeAs(ctx context.Context, op string, fn txFunc, relaxed bool)
 func (s *Store) Writes() int64 { return s.writes.Load() }
 
 func (s *Store) runTx(ctx context.Context, fn txFunc, relaxed bool) error {
+	ctx, done := s.withHeadTurn(ctx)
+	defer done()
 	tx, err := s.beginTx(ctx, relaxed)
 	if err != nil {
 		return err

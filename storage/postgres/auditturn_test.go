@@ -1,0 +1,200 @@
+package postgres_test
+
+import (
+	"context"
+	"database/sql"
+	"testing"
+	"time"
+
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/storage"
+	"github.com/packreg/packreg/storage/sqlmeta"
+)
+
+// A write appends its audit records inline only when no other transaction
+// of its store is under way: otherwise it would wait for the chain head's
+// lock, which every inline writer holds until its commit, and writers
+// would commit one after another. It queues its events for the trail
+// instead, in its own transaction, and commits without the head.
+
+func pgEvent(action, target string) storage.Event {
+	return storage.Event{Actor: "t", Action: action, Target: target}
+}
+
+func pgDigest(s string) digest.Digest { return digest.FromBytes(digest.SHA256, []byte(s)) }
+
+// holdLock runs stmt in a transaction of its own, kept open until the
+// test ends, and returns a function counting the sessions that wait for
+// it, directly or in line behind another waiter of the same row.
+func holdLock(t *testing.T, s *sqlmeta.Store, stmt string) (blocked func() int, release func()) {
+	t.Helper()
+	ctx := t.Context()
+	holder, err := s.DB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { holder.Rollback() })
+	var pid int
+	if err := holder.QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := holder.ExecContext(ctx, stmt); err != nil {
+		t.Fatal(err)
+	}
+	blocked = func() int {
+		var n int
+		err := s.ReadDB().QueryRowContext(ctx, `WITH RECURSIVE b (pid) AS (SELECT $1::int UNION
+			SELECT a.pid FROM pg_stat_activity a JOIN b ON b.pid = ANY(pg_blocking_pids(a.pid)))
+			SELECT count(*) - 1 FROM b`, pid).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	release = func() {
+		if err := holder.Rollback(); err != nil && err != sql.ErrTxDone {
+			t.Fatal(err)
+		}
+	}
+	return blocked, release
+}
+
+// waitFor polls cond, a condition on the database, until it holds.
+func waitFor(cond func() bool) {
+	for !cond() {
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// writeWithoutWaiting runs write and fails the test if, before it
+// returns, more than already sessions wait behind the lock (the chain
+// head's) that blocked counts.
+func writeWithoutWaiting(t *testing.T, blocked func() int, already int, write func() error) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- write() }()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			return
+		default:
+			if blocked() > already {
+				t.Fatal("the write waits for the chain head")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
+func auditQueue(t *testing.T, s *sqlmeta.Store) []string {
+	t.Helper()
+	evs, err := s.PendingEvents(t.Context(), storage.AuditConsumer, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range evs {
+		out = append(out, e.Target)
+	}
+	return out
+}
+
+func verifiedChain(t *testing.T, s *sqlmeta.Store, records int64) {
+	t.Helper()
+	v, err := storage.VerifyAudit(t.Context(), s)
+	if err != nil || !v.OK || v.Head.ID != records {
+		t.Fatalf("VerifyAudit = %+v, %v; want a verified chain of %d records", v, err, records)
+	}
+}
+
+// Behind a drain of its own store, kept at the head by a session that
+// holds the head's lock. Before, the write waited for the head's lock up
+// to lock_timeout, a second.
+func TestWriteQueuesWhileItsStoreDrainsAtTheHead(t *testing.T) {
+	s := open(t, freshSchema(t))
+	t.Cleanup(func() { s.Close() }) // after the lock holders' (cleanups run last first)
+	ctx := t.Context()
+	// Queued before inline auditing, so that the drain has work and goes
+	// for the head.
+	if err := s.LinkBlob(ctx, "r", pgDigest("a"), 1, pgEvent("blob.push", "a")); err != nil {
+		t.Fatal(err)
+	}
+	s.AuditInline()
+	blocked, release := holdLock(t, s, `UPDATE audit_head SET seq = seq WHERE id = 1`)
+	type result struct {
+		n   int
+		err error
+	}
+	drained := make(chan result, 1)
+	go func() {
+		n, err := s.AuditEvents(ctx, 0)
+		drained <- result{n, err}
+	}()
+	waitFor(func() bool { return blocked() == 1 }) // the drain waits for the head
+
+	writeWithoutWaiting(t, blocked, 1, func() error {
+		return s.LinkBlob(ctx, "r", pgDigest("b"), 1, pgEvent("blob.push", "b"))
+	})
+	if q := auditQueue(t, s); len(q) != 2 || q[1] != "b" {
+		t.Fatalf("queued for the trail: %v; want the first push and b's", q)
+	}
+	release()
+	// The drain took what was queued before it went for the head.
+	if r := <-drained; r.err != nil || r.n != 1 {
+		t.Fatalf("the drain that waited = %d, %v; want the first push recorded", r.n, r.err)
+	}
+	if n, err := s.AuditEvents(ctx, 0); err != nil || n != 1 {
+		t.Fatalf("the next drain = %d, %v; want b's push recorded", n, err)
+	}
+	verifiedChain(t, s, 2)
+}
+
+// Alongside another write of its store that is under way (here waiting
+// for a tag's row, which a session holds). Before, it appended inline.
+func TestWriteQueuesWhileAnotherWriteIsUnderWay(t *testing.T) {
+	s := open(t, freshSchema(t))
+	t.Cleanup(func() { s.Close() }) // after the lock holders' (cleanups run last first)
+	ctx := t.Context()
+	s.AuditInline()
+	if err := s.LinkBlob(ctx, "r", pgDigest("cfg"), 1); err != nil {
+		t.Fatal(err)
+	}
+	put := func(body string) error {
+		m := &storage.Manifest{Repo: "r", Digest: pgDigest(body), MediaType: "application/vnd.oci.image.manifest.v1+json",
+			Size: int64(len(body)), Payload: []byte(body), Refs: []digest.Digest{pgDigest("cfg")}}
+		return s.PutManifest(ctx, m, []string{"v"}, storage.PutManifestOptions{Present: m.Refs,
+			Events: []storage.Event{pgEvent("manifest.push", body), pgEvent("tag.move", "r:v")}})
+	}
+	// Alone, a write appends inline.
+	if err := put("m0"); err != nil {
+		t.Fatal(err)
+	}
+	if q := auditQueue(t, s); len(q) != 0 {
+		t.Fatalf("a lone write queued for the trail: %v", q)
+	}
+	verifiedChain(t, s, 2)
+
+	blocked, release := holdLock(t, s, `SELECT 1 FROM tags WHERE name = 'v' FOR UPDATE`)
+	moved := make(chan error, 1)
+	go func() { moved <- put("m1") }()
+	waitFor(func() bool { return blocked() == 1 }) // the put waits for its tag
+
+	writeWithoutWaiting(t, blocked, 1, func() error {
+		return s.LinkBlob(ctx, "r", pgDigest("b"), 1, pgEvent("blob.push", "b"))
+	})
+	if q := auditQueue(t, s); len(q) != 1 || q[0] != "b" {
+		t.Fatalf("queued for the trail: %v; want b's push", q)
+	}
+	release()
+	if err := <-moved; err != nil {
+		t.Fatal(err)
+	}
+	// m1's put, alone again by its end, appended inline.
+	if n, err := s.AuditEvents(context.WithoutCancel(ctx), 0); err != nil || n != 1 {
+		t.Fatalf("AuditEvents = %d, %v; want b's push recorded", n, err)
+	}
+	verifiedChain(t, s, 5)
+}

@@ -1,0 +1,153 @@
+package sqlmeta
+
+import (
+	"context"
+	"sync"
+)
+
+// Taking turns at the chain head (PostgreSQL). A write that appends its
+// audit records inline holds the head's row lock until its commit, so
+// inline writers of every replica commit one after another, each waiting
+// out the others' round trips and WAL flushes: at 16 clients a manifest
+// PUT waited there most of its time, with the CPU idle. So a write
+// appends inline only when it is its store's only write under way and no
+// drain of the store is at the head; otherwise it queues its events for
+// the audit consumer, in its own transaction still (a crash loses
+// neither), and commits without the head, alongside the other writers
+// (PostgreSQL flushes concurrent commits' WAL together). The drain that
+// records them (audit.Recorder's, on the writer's goroutine after its
+// commit, before the client has its answer) takes the head once for
+// every event queued meanwhile: drains of this store take turns
+// (drainTurns), and those called while one runs share the next. A lone
+// write still costs one transaction. Between replicas the lock_timeout of
+// Dialect.AuditLockWait still applies.
+
+// headTurn is one write transaction's place at the head: whether it
+// decided yet, and whether it appends inline (holding one of auditHeld,
+// which counts the store's inline appenders and drains; inflight counts
+// its writes under way).
+type headTurn struct {
+	decided, inline bool
+}
+
+type headTurnKey struct{}
+
+// withHeadTurn gives a write transaction of an inline-auditing PostgreSQL
+// store its headTurn; done ends it after the commit or rollback. Other
+// stores' writes carry none and always append inline (SQLite's one
+// writer holds the head anyway).
+func (s *Store) withHeadTurn(ctx context.Context) (context.Context, func()) {
+	if s.d.AuditLockWait == "" || !s.auditInline.Load() {
+		return ctx, func() {}
+	}
+	t := &headTurn{}
+	s.inflight.Add(1)
+	return context.WithValue(ctx, headTurnKey{}, t), func() {
+		s.inflight.Add(-1)
+		if t.inline {
+			s.auditHeld.Add(-1)
+		}
+	}
+}
+
+// appendsInline says whether the write of ctx appends its audit records
+// itself: yes when it has no headTurn, or it is its store's only write
+// under way and nobody of the store is at the head; the same answer for
+// every call within one transaction, so a write's records stay in order.
+func (s *Store) appendsInline(ctx context.Context) bool {
+	t, _ := ctx.Value(headTurnKey{}).(*headTurn)
+	if t == nil {
+		return true
+	}
+	if !t.decided {
+		t.decided = true
+		t.inline = s.auditHeld.Add(1) == 1 && s.inflight.Load() == 1
+		if !t.inline {
+			s.auditHeld.Add(-1)
+		}
+	}
+	return t.inline
+}
+
+// drainTurns runs the audit drains of a store one at a time. A drain that
+// arrives while one runs waits and shares the next with every other that
+// arrived meanwhile: each caller gets a drain that began after it called
+// (so it sees the events committed before), and under load one
+// transaction at the head records many writes' events instead of one
+// each.
+type drainTurns struct {
+	mu        sync.Mutex
+	cur, next *drain // the one running, the one waiting for it
+}
+
+// drain is one run of the drain function: what it was asked (up to n
+// events) and what it did, once done is closed.
+type drain struct {
+	n    int
+	done chan struct{}
+	got  int
+	err  error
+}
+
+// do runs fn(ctx, n) now, or shares the next run. Only the caller that
+// ran it reports what a run recorded: the others report 0, so that counts
+// add up to what was recorded, and share runs until one found less than n
+// (the queue as it was when they called is drained). A caller asking for
+// another n than the waiting run's runs alone ("up to n" must hold).
+func (g *drainTurns) do(ctx context.Context, n int, fn func(context.Context, int) (int, error)) (int, error) {
+	for {
+		got, shared, err := g.turn(ctx, n, fn)
+		if !shared || err != nil || got < n {
+			if shared {
+				got = 0
+			}
+			return got, err
+		}
+	}
+}
+
+// turn is one run of do: shared says another caller ran it.
+func (g *drainTurns) turn(ctx context.Context, n int, fn func(context.Context, int) (int, error)) (got int, shared bool, err error) {
+	g.mu.Lock()
+	if g.cur == nil {
+		d := &drain{n: n, done: make(chan struct{})}
+		g.cur = d
+		g.mu.Unlock()
+		g.run(ctx, d, fn)
+		return d.got, false, d.err
+	}
+	if d := g.next; d != nil {
+		g.mu.Unlock()
+		if d.n != n {
+			got, err := fn(ctx, n)
+			return got, false, err
+		}
+		select {
+		case <-d.done:
+			return d.got, true, d.err
+		case <-ctx.Done():
+			return 0, true, ctx.Err()
+		}
+	}
+	// The first to wait runs the next drain for all who join it.
+	d := &drain{n: n, done: make(chan struct{})}
+	prev := g.cur
+	g.next = d
+	g.mu.Unlock()
+	<-prev.done // run makes d current before closing it
+	g.run(ctx, d, fn)
+	return d.got, false, d.err
+}
+
+// run runs d, then hands the turn to the drain waiting, if any.
+// Deferred: a panic in fn (recovered by net/http) must not leave the
+// turn taken for good.
+func (g *drainTurns) run(ctx context.Context, d *drain, fn func(context.Context, int) (int, error)) {
+	defer func() {
+		g.mu.Lock()
+		g.cur, g.next = g.next, nil
+		g.mu.Unlock()
+		close(d.done)
+	}()
+	d.got, d.err = fn(ctx, d.n)
+}
