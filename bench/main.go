@@ -180,7 +180,16 @@ func run(ctx context.Context, o options) (err error) {
 	} else if bin, err = filepath.Abs(bin); err != nil {
 		return err
 	}
+	for _, b := range []string{bin, o.distribution} {
+		if b == "" {
+			continue
+		}
+		if err := evictBinary(b); err != nil {
+			return fmt.Errorf("evict %s from the page cache: %w", b, err)
+		}
+	}
 	rep := newReport(o, bin, binaryVersion(bin))
+	rep.note("the servers' binaries were written out and dropped from the page cache before the run, so they start from pages read back from disk, as a deployed binary does (freshly written by go build, the kernel maps more of a binary per touch, and VmHWM read ~5 MiB higher)")
 	rep.command, rep.commit = command(), gitCommit(ctx)
 	if o.distribution != "" {
 		rep.distribution = o.distribution + " (" + distVersion(ctx, o.distribution) + ")"
