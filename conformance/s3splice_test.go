@@ -43,8 +43,8 @@ func TestS3SplicedPull(t *testing.T) {
 }
 
 // TestDiskPullToLoopbackClient: a disk blob pulled by a client on the
-// server's host (which packreg copies to instead of using sendfile)
-// reaches crane and ranged GETs byte-exact.
+// server's host (sent with sendfile, whole or a range) reaches crane and
+// ranged GETs byte-exact.
 func TestDiskPullToLoopbackClient(t *testing.T) {
 	crane := needTool(t, "crane")
 	s := startServer(t)

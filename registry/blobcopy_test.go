@@ -113,63 +113,31 @@ func (w *fileWriter) ReadFrom(r io.Reader) (int64, error) {
 }
 
 // TestBlobBodyFileKeepsSendfile: a disk blob, whole or a range, reaches
-// the writer's ReadFrom as the file, so the kernel sends it, for a client
-// on another host (httptest's requests come from 192.0.2.1).
+// the writer's ReadFrom as the file, so the kernel sends it, to a client
+// on another host and on this one (a loopback client was once given a
+// copy instead: README, Benchmarks, pulls on loopback).
 func TestBlobBodyFileKeepsSendfile(t *testing.T) {
 	h := newRegistry(t)
 	data := bytes.Repeat([]byte("x"), 100000)
 	d := pushBlob(t, h, "copy/file", data)
-	for _, rg := range []string{"", "bytes=5-"} {
-		req := httptest.NewRequest("GET", "/v2/copy/file/blobs/"+d.String(), nil)
-		if rg != "" {
-			req.Header.Set("Range", rg)
-		}
-		w := &fileWriter{ResponseRecorder: httptest.NewRecorder()}
-		h.ServeHTTP(w, req)
-		if w.Code/100 != 2 {
-			t.Fatalf("range %q: status %d", rg, w.Code)
-		}
-		src := w.src
-		if lr, ok := src.(*io.LimitedReader); ok {
-			src = lr.R
-		}
-		if _, ok := src.(*os.File); !ok {
-			t.Fatalf("range %q: ReadFrom got a %T, want the *os.File", rg, w.src)
-		}
-	}
-}
-
-// TestBlobBodyFileToSameHostIsCopied: to a client on a loopback address
-// a disk blob is copied, not handed to ReadFrom (sendfile): on one host
-// the receiver's copy of cold page-cache pages bounds the pull (README,
-// Benchmarks). The bytes are exact, whole and in ranges.
-func TestBlobBodyFileToSameHostIsCopied(t *testing.T) {
-	h := newRegistry(t)
-	data := make([]byte, 700000)
-	for i := range data {
-		data[i] = byte(i * 7 / 3)
-	}
-	d := pushBlob(t, h, "copy/local", data)
-	for _, from := range []string{"127.0.0.1:40000", "[::1]:40000", "127.3.4.5:1"} {
-		for _, c := range []struct {
-			rg   string
-			want []byte
-		}{{"", data}, {"bytes=5-", data[5:]}, {"bytes=300000-300009", data[300000:300010]}, {"bytes=-7", data[len(data)-7:]}} {
-			req := httptest.NewRequest("GET", "/v2/copy/local/blobs/"+d.String(), nil)
+	for _, from := range []string{"192.0.2.1:1234", "127.0.0.1:40000", "[::1]:40000"} {
+		for _, rg := range []string{"", "bytes=5-"} {
+			req := httptest.NewRequest("GET", "/v2/copy/file/blobs/"+d.String(), nil)
 			req.RemoteAddr = from
-			if c.rg != "" {
-				req.Header.Set("Range", c.rg)
+			if rg != "" {
+				req.Header.Set("Range", rg)
 			}
 			w := &fileWriter{ResponseRecorder: httptest.NewRecorder()}
 			h.ServeHTTP(w, req)
 			if w.Code/100 != 2 {
-				t.Fatalf("%s, range %q: status %d", from, c.rg, w.Code)
+				t.Fatalf("%s, range %q: status %d", from, rg, w.Code)
 			}
-			if w.src != nil {
-				t.Fatalf("%s, range %q: ReadFrom got a %T, want a copy through Write", from, c.rg, w.src)
+			src := w.src
+			if lr, ok := src.(*io.LimitedReader); ok {
+				src = lr.R
 			}
-			if !bytes.Equal(w.Body.Bytes(), c.want) {
-				t.Fatalf("%s, range %q: %d bytes, want %d exact", from, c.rg, w.Body.Len(), len(c.want))
+			if _, ok := src.(*os.File); !ok {
+				t.Fatalf("%s, range %q: ReadFrom got a %T, want the *os.File", from, rg, w.src)
 			}
 		}
 	}

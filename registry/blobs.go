@@ -6,7 +6,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -83,7 +82,7 @@ func (r *Registry) getBlob(w http.ResponseWriter, req *http.Request, rt route) e
 	w.WriteHeader(status)
 	// Headers are out: a failure now can only cut the connection short, which
 	// the client sees as a short body against Content-Length.
-	if _, err := r.copyBlob(w, rc, n, sameHost(req)); err != nil && req.Context().Err() == nil {
+	if _, err := r.copyBlob(w, rc, n); err != nil && req.Context().Err() == nil {
 		r.log.WarnContext(ctx, "blob read failed mid-response", "request_id", reqid.From(req.Context()), "digest", d, "err", err)
 	}
 	return nil
@@ -94,23 +93,13 @@ func (r *Registry) getBlob(w http.ResponseWriter, req *http.Request, rt route) e
 // makes one per 32 KiB.
 const copyBufSize = 256 << 10
 
-// copyBlob sends the first n bytes of rc. To a client on another host a
-// file goes to the writer's ReadFrom, which hands it to the kernel
-// (sendfile): no wrapper may hide it. Anything else (an S3 body), and a
-// file to a client on this host (local), is copied through a pooled
-// buffer, hiding ReadFrom, whose copy would take 32 KiB at a time.
-//
-// Why local clients get a copy: the receiver's copy out of its socket
-// is then on this host too, and it is what bounds a large pull. After
-// sendfile it reads the page-cache pages themselves, cold in the CPU's
-// caches; after a copy, socket buffers the server just wrote, still in
-// the shared cache, while the cold read was done on the server's core.
-// Measured on loopback (README, Benchmarks: pulls on loopback): a 512
-// MiB pull about 1.3-1.7x faster, the server's CPU about a quarter
-// higher, the host's (server and client) lower. A remote receiver's copy
-// is not this host's, and sendfile saves the server its copy.
-func (r *Registry) copyBlob(w http.ResponseWriter, rc io.Reader, n int64, local bool) (int64, error) {
-	if _, ok := rc.(*os.File); ok && !local {
+// copyBlob sends the first n bytes of rc. A file goes to the writer's
+// ReadFrom, which hands it to the kernel (sendfile): no wrapper may hide
+// it; so does a storage.BlobSender (S3 over http: splice). Anything else
+// (an S3 body over https) is copied through a pooled buffer, hiding
+// ReadFrom, whose copy would take 32 KiB at a time.
+func (r *Registry) copyBlob(w http.ResponseWriter, rc io.Reader, n int64) (int64, error) {
+	if _, ok := rc.(*os.File); ok {
 		return io.CopyN(w, rc, n)
 	}
 	var sent int64
@@ -131,13 +120,6 @@ func (r *Registry) copyBlob(w http.ResponseWriter, rc io.Reader, n int64, local 
 	defer r.copyBufs.Put(bp)
 	m, err := io.CopyBuffer(writerOnly{w}, io.LimitReader(rc, n), *bp)
 	return sent + m, err
-}
-
-// sameHost reports whether req came from a loopback address: a client,
-// or a proxy in front of packreg, on this host.
-func sameHost(req *http.Request) bool {
-	ap, err := netip.ParseAddrPort(req.RemoteAddr)
-	return err == nil && ap.Addr().Unmap().IsLoopback()
 }
 
 // writerOnly hides every method of a writer but Write.
