@@ -3,13 +3,12 @@ package postgres_test
 import (
 	"context"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/internal/teststores"
 	"github.com/packreg/packreg/storage"
+	"github.com/packreg/packreg/storage/metatest"
 	"github.com/packreg/packreg/storage/postgres"
 )
 
@@ -49,31 +48,17 @@ func BenchmarkPutManifestAudited(b *testing.B) {
 			if err := s.LinkBlob(ctx, "bench/repo", cfg, 100); err != nil {
 				b.Fatal(err)
 			}
-			var next atomic.Int64
-			var wg sync.WaitGroup
 			b.ResetTimer()
-			for range clients {
-				wg.Go(func() {
-					for {
-						i := int(next.Add(1)) - 1
-						if i >= b.N {
-							return
-						}
-						body := fmt.Sprintf(`{"schemaVersion":2,"n":%d}`, i)
-						m := &storage.Manifest{Repo: "bench/repo", Digest: digest.FromBytes(digest.SHA256, []byte(body)),
-							MediaType: "application/vnd.oci.image.manifest.v1+json", Size: int64(len(body)), Payload: []byte(body),
-							Refs: []digest.Digest{cfg}}
-						tag := fmt.Sprint("v", i)
-						evs := []storage.Event{{Actor: "b", Action: "manifest.push", Target: "bench/repo", Digest: m.Digest},
-							{Actor: "b", Action: "tag.move", Target: "bench/repo:" + tag, Digest: m.Digest}}
-						if err := s.PutManifest(ctx, m, []string{tag}, storage.PutManifestOptions{Events: evs, Present: m.Refs}); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				})
-			}
-			wg.Wait()
+			metatest.FromClients(b, clients, func(i int) error {
+				body := fmt.Sprintf(`{"schemaVersion":2,"n":%d}`, i)
+				m := &storage.Manifest{Repo: "bench/repo", Digest: digest.FromBytes(digest.SHA256, []byte(body)),
+					MediaType: "application/vnd.oci.image.manifest.v1+json", Size: int64(len(body)), Payload: []byte(body),
+					Refs: []digest.Digest{cfg}}
+				tag := fmt.Sprint("v", i)
+				evs := []storage.Event{{Actor: "b", Action: "manifest.push", Target: "bench/repo", Digest: m.Digest},
+					{Actor: "b", Action: "tag.move", Target: "bench/repo:" + tag, Digest: m.Digest}}
+				return s.PutManifest(ctx, m, []string{tag}, storage.PutManifestOptions{Events: evs, Present: m.Refs})
+			})
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "puts/s")
 			if n, err := s.CountPendingEvents(ctx, storage.AuditConsumer); err != nil || n != 0 {

@@ -5,14 +5,13 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/storage"
+	"github.com/packreg/packreg/storage/metatest"
 	"github.com/packreg/packreg/storage/sqlite"
 	"github.com/packreg/packreg/storage/sqlmeta"
 )
@@ -47,33 +46,12 @@ func BenchmarkPutManifest(b *testing.B) {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
 			s := openBench(b)
 			b.ResetTimer()
-			fromClients(b, clients, func(i int) error {
+			metatest.FromClients(b, clients, func(i int) error {
 				return s.PutManifest(b.Context(), benchManifest("bench/repo", i), []string{fmt.Sprint("v", i)}, storage.PutManifestOptions{})
 			})
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "puts/s")
 		})
 	}
-}
-
-// fromClients runs op(0) to op(b.N-1) from that many goroutines.
-func fromClients(b *testing.B, clients int, op func(i int) error) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range clients {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= b.N {
-					return
-				}
-				if err := op(i); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
 }
 
 func BenchmarkGetManifest(b *testing.B) {
@@ -164,7 +142,7 @@ func BenchmarkLinkBlob(b *testing.B) {
 			s := openBench(b)
 			before := rusage(b)
 			b.ResetTimer()
-			fromClients(b, clients, func(i int) error {
+			metatest.FromClients(b, clients, func(i int) error {
 				return s.LinkBlob(b.Context(), "bench/repo", digest.FromBytes(digest.SHA256, fmt.Appendf(nil, "blob %d", i)), 1024)
 			})
 			b.StopTimer()
