@@ -67,3 +67,18 @@ func BenchmarkPutManifestAudited(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkListTags: a 1,000-tag repository listed whole, and 1,000-tag
+// pages of a 10,000-tag one (metatest.BenchListTags), each in a fresh
+// schema: the tables are as a fill leaves them, not yet analyzed or
+// vacuumed, as in the bench run.
+func BenchmarkListTags(b *testing.B) {
+	metatest.BenchListTags(b, func(b *testing.B) storage.Store {
+		s, err := postgres.Open(b.Context(), teststores.PostgresSchema(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close() })
+		return s
+	})
+}

@@ -79,38 +79,10 @@ func BenchmarkGetManifest(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "gets/s")
 }
 
-// fillTags gives repo n tags, 1,000 per manifest.
-func fillTags(b *testing.B, s storage.Metadata, repo string, n int) []string {
-	b.Helper()
-	tags := make([]string, 0, n)
-	for i := 0; i < n; i += 1000 {
-		var batch []string
-		for j := i; j < min(n, i+1000); j++ {
-			batch = append(batch, fmt.Sprintf("1.%d.%d", j/100, j%100))
-		}
-		if err := s.PutManifest(b.Context(), benchManifest(repo, -1-i), batch, storage.PutManifestOptions{}); err != nil {
-			b.Fatal(err)
-		}
-		tags = append(tags, batch...)
-	}
-	return tags
-}
-
+// BenchmarkListTags: a 1,000-tag repository listed whole, and 1,000-tag
+// pages of a 10,000-tag one (metatest.BenchListTags).
 func BenchmarkListTags(b *testing.B) {
-	s := openBench(b)
-	tags := fillTags(b, s, "bench/repo", 10000)
-	b.ResetTimer()
-	for i := 0; b.Loop(); i++ {
-		last := ""
-		if i%2 == 1 { // half the pages start deep in the list
-			last = tags[rand.IntN(len(tags)-1000)]
-		}
-		got, err := s.ListTags(b.Context(), "bench/repo", last, 1000)
-		if err != nil || len(got) != 1000 {
-			b.Fatalf("ListTags: %d tags, %v", len(got), err)
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/page")
+	metatest.BenchListTags(b, func(b *testing.B) storage.Store { return openBench(b) })
 }
 
 // PutManifest must cost the same whatever the number of tags already there.
@@ -118,7 +90,7 @@ func BenchmarkPutManifestExistingTags(b *testing.B) {
 	for _, existing := range []int{10, 100000} {
 		b.Run(fmt.Sprintf("tags=%d", existing), func(b *testing.B) {
 			s := openBench(b)
-			fillTags(b, s, "bench/repo", existing)
+			metatest.FillTags(b, s, "bench/repo", existing)
 			b.ResetTimer()
 			start := time.Now()
 			for i := 0; b.Loop(); i++ {

@@ -27,6 +27,8 @@ var Dialect = sqlmeta.Dialect{
 	NowNanos:  "CAST(unixepoch('subsec') * 1000000000 AS INTEGER)",
 	Classify:  classify,
 	InProcess: true,
+	// A tags page aggregated over a LIMIT subquery was a third slower.
+	CopiesSubqueryRows: true,
 	// NORMAL in WAL mode: the commit is in the WAL, which survives the
 	// process; it reaches the disk with the next FULL commit or checkpoint.
 	RelaxCommit:  "PRAGMA synchronous = NORMAL",

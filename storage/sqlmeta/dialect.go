@@ -79,6 +79,14 @@ type Dialect struct {
 	// network. Point reads (pointCtx) then run under a context that
 	// cannot be cancelled.
 	InProcess bool
+	// CopiesSubqueryRows: an aggregate over a subquery copies every value
+	// the subquery yields (SQLite runs it as a co-routine: a malloc, a
+	// copy and a free per value), so a tags page is aggregated straight
+	// from its index range instead, bounded above by the page's n-th name
+	// (qListTagsRange: two walks of the range, each cheaper than the
+	// copies). PostgreSQL streams the subquery's rows, and a second walk
+	// costs it more than it saves.
+	CopiesSubqueryRows bool
 	// SerialWrites: write transactions never overlap, each one begun
 	// holding the database's one write lock (SQLite, _txlock=immediate),
 	// so a read inside one sees every write committed before it and none

@@ -394,7 +394,9 @@ func (s *Store) ResolveTag(ctx context.Context, repo, tag string) (digest.Digest
 // the order is checked here instead; should a name contain the
 // separator (tag grammars forbid it, but storage does not rely on
 // them), the count tells. Either way the page is then read again, a
-// row per name.
+// row per name. Where the database copies a subquery's rows
+// (Dialect.CopiesSubqueryRows) the same one row comes from
+// qListTagsRange.
 func (s *Store) ListTags(ctx context.Context, repo, last string, n int) ([]string, error) {
 	if n <= 0 {
 		return nil, nil
@@ -403,8 +405,14 @@ func (s *Store) ListTags(ctx context.Context, repo, last string, n int) ([]strin
 	var (
 		count  int
 		joined sql.NullString
+		row    *sql.Row
 	)
-	err := s.row(ctx, s.r, qListTagsJoined, tagSeparator, repo, last, n).Scan(&count, &joined)
+	if s.d.CopiesSubqueryRows {
+		row = s.row(ctx, s.r, qListTagsRange, repo, last, repo, last, n-1, repo)
+	} else {
+		row = s.row(ctx, s.r, qListTagsJoined, repo, last, n)
+	}
+	err := row.Scan(&count, &joined)
 	if err != nil {
 		return nil, s.fail("list tags", err)
 	}
@@ -523,10 +531,21 @@ var (
 	qListTags = query(`SELECT name FROM tags
 		WHERE repo_id = (SELECT id FROM repositories WHERE name = ?) AND name > ?
 		ORDER BY name LIMIT ?`)
-	// string_agg: SQLite 3.44 and later, PostgreSQL.
-	qListTagsJoined = query(`SELECT count(*), string_agg(name, ?) FROM (SELECT name FROM tags
+	// string_agg: SQLite 3.44 and later, PostgreSQL. The separator is
+	// a literal: a bound one, not NUL-terminated, was copied for every
+	// name on SQLite.
+	qListTagsJoined = query(`SELECT count(*), string_agg(name, '` + tagSeparator + `') FROM (SELECT name FROM tags
 		WHERE repo_id = (SELECT id FROM repositories WHERE name = ?) AND name > ?
 		ORDER BY name LIMIT ?) page`)
+	// The same page from the range (last, the n-th name after it], or up
+	// to the repository's greatest name (an index seek) when fewer
+	// follow. Arguments: repo, last, repo, last, n-1, repo.
+	qListTagsRange = query(`SELECT count(*), string_agg(name, '` + tagSeparator + `') FROM tags
+		WHERE repo_id = (SELECT id FROM repositories WHERE name = ?) AND name > ?
+		AND name <= coalesce(
+			(SELECT name FROM tags WHERE repo_id = (SELECT id FROM repositories WHERE name = ?) AND name > ?
+				ORDER BY name LIMIT 1 OFFSET ?),
+			(SELECT max(name) FROM tags WHERE repo_id = (SELECT id FROM repositories WHERE name = ?)))`)
 	qDeleteTag = query(`DELETE FROM tags
 			WHERE repo_id = (SELECT id FROM repositories WHERE name = ?) AND name = ?`)
 	qReferrers = query(`SELECT m.media_type, m.digest, m.size, m.artifact_type, m.annotations FROM manifests m
