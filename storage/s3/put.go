@@ -8,9 +8,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/storage"
 )
@@ -61,10 +58,7 @@ func (s *Store) putSmall(ctx context.Context, d digest.Digest, final string, b [
 	if got := digest.FromBytes(d.Algorithm(), b); got != d {
 		return 0, fmt.Errorf("s3: put %s: %w: data is %s", d, storage.ErrDigestMismatch, got)
 	}
-	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
-		Bucket: &s.cfg.Bucket, Key: &final, Body: bytes.NewReader(b), ContentLength: aws.Int64(int64(len(b))),
-		ContentType: aws.String("application/octet-stream"),
-	})
+	err := s.putObject(ctx, final, b)
 	if err != nil && !s.landed(context.WithoutCancel(ctx), final, int64(len(b))) {
 		return 0, s.wrap("put", final, err)
 	}

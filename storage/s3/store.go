@@ -36,6 +36,9 @@ type Store struct {
 	cfg     Config
 	client  *s3.Client
 	presign *s3.PresignClient
+	// direct sends the calls of a small push without the SDK (direct.go);
+	// nil sends them through it.
+	direct *direct
 	// copyLimit is maxCopySize; tests lower it to exercise the multipart copy.
 	copyLimit int64
 	// parts holds up to idleParts idle part buffers: a big push needs one
@@ -140,6 +143,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		}
 	})
 	st.client, st.presign = client, s3.NewPresignClient(client)
+	st.direct = newDirect(cfg, client)
 	return st, nil
 }
 
@@ -279,11 +283,11 @@ func (s *Store) Stat(ctx context.Context, d digest.Digest) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: &key})
+	size, err := s.headObject(ctx, key)
 	if err != nil {
 		return 0, s.wrap("stat", key, err)
 	}
-	return aws.ToInt64(out.ContentLength), nil
+	return size, nil
 }
 
 // Open streams blob d from offset, with read-ahead (readahead.go). Each
@@ -324,7 +328,7 @@ func (s *Store) Delete(ctx context.Context, d digest.Digest) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: &key}); err != nil {
+	if _, err := s.headObject(ctx, key); err != nil {
 		return s.wrap("delete", key, err)
 	}
 	_, err = s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.cfg.Bucket, Key: &key})

@@ -246,7 +246,7 @@ func (s *Store) Append(ctx context.Context, u *storage.Upload, r io.Reader) erro
 func (s *Store) checkAlive(ctx context.Context, dir string, st *state) error {
 	if n := len(st.Tail); n > 0 {
 		key := dir + st.Tail[n-1].Name
-		_, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: &key})
+		_, err := s.headObject(ctx, key)
 		return s.wrap("append: staged tail", key, err)
 	}
 	if st.UploadID != "" {
@@ -521,7 +521,7 @@ func (s *Store) Commit(ctx context.Context, u *storage.Upload, d digest.Digest) 
 
 // existing discards the upload when blob final is already there.
 func (s *Store) existing(ctx context.Context, dir, final string) (bool, error) {
-	_, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: &final})
+	_, err := s.headObject(ctx, final)
 	if isNotFound(err) {
 		return false, nil
 	}
@@ -560,10 +560,7 @@ func (s *Store) commitSmall(ctx context.Context, u *storage.Upload, dir string, 
 			return err
 		}
 	}
-	_, err = s.client.PutObject(ctx, &s3.PutObjectInput{
-		Bucket: &s.cfg.Bucket, Key: &final, Body: bytes.NewReader(buf), ContentLength: aws.Int64(int64(len(buf))),
-		ContentType: aws.String("application/octet-stream"),
-	})
+	err = s.putObject(ctx, final, buf)
 	if err != nil && !s.landed(ctx, final, int64(len(buf))) {
 		return s.wrap("commit: put", final, err)
 	}
@@ -678,8 +675,8 @@ func (s *Store) copyObject(ctx context.Context, src, dst string, size int64) err
 // which hold nothing but verified bytes of their digest, can be judged by
 // their size.
 func (s *Store) landed(ctx context.Context, key string, size int64) bool {
-	head, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: &key})
-	return err == nil && aws.ToInt64(head.ContentLength) == size
+	got, err := s.headObject(ctx, key)
+	return err == nil && got == size
 }
 
 func (s *Store) copyParts(ctx context.Context, src, dst string, size int64) error {

@@ -1,0 +1,252 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/xml"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+)
+
+// The two S3 calls of every small push, a PutObject of its bytes and the
+// HeadObject the registry makes after linking (and the HEADs of Commit,
+// Delete and an Append's liveness check), go out as plain signed
+// requests: through the SDK each built a middleware stack of some forty
+// steps for the call, copied the client's options, ran the endpoint rules
+// twice and looked its headers up one by one, about 500 allocations and
+// a quarter of a millisecond of CPU for a request of one line and a few
+// headers. BenchmarkPutSmall (Put and Stat of 1 KiB, client CPU from
+// getrusage, medians of 6 interleaved runs, load 3): 1.02 ms and 1,025
+// allocations per push through the SDK, 0.55 ms and 256 without it.
+// Every other call stays with the SDK.
+//
+// Only with a configured endpoint, where the SDK's rules give path style
+// (endpoint/bucket/key) and sign for "s3" in the configured region; AWS's
+// own endpoints (regional, FIPS, dual-stack) are left to the rules. What
+// the SDK did that matters is kept: its signer and credentials (refreshed
+// by its cache), its http.Client and connection pool, the Store's retryer
+// (5xx, SlowDown, timeouts, connection errors, the Retryables of
+// newRetryer) with its backoff, errors as smithy.APIError with the codes
+// the SDK gives (NotFound for a HEAD's 404, the XML body's Code
+// otherwise) wrapped in retry.MaxAttemptsError when the attempts run out,
+// a body sent with its CRC32 so that S3 refuses a damaged one, and
+// UNSIGNED-PAYLOAD only to a loopback server (a SHA-256 of the body
+// otherwise). Not kept: the SDK's correction of a skewed clock, and its
+// User-Agent and invocation-id headers.
+type direct struct {
+	hc       aws.HTTPClient
+	creds    aws.CredentialsProvider
+	signer   *v4.Signer
+	retryer  aws.Retryer
+	region   string
+	base     string // endpoint + "/" + bucket + "/"
+	unsigned bool
+}
+
+// newDirect returns the direct path of a Store whose client is client,
+// or nil when its calls must go through the SDK.
+func newDirect(cfg Config, client *s3.Client) *direct {
+	o := client.Options()
+	if cfg.Endpoint == "" || o.Credentials == nil || aws.IsCredentialsProvider(o.Credentials, (*aws.AnonymousCredentials)(nil)) {
+		return nil
+	}
+	return &direct{
+		hc:    o.HTTPClient,
+		creds: o.Credentials,
+		// S3 signs the path as sent (keys here need no escaping anyway).
+		signer:   v4.NewSigner(func(so *v4.SignerOptions) { so.DisableURIPathEscaping = true }),
+		retryer:  o.Retryer,
+		region:   o.Region,
+		base:     strings.TrimSuffix(cfg.Endpoint, "/") + "/" + cfg.Bucket + "/",
+		unsigned: loopbackEndpoint(cfg.Endpoint),
+	}
+}
+
+// headObject is a HeadObject of key: the object's size.
+func (s *Store) headObject(ctx context.Context, key string) (int64, error) {
+	if s.direct == nil {
+		out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: &key})
+		if err != nil {
+			return 0, err
+		}
+		return aws.ToInt64(out.ContentLength), nil
+	}
+	var size int64
+	err := s.observed(ctx, "HeadObject", func() error {
+		resp, err := s.direct.do(ctx, http.MethodHead, key, nil)
+		if err == nil {
+			size = resp.ContentLength
+		}
+		return err
+	})
+	return size, err
+}
+
+// putObject is a PutObject of b at key.
+func (s *Store) putObject(ctx context.Context, key string, b []byte) error {
+	if s.direct == nil {
+		_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+			Bucket: &s.cfg.Bucket, Key: &key, Body: bytes.NewReader(b), ContentLength: aws.Int64(int64(len(b))),
+			ContentType: aws.String("application/octet-stream"),
+		})
+		return err
+	}
+	return s.observed(ctx, "PutObject", func() error {
+		_, err := s.direct.do(ctx, http.MethodPut, key, b)
+		return err
+	})
+}
+
+// observed reports call to ObserveOps as observeCalls does for the SDK's.
+func (s *Store) observed(ctx context.Context, op string, call func() error) error {
+	fn := s.obs.Load()
+	if fn == nil || ctx.Value(unobserved{}) != nil {
+		return call()
+	}
+	start := time.Now()
+	err := call()
+	(*fn)(op, time.Since(start), s.wrap(op, "", err))
+	return err
+}
+
+// do sends method on key (with body b, for a PUT) until it succeeds, fails
+// for good, or the retryer's attempts run out. The answer's body is
+// drained and closed.
+func (d *direct) do(ctx context.Context, method, key string, b []byte) (*http.Response, error) {
+	payload := "UNSIGNED-PAYLOAD"
+	if !d.unsigned {
+		sum := sha256.Sum256(b)
+		payload = hex.EncodeToString(sum[:])
+	}
+	var crc string
+	if method == http.MethodPut {
+		var c [4]byte
+		binary.BigEndian.PutUint32(c[:], crc32.ChecksumIEEE(b))
+		crc = base64.StdEncoding.EncodeToString(c[:])
+	}
+	for attempt := 1; ; attempt++ {
+		resp, err := d.once(ctx, method, key, b, payload, crc)
+		if err == nil {
+			return resp, nil
+		}
+		if ctx.Err() != nil {
+			return nil, &smithy.CanceledError{Err: ctx.Err()}
+		}
+		if !d.retryer.IsErrorRetryable(err) {
+			return nil, err
+		}
+		if attempt >= d.retryer.MaxAttempts() {
+			return nil, &retry.MaxAttemptsError{Attempt: attempt, Err: err}
+		}
+		wait, derr := d.retryer.RetryDelay(attempt, err)
+		if derr != nil {
+			return nil, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, &smithy.CanceledError{Err: ctx.Err()}
+		case <-t.C:
+		}
+	}
+}
+
+// maxErrorBody caps the error document read from an answer.
+const maxErrorBody = 64 << 10
+
+func (d *direct) once(ctx context.Context, method, key string, b []byte, payload, crc string) (*http.Response, error) {
+	var body io.Reader
+	if method == http.MethodPut {
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, d.base+key, body)
+	if err != nil {
+		return nil, err
+	}
+	if method == http.MethodPut {
+		req.Header.Set("Content-Type", "application/octet-stream")
+		req.Header.Set("X-Amz-Checksum-Crc32", crc)
+		req.Header.Set("X-Amz-Sdk-Checksum-Algorithm", "CRC32")
+	}
+	req.Header.Set("X-Amz-Content-Sha256", payload)
+	creds, err := d.creds.Retrieve(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("get credentials: %w", err)
+	}
+	if err := d.signer.SignHTTP(ctx, creds, req, payload, "s3", d.region, time.Now().UTC()); err != nil {
+		return nil, err
+	}
+	resp, err := d.hc.Do(req)
+	if err != nil {
+		// As the SDK's handler: any failure to send is a connection
+		// error, which the retryer retries.
+		return nil, &smithyhttp.RequestSendError{Err: err}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 == 2 {
+		if _, err := io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody)); err != nil {
+			return nil, fmt.Errorf("read answer: %w", io.ErrUnexpectedEOF)
+		}
+		return resp, nil
+	}
+	doc, rerr := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	if rerr != nil {
+		return nil, fmt.Errorf("read error answer: %w", io.ErrUnexpectedEOF)
+	}
+	return nil, answerError(resp, doc)
+}
+
+// statusError is an S3 error answer: a smithy.APIError, with the status
+// the retryer and wrap read.
+type statusError struct {
+	smithy.GenericAPIError
+	status int
+}
+
+func (e *statusError) HTTPStatusCode() int { return e.status }
+
+func (e *statusError) Error() string {
+	return fmt.Sprintf("https response error StatusCode: %d, api error %s", e.status, e.GenericAPIError.Error())
+}
+
+// answerError reads an error answer as the SDK's deserializers do: the
+// XML document's Code and Message, or for a body-less one (a HEAD) the
+// status text without spaces (NotFound, Forbidden).
+func answerError(resp *http.Response, doc []byte) error {
+	var e struct {
+		Code    string `xml:"Code"`
+		Message string `xml:"Message"`
+	}
+	if len(bytes.TrimSpace(doc)) > 0 {
+		_ = xml.Unmarshal(doc, &e)
+	}
+	if e.Code == "" {
+		e.Code = strings.ReplaceAll(http.StatusText(resp.StatusCode), " ", "")
+	}
+	if e.Message == "" {
+		e.Message = http.StatusText(resp.StatusCode)
+	}
+	fault := smithy.FaultClient
+	if resp.StatusCode >= 500 {
+		fault = smithy.FaultServer
+	}
+	return &statusError{GenericAPIError: smithy.GenericAPIError{Code: e.Code, Message: e.Message, Fault: fault}, status: resp.StatusCode}
+}
+
+var _ smithy.APIError = (*statusError)(nil)
