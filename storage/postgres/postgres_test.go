@@ -170,3 +170,65 @@ func TestLinkAndItsEventsInOneStatement(t *testing.T) {
 		t.Fatalf("blob linked with its event: size %d, %v", size, err)
 	}
 }
+
+// TestManifestPutStatements: a manifest PUT with one tag and its events is
+// three statements in its transaction: its references locked, its first
+// push and its row, its tag and its events' queue rows. Each was a round
+// trip of every PUT (five before the first push and the tag were folded
+// in). The manifest pushed again keeps its first push's created time.
+func TestManifestPutStatements(t *testing.T) {
+	testDSN(t)
+	ctx := t.Context()
+	s := open(t, freshSchema(t))
+	defer s.Close()
+	if err := s.AddEventConsumer(ctx, "watcher"); err != nil {
+		t.Fatal(err)
+	}
+	var statements atomic.Int64
+	s.ObserveOps(func(op string, _ time.Duration, _ error) {
+		if op == "exec" || op == "query" {
+			statements.Add(1)
+		}
+	})
+	cfg := digest.FromBytes(digest.SHA256, []byte("config"))
+	if err := s.LinkBlob(ctx, "acme/rules", cfg, 6); err != nil { // the repository's id remembered
+		t.Fatal(err)
+	}
+	put := func(body, tag string, created time.Time) int64 {
+		t.Helper()
+		m := &storage.Manifest{Repo: "acme/rules", Digest: digest.FromBytes(digest.SHA256, []byte(body)),
+			MediaType: "application/vnd.oci.image.manifest.v1+json", Size: int64(len(body)), Payload: []byte(body),
+			Refs: []digest.Digest{cfg}, Created: created}
+		evs := []storage.Event{{Actor: "t", Action: "manifest.push", Target: "acme/rules", Digest: m.Digest},
+			{Actor: "t", Action: "tag.move", Target: "acme/rules:" + tag, Digest: m.Digest}}
+		before := statements.Load()
+		if err := s.PutManifest(ctx, m, []string{tag}, storage.PutManifestOptions{Events: evs, Present: m.Refs}); err != nil {
+			t.Fatal(err)
+		}
+		return statements.Load() - before
+	}
+	first := time.Unix(1_700_000_000, 0).UTC()
+	if n := put(`{"n":1}`, "v1", first); n != 3 {
+		t.Fatalf("statements of a manifest PUT with one tag and its events: %d, want 3", n)
+	}
+	put(`{"n":1}`, "v2", first.Add(time.Hour))
+	m, err := s.GetTaggedManifest(ctx, "acme/rules", "v2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.Created.Equal(first) {
+		t.Fatalf("created after a second push: %s, want the first push's %s", m.Created, first)
+	}
+	evs, err := s.PendingEvents(ctx, "watcher", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 4 || evs[1].Action != "tag.move" || evs[3].Target != "acme/rules:v2" {
+		t.Fatalf("pending for the watcher: %+v, want the push and tag of each PUT", evs)
+	}
+	for _, tag := range []string{"v1", "v2"} {
+		if d, err := s.ResolveTag(ctx, "acme/rules", tag); err != nil || d != m.Digest {
+			t.Fatalf("tag %s: %s, %v; want %s", tag, d, err, m.Digest)
+		}
+	}
+}

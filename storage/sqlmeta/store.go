@@ -116,6 +116,13 @@ type Store struct {
 
 	// repos: the ids of repositories seen committed (ensureRepo).
 	repos repoIDs
+
+	// manifestFirst and tagQueue: a manifest's row with its first push,
+	// and a tag's upsert with its events' queue rows, in one statement
+	// each (firstPushManifestText, leadTexts), on a dialect with
+	// WritableCTE.
+	manifestFirst string
+	tagQueue      []string
 }
 
 var (
@@ -148,6 +155,8 @@ func New(ctx context.Context, db *sql.DB, d Dialect, opts Options) (*Store, erro
 	}
 	s.auditLast = s.auditLastTexts()
 	s.linkQueue = s.leadTexts(qLinkBlob)
+	s.manifestFirst = s.firstPushManifestText()
+	s.tagQueue = s.leadTexts(qUpsertTag)
 	if opts.Prepare {
 		if err := s.prepare(ctx); err != nil {
 			s.closeStmts()
