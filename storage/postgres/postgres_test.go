@@ -232,3 +232,46 @@ func TestManifestPutStatements(t *testing.T) {
 		}
 	}
 }
+
+// TestAckIsOneStatement: a consumer's acknowledgement of what it read
+// (the attest and compliance workers: two events per manifest PUT at
+// least) deletes them in one statement, not one each.
+func TestAckIsOneStatement(t *testing.T) {
+	testDSN(t)
+	ctx := t.Context()
+	s := open(t, freshSchema(t))
+	defer s.Close()
+	if err := s.AddEventConsumer(ctx, "watcher"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		d := digest.FromBytes(digest.SHA256, []byte{byte(i)})
+		if err := s.LinkBlob(ctx, "acme/rules", d, 1, storage.Event{Action: "blob.push", Target: "acme/rules", Digest: d}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs, err := s.PendingEvents(ctx, "watcher", 0)
+	if err != nil || len(evs) != 20 {
+		t.Fatalf("pending: %d events, %v; want 20", len(evs), err)
+	}
+	var statements atomic.Int64
+	s.ObserveOps(func(op string, _ time.Duration, _ error) {
+		if op == "exec" || op == "query" {
+			statements.Add(1)
+		}
+	})
+	ids := make([]int64, 0, len(evs))
+	for _, e := range evs[:10] {
+		ids = append(ids, e.ID)
+	}
+	if err := s.AckEvents(ctx, "watcher", ids...); err != nil {
+		t.Fatal(err)
+	}
+	if n := statements.Load(); n != 1 {
+		t.Fatalf("statements of an acknowledgement of 10 events: %d, want 1", n)
+	}
+	left, err := s.PendingEvents(ctx, "watcher", 0)
+	if err != nil || len(left) != 10 || left[0].ID != evs[10].ID {
+		t.Fatalf("pending after acknowledging the first 10: %d events (%v), want the other 10", len(left), err)
+	}
+}

@@ -255,15 +255,26 @@ func (s *Store) AckEvents(ctx context.Context, consumer string, ids ...int64) er
 	if len(ids) == 0 {
 		return nil
 	}
+	// Up to ackRows per statement: a consumer acknowledges what it read,
+	// two events or more per manifest PUT, and each statement is a round
+	// trip on PostgreSQL.
 	return s.write(ctx, "ack events", func(ctx context.Context, tx *sql.Tx) error {
-		for _, id := range ids {
-			if _, err := s.exec(ctx, tx, qAckEvent, id, consumer); err != nil {
+		for chunk := range slices.Chunk(ids, ackRows) {
+			args := make([]any, 0, len(chunk)+1)
+			args = append(args, consumer)
+			for _, id := range chunk {
+				args = append(args, id)
+			}
+			if _, err := s.exec(ctx, tx, qAckEvents[len(chunk)-1], args...); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
 }
+
+// ackRows is how many events one statement of AckEvents deletes.
+const ackRows = 16
 
 func (s *Store) CountPendingEvents(ctx context.Context, consumer string) (int64, error) {
 	var n int64
@@ -391,7 +402,9 @@ var (
 	qAddSkip       = query(`INSERT INTO event_consumer_skips (consumer, action) VALUES (?, ?) ON CONFLICT DO NOTHING`)
 	qPendingEvents = query(`SELECT id, at, actor, action, target, digest, details FROM event_queue
 		WHERE consumer = ? ORDER BY id LIMIT ?`)
-	qAckEvent    = query(`DELETE FROM event_queue WHERE id = ? AND consumer = ?`)
+	qAckEvents = queriesUpTo(ackRows, func(n int) string {
+		return `DELETE FROM event_queue WHERE consumer = ? AND id IN (?` + strings.Repeat(", ?", n-1) + `)`
+	})
 	qCountEvents = query(`SELECT count(*) FROM event_queue WHERE consumer = ?`)
 	qAnyEvent    = query(`SELECT 1 FROM event_queue WHERE consumer = ? LIMIT 1`)
 	// The oldest n events of a consumer, deleted: read and acknowledged at
