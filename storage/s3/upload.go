@@ -142,7 +142,7 @@ func (s *Store) Append(ctx context.Context, u *storage.Upload, r io.Reader) erro
 		fl = nil
 		if f.err != nil {
 			s.releasePart(f.buf)
-			return f.err
+			return s.partFailed(ctx, dir, st.UploadID, f.err)
 		}
 		st.Parts = append(st.Parts, f.etag)
 		alive = true
@@ -257,6 +257,22 @@ func (s *Store) checkAlive(ctx context.Context, dir string, st *state) error {
 		return s.wrap("append: multipart upload", key, err)
 	}
 	return nil
+}
+
+// partFailed names why a part upload failed. A server may drop the
+// connection of an UploadPart into a committed or aborted upload before
+// it reads the body (versitygw does, under load), and the retries then
+// end in ErrUnavailable; a client PATCHing a finished upload must hear
+// that it is unknown, not to try again later. So a failure other than
+// NoSuchUpload asks whether the upload is still there.
+func (s *Store) partFailed(ctx context.Context, dir, uploadID string, err error) error {
+	if uploadID == "" || errors.Is(err, storage.ErrNotFound) || ctx.Err() != nil {
+		return err
+	}
+	if alive := s.checkAlive(ctx, dir, &state{UploadID: uploadID}); errors.Is(alive, storage.ErrNotFound) {
+		return alive
+	}
+	return err
 }
 
 // flight is a part being uploaded (startPart): done closes when etag

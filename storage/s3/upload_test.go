@@ -24,6 +24,7 @@ import (
 
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/storage"
+	"github.com/packreg/packreg/storage/s3/s3fault"
 )
 
 const mib = 1 << 20
@@ -538,6 +539,47 @@ func TestPartAppendToFinishedUpload(t *testing.T) {
 		}
 		if v.Offset != u.Offset || !bytes.Equal(v.Backend, u.Backend) {
 			t.Errorf("%s: failed append changed the upload: offset %d, want %d", name, v.Offset, u.Offset)
+		}
+	}
+}
+
+// TestPartCutIntoFinishedUploadIsNotFound: when every UploadPart's
+// connection breaks (as versitygw may drop one into a finished upload),
+// an Append into a committed or aborted upload still answers ErrNotFound,
+// and into a live one ErrUnavailable. The first failed before partFailed
+// (ErrUnavailable after the retries).
+func TestPartCutIntoFinishedUploadIsNotFound(t *testing.T) {
+	direct := newTestStore(t, smallParts)
+	isPart := func(r *http.Request) bool {
+		return r.Method == http.MethodPut && r.URL.Query().Has("partNumber")
+	}
+	faulty, _ := faultyStore(t, direct, s3fault.Faults{CutRequest: 1, Match: isPart})
+	ctx := context.Background()
+	first, more := randomBytes(34, 5*mib), randomBytes(35, 5*mib)
+	aborted := push(t, direct, newUpload(), first)
+	if err := direct.Abort(ctx, aborted); err != nil {
+		t.Fatal(err)
+	}
+	committed := push(t, direct, newUpload(), first)
+	if err := direct.Commit(ctx, clone(committed), digest.FromBytes(digest.SHA256, first)); err != nil {
+		t.Fatal(err)
+	}
+	live := push(t, direct, newUpload(), first)
+	t.Cleanup(func() { direct.Abort(context.Background(), live) })
+	for name, c := range map[string]struct {
+		u    *storage.Upload
+		want error
+	}{
+		"aborted":   {aborted, storage.ErrNotFound},
+		"committed": {committed, storage.ErrNotFound},
+		"live":      {live, storage.ErrUnavailable},
+	} {
+		v := clone(c.u)
+		if err := faulty.Append(ctx, v, bytes.NewReader(more)); !errors.Is(err, c.want) {
+			t.Errorf("%s: append of a whole part with every part cut: %v, want %v", name, err, c.want)
+		}
+		if v.Offset != c.u.Offset || !bytes.Equal(v.Backend, c.u.Backend) {
+			t.Errorf("%s: failed append changed the upload: offset %d, want %d", name, v.Offset, c.u.Offset)
 		}
 	}
 }
