@@ -1,11 +1,9 @@
 package postgres_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 
-	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/internal/teststores"
 	"github.com/packreg/packreg/storage"
 	"github.com/packreg/packreg/storage/metatest"
@@ -26,44 +24,7 @@ func BenchmarkPutManifestAudited(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer s.Close()
-			ctx := b.Context()
-			for _, c := range []string{"attest", "compliance"} {
-				if err := s.AddEventConsumer(ctx, c, "blob.push"); err != nil {
-					b.Fatal(err)
-				}
-			}
-			s.AuditInline()
-			s.OnEvents(func(ctx context.Context) {
-				for {
-					n, err := s.AuditEvents(ctx, 256)
-					if err != nil {
-						b.Error(err)
-					}
-					if err != nil || n < 256 {
-						return
-					}
-				}
-			})
-			cfg := digest.FromBytes(digest.SHA256, []byte("config"))
-			if err := s.LinkBlob(ctx, "bench/repo", cfg, 100); err != nil {
-				b.Fatal(err)
-			}
-			b.ResetTimer()
-			metatest.FromClients(b, clients, func(i int) error {
-				body := fmt.Sprintf(`{"schemaVersion":2,"n":%d}`, i)
-				m := &storage.Manifest{Repo: "bench/repo", Digest: digest.FromBytes(digest.SHA256, []byte(body)),
-					MediaType: "application/vnd.oci.image.manifest.v1+json", Size: int64(len(body)), Payload: []byte(body),
-					Refs: []digest.Digest{cfg}}
-				tag := fmt.Sprint("v", i)
-				evs := []storage.Event{{Actor: "b", Action: "manifest.push", Target: "bench/repo", Digest: m.Digest},
-					{Actor: "b", Action: "tag.move", Target: "bench/repo:" + tag, Digest: m.Digest}}
-				return s.PutManifest(ctx, m, []string{tag}, storage.PutManifestOptions{Events: evs, Present: m.Refs})
-			})
-			b.StopTimer()
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "puts/s")
-			if n, err := s.CountPendingEvents(ctx, storage.AuditConsumer); err != nil || n != 0 {
-				b.Fatalf("%d events still queued for the trail (%v)", n, err)
-			}
+			metatest.PutManifestAudited(b, s, clients)
 		})
 	}
 }

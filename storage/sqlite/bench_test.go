@@ -54,6 +54,17 @@ func BenchmarkPutManifest(b *testing.B) {
 	}
 }
 
+// BenchmarkPutManifestAudited is BenchmarkPutManifest as the server runs
+// it: audited inline, with the events of the push and its tag queued for
+// two other consumers (metatest.PutManifestAudited).
+func BenchmarkPutManifestAudited(b *testing.B) {
+	for _, clients := range []int{1, 16} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			metatest.PutManifestAudited(b, openBench(b), clients)
+		})
+	}
+}
+
 func BenchmarkGetManifest(b *testing.B) {
 	s := openBench(b)
 	const n = 1000
