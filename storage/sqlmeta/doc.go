@@ -65,7 +65,9 @@
 // Audit records are appended in the writing transaction once AuditInline
 // ran; on PostgreSQL only by a write that is its store's only one under
 // way, the others queue theirs for the drain, which concurrent writers
-// share (auditturn.go).
+// share (auditturn.go). Under group commit, the writes of a batch that
+// record events leave their records with the batch, which appends them at
+// once, in the writes' order (batchaudit.go).
 //
 // With Options.GroupCommit, concurrent writes share one transaction, each
 // in a savepoint (group.go): SQLite pays one fsync for many writers. A

@@ -105,6 +105,9 @@ func (s *Store) recordEventsLed(ctx context.Context, tx *sql.Tx, lead []string, 
 			recs[i].At = now // the event's time, as a queued event would keep it
 		}
 	}
+	if deferAudit(ctx, recs, details) {
+		return nil // appended with its batch's (batchaudit.go)
+	}
 	busy, err := s.appendInline(ctx, tx, recs, details)
 	if err != nil {
 		return fmt.Errorf("audit record of %s %s: %w", evs[0].Action, evs[0].Target, err)
@@ -188,7 +191,7 @@ func (s *Store) writeRow(ctx context.Context, op string, none error, evs []stora
 // when it queued any (committed).
 func (s *Store) writeQueued(ctx context.Context, op string, fn func(ctx context.Context, tx *sql.Tx, queued *queuedRows) error) error {
 	var queued queuedRows
-	err := s.write(ctx, op, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, tx, &queued) })
+	err := s.writeAs(ctx, op, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, tx, &queued) }, writeDefersAudit)
 	return s.committed(ctx, err, queued)
 }
 

@@ -27,12 +27,14 @@ type writeOp struct {
 	ctx     context.Context
 	fn      txFunc
 	relaxed bool       // writeRelaxed: the batch commits relaxed if all its ops are
+	defers  bool       // writeDefersAudit
 	done    chan error // buffered: the loop never blocks answering
 }
 
 // submit hands fn to the loop and waits for its commit.
-func (s *Store) submit(ctx context.Context, fn txFunc, relaxed bool) error {
-	op := &writeOp{ctx: ctx, fn: fn, relaxed: relaxed, done: make(chan error, 1)}
+func (s *Store) submit(ctx context.Context, fn txFunc, flags writeFlags) error {
+	op := &writeOp{ctx: ctx, fn: fn, relaxed: flags&writeRelaxed != 0, defers: flags&writeDefersAudit != 0,
+		done: make(chan error, 1)}
 	defer s.writers.Add(-1)
 	// Only the one writer in submit may run inline: with another one about,
 	// both go to the loop and share a commit. TryLock fails while the loop
@@ -123,6 +125,10 @@ func (s *Store) runBatch(ops []*writeOp) {
 		}
 	}()
 	single := len(ops) == 1
+	// The audit records of the writes that released, appended before a
+	// write that does not defer its own and before the commit.
+	var audit batchRecords
+	bctx := context.Background()
 	for i, op := range ops {
 		if err := op.ctx.Err(); err != nil {
 			errs[i] = err
@@ -131,33 +137,51 @@ func (s *Store) runBatch(ops []*writeOp) {
 		// Statements ignore the caller's cancellation for the same reason;
 		// each body is a handful of indexed statements.
 		ctx := context.WithoutCancel(op.ctx)
-		if single {
-			errs[i] = op.fn(ctx, tx)
-			break
-		}
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT w"); err != nil {
+		// A batch of one appends as it always did: nothing to share.
+		var mine *batchRecords
+		if op.defers && !single && s.d.AuditLockWait == "" {
+			mine = &batchRecords{}
+			ctx = context.WithValue(ctx, batchRecordsKey{}, mine)
+		} else if err := s.flushAudit(bctx, tx, &audit); err != nil {
 			_ = tx.Rollback()
 			answer(err)
 			return
 		}
-		if errs[i] = op.fn(ctx, tx); errs[i] != nil {
-			// Some failures (disk full, I/O error) end the whole transaction;
-			// then the rollback fails too and nothing of the batch commits.
-			if _, err := tx.ExecContext(ctx, "ROLLBACK TO w"); err != nil {
+		if single {
+			errs[i] = op.fn(ctx, tx)
+		} else {
+			if _, err := tx.ExecContext(ctx, "SAVEPOINT w"); err != nil {
 				_ = tx.Rollback()
-				answer(errors.Join(errs[i], err))
+				answer(err)
+				return
+			}
+			if errs[i] = op.fn(ctx, tx); errs[i] != nil {
+				// Some failures (disk full, I/O error) end the whole transaction;
+				// then the rollback fails too and nothing of the batch commits.
+				if _, err := tx.ExecContext(ctx, "ROLLBACK TO w"); err != nil {
+					_ = tx.Rollback()
+					answer(errors.Join(errs[i], err))
+					return
+				}
+			}
+			if _, err := tx.ExecContext(ctx, "RELEASE w"); err != nil {
+				_ = tx.Rollback()
+				answer(err)
 				return
 			}
 		}
-		if _, err := tx.ExecContext(ctx, "RELEASE w"); err != nil {
-			_ = tx.Rollback()
-			answer(err)
-			return
+		if errs[i] == nil && mine != nil {
+			audit.add(mine)
 		}
 	}
 	if single && errs[0] != nil {
 		_ = tx.Rollback()
 		answer(nil)
+		return
+	}
+	if err := s.flushAudit(bctx, tx, &audit); err != nil {
+		_ = tx.Rollback()
+		answer(err)
 		return
 	}
 	answer(s.commit(tx))

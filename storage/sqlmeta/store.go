@@ -403,7 +403,7 @@ type txFunc func(ctx context.Context, tx *sql.Tx) error
 // write runs fn in a write transaction: grouped with other writers when
 // group commit is on, otherwise alone with retries of lost races.
 func (s *Store) write(ctx context.Context, op string, fn txFunc) error {
-	return s.writeAs(ctx, op, fn, false)
+	return s.writeAs(ctx, op, fn, 0)
 }
 
 // writeRelaxed is write for a change that must survive a crash of the
@@ -411,10 +411,23 @@ func (s *Store) write(ctx context.Context, op string, fn txFunc) error {
 // commit does not wait for the disk unless it shares a transaction with
 // a strict write.
 func (s *Store) writeRelaxed(ctx context.Context, op string, fn txFunc) error {
-	return s.writeAs(ctx, op, fn, true)
+	return s.writeAs(ctx, op, fn, writeRelaxed)
 }
 
-func (s *Store) writeAs(ctx context.Context, op string, fn txFunc, relaxed bool) error {
+// writeFlags say how a write may be run.
+type writeFlags uint8
+
+const (
+	// writeRelaxed: see Store.writeRelaxed.
+	writeRelaxed writeFlags = 1 << iota
+	// writeDefersAudit: the write touches the audit chain only through
+	// recordEvents, so under group commit its records may go in with its
+	// batch's (batchaudit.go).
+	writeDefersAudit
+)
+
+func (s *Store) writeAs(ctx context.Context, op string, fn txFunc, flags writeFlags) error {
+	relaxed := flags&writeRelaxed != 0
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -422,7 +435,7 @@ func (s *Store) writeAs(ctx context.Context, op string, fn txFunc, relaxed bool)
 		return fmt.Errorf("%s %s: %w: store closed", s.d.Name, op, storage.ErrUnavailable)
 	}
 	if s.ops != nil {
-		err := s.submit(ctx, fn, relaxed)
+		err := s.submit(ctx, fn, flags)
 		if err == nil {
 			s.writes.Add(1)
 		}
