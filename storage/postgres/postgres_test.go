@@ -47,6 +47,31 @@ func freshSchema(t *testing.T) string {
 	return u.String()
 }
 
+// watched opens a store in a fresh schema with one event consumer,
+// "watcher", closed when t ends.
+func watched(t *testing.T) *sqlmeta.Store {
+	t.Helper()
+	testDSN(t)
+	s := open(t, freshSchema(t))
+	t.Cleanup(func() { s.Close() })
+	if err := s.AddEventConsumer(t.Context(), "watcher"); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// countStatements counts the statements s sends from now on (its
+// ObserveOps hook: a store has one).
+func countStatements(s *sqlmeta.Store) *atomic.Int64 {
+	var n atomic.Int64
+	s.ObserveOps(func(op string, _ time.Duration, _ error) {
+		if op == "exec" || op == "query" {
+			n.Add(1)
+		}
+	})
+	return &n
+}
+
 func open(t *testing.T, dsn string) *sqlmeta.Store {
 	s, err := postgres.Open(t.Context(), dsn)
 	if err != nil {
@@ -131,19 +156,9 @@ func TestUnreachableIsUnavailable(t *testing.T) {
 // that queues none: the link and its queue rows go in one statement (a
 // writable CTE). The link's event is then pending for a consumer.
 func TestLinkAndItsEventsInOneStatement(t *testing.T) {
-	testDSN(t)
 	ctx := t.Context()
-	s := open(t, freshSchema(t))
-	defer s.Close()
-	if err := s.AddEventConsumer(ctx, "watcher"); err != nil {
-		t.Fatal(err)
-	}
-	var statements atomic.Int64
-	s.ObserveOps(func(op string, _ time.Duration, _ error) {
-		if op == "exec" || op == "query" {
-			statements.Add(1)
-		}
-	})
+	s := watched(t)
+	statements := countStatements(s)
 	count := func(blob string, evs ...storage.Event) int64 {
 		t.Helper()
 		before := statements.Load()
@@ -177,19 +192,9 @@ func TestLinkAndItsEventsInOneStatement(t *testing.T) {
 // trip of every PUT (five before the first push and the tag were folded
 // in). The manifest pushed again keeps its first push's created time.
 func TestManifestPutStatements(t *testing.T) {
-	testDSN(t)
 	ctx := t.Context()
-	s := open(t, freshSchema(t))
-	defer s.Close()
-	if err := s.AddEventConsumer(ctx, "watcher"); err != nil {
-		t.Fatal(err)
-	}
-	var statements atomic.Int64
-	s.ObserveOps(func(op string, _ time.Duration, _ error) {
-		if op == "exec" || op == "query" {
-			statements.Add(1)
-		}
-	})
+	s := watched(t)
+	statements := countStatements(s)
 	cfg := digest.FromBytes(digest.SHA256, []byte("config"))
 	if err := s.LinkBlob(ctx, "acme/rules", cfg, 6); err != nil { // the repository's id remembered
 		t.Fatal(err)
@@ -237,13 +242,8 @@ func TestManifestPutStatements(t *testing.T) {
 // (the attest and compliance workers: two events per manifest PUT at
 // least) deletes them in one statement, not one each.
 func TestAckIsOneStatement(t *testing.T) {
-	testDSN(t)
 	ctx := t.Context()
-	s := open(t, freshSchema(t))
-	defer s.Close()
-	if err := s.AddEventConsumer(ctx, "watcher"); err != nil {
-		t.Fatal(err)
-	}
+	s := watched(t)
 	for i := range 20 {
 		d := digest.FromBytes(digest.SHA256, []byte{byte(i)})
 		if err := s.LinkBlob(ctx, "acme/rules", d, 1, storage.Event{Action: "blob.push", Target: "acme/rules", Digest: d}); err != nil {
@@ -254,12 +254,7 @@ func TestAckIsOneStatement(t *testing.T) {
 	if err != nil || len(evs) != 20 {
 		t.Fatalf("pending: %d events, %v; want 20", len(evs), err)
 	}
-	var statements atomic.Int64
-	s.ObserveOps(func(op string, _ time.Duration, _ error) {
-		if op == "exec" || op == "query" {
-			statements.Add(1)
-		}
-	})
+	statements := countStatements(s)
 	ids := make([]int64, 0, len(evs))
 	for _, e := range evs[:10] {
 		ids = append(ids, e.ID)

@@ -517,6 +517,22 @@ func TestWholePartPatchesOneRequest(t *testing.T) {
 	commit(t, s2, clone(u), data)
 }
 
+// finishedUploads pushes data into two uploads, then aborts the first
+// and commits the second.
+func finishedUploads(t *testing.T, s *Store, data []byte) (aborted, committed *storage.Upload) {
+	t.Helper()
+	ctx := context.Background()
+	aborted = push(t, s, newUpload(), data)
+	if err := s.Abort(ctx, aborted); err != nil {
+		t.Fatal(err)
+	}
+	committed = push(t, s, newUpload(), data)
+	if err := s.Commit(ctx, clone(committed), digest.FromBytes(digest.SHA256, data)); err != nil {
+		t.Fatal(err)
+	}
+	return aborted, committed
+}
+
 // TestPartAppendToFinishedUpload: an Append that fills a part (and so
 // skips checkAlive) into an upload aborted or committed under it fails
 // with ErrNotFound (BLOB_UPLOAD_UNKNOWN), its state unchanged.
@@ -524,14 +540,7 @@ func TestPartAppendToFinishedUpload(t *testing.T) {
 	s := newTestStore(t, smallParts)
 	ctx := context.Background()
 	first, more := randomBytes(32, 5*mib), randomBytes(33, 5*mib)
-	aborted := push(t, s, newUpload(), first)
-	if err := s.Abort(ctx, aborted); err != nil {
-		t.Fatal(err)
-	}
-	committed := push(t, s, newUpload(), first)
-	if err := s.Commit(ctx, clone(committed), digest.FromBytes(digest.SHA256, first)); err != nil {
-		t.Fatal(err)
-	}
+	aborted, committed := finishedUploads(t, s, first)
 	for name, u := range map[string]*storage.Upload{"aborted": aborted, "committed": committed} {
 		v := clone(u)
 		if err := s.Append(ctx, v, bytes.NewReader(more)); !errors.Is(err, storage.ErrNotFound) {
@@ -556,14 +565,7 @@ func TestPartCutIntoFinishedUploadIsNotFound(t *testing.T) {
 	faulty, _ := faultyStore(t, direct, s3fault.Faults{CutRequest: 1, Match: isPart})
 	ctx := context.Background()
 	first, more := randomBytes(34, 5*mib), randomBytes(35, 5*mib)
-	aborted := push(t, direct, newUpload(), first)
-	if err := direct.Abort(ctx, aborted); err != nil {
-		t.Fatal(err)
-	}
-	committed := push(t, direct, newUpload(), first)
-	if err := direct.Commit(ctx, clone(committed), digest.FromBytes(digest.SHA256, first)); err != nil {
-		t.Fatal(err)
-	}
+	aborted, committed := finishedUploads(t, direct, first)
 	live := push(t, direct, newUpload(), first)
 	t.Cleanup(func() { direct.Abort(context.Background(), live) })
 	for name, c := range map[string]struct {

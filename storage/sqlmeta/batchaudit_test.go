@@ -1,15 +1,11 @@
 package sqlmeta_test
 
 import (
-	"context"
-	"database/sql"
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/storage"
@@ -41,18 +37,8 @@ func TestBatchAppendsItsAuditRecordsAtOnce(t *testing.T) {
 		}
 	}
 
-	hold, release := make(chan struct{}), make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Go(func() { // runs inline and holds the writer until released
-		if err := s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-			close(hold)
-			<-release
-			return insertLease("first")(ctx, tx)
-		}); err != nil {
-			t.Error(err)
-		}
-	})
-	<-hold
+	release := holdWriter(t, s, &wg)
 	const puts = 8
 	var want []string
 	for i := range puts {
@@ -84,14 +70,8 @@ func TestBatchAppendsItsAuditRecordsAtOnce(t *testing.T) {
 		}
 	})
 	want = append(want, "note t ")
-	deadline := time.Now().Add(10 * time.Second)
-	for s.Writers() != 1+puts+1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("writers in submit: %d, want %d", s.Writers(), 1+puts+1)
-		}
-		runtime.Gosched()
-	}
-	close(release)
+	awaitWriters(t, s, 1+puts+1)
+	release()
 	wg.Wait()
 
 	recs, err := s.ScanAudit(ctx, 0, 0)

@@ -66,6 +66,37 @@ func TestLoneWriteRunsOnTheCallersGoroutine(t *testing.T) {
 	}
 }
 
+// holdWriter starts a write (tracked by wg) that runs inline and holds the
+// writer connection until release is called: writes started meanwhile
+// queue to the loop, to run as one batch.
+func holdWriter(t *testing.T, s *sqlmeta.Store, wg *sync.WaitGroup) (release func()) {
+	t.Helper()
+	hold, released := make(chan struct{}), make(chan struct{})
+	wg.Go(func() {
+		if err := s.Write(t.Context(), func(ctx context.Context, tx *sql.Tx) error {
+			close(hold)
+			<-released
+			return insertLease("first")(ctx, tx)
+		}); err != nil {
+			t.Error(err)
+		}
+	})
+	<-hold
+	return func() { close(released) }
+}
+
+// awaitWriters waits until n writes are in submit (the holder included).
+func awaitWriters(t *testing.T, s *sqlmeta.Store, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Writers() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("writers in submit: %d, want %d", s.Writers(), n)
+		}
+		runtime.Gosched()
+	}
+}
+
 // Writes that arrive while another holds the writer queue to the loop and
 // share one commit, as before.
 func TestQueuedWritesShareACommit(t *testing.T) {
@@ -76,18 +107,8 @@ func TestQueuedWritesShareACommit(t *testing.T) {
 			commits.Add(1)
 		}
 	})
-	hold, release := make(chan struct{}), make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Go(func() { // runs inline and holds the writer until released
-		if err := s.Write(t.Context(), func(ctx context.Context, tx *sql.Tx) error {
-			close(hold)
-			<-release
-			return insertLease("first")(ctx, tx)
-		}); err != nil {
-			t.Error(err)
-		}
-	})
-	<-hold
+	release := holdWriter(t, s, &wg)
 	const queued = 8
 	for i := range queued {
 		wg.Go(func() {
@@ -96,14 +117,8 @@ func TestQueuedWritesShareACommit(t *testing.T) {
 			}
 		})
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for s.Writers() != 1+queued {
-		if time.Now().After(deadline) {
-			t.Fatalf("writers in submit: %d, want %d", s.Writers(), 1+queued)
-		}
-		runtime.Gosched()
-	}
-	close(release)
+	awaitWriters(t, s, 1+queued)
+	release()
 	wg.Wait()
 	// The loop waited for the first write, then took every queued one.
 	if got := commits.Load(); got >= 1+queued {
