@@ -28,6 +28,7 @@
 // file that queries them:
 //
 //	2 packs.go   pack_versions, pack_labels, pack_lifecycle (storage.Packs)
+//	             (packjson.go reads its files and labels columns back)
 //	  audit.go   audit_log, audit_head: the hash chain (storage.AuditLog)
 //	3 attest.go  attest_keys, attest_records (storage.Attest)
 //	4 mirror.go  mirrors, mirror_runs, parity_checks, parity_entries

@@ -21,3 +21,10 @@ func MigrateTo(ctx context.Context, db *sql.DB, d Dialect, version int) error {
 
 // Writers is how many writes are in the group commit's submit.
 func (s *Store) Writers() int64 { return s.writers.Load() }
+
+// DecodeFiles and DecodeLabels expose the reading of pack_versions' JSON
+// columns (packjson.go).
+var (
+	DecodeFiles  = decodeFiles
+	DecodeLabels = decodeLabels
+)

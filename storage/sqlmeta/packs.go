@@ -3,7 +3,6 @@ package sqlmeta
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -171,13 +170,10 @@ func scanPackVersions(rows *sql.Rows) ([]storage.PackVersion, error) {
 		}
 		v.Digest = digest.Digest(dg)
 		v.Created, v.Updated = fromNanos(created), fromNanos(updated)
-		if err := json.Unmarshal([]byte(labels), &v.Labels); err != nil {
+		if v.Labels, err = decodeLabels(labels); err != nil {
 			return nil, fmt.Errorf("pack version %s:%s: labels: %w", v.Name, v.Version, err)
 		}
-		if len(v.Labels) == 0 {
-			v.Labels = nil
-		}
-		if err := json.Unmarshal([]byte(fs), &v.Files); err != nil {
+		if v.Files, err = decodeFiles(fs); err != nil {
 			return nil, fmt.Errorf("pack version %s:%s: files: %w", v.Name, v.Version, err)
 		}
 		out = append(out, v)
