@@ -37,7 +37,7 @@ func TestPublish(t *testing.T) {
 	v := decode[pack.Version](t, w)
 	if v.Name != md.Name || v.Version != md.Version || v.Status != "active" || v.Description != md.Description ||
 		v.ArtifactType != oci.ArtifactTypePack || v.MediaType != "application/vnd.oci.image.manifest.v1+json" ||
-		v.Labels["tier"] != "gold" || v.CreatedAt.IsZero() || !strings.HasPrefix(v.Digest, "sha256:") {
+		v.Labels["tier"] != "gold" || v.CreatedAt.Time().IsZero() || !strings.HasPrefix(v.Digest, "sha256:") {
 		t.Fatalf("published version %+v", v)
 	}
 	if len(v.Files) != len(files) {

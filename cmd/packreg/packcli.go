@@ -221,7 +221,7 @@ func (c *cli) list(ctx context.Context, args []string) int {
 		"NAME\tVERSION\tSTATUS\tFILES\tSIZE\tCREATED\tDIGEST",
 		func(v pack.Version) string {
 			return fmt.Sprintf("%s\t%s\t%s\t%d\t%s\t%s\t%s", v.Name, v.Version, v.Status, len(v.Files), size(v.TotalSize),
-				v.CreatedAt.Format(time.DateTime), short(v.Digest))
+				v.CreatedAt.Time().Format(time.DateTime), short(v.Digest))
 		})
 }
 
@@ -279,7 +279,7 @@ func (c *cli) show(ctx context.Context, args []string) int {
 		var rows []string
 		for _, v := range vs.Versions {
 			rows = append(rows, fmt.Sprintf("%s\t%s\t%d\t%s\t%s\t%s\t%s", v.Version, v.Status, len(v.Files), size(v.TotalSize),
-				v.CreatedAt.Format(time.DateTime), short(v.Digest), v.StatusReason))
+				v.CreatedAt.Time().Format(time.DateTime), short(v.Digest), v.StatusReason))
 		}
 		c.output(vs, "VERSION\tSTATUS\tFILES\tSIZE\tCREATED\tDIGEST\tREASON", rows)
 		return 0
@@ -306,7 +306,7 @@ func (c *cli) show(ctx context.Context, args []string) int {
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	for _, kv := range [][2]string{{"Name", v.Name}, {"Version", v.Version}, {"Status", status},
 		{"Digest", v.Digest}, {"Artifact type", v.ArtifactType}, {"Size", size(v.TotalSize)},
-		{"Created", v.CreatedAt.Format(time.RFC3339)}, {"Description", v.Description}, {"Labels", pairs(v.Labels, ", ")}} {
+		{"Created", v.CreatedAt.Time().Format(time.RFC3339)}, {"Description", v.Description}, {"Labels", pairs(v.Labels, ", ")}} {
 		if kv[1] != "" {
 			fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
 		}
