@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/storage"
 	"github.com/packreg/packreg/storage/metatest"
 	"github.com/packreg/packreg/storage/sqlite"
 	"github.com/packreg/packreg/storage/sqlmeta"
@@ -133,6 +135,34 @@ func copyFile(tb testing.TB, from, to string) {
 	}
 	if err := out.Close(); err != nil {
 		tb.Fatal(err)
+	}
+}
+
+// A manifest PUT writes a page of no b-tree that no query of it reads:
+// none of manifests_subject for a manifest without a subject (migration
+// 18 made the index partial), and manifest_first_push's row lives in its
+// primary key's b-tree alone (WITHOUT ROWID), with no rowid table beside.
+func TestManifestPutWritesNoUnreadPages(t *testing.T) {
+	path, s := openWatched(t)
+	put := func(i int) {
+		body := fmt.Sprintf(`{"schemaVersion":2,"n":%d}`, i)
+		m := &storage.Manifest{Repo: "acme/app", Digest: digest.FromBytes(digest.SHA256, []byte(body)),
+			MediaType: "application/vnd.oci.image.manifest.v1+json", Size: int64(len(body)), Payload: []byte(body)}
+		if err := s.PutManifest(t.Context(), m, []string{fmt.Sprint("v", i)}, storage.PutManifestOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(0) // the repository's row
+	w := watchWAL(t, path)
+	put(1)
+	byTree, _ := w.frames(t)
+	for _, tree := range []string{"manifests_subject", "sqlite_autoindex_manifest_first_push_1"} {
+		if byTree[tree] != 0 {
+			t.Errorf("a manifest PUT wrote %d pages of %s: %v", byTree[tree], tree, byTree)
+		}
+	}
+	if byTree["manifest_first_push"] == 0 {
+		t.Errorf("a manifest PUT wrote no page of manifest_first_push: %v", byTree)
 	}
 }
 

@@ -14,7 +14,8 @@
 //	     ├──< manifests  (repo_id, digest) PK, media_type, artifact_type,
 //	     │               size, payload, subject, annotations (JSON), refs
 //	     │               (newline separated), created
-//	     │                 INDEX (repo_id, subject, artifact_type, digest) -- Referrers
+//	     │                 INDEX (repo_id, subject, artifact_type, digest)
+//	     │                   WHERE subject <> ''              -- Referrers
 //	     │        │ 1
 //	     └──< tags ─┘ >  (repo_id, name) PK, digest, updated  -- keyset pages
 //	                       FK (repo_id, digest) → manifests; INDEX (repo_id, digest)

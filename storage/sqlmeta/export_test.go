@@ -71,3 +71,6 @@ func (s *Store) Batch(ops ...BatchOp) ([]error, []Queued) {
 	}
 	return errs, out
 }
+
+// ReferrersQueries are the texts of Referrers' statements.
+func ReferrersQueries() []string { return []string{qReferrers.text, qReferrersOfType.text} }

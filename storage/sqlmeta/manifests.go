@@ -366,7 +366,9 @@ func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest
 	})
 }
 
-// Referrers reads the (repo_id, subject, artifact_type, digest) index. The
+// Referrers reads the (repo_id, subject, artifact_type, digest) index,
+// which holds only manifests with a subject (migration 18): its queries
+// repeat the index's condition so that the planner may use it. The
 // subject is a plain column, not a foreign key: a referrer may be pushed
 // before its subject, and the OCI spec wants it listed.
 func (s *Store) Referrers(ctx context.Context, repo string, subject digest.Digest, artifactType string) ([]oci.Descriptor, error) {
@@ -594,9 +596,9 @@ var (
 	qDeleteTag = query(`DELETE FROM tags
 			WHERE repo_id = (SELECT id FROM repositories WHERE name = ?) AND name = ?`)
 	qReferrers = query(`SELECT m.media_type, m.digest, m.size, m.artifact_type, m.annotations FROM manifests m
-		WHERE m.repo_id = (SELECT id FROM repositories WHERE name = ?) AND m.subject = ?
+		WHERE m.repo_id = (SELECT id FROM repositories WHERE name = ?) AND m.subject = ? AND m.subject <> ''
 		ORDER BY m.digest`)
 	qReferrersOfType = query(`SELECT m.media_type, m.digest, m.size, m.artifact_type, m.annotations FROM manifests m
-		WHERE m.repo_id = (SELECT id FROM repositories WHERE name = ?) AND m.subject = ? AND m.artifact_type = ?
+		WHERE m.repo_id = (SELECT id FROM repositories WHERE name = ?) AND m.subject = ? AND m.subject <> '' AND m.artifact_type = ?
 		ORDER BY m.digest`)
 )

@@ -245,3 +245,83 @@ func TestMigration17KeepsBlobLinksWithoutRowid(t *testing.T) {
 		t.Fatalf("blobs_digest after migration: %d %v", idx, err)
 	}
 }
+
+// Migration 18 keeps referrers answerable from manifests_subject, now
+// partial (manifests with a subject only), and manifest_first_push's
+// rows, in a table rebuilt WITHOUT ROWID on SQLite.
+func TestMigration18PartialSubjectIndex(t *testing.T) {
+	path, db := sqliteAt(t, 17)
+	ctx := t.Context()
+	subject := digest.FromBytes(digest.SHA256, []byte("image"))
+	sig := digest.FromBytes(digest.SHA256, []byte("signature"))
+	first := digest.FromBytes(digest.SHA256, []byte("deleted"))
+	for _, q := range []string{
+		`INSERT INTO repositories (id, name) VALUES (1, 'acme/app')`,
+		`INSERT INTO manifests (repo_id, digest, media_type, artifact_type, size, payload, subject, refs, created, pushed)
+			VALUES (1, '` + string(subject) + `', 'm', '', 1, x'7b7d', '', '', 10, 10),
+			(1, '` + string(sig) + `', 'm', 'application/vnd.sig', 1, x'7b7d', '` + string(subject) + `', '', 11, 11)`,
+		`INSERT INTO manifest_first_push (repo, digest, at) VALUES ('acme/app', '` + string(first) + `', 5)`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	s := openSQLite(t, path)
+	for _, typ := range []string{"", "application/vnd.sig"} {
+		refs, err := s.Referrers(ctx, "acme/app", subject, typ)
+		if err != nil || len(refs) != 1 || string(refs[0].Digest) != string(sig) {
+			t.Fatalf("referrers of type %q after migration: %v %v", typ, refs, err)
+		}
+	}
+	// A re-push takes its created time from the first push kept.
+	body := []byte("{}")
+	m := &storage.Manifest{Repo: "acme/app", Digest: first, MediaType: "m", Size: int64(len(body)), Payload: body}
+	if err := s.PutManifest(ctx, m, nil, storage.PutManifestOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetManifest(ctx, "acme/app", first); err != nil || got.Created.UnixNano() != 5 {
+		t.Fatalf("re-pushed manifest after migration: %v %v, want created at 5ns", got, err)
+	}
+
+	db2, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db2.Close()
+	var ddl string
+	if err := db2.QueryRowContext(ctx, `SELECT sql FROM sqlite_schema WHERE name = 'manifest_first_push'`).Scan(&ddl); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.ToUpper(ddl), "WITHOUT ROWID") {
+		t.Fatalf("manifest_first_push after migration 18 is a rowid table:\n%s", ddl)
+	}
+	var entries int
+	if err := db2.QueryRowContext(ctx, `SELECT count(*) FROM manifests INDEXED BY manifests_subject WHERE subject <> ''`).Scan(&entries); err != nil || entries != 1 {
+		t.Fatalf("manifests_subject after migration: %d entries, %v; want the referrer's alone", entries, err)
+	}
+	// The planner uses the partial index only if the query implies its
+	// WHERE: without it, a referrers list of a type reads the
+	// repository's manifests. (The list of every type reads them by
+	// primary key, in the digest order it answers in, before and after.)
+	for _, q := range sqlmeta.ReferrersQueries()[1:] {
+		rows, err := db2.QueryContext(ctx, `EXPLAIN QUERY PLAN `+q, "acme/app", string(subject), "t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		if !strings.Contains(strings.Join(plan, "\n"), "INDEX manifests_subject") {
+			t.Errorf("plan of %s:\n%s\nwants manifests_subject", q, strings.Join(plan, "\n"))
+		}
+	}
+}

@@ -501,6 +501,16 @@ var migrations = [][]string{
 	// link writes its row into the primary key's b-tree alone
 	// (storage/sqlite's Dialect.Steps).
 	17: {},
+	// Referrers look up manifests by subject, which most manifests (every
+	// image without one) leave empty: their entries, at the digest's
+	// random place, cost each such push a page of the index (and its
+	// WAL frame on SQLite) that no query reads. Referrers asks for
+	// subject <> '' too, so the partial index serves it. SQLite also
+	// rebuilds manifest_first_push WITHOUT ROWID (its Steps).
+	18: {
+		`DROP INDEX manifests_subject`,
+		`CREATE INDEX manifests_subject ON manifests (repo_id, subject, artifact_type, digest) WHERE subject <> ''`,
+	},
 }
 
 // indexDepthBackfill raises the stored indexes' depth from 2 up to max.
