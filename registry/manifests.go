@@ -127,63 +127,77 @@ func checkDescriptor(d *oci.DocDescriptor) (digest.Digest, error) {
 	return dg, nil
 }
 
-// checkReferences makes sure every blob and child manifest is in the
-// repository with the size the descriptor claims, and sets the depth of an
-// index from its children's (at most MaxIndexDepth). It returns the
-// digests it found, which the put then holds present until it commits
-// (storage.PutManifestOptions.Present): a garbage collection cannot take
-// one away in between.
-func (r *Registry) checkReferences(ctx context.Context, repo string, m *storage.Manifest, doc *oci.Document) ([]digest.Digest, error) {
-	var present []digest.Digest
-	if oci.IsIndex(m.MediaType) {
-		m.IndexDepth = 1
-		for _, c := range doc.Children() {
-			d := digest.Digest(c.Digest)
-			child, err := r.meta.GetManifest(ctx, repo, d)
-			if errors.Is(err, storage.ErrNotFound) {
-				return nil, oci.Errorf(oci.ErrManifestBlobUnknown, "manifest %s is not in repository %s", d, repo)
-			}
-			if err != nil {
-				return nil, err
-			}
-			if child.Size != *c.Size {
-				return nil, invalidManifest("descriptor of %s says %d bytes, stored manifest has %d", d, *c.Size, child.Size)
-			}
-			if child.IndexDepth >= MaxIndexDepth {
-				return nil, invalidManifest("indexes nest too deep: %s is %d levels of index, and an index may nest at most %d",
-					d, child.IndexDepth, MaxIndexDepth)
-			}
-			m.IndexDepth = max(m.IndexDepth, child.IndexDepth+1)
-			present = append(present, d)
-		}
-		return present, nil
+// references are the blobs of an image manifest (its foreign layers
+// aside: they live at their URLs) or the child manifests of an index,
+// with the sizes their descriptors claim.
+type references struct {
+	repo    string
+	m       *storage.Manifest
+	digests []digest.Digest
+	claimed []int64
+}
+
+func referencesOf(repo string, m *storage.Manifest, doc *oci.Document) *references {
+	refs := &references{repo: repo, m: m}
+	index := oci.IsIndex(m.MediaType)
+	descs := doc.Blobs()
+	if index {
+		descs = doc.Children()
 	}
-	var claimed []int64
-	for _, l := range doc.Blobs() {
-		// Foreign layers are not pushed to the registry: they live at their URLs.
-		if oci.NonDistributable(l.MediaType) {
+	for _, l := range descs {
+		if !index && oci.NonDistributable(l.MediaType) {
 			continue
 		}
-		present = append(present, digest.Digest(l.Digest))
-		claimed = append(claimed, *l.Size)
+		refs.digests = append(refs.digests, digest.Digest(l.Digest))
+		refs.claimed = append(refs.claimed, *l.Size)
 	}
-	if len(present) == 0 {
-		return nil, nil
+	return refs
+}
+
+// check makes sure every reference is in the repository with the size
+// its descriptor claims (found, in the order of refs.digests), and sets
+// the depth of an index from its children's (at most MaxIndexDepth). The
+// store runs it in the put's transaction, on the rows it locks against a
+// garbage collection (storage.PutManifestOptions.CheckPresent): that is
+// the one read of them a push needs.
+func (refs *references) check(found []storage.PresentRef) error {
+	index := oci.IsIndex(refs.m.MediaType)
+	if index {
+		refs.m.IndexDepth = 1
 	}
-	// One read for all of them: a read each was a round trip each.
-	sizes, err := r.meta.BlobSizes(ctx, repo, present)
-	if err != nil {
-		return nil, err
-	}
-	for i, d := range present {
+	for i, f := range found {
+		d, claimed := refs.digests[i], refs.claimed[i]
 		switch {
-		case sizes[i] < 0:
-			return nil, oci.Errorf(oci.ErrManifestBlobUnknown, "blob %s is not in repository %s", d, repo)
-		case sizes[i] != claimed[i]:
-			return nil, invalidManifest("descriptor of %s says %d bytes, stored blob has %d", d, claimed[i], sizes[i])
+		case index && (f.Size < 0 || !f.Manifest):
+			return oci.Errorf(oci.ErrManifestBlobUnknown, "manifest %s is not in repository %s", d, refs.repo)
+		case index && f.Size != claimed:
+			return invalidManifest("descriptor of %s says %d bytes, stored manifest has %d", d, claimed, f.Size)
+		case index && f.IndexDepth >= MaxIndexDepth:
+			return invalidManifest("indexes nest too deep: %s is %d levels of index, and an index may nest at most %d",
+				d, f.IndexDepth, MaxIndexDepth)
+		case index:
+			refs.m.IndexDepth = max(refs.m.IndexDepth, f.IndexDepth+1)
+		case f.Size < 0 || f.Manifest:
+			return oci.Errorf(oci.ErrManifestBlobUnknown, "blob %s is not in repository %s", d, refs.repo)
+		case f.Size != claimed:
+			return invalidManifest("descriptor of %s says %d bytes, stored blob has %d", d, claimed, f.Size)
 		}
 	}
-	return present, nil
+	return nil
+}
+
+// checkBlobsNow is check before the put, for a push whose config the
+// registry reads first (inlineConfigOf): one read of the blob sizes.
+func (r *Registry) checkBlobsNow(ctx context.Context, refs *references) error {
+	sizes, err := r.meta.BlobSizes(ctx, refs.repo, refs.digests)
+	if err != nil {
+		return err
+	}
+	found := make([]storage.PresentRef, len(sizes))
+	for i, size := range sizes {
+		found[i] = storage.PresentRef{Digest: refs.digests[i], Size: size}
+	}
+	return refs.check(found)
 }
 
 func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt route) error {
@@ -263,16 +277,20 @@ func (r *Registry) storeManifest(ctx context.Context, repo string, ref reference
 		return nil, err
 	}
 	m.Repo, m.Digest, m.Size, m.Payload, m.Created = repo, d, int64(len(payload)), payload, r.now().UTC()
-	present, err := r.checkReferences(ctx, repo, m, doc)
-	if err != nil {
-		return nil, err
-	}
+	refs := referencesOf(repo, m, doc)
 	cand := ManifestCandidate{Repo: repo, Digest: d, MediaType: m.MediaType, ArtifactType: m.ArtifactType,
 		Subject: m.Subject, Payload: payload, Tags: tags, Actor: ActorFrom(ctx), Annotations: doc.Annotations}
 	if oci.IsImageManifest(m.MediaType) {
 		cand.Manifest = doc.ImageManifest(m.MediaType)
-		if cand.Config, err = r.inlineConfigOf(ctx, cand.Manifest.Config); err != nil {
-			return nil, err
+		if r.inlines(cand.Manifest.Config) {
+			// The config is read from the blob store next: make sure first
+			// it is this repository's, with this size.
+			if err := r.checkBlobsNow(ctx, refs); err != nil {
+				return nil, err
+			}
+			if cand.Config, err = r.inlineConfigOf(ctx, cand.Manifest.Config); err != nil {
+				return nil, err
+			}
 		}
 	}
 	unmoved, denied, err := r.unmovedTags(ctx, repo, tags, d, was)
@@ -297,18 +315,17 @@ func (r *Registry) storeManifest(ctx context.Context, repo string, ref reference
 		o.TagWas = []storage.TagState{*was}
 	}
 	o.TagWas = append(o.TagWas, unmoved...)
-	o.Present = present
+	o.Present, o.CheckPresent = refs.digests, refs.check
 	if err := r.meta.PutManifest(ctx, m, tags, o); err != nil {
 		if denied != nil && errors.Is(err, storage.ErrConflict) {
 			return nil, denied // a tag appeared or moved meanwhile: now a move
 		}
 		var (
-			ce   *storage.ClaimError
-			gone *storage.RefGoneError
+			ce      *storage.ClaimError
+			refused *oci.Error
 		)
-		if errors.As(err, &gone) {
-			// A garbage collection took it after the check above.
-			return nil, oci.Errorf(oci.ErrManifestBlobUnknown, "%s is not in repository %s", gone.Digest, repo)
+		if errors.As(err, &refused) {
+			return nil, refused // refs.check's, without the store's wrapping
 		}
 		if errors.As(err, &ce) {
 			// Admission passed before a concurrent push bound the tag, or
@@ -368,13 +385,15 @@ func (r *Registry) indexDelete(ctx context.Context, repo, tag string, d digest.D
 	return ix, nil
 }
 
-// inlineConfigOf reads config when candidates carry configs of its media
-// type (WithInlineConfig) and it is small enough; checkReferences has
-// checked it is in the repository with this size.
+// inlines: candidates carry configs of config's media type
+// (WithInlineConfig), and it is small enough.
+func (r *Registry) inlines(config oci.Descriptor) bool {
+	return slices.Contains(r.inlineConfig, config.MediaType) && config.Size <= MaxInlineConfig
+}
+
+// inlineConfigOf reads config, which inlines; checkBlobsNow has checked it
+// is in the repository with this size.
 func (r *Registry) inlineConfigOf(ctx context.Context, config oci.Descriptor) ([]byte, error) {
-	if !slices.Contains(r.inlineConfig, config.MediaType) || config.Size > MaxInlineConfig {
-		return nil, nil
-	}
 	rc, err := r.blobs.Open(ctx, digest.Digest(config.Digest), 0)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", config.Digest, err)

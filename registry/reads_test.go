@@ -2,6 +2,8 @@ package registry_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -9,6 +11,8 @@ import (
 	"github.com/packreg/packreg/internal/teststores"
 	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/registry"
+	"github.com/packreg/packreg/storage/fs"
+	"github.com/packreg/packreg/storage/sqlmeta"
 )
 
 // TestHotReadsQueryOnce: a pull by tag and a tags page of a repository
@@ -75,31 +79,79 @@ func TestHotReadsQueryOnce(t *testing.T) {
 }
 
 // TestManifestPutStatementsFlatInReferences: checking a manifest's
-// references costs the same statements for one layer as for five (the
-// sizes before the transaction and the locks in it are one read each for
-// up to eight references); it was two statements more per reference, a
-// round trip each on PostgreSQL.
+// references costs the same statements for one layer as for five (their
+// lookup is one read for up to eight references); it was two statements
+// more per reference, a round trip each on PostgreSQL.
 func TestManifestPutStatementsFlatInReferences(t *testing.T) {
 	blobs, meta, _ := teststores.Open(t)
 	h := registry.New(blobs, meta)
+	put := putStatements(t, h, meta)
+	repo := "acme/refs"
+	cost := func(tag string, layers ...[]byte) int64 {
+		return put(repo, tag, imageManifest(t, h, repo, layers...), oci.MediaTypeImageManifest)
+	}
+	one := cost("one", []byte("a"))
+	five := cost("five", []byte("b"), []byte("c"), []byte("d"), []byte("e"), []byte("f"))
+	if five != one {
+		t.Fatalf("a manifest PUT with 5 layers ran %d store statements, with 1 layer %d: want as many", five, one)
+	}
+}
+
+// TestManifestPutReadsReferencesOnce: a manifest PUT looks its references
+// up once, in its transaction, where it locks them against a collector
+// and compares their sizes: an image manifest's blobs and an index's
+// child manifests alike cost one statement more than an index of none
+// (up to eight references). The registry read them before the
+// transaction too: a read more for an image manifest (its blob sizes),
+// one per child for an index (each a whole manifest), and the lock of an
+// index's children asked the blobs first: a round trip each on
+// PostgreSQL.
+func TestManifestPutReadsReferencesOnce(t *testing.T) {
+	for name, open := range map[string]func(testing.TB) (*fs.Store, *sqlmeta.Store, string){
+		"sqlite": teststores.Open, "postgres": teststores.OpenPostgres,
+	} {
+		t.Run(name, func(t *testing.T) {
+			blobs, meta, _ := open(t)
+			h := registry.New(blobs, meta)
+			put := putStatements(t, h, meta)
+			repo := "acme/refs"
+			cost := func(tag string, b []byte, mt string) int64 { return put(repo, tag, b, mt) }
+			index := func(children ...oci.Descriptor) []byte {
+				return mustJSON(map[string]any{"schemaVersion": 2, "mediaType": oci.MediaTypeImageIndex,
+					"manifests": append([]oci.Descriptor{}, children...)})
+			}
+			cost("warm", index(), oci.MediaTypeImageIndex) // the repository's id remembered
+			none := cost("none", index(), oci.MediaTypeImageIndex)
+			var children []oci.Descriptor
+			for i := range 3 {
+				m := imageManifest(t, h, repo, []byte{byte(i)})
+				if n := cost(fmt.Sprint("image", i), m, oci.MediaTypeImageManifest); n != none+1 {
+					t.Fatalf("an image manifest PUT ran %d store statements, an index of none %d: want one more, for its references", n, none)
+				}
+				children = append(children, desc(oci.MediaTypeImageManifest, sha(m), int64(len(m))))
+			}
+			if n := cost("three", index(children...), oci.MediaTypeImageIndex); n != none+1 {
+				t.Fatalf("an index of 3 manifests PUT ran %d store statements, an index of none %d: want one more, for its children", n, none)
+			}
+		})
+	}
+}
+
+// putStatements returns what a PUT of a manifest costs in statements of
+// meta (counted through its ObserveOps, commits aside).
+func putStatements(t *testing.T, h http.Handler, meta *sqlmeta.Store) func(repo, tag string, b []byte, mt string) int64 {
 	var stmts atomic.Int64
 	meta.ObserveOps(func(op string, _ time.Duration, _ error) {
 		if op != "commit" {
 			stmts.Add(1)
 		}
 	})
-	repo := "acme/refs"
-	cost := func(tag string, layers ...[]byte) int64 {
-		m := imageManifest(t, h, repo, layers...)
+	return func(repo, tag string, b []byte, mt string) int64 {
+		t.Helper()
 		stmts.Store(0)
-		if w := putManifest(t, h, repo, tag, m, oci.MediaTypeImageManifest); w.Code != 201 {
+		if w := putManifest(t, h, repo, tag, b, mt); w.Code != 201 {
 			t.Fatalf("push %s: %d %s", tag, w.Code, w.Body)
 		}
 		return stmts.Load()
-	}
-	one := cost("one", []byte("a"))
-	five := cost("five", []byte("b"), []byte("c"), []byte("d"), []byte("e"), []byte("f"))
-	if five != one {
-		t.Fatalf("a manifest PUT with 5 layers ran %d store statements, with 1 layer %d: want as many", five, one)
 	}
 }

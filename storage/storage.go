@@ -218,7 +218,30 @@ type PutManifestOptions struct {
 	// manifest. The put locks them, so a garbage collection cannot remove
 	// one between the registry's check and the commit; one already gone
 	// fails the put with a *RefGoneError.
+	//
+	// The put looks for an index's Present among the repository's
+	// manifests first, for any other manifest's among its blobs first.
 	Present []digest.Digest
+	// CheckPresent, when set, is shown what the put found of each of
+	// Present, in Present's order, once it holds them and before it
+	// writes anything: the one read of them a push needs. Its error fails
+	// the put (wrapped), and one not found is its to refuse: the put
+	// returns no *RefGoneError then. The put writes the manifest after it,
+	// so it may complete the manifest from what it found (an index's
+	// depth). A retried put calls it again.
+	CheckPresent func([]PresentRef) error
+}
+
+// PresentRef is what a put found of one of its Present digests.
+type PresentRef struct {
+	Digest digest.Digest
+	// Size is that of the blob or manifest found, -1 when neither is
+	// in the repository.
+	Size int64
+	// Manifest: a manifest stored in the repository, not a linked blob.
+	Manifest bool
+	// IndexDepth is a manifest's (Manifest.IndexDepth).
+	IndexDepth int
 }
 
 // RefGoneError is the error of a put one of whose Present digests is no

@@ -3,11 +3,13 @@ package metatest
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -155,6 +157,51 @@ var gcCases = []testCase{
 		is(t, err, storage.ErrNotFound, "the refused manifest")
 		_, err = s.ResolveTag(ctx(t), repo, "t2")
 		is(t, err, storage.ErrNotFound, "the refused tag")
+	}},
+	{"PutShowsCheckPresentWhatItFound", func(t *testing.T, s storage.Store) {
+		const repo = "gc/check"
+		blob, gone := dg("blob"), dg("gone")
+		link(t, s, repo, blob, 4)
+		child := manifest(repo, "child index")
+		child.MediaType, child.IndexDepth = oci.MediaTypeImageIndex, 2
+		put(t, s, child)
+		// An image's references are blobs first, an index's manifests
+		// first; the check sees them in Present's order, duplicates too.
+		for _, c := range []struct {
+			mediaType string
+			present   []digest.Digest
+			want      []storage.PresentRef
+		}{
+			{oci.MediaTypeImageManifest, []digest.Digest{gone, blob, child.Digest, blob}, []storage.PresentRef{
+				{Digest: gone, Size: -1}, {Digest: blob, Size: 4},
+				{Digest: child.Digest, Size: child.Size, Manifest: true, IndexDepth: 2}, {Digest: blob, Size: 4}}},
+			{oci.MediaTypeImageIndex, []digest.Digest{child.Digest, gone}, []storage.PresentRef{
+				{Digest: child.Digest, Size: child.Size, Manifest: true, IndexDepth: 2}, {Digest: gone, Size: -1}}},
+		} {
+			m := manifest(repo, "checked "+c.mediaType)
+			m.MediaType = c.mediaType
+			refused := errors.New("refused by the check")
+			var got []storage.PresentRef
+			err := s.PutManifest(ctx(t), m, []string{"t"}, storage.PutManifestOptions{Present: c.present,
+				CheckPresent: func(found []storage.PresentRef) error { got = found; return refused }})
+			if !errors.Is(err, refused) {
+				t.Fatalf("put of a %s refused by its check: %v, want the check's error", c.mediaType, err)
+			}
+			if !slices.Equal(got, c.want) {
+				t.Fatalf("a %s's check saw %+v, want %+v", c.mediaType, got, c.want)
+			}
+			_, err = s.GetManifest(ctx(t), repo, m.Digest)
+			is(t, err, storage.ErrNotFound, "the manifest its check refused")
+			// A check that completes the manifest: it is written after.
+			err = s.PutManifest(ctx(t), m, []string{"t"}, storage.PutManifestOptions{Present: c.present,
+				CheckPresent: func([]storage.PresentRef) error { m.IndexDepth = 5; return nil }})
+			ok(t, err, "put of a %s its check accepts", c.mediaType)
+			stored, err := s.GetManifest(ctx(t), repo, m.Digest)
+			ok(t, err, "GetManifest")
+			if stored.IndexDepth != 5 {
+				t.Fatalf("IndexDepth = %d, want the 5 its check set", stored.IndexDepth)
+			}
+		}
 	}},
 	{"GCTombstoneHandshake", func(t *testing.T, s storage.Store) {
 		linked, free := dg("still linked"), dg("free")

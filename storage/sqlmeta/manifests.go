@@ -67,7 +67,7 @@ func (s *Store) PutManifest(ctx context.Context, m *storage.Manifest, tags []str
 		if id, err = s.ensureRepo(ctx, tx, m.Repo); err != nil {
 			return err
 		}
-		if err := s.lockPresent(ctx, tx, id, m.Repo, o.Present); err != nil {
+		if err := s.lockPresent(ctx, tx, id, m, o); err != nil {
 			return err
 		}
 		// The first push of a digest to a repository fixes its created time.
@@ -140,51 +140,86 @@ func (s *Store) putManifestRow(ctx context.Context, tx *sql.Tx, id int64, m *sto
 	return err
 }
 
-// lockPresent makes sure each of ds is a blob linked into, or a manifest
-// stored in, repository id, and locks its row until the commit (FOR
-// SHARE): a collector's sweep locks the row it deletes FOR UPDATE, so one
-// of the two waits for the other and then sees what it did. Under SQLite
-// writes are serial.
+// lockPresent makes sure each of o.Present is a blob linked into, or a
+// manifest stored in, repository id, and locks its row until the commit
+// (FOR SHARE): a collector's sweep locks the row it deletes FOR UPDATE, so
+// one of the two waits for the other and then sees what it did. Under
+// SQLite writes are serial. With o.CheckPresent, what it found is the
+// check's to judge.
 //
-// Blobs are looked up first, up to presentRows per statement (a round
-// trip each on PostgreSQL, where a read per reference was most of a PUT's
-// transaction), then what is not a blob among the manifests.
-func (s *Store) lockPresent(ctx context.Context, tx *sql.Tx, id int64, repo string, ds []digest.Digest) error {
-	ds = slices.Clone(ds)
+// An index's references are looked up among the manifests first, any
+// other's among the blobs, up to presentRows per statement (a round trip
+// each on PostgreSQL, where a read per reference was most of a PUT's
+// transaction), then what is missing in the other table.
+func (s *Store) lockPresent(ctx context.Context, tx *sql.Tx, id int64, m *storage.Manifest, o storage.PutManifestOptions) error {
+	if len(o.Present) == 0 && o.CheckPresent == nil {
+		return nil
+	}
+	ds := slices.Clone(o.Present)
 	slices.Sort(ds) // one lock order for every put
-	missing, err := s.lockRows(ctx, tx, qPresentBlobs, id, slices.Compact(ds))
-	if err == nil && len(missing) > 0 {
-		missing, err = s.lockRows(ctx, tx, qPresentManifests, id, missing)
+	missing := slices.Compact(ds)
+	found := make(map[digest.Digest]storage.PresentRef, len(missing))
+	kinds := []bool{false, true} // blobs, then manifests
+	if oci.IsIndex(m.MediaType) {
+		kinds = []bool{true, false}
 	}
-	if err == nil && len(missing) > 0 {
-		err = &storage.RefGoneError{Repo: repo, Digest: missing[0]}
+	for _, manifests := range kinds {
+		if len(missing) == 0 {
+			break
+		}
+		var err error
+		if missing, err = s.lockRows(ctx, tx, manifests, id, missing, found); err != nil {
+			return err
+		}
 	}
-	return err
+	if o.CheckPresent == nil {
+		if len(missing) > 0 {
+			return &storage.RefGoneError{Repo: m.Repo, Digest: missing[0]}
+		}
+		return nil
+	}
+	refs := make([]storage.PresentRef, len(o.Present))
+	for i, d := range o.Present {
+		r, ok := found[d]
+		if !ok {
+			r = storage.PresentRef{Digest: d, Size: -1}
+		}
+		refs[i] = r
+	}
+	return o.CheckPresent(refs)
 }
 
-// lockRows runs qs (by count of digests) over ds, sorted, in chunks, and
-// returns those of ds it found no row of, in order.
-func (s *Store) lockRows(ctx context.Context, tx *sql.Tx, qs []*Query, id int64, ds []digest.Digest) ([]digest.Digest, error) {
+// lockRows looks ds (sorted) up among the blobs of repository id, or its
+// manifests, in chunks, adds what it finds to found, and returns those of
+// ds it found no row of, in order.
+func (s *Store) lockRows(ctx context.Context, tx *sql.Tx, manifests bool, id int64, ds []digest.Digest, found map[digest.Digest]storage.PresentRef) ([]digest.Digest, error) {
+	qs := qPresentBlobs
+	if manifests {
+		qs = qPresentManifests
+	}
 	var missing []digest.Digest
 	for chunk := range slices.Chunk(ds, presentRows) {
 		rows, err := s.rows(ctx, tx, qs[len(chunk)-1], digestArgs(id, chunk)...)
 		if err != nil {
 			return nil, err
 		}
-		found := make(map[digest.Digest]bool, len(chunk))
 		for rows.Next() {
-			var d string
-			if err := rows.Scan(&d); err != nil {
+			var (
+				d string
+				r = storage.PresentRef{Manifest: manifests}
+			)
+			if err := rows.Scan(&d, &r.Size, &r.IndexDepth); err != nil {
 				rows.Close()
 				return nil, err
 			}
-			found[digest.Digest(d)] = true
+			r.Digest = digest.Digest(d)
+			found[r.Digest] = r
 		}
 		if err := errors.Join(rows.Close(), rows.Err()); err != nil {
 			return nil, err
 		}
 		for _, d := range chunk {
-			if !found[d] {
+			if _, ok := found[d]; !ok {
 				missing = append(missing, d)
 			}
 		}
@@ -533,13 +568,14 @@ func (s *Store) firstPushManifestText() string {
 var (
 	qPutManifest = query(`INSERT INTO manifests ` + manifestColumns + `
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ` + manifestConflict)
-	// The put's Present digests, locked against a collector's sweep.
-	// In digest order, which is the order their rows are locked in.
+	// The put's Present digests, locked against a collector's sweep, with
+	// what its CheckPresent compares (size, a manifest's depth). In digest
+	// order, which is the order their rows are locked in.
 	qPresentBlobs = queriesUpTo(presentRows, func(n int) string {
-		return `SELECT digest FROM blobs WHERE repo_id = ? AND digest IN ` + inDigests(n) + ` ORDER BY digest{{forshare}}`
+		return `SELECT digest, size, 0 FROM blobs WHERE repo_id = ? AND digest IN ` + inDigests(n) + ` ORDER BY digest{{forshare}}`
 	})
 	qPresentManifests = queriesUpTo(presentRows, func(n int) string {
-		return `SELECT digest FROM manifests WHERE repo_id = ? AND digest IN ` + inDigests(n) + ` ORDER BY digest{{forshare}}`
+		return `SELECT digest, size, index_depth FROM manifests WHERE repo_id = ? AND digest IN ` + inDigests(n) + ` ORDER BY digest{{forshare}}`
 	})
 	// Records the first push and answers its time in one round trip: the
 	// no-op update on a conflict is what makes RETURNING answer the row
