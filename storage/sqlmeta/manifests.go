@@ -631,9 +631,13 @@ var (
 			(SELECT max(name) FROM tags WHERE repo_id = (SELECT id FROM repositories WHERE name = ?)))`)
 	qDeleteTag = query(`DELETE FROM tags
 			WHERE repo_id = (SELECT id FROM repositories WHERE name = ?) AND name = ?`)
+	// Ordered by an expression of the digest, not the column: SQLite
+	// (no statistics) otherwise walks the primary key (repo_id, digest)
+	// for the order, reading every manifest of the repository, instead of
+	// sorting the subject's few referrers found in manifests_subject.
 	qReferrers = query(`SELECT m.media_type, m.digest, m.size, m.artifact_type, m.annotations FROM manifests m
 		WHERE m.repo_id = (SELECT id FROM repositories WHERE name = ?) AND m.subject = ? AND m.subject <> ''
-		ORDER BY m.digest`)
+		ORDER BY m.digest || ''`)
 	qReferrersOfType = query(`SELECT m.media_type, m.digest, m.size, m.artifact_type, m.annotations FROM manifests m
 		WHERE m.repo_id = (SELECT id FROM repositories WHERE name = ?) AND m.subject = ? AND m.subject <> '' AND m.artifact_type = ?
 		ORDER BY m.digest`)
