@@ -198,3 +198,29 @@ func TestWriteQueuesWhileAnotherWriteIsUnderWay(t *testing.T) {
 	}
 	verifiedChain(t, s, 5)
 }
+
+// A lone inline-audited blob link with its event is six round trips:
+// BEGIN, the link with its queue rows, a savepoint with the head's
+// lock_timeout, the head bumped, the records with the head's hash,
+// COMMIT. Counted on the wire: ObserveOps sees neither BEGIN nor the
+// savepoint. A change to a push's round trips shows here.
+func TestInlineLinkRoundTrips(t *testing.T) {
+	dsn, trips := tripDSN(t, freshSchema(t))
+	s := open(t, dsn)
+	t.Cleanup(func() { s.Close() })
+	s.AuditInline()
+	ctx := t.Context()
+	link := func(blob string) int64 {
+		t.Helper()
+		before := trips.trips.Load()
+		if err := s.LinkBlob(ctx, "r", pgDigest(blob), 1, pgEvent("blob.push", blob)); err != nil {
+			t.Fatal(err)
+		}
+		return trips.trips.Load() - before
+	}
+	link("first") // the repository's id remembered, the statements prepared
+	if n := link("b"); n != 6 {
+		t.Fatalf("round trips of an inline audited link: %d, want 6", n)
+	}
+	verifiedChain(t, s, 2)
+}

@@ -25,7 +25,14 @@ type cutter struct {
 	conns []net.Conn
 }
 
-func newCutter(t *testing.T, to string) *cutter {
+func newCutter(t *testing.T, to string) *cutter { return newProxy(t, to, nil) }
+
+// newProxy is newCutter whose client-to-server bytes go through up
+// (nil: copied as they are).
+func newProxy(t *testing.T, to string, up func(out io.Writer, in io.Reader)) *cutter {
+	if up == nil {
+		up = func(out io.Writer, in io.Reader) { io.Copy(out, in) }
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +53,7 @@ func newCutter(t *testing.T, to string) *cutter {
 			c.mu.Lock()
 			c.conns = append(c.conns, in, out)
 			c.mu.Unlock()
-			go func() { io.Copy(out, in); out.Close() }()
+			go func() { up(out, in); out.Close() }()
 			go func() { io.Copy(in, out); in.Close() }()
 		}
 	}()
