@@ -410,6 +410,10 @@ func (r *Registry) sweepBytes(ctx context.Context, o GCOptions, gone map[digest.
 // no repository links, under tombstones (storage.Collector), and reports
 // which it deleted.
 func (r *Registry) deleteBytes(ctx context.Context, ds []digest.Digest) (deleted []bool, err error) {
+	// The deletes end within TombstoneTTL/2 of their tombstones' time
+	// (taken in BeginBlobDelete, after this), however long the look for
+	// links took: writers count on it (storage.DeleteHistory).
+	deadline := time.Now().Add(storage.TombstoneTTL / 2)
 	free, err := r.meta.BeginBlobDelete(ctx, ds)
 	defer func() {
 		if eerr := r.meta.EndBlobDelete(context.WithoutCancel(ctx), ds); eerr != nil {
@@ -420,7 +424,7 @@ func (r *Registry) deleteBytes(ctx context.Context, ds []digest.Digest) (deleted
 		return nil, err
 	}
 	// Well within the tombstones' life: past it, writers no longer wait.
-	dctx, cancel := context.WithTimeout(ctx, storage.TombstoneTTL/2)
+	dctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	deleted = make([]bool, len(ds))
 	for i, d := range ds {
@@ -479,14 +483,20 @@ func (r *Registry) sweepUploads(ctx context.Context, o GCOptions, cutoff time.Ti
 // bytes (published by this push's Commit, or found there by it) and
 // removed its tombstone before this read. Then the bytes are gone, and
 // the look shows it; when the tombstone is still up, the wait does. One
-// stat per blob push (a HEAD on S3) is the price.
-func (r *Registry) confirmLinked(ctx context.Context, repo string, d digest.Digest) error {
+// stat per blob push (a HEAD on S3) is the price, unless the push wrote
+// the bytes itself from written on and the store keeps ended tombstones
+// (storage.DeleteHistory): with no tombstone put up since written -
+// TombstoneTTL, no delete can have reached them.
+func (r *Registry) confirmLinked(ctx context.Context, repo string, d digest.Digest, written time.Time) error {
 	// A tombstone lives for one blob store delete (less than
 	// storage.TombstoneTTL; an older one, left by a crash, is not seen).
 	for {
-		deleting, err := r.meta.BlobDeleting(ctx, d)
+		deleting, begun, err := r.blobDeleting(ctx, d, written)
 		if err != nil {
 			return err
+		}
+		if !deleting && !begun {
+			return nil
 		}
 		if !deleting {
 			break
@@ -498,6 +508,20 @@ func (r *Registry) confirmLinked(ctx context.Context, repo string, d digest.Dige
 		}
 	}
 	return r.confirmBytes(ctx, repo, d)
+}
+
+// blobDeleting is BlobDeleting for confirmLinked, and whether a delete
+// of d may have begun since the bytes were written (always, unless the
+// store can tell: storage.DeleteHistory).
+func (r *Registry) blobDeleting(ctx context.Context, d digest.Digest, written time.Time) (deleting, begun bool, err error) {
+	h, ok := r.meta.(storage.DeleteHistory)
+	// Within what the store remembers (2*TombstoneTTL back), with a
+	// margin for the look itself.
+	if !ok || written.IsZero() || time.Since(written) > storage.TombstoneTTL/2 {
+		deleting, err = r.meta.BlobDeleting(ctx, d)
+		return deleting, true, err
+	}
+	return h.BlobDeletingSince(ctx, d, written.Add(-storage.TombstoneTTL))
 }
 
 // confirmBytes is the end of confirmLinked, once no tombstone is up:

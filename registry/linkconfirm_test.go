@@ -100,3 +100,77 @@ func TestPushWhoseBytesACollectionTookBeforeTheLink(t *testing.T) {
 		t.Fatalf("the link stayed without its bytes: %v", err)
 	}
 }
+
+// statCounter counts the looks at one digest's bytes, and passes Put on.
+type statCounter struct {
+	storage.BlobStore
+	d     digest.Digest
+	stats atomic.Int32
+	// put, when set, runs after Put stored the bytes.
+	put func(ctx context.Context)
+}
+
+func (s *statCounter) Stat(ctx context.Context, d digest.Digest) (int64, error) {
+	if d == s.d {
+		s.stats.Add(1)
+	}
+	return s.BlobStore.Stat(ctx, d)
+}
+
+func (s *statCounter) Put(ctx context.Context, d digest.Digest, r io.Reader) (int64, error) {
+	n, err := s.BlobStore.(storage.BlobPutter).Put(ctx, d, r)
+	if err == nil && s.put != nil {
+		s.put(ctx)
+	}
+	return n, err
+}
+
+// TestPushLooksNotAtBytesNoDeleteCouldReach: on PostgreSQL, whose store
+// keeps ended tombstones (storage.DeleteHistory), a single-request push
+// that finds no tombstone put up since it wrote the bytes does not look
+// at them (a HeadObject on S3). Before, every push looked.
+func TestPushLooksNotAtBytesNoDeleteCouldReach(t *testing.T) {
+	blobs, meta, _ := teststores.OpenPostgres(t)
+	b := []byte("no collection since")
+	c := &statCounter{BlobStore: blobs, d: sha(b)}
+	h := registry.New(c, meta)
+	pushBlob(t, h, "link/quiet", b)
+	if n := c.stats.Load(); n != 0 {
+		t.Fatalf("%d looks at the bytes after the link, want none", n)
+	}
+	expect(t, do(t, h, "GET", "/v2/link/quiet/blobs/"+sha(b).String(), nil), 200, "")
+}
+
+// TestPushWhoseBytesACollectionTookBeforeTheLinkPostgres: a collection
+// that read the links before the push linked, deleted the bytes and took
+// its tombstone down, all between the push's Put and its link: its ended
+// tombstone makes the push look at the bytes; gone, it answers 503 and
+// the link goes.
+func TestPushWhoseBytesACollectionTookBeforeTheLinkPostgres(t *testing.T) {
+	blobs, meta, _ := teststores.OpenPostgres(t)
+	b := []byte("taken before the link, on postgres")
+	d := sha(b)
+	c := &statCounter{BlobStore: blobs, d: d, put: func(ctx context.Context) {
+		free, err := meta.BeginBlobDelete(ctx, []digest.Digest{d})
+		if err != nil || !free[0] {
+			t.Errorf("BeginBlobDelete = %v, %v", free, err)
+		}
+		if err := blobs.Delete(ctx, d); err != nil {
+			t.Error(err)
+		}
+		if err := meta.EndBlobDelete(ctx, []digest.Digest{d}); err != nil {
+			t.Error(err)
+		}
+	}}
+	h := registry.New(c, meta)
+	r := do(t, h, "POST", "/v2/link/gone/blobs/uploads/?digest="+d.String(), b)
+	if r.Code != http.StatusServiceUnavailable {
+		t.Fatalf("push answered %d, want 503", r.Code)
+	}
+	if _, err := meta.BlobSize(t.Context(), "link/gone", d); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("the link stayed without its bytes: %v", err)
+	}
+	if n := c.stats.Load(); n == 0 {
+		t.Fatal("the push did not look at the bytes")
+	}
+}

@@ -53,6 +53,7 @@ func (r *Registry) putBlob(ctx context.Context, p storage.BlobPutter, repo strin
 	if r.maxBlobSize > 0 {
 		br.left = r.maxBlobSize
 	}
+	written := time.Now() // the bytes are written from here on (confirmLinked)
 	size, err := p.Put(ctx, d, br)
 	switch {
 	case br.tooLarge:
@@ -64,7 +65,7 @@ func (r *Registry) putBlob(ctx context.Context, p storage.BlobPutter, repo strin
 	case err != nil:
 		return err
 	}
-	return r.linkWritten(ctx, repo, d, size)
+	return r.linkWritten(ctx, repo, d, size, written)
 }
 
 func (r *Registry) newUpload(repo, alg string) *storage.Upload {
@@ -205,33 +206,35 @@ func (r *Registry) commitBlob(ctx context.Context, u *storage.Upload, d digest.D
 		return err
 	}
 	if !stored {
-		return r.linkWritten(ctx, u.Repo, d, u.Offset)
+		return r.linkWritten(ctx, u.Repo, d, u.Offset, time.Time{})
 	}
 	ev := event(ctx, Event{Action: ActionBlobPush, Repo: u.Repo, Digest: d, Size: u.Offset})
 	if err := r.meta.FinishUpload(ctx, u.ID, u.Repo, d, u.Offset, ev.Record()); err != nil {
 		return err
 	}
-	return r.confirmPushed(ctx, ev)
+	return r.confirmPushed(ctx, ev, time.Time{})
 }
 
 // linkWritten links blob d, just published, into repo. A store whose
 // writes are serial answers the tombstone question in the link's own
 // transaction (storage.LinkConfirmer), one read transaction fewer.
-func (r *Registry) linkWritten(ctx context.Context, repo string, d digest.Digest, size int64) error {
+// written, when not zero, is when this push began writing the bytes
+// (confirmLinked).
+func (r *Registry) linkWritten(ctx context.Context, repo string, d digest.Digest, size int64, written time.Time) error {
 	ev := event(ctx, Event{Action: ActionBlobPush, Repo: repo, Digest: d, Size: size})
 	lc, ok := r.meta.(storage.LinkConfirmer)
 	if !ok {
 		if err := r.meta.LinkBlob(ctx, repo, d, size, ev.Record()); err != nil {
 			return err
 		}
-		return r.confirmPushed(ctx, ev)
+		return r.confirmPushed(ctx, ev, written)
 	}
 	deleting, serial, err := lc.LinkBlobConfirmed(ctx, repo, d, size, ev.Record())
 	if err != nil {
 		return err
 	}
 	if !serial || deleting {
-		return r.confirmPushed(ctx, ev)
+		return r.confirmPushed(ctx, ev, written)
 	}
 	if err := r.confirmBytes(ctx, repo, d); err != nil {
 		return err
@@ -242,8 +245,8 @@ func (r *Registry) linkWritten(ctx context.Context, repo string, d digest.Digest
 
 // confirmPushed makes sure a collection did not take the bytes of the blob
 // ev just linked, then tells the subscribers.
-func (r *Registry) confirmPushed(ctx context.Context, ev Event) error {
-	if err := r.confirmLinked(ctx, ev.Repo, ev.Digest); err != nil {
+func (r *Registry) confirmPushed(ctx context.Context, ev Event, written time.Time) error {
+	if err := r.confirmLinked(ctx, ev.Repo, ev.Digest, written); err != nil {
 		return err
 	}
 	r.notify(ctx, ev)
@@ -284,7 +287,7 @@ func (r *Registry) linkFrom(ctx context.Context, repo string, d digest.Digest, f
 	if err := r.meta.LinkBlob(ctx, repo, d, size, ev.Record()); err != nil {
 		return false, err
 	}
-	if err := r.confirmPushed(ctx, ev); err != nil {
+	if err := r.confirmPushed(ctx, ev, time.Time{}); err != nil {
 		return false, err
 	}
 	return true, nil

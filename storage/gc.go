@@ -97,7 +97,8 @@ type Collector interface {
 	// the link, or the writer's look comes after the delete (both write,
 	// then read).
 	BeginBlobDelete(ctx context.Context, ds []digest.Digest) ([]bool, error)
-	// EndBlobDelete removes the tombstones of ds.
+	// EndBlobDelete takes the tombstones of ds down (a store with
+	// DeleteHistory keeps them, ended).
 	EndBlobDelete(ctx context.Context, ds []digest.Digest) error
 	// BlobDeleting reports whether d's bytes are being deleted: a
 	// tombstone younger than TombstoneTTL (an older one was left by a
@@ -118,6 +119,22 @@ type Collector interface {
 	// BadBlobs returns every blob found bad, with its finding (a handful
 	// at most, in a sane registry: what compliance reads once per pass).
 	BadBlobs(ctx context.Context) (map[digest.Digest]string, error)
+}
+
+// DeleteHistory is an optional Collector ability: EndBlobDelete keeps
+// each tombstone, ended, for at least 3*TombstoneTTL, and
+// BlobDeletingSince is BlobDeleting that also reports whether a
+// tombstone of d, ended or not, was put up after since (for a since at
+// most 2*TombstoneTTL ago).
+//
+// A writer that wrote d's bytes at t, then linked d, learns from one read
+// after its link that no collection can have deleted them: a delete
+// starts under a tombstone and ends within TombstoneTTL/2 of it, so one
+// that could delete bytes written at t put its tombstone up after
+// t - TombstoneTTL. With none since, the writer needs no look at the
+// bytes (on S3 a HeadObject, a tenth of a small push's CPU).
+type DeleteHistory interface {
+	BlobDeletingSince(ctx context.Context, d digest.Digest, since time.Time) (deleting, begun bool, err error)
 }
 
 // LinkConfirmer is an optional Metadata ability: LinkBlobConfirmed links

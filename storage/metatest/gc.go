@@ -226,6 +226,41 @@ var gcCases = []testCase{
 			t.Fatal("BlobDeleting = true after EndBlobDelete")
 		}
 	}},
+	{"GCTombstoneHistory", func(t *testing.T, s storage.Store) {
+		h, isHistory := s.(storage.DeleteHistory)
+		if !isHistory {
+			t.Skipf("%T keeps no ended tombstones", s)
+		}
+		d, other := dg("deleted once"), dg("never deleted")
+		before := time.Now().Add(-time.Second)
+		since := func(d digest.Digest, at time.Time) (bool, bool) {
+			t.Helper()
+			deleting, begun, err := h.BlobDeletingSince(ctx(t), d, at)
+			ok(t, err, "BlobDeletingSince")
+			return deleting, begun
+		}
+		if deleting, begun := since(d, before); deleting || begun {
+			t.Fatalf("no tombstone yet: deleting %v, begun %v", deleting, begun)
+		}
+		_, err := s.BeginBlobDelete(ctx(t), []digest.Digest{d})
+		ok(t, err, "BeginBlobDelete")
+		if deleting, begun := since(d, before); !deleting || !begun {
+			t.Fatalf("under a tombstone: deleting %v, begun %v", deleting, begun)
+		}
+		ok(t, s.EndBlobDelete(ctx(t), []digest.Digest{d}), "EndBlobDelete")
+		if deleting, begun := since(d, before); deleting || !begun {
+			t.Fatalf("after the delete: deleting %v, begun %v; want begun only", deleting, begun)
+		}
+		if deleting, err := s.BlobDeleting(ctx(t), d); err != nil || deleting {
+			t.Fatalf("BlobDeleting after EndBlobDelete = %v, %v", deleting, err)
+		}
+		if deleting, begun := since(d, time.Now().Add(time.Second)); deleting || begun {
+			t.Fatalf("since after the tombstone: deleting %v, begun %v", deleting, begun)
+		}
+		if deleting, begun := since(other, before); deleting || begun {
+			t.Fatalf("another digest: deleting %v, begun %v", deleting, begun)
+		}
+	}},
 	{"LinkBlobConfirmedSeesTombstonesWhenSerial", func(t *testing.T, s storage.Store) {
 		lc, isConfirmer := s.(storage.LinkConfirmer)
 		if !isConfirmer {

@@ -177,6 +177,10 @@ func (s *Store) sweepLink(ctx context.Context, tx *sql.Tx, repo string, d digest
 func (s *Store) BeginBlobDelete(ctx context.Context, ds []digest.Digest) ([]bool, error) {
 	now := time.Now().UnixNano()
 	err := s.write(ctx, "begin blob delete", func(ctx context.Context, tx *sql.Tx) error {
+		// Ended tombstones are kept for storage.DeleteHistory, then go.
+		if _, err := s.exec(ctx, tx, qGCPurgeTombstones, time.Now().Add(-tombstoneKeep).UnixNano()); err != nil {
+			return err
+		}
 		for _, d := range ds {
 			if _, err := s.exec(ctx, tx, qGCTombstone, string(d), now); err != nil {
 				return err
@@ -198,10 +202,12 @@ func (s *Store) BeginBlobDelete(ctx context.Context, ds []digest.Digest) ([]bool
 	return free, nil
 }
 
+// EndBlobDelete ends the tombstones of ds and keeps them (DeleteHistory).
 func (s *Store) EndBlobDelete(ctx context.Context, ds []digest.Digest) error {
+	now := time.Now().UnixNano()
 	return s.write(ctx, "end blob delete", func(ctx context.Context, tx *sql.Tx) error {
 		for _, d := range ds {
-			if _, err := s.exec(ctx, tx, qGCUntombstone, string(d)); err != nil {
+			if _, err := s.exec(ctx, tx, qGCUntombstone, now, string(d)); err != nil {
 				return err
 			}
 		}
@@ -213,6 +219,17 @@ func (s *Store) BlobDeleting(ctx context.Context, d digest.Digest) (bool, error)
 	var ok bool
 	err := s.row(ctx, s.r, qGCDeleting, string(d), time.Now().Add(-storage.TombstoneTTL).UnixNano()).Scan(&ok)
 	return ok, s.fail("blob deleting", err)
+}
+
+var _ storage.DeleteHistory = (*Store)(nil)
+
+// tombstoneKeep is how long an ended tombstone stays (DeleteHistory).
+const tombstoneKeep = 3 * storage.TombstoneTTL
+
+// BlobDeletingSince is storage.DeleteHistory: one read for both.
+func (s *Store) BlobDeletingSince(ctx context.Context, d digest.Digest, since time.Time) (deleting, begun bool, err error) {
+	err = s.row(ctx, s.r, qGCDeletingSince, time.Now().Add(-storage.TombstoneTTL).UnixNano(), since.UnixNano(), string(d)).Scan(&deleting, &begun)
+	return deleting, begun, s.fail("blob deleting", err)
 }
 
 func (s *Store) RecordGCRun(ctx context.Context, run *storage.GCRun) error {
@@ -360,12 +377,17 @@ var (
 		WHERE repo_id = ? AND digest <> ? AND refs LIKE ?)`)
 	qGCManifestStored = query(`SELECT EXISTS (SELECT 1 FROM manifests WHERE repo_id = ? AND digest = ?)`)
 	qGCUnlink         = query(`DELETE FROM blobs WHERE repo_id = ? AND digest = ?`)
-	qGCTombstone      = query(`INSERT INTO gc_tombstones (digest, at) VALUES (?, ?)
-		ON CONFLICT (digest) DO UPDATE SET at = excluded.at`)
-	qGCUntombstone    = query(`DELETE FROM gc_tombstones WHERE digest = ?`)
+	qGCTombstone      = query(`INSERT INTO gc_tombstones (digest, at, ended) VALUES (?, ?, 0)
+		ON CONFLICT (digest) DO UPDATE SET at = excluded.at, ended = 0`)
+	qGCUntombstone    = query(`UPDATE gc_tombstones SET ended = ? WHERE digest = ?`)
 	qGCLinkedAnywhere = query(`SELECT EXISTS (SELECT 1 FROM blobs WHERE digest = ?)`)
-	qGCDeleting       = query(`SELECT EXISTS (SELECT 1 FROM gc_tombstones WHERE digest = ? AND at > ?)`)
-	qGCRecordRun      = query(`INSERT INTO gc_runs (dry_run, trigger_name, started, finished, error, counts)
+	qGCDeleting       = query(`SELECT EXISTS (SELECT 1 FROM gc_tombstones WHERE digest = ? AND at > ? AND ended = 0)`)
+	// A tombstone up (as qGCDeleting), and one put up after the last
+	// parameter, ended or not: one row by the primary key either way.
+	qGCDeletingSince = query(`SELECT COALESCE(MAX(CASE WHEN at > ? AND ended = 0 THEN 1 ELSE 0 END), 0) = 1,
+		COALESCE(MAX(CASE WHEN at > ? THEN 1 ELSE 0 END), 0) = 1 FROM gc_tombstones WHERE digest = ?`)
+	qGCPurgeTombstones = query(`DELETE FROM gc_tombstones WHERE ended <> 0 AND at < ?`)
+	qGCRecordRun       = query(`INSERT INTO gc_runs (dry_run, trigger_name, started, finished, error, counts)
 		VALUES (?, ?, ?, ?, ?, ?) RETURNING id`)
 	qMarkBlobBad = query(`INSERT INTO bad_blobs (digest, found, detail) VALUES (?, ?, ?)
 		ON CONFLICT (digest) DO NOTHING`)

@@ -511,6 +511,12 @@ var migrations = [][]string{
 		`DROP INDEX manifests_subject`,
 		`CREATE INDEX manifests_subject ON manifests (repo_id, subject, artifact_type, digest) WHERE subject <> ''`,
 	},
+	// EndBlobDelete ends a tombstone rather than deleting it, so a writer
+	// can tell that no delete of a digest began since its bytes were
+	// written (storage.DeleteHistory); 0: not ended.
+	19: {
+		`ALTER TABLE gc_tombstones ADD COLUMN ended {{int}} NOT NULL DEFAULT 0`,
+	},
 }
 
 // indexDepthBackfill raises the stored indexes' depth from 2 up to max.
