@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -185,6 +186,36 @@ var tagCases = []testCase{
 		got, err = s.ListTags(ctx(t), "r", "a", 2)
 		ok(t, err, "ListTags after a")
 		equal(t, got, []string{"b\nc", "d"}, "a page in the middle")
+	}},
+	{"ListTagsJoined", func(t *testing.T, s storage.Store) {
+		tj, joins := s.(storage.TagsJoiner)
+		if !joins {
+			t.Skip("the store does not join tags pages")
+		}
+		put(t, s, manifest("r", "m"), "a", "b", "c", "d")
+		put(t, s, manifest("nl", "m"), "a", "b\nc", "d", "\n")
+		for _, c := range []struct {
+			repo, last string
+			n          int
+		}{{"r", "", 10}, {"r", "", 2}, {"r", "b", 1}, {"r", "d", 5}, {"r", "", 0}, {"unknown", "", 5},
+			{"nl", "", 10}, {"nl", "a", 2}, {"nl", "b\nc", 3}, {"nl", "", 1}} {
+			what := fmt.Sprintf("page of %d after %q in %s", c.n, c.last, c.repo)
+			want, werr := s.ListTags(ctx(t), c.repo, c.last, c.n)
+			joined, count, whole, err := tj.ListTagsJoined(ctx(t), c.repo, c.last, c.n)
+			if (err != nil) != (werr != nil) {
+				t.Fatalf("%s: ListTagsJoined error %v, ListTags error %v", what, err, werr)
+			}
+			var got []string
+			if count > 0 {
+				got = strings.Split(joined, storage.TagSeparator)
+			}
+			switch {
+			case !whole && !slices.ContainsFunc(want, func(tag string) bool { return strings.Contains(tag, storage.TagSeparator) }):
+				t.Fatalf("%s: not joined, yet no tag of %q holds the separator", what, want)
+			case whole && (len(got) != count || !slices.Equal(got, want)):
+				t.Fatalf("%s: joined %q (%d names), want %q", what, joined, count, want)
+			}
+		}
 	}},
 	{"DeleteTag", func(t *testing.T, s storage.Store) {
 		m := manifest("r", "m")

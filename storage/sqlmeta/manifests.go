@@ -446,47 +446,23 @@ func (s *Store) ResolveTag(ctx context.Context, repo, tag string) (digest.Digest
 }
 
 // ListTags is a keyset page over the (repo_id, name) primary key: cost
-// depends on n, not on the number of tags or how deep the page is.
-//
-// The page comes back as one row, its names joined by a newline
-// (qListTagsJoined): a row per name cost more than the names themselves
-// (the driver's per-row step and per-column calls, each under the
-// connection's mutex, were half of a 1,000-tag listing's CPU). The row
-// also counts the names. Neither database promises that an aggregate
-// keeps the order of its ordered subquery, and an ORDER BY inside the
-// aggregate sorts the page again (SQLite: a B-tree insert per name), so
-// the order is checked here instead; should a name contain the
-// separator (tag grammars forbid it, but storage does not rely on
-// them), the count tells. Either way the page is then read again, a
-// row per name. Where the database copies a subquery's rows
-// (Dialect.CopiesSubqueryRows) the same one row comes from
-// qListTagsRange.
+// depends on n, not on the number of tags or how deep the page is. The
+// page is ListTagsJoined's one row, split; when that row cannot be
+// trusted it is read again, a row per name.
 func (s *Store) ListTags(ctx context.Context, repo, last string, n int) ([]string, error) {
 	if n <= 0 {
 		return nil, nil
 	}
-	ctx = s.pointCtx(ctx)
-	var (
-		count  int
-		joined sql.NullString
-		row    *sql.Row
-	)
-	if s.d.CopiesSubqueryRows {
-		row = s.row(ctx, s.r, qListTagsRange, repo, last, repo, last, n-1, repo)
-	} else {
-		row = s.row(ctx, s.r, qListTagsJoined, repo, last, n)
-	}
-	err := row.Scan(&count, &joined)
-	if err != nil {
-		return nil, s.fail("list tags", err)
-	}
-	if count == 0 {
+	joined, count, ok, err := s.ListTagsJoined(ctx, repo, last, n)
+	switch {
+	case err != nil:
+		return nil, err
+	case ok && count == 0:
 		return []string{}, nil
+	case ok:
+		return strings.Split(joined, storage.TagSeparator), nil
 	}
-	if tags := strings.Split(joined.String, tagSeparator); len(tags) == count && ascending(tags) {
-		return tags, nil
-	}
-	rows, err := s.rows(ctx, s.r, qListTags, repo, last, n)
+	rows, err := s.rows(s.pointCtx(ctx), s.r, qListTags, repo, last, n)
 	if err != nil {
 		return nil, s.fail("list tags", err)
 	}
@@ -494,17 +470,54 @@ func (s *Store) ListTags(ctx context.Context, repo, last string, n int) ([]strin
 	return tags, s.fail("list tags", err)
 }
 
-// tagSeparator joins the names of a tags page (qListTagsJoined).
-const tagSeparator = "\n"
+// ListTagsJoined reads the page as one row, its names joined by
+// storage.TagSeparator (qListTagsJoined): a row per name cost more than
+// the names themselves (the driver's per-row step and per-column calls,
+// each under the connection's mutex, were half of a 1,000-tag listing's
+// CPU). The row also counts the names. Neither database promises that an
+// aggregate keeps the order of its ordered subquery, and an ORDER BY
+// inside the aggregate sorts the page again (SQLite: a B-tree insert per
+// name), so the order is checked here instead; should a name contain the
+// separator, the count tells. Either way ok is false. Where the database
+// copies a subquery's rows (Dialect.CopiesSubqueryRows) the same one row
+// comes from qListTagsRange.
+func (s *Store) ListTagsJoined(ctx context.Context, repo, last string, n int) (joined string, count int, ok bool, err error) {
+	if n <= 0 {
+		return "", 0, true, nil
+	}
+	ctx = s.pointCtx(ctx)
+	var (
+		agg sql.NullString
+		row *sql.Row
+	)
+	if s.d.CopiesSubqueryRows {
+		row = s.row(ctx, s.r, qListTagsRange, repo, last, repo, last, n-1, repo)
+	} else {
+		row = s.row(ctx, s.r, qListTagsJoined, repo, last, n)
+	}
+	if err := row.Scan(&count, &agg); err != nil {
+		return "", 0, false, s.fail("list tags", err)
+	}
+	if count == 0 {
+		return "", 0, true, nil
+	}
+	return agg.String, count, joinedAscending(agg.String, count), nil
+}
 
-// ascending reports whether names are in strictly increasing byte order.
-func ascending(names []string) bool {
-	for i := 1; i < len(names); i++ {
-		if names[i-1] >= names[i] {
+// joinedAscending reports whether joined is count names in strictly
+// increasing byte order, without a slice of them.
+func joinedAscending(joined string, count int) bool {
+	prev, rest := "", joined
+	for i := 1; ; i++ {
+		name, after, more := strings.Cut(rest, storage.TagSeparator)
+		if i > 1 && name <= prev {
 			return false
 		}
+		if !more {
+			return i == count
+		}
+		prev, rest = name, after
 	}
-	return true
 }
 
 func (s *Store) DeleteTag(ctx context.Context, repo, tag string, o storage.DeleteOptions) error {
@@ -617,13 +630,13 @@ var (
 	// string_agg: SQLite 3.44 and later, PostgreSQL. The separator is
 	// a literal: a bound one, not NUL-terminated, was copied for every
 	// name on SQLite.
-	qListTagsJoined = query(`SELECT count(*), string_agg(name, '` + tagSeparator + `') FROM (SELECT name FROM tags
+	qListTagsJoined = query(`SELECT count(*), string_agg(name, '` + storage.TagSeparator + `') FROM (SELECT name FROM tags
 		WHERE repo_id = (SELECT id FROM repositories WHERE name = ?) AND name > ?
 		ORDER BY name LIMIT ?) page`)
 	// The same page from the range (last, the n-th name after it], or up
 	// to the repository's greatest name (an index seek) when fewer
 	// follow. Arguments: repo, last, repo, last, n-1, repo.
-	qListTagsRange = query(`SELECT count(*), string_agg(name, '` + tagSeparator + `') FROM tags
+	qListTagsRange = query(`SELECT count(*), string_agg(name, '` + storage.TagSeparator + `') FROM tags
 		WHERE repo_id = (SELECT id FROM repositories WHERE name = ?) AND name > ?
 		AND name <= coalesce(
 			(SELECT name FROM tags WHERE repo_id = (SELECT id FROM repositories WHERE name = ?) AND name > ?
