@@ -3,12 +3,15 @@ package registry
 import (
 	"context"
 	"encoding/json"
+	"iter"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/packreg/packreg/oci"
+	"github.com/packreg/packreg/storage"
 )
 
 // page reads n and last. n absent means the maximum page; n is clamped to
@@ -56,13 +59,18 @@ func listPage(w http.ResponseWriter, req *http.Request, n int, last string,
 	}
 	if len(items) > n {
 		items = items[:n]
-		q := url.Values{"n": {strconv.Itoa(n)}, "last": {items[n-1]}}
-		w.Header().Set("Link", "<"+req.URL.Path+"?"+q.Encode()+`>; rel="next"`)
+		setNext(w, req, n, items[n-1])
 	}
 	if items == nil {
 		items = []string{}
 	}
 	return items, nil
+}
+
+// setNext links the page of n items after last.
+func setNext(w http.ResponseWriter, req *http.Request, n int, last string) {
+	q := url.Values{"n": {strconv.Itoa(n)}, "last": {last}}
+	w.Header().Set("Link", "<"+req.URL.Path+"?"+q.Encode()+`>; rel="next"`)
 }
 
 func (r *Registry) tagsList(w http.ResponseWriter, req *http.Request, rt route) error {
@@ -71,16 +79,14 @@ func (r *Registry) tagsList(w http.ResponseWriter, req *http.Request, rt route) 
 		return err
 	}
 	ctx := req.Context()
-	tags, err := listPage(w, req, n, last, func(last string, n int) ([]string, error) {
-		return r.Tags(ctx, rt.name, last, n)
-	})
+	body, count, err := r.tagsPage(w, req, rt.name, n, last)
 	if err != nil {
 		return err
 	}
 	// A tag is always of a repository that exists (it points at a
 	// manifest): only an empty page asks whether the name is known, a
 	// query less for every other listing.
-	if len(tags) == 0 {
+	if count == 0 {
 		exists, err := r.meta.RepositoryExists(ctx, rt.name)
 		if err != nil {
 			return err
@@ -89,7 +95,36 @@ func (r *Registry) tagsList(w http.ResponseWriter, req *http.Request, rt route) 
 			return oci.Errorf(oci.ErrNameUnknown, "repository %s not known to the registry", rt.name)
 		}
 	}
-	return writeBody(w, http.StatusOK, "application/json", tagsJSON(rt.name, tags))
+	return writeBody(w, http.StatusOK, "application/json", body)
+}
+
+// tagsPage is the answer to a page of n tags of repo after last, and its
+// number of tags. A store that joins the page (storage.TagsJoiner) has its
+// names copied straight from the joined string into the answer.
+func (r *Registry) tagsPage(w http.ResponseWriter, req *http.Request, repo string, n int, last string) ([]byte, int, error) {
+	if tj, ok := r.meta.(storage.TagsJoiner); ok && n > 0 {
+		if err := checkRepo(repo); err != nil {
+			return nil, 0, err
+		}
+		joined, count, ok, err := tj.ListTagsJoined(req.Context(), repo, last, n+1)
+		if err != nil {
+			return nil, 0, err
+		}
+		if ok {
+			if count > n { // n+1 names: the last one only says a next page exists
+				joined, count = joined[:strings.LastIndex(joined, storage.TagSeparator)], n
+				setNext(w, req, n, joined[strings.LastIndex(joined, storage.TagSeparator)+1:])
+			}
+			return joinedTagsJSON(repo, joined, count), count, nil
+		}
+	}
+	tags, err := listPage(w, req, n, last, func(last string, n int) ([]string, error) {
+		return r.Tags(req.Context(), repo, last, n)
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return tagsJSON(repo, tags), len(tags), nil
 }
 
 // tagsJSON is json.Marshal of the tags list answer ({"name","tags"}),
@@ -97,19 +132,36 @@ func (r *Registry) tagsList(w http.ResponseWriter, req *http.Request, rt route) 
 // 1,000-tag listing's CPU. Names and tags the grammars allow need no
 // escaping and are copied; any other string goes through json.Marshal.
 func tagsJSON(name string, tags []string) []byte {
-	size := len(`{"name":"","tags":[]}`) + len(name)
+	size := 0
 	for _, t := range tags {
 		size += len(t) + 3 // quotes and comma
 	}
-	b := make([]byte, 0, size)
+	return appendTagsJSON(name, size, slices.Values(tags))
+}
+
+// joinedTagsJSON is tagsJSON of the count names in joined, separated by
+// storage.TagSeparator.
+func joinedTagsJSON(name, joined string, count int) []byte {
+	if count == 0 {
+		return tagsJSON(name, nil)
+	}
+	// Each separator becomes a comma; each name gains its quotes.
+	return appendTagsJSON(name, len(joined)+2*count, strings.SplitSeq(joined, storage.TagSeparator))
+}
+
+// appendTagsJSON writes the answer into one buffer of its size, given
+// tagsSize: the tags' length with their quotes and commas.
+func appendTagsJSON(name string, tagsSize int, tags iter.Seq[string]) []byte {
+	b := make([]byte, 0, len(`{"name":"","tags":[]}`)+len(name)+tagsSize)
 	b = append(b, `{"name":`...)
 	b = appendJSONString(b, name)
 	b = append(b, `,"tags":[`...)
-	for i, t := range tags {
-		if i > 0 {
+	sep := false
+	for t := range tags {
+		if sep {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, t)
+		b, sep = appendJSONString(b, t), true
 	}
 	return append(b, "]}"...)
 }
@@ -148,8 +200,7 @@ func (r *Registry) catalog(w http.ResponseWriter, req *http.Request, _ route) er
 	if resume != "" && w.Header().Get("Link") == "" {
 		// The scan stopped at its bound before a full page: the next page
 		// goes on from the last name read.
-		q := url.Values{"n": {strconv.Itoa(n)}, "last": {resume}}
-		w.Header().Set("Link", "<"+req.URL.Path+"?"+q.Encode()+`>; rel="next"`)
+		setNext(w, req, n, resume)
 	}
 	return writeJSON(w, http.StatusOK, struct {
 		Repositories []string `json:"repositories"`

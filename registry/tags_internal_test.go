@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
+
+	"github.com/packreg/packreg/storage"
 )
 
 // tagsAnswer is the tags list answer as encoding/json writes it.
@@ -30,10 +33,25 @@ func TestTagsJSONIsEncodingJSON(t *testing.T) {
 		{`q"uote`, `back\slash`, "<script>", "a&b", "tab\there", "nl\n", "\x00", "\x7f", "é", "\xff\xfe", "\u2028"},
 	} {
 		for _, name := range []string{"acme/rules", "a<b>&\"c"} {
-			if got, want := tagsJSON(name, tags), tagsAnswer(t, name, tags); !bytes.Equal(got, want) {
+			want := tagsAnswer(t, name, tags)
+			if got := tagsJSON(name, tags); !bytes.Equal(got, want) {
 				t.Errorf("tagsJSON(%q, %q) = %s\nwant %s", name, tags, got, want)
 			}
+			checkJoinedTagsJSON(t, name, tags, want)
 		}
+	}
+}
+
+// checkJoinedTagsJSON: joinedTagsJSON of tags joined is want, when no tag
+// holds the separator (a store never joins those).
+func checkJoinedTagsJSON(t *testing.T, name string, tags []string, want []byte) {
+	t.Helper()
+	joined := strings.Join(tags, storage.TagSeparator)
+	if strings.Count(joined, storage.TagSeparator) != max(len(tags)-1, 0) {
+		return
+	}
+	if got := joinedTagsJSON(name, joined, len(tags)); !bytes.Equal(got, want) {
+		t.Errorf("joinedTagsJSON(%q, %q, %d) = %s\nwant %s", name, joined, len(tags), got, want)
 	}
 }
 
@@ -41,9 +59,11 @@ func FuzzTagsJSON(f *testing.F) {
 	f.Add("acme/rules", "latest", `"\<>&`+"\x00\xff")
 	f.Fuzz(func(t *testing.T, name, a, b string) {
 		tags := []string{a, b}
-		if got, want := tagsJSON(name, tags), tagsAnswer(t, name, tags); !bytes.Equal(got, want) {
+		want := tagsAnswer(t, name, tags)
+		if got := tagsJSON(name, tags); !bytes.Equal(got, want) {
 			t.Fatalf("tagsJSON(%q, %q) = %s\nwant %s", name, tags, got, want)
 		}
+		checkJoinedTagsJSON(t, name, tags, want)
 	})
 }
 
