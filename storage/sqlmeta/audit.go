@@ -121,9 +121,7 @@ func (s *Store) insertAudit(ctx context.Context, tx *sql.Tx, args []any, head st
 		chunk := args[:n*auditFields]
 		args = args[n*auditFields:]
 		if len(args) == 0 && s.auditLast != nil {
-			start := time.Now()
-			_, err := tx.ExecContext(ctx, s.auditLast[n-1], append(chunk, head)...)
-			s.observe("exec", start, err)
+			_, err := s.execText(ctx, tx, s.auditLast[n-1], append(chunk, head)...)
 			return err
 		}
 		if _, err := s.exec(ctx, tx, qAuditInsert[n-1], chunk...); err != nil {

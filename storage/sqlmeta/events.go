@@ -43,9 +43,7 @@ func (s *Store) recordEvents(ctx context.Context, tx *sql.Tx, evs []storage.Even
 func (s *Store) recordEventsLed(ctx context.Context, tx *sql.Tx, lead []string, leadArgs []any, evs []storage.Event, queued *queuedRows) error {
 	*queued = queuedRows{}
 	if lead != nil && len(evs) == 0 {
-		start := time.Now()
-		_, err := tx.ExecContext(ctx, lead[0], leadArgs...)
-		s.observe("exec", start, err)
+		_, err := s.execText(ctx, tx, lead[0], leadArgs...)
 		return err
 	}
 	if len(evs) == 0 {
@@ -80,12 +78,7 @@ func (s *Store) recordEventsLed(ctx context.Context, tx *sql.Tx, lead []string, 
 			err error
 		)
 		if first == 0 && lead != nil {
-			start := time.Now()
-			var res sql.Result
-			if res, err = tx.ExecContext(ctx, lead[k], append(slices.Clip(leadArgs), chunk...)...); err == nil {
-				n, err = res.RowsAffected()
-			}
-			s.observe("exec", start, err)
+			n, err = s.execText(ctx, tx, lead[k], append(slices.Clip(leadArgs), chunk...)...)
 		} else {
 			n, err = s.exec(ctx, tx, qQueueEvents[k-1], chunk...)
 		}

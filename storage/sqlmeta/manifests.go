@@ -127,9 +127,7 @@ func (s *Store) putManifestRow(ctx context.Context, tx *sql.Tx, id int64, m *sto
 		string(m.Subject), ann, refs, m.IndexDepth} // then created, pushed
 	if s.manifestFirst != "" {
 		args := append([]any{m.Repo, string(m.Digest), created}, cols...)
-		start := time.Now()
-		_, err := tx.ExecContext(ctx, s.manifestFirst, append(args, now)...)
-		s.observe("exec", start, err)
+		_, err := s.execText(ctx, tx, s.manifestFirst, append(args, now)...)
 		return err
 	}
 	var first int64

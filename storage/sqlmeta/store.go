@@ -316,6 +316,18 @@ func (s *Store) exec(ctx context.Context, on querier, q *Query, args ...any) (in
 	return res.RowsAffected()
 }
 
+// execText is exec of a statement text built at open (a dialect's
+// combined statements: Dialect.WritableCTE), not of a prepared Query.
+func (s *Store) execText(ctx context.Context, on querier, text string, args ...any) (n int64, err error) {
+	start := time.Now()
+	defer func() { s.observe("exec", start, err) }()
+	res, err := on.ExecContext(ctx, text, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
 // pointCtx is the context of a read of a few rows by an index (a tag, a
 // manifest, a tags page), in an in-process database (Dialect.InProcess):
 // one that cannot be cancelled. A cancellable context costs each query
