@@ -112,18 +112,6 @@ func (s *Store) putObject(ctx context.Context, key string, b []byte) error {
 	})
 }
 
-// observed reports call to ObserveOps as observeCalls does for the SDK's.
-func (s *Store) observed(ctx context.Context, op string, call func() error) error {
-	fn := s.obs.Load()
-	if fn == nil || ctx.Value(unobserved{}) != nil {
-		return call()
-	}
-	start := time.Now()
-	err := call()
-	(*fn)(op, time.Since(start), s.wrap(op, "", err))
-	return err
-}
-
 // do sends method on key (with body b, for a PUT) until it succeeds, fails
 // for good, or the retryer's attempts run out. The answer's body is
 // drained and closed.

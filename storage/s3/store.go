@@ -157,16 +157,26 @@ func (s *Store) ObserveOps(fn storage.OpObserver) { s.obs.Store(&fn) }
 func (s *Store) observeCalls(stack *middleware.Stack) error {
 	op := stack.ID() // the operation: GetObject, PutObject...
 	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("packreg-observe",
-		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
-			fn := s.obs.Load()
-			if fn == nil || ctx.Value(unobserved{}) != nil {
-				return next.HandleInitialize(ctx, in)
-			}
-			start := time.Now()
-			out, md, err := next.HandleInitialize(ctx, in)
-			(*fn)(op, time.Since(start), s.wrap(op, "", err))
+		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (out middleware.InitializeOutput, md middleware.Metadata, err error) {
+			err = s.observed(ctx, op, func() error {
+				out, md, err = next.HandleInitialize(ctx, in)
+				return err
+			})
 			return out, md, err
 		}), middleware.Before)
+}
+
+// observed reports call, operation op, to ObserveOps: an SDK call's
+// (observeCalls) or one the Store sends itself (direct.go).
+func (s *Store) observed(ctx context.Context, op string, call func() error) error {
+	fn := s.obs.Load()
+	if fn == nil || ctx.Value(unobserved{}) != nil {
+		return call()
+	}
+	start := time.Now()
+	err := call()
+	(*fn)(op, time.Since(start), s.wrap(op, "", err))
+	return err
 }
 
 // unobserved marks the context of an SDK call that observeCalls skips:
