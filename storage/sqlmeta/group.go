@@ -2,6 +2,7 @@ package sqlmeta
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 
@@ -118,6 +119,10 @@ func (s *Store) runBatch(ops []*writeOp) {
 		answer(err)
 		return
 	}
+	abort := func(err error) { // nothing of the batch commits
+		_ = tx.Rollback()
+		answer(err)
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			_ = tx.Rollback()
@@ -143,46 +148,45 @@ func (s *Store) runBatch(ops []*writeOp) {
 			mine = &batchRecords{}
 			ctx = context.WithValue(ctx, batchRecordsKey{}, mine)
 		} else if err := s.flushAudit(bctx, tx, &audit); err != nil {
-			_ = tx.Rollback()
-			answer(err)
+			abort(err)
 			return
 		}
 		if single {
 			errs[i] = op.fn(ctx, tx)
-		} else {
-			if _, err := tx.ExecContext(ctx, "SAVEPOINT w"); err != nil {
-				_ = tx.Rollback()
-				answer(err)
-				return
-			}
-			if errs[i] = op.fn(ctx, tx); errs[i] != nil {
-				// Some failures (disk full, I/O error) end the whole transaction;
-				// then the rollback fails too and nothing of the batch commits.
-				if _, err := tx.ExecContext(ctx, "ROLLBACK TO w"); err != nil {
-					_ = tx.Rollback()
-					answer(errors.Join(errs[i], err))
-					return
-				}
-			}
-			if _, err := tx.ExecContext(ctx, "RELEASE w"); err != nil {
-				_ = tx.Rollback()
-				answer(err)
-				return
-			}
+		} else if errs[i], err = inSavepoint(ctx, tx, op.fn); err != nil {
+			abort(err)
+			return
 		}
 		if errs[i] == nil && mine != nil {
 			audit.add(mine)
 		}
 	}
 	if single && errs[0] != nil {
-		_ = tx.Rollback()
-		answer(nil)
+		abort(nil)
 		return
 	}
 	if err := s.flushAudit(bctx, tx, &audit); err != nil {
-		_ = tx.Rollback()
-		answer(err)
+		abort(err)
 		return
 	}
 	answer(s.commit(tx))
+}
+
+// inSavepoint runs fn in tx under a savepoint, rolled back to when fn
+// fails (fnErr). err is a failure of the savepoint's own statements,
+// which ends the batch: some failures (disk full, I/O error) end the
+// whole transaction, and then the rollback to the savepoint fails too.
+func inSavepoint(ctx context.Context, tx *sql.Tx, fn txFunc) (fnErr, err error) {
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT w"); err != nil {
+		return nil, err
+	}
+	if fnErr = fn(ctx, tx); fnErr != nil {
+		if _, err := tx.ExecContext(ctx, "ROLLBACK TO w"); err != nil {
+			return fnErr, errors.Join(fnErr, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, "RELEASE w"); err != nil {
+		return fnErr, err
+	}
+	return fnErr, nil
 }
