@@ -485,8 +485,10 @@ func (r *Registry) sweepUploads(ctx context.Context, o GCOptions, cutoff time.Ti
 // the look shows it; when the tombstone is still up, the wait does. One
 // stat per blob push (a HEAD on S3) is the price, unless the push wrote
 // the bytes itself from written on and the store keeps ended tombstones
-// (storage.DeleteHistory): with no tombstone put up since written -
-// TombstoneTTL, no delete can have reached them.
+// (storage.DeleteHistory): with no tombstone put up within the time since
+// written plus TombstoneTTL, no delete can have reached them. That time is
+// measured on this replica's clock (r.now) and counted back on the
+// store's, so replicas' clocks need not agree.
 func (r *Registry) confirmLinked(ctx context.Context, repo string, d digest.Digest, written time.Time) error {
 	// A tombstone lives for one blob store delete (less than
 	// storage.TombstoneTTL; an older one, left by a crash, is not seen).
@@ -515,13 +517,16 @@ func (r *Registry) confirmLinked(ctx context.Context, repo string, d digest.Dige
 // store can tell: storage.DeleteHistory).
 func (r *Registry) blobDeleting(ctx context.Context, d digest.Digest, written time.Time) (deleting, begun bool, err error) {
 	h, ok := r.meta.(storage.DeleteHistory)
+	// A clock set back meanwhile makes the time 0, not less: a tombstone
+	// put up in the last TombstoneTTL always counts.
+	since := max(r.now().Sub(written), 0)
 	// Within what the store remembers (2*TombstoneTTL back), with a
 	// margin for the look itself.
-	if !ok || written.IsZero() || time.Since(written) > storage.TombstoneTTL/2 {
+	if !ok || written.IsZero() || since > storage.TombstoneTTL/2 {
 		deleting, err = r.meta.BlobDeleting(ctx, d)
 		return deleting, true, err
 	}
-	return h.BlobDeletingSince(ctx, d, written.Add(-storage.TombstoneTTL))
+	return h.BlobDeletingWithin(ctx, d, since+storage.TombstoneTTL)
 }
 
 // confirmBytes is the end of confirmLinked, once no tombstone is up:

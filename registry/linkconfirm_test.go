@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/internal/teststores"
@@ -145,32 +146,39 @@ func TestPushLooksNotAtBytesNoDeleteCouldReach(t *testing.T) {
 // that read the links before the push linked, deleted the bytes and took
 // its tombstone down, all between the push's Put and its link: its ended
 // tombstone makes the push look at the bytes; gone, it answers 503 and
-// the link goes.
+// the link goes. So also when the pushing replica's clock is ten minutes
+// off the collecting one's: the tombstone's age is the database's to
+// tell (before, a pusher ahead by more than TombstoneTTL took the ended
+// tombstone for an older one, did not look, and kept a link to nothing).
 func TestPushWhoseBytesACollectionTookBeforeTheLinkPostgres(t *testing.T) {
-	blobs, meta, _ := teststores.OpenPostgres(t)
-	b := []byte("taken before the link, on postgres")
-	d := sha(b)
-	c := &statCounter{BlobStore: blobs, d: d, put: func(ctx context.Context) {
-		free, err := meta.BeginBlobDelete(ctx, []digest.Digest{d})
-		if err != nil || !free[0] {
-			t.Errorf("BeginBlobDelete = %v, %v", free, err)
-		}
-		if err := blobs.Delete(ctx, d); err != nil {
-			t.Error(err)
-		}
-		if err := meta.EndBlobDelete(ctx, []digest.Digest{d}); err != nil {
-			t.Error(err)
-		}
-	}}
-	h := registry.New(c, meta)
-	r := do(t, h, "POST", "/v2/link/gone/blobs/uploads/?digest="+d.String(), b)
-	if r.Code != http.StatusServiceUnavailable {
-		t.Fatalf("push answered %d, want 503", r.Code)
-	}
-	if _, err := meta.BlobSize(t.Context(), "link/gone", d); !errors.Is(err, storage.ErrNotFound) {
-		t.Fatalf("the link stayed without its bytes: %v", err)
-	}
-	if n := c.stats.Load(); n == 0 {
-		t.Fatal("the push did not look at the bytes")
+	for name, skew := range map[string]time.Duration{"same clock": 0, "pusher ahead": 10 * time.Minute, "pusher behind": -10 * time.Minute} {
+		t.Run(name, func(t *testing.T) {
+			blobs, meta, _ := teststores.OpenPostgres(t)
+			b := []byte("taken before the link, on postgres")
+			d := sha(b)
+			c := &statCounter{BlobStore: blobs, d: d, put: func(ctx context.Context) {
+				free, err := meta.BeginBlobDelete(ctx, []digest.Digest{d})
+				if err != nil || !free[0] {
+					t.Errorf("BeginBlobDelete = %v, %v", free, err)
+				}
+				if err := blobs.Delete(ctx, d); err != nil {
+					t.Error(err)
+				}
+				if err := meta.EndBlobDelete(ctx, []digest.Digest{d}); err != nil {
+					t.Error(err)
+				}
+			}}
+			h := registry.New(c, meta, registry.WithClock(func() time.Time { return time.Now().Add(skew) }))
+			r := do(t, h, "POST", "/v2/link/gone/blobs/uploads/?digest="+d.String(), b)
+			if r.Code != http.StatusServiceUnavailable {
+				t.Fatalf("push answered %d, want 503", r.Code)
+			}
+			if _, err := meta.BlobSize(t.Context(), "link/gone", d); !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("the link stayed without its bytes: %v", err)
+			}
+			if n := c.stats.Load(); n == 0 {
+				t.Fatal("the push did not look at the bytes")
+			}
+		})
 	}
 }

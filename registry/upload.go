@@ -53,7 +53,7 @@ func (r *Registry) putBlob(ctx context.Context, p storage.BlobPutter, repo strin
 	if r.maxBlobSize > 0 {
 		br.left = r.maxBlobSize
 	}
-	written := time.Now() // the bytes are written from here on (confirmLinked)
+	written := r.now() // the bytes are written from here on (confirmLinked)
 	size, err := p.Put(ctx, d, br)
 	switch {
 	case br.tooLarge:

@@ -9,7 +9,9 @@ import (
 
 // TombstoneTTL bounds a blob delete under a tombstone (BeginBlobDelete):
 // the deleter gives up on the blob store delete after half of it, and a
-// tombstone older than it no longer holds writers back.
+// tombstone older than it no longer holds writers back. A store ages its
+// tombstones by one clock for every replica (sqlmeta: the database's), so
+// replicas' clocks need not agree.
 const TombstoneTTL = 2 * time.Minute
 
 // GCManifest is what the garbage collector's mark phase reads of one
@@ -123,18 +125,20 @@ type Collector interface {
 
 // DeleteHistory is an optional Collector ability: EndBlobDelete keeps
 // each tombstone, ended, for at least 3*TombstoneTTL, and
-// BlobDeletingSince is BlobDeleting that also reports whether a
-// tombstone of d, ended or not, was put up after since (for a since at
-// most 2*TombstoneTTL ago).
+// BlobDeletingWithin is BlobDeleting that also reports whether a
+// tombstone of d, ended or not, was put up within the last `within` (at
+// most 2*TombstoneTTL) by the store's clock.
 //
-// A writer that wrote d's bytes at t, then linked d, learns from one read
+// A writer that wrote d's bytes, then linked d, learns from one read
 // after its link that no collection can have deleted them: a delete
 // starts under a tombstone and ends within TombstoneTTL/2 of it, so one
-// that could delete bytes written at t put its tombstone up after
-// t - TombstoneTTL. With none since, the writer needs no look at the
-// bytes (on S3 a HeadObject, a tenth of a small push's CPU).
+// that could delete those bytes put its tombstone up within the time
+// since the writing began plus TombstoneTTL. The writer measures that
+// time on its own clock and the store counts it back on its own: no two
+// clocks are compared. With no tombstone within, the writer needs no look
+// at the bytes (on S3 a HeadObject, a tenth of a small push's CPU).
 type DeleteHistory interface {
-	BlobDeletingSince(ctx context.Context, d digest.Digest, since time.Time) (deleting, begun bool, err error)
+	BlobDeletingWithin(ctx context.Context, d digest.Digest, within time.Duration) (deleting, begun bool, err error)
 }
 
 // LinkConfirmer is an optional Metadata ability: LinkBlobConfirmed links

@@ -175,14 +175,13 @@ func (s *Store) sweepLink(ctx context.Context, tx *sql.Tx, repo string, d digest
 // writer links first and looks for a tombstone after, so whichever comes
 // second sees the other.
 func (s *Store) BeginBlobDelete(ctx context.Context, ds []digest.Digest) ([]bool, error) {
-	now := time.Now().UnixNano()
 	err := s.write(ctx, "begin blob delete", func(ctx context.Context, tx *sql.Tx) error {
 		// Ended tombstones are kept for storage.DeleteHistory, then go.
-		if _, err := s.exec(ctx, tx, qGCPurgeTombstones, time.Now().Add(-tombstoneKeep).UnixNano()); err != nil {
+		if _, err := s.exec(ctx, tx, qGCPurgeTombstones, int64(tombstoneKeep)); err != nil {
 			return err
 		}
 		for _, d := range ds {
-			if _, err := s.exec(ctx, tx, qGCTombstone, string(d), now); err != nil {
+			if _, err := s.exec(ctx, tx, qGCTombstone, string(d)); err != nil {
 				return err
 			}
 		}
@@ -204,10 +203,9 @@ func (s *Store) BeginBlobDelete(ctx context.Context, ds []digest.Digest) ([]bool
 
 // EndBlobDelete ends the tombstones of ds and keeps them (DeleteHistory).
 func (s *Store) EndBlobDelete(ctx context.Context, ds []digest.Digest) error {
-	now := time.Now().UnixNano()
 	return s.write(ctx, "end blob delete", func(ctx context.Context, tx *sql.Tx) error {
 		for _, d := range ds {
-			if _, err := s.exec(ctx, tx, qGCUntombstone, now, string(d)); err != nil {
+			if _, err := s.exec(ctx, tx, qGCUntombstone, string(d)); err != nil {
 				return err
 			}
 		}
@@ -217,7 +215,7 @@ func (s *Store) EndBlobDelete(ctx context.Context, ds []digest.Digest) error {
 
 func (s *Store) BlobDeleting(ctx context.Context, d digest.Digest) (bool, error) {
 	var ok bool
-	err := s.row(ctx, s.r, qGCDeleting, string(d), time.Now().Add(-storage.TombstoneTTL).UnixNano()).Scan(&ok)
+	err := s.row(ctx, s.r, qGCDeleting, string(d), int64(storage.TombstoneTTL)).Scan(&ok)
 	return ok, s.fail("blob deleting", err)
 }
 
@@ -226,9 +224,9 @@ var _ storage.DeleteHistory = (*Store)(nil)
 // tombstoneKeep is how long an ended tombstone stays (DeleteHistory).
 const tombstoneKeep = 3 * storage.TombstoneTTL
 
-// BlobDeletingSince is storage.DeleteHistory: one read for both.
-func (s *Store) BlobDeletingSince(ctx context.Context, d digest.Digest, since time.Time) (deleting, begun bool, err error) {
-	err = s.row(ctx, s.r, qGCDeletingSince, time.Now().Add(-storage.TombstoneTTL).UnixNano(), since.UnixNano(), string(d)).Scan(&deleting, &begun)
+// BlobDeletingWithin is storage.DeleteHistory: one read for both.
+func (s *Store) BlobDeletingWithin(ctx context.Context, d digest.Digest, within time.Duration) (deleting, begun bool, err error) {
+	err = s.row(ctx, s.r, qGCDeletingWithin, int64(storage.TombstoneTTL), int64(within), string(d)).Scan(&deleting, &begun)
 	return deleting, begun, s.fail("blob deleting", err)
 }
 
@@ -377,16 +375,20 @@ var (
 		WHERE repo_id = ? AND digest <> ? AND refs LIKE ?)`)
 	qGCManifestStored = query(`SELECT EXISTS (SELECT 1 FROM manifests WHERE repo_id = ? AND digest = ?)`)
 	qGCUnlink         = query(`DELETE FROM blobs WHERE repo_id = ? AND digest = ?`)
-	qGCTombstone      = query(`INSERT INTO gc_tombstones (digest, at, ended) VALUES (?, ?, 0)
+	// Tombstones are timed and aged by the database's clock ({{now}}), the
+	// one clock every replica shares: a delete on one replica and a push
+	// on another agree on a tombstone's age however far their clocks are
+	// apart. Ages are parameters in nanoseconds.
+	qGCTombstone = query(`INSERT INTO gc_tombstones (digest, at, ended) VALUES (?, {{now}}, 0)
 		ON CONFLICT (digest) DO UPDATE SET at = excluded.at, ended = 0`)
-	qGCUntombstone    = query(`UPDATE gc_tombstones SET ended = ? WHERE digest = ?`)
+	qGCUntombstone    = query(`UPDATE gc_tombstones SET ended = {{now}} WHERE digest = ?`)
 	qGCLinkedAnywhere = query(`SELECT EXISTS (SELECT 1 FROM blobs WHERE digest = ?)`)
-	qGCDeleting       = query(`SELECT EXISTS (SELECT 1 FROM gc_tombstones WHERE digest = ? AND at > ? AND ended = 0)`)
-	// A tombstone up (as qGCDeleting), and one put up after the last
-	// parameter, ended or not: one row by the primary key either way.
-	qGCDeletingSince = query(`SELECT COALESCE(MAX(CASE WHEN at > ? AND ended = 0 THEN 1 ELSE 0 END), 0) = 1,
-		COALESCE(MAX(CASE WHEN at > ? THEN 1 ELSE 0 END), 0) = 1 FROM gc_tombstones WHERE digest = ?`)
-	qGCPurgeTombstones = query(`DELETE FROM gc_tombstones WHERE ended <> 0 AND at < ?`)
+	qGCDeleting       = query(`SELECT EXISTS (SELECT 1 FROM gc_tombstones WHERE digest = ? AND at > {{now}} - ? AND ended = 0)`)
+	// A tombstone up (as qGCDeleting), and one put up within the second
+	// age, ended or not: one row by the primary key either way.
+	qGCDeletingWithin = query(`SELECT COALESCE(MAX(CASE WHEN at > {{now}} - ? AND ended = 0 THEN 1 ELSE 0 END), 0) = 1,
+		COALESCE(MAX(CASE WHEN at > {{now}} - ? THEN 1 ELSE 0 END), 0) = 1 FROM gc_tombstones WHERE digest = ?`)
+	qGCPurgeTombstones = query(`DELETE FROM gc_tombstones WHERE ended <> 0 AND at < {{now}} - ?`)
 	qGCRecordRun       = query(`INSERT INTO gc_runs (dry_run, trigger_name, started, finished, error, counts)
 		VALUES (?, ?, ?, ?, ?, ?) RETURNING id`)
 	qMarkBlobBad = query(`INSERT INTO bad_blobs (digest, found, detail) VALUES (?, ?, ?)

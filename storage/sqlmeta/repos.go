@@ -79,7 +79,7 @@ func (s *Store) LinkBlobConfirmed(ctx context.Context, repo string, d digest.Dig
 		return false, false, s.LinkBlob(ctx, repo, d, size, evs...)
 	}
 	err = s.linkBlob(ctx, repo, d, size, evs, func(ctx context.Context, tx *sql.Tx) error {
-		return s.row(ctx, tx, qGCDeleting, string(d), time.Now().Add(-storage.TombstoneTTL).UnixNano()).Scan(&deleting)
+		return s.row(ctx, tx, qGCDeleting, string(d), int64(storage.TombstoneTTL)).Scan(&deleting)
 	})
 	return deleting, err == nil, err
 }
