@@ -20,6 +20,12 @@ func TestParseFlags(t *testing.T) {
 	if n := noDistributionNote(o); !strings.Contains(n, "-distribution off") || strings.Contains(n, "install") {
 		t.Errorf("-distribution off: note %q blames a missing install", n)
 	}
+	if o.bigTags != 0 {
+		t.Errorf("-quick: %d big tags, want the row skipped", o.bigTags)
+	}
+	if o, err = parseFlags([]string{"-quick", "-big-tags", "100000"}); err != nil || o.bigTags != 100_000 || o.ops != 200 {
+		t.Errorf("-quick -big-tags 100000: %d big tags, %d ops, %v", o.bigTags, o.ops, err)
+	}
 	if o.packVersions != 1_000 || o.mirrorVersions != 100 {
 		t.Errorf("-quick: %d pack versions, %d mirrored, want 1,000 and 100", o.packVersions, o.mirrorVersions)
 	}
