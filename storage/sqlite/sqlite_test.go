@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	msqlite "modernc.org/sqlite"
+
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/storage"
 	"github.com/packreg/packreg/storage/metatest"
@@ -121,6 +123,25 @@ func TestPragmas(t *testing.T) {
 				t.Errorf("%s connection: PRAGMA cache_size = %s, want %s", db, got, want.want)
 			}
 		}
+	}
+}
+
+// A store commits with fdatasync(2) where the library can (Open): the
+// WAL's timestamps are not what makes a commit durable.
+func TestCommitsWithFdatasync(t *testing.T) {
+	// From the library's default on, so the test shows what Open does.
+	if _, err := msqlite.Fdatasync(false); errors.Is(err, msqlite.ErrFdatasyncUnavailable) {
+		t.Skip(err)
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !msqlite.FdatasyncEnabled() {
+		t.Error("after Open SQLite commits with fsync, want fdatasync")
 	}
 }
 
