@@ -516,17 +516,28 @@ func (r *Registry) confirmLinked(ctx context.Context, repo string, d digest.Dige
 // of d may have begun since the bytes were written (always, unless the
 // store can tell: storage.DeleteHistory).
 func (r *Registry) blobDeleting(ctx context.Context, d digest.Digest, written time.Time) (deleting, begun bool, err error) {
+	within, h := r.deletesWithin(written)
+	if h == nil {
+		deleting, err = r.meta.BlobDeleting(ctx, d)
+		return deleting, true, err
+	}
+	return h.BlobDeletingWithin(ctx, d, within)
+}
+
+// deletesWithin is how far back a delete that could reach bytes written
+// at written put its tombstone up, and the store that can tell whether
+// one did; 0 and nil when it cannot: no history, an unknown written, or
+// one older than what the store remembers (2*TombstoneTTL back, with a
+// margin for the look itself).
+func (r *Registry) deletesWithin(written time.Time) (time.Duration, storage.DeleteHistory) {
 	h, ok := r.meta.(storage.DeleteHistory)
 	// A clock set back meanwhile makes the time 0, not less: a tombstone
 	// put up in the last TombstoneTTL always counts.
 	since := max(r.now().Sub(written), 0)
-	// Within what the store remembers (2*TombstoneTTL back), with a
-	// margin for the look itself.
 	if !ok || written.IsZero() || since > storage.TombstoneTTL/2 {
-		deleting, err = r.meta.BlobDeleting(ctx, d)
-		return deleting, true, err
+		return 0, nil
 	}
-	return h.BlobDeletingWithin(ctx, d, since+storage.TombstoneTTL)
+	return since + storage.TombstoneTTL, h
 }
 
 // confirmBytes is the end of confirmLinked, once no tombstone is up:

@@ -27,8 +27,22 @@ func (c *deletingCounter) BlobDeleting(ctx context.Context, d digest.Digest) (bo
 	return c.Store.BlobDeleting(ctx, d)
 }
 
-func (c *deletingCounter) LinkBlobConfirmed(ctx context.Context, repo string, d digest.Digest, size int64, evs ...storage.Event) (bool, bool, error) {
-	return c.Store.(storage.LinkConfirmer).LinkBlobConfirmed(ctx, repo, d, size, evs...)
+func (c *deletingCounter) LinkBlobConfirmed(ctx context.Context, repo string, d digest.Digest, size int64, within time.Duration, evs ...storage.Event) (storage.LinkCheck, error) {
+	return c.Store.(storage.LinkConfirmer).LinkBlobConfirmed(ctx, repo, d, size, within, evs...)
+}
+
+// bothStores runs test on SQLite (serial writes: the tombstones are read
+// in the link's transaction) and PostgreSQL (after it); both keep ended
+// tombstones (storage.DeleteHistory).
+func bothStores(t *testing.T, test func(t *testing.T, blobs storage.BlobStore, meta storage.Store)) {
+	t.Run("sqlite", func(t *testing.T) {
+		blobs, meta, _ := teststores.Open(t)
+		test(t, blobs, meta)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		blobs, meta, _ := teststores.OpenPostgres(t)
+		test(t, blobs, meta)
+	})
 }
 
 // TestPushReadsNoTombstoneAfterASerialLink: on SQLite, whose writes are
@@ -37,69 +51,24 @@ func (c *deletingCounter) LinkBlobConfirmed(ctx context.Context, repo string, d 
 // the commit (one read transaction per push fewer); on a store whose
 // transactions overlap it still reads one.
 func TestPushReadsNoTombstoneAfterASerialLink(t *testing.T) {
-	for name, open := range map[string]func(testing.TB) (storage.BlobStore, storage.Store){
-		"sqlite": func(t testing.TB) (storage.BlobStore, storage.Store) {
-			b, m, _ := teststores.Open(t)
-			return b, m
-		},
-		"postgres": func(t testing.TB) (storage.BlobStore, storage.Store) {
-			b, m, _ := teststores.OpenPostgres(t)
-			return b, m
-		},
-	} {
-		t.Run(name, func(t *testing.T) {
-			blobs, meta := open(t)
-			c := &deletingCounter{Store: meta}
-			h := registry.New(blobs, c)
-			_, serial, err := meta.(storage.LinkConfirmer).LinkBlobConfirmed(t.Context(), "probe/serial", sha([]byte("probe")), 5)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b := []byte("linked and confirmed in one transaction")
-			pushBlob(t, h, "link/confirm", b)
-			want := int32(1)
-			if serial {
-				want = 0
-			}
-			if got := c.reads.Load(); got != want {
-				t.Fatalf("serial %v: %d tombstone reads after the link, want %d", serial, got, want)
-			}
-			expect(t, do(t, h, "GET", "/v2/link/confirm/blobs/"+sha(b).String(), nil), 200, "")
-		})
-	}
-}
-
-// vanishing is a blob store whose bytes of one digest are gone as soon
-// as Put stored them: a collection that read the links before the push
-// linked, deleted the bytes and took its tombstone down, all between
-// the push's Put and its link.
-type vanishing struct {
-	storage.BlobStore
-	d digest.Digest
-}
-
-func (v *vanishing) Put(ctx context.Context, d digest.Digest, r io.Reader) (int64, error) {
-	n, err := v.BlobStore.(storage.BlobPutter).Put(ctx, d, r)
-	if err == nil && d == v.d {
-		err = v.BlobStore.Delete(ctx, d)
-	}
-	return n, err
-}
-
-// TestPushWhoseBytesACollectionTookBeforeTheLink: with no tombstone seen
-// in the link's transaction, the push still looks at the bytes: gone,
-// it answers 503 and the link goes.
-func TestPushWhoseBytesACollectionTookBeforeTheLink(t *testing.T) {
-	blobs, meta, _ := teststores.Open(t)
-	b := []byte("taken before the link")
-	h := registry.New(&vanishing{BlobStore: blobs, d: sha(b)}, meta)
-	r := do(t, h, "POST", "/v2/link/gone/blobs/uploads/?digest="+sha(b).String(), b)
-	if r.Code != http.StatusServiceUnavailable {
-		t.Fatalf("push answered %d, want 503", r.Code)
-	}
-	if _, err := meta.BlobSize(t.Context(), "link/gone", sha(b)); !errors.Is(err, storage.ErrNotFound) {
-		t.Fatalf("the link stayed without its bytes: %v", err)
-	}
+	bothStores(t, func(t *testing.T, blobs storage.BlobStore, meta storage.Store) {
+		c := &deletingCounter{Store: meta}
+		h := registry.New(blobs, c)
+		probe, err := meta.(storage.LinkConfirmer).LinkBlobConfirmed(t.Context(), "probe/serial", sha([]byte("probe")), 5, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := []byte("linked and confirmed in one transaction")
+		pushBlob(t, h, "link/confirm", b)
+		want := int32(1)
+		if probe.Serial {
+			want = 0
+		}
+		if got := c.reads.Load(); got != want {
+			t.Fatalf("serial %v: %d tombstone reads after the link, want %d", probe.Serial, got, want)
+		}
+		expect(t, do(t, h, "GET", "/v2/link/confirm/blobs/"+sha(b).String(), nil), 200, "")
+	})
 }
 
 // statCounter counts the looks at one digest's bytes, and passes Put on.
@@ -126,59 +95,62 @@ func (s *statCounter) Put(ctx context.Context, d digest.Digest, r io.Reader) (in
 	return n, err
 }
 
-// TestPushLooksNotAtBytesNoDeleteCouldReach: on PostgreSQL, whose store
-// keeps ended tombstones (storage.DeleteHistory), a single-request push
-// that finds no tombstone put up since it wrote the bytes does not look
-// at them (a HeadObject on S3). Before, every push looked.
+// TestPushLooksNotAtBytesNoDeleteCouldReach: a single-request push that
+// finds no tombstone put up since it wrote the bytes does not look at
+// them (a stat on disk, a HeadObject on S3). Before, every push on
+// PostgreSQL looked, and on SQLite still did.
 func TestPushLooksNotAtBytesNoDeleteCouldReach(t *testing.T) {
-	blobs, meta, _ := teststores.OpenPostgres(t)
-	b := []byte("no collection since")
-	c := &statCounter{BlobStore: blobs, d: sha(b)}
-	h := registry.New(c, meta)
-	pushBlob(t, h, "link/quiet", b)
-	if n := c.stats.Load(); n != 0 {
-		t.Fatalf("%d looks at the bytes after the link, want none", n)
-	}
-	expect(t, do(t, h, "GET", "/v2/link/quiet/blobs/"+sha(b).String(), nil), 200, "")
+	bothStores(t, func(t *testing.T, blobs storage.BlobStore, meta storage.Store) {
+		b := []byte("no collection since")
+		c := &statCounter{BlobStore: blobs, d: sha(b)}
+		h := registry.New(c, meta)
+		pushBlob(t, h, "link/quiet", b)
+		if n := c.stats.Load(); n != 0 {
+			t.Fatalf("%d looks at the bytes after the link, want none", n)
+		}
+		expect(t, do(t, h, "GET", "/v2/link/quiet/blobs/"+sha(b).String(), nil), 200, "")
+	})
 }
 
-// TestPushWhoseBytesACollectionTookBeforeTheLinkPostgres: a collection
-// that read the links before the push linked, deleted the bytes and took
-// its tombstone down, all between the push's Put and its link: its ended
+// TestPushWhoseBytesACollectionTookBeforeTheLink: a collection that read
+// the links before the push linked, deleted the bytes and took its
+// tombstone down, all between the push's Put and its link: its ended
 // tombstone makes the push look at the bytes; gone, it answers 503 and
 // the link goes. So also when the pushing replica's clock is ten minutes
 // off the collecting one's: the tombstone's age is the database's to
 // tell (before, a pusher ahead by more than TombstoneTTL took the ended
 // tombstone for an older one, did not look, and kept a link to nothing).
-func TestPushWhoseBytesACollectionTookBeforeTheLinkPostgres(t *testing.T) {
-	for name, skew := range map[string]time.Duration{"same clock": 0, "pusher ahead": 10 * time.Minute, "pusher behind": -10 * time.Minute} {
-		t.Run(name, func(t *testing.T) {
-			blobs, meta, _ := teststores.OpenPostgres(t)
-			b := []byte("taken before the link, on postgres")
-			d := sha(b)
-			c := &statCounter{BlobStore: blobs, d: d, put: func(ctx context.Context) {
-				free, err := meta.BeginBlobDelete(ctx, []digest.Digest{d})
-				if err != nil || !free[0] {
-					t.Errorf("BeginBlobDelete = %v, %v", free, err)
+// Only a collection deletes bytes, always under a tombstone.
+func TestPushWhoseBytesACollectionTookBeforeTheLink(t *testing.T) {
+	bothStores(t, func(t *testing.T, blobs storage.BlobStore, meta storage.Store) {
+		for name, skew := range map[string]time.Duration{"same clock": 0, "pusher ahead": 10 * time.Minute, "pusher behind": -10 * time.Minute} {
+			t.Run(name, func(t *testing.T) {
+				b := []byte("taken before the link, " + name)
+				d := sha(b)
+				c := &statCounter{BlobStore: blobs, d: d, put: func(ctx context.Context) {
+					free, err := meta.BeginBlobDelete(ctx, []digest.Digest{d})
+					if err != nil || !free[0] {
+						t.Errorf("BeginBlobDelete = %v, %v", free, err)
+					}
+					if err := blobs.Delete(ctx, d); err != nil {
+						t.Error(err)
+					}
+					if err := meta.EndBlobDelete(ctx, []digest.Digest{d}); err != nil {
+						t.Error(err)
+					}
+				}}
+				h := registry.New(c, meta, registry.WithClock(func() time.Time { return time.Now().Add(skew) }))
+				r := do(t, h, "POST", "/v2/link/gone/blobs/uploads/?digest="+d.String(), b)
+				if r.Code != http.StatusServiceUnavailable {
+					t.Fatalf("push answered %d, want 503", r.Code)
 				}
-				if err := blobs.Delete(ctx, d); err != nil {
-					t.Error(err)
+				if _, err := meta.BlobSize(t.Context(), "link/gone", d); !errors.Is(err, storage.ErrNotFound) {
+					t.Fatalf("the link stayed without its bytes: %v", err)
 				}
-				if err := meta.EndBlobDelete(ctx, []digest.Digest{d}); err != nil {
-					t.Error(err)
+				if n := c.stats.Load(); n == 0 {
+					t.Fatal("the push did not look at the bytes")
 				}
-			}}
-			h := registry.New(c, meta, registry.WithClock(func() time.Time { return time.Now().Add(skew) }))
-			r := do(t, h, "POST", "/v2/link/gone/blobs/uploads/?digest="+d.String(), b)
-			if r.Code != http.StatusServiceUnavailable {
-				t.Fatalf("push answered %d, want 503", r.Code)
-			}
-			if _, err := meta.BlobSize(t.Context(), "link/gone", d); !errors.Is(err, storage.ErrNotFound) {
-				t.Fatalf("the link stayed without its bytes: %v", err)
-			}
-			if n := c.stats.Load(); n == 0 {
-				t.Fatal("the push did not look at the bytes")
-			}
-		})
-	}
+			})
+		}
+	})
 }

@@ -216,10 +216,11 @@ func (r *Registry) commitBlob(ctx context.Context, u *storage.Upload, d digest.D
 }
 
 // linkWritten links blob d, just published, into repo. A store whose
-// writes are serial answers the tombstone question in the link's own
-// transaction (storage.LinkConfirmer), one read transaction fewer.
-// written, when not zero, is when this push began writing the bytes
-// (confirmLinked).
+// writes are serial answers the tombstone questions in the link's own
+// transaction (storage.LinkConfirmer), one read transaction fewer, and
+// with no delete begun since the bytes were written, no look at them
+// (confirmLinked). written, when not zero, is when this push began
+// writing the bytes.
 func (r *Registry) linkWritten(ctx context.Context, repo string, d digest.Digest, size int64, written time.Time) error {
 	ev := event(ctx, Event{Action: ActionBlobPush, Repo: repo, Digest: d, Size: size})
 	lc, ok := r.meta.(storage.LinkConfirmer)
@@ -229,15 +230,18 @@ func (r *Registry) linkWritten(ctx context.Context, repo string, d digest.Digest
 		}
 		return r.confirmPushed(ctx, ev, written)
 	}
-	deleting, serial, err := lc.LinkBlobConfirmed(ctx, repo, d, size, ev.Record())
+	within, _ := r.deletesWithin(written)
+	c, err := lc.LinkBlobConfirmed(ctx, repo, d, size, within, ev.Record())
 	if err != nil {
 		return err
 	}
-	if !serial || deleting {
+	if !c.Serial || c.Deleting {
 		return r.confirmPushed(ctx, ev, written)
 	}
-	if err := r.confirmBytes(ctx, repo, d); err != nil {
-		return err
+	if c.Begun {
+		if err := r.confirmBytes(ctx, repo, d); err != nil {
+			return err
+		}
 	}
 	r.notify(ctx, ev)
 	return nil

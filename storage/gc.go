@@ -142,9 +142,12 @@ type DeleteHistory interface {
 }
 
 // LinkConfirmer is an optional Metadata ability: LinkBlobConfirmed links
-// like LinkBlob and, when serial is true, tells in the same transaction,
+// like LinkBlob and, when Serial is true, tells in the same transaction,
 // after the link, whether d's bytes are being deleted (BlobDeleting's
-// answer), saving the writer its read after the commit.
+// answer) and, for a within that is not zero, whether a tombstone of d
+// was put up within it (DeleteHistory's begun; always true for zero),
+// saving the writer its read after the commit and, with none begun, its
+// look at the bytes.
 //
 // That read may move into the link's transaction only where write
 // transactions are serial (SQLite: one writer, each transaction begun
@@ -153,7 +156,13 @@ type DeleteHistory interface {
 // collector's read of the links, later still, sees the link). Where
 // transactions overlap (PostgreSQL, read committed), a tombstone
 // committed while the link's transaction runs is seen by neither side:
-// serial is false, and the writer asks BlobDeleting after the commit.
+// Serial is false, and the writer asks BlobDeleting after the commit.
 type LinkConfirmer interface {
-	LinkBlobConfirmed(ctx context.Context, repo string, d digest.Digest, size int64, evs ...Event) (deleting, serial bool, err error)
+	LinkBlobConfirmed(ctx context.Context, repo string, d digest.Digest, size int64, within time.Duration, evs ...Event) (LinkCheck, error)
+}
+
+// LinkCheck is what LinkBlobConfirmed learned; Deleting and Begun mean
+// something only when Serial is true.
+type LinkCheck struct {
+	Serial, Deleting, Begun bool
 }

@@ -269,21 +269,32 @@ var gcCases = []testCase{
 		}
 		const repo = "gc/confirm"
 		d := dg("confirmed link")
+		const recent = time.Minute // an age: the store counts it back on its own clock
 		_, err := s.BeginBlobDelete(ctx(t), []digest.Digest{d})
 		ok(t, err, "BeginBlobDelete")
-		deleting, serial, err := lc.LinkBlobConfirmed(ctx(t), repo, d, 5)
+		c, err := lc.LinkBlobConfirmed(ctx(t), repo, d, 5, recent)
 		ok(t, err, "LinkBlobConfirmed under a tombstone")
-		if serial && !deleting {
-			t.Fatal("LinkBlobConfirmed under a tombstone: deleting = false")
+		if c.Serial && (!c.Deleting || !c.Begun) {
+			t.Fatalf("LinkBlobConfirmed under a tombstone = %+v, want deleting and begun", c)
 		}
 		if size, err := s.BlobSize(ctx(t), repo, d); err != nil || size != 5 {
 			t.Fatalf("BlobSize after LinkBlobConfirmed = %d, %v", size, err)
 		}
 		ok(t, s.EndBlobDelete(ctx(t), []digest.Digest{d}), "EndBlobDelete")
-		deleting, again, err := lc.LinkBlobConfirmed(ctx(t), repo, d, 5)
-		ok(t, err, "LinkBlobConfirmed")
-		if deleting || again != serial {
-			t.Fatalf("LinkBlobConfirmed without a tombstone = deleting %v, serial %v (was %v)", deleting, again, serial)
+		// The ended tombstone (the store keeps it: DeleteHistory) was
+		// begun within a recent age; none of a digest never deleted was;
+		// a within of 0 is unknown, and always begun.
+		for _, tc := range []struct {
+			d      digest.Digest
+			within time.Duration
+			begun  bool
+		}{{d, recent, true}, {dg("never deleted link"), recent, false}, {d, 0, true}} {
+			again, err := lc.LinkBlobConfirmed(ctx(t), repo, tc.d, 5, tc.within)
+			ok(t, err, "LinkBlobConfirmed")
+			want := storage.LinkCheck{Serial: c.Serial, Begun: c.Serial && tc.begun}
+			if again != want {
+				t.Fatalf("LinkBlobConfirmed %s within %v after the delete = %+v, want %+v", tc.d, tc.within, again, want)
+			}
 		}
 	}},
 	{"GCSweepLinksBatchDecidesEachAlone", func(t *testing.T, s storage.Store) {

@@ -72,16 +72,22 @@ func (s *Store) linkBlob(ctx context.Context, repo string, d digest.Digest, size
 var _ storage.LinkConfirmer = (*Store)(nil)
 
 // LinkBlobConfirmed is storage.LinkConfirmer: serial on a dialect with
-// SerialWrites, where the tombstone is read after the link, in its
-// transaction; elsewhere it is LinkBlob.
-func (s *Store) LinkBlobConfirmed(ctx context.Context, repo string, d digest.Digest, size int64, evs ...storage.Event) (deleting, serial bool, err error) {
+// SerialWrites, where the tombstones are read after the link, in its
+// transaction (the store keeps ended ones: DeleteHistory); elsewhere it
+// is LinkBlob.
+func (s *Store) LinkBlobConfirmed(ctx context.Context, repo string, d digest.Digest, size int64, within time.Duration, evs ...storage.Event) (c storage.LinkCheck, err error) {
 	if !s.d.SerialWrites {
-		return false, false, s.LinkBlob(ctx, repo, d, size, evs...)
+		return c, s.LinkBlob(ctx, repo, d, size, evs...)
 	}
 	err = s.linkBlob(ctx, repo, d, size, evs, func(ctx context.Context, tx *sql.Tx) error {
-		return s.row(ctx, tx, qGCDeleting, string(d), int64(storage.TombstoneTTL)).Scan(&deleting)
+		if within <= 0 {
+			c.Begun = true
+			return s.row(ctx, tx, qGCDeleting, string(d), int64(storage.TombstoneTTL)).Scan(&c.Deleting)
+		}
+		return s.row(ctx, tx, qGCDeletingWithin, int64(storage.TombstoneTTL), int64(within), string(d)).Scan(&c.Deleting, &c.Begun)
 	})
-	return deleting, err == nil, err
+	c.Serial = err == nil
+	return c, err
 }
 
 func (s *Store) BlobSize(ctx context.Context, repo string, d digest.Digest) (int64, error) {
