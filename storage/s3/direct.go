@@ -39,7 +39,8 @@ import (
 // (endpoint/bucket/key) and sign for "s3" in the configured region; AWS's
 // own endpoints (regional, FIPS, dual-stack) are left to the rules. What
 // the SDK did that matters is kept: its signer and credentials (refreshed
-// by its cache), its http.Client and connection pool, the Store's retryer
+// by its cache), pooled connections (its http.Client's, or to a plain
+// http:// endpoint the Store's own: rawconn.go), the Store's retryer
 // (5xx, SlowDown, timeouts, connection errors, the Retryables of
 // newRetryer) with its backoff, errors as smithy.APIError with the codes
 // the SDK gives (NotFound for a HEAD's 404, the XML body's Code
@@ -65,8 +66,12 @@ func newDirect(cfg Config, client *s3.Client) *direct {
 	if cfg.Endpoint == "" || o.Credentials == nil || aws.IsCredentialsProvider(o.Credentials, (*aws.AnonymousCredentials)(nil)) {
 		return nil
 	}
+	hc := o.HTTPClient
+	if rc := newRawClient(cfg.Endpoint); rc != nil {
+		hc = rc
+	}
 	return &direct{
-		hc:    o.HTTPClient,
+		hc:    hc,
 		creds: o.Credentials,
 		// S3 signs the path as sent (keys here need no escaping anyway).
 		signer:   v4.NewSigner(func(so *v4.SignerOptions) { so.DisableURIPathEscaping = true }),

@@ -70,6 +70,11 @@ const (
 	maxPartBuffers = 8
 )
 
+// responseHeaderTimeout is how long a server that accepted a request may
+// stay silent: generous because CopyObject and CompleteMultipartUpload of
+// big blobs answer late.
+const responseHeaderTimeout = 5 * time.Minute
+
 var (
 	_ storage.BlobStore     = (*Store)(nil)
 	_ storage.Redirector    = (*Store)(nil)
@@ -91,9 +96,8 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 			// connections per host would make most requests redial.
 			t.MaxIdleConnsPerHost = 100
 			// A server that accepted a request and went silent must not
-			// hold an upload forever; generous because CopyObject and
-			// CompleteMultipartUpload of big blobs answer late.
-			t.ResponseHeaderTimeout = 5 * time.Minute
+			// hold an upload forever.
+			t.ResponseHeaderTimeout = responseHeaderTimeout
 		})),
 	}
 	if cfg.Region != "" {
