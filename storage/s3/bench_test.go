@@ -4,11 +4,10 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/internal/teststores"
 )
 
 // BenchmarkAppendCommit pushes a 64 MiB blob to PACKREG_TEST_S3 with the
@@ -99,7 +98,7 @@ func BenchmarkPutSmall(b *testing.B) {
 		blobs[i] = randomBytes(uint64(900+i), 1024)
 	}
 	b.ReportAllocs()
-	cpu0 := processCPU(b)
+	cpu0 := teststores.ProcessCPU(b)
 	i := 0
 	for b.Loop() {
 		data := blobs[i%len(blobs)]
@@ -112,14 +111,5 @@ func BenchmarkPutSmall(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/float64(b.N), "cpu-us/op")
-}
-
-// processCPU is the user and system CPU time of this process so far.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64((teststores.ProcessCPU(b)-cpu0).Microseconds())/float64(b.N), "cpu-us/op")
 }
