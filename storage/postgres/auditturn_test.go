@@ -28,6 +28,19 @@ func pgDigest(s string) digest.Digest { return digest.FromBytes(digest.SHA256, [
 // it, directly or in line behind another waiter of the same row.
 func holdLock(t *testing.T, s *sqlmeta.Store, stmt string) (blocked func() int, release func()) {
 	t.Helper()
+	holder, blocked := holdTx(t, s, stmt)
+	release = func() {
+		if err := holder.Rollback(); err != nil && err != sql.ErrTxDone {
+			t.Fatal(err)
+		}
+	}
+	return blocked, release
+}
+
+// holdTx is holdLock with the holder's transaction, for a test that
+// commits it.
+func holdTx(t *testing.T, s *sqlmeta.Store, stmt string) (holder *sql.Tx, blocked func() int) {
+	t.Helper()
 	ctx := t.Context()
 	holder, err := s.DB().BeginTx(ctx, nil)
 	if err != nil {
@@ -51,12 +64,7 @@ func holdLock(t *testing.T, s *sqlmeta.Store, stmt string) (blocked func() int, 
 		}
 		return n
 	}
-	release = func() {
-		if err := holder.Rollback(); err != nil && err != sql.ErrTxDone {
-			t.Fatal(err)
-		}
-	}
-	return blocked, release
+	return holder, blocked
 }
 
 // waitFor polls cond, a condition on the database, until it holds.

@@ -71,6 +71,10 @@
 // record events leave their records with the batch, which appends them at
 // once, in the writes' order (batchaudit.go).
 //
+// On a dialect with WritableCTE, a manifest put without claims,
+// conditions or pack index changes is one statement in autocommit, after
+// a read of its references (manifestone.go): two round trips, not five.
+//
 // With Options.GroupCommit, concurrent writes share one transaction, each
 // in a savepoint (group.go): SQLite pays one fsync for many writers. A
 // write with no other about runs on its caller's goroutine, not the loop's.

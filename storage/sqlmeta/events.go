@@ -445,21 +445,32 @@ func (s *Store) leadTexts(q *Query) []string {
 // queueEventsText queues n events (at, actor, action, target, digest,
 // details each, then the consumer to leave out) for every consumer that
 // does not skip the event's action, in the events' order and, within one,
-// the consumers'. The casts give PostgreSQL the parameters' types, which
-// VALUES cannot infer.
+// the consumers'.
 func queueEventsText(n int) string {
+	return "WITH " + eventValuesText(n) + "\n" + queueEventsFrom("")
+}
+
+// eventValuesText is the WITH query e of queueEventsText: n events as
+// rows. The casts give PostgreSQL the parameters' types, which VALUES
+// cannot infer.
+func eventValuesText(n int) string {
 	var b strings.Builder
-	b.WriteString(`WITH e (n, at, actor, action, target, digest, details) AS (VALUES `)
+	b.WriteString(`e (n, at, actor, action, target, digest, details) AS (VALUES `)
 	for i := range n {
 		if i > 0 {
 			b.WriteString(", ")
 		}
 		fmt.Fprintf(&b, `(%d, CAST(? AS {{int}}), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT))`, i)
 	}
-	b.WriteString(`)
-		INSERT INTO event_queue (consumer, at, actor, action, target, digest, details)
+	b.WriteString(`)`)
+	return b.String()
+}
+
+// queueEventsFrom is the INSERT of queueEventsText, reading e, with cond
+// ("AND ...") added to its WHERE.
+func queueEventsFrom(cond string) string {
+	return `INSERT INTO event_queue (consumer, at, actor, action, target, digest, details)
 		SELECT c.name, e.at, e.actor, e.action, e.target, e.digest, e.details
 		FROM e CROSS JOIN event_consumers c WHERE c.name <> CAST(? AS TEXT) AND NOT EXISTS (SELECT 1
-			FROM event_consumer_skips k WHERE k.consumer = c.name AND k.action = e.action) ORDER BY e.n, c.name`)
-	return b.String()
+			FROM event_consumer_skips k WHERE k.consumer = c.name AND k.action = e.action)` + cond + ` ORDER BY e.n, c.name`
 }

@@ -60,6 +60,10 @@ func (s *Store) PutManifest(ctx context.Context, m *storage.Manifest, tags []str
 			return fmt.Errorf("sqlmeta: condition on tag %q, which the put does not write", w.Tag)
 		}
 	}
+	joined := strings.Join(refs, "\n")
+	if done, err := s.putManifestOne(ctx, m, tags, o, payload, ann, joined, created, now); done {
+		return err
+	}
 	var evs []storage.Event
 	var id int64
 	err = s.writeQueued(ctx, "put manifest", func(ctx context.Context, tx *sql.Tx, queued *queuedRows) error {
@@ -71,7 +75,7 @@ func (s *Store) PutManifest(ctx context.Context, m *storage.Manifest, tags []str
 			return err
 		}
 		// The first push of a digest to a repository fixes its created time.
-		if err := s.putManifestRow(ctx, tx, id, m, payload, ann, strings.Join(refs, "\n"), created, now); err != nil {
+		if err := s.putManifestRow(ctx, tx, id, m, payload, ann, joined, created, now); err != nil {
 			return err
 		}
 		// Conditional writes first: each locks its tag's row (or its
@@ -150,8 +154,15 @@ func (s *Store) putManifestRow(ctx context.Context, tx *sql.Tx, id int64, m *sto
 // each on PostgreSQL, where a read per reference was most of a PUT's
 // transaction), then what is missing in the other table.
 func (s *Store) lockPresent(ctx context.Context, tx *sql.Tx, id int64, m *storage.Manifest, o storage.PutManifestOptions) error {
+	_, err := s.present(ctx, tx, true, id, m, o)
+	return err
+}
+
+// present is lockPresent on any querier, locking the rows it finds only
+// when lock is set (then on is a transaction), and returning them.
+func (s *Store) present(ctx context.Context, on querier, lock bool, id int64, m *storage.Manifest, o storage.PutManifestOptions) (map[digest.Digest]storage.PresentRef, error) {
 	if len(o.Present) == 0 && o.CheckPresent == nil {
-		return nil
+		return nil, nil
 	}
 	ds := slices.Clone(o.Present)
 	slices.Sort(ds) // one lock order for every put
@@ -166,15 +177,15 @@ func (s *Store) lockPresent(ctx context.Context, tx *sql.Tx, id int64, m *storag
 			break
 		}
 		var err error
-		if missing, err = s.lockRows(ctx, tx, manifests, id, missing, found); err != nil {
-			return err
+		if missing, err = s.lockRows(ctx, on, lock, manifests, id, missing, found); err != nil {
+			return nil, err
 		}
 	}
 	if o.CheckPresent == nil {
 		if len(missing) > 0 {
-			return &storage.RefGoneError{Repo: m.Repo, Digest: missing[0]}
+			return nil, &storage.RefGoneError{Repo: m.Repo, Digest: missing[0]}
 		}
-		return nil
+		return found, nil
 	}
 	refs := make([]storage.PresentRef, len(o.Present))
 	for i, d := range o.Present {
@@ -184,20 +195,20 @@ func (s *Store) lockPresent(ctx context.Context, tx *sql.Tx, id int64, m *storag
 		}
 		refs[i] = r
 	}
-	return o.CheckPresent(refs)
+	return found, o.CheckPresent(refs)
 }
 
 // lockRows looks ds (sorted) up among the blobs of repository id, or its
-// manifests, in chunks, adds what it finds to found, and returns those of
-// ds it found no row of, in order.
-func (s *Store) lockRows(ctx context.Context, tx *sql.Tx, manifests bool, id int64, ds []digest.Digest, found map[digest.Digest]storage.PresentRef) ([]digest.Digest, error) {
-	qs := qPresentBlobs
+// manifests, in chunks, locking the rows when lock is set, adds what it
+// finds to found, and returns those of ds it found no row of, in order.
+func (s *Store) lockRows(ctx context.Context, on querier, lock, manifests bool, id int64, ds []digest.Digest, found map[digest.Digest]storage.PresentRef) ([]digest.Digest, error) {
+	qs := qPresentBlobs[lockIdx(lock)]
 	if manifests {
-		qs = qPresentManifests
+		qs = qPresentManifests[lockIdx(lock)]
 	}
 	var missing []digest.Digest
 	for chunk := range slices.Chunk(ds, presentRows) {
-		rows, err := s.rows(ctx, tx, qs[len(chunk)-1], digestArgs(id, chunk)...)
+		rows, err := s.rows(ctx, on, qs[len(chunk)-1], digestArgs(id, chunk)...)
 		if err != nil {
 			return nil, err
 		}
@@ -223,6 +234,26 @@ func (s *Store) lockRows(ctx context.Context, tx *sql.Tx, manifests bool, id int
 		}
 	}
 	return missing, nil
+}
+
+// presentQueries is the lookups of lockRows from sel, for 1 to
+// presentRows digests, without row locks and with (lockIdx).
+func presentQueries(sel string) [2][]*Query {
+	var out [2][]*Query
+	for i, lock := range []string{"", "{{forshare}}"} {
+		out[i] = queriesUpTo(presentRows, func(n int) string {
+			return sel + ` WHERE repo_id = ? AND digest IN ` + inDigests(n) + ` ORDER BY digest` + lock
+		})
+	}
+	return out
+}
+
+// lockIdx is the index of presentQueries' locking statements when lock.
+func lockIdx(lock bool) int {
+	if lock {
+		return 1
+	}
+	return 0
 }
 
 // presentRows is how many references one statement of lockPresent looks
@@ -559,8 +590,12 @@ const (
 	manifestColumns = `(repo_id, digest, media_type, artifact_type, size, payload, subject, annotations, refs, index_depth, created, pushed)`
 	// A manifest pushed again keeps its row and its created time.
 	manifestConflict    = `ON CONFLICT (repo_id, digest) DO UPDATE SET pushed = excluded.pushed`
-	recordFirstPushText = `INSERT INTO manifest_first_push (repo, digest, at) VALUES (?, ?, ?)
-			ON CONFLICT (repo, digest) DO UPDATE SET at = manifest_first_push.at RETURNING at`
+	firstPushInsert     = `INSERT INTO manifest_first_push (repo, digest, at) `
+	firstPushConflict   = `ON CONFLICT (repo, digest) DO UPDATE SET at = manifest_first_push.at RETURNING at`
+	recordFirstPushText = firstPushInsert + `VALUES (?, ?, ?)
+			` + firstPushConflict
+	tagsInsert = `INSERT INTO tags (repo_id, name, digest, updated) `
+	tagUpsert  = `ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, updated = excluded.updated`
 )
 
 // firstPushManifestText is, for a dialect with Dialect.WritableCTE, the
@@ -582,12 +617,10 @@ var (
 	// The put's Present digests, locked against a collector's sweep, with
 	// what its CheckPresent compares (size, a manifest's depth). In digest
 	// order, which is the order their rows are locked in.
-	qPresentBlobs = queriesUpTo(presentRows, func(n int) string {
-		return `SELECT digest, size, 0 FROM blobs WHERE repo_id = ? AND digest IN ` + inDigests(n) + ` ORDER BY digest{{forshare}}`
-	})
-	qPresentManifests = queriesUpTo(presentRows, func(n int) string {
-		return `SELECT digest, size, index_depth FROM manifests WHERE repo_id = ? AND digest IN ` + inDigests(n) + ` ORDER BY digest{{forshare}}`
-	})
+	// Without the lock, then with it (lockIdx): putManifestOne reads
+	// them first without.
+	qPresentBlobs     = presentQueries(`SELECT digest, size, 0 FROM blobs`)
+	qPresentManifests = presentQueries(`SELECT digest, size, index_depth FROM manifests`)
 	// Records the first push and answers its time in one round trip: the
 	// no-op update on a conflict is what makes RETURNING answer the row
 	// already there (DO NOTHING returns none).
@@ -597,8 +630,8 @@ var (
 	qRebindClaim = query(`INSERT INTO tag_claims (repo, tag, digest, claimed) VALUES (?, ?, ?, ?)
 			ON CONFLICT (repo, tag) DO UPDATE SET digest = excluded.digest, claimed = excluded.claimed`)
 	qClaimedDigest = query(`SELECT digest FROM tag_claims WHERE repo = ? AND tag = ?`)
-	qUpsertTag     = query(`INSERT INTO tags (repo_id, name, digest, updated) VALUES (?, ?, ?, ?)
-				ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, updated = excluded.updated`)
+	qUpsertTag     = query(tagsInsert + `VALUES (?, ?, ?, ?)
+				` + tagUpsert)
 	qInsertTag = query(`INSERT INTO tags (repo_id, name, digest, updated) VALUES (?, ?, ?, ?)
 				ON CONFLICT (repo_id, name) DO NOTHING`)
 	qMoveTagFrom = query(`UPDATE tags SET digest = ?, updated = ? WHERE repo_id = ? AND name = ? AND digest = ?`)

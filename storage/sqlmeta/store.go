@@ -123,6 +123,8 @@ type Store struct {
 	// WritableCTE.
 	manifestFirst string
 	tagQueue      []string
+	// one: the statements of PutManifest in one (manifestone.go).
+	one oneTexts
 }
 
 var (
