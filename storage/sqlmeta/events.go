@@ -253,15 +253,27 @@ func (s *Store) AckEvents(ctx context.Context, consumer string, ids ...int64) er
 	}
 	// Up to ackRows per statement: a consumer acknowledges what it read,
 	// two events or more per manifest PUT, and each statement is a round
-	// trip on PostgreSQL.
+	// trip on PostgreSQL. One statement is atomic on its own: alone, it
+	// goes without a transaction, whose BEGIN and COMMIT were two round
+	// trips more (not under group commit, which shares one).
+	ack := func(ctx context.Context, on querier, chunk []int64) error {
+		args := make([]any, 0, len(chunk)+1)
+		args = append(args, consumer)
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		_, err := s.exec(ctx, on, qAckEvents[len(chunk)-1], args...)
+		return err
+	}
+	if len(ids) <= ackRows && s.ops == nil {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return s.retried(ctx, "ack events", func() error { return ack(ctx, s.w, ids) })
+	}
 	return s.write(ctx, "ack events", func(ctx context.Context, tx *sql.Tx) error {
 		for chunk := range slices.Chunk(ids, ackRows) {
-			args := make([]any, 0, len(chunk)+1)
-			args = append(args, consumer)
-			for _, id := range chunk {
-				args = append(args, id)
-			}
-			if _, err := s.exec(ctx, tx, qAckEvents[len(chunk)-1], args...); err != nil {
+			if err := ack(ctx, tx, chunk); err != nil {
 				return err
 			}
 		}

@@ -455,9 +455,15 @@ func (s *Store) writeAs(ctx context.Context, op string, fn txFunc, flags writeFl
 		}
 		return s.fail(op, err)
 	}
+	return s.retried(ctx, op, func() error { return s.runTx(ctx, fn, relaxed) })
+}
+
+// retried runs one write, a transaction or a statement alone, until it
+// did not lose a race inside the database, a few times at most.
+func (s *Store) retried(ctx context.Context, op string, write func() error) error {
 	const attempts = 5
 	for i := 1; ; i++ {
-		err := s.runTx(ctx, fn, relaxed)
+		err := write()
 		if err == nil {
 			s.writes.Add(1)
 		}
