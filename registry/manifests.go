@@ -316,6 +316,9 @@ func (r *Registry) storeManifest(ctx context.Context, repo string, ref reference
 	}
 	o.TagWas = append(o.TagWas, unmoved...)
 	o.Present, o.CheckPresent = refs.digests, refs.check
+	if !oci.IsIndex(m.MediaType) {
+		o.PresentBlobSizes = refs.claimed // all check asks of an image manifest's
+	}
 	if err := r.meta.PutManifest(ctx, m, tags, o); err != nil {
 		if denied != nil && errors.Is(err, storage.ErrConflict) {
 			return nil, denied // a tag appeared or moved meanwhile: now a move

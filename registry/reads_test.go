@@ -105,11 +105,17 @@ func TestManifestPutStatementsFlatInReferences(t *testing.T) {
 // transaction too: a read more for an image manifest (its blob sizes),
 // one per child for an index (each a whole manifest), and the lock of an
 // index's children asked the blobs first: a round trip each on
-// PostgreSQL.
+// PostgreSQL. There an image manifest's blobs, with the sizes their
+// descriptors claim (PresentBlobSizes), are checked in the put's one
+// statement: no statement more than an index of none.
 func TestManifestPutReadsReferencesOnce(t *testing.T) {
 	for name, open := range map[string]func(testing.TB) (*fs.Store, *sqlmeta.Store, string){
 		"sqlite": teststores.Open, "postgres": teststores.OpenPostgres,
 	} {
+		imageMore := int64(1)
+		if name == "postgres" {
+			imageMore = 0
+		}
 		t.Run(name, func(t *testing.T) {
 			blobs, meta, _ := open(t)
 			h := registry.New(blobs, meta)
@@ -125,8 +131,8 @@ func TestManifestPutReadsReferencesOnce(t *testing.T) {
 			var children []oci.Descriptor
 			for i := range 3 {
 				m := imageManifest(t, h, repo, []byte{byte(i)})
-				if n := cost(fmt.Sprint("image", i), m, oci.MediaTypeImageManifest); n != none+1 {
-					t.Fatalf("an image manifest PUT ran %d store statements, an index of none %d: want one more, for its references", n, none)
+				if n := cost(fmt.Sprint("image", i), m, oci.MediaTypeImageManifest); n != none+imageMore {
+					t.Fatalf("an image manifest PUT ran %d store statements, an index of none %d: want %d more, for its references", n, none, imageMore)
 				}
 				children = append(children, desc(oci.MediaTypeImageManifest, sha(m), int64(len(m))))
 			}

@@ -230,6 +230,13 @@ type PutManifestOptions struct {
 	// so it may complete the manifest from what it found (an index's
 	// depth). A retried put calls it again.
 	CheckPresent func([]PresentRef) error
+	// PresentBlobSizes, when set (one for each of Present), says that
+	// CheckPresent accepts, and changes nothing of the manifest, when each
+	// of Present is found a linked blob of that size: the put may check
+	// that in the database itself, with no read of them first, and call
+	// CheckPresent only when it finds otherwise (an image manifest's
+	// config and layers, with the sizes their descriptors claim).
+	PresentBlobSizes []int64
 }
 
 // PresentRef is what a put found of one of its Present digests.

@@ -204,9 +204,10 @@ func TestLinkAndItsEventsInOneStatement(t *testing.T) {
 // with a repository whose id the store knows, is two round trips on the
 // wire: its references read, then one statement that locks them again and
 // writes the first push, the row, the tag and the events' queue rows, in
-// autocommit. It was five: BEGIN, the references locked, the first push
-// and the row, the tag and the queue rows, COMMIT. The manifest pushed
-// again keeps its first push's created time.
+// autocommit; one, the statement, when the put gives the sizes of its
+// blobs (PresentBlobSizes). It was five: BEGIN, the references locked,
+// the first push and the row, the tag and the queue rows, COMMIT. The
+// manifest pushed again keeps its first push's created time.
 func TestManifestPutRoundTrips(t *testing.T) {
 	ctx := t.Context()
 	s, trips := watchedTrips(t)
@@ -214,7 +215,7 @@ func TestManifestPutRoundTrips(t *testing.T) {
 	if err := s.LinkBlob(ctx, "acme/rules", cfg, 6); err != nil { // the repository's id remembered
 		t.Fatal(err)
 	}
-	put := func(body, tag string, created time.Time) int64 {
+	put := func(body, tag string, created time.Time, sizes []int64) int64 {
 		t.Helper()
 		m := &storage.Manifest{Repo: "acme/rules", Digest: digest.FromBytes(digest.SHA256, []byte(body)),
 			MediaType: "application/vnd.oci.image.manifest.v1+json", Size: int64(len(body)), Payload: []byte(body),
@@ -222,17 +223,21 @@ func TestManifestPutRoundTrips(t *testing.T) {
 		evs := []storage.Event{{Actor: "t", Action: "manifest.push", Target: "acme/rules", Digest: m.Digest},
 			{Actor: "t", Action: "tag.move", Target: "acme/rules:" + tag, Digest: m.Digest}}
 		before := trips.trips.Load()
-		if err := s.PutManifest(ctx, m, []string{tag}, storage.PutManifestOptions{Events: evs, Present: m.Refs}); err != nil {
+		if err := s.PutManifest(ctx, m, []string{tag}, storage.PutManifestOptions{Events: evs, Present: m.Refs, PresentBlobSizes: sizes}); err != nil {
 			t.Fatal(err)
 		}
 		return trips.trips.Load() - before
 	}
 	first := time.Unix(1_700_000_000, 0).UTC()
-	put(`{"n":0}`, "v0", first) // the statements prepared
-	if n := put(`{"n":1}`, "v1", first); n != 2 {
+	put(`{"n":0}`, "v0", first, nil) // the statements prepared
+	if n := put(`{"n":1}`, "v1", first, nil); n != 2 {
 		t.Fatalf("round trips of a manifest PUT with one tag and its events: %d, want 2", n)
 	}
-	put(`{"n":1}`, "v2", first.Add(time.Hour))
+	sized := []int64{6}
+	put(`{"n":2}`, "w", first, sized)
+	if n := put(`{"n":1}`, "v2", first.Add(time.Hour), sized); n != 1 {
+		t.Fatalf("round trips of a manifest PUT with its blobs' sizes: %d, want 1", n)
+	}
 	m, err := s.GetTaggedManifest(ctx, "acme/rules", "v2")
 	if err != nil {
 		t.Fatal(err)
@@ -244,7 +249,7 @@ func TestManifestPutRoundTrips(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(evs) != 6 || evs[3].Action != "tag.move" || evs[5].Target != "acme/rules:v2" {
+	if len(evs) != 8 || evs[3].Action != "tag.move" || evs[7].Target != "acme/rules:v2" {
 		t.Fatalf("pending for the watcher: %+v, want the push and tag of each PUT", evs)
 	}
 	for _, tag := range []string{"v1", "v2"} {

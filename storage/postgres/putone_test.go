@@ -2,51 +2,43 @@ package postgres_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/storage"
 )
 
-// A reference a collector deletes between the put's read of it and its
-// one statement (sqlmeta's manifestone.go): the statement waits for the
-// collector's lock, then finds the row gone and writes nothing, and the
-// put runs again as a transaction, whose check refuses it. Nothing of it
-// is stored, and no event is queued.
-func TestPutReferenceGoneBeforeItsStatement(t *testing.T) {
-	ctx := t.Context()
-	s := watched(t)
-	cfg := pgDigest("cfg")
-	if err := s.LinkBlob(ctx, "r", cfg, 3); err != nil { // the repository's id remembered
-		t.Fatal(err)
-	}
-	body := `{"n":1}`
+// putChecked is a put of a manifest referencing cfg into repository r
+// by tag v, whose CheckPresent refuses cfg missing or of another size
+// than claimed, as the registry's does, and records the sizes it saw.
+// sized: the put gives cfg's claimed size (PresentBlobSizes).
+func putChecked(body string, cfg digest.Digest, claimed int64, sized bool) (*storage.Manifest, storage.PutManifestOptions, *[]int64) {
 	m := &storage.Manifest{Repo: "r", Digest: pgDigest(body), MediaType: "application/vnd.oci.image.manifest.v1+json",
 		Size: int64(len(body)), Payload: []byte(body), Refs: []digest.Digest{cfg}}
-	gone := errors.New("config gone")
-	var seen []int64 // the config's size at each check
+	seen := new([]int64)
 	o := storage.PutManifestOptions{Present: m.Refs,
 		Events: []storage.Event{pgEvent("manifest.push", "r"), pgEvent("tag.move", "r:v")},
 		CheckPresent: func(found []storage.PresentRef) error {
-			seen = append(seen, found[0].Size)
-			if found[0].Size < 0 {
-				return gone
+			*seen = append(*seen, found[0].Size)
+			if found[0].Size != claimed {
+				return fmt.Errorf("config of %d bytes, want %d: %w", found[0].Size, claimed, errRefused)
 			}
 			return nil
 		}}
-	collector, blocked := holdTx(t, s, `DELETE FROM blobs WHERE digest = '`+string(cfg)+`'`)
-	done := make(chan error, 1)
-	go func() { done <- s.PutManifest(ctx, m, []string{"v"}, o) }()
-	waitFor(func() bool { return blocked() == 1 })
-	if err := collector.Commit(); err != nil {
-		t.Fatal(err)
+	if sized {
+		o.PresentBlobSizes = []int64{claimed}
 	}
-	if err := <-done; !errors.Is(err, gone) {
-		t.Fatalf("put with its config deleted meanwhile: %v, want the check's refusal", err)
-	}
-	if len(seen) == 0 || seen[len(seen)-1] != -1 {
-		t.Fatalf("sizes the check saw: %v, want the config gone at the last", seen)
-	}
+	return m, o, seen
+}
+
+var errRefused = errors.New("refused")
+
+// nothingStored fails t unless the put of m left no manifest, tag or
+// event behind.
+func nothingStored(t *testing.T, s storage.Store, m *storage.Manifest) {
+	t.Helper()
+	ctx := t.Context()
 	if _, err := s.GetManifest(ctx, "r", m.Digest); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("manifest of the refused put: %v, want not found", err)
 	}
@@ -56,4 +48,57 @@ func TestPutReferenceGoneBeforeItsStatement(t *testing.T) {
 	if evs, err := s.PendingEvents(ctx, "watcher", 0); err != nil || len(evs) != 0 {
 		t.Fatalf("events queued by the refused put: %v, %v; want none", evs, err)
 	}
+}
+
+// A reference a collector deletes between the put's read of it and its
+// one statement (sqlmeta's manifestone.go), or before the statement of a
+// put that gives its blobs' sizes: the statement waits for the
+// collector's lock, then finds the row gone and writes nothing, and the
+// put runs again as a transaction, whose check refuses it. Nothing of it
+// is stored, and no event is queued.
+func TestPutReferenceGoneBeforeItsStatement(t *testing.T) {
+	for _, sized := range []bool{false, true} {
+		t.Run(fmt.Sprintf("sized=%v", sized), func(t *testing.T) {
+			ctx := t.Context()
+			s := watched(t)
+			cfg := pgDigest("cfg")
+			if err := s.LinkBlob(ctx, "r", cfg, 3); err != nil { // the repository's id remembered
+				t.Fatal(err)
+			}
+			m, o, seen := putChecked(`{"n":1}`, cfg, 3, sized)
+			collector, blocked := holdTx(t, s, `DELETE FROM blobs WHERE digest = '`+string(cfg)+`'`)
+			done := make(chan error, 1)
+			go func() { done <- s.PutManifest(ctx, m, []string{"v"}, o) }()
+			waitFor(func() bool { return blocked() == 1 })
+			if err := collector.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-done; !errors.Is(err, errRefused) {
+				t.Fatalf("put with its config deleted meanwhile: %v, want the check's refusal", err)
+			}
+			if n := len(*seen); n == 0 || (*seen)[n-1] != -1 {
+				t.Fatalf("sizes the check saw: %v, want the config gone at the last", *seen)
+			}
+			nothingStored(t, s, m)
+		})
+	}
+}
+
+// A put whose blobs' sizes (PresentBlobSizes) are not those stored:
+// its statement writes nothing, and the transaction's check refuses it.
+func TestPutBlobSizeOtherThanClaimed(t *testing.T) {
+	ctx := t.Context()
+	s := watched(t)
+	cfg := pgDigest("cfg")
+	if err := s.LinkBlob(ctx, "r", cfg, 3); err != nil {
+		t.Fatal(err)
+	}
+	m, o, seen := putChecked(`{"n":1}`, cfg, 4, true)
+	if err := s.PutManifest(ctx, m, []string{"v"}, o); !errors.Is(err, errRefused) {
+		t.Fatalf("put claiming 4 bytes of a 3-byte config: %v, want the check's refusal", err)
+	}
+	if len(*seen) != 1 || (*seen)[0] != 3 {
+		t.Fatalf("sizes the check saw: %v, want the stored 3", *seen)
+	}
+	nothingStored(t, s, m)
 }

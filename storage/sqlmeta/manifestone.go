@@ -1,6 +1,7 @@
 package sqlmeta
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -21,17 +22,19 @@ import (
 // conditions, no pack index changes, a repository whose id is known) goes
 // as one, in autocommit:
 //
-//	ok     the references found by a read just before (the put's
-//	       CheckPresent judged that read), locked FOR SHARE, all still
-//	       there: one row, else none
+//	ok     the references locked FOR SHARE, all there: one row, else
+//	       none. They are the blobs of the sizes the put's
+//	       PresentBlobSizes gives, else what a read just before found
+//	       (and the put's CheckPresent accepted)
 //	first, man, tg, q
 //	       the first push, the manifest, its tags, the events' queue rows:
 //	       each written only with ok's row
 //
-// It answers ok's rows: none means a reference went between the read and
-// the statement, which then wrote nothing, and the put runs again as a
-// transaction, which judges the references under its locks and refuses
-// the put as ever. A refusal by the read is judged again the same way.
+// It answers ok's rows: none means a reference is not as expected (or
+// went between the read and the statement), and the statement wrote
+// nothing; the put runs again as a transaction, which judges the
+// references under its locks and refuses the put as ever. A refusal by
+// the read is judged again the same way.
 // The tags' foreign key is checked at the end of the statement, after the
 // manifest's row is in.
 //
@@ -41,8 +44,12 @@ import (
 // inline.
 
 // oneShape is what the text of a one-statement put depends on: how many
-// references it locks in each table, tags it writes and events it queues.
-type oneShape struct{ blobs, manifests, tags, events int }
+// references it locks in each table (the blobs by digest and size when
+// sized), tags it writes and events it queues.
+type oneShape struct {
+	blobs, manifests, tags, events int
+	sized                          bool
+}
 
 // oneTexts caches the statement of each oneShape, built on first use.
 type oneTexts struct{ m sync.Map }
@@ -57,8 +64,9 @@ func (c *oneTexts) get(s *Store, k oneShape) string {
 }
 
 // putOneText is the statement of a put of shape k. Its arguments, in
-// order: repo_id and the locked blobs' digests, repo_id and the locked
-// manifests' digests (each when there are any), the first push's repo,
+// order: repo_id and the locked blobs' digests (each with its size when
+// k.sized), repo_id and the locked manifests' digests (each when there
+// are any), the first push's repo,
 // digest and time, the manifest's columns but created, then repo_id, name,
 // digest and time of each tag, the events (eventValuesText) and the
 // consumer to leave out.
@@ -69,12 +77,17 @@ func putOneText(k oneShape) string {
 	for _, t := range []struct {
 		name, table string
 		n           int
-	}{{"pb", "blobs", k.blobs}, {"pm", "manifests", k.manifests}} {
+		sized       bool
+	}{{"pb", "blobs", k.blobs, k.sized}, {"pm", "manifests", k.manifests, false}} {
 		if t.n == 0 {
 			continue
 		}
-		fmt.Fprintf(&b, "%s AS MATERIALIZED (SELECT 1 FROM %s WHERE repo_id = ? AND digest IN %s ORDER BY digest{{forshare}}),\n",
-			t.name, t.table, inDigests(t.n))
+		keys := "digest IN " + inDigests(t.n)
+		if t.sized {
+			keys = "(digest, size) IN ((?, ?)" + strings.Repeat(", (?, ?)", t.n-1) + ")"
+		}
+		fmt.Fprintf(&b, "%s AS MATERIALIZED (SELECT 1 FROM %s WHERE repo_id = ? AND %s ORDER BY digest{{forshare}}),\n",
+			t.name, t.table, keys)
 		conds = append(conds, fmt.Sprintf("(SELECT count(*) FROM %s) = %d", t.name, t.n))
 	}
 	b.WriteString("ok AS (SELECT 1 AS one")
@@ -109,7 +122,7 @@ func putOneText(k oneShape) string {
 // written, and the caller runs the put as a transaction. ann, refs,
 // created and now are PutManifest's; tags are sorted.
 func (s *Store) putManifestOne(ctx context.Context, m *storage.Manifest, tags []string, o storage.PutManifestOptions,
-	payload []byte, ann any, refs string, created, now int64) (done bool, err error) {
+	payload []byte, ann any, refs string, created, now int64) (done bool, _ error) {
 	if !s.d.WritableCTE || s.ops != nil || len(o.Claims) > 0 || len(o.TagWas) > 0 ||
 		len(o.Index.Puts) > 0 || len(o.Index.Deletes) > 0 || len(o.Events) == 0 || len(o.Events) > eventRows {
 		return false, nil
@@ -125,30 +138,11 @@ func (s *Store) putManifestOne(ctx context.Context, m *storage.Manifest, tags []
 		s.inflight.Add(1)
 		defer s.inflight.Add(-1)
 	}
-	found, err := s.present(ctx, s.r, false, id, m, o)
-	if err != nil {
-		return false, nil // judged again under the transaction's locks
-	}
-	var blobs, manifests []digest.Digest
-	for d, r := range found {
-		if r.Manifest {
-			manifests = append(manifests, d)
-		} else {
-			blobs = append(blobs, d)
-		}
-	}
-	if len(blobs) > presentRows || len(manifests) > presentRows {
+	k, args, ok := s.oneRefs(ctx, id, m, o)
+	if !ok {
 		return false, nil
 	}
-	slices.Sort(blobs) // one lock order for every put
-	slices.Sort(manifests)
-	k := oneShape{blobs: len(blobs), manifests: len(manifests), tags: len(tags), events: len(o.Events)}
-	var args []any
-	for _, ds := range [][]digest.Digest{blobs, manifests} {
-		if len(ds) > 0 {
-			args = append(args, digestArgs(id, ds)...)
-		}
-	}
+	k.tags, k.events = len(tags), len(o.Events)
 	args = append(args, m.Repo, string(m.Digest), created, id, string(m.Digest), m.MediaType, m.ArtifactType,
 		m.Size, payload, string(m.Subject), ann, refs, m.IndexDepth, now)
 	for _, t := range tags {
@@ -163,7 +157,7 @@ func (s *Store) putManifestOne(ctx context.Context, m *storage.Manifest, tags []
 		dst[i] = &counts[i]
 	}
 	start := time.Now()
-	err = s.w.QueryRowContext(ctx, s.one.get(s, k), args...).Scan(dst...)
+	err := s.w.QueryRowContext(ctx, s.one.get(s, k), args...).Scan(dst...)
 	s.observe("query", start, err)
 	switch {
 	case err != nil && s.class(err) == ClassRetry:
@@ -171,11 +165,53 @@ func (s *Store) putManifestOne(ctx context.Context, m *storage.Manifest, tags []
 	case err != nil:
 		return true, s.fail("put manifest", err)
 	case counts[0] == 0:
-		return false, nil // a reference went meanwhile
+		return false, nil // a reference is not as expected, or went meanwhile
 	}
 	s.writes.Add(1)
 	rows := counts[len(counts)-1]
 	return true, s.committed(ctx, nil, queuedRows{rows: rows, audit: rows > 0})
+}
+
+// oneRefs is the references part of a one-statement put into repository
+// id: its shape and arguments, from o.PresentBlobSizes, else from a read
+// of o.Present that o.CheckPresent accepted. Not ok: the put is the
+// transaction's to run and judge.
+func (s *Store) oneRefs(ctx context.Context, id int64, m *storage.Manifest, o storage.PutManifestOptions) (k oneShape, args []any, ok bool) {
+	if len(o.PresentBlobSizes) == len(o.Present) && len(o.Present) > 0 {
+		pairs := sizedBlobs(o.Present, o.PresentBlobSizes)
+		if len(pairs) > presentRows {
+			return k, nil, false
+		}
+		k.blobs, k.sized = len(pairs), true
+		args = append(args, id)
+		for _, p := range pairs {
+			args = append(args, string(p.d), p.size)
+		}
+		return k, args, true
+	}
+	found, err := s.present(ctx, s.r, false, id, m, o)
+	if err != nil {
+		return k, nil, false // judged again under the transaction's locks
+	}
+	var blobs, manifests []digest.Digest
+	for d, r := range found {
+		if r.Manifest {
+			manifests = append(manifests, d)
+		} else {
+			blobs = append(blobs, d)
+		}
+	}
+	if len(blobs) > presentRows || len(manifests) > presentRows {
+		return k, nil, false
+	}
+	k.blobs, k.manifests = len(blobs), len(manifests)
+	for _, ds := range [][]digest.Digest{blobs, manifests} {
+		if len(ds) > 0 {
+			slices.Sort(ds) // one lock order for every put
+			args = append(args, digestArgs(id, ds)...)
+		}
+	}
+	return k, args, true
 }
 
 // appendEventArgs appends the columns of evs as eventValuesText takes
@@ -189,4 +225,26 @@ func appendEventArgs(args []any, evs []storage.Event, at time.Time) []any {
 		args = append(args, t.UnixNano(), e.Actor, e.Action, e.Target, string(e.Digest), storage.AuditDetailsJSON(e.Details))
 	}
 	return args
+}
+
+// sizedBlob is a blob a put expects, with its size.
+type sizedBlob struct {
+	d    digest.Digest
+	size int64
+}
+
+// sizedBlobs is ds with their sizes, in digest order (the lock order),
+// each pair once.
+func sizedBlobs(ds []digest.Digest, sizes []int64) []sizedBlob {
+	out := make([]sizedBlob, len(ds))
+	for i, d := range ds {
+		out[i] = sizedBlob{d, sizes[i]}
+	}
+	slices.SortFunc(out, func(a, b sizedBlob) int {
+		if c := strings.Compare(string(a.d), string(b.d)); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.size, b.size)
+	})
+	return slices.Compact(out)
 }
