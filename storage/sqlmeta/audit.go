@@ -74,6 +74,12 @@ func (s *Store) appendAuditDetails(ctx context.Context, tx *sql.Tx, recs []*stor
 	if err := s.row(ctx, tx, qAuditBump, len(recs)).Scan(&seq, &prev); err != nil {
 		return fmt.Errorf("audit head: %w", err)
 	}
+	return s.appendAuditAt(ctx, tx, recs, details, seq, prev)
+}
+
+// appendAuditAt is appendAuditDetails once the head is bumped by
+// len(recs), to seq, and prev is the hash it had.
+func (s *Store) appendAuditAt(ctx context.Context, tx *sql.Tx, recs []*storage.AuditRecord, details []string, seq int64, prev string) error {
 	now := time.Now().UTC()
 	// The body may run again (a retried transaction): work on copies and
 	// fill the caller's records only once the statements succeeded.

@@ -342,6 +342,9 @@ func (s *Store) auditEvents(ctx context.Context, n int) (int, error) {
 		// a concurrent drain (another replica) that picked the same rows
 		// waits for their locks and then skips them, deleted, so each
 		// event is taken once; the appends keep the head's order.
+		if s.takeBump != "" {
+			return s.takeAndAppend(ctx, tx, n, &done)
+		}
 		rows, err := s.rows(ctx, tx, qTakeEvents, storage.AuditConsumer, storage.AuditConsumer, n)
 		if err != nil {
 			return err
@@ -350,11 +353,7 @@ func (s *Store) auditEvents(ctx context.Context, n int) (int, error) {
 		if err != nil || len(evs) == 0 {
 			return err
 		}
-		slices.SortFunc(evs, func(a, b storage.Event) int { return cmp.Compare(a.ID, b.ID) })
-		recs := make([]*storage.AuditRecord, len(evs))
-		for i := range evs {
-			recs[i] = evs[i].AuditRecord()
-		}
+		recs := auditRecordsOf(evs)
 		if err := s.appendAudit(ctx, tx, recs); err != nil {
 			return err
 		}
@@ -362,6 +361,65 @@ func (s *Store) auditEvents(ctx context.Context, n int) (int, error) {
 		return nil
 	})
 	return done, err
+}
+
+// takeAndAppend is a drain's body where the events taken and the head
+// bumped by their count go in one statement (takeBumpText): a round trip
+// fewer at the head, of four.
+func (s *Store) takeAndAppend(ctx context.Context, tx *sql.Tx, n int, done *int) error {
+	start := time.Now()
+	rows, err := tx.QueryContext(ctx, s.takeBump, storage.AuditConsumer, storage.AuditConsumer, n)
+	s.observe("query", start, err)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var (
+		evs  []storage.Event
+		seq  int64
+		prev string
+	)
+	for rows.Next() {
+		var e storage.Event
+		if err := scanChange(rows, &e, &seq, &prev); err != nil {
+			return err
+		}
+		evs = append(evs, e)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil || len(evs) == 0 {
+		return err
+	}
+	if err := s.appendAuditAt(ctx, tx, auditRecordsOf(evs), nil, seq, prev); err != nil {
+		return err
+	}
+	*done = len(evs)
+	return nil
+}
+
+// auditRecordsOf is the audit records of evs, in the order of their ids
+// (the order they were queued in).
+func auditRecordsOf(evs []storage.Event) []*storage.AuditRecord {
+	slices.SortFunc(evs, func(a, b storage.Event) int { return cmp.Compare(a.ID, b.ID) })
+	recs := make([]*storage.AuditRecord, len(evs))
+	for i := range evs {
+		recs[i] = evs[i].AuditRecord()
+	}
+	return recs
+}
+
+// takeBumpText is, for a dialect with Dialect.WritableCTE, qTakeEvents
+// with the chain head bumped by the count of the events taken, in one
+// statement: the events' rows first, then the head, as ever. Each row
+// is an event and the head's seq and previous hash. "" for the others.
+func (s *Store) takeBumpText() string {
+	if !s.d.WritableCTE {
+		return ""
+	}
+	return s.sql(`WITH taken AS (` + qTakeEvents.text + `),
+		head AS (UPDATE audit_head SET seq = seq + (SELECT count(*) FROM taken)
+			WHERE id = 1 AND EXISTS (SELECT 1 FROM taken) RETURNING seq, hash)
+		SELECT t.id, t.at, t.actor, t.action, t.target, t.digest, t.details, h.seq, h.hash
+		FROM taken t CROSS JOIN head h`)
 }
 
 func scanEvents(rows *sql.Rows) ([]storage.Event, error) {

@@ -125,6 +125,9 @@ type Store struct {
 	tagQueue      []string
 	// one: the statements of PutManifest in one (manifestone.go).
 	one oneTexts
+	// takeBump: a drain's events taken and the head bumped in one
+	// statement (takeBumpText), on a dialect with WritableCTE.
+	takeBump string
 }
 
 var (
@@ -159,6 +162,7 @@ func New(ctx context.Context, db *sql.DB, d Dialect, opts Options) (*Store, erro
 	s.linkQueue = s.leadTexts(qLinkBlob)
 	s.manifestFirst = s.firstPushManifestText()
 	s.tagQueue = s.leadTexts(qUpsertTag)
+	s.takeBump = s.takeBumpText()
 	if opts.Prepare {
 		if err := s.prepare(ctx); err != nil {
 			s.closeStmts()
