@@ -13,11 +13,11 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -38,10 +38,9 @@ import (
 // Only with a configured endpoint, where the SDK's rules give path style
 // (endpoint/bucket/key) and sign for "s3" in the configured region; AWS's
 // own endpoints (regional, FIPS, dual-stack) are left to the rules. What
-// the SDK did that matters is kept: its credentials (refreshed by its
-// cache) and its signature (sigv4.go), pooled connections (its
-// http.Client's, or to a plain http:// endpoint the Store's own:
-// rawconn.go), the Store's retryer
+// the SDK did that matters is kept: its signer and credentials (refreshed
+// by its cache), pooled connections (its http.Client's, or to a plain
+// http:// endpoint the Store's own: rawconn.go), the Store's retryer
 // (5xx, SlowDown, timeouts, connection errors, the Retryables of
 // newRetryer) with its backoff, errors as smithy.APIError with the codes
 // the SDK gives (NotFound for a HEAD's 404, the XML body's Code
@@ -53,7 +52,7 @@ import (
 type direct struct {
 	hc       aws.HTTPClient
 	creds    aws.CredentialsProvider
-	key      atomic.Pointer[derivedKey] // signV4's, of the last day
+	signer   *v4.Signer
 	retryer  aws.Retryer
 	region   string
 	base     string // endpoint + "/" + bucket + "/"
@@ -72,8 +71,10 @@ func newDirect(cfg Config, client *s3.Client) *direct {
 		hc = rc
 	}
 	return &direct{
-		hc:       hc,
-		creds:    o.Credentials,
+		hc:    hc,
+		creds: o.Credentials,
+		// S3 signs the path as sent (keys here need no escaping anyway).
+		signer:   v4.NewSigner(func(so *v4.SignerOptions) { so.DisableURIPathEscaping = true }),
 		retryer:  o.Retryer,
 		region:   o.Region,
 		base:     strings.TrimSuffix(cfg.Endpoint, "/") + "/" + cfg.Bucket + "/",
@@ -181,7 +182,9 @@ func (d *direct) once(ctx context.Context, method, key string, b []byte, payload
 	if err != nil {
 		return nil, fmt.Errorf("get credentials: %w", err)
 	}
-	d.signV4(req, creds, payload, time.Now())
+	if err := d.signer.SignHTTP(ctx, creds, req, payload, "s3", d.region, time.Now().UTC()); err != nil {
+		return nil, err
+	}
 	resp, err := d.hc.Do(req)
 	if err != nil {
 		// As the SDK's handler: any failure to send is a connection
