@@ -23,8 +23,10 @@ import (
 // than rawIdleTimeout), the call's context and a response header
 // timeout, a call on a reused connection that the server had closed sent
 // again on a fresh one (the direct calls are idempotent), and the same
-// answer parsing (http.ReadResponse). A connection goes back to the pool
-// only once its answer was read to the end and the server keeps it open.
+// answer parsing (http.ReadResponse), with the head capped as the
+// Transport caps it (here at maxRawHeader, as rawGet's). A connection
+// goes back to the pool only once its answer was read to the end and the
+// server keeps it open.
 
 const (
 	maxIdleRaw     = 100 // as the Transport's MaxIdleConnsPerHost
@@ -41,6 +43,7 @@ type rawClient struct {
 
 type rawConn struct {
 	c    net.Conn
+	hr   *headerReader // caps an answer's head at maxRawHeader, as rawGet's
 	br   *bufio.Reader
 	bw   *bufio.Writer
 	used time.Time // when it went idle
@@ -56,11 +59,7 @@ func newRawClient(endpoint string) *rawClient {
 	if p, err := http.ProxyFromEnvironment(&http.Request{URL: u}); err != nil || p != nil {
 		return nil
 	}
-	addr := u.Host
-	if u.Port() == "" {
-		addr = net.JoinHostPort(u.Hostname(), "80")
-	}
-	return &rawClient{addr: addr}
+	return &rawClient{addr: hostPort(u)}
 }
 
 // Do sends req (whose body, if any, GetBody gives again) and returns its
@@ -107,7 +106,8 @@ func (rc *rawClient) get(ctx context.Context) (c *rawConn, reused bool, err erro
 	if err != nil {
 		return nil, false, err
 	}
-	return &rawConn{c: nc, br: bufio.NewReader(nc), bw: bufio.NewWriter(nc)}, false, nil
+	hr := &headerReader{r: nc, left: -1}
+	return &rawConn{c: nc, hr: hr, br: bufio.NewReader(hr), bw: bufio.NewWriter(nc)}, false, nil
 }
 
 // put returns c to the pool, or closes it when the pool is full.
@@ -145,15 +145,20 @@ func (rc *rawClient) roundTrip(c *rawConn, req *http.Request) (resp *http.Respon
 		stop()
 		return nil, false, err
 	}
+	c.hr.left = maxRawHeader
 	if _, err := c.br.Peek(1); err != nil {
 		stop()
 		return nil, false, err
 	}
 	resp, err = http.ReadResponse(c.br, req)
 	if err != nil {
+		if c.hr.left == 0 {
+			err = errRawHeaderTooLarge
+		}
 		stop()
 		return nil, true, err
 	}
+	c.hr.left = -1 // the body: its reader bounds it
 	resp.Body = &rawAnswer{body: resp.Body, rc: rc, c: c, stop: stop, keep: !resp.Close}
 	return resp, true, nil
 }

@@ -3,8 +3,10 @@ package s3
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"runtime"
 	"strings"
@@ -142,5 +144,43 @@ func TestSmallCallsAfterServerClosed(t *testing.T) {
 	}
 	if n := relay.accepted(); n != 6 {
 		t.Errorf("6 calls, each after a cut, used %d connections, want 6", n)
+	}
+}
+
+// TestSmallCallAnswerHeadCapped: a server whose answer's head runs on
+// past maxRawHeader gets errRawHeaderTooLarge, not the memory to hold it
+// (before, the head was read whole, however long).
+func TestSmallCallAnswerHeadCapped(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		io.WriteString(c, "HTTP/1.1 200 OK\r\n")
+		line := "X-Filler: " + strings.Repeat("a", 1000) + "\r\n"
+		for range 4 * maxRawHeader / len(line) {
+			if _, err := io.WriteString(c, line); err != nil {
+				return
+			}
+		}
+		io.WriteString(c, "Content-Length: 0\r\n\r\n")
+	}()
+	rc := newRawClient("http://" + ln.Addr().String())
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodHead, "http://"+ln.Addr().String()+"/b/k", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := rc.Do(req)
+	if err == nil {
+		resp.Body.Close()
+	}
+	if !errors.Is(err, errRawHeaderTooLarge) {
+		t.Fatalf("Do = %v, want %v", err, errRawHeaderTooLarge)
 	}
 }

@@ -82,12 +82,8 @@ func (s *Store) rawGet(ctx context.Context, key string, offset int64) (*rawBody,
 	if err != nil || u.Scheme != "http" || u.Host != ep.Host {
 		return nil, "", 0, fmt.Errorf("s3: raw get: url %s is not on endpoint %s", u.Redacted(), s.cfg.Endpoint)
 	}
-	addr := u.Host
-	if u.Port() == "" {
-		addr = net.JoinHostPort(u.Hostname(), "80")
-	}
 	d := net.Dialer{Timeout: rawDialTimeout}
-	c, err := d.DialContext(ctx, "tcp", addr)
+	c, err := d.DialContext(ctx, "tcp", hostPort(u))
 	if err != nil {
 		return nil, "", 0, err
 	}
@@ -165,6 +161,14 @@ func rawSize(resp *http.Response, offset int64) (int64, error) {
 		return size, nil
 	}
 	return 0, fmt.Errorf("answer status %d for offset %d", resp.StatusCode, offset)
+}
+
+// hostPort is the address to dial for plain-http URL u.
+func hostPort(u *url.URL) string {
+	if u.Port() == "" {
+		return net.JoinHostPort(u.Hostname(), "80")
+	}
+	return u.Host
 }
 
 // headerReader lets through left bytes, then fails: bufio may read past
