@@ -66,17 +66,23 @@ func (k *KeptLease) fresh() bool {
 }
 
 // take takes or renews the lease now; a failure or another holder
-// forgets it.
+// forgets it. A failed take may still have committed (its context ended
+// while the COMMIT was in flight), so it gives the lease up as well:
+// left alone, it kept every other worker out for a TTL.
 func (k *KeptLease) take(ctx context.Context) (bool, error) {
 	// The time before the write: the database's expiry is at least TTL
 	// after it.
 	start := k.now()
 	ok, err := k.l.AcquireLease(ctx, k.name, k.holder, k.ttl)
+	if err != nil {
+		_ = k.Release(ctx)
+		return false, err
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if err != nil || !ok {
+	if !ok {
 		k.renewed = time.Time{}
-		return false, err
+		return false, nil
 	}
 	k.renewed = start
 	return true, nil

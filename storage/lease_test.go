@@ -19,7 +19,8 @@ type renewAfterRelease struct {
 	held     bool
 	renewing chan struct{} // closed when the renewal starts
 	renewed  chan struct{} // closed when the renewal has answered
-	released chan struct{} // closed by ReleaseLease
+	released chan struct{} // closed by the first ReleaseLease
+	release  sync.Once
 }
 
 func (l *renewAfterRelease) AcquireLease(ctx context.Context, _, _ string, _ time.Duration) (bool, error) {
@@ -48,7 +49,7 @@ func (l *renewAfterRelease) ReleaseLease(context.Context, string, string) error 
 	l.mu.Lock()
 	l.held = false
 	l.mu.Unlock()
-	close(l.released)
+	l.release.Do(func() { close(l.released) })
 	return nil
 }
 
@@ -71,5 +72,53 @@ func TestLeaseNotRetakenAfterRelease(t *testing.T) {
 	defer l.mu.Unlock()
 	if l.held {
 		t.Fatal("the lease is held again after WithLease returned")
+	}
+}
+
+// lostAnswer is a lease store whose take commits and then fails: a
+// COMMIT in flight when the caller's context ended (SIGTERM at a
+// scheduled GC's take), the database done, the answer lost.
+type lostAnswer struct {
+	mu   sync.Mutex
+	held bool
+}
+
+func (l *lostAnswer) AcquireLease(context.Context, string, string, time.Duration) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.held = true
+	return false, context.Canceled
+}
+
+func (l *lostAnswer) ReleaseLease(ctx context.Context, _, _ string) error {
+	if err := ctx.Err(); err != nil {
+		return err // a release must outlive the context that ended
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.held = false
+	return nil
+}
+
+// TestLeaseFreeAfterTakeFailed: a take whose outcome is unknown leaves
+// the lease free, even once the context has ended. It stayed held for a
+// TTL, so the GC on the replica that came next got 409
+// (TestGCStressS3PostgresReplicas in CI, at the replicas' SIGTERM).
+func TestLeaseFreeAfterTakeFailed(t *testing.T) {
+	l := &lostAnswer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	ran := false
+	ok, err := storage.WithLease(ctx, l, "gc", "me", 30*time.Second, func(context.Context) error {
+		ran = true
+		return nil
+	})
+	if ok || err == nil || ran {
+		t.Fatalf("WithLease after a failed take: ok %v, err %v, ran %v", ok, err, ran)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.held {
+		t.Fatal("the lease is still held after its take failed")
 	}
 }
