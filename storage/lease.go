@@ -66,23 +66,17 @@ func (k *KeptLease) fresh() bool {
 }
 
 // take takes or renews the lease now; a failure or another holder
-// forgets it. A failed take may still have committed (its context ended
-// while the COMMIT was in flight), so it gives the lease up as well:
-// left alone, it kept every other worker out for a TTL.
+// forgets it.
 func (k *KeptLease) take(ctx context.Context) (bool, error) {
 	// The time before the write: the database's expiry is at least TTL
 	// after it.
 	start := k.now()
 	ok, err := k.l.AcquireLease(ctx, k.name, k.holder, k.ttl)
-	if err != nil {
-		_ = k.Release(ctx)
-		return false, err
-	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if !ok {
+	if err != nil || !ok {
 		k.renewed = time.Time{}
-		return false, nil
+		return false, err
 	}
 	k.renewed = start
 	return true, nil
@@ -95,7 +89,16 @@ func (k *KeptLease) take(ctx context.Context) (bool, error) {
 // has the lease.
 func (k *KeptLease) Run(ctx context.Context, fn func(context.Context) error) (bool, error) {
 	if !k.fresh() {
-		if ok, err := k.take(ctx); err != nil || !ok {
+		ok, err := k.take(ctx)
+		if err != nil {
+			// The take may have committed all the same (its context
+			// ended while the COMMIT was in flight, as at SIGTERM): give
+			// the lease up, or it keeps every other worker out for a
+			// TTL. Only here, before fn runs: a failed renewal must not
+			// free the lease while fn is still stopping.
+			_ = k.Release(ctx)
+		}
+		if err != nil || !ok {
 			return false, err
 		}
 	}

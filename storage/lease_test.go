@@ -19,8 +19,7 @@ type renewAfterRelease struct {
 	held     bool
 	renewing chan struct{} // closed when the renewal starts
 	renewed  chan struct{} // closed when the renewal has answered
-	released chan struct{} // closed by the first ReleaseLease
-	release  sync.Once
+	released chan struct{} // closed by ReleaseLease
 }
 
 func (l *renewAfterRelease) AcquireLease(ctx context.Context, _, _ string, _ time.Duration) (bool, error) {
@@ -49,7 +48,7 @@ func (l *renewAfterRelease) ReleaseLease(context.Context, string, string) error 
 	l.mu.Lock()
 	l.held = false
 	l.mu.Unlock()
-	l.release.Do(func() { close(l.released) })
+	close(l.released)
 	return nil
 }
 
