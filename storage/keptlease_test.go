@@ -15,12 +15,16 @@ type memLeases struct {
 	takes    int
 	released int
 	other    bool
+	fail     bool // takes fail: the database is gone
 }
 
 func (m *memLeases) AcquireLease(context.Context, string, string, time.Duration) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.takes++
+	if m.fail {
+		return false, errors.New("connection refused")
+	}
 	return !m.other, nil
 }
 
@@ -117,5 +121,35 @@ func TestKeptLeaseRenewedDuringAPassAndLost(t *testing.T) {
 	}
 	if k.fresh() {
 		t.Fatal("a lost lease is still fresh: the next pass would run without it")
+	}
+}
+
+// A renewal that fails ends the pass but leaves the lease alone until the
+// pass has returned: freed at once, another worker could start while this
+// one is still stopping. A first take that fails gives it up at once: it
+// may have committed, and no pass runs under it.
+func TestKeptLeaseFailedRenewalReleasesAfterThePass(t *testing.T) {
+	m := &memLeases{}
+	k := NewKeptLease(m, "w", "h", 30*time.Millisecond)
+	var releasedInPass int
+	ok, err := k.Run(t.Context(), func(ctx context.Context) error {
+		m.mu.Lock()
+		m.fail = true
+		m.mu.Unlock()
+		<-ctx.Done() // the renewal TTL/3 later fails
+		_, releasedInPass = m.count()
+		return nil
+	})
+	if !ok || err != nil {
+		t.Fatalf("Run = %v, %v", ok, err)
+	}
+	if releasedInPass != 0 {
+		t.Fatalf("the lease was released %d times while the pass was still running", releasedInPass)
+	}
+	if ok, err := k.Run(t.Context(), nop); ok || err == nil {
+		t.Fatalf("Run with a failing take = %v, %v", ok, err)
+	}
+	if _, released := m.count(); released != 1 {
+		t.Fatalf("a failed first take released the lease %d times, want 1", released)
 	}
 }
