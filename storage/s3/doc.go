@@ -59,7 +59,9 @@
 // headers read and checked here (capped, timed, the length and range
 // the ones asked for), so that SendTo (storage.BlobSender) hands the
 // connection to the client's writer and the kernel splices the body from
-// socket to socket; an answer it cannot take goes to the SDK's GET.
+// socket to socket (on Linux at a 1 MiB receive low-water mark while more
+// than that is to come, so S3's segments do not wake the registry one by
+// one); an answer it cannot take goes to the SDK's GET.
 // With Config.ReadAhead it is a read-ahead reader instead (readahead.go): the first part streams from the first GET while
 // the next parts are fetched by concurrent ranged GETs, pinned to its
 // ETag, into buffers handed out in order; the buffers of all readers of a

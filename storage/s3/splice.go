@@ -41,6 +41,17 @@ const (
 	rawHeaderTimeout = 30 * time.Second
 )
 
+// spliceLowat is the receive low-water mark (SO_RCVLOWAT) of a raw GET's
+// socket while its body is spliced: the size of the pipe net's splice
+// moves per call (1 MiB). By default every segment S3 sends wakes the
+// registry's poller, most of them for nothing while the splice is busy
+// sending to the client: a 512 MiB pull from versitygw on loopback woke
+// packreg ~3,000 times, and with the mark about a third fewer times,
+// 5-20% faster (64 MiB gains most: the kernel also grows a new
+// connection's receive buffer to hold the mark at once, where
+// autotuning starts at 128 KiB).
+const spliceLowat = 1 << 20
+
 var errRawHeaderTooLarge = errors.New("s3: answer header over 32 KiB")
 
 // spliceEndpoint reports whether reads of cfg may take the raw path: a
@@ -221,6 +232,20 @@ func (b *rawBody) sendTo(w io.Writer, rf io.ReaderFrom, n int64) (int64, error) 
 	}
 	if sent == n {
 		return sent, nil
+	}
+	// While more than spliceLowat of the body is still to come, the
+	// socket wakes the splice only once a pipe's worth is queued; the
+	// rest goes at the default low-water mark, else its last bytes
+	// could wait for more that never comes.
+	if k := min(n-sent, b.left-spliceLowat); k > 0 {
+		setRcvLowat(b.conn, spliceLowat)
+		m, err := rf.ReadFrom(&io.LimitedReader{R: b.conn, N: k})
+		setRcvLowat(b.conn, 1)
+		sent += m
+		b.left -= m
+		if err != nil || m < k {
+			return sent, err
+		}
 	}
 	m, err := rf.ReadFrom(&io.LimitedReader{R: b.conn, N: n - sent})
 	sent += m
