@@ -102,3 +102,33 @@ func TestPutBlobSizeOtherThanClaimed(t *testing.T) {
 	}
 	nothingStored(t, s, m)
 }
+
+// A manifest put locks no row of its repository: concurrent puts into
+// one repository each took it FOR KEY SHARE (the check of manifests'
+// foreign key to repositories), a new multixact and a WAL record every
+// time. A session holding the row FOR UPDATE, which conflicts with that
+// lock, must not keep a put waiting. Both ways of a put: with its audit
+// records inline, alone, a transaction; else one statement
+// (manifestone.go).
+func TestPutLocksNoRepositoryRow(t *testing.T) {
+	for _, inline := range []bool{false, true} {
+		t.Run(fmt.Sprintf("inline=%v", inline), func(t *testing.T) {
+			ctx := t.Context()
+			s := watched(t)
+			if inline {
+				s.AuditInline()
+			}
+			cfg := pgDigest("cfg")
+			if err := s.LinkBlob(ctx, "r", cfg, 3); err != nil { // the repository's row, and its id remembered
+				t.Fatal(err)
+			}
+			blocked, release := holdLock(t, s, `SELECT 1 FROM repositories WHERE name = 'r' FOR UPDATE`)
+			defer release()
+			m, o, _ := putChecked(`{"n":1}`, cfg, 3, true)
+			writeWithoutWaiting(t, blocked, 0, func() error { return s.PutManifest(ctx, m, []string{"v"}, o) })
+			if _, err := s.GetManifest(ctx, "r", m.Digest); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

@@ -47,6 +47,8 @@
 //	             consumer (storage.Outbox.AddEventConsumer's skip)
 //	17 repos.go  SQLite only (its Dialect.Steps): blobs again, WITHOUT
 //	             ROWID, a page fewer written per link
+//	20 manifests.go  PostgreSQL only (its Dialect.Steps): manifests'
+//	             foreign key to repositories dropped, a row lock fewer per put
 //
 // Times are Unix nanoseconds (0 is the zero time); lease expiry uses the
 // database clock so replicas agree. Name, tag and digest columns compare

@@ -517,6 +517,9 @@ var migrations = [][]string{
 	19: {
 		`ALTER TABLE gc_tombstones ADD COLUMN ended {{int}} NOT NULL DEFAULT 0`,
 	},
+	// Nothing shared: PostgreSQL drops the foreign key from manifests to
+	// repositories (storage/postgres's Dialect.Steps).
+	20: {},
 }
 
 // indexDepthBackfill raises the stored indexes' depth from 2 up to max.
