@@ -1,6 +1,7 @@
 package compliance
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -147,5 +148,48 @@ func TestWakeSoonAfterAStepSettles(t *testing.T) {
 	}
 	if n, err := f.st.CountPendingEvents(t.Context(), Consumer); err != nil || n != 4 {
 		t.Fatalf("%d events for the step (%v), want the 4 committed while settling", n, err)
+	}
+}
+
+// countless is a store whose CountPendingEvents fails the test.
+type countless struct {
+	Store
+	t *testing.T
+}
+
+func (c countless) CountPendingEvents(context.Context, string) (int64, error) {
+	c.t.Error("the worker counted a queue: a count reads every row of it, and it only needs to know of one")
+	return 0, nil
+}
+
+// The worker asks whether events wait (its own on a wake-up, attest's
+// before a step), never how many: under load the queue is deep, and a
+// count read all of it on every wake-up.
+func TestWorkerNeverCountsTheQueue(t *testing.T) {
+	f := newFixture(t, Config{})
+	f.svc.after = "attest"
+	if err := f.st.AddEventConsumer(t.Context(), "attest"); err != nil {
+		t.Fatal(err)
+	}
+	f.svc.st = countless{f.svc.st, t}
+	res := make(chan bool, 1)
+	go func() { res <- f.svc.next(t.Context(), make(chan time.Time)) }()
+	body := []byte("m")
+	ev := storage.Event{Action: "manifest.push", Target: "acme/rules", Digest: digest.FromBytes(digest.SHA256, body)}
+	if err := f.st.LinkBlob(t.Context(), "acme/rules", ev.Digest, 1, ev); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ok := <-res:
+		if !ok {
+			t.Fatal("next = false")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a wake-up with an event queued did not start a step")
+	}
+	// attest has the event too: the step defers it.
+	f.step()
+	if evs, err := f.st.PendingEvents(t.Context(), Consumer, 10); err != nil || len(evs) != 1 {
+		t.Fatalf("queue after a step while attest lags: %+v (%v), want the event deferred", evs, err)
 	}
 }

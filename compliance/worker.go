@@ -106,7 +106,7 @@ func (s *Service) next(ctx context.Context, tick <-chan time.Time) bool {
 			if !s.settle.Wait(ctx) {
 				return false
 			}
-			if n, err := s.st.CountPendingEvents(ctx, Consumer); err != nil || n > 0 {
+			if any, err := s.anyPending(ctx, Consumer); err != nil || any {
 				return true
 			}
 		}
@@ -159,11 +159,11 @@ func (s *Service) step(ctx, wctx context.Context) error {
 // repositories they touch, or all when one touches everything.
 func (s *Service) pending(ctx context.Context) ([]storage.Event, map[string]bool, bool, error) {
 	if s.after != "" {
-		n, err := s.st.CountPendingEvents(ctx, s.after)
+		waits, err := s.anyPending(ctx, s.after)
 		if err != nil {
 			return nil, nil, false, err
 		}
-		if n > 0 {
+		if waits {
 			if s.deferred.IsZero() {
 				s.deferred = s.now()
 			}
@@ -190,6 +190,14 @@ func (s *Service) pending(ctx context.Context) ([]storage.Event, map[string]bool
 		}
 	}
 	return evs, repos, all, nil
+}
+
+// anyPending says whether consumer has an event pending. It reads the
+// first, where a count read every row of a queue that is deep under load
+// (16 clients: ~0.7 ms of the database per wake-up), and dead rows too.
+func (s *Service) anyPending(ctx context.Context, consumer string) (bool, error) {
+	evs, err := s.st.PendingEvents(ctx, consumer, 1)
+	return len(evs) > 0, err
 }
 
 // repoOf is the repository an event concerns; ok is false for events that
