@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/packreg/packreg/digest"
@@ -130,5 +131,32 @@ func TestPutLocksNoRepositoryRow(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// A queued event costs one index entry: every statement on event_queue
+// looks rows up by consumer and id, and a key on id alone beside that
+// index was a second entry (a WAL record) per row that nothing read.
+func TestEventQueueHasOneIndex(t *testing.T) {
+	s := watched(t)
+	var idx []string
+	rows, err := s.ReadDB().QueryContext(t.Context(), `SELECT indexdef FROM pg_indexes
+		WHERE tablename = 'event_queue' AND schemaname = current_schema() ORDER BY indexname`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var def string
+		if err := rows.Scan(&def); err != nil {
+			t.Fatal(err)
+		}
+		idx = append(idx, def)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(idx) != 1 || !strings.Contains(idx[0], "(consumer, id)") {
+		t.Fatalf("indexes of event_queue: %q, want the one on (consumer, id)", idx)
 	}
 }

@@ -48,7 +48,8 @@
 //	17 repos.go  SQLite only (its Dialect.Steps): blobs again, WITHOUT
 //	             ROWID, a page fewer written per link
 //	20 manifests.go  PostgreSQL only (its Dialect.Steps): manifests'
-//	             foreign key to repositories dropped, a row lock fewer per put
+//	             foreign key to repositories dropped, a row lock fewer per put;
+//	             event_queue keyed by (consumer, id), its only index
 //
 // Times are Unix nanoseconds (0 is the zero time); lease expiry uses the
 // database clock so replicas agree. Name, tag and digest columns compare

@@ -518,7 +518,8 @@ var migrations = [][]string{
 		`ALTER TABLE gc_tombstones ADD COLUMN ended {{int}} NOT NULL DEFAULT 0`,
 	},
 	// Nothing shared: PostgreSQL drops the foreign key from manifests to
-	// repositories (storage/postgres's Dialect.Steps).
+	// repositories, and keys event_queue by (consumer, id), its one index
+	// (storage/postgres's Dialect.Steps).
 	20: {},
 }
 
