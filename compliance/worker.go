@@ -106,7 +106,7 @@ func (s *Service) next(ctx context.Context, tick <-chan time.Time) bool {
 			if !s.settle.Wait(ctx) {
 				return false
 			}
-			if any, err := s.anyPending(ctx, Consumer); err != nil || any {
+			if waits, err := s.anyPending(ctx, Consumer); err != nil || waits {
 				return true
 			}
 		}
