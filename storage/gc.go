@@ -156,7 +156,10 @@ type DeleteHistory interface {
 // collector's read of the links, later still, sees the link). Where
 // transactions overlap (PostgreSQL, read committed), a tombstone
 // committed while the link's transaction runs is seen by neither side:
-// Serial is false, and the writer asks BlobDeleting after the commit.
+// the read must come after the commit. A store that sends it right
+// behind its COMMIT, in the same round trip (PostgreSQL's pipeline),
+// answers with Serial true too; otherwise Serial is false, and the
+// writer asks BlobDeleting after the commit.
 type LinkConfirmer interface {
 	LinkBlobConfirmed(ctx context.Context, repo string, d digest.Digest, size int64, within time.Duration, evs ...Event) (LinkCheck, error)
 }

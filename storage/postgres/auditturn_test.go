@@ -207,11 +207,12 @@ func TestWriteQueuesWhileAnotherWriteIsUnderWay(t *testing.T) {
 	verifiedChain(t, s, 5)
 }
 
-// A lone inline-audited blob link with its event is six round trips:
-// BEGIN, the link with its queue rows, a savepoint with the head's
-// lock_timeout, the head bumped, the records with the head's hash,
-// COMMIT. Counted on the wire: ObserveOps sees neither BEGIN nor the
-// savepoint. A change to a push's round trips shows here.
+// A lone inline-audited blob link with its event is two round trips,
+// two pipelines (linkpipe.go): BEGIN, the link with its queue rows, a
+// savepoint with the head's lock_timeout, the head bumped; then the
+// records with the head's hash, COMMIT. It was six, one per statement.
+// Counted on the wire: ObserveOps sees one statement per pipeline. A
+// change to a push's round trips shows here.
 func TestInlineLinkRoundTrips(t *testing.T) {
 	dsn, trips := tripDSN(t, freshSchema(t))
 	s := open(t, dsn)
@@ -226,9 +227,51 @@ func TestInlineLinkRoundTrips(t *testing.T) {
 		}
 		return trips.trips.Load() - before
 	}
-	link("first") // the repository's id remembered, the statements prepared
-	if n := link("b"); n != 6 {
-		t.Fatalf("round trips of an inline audited link: %d, want 6", n)
+	link("first") // the repository's id remembered
+	link("second") // the pipelines' statements prepared
+	if n := link("b"); n != 2 {
+		t.Fatalf("round trips of an inline audited link: %d, want 2", n)
 	}
-	verifiedChain(t, s, 2)
+	verifiedChain(t, s, 3)
+}
+
+// A push's confirmed link reads the tombstones in the round trip of its
+// COMMIT, after it (linkpipe.go): two round trips with its inline
+// records, and the answer holds (Serial). Before, the link was six and
+// the writer read the tombstones in a seventh, after it.
+func TestConfirmedLinkRoundTrips(t *testing.T) {
+	dsn, trips := tripDSN(t, freshSchema(t))
+	s := open(t, dsn)
+	t.Cleanup(func() { s.Close() })
+	s.AuditInline()
+	ctx := t.Context()
+	link := func(blob string, within time.Duration) (storage.LinkCheck, int64) {
+		t.Helper()
+		before := trips.trips.Load()
+		c, err := s.LinkBlobConfirmed(ctx, "r", pgDigest(blob), 1, within, pgEvent("blob.push", blob))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, trips.trips.Load() - before
+	}
+	link("first", time.Minute)  // the repository's id remembered
+	link("second", time.Minute) // the pipelines' statements prepared
+	link("third", 0)
+	if _, err := s.BeginBlobDelete(ctx, []digest.Digest{pgDigest("gone")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		blob   string
+		within time.Duration
+		want   storage.LinkCheck
+	}{
+		{"b", time.Minute, storage.LinkCheck{Serial: true}},
+		{"gone", time.Minute, storage.LinkCheck{Serial: true, Deleting: true, Begun: true}},
+		{"c", 0, storage.LinkCheck{Serial: true, Begun: true}},
+	} {
+		if c, n := link(tc.blob, tc.within); c != tc.want || n != 2 {
+			t.Fatalf("link %s: %+v in %d round trips, want %+v in 2", tc.blob, c, n, tc.want)
+		}
+	}
+	verifiedChain(t, s, 6)
 }

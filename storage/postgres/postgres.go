@@ -45,6 +45,7 @@ var Dialect = sqlmeta.Dialect{
 	// The commit is visible and survives the server process at once; the
 	// WAL writer flushes it within wal_writer_delay.
 	RelaxCommit: "SET LOCAL synchronous_commit = off",
+	Pipeline:    pipeline,
 	LockTimedOut: func(err error) bool {
 		var pe *pgconn.PgError
 		return errors.As(err, &pe) && pe.Code == "55P03"

@@ -80,11 +80,25 @@ func (s *Store) appendAuditDetails(ctx context.Context, tx *sql.Tx, recs []*stor
 // appendAuditAt is appendAuditDetails once the head is bumped by
 // len(recs), to seq, and prev is the hash it had.
 func (s *Store) appendAuditAt(ctx context.Context, tx *sql.Tx, recs []*storage.AuditRecord, details []string, seq int64, prev string) error {
-	now := time.Now().UTC()
 	// The body may run again (a retried transaction): work on copies and
 	// fill the caller's records only once the statements succeeded.
-	filled := make([]storage.AuditRecord, len(recs))
-	args := make([]any, 0, len(recs)*auditFields)
+	filled, args, head := chainRecords(recs, details, seq, prev)
+	if err := s.insertAudit(ctx, tx, args, head); err != nil {
+		return err
+	}
+	for i, r := range recs {
+		*r = filled[i]
+	}
+	return nil
+}
+
+// chainRecords is copies of recs chained after prev, the last of them
+// numbered seq, their columns as qAuditInsert takes them, and the hash
+// of the last, the head's new one. details as appendAuditDetails's.
+func chainRecords(recs []*storage.AuditRecord, details []string, seq int64, prev string) (filled []storage.AuditRecord, args []any, head string) {
+	now := time.Now().UTC()
+	filled = make([]storage.AuditRecord, len(recs))
+	args = make([]any, 0, len(recs)*auditFields)
 	for i, r := range recs {
 		c := *r
 		c.ID = seq - int64(len(recs)) + int64(i) + 1
@@ -105,13 +119,7 @@ func (s *Store) appendAuditAt(ctx context.Context, tx *sql.Tx, recs []*storage.A
 		prev = c.Hash
 		filled[i] = c
 	}
-	if err := s.insertAudit(ctx, tx, args, prev); err != nil {
-		return err
-	}
-	for i, r := range recs {
-		*r = filled[i]
-	}
-	return nil
+	return filled, args, prev
 }
 
 // insertAudit inserts the records whose columns are args (auditFields

@@ -1,6 +1,7 @@
 package sqlmeta
 
 import (
+	"context"
 	"strconv"
 	"strings"
 )
@@ -92,6 +93,13 @@ type Dialect struct {
 	// so a read inside one sees every write committed before it and none
 	// after. LinkBlobConfirmed relies on it (storage.LinkConfirmer).
 	SerialWrites bool
+	// Pipeline, when set, runs stmts in order on conn, a connection of
+	// the writer pool as database/sql's Conn.Raw gives it, sent together:
+	// one round trip for all (PostgreSQL's pipeline mode). ran is how many
+	// succeeded; the first that fails ends the run, err is its error, and
+	// the ones after it do not run. A blob link is two round trips with
+	// it, not seven (linkpipe.go).
+	Pipeline func(ctx context.Context, conn any, stmts []Piped) (ran int, err error)
 	// Steps are this database's own migration statements, by step: they
 	// run after the step's shared statements, in its transaction, for
 	// what the shared SQL cannot say (SQLite rebuilding a table to change

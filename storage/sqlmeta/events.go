@@ -57,17 +57,7 @@ func (s *Store) recordEventsLed(ctx context.Context, tx *sql.Tx, lead []string, 
 		exclude = storage.AuditConsumer
 	}
 	now := time.Now().UTC()
-	// Encoded once: the event, the audit record and its hash share them.
-	details := make([]string, len(evs))
-	args := make([]any, 0, len(evs)*eventFields)
-	for i, e := range evs {
-		at := e.At
-		if at.IsZero() {
-			at = now
-		}
-		details[i] = storage.AuditDetailsJSON(e.Details)
-		args = append(args, at.UnixNano(), e.Actor, e.Action, e.Target, string(e.Digest), details[i])
-	}
+	details, args := eventColumns(evs, now)
 	// Up to eventRows events per statement: each is a round trip, and a
 	// manifest push records two events at least (the push, its tag).
 	for first := 0; first < len(evs); first += eventRows {
@@ -91,13 +81,7 @@ func (s *Store) recordEventsLed(ctx context.Context, tx *sql.Tx, lead []string, 
 		queued.audit = queued.rows > 0 // some may be the trail's
 		return nil
 	}
-	recs := make([]*storage.AuditRecord, len(evs))
-	for i := range evs {
-		recs[i] = evs[i].AuditRecord()
-		if recs[i].At.IsZero() {
-			recs[i].At = now // the event's time, as a queued event would keep it
-		}
-	}
+	recs := eventRecords(evs, now)
 	if deferAudit(ctx, recs, details) {
 		return nil // appended with its batch's (batchaudit.go)
 	}
@@ -119,6 +103,36 @@ func (s *Store) recordEventsLed(ctx context.Context, tx *sql.Tx, lead []string, 
 		queued.audit = true
 	}
 	return nil
+}
+
+// eventColumns is the columns of evs as qQueueEvents takes them, events
+// without a time at now, and their details encoded: once, for the event,
+// the audit record and its hash.
+func eventColumns(evs []storage.Event, now time.Time) (details []string, args []any) {
+	details = make([]string, len(evs))
+	args = make([]any, 0, len(evs)*eventFields+1)
+	for i, e := range evs {
+		at := e.At
+		if at.IsZero() {
+			at = now
+		}
+		details[i] = storage.AuditDetailsJSON(e.Details)
+		args = append(args, at.UnixNano(), e.Actor, e.Action, e.Target, string(e.Digest), details[i])
+	}
+	return details, args
+}
+
+// eventRecords is the audit records of evs, those without a time at now
+// (the event's time, as a queued event would keep it).
+func eventRecords(evs []storage.Event, now time.Time) []*storage.AuditRecord {
+	recs := make([]*storage.AuditRecord, len(evs))
+	for i := range evs {
+		recs[i] = evs[i].AuditRecord()
+		if recs[i].At.IsZero() {
+			recs[i].At = now
+		}
+	}
+	return recs
 }
 
 // queuedRows is what a write queued in the outbox: rows, for every

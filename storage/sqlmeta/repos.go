@@ -39,6 +39,9 @@ func (s *Store) ListRepositories(ctx context.Context, last string, n int) ([]str
 }
 
 func (s *Store) LinkBlob(ctx context.Context, repo string, d digest.Digest, size int64, evs ...storage.Event) error {
+	if done, err := s.linkPiped(ctx, repo, d, size, evs, nil); done {
+		return err
+	}
 	return s.linkBlob(ctx, repo, d, size, evs, nil)
 }
 
@@ -73,9 +76,13 @@ var _ storage.LinkConfirmer = (*Store)(nil)
 
 // LinkBlobConfirmed is storage.LinkConfirmer: serial on a dialect with
 // SerialWrites, where the tombstones are read after the link, in its
-// transaction (the store keeps ended ones: DeleteHistory); elsewhere it
-// is LinkBlob.
+// transaction (the store keeps ended ones: DeleteHistory), and on one
+// with Pipeline, where they are read right after its COMMIT, in the
+// COMMIT's round trip (linkpipe.go); elsewhere it is LinkBlob.
 func (s *Store) LinkBlobConfirmed(ctx context.Context, repo string, d digest.Digest, size int64, within time.Duration, evs ...storage.Event) (c storage.LinkCheck, err error) {
+	if done, err := s.linkPiped(ctx, repo, d, size, evs, &linkCheck{within, &c}); done {
+		return c, err
+	}
 	if !s.d.SerialWrites {
 		return c, s.LinkBlob(ctx, repo, d, size, evs...)
 	}
