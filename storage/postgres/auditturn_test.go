@@ -3,6 +3,8 @@ package postgres_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"net/url"
 	"testing"
 	"time"
 
@@ -274,4 +276,57 @@ func TestConfirmedLinkRoundTrips(t *testing.T) {
 		}
 	}
 	verifiedChain(t, s, 6)
+}
+
+// Pipelined links (linkpipe.go) give their connection back before their
+// listeners run: the audit drain they wake needs one. Before, 16
+// concurrent pushes on a pool of 2 held both while their drains waited
+// for one, for good.
+func TestPipelinedLinksLeaveTheDrainAConnection(t *testing.T) {
+	u, err := url.Parse(freshSchema(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("pool_max_conns", "2")
+	u.RawQuery = q.Encode()
+	s := open(t, u.String())
+	t.Cleanup(func() { s.Close() })
+	s.AuditInline()
+	s.OnEvents(func(ctx context.Context) { s.AuditEvents(ctx, 0) })
+	// A deadlock hangs the pushers, and go test's -timeout reports it
+	// (the drains wait under contexts that are never cancelled).
+	ctx := t.Context()
+	if err := s.LinkBlob(ctx, "r", pgDigest("first"), 1); err != nil { // the repository's id remembered
+		t.Fatal(err)
+	}
+	const pushers, each = 16, 4
+	errs := make(chan error, pushers)
+	for p := range pushers {
+		go func() {
+			var err error
+			for i := range each {
+				blob := fmt.Sprintf("%d-%d", p, i)
+				if err = s.LinkBlob(ctx, "r", pgDigest(blob), 1, pgEvent("blob.push", blob)); err != nil {
+					break
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range pushers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for { // what the listeners' drains left
+		n, err := s.AuditEvents(ctx, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	verifiedChain(t, s, pushers*each)
 }

@@ -67,23 +67,10 @@ func (s *Store) linkPiped(ctx context.Context, repo string, d digest.Digest, siz
 	if !ok {
 		return false, nil // the transaction inserts the repository
 	}
-	tctx, end := s.withHeadTurn(ctx)
-	defer end()
-	conn, err := s.w.Conn(tctx)
-	if err != nil {
-		return false, nil // the transaction meets it too, and reports it
-	}
-	defer conn.Close()
 	p := linkPipe{s: s, evs: evs, check: check, now: time.Now().UTC()}
 	p.link = []any{id, string(d), size, p.now.UnixNano(), p.now.UnixNano()}
 	var queued queuedRows
-	_ = conn.Raw(func(dc any) error {
-		done, err = p.run(tctx, dc, &queued)
-		if p.bad {
-			return driver.ErrBadConn // database/sql drops the connection
-		}
-		return nil
-	})
+	done, err = p.send(ctx, &queued)
 	if !done {
 		if check != nil {
 			*check.c = storage.LinkCheck{} // the transaction's to answer
@@ -106,6 +93,26 @@ type linkPipe struct {
 	now   time.Time
 	link  []any
 	bad   bool
+}
+
+// send runs the pipelines on a connection of the writer pool, given
+// back before linkPiped tells the listeners: a drain they run needs one.
+func (p *linkPipe) send(ctx context.Context, queued *queuedRows) (done bool, err error) {
+	ctx, end := p.s.withHeadTurn(ctx)
+	defer end()
+	conn, err := p.s.w.Conn(ctx)
+	if err != nil {
+		return false, nil // the transaction meets it too, and reports it
+	}
+	defer conn.Close()
+	_ = conn.Raw(func(dc any) error {
+		done, err = p.run(ctx, dc, queued)
+		if p.bad {
+			return driver.ErrBadConn // database/sql drops the connection
+		}
+		return nil
+	})
+	return done, err
 }
 
 func (p *linkPipe) run(ctx context.Context, dc any, queued *queuedRows) (done bool, err error) {
