@@ -269,7 +269,7 @@ var gcCases = []testCase{
 		}
 		const repo = "gc/confirm"
 		d := dg("confirmed link")
-		const recent = time.Minute // an age: the store counts it back on its own clock
+		const recent = time.Minute                  // an age: the store counts it back on its own clock
 		link(t, s, repo, dg("confirmed before"), 1) // a repository the store knows
 		_, err := s.BeginBlobDelete(ctx(t), []digest.Digest{d})
 		ok(t, err, "BeginBlobDelete")

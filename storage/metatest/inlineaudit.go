@@ -206,6 +206,7 @@ var inlineAuditCases = []testCase{
 	}},
 	{"InlineAuditQueuesWhileTheHeadStaysLocked", func(t *testing.T, s storage.Store) {
 		inline(t, s)
+		link(t, s, "r", dg("a"), 1) // a repository the store knows (PostgreSQL pipelines the link)
 		// Someone holds the chain head (a long drain, an operator): a
 		// write must not wait for them, nor commit without its record's
 		// event. (SQLite has no table locks: its writer holds the one lock.)

@@ -216,20 +216,14 @@ func TestWriteQueuesWhileAnotherWriteIsUnderWay(t *testing.T) {
 // Counted on the wire: ObserveOps sees one statement per pipeline. A
 // change to a push's round trips shows here.
 func TestInlineLinkRoundTrips(t *testing.T) {
-	dsn, trips := tripDSN(t, freshSchema(t))
-	s := open(t, dsn)
-	t.Cleanup(func() { s.Close() })
-	s.AuditInline()
-	ctx := t.Context()
+	s, trips := inlineTrips(t)
 	link := func(blob string) int64 {
 		t.Helper()
-		before := trips.trips.Load()
-		if err := s.LinkBlob(ctx, "r", pgDigest(blob), 1, pgEvent("blob.push", blob)); err != nil {
-			t.Fatal(err)
-		}
-		return trips.trips.Load() - before
+		return trips.during(t, func() error {
+			return s.LinkBlob(t.Context(), "r", pgDigest(blob), 1, pgEvent("blob.push", blob))
+		})
 	}
-	link("first") // the repository's id remembered
+	link("first")  // the repository's id remembered
 	link("second") // the pipelines' statements prepared
 	if n := link("b"); n != 2 {
 		t.Fatalf("round trips of an inline audited link: %d, want 2", n)
@@ -237,24 +231,41 @@ func TestInlineLinkRoundTrips(t *testing.T) {
 	verifiedChain(t, s, 3)
 }
 
+// inlineTrips opens an inline-auditing store in a fresh schema through a
+// tripCounter.
+func inlineTrips(t *testing.T) (*sqlmeta.Store, *tripCounter) {
+	t.Helper()
+	dsn, trips := tripDSN(t, freshSchema(t))
+	s := open(t, dsn)
+	t.Cleanup(func() { s.Close() })
+	s.AuditInline()
+	return s, trips
+}
+
+// during runs fn, which must succeed, and returns its round trips.
+func (c *tripCounter) during(t *testing.T, fn func() error) int64 {
+	t.Helper()
+	before := c.trips.Load()
+	if err := fn(); err != nil {
+		t.Fatal(err)
+	}
+	return c.trips.Load() - before
+}
+
 // A push's confirmed link reads the tombstones in the round trip of its
 // COMMIT, after it (linkpipe.go): two round trips with its inline
 // records, and the answer holds (Serial). Before, the link was six and
 // the writer read the tombstones in a seventh, after it.
 func TestConfirmedLinkRoundTrips(t *testing.T) {
-	dsn, trips := tripDSN(t, freshSchema(t))
-	s := open(t, dsn)
-	t.Cleanup(func() { s.Close() })
-	s.AuditInline()
+	s, trips := inlineTrips(t)
 	ctx := t.Context()
-	link := func(blob string, within time.Duration) (storage.LinkCheck, int64) {
+	link := func(blob string, within time.Duration) (c storage.LinkCheck, n int64) {
 		t.Helper()
-		before := trips.trips.Load()
-		c, err := s.LinkBlobConfirmed(ctx, "r", pgDigest(blob), 1, within, pgEvent("blob.push", blob))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c, trips.trips.Load() - before
+		n = trips.during(t, func() (err error) {
+			c, err = s.LinkBlobConfirmed(ctx, "r", pgDigest(blob), 1, within, pgEvent("blob.push", blob))
+			return err
+		})
+		return c, n
 	}
 	link("first", time.Minute)  // the repository's id remembered
 	link("second", time.Minute) // the pipelines' statements prepared
@@ -329,4 +340,39 @@ func TestPipelinedLinksLeaveTheDrainAConnection(t *testing.T) {
 		}
 	}
 	verifiedChain(t, s, pushers*each)
+}
+
+// A pipelined link whose head stays locked past lock_timeout (here by a
+// LOCK TABLE, an operator's) rolls back to its savepoint and queues its
+// event for the trail, as the transaction does: a round trip for the
+// rollback, then the queue rows with the COMMIT.
+func TestPipelinedLinkQueuesWhileTheHeadStaysLocked(t *testing.T) {
+	dsn, trips := tripDSN(t, freshSchema(t))
+	s := open(t, dsn)
+	t.Cleanup(func() { s.Close() })
+	s.AuditInline()
+	// The lock's holder has a pool of its own: the link gets the
+	// connection its statements were prepared on.
+	other := open(t, dsn)
+	t.Cleanup(func() { other.Close() })
+	ctx := t.Context()
+	for _, blob := range []string{"first", "second"} { // the id remembered, the statements prepared
+		trips.during(t, func() error { return s.LinkBlob(ctx, "r", pgDigest(blob), 1, pgEvent("blob.push", blob)) })
+	}
+	// Twice: the first prepares the statements of this path.
+	for i, blob := range []string{"b", "c"} {
+		_, release := holdLock(t, other, `LOCK TABLE audit_head IN EXCLUSIVE MODE`)
+		n := trips.during(t, func() error { return s.LinkBlob(ctx, "r", pgDigest(blob), 1, pgEvent("blob.push", blob)) })
+		// Pipelined: fewer than the transaction's seven (BEGIN, link,
+		// savepoint, bump, rollback to it, queue, COMMIT). Not pinned
+		// further: pgx re-prepares what a failed batch invalidated.
+		if q := auditQueue(t, s); len(q) != 1 || q[0] != blob || (i == 1 && n >= 7) {
+			t.Fatalf("queued for the trail: %v in %d round trips; want %s's push, pipelined", q, n, blob)
+		}
+		release()
+		if n, err := s.AuditEvents(ctx, 0); err != nil || n != 1 {
+			t.Fatalf("AuditEvents = %d, %v; want %s's push recorded", n, err, blob)
+		}
+	}
+	verifiedChain(t, s, 4)
 }

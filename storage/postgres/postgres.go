@@ -45,7 +45,6 @@ var Dialect = sqlmeta.Dialect{
 	// The commit is visible and survives the server process at once; the
 	// WAL writer flushes it within wal_writer_delay.
 	RelaxCommit: "SET LOCAL synchronous_commit = off",
-	Pipeline:    pipeline,
 	LockTimedOut: func(err error) bool {
 		var pe *pgconn.PgError
 		return errors.As(err, &pe) && pe.Code == "55P03"
@@ -92,12 +91,16 @@ func Open(ctx context.Context, dsn string) (*sqlmeta.Store, error) {
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		boundConnect(&cfg.ConnConfig.Config, DefaultConnectTimeout)
 	}
+	pl := &pipeliner{lockWait: Dialect.AuditLockWait}
+	cfg.BeforeClose = pl.forget
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	db := stdlib.OpenDBFromPool(pool)
-	s, err := sqlmeta.New(ctx, db, Dialect, sqlmeta.Options{OnClose: pool.Close})
+	d := Dialect
+	d.Pipeline = pl.run // a blob link in two round trips (sqlmeta's linkpipe.go)
+	s, err := sqlmeta.New(ctx, db, d, sqlmeta.Options{OnClose: pool.Close})
 	if err != nil {
 		db.Close()
 		pool.Close()

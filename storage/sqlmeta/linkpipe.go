@@ -30,7 +30,7 @@ import (
 // and a collector that commits its tombstones later reads the links
 // after the link committed (storage.LinkConfirmer). A head locked past
 // lock_timeout rolls back to the savepoint and queues the events for the
-// trail in the second pipeline, as the transaction does.
+// trail, as the transaction does (a round trip more).
 //
 // A pipeline stops at the first statement that fails; those after it do
 // not run. A failure before the COMMIT wrote nothing: the transaction is
@@ -130,7 +130,7 @@ func (p *linkPipe) run(ctx context.Context, dc any, queued *queuedRows) (done bo
 	first := []Piped{{SQL: "BEGIN"}, link}
 	if !inline {
 		first, ci := p.commit(first)
-		ran, err := s.d.Pipeline(ctx, dc, first)
+		ran, err := p.pipe(ctx, dc, first)
 		p.queued(first, ran, false, queued)
 		return p.ended(ctx, dc, first, ci, ran, err)
 	}
@@ -142,7 +142,7 @@ func (p *linkPipe) run(ctx context.Context, dc any, queued *queuedRows) (done bo
 		first = append(first, Piped{SQL: "SAVEPOINT audit_inline"}, Piped{SQL: s.d.AuditLockWait})
 	}
 	first = append(first, Piped{SQL: s.text[qAuditBump.idx], Args: []any{len(p.evs)}, Scan: []any{&seq, &prev}})
-	ran, err := s.d.Pipeline(ctx, dc, first)
+	ran, err := p.pipe(ctx, dc, first)
 	p.queued(first, ran, true, queued)
 	recs := eventRecords(p.evs, p.now)
 	var second []Piped
@@ -152,7 +152,12 @@ func (p *linkPipe) run(ctx context.Context, dc any, queued *queuedRows) (done bo
 		second = []Piped{{SQL: s.auditLast[len(recs)-1], Args: append(cols, head)}}
 	case ran == len(first)-1 && s.d.LockTimedOut != nil && s.d.LockTimedOut(err):
 		// The head stayed locked: the trail gets these from the outbox.
-		second = []Piped{{SQL: "ROLLBACK TO SAVEPOINT audit_inline"}}
+		// A round trip of its own: the statements after it are parsed
+		// (prepared) once it ran, and an aborted transaction parses none.
+		back := []Piped{{SQL: "ROLLBACK TO SAVEPOINT audit_inline"}}
+		if ran, err := p.pipe(ctx, dc, back); err != nil {
+			return p.ended(ctx, dc, back, -1, ran, err)
+		}
 		for i, e := range p.evs {
 			second = append(second, Piped{SQL: s.text[qQueueEventFor.idx], Args: []any{storage.AuditConsumer,
 				recs[i].At.UnixNano(), e.Actor, e.Action, e.Target, string(e.Digest), details[i]}})
@@ -163,13 +168,22 @@ func (p *linkPipe) run(ctx context.Context, dc any, queued *queuedRows) (done bo
 	}
 	busy := queued.audit
 	second, ci := p.commit(second)
-	ran, err = s.d.Pipeline(ctx, dc, second)
+	ran, err = p.pipe(ctx, dc, second)
 	if busy {
-		for _, st := range second[1:ci] { // the events queued for the trail
+		for _, st := range second[:ci] { // the events queued for the trail
 			queued.rows += st.N
 		}
 	}
 	return p.ended(ctx, dc, second, ci, ran, err)
+}
+
+// pipe is Dialect.Pipeline, reported to the observer (ObserveOps) as
+// one statement: one round trip.
+func (p *linkPipe) pipe(ctx context.Context, dc any, stmts []Piped) (int, error) {
+	start := time.Now()
+	ran, err := p.s.d.Pipeline(ctx, dc, stmts)
+	p.s.observe("exec", start, err)
+	return ran, err
 }
 
 // commit appends COMMIT and then the tombstones' read, if asked, to
