@@ -78,6 +78,11 @@
 // conditions or pack index changes is one statement in autocommit, after
 // a read of its references (manifestone.go): two round trips, not five.
 //
+// On a dialect with Pipeline, a blob link into a known repository sends
+// its transaction as two pipelines, the second ending with its COMMIT and
+// LinkBlobConfirmed's tombstone read (linkpipe.go): two round trips, not
+// seven.
+//
 // With Options.GroupCommit, concurrent writes share one transaction, each
 // in a savepoint (group.go): SQLite pays one fsync for many writers. A
 // write with no other about runs on its caller's goroutine, not the loop's.
