@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"sync/atomic"
-	"syscall"
 	"testing"
 
 	"github.com/packreg/packreg/internal/teststores"
@@ -63,7 +62,7 @@ func benchManifestPut(b *testing.B, open func(testing.TB) (*fs.Store, *sqlmeta.S
 	var n atomic.Int64
 	b.SetParallelism(8) // 16 clients on 2 cores
 	b.ReportAllocs()
-	defer reportCPU(b)()
+	defer teststores.ReportCPU(b)()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		ctx, cancel := context.WithCancel(context.Background()) // as a server's
@@ -79,23 +78,6 @@ func benchManifestPut(b *testing.B, open func(testing.TB) (*fs.Store, *sqlmeta.S
 			}
 		}
 	})
-}
-
-// reportCPU starts counting the process's user and system CPU; what it
-// returns reports them per op.
-func reportCPU(b *testing.B) func() {
-	var before, after syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &before); err != nil {
-		b.Fatal(err)
-	}
-	return func() {
-		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &after); err != nil {
-			b.Fatal(err)
-		}
-		n := float64(b.N)
-		b.ReportMetric(float64(after.Utime.Nano()-before.Utime.Nano())/1e3/n, "user-us/op")
-		b.ReportMetric(float64(after.Stime.Nano()-before.Stime.Nano())/1e3/n, "sys-us/op")
-	}
 }
 
 // BenchmarkTagsList: GET tags/list of a 1,000-tag repository, the whole

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/packreg/packreg/internal/teststores"
@@ -126,8 +125,7 @@ func BenchmarkSmallPush(b *testing.B) {
 	blobs, meta, _ := teststores.Open(b)
 	h := registry.New(blobs, meta)
 	body := make([]byte, 1024)
-	var before, after syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+	report := teststores.ReportCPU(b)
 	n := 0
 	for b.Loop() {
 		binary.LittleEndian.PutUint64(body, uint64(n))
@@ -140,7 +138,5 @@ func BenchmarkSmallPush(b *testing.B) {
 			b.Fatalf("push: %d %s", w.Code, w.Body)
 		}
 	}
-	syscall.Getrusage(syscall.RUSAGE_SELF, &after)
-	b.ReportMetric(float64(after.Utime.Nano()-before.Utime.Nano())/1e3/float64(n), "user-us/op")
-	b.ReportMetric(float64(after.Stime.Nano()-before.Stime.Nano())/1e3/float64(n), "sys-us/op")
+	report()
 }

@@ -105,9 +105,30 @@ func OpenPostgres(t testing.TB) (*fs.Store, *sqlmeta.Store, string) {
 // for benchmarks that report CPU per operation (which a shared machine's
 // load moves less than the rate).
 func ProcessCPU(tb testing.TB) time.Duration {
+	ru := rusage(tb)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// ReportCPU starts counting this process's CPU and context switches;
+// what it returns reports them per op (b.N): user-us/op, sys-us/op,
+// vcsw/op and ivcsw/op. A shared machine's load moves them less than the
+// rate, and a hand-off between goroutines shows as switches.
+func ReportCPU(b *testing.B) func() {
+	before := rusage(b)
+	return func() {
+		after := rusage(b)
+		n := float64(b.N)
+		b.ReportMetric(float64(after.Utime.Nano()-before.Utime.Nano())/1e3/n, "user-us/op")
+		b.ReportMetric(float64(after.Stime.Nano()-before.Stime.Nano())/1e3/n, "sys-us/op")
+		b.ReportMetric(float64(after.Nvcsw-before.Nvcsw)/n, "vcsw/op")
+		b.ReportMetric(float64(after.Nivcsw-before.Nivcsw)/n, "ivcsw/op")
+	}
+}
+
+func rusage(tb testing.TB) syscall.Rusage {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		tb.Fatal(err)
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return ru
 }

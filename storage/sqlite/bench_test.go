@@ -5,11 +5,11 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/internal/teststores"
 	"github.com/packreg/packreg/storage"
 	"github.com/packreg/packreg/storage/metatest"
 	"github.com/packreg/packreg/storage/sqlite"
@@ -62,12 +62,9 @@ func BenchmarkPutManifest(b *testing.B) {
 func BenchmarkPutManifestAudited(b *testing.B) {
 	for _, clients := range []int{1, 16} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
-			before := rusage(b)
+			report := teststores.ReportCPU(b)
 			metatest.PutManifestAudited(b, openBench(b), clients)
-			after := rusage(b)
-			n := float64(b.N)
-			b.ReportMetric(float64(after.Utime.Nano()-before.Utime.Nano())/1e3/n, "user-us/op")
-			b.ReportMetric(float64(after.Stime.Nano()-before.Stime.Nano())/1e3/n, "sys-us/op")
+			report()
 		})
 	}
 }
@@ -130,28 +127,14 @@ func BenchmarkLinkBlob(b *testing.B) {
 	for _, clients := range []int{1, 16} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
 			s := openBench(b)
-			before := rusage(b)
+			report := teststores.ReportCPU(b)
 			b.ResetTimer()
 			metatest.FromClients(b, clients, func(i int) error {
 				return s.LinkBlob(b.Context(), "bench/repo", digest.FromBytes(digest.SHA256, fmt.Appendf(nil, "blob %d", i)), 1024)
 			})
 			b.StopTimer()
-			after := rusage(b)
-			n := float64(b.N)
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "links/s")
-			b.ReportMetric(float64(after.Utime.Nano()-before.Utime.Nano())/1e3/n, "user-us/op")
-			b.ReportMetric(float64(after.Stime.Nano()-before.Stime.Nano())/1e3/n, "sys-us/op")
-			b.ReportMetric(float64(after.Nvcsw-before.Nvcsw)/n, "vcsw/op")
-			b.ReportMetric(float64(after.Nivcsw-before.Nivcsw)/n, "ivcsw/op")
+			report()
 		})
 	}
-}
-
-func rusage(b *testing.B) syscall.Rusage {
-	b.Helper()
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return ru
 }
