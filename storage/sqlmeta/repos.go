@@ -84,7 +84,8 @@ func (s *Store) LinkBlobConfirmed(ctx context.Context, repo string, d digest.Dig
 		return c, err
 	}
 	if !s.d.SerialWrites {
-		return c, s.LinkBlob(ctx, repo, d, size, evs...)
+		// Not LinkBlob: the pipelines were tried already.
+		return c, s.linkBlob(ctx, repo, d, size, evs, nil)
 	}
 	err = s.linkBlob(ctx, repo, d, size, evs, func(ctx context.Context, tx *sql.Tx) error {
 		if within <= 0 {
