@@ -98,9 +98,7 @@ func (r *Registry) CollectGarbage(ctx context.Context, o GCOptions) (*GCReport, 
 	cutoff := rep.Started.Add(-o.Grace)
 	err := r.collect(ctx, o, cutoff, rep)
 	rep.Finished = r.now().UTC()
-	if err != nil {
-		rep.Error = err.Error()
-	}
+	rep.Error = storage.RunError(ctx, err)
 	// Recorded even when ctx ended: the run did what it did.
 	if rerr := r.meta.RecordGCRun(context.WithoutCancel(ctx), &rep.GCRun); rerr != nil {
 		return rep, errors.Join(err, rerr)

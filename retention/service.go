@@ -98,9 +98,7 @@ func (s *Service) Run(ctx context.Context, o Options) (*Report, error) {
 	rep := &Report{RetentionRun: storage.RetentionRun{DryRun: o.DryRun, Trigger: o.Trigger, Started: s.now()}}
 	err := s.run(ctx, o, rep)
 	rep.Finished = s.now()
-	if err != nil {
-		rep.Error = err.Error()
-	}
+	rep.Error = storage.RunError(ctx, err)
 	if rerr := s.store.RecordRetentionRun(context.WithoutCancel(ctx), &rep.RetentionRun); rerr != nil {
 		err = errors.Join(err, rerr)
 	}
@@ -128,24 +126,22 @@ func (s *Service) run(ctx context.Context, o Options, rep *Report) error {
 	rep.Items = items
 	rep.Counts.Versions = len(items)
 	ctx = registry.WithActor(ctx, Actor)
-	failed := 0
 	for i := range items {
 		it := &items[i]
 		if !o.DryRun && it.Action != ActionKeep {
 			if err := s.apply(ctx, it); err != nil {
 				if ctx.Err() != nil {
-					return err
+					return err // interrupted: not this item's failure
 				}
 				it.Error = err.Error()
-				failed++
+				rep.Counts.Failed++
 				continue
 			}
 		}
 		count(&rep.Counts, it.Action)
 	}
-	rep.Counts.Failed = failed
-	if failed > 0 {
-		return fmt.Errorf("%d of the planned changes failed (see their items)", failed)
+	if rep.Counts.Failed > 0 {
+		return fmt.Errorf("%d of the planned changes failed (see their items)", rep.Counts.Failed)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/packreg/packreg/digest"
@@ -53,10 +54,32 @@ type GCRun struct {
 	Trigger  string // "api", "schedule"
 	Started  time.Time
 	Finished time.Time
-	// Error is why the run stopped early ("" when it completed).
+	// Error is why the run stopped early ("" when it completed; see
+	// RunError).
 	Error  string
 	Counts GCCounts
 }
+
+// interruptedPrefix starts the Error of a run its context ended.
+const interruptedPrefix = "interrupted: "
+
+// RunError is the Error to record for a run (GC, retention) that ended
+// with err: when ctx ended first (shutdown, a lost lease) it says
+// "interrupted", which RunInterrupted tells from a failure, since a later
+// run carries on.
+func RunError(ctx context.Context, err error) string {
+	if err == nil {
+		return ""
+	}
+	if ctx.Err() != nil {
+		return interruptedPrefix + err.Error()
+	}
+	return err.Error()
+}
+
+// RunInterrupted says whether a run's recorded Error (RunError) is an
+// interruption rather than a failure.
+func RunInterrupted(errText string) bool { return strings.HasPrefix(errText, interruptedPrefix) }
 
 // GCCounts is what a run collected (or, dry, would collect).
 type GCCounts struct {

@@ -14,7 +14,7 @@ type RetentionRun struct {
 	Started  time.Time
 	Finished time.Time
 	// Error is why the run stopped early or what failed ("" when every
-	// planned change was made).
+	// planned change was made; see RunError).
 	Error  string
 	Counts RetentionCounts
 }

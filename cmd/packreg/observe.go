@@ -230,26 +230,9 @@ func (ob *observer) endSpan(span trace.Span, method, route string, status int) {
 // but collect nothing).
 func (ob *observer) registryRunOptions() []registry.Option {
 	m := ob.metrics()
-	outcome := func(err error) string {
-		switch {
-		case err == nil:
-			return metrics.RunSucceeded
-		case errors.Is(err, context.Canceled):
-			return metrics.RunInterrupted
-		}
-		return metrics.RunFailed
-	}
 	return []registry.Option{
 		registry.WithGCObserver(func(rep *registry.GCReport) {
-			var err error
-			if rep.Error != "" {
-				err = errors.New(rep.Error)
-			}
-			o := outcome(err)
-			if rep.DryRun && err == nil {
-				o = metrics.RunDryRun
-			}
-			m.ObserveRun(metrics.RunGC, o, rep.Finished.Sub(rep.Started))
+			m.ObserveRun(metrics.RunGC, recordedOutcome(rep.DryRun, rep.Error), rep.Finished.Sub(rep.Started))
 			if !rep.DryRun {
 				m.GCCollected("manifests", rep.Counts.Manifests, 0)
 				m.GCCollected("uploads", rep.Counts.Uploads, 0)
@@ -257,7 +240,14 @@ func (ob *observer) registryRunOptions() []registry.Option {
 			}
 		}),
 		registry.WithScrubObserver(func(rep *registry.ScrubReport, took time.Duration, err error) {
-			m.ObserveRun(metrics.RunScrub, outcome(err), took)
+			o := metrics.RunSucceeded
+			switch {
+			case errors.Is(err, context.Canceled):
+				o = metrics.RunInterrupted
+			case err != nil:
+				o = metrics.RunFailed
+			}
+			m.ObserveRun(metrics.RunScrub, o, took)
 			if rep != nil {
 				m.ScrubChecked(rep.Bytes, len(rep.Bad))
 			}
@@ -270,18 +260,25 @@ func (ob *observer) registryRunOptions() []registry.Option {
 func (ob *observer) retentionObserver() func(*retention.Report) {
 	m := ob.metrics()
 	return func(rep *retention.Report) {
-		outcome := metrics.RunSucceeded
-		switch {
-		case rep.DryRun && rep.Error == "":
-			outcome = metrics.RunDryRun
-		case rep.Error != "":
-			outcome = metrics.RunFailed
-		}
-		m.ObserveRun(metrics.RunRetention, outcome, rep.Finished.Sub(rep.Started))
+		m.ObserveRun(metrics.RunRetention, recordedOutcome(rep.DryRun, rep.Error), rep.Finished.Sub(rep.Started))
 		if !rep.DryRun {
 			m.RetentionChanged(retention.ActionDeprecate, rep.Counts.Deprecated)
 			m.RetentionChanged(retention.ActionArchive, rep.Counts.Archived)
 			m.RetentionChanged(retention.ActionDelete, rep.Counts.Deleted)
 		}
 	}
+}
+
+// recordedOutcome is the outcome of a recorded run (GC, retention) by its
+// Error: one its context ended (storage.RunInterrupted) is not a failure.
+func recordedOutcome(dry bool, errText string) string {
+	switch {
+	case storage.RunInterrupted(errText):
+		return metrics.RunInterrupted
+	case errText != "":
+		return metrics.RunFailed
+	case dry:
+		return metrics.RunDryRun
+	}
+	return metrics.RunSucceeded
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/packreg/packreg/internal/metrics"
 	"github.com/packreg/packreg/internal/routes"
+	"github.com/packreg/packreg/retention"
 )
 
 // metricValue reads one sample of a scrape: the line that starts with
@@ -159,5 +161,33 @@ func TestMetricsCountGCRuns(t *testing.T) {
 	}
 	if got := metricValue(t, text, `packreg_runs_total{kind="gc",outcome="dry_run"}`); got != 1 {
 		t.Fatalf("gc dry runs counted %v, want 1", got)
+	}
+}
+
+// TestMetricsCountInterruptedRuns: a collection or a retention run whose
+// context ends (shutdown, a lost lease) is counted as interrupted, not
+// failed, and its record says so: a later run carries on.
+func TestMetricsCountInterruptedRuns(t *testing.T) {
+	a := testApp(t, func(c *Config) {
+		c.Retention.Rules = []retention.Rule{{Repositories: []string{"**"}, KeepActive: ptr(0)}}
+	})
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	gc, err := a.gc.run(ctx, true, "test")
+	if err == nil || !strings.HasPrefix(gc.Error, "interrupted") {
+		t.Fatalf("cancelled collection: %+v %v", gc, err)
+	}
+	ret, err := a.ret.svc.Run(ctx, retention.Options{Trigger: "test"})
+	if err == nil || !strings.HasPrefix(ret.Error, "interrupted") {
+		t.Fatalf("cancelled retention run: %+v %v", ret, err)
+	}
+	text := send(a.handler, "GET", "/metrics", nil).Body.String()
+	for _, kind := range []string{"gc", "retention"} {
+		if got := metricValue(t, text, `packreg_runs_total{kind="`+kind+`",outcome="interrupted"}`); got != 1 {
+			t.Errorf("%s: interrupted runs counted %v, want 1", kind, got)
+		}
+		if got := metricValue(t, text, `packreg_runs_total{kind="`+kind+`",outcome="failed"}`); got > 0 {
+			t.Errorf("%s: failed runs counted %v, want none", kind, got)
+		}
 	}
 }
