@@ -42,6 +42,10 @@ func TestPublishRefusals(t *testing.T) {
 			parts: func(t *testing.T) []part {
 				return append([]part{{form: "metadata", data: []byte(`{"name":"acme/rules","version":"1.2.0","versoin":"x"}`)}}, fileParts([]file{rulesYAML})...)
 			}},
+		{name: "metadata field in another case", status: 400, code: apierr.BadRequest,
+			parts: func(t *testing.T) []part {
+				return append([]part{{form: "metadata", data: []byte(`{"name":"acme/rules","Version":"1.2.0"}`)}}, fileParts([]file{rulesYAML})...)
+			}},
 		{name: "two metadata parts", status: 400, code: apierr.BadRequest,
 			parts: func(t *testing.T) []part {
 				return append([]part{metaPart(t, good), metaPart(t, good)}, fileParts([]file{rulesYAML})...)

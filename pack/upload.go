@@ -2,7 +2,6 @@ package pack
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -185,14 +184,9 @@ func readMetadata(part *multipart.Part) (*Metadata, error) {
 	if len(b) > maxMetadataSize {
 		return nil, apierr.Bad("metadata part exceeds %d bytes", maxMetadataSize)
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
 	var md Metadata
-	if err := dec.Decode(&md); err != nil {
+	if err := apierr.DecodeJSON(bytes.NewReader(b), &md, maxMetadataSize); err != nil {
 		return nil, apierr.Bad("metadata part: %v (want {\"name\",\"version\",\"description\",\"labels\"})", err)
-	}
-	if dec.More() {
-		return nil, apierr.Bad("metadata part: more than one JSON value")
 	}
 	return &md, nil
 }

@@ -29,6 +29,15 @@ func TestRetentionRoutes(t *testing.T) {
 	expect(t, "alice runs retention", e.do("basic:alice", "POST", "/api/v1/retention", dry, js...), 403, "DENIED")
 	expect(t, "alice lists runs", e.do("basic:alice", "GET", "/api/v1/retention/runs", nil), 403, "DENIED")
 	expect(t, "unknown key", e.do("basic:root", "POST", "/api/v1/retention", []byte(`{"dryRun":true,"force":true}`), js...), 400, "BAD_REQUEST")
+	// Go's decoder would read "dryrun" as dryRun: a real run asked for
+	// a dry one, or the other way round, would be worse than a refusal.
+	for _, p := range []string{"/api/v1/retention", "/api/v1/gc"} {
+		r := e.do("basic:root", "POST", p, []byte(`{"dryrun":true}`), js...)
+		expect(t, p+" key in another case", r, 400, "BAD_REQUEST")
+		if !strings.Contains(string(r.body), `\"dryrun\"`) || !strings.Contains(string(r.body), `\"dryRun\"`) {
+			t.Errorf("%s: the refusal does not name the key and the field: %s", p, r.body)
+		}
+	}
 	expect(t, "not JSON", e.do("basic:root", "POST", "/api/v1/retention", dry, "Content-Type", "text/plain"), 415, "")
 	expect(t, "too large", e.do("basic:root", "POST", "/api/v1/retention", []byte(`{"dryRun":true,"x":"`+strings.Repeat("a", 8<<10)+`"}`), js...), 413, "")
 	expect(t, "a query", e.do("basic:root", "POST", "/api/v1/retention?force=1", dry, js...), 400, "BAD_REQUEST")

@@ -37,7 +37,8 @@ func ReadBody(r io.Reader, max int64) ([]byte, error) {
 }
 
 // DecodeJSON reads a body of at most max bytes into v strictly: unknown
-// fields are errors (a typo like "notAfer" is not silently ignored), and so
+// fields are errors (a typo like "notAfer" is not silently ignored), keys
+// spelt in another case than their field's too (keys.go), and so
 // is anything after the one JSON value, even a lone "}" or "]" that a
 // json.Decoder's More would not see.
 func DecodeJSON(r io.Reader, v any, max int64) error {
@@ -63,6 +64,9 @@ func decode(r io.Reader, v any, max int64, optional bool) (bool, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return false, fmt.Errorf("%w: %s", ErrBody, Clip(err.Error()))
+	}
+	if err := exactKeys(b, v); err != nil {
+		return false, fmt.Errorf("%w: %s", ErrBody, err)
 	}
 	// One value: what follows it would be read by no one. Token, not More:
 	// More reports false before a stray "}" or "]".

@@ -1,6 +1,7 @@
 package apierr_test
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -56,6 +57,50 @@ func TestDecodeJSON(t *testing.T) {
 	// A read error is a bad body, not an internal error.
 	if err := apierr.DecodeJSON(io.MultiReader(strings.NewReader(`{"na`), errReader{}), &body{}, 64); status(t, err) != 400 {
 		t.Errorf("read error: %v", err)
+	}
+}
+
+// TestDecodeJSONExactKeys: Go's decoder matches keys to fields
+// case-insensitively, so {"dryrun":true} set dryRun; a key must name its
+// field exactly, at any depth, and the answer names both.
+func TestDecodeJSONExactKeys(t *testing.T) {
+	type inner struct {
+		Kind string `json:"kind"`
+	}
+	type Embedded struct {
+		Note string `json:"note"`
+	}
+	type body struct {
+		Embedded
+		DryRun bool             `json:"dryRun"`
+		Plain  string           // no tag: the Go name
+		In     *inner           `json:"in"`
+		List   []inner          `json:"list"`
+		Map    map[string]inner `json:"map"`
+		Free   map[string]any   `json:"free"`
+		Raw    json.RawMessage  `json:"raw"`
+		Skip   string           `json:"-"`
+	}
+	for in, bad := range map[string]string{
+		`{"dryRun":true,"Plain":"x","note":"n","in":{"kind":"a"},"list":[{"kind":"a"}],"map":{"Any":{"kind":"a"}},` +
+			`"free":{"DryRun":1,"x":[{"KIND":2}]},"raw":{"DRYRUN":true}}`: "",
+		`{"dryrun":true}`:                      `"dryrun"`,
+		`{"DRYRUN":true}`:                      `"DRYRUN"`,
+		`{"plain":"x"}`:                        `"plain"`,
+		`{"Note":"n"}`:                         `"Note"`,
+		`{"in":{"Kind":"a"}}`:                  `"Kind"`,
+		`{"list":[{"kind":"a"},{"KIND":"b"}]}`: `"KIND"`,
+		`{"map":{"a":{"kinD":"a"}}}`:           `"kinD"`,
+		"{\"in\":{\"\u212aind\":\"a\"}}":       "\"\u212aind\"", // KELVIN SIGN folds to k
+	} {
+		var v body
+		err := apierr.DecodeJSON(strings.NewReader(in), &v, 1<<10)
+		switch {
+		case bad == "" && err != nil:
+			t.Errorf("%s: %v", in, err)
+		case bad != "" && (status(t, err) != 400 || !strings.Contains(err.Error(), bad)):
+			t.Errorf("%s: %v, want 400 naming %s", in, err, bad)
+		}
 	}
 }
 
