@@ -278,9 +278,10 @@ func TestEventsOfOneRepositoryEvaluateIt(t *testing.T) {
 }
 
 // TestScrubMismatchIsAFinding: a blob a scrub found bad makes every
-// version holding it (as its manifest or a file) fail the built-in
-// integrity finding, at the next pass after the scrub's event, with or
-// without rules; the other versions are untouched.
+// version holding it (as its manifest, its config or a file) fail the
+// built-in integrity finding, at the next pass after the scrub's event,
+// with or without rules; the other versions are untouched. A blob a
+// later scrub finds sound again clears the finding.
 func TestScrubMismatchIsAFinding(t *testing.T) {
 	f := newFixture(t, Config{})
 	file := digest.FromBytes(digest.SHA256, []byte("a file that rots"))
@@ -291,6 +292,16 @@ func TestScrubMismatchIsAFinding(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.publish("acme/b", "1.0.0")
+	// The pack index keeps no config digest: the manifest's references do.
+	config := digest.FromBytes(digest.SHA256, []byte(`{"name":"acme/c"}`))
+	mc := &storage.Manifest{Repo: "acme/c", Digest: f.publish("acme/c", "1.0.0"), MediaType: "application/vnd.oci.image.manifest.v1+json",
+		Payload: []byte("manifest c"), Size: 10, Refs: []digest.Digest{config}}
+	if err := f.st.LinkBlob(t.Context(), "acme/c", config, 17); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.PutManifest(t.Context(), mc, nil, storage.PutManifestOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	f.step()
 	records := func() map[string]storage.ComplianceRecord {
 		recs, err := f.st.ListComplianceRecords(t.Context(), storage.ComplianceQuery{})
@@ -303,12 +314,14 @@ func TestScrubMismatchIsAFinding(t *testing.T) {
 		}
 		return out
 	}
-	if r := records(); !r["acme/a"].Compliant || !r["acme/b"].Compliant {
+	if r := records(); !r["acme/a"].Compliant || !r["acme/b"].Compliant || !r["acme/c"].Compliant {
 		t.Fatalf("before the scrub: %+v", r)
 	}
-	ev := storage.Event{Action: "blob.corrupt", Actor: "scrub", Target: "blob", Digest: file}
-	if _, err := f.st.MarkBlobBad(t.Context(), file, "hashes to sha256:00", ev); err != nil {
-		t.Fatal(err)
+	for _, d := range []digest.Digest{file, config} {
+		ev := storage.Event{Action: "blob.corrupt", Actor: "scrub", Target: "blob", Digest: d}
+		if _, err := f.st.MarkBlobBad(t.Context(), d, "hashes to sha256:00", ev); err != nil {
+			t.Fatal(err)
+		}
 	}
 	f.step()
 	r := records()
@@ -319,6 +332,18 @@ func TestScrubMismatchIsAFinding(t *testing.T) {
 	}
 	if !r["acme/b"].Compliant || len(r["acme/b"].Findings) != 0 {
 		t.Fatalf("acme/b after the scrub: %+v", r["acme/b"])
+	}
+	if c := r["acme/c"]; c.Compliant || len(c.Findings) != 1 || !strings.Contains(c.Findings[0].Reason, string(config)) {
+		t.Fatalf("acme/c after the scrub found its config bad: %+v", c)
+	}
+
+	ev := storage.Event{Action: "blob.repaired", Actor: "scrub", Target: "blob", Digest: file}
+	if cleared, err := f.st.ClearBlobBad(t.Context(), file, ev); err != nil || !cleared {
+		t.Fatalf("ClearBlobBad: %v %v", cleared, err)
+	}
+	f.step()
+	if r := records(); !r["acme/a"].Compliant || r["acme/c"].Compliant {
+		t.Fatalf("after acme/a's file was found sound again: %+v", r)
 	}
 }
 

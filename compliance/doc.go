@@ -22,10 +22,11 @@
 // through the API never enforce, so the API cannot loosen or tighten the
 // gate.
 //
-// One finding is built in: a version holding a blob (its manifest or a
-// file) that a scrub found bad (storage's bad blobs, read once per pass)
-// fails "blob-integrity", whatever the rules; the scrub's blob.corrupt
-// event re-evaluates every version.
+// One finding is built in: a version holding a blob (its manifest, its
+// config or a file) that a scrub found bad (storage's bad blobs, read once
+// per pass) fails "blob-integrity", whatever the rules; the scrub's
+// blob.corrupt event re-evaluates every version, and so does its
+// blob.repaired when a later scrub finds the bytes sound again.
 //
 // Evaluation (worker.go) is a consumer of the metadata store's outbox,
 // like the audit trail and attest: each event re-evaluates the versions of

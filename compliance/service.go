@@ -27,6 +27,9 @@ type Store interface {
 	// BadBlobs are the blobs a scrub found bad: a version holding one
 	// fails the built-in integrity finding.
 	BadBlobs(ctx context.Context) (map[digest.Digest]string, error)
+	// GetManifest gives a version's references (its config) while some
+	// blob is bad.
+	GetManifest(ctx context.Context, repo string, d digest.Digest) (*storage.Manifest, error)
 }
 
 // Config is the compliance section of the serve config.

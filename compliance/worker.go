@@ -2,6 +2,7 @@ package compliance
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -204,7 +205,7 @@ func (s *Service) anyPending(ctx context.Context, consumer string) (bool, error)
 // may change any version's verdict (keys, roots, mirrors, rules), and repo
 // is "" for events that change none (configuration records).
 func repoOf(e storage.Event) (repo string, ok bool) {
-	if e.Action == registry.ActionBlobCorrupt {
+	if e.Action == registry.ActionBlobCorrupt || e.Action == registry.ActionBlobRepaired {
 		return "", false // a blob any version may hold
 	}
 	kind, _, _ := strings.Cut(e.Action, ".")
@@ -319,7 +320,11 @@ func (s *Service) evaluateVersions(ctx context.Context, rules *Rules, parity par
 			rs = rules.For(v.Name)
 			byName[v.Name] = rs
 		}
-		recs = append(recs, evaluate(v, evs[i], rs, parity, s.badOf(v), now))
+		bad, err := s.badOf(ctx, v)
+		if err != nil {
+			return err
+		}
+		recs = append(recs, evaluate(v, evs[i], rs, parity, bad, now))
 		if len(recs) == writeBatch {
 			if err := s.st.PutComplianceRecords(ctx, recs); err != nil {
 				return err
@@ -365,18 +370,31 @@ func (s *Service) evidence(ctx context.Context, vs []storage.PackVersion) ([]Evi
 	return out, nil
 }
 
-// badOf names the blobs of v (its manifest and files) a scrub found bad.
-func (s *Service) badOf(v storage.PackVersion) []string {
-	if len(s.bad) == 0 {
-		return nil
+// badOf names the blobs of v (its manifest, config and files) a scrub
+// found bad.
+func (s *Service) badOf(ctx context.Context, v storage.PackVersion) ([]string, error) {
+	if len(s.bad) == 0 || v.Status == storage.PackDeleted {
+		return nil, nil
+	}
+	ds := append([]digest.Digest{v.Digest}, filesOf(v)...)
+	// The pack index keeps no config digest; the manifest's references
+	// do. Read only while some blob is bad, which is rare.
+	m, err := s.st.GetManifest(ctx, v.Name, v.Digest)
+	switch {
+	case err == nil:
+		ds = append(ds, m.Refs...)
+	case !errors.Is(err, storage.ErrNotFound):
+		return nil, err
 	}
 	var out []string
-	for _, d := range append([]digest.Digest{v.Digest}, filesOf(v)...) {
-		if detail, ok := s.bad[d]; ok {
+	seen := map[digest.Digest]bool{}
+	for _, d := range ds {
+		if detail, ok := s.bad[d]; ok && !seen[d] {
+			seen[d] = true
 			out = append(out, string(d)+" ("+detail+")")
 		}
 	}
-	return out
+	return out, nil
 }
 
 func filesOf(v storage.PackVersion) []digest.Digest {

@@ -258,7 +258,8 @@ func TestBlobDeleteFreesBytesNoRepositoryLinks(t *testing.T) {
 
 // TestScrubFindsAndRefusesBadBytes: a scrub finds a blob whose stored
 // bytes were altered, and from then on every read of it is 500 UNKNOWN
-// before any byte; the other blobs serve as before.
+// before any byte; the other blobs serve as before. Once the bytes are
+// restored, a scrub clears the finding and the blob serves again.
 func TestScrubFindsAndRefusesBadBytes(t *testing.T) {
 	blobs, meta, dir := teststores.Open(t)
 	var scrubs []int
@@ -301,12 +302,21 @@ func TestScrubFindsAndRefusesBadBytes(t *testing.T) {
 	expect(t, do(t, h, "GET", "/v2/"+repo+"/blobs/"+good.String(), nil), 200, "")
 	// A second scrub knows it already.
 	rep, err = h.Scrub(ctx, 1<<30)
-	if err != nil || rep.Blobs != 1 || rep.Skipped != 1 || len(rep.Bad) != 0 {
+	if err != nil || rep.Blobs != 2 || rep.Skipped != 0 || len(rep.Bad) != 0 || len(rep.Repaired) != 0 {
 		t.Fatalf("second scrub: %+v, %v", rep, err)
 	}
 	if len(scrubs) != 2 || scrubs[0] != 1 || scrubs[1] != 0 {
 		t.Fatalf("the observer saw %v, want [1 0] bad blobs", scrubs)
 	}
+	b[0] ^= 0xff
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = h.Scrub(ctx, 1<<30)
+	if err != nil || len(rep.Bad) != 0 || len(rep.Repaired) != 1 || rep.Repaired[0] != bad {
+		t.Fatalf("scrub of the restored blob: %+v, %v", rep, err)
+	}
+	expect(t, do(t, h, "GET", "/v2/"+repo+"/blobs/"+bad.String(), nil), 200, "")
 }
 
 // TestGCCollectsOrphanedBytes: bytes in the blob store that no repository

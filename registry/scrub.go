@@ -14,15 +14,21 @@ import (
 
 // Scrub: re-hash every stored blob, rate-limited, and record a blob whose
 // bytes no longer match its digest (storage.Collector.MarkBlobBad, with a
-// blob.corrupt event for the audit trail). The read path (StatBlob, so
+// blob.corrupt event for the audit trail); a blob found bad before whose
+// bytes match again (restored by hand) is cleared (ClearBlobBad, with a
+// blob.repaired event). The read path (StatBlob, so
 // GET, HEAD and OpenBlob) refuses a blob so marked with 500 UNKNOWN before
 // any byte: bad bytes are never sent. Blobs are not re-hashed on every
 // read, which would cost every pull a full read on S3 and take sendfile
 // away from disk pulls: between a corruption and the scrub that finds it,
 // a client's own digest check is what catches it.
 
-// ActionBlobCorrupt is the event of a blob a scrub found bad.
-const ActionBlobCorrupt = "blob.corrupt"
+// ActionBlobCorrupt is the event of a blob a scrub found bad, and
+// ActionBlobRepaired of one a later scrub found sound again.
+const (
+	ActionBlobCorrupt  = "blob.corrupt"
+	ActionBlobRepaired = "blob.repaired"
+)
 
 // DefaultScrubRate is how many bytes per second a scrub reads (scrub.rate).
 const DefaultScrubRate = 50 << 20
@@ -32,7 +38,10 @@ type ScrubReport struct {
 	Blobs   int             `json:"blobs"`   // checked
 	Bytes   int64           `json:"bytes"`   // read
 	Bad     []digest.Digest `json:"bad"`     // found bad by this scrub
-	Skipped int             `json:"skipped"` // already known bad, or gone since the listing
+	Skipped int             `json:"skipped"` // gone since the listing
+	// Repaired were known bad and hash right again (restored): their
+	// finding is cleared and reads serve them again.
+	Repaired []digest.Digest `json:"repaired"`
 }
 
 // Scrub re-hashes every linked blob once, reading at most rate bytes per
@@ -64,15 +73,14 @@ func (r *Registry) scrub(ctx context.Context, rate int64) (*ScrubReport, error) 
 		ds = append(ds, d)
 	}
 	slices.Sort(ds)
-	rep := &ScrubReport{Bad: []digest.Digest{}}
+	rep := &ScrubReport{Bad: []digest.Digest{}, Repaired: []digest.Digest{}}
 	lim := &rateLimit{rate: rate, start: time.Now()}
 	for _, d := range ds {
-		if _, bad, err := r.meta.BlobBad(ctx, d); err != nil || bad {
-			if err != nil {
-				return rep, err
-			}
-			rep.Skipped++
-			continue
+		// Known bad blobs are hashed again too: restored bytes clear the
+		// finding, which nothing else would.
+		_, known, err := r.meta.BlobBad(ctx, d)
+		if err != nil {
+			return rep, err
 		}
 		got, n, err := r.rehash(ctx, d, lim)
 		rep.Bytes += n
@@ -84,7 +92,12 @@ func (r *Registry) scrub(ctx context.Context, rate int64) (*ScrubReport, error) 
 			return rep, err
 		}
 		rep.Blobs++
-		if got == d {
+		if got == d && known {
+			if err := r.repaired(ctx, d, n, rep); err != nil {
+				return rep, err
+			}
+		}
+		if got == d || known {
 			continue
 		}
 		detail := fmt.Sprintf("stored bytes hash to %s", got)
@@ -100,6 +113,19 @@ func (r *Registry) scrub(ctx context.Context, rate int64) (*ScrubReport, error) 
 		}
 	}
 	return rep, nil
+}
+
+// repaired clears the finding about d, whose bytes hash right again.
+func (r *Registry) repaired(ctx context.Context, d digest.Digest, n int64, rep *ScrubReport) error {
+	ev := event(WithActor(ctx, "scrub"), Event{Action: ActionBlobRepaired, Digest: d, Size: n})
+	cleared, err := r.meta.ClearBlobBad(ctx, d, ev.Record())
+	if err != nil || !cleared {
+		return err
+	}
+	r.log.WarnContext(ctx, "scrub: blob bytes match their digest again; reads of it are served again", "digest", d)
+	rep.Repaired = append(rep.Repaired, d)
+	r.notify(ctx, ev)
+	return nil
 }
 
 // rehash reads blob d whole through lim and returns its digest under d's

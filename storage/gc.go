@@ -139,6 +139,10 @@ type Collector interface {
 	// scrub's finding), with evs; marking it again changes nothing and
 	// records nothing. It reports whether it was new.
 	MarkBlobBad(ctx context.Context, d digest.Digest, detail string, evs ...Event) (bool, error)
+	// ClearBlobBad removes the finding about d, with evs, once a scrub
+	// finds its bytes sound again (restored, or written again); it
+	// reports whether there was one, and records nothing when not.
+	ClearBlobBad(ctx context.Context, d digest.Digest, evs ...Event) (bool, error)
 	// BlobBad returns the finding about d, ok false when there is none.
 	BlobBad(ctx context.Context, d digest.Digest) (detail string, ok bool, err error)
 	// BadBlobs returns every blob found bad, with its finding (a handful

@@ -60,7 +60,8 @@ func (s *scrubber) run(ctx context.Context) (*registry.ScrubReport, error) {
 	return leasedRun(ctx, s.excl, false, func(ctx context.Context) (*registry.ScrubReport, error) {
 		rep, err := s.reg.Scrub(ctx, s.rate)
 		if rep != nil {
-			s.log.InfoContext(ctx, "scrub", "blobs", rep.Blobs, "bytes", rep.Bytes, "bad", len(rep.Bad), "skipped", rep.Skipped, "err", err)
+			s.log.InfoContext(ctx, "scrub", "blobs", rep.Blobs, "bytes", rep.Bytes, "bad", len(rep.Bad), "repaired", len(rep.Repaired),
+				"skipped", rep.Skipped, "err", err)
 		}
 		return rep, err
 	})

@@ -47,8 +47,8 @@ func runScrub(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			rows = append(rows, d.String())
 		}
 		c.output(rep, "BAD BLOB", rows)
-		fmt.Fprintf(stdout, "checked %d blobs (%s), %d found bad, %d skipped (known bad or gone)\n",
-			rep.Blobs, size(rep.Bytes), len(rep.Bad), rep.Skipped)
+		fmt.Fprintf(stdout, "checked %d blobs (%s), %d found bad, %d found sound again, %d skipped (gone)\n",
+			rep.Blobs, size(rep.Bytes), len(rep.Bad), len(rep.Repaired), rep.Skipped)
 	}
 	if len(rep.Bad) > 0 {
 		return 1

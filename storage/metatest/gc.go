@@ -378,6 +378,18 @@ var gcCases = []testCase{
 		if len(all) != 1 || all[d] != "hashes to x" {
 			t.Fatalf("BadBlobs = %v", all)
 		}
+		// Found sound again: the finding goes, once.
+		fixed := storage.Event{Action: "blob.repaired", Target: "blob", Digest: d}
+		cleared, err := s.ClearBlobBad(ctx(t), d, fixed)
+		ok(t, err, "ClearBlobBad")
+		again, err = s.ClearBlobBad(ctx(t), d, fixed)
+		ok(t, err, "ClearBlobBad again")
+		if !cleared || again {
+			t.Fatalf("ClearBlobBad cleared = %v, again = %v; want true, false", cleared, again)
+		}
+		if _, bad, err := s.BlobBad(ctx(t), d); err != nil || bad {
+			t.Fatalf("BlobBad after ClearBlobBad = %v, %v", bad, err)
+		}
 	}},
 	// The race the sweep's locks are for: a put that checked its blob
 	// while a sweep deletes it. Either the put commits and the link stays

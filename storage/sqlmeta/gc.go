@@ -300,20 +300,29 @@ func (s *Store) listRuns(ctx context.Context, op string, q *Query, before int64,
 }
 
 func (s *Store) MarkBlobBad(ctx context.Context, d digest.Digest, detail string, evs ...storage.Event) (bool, error) {
-	now := time.Now().UnixNano()
-	added := false
+	return s.changeBadBlob(ctx, "mark blob bad", qMarkBlobBad, evs, string(d), time.Now().UnixNano(), detail)
+}
+
+func (s *Store) ClearBlobBad(ctx context.Context, d digest.Digest, evs ...storage.Event) (bool, error) {
+	return s.changeBadBlob(ctx, "clear blob bad", qClearBlobBad, evs, string(d))
+}
+
+// changeBadBlob runs q on bad_blobs and records evs with it, only when it
+// changed a row.
+func (s *Store) changeBadBlob(ctx context.Context, op string, q *Query, evs []storage.Event, args ...any) (bool, error) {
+	changed := false
 	var queued queuedRows
-	err := s.write(ctx, "mark blob bad", func(ctx context.Context, tx *sql.Tx) error {
-		n, err := s.exec(ctx, tx, qMarkBlobBad, string(d), now, detail)
-		if added = n > 0; err != nil || !added {
+	err := s.write(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
+		n, err := s.exec(ctx, tx, q, args...)
+		if changed = n > 0; err != nil || !changed {
 			return err
 		}
 		return s.recordEvents(ctx, tx, evs, &queued)
 	})
-	if !added {
+	if !changed {
 		queued = queuedRows{}
 	}
-	return added, s.committed(ctx, err, queued)
+	return changed, s.committed(ctx, err, queued)
 }
 
 func (s *Store) BlobBad(ctx context.Context, d digest.Digest) (string, bool, error) {
@@ -393,8 +402,9 @@ var (
 		VALUES (?, ?, ?, ?, ?, ?) RETURNING id`)
 	qMarkBlobBad = query(`INSERT INTO bad_blobs (digest, found, detail) VALUES (?, ?, ?)
 		ON CONFLICT (digest) DO NOTHING`)
-	qBlobBad  = query(`SELECT detail FROM bad_blobs WHERE digest = ?`)
-	qBadBlobs = query(`SELECT digest, detail FROM bad_blobs`)
-	qGCRuns   = query(`SELECT id, dry_run, trigger_name, started, finished, error, counts FROM gc_runs
+	qClearBlobBad = query(`DELETE FROM bad_blobs WHERE digest = ?`)
+	qBlobBad      = query(`SELECT detail FROM bad_blobs WHERE digest = ?`)
+	qBadBlobs     = query(`SELECT digest, detail FROM bad_blobs`)
+	qGCRuns       = query(`SELECT id, dry_run, trigger_name, started, finished, error, counts FROM gc_runs
 		WHERE id < ? ORDER BY id DESC LIMIT ?`)
 )
