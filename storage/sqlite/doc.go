@@ -4,7 +4,8 @@
 //
 // It owns only what is SQLite-specific: the connection setup (WAL,
 // synchronous=FULL, foreign keys, busy_timeout, one writer connection plus
-// a pool of query-only readers), the dialect and the error codes. Queries,
+// a pool of query-only readers, PRAGMA optimize at open, hourly and at
+// close), the dialect and the error codes. Queries,
 // schema and group commit live in sqlmeta. The benchmarks here are the
 // store's share of the registry's throughput targets (make bench).
 //

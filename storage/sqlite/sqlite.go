@@ -186,7 +186,11 @@ func Open(ctx context.Context, path string) (*sqlmeta.Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	opts := sqlmeta.Options{GroupCommit: true, Prepare: true}
+	// PRAGMA optimize as SQLite advises for long-lived connections; 0x10000
+	// looks at every table, not only those this connection queried: the
+	// writer is the one that may write statistics, and the readers run
+	// most queries.
+	opts := sqlmeta.Options{GroupCommit: true, Prepare: true, Optimize: "PRAGMA optimize=0x10002"}
 	// An in-memory database exists once per connection: it cannot have a
 	// separate reader pool.
 	if path != ":memory:" {

@@ -216,3 +216,92 @@ func TestUploadOffsetCommitsRelaxed(t *testing.T) {
 		t.Fatalf("GetUpload = %+v, %v; want offset 10", got, err)
 	}
 }
+
+// TestOptimizeKeepsStatistics: the store runs PRAGMA optimize as SQLite
+// advises for a long-lived connection, on open and before closing, so the
+// planner has statistics (sqlite_stat1) to choose plans by.
+func TestOptimizeKeepsStatistics(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "meta.db")
+	ctx := t.Context()
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		if err := s.LinkBlob(ctx, "r", digest.FromBytes(digest.SHA256, []byte{byte(i)}), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	stats := func() int {
+		t.Helper()
+		var n int
+		if err := raw.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'blobs'`).Scan(&n); err != nil {
+			t.Fatalf("statistics: %v", err)
+		}
+		return n
+	}
+	if stats() == 0 {
+		t.Fatal("no statistics of blobs after the store closed")
+	}
+	// Gone (an older database): the next open gathers them again.
+	if _, err := raw.ExecContext(ctx, `DELETE FROM sqlite_stat1`); err != nil {
+		t.Fatal(err)
+	}
+	s, err = sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if stats() == 0 {
+		t.Fatal("no statistics of blobs after the store opened")
+	}
+}
+
+// TestOptimizePeriodically: a store that stays open runs it again every
+// OptimizeEvery: a table empty at open (so not analyzed then) gets
+// statistics once it has rows, while the store is open.
+func TestOptimizePeriodically(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "meta.db")
+	ctx := t.Context()
+	db, err := sql.Open("sqlite", path+"?_pragma=journal_mode(WAL)&_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.SetMaxOpenConns(1)
+	s, err := sqlmeta.New(ctx, db, sqlite.Dialect, sqlmeta.Options{GroupCommit: true,
+		Optimize: "PRAGMA optimize=0x10002", OptimizeEvery: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := range 50 {
+		if err := s.LinkBlob(ctx, "r", digest.FromBytes(digest.SHA256, []byte{byte(i)}), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var n int
+		err := raw.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'blobs'`).Scan(&n)
+		if err == nil && n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no statistics of blobs while the store is open: %d %v", n, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

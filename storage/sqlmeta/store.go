@@ -35,6 +35,11 @@ type Options struct {
 	Prepare bool
 	// OnClose runs after both pools are closed (to close a pgxpool, say).
 	OnClose func()
+	// Optimize, when set, keeps the planner's statistics: run on the
+	// writer at open, every OptimizeEvery (0: DefaultOptimizeEvery) and
+	// before close (optimize.go).
+	Optimize      string
+	OptimizeEvery time.Duration
 }
 
 // Query is one statement of the store, written once with ? placeholders
@@ -110,6 +115,9 @@ type Store struct {
 	wmu      sync.Mutex
 	writers  atomic.Int64
 
+	// optStop ends optimizeLoop, which closes optDone.
+	optStop, optDone chan struct{}
+
 	// relaxed: the writer connection may commit without waiting for the
 	// disk (beginTx).
 	relaxed atomic.Bool
@@ -154,6 +162,12 @@ func New(ctx context.Context, db *sql.DB, d Dialect, opts Options) (*Store, erro
 	if err := s.migrate(ctx); err != nil {
 		return nil, s.fail("migrate", err)
 	}
+	// Before prepare: the readers load the statistics with the schema.
+	if opts.Optimize != "" {
+		if err := s.optimize(ctx); err != nil {
+			return nil, err
+		}
+	}
 	s.text = make([]string, len(queries))
 	for i, q := range queries {
 		s.text[i] = s.sql(q.text)
@@ -169,6 +183,10 @@ func New(ctx context.Context, db *sql.DB, d Dialect, opts Options) (*Store, erro
 			return nil, s.fail("prepare", err)
 		}
 	}
+	if opts.Optimize != "" {
+		s.optStop, s.optDone = make(chan struct{}), make(chan struct{})
+		go s.optimizeLoop(s.optStop, s.optDone)
+	}
 	if opts.GroupCommit {
 		s.ops = make(chan *writeOp)
 		s.quit = make(chan struct{})
@@ -183,6 +201,10 @@ func (s *Store) Close() error {
 	var err error
 	s.once.Do(func() {
 		s.closed.Store(true)
+		if s.optStop != nil {
+			close(s.optStop)
+			<-s.optDone
+		}
 		if s.quit != nil {
 			close(s.quit)
 			<-s.loopDone
@@ -190,9 +212,12 @@ func (s *Store) Close() error {
 			// write starts on the pools being closed.
 			s.wmu.Lock()
 		}
+		if s.opts.Optimize != "" {
+			err = s.optimize(context.Background())
+		}
 		s.closeStmts()
 		if s.r != s.w {
-			err = s.r.Close()
+			err = errors.Join(err, s.r.Close())
 		}
 		err = errors.Join(err, s.w.Close())
 		if s.opts.OnClose != nil {
