@@ -20,7 +20,10 @@
 // Optional abilities are small interfaces found by type assertion:
 // Redirector, UploadPurger and BlobWalker of a BlobStore, BlobSender of
 // a body it opens, and Pinger (readiness) and OpsObservable (every
-// backend operation timed, for metrics: observe.go) of either store.
+// backend operation timed, for metrics: observe.go) of either store. A
+// push that may replace a blob's bad bytes carries a BadCheck in its
+// context, which the blob store asks when it finds the blob stored
+// (repair.go).
 //
 // The writing methods take the Events a change stands for and record them
 // in the store's outbox in the same transaction (events.go): what must

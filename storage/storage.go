@@ -55,7 +55,9 @@ type BlobStore interface {
 	// Commit verifies that the upload's data hashes to d and publishes it as
 	// blob d (ErrDigestMismatch otherwise; the upload data is then discarded).
 	// When blob d already exists the data is still verified (a wrong claim
-	// must not link someone else's blob), then discarded, and Commit succeeds.
+	// must not link someone else's blob), then discarded, and Commit
+	// succeeds; unless its stored bytes are bad (StoredBad): the verified
+	// data then replaces them.
 	// An upload with no Append at all commits as the empty blob. After Commit
 	// the upload is gone from the store.
 	Commit(ctx context.Context, u *Upload, d digest.Digest) error
@@ -96,7 +98,7 @@ type BlobWalker interface {
 // findable, so no second open and no fsync of its name. The contract is
 // Commit's: r must hash to d (ErrDigestMismatch otherwise, nothing kept),
 // the blob is durable and verified before Put returns, and a blob d that
-// exists already is left alone. It returns the number of bytes read; on an
+// exists already is left alone (replaced when StoredBad says so). It returns the number of bytes read; on an
 // error from r it wraps that error, and nothing is kept.
 type BlobPutter interface {
 	Put(ctx context.Context, d digest.Digest, r io.Reader) (int64, error)

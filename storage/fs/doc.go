@@ -23,7 +23,8 @@
 // the same call whether the blob is already there (then it is left
 // alone, and its directory synced: its publisher may not have yet), so a
 // push stats nothing first (NoReplaceRenamer; elsewhere a
-// stat, then rename). Files are opened without os.OpenFile's poller
+// stat, then rename). Only a blob whose stored bytes are known bad
+// (storage.StoredBad, asked then) is replaced: a plain rename(2) over it. Files are opened without os.OpenFile's poller
 // registration, which a regular file refuses after four more calls.
 //
 // Upload state lives in storage.Upload, not here: Append truncates the data

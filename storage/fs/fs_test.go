@@ -28,6 +28,34 @@ func TestBlobStore(t *testing.T) {
 	blobtest.Run(t, func(t *testing.T) storage.BlobStore { return newStore(t) })
 }
 
+func TestBlobStoreRepair(t *testing.T) {
+	var mu sync.Mutex
+	roots := map[storage.BlobStore]string{}
+	blobtest.RunRepair(t, func(t *testing.T) storage.BlobStore {
+		root := t.TempDir()
+		s, err := fs.New(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		roots[s] = root
+		return s
+	}, func(t *testing.T, s storage.BlobStore, d digest.Digest) {
+		mu.Lock()
+		p := filepath.Join(roots[s], "blobs", d.Algorithm(), d.Hex()[:2], d.Hex())
+		mu.Unlock()
+		b, err := os.ReadFile(p)
+		if err == nil {
+			b[0] ^= 0xff
+			err = os.WriteFile(p, b, 0o644)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
 // TestPing: the readiness probe fails once the store's directories are
 // gone (a data volume unmounted under a running server).
 func TestPing(t *testing.T) {

@@ -49,7 +49,7 @@ func (s *Store) Put(ctx context.Context, d digest.Digest, r io.Reader) (n int64,
 		}
 	}
 	if err == nil {
-		err = s.publish(name, d)
+		err = s.publish(ctx, name, d)
 	}
 	if err != nil {
 		_ = s.fs.Remove(name)

@@ -158,7 +158,7 @@ func (s *Store) Commit(ctx context.Context, u *storage.Upload, d digest.Digest) 
 	f, truncated, synced, err := s.openDurable(u, false)
 	if errors.Is(err, iofs.ErrNotExist) {
 		if u.Offset == 0 {
-			return s.commitEmpty(u, d) // nothing was ever appended
+			return s.commitEmpty(ctx, u, d) // nothing was ever appended
 		}
 		// An earlier Commit of this session may have published it and
 		// died before the registry dropped the session.
@@ -176,12 +176,17 @@ func (s *Store) Commit(ctx context.Context, u *storage.Upload, d digest.Digest) 
 	// Verify first: the fsyncs below serve a blob about to be published,
 	// and data that fails verification, or whose blob exists, is removed.
 	got, err := sum(f, u, d.Algorithm())
+	replace := false
 	if err == nil && got == d {
 		if _, serr := s.fs.Stat(s.blobPath(d)); serr == nil {
-			f.Close()
-			return s.commitExisting(u, src, d)
+			if replace, err = storage.StoredBad(ctx, d); err == nil && !replace {
+				f.Close()
+				return s.commitExisting(u, src, d)
+			}
 		}
-		err = s.makeDurable(f, u, truncated, synced)
+		if err == nil {
+			err = s.makeDurable(f, u, truncated, synced)
+		}
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -193,7 +198,12 @@ func (s *Store) Commit(ctx context.Context, u *storage.Upload, d digest.Digest) 
 		_ = s.fs.Remove(src) // the contract discards data that failed verification
 		return fmt.Errorf("fs: commit %s: %w: data is %s, not %s", u.ID, storage.ErrDigestMismatch, got, d)
 	}
-	if err := s.publish(src, d); err != nil {
+	if replace {
+		err = s.replace(src, d)
+	} else {
+		err = s.publish(ctx, src, d)
+	}
+	if err != nil {
 		return fmt.Errorf("fs: commit %s: %w", u.ID, err)
 	}
 	return nil
@@ -246,7 +256,7 @@ func sum(f File, u *storage.Upload, alg string) (digest.Digest, error) {
 }
 
 // commitEmpty publishes the empty blob for an upload that never appended.
-func (s *Store) commitEmpty(u *storage.Upload, d digest.Digest) error {
+func (s *Store) commitEmpty(ctx context.Context, u *storage.Upload, d digest.Digest) error {
 	if want := digest.FromBytes(d.Algorithm(), nil); d != want {
 		return fmt.Errorf("fs: commit %s: %w: data is %s, not %s", u.ID, storage.ErrDigestMismatch, want, d)
 	}
@@ -256,7 +266,7 @@ func (s *Store) commitEmpty(u *storage.Upload, d digest.Digest) error {
 		err = f.Close() // no bytes, so nothing to fsync; the dir fsync covers the name
 	}
 	if err == nil {
-		err = s.publish(name, d)
+		err = s.publish(ctx, name, d)
 	}
 	if err != nil {
 		_ = s.fs.Remove(name)
@@ -266,8 +276,10 @@ func (s *Store) commitEmpty(u *storage.Upload, d digest.Digest) error {
 }
 
 // publish makes the verified, durable file src visible as blob d: one
-// atomic rename, then an fsync of the directory so the name survives a crash.
-func (s *Store) publish(src string, d digest.Digest) error {
+// atomic rename, then an fsync of the directory so the name survives a
+// crash. A blob d already there is kept, unless its bytes are bad
+// (storage.StoredBad, asked with ctx).
+func (s *Store) publish(ctx context.Context, src string, d digest.Digest) error {
 	dst := s.blobPath(d)
 	dir := filepath.Dir(dst)
 	err := s.place(src, dst)
@@ -278,12 +290,31 @@ func (s *Store) publish(src string, d digest.Digest) error {
 		}
 	}
 	if errors.Is(err, iofs.ErrExist) {
+		bad, err := storage.StoredBad(ctx, d)
+		switch {
+		case err != nil:
+			return err
+		case bad:
+			return s.replace(src, d)
+		}
 		return s.dropCopy(src, dir) // same digest, same bytes
 	}
 	if err != nil {
 		return notFound(err)
 	}
 	return s.fs.SyncDir(dir)
+}
+
+// replace makes src, verified and durable, blob d in place of bytes
+// found bad: rename(2) swaps the name to the new file atomically, so a
+// reader sees the old bytes or the new, and one that has the old file
+// open reads it to its end.
+func (s *Store) replace(src string, d digest.Digest) error {
+	dst := s.blobPath(d)
+	if err := s.fs.Rename(src, dst); err != nil {
+		return err
+	}
+	return s.fs.SyncDir(filepath.Dir(dst))
 }
 
 // dropCopy removes src, a verified copy of a blob already published in

@@ -50,7 +50,10 @@
 // and copies it to blobs/ server side. A small upload is verified in memory
 // and written with one PutObject. A Commit replayed after its session's
 // data was consumed (the registry died before dropping the session) finds
-// the blob published and succeeds (storage.ProveCommitted).
+// the blob published and succeeds (storage.ProveCommitted). A Commit of a
+// blob already there drops its data, unless the blob's stored bytes are
+// known bad (storage.StoredBad, asked only then): it then writes the key
+// again, which S3 replaces whole.
 //
 // A blob read is one GET from the offset, resumed with a Range GET when
 // its body breaks. From a plain http:// endpoint (Config.NoSplice unset,

@@ -24,7 +24,9 @@ const putSmall = 64 << 10
 // Put is storage.BlobPutter. A blob of up to putSmall bytes is read into
 // memory, verified and written to its key by one PutObject, which S3
 // makes visible whole or not at all; an existing blob's key is written
-// again with the same (verified) bytes rather than looked up first. A
+// again with the same (verified) bytes rather than looked up first (bad
+// bytes too, without asking storage.StoredBad: with no look, no push
+// knows it repaired them, and the finding stays for the next scrub). A
 // larger one goes through an upload session of its own (Append, Commit),
 // dropped on failure.
 func (s *Store) Put(ctx context.Context, d digest.Digest, r io.Reader) (int64, error) {
@@ -59,7 +61,7 @@ func (s *Store) putSmall(ctx context.Context, d digest.Digest, final string, b [
 		return 0, fmt.Errorf("s3: put %s: %w: data is %s", d, storage.ErrDigestMismatch, got)
 	}
 	err := s.putObject(ctx, final, b)
-	if err != nil && !s.landed(context.WithoutCancel(ctx), final, int64(len(b))) {
+	if err != nil && !s.landed(context.WithoutCancel(ctx), d, final, int64(len(b))) {
 		return 0, s.wrap("put", final, err)
 	}
 	return int64(len(b)), nil

@@ -156,6 +156,31 @@ func TestBlobStore(t *testing.T) {
 	blobtest.Run(t, func(t *testing.T) storage.BlobStore { return newTestStore(t, smallParts) })
 }
 
+func TestBlobStoreRepair(t *testing.T) {
+	testConfig(t)
+	blobtest.RunRepair(t, func(t *testing.T) storage.BlobStore { return newTestStore(t, smallParts) },
+		func(t *testing.T, bs storage.BlobStore, d digest.Digest) {
+			s := bs.(*Store)
+			key, err := s.blobKey(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rc, err := s.Open(t.Context(), d, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(rc)
+			rc.Close()
+			if err == nil {
+				b[0] ^= 0xff
+				err = s.putObject(t.Context(), key, b)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+}
+
 func TestStatOpenDelete(t *testing.T) {
 	s := newTestStore(t)
 	ctx := context.Background()

@@ -513,7 +513,7 @@ func (s *Store) Commit(ctx context.Context, u *storage.Upload, d digest.Digest) 
 			return s.mismatch(ctx, u, d, got)
 		}
 		// Also the path of a Commit replayed after it published.
-		if done, err := s.existing(ctx, dir, final); done || err != nil {
+		if done, err := s.existing(ctx, dir, final, d); done || err != nil {
 			return err
 		}
 	}
@@ -535,14 +535,19 @@ func (s *Store) Commit(ctx context.Context, u *storage.Upload, d digest.Digest) 
 	return err
 }
 
-// existing discards the upload when blob final is already there.
-func (s *Store) existing(ctx context.Context, dir, final string) (bool, error) {
+// existing discards the upload when blob d is already there at final,
+// unless its bytes are bad (storage.StoredBad): then the caller writes
+// the key again, which S3 replaces whole.
+func (s *Store) existing(ctx context.Context, dir, final string, d digest.Digest) (bool, error) {
 	_, err := s.headObject(ctx, final)
 	if isNotFound(err) {
 		return false, nil
 	}
 	if err != nil {
 		return false, s.wrap("commit: head", final, err)
+	}
+	if bad, err := storage.StoredBad(ctx, d); err != nil || bad {
+		return false, err
 	}
 	s.cleanup(ctx, dir)
 	return true, nil
@@ -572,12 +577,12 @@ func (s *Store) commitSmall(ctx context.Context, u *storage.Upload, dir string, 
 		return s.mismatch(ctx, u, d, got)
 	}
 	if algorithm(u) != d.Algorithm() {
-		if done, err := s.existing(ctx, dir, final); done || err != nil {
+		if done, err := s.existing(ctx, dir, final, d); done || err != nil {
 			return err
 		}
 	}
 	err = s.putObject(ctx, final, buf)
-	if err != nil && !s.landed(ctx, final, int64(len(buf))) {
+	if err != nil && !s.landed(ctx, d, final, int64(len(buf))) {
 		return s.wrap("commit: put", final, err)
 	}
 	s.cleanup(ctx, dir)
@@ -644,11 +649,11 @@ func (s *Store) commitParts(ctx context.Context, u *storage.Upload, dir string, 
 		if got != d {
 			return s.mismatch(ctx, u, d, got)
 		}
-		if done, err := s.existing(ctx, dir, final); done || err != nil {
+		if done, err := s.existing(ctx, dir, final, d); done || err != nil {
 			return err
 		}
 	}
-	if err := s.copyObject(ctx, tmp, final, u.Offset); err != nil {
+	if err := s.copyObject(ctx, d, tmp, final, u.Offset); err != nil {
 		return err
 	}
 	s.cleanup(ctx, dir)
@@ -670,7 +675,7 @@ func (s *Store) hashObject(ctx context.Context, key, alg, etag string) (digest.D
 
 // copyObject copies src to dst server side: CopyObject up to 5 GiB,
 // UploadPartCopy beyond.
-func (s *Store) copyObject(ctx context.Context, src, dst string, size int64) error {
+func (s *Store) copyObject(ctx context.Context, d digest.Digest, src, dst string, size int64) error {
 	var err error
 	if size <= s.copyLimit {
 		_, err = s.client.CopyObject(ctx, &s3.CopyObjectInput{
@@ -679,7 +684,7 @@ func (s *Store) copyObject(ctx context.Context, src, dst string, size int64) err
 	} else {
 		err = s.copyParts(ctx, src, dst, size)
 	}
-	if err == nil || s.landed(ctx, dst, size) {
+	if err == nil || s.landed(ctx, d, dst, size) {
 		return nil
 	}
 	return s.wrap("commit: copy to", dst, err)
@@ -689,8 +694,12 @@ func (s *Store) copyObject(ctx context.Context, src, dst string, size int64) err
 // effect anyway (its answer was lost): then S3 has the blob and Commit must
 // say so, or a blob would be visible whose Commit failed. Only blob keys,
 // which hold nothing but verified bytes of their digest, can be judged by
-// their size.
-func (s *Store) landed(ctx context.Context, key string, size int64) bool {
+// their size; but bad ones being replaced (storage.StoredBad) have the
+// size of good ones, so the write is taken as failed.
+func (s *Store) landed(ctx context.Context, d digest.Digest, key string, size int64) bool {
+	if bad, err := storage.StoredBad(ctx, d); err != nil || bad {
+		return false
+	}
 	got, err := s.headObject(ctx, key)
 	return err == nil && got == size
 }
