@@ -26,7 +26,8 @@
 // config or a file) that a scrub found bad (storage's bad blobs, read once
 // per pass) fails "blob-integrity", whatever the rules; the scrub's
 // blob.corrupt event re-evaluates every version, and so does its
-// blob.repaired when a later scrub finds the bytes sound again.
+// blob.repaired when a later scrub finds the bytes sound again or a push
+// of the blob replaces them.
 //
 // Evaluation (worker.go) is a consumer of the metadata store's outbox,
 // like the audit trail and attest: each event re-evaluates the versions of

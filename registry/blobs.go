@@ -30,6 +30,11 @@ func (r *Registry) getBlob(w http.ResponseWriter, req *http.Request, rt route) e
 			return serveBytes(w, req, d, "application/octet-stream", m.Payload)
 		}
 	}
+	if req.Method == http.MethodHead && errors.Is(err, errBadBytes) {
+		// Clients ask HEAD before they push: "unknown" makes them push
+		// the bytes again, which repairs the blob (repair.go).
+		return oci.Errorf(oci.ErrBlobUnknown, "blob %s of %s has bad stored bytes; push it again", d, rt.name)
+	}
 	if err != nil {
 		return err
 	}

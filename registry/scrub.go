@@ -16,15 +16,16 @@ import (
 // bytes no longer match its digest (storage.Collector.MarkBlobBad, with a
 // blob.corrupt event for the audit trail); a blob found bad before whose
 // bytes match again (restored by hand) is cleared (ClearBlobBad, with a
-// blob.repaired event). The read path (StatBlob, so
-// GET, HEAD and OpenBlob) refuses a blob so marked with 500 UNKNOWN before
-// any byte: bad bytes are never sent. Blobs are not re-hashed on every
+// blob.repaired event); so is one pushed again (repair.go). The read path
+// (StatBlob, so GET and OpenBlob) refuses a blob so marked with 500
+// UNKNOWN before any byte, HEAD with 404: bad bytes are never sent. Blobs are not re-hashed on every
 // read, which would cost every pull a full read on S3 and take sendfile
 // away from disk pulls: between a corruption and the scrub that finds it,
 // a client's own digest check is what catches it.
 
 // ActionBlobCorrupt is the event of a blob a scrub found bad, and
-// ActionBlobRepaired of one a later scrub found sound again.
+// ActionBlobRepaired of one a later scrub found sound again, or a push
+// replaced (repair.go).
 const (
 	ActionBlobCorrupt  = "blob.corrupt"
 	ActionBlobRepaired = "blob.repaired"
@@ -117,15 +118,11 @@ func (r *Registry) scrub(ctx context.Context, rate int64) (*ScrubReport, error) 
 
 // repaired clears the finding about d, whose bytes hash right again.
 func (r *Registry) repaired(ctx context.Context, d digest.Digest, n int64, rep *ScrubReport) error {
-	ev := event(WithActor(ctx, "scrub"), Event{Action: ActionBlobRepaired, Digest: d, Size: n})
-	cleared, err := r.meta.ClearBlobBad(ctx, d, ev.Record())
-	if err != nil || !cleared {
-		return err
+	cleared, err := r.clearBad(WithActor(ctx, "scrub"), Event{Digest: d, Size: n})
+	if cleared {
+		rep.Repaired = append(rep.Repaired, d)
 	}
-	r.log.WarnContext(ctx, "scrub: blob bytes match their digest again; reads of it are served again", "digest", d)
-	rep.Repaired = append(rep.Repaired, d)
-	r.notify(ctx, ev)
-	return nil
+	return err
 }
 
 // rehash reads blob d whole through lim and returns its digest under d's
@@ -179,6 +176,9 @@ func (l *rateLimit) wait(ctx context.Context, n int64) error {
 	}
 }
 
+// errBadBytes is in the error of a read refused by refuseBad.
+var errBadBytes = errors.New("stored bytes do not match the digest")
+
 // refuseBad fails a read of blob d when a scrub found its bytes bad.
 func (r *Registry) refuseBad(ctx context.Context, d digest.Digest) error {
 	detail, bad, err := r.meta.BlobBad(ctx, d)
@@ -186,5 +186,5 @@ func (r *Registry) refuseBad(ctx context.Context, d digest.Digest) error {
 		return err
 	}
 	r.log.ErrorContext(ctx, "refused a read of a blob whose bytes do not match its digest", "digest", d, "detail", detail)
-	return fmt.Errorf("blob %s is corrupt in the blob store (%s); refusing to serve it", d, detail)
+	return fmt.Errorf("blob %s is corrupt in the blob store (%s); refusing to serve it: %w", d, detail, errBadBytes)
 }

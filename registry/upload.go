@@ -30,7 +30,9 @@ type chunk struct {
 
 // writeBlob streams body (length bytes, -1 when unknown) into repo as
 // blob d, without a session: the blob is committed when body ends.
-func (r *Registry) writeBlob(ctx context.Context, repo string, d digest.Digest, body io.Reader, length int64) error {
+func (r *Registry) writeBlob(ctx context.Context, repo string, d digest.Digest, body io.Reader, length int64) (err error) {
+	ctx, repaired := r.repairing(ctx, repo, d)
+	defer repaired(&err)
 	if p, ok := r.blobs.(storage.BlobPutter); ok {
 		return r.putBlob(ctx, p, repo, d, body, length)
 	}
@@ -142,7 +144,9 @@ func (r *Registry) saveChunk(ctx context.Context, u *storage.Upload, c chunk) er
 
 // finishSession takes an optional last chunk and commits session id of
 // repo as blob d.
-func (r *Registry) finishSession(ctx context.Context, repo, id string, d digest.Digest, last chunk) error {
+func (r *Registry) finishSession(ctx context.Context, repo, id string, d digest.Digest, last chunk) (err error) {
+	ctx, repaired := r.repairing(ctx, repo, d)
+	defer repaired(&err)
 	u, unlock, err := r.loadUpload(ctx, repo, id)
 	if err != nil {
 		return err
@@ -285,6 +289,11 @@ func (r *Registry) linkFrom(ctx context.Context, repo string, d digest.Digest, f
 		return false, nil
 	}
 	if err != nil {
+		return false, err
+	}
+	// A mount of bytes found bad would link them and repair nothing:
+	// the client uploads them instead (repair.go).
+	if _, bad, err := r.meta.BlobBad(ctx, d); err != nil || bad {
 		return false, err
 	}
 	ev := event(ctx, Event{Action: ActionBlobMount, Repo: repo, Digest: d, Size: size})
