@@ -466,16 +466,59 @@ func TestScrubFlippedByte(t *testing.T) {
 		}
 	}
 	d := sha256Digest(rot)
+	b := flipStoredByte(t, s.Data, d)
+	waitBadBlob(t, c, repo, d, b)
+	if st, body, _, _ := c.do("GET", "/v2/"+repo+"/blobs/"+sha256Digest(good), "", nil); st != 200 || !bytes.Equal(body, good) {
+		t.Fatalf("the good blob: %d", st)
+	}
+	waitAudited(t, newTool(t), s.URL, "blob.corrupt", d)
+}
+
+// TestScrubBadLayerRepairedByCranePush: crane pushes an image, a byte of
+// its layer rots on disk and the scheduled scrub finds it; crane pushes
+// the image again (under another tag: crane skips a tag that holds the
+// manifest already), which repairs the layer: the finding goes
+// (blob.repaired), and crane pulls the image whole.
+func TestScrubBadLayerRepairedByCranePush(t *testing.T) {
+	crane := needTool(t, "crane")
+	cfg := writeConfig(t, "scrub:\n  schedule: 1s\n")
+	s := startServer(t, "--config", cfg)
+	c := &gcClient{base: s.URL, hc: &http.Client{Timeout: time.Minute}}
+	tl := newTool(t)
+	img := makeImage(t, strings.Repeat("a layer that rots and is pushed again\n", 100))
+	writeLayout(tl, "layout", img)
+	const repo = "scrub/repush"
+	tl.run(crane, "push", "--insecure", "layout", s.Addr+"/"+repo+":v1")
+	waitBadBlob(t, c, repo, img.LayerDigest, flipStoredByte(t, s.Data, img.LayerDigest))
+
+	tl.run(crane, "push", "--insecure", "layout", s.Addr+"/"+repo+":v2")
+	if st, body, _, err := c.do("GET", "/v2/"+repo+"/blobs/"+img.LayerDigest, "", nil); err != nil || st != 200 || !bytes.Equal(body, img.Layer) {
+		t.Fatalf("GET of the layer pushed again: %d %v", st, err)
+	}
+	out := tl.path("pulled")
+	tl.run(crane, "pull", "--insecure", "--format=oci", s.Addr+"/"+repo+":v1", out)
+	layoutHolds(t, out, img.Digest, true)
+	got, err := os.ReadFile(filepath.Join(out, "blobs", "sha256", strings.TrimPrefix(img.LayerDigest, "sha256:")))
+	if err != nil || !bytes.Equal(got, img.Layer) {
+		t.Fatalf("the pulled layer: %v", err)
+	}
+	waitAudited(t, tl, s.URL, "blob.repaired", img.LayerDigest)
+}
+
+// flipStoredByte flips the middle byte of blob d's file in the data
+// directory of a server on disk, and returns the altered bytes.
+func flipStoredByte(t *testing.T, data, d string) []byte {
+	t.Helper()
 	hex := strings.TrimPrefix(d, "sha256:")
 	var path string
-	err := filepath.WalkDir(s.Data, func(p string, e fs.DirEntry, err error) error {
+	err := filepath.WalkDir(data, func(p string, e fs.DirEntry, err error) error {
 		if err == nil && !e.IsDir() && e.Name() == hex {
 			path = p
 		}
 		return err
 	})
 	if err != nil || path == "" {
-		t.Fatalf("blob file of %s not found under %s: %v", d, s.Data, err)
+		t.Fatalf("blob file of %s not found under %s: %v", d, data, err)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -485,6 +528,13 @@ func TestScrubFlippedByte(t *testing.T) {
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return b
+}
+
+// waitBadBlob waits for a scrub to find blob d of repo bad, bytes b
+// stored: a GET of it is then 500 UNKNOWN, without b.
+func waitBadBlob(t *testing.T, c *gcClient, repo, d string, b []byte) {
+	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
 		st, body, _, err := c.do("GET", "/v2/"+repo+"/blobs/"+d, "", nil)
@@ -495,27 +545,28 @@ func TestScrubFlippedByte(t *testing.T) {
 			if !strings.Contains(string(body), `"UNKNOWN"`) || bytes.Contains(body, b) {
 				t.Fatalf("refusal of the bad blob: %s", clip(string(body)))
 			}
-			break
+			return
 		}
 		if st != 200 || time.Now().After(deadline) {
 			t.Fatalf("GET of the flipped blob: %d after %s", st, time.Minute)
 		}
 		time.Sleep(100 * time.Millisecond) // a poll interval
 	}
-	if st, body, _, _ := c.do("GET", "/v2/"+repo+"/blobs/"+sha256Digest(good), "", nil); st != 200 || !bytes.Equal(body, good) {
-		t.Fatalf("the good blob: %d", st)
-	}
-	tl := newTool(t)
+}
+
+// waitAudited waits for the audit trail of server to hold an action
+// about digest d.
+func waitAudited(t *testing.T, tl *tool, server, action, d string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
 	for {
-		found := false
-		for _, e := range auditTrail(t, tl, s.URL) {
-			found = found || (e.Action == "blob.corrupt" && e.Digest == d)
-		}
-		if found {
-			break
+		for _, e := range auditTrail(t, tl, server) {
+			if e.Action == action && e.Digest == d {
+				return
+			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("no blob.corrupt record in the audit trail")
+			t.Fatalf("no %s record of %s in the audit trail", action, d)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
