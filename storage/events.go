@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/packreg/packreg/digest"
@@ -37,6 +38,24 @@ func (e *Event) AuditRecord() *AuditRecord {
 	return &AuditRecord{At: e.At, Actor: e.Actor, Action: e.Action, Target: e.Target, Digest: e.Digest, Details: e.Details}
 }
 
+// SkipExcept is an entry of AddEventConsumer's skip list that skips
+// action except for the events whose Target matches like, an SQL LIKE
+// pattern (% any run, _ any one character). A store may keep a few more
+// (SQLite's LIKE ignores ASCII case): the consumer must still look at
+// what it gets.
+func SkipExcept(action, like string) string { return action + skipExceptSep + like }
+
+// skipExceptSep separates SkipExcept's action and pattern: actions hold
+// no space.
+const skipExceptSep = " except "
+
+// ParseSkip is the action and pattern of a skip entry (SkipExcept); like
+// is "" for a plain action, skipped for every target.
+func ParseSkip(entry string) (action, like string) {
+	action, like, _ = strings.Cut(entry, skipExceptSep)
+	return action, like
+}
+
 // AuditConsumer is the consumer every store knows from its creation: the
 // audit trail, which AuditEvents drains.
 const AuditConsumer = "audit"
@@ -52,7 +71,8 @@ type Outbox interface {
 	// for it until it acknowledges them, except those whose Action is in
 	// skip (what it would acknowledge without doing anything: queueing
 	// them would cost every write a row, a wake-up and an acknowledgement
-	// for nothing). Registering again is not an error and replaces the
+	// for nothing); an entry made by SkipExcept skips its action but for
+	// some targets. Registering again is not an error and replaces the
 	// skip list. A consumer that stops draining keeps its events forever.
 	AddEventConsumer(ctx context.Context, consumer string, skip ...string) error
 	// PendingEvents returns up to n events consumer has not acknowledged,

@@ -95,6 +95,26 @@ var outboxCases = []testCase{
 			t.Errorf("index pending after re-registering %v", names)
 		}
 	}},
+	{"ConsumerSkipsActionsExceptTargets", func(t *testing.T, s storage.Store) {
+		// A SkipExcept entry keeps the action's events whose target
+		// matches, for that consumer only; the same action of other
+		// targets is skipped. Several puts into one repository: the
+		// later ones may take a store's one-statement path.
+		ok(t, s.AddEventConsumer(ctx(t), "sigs", "blob.push", storage.SkipExcept("tag.move", "%:sha256-%")), "AddEventConsumer sigs")
+		ok(t, s.AddEventConsumer(ctx(t), "all"), "AddEventConsumer all")
+		for i, tag := range []string{"v1", "sha256-abc.sig", "v2", "latest_sha256-x"} {
+			body := fmt.Sprint("m", i)
+			ok(t, s.PutManifest(ctx(t), manifest("r", body), []string{tag}, storage.PutManifestOptions{Events: []storage.Event{
+				ev("manifest.push", "r", body), ev("tag.move", "r:"+tag, body)}}), "PutManifest %s", tag)
+		}
+		want := "[manifest.push r manifest.push r tag.move r:sha256-abc.sig manifest.push r manifest.push r]"
+		if _, names := pending(t, s, "sigs"); fmt.Sprint(names) != want {
+			t.Errorf("sigs pending %v, want %s", names, want)
+		}
+		if _, names := pending(t, s, "all"); len(names) != 8 {
+			t.Errorf("all pending %v, want all 8 events", names)
+		}
+	}},
 	{"EventIDsAreNeverGivenAgain", func(t *testing.T, s storage.Store) {
 		// A consumer acknowledges by id, and an acknowledgement may come
 		// late: a worker that lost its lease acknowledges what its

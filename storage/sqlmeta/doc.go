@@ -50,6 +50,8 @@
 //	20 manifests.go  PostgreSQL only (its Dialect.Steps): manifests'
 //	             foreign key to repositories dropped, a row lock fewer per put;
 //	             event_queue keyed by (consumer, id), its only index
+//	21 events.go event_consumer_skips.except_like: an action skipped but
+//	             for some targets (storage.SkipExcept)
 //
 // Times are Unix nanoseconds (0 is the zero time); lease expiry uses the
 // database clock so replicas agree. Name, tag and digest columns compare

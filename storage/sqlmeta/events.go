@@ -243,8 +243,9 @@ func (s *Store) AddEventConsumer(ctx context.Context, consumer string, skip ...s
 		if _, err := s.exec(ctx, tx, qClearSkips, consumer); err != nil {
 			return err
 		}
-		for _, a := range skip {
-			if _, err := s.exec(ctx, tx, qAddSkip, consumer, a); err != nil {
+		for _, entry := range skip {
+			action, like := storage.ParseSkip(entry)
+			if _, err := s.exec(ctx, tx, qAddSkip, consumer, action, like); err != nil {
 				return err
 			}
 		}
@@ -479,7 +480,7 @@ var (
 	qQueueEvents   = queriesUpTo(eventRows, queueEventsText)
 	qAddConsumer   = query(`INSERT INTO event_consumers (name) VALUES (?) ON CONFLICT (name) DO NOTHING`)
 	qClearSkips    = query(`DELETE FROM event_consumer_skips WHERE consumer = ?`)
-	qAddSkip       = query(`INSERT INTO event_consumer_skips (consumer, action) VALUES (?, ?) ON CONFLICT DO NOTHING`)
+	qAddSkip       = query(`INSERT INTO event_consumer_skips (consumer, action, except_like) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`)
 	qPendingEvents = query(`SELECT id, at, actor, action, target, digest, details FROM event_queue
 		WHERE consumer = ? ORDER BY id LIMIT ?`)
 	qAckEvents = queriesUpTo(ackRows, func(n int) string {
@@ -528,8 +529,8 @@ func (s *Store) leadTexts(q *Query) []string {
 
 // queueEventsText queues n events (at, actor, action, target, digest,
 // details each, then the consumer to leave out) for every consumer that
-// does not skip the event's action, in the events' order and, within one,
-// the consumers'.
+// does not skip the event's action (for its target: storage.SkipExcept),
+// in the events' order and, within one, the consumers'.
 func queueEventsText(n int) string {
 	return "WITH " + eventValuesText(n) + "\n" + queueEventsFrom("")
 }
@@ -556,5 +557,6 @@ func queueEventsFrom(cond string) string {
 	return `INSERT INTO event_queue (consumer, at, actor, action, target, digest, details)
 		SELECT c.name, e.at, e.actor, e.action, e.target, e.digest, e.details
 		FROM e CROSS JOIN event_consumers c WHERE c.name <> CAST(? AS TEXT) AND NOT EXISTS (SELECT 1
-			FROM event_consumer_skips k WHERE k.consumer = c.name AND k.action = e.action)` + cond + ` ORDER BY e.n, c.name`
+			FROM event_consumer_skips k WHERE k.consumer = c.name AND k.action = e.action
+			AND (k.except_like = '' OR e.target NOT LIKE k.except_like))` + cond + ` ORDER BY e.n, c.name`
 }

@@ -521,6 +521,12 @@ var migrations = [][]string{
 	// repositories, and keys event_queue by (consumer, id), its one index
 	// (storage/postgres's Dialect.Steps).
 	20: {},
+	// A consumer may skip an action but for some targets
+	// (storage.SkipExcept): attest wants the moves of cosign's tags only,
+	// not a queue row of every tag moved. '': skipped for every target.
+	21: {
+		`ALTER TABLE event_consumer_skips ADD COLUMN except_like TEXT NOT NULL DEFAULT ''`,
+	},
 }
 
 // indexDepthBackfill raises the stored indexes' depth from 2 up to max.
