@@ -68,6 +68,11 @@ const (
 	settleTime = 20 * time.Millisecond
 )
 
+// cosignTagTargets matches the targets (repo:tag) of the tags TagSubject
+// reads a subject from, and a few more: only sha256 fits in a tag
+// (oci.ParseCosignTag).
+const cosignTagTargets = "%:sha256-%"
+
 // jobOf is the indexing job an outbox event stands for; ok is false when
 // the event asks for none.
 func jobOf(se storage.Event) (j job, ok bool) {
@@ -107,7 +112,10 @@ func jobOf(se storage.Event) (j job, ok bool) {
 func (s *Service) Subscribe(ctx context.Context) error {
 	// Blob events ask for no job (jobOf): not queueing them spares every
 	// blob push a wake-up, a lease renewal and an acknowledgement here.
-	if err := s.st.AddEventConsumer(ctx, Consumer, registry.ActionBlobPush, registry.ActionBlobMount, registry.ActionBlobDelete); err != nil {
+	// Nor does a tag move but of cosign's tags (TagSubject): queued, each
+	// manifest push by tag cost a queue row more, written and deleted.
+	if err := s.st.AddEventConsumer(ctx, Consumer, registry.ActionBlobPush, registry.ActionBlobMount, registry.ActionBlobDelete,
+		storage.SkipExcept(registry.ActionTagMove, cosignTagTargets)); err != nil {
 		return fmt.Errorf("attest: subscribing to the outbox: %w", err)
 	}
 	s.st.OnEvents(func(context.Context) { s.wake() })
