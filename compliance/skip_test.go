@@ -32,6 +32,24 @@ func TestBlobEventsAreNotQueuedForCompliance(t *testing.T) {
 	}
 }
 
+// A push by tag queues its manifest's event for compliance, not the tag
+// move that comes with it: the push has the repository evaluated.
+func TestTagMovesAreNotQueuedForCompliance(t *testing.T) {
+	f := newFixture(t, Config{})
+	body := []byte("manifest")
+	d := digest.FromBytes(digest.SHA256, body)
+	m := &storage.Manifest{Repo: "acme/rules", Digest: d, MediaType: "application/vnd.oci.image.manifest.v1+json",
+		Size: int64(len(body)), Payload: body, Created: time.Now().UTC()}
+	evs := []storage.Event{{Action: "manifest.push", Target: "acme/rules", Digest: d},
+		{Action: "tag.move", Target: "acme/rules:1.0.0", Digest: d}}
+	if err := f.st.PutManifest(t.Context(), m, []string{"1.0.0"}, storage.PutManifestOptions{Events: evs}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.st.CountPendingEvents(t.Context(), Consumer); err != nil || n != 1 {
+		t.Fatalf("after a push by tag compliance has %d queued (%v), want 1: the push's", n, err)
+	}
+}
+
 // A wake-up whose events were all skipped (or taken) leaves the worker
 // waiting; one with events to evaluate, or a tick, starts a step.
 func TestWakeWithNothingQueuedIsNoStep(t *testing.T) {

@@ -56,8 +56,12 @@ const (
 func (s *Service) Subscribe(ctx context.Context) error {
 	// No verdict depends on a blob (rules are about versions), so blob
 	// events are not queued for compliance: each would cost a wake-up,
-	// a repository's evaluation, an acknowledgement and a snapshot.
-	if err := s.st.AddEventConsumer(ctx, Consumer, "blob.push", "blob.mount", "blob.delete"); err != nil {
+	// a repository's evaluation, an acknowledgement and a snapshot. Nor
+	// are tag moves: the registry records each with the push of its
+	// manifest into the same repository, in the same write, and that
+	// event has the repository evaluated; queued, each push by tag cost
+	// a queue row more, written and deleted.
+	if err := s.st.AddEventConsumer(ctx, Consumer, "blob.push", "blob.mount", "blob.delete", "tag.move"); err != nil {
 		return fmt.Errorf("compliance: subscribing to the outbox: %w", err)
 	}
 	s.st.OnEvents(func(context.Context) { s.wake() })
