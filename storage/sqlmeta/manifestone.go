@@ -35,8 +35,8 @@ import (
 // nothing; the put runs again as a transaction, which judges the
 // references under its locks and refuses the put as ever. A refusal by
 // the read is judged again the same way.
-// The tags' foreign key is checked at the end of the statement, after the
-// manifest's row is in.
+// The tags have no foreign key to check here (storage/postgres drops it:
+// migration 21); the manifest's row is written with them.
 //
 // Its events are queued for the audit trail too (never appended inline),
 // as the writes that are not alone do (auditturn.go); a write that is its

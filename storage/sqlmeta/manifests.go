@@ -415,15 +415,27 @@ func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest
 		if err != nil {
 			return err
 		}
-		// Tags first: the foreign key forbids a tag without its manifest.
-		if _, err := s.exec(ctx, tx, qDeleteTagsOf, id, string(d)); err != nil {
-			return err
-		}
-		n, err := s.exec(ctx, tx, qDeleteManifest, id, string(d))
-		if err == nil && n == 0 {
+		// The manifest's row locked first: a put of a tag of it writes
+		// that row before its tag, so a put under way has committed when
+		// the tags are read, and one that comes later waits for the
+		// delete, then writes the manifest anew. PostgreSQL has no
+		// foreign key from tags to refuse a tag left behind (its
+		// Dialect.Steps: migration 21).
+		var pushed int64
+		var subject string
+		err = s.row(ctx, tx, qGCLockManifest, id, string(d)).Scan(&pushed, &subject)
+		if errors.Is(err, sql.ErrNoRows) {
 			err = fmt.Errorf("manifest %s in %s: %w", d, repo, storage.ErrNotFound)
 		}
 		if err != nil {
+			return err
+		}
+		// Tags first: SQLite's foreign key forbids a tag without its
+		// manifest.
+		if _, err := s.exec(ctx, tx, qDeleteTagsOf, id, string(d)); err != nil {
+			return err
+		}
+		if _, err := s.exec(ctx, tx, qDeleteManifest, id, string(d)); err != nil {
 			return err
 		}
 		return s.recordWith(ctx, tx, o.Events, o.Index, &evs, queued)
