@@ -93,7 +93,7 @@ func (s *Store) headObject(ctx context.Context, key string) (int64, error) {
 	}
 	var size int64
 	err := s.observed(ctx, "HeadObject", func() error {
-		resp, err := s.direct.do(ctx, http.MethodHead, key, nil)
+		resp, err := s.direct.do(ctx, http.MethodHead, key, nil, false)
 		if err == nil {
 			size = resp.ContentLength
 		}
@@ -102,25 +102,56 @@ func (s *Store) headObject(ctx context.Context, key string) (int64, error) {
 	return size, err
 }
 
-// putObject is a PutObject of b at key.
-func (s *Store) putObject(ctx context.Context, key string, b []byte) error {
+// putObject is a PutObject of b at key. With ifAbsent it is conditional
+// (If-None-Match: *) and reports whether key existed already: S3 then
+// answers 412 PreconditionFailed, or 409 ConditionalRequestConflict to a
+// conditional write racing another on the same key, and writes nothing.
+// A server that ignores the header overwrites the key, as an
+// unconditional put would, and reports it absent.
+func (s *Store) putObject(ctx context.Context, key string, b []byte, ifAbsent bool) (existed bool, err error) {
+	if ifAbsent {
+		ctx = context.WithValue(ctx, absentOnly{}, true)
+	}
 	if s.direct == nil {
-		_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+		in := &s3.PutObjectInput{
 			Bucket: &s.cfg.Bucket, Key: &key, Body: bytes.NewReader(b), ContentLength: aws.Int64(int64(len(b))),
 			ContentType: aws.String("application/octet-stream"),
+		}
+		if ifAbsent {
+			in.IfNoneMatch = aws.String("*")
+		}
+		_, err = s.client.PutObject(ctx, in)
+	} else {
+		err = s.observed(ctx, "PutObject", func() error {
+			_, err := s.direct.do(ctx, http.MethodPut, key, b, ifAbsent)
+			return err
 		})
-		return err
 	}
-	return s.observed(ctx, "PutObject", func() error {
-		_, err := s.direct.do(ctx, http.MethodPut, key, b)
-		return err
-	})
+	if ifAbsent && isExists(err) {
+		return true, nil
+	}
+	return false, err
+}
+
+// absentOnly marks the context of a conditional PutObject, whose refusal
+// is the answer asked for: observed reports it as ok, or every push of
+// an existing small blob would count as a backend error.
+type absentOnly struct{}
+
+// isExists recognises S3's refusal of a conditional write (If-None-Match)
+// to a key that exists or is being written.
+func isExists(err error) bool {
+	switch apiCode(err) {
+	case "PreconditionFailed", "ConditionalRequestConflict":
+		return true
+	}
+	return false
 }
 
 // do sends method on key (with body b, for a PUT) until it succeeds, fails
 // for good, or the retryer's attempts run out. The answer's body is
-// drained and closed.
-func (d *direct) do(ctx context.Context, method, key string, b []byte) (*http.Response, error) {
+// drained and closed. ifAbsent makes a PUT conditional (If-None-Match: *).
+func (d *direct) do(ctx context.Context, method, key string, b []byte, ifAbsent bool) (*http.Response, error) {
 	payload := "UNSIGNED-PAYLOAD"
 	if !d.unsigned {
 		sum := sha256.Sum256(b)
@@ -133,7 +164,7 @@ func (d *direct) do(ctx context.Context, method, key string, b []byte) (*http.Re
 		crc = base64.StdEncoding.EncodeToString(c[:])
 	}
 	for attempt := 1; ; attempt++ {
-		resp, err := d.once(ctx, method, key, b, payload, crc)
+		resp, err := d.once(ctx, method, key, b, payload, crc, ifAbsent)
 		if err == nil {
 			return resp, nil
 		}
@@ -163,7 +194,7 @@ func (d *direct) do(ctx context.Context, method, key string, b []byte) (*http.Re
 // maxErrorBody caps the error document read from an answer.
 const maxErrorBody = 64 << 10
 
-func (d *direct) once(ctx context.Context, method, key string, b []byte, payload, crc string) (*http.Response, error) {
+func (d *direct) once(ctx context.Context, method, key string, b []byte, payload, crc string, ifAbsent bool) (*http.Response, error) {
 	var body io.Reader
 	if method == http.MethodPut {
 		body = bytes.NewReader(b)
@@ -176,6 +207,9 @@ func (d *direct) once(ctx context.Context, method, key string, b []byte, payload
 		req.Header.Set("Content-Type", "application/octet-stream")
 		req.Header.Set("X-Amz-Checksum-Crc32", crc)
 		req.Header.Set("X-Amz-Sdk-Checksum-Algorithm", "CRC32")
+		if ifAbsent {
+			req.Header.Set("If-None-Match", "*")
+		}
 	}
 	req.Header.Set("X-Amz-Content-Sha256", payload)
 	creds, err := d.creds.Retrieve(ctx)

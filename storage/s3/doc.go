@@ -31,7 +31,9 @@
 // Put (storage.BlobPutter, a single-request upload) writes a blob of up
 // to 64 KiB with one PutObject from memory, verified first: a session's
 // path cost a 1 KiB push six calls (stage, look, read back, write, list,
-// delete). A larger one goes through a session of its own.
+// delete). The PutObject is conditional (If-None-Match: *): an existing
+// blob is kept, or written again if storage.StoredBad says its bytes are
+// bad. A larger one goes through a session of its own.
 //
 // An Append that uploads a part needs no other request: UploadPart into
 // a finished (committed or aborted) upload fails with NoSuchUpload, which

@@ -23,12 +23,12 @@ const putSmall = 64 << 10
 
 // Put is storage.BlobPutter. A blob of up to putSmall bytes is read into
 // memory, verified and written to its key by one PutObject, which S3
-// makes visible whole or not at all; an existing blob's key is written
-// again with the same (verified) bytes rather than looked up first (bad
-// bytes too, without asking storage.StoredBad: with no look, no push
-// knows it repaired them, and the finding stays for the next scrub). A
-// larger one goes through an upload session of its own (Append, Commit),
-// dropped on failure.
+// makes visible whole or not at all; the PutObject is conditional
+// (If-None-Match: *), so an existing blob is found without a look first
+// and kept as it is, unless storage.StoredBad says its bytes are bad:
+// then a second, unconditional PutObject replaces them. A larger one
+// goes through an upload session of its own (Append, Commit), dropped on
+// failure.
 func (s *Store) Put(ctx context.Context, d digest.Digest, r io.Reader) (int64, error) {
 	final, err := s.blobKey(d)
 	if err != nil {
@@ -60,7 +60,17 @@ func (s *Store) putSmall(ctx context.Context, d digest.Digest, final string, b [
 	if got := digest.FromBytes(d.Algorithm(), b); got != d {
 		return 0, fmt.Errorf("s3: put %s: %w: data is %s", d, storage.ErrDigestMismatch, got)
 	}
-	err := s.putObject(ctx, final, b)
+	existed, err := s.putObject(ctx, final, b, true)
+	if existed {
+		bad, berr := storage.StoredBad(ctx, d)
+		if berr != nil {
+			return 0, fmt.Errorf("s3: put %s: %w", d, berr)
+		}
+		if !bad {
+			return int64(len(b)), nil
+		}
+		_, err = s.putObject(ctx, final, b, false)
+	}
 	if err != nil && !s.landed(context.WithoutCancel(ctx), d, final, int64(len(b))) {
 		return 0, s.wrap("put", final, err)
 	}

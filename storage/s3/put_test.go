@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -81,23 +82,48 @@ func TestPut(t *testing.T) {
 }
 
 // TestPutSmallIsOneCall: a 1 KiB blob costs one S3 call (PutObject); a
-// single-request push through a session cost six.
+// single-request push through a session cost six. Pushed again it costs
+// the same one, refused (If-None-Match) and observed as ok; only bytes
+// known bad cost a second, unconditional PutObject.
 func TestPutSmallIsOneCall(t *testing.T) {
-	s := newTestStore(t)
-	var mu sync.Mutex
-	var calls []string
-	s.ObserveOps(func(op string, _ time.Duration, _ error) {
-		mu.Lock()
-		calls = append(calls, op)
-		mu.Unlock()
-	})
-	data := randomBytes(9, 1024)
-	if _, err := s.Put(context.Background(), digest.FromBytes(digest.SHA256, data), bytes.NewReader(data)); err != nil {
-		t.Fatal(err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(calls) != 1 || calls[0] != "PutObject" {
-		t.Fatalf("S3 calls of a 1 KiB Put: %v, want [PutObject]", calls)
+	sdk := newTestStore(t)
+	sdk.direct = nil // the same calls through the SDK (an AWS endpoint's)
+	for name, s := range map[string]*Store{"direct": newTestStore(t), "sdk": sdk} {
+		t.Run(name, func(t *testing.T) {
+			var mu sync.Mutex
+			var calls []string
+			s.ObserveOps(func(op string, _ time.Duration, err error) {
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					op += " " + err.Error()
+				}
+				calls = append(calls, op)
+			})
+			data := randomBytes(9, 1024)
+			data[0] = name[0]
+			d := digest.FromBytes(digest.SHA256, data)
+			for _, c := range []struct {
+				name string
+				bad  bool
+				want []string
+			}{
+				{"new", false, []string{"PutObject"}},
+				{"existing", false, []string{"PutObject"}},
+				{"existing-bad", true, []string{"PutObject", "PutObject"}},
+			} {
+				ctx := storage.WithBadCheck(context.Background(), func(context.Context, digest.Digest) (bool, error) { return c.bad, nil })
+				if _, err := s.Put(ctx, d, bytes.NewReader(data)); err != nil {
+					t.Fatal(err)
+				}
+				mu.Lock()
+				got := calls
+				calls = nil
+				mu.Unlock()
+				if !slices.Equal(got, c.want) {
+					t.Fatalf("S3 calls of a 1 KiB Put of a %s blob: %v, want %v", c.name, got, c.want)
+				}
+			}
+		})
 	}
 }

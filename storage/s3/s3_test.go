@@ -173,7 +173,7 @@ func TestBlobStoreRepair(t *testing.T) {
 			rc.Close()
 			if err == nil {
 				b[0] ^= 0xff
-				err = s.putObject(t.Context(), key, b)
+				_, err = s.putObject(t.Context(), key, b, false)
 			}
 			if err != nil {
 				t.Fatal(err)

@@ -179,7 +179,11 @@ func (s *Store) observed(ctx context.Context, op string, call func() error) erro
 	}
 	start := time.Now()
 	err := call()
-	(*fn)(op, time.Since(start), s.wrap(op, "", err))
+	report := s.wrap(op, "", err)
+	if ctx.Value(absentOnly{}) != nil && isExists(err) {
+		report = nil
+	}
+	(*fn)(op, time.Since(start), report)
 	return err
 }
 

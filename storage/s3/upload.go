@@ -581,7 +581,7 @@ func (s *Store) commitSmall(ctx context.Context, u *storage.Upload, dir string, 
 			return err
 		}
 	}
-	err = s.putObject(ctx, final, buf)
+	_, err = s.putObject(ctx, final, buf, false)
 	if err != nil && !s.landed(ctx, d, final, int64(len(buf))) {
 		return s.wrap("commit: put", final, err)
 	}
