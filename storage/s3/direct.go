@@ -104,14 +104,27 @@ func (s *Store) headObject(ctx context.Context, key string) (int64, error) {
 
 // putObject is a PutObject of b at key. With ifAbsent it is conditional
 // (If-None-Match: *) and reports whether key existed already: S3 then
-// answers 412 PreconditionFailed, or 409 ConditionalRequestConflict to a
-// conditional write racing another on the same key, and writes nothing.
-// A server that ignores the header overwrites the key, as an
-// unconditional put would, and reports it absent.
+// answers 412 PreconditionFailed and writes nothing. A server that
+// ignores the header overwrites the key, as an unconditional put would,
+// and reports it absent. A 409 ConditionalRequestConflict says the key
+// was absent but another write of it is under way, which may yet fail:
+// b is written unconditionally then (a blob key only ever holds the
+// same verified bytes), rather than a push answered for a blob not there.
 func (s *Store) putObject(ctx context.Context, key string, b []byte, ifAbsent bool) (existed bool, err error) {
 	if ifAbsent {
-		ctx = context.WithValue(ctx, absentOnly{}, true)
+		err := s.sendPut(context.WithValue(ctx, absentOnly{}, true), key, b, true)
+		switch apiCode(err) {
+		case "PreconditionFailed":
+			return true, nil
+		case "ConditionalRequestConflict":
+		default:
+			return false, err
+		}
 	}
+	return false, s.sendPut(ctx, key, b, false)
+}
+
+func (s *Store) sendPut(ctx context.Context, key string, b []byte, ifAbsent bool) error {
 	if s.direct == nil {
 		in := &s3.PutObjectInput{
 			Bucket: &s.cfg.Bucket, Key: &key, Body: bytes.NewReader(b), ContentLength: aws.Int64(int64(len(b))),
@@ -120,17 +133,13 @@ func (s *Store) putObject(ctx context.Context, key string, b []byte, ifAbsent bo
 		if ifAbsent {
 			in.IfNoneMatch = aws.String("*")
 		}
-		_, err = s.client.PutObject(ctx, in)
-	} else {
-		err = s.observed(ctx, "PutObject", func() error {
-			_, err := s.direct.do(ctx, http.MethodPut, key, b, ifAbsent)
-			return err
-		})
+		_, err := s.client.PutObject(ctx, in)
+		return err
 	}
-	if ifAbsent && isExists(err) {
-		return true, nil
-	}
-	return false, err
+	return s.observed(ctx, "PutObject", func() error {
+		_, err := s.direct.do(ctx, http.MethodPut, key, b, ifAbsent)
+		return err
+	})
 }
 
 // absentOnly marks the context of a conditional PutObject, whose refusal
@@ -138,9 +147,9 @@ func (s *Store) putObject(ctx context.Context, key string, b []byte, ifAbsent bo
 // an existing small blob would count as a backend error.
 type absentOnly struct{}
 
-// isExists recognises S3's refusal of a conditional write (If-None-Match)
+// isRefused recognises S3's refusal of a conditional write (If-None-Match)
 // to a key that exists or is being written.
-func isExists(err error) bool {
+func isRefused(err error) bool {
 	switch apiCode(err) {
 	case "PreconditionFailed", "ConditionalRequestConflict":
 		return true

@@ -119,9 +119,9 @@ func TestSmallCallsSayWhatIsWrong(t *testing.T) {
 	}
 }
 
-// TestSmallPutDamagedOnTheWire: a body changed on its way to S3 is
-// refused (it carries its CRC32), and the blob is not written.
-func TestSmallPutDamagedOnTheWire(t *testing.T) {
+// proxiedStore returns a test store and its endpoint, for a proxy in
+// front of it; it skips the test without one.
+func proxiedStore(t *testing.T) (*Store, *url.URL) {
 	direct := newTestStore(t)
 	if direct.cfg.Endpoint == "" {
 		t.Skip("PACKREG_TEST_S3 has no endpoint to put a proxy in front of")
@@ -130,6 +130,13 @@ func TestSmallPutDamagedOnTheWire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return direct, target
+}
+
+// TestSmallPutDamagedOnTheWire: a body changed on its way to S3 is
+// refused (it carries its CRC32), and the blob is not written.
+func TestSmallPutDamagedOnTheWire(t *testing.T) {
+	direct, target := proxiedStore(t)
 	var mu sync.Mutex
 	damaged := 0
 	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
@@ -161,4 +168,41 @@ func TestSmallPutDamagedOnTheWire(t *testing.T) {
 	if damaged == 0 {
 		t.Fatal("no body was damaged; the test proved nothing")
 	}
+}
+
+// TestSmallPutConditionalConflict: a 409 ConditionalRequestConflict to
+// the conditional PutObject (another write of the key under way, which
+// may yet fail) is not taken for a stored blob: the bytes are written
+// unconditionally.
+func TestSmallPutConditionalConflict(t *testing.T) {
+	direct, target := proxiedStore(t)
+	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(target)
+		r.Out.Host = r.In.Host // signed by the client
+	}}
+	var mu sync.Mutex
+	conflicts := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut && r.Header.Get("If-None-Match") == "*" {
+			mu.Lock()
+			conflicts++
+			mu.Unlock()
+			io.Copy(io.Discard, r.Body)
+			w.WriteHeader(http.StatusConflict)
+			io.WriteString(w, `<Error><Code>ConditionalRequestConflict</Code><Message>conflict</Message></Error>`)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	s := twin(t, direct, func(c *Config) { c.Endpoint = srv.URL })
+	data := randomBytes(14, 1024)
+	d := digest.FromBytes(digest.SHA256, data)
+	if _, err := s.Put(context.Background(), d, bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	if conflicts == 0 {
+		t.Fatal("no conditional PutObject was sent; the test proved nothing")
+	}
+	checkBlob(t, direct, data)
 }

@@ -180,7 +180,7 @@ func (s *Store) observed(ctx context.Context, op string, call func() error) erro
 	start := time.Now()
 	err := call()
 	report := s.wrap(op, "", err)
-	if ctx.Value(absentOnly{}) != nil && isExists(err) {
+	if ctx.Value(absentOnly{}) != nil && isRefused(err) {
 		report = nil
 	}
 	(*fn)(op, time.Since(start), report)
