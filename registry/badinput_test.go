@@ -60,7 +60,7 @@ func TestBadNamesAndReferences(t *testing.T) {
 		// A reference is one path component: an encoded slash stays in it.
 		{"GET", "/v2/a/manifests/v1%2Fx", 400, "DIGEST_INVALID"},
 		{"GET", "/v2/a/blobs/sha256%3A" + strings.Repeat("a", 64), 404, "BLOB_UNKNOWN"},
-		{"GET", "/v2/a%2Fb/tags/list", 404, "NAME_UNKNOWN"},
+		{"GET", "/v2/a%2Fb/tags/list", 400, "NAME_INVALID"},
 		{"GET", "/v2/a%2F..%2Fb/tags/list", 400, "NAME_INVALID"},
 	} {
 		t.Run(tc.method+" "+clipPath(tc.path), func(t *testing.T) {
@@ -74,6 +74,48 @@ func clipPath(p string) string {
 		return p[:60] + "..."
 	}
 	return p
+}
+
+// TestEncodedSlashInName: "/" separates a name's components and "%2F" does
+// not (RFC 3986 §2.2), so "a%2Fb" is a bad name, never repository a/b,
+// which a proxy routing by path segments would not have seen; on reads
+// and writes. Unreserved characters percent-encoded are the same URI
+// (§2.3): "%61" is "a".
+func TestEncodedSlashInName(t *testing.T) {
+	h := newRegistry(t)
+	m := imageManifest(t, h, "a/b", []byte("layer"))
+	expect(t, putManifest(t, h, "a/b", "t", m, oci.MediaTypeImageManifest), 201, "")
+	layer := sha([]byte("layer")).String()
+	for _, name := range []string{"a%2Fb", "a%2fb", "%61%2F%62"} {
+		for _, tc := range []struct{ method, tail string }{
+			{"GET", "/manifests/t"},
+			{"HEAD", "/manifests/t"},
+			{"PUT", "/manifests/t2"},
+			{"DELETE", "/manifests/" + sha(m).String()},
+			{"GET", "/blobs/" + layer},
+			{"DELETE", "/blobs/" + layer},
+			{"POST", "/blobs/uploads/"},
+			{"GET", "/tags/list"},
+			{"GET", "/referrers/" + sha(m).String()},
+		} {
+			t.Run(tc.method+" "+name+tc.tail, func(t *testing.T) {
+				var body []byte
+				if tc.method == "PUT" {
+					body = m
+				}
+				code := "NAME_INVALID"
+				if tc.method == "HEAD" {
+					code = "" // no body
+				}
+				expect(t, do(t, h, tc.method, "/v2/"+name+tc.tail, body, "Content-Type", oci.MediaTypeImageManifest), 400, code)
+			})
+		}
+	}
+	expect(t, do(t, h, "GET", "/v2/a/b/tags/list", nil), 200, "")
+	if b := do(t, h, "GET", "/v2/a/b/tags/list", nil).Body.String(); strings.Contains(b, "t2") {
+		t.Errorf("a/b got a tag from a%%2Fb: %s", b)
+	}
+	expect(t, do(t, h, "GET", "/v2/%61/%62/manifests/t", nil), 200, "")
 }
 
 func TestBadTagsOnPut(t *testing.T) {

@@ -92,7 +92,7 @@ func TestRoutesEdges(t *testing.T) {
 		{"GET", "/v2/manifests/blobs/", 400, "DIGEST_INVALID", ""},
 		{"GET", "/v2/manifests/referrers/", 400, "DIGEST_INVALID", ""},
 		{"GET", "/v2/manifests/manifests/t%2F", 400, "DIGEST_INVALID", ""},
-		{"GET", "/v2/manifests%2Fmanifests/manifests/t", 404, "MANIFEST_UNKNOWN", ""}, // the name is unescaped
+		{"GET", "/v2/manifests%2Fmanifests/manifests/t", 400, "NAME_INVALID", ""}, // an encoded slash stays in the name
 		{"POST", "/v2/a/blobs/uploads", 405, "UNSUPPORTED", "GET, HEAD, DELETE"},
 		{"PATCH", "/v2/a/blobs/uploads/", 405, "UNSUPPORTED", "POST"},
 		{"GET", "/v2/blobs/uploads/", 404, "NAME_UNKNOWN", ""},

@@ -134,6 +134,11 @@ func TestEdgeNeverRedirects(t *testing.T) {
 		{"GET", "/api/v1/packs/a/../b/versions", 400, "BAD_REQUEST"},
 		{"GET", "/api/v1/packs/../keys", 400, "BAD_REQUEST"},
 		{"GET", "/api/v1/packs/a%2F..%2Fb/versions", 400, "NAME_INVALID"},
+		// An encoded slash is no separator: a bad name, never a/b.
+		{"GET", "/v2/a%2Fb/manifests/t", 400, "NAME_INVALID"},
+		{"GET", "/api/v1/packs/a%2Fb/versions", 400, "NAME_INVALID"},
+		{"POST", "/api/v1/packs/a%2fb/lifecycle", 400, "NAME_INVALID"},
+		{"GET", "/api/v1/packs/a%2Fb/versions/1.0.0/signatures", 400, "NAME_INVALID"},
 		{"GET", "/api/v1/keys/", 404, "NOT_FOUND"},
 		{"POST", "/api/v1/keys/", 404, "NOT_FOUND"},
 		{"GET", "/api/v1/keys//x", 400, "BAD_REQUEST"},

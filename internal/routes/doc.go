@@ -10,7 +10,9 @@
 // redirected (SkipClean), and on the escaped path (UseEncodedPath), so a
 // percent-encoded slash stays inside its component and "a%2F..%2Fb" is one
 // (bad) name, never another route. Handlers read path variables with
-// req.PathValue, already unescaped; what a variable must look like is
+// req.PathValue, already unescaped, but for a value holding an encoded
+// slash, left as sent: "a%2Fb" is a bad name, never repository a/b
+// (RFC 3986 §2.2: "%2F" is no separator). What a variable must look like is
 // checked by the handler, so a bad name is a 400 with the right code, not a
 // 404 from a template that did not match.
 //

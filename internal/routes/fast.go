@@ -180,8 +180,7 @@ func (s *shape) match(p string) (name, ref string, ok bool) {
 	return head[len(s.prefix) : len(head)-len(s.literal)], ref, true
 }
 
-// set hands the variables to the handler as withPathValues does:
-// unescaped, or as sent when they do not unescape.
+// set hands the variables to the handler as withPathValues does.
 func (s *shape) set(req *http.Request, name, ref string) {
 	if s.name != "" {
 		req.SetPathValue(s.name, unescape(name))
@@ -191,8 +190,17 @@ func (s *shape) set(req *http.Request, name, ref string) {
 	}
 }
 
+// unescape is a path variable's value as handlers see it: unescaped,
+// except that a value with an encoded slash is left as sent. "/" is the
+// path's one separator, and "%2F" is not one (RFC 3986 §2.2): unescaped,
+// "a%2Fb" would name repository a/b, which a proxy routing or refusing by
+// path segments never saw. Left as sent, every name check refuses it.
 func unescape(v string) string {
-	if strings.IndexByte(v, '%') < 0 {
+	i := strings.IndexByte(v, '%')
+	if i < 0 {
+		return v
+	}
+	if strings.Contains(v[i:], "%2F") || strings.Contains(v[i:], "%2f") {
 		return v
 	}
 	if u, err := url.PathUnescape(v); err == nil {

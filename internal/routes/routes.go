@@ -2,7 +2,6 @@ package routes
 
 import (
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 
@@ -204,15 +203,12 @@ func literals(template string) mux.MatcherFunc {
 }
 
 // withPathValues hands the template's variables to h as req.PathValue,
-// unescaped (a value that does not unescape is left as sent; every check
-// of a name or reference refuses a "%").
+// unescaped (a value that does not unescape, or holds an encoded slash, is
+// left as sent; every check of a name or reference refuses a "%").
 func withPathValues(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		for k, v := range mux.Vars(req) {
-			if u, err := url.PathUnescape(v); err == nil {
-				v = u
-			}
-			req.SetPathValue(k, v)
+			req.SetPathValue(k, unescape(v))
 		}
 		h.ServeHTTP(w, req)
 	})

@@ -46,8 +46,9 @@ func TestRouter(t *testing.T) {
 		{"GET", "/v2/a/blobs/b/blobs/x", 200, "blob a/blobs/b x", ""},
 		{"GET", "/v2/a/blobs/uploads/u1", 200, "upload a u1", ""},
 		{"GET", "/v2/a/blobs/", 200, "blob a ", ""},
-		{"GET", "/v2/a%2Fb/blobs/v1%2Fx", 200, "blob a/b v1/x", ""}, // matched escaped, handed unescaped
-		{"GET", "/v2/a/../b/blobs/x", 200, "blob a/../b x", ""},     // never cleaned: the handler refuses it
+		{"GET", "/v2/%61/b/blobs/sha256%3Ax", 200, "blob a/b sha256:x", ""}, // matched escaped, handed unescaped
+		{"GET", "/v2/a%2Fb/blobs/v1%2fx", 200, "blob a%2Fb v1%2fx", ""},     // but for an encoded slash: no separator
+		{"GET", "/v2/a/../b/blobs/x", 200, "blob a/../b x", ""},             // never cleaned: the handler refuses it
 		{"GET", "/v2//a/blobs/x", 200, "blob /a x", ""},
 		{"GET", "/v2/a/runs/12", 200, "run a 12", ""},
 		{"GET", "/v2/a/runs/1234", 404, "no route", ""},
