@@ -132,6 +132,17 @@ const writerCacheKiB = 1024
 // connection's worth of them resident for no measurable read rate.
 func readers() int { return runtime.GOMAXPROCS(0) + 1 }
 
+// optimizeStats reads the statistics a PRAGMA optimize may change, and
+// optimizeReload makes every connection read them again: creating and
+// dropping a view changes the schema cookie, and a connection that sees a
+// new cookie reloads the schema and the statistics with it before its
+// next statement (prepared statements are prepared again).
+const (
+	optimizeStats = `SELECT coalesce(group_concat(s, char(10)), '') FROM
+		(SELECT tbl || ' ' || coalesce(idx, '') || ' ' || stat AS s FROM sqlite_stat1 ORDER BY tbl, idx)`
+	optimizeReload = `CREATE VIEW packreg_reload_statistics AS SELECT 1; DROP VIEW packreg_reload_statistics`
+)
+
 // Open opens (creating if needed) the database file at path and migrates it.
 //
 // Writes go through one connection: SQLite allows one writer at a time, and
@@ -190,7 +201,8 @@ func Open(ctx context.Context, path string) (*sqlmeta.Store, error) {
 	// looks at every table, not only those this connection queried: the
 	// writer is the one that may write statistics, and the readers run
 	// most queries.
-	opts := sqlmeta.Options{GroupCommit: true, Prepare: true, Optimize: "PRAGMA optimize=0x10002"}
+	opts := sqlmeta.Options{GroupCommit: true, Prepare: true, Optimize: "PRAGMA optimize=0x10002",
+		OptimizeStats: optimizeStats, OptimizeReload: optimizeReload}
 	// An in-memory database exists once per connection: it cannot have a
 	// separate reader pool.
 	if path != ":memory:" {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -303,5 +304,95 @@ func TestOptimizePeriodically(t *testing.T) {
 			t.Fatalf("no statistics of blobs while the store is open: %d %v", n, err)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestOptimizeReachesReaders: a periodic PRAGMA optimize that changed the
+// statistics reaches the query-only reader connections, which load them
+// with the schema, without their reopening. A table of the test's own
+// whose two indexes swap selectivity (and grows 50 times, which is what
+// makes optimize analyze it again) shows it in a reader's plan.
+func TestOptimizeReachesReaders(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "meta.db")
+	ctx := t.Context()
+	raw, err := sql.Open("sqlite", path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.SetMaxOpenConns(1)
+	exec := func(q string) {
+		t.Helper()
+		if _, err := raw.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	// 100 rows: a takes two values, b is unique, so b is the index to use.
+	exec(`CREATE TABLE t (a INTEGER, b INTEGER); CREATE INDEX ta ON t (a); CREATE INDEX tb ON t (b)`)
+	exec(`WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100) INSERT INTO t SELECT x % 2, x FROM c`)
+	exec(`ANALYZE`)
+
+	w, err := sql.Open("sqlite", path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.SetMaxOpenConns(1)
+	r, err := sql.Open("sqlite", path+"?_pragma=query_only(1)&_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.SetMaxOpenConns(1) // one reader connection, kept open throughout
+	s, err := sqlmeta.New(ctx, w, sqlite.Dialect, sqlmeta.Options{GroupCommit: true, Prepare: true, Reader: r,
+		Optimize: "PRAGMA optimize=0x10002", OptimizeEvery: 20 * time.Millisecond,
+		OptimizeStats: sqlite.OptimizeStats, OptimizeReload: sqlite.OptimizeReload})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	plan := func() string {
+		t.Helper()
+		// The query first: a connection checks the schema cookie when a
+		// statement starts its transaction, which EXPLAIN does not.
+		var n, id, parent, unused int
+		var detail string
+		if err := r.QueryRowContext(ctx, `SELECT count(*) FROM t WHERE a = 1500 AND b = 1`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.QueryRowContext(ctx, `EXPLAIN QUERY PLAN SELECT * FROM t WHERE a = 1500 AND b = 1`).Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		return detail
+	}
+	if p := plan(); !strings.Contains(p, "INDEX tb") {
+		t.Fatalf("reader's plan before: %q, want index tb", p)
+	}
+	stat := func() string {
+		t.Helper()
+		var v string
+		if err := raw.QueryRowContext(ctx, `SELECT stat FROM sqlite_stat1 WHERE idx = 'ta'`).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	old := stat()
+	// 5,000 rows more: a is now all but unique, b mostly 1.
+	exec(`WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 5000) INSERT INTO t SELECT 1000 + x, 1 FROM c`)
+	deadline := time.Now().Add(20 * time.Second)
+	for stat() == old {
+		if time.Now().After(deadline) {
+			t.Fatal("optimize did not analyze t again")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The reload commits just after the run that changed the statistics.
+	for p := plan(); !strings.Contains(p, "INDEX ta"); p = plan() {
+		if time.Now().After(deadline) {
+			t.Fatalf("reader's plan after optimize: %q, want index ta (statistics of ta %q)", p, stat())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The store's own prepared reads still work on the reloaded schema.
+	if _, err := s.GetManifest(ctx, "r", digest.FromBytes(digest.SHA256, []byte("x"))); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("a read after the reload: %v", err)
 	}
 }

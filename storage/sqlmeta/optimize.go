@@ -14,9 +14,13 @@ import (
 // is that statement; it runs on the writer, the one connection that may
 // write the statistics, taking its turn like a write (wmu). The open run
 // comes before any reader connection reads the schema, which is when a
-// connection loads the statistics: a later run reaches the writer at
-// once and the readers at the next open (ANALYZE of an existing
-// sqlite_stat1 does not change the schema cookie that would reload them).
+// connection loads the statistics. A later run changes sqlite_stat1 but
+// not the schema cookie, so the other connections would keep the old
+// statistics until they reopen; SQLite's "ANALYZE sqlite_schema" reloads
+// them on one connection but is a write, refused on the query-only
+// readers. So a periodic run that changed them (OptimizeStats before and
+// after) runs OptimizeReload, a schema change every connection notices
+// before its next statement.
 
 // DefaultOptimizeEvery is how often Options.Optimize runs by default.
 const DefaultOptimizeEvery = time.Hour
@@ -50,7 +54,37 @@ func (s *Store) optimizeLoop(stop <-chan struct{}, done chan<- struct{}) {
 		case <-t.C:
 		}
 		s.wmu.Lock()
-		_ = s.optimize(context.Background())
+		_ = s.optimizeAndReload(context.Background())
 		s.wmu.Unlock()
 	}
+}
+
+// optimizeAndReload is optimize, then OptimizeReload if the run changed
+// the statistics; the caller holds wmu.
+func (s *Store) optimizeAndReload(ctx context.Context) error {
+	before := s.stats(ctx)
+	if err := s.optimize(ctx); err != nil || s.opts.OptimizeReload == "" || s.stats(ctx) == before {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, optimizeTimeout)
+	defer cancel()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return s.fail("reload statistics", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, s.opts.OptimizeReload); err != nil {
+		return s.fail("reload statistics", err)
+	}
+	return s.fail("reload statistics", tx.Commit())
+}
+
+// stats is OptimizeStats' answer on the writer; "" when there is none
+// yet (no statistics table) or no query.
+func (s *Store) stats(ctx context.Context) string {
+	var v string
+	if s.opts.OptimizeStats == "" || s.w.QueryRowContext(ctx, s.opts.OptimizeStats).Scan(&v) != nil {
+		return ""
+	}
+	return v
 }

@@ -40,6 +40,12 @@ type Options struct {
 	// before close (optimize.go).
 	Optimize      string
 	OptimizeEvery time.Duration
+	// OptimizeStats and OptimizeReload, with Optimize: a query answering
+	// one text that differs when a run changed the statistics, and the
+	// statements (one transaction on the writer) after which every
+	// connection reads them again. A periodic run that changed them runs
+	// OptimizeReload; empty: none.
+	OptimizeStats, OptimizeReload string
 }
 
 // Query is one statement of the store, written once with ? placeholders
