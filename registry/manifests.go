@@ -280,6 +280,12 @@ func (r *Registry) storeManifest(ctx context.Context, repo string, ref reference
 	refs := referencesOf(repo, m, doc)
 	cand := ManifestCandidate{Repo: repo, Digest: d, MediaType: m.MediaType, ArtifactType: m.ArtifactType,
 		Subject: m.Subject, Payload: payload, Tags: tags, Actor: ActorFrom(ctx), Annotations: doc.Annotations}
+	// The overwrite right before any reference is checked: a move the
+	// caller may not make is DENIED, whatever else is wrong with the push.
+	unmoved, denied, err := r.unmovedTags(ctx, repo, tags, d, was)
+	if err != nil {
+		return nil, err
+	}
 	if oci.IsImageManifest(m.MediaType) {
 		cand.Manifest = doc.ImageManifest(m.MediaType)
 		if r.inlines(cand.Manifest.Config) {
@@ -292,10 +298,6 @@ func (r *Registry) storeManifest(ctx context.Context, repo string, ref reference
 				return nil, err
 			}
 		}
-	}
-	unmoved, denied, err := r.unmovedTags(ctx, repo, tags, d, was)
-	if err != nil {
-		return nil, err
 	}
 	o, err := r.admit(ctx, cand)
 	if err != nil {

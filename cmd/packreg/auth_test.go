@@ -445,6 +445,15 @@ func TestAuthOverwrite(t *testing.T) {
 	expect(t, "bob creates v2", e.manifest("basic:bob", "acme/app", "v2", []byte(`{"a":2}`)), 201, "")
 	expect(t, "bob moves v1", e.manifest("basic:bob", "acme/app", "v1", []byte(`{"a":3}`)), 403, "DENIED")
 	expect(t, "bob moves v1 through ?tag=", e.manifest("basic:bob", "acme/app", "v9?tag=v1", []byte(`{"a":4}`)), 403, "DENIED")
+	// The right first, then the references: a move bob may not make is
+	// DENIED whatever else is wrong with it, so he does not push blobs to
+	// be refused again. A pack's config (read before admission) too.
+	for _, configType := range []string{"application/vnd.oci.image.config.v1+json", "application/vnd.packreg.pack.config.v1+json"} {
+		m := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",`+
+			`"config":{"mediaType":%q,"digest":"sha256:%x","size":2},"layers":[]}`, configType, sha256.Sum256([]byte("never pushed")))
+		expect(t, "bob moves v1 to a manifest whose config is missing ("+configType+")",
+			e.do("basic:bob", "PUT", "/v2/acme/app/manifests/v1", []byte(m), "Content-Type", "application/vnd.oci.image.manifest.v1+json"), 403, "DENIED")
+	}
 	tok := e.token("basic:bob", "repository:acme/app:pull,push")
 	r := e.manifest("bearer:"+tok, "acme/app", "v1", []byte(`{"a":5}`))
 	expect(t, "bob's token moves v1", r, 401, "UNAUTHORIZED")
