@@ -99,9 +99,53 @@ var tagCases = []testCase{
 		}
 		put(t, s, m2, "latest") // moved: the next read follows the tag
 		body("latest", "", m2)
+		// A caller changing what it got changes nothing for the next.
+		got, err := s.GetManifestBody(ctx(t), "r", "latest", "")
+		ok(t, err, "GetManifestBody latest")
+		got.Digest, got.MediaType, got.Size = m1.Digest, "x", 0
+		body("latest", "", m2)
+		ok(t, s.DeleteTag(ctx(t), "r", "2", storage.DeleteOptions{}), "DeleteTag")
+		_, err = s.GetManifestBody(ctx(t), "r", "2", "")
+		is(t, err, storage.ErrNotFound, "deleted tag")
+		body("", m2.Digest, m2) // the manifest stays
 		ok(t, s.DeleteManifest(ctx(t), "r", m1.Digest, storage.DeleteOptions{}), "DeleteManifest")
-		_, err := s.GetManifestBody(ctx(t), "r", "", m1.Digest)
+		_, err = s.GetManifestBody(ctx(t), "r", "", m1.Digest)
 		is(t, err, storage.ErrNotFound, "deleted manifest")
+	}},
+	{"GetManifestBodyFollowsWrites", func(t *testing.T, s storage.Store) {
+		// Pulls run while a tag moves back and forth: once a move has
+		// returned, every pull that starts sees it (a store that keeps
+		// what pulls read must not keep a read from before the move).
+		ms := []*storage.Manifest{manifest("r", "one"), manifest("r", "two")}
+		put(t, s, ms[0], "latest")
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if _, err := s.GetManifestBody(ctx(t), "r", "latest", ""); err != nil {
+						t.Errorf("GetManifestBody during the moves: %v", err)
+						return
+					}
+				}
+			})
+		}
+		defer wg.Wait()
+		defer close(stop)
+		for i := range 100 {
+			want := ms[(i+1)%2]
+			put(t, s, want, "latest")
+			got, err := s.GetManifestBody(ctx(t), "r", "latest", "")
+			ok(t, err, "GetManifestBody after move %d", i)
+			if got.Digest != want.Digest {
+				t.Fatalf("move %d: GetManifestBody latest = %s, want %s", i, got.Digest, want.Digest)
+			}
+		}
 	}},
 	{"TagMoves", func(t *testing.T, s storage.Store) {
 		m1, m2 := manifest("r", "one"), manifest("r", "two")

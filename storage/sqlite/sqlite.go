@@ -124,6 +124,12 @@ const readerCacheKiB = 512
 // rates at 16 clients unchanged within the noise).
 const writerCacheKiB = 1024
 
+// bodyCacheBytes bounds the manifests pulls keep in memory
+// (sqlmeta.Options.BodyCache): a thousand image manifests of a few KiB.
+// The cache is right only because this process is the database's one
+// writer, which a SQLite registry is (replicas need PostgreSQL).
+const bodyCacheBytes = 4 << 20
+
 // readers is the size of the reader pool. SQLite here is Go code, so a
 // read is CPU work: a connection per core, and one more so that a long
 // read (a 1,000-item page) does not hold up the point reads of pulls.
@@ -202,7 +208,7 @@ func Open(ctx context.Context, path string) (*sqlmeta.Store, error) {
 	// writer is the one that may write statistics, and the readers run
 	// most queries.
 	opts := sqlmeta.Options{GroupCommit: true, Prepare: true, Optimize: "PRAGMA optimize=0x10002",
-		OptimizeStats: optimizeStats, OptimizeReload: optimizeReload}
+		OptimizeStats: optimizeStats, OptimizeReload: optimizeReload, BodyCache: bodyCacheBytes}
 	// An in-memory database exists once per connection: it cannot have a
 	// separate reader pool.
 	if path != ":memory:" {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -394,5 +395,55 @@ func TestOptimizeReachesReaders(t *testing.T) {
 	// The store's own prepared reads still work on the reloaded schema.
 	if _, err := s.GetManifest(ctx, "r", digest.FromBytes(digest.SHA256, []byte("x"))); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("a read after the reload: %v", err)
+	}
+}
+
+// A pull repeated with no write between reads nothing from the database:
+// the store is its file's one writer, so it keeps what pulls read
+// (sqlmeta.Options.BodyCache); a write makes the next pull read again.
+func TestRepeatedPullReadsNothing(t *testing.T) {
+	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	payload := []byte(`{"schemaVersion":2}`)
+	m := &storage.Manifest{Repo: "r", Digest: digest.FromBytes(digest.SHA256, payload), MediaType: "application/vnd.oci.image.manifest.v1+json",
+		Size: int64(len(payload)), Payload: payload}
+	if err := s.PutManifest(t.Context(), m, []string{"latest"}, storage.PutManifestOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var queries atomic.Int64
+	s.ObserveOps(func(op string, _ time.Duration, _ error) {
+		if op == "query" {
+			queries.Add(1)
+		}
+	})
+	pull := func(tag string, d digest.Digest) {
+		t.Helper()
+		got, err := s.GetManifestBody(t.Context(), "r", tag, d)
+		if err != nil || got.Digest != m.Digest || string(got.Payload) != string(payload) {
+			t.Fatalf("GetManifestBody %q %s = %+v, %v", tag, d, got, err)
+		}
+	}
+	for _, ref := range []struct {
+		tag string
+		d   digest.Digest
+	}{{"latest", ""}, {"", m.Digest}} {
+		pull(ref.tag, ref.d)
+		before := queries.Load()
+		pull(ref.tag, ref.d)
+		pull(ref.tag, ref.d)
+		if n := queries.Load() - before; n != 0 {
+			t.Errorf("pulls of %q %s repeated twice ran %d queries, want 0", ref.tag, ref.d, n)
+		}
+	}
+	if err := s.PutManifest(t.Context(), m, []string{"v1"}, storage.PutManifestOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	before := queries.Load()
+	pull("latest", "")
+	if n := queries.Load() - before; n != 1 {
+		t.Errorf("a pull after a write ran %d queries, want 1", n)
 	}
 }

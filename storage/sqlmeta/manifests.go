@@ -353,11 +353,20 @@ func (s *Store) GetTaggedManifest(ctx context.Context, repo, tag string) (*stora
 }
 
 // GetManifestBody reads four columns (qGetTaggedBody, qGetManifestBody):
-// the pull by tag or digest over HTTP.
+// the pull by tag or digest over HTTP. With Options.BodyCache a repeated
+// pull reads nothing, and its Payload is shared: callers only read it.
 func (s *Store) GetManifestBody(ctx context.Context, repo, tag string, d digest.Digest) (*storage.Manifest, error) {
 	q, key := qGetManifestBody, string(d)
 	if tag != "" {
 		q, key = qGetTaggedBody, tag
+	}
+	var gen uint64
+	ck := bodyKey{repo, tag, string(d)}
+	if s.bodies != nil {
+		var m *storage.Manifest
+		if m, gen = s.bodies.get(ck); m != nil {
+			return m, nil
+		}
 	}
 	m := &storage.Manifest{Repo: repo}
 	var got string
@@ -375,6 +384,9 @@ func (s *Store) GetManifestBody(ctx context.Context, repo, tag string, d digest.
 		m.Payload = []byte{}
 	}
 	m.Digest = digest.Digest(got)
+	if s.bodies != nil {
+		s.bodies.put(ck, gen, m)
+	}
 	return m, nil
 }
 

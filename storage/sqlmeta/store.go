@@ -46,6 +46,10 @@ type Options struct {
 	// connection reads them again. A periodic run that changed them runs
 	// OptimizeReload; empty: none.
 	OptimizeStats, OptimizeReload string
+	// BodyCache, when above 0, keeps up to this many bytes of what pulls
+	// read (bodycache.go). Only for a database no one else writes: the
+	// cache learns of this store's writes alone (SQLite, one process).
+	BodyCache int
 }
 
 // Query is one statement of the store, written once with ? placeholders
@@ -108,6 +112,9 @@ type Store struct {
 	inflight  atomic.Int64
 	drains    drainTurns
 
+	// bodies: what pulls read, when Options.BodyCache (bodycache.go).
+	bodies *bodyCache
+
 	// obs, when set (ObserveOps), times every statement and commit.
 	obs atomic.Pointer[storage.OpObserver]
 
@@ -161,7 +168,7 @@ func New(ctx context.Context, db *sql.DB, d Dialect, opts Options) (*Store, erro
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 64
 	}
-	s := &Store{w: db, r: db, d: d, opts: opts}
+	s := &Store{w: db, r: db, d: d, opts: opts, bodies: newBodyCache(opts.BodyCache)}
 	if opts.Reader != nil {
 		s.r = opts.Reader
 	}
@@ -331,6 +338,7 @@ func (s *Store) observe(op string, start time.Time, err error) {
 func (s *Store) commit(tx *sql.Tx) error {
 	start := time.Now()
 	err := tx.Commit()
+	s.bodies.wrote()
 	s.observe("commit", start, err)
 	return err
 }
@@ -499,6 +507,7 @@ func (s *Store) retried(ctx context.Context, op string, write func() error) erro
 	const attempts = 5
 	for i := 1; ; i++ {
 		err := write()
+		s.bodies.wrote()
 		if err == nil {
 			s.writes.Add(1)
 		}
