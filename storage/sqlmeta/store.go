@@ -168,7 +168,8 @@ func New(ctx context.Context, db *sql.DB, d Dialect, opts Options) (*Store, erro
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 64
 	}
-	s := &Store{w: db, r: db, d: d, opts: opts, bodies: newBodyCache(opts.BodyCache)}
+	s := &Store{w: db, r: db, d: d, opts: opts}
+	s.bodies = newBodyCache(opts.BodyCache, &s.writes)
 	if opts.Reader != nil {
 		s.r = opts.Reader
 	}
