@@ -2,8 +2,9 @@ package reqid
 
 import (
 	"context"
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
+	"math/rand/v2"
 	"net/http"
 )
 
@@ -50,9 +51,12 @@ func Sane(id string) bool {
 	return true
 }
 
-// New returns a fresh random id: 16 hex digits.
+// New returns a fresh random id: 16 hex digits. An id correlates log
+// lines, it guards nothing: math/rand's generator (seeded by the OS,
+// per thread) is enough, where crypto/rand's was a system call per
+// request, 1.4% of a manifest GET's CPU.
 func New() string {
 	var b [8]byte
-	_, _ = rand.Read(b[:])
+	binary.LittleEndian.PutUint64(b[:], rand.Uint64())
 	return hex.EncodeToString(b[:])
 }
