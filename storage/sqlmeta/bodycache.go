@@ -89,7 +89,9 @@ func (c *bodyCache) put(k bodyKey, g uint64, m *storage.Manifest) {
 		return
 	}
 	if c.at != g || c.bytes+n > c.budget {
-		clear(c.m)
+		// A new map, not clear: clear costs the map's largest size, on
+		// each of a busy registry's writes.
+		c.m = make(map[bodyKey]*storage.Manifest)
 		c.at, c.bytes = g, 0
 	}
 	c.m[k] = &cp
