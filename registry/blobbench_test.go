@@ -120,9 +120,12 @@ func queryJoin(loc string) string {
 // request (POST ?digest=), each new, on the disk and SQLite stores, as the
 // bench's 1-client small row does, without the network: the handler is
 // called directly. Besides ns/op it reports the process's CPU per push
-// (getrusage), which the machine's load moves less than the rate.
+// (getrusage), which the machine's load moves less than the rate. Each
+// push appends its audit record in its link's transaction, as a server's
+// do (audit.Recorder.Watch).
 func BenchmarkSmallPush(b *testing.B) {
 	blobs, meta, _ := teststores.Open(b)
+	meta.AuditInline()
 	h := registry.New(blobs, meta)
 	body := make([]byte, 1024)
 	report := teststores.ReportCPU(b)
