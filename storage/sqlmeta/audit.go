@@ -67,6 +67,9 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, recs []*storage.Aud
 // encoding is a sorted map marshalled, and the hash and the row share one.
 // details is nil when it has not.
 func (s *Store) appendAuditDetails(ctx context.Context, tx *sql.Tx, recs []*storage.AuditRecord, details []string) error {
+	if done, err := s.appendAtKnownHead(ctx, tx, recs, details); done || err != nil {
+		return err
+	}
 	var (
 		seq  int64
 		prev string
@@ -86,10 +89,17 @@ func (s *Store) appendAuditAt(ctx context.Context, tx *sql.Tx, recs []*storage.A
 	if err := s.insertAudit(ctx, tx, args, head); err != nil {
 		return err
 	}
+	s.appended(recs, filled, seq, head)
+	return nil
+}
+
+// appended fills recs from filled, their statements done, and remembers
+// the head they leave (seq, head).
+func (s *Store) appended(recs []*storage.AuditRecord, filled []storage.AuditRecord, seq int64, head string) {
 	for i, r := range recs {
 		*r = filled[i]
 	}
-	return nil
+	s.head.set(seq, head)
 }
 
 // chainRecords is copies of recs chained after prev, the last of them
@@ -130,6 +140,16 @@ func chainRecords(recs []*storage.AuditRecord, details []string, seq int64, prev
 // them sets the head too. A round trip fewer per record under the lock was
 // the most of what the lock's holder spent waiting, after the commit.
 func (s *Store) insertAudit(ctx context.Context, tx *sql.Tx, args []any, head string) error {
+	if err := s.insertRecords(ctx, tx, args, head); err != nil || s.auditLast != nil {
+		return err
+	}
+	_, err := s.exec(ctx, tx, qAuditSetHead, head)
+	return err
+}
+
+// insertRecords is insertAudit without setting the head's hash, but where
+// a dialect's last insert sets it (auditLast).
+func (s *Store) insertRecords(ctx context.Context, tx *sql.Tx, args []any, head string) error {
 	for len(args) > 0 {
 		n := min(len(args)/auditFields, auditRows)
 		chunk := args[:n*auditFields]
@@ -142,8 +162,7 @@ func (s *Store) insertAudit(ctx context.Context, tx *sql.Tx, args []any, head st
 			return err
 		}
 	}
-	_, err := s.exec(ctx, tx, qAuditSetHead, head)
-	return err
+	return nil
 }
 
 // auditLastTexts is, for each qAuditInsert, the statement that inserts

@@ -111,6 +111,8 @@ type Store struct {
 	auditHeld atomic.Int64
 	inflight  atomic.Int64
 	drains    drainTurns
+	// head: the chain head this store's last append left (auditcas.go).
+	head knownHead
 
 	// bodies: what pulls read, when Options.BodyCache (bodycache.go).
 	bodies *bodyCache
