@@ -88,8 +88,11 @@ func (s *Store) LinkBlobConfirmed(ctx context.Context, repo string, d digest.Dig
 		return c, s.linkBlob(ctx, repo, d, size, evs, nil)
 	}
 	err = s.linkBlob(ctx, repo, d, size, evs, func(ctx context.Context, tx *sql.Tx) error {
+		c.Begun = within <= 0
+		if near, err := s.tombstoneNear(ctx, tx, d, within); err != nil || !near {
+			return err
+		}
 		if within <= 0 {
-			c.Begun = true
 			return s.row(ctx, tx, qGCDeleting, string(d), int64(storage.TombstoneTTL)).Scan(&c.Deleting)
 		}
 		return s.row(ctx, tx, qGCDeletingWithin, int64(storage.TombstoneTTL), int64(within), string(d)).Scan(&c.Deleting, &c.Begun)
