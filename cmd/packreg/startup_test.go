@@ -76,3 +76,23 @@ func TestStartupCheckFailsOnALastingOutage(t *testing.T) {
 		t.Errorf("Append called %d times, want %d", flaky.calls, checkTries)
 	}
 }
+
+// TestSecondServerOnOneSQLiteDatabaseRefused: a second server on the same
+// SQLite file is refused at start, naming the holder, as it would serve
+// pulls from a cache the first one's writes never reach; once the first
+// closes, the database opens again.
+func TestSecondServerOnOneSQLiteDatabaseRefused(t *testing.T) {
+	st, c := embeddedStores(t)
+	_, err := openStores(t.Context(), c, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "in use by process ") {
+		t.Fatalf("a second server on %s: %v, want refused naming the process", c.Database, err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := openStores(t.Context(), c, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("after the first closed: %v", err)
+	}
+	again.Close()
+}
