@@ -21,6 +21,8 @@ import (
 type stores struct {
 	blobs storage.BlobStore
 	meta  storage.Store
+	// release gives up the claim on a SQLite database (sqlite.Claim).
+	release func()
 }
 
 // openStores opens the stores named by c.Storage and c.Database.
@@ -61,6 +63,10 @@ func openStores(ctx context.Context, c Config, log *slog.Logger) (*stores, error
 			st.Close()
 			return nil, fmt.Errorf("database: %w", err)
 		}
+		if st.release, err = sqlite.Claim(du.Path); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("database: %w", err)
+		}
 		m, err := sqlite.Open(ctx, du.Path)
 		if err != nil {
 			st.Close()
@@ -88,6 +94,9 @@ func (s *stores) Close() error {
 	}
 	if c, ok := s.blobs.(io.Closer); ok {
 		errs = append(errs, c.Close())
+	}
+	if s.release != nil {
+		s.release() // after the database is closed
 	}
 	return errors.Join(errs...)
 }
