@@ -201,8 +201,13 @@ func (s *Service) drainHeld(ctx, wctx context.Context) {
 			return
 		}
 		done := make([]int64, 0, len(evs))
-		for _, se := range evs {
-			err := s.handle(wctx, se)
+		quiet := newQuietSubjects(evs)
+		for i, se := range evs {
+			var err error
+			if !quiet.skip(wctx, s.st, i) {
+				err = s.handle(wctx, se)
+				quiet.ran(i)
+			}
 			if err != nil && (wctx.Err() != nil || errors.Is(err, storage.ErrUnavailable)) {
 				break // left queued: retried on the next pass
 			}
