@@ -123,26 +123,41 @@ var claimCases = []testCase{
 		}
 	}},
 	{"FirstPushTimeSurvivesDelete", func(t *testing.T, s storage.Store) {
-		m := manifest("r", "signed later")
-		m.Created = time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
-		put(t, s, m, "1.0.0")
-		ok(t, s.DeleteManifest(ctx(t), "r", m.Digest, storage.DeleteOptions{}), "DeleteManifest")
-		again := *m
-		again.Created = m.Created.Add(24 * time.Hour)
-		put(t, s, &again, "1.0.0")
-		got, err := s.GetManifest(ctx(t), "r", m.Digest)
-		ok(t, err, "GetManifest")
-		if !got.Created.Equal(m.Created) {
-			t.Fatalf("created after delete and re-push = %v, want the first push %v", got.Created, m.Created)
+		// Both ways a manifest's row goes: a delete, and the collector's
+		// sweep of a manifest no tag holds.
+		for _, c := range []struct {
+			repo string
+			tags []string
+			gone func(d digest.Digest)
+		}{
+			{"r", []string{"1.0.0"}, func(d digest.Digest) {
+				ok(t, s.DeleteManifest(ctx(t), "r", d, storage.DeleteOptions{}), "DeleteManifest")
+			}},
+			{"swept", nil, func(d digest.Digest) { sweepM(t, s, "swept", d, afterNow(), true, "untagged") }},
+		} {
+			m := manifest(c.repo, "signed later")
+			m.Created = time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
+			put(t, s, m, c.tags...)
+			c.gone(m.Digest)
+			again := *m
+			again.Created = m.Created.Add(24 * time.Hour)
+			put(t, s, &again, c.tags...)
+			got, err := s.GetManifest(ctx(t), c.repo, m.Digest)
+			ok(t, err, "GetManifest")
+			if !got.Created.Equal(m.Created) {
+				t.Fatalf("%s: created after delete and re-push = %v, want the first push %v", c.repo, got.Created, m.Created)
+			}
 		}
 		// Per repository: the same digest elsewhere has its own first push.
-		other := again
+		m := manifest("r", "signed later")
+		other := *m
 		other.Repo = "elsewhere"
+		other.Created = time.Date(2024, 1, 3, 3, 4, 5, 0, time.UTC)
 		put(t, s, &other)
-		got, err = s.GetManifest(ctx(t), "elsewhere", m.Digest)
+		got, err := s.GetManifest(ctx(t), "elsewhere", m.Digest)
 		ok(t, err, "GetManifest elsewhere")
-		if !got.Created.Equal(again.Created) {
-			t.Fatalf("created in another repository = %v, want %v", got.Created, again.Created)
+		if !got.Created.Equal(other.Created) {
+			t.Fatalf("created in another repository = %v, want %v", got.Created, other.Created)
 		}
 	}},
 }

@@ -110,7 +110,7 @@ func (s *Store) SweepManifest(ctx context.Context, repo string, d digest.Digest,
 				return err
 			}
 		}
-		if _, err := s.exec(ctx, tx, qDeleteManifest, id, string(d)); err != nil {
+		if err := s.deleteManifestRow(ctx, tx, id, d); err != nil {
 			return err
 		}
 		deleted = true

@@ -26,9 +26,10 @@ import (
 //	       none. They are the blobs of the sizes the put's
 //	       PresentBlobSizes gives, else what a read just before found
 //	       (and the put's CheckPresent accepted)
-//	first, man, tg, q
-//	       the first push, the manifest, its tags, the events' queue rows:
-//	       each written only with ok's row
+//	man, tg, q
+//	       the manifest (its created time the first push's:
+//	       firstPushCreated), its tags, the events' queue rows: each
+//	       written only with ok's row
 //
 // It answers ok's rows: none means a reference is not as expected (or
 // went between the read and the statement), and the statement wrote
@@ -66,8 +67,7 @@ func (c *oneTexts) get(s *Store, k oneShape) string {
 // putOneText is the statement of a put of shape k. Its arguments, in
 // order: repo_id and the locked blobs' digests (each with its size when
 // k.sized), repo_id and the locked manifests' digests (each when there
-// are any), the first push's repo,
-// digest and time, the manifest's columns but created, then repo_id, name,
+// are any), the manifest's (manifestArgs), then repo_id, name,
 // digest and time of each tag, the events (eventValuesText) and the
 // consumer to leave out.
 func putOneText(k oneShape) string {
@@ -94,9 +94,8 @@ func putOneText(k oneShape) string {
 	if len(conds) > 0 {
 		b.WriteString(" WHERE " + strings.Join(conds, " AND "))
 	}
-	b.WriteString("),\nfirst AS (" + firstPushInsert + "SELECT ?, ?, ? FROM ok " + firstPushConflict + "),\n")
-	b.WriteString("man AS (INSERT INTO manifests " + manifestColumns +
-		" SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT at FROM first), ? FROM ok " + manifestConflict + " RETURNING 1),\n")
+	b.WriteString("),\nman AS (INSERT INTO manifests " + manifestColumns +
+		" SELECT " + manifestValues + " FROM ok " + manifestConflict + " RETURNING 1),\n")
 	if k.tags > 0 {
 		b.WriteString("tg AS (" + tagsInsert + "SELECT t.* FROM ok, (VALUES ")
 		for i := range k.tags {
@@ -143,8 +142,7 @@ func (s *Store) putManifestOne(ctx context.Context, m *storage.Manifest, tags []
 		return false, nil
 	}
 	k.tags, k.events = len(tags), len(o.Events)
-	args = append(args, m.Repo, string(m.Digest), created, id, string(m.Digest), m.MediaType, m.ArtifactType,
-		m.Size, payload, string(m.Subject), ann, refs, m.IndexDepth, now)
+	args = append(args, manifestArgs(id, m, payload, ann, refs, created, now)...)
 	for _, t := range tags {
 		args = append(args, id, t, string(m.Digest), now)
 	}

@@ -123,22 +123,28 @@ func (s *Store) PutManifest(ctx context.Context, m *storage.Manifest, tags []str
 	return s.repos.remember(err, m.Repo, id)
 }
 
-// putManifestRow records m's first push in repository id (created, unless
-// one is recorded) and writes its row with that created time: in one
-// statement where the dialect allows (firstPushManifestText).
+// putManifestRow writes m's row in repository id, its created time the
+// first push's (firstPushCreated).
 func (s *Store) putManifestRow(ctx context.Context, tx *sql.Tx, id int64, m *storage.Manifest, payload []byte, ann any, refs string, created, now int64) error {
-	cols := []any{id, string(m.Digest), m.MediaType, m.ArtifactType, m.Size, payload,
-		string(m.Subject), ann, refs, m.IndexDepth} // then created, pushed
-	if s.manifestFirst != "" {
-		args := append([]any{m.Repo, string(m.Digest), created}, cols...)
-		_, err := s.execText(ctx, tx, s.manifestFirst, append(args, now)...)
+	_, err := s.exec(ctx, tx, qPutManifest, manifestArgs(id, m, payload, ann, refs, created, now)...)
+	return err
+}
+
+// manifestArgs are the arguments of qPutManifest, and of the manifest's
+// row in a one-statement put, in manifestValues' order.
+func manifestArgs(id int64, m *storage.Manifest, payload []byte, ann any, refs string, created, now int64) []any {
+	return []any{id, string(m.Digest), m.MediaType, m.ArtifactType, m.Size, payload,
+		string(m.Subject), ann, refs, m.IndexDepth,
+		m.Repo, string(m.Digest), id, string(m.Digest), created, now}
+}
+
+// deleteManifestRow deletes the row of d in repository id (locked by the
+// caller), its first push kept for a re-push (firstPushCreated).
+func (s *Store) deleteManifestRow(ctx context.Context, tx *sql.Tx, id int64, d digest.Digest) error {
+	if _, err := s.exec(ctx, tx, qKeepFirstPush, id, string(d)); err != nil {
 		return err
 	}
-	var first int64
-	if err := s.row(ctx, tx, qRecordFirstPush, m.Repo, string(m.Digest), created).Scan(&first); err != nil {
-		return err
-	}
-	_, err := s.exec(ctx, tx, qPutManifest, append(cols, first, now)...)
+	_, err := s.exec(ctx, tx, qDeleteManifest, id, string(d))
 	return err
 }
 
@@ -447,7 +453,7 @@ func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest
 		if _, err := s.exec(ctx, tx, qDeleteTagsOf, id, string(d)); err != nil {
 			return err
 		}
-		if _, err := s.exec(ctx, tx, qDeleteManifest, id, string(d)); err != nil {
+		if err := s.deleteManifestRow(ctx, tx, id, d); err != nil {
 			return err
 		}
 		return s.recordWith(ctx, tx, o.Events, o.Index, &evs, queued)
@@ -612,32 +618,29 @@ func decodeAnnotations(s sql.NullString) (map[string]string, error) {
 
 const (
 	manifestColumns = `(repo_id, digest, media_type, artifact_type, size, payload, subject, annotations, refs, index_depth, created, pushed)`
+	// When each digest was first pushed to each repository outlives its
+	// row: a re-push takes its created time from the first push, so a
+	// signing window does not open again. A row deleted leaves its time
+	// in manifest_first_push (qKeepFirstPush); a put writes there nothing,
+	// where recording every push's was a row and an index entry more per
+	// PUT. A row this statement's snapshot still sees is one a delete
+	// under way is removing (the insert waits for it, then inserts): its
+	// created time is the first push's, and the delete's record is not
+	// visible yet.
+	firstPushCreated = `COALESCE((SELECT at FROM manifest_first_push WHERE repo = ? AND digest = ?),
+			(SELECT created FROM manifests WHERE repo_id = ? AND digest = ?), ?)`
+	// manifestValues are the values of manifestColumns: qPutManifest's
+	// arguments (manifestArgs).
+	manifestValues = `?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ` + firstPushCreated + `, ?`
 	// A manifest pushed again keeps its row and its created time.
-	manifestConflict    = `ON CONFLICT (repo_id, digest) DO UPDATE SET pushed = excluded.pushed`
-	firstPushInsert     = `INSERT INTO manifest_first_push (repo, digest, at) `
-	firstPushConflict   = `ON CONFLICT (repo, digest) DO UPDATE SET at = manifest_first_push.at RETURNING at`
-	recordFirstPushText = firstPushInsert + `VALUES (?, ?, ?)
-			` + firstPushConflict
-	tagsInsert = `INSERT INTO tags (repo_id, name, digest, updated) `
-	tagUpsert  = `ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, updated = excluded.updated`
+	manifestConflict = `ON CONFLICT (repo_id, digest) DO UPDATE SET pushed = excluded.pushed`
+	tagsInsert       = `INSERT INTO tags (repo_id, name, digest, updated) `
+	tagUpsert        = `ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, updated = excluded.updated`
 )
-
-// firstPushManifestText is, for a dialect with Dialect.WritableCTE, the
-// first push's record (qRecordFirstPush) and the manifest's row
-// (qPutManifest, its created time the first push's) in one statement:
-// a round trip fewer in every manifest PUT. "" for the other dialects.
-func (s *Store) firstPushManifestText() string {
-	if !s.d.WritableCTE {
-		return ""
-	}
-	return s.sql(`WITH first AS (` + recordFirstPushText + `)
-		INSERT INTO manifests ` + manifestColumns + `
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT at FROM first), ?) ` + manifestConflict)
-}
 
 var (
 	qPutManifest = query(`INSERT INTO manifests ` + manifestColumns + `
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ` + manifestConflict)
+			VALUES (` + manifestValues + `) ` + manifestConflict)
 	// The put's Present digests, locked against a collector's sweep, with
 	// what its CheckPresent compares (size, a manifest's depth). In digest
 	// order, which is the order their rows are locked in.
@@ -645,11 +648,7 @@ var (
 	// them first without.
 	qPresentBlobs     = presentQueries(`SELECT digest, size, 0 FROM blobs`)
 	qPresentManifests = presentQueries(`SELECT digest, size, index_depth FROM manifests`)
-	// Records the first push and answers its time in one round trip: the
-	// no-op update on a conflict is what makes RETURNING answer the row
-	// already there (DO NOTHING returns none).
-	qRecordFirstPush = query(recordFirstPushText)
-	qBindClaim       = query(`INSERT INTO tag_claims (repo, tag, digest, claimed) VALUES (?, ?, ?, ?)
+	qBindClaim        = query(`INSERT INTO tag_claims (repo, tag, digest, claimed) VALUES (?, ?, ?, ?)
 			ON CONFLICT (repo, tag) DO NOTHING`)
 	qRebindClaim = query(`INSERT INTO tag_claims (repo, tag, digest, claimed) VALUES (?, ?, ?, ?)
 			ON CONFLICT (repo, tag) DO UPDATE SET digest = excluded.digest, claimed = excluded.claimed`)
@@ -677,7 +676,13 @@ var (
 		WHERE r.name = ? AND t.name = ?`)
 	qDeleteTagsOf   = query(`DELETE FROM tags WHERE repo_id = ? AND digest = ?`)
 	qDeleteManifest = query(`DELETE FROM manifests WHERE repo_id = ? AND digest = ?`)
-	qResolveTag     = query(`SELECT t.digest FROM tags t JOIN repositories r ON r.id = t.repo_id
+	// The first push of a manifest about to be deleted (firstPushCreated);
+	// an earlier one recorded stays.
+	qKeepFirstPush = query(`INSERT INTO manifest_first_push (repo, digest, at)
+		SELECT r.name, m.digest, m.created FROM manifests m JOIN repositories r ON r.id = m.repo_id
+		WHERE m.repo_id = ? AND m.digest = ?
+		ON CONFLICT (repo, digest) DO NOTHING`)
+	qResolveTag = query(`SELECT t.digest FROM tags t JOIN repositories r ON r.id = t.repo_id
 		WHERE r.name = ? AND t.name = ?`)
 	qListTags = query(`SELECT name FROM tags
 		WHERE repo_id = (SELECT id FROM repositories WHERE name = ?) AND name > ?

@@ -140,12 +140,9 @@ type Store struct {
 	// repos: the ids of repositories seen committed (ensureRepo).
 	repos repoIDs
 
-	// manifestFirst and tagQueue: a manifest's row with its first push,
-	// and a tag's upsert with its events' queue rows, in one statement
-	// each (firstPushManifestText, leadTexts), on a dialect with
-	// WritableCTE.
-	manifestFirst string
-	tagQueue      []string
+	// tagQueue: a tag's upsert with its events' queue rows, in one
+	// statement (leadTexts), on a dialect with WritableCTE.
+	tagQueue []string
 	// one: the statements of PutManifest in one (manifestone.go).
 	one oneTexts
 	// takeBump: a drain's events taken and the head bumped in one
@@ -190,7 +187,6 @@ func New(ctx context.Context, db *sql.DB, d Dialect, opts Options) (*Store, erro
 	}
 	s.auditLast = s.auditLastTexts()
 	s.linkQueue = s.leadTexts(qLinkBlob)
-	s.manifestFirst = s.firstPushManifestText()
 	s.tagQueue = s.leadTexts(qUpsertTag)
 	s.takeBump = s.takeBumpText()
 	if opts.Prepare {
