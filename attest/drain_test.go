@@ -267,3 +267,41 @@ func TestDrainOfPushesReadsRecordsOnce(t *testing.T) {
 		t.Fatalf("a drain of 5 pushes read the records %d times, want 1", n)
 	}
 }
+
+// pendingReads counts the worker's reads of its queue.
+type pendingReads struct {
+	Store
+	n atomic.Int32
+}
+
+func (c *pendingReads) PendingEvents(ctx context.Context, consumer string, limit int) ([]storage.Event, error) {
+	c.n.Add(1)
+	return c.Store.PendingEvents(ctx, consumer, limit)
+}
+
+// A drain under a lease still fresh reads its queue once: no peek first,
+// which only spares taking a lease that is not held.
+func TestDrainUnderFreshLeaseDoesNotPeek(t *testing.T) {
+	_, meta, _ := teststores.Open(t)
+	st := &pendingReads{Store: meta}
+	s := New(st)
+	if err := s.Subscribe(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	lease := storage.NewKeptLease(st, indexLease, "h", leaseTTL)
+	d := digest.FromBytes(digest.SHA256, []byte("x"))
+	for i := range 2 {
+		ev := storage.Event{Action: "manifest.delete", Target: "acme/rules", Digest: d}
+		if err := meta.LinkBlob(t.Context(), "acme/rules", d, 1, ev); err != nil {
+			t.Fatal(err)
+		}
+		st.n.Store(0)
+		s.drain(t.Context(), lease)
+		if n, err := meta.CountPendingEvents(t.Context(), Consumer); err != nil || n != 0 {
+			t.Fatalf("drain %d: %d events left (%v)", i, n, err)
+		}
+		if want := int32(2 - i); st.n.Load() != want {
+			t.Fatalf("drain %d read the queue %d times, want %d", i, st.n.Load(), want)
+		}
+	}
+}

@@ -178,9 +178,14 @@ func (s *Service) keylessRecheck(ctx context.Context) {
 // event about the same manifest (or packreg verify) redoes it.
 func (s *Service) drain(ctx context.Context, lease *storage.KeptLease) {
 	// Most wake-ups find nothing (another write's events, skipped here, or
-	// already drained): a read says so without touching the lease.
-	if evs, err := s.st.PendingEvents(ctx, Consumer, 1); err == nil && len(evs) == 0 {
-		return
+	// already drained): a read says so without touching the lease. A
+	// lease still fresh costs nothing to run under, and the drain's own
+	// read says the same: under steady pushes that peek was a statement
+	// per drain for nothing.
+	if !lease.Fresh() {
+		if evs, err := s.st.PendingEvents(ctx, Consumer, 1); err == nil && len(evs) == 0 {
+			return
+		}
 	}
 	if _, err := lease.Run(ctx, func(wctx context.Context) error {
 		s.drainHeld(ctx, wctx)

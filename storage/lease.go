@@ -58,6 +58,10 @@ func NewKeptLease(l Leases, name, holder string, ttl time.Duration) *KeptLease {
 	return &KeptLease{l: l, name: name, holder: holder, ttl: ttl, now: time.Now}
 }
 
+// Fresh reports whether the lease is held and Run would write nothing
+// before fn: its last take is recent enough to skip a renewal.
+func (k *KeptLease) Fresh() bool { return k.fresh() }
+
 // fresh reports whether the last take is recent enough to skip a renewal.
 func (k *KeptLease) fresh() bool {
 	k.mu.Lock()
