@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 )
@@ -22,6 +23,15 @@ func edgeApp(t *testing.T, change func(*Config)) http.Handler {
 
 // testApp is edgeApp's whole app.
 func testApp(t *testing.T, change func(*Config)) *app {
+	t.Helper()
+	a, _ := restartableApp(t, change)
+	return a
+}
+
+// restartableApp is testApp with the close of its stores, for a test that
+// starts another app on the same data: a SQLite database serves one
+// process at a time (sqlite.Claim).
+func restartableApp(t *testing.T, change func(*Config)) (*app, func()) {
 	t.Helper()
 	c := DefaultConfig()
 	c.Data = t.TempDir()
@@ -40,7 +50,8 @@ func testApp(t *testing.T, change func(*Config)) *app {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	closeStores := sync.OnceFunc(func() { st.Close() })
+	t.Cleanup(closeStores)
 	ob, err := newObserver(c, log)
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +62,7 @@ func testApp(t *testing.T, change func(*Config)) *app {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return a
+	return a, closeStores
 }
 
 // publishForm is a publish request body with one file, and its type.
