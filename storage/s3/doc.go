@@ -50,7 +50,13 @@
 // (from the running hash, or by reading the data back when the digest uses
 // another algorithm), completes the multipart upload into uploads/<id>/data
 // and copies it to blobs/ server side. A small upload is verified in memory
-// and written with one PutObject. A Commit replayed after its session's
+// and written with one PutObject, conditional as Put's (no HeadObject
+// first), from the tail this Store staged if it did (tails.go: no
+// GetObject back); its cleanup lists and deletes the upload's objects
+// but looks for no multipart upload, which only an unrecorded Append
+// could have left (PurgeUploads' then). A 1 KiB push through a session
+// is 4 S3 calls on one replica (it was 7, and the registry's HeadObject
+// after the link an 8th). A Commit replayed after its session's
 // data was consumed (the registry died before dropping the session) finds
 // the blob published and succeeds (storage.ProveCommitted). A Commit of a
 // blob already there drops its data, unless the blob's stored bytes are

@@ -77,7 +77,7 @@ func (s *Store) PurgeUploads(ctx context.Context, cutoff time.Time) (int, error)
 		if !t.Before(cutoff) {
 			continue
 		}
-		if err := s.purgeDir(ctx, root+id+"/"); err != nil {
+		if err := s.purgeDir(ctx, root+id+"/", true); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -86,17 +86,21 @@ func (s *Store) PurgeUploads(ctx context.Context, cutoff time.Time) (int, error)
 	return n, errors.Join(errs...)
 }
 
-// purgeDir aborts every multipart upload and deletes every object under dir.
-func (s *Store) purgeDir(ctx context.Context, dir string) error {
+// purgeDir deletes every object under dir and, with multipart, aborts
+// every multipart upload there. The tails cached of it go first.
+func (s *Store) purgeDir(ctx context.Context, dir string, multipart bool) error {
+	s.tails.drop(dir)
 	var errs []error
-	err := s.listUploads(ctx, dir, func(m types.MultipartUpload) {
-		_, err := s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &s.cfg.Bucket, Key: m.Key, UploadId: m.UploadId})
-		if err != nil && !isNotFound(err) {
-			errs = append(errs, s.wrap("abort multipart upload", aws.ToString(m.Key), err))
+	if multipart {
+		err := s.listUploads(ctx, dir, func(m types.MultipartUpload) {
+			_, err := s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &s.cfg.Bucket, Key: m.Key, UploadId: m.UploadId})
+			if err != nil && !isNotFound(err) {
+				errs = append(errs, s.wrap("abort multipart upload", aws.ToString(m.Key), err))
+			}
+		})
+		if err != nil {
+			return err
 		}
-	})
-	if err != nil {
-		return err
 	}
 	var keys []string
 	if err := s.listObjects(ctx, dir, func(o types.Object) error {

@@ -60,19 +60,30 @@ func (s *Store) putSmall(ctx context.Context, d digest.Digest, final string, b [
 	if got := digest.FromBytes(d.Algorithm(), b); got != d {
 		return 0, fmt.Errorf("s3: put %s: %w: data is %s", d, storage.ErrDigestMismatch, got)
 	}
+	if err := s.putVerified(ctx, "put", d, final, b); err != nil {
+		return 0, err
+	}
+	return int64(len(b)), nil
+}
+
+// putVerified writes b, verified as blob d, to its key final with a
+// conditional PutObject: an existing blob is kept as it is, unless
+// storage.StoredBad says its bytes are bad; then a second, unconditional
+// PutObject replaces them. op names the caller in errors.
+func (s *Store) putVerified(ctx context.Context, op string, d digest.Digest, final string, b []byte) error {
 	existed, err := s.putObject(ctx, final, b, true)
 	if existed {
 		bad, berr := storage.StoredBad(ctx, d)
 		if berr != nil {
-			return 0, fmt.Errorf("s3: put %s: %w", d, berr)
+			return fmt.Errorf("s3: %s %s: %w", op, d, berr)
 		}
 		if !bad {
-			return int64(len(b)), nil
+			return nil
 		}
 		_, err = s.putObject(ctx, final, b, false)
 	}
 	if err != nil && !s.landed(context.WithoutCancel(ctx), d, final, int64(len(b))) {
-		return 0, s.wrap("put", final, err)
+		return s.wrap(op, final, err)
 	}
-	return int64(len(b)), nil
+	return nil
 }

@@ -66,7 +66,7 @@ func newTestStore(t testing.TB, edit ...func(*Config)) *Store {
 		t.Fatalf("bucket %s: %v", cfg.Bucket, err)
 	}
 	t.Cleanup(func() {
-		if err := s.purgeDir(context.Background(), cfg.Prefix+"/"); err != nil {
+		if err := s.purgeDir(context.Background(), cfg.Prefix+"/", true); err != nil {
 			t.Errorf("cleanup of %s: %v", cfg.Prefix, err)
 		}
 	})

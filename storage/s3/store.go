@@ -30,8 +30,9 @@ import (
 // Store is a storage.BlobStore (and storage.Redirector,
 // storage.UploadPurger, storage.Pinger and storage.OpsObservable) on one
 // S3 bucket.
-// It keeps no state of its own between calls: several Stores over one
-// bucket, in one process or many, are one store.
+// It keeps no state of its own between calls but a cache of the tail
+// segments it staged (tails.go): several Stores over one bucket, in one
+// process or many, are one store.
 type Store struct {
 	cfg     Config
 	client  *s3.Client
@@ -60,6 +61,8 @@ type Store struct {
 	now       func() time.Time
 	// obs, when set (ObserveOps), times every S3 call.
 	obs atomic.Pointer[storage.OpObserver]
+	// tails keeps the bytes of recently staged tail segments.
+	tails tailCache
 }
 
 // idleParts is how many free part buffers a Store keeps between uploads,

@@ -456,6 +456,7 @@ func (s *Store) stageTail(ctx context.Context, dir string, st *state, buf []byte
 	if err != nil {
 		return s.wrap("stage tail", key, err)
 	}
+	s.tails.put(key, aws.ToString(out.ETag), buf[start:fill])
 	st.Tail = append(st.Tail[:k:k], segment{Name: name, Size: fill - start, ETag: aws.ToString(out.ETag)})
 	return nil
 }
@@ -464,6 +465,11 @@ func (s *Store) stageTail(ctx context.Context, dir string, st *state, buf []byte
 func (s *Store) fetchTail(ctx context.Context, dir string, segs []segment, dst []byte) error {
 	for _, sg := range segs {
 		key := dir + sg.Name
+		if b, ok := s.tails.take(key, sg.ETag); ok && int64(len(b)) == sg.Size {
+			copy(dst, b)
+			dst = dst[sg.Size:]
+			continue
+		}
 		r, err := s.openObject(ctx, key, 0, sg.ETag)
 		if err != nil {
 			return s.wrap("read tail", key, err)
@@ -512,9 +518,12 @@ func (s *Store) Commit(ctx context.Context, u *storage.Upload, d digest.Digest) 
 		if got := digest.FromHash(d.Algorithm(), h); got != d {
 			return s.mismatch(ctx, u, d, got)
 		}
-		// Also the path of a Commit replayed after it published.
-		if done, err := s.existing(ctx, dir, final, d); done || err != nil {
-			return err
+		// Also the path of a Commit replayed after it published. A small
+		// one needs no look: its PutObject is conditional.
+		if st.UploadID != "" {
+			if done, err := s.existing(ctx, dir, final, d); done || err != nil {
+				return err
+			}
 		}
 	}
 	if st.UploadID == "" {
@@ -529,7 +538,7 @@ func (s *Store) Commit(ctx context.Context, u *storage.Upload, d digest.Digest) 
 		if perr := storage.ProveCommitted(ctx, s, u, d); perr != nil {
 			return fmt.Errorf("s3: commit %s: %w", u.ID, perr)
 		}
-		s.cleanup(ctx, dir)
+		s.cleanup(ctx, dir, true)
 		return nil
 	}
 	return err
@@ -549,7 +558,7 @@ func (s *Store) existing(ctx context.Context, dir, final string, d digest.Digest
 	if bad, err := storage.StoredBad(ctx, d); err != nil || bad {
 		return false, err
 	}
-	s.cleanup(ctx, dir)
+	s.cleanup(ctx, dir, true)
 	return true, nil
 }
 
@@ -576,16 +585,13 @@ func (s *Store) commitSmall(ctx context.Context, u *storage.Upload, dir string, 
 	if got := digest.FromBytes(d.Algorithm(), buf); got != d {
 		return s.mismatch(ctx, u, d, got)
 	}
-	if algorithm(u) != d.Algorithm() {
-		if done, err := s.existing(ctx, dir, final, d); done || err != nil {
-			return err
-		}
+	if err := s.putVerified(ctx, "commit: put", d, final, buf); err != nil {
+		return err
 	}
-	_, err = s.putObject(ctx, final, buf, false)
-	if err != nil && !s.landed(ctx, d, final, int64(len(buf))) {
-		return s.wrap("commit: put", final, err)
-	}
-	s.cleanup(ctx, dir)
+	// No multipart upload to look for: this state started none, and one
+	// an unrecorded Append started is PurgeUploads' (a ListMultipartUploads
+	// on every small push for a rare leftover the janitor sweeps anyway).
+	s.cleanup(ctx, dir, false)
 	return nil
 }
 
@@ -656,7 +662,7 @@ func (s *Store) commitParts(ctx context.Context, u *storage.Upload, dir string, 
 	if err := s.copyObject(ctx, d, tmp, final, u.Offset); err != nil {
 		return err
 	}
-	s.cleanup(ctx, dir)
+	s.cleanup(ctx, dir, true)
 	return nil
 }
 
@@ -744,11 +750,12 @@ func (s *Store) copyParts(ctx context.Context, src, dst string, size int64) erro
 // segments and multipart uploads of superseded or replayed Appends, which
 // Append cannot delete because an older Upload may still refer to them.
 // A failure is not the caller's problem, the blob is there; PurgeUploads
-// sweeps what is left.
-func (s *Store) cleanup(ctx context.Context, dir string) {
+// sweeps what is left. multipart says whether to look for multipart
+// uploads too.
+func (s *Store) cleanup(ctx context.Context, dir string, multipart bool) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	s.purgeDir(ctx, dir)
+	s.purgeDir(ctx, dir, multipart)
 }
 
 // cleanupTimeout bounds cleanups that outlive the caller's context.
@@ -764,5 +771,5 @@ func (s *Store) Abort(ctx context.Context, u *storage.Upload) error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	return s.purgeDir(ctx, dir)
+	return s.purgeDir(ctx, dir, true)
 }

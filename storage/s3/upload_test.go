@@ -395,8 +395,9 @@ func TestPartBuffersReused(t *testing.T) {
 	}
 	runtime.ReadMemStats(&after)
 	// 12 Appends and 6 full parts; without reuse that is 12 part buffers.
-	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4*5*mib {
-		t.Errorf("3 uploads of 11 MiB allocated %d MiB, want at most 4 parts", alloc/mib)
+	// Each upload's last 1 MiB tail is also copied into the tail cache.
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4*5*mib+3*maxCachedTail {
+		t.Errorf("3 uploads of 11 MiB allocated %d MiB, want at most 4 parts and 3 cached tails", alloc/mib)
 	}
 	if n := len(s.parts); n < 1 || n > idleParts {
 		t.Errorf("%d idle part buffers, want 1..%d", n, idleParts)
@@ -638,4 +639,53 @@ func TestPartUploadOverlapsReceive(t *testing.T) {
 		t.Fatal("the body was not read past part 1 while part 1 was being uploaded")
 	}
 	commit(t, direct, u, data)
+}
+
+// TestSmallSessionCalls: a small blob pushed through a session (one
+// Append, as a PUT with the bytes or a PATCH brings them, then Commit on
+// the same replica) costs 4 S3 calls: the Append's PutObject of the
+// tail, the Commit's conditional PutObject of the blob from the tail it
+// remembers, and the listing and delete of the upload's objects. It cost
+// 7 (a HeadObject of the blob before, a GetObject of the tail and a
+// ListMultipartUploads more), 5 for a blob already there, which now
+// costs 4 too (its PutObject refused) and keeps its bytes. On another
+// replica the Commit reads the tail back (a GetObject more).
+func TestSmallSessionCalls(t *testing.T) {
+	s := newTestStore(t)
+	c := countOps(s)
+	ctx := context.Background()
+	other := twin(t, s)
+	co := countOps(other)
+	want := map[string]int{"PutObject": 2, "ListObjectsV2": 1, "DeleteObjects": 1}
+	for _, n := range []int{1024, mib} {
+		data := randomBytes(uint64(40+n), n)
+		for _, again := range []bool{false, true} {
+			u := newUpload()
+			if err := s.Append(ctx, u, bytes.NewReader(data)); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Commit(ctx, u, digest.FromBytes(digest.SHA256, data)); err != nil {
+				t.Fatal(err)
+			}
+			if got := c.take(); !maps.Equal(got, want) {
+				t.Errorf("%d bytes (again: %v): S3 calls %v, want %v", n, again, got, want)
+			}
+			if left := uploadLeftovers(t, s, u); len(left) > 0 {
+				t.Errorf("%d bytes (again: %v): commit left %v", n, again, left)
+			}
+			checkBlob(t, s, data)
+			c.take()
+		}
+		u := newUpload()
+		if err := s.Append(ctx, u, bytes.NewReader(data)); err != nil {
+			t.Fatal(err)
+		}
+		c.take()
+		if err := other.Commit(ctx, u, digest.FromBytes(digest.SHA256, data)); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := co.take(), map[string]int{"GetObject": 1, "PutObject": 1, "ListObjectsV2": 1, "DeleteObjects": 1}; !maps.Equal(got, want) {
+			t.Errorf("%d bytes committed on another replica: S3 calls %v, want %v", n, got, want)
+		}
+	}
 }
