@@ -189,7 +189,13 @@ func (r *Registry) cancelSession(ctx context.Context, repo, id string) error {
 // leaves the session at its full offset with its data consumed; the
 // BlobStore recognises that replay (storage.ProveCommitted), so the next
 // closing PUT finishes the session instead of failing.
+//
+// The blob key is written (or found) by Commit, so the link confirms it
+// as of then, as a single-request push does (confirmLinked): on a store
+// that keeps ended tombstones, with no look at the bytes (a HeadObject
+// on S3) when no delete could have reached them.
 func (r *Registry) commitBlob(ctx context.Context, u *storage.Upload, d digest.Digest, stored bool) error {
+	written := r.now()
 	if err := r.blobs.Commit(ctx, u, d); err != nil {
 		switch {
 		case errors.Is(err, storage.ErrDigestMismatch):
@@ -210,13 +216,13 @@ func (r *Registry) commitBlob(ctx context.Context, u *storage.Upload, d digest.D
 		return err
 	}
 	if !stored {
-		return r.linkWritten(ctx, u.Repo, d, u.Offset, time.Time{})
+		return r.linkWritten(ctx, u.Repo, d, u.Offset, written)
 	}
 	ev := event(ctx, Event{Action: ActionBlobPush, Repo: u.Repo, Digest: d, Size: u.Offset})
 	if err := r.meta.FinishUpload(ctx, u.ID, u.Repo, d, u.Offset, ev.Record()); err != nil {
 		return err
 	}
-	return r.confirmPushed(ctx, ev, time.Time{})
+	return r.confirmPushed(ctx, ev, written)
 }
 
 // linkWritten links blob d, just published, into repo. A store whose
