@@ -68,7 +68,8 @@ type ManifestCandidate struct {
 	// parsed digest and a size); nil for an index.
 	Manifest *oci.Manifest
 	// Config is the config blob's bytes when its media type is one asked
-	// for with WithInlineConfig and it is at most MaxInlineConfig bytes.
+	// for with WithInlineConfig and it is at most MaxInlineConfig bytes;
+	// for IndexPush only (read before the put checks the references).
 	Config []byte
 }
 

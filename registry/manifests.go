@@ -187,7 +187,7 @@ func (refs *references) check(found []storage.PresentRef) error {
 }
 
 // checkBlobsNow is check before the put, for a push whose config the
-// registry reads first (inlineConfigOf): one read of the blob sizes.
+// registry could not read (inlineConfigOf): one read of the blob sizes.
 func (r *Registry) checkBlobsNow(ctx context.Context, refs *references) error {
 	sizes, err := r.meta.BlobSizes(ctx, refs.repo, refs.digests)
 	if err != nil {
@@ -289,12 +289,16 @@ func (r *Registry) storeManifest(ctx context.Context, repo string, ref reference
 	if oci.IsImageManifest(m.MediaType) {
 		cand.Manifest = doc.ImageManifest(m.MediaType)
 		if r.inlines(cand.Manifest.Config) {
-			// The config is read from the blob store next: make sure first
-			// it is this repository's, with this size.
-			if err := r.checkBlobsNow(ctx, refs); err != nil {
-				return nil, err
-			}
+			// Read before the references are checked: the put checks them
+			// in its transaction, as for any manifest, and stores nothing
+			// (the index's description of this config included) unless
+			// the config is this repository's, with this size; only the
+			// Indexers see the bytes (admit). A read that fails answers
+			// what that check would have answered first.
 			if cand.Config, err = r.inlineConfigOf(ctx, cand.Manifest.Config); err != nil {
+				if cerr := r.checkBlobsNow(ctx, refs); cerr != nil {
+					return nil, cerr
+				}
 				return nil, err
 			}
 		}
@@ -346,16 +350,22 @@ func (r *Registry) storeManifest(ctx context.Context, repo string, ref reference
 
 // admit asks every Admitter, then the claims of the TagClaimers and the
 // index changes of the Indexers: what the store writes with the manifest.
+//
+// Only the Indexers see the config's bytes (ManifestCandidate.Config):
+// they are read before the put checks the config is this repository's,
+// so no answer may depend on them, only what the put then stores.
 func (r *Registry) admit(ctx context.Context, cand ManifestCandidate) (storage.PutManifestOptions, error) {
 	var o storage.PutManifestOptions
+	bare := cand
+	bare.Config = nil
 	for _, a := range r.admitters {
-		if err := a.AdmitManifest(ctx, cand); err != nil {
+		if err := a.AdmitManifest(ctx, bare); err != nil {
 			return o, err
 		}
 	}
 	for _, a := range r.admitters {
 		if c, ok := a.(TagClaimer); ok {
-			cs, err := c.ClaimTags(ctx, cand)
+			cs, err := c.ClaimTags(ctx, bare)
 			if err != nil {
 				return o, err
 			}
@@ -396,8 +406,8 @@ func (r *Registry) inlines(config oci.Descriptor) bool {
 	return slices.Contains(r.inlineConfig, config.MediaType) && config.Size <= MaxInlineConfig
 }
 
-// inlineConfigOf reads config, which inlines; checkBlobsNow has checked it
-// is in the repository with this size.
+// inlineConfigOf reads config, which inlines, from the blob store: whether
+// it is in the repository with this size, the put checks.
 func (r *Registry) inlineConfigOf(ctx context.Context, config oci.Descriptor) ([]byte, error) {
 	rc, err := r.blobs.Open(ctx, digest.Digest(config.Digest), 0)
 	if err != nil {
