@@ -114,6 +114,17 @@ type TrustedRoot struct {
 	Created time.Time
 }
 
+// TrustLister is an optional Attest ability: the key ring (ListKeys) and
+// the name and digest of every trusted root (ListTrustedRoots without
+// the documents), in one read. attest judges every report, listing page
+// and gated pull by them; two reads each before.
+type TrustLister interface {
+	ListTrust(ctx context.Context) ([]*Key, []RootRef, error)
+}
+
+// RootRef names a trusted root and the digest of its document, by name.
+type RootRef struct{ Name, Digest string }
+
 // AttestSubject names a manifest of a repository that records are about.
 type AttestSubject struct {
 	Repo    string

@@ -54,6 +54,36 @@ var attestCases = []testCase{
 			t.Fatalf("after delete: %+v", roots)
 		}
 	}},
+	{"AttestListTrust", func(t *testing.T, s storage.Store) {
+		tl, isLister := s.(storage.TrustLister)
+		if !isLister {
+			t.Skip("not a storage.TrustLister")
+		}
+		keys, roots, err := tl.ListTrust(ctx(t))
+		ok(t, err, "ListTrust of none")
+		if len(keys) != 0 || len(roots) != 0 {
+			t.Fatalf("ListTrust of an empty store = %+v, %+v", keys, roots)
+		}
+		a, b := testKey("k-a", "first"), testKey("k-b", "second")
+		b.Created = a.Created.Add(-time.Hour) // listed first, as ListKeys does
+		b.Usage = []string{storage.KeyUsageSignatures, "other"}
+		ok(t, s.CreateKey(ctx(t), a), "CreateKey")
+		ok(t, s.CreateKey(ctx(t), b), "CreateKey")
+		for _, r := range []*storage.TrustedRoot{{Name: "zeta", JSON: []byte("{}"), Digest: "dz"}, {Name: "alpha", JSON: []byte("{}"), Digest: "da"}} {
+			r.Created = time.Now().UTC()
+			ok(t, s.CreateTrustedRoot(ctx(t), r), "CreateTrustedRoot")
+		}
+		keys, roots, err = tl.ListTrust(ctx(t))
+		ok(t, err, "ListTrust")
+		want, err := s.ListKeys(ctx(t))
+		ok(t, err, "ListKeys")
+		if !reflect.DeepEqual(keys, want) {
+			t.Fatalf("ListTrust keys = %+v, ListKeys %+v", keys, want)
+		}
+		if wantRoots := []storage.RootRef{{Name: "alpha", Digest: "da"}, {Name: "zeta", Digest: "dz"}}; !reflect.DeepEqual(roots, wantRoots) {
+			t.Fatalf("ListTrust roots = %+v, want %+v", roots, wantRoots)
+		}
+	}},
 	{"AttestRecordKeylessRoundTrip", func(t *testing.T, s storage.Store) {
 		subj, ref := dg("subject"), dg("referrer")
 		at := time.Now().UTC().Truncate(time.Millisecond)

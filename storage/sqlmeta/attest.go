@@ -66,6 +66,43 @@ func (s *Store) ListKeys(ctx context.Context) ([]*storage.Key, error) {
 	return out, s.fail("list keys", rows.Err())
 }
 
+var _ storage.TrustLister = (*Store)(nil)
+
+// ListTrust is storage.TrustLister: keys and roots in one statement, a
+// root's row carrying its name and digest where a key's has id and name.
+func (s *Store) ListTrust(ctx context.Context) ([]*storage.Key, []storage.RootRef, error) {
+	rows, err := s.rows(ctx, s.r, qListTrust)
+	if err != nil {
+		return nil, nil, s.fail("list trust", err)
+	}
+	defer rows.Close()
+	var (
+		keys  []*storage.Key
+		roots []storage.RootRef
+	)
+	for rows.Next() {
+		var isRoot int
+		k, err := scanKey(prefixed{rows, &isRoot})
+		if err != nil {
+			return nil, nil, s.fail("list trust", err)
+		}
+		if isRoot == 1 {
+			roots = append(roots, storage.RootRef{Name: k.ID, Digest: k.Name})
+		} else {
+			keys = append(keys, k)
+		}
+	}
+	return keys, roots, s.fail("list trust", rows.Err())
+}
+
+// prefixed scans one column into first, then the rest as the scanner's.
+type prefixed struct {
+	scanner
+	first any
+}
+
+func (p prefixed) Scan(dest ...any) error { return p.scanner.Scan(append([]any{p.first}, dest...)...) }
+
 func (s *Store) UpdateKey(ctx context.Context, k *storage.Key, evs ...storage.Event) error {
 	return s.writeRow(ctx, "update key", fmt.Errorf("key %s: %w", k.ID, storage.ErrNotFound), evs,
 		qUpdateKey, k.State, nanos(k.NotBefore), nanos(k.NotAfter), nanos(k.Updated), k.ID)
@@ -345,8 +382,12 @@ const maxSigHashMatches = 16
 var (
 	qCreateKey = query(`INSERT INTO attest_keys (` + keyCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT DO NOTHING`)
-	qGetKey    = query(`SELECT ` + keyCols + ` FROM attest_keys WHERE id = ?`)
-	qListKeys  = query(`SELECT ` + keyCols + ` FROM attest_keys ORDER BY created, id`)
+	qGetKey   = query(`SELECT ` + keyCols + ` FROM attest_keys WHERE id = ?`)
+	qListKeys = query(`SELECT ` + keyCols + ` FROM attest_keys ORDER BY created, id`)
+	// Keys as qListKeys, then roots by name (as id, their digest as name).
+	qListTrust = query(`SELECT 0, ` + keyCols + ` FROM attest_keys
+		UNION ALL SELECT 1, name, digest, '', '', '', 0, 0, 0, 0, '' FROM attest_trusted_roots
+		ORDER BY 1, 9, 2`)
 	qUpdateKey = query(`UPDATE attest_keys SET state = ?, not_before = ?, not_after = ?, updated = ? WHERE id = ?`)
 
 	qCreateRoot = query(`INSERT INTO attest_trusted_roots (name, body, digest, created) VALUES (?, ?, ?, ?)
