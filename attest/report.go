@@ -180,11 +180,15 @@ func (s *Service) keyMap(ctx context.Context) (map[string]*storage.Key, error) {
 	if err != nil {
 		return nil, err
 	}
+	return keyMap(keys), nil
+}
+
+func keyMap(keys []*storage.Key) map[string]*storage.Key {
 	m := make(map[string]*storage.Key, len(keys))
 	for _, k := range keys {
 		m[k.ID] = k
 	}
-	return m, nil
+	return m
 }
 
 // trusted is what a stored record is judged by when reported: the key
@@ -197,8 +201,20 @@ type trusted struct {
 }
 
 // trustNow reads the key ring and the trusted roots; forRepo adds the
-// identities repo's policy names.
+// identities repo's policy names. A store that lists both in one read
+// (storage.TrustLister) is asked once, as fresh as two reads: no trust
+// change is missed. Only a root not parsed yet needs its document, and
+// the two reads that bring it.
 func (s *Service) trustNow(ctx context.Context) (trusted, error) {
+	if tl, ok := s.st.(storage.TrustLister); ok {
+		keys, refs, err := tl.ListTrust(ctx)
+		if err != nil {
+			return trusted{}, err
+		}
+		if roots, ok := s.rootsKnown(refs); ok {
+			return trusted{keys: keyMap(keys), roots: roots}, nil
+		}
+	}
 	keys, err := s.keyMap(ctx)
 	if err != nil {
 		return trusted{}, err

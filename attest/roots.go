@@ -236,6 +236,32 @@ func (s *Service) trust(ctx context.Context) (*trustSet, error) {
 	return newTrustSet(roots), nil
 }
 
+// rootsKnown is what trust would make of stored, by name → digest,
+// when every stored root it would use was parsed before (trust keeps
+// them by digest); ok is false when one was not: it may not parse, and
+// trust, which reads the document, decides.
+func (s *Service) rootsKnown(stored []storage.RootRef) (map[string]string, bool) {
+	rf := &s.rootFiles
+	rf.mu.Lock()
+	defer rf.mu.Unlock()
+	roots := make(map[string]string, len(rf.files)+len(stored))
+	for _, f := range rf.files {
+		if f.cur != nil {
+			roots[f.Name] = f.cur.digest
+		}
+	}
+	for _, r := range stored {
+		if _, file := roots[r.Name]; file {
+			continue
+		}
+		if rf.parsed[r.Digest] == nil {
+			return nil, false
+		}
+		roots[r.Name] = r.Digest
+	}
+	return roots, true
+}
+
 // RootView is a trusted root as the API shows it.
 type RootView struct {
 	Name   string `json:"name"`
