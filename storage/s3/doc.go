@@ -30,8 +30,7 @@
 //
 // Put (storage.BlobPutter, a single-request upload) writes a blob of up
 // to 64 KiB with one PutObject from memory, verified first: a session's
-// path cost a 1 KiB push six calls (stage, look, read back, write, list,
-// delete). The PutObject is conditional (If-None-Match: *): an existing
+// path costs a 1 KiB push four calls (stage, write, list, delete). The PutObject is conditional (If-None-Match: *): an existing
 // blob is kept, or written again if storage.StoredBad says its bytes are
 // bad. A larger one goes through a session of its own.
 //

@@ -16,9 +16,9 @@ var _ storage.BlobPutter = (*Store)(nil)
 
 // putSmall is the largest blob Put writes with one PutObject from memory:
 // a config, a signature, an attestation. A session's path costs a 1 KiB
-// push six S3 calls (stage the tail, look for the blob, read the tail
-// back, write the blob, list and delete the staging objects), each a
-// trip through the SDK's middleware stack.
+// push four S3 calls (stage the tail, write the blob, list and delete
+// the staging objects), each but the blob's through the SDK's
+// middleware stack.
 const putSmall = 64 << 10
 
 // Put is storage.BlobPutter. A blob of up to putSmall bytes is read into
