@@ -18,9 +18,9 @@ import (
 // not the schema cookie, so the other connections would keep the old
 // statistics until they reopen; SQLite's "ANALYZE sqlite_schema" reloads
 // them on one connection but is a write, refused on the query-only
-// readers. So a periodic run that changed them (OptimizeStats before and
-// after) runs OptimizeReload, a schema change every connection notices
-// before its next statement.
+// readers. So a periodic run that finds them changed since the readers
+// last loaded them (OptimizeStats) runs OptimizeReload, a schema change
+// every connection notices before its next statement.
 
 // DefaultOptimizeEvery is how often Options.Optimize runs by default.
 const DefaultOptimizeEvery = time.Hour
@@ -59,12 +59,17 @@ func (s *Store) optimizeLoop(stop <-chan struct{}, done chan<- struct{}) {
 	}
 }
 
-// optimizeAndReload is optimize, then OptimizeReload if the run changed
-// the statistics; the caller holds wmu.
+// optimizeAndReload is optimize, then OptimizeReload if the statistics
+// differ from those the readers last loaded (readerStats): compared with
+// those, not with the run's own before, so that a reload that failed is
+// tried again by the next run; the caller holds wmu.
 func (s *Store) optimizeAndReload(ctx context.Context) error {
-	before := s.stats(ctx)
-	if err := s.optimize(ctx); err != nil || s.opts.OptimizeReload == "" || s.stats(ctx) == before {
+	if err := s.optimize(ctx); err != nil || s.opts.OptimizeReload == "" {
 		return err
+	}
+	now := s.stats(ctx)
+	if now == s.readerStats {
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, optimizeTimeout)
 	defer cancel()
@@ -76,7 +81,11 @@ func (s *Store) optimizeAndReload(ctx context.Context) error {
 	if _, err := tx.ExecContext(ctx, s.opts.OptimizeReload); err != nil {
 		return s.fail("reload statistics", err)
 	}
-	return s.fail("reload statistics", tx.Commit())
+	if err := tx.Commit(); err != nil {
+		return s.fail("reload statistics", err)
+	}
+	s.readerStats = now
+	return nil
 }
 
 // stats is OptimizeStats' answer on the writer; "" when there is none

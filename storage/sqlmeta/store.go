@@ -132,6 +132,9 @@ type Store struct {
 
 	// optStop ends optimizeLoop, which closes optDone.
 	optStop, optDone chan struct{}
+	// readerStats: OptimizeStats' answer when the readers last loaded the
+	// statistics (at open, or the last reload that committed); wmu.
+	readerStats string
 
 	// relaxed: the writer connection may commit without waiting for the
 	// disk (beginTx).
@@ -180,6 +183,7 @@ func New(ctx context.Context, db *sql.DB, d Dialect, opts Options) (*Store, erro
 		if err := s.optimize(ctx); err != nil {
 			return nil, err
 		}
+		s.readerStats = s.stats(ctx)
 	}
 	s.text = make([]string, len(queries))
 	for i, q := range queries {
