@@ -74,10 +74,3 @@ func (s *Store) Batch(ops ...BatchOp) ([]error, []Queued) {
 
 // ReferrersQueries are the texts of Referrers' statements.
 func ReferrersQueries() []string { return []string{qReferrers.text, qReferrersOfType.text} }
-
-// OptimizeNow runs one periodic optimize, as optimizeLoop's tick does.
-func (s *Store) OptimizeNow(ctx context.Context) error {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	return s.optimizeAndReload(ctx)
-}
