@@ -27,9 +27,11 @@ type Log interface {
 // change: with a store that can (storage.InlineAuditor), Watch makes every
 // write append its records in its own transaction; with one that cannot,
 // the change and its event commit together and Watch records the events
-// right after their commit, before the client has its answer, and an event
-// whose record could not be written then (a failure, a crash) stays in the
-// outbox until Flush (at start) or Run (periodically) records it.
+// right after their commit (behind the client's answer where the store
+// drains behind it, and then catches up before every read of the trail),
+// and an event whose record could not be written then (a failure, a
+// crash) stays in the outbox until the next drain: Flush (at start) or
+// Run (periodically) records it.
 type Recorder struct {
 	log    Log
 	logger *slog.Logger
@@ -43,9 +45,9 @@ func NewRecorder(log Log, logger *slog.Logger) *Recorder {
 // Watch makes the recorder record events as they are committed: in the
 // committing transaction when the store can (one commit per change, not
 // two: the second was a tenth of a manifest PUT's CPU), else (or when the
-// chain head stays locked) on the committing goroutine right after the
-// commit. Call it once, before
-// serving, after the Flush of what an earlier run left queued, so the
+// chain head stays locked) right after the commit: on the committing
+// goroutine, or behind the answer where the store drains behind it
+// (PostgreSQL). Call it once, before serving, after the Flush of what an earlier run left queued, so the
 // trail stays in the order things happened.
 func (r *Recorder) Watch() {
 	if in, ok := r.log.(storage.InlineAuditor); ok {

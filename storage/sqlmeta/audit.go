@@ -181,6 +181,9 @@ func (s *Store) auditLastTexts() []string {
 }
 
 func (s *Store) ListAudit(ctx context.Context, q storage.AuditQuery) ([]storage.AuditRecord, error) {
+	if err := s.caughtUp(ctx); err != nil {
+		return nil, err
+	}
 	before := q.Before
 	if before <= 0 {
 		before = math.MaxInt64
@@ -209,6 +212,9 @@ func (s *Store) ListAudit(ctx context.Context, q storage.AuditQuery) ([]storage.
 }
 
 func (s *Store) ScanAudit(ctx context.Context, after int64, n int) ([]storage.AuditRecord, error) {
+	if err := s.caughtUp(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := s.rows(ctx, s.r, qScanAudit, after, limitArg(n))
 	if err != nil {
 		return nil, s.fail("scan audit", err)
@@ -219,6 +225,9 @@ func (s *Store) ScanAudit(ctx context.Context, after int64, n int) ([]storage.Au
 
 func (s *Store) AuditHead(ctx context.Context) (storage.AuditHead, error) {
 	var h storage.AuditHead
+	if err := s.caughtUp(ctx); err != nil {
+		return h, err
+	}
 	err := s.row(ctx, s.r, qAuditHead).Scan(&h.ID, &h.Hash)
 	return h, s.fail("audit head", err)
 }

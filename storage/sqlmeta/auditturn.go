@@ -15,8 +15,8 @@ import (
 // the audit consumer, in its own transaction still (a crash loses
 // neither), and commits without the head, alongside the other writers
 // (PostgreSQL flushes concurrent commits' WAL together). The drain that
-// records them (audit.Recorder's, on the writer's goroutine after its
-// commit, before the client has its answer) takes the head once for
+// records them (audit.Recorder's listener's, right after the commit and
+// behind the client's answer: drainbehind.go) takes the head once for
 // every event queued meanwhile: drains of this store take turns
 // (drainTurns), and those called while one runs share the next. A lone
 // write still costs one transaction. Between replicas the lock_timeout of

@@ -111,6 +111,9 @@ type Store struct {
 	auditHeld atomic.Int64
 	inflight  atomic.Int64
 	drains    drainTurns
+	// behind: the drainer that records what writes queued for the trail
+	// behind their answer (drainbehind.go).
+	behind behindDrainer
 	// head: the chain head this store's last append left (auditcas.go).
 	head knownHead
 
@@ -217,6 +220,7 @@ func (s *Store) Close() error {
 	var err error
 	s.once.Do(func() {
 		s.closed.Store(true)
+		s.stopBehind() // its drains are writes
 		if s.optStop != nil {
 			close(s.optStop)
 			<-s.optDone
