@@ -47,8 +47,9 @@ func NewRecorder(log Log, logger *slog.Logger) *Recorder {
 // two: the second was a tenth of a manifest PUT's CPU), else (or when the
 // chain head stays locked) right after the commit: on the committing
 // goroutine, or behind the answer where the store drains behind it
-// (PostgreSQL). Call it once, before serving, after the Flush of what an earlier run left queued, so the
-// trail stays in the order things happened.
+// (PostgreSQL). Call it once, before serving, after the Flush of what an
+// earlier run left queued, so the trail stays in the order things
+// happened.
 func (r *Recorder) Watch() {
 	if in, ok := r.log.(storage.InlineAuditor); ok {
 		// Little is queued for the trail from now on: what a write queues

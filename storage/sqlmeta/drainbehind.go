@@ -65,12 +65,7 @@ func (s *Store) runBehind(n int) {
 		b.mu.Lock()
 		b.again = false
 		b.mu.Unlock()
-		for {
-			got, err := s.drains.do(ctx, n, s.auditEvents)
-			if err != nil || got < n {
-				break
-			}
-		}
+		_ = s.drainAll(ctx, n) // a failure leaves the events queued for the next drain
 		b.mu.Lock()
 		if !b.again || s.closed.Load() {
 			b.running = false
@@ -95,9 +90,15 @@ func (s *Store) caughtUp(ctx context.Context) error {
 	if !s.drainsBehind() {
 		return nil
 	}
+	return s.drainAll(ctx, auditBatch)
+}
+
+// drainAll records what is queued for the trail, n events per drain,
+// until a drain finds less than n (or fails).
+func (s *Store) drainAll(ctx context.Context, n int) error {
 	for {
-		n, err := s.drains.do(ctx, auditBatch, s.auditEvents)
-		if err != nil || n < auditBatch {
+		got, err := s.drains.do(ctx, n, s.auditEvents)
+		if err != nil || got < n {
 			return err
 		}
 	}
