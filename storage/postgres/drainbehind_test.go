@@ -121,3 +121,28 @@ func TestQueuedRecordsOutliveTheDrainBehind(t *testing.T) {
 	}
 	verifiedChain(t, restarted, 1)
 }
+
+// Close does not wait for a drain behind that another session keeps
+// waiting at the head (a stuck transaction, a replica's long drain): a
+// server's shutdown must not hang on it. It cancels the drain, whose
+// events stay queued for the next. Before, Close waited for the drain,
+// which waits at the head without a lock_timeout (the test hung).
+func TestCloseCancelsADrainBehindKeptAtTheHead(t *testing.T) {
+	dsn := freshSchema(t)
+	s, other := open(t, dsn), open(t, dsn)
+	t.Cleanup(func() { s.Close(); other.Close() }) // after the holder's
+	watch(t, s)
+	blocked, _, release := queuedLink(t, s, other, "b")
+	waitFor(func() bool { return blocked() == 1 }) // the drain behind waits at the head
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	if q := auditQueue(t, other); !slices.Equal(q, []string{"b"}) {
+		t.Fatalf("queued for the trail after Close: %v; want b's push", q)
+	}
+	if n, err := other.AuditEvents(t.Context(), 0); err != nil || n != 1 {
+		t.Fatalf("AuditEvents after Close = %d, %v; want b's push recorded", n, err)
+	}
+	verifiedChain(t, other, 1)
+}

@@ -19,10 +19,12 @@ import (
 // that took them, so a client reading the trail after its write sees the
 // write's records. A crash between the answer and the drain loses
 // nothing: the events stay queued for the next drain (a read, Flush at
-// start, Run). While the drainer has work it holds a place in auditHeld,
-// so this store's writes queue rather than append inline ahead of the
-// events it has yet to record: the trail keeps their order. A drain that
-// fails leaves its events queued for those same next drains.
+// start, Run), as do those of a drain that Close cancels (it may wait at
+// the head, without a lock_timeout, for as long as another session holds
+// it: a shutdown must not). While the drainer has work it holds a place
+// in auditHeld, so this store's writes queue rather than append inline
+// ahead of the events it has yet to record: the trail keeps their order.
+// A drain that fails leaves its events queued for those same next drains.
 
 // behindDrainer is the state of a store's background drainer.
 type behindDrainer struct {
@@ -31,6 +33,10 @@ type behindDrainer struct {
 	// the trail since its last drain began.
 	running, again bool
 	wg             sync.WaitGroup
+	// stop cancels the running drainer's context (Close): its drain
+	// waits at the head, without a lock_timeout, for as long as another
+	// session holds it.
+	stop context.CancelFunc
 }
 
 // drainsBehind says whether the drains that writes' listeners ask for run
@@ -50,17 +56,18 @@ func (s *Store) drainBehind(n int) {
 		b.running = true
 		s.auditHeld.Add(1)
 		b.wg.Add(1)
-		go s.runBehind(n)
+		// Woken by commits that queued for the trail: no look first.
+		ctx, stop := context.WithCancel(context.WithValue(context.Background(), queuedForAudit{}, true))
+		b.stop = stop
+		go s.runBehind(ctx, n)
 	}
 }
 
 // runBehind drains until a drain that began after the last hand-off found
-// the queue drained (or failed).
-func (s *Store) runBehind(n int) {
+// the queue drained (or failed), or Close cancels ctx.
+func (s *Store) runBehind(ctx context.Context, n int) {
 	b := &s.behind
 	defer b.wg.Done()
-	// Woken by commits that queued for the trail: no look first.
-	ctx := context.WithValue(context.Background(), queuedForAudit{}, true)
 	for {
 		b.mu.Lock()
 		b.again = false
@@ -70,6 +77,7 @@ func (s *Store) runBehind(n int) {
 		if !b.again || s.closed.Load() {
 			b.running = false
 			s.auditHeld.Add(-1)
+			b.stop()
 			b.mu.Unlock()
 			return
 		}
@@ -77,9 +85,14 @@ func (s *Store) runBehind(n int) {
 	}
 }
 
-// stopBehind waits for the drainer; Close calls it once closed is set.
+// stopBehind cancels the drainer and waits for it; Close calls it once
+// closed is set. What it did not record stays queued for the next drain
+// (a read, Flush at start, Run), of this replica or another.
 func (s *Store) stopBehind() {
 	s.behind.mu.Lock() // a drainBehind under way has added to wg by now
+	if s.behind.running {
+		s.behind.stop()
+	}
 	s.behind.mu.Unlock()
 	s.behind.wg.Wait()
 }
