@@ -93,8 +93,9 @@ type Outbox interface {
 	// drain took n events (the counts add up to what was recorded).
 	// Called by an OnEvents listener after a commit that queued for
 	// AuditConsumer, it may record them behind its caller instead (and
-	// return 0): a store that does so records what is queued before each
-	// read of the trail (AuditLog's ListAudit, ScanAudit, AuditHead).
+	// return 0, with the failure of an earlier such drain that no call
+	// reported yet): a store that does so records what is queued before
+	// each read of the trail (AuditLog's ListAudit, ScanAudit, AuditHead).
 	AuditEvents(ctx context.Context, n int) (int, error)
 	// OnEvents registers fn, called after every commit that queued events
 	// for a consumer (not after one whose events every consumer skips or

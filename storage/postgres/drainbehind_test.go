@@ -92,6 +92,17 @@ func TestTrailReadSeesTheRecordOfAnAnsweredWrite(t *testing.T) {
 	verifiedChain(t, s, 1)
 }
 
+// killDrain ends the session of the drain that waits for the session
+// holder (its pid) at the head, as a crash or a lost connection would.
+func killDrain(t *testing.T, s *sqlmeta.Store, holder int) {
+	t.Helper()
+	var killed int
+	if err := s.ReadDB().QueryRowContext(t.Context(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE $1::int = ANY(pg_blocking_pids(pid))`, holder).Scan(&killed); err != nil || killed != 1 {
+		t.Fatalf("terminated %d sessions, %v; want the drain's", killed, err)
+	}
+}
+
 // A drain behind an answered write that dies (its session killed here, a
 // crashed replica alike) loses nothing: the events stay queued, and the
 // next start's Flush records them.
@@ -102,11 +113,7 @@ func TestQueuedRecordsOutliveTheDrainBehind(t *testing.T) {
 	watch(t, s)
 	blocked, holder, release := queuedLink(t, s, other, "b")
 	waitFor(func() bool { return blocked() == 1 }) // the drain behind waits at the head
-	var killed int
-	if err := other.ReadDB().QueryRowContext(t.Context(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-		WHERE $1::int = ANY(pg_blocking_pids(pid))`, holder()).Scan(&killed); err != nil || killed != 1 {
-		t.Fatalf("terminated %d sessions, %v; want the drain's", killed, err)
-	}
+	killDrain(t, other, holder())
 	release()
 	if err := s.Close(); err != nil { // waits for the drainer, which failed
 		t.Fatal(err)
@@ -145,4 +152,49 @@ func TestCloseCancelsADrainBehindKeptAtTheHead(t *testing.T) {
 		t.Fatalf("AuditEvents after Close = %d, %v; want b's push recorded", n, err)
 	}
 	verifiedChain(t, other, 1)
+}
+
+// A drain behind that fails is reported: counted by the store's observer
+// (the metrics' storage_operations_total), and to the listener of the
+// next write that hands the drainer work (audit.Recorder logs it), as a
+// drain on the listener's goroutine was before it ran behind. Before, its
+// error was dropped (the test hung, waiting for the observer's report).
+func TestAFailedDrainBehindIsReported(t *testing.T) {
+	dsn := freshSchema(t)
+	s, other := open(t, dsn), open(t, dsn)
+	t.Cleanup(func() { s.Close(); other.Close() }) // after the holder's
+	drains := make(chan error, 4)
+	s.ObserveOps(func(op string, _ time.Duration, err error) {
+		if op == "audit_drain" {
+			drains <- err
+		}
+	})
+	reported := make(chan error, 4)
+	s.AuditInline()
+	s.OnEvents(func(ctx context.Context) { // audit.Recorder's listener, minus its log
+		if _, err := s.AuditEvents(ctx, 256); err != nil {
+			reported <- err
+		}
+	})
+	blocked, holder, release := queuedLink(t, s, other, "b")
+	waitFor(func() bool { return blocked() == 1 }) // the drain behind waits at the head
+	killDrain(t, other, holder())
+	if err := <-drains; err == nil {
+		t.Fatal("the killed drain reported no failure to the observer")
+	}
+	if len(reported) != 0 {
+		t.Fatalf("reported before a write handed the drainer work: %v", <-reported)
+	}
+	// The head still held: c queues too, and its hand-off hears of b's drain.
+	if err := s.LinkBlob(t.Context(), "r", pgDigest("c"), 1, pgEvent("blob.push", "c")); err != nil {
+		t.Fatal(err)
+	}
+	if len(reported) != 1 {
+		t.Fatalf("the next hand-off reported %d failures; want the killed drain's", len(reported))
+	}
+	release()
+	if err := <-drains; err != nil { // the drainer woken by c's hand-off
+		t.Fatalf("the drain after the holder left: %v", err)
+	}
+	verifiedChain(t, s, 2)
 }

@@ -2,7 +2,9 @@ package sqlmeta
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"time"
 )
 
 // Draining behind the answer (PostgreSQL, inline auditing). A write that
@@ -24,7 +26,10 @@ import (
 // it: a shutdown must not). While the drainer has work it holds a place
 // in auditHeld, so this store's writes queue rather than append inline
 // ahead of the events it has yet to record: the trail keeps their order.
-// A drain that fails leaves its events queued for those same next drains.
+// A drain that fails leaves its events queued for those same next drains;
+// the next hand-off reports its failure to the listener (audit.Recorder
+// logs it), and every drain behind is an operation for the observer
+// ("audit_drain": ObserveOps).
 
 // behindDrainer is the state of a store's background drainer.
 type behindDrainer struct {
@@ -37,6 +42,8 @@ type behindDrainer struct {
 	// waits at the head, without a lock_timeout, for as long as another
 	// session holds it.
 	stop context.CancelFunc
+	// failed: a drain's failure that no hand-off reported yet.
+	failed error
 }
 
 // drainsBehind says whether the drains that writes' listeners ask for run
@@ -44,11 +51,19 @@ type behindDrainer struct {
 func (s *Store) drainsBehind() bool { return s.d.AuditLockWait != "" && s.auditInline.Load() }
 
 // drainBehind has the background drainer record what is queued for the
-// trail, n events per drain, starting it unless it runs.
-func (s *Store) drainBehind(n int) {
+// trail, n events per drain, starting it unless it runs. It returns the
+// failure of an earlier drain behind that no hand-off reported yet: the
+// listeners that hand the drainer work are whom a drain's failure was
+// reported to before it ran behind (audit.Recorder logs it).
+func (s *Store) drainBehind(n int) error {
 	b := &s.behind
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	var failed error
+	if b.failed != nil {
+		failed = fmt.Errorf("drain behind an earlier write: %w", b.failed)
+		b.failed = nil
+	}
 	switch {
 	case b.running:
 		b.again = true
@@ -61,6 +76,7 @@ func (s *Store) drainBehind(n int) {
 		b.stop = stop
 		go s.runBehind(ctx, n)
 	}
+	return failed
 }
 
 // runBehind drains until a drain that began after the last hand-off found
@@ -72,17 +88,34 @@ func (s *Store) runBehind(ctx context.Context, n int) {
 		b.mu.Lock()
 		b.again = false
 		b.mu.Unlock()
-		_ = s.drainAll(ctx, n) // a failure leaves the events queued for the next drain
-		b.mu.Lock()
-		if !b.again || s.closed.Load() {
-			b.running = false
-			s.auditHeld.Add(-1)
-			b.stop()
-			b.mu.Unlock()
+		start := time.Now()
+		err := s.drainAll(ctx, n) // a failure leaves the events queued for the next drain
+		more := s.drainedBehind(ctx, err)
+		// Counted (storage_operations_total) once the failure is kept.
+		s.observe("audit_drain", start, err)
+		if !more {
 			return
 		}
-		b.mu.Unlock()
 	}
+}
+
+// drainedBehind ends one run of runBehind, which failed with err unless
+// nil: the failure is kept for the next hand-off, unless Close cancelled
+// the drain. It says whether the drainer drains again.
+func (s *Store) drainedBehind(ctx context.Context, err error) (again bool) {
+	b := &s.behind
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err != nil && ctx.Err() == nil {
+		b.failed = err
+	}
+	if !b.again || s.closed.Load() {
+		b.running = false
+		s.auditHeld.Add(-1)
+		b.stop()
+		return false
+	}
+	return true
 }
 
 // stopBehind cancels the drainer and waits for it; Close calls it once

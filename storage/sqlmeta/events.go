@@ -332,8 +332,7 @@ func (s *Store) AuditEvents(ctx context.Context, n int) (int, error) {
 	// A listener's drain after a commit that queued for the trail runs
 	// behind the write's answer (drainbehind.go).
 	if ctx.Value(queuedForAudit{}) != nil && s.drainsBehind() {
-		s.drainBehind(n)
-		return 0, nil
+		return 0, s.drainBehind(n)
 	}
 	return s.drains.do(ctx, n, s.auditEvents)
 }
