@@ -155,6 +155,12 @@ var inlineAuditCases = []testCase{
 		if n := wakes.Load(); n != 1 {
 			t.Fatalf("a blob push queued for the trail woke the listeners %d times, want 1", n)
 		}
+		// Recorded before inline auditing starts (audit.Recorder's Flush
+		// before its Watch): a write queues behind what waits for the
+		// trail, to keep the trail in the order of the commits.
+		if n, err := s.AuditEvents(ctx(t), 0); err != nil || n != 1 {
+			t.Fatalf("AuditEvents = %d, %v; want a's push recorded", n, err)
+		}
 		inline(t, s)
 		// The trail records it inline and index skips it: nothing to drain.
 		ok(t, s.LinkBlob(ctx(t), "r", dg("b"), 1, ev("blob.push", "r", "b")), "LinkBlob b")

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/storage"
 	"github.com/packreg/packreg/storage/sqlmeta"
 )
@@ -92,6 +93,20 @@ func TestTrailReadSeesTheRecordOfAnAnsweredWrite(t *testing.T) {
 	verifiedChain(t, s, 1)
 }
 
+// drainAtTheHead opens two stores on a fresh schema, s recording its
+// events as audit.Recorder.Watch does, and leaves a drain behind s's
+// link of b waiting at the head, which other holds (queuedLink).
+func drainAtTheHead(t *testing.T) (dsn string, s, other *sqlmeta.Store, holder func() int, release func()) {
+	t.Helper()
+	dsn = freshSchema(t)
+	s, other = open(t, dsn), open(t, dsn)
+	t.Cleanup(func() { s.Close(); other.Close() }) // after the holder's
+	watch(t, s)
+	blocked, holder, release := queuedLink(t, s, other, "b")
+	waitFor(func() bool { return blocked() == 1 }) // the drain behind waits at the head
+	return dsn, s, other, holder, release
+}
+
 // killDrain ends the session of the drain that waits for the session
 // holder (its pid) at the head, as a crash or a lost connection would.
 func killDrain(t *testing.T, s *sqlmeta.Store, holder int) {
@@ -107,26 +122,28 @@ func killDrain(t *testing.T, s *sqlmeta.Store, holder int) {
 // crashed replica alike) loses nothing: the events stay queued, and the
 // next start's Flush records them.
 func TestQueuedRecordsOutliveTheDrainBehind(t *testing.T) {
-	dsn := freshSchema(t)
-	s, other := open(t, dsn), open(t, dsn)
-	t.Cleanup(func() { s.Close(); other.Close() }) // after the holder's
-	watch(t, s)
-	blocked, holder, release := queuedLink(t, s, other, "b")
-	waitFor(func() bool { return blocked() == 1 }) // the drain behind waits at the head
+	dsn, s, other, holder, release := drainAtTheHead(t)
 	killDrain(t, other, holder())
 	release()
 	if err := s.Close(); err != nil { // waits for the drainer, which failed
 		t.Fatal(err)
 	}
-	if q := auditQueue(t, other); !slices.Equal(q, []string{"b"}) {
-		t.Fatalf("queued for the trail after the drain died: %v; want b's push", q)
-	}
 	restarted := open(t, dsn)
 	t.Cleanup(func() { restarted.Close() })
-	if n, err := restarted.AuditEvents(t.Context(), 0); err != nil || n != 1 { // audit.Recorder.Flush at start
-		t.Fatalf("AuditEvents at start = %d, %v; want b's push recorded", n, err)
+	recordedNext(t, restarted, "the drain died") // audit.Recorder.Flush at start
+}
+
+// recordedNext checks that b's push is still queued for the trail after
+// what happened, and that the next drain, by s, records it.
+func recordedNext(t *testing.T, s *sqlmeta.Store, happened string) {
+	t.Helper()
+	if q := auditQueue(t, s); !slices.Equal(q, []string{"b"}) {
+		t.Fatalf("queued for the trail after %s: %v; want b's push", happened, q)
 	}
-	verifiedChain(t, restarted, 1)
+	if n, err := s.AuditEvents(t.Context(), 0); err != nil || n != 1 {
+		t.Fatalf("the next drain = %d, %v; want b's push recorded", n, err)
+	}
+	verifiedChain(t, s, 1)
 }
 
 // Close does not wait for a drain behind that another session keeps
@@ -135,23 +152,12 @@ func TestQueuedRecordsOutliveTheDrainBehind(t *testing.T) {
 // events stay queued for the next. Before, Close waited for the drain,
 // which waits at the head without a lock_timeout (the test hung).
 func TestCloseCancelsADrainBehindKeptAtTheHead(t *testing.T) {
-	dsn := freshSchema(t)
-	s, other := open(t, dsn), open(t, dsn)
-	t.Cleanup(func() { s.Close(); other.Close() }) // after the holder's
-	watch(t, s)
-	blocked, _, release := queuedLink(t, s, other, "b")
-	waitFor(func() bool { return blocked() == 1 }) // the drain behind waits at the head
+	_, s, other, _, release := drainAtTheHead(t)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	release()
-	if q := auditQueue(t, other); !slices.Equal(q, []string{"b"}) {
-		t.Fatalf("queued for the trail after Close: %v; want b's push", q)
-	}
-	if n, err := other.AuditEvents(t.Context(), 0); err != nil || n != 1 {
-		t.Fatalf("AuditEvents after Close = %d, %v; want b's push recorded", n, err)
-	}
-	verifiedChain(t, other, 1)
+	recordedNext(t, other, "Close")
 }
 
 // A drain behind that fails is reported: counted by the store's observer
@@ -197,4 +203,57 @@ func TestAFailedDrainBehindIsReported(t *testing.T) {
 		t.Fatalf("the drain after the holder left: %v", err)
 	}
 	verifiedChain(t, s, 2)
+}
+
+// A lone write appends its records inline only when nothing waits in the
+// queue for the trail: what another replica queued and committed before
+// the write began (a replica not recording inline here; a busy or a
+// crashed one alike) is recorded ahead of it, so the trail keeps the
+// order of the commits. Before, the lone write appended ahead of it, a
+// pipelined link and a put's transaction alike.
+func TestLoneWriteIsRecordedAfterWhatIsQueued(t *testing.T) {
+	dsn := freshSchema(t)
+	queuer := open(t, dsn)
+	t.Cleanup(func() { queuer.Close() })
+	ctx := t.Context()
+	var s *sqlmeta.Store
+	for _, w := range []struct {
+		name  string
+		write func() error
+	}{
+		{"link", func() error { return s.LinkBlob(ctx, "r", pgDigest("b"), 1, pgEvent("blob.push", "link")) }},
+		{"put", func() error {
+			m := &storage.Manifest{Repo: "r", Digest: pgDigest("m"), MediaType: "application/vnd.oci.image.manifest.v1+json",
+				Size: 1, Payload: []byte("m"), Refs: []digest.Digest{pgDigest("cfg")}}
+			return s.PutManifest(ctx, m, nil, storage.PutManifestOptions{Present: m.Refs,
+				Events: []storage.Event{pgEvent("manifest.push", "put")}})
+		}},
+	} {
+		// A store of its own, whose drainer the other's write did not
+		// start: its write is alone, and appends inline if it may.
+		s = open(t, dsn)
+		t.Cleanup(func() { s.Close() })
+		watch(t, s)
+		if err := s.LinkBlob(ctx, "r", pgDigest("cfg"), 1); err != nil { // the repository's id remembered
+			t.Fatal(err)
+		}
+		if err := queuer.LinkBlob(ctx, "q", pgDigest(w.name), 1, pgEvent("blob.push", "queued before "+w.name)); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.write(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs, err := s.ListAudit(ctx, storage.AuditQuery{}) // newest first
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range slices.Backward(recs) {
+		got = append(got, r.Target)
+	}
+	if want := []string{"queued before link", "link", "queued before put", "put"}; !slices.Equal(got, want) {
+		t.Fatalf("the trail's targets in order: %q; want %q", got, want)
+	}
+	verifiedChain(t, s, 4)
 }

@@ -2,7 +2,13 @@ package sqlmeta
 
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"fmt"
 	"sync"
+	"time"
+
+	"github.com/packreg/packreg/storage"
 )
 
 // Taking turns at the chain head (PostgreSQL). A write that appends its
@@ -67,6 +73,84 @@ func (s *Store) appendsInline(ctx context.Context) bool {
 		}
 	}
 	return t.inline
+}
+
+// Appending behind the queue. A write appends inline only when no event
+// waits for the trail: one that another replica queued (busy, crashed,
+// or not recording inline) or a failed drain left, committed before the
+// write, would be recorded after it, and the trail's order would not be
+// the commits'. The head's bump checks in the same statement, a round
+// trip of none: it bumps nothing while the queue holds an event for the
+// trail, and the write queues its own behind them, as when the head stays
+// locked. The check reads the statement's snapshot, taken before it
+// waited for the head: what committed meanwhile was concurrent with the
+// write, and an event a drain is taking still counts (the write queues).
+
+// appendBehindQueue is appendAuditDetails for an inline append with
+// Dialect.AuditLockWait: it fails with errQueuedAhead (inlineRefused),
+// appending nothing, while events wait for the trail.
+func (s *Store) appendBehindQueue(ctx context.Context, tx *sql.Tx, recs []*storage.AuditRecord, details []string) error {
+	if s.bumpBehind == "" {
+		return s.appendAuditDetails(ctx, tx, recs, details)
+	}
+	var h bumpedHead
+	start := time.Now()
+	err := tx.QueryRowContext(ctx, s.bumpBehind, storage.AuditConsumer, len(recs)).Scan(h.dest()...)
+	s.observe("query", start, err)
+	if err != nil {
+		return fmt.Errorf("audit head: %w", err)
+	}
+	seq, prev, err := h.result()
+	if err != nil {
+		return err
+	}
+	return s.appendAuditAt(ctx, tx, recs, details, seq, prev)
+}
+
+// errQueuedAhead: events wait for the trail, ahead of an inline append.
+var errQueuedAhead = errors.New("audit: events queued ahead")
+
+// inlineRefused says whether err, of an inline append with
+// Dialect.AuditLockWait, leaves the records to the queue: the head stayed
+// locked, or events wait for the trail ahead of them.
+func (s *Store) inlineRefused(err error) bool {
+	return errors.Is(err, errQueuedAhead) || s.d.LockTimedOut != nil && s.d.LockTimedOut(err)
+}
+
+// bumpedHead is the answer of bumpBehindText's statement.
+type bumpedHead struct {
+	ahead bool
+	seq   sql.NullInt64
+	hash  sql.NullString
+}
+
+func (h *bumpedHead) dest() []any { return []any{&h.ahead, &h.seq, &h.hash} }
+
+// result is the head's seq and previous hash once bumped; errQueuedAhead
+// when events waited, and an error when there is no head to bump.
+func (h *bumpedHead) result() (seq int64, prev string, err error) {
+	switch {
+	case h.ahead:
+		return 0, "", errQueuedAhead
+	case !h.seq.Valid:
+		return 0, "", fmt.Errorf("audit head: %w", sql.ErrNoRows)
+	}
+	return h.seq.Int64, h.hash.String, nil
+}
+
+// bumpBehindText is, for a dialect with Dialect.WritableCTE, the
+// statement that bumps the head by its second parameter unless an event
+// waits for the consumer of its first (then the head is not even
+// locked); its one row says which (bumpedHead). "" for the others: there
+// an inline append bumps the head as ever (SQLite's writes are serial,
+// and audit.Recorder's Flush before its Watch leaves nothing queued).
+func (s *Store) bumpBehindText() string {
+	if !s.d.WritableCTE {
+		return ""
+	}
+	return s.sql(`WITH q AS (SELECT EXISTS (SELECT 1 FROM event_queue WHERE consumer = ?) AS ahead),
+		h AS (UPDATE audit_head SET seq = seq + ? WHERE id = 1 AND NOT (SELECT ahead FROM q) RETURNING seq, hash)
+		SELECT q.ahead, h.seq, h.hash FROM q LEFT JOIN h ON true`)
 }
 
 // drainTurns runs the audit drains of a store one at a time. A drain that

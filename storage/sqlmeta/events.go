@@ -152,8 +152,9 @@ type (
 )
 
 // appendInline appends recs in tx, waiting for the chain head's lock at
-// most as long as Dialect.AuditLockWait allows; busy reports a wait cut
-// short, after which tx is as it was before (a savepoint).
+// most as long as Dialect.AuditLockWait allows, and then only if no event
+// waits for the trail (appendBehindQueue); busy reports a wait cut short
+// or events waiting, after which tx is as it was before (a savepoint).
 func (s *Store) appendInline(ctx context.Context, tx *sql.Tx, recs []*storage.AuditRecord, details []string) (busy bool, err error) {
 	if s.d.AuditLockWait == "" {
 		return false, s.appendAuditDetails(ctx, tx, recs, details)
@@ -166,8 +167,8 @@ func (s *Store) appendInline(ctx context.Context, tx *sql.Tx, recs []*storage.Au
 	if _, err := tx.ExecContext(ctx, "SAVEPOINT audit_inline; "+s.d.AuditLockWait); err != nil {
 		return false, err
 	}
-	err = s.appendAuditDetails(ctx, tx, recs, details)
-	if err != nil && s.d.LockTimedOut != nil && s.d.LockTimedOut(err) {
+	err = s.appendBehindQueue(ctx, tx, recs, details)
+	if err != nil && s.inlineRefused(err) {
 		_, err = tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT audit_inline")
 		busy = true
 	}

@@ -137,12 +137,23 @@ func (p *linkPipe) run(ctx context.Context, dc any, queued *queuedRows) (done bo
 	var (
 		seq  int64
 		prev string
+		h    bumpedHead
 	)
+	bump := Piped{SQL: s.text[qAuditBump.idx], Args: []any{len(p.evs)}, Scan: []any{&seq, &prev}}
 	if s.d.AuditLockWait != "" {
 		first = append(first, Piped{SQL: "SAVEPOINT audit_inline"}, Piped{SQL: s.d.AuditLockWait})
 	}
-	first = append(first, Piped{SQL: s.text[qAuditBump.idx], Args: []any{len(p.evs)}, Scan: []any{&seq, &prev}})
+	behind := s.d.AuditLockWait != "" && s.bumpBehind != ""
+	if behind {
+		bump = Piped{SQL: s.bumpBehind, Args: []any{storage.AuditConsumer, len(p.evs)}, Scan: h.dest()}
+	}
+	first = append(first, bump)
 	ran, err := p.pipe(ctx, dc, first)
+	if err == nil && behind {
+		if seq, prev, err = h.result(); err != nil {
+			ran-- // the bump failed
+		}
+	}
 	p.queued(first, ran, true, queued)
 	recs := eventRecords(p.evs, p.now)
 	var second []Piped
@@ -150,8 +161,9 @@ func (p *linkPipe) run(ctx context.Context, dc any, queued *queuedRows) (done bo
 	case err == nil:
 		_, cols, head := chainRecords(recs, details, seq, prev)
 		second = []Piped{{SQL: s.auditLast[len(recs)-1], Args: append(cols, head)}}
-	case ran == len(first)-1 && s.d.LockTimedOut != nil && s.d.LockTimedOut(err):
-		// The head stayed locked: the trail gets these from the outbox.
+	case ran == len(first)-1 && s.inlineRefused(err):
+		// The head stayed locked, or events wait for the trail: it gets
+		// these from the outbox, after those.
 		// A round trip of its own: the statements after it are parsed
 		// (prepared) once it ran, and an aborted transaction parses none.
 		back := []Piped{{SQL: "ROLLBACK TO SAVEPOINT audit_inline"}}

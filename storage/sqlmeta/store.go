@@ -154,6 +154,9 @@ type Store struct {
 	// takeBump: a drain's events taken and the head bumped in one
 	// statement (takeBumpText), on a dialect with WritableCTE.
 	takeBump string
+	// bumpBehind: an inline append's bump of the head, unless events
+	// wait for the trail (bumpBehindText), on a dialect with WritableCTE.
+	bumpBehind string
 }
 
 var (
@@ -196,6 +199,7 @@ func New(ctx context.Context, db *sql.DB, d Dialect, opts Options) (*Store, erro
 	s.linkQueue = s.leadTexts(qLinkBlob)
 	s.tagQueue = s.leadTexts(qUpsertTag)
 	s.takeBump = s.takeBumpText()
+	s.bumpBehind = s.bumpBehindText()
 	if opts.Prepare {
 		if err := s.prepare(ctx); err != nil {
 			s.closeStmts()
