@@ -97,6 +97,7 @@ loop:
 			chunkPool.Put(c)
 		} else {
 			c.refs.Store(2)
+			size := c.n // once sent, c may go back to the pool and be refilled
 			select {
 			case toWrite <- c:
 			case <-failed:
@@ -104,7 +105,7 @@ loop:
 				break loop
 			}
 			toHash <- c // the hasher never fails, so this cannot block forever
-			n += int64(c.n)
+			n += int64(size)
 		}
 		if rerr == io.EOF {
 			rerr = nil
