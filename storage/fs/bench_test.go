@@ -14,35 +14,50 @@ import (
 
 var benchSizes = []int{1 << 20, 64 << 20, 512 << 20}
 
-// BenchmarkAppendCommit is a monolithic push: one Append of the whole blob
-// (hash + write + fsync) and a Commit (rename + dir fsync). Compare its MB/s
-// with BenchmarkLimit at the same size.
+// BenchmarkAppendCommit is a push: Appends of the whole blob, at once
+// (monolithic) or in 8 MiB chunks as a chunked push's PATCHes, then a
+// Commit (fsync, rename, dir fsync). Compare its MB/s with BenchmarkLimit
+// at the same size, and chunked with monolithic.
 func BenchmarkAppendCommit(b *testing.B) {
 	for _, size := range benchSizes {
-		b.Run(fmt.Sprintf("%dMiB", size>>20), func(b *testing.B) {
-			s, err := fs.New(b.TempDir())
-			if err != nil {
+		for _, chunk := range []int{size, 8 << 20} {
+			name := fmt.Sprintf("%dMiB", size>>20)
+			if chunk < size {
+				name += "/chunked"
+			} else if size > 8<<20 {
+				name += "/monolithic"
+			} else {
+				continue // one chunk
+			}
+			b.Run(name, func(b *testing.B) { benchPush(b, size, chunk) })
+		}
+	}
+}
+
+func benchPush(b *testing.B, size, chunk int) {
+	s, err := fs.New(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := randomData(size, 40)
+	d := digest.FromBytes(digest.SHA256, data)
+	b.SetBytes(int64(size))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		u := newUpload(digest.SHA256)
+		for off := 0; off < size; off += chunk {
+			if err := s.Append(b.Context(), u, bytes.NewReader(data[off:min(off+chunk, size)])); err != nil {
 				b.Fatal(err)
 			}
-			data := randomData(size, 40)
-			d := digest.FromBytes(digest.SHA256, data)
-			b.SetBytes(int64(size))
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				u := newUpload(digest.SHA256)
-				if err := s.Append(b.Context(), u, bytes.NewReader(data)); err != nil {
-					b.Fatal(err)
-				}
-				if err := s.Commit(b.Context(), u, d); err != nil {
-					b.Fatal(err)
-				}
-				b.StopTimer()
-				if err := s.Delete(b.Context(), d); err != nil { // or the next Commit is a no-op
-					b.Fatal(err)
-				}
-				b.StartTimer()
-			}
-		})
+		}
+		if err := s.Commit(b.Context(), u, d); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if err := s.Delete(b.Context(), d); err != nil { // or the next Commit is a no-op
+			b.Fatal(err)
+		}
+		b.StartTimer()
 	}
 }
 
