@@ -26,8 +26,8 @@ import (
 // it: a shutdown must not). While the drainer has work it holds a place
 // in auditHeld, so this store's writes queue rather than append inline
 // ahead of the events it has yet to record: the trail keeps their order.
-// (And no write appends inline while events of anyone's wait in the
-// queue: auditturn.go.)
+// Nor does any write append inline while events from any replica wait
+// in the queue (auditturn.go).
 // A drain that fails leaves its events queued for those same next drains;
 // the next hand-off reports its failure to the listener (audit.Recorder
 // logs it), and every drain behind is an operation for the observer
