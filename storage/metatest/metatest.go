@@ -22,7 +22,7 @@ type testCase struct {
 // newStore may register its own cleanup (dropping a schema, say); Run closes
 // the store before that cleanup runs.
 func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
-	for _, group := range [][]testCase{repoCases, blobCases, manifestCases, referrerCases, tagCases, claimCases, uploadCases, leaseCases, packCases, packIndexCases, tagWasCases, auditCases, attestCases, mirrorCases, bundleCases, eventCases, outboxCases, inlineAuditCases, robotCases, complianceCases, pingCases, gcCases, retentionCases} {
+	for _, group := range [][]testCase{repoCases, blobCases, manifestCases, referrerCases, tagCases, claimCases, uploadCases, leaseCases, packCases, packIndexCases, tagWasCases, auditCases, auditOrderCases, attestCases, mirrorCases, bundleCases, eventCases, outboxCases, inlineAuditCases, robotCases, complianceCases, pingCases, gcCases, retentionCases} {
 		for _, c := range group {
 			t.Run(c.name, func(t *testing.T) {
 				t.Parallel()

@@ -24,7 +24,7 @@ func (s *Store) AppendAudit(ctx context.Context, recs ...*storage.AuditRecord) e
 		return nil
 	}
 	return s.write(ctx, "append audit", func(ctx context.Context, tx *sql.Tx) error {
-		return s.appendAudit(ctx, tx, recs)
+		return s.appendAfterQueue(ctx, tx, recs)
 	})
 }
 
@@ -32,9 +32,14 @@ func (s *Store) AppendAuditIfChanged(ctx context.Context, rec *storage.AuditReco
 	var appended bool
 	err := s.write(ctx, "append audit if changed", func(ctx context.Context, tx *sql.Tx) error {
 		appended = false
-		// The lock first: a concurrent caller waits here, then reads what
-		// this one appended (each statement of a PostgreSQL READ COMMITTED
-		// transaction sees what committed before it began).
+		// What is queued for the trail first (auditafter.go): on
+		// PostgreSQL that locks the head too.
+		if err := s.appendAfterQueue(ctx, tx, nil); err != nil {
+			return err
+		}
+		// The lock before the read: a concurrent caller waits here, then
+		// reads what this one appended (each statement of a PostgreSQL
+		// READ COMMITTED transaction sees what committed before it began).
 		if _, err := s.exec(ctx, tx, qAuditLock); err != nil {
 			return fmt.Errorf("audit head: %w", err)
 		}
@@ -46,7 +51,7 @@ func (s *Store) AppendAuditIfChanged(ctx context.Context, rec *storage.AuditReco
 		case err != nil && !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
-		if err := s.appendAudit(ctx, tx, []*storage.AuditRecord{rec}); err != nil {
+		if err := s.appendAuditDetails(ctx, tx, []*storage.AuditRecord{rec}, nil); err != nil {
 			return err
 		}
 		appended = true
@@ -55,8 +60,9 @@ func (s *Store) AppendAuditIfChanged(ctx context.Context, rec *storage.AuditReco
 	return appended && err == nil, err
 }
 
-// appendAudit extends the chain inside tx. Other writes call it last in
-// their transaction, so the head lock is held as briefly as possible and
+// appendAudit extends the chain inside tx: a drain's records. Writes
+// that append their own go through appendAfterQueue, last in their
+// transaction, so the head lock is held as briefly as possible and
 // always after their own row locks (one lock order: no deadlocks).
 func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, recs []*storage.AuditRecord) error {
 	return s.appendAuditDetails(ctx, tx, recs, nil)

@@ -132,7 +132,7 @@ func (s *Store) ApplyBundle(ctx context.Context, b *storage.AppliedBundle, imp *
 		if len(recs) == 0 {
 			return nil
 		}
-		return s.appendAudit(ctx, tx, recs)
+		return s.appendAfterQueue(ctx, tx, recs)
 	})
 }
 

@@ -42,7 +42,7 @@ func (s *Store) PutPackVersion(ctx context.Context, v *storage.PackVersion, rec 
 			}
 			maps.Copy(rec.Details, details)
 		}
-		return s.appendAudit(ctx, tx, []*storage.AuditRecord{rec})
+		return s.appendAfterQueue(ctx, tx, []*storage.AuditRecord{rec})
 	})
 	return changed, err
 }
@@ -127,7 +127,7 @@ func (s *Store) ChangePackStatus(ctx context.Context, changes []storage.PackStat
 		if len(recs) == 0 {
 			return nil
 		}
-		return s.appendAudit(ctx, tx, recs)
+		return s.appendAfterQueue(ctx, tx, recs)
 	})
 }
 

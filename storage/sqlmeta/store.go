@@ -157,6 +157,9 @@ type Store struct {
 	// bumpBehind: an inline append's bump of the head, unless events
 	// wait for the trail (bumpBehindText), on a dialect with WritableCTE.
 	bumpBehind string
+	// takeAllBump: a direct append's queue taken and the head bumped in
+	// one statement (takeAllBumpText), on a dialect with WritableCTE.
+	takeAllBump string
 }
 
 var (
@@ -200,6 +203,7 @@ func New(ctx context.Context, db *sql.DB, d Dialect, opts Options) (*Store, erro
 	s.tagQueue = s.leadTexts(qUpsertTag)
 	s.takeBump = s.takeBumpText()
 	s.bumpBehind = s.bumpBehindText()
+	s.takeAllBump = s.takeAllBumpText()
 	if opts.Prepare {
 		if err := s.prepare(ctx); err != nil {
 			s.closeStmts()
