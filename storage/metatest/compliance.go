@@ -1,6 +1,7 @@
 package metatest
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -19,6 +20,32 @@ func complianceRecord(name, version, verification string, compliant bool, types 
 }
 
 var complianceCases = []testCase{
+	{"ComplianceRecordsManyAtOnce", func(t *testing.T, s storage.Store) {
+		// More records than one statement writes (sqlmeta: 32), one
+		// version twice: the last record of it is the one kept.
+		c := ctx(t)
+		var recs []storage.ComplianceRecord
+		for i := range 70 {
+			recs = append(recs, complianceRecord("acme/m", fmt.Sprintf("1.0.%d", i), "verified", true, "https://slsa.dev/provenance/v1"))
+		}
+		recs = append(recs, complianceRecord("acme/m", "1.0.3", "unsigned", false))
+		ok(t, s.PutComplianceRecords(c, recs), "PutComplianceRecords")
+		got, err := s.ListComplianceRecords(c, storage.ComplianceQuery{NamePrefix: "acme/m"})
+		ok(t, err, "ListComplianceRecords")
+		if len(got) != 70 {
+			t.Fatalf("%d records read back, want 70", len(got))
+		}
+		for _, r := range got {
+			if want := r.Version != "1.0.3"; r.Compliant != want || (len(r.Attestations) == 1) != want {
+				t.Fatalf("%s read back as %+v", r.Version, r)
+			}
+		}
+		cs, err := s.ComplianceCoverage(c)
+		ok(t, err, "ComplianceCoverage")
+		if len(cs) != 1 || cs[0].Versions != 69 {
+			t.Fatalf("coverage %+v, want 69 versions of one type", cs)
+		}
+	}},
 	{"ComplianceRecordsListPageAndReplace", func(t *testing.T, s storage.Store) {
 		c := ctx(t)
 		deleted := complianceRecord("acme/b", "0.9.0", "verified", true)

@@ -371,7 +371,8 @@ const recordCols = `repo, referrer, idx, kind, format, subject, key_id, algorith
 // names: the default page of a listing.
 const attestBatch = 100
 
-// subjectList is a VALUES list of n (repo, subject) placeholder pairs.
+// subjectList is a VALUES list of n placeholder pairs: (repo, subject),
+// (name, version)...
 func subjectList(n int) string {
 	return "(VALUES " + strings.TrimSuffix(strings.Repeat("(?, ?), ", n), ", ") + ")"
 }

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/packreg/packreg/digest"
@@ -26,38 +28,82 @@ import (
 // The summary is two GROUP BY queries over these rows, never a walk of
 // the signatures: the worker that writes them did that once.
 
+// PutComplianceRecords writes recs by up to complianceRows per statement:
+// the worker writes every version of each repository an event touches
+// (all of them on a full pass), and a statement per record and another
+// for its attestation types was a round trip each, hundreds of thousands
+// after a burst of pushes, competing with the requests for the database
+// and the CPU for minutes.
 func (s *Store) PutComplianceRecords(ctx context.Context, recs []storage.ComplianceRecord) error {
+	recs = lastOfEach(recs)
 	if len(recs) == 0 {
 		return nil
 	}
 	return s.write(ctx, "put compliance records", func(ctx context.Context, tx *sql.Tx) error {
-		for _, r := range recs {
-			types, err := json.Marshal(nonNil(r.Attestations))
-			if err != nil {
+		for chunk := range slices.Chunk(recs, complianceRows) {
+			if err := s.putCompliance(ctx, tx, chunk); err != nil {
 				return err
-			}
-			findings, err := json.Marshal(r.Findings)
-			if err != nil {
-				return err
-			}
-			if _, err := s.exec(ctx, tx, qPutCompliance, r.Name, r.Version, string(r.Digest), r.Lifecycle, r.Verification,
-				boolInt(len(r.Attestations) > 0), string(types), boolInt(r.Compliant), string(findings), nanos(r.Evaluated)); err != nil {
-				return err
-			}
-			if _, err := s.exec(ctx, tx, qDeleteComplianceTypes, r.Name, r.Version); err != nil {
-				return err
-			}
-			if r.Lifecycle == storage.PackDeleted {
-				continue // counted nowhere
-			}
-			for _, t := range r.Attestations {
-				if _, err := s.exec(ctx, tx, qPutComplianceType, r.Name, r.Version, t); err != nil {
-					return err
-				}
 			}
 		}
 		return nil
 	})
+}
+
+// putCompliance writes recs, at most complianceRows, in two statements
+// and one more per attestation type.
+func (s *Store) putCompliance(ctx context.Context, tx *sql.Tx, recs []storage.ComplianceRecord) error {
+	rows := make([]any, 0, len(recs)*complianceFields)
+	keys := make([]any, 0, len(recs)*2)
+	for _, r := range recs {
+		types, err := json.Marshal(nonNil(r.Attestations))
+		if err != nil {
+			return err
+		}
+		findings, err := json.Marshal(r.Findings)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r.Name, r.Version, string(r.Digest), r.Lifecycle, r.Verification,
+			boolInt(len(r.Attestations) > 0), string(types), boolInt(r.Compliant), string(findings), nanos(r.Evaluated))
+		keys = append(keys, r.Name, r.Version)
+	}
+	if _, err := s.exec(ctx, tx, qPutCompliance[len(recs)-1], rows...); err != nil {
+		return err
+	}
+	if _, err := s.exec(ctx, tx, qDeleteComplianceTypes[len(recs)-1], keys...); err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if r.Lifecycle == storage.PackDeleted {
+			continue // counted nowhere
+		}
+		for _, t := range r.Attestations {
+			if _, err := s.exec(ctx, tx, qPutComplianceType, r.Name, r.Version, t); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// lastOfEach is recs with only the last record of each version, in their
+// order: one statement may not change a row twice (PostgreSQL), and the
+// last record written is the one that stayed.
+func lastOfEach(recs []storage.ComplianceRecord) []storage.ComplianceRecord {
+	last := make(map[[2]string]int, len(recs))
+	for i, r := range recs {
+		last[[2]string{r.Name, r.Version}] = i
+	}
+	if len(last) == len(recs) {
+		return recs
+	}
+	out := make([]storage.ComplianceRecord, 0, len(last))
+	for i, r := range recs {
+		if last[[2]string{r.Name, r.Version}] == i {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func nonNil(s []string) []string {
@@ -195,14 +241,27 @@ func (s *Store) ComplianceSnapshots(ctx context.Context, from, to time.Time, n i
 	return out, s.fail("compliance snapshots", rows.Err())
 }
 
+// complianceFields is how many columns a compliance_versions row has,
+// complianceRows how many rows one statement writes at most.
+const (
+	complianceFields = 10
+	complianceRows   = 32
+)
+
 var (
-	qPutCompliance = query(`INSERT INTO compliance_versions (name, version, digest, lifecycle, verification, attested,
-			attestations, compliant, findings, evaluated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	// Up to complianceRows records per statement (PutComplianceRecords).
+	qPutCompliance = queriesUpTo(complianceRows, func(n int) string {
+		row := "(?" + strings.Repeat(", ?", complianceFields-1) + ")"
+		return `INSERT INTO compliance_versions (name, version, digest, lifecycle, verification, attested,
+			attestations, compliant, findings, evaluated) VALUES ` + row + strings.Repeat(", "+row, n-1) + `
 		ON CONFLICT (name, version) DO UPDATE SET digest = excluded.digest, lifecycle = excluded.lifecycle,
 			verification = excluded.verification, attested = excluded.attested, attestations = excluded.attestations,
-			compliant = excluded.compliant, findings = excluded.findings, evaluated = excluded.evaluated`)
-	qDeleteComplianceTypes = query(`DELETE FROM compliance_attestations WHERE name = ? AND version = ?`)
-	qPutComplianceType     = query(`INSERT INTO compliance_attestations (name, version, predicate_type) VALUES (?, ?, ?)
+			compliant = excluded.compliant, findings = excluded.findings, evaluated = excluded.evaluated`
+	})
+	qDeleteComplianceTypes = queriesUpTo(complianceRows, func(n int) string {
+		return `DELETE FROM compliance_attestations WHERE (name, version) IN ` + subjectList(n)
+	})
+	qPutComplianceType = query(`INSERT INTO compliance_attestations (name, version, predicate_type) VALUES (?, ?, ?)
 		ON CONFLICT (name, version, predicate_type) DO NOTHING`)
 	qListCompliance = query(`SELECT name, version, digest, lifecycle, verification, attestations, compliant, findings, evaluated
 		FROM compliance_versions
