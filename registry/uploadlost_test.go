@@ -79,10 +79,11 @@ func restartMachine(t *testing.T, meta *sqlmeta.Store, id string) {
 		t.Fatal(err)
 	}
 	fields := strings.Fields(string(u.Backend))
-	if len(fields) != 3 || fields[0] != "fs1" {
+	if len(fields) != 5 || fields[0] != "fs2" {
 		t.Fatalf("session Backend %q: the disk store records no durability mark", u.Backend)
 	}
-	u.Backend = []byte("fs1 another-boot " + fields[2])
+	fields[1] = "another-boot"
+	u.Backend = []byte(strings.Join(fields, " "))
 	if err := meta.UpdateUpload(t.Context(), u, u.Offset); err != nil {
 		t.Fatal(err)
 	}

@@ -42,7 +42,11 @@ type BlobStore interface {
 	Delete(ctx context.Context, d digest.Digest) error
 
 	// Append writes r after u.Offset and on success advances u.Offset,
-	// u.HashState and u.Backend. The bytes must survive the process and be
+	// u.HashState and u.Backend. u.HashState may cover fewer than
+	// u.Offset bytes (the hash still running when Append returns) if the
+	// store records in u.Backend how many, hashes the rest from its data
+	// before it trusts them (the next Append or Commit, in any process),
+	// and has FinishHash (HashFinisher). The bytes must survive the process and be
 	// readable by any process that gets u; they need not survive a restart
 	// of the machine before Commit, but then Append and Commit must fail
 	// with ErrUploadLost rather than trust bytes that may have changed. Data already past u.Offset (from a
@@ -112,6 +116,17 @@ type UploadChecker interface {
 	CheckUpload(ctx context.Context, u *Upload) error
 }
 
+// HashFinisher is an optional ability of a BlobStore whose Append may
+// return before the hash of its bytes is done, leaving u.HashState the
+// state of fewer than u.Offset bytes (BlobStore.Append). FinishHash
+// brings u.HashState (and u.Backend) to all u.Offset bytes and reports
+// whether it changed u: the registry records u then, before Commit, so
+// that a Commit replayed after a crash can prove the blob
+// (ProveCommitted).
+type HashFinisher interface {
+	FinishHash(ctx context.Context, u *Upload) (changed bool, err error)
+}
+
 // UploadPurger is an optional BlobStore ability: remove the stored data of
 // uploads whose last write is before cutoff, including leftovers of
 // crashed attempts that no Upload names (S3 incomplete multipart uploads,
@@ -135,7 +150,9 @@ type Upload struct {
 	// announced another digest up front). Commit re-reads the data when the
 	// final digest uses another algorithm.
 	Algorithm string
-	// HashState is the MarshalBinary state of the running hash after Offset bytes.
+	// HashState is the MarshalBinary state of the running hash after Offset
+	// bytes, or after fewer on a store whose hash runs behind its Append
+	// (HashFinisher; the store's Backend says how many).
 	HashState []byte
 	// Backend is opaque state of the BlobStore (S3 multipart id and parts...).
 	Backend []byte

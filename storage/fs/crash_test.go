@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
@@ -94,6 +95,29 @@ func requireBlob(t *testing.T, s *fs.Store, d digest.Digest, want []byte) {
 	}
 	if !bytes.Equal(got.Bytes(), want) {
 		t.Fatalf("blob %s has %d bytes, not the %d committed", d, got.Len(), len(want))
+	}
+}
+
+// writeUpload writes b at offset at of upload id's data file, durably
+// (file and name): what the disk holds after a restart, or bytes changed
+// under the store.
+func writeUpload(t *testing.T, m *memFS, id string, at int64, b []byte) {
+	t.Helper()
+	f, err := m.OpenFile(uploadPath(id), os.O_WRONLY, 0)
+	if err == nil {
+		_, err = f.Seek(at, io.SeekStart)
+	}
+	if err == nil {
+		_, err = f.Write(b)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if err == nil {
+		err = m.SyncDir(filepath.Join(memRoot, "uploads"))
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -210,22 +234,10 @@ func TestRestartProvesUnsyncedBytes(t *testing.T) {
 			if garble {
 				clear(content[4096:8192])
 			}
-			f, err := m.OpenFile(uploadPath(u.ID), os.O_WRONLY, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := f.Write(content); err != nil {
-				t.Fatal(err)
-			}
-			if err := f.Sync(); err != nil {
-				t.Fatal(err)
-			}
-			if err := m.SyncDir(filepath.Join(memRoot, "uploads")); err != nil {
-				t.Fatal(err)
-			}
+			writeUpload(t, m, u.ID, 0, content)
 			m.Crash()
 			s = memStore(t, m)
-			err = s.Append(t.Context(), u, bytes.NewReader(data[1<<20:]))
+			err := s.Append(t.Context(), u, bytes.NewReader(data[1<<20:]))
 			if err == nil {
 				err = s.Commit(t.Context(), u, d)
 			}

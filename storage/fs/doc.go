@@ -30,12 +30,17 @@
 // Upload state lives in storage.Upload, not here: Append truncates the data
 // file to u.Offset before writing (a crashed attempt may have left more) and
 // resumes the hash from u.HashState, so any process with the struct can take
-// the next chunk. Append does not fsync: a killed process loses nothing the
+// the next chunk. Append answers once the chunk is written, its hash still
+// running (behind.go): u.HashState is the state at the chunk's start, the
+// mark in u.Backend says so, and a process without the running hash reads
+// the chunk back to hash it; FinishHash (storage.HashFinisher) records the
+// whole hash before a Commit. Append does not fsync: a killed process loses nothing the
 // kernel holds, and Commit makes the whole file durable (one fsync of the
 // data, one of uploads/ for its name) before it verifies and publishes.
 // u.Backend records the boot of the kernel holding unsynced bytes; after a
-// restart of the machine those bytes are hashed again and the session ends
-// (storage.ErrNotFound) unless they are intact (durable.go says why a 202 to
+// restart of the machine those bytes are read again (hashed, or the last
+// chunk's CRC-32C) and the session ends (storage.ErrNotFound) unless they
+// are intact (durable.go says why a 202 to
 // a PATCH needs no more); CheckUpload (storage.UploadChecker) does the same
 // for the registry's upload status. On an FS without a boot identity
 // (Booter) every Append fsyncs as before. A Commit replayed after a crash (the registry
@@ -49,13 +54,14 @@
 // file's name durable, a second open to commit), so a small push costs
 // one file and one directory fsync.
 //
-// Append reads on the calling goroutine while a second one hashes and a
-// third writes, through pooled 256 KiB buffers (small enough to stay in
+// Append reads on the calling goroutine while a second one hashes (and
+// goes on after Append returns) and a third writes, through pooled 256 KiB buffers (small enough to stay in
 // the CPU's cache from the socket read to the hash and the write, and to
 // fill and drain quickly at each PATCH), and on Linux starts the writeback
 // of every MiB once it is written (sync_file_range) so the fsync in Commit
 // has little left to flush: a push costs about max(hash, write), not
-// hash + write + fsync. An Append keeps its data file open for the
+// hash + write + fsync, and a chunked push about as much as a monolithic
+// one, the hash never idle between PATCHes. An Append keeps its data file open for the
 // session's next chunk or its Commit (kept.go), checked to still be the
 // file at the upload's path.
 //

@@ -24,16 +24,28 @@ type Store struct {
 	tmp     string
 	// boot is the kernel's boot identity (Booter), empty when the FS has
 	// none: Append then syncs every chunk.
-	boot string
-	obs  atomic.Pointer[storage.OpObserver] // ObserveOps
-	kept keptFiles                          // upload data files open between Appends
+	boot     string
+	obs      atomic.Pointer[storage.OpObserver] // ObserveOps
+	kept     idleSet[File]                      // upload data files open between Appends
+	runs     idleSet[*hashRun]                  // hashes running behind Appends (behind.go)
+	holdHash <-chan struct{}                    // tests: the hashes of Appends wait for it to close
 }
 
 var (
 	_ storage.BlobStore     = (*Store)(nil)
 	_ storage.Pinger        = (*Store)(nil)
 	_ storage.OpsObservable = (*Store)(nil)
+	_ io.Closer             = (*Store)(nil)
 )
+
+// Close stops the hashes still running behind Appends and closes the data
+// files kept open between them; the server calls it at shutdown. The
+// sessions go on from what was recorded, in this process or another.
+func (s *Store) Close() error {
+	s.runs.dropAll()
+	s.kept.dropAll()
+	return nil
+}
 
 // ObserveOps is storage.OpsObservable: stat, open, delete, put, append, commit
 // and abort are reported to fn (append's time includes reading its source,
@@ -57,6 +69,8 @@ func WithFS(f FS) Option { return func(s *Store) { s.fs = f } }
 // New returns a store rooted at root, creating its directories.
 func New(root string, opts ...Option) (*Store, error) {
 	s := &Store{fs: OS{}, root: root}
+	s.kept.end = func(f File) { f.Close() }
+	s.runs.end = (*hashRun).cancel
 	for _, o := range opts {
 		o(s)
 	}

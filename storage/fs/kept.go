@@ -25,77 +25,89 @@ import (
 // keptIdle are closed whenever another is kept, and at most keptMax stay
 // open (the least recently used goes first), so abandoned sessions cannot
 // pile up descriptors, and an inode another replica removed is released
-// soon.
+// soon. The hashes running behind Appends (behind.go) are kept the same
+// way, on every FS: a stale one is told by its end offset.
 const (
 	keptMax  = 64
 	keptIdle = time.Minute
 )
 
-type keptFile struct {
-	f    File
+// idleSet maps upload IDs to something an upload keeps between requests
+// (an open data file, a running hash), evicting what sits idle. An entry
+// is removed while in use, so no two requests ever share one.
+type idleSet[T comparable] struct {
+	end func(T) // releases an evicted or dropped entry
+	mu  sync.Mutex
+	m   map[string]idleEntry[T]
+}
+
+type idleEntry[T any] struct {
+	v    T
 	used time.Time
 }
 
-// keptFiles maps upload IDs to their open data files. An entry is removed
-// while in use, so no two Appends ever share a descriptor.
-type keptFiles struct {
-	mu sync.Mutex
-	m  map[string]keptFile
-}
-
-// take removes and returns id's kept file, or nil.
-func (k *keptFiles) take(id string) File {
+// take removes and returns id's entry, or the zero T.
+func (k *idleSet[T]) take(id string) T {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	e, ok := k.m[id]
-	if !ok {
-		return nil
-	}
+	e := k.m[id]
 	delete(k.m, id)
-	return e.f
+	return e.v
 }
 
-// keep holds f open for id's next Append or Commit.
-func (k *keptFiles) keep(id string, f File) {
+// keep holds v for id's next request.
+func (k *idleSet[T]) keep(id string, v T) {
 	now := time.Now()
-	var closing []File
+	var ending []T
 	k.mu.Lock()
 	if k.m == nil {
-		k.m = make(map[string]keptFile)
+		k.m = make(map[string]idleEntry[T])
 	}
 	if old, ok := k.m[id]; ok {
-		closing = append(closing, old.f) // a concurrent Append of the same session kept one first
+		ending = append(ending, old.v) // a concurrent request of the same session kept one first
 	}
 	oldest := ""
 	for oid, e := range k.m {
 		switch {
 		case oid == id:
 		case now.Sub(e.used) > keptIdle:
-			closing = append(closing, e.f)
+			ending = append(ending, e.v)
 			delete(k.m, oid)
 		case oldest == "" || e.used.Before(k.m[oldest].used):
 			oldest = oid
 		}
 	}
 	if _, ok := k.m[id]; !ok && len(k.m) >= keptMax {
-		closing = append(closing, k.m[oldest].f)
+		ending = append(ending, k.m[oldest].v)
 		delete(k.m, oldest)
 	}
-	k.m[id] = keptFile{f: f, used: now}
+	k.m[id] = idleEntry[T]{v: v, used: now}
 	k.mu.Unlock()
-	for _, f := range closing {
-		f.Close()
+	for _, v := range ending {
+		k.end(v)
 	}
 }
 
-// drop closes id's kept file, if any.
-func (k *keptFiles) drop(id string) {
-	if f := k.take(id); f != nil {
-		f.Close()
+// drop releases id's entry, if any.
+func (k *idleSet[T]) drop(id string) {
+	var zero T
+	if v := k.take(id); v != zero {
+		k.end(v)
 	}
 }
 
-func (k *keptFiles) len() int {
+// dropAll releases every entry.
+func (k *idleSet[T]) dropAll() {
+	k.mu.Lock()
+	m := k.m
+	k.m = nil
+	k.mu.Unlock()
+	for _, e := range m {
+		k.end(e.v)
+	}
+}
+
+func (k *idleSet[T]) len() int {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return len(k.m)

@@ -27,7 +27,8 @@ func algorithm(u *storage.Upload) string {
 // Append implements storage.BlobStore: truncate the data file to u.Offset,
 // resume the hash, stream r into both, then advance u. The bytes become
 // durable in Commit (see durable.go), or here on an FS without a boot
-// identity.
+// identity. Where there is one, the chunk's hash may still run when Append
+// returns (behind.go): u.HashState is then the state at the chunk's start.
 func (s *Store) Append(ctx context.Context, u *storage.Upload, r io.Reader) (err error) {
 	defer s.observe("append", time.Now(), &err)
 	if err := ctx.Err(); err != nil {
@@ -40,11 +41,13 @@ func (s *Store) Append(ctx context.Context, u *storage.Upload, r io.Reader) (err
 	if !digest.Supported(alg) || u.Offset < 0 {
 		return fmt.Errorf("fs: append %s: algorithm %q, offset %d: %w", u.ID, alg, u.Offset, digest.ErrInvalid)
 	}
+	prev := s.runs.take(u.ID)
 	f, _, synced, err := s.openDurable(u, u.Offset == 0)
 	if err != nil {
+		prev.cancel()
 		return fmt.Errorf("fs: append %s: %w", u.ID, err)
 	}
-	state, n, err := s.appendTo(ctx, f, u, alg, r)
+	run, hashed, err := s.appendTo(ctx, f, u, alg, prev, r)
 	if err != nil {
 		// Give the file back the length u records; a retry then rewrites
 		// the bytes rather than trusting a second fsync (after a failed one
@@ -56,57 +59,85 @@ func (s *Store) Append(ctx context.Context, u *storage.Upload, r io.Reader) (err
 	}
 	s.keep(u.ID, f) // for the next chunk or the Commit (kept.go)
 	if s.boot != "" {
-		u.Backend = s.mark(synced)
+		u.Backend = s.mark(synced, hashed, run.crc)
+		s.runs.keep(u.ID, run)
 	}
-	u.Offset += n
-	u.HashState = state
+	u.Offset = run.end
+	u.HashState = run.state
 	return nil
 }
 
-func (s *Store) appendTo(ctx context.Context, f File, u *storage.Upload, alg string, r io.Reader) ([]byte, int64, error) {
-	h, err := resumeHash(f, u, alg)
-	if err != nil {
-		return nil, 0, err
-	}
+// appendTo streams r into f after u.Offset, with the hash resumed from
+// prev when it is this session's, and returns the run hashing the bytes
+// and how many bytes run.state covers. Without a boot identity it syncs
+// the bytes and waits for the hash: no mark then says the state lags.
+func (s *Store) appendTo(ctx context.Context, f File, u *storage.Upload, alg string, prev *hashRun, r io.Reader) (*hashRun, int64, error) {
 	if _, err := f.Seek(u.Offset, io.SeekStart); err != nil {
+		prev.cancel()
 		return nil, 0, err
 	}
-	n, err := copyHashed(ctx, f, u.Offset, h, r)
+	start := s.resumer(f, u, alg, prev)
+	_, run, err := copyBehind(ctx, f, u.Offset, r, alg, start, s.holdHash)
+	if err != nil || s.boot != "" {
+		if err != nil {
+			run.cancel()
+		}
+		return run, u.Offset, err
+	}
+	// No way to tell a restart of the machine afterwards: make the bytes
+	// durable now, and the file's name if it is new.
+	err = f.Sync()
+	if err == nil && u.Offset == 0 {
+		err = s.fs.SyncDir(s.uploads)
+	}
+	var h hash.Hash
+	if err == nil {
+		h, err = run.result()
+	}
+	if err == nil {
+		run.state, err = digest.MarshalHash(h)
+	}
 	if err != nil {
+		run.cancel()
 		return nil, 0, err
 	}
-	if s.boot == "" {
-		// No way to tell a restart of the machine afterwards: make the
-		// bytes durable now, and the file's name if it is new.
-		if err := f.Sync(); err != nil {
-			return nil, 0, err
-		}
-		if u.Offset == 0 {
-			if err := s.fs.SyncDir(s.uploads); err != nil {
-				return nil, 0, err
-			}
-		}
-	}
-	state, err := digest.MarshalHash(h)
-	return state, n, err
+	return run, run.end, nil
 }
 
-// resumeHash restores the running hash of the first u.Offset bytes, reading
-// them again only when the session carries no state.
+// resumer returns how the hash of u's recorded bytes in f is had: from
+// prev, the run of this session's last Append here, when it ends at
+// u.Offset; else restored from u.HashState and the bytes it does not
+// cover read again (resumeHash). A run that does not fit is cancelled.
+func (s *Store) resumer(f File, u *storage.Upload, alg string, prev *hashRun) func() (hash.Hash, error) {
+	if prev != nil && prev.alg == alg && prev.end == u.Offset {
+		return prev.result
+	}
+	prev.cancel()
+	return func() (hash.Hash, error) { return resumeHash(f, u, alg) }
+}
+
+// resumeHash restores the running hash of the first u.Offset bytes: the
+// state recorded, then the bytes after those it covers (hashedUpTo) read
+// again; all of them when the session carries no state.
 func resumeHash(f File, u *storage.Upload, alg string) (hash.Hash, error) {
-	if len(u.HashState) > 0 || u.Offset == 0 {
-		return digest.RestoreHash(alg, u.HashState)
+	h, err := digest.RestoreHash(alg, u.HashState)
+	if err != nil {
+		return nil, err
 	}
-	h := digest.NewHash(alg)
-	return h, hashPrefix(f, h, u.Offset)
+	from := hashedUpTo(u)
+	if len(u.HashState) == 0 {
+		from = 0
+	}
+	return h, hashRange(f, h, from, u.Offset)
 }
 
-func hashPrefix(f File, h hash.Hash, n int64) error {
+// hashRange feeds bytes from to to of f to h.
+func hashRange(f File, h hash.Hash, from, to int64) error {
 	buf := bufPool.Get().(*[]byte)
 	defer bufPool.Put(buf)
-	got, err := io.CopyBuffer(h, io.NewSectionReader(f, 0, n), *buf)
-	if err == nil && got != n {
-		err = fmt.Errorf("%w: upload data ends at %d, state says %d", storage.ErrConflict, got, n)
+	got, err := io.CopyBuffer(h, io.NewSectionReader(f, from, to-from), *buf)
+	if err == nil && got != to-from {
+		err = fmt.Errorf("%w: upload data ends at %d, state says %d", storage.ErrConflict, from+got, to)
 	}
 	return err
 }
@@ -155,14 +186,18 @@ func (s *Store) Commit(ctx context.Context, u *storage.Upload, d digest.Digest) 
 		return fmt.Errorf("fs: commit %s: %w", u.ID, err)
 	}
 	src := s.uploadPath(u.ID)
+	run := s.runs.take(u.ID)
 	f, truncated, synced, err := s.openDurable(u, false)
+	if err != nil {
+		run.cancel()
+	}
 	if errors.Is(err, iofs.ErrNotExist) {
 		if u.Offset == 0 {
 			return s.commitEmpty(ctx, u, d) // nothing was ever appended
 		}
 		// An earlier Commit of this session may have published it and
 		// died before the registry dropped the session.
-		if err := storage.ProveCommitted(ctx, s, u, d); err != nil {
+		if err := s.proveCommitted(ctx, u, d); err != nil {
 			if s.unsyncedAtRestart(u) {
 				err = fmt.Errorf("%w: %w", storage.ErrUploadLost, err)
 			}
@@ -175,7 +210,7 @@ func (s *Store) Commit(ctx context.Context, u *storage.Upload, d digest.Digest) 
 	}
 	// Verify first: the fsyncs below serve a blob about to be published,
 	// and data that fails verification, or whose blob exists, is removed.
-	got, err := sum(f, u, d.Algorithm())
+	got, err := s.sum(f, u, d.Algorithm(), run)
 	replace := false
 	if err == nil && got == d {
 		if _, serr := s.fs.Stat(s.blobPath(d)); serr == nil {
@@ -238,18 +273,20 @@ func (s *Store) commitExisting(u *storage.Upload, src string, d digest.Digest) e
 	return nil
 }
 
-// sum is the digest of the first u.Offset bytes of f under alg, from the
-// streamed hash state when it is for alg, else by reading the data again.
-func sum(f File, u *storage.Upload, alg string) (digest.Digest, error) {
-	if alg == algorithm(u) && (len(u.HashState) > 0 || u.Offset == 0) {
-		h, err := digest.RestoreHash(alg, u.HashState)
+// sum is the digest of the first u.Offset bytes of f under alg: from the
+// session's hash (its run here, or its state and the bytes after it) when
+// it is for alg, else by reading the data again.
+func (s *Store) sum(f File, u *storage.Upload, alg string, run *hashRun) (digest.Digest, error) {
+	if alg == algorithm(u) {
+		h, err := s.resumer(f, u, alg, run)()
 		if err != nil {
 			return "", err
 		}
 		return digest.FromHash(alg, h), nil
 	}
+	run.cancel()
 	h := digest.NewHash(alg)
-	if err := hashPrefix(f, h, u.Offset); err != nil {
+	if err := hashRange(f, h, 0, u.Offset); err != nil {
 		return "", err
 	}
 	return digest.FromHash(alg, h), nil
@@ -361,6 +398,7 @@ func (s *Store) Abort(_ context.Context, u *storage.Upload) (err error) {
 	if err := checkID(u.ID); err != nil {
 		return err
 	}
+	s.runs.drop(u.ID)
 	s.kept.drop(u.ID)
 	if err := s.fs.Remove(s.uploadPath(u.ID)); err != nil && !errors.Is(err, iofs.ErrNotExist) {
 		return fmt.Errorf("fs: abort %s: %w", u.ID, err)
