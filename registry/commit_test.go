@@ -32,16 +32,6 @@ func (p *publishThenFail) Commit(ctx context.Context, u *storage.Upload, d diges
 	return err
 }
 
-// FinishHash passes the store's ability on (storage.HashFinisher): the
-// registry records the finished hash before Commit, and the replayed
-// Commit proves the blob with it.
-func (p *publishThenFail) FinishHash(ctx context.Context, u *storage.Upload) (bool, error) {
-	if f, ok := p.BlobStore.(storage.HashFinisher); ok {
-		return f.FinishHash(ctx, u)
-	}
-	return false, nil
-}
-
 // TestClosingPutAfterPublish: a chunked upload whose closing PUT published
 // the blob but did not finish (a crash, a failed fsync) is finished by the
 // next closing PUT: 201 with the blob served byte-exact, never a 500. The

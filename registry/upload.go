@@ -117,15 +117,14 @@ func (r *Registry) appendChunk(ctx context.Context, repo, id string, c chunk) (*
 		return nil, err
 	}
 	defer unlock()
-	if err := r.saveChunk(ctx, u, c, false); err != nil {
+	if err := r.saveChunk(ctx, u, c); err != nil {
 		return nil, err
 	}
 	return u, nil
 }
 
-// saveChunk checks c against u, appends it and records the new offset;
-// with the hash of all the bytes when finish is set (finishHash).
-func (r *Registry) saveChunk(ctx context.Context, u *storage.Upload, c chunk, finish bool) error {
+// saveChunk checks c against u, appends it and records the new offset.
+func (r *Registry) saveChunk(ctx context.Context, u *storage.Upload, c chunk) error {
 	if err := checkContentRange(c.contentRange, c.length, u); err != nil {
 		return err
 	}
@@ -133,16 +132,6 @@ func (r *Registry) saveChunk(ctx context.Context, u *storage.Upload, c chunk, fi
 	if err := r.appendBody(ctx, u, c); err != nil {
 		return err
 	}
-	if finish {
-		if _, err := r.finishHash(ctx, u); err != nil {
-			return err
-		}
-	}
-	return r.recordUpload(ctx, u, prev)
-}
-
-// recordUpload stores u, advanced from offset prev.
-func (r *Registry) recordUpload(ctx context.Context, u *storage.Upload, prev int64) error {
 	u.Updated = time.Now().UTC()
 	if err := r.meta.UpdateUpload(ctx, u, prev); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
@@ -164,43 +153,16 @@ func (r *Registry) finishSession(ctx context.Context, repo, id string, d digest.
 	}
 	defer unlock()
 	if last.length != 0 {
-		// Record the last chunk, and the hash of all the bytes, before
-		// Commit consumes the data: should the process die after Commit,
-		// the session then says the bytes are all there and proves the
-		// blob they became, and the next closing PUT finishes it.
-		if err := r.saveChunk(ctx, u, last, true); err != nil {
+		// Record the last chunk before Commit consumes the data: should
+		// the process die after Commit, the session then says the bytes
+		// are all there, and the next closing PUT finishes it.
+		if err := r.saveChunk(ctx, u, last); err != nil {
 			return err
 		}
 	} else if err := checkContentRange(last.contentRange, last.length, u); err != nil {
 		return err
-	} else if changed, err := r.finishHash(ctx, u); err != nil {
-		return err
-	} else if changed {
-		if err := r.recordUpload(ctx, u, u.Offset); err != nil {
-			return err
-		}
 	}
 	return r.commitBlob(ctx, u, d, true)
-}
-
-// finishHash brings u's hash to all its bytes, on a store whose hash runs
-// behind its Append (storage.HashFinisher), for the caller to record
-// before Commit consumes the data: a Commit replayed after a crash proves
-// the blob with it. Data already gone is left for Commit to explain.
-func (r *Registry) finishHash(ctx context.Context, u *storage.Upload) (changed bool, err error) {
-	fin, ok := r.blobs.(storage.HashFinisher)
-	if !ok {
-		return false, nil
-	}
-	changed, err = fin.FinishHash(ctx, u)
-	switch {
-	case errors.Is(err, storage.ErrUploadLost):
-		r.meta.DeleteUpload(ctx, u.ID)
-		return false, uploadLost(u)
-	case errors.Is(err, storage.ErrNotFound):
-		return false, nil
-	}
-	return changed, err
 }
 
 // cancelSession drops session id of repo and its data.

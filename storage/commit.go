@@ -18,10 +18,10 @@ import (
 //
 // The proof is u.HashState, the running hash of u's Offset bytes: compared
 // with d directly when d uses u's algorithm, otherwise by hashing the blob
-// under both algorithms. (A store whose hash runs behind Append has the
-// registry record it finished before Commit, HashFinisher, and calls
-// ProveCommitted only with such a state.) The blob's size alone would prove nothing: any
-// blob of that size would pass.
+// under both algorithms. (A store whose state may lag behind Append,
+// HashLagger, proves a lagging state itself and calls ProveCommitted only
+// with a state of all the bytes.) The blob's size alone would prove
+// nothing: any blob of that size would pass.
 //
 // It returns ErrDigestMismatch when u's bytes are provably not d (the
 // client claims another digest than it sent), and ErrNotFound when the

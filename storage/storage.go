@@ -46,7 +46,8 @@ type BlobStore interface {
 	// u.Offset bytes (the hash still running when Append returns) if the
 	// store records in u.Backend how many, hashes the rest from its data
 	// before it trusts them (the next Append or Commit, in any process),
-	// and has FinishHash (HashFinisher). The bytes must survive the process and be
+	// proves a replayed Commit from such a state (ProveCommitted), and
+	// says how many (HashLagger). The bytes must survive the process and be
 	// readable by any process that gets u; they need not survive a restart
 	// of the machine before Commit, but then Append and Commit must fail
 	// with ErrUploadLost rather than trust bytes that may have changed. Data already past u.Offset (from a
@@ -116,15 +117,13 @@ type UploadChecker interface {
 	CheckUpload(ctx context.Context, u *Upload) error
 }
 
-// HashFinisher is an optional ability of a BlobStore whose Append may
-// return before the hash of its bytes is done, leaving u.HashState the
-// state of fewer than u.Offset bytes (BlobStore.Append). FinishHash
-// brings u.HashState (and u.Backend) to all u.Offset bytes and reports
-// whether it changed u: the registry records u then, before Commit, so
-// that a Commit replayed after a crash can prove the blob
-// (ProveCommitted).
-type HashFinisher interface {
-	FinishHash(ctx context.Context, u *Upload) (changed bool, err error)
+// HashLagger is an optional ability of a BlobStore whose Append may
+// return before the hash of its bytes is done (BlobStore.Append):
+// HashedUpTo is how many of u's bytes u.HashState covers. Nothing needs
+// the hash of all the bytes recorded before Commit: the store hashes the
+// rest itself, from its data or, on a replay, from the published blob.
+type HashLagger interface {
+	HashedUpTo(u *Upload) int64
 }
 
 // UploadPurger is an optional BlobStore ability: remove the stored data of
@@ -152,7 +151,7 @@ type Upload struct {
 	Algorithm string
 	// HashState is the MarshalBinary state of the running hash after Offset
 	// bytes, or after fewer on a store whose hash runs behind its Append
-	// (HashFinisher; the store's Backend says how many).
+	// (HashLagger; the store's Backend says how many).
 	HashState []byte
 	// Backend is opaque state of the BlobStore (S3 multipart id and parts...).
 	Backend []byte

@@ -187,7 +187,6 @@ func commitReplayCases() []testCase {
 			for off := 0; off < len(data); off += step {
 				ss.append(data[off:min(off+step, len(data))], nil)
 			}
-			ss.finish()
 			stored := clone(ss.u) // what the metadata store still holds after the crash
 			d := ss.commit(tc.final)
 			if err := s.Commit(t.Context(), clone(stored), d); err != nil {
@@ -217,7 +216,6 @@ func testReplayOtherBlob(t *testing.T, s storage.BlobStore) {
 	other := push(t, s, randomBytes(64*kib, 241))
 	ss := start(t, s, digest.SHA256)
 	ss.append(data, nil)
-	ss.finish()
 	stored := clone(ss.u)
 	ss.commit(digest.SHA256)
 	for _, d := range []digest.Digest{other, digest.FromBytes(digest.SHA512, randomBytes(64*kib, 241))} {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"hash/crc32"
+	"io"
 	"sync/atomic"
 
 	"github.com/packreg/packreg/digest"
@@ -94,76 +96,101 @@ func (run *hashRun) cancel() {
 
 var errCancelled = errors.New("fs: hash of the upload was cancelled")
 
-// finished is a run that is over: the hash h of the first end bytes.
-func finished(alg string, end int64, h hash.Hash) *hashRun {
-	return &hashRun{alg: alg, end: end, h: h, ready: closedChan, done: closedChan}
-}
+var _ storage.HashLagger = (*Store)(nil)
 
-var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
-
-var _ storage.HashFinisher = (*Store)(nil)
-
-// FinishHash implements storage.HashFinisher: it waits for the hash
-// running behind u's last Append here (or hashes again the bytes its
-// recorded state does not cover) and sets u.HashState and the mark to all
-// u.Offset bytes. The hash stays for the Commit that follows.
-func (s *Store) FinishHash(ctx context.Context, u *storage.Upload) (changed bool, err error) {
-	if err := ctx.Err(); err != nil {
-		return false, fmt.Errorf("fs: finish hash %s: %w", u.ID, err)
-	}
-	if err := checkID(u.ID); err != nil {
-		return false, err
-	}
-	if hashedUpTo(u) == u.Offset && (len(u.HashState) > 0 || u.Offset == 0) {
-		return false, nil
-	}
-	alg := algorithm(u)
-	h, err := s.finishedHash(u, alg)
-	var state []byte
-	if err == nil {
-		state, err = digest.MarshalHash(h)
-	}
-	if err != nil {
-		return false, fmt.Errorf("fs: finish hash %s: %w", u.ID, err)
-	}
-	s.runs.keep(u.ID, finished(alg, u.Offset, h))
-	u.HashState = state
-	if m, ok := parseMark(u.Backend); ok {
-		m.hashed, m.crc = u.Offset, 0
-		u.Backend = m.encode()
-	}
-	return true, nil
-}
-
-// finishedHash is the hash of all u's bytes: the run of its last Append
-// here, else its state and the bytes after it read back (the data file
-// opened as Append would, so a restart of the machine is noticed).
-func (s *Store) finishedHash(u *storage.Upload, alg string) (hash.Hash, error) {
-	run := s.runs.take(u.ID)
-	if run != nil && run.alg == alg && run.end == u.Offset {
-		return run.result()
-	}
-	run.cancel()
-	f, _, _, err := s.openDurable(u, false)
-	if err != nil {
-		return nil, err
-	}
-	h, err := resumeHash(f, u, alg)
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	s.keep(u.ID, f)
-	return h, nil
-}
+// HashedUpTo implements storage.HashLagger: how many of u's bytes
+// u.HashState covers (the mark says; all of them without one).
+func (s *Store) HashedUpTo(u *storage.Upload) int64 { return hashedUpTo(u) }
 
 // proveCommitted is storage.ProveCommitted for a session whose data is
-// gone. Its state proves the blob only when it covers all u's bytes:
-// the registry finishes the hash (FinishHash) and records it before a
-// Commit, so a replay finds it so.
-func (s *Store) proveCommitted(ctx context.Context, u *storage.Upload, d digest.Digest) error {
-	if n := hashedUpTo(u); n < u.Offset {
-		return fmt.Errorf("upload %s: data gone, and its hash state covers %d of its %d bytes: %w", u.ID, n, u.Offset, storage.ErrNotFound)
+// gone, also when its state lags: the registry records the last Append
+// as it returned, the hash of its chunk still running, and writes nothing
+// more before Commit (a closing PUT without a body writes nothing at all
+// before it), so a replay finds the state of the bytes before the last
+// chunk (hashed of them) and the chunk's CRC-32C in the mark.
+//
+// Why that proves the blob, and links nothing a client did not send:
+// the blob d is read back once. Its bytes after hashed, hashed on from
+// the state, must give the hash of all its bytes: sha256(state ∥ tail)
+// = sha256(blob) pins the blob's first hashed bytes to the session's own
+// (a collision otherwise), and the hash of all its bytes under d's
+// algorithm must be d, so a published file changed on disk proves
+// nothing. That leaves the tail, which only the CRC ties to the chunk the
+// client sent. A client after a blob it may not read (DESIGN.md: a mount
+// needs pull access to the source) would need a session of its own that
+// published something, then lost its record, then the CRC of bytes it
+// does not know: one chance in 2^32 per claim. What it knows of the tail
+// it could as well hash against d offline, and a tail it knows whole it
+// could push. A wrong claim answers ErrDigestMismatch, a blob that is not
+// there ErrNotFound, as ProveCommitted does.
+//
+// own, the hash of all u's bytes that this process published (see
+// keepPublished), proves the blob as a state of all of them would.
+func (s *Store) proveCommitted(ctx context.Context, u *storage.Upload, d digest.Digest, own hash.Hash) error {
+	hashed := hashedUpTo(u)
+	m, lags := parseMark(u.Backend)
+	if own != nil {
+		state, err := digest.MarshalHash(own)
+		if err != nil {
+			return err
+		}
+		whole := *u
+		whole.HashState = state
+		return storage.ProveCommitted(ctx, s, &whole, d)
 	}
-	return storage.ProveCommitted(ctx, s, u, d)
+	if !lags || hashed >= u.Offset {
+		return storage.ProveCommitted(ctx, s, u, d)
+	}
+	alg := algorithm(u)
+	h, err := digest.RestoreHash(alg, u.HashState)
+	if err != nil {
+		return err
+	}
+	size, err := s.Stat(ctx, d)
+	if err != nil {
+		return fmt.Errorf("upload %s: data gone, blob %s: %w", u.ID, d, err)
+	}
+	if size != u.Offset {
+		return fmt.Errorf("upload %s holds %d bytes, blob %s has %d: %w", u.ID, u.Offset, d, size, storage.ErrDigestMismatch)
+	}
+	rc, err := s.Open(ctx, d, 0)
+	if err != nil {
+		return fmt.Errorf("upload %s: data gone, blob %s: %w", u.ID, d, err)
+	}
+	defer rc.Close()
+	whole := digest.NewHash(alg)
+	asD, all := whole, io.Writer(whole)
+	if d.Algorithm() != alg {
+		asD = digest.NewHash(d.Algorithm())
+		all = io.MultiWriter(whole, asD)
+	}
+	crc := crc32.New(castagnoli)
+	_, err = io.CopyN(all, rc, hashed)
+	if err == nil {
+		_, err = io.Copy(io.MultiWriter(all, h, crc), rc)
+	}
+	switch {
+	case err != nil:
+		return fmt.Errorf("upload %s: reading blob %s back: %w", u.ID, d, err)
+	case digest.FromHash(d.Algorithm(), asD) != d:
+		return fmt.Errorf("upload %s: blob %s holds other bytes than its name: %w", u.ID, d, storage.ErrDigestMismatch)
+	case digest.FromHash(alg, h) != digest.FromHash(alg, whole):
+		return fmt.Errorf("upload %s: its first %d bytes are not blob %s's: %w", u.ID, hashed, d, storage.ErrDigestMismatch)
+	case crc.Sum32() != m.crc:
+		return fmt.Errorf("upload %s: its last chunk is not blob %s's tail (CRC-32C): %w", u.ID, d, storage.ErrDigestMismatch)
+	}
+	return nil
+}
+
+// keepPublished keeps, once Commit published u's bytes (err nil), the
+// hash of all of them, own, when u's recorded state lags: a replay of the
+// Commit in this process (the registry failed to record the blob, and
+// the client puts again) then proves a claim of other bytes wrong from
+// the session's own digest, as a state of all the bytes would. After a
+// crash it is gone, and proveCommitted proves the blob with the CRC.
+func (s *Store) keepPublished(u *storage.Upload, own hash.Hash, err error) error {
+	if err == nil && own != nil && hashedUpTo(u) < u.Offset {
+		s.done.keep(u.ID, own)
+	}
+	return err
 }

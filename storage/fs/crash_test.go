@@ -103,7 +103,13 @@ func requireBlob(t *testing.T, s *fs.Store, d digest.Digest, want []byte) {
 // under the store.
 func writeUpload(t *testing.T, m *memFS, id string, at int64, b []byte) {
 	t.Helper()
-	f, err := m.OpenFile(uploadPath(id), os.O_WRONLY, 0)
+	writeAt(t, m, uploadPath(id), at, b)
+}
+
+// writeAt writes b at offset at of file name, durably (file and name).
+func writeAt(t *testing.T, m *memFS, name string, at int64, b []byte) {
+	t.Helper()
+	f, err := m.OpenFile(name, os.O_WRONLY, 0)
 	if err == nil {
 		_, err = f.Seek(at, io.SeekStart)
 	}
@@ -114,7 +120,7 @@ func writeUpload(t *testing.T, m *memFS, id string, at int64, b []byte) {
 		err = f.Sync()
 	}
 	if err == nil {
-		err = m.SyncDir(filepath.Join(memRoot, "uploads"))
+		err = m.SyncDir(filepath.Dir(name))
 	}
 	if err != nil {
 		t.Fatal(err)

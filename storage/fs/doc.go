@@ -33,8 +33,7 @@
 // the next chunk. Append answers once the chunk is written, its hash still
 // running (behind.go): u.HashState is the state at the chunk's start, the
 // mark in u.Backend says so, and a process without the running hash reads
-// the chunk back to hash it; FinishHash (storage.HashFinisher) records the
-// whole hash before a Commit. Append does not fsync: a killed process loses nothing the
+// the chunk back to hash it. Append does not fsync: a killed process loses nothing the
 // kernel holds, and Commit makes the whole file durable (one fsync of the
 // data, one of uploads/ for its name) before it verifies and publishes.
 // u.Backend records the boot of the kernel holding unsynced bytes; after a
@@ -46,7 +45,8 @@
 // (Booter) every Append fsyncs as before. A Commit replayed after a crash (the registry
 // died between Commit and dropping the session) finds the data file gone
 // and proves from the hash state that the blob holds the session's bytes
-// (storage.ProveCommitted).
+// (storage.ProveCommitted; with a state behind the last chunk, the blob's
+// tail hashed on from it and the chunk's CRC-32C: behind.go).
 //
 // Put (storage.BlobPutter) writes a whole blob without a session, for a
 // single-request upload: into tmp/, fsynced, verified, renamed; it skips

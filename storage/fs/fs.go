@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	iofs "io/fs"
 	"os"
@@ -28,6 +29,7 @@ type Store struct {
 	obs      atomic.Pointer[storage.OpObserver] // ObserveOps
 	kept     idleSet[File]                      // upload data files open between Appends
 	runs     idleSet[*hashRun]                  // hashes running behind Appends (behind.go)
+	done     idleSet[hash.Hash]                 // hashes of sessions a Commit published (keepPublished)
 	holdHash <-chan struct{}                    // tests: the hashes of Appends wait for it to close
 }
 
@@ -43,6 +45,7 @@ var (
 // sessions go on from what was recorded, in this process or another.
 func (s *Store) Close() error {
 	s.runs.dropAll()
+	s.done.dropAll()
 	s.kept.dropAll()
 	return nil
 }
@@ -71,6 +74,7 @@ func New(root string, opts ...Option) (*Store, error) {
 	s := &Store{fs: OS{}, root: root}
 	s.kept.end = func(f File) { f.Close() }
 	s.runs.end = (*hashRun).cancel
+	s.done.end = func(hash.Hash) {}
 	for _, o := range opts {
 		o(s)
 	}

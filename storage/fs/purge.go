@@ -49,6 +49,7 @@ func (s *Store) PurgeUploads(ctx context.Context, cutoff time.Time) (n int, err 
 			if dir == s.uploads {
 				s.kept.drop(e.Name()) // or its descriptor would hold the removed bytes
 				s.runs.drop(e.Name())
+				s.done.drop(e.Name())
 			}
 			err = s.fs.Remove(filepath.Join(dir, e.Name()))
 			switch {

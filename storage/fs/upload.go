@@ -186,7 +186,7 @@ func (s *Store) Commit(ctx context.Context, u *storage.Upload, d digest.Digest) 
 		return fmt.Errorf("fs: commit %s: %w", u.ID, err)
 	}
 	src := s.uploadPath(u.ID)
-	run := s.runs.take(u.ID)
+	run, own := s.runs.take(u.ID), s.done.take(u.ID)
 	f, truncated, synced, err := s.openDurable(u, false)
 	if err != nil {
 		run.cancel()
@@ -197,7 +197,8 @@ func (s *Store) Commit(ctx context.Context, u *storage.Upload, d digest.Digest) 
 		}
 		// An earlier Commit of this session may have published it and
 		// died before the registry dropped the session.
-		if err := s.proveCommitted(ctx, u, d); err != nil {
+		if err := s.proveCommitted(ctx, u, d, own); err != nil {
+			s.keepPublished(u, own, nil) // for the next claim
 			if s.unsyncedAtRestart(u) {
 				err = fmt.Errorf("%w: %w", storage.ErrUploadLost, err)
 			}
@@ -210,13 +211,13 @@ func (s *Store) Commit(ctx context.Context, u *storage.Upload, d digest.Digest) 
 	}
 	// Verify first: the fsyncs below serve a blob about to be published,
 	// and data that fails verification, or whose blob exists, is removed.
-	got, err := s.sum(f, u, d.Algorithm(), run)
+	got, h, err := s.sum(f, u, d.Algorithm(), run)
 	replace := false
 	if err == nil && got == d {
 		if _, serr := s.fs.Stat(s.blobPath(d)); serr == nil {
 			if replace, err = storage.StoredBad(ctx, d); err == nil && !replace {
 				f.Close()
-				return s.commitExisting(u, src, d)
+				return s.keepPublished(u, h, s.commitExisting(u, src, d))
 			}
 		}
 		if err == nil {
@@ -241,7 +242,7 @@ func (s *Store) Commit(ctx context.Context, u *storage.Upload, d digest.Digest) 
 	if err != nil {
 		return fmt.Errorf("fs: commit %s: %w", u.ID, err)
 	}
-	return nil
+	return s.keepPublished(u, h, nil)
 }
 
 // makeDurable syncs what a Commit about to publish f needs on disk first.
@@ -275,21 +276,22 @@ func (s *Store) commitExisting(u *storage.Upload, src string, d digest.Digest) e
 
 // sum is the digest of the first u.Offset bytes of f under alg: from the
 // session's hash (its run here, or its state and the bytes after it) when
-// it is for alg, else by reading the data again.
-func (s *Store) sum(f File, u *storage.Upload, alg string, run *hashRun) (digest.Digest, error) {
+// it is for alg, else by reading the data again. own is the session's
+// hash of them, when sum had it.
+func (s *Store) sum(f File, u *storage.Upload, alg string, run *hashRun) (_ digest.Digest, own hash.Hash, err error) {
 	if alg == algorithm(u) {
 		h, err := s.resumer(f, u, alg, run)()
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
-		return digest.FromHash(alg, h), nil
+		return digest.FromHash(alg, h), h, nil
 	}
 	run.cancel()
 	h := digest.NewHash(alg)
 	if err := hashRange(f, h, 0, u.Offset); err != nil {
-		return "", err
+		return "", nil, err
 	}
-	return digest.FromHash(alg, h), nil
+	return digest.FromHash(alg, h), nil, nil
 }
 
 // commitEmpty publishes the empty blob for an upload that never appended.
@@ -399,6 +401,7 @@ func (s *Store) Abort(_ context.Context, u *storage.Upload) (err error) {
 		return err
 	}
 	s.runs.drop(u.ID)
+	s.done.drop(u.ID)
 	s.kept.drop(u.ID)
 	if err := s.fs.Remove(s.uploadPath(u.ID)); err != nil && !errors.Is(err, iofs.ErrNotExist) {
 		return fmt.Errorf("fs: abort %s: %w", u.ID, err)
