@@ -45,6 +45,21 @@ type hashRun struct {
 	h     hash.Hash
 	err   error
 	stop  atomic.Bool // nobody will read h: skip the bytes still queued
+	// budget has a slot for each buffer handed to the hash and not yet
+	// hashed, shared by the upload's runs: the next Append's reader fills
+	// buffers while this run still hashes, and without one budget an
+	// upload held the queues of both (2 × inFlight buffers, +6 MiB of
+	// peak RSS on the bench).
+	budget chan struct{}
+}
+
+// budgetOrNew is the budget the next run of run's upload shares; a nil
+// run's is a new one.
+func (run *hashRun) budgetOrNew() chan struct{} {
+	if run == nil || run.budget == nil {
+		return make(chan struct{}, inFlight)
+	}
+	return run.budget
 }
 
 // hash is the run's goroutine: the hash of the data before the Append's
@@ -70,6 +85,7 @@ func (run *hashRun) hash(start func() (hash.Hash, error), in <-chan *chunk, fail
 			h.Write(c.bytes())
 		}
 		c.release()
+		<-run.budget
 	}
 	run.h = h
 }

@@ -3,7 +3,10 @@ package fs_test
 import (
 	"bytes"
 	"errors"
+	"io"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/packreg/packreg/digest"
@@ -179,4 +182,58 @@ func TestMachineRestartChecksUnhashedChunk(t *testing.T) {
 			requireBlob(t, s, l.d, l.data)
 		}
 	}
+}
+
+// TestHashBudgetSharedByRuns: the next Append of an upload, while the
+// hash of the last one still runs, holds no more buffers than one Append
+// would (inFlight, and the one its reader fills): the runs share one
+// budget. Before, the next Append's reader queued its own inFlight
+// buffers behind the lagging hash, and an upload held up to twice as many
+// (peak RSS on disk +6 MiB).
+func TestHashBudgetSharedByRuns(t *testing.T) {
+	const buf = 256 << 10
+	data := randomData(20*buf, 11)
+	s := memStore(t, newMemFS())
+	release := sync.OnceFunc(fs.HoldHashes(s))
+	defer release()
+	base := fs.ChunksInUse()
+	u := newUpload(digest.SHA256)
+	if err := s.Append(t.Context(), u, bytes.NewReader(data[:12*buf])); err != nil {
+		t.Fatal(err)
+	}
+	var peak atomic.Int64
+	src := &sampling{r: bytes.NewReader(data[12*buf:]), sample: func() {
+		if n := fs.ChunksInUse() - base; n > peak.Load() {
+			peak.Store(n)
+		}
+	}}
+	done := make(chan error, 1)
+	go func() { done <- s.Append(t.Context(), u, src) }()
+	// The held hashes now stop the second Append at its budget (or, when
+	// it has none, it returns with all its buffers queued): release them
+	// then, and the Append ends either way.
+	for fs.ChunksInUse()-base < fs.BuffersPerUpload+1 && len(done) == 0 {
+		runtime.Gosched()
+	}
+	release()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(t.Context(), u, digest.FromBytes(digest.SHA256, data)); err != nil {
+		t.Fatal(err)
+	}
+	if p := peak.Load(); p > fs.BuffersPerUpload+1 {
+		t.Fatalf("the upload held %d buffers at once, want at most %d", p, fs.BuffersPerUpload+1)
+	}
+}
+
+// sampling is a reader that calls sample before each Read.
+type sampling struct {
+	r      io.Reader
+	sample func()
+}
+
+func (s *sampling) Read(p []byte) (int, error) {
+	s.sample()
+	return s.r.Read(p)
 }

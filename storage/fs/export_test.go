@@ -14,3 +14,10 @@ func HoldHashes(s *Store) (release func()) {
 	s.holdHash = c
 	return func() { close(c) }
 }
+
+// ChunksInUse is how many stream buffers are taken and not given back,
+// in every store of the process.
+func ChunksInUse() int64 { return chunksInUse.Load() }
+
+// BuffersPerUpload bounds the buffers an upload's hash holds.
+const BuffersPerUpload = inFlight

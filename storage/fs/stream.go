@@ -48,11 +48,25 @@ type chunk struct {
 
 var chunkPool = sync.Pool{New: func() any { return &chunk{buf: make([]byte, bufSize)} }}
 
+// chunksInUse counts the chunks taken from chunkPool and not yet given
+// back: what streams hold of the heap (tests check its bound).
+var chunksInUse atomic.Int64
+
+func getChunk() *chunk {
+	chunksInUse.Add(1)
+	return chunkPool.Get().(*chunk)
+}
+
+func putChunk(c *chunk) {
+	chunksInUse.Add(-1)
+	chunkPool.Put(c)
+}
+
 func (c *chunk) bytes() []byte { return c.buf[:c.n] }
 
 func (c *chunk) release() {
 	if c.refs.Add(-1) == 0 {
-		chunkPool.Put(c)
+		putChunk(c)
 	}
 }
 
@@ -61,7 +75,7 @@ func (c *chunk) release() {
 // bytes may have been written; h is then garbage too, and the caller
 // discards both.
 func copyHashed(ctx context.Context, f File, off int64, h hash.Hash, r io.Reader) (int64, error) {
-	n, run, err := copyBehind(ctx, f, off, r, "", func() (hash.Hash, error) { return h, nil }, nil)
+	n, run, err := copyBehind(ctx, f, off, r, "", func() (hash.Hash, error) { return h, nil }, nil, nil)
 	if err != nil {
 		run.cancel()
 		return n, err
@@ -76,15 +90,18 @@ func copyHashed(ctx context.Context, f File, off int64, h hash.Hash, r io.Reader
 // for an earlier run, or reading the data again); run.state is its state
 // then, known when copyBehind returns, and run.crc the CRC-32C of the
 // bytes copied (the writer computes it, many times faster than the hash).
-// Tests hold the hash of the bytes until hold is closed (nil: never). On error an unknown prefix of the
-// bytes may have been written and the caller cancels run.
-func copyBehind(ctx context.Context, f File, off int64, r io.Reader, alg string, start func() (hash.Hash, error), hold <-chan struct{}) (int64, *hashRun, error) {
+// prev is the upload's run before this one, whose budget of buffers not
+// yet hashed this one shares (nil: a budget of its own). Tests hold the
+// hash of the bytes until hold is closed (nil: never). On error an
+// unknown prefix of the bytes may have been written and the caller
+// cancels run.
+func copyBehind(ctx context.Context, f File, off int64, r io.Reader, alg string, start func() (hash.Hash, error), prev *hashRun, hold <-chan struct{}) (int64, *hashRun, error) {
 	toWrite := make(chan *chunk, inFlight)
 	toHash := make(chan *chunk, inFlight)
 	var stopOnce sync.Once
 	failed := make(chan struct{}) // closed on the writer's first error, or when start fails
 	fail := func() { stopOnce.Do(func() { close(failed) }) }
-	run := &hashRun{alg: alg, ready: make(chan struct{}), done: make(chan struct{})}
+	run := &hashRun{alg: alg, ready: make(chan struct{}), done: make(chan struct{}), budget: prev.budgetOrNew()}
 	var werr error
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -112,20 +129,27 @@ loop:
 		if cerr = ctx.Err(); cerr != nil {
 			break
 		}
-		c := chunkPool.Get().(*chunk)
+		c := getChunk()
 		c.n, rerr = fill(r, c.buf)
 		if c.n == 0 {
-			chunkPool.Put(c)
+			putChunk(c)
 		} else {
 			c.refs.Store(2)
 			size := c.n // once sent, c may go back to the pool and be refilled
 			select {
-			case toWrite <- c:
+			case run.budget <- struct{}{}: // the hashers free slots as they go
 			case <-failed:
-				chunkPool.Put(c)
+				putChunk(c)
 				break loop
 			}
-			toHash <- c // the hasher never blocks, so this cannot block forever
+			select {
+			case toWrite <- c:
+			case <-failed:
+				<-run.budget
+				putChunk(c)
+				break loop
+			}
+			toHash <- c // holds no more than the budget: never blocks
 			n += int64(size)
 		}
 		if rerr == io.EOF {

@@ -77,7 +77,7 @@ func (s *Store) appendTo(ctx context.Context, f File, u *storage.Upload, alg str
 		return nil, 0, err
 	}
 	start := s.resumer(f, u, alg, prev)
-	_, run, err := copyBehind(ctx, f, u.Offset, r, alg, start, s.holdHash)
+	_, run, err := copyBehind(ctx, f, u.Offset, r, alg, start, prev, s.holdHash)
 	if err != nil || s.boot != "" {
 		if err != nil {
 			run.cancel()
