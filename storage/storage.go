@@ -46,8 +46,8 @@ type BlobStore interface {
 	// u.Offset bytes (the hash still running when Append returns) if the
 	// store records in u.Backend how many, hashes the rest from its data
 	// before it trusts them (the next Append or Commit, in any process),
-	// proves a replayed Commit from such a state (ProveCommitted), and
-	// says how many (HashLagger). The bytes must survive the process and be
+	// proves a replayed Commit from such a state itself (ProveCommitted
+	// needs a state of all the bytes), and says how many (HashLagger). The bytes must survive the process and be
 	// readable by any process that gets u; they need not survive a restart
 	// of the machine before Commit, but then Append and Commit must fail
 	// with ErrUploadLost rather than trust bytes that may have changed. Data already past u.Offset (from a
