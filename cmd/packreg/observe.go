@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/packreg/packreg/attest"
+	"github.com/packreg/packreg/compliance"
 	"github.com/packreg/packreg/internal/metrics"
 	"github.com/packreg/packreg/internal/routes"
 	"github.com/packreg/packreg/registry"
@@ -153,7 +154,7 @@ func (ob *observer) watchStores(st *stores) {
 	if db, ok := st.meta.(*sqlmeta.Store); ok {
 		m.WatchDB(db.DB(), "packreg")
 	}
-	m.WatchStore(st.meta, storage.AuditConsumer, attest.Consumer)
+	m.WatchStore(st.meta, storage.AuditConsumer, attest.Consumer, compliance.Consumer)
 }
 
 // runObserver is the hook background runs report to (mirror syncs and

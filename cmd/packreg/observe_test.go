@@ -76,8 +76,10 @@ func TestMetricsCountRequests(t *testing.T) {
 		`packreg_http_requests_total{code="405",method="other",route="/v2/"}`:                      1,
 		`packreg_http_request_duration_seconds_count{method="GET",route="/v2/{name}/blobs/{ref}"}`: 3,
 		`packreg_upload_sessions_open`: 0,
-		// No attest worker runs here: the manifest push waits in its queue.
+		// No attest or compliance worker runs here: the manifest push
+		// waits in both queues.
 		`packreg_outbox_pending_events{consumer="attest"}`:                       1,
+		`packreg_outbox_pending_events{consumer="compliance"}`:                   1,
 		`packreg_outbox_pending_events{consumer="audit"}`:                        0,
 		`packreg_http_requests_in_flight`:                                        1, // this scrape
 		`packreg_storage_operations_total{op="open",outcome="ok",store="blobs"}`: 3,
