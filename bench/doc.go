@@ -29,7 +29,9 @@
 //     published, in MB/s next to the disk write limit measured just before,
 //     with the peak RSS of the server doing each (disk only);
 //   - the first page of GET /api/v1/packs in a registry of 10,000 pack
-//     versions (packs.go);
+//     versions, timed once the pack index lists them all and every outbox
+//     queue (attest, audit, compliance) is empty, read from the server's
+//     /metrics: a settled registry, not one catching up (packs.go);
 //   - 1,000 signed pack versions copied to another packreg process by the
 //     mirror sync and by `regctl image copy --referrers`, 8 at a time
 //     (mirror.go);
