@@ -28,6 +28,13 @@ import (
 // evaluated only once attest's queue is empty (After): the findings then
 // read the records the event brought. Should attest lag for MaxDefer, the
 // worker evaluates anyway, and the next full pass catches up.
+//
+// A backlog is taken whole (up to maxCatchUp events, read a page at a
+// time from a BacklogReader), so a catch-up evaluates each repository it
+// touches once: taken a batch at a time, the backlog of 10,000 pushes
+// into 100 packs had every version evaluated and written 19 times. While
+// attest lags past MaxDefer the worker still takes one batch, no more of
+// what attest has yet to index than before.
 
 // Consumer is compliance's name among the consumers of the outbox.
 const Consumer = "compliance"
@@ -37,6 +44,9 @@ const (
 	leaseTTL = 10 * time.Second
 	tick     = time.Second
 	batch    = 1024
+	// maxCatchUp bounds the events one step takes (their IDs are kept
+	// until acknowledged).
+	maxCatchUp = 64 * batch
 	// MaxDefer bounds the wait for attest's queue.
 	MaxDefer = 30 * time.Second
 	// writeBatch is how many records one transaction stores.
@@ -134,7 +144,7 @@ func (s *Service) step(ctx, wctx context.Context) error {
 	if s.bad, err = s.st.BadBlobs(wctx); err != nil {
 		return err
 	}
-	evs, repos, all, err := s.pending(wctx)
+	ids, repos, all, err := s.pending(wctx)
 	if err != nil {
 		return err
 	}
@@ -150,19 +160,50 @@ func (s *Service) step(ctx, wctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.ack(ctx, evs); err != nil {
+	if err := s.ack(ctx, ids); err != nil {
 		return err
 	}
-	if full || len(evs) > 0 {
+	if full || len(ids) > 0 {
 		return s.snapshot(wctx)
 	}
 	return nil
 }
 
+// BacklogReader is a Store that reads a consumer's queue past its first
+// events, which the worker has not acknowledged yet.
+type BacklogReader interface {
+	// PendingEventsAfter is PendingEvents from the first event with an
+	// ID above after.
+	PendingEventsAfter(ctx context.Context, consumer string, after int64, n int) ([]storage.Event, error)
+}
+
+// taken is the events a step takes: their IDs, the repositories they
+// touch, and whether one touches everything.
+type taken struct {
+	ids   []int64
+	repos map[string]bool
+	all   bool
+}
+
+func (t *taken) add(evs []storage.Event) {
+	for _, e := range evs {
+		t.ids = append(t.ids, e.ID)
+		repo, ok := repoOf(e)
+		switch {
+		case !ok:
+			t.all = true
+		case repo != "":
+			t.repos[repo] = true
+		}
+	}
+}
+
 // pending takes the events ready to evaluate: none while attest has
-// events of its own to index (MaxDefer at most), else a batch, with the
-// repositories they touch, or all when one touches everything.
-func (s *Service) pending(ctx context.Context) ([]storage.Event, map[string]bool, bool, error) {
+// events of its own to index (MaxDefer at most), else the whole backlog
+// (one batch while attest still lags), with the repositories they touch,
+// or all when one touches everything.
+func (s *Service) pending(ctx context.Context) ([]int64, map[string]bool, bool, error) {
+	whole := true
 	if s.after != "" {
 		waits, err := s.anyPending(ctx, s.after)
 		if err != nil {
@@ -175,6 +216,7 @@ func (s *Service) pending(ctx context.Context) ([]storage.Event, map[string]bool
 			if s.now().Sub(s.deferred) < MaxDefer {
 				return nil, nil, false, nil
 			}
+			whole = false
 		}
 	}
 	s.deferred = time.Time{}
@@ -182,19 +224,16 @@ func (s *Service) pending(ctx context.Context) ([]storage.Event, map[string]bool
 	if err != nil {
 		return nil, nil, false, err
 	}
-	repos := map[string]bool{}
-	all := false
-	for _, e := range evs {
-		repo, ok := repoOf(e)
-		if !ok {
-			all = true
-			continue
+	t := taken{repos: map[string]bool{}}
+	t.add(evs)
+	br, paged := s.st.(BacklogReader)
+	for paged && whole && len(evs) == batch && len(t.ids) < maxCatchUp {
+		if evs, err = br.PendingEventsAfter(ctx, Consumer, t.ids[len(t.ids)-1], batch); err != nil {
+			return nil, nil, false, err
 		}
-		if repo != "" {
-			repos[repo] = true
-		}
+		t.add(evs)
 	}
-	return evs, repos, all, nil
+	return t.ids, t.repos, t.all, nil
 }
 
 // anyPending says whether consumer has an event pending. It reads the
@@ -223,13 +262,9 @@ func repoOf(e storage.Event) (repo string, ok bool) {
 	return "", false
 }
 
-func (s *Service) ack(ctx context.Context, evs []storage.Event) error {
-	if len(evs) == 0 {
+func (s *Service) ack(ctx context.Context, ids []int64) error {
+	if len(ids) == 0 {
 		return nil
-	}
-	ids := make([]int64, len(evs))
-	for i, e := range evs {
-		ids[i] = e.ID
 	}
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()

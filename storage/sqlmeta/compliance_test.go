@@ -1,0 +1,48 @@
+package sqlmeta_test
+
+import (
+	"testing"
+
+	"github.com/packreg/packreg/digest"
+	"github.com/packreg/packreg/internal/teststores"
+	"github.com/packreg/packreg/storage"
+	"github.com/packreg/packreg/storage/sqlmeta"
+)
+
+// PendingEventsAfter pages a consumer's queue by ID, oldest first, and
+// leaves it as it was: the compliance worker reads its backlog this way
+// before acknowledging any of it.
+func TestPendingEventsAfter(t *testing.T) {
+	for name, open := range map[string]func(testing.TB) *sqlmeta.Store{
+		"sqlite":   func(t testing.TB) *sqlmeta.Store { _, s, _ := teststores.Open(t); return s },
+		"postgres": func(t testing.TB) *sqlmeta.Store { _, s, _ := teststores.OpenPostgres(t); return s },
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := open(t)
+			if err := s.AddEventConsumer(t.Context(), "pager"); err != nil {
+				t.Fatal(err)
+			}
+			evs := make([]storage.Event, 5)
+			for i := range evs {
+				evs[i] = storage.Event{Action: "manifest.push", Target: "acme/p", Digest: digest.FromBytes(digest.SHA256, []byte{byte(i)})}
+			}
+			if err := s.LinkBlob(t.Context(), "acme/p", evs[0].Digest, 1, evs...); err != nil {
+				t.Fatal(err)
+			}
+			all, err := s.PendingEvents(t.Context(), "pager", 0)
+			if err != nil || len(all) != 5 {
+				t.Fatalf("pending %d, %v; want 5", len(all), err)
+			}
+			page, err := s.PendingEventsAfter(t.Context(), "pager", all[1].ID, 2)
+			if err != nil || len(page) != 2 || page[0].ID != all[2].ID || page[1].ID != all[3].ID || page[0].Digest != evs[2].Digest {
+				t.Fatalf("page after the second: %+v, %v; want the third and fourth", page, err)
+			}
+			if rest, err := s.PendingEventsAfter(t.Context(), "pager", all[4].ID, 2); err != nil || len(rest) != 0 {
+				t.Fatalf("after the last: %+v, %v", rest, err)
+			}
+			if n, err := s.CountPendingEvents(t.Context(), "pager"); err != nil || n != 5 {
+				t.Fatalf("queue %d, %v after reading: want 5", n, err)
+			}
+		})
+	}
+}
