@@ -246,12 +246,7 @@ func (s *Store) ComplianceSnapshots(ctx context.Context, from, to time.Time, n i
 // worker reads its whole backlog a page at a time, and evaluates each
 // repository it touches once, before it acknowledges any of it.
 func (s *Store) PendingEventsAfter(ctx context.Context, consumer string, after int64, n int) ([]storage.Event, error) {
-	rows, err := s.rows(ctx, s.r, qPendingEventsAfter, consumer, after, limitArg(n))
-	if err != nil {
-		return nil, s.fail("pending events", err)
-	}
-	evs, err := scanEvents(rows)
-	return evs, s.fail("pending events", err)
+	return s.pendingEvents(ctx, qPendingEventsAfter, consumer, after, limitArg(n))
 }
 
 // complianceFields is how many columns a compliance_versions row has,

@@ -255,7 +255,12 @@ func (s *Store) AddEventConsumer(ctx context.Context, consumer string, skip ...s
 }
 
 func (s *Store) PendingEvents(ctx context.Context, consumer string, n int) ([]storage.Event, error) {
-	rows, err := s.rows(ctx, s.r, qPendingEvents, consumer, limitArg(n))
+	return s.pendingEvents(ctx, qPendingEvents, consumer, limitArg(n))
+}
+
+// pendingEvents reads the events q selects with args.
+func (s *Store) pendingEvents(ctx context.Context, q *Query, args ...any) ([]storage.Event, error) {
+	rows, err := s.rows(ctx, s.r, q, args...)
 	if err != nil {
 		return nil, s.fail("pending events", err)
 	}
