@@ -107,9 +107,9 @@ func (s *Service) Run(ctx context.Context) {
 
 // next waits for a tick, or for a wake-up that left events to evaluate: a
 // commit whose events were all skipped here, or were taken already, is not
-// worth a step (a lease renewal, a write). A wake-up soon after the last step first waits out the rest of
-// the settling window. It is false once ctx
-// ended.
+// worth a step (a lease renewal, a write). A wake-up soon after the last
+// step first waits out the rest of the settling window. It is false once
+// ctx ended.
 func (s *Service) next(ctx context.Context, tick <-chan time.Time) bool {
 	for {
 		select {
