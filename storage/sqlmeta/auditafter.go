@@ -43,19 +43,23 @@ func (s *Store) appendAfterQueue(ctx context.Context, tx *sql.Tx, recs []*storag
 		}
 		return s.appendAuditDetails(ctx, tx, all, nil)
 	}
-	evs, seq, prev, err := s.takeAllAndBump(ctx, tx, len(recs))
+	// Every queued event taken and the head bumped by their count and
+	// len(recs) in one statement, which leaves the head locked even when
+	// it bumps it by nothing.
+	evs, seq, prev, err := s.takeAtHead(ctx, tx, s.takeAllBump, storage.AuditConsumer, len(recs))
 	if err != nil {
 		return fmt.Errorf("audit head: %w", err)
 	}
 	return s.appendAuditAt(ctx, tx, append(auditRecordsOf(evs), recs...), nil, seq, prev)
 }
 
-// takeAllAndBump takes every event queued for the trail and bumps the
-// head by their count and extra in one statement (takeAllBumpText),
-// which leaves the head locked even when it bumps it by nothing.
-func (s *Store) takeAllAndBump(ctx context.Context, tx *sql.Tx, extra int) (evs []storage.Event, seq int64, prev string, err error) {
+// takeAtHead runs a statement that takes queued events and bumps the
+// chain head (takeBumpText, takeAllBumpText): the events, and the head's
+// seq and previous hash, which every row carries. A row of id 0 is the
+// head's alone (takeAllBumpText when nothing was queued).
+func (s *Store) takeAtHead(ctx context.Context, tx *sql.Tx, text string, args ...any) (evs []storage.Event, seq int64, prev string, err error) {
 	start := time.Now()
-	rows, err := tx.QueryContext(ctx, s.takeAllBump, storage.AuditConsumer, extra)
+	rows, err := tx.QueryContext(ctx, text, args...)
 	s.observe("query", start, err)
 	if err != nil {
 		return nil, 0, "", err
@@ -66,7 +70,7 @@ func (s *Store) takeAllAndBump(ctx context.Context, tx *sql.Tx, extra int) (evs 
 		if err := scanChange(rows, &e, &seq, &prev); err != nil {
 			return nil, 0, "", err
 		}
-		if e.ID != 0 { // the head's row when nothing was queued
+		if e.ID != 0 {
 			evs = append(evs, e)
 		}
 	}
@@ -77,7 +81,7 @@ func (s *Store) takeAllAndBump(ctx context.Context, tx *sql.Tx, extra int) (evs 
 }
 
 // takeAllBumpText is, for a dialect with Dialect.WritableCTE, the
-// statement of takeAllAndBump: the queued events' rows first, then the
+// statement of appendAfterQueue: the queued events' rows first, then the
 // head, as a drain takes them (takeBumpText). Each row is an event and
 // the head's seq and previous hash; one row of id 0 when none was queued
 // (no event has id 0). "" for the others.

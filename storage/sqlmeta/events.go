@@ -393,26 +393,8 @@ func (s *Store) auditEvents(ctx context.Context, n int) (int, error) {
 // bumped by their count go in one statement (takeBumpText): a round trip
 // fewer at the head, of four.
 func (s *Store) takeAndAppend(ctx context.Context, tx *sql.Tx, n int, done *int) error {
-	start := time.Now()
-	rows, err := tx.QueryContext(ctx, s.takeBump, storage.AuditConsumer, storage.AuditConsumer, n)
-	s.observe("query", start, err)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	var (
-		evs  []storage.Event
-		seq  int64
-		prev string
-	)
-	for rows.Next() {
-		var e storage.Event
-		if err := scanChange(rows, &e, &seq, &prev); err != nil {
-			return err
-		}
-		evs = append(evs, e)
-	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil || len(evs) == 0 {
+	evs, seq, prev, err := s.takeAtHead(ctx, tx, s.takeBump, storage.AuditConsumer, storage.AuditConsumer, n)
+	if err != nil || len(evs) == 0 {
 		return err
 	}
 	if err := s.appendAuditAt(ctx, tx, auditRecordsOf(evs), nil, seq, prev); err != nil {
