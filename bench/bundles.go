@@ -139,29 +139,22 @@ func (b *bench) pushPack(ctx context.Context, repo string, seed uint64, size int
 
 // awaitPacks waits until the pack index lists n versions under prefix.
 func (b *bench) awaitPacks(ctx context.Context, prefix string, n int) error {
-	deadline := time.Now().Add(time.Minute)
-	for {
+	return poll(ctx, 100*time.Millisecond, time.Minute, func() (bool, error) {
 		var list struct {
 			Items []json.RawMessage `json:"items"`
 		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, b.c.url("/api/v1/packs?limit=100&name="+prefix), nil)
 		resp, err := b.c.hc.Do(req)
-		if err == nil {
-			err = json.NewDecoder(resp.Body).Decode(&list)
-			resp.Body.Close()
+		if err != nil {
+			return false, err
 		}
-		if err == nil && len(list.Items) == n {
-			return nil
+		err = json.NewDecoder(resp.Body).Decode(&list)
+		resp.Body.Close()
+		if err != nil {
+			return false, err
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the pack index lists %d versions of %s*, want %d (%v)", len(list.Items), prefix, n, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+		return len(list.Items) == n, fmt.Errorf("the pack index lists %d versions of %s*, want %d", len(list.Items), prefix, n)
+	})
 }
 
 // export streams a bundle of the bench's packs into file.

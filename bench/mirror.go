@@ -169,32 +169,24 @@ func (b *bench) mirrorSync(ctx context.Context, sink string) (time.Duration, err
 		return 0, err
 	}
 	runID := strings.Trim(string(run.Run), `"`)
-	deadline := start.Add(30 * time.Minute)
-	for {
+	err := poll(ctx, 20*time.Millisecond, 30*time.Minute, func() (bool, error) {
 		var st struct {
 			State  string          `json:"state"`
 			Errors json.RawMessage `json:"errors"`
 			Counts json.RawMessage `json:"counts"`
 		}
 		if err := b.apiJSON(ctx, http.MethodGet, "/api/v1/mirrors/"+id+"/runs/"+runID, nil, http.StatusOK, &st); err != nil {
-			return 0, err
+			return true, err
 		}
 		switch st.State {
 		case "succeeded":
-			return time.Since(start), nil
+			return true, nil
 		case "running":
-		default:
-			return 0, fmt.Errorf("sync run %s: state %s, counts %s, errors %.300s", runID, st.State, st.Counts, st.Errors)
+			return false, fmt.Errorf("sync run %s still running", runID)
 		}
-		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("sync run %s still running after 30 minutes", runID)
-		}
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+		return true, fmt.Errorf("sync run %s: state %s, counts %s, errors %.300s", runID, st.State, st.Counts, st.Errors)
+	})
+	return time.Since(start), err
 }
 
 // apiJSON sends body to the server's REST API and decodes the answer.

@@ -123,36 +123,24 @@ func (b *bench) packsPage(ctx context.Context, q url.Values) (packsPage, error) 
 // pack index lists n versions (the index follows OCI pushes
 // asynchronously).
 func (b *bench) awaitPackCount(ctx context.Context, n int) error {
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
+	return poll(ctx, 500*time.Millisecond, 5*time.Minute, func() (bool, error) {
 		got, cursor := 0, ""
-		var err error
 		for {
 			q := url.Values{"name": {packPrefix}, "limit": {"1000"}}
 			if cursor != "" {
 				q.Set("cursor", cursor)
 			}
-			var page packsPage
-			if page, err = b.packsPage(ctx, q); err != nil {
-				break
+			page, err := b.packsPage(ctx, q)
+			if err != nil {
+				return false, err
 			}
 			got += len(page.Items)
 			if cursor = page.Next; cursor == "" || len(page.Items) == 0 {
 				break
 			}
 		}
-		if err == nil && got == n {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the pack index lists %d versions under %s, want %d (%v)", got, packPrefix, n, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
+		return got == n, fmt.Errorf("the pack index lists %d versions under %s, want %d", got, packPrefix, n)
+	})
 }
 
 // queueConsumers are the outbox consumers whose queues awaitQueuesEmpty
@@ -163,27 +151,18 @@ var queueConsumers = []string{"attest", "audit", "compliance"}
 // awaitQueuesEmpty polls the server's /metrics until
 // packreg_outbox_pending_events is 0 for every consumer.
 func (b *bench) awaitQueuesEmpty(ctx context.Context) error {
-	deadline := time.Now().Add(10 * time.Minute)
-	for {
+	return poll(ctx, 250*time.Millisecond, 10*time.Minute, func() (bool, error) {
 		pending, err := b.pendingEvents(ctx)
-		waiting := err != nil
+		if err != nil {
+			return false, err
+		}
 		for _, c := range queueConsumers {
 			if n, ok := pending[c]; !ok || n != 0 {
-				waiting = true
+				return false, fmt.Errorf("outbox queues: %v", pending)
 			}
 		}
-		if !waiting {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("outbox queues after 10 minutes: %v (%v)", pending, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
+		return true, nil
+	})
 }
 
 // pendingEvents reads packreg_outbox_pending_events by consumer from one
