@@ -184,10 +184,13 @@ func (b *bench) smallBlobs(ctx context.Context) error {
 		n := b.opt.ops
 		label := fmt.Sprintf("push 1 KiB, POST ?digest=, %s", clients(workers))
 		row := sideRow{
-			label:   label,
-			metric:  metricRate,
-			extra:   rateExtra,
-			derived: []derivedRow{{label: label + ": server CPU per push", metric: metricCPUPerOp}},
+			label:  label,
+			metric: metricRate,
+			extra:  rateExtra,
+			derived: []derivedRow{
+				{label: label + ": server CPU per push", metric: metricCPUPerOp},
+				{label: label + ": server context switches per push", metric: metricSwitchesPerOp},
+			},
 			run: func(ctx context.Context, t *target, round int) (result, error) {
 				bodies := make([][]byte, n)
 				dg := make([]string, n)

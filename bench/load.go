@@ -19,7 +19,9 @@ type result struct {
 	// clientCPU is the bench's own CPU time during the batch: its
 	// clients' (nothing else of the bench runs while a batch is timed).
 	clientCPU time.Duration
-	note      string // anything a reader must know to trust the row
+	// switches are the server's context switches during the batch.
+	switches int64
+	note     string // anything a reader must know to trust the row
 }
 
 func (r result) rate() float64 { return float64(r.ops) / r.elapsed.Seconds() }
@@ -48,7 +50,7 @@ func (b *bench) load(ctx context.Context, n, workers int, op func(ctx context.Co
 	lat := make([]time.Duration, n)
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	cpu0, self0 := b.srv.cpu(), procCPU(os.Getpid())
+	cpu0, self0, sw0 := b.srv.cpu(), procCPU(os.Getpid()), b.srv.switches()
 	start := time.Now()
 	for range workers {
 		wg.Add(1)
@@ -69,7 +71,8 @@ func (b *bench) load(ctx context.Context, n, workers int, op func(ctx context.Co
 		}()
 	}
 	wg.Wait()
-	r := result{ops: n, elapsed: time.Since(start), cpu: b.srv.cpu() - cpu0, clientCPU: procCPU(os.Getpid()) - self0}
+	r := result{ops: n, elapsed: time.Since(start), cpu: b.srv.cpu() - cpu0, clientCPU: procCPU(os.Getpid()) - self0,
+		switches: b.srv.switches() - sw0}
 	if err := context.Cause(ctx); err != nil {
 		if aerr := b.srv.alive(); aerr != nil {
 			return r, aerr

@@ -252,6 +252,45 @@ func procCPU(pid int) time.Duration {
 	return time.Duration(ut+st) * time.Second / clkTck
 }
 
+// switches returns the context switches (voluntary and not) that the
+// server's threads have made so far: on a machine where each switch is
+// dear it tracks a request's cost more steadily than CPU time, which
+// moves with everything else running.
+func (s *server) switches() int64 {
+	n, _ := taskSwitches(fmt.Sprintf("/proc/%d/task", s.pid()))
+	return n
+}
+
+// taskSwitches sums voluntary_ctxt_switches and nonvoluntary_ctxt_switches
+// over the status files of every thread under dir (/proc/PID/task). The
+// process's own status counts its main thread only. A thread that exits
+// between the listing and the read is skipped (its switches go with it:
+// the Go runtime keeps its threads, so a batch loses few if any).
+func taskSwitches(dir string) (int64, error) {
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	var sum int64
+	for _, t := range tasks {
+		name := filepath.Join(dir, t.Name(), "status")
+		f, err := os.Open(name)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return sum, err
+		}
+		v, err := parseKB(f, name, "voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")
+		f.Close()
+		if err != nil {
+			return sum, err
+		}
+		sum += v[0] + v[1]
+	}
+	return sum, nil
+}
+
 // rssSampler polls VmRSS every 50 ms in the background; stop returns the
 // peak and the number of samples taken.
 type rssSampler struct {

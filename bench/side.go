@@ -51,6 +51,10 @@ var (
 	metricCPUPerOp = metric{unit: "ms cpu/op", lowerBetter: true, of: func(r result) float64 {
 		return r.cpu.Seconds() * 1000 / float64(max(r.ops, 1))
 	}}
+	// metricSwitchesPerOp is the server's context switches per operation.
+	metricSwitchesPerOp = metric{unit: "switches/op", lowerBetter: true, of: func(r result) float64 {
+		return float64(r.switches) / float64(max(r.ops, 1))
+	}}
 	// metricClientCPUPerOp is the bench client's CPU time per operation,
 	// in ms: on loopback the receiver's copy of a pull is on this machine
 	// too, and what a server's way of sending costs it shows here.
