@@ -1,6 +1,7 @@
 package s3
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -162,6 +163,13 @@ func TestSmallCallAnswerHeadCapped(t *testing.T) {
 			return
 		}
 		defer c.Close()
+		// The request read first, as a server does: closed with it unread
+		// (or before it came), the connection is reset and the answer's
+		// unsent tail dropped, and a client slow to read (under load) saw
+		// the head end short of the cap (unexpected EOF).
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
 		io.WriteString(c, "HTTP/1.1 200 OK\r\n")
 		line := "X-Filler: " + strings.Repeat("a", 1000) + "\r\n"
 		for range 4 * maxRawHeader / len(line) {
