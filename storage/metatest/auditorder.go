@@ -82,6 +82,71 @@ var auditOrderCases = []testCase{
 		}
 		verifies(t, s, true, 0)
 	}},
+	{"DirectAppendsRecordALongQueueInPages", func(t *testing.T, s storage.Store) {
+		// After an outage the queue may hold many thousands of events: a
+		// direct append records them in transactions of a page each, not
+		// all in its own (its latency, its locks, its statement timeout).
+		obs, observable := s.(storage.OpsObservable)
+		if !observable {
+			t.Skipf("%T does not report its commits", s)
+		}
+		db := rawDB(t, s)
+		// What each commit recorded, by the head's move: the commits are
+		// this goroutine's, each read at once after it.
+		var (
+			mu      sync.Mutex
+			watch   bool
+			last    int64
+			largest int64
+		)
+		obs.ObserveOps(func(op string, _ time.Duration, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if !watch || op != "commit" || err != nil {
+				return
+			}
+			var seq int64
+			if err := db.QueryRowContext(ctx(t), `SELECT seq FROM audit_head WHERE id = 1`).Scan(&seq); err != nil {
+				t.Errorf("head after a commit: %v", err)
+			}
+			largest = max(largest, seq-last)
+			last = seq
+		})
+		// A quarter of the queue at most per transaction (sqlmeta's page
+		// is 256 events).
+		const queued, most = 1024, 256
+		var want []string
+		for i, d := range directAppends {
+			evs := make([]storage.Event, queued)
+			for j := range evs {
+				evs[j] = ev("blob.push", "r", fmt.Sprintf("%s-%d", d.name, j))
+			}
+			ok(t, s.LinkBlob(ctx(t), "r", dg(d.name), 1, evs...), "LinkBlob")
+			head, err := s.AuditHead(ctx(t))
+			ok(t, err, "AuditHead")
+			mu.Lock()
+			watch, last, largest = true, head.ID, 0
+			mu.Unlock()
+			ok(t, d.fn(ctx(t), s, i), "%s", d.name)
+			mu.Lock()
+			watch = false
+			mu.Unlock()
+			if largest > most {
+				t.Fatalf("%s after %d queued events: a transaction recorded %d, want %d at most", d.name, queued, largest, most)
+			}
+			for range queued {
+				want = append(want, "blob.push")
+			}
+			want = append(want, d.name)
+			if got := auditActions(t, s); !slices.Equal(got, want) {
+				t.Fatalf("trail after %s: %d records, want the %d pushes queued before it, then its record", d.name, len(got), queued)
+			}
+			if _, names := pending(t, s, storage.AuditConsumer); len(names) != 0 {
+				t.Fatalf("%d still queued for the trail after %s", len(names), d.name)
+			}
+		}
+		verifies(t, s, true, 0)
+	}},
 	{"DirectAppendsAmongQueuingWritesAndDrains", func(t *testing.T, s storage.Store) {
 		// Writes that queue, drains and direct appends at once: they take
 		// the queue's rows and the head in one order, so none waits for

@@ -23,14 +23,14 @@ func (s *Store) AppendAudit(ctx context.Context, recs ...*storage.AuditRecord) e
 	if len(recs) == 0 {
 		return nil
 	}
-	return s.write(ctx, "append audit", func(ctx context.Context, tx *sql.Tx) error {
+	return s.writeAfterQueue(ctx, "append audit", func(ctx context.Context, tx *sql.Tx) error {
 		return s.appendAfterQueue(ctx, tx, recs)
 	})
 }
 
 func (s *Store) AppendAuditIfChanged(ctx context.Context, rec *storage.AuditRecord) (bool, error) {
 	var appended bool
-	err := s.write(ctx, "append audit if changed", func(ctx context.Context, tx *sql.Tx) error {
+	err := s.writeAfterQueue(ctx, "append audit if changed", func(ctx context.Context, tx *sql.Tx) error {
 		appended = false
 		// What is queued for the trail first (auditafter.go): on
 		// PostgreSQL that locks the head too.

@@ -106,7 +106,7 @@ func scanApplied(r scanner) (*storage.AppliedBundle, error) {
 }
 
 func (s *Store) ApplyBundle(ctx context.Context, b *storage.AppliedBundle, imp *storage.BundleImport, recs ...*storage.AuditRecord) error {
-	return s.write(ctx, "apply bundle", func(ctx context.Context, tx *sql.Tx) error {
+	return s.writeAfterQueue(ctx, "apply bundle", func(ctx context.Context, tx *sql.Tx) error {
 		head, err := scanApplied(s.row(ctx, tx, qChainHead, b.Chain))
 		switch {
 		case errors.Is(err, sql.ErrNoRows):

@@ -393,7 +393,7 @@ func (s *Store) auditEvents(ctx context.Context, n int) (int, error) {
 // bumped by their count go in one statement (takeBumpText): a round trip
 // fewer at the head, of four.
 func (s *Store) takeAndAppend(ctx context.Context, tx *sql.Tx, n int, done *int) error {
-	evs, seq, prev, err := s.takeAtHead(ctx, tx, s.takeBump, storage.AuditConsumer, storage.AuditConsumer, n)
+	evs, seq, prev, err := s.takeAtHead(ctx, tx, s.takeBump, []any{storage.AuditConsumer, storage.AuditConsumer, n})
 	if err != nil || len(evs) == 0 {
 		return err
 	}

@@ -26,7 +26,7 @@ func (s *Store) PutPackVersion(ctx context.Context, v *storage.PackVersion, rec 
 		actor = rec.Actor
 	}
 	var changed bool
-	err := s.write(ctx, "put pack version", func(ctx context.Context, tx *sql.Tx) error {
+	err := s.writeAfterQueue(ctx, "put pack version", func(ctx context.Context, tx *sql.Tx) error {
 		var (
 			details map[string]string
 			err     error
@@ -98,7 +98,7 @@ func (s *Store) ChangePackStatus(ctx context.Context, changes []storage.PackStat
 	slices.SortFunc(changes, func(a, b storage.PackStatusChange) int {
 		return strings.Compare(a.Name+"\x00"+a.Version, b.Name+"\x00"+b.Version)
 	})
-	return s.write(ctx, "change pack status", func(ctx context.Context, tx *sql.Tx) error {
+	return s.writeAfterQueue(ctx, "change pack status", func(ctx context.Context, tx *sql.Tx) error {
 		now := time.Now().UnixNano()
 		for _, c := range changes {
 			at := nanos(c.At)

@@ -157,9 +157,10 @@ type Store struct {
 	// bumpBehind: an inline append's bump of the head, unless events
 	// wait for the trail (bumpBehindText), on a dialect with WritableCTE.
 	bumpBehind string
-	// takeAllBump: a direct append's queue taken and the head bumped in
-	// one statement (takeAllBumpText), on a dialect with WritableCTE.
-	takeAllBump string
+	// takePageBump: a page of a direct append's queue taken and the head
+	// bumped in one statement (takePageBumpText), on a dialect with
+	// WritableCTE.
+	takePageBump string
 }
 
 var (
@@ -203,7 +204,7 @@ func New(ctx context.Context, db *sql.DB, d Dialect, opts Options) (*Store, erro
 	s.tagQueue = s.leadTexts(qUpsertTag)
 	s.takeBump = s.takeBumpText()
 	s.bumpBehind = s.bumpBehindText()
-	s.takeAllBump = s.takeAllBumpText()
+	s.takePageBump = s.takePageBumpText()
 	if opts.Prepare {
 		if err := s.prepare(ctx); err != nil {
 			s.closeStmts()
