@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -146,6 +147,36 @@ var auditOrderCases = []testCase{
 			}
 		}
 		verifies(t, s, true, 0)
+	}},
+	{"AuditAppendIfUnchangedIsTwoStatements", func(t *testing.T, s storage.Store) {
+		// The queue's statement takes the head's lock (or SQLite's
+		// transaction holds the write lock): the read of the last
+		// record follows it, with no lock statement of its own.
+		obs, observable := s.(storage.OpsObservable)
+		if !observable {
+			t.Skipf("%T does not report its statements", s)
+		}
+		rec := func() *storage.AuditRecord {
+			return &storage.AuditRecord{Actor: "system", Action: "config.change", Target: "packs.policy",
+				Details: map[string]string{"x": "1"}}
+		}
+		appended, err := s.AppendAuditIfChanged(ctx(t), rec())
+		if err != nil || !appended {
+			t.Fatalf("AppendAuditIfChanged of new details: appended %v, %v", appended, err)
+		}
+		var stmts atomic.Int64
+		obs.ObserveOps(func(op string, _ time.Duration, _ error) {
+			if op == "query" || op == "exec" {
+				stmts.Add(1)
+			}
+		})
+		appended, err = s.AppendAuditIfChanged(ctx(t), rec())
+		if err != nil || appended {
+			t.Fatalf("AppendAuditIfChanged of the same details: appended %v, %v", appended, err)
+		}
+		if n := stmts.Load(); n != 2 {
+			t.Fatalf("AppendAuditIfChanged of unchanged details ran %d statements, want 2 (the queue with the head, the read)", n)
+		}
 	}},
 	{"DirectAppendsAmongQueuingWritesAndDrains", func(t *testing.T, s storage.Store) {
 		// Writes that queue, drains and direct appends at once: they take

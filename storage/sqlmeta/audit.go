@@ -32,16 +32,15 @@ func (s *Store) AppendAuditIfChanged(ctx context.Context, rec *storage.AuditReco
 	var appended bool
 	err := s.writeAfterQueue(ctx, "append audit if changed", func(ctx context.Context, tx *sql.Tx) error {
 		appended = false
-		// What is queued for the trail first (auditafter.go): on
-		// PostgreSQL that locks the head too.
+		// What is queued for the trail first (auditafter.go), which
+		// takes the head's lock before the read: on PostgreSQL its
+		// statement updates the head's row, even by nothing; SQLite's
+		// transaction holds the one write lock from its BEGIN
+		// (SerialWrites). A concurrent caller waits there, then reads
+		// what this one appended (each statement of a PostgreSQL READ
+		// COMMITTED transaction sees what committed before it began).
 		if err := s.appendAfterQueue(ctx, tx, nil); err != nil {
 			return err
-		}
-		// The lock before the read: a concurrent caller waits here, then
-		// reads what this one appended (each statement of a PostgreSQL
-		// READ COMMITTED transaction sees what committed before it began).
-		if _, err := s.exec(ctx, tx, qAuditLock); err != nil {
-			return fmt.Errorf("audit head: %w", err)
 		}
 		var last string
 		err := s.row(ctx, tx, qLastAuditDetails, rec.Action, rec.Target).Scan(&last)

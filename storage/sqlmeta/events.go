@@ -488,9 +488,6 @@ var (
 	// One consumer's row: the audit trail's when its head stayed locked.
 	qQueueEventFor = query(`INSERT INTO event_queue (consumer, at, actor, action, target, digest, details)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`)
-	// A no-op update: it takes the head row's lock (PostgreSQL) or the
-	// write lock (SQLite) before anything is read.
-	qAuditLock = query(`UPDATE audit_head SET seq = seq WHERE id = 1`)
 )
 
 // eventFields is how many parameters each event of qQueueEvents takes,
