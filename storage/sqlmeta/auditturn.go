@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -159,6 +160,15 @@ func (s *Store) bumpBehindText() string {
 // (so it sees the events committed before), and under load one
 // transaction at the head records many writes' events instead of one
 // each.
+//
+// Each caller leaves when its own context ends, though the drain ahead
+// may wait at a head another session holds for as long as that lasts. So
+// the next drain belongs to none of its callers: it runs on a goroutine
+// of its own once the current one ends, with the values of the caller
+// that asked for it and a context that ends when the last of its callers
+// left (when all left before it began, it does not run); the first of
+// them to see it done takes its count. The drain that found the turn
+// free runs on its caller's goroutine, with its context: nobody joins it.
 type drainTurns struct {
 	mu        sync.Mutex
 	cur, next *drain // the one running, the one waiting for it
@@ -171,11 +181,17 @@ type drain struct {
 	done chan struct{}
 	got  int
 	err  error
+	// A next drain's, under drainTurns.mu: its callers still waiting,
+	// whether it began, whether one of them took its count; cancel ends
+	// its context.
+	waiting        int
+	began, counted bool
+	cancel         context.CancelFunc
 }
 
-// do runs fn(ctx, n) now, or shares the next run. Only the caller that
-// ran it reports what a run recorded: the others report 0, so that counts
-// add up to what was recorded, and share runs until one found less than n
+// do runs fn(ctx, n) now, or shares the next run. Only one caller of a
+// run reports what it recorded: the others report 0, so that counts add
+// up to what was recorded, and share runs until one found less than n
 // (the queue as it was when they called is drained). A caller asking for
 // another n than the waiting run's runs alone ("up to n" must hold).
 func (g *drainTurns) do(ctx context.Context, n int, fn func(context.Context, int) (int, error)) (int, error) {
@@ -190,48 +206,90 @@ func (g *drainTurns) do(ctx context.Context, n int, fn func(context.Context, int
 	}
 }
 
-// turn is one run of do: shared says another caller ran it.
+// turn is one run of do: shared says another caller reports its count.
 func (g *drainTurns) turn(ctx context.Context, n int, fn func(context.Context, int) (int, error)) (got int, shared bool, err error) {
 	g.mu.Lock()
-	if g.cur == nil {
-		d := &drain{n: n, done: make(chan struct{})}
+	d := g.next
+	switch {
+	case g.cur == nil:
+		d = &drain{n: n, done: make(chan struct{})}
 		g.cur = d
 		g.mu.Unlock()
 		g.run(ctx, d, fn)
 		return d.got, false, d.err
-	}
-	if d := g.next; d != nil {
+	case d == nil:
+		d = g.queue(ctx, n, fn)
+	case d.n != n:
 		g.mu.Unlock()
-		if d.n != n {
-			got, err := fn(ctx, n)
-			return got, false, err
-		}
-		select {
-		case <-d.done:
-			return d.got, true, d.err
-		case <-ctx.Done():
-			return 0, true, ctx.Err()
-		}
+		got, err := fn(ctx, n)
+		return got, false, err
 	}
-	// The first to wait runs the next drain for all who join it.
-	d := &drain{n: n, done: make(chan struct{})}
-	prev := g.cur
-	g.next = d
+	d.waiting++
 	g.mu.Unlock()
-	<-prev.done // run makes d current before closing it
-	g.run(ctx, d, fn)
-	return d.got, false, d.err
+	select {
+	case <-d.done:
+		g.mu.Lock()
+		shared = d.counted
+		d.counted = true
+		g.mu.Unlock()
+		return d.got, shared, d.err
+	case <-ctx.Done():
+		g.mu.Lock()
+		if d.waiting--; d.waiting == 0 && d.began {
+			d.cancel()
+		}
+		g.mu.Unlock()
+		return 0, true, ctx.Err()
+	}
 }
 
-// run runs d, then hands the turn to the drain waiting, if any.
-// Deferred: a panic in fn (recovered by net/http) must not leave the
-// turn taken for good.
-func (g *drainTurns) run(ctx context.Context, d *drain, fn func(context.Context, int) (int, error)) {
-	defer func() {
+// queue makes the next drain (g.mu held, a drain running), and its
+// goroutine, which runs it once the current drain ends.
+func (g *drainTurns) queue(ctx context.Context, n int, fn func(context.Context, int) (int, error)) *drain {
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	d := &drain{n: n, done: make(chan struct{}), cancel: cancel}
+	prev := g.cur
+	g.next = d
+	go func() {
+		defer cancel()
+		<-prev.done // run made d current before closing it
 		g.mu.Lock()
-		g.cur, g.next = g.next, nil
+		d.began = true
+		nobody := d.waiting == 0
 		g.mu.Unlock()
-		close(d.done)
+		if nobody {
+			g.handOn(d)
+			return
+		}
+		g.run(runCtx, d, recovered(fn))
 	}()
+	return d
+}
+
+// run runs d, then hands the turn on. Deferred: a panic in fn (recovered
+// by net/http) must not leave the turn taken for good.
+func (g *drainTurns) run(ctx context.Context, d *drain, fn func(context.Context, int) (int, error)) {
+	defer g.handOn(d)
 	d.got, d.err = fn(ctx, d.n)
+}
+
+// handOn ends d's turn: the drain waiting, if any, has it next.
+func (g *drainTurns) handOn(d *drain) {
+	g.mu.Lock()
+	g.cur, g.next = g.next, nil
+	g.mu.Unlock()
+	close(d.done)
+}
+
+// recovered is fn with a panic returned as its error: on a next drain's
+// goroutine no net/http recovers it, and the server would stop.
+func recovered(fn func(context.Context, int) (int, error)) func(context.Context, int) (int, error) {
+	return func(ctx context.Context, n int) (got int, err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("audit drain: panic: %v\n%s", r, debug.Stack())
+			}
+		}()
+		return fn(ctx, n)
+	}
 }
