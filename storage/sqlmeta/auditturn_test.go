@@ -72,6 +72,31 @@ func idle(g *drainTurns) bool {
 	return g.cur == nil && g.next == nil
 }
 
+// stuckTurn starts a drain of g that stays in f until answered (stuck),
+// then a caller that asks for the next drain, with a context leave ends.
+func stuckTurn(g *drainTurns, f *fakeDrain) (first <-chan drainResult, stuck *drainCall, leaver <-chan drainResult, leave context.CancelFunc) {
+	first = goDo(context.Background(), g, 8, f)
+	stuck = <-f.calls
+	ctx, leave := context.WithCancel(context.Background())
+	leaver = goDo(ctx, g, 8, f)
+	waitJoined(g, 1)
+	return first, stuck, leaver, leave
+}
+
+// runsAfterwards checks that g's turn is free and the next drain runs,
+// for its caller alone (its count).
+func runsAfterwards(t *testing.T, g *drainTurns, f *fakeDrain) {
+	t.Helper()
+	again := goDo(context.Background(), g, 8, f)
+	(<-f.calls).answer <- drainAnswer{got: 1}
+	if r := <-again; r.got != 1 || r.err != nil {
+		t.Fatalf("a drain afterwards got %d, %v; want 1, nil", r.got, r.err)
+	}
+	if !idle(g) {
+		t.Fatal("the turn is still taken")
+	}
+}
+
 // TestDrainTurnsRunnerLeaves: the caller that asked for the next drain
 // leaves when its context ends, though the drain ahead of it is stuck
 // (at a head another session holds); the caller that joined it still
@@ -81,12 +106,7 @@ func idle(g *drainTurns) bool {
 func TestDrainTurnsRunnerLeaves(t *testing.T) {
 	var g drainTurns
 	f := newFakeDrain()
-	first := goDo(context.Background(), &g, 8, f)
-	stuck := <-f.calls
-
-	ctx, cancel := context.WithCancel(context.Background())
-	leaver := goDo(ctx, &g, 8, f)
-	waitJoined(&g, 1)
+	first, stuck, leaver, cancel := stuckTurn(&g, f)
 	joiner := goDo(context.Background(), &g, 8, f)
 	waitJoined(&g, 2)
 
@@ -107,15 +127,7 @@ func TestDrainTurnsRunnerLeaves(t *testing.T) {
 	if r := <-joiner; r.got != 3 || r.err != nil {
 		t.Fatalf("the joiner got %d, %v; want the next drain's 3, nil", r.got, r.err)
 	}
-	if !idle(&g) {
-		t.Fatal("the turn is still taken")
-	}
-
-	again := goDo(context.Background(), &g, 8, f)
-	(<-f.calls).answer <- drainAnswer{got: 1}
-	if r := <-again; r.got != 1 || r.err != nil {
-		t.Fatalf("a drain afterwards got %d, %v; want 1, nil", r.got, r.err)
-	}
+	runsAfterwards(t, &g, f)
 }
 
 // TestDrainTurnsAllLeave: when every caller of the next drain left, it
@@ -125,11 +137,7 @@ func TestDrainTurnsAllLeave(t *testing.T) {
 	for _, begun := range []bool{false, true} {
 		var g drainTurns
 		f := newFakeDrain()
-		first := goDo(context.Background(), &g, 8, f)
-		stuck := <-f.calls
-		ctx, cancel := context.WithCancel(context.Background())
-		leaver := goDo(ctx, &g, 8, f)
-		waitJoined(&g, 1)
+		first, stuck, leaver, cancel := stuckTurn(&g, f)
 		if begun {
 			stuck.answer <- drainAnswer{got: 8}
 			stuck = <-f.calls // the next drain, its caller still there
@@ -145,16 +153,8 @@ func TestDrainTurnsAllLeave(t *testing.T) {
 		}
 		<-first
 
-		// The next drain, if it ran or was skipped, handed the turn on: a
-		// drain asked for now runs (for this caller: its count).
-		again := goDo(context.Background(), &g, 8, f)
-		(<-f.calls).answer <- drainAnswer{got: 2}
-		if r := <-again; r.got != 2 || r.err != nil {
-			t.Fatalf("begun %v: a drain afterwards got %d, %v; want 2, nil", begun, r.got, r.err)
-		}
-		if !idle(&g) {
-			t.Fatalf("begun %v: the turn is still taken", begun)
-		}
+		// The next drain, if it ran or was skipped, handed the turn on.
+		runsAfterwards(t, &g, f)
 	}
 }
 
@@ -176,7 +176,5 @@ func TestDrainTurnsNextPanics(t *testing.T) {
 	if r := <-res; r.err == nil || !strings.Contains(r.err.Error(), "drain bug") {
 		t.Fatalf("the next drain's caller got %d, %v; want the panic as its error", r.got, r.err)
 	}
-	if !idle(&g) {
-		t.Fatal("the turn is still taken")
-	}
+	runsAfterwards(t, &g, f)
 }
