@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -256,4 +257,40 @@ func TestLoneWriteIsRecordedAfterWhatIsQueued(t *testing.T) {
 		t.Fatalf("the trail's targets in order: %q; want %q", got, want)
 	}
 	verifiedChain(t, s, 4)
+}
+
+// A read of the trail that finds the chain head held (a stuck
+// transaction, another replica's) fails with ErrUnavailable (503,
+// Retry-After) once its drain waited trailReadWait, rather than for as
+// long as its request lasts: on the store whose drain behind waits there
+// (the read's drain is the next one, which it leaves) and on a replica
+// (its drain waits on the events' rows). It cannot answer without the
+// queued record: once the head is free, a read sees it. Before, the reads
+// waited at the head (the test hung).
+func TestTrailReadAtAHeldHeadIsUnavailable(t *testing.T) {
+	dsn, s, _, _, release := drainAtTheHead(t)
+	replica := open(t, dsn)
+	t.Cleanup(func() { replica.Close() })
+	watch(t, replica)
+	for _, st := range []*sqlmeta.Store{s, replica} {
+		st.SetTrailReadWait(20 * time.Millisecond)
+		for name, read := range map[string]func(ctx context.Context) error{
+			"ListAudit": func(ctx context.Context) error { _, err := st.ListAudit(ctx, storage.AuditQuery{}); return err },
+			"ScanAudit": func(ctx context.Context) error { _, err := st.ScanAudit(ctx, 0, 10); return err },
+			"AuditHead": func(ctx context.Context) error { _, err := st.AuditHead(ctx); return err },
+		} {
+			if err := read(t.Context()); !errors.Is(err, storage.ErrUnavailable) {
+				t.Fatalf("%s at a held head: %v; want ErrUnavailable", name, err)
+			}
+		}
+		st.SetTrailReadWait(0)
+	}
+	release()
+	for _, st := range []*sqlmeta.Store{replica, s} {
+		recs, err := st.ListAudit(t.Context(), storage.AuditQuery{})
+		if err != nil || len(recs) != 1 || recs[0].Target != "b" {
+			t.Fatalf("ListAudit once the head is free = %+v, %v; want b's push", recs, err)
+		}
+	}
+	verifiedChain(t, s, 1)
 }

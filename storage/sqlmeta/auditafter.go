@@ -45,7 +45,7 @@ func (s *Store) writeAfterQueue(ctx context.Context, op string, fn txFunc) error
 		if !errors.Is(err, errQueueLong) {
 			return err
 		}
-		if err := s.drainAll(ctx, auditBatch); err != nil {
+		if err := s.drainAll(ctx, auditBatch, 0); err != nil {
 			return fmt.Errorf("%s: %w", op, err)
 		}
 	}

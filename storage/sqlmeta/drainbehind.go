@@ -1,10 +1,14 @@
 package sqlmeta
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/packreg/packreg/storage"
 )
 
 // Draining behind the answer (PostgreSQL, inline auditing). A write that
@@ -19,7 +23,8 @@ import (
 // replica it runs, the queue being shared: it records what is queued, or
 // waits on the events' row locks for the drain (another replica's too)
 // that took them, so a client reading the trail after its write sees the
-// write's records. A crash between the answer and the drain loses
+// write's records (or, the head held too long, ErrUnavailable: caughtUp).
+// A crash between the answer and the drain loses
 // nothing: the events stay queued for the next drain (a read, Flush at
 // start, Run), as do those of a drain that Close cancels (it may wait at
 // the head, without a lock_timeout, for as long as another session holds
@@ -46,6 +51,8 @@ type behindDrainer struct {
 	stop context.CancelFunc
 	// failed: a drain's failure that no hand-off reported yet.
 	failed error
+	// readWait, when not 0, stands for trailReadWait (tests).
+	readWait atomic.Int64
 }
 
 // drainsBehind says whether the drains that writes' listeners ask for run
@@ -91,7 +98,7 @@ func (s *Store) runBehind(ctx context.Context, n int) {
 		b.again = false
 		b.mu.Unlock()
 		start := time.Now()
-		err := s.drainAll(ctx, n) // a failure leaves the events queued for the next drain
+		err := s.drainAll(ctx, n, 0) // a failure leaves the events queued for the next drain
 		more := s.drainedBehind(ctx, err)
 		// Counted (storage_operations_total) once the failure is kept.
 		s.observe("audit_drain", start, err)
@@ -134,20 +141,53 @@ func (s *Store) stopBehind() {
 
 // caughtUp records, before a read of the trail, every event queued for it
 // when the read began, so the read sees what was answered before it.
+// A drain that has not ended after trailReadWait (it waits at a head that
+// another session holds: a stuck transaction, a replica's) fails the read
+// with storage.ErrUnavailable (503, Retry-After), rather than keep it for
+// as long as its request lasts: it cannot answer without the queued
+// records, which a client that wrote before it must see. It leaves the
+// drain to the others of its turn (drainTurns), and the events queued.
 func (s *Store) caughtUp(ctx context.Context) error {
 	if !s.drainsBehind() {
 		return nil
 	}
-	return s.drainAll(ctx, auditBatch)
+	wait := cmp.Or(time.Duration(s.behind.readWait.Load()), trailReadWait)
+	return s.drainAll(ctx, auditBatch, wait)
 }
 
+// trailReadWait bounds each drain of a read of the trail: a drain, its
+// turn included, takes milliseconds but while the head is held.
+const trailReadWait = 10 * time.Second
+
+// SetTrailReadWait sets how long a read of the trail waits for each
+// drain of what is queued; 0 restores trailReadWait. For tests, which
+// hold the head.
+func (s *Store) SetTrailReadWait(d time.Duration) { s.behind.readWait.Store(int64(d)) }
+
 // drainAll records what is queued for the trail, n events per drain,
-// until a drain finds less than n (or fails).
-func (s *Store) drainAll(ctx context.Context, n int) error {
+// until a drain finds less than n (or fails). Each drain that has not
+// ended after wait, unless 0, fails with storage.ErrUnavailable: a long
+// queue is not cut short (each drain records a page), a held head is.
+func (s *Store) drainAll(ctx context.Context, n int, wait time.Duration) error {
 	for {
-		got, err := s.drains.do(ctx, n, s.auditEvents)
+		got, err := s.drainWithin(ctx, n, wait)
 		if err != nil || got < n {
 			return err
 		}
 	}
+}
+
+// drainWithin is one drain of drainAll.
+func (s *Store) drainWithin(ctx context.Context, n int, wait time.Duration) (int, error) {
+	if wait == 0 {
+		return s.drains.do(ctx, n, s.auditEvents)
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	got, err := s.drains.do(wctx, n, s.auditEvents)
+	if err != nil && ctx.Err() == nil && wctx.Err() != nil {
+		return got, fmt.Errorf("audit trail: queued records not recorded within %v (the chain head held by another session?): %w",
+			wait, storage.ErrUnavailable)
+	}
+	return got, err
 }
