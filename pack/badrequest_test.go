@@ -26,6 +26,7 @@ func TestPublishRefusals(t *testing.T) {
 		files  []file // instead of the good file
 		parts  func(t *testing.T) []part
 		ct     string // overrides the multipart Content-Type
+		cut    int    // bytes cut off the body's end
 		status int
 		code   string
 		repo   string // where nothing may appear (default acme/rules)
@@ -88,6 +89,9 @@ func TestPublishRefusals(t *testing.T) {
 			files: []file{{name: "x", contentType: "not a type;;", data: []byte("x")}}},
 		{name: "truncated multipart", status: 400, code: apierr.BadRequest, ct: "multipart/form-data; boundary=zzz",
 			parts: func(t *testing.T) []part { return []part{metaPart(t, good)} }},
+		// Every part whole, the closing delimiter's "--\r\n" missing: the
+		// body was cut short, not ended (mime/multipart wraps io.EOF).
+		{name: "no closing delimiter", status: 400, code: apierr.BadRequest, cut: len("--\r\n")},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t, pack.DefaultPolicy())
@@ -102,6 +106,7 @@ func TestPublishRefusals(t *testing.T) {
 				c.parts = func(t *testing.T) []part { return append([]part{metaPart(t, md)}, fileParts(files)...) }
 			}
 			body, ct := multipartBody(t, c.parts(t)...)
+			body = body[:len(body)-c.cut]
 			if c.ct != "" {
 				ct = c.ct
 			}

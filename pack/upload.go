@@ -131,7 +131,9 @@ func (s *Service) readPublish(req *http.Request) (*Metadata, []*upload, *spool, 
 	}
 	for {
 		part, err := mr.NextPart()
-		if errors.Is(err, io.EOF) {
+		// io.EOF itself only: NextPart wraps io.EOF when the body ends
+		// before its closing delimiter, a body cut short, not ended.
+		if err == io.EOF {
 			break
 		}
 		if err != nil {
