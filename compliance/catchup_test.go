@@ -93,3 +93,35 @@ func TestLaggingAttestTakesOneBatch(t *testing.T) {
 		t.Fatalf("%d queued after the deferral ran out (%v), want %d: one batch taken", n, err, queued-batch)
 	}
 }
+
+// ackSizes records the most IDs one AckEvents call acknowledged.
+type ackSizes struct {
+	pagedStore
+	most int
+}
+
+func (a *ackSizes) AckEvents(ctx context.Context, consumer string, ids ...int64) error {
+	a.most = max(a.most, len(ids))
+	return a.pagedStore.AckEvents(ctx, consumer, ids...)
+}
+
+// A catch-up acknowledges its backlog a batch per transaction: the whole
+// of it in one (up to maxCatchUp IDs) held the writer for all of it, and
+// on SQLite kept a copy of every queue page it emptied in memory until
+// the commit.
+func TestCatchUpAcknowledgesInBatches(t *testing.T) {
+	f := newFixture(t, Config{})
+	f.step() // the first, full pass
+	acks := &ackSizes{pagedStore: f.svc.st.(pagedStore)}
+	f.svc.st = acks
+
+	const queued = 2*batch + 10
+	f.queue(queued)
+	f.step()
+	if n, err := f.st.CountPendingEvents(t.Context(), Consumer); err != nil || n != 0 {
+		t.Fatalf("%d events still queued after the catch-up (%v), want none", n, err)
+	}
+	if acks.most > batch {
+		t.Fatalf("one acknowledgement took %d IDs, want at most %d (a batch)", acks.most, batch)
+	}
+}

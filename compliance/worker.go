@@ -262,17 +262,29 @@ func repoOf(e storage.Event) (repo string, ok bool) {
 	return "", false
 }
 
+// ack acknowledges ids a batch per transaction. A catch-up's whole
+// backlog in one (up to maxCatchUp IDs) held the writer for all of it,
+// and on SQLite the savepoint of the write kept the original of every
+// queue page it deleted from in memory: the server's peak RSS during the
+// packs and mirror benches. A piece that fails leaves the rest to be
+// evaluated again, as the whole did.
 func (s *Service) ack(ctx context.Context, ids []int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := s.st.AckEvents(actx, Consumer, ids...); err != nil {
-		return err
+	for chunk := range slices.Chunk(ids, batch) {
+		if err := s.ackChunk(ctx, chunk); err != nil {
+			return err
+		}
 	}
 	s.progressed()
 	return nil
+}
+
+func (s *Service) ackChunk(ctx context.Context, ids []int64) error {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	return s.st.AckEvents(actx, Consumer, ids...)
 }
 
 // parity reads the latest check of every mirror the rules name, and says
