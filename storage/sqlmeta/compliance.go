@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"strings"
 	"time"
 
@@ -40,18 +39,21 @@ func (s *Store) PutComplianceRecords(ctx context.Context, recs []storage.Complia
 		return nil
 	}
 	return s.write(ctx, "put compliance records", func(ctx context.Context, tx *sql.Tx) error {
-		for chunk := range slices.Chunk(recs, complianceRows) {
-			if err := s.putCompliance(ctx, tx, chunk); err != nil {
+		for len(recs) > 0 {
+			put, n := qPutCompliance.fit(len(recs))
+			del, _ := qDeleteComplianceTypes.fit(n)
+			if err := s.putCompliance(ctx, tx, put, del, recs[:n]); err != nil {
 				return err
 			}
+			recs = recs[n:]
 		}
 		return nil
 	})
 }
 
-// putCompliance writes recs, at most complianceRows, in two statements
-// and one more per attestation type.
-func (s *Store) putCompliance(ctx context.Context, tx *sql.Tx, recs []storage.ComplianceRecord) error {
+// putCompliance writes recs, as many as put and del take, in those two
+// statements and one more per attestation type.
+func (s *Store) putCompliance(ctx context.Context, tx *sql.Tx, put, del *Query, recs []storage.ComplianceRecord) error {
 	rows := make([]any, 0, len(recs)*complianceFields)
 	keys := make([]any, 0, len(recs)*2)
 	for _, r := range recs {
@@ -67,10 +69,10 @@ func (s *Store) putCompliance(ctx context.Context, tx *sql.Tx, recs []storage.Co
 			boolInt(len(r.Attestations) > 0), string(types), boolInt(r.Compliant), string(findings), nanos(r.Evaluated))
 		keys = append(keys, r.Name, r.Version)
 	}
-	if _, err := s.exec(ctx, tx, qPutCompliance[len(recs)-1], rows...); err != nil {
+	if _, err := s.exec(ctx, tx, put, rows...); err != nil {
 		return err
 	}
-	if _, err := s.exec(ctx, tx, qDeleteComplianceTypes[len(recs)-1], keys...); err != nil {
+	if _, err := s.exec(ctx, tx, del, keys...); err != nil {
 		return err
 	}
 	for _, r := range recs {
@@ -250,7 +252,8 @@ func (s *Store) PendingEventsAfter(ctx context.Context, consumer string, after i
 }
 
 // complianceFields is how many columns a compliance_versions row has,
-// complianceRows how many rows one statement writes at most.
+// complianceRows how many rows one statement writes at most (a power of
+// two: sizedQueries).
 const (
 	complianceFields = 10
 	complianceRows   = 32
@@ -258,7 +261,7 @@ const (
 
 var (
 	// Up to complianceRows records per statement (PutComplianceRecords).
-	qPutCompliance = queriesUpTo(complianceRows, func(n int) string {
+	qPutCompliance = queriesPow2(complianceRows, func(n int) string {
 		row := "(?" + strings.Repeat(", ?", complianceFields-1) + ")"
 		return `INSERT INTO compliance_versions (name, version, digest, lifecycle, verification, attested,
 			attestations, compliant, findings, evaluated) VALUES ` + row + strings.Repeat(", "+row, n-1) + `
@@ -266,7 +269,7 @@ var (
 			verification = excluded.verification, attested = excluded.attested, attestations = excluded.attestations,
 			compliant = excluded.compliant, findings = excluded.findings, evaluated = excluded.evaluated`
 	})
-	qDeleteComplianceTypes = queriesUpTo(complianceRows, func(n int) string {
+	qDeleteComplianceTypes = queriesPow2(complianceRows, func(n int) string {
 		return `DELETE FROM compliance_attestations WHERE (name, version) IN ` + subjectList(n)
 	})
 	qPutComplianceType = query(`INSERT INTO compliance_attestations (name, version, predicate_type) VALUES (?, ?, ?)

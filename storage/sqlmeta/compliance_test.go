@@ -1,7 +1,9 @@
 package sqlmeta_test
 
 import (
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/packreg/packreg/digest"
 	"github.com/packreg/packreg/internal/teststores"
@@ -42,6 +44,40 @@ func TestPendingEventsAfter(t *testing.T) {
 			}
 			if n, err := s.CountPendingEvents(t.Context(), "pager"); err != nil || n != 5 {
 				t.Fatalf("queue %d, %v after reading: want 5", n, err)
+			}
+		})
+	}
+}
+
+// PutComplianceRecords stores every record of a write, whatever its
+// count: the rows go out in statements of powers of two.
+func TestPutComplianceRecordsEveryCount(t *testing.T) {
+	for name, open := range map[string]func(testing.TB) *sqlmeta.Store{
+		"sqlite":   func(t testing.TB) *sqlmeta.Store { _, s, _ := teststores.Open(t); return s },
+		"postgres": func(t testing.TB) *sqlmeta.Store { _, s, _ := teststores.OpenPostgres(t); return s },
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := open(t)
+			for _, n := range []int{1, 3, 31, 32, 33, 70} {
+				prefix := fmt.Sprintf("acme/n%d", n)
+				recs := make([]storage.ComplianceRecord, n)
+				for i := range recs {
+					recs[i] = storage.ComplianceRecord{Name: prefix, Version: fmt.Sprintf("1.0.%03d", i), Digest: digest.FromBytes(digest.SHA256, []byte{byte(i)}),
+						Lifecycle: "published", Verification: "verified", Attestations: []string{"slsa"}, Compliant: true,
+						Findings: []storage.ComplianceFinding{}, Evaluated: time.Unix(1, 0)}
+				}
+				if err := s.PutComplianceRecords(t.Context(), recs); err != nil {
+					t.Fatal(err)
+				}
+				got, err := s.ListComplianceRecords(t.Context(), storage.ComplianceQuery{NamePrefix: prefix})
+				if err != nil || len(got) != n {
+					t.Fatalf("%d records written, %d read back (%v)", n, len(got), err)
+				}
+				for i, r := range got {
+					if r.Version != recs[i].Version || len(r.Attestations) != 1 {
+						t.Fatalf("record %d of %d: %+v, want %+v", i, n, r, recs[i])
+					}
+				}
 			}
 		})
 	}
