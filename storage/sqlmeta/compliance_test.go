@@ -11,14 +11,17 @@ import (
 	"github.com/packreg/packreg/storage/sqlmeta"
 )
 
+// bothStores opens a store of each database the compliance worker runs on.
+var bothStores = map[string]func(testing.TB) *sqlmeta.Store{
+	"sqlite":   func(t testing.TB) *sqlmeta.Store { _, s, _ := teststores.Open(t); return s },
+	"postgres": func(t testing.TB) *sqlmeta.Store { _, s, _ := teststores.OpenPostgres(t); return s },
+}
+
 // PendingEventsAfter pages a consumer's queue by ID, oldest first, and
 // leaves it as it was: the compliance worker reads its backlog this way
 // before acknowledging any of it.
 func TestPendingEventsAfter(t *testing.T) {
-	for name, open := range map[string]func(testing.TB) *sqlmeta.Store{
-		"sqlite":   func(t testing.TB) *sqlmeta.Store { _, s, _ := teststores.Open(t); return s },
-		"postgres": func(t testing.TB) *sqlmeta.Store { _, s, _ := teststores.OpenPostgres(t); return s },
-	} {
+	for name, open := range bothStores {
 		t.Run(name, func(t *testing.T) {
 			s := open(t)
 			if err := s.AddEventConsumer(t.Context(), "pager"); err != nil {
@@ -52,10 +55,7 @@ func TestPendingEventsAfter(t *testing.T) {
 // PutComplianceRecords stores every record of a write, whatever its
 // count: the rows go out in statements of powers of two.
 func TestPutComplianceRecordsEveryCount(t *testing.T) {
-	for name, open := range map[string]func(testing.TB) *sqlmeta.Store{
-		"sqlite":   func(t testing.TB) *sqlmeta.Store { _, s, _ := teststores.Open(t); return s },
-		"postgres": func(t testing.TB) *sqlmeta.Store { _, s, _ := teststores.OpenPostgres(t); return s },
-	} {
+	for name, open := range bothStores {
 		t.Run(name, func(t *testing.T) {
 			s := open(t)
 			for _, n := range []int{1, 3, 31, 32, 33, 70} {
