@@ -91,7 +91,8 @@ type Store struct {
 	// linkQueue: a blob link and its events' queue rows in one statement
 	// (leadTexts), on a dialect with WritableCTE.
 	linkQueue []string
-	wstmt     []*sql.Stmt // Query.idx -> prepared on the writer (Options.Prepare)
+	wstmt     []*sql.Stmt // Query.idx -> prepared on the writer (Options.Prepare), SELECTs in wsel
+	wsel      writerSelects
 	rstmt     []*sql.Stmt // Query.idx -> prepared on the readers, SELECTs only
 	closed    atomic.Bool
 	once      sync.Once
@@ -282,7 +283,16 @@ func (s *Store) sql(q string) string { return s.d.rebind(s.d.expand(q)) }
 func (s *Store) prepare(ctx context.Context) error {
 	s.wstmt = make([]*sql.Stmt, len(queries))
 	s.rstmt = make([]*sql.Stmt, len(queries))
+	s.wsel.stmts = make([]atomic.Pointer[sql.Stmt], len(queries))
+	s.wsel.wanted = make([]atomic.Bool, len(queries))
 	for i, text := range s.text {
+		if s.lazyWriterSelects() && isSelect(text) {
+			var err error
+			if s.rstmt[i], err = s.r.PrepareContext(ctx, text); err != nil {
+				return fmt.Errorf("%s: %w", text, err)
+			}
+			continue // prepared on the writer on first use (writerSelects)
+		}
 		st, err := s.w.PrepareContext(ctx, text)
 		if err != nil {
 			return fmt.Errorf("%s: %w", text, err)
@@ -292,7 +302,7 @@ func (s *Store) prepare(ctx context.Context) error {
 			s.rstmt[i] = st
 			continue
 		}
-		if !strings.HasPrefix(strings.TrimSpace(text), "SELECT") {
+		if !isSelect(text) {
 			continue // the readers are query-only
 		}
 		if s.rstmt[i], err = s.r.PrepareContext(ctx, text); err != nil {
@@ -303,6 +313,7 @@ func (s *Store) prepare(ctx context.Context) error {
 }
 
 func (s *Store) closeStmts() {
+	s.closeWriterSelects()
 	for i := range s.wstmt {
 		if s.rstmt[i] != nil && s.rstmt[i] != s.wstmt[i] {
 			s.rstmt[i].Close()
@@ -326,16 +337,23 @@ func (s *Store) stmt(ctx context.Context, on querier, q *Query) *sql.Stmt {
 	if s.wstmt == nil {
 		return nil
 	}
-	switch on {
-	case s.w:
-		return s.wstmt[q.idx]
-	case s.r:
+	tx, inTx := on.(*sql.Tx)
+	switch {
+	case on == s.r && on != s.w:
 		return s.rstmt[q.idx]
+	case on != s.w && !inTx:
+		return nil
 	}
-	if tx, ok := on.(*sql.Tx); ok {
-		return tx.StmtContext(ctx, s.wstmt[q.idx])
+	st := s.wstmt[q.idx]
+	if st == nil {
+		if st = s.writerSelect(ctx, q, !inTx); st == nil {
+			return nil
+		}
 	}
-	return nil
+	if inTx {
+		return tx.StmtContext(ctx, st)
+	}
+	return st
 }
 
 // ObserveOps is storage.OpsObservable: every statement ("query" or
@@ -356,6 +374,7 @@ func (s *Store) commit(tx *sql.Tx) error {
 	err := tx.Commit()
 	s.bodies.wrote()
 	s.observe("commit", start, err)
+	s.prepareWanted(context.Background())
 	return err
 }
 
