@@ -156,16 +156,16 @@ func (s *Store) insertAudit(ctx context.Context, tx *sql.Tx, args []any, head st
 // a dialect's last insert sets it (auditLast).
 func (s *Store) insertRecords(ctx context.Context, tx *sql.Tx, args []any, head string) error {
 	for len(args) > 0 {
-		n := min(len(args)/auditFields, auditRows)
-		chunk := args[:n*auditFields]
+		rows := len(args) / auditFields
+		if s.auditLast != nil && rows <= auditRows {
+			_, err := s.execText(ctx, tx, s.auditLast[rows-1], append(args, head)...)
+			return err
+		}
+		q, n := qAuditInsert.fit(rows)
+		if _, err := s.exec(ctx, tx, q, args[:n*auditFields]...); err != nil {
+			return err
+		}
 		args = args[n*auditFields:]
-		if len(args) == 0 && s.auditLast != nil {
-			_, err := s.execText(ctx, tx, s.auditLast[n-1], append(chunk, head)...)
-			return err
-		}
-		if _, err := s.exec(ctx, tx, qAuditInsert[n-1], chunk...); err != nil {
-			return err
-		}
 	}
 	return nil
 }
@@ -285,8 +285,12 @@ var (
 	// Details are stored canonical (AuditDetailsJSON), so equal strings
 	// are equal details.
 	qLastAuditDetails = query(`SELECT details FROM audit_log WHERE action = ? AND target = ? ORDER BY id DESC LIMIT 1`)
-	qAuditInsert      = queriesUpTo(auditRows, auditInsertText)
-	qScanAudit        = query(`SELECT ` + auditColumns + ` FROM audit_log WHERE id > ? ORDER BY id LIMIT ?`)
+	// By powers of two (sizedQueries): prepared on SQLite's writer, one
+	// per count held ~1 MiB more for the life of the process, and SQLite
+	// runs the extra statements of an odd count in-process. PostgreSQL
+	// ends with one statement of the exact count (auditLast).
+	qAuditInsert = queriesPow2(auditRows, auditInsertText)
+	qScanAudit   = query(`SELECT ` + auditColumns + ` FROM audit_log WHERE id > ? ORDER BY id LIMIT ?`)
 	// One prepared statement per combination of filters, so each keeps a
 	// plan that uses the right index.
 	qListAudit = queryVariants(`SELECT `+auditColumns+` FROM audit_log WHERE id < ?`,

@@ -102,3 +102,35 @@ func TestBatchAppendsItsAuditRecordsAtOnce(t *testing.T) {
 		t.Errorf("the head was updated %d times for %d puts and a note in one batch, want at most 6", updates, puts)
 	}
 }
+
+// Records appended in runs of odd counts (several insert statements each
+// on SQLite, whose inserts go by powers of two) are all there, in order,
+// and chain.
+func TestAuditRunsOfAnyCountChain(t *testing.T) {
+	s := openGroup(t)
+	ctx := t.Context()
+	var want int64
+	for _, n := range []int{1, 3, 31, 32, 33, 70} {
+		recs := make([]*storage.AuditRecord, n)
+		for i := range recs {
+			recs[i] = &storage.AuditRecord{Actor: "a", Action: "note", Target: fmt.Sprint(want + int64(i))}
+		}
+		if err := s.AppendAudit(ctx, recs...); err != nil {
+			t.Fatalf("%d records: %v", n, err)
+		}
+		want += int64(n)
+	}
+	v, err := storage.VerifyAudit(ctx, s)
+	if err != nil || !v.OK || v.Records != want {
+		t.Fatalf("verify = %+v, %v; want %d records chained", v, err, want)
+	}
+	got, err := s.ScanAudit(ctx, 0, int(want)+1)
+	if err != nil || int64(len(got)) != want {
+		t.Fatalf("scan: %d records, %v; want %d", len(got), err, want)
+	}
+	for i, r := range got {
+		if r.Target != fmt.Sprint(i) {
+			t.Fatalf("record %d is %q, want %q", i, r.Target, fmt.Sprint(i))
+		}
+	}
+}
