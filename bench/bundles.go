@@ -139,21 +139,24 @@ func (b *bench) pushPack(ctx context.Context, repo string, seed uint64, size int
 
 // awaitPacks waits until the pack index lists n versions under prefix.
 func (b *bench) awaitPacks(ctx context.Context, prefix string, n int) error {
-	return poll(ctx, 100*time.Millisecond, time.Minute, func() (bool, error) {
+	return poll(ctx, 100*time.Millisecond, time.Minute, func() error {
 		var list struct {
 			Items []json.RawMessage `json:"items"`
 		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, b.c.url("/api/v1/packs?limit=100&name="+prefix), nil)
 		resp, err := b.c.hc.Do(req)
 		if err != nil {
-			return false, err
+			return pending("%v", err)
 		}
 		err = json.NewDecoder(resp.Body).Decode(&list)
 		resp.Body.Close()
 		if err != nil {
-			return false, err
+			return pending("%v", err)
 		}
-		return len(list.Items) == n, fmt.Errorf("the pack index lists %d versions of %s*, want %d", len(list.Items), prefix, n)
+		if len(list.Items) != n {
+			return pending("the pack index lists %d versions of %s*, want %d", len(list.Items), prefix, n)
+		}
+		return nil
 	})
 }
 

@@ -169,22 +169,22 @@ func (b *bench) mirrorSync(ctx context.Context, sink string) (time.Duration, err
 		return 0, err
 	}
 	runID := strings.Trim(string(run.Run), `"`)
-	err := poll(ctx, 20*time.Millisecond, 30*time.Minute, func() (bool, error) {
+	err := poll(ctx, 20*time.Millisecond, 30*time.Minute, func() error {
 		var st struct {
 			State  string          `json:"state"`
 			Errors json.RawMessage `json:"errors"`
 			Counts json.RawMessage `json:"counts"`
 		}
 		if err := b.apiJSON(ctx, http.MethodGet, "/api/v1/mirrors/"+id+"/runs/"+runID, nil, http.StatusOK, &st); err != nil {
-			return true, err
+			return err
 		}
 		switch st.State {
 		case "succeeded":
-			return true, nil
+			return nil
 		case "running":
-			return false, fmt.Errorf("sync run %s still running", runID)
+			return pending("sync run %s running", runID)
 		}
-		return true, fmt.Errorf("sync run %s: state %s, counts %s, errors %.300s", runID, st.State, st.Counts, st.Errors)
+		return fmt.Errorf("sync run %s: state %s, counts %s, errors %.300s", runID, st.State, st.Counts, st.Errors)
 	})
 	return time.Since(start), err
 }

@@ -123,7 +123,7 @@ func (b *bench) packsPage(ctx context.Context, q url.Values) (packsPage, error) 
 // pack index lists n versions (the index follows OCI pushes
 // asynchronously).
 func (b *bench) awaitPackCount(ctx context.Context, n int) error {
-	return poll(ctx, 500*time.Millisecond, 5*time.Minute, func() (bool, error) {
+	return poll(ctx, 500*time.Millisecond, 5*time.Minute, func() error {
 		got, cursor := 0, ""
 		for {
 			q := url.Values{"name": {packPrefix}, "limit": {"1000"}}
@@ -132,14 +132,17 @@ func (b *bench) awaitPackCount(ctx context.Context, n int) error {
 			}
 			page, err := b.packsPage(ctx, q)
 			if err != nil {
-				return false, err
+				return pending("%v", err)
 			}
 			got += len(page.Items)
 			if cursor = page.Next; cursor == "" || len(page.Items) == 0 {
 				break
 			}
 		}
-		return got == n, fmt.Errorf("the pack index lists %d versions under %s, want %d", got, packPrefix, n)
+		if got != n {
+			return pending("the pack index lists %d versions under %s, want %d", got, packPrefix, n)
+		}
+		return nil
 	})
 }
 
@@ -151,17 +154,17 @@ var queueConsumers = []string{"attest", "audit", "compliance"}
 // awaitQueuesEmpty polls the server's /metrics until
 // packreg_outbox_pending_events is 0 for every consumer.
 func (b *bench) awaitQueuesEmpty(ctx context.Context) error {
-	return poll(ctx, 250*time.Millisecond, 10*time.Minute, func() (bool, error) {
-		pending, err := b.pendingEvents(ctx)
+	return poll(ctx, 250*time.Millisecond, 10*time.Minute, func() error {
+		queued, err := b.pendingEvents(ctx)
 		if err != nil {
-			return false, err
+			return pending("%v", err)
 		}
 		for _, c := range queueConsumers {
-			if n, ok := pending[c]; !ok || n != 0 {
-				return false, fmt.Errorf("outbox queues: %v", pending)
+			if n, ok := queued[c]; !ok || n != 0 {
+				return pending("outbox queues: %v", queued)
 			}
 		}
-		return true, nil
+		return nil
 	})
 }
 
