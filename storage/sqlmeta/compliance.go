@@ -243,14 +243,6 @@ func (s *Store) ComplianceSnapshots(ctx context.Context, from, to time.Time, n i
 	return out, s.fail("compliance snapshots", rows.Err())
 }
 
-// PendingEventsAfter is PendingEvents from the first event of consumer
-// with an ID above after (compliance.BacklogReader): the compliance
-// worker reads its whole backlog a page at a time, and evaluates each
-// repository it touches once, before it acknowledges any of it.
-func (s *Store) PendingEventsAfter(ctx context.Context, consumer string, after int64, n int) ([]storage.Event, error) {
-	return s.pendingEvents(ctx, qPendingEventsAfter, consumer, after, limitArg(n))
-}
-
 // complianceFields is how many columns a compliance_versions row has,
 // complianceRows how many rows one statement writes at most (a power of
 // two: sizedQueries).
@@ -292,7 +284,5 @@ var (
 		ON CONFLICT (id) DO UPDATE SET body = excluded.body, updated = excluded.updated`)
 	qPutComplianceSnapshot = query(`INSERT INTO compliance_snapshots (at, counts) VALUES (?, ?)
 		ON CONFLICT (at) DO UPDATE SET counts = excluded.counts`)
-	qPendingEventsAfter = query(`SELECT id, at, actor, action, target, digest, details FROM event_queue
-		WHERE consumer = ? AND id > ? ORDER BY id LIMIT ?`)
 	qComplianceSnapshots = query(`SELECT at, counts FROM compliance_snapshots WHERE at >= ? AND at <= ? ORDER BY at LIMIT ?`)
 )

@@ -255,12 +255,15 @@ func (s *Store) AddEventConsumer(ctx context.Context, consumer string, skip ...s
 }
 
 func (s *Store) PendingEvents(ctx context.Context, consumer string, n int) ([]storage.Event, error) {
-	return s.pendingEvents(ctx, qPendingEvents, consumer, limitArg(n))
+	return s.PendingEventsAfter(ctx, consumer, 0, n) // IDs start at 1
 }
 
-// pendingEvents reads the events q selects with args.
-func (s *Store) pendingEvents(ctx context.Context, q *Query, args ...any) ([]storage.Event, error) {
-	rows, err := s.rows(ctx, s.r, q, args...)
+// PendingEventsAfter is PendingEvents from the first event of consumer
+// with an ID above after (compliance.BacklogReader): the compliance
+// worker reads its whole backlog a page at a time, and evaluates each
+// repository it touches once, before it acknowledges any of it.
+func (s *Store) PendingEventsAfter(ctx context.Context, consumer string, after int64, n int) ([]storage.Event, error) {
+	rows, err := s.rows(ctx, s.r, qPendingEventsAfter, consumer, after, limitArg(n))
 	if err != nil {
 		return nil, s.fail("pending events", err)
 	}
@@ -470,12 +473,14 @@ func scanChange(sc interface{ Scan(...any) error }, e *storage.Event, extra ...a
 var (
 	// One row per event and registered consumer, for 1 to eventRows
 	// events (queueEventsText).
-	qQueueEvents   = queriesUpTo(eventRows, queueEventsText)
-	qAddConsumer   = query(`INSERT INTO event_consumers (name) VALUES (?) ON CONFLICT (name) DO NOTHING`)
-	qClearSkips    = query(`DELETE FROM event_consumer_skips WHERE consumer = ?`)
-	qAddSkip       = query(`INSERT INTO event_consumer_skips (consumer, action, except_like) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`)
-	qPendingEvents = query(`SELECT id, at, actor, action, target, digest, details FROM event_queue
-		WHERE consumer = ? ORDER BY id LIMIT ?`)
+	qQueueEvents = queriesUpTo(eventRows, queueEventsText)
+	qAddConsumer = query(`INSERT INTO event_consumers (name) VALUES (?) ON CONFLICT (name) DO NOTHING`)
+	qClearSkips  = query(`DELETE FROM event_consumer_skips WHERE consumer = ?`)
+	qAddSkip     = query(`INSERT INTO event_consumer_skips (consumer, action, except_like) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`)
+	// One statement for the head of a queue (after 0) and the pages
+	// past it: the same index range either way.
+	qPendingEventsAfter = query(`SELECT id, at, actor, action, target, digest, details FROM event_queue
+		WHERE consumer = ? AND id > ? ORDER BY id LIMIT ?`)
 	qAckEvents = queriesUpTo(ackRows, func(n int) string {
 		return `DELETE FROM event_queue WHERE consumer = ? AND id IN (?` + strings.Repeat(", ?", n-1) + `)`
 	})
