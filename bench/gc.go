@@ -33,10 +33,7 @@ func gcConfig(dir string) (string, error) {
 // collection of them, and the p99 of concurrent manifest GETs during it
 // next to the same GETs without it.
 func (b *bench) gcSuite(ctx context.Context) error {
-	n := 100_000
-	if b.opt.quick {
-		n = 2_000
-	}
+	n := b.opt.gcBlobs
 	refs := newImageRefs()
 	if err := b.pushRefs(ctx, gcRepo, refs); err != nil {
 		return err
@@ -55,9 +52,8 @@ func (b *bench) gcSuite(ctx context.Context) error {
 	}
 	b.set(secGC, fmt.Sprintf("setup: push %s garbage blobs, 16 clients", fmtCount(n)), fmt.Sprintf("%s (%.0f/s)", fmtDur(push.elapsed), push.rate()))
 	time.Sleep(benchGCGrace) // the garbage must be older than the grace period
-	const gets = 2_000
 	get := func(ctx context.Context, _ int) error { return b.c.getManifest(ctx, gcRepo, "kept") }
-	quiet, err := b.load(ctx, gets, 4, get)
+	quiet, err := b.load(ctx, b.opt.gcGets, 4, get)
 	if err != nil {
 		return b.failed(ctx, secGC, "manifest GET without GC", err)
 	}

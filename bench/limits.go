@@ -43,6 +43,9 @@ type limits struct {
 	// row the same bytes written and fsynced into new files (writeBeside).
 	beside map[string]*[]float64
 	dir    string
+	// shaBytes and writeBytes are what each run hashes and writes
+	// (opt.shaBytes, opt.writeBytes: far less in a -smoke run).
+	shaBytes, writeBytes int64
 }
 
 // latest is the index of the most recent run: a push measured now sits
@@ -66,11 +69,6 @@ func (l *limits) serial(run int) float64 { return 1 / (1/l.writeRuns[run] + 1/l.
 // at the same time: whichever is slower.
 func (l *limits) overlapped(run int) float64 { return min(l.writeRuns[run], l.shaRuns[run]) }
 
-const (
-	shaBytes   = 256 << 20
-	writeBytes = 512 << 20
-)
-
 // measure takes one more sha256 and disk-write run, named when; with
 // loopback it also measures the pull limit on the file it wrote.
 func (l *limits) measure(dir, when string, loopback bool) error {
@@ -79,11 +77,11 @@ func (l *limits) measure(dir, when string, loopback bool) error {
 	buf := genBytes(0xfeed, 16<<20)
 	h := sha256.New()
 	start := time.Now()
-	for done := 0; done < shaBytes; done += len(buf) {
+	for done := int64(0); done < l.shaBytes; done += int64(len(buf)) {
 		h.Write(buf)
 	}
 	h.Sum(nil)
-	sha := shaBytes / 1e6 / time.Since(start).Seconds()
+	sha := float64(l.shaBytes) / 1e6 / time.Since(start).Seconds()
 
 	// Two passes; the first is the limit. On a VM with free page reporting
 	// (virtio-balloon: free memory goes back to the host) every new page of
@@ -130,12 +128,12 @@ func reportedKiB() int64 {
 	return n
 }
 
-// writeFile writes writeBytes of buf, in 1 MiB blocks, to a new file next to
+// writeFile writes l.writeBytes of buf, in 1 MiB blocks, to a new file next to
 // the server's blobs, with the fsync that makes a push durable inside the
 // timing, and returns MB/s. With loopback it then measures the pull limit on
 // that (page-cached) file before removing it.
 func writeFile(dir string, buf []byte, loopback bool, l *limits) (float64, error) {
-	path, took, err := writeSynced(dir, buf, writeBytes)
+	path, took, err := writeSynced(dir, buf, l.writeBytes)
 	if path != "" {
 		defer os.Remove(path)
 	}
@@ -147,7 +145,7 @@ func writeFile(dir string, buf []byte, loopback bool, l *limits) (float64, error
 			return 0, fmt.Errorf("loopback: %w", err)
 		}
 	}
-	return writeBytes / 1e6 / took.Seconds(), nil
+	return float64(l.writeBytes) / 1e6 / took.Seconds(), nil
 }
 
 // writeSynced writes size bytes of buf (cycled), in 1 MiB blocks, to a new

@@ -22,8 +22,11 @@ var allSuites = []string{"blobs", "small", "manifests", "tags", "packs", "mirror
 
 // options are the flags plus the sizes and counts they imply.
 type options struct {
-	binary  string
-	quick   bool
+	binary string
+	quick  bool
+	// smoke: every suite at tiny sizes, to find a broken bench or server
+	// in CI; its figures mean nothing, and a skipped part fails the run.
+	smoke   bool
 	backend string // disk, s3 or all
 	dir     string // parent of the run's temp dir
 	keep    bool
@@ -42,6 +45,13 @@ type options struct {
 	bigTags  int     // tags in the repository for the "PUT cost at scale" row; 0 skips it
 	tagPuts  int     // timed manifest PUTs at each repository size
 	listReqs int     // timed tags/list requests
+	listTags int     // tags in the repository of the side-by-side listing row
+
+	gcBlobs int // unreferenced blobs the gc suite collects
+	gcGets  int // manifest GETs timed without a collection running
+
+	// shaBytes and writeBytes are how much each limits run hashes and writes.
+	shaBytes, writeBytes int64
 
 	bundleSize int64 // bytes of packs in the offline bundle exported and imported
 
@@ -54,6 +64,7 @@ func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.StringVar(&o.binary, "binary", "", "packreg `binary` to measure (default: go build ./cmd/packreg into a temp dir)")
 	fs.BoolVar(&o.quick, "quick", false, "smoke run: 1 MiB/16 MiB blobs, 200 ops, 1,000 tags, no 100,000-tag repository")
+	fs.BoolVar(&o.smoke, "smoke", false, "CI check, figures meaningless: tiny sizes and counts (1 MiB blobs, 20 ops, 2 rounds); exits 1 when a row FAILED or a backend, Distribution or a client tool was skipped")
 	fs.StringVar(&o.backend, "backend", "all", "`backend`s to measure: disk, s3 (S3 + PostgreSQL from PACKREG_TEST_S3 and PACKREG_TEST_POSTGRES) or all")
 	fs.StringVar(&o.dir, "dir", "", "parent `dir` of the run's data (default $TMPDIR); the disk write limit is measured there")
 	fs.BoolVar(&o.keep, "keep", false, "keep the run's data dir and server logs")
@@ -87,7 +98,8 @@ func parseFlags(args []string) (options, error) {
 	o.rounds = *rounds
 	if o.rounds == 0 {
 		o.rounds = 4
-		if o.quick {
+		if o.quick || o.smoke {
+			// Two, so a smoke run goes through a second sample's code too.
 			o.rounds = 2
 		}
 	}
@@ -96,9 +108,25 @@ func parseFlags(args []string) (options, error) {
 		return o, fmt.Errorf("-rounds %d: want 1 to 32", o.rounds)
 	}
 	o.chunk = 8 << 20
-	if o.quick {
+	o.listTags, o.gcGets, o.shaBytes, o.writeBytes = 1_000, 2_000, 256<<20, 512<<20
+	switch {
+	case o.smoke:
+		// The least that still runs every request each row makes: the
+		// packs row checks a full first page of 100, the bundle has 8 packs.
+		o.sizes = []int64{1 << 20}
+		o.ops, o.tags, o.bigTags, o.tagPuts, o.listReqs, o.listTags = 20, 100, 0, 20, 10, 100
+		o.bundleSize, o.packVersions, o.mirrorVersions = 8<<20, 200, 16
+		o.gcBlobs, o.gcGets, o.shaBytes, o.writeBytes = 100, 100, 16<<20, 32<<20
+	case o.quick:
 		o.sizes = []int64{1 << 20, 16 << 20}
 		o.ops, o.tags, o.bigTags, o.tagPuts, o.listReqs = 200, 1_000, 0, 200, 100
+		o.bundleSize, o.packVersions, o.mirrorVersions, o.gcBlobs = 64<<20, 1_000, 100, 2_000
+	default:
+		o.sizes = []int64{1 << 20, 64 << 20, 512 << 20}
+		o.ops, o.tags, o.bigTags, o.tagPuts, o.listReqs = 2_000, 10_000, *bigTags, 500, 200
+		o.bundleSize, o.packVersions, o.mirrorVersions, o.gcBlobs = 1<<30, 10_000, 1_000, 100_000
+	}
+	if o.quick || o.smoke {
 		// Given, the flat-cost row runs in a -quick run too: it is the
 		// issue's "at scale" figure, and a few minutes of fills.
 		fs.Visit(func(f *flag.Flag) {
@@ -106,15 +134,6 @@ func parseFlags(args []string) (options, error) {
 				o.bigTags = *bigTags
 			}
 		})
-		o.bundleSize = 64 << 20
-	} else {
-		o.bundleSize = 1 << 30
-		o.sizes = []int64{1 << 20, 64 << 20, 512 << 20}
-		o.ops, o.tags, o.bigTags, o.tagPuts, o.listReqs = 2_000, 10_000, *bigTags, 500, 200
-	}
-	o.packVersions, o.mirrorVersions = 10_000, 1_000
-	if o.quick {
-		o.packVersions, o.mirrorVersions = 1_000, 100
 	}
 	for _, f := range []struct {
 		name string
@@ -200,8 +219,10 @@ func run(ctx context.Context, o options) (err error) {
 	rep.command, rep.commit = command(), gitCommit(ctx)
 	if o.distribution != "" {
 		rep.distribution = o.distribution + " (" + distVersion(ctx, o.distribution) + ")"
-	} else {
+	} else if o.distOff {
 		rep.note(noDistributionNote(o))
+	} else {
+		rep.skip(noDistributionNote(o))
 	}
 
 	// The disk backend's data dir exists before the server starts, so the
@@ -230,7 +251,7 @@ func run(ctx context.Context, o options) (err error) {
 		case err != nil:
 			return err
 		case note != "":
-			rep.note(note)
+			rep.skip(note)
 			if o.backend == "s3" {
 				rep.print(os.Stdout)
 				return errors.New(note)
@@ -260,6 +281,9 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	rep.finish()
 	rep.print(os.Stdout)
+	if err := rep.verdict(); err != nil {
+		errs = append(errs, err)
+	}
 	if o.markdown != "" {
 		if err := rep.writeMarkdown(o.markdown); err != nil {
 			errs = append(errs, fmt.Errorf("-markdown: %w", err))
@@ -384,7 +408,7 @@ func (b *bench) runBackend(ctx context.Context, bin string, s backendSpec, work 
 		dt, err := b.startDistribution(ctx, s, work)
 		switch {
 		case err != nil:
-			b.rep.note(fmt.Sprintf("%s: %s not run: %s", s.name, distName, firstLine(err.Error())))
+			b.rep.skip(fmt.Sprintf("%s: %s not run: %s", s.name, distName, firstLine(err.Error())))
 		case dt != nil:
 			defer dt.stop()
 			b.targets = append(b.targets, dt)
@@ -492,7 +516,7 @@ func (b *bench) failed(ctx context.Context, section, label string, err error) er
 	if aerr := b.srv.alive(); aerr != nil {
 		return aerr
 	}
-	b.set(section, label, "FAILED, see notes")
+	b.set(section, label, failedCell)
 	msg := fmt.Sprintf("%s: %s: %s", b.backend, label, firstLine(err.Error()))
 	if m := requestID.FindStringSubmatch(err.Error()); m != nil {
 		if line := b.srv.logFor(m[1]); line != "" {

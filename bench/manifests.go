@@ -110,15 +110,14 @@ func (b *bench) manifests(ctx context.Context) error {
 // benchTag names the tag of manifest i of a PUT sample.
 func benchTag(workers, round, i int) string { return fmt.Sprintf("c%d-r%d-%d", workers, round, i) }
 
-// listSize is the tag count of the listing row (the issue's "tags list of
-// 1,000"); the tags suite walks a far larger repository on packreg alone.
-const listSize = 1_000
-
 // listSide times GET tags/list?n=1000 of a repository holding exactly
-// 1,000 tags: one page, the whole list. Each target's repository is filled
-// before its first sample (not timed).
+// 1,000 tags (opt.listTags: the issue's "tags list of 1,000"; the tags
+// suite walks a far larger repository on packreg alone): one page, the
+// whole list. Each target's repository is filled before its first sample
+// (not timed).
 func (b *bench) listSide(ctx context.Context, refs imageRefs) error {
 	const repo = "bench/list"
+	listSize := b.opt.listTags
 	row := sideRow{
 		label:  fmt.Sprintf("tags/list of a %s-tag repository, 1 client", fmtCount(listSize)),
 		metric: metricP50ms,

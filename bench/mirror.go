@@ -43,7 +43,7 @@ func (b *bench) mirrorSuite(ctx context.Context) error {
 	n := b.opt.mirrorVersions
 	regctl := findTool("regctl")
 	if regctl == "" {
-		b.rep.note("mirror: regctl not found (PATH, ~/go/bin): install it with .ci/tools.sh; the mirror rows are skipped")
+		b.rep.skip("mirror: regctl not found (PATH, ~/go/bin): install it with .ci/tools.sh; the mirror rows are skipped")
 		return nil
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

@@ -44,12 +44,14 @@ type report struct {
 	intros       map[string]string          // section -> the line under its title
 	dynamic      []string                   // sections with their own columns, in first-set order
 	notes        []string
+	skipped      []string // notes of parts left out (skip)
 }
 
 func newReport(o options, binary, version string) *report {
 	return &report{
 		opt: o, binary: binary, version: version, start: time.Now(), load0: loadAvg(),
 		rows: map[string][]string{}, cells: map[string]map[string]cell{}, columns: map[string][]string{}, intros: map[string]string{},
+		limits: limits{shaBytes: o.shaBytes, writeBytes: o.writeBytes},
 	}
 }
 
@@ -128,7 +130,10 @@ type doc struct {
 
 func (r *report) doc() doc {
 	mode := "full run"
-	if r.opt.quick {
+	switch {
+	case r.opt.smoke:
+		mode = "-smoke run (figures meaningless)"
+	case r.opt.quick:
 		mode = "-quick run"
 	}
 	d := doc{title: fmt.Sprintf("packreg bench, %s, %s, %s", mode, r.start.UTC().Format("2006-01-02 15:04 UTC"), time.Since(r.start).Round(time.Second))}
@@ -157,8 +162,8 @@ func (r *report) doc() doc {
 			}
 			t.rows = append(t.rows, cells)
 		}
-		row(fmt.Sprintf("sha256, one core, %s in memory", fmtSize(shaBytes)), func(i int) float64 { return l.shaRuns[i] })
-		row(fmt.Sprintf("disk write, %s in 1 MiB blocks + fsync, in the data dir, into fresh pages as a push", fmtSize(writeBytes)), func(i int) float64 { return l.writeRuns[i] })
+		row(fmt.Sprintf("sha256, one core, %s in memory", fmtSize(l.shaBytes)), func(i int) float64 { return l.shaRuns[i] })
+		row(fmt.Sprintf("disk write, %s in 1 MiB blocks + fsync, in the data dir, into fresh pages as a push", fmtSize(l.writeBytes)), func(i int) float64 { return l.writeRuns[i] })
 		row("  (reference, not a limit) the same again at once, reusing the pages the first file freed", func(i int) float64 { return l.writeReuse[i] })
 		row("push limit, serial: 1/(1/write + 1/sha256)", l.serial)
 		row("push limit, overlapped on two cores: min(write, sha256)", l.overlapped)
@@ -300,7 +305,7 @@ func (b *bench) pushCell(label string, r result) cell {
 		if r.mbps() > ser {
 			rep.noteOnce("A push ratio above 100% means the disk was faster during that push than in both limit runs around it: " +
 				"on a shared machine fsync'd write speed swings several-fold within a minute (compare the runs above), " +
-				"and a blob much smaller than " + fmtSize(writeBytes) + " also costs less per byte to flush from the page cache.")
+				"and a blob much smaller than " + fmtSize(l.writeBytes) + " also costs less per byte to flush from the page cache.")
 		}
 		return fmt.Sprintf("%s %4.0f%% ser %4.0f%% ovl  cpu %.2f",
 			fmtMBps(r.mbps()), 100*r.mbps()/ser, 100*r.mbps()/ovl, r.cores())

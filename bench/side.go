@@ -275,7 +275,7 @@ func (b *bench) sideCells(sec string, cols []string, targets []*target, row side
 			case i >= len(targets):
 				b.setIn(sec, d.label, col, "not run (see notes)")
 			case failed[i] != nil:
-				b.setIn(sec, d.label, col, "FAILED, see notes")
+				b.setIn(sec, d.label, col, failedCell)
 			default:
 				vals := make([]float64, len(samples[i]))
 				for j, r := range samples[i] {
