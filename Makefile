@@ -11,6 +11,10 @@
 #                 listed by hand) for FUZZTIME each (default 3s)
 #   make bench    benchmarks on disk and on S3 + PostgreSQL, next to
 #                 Distribution v3.1.2, printing figures (BENCHFLAGS=...)
+#   make bench-smoke  the bench program at tiny sizes over every suite, both
+#                 backends and Distribution, with the services (.ci/run runs
+#                 it after make test): exits 1 when a row FAILED or a part
+#                 was skipped; its figures mean nothing
 #   make image    the container image as an OCI layout in $(IMAGE_DIR): a
 #                 static binary (CGO_ENABLED=0), non-root user, no Docker;
 #                 push it with: crane push bin/packreg-oci REGISTRY/packreg:TAG
@@ -35,7 +39,7 @@ IMAGE_ARCH   ?= $(shell $(GO) env GOARCH)
 # The pinned clients live in $(go env GOPATH)/bin.
 export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
 
-.PHONY: build image test test-go fuzz-short vet bench bench-run serve clean
+.PHONY: build image test test-go fuzz-short vet bench bench-run bench-smoke bench-smoke-run serve clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/packreg ./cmd/packreg
@@ -74,6 +78,14 @@ bench-run:
 	echo "== go test -bench over: $$pkgs"; \
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 60m $$pkgs
 	$(GO) run ./bench -binary bin/packreg $(BENCHFLAGS)
+
+# CI's check that the bench program still runs (and what it drives still
+# answers): each request of every row, once, in a couple of minutes.
+bench-smoke: build
+	bash .ci/with-services.sh $(MAKE) --no-print-directory bench-smoke-run
+
+bench-smoke-run:
+	$(GO) run ./bench -binary bin/packreg -smoke $(BENCHFLAGS)
 
 serve:
 	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/packreg serve $(ARGS)
