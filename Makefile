@@ -68,8 +68,9 @@ fuzz-short:
 # Go benchmarks of every package that has some, then the registry-level
 # bench program (./bench: the real binary over loopback, disk and S3 +
 # PostgreSQL, each next to CNCF Distribution on the same storage).
-# make bench BENCHFLAGS=-quick for a smoke run; BENCHFLAGS='-markdown
-# BENCH.md' rewrites the committed report (README, Benchmarks).
+# make bench BENCHFLAGS=-quick for a short run (CI's pass/fail run is
+# make bench-smoke); BENCHFLAGS='-markdown BENCH.md' rewrites the committed
+# report (README, Benchmarks).
 bench: build
 	bash .ci/with-services.sh $(MAKE) --no-print-directory bench-run
 

@@ -69,7 +69,7 @@
 //
 //	go run ./bench                      # builds ./cmd/packreg into a temp dir
 //	go run ./bench -binary bin/packreg  # an already built binary
-//	go run ./bench -quick               # smoke run: small sizes and counts
+//	go run ./bench -quick               # short run: small sizes and counts
 //	go run ./bench -smoke               # CI's check (make bench-smoke): every suite at tiny sizes, strict
 //	go run ./bench -backend disk        # disk only (default: all = disk, and S3+PostgreSQL when configured)
 //	go run ./bench -keep                # keep the data dir and the server logs

@@ -63,7 +63,7 @@ func parseFlags(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.StringVar(&o.binary, "binary", "", "packreg `binary` to measure (default: go build ./cmd/packreg into a temp dir)")
-	fs.BoolVar(&o.quick, "quick", false, "smoke run: 1 MiB/16 MiB blobs, 200 ops, 1,000 tags, no 100,000-tag repository")
+	fs.BoolVar(&o.quick, "quick", false, "short run: 1 MiB/16 MiB blobs, 200 ops, 1,000 tags, no 100,000-tag repository")
 	fs.BoolVar(&o.smoke, "smoke", false, "CI check, figures meaningless: tiny sizes and counts (1 MiB blobs, 20 ops, 2 rounds); exits 1 when a row FAILED or a backend, Distribution or a client tool was skipped")
 	fs.StringVar(&o.backend, "backend", "all", "`backend`s to measure: disk, s3 (S3 + PostgreSQL from PACKREG_TEST_S3 and PACKREG_TEST_POSTGRES) or all")
 	fs.StringVar(&o.dir, "dir", "", "parent `dir` of the run's data (default $TMPDIR); the disk write limit is measured there")
@@ -112,9 +112,10 @@ func parseFlags(args []string) (options, error) {
 	switch {
 	case o.smoke:
 		// The least that still runs every request each row makes: the
-		// packs row checks a full first page of 100, the bundle has 8 packs.
+		// packs row checks a full first page of 100, the bundle has 8
+		// packs, the tags suite grows its repository a second time.
 		o.sizes = []int64{1 << 20}
-		o.ops, o.tags, o.bigTags, o.tagPuts, o.listReqs, o.listTags = 20, 100, 0, 20, 10, 100
+		o.ops, o.tags, o.bigTags, o.tagPuts, o.listReqs, o.listTags = 20, 100, 200, 20, 10, 100
 		o.bundleSize, o.packVersions, o.mirrorVersions = 8<<20, 200, 16
 		o.gcBlobs, o.gcGets, o.shaBytes, o.writeBytes = 100, 100, 16<<20, 32<<20
 	case o.quick:

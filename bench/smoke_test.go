@@ -37,7 +37,7 @@ func TestParseFlagsSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(o.sizes, []int64{1 << 20}) || o.rounds != 2 || o.bigTags != 0 || o.ops > 50 || o.gcBlobs > 1_000 || o.writeBytes > 64<<20 {
+	if !slices.Equal(o.sizes, []int64{1 << 20}) || o.rounds != 2 || o.bigTags <= o.tags || o.bigTags > 1_000 || o.ops > 50 || o.gcBlobs > 1_000 || o.writeBytes > 64<<20 {
 		t.Errorf("-smoke: %+v, want tiny sizes and counts", o)
 	}
 	for _, s := range allSuites {
