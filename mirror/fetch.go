@@ -58,7 +58,7 @@ func (s *Service) FetchManifest(ctx context.Context, repo, ref string) error {
 		}
 	}
 	if failed != nil {
-		return fmt.Errorf("pull-through of %s:%s: %w", repo, ref, storage.ErrUnavailable)
+		return storage.Unavailable(fmt.Sprintf("pull-through of %s:%s: no upstream answered", repo, ref), nil)
 	}
 	return fmt.Errorf("%s:%s on no upstream: %w", repo, ref, storage.ErrNotFound)
 }

@@ -378,9 +378,14 @@ func TestUpstreamPullAndPullThrough(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	body, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("pull-through from a dead upstream: %d, want 503", resp.StatusCode)
+	}
+	// The client is told no upstream answered, not that storage is down.
+	if !strings.Contains(string(body), "no upstream answered") {
+		t.Fatalf("pull-through from a dead upstream says %s", body)
 	}
 }
 

@@ -55,7 +55,7 @@ func (r *Registry) writeError(w http.ResponseWriter, req *http.Request, err erro
 		w.Header().Set("Retry-After", "1")
 		r.log.WarnContext(req.Context(), "storage unavailable", "request_id", id, "err", err)
 		writeEnvelope(w, req, http.StatusServiceUnavailable, codeUnavailable,
-			"storage temporarily unavailable, retry later (request "+id+")")
+			storage.UnavailableMessage(err)+", retry later (request "+id+")")
 		return
 	case errors.Is(err, context.Canceled) && req.Context().Err() != nil:
 		// The client went away; nobody reads the answer.

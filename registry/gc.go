@@ -547,7 +547,7 @@ func (r *Registry) confirmBytes(ctx context.Context, repo string, d digest.Diges
 	if err := r.meta.UnlinkBlob(ctx, repo, d); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return err
 	}
-	return fmt.Errorf("blob %s was garbage collected while this push linked it; push it again: %w", d, storage.ErrUnavailable)
+	return storage.Unavailable(fmt.Sprintf("blob %s was garbage collected while this push linked it; push it again", d), nil)
 }
 
 // bytesThere stats d for confirmLinked, again through a brief backend

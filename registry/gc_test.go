@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"slices"
@@ -197,6 +198,10 @@ func TestGCPushOfACollectedBlobIsNotAcknowledgedWithoutItsBytes(t *testing.T) {
 	r := <-done
 	if r.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("push answered %d, want 503", r.StatusCode)
+	}
+	// The client is told to push again, not that storage is down.
+	if body, _ := io.ReadAll(r.Body); !strings.Contains(string(body), "push it again") {
+		t.Fatalf("the 503 says %s; want it to say the blob must be pushed again", body)
 	}
 	if _, err := meta.BlobSize(ctx, repo, d); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("the link stayed without its bytes: %v", err)

@@ -116,7 +116,7 @@ func Write(w http.ResponseWriter, req *http.Request, log *slog.Logger, err error
 		id := requestID(w, req)
 		log.WarnContext(req.Context(), "storage unavailable", "request_id", id, "err", err)
 		w.Header().Set("Retry-After", "1")
-		e = New(http.StatusServiceUnavailable, Unavailable, "storage temporarily unavailable, retry later (request %s)", id)
+		e = New(http.StatusServiceUnavailable, Unavailable, "%s, retry later (request %s)", storage.UnavailableMessage(err), id)
 	case errors.Is(err, context.Canceled) && req.Context().Err() != nil:
 		return // the client is gone
 	default:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -281,6 +282,10 @@ func TestTrailReadAtAHeldHeadIsUnavailable(t *testing.T) {
 		} {
 			if err := read(t.Context()); !errors.Is(err, storage.ErrUnavailable) {
 				t.Fatalf("%s at a held head: %v; want ErrUnavailable", name, err)
+			}
+			// The 503's body says why, not only "storage unavailable".
+			if msg := storage.UnavailableMessage(read(t.Context())); !strings.Contains(msg, "audit trail") {
+				t.Fatalf("%s at a held head tells the client %q; want the audit trail named", name, msg)
 			}
 		}
 		st.SetTrailReadWait(0)

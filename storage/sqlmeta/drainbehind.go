@@ -186,8 +186,8 @@ func (s *Store) drainWithin(ctx context.Context, n int, wait time.Duration) (int
 	defer cancel()
 	got, err := s.drains.do(wctx, n, s.auditEvents)
 	if err != nil && ctx.Err() == nil && wctx.Err() != nil {
-		return got, fmt.Errorf("audit trail: queued records not recorded within %v (the chain head held by another session?): %w",
-			wait, storage.ErrUnavailable)
+		return got, storage.Unavailable("the audit trail is still recording what was written before this read",
+			fmt.Errorf("queued records not recorded within %v (the chain head held by another session?)", wait))
 	}
 	return got, err
 }
