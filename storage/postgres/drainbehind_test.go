@@ -262,7 +262,7 @@ func TestLoneWriteIsRecordedAfterWhatIsQueued(t *testing.T) {
 
 // A read of the trail that finds the chain head held (a stuck
 // transaction, another replica's) fails with ErrUnavailable (503,
-// Retry-After) once its drain waited trailReadWait, rather than for as
+// Retry-After) once its drain waited headWait, rather than for as
 // long as its request lasts: on the store whose drain behind waits there
 // (the read's drain is the next one, which it leaves) and on a replica
 // (its drain waits on the events' rows). It cannot answer without the
@@ -274,7 +274,7 @@ func TestTrailReadAtAHeldHeadIsUnavailable(t *testing.T) {
 	t.Cleanup(func() { replica.Close() })
 	watch(t, replica)
 	for _, st := range []*sqlmeta.Store{s, replica} {
-		st.SetTrailReadWait(20 * time.Millisecond)
+		st.SetHeadWait(20 * time.Millisecond)
 		for name, read := range map[string]func(ctx context.Context) error{
 			"ListAudit": func(ctx context.Context) error { _, err := st.ListAudit(ctx, storage.AuditQuery{}); return err },
 			"ScanAudit": func(ctx context.Context) error { _, err := st.ScanAudit(ctx, 0, 10); return err },
@@ -288,7 +288,7 @@ func TestTrailReadAtAHeldHeadIsUnavailable(t *testing.T) {
 				t.Fatalf("%s at a held head tells the client %q; want the audit trail named", name, msg)
 			}
 		}
-		st.SetTrailReadWait(0)
+		st.SetHeadWait(0)
 	}
 	release()
 	for _, st := range []*sqlmeta.Store{replica, s} {
@@ -298,4 +298,46 @@ func TestTrailReadAtAHeldHeadIsUnavailable(t *testing.T) {
 		}
 	}
 	verifiedChain(t, s, 1)
+}
+
+// A write that appends its own records (AppendAudit, AppendAuditIfChanged:
+// a lifecycle change, a bundle applied) and finds the chain head held
+// fails with ErrUnavailable once it waited headWait, saying why, rather
+// than hold its connection for as long as the head is held (a stuck
+// session held every such write: the pool's 16 connections, then all
+// writes). Nothing of it is kept; once the head is free it goes through
+// after the queued record. Before, the appends waited until their
+// context ended ("context deadline exceeded").
+func TestDirectAppendAtAHeldHeadIsUnavailable(t *testing.T) {
+	_, s, _, _, release := drainAtTheHead(t)
+	s.SetHeadWait(20 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	for name, write := range map[string]func() error{
+		"AppendAudit": func() error {
+			return s.AppendAudit(ctx, &storage.AuditRecord{Actor: "t", Action: "pack.lifecycle", Target: "held"})
+		},
+		"AppendAuditIfChanged": func() error {
+			_, err := s.AppendAuditIfChanged(ctx, &storage.AuditRecord{Actor: "t", Action: "config.change", Target: "held"})
+			return err
+		},
+	} {
+		err := write()
+		if !errors.Is(err, storage.ErrUnavailable) {
+			t.Fatalf("%s at a held head: %v; want ErrUnavailable", name, err)
+		}
+		if msg := storage.UnavailableMessage(err); !strings.Contains(msg, "audit trail") {
+			t.Fatalf("%s at a held head tells the client %q; want the audit trail named", name, msg)
+		}
+	}
+	s.SetHeadWait(0)
+	release()
+	if err := s.AppendAudit(t.Context(), &storage.AuditRecord{Actor: "t", Action: "pack.lifecycle", Target: "free"}); err != nil {
+		t.Fatalf("AppendAudit once the head is free: %v", err)
+	}
+	recs, err := s.ListAudit(t.Context(), storage.AuditQuery{}) // newest first
+	if err != nil || len(recs) != 2 || recs[1].Target != "b" || recs[0].Target != "free" {
+		t.Fatalf("the trail = %+v, %v; want b's push, then the append", recs, err)
+	}
+	verifiedChain(t, s, 2)
 }

@@ -49,6 +49,9 @@ var Dialect = sqlmeta.Dialect{
 		var pe *pgconn.PgError
 		return errors.As(err, &pe) && pe.Code == "55P03"
 	},
+	LockTimeout: func(d time.Duration) string {
+		return fmt.Sprintf("SET LOCAL lock_timeout = %d", max(d.Milliseconds(), 1))
+	},
 	Steps: map[int][]string{
 		// The check of manifests' foreign key to repositories locked the
 		// repository's row (FOR KEY SHARE) in every manifest put: with

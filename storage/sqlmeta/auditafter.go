@@ -82,10 +82,17 @@ func (s *Store) appendAfterQueue(ctx context.Context, tx *sql.Tx, recs []*storag
 	// A page of the queue taken and the head bumped by its count and
 	// len(recs) in one statement, which leaves the head locked even when
 	// it bumps it by nothing.
+	if s.d.LockTimeout != nil {
+		if _, err := tx.ExecContext(ctx, s.d.LockTimeout(s.headWait())); err != nil {
+			return fmt.Errorf("audit head: %w", err)
+		}
+	}
 	var seen int
 	evs, seq, prev, err := s.takeAtHead(ctx, tx, s.takePageBump,
 		[]any{storage.AuditConsumer, auditBatch + 1, storage.AuditConsumer, len(recs)}, &seen)
 	switch {
+	case err != nil && s.d.LockTimedOut != nil && s.d.LockTimedOut(err):
+		return storage.Unavailable("the audit trail's head is held by another session", err)
 	case err != nil:
 		return fmt.Errorf("audit head: %w", err)
 	case seen > auditBatch:

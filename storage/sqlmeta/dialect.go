@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // ErrorClass says what a driver error means for the caller.
@@ -60,6 +61,13 @@ type Dialect struct {
 	// write lock).
 	AuditLockWait string
 	LockTimedOut  func(error) bool
+	// LockTimeout, when set, is the statement that bounds the lock waits
+	// of the rest of a transaction to d (PostgreSQL: SET LOCAL
+	// lock_timeout): a write that appends its own records waits at a held
+	// chain head that long, then fails (503) rather than hold its
+	// connection for as long as the head is held. Nil: nothing else holds
+	// the head while a write runs (SQLite).
+	LockTimeout func(d time.Duration) string
 	// WritableCTE: a WITH clause may hold an INSERT (PostgreSQL), so an
 	// append to the audit trail inserts its records and moves the chain's
 	// head in one statement, one round trip less while the head's lock,

@@ -51,8 +51,8 @@ type behindDrainer struct {
 	stop context.CancelFunc
 	// failed: a drain's failure that no hand-off reported yet.
 	failed error
-	// readWait, when not 0, stands for trailReadWait (tests).
-	readWait atomic.Int64
+	// headWait, when not 0, stands for headWait's default (tests).
+	headWait atomic.Int64
 }
 
 // drainsBehind says whether the drains that writes' listeners ask for run
@@ -141,7 +141,7 @@ func (s *Store) stopBehind() {
 
 // caughtUp records, before a read of the trail, every event queued for it
 // when the read began, so the read sees what was answered before it.
-// A drain that has not ended after trailReadWait (it waits at a head that
+// A drain that has not ended after headWait (it waits at a head that
 // another session holds: a stuck transaction, a replica's) fails the read
 // with storage.ErrUnavailable (503, Retry-After), rather than keep it for
 // as long as its request lasts: it cannot answer without the queued
@@ -151,18 +151,20 @@ func (s *Store) caughtUp(ctx context.Context) error {
 	if !s.drainsBehind() {
 		return nil
 	}
-	wait := cmp.Or(time.Duration(s.behind.readWait.Load()), trailReadWait)
-	return s.drainAll(ctx, auditBatch, wait)
+	return s.drainAll(ctx, auditBatch, s.headWait())
 }
 
-// trailReadWait bounds each drain of a read of the trail: a drain, its
-// turn included, takes milliseconds but while the head is held.
-const trailReadWait = 10 * time.Second
+// headWait bounds a wait at a held chain head by a read of the trail
+// (each drain of it) or by a write that appends its own records
+// (appendAfterQueue): a drain, its turn included, takes milliseconds
+// but while the head is held.
+func (s *Store) headWait() time.Duration {
+	return cmp.Or(time.Duration(s.behind.headWait.Load()), 10*time.Second)
+}
 
-// SetTrailReadWait sets how long a read of the trail waits for each
-// drain of what is queued; 0 restores trailReadWait. For tests, which
+// SetHeadWait sets headWait; 0 restores its default. For tests, which
 // hold the head.
-func (s *Store) SetTrailReadWait(d time.Duration) { s.behind.readWait.Store(int64(d)) }
+func (s *Store) SetHeadWait(d time.Duration) { s.behind.headWait.Store(int64(d)) }
 
 // drainAll records what is queued for the trail, n events per drain,
 // until a drain finds less than n (or fails). Each drain that has not
