@@ -54,7 +54,7 @@ type Options struct {
 
 // Query is one statement of the store, written once with ? placeholders
 // and {{tokens}}. Queries are package variables so New can translate (and
-// prepare) all of them up front: a typo fails Open, not a request.
+// check) all of them up front: a typo fails Open, not a request.
 type Query struct {
 	idx  int
 	text string
@@ -91,11 +91,11 @@ type Store struct {
 	// linkQueue: a blob link and its events' queue rows in one statement
 	// (leadTexts), on a dialect with WritableCTE.
 	linkQueue []string
-	wstmt     []*sql.Stmt // Query.idx -> prepared on the writer (Options.Prepare), SELECTs in wsel
-	wsel      writerSelects
-	rstmt     []*sql.Stmt // Query.idx -> prepared on the readers, SELECTs only
-	closed    atomic.Bool
-	once      sync.Once
+	// wsel and rsel: the statements prepared on the writer and on the
+	// readers (Options.Prepare), each on its first use there (stmts.go).
+	wsel, rsel lazyStmts
+	closed     atomic.Bool
+	once       sync.Once
 	// writes counts the writes that committed (Writes).
 	writes atomic.Int64
 
@@ -276,54 +276,6 @@ func (s *Store) ReadDB() *sql.DB { return s.r }
 // sql turns shared SQL text into this dialect's.
 func (s *Store) sql(q string) string { return s.d.rebind(s.d.expand(q)) }
 
-// prepare readies every query on the writer. Writer statements must exist
-// before any transaction: the writer pool may have a single connection, and
-// preparing through the pool while a transaction holds it would deadlock.
-// Inside a transaction tx.StmtContext reuses them without parsing again.
-func (s *Store) prepare(ctx context.Context) error {
-	s.wstmt = make([]*sql.Stmt, len(queries))
-	s.rstmt = make([]*sql.Stmt, len(queries))
-	s.wsel.stmts = make([]atomic.Pointer[sql.Stmt], len(queries))
-	s.wsel.wanted = make([]atomic.Bool, len(queries))
-	for i, text := range s.text {
-		if s.lazyWriterSelects() && isSelect(text) {
-			var err error
-			if s.rstmt[i], err = s.r.PrepareContext(ctx, text); err != nil {
-				return fmt.Errorf("%s: %w", text, err)
-			}
-			continue // prepared on the writer on first use (writerSelects)
-		}
-		st, err := s.w.PrepareContext(ctx, text)
-		if err != nil {
-			return fmt.Errorf("%s: %w", text, err)
-		}
-		s.wstmt[i] = st
-		if s.r == s.w {
-			s.rstmt[i] = st
-			continue
-		}
-		if !isSelect(text) {
-			continue // the readers are query-only
-		}
-		if s.rstmt[i], err = s.r.PrepareContext(ctx, text); err != nil {
-			return fmt.Errorf("%s: %w", text, err)
-		}
-	}
-	return nil
-}
-
-func (s *Store) closeStmts() {
-	s.closeWriterSelects()
-	for i := range s.wstmt {
-		if s.rstmt[i] != nil && s.rstmt[i] != s.wstmt[i] {
-			s.rstmt[i].Close()
-		}
-		if s.wstmt[i] != nil {
-			s.wstmt[i].Close()
-		}
-	}
-}
-
 // querier is what *sql.DB and *sql.Tx share.
 type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
@@ -334,21 +286,19 @@ type querier interface {
 // stmt returns q's prepared statement for where it runs (a pool or a
 // transaction), or nil when statements are not prepared.
 func (s *Store) stmt(ctx context.Context, on querier, q *Query) *sql.Stmt {
-	if s.wstmt == nil {
+	if !s.opts.Prepare {
 		return nil
 	}
 	tx, inTx := on.(*sql.Tx)
 	switch {
 	case on == s.r && on != s.w:
-		return s.rstmt[q.idx]
+		return s.rsel.get(ctx, q.idx, true) // the readers hold no transaction
 	case on != s.w && !inTx:
 		return nil
 	}
-	st := s.wstmt[q.idx]
+	st := s.wsel.get(ctx, q.idx, !inTx)
 	if st == nil {
-		if st = s.writerSelect(ctx, q, !inTx); st == nil {
-			return nil
-		}
+		return nil
 	}
 	if inTx {
 		return tx.StmtContext(ctx, st)
@@ -374,7 +324,7 @@ func (s *Store) commit(tx *sql.Tx) error {
 	err := tx.Commit()
 	s.bodies.wrote()
 	s.observe("commit", start, err)
-	s.prepareWanted(context.Background())
+	s.wsel.prepareWanted(context.Background())
 	return err
 }
 
