@@ -2,6 +2,7 @@ package compliance
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/packreg/packreg/digest"
@@ -123,5 +124,34 @@ func TestCatchUpAcknowledgesInBatches(t *testing.T) {
 	}
 	if acks.most > batch {
 		t.Fatalf("one acknowledgement took %d IDs, want at most %d (a batch)", acks.most, batch)
+	}
+}
+
+// writeSizes records the most records one PutComplianceRecords call
+// stored.
+type writeSizes struct {
+	pagedStore
+	most int
+}
+
+func (w *writeSizes) PutComplianceRecords(ctx context.Context, recs []storage.ComplianceRecord) error {
+	w.most = max(w.most, len(recs))
+	return w.pagedStore.PutComplianceRecords(ctx, recs)
+}
+
+// A pass stores its records 64 per transaction: on SQLite a transaction
+// shared by group commit keeps a copy of every page one write touches in
+// memory until the write is done, and 256 records spread over many packs
+// held ~5 MiB that SQLite's allocator kept after.
+func TestRecordsGoInSmallTransactions(t *testing.T) {
+	f := newFixture(t, Config{})
+	for i := range 100 {
+		f.publish("acme/a", fmt.Sprintf("1.0.%d", i))
+	}
+	sizes := &writeSizes{pagedStore: f.svc.st.(pagedStore)}
+	f.svc.st = sizes
+	f.step() // the first, full pass
+	if sizes.most != 64 {
+		t.Fatalf("a pass over 100 versions stored %d records in one transaction, want 64", sizes.most)
 	}
 }
