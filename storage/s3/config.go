@@ -94,7 +94,13 @@ func ParseURL(s string) (Config, error) {
 	}
 	c.Bucket = u.Host
 	c.Prefix = strings.Trim(u.Path, "/")
-	for k, vs := range u.Query() {
+	// u.Query() drops a malformed pair silently ("%X0" is no escape):
+	// the whole query must parse, as every key must be known.
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return c, fmt.Errorf("s3 url: query: %w", err)
+	}
+	for k, vs := range q {
 		if len(vs) != 1 {
 			return c, fmt.Errorf("s3 url: %s given %d times", k, len(vs))
 		}

@@ -75,6 +75,10 @@ func TestParseURL(t *testing.T) {
 		{"s3://bucket?splice=on", "splice"},
 		{"s3://bucket?region=a&region=b", "2 times"},
 		{"s3://bucket?regoin=us-east-1", "unknown parameter"},
+		// A pair that does not parse was dropped, the rest accepted (found
+		// by FuzzDecodeConfig: its config print then failed to validate).
+		{"s3://bucket?%X0=1", "query"},
+		{"s3://bucket?region=us-east-1&part_size=8%MiB", "query"},
 	}
 	for _, tc := range bad {
 		_, err := ParseURL(tc.in)
