@@ -40,7 +40,7 @@ var Dialect = sqlmeta.Dialect{
 	Classify:       classify,
 	RowLocks:       true,
 	// A commit's worth of waiting is the rule; a second is something else.
-	AuditLockWait: "SET LOCAL lock_timeout = '1s'",
+	AuditLockWait: lockTimeout(time.Second),
 	WritableCTE:   true,
 	// The commit is visible and survives the server process at once; the
 	// WAL writer flushes it within wal_writer_delay.
@@ -49,9 +49,7 @@ var Dialect = sqlmeta.Dialect{
 		var pe *pgconn.PgError
 		return errors.As(err, &pe) && pe.Code == "55P03"
 	},
-	LockTimeout: func(d time.Duration) string {
-		return fmt.Sprintf("SET LOCAL lock_timeout = %d", max(d.Milliseconds(), 1))
-	},
+	LockTimeout: lockTimeout,
 	Steps: map[int][]string{
 		// The check of manifests' foreign key to repositories locked the
 		// repository's row (FOR KEY SHARE) in every manifest put: with
@@ -184,6 +182,12 @@ func boundConnect(c *pgconn.Config, timeout time.Duration) {
 		}
 		return nil
 	}
+}
+
+// lockTimeout bounds the lock waits of the rest of the transaction to d
+// (milliseconds; 0 would mean no bound).
+func lockTimeout(d time.Duration) string {
+	return fmt.Sprintf("SET LOCAL lock_timeout = %d", max(d.Milliseconds(), 1))
 }
 
 func classify(err error) sqlmeta.ErrorClass {
