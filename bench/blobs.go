@@ -169,7 +169,7 @@ func (b *bench) pushRow(ctx context.Context, t *target, round, si, kind int, siz
 		_, hwm, _ := t.srv.memKB()
 		what := fmt.Sprintf("%s %s push", fmtSize(size), map[int]string{kindMonolithic: "monolithic", kindChunked: "chunked"}[kind])
 		b.set(secMemory, "RSS before the "+what, fmtKB(rss0))
-		b.set(secMemory, "peak VmRSS during the "+what, fmt.Sprintf("%s (%d samples)", fmtKB(peak), samples))
+		b.set(secMemory, "peak VmRSS during the "+what, fmt.Sprintf("%s (%s)", fmtKB(peak), plural(samples, "sample")))
 		b.set(secMemory, "VmHWM after the "+what, fmtKB(hwm))
 	}
 	r.bytes = int64(n) * size

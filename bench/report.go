@@ -148,9 +148,9 @@ func (r *report) doc() doc {
 		{"units", "MB = 10^6 bytes, MiB = 2^20 bytes; p50/p99 per request; cpu = server CPU cores busy on average"},
 	}
 	if len(r.dynamic) > 0 {
-		d.header = append(d.header, [2]string{"side by side", fmt.Sprintf("each row runs against both registries interleaved A-B-B-A (%d samples each); "+
+		d.header = append(d.header, [2]string{"side by side", fmt.Sprintf("each row runs against both registries interleaved A-B-B-A (%s each); "+
 			"cells are median [min–max]; the ratio is packreg/Distribution for rates, Distribution/packreg for latencies and CPU costs, "+
-			"so above 1 means packreg is ahead", r.opt.rounds)})
+			"so above 1 means packreg is ahead", plural(r.opt.rounds, "sample"))})
 	}
 	l := &r.limits
 	if len(l.shaRuns) > 0 {
@@ -355,6 +355,14 @@ func fmtCount(n int) string {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
+}
+
+// plural writes n and noun, with an s unless n is 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmtCount(n) + " " + noun + "s"
 }
 
 func loadAvg() string {
