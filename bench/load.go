@@ -45,6 +45,17 @@ func (r result) pct(p float64) time.Duration {
 // index, and times every call. The first error stops the batch: a figure
 // computed over failed requests would be a lie.
 func (b *bench) load(ctx context.Context, n, workers int, op func(ctx context.Context, i int) error) (result, error) {
+	return b.loadChecked(ctx, n, workers, func(ctx context.Context, i int) (func() error, error) {
+		return nil, op(ctx, i)
+	})
+}
+
+// loadChecked is load whose op may return a check of its answer, run
+// after the op's time is taken and before its worker's next op (a walk's
+// next request may depend on it): what the rows time is the registry's
+// answer, not the bench reading it. The batch's wall clock, and so its
+// rate, includes the checks.
+func (b *bench) loadChecked(ctx context.Context, n, workers int, op func(ctx context.Context, i int) (check func() error, err error)) (result, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	lat := make([]time.Duration, n)
@@ -62,11 +73,15 @@ func (b *bench) load(ctx context.Context, n, workers int, op func(ctx context.Co
 					return
 				}
 				t := time.Now()
-				if err := op(ctx, i); err != nil {
+				check, err := op(ctx, i)
+				lat[i] = time.Since(t)
+				if err == nil && check != nil {
+					err = check()
+				}
+				if err != nil {
 					cancel(err)
 					return
 				}
-				lat[i] = time.Since(t)
 			}
 		}()
 	}

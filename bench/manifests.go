@@ -133,12 +133,15 @@ func (b *bench) listSide(ctx context.Context, refs imageRefs) error {
 					return result{}, fmt.Errorf("fill: %w", err)
 				}
 			}
-			return b.load(ctx, b.opt.listReqs, 1, func(ctx context.Context, i int) error {
-				tags, _, err := t.c.listTags(ctx, repo, listSize, "")
-				if err == nil && len(tags) != listSize {
-					err = fmt.Errorf("listed %d tags, want %d", len(tags), listSize)
-				}
-				return err
+			return b.loadChecked(ctx, b.opt.listReqs, 1, func(ctx context.Context, i int) (func() error, error) {
+				a, err := t.c.fetchTags(ctx, repo, listSize, "")
+				return func() error {
+					tags, err := a.tags()
+					if err == nil && len(tags) != listSize {
+						err = fmt.Errorf("listed %d tags, want %d", len(tags), listSize)
+					}
+					return err
+				}, err
 			})
 		},
 	}

@@ -85,33 +85,37 @@ func (b *bench) timedPuts(ctx context.Context, repo string, tags int, refs image
 	return nil
 }
 
-// listTags walks GET /v2/bigRepo/tags/list?n=1000 page by page (last= the
-// previous page's last tag, as clients do), restarting at the top after the
-// last page, and times each request. The first walk must see every tag.
+// listTags walks GET /v2/bigRepo/tags/list?n=1000 page by page (following
+// the Link's last=, which must be the previous page's last tag, as clients
+// do), restarting at the top after the last page, and times each request
+// up to its answer's last byte. The first walk must see every tag.
 func (b *bench) listTags(ctx context.Context, total int) error {
 	label := fmt.Sprintf("tags/list?n=%d in a %s-tag repo (page walk)", pageSize, fmtCount(total))
 	logf("%s: %s x%d", b.backend, label, b.opt.listReqs)
 	var last string
 	seen, walks, oversize := 0, 0, 0
-	r, err := b.load(ctx, b.opt.listReqs, 1, func(ctx context.Context, i int) error {
-		tags, more, err := b.c.listTags(ctx, bigRepo, pageSize, last)
-		if err != nil {
-			return err
-		}
-		if len(tags) > pageSize {
-			oversize++
-		}
-		seen += len(tags)
-		if more && len(tags) > 0 {
-			last = tags[len(tags)-1]
+	r, err := b.loadChecked(ctx, b.opt.listReqs, 1, func(ctx context.Context, i int) (func() error, error) {
+		a, err := b.c.fetchTags(ctx, bigRepo, pageSize, last)
+		return func() error {
+			tags, err := a.tags()
+			if err != nil {
+				return err
+			}
+			if len(tags) > pageSize {
+				oversize++
+			}
+			seen += len(tags)
+			if a.next != "" {
+				last = a.next
+				return nil
+			}
+			if walks == 0 && seen != total {
+				return fmt.Errorf("a full walk saw %d tags, want %d", seen, total)
+			}
+			walks++
+			seen, last = 0, ""
 			return nil
-		}
-		if walks == 0 && seen != total {
-			return fmt.Errorf("a full walk saw %d tags, want %d", seen, total)
-		}
-		walks++
-		seen, last = 0, ""
-		return nil
+		}, err
 	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", label, err)
