@@ -2,8 +2,10 @@ package pack
 
 import (
 	"encoding/json"
+	"io"
 	"time"
 
+	"github.com/packreg/packreg/internal/apierr"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -80,6 +82,28 @@ type VersionList struct {
 	Items []Version `json:"items"`
 	// Next is the cursor of the following page; empty on the last page.
 	Next string `json:"next,omitempty"`
+}
+
+// StreamJSON writes l as encoding/json would, a version at a time
+// (apierr.Streamer), so a page of 1,000 is never whole in memory as JSON.
+// The layout is the struct's tags: wire_test holds it to the Encoder's.
+func (l *VersionList) StreamJSON(w io.Writer, enc *json.Encoder) error {
+	if _, err := io.WriteString(w, `{"items":`); err != nil {
+		return err
+	}
+	if err := apierr.StreamArray(w, enc, l.Items); err != nil {
+		return err
+	}
+	if l.Next != "" {
+		if _, err := io.WriteString(w, `,"next":`); err != nil {
+			return err
+		}
+		if err := enc.Encode(l.Next); err != nil {
+			return err
+		}
+	}
+	_, err := io.WriteString(w, "}")
+	return err
 }
 
 // Versions is GET /api/v1/packs/{name}/versions: every version, in semver order.

@@ -9,7 +9,8 @@
 // that names the request id (reqid) and hides the cause (which goes to the
 // log). The rest of what every API shares is here too: the one strict
 // reading of JSON bodies (body.go: DecodeJSON, ReadBody) and the answers
-// (reply.go: JSON, Reply, Handler, and the 404 and 405 of the route table).
+// (reply.go: JSON, Reply, Handler, and the 404 and 405 of the route table;
+// stream.go: a page of many items written an item at a time).
 //
 // apierr imports oci (whose error kinds carry their status and code) and
 // storage, never registry; it must not import pack, attest, mirror,
@@ -139,6 +140,10 @@ func JSON(w http.ResponseWriter, status int, v any) {
 	// SetIndent("", "  ") would, streaming (indent.go).
 	in := newIndenter(w)
 	defer in.release()
+	if s, ok := v.(Streamer); ok {
+		stream(in, s)
+		return
+	}
 	// The Encoder marshals the whole value before its one Write: a value
 	// that fails writes nothing, as before.
 	if err := json.NewEncoder(in).Encode(v); err == nil {

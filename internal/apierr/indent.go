@@ -21,6 +21,7 @@ type indenter struct {
 	inStr   bool
 	esc     bool
 	err     error
+	wrote   bool // something reached w
 }
 
 // indentChunk is how much the indenter gathers per Write to w.
@@ -52,6 +53,22 @@ func (in *indenter) Write(p []byte) (int, error) {
 		}
 	}
 	return len(p), in.err
+}
+
+// WriteString is Write for the punctuation a Streamer writes between its
+// parts, which io.WriteString would otherwise copy to the heap each time;
+// the copy here stays on the stack.
+func (in *indenter) WriteString(s string) (int, error) {
+	n := len(s)
+	for len(s) > 0 {
+		var b [32]byte
+		k := copy(b[:], s)
+		if _, err := in.Write(b[:k]); err != nil {
+			return n - len(s), err
+		}
+		s = s[k:]
+	}
+	return n, in.err
 }
 
 // punct handles byte c outside strings as encoding/json's appendIndent does.
@@ -99,6 +116,7 @@ func (in *indenter) newline() {
 
 func (in *indenter) flush() {
 	if in.err == nil && len(in.out) > 0 {
+		in.wrote = true
 		_, in.err = in.w.Write(in.out)
 	}
 	in.out = in.out[:0]
