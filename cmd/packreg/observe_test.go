@@ -150,6 +150,46 @@ func TestBlobGetKeepsSendfile(t *testing.T) {
 	}
 }
 
+// TestAbortedRequestEnds: a handler that panics midway (ErrAbortHandler:
+// a streamed page that fails after its start went out) still ends its
+// request: counted, out of the in-flight gauge, logged as a warning.
+// Before, the gauge kept it forever and the log had no line.
+func TestAbortedRequestEnds(t *testing.T) {
+	inner := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, "[1,")
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler)
+	})
+	var logged lockedBuffer
+	log := slog.New(slog.NewJSONHandler(&logged, nil))
+	ob := &observer{m: metrics.New("test")}
+	table := newRouteTable(oneRow{inner}, &stores{}, nil, log, nil, nil, nil, ob)
+	srv := httptest.NewServer(newHandler(table, log, edgeSettings{}, ob))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/v2/any/blobs/sha256:00")
+	if err == nil {
+		_, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	if err == nil {
+		t.Fatal("the client read a whole answer from a handler that aborted it")
+	}
+	// The request ended before the panic reached net/http, which closes
+	// the connection only then: what the client saw is recorded.
+	w := httptest.NewRecorder()
+	ob.m.Handler(log).ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	scrape := w.Body.String()
+	if got := metricValue(t, scrape, `packreg_http_requests_in_flight`); got != 0 {
+		t.Errorf("in flight after the aborted request: %v, want 0", got)
+	}
+	if got := metricValue(t, scrape, `packreg_http_requests_total{code="200",method="GET",route="/v2/{name}/blobs/{ref}"}`); got != 1 {
+		t.Errorf("the aborted GET counted %v times, want 1", got)
+	}
+	if line := logged.String(); !strings.Contains(line, `"msg":"request"`) || !strings.Contains(line, `"aborted":true`) || !strings.Contains(line, `"level":"WARN"`) {
+		t.Errorf("log = %s; want a WARN request line with aborted", line)
+	}
+}
+
 // TestMetricsCountGCRuns: collections, dry or not, are counted as runs of
 // kind gc through the registry's observer.
 func TestMetricsCountGCRuns(t *testing.T) {

@@ -21,6 +21,7 @@ import (
 	"github.com/packreg/packreg/internal/reqid"
 	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // serve runs the registry until ctx ends or SIGTERM/SIGINT arrives, then
@@ -251,52 +252,86 @@ func (e *unreadyError) Unwrap() error { return e.err }
 // context, so their error lines and 5xx answers carry the same id.
 func logRequests(next http.Handler, log *slog.Logger, ob *observer) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		start := time.Now()
-		req, id := reqid.Accept(w, req)
-		sw := &statusWriter{ResponseWriter: w}
-		var in *countingBody
+		r := served{start: time.Now(), log: log, ob: ob}
+		req, r.id = reqid.Accept(w, req)
+		r.sw = &statusWriter{ResponseWriter: w}
 		if req.Body != nil && req.Body != http.NoBody {
-			in = &countingBody{ReadCloser: req.Body}
-			req.Body = in
+			r.in = &countingBody{ReadCloser: req.Body}
+			req.Body = r.in
 		}
-		req, span := ob.startSpan(req, id)
+		req, r.span = ob.startSpan(req, r.id)
+		r.req = req
 		ob.metrics().RequestStarted()
-		next.ServeHTTP(sw, req)
-		if sw.status == 0 {
-			sw.status = http.StatusOK
-		}
-		took := time.Since(start)
-		route := sw.route
-		if route == "" {
-			route = metrics.NoRoute
-		}
-		ob.metrics().ObserveRequest(route, req.Method, sw.status, took, in.count(), sw.bytes)
-		ob.endSpan(span, req.Method, route, sw.status)
-		level := slog.LevelInfo
-		if sw.status >= 500 {
-			level = slog.LevelWarn
-		}
-		h := log.Handler()
-		if !h.Enabled(req.Context(), level) {
-			return
-		}
-		// The record is built here, not by log.LogAttrs, which takes its
-		// caller's PC (runtime.Callers) for a source the handler does not
-		// print: a quarter of the line's cost, 2% of a manifest GET's CPU.
-		r := slog.NewRecord(time.Now(), level, "request", 0)
-		r.AddAttrs(
-			slog.String("request_id", id),
-			slog.String("method", req.Method),
-			slog.String("path", req.URL.Path),
-			slog.Int("status", sw.status),
-			slog.Int64("bytes_in", max(req.ContentLength, 0)),
-			slog.Int64("bytes_out", sw.bytes),
-			slog.Duration("duration", took),
-			slog.String("remote", req.RemoteAddr),
-			slog.String("user_agent", req.UserAgent()),
-		)
-		_ = h.Handle(req.Context(), r)
+		defer func() {
+			// A handler that panics (http.ErrAbortHandler: an answer cut
+			// midway, as a streamed page is on a failure) still ends its
+			// request: the in-flight gauge would count it forever and the
+			// log would not show it. net/http then closes the connection
+			// (and logs any panic but ErrAbortHandler).
+			if p := recover(); p != nil {
+				r.end(true)
+				panic(p)
+			}
+		}()
+		next.ServeHTTP(r.sw, req)
+		r.end(false)
 	})
+}
+
+// served is one request as logRequests follows it.
+type served struct {
+	start time.Time
+	id    string
+	req   *http.Request
+	sw    *statusWriter
+	in    *countingBody
+	span  trace.Span
+	log   *slog.Logger
+	ob    *observer
+}
+
+// end feeds the request's end to the metrics, the span and the log; an
+// aborted one is logged as a warning, with the status its answer began
+// with.
+func (r *served) end(aborted bool) {
+	sw, req := r.sw, r.req
+	if sw.status == 0 {
+		sw.status = http.StatusOK
+	}
+	took := time.Since(r.start)
+	route := sw.route
+	if route == "" {
+		route = metrics.NoRoute
+	}
+	r.ob.metrics().ObserveRequest(route, req.Method, sw.status, took, r.in.count(), sw.bytes)
+	r.ob.endSpan(r.span, req.Method, route, sw.status)
+	level := slog.LevelInfo
+	if sw.status >= 500 || aborted {
+		level = slog.LevelWarn
+	}
+	h := r.log.Handler()
+	if !h.Enabled(req.Context(), level) {
+		return
+	}
+	// The record is built here, not by log.LogAttrs, which takes its
+	// caller's PC (runtime.Callers) for a source the handler does not
+	// print: a quarter of the line's cost, 2% of a manifest GET's CPU.
+	rec := slog.NewRecord(time.Now(), level, "request", 0)
+	rec.AddAttrs(
+		slog.String("request_id", r.id),
+		slog.String("method", req.Method),
+		slog.String("path", req.URL.Path),
+		slog.Int("status", sw.status),
+		slog.Int64("bytes_in", max(req.ContentLength, 0)),
+		slog.Int64("bytes_out", sw.bytes),
+		slog.Duration("duration", took),
+		slog.String("remote", req.RemoteAddr),
+		slog.String("user_agent", req.UserAgent()),
+	)
+	if aborted {
+		rec.AddAttrs(slog.Bool("aborted", true))
+	}
+	_ = h.Handle(req.Context(), rec)
 }
 
 // countingBody counts the request body bytes a handler read.
