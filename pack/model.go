@@ -112,6 +112,26 @@ type Versions struct {
 	Versions []Version `json:"versions"`
 }
 
+// StreamJSON writes v as encoding/json would, a version at a time, as
+// VersionList's: this answer is not paged, so its size is the pack's
+// whole history.
+func (v *Versions) StreamJSON(w io.Writer, enc *json.Encoder) error {
+	if _, err := io.WriteString(w, `{"name":`); err != nil {
+		return err
+	}
+	if err := enc.Encode(v.Name); err != nil {
+		return err
+	}
+	if _, err := io.WriteString(w, `,"versions":`); err != nil {
+		return err
+	}
+	if err := apierr.StreamArray(w, enc, v.Versions); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, "}")
+	return err
+}
+
 // ManifestView is GET .../versions/{version}/manifest.
 type ManifestView struct {
 	Name      string `json:"name"`

@@ -48,19 +48,35 @@ func TestListPageStreamedIsTheEncoders(t *testing.T) {
 		"many, next": listPage(3000, "djE6MTox"), // several of the indenter's chunks
 		"odd next":   {Items: []pack.Version{}, Next: "<\"&\\>"},
 	} {
-		t.Run(name, func(t *testing.T) {
-			var want bytes.Buffer
-			enc := json.NewEncoder(&want)
-			enc.SetIndent("", "  ")
-			if err := enc.Encode(l); err != nil {
-				t.Fatal(err)
-			}
-			w := httptest.NewRecorder()
-			apierr.JSON(w, 200, l)
-			if !bytes.Equal(w.Body.Bytes(), want.Bytes()) {
-				t.Fatalf("streamed page (%d bytes) differs from the Encoder's (%d bytes)", w.Body.Len(), want.Len())
-			}
-		})
+		t.Run(name, func(t *testing.T) { sameAsEncoder(t, l) })
+	}
+}
+
+// The unpaged list of a pack's versions is streamed too.
+func TestVersionsStreamedIsTheEncoders(t *testing.T) {
+	for name, v := range map[string]*pack.Versions{
+		"nil":  {Name: "acme/rules"},
+		"none": {Name: "acme/<rules>", Versions: []pack.Version{}},
+		"many": {Name: "bench/packs/p001", Versions: listPage(3000, "").Items},
+	} {
+		t.Run(name, func(t *testing.T) { sameAsEncoder(t, v) })
+	}
+}
+
+// sameAsEncoder checks that apierr.JSON writes v in the
+// bytes the indenting Encoder writes for it whole.
+func sameAsEncoder(t *testing.T, v any) {
+	t.Helper()
+	var want bytes.Buffer
+	enc := json.NewEncoder(&want)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	apierr.JSON(w, 200, v)
+	if !bytes.Equal(w.Body.Bytes(), want.Bytes()) {
+		t.Fatalf("streamed answer (%d bytes) differs from the Encoder's (%d bytes)", w.Body.Len(), want.Len())
 	}
 }
 
@@ -70,21 +86,26 @@ func TestListPageStreamedIsTheEncoders(t *testing.T) {
 // more than twice its compact JSON. What is left grows with the page is
 // each version's own garbage (its times' text, its labels' sorted keys).
 func TestListPageMemoryPerVersion(t *testing.T) {
-	perVersion := func(n int) float64 {
-		l := listPage(n, "next")
-		w := discard{h: map[string][]string{}}
-		var before, after runtime.MemStats
-		runtime.GC() // twice: the Encoder's pool keeps its buffers one collection
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		apierr.JSON(w, 200, l)
-		runtime.ReadMemStats(&after)
-		return float64(after.TotalAlloc-before.TotalAlloc) / float64(n)
-	}
 	compact, _ := json.Marshal(listPage(1, ""))
-	small, large := perVersion(10), perVersion(1000)
-	t.Logf("bytes allocated per version: page of 10 %.0f, of 1,000 %.0f; a version's compact JSON %d", small, large, len(compact))
-	if large > float64(len(compact))/2 {
-		t.Errorf("a 1,000-version page allocated %.0f bytes per version, over half a version's JSON (%d): the page is built whole", large, len(compact))
+	for name, answer := range map[string]func(n int) any{
+		"page":     func(n int) any { return listPage(n, "next") },
+		"versions": func(n int) any { return &pack.Versions{Name: "p", Versions: listPage(n, "").Items} },
+	} {
+		perVersion := func(n int) float64 {
+			v := answer(n)
+			w := discard{h: map[string][]string{}}
+			var before, after runtime.MemStats
+			runtime.GC() // twice: the Encoder's pool keeps its buffers one collection
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			apierr.JSON(w, 200, v)
+			runtime.ReadMemStats(&after)
+			return float64(after.TotalAlloc-before.TotalAlloc) / float64(n)
+		}
+		small, large := perVersion(10), perVersion(1000)
+		t.Logf("%s: bytes allocated per version: 10 versions %.0f, 1,000 %.0f; a version's compact JSON %d", name, small, large, len(compact))
+		if large > float64(len(compact))/2 {
+			t.Errorf("%s: 1,000 versions allocated %.0f bytes per version, over half a version's JSON (%d): the answer is built whole", name, large, len(compact))
+		}
 	}
 }
