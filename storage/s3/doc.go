@@ -26,7 +26,8 @@
 // while holding one could deadlock uploads against each other). All
 // uploads of a Store hold at most maxPartBuffers parts (a further one
 // waits, within its request's context, for a part to be sent), and a
-// Store keeps a couple of idle part buffers for the next uploads.
+// Store keeps a couple of idle part buffers for the next uploads until
+// none has been in use for a couple of seconds (parts.go).
 //
 // Put (storage.BlobPutter, a single-request upload) writes a blob of up
 // to 64 KiB with one PutObject from memory, verified first: a session's

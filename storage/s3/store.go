@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -51,6 +52,10 @@ type Store struct {
 	// partSlots holds a token per part buffer in use, so that concurrent
 	// uploads wait rather than take more than maxPartBuffers parts.
 	partSlots chan struct{}
+	// trimTimer drops the idle parts once none has been in use for
+	// partIdle (parts.go); trimMu guards it.
+	trimMu    sync.Mutex
+	trimTimer *time.Timer
 	// readSlots counts the read-ahead buffers in use (at most
 	// maxReadParts) and readIdle keeps a few free ones (readahead.go).
 	readSlots chan struct{}

@@ -1,0 +1,53 @@
+package s3
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// TestIdlePartsDropped: once no upload has held a part for a while, the
+// idle part buffers go to the GC. Kept, they stayed resident after the
+// last big push for as long as the process lived.
+func TestIdlePartsDropped(t *testing.T) {
+	s := newTestStore(t, smallParts)
+	data := randomBytes(26, 11*mib)
+	commit(t, s, push(t, s, newUpload(), data, 6*mib, 5*mib), data)
+	if len(s.parts) == 0 {
+		t.Fatal("no idle part buffer after a multi-part push: nothing to drop")
+	}
+	// Waits for the drop itself, however late a loaded machine runs it.
+	deadline := time.Now().Add(30 * time.Second)
+	for len(s.parts) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d idle part buffers kept 30 s after the last upload", len(s.parts))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestTrimKeepsPartsInUse: a trim that fires while a part is in use keeps
+// the idle buffers (that part's release arms the timer again); once none
+// is, it drops them.
+func TestTrimKeepsPartsInUse(t *testing.T) {
+	s := newTestStore(t, smallParts)
+	ctx := context.Background()
+	a, err := s.partBuffer(ctx, s.cfg.PartSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.partBuffer(ctx, s.cfg.PartSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.releasePart(b)
+	s.trimParts()
+	if n := len(s.parts); n != 1 {
+		t.Fatalf("%d idle part buffers after a trim with a part in use, want the 1 released", n)
+	}
+	s.releasePart(a)
+	s.trimParts()
+	if n := len(s.parts); n != 0 {
+		t.Fatalf("%d idle part buffers after a trim with no part in use, want 0", n)
+	}
+}
