@@ -263,11 +263,12 @@ func logRequests(next http.Handler, log *slog.Logger, ob *observer) http.Handler
 		r.req = req
 		ob.metrics().RequestStarted()
 		defer func() {
-			// A handler that panics (http.ErrAbortHandler: an answer cut
-			// midway, as a streamed page is on a failure) still ends its
-			// request: the in-flight gauge would count it forever and the
-			// log would not show it. net/http then closes the connection
-			// (and logs any panic but ErrAbortHandler).
+			// A handler that panics (a streamed page that fails midway
+			// panics with its cause, apierr.stream; http.ErrAbortHandler
+			// likewise cuts an answer) still ends its request: the
+			// in-flight gauge would count it forever and the log would not
+			// show it. net/http then closes the connection (and logs any
+			// panic but ErrAbortHandler).
 			if p := recover(); p != nil {
 				r.end(true)
 				panic(p)
