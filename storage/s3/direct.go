@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -157,15 +158,20 @@ func isRefused(err error) bool {
 	return false
 }
 
+// payload is the X-Amz-Content-Sha256 of body b.
+func (d *direct) payload(b []byte) string {
+	if d.unsigned {
+		return "UNSIGNED-PAYLOAD"
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
 // do sends method on key (with body b, for a PUT) until it succeeds, fails
 // for good, or the retryer's attempts run out. The answer's body is
 // drained and closed. ifAbsent makes a PUT conditional (If-None-Match: *).
 func (d *direct) do(ctx context.Context, method, key string, b []byte, ifAbsent bool) (*http.Response, error) {
-	payload := "UNSIGNED-PAYLOAD"
-	if !d.unsigned {
-		sum := sha256.Sum256(b)
-		payload = hex.EncodeToString(sum[:])
-	}
+	payload := d.payload(b)
 	var crc string
 	if method == http.MethodPut {
 		var c [4]byte
@@ -179,6 +185,9 @@ func (d *direct) do(ctx context.Context, method, key string, b []byte, ifAbsent 
 		}
 		if ctx.Err() != nil {
 			return nil, &smithy.CanceledError{Err: ctx.Err()}
+		}
+		if ifAbsent && isSendError(err) && d.holds(ctx, key, int64(len(b))) {
+			return nil, refusedUnread()
 		}
 		if !d.retryer.IsErrorRetryable(err) {
 			return nil, err
@@ -198,6 +207,38 @@ func (d *direct) do(ctx context.Context, method, key string, b []byte, ifAbsent 
 		case <-t.C:
 		}
 	}
+}
+
+// A conditional PUT to a key that exists may be refused before its body
+// is read, the connection closed behind the answer: versitygw drains at
+// most 256 KiB of a refused body, so a larger one's send fails (broken
+// pipe, reset) and its 412 is lost. Retried, each attempt sends the body
+// again and fails again, with the retryer's backoff between (seconds
+// under load), before the caller asks whether the write landed. So a
+// send that fails is followed by a HEAD: a key holding an object of the
+// body's size is the refusal (a blob key holds only the verified bytes
+// of its digest, and putVerified still asks storage.StoredBad about it);
+// otherwise the attempt failed and the retryer decides, as for any put.
+// The HEAD belongs to the PutObject, as its retries do: the Store's
+// observer sees one call.
+
+// isSendError reports a request that failed before an answer came.
+func isSendError(err error) bool {
+	var se *smithyhttp.RequestSendError
+	return errors.As(err, &se)
+}
+
+// holds reports whether key is an object of size bytes.
+func (d *direct) holds(ctx context.Context, key string, size int64) bool {
+	resp, err := d.once(ctx, http.MethodHead, key, nil, d.payload(nil), "", false)
+	return err == nil && resp.ContentLength == size
+}
+
+// refusedUnread is the 412 a conditional PUT's lost answer was.
+func refusedUnread() error {
+	return &statusError{GenericAPIError: smithy.GenericAPIError{Code: "PreconditionFailed",
+		Message: "the key exists (the server closed the connection before reading the body)", Fault: smithy.FaultClient},
+		status: http.StatusPreconditionFailed}
 }
 
 // maxErrorBody caps the error document read from an answer.

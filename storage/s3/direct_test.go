@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -205,4 +206,33 @@ func TestSmallPutConditionalConflict(t *testing.T) {
 		t.Fatal("no conditional PutObject was sent; the test proved nothing")
 	}
 	checkBlob(t, direct, data)
+}
+
+// TestConditionalPutRefusedUnread: versitygw refuses a conditional PUT to
+// a key that exists before reading its body, drains 256 KiB of it and
+// closes the connection, so a body larger than that and the sockets'
+// buffers is cut short and the 412 is lost. The put still reports the key
+// as there, as one PutObject: before, each of the retryer's five attempts
+// sent the body again and failed again, with its backoff between, and the
+// put ended in an error (a push then asked with a HeadObject whether the
+// write had landed). TestSmallSessionCalls saw that under load at 1 MiB.
+func TestConditionalPutRefusedUnread(t *testing.T) {
+	s := newTestStore(t)
+	if s.direct == nil {
+		t.Skip("PACKREG_TEST_S3 has no endpoint: the SDK sends every call")
+	}
+	ctx := context.Background()
+	data := randomBytes(15, 32<<20)
+	key := s.key("refused-unread")
+	if _, err := s.putObject(ctx, key, data, false); err != nil {
+		t.Fatal(err)
+	}
+	c := countOps(s)
+	existed, err := s.putObject(ctx, key, data, true)
+	if err != nil || !existed {
+		t.Fatalf("conditional put of an existing 32 MiB key: existed %v, err %v; want existed, no error", existed, err)
+	}
+	if got, want := c.take(), map[string]int{"PutObject": 1}; !maps.Equal(got, want) {
+		t.Errorf("S3 calls %v, want %v", got, want)
+	}
 }
