@@ -3,7 +3,6 @@ package s3
 import (
 	"context"
 	"fmt"
-	"runtime/debug"
 	"time"
 )
 
@@ -108,16 +107,22 @@ func (s *Store) partsIdle() {
 // to the kernel, unless a part is in use again (its release rearms the
 // timer). Without FreeOSMemory the runtime returned it slowly: the packs
 // suite's peak was still 77.8 MiB. It runs once per pause after big
-// pushes, a GC cycle over a small heap.
+// pushes, a GC cycle over a small heap, and not at all when there was no
+// buffer to drop (a pause after pushes that reused none, or a second
+// trim).
 func (s *Store) trimParts() {
 	if len(s.partSlots) > 0 {
 		return
 	}
+	dropped := 0
 	for {
 		select {
 		case <-s.parts:
+			dropped++
 		default:
-			debug.FreeOSMemory()
+			if dropped > 0 {
+				s.freeMemory()
+			}
 			return
 		}
 	}

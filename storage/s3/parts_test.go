@@ -28,10 +28,13 @@ func TestIdlePartsDropped(t *testing.T) {
 
 // TestTrimKeepsPartsInUse: a trim that fires while a part is in use keeps
 // the idle buffers (that part's release arms the timer again); once none
-// is, it drops them.
+// is, it drops them and returns the memory, once: a trim with nothing to
+// drop forces no collection.
 func TestTrimKeepsPartsInUse(t *testing.T) {
 	s := newTestStore(t, smallParts)
 	ctx := context.Background()
+	frees := 0
+	s.freeMemory = func() { frees++ }
 	a, err := s.partBuffer(ctx, s.cfg.PartSize)
 	if err != nil {
 		t.Fatal(err)
@@ -49,5 +52,9 @@ func TestTrimKeepsPartsInUse(t *testing.T) {
 	s.trimParts()
 	if n := len(s.parts); n != 0 {
 		t.Fatalf("%d idle part buffers after a trim with no part in use, want 0", n)
+	}
+	s.trimParts()
+	if frees != 1 {
+		t.Fatalf("memory returned %d times by three trims of which one dropped buffers, want 1", frees)
 	}
 }

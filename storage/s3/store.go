@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -56,6 +57,9 @@ type Store struct {
 	// partIdle (parts.go); trimMu guards it.
 	trimMu    sync.Mutex
 	trimTimer *time.Timer
+	// freeMemory returns the dropped buffers' pages to the kernel
+	// (debug.FreeOSMemory; a test counts its calls).
+	freeMemory func()
 	// readSlots counts the read-ahead buffers in use (at most
 	// maxReadParts) and readIdle keeps a few free ones (readahead.go).
 	readSlots chan struct{}
@@ -119,13 +123,14 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		awsCfg.Region = "us-east-1" // custom endpoints rarely care, SigV4 needs one
 	}
 	st := &Store{
-		cfg:       cfg,
-		copyLimit: maxCopySize,
-		now:       time.Now,
-		parts:     make(chan []byte, idleParts),
-		partSlots: make(chan struct{}, maxPartBuffers),
-		readSlots: make(chan struct{}, maxReadParts),
-		readIdle:  make(chan []byte, idleReadParts),
+		cfg:        cfg,
+		copyLimit:  maxCopySize,
+		now:        time.Now,
+		freeMemory: debug.FreeOSMemory,
+		parts:      make(chan []byte, idleParts),
+		partSlots:  make(chan struct{}, maxPartBuffers),
+		readSlots:  make(chan struct{}, maxReadParts),
+		readIdle:   make(chan []byte, idleReadParts),
 	}
 	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
 		o.APIOptions = append(o.APIOptions, st.observeCalls)
