@@ -15,7 +15,8 @@ import (
 // is dropped and the newline written by finish.
 type indenter struct {
 	w       io.Writer
-	out     []byte // written to w when full, and by Close
+	out     []byte  // written to w when full, and by Close
+	pooled  *[]byte // out's holder in indentBufs, given back by release
 	depth   int
 	pending bool // after { or [: indent unless the next byte closes it
 	inStr   bool
@@ -30,7 +31,8 @@ const indentChunk = 8 << 10
 var indentBufs = sync.Pool{New: func() any { b := make([]byte, 0, indentChunk); return &b }}
 
 func newIndenter(w io.Writer) *indenter {
-	return &indenter{w: w, out: (*indentBufs.Get().(*[]byte))[:0]}
+	b := indentBufs.Get().(*[]byte)
+	return &indenter{w: w, out: (*b)[:0], pooled: b}
 }
 
 func (in *indenter) Write(p []byte) (int, error) {
@@ -129,10 +131,14 @@ func (in *indenter) finish() error {
 	return in.err
 }
 
-// release returns the buffer to the pool.
+// release returns the buffer to the pool in the holder it came in: the
+// pool must not hold a pointer into the indenter, whose out is cleared
+// here (the next indenter got an empty buffer, and read it while this
+// one cleared it: a data race).
 func (in *indenter) release() {
 	if cap(in.out) <= 2*indentChunk { // a long unbroken string grew it: let it go
-		indentBufs.Put(&in.out)
+		*in.pooled = in.out[:0]
+		indentBufs.Put(in.pooled)
 	}
-	in.out = nil
+	in.out, in.pooled = nil, nil
 }
