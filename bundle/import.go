@@ -154,6 +154,9 @@ func (s *Service) Import(ctx context.Context, r io.Reader, o ImportOptions) (*Re
 	if err := s.save(ctx, rep); err != nil {
 		return nil, err
 	}
+	// The answer is the report as it stands now: from the next line on,
+	// publish owns rep and changes it.
+	c := *rep
 	handed = true
 	s.wg.Add(1)
 	go func() {
@@ -161,7 +164,6 @@ func (s *Service) Import(ctx context.Context, r io.Reader, o ImportOptions) (*Re
 		defer sp.close()
 		s.publish(s.background(), st, rep, o)
 	}()
-	c := *rep
 	return &c, nil
 }
 

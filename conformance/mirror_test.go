@@ -339,7 +339,7 @@ type killProxy struct {
 	target atomic.Value // string: host:port
 	mu     sync.Mutex
 	armed  func() // the kill, once
-	limit  int64
+	limit  atomic.Int64
 	sent   atomic.Int64
 }
 
@@ -362,7 +362,8 @@ func (p *killProxy) URL() string { return "http://" + p.ln.Addr().String() }
 func (p *killProxy) arm(limit int64, kill func()) {
 	p.mu.Lock()
 	p.sent.Store(0)
-	p.limit, p.armed = limit, kill
+	p.limit.Store(limit)
+	p.armed = kill
 	p.mu.Unlock()
 }
 
@@ -391,7 +392,7 @@ func (p *killProxy) pipe(c net.Conn) {
 	for {
 		n, err := c.Read(buf)
 		if n > 0 {
-			if p.sent.Add(int64(n)) > p.limit {
+			if p.sent.Add(int64(n)) > p.limit.Load() {
 				p.mu.Lock()
 				kill := p.armed
 				p.armed = nil
