@@ -7,6 +7,8 @@
 #                 stops the services it started, then runs fuzz-short
 #   make test-go  go vet + go test only, with whatever tools and services
 #                 this shell has (missing ones skip unless CI is set)
+#   make test-race  go test -race over every package but the slowest under
+#                 it (RACE_SKIP); make test runs it after test-go
 #   make fuzz-short  every native fuzz target (found by .ci/fuzz.sh, never
 #                 listed by hand) for FUZZTIME each (default 3s)
 #   make bench    benchmarks on disk and on S3 + PostgreSQL, next to
@@ -28,6 +30,10 @@ LDFLAGS := -X main.version=$(VERSION)
 # hung test from hanging CI.
 TEST_TIMEOUT ?= 25m
 TESTFLAGS    ?=
+# The packages test-race leaves out: the conformance suite (real clients)
+# and the SQL stores' suites take ~4-6 min each under the race detector on
+# 2 cores, and their concurrency is the database's.
+RACE_SKIP    ?= /conformance$$|/storage/sqlite$$|/storage/postgres$$
 # How long fuzz-short fuzzes each target (about 20 of them, one at a time).
 FUZZTIME     ?= 3s
 BENCHFLAGS   ?=
@@ -39,7 +45,7 @@ IMAGE_ARCH   ?= $(shell $(GO) env GOARCH)
 # The pinned clients live in $(go env GOPATH)/bin.
 export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
 
-.PHONY: build image test test-go fuzz-short vet bench bench-run bench-smoke bench-smoke-run serve clean
+.PHONY: build image test test-go test-race fuzz-short vet bench bench-run bench-smoke bench-smoke-run serve clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/packreg ./cmd/packreg
@@ -55,11 +61,16 @@ vet:
 
 # Fuzzing needs no services, so it runs after they are stopped.
 test:
-	bash .ci/with-services.sh $(MAKE) --no-print-directory test-go
+	bash .ci/with-services.sh $(MAKE) --no-print-directory test-go test-race
 	$(MAKE) --no-print-directory fuzz-short
 
 test-go: vet
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) ./...
+
+# The tests again under the race detector: a data race seldom fails a test
+# without it (it found three races that plain runs never showed).
+test-race:
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) $$($(GO) list ./... | grep -vE '$(RACE_SKIP)')
 
 # go test -fuzz takes one target per run; .ci/fuzz.sh finds them all.
 fuzz-short:

@@ -21,10 +21,11 @@ fi
 command -v go >/dev/null || { log "Go is not installed (need Go 1.26)"; exit 1; }
 export PATH="$(go env GOPATH)/bin:$PATH"
 
-if ! command -v make >/dev/null || ! command -v curl >/dev/null; then
-  log "installing make and curl"
+# gcc: go test -race needs cgo.
+if ! command -v make >/dev/null || ! command -v curl >/dev/null || ! command -v gcc >/dev/null; then
+  log "installing make, curl and gcc"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq make curl >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq make curl gcc libc6-dev >/dev/null
 fi
 
 log "tools"
