@@ -51,7 +51,7 @@ func (r *Registry) putBlob(ctx context.Context, p storage.BlobPutter, repo strin
 	if r.maxBlobSize > 0 && length > r.maxBlobSize {
 		return tooLarge(r.maxBlobSize)
 	}
-	br := &bodyReader{r: body, left: -1}
+	br := &bodyReader{r: body, left: -1, announced: length}
 	if r.maxBlobSize > 0 {
 		br.left = r.maxBlobSize
 	}
@@ -350,7 +350,7 @@ func (r *Registry) appendBody(ctx context.Context, u *storage.Upload, c chunk) e
 		r.dropUpload(ctx, u)
 		return tooLarge(r.maxBlobSize)
 	}
-	body := &bodyReader{r: c.body, left: -1}
+	body := &bodyReader{r: c.body, left: -1, announced: c.length}
 	if r.maxBlobSize > 0 {
 		body.left = r.maxBlobSize - u.Offset
 	}
@@ -416,6 +416,19 @@ type bodyReader struct {
 	left     int64 // bytes still allowed; -1 is no cap
 	err      error
 	tooLarge bool
+	// announced is the request's Content-Length (-1 unknown) and read
+	// what came so far: Remaining (storage.Remainder) lets the store send
+	// a part out while it is still arriving. net/http ends the body at
+	// its Content-Length, so it never gives more than announced.
+	announced, read int64
+}
+
+// Remaining is storage.Remainder.
+func (b *bodyReader) Remaining() int64 {
+	if b.announced < 0 {
+		return -1
+	}
+	return max(b.announced-b.read, 0)
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
@@ -423,6 +436,7 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 		p = p[:b.left+1]
 	}
 	n, err := b.r.Read(p)
+	b.read += int64(n)
 	if b.left >= 0 {
 		if int64(n) > b.left {
 			b.tooLarge = true

@@ -109,6 +109,24 @@ type BlobPutter interface {
 	Put(ctx context.Context, d digest.Digest, r io.Reader) (int64, error)
 }
 
+// Remainder is an optional ability of the reader handed to
+// BlobStore.Append or BlobPutter.Put: Remaining is how many bytes it
+// will still give if its sender keeps its word (a request's
+// Content-Length), -1 when unknown. A store may start writing those bytes
+// out before it has them all; a reader that ends early still fails the
+// call, or ends it short, as any reader would.
+type Remainder interface {
+	Remaining() int64
+}
+
+// Remaining is r's Remaining, or -1 when r is no Remainder.
+func Remaining(r io.Reader) int64 {
+	if rr, ok := r.(Remainder); ok {
+		return rr.Remaining()
+	}
+	return -1
+}
+
 // UploadChecker is an optional BlobStore ability: say whether u's data is
 // still all there, so an upload's status never claims bytes a restart of
 // the machine took (ErrUploadLost then). Cheap unless the machine
