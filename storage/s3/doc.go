@@ -19,7 +19,11 @@
 // multipart upload, streamed out as each part fills, and the remainder is a
 // list of small tail segments. The next Append that completes the part
 // fetches the segments, prepends them and uploads the part; Commit uploads
-// them as the short last part. A full part is uploaded in the background
+// them as the short last part. A part an Append starts at a part
+// boundary with a whole part announced (storage.Remainder: a PATCH's
+// Content-Length) is sent while it is received, aws-chunked with a
+// trailing CRC32, to a loopback endpoint (stream.go); if that send
+// fails, the part goes again once all in. A full part is uploaded in the background
 // while the next one is received and the part's hash computed, so an
 // upload holds two parts at most: the second only if one is free at once
 // (else it waits for its own part to be sent; waiting for a free one

@@ -67,6 +67,15 @@ func newRawClient(endpoint string) *rawClient {
 // body was read to its end.
 func (rc *rawClient) Do(req *http.Request) (*http.Response, error) {
 	for {
+		// Before taking a connection: a body that cannot be given again
+		// (a streamed part's, once some of it went) fails the call
+		// without costing an idle connection.
+		if req.Body != nil && req.GetBody != nil {
+			var err error
+			if req.Body, err = req.GetBody(); err != nil {
+				return nil, err
+			}
+		}
 		c, reused, err := rc.get(req.Context())
 		if err != nil {
 			return nil, err
@@ -129,11 +138,6 @@ func (rc *rawClient) put(c *rawConn) {
 // again).
 func (rc *rawClient) roundTrip(c *rawConn, req *http.Request) (resp *http.Response, answered bool, err error) {
 	ctx := req.Context()
-	if req.Body != nil && req.GetBody != nil {
-		if req.Body, err = req.GetBody(); err != nil {
-			return nil, false, err
-		}
-	}
 	// A cancelled call unblocks the write or the read at once.
 	stop := context.AfterFunc(ctx, func() { c.c.SetDeadline(time.Unix(1, 0)) })
 	c.c.SetDeadline(time.Now().Add(responseHeaderTimeout))

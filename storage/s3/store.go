@@ -72,6 +72,8 @@ type Store struct {
 	obs atomic.Pointer[storage.OpObserver]
 	// tails keeps the bytes of recently staged tail segments.
 	tails tailCache
+	// streamed counts the parts sent while received (stream.go), for tests.
+	streamed atomic.Int64
 }
 
 // idleParts is how many free part buffers a Store keeps between uploads,

@@ -175,6 +175,37 @@ func (s *Store) Append(ctx context.Context, u *storage.Upload, r io.Reader) erro
 	}
 	fill, added := tailN, int64(0)
 	for {
+		if fill == 0 && fl == nil && s.streams(r, ps) {
+			// The last whole part the reader announces goes out as it
+			// comes (stream.go).
+			if len(st.Parts) >= maxParts {
+				return tooManyParts(u, ps)
+			}
+			if buf == nil {
+				if buf, err = nextBuf(ps); err != nil {
+					return err
+				}
+			}
+			f := newPartFeed(buf[:ps])
+			fl, buf = s.streamPart(ctx, dir, st, len(st.Parts)+1, f), nil
+			n, rerr := fillFeed(r, f)
+			added += n
+			h.Write(f.b[:n]) // during the part's upload
+			if rerr == nil {
+				if storage.Remaining(r) != 0 { // else the Append is done
+					buf, _ = s.tryPartBuffer(ps)
+				}
+				continue
+			}
+			if rerr != io.EOF {
+				return fmt.Errorf("s3: append %s: %w", u.ID, rerr)
+			}
+			// The reader ended short of what it announced: the send
+			// stopped, and its bytes are staged as any short Append's.
+			<-fl.done
+			buf, fl, fill = f.b, nil, n
+			break
+		}
 		var n int64
 		var rerr error
 		buf, n, rerr = s.fillFrom(ctx, r, buf, fill, ps, nextBuf)
@@ -183,7 +214,7 @@ func (s *Store) Append(ctx context.Context, u *storage.Upload, r io.Reader) erro
 			inFlight = 1
 		}
 		if n > 0 && len(st.Parts)+inFlight >= maxParts {
-			return fmt.Errorf("s3: append %s: upload exceeds %d parts of %d bytes", u.ID, maxParts, ps)
+			return tooManyParts(u, ps)
 		}
 		fresh := buf[fill : fill+n]
 		fill += n
@@ -235,6 +266,10 @@ func (s *Store) Append(ctx context.Context, u *storage.Upload, r io.Reader) erro
 	u.HashState = hs
 	u.Backend = backend
 	return nil
+}
+
+func tooManyParts(u *storage.Upload, ps int64) error {
+	return fmt.Errorf("s3: append %s: upload exceeds %d parts of %d bytes", u.ID, maxParts, ps)
 }
 
 // checkAlive fails with ErrNotFound when the upload was committed or
@@ -340,14 +375,8 @@ func (s *Store) fillFrom(ctx context.Context, r io.Reader, b []byte, from, limit
 // replay it on retries.
 func (s *Store) putPart(ctx context.Context, dir string, st *state, n int, b []byte) (string, error) {
 	key := dir + dataName
-	if st.UploadID == "" {
-		out, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
-			Bucket: &s.cfg.Bucket, Key: &key, ContentType: aws.String("application/octet-stream"),
-		})
-		if err != nil {
-			return "", s.wrap("create multipart upload", key, err)
-		}
-		st.UploadID = aws.ToString(out.UploadId)
+	if err := s.createUpload(ctx, key, st); err != nil {
+		return "", err
 	}
 	out, err := s.client.UploadPart(ctx, &s3.UploadPartInput{
 		Bucket: &s.cfg.Bucket, Key: &key, UploadId: &st.UploadID,
@@ -357,6 +386,21 @@ func (s *Store) putPart(ctx context.Context, dir string, st *state, n int, b []b
 		return "", s.wrap(fmt.Sprintf("upload part %d", n), key, err)
 	}
 	return aws.ToString(out.ETag), nil
+}
+
+// createUpload creates the multipart upload at key unless st has one.
+func (s *Store) createUpload(ctx context.Context, key string, st *state) error {
+	if st.UploadID != "" {
+		return nil
+	}
+	out, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
+		Bucket: &s.cfg.Bucket, Key: &key, ContentType: aws.String("application/octet-stream"),
+	})
+	if err != nil {
+		return s.wrap("create multipart upload", key, err)
+	}
+	st.UploadID = aws.ToString(out.UploadId)
+	return nil
 }
 
 // stageTail writes buf[tailN:fill], the bytes of this Append past the last

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -483,13 +484,29 @@ func (c *opCounter) take() map[string]int {
 // parts, alternating between two replicas, costs one S3 request per
 // PATCH (the UploadPart, which also proves the upload alive) where a
 // ListParts came before it; a PATCH that only stages a tail still checks
-// first. The blob commits byte-exact.
+// first. The blob commits byte-exact. With bodies that announce their
+// length, as the registry's do, each part is streamed (stream.go), the
+// streamed UploadPart the only one.
 func TestWholePartPatchesOneRequest(t *testing.T) {
+	for _, announced := range []bool{false, true} {
+		t.Run(fmt.Sprintf("announced=%v", announced), func(t *testing.T) {
+			wholePartPatches(t, announced)
+		})
+	}
+}
+
+func wholePartPatches(t *testing.T, announced bool) {
 	s1 := newTestStore(t, smallParts)
 	s2 := twin(t, s1)
 	c1, c2 := countOps(s1), countOps(s2)
 	ctx := context.Background()
 	data := randomBytes(31, 4*5*mib+100)
+	body := func(b []byte) io.Reader {
+		if announced {
+			return announce(b)
+		}
+		return bytes.NewReader(b)
+	}
 	u := newUpload()
 	for i := 0; i < 4; i++ {
 		s, c := s1, c1
@@ -497,7 +514,7 @@ func TestWholePartPatchesOneRequest(t *testing.T) {
 			s, c = s2, c2
 		}
 		u = clone(u)
-		if err := s.Append(ctx, u, bytes.NewReader(data[i*5*mib:(i+1)*5*mib])); err != nil {
+		if err := s.Append(ctx, u, body(data[i*5*mib:(i+1)*5*mib])); err != nil {
 			t.Fatal(err)
 		}
 		want := map[string]int{"UploadPart": 1}
@@ -509,11 +526,18 @@ func TestWholePartPatchesOneRequest(t *testing.T) {
 		}
 	}
 	u = clone(u)
-	if err := s1.Append(ctx, u, bytes.NewReader(data[4*5*mib:])); err != nil {
+	if err := s1.Append(ctx, u, body(data[4*5*mib:])); err != nil {
 		t.Fatal(err)
 	}
 	if got := c1.take(); got["ListParts"] != 1 || got["PutObject"] != 1 {
 		t.Fatalf("tail PATCH: S3 calls %v, want a ListParts and a PutObject", got)
+	}
+	want := int64(0)
+	if announced {
+		want = 4
+	}
+	if got := s1.streamed.Load() + s2.streamed.Load(); got != want {
+		t.Fatalf("%d parts streamed, want %d", got, want)
 	}
 	commit(t, s2, clone(u), data)
 }
@@ -604,22 +628,34 @@ func (p *progressReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
+// proxied is a twin of direct behind a reverse proxy that hands each
+// request to before on its way.
+func proxied(t *testing.T, direct *Store, before func(*http.Request)) *Store {
+	t.Helper()
+	target, err := url.Parse(direct.cfg.Endpoint)
+	if err != nil || direct.cfg.Endpoint == "" {
+		t.Skip("no endpoint to put a proxy in front of")
+	}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		before(r)
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return twin(t, direct, func(c *Config) { c.Endpoint = srv.URL })
+}
+
 // TestPartUploadOverlapsReceive: while part 1 of a multi-part Append is
 // being uploaded, the body is read on into part 2: a proxy holds the
 // first UploadPart until the reader is past part 2's first MiB (or 10 s
 // go by, which the test reports). The blob commits byte-exact.
 func TestPartUploadOverlapsReceive(t *testing.T) {
 	direct := newTestStore(t, smallParts)
-	target, err := url.Parse(direct.cfg.Endpoint)
-	if err != nil || direct.cfg.Endpoint == "" {
-		t.Skip("no endpoint to put a proxy in front of")
-	}
 	data := randomBytes(34, 3*5*mib)
 	body := &progressReader{r: bytes.NewReader(data), at: 6 * mib, reached: make(chan struct{})}
 	reached := body.reached
 	var overlapped atomic.Bool
-	rp := httputil.NewSingleHostReverseProxy(target)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s := proxied(t, direct, func(r *http.Request) {
 		if r.Method == http.MethodPut && r.URL.Query().Get("partNumber") == "1" {
 			select {
 			case <-reached:
@@ -627,10 +663,7 @@ func TestPartUploadOverlapsReceive(t *testing.T) {
 			case <-time.After(10 * time.Second):
 			}
 		}
-		rp.ServeHTTP(w, r)
-	}))
-	defer srv.Close()
-	s := twin(t, direct, func(c *Config) { c.Endpoint = srv.URL })
+	})
 	u := newUpload()
 	if err := s.Append(context.Background(), u, body); err != nil {
 		t.Fatal(err)
