@@ -4,7 +4,8 @@
 #   make test     everything, on a fresh machine too: installs the pinned
 #                 clients (.ci/tools.sh), starts PostgreSQL and S3 on loopback,
 #                 runs go vet and every test with CI=true (nothing skipped),
-#                 stops the services it started, then runs fuzz-short
+#                 then test-race, stops the services it started, then runs
+#                 fuzz-short
 #   make test-go  go vet + go test only, with whatever tools and services
 #                 this shell has (missing ones skip unless CI is set)
 #   make test-race  go test -race over every package but the slowest under
