@@ -191,6 +191,11 @@ func (b *bench) smallBlobs(ctx context.Context) error {
 				{label: label + ": server CPU per push", metric: metricCPUPerOp},
 				{label: label + ": server context switches per push", metric: metricSwitchesPerOp},
 			},
+			warm: b.warmUp(workers, func(ctx context.Context, t *target, i int) error {
+				body := genBytes(2_900_000_000+uint64(workers)*10_000_000+uint64(i), 1024)
+				_, err := t.c.pushSmall(ctx, blobRepo, body, sha256Digest(body))
+				return err
+			}),
 			run: func(ctx context.Context, t *target, round int) (result, error) {
 				bodies := make([][]byte, n)
 				dg := make([]string, n)

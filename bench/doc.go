@@ -48,7 +48,8 @@
 // serve` with a config the bench writes: filesystem driver on disk, its s3
 // driver on the same S3 server under a prefix of its own, redirects off),
 // each row's samples interleaved A-B-B-A so drift on a shared machine hits
-// both; cells are median [min–max] and a ratio where above 1 means packreg
+// both (the 1 KiB and manifest rows first warm each side up, untimed, with
+// the row's own operation at its concurrency: side.go's warmUp); cells are median [min–max] and a ratio where above 1 means packreg
 // is ahead (side.go, distribution.go). Without a `registry` binary those
 // rows show packreg alone and a note says why.
 //

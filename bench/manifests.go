@@ -74,6 +74,9 @@ func (b *bench) manifests(ctx context.Context) error {
 			label:  fmt.Sprintf("manifest PUT by tag, %s", clients(workers)),
 			metric: metricRate,
 			extra:  rateExtra,
+			warm: b.warmUp(workers, func(ctx context.Context, t *target, i int) error {
+				return t.c.putManifest(ctx, manifestRepo, fmt.Sprintf("warm-c%d-%d", workers, i), refs.manifest(80_000_000+workers*100_000+i))
+			}),
 			run: func(ctx context.Context, t *target, round int) (result, error) {
 				bodies := make([][]byte, n)
 				for i := range bodies {
@@ -93,6 +96,9 @@ func (b *bench) manifests(ctx context.Context) error {
 			label:  fmt.Sprintf("manifest GET by tag, %s", clients(workers)),
 			metric: metricRate,
 			extra:  rateExtra,
+			warm: b.warmUp(workers, func(ctx context.Context, t *target, i int) error {
+				return t.c.getManifest(ctx, manifestRepo, benchTag(16, 0, i%n))
+			}),
 			run: func(ctx context.Context, t *target, round int) (result, error) {
 				// The tags the first 16-client PUT sample created.
 				return b.load(ctx, n, workers, func(ctx context.Context, i int) error {

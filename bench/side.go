@@ -174,6 +174,12 @@ type sideRow struct {
 	// run measures one sample on t; round counts that target's samples
 	// from 0, so a row that pushes can give every sample its own content.
 	run func(ctx context.Context, t *target, round int) (result, error)
+	// warm, optional, runs untimed on each target before its first
+	// sample: ops of the row's kind at its concurrency, so a sample does
+	// not pay for what any long-running server has done long before (a
+	// pool's new connections, PostgreSQL planning a statement afresh on
+	// each for its first executions). A -quick sample is only 200 ops.
+	warm func(ctx context.Context, t *target) error
 	// extra, optional, adds what packreg's samples mean next to the
 	// machine's limits (or its CPU), in the last column.
 	extra func(pk []result) cell
@@ -245,7 +251,14 @@ func (b *bench) sideRows(ctx context.Context, rows []sideRow) error {
 		}
 		round := len(samples[s.row][ti])
 		logf("%s: %s: %s (sample %d)", b.backend, t.name, row.label, round+1)
-		r, err := b.on(t, func() (result, error) { return row.run(ctx, t, round) })
+		r, err := b.on(t, func() (result, error) {
+			if round == 0 && row.warm != nil {
+				if err := row.warm(ctx, t); err != nil {
+					return result{}, fmt.Errorf("warm-up: %w", err)
+				}
+			}
+			return row.run(ctx, t, round)
+		})
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -312,6 +325,16 @@ func (b *bench) peakRSS() {
 		b.setIn(sec, label, []string{colPackreg, colDist}[i], m.fmtStats(st[i]))
 	}
 	b.setIn(sec, label, colRatio, fmtRatio(m.ratio(st[0], st[1])))
+}
+
+// warmUp is a sideRow.warm that runs op untimed at workers clients,
+// eight times per client (64 at least): more than the five executions
+// PostgreSQL plans afresh on each new connection before it caches a plan.
+func (b *bench) warmUp(workers int, op func(ctx context.Context, t *target, i int) error) func(context.Context, *target) error {
+	return func(ctx context.Context, t *target) error {
+		_, err := b.load(ctx, max(64, 8*workers), workers, func(ctx context.Context, i int) error { return op(ctx, t, i) })
+		return err
+	}
 }
 
 // on points the bench's server and client at t for one sample (load reads

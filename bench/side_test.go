@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -283,5 +284,43 @@ func TestSideRowsRunsInScheduleAndKeepsRowsApart(t *testing.T) {
 		if got := rep.cells[sec+"\x00"+label][colRatio](nil); got != "2.00×" {
 			t.Errorf("%s ratio %q, want 2.00×", label, got)
 		}
+	}
+}
+
+// TestSideRowsWarmEachTargetOnceBeforeItsFirstSample: a row's warm-up runs
+// on each target right before that target's first sample, never again,
+// and a failed warm-up fails the row for that target only.
+func TestSideRowsWarmEachTargetOnceBeforeItsFirstSample(t *testing.T) {
+	rep := newReport(options{rounds: 2, quick: true}, "/bin/packreg", "packreg v1")
+	// A live server: a failed sample asks whether its server died.
+	live := &server{done: make(chan struct{})}
+	pk, dist := &target{name: "packreg", srv: live}, &target{name: distName, srv: live}
+	b := &bench{rep: rep, backend: "disk", opt: options{rounds: 2}, targets: []*target{pk, dist}}
+	var ran []string
+	row := sideRow{label: "put", metric: metricRate,
+		warm: func(_ context.Context, tg *target) error {
+			ran = append(ran, "warm/"+tg.name)
+			if tg == dist {
+				return errors.New("refused")
+			}
+			return nil
+		},
+		run: func(_ context.Context, tg *target, round int) (result, error) {
+			ran = append(ran, fmt.Sprintf("%s/%d", tg.name, round))
+			return result{ops: 10, elapsed: time.Second}, nil
+		}}
+	if err := b.side(t.Context(), row); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"warm/packreg", "packreg/0", "warm/" + distName, "packreg/1"}
+	if !slices.Equal(ran, want) {
+		t.Fatalf("ran %v, want %v", ran, want)
+	}
+	sec := sideSection("disk")
+	if got := rep.cells[sec+"\x00put"][colDist](nil); got != failedCell {
+		t.Errorf("Distribution cell %q after a failed warm-up, want %q", got, failedCell)
+	}
+	if got := rep.cells[sec+"\x00put"][colPackreg](nil); !strings.HasPrefix(got, "10.0 /s") {
+		t.Errorf("packreg cell %q, want its two samples' 10 /s", got)
 	}
 }
