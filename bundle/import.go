@@ -157,13 +157,19 @@ func (s *Service) Import(ctx context.Context, r io.Reader, o ImportOptions) (*Re
 	// The answer is the report as it stands now: from the next line on,
 	// publish owns rep and changes it.
 	c := *rep
-	handed = true
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	handed = s.background(func(ctx context.Context) {
 		defer sp.close()
-		s.publish(s.background(), st, rep, o)
-	}()
+		s.publish(ctx, st, rep, o)
+	})
+	if !handed {
+		rep.State = storage.ImportFailed
+		rep.Error = apierr.New(503, apierr.Unavailable, "the server is shutting down; nothing was published: import the bundle again")
+		s.finish(rep)
+		if err := s.save(context.WithoutCancel(ctx), rep); err != nil {
+			s.log.ErrorContext(ctx, "saving an import", "import", rep.ID, "err", err)
+		}
+		return nil, fmt.Errorf("bundle import %s: the server is shutting down: %w", rep.ID, storage.ErrUnavailable)
+	}
 	return &c, nil
 }
 

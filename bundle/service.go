@@ -35,9 +35,10 @@ type Service struct {
 	log       *slog.Logger
 	now       func() time.Time
 
-	mu   sync.Mutex
-	base context.Context // background imports run under it (Run)
-	wg   sync.WaitGroup
+	mu      sync.Mutex
+	base    context.Context // background imports run under it (Run)
+	stopped bool            // Run's ctx ended: no import starts publishing (wg.Add would race wg.Wait)
+	wg      sync.WaitGroup
 }
 
 // Option configures a Service.
@@ -94,16 +95,33 @@ func New(reg mirror.LocalRegistry, index mirror.PackIndex, store Store, opts ...
 // may be sent again.
 func (s *Service) Run(ctx context.Context) {
 	s.mu.Lock()
-	s.base = ctx
+	s.base, s.stopped = ctx, false
 	s.mu.Unlock()
 	<-ctx.Done()
+	s.mu.Lock()
+	s.stopped = true
+	s.mu.Unlock()
 	s.wg.Wait()
 }
 
-func (s *Service) background() context.Context {
+// background runs fn on a goroutine Run waits for, under Run's context,
+// unless Run has stopped: an import whose bundle arrives during shutdown
+// (the server drains requests after its background work was told to
+// stop) would otherwise publish after Run returned, over stores being
+// closed. False when fn was not started.
+func (s *Service) background(fn func(ctx context.Context)) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.base
+	if s.stopped {
+		return false
+	}
+	s.wg.Add(1)
+	ctx := s.base
+	go func() {
+		defer s.wg.Done()
+		fn(ctx)
+	}()
+	return true
 }
 
 // Wait returns once no import is publishing (tests).
