@@ -4,7 +4,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"log/slog"
@@ -100,35 +99,13 @@ func selfSigned(t *testing.T, certFile, keyFile string, serial int64) {
 // TestTLSReload: replacing the certificate files changes the certificate
 // of the next handshake, without a restart; a broken pair keeps the old.
 func TestTLSReload(t *testing.T) {
-	dir := t.TempDir()
-	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	selfSigned(t, cert, key, 1)
-	r, err := newCertReloader(cert, key, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", r.tlsConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.(*tls.Conn).Handshake()
-			c.Close()
-		}
-	}()
+	addr, cert, key := tlsReloading(t)
 	serial := func() int64 {
-		c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true})
+		s, err := serialAt(addr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
-		return c.ConnectionState().PeerCertificates[0].SerialNumber.Int64()
+		return s
 	}
 	if s := serial(); s != 1 {
 		t.Fatalf("serial %d, want 1", s)

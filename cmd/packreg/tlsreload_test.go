@@ -10,14 +10,13 @@ import (
 	"testing"
 )
 
-// TestTLSReloadUnderHandshakes: handshakes at once (each one re-reads the
-// files) while the certificate is replaced several times, the key and
-// the certificate written one after the other: every handshake gets a
-// whole certificate that was in the files, and once the last is written
-// every handshake gets it.
-func TestTLSReloadUnderHandshakes(t *testing.T) {
+// tlsReloading serves TLS handshakes on a loopback address through a
+// certReloader of a certificate (serial 1) and key it wrote, each
+// connection on its own goroutine, until the test ends.
+func tlsReloading(t *testing.T) (addr, cert, key string) {
+	t.Helper()
 	dir := t.TempDir()
-	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	cert, key = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	selfSigned(t, cert, key, 1)
 	r, err := newCertReloader(cert, key, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -27,7 +26,7 @@ func TestTLSReloadUnderHandshakes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -40,6 +39,27 @@ func TestTLSReloadUnderHandshakes(t *testing.T) {
 			}()
 		}
 	}()
+	return ln.Addr().String(), cert, key
+}
+
+// serialAt is the serial number of the certificate a handshake with addr
+// gets.
+func serialAt(addr string) (int64, error) {
+	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	return c.ConnectionState().PeerCertificates[0].SerialNumber.Int64(), nil
+}
+
+// TestTLSReloadUnderHandshakes: handshakes at once (each one re-reads the
+// files) while the certificate is replaced several times, the key and
+// the certificate written one after the other: every handshake gets a
+// whole certificate that was in the files, and once the last is written
+// every handshake gets it.
+func TestTLSReloadUnderHandshakes(t *testing.T) {
+	addr, cert, key := tlsReloading(t)
 	const last = 4
 	var stop atomic.Bool
 	var done atomic.Int64
@@ -47,13 +67,11 @@ func TestTLSReloadUnderHandshakes(t *testing.T) {
 	for range 4 {
 		wg.Go(func() {
 			for !stop.Load() {
-				c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true})
+				s, err := serialAt(addr)
 				if err != nil {
 					t.Errorf("handshake: %v", err)
 					return
 				}
-				s := c.ConnectionState().PeerCertificates[0].SerialNumber.Int64()
-				c.Close()
 				if s < 1 || s > last {
 					t.Errorf("serial %d, never written", s)
 				}
@@ -69,12 +87,7 @@ func TestTLSReloadUnderHandshakes(t *testing.T) {
 	}
 	stop.Store(true)
 	wg.Wait()
-	c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if s := c.ConnectionState().PeerCertificates[0].SerialNumber.Int64(); s != last {
-		t.Fatalf("after the last replacement: serial %d, want %d", s, last)
+	if s, err := serialAt(addr); err != nil || s != last {
+		t.Fatalf("after the last replacement: serial %d (%v), want %d", s, err, last)
 	}
 }
