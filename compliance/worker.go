@@ -136,6 +136,16 @@ func (s *Service) next(ctx context.Context, tick <-chan time.Time) bool {
 // step is one pass of the worker under the lease (wctx ends when it is
 // lost): the pending events, then a full evaluation when one is due.
 func (s *Service) step(ctx, wctx context.Context) error {
+	// The queue first, then what the events change (rules, parity, bad
+	// blobs): an event committed after those reads would otherwise be
+	// taken, evaluated by the state before it and acknowledged, its change
+	// left for the next full evaluation. Read after the queue, the state
+	// has every change whose event was taken (a change and its event
+	// commit together); a later event waits for the next step.
+	ids, repos, all, err := s.pending(wctx)
+	if err != nil {
+		return err
+	}
 	rules, err := s.ruleSet(wctx)
 	if err != nil {
 		return err
@@ -147,10 +157,6 @@ func (s *Service) step(ctx, wctx context.Context) error {
 	}
 	full = full || changed
 	if s.bad, err = s.st.BadBlobs(wctx); err != nil {
-		return err
-	}
-	ids, repos, all, err := s.pending(wctx)
-	if err != nil {
 		return err
 	}
 	if full || all {
