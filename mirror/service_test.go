@@ -37,12 +37,23 @@ func newPrimary(t *testing.T, opts ...mirror.Option) *primary {
 // newPrimaryWorker is newPrimary with its worker's options.
 func newPrimaryWorker(t *testing.T, wo mirror.WorkerOptions, opts ...mirror.Option) *primary {
 	t.Helper()
+	return newPrimaryOver(t, wo, nil, opts...)
+}
+
+// newPrimaryOver is newPrimaryWorker with the service's store as wrap
+// makes it of the registry's (wrap nil: as it is).
+func newPrimaryOver(t *testing.T, wo mirror.WorkerOptions, wrap func(mirror.Store) mirror.Store, opts ...mirror.Option) *primary {
+	t.Helper()
 	var svc *mirror.Service
 	observe := func(ctx context.Context, e registry.Event) { svc.Observe(ctx, e) }
 	fetch := fetcherFunc(func(ctx context.Context, repo, ref string) error { return svc.FetchManifest(ctx, repo, ref) })
 	r := newPackReg(t, mutable, registry.WithSubscriber(observe), registry.WithFetcher(fetch))
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc = mirror.New(r.Meta, r.Reg, append([]mirror.Option{mirror.WithPackIndex(r.Meta),
+	var st mirror.Store = r.Meta
+	if wrap != nil {
+		st = wrap(st)
+	}
+	svc = mirror.New(st, r.Reg, append([]mirror.Option{mirror.WithPackIndex(r.Meta),
 		mirror.WithLogger(quiet), mirror.WithRetry(mirror.Retry{Attempts: 3, Base: 20 * time.Millisecond, Max: 100 * time.Millisecond})}, opts...)...)
 	p := &primary{testReg: r, svc: svc, api: httptest.NewServer(svc.Handler())}
 	ctx, cancel := context.WithCancel(context.Background())

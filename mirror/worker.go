@@ -56,10 +56,17 @@ func (s *Service) Observe(_ context.Context, e registry.Event) {
 	default:
 		return
 	}
-	s.mu.Lock()
-	s.changed[e.Repo] = true
-	s.mu.Unlock()
+	s.markChanged(e.Repo)
 	s.poke()
+}
+
+// markChanged notes repositories published, for the worker's next pass.
+func (s *Service) markChanged(repos ...string) {
+	s.mu.Lock()
+	for _, r := range repos {
+		s.changed[r] = true
+	}
+	s.mu.Unlock()
 }
 
 // takeChanged returns and forgets the repositories published since last time.
@@ -129,7 +136,9 @@ func (s *Service) RunWorker(ctx context.Context, o WorkerOptions) {
 }
 
 // publishRuns turns the publications since the last pass into one sync
-// run per mirror that replicates them, scoped to those packs.
+// run per mirror that replicates them, scoped to those packs. What it
+// could not record is noted again for the next pass: the publications
+// live only here (a run recorded twice for a mirror copies nothing twice).
 func (s *Service) publishRuns(ctx context.Context) {
 	repos := s.takeChanged()
 	if len(repos) == 0 {
@@ -137,6 +146,7 @@ func (s *Service) publishRuns(ctx context.Context) {
 	}
 	recs, err := s.store.ListMirrors(ctx, storage.MirrorPush)
 	if err != nil {
+		s.markChanged(repos...)
 		if ctx.Err() == nil { // a shutdown is not worth a warning
 			s.log.Warn("mirror worker: listing mirrors", "err", err)
 		}
@@ -157,6 +167,7 @@ func (s *Service) publishRuns(ctx context.Context) {
 			continue
 		}
 		if _, err := s.startRun(ctx, rec.ID, runSync, "publish", scope); err != nil {
+			s.markChanged(scope.Packs...)
 			s.log.Warn("mirror worker: recording a publish run", "mirror", rec.Name, "err", err)
 		}
 	}
