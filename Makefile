@@ -10,6 +10,10 @@
 #                 this shell has (missing ones skip unless CI is set)
 #   make test-race  go test -race over every package but the slowest under
 #                 it (RACE_SKIP); make test runs it after test-go
+#   make test-race-conformance  the conformance suite against a packreg
+#                 built with -race (every server and CLI run it starts; any
+#                 race report fails it): not in make test (~10 min); run it
+#                 inside bash .ci/with-services.sh
 #   make fuzz-short  every native fuzz target (found by .ci/fuzz.sh, never
 #                 listed by hand) for FUZZTIME each (default 3s)
 #   make bench    benchmarks on disk and on S3 + PostgreSQL, next to
@@ -46,7 +50,7 @@ IMAGE_ARCH   ?= $(shell $(GO) env GOARCH)
 # The pinned clients live in $(go env GOPATH)/bin.
 export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
 
-.PHONY: build image test test-go test-race fuzz-short vet bench bench-run bench-smoke bench-smoke-run serve clean
+.PHONY: build image test test-go test-race test-race-conformance fuzz-short vet bench bench-run bench-smoke bench-smoke-run serve clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/packreg ./cmd/packreg
@@ -72,6 +76,11 @@ test-go: vet
 # without it (it found three races that plain runs never showed).
 test-race:
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) $$($(GO) list ./... | grep -vE '$(RACE_SKIP)')
+
+# The suite's servers are race-built; the suite itself runs plainly (its
+# own concurrency is processes and sockets).
+test-race-conformance:
+	PACKREG_CONFORMANCE_RACE=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) ./conformance/
 
 # go test -fuzz takes one target per run; .ci/fuzz.sh finds them all.
 fuzz-short:

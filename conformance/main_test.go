@@ -33,7 +33,20 @@ func testMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(tmp)
 	packregBin = filepath.Join(tmp, "packreg")
-	build := exec.Command("go", "build", "-o", packregBin, "../cmd/packreg")
+	args := []string{"build", "-o", packregBin}
+	// PACKREG_CONFORMANCE_RACE=1 (make test-race-conformance) builds the
+	// binary under test with the race detector: the servers and CLI runs
+	// the suite starts (which inherit the environment) write any race
+	// they see under tmp, and the run fails on it. This drives the
+	// two-replica, PostgreSQL and S3 paths with real clients, which the
+	// packages' own -race runs cannot.
+	raceLog := ""
+	if os.Getenv("PACKREG_CONFORMANCE_RACE") != "" {
+		args = append(args, "-race")
+		raceLog = filepath.Join(tmp, "race")
+		os.Setenv("GORACE", "log_path="+raceLog)
+	}
+	build := exec.Command("go", append(args, "../cmd/packreg")...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "conformance: building packreg:", err)
@@ -45,7 +58,22 @@ func testMain(m *testing.M) int {
 			os.Setenv("PATH", filepath.Join(p, "bin")+string(os.PathListSeparator)+os.Getenv("PATH"))
 		}
 	}
-	return m.Run()
+	code := m.Run()
+	if raceLog != "" && !raceFree(raceLog) {
+		code = 1
+	}
+	return code
+}
+
+// raceFree prints the race reports written under prefix (the race
+// detector's log_path, one file per process), false when there were any.
+func raceFree(prefix string) bool {
+	logs, _ := filepath.Glob(prefix + ".*")
+	for _, l := range logs {
+		b, _ := os.ReadFile(l)
+		fmt.Fprintf(os.Stderr, "conformance: the race detector reported, in %s:\n%s\n", l, b)
+	}
+	return len(logs) == 0
 }
 
 // inCI reports whether missing tools and services must fail instead of skip.
