@@ -11,7 +11,7 @@ import (
 // sigstore verifies the signatures, sigstore-go the keyless ones.
 func TestDependencies(t *testing.T) {
 	const m = "github.com/packreg/packreg/"
-	depcheck.Allow(t, ".", m+"digest", m+"oci", m+"storage", m+"registry", m+"internal/apierr", m+"internal/routes", m+"internal/repopattern",
+	depcheck.Allow(t, ".", m+"digest", m+"oci", m+"storage", m+"registry", m+"internal/apierr", m+"internal/routes", m+"internal/repopattern", m+"internal/filestamp",
 		"github.com/sigstore/sigstore/pkg/cryptoutils", "github.com/sigstore/sigstore/pkg/signature",
 		// keyless: sigstore-go verifies, over its bundle, DSSE and Rekor types
 		"github.com/sigstore/sigstore-go/pkg/bundle", "github.com/sigstore/sigstore-go/pkg/fulcio/certificate",

@@ -1,9 +1,11 @@
 package attest_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -316,6 +318,50 @@ func TestKeylessRootFileReloaded(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("root file change not picked up: %s %+v", rep.Verification, rep.Signatures)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A root file rewritten within the same timestamp tick, at the same
+// size, is re-read too: neither its size nor its mtime shows the change.
+// The stamp is in the future so that the clock cannot leave the racy
+// window (internal/filestamp) while the test runs.
+func TestKeylessRootFileReloadedWithinATick(t *testing.T) {
+	sg := newSigstore(t)
+	before, after := sg.trustedRoot(), newSigstore(t).trustedRoot()
+	// JSON allows trailing spaces: the same size, whichever is longer.
+	n := max(len(before), len(after))
+	before = append(before, bytes.Repeat([]byte(" "), n-len(before))...)
+	after = append(after, bytes.Repeat([]byte(" "), n-len(after))...)
+	path := filepath.Join(t.TempDir(), "ci.json")
+	stamp := time.Now().Add(time.Hour)
+	write := func(b []byte) {
+		t.Helper()
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(path, stamp, stamp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(before)
+	e := newEnv(t, attest.Config{TrustedRoots: []attest.RootConfig{{Name: "ci", Path: path}},
+		Policies: []attest.Policy{{Repositories: []string{"acme/**"}, Identities: []attest.Identity{releasePolicy()}}}})
+	d := e.pushPack("acme/rules", "1.0.0")
+	layouts[0].sign(e, sg, releaseWF, "acme/rules", d, how{})
+	if rep := e.report("acme/rules", "1.0.0"); rep.Verification != attest.Verified {
+		t.Fatalf("%s %+v", rep.Verification, rep.Signatures)
+	}
+	write(after)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		rep := e.report("acme/rules", "1.0.0")
+		if rep.Verification == attest.Invalid && strings.Contains(rep.Signatures[0].Reason, "does not verify") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a same-size change in the same tick not picked up: %s %+v", rep.Verification, rep.Signatures)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"regexp"
 	"slices"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/sigstore/sigstore-go/pkg/root"
 
+	"github.com/packreg/packreg/internal/filestamp"
 	"github.com/packreg/packreg/registry"
 	"github.com/packreg/packreg/storage"
 )
@@ -131,9 +131,8 @@ type rootFiles struct {
 
 type fileRoot struct {
 	RootConfig
-	mod  time.Time
-	size int64
-	cur  *trustRoot
+	stamp filestamp.Stamp
+	cur   *trustRoot
 }
 
 // ReloadTrustedRoots reads the configured root files that changed since
@@ -155,10 +154,10 @@ func (s *Service) ReloadTrustedRoots(ctx context.Context) (changed bool, err err
 			errs = append(errs, fmt.Errorf("attest.trusted_roots %s: %w", f.Name, err))
 			continue
 		}
-		if f.cur != nil && fi.ModTime().Equal(f.mod) && fi.Size() == f.size {
+		if f.cur != nil && f.stamp.Current(fi) {
 			continue
 		}
-		b, err := readFileMax(f.Path, maxRootSize)
+		b, err := filestamp.ReadMax(f.Path, maxRootSize)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("attest.trusted_roots %s: %w", f.Name, err))
 			continue
@@ -168,7 +167,7 @@ func (s *Service) ReloadTrustedRoots(ctx context.Context) (changed bool, err err
 			errs = append(errs, fmt.Errorf("attest.trusted_roots %s (%s): %w", f.Name, f.Path, err))
 			continue
 		}
-		f.mod, f.size = fi.ModTime(), fi.Size()
+		f.stamp.Read(fi, time.Now())
 		if f.cur != nil && f.cur.digest == d {
 			continue
 		}
@@ -179,22 +178,6 @@ func (s *Service) ReloadTrustedRoots(ctx context.Context) (changed bool, err err
 		changed = true
 	}
 	return changed, errors.Join(errs...)
-}
-
-func readFileMax(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("more than %d bytes", max)
-	}
-	return b, nil
 }
 
 // trust returns the trusted roots now: the files as last read and the

@@ -10,5 +10,5 @@ import (
 // records); it knows no route, no registry and nothing above.
 func TestDependencies(t *testing.T) {
 	const m = "github.com/packreg/packreg/"
-	depcheck.Allow(t, ".", m+"storage", m+"oci", "golang.org/x/crypto/bcrypt", "github.com/golang-jwt/jwt/v5")
+	depcheck.Allow(t, ".", m+"storage", m+"oci", m+"internal/filestamp", "golang.org/x/crypto/bcrypt", "github.com/golang-jwt/jwt/v5")
 }

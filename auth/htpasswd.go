@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/packreg/packreg/internal/filestamp"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -22,9 +23,13 @@ const maxHtpasswd = 4 << 20
 type Htpasswd struct {
 	path string
 
-	mu    sync.Mutex
-	size  int64
-	mtime time.Time
+	mu sync.Mutex
+	// stamp and sum are the file as last read: a rewrite in the same
+	// timestamp tick keeps size and mtime (a password changed at once
+	// with `htpasswd -bB`: bcrypt lines are all 60 bytes), so in that
+	// window the content is read again and its digest compared.
+	stamp filestamp.Stamp
+	sum   [32]byte
 	users map[string][]byte
 	// verified remembers, per user, an HMAC of the last password bcrypt
 	// accepted, so Basic auth on every request costs one bcrypt per user
@@ -57,8 +62,8 @@ func LoadHtpasswd(path string) (*Htpasswd, error) {
 	return h, nil
 }
 
-// reload re-reads the file when its size or mtime changed (or when
-// force). A file that became unreadable or invalid keeps no users: the
+// reload re-reads the file when it may have changed (filestamp), or when
+// force. A file that became unreadable or invalid keeps no users: the
 // server refuses every user rather than keep ones that may be removed.
 func (h *Htpasswd) reload(force bool) error {
 	fi, err := os.Stat(h.path)
@@ -66,12 +71,23 @@ func (h *Htpasswd) reload(force bool) error {
 		h.users = nil
 		return fmt.Errorf("htpasswd: %w", err)
 	}
-	if !force && fi.Size() == h.size && fi.ModTime().Equal(h.mtime) && h.users != nil {
+	if !force && h.users != nil && h.stamp.Current(fi) {
 		return nil
 	}
-	users, err := readHtpasswd(h.path)
-	h.size, h.mtime = fi.Size(), fi.ModTime()
+	data, err := filestamp.ReadMax(h.path, maxHtpasswd)
+	h.stamp.Read(fi, time.Now())
+	sum := sha256.Sum256(data)
+	if !force && h.users != nil && err == nil && sum == h.sum {
+		return nil // read again, unchanged: keep what bcrypt accepted
+	}
+	h.sum = sum
 	h.verified = map[string][32]byte{}
+	var users map[string][]byte
+	if err == nil {
+		users, err = parseHtpasswd(h.path, data)
+	} else {
+		err = fmt.Errorf("htpasswd: %w", err)
+	}
 	if err != nil {
 		h.users = nil
 		return err
@@ -80,14 +96,7 @@ func (h *Htpasswd) reload(force bool) error {
 	return nil
 }
 
-func readHtpasswd(path string) (map[string][]byte, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("htpasswd: %w", err)
-	}
-	if len(data) > maxHtpasswd {
-		return nil, fmt.Errorf("htpasswd %s: larger than %d bytes", path, maxHtpasswd)
-	}
+func parseHtpasswd(path string, data []byte) (map[string][]byte, error) {
 	users := map[string][]byte{}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 4096), maxHtpasswd)
