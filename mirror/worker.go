@@ -118,21 +118,49 @@ func (s *Service) RunWorker(ctx context.Context, o WorkerOptions) {
 				s.serveRemote(ctx, rec, o)
 			}()
 		}
-		select {
-		case <-ctx.Done():
+		if !s.nextPass(ctx, o, tick, debounce) {
 			wg.Wait()
 			return
-		case <-s.wake:
-			// A publication waits for the quiet period; an API run does not
-			// need to, but waiting a second costs it nothing either.
-			debounce.Reset(o.Debounce)
-			select {
-			case <-debounce.C:
-			case <-ctx.Done():
-			}
-		case <-tick.C:
 		}
 	}
+}
+
+// RunPublisher turns publications into runs until ctx ends, on a replica
+// that runs no worker (mirrors.worker: false): the runs it records are
+// carried out by the workers of other replicas, as API runs are. Without
+// it, a version pushed to such a replica never reached a mirror that
+// syncs on publish only. RunWorker does this itself.
+func (s *Service) RunPublisher(ctx context.Context, o WorkerOptions) {
+	o.defaults()
+	tick := time.NewTicker(o.Tick)
+	defer tick.Stop()
+	debounce := time.NewTimer(o.Debounce)
+	for {
+		s.publishRuns(ctx)
+		if !s.nextPass(ctx, o, tick, debounce) {
+			return
+		}
+	}
+}
+
+// nextPass waits for a wake-up (then the quiet period) or a tick; it is
+// false when ctx ended.
+func (s *Service) nextPass(ctx context.Context, o WorkerOptions, tick *time.Ticker, debounce *time.Timer) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-s.wake:
+		// A publication waits for the quiet period; an API run does not
+		// need to, but waiting a second costs it nothing either.
+		debounce.Reset(o.Debounce)
+		select {
+		case <-debounce.C:
+		case <-ctx.Done():
+			return false
+		}
+	case <-tick.C:
+	}
+	return true
 }
 
 // publishRuns turns the publications since the last pass into one sync

@@ -111,15 +111,19 @@ func (m *mirrors) attach(ctx context.Context, reg *registry.Registry) error {
 	return nil
 }
 
-// start runs the worker until ctx ends.
+// start runs the worker until ctx ends; without one (mirrors.worker:
+// false), what turns this replica's publications into runs that the
+// other replicas' workers carry out.
 func (m *mirrors) start(ctx context.Context, wg *sync.WaitGroup) {
+	o := mirror.WorkerOptions{Tick: m.c.Tick, LeaseTTL: m.c.LeaseTTL, RunTimeout: m.c.RunTimeout}
+	run := m.svc.RunWorker
 	if !m.c.Worker {
-		return
+		run = m.svc.RunPublisher
 	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		m.svc.RunWorker(ctx, mirror.WorkerOptions{Tick: m.c.Tick, LeaseTTL: m.c.LeaseTTL, RunTimeout: m.c.RunTimeout})
+		run(ctx, o)
 	}()
 }
 
