@@ -143,6 +143,13 @@ func (s *Service) RunPublisher(ctx context.Context, o WorkerOptions) {
 	}
 }
 
+// FlushPublications records runs for the publications no pass has taken
+// yet. serve calls it once requests have drained and the worker has
+// stopped: a pass waits out a quiet period after a publication, and
+// requests are still served after the worker stops, so a graceful
+// shutdown dropped what was published in its last second or during it.
+func (s *Service) FlushPublications(ctx context.Context) { s.publishRuns(ctx) }
+
 // nextPass waits for a wake-up (then the quiet period) or a tick; it is
 // false when ctx ended.
 func (s *Service) nextPass(ctx context.Context, o WorkerOptions, tick *time.Ticker, debounce *time.Timer) bool {

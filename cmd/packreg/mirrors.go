@@ -127,6 +127,10 @@ func (m *mirrors) start(ctx context.Context, wg *sync.WaitGroup) {
 	}()
 }
 
+// flush records runs for the publications the worker (or publisher)
+// has not taken, on the way out (mirror.Service.FlushPublications).
+func (m *mirrors) flush(ctx context.Context) { m.svc.FlushPublications(ctx) }
+
 // packLifecycle applies an upstream's (or a bundle's) lifecycle to the
 // copy: the copy follows its primary, archived ones come back when it
 // says so. actor, when set, is who does it; else the context's actor

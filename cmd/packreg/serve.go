@@ -121,6 +121,11 @@ func serve(ctx context.Context, c Config, log *slog.Logger) error {
 		_ = srv.Close()
 	}
 	bg.Wait()
+	// Publications since the mirror worker's last pass, or while requests
+	// drained, become runs now, for the next worker to carry out.
+	fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	a.mir.flush(fctx)
+	fcancel()
 	if runErr == nil {
 		log.Info("stopped")
 	}
