@@ -519,6 +519,14 @@ func TestAuthMountAndListings(t *testing.T) {
 	if got := fmt.Sprint(catalog("basic:root")); got != "[acme/app acme/other private/x]" {
 		t.Errorf("root's catalog: %s", got)
 	}
+	// crane catalog asks /token for registry:catalog:* alone: that token
+	// lists what its identity may pull.
+	if got := fmt.Sprint(catalog("bearer:" + e.token("basic:carol", "registry:catalog:*"))); got != "[acme/app acme/other]" {
+		t.Errorf("carol's catalog with a catalog token: %s", got)
+	}
+	if got := fmt.Sprint(catalog("bearer:" + e.token("basic:carol", "repository:acme/app:pull"))); got != "[acme/app]" {
+		t.Errorf("carol's catalog with a token for acme/app only: %s", got)
+	}
 	expect(t, "anonymous catalog", e.do("", "GET", "/v2/_catalog", nil), 200, "")
 	if got := string(e.do("", "GET", "/v2/_catalog", nil).body); !strings.Contains(got, `"repositories":[]`) {
 		t.Errorf("anonymous catalog: %s", got)
