@@ -536,6 +536,13 @@ func TestRunCommands(t *testing.T) {
 		{args: []string{"serve", "--addr", "0.0.0.0:5000", "--data", dir}, code: 2, inStderr: "--allow-anonymous"},
 		{args: []string{"serve", "--bogus"}, code: 2, inStderr: "flag provided but not defined"},
 		{args: []string{"serve", "-h"}, code: 0, inStderr: "-allow-anonymous"},
+		// -h is help, not a usage error, on every client command too.
+		{args: []string{"parity", "-h"}, code: 0, inStderr: "packreg parity [flags]"},
+		{args: []string{"mirror", "add", "-h"}, code: 0, inStderr: "packreg mirror add"},
+		{args: []string{"mirror", "list", "-h"}, code: 0, inStderr: "packreg mirror list"},
+		{args: []string{"mirror", "sync", "-h"}, code: 0, inStderr: "packreg mirror sync"},
+		{args: []string{"mirror", "status", "--help"}, code: 0, inStderr: "packreg mirror status"},
+		{args: []string{"parity", "extra"}, code: 2, inStderr: "parity takes flags only"},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := run(t.Context(), tc.args, &stdout, &stderr)

@@ -68,7 +68,10 @@ func runMirror(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return c.mirrorAdd(ctx, args[1:], kind, stdin)
 	case "list":
 		pos, err := c.parse(args[1:])
-		if err != nil || len(pos) != 0 {
+		if err != nil {
+			return flagError(c.stderr, err)
+		}
+		if len(pos) != 0 {
 			return c.usageError("mirror list takes no arguments")
 		}
 		list, err := c.mirrorClient().List(ctx, kind())
@@ -85,13 +88,19 @@ func runMirror(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	case "sync":
 		wait := c.fs.Bool("wait", false, "wait for the run to end; exit 1 when it fails")
 		pos, err := c.parse(args[1:])
-		if err != nil || len(pos) != 1 {
+		if err != nil {
+			return flagError(c.stderr, err)
+		}
+		if len(pos) != 1 {
 			return c.usageError("mirror sync takes one ID or NAME")
 		}
 		return c.mirrorSync(ctx, kind(), pos[0], *wait)
 	case "status":
 		pos, err := c.parse(args[1:])
-		if err != nil || len(pos) < 1 || len(pos) > 2 {
+		if err != nil {
+			return flagError(c.stderr, err)
+		}
+		if len(pos) < 1 || len(pos) > 2 {
 			return c.usageError("mirror status takes an ID or NAME, and a run")
 		}
 		return c.mirrorStatus(ctx, kind(), pos)
@@ -136,7 +145,10 @@ func (c *cli) mirrorAdd(ctx context.Context, args []string, kind func() string, 
 	pwStdin := fs.Bool("password-stdin", false, "read the password from stdin")
 	tokStdin := fs.Bool("token-stdin", false, "read a bearer token from stdin")
 	pos, err := c.parse(args)
-	if err != nil || len(pos) != 0 {
+	if err != nil {
+		return flagError(c.stderr, err)
+	}
+	if len(pos) != 0 {
 		return c.usageError("mirror add takes flags only")
 	}
 	s.Kind, s.Include, s.Exclude, s.States = kind(), include, exclude, states
@@ -265,7 +277,10 @@ func runParity(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	ref := c.fs.String("mirror", "", "the mirror (or upstream) `ID|NAME`; every mirror when empty")
 	status := c.fs.String("status", "", "show only entries with this `STATUS`")
 	pos, err := c.parse(args)
-	if err != nil || len(pos) != 0 {
+	if err != nil {
+		return flagError(c.stderr, err)
+	}
+	if len(pos) != 0 {
 		return c.usageError("parity takes flags only")
 	}
 	cl := c.mirrorClient()
