@@ -168,11 +168,10 @@ type ParityResult struct {
 // parityStatus reads ?status=, the one filter of a parity report.
 func parityStatus(req *http.Request) (string, error) {
 	status := req.URL.Query().Get("status")
-	switch status {
-	case "", InSync, OutOfSync, Missing, Extra, ReferrersIncomplete:
+	if status == "" || ValidParityStatus(status) {
 		return status, nil
 	}
-	return "", apierr.New(http.StatusBadRequest, apierr.BadRequest, "status %q: want in_sync, out_of_sync, missing, extra or referrers_incomplete", apierr.Clip(status))
+	return "", apierr.New(http.StatusBadRequest, apierr.BadRequest, "status %q: "+ParityStatusWanted, apierr.Clip(status))
 }
 
 // checkParity checks one remote ({"mirror": ID}), or every mirror.

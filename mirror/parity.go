@@ -24,6 +24,19 @@ const (
 	ReferrersIncomplete = "referrers_incomplete"
 )
 
+// ValidParityStatus reports whether s is one of the statuses above: the
+// filters the API and the CLI take.
+func ValidParityStatus(s string) bool {
+	switch s {
+	case InSync, OutOfSync, Missing, Extra, ReferrersIncomplete:
+		return true
+	}
+	return false
+}
+
+// ParityStatusWanted names the statuses, for a refusal of another.
+const ParityStatusWanted = "want in_sync, out_of_sync, missing, extra or referrers_incomplete"
+
 // ParityEntry is one version's verdict as the API shows it.
 type ParityEntry struct {
 	Name          string `json:"name"`

@@ -543,6 +543,8 @@ func TestRunCommands(t *testing.T) {
 		{args: []string{"mirror", "sync", "-h"}, code: 0, inStderr: "packreg mirror sync"},
 		{args: []string{"mirror", "status", "--help"}, code: 0, inStderr: "packreg mirror status"},
 		{args: []string{"parity", "extra"}, code: 2, inStderr: "parity takes flags only"},
+		// The server refuses an unknown status with 400; the CLI says so before asking.
+		{args: []string{"parity", "--status", "insync", "--server", "http://127.0.0.1:1"}, code: 2, inStderr: `--status "insync"`},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := run(t.Context(), tc.args, &stdout, &stderr)

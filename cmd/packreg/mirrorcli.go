@@ -283,6 +283,9 @@ func runParity(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if len(pos) != 0 {
 		return c.usageError("parity takes flags only")
 	}
+	if *status != "" && !mirror.ValidParityStatus(*status) {
+		return c.usageError("--status %q: "+mirror.ParityStatusWanted, *status)
+	}
 	cl := c.mirrorClient()
 	id := ""
 	if *ref != "" {
