@@ -200,15 +200,18 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs, server := newAPIFlags("packreg verify", stderr, verifyUsage)
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	cached := fs.Bool("cached", false, "report the stored findings without re-checking them")
-	if err := fs.Parse(args); err != nil {
+	// Flags anywhere, as pack publish takes them (`verify x:1.0.0 --json`).
+	pos, err := parseAnywhere(fs, args)
+	if err != nil {
 		return flagError(stderr, err)
 	}
-	i := strings.LastIndex(fs.Arg(0), ":")
-	if fs.NArg() != 1 || i <= 0 || i == len(fs.Arg(0))-1 {
+	ref := strings.Join(pos, " ")
+	i := strings.LastIndex(ref, ":")
+	if len(pos) != 1 || i <= 0 || i == len(ref)-1 {
 		fmt.Fprint(stderr, verifyUsage)
 		return 2
 	}
-	name, version := fs.Arg(0)[:i], fs.Arg(0)[i+1:]
+	name, version := ref[:i], ref[i+1:]
 	method := "POST"
 	if *cached {
 		method = "GET"

@@ -543,6 +543,8 @@ func TestRunCommands(t *testing.T) {
 		{args: []string{"mirror", "sync", "-h"}, code: 0, inStderr: "packreg mirror sync"},
 		{args: []string{"mirror", "status", "--help"}, code: 0, inStderr: "packreg mirror status"},
 		{args: []string{"parity", "extra"}, code: 2, inStderr: "parity takes flags only"},
+		// Flags after the version, as pack publish takes them: the server is asked.
+		{args: []string{"verify", "acme/rules:1.0.0", "--json", "--server", "http://127.0.0.1:1"}, code: 3, inStderr: "packreg verify:"},
 		// The server refuses an unknown status with 400; the CLI says so before asking.
 		{args: []string{"parity", "--status", "insync", "--server", "http://127.0.0.1:1"}, code: 2, inStderr: `--status "insync"`},
 	} {

@@ -55,17 +55,19 @@ func newCLI(name, usage string, stdout, stderr io.Writer) *cli {
 
 // parse reads flags anywhere among the arguments (`pack publish x:1.0.0
 // f --json` works), and returns the positional ones.
-func (c *cli) parse(args []string) ([]string, error) {
+func (c *cli) parse(args []string) ([]string, error) { return parseAnywhere(c.fs, args) }
+
+func parseAnywhere(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
-		if err := c.fs.Parse(args); err != nil {
+		if err := fs.Parse(args); err != nil {
 			return nil, err
 		}
-		if c.fs.NArg() == 0 {
+		if fs.NArg() == 0 {
 			return pos, nil
 		}
-		pos = append(pos, c.fs.Arg(0))
-		args = c.fs.Args()[1:]
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
 }
 
