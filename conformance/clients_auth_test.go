@@ -40,6 +40,9 @@ type clientFlow struct {
 	// pull fetches what push sent to repo and checks it, failing the test
 	// when fail is true; it returns whether the pull worked.
 	pull func(tl *tool, repo string, fail bool) bool
+	// list, when set, is the client's listing of the catalog (one
+	// repository a line), with the credentials of its login.
+	list func(tl *tool) (cmdResult, error)
 }
 
 // refusedRE is what a client prints when the registry refuses it.
@@ -76,6 +79,14 @@ func TestClientsAuth(t *testing.T) {
 					t.Fatalf("%s pushes %s: %v\n%s%s", id[0], repo, err, clip(res.Stdout), clip(res.Stderr))
 				}
 				f.pull(tl, repo, true)
+				// The catalog lists what the login may pull: these
+				// clients send credentials only when challenged.
+				if f.list != nil {
+					res, err := f.list(tl)
+					if err != nil || !slices.Contains(strings.Fields(res.Stdout), repo) {
+						t.Fatalf("%s lists the catalog without %s: %v\n%s%s", id[0], repo, err, clip(res.Stdout), clip(res.Stderr))
+					}
+				}
 			}
 
 			// A wrong password: refused at login, or (crane, cosign)
@@ -197,6 +208,7 @@ func craneFlow(a *authServer) clientFlow {
 			}
 			return layoutHolds(tl.t, out, img.Digest, fail)
 		},
+		list: func(tl *tool) (cmdResult, error) { return tl.try(nil, crane, "catalog", "--insecure", R) },
 	}
 }
 
@@ -229,6 +241,7 @@ func orasFlow(a *authServer) clientFlow {
 			equalFile(tl.t, tl.path(out, "file.txt"), content)
 			return true
 		},
+		list: func(tl *tool) (cmdResult, error) { return tl.try(nil, oras, "repo", "ls", "--plain-http", R) },
 	}
 }
 
@@ -294,6 +307,7 @@ func regctlFlow(a *authServer) clientFlow {
 			}
 			return true
 		},
+		list: func(tl *tool) (cmdResult, error) { return tl.try(nil, regctl, "repo", "ls", R) },
 	}
 }
 

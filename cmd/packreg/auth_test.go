@@ -527,9 +527,13 @@ func TestAuthMountAndListings(t *testing.T) {
 	if got := fmt.Sprint(catalog("bearer:" + e.token("basic:carol", "repository:acme/app:pull"))); got != "[acme/app]" {
 		t.Errorf("carol's catalog with a token for acme/app only: %s", got)
 	}
-	expect(t, "anonymous catalog", e.do("", "GET", "/v2/_catalog", nil), 200, "")
-	if got := string(e.do("", "GET", "/v2/_catalog", nil).body); !strings.Contains(got, `"repositories":[]`) {
-		t.Errorf("anonymous catalog: %s", got)
+	// Anonymous may pull nothing here: the catalog challenges for
+	// registry:catalog:*, so that oras and regctl send their credentials
+	// (an empty 200 listed nothing for them).
+	anon := e.do("", "GET", "/v2/_catalog", nil)
+	expect(t, "anonymous catalog", anon, 401, "UNAUTHORIZED")
+	if got := anon.header.Get("WWW-Authenticate"); !strings.Contains(got, `scope="registry:catalog:*"`) {
+		t.Errorf("anonymous catalog challenge: %q", got)
 	}
 
 	// Packs: publish needs push on the name in the body.
@@ -557,6 +561,11 @@ func TestAuthAnonymousPull(t *testing.T) {
 	expect(t, "alice pushes", e.manifest("basic:alice", "acme/app", "v1", []byte(`{}`)), 201, "")
 	expect(t, "anonymous pulls", e.do("", "GET", "/v2/acme/app/manifests/v1", nil), 200, "")
 	expect(t, "anonymous /v2/", e.do("", "GET", "/v2/", nil), 401, "UNAUTHORIZED")
+	// Anonymous may pull every repository: its catalog is the whole one,
+	// with no challenge.
+	if r := e.do("", "GET", "/v2/_catalog", nil); r.status != 200 || !strings.Contains(string(r.body), `"repositories":["acme/app"]`) {
+		t.Errorf("anonymous catalog: %d %s", r.status, r.body)
+	}
 	anon := e.token("", "repository:acme/app:pull,push")
 	if got := fmt.Sprint(decodeClaims(t, anon)["access"]); got != "[map[actions:[pull] name:acme/app type:repository]]" {
 		t.Errorf("anonymous grant: %s", got)

@@ -98,8 +98,10 @@ func (g *gate) guard(row routes.Route) http.Handler {
 // check applies a row's Access to c.
 func (g *gate) check(req *http.Request, c caller, a routes.Access) error {
 	switch a {
-	case routes.Public, routes.AnyCaller:
+	case routes.Public:
 		return nil
+	case routes.AnyCaller:
+		return g.catalogChallenge(req, c)
 	case routes.Authenticated:
 		if c.id.Kind == auth.Anonymous {
 			return g.challenge(req, "", "authentication required")
@@ -169,6 +171,20 @@ func (g *gate) allowed(req *http.Request, c caller, repo, action string) error {
 		return e
 	}
 	return denied("%s may not %s %s", c.id.Name, action, apierr.Clip(repo))
+}
+
+// catalogChallenge answers a _catalog request without credentials with
+// 401 and a challenge for registry:catalog:* when anonymous may pull
+// nothing, as Distribution does: oras and regctl send their credentials
+// only when challenged, and an empty 200 listed nothing for them, however
+// much their user may pull. Anonymous pull (auth.anonymous) covers every
+// repository: then the anonymous list is the whole catalog.
+func (g *gate) catalogChallenge(req *http.Request, c caller) error {
+	if req.URL.Path != "/v2/_catalog" || c.id.Kind != auth.Anonymous || c.creds || g.auth.Rights(c.id, "").Has(auth.Pull) {
+		return nil
+	}
+	return g.challenge(req, auth.Scope{Type: "registry", Name: "catalog", Actions: []string{"*"}}.String(),
+		"authentication required to list the catalog")
 }
 
 // listsCatalog reports whether req lists the catalog with a token that
