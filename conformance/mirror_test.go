@@ -189,6 +189,12 @@ func TestMirror(t *testing.T) {
 		if p := parityOf(t, tl, a.URL, "parity", 0); !p.InParity || p.Reports[0].Entries[0].Status != "in_sync" {
 			t.Fatalf("parity after the next sync: %+v", p)
 		}
+		// --status narrows the JSON entries as it does the text.
+		out := packregCLI(t, tl, a.URL, 0, "parity", "--mirror", "parity", "--json", "--status", "missing")
+		var p2 parityResult
+		if err := json.Unmarshal([]byte(out), &p2); err != nil || len(p2.Reports) != 1 || len(p2.Reports[0].Entries) != 0 {
+			t.Fatalf("parity --status missing --json (%v):\n%s", err, out)
+		}
 		if cb.manifestDigest("parity/demo", "1.0.0") != ca.manifestDigest("parity/demo", "1.0.0") {
 			t.Fatal("digests differ after the sync")
 		}

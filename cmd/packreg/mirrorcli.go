@@ -302,6 +302,13 @@ func runParity(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return c.fail(err)
 	}
 	if *c.asJSON {
+		if *status != "" {
+			// As the text does; the counts stay whole.
+			for i := range res.Reports {
+				res.Reports[i].Entries = slices.DeleteFunc(res.Reports[i].Entries,
+					func(e mirror.ParityEntry) bool { return e.Status != *status })
+			}
+		}
 		c.printJSON(res)
 		return btoi(!res.InParity)
 	}
