@@ -376,14 +376,3 @@ func (r *Remote) listed(n int) error {
 	}
 	return nil
 }
-
-// linkNext extracts the target of `<url>; rel="next"`.
-func linkNext(h string) string {
-	for part := range strings.SplitSeq(h, ",") {
-		target, params, ok := strings.Cut(part, ";")
-		if ok && strings.Contains(strings.ReplaceAll(params, " ", ""), `rel="next"`) {
-			return strings.Trim(strings.TrimSpace(target), "<>")
-		}
-	}
-	return ""
-}
