@@ -305,8 +305,13 @@ func number(b []byte) (int64, error) {
 	return octal(b)
 }
 
+// octal reads digits only: ParseInt would take a sign too, and "+01234"
+// means what "001234" means, so a changed header byte would go unnoticed.
 func octal(b []byte) (int64, error) {
 	s := strings.Trim(string(b), " \x00")
+	if strings.Trim(s, "01234567") != "" {
+		return 0, fmt.Errorf("%q is not an octal number", clip(s))
+	}
 	if s == "" {
 		return 0, nil
 	}
