@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/packreg/packreg/oci"
 	"github.com/packreg/packreg/storage"
 )
 
@@ -227,16 +228,20 @@ func (a *Authority) Rights(id Identity, repo string) Action {
 	return got
 }
 
-// Grant is what a token request for scopes gets: for each repository
-// scope, the requested actions id has ("*" asks for all; asking for push
-// also grants overwrite when id has it, since clients cannot name it);
+// Grant is what a token request for scopes gets: for each scope of a
+// valid repository name, the requested actions id has ("*" asks for
+// all; asking for push also grants overwrite when id has it, since
+// clients cannot name it);
 // registry:catalog:* for any identity (the catalog is filtered anyway);
 // registry:admin:* (the admin API with a token) for an admin.
 func (a *Authority) Grant(id Identity, scopes []Scope) []Scope {
 	var out []Scope
 	for _, s := range scopes {
 		switch {
-		case s.Type == "repository" && s.Name != "":
+		case s.Type == "repository" && oci.ValidName(s.Name):
+			// Only a repository's name: another one (invalid UTF-8,
+			// say) would come back from the token's JSON changed,
+			// granting on a name the rights were not checked on.
 			var want Action
 			for _, n := range s.Actions {
 				if n == "*" {
