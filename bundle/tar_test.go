@@ -14,25 +14,40 @@ import (
 
 // readAllTar reads every entry of an archive with the bundle's tar reader,
 // content included.
-func readAllTar(b []byte) (files []tarFile, err error) {
+func readAllTar(b []byte) ([]tarFile, error) {
 	tr := newTarReader(bytes.NewReader(b))
-	for {
+	return collect(tr, func() (tarFile, bool, error) {
 		e, err := tr.next()
-		if err == io.EOF {
-			return files, nil
-		}
 		if err != nil {
-			return nil, err
-		}
-		data, err := io.ReadAll(tr)
-		if err != nil {
-			return nil, err
+			return tarFile{}, false, err
 		}
 		flag := byte(tar.TypeReg)
 		if e.Type == entryDir {
 			flag = tar.TypeDir
 		}
-		files = append(files, tarFile{name: e.Name, flag: flag, data: data})
+		return tarFile{name: e.Name, flag: flag}, false, nil
+	})
+}
+
+// collect gathers the entries next reads until io.EOF, each with its
+// content read from r; next skips an entry that holds no file.
+func collect(r io.Reader, next func() (f tarFile, skip bool, err error)) ([]tarFile, error) {
+	var out []tarFile
+	for {
+		f, skip, err := next()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if skip {
+			continue
+		}
+		if f.data, err = io.ReadAll(r); err != nil {
+			return nil, err
+		}
+		out = append(out, f)
 	}
 }
 
@@ -119,27 +134,18 @@ func withChecksums(b []byte) {
 // archive/tar, refusing any other kind of entry as the bundle reader does.
 func refTar(b []byte) ([]tarFile, error) {
 	tr := tar.NewReader(bytes.NewReader(b))
-	var out []tarFile
-	for {
+	return collect(tr, func() (tarFile, bool, error) {
 		h, err := tr.Next()
-		if err == io.EOF {
-			return out, nil
+		switch {
+		case err != nil:
+			return tarFile{}, false, err
+		case h.Typeflag == tar.TypeXGlobalHeader:
+			return tarFile{}, true, nil // the bundle reader reads it, and uses nothing of it
+		case h.Typeflag != tar.TypeReg && h.Typeflag != tar.TypeDir:
+			return tarFile{}, false, errors.New("type " + string(h.Typeflag))
 		}
-		if err != nil {
-			return nil, err
-		}
-		if h.Typeflag == tar.TypeXGlobalHeader {
-			continue // the bundle reader reads it, and uses nothing of it
-		}
-		if h.Typeflag != tar.TypeReg && h.Typeflag != tar.TypeDir {
-			return nil, errors.New("type " + string(h.Typeflag))
-		}
-		data, err := io.ReadAll(tr)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, tarFile{name: h.Name, flag: h.Typeflag, data: data})
-	}
+		return tarFile{name: h.Name, flag: h.Typeflag}, false, nil
+	})
 }
 
 func sameFiles(a, b []tarFile) bool {
