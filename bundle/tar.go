@@ -139,7 +139,12 @@ func (t *tarReader) next() (*tarEntry, error) {
 			}
 			switch h.flag {
 			case 'L':
+				// tar tools end the name at its first NUL: what follows
+				// would be read by us and by nobody else.
 				longName = strings.TrimRight(string(data), "\x00")
+				if strings.Contains(longName, "\x00") {
+					return nil, tarErr("a long name with a NUL inside")
+				}
 			case 'x':
 				if pax, err = parsePAX(data, true); err != nil {
 					return nil, err
@@ -165,14 +170,16 @@ func (t *tarReader) next() (*tarEntry, error) {
 			}
 			e.Size = n
 		}
-		switch h.flag {
-		case '0', 0:
-			e.Type = entryFile
-		case '5':
+		switch {
+		case h.flag == '5' || h.flag == 0 && strings.HasSuffix(e.Name, "/"):
+			// The legacy flag marks a directory by the name's slash alone,
+			// as tar tools read it.
 			e.Type = entryDir
 			if e.Size != 0 {
 				return nil, tarErr("directory %q with %d bytes of content", clip(e.Name), e.Size)
 			}
+		case h.flag == '0' || h.flag == 0:
+			e.Type = entryFile
 		default:
 			return nil, tarErr("entry %q is a %s: a bundle holds regular files and directories only", clip(e.Name), typeName(h.flag))
 		}
@@ -269,9 +276,14 @@ func parseHeader(b []byte) (*header, error) {
 		return nil, tarErr("a header's checksum does not match: the header was changed")
 	}
 	h := &header{flag: b[156], name: cstring(b[0:100])}
-	magic := string(b[257:263])
-	if magic == "ustar\x00" && cstring(b[345:500]) != "" {
-		h.name = cstring(b[345:500]) + "/" + h.name
+	if string(b[257:263]) == "ustar\x00" {
+		prefix := b[345:500]
+		if string(b[508:512]) == "tar\x00" {
+			prefix = b[345:476] // star's header: times follow a shorter prefix
+		}
+		if p := cstring(prefix); p != "" {
+			h.name = p + "/" + h.name
+		}
 	}
 	if h.size, err = number(b[124:136]); err != nil || h.size < 0 {
 		return nil, tarErr("entry %q: size field: %v", clip(h.name), err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -190,6 +191,47 @@ func TestTarNumbersAreDigits(t *testing.T) {
 		}
 		if files, err := readAllTar(b); !errors.Is(err, errTar) {
 			t.Errorf("a sign in the %s field: read %q, %v", c.field, files, err)
+		}
+	}
+}
+
+// rawHeader is a header block as written by tar writers archive/tar cannot
+// be made to imitate (a NUL in a long name, the legacy flag, star: a
+// shorter prefix, then access and change times, and a trailer).
+func rawHeader(name string, size int, flag byte, magic, prefix string, star bool) []byte {
+	b := make([]byte, block)
+	copy(b, name)
+	copy(b[124:], fmt.Sprintf("%011o\x00", size))
+	b[156] = flag
+	copy(b[257:], magic)
+	copy(b[345:], prefix)
+	if star {
+		copy(b[508:], "tar\x00")
+	}
+	withChecksums(b)
+	return b
+}
+
+// TestTarReadsAsArchiveTar: archives whose entries the bundle reader took
+// for other files than archive/tar does are refused, or read alike.
+func TestTarReadsAsArchiveTar(t *testing.T) {
+	gnu, ustar := "ustar  \x00", "ustar\x0000"
+	padded := func(s string) []byte { return append([]byte(s), make([]byte, padding(int64(len(s))))...) }
+	end := make([]byte, 2*block)
+	long := "index.json\x00junk"
+	for name, archive := range map[string][]byte{
+		"a NUL inside a GNU long name": slices.Concat(rawHeader("././@LongLink", len(long), 'L', gnu, "", false), padded(long),
+			rawHeader("x", 2, '0', gnu, "", false), padded("{}"), end),
+		"a legacy entry named as a directory": slices.Concat(rawHeader("blobs/", 0, 0, "", "", false), end),
+		"a star prefix":                       slices.Concat(rawHeader("index.json", 2, '0', ustar, strings.Repeat("a", 131)+"00000000000\x0000000000000\x00", true), padded("{}"), end),
+	} {
+		got, err := readAllTar(archive)
+		want, werr := refTar(archive)
+		if werr != nil {
+			t.Fatalf("%s: archive/tar refuses it: %v", name, werr)
+		}
+		if err == nil && !sameFiles(got, want) {
+			t.Errorf("%s: read as %q; archive/tar reads %q", name, got, want)
 		}
 	}
 }
