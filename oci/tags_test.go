@@ -67,3 +67,20 @@ func TestReferrersTag(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCosignTag: a tag from a remote's tag list is a cosign tag exactly
+// when it is the tag CosignTag writes for the subject and suffix it names,
+// so the mirror copies under it what cosign attached to that subject and
+// nothing it merely resembles.
+func FuzzCosignTag(f *testing.F) {
+	f.Add("sha256-" + strings.Repeat("0123456789abcdef", 4) + ".sig")
+	f.Fuzz(func(t *testing.T, tag string) {
+		d, suffix, ok := oci.ParseCosignTag(tag)
+		if !ok {
+			return
+		}
+		if _, err := digest.Parse(string(d)); err != nil || oci.CosignTag(d, suffix) != tag || !oci.ValidTag(tag) {
+			t.Fatalf("%q read as cosign's tag %q for %s (%v)", tag, oci.CosignTag(d, suffix), d, err)
+		}
+	})
+}
