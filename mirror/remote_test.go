@@ -138,6 +138,32 @@ func TestRemoteCredentialsStayHome(t *testing.T) {
 
 // TestRemoteLimits: oversized answers and stalled servers fail, in bounded
 // time; credentials do not show in formatted values or logs.
+// A digest a remote made up (in a referrers index, a child manifest) is
+// refused before it is asked for: an unsupported algorithm has no hash
+// to check the bytes with (it panicked), and its text would go into the
+// request path.
+func TestRemoteRefusesMadeUpDigests(t *testing.T) {
+	var asked []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked = append(asked, r.URL.Path)
+		w.Header().Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+		w.Write([]byte("{}"))
+	}))
+	defer srv.Close()
+	rm := newRemote(t, srv.URL, mirror.Credentials{})
+	for _, d := range []digest.Digest{"md5:d41d8cd98f00b204e9800998ecf8427e", "sha256:../../../v2/other/manifests/x", "sha256:ABC"} {
+		if _, _, err := rm.Manifest(t.Context(), "x", d); !errors.Is(err, mirror.ErrInvalid) {
+			t.Errorf("manifest %s: %v, want ErrInvalid", d, err)
+		}
+		if _, err := rm.Blob(t.Context(), "x", d); !errors.Is(err, mirror.ErrInvalid) {
+			t.Errorf("blob %s: %v, want ErrInvalid", d, err)
+		}
+	}
+	if len(asked) != 0 {
+		t.Errorf("asked the remote for %q", asked)
+	}
+}
+
 func TestRemoteLimits(t *testing.T) {
 	hang := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

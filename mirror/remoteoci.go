@@ -29,6 +29,17 @@ var (
 var acceptManifests = strings.Join(oci.ManifestMediaTypes(), ", ")
 
 func manifestPath(repo, ref string) string { return "/v2/" + repo + "/manifests/" + ref }
+
+// checkDigest refuses a digest the remote may have made up (a referrers
+// index or a child manifest names it) before it goes into a request path
+// or picks a hash: an unsupported algorithm has no hash to check the
+// bytes with.
+func checkDigest(d digest.Digest) error {
+	if _, err := digest.Parse(d.String()); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return nil
+}
 func blobPath(repo string, d digest.Digest) string {
 	return "/v2/" + repo + "/blobs/" + d.String()
 }
@@ -61,6 +72,9 @@ func (r *Remote) Resolve(ctx context.Context, repo, ref string) (oci.Descriptor,
 // Manifest GETs manifest d and checks that the bytes hash to d: what we
 // copy on is what the digest names, whatever the remote says.
 func (r *Remote) Manifest(ctx context.Context, repo string, d digest.Digest) ([]byte, oci.Descriptor, error) {
+	if err := checkDigest(d); err != nil {
+		return nil, oci.Descriptor{}, err
+	}
 	payload, desc, err := r.getManifest(ctx, repo, d.String())
 	if err != nil {
 		return nil, oci.Descriptor{}, err
@@ -108,6 +122,9 @@ func mediaType(ct string) string {
 // Blob GETs blob d, following a redirect to a blob store without the
 // credentials.
 func (r *Remote) Blob(ctx context.Context, repo string, d digest.Digest) (io.ReadCloser, error) {
+	if err := checkDigest(d); err != nil {
+		return nil, err
+	}
 	resp, err := r.do(ctx, request{method: http.MethodGet, path: blobPath(repo, d), repo: repo, long: true})
 	if err != nil {
 		return nil, err
