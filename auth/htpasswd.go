@@ -113,6 +113,12 @@ func parseHtpasswd(path string, data []byte) (map[string][]byte, error) {
 			return nil, fmt.Errorf("htpasswd %s line %d (user %q): not a bcrypt hash; only bcrypt is accepted "+
 				"(create entries with `htpasswd -nbB user password`)", path, n, user)
 		}
+		if _, twice := users[user]; twice {
+			// Which line would hold? An edit that added a user again
+			// instead of changing the line must not leave the old
+			// password working.
+			return nil, fmt.Errorf("htpasswd %s line %d: user %q is on an earlier line too", path, n, user)
+		}
 		users[user] = []byte(hash)
 	}
 	return users, sc.Err()
