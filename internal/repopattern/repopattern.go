@@ -18,9 +18,14 @@ func Check(pat string) error {
 	if pat == "" {
 		return errors.New("empty")
 	}
-	base := strings.TrimSuffix(pat, "/**")
-	if pat == "**" || base == "" {
+	if pat == "**" {
 		return nil
+	}
+	base := strings.TrimSuffix(pat, "/**")
+	if base == "" || strings.HasPrefix(base, "/") || strings.HasSuffix(base, "/") || strings.Contains(base, "//") {
+		// A repository name has no empty component: "/**" or "/acme"
+		// would match none, silently (a policy that guards nothing).
+		return errors.New("a path component is empty: the pattern would match no repository")
 	}
 	if strings.Contains(base, "**") {
 		return errors.New(`"**" is only allowed alone or as a trailing "/**"`)

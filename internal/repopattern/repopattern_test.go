@@ -19,7 +19,7 @@ func TestMatch(t *testing.T) {
 			t.Errorf("Match(%q, %q) = %v, want %v", c.pat, c.repo, got, c.want)
 		}
 	}
-	for _, bad := range []string{"", "a/**/b", "[", "**x"} {
+	for _, bad := range []string{"", "a/**/b", "[", "**x", "/**", "/acme/**", "acme/", "acme//x", "/"} {
 		if Check(bad) == nil {
 			t.Errorf("Check(%q) accepted", bad)
 		}
