@@ -147,7 +147,7 @@ func TestHtpasswdBcryptOnly(t *testing.T) {
 		"alice:plaintext",
 		"alice",
 		"robot:ci:" + strings.TrimPrefix(htpasswdLine(t, "x", "y"), "x:"),
-		"robot$ci:" + strings.TrimPrefix(htpasswdLine(t, "x", "y"), "x:"), // would shadow robot ci's login name
+		"robot$ci:" + strings.TrimPrefix(htpasswdLine(t, "x", "y"), "x:"),                         // would shadow robot ci's login name
 		strings.TrimSuffix(htpasswdLine(t, "alice", "old")+htpasswdLine(t, "alice", "new"), "\n"), // which one holds?
 	} {
 		p := filepath.Join(dir, "htpasswd")
