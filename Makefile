@@ -3,10 +3,10 @@
 #   make build    bin/packreg
 #   make test     everything, on a fresh machine too: installs the pinned
 #                 clients (.ci/tools.sh), starts PostgreSQL and S3 on loopback,
-#                 runs go vet and every test with CI=true (nothing skipped),
+#                 runs go vet, a gofmt check and every test with CI=true (nothing skipped),
 #                 then test-race, stops the services it started, then runs
 #                 fuzz-short
-#   make test-go  go vet + go test only, with whatever tools and services
+#   make test-go  go vet, gofmt -l + go test only, with whatever tools and services
 #                 this shell has (missing ones skip unless CI is set)
 #   make test-race  go test -race over every package but the slowest under
 #                 it (RACE_SKIP); make test runs it after test-go
@@ -29,6 +29,7 @@
 #                 (extra flags: make serve ARGS='--log-format json')
 
 GO      ?= go
+GOFMT   ?= $(dir $(shell command -v $(GO)))gofmt
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
 LDFLAGS := -X main.version=$(VERSION)
 # The whole suite runs in a few minutes on 2 cores; the timeout only stops a
@@ -61,8 +62,10 @@ image:
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags "$(LDFLAGS) -s -w" -o bin/image/packreg ./cmd/packreg
 	$(GO) run ./internal/tools/mkimage -binary bin/image/packreg -out $(IMAGE_DIR) -version $(VERSION) -arch $(IMAGE_ARCH)
 
+# gofmt too: an unformatted file once landed with every test green.
 vet:
 	$(GO) vet ./...
+	@out=$$($(GOFMT) -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
 # Fuzzing needs no services, so it runs after they are stopped.
 test:
